@@ -1,0 +1,143 @@
+package proto
+
+import "fmt"
+
+// Code is a numeric outcome shared by error replies, server close frames and
+// WebSocket close codes. Its range decides what a client does next:
+//
+//	4000–4099  terminal close: do not reconnect (bad token, kicked, version…)
+//	4100–4199  retryable close: reconnect with backoff (shutdown, overload…)
+//	4200–4299  request error, permanent: retrying the same request fails again
+//	4300–4399  request error, temporary: the same request may succeed later
+//	4900–4999  client-side codes, never sent on the wire
+//
+// The ranges live in the application band of RFC 6455 §7.4.2 (4000–4999) so
+// a Code can travel as the WebSocket close code itself.
+type Code uint16
+
+// Terminal close codes (4000–4099).
+const (
+	CodeUnauthorized       Code = 4001 // token missing, malformed, forged or for an unknown algorithm
+	CodeTokenExpired       Code = 4002 // token past its exp; fetch a new one before reconnecting
+	CodeKicked             Code = 4003 // kicked by the server or replaced by another device
+	CodeBanned             Code = 4004 // the user may not connect
+	CodeUnsupportedVersion Code = 4005 // protocol version not spoken by this relay
+	CodeProtocolError      Code = 4006 // malformed CBOR, unknown frame, frame out of order
+	CodeFrameTooLarge      Code = 4007 // a frame above the negotiated size limit
+	CodeOriginForbidden    Code = 4008 // Origin header not on the allow-list
+)
+
+// Retryable close codes (4100–4199).
+const (
+	CodeShutdown         Code = 4100 // relay is draining for a restart
+	CodeOverloaded       Code = 4101 // relay refuses new work for now
+	CodeSlowConsumer     Code = 4102 // the connection did not read fast enough
+	CodeHeartbeatTimeout Code = 4103 // nothing heard within the heartbeat window
+	CodeRateLimited      Code = 4104 // the connection sent frames faster than allowed
+	CodeInternal         Code = 4105 // unexpected relay failure
+)
+
+// Permanent request errors (4200–4299).
+const (
+	CodeBadRequest   Code = 4200 // a field is missing or invalid
+	CodeForbidden    Code = 4203 // not a member of the conversation
+	CodeNotFound     Code = 4204 // no such conversation
+	CodeTooLarge     Code = 4213 // message content above the limit
+	CodeConflict     Code = 4209 // the id is taken by something else
+	CodeNotSupported Code = 4215 // the request type is not supported here
+)
+
+// Temporary request errors (4300–4399).
+const (
+	CodeUnavailable Code = 4300 // the store could not commit; retry later
+	CodeTimeout     Code = 4308 // the relay gave up waiting on the store
+)
+
+// Client-side codes (4900–4999), used by SDK errors and never sent.
+const (
+	CodeClientClosed    Code = 4900 // the client was closed
+	CodeNotConnected    Code = 4901 // the request needs a connection
+	CodeRequestTimeout  Code = 4902 // no reply in time
+	CodeInvalidArgument Code = 4903 // the caller passed bad arguments
+	CodeBadServerFrame  Code = 4904 // the relay sent something the client rejects
+)
+
+// Terminal reports whether a close with this code must not be retried.
+func (c Code) Terminal() bool { return c >= 4000 && c < 4100 }
+
+// Retryable reports whether a close or request error may succeed if tried
+// again. Unknown codes outside the terminal ranges are treated as retryable
+// so that a newer relay's codes never strand an older client offline.
+func (c Code) Retryable() bool {
+	switch {
+	case c >= 4000 && c < 4100, c >= 4200 && c < 4300:
+		return false
+	case c >= 4900:
+		return false
+	}
+	return true
+}
+
+var codeNames = map[Code]string{
+	CodeUnauthorized: "unauthorized", CodeTokenExpired: "token expired", CodeKicked: "kicked",
+	CodeBanned: "banned", CodeUnsupportedVersion: "unsupported protocol version",
+	CodeProtocolError: "protocol error", CodeFrameTooLarge: "frame too large",
+	CodeOriginForbidden: "origin forbidden",
+	CodeShutdown: "shutdown", CodeOverloaded: "overloaded", CodeSlowConsumer: "slow consumer",
+	CodeHeartbeatTimeout: "heartbeat timeout", CodeRateLimited: "rate limited", CodeInternal: "internal error",
+	CodeBadRequest: "bad request", CodeForbidden: "forbidden", CodeNotFound: "not found",
+	CodeTooLarge: "too large", CodeConflict: "conflict", CodeNotSupported: "not supported",
+	CodeUnavailable: "unavailable", CodeTimeout: "timeout",
+	CodeClientClosed: "client closed", CodeNotConnected: "not connected",
+	CodeRequestTimeout: "request timeout", CodeInvalidArgument: "invalid argument",
+	CodeBadServerFrame: "bad server frame",
+}
+
+// String returns the code's short name.
+func (c Code) String() string {
+	if n, ok := codeNames[c]; ok {
+		return n
+	}
+	return fmt.Sprintf("code %d", uint16(c))
+}
+
+// Codes lists every defined code in ascending order, for docs and generated
+// bindings.
+func Codes() []Code {
+	out := make([]Code, 0, len(codeNames))
+	for c := range codeNames {
+		out = append(out, c)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// Error is a failure carrying a Code. It is what an Error frame decodes to,
+// and errors.Is compares codes, so errors.Is(err, &Error{Code: CodeForbidden})
+// matches any forbidden reply whatever its message.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("parley: %d %s", uint16(e.Code), e.Code)
+	}
+	return fmt.Sprintf("parley: %d %s: %s", uint16(e.Code), e.Code, e.Message)
+}
+
+// Is reports whether target is an *Error with the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(c Code, format string, args ...any) *Error {
+	return &Error{Code: c, Message: fmt.Sprintf(format, args...)}
+}

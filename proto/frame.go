@@ -1,0 +1,268 @@
+package proto
+
+// Version is the protocol version this build speaks. A relay accepts the
+// versions in [MinVersion, Version]; see doc.go for the versioning rules.
+const (
+	Version    = 1
+	MinVersion = 1
+)
+
+// Type identifies a frame. Values are stable on the wire; new types get new
+// numbers and a peer that does not know a type answers CodeProtocolError.
+type Type uint8
+
+// Client → relay requests carry a non-zero request id that the reply echoes.
+// Relay → client pushes carry id 0.
+const (
+	TypeHello       Type = 1  // c→s  first frame: version, token, device
+	TypeWelcome     Type = 2  // s→c  reply to Hello: user, epoch, limits
+	TypeSend        Type = 3  // c→s  a new message
+	TypeAck         Type = 4  // s→c  reply to Send, after commit
+	TypeDeliver     Type = 5  // s→c  push: a message in one of the user's conversations
+	TypeSync        Type = 6  // c→s  conversations changed since a cursor
+	TypeSyncResult  Type = 7  // s→c  reply to Sync
+	TypeHistory     Type = 8  // c→s  messages of a conversation by seq range
+	TypeHistoryPage Type = 9  // s→c  reply to History
+	TypeRead        Type = 10 // c→s  move the read cursor
+	TypeOK          Type = 11 // s→c  empty success reply
+	TypeConvUpdate  Type = 12 // s→c  push: a conversation changed (created, read cursor, …)
+	TypePing        Type = 13 // either way: heartbeat
+	TypePong        Type = 14 // either way: heartbeat reply
+	TypeError       Type = 15 // s→c  reply to a request that failed
+	TypeClose       Type = 16 // s→c  the relay is closing the connection, and why
+	TypeCreateGroup Type = 17 // c→s  create a group conversation
+	TypeConvResult  Type = 18 // s→c  reply to CreateGroup
+)
+
+var typeNames = [...]string{
+	TypeHello: "hello", TypeWelcome: "welcome", TypeSend: "send", TypeAck: "ack",
+	TypeDeliver: "deliver", TypeSync: "sync", TypeSyncResult: "sync-result",
+	TypeHistory: "history", TypeHistoryPage: "history-page", TypeRead: "read", TypeOK: "ok",
+	TypeConvUpdate: "conv-update", TypePing: "ping", TypePong: "pong", TypeError: "error",
+	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
+}
+
+func (t Type) String() string {
+	if int(t) < len(typeNames) && typeNames[t] != "" {
+		return typeNames[t]
+	}
+	return "unknown"
+}
+
+// Conversation kinds.
+const (
+	KindP2P   = "p2p"
+	KindGroup = "group"
+)
+
+// Message content types known to the relay. Anything else is rejected; the
+// "custom" type carries application bytes the relay never interprets.
+const (
+	MsgText   = "text"
+	MsgCustom = "custom"
+)
+
+// Frame is one WebSocket binary message: a type, a request id and a body whose
+// concrete type is fixed by the frame type (see NewBody).
+type Frame struct {
+	Type Type
+	ID   uint64 // request id; 0 on pushes
+	Body any    // pointer to the body struct for Type, nil for bodiless frames
+}
+
+// Hello opens a session. Token is the JWT; it travels here, never in the URL.
+type Hello struct {
+	Version  uint16 `cbor:"1,keyasint"`
+	Token    string `cbor:"2,keyasint"`
+	DeviceID string `cbor:"3,keyasint"`
+	Client   string `cbor:"4,keyasint,omitempty"` // e.g. "parley-go/0.1", for logs and metrics
+}
+
+// Welcome accepts a session.
+type Welcome struct {
+	Version     uint16 `cbor:"1,keyasint"`
+	UserID      string `cbor:"2,keyasint"`
+	Epoch       string `cbor:"3,keyasint"`           // changes when the store is reset; see doc.go
+	ServerTime  int64  `cbor:"4,keyasint"`           // unix milliseconds
+	HeartbeatMs uint32 `cbor:"5,keyasint"`           // client pings at this interval
+	MaxFrame    uint32 `cbor:"6,keyasint"`           // bytes
+	SessionID   string `cbor:"7,keyasint,omitempty"` // for logs
+	TokenExp    int64  `cbor:"8,keyasint,omitempty"` // unix seconds the token expires
+}
+
+// Send asks the relay to store and fan out a message. (Sender, ClientID) is
+// the idempotency key: a retry returns the original Ack.
+type Send struct {
+	ConvID   string `cbor:"1,keyasint"`
+	ClientID string `cbor:"2,keyasint"`
+	MsgType  string `cbor:"3,keyasint"`
+	Text     string `cbor:"4,keyasint,omitempty"`
+	Body     []byte `cbor:"5,keyasint,omitempty"`
+}
+
+// Ack confirms a Send after it is committed.
+type Ack struct {
+	ConvID    string `cbor:"1,keyasint"`
+	ClientID  string `cbor:"2,keyasint"`
+	Seq       uint64 `cbor:"3,keyasint"`
+	CreatedAt int64  `cbor:"4,keyasint"` // unix milliseconds, relay clock
+	Duplicate bool   `cbor:"5,keyasint,omitempty"`
+}
+
+// Message is a stored conversation event.
+type Message struct {
+	ConvID    string `cbor:"1,keyasint"`
+	Seq       uint64 `cbor:"2,keyasint"`
+	Sender    string `cbor:"3,keyasint"`
+	ClientID  string `cbor:"4,keyasint"`
+	MsgType   string `cbor:"5,keyasint"`
+	Text      string `cbor:"6,keyasint,omitempty"`
+	Body      []byte `cbor:"7,keyasint,omitempty"`
+	CreatedAt int64  `cbor:"8,keyasint"` // unix milliseconds
+	Device    string `cbor:"9,keyasint,omitempty"`
+}
+
+// ID returns the message's stable id, derived from its place in the
+// conversation.
+func (m *Message) ID() string { return MessageID(m.ConvID, m.Seq) }
+
+// Deliver pushes a message to a member's connected device.
+type Deliver struct {
+	Message Message `cbor:"1,keyasint"`
+}
+
+// Sync asks which conversations changed after Cursor. Cursors are opaque to
+// the client except that 0 means "from the beginning".
+type Sync struct {
+	Cursor uint64 `cbor:"1,keyasint"`
+	Limit  uint32 `cbor:"2,keyasint,omitempty"` // relay caps it; 0 means its default
+}
+
+// Conversation is the per-user view of a conversation.
+type Conversation struct {
+	ID          string   `cbor:"1,keyasint"`
+	Kind        string   `cbor:"2,keyasint"`
+	Name        string   `cbor:"3,keyasint,omitempty"`
+	Members     []string `cbor:"4,keyasint,omitempty"`
+	LastSeq     uint64   `cbor:"5,keyasint"`
+	ReadSeq     uint64   `cbor:"6,keyasint"`
+	LastMessage *Message `cbor:"7,keyasint,omitempty"`
+	Version     uint64   `cbor:"8,keyasint"` // the change cursor this state belongs to
+	CreatedAt   int64    `cbor:"9,keyasint,omitempty"`
+}
+
+// SyncResult lists changed conversations in change order.
+type SyncResult struct {
+	Conversations []Conversation `cbor:"1,keyasint"`
+	Cursor        uint64         `cbor:"2,keyasint"` // pass back in the next Sync
+	More          bool           `cbor:"3,keyasint,omitempty"`
+}
+
+// History asks for messages of a conversation. With Before = 0 it returns the
+// messages after After in ascending order; with Before > 0 it returns the last
+// Limit messages before Before, still ascending.
+type History struct {
+	ConvID string `cbor:"1,keyasint"`
+	After  uint64 `cbor:"2,keyasint,omitempty"`
+	Before uint64 `cbor:"3,keyasint,omitempty"`
+	Limit  uint32 `cbor:"4,keyasint,omitempty"`
+}
+
+// HistoryPage answers History.
+type HistoryPage struct {
+	ConvID   string    `cbor:"1,keyasint"`
+	Messages []Message `cbor:"2,keyasint"`
+	More     bool      `cbor:"3,keyasint,omitempty"` // more messages exist in the asked direction
+	LastSeq  uint64    `cbor:"4,keyasint,omitempty"` // conversation's last seq when read
+}
+
+// Read moves the user's read cursor; cursors never move backwards.
+type Read struct {
+	ConvID string `cbor:"1,keyasint"`
+	Seq    uint64 `cbor:"2,keyasint"`
+}
+
+// ConvUpdate pushes a changed conversation (new, renamed, read elsewhere).
+type ConvUpdate struct {
+	Conversation Conversation `cbor:"1,keyasint"`
+}
+
+// Ping and Pong carry the sender's clock for round-trip measurement.
+type Ping struct {
+	Time int64 `cbor:"1,keyasint,omitempty"`
+}
+
+// Pong echoes a Ping's time.
+type Pong struct {
+	Time int64 `cbor:"1,keyasint,omitempty"`
+}
+
+// ErrorBody answers a failed request.
+type ErrorBody struct {
+	Code    Code   `cbor:"1,keyasint"`
+	Message string `cbor:"2,keyasint,omitempty"`
+}
+
+// Close tells the client why the relay ends the connection; the WebSocket
+// close code carries the same Code.
+type Close struct {
+	Code   Code   `cbor:"1,keyasint"`
+	Reason string `cbor:"2,keyasint,omitempty"`
+}
+
+// CreateGroup creates a group with the caller and Members. A ConvID chosen by
+// the client makes the request idempotent; empty asks the relay for one.
+type CreateGroup struct {
+	ConvID  string   `cbor:"1,keyasint,omitempty"`
+	Name    string   `cbor:"2,keyasint,omitempty"`
+	Members []string `cbor:"3,keyasint"`
+}
+
+// ConvResult answers CreateGroup.
+type ConvResult struct {
+	Conversation Conversation `cbor:"1,keyasint"`
+}
+
+// NewBody returns a pointer to a zero body for t, or nil when t has no body,
+// and false when t is unknown.
+func NewBody(t Type) (any, bool) {
+	switch t {
+	case TypeHello:
+		return new(Hello), true
+	case TypeWelcome:
+		return new(Welcome), true
+	case TypeSend:
+		return new(Send), true
+	case TypeAck:
+		return new(Ack), true
+	case TypeDeliver:
+		return new(Deliver), true
+	case TypeSync:
+		return new(Sync), true
+	case TypeSyncResult:
+		return new(SyncResult), true
+	case TypeHistory:
+		return new(History), true
+	case TypeHistoryPage:
+		return new(HistoryPage), true
+	case TypeRead:
+		return new(Read), true
+	case TypeOK:
+		return nil, true
+	case TypeConvUpdate:
+		return new(ConvUpdate), true
+	case TypePing:
+		return new(Ping), true
+	case TypePong:
+		return new(Pong), true
+	case TypeError:
+		return new(ErrorBody), true
+	case TypeClose:
+		return new(Close), true
+	case TypeCreateGroup:
+		return new(CreateGroup), true
+	case TypeConvResult:
+		return new(ConvResult), true
+	}
+	return nil, false
+}

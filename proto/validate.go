@@ -1,0 +1,70 @@
+package proto
+
+import "fmt"
+
+// Validate checks the fields of a client request body beyond what decoding
+// checks. It returns a CodeBadRequest or CodeTooLarge *Error.
+func Validate(body any) *Error {
+	switch b := body.(type) {
+	case *Hello:
+		if b.Token == "" {
+			return Errorf(CodeUnauthorized, "hello: token missing")
+		}
+		if !ValidName(b.DeviceID) {
+			return Errorf(CodeBadRequest, "hello: invalid device id")
+		}
+	case *Send:
+		if !ValidConvID(b.ConvID) {
+			return Errorf(CodeBadRequest, "send: invalid conversation id")
+		}
+		if !ValidName(b.ClientID) {
+			return Errorf(CodeBadRequest, "send: invalid client id")
+		}
+		switch b.MsgType {
+		case MsgText:
+			if b.Text == "" {
+				return Errorf(CodeBadRequest, "send: empty text")
+			}
+		case MsgCustom:
+		default:
+			return Errorf(CodeBadRequest, "send: unknown message type %q", b.MsgType)
+		}
+		if len(b.Text) > MaxTextBytes || len(b.Body) > MaxBodyBytes {
+			return Errorf(CodeTooLarge, "send: content above %d bytes", MaxTextBytes)
+		}
+	case *History:
+		if !ValidConvID(b.ConvID) {
+			return Errorf(CodeBadRequest, "history: invalid conversation id")
+		}
+	case *Read:
+		if !ValidConvID(b.ConvID) {
+			return Errorf(CodeBadRequest, "read: invalid conversation id")
+		}
+	case *CreateGroup:
+		if b.ConvID != "" && !ValidGroupID(b.ConvID) {
+			return Errorf(CodeBadRequest, "create-group: invalid id")
+		}
+		if len(b.Name) > 256 {
+			return Errorf(CodeBadRequest, "create-group: name too long")
+		}
+		if len(b.Members) > MaxGroupMembers {
+			return Errorf(CodeTooLarge, "create-group: more than %d members", MaxGroupMembers)
+		}
+		for _, m := range b.Members {
+			if !ValidName(m) {
+				return Errorf(CodeBadRequest, "create-group: invalid member id %q", truncate(m))
+			}
+		}
+	case *Sync, *Ping, *Pong:
+	default:
+		return Errorf(CodeProtocolError, "%T is not a request", body)
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 32 {
+		return fmt.Sprintf("%s…", s[:32])
+	}
+	return s
+}
