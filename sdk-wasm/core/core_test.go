@@ -1,0 +1,432 @@
+package core
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// harness drives a Core like a driver would, with a scripted relay: it keeps
+// the frames the core wrote and the events it emitted.
+type harness struct {
+	t      *testing.T
+	c      *Core
+	now    time.Time
+	store  *MemoryStore
+	writes []proto.Frame
+	events []Event
+	dials  []uint64
+	closes []Action
+	done   map[uint64]Action
+}
+
+func newHarness(t *testing.T, snap Snapshot) *harness {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	c, err := New(Config{DeviceID: "dev1", Rand: rng.Uint64, Heartbeat: time.Second}, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, c: c, now: time.Unix(1_700_000_000, 0), store: NewMemoryStore(), done: map[uint64]Action{}}
+}
+
+func (h *harness) poll() {
+	h.t.Helper()
+	for _, a := range h.c.Poll() {
+		switch a.Kind {
+		case ActDial:
+			h.dials = append(h.dials, a.Conn)
+		case ActWrite:
+			f, err := proto.Decode(a.Bytes, 0)
+			if err != nil {
+				h.t.Fatalf("core wrote an undecodable frame: %v", err)
+			}
+			h.writes = append(h.writes, f)
+		case ActCloseConn:
+			h.closes = append(h.closes, a)
+		case ActPersist:
+			if err := h.store.Apply(a.Batch); err != nil {
+				h.t.Fatal(err)
+			}
+		case ActEvent:
+			h.events = append(h.events, a.Event)
+		case ActResolve:
+			h.done[a.Op] = a
+		}
+	}
+}
+
+// takeWrites returns and forgets the frames written so far.
+func (h *harness) takeWrites() []proto.Frame {
+	w := h.writes
+	h.writes = nil
+	return w
+}
+
+func (h *harness) lastWrite(t proto.Type) proto.Frame {
+	h.t.Helper()
+	for i := len(h.writes) - 1; i >= 0; i-- {
+		if h.writes[i].Type == t {
+			return h.writes[i]
+		}
+	}
+	h.t.Fatalf("no %s frame written; writes: %v", t, h.writes)
+	return proto.Frame{}
+}
+
+func (h *harness) relay(t proto.Type, id uint64, body any) {
+	h.c.HandleFrame(h.now, h.c.Conn(), proto.MustEncode(proto.Frame{Type: t, ID: id, Body: body}))
+	h.poll()
+}
+
+// connect runs start → open → welcome, and answers the first sync empty.
+func (h *harness) connect(epoch string) {
+	h.t.Helper()
+	if h.c.State() != StateReconnecting {
+		h.c.Start(h.now)
+	} else {
+		d, _ := h.c.NextDeadline()
+		h.now = d
+		h.c.HandleTimeout(h.now)
+	}
+	h.poll()
+	h.c.HandleOpen(h.now, h.c.Conn(), "tok")
+	h.poll()
+	hello := h.lastWrite(proto.TypeHello)
+	h.relay(proto.TypeWelcome, hello.ID, &proto.Welcome{Version: 1, UserID: "alice", Epoch: epoch, HeartbeatMs: 1000})
+	sync := h.lastWrite(proto.TypeSync)
+	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: sync.Body.(*proto.Sync).Cursor})
+}
+
+func (h *harness) state() State { return h.c.State() }
+
+func (h *harness) hasEvent(k EventKind) bool {
+	for _, e := range h.events {
+		if e.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+func msg(conv string, seq uint64, sender string) proto.Message {
+	return proto.Message{ConvID: conv, Seq: seq, Sender: sender, ClientID: "c" + string(rune('a'+seq%26)), MsgType: proto.MsgText, Text: "m", CreatedAt: int64(seq)}
+}
+
+func TestConnectionTransitions(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		code      proto.Code
+		refresh   bool
+		wantState State
+		kicked    bool
+	}{
+		{"connected/closed 4100/reconnecting", proto.CodeShutdown, false, StateReconnecting, false},
+		{"connected/closed 1006/reconnecting", 1006, false, StateReconnecting, false},
+		{"connected/closed 4102/reconnecting", proto.CodeSlowConsumer, false, StateReconnecting, false},
+		{"connected/closed 4001/disconnected", proto.CodeUnauthorized, false, StateDisconnected, true},
+		{"connected/closed 4003/disconnected", proto.CodeKicked, false, StateDisconnected, true},
+		{"connected/closed 4002/disconnected", proto.CodeTokenExpired, false, StateDisconnected, true},
+		{"connected/closed 4002 refreshable/reconnecting", proto.CodeTokenExpired, true, StateReconnecting, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, Snapshot{})
+			h.c.cfg.TokenRefresh = tc.refresh
+			h.connect("e1")
+			if h.state() != StateConnected {
+				t.Fatalf("state %s, want connected", h.state())
+			}
+			h.events = nil
+			h.c.HandleClosed(h.now, h.c.Conn(), tc.code, "x")
+			h.poll()
+			if h.state() != tc.wantState {
+				t.Fatalf("state %s, want %s", h.state(), tc.wantState)
+			}
+			if h.hasEvent(EventKicked) != tc.kicked {
+				t.Fatalf("kicked event %v, want %v", h.hasEvent(EventKicked), tc.kicked)
+			}
+			d, ok := h.c.NextDeadline()
+			if tc.wantState == StateReconnecting {
+				if !ok || d.Sub(h.now) < h.c.cfg.MinBackoff || d.Sub(h.now) > h.c.cfg.MaxBackoff {
+					t.Fatalf("retry deadline %v after now, want within backoff bounds", d.Sub(h.now))
+				}
+				h.now = d
+				h.c.HandleTimeout(h.now)
+				h.poll()
+				if len(h.dials) != 2 {
+					t.Fatalf("dials %v, want a second dial after backoff", h.dials)
+				}
+			}
+		})
+	}
+}
+
+func TestCloseFrameCodeWins(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	h.relay(proto.TypeClose, 0, &proto.Close{Code: proto.CodeBanned, Reason: "banned"})
+	h.c.HandleClosed(h.now, h.c.Conn(), 1006, "abnormal")
+	h.poll()
+	if h.state() != StateDisconnected {
+		t.Fatalf("state %s, want disconnected after a terminal close frame", h.state())
+	}
+}
+
+func TestBackoffFullJitterGrowsAndCaps(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.c.Start(h.now)
+	h.poll()
+	var maxSeen time.Duration
+	for i := 0; i < 40; i++ {
+		h.c.HandleClosed(h.now, h.c.Conn(), 0, "dial failed")
+		h.poll()
+		d, _ := h.c.NextDeadline()
+		delay := d.Sub(h.now)
+		if delay < h.c.cfg.MinBackoff || delay > h.c.cfg.MaxBackoff {
+			t.Fatalf("attempt %d: delay %v outside [%v, %v]", i, delay, h.c.cfg.MinBackoff, h.c.cfg.MaxBackoff)
+		}
+		if delay > maxSeen {
+			maxSeen = delay
+		}
+		h.now = d
+		h.c.HandleTimeout(h.now)
+		h.poll()
+	}
+	if maxSeen < 5*time.Second {
+		t.Fatalf("backoff never grew: max %v", maxSeen)
+	}
+}
+
+func TestSendOfflineThenAck(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	conv := proto.P2PID("alice", "bob")
+	op, m, err := h.c.Send(h.now, conv, proto.MsgText, "hello", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	if m.Status != StatusPending || len(h.store.outbox) != 1 || !h.hasEvent(EventMessage) {
+		t.Fatalf("offline send: status %s, outbox %d, events %v", m.Status, len(h.store.outbox), h.events)
+	}
+	h.connect("e1")
+	send := h.lastWrite(proto.TypeSend)
+	if send.Body.(*proto.Send).ClientID != m.ClientID {
+		t.Fatalf("resent the wrong message")
+	}
+	h.relay(proto.TypeAck, send.ID, &proto.Ack{ConvID: conv, ClientID: m.ClientID, Seq: 1, CreatedAt: 5})
+	res, ok := h.done[op]
+	if !ok || res.Err != nil || res.Value.(Message).Seq != 1 || res.Value.(Message).Status != StatusSent {
+		t.Fatalf("send not resolved with the acked message: %+v", res)
+	}
+	if len(h.store.outbox) != 0 || len(h.store.messages[conv]) != 1 {
+		t.Fatalf("after ack: outbox %d, stored %d", len(h.store.outbox), len(h.store.messages[conv]))
+	}
+	cv, _ := h.c.Conversation(conv)
+	if cv.Unread != 0 || cv.SyncedSeq != 1 {
+		t.Fatalf("own message counted unread or not synced: %+v", cv)
+	}
+}
+
+func TestOutboxRestoredAndResentInOrder(t *testing.T) {
+	t.Parallel()
+	conv := proto.P2PID("alice", "bob")
+	snap := Snapshot{Meta: Meta{UserID: "alice", Epoch: "e1", NextOrder: 3}}
+	for i, id := range []string{"first", "second", "third"} {
+		snap.Outbox = append(snap.Outbox, OutboxEntry{Order: uint64(2 - i), Message: Message{ClientID: id, ConvID: conv, Type: proto.MsgText, Text: id, Status: StatusPending}})
+	}
+	h := newHarness(t, snap)
+	h.connect("e1")
+	var got []string
+	for _, f := range h.takeWrites() {
+		if s, ok := f.Body.(*proto.Send); ok {
+			got = append(got, s.ClientID)
+		}
+	}
+	if len(got) != 3 || got[0] != "third" || got[2] != "first" {
+		t.Fatalf("resend order %v, want by outbox order", got)
+	}
+}
+
+func TestGapFillAndDuplicates(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	conv := proto.P2PID("alice", "bob")
+	m1 := msg(conv, 1, "bob")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: m1})
+	// An unknown conversation triggers a sync for its metadata.
+	sync := h.lastWrite(proto.TypeSync)
+	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: 1})
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: m1}) // duplicate push
+	m4 := msg(conv, 4, "bob")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: m4}) // gap: 2, 3 missing
+	fill := h.lastWrite(proto.TypeHistory)
+	if hb := fill.Body.(*proto.History); hb.After != 1 {
+		t.Fatalf("fill after %d, want 1", hb.After)
+	}
+	h.relay(proto.TypeHistoryPage, fill.ID, &proto.HistoryPage{ConvID: conv, LastSeq: 4,
+		Messages: []proto.Message{msg(conv, 2, "bob"), msg(conv, 3, "bob"), m4}})
+	stored, _ := h.store.Messages(conv, 0, 100)
+	if len(stored) != 4 {
+		t.Fatalf("stored %d messages, want 4", len(stored))
+	}
+	for i, m := range stored {
+		if m.Seq != uint64(i+1) {
+			t.Fatalf("stored out of order: %v", stored)
+		}
+	}
+	n := 0
+	for _, e := range h.events {
+		if e.Kind == EventMessage {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Fatalf("%d message events, want 4 (one per message)", n)
+	}
+	cv, _ := h.c.Conversation(conv)
+	if cv.Unread != 4 || !h.c.Synced() {
+		t.Fatalf("conversation %+v synced=%v", cv, h.c.Synced())
+	}
+}
+
+func TestOwnMessageFromHistoryCompletesSend(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	conv := proto.P2PID("alice", "bob")
+	op, m, _ := h.c.Send(h.now, conv, proto.MsgText, "hi", nil)
+	h.poll()
+	// The connection drops before the ack; the relay had committed it.
+	h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
+	h.poll()
+	h.connect("e1")
+	h.takeWrites()
+	w := proto.Message{ConvID: conv, Seq: 1, Sender: "alice", ClientID: m.ClientID, MsgType: proto.MsgText, Text: "hi"}
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(conv, 2, "bob")})
+	fill := h.lastWrite(proto.TypeHistory)
+	h.relay(proto.TypeHistoryPage, fill.ID, &proto.HistoryPage{ConvID: conv, LastSeq: 2, Messages: []proto.Message{w, msg(conv, 2, "bob")}})
+	if res, ok := h.done[op]; !ok || res.Err != nil {
+		t.Fatalf("send not completed by its own message in history: %+v", res)
+	}
+	if len(h.c.Pending(conv)) != 0 {
+		t.Fatalf("outbox still holds the message")
+	}
+}
+
+func TestHeartbeatTimeoutReconnects(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	for i := 0; i < 20 && h.state() == StateConnected; i++ {
+		d, _ := h.c.NextDeadline()
+		h.now = d
+		h.c.HandleTimeout(h.now)
+		h.poll()
+	}
+	if h.state() != StateReconnecting || len(h.closes) == 0 || h.closes[0].Code != proto.CodeHeartbeatTimeout {
+		t.Fatalf("state %s closes %v, want reconnecting after heartbeat timeout", h.state(), h.closes)
+	}
+	pings := 0
+	for _, f := range h.writes {
+		if f.Type == proto.TypePing {
+			pings++
+		}
+	}
+	if pings == 0 {
+		t.Fatalf("no ping was sent before the timeout")
+	}
+}
+
+func TestEpochChangeResetsCache(t *testing.T) {
+	t.Parallel()
+	conv := proto.P2PID("alice", "bob")
+	snap := Snapshot{
+		Meta:          Meta{UserID: "alice", Epoch: "old", SyncCursor: 99},
+		Conversations: []Conversation{{ID: conv, LastSeq: 10, SyncedSeq: 10}},
+		Outbox:        []OutboxEntry{{Order: 0, Message: Message{ClientID: "keep", ConvID: conv, Type: proto.MsgText, Text: "x", Status: StatusPending}}},
+	}
+	h := newHarness(t, snap)
+	h.c.Start(h.now)
+	h.poll()
+	h.c.HandleOpen(h.now, h.c.Conn(), "tok")
+	h.poll()
+	h.relay(proto.TypeWelcome, h.lastWrite(proto.TypeHello).ID, &proto.Welcome{Version: 1, UserID: "alice", Epoch: "new"})
+	if !h.hasEvent(EventReset) {
+		t.Fatal("no reset event on epoch change")
+	}
+	if s := h.lastWrite(proto.TypeSync).Body.(*proto.Sync); s.Cursor != 0 {
+		t.Fatalf("sync cursor %d after reset, want 0", s.Cursor)
+	}
+	if len(h.c.Conversations()) != 1 { // the outbox's conversation only
+		t.Fatalf("conversations survived the reset: %v", h.c.Conversations())
+	}
+	if s := h.lastWrite(proto.TypeSend).Body.(*proto.Send); s.ClientID != "keep" {
+		t.Fatal("outbox not kept across an epoch change")
+	}
+}
+
+func TestBadServerFrameAborts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	h.c.HandleFrame(h.now, h.c.Conn(), []byte{0xff, 0xff})
+	h.poll()
+	if h.state() != StateReconnecting || len(h.closes) != 1 || h.closes[0].Code != proto.CodeBadServerFrame {
+		t.Fatalf("state %s closes %v", h.state(), h.closes)
+	}
+	// Frames of the dropped connection are ignored afterwards.
+	h.c.HandleFrame(h.now, 1, proto.MustEncode(proto.Frame{Type: proto.TypePing, Body: &proto.Ping{}}))
+	h.poll()
+}
+
+func TestPermanentSendErrorFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	op, m, _ := h.c.Send(h.now, "g:nope", proto.MsgText, "x", nil)
+	h.poll()
+	send := h.lastWrite(proto.TypeSend)
+	h.relay(proto.TypeError, send.ID, &proto.ErrorBody{Code: proto.CodeForbidden})
+	res := h.done[op]
+	if !errors.Is(res.Err, &proto.Error{Code: proto.CodeForbidden}) {
+		t.Fatalf("send error %v, want forbidden", res.Err)
+	}
+	p := h.c.Pending("g:nope")
+	if len(p) != 1 || p[0].Status != StatusFailed {
+		t.Fatalf("failed message not kept for retry: %+v", p)
+	}
+	if _, err := h.c.Resend(h.now, m.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	if h.lastWrite(proto.TypeSend).Body.(*proto.Send).ClientID != m.ClientID {
+		t.Fatal("resend did not write the message again")
+	}
+}
+
+func TestMarkReadOfflineReachesRelayOnConnect(t *testing.T) {
+	t.Parallel()
+	conv := proto.P2PID("alice", "bob")
+	h := newHarness(t, Snapshot{Meta: Meta{UserID: "alice", Epoch: "e1"}, Conversations: []Conversation{{ID: conv, LastSeq: 5, SyncedSeq: 5, Unread: 5}}})
+	if _, err := h.c.MarkRead(h.now, conv, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	if cv, _ := h.c.Conversation(conv); cv.Unread != 0 {
+		t.Fatalf("unread %d after markRead", cv.Unread)
+	}
+	h.connect("e1")
+	if r := h.lastWrite(proto.TypeRead).Body.(*proto.Read); r.Seq != 5 {
+		t.Fatalf("read seq %d, want 5", r.Seq)
+	}
+}

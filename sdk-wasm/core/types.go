@@ -1,0 +1,216 @@
+package core
+
+import (
+	"time"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// State is the connection state reported to the application.
+type State string
+
+// Connection states, as the JavaScript API names them (SPEC §4).
+const (
+	StateIdle         State = "idle"         // not started
+	StateConnecting   State = "connecting"   // first attempt under way
+	StateConnected    State = "connected"    // welcomed by the relay
+	StateReconnecting State = "reconnecting" // lost the connection, trying again
+	StateDisconnected State = "disconnected" // stopped by a terminal code or attempts exhausted
+	StateClosed       State = "closed"       // closed by the application
+)
+
+// Status is where a message stands from this device's point of view.
+type Status string
+
+// Message statuses.
+const (
+	StatusPending Status = "pending" // in the outbox, not yet acknowledged
+	StatusSent    Status = "sent"    // durably stored by the relay
+	StatusFailed  Status = "failed"  // refused by the relay for good; can be resent
+)
+
+// Message is a conversation message as the application sees it.
+type Message struct {
+	ID        string // proto.MessageID(conv, seq) once sent; "local:"+ClientID while pending
+	ClientID  string
+	ConvID    string
+	Seq       uint64 // 0 while pending
+	Sender    string
+	Device    string
+	Type      string
+	Text      string
+	Body      []byte
+	CreatedAt int64 // unix ms: relay time once sent, local time while pending
+	LocalTime int64 // unix ms when this device created it (0 for others' messages)
+	Status    Status
+	ErrorCode proto.Code // why it failed, when Status is failed
+}
+
+// Conversation is the local view of a conversation.
+type Conversation struct {
+	ID          string
+	Kind        string
+	Name        string
+	Members     []string
+	LastMessage *Message
+	LastSeq     uint64 // highest seq known to exist on the relay
+	ReadSeq     uint64 // this user's read cursor
+	Unread      uint64 // LastSeq - ReadSeq; own messages advance ReadSeq
+	SyncedSeq   uint64 // every message with seq ≤ SyncedSeq is in the local store
+	Version     uint64 // relay change version this state reflects
+}
+
+// OutboxEntry is a send that is not acknowledged yet. Outbox entries are
+// persisted, so they survive a restart and go out in Order.
+type OutboxEntry struct {
+	Order   uint64 // position in the outbox, ascending
+	Message Message
+}
+
+// Meta is the small per-device state a store keeps besides conversations,
+// messages and the outbox.
+type Meta struct {
+	DeviceID   string
+	UserID     string
+	Epoch      string // relay store epoch the cache belongs to
+	SyncCursor uint64 // relay change cursor up to which conversations are synced
+	NextOrder  uint64 // next outbox order
+}
+
+// Snapshot is what a store hands to the core at start.
+type Snapshot struct {
+	Meta          Meta
+	Conversations []Conversation
+	Outbox        []OutboxEntry
+}
+
+// Batch is one atomic group of store writes, produced by one input to the
+// core. A store applies a batch in one transaction.
+type Batch struct {
+	Reset        bool // drop conversations, messages and the sync cursor first (epoch change); keep the outbox
+	Meta         *Meta
+	Conversation []Conversation
+	Messages     []Message
+	OutboxPut    []OutboxEntry
+	OutboxDelete []string // client ids
+}
+
+func (b *Batch) empty() bool {
+	return !b.Reset && b.Meta == nil && len(b.Conversation) == 0 && len(b.Messages) == 0 &&
+		len(b.OutboxPut) == 0 && len(b.OutboxDelete) == 0
+}
+
+// EventKind names an event for the application (SPEC §4).
+type EventKind string
+
+// Events.
+const (
+	EventState           EventKind = "state"
+	EventMessage         EventKind = "message"
+	EventMessageUpdate   EventKind = "messageUpdate"
+	EventConversation    EventKind = "conversation"
+	EventSyncStart       EventKind = "syncStart"
+	EventSyncEnd         EventKind = "syncEnd"
+	EventKicked          EventKind = "kicked"
+	EventTokenWillExpire EventKind = "tokenWillExpire"
+	EventReset           EventKind = "reset" // the relay's store was reset; the cache was dropped
+)
+
+// Event is one notification for the application.
+type Event struct {
+	Kind         EventKind
+	State        State
+	Code         proto.Code
+	Reason       string
+	Message      *Message
+	Conversation *Conversation
+}
+
+// ActionKind tells the driver what to do.
+type ActionKind uint8
+
+// Actions.
+const (
+	ActDial      ActionKind = iota + 1 // open a connection, then call HandleOpen or HandleClosed with Conn
+	ActWrite                           // write Bytes as one binary message on Conn
+	ActCloseConn                       // close Conn with Code and Reason
+	ActPersist                         // apply Batch to the store before anything after it
+	ActEvent                           // hand Event to the application
+	ActResolve                         // complete the operation Op with Value or Err
+)
+
+// Action is one output of the core.
+type Action struct {
+	Kind   ActionKind
+	Conn   uint64
+	Bytes  []byte
+	Code   proto.Code
+	Reason string
+	Batch  *Batch
+	Event  Event
+	Op     uint64
+	Value  any
+	Err    error
+}
+
+// Config configures a Core. Zero fields take the documented defaults.
+type Config struct {
+	DeviceID string // required
+	// ClientName goes into Hello for the relay's logs. Defaults to "parley-go".
+	ClientName string
+	// Heartbeat is how often to ping when the relay does not say. Defaults to 25 s.
+	Heartbeat time.Duration
+	// HeartbeatTimeout closes a connection on which nothing arrived for this
+	// long. Defaults to 2 × heartbeat + 5 s.
+	HeartbeatTimeout time.Duration
+	// RequestTimeout bounds handshakes, syncs and application requests other
+	// than sends (sends wait in the outbox as long as it takes). Defaults to 15 s.
+	RequestTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the full-jitter exponential reconnect
+	// delay. Default to 250 ms and 30 s.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxAttempts stops reconnecting after this many failures in a row.
+	// Defaults to 0, unlimited.
+	MaxAttempts int
+	// SendWindow is how many sends may await their ack at once. Defaults to 64.
+	SendWindow int
+	// HistoryPage is how many messages one gap-fill request asks for.
+	// Defaults to 200.
+	HistoryPage int
+	// MaxFrame bounds frames read from the relay. Defaults to 8 MiB.
+	MaxFrame int
+	// TokenRefresh says the driver can fetch a fresh token on each dial, so
+	// an expired-token close is retried instead of being terminal.
+	TokenRefresh bool
+	// Rand returns uniformly random 64-bit values; it drives backoff jitter
+	// and client ids, so a test with a seeded source replays identically.
+	// Required.
+	Rand func() uint64
+}
+
+func (c *Config) defaults() {
+	if c.ClientName == "" {
+		c.ClientName = "parley-go"
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 25 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 15 * time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 250 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.SendWindow <= 0 {
+		c.SendWindow = 64
+	}
+	if c.HistoryPage <= 0 || c.HistoryPage > proto.MaxPageLimit {
+		c.HistoryPage = 200
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = 8 << 20
+	}
+}
