@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
+
+// TestBadInput throws every kind of bad input of SPEC §6 at one real relay
+// while a healthy pair of clients chats through it. Each bad client gets its
+// documented code; the relay stays up; the healthy pair never notices.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	relay := startRelay(t, "--rate-limit", "300", "--rate-burst", "300", "--send-queue", "32")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// The healthy pair, chatting for the whole suite.
+	carol := newDevice(t, relay.wsURL(), "carol", "carol-1", 11, nil)
+	dave := newDevice(t, relay.wsURL(), "dave", "dave-1", 12, nil)
+	var mu sync.Mutex
+	var states []core.State
+	carol.c.On(func(e core.Event) {
+		if e.Kind == core.EventState {
+			mu.Lock()
+			states = append(states, e.State)
+			mu.Unlock()
+		}
+	})
+	for _, d := range []*device{carol, dave} {
+		if err := d.c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	healthy := proto.P2PID("carol", "dave")
+	stop := make(chan struct{})
+	chatDone := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				chatDone <- n
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := carol.c.SendText(ctx, healthy, fmt.Sprintf("still here %d", n)); err != nil {
+				t.Errorf("healthy send: %v", err)
+				chatDone <- n
+				return
+			}
+			n++
+		}
+	}()
+
+	// A group the bad clients are not in.
+	owner := dialRaw(t, relay.wsURL())
+	owner.hello("owner", "o1")
+	owner.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: "g:private", Members: []string{"carol"}})
+	if f := owner.reply(2); f.Type != proto.TypeConvResult {
+		t.Fatalf("create group: %s", f.Type)
+	}
+	owner.send(proto.TypeSend, 3, &proto.Send{ConvID: "g:private", ClientID: "secret-1", MsgType: proto.MsgText, Text: "for members"})
+	if f := owner.reply(3); f.Type != proto.TypeAck {
+		t.Fatalf("send: %s", f.Type)
+	}
+
+	hello := func(tok string, version uint16) []byte {
+		return proto.MustEncode(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: version, Token: tok, DeviceID: "m1"}})
+	}
+	noneToken := func() string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "mallory", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+		return s
+	}
+	noExp := func() string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "mallory"}).SignedString([]byte(testSecret))
+		return s
+	}
+	unknownType := []byte{0xa2, 0x01, 0x18, 0xc8, 0x02, 0x01} // {1: 200, 2: 1}
+
+	closeCases := []struct {
+		name  string
+		code  proto.Code
+		frame func(r *rawConn) // what the bad client does
+	}{
+		{"no token", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello("", proto.Version)) }},
+		{"forged token", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello(tokenWith("mallory", time.Hour, "not-the-secret"), proto.Version)) }},
+		{"alg none token", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello(noneToken(), proto.Version)) }},
+		{"token without exp", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello(noExp(), proto.Version)) }},
+		{"garbage token", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello("not.a.jwt", proto.Version)) }},
+		{"expired token", proto.CodeTokenExpired, func(r *rawConn) { r.writeBytes(hello(token("mallory", -time.Minute), proto.Version)) }},
+		{"wrong protocol version", proto.CodeUnsupportedVersion, func(r *rawConn) { r.writeBytes(hello(token("mallory", time.Hour), 99)) }},
+		{"malformed CBOR before hello", proto.CodeProtocolError, func(r *rawConn) { r.writeBytes([]byte{0xbf, 0xff, 0x00, 0x13}) }},
+		{"first frame not hello", proto.CodeProtocolError, func(r *rawConn) {
+			r.send(proto.TypeSync, 1, &proto.Sync{})
+		}},
+		{"malformed CBOR after hello", proto.CodeProtocolError, func(r *rawConn) {
+			r.hello("mallory", "m1")
+			r.writeBytes([]byte{0xa1, 0x01})
+		}},
+		{"unknown frame type", proto.CodeProtocolError, func(r *rawConn) {
+			r.hello("mallory", "m1")
+			r.writeBytes(unknownType)
+		}},
+		{"server-only frame from a client", proto.CodeProtocolError, func(r *rawConn) {
+			r.hello("mallory", "m1")
+			r.send(proto.TypeAck, 5, &proto.Ack{ConvID: "g:private", ClientID: "x", Seq: 1})
+		}},
+		{"second hello", proto.CodeProtocolError, func(r *rawConn) {
+			r.hello("mallory", "m1")
+			r.writeBytes(hello(token("mallory", time.Hour), proto.Version))
+		}},
+		{"oversize frame", proto.CodeFrameTooLarge, func(r *rawConn) {
+			r.hello("mallory", "m1")
+			r.writeBytes(make([]byte, proto.DefaultMaxFrame+1))
+		}},
+		{"flood above the rate limit", proto.CodeRateLimited, func(r *rawConn) {
+			r.hello("mallory", "m1")
+			ping := proto.MustEncode(proto.Frame{Type: proto.TypePing, Body: &proto.Ping{}})
+			for i := 0; i < 2000; i++ {
+				if r.writeBytes(ping) != nil {
+					return
+				}
+			}
+		}},
+	}
+	for _, tc := range closeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := dialRaw(t, relay.wsURL())
+			tc.frame(r)
+			r.expectClose(tc.code)
+		})
+	}
+
+	t.Run("frames for a conversation the user is not in", func(t *testing.T) {
+		r := dialRaw(t, relay.wsURL())
+		r.hello("mallory", "m2")
+		reqs := []struct {
+			typ  proto.Type
+			body any
+		}{
+			{proto.TypeSend, &proto.Send{ConvID: "g:private", ClientID: "m-1", MsgType: proto.MsgText, Text: "let me in"}},
+			{proto.TypeHistory, &proto.History{ConvID: "g:private"}},
+			{proto.TypeRead, &proto.Read{ConvID: "g:private", Seq: 1}},
+			{proto.TypeSend, &proto.Send{ConvID: proto.P2PID("carol", "dave"), ClientID: "m-2", MsgType: proto.MsgText, Text: "hi"}},
+			{proto.TypeHistory, &proto.History{ConvID: proto.P2PID("carol", "dave")}},
+		}
+		for i, q := range reqs {
+			id := uint64(10 + i)
+			r.send(q.typ, id, q.body)
+			f := r.reply(id)
+			e, ok := f.Body.(*proto.ErrorBody)
+			if !ok || e.Code != proto.CodeForbidden {
+				t.Fatalf("%s to a foreign conversation answered %s %+v, want error %d", q.typ, f.Type, f.Body, proto.CodeForbidden)
+			}
+		}
+		r.send(proto.TypePing, 99, &proto.Ping{Time: 1})
+		if f := r.reply(99); f.Type != proto.TypePong {
+			t.Fatalf("connection unusable after refused requests: %s", f.Type)
+		}
+	})
+
+	t.Run("a client that never reads", func(t *testing.T) {
+		sloth := dialRaw(t, relay.wsURL())
+		sloth.hello("sloth", "s1")
+		flooder := dialRaw(t, relay.wsURL())
+		flooder.hello("flooder", "f1")
+		flooder.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: "g:slow", Members: []string{"sloth"}})
+		if f := flooder.reply(2); f.Type != proto.TypeConvResult {
+			t.Fatalf("create group: %s", f.Type)
+		}
+		// The flooder reads its acks so that only the sloth is slow.
+		go func() {
+			for {
+				if _, err := flooder.recv(30 * time.Second); err != nil {
+					return
+				}
+			}
+		}()
+		big := strings.Repeat("x", proto.MaxTextBytes)
+		deadline := time.Now().Add(60 * time.Second)
+		for i := 0; ; i++ {
+			if err := flooder.writeBytes(proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(100 + i),
+				Body: &proto.Send{ConvID: "g:slow", ClientID: fmt.Sprintf("flood-%d", i), MsgType: proto.MsgText, Text: big}})); err != nil {
+				t.Fatalf("flooder: %v", err)
+			}
+			if i%50 == 49 {
+				if closes(t, relay, proto.CodeSlowConsumer) > 0 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the sloth was never closed as a slow consumer")
+			}
+			time.Sleep(4 * time.Millisecond) // stay under the flooder's own rate limit
+		}
+		// The sloth's socket was full, so the Close frame may not fit in it:
+		// what it must see is the end of its connection, after whatever was
+		// already buffered.
+		for {
+			if _, err := sloth.recv(10 * time.Second); err != nil {
+				if strings.Contains(err.Error(), "deadline exceeded") {
+					t.Fatalf("sloth's connection still open: %v", err)
+				}
+				break
+			}
+		}
+	})
+
+	close(stop)
+	sentHealthy := <-chatDone
+	if !relay.alive() {
+		t.Fatal("relay died")
+	}
+	if err := dave.c.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := dave.store.Messages(healthy, 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != sentHealthy || sentHealthy == 0 {
+		t.Fatalf("healthy peer holds %d of %d messages", len(msgs), sentHealthy)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range states {
+		if s != core.StateConnecting && s != core.StateConnected {
+			t.Fatalf("healthy client was disturbed: states %v", states)
+		}
+	}
+	// Nothing stored was lost: the private group still has its message.
+	owner.send(proto.TypeHistory, 50, &proto.History{ConvID: "g:private"})
+	if p := owner.reply(50).Body.(*proto.HistoryPage); len(p.Messages) != 1 || p.Messages[0].ClientID != "secret-1" {
+		t.Fatalf("private group history: %+v", p)
+	}
+	resp, err := http.Get(relay.httpURL() + "/metrics")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("metrics: %v", err)
+	}
+	resp.Body.Close()
+}
+
+// closes returns the relay's count of connections it closed with code, read
+// from /metrics as an operator would.
+func closes(t *testing.T, relay *relayProc, code proto.Code) int {
+	t.Helper()
+	resp, err := http.Get(relay.httpURL() + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	prefix := fmt.Sprintf(`parley_closes_total{code="%d"} `, code)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}

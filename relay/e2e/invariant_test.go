@@ -1,0 +1,279 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/sdk-wasm/client"
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
+
+// seed returns the run's seed: PARLEY_SEED when set, else the clock. It is
+// printed so that any failure can be replayed.
+func seed(t *testing.T) uint64 {
+	t.Helper()
+	s := uint64(time.Now().UnixNano())
+	if v := os.Getenv("PARLEY_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("PARLEY_SEED: %v", err)
+		}
+		s = n
+	}
+	t.Logf("seed %d (replay with PARLEY_SEED=%d)", s, s)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("FAILED with seed %d: replay with PARLEY_SEED=%d", s, s)
+		}
+	})
+	return s
+}
+
+// device is one client of one user.
+type device struct {
+	user  string
+	name  string
+	c     *client.Client
+	store core.Store
+}
+
+func newDevice(t *testing.T, url, user, name string, seed uint64, store core.Store) *device {
+	t.Helper()
+	if store == nil {
+		store = core.NewMemoryStore()
+	}
+	c, err := client.New(client.Options{
+		URL:       url,
+		TokenFunc: func(context.Context) (string, error) { return token(user, time.Hour), nil },
+		DeviceID:  name, Store: store, Seed: seed,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		Heartbeat: time.Second, HeartbeatTimeout: 3 * time.Second, RequestTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &device{user: user, name: name, c: c, store: store}
+}
+
+type ackRecord struct {
+	conv, clientID, sender string
+	seq                    uint64
+}
+
+// TestInvariantsUnderChaos is the delivery guarantee of SPEC §2 as an
+// invariant: 3 users × 2 devices send 3,000 messages into one group and three
+// p2p conversations while connections are cut at random and the relay is
+// killed with SIGKILL and restarted. At the end every device holds every
+// acknowledged message exactly once, in the same contiguous order, and the
+// relay still has each one after a final restart.
+func TestInvariantsUnderChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos suite skipped in -short mode")
+	}
+	s := seed(t)
+	relay := startRelay(t, "--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000")
+	proxy := newFaultProxy(t, relay.addr)
+
+	users := []string{"alice", "bob", "carol"}
+	group := "g:chaos"
+	convsOf := map[string][]string{}
+	for i, u := range users {
+		convsOf[u] = []string{group}
+		for j, v := range users {
+			if i != j {
+				convsOf[u] = append(convsOf[u], proto.P2PID(u, v))
+			}
+		}
+	}
+	var devices []*device
+	for i, u := range users {
+		for d := 1; d <= 2; d++ {
+			devices = append(devices, newDevice(t, proxy.wsURL(), u, fmt.Sprintf("%s-d%d", u, d), s+uint64(i*10+d), nil))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, d := range devices {
+		if err := d.c.Connect(ctx); err != nil {
+			t.Fatalf("%s connect: %v", d.name, err)
+		}
+	}
+	if _, err := devices[0].c.CreateGroup(ctx, group, "chaos", []string{"bob", "carol"}); err != nil {
+		t.Fatalf("create group: %v", err)
+	}
+
+	const perDevice = 500
+	total := len(devices) * perDevice
+	var (
+		mu     sync.Mutex
+		acked  []ackRecord
+		sent   = map[string]string{} // client id → conversation
+		nAcked atomic.Int64
+		wg     sync.WaitGroup
+		errs   = make(chan error, total+len(devices))
+	)
+	for i, d := range devices {
+		wg.Add(2)
+		drng := rand.New(rand.NewPCG(s+uint64(i), 7))
+		results := make(chan (<-chan client.SendResult), perDevice)
+		go func(d *device) { // sender
+			defer wg.Done()
+			defer close(results)
+			for n := 0; n < perDevice; n++ {
+				conv := convsOf[d.user][drng.IntN(len(convsOf[d.user]))]
+				m, ch, err := d.c.SendAsync(conv, proto.MsgText, fmt.Sprintf("%s #%d", d.name, n), nil)
+				if err != nil {
+					errs <- fmt.Errorf("%s send %d: %w", d.name, n, err)
+					return
+				}
+				mu.Lock()
+				sent[m.ClientID] = conv
+				mu.Unlock()
+				results <- ch
+				if drng.IntN(4) == 0 {
+					time.Sleep(time.Duration(drng.IntN(20)) * time.Millisecond)
+				}
+			}
+		}(d)
+		go func(d *device) { // ack collector
+			defer wg.Done()
+			for ch := range results {
+				select {
+				case r := <-ch:
+					if r.Err != nil {
+						errs <- fmt.Errorf("%s: send failed: %w", d.name, r.Err)
+						continue
+					}
+					mu.Lock()
+					acked = append(acked, ackRecord{r.Message.ConvID, r.Message.ClientID, r.Message.Sender, r.Message.Seq})
+					mu.Unlock()
+					nAcked.Add(1)
+				case <-ctx.Done():
+					errs <- fmt.Errorf("%s: ack wait: %w", d.name, ctx.Err())
+					return
+				}
+			}
+		}(d)
+	}
+
+	// Chaos: a random cut every 50–300 ms throughout, and a SIGKILL with a
+	// restart when the acks pass 15 %, 40 %, 65 % and 85 % of the sends, so
+	// every kill lands mid-run.
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	kills := 0
+	thresholds := []int64{int64(total) * 15 / 100, int64(total) * 40 / 100, int64(total) * 65 / 100, int64(total) * 85 / 100}
+	crng := rand.New(rand.NewPCG(s, 99))
+	for !isClosed(allDone) && ctx.Err() == nil {
+		time.Sleep(time.Duration(50+crng.IntN(250)) * time.Millisecond)
+		proxy.cutRandom(crng)
+		if kills < len(thresholds) && nAcked.Load() >= thresholds[kills] {
+			relay.kill9()
+			time.Sleep(time.Duration(100+crng.IntN(400)) * time.Millisecond)
+			relay.start()
+			kills++
+		}
+	}
+	<-allDone
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+	t.Logf("chaos: %d connection cuts, %d relay SIGKILL restarts, %d acks", proxy.cutCount(), kills, len(acked))
+	if kills < 3 {
+		t.Fatalf("only %d relay restarts happened", kills)
+	}
+	if len(acked) != total {
+		t.Fatalf("%d acks for %d sends", len(acked), total)
+	}
+	for _, d := range devices {
+		if err := d.c.WaitSynced(ctx); err != nil {
+			t.Fatalf("%s did not settle: %v", d.name, err)
+		}
+	}
+	checkConvergence(t, devices, convsOf, sent, acked)
+
+	// The relay keeps every acknowledged message across one more SIGKILL.
+	relay.kill9()
+	relay.start()
+	fresh := newDevice(t, relay.wsURL(), "alice", "alice-fresh", s+1000, nil)
+	if err := fresh.c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.c.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkConvergence(t, append(devices, fresh), convsOf, sent, acked)
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// checkConvergence asserts the invariants: per conversation, every member
+// device holds messages 1..N with no gap and no duplicate client id, in the
+// same order as every other member device, and every ack names the message
+// at its seq.
+func checkConvergence(t *testing.T, devices []*device, convsOf map[string][]string, sent map[string]string, acked []ackRecord) {
+	t.Helper()
+	wantCount := map[string]int{}
+	for _, conv := range sent {
+		wantCount[conv]++
+	}
+	reference := map[string][]string{} // conv → client id by seq-1
+	for _, d := range devices {
+		for _, conv := range convsOf[d.user] {
+			msgs, err := d.store.Messages(conv, 0, 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			order := make([]string, 0, len(msgs))
+			for i, m := range msgs {
+				if m.Seq != uint64(i+1) {
+					t.Fatalf("%s %s: message %d has seq %d: not contiguous", d.name, conv, i, m.Seq)
+				}
+				if seen[m.ClientID] {
+					t.Fatalf("%s %s: client id %s twice: duplicate", d.name, conv, m.ClientID)
+				}
+				seen[m.ClientID] = true
+				order = append(order, m.ClientID)
+			}
+			if len(order) != wantCount[conv] {
+				t.Fatalf("%s %s: holds %d messages, %d were sent", d.name, conv, len(order), wantCount[conv])
+			}
+			if ref, ok := reference[conv]; ok {
+				for i := range ref {
+					if ref[i] != order[i] {
+						t.Fatalf("%s %s: order differs from another member at seq %d", d.name, conv, i+1)
+					}
+				}
+			} else {
+				reference[conv] = order
+			}
+		}
+	}
+	for _, a := range acked {
+		ref := reference[a.conv]
+		if a.seq == 0 || a.seq > uint64(len(ref)) || ref[a.seq-1] != a.clientID {
+			t.Fatalf("ack %+v does not match the stored message at that seq", a)
+		}
+	}
+}
