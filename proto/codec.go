@@ -3,6 +3,7 @@ package proto
 import (
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -17,6 +18,14 @@ const (
 	MaxNameBytes    = 64       // user, device and client ids
 	MaxGroupMembers = 1000
 	MaxPageLimit    = 500 // messages or conversations in one reply
+
+	MaxGroupNameBytes = 256 // CreateGroup.Name
+
+	// Decoder caps: a frame nesting deeper, or holding a longer array or a
+	// bigger map anywhere, is a protocol error before any field is read.
+	MaxNestedLevels  = 8
+	MaxArrayElements = 4096
+	MaxMapPairs      = 64
 )
 
 // envelope is the wire form of Frame: {1: type, 2: id, 3: body}.
@@ -35,15 +44,19 @@ func init() {
 	var err error
 	// Core deterministic encoding (RFC 8949 §4.2.1) makes wire vectors
 	// byte-for-byte reproducible across Go and TypeScript.
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	// Nil slices go out as empty arrays, never null, so a peer reading
+	// HistoryPage.Messages or SyncResult.Conversations always finds an array.
+	eo := cbor.CoreDetEncOptions()
+	eo.NilContainers = cbor.NilContainerAsEmpty
+	encMode, err = eo.EncMode()
 	if err != nil {
 		panic(err)
 	}
 	decMode, err = cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  8,
-		MaxArrayElements: 4096,
-		MaxMapPairs:      64,
+		MaxNestedLevels:  MaxNestedLevels,
+		MaxArrayElements: MaxArrayElements,
+		MaxMapPairs:      MaxMapPairs,
 		IndefLength:      cbor.IndefLengthForbidden,
 		TagsMd:           cbor.TagsForbidden,
 		UTF8:             cbor.UTF8RejectInvalid,
@@ -57,16 +70,21 @@ func init() {
 var ErrFrameTooLarge = &Error{Code: CodeFrameTooLarge, Message: "proto: frame too large"}
 
 // Encode returns the wire bytes of f. It fails when Body's type does not
-// match Type.
+// match Type: a nil or typed-nil body for a type that has one, or any body
+// for a type that has none.
 func Encode(f Frame) ([]byte, error) {
 	want, ok := NewBody(f.Type)
 	if !ok {
 		return nil, fmt.Errorf("proto: encode: unknown frame type %d", f.Type)
 	}
 	env := envelope{Type: f.Type, ID: f.ID}
+	if want == nil && f.Body != nil {
+		return nil, fmt.Errorf("proto: encode %s: body is %T, want none", f.Type, f.Body)
+	}
 	if want != nil {
-		if f.Body == nil || fmt.Sprintf("%T", f.Body) != fmt.Sprintf("%T", want) {
-			return nil, fmt.Errorf("proto: encode %s: body is %T, want %T", f.Type, f.Body, want)
+		// A typed nil pointer would go out as CBOR null, which Decode rejects.
+		if v := reflect.ValueOf(f.Body); f.Body == nil || v.Type() != reflect.TypeOf(want) || v.IsNil() {
+			return nil, fmt.Errorf("proto: encode %s: body is %T, want non-nil %T", f.Type, f.Body, want)
 		}
 		b, err := encMode.Marshal(f.Body)
 		if err != nil {
@@ -74,7 +92,16 @@ func Encode(f Frame) ([]byte, error) {
 		}
 		env.Body = b
 	}
-	return encMode.Marshal(env)
+	out, err := encMode.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("proto: encode %s: %w", f.Type, err)
+	}
+	// A Go string may hold any bytes; a frame with invalid UTF-8 would be
+	// rejected by every peer, so refuse it here, where the bug is.
+	if err := checkValid(out); err != nil {
+		return nil, fmt.Errorf("proto: encode %s: %w", f.Type, err)
+	}
+	return out, nil
 }
 
 // MustEncode is Encode for frames built by the program itself, whose types
@@ -101,6 +128,9 @@ func Decode(b []byte, maxFrame int) (Frame, error) {
 	if err := decMode.Unmarshal(b, &env); err != nil {
 		return Frame{}, protocolError("envelope", err)
 	}
+	if err := checkValid(b); err != nil {
+		return Frame{}, Errorf(CodeProtocolError, "proto: decode: %v", err)
+	}
 	body, ok := NewBody(env.Type)
 	if !ok {
 		return Frame{}, Errorf(CodeProtocolError, "proto: unknown frame type %d", env.Type)
@@ -114,6 +144,11 @@ func Decode(b []byte, maxFrame int) (Frame, error) {
 	}
 	if len(env.Body) == 0 {
 		return Frame{}, Errorf(CodeProtocolError, "proto: %s frame without body", env.Type)
+	}
+	// The body must be a map (major type 5, RFC 8949 §3.1). Without this
+	// check null or undefined would decode as a zero body.
+	if env.Body[0]>>5 != 5 {
+		return Frame{}, Errorf(CodeProtocolError, "proto: %s body is not a map", env.Type)
 	}
 	if err := decMode.Unmarshal(env.Body, body); err != nil {
 		return Frame{}, protocolError(env.Type.String(), err)

@@ -79,18 +79,33 @@ func (c Code) Retryable() bool {
 }
 
 var codeNames = map[Code]string{
-	CodeUnauthorized: "unauthorized", CodeTokenExpired: "token expired", CodeKicked: "kicked",
-	CodeBanned: "banned", CodeUnsupportedVersion: "unsupported protocol version",
-	CodeProtocolError: "protocol error", CodeFrameTooLarge: "frame too large",
-	CodeOriginForbidden: "origin forbidden",
-	CodeShutdown: "shutdown", CodeOverloaded: "overloaded", CodeSlowConsumer: "slow consumer",
-	CodeHeartbeatTimeout: "heartbeat timeout", CodeRateLimited: "rate limited", CodeInternal: "internal error",
-	CodeBadRequest: "bad request", CodeForbidden: "forbidden", CodeNotFound: "not found",
-	CodeTooLarge: "too large", CodeConflict: "conflict", CodeNotSupported: "not supported",
-	CodeUnavailable: "unavailable", CodeTimeout: "timeout",
-	CodeClientClosed: "client closed", CodeNotConnected: "not connected",
-	CodeRequestTimeout: "request timeout", CodeInvalidArgument: "invalid argument",
-	CodeBadServerFrame: "bad server frame",
+	CodeUnauthorized:       "unauthorized",
+	CodeTokenExpired:       "token expired",
+	CodeKicked:             "kicked",
+	CodeBanned:             "banned",
+	CodeUnsupportedVersion: "unsupported protocol version",
+	CodeProtocolError:      "protocol error",
+	CodeFrameTooLarge:      "frame too large",
+	CodeOriginForbidden:    "origin forbidden",
+	CodeShutdown:           "shutdown",
+	CodeOverloaded:         "overloaded",
+	CodeSlowConsumer:       "slow consumer",
+	CodeHeartbeatTimeout:   "heartbeat timeout",
+	CodeRateLimited:        "rate limited",
+	CodeInternal:           "internal error",
+	CodeBadRequest:         "bad request",
+	CodeForbidden:          "forbidden",
+	CodeNotFound:           "not found",
+	CodeTooLarge:           "too large",
+	CodeConflict:           "conflict",
+	CodeNotSupported:       "not supported",
+	CodeUnavailable:        "unavailable",
+	CodeTimeout:            "timeout",
+	CodeClientClosed:       "client closed",
+	CodeNotConnected:       "not connected",
+	CodeRequestTimeout:     "request timeout",
+	CodeInvalidArgument:    "invalid argument",
+	CodeBadServerFrame:     "bad server frame",
 }
 
 // String returns the code's short name.
@@ -131,10 +146,11 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("parley: %d %s: %s", uint16(e.Code), e.Code, e.Message)
 }
 
-// Is reports whether target is an *Error with the same code.
+// Is reports whether target is an *Error with the same code. A nil *Error
+// matches nothing, so errors.Is(err, (*Error)(nil)) is false, not a panic.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && t != nil && e != nil && t.Code == e.Code
 }
 
 // Errorf returns an *Error with a formatted message.

@@ -37,7 +37,11 @@
 //
 // Decode uses one DecMode built at init: duplicate map keys rejected,
 // indefinite lengths and tags forbidden, nesting, array and map sizes capped,
-// invalid UTF-8 rejected, and the frame size checked before parsing. Every
-// failure is an *Error with a Code; see codes.go for the ranges that tell a
-// client whether to reconnect.
+// invalid UTF-8 rejected, and the frame size checked before parsing. The
+// UTF-8 and duplicate-key rules hold in every corner of a frame, values of
+// unknown keys included (valid.go). Every failure is an *Error with a Code;
+// see codes.go for the ranges that tell a client whether to reconnect.
+//
+// docs/protocol.md is the full specification; testdata/vectors holds the
+// wire vectors that the Go and TypeScript tests share.
 package proto

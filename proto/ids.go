@@ -48,10 +48,10 @@ func ValidConvID(id string) bool {
 
 // KindOf returns the kind of a conversation id, or "" when it is malformed.
 func KindOf(id string) string {
-	switch {
-	case strings.HasPrefix(id, "p:"):
+	if _, _, ok := P2PMembers(id); ok {
 		return KindP2P
-	case strings.HasPrefix(id, GroupPrefix):
+	}
+	if ValidGroupID(id) {
 		return KindGroup
 	}
 	return ""

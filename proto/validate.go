@@ -3,7 +3,9 @@ package proto
 import "fmt"
 
 // Validate checks the fields of a client request body beyond what decoding
-// checks. It returns a CodeBadRequest or CodeTooLarge *Error.
+// checks. It returns nil, or an *Error with CodeBadRequest or CodeTooLarge,
+// CodeUnauthorized for a Hello without a token, and CodeProtocolError for a
+// body that is not a client request (including a nil one).
 func Validate(body any) *Error {
 	switch b := body.(type) {
 	case *Hello:
@@ -29,8 +31,11 @@ func Validate(body any) *Error {
 		default:
 			return Errorf(CodeBadRequest, "send: unknown message type %q", b.MsgType)
 		}
-		if len(b.Text) > MaxTextBytes || len(b.Body) > MaxBodyBytes {
-			return Errorf(CodeTooLarge, "send: content above %d bytes", MaxTextBytes)
+		if len(b.Text) > MaxTextBytes {
+			return Errorf(CodeTooLarge, "send: text above %d bytes", MaxTextBytes)
+		}
+		if len(b.Body) > MaxBodyBytes {
+			return Errorf(CodeTooLarge, "send: body above %d bytes", MaxBodyBytes)
 		}
 	case *History:
 		if !ValidConvID(b.ConvID) {
@@ -44,7 +49,7 @@ func Validate(body any) *Error {
 		if b.ConvID != "" && !ValidGroupID(b.ConvID) {
 			return Errorf(CodeBadRequest, "create-group: invalid id")
 		}
-		if len(b.Name) > 256 {
+		if len(b.Name) > MaxGroupNameBytes {
 			return Errorf(CodeBadRequest, "create-group: name too long")
 		}
 		if len(b.Members) > MaxGroupMembers {

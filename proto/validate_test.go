@@ -1,0 +1,119 @@
+package proto
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	okSend := func(edit func(*Send)) *Send {
+		s := &Send{ConvID: "p:alice:bob", ClientID: "01JDQ4N8Z6W3F5V2K9M7TCXRHE", MsgType: MsgText, Text: "hi"}
+		if edit != nil {
+			edit(s)
+		}
+		return s
+	}
+	members := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = "u" + strings.Repeat("x", i%8) + string(rune('a'+i%26))
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		body any
+		code Code // 0: valid
+	}{
+		{"hello/ok", &Hello{Version: Version, Token: "t", DeviceID: "web-1"}, 0},
+		{"hello/any version", &Hello{Version: 999, Token: "t", DeviceID: "web-1"}, 0}, // the relay answers 4005, not Validate
+		{"hello/no token", &Hello{Version: Version, DeviceID: "web-1"}, CodeUnauthorized},
+		{"hello/no device", &Hello{Version: Version, Token: "t"}, CodeBadRequest},
+		{"hello/bad device", &Hello{Version: Version, Token: "t", DeviceID: "web 1"}, CodeBadRequest},
+
+		{"send/text", okSend(nil), 0},
+		{"send/group", okSend(func(s *Send) { s.ConvID = "g:team" }), 0},
+		{"send/custom", okSend(func(s *Send) { s.MsgType, s.Text, s.Body = MsgCustom, "", []byte(`{}`) }), 0},
+		{"send/custom empty", okSend(func(s *Send) { s.MsgType, s.Text = MsgCustom, "" }), 0},
+		{"send/text at limit", okSend(func(s *Send) { s.Text = strings.Repeat("é", MaxTextBytes/2) }), 0},
+		{"send/body at limit", okSend(func(s *Send) { s.MsgType, s.Body = MsgCustom, make([]byte, MaxBodyBytes) }), 0},
+		{"send/no conv", okSend(func(s *Send) { s.ConvID = "" }), CodeBadRequest},
+		{"send/p2p not canonical", okSend(func(s *Send) { s.ConvID = "p:bob:alice" }), CodeBadRequest},
+		{"send/bad conv", okSend(func(s *Send) { s.ConvID = "alice" }), CodeBadRequest},
+		{"send/no client id", okSend(func(s *Send) { s.ClientID = "" }), CodeBadRequest},
+		{"send/bad client id", okSend(func(s *Send) { s.ClientID = "id:1" }), CodeBadRequest},
+		{"send/empty text", okSend(func(s *Send) { s.Text = "" }), CodeBadRequest},
+		{"send/no type", okSend(func(s *Send) { s.MsgType = "" }), CodeBadRequest},
+		{"send/unknown type", okSend(func(s *Send) { s.MsgType = "image" }), CodeBadRequest},
+		{"send/text too large", okSend(func(s *Send) { s.Text = strings.Repeat("x", MaxTextBytes+1) }), CodeTooLarge},
+		{"send/body too large", okSend(func(s *Send) { s.MsgType, s.Body = MsgCustom, make([]byte, MaxBodyBytes+1) }), CodeTooLarge},
+
+		{"sync/zero", &Sync{}, 0},
+		{"sync/cursor", &Sync{Cursor: 1 << 60, Limit: 1 << 31}, 0}, // the relay caps Limit
+
+		{"history/after", &History{ConvID: "p:alice:bob", After: 40, Limit: 50}, 0},
+		{"history/before", &History{ConvID: "g:team", Before: 100}, 0},
+		{"history/bad conv", &History{ConvID: "g:"}, CodeBadRequest},
+		{"history/no conv", &History{}, CodeBadRequest},
+
+		{"read/ok", &Read{ConvID: "g:team", Seq: 9}, 0},
+		{"read/zero seq", &Read{ConvID: "g:team"}, 0},
+		{"read/bad conv", &Read{ConvID: "p:alice"}, CodeBadRequest},
+
+		{"ping/ok", &Ping{Time: 1}, 0},
+		{"pong/ok", &Pong{}, 0},
+
+		{"create-group/ok", &CreateGroup{ConvID: "g:team", Name: "Team", Members: []string{"bob", "carol"}}, 0},
+		{"create-group/relay id", &CreateGroup{Members: []string{"bob"}}, 0},
+		{"create-group/alone", &CreateGroup{}, 0},
+		{"create-group/name at limit", &CreateGroup{Name: strings.Repeat("n", MaxGroupNameBytes)}, 0},
+		{"create-group/members at limit", &CreateGroup{Members: members(MaxGroupMembers)}, 0},
+		{"create-group/p2p id", &CreateGroup{ConvID: "p:alice:bob"}, CodeBadRequest},
+		{"create-group/bad id", &CreateGroup{ConvID: "g:a b"}, CodeBadRequest},
+		{"create-group/name too long", &CreateGroup{Name: strings.Repeat("n", MaxGroupNameBytes+1)}, CodeBadRequest},
+		{"create-group/too many members", &CreateGroup{Members: members(MaxGroupMembers + 1)}, CodeTooLarge},
+		{"create-group/bad member", &CreateGroup{Members: []string{"bob", "c:d"}}, CodeBadRequest},
+		{"create-group/empty member", &CreateGroup{Members: []string{""}}, CodeBadRequest},
+		{"create-group/long bad member", &CreateGroup{Members: []string{strings.Repeat("é", 100)}}, CodeBadRequest},
+
+		{"not a request/welcome", &Welcome{}, CodeProtocolError},
+		{"not a request/ack", &Ack{}, CodeProtocolError},
+		{"not a request/deliver", &Deliver{}, CodeProtocolError},
+		{"not a request/sync-result", &SyncResult{}, CodeProtocolError},
+		{"not a request/history-page", &HistoryPage{}, CodeProtocolError},
+		{"not a request/conv-update", &ConvUpdate{}, CodeProtocolError},
+		{"not a request/error", &ErrorBody{}, CodeProtocolError},
+		{"not a request/close", &Close{}, CodeProtocolError},
+		{"not a request/conv-result", &ConvResult{}, CodeProtocolError},
+		{"not a request/nil", nil, CodeProtocolError},
+		{"not a request/value not pointer", Hello{Token: "t", DeviceID: "d"}, CodeProtocolError},
+	}
+	for _, c := range cases {
+		err := Validate(c.body)
+		switch {
+		case c.code == 0 && err != nil:
+			t.Errorf("%s: got %v, want valid", c.name, err)
+		case c.code != 0 && err == nil:
+			t.Errorf("%s: valid, want code %d", c.name, c.code)
+		case c.code != 0 && err.Code != c.code:
+			t.Errorf("%s: got %v, want code %d", c.name, err, c.code)
+		}
+	}
+}
+
+// TestValidateMessageTruncates keeps an attacker's long member id out of logs.
+func TestValidateMessageTruncates(t *testing.T) {
+	t.Parallel()
+	for _, m := range []string{strings.Repeat("x", 1000) + ":", strings.Repeat("é", 500)} {
+		err := Validate(&CreateGroup{Members: []string{m}})
+		if err == nil || len(err.Message) > 100 || !utf8.ValidString(err.Message) {
+			t.Fatalf("got %q", err)
+		}
+		// The message goes back to the client in an error frame.
+		if _, encErr := Encode(Frame{Type: TypeError, ID: 1, Body: &ErrorBody{Code: err.Code, Message: err.Message}}); encErr != nil {
+			t.Fatal(encErr)
+		}
+	}
+}
