@@ -92,8 +92,15 @@ func TestOfflineDeviceSyncsWithPaging(t *testing.T) {
 	if _, err := alice.c.SendText(ctx, conv, "before"); err != nil {
 		t.Fatal(err)
 	}
-	if err := bob.c.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
+	// The push to bob is asynchronous to alice's ack: wait until it is stored.
+	for {
+		if cv, ok := bob.c.Conversation(conv); ok && cv.SyncedSeq >= 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("bob never received the first message")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	bob.c.Close()
 

@@ -1,0 +1,30 @@
+// Command parley-bench is the relay's load benchmark. It starts a built
+// parley-relay binary as a child process on a free 127.0.0.1 port with its
+// data in a fresh temp dir, drives it, and writes a report:
+//
+//	parley-bench [--relay bin/parley-relay] [--scenario all] [--runs 3] [--out docs/benchmarks]
+//
+// Scenarios:
+//
+//	throughput  pairs of native clients (sdk-wasm/client, memory store) send
+//	            p2p messages to each other as fast as their send window lets
+//	            them: acks per second, ack and send→delivered latency, loss
+//	            and duplicates (both must be 0), relay CPU per message, the
+//	            relay's commit batch sizes.
+//	idle        raw WebSockets that say Hello and then stay silent: connect
+//	            rate and relay memory per connection against SPEC §5.
+//
+// Every run gets a fresh relay, so runs do not inherit each other's heap or
+// database. Each scenario runs --runs times and reports the median and the
+// range. Where taskset exists and two CPUs are available, the relay runs on
+// CPU 0 and the generator on CPU 1, so they do not steal each other's time.
+//
+// Knobs beyond the sizes: --window (sends in flight per client, default 16),
+// --pin=false, --relay-gomaxprocs N (the relay picks 1 when pinned to one
+// CPU), --relay-flags "--synchronous NORMAL" (passed to serve). Every run
+// also reports the CPU that other processes used meanwhile: a run with a lot
+// of it measured a busy machine, not the relay.
+//
+// The bench builds nothing, talks only to 127.0.0.1 and is bounded: a fixed
+// number of runs, each with its own deadline, all within --timeout.
+package main

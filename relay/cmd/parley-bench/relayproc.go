@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// benchSecret signs every token of the run; the relay is started with it.
+const benchSecret = "parley-bench-secret-0123456789abcdef0123456789"
+
+// relayProc is one parley-relay child process on a free loopback port with
+// its data in a fresh temp dir, removed when it stops.
+type relayProc struct {
+	cmd    *exec.Cmd
+	addr   string
+	data   string
+	log    *tailBuffer
+	exited chan struct{} // closed when the process has exited
+	err    error         // Wait's result, valid after exited
+}
+
+// relayConfig says how to start the relay.
+type relayConfig struct {
+	bin   string
+	pin   bool // run under taskset -c 0
+	burst bool // the binary knows --rate-burst
+	procs int  // GOMAXPROCS for the relay; 0 leaves its default
+	extra []string
+}
+
+// relayFeatures inspects `serve -h` once, so the bench adapts to a relay whose
+// flags are still moving (for example, --rate-burst may not exist).
+func relayFeatures(ctx context.Context, bin string) (burst bool, version string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, bin, "serve", "-h").CombinedOutput()
+	if !bytes.Contains(out, []byte("-addr")) {
+		return false, "", fmt.Errorf("%s serve -h does not look like parley-relay: %q", bin, firstLine(out))
+	}
+	v, _ := exec.CommandContext(ctx, bin, "version").Output()
+	return bytes.Contains(out, []byte("-rate-burst")), strings.TrimSpace(string(v)), nil
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\n")
+	return s
+}
+
+// startRelay starts the relay and waits until GET /healthz answers 200.
+func startRelay(ctx context.Context, rc relayConfig) (*relayProc, error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.MkdirTemp("", "parley-bench-")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "--addr", addr, "--data", data, "--secret", benchSecret, "--log-level", "warn",
+		"--rate-limit", "100000"}
+	if rc.burst {
+		args = append(args, "--rate-burst", "100000")
+	}
+	args = append(args, rc.extra...)
+	name := rc.bin
+	if rc.pin {
+		// taskset execs the relay in place, so the child's pid is the relay's.
+		args = append([]string{"-c", "0", rc.bin}, args...)
+		name = "taskset"
+	}
+	p := &relayProc{addr: addr, data: data, log: &tailBuffer{max: 64 << 10}, exited: make(chan struct{})}
+	p.cmd = exec.Command(name, args...)
+	if rc.procs > 0 {
+		p.cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(rc.procs))
+	}
+	p.cmd.Stderr = p.log // stdout only announces the address
+	// If the bench dies, the relay goes with it rather than holding the port.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		os.RemoveAll(data)
+		return nil, fmt.Errorf("start relay: %w", err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+
+	deadline := time.Now().Add(15 * time.Second)
+	hc := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := hc.Get(p.httpURL() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		select {
+		case <-p.exited:
+			p.stop()
+			return nil, fmt.Errorf("relay exited during start (%v): %s", p.err, p.log)
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("relay not healthy after 15 s: %v: %s", err, p.log)
+		}
+	}
+}
+
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func (p *relayProc) pid() int        { return p.cmd.Process.Pid }
+func (p *relayProc) httpURL() string { return "http://" + p.addr }
+func (p *relayProc) wsURL() string   { return "ws://" + p.addr + "/v1/ws" }
+
+// alive reports whether the process is still running.
+func (p *relayProc) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop ends the relay (SIGTERM, then SIGKILL after 5 s) and removes its data.
+func (p *relayProc) stop() {
+	if p.alive() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	}
+	os.RemoveAll(p.data)
+}
+
+// metrics scrapes GET /metrics.
+func (p *relayProc) metrics(ctx context.Context) (metricSet, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.httpURL()+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape metrics: %s", resp.Status)
+	}
+	return parseProm(resp.Body)
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat;
+// it is 100 on every Linux ABI Go supports.
+const clockTicks = 100
+
+// cpuSeconds returns the user+system CPU time of pid from /proc/<pid>/stat
+// (proc(5): fields 14 and 15).
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields are counted after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return float64(ut+st) / clockTicks, nil
+}
+
+// rssBytes returns VmRSS of pid from /proc/<pid>/status.
+func rssBytes(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) != 2 || f[1] != "kB" {
+				return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+			}
+			kb, err := strconv.ParseFloat(f[0], 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// token mints an HS256 token the way an application server would.
+func token(user string, ttl time.Duration) (string, error) {
+	now := time.Now()
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": user, "iat": now.Unix(), "exp": now.Add(ttl).Unix(),
+	}).SignedString([]byte(benchSecret))
+}
+
+// tailBuffer keeps the last max bytes written to it: the relay's log, for
+// error reports, without growing without bound.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+	n   int // bytes ever written
+}
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n += len(b)
+	t.buf = append(t.buf, b...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// lines returns the non-empty log lines kept, at most n of the last ones.
+func (t *tailBuffer) lines(n int) []string {
+	var out []string
+	for l := range strings.Lines(t.String()) {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out[max(0, len(out)-n):]
+}

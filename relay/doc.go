@@ -1,0 +1,50 @@
+// Package relay is Parley's relay server: it terminates client WebSockets,
+// authenticates them by token, stores messages durably with a sequence per
+// conversation, and fans them out to every connected device of every member.
+// The binary is cmd/parley-relay; the package is usable in-process too:
+//
+//	srv, err := relay.New(relay.Options{Data: dir})
+//	go srv.Serve(ln)            // or mount srv.Handler()
+//	defer srv.Shutdown(ctx)
+//
+// # Shape
+//
+// Decisions — which frame is acceptable when, who may read or write a
+// conversation, how cursors move, how a page is cut — are pure functions in
+// route.go. Sockets (session.go, server.go), storage (store_*.go) and
+// cross-node fan-out (bus_*.go) sit at the edge and call them, so the same
+// rules can later run in another runtime. Storage and fan-out are small
+// interfaces (Store, Bus) with in-memory implementations beside the real
+// ones; SQLite is the embedded default.
+//
+// # Guarantees (SPEC §2)
+//
+// A Send is acknowledged only after its transaction committed; (sender,
+// client id) is unique in the store, so a retry gets the original ack;
+// sequence numbers are assigned inside the store's transaction, strictly
+// increasing and contiguous per conversation; Sync walks a per-(user,
+// conversation) change version, so it costs what changed.
+//
+// # Concurrency contract
+//
+// Each connection has two goroutines: its reader (the HTTP handler's
+// goroutine) reads, checks and dispatches frames and runs the session's
+// reads and small writes (Sync, History, Read, CreateGroup) itself; its
+// writer drains a bounded send queue. Sends are not run by the reader: they
+// go, in read order, to the one committer goroutine (commit.go), which
+// commits whatever is waiting as one transaction and completes each send in
+// order — the ack to its session, then one Deliver, encoded once, published
+// on the Bus. The Bus hands it to each node's hub, which enqueues the same
+// bytes on every recipient session. Nothing outside a session's reader ever
+// blocks on it: enqueueing never waits (a full queue closes the session with
+// 4102), and closing only signals the writer, which sends Close{code} and
+// then closes the WebSocket with the same code. The one wait is the reader's
+// own: while half its queue is taken it reads no further, so a client that
+// pipelines requests without reading the replies is slowed, not cut, and the
+// other half stays free for acks and fan-out.
+//
+// Store implementations must be safe for concurrent use: Append is called
+// from the committer only, the other methods from many readers at once.
+// A Bus delivers the envelopes of one publisher in order; the hub's deliver
+// function, which it calls, never blocks.
+package relay

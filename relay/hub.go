@@ -1,0 +1,89 @@
+package relay
+
+import "sync"
+
+// hub indexes this node's authenticated sessions by user and by device, and
+// fans frames out to them. Delivery only enqueues (never blocks), so one slow
+// session cannot hold up anyone else.
+type hub struct {
+	mu      sync.RWMutex
+	users   map[string][]*session
+	devices map[deviceKey]*session
+	n       int
+}
+
+type deviceKey struct{ user, device string }
+
+func newHub() *hub {
+	return &hub{users: make(map[string][]*session), devices: make(map[deviceKey]*session)}
+}
+
+// add registers s and returns the session of the same (user, device) it
+// replaces, if any; the caller closes that one (4003). first runs under the
+// hub's lock, before any delivery can reach s, so the Welcome it enqueues is
+// always the first frame the client sees.
+func (h *hub) add(s *session, first func()) (replaced *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	key := deviceKey{s.user, s.device}
+	replaced = h.devices[key]
+	if replaced != nil {
+		h.removeLocked(replaced)
+	}
+	h.devices[key] = s
+	h.users[s.user] = append(h.users[s.user], s)
+	h.n++
+	first()
+	return replaced
+}
+
+// remove unregisters s; removing a session twice or one never added is a
+// no-op.
+func (h *hub) remove(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removeLocked(s)
+}
+
+func (h *hub) removeLocked(s *session) {
+	list := h.users[s.user]
+	for i, x := range list {
+		if x == s {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			list = list[:len(list)-1]
+			h.n--
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(h.users, s.user)
+	} else {
+		h.users[s.user] = list
+	}
+	key := deviceKey{s.user, s.device}
+	if h.devices[key] == s {
+		delete(h.devices, key)
+	}
+}
+
+// deliver enqueues e.Frame on every local session of e.Users but e.Except.
+// It is the subscriber this node gives the Bus.
+func (h *hub) deliver(e Envelope) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, u := range e.Users {
+		for _, s := range h.users[u] {
+			if s.id != e.Except {
+				s.enqueue(e.Frame)
+			}
+		}
+	}
+}
+
+// count returns the number of registered sessions.
+func (h *hub) count() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.n
+}

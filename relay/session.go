@@ -1,0 +1,544 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/parley-im/parley/proto"
+)
+
+// session is one WebSocket connection. Two goroutines serve it: the reader
+// (the HTTP handler's goroutine, running run) reads, checks and dispatches
+// frames; the writer drains the send queue. Everything else — the committer,
+// fan-out from the hub, timers — only enqueues frames or asks the session to
+// close, and neither ever blocks.
+type session struct {
+	srv    *Server
+	id     string
+	conn   *websocket.Conn
+	ctx    context.Context // cancelled to tear the connection down hard
+	cancel context.CancelFunc
+	log    *slog.Logger
+
+	// user and device are set by the reader before the session enters the
+	// hub, and never change after; other goroutines read them only through
+	// the hub. log never changes: end() logs from any goroutine.
+	user, device string
+	authed       atomic.Bool
+
+	bucket bucket      // reader only
+	timer  *time.Timer // auth deadline, then heartbeat deadline
+
+	q          sendQueue
+	writerDone chan struct{}
+	// Writer only: writes use wctx; wtimer cancels it when a write is late.
+	wctx    context.Context
+	wcancel context.CancelFunc
+	wtimer  *time.Timer
+
+	closeOnce   sync.Once
+	closing     chan struct{} // closed when the session starts to end
+	isClosing   atomic.Bool
+	closeCode   proto.Code // set before closing is closed
+	closeReason string
+	closeSend   bool        // the relay ends it: send Close, then close with closeCode
+	grace       *time.Timer // hard teardown if a graceful close stalls
+}
+
+func newSession(srv *Server, conn *websocket.Conn) *session {
+	ctx, cancel := context.WithCancel(srv.baseCtx)
+	id := randomHex(8)
+	return &session{
+		srv: srv, id: id, conn: conn, ctx: ctx, cancel: cancel,
+		log:        srv.log.With("session", id),
+		bucket:     newBucket(srv.opts.RateLimit, srv.opts.RateBurst),
+		q:          sendQueue{max: srv.opts.SendQueue, ready: make(chan struct{}, 1), drained: make(chan struct{}, 1)},
+		writerDone: make(chan struct{}),
+		closing:    make(chan struct{}),
+	}
+}
+
+// run serves the connection until it ends.
+func (s *session) run() {
+	m := s.srv.metrics
+	m.connections.Add(1)
+	defer m.connections.Add(-1)
+	s.timer = time.AfterFunc(s.srv.opts.AuthTimeout, s.deadline)
+	go s.writeLoop()
+	s.readLoop()
+	s.timer.Stop()
+	s.gone() // a no-op when the relay already closed it
+	<-s.writerDone
+	s.grace.Stop()
+	s.cancel()
+	if s.authed.Load() {
+		s.srv.hub.remove(s)
+	}
+}
+
+// deadline fires when no Hello (4001) or no frame at all (4103) came in time.
+func (s *session) deadline() {
+	if s.authed.Load() {
+		s.close(proto.CodeHeartbeatTimeout, "heartbeat timeout")
+	} else {
+		s.close(proto.CodeUnauthorized, "no hello before the authentication timeout")
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readLoop reads frames until the connection ends or the session closes. It
+// never waits for a commit: sends go to the committer and the loop moves on.
+func (s *session) readLoop() {
+	maxFrame := s.srv.opts.MaxFrame
+	for !s.isClosing.Load() {
+		typ, r, err := s.conn.Reader(s.ctx)
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		buf := bufPool.Get().(*bytes.Buffer)
+		buf.Reset()
+		// coder/websocket's own limit is off (SetReadLimit(-1)): reading one
+		// byte past MaxFrame lets the relay answer with its own close code.
+		n, err := buf.ReadFrom(io.LimitReader(r, int64(maxFrame)+1))
+		if err != nil {
+			bufPool.Put(buf)
+			s.readFailed(err)
+			return
+		}
+		// Decode copies what it keeps, so the buffer is free again after.
+		f, perr := s.admit(typ, buf.Bytes(), n)
+		bufPool.Put(buf)
+		if perr != nil {
+			s.close(perr.Code, perr.Message)
+			return
+		}
+		if !s.awaitRoom() {
+			return
+		}
+		s.handle(time.Now(), f)
+	}
+}
+
+// awaitRoom holds the reader while half the send queue is taken: a client
+// that sends requests faster than it reads the replies is slowed down, the
+// way TCP would, instead of overflowing its own queue. The other half stays
+// free for what must never wait — acks and fan-out from other sessions. It
+// reports false when the session closed meanwhile.
+func (s *session) awaitRoom() bool {
+	for s.q.len() >= (s.q.max+1)/2 {
+		select {
+		case <-s.q.drained:
+		case <-s.closing:
+			return false
+		}
+	}
+	return !s.isClosing.Load()
+}
+
+// admit turns one message read from the connection into a frame, or into
+// the close code that the message earns.
+func (s *session) admit(typ websocket.MessageType, b []byte, n int64) (proto.Frame, *proto.Error) {
+	maxFrame := s.srv.opts.MaxFrame
+	if n > int64(maxFrame) {
+		return proto.Frame{}, proto.Errorf(proto.CodeFrameTooLarge, "frame above %d bytes", maxFrame)
+	}
+	s.srv.metrics.framesIn.Add(1)
+	if !s.bucket.allow(time.Now()) {
+		return proto.Frame{}, proto.Errorf(proto.CodeRateLimited, "too many frames")
+	}
+	if s.authed.Load() {
+		s.timer.Reset(s.srv.opts.HeartbeatTimeout)
+	}
+	if typ != websocket.MessageBinary {
+		return proto.Frame{}, proto.Errorf(proto.CodeProtocolError, "text message; frames are binary")
+	}
+	f, err := proto.Decode(b, maxFrame)
+	if err != nil {
+		var perr *proto.Error
+		if errors.As(err, &perr) {
+			return proto.Frame{}, perr
+		}
+		return proto.Frame{}, proto.Errorf(proto.CodeProtocolError, "%v", err)
+	}
+	return f, admitFrame(s.authed.Load(), f)
+}
+
+// readFailed ends a session whose connection failed or was closed by the
+// peer.
+func (s *session) readFailed(err error) {
+	if s.isClosing.Load() {
+		return
+	}
+	s.log.Debug("connection ended", "status", int(websocket.CloseStatus(err)), "err", err)
+	s.gone()
+}
+
+// handle serves one admitted frame.
+func (s *session) handle(now time.Time, f proto.Frame) {
+	if f.Type != proto.TypeHello { // Hello's failures are close codes: see hello
+		if perr := proto.Validate(f.Body); perr != nil {
+			s.replyErr(f.ID, perr)
+			return
+		}
+	}
+	switch b := f.Body.(type) {
+	case *proto.Hello:
+		s.hello(now, f.ID, b)
+	case *proto.Send:
+		s.send(now, f.ID, b)
+	case *proto.Sync:
+		s.sync(f.ID, b)
+	case *proto.History:
+		s.history(f.ID, b)
+	case *proto.Read:
+		s.read(f.ID, b)
+	case *proto.CreateGroup:
+		s.createGroup(now, f.ID, b)
+	case *proto.Ping:
+		s.reply(proto.Frame{Type: proto.TypePong, ID: f.ID, Body: &proto.Pong{Time: b.Time}})
+	case *proto.Pong:
+		// An answer to nothing the relay asked; it still counted as life.
+	}
+}
+
+func (s *session) hello(now time.Time, id uint64, h *proto.Hello) {
+	if perr := admitHello(h); perr != nil {
+		s.close(perr.Code, perr.Message)
+		return
+	}
+	user, exp, perr := verifyToken(s.srv.key, h.Token, now)
+	if perr != nil {
+		s.close(perr.Code, perr.Message)
+		return
+	}
+	s.user, s.device = user, h.DeviceID
+	o := &s.srv.opts
+	welcome := proto.MustEncode(proto.Frame{Type: proto.TypeWelcome, ID: id, Body: &proto.Welcome{
+		Version:     h.Version,
+		UserID:      user,
+		Epoch:       s.srv.store.Epoch(),
+		ServerTime:  now.UnixMilli(),
+		HeartbeatMs: uint32(o.Heartbeat.Milliseconds()),
+		MaxFrame:    uint32(o.MaxFrame),
+		SessionID:   s.id,
+		TokenExp:    exp.Unix(),
+	}})
+	s.authed.Store(true)
+	s.timer.Reset(o.HeartbeatTimeout)
+	if old := s.srv.hub.add(s, func() { s.enqueue(welcome) }); old != nil {
+		old.close(proto.CodeKicked, "replaced by a newer connection of the same device")
+	}
+	s.log.Debug("session open", "user", user, "device", h.DeviceID, "client", h.Client)
+}
+
+func (s *session) send(now time.Time, id uint64, b *proto.Send) {
+	if perr := admitParty(s.user, b.ConvID); perr != nil {
+		s.replyErr(id, perr)
+		return
+	}
+	r := &commitReq{
+		req:    AppendRequest{Sender: s.user, Device: s.device, Send: *b, CreatedAt: now.UnixMilli()},
+		readAt: now,
+		done: func(r *commitReq, res AppendResult) {
+			s.srv.sent(s, id, r, res)
+		},
+	}
+	if !s.srv.commit.submit(r) {
+		s.replyErr(id, proto.Errorf(proto.CodeUnavailable, "relay shutting down"))
+	}
+}
+
+func (s *session) sync(id uint64, b *proto.Sync) {
+	limit := pageLimit(b.Limit, proto.MaxPageLimit, proto.MaxPageLimit)
+	convs, more, err := s.srv.store.Sync(s.ctx, s.user, b.Cursor, limit)
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
+	s.enqueue(syncFrame(id, b.Cursor, convs, more, s.srv.opts.MaxFrame))
+}
+
+func (s *session) history(id uint64, b *proto.History) {
+	if perr := admitParty(s.user, b.ConvID); perr != nil {
+		s.replyErr(id, perr)
+		return
+	}
+	q := *b
+	q.Limit = uint32(pageLimit(b.Limit, defaultHistoryLimit, proto.MaxPageLimit))
+	page, err := s.srv.store.History(s.ctx, s.user, q)
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
+	s.enqueue(historyFrame(id, page, b.Before > 0, s.srv.opts.MaxFrame))
+}
+
+// defaultHistoryLimit is the page size of a History without Limit.
+const defaultHistoryLimit = 100
+
+func (s *session) read(id uint64, b *proto.Read) {
+	if perr := admitParty(s.user, b.ConvID); perr != nil {
+		s.replyErr(id, perr)
+		return
+	}
+	conv, moved, err := s.srv.store.MarkRead(s.ctx, s.user, b.ConvID, b.Seq)
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
+	s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
+	if moved {
+		s.srv.publish([]string{s.user}, s.id,
+			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
+	}
+}
+
+func (s *session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
+	spec, perr := planGroup(s.user, b, now, func() string { return proto.GroupPrefix + randomHex(12) })
+	if perr != nil {
+		s.replyErr(id, perr)
+		return
+	}
+	conv, created, err := s.srv.store.CreateGroup(s.ctx, spec)
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
+	s.reply(proto.Frame{Type: proto.TypeConvResult, ID: id, Body: &proto.ConvResult{Conversation: conv}})
+	if created {
+		s.srv.publish(spec.Members, s.id,
+			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
+	}
+}
+
+// reply enqueues a frame built by the relay.
+func (s *session) reply(f proto.Frame) { s.enqueue(proto.MustEncode(f)) }
+
+// replyErr answers request id with err's code; an error that is not a
+// *proto.Error is a store failure, reported as retryable 4300.
+func (s *session) replyErr(id uint64, err error) {
+	var perr *proto.Error
+	if !errors.As(err, &perr) {
+		if s.ctx.Err() == nil {
+			s.log.Error("request failed", "err", err)
+		}
+		perr = proto.Errorf(proto.CodeUnavailable, "store unavailable, retry")
+	}
+	s.reply(proto.Frame{Type: proto.TypeError, ID: id, Body: &proto.ErrorBody{Code: perr.Code, Message: perr.Message}})
+}
+
+// enqueue queues b for the writer without ever blocking. A session whose
+// queue is full is too slow to keep up and is closed (4102) rather than
+// allowed to hold up fan-out to everyone else.
+func (s *session) enqueue(b []byte) {
+	if s.isClosing.Load() {
+		return
+	}
+	if !s.q.push(b) {
+		s.close(proto.CodeSlowConsumer, "send queue full")
+	}
+}
+
+// close ends the session on the relay's initiative: the writer sends what is
+// queued (unless the client is the problem), then Close{code, reason}, then
+// the WebSocket close with the same code. Only the first call counts.
+func (s *session) close(code proto.Code, reason string) { s.end(code, reason, true) }
+
+// gone ends a session whose peer is gone or closed it: nothing more is sent.
+func (s *session) gone() { s.end(0, "", false) }
+
+func (s *session) end(code proto.Code, reason string, send bool) {
+	s.closeOnce.Do(func() {
+		s.closeCode, s.closeReason, s.closeSend = code, reason, send
+		// Closing politely can stall on a peer that neither reads nor
+		// answers the close handshake; after this long, cancel the context,
+		// which makes coder/websocket drop the TCP connection.
+		grace := s.srv.opts.WriteTimeout
+		if code == proto.CodeSlowConsumer {
+			// A client that does not read will not read a Close frame
+			// either: give it a moment, not a full write timeout.
+			grace = min(grace, time.Second)
+		}
+		s.grace = time.AfterFunc(grace, s.cancel)
+		if send {
+			// Counted before the Close frame can leave.
+			s.srv.metrics.closed(code)
+			lvl := slog.LevelDebug
+			if code != proto.CodeShutdown && code != proto.CodeKicked {
+				lvl = slog.LevelInfo
+			}
+			s.log.Log(context.Background(), lvl, "closing session", "code", uint16(code), "reason", reason)
+		}
+		s.isClosing.Store(true)
+		close(s.closing)
+	})
+}
+
+// writeLoop is the writer goroutine.
+func (s *session) writeLoop() {
+	defer close(s.writerDone)
+	s.wctx, s.wcancel = context.WithCancel(s.ctx)
+	defer s.wcancel()
+	s.wtimer = time.AfterFunc(time.Hour, s.writeTimedOut)
+	s.wtimer.Stop()
+	var batch [][]byte
+	for {
+		select {
+		case <-s.q.ready:
+			batch = s.q.take(batch)
+			for i, b := range batch {
+				if s.isClosing.Load() {
+					s.finish(batch[i:])
+					return
+				}
+				if err := s.write(b, s.srv.opts.WriteTimeout); err != nil {
+					s.writeFailed(err)
+					s.finish(nil)
+					return
+				}
+			}
+			clear(batch)
+			if cap(batch) > 64 {
+				batch = nil // an idle connection keeps no large array
+			}
+		case <-s.closing:
+			s.finish(nil)
+			return
+		}
+	}
+}
+
+// write writes one frame within timeout. A write that times out closes the
+// session with 4102 before the connection is torn down, so that whichever
+// goroutine notices the dead connection first, the code is the same.
+func (s *session) write(b []byte, timeout time.Duration) error {
+	s.wtimer.Reset(timeout)
+	err := s.conn.Write(s.wctx, websocket.MessageBinary, b)
+	s.wtimer.Stop()
+	if err != nil {
+		if s.wctx.Err() != nil {
+			return errWriteTimeout
+		}
+		return err
+	}
+	s.srv.metrics.framesOut.Add(1)
+	return nil
+}
+
+// writeTimedOut runs when a write takes longer than its timeout.
+func (s *session) writeTimedOut() {
+	s.close(proto.CodeSlowConsumer, "write timeout")
+	s.wcancel() // coder/websocket drops the connection, unblocking the write
+}
+
+var errWriteTimeout = errors.New("relay: write timeout")
+
+// writeFailed ends the session after a failed write; finish may read the
+// close fields once this returns.
+func (s *session) writeFailed(err error) {
+	if errors.Is(err, errWriteTimeout) {
+		s.close(proto.CodeSlowConsumer, "write timeout") // normally done by writeTimedOut already
+		return
+	}
+	s.gone()
+}
+
+// finish runs on the writer once the session is closing: flush what was
+// queued (when the client is not the problem), send Close, close the
+// WebSocket, and release the connection.
+func (s *session) finish(pending [][]byte) {
+	defer s.cancel()
+	if !s.closeSend {
+		_ = s.conn.CloseNow()
+		return
+	}
+	code, reason := s.closeCode, s.closeReason
+	alive := true
+	if code != proto.CodeSlowConsumer {
+		// Acks the committer completed before a shutdown go out first.
+		for alive {
+			for _, b := range pending {
+				if err := s.write(b, s.srv.opts.WriteTimeout); err != nil {
+					alive = false
+					break
+				}
+			}
+			if pending = s.q.take(nil); len(pending) == 0 {
+				break
+			}
+		}
+	}
+	if alive {
+		closeFrame := proto.MustEncode(proto.Frame{Type: proto.TypeClose, Body: &proto.Close{Code: code, Reason: clip(reason, 256)}})
+		_ = s.write(closeFrame, min(s.srv.opts.WriteTimeout, time.Second))
+	}
+	_ = s.conn.Close(websocket.StatusCode(code), clip(reason, 120))
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence; close
+// reasons are limited (RFC 6455 §5.5: 123 bytes in a close frame).
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// sendQueue is a session's bounded outbound queue. push never blocks: it
+// fails when max frames are waiting. It grows on demand instead of being a
+// buffered channel, so an idle connection holds no preallocated slots
+// (SPEC §5 budgets relay memory per idle connection).
+type sendQueue struct {
+	mu      sync.Mutex
+	items   [][]byte
+	max     int
+	ready   chan struct{} // capacity 1: items may be non-empty
+	drained chan struct{} // capacity 1: the writer took the items
+}
+
+func (q *sendQueue) push(b []byte) bool {
+	q.mu.Lock()
+	if len(q.items) >= q.max {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, b)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns everything queued, handing buf (emptied) to the queue for
+// reuse.
+func (q *sendQueue) take(buf [][]byte) [][]byte {
+	q.mu.Lock()
+	out := q.items
+	q.items = buf[:0]
+	q.mu.Unlock()
+	select {
+	case q.drained <- struct{}{}:
+	default:
+	}
+	return out
+}
+
+func (q *sendQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}

@@ -1,0 +1,319 @@
+package relay
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/parley-im/parley/proto"
+)
+
+var _ Store = (*MemoryStore)(nil)
+
+// MemoryStore is a Store in process memory with the same semantics as the
+// SQLite store. It is for tests and throwaway relays: everything is lost with
+// the process, and a new epoch says so to clients.
+type MemoryStore struct {
+	mu       sync.RWMutex
+	epoch    string
+	counter  uint64 // store-wide change counter
+	convs    map[string]*memConv
+	byClient map[clientKey]msgRef
+	users    map[string]*memUser
+	closed   bool
+}
+
+type clientKey struct{ sender, clientID string }
+
+type msgRef struct {
+	conv string
+	seq  uint64
+}
+
+type memConv struct {
+	id, kind, name, creator string
+	createdAt               int64
+	msgs                    []proto.Message // msgs[i].Seq == i+1
+	members                 map[string]*memMember
+	memberList              []string // sorted
+}
+
+type memMember struct {
+	readSeq, version uint64
+}
+
+// memUser indexes a user's changes by version, like SQL's (user_id, version)
+// index: an append-only log in version order where an entry is live while
+// the member's version still equals it. Stale entries are compacted away so
+// the log stays proportional to the user's conversations.
+type memUser struct {
+	log   []memChange
+	convs int
+}
+
+type memChange struct {
+	version uint64
+	conv    string
+}
+
+// NewMemoryStore returns an empty MemoryStore with a fresh epoch.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{
+		epoch:    randomHex(8),
+		convs:    make(map[string]*memConv),
+		byClient: make(map[clientKey]msgRef),
+		users:    make(map[string]*memUser),
+	}
+}
+
+// Epoch implements Lifecycle.
+func (s *MemoryStore) Epoch() string { return s.epoch }
+
+// Ping implements Lifecycle.
+func (s *MemoryStore) Ping(context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close implements Lifecycle.
+func (s *MemoryStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	return nil
+}
+
+// Append implements Appender.
+func (s *MemoryStore) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]AppendResult, len(batch))
+	for i := range batch {
+		out[i] = s.appendOne(&batch[i])
+	}
+	return out, nil
+}
+
+func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
+	send := &req.Send
+	if ref, ok := s.byClient[clientKey{req.Sender, send.ClientID}]; ok {
+		if err := dedupOutcome(send.ConvID, ref.conv); err != nil {
+			return AppendResult{Err: err}
+		}
+		return AppendResult{Message: s.convs[ref.conv].msgs[ref.seq-1], Duplicate: true}
+	}
+	c := s.convs[send.ConvID]
+	isMember := false
+	if c != nil {
+		_, isMember = c.members[req.Sender]
+	}
+	create, err := admitSend(req.Sender, send.ConvID, c != nil, isMember)
+	if err != nil {
+		return AppendResult{Err: err}
+	}
+	if create != nil {
+		c = s.newConv(send.ConvID, proto.KindP2P, "", req.Sender, req.CreatedAt, create)
+	}
+	m := proto.Message{
+		ConvID: send.ConvID, Seq: uint64(len(c.msgs)) + 1, Sender: req.Sender, ClientID: send.ClientID,
+		MsgType: send.MsgType, Text: send.Text, Body: slices.Clone(send.Body), CreatedAt: req.CreatedAt,
+		Device: req.Device,
+	}
+	c.msgs = append(c.msgs, m)
+	s.byClient[clientKey{req.Sender, send.ClientID}] = msgRef{c.id, m.Seq}
+	s.bump(c, c.memberList...)
+	return AppendResult{Message: m, Members: c.memberList}
+}
+
+// newConv creates a conversation with members; their versions are bumped by
+// the caller's event.
+func (s *MemoryStore) newConv(id, kind, name, creator string, createdAt int64, members []string) *memConv {
+	c := &memConv{
+		id: id, kind: kind, name: name, creator: creator, createdAt: createdAt,
+		members: make(map[string]*memMember, len(members)), memberList: slices.Clone(members),
+	}
+	for _, u := range members {
+		c.members[u] = &memMember{}
+		s.user(u).convs++
+	}
+	s.convs[id] = c
+	return c
+}
+
+func (s *MemoryStore) user(u string) *memUser {
+	mu := s.users[u]
+	if mu == nil {
+		mu = &memUser{}
+		s.users[u] = mu
+	}
+	return mu
+}
+
+// bump gives users' state in c the next change version.
+func (s *MemoryStore) bump(c *memConv, users ...string) uint64 {
+	s.counter++
+	for _, u := range users {
+		c.members[u].version = s.counter
+		mu := s.user(u)
+		mu.log = append(mu.log, memChange{s.counter, c.id})
+		if len(mu.log) > 2*mu.convs+16 {
+			s.compact(u, mu)
+		}
+	}
+	return s.counter
+}
+
+// compact drops the stale entries of a user's change log.
+func (s *MemoryStore) compact(user string, mu *memUser) {
+	live := mu.log[:0]
+	for _, e := range mu.log {
+		if s.convs[e.conv].members[user].version == e.version {
+			live = append(live, e)
+		}
+	}
+	clear(mu.log[len(live):])
+	mu.log = live
+}
+
+// view is user's view of c.
+func (s *MemoryStore) view(c *memConv, user string) proto.Conversation {
+	m := c.members[user]
+	var last *proto.Message
+	if n := len(c.msgs); n > 0 {
+		msg := c.msgs[n-1]
+		last = &msg
+	}
+	return convView(c.id, c.kind, c.name, c.createdAt, uint64(len(c.msgs)), m.readSeq, m.version,
+		slices.Clone(c.memberList), last)
+}
+
+// Sync implements Querier.
+func (s *MemoryStore) Sync(ctx context.Context, user string, cursor uint64, limit int) ([]proto.Conversation, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, false, ErrClosed
+	}
+	mu := s.users[user]
+	if mu == nil {
+		return nil, false, nil
+	}
+	i := sort.Search(len(mu.log), func(i int) bool { return mu.log[i].version > cursor })
+	var out []proto.Conversation
+	for ; i < len(mu.log); i++ {
+		e := mu.log[i]
+		c := s.convs[e.conv]
+		if c.members[user].version != e.version {
+			continue // superseded by a later change
+		}
+		if len(out) == limit {
+			return out, true, nil
+		}
+		out = append(out, s.view(c, user))
+	}
+	return out, false, nil
+}
+
+// History implements Querier.
+func (s *MemoryStore) History(ctx context.Context, user string, q proto.History) (proto.HistoryPage, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return proto.HistoryPage{}, ErrClosed
+	}
+	page := proto.HistoryPage{ConvID: q.ConvID, Messages: []proto.Message{}}
+	c := s.convs[q.ConvID]
+	isMember := false
+	if c != nil {
+		_, isMember = c.members[user]
+	}
+	empty, err := admitRead(user, q.ConvID, c != nil, isMember)
+	if err != nil {
+		return page, err
+	}
+	if empty {
+		return page, nil
+	}
+	last := uint64(len(c.msgs))
+	page.LastSeq = last
+	lo, hi := q.After, last // seq in (lo, hi]
+	if q.Before > 0 {
+		hi = min(hi, q.Before-1)
+	}
+	if lo >= hi {
+		return page, nil
+	}
+	n := hi - lo
+	limit := uint64(q.Limit)
+	if n > limit {
+		page.More = true
+		if q.Before > 0 {
+			lo = hi - limit
+		} else {
+			hi = lo + limit
+		}
+	}
+	page.Messages = slices.Clone(c.msgs[lo:hi])
+	return page, nil
+}
+
+// MarkRead implements ConvWriter.
+func (s *MemoryStore) MarkRead(ctx context.Context, user, conv string, seq uint64) (proto.Conversation, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return proto.Conversation{}, false, ErrClosed
+	}
+	c := s.convs[conv]
+	isMember := false
+	if c != nil {
+		_, isMember = c.members[user]
+	}
+	empty, err := admitRead(user, conv, c != nil, isMember)
+	if err != nil {
+		return proto.Conversation{}, false, err
+	}
+	if empty {
+		return proto.Conversation{ID: conv, Kind: proto.KindP2P}, false, nil
+	}
+	m := c.members[user]
+	next := nextReadSeq(m.readSeq, seq, uint64(len(c.msgs)))
+	if next == m.readSeq {
+		return s.view(c, user), false, nil
+	}
+	m.readSeq = next
+	s.bump(c, user)
+	return s.view(c, user), true, nil
+}
+
+// CreateGroup implements ConvWriter.
+func (s *MemoryStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Conversation, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return proto.Conversation{}, false, ErrClosed
+	}
+	if c := s.convs[spec.ID]; c != nil {
+		if err := sameGroup(c.kind, c.creator, c.memberList, spec); err != nil {
+			return proto.Conversation{}, false, err
+		}
+		return s.view(c, spec.Creator), false, nil
+	}
+	c := s.newConv(spec.ID, proto.KindGroup, spec.Name, spec.Creator, spec.CreatedAt, spec.Members)
+	s.bump(c, c.memberList...)
+	return s.view(c, spec.Creator), true, nil
+}

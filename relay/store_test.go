@@ -1,0 +1,313 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// testStore is the conformance suite every Store passes: the memory store
+// must be a faithful stand-in for SQLite (and, later, PostgreSQL).
+func testStore(t *testing.T, open func(t *testing.T) Store) {
+	ctx := context.Background()
+	ab := proto.P2PID("alice", "bob")
+	text := func(sender, conv, cid string) AppendRequest {
+		return AppendRequest{Sender: sender, Device: "dev", CreatedAt: 1000,
+			Send: proto.Send{ConvID: conv, ClientID: cid, MsgType: proto.MsgText, Text: cid}}
+	}
+	appendOK := func(t *testing.T, s Store, batch ...AppendRequest) []AppendResult {
+		t.Helper()
+		res, err := s.Append(ctx, batch)
+		ok(t, err)
+		equal(t, len(res), len(batch), "results")
+		return res
+	}
+	codeOf := func(err error) proto.Code {
+		if pe, isPE := err.(*proto.Error); isPE {
+			return pe.Code
+		}
+		return 0
+	}
+
+	t.Run("append/p2p created on first send, contiguous seqs", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		res := appendOK(t, s, text("alice", ab, "1"), text("bob", ab, "1"), text("alice", ab, "2"))
+		for i, r := range res {
+			if r.Err != nil {
+				t.Fatalf("item %d: %v", i, r.Err)
+			}
+			equal(t, r.Message.Seq, uint64(i+1), "seq")
+			equal(t, r.Members, []string{"alice", "bob"}, "members")
+			equal(t, r.Duplicate, false, "duplicate")
+		}
+		equal(t, res[1].Message, proto.Message{ConvID: ab, Seq: 2, Sender: "bob", ClientID: "1", MsgType: proto.MsgText,
+			Text: "1", CreatedAt: 1000, Device: "dev"}, "stored message")
+		res = appendOK(t, s, text("bob", ab, "2"))
+		equal(t, res[0].Message.Seq, uint64(4), "seq across batches")
+	})
+
+	t.Run("append/dedup within and across batches", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		first := appendOK(t, s, text("alice", ab, "x"))[0]
+		retry := text("alice", ab, "x")
+		retry.CreatedAt = 2000
+		retry.Send.Text = "changed"
+		res := appendOK(t, s, retry, text("alice", ab, "y"), retry, text("alice", ab, "y"))
+		equal(t, res[0], AppendResult{Message: first.Message, Duplicate: true}, "retry across batches")
+		equal(t, res[1].Message.Seq, uint64(2), "new message")
+		equal(t, res[2].Duplicate, true, "retry again")
+		equal(t, res[3], AppendResult{Message: res[1].Message, Duplicate: true}, "racing duplicate within a batch")
+		other := text("alice", proto.P2PID("alice", "carol"), "x")
+		equal(t, appendOK(t, s, other)[0].Err.Code, proto.CodeConflict, "client id used for another conversation")
+		p, err := s.History(ctx, "alice", proto.History{ConvID: ab, Limit: 10})
+		ok(t, err)
+		equal(t, len(p.Messages), 2, "stored once each")
+	})
+
+	t.Run("append/authorisation", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		_, _, err := s.CreateGroup(ctx, GroupSpec{ID: "g:team", Creator: "alice", Members: []string{"alice", "bob"}, CreatedAt: 5})
+		ok(t, err)
+		res := appendOK(t, s,
+			text("carol", ab, "1"),       // not a party
+			text("carol", "g:team", "2"), // not a member
+			text("alice", "g:none", "3"), // no such group
+			text("bob", "g:team", "4"),   // fine
+		)
+		equal(t, res[0].Err.Code, proto.CodeForbidden, "p2p of others")
+		equal(t, res[1].Err.Code, proto.CodeForbidden, "group non-member")
+		equal(t, res[2].Err.Code, proto.CodeNotFound, "unknown group")
+		if res[3].Err != nil {
+			t.Fatal(res[3].Err)
+		}
+		equal(t, res[3].Message.Seq, uint64(1), "first group seq")
+		equal(t, res[3].Members, []string{"alice", "bob"}, "group members")
+		// A refused client id is not spent.
+		equal(t, appendOK(t, s, text("carol", proto.P2PID("bob", "carol"), "1"))[0].Message.Seq, uint64(1), "refused id reusable")
+	})
+
+	t.Run("sync/changed conversations in change order", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ac := proto.P2PID("alice", "carol")
+		appendOK(t, s, text("alice", ab, "1"), text("alice", ac, "2"), text("alice", ab, "3"))
+		convs, more, err := s.Sync(ctx, "alice", 0, 10)
+		ok(t, err)
+		equal(t, more, false, "more")
+		equal(t, len(convs), 2, "conversations")
+		equal(t, [2]string{convs[0].ID, convs[1].ID}, [2]string{ac, ab}, "change order: ab changed last")
+		equal(t, convs[1].LastSeq, uint64(2), "last seq")
+		equal(t, convs[1].LastMessage.ClientID, "3", "last message")
+		equal(t, convs[1].Members, []string(nil), "p2p carries no member list")
+		if convs[0].Version >= convs[1].Version {
+			t.Fatalf("versions %d, %d not increasing", convs[0].Version, convs[1].Version)
+		}
+		cursor := convs[1].Version
+
+		none, _, err := s.Sync(ctx, "alice", cursor, 10)
+		ok(t, err)
+		equal(t, len(none), 0, "nothing after cursor")
+
+		// bob's read changes bob's state only.
+		c, moved, err := s.MarkRead(ctx, "bob", ab, 1)
+		ok(t, err)
+		equal(t, [2]any{moved, c.ReadSeq}, [2]any{true, uint64(1)}, "bob read")
+		none, _, err = s.Sync(ctx, "alice", cursor, 10)
+		ok(t, err)
+		equal(t, len(none), 0, "bob's read is not alice's change")
+		bobs, _, err := s.Sync(ctx, "bob", 0, 10)
+		ok(t, err)
+		equal(t, len(bobs), 1, "bob's conversations")
+		equal(t, bobs[0].ReadSeq, uint64(1), "bob's read seq")
+
+		// Limit and more.
+		page, more, err := s.Sync(ctx, "alice", 0, 1)
+		ok(t, err)
+		equal(t, [2]any{len(page), more}, [2]any{1, true}, "capped page")
+		_, _, err = s.Sync(ctx, "nobody", 0, 10)
+		ok(t, err)
+	})
+
+	t.Run("sync/group members and creation", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		spec := GroupSpec{ID: "g:g1", Name: "G", Creator: "alice", Members: []string{"alice", "bob", "carol"}, CreatedAt: 7}
+		g, created, err := s.CreateGroup(ctx, spec)
+		ok(t, err)
+		equal(t, created, true, "created")
+		equal(t, g, proto.Conversation{ID: "g:g1", Kind: proto.KindGroup, Name: "G", Members: spec.Members, Version: g.Version, CreatedAt: 7}, "view")
+		convs, _, err := s.Sync(ctx, "carol", 0, 10)
+		ok(t, err)
+		equal(t, convs, []proto.Conversation{g}, "member sees the new group")
+		again, created, err := s.CreateGroup(ctx, spec)
+		ok(t, err)
+		equal(t, [2]any{again, created}, [2]any{g, false}, "idempotent")
+		bad := spec
+		bad.Members = []string{"alice", "bob"}
+		_, _, err = s.CreateGroup(ctx, bad)
+		equal(t, codeOf(err), proto.CodeConflict, "other members")
+		bad = spec
+		bad.Creator = "bob"
+		_, _, err = s.CreateGroup(ctx, bad)
+		equal(t, codeOf(err), proto.CodeConflict, "other creator")
+	})
+
+	t.Run("read/cursor never moves back or past the end", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		appendOK(t, s, text("alice", ab, "1"), text("alice", ab, "2"), text("alice", ab, "3"))
+		steps := []struct {
+			seq   uint64
+			want  uint64
+			moved bool
+		}{{2, 2, true}, {1, 2, false}, {9, 3, true}, {3, 3, false}}
+		for _, st := range steps {
+			c, moved, err := s.MarkRead(ctx, "bob", ab, st.seq)
+			ok(t, err)
+			equal(t, [2]any{c.ReadSeq, moved}, [2]any{st.want, st.moved}, fmt.Sprintf("read %d", st.seq))
+		}
+		_, _, err := s.MarkRead(ctx, "carol", ab, 1)
+		equal(t, codeOf(err), proto.CodeForbidden, "not a party")
+		_, _, err = s.MarkRead(ctx, "alice", "g:none", 1)
+		equal(t, codeOf(err), proto.CodeNotFound, "unknown group")
+		_, moved, err := s.MarkRead(ctx, "alice", proto.P2PID("alice", "zed"), 1)
+		ok(t, err)
+		equal(t, moved, false, "p2p without messages")
+	})
+
+	t.Run("history/pages and authorisation", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		var batch []AppendRequest
+		for k := range 7 {
+			batch = append(batch, text("alice", ab, fmt.Sprint(k)))
+		}
+		appendOK(t, s, batch...)
+		seqs := func(p proto.HistoryPage) []uint64 {
+			out := []uint64{}
+			for _, m := range p.Messages {
+				out = append(out, m.Seq)
+			}
+			return out
+		}
+		for _, c := range []struct {
+			q    proto.History
+			want []uint64
+			more bool
+		}{
+			{proto.History{After: 0, Limit: 3}, []uint64{1, 2, 3}, true},
+			{proto.History{After: 5, Limit: 3}, []uint64{6, 7}, false},
+			{proto.History{Before: 8, Limit: 3}, []uint64{5, 6, 7}, true},
+			{proto.History{Before: 3, Limit: 3}, []uint64{1, 2}, false},
+			{proto.History{After: 2, Before: 6, Limit: 2}, []uint64{4, 5}, true},
+			{proto.History{After: 7, Limit: 3}, []uint64{}, false},
+		} {
+			c.q.ConvID = ab
+			p, err := s.History(ctx, "bob", c.q)
+			ok(t, err)
+			equal(t, [2]any{seqs(p), p.More}, [2]any{c.want, c.more}, fmt.Sprintf("%+v", c.q))
+			equal(t, p.LastSeq, uint64(7), "last seq")
+		}
+		_, err := s.History(ctx, "carol", proto.History{ConvID: ab, Limit: 3})
+		equal(t, codeOf(err), proto.CodeForbidden, "not a party")
+		_, err = s.History(ctx, "carol", proto.History{ConvID: "g:none", Limit: 3})
+		equal(t, codeOf(err), proto.CodeNotFound, "unknown group")
+		p, err := s.History(ctx, "carol", proto.History{ConvID: proto.P2PID("carol", "dave"), Limit: 3})
+		ok(t, err)
+		equal(t, len(p.Messages), 0, "p2p without messages")
+	})
+
+	t.Run("custom body round trips", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		req := AppendRequest{Sender: "alice", CreatedAt: 3, Send: proto.Send{ConvID: ab, ClientID: "b", MsgType: proto.MsgCustom, Body: []byte{0, 1, 2}}}
+		appendOK(t, s, req)
+		p, err := s.History(ctx, "alice", proto.History{ConvID: ab, Limit: 1})
+		ok(t, err)
+		equal(t, p.Messages[0].Body, []byte{0, 1, 2}, "body")
+		equal(t, appendOK(t, s, req)[0].Message.Body, []byte{0, 1, 2}, "duplicate's body")
+	})
+
+	t.Run("lifecycle", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		if s.Epoch() == "" {
+			t.Fatal("empty epoch")
+		}
+		ok(t, s.Ping(ctx))
+		ok(t, s.Close())
+		if err := s.Ping(ctx); err == nil {
+			t.Fatal("ping after close")
+		}
+		if _, err := s.Append(ctx, []AppendRequest{text("alice", ab, "1")}); err == nil {
+			t.Fatal("append after close")
+		}
+	})
+}
+
+func TestMemoryStore(t *testing.T) {
+	t.Parallel()
+	testStore(t, func(t *testing.T) Store {
+		s := NewMemoryStore()
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestSQLiteStore(t *testing.T) {
+	t.Parallel()
+	testStore(t, func(t *testing.T) Store {
+		s, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "NORMAL"})
+		ok(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestSQLiteReopen: data, epoch and the change counter survive a restart.
+func TestSQLiteReopen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := OpenSQLite(dir, SQLiteOptions{})
+	ok(t, err)
+	ab := proto.P2PID("alice", "bob")
+	res, err := s.Append(ctx, []AppendRequest{{Sender: "alice", CreatedAt: 1, Send: proto.Send{ConvID: ab, ClientID: "1", MsgType: proto.MsgText, Text: "x"}}})
+	ok(t, err)
+	convs, _, err := s.Sync(ctx, "alice", 0, 10)
+	ok(t, err)
+	cursor, epoch := convs[0].Version, s.Epoch()
+	ok(t, s.Close())
+
+	s, err = OpenSQLite(dir, SQLiteOptions{})
+	ok(t, err)
+	defer s.Close()
+	equal(t, s.Epoch(), epoch, "epoch kept")
+	again, err := s.Append(ctx, []AppendRequest{{Sender: "alice", CreatedAt: 2, Send: proto.Send{ConvID: ab, ClientID: "1", MsgType: proto.MsgText, Text: "x"}}})
+	ok(t, err)
+	equal(t, again[0], AppendResult{Message: res[0].Message, Duplicate: true}, "dedup across restarts")
+	_, _, err = s.MarkRead(ctx, "alice", ab, 1)
+	ok(t, err)
+	convs, _, err = s.Sync(ctx, "alice", cursor, 10)
+	ok(t, err)
+	equal(t, len(convs), 1, "change after restart is after the old cursor")
+
+	other, err := OpenSQLite(t.TempDir(), SQLiteOptions{})
+	ok(t, err)
+	defer other.Close()
+	if other.Epoch() == epoch {
+		t.Fatal("a new database has the same epoch")
+	}
+}
+
+func TestSQLiteOptions(t *testing.T) {
+	t.Parallel()
+	if _, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "OFF"}); err == nil {
+		t.Fatal("synchronous OFF accepted")
+	}
+}
