@@ -31,7 +31,7 @@ FUZZTIME=${FUZZTIME:-4s}
 fuzz_targets() {
   for pkg in $(go list ./...); do
     dir=$(go list -f '{{.Dir}}' "$pkg")
-    grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | while read -r f; do
+    { grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null || true; } | sed 's/^func //' | while read -r f; do
       echo "$pkg $f"
     done
   done

@@ -425,17 +425,17 @@ func TestSyncCursor(t *testing.T) {
 	res := sync(alice, all.Cursor, 0)
 	equal(t, ids(res), []string{ab}, "after bob's message")
 	equal(t, res.Conversations[0].LastSeq, uint64(2), "last seq")
-	equal(t, res.Conversations[0].ReadSeq, uint64(0), "read seq")
+	equal(t, res.Conversations[0].ReadSeq, uint64(1), "read seq: her own message is read")
 
 	// Bob reading does not change alice's view; alice reading does.
 	equal(t, bob.call(proto.TypeRead, &proto.Read{ConvID: ab, Seq: 2}).Type, proto.TypeOK, "bob read")
 	equal(t, len(sync(alice, res.Cursor, 0).Conversations), 0, "bob's read is not alice's change")
-	equal(t, alice.call(proto.TypeRead, &proto.Read{ConvID: ac, Seq: 99}).Type, proto.TypeOK, "alice read")
+	equal(t, alice.call(proto.TypeRead, &proto.Read{ConvID: ab, Seq: 99}).Type, proto.TypeOK, "alice read")
 	res2 := sync(alice, res.Cursor, 0)
-	equal(t, ids(res2), []string{ac}, "alice's read shows up")
-	equal(t, res2.Conversations[0].ReadSeq, uint64(1), "read seq capped at last seq")
+	equal(t, ids(res2), []string{ab}, "alice's read shows up")
+	equal(t, res2.Conversations[0].ReadSeq, uint64(2), "read seq capped at last seq")
 	// A read that does not move the cursor changes nothing.
-	alice.call(proto.TypeRead, &proto.Read{ConvID: ac, Seq: 0})
+	alice.call(proto.TypeRead, &proto.Read{ConvID: ab, Seq: 0})
 	equal(t, len(sync(alice, res2.Cursor, 0).Conversations), 0, "no-op read")
 }
 

@@ -134,6 +134,7 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 		Device: req.Device,
 	}
 	c.msgs = append(c.msgs, m)
+	c.members[req.Sender].readSeq = m.Seq // what a user sent, they have read
 	s.byClient[clientKey{req.Sender, send.ClientID}] = msgRef{c.id, m.Seq}
 	s.bump(c, c.memberList...)
 	return AppendResult{Message: m, Members: c.memberList}

@@ -244,7 +244,7 @@ func (s *SQLiteStore) writeTx(ctx context.Context, fn func(tx *sql.Tx, bump func
 
 // appendStmts are the statements of one Append transaction.
 type appendStmts struct {
-	dedup, conv, member, insConv, insMember, insMsg, setLast, bumpAll, members *sql.Stmt
+	dedup, conv, member, insConv, insMember, insMsg, setLast, setRead, bumpAll, members *sql.Stmt
 }
 
 func prepareAppend(ctx context.Context, tx *sql.Tx) (*appendStmts, error) {
@@ -260,6 +260,7 @@ func prepareAppend(ctx context.Context, tx *sql.Tx) (*appendStmts, error) {
 		{&st.insMember, `INSERT INTO members(conv_id, user_id, read_seq, version) VALUES (?, ?, 0, ?)`},
 		{&st.insMsg, `INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.setLast, `UPDATE conversations SET last_seq = ? WHERE id = ?`},
+		{&st.setRead, `UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?`},
 		{&st.bumpAll, `UPDATE members SET version = ? WHERE conv_id = ?`},
 		{&st.members, `SELECT user_id FROM members WHERE conv_id = ? ORDER BY user_id`},
 	} {
@@ -356,6 +357,11 @@ func (s *SQLiteStore) appendOne(ctx context.Context, st *appendStmts, req *Appen
 		return AppendResult{}, err
 	}
 	if _, err := st.setLast.ExecContext(ctx, int64(m.Seq), m.ConvID); err != nil {
+		return AppendResult{}, err
+	}
+	// What a user sent, they have read: own messages never count as unread,
+	// on any of the sender's devices.
+	if _, err := st.setRead.ExecContext(ctx, int64(m.Seq), m.ConvID, m.Sender, int64(m.Seq)); err != nil {
 		return AppendResult{}, err
 	}
 	if _, err := st.bumpAll.ExecContext(ctx, int64(bump()), m.ConvID); err != nil {

@@ -180,6 +180,21 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		equal(t, moved, false, "p2p without messages")
 	})
 
+	t.Run("read/own messages advance the sender's cursor", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		appendOK(t, s, text("bob", ab, "1"), text("alice", ab, "2"), text("bob", ab, "3"))
+		for _, tc := range []struct {
+			user string
+			read uint64
+		}{{"alice", 2}, {"bob", 3}} {
+			convs, _, err := s.Sync(ctx, tc.user, 0, 10)
+			ok(t, err)
+			equal(t, len(convs), 1, "conversations")
+			equal(t, convs[0].ReadSeq, tc.read, tc.user+"'s read cursor")
+		}
+	})
+
 	t.Run("history/pages and authorisation", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
@@ -291,7 +306,7 @@ func TestSQLiteReopen(t *testing.T) {
 	again, err := s.Append(ctx, []AppendRequest{{Sender: "alice", CreatedAt: 2, Send: proto.Send{ConvID: ab, ClientID: "1", MsgType: proto.MsgText, Text: "x"}}})
 	ok(t, err)
 	equal(t, again[0], AppendResult{Message: res[0].Message, Duplicate: true}, "dedup across restarts")
-	_, _, err = s.MarkRead(ctx, "alice", ab, 1)
+	_, err = s.Append(ctx, []AppendRequest{{Sender: "bob", CreatedAt: 3, Send: proto.Send{ConvID: ab, ClientID: "1", MsgType: proto.MsgText, Text: "y"}}})
 	ok(t, err)
 	convs, _, err = s.Sync(ctx, "alice", cursor, 10)
 	ok(t, err)
