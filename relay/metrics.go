@@ -125,6 +125,10 @@ func (m *metrics) write(out io.Writer) error {
 	runtime.ReadMemStats(&ms)
 	gauge("go_goroutines", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine()))
 	gauge("go_memstats_heap_inuse_bytes", "Number of heap bytes that are in use.", float64(ms.HeapInuse))
+	gauge("go_memstats_heap_idle_bytes", "Number of heap bytes waiting to be used.", float64(ms.HeapIdle))
+	gauge("go_memstats_heap_released_bytes", "Number of heap bytes released to the OS.", float64(ms.HeapReleased))
+	gauge("go_memstats_stack_inuse_bytes", "Number of bytes in use by the stack allocator.", float64(ms.StackInuse))
+	gauge("go_memstats_sys_bytes", "Number of bytes obtained from the OS.", float64(ms.Sys))
 	if rss, ok := residentBytes(); ok {
 		gauge("process_resident_memory_bytes", "Resident memory size in bytes.", float64(rss))
 	}

@@ -38,6 +38,10 @@ type Options struct {
 
 	// Static is a directory served at "/" (the web demo). Defaults to none.
 	Static string
+	// Pprof serves Go's profiler at /debug/pprof/ for benchmarks and
+	// diagnosis. Defaults to off: profiles reveal internals, keep them off
+	// a public address.
+	Pprof bool
 
 	// MaxFrame is the largest frame accepted, in bytes. Defaults to
 	// proto.DefaultMaxFrame (64 KiB).

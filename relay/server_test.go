@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -778,24 +779,28 @@ func TestStoreDownAtHealthz(t *testing.T) {
 	equal(t, errCode(t, c.call(proto.TypeSync, &proto.Sync{})), proto.CodeUnavailable, "sync with a closed store")
 }
 
-// TestSendQueueOverflow: enqueueing past SendQueue closes the session with
-// 4102 at once, without blocking the caller (the committer, the hub).
-func TestSendQueueOverflow(t *testing.T) {
+// TestSendQueue: pushes past max fail without blocking (the session then
+// closes with 4102, see TestSlowConsumer); exactly one writer owns the queue
+// at a time, and it may only exit when nothing is queued and the session is
+// not closing.
+func TestSendQueue(t *testing.T) {
 	t.Parallel()
-	o, err := Options{SendQueue: 3, Logger: testLogger()}.withDefaults()
-	ok(t, err)
-	srv := &Server{opts: o, metrics: newMetrics(), log: o.Logger, baseCtx: context.Background()}
-	s := newSession(srv, nil)
-	defer s.cancel()
-	for range 3 {
-		s.enqueue([]byte{1})
+	q := sendQueue{max: 3, drained: make(chan struct{}, 1)}
+	var closing atomic.Bool
+	okPush, start := q.push([]byte{1})
+	equal(t, [2]bool{okPush, start}, [2]bool{true, true}, "first push starts a writer")
+	for range 2 {
+		okPush, start = q.push([]byte{2})
+		equal(t, [2]bool{okPush, start}, [2]bool{true, false}, "later pushes join the running writer")
 	}
-	equal(t, s.isClosing.Load(), false, "closing at the limit")
-	s.enqueue([]byte{2})
-	equal(t, s.isClosing.Load(), true, "closing past the limit")
-	equal(t, [2]any{s.closeCode, s.closeSend}, [2]any{proto.CodeSlowConsumer, true}, "close")
-	equal(t, srv.metrics.closeCount(proto.CodeSlowConsumer), uint64(1), "metric")
-	s.enqueue([]byte{3}) // after closing: dropped, no second close
-	equal(t, len(s.q.take(nil)), 3, "queued frames")
-	s.grace.Stop()
+	okPush, _ = q.push([]byte{3})
+	equal(t, okPush, false, "push past max")
+	equal(t, q.claim(), false, "claim while a writer runs")
+	equal(t, q.release(&closing), false, "writer keeps running while frames wait")
+	equal(t, len(q.take(nil)), 3, "take")
+	closing.Store(true)
+	equal(t, q.release(&closing), false, "writer stays to finish a closing session")
+	closing.Store(false)
+	equal(t, q.release(&closing), true, "idle writer exits")
+	equal(t, q.claim(), true, "claim when no writer runs")
 }

@@ -14,9 +14,10 @@ import (
 	"github.com/parley-im/parley/proto"
 )
 
-// session is one WebSocket connection. Two goroutines serve it: the reader
-// (the HTTP handler's goroutine, running run) reads, checks and dispatches
-// frames; the writer drains the send queue. Everything else — the committer,
+// session is one WebSocket connection. The reader (the HTTP handler's
+// goroutine, running run) reads, checks and dispatches frames; a writer
+// goroutine drains the send queue, and exists only while there is something
+// to write, so an idle connection costs one goroutine, not two (SPEC §5). Everything else — the committer,
 // fan-out from the hub, timers — only enqueues frames or asks the session to
 // close, and neither ever blocks.
 type session struct {
@@ -25,11 +26,10 @@ type session struct {
 	conn   *websocket.Conn
 	ctx    context.Context // cancelled to tear the connection down hard
 	cancel context.CancelFunc
-	log    *slog.Logger
 
 	// user and device are set by the reader before the session enters the
 	// hub, and never change after; other goroutines read them only through
-	// the hub. log never changes: end() logs from any goroutine.
+	// the hub.
 	user, device string
 	authed       atomic.Bool
 
@@ -37,8 +37,9 @@ type session struct {
 	timer  *time.Timer // auth deadline, then heartbeat deadline
 
 	q          sendQueue
-	writerDone chan struct{}
-	// Writer only: writes use wctx; wtimer cancels it when a write is late.
+	writerDone chan struct{} // closed when the writer has finished the session
+	// Writer only (one writer at a time): writes use wctx; wtimer cancels it
+	// when a write is late. Both are made by the first writer.
 	wctx    context.Context
 	wcancel context.CancelFunc
 	wtimer  *time.Timer
@@ -57,12 +58,18 @@ func newSession(srv *Server, conn *websocket.Conn) *session {
 	id := randomHex(8)
 	return &session{
 		srv: srv, id: id, conn: conn, ctx: ctx, cancel: cancel,
-		log:        srv.log.With("session", id),
 		bucket:     newBucket(srv.opts.RateLimit, srv.opts.RateBurst),
-		q:          sendQueue{max: srv.opts.SendQueue, ready: make(chan struct{}, 1), drained: make(chan struct{}, 1)},
+		q:          sendQueue{max: srv.opts.SendQueue, drained: make(chan struct{}, 1)},
 		writerDone: make(chan struct{}),
 		closing:    make(chan struct{}),
 	}
+}
+
+// teardown drops the connection at once: it cancels the session's context
+// (ending a write in progress) and closes the socket (ending a read).
+func (s *session) teardown() {
+	s.cancel()
+	_ = s.conn.CloseNow()
 }
 
 // run serves the connection until it ends.
@@ -71,13 +78,12 @@ func (s *session) run() {
 	m.connections.Add(1)
 	defer m.connections.Add(-1)
 	s.timer = time.AfterFunc(s.srv.opts.AuthTimeout, s.deadline)
-	go s.writeLoop()
 	s.readLoop()
 	s.timer.Stop()
 	s.gone() // a no-op when the relay already closed it
 	<-s.writerDone
 	s.grace.Stop()
-	s.cancel()
+	s.teardown()
 	if s.authed.Load() {
 		s.srv.hub.remove(s)
 	}
@@ -99,7 +105,10 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (s *session) readLoop() {
 	maxFrame := s.srv.opts.MaxFrame
 	for !s.isClosing.Load() {
-		typ, r, err := s.conn.Reader(s.ctx)
+		// A context that can never be cancelled: coder/websocket then arms
+		// nothing per read, which an idle connection would hold for as long
+		// as it is idle. teardown closes the connection to end a read.
+		typ, r, err := s.conn.Reader(context.Background())
 		if err != nil {
 			s.readFailed(err)
 			return
@@ -114,18 +123,32 @@ func (s *session) readLoop() {
 			s.readFailed(err)
 			return
 		}
-		// Decode copies what it keeps, so the buffer is free again after.
-		f, perr := s.admit(typ, buf.Bytes(), n)
-		bufPool.Put(buf)
-		if perr != nil {
-			s.close(perr.Code, perr.Message)
+		stop := false
+		aside(func() { stop = !s.process(typ, buf, n) })
+		if stop {
 			return
 		}
-		if !s.awaitRoom() {
-			return
-		}
-		s.handle(time.Now(), f)
 	}
+}
+
+// process decodes and serves one message read by readLoop, and reports
+// whether the reader goes on. It runs aside from the reader so that the
+// reader's stack stays as small as reading needs, while decoding, token
+// checks and store queries use deep stacks on short-lived goroutines: the
+// reader of an idle connection is most of what it costs (SPEC §5).
+func (s *session) process(typ websocket.MessageType, buf *bytes.Buffer, n int64) bool {
+	// Decode copies what it keeps, so the buffer is free again after.
+	f, perr := s.admit(typ, buf.Bytes(), n)
+	bufPool.Put(buf)
+	if perr != nil {
+		s.close(perr.Code, perr.Message)
+		return false
+	}
+	if !s.awaitRoom() {
+		return false
+	}
+	s.handle(time.Now(), f)
+	return true
 }
 
 // awaitRoom holds the reader while half the send queue is taken: a client
@@ -178,7 +201,7 @@ func (s *session) readFailed(err error) {
 	if s.isClosing.Load() {
 		return
 	}
-	s.log.Debug("connection ended", "status", int(websocket.CloseStatus(err)), "err", err)
+	s.srv.log.Debug("connection ended", "session", s.id, "status", int(websocket.CloseStatus(err)), "err", err)
 	s.gone()
 }
 
@@ -210,6 +233,16 @@ func (s *session) handle(now time.Time, f proto.Frame) {
 	}
 }
 
+// aside runs f on a short-lived goroutine and waits for it.
+func aside(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
+}
+
 func (s *session) hello(now time.Time, id uint64, h *proto.Hello) {
 	if perr := admitHello(h); perr != nil {
 		s.close(perr.Code, perr.Message)
@@ -237,7 +270,7 @@ func (s *session) hello(now time.Time, id uint64, h *proto.Hello) {
 	if old := s.srv.hub.add(s, func() { s.enqueue(welcome) }); old != nil {
 		old.close(proto.CodeKicked, "replaced by a newer connection of the same device")
 	}
-	s.log.Debug("session open", "user", user, "device", h.DeviceID, "client", h.Client)
+	s.srv.log.Debug("session open", "session", s.id, "user", user, "device", h.DeviceID, "client", h.Client)
 }
 
 func (s *session) send(now time.Time, id uint64, b *proto.Send) {
@@ -329,7 +362,7 @@ func (s *session) replyErr(id uint64, err error) {
 	var perr *proto.Error
 	if !errors.As(err, &perr) {
 		if s.ctx.Err() == nil {
-			s.log.Error("request failed", "err", err)
+			s.srv.log.Error("request failed", "session", s.id, "err", err)
 		}
 		perr = proto.Errorf(proto.CodeUnavailable, "store unavailable, retry")
 	}
@@ -343,8 +376,13 @@ func (s *session) enqueue(b []byte) {
 	if s.isClosing.Load() {
 		return
 	}
-	if !s.q.push(b) {
+	ok, start := s.q.push(b)
+	if !ok {
 		s.close(proto.CodeSlowConsumer, "send queue full")
+		return
+	}
+	if start {
+		go s.writeLoop()
 	}
 }
 
@@ -368,7 +406,7 @@ func (s *session) end(code proto.Code, reason string, send bool) {
 			// either: give it a moment, not a full write timeout.
 			grace = min(grace, time.Second)
 		}
-		s.grace = time.AfterFunc(grace, s.cancel)
+		s.grace = time.AfterFunc(grace, s.teardown)
 		if send {
 			// Counted before the Close frame can leave.
 			s.srv.metrics.closed(code)
@@ -376,43 +414,61 @@ func (s *session) end(code proto.Code, reason string, send bool) {
 			if code != proto.CodeShutdown && code != proto.CodeKicked {
 				lvl = slog.LevelInfo
 			}
-			s.log.Log(context.Background(), lvl, "closing session", "code", uint16(code), "reason", reason)
+			s.srv.log.Log(context.Background(), lvl, "closing session", "session", s.id, "code", uint16(code), "reason", reason)
 		}
 		s.isClosing.Store(true)
 		close(s.closing)
+		// The writer finishes the session; start one if none is running.
+		if s.q.claim() {
+			go s.writeLoop()
+		}
 	})
 }
 
-// writeLoop is the writer goroutine.
+// writeLoop is the writer goroutine: it runs while the queue has frames and
+// exits when it is empty, unless the session is closing, which it finishes.
+// Only one runs at a time (sendQueue.running).
 func (s *session) writeLoop() {
-	defer close(s.writerDone)
-	s.wctx, s.wcancel = context.WithCancel(s.ctx)
-	defer s.wcancel()
-	s.wtimer = time.AfterFunc(time.Hour, s.writeTimedOut)
-	s.wtimer.Stop()
+	if s.wtimer == nil {
+		s.wctx, s.wcancel = context.WithCancel(s.ctx)
+		s.wtimer = time.AfterFunc(time.Hour, s.writeTimedOut)
+		s.wtimer.Stop()
+	}
 	var batch [][]byte
 	for {
-		select {
-		case <-s.q.ready:
-			batch = s.q.take(batch)
-			for i, b := range batch {
-				if s.isClosing.Load() {
-					s.finish(batch[i:])
-					return
-				}
-				if err := s.write(b, s.srv.opts.WriteTimeout); err != nil {
-					s.writeFailed(err)
-					s.finish(nil)
-					return
-				}
-			}
-			clear(batch)
-			if cap(batch) > 64 {
-				batch = nil // an idle connection keeps no large array
-			}
-		case <-s.closing:
-			s.finish(nil)
+		if s.isClosing.Load() {
+			s.finish(s.q.take(nil))
+			s.wcancel()
+			close(s.writerDone)
 			return
+		}
+		batch = s.q.take(batch)
+		if len(batch) == 0 {
+			// release checks isClosing under the queue's lock, the same lock
+			// end() takes to start a writer, so a close is never missed.
+			if s.q.release(&s.isClosing) {
+				return
+			}
+			continue
+		}
+		for i, b := range batch {
+			if s.isClosing.Load() {
+				s.finish(batch[i:])
+				s.wcancel()
+				close(s.writerDone)
+				return
+			}
+			if err := s.write(b, s.srv.opts.WriteTimeout); err != nil {
+				s.writeFailed(err)
+				s.finish(nil)
+				s.wcancel()
+				close(s.writerDone)
+				return
+			}
+		}
+		clear(batch)
+		if cap(batch) > 64 {
+			batch = nil // an idle connection keeps no large array
 		}
 	}
 }
@@ -456,7 +512,7 @@ func (s *session) writeFailed(err error) {
 // queued (when the client is not the problem), send Close, close the
 // WebSocket, and release the connection.
 func (s *session) finish(pending [][]byte) {
-	defer s.cancel()
+	defer s.teardown()
 	if !s.closeSend {
 		_ = s.conn.CloseNow()
 		return
@@ -504,22 +560,46 @@ type sendQueue struct {
 	mu      sync.Mutex
 	items   [][]byte
 	max     int
-	ready   chan struct{} // capacity 1: items may be non-empty
+	running bool          // a writer goroutine owns the queue
 	drained chan struct{} // capacity 1: the writer took the items
 }
 
-func (q *sendQueue) push(b []byte) bool {
+// push queues b. ok is false when max frames are already waiting; start is
+// true when no writer runs and the caller must start one.
+func (q *sendQueue) push(b []byte) (ok, start bool) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if len(q.items) >= q.max {
-		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	q.items = append(q.items, b)
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
+	if !q.running {
+		q.running = true
+		return true, true
 	}
+	return true, false
+}
+
+// claim makes the caller the writer when none runs.
+func (q *sendQueue) claim() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running {
+		return false
+	}
+	q.running = true
+	return true
+}
+
+// release lets the writer exit when nothing is queued and the session is
+// not closing; it reports whether the writer must exit.
+func (q *sendQueue) release(closing *atomic.Bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) > 0 || closing.Load() {
+		return false
+	}
+	q.running = false
 	return true
 }
 

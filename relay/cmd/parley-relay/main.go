@@ -119,6 +119,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	secret := fs.String("secret", "", "HS256 token secret (default: the file DATA/secret, created on first start)")
 	origins := fs.String("origins", "", "comma-separated allowed Origin patterns (default: any origin; auth is by token, not cookie)")
 	static := fs.String("static", "", "directory to serve at / (the web demo)")
+	pprofOn := fs.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ (keep off a public address)")
 	heartbeat := fs.Duration("heartbeat", 25*time.Second, "client ping interval; silent connections close after 2.5x")
 	maxFrame := fs.Int("max-frame", proto.DefaultMaxFrame, "largest frame accepted, in bytes")
 	rateLimit := fs.Float64("rate-limit", 200, "frames per second one connection may send; negative disables")
@@ -128,7 +129,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	for name, variable := range map[string]string{
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
-		"static": "PARLEY_STATIC", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
+		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
 		"rate-limit": "PARLEY_RATE_LIMIT", "rate-burst": "PARLEY_RATE_BURST", "send-queue": "PARLEY_SEND_QUEUE", "synchronous": "PARLEY_SYNCHRONOUS",
 		"log-level": "PARLEY_LOG_LEVEL",
 	} {
@@ -163,7 +164,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	srv, err := relay.New(relay.Options{
-		Data: *data, Secret: *secret, Origins: splitList(*origins), Static: *static,
+		Data: *data, Secret: *secret, Origins: splitList(*origins), Static: *static, Pprof: *pprofOn,
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
 		Synchronous: sync, Logger: log,
 	})
