@@ -1,0 +1,241 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay"
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
+
+const secret = "client-test-secret"
+
+// startRelay runs an in-process relay with a memory store on loopback.
+func startRelay(t *testing.T) (url string, stop func()) {
+	t.Helper()
+	srv, err := relay.New(relay.Options{Store: relay.NewMemoryStore(), Secret: secret, Heartbeat: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+	t.Cleanup(stop)
+	return "ws://" + ln.Addr().String() + "/v1/ws", stop
+}
+
+func tokenFor(t *testing.T, user string) string {
+	t.Helper()
+	tok, err := relay.MintToken(secret, user, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func open(t *testing.T, url, user, device string, store core.Store) *Client {
+	t.Helper()
+	c, err := New(Options{URL: url, Token: tokenFor(t, user), DeviceID: device, Store: store, Seed: 7,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestSendDeliverAndReadAcrossDevices(t *testing.T) {
+	t.Parallel()
+	url, _ := startRelay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice1 := open(t, url, "alice", "a1", nil)
+	alice2 := open(t, url, "alice", "a2", nil)
+	bob := open(t, url, "bob", "b1", nil)
+	got := make(chan core.Message, 10)
+	bob.On(func(e core.Event) {
+		if e.Kind == core.EventMessage {
+			got <- *e.Message
+		}
+	})
+	for _, c := range []*Client{alice1, alice2, bob} {
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conv := alice1.P2P("bob")
+	m, err := alice1.SendText(ctx, conv, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Seq != 1 || m.Status != core.StatusSent || m.ID != proto.MessageID(conv, 1) {
+		t.Fatalf("acked message %+v", m)
+	}
+	select {
+	case d := <-got:
+		if d.Text != "hello" || d.Sender != "alice" || d.Seq != 1 {
+			t.Fatalf("bob got %+v", d)
+		}
+	case <-ctx.Done():
+		t.Fatal("bob never got the message")
+	}
+	if _, err := bob.SendText(ctx, conv, "hi back"); err != nil {
+		t.Fatal(err)
+	}
+	// alice's second device sees both messages and one unread; reading on
+	// the first device clears it on the second.
+	waitFor(t, ctx, func() bool { cv, _ := alice2.Conversation(conv); return cv.SyncedSeq == 2 && cv.Unread == 1 })
+	if err := alice1.MarkRead(ctx, conv, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, func() bool { cv, _ := alice2.Conversation(conv); return cv.Unread == 0 })
+	page, err := alice2.Messages(ctx, conv, 0, 10)
+	if err != nil || len(page) != 2 || page[0].Text != "hello" || page[1].Text != "hi back" {
+		t.Fatalf("alice2 messages %+v %v", page, err)
+	}
+}
+
+func TestOutboxSurvivesRestartAndKeepsOrder(t *testing.T) {
+	t.Parallel()
+	url, _ := startRelay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "alice.db")
+	st, err := OpenSQLiteStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Offline from the start: a relay address nobody listens on.
+	dead := "ws://127.0.0.1:1/v1/ws"
+	alice, err := New(Options{URL: dead, Token: tokenFor(t, "alice"), DeviceID: "a1", Store: st, Seed: 1,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := proto.P2PID("alice", "bob")
+	for _, text := range []string{"one", "two", "three"} {
+		if _, _, err := alice.SendAsync(conv, proto.MsgText, text, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, _ := alice.Messages(ctx, conv, 0, 10)
+	if len(msgs) != 3 || msgs[0].Status != core.StatusPending {
+		t.Fatalf("pending messages while offline: %+v", msgs)
+	}
+	alice.Close() // the "app restart"
+
+	st, err = OpenSQLiteStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice = open(t, url, "alice", "", st)
+	if alice.DeviceID() != "a1" {
+		t.Fatalf("device id not persisted: %q", alice.DeviceID())
+	}
+	if err := alice.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bob := open(t, url, "bob", "b1", nil)
+	if err := bob.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := bob.Messages(ctx, conv, 0, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("bob got %+v %v", got, err)
+	}
+	for i, want := range []string{"one", "two", "three"} {
+		if got[i].Text != want || got[i].Seq != uint64(i+1) {
+			t.Fatalf("message %d is %q seq %d", i, got[i].Text, got[i].Seq)
+		}
+	}
+}
+
+func TestReconnectsAfterRelayRestartAndTerminalCodes(t *testing.T) {
+	t.Parallel()
+	url, stop := startRelay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	states := make(chan core.State, 32)
+	c := open(t, url, "carol", "c1", nil)
+	c.On(func(e core.Event) {
+		if e.Kind == core.EventState {
+			states <- e.State
+		}
+	})
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop() // 4100 shutdown: retryable
+	for s := range states {
+		if s == core.StateReconnecting {
+			break
+		}
+	}
+	// A token the relay cannot verify is refused with a terminal code, and
+	// the client stops instead of retrying.
+	url2, _ := startRelay(t)
+	bad2, err := New(Options{URL: url2, Token: "not-a-token", DeviceID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad2.Close()
+	err = bad2.Connect(ctx)
+	if pe, ok := err.(*proto.Error); !ok || pe.Code != proto.CodeUnauthorized {
+		t.Fatalf("connect with a bad token: %v, want 4001", err)
+	}
+	if bad2.State() != core.StateDisconnected {
+		t.Fatalf("state %s after a terminal close", bad2.State())
+	}
+}
+
+func TestMain(m *testing.M) {
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<20)
+			fmt.Fprintf(os.Stderr, "goroutine leak: %d before, %d after\n%s\n", before, n, buf[:runtime.Stack(buf, true)])
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		if ctx.Err() != nil {
+			t.Fatal("condition never held")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
