@@ -93,20 +93,8 @@ func (c *Core) Discard(now time.Time, clientID string) error {
 	if e == nil {
 		return invalid("no such message in the outbox")
 	}
-	delete(c.byClient, clientID)
-	delete(c.inflight, clientID)
-	delete(c.retryMsg, clientID)
-	for i, x := range c.outbox {
-		if x == e {
-			c.outbox = append(c.outbox[:i], c.outbox[i+1:]...)
-			break
-		}
-	}
-	c.batch.OutboxDelete = append(c.batch.OutboxDelete, clientID)
-	for _, op := range c.sendOps[clientID] {
-		c.resolve(op, nil, invalid("message discarded"))
-	}
-	delete(c.sendOps, clientID)
+	c.removeFromOutbox(e)
+	c.resolveSend(clientID, nil, invalid("message discarded"))
 	return nil
 }
 

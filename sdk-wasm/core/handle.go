@@ -501,10 +501,7 @@ func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error) {
 		c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
 		m := e.Message
 		c.emit(Event{Kind: EventMessageUpdate, Message: &m})
-		for _, op := range c.sendOps[r.clientID] {
-			c.resolve(op, nil, err)
-		}
-		delete(c.sendOps, r.clientID)
+		c.resolveSend(r.clientID, nil, err)
 	case reqSync, reqFill:
 		// A refused sync or fill is not something a retry on this
 		// connection fixes; start over on a new one.
@@ -558,6 +555,14 @@ func (c *Core) acked(now time.Time, r *request, a *proto.Ack) {
 // completeSend removes an acknowledged send from the outbox, announces it and
 // resolves whoever waits for it.
 func (c *Core) completeSend(e *OutboxEntry, m Message) {
+	c.removeFromOutbox(e)
+	mm := m
+	c.emit(Event{Kind: EventMessageUpdate, Message: &mm})
+	c.resolveSend(e.Message.ClientID, m, nil)
+}
+
+// removeFromOutbox forgets e everywhere and stages its deletion.
+func (c *Core) removeFromOutbox(e *OutboxEntry) {
 	id := e.Message.ClientID
 	delete(c.byClient, id)
 	delete(c.inflight, id)
@@ -569,12 +574,14 @@ func (c *Core) completeSend(e *OutboxEntry, m Message) {
 		}
 	}
 	c.batch.OutboxDelete = append(c.batch.OutboxDelete, id)
-	mm := m
-	c.emit(Event{Kind: EventMessageUpdate, Message: &mm})
-	for _, op := range c.sendOps[id] {
-		c.resolve(op, m, nil)
+}
+
+// resolveSend completes every operation waiting for the send clientID.
+func (c *Core) resolveSend(clientID string, v any, err error) {
+	for _, op := range c.sendOps[clientID] {
+		c.resolve(op, v, err)
 	}
-	delete(c.sendOps, id)
+	delete(c.sendOps, clientID)
 }
 
 // pumpSends writes pending outbox entries, oldest first, up to the window.
