@@ -2,10 +2,18 @@
 // parley-relay binary as a child process on a free 127.0.0.1 port with its
 // data in a fresh temp dir, drives it, and writes a report:
 //
-//	parley-bench [--relay bin/parley-relay] [--scenario all] [--runs 3] [--out docs/benchmarks]
+//	parley-bench [--relay bin/parley-relay] [--scenario all] [--runs 3] [--out docs/benchmarks] [--quick]
 //
-// Scenarios:
+// Scenarios (--scenario all runs them in this order):
 //
+//	latency     pairs of native clients send p2p messages at a fixed, moderate
+//	            offered rate (--rate, default 1000 msg/s over all clients),
+//	            each client on its own ticker with staggered starts, for
+//	            --duration (default 5 s) after a 1 s warm-up whose samples are
+//	            discarded: offered and achieved rate, send → delivered
+//	            p50/p95/p99/max measured at the receiver, ack latency, loss and
+//	            duplicates, relay CPU use, and PASS/FAIL against SPEC §5
+//	            (p50 ≤ 5 ms, p99 ≤ 25 ms).
 //	throughput  pairs of native clients (sdk-wasm/client, memory store) send
 //	            p2p messages to each other as fast as their send window lets
 //	            them: acks per second, ack and send→delivered latency, loss
@@ -18,6 +26,9 @@
 // database. Each scenario runs --runs times and reports the median and the
 // range. Where taskset exists and two CPUs are available, the relay runs on
 // CPU 0 and the generator on CPU 1, so they do not steal each other's time.
+//
+// --quick is a smoke test: one run each, 5,000 throughput messages, 1,000
+// idle connections and a 2 s latency window (flags given explicitly win).
 //
 // Knobs beyond the sizes: --window (sends in flight per client, default 16),
 // --pin=false, --relay-gomaxprocs N (the relay picks 1 when pinned to one

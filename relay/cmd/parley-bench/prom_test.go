@@ -117,8 +117,8 @@ func TestHistogram(t *testing.T) {
 
 func TestParseBenchText(t *testing.T) {
 	t.Parallel()
-	k, at, ok := parseBenchText(benchText(42))
-	if !ok || k != 42 || at <= 0 {
+	k, at, ok := parseBenchText(benchText(42, 1234567890123))
+	if !ok || k != 42 || at != 1234567890123 {
 		t.Errorf("round trip = %d, %d, %v", k, at, ok)
 	}
 	for _, s := range []string{"", "warm-up", "m x 1", "m 1", "m -1 5", "n 1 2"} {

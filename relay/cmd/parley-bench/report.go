@@ -190,8 +190,12 @@ func (res *results) markdown(w io.Writer) {
 			if b.Pass {
 				verdict = "**PASS**"
 			}
-			fmt.Fprintf(w, "\n%s — %s: median %s %s against the SPEC §5 budget of ≤ %s %s (moonshot ≤ %s); worst run %s %s.\n",
-				verdict, b.What, fmtNum(b.Median, 2), b.Unit, fmtNum(b.Limit, 0), b.Unit, fmtNum(b.Moonshot, 0), fmtNum(b.Worst, 2), b.Unit)
+			moonshot := ""
+			if b.Moonshot > 0 {
+				moonshot = " (moonshot ≤ " + fmtNum(b.Moonshot, 0) + ")"
+			}
+			fmt.Fprintf(w, "\n%s — %s: median %s %s against the SPEC §5 budget of ≤ %s %s%s; worst run %s %s.\n",
+				verdict, b.What, fmtNum(b.Median, 2), b.Unit, fmtNum(b.Limit, 0), b.Unit, moonshot, fmtNum(b.Worst, 2), b.Unit)
 		}
 		if len(s.Batch) > 0 {
 			fmt.Fprintf(w, "\nCommit batch size (`parley_commit_batch_size`, sends per store transaction, all runs together):\n\n")

@@ -2,19 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/parley-im/parley/proto"
-	"github.com/parley-im/parley/sdk-wasm/client"
-	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
 // throughputDefs are the numbers one throughput run reports, in table order.
@@ -46,81 +39,25 @@ type throughputConfig struct {
 	Window   int // sends in flight per client, and the client's SendWindow
 }
 
-// sender is one benchmark client and what it measured.
-type sender struct {
-	c       *client.Client
-	user    string
-	partner string
-	conv    string
-	n       int // messages this client sends
-
-	ackLat  []float64   // ms, per message index; NaN until acked
-	ackAt   []time.Time // when each ack arrived
-	sendErr atomic.Int64
-
-	// receiving side, touched by the client's event goroutine
-	mu      sync.Mutex
-	seen    []bool // by the partner's message index
-	warm    bool
-	dLat    []float64 // send → delivered, ms
-	dups    int
-	strange int
-}
-
-// clock is a monotonic time base shared by senders and receivers (one
-// process), so send → delivered needs no clock sync.
-var clock = time.Now()
-
-func sinceClock() int64 { return int64(time.Since(clock)) }
-
 // runThroughput runs one throughput measurement against a fresh relay.
 func runThroughput(ctx context.Context, rc relayConfig, cfg throughputConfig, run *runResult) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	rp, err := startRelay(ctx, rc)
+	rp, stop, err := benchRelay(ctx, rc, run)
 	if err != nil {
 		return err
 	}
-	defer rp.stop()
-	defer func() {
-		if l := rp.log.lines(5); len(l) > 0 {
-			run.note("relay log (last %d lines): %s", len(l), strings.Join(l, " | "))
-		}
-	}()
+	defer stop()
 
-	// Clients: pair i is bench-a-i ↔ bench-b-i.
 	nc := 2 * cfg.Pairs
-	ss := make([]*sender, nc)
-	for i := range nc {
-		p := i / 2
-		me, peer := fmt.Sprintf("bench-a-%04d", p), fmt.Sprintf("bench-b-%04d", p)
-		if i%2 == 1 {
-			me, peer = peer, me
-		}
-		n := cfg.Messages / nc
+	ss := newPairs(cfg.Pairs, func(i int) int {
 		if i < cfg.Messages%nc {
-			n++
+			return cfg.Messages/nc + 1
 		}
-		ss[i] = &sender{user: me, partner: peer, conv: proto.P2PID(me, peer), n: n}
-	}
-	// Everyone's partner sends at most ceil(Messages/nc).
-	for _, s := range ss {
-		s.seen = make([]bool, cfg.Messages/nc+1)
-		s.ackLat = make([]float64, s.n)
-		for k := range s.ackLat {
-			s.ackLat[k] = math.NaN()
-		}
-		s.ackAt = make([]time.Time, s.n)
-	}
+		return cfg.Messages / nc
+	})
 	defer closeAll(ss)
-
-	if err := connectAll(ctx, rp, ss, cfg.Window); err != nil {
-		return err
-	}
-
-	// Warm-up: one message each way, so every conversation exists on the
-	// relay and in both caches before the clock starts.
-	if err := warmUp(ctx, ss); err != nil {
+	if err := startClients(ctx, rp, ss, cfg.Window); err != nil {
 		return err
 	}
 
@@ -152,14 +89,7 @@ func runThroughput(ctx context.Context, rc relayConfig, cfg throughputConfig, ru
 
 	// Deliveries trail the last ack by a fan-out; give them a bounded time.
 	want := sent.Load()
-	deadline := time.Now().Add(20 * time.Second)
-	for delivered.Load() < want && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if delivered.Load() < want {
-		// Past the deadline: let a late duplicate or gap fill show up too.
-		time.Sleep(500 * time.Millisecond)
-	}
+	waitDelivered(ctx, &delivered, want)
 	cpu, err := meter.stop()
 	if err != nil {
 		return err
@@ -214,26 +144,7 @@ func runThroughput(ctx context.Context, rc relayConfig, cfg throughputConfig, ru
 	run.set("gen_cpu_util", cpu.Self/cpu.Wall*100)
 	run.set("other_cpu_util", cpu.Other/cpu.Wall*100)
 
-	if hb, ok := before.histogram("parley_commit_batch_size"); ok {
-		ha, _ := after.histogram("parley_commit_batch_size")
-		if d, err := ha.sub(hb); err != nil {
-			run.note("commit batch histogram: %v", err)
-		} else {
-			run.Batch = d.buckets()
-			if d.Count > 0 {
-				run.set("batch_mean", d.Sum/d.Count)
-			}
-		}
-	} else {
-		run.note("the relay's /metrics has no parley_commit_batch_size histogram")
-	}
-
-	if hb, ok := before.histogram("parley_ack_latency_seconds"); ok {
-		ha, _ := after.histogram("parley_ack_latency_seconds")
-		if d, err := ha.sub(hb); err == nil && d.Count > 0 {
-			run.set("relay_ack_mean_ms", d.Sum/d.Count*1000)
-		}
-	}
+	relayHistograms(run, before, after)
 
 	if errs > 0 {
 		run.note("%d sends failed or were not acknowledged in time", errs)
@@ -250,113 +161,6 @@ func runThroughput(ctx context.Context, rc relayConfig, cfg throughputConfig, ru
 	return nil
 }
 
-// connectAll creates, connects and syncs every client, a few at a time.
-func connectAll(ctx context.Context, rp *relayProc, ss []*sender, window int) error {
-	sem := make(chan struct{}, 16)
-	errs := make([]error, len(ss))
-	var wg sync.WaitGroup
-	for i, s := range ss {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			tok, err := token(s.user, time.Hour)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			c, err := client.New(client.Options{URL: rp.wsURL(), Token: tok, DeviceID: "bench", SendWindow: window,
-				Seed: uint64(i + 1), RequestTimeout: 30 * time.Second})
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			s.c = c
-			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			defer cancel()
-			if err := c.Connect(cctx); err != nil {
-				errs[i] = fmt.Errorf("connect %s: %w", s.user, err)
-				return
-			}
-			if err := c.WaitSynced(cctx); err != nil {
-				errs[i] = fmt.Errorf("sync %s: %w", s.user, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// warmUp sends one message from every client and waits until each is acked
-// and delivered.
-func warmUp(ctx context.Context, ss []*sender) error {
-	got := make(chan struct{}, len(ss))
-	unsub := make([]func(), len(ss))
-	for i, s := range ss {
-		unsub[i] = s.c.On(func(e core.Event) {
-			if e.Kind == core.EventMessage && e.Message.Sender == s.partner && e.Message.Text == "warm-up" {
-				s.mu.Lock()
-				first := !s.warm
-				s.warm = true
-				s.mu.Unlock()
-				if first {
-					got <- struct{}{}
-				}
-			}
-		})
-	}
-	defer func() {
-		for _, u := range unsub {
-			u()
-		}
-	}()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	errs := make([]error, len(ss))
-	var wg sync.WaitGroup
-	for i, s := range ss {
-		wg.Go(func() {
-			if _, err := s.c.SendText(ctx, s.conv, "warm-up"); err != nil {
-				errs[i] = fmt.Errorf("warm-up send %s: %w", s.user, err)
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for range ss {
-		select {
-		case <-got:
-		case <-ctx.Done():
-			return fmt.Errorf("warm-up messages not delivered: %w", ctx.Err())
-		}
-	}
-	return nil
-}
-
-// watch counts the partner's benchmark messages as they arrive.
-func (s *sender) watch(delivered *atomic.Int64) {
-	s.c.On(func(e core.Event) {
-		if e.Kind != core.EventMessage || e.Message.Sender != s.partner || e.Message.Text == "warm-up" {
-			return
-		}
-		now := sinceClock()
-		k, sentAt, ok := parseBenchText(e.Message.Text)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		switch {
-		case !ok || k >= len(s.seen):
-			s.strange++
-		case s.seen[k]:
-			s.dups++
-		default:
-			s.seen[k] = true
-			s.dLat = append(s.dLat, float64(now-sentAt)/1e6)
-			delivered.Add(1)
-		}
-	})
-}
-
 // sendAll sends s.n messages keeping at most window of them unacknowledged,
 // so ack latency is the time a send spends on the wire and in the relay, not
 // in the client's own outbox.
@@ -371,56 +175,7 @@ func (s *sender) sendAll(ctx context.Context, window int, sent, acked *atomic.In
 			wg.Wait()
 			return
 		}
-		start := time.Now()
-		_, res, err := s.c.SendAsync(s.conv, proto.MsgText, benchText(k), nil)
-		if err != nil {
-			s.sendErr.Add(1)
-			<-slots
-			continue
-		}
-		sent.Add(1)
-		wg.Go(func() {
-			defer func() { <-slots }()
-			select {
-			case r := <-res:
-				if r.Err != nil {
-					s.sendErr.Add(1)
-					return
-				}
-				now := time.Now()
-				s.ackAt[k] = now
-				s.ackLat[k] = float64(now.Sub(start)) / 1e6
-				acked.Add(1)
-			case <-ctx.Done():
-				s.sendErr.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// benchText carries the message index and the send time (ns on clock).
-func benchText(k int) string {
-	return "m " + strconv.Itoa(k) + " " + strconv.FormatInt(sinceClock(), 10)
-}
-
-func parseBenchText(t string) (k int, sentAt int64, ok bool) {
-	f := strings.Fields(t)
-	if len(f) != 3 || f[0] != "m" {
-		return 0, 0, false
-	}
-	k, err1 := strconv.Atoi(f[1])
-	sentAt, err2 := strconv.ParseInt(f[2], 10, 64)
-	return k, sentAt, err1 == nil && err2 == nil && k >= 0
-}
-
-// closeAll closes every client, in parallel.
-func closeAll(ss []*sender) {
-	var wg sync.WaitGroup
-	for _, s := range ss {
-		if s.c != nil {
-			wg.Go(func() { _ = s.c.Close() })
-		}
+		s.send(ctx, k, &wg, sent, acked, func() { <-slots })
 	}
 	wg.Wait()
 }
