@@ -155,7 +155,12 @@ func (s *Server) shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, ctx.Err())
-		s.cancelAll() // drop whatever is left
+		s.cancelAll() // stop store work in flight
+		s.mu.Lock()
+		for sess := range s.sessions {
+			sess.teardown() // drop whatever is left
+		}
+		s.mu.Unlock()
 		<-done
 	}
 	s.cancelAll()

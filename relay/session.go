@@ -24,8 +24,6 @@ type session struct {
 	srv    *Server
 	id     string
 	conn   *websocket.Conn
-	ctx    context.Context // cancelled to tear the connection down hard
-	cancel context.CancelFunc
 
 	// user and device are set by the reader before the session enters the
 	// hub, and never change after; other goroutines read them only through
@@ -38,11 +36,10 @@ type session struct {
 
 	q          sendQueue
 	writerDone chan struct{} // closed when the writer has finished the session
-	// Writer only (one writer at a time): writes use wctx; wtimer cancels it
-	// when a write is late. Both are made by the first writer.
-	wctx    context.Context
-	wcancel context.CancelFunc
-	wtimer  *time.Timer
+	// wlate records that a write took longer than WriteTimeout. The timer
+	// that sets it belongs to one run of the writer, so an idle connection
+	// holds none.
+	wlate atomic.Bool
 
 	closeOnce   sync.Once
 	closing     chan struct{} // closed when the session starts to end
@@ -54,10 +51,9 @@ type session struct {
 }
 
 func newSession(srv *Server, conn *websocket.Conn) *session {
-	ctx, cancel := context.WithCancel(srv.baseCtx)
 	id := randomHex(8)
 	return &session{
-		srv: srv, id: id, conn: conn, ctx: ctx, cancel: cancel,
+		srv: srv, id: id, conn: conn,
 		bucket:     newBucket(srv.opts.RateLimit, srv.opts.RateBurst),
 		q:          sendQueue{max: srv.opts.SendQueue, drained: make(chan struct{}, 1)},
 		writerDone: make(chan struct{}),
@@ -65,10 +61,11 @@ func newSession(srv *Server, conn *websocket.Conn) *session {
 	}
 }
 
-// teardown drops the connection at once: it cancels the session's context
-// (ending a write in progress) and closes the socket (ending a read).
+// teardown drops the connection at once, ending any read or write in
+// progress. The session holds no context of its own: reads and writes use
+// one that is never cancelled, so coder/websocket arms nothing per call, and
+// an idle connection holds nothing for it (SPEC §5).
 func (s *session) teardown() {
-	s.cancel()
 	_ = s.conn.CloseNow()
 }
 
@@ -292,7 +289,7 @@ func (s *session) send(now time.Time, id uint64, b *proto.Send) {
 
 func (s *session) sync(id uint64, b *proto.Sync) {
 	limit := pageLimit(b.Limit, proto.MaxPageLimit, proto.MaxPageLimit)
-	convs, more, err := s.srv.store.Sync(s.ctx, s.user, b.Cursor, limit)
+	convs, more, err := s.srv.store.Sync(s.srv.baseCtx, s.user, b.Cursor, limit)
 	if err != nil {
 		s.replyErr(id, err)
 		return
@@ -307,7 +304,7 @@ func (s *session) history(id uint64, b *proto.History) {
 	}
 	q := *b
 	q.Limit = uint32(pageLimit(b.Limit, defaultHistoryLimit, proto.MaxPageLimit))
-	page, err := s.srv.store.History(s.ctx, s.user, q)
+	page, err := s.srv.store.History(s.srv.baseCtx, s.user, q)
 	if err != nil {
 		s.replyErr(id, err)
 		return
@@ -323,7 +320,7 @@ func (s *session) read(id uint64, b *proto.Read) {
 		s.replyErr(id, perr)
 		return
 	}
-	conv, moved, err := s.srv.store.MarkRead(s.ctx, s.user, b.ConvID, b.Seq)
+	conv, moved, err := s.srv.store.MarkRead(s.srv.baseCtx, s.user, b.ConvID, b.Seq)
 	if err != nil {
 		s.replyErr(id, err)
 		return
@@ -341,7 +338,7 @@ func (s *session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 		s.replyErr(id, perr)
 		return
 	}
-	conv, created, err := s.srv.store.CreateGroup(s.ctx, spec)
+	conv, created, err := s.srv.store.CreateGroup(s.srv.baseCtx, spec)
 	if err != nil {
 		s.replyErr(id, err)
 		return
@@ -361,7 +358,7 @@ func (s *session) reply(f proto.Frame) { s.enqueue(proto.MustEncode(f)) }
 func (s *session) replyErr(id uint64, err error) {
 	var perr *proto.Error
 	if !errors.As(err, &perr) {
-		if s.ctx.Err() == nil {
+		if s.srv.baseCtx.Err() == nil {
 			s.srv.log.Error("request failed", "session", s.id, "err", err)
 		}
 		perr = proto.Errorf(proto.CodeUnavailable, "store unavailable, retry")
@@ -429,16 +426,13 @@ func (s *session) end(code proto.Code, reason string, send bool) {
 // exits when it is empty, unless the session is closing, which it finishes.
 // Only one runs at a time (sendQueue.running).
 func (s *session) writeLoop() {
-	if s.wtimer == nil {
-		s.wctx, s.wcancel = context.WithCancel(s.ctx)
-		s.wtimer = time.AfterFunc(time.Hour, s.writeTimedOut)
-		s.wtimer.Stop()
-	}
+	wt := time.AfterFunc(time.Hour, s.writeTimedOut)
+	wt.Stop()
+	defer wt.Stop()
 	var batch [][]byte
 	for {
 		if s.isClosing.Load() {
-			s.finish(s.q.take(nil))
-			s.wcancel()
+			s.finish(wt, s.q.take(nil))
 			close(s.writerDone)
 			return
 		}
@@ -453,15 +447,13 @@ func (s *session) writeLoop() {
 		}
 		for i, b := range batch {
 			if s.isClosing.Load() {
-				s.finish(batch[i:])
-				s.wcancel()
+				s.finish(wt, batch[i:])
 				close(s.writerDone)
 				return
 			}
-			if err := s.write(b, s.srv.opts.WriteTimeout); err != nil {
+			if err := s.write(wt, b, s.srv.opts.WriteTimeout); err != nil {
 				s.writeFailed(err)
-				s.finish(nil)
-				s.wcancel()
+				s.finish(wt, nil)
 				close(s.writerDone)
 				return
 			}
@@ -476,12 +468,12 @@ func (s *session) writeLoop() {
 // write writes one frame within timeout. A write that times out closes the
 // session with 4102 before the connection is torn down, so that whichever
 // goroutine notices the dead connection first, the code is the same.
-func (s *session) write(b []byte, timeout time.Duration) error {
-	s.wtimer.Reset(timeout)
-	err := s.conn.Write(s.wctx, websocket.MessageBinary, b)
-	s.wtimer.Stop()
+func (s *session) write(wt *time.Timer, b []byte, timeout time.Duration) error {
+	wt.Reset(timeout)
+	err := s.conn.Write(context.Background(), websocket.MessageBinary, b)
+	wt.Stop()
 	if err != nil {
-		if s.wctx.Err() != nil {
+		if s.wlate.Load() {
 			return errWriteTimeout
 		}
 		return err
@@ -492,8 +484,9 @@ func (s *session) write(b []byte, timeout time.Duration) error {
 
 // writeTimedOut runs when a write takes longer than its timeout.
 func (s *session) writeTimedOut() {
+	s.wlate.Store(true)
 	s.close(proto.CodeSlowConsumer, "write timeout")
-	s.wcancel() // coder/websocket drops the connection, unblocking the write
+	s.teardown() // unblocks the write
 }
 
 var errWriteTimeout = errors.New("relay: write timeout")
@@ -511,7 +504,7 @@ func (s *session) writeFailed(err error) {
 // finish runs on the writer once the session is closing: flush what was
 // queued (when the client is not the problem), send Close, close the
 // WebSocket, and release the connection.
-func (s *session) finish(pending [][]byte) {
+func (s *session) finish(wt *time.Timer, pending [][]byte) {
 	defer s.teardown()
 	if !s.closeSend {
 		_ = s.conn.CloseNow()
@@ -523,7 +516,7 @@ func (s *session) finish(pending [][]byte) {
 		// Acks the committer completed before a shutdown go out first.
 		for alive {
 			for _, b := range pending {
-				if err := s.write(b, s.srv.opts.WriteTimeout); err != nil {
+				if err := s.write(wt, b, s.srv.opts.WriteTimeout); err != nil {
 					alive = false
 					break
 				}
@@ -535,7 +528,7 @@ func (s *session) finish(pending [][]byte) {
 	}
 	if alive {
 		closeFrame := proto.MustEncode(proto.Frame{Type: proto.TypeClose, Body: &proto.Close{Code: code, Reason: clip(reason, 256)}})
-		_ = s.write(closeFrame, min(s.srv.opts.WriteTimeout, time.Second))
+		_ = s.write(wt, closeFrame, min(s.srv.opts.WriteTimeout, time.Second))
 	}
 	_ = s.conn.Close(websocket.StatusCode(code), clip(reason, 120))
 }
