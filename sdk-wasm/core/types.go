@@ -31,68 +31,68 @@ const (
 
 // Message is a conversation message as the application sees it.
 type Message struct {
-	ID        string // proto.MessageID(conv, seq) once sent; "local:"+ClientID while pending
-	ClientID  string
-	ConvID    string
-	Seq       uint64 // 0 while pending
-	Sender    string
-	Device    string
-	Type      string
-	Text      string
-	Body      []byte
-	CreatedAt int64 // unix ms: relay time once sent, local time while pending
-	LocalTime int64 // unix ms when this device created it (0 for others' messages)
-	Status    Status
-	ErrorCode proto.Code // why it failed, when Status is failed
+	ID        string     `json:"id"` // proto.MessageID(conv, seq) once sent; "local:"+ClientID while pending
+	ClientID  string     `json:"clientId"`
+	ConvID    string     `json:"conversationId"`
+	Seq       uint64     `json:"seq"` // 0 while pending
+	Sender    string     `json:"sender"`
+	Device    string     `json:"device,omitempty"`
+	Type      string     `json:"type"`
+	Text      string     `json:"text,omitempty"`
+	Body      []byte     `json:"body,omitempty"`
+	CreatedAt int64      `json:"createdAt"`           // unix ms: relay time once sent, local time while pending
+	LocalTime int64      `json:"localTime,omitempty"` // unix ms when this device created it (0 for others' messages)
+	Status    Status     `json:"status"`
+	ErrorCode proto.Code `json:"errorCode,omitempty"` // why it failed, when Status is failed
 }
 
 // Conversation is the local view of a conversation.
 type Conversation struct {
-	ID          string
-	Kind        string
-	Name        string
-	Members     []string
-	LastMessage *Message
-	LastSeq     uint64 // highest seq known to exist on the relay
-	ReadSeq     uint64 // this user's read cursor
-	Unread      uint64 // LastSeq - ReadSeq; own messages advance ReadSeq
-	SyncedSeq   uint64 // every message with seq ≤ SyncedSeq is in the local store
-	Version     uint64 // relay change version this state reflects
+	ID          string   `json:"id"`
+	Kind        string   `json:"type"`
+	Name        string   `json:"name,omitempty"`
+	Members     []string `json:"members,omitempty"`
+	LastMessage *Message `json:"lastMessage,omitempty"`
+	LastSeq     uint64   `json:"lastSeq"`   // highest seq known to exist on the relay
+	ReadSeq     uint64   `json:"readSeq"`   // this user's read cursor
+	Unread      uint64   `json:"unread"`    // LastSeq - ReadSeq; own messages advance ReadSeq
+	SyncedSeq   uint64   `json:"syncedSeq"` // every message with seq ≤ SyncedSeq is in the local store
+	Version     uint64   `json:"version"`   // relay change version this state reflects
 }
 
 // OutboxEntry is a send that is not acknowledged yet. Outbox entries are
 // persisted, so they survive a restart and go out in Order.
 type OutboxEntry struct {
-	Order   uint64 // position in the outbox, ascending
-	Message Message
+	Order   uint64  `json:"order"` // position in the outbox, ascending
+	Message Message `json:"message"`
 }
 
 // Meta is the small per-device state a store keeps besides conversations,
 // messages and the outbox.
 type Meta struct {
-	DeviceID   string
-	UserID     string
-	Epoch      string // relay store epoch the cache belongs to
-	SyncCursor uint64 // relay change cursor up to which conversations are synced
-	NextOrder  uint64 // next outbox order
+	DeviceID   string `json:"deviceId"`
+	UserID     string `json:"userId"`
+	Epoch      string `json:"epoch"`      // relay store epoch the cache belongs to
+	SyncCursor uint64 `json:"syncCursor"` // relay change cursor up to which conversations are synced
+	NextOrder  uint64 `json:"nextOrder"`  // next outbox order
 }
 
 // Snapshot is what a store hands to the core at start.
 type Snapshot struct {
-	Meta          Meta
-	Conversations []Conversation
-	Outbox        []OutboxEntry
+	Meta          Meta           `json:"meta"`
+	Conversations []Conversation `json:"conversations"`
+	Outbox        []OutboxEntry  `json:"outbox"`
 }
 
 // Batch is one atomic group of store writes, produced by one input to the
 // core. A store applies a batch in one transaction.
 type Batch struct {
-	Reset        bool // drop conversations, messages and the sync cursor first (epoch change); keep the outbox
-	Meta         *Meta
-	Conversation []Conversation
-	Messages     []Message
-	OutboxPut    []OutboxEntry
-	OutboxDelete []string // client ids
+	Reset        bool           `json:"reset,omitempty"` // drop conversations, messages and the sync cursor first (epoch change); keep the outbox
+	Meta         *Meta          `json:"meta,omitempty"`
+	Conversation []Conversation `json:"conversations,omitempty"`
+	Messages     []Message      `json:"messages,omitempty"`
+	OutboxPut    []OutboxEntry  `json:"outboxPut,omitempty"`
+	OutboxDelete []string       `json:"outboxDelete,omitempty"` // client ids
 }
 
 func (b *Batch) empty() bool {
@@ -118,12 +118,12 @@ const (
 
 // Event is one notification for the application.
 type Event struct {
-	Kind         EventKind
-	State        State
-	Code         proto.Code
-	Reason       string
-	Message      *Message
-	Conversation *Conversation
+	Kind         EventKind     `json:"kind"`
+	State        State         `json:"state,omitempty"`
+	Code         proto.Code    `json:"code,omitempty"`
+	Reason       string        `json:"reason,omitempty"`
+	Message      *Message      `json:"message,omitempty"`
+	Conversation *Conversation `json:"conversation,omitempty"`
 }
 
 // ActionKind tells the driver what to do.
