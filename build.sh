@@ -55,7 +55,9 @@ cmd_test() {
 cmd_demo() {
   build_relay
   args=(serve)
-  if [ -d examples/web-chat/dist ]; then args+=(--static examples/web-chat/dist); fi
+  # The demo signs people in through the relay's clearly marked dev endpoint;
+  # a real deployment mints tokens in its own app server instead.
+  if [ -d examples/web-chat/dist ]; then args+=(--static examples/web-chat/dist --dev-tokens); fi
   say "relay on http://${PARLEY_ADDR:-127.0.0.1:8787} (data in ${PARLEY_DATA:-./parley-data}); Ctrl-C stops it"
   cat >&2 <<'TXT'
     Chat from two terminals with the Go example client:

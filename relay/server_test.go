@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -803,4 +804,30 @@ func TestSendQueue(t *testing.T) {
 	closing.Store(false)
 	equal(t, q.release(&closing), true, "idle writer exits")
 	equal(t, q.claim(), true, "claim when no writer runs")
+}
+
+// TestDevTokens: the demo's sign-in endpoint exists only when asked for, and
+// the tokens it mints are accepted.
+func TestDevTokens(t *testing.T) {
+	t.Parallel()
+	off := startRelay(t, nil)
+	resp, err := http.Post(off.url+"/dev/token?user=alice", "", nil)
+	ok(t, err)
+	resp.Body.Close()
+	equal(t, resp.StatusCode, http.StatusNotFound, "no dev tokens by default")
+
+	on := startRelay(t, func(o *Options) { o.DevTokens = true })
+	resp, err = http.Post(on.url+"/dev/token?user=bad%20name", "", nil)
+	ok(t, err)
+	resp.Body.Close()
+	equal(t, resp.StatusCode, http.StatusBadRequest, "invalid user")
+	resp, err = http.Post(on.url+"/dev/token?user=alice", "", nil)
+	ok(t, err)
+	tok, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	equal(t, resp.StatusCode, http.StatusOK, "mint")
+	user, _, perr := verifyToken(on.srv.key, string(tok), time.Now())
+	if perr != nil || user != "alice" {
+		t.Fatalf("minted token: user %q, %v", user, perr)
+	}
 }

@@ -120,6 +120,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	origins := fs.String("origins", "", "comma-separated allowed Origin patterns (default: any origin; auth is by token, not cookie)")
 	static := fs.String("static", "", "directory to serve at / (the web demo)")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ (keep off a public address)")
+	devTokens := fs.Bool("dev-tokens", false, "DEMO ONLY: POST /dev/token?user=NAME mints a token for anyone")
 	heartbeat := fs.Duration("heartbeat", 25*time.Second, "client ping interval; silent connections close after 2.5x")
 	maxFrame := fs.Int("max-frame", proto.DefaultMaxFrame, "largest frame accepted, in bytes")
 	rateLimit := fs.Float64("rate-limit", 200, "frames per second one connection may send; negative disables")
@@ -129,7 +130,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	for name, variable := range map[string]string{
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
-		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
+		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "dev-tokens": "PARLEY_DEV_TOKENS", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
 		"rate-limit": "PARLEY_RATE_LIMIT", "rate-burst": "PARLEY_RATE_BURST", "send-queue": "PARLEY_SEND_QUEUE", "synchronous": "PARLEY_SYNCHRONOUS",
 		"log-level": "PARLEY_LOG_LEVEL",
 	} {
@@ -164,7 +165,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	srv, err := relay.New(relay.Options{
-		Data: *data, Secret: *secret, Origins: splitList(*origins), Static: *static, Pprof: *pprofOn,
+		Data: *data, Secret: *secret, Origins: splitList(*origins), Static: *static, Pprof: *pprofOn, DevTokens: *devTokens,
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
 		Synchronous: sync, Logger: log,
 	})
