@@ -60,6 +60,7 @@ const (
 	CodeRequestTimeout  Code = 4902 // no reply in time
 	CodeInvalidArgument Code = 4903 // the caller passed bad arguments
 	CodeBadServerFrame  Code = 4904 // the relay sent something the client rejects
+	CodePanic           Code = 4905 // the SDK failed internally
 )
 
 // Terminal reports whether a close with this code must not be retried.
@@ -106,6 +107,7 @@ var codeNames = map[Code]string{
 	CodeRequestTimeout:     "request timeout",
 	CodeInvalidArgument:    "invalid argument",
 	CodeBadServerFrame:     "bad server frame",
+	CodePanic:              "panic",
 }
 
 // String returns the code's short name.

@@ -30,8 +30,13 @@ export interface WasmBridgeV1 {
   readonly version: 1;
   /** The wire protocol version the module speaks (proto.Version). */
   readonly protocol: number;
-  /** Creates a client. `config` is JSON {@link BridgeConfig}. Throws WasmError on a bad config. */
-  newClient(config: Uint8Array, host: WasmHost): WasmClient;
+  /**
+   * Creates a client. `config` is JSON {@link BridgeConfig}. On a bad config
+   * (or host) it returns a WasmError instead of a client, which the caller
+   * throws: Go cannot throw into its JS caller (an exception cannot cross Go
+   * frames), so the WasmError is the return value.
+   */
+  newClient(config: Uint8Array, host: WasmHost): WasmClient | WasmError;
 }
 
 /** JSON given to newClient. Durations in milliseconds; zero or absent means the Go default. @internal */

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
+
+// Version is this SDK's version, sent to the relay in Hello for its logs.
+const Version = "0.1.0"
+
+// bridgeConfig is the JSON the host passes to newClient (BridgeConfig in
+// bindings/src/wasm.d.ts). Durations are milliseconds; zero means the core's
+// default.
+type bridgeConfig struct {
+	URL              string `json:"url"`
+	DeviceID         string `json:"deviceId"`
+	HeartbeatMs      int64  `json:"heartbeatMs"`
+	RequestTimeoutMs int64  `json:"requestTimeoutMs"`
+	MinDelayMs       int64  `json:"minDelayMs"`
+	MaxDelayMs       int64  `json:"maxDelayMs"`
+	MaxAttempts      int    `json:"maxAttempts"`
+	SendWindow       int    `json:"sendWindow"`
+	TokenRefresh     bool   `json:"tokenRefresh"`
+	Seed             uint64 `json:"seed"`
+	LogLevel         string `json:"logLevel"`
+}
+
+// logLevel orders diagnostics; the host sees those at or above its level.
+type logLevel int
+
+const (
+	levelDebug logLevel = iota
+	levelInfo
+	levelWarn
+	levelError
+	levelSilent
+)
+
+var levelNames = [...]string{"debug", "info", "warn", "error", "silent"}
+
+func (l logLevel) String() string { return levelNames[l] }
+
+// maxConfigMs bounds every duration so that a mistyped value (seconds given
+// as microseconds, say) is an error instead of a client that never retries.
+const maxConfigMs = 24 * 60 * 60 * 1000
+
+// parseConfig decodes and checks a BridgeConfig. Unknown fields are
+// ignored, as unknown frame fields are on the wire, so bindings may run ahead
+// of the module.
+func parseConfig(b []byte) (bridgeConfig, logLevel, error) {
+	var cfg bridgeConfig
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, 0, invalidArg("config: " + err.Error())
+	}
+	if dec.More() {
+		return cfg, 0, invalidArg("config: trailing data after the JSON object")
+	}
+	switch {
+	case strings.HasPrefix(cfg.URL, "ws://"), strings.HasPrefix(cfg.URL, "wss://"):
+	case strings.HasPrefix(cfg.URL, "http://"):
+		cfg.URL = "ws://" + strings.TrimPrefix(cfg.URL, "http://")
+	case strings.HasPrefix(cfg.URL, "https://"):
+		cfg.URL = "wss://" + strings.TrimPrefix(cfg.URL, "https://")
+	default:
+		return cfg, 0, invalidArg(fmt.Sprintf("config: url %q is not a ws://, wss://, http:// or https:// URL", cfg.URL))
+	}
+	if cfg.DeviceID != "" && !proto.ValidName(cfg.DeviceID) {
+		return cfg, 0, invalidArg(fmt.Sprintf("config: deviceId %q is not a valid name", cfg.DeviceID))
+	}
+	for _, d := range []struct {
+		name string
+		ms   int64
+	}{
+		{"heartbeatMs", cfg.HeartbeatMs}, {"requestTimeoutMs", cfg.RequestTimeoutMs},
+		{"minDelayMs", cfg.MinDelayMs}, {"maxDelayMs", cfg.MaxDelayMs},
+	} {
+		if d.ms < 0 || d.ms > maxConfigMs {
+			return cfg, 0, invalidArg(fmt.Sprintf("config: %s %d is outside 0..%d", d.name, d.ms, maxConfigMs))
+		}
+	}
+	if cfg.MaxAttempts < 0 || cfg.SendWindow < 0 {
+		return cfg, 0, invalidArg("config: maxAttempts and sendWindow may not be negative")
+	}
+	level := levelWarn
+	if cfg.LogLevel != "" {
+		found := false
+		for i, n := range levelNames {
+			if n == cfg.LogLevel {
+				level, found = logLevel(i), true
+			}
+		}
+		if !found {
+			return cfg, 0, invalidArg(fmt.Sprintf("config: logLevel %q is not one of %s", cfg.LogLevel, strings.Join(levelNames[:], ", ")))
+		}
+	}
+	return cfg, level, nil
+}
+
+// coreConfig maps the bridge options onto the core's.
+func (cfg *bridgeConfig) coreConfig(deviceID string, rnd func() uint64) core.Config {
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	return core.Config{
+		DeviceID:       deviceID,
+		ClientName:     "parley-wasm/" + Version,
+		Heartbeat:      ms(cfg.HeartbeatMs),
+		RequestTimeout: ms(cfg.RequestTimeoutMs),
+		MinBackoff:     ms(cfg.MinDelayMs),
+		MaxBackoff:     ms(cfg.MaxDelayMs),
+		MaxAttempts:    cfg.MaxAttempts,
+		SendWindow:     cfg.SendWindow,
+		TokenRefresh:   cfg.TokenRefresh,
+		Rand:           rnd,
+	}
+}
+
+// pickDeviceID chooses the device id: the configured one, else the one the
+// store remembers, else a new random "w-xxxxxxxx" that the core then persists.
+func pickDeviceID(configured, stored string, rnd func() uint64) string {
+	if configured != "" {
+		return configured
+	}
+	if stored != "" {
+		return stored
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(rnd()))
+	return "w-" + hex.EncodeToString(b[:])
+}
+
+func invalidArg(msg string) *proto.Error {
+	return &proto.Error{Code: proto.CodeInvalidArgument, Message: msg}
+}
+
+// wasmError is the rejection value of every Promise (WasmError in wasm.d.ts).
+type wasmError struct {
+	Code    proto.Code `json:"code"`
+	Message string     `json:"message"`
+}
+
+// toWasmError maps an error to its code: a *proto.Error keeps its own, any
+// other error is a failure inside the SDK and gets fallback.
+func toWasmError(err error, fallback proto.Code) wasmError {
+	var pe *proto.Error
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if msg == "" {
+			msg = pe.Code.String()
+		}
+		return wasmError{Code: pe.Code, Message: msg}
+	}
+	return wasmError{Code: fallback, Message: err.Error()}
+}
+
+// panicError turns a recovered panic into the error a call rejects with.
+func panicError(where string, r any) *proto.Error {
+	return &proto.Error{Code: proto.CodePanic, Message: fmt.Sprintf("parley: internal error in %s: %v", where, r)}
+}
+
+// orEmpty makes a nil slice encode as [] rather than null: the contract
+// promises arrays.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}

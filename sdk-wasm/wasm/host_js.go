@@ -1,0 +1,237 @@
+package main
+
+import (
+	"sync"
+	"syscall/js"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// Built-ins looked up once.
+var (
+	jsPromise    = js.Global().Get("Promise")
+	jsUint8Array = js.Global().Get("Uint8Array")
+	jsObject     = js.Global().Get("Object")
+	jsArray      = js.Global().Get("Array")
+)
+
+// hostQueue makes every call into the host's JavaScript — onEvent, log,
+// token, storage, and the resolve/reject of every Promise — from one
+// goroutine, in the order the calls were queued.
+//
+// Go runs every runnable goroutine before it returns from any call JS makes
+// into it, so a goroutine that simply called host.onEvent could run while
+// the application is inside client.send(). The queue's goroutine instead
+// waits for a microtask (Promise.resolve().then) before each batch: then
+// the only JS frame below it is that microtask, never an application call
+// (wasm.d.ts: "No callback from Go into JS is made while a JS call into Go
+// is on the stack"). A settle is queued behind the events of the same input,
+// so a send's Promise resolves after its message events were delivered.
+//
+// One queue serves every client of the module; it lives as long as the
+// module, and so does its tick function.
+type hostQueue struct {
+	mu   sync.Mutex
+	jobs []func()
+
+	wake     chan struct{} // a job was queued; capacity 1
+	ticked   chan struct{} // the microtask ran; capacity 1
+	tick     js.Func       // owned by the queue, for the module's lifetime
+	resolved js.Value      // Promise.resolve()
+}
+
+func newHostQueue() *hostQueue {
+	q := &hostQueue{
+		wake:     make(chan struct{}, 1),
+		ticked:   make(chan struct{}, 1),
+		resolved: jsPromise.Call("resolve"),
+	}
+	q.tick = js.FuncOf(func(js.Value, []js.Value) any {
+		select {
+		case q.ticked <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	go q.run()
+	return q
+}
+
+// push queues f to run on the host goroutine. It never blocks, so it may be
+// called from anywhere, a js.FuncOf callback included.
+func (q *hostQueue) push(f func()) {
+	q.mu.Lock()
+	q.jobs = append(q.jobs, f)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *hostQueue) run() {
+	for {
+		<-q.wake
+		q.resolved.Call("then", q.tick)
+		<-q.ticked
+		// Jobs queued while a batch runs (an onEvent handler that calls
+		// into Go) join it: by the time they run that call has returned.
+		for {
+			q.mu.Lock()
+			jobs := q.jobs
+			q.jobs = nil
+			q.mu.Unlock()
+			if len(jobs) == 0 {
+				break
+			}
+			for i, f := range jobs {
+				runJob(f)
+				jobs[i] = nil
+			}
+		}
+	}
+}
+
+// runJob runs one host call; a host function that throws (the contract says
+// onEvent must not) costs that call, never the queue.
+func runJob(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			consoleError("parley: host callback failed: " + panicText(r))
+		}
+	}()
+	f()
+}
+
+func consoleError(msg string) {
+	defer func() { _ = recover() }()
+	js.Global().Get("console").Call("error", msg)
+}
+
+func panicText(r any) string {
+	switch v := r.(type) {
+	case js.Error:
+		return v.Error()
+	case error:
+		return v.Error()
+	case string:
+		return v
+	}
+	return "unknown panic"
+}
+
+// settled is what a host Promise settled with.
+type settled struct {
+	v   js.Value
+	err error
+}
+
+// await calls call on the host goroutine, which returns a Promise (or a
+// plain value, taken as resolved), and blocks the calling goroutine until it
+// settles. It must not run on a js.FuncOf callback's stack: the settling
+// needs the JS event loop that such a callback holds. A rejection becomes a
+// *proto.Error with the host's code when it gave one, else with fallback.
+func (q *hostQueue) await(fallback proto.Code, call func() js.Value) (js.Value, error) {
+	ch := make(chan settled, 1)
+	// The first outcome wins; a callback never blocks on the channel.
+	done := func(s settled) {
+		select {
+		case ch <- s:
+		default:
+		}
+	}
+	failed := func(r any) { done(settled{err: &proto.Error{Code: fallback, Message: panicText(r)}}) }
+	then := funcOf(func(args []js.Value) { done(settled{v: arg(args, 0)}) }, failed)
+	catch := funcOf(func(args []js.Value) { done(settled{err: hostError(arg(args, 0), fallback)}) }, failed)
+	q.push(func() {
+		defer func() {
+			if r := recover(); r != nil { // call threw synchronously
+				failed(r)
+			}
+		}()
+		jsPromise.Call("resolve", call()).Call("then", then, catch)
+	})
+	r := <-ch
+	then.Release()
+	catch.Release()
+	return r.v, r.err
+}
+
+// funcOf is js.FuncOf for callbacks the host's JS invokes: a panic in one
+// would end the Go program, so it is recovered and handed to onPanic.
+func funcOf(fn func(args []js.Value), onPanic func(r any)) js.Func {
+	return js.FuncOf(func(_ js.Value, args []js.Value) any {
+		defer func() {
+			if r := recover(); r != nil {
+				onPanic(r)
+			}
+		}()
+		fn(args)
+		return nil
+	})
+}
+
+func arg(args []js.Value, i int) js.Value {
+	if i < len(args) {
+		return args[i]
+	}
+	return js.Undefined()
+}
+
+// hostError reads a rejection reason: a {code, message} object keeps its
+// code when it is one of ours (4000–4999), anything else gets fallback.
+func hostError(v js.Value, fallback proto.Code) *proto.Error {
+	e := &proto.Error{Code: fallback}
+	switch v.Type() {
+	case js.TypeObject:
+		if c := v.Get("code"); c.Type() == js.TypeNumber && c.Float() >= 4000 && c.Float() < 5000 {
+			e.Code = proto.Code(c.Int())
+		}
+		if m := v.Get("message"); m.Type() == js.TypeString {
+			e.Message = m.String()
+		} else {
+			e.Message = safeString(v)
+		}
+	case js.TypeString:
+		e.Message = v.String()
+	default:
+		e.Message = safeString(v)
+	}
+	return e
+}
+
+// safeString is JS String(v), which can throw (a null-prototype object).
+func safeString(v js.Value) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = "(unprintable value)"
+		}
+	}()
+	return js.Global().Call("String", v).String()
+}
+
+// bytesToJS copies b into a new Uint8Array: one copy per value.
+func bytesToJS(b []byte) js.Value {
+	u := jsUint8Array.New(len(b))
+	js.CopyBytesToJS(u, b)
+	return u
+}
+
+// bytesFromJS copies a Uint8Array (a Node Buffer is one) into Go.
+func bytesFromJS(v js.Value) ([]byte, bool) {
+	if v.Type() != js.TypeObject || !v.InstanceOf(jsUint8Array) {
+		return nil, false
+	}
+	b := make([]byte, v.Length())
+	js.CopyBytesToGo(b, v)
+	return b, true
+}
+
+// errorObject builds a WasmError {code, message}.
+func errorObject(err error, fallback proto.Code) js.Value {
+	we := toWasmError(err, fallback)
+	o := jsObject.New()
+	o.Set("code", int(we.Code))
+	o.Set("message", we.Message)
+	return o
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"syscall/js"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
+
+// jsStore is a core.Store over the host's WasmStorage (IndexedDB in
+// browsers, files in mini-programs, …): every method is one call with JSON
+// bytes, whose Promise the calling goroutine waits for. Like every Store it
+// is called by the driver, never from a js.FuncOf callback.
+type jsStore struct {
+	host *hostQueue
+	v    js.Value // the WasmStorage object
+}
+
+var _ core.Store = (*jsStore)(nil)
+
+// storageCode is what a storage failure rejects with when the host gave no
+// code of its own: the cache could not be read or written, try again later.
+const storageCode = proto.CodeUnavailable
+
+// newJSStore checks that v has the four methods of WasmStorage.
+func newJSStore(host *hostQueue, v js.Value) (*jsStore, error) {
+	for _, m := range []string{"load", "apply", "messages", "close"} {
+		if v.Get(m).Type() != js.TypeFunction {
+			return nil, invalidArg("host.storage." + m + " is not a function")
+		}
+	}
+	return &jsStore{host: host, v: v}, nil
+}
+
+func (s *jsStore) call(method string, args ...any) (js.Value, error) {
+	v, err := s.host.await(storageCode, func() js.Value { return s.v.Call(method, args...) })
+	if pe, ok := err.(*proto.Error); ok {
+		pe.Message = "storage." + method + ": " + pe.Message
+	}
+	return v, err
+}
+
+// Load implements core.Store.
+func (s *jsStore) Load() (core.Snapshot, error) {
+	var snap core.Snapshot
+	v, err := s.call("load")
+	if err != nil || v.IsNull() || v.IsUndefined() {
+		return snap, err
+	}
+	b, ok := bytesFromJS(v)
+	if !ok {
+		return snap, &proto.Error{Code: storageCode, Message: "storage.load: resolved with neither a Uint8Array nor null"}
+	}
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return snap, &proto.Error{Code: storageCode, Message: "storage.load: " + err.Error()}
+	}
+	return snap, nil
+}
+
+// Apply implements core.Store.
+func (s *jsStore) Apply(b *core.Batch) error {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	_, err = s.call("apply", bytesToJS(data))
+	return err
+}
+
+// Messages implements core.Store.
+func (s *jsStore) Messages(conv string, before uint64, limit int) ([]core.Message, error) {
+	v, err := s.call("messages", conv, float64(before), limit)
+	if err != nil {
+		return nil, err
+	}
+	b, ok := bytesFromJS(v)
+	if !ok {
+		return nil, &proto.Error{Code: storageCode, Message: "storage.messages: did not resolve with a Uint8Array"}
+	}
+	var out []core.Message
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, &proto.Error{Code: storageCode, Message: "storage.messages: " + err.Error()}
+	}
+	return out, nil
+}
+
+// Close implements core.Store.
+func (s *jsStore) Close() error {
+	_, err := s.call("close")
+	return err
+}
