@@ -1,12 +1,15 @@
 // Command testreport reads `go test -json` events on stdin, prints one line
 // per package and every failing test's output as it goes, and ends with the
 // summary line "N passed, N failed, N skipped". It exits 1 when anything
-// failed, including a package that did not build.
+// failed, including a package that did not build. With -counts FILE it also
+// writes "passed failed skipped" to FILE, for a caller that sums several
+// runners; -label names the summary line ("go: 3 passed, …").
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -21,6 +24,9 @@ type event struct {
 }
 
 func main() {
+	countsFile := flag.String("counts", "", "also write `passed failed skipped` to this file")
+	label := flag.String("label", "", "a word to put before the summary line")
+	flag.Parse()
 	var passed, failed, skipped, pkgFailed int
 	outputs := map[string][]string{} // package/test → output lines
 	sc := bufio.NewScanner(os.Stdin)
@@ -64,7 +70,14 @@ func main() {
 	if failed == 0 && pkgFailed > 0 {
 		failed = pkgFailed // a package that failed to build or panicked outside a test
 	}
-	fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	prefix := ""
+	if *label != "" {
+		prefix = *label + ": "
+	}
+	fmt.Printf("%s%d passed, %d failed, %d skipped\n", prefix, passed, failed, skipped)
+	if *countsFile != "" {
+		_ = os.WriteFile(*countsFile, []byte(fmt.Sprintf("%d %d %d\n", passed, failed, skipped)), 0o644)
+	}
 	if failed > 0 || pkgFailed > 0 {
 		os.Exit(1)
 	}

@@ -1,0 +1,70 @@
+// Builds the package into dist/:
+//
+//   dist/esm/        ES modules (tsc -p tsconfig.esm.json) + .d.ts
+//   dist/cjs/        CommonJS (tsc -p tsconfig.cjs.json) + .d.ts, with a
+//                    package.json {"type":"commonjs"}
+//   dist/parley.wasm the Go client, shared by both builds
+//   dist/{esm,cjs}/wasm_exec.js   Go's js/wasm support, one per module format
+//   dist/{esm,cjs}/wasm-url.js    the default parley.wasm location (src/platform)
+//
+// parley.wasm and wasm_exec.js are a pair made by one Go toolchain
+// (`./build.sh wasm` writes both to ../dist/wasm; PARLEY_WASM_DIR overrides
+// the folder), so they are copied from there, never checked in. Without them
+// the TypeScript build still succeeds with a warning; --require-wasm makes it
+// fail instead.
+//
+//   node scripts/build.mjs [--require-wasm]
+//   node scripts/build.mjs --check    (prepack: is dist complete?)
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(pkg, 'dist');
+const wasmDir = process.env.PARLEY_WASM_DIR || join(pkg, '..', 'dist', 'wasm');
+const args = new Set(process.argv.slice(2));
+
+const required = [
+  'esm/index.js', 'esm/index.d.ts', 'esm/wasm_exec.js', 'esm/wasm-url.js',
+  'cjs/index.js', 'cjs/index.d.ts', 'cjs/wasm_exec.js', 'cjs/wasm-url.js', 'cjs/package.json',
+  'parley.wasm',
+];
+
+if (args.has('--check')) {
+  const missing = required.filter((f) => !existsSync(join(dist, f)));
+  if (missing.length > 0) {
+    console.error(`@parley-im/sdk: dist is incomplete (missing ${missing.join(', ')}).\n` +
+      'Build it with `./build.sh npm` from the repository root (it builds parley.wasm first).');
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
+rmSync(dist, { recursive: true, force: true });
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+for (const config of ['tsconfig.esm.json', 'tsconfig.cjs.json']) {
+  execFileSync(process.execPath, [tsc, '-p', config], { cwd: pkg, stdio: 'inherit' });
+}
+writeFileSync(join(dist, 'cjs', 'package.json'), '{"type":"commonjs"}\n');
+for (const format of ['esm', 'cjs']) {
+  copyFileSync(join(pkg, 'src', 'platform', format, 'wasm-url.js'), join(dist, format, 'wasm-url.js'));
+}
+
+const wasm = join(wasmDir, 'parley.wasm');
+const exec = join(wasmDir, 'wasm_exec.js');
+if (existsSync(wasm) && existsSync(exec)) {
+  copyFileSync(wasm, join(dist, 'parley.wasm'));
+  for (const format of ['esm', 'cjs']) copyFileSync(exec, join(dist, format, 'wasm_exec.js'));
+  const kib = (statSync(wasm).size / 1024).toFixed(0);
+  console.log(`@parley-im/sdk: built dist/ with parley.wasm (${kib} KiB) from ${relative(pkg, wasmDir)}`);
+} else {
+  const msg = `parley.wasm and wasm_exec.js not found in ${wasmDir}; run \`./build.sh wasm\` at the repository root ` +
+    '(or set PARLEY_WASM_DIR). The TypeScript build is in dist/, but the package cannot run without them.';
+  if (args.has('--require-wasm')) {
+    console.error(`@parley-im/sdk: ${msg}`);
+    process.exit(1);
+  }
+  console.warn(`@parley-im/sdk: warning: ${msg}`);
+}

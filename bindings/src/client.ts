@@ -1,0 +1,408 @@
+// The client: ClientOptions in, a WasmClient behind the public ParleyClient.
+import { Codes } from './codes.js';
+import { encodeBody, jsonBytes, parseJSON, toConversation, toEvent, toMessage, type DecodedEvent } from './convert.js';
+import { claimTabDeviceId, type DeviceClaim } from './device.js';
+import { ParleyError, invalid, toParleyError } from './errors.js';
+import { ensureWebSocket, loadBridge } from './loader.js';
+import { indexedDBStorage } from './storage/indexeddb.js';
+import type {
+  ClientEventName,
+  ClientEvents,
+  ClientOptions,
+  ConnectionState,
+  Conversation,
+  CreateGroupOptions,
+  LogLevel,
+  Message,
+  MessagesOptions,
+  OutgoingMessage,
+  ParleyClient,
+  StorageAdapter,
+  StorageBatch,
+  StorageSnapshot,
+  StoredConversation,
+  StoredMessage,
+} from './types.js';
+import type {
+  BridgeBatch,
+  BridgeConfig,
+  BridgeConversation,
+  BridgeEvent,
+  BridgeMessage,
+  BridgeSnapshot,
+  WasmClient,
+  WasmError,
+  WasmHost,
+  WasmStorage,
+} from './wasm.js';
+
+// The public storage types and the bridge's are one shape under two names
+// (wasm.d.ts is internal and stripped); this fails to compile if they drift.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _sameShapes: [
+  Same<StorageAdapter, WasmStorage>,
+  Same<StorageSnapshot, BridgeSnapshot>,
+  Same<StorageBatch, BridgeBatch>,
+  Same<StoredConversation, BridgeConversation>,
+  Same<StoredMessage, BridgeMessage>,
+] = [true, true, true, true, true];
+void _sameShapes;
+
+type Level = Exclude<LogLevel, 'silent'>;
+const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
+
+/**
+ * openClient implements createClient (index.ts): it validates the options,
+ * prepares the host (WebSocket, storage, device id), loads the wasm module
+ * and creates the Go client.
+ * @internal
+ */
+export async function openClient(options: ClientOptions): Promise<ParleyClient> {
+  if (typeof options !== 'object' || options === null) throw invalid('createClient needs an options object');
+  const { url, token } = options;
+  if (typeof url !== 'string' || url === '') throw invalid('options.url must be the relay WebSocket URL');
+  if (typeof token !== 'string' && typeof token !== 'function') throw invalid('options.token must be a string or a function returning one');
+  if (typeof token === 'string' && token === '') throw invalid('options.token is empty');
+  for (const k of ['heartbeatMs', 'requestTimeoutMs', 'sendWindow', 'seed'] as const) checkCount(options[k], k);
+  for (const k of ['maxAttempts', 'minDelayMs', 'maxDelayMs'] as const) checkCount(options.reconnect?.[k], `reconnect.${k}`);
+  const logLevel = options.logLevel ?? 'warn';
+  if (!(logLevel in LEVELS)) throw invalid(`options.logLevel must be one of ${Object.keys(LEVELS).join(', ')}`);
+  const sink = options.logger ?? consoleLogger;
+  const log = (level: Level, message: string) => {
+    if (LEVELS[level] >= LEVELS[logLevel]) {
+      try {
+        sink(level, message);
+      } catch {
+        /* a logger must not break the SDK either */
+      }
+    }
+  };
+
+  // Storage: the built-in ones are chosen by name; an adapter is used as is.
+  const storageOpt = options.storage ?? (hasIndexedDB() ? 'indexeddb' : 'memory');
+  let storage: WasmStorage | null;
+  let ownStorage = false;
+  if (storageOpt === 'memory') {
+    storage = null; // the wasm module keeps the cache in Go memory
+  } else if (storageOpt === 'indexeddb') {
+    storage = indexedDBStorage();
+    ownStorage = true;
+  } else if (isAdapter(storageOpt)) {
+    storage = storageOpt;
+  } else {
+    throw invalid("options.storage must be 'indexeddb', 'memory' or a StorageAdapter");
+  }
+
+  let claim: DeviceClaim | null = null;
+  let deviceId = options.deviceId;
+  if (deviceId !== undefined && (typeof deviceId !== 'string' || !/^[A-Za-z0-9_.@-]{1,64}$/.test(deviceId))) {
+    throw invalid('options.deviceId must be 1 to 64 characters of [A-Za-z0-9_.@-]');
+  }
+  if (deviceId === undefined && (ownStorage || storage === null)) {
+    claim = await claimTabDeviceId();
+    if (claim) deviceId = claim.id;
+  }
+
+  try {
+    await ensureWebSocket(options.WebSocket, log);
+    const bridge = await loadBridge({ wasmUrl: options.wasmUrl, instantiate: options.instantiate });
+    const config: BridgeConfig = {
+      url,
+      deviceId,
+      heartbeatMs: options.heartbeatMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+      minDelayMs: options.reconnect?.minDelayMs,
+      maxDelayMs: options.reconnect?.maxDelayMs,
+      maxAttempts: options.reconnect?.maxAttempts,
+      sendWindow: options.sendWindow,
+      tokenRefresh: typeof token === 'function',
+      seed: options.seed,
+      logLevel,
+    };
+    const client = new Client(log, storage, ownStorage, claim);
+    const host: WasmHost = {
+      onEvent: (bytes) => client.enqueue(bytes),
+      token: typeof token === 'function' ? () => fetchToken(token) : () => Promise.resolve(token),
+      storage,
+      log: (level, message) => log(asLevel(level), message),
+    };
+    let wc: WasmClient | WasmError;
+    try {
+      wc = bridge.newClient(jsonBytes(config), host);
+    } catch (e) {
+      throw toParleyError(e);
+    }
+    // Go cannot throw into its JS caller, so the module returns the
+    // WasmError of a bad config instead of a client.
+    if (typeof (wc as Partial<WasmClient>).connect !== 'function') throw toParleyError(wc);
+    client.attach(wc as WasmClient);
+    return client;
+  } catch (e) {
+    claim?.release();
+    if (ownStorage) await storage?.close().catch(() => {});
+    throw e;
+  }
+}
+
+/** Client is the ParleyClient over one WasmClient. @internal */
+class Client implements ParleyClient {
+  #wc: WasmClient | null = null;
+  #closing: Promise<void> | null = null;
+  readonly #handlers = new Map<ClientEventName, Set<(payload: never) => void>>();
+  readonly #queue: DecodedEvent[] = [];
+  #draining = false;
+  #offOnline: (() => void) | null = null;
+  // What userId and deviceId last returned, for after close(), when the
+  // wasm client's functions are released.
+  #user = '';
+  #device = '';
+
+  constructor(
+    private readonly log: (level: Level, message: string) => void,
+    private readonly storage: WasmStorage | null,
+    private readonly ownStorage: boolean,
+    private readonly claim: DeviceClaim | null,
+  ) {}
+
+  attach(wc: WasmClient): void {
+    this.#wc = wc;
+    // A browser that comes back online should not wait out the backoff.
+    const target = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; window?: unknown };
+    if (target.window !== undefined && typeof target.addEventListener === 'function') {
+      const online = () => this.reconnect();
+      target.addEventListener('online', online);
+      this.#offOnline = () => target.removeEventListener?.('online', online);
+    }
+  }
+
+  /**
+   * enqueue takes an event from the Go side (WasmHost.onEvent). It must not
+   * throw and should not call back into Go, so handlers run later, from a
+   * microtask, in order.
+   */
+  enqueue(bytes: Uint8Array): void {
+    try {
+      const e = toEvent(parseJSON<BridgeEvent>(bytes));
+      if (!e) return;
+      this.#queue.push(e);
+      if (!this.#draining) {
+        this.#draining = true;
+        queueMicrotask(() => this.#drain());
+      }
+    } catch (err) {
+      this.log('error', `dropped an event the SDK could not decode: ${String(err)}`);
+    }
+  }
+
+  #drain(): void {
+    // Events queued by handlers (through SDK calls) are delivered in this loop too.
+    for (let e = this.#queue.shift(); e; e = this.#queue.shift()) {
+      const hs = this.#handlers.get(e.name);
+      if (!hs) continue;
+      for (const h of [...hs]) {
+        try {
+          (h as (p: unknown) => void)(e.payload);
+        } catch (err) {
+          this.log('error', `a "${e.name}" handler threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        }
+      }
+    }
+    this.#draining = false;
+  }
+
+  /** live returns the WasmClient, or throws 4900 once close() was called: its functions are released then. */
+  #live(): WasmClient {
+    if (this.#closing || !this.#wc) throw new ParleyError(Codes.ClientClosed, 'the client was closed');
+    return this.#wc;
+  }
+
+  /** call runs a wasm call and turns whatever it throws or rejects with into a ParleyError. */
+  async #call<T>(f: (wc: WasmClient) => Promise<T>): Promise<T> {
+    const wc = this.#live();
+    try {
+      return await f(wc);
+    } catch (e) {
+      throw toParleyError(e);
+    }
+  }
+
+  get state(): ConnectionState {
+    if (this.#closing || !this.#wc) return 'closed';
+    return this.#wc.state();
+  }
+
+  get userId(): string {
+    if (!this.#closing && this.#wc) this.#user = this.#wc.userId();
+    return this.#user;
+  }
+
+  get deviceId(): string {
+    if (!this.#closing && this.#wc) this.#device = this.#wc.deviceId();
+    return this.#device || (this.claim?.id ?? '');
+  }
+
+  connect(): Promise<void> {
+    return this.#call((wc) => wc.connect());
+  }
+
+  reconnect(): void {
+    if (this.#closing || !this.#wc) return;
+    try {
+      this.#wc.reconnect();
+    } catch (e) {
+      this.log('warn', `reconnect: ${String(e)}`);
+    }
+  }
+
+  on<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void {
+    if (typeof handler !== 'function') throw invalid('on() needs a handler function');
+    let hs = this.#handlers.get(event);
+    if (!hs) {
+      hs = new Set();
+      this.#handlers.set(event, hs);
+    }
+    const h = handler as (payload: never) => void;
+    hs.add(h);
+    return () => {
+      hs.delete(h);
+    };
+  }
+
+  p2p(peer: string): string {
+    if (typeof peer !== 'string' || peer === '') throw invalid('p2p() needs the peer user id');
+    const me = this.userId;
+    if (!me) throw invalid('the user id is not known yet: connect first (or start from a cache)');
+    // proto.P2PID: ids are ASCII, so UTF-16 order is byte order.
+    const [a, b] = me < peer ? [me, peer] : [peer, me];
+    return `p:${a}:${b}`;
+  }
+
+  sendText(conversationId: string, text: string): Promise<Message> {
+    if (typeof text !== 'string') return Promise.reject(invalid('sendText() needs a string'));
+    return this.send(conversationId, { type: 'text', text });
+  }
+
+  async send(conversationId: string, message: OutgoingMessage): Promise<Message> {
+    if (typeof conversationId !== 'string' || conversationId === '') throw invalid('send() needs a conversation id');
+    if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
+      throw invalid("send() needs a message with a type, e.g. { type: 'custom', body }");
+    }
+    let body: Uint8Array | null;
+    try {
+      body = encodeBody(message.body);
+    } catch (e) {
+      throw invalid(`message body: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const text = message.text ?? '';
+    if (typeof text !== 'string') throw invalid('message text must be a string');
+    const bytes = await this.#call((wc) => wc.send(conversationId, message.type, text, body));
+    return toMessage(parseJSON<BridgeMessage>(bytes));
+  }
+
+  async resend(clientId: string): Promise<Message> {
+    const bytes = await this.#call((wc) => wc.resend(clientId));
+    return toMessage(parseJSON<BridgeMessage>(bytes));
+  }
+
+  discard(clientId: string): Promise<void> {
+    return this.#call((wc) => wc.discard(clientId));
+  }
+
+  async conversations(): Promise<Conversation[]> {
+    const bytes = await this.#call((wc) => wc.conversations());
+    return (parseJSON<BridgeConversation[] | null>(bytes) ?? []).map(toConversation);
+  }
+
+  async messages(conversationId: string, options: MessagesOptions = {}): Promise<Message[]> {
+    const before = options.beforeSeq ?? 0;
+    const limit = options.limit ?? 50;
+    checkCount(before, 'beforeSeq');
+    checkCount(limit, 'limit');
+    const bytes = await this.#call((wc) => wc.messages(conversationId, before, limit));
+    return (parseJSON<BridgeMessage[] | null>(bytes) ?? []).map(toMessage);
+  }
+
+  markRead(conversationId: string, seq = 0): Promise<void> {
+    try {
+      checkCount(seq, 'seq');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#call((wc) => wc.markRead(conversationId, seq));
+  }
+
+  async createGroup(name: string, members: string[], options: CreateGroupOptions = {}): Promise<Conversation> {
+    if (typeof name !== 'string') throw invalid('createGroup() needs a name');
+    if (!Array.isArray(members) || members.some((m) => typeof m !== 'string')) throw invalid('createGroup() needs an array of user ids');
+    const bytes = await this.#call((wc) => wc.createGroup(options.id ?? '', name, members));
+    return toConversation(parseJSON<BridgeConversation>(bytes));
+  }
+
+  waitSynced(): Promise<void> {
+    return this.#call((wc) => wc.waitSynced());
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#offOnline?.();
+    this.#offOnline = null;
+    const wc = this.#wc;
+    try {
+      if (wc) {
+        this.#user = wc.userId();
+        this.#device = wc.deviceId();
+      }
+    } catch {
+      /* keep the last known ones */
+    }
+    try {
+      if (wc) await wc.close();
+    } catch (e) {
+      throw toParleyError(e);
+    } finally {
+      this.claim?.release();
+      if (this.ownStorage) await this.storage?.close().catch(() => {});
+    }
+  }
+}
+
+function consoleLogger(level: Level, message: string): void {
+  const fn = level === 'debug' ? console.debug : level === 'info' ? console.info : level === 'warn' ? console.warn : console.error;
+  fn(`[parley] ${message}`);
+}
+
+function asLevel(level: string): Level {
+  return level === 'debug' || level === 'info' || level === 'warn' ? level : 'error';
+}
+
+async function fetchToken(f: () => string | Promise<string>): Promise<string> {
+  const t = await f();
+  if (typeof t !== 'string' || t === '') throw new ParleyError(Codes.Unauthorized, 'the token function returned no token');
+  return t;
+}
+
+function checkCount(v: unknown, name: string): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
+    throw invalid(`${name} must be a non-negative integer`);
+  }
+}
+
+function hasIndexedDB(): boolean {
+  return typeof (globalThis as { indexedDB?: unknown }).indexedDB === 'object' && (globalThis as { indexedDB?: unknown }).indexedDB !== null;
+}
+
+function isAdapter(s: unknown): s is StorageAdapter {
+  const a = s as Partial<Record<keyof StorageAdapter, unknown>> | null;
+  return (
+    typeof a === 'object' &&
+    a !== null &&
+    typeof a.load === 'function' &&
+    typeof a.apply === 'function' &&
+    typeof a.messages === 'function' &&
+    typeof a.close === 'function'
+  );
+}

@@ -1,0 +1,121 @@
+// Conversions between the bridge's JSON bytes and the public types.
+import type { BridgeConversation, BridgeEvent, BridgeMessage } from './wasm.js';
+import type { ClientEvents, ClientEventName, Conversation, Message } from './types.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** jsonBytes encodes a value as UTF-8 JSON. @internal */
+export function jsonBytes(v: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(v));
+}
+
+/** parseJSON decodes UTF-8 JSON bytes. @internal */
+export function parseJSON<T>(b: Uint8Array): T {
+  return JSON.parse(decoder.decode(b)) as T;
+}
+
+/** base64 decoding without Node's Buffer (atob exists in browsers and Node ≥ 16). @internal */
+export function fromBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/**
+ * encodeBody turns a send's body into the bytes on the wire: raw bytes as
+ * they are, anything else as UTF-8 JSON. @internal
+ */
+export function encodeBody(body: unknown): Uint8Array | null {
+  if (body === undefined) return null;
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  const json = JSON.stringify(body);
+  if (json === undefined) throw new TypeError('body is not JSON-serialisable');
+  return encoder.encode(json);
+}
+
+/**
+ * decodeBody reverses encodeBody: base64 → UTF-8 → JSON.parse, falling back
+ * to the raw bytes when the body is not UTF-8 JSON (e.g. from a Go client
+ * that sent binary). @internal
+ */
+export function decodeBody(b64: string): unknown {
+  const bytes = fromBase64(b64);
+  try {
+    return JSON.parse(strictDecoder.decode(bytes));
+  } catch {
+    return bytes;
+  }
+}
+
+/** toMessage drops the bridge's internals and decodes the body. @internal */
+export function toMessage(b: BridgeMessage): Message {
+  const m: Message = {
+    id: b.id,
+    clientId: b.clientId,
+    conversationId: b.conversationId,
+    seq: b.seq,
+    sender: b.sender,
+    type: b.type,
+    createdAt: b.createdAt,
+    status: b.status,
+  };
+  if (b.text !== undefined && b.text !== '') m.text = b.text;
+  if (b.body !== undefined && b.body !== '') m.body = decodeBody(b.body);
+  if (b.localTime) m.localTime = b.localTime;
+  if (b.errorCode) m.errorCode = b.errorCode;
+  return m;
+}
+
+/** toConversation drops the bridge's internals (syncedSeq, version). @internal */
+export function toConversation(b: BridgeConversation): Conversation {
+  const c: Conversation = {
+    id: b.id,
+    type: b.type,
+    members: b.members ?? [],
+    lastSeq: b.lastSeq,
+    readSeq: b.readSeq,
+    unread: b.unread,
+  };
+  if (b.name) c.name = b.name;
+  if (b.lastMessage) c.lastMessage = toMessage(b.lastMessage);
+  return c;
+}
+
+/** A decoded event ready for the handlers of its name. @internal */
+export type DecodedEvent = { [K in ClientEventName]: { name: K; payload: ClientEvents[K] } }[ClientEventName];
+
+/** toEvent maps a bridge event to its public name and payload; null for kinds this version does not know. @internal */
+export function toEvent(e: BridgeEvent): DecodedEvent | null {
+  const info = () => {
+    const out: { code?: number; reason?: string } = {};
+    if (e.code) out.code = e.code;
+    if (e.reason) out.reason = e.reason;
+    return out;
+  };
+  switch (e.kind) {
+    case 'state':
+      return { name: 'state', payload: { state: e.state as ClientEvents['state']['state'], ...info() } };
+    case 'message':
+      return e.message ? { name: 'message', payload: toMessage(e.message) } : null;
+    case 'messageUpdate':
+      return e.message ? { name: 'messageUpdate', payload: toMessage(e.message) } : null;
+    case 'conversation':
+      return e.conversation ? { name: 'conversation', payload: toConversation(e.conversation) } : null;
+    case 'syncStart':
+      return { name: 'syncStart', payload: info() };
+    case 'syncEnd':
+      return { name: 'syncEnd', payload: info() };
+    case 'kicked':
+      return { name: 'kicked', payload: { code: e.code ?? 0, reason: e.reason ?? '' } };
+    case 'tokenWillExpire':
+      return { name: 'tokenWillExpire', payload: undefined };
+    case 'reset':
+      return { name: 'reset', payload: undefined };
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,144 @@
+// Loads parley.wasm once per realm and hands out its bridge (wasm.d.ts).
+import { Codes } from './codes.js';
+import { ParleyError, invalid, toParleyError } from './errors.js';
+import type { InstantiateHook, WasmImports, WebSocketConstructor } from './types.js';
+import type { WasmBridgeV1 } from './wasm.js';
+import { defaultWasmUrl } from './wasm-url.js';
+
+type WasmSource = string | URL | ArrayBuffer | Uint8Array;
+
+// The load in progress or done, shared by every copy of this package in the
+// realm (an app may end up with both the ESM and the CJS build): a second
+// copy of the Go program would fight the first over __parley_v1.
+const LOADING = Symbol.for('@parley-im/sdk/bridge');
+type Realm = typeof globalThis & { [LOADING]?: Promise<WasmBridgeV1> };
+
+/** isNode reports whether this is Node.js (or a runtime posing as it) rather than a browser. @internal */
+export function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string' && typeof (globalThis as { window?: unknown }).window === 'undefined';
+}
+
+/**
+ * loadBridge loads parley.wasm (first call in the realm) and resolves with
+ * its bridge. Later calls share the first load and ignore their options. A
+ * failed load is forgotten, so the next call tries again.
+ * @internal
+ */
+export function loadBridge(opts: { wasmUrl?: WasmSource | undefined; instantiate?: InstantiateHook | undefined }): Promise<WasmBridgeV1> {
+  const realm = globalThis as Realm;
+  const ready = realm.__parley_v1;
+  if (ready) return Promise.resolve(ready);
+  let p = realm[LOADING];
+  if (!p) {
+    p = start(opts.wasmUrl ?? defaultWasmUrl(), opts.instantiate);
+    realm[LOADING] = p;
+    p.catch(() => {
+      if (realm[LOADING] === p) delete realm[LOADING];
+    });
+  }
+  return p;
+}
+
+async function start(source: WasmSource, hook: InstantiateHook | undefined): Promise<WasmBridgeV1> {
+  // A host may have loaded its own wasm_exec.js (mini-program adapters
+  // polyfill around it); otherwise use the copy built with parley.wasm.
+  if (typeof globalThis.Go !== 'function') await import('./wasm_exec.js');
+  const Go = globalThis.Go;
+  if (typeof Go !== 'function') throw new ParleyError(Codes.Panic, 'wasm_exec.js did not define globalThis.Go');
+  const go = new Go();
+
+  let instance: WebAssembly.Instance;
+  try {
+    if (hook) {
+      const r = await hook(source, go.importObject as WasmImports);
+      instance = ('instance' in r ? r.instance : r) as WebAssembly.Instance;
+    } else {
+      instance = await instantiate(source, go.importObject);
+    }
+  } catch (e) {
+    if (e instanceof ParleyError) throw e;
+    throw invalidWithCause(`could not load parley.wasm from ${describe(source)}: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    globalThis.__parley_ready = resolve;
+    go.run(instance).then(
+      () => reject(new ParleyError(Codes.Panic, 'parley.wasm exited before it was ready')),
+      (e: unknown) => reject(toParleyError(e)),
+    );
+  });
+  delete globalThis.__parley_ready;
+
+  const bridge = globalThis.__parley_v1;
+  if (!bridge || bridge.version !== 1) {
+    throw new ParleyError(Codes.Panic, `parley.wasm speaks bridge version ${String(bridge?.version)}, this package speaks 1`);
+  }
+  return bridge;
+}
+
+/** instantiate fetches (or, in Node, reads) and instantiates the module. */
+async function instantiate(source: WasmSource, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+  if (source instanceof ArrayBuffer || source instanceof Uint8Array) return fromBytes(source, imports);
+  if (isNode() && isFile(source)) {
+    const { readFileBytes } = await import('./node.js');
+    return fromBytes(await readFileBytes(source), imports);
+  }
+  const res = await fetch(source);
+  if (!res.ok) throw invalid(`could not load parley.wasm from ${describe(source)}: HTTP ${res.status}`);
+  // instantiateStreaming insists on Content-Type: application/wasm, which
+  // many static servers and CDNs do not send; read the bytes then.
+  const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/wasm' && typeof WebAssembly.instantiateStreaming === 'function') {
+    return (await WebAssembly.instantiateStreaming(res, imports)).instance;
+  }
+  return fromBytes(await res.arrayBuffer(), imports);
+}
+
+async function fromBytes(bytes: ArrayBuffer | Uint8Array, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+  // The cast: a Uint8Array may view a SharedArrayBuffer, which the DOM
+  // typings exclude from BufferSource; compiling from one is fine.
+  return (await WebAssembly.instantiate(bytes as BufferSource, imports)).instance;
+}
+
+/** isFile reports whether a source names a file: a file: URL or a path (no scheme, or a drive letter). */
+function isFile(source: string | URL): boolean {
+  if (source instanceof URL) return source.protocol === 'file:';
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source);
+  return !scheme || scheme[1]!.length === 1 || scheme[1]!.toLowerCase() === 'file';
+}
+
+function describe(source: WasmSource): string {
+  return typeof source === 'string' || source instanceof URL ? String(source) : `${source.byteLength} bytes`;
+}
+
+function invalidWithCause(message: string, cause: unknown): ParleyError {
+  return new ParleyError(Codes.InvalidArgument, message, { cause });
+}
+
+/**
+ * ensureWebSocket makes globalThis.WebSocket the constructor the client
+ * should dial with: the wasm module dials through the global (coder/websocket's
+ * js build reads it on every dial), so a per-client constructor cannot exist.
+ * @internal
+ */
+export async function ensureWebSocket(
+  given: WebSocketConstructor | undefined,
+  log: (level: 'warn', message: string) => void,
+): Promise<void> {
+  const realm = globalThis as { WebSocket?: unknown };
+  if (given) {
+    if (realm.WebSocket !== given) {
+      if (realm.WebSocket) log('warn', 'options.WebSocket replaces globalThis.WebSocket: the wasm module dials through the global');
+      realm.WebSocket = given;
+    }
+    return;
+  }
+  if (typeof realm.WebSocket === 'function') return;
+  if (isNode()) {
+    const { nodeWebSocket } = await import('./node.js');
+    realm.WebSocket = await nodeWebSocket();
+    return;
+  }
+  throw invalid('no WebSocket in this environment: pass options.WebSocket');
+}

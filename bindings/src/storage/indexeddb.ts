@@ -1,0 +1,271 @@
+// The browser cache: a StorageAdapter over IndexedDB.
+//
+// Every tab of a user opens the same database and runs its own client (its
+// own device), so several writers apply batches concurrently. IndexedDB
+// serialises readwrite transactions over the same stores; apply() makes each
+// batch one transaction and merges, inside it, what another tab may have
+// written meanwhile:
+//
+//   - conversations merge monotonically: the max of lastSeq, readSeq,
+//     syncedSeq and version, the lastMessage with the higher seq, name and
+//     members from the newer version, unread = lastSeq - readSeq; a tab that
+//     is behind never moves a conversation back;
+//   - meta keeps the max of syncCursor and nextOrder while the epoch and user
+//     stay the same, and takes the batch's otherwise;
+//   - a reset batch clears conversations and messages and writes its meta as
+//     given; the outbox stays;
+//   - messages are idempotent puts keyed by [conversationId, seq];
+//   - outbox entries are put and deleted as given: two tabs sending the same
+//     entry is harmless, the relay deduplicates by client id.
+import { Codes } from '../codes.js';
+import { jsonBytes, parseJSON } from '../convert.js';
+import { ParleyError } from '../errors.js';
+import type {
+  OutboxEntry,
+  StorageAdapter,
+  StorageBatch,
+  StorageMeta,
+  StorageSnapshot,
+  StoredConversation,
+  StoredMessage,
+} from '../types.js';
+
+/** Options of {@link indexedDBStorage}. */
+export interface IndexedDBStorageOptions {
+  /**
+   * The database name. Defaults to `'parley'`, whatever the user and the
+   * relay: every tab of the origin shares it. When the relay welcomes a
+   * different user or reports another store epoch, the cache is reset; until
+   * then (offline start) the previous cache is served. So delete the database
+   * on sign-out (`indexedDB.deleteDatabase('parley')`), or give each user a
+   * name of their own (`parley-${userId}`); an app connected to several relays
+   * at once gives each its own name too.
+   */
+  name?: string;
+  /** The IndexedDB factory. Defaults to `globalThis.indexedDB`. */
+  indexedDB?: IDBFactoryLike;
+  /** The IDBKeyRange class that goes with it. Defaults to `globalThis.IDBKeyRange`. */
+  IDBKeyRange?: IDBKeyRangeLike;
+}
+
+/** The part of `IDBFactory` the adapter uses (typed without the DOM lib). */
+export interface IDBFactoryLike {
+  open(name: string, version?: number): object;
+}
+
+/** The part of the `IDBKeyRange` class the adapter uses (typed without the DOM lib). */
+export interface IDBKeyRangeLike {
+  bound(lower: unknown, upper: unknown, lowerOpen?: boolean, upperOpen?: boolean): object;
+}
+
+const VERSION = 1;
+const META = 'meta';
+const CONVERSATIONS = 'conversations';
+const MESSAGES = 'messages';
+const OUTBOX = 'outbox';
+const META_KEY = 'meta';
+const ALL = [META, CONVERSATIONS, MESSAGES, OUTBOX];
+
+/**
+ * indexedDBStorage returns the IndexedDB {@link StorageAdapter}, the default
+ * storage in browsers. The database opens on first use.
+ */
+export function indexedDBStorage(options: IndexedDBStorageOptions = {}): StorageAdapter {
+  return new IndexedDBStorage(
+    options.name ?? 'parley',
+    options.indexedDB as IDBFactory | undefined,
+    options.IDBKeyRange as typeof IDBKeyRange | undefined,
+  );
+}
+
+class IndexedDBStorage implements StorageAdapter {
+  #db: Promise<IDBDatabase> | null = null;
+  #closed = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly factory: IDBFactory | undefined,
+    private readonly keyRange: typeof IDBKeyRange | undefined,
+  ) {}
+
+  #open(): Promise<IDBDatabase> {
+    if (this.#closed) return Promise.reject(new ParleyError(Codes.ClientClosed, 'storage closed'));
+    if (this.#db) return this.#db;
+    const factory = this.factory ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+    if (!factory) return Promise.reject(new ParleyError(Codes.InvalidArgument, 'IndexedDB is not available here; use storage: "memory"'));
+    const p = new Promise<IDBDatabase>((resolve, reject) => {
+      const req = factory.open(this.name, VERSION);
+      req.onupgradeneeded = (ev) => {
+        const db = req.result;
+        if (ev.oldVersion < 1) {
+          db.createObjectStore(META);
+          db.createObjectStore(CONVERSATIONS, { keyPath: 'id' });
+          db.createObjectStore(MESSAGES, { keyPath: ['conversationId', 'seq'] });
+          db.createObjectStore(OUTBOX, { keyPath: 'message.clientId' }).createIndex('order', 'order');
+        }
+      };
+      req.onsuccess = () => {
+        const db = req.result;
+        // Let another tab upgrade or delete the database; reopen on next use.
+        db.onversionchange = () => {
+          db.close();
+          if (this.#db === p) this.#db = null;
+        };
+        db.onclose = () => {
+          if (this.#db === p) this.#db = null;
+        };
+        resolve(db);
+      };
+      req.onerror = () => reject(req.error ?? new Error('indexedDB.open failed'));
+    });
+    this.#db = p;
+    p.catch(() => {
+      if (this.#db === p) this.#db = null;
+    });
+    return p;
+  }
+
+  async load(): Promise<Uint8Array | null> {
+    const db = await this.#open();
+    const tx = db.transaction([META, CONVERSATIONS, OUTBOX], 'readonly');
+    const meta = request<StorageMeta | undefined>(tx.objectStore(META).get(META_KEY));
+    const convs = request<StoredConversation[]>(tx.objectStore(CONVERSATIONS).getAll());
+    const outbox = request<OutboxEntry[]>(tx.objectStore(OUTBOX).index('order').getAll());
+    await done(tx);
+    const [m, cs, ob] = [meta.value, convs.value ?? [], outbox.value ?? []];
+    if (!m && cs.length === 0 && ob.length === 0) return null;
+    const snap: StorageSnapshot = {
+      meta: m ?? { deviceId: '', userId: '', epoch: '', syncCursor: 0, nextOrder: 0 },
+      conversations: cs,
+      outbox: ob,
+    };
+    // Another tab may have queued entries past this meta's counter.
+    for (const e of ob) if (e.order >= snap.meta.nextOrder) snap.meta.nextOrder = e.order + 1;
+    return jsonBytes(snap);
+  }
+
+  async apply(batch: Uint8Array): Promise<void> {
+    const b = parseJSON<StorageBatch>(batch);
+    const db = await this.#open();
+    const tx = db.transaction(ALL, 'readwrite');
+    const finished = done(tx);
+    try {
+      const meta = tx.objectStore(META);
+      const convs = tx.objectStore(CONVERSATIONS);
+      const msgs = tx.objectStore(MESSAGES);
+      const outbox = tx.objectStore(OUTBOX);
+      // Requests run in the order they are made, so the gets below see the
+      // cleared stores, and each put follows its get inside the transaction.
+      if (b.reset) {
+        convs.clear();
+        msgs.clear();
+      }
+      if (b.meta) {
+        const nu = b.meta;
+        if (b.reset) {
+          meta.put(nu, META_KEY);
+        } else {
+          const r = meta.get(META_KEY);
+          r.onsuccess = () => meta.put(mergeMeta(r.result as StorageMeta | undefined, nu), META_KEY);
+        }
+      }
+      for (const c of b.conversations ?? []) {
+        const r = convs.get(c.id);
+        r.onsuccess = () => convs.put(mergeConversation(r.result as StoredConversation | undefined, c));
+      }
+      for (const m of b.messages ?? []) msgs.put(m);
+      for (const e of b.outboxPut ?? []) outbox.put(e);
+      for (const id of b.outboxDelete ?? []) outbox.delete(id);
+    } catch (e) {
+      // A synchronous failure (a bad key, a closed database) must not let the
+      // writes made so far commit on their own.
+      try {
+        tx.abort();
+      } catch {
+        /* already finished */
+      }
+      finished.catch(() => {});
+      throw e;
+    }
+    await finished;
+  }
+
+  async messages(conv: string, before: number, limit: number): Promise<Uint8Array> {
+    const db = await this.#open();
+    const tx = db.transaction(MESSAGES, 'readonly');
+    const KeyRange = this.keyRange ?? (globalThis as { IDBKeyRange?: typeof IDBKeyRange }).IDBKeyRange;
+    if (!KeyRange) throw new ParleyError(Codes.InvalidArgument, 'IDBKeyRange is not available here; pass options.IDBKeyRange');
+    const range = before > 0 ? KeyRange.bound([conv, 0], [conv, before], false, true) : KeyRange.bound([conv, 0], [conv, Infinity]);
+    const out: StoredMessage[] = [];
+    const req = tx.objectStore(MESSAGES).openCursor(range, 'prev');
+    req.onsuccess = () => {
+      const cur = req.result;
+      if (!cur || (limit > 0 && out.length >= limit)) return;
+      out.push(cur.value as StoredMessage);
+      cur.continue();
+    };
+    await done(tx);
+    return jsonBytes(out.reverse());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const p = this.#db;
+    this.#db = null;
+    if (p) (await p.catch(() => null))?.close();
+  }
+}
+
+/** mergeMeta keeps the cursors monotonic within one epoch and user. @internal */
+export function mergeMeta(old: StorageMeta | undefined, nu: StorageMeta): StorageMeta {
+  if (!old || old.epoch !== nu.epoch || old.userId !== nu.userId) return nu;
+  return {
+    ...nu,
+    syncCursor: Math.max(old.syncCursor, nu.syncCursor),
+    nextOrder: Math.max(old.nextOrder, nu.nextOrder),
+  };
+}
+
+/** mergeConversation combines a stored row with a newer write from any tab, never moving backwards. @internal */
+export function mergeConversation(old: StoredConversation | undefined, nu: StoredConversation): StoredConversation {
+  if (!old) return nu;
+  const newer = nu.version >= old.version ? nu : old;
+  const lastSeq = Math.max(old.lastSeq, nu.lastSeq);
+  const readSeq = Math.max(old.readSeq, nu.readSeq);
+  const out: StoredConversation = {
+    ...newer,
+    lastSeq,
+    readSeq,
+    unread: lastSeq > readSeq ? lastSeq - readSeq : 0,
+    syncedSeq: Math.max(old.syncedSeq, nu.syncedSeq),
+    version: Math.max(old.version, nu.version),
+  };
+  const last = newerMessage(old.lastMessage, nu.lastMessage);
+  if (last) out.lastMessage = last;
+  else delete out.lastMessage;
+  return out;
+}
+
+function newerMessage(a: StoredMessage | undefined, b: StoredMessage | undefined): StoredMessage | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a.seq > b.seq ? a : b;
+}
+
+/** A request's result once its transaction completes. */
+function request<T>(req: IDBRequest): { readonly value: T | undefined } {
+  const box: { value: T | undefined } = { value: undefined };
+  req.onsuccess = () => {
+    box.value = req.result as T;
+  };
+  return box;
+}
+
+/** done resolves when tx commits and rejects when it aborts. */
+function done(tx: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
+  });
+}

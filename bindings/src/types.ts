@@ -1,0 +1,379 @@
+// Public types of @parley-im/sdk. Everything here is part of the contract in
+// SPEC §4; internal shapes (the wasm bridge) live in wasm.d.ts.
+
+/** Where the connection stands (SPEC §4). */
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
+
+/** Where a message stands from this device's point of view. */
+export type MessageStatus = 'pending' | 'sent' | 'failed';
+
+/** The kind of a conversation. */
+export type ConversationType = 'p2p' | 'group' | 'room';
+
+/** Diagnostics at or above this level are logged. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+/** A conversation message. */
+export interface Message {
+  /** Stable id: `conversationId#seq` once sent, `local:<clientId>` while pending. */
+  id: string;
+  /** Id chosen by the sending client; retries of a send share it, so the relay stores the message once. */
+  clientId: string;
+  conversationId: string;
+  /** Position in the conversation, contiguous and increasing; 0 while pending. */
+  seq: number;
+  /** User id of the sender. */
+  sender: string;
+  /** `'text'` or `'custom'` today; a newer relay may add types, so handle unknown ones. */
+  type: string;
+  /** The text of a text message. */
+  text?: string;
+  /**
+   * The body of a non-text message. A body that is UTF-8 JSON (what
+   * {@link ParleyClient.send} writes) is given parsed; any other body is given
+   * as the raw bytes.
+   */
+  body?: unknown;
+  /** Unix milliseconds: the relay's time once sent, this device's while pending. */
+  createdAt: number;
+  /** Unix milliseconds when this device created the message (absent for others' messages). */
+  localTime?: number;
+  status: MessageStatus;
+  /** Why the relay refused the message, when `status` is `'failed'` (see {@link Codes}). */
+  errorCode?: number;
+}
+
+/** The local view of a conversation. */
+export interface Conversation {
+  /** `p:<a>:<b>` for one-to-one conversations (see {@link ParleyClient.p2p}), `g:<name>` for groups. */
+  id: string;
+  type: ConversationType;
+  /** Display name of a group. */
+  name?: string;
+  /** User ids of the members (may be empty when the relay did not send them). */
+  members: string[];
+  /** The newest message, when one is known. */
+  lastMessage?: Message;
+  /** Highest seq known to exist on the relay. */
+  lastSeq: number;
+  /** This user's read cursor: every message with seq ≤ readSeq is read. */
+  readSeq: number;
+  /** `lastSeq - readSeq`; own messages advance the read cursor, so they never count. */
+  unread: number;
+}
+
+/** What to send with {@link ParleyClient.send}. */
+export interface OutgoingMessage {
+  /** `'text'` (needs `text`) or `'custom'` (an application payload in `body`, optionally with `text`). */
+  type: 'text' | 'custom';
+  /** The text of a text message. */
+  text?: string;
+  /**
+   * Any JSON-serialisable value, sent as UTF-8 JSON and given back parsed on
+   * every device. A `Uint8Array` is sent as is (raw bytes).
+   */
+  body?: unknown;
+}
+
+/** Payload of the `state` event. */
+export interface StateEvent {
+  state: ConnectionState;
+  /** The close or error code behind the change, when there is one. */
+  code?: number;
+  reason?: string;
+}
+
+/** Payload of the `kicked` event: the session ended for good and will not reconnect. */
+export interface KickedEvent {
+  /** {@link Codes}.Kicked, Unauthorized, TokenExpired, Banned, … */
+  code: number;
+  reason: string;
+}
+
+/** Payload of the `syncStart` and `syncEnd` events. */
+export interface SyncEvent {
+  /** Set on `syncEnd` when the sync stopped on an error. */
+  code?: number;
+  reason?: string;
+}
+
+/** Every event and its payload, for {@link ParleyClient.on}. */
+export interface ClientEvents {
+  /** The connection state changed. */
+  state: StateEvent;
+  /** A new message in any conversation, own messages from other devices included. */
+  message: Message;
+  /** A message changed: status (pending → sent/failed), edit, recall, receipt. */
+  messageUpdate: Message;
+  /** A conversation was created or changed (last message, unread, settings). */
+  conversation: Conversation;
+  /** A sync with the relay started. */
+  syncStart: SyncEvent;
+  /** The sync finished: the cache is up to date with the relay. */
+  syncEnd: SyncEvent;
+  /** Another device took over, the user was banned or the token was refused: no auto-reconnect. */
+  kicked: KickedEvent;
+  /** The token expires soon; with a token function the client fetches a new one by itself. */
+  tokenWillExpire: undefined;
+  /** The relay's store was reset or restored: the local cache was dropped and is being rebuilt. */
+  reset: undefined;
+}
+
+/** A name in {@link ClientEvents}. */
+export type ClientEventName = keyof ClientEvents;
+
+/** Options of {@link ParleyClient.messages}. */
+export interface MessagesOptions {
+  /** Only messages with seq < beforeSeq. Defaults to 0: the newest, followed by the pending ones. */
+  beforeSeq?: number;
+  /** At most this many (sent) messages. Defaults to 50; the relay caps a page at 500. */
+  limit?: number;
+}
+
+/** Options of {@link ParleyClient.createGroup}. */
+export interface CreateGroupOptions {
+  /** The group's id, `g:<name>`. Defaults to one the client chooses; a retry with the same id is idempotent. */
+  id?: string;
+}
+
+/** Reconnect backoff (full jitter, exponential), as Go's core.Config. */
+export interface ReconnectOptions {
+  /** Stop reconnecting after this many failures in a row (state `disconnected`). Defaults to 0: unlimited. */
+  maxAttempts?: number;
+  /** Smallest delay before a reconnect. Defaults to 250 ms. */
+  minDelayMs?: number;
+  /** Largest delay before a reconnect. Defaults to 30 000 ms. */
+  maxDelayMs?: number;
+}
+
+/** Go's import object for the module (`WebAssembly.Imports`, typed without the DOM lib). */
+export type WasmImports = Record<string, Record<string, unknown>>;
+
+/** A `WebAssembly.Instance` (typed without the DOM lib). */
+export interface WasmInstance {
+  readonly exports: object;
+}
+
+/**
+ * Instantiates the WebAssembly module in hosts without the standard API,
+ * such as WeChat mini-programs (`WXWebAssembly.instantiate(path, imports)`).
+ * Gets `wasmUrl` as given (or the default location) and Go's import object;
+ * resolves with the instance, or with `{ instance }` as
+ * `WebAssembly.instantiate` does.
+ */
+export type InstantiateHook = (
+  source: string | URL | ArrayBuffer | Uint8Array,
+  imports: WasmImports,
+) => Promise<WasmInstance | { instance: WasmInstance }>;
+
+/**
+ * A WebSocket constructor with the browser's API (the browser's own, the
+ * `ws` package's, a mini-program shim). Typed loosely so that a Node project
+ * needs no DOM lib.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => object;
+
+/** Options of {@link createClient}. Every field but `url` and `token` is optional. */
+export interface ClientOptions {
+  /** The relay's WebSocket endpoint, e.g. `ws://127.0.0.1:8787/v1/ws`. */
+  url: string;
+  /**
+   * The JWT presented on connect. A function is called before every dial,
+   * so an expired token is replaced without giving up; a string is used as
+   * is, and an expired one ends the session (`kicked`, code 4002).
+   */
+  token: string | (() => string | Promise<string>);
+  /**
+   * Identifies this device to the relay. Defaults, in browsers with the
+   * built-in storages, to an id generated once per tab and kept in
+   * `sessionStorage` (so each tab is its own device; see the README);
+   * otherwise to the one in the storage adapter, or a new random one that is
+   * then persisted there.
+   */
+  deviceId?: string;
+  /**
+   * The local cache. Defaults to `'indexeddb'` where IndexedDB exists
+   * (browsers) and `'memory'` elsewhere (Node). `'memory'` keeps the cache
+   * inside the wasm module for the life of the client.
+   */
+  storage?: 'indexeddb' | 'memory' | StorageAdapter;
+  /**
+   * Where parley.wasm is: a URL (fetched; `file:` URLs and paths are read
+   * from disk in Node) or the module's bytes. Defaults to the parley.wasm
+   * shipped next to the package entry. Only the first client of a realm
+   * loads the module; later clients share it.
+   */
+  wasmUrl?: string | URL | ArrayBuffer | Uint8Array;
+  /** Reconnect backoff. */
+  reconnect?: ReconnectOptions;
+  /** How often to ping when the relay does not say. Defaults to 25 000 ms. */
+  heartbeatMs?: number;
+  /**
+   * Bounds handshakes, syncs and requests other than sends (sends wait in the
+   * outbox as long as it takes). Defaults to 15 000 ms.
+   */
+  requestTimeoutMs?: number;
+  /** How many sends may await their ack at once. Defaults to 64. */
+  sendWindow?: number;
+  /** Diagnostics at or above this level go to `logger`. Defaults to `'warn'`. */
+  logLevel?: LogLevel;
+  /** Receives diagnostics. Defaults to `console` with a `[parley]` prefix. */
+  logger?: (level: Exclude<LogLevel, 'silent'>, message: string) => void;
+  /**
+   * The WebSocket constructor. Defaults to `globalThis.WebSocket`, and in
+   * Node without one to the `ws` package. The wasm module dials through
+   * `globalThis.WebSocket`, so a constructor given here is installed there.
+   */
+  WebSocket?: WebSocketConstructor;
+  /** Instantiates parley.wasm. Defaults to `WebAssembly.instantiateStreaming` / `instantiate`. */
+  instantiate?: InstantiateHook;
+  /** Seeds backoff jitter and client ids, so a test replays identically. Defaults to random. */
+  seed?: number;
+}
+
+/**
+ * A persistent cache the client writes through: the built-in IndexedDB one
+ * ({@link indexedDBStorage}) or your own (files in a mini-program, SQLite in
+ * React Native). Data crosses as UTF-8 JSON bytes of the types below.
+ */
+export interface StorageAdapter {
+  /** Returns JSON {@link StorageSnapshot}, or null when the store is empty. */
+  load(): Promise<Uint8Array | null>;
+  /** Applies JSON {@link StorageBatch} atomically (one transaction). */
+  apply(batch: Uint8Array): Promise<void>;
+  /**
+   * Returns JSON {@link StoredMessage}[]: the stored messages of `conv` with
+   * seq < before (before 0: the newest), at most `limit`, ascending by seq.
+   */
+  messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
+  /** Releases the store. */
+  close(): Promise<void>;
+}
+
+/** A message as stored (`body` is base64). */
+export interface StoredMessage {
+  id: string;
+  clientId: string;
+  conversationId: string;
+  seq: number;
+  sender: string;
+  device?: string;
+  type: string;
+  text?: string;
+  body?: string;
+  createdAt: number;
+  localTime?: number;
+  status: MessageStatus;
+  errorCode?: number;
+}
+
+/** A conversation as stored. */
+export interface StoredConversation {
+  id: string;
+  type: ConversationType;
+  name?: string;
+  members?: string[];
+  lastMessage?: StoredMessage;
+  lastSeq: number;
+  readSeq: number;
+  unread: number;
+  /** Every message with seq ≤ syncedSeq is in the store. */
+  syncedSeq: number;
+  /** Relay change version this state reflects. */
+  version: number;
+}
+
+/** The per-device state a store keeps besides conversations, messages and the outbox. */
+export interface StorageMeta {
+  deviceId: string;
+  userId: string;
+  /** The relay store epoch the cache belongs to. */
+  epoch: string;
+  /** Relay change cursor up to which conversations are synced. */
+  syncCursor: number;
+  /** Next outbox order. */
+  nextOrder: number;
+}
+
+/** A send not acknowledged yet. */
+export interface OutboxEntry {
+  /** Position in the outbox, ascending. */
+  order: number;
+  message: StoredMessage;
+}
+
+/** What {@link StorageAdapter.load} returns. */
+export interface StorageSnapshot {
+  meta: StorageMeta;
+  conversations: StoredConversation[] | null;
+  /** Ascending by order. */
+  outbox: OutboxEntry[] | null;
+}
+
+/** One atomic group of writes for {@link StorageAdapter.apply}. */
+export interface StorageBatch {
+  /** Drop conversations, messages and the sync cursor first (epoch change); keep the outbox. */
+  reset?: boolean;
+  meta?: StorageMeta;
+  conversations?: StoredConversation[];
+  messages?: StoredMessage[];
+  outboxPut?: OutboxEntry[];
+  /** Client ids. */
+  outboxDelete?: string[];
+}
+
+/** A Parley client; see {@link createClient}. */
+export interface ParleyClient {
+  /** The connection state. */
+  readonly state: ConnectionState;
+  /** The signed-in user's id: known after the first connect, or from the cache; `''` before. */
+  readonly userId: string;
+  /** This device's id. */
+  readonly deviceId: string;
+
+  /**
+   * Starts connecting and resolves once the relay welcomed the client. It
+   * rejects with a {@link ParleyError} on a terminal close (bad token: 4001)
+   * or when `reconnect.maxAttempts` is exhausted; the client keeps retrying
+   * retryable failures meanwhile.
+   */
+  connect(): Promise<void>;
+  /** Dials now if the client is waiting to retry (the SDK also does this when the browser goes online). */
+  reconnect(): void;
+  /**
+   * Subscribes to an event and returns the unsubscribe function. Handlers
+   * run in event order, outside any SDK call; an exception in a handler is
+   * logged and never breaks the SDK or other handlers.
+   */
+  on<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void;
+  /**
+   * The deterministic id of the one-to-one conversation with `peer`
+   * (`p:` + the two user ids sorted, joined by `:`). Throws a ParleyError
+   * 4903 (InvalidArgument) while the user id is not known yet.
+   */
+  p2p(peer: string): string;
+  /** Sends a text message; resolves once the relay durably acknowledged it. */
+  sendText(conversationId: string, text: string): Promise<Message>;
+  /** Sends a message of any type; resolves once the relay durably acknowledged it. */
+  send(conversationId: string, message: OutgoingMessage): Promise<Message>;
+  /** Sends a failed message again; resolves once acknowledged. */
+  resend(clientId: string): Promise<Message>;
+  /** Drops a pending or failed message from the outbox; its send rejects. */
+  discard(clientId: string): Promise<void>;
+  /** The conversations, most recent first, from the local cache. */
+  conversations(): Promise<Conversation[]>;
+  /**
+   * A page of messages ascending by seq: from the cache, and from the relay
+   * for what the cache lacks. With no `beforeSeq`, pending messages follow the
+   * sent ones.
+   */
+  messages(conversationId: string, options?: MessagesOptions): Promise<Message[]>;
+  /** Moves the read cursor to `seq` (default: the last message). Applies locally at once. */
+  markRead(conversationId: string, seq?: number): Promise<void>;
+  /** Creates a group with the given members (this user is always one); needs a connection. */
+  createGroup(name: string, members: string[], options?: CreateGroupOptions): Promise<Conversation>;
+  /** Resolves when connected with nothing left to sync, fill or send. */
+  waitSynced(): Promise<void>;
+  /** Ends the session and releases the client; unsent messages stay in the outbox for the next start. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,256 @@
+// The SDK in real headless Chromium against a real relay process: the
+// scenarios of the browser issue. Run with `node --test test/browser.test.mjs`
+// after `npm run build` (the page loads dist/ exactly as an app would).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, existsSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Relay } from './support/relay.mjs';
+import { launch, haveChromium, watch, ARTIFACTS } from './support/browser.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = join(here, '..', 'dist');
+const skip = !haveChromium() ? 'Debian chromium is not installed (./build.sh test installs it)' : false;
+
+let relay, browser, site;
+const logs = [];
+const timings = {};
+
+before(async () => {
+  if (skip) return;
+  assert.ok(existsSync(join(dist, 'esm', 'index.js')) && existsSync(join(dist, 'parley.wasm')), 'run `npm run build` first');
+  site = mkdtempSync(join(tmpdir(), 'parley-site-'));
+  cpSync(dist, site, { recursive: true });
+  cpSync(join(here, 'browser', 'harness.html'), join(site, 'harness.html'));
+  cpSync(join(here, 'browser', 'sw.js'), join(site, 'sw.js'));
+  relay = await new Relay({ static: site, extra: ['--heartbeat', '2s'] }).start();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+  if (Object.keys(timings).length) {
+    writeFileSync(join(ARTIFACTS, 'browser-timings.json'), JSON.stringify(timings, null, 2));
+  }
+});
+
+async function page(ctx, name) {
+  const p = await ctx.newPage();
+  logs.push(watch(p, name));
+  await p.goto(`${relay.http}/harness.html`);
+  await p.waitForFunction(() => window.parleyReady === true);
+  return p;
+}
+
+async function start(p, user, options = {}) {
+  await p.evaluate(([u, o]) => P.start(u, o), [user, options]);
+}
+
+async function connect(p) {
+  await p.evaluate(() => P.client.connect());
+}
+
+const waitFor = (p, fn, arg, timeout = 30000) => p.waitForFunction(fn, arg, { timeout, polling: 50 });
+
+function dumpLogs() {
+  return logs.flat().slice(-40).join('\n');
+}
+
+test('two browsers chat in order; unread counts; markRead clears on the other device', { skip, timeout: 120000 }, async () => {
+  const [ca1, ca2, cb] = await Promise.all([browser.newContext(), browser.newContext(), browser.newContext()]);
+  try {
+    const a1 = await page(ca1, 'alice-1');
+    const a2 = await page(ca2, 'alice-2');
+    const b = await page(cb, 'bob');
+    for (const [p, u] of [[a1, 'alice'], [a2, 'alice'], [b, 'bob']]) {
+      await start(p, u);
+      await connect(p);
+    }
+    const conv = await a1.evaluate(() => P.client.p2p('bob'));
+    await a1.evaluate(async (c) => {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => P.client.sendText(c, `hello ${i}`)));
+    }, conv);
+    await waitFor(b, () => P.count('message') >= 10);
+    const got = await b.evaluate(() => P.events.filter((e) => e.ev === 'message').map((e) => [e.p.seq, e.p.text]));
+    assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => [i + 1, `hello ${i}`]), 'bob sees every message once, in order');
+    const bobConv = await b.evaluate(async (c) => (await P.client.conversations()).find((x) => x.id === c), conv);
+    assert.equal(bobConv.unread, 10);
+
+    await b.evaluate(async (c) => { for (const t of ['one', 'two', 'three']) await P.client.sendText(c, t); }, conv);
+    await waitFor(a2, (c) => P.events.some((e) => e.ev === 'conversation' && e.p.id === c && e.p.lastSeq === 13 && e.p.unread === 3), conv);
+    await a1.evaluate((c) => P.client.markRead(c), conv);
+    await waitFor(a2, (c) => P.events.some((e) => e.ev === 'conversation' && e.p.id === c && e.p.unread === 0 && e.p.readSeq === 13), conv);
+  } catch (e) {
+    e.message += `\n${dumpLogs()}`;
+    throw e;
+  } finally {
+    await Promise.all([ca1.close(), ca2.close(), cb.close()]);
+  }
+});
+
+test('offline: 20 sends wait in the outbox across a reload, then arrive once, in order', { skip, timeout: 120000 }, async () => {
+  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  try {
+    let a = await page(ca, 'alice-offline');
+    await a.evaluate(() => P.registerServiceWorker());
+    await a.reload(); // now every file of the app goes through the worker and into its cache
+    await a.waitForFunction(() => window.parleyReady === true && !!navigator.serviceWorker.controller);
+    const b = await page(cb, 'bob-offline');
+    await start(b, 'bob2');
+    await connect(b);
+    await start(a, 'alice2');
+    await connect(a);
+    const conv = await a.evaluate(() => P.client.p2p('bob2'));
+
+    await ca.setOffline(true);
+    await a.evaluate(() => window.dispatchEvent(new Event('offline')));
+    await waitFor(a, () => P.client.state !== 'connected', undefined, 20000);
+    await a.evaluate((c) => {
+      for (let i = 0; i < 20; i++) P.client.sendText(c, `offline ${i}`).catch(() => {});
+    }, conv);
+    const pending = await a.evaluate(async (c) => (await P.client.messages(c, { limit: 50 })).map((m) => m.status), conv);
+    assert.equal(pending.length, 20);
+    assert.ok(pending.every((s) => s === 'pending'), `statuses while offline: ${pending}`);
+
+    await a.reload(); // still offline: the shell comes from the service worker, the data from IndexedDB
+    await a.waitForFunction(() => window.parleyReady === true);
+    await start(a, 'alice2');
+    const cached = await a.evaluate(async (c) => ({
+      list: (await P.client.conversations()).map((x) => x.id),
+      msgs: (await P.client.messages(c, { limit: 50 })).map((m) => [m.text, m.status]),
+    }), conv);
+    assert.ok(cached.list.includes(conv), 'the conversation list is served from the cache');
+    assert.deepEqual(cached.msgs, Array.from({ length: 20 }, (_, i) => [`offline ${i}`, 'pending']), 'the outbox survived the reload');
+
+    await ca.setOffline(false);
+    await a.evaluate(() => { P.client.connect().catch(() => {}); window.dispatchEvent(new Event('online')); });
+    await waitFor(b, () => P.count('message') >= 20, undefined, 40000);
+    await new Promise((r) => setTimeout(r, 500)); // room for a duplicate to show up, if there were one
+    const got = await b.evaluate(() => P.events.filter((e) => e.ev === 'message').map((e) => e.p.text));
+    assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => `offline ${i}`), 'bob got each exactly once, in order');
+    await waitFor(a, (c) => P.client && true, conv);
+    await a.evaluate(() => P.client.waitSynced());
+    const after = await a.evaluate(async (c) => (await P.client.messages(c, { limit: 50 })).map((m) => m.status), conv);
+    assert.deepEqual(after, Array(20).fill('sent'), 'statuses turned to sent');
+  } catch (e) {
+    e.message += `\n${dumpLogs()}`;
+    throw e;
+  } finally {
+    await Promise.all([ca.close(), cb.close()]);
+  }
+});
+
+test('the relay is killed and restarted mid-conversation: the page reconnects, nothing lost or duplicated', { skip, timeout: 120000 }, async () => {
+  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  try {
+    const a = await page(ca, 'alice-kill');
+    const b = await page(cb, 'bob-kill');
+    await start(a, 'alice3');
+    await start(b, 'bob3');
+    await connect(a);
+    await connect(b);
+    const conv = await a.evaluate(() => P.client.p2p('bob3'));
+    await a.evaluate(async (c) => { for (let i = 0; i < 5; i++) await P.client.sendText(c, `before ${i}`); }, conv);
+    await relay.kill9();
+    await a.evaluate((c) => { for (let i = 0; i < 5; i++) P.client.sendText(c, `during ${i}`).catch(() => {}); }, conv);
+    await new Promise((r) => setTimeout(r, 300));
+    await relay.start();
+    await waitFor(b, () => P.count('message') >= 10, undefined, 40000);
+    await new Promise((r) => setTimeout(r, 500));
+    const got = await b.evaluate(() => P.events.filter((e) => e.ev === 'message').map((e) => [e.p.seq, e.p.text]));
+    const want = [...Array.from({ length: 5 }, (_, i) => `before ${i}`), ...Array.from({ length: 5 }, (_, i) => `during ${i}`)];
+    assert.deepEqual(got, want.map((t, i) => [i + 1, t]));
+    const states = await a.evaluate(() => P.events.filter((e) => e.ev === 'state').map((e) => e.p.state));
+    assert.ok(states.includes('reconnecting') && states.at(-1) === 'connected', `alice's states: ${states}`);
+  } catch (e) {
+    e.message += `\n${dumpLogs()}`;
+    throw e;
+  } finally {
+    await Promise.all([ca.close(), cb.close()]);
+  }
+});
+
+test('a new device syncs 2,000 existing messages into IndexedDB', { skip, timeout: 180000 }, async () => {
+  const [ca, cn] = await Promise.all([browser.newContext(), browser.newContext()]);
+  try {
+    const a = await page(ca, 'alice-history');
+    await start(a, 'alice4', { storage: 'memory' });
+    await connect(a);
+    const conv = await a.evaluate(() => P.client.p2p('bob4'));
+    await a.evaluate(async (c) => {
+      await Promise.all(Array.from({ length: 2000 }, (_, i) => P.client.sendText(c, `history ${i}`)));
+    }, conv);
+
+    const n = await page(cn, 'alice-new-device');
+    await start(n, 'alice4');
+    const ms = await n.evaluate(async () => {
+      const t0 = performance.now();
+      await P.client.connect();
+      await P.client.waitSynced();
+      return performance.now() - t0;
+    });
+    timings.newDeviceSync2000Ms = Math.round(ms);
+    console.log(`# a new device synced 2,000 messages into IndexedDB in ${Math.round(ms)} ms`);
+    const stored = await n.evaluate(() => new Promise((resolve, reject) => {
+      const req = indexedDB.open('parley');
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        const tx = req.result.transaction('messages');
+        const c = tx.objectStore('messages').count();
+        c.onsuccess = () => resolve(c.result);
+        c.onerror = () => reject(c.error);
+      };
+    }));
+    assert.equal(stored, 2000, 'IndexedDB holds every message once');
+    const last = await n.evaluate(async (c) => (await P.client.messages(c, { limit: 3 })).map((m) => m.seq), conv);
+    assert.deepEqual(last, [1998, 1999, 2000]);
+  } catch (e) {
+    e.message += `\n${dumpLogs()}`;
+    throw e;
+  } finally {
+    await Promise.all([ca.close(), cn.close()]);
+  }
+});
+
+test('two tabs of one user: each is a device over one shared cache, which stays consistent', { skip, timeout: 120000 }, async () => {
+  const [ctx, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  try {
+    const t1 = await page(ctx, 'tab-1');
+    const t2 = await page(ctx, 'tab-2');
+    const b = await page(cb, 'bob-tabs');
+    const d1 = await t1.evaluate(() => P.start('alice5'));
+    const d2 = await t2.evaluate(() => P.start('alice5'));
+    assert.notEqual(d1.deviceId, d2.deviceId, 'each tab is its own device');
+    await start(b, 'bob5');
+    for (const p of [t1, t2, b]) await connect(p);
+    const conv = await b.evaluate(() => P.client.p2p('alice5'));
+    await b.evaluate(async (c) => { for (let i = 0; i < 5; i++) await P.client.sendText(c, `to both ${i}`); }, conv);
+    await t1.evaluate(async (c) => { for (let i = 0; i < 3; i++) await P.client.sendText(c, `from tab 1 ${i}`); }, conv);
+    for (const t of [t1, t2]) {
+      await waitFor(t, (c) => P.events.some((e) => e.ev === 'conversation' && e.p.id === c && e.p.lastSeq === 8), conv);
+    }
+    // Neither tab was kicked by the other.
+    for (const t of [t1, t2]) {
+      assert.equal(await t.evaluate(() => P.count('kicked')), 0);
+      assert.equal(await t.evaluate(() => P.client.state), 'connected');
+    }
+    await t2.reload();
+    await t2.waitForFunction(() => window.parleyReady === true);
+    await start(t2, 'alice5');
+    const cached = await t2.evaluate(async (c) => {
+      const conv = (await P.client.conversations()).find((x) => x.id === c);
+      const msgs = await P.client.messages(c, { limit: 50 });
+      return { lastSeq: conv?.lastSeq, seqs: msgs.map((m) => m.seq) };
+    }, conv);
+    assert.equal(cached.lastSeq, 8, 'the shared cache has the newest state before the network answers');
+    assert.deepEqual(cached.seqs, [1, 2, 3, 4, 5, 6, 7, 8], 'no message twice, none missing');
+  } catch (e) {
+    e.message += `\n${dumpLogs()}`;
+    throw e;
+  } finally {
+    await Promise.all([ctx.close(), cb.close()]);
+  }
+});

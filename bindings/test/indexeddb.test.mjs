@@ -1,0 +1,231 @@
+// The IndexedDB StorageAdapter (dist build) over fake-indexeddb: the
+// WasmStorage contract, and the merge rules that make it safe for several
+// tabs writing one database.
+import 'fake-indexeddb/auto';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { indexedDBStorage, ParleyError, Codes } from '@parley-im/sdk';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const bytes = (v) => enc.encode(JSON.stringify(v));
+const parse = (b) => (b === null ? null : JSON.parse(dec.decode(b)));
+
+let dbs = 0;
+const freshName = () => `test-${process.pid}-${++dbs}`;
+
+const meta = (over = {}) => ({ deviceId: 'd1', userId: 'alice', epoch: 'e1', syncCursor: 0, nextOrder: 1, ...over });
+const msg = (conv, seq, over = {}) => ({
+  id: `${conv}#${seq}`, clientId: `c-${conv}-${seq}`, conversationId: conv, seq, sender: 'alice',
+  type: 'text', text: `m${seq}`, createdAt: 1000 + seq, status: 'sent', ...over,
+});
+const conv = (id, over = {}) => ({
+  id, type: 'p2p', members: ['alice', 'bob'], lastSeq: 0, readSeq: 0, unread: 0, syncedSeq: 0, version: 0, ...over,
+});
+const pending = (clientId, order) => ({
+  order, message: { id: `local:${clientId}`, clientId, conversationId: 'p:alice:bob', seq: 0, sender: 'alice', type: 'text', text: clientId, createdAt: 1, localTime: 1, status: 'pending' },
+});
+
+async function load(s) {
+  return parse(await s.load());
+}
+async function convOf(s, id) {
+  return (await load(s)).conversations.find((c) => c.id === id);
+}
+
+test('empty database loads as null', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  assert.equal(await s.load(), null);
+  await s.close();
+});
+
+test('apply then load round-trips meta, conversations and the outbox in order', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  await s.apply(bytes({
+    meta: meta({ syncCursor: 7, nextOrder: 4 }),
+    conversations: [conv('p:alice:bob', { lastSeq: 2, readSeq: 1, unread: 1, lastMessage: msg('p:alice:bob', 2) })],
+    messages: [msg('p:alice:bob', 1), msg('p:alice:bob', 2)],
+    outboxPut: [pending('c3', 3), pending('c1', 1), pending('c2', 2)],
+  }));
+  const snap = await load(s);
+  assert.deepEqual(snap.meta, meta({ syncCursor: 7, nextOrder: 4 }));
+  assert.equal(snap.conversations.length, 1);
+  assert.equal(snap.conversations[0].lastMessage.seq, 2);
+  assert.deepEqual(snap.outbox.map((e) => e.message.clientId), ['c1', 'c2', 'c3']);
+
+  await s.apply(bytes({ outboxDelete: ['c2'] }));
+  assert.deepEqual((await load(s)).outbox.map((e) => e.message.clientId), ['c1', 'c3']);
+  await s.close();
+});
+
+test('messages: before, limit, ascending, only the asked conversation', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  const a = 'p:alice:bob';
+  const b = 'p:alice:bobby'; // shares a prefix with a
+  await s.apply(bytes({
+    messages: [...Array.from({ length: 10 }, (_, i) => msg(a, i + 1)), msg(b, 1), msg(b, 2)],
+  }));
+  const seqs = async (c, before, limit) => parse(await s.messages(c, before, limit)).map((m) => m.seq);
+  assert.deepEqual(await seqs(a, 0, 3), [8, 9, 10]);
+  assert.deepEqual(await seqs(a, 8, 3), [5, 6, 7]);
+  assert.deepEqual(await seqs(a, 3, 10), [1, 2]);
+  assert.deepEqual(await seqs(a, 1, 10), []);
+  assert.deepEqual(await seqs(a, 0, 0), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(await seqs(b, 0, 50), [1, 2]);
+  assert.deepEqual(await seqs('g:nobody', 0, 50), []);
+  // Idempotent puts: the same message twice is stored once.
+  await s.apply(bytes({ messages: [msg(a, 10)] }));
+  assert.deepEqual(await seqs(a, 0, 50), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  await s.close();
+});
+
+test('two tabs on one database: a stale write does not regress a conversation', async () => {
+  const name = freshName();
+  const tabA = indexedDBStorage({ name });
+  const tabB = indexedDBStorage({ name });
+  const id = 'p:alice:bob';
+  await tabA.apply(bytes({
+    conversations: [conv(id, { lastSeq: 10, readSeq: 8, unread: 2, syncedSeq: 10, version: 5, lastMessage: msg(id, 10) })],
+  }));
+  // Tab B is behind: older seqs, older version, older last message.
+  await tabB.apply(bytes({
+    conversations: [conv(id, { name: 'stale', lastSeq: 7, readSeq: 7, unread: 0, syncedSeq: 7, version: 3, lastMessage: msg(id, 7) })],
+  }));
+  let c = await convOf(tabA, id);
+  assert.equal(c.lastSeq, 10);
+  assert.equal(c.readSeq, 8);
+  assert.equal(c.unread, 2);
+  assert.equal(c.syncedSeq, 10);
+  assert.equal(c.version, 5);
+  assert.equal(c.lastMessage.seq, 10);
+  assert.equal(c.name, undefined, 'name and members come from the newer version');
+
+  // Tab B then reads everything: its read cursor is ahead, so it wins that field.
+  await tabB.apply(bytes({ conversations: [conv(id, { lastSeq: 7, readSeq: 10, unread: 0, version: 3 })] }));
+  c = await convOf(tabB, id);
+  assert.equal(c.readSeq, 10);
+  assert.equal(c.unread, 0);
+  assert.equal(c.lastSeq, 10);
+  assert.equal(c.lastMessage.seq, 10, 'a write without a last message keeps the stored one');
+
+  // A newer version from B replaces name and members.
+  await tabB.apply(bytes({ conversations: [conv(id, { type: 'p2p', name: 'renamed', lastSeq: 11, readSeq: 10, version: 6, lastMessage: msg(id, 11) })] }));
+  c = await convOf(tabA, id);
+  assert.equal(c.name, 'renamed');
+  assert.equal(c.unread, 1);
+  assert.equal(c.lastMessage.seq, 11);
+  await tabA.close();
+  await tabB.close();
+});
+
+test('two tabs racing: concurrent batches merge to the maximum', async () => {
+  const name = freshName();
+  const tabs = [indexedDBStorage({ name }), indexedDBStorage({ name })];
+  const id = 'g:team';
+  const writes = [];
+  for (let i = 1; i <= 40; i++) {
+    const seq = ((i * 7) % 40) + 1; // every seq 1..40 once, out of order
+    writes.push(tabs[i % 2].apply(bytes({
+      meta: meta({ syncCursor: seq, nextOrder: seq }),
+      conversations: [conv(id, { type: 'group', lastSeq: seq, readSeq: seq - 1, syncedSeq: seq, version: seq, lastMessage: msg(id, seq) })],
+      messages: [msg(id, seq)],
+    })));
+  }
+  await Promise.all(writes);
+  const snap = await load(tabs[0]);
+  assert.equal(snap.meta.syncCursor, 40);
+  assert.equal(snap.meta.nextOrder, 40);
+  const c = snap.conversations[0];
+  assert.deepEqual([c.lastSeq, c.readSeq, c.unread, c.syncedSeq, c.version, c.lastMessage.seq], [40, 39, 1, 40, 40, 40]);
+  assert.equal(parse(await tabs[1].messages(id, 0, 100)).length, 40);
+  await Promise.all(tabs.map((t) => t.close()));
+});
+
+test('meta: cursors are monotonic within an epoch; a new epoch or user is taken as given', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  await s.apply(bytes({ meta: meta({ syncCursor: 50, nextOrder: 9 }) }));
+  await s.apply(bytes({ meta: meta({ deviceId: 'd2', syncCursor: 20, nextOrder: 3 }) }));
+  assert.deepEqual((await load(s)).meta, meta({ deviceId: 'd2', syncCursor: 50, nextOrder: 9 }));
+  await s.apply(bytes({ meta: meta({ epoch: 'e2', syncCursor: 1, nextOrder: 2 }) }));
+  assert.deepEqual((await load(s)).meta, meta({ epoch: 'e2', syncCursor: 1, nextOrder: 2 }));
+  await s.apply(bytes({ meta: meta({ epoch: 'e2', userId: 'bob', syncCursor: 0, nextOrder: 1 }) }));
+  assert.deepEqual((await load(s)).meta, meta({ epoch: 'e2', userId: 'bob', syncCursor: 0, nextOrder: 1 }));
+  await s.close();
+});
+
+test('reset clears conversations and messages, sets the meta as given, keeps the outbox', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  const id = 'p:alice:bob';
+  await s.apply(bytes({
+    meta: meta({ syncCursor: 99, nextOrder: 3 }),
+    conversations: [conv(id, { lastSeq: 5, readSeq: 5, version: 9 })],
+    messages: [msg(id, 4), msg(id, 5)],
+    outboxPut: [pending('c1', 1), pending('c2', 2)],
+  }));
+  await s.apply(bytes({
+    reset: true,
+    meta: meta({ epoch: 'e2', syncCursor: 0, nextOrder: 3 }),
+    conversations: [conv(id, { lastSeq: 1, readSeq: 0, unread: 1, version: 1 })],
+  }));
+  const snap = await load(s);
+  assert.deepEqual(snap.meta, meta({ epoch: 'e2', syncCursor: 0, nextOrder: 3 }));
+  assert.equal(snap.conversations.length, 1);
+  assert.equal(snap.conversations[0].lastSeq, 1, 'the reset row is not merged with the dropped one');
+  assert.equal(snap.conversations[0].version, 1);
+  assert.deepEqual(parse(await s.messages(id, 0, 50)), []);
+  assert.deepEqual(snap.outbox.map((e) => e.message.clientId), ['c1', 'c2']);
+
+  // A reset keeps the outbox even with the same epoch and a lower cursor.
+  await s.apply(bytes({ reset: true, meta: meta({ epoch: 'e2', syncCursor: 0, nextOrder: 3 }) }));
+  const after = await load(s);
+  assert.deepEqual(after.conversations, []);
+  assert.equal(after.outbox.length, 2);
+  await s.close();
+});
+
+test('load never hands out an outbox order at or past nextOrder', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  await s.apply(bytes({ meta: meta({ nextOrder: 2 }), outboxPut: [pending('c7', 7)] }));
+  assert.equal((await load(s)).meta.nextOrder, 8);
+  await s.close();
+});
+
+test('a batch is atomic: one bad write and none of it lands', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  const id = 'p:alice:bob';
+  await s.apply(bytes({ meta: meta({ syncCursor: 1 }), conversations: [conv(id, { lastSeq: 1, version: 1 })] }));
+  const bad = msg(id, 3);
+  delete bad.seq; // no key: the put throws
+  await assert.rejects(s.apply(bytes({
+    meta: meta({ syncCursor: 2 }),
+    conversations: [conv(id, { lastSeq: 3, version: 3 })],
+    messages: [msg(id, 2), bad],
+  })));
+  const snap = await load(s);
+  assert.equal(snap.meta.syncCursor, 1);
+  assert.equal(snap.conversations[0].lastSeq, 1);
+  assert.deepEqual(parse(await s.messages(id, 0, 50)), []);
+  await s.close();
+});
+
+test('after close every call rejects with 4900 and close is idempotent', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  await s.load();
+  await s.close();
+  await s.close();
+  await assert.rejects(s.load(), (e) => e instanceof ParleyError && e.code === Codes.ClientClosed);
+  await assert.rejects(s.apply(bytes({})), (e) => e instanceof ParleyError && e.code === 4900);
+});
+
+test('another tab deleting the database closes this connection, which reopens on next use', async () => {
+  const name = freshName();
+  const s = indexedDBStorage({ name });
+  await s.apply(bytes({ meta: meta() }));
+  await new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase(name);
+    req.onsuccess = resolve;
+    req.onerror = () => reject(req.error);
+  });
+  assert.equal(await s.load(), null);
+  await s.close();
+});

@@ -1,0 +1,85 @@
+// The package as consumers get it: the exports map, the CommonJS build in a
+// process of its own, and the published type declarations.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startRelay } from './helpers.mjs';
+
+const run = promisify(execFile);
+const here = dirname(fileURLToPath(import.meta.url));
+const pkgDir = join(here, '..');
+const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+const require = createRequire(import.meta.url);
+
+let relay;
+before(async () => {
+  relay = await startRelay();
+});
+after(async () => {
+  await relay?.stop();
+});
+
+test('the exports map resolves both formats, the wasm and every browser mapping', async () => {
+  assert.equal(pkg.type, 'module');
+  const esm = fileURLToPath(import.meta.resolve('@parley-im/sdk'));
+  const cjs = require.resolve('@parley-im/sdk');
+  assert.equal(esm, join(pkgDir, 'dist/esm/index.js'));
+  assert.equal(cjs, join(pkgDir, 'dist/cjs/index.js'));
+  assert.equal(require.resolve('@parley-im/sdk/parley.wasm'), join(pkgDir, 'dist/parley.wasm'));
+  for (const cond of ['import', 'require']) {
+    assert.deepEqual(Object.keys(pkg.exports['.'][cond]), ['types', 'default'], `types first under ${cond}`);
+    assert.ok(existsSync(join(pkgDir, pkg.exports['.'][cond].types)));
+  }
+  for (const file of Object.keys(pkg.browser).filter((k) => k.startsWith('./'))) {
+    assert.ok(existsSync(join(pkgDir, file)), `browser field maps ${file}, which must exist`);
+  }
+  for (const file of pkg.sideEffects) assert.ok(existsSync(join(pkgDir, file)), `${file} is built`);
+  assert.equal(JSON.parse(readFileSync(join(pkgDir, 'dist/cjs/package.json'), 'utf8')).type, 'commonjs');
+  // ESM and CJS agree on the public surface.
+  const fromEsm = Object.keys(await import('@parley-im/sdk')).sort();
+  const fromCjs = Object.keys(require('@parley-im/sdk')).filter((k) => k !== '__esModule').sort();
+  assert.deepEqual(fromCjs, fromEsm);
+  assert.deepEqual(fromEsm, ['Codes', 'ParleyError', 'codeName', 'createClient', 'indexedDBStorage', 'retryable', 'terminal']);
+});
+
+test('the ESM build keeps the literal new URL(…, import.meta.url) bundlers look for', () => {
+  const src = readFileSync(join(pkgDir, 'dist/esm/wasm-url.js'), 'utf8');
+  assert.match(src, /new URL\('\.\.\/parley\.wasm', import\.meta\.url\)/);
+  const loader = readFileSync(join(pkgDir, 'dist/esm/loader.js'), 'utf8');
+  assert.match(loader, /import\('\.\/wasm_exec\.js'\)/, 'wasm_exec.js is loaded lazily');
+  assert.doesNotMatch(loader, /from 'ws'|node:/, 'nothing Node-only is imported statically');
+});
+
+test('the declarations stand alone: internals stripped, no reference to the bridge', () => {
+  const walk = (d) => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+  for (const f of walk(join(pkgDir, 'dist')).filter((f) => f.endsWith('.d.ts'))) {
+    const text = readFileSync(f, 'utf8');
+    assert.doesNotMatch(text, /wasm\.js|@internal|WasmClient|BridgeMessage/, f);
+  }
+});
+
+test('TypeScript consumers type-check, ESM and CJS, with and without the DOM lib', async () => {
+  const tsc = require.resolve('typescript/bin/tsc');
+  const fixtures = join(here, 'fixtures');
+  for (const extra of [[], ['--lib', 'ES2022', '--types', 'node']]) {
+    try {
+      await run(process.execPath, [tsc, '-p', join(fixtures, 'tsconfig.json'), ...extra], { cwd: fixtures });
+    } catch (e) {
+      assert.fail(`tsc ${extra.join(' ')}:\n${e.stdout}${e.stderr}`);
+    }
+  }
+});
+
+test('the CommonJS build chats from a process of its own (wasm via __dirname, ws via require)', async () => {
+  const { stdout } = await run(process.execPath, [join(here, 'fixtures/cjs-chat.cjs'), relay.ws, relay.token('cjs-a'), relay.token('cjs-b')], {
+    cwd: pkgDir,
+    timeout: 60000,
+  });
+  const out = JSON.parse(stdout.trim().split('\n').at(-1));
+  assert.deepEqual(out, { sent: 'sent', body: { via: 'cjs' }, codes: 4203, isError: true, WebSocket: 'function' });
+});

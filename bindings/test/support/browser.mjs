@@ -1,0 +1,30 @@
+// Headless Chromium from Debian's package, driven by playwright-core.
+import { chromium } from 'playwright-core';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CHROMIUM = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
+export const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'artifacts');
+
+export function haveChromium() {
+  return existsSync(CHROMIUM);
+}
+
+export async function launch() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+}
+
+/** Collects a page's console errors so a failing test can show them. */
+export function watch(page, name) {
+  const lines = [];
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') lines.push(`[${name}] ${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => lines.push(`[${name}] pageerror: ${e.message}`));
+  return lines;
+}

@@ -1,0 +1,89 @@
+// A real parley-relay process for the JavaScript suites: built from this
+// repository (or PARLEY_RELAY_BIN), on a free loopback port, with its data in
+// a fresh temporary folder. kill9() and start() restart it on the same port
+// and data, as an operator's crash would.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const SECRET = 'js-suite-secret-0123456789abcdef';
+let builtBin;
+
+export function relayBin() {
+  if (process.env.PARLEY_RELAY_BIN) return process.env.PARLEY_RELAY_BIN;
+  if (!builtBin) {
+    builtBin = join(mkdtempSync(join(tmpdir(), 'parley-relay-bin-')), 'parley-relay');
+    execFileSync('go', ['build', '-o', builtBin, './relay/cmd/parley-relay'], { cwd: repo, stdio: 'inherit' });
+  }
+  return builtBin;
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export class Relay {
+  constructor({ static: staticDir, extra = [] } = {}) {
+    this.staticDir = staticDir;
+    this.extra = extra;
+    this.data = mkdtempSync(join(tmpdir(), 'parley-relay-data-'));
+    this.proc = null;
+    this.log = '';
+  }
+
+  async start() {
+    if (!this.port) this.port = await freePort();
+    const args = ['serve', '--addr', `127.0.0.1:${this.port}`, '--data', this.data, '--secret', SECRET, '--log-level', 'warn', ...this.extra];
+    if (this.staticDir) args.push('--static', this.staticDir, '--dev-tokens');
+    this.proc = spawn(relayBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout.on('data', (d) => { this.log += d; });
+    this.proc.stderr.on('data', (d) => { this.log += d; });
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      try {
+        const r = await fetch(`${this.http}/healthz`);
+        if (r.ok) return this;
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) throw new Error(`relay did not start:\n${this.log}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  get http() { return `http://127.0.0.1:${this.port}`; }
+  get ws() { return `ws://127.0.0.1:${this.port}/v1/ws`; }
+
+  token(user, ttl = '1h') {
+    return execFileSync(relayBin(), ['token', '--user', user, '--secret', SECRET, '--ttl', ttl]).toString().trim();
+  }
+
+  async kill9() {
+    if (!this.proc) return;
+    const p = this.proc;
+    this.proc = null;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop() {
+    if (this.proc) {
+      const p = this.proc;
+      this.proc = null;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(this.data, { recursive: true, force: true });
+  }
+}
