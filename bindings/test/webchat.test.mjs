@@ -1,0 +1,90 @@
+// The web chat demo (examples/web-chat), used the way people use it: by
+// clicking and typing in headless Chromium, two people against one relay.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Relay } from './support/relay.mjs';
+import { launch, haveChromium, watch, ARTIFACTS } from './support/browser.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const app = join(here, '..', '..', 'examples', 'web-chat', 'dist');
+const skip = !haveChromium() ? 'Debian chromium is not installed' : !existsSync(join(app, 'index.html')) ? 'web chat not built: run ./build.sh webchat' : false;
+
+let relay, browser;
+
+before(async () => {
+  if (skip) return;
+  relay = await new Relay({ static: app }).start();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+});
+
+async function signIn(ctx, user) {
+  const p = await ctx.newPage();
+  const log = watch(p, user);
+  await p.setViewportSize({ width: 1100, height: 720 });
+  await p.goto(relay.http + '/');
+  await p.getByTestId('signin-user').fill(user);
+  await p.getByTestId('signin-submit').click();
+  await p.getByTestId('conn-state').filter({ hasText: /connected|online/i }).waitFor({ timeout: 20000 });
+  return { p, log };
+}
+
+test('two people chat in the web demo by clicking and typing', { skip, timeout: 120000 }, async () => {
+  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  let alice, bob;
+  try {
+    alice = await signIn(ca, 'alice');
+    bob = await signIn(cb, 'bob');
+
+    // alice starts a chat with bob and writes twice
+    await alice.p.getByTestId('new-chat').click();
+    await alice.p.getByTestId('new-chat-user').fill('bob');
+    await alice.p.getByTestId('new-chat-submit').click();
+    await alice.p.getByTestId('composer').fill('Hi Bob! Lunch at noon?');
+    await alice.p.getByTestId('send').click();
+    await alice.p.getByTestId('composer').fill('The usual place.');
+    await alice.p.getByTestId('composer').press('Enter');
+    const sent = alice.p.getByTestId('message').filter({ hasText: 'The usual place.' });
+    await sent.waitFor();
+    await alice.p.waitForFunction(() => [...document.querySelectorAll('[data-testid="message"]')].every((m) => m.dataset.status === 'sent'), undefined, { timeout: 20000 });
+
+    // bob sees the conversation with two unread, opens it, reads, answers
+    const item = bob.p.getByTestId('conv-item').filter({ hasText: 'alice' });
+    await item.waitFor({ timeout: 20000 });
+    await bob.p.waitForFunction(() => document.querySelector('[data-testid="conv-item"] [data-testid="unread"]')?.textContent.trim() === '2', undefined, { timeout: 20000 });
+    await bob.p.screenshot({ path: join(ARTIFACTS, 'web-chat-bob-unread.png') });
+    await item.click();
+    await bob.p.getByTestId('message').filter({ hasText: 'The usual place.' }).waitFor({ timeout: 20000 });
+    const texts = await bob.p.getByTestId('message').allTextContents();
+    assert.ok(texts.some((t) => t.includes('Hi Bob! Lunch at noon?')) && texts.some((t) => t.includes('The usual place.')), `bob's pane: ${texts}`);
+    await bob.p.waitForFunction(() => {
+      const badge = document.querySelector('[data-testid="conv-item"] [data-testid="unread"]');
+      return !badge || badge.hidden || badge.textContent.trim() === '0';
+    }, undefined, { timeout: 20000 });
+    await bob.p.getByTestId('composer').fill('Sounds good, see you there 👋');
+    await bob.p.getByTestId('composer').press('Enter');
+
+    await alice.p.getByTestId('message').filter({ hasText: 'see you there' }).waitFor({ timeout: 20000 });
+    const order = await alice.p.getByTestId('message').allTextContents();
+    const idx = (s) => order.findIndex((t) => t.includes(s));
+    assert.ok(idx('Lunch') < idx('usual place') && idx('usual place') < idx('see you there'), `order in alice's pane: ${order}`);
+    await alice.p.screenshot({ path: join(ARTIFACTS, 'web-chat-alice.png') });
+  } catch (e) {
+    for (const [who, x] of [['alice', alice], ['bob', bob]]) {
+      if (!x) continue;
+      await x.p.screenshot({ path: join(ARTIFACTS, `web-chat-failure-${who}.png`) }).catch(() => {});
+      e.message += `\n[${who}] list: ${await x.p.getByTestId('conv-list').innerText().catch(() => '?')}`;
+    }
+    e.message += `\n${[...(alice?.log ?? []), ...(bob?.log ?? [])].join('\n')}`;
+    throw e;
+  } finally {
+    await Promise.all([ca.close(), cb.close()]);
+  }
+});
