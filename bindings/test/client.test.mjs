@@ -293,10 +293,7 @@ describe('tokens and events', () => {
 
 describe('Node processes', () => {
   // The SDK keeps nothing alive after close(): a script ends by itself.
-  // Today the wasm module leaves a timer for the request timeout (15 s by
-  // default) pending after close, which holds the process that long; the
-  // Go side (sdk-wasm/wasm) owns the fix.
-  test('a script exits soon after its last client closes', { todo: 'sdk-wasm/wasm: a timer outlives close()' }, async () => {
+  test('a script exits soon after its last client closes', async () => {
     const script = fileURLToPath(new URL('./fixtures/exit-after-close.mjs', import.meta.url));
     const child = spawn(process.execPath, [script, relay.ws, relay.token('exit-test')], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

@@ -421,6 +421,12 @@ func (c *client) close() error {
 		c.closeErr = c.store.Close()
 		c.b.forget(c)
 		close(c.closed)
+		// The js/wasm runtime keeps the host timeout it scheduled for the
+		// loop's last deadline (up to the request timeout away) and only
+		// replaces it when it goes idle with a sooner timer pending. A timer
+		// that fires at once makes it replace that timeout with this one, so
+		// a Node script can exit right after its last client closes.
+		time.AfterFunc(time.Millisecond, func() {})
 	})
 	<-c.closed
 	return c.closeErr
