@@ -4,6 +4,8 @@
 #   test    install what is missing and run every test; ends with "N passed, N failed"
 #   bench   run the benchmarks and write their reports to docs/benchmarks/
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
+#   npm     pack the npm package @parley-im/sdk into dist/
+#   webchat build the web chat demo (examples/web-chat/dist)
 #   relay   build bin/parley-relay
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -149,7 +151,16 @@ TXT
 cmd_bench() {
   build_relay
   mkdir -p docs/benchmarks
+  say "relay benchmarks (latency, throughput, idle connections)"
   bin/parley-bench "$@"
+  if command -v npm >/dev/null; then
+    ensure_chromium
+    cmd_npm >&2
+    say "client benchmarks in headless Chromium"
+    node bindings/bench/browser-bench.mjs docs/benchmarks
+  else
+    say "npm not found: skipping the client benchmarks"
+  fi
 }
 
 # dist/wasm/parley.wasm and Go's wasm_exec.js beside it, with the download
@@ -218,5 +229,5 @@ case "${1:-}" in
   wasm) shift; cmd_wasm "$@" ;;
   npm) shift; cmd_npm "$@" ;;
   relay) shift; build_relay ;;
-  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
