@@ -448,10 +448,9 @@ func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit
 		limit = 50
 	}
 	var pending []core.Message
-	var cv core.Conversation
-	var known bool
+	var covered bool
 	if err := c.do(func(time.Time) {
-		cv, known = c.core.Conversation(conv)
+		covered = c.core.CacheCovers(conv, before)
 		if before == 0 {
 			pending = c.core.Pending(conv)
 		}
@@ -462,13 +461,7 @@ func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit
 	if err != nil {
 		return nil, err
 	}
-	// The cache holds every seq ≤ SyncedSeq; ask the relay only for a range
-	// above that, which a gap fill has not brought yet.
-	top := cv.LastSeq
-	if before != 0 && before-1 < top {
-		top = before - 1
-	}
-	if !known || top > cv.SyncedSeq {
+	if !covered { // a range the gap fill has not brought yet: ask the relay
 		v, ferr := c.await(ctx, func(now time.Time) (uint64, error) { return c.core.FetchHistory(now, conv, before, limit) })
 		switch {
 		case ferr == nil:

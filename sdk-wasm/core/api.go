@@ -233,3 +233,19 @@ func (c *Core) Synced() bool {
 
 // Conn returns the id of the current connection, 0 when there is none.
 func (c *Core) Conn() uint64 { return c.conn }
+
+// CacheCovers reports whether the local store holds every message of conv
+// with seq < before (before 0: up to the newest known), so that a page can be
+// served from the cache alone. The store holds every seq ≤ SyncedSeq; a range
+// above that has not been filled yet and must come from the relay.
+func (c *Core) CacheCovers(conv string, before uint64) bool {
+	cv := c.convs[conv]
+	if cv == nil {
+		return false
+	}
+	top := cv.LastSeq
+	if before != 0 && before-1 < top {
+		top = before - 1
+	}
+	return top <= cv.SyncedSeq
+}
