@@ -27,10 +27,14 @@
 //
 // # Concurrency contract
 //
-// Each connection has two goroutines: its reader (the HTTP handler's
-// goroutine) reads, checks and dispatches frames and runs the session's
-// reads and small writes (Sync, History, Read, CreateGroup) itself; its
-// writer drains a bounded send queue. Sends are not run by the reader: they
+// An idle connection has one goroutine, its reader: the HTTP handler returns
+// right after the upgrade (releasing net/http's buffers and stack) and the
+// session runs on a fresh goroutine that only reads. Each message read is
+// decoded and served on a short-lived goroutine the reader waits for —
+// decoding, token checks and the session's reads and small writes (Sync,
+// History, Read, CreateGroup) need deep stacks the reader should not keep
+// while idle. A writer goroutine drains the bounded send queue and exists
+// only while there is something to write. Sends are not run by either: they
 // go, in read order, to the one committer goroutine (commit.go), which
 // commits whatever is waiting as one transaction and completes each send in
 // order — the ack to its session, then one Deliver, encoded once, published
