@@ -14,6 +14,18 @@
 //	            p50/p95/p99/max measured at the receiver, ack latency, loss and
 //	            duplicates, relay CPU use, and PASS/FAIL against SPEC §5
 //	            (p50 ≤ 5 ms, p99 ≤ 25 ms).
+//	group       group fan-out: --rooms (default 100) group conversations
+//	            g:bench-r<N> of --members (default 10) users, one native
+//	            client each, every member sending on its own staggered ticker
+//	            so that together they offer --rate (default 5000 msg/s for this
+//	            scenario when --rate is not given) for --duration after a 1 s
+//	            warm-up; every other member of the room must receive each
+//	            message exactly once. Reports offered msg/s, achieved
+//	            deliveries/s, send → delivered p50/p95/p99/max, loss and
+//	            duplicates, relay CPU use and CPU seconds per 1,000
+//	            deliveries, generator CPU (with a note above 90 %), the commit
+//	            batch, and a line against the fan-out target (50,000
+//	            deliveries/s at p99 ≤ 25 ms on one relay core).
 //	throughput  pairs of native clients (sdk-wasm/client, memory store) send
 //	            p2p messages to each other as fast as their send window lets
 //	            them: acks per second, ack and send→delivered latency, loss

@@ -32,6 +32,9 @@ type config struct {
 	window   int
 	conns    int
 	rate     float64
+	rooms    int
+	members  int
+	gRate    float64 // group: --rate if given, else groupDefaultRate
 	duration time.Duration
 	runs     int
 	quick    bool
@@ -46,13 +49,15 @@ func parseFlags() (config, error) {
 	var c config
 	fs := flag.NewFlagSet("parley-bench", flag.ContinueOnError)
 	fs.StringVar(&c.relay, "relay", "bin/parley-relay", "the parley-relay binary to benchmark")
-	fs.StringVar(&c.scenario, "scenario", "all", "latency, throughput, idle or all")
+	fs.StringVar(&c.scenario, "scenario", "all", "latency, group, throughput, idle or all")
 	fs.IntVar(&c.pairs, "pairs", 50, "latency and throughput: pairs of users, two clients each")
 	fs.IntVar(&c.messages, "messages", 20000, "throughput: messages sent in total per run")
 	fs.IntVar(&c.window, "window", 16, "throughput: sends in flight per client (also the client's SendWindow, in latency too)")
 	fs.IntVar(&c.conns, "conns", 5000, "idle: connections to open")
-	fs.Float64Var(&c.rate, "rate", 1000, "latency: offered messages per second, spread evenly over the clients")
-	fs.DurationVar(&c.duration, "duration", 5*time.Second, "latency: measured window, after a 1 s warm-up")
+	fs.Float64Var(&c.rate, "rate", 1000, "latency and group: offered messages per second, spread evenly over the clients (group's default is 5000 when --rate is not given)")
+	fs.DurationVar(&c.duration, "duration", 5*time.Second, "latency and group: measured window, after a 1 s warm-up")
+	fs.IntVar(&c.rooms, "rooms", 100, "group: group conversations")
+	fs.IntVar(&c.members, "members", 10, "group: members per group, one native client each")
 	fs.IntVar(&c.runs, "runs", 3, "runs per scenario")
 	fs.BoolVar(&c.quick, "quick", false, "smoke test: --runs 1 --messages 5000 --conns 1000 --duration 2s, unless those are given")
 	fs.StringVar(&c.out, "out", "docs/benchmarks", "directory for results.json and results.md")
@@ -66,9 +71,13 @@ func parseFlags() (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.gRate = groupDefaultRate
+	if set["rate"] {
+		c.gRate = c.rate
+	}
 	if c.quick {
-		set := make(map[string]bool)
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for name, v := range map[string]string{"runs": "1", "messages": "5000", "conns": "1000", "duration": "2s"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
@@ -76,8 +85,14 @@ func parseFlags() (config, error) {
 		}
 	}
 	switch {
-	case c.scenario != "all" && c.scenario != "latency" && c.scenario != "throughput" && c.scenario != "idle":
-		return c, fmt.Errorf("--scenario %q: want latency, throughput, idle or all", c.scenario)
+	case !slices.Contains([]string{"all", "latency", "group", "throughput", "idle"}, c.scenario):
+		return c, fmt.Errorf("--scenario %q: want latency, group, throughput, idle or all", c.scenario)
+	case c.rooms < 1 || c.rooms > 10_000:
+		return c, fmt.Errorf("--rooms %d: want 1 to 10,000", c.rooms)
+	case c.members < 2 || c.members > 1000:
+		return c, fmt.Errorf("--members %d: want 2 to 1000", c.members)
+	case c.rooms*c.members > 20_000:
+		return c, fmt.Errorf("--rooms × --members = %d clients: want at most 20,000", c.rooms*c.members)
 	case c.pairs < 1 || c.pairs > 2000:
 		return c, fmt.Errorf("--pairs %d: want 1 to 2000", c.pairs)
 	case c.messages < 2*c.pairs || c.messages > 2_000_000:
@@ -118,6 +133,10 @@ func run(pin pinning) int {
 	// the relay's HTTP scrapes and the runtime.
 	if (cfg.scenario == "all" || cfg.scenario == "idle") && uint64(cfg.conns)+256 > nofile {
 		fmt.Fprintf(os.Stderr, "parley-bench: --conns %d needs more descriptors than RLIMIT_NOFILE %d allows\n", cfg.conns, nofile)
+		return 1
+	}
+	if (cfg.scenario == "all" || cfg.scenario == "group") && uint64(cfg.rooms*cfg.members)+256 > nofile {
+		fmt.Fprintf(os.Stderr, "parley-bench: %d group clients need more descriptors than RLIMIT_NOFILE %d allows\n", cfg.rooms*cfg.members, nofile)
 		return 1
 	}
 
@@ -190,6 +209,10 @@ func run(pin pinning) int {
 			}
 		}
 		res.Scenarios = append(res.Scenarios, s)
+	}
+
+	if cfg.scenario == "all" || cfg.scenario == "group" {
+		res.Scenarios = append(res.Scenarios, groupScenario(ctx, rc, cfg))
 	}
 
 	if cfg.scenario == "all" || cfg.scenario == "throughput" {
