@@ -262,42 +262,14 @@ func runGroup(ctx context.Context, rc relayConfig, cfg groupConfig, run *runResu
 	for _, m := range ms {
 		m.watchGroup(&delivered)
 	}
-
-	// Client i sends first at t0 + i/nc of an interval (see runLatency).
-	var sent, acked atomic.Int64
-	var loops, acks sync.WaitGroup
-	halt := make(chan struct{})
-	t0 := time.Now().Add(10 * time.Millisecond)
-	for i, s := range ss {
-		first := t0.Add(time.Duration(int64(every) * int64(i) / int64(nc)))
-		loops.Go(func() { s.sendPaced(ctx, first, every, halt, &acks, &sent, &acked) })
-	}
-	warmEnd, end := t0.Add(latencyWarmUp), t0.Add(total)
-	if err := sleepCtx(ctx, time.Until(warmEnd)); err != nil {
-		close(halt)
-		loops.Wait()
-		return err
-	}
-	meter, err := startCPU(rp.pid())
-	if err != nil {
-		close(halt)
-		loops.Wait()
-		return err
-	}
-	werr := sleepCtx(ctx, time.Until(end))
-	close(halt)
-	cpu, err := meter.stop()
-	loops.Wait()
-	if werr != nil {
-		return werr
-	}
+	pr, err := pacedWindow(ctx, rp, ss, every, total)
 	if err != nil {
 		return err
 	}
-	acks.Wait()
+	warmEnd, end, cpu := pr.warmEnd, pr.end, pr.cpu
 
 	fan := int64(cfg.Members - 1)
-	want := sent.Load() * fan
+	want := pr.sent * fan
 	inTime := waitDelivered(ctx, &delivered, want)
 	after, err := rp.metrics(ctx)
 	if err != nil {

@@ -67,7 +67,6 @@ func runLatency(ctx context.Context, rc relayConfig, cfg latencyConfig, run *run
 	}
 	defer stop()
 
-	nc := 2 * cfg.Pairs
 	every := cfg.every()
 	total := latencyWarmUp + cfg.Duration
 	// A client's first send is within one interval of the start, then one
@@ -86,42 +85,13 @@ func runLatency(ctx context.Context, rc relayConfig, cfg latencyConfig, run *run
 	for _, s := range ss {
 		s.watch(&delivered)
 	}
-
-	// Client i sends first at t0 + i/nc of an interval, so the clients'
-	// sends interleave evenly rather than arriving together.
-	var sent, acked atomic.Int64
-	var loops, acks sync.WaitGroup
-	halt := make(chan struct{})
-	t0 := time.Now().Add(10 * time.Millisecond)
-	for i, s := range ss {
-		first := t0.Add(time.Duration(int64(every) * int64(i) / int64(nc)))
-		loops.Go(func() { s.sendPaced(ctx, first, every, halt, &acks, &sent, &acked) })
-	}
-	warmEnd, end := t0.Add(latencyWarmUp), t0.Add(total)
-	if err := sleepCtx(ctx, time.Until(warmEnd)); err != nil {
-		close(halt)
-		loops.Wait()
-		return err
-	}
-	meter, err := startCPU(rp.pid())
-	if err != nil {
-		close(halt)
-		loops.Wait()
-		return err
-	}
-	werr := sleepCtx(ctx, time.Until(end))
-	close(halt)
-	cpu, err := meter.stop()
-	loops.Wait()
-	if werr != nil {
-		return werr
-	}
+	pr, err := pacedWindow(ctx, rp, ss, every, total)
 	if err != nil {
 		return err
 	}
-	acks.Wait()
+	warmEnd, end, cpu := pr.warmEnd, pr.end, pr.cpu
 
-	want := sent.Load()
+	want := pr.sent
 	inTime := waitDelivered(ctx, &delivered, want)
 	after, err := rp.metrics(ctx)
 	if err != nil {
@@ -234,4 +204,52 @@ func (s *sender) sendPaced(ctx context.Context, first time.Time, every time.Dura
 		default:
 		}
 	}
+}
+
+// pacedRun is what one open-loop window measured.
+type pacedRun struct {
+	sent, acked  int64     // messages sent and acknowledged, warm-up included
+	warmEnd, end time.Time // the measured window
+	cpu          cpuUse    // CPU use during the window
+}
+
+// pacedWindow runs the open loop both paced scenarios share: client i sends
+// first at t0 + i/len(ss) of an interval, so the clients' sends interleave
+// evenly rather than arriving together, then one message every interval
+// until total has passed; CPU is metered over the window after the warm-up.
+// It returns once every send was acknowledged.
+func pacedWindow(ctx context.Context, rp *relayProc, ss []*sender, every, total time.Duration) (pacedRun, error) {
+	var sent, acked atomic.Int64
+	var loops, acks sync.WaitGroup
+	halt := make(chan struct{})
+	t0 := time.Now().Add(10 * time.Millisecond)
+	for i, s := range ss {
+		first := t0.Add(time.Duration(int64(every) * int64(i) / int64(len(ss))))
+		loops.Go(func() { s.sendPaced(ctx, first, every, halt, &acks, &sent, &acked) })
+	}
+	r := pacedRun{warmEnd: t0.Add(latencyWarmUp), end: t0.Add(total)}
+	if err := sleepCtx(ctx, time.Until(r.warmEnd)); err != nil {
+		close(halt)
+		loops.Wait()
+		return r, err
+	}
+	meter, err := startCPU(rp.pid())
+	if err != nil {
+		close(halt)
+		loops.Wait()
+		return r, err
+	}
+	werr := sleepCtx(ctx, time.Until(r.end))
+	close(halt)
+	r.cpu, err = meter.stop()
+	loops.Wait()
+	if werr != nil {
+		return r, werr
+	}
+	if err != nil {
+		return r, err
+	}
+	acks.Wait()
+	r.sent, r.acked = sent.Load(), acked.Load()
+	return r, nil
 }
