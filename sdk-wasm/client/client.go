@@ -5,7 +5,6 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/core"
+	"github.com/parley-im/parley/sdk-wasm/driver"
 )
 
 // Options configure a Client. Zero fields take the documented defaults; the
@@ -53,35 +53,22 @@ const Version = "0.1.0"
 // and feeds it inputs, executes its actions and arms its single timer. Every
 // method is safe for concurrent use.
 type Client struct {
-	opts  Options
-	store core.Store
-	log   *slog.Logger
-
-	in   chan func(now time.Time)
-	quit chan struct{}
-	done chan struct{}
-
-	// owned by the loop goroutine
-	core    *core.Core
-	ops     map[uint64]chan opResult
-	conns   map[uint64]*wsConn
-	synced  []chan struct{}
-	states  []stateWaiter
-	closing bool
-
+	opts   Options
+	log    *slog.Logger
+	loop   *driver.Loop
 	events *dispatcher
 
 	closeOnce sync.Once
 }
 
-type opResult struct {
-	v   any
-	err error
-}
+var _ driver.Host = (*host)(nil)
 
-type stateWaiter struct {
-	ch chan error
-}
+// host is the native platform for the shared loop.
+type host struct{ c *Client }
+
+func (h host) Dial(conn uint64)      { go h.c.dial(conn) }
+func (h host) Event(e core.Event)    { h.c.events.push(e) }
+func (h host) StoreFailed(err error) { h.c.log.Error("parley: store write failed", "err", err) }
 
 // New opens a client over its store. It does not connect; call Connect.
 func New(opts Options) (*Client, error) {
@@ -129,189 +116,23 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{
-		opts: opts, store: opts.Store, log: opts.Logger, core: cr,
-		in: make(chan func(time.Time), 256), quit: make(chan struct{}), done: make(chan struct{}),
-		ops: make(map[uint64]chan opResult), conns: make(map[uint64]*wsConn),
-		events: newDispatcher(),
-	}
-	go c.loop()
+	c := &Client{opts: opts, log: opts.Logger, events: newDispatcher()}
+	c.loop = driver.New(host{c}, opts.Store)
+	go c.loop.Run(func() (*core.Core, error) { return cr, nil })
 	return c, nil
 }
 
-// loop is the only goroutine that touches the core.
-func (c *Client) loop() {
-	defer close(c.done)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		if d, ok := c.core.NextDeadline(); ok {
-			timer.Reset(time.Until(d))
-		} else {
-			timer.Reset(time.Hour)
-		}
-		select {
-		case f := <-c.in:
-			f(time.Now())
-		case <-timer.C:
-			c.core.HandleTimeout(time.Now())
-		case <-c.quit:
-			return
-		}
-		c.drain()
-	}
-}
-
-// drain executes the core's actions in order.
-func (c *Client) drain() {
-	for {
-		acts := c.core.Poll()
-		if len(acts) == 0 {
-			break
-		}
-		for i := range acts {
-			c.execute(&acts[i])
-		}
-	}
-	if c.core.Synced() && len(c.synced) > 0 {
-		for _, ch := range c.synced {
-			close(ch)
-		}
-		c.synced = nil
-	}
-}
-
-func (c *Client) execute(a *core.Action) {
-	switch a.Kind {
-	case core.ActDial:
-		go c.dial(a.Conn)
-	case core.ActWrite:
-		if wc := c.conns[a.Conn]; wc != nil {
-			wc.write(a.Bytes)
-		}
-	case core.ActCloseConn:
-		if wc := c.conns[a.Conn]; wc != nil {
-			delete(c.conns, a.Conn)
-			wc.close(a.Code, a.Reason)
-		}
-	case core.ActPersist:
-		if err := c.store.Apply(a.Batch); err != nil {
-			// The cache is behind; the relay still has everything, and the
-			// next start re-syncs from the last cursor that was stored.
-			c.log.Error("parley: store write failed", "err", err)
-		}
-	case core.ActEvent:
-		c.onEvent(a.Event)
-		c.events.push(a.Event)
-	case core.ActResolve:
-		if ch := c.ops[a.Op]; ch != nil {
-			delete(c.ops, a.Op)
-			ch <- opResult{a.Value, a.Err}
-		}
-	}
-}
-
-func (c *Client) onEvent(e core.Event) {
-	if e.Kind != core.EventState {
-		return
-	}
-	var err error
-	switch e.State {
-	case core.StateConnected:
-	case core.StateDisconnected, core.StateClosed:
-		err = &proto.Error{Code: e.Code, Message: e.Reason}
-		if e.Code == 0 {
-			err = &proto.Error{Code: proto.CodeClientClosed, Message: string(e.State)}
-		}
-	default:
-		return
-	}
-	for _, w := range c.states {
-		w.ch <- err
-	}
-	c.states = nil
-	if e.State != core.StateConnected {
-		for id, wc := range c.conns {
-			delete(c.conns, id)
-			wc.close(1000, "")
-		}
-	}
-}
-
 // do runs f on the loop goroutine and waits for it.
-func (c *Client) do(f func(now time.Time)) error {
-	ran := make(chan struct{})
-	select {
-	case c.in <- func(now time.Time) { f(now); close(ran) }:
-	case <-c.done:
-		return errClosed
-	}
-	select {
-	case <-ran:
-		return nil
-	case <-c.done:
-		return errClosed
-	}
-}
+func (c *Client) do(f func(cr *core.Core, now time.Time)) error { return c.loop.Do(f) }
 
-// post queues f for the loop without waiting; used by connection goroutines.
-func (c *Client) post(f func(now time.Time)) {
-	select {
-	case c.in <- f:
-	case <-c.done:
-	}
-}
-
-var errClosed = &proto.Error{Code: proto.CodeClientClosed, Message: "client closed"}
-
-// await registers an operation's result channel (on the loop) and waits.
-func (c *Client) await(ctx context.Context, start func(now time.Time) (uint64, error)) (any, error) {
-	ch := make(chan opResult, 1)
-	var startErr error
-	if err := c.do(func(now time.Time) {
-		op, err := start(now)
-		if err != nil {
-			startErr = err
-			return
-		}
-		c.ops[op] = ch
-	}); err != nil {
-		return nil, err
-	}
-	if startErr != nil {
-		return nil, startErr
-	}
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-c.done:
-		return nil, errClosed
-	}
+// await starts an operation on the loop and waits for its result.
+func (c *Client) await(ctx context.Context, start func(cr *core.Core, now time.Time) (uint64, error)) (any, error) {
+	return c.loop.Await(ctx, start)
 }
 
 // Connect starts the session and waits until the relay welcomed it, or the
 // session stopped for good, or ctx ended (the client keeps trying then).
-func (c *Client) Connect(ctx context.Context) error {
-	ch := make(chan error, 1)
-	if err := c.do(func(now time.Time) {
-		if c.core.State() == core.StateConnected {
-			ch <- nil
-			return
-		}
-		c.states = append(c.states, stateWaiter{ch})
-		c.core.Start(now)
-	}); err != nil {
-		return err
-	}
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (c *Client) Connect(ctx context.Context) error { return c.loop.Connect(ctx) }
 
 // On registers a handler for every event; handlers run in order on one
 // goroutine, never on the caller's. It returns an unsubscribe function.
@@ -320,7 +141,7 @@ func (c *Client) On(h func(core.Event)) func() { return c.events.on(h) }
 // State returns the connection state.
 func (c *Client) State() core.State {
 	var s core.State
-	if c.do(func(time.Time) { s = c.core.State() }) != nil {
+	if c.do(func(cr *core.Core, _ time.Time) { s = cr.State() }) != nil {
 		return core.StateClosed
 	}
 	return s
@@ -329,14 +150,14 @@ func (c *Client) State() core.State {
 // UserID returns the signed-in user once welcomed (or from the cache).
 func (c *Client) UserID() string {
 	var s string
-	_ = c.do(func(time.Time) { s = c.core.UserID() })
+	_ = c.do(func(cr *core.Core, _ time.Time) { s = cr.UserID() })
 	return s
 }
 
 // DeviceID returns this device's id.
 func (c *Client) DeviceID() string {
 	var s string
-	_ = c.do(func(time.Time) { s = c.core.DeviceID() })
+	_ = c.do(func(cr *core.Core, _ time.Time) { s = cr.DeviceID() })
 	return s
 }
 
@@ -351,8 +172,8 @@ func (c *Client) SendText(ctx context.Context, conv, text string) (core.Message,
 
 // Send sends a message of any type and waits for its durable ack.
 func (c *Client) Send(ctx context.Context, conv, msgType, text string, body []byte) (core.Message, error) {
-	v, err := c.await(ctx, func(now time.Time) (uint64, error) {
-		op, _, err := c.core.Send(now, conv, msgType, text, body)
+	v, err := c.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) {
+		op, _, err := cr.Send(now, conv, msgType, text, body)
 		return op, err
 	})
 	if err != nil {
@@ -364,31 +185,23 @@ func (c *Client) Send(ctx context.Context, conv, msgType, text string, body []by
 // SendAsync queues a message and returns at once with the pending message
 // and a channel that yields the ack (or the error) once.
 func (c *Client) SendAsync(conv, msgType, text string, body []byte) (core.Message, <-chan SendResult, error) {
-	ch := make(chan opResult, 1)
-	out := make(chan SendResult, 1)
 	var pending core.Message
-	var startErr error
-	if err := c.do(func(now time.Time) {
-		op, m, err := c.core.Send(now, conv, msgType, text, body)
-		if err != nil {
-			startErr = err
-			return
-		}
+	ch, err := c.loop.Start(func(cr *core.Core, now time.Time) (uint64, error) {
+		op, m, err := cr.Send(now, conv, msgType, text, body)
 		pending = m
-		c.ops[op] = ch
-	}); err != nil {
+		return op, err
+	})
+	if err != nil {
 		return core.Message{}, nil, err
 	}
-	if startErr != nil {
-		return core.Message{}, nil, startErr
-	}
+	out := make(chan SendResult, 1)
 	go func() {
 		select {
 		case r := <-ch:
-			m, _ := r.v.(core.Message)
-			out <- SendResult{Message: m, Err: r.err}
-		case <-c.done:
-			out <- SendResult{Err: errClosed}
+			m, _ := r.Value.(core.Message)
+			out <- SendResult{Message: m, Err: r.Err}
+		case <-c.loop.Done():
+			out <- SendResult{Err: c.loop.Stopped()}
 		}
 	}()
 	return pending, out, nil
@@ -402,7 +215,7 @@ type SendResult struct {
 
 // Resend puts a failed message back in the outbox and waits for its ack.
 func (c *Client) Resend(ctx context.Context, clientID string) (core.Message, error) {
-	v, err := c.await(ctx, func(now time.Time) (uint64, error) { return c.core.Resend(now, clientID) })
+	v, err := c.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.Resend(now, clientID) })
 	if err != nil {
 		return core.Message{}, err
 	}
@@ -411,13 +224,13 @@ func (c *Client) Resend(ctx context.Context, clientID string) (core.Message, err
 
 // MarkRead moves the read cursor of conv to seq (0: everything).
 func (c *Client) MarkRead(ctx context.Context, conv string, seq uint64) error {
-	_, err := c.await(ctx, func(now time.Time) (uint64, error) { return c.core.MarkRead(now, conv, seq) })
+	_, err := c.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.MarkRead(now, conv, seq) })
 	return err
 }
 
 // CreateGroup creates a group conversation with members (and this user).
 func (c *Client) CreateGroup(ctx context.Context, id, name string, members []string) (core.Conversation, error) {
-	v, err := c.await(ctx, func(now time.Time) (uint64, error) { return c.core.CreateGroup(now, id, name, members) })
+	v, err := c.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.CreateGroup(now, id, name, members) })
 	if err != nil {
 		return core.Conversation{}, err
 	}
@@ -428,7 +241,7 @@ func (c *Client) CreateGroup(ctx context.Context, id, name string, members []str
 // recent first.
 func (c *Client) Conversations() []core.Conversation {
 	var out []core.Conversation
-	_ = c.do(func(time.Time) { out = c.core.Conversations() })
+	_ = c.do(func(cr *core.Core, _ time.Time) { out = cr.Conversations() })
 	return out
 }
 
@@ -436,7 +249,7 @@ func (c *Client) Conversations() []core.Conversation {
 func (c *Client) Conversation(id string) (core.Conversation, bool) {
 	var cv core.Conversation
 	var ok bool
-	_ = c.do(func(time.Time) { cv, ok = c.core.Conversation(id) })
+	_ = c.do(func(cr *core.Core, _ time.Time) { cv, ok = cr.Conversation(id) })
 	return cv, ok
 }
 
@@ -444,77 +257,23 @@ func (c *Client) Conversation(id string) (core.Conversation, bool) {
 // newest, followed by the pending ones), ascending. It reads the cache
 // first and asks the relay for what the cache does not hold yet.
 func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit int) ([]core.Message, error) {
-	if limit <= 0 {
-		limit = 50
-	}
-	var pending []core.Message
-	var covered bool
-	if err := c.do(func(time.Time) {
-		covered = c.core.CacheCovers(conv, before)
-		if before == 0 {
-			pending = c.core.Pending(conv)
-		}
-	}); err != nil {
-		return nil, err
-	}
-	cached, err := c.store.Messages(conv, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	if !covered { // a range the gap fill has not brought yet: ask the relay
-		v, ferr := c.await(ctx, func(now time.Time) (uint64, error) { return c.core.FetchHistory(now, conv, before, limit) })
-		switch {
-		case ferr == nil:
-			cached = v.([]core.Message)
-		case errors.Is(ferr, &proto.Error{Code: proto.CodeNotConnected}):
-			// offline: the cache is all there is
-		default:
-			return nil, ferr
-		}
-	}
-	return append(cached, pending...), nil
+	return c.loop.Messages(ctx, conv, before, limit)
 }
 
 // WaitSynced waits until the client is connected with nothing left to sync,
 // fill or send.
-func (c *Client) WaitSynced(ctx context.Context) error {
-	ch := make(chan struct{})
-	if err := c.do(func(time.Time) {
-		if c.core.Synced() {
-			close(ch)
-			return
-		}
-		c.synced = append(c.synced, ch)
-	}); err != nil {
-		return err
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return errClosed
-	}
-}
+func (c *Client) WaitSynced(ctx context.Context) error { return c.loop.WaitSynced(ctx) }
 
 // Reconnect dials now if the client is waiting to retry.
-func (c *Client) Reconnect() { _ = c.do(func(now time.Time) { c.core.Reconnect(now) }) }
+func (c *Client) Reconnect() { _ = c.do(func(cr *core.Core, now time.Time) { cr.Reconnect(now) }) }
 
 // Close ends the session, stops the loop and closes the store. Messages
 // still in the outbox stay in the store for the next start.
 func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		_ = c.do(func(now time.Time) { c.core.Close(now) })
-		close(c.quit)
-		<-c.done
-		for id, wc := range c.conns {
-			delete(c.conns, id)
-			wc.close(1000, "client closed")
-		}
+		err = c.loop.Close()
 		c.events.close()
-		err = c.store.Close()
 	})
 	return err
 }

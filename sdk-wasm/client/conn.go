@@ -34,7 +34,7 @@ func (c *Client) dial(conn uint64) {
 		t, err := c.opts.TokenFunc(ctx)
 		if err != nil {
 			c.log.Warn("parley: token fetch failed", "err", err)
-			c.post(func(now time.Time) { c.core.HandleClosed(now, conn, 0, "token fetch failed: "+err.Error()) })
+			c.loop.Gone(conn, nil, 0, "token fetch failed: "+err.Error())
 			return
 		}
 		token = t
@@ -42,22 +42,16 @@ func (c *Client) dial(conn uint64) {
 	ws, _, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{HTTPClient: c.opts.HTTPClient})
 	if err != nil {
 		c.log.Debug("parley: dial failed", "err", err)
-		c.post(func(now time.Time) { c.core.HandleClosed(now, conn, 0, "dial failed: "+err.Error()) })
+		c.loop.Gone(conn, nil, 0, "dial failed: "+err.Error())
 		return
 	}
 	ws.SetReadLimit(16 << 20)
 	rctx, rcancel := context.WithCancel(context.Background())
 	wc := &wsConn{ws: ws, cancel: rcancel}
 	wc.cond = sync.NewCond(&wc.mu)
-	c.post(func(now time.Time) {
-		if c.core.Conn() != conn {
-			wc.close(1000, "stale")
-			return
-		}
-		c.conns[conn] = wc
+	c.loop.Opened(conn, wc, token, func() {
 		go wc.writeLoop()
 		go c.readLoop(rctx, conn, wc)
-		c.core.HandleOpen(now, conn, token)
 	})
 }
 
@@ -71,23 +65,19 @@ func (c *Client) readLoop(ctx context.Context, conn uint64, wc *wsConn) {
 			if errors.As(err, &ce) {
 				code, reason = proto.Code(ce.Code), ce.Reason
 			}
-			wc.close(1000, "")
-			c.post(func(now time.Time) {
-				if c.conns[conn] == wc {
-					delete(c.conns, conn)
-				}
-				c.core.HandleClosed(now, conn, code, reason)
-			})
+			wc.Close(1000, "")
+			c.loop.Gone(conn, wc, code, reason)
 			return
 		}
 		if typ != websocket.MessageBinary {
 			continue
 		}
-		c.post(func(now time.Time) { c.core.HandleFrame(now, conn, b) })
+		c.loop.Frame(conn, b)
 	}
 }
 
-func (wc *wsConn) write(b []byte) {
+// Write implements driver.Conn.
+func (wc *wsConn) Write(b []byte) {
 	wc.mu.Lock()
 	if !wc.closed {
 		wc.queue = append(wc.queue, b)
@@ -114,14 +104,15 @@ func (wc *wsConn) writeLoop() {
 		err := wc.ws.Write(ctx, websocket.MessageBinary, b)
 		cancel()
 		if err != nil {
-			wc.close(proto.Code(websocket.StatusGoingAway), "write failed")
+			wc.Close(proto.Code(websocket.StatusGoingAway), "write failed")
 			return
 		}
 	}
 }
 
-// close closes the connection once; the reader then reports it to the loop.
-func (wc *wsConn) close(code proto.Code, reason string) {
+// Close implements driver.Conn: it closes the connection once; the reader
+// then reports it to the loop.
+func (wc *wsConn) Close(code proto.Code, reason string) {
 	wc.mu.Lock()
 	if wc.closed {
 		wc.mu.Unlock()
