@@ -217,18 +217,24 @@ func (l *Loop) onState(e core.Event) {
 }
 
 // Opened hands conn to the loop once it is open: a connection the core has
-// moved on from is closed, the current one is announced with token.
-func (l *Loop) Opened(conn uint64, c Conn, token string, started func()) {
-	l.Post(func(now time.Time) {
-		if l.core.Conn() != conn {
+// moved on from is closed, the current one is announced with token. started
+// runs on the loop either way (a closed connection's reader then reports
+// its end, which the core ignores). Opened reports false when the loop is
+// gone; the caller then owns c.
+func (l *Loop) Opened(conn uint64, c Conn, token string, started func()) bool {
+	return l.Post(func(now time.Time) {
+		current := l.core.Conn() == conn
+		if current {
+			l.conns[conn] = c
+		} else {
 			c.Close(1000, "stale")
-			return
 		}
-		l.conns[conn] = c
 		if started != nil {
 			started()
 		}
-		l.core.HandleOpen(now, conn, token)
+		if current {
+			l.core.HandleOpen(now, conn, token)
+		}
 	})
 }
 
@@ -260,6 +266,17 @@ func (l *Loop) Do(f func(c *core.Core, now time.Time)) error {
 		return nil
 	case <-l.done:
 		return l.Stopped()
+	}
+}
+
+// PostNow queues f without ever blocking the caller (e.g. a js.FuncOf
+// callback): when the input channel is full, a goroutine waits instead.
+func (l *Loop) PostNow(f func(c *core.Core, now time.Time)) {
+	g := func(now time.Time) { f(l.core, now) }
+	select {
+	case l.in <- g:
+	default:
+		go l.Post(g)
 	}
 }
 

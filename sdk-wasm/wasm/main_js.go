@@ -8,6 +8,7 @@ import (
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/core"
+	"github.com/parley-im/parley/sdk-wasm/driver"
 )
 
 func main() {
@@ -232,7 +233,7 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 	b.mu.Unlock()
 	b.ids.Call("set", obj, c.id)
 	c.self = obj
-	go c.loop()
+	go c.run()
 	return obj
 }
 
@@ -303,7 +304,7 @@ func (b *bridge) async(name string, prepare func(c *client, args []js.Value) (wo
 			if name == "close" {
 				return jsPromise.Call("resolve")
 			}
-			return rejected(errClosed)
+			return rejected(driver.ErrClosed)
 		}
 		w, err := prepare(c, args)
 		if err != nil {

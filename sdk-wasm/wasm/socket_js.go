@@ -83,7 +83,7 @@ func dialSocket(ctx context.Context, url string) (s *socket, err error) {
 		if n > readLimit {
 			s.push(sockEvent{close: true, code: proto.CodeBadServerFrame,
 				reason: fmt.Sprintf("frame of %d bytes above the %d-byte read limit", n, readLimit)})
-			s.close(proto.CodeBadServerFrame, "frame too large")
+			s.Close(proto.CodeBadServerFrame, "frame too large")
 			return
 		}
 		b := make([]byte, n)
@@ -111,7 +111,7 @@ func dialSocket(ctx context.Context, url string) (s *socket, err error) {
 	ev, err := s.next(ctx)
 	switch {
 	case err != nil:
-		s.close(proto.Code(1000), "dial timed out")
+		s.Close(proto.Code(1000), "dial timed out")
 		s.release()
 		return nil, err
 	case ev.close:
@@ -128,7 +128,7 @@ func (s *socket) listen(event string, fn func(e js.Value)) {
 	f := funcOf(func(args []js.Value) { fn(arg(args, 0)) }, func(r any) {
 		reason := "unreadable " + event + " event: " + panicText(r)
 		s.push(sockEvent{close: true, code: proto.CodeBadServerFrame, reason: reason})
-		s.close(proto.CodeBadServerFrame, reason)
+		s.Close(proto.CodeBadServerFrame, reason)
 	})
 	s.listeners = append(s.listeners, listener{event, f})
 	s.ws.Call("addEventListener", event, f)
@@ -178,8 +178,8 @@ func (s *socket) next(ctx context.Context) (sockEvent, error) {
 	}
 }
 
-// write queues one binary frame; the writer sends frames in order.
-func (s *socket) write(b []byte) {
+// Write implements driver.Conn: it queues one binary frame; the writer sends frames in order.
+func (s *socket) Write(b []byte) {
 	s.mu.Lock()
 	if !s.closed {
 		s.wqueue = append(s.wqueue, b)
@@ -206,7 +206,7 @@ func (s *socket) writeLoop() {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if err := s.send(b); err != nil {
-			s.close(proto.Code(1000), "write failed")
+			s.Close(proto.Code(1000), "write failed")
 			return
 		}
 	}
@@ -228,10 +228,10 @@ func (s *socket) isClosed() bool {
 	return s.closed
 }
 
-// close starts the closing handshake once; the "close" event then reaches
+// Close implements driver.Conn: it starts the closing handshake once; the "close" event then reaches
 // the reader, which reports it to the loop. Browsers accept only 1000 and
 // 3000–4999 from a client, which is what the core uses.
-func (s *socket) close(code proto.Code, reason string) {
+func (s *socket) Close(code proto.Code, reason string) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
