@@ -279,35 +279,9 @@ func runGroup(ctx context.Context, rc relayConfig, cfg groupConfig, run *runResu
 		return fmt.Errorf("relay exited during the run: %v", rp.err)
 	}
 
-	w0, w1 := int64(warmEnd.Sub(clock)), int64(end.Sub(clock))
-	in := func(t int64) bool { return t >= w0 && t < w1 }
-	var ackLat, dLat []float64
-	var nSent, arrived, unique, dups, strange, errs int
-	for _, m := range ms {
-		for k, at := range m.sentAt {
-			if at == 0 || !in(at) {
-				continue
-			}
-			nSent++
-			if !math.IsNaN(m.ackLat[k]) {
-				ackLat = append(ackLat, m.ackLat[k])
-			}
-		}
-		m.mu.Lock()
-		for j, at := range m.dSent {
-			if in(at) {
-				dLat = append(dLat, m.dLat[j])
-			}
-			if in(m.dRecv[j]) {
-				arrived++
-			}
-		}
-		unique += len(m.dLat)
-		dups += m.dups
-		strange += m.strange
-		m.mu.Unlock()
-		errs += int(m.sendErr.Load())
-	}
+	t := tallyWindow(ss, int64(warmEnd.Sub(clock)), int64(end.Sub(clock)))
+	ackLat, dLat := t.ackLat, t.dLat
+	nSent, arrived, unique, dups, strange, errs := t.sent, t.arrived, t.unique, t.dups, t.strange, t.errs
 	secs := cfg.Duration.Seconds()
 	run.set("offered_per_s", cfg.Rate)
 	run.set("offered_deliveries_per_s", cfg.Rate*float64(fan))

@@ -103,35 +103,9 @@ func runLatency(ctx context.Context, rc relayConfig, cfg latencyConfig, run *run
 
 	// Numbers. The window is [warmEnd, end) on clock; a message belongs to
 	// it by its send time, an arrival by its arrival time.
-	w0, w1 := int64(warmEnd.Sub(clock)), int64(end.Sub(clock))
-	in := func(t int64) bool { return t >= w0 && t < w1 }
-	var ackLat, dLat []float64
-	var nSent, arrived, unique, dups, strange, errs int
-	for _, s := range ss {
-		for k, at := range s.sentAt {
-			if at == 0 || !in(at) {
-				continue
-			}
-			nSent++
-			if !math.IsNaN(s.ackLat[k]) {
-				ackLat = append(ackLat, s.ackLat[k])
-			}
-		}
-		s.mu.Lock()
-		for j, at := range s.dSent {
-			if in(at) {
-				dLat = append(dLat, s.dLat[j])
-			}
-			if in(s.dRecv[j]) {
-				arrived++
-			}
-		}
-		unique += len(s.dLat)
-		dups += s.dups
-		strange += s.strange
-		s.mu.Unlock()
-		errs += int(s.sendErr.Load())
-	}
+	t := tallyWindow(ss, int64(warmEnd.Sub(clock)), int64(end.Sub(clock)))
+	ackLat, dLat := t.ackLat, t.dLat
+	nSent, arrived, unique, dups, strange, errs := t.sent, t.arrived, t.unique, t.dups, t.strange, t.errs
 	secs := cfg.Duration.Seconds()
 	run.set("offered_per_s", cfg.Rate)
 	run.set("sent_per_s", float64(nSent)/secs)
@@ -252,4 +226,43 @@ func pacedWindow(ctx context.Context, rp *relayProc, ss []*sender, every, total 
 	acks.Wait()
 	r.sent, r.acked = sent.Load(), acked.Load()
 	return r, nil
+}
+
+// tally is what the clients saw of one measured window: a message belongs
+// to [w0, w1) (ns on the bench clock) by its send time, an arrival by its
+// arrival time; unique, dups and strange count every delivery.
+type tally struct {
+	ackLat, dLat                               []float64
+	sent, arrived, unique, dups, strange, errs int
+}
+
+func tallyWindow(ss []*sender, w0, w1 int64) tally {
+	in := func(t int64) bool { return t >= w0 && t < w1 }
+	var t tally
+	for _, s := range ss {
+		for k, at := range s.sentAt {
+			if at == 0 || !in(at) {
+				continue
+			}
+			t.sent++
+			if !math.IsNaN(s.ackLat[k]) {
+				t.ackLat = append(t.ackLat, s.ackLat[k])
+			}
+		}
+		s.mu.Lock()
+		for j, at := range s.dSent {
+			if in(at) {
+				t.dLat = append(t.dLat, s.dLat[j])
+			}
+			if in(s.dRecv[j]) {
+				t.arrived++
+			}
+		}
+		t.unique += len(s.dLat)
+		t.dups += s.dups
+		t.strange += s.strange
+		s.mu.Unlock()
+		t.errs += int(s.sendErr.Load())
+	}
+	return t
 }
