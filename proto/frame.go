@@ -32,6 +32,7 @@ const (
 	TypeClose       Type = 16 // s→c  the relay is closing the connection, and why
 	TypeCreateGroup Type = 17 // c→s  create a group conversation
 	TypeConvResult  Type = 18 // s→c  reply to CreateGroup
+	TypeResync      Type = 19 // s→c  push: pushes may have been lost; sync again from your cursor
 )
 
 var typeNames = [...]string{
@@ -40,6 +41,7 @@ var typeNames = [...]string{
 	TypeHistory: "history", TypeHistoryPage: "history-page", TypeRead: "read", TypeOK: "ok",
 	TypeConvUpdate: "conv-update", TypePing: "ping", TypePong: "pong", TypeError: "error",
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
+	TypeResync: "resync",
 }
 
 func (t Type) String() string {
@@ -263,6 +265,8 @@ func NewBody(t Type) (any, bool) {
 		return new(CreateGroup), true
 	case TypeConvResult:
 		return new(ConvResult), true
+	case TypeResync:
+		return nil, true
 	}
 	return nil, false
 }

@@ -132,6 +132,7 @@ func validVectors() []validVector {
 			Members: []string{vBob, vCarol}}}},
 		{"create-group/relay-picks-id", Frame{Type: TypeCreateGroup, ID: 13, Body: &CreateGroup{Members: []string{vCarol}}}},
 		{"conv-result", Frame{Type: TypeConvResult, ID: 12, Body: &ConvResult{Conversation: newGroup}}},
+		{"resync", Frame{Type: TypeResync}},
 	}
 }
 
@@ -202,7 +203,7 @@ func invalidVectors() []invalidVector {
 		{"type/zero", hx("a2 01 00 03 a0"), pe},                                                       //
 		{"type/missing", hx("a1 03 a0"), pe},                                                          // {3: {}}
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
-		{"type/unknown-19", hx("a2 01 13 03 a0"), pe},                                                 // first number after conv-result
+		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
 		{"type/overflow-256", hx("a2 01 19 010d 03 a0"), pe},                                          // 269 is not ping (13) mod 256
 		{"type/negative", hx("a2 01 2c 03 a0"), pe},                                                   // -13

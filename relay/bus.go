@@ -5,21 +5,53 @@ import "context"
 // Envelope is one fan-out: deliver Frame, already encoded, to every connected
 // session of Users except the session whose id is Except (the one that caused
 // it, which gets its own reply instead).
+//
+// An envelope with Kick set instead closes (4003) every session of Users
+// whose device is Kick, except the session Except: a device that connects to
+// one relay node replaces its older connection on any other node.
 type Envelope struct {
 	Users  []string
 	Except string // a session id; session ids are unique across relay nodes
 	Frame  []byte // shared by every recipient: never modified
+	Kick   string // a device id; when set, Frame is unused
 }
 
-// Bus carries envelopes to every relay node, including the publishing one.
-// Each node subscribes once and hands what it receives to its local hub, so
-// the routing is identical with one node or many. An implementation must
-// deliver the envelopes published by one goroutine in publish order: that is
-// what keeps every member's view of a conversation in sequence order.
+// Receiver is what a node hands the Bus: where envelopes for its users go.
+type Receiver interface {
+	// Deliver hands over one envelope. It must not block.
+	Deliver(e Envelope)
+	// Lost reports that envelopes for this node may have been dropped (the
+	// bus reconnected after an outage). The node repairs through the store:
+	// delivery through the bus is a notification, never the record.
+	Lost()
+}
+
+// Bus carries envelopes between relay nodes, including back to the
+// publishing one. Each node subscribes once and hands what it receives to its
+// local hub, so the routing is identical with one node or many.
+//
+// A node receives the envelopes addressed to the users it watches: it watches
+// a user while it holds a session of theirs. Envelopes published by one
+// goroutine reach a receiver in publish order, per user: that is what keeps
+// every member's view of a conversation in sequence order when senders share
+// a node; across nodes, clients reorder by sequence number and fill gaps.
 type Bus interface {
-	// Publish sends e to every subscriber.
+	// Publish sends e to every node watching one of e.Users.
 	Publish(ctx context.Context, e Envelope) error
-	// Subscribe calls deliver for every envelope published from now on,
-	// until the returned function is called. deliver must not block.
-	Subscribe(deliver func(Envelope)) (unsubscribe func(), err error)
+	// Subscribe starts delivering envelopes to r.
+	Subscribe(r Receiver) (Subscription, error)
+}
+
+// Subscription is one node's interest in the bus.
+type Subscription interface {
+	// Watch adds one reference to user. When it returns without error, every
+	// envelope for user published from then on reaches the receiver: a
+	// session answers its client only after that, so whatever the store
+	// committed before is found by the client's sync and whatever it commits
+	// after is pushed.
+	Watch(ctx context.Context, user string) error
+	// Unwatch drops one reference to user taken by Watch.
+	Unwatch(user string)
+	// Close ends the subscription.
+	Close()
 }

@@ -1,6 +1,10 @@
 package relay
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/parley-im/parley/proto"
+)
 
 // hub indexes this node's authenticated sessions by user and by device, and
 // fans frames out to them. Delivery only enqueues (never blocks), so one slow
@@ -67,16 +71,37 @@ func (h *hub) removeLocked(s *session) {
 	}
 }
 
-// deliver enqueues e.Frame on every local session of e.Users but e.Except.
-// It is the subscriber this node gives the Bus.
-func (h *hub) deliver(e Envelope) {
+var _ Receiver = (*hub)(nil)
+
+// resyncFrame tells a client that pushes may have been lost.
+var resyncFrame = proto.MustEncode(proto.Frame{Type: proto.TypeResync})
+
+// Deliver enqueues e.Frame on every local session of e.Users but e.Except, or
+// for a kick closes the sessions of that device. It never blocks.
+func (h *hub) Deliver(e Envelope) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, u := range e.Users {
 		for _, s := range h.users[u] {
-			if s.id != e.Except {
+			switch {
+			case s.id == e.Except:
+			case e.Kick == "":
 				s.enqueue(e.Frame)
+			case s.device == e.Kick:
+				s.close(proto.CodeKicked, "replaced by a newer connection of the same device")
 			}
+		}
+	}
+}
+
+// Lost tells every local session to sync again: what the bus dropped is in
+// the store, and each client knows its own cursor.
+func (h *hub) Lost() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, list := range h.users {
+		for _, s := range list {
+			s.enqueue(resyncFrame)
 		}
 	}
 }

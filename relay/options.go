@@ -21,7 +21,9 @@ type Options struct {
 	Store Store
 
 	// Bus carries fan-out between relay nodes. Defaults to an in-process
-	// MemoryBus, which is right for a single node.
+	// MemoryBus, which is right for a single node; NewNATSBus serves several.
+	// The Server owns it after New and closes it in Shutdown when it has a
+	// Close method.
 	Bus Bus
 
 	// Secret is the HS256 key tokens are signed with (its bytes, as given).

@@ -23,7 +23,7 @@ type Server struct {
 	opts    Options
 	store   Store
 	bus     Bus
-	unsub   func()
+	sub     Subscription
 	hub     *hub
 	commit  *committer
 	metrics *metrics
@@ -71,7 +71,7 @@ func New(opts Options) (*Server, error) {
 		key: []byte(secret), log: o.Logger, sessions: make(map[*session]struct{}),
 	}
 	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
-	if s.unsub, err = bus.Subscribe(s.hub.deliver); err != nil {
+	if s.sub, err = bus.Subscribe(s.hub); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("relay: subscribe to bus: %w", err)
 	}
@@ -167,7 +167,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.cancelAll()
-	s.unsub()
+	s.sub.Close()
+	if c, ok := s.bus.(interface{ Close() }); ok {
+		c.Close()
+	}
 	if err := s.store.Close(); err != nil && !errors.Is(err, ErrClosed) {
 		errs = append(errs, err)
 	}

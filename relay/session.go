@@ -21,15 +21,16 @@ import (
 // fan-out from the hub, timers — only enqueues frames or asks the session to
 // close, and neither ever blocks.
 type session struct {
-	srv    *Server
-	id     string
-	conn   *websocket.Conn
+	srv  *Server
+	id   string
+	conn *websocket.Conn
 
 	// user and device are set by the reader before the session enters the
 	// hub, and never change after; other goroutines read them only through
 	// the hub.
 	user, device string
 	authed       atomic.Bool
+	watched      bool // the bus subscription holds a reference to user for this session
 
 	bucket bucket      // reader only
 	timer  *time.Timer // auth deadline, then heartbeat deadline
@@ -83,6 +84,9 @@ func (s *session) run() {
 	s.teardown()
 	if s.authed.Load() {
 		s.srv.hub.remove(s)
+	}
+	if s.watched {
+		s.srv.sub.Unwatch(s.user)
 	}
 }
 
@@ -262,10 +266,25 @@ func (s *session) hello(now time.Time, id uint64, h *proto.Hello) {
 		SessionID:   s.id,
 		TokenExp:    exp.Unix(),
 	}})
+	// Watch before welcoming: from here on every push for user reaches this
+	// node, and everything committed earlier is found by the client's sync.
+	ctx, cancel := context.WithTimeout(s.srv.baseCtx, o.AuthTimeout)
+	err := s.srv.sub.Watch(ctx, user)
+	cancel()
+	if err != nil {
+		s.srv.log.Warn("bus watch failed", "user", user, "err", err)
+		s.close(proto.CodeOverloaded, "relay cannot reach its bus, retry")
+		return
+	}
+	s.watched = true
 	s.authed.Store(true)
 	s.timer.Reset(o.HeartbeatTimeout)
 	if old := s.srv.hub.add(s, func() { s.enqueue(welcome) }); old != nil {
 		old.close(proto.CodeKicked, "replaced by a newer connection of the same device")
+	}
+	// The same device may still be connected to another node.
+	if err := s.srv.bus.Publish(s.srv.baseCtx, Envelope{Users: []string{user}, Except: s.id, Kick: s.device}); err != nil {
+		s.srv.log.Warn("bus kick failed", "user", user, "err", err)
 	}
 	s.srv.log.Debug("session open", "session", s.id, "user", user, "device", h.DeviceID, "client", h.Client)
 }

@@ -430,3 +430,28 @@ func TestMarkReadOfflineReachesRelayOnConnect(t *testing.T) {
 		t.Fatalf("read seq %d, want 5", r.Seq)
 	}
 }
+
+// A relay whose bus lost pushes says resync: the core syncs from its cursor
+// and fills what the lost deliveries carried from history.
+func TestResyncRepairsLostPushes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	conv := proto.P2PID("alice", "bob")
+	sync := h.lastWrite(proto.TypeSync)
+	h.takeWrites()
+	h.relay(proto.TypeResync, 0, nil)
+	again := h.lastWrite(proto.TypeSync)
+	if again.ID == sync.ID || again.Body.(*proto.Sync).Cursor != sync.Body.(*proto.Sync).Cursor {
+		t.Fatalf("resync sent %+v after %+v", again, sync)
+	}
+	h.relay(proto.TypeSyncResult, again.ID, &proto.SyncResult{Cursor: 7, Conversations: []proto.Conversation{
+		{ID: conv, Kind: proto.KindP2P, LastSeq: 2, Version: 7},
+	}})
+	fill := h.lastWrite(proto.TypeHistory)
+	h.relay(proto.TypeHistoryPage, fill.ID, &proto.HistoryPage{ConvID: conv, LastSeq: 2,
+		Messages: []proto.Message{msg(conv, 1, "bob"), msg(conv, 2, "bob")}})
+	if stored, _ := h.store.Messages(conv, 0, 100); len(stored) != 2 || !h.c.Synced() {
+		t.Fatalf("after resync: stored %v, synced %v", stored, h.c.Synced())
+	}
+}

@@ -57,6 +57,12 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.deliver(now, &body.Message)
 	case *proto.ConvUpdate:
 		c.merge(&body.Conversation)
+	case nil:
+		if f.Type == proto.TypeResync {
+			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
+			return
+		}
+		c.replied(r)
 	case *proto.Ack:
 		if r == nil || r.kind != reqSend || r.clientID != body.ClientID {
 			c.abort(now, proto.CodeBadServerFrame, "ack for no matching send")
@@ -82,16 +88,6 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		}
 		cv := c.merge(&body.Conversation)
 		c.resolve(r.op, cv, nil)
-	case nil: // OK
-		if r == nil {
-			return
-		}
-		if r.kind == reqRead && c.reads[r.conv] != 0 {
-			if cv := c.convs[r.conv]; cv != nil && cv.ReadSeq >= c.reads[r.conv] {
-				delete(c.reads, r.conv)
-			}
-		}
-		c.resolve(r.op, nil, nil)
 	case *proto.ErrorBody:
 		if r == nil {
 			return
@@ -100,6 +96,19 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 	default:
 		c.abort(now, proto.CodeBadServerFrame, "unexpected "+f.Type.String()+" frame")
 	}
+}
+
+// replied settles the request an OK frame answers.
+func (c *Core) replied(r *request) {
+	if r == nil {
+		return
+	}
+	if r.kind == reqRead && c.reads[r.conv] != 0 {
+		if cv := c.convs[r.conv]; cv != nil && cv.ReadSeq >= c.reads[r.conv] {
+			delete(c.reads, r.conv)
+		}
+	}
+	c.resolve(r.op, nil, nil)
 }
 
 func (c *Core) welcome(now time.Time, w *proto.Welcome) {

@@ -1,0 +1,324 @@
+package relay
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/parley-im/parley/relay/internal/buswire"
+)
+
+var _ Bus = (*NATSBus)(nil)
+
+// NATSOptions configure a NATSBus.
+type NATSOptions struct {
+	// Prefix starts every subject, so several deployments can share one NATS
+	// cluster. Defaults to "parley".
+	Prefix string
+	// Name is the connection name NATS shows in its monitoring. Defaults to
+	// "parley-relay".
+	Name string
+	// Logger receives connection events. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// NATSBus is a Bus over NATS core pub/sub, for several relay nodes.
+//
+// Subjects are per user: <prefix>.u.<base64url(user)>. A node subscribes to
+// the subjects of the users it holds sessions of, so it receives only what its
+// connected users need, never every message of the cluster. An envelope for n
+// users is n publishes of the same small payload.
+//
+// NATS core delivers at most once and keeps nothing: a node that was
+// disconnected has missed envelopes. On every reconnect the bus reports Lost
+// to its receivers (which tell their clients to sync), and a node whose own
+// publishes were dropped tells every node, through <prefix>.lost, to do the
+// same. Messages are in the store before they are published, so nothing is
+// lost, only late.
+type NATSBus struct {
+	nc     *nats.Conn
+	prefix string
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	subs map[*natsSub]struct{}
+
+	// dropped records that a publish failed; after the next reconnect the
+	// bus asks every node to repair.
+	dropped atomic.Bool
+}
+
+// NewNATSBus connects to the NATS server at url (nats://host:port, or a comma
+// separated list) and returns a bus on it. It fails when no server answers;
+// after that, it reconnects by itself for as long as it lives.
+func NewNATSBus(url string, o NATSOptions) (*NATSBus, error) {
+	if o.Prefix == "" {
+		o.Prefix = "parley"
+	}
+	if strings.ContainsAny(o.Prefix, " \t\r\n*>") {
+		return nil, fmt.Errorf("relay: NATS subject prefix %q has a space or wildcard", o.Prefix)
+	}
+	if o.Name == "" {
+		o.Name = "parley-relay"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	b := &NATSBus{prefix: o.Prefix, log: o.Logger, subs: make(map[*natsSub]struct{})}
+	nc, err := nats.Connect(url,
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.Timeout(2*time.Second),
+		nats.PingInterval(5*time.Second),
+		nats.MaxPingsOutstanding(2),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.log.Warn("bus disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.log.Info("bus reconnected", "server", nc.ConnectedUrlRedacted())
+			go b.reconnected()
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			b.log.Warn("bus error", "err", err)
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				b.lost() // this node dropped envelopes it was sent
+			}
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("relay: connect to NATS at %s: %w", url, err)
+	}
+	b.nc = nc
+	return b, nil
+}
+
+// reconnected runs after NATS came back: the subscriptions are re-sent; once
+// the server has them (the flush), everything pushed from now on arrives, and
+// the receivers repair what was missed.
+func (b *NATSBus) reconnected() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = b.nc.FlushWithContext(ctx)
+	cancel()
+	if b.dropped.Swap(false) {
+		// Publishes made while disconnected may have been refused: every
+		// node may be missing pushes this one sent.
+		if err := b.nc.Publish(b.prefix+".lost", nil); err != nil {
+			b.dropped.Store(true)
+		}
+	}
+	b.lost()
+}
+
+// lost reports Lost to every receiver of this node.
+func (b *NATSBus) lost() {
+	b.mu.Lock()
+	subs := make([]*natsSub, 0, len(b.subs))
+	for s := range b.subs {
+		subs = append(subs, s)
+	}
+	b.mu.Unlock()
+	for _, s := range subs {
+		s.r.Lost()
+	}
+}
+
+// Close ends every subscription and closes the connection.
+func (b *NATSBus) Close() {
+	b.mu.Lock()
+	subs := make([]*natsSub, 0, len(b.subs))
+	for s := range b.subs {
+		subs = append(subs, s)
+	}
+	b.mu.Unlock()
+	for _, s := range subs {
+		s.Close()
+	}
+	b.nc.Close()
+}
+
+// subject is the subject of user's envelopes. base64url keeps any user id,
+// dots and wildcards included, to one subject token.
+func (b *NATSBus) subject(user string) string {
+	return b.prefix + ".u." + base64.RawURLEncoding.EncodeToString([]byte(user))
+}
+
+// Publish implements Bus.
+func (b *NATSBus) Publish(_ context.Context, e Envelope) error {
+	payload := buswire.Encode(buswire.Envelope{Except: e.Except, Kick: e.Kick, Frame: e.Frame})
+	var first error
+	for _, u := range e.Users {
+		if err := b.nc.Publish(b.subject(u), payload); err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		b.dropped.Store(true)
+		return fmt.Errorf("relay: publish to NATS: %w", first)
+	}
+	return nil
+}
+
+// Subscribe implements Bus. Envelopes of every watched user go through one
+// channel to one goroutine, in the order NATS delivered them: per user, the
+// publish order of each publishing node.
+func (b *NATSBus) Subscribe(r Receiver) (Subscription, error) {
+	s := &natsSub{bus: b, r: r, users: make(map[string]*natsWatch), in: make(chan *nats.Msg, 1<<14), done: make(chan struct{})}
+	lost, err := b.nc.Subscribe(b.prefix+".lost", func(*nats.Msg) { r.Lost() })
+	if err != nil {
+		return nil, fmt.Errorf("relay: subscribe to NATS: %w", err)
+	}
+	s.lostSub = lost
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	go s.dispatch()
+	return s, nil
+}
+
+type natsSub struct {
+	bus     *NATSBus
+	r       Receiver
+	in      chan *nats.Msg
+	done    chan struct{}
+	lostSub *nats.Subscription
+
+	mu     sync.Mutex
+	users  map[string]*natsWatch
+	closed bool
+}
+
+// natsWatch is one user's subscription, shared by that user's sessions.
+type natsWatch struct {
+	refs  int
+	ready chan struct{} // closed once the first Watch has an answer
+	sub   *nats.Subscription
+	err   error
+}
+
+func (s *natsSub) dispatch() {
+	prefix := s.bus.prefix + ".u."
+	for {
+		select {
+		case m := <-s.in:
+			user, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(m.Subject, prefix))
+			if err != nil {
+				continue
+			}
+			w, err := buswire.Decode(m.Data)
+			if err != nil {
+				s.bus.log.Warn("bus: dropped a malformed envelope", "subject", m.Subject, "err", err)
+				continue
+			}
+			s.r.Deliver(Envelope{Users: []string{string(user)}, Except: w.Except, Kick: w.Kick, Frame: w.Frame})
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// Watch implements Subscription.
+func (s *natsSub) Watch(ctx context.Context, user string) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	w := s.users[user]
+	first := w == nil
+	if first {
+		w = &natsWatch{ready: make(chan struct{})}
+		s.users[user] = w
+	}
+	w.refs++
+	s.mu.Unlock()
+
+	if first {
+		w.sub, w.err = s.bus.nc.ChanSubscribe(s.bus.subject(user), s.in)
+		if w.err == nil {
+			w.err = s.confirm(ctx)
+		}
+		close(w.ready)
+	} else {
+		select {
+		case <-w.ready:
+		case <-ctx.Done():
+			s.Unwatch(user)
+			return ctx.Err()
+		}
+	}
+	if w.err != nil {
+		s.Unwatch(user)
+		return fmt.Errorf("relay: subscribe to NATS: %w", w.err)
+	}
+	return nil
+}
+
+// confirm waits until the server has processed the subscription just sent.
+// While NATS is away it does not wait: the subscription is re-sent on
+// reconnect, and Lost follows, which repairs whatever this session missed.
+func (s *natsSub) confirm(ctx context.Context) error {
+	if s.bus.nc.IsReconnecting() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := s.bus.nc.FlushWithContext(ctx)
+	if err != nil && (s.bus.nc.IsReconnecting() || s.bus.nc.Status() == nats.CONNECTING) {
+		return nil
+	}
+	return err
+}
+
+// Unwatch implements Subscription.
+func (s *natsSub) Unwatch(user string) {
+	s.mu.Lock()
+	w := s.users[user]
+	if w == nil {
+		s.mu.Unlock()
+		return
+	}
+	w.refs--
+	if w.refs > 0 {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.users, user)
+	s.mu.Unlock()
+	// refs reached zero, so the first Watch has returned and ready is closed.
+	if w.sub != nil {
+		_ = w.sub.Unsubscribe()
+	}
+}
+
+// Close implements Subscription.
+func (s *natsSub) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	users := s.users
+	s.users = nil
+	s.mu.Unlock()
+	for _, w := range users {
+		<-w.ready
+		if w.sub != nil {
+			_ = w.sub.Unsubscribe()
+		}
+	}
+	_ = s.lostSub.Unsubscribe()
+	s.bus.mu.Lock()
+	delete(s.bus.subs, s)
+	s.bus.mu.Unlock()
+	close(s.done)
+}

@@ -1,0 +1,86 @@
+// Package buswire encodes what relay nodes send each other over a message
+// bus: one envelope, addressed by the bus subject, as a compact byte string.
+//
+// The layout is one kind byte, the except session id and the kick device as
+// uvarint-length-prefixed strings, then the frame (for a delivery) or nothing
+// (for a kick). Nodes trust each other, but the decoder still checks every
+// length: bytes from the network are untrusted.
+package buswire
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// Envelope is the body of one bus message.
+type Envelope struct {
+	Except string // session id the frame is not for
+	Kick   string // device id to close; when set, Frame is empty
+	Frame  []byte // an encoded proto frame
+}
+
+const (
+	kindFrame byte = 1
+	kindKick  byte = 2
+
+	// MaxID bounds the except and kick strings; session and device ids are
+	// far shorter.
+	MaxID = 256
+)
+
+// ErrMalformed is returned for bytes that are not an envelope.
+var ErrMalformed = errors.New("buswire: malformed envelope")
+
+// Encode returns the bytes of e.
+func Encode(e Envelope) []byte {
+	kind := kindFrame
+	frame := e.Frame
+	if e.Kick != "" {
+		kind, frame = kindKick, nil
+	}
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen16+len(e.Except)+len(e.Kick)+len(frame))
+	b = append(b, kind)
+	b = binary.AppendUvarint(b, uint64(len(e.Except)))
+	b = append(b, e.Except...)
+	b = binary.AppendUvarint(b, uint64(len(e.Kick)))
+	b = append(b, e.Kick...)
+	return append(b, frame...)
+}
+
+// Decode parses b. The returned Frame aliases b.
+func Decode(b []byte) (Envelope, error) {
+	var e Envelope
+	if len(b) == 0 || (b[0] != kindFrame && b[0] != kindKick) {
+		return e, ErrMalformed
+	}
+	kind := b[0]
+	b = b[1:]
+	str := func() (string, bool) {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n > MaxID || n > uint64(len(b)-w) {
+			return "", false
+		}
+		s := string(b[w : w+int(n)])
+		b = b[w+int(n):]
+		return s, true
+	}
+	var ok bool
+	if e.Except, ok = str(); !ok {
+		return Envelope{}, ErrMalformed
+	}
+	if e.Kick, ok = str(); !ok {
+		return Envelope{}, ErrMalformed
+	}
+	switch kind {
+	case kindKick:
+		if e.Kick == "" || len(b) != 0 {
+			return Envelope{}, ErrMalformed
+		}
+	default:
+		if e.Kick != "" || len(b) == 0 {
+			return Envelope{}, ErrMalformed
+		}
+		e.Frame = b
+	}
+	return e, nil
+}
