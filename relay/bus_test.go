@@ -3,12 +3,11 @@ package relay
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/internal/testsvc"
 )
 
 // recorder is a Receiver that keeps what it is given.
@@ -177,7 +176,7 @@ func TestMemoryBus(t *testing.T) {
 
 func TestNATSBus(t *testing.T) {
 	t.Parallel()
-	url := natsURL(t)
+	url := testsvc.NATSURL(t)
 	testBus(t, func(t *testing.T) Bus {
 		b, err := NewNATSBus(url, NATSOptions{Prefix: "parleytest" + randomHex(4), Logger: testLogger()})
 		ok(t, err)
@@ -186,88 +185,14 @@ func TestNATSBus(t *testing.T) {
 	}, true)
 }
 
-// natsURL is the NATS server the tests share: $PARLEY_TEST_NATS, by default
-// the one on 127.0.0.1:4222. Without it the test is skipped loudly, or fails
-// when PARLEY_REQUIRE_SERVICES=1 (as in ./build.sh test, which starts it).
-func natsURL(t testing.TB) string {
-	url := os.Getenv("PARLEY_TEST_NATS")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	b, err := NewNATSBus(url, NATSOptions{Logger: testLogger()})
-	if err != nil {
-		if os.Getenv("PARLEY_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("NATS is required (PARLEY_REQUIRE_SERVICES=1) but %s does not answer: %v", url, err)
-		}
-		t.Skipf("SKIPPED LOUDLY: no NATS at %s (%v); set PARLEY_TEST_NATS or start nats-server", url, err)
-	}
-	b.Close()
-	return url
-}
-
-// natsServer is a nats-server process of the test's own, which it may stop
-// and start again on the same port.
-type natsServer struct {
-	t    testing.TB
-	port int
-	cmd  *exec.Cmd
-}
-
-const natsServerBin = "/usr/sbin/nats-server"
-
-func startNATSServer(t testing.TB) *natsServer {
-	t.Helper()
-	if _, err := os.Stat(natsServerBin); err != nil {
-		if os.Getenv("PARLEY_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("%s is required: %v", natsServerBin, err)
-		}
-		t.Skipf("SKIPPED LOUDLY: %s not installed", natsServerBin)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	ok(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	n := &natsServer{t: t, port: port}
-	n.start()
-	t.Cleanup(n.stop)
-	return n
-}
-
-func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
-
-func (n *natsServer) start() {
-	n.t.Helper()
-	n.cmd = exec.Command(natsServerBin, "-a", "127.0.0.1", "-p", fmt.Sprint(n.port))
-	ok(n.t, n.cmd.Start())
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if i > 200 {
-			n.t.Fatalf("nats-server on port %d did not start", n.port)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (n *natsServer) stop() {
-	if n.cmd != nil && n.cmd.Process != nil {
-		_ = n.cmd.Process.Kill()
-		_ = n.cmd.Wait()
-		n.cmd = nil
-	}
-}
-
 // After the NATS server restarts, every node hears Lost (its clients must
 // sync), and envelopes flow again.
 func TestNATSBusRestartReportsLost(t *testing.T) {
 	t.Parallel()
-	srv := startNATSServer(t)
+	srv := testsvc.StartNATS(t)
 	ctx := context.Background()
 	open := func() (*NATSBus, *recorder, Subscription) {
-		b, err := NewNATSBus(srv.url(), NATSOptions{Logger: testLogger()})
+		b, err := NewNATSBus(srv.URL(), NATSOptions{Logger: testLogger()})
 		ok(t, err)
 		t.Cleanup(b.Close)
 		r := newRecorder()
@@ -281,9 +206,9 @@ func TestNATSBusRestartReportsLost(t *testing.T) {
 	ok(t, b1.Publish(ctx, Envelope{Users: []string{"alice"}, Frame: []byte("before")}))
 	r2.await(t, "before the restart", func(got []Envelope, _ int) bool { return len(got) == 1 })
 
-	srv.stop()
+	srv.Stop()
 	time.Sleep(300 * time.Millisecond)
-	srv.start()
+	srv.Start()
 	for _, r := range []*recorder{r1, r2} {
 		r.await(t, "lost after reconnect", func(_ []Envelope, lost int) bool { return lost >= 1 })
 	}

@@ -82,7 +82,45 @@ func TestInvariantsUnderChaos(t *testing.T) {
 	s := seed(t)
 	relay := startRelay(t, "--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000")
 	proxy := newFaultProxy(t, relay.addr)
+	restart := func(crng *rand.Rand) {
+		relay.kill9()
+		time.Sleep(time.Duration(100+crng.IntN(400)) * time.Millisecond)
+		relay.start()
+	}
+	run := runChaos(t, s, proxy, 2, []disruption{
+		{15, "relay SIGKILL", restart}, {40, "relay SIGKILL", restart},
+		{65, "relay SIGKILL", restart}, {85, "relay SIGKILL", restart},
+	})
 
+	// The relay keeps every acknowledged message across one more SIGKILL.
+	relay.kill9()
+	relay.start()
+	run.checkFreshDevice(t, relay.wsURL(), "alice-fresh")
+}
+
+// disruption is a fault injected once, when the acks pass at percent of the
+// sends, so that every one lands mid-run.
+type disruption struct {
+	at   int64
+	name string
+	do   func(rng *rand.Rand)
+}
+
+// chaosRun is what a chaos run leaves to check.
+type chaosRun struct {
+	seed    uint64
+	devices []*device
+	convsOf map[string][]string
+	sent    map[string]string
+	acked   []ackRecord
+}
+
+// runChaos has 3 users × perUser devices, connected through proxy, send 500
+// messages each into one group and three p2p conversations, while proxy cuts
+// a random connection every 50–300 ms and the disruptions fire. It then
+// waits for every device to settle and checks the invariants.
+func runChaos(t *testing.T, s uint64, proxy *faultProxy, perUser int, disruptions []disruption) *chaosRun {
+	t.Helper()
 	users := []string{"alice", "bob", "carol"}
 	group := "g:chaos"
 	convsOf := map[string][]string{}
@@ -96,7 +134,7 @@ func TestInvariantsUnderChaos(t *testing.T) {
 	}
 	var devices []*device
 	for i, u := range users {
-		for d := 1; d <= 2; d++ {
+		for d := 1; d <= perUser; d++ {
 			devices = append(devices, newDevice(t, proxy.wsURL(), u, fmt.Sprintf("%s-d%d", u, d), s+uint64(i*10+d), nil))
 		}
 	}
@@ -140,7 +178,7 @@ func TestInvariantsUnderChaos(t *testing.T) {
 				mu.Unlock()
 				results <- ch
 				// ~30 ms between sends: the run lasts ~15 s, long enough for
-				// dozens of cuts and four kills while traffic flows.
+				// dozens of cuts and every disruption while traffic flows.
 				time.Sleep(time.Duration(drng.IntN(60)) * time.Millisecond)
 			}
 		}(d)
@@ -165,22 +203,17 @@ func TestInvariantsUnderChaos(t *testing.T) {
 		}(d)
 	}
 
-	// Chaos: a random cut every 50–300 ms throughout, and a SIGKILL with a
-	// restart when the acks pass 15 %, 40 %, 65 % and 85 % of the sends, so
-	// every kill lands mid-run.
 	allDone := make(chan struct{})
 	go func() { wg.Wait(); close(allDone) }()
-	kills := 0
-	thresholds := []int64{int64(total) * 15 / 100, int64(total) * 40 / 100, int64(total) * 65 / 100, int64(total) * 85 / 100}
+	fired := 0
 	crng := rand.New(rand.NewPCG(s, 99))
 	for !isClosed(allDone) && ctx.Err() == nil {
 		time.Sleep(time.Duration(50+crng.IntN(250)) * time.Millisecond)
 		proxy.cutRandom(crng)
-		if kills < len(thresholds) && nAcked.Load() >= thresholds[kills] {
-			relay.kill9()
-			time.Sleep(time.Duration(100+crng.IntN(400)) * time.Millisecond)
-			relay.start()
-			kills++
+		if fired < len(disruptions) && nAcked.Load() >= int64(total)*disruptions[fired].at/100 {
+			t.Logf("at %d acks: %s", nAcked.Load(), disruptions[fired].name)
+			disruptions[fired].do(crng)
+			fired++
 		}
 	}
 	<-allDone
@@ -189,11 +222,11 @@ func TestInvariantsUnderChaos(t *testing.T) {
 		t.Error(err)
 	}
 	if t.Failed() {
-		return
+		t.FailNow()
 	}
-	t.Logf("chaos: %d connection cuts, %d relay SIGKILL restarts, %d acks", proxy.cutCount(), kills, len(acked))
-	if kills < 3 {
-		t.Fatalf("only %d relay restarts happened", kills)
+	t.Logf("chaos: %d connection cuts, %d of %d disruptions, %d acks", proxy.cutCount(), fired, len(disruptions), len(acked))
+	if fired < len(disruptions)-1 {
+		t.Fatalf("only %d of %d disruptions happened", fired, len(disruptions))
 	}
 	if len(acked) != total {
 		t.Fatalf("%d acks for %d sends", len(acked), total)
@@ -204,18 +237,24 @@ func TestInvariantsUnderChaos(t *testing.T) {
 		}
 	}
 	checkConvergence(t, devices, convsOf, sent, acked)
+	return &chaosRun{seed: s, devices: devices, convsOf: convsOf, sent: sent, acked: acked}
+}
 
-	// The relay keeps every acknowledged message across one more SIGKILL.
-	relay.kill9()
-	relay.start()
-	fresh := newDevice(t, relay.wsURL(), "alice", "alice-fresh", s+1000, nil)
+// checkFreshDevice connects a new device of alice named name at url and
+// checks that it syncs every acknowledged message, in the same order as
+// everyone else.
+func (r *chaosRun) checkFreshDevice(t *testing.T, url, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fresh := newDevice(t, url, "alice", name, r.seed+1000, nil)
 	if err := fresh.c.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := fresh.c.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkConvergence(t, append(devices, fresh), convsOf, sent, acked)
+	checkConvergence(t, append(r.devices, fresh), r.convsOf, r.sent, r.acked)
 }
 
 func isClosed(ch chan struct{}) bool {

@@ -6,29 +6,33 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // faultProxy sits between clients and the relay and cuts connections on
-// demand. When the relay is down, new connections fail at once, as they
-// would against a dead host.
+// demand. With several targets it is a load balancer without stickiness:
+// each new connection goes to the next target that accepts it, so clients of
+// a dead relay land on another one. When every target is down, new
+// connections fail at once, as they would against a dead host.
 type faultProxy struct {
-	ln     net.Listener
-	target string
+	ln      net.Listener
+	targets []string
 
-	mu    sync.Mutex
-	pairs map[int][2]net.Conn
-	next  int
-	cuts  int
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	refuse time.Time // new connections are refused until then
+	pairs  map[int][2]net.Conn
+	next   int
+	cuts   int
+	wg     sync.WaitGroup
 }
 
-func newFaultProxy(t testing.TB, target string) *faultProxy {
+func newFaultProxy(t testing.TB, targets ...string) *faultProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{ln: ln, target: target, pairs: make(map[int][2]net.Conn)}
+	p := &faultProxy{ln: ln, targets: targets, pairs: make(map[int][2]net.Conn)}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -44,14 +48,26 @@ func (p *faultProxy) accept() {
 		if err != nil {
 			return
 		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
+		p.mu.Lock()
+		id := p.next
+		p.next++
+		refusing := time.Now().Before(p.refuse)
+		p.mu.Unlock()
+		if refusing {
+			c.Close()
+			continue
+		}
+		var up net.Conn
+		for i := range p.targets {
+			if up, err = net.Dial("tcp", p.targets[(id+i)%len(p.targets)]); err == nil {
+				break
+			}
+		}
+		if up == nil {
 			c.Close()
 			continue
 		}
 		p.mu.Lock()
-		id := p.next
-		p.next++
 		p.pairs[id] = [2]net.Conn{c, up}
 		p.mu.Unlock()
 		p.wg.Add(2)
@@ -103,6 +119,35 @@ func (p *faultProxy) cutRandom(rng *rand.Rand) bool {
 	}
 	return false
 }
+
+// cutAll abruptly closes every live connection.
+func (p *faultProxy) cutAll() int {
+	p.mu.Lock()
+	ids := make([]int, 0, len(p.pairs))
+	for id := range p.pairs {
+		ids = append(ids, id)
+	}
+	p.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if p.drop(id) {
+			n++
+		}
+	}
+	return n
+}
+
+// outage cuts every live connection and refuses new ones for d: the
+// target looks down for a while.
+func (p *faultProxy) outage(d time.Duration) int {
+	p.mu.Lock()
+	p.refuse = time.Now().Add(d)
+	p.mu.Unlock()
+	return p.cutAll()
+}
+
+// addr is the proxy's TCP address.
+func (p *faultProxy) addr() string { return p.ln.Addr().String() }
 
 func (p *faultProxy) cutCount() int {
 	p.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -127,8 +128,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rateBurst := fs.Int("rate-burst", 0, "frames one connection may send at once above the rate (default 2x rate-limit)")
 	sendQueue := fs.Int("send-queue", 512, "frames queued per connection before it is closed as a slow consumer")
 	synchronous := fs.String("synchronous", "FULL", "SQLite synchronous mode: FULL (durable across power loss) or NORMAL")
+	storeURL := fs.String("store", "sqlite", "where messages are kept: sqlite (in --data) or a postgres://… URL shared by several relays")
+	busURL := fs.String("bus", "memory", "fan-out between relays: memory (one relay) or a nats://… URL (comma-separated servers)")
+	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix, to share one NATS between deployments")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	for name, variable := range map[string]string{
+		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
 		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "dev-tokens": "PARLEY_DEV_TOKENS", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
 		"rate-limit": "PARLEY_RATE_LIMIT", "rate-burst": "PARLEY_RATE_BURST", "send-queue": "PARLEY_SEND_QUEUE", "synchronous": "PARLEY_SYNCHRONOUS",
@@ -164,12 +169,27 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	store, bus, err := openBackends(ctx, *storeURL, *busURL, *busPrefix, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
+		return 1
+	}
+	var fanout relay.Bus // nil, not a nil *NATSBus, selects the default
+	if bus != nil {
+		fanout = bus
+	}
 	srv, err := relay.New(relay.Options{
 		Data: *data, Secret: *secret, Origins: splitList(*origins), Static: *static, Pprof: *pprofOn, DevTokens: *devTokens,
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
-		Synchronous: sync, Logger: log,
+		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
 	})
 	if err != nil {
+		if store != nil {
+			store.Close()
+		}
+		if bus != nil {
+			bus.Close()
+		}
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 		return 1
 	}
@@ -180,7 +200,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "parley-relay listening on http://%s\n", ln.Addr())
-	log.Info("relay started", "addr", ln.Addr().String(), "data", *data, "version", versionString())
+	log.Info("relay started", "addr", ln.Addr().String(), "data", *data, "store", redact(*storeURL), "bus", redact(*busURL), "version", versionString())
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -280,4 +300,50 @@ func goVersion() string {
 		return bi.GoVersion
 	}
 	return "go"
+}
+
+// openBackends opens the store and bus that --store and --bus name. For the
+// embedded defaults (sqlite, memory) both are nil and relay.New makes them.
+func openBackends(ctx context.Context, storeURL, busURL, prefix string, log *slog.Logger) (relay.Store, *relay.NATSBus, error) {
+	var store relay.Store
+	switch {
+	case storeURL == "" || storeURL == "sqlite":
+	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		pg, err := relay.NewPostgresStore(cctx, storeURL, relay.PostgresOptions{})
+		cancel()
+		if err != nil {
+			return nil, nil, err
+		}
+		store = pg
+	default:
+		return nil, nil, fmt.Errorf("--store %q is neither sqlite nor a postgres:// URL", redact(storeURL))
+	}
+	switch {
+	case busURL == "" || busURL == "memory":
+		return store, nil, nil
+	case strings.HasPrefix(busURL, "nats://"), strings.HasPrefix(busURL, "tls://"):
+		bus, err := relay.NewNATSBus(busURL, relay.NATSOptions{Prefix: prefix, Logger: log})
+		if err != nil {
+			if store != nil {
+				store.Close()
+			}
+			return nil, nil, err
+		}
+		return store, bus, nil
+	default:
+		if store != nil {
+			store.Close()
+		}
+		return nil, nil, fmt.Errorf("--bus %q is neither memory nor a nats:// URL", redact(busURL))
+	}
+}
+
+// redact hides the password of a URL for logs.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
 }
