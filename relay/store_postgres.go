@@ -1,0 +1,620 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"net"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/parley-im/parley/proto"
+)
+
+var _ Store = (*PostgresStore)(nil)
+
+// PostgresStore is the Store for several relays sharing one PostgreSQL
+// database (SPEC §3, scale-out). Every relay is a peer: nothing is cached
+// between calls, each decision is taken inside the transaction that writes
+// it, and the database's locks are the only coordination.
+//
+// Locks. A write transaction first takes transaction-scoped advisory locks —
+// one per conversation it touches and, for Append, one per (sender, client
+// id) — in ascending key order, in one statement. Conversation and member
+// rows, and message rows of a (sender, client id), are written only under
+// those locks. Last, just before it commits, it takes the rows of
+// user_versions it needs, in ascending user order, in one statement. Every
+// transaction takes its locks in this one global order (advisory keys, then
+// user rows), so two relays never deadlock, and a relay never waits on a
+// unique index for another's uncommitted row.
+//
+// Sequences. Under a conversation's lock, the transaction reads last_seq as
+// committed (a statement started after the lock was granted sees every
+// earlier writer's commit), numbers its messages from there and writes
+// last_seq back with a guard on the value read. Nothing is cached, so a
+// relay restart or another relay writing in between cannot produce a gap or
+// a duplicate; the (conv_id, seq) key would refuse a duplicate anyway.
+//
+// Versions, and why Sync never skips a change. A user's change versions come
+// from their own counter row in user_versions, incremented by the
+// transaction that makes the change and locked by it until it commits or
+// rolls back. A transaction that needs versions of user u therefore waits
+// for every earlier holder of u's row to finish, and then numbers above
+// what it committed. So for each user, versions are handed out in commit
+// order: when a change with version v is visible, every change of that user
+// with a version below v committed before it, and every later change
+// commits with a version above v. Sync reads in one statement, so one
+// snapshot: if it returns version v, it also returns (or has superseded
+// by a higher version) every change below v, and a client storing v as its
+// cursor can miss nothing. A store-wide SEQUENCE would not do: its numbers
+// are taken at write time and may commit out of order, so a cursor could
+// pass a version whose transaction had not committed yet. One counter row
+// for the whole store would be correct too, but would serialise every write
+// of every relay; a row per user serialises only writers of the same user.
+// Versions of different users are unrelated, which Sync never compares.
+type PostgresStore struct {
+	pool    *pgxpool.Pool
+	epoch   string
+	schema  string // current_schema(), mixed into advisory lock keys
+	timeout time.Duration
+	retries int // connections lost in a row that a call survives
+	closed  atomic.Bool
+}
+
+// PostgresOptions tune NewPostgresStore. The DSN may carry anything pgx
+// understands (pool_max_conns, application_name, search_path, sslmode...).
+type PostgresOptions struct {
+	// MaxConns is the pool size. Defaults to the DSN's pool_max_conns, or
+	// pgxpool's default (the larger of 4 and the number of CPUs).
+	MaxConns int32
+	// Timeout bounds every call, and connecting. A call that runs out of
+	// time fails and leaves nothing behind. Defaults to 10 s.
+	Timeout time.Duration
+}
+
+// postgresMigrations[i] takes a schema from version i to i+1. They are
+// applied in order, each recorded in schema_migrations, by the first relay
+// that starts on a schema; never edit one that has shipped, add another.
+//
+// Ids are COLLATE "C": member lists are compared with Go's byte order
+// (sameGroup), and an order that changed with the database's locale would
+// make an idempotent CreateGroup a conflict. Message text and group names
+// are bytea: Postgres text cannot hold NUL, which a message may carry, and
+// one such message must not fail the batch it commits in.
+var postgresMigrations = []string{
+	`CREATE TABLE meta (
+		key   text COLLATE "C" PRIMARY KEY,
+		value text NOT NULL
+	);
+	CREATE TABLE conversations (
+		id         text COLLATE "C" PRIMARY KEY,
+		kind       text NOT NULL,
+		name       bytea NOT NULL DEFAULT '',
+		creator    text COLLATE "C" NOT NULL,
+		created_at bigint NOT NULL,
+		last_seq   bigint NOT NULL DEFAULT 0
+	);
+	CREATE TABLE members (
+		conv_id  text COLLATE "C" NOT NULL REFERENCES conversations(id),
+		user_id  text COLLATE "C" NOT NULL,
+		read_seq bigint NOT NULL DEFAULT 0,
+		version  bigint NOT NULL,
+		PRIMARY KEY (conv_id, user_id)
+	);
+	CREATE INDEX members_user_version ON members(user_id, version);
+	CREATE TABLE messages (
+		conv_id    text COLLATE "C" NOT NULL REFERENCES conversations(id),
+		seq        bigint NOT NULL,
+		sender     text COLLATE "C" NOT NULL,
+		client_id  text COLLATE "C" NOT NULL,
+		device     text NOT NULL DEFAULT '',
+		msg_type   text NOT NULL,
+		text       bytea NOT NULL DEFAULT '',
+		body       bytea,
+		created_at bigint NOT NULL,
+		PRIMARY KEY (conv_id, seq),
+		CONSTRAINT messages_sender_client UNIQUE (sender, client_id)
+	);
+	CREATE TABLE user_versions (
+		user_id text COLLATE "C" PRIMARY KEY,
+		version bigint NOT NULL
+	);`,
+}
+
+// NewPostgresStore connects to the database dsn names, brings the schema
+// of its search_path to this build's version, and returns the store.
+// Several relays may start at once on the same schema.
+func NewPostgresStore(ctx context.Context, dsn string, o PostgresOptions) (*PostgresStore, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("relay: postgres: %w", err)
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	cc := cfg.ConnConfig
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = o.Timeout
+	}
+	// A relay cut off mid-transaction must not keep its locks until TCP
+	// notices: the server ends a transaction left idle this long. Ours
+	// never idle longer than a call may last.
+	if _, set := cc.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		cc.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt((2 * o.Timeout).Milliseconds(), 10)
+	}
+	s := &PostgresStore{timeout: o.Timeout, retries: int(cfg.MaxConns)}
+	ctx, cancel := context.WithTimeout(ctx, 3*o.Timeout)
+	defer cancel()
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("relay: postgres: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("relay: postgres: %w", err)
+	}
+	return s, nil
+}
+
+// migrate brings the schema to the latest version and loads the epoch. The
+// advisory lock makes relays that start together take turns: the first
+// migrates, the others find the work done.
+func (s *PostgresStore) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var schema *string
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return err
+		}
+		if schema == nil {
+			return errors.New("no schema to create tables in: check search_path and that the schema exists")
+		}
+		s.schema = *schema
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey("migrate")); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return err
+		}
+		var version int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+			return err
+		}
+		if version > len(postgresMigrations) {
+			return fmt.Errorf("schema %s is at version %d, newer than this relay (%d)", s.schema, version, len(postgresMigrations))
+		}
+		for ; version < len(postgresMigrations); version++ {
+			if _, err := tx.Exec(ctx, postgresMigrations[version]); err != nil {
+				return fmt.Errorf("migrate %s to version %d: %w", s.schema, version+1, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations(version) VALUES ($1)`, version+1); err != nil {
+				return err
+			}
+		}
+		// The epoch is born with the schema: a recreated or reset one gets
+		// a new epoch, so clients never trust a cache of other data.
+		if _, err := tx.Exec(ctx, `INSERT INTO meta(key, value) VALUES ('epoch', $1) ON CONFLICT (key) DO NOTHING`, randomHex(8)); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&s.epoch)
+	})
+}
+
+// lockKey is the advisory lock key of parts in this store's schema. Every
+// relay on a schema must derive keys alike: changing this needs a schema
+// version whose migration waits out the relays of the old one.
+func (s *PostgresStore) lockKey(parts ...string) int64 {
+	h := fnv.New64a()
+	io.WriteString(h, s.schema)
+	for _, p := range parts {
+		h.Write([]byte{0})
+		io.WriteString(h, p)
+	}
+	return int64(h.Sum64())
+}
+
+// convKey and clientKey name the two kinds of advisory locks.
+func (s *PostgresStore) convKey(conv string) int64 { return s.lockKey("c", conv) }
+func (s *PostgresStore) clientKey(sender, clientID string) int64 {
+	return s.lockKey("m", sender, clientID)
+}
+
+// lockSQL takes the advisory locks of a sorted, deduplicated key list, in
+// that order.
+const lockSQL = `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, i) ORDER BY i`
+
+// sortedKeys sorts and deduplicates keys for lockSQL.
+func sortedKeys(keys []int64) []int64 {
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// versionSQL gives (user, conv) member rows new change versions: it adds
+// to each user's counter the number of that user's changes, locking the
+// counter rows in user order, and numbers the changes of one user from the
+// top down by back (0 for the user's latest change in the transaction). It
+// must be a transaction's last lock: see PostgresStore.
+const versionSQL = `WITH t AS (
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(user_id, conv_id, back)
+	), v AS (
+		INSERT INTO user_versions AS uv (user_id, version)
+		SELECT user_id, max(back) + 1 FROM t GROUP BY user_id ORDER BY user_id COLLATE "C"
+		ON CONFLICT (user_id) DO UPDATE SET version = uv.version + excluded.version
+		RETURNING uv.user_id, uv.version
+	)
+	UPDATE members m SET version = v.version - t.back
+	FROM t JOIN v ON v.user_id = t.user_id
+	WHERE m.conv_id = t.conv_id AND m.user_id = t.user_id`
+
+// changes collects the (user, conversation) pairs a transaction changes,
+// in change order, for versionSQL.
+type changes struct {
+	order []change
+	at    map[change]int // a pair changed twice counts at its last change
+}
+
+type change struct{ user, conv string }
+
+func (c *changes) add(conv string, users ...string) {
+	if c.at == nil {
+		c.at = make(map[change]int)
+	}
+	for _, u := range users {
+		k := change{u, conv}
+		c.at[k] = len(c.order)
+		c.order = append(c.order, k)
+	}
+}
+
+// queue adds versionSQL for the collected changes to b.
+func (c *changes) queue(b *pgx.Batch) {
+	if len(c.order) == 0 {
+		return
+	}
+	var users, convs []string
+	var backs []int64
+	seen := make(map[string]int64) // changes of each user counted so far, newest first
+	for i := len(c.order) - 1; i >= 0; i-- {
+		k := c.order[i]
+		if c.at[k] != i {
+			continue // superseded by a later change of the same pair
+		}
+		users = append(users, k.user)
+		convs = append(convs, k.conv)
+		backs = append(backs, seen[k.user])
+		seen[k.user]++
+	}
+	n := len(users)
+	b.Queue(versionSQL, users, convs, backs).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != int64(n) {
+			return fmt.Errorf("versioned %d member rows, want %d", tag.RowsAffected(), n)
+		}
+		return nil
+	})
+}
+
+// Epoch implements Lifecycle.
+func (s *PostgresStore) Epoch() string { return s.epoch }
+
+// Ping implements Lifecycle.
+func (s *PostgresStore) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.pool.Ping(ctx)
+}
+
+// Close implements Lifecycle. It waits for calls in flight.
+func (s *PostgresStore) Close() error {
+	if s.closed.Swap(true) {
+		return ErrClosed
+	}
+	s.pool.Close()
+	return nil
+}
+
+// write runs fn in a transaction bounded by the store's timeout.
+func (s *PostgresStore) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return s.run(ctx, func(ctx context.Context) (bool, error) {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer tx.Rollback(context.Background()) // a no-op after Commit
+		if err := fn(tx); err != nil {
+			return false, err
+		}
+		return true, tx.Commit(ctx)
+	})
+}
+
+// run runs fn with ctx bounded by the store's timeout. When fn fails
+// because its connection was lost, and it had not sent a COMMIT, the server
+// has rolled its work back and fn runs again on another connection — up to
+// once per pooled connection, so that a pool full of connections a
+// restarted server no longer knows does not fail one call for each. A
+// COMMIT whose outcome is unknown is never repeated: its error goes to the
+// caller, whose client retries and is deduplicated.
+func (s *PostgresStore) run(ctx context.Context, fn func(ctx context.Context) (committing bool, err error)) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		committing, err := fn(ctx)
+		if err == nil || committing || attempt >= s.retries || ctx.Err() != nil || !connLost(err) {
+			return err
+		}
+	}
+}
+
+// connLost reports whether err means the connection failed, rather than the
+// server refusing a statement.
+func connLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception; 57P01-03: the server is shutting
+		// down or terminated this backend.
+		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var netErr net.Error
+	return pgconn.SafeToRetry(err) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
+
+// viewSQL selects a user's view of conversations: the member row, its
+// conversation, the last message and, for groups, the member list.
+// Callers add the WHERE clause.
+const viewSQL = `SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, m.version,
+		CASE WHEN c.kind = '` + proto.KindGroup + `' THEN
+			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = c.id ORDER BY g.user_id) END,
+		l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
+	FROM members m JOIN conversations c ON c.id = m.conv_id
+	LEFT JOIN messages l ON l.conv_id = c.id AND l.seq = c.last_seq `
+
+// scanView reads one row of viewSQL.
+func scanView(r pgx.Row) (proto.Conversation, error) {
+	var (
+		id, kind                  string
+		name                      []byte
+		createdAt                 int64
+		lastSeq, readSeq, version int64
+		members                   []string
+		sender, clientID, device  *string
+		msgType                   *string
+		text, body                []byte
+		msgAt                     *int64
+	)
+	if err := r.Scan(&id, &kind, &name, &createdAt, &lastSeq, &readSeq, &version, &members,
+		&sender, &clientID, &device, &msgType, &text, &body, &msgAt); err != nil {
+		return proto.Conversation{}, err
+	}
+	var last *proto.Message
+	if lastSeq > 0 {
+		if sender == nil {
+			return proto.Conversation{}, fmt.Errorf("last message %d of %s is missing", lastSeq, id)
+		}
+		last = &proto.Message{ConvID: id, Seq: uint64(lastSeq), Sender: *sender, ClientID: *clientID,
+			Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *msgAt}
+	}
+	return convView(id, kind, string(name), createdAt, uint64(lastSeq), uint64(readSeq), uint64(version), members, last), nil
+}
+
+// Sync implements Querier. One statement, so one snapshot: see
+// PostgresStore for why its versions never skip a change.
+func (s *PostgresStore) Sync(ctx context.Context, user string, cursor uint64, limit int) ([]proto.Conversation, bool, error) {
+	var convs []proto.Conversation
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		rows, err := s.pool.Query(ctx, viewSQL+`WHERE m.user_id = $1 AND m.version > $2 ORDER BY m.version LIMIT $3`,
+			user, clampInt64(cursor), limit+1)
+		if err != nil {
+			return false, err
+		}
+		convs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (proto.Conversation, error) { return scanView(r) })
+		return false, err
+	})
+	if err != nil {
+		return nil, false, wrapStoreErr("sync", err)
+	}
+	more := len(convs) > limit
+	if more {
+		convs = convs[:limit]
+	}
+	return convs, more, nil
+}
+
+// clampInt64 maps a uint64 from the wire into bigint's range.
+func clampInt64(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
+
+// historySQL reads, in one snapshot, a conversation's last seq, whether
+// user is a member and — only if so — a page of its messages. It yields no
+// row when the conversation does not exist, and one row with NULL message
+// columns when the page is empty. %s is the page's direction.
+const historySQL = `WITH c AS (
+		SELECT last_seq, EXISTS(SELECT 1 FROM members WHERE conv_id = $1 AND user_id = $2) AS member
+		FROM conversations WHERE id = $1
+	)
+	SELECT c.last_seq, c.member, p.seq, p.sender, p.client_id, p.device, p.msg_type, p.text, p.body, p.created_at
+	FROM c LEFT JOIN LATERAL (
+		SELECT seq, sender, client_id, device, msg_type, text, body, created_at FROM messages
+		WHERE c.member AND conv_id = $1 AND seq > $3 AND seq < $4 ORDER BY seq %s LIMIT $5
+	) p ON true
+	ORDER BY p.seq`
+
+var (
+	historyAfterSQL  = fmt.Sprintf(historySQL, "ASC")
+	historyBeforeSQL = fmt.Sprintf(historySQL, "DESC")
+)
+
+// History implements Querier.
+func (s *PostgresStore) History(ctx context.Context, user string, q proto.History) (proto.HistoryPage, error) {
+	page := proto.HistoryPage{ConvID: q.ConvID, Messages: []proto.Message{}}
+	query, before := historyAfterSQL, int64(math.MaxInt64)
+	if q.Before > 0 {
+		query, before = historyBeforeSQL, clampInt64(q.Before)
+	}
+	var last int64
+	var exists, isMember bool
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		page.Messages, exists = page.Messages[:0], false
+		rows, err := s.pool.Query(ctx, query, q.ConvID, user, clampInt64(q.After), before, int64(q.Limit)+1)
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			exists = true
+			var (
+				seq, at                           *int64
+				sender, clientID, device, msgType *string
+				text, body                        []byte
+			)
+			if err := rows.Scan(&last, &isMember, &seq, &sender, &clientID, &device, &msgType, &text, &body, &at); err != nil {
+				return false, err
+			}
+			if seq != nil {
+				page.Messages = append(page.Messages, proto.Message{ConvID: q.ConvID, Seq: uint64(*seq), Sender: *sender,
+					ClientID: *clientID, Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *at})
+			}
+		}
+		return false, rows.Err()
+	})
+	if err != nil {
+		return page, wrapStoreErr("history", err)
+	}
+	empty, perr := admitRead(user, q.ConvID, exists, isMember)
+	if perr != nil {
+		return page, perr
+	}
+	if empty {
+		return page, nil
+	}
+	page.LastSeq = uint64(last)
+	if len(page.Messages) > int(q.Limit) {
+		page.More = true
+		if q.Before > 0 {
+			page.Messages = page.Messages[1:] // the extra one is the oldest
+		} else {
+			page.Messages = page.Messages[:q.Limit]
+		}
+	}
+	return page, nil
+}
+
+// view reads user's view of conv inside tx.
+func (s *PostgresStore) view(ctx context.Context, tx pgx.Tx, user, conv string) (proto.Conversation, error) {
+	return scanView(tx.QueryRow(ctx, viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, conv, user))
+}
+
+// MarkRead implements ConvWriter.
+func (s *PostgresStore) MarkRead(ctx context.Context, user, conv string, seq uint64) (proto.Conversation, bool, error) {
+	var view proto.Conversation
+	var moved bool
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		moved = false
+		var last int64
+		var readSeq *int64
+		exists := true
+		b := &pgx.Batch{}
+		b.Queue(lockSQL, []int64{s.convKey(conv)})
+		b.Queue(`SELECT c.last_seq, m.read_seq FROM conversations c
+			LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = $1 WHERE c.id = $2`, user, conv).
+			QueryRow(func(r pgx.Row) error {
+				err := r.Scan(&last, &readSeq)
+				if errors.Is(err, pgx.ErrNoRows) {
+					exists = false
+					return nil
+				}
+				return err
+			})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		empty, perr := admitRead(user, conv, exists, readSeq != nil)
+		if perr != nil {
+			return perr
+		}
+		if empty {
+			view = proto.Conversation{ID: conv, Kind: proto.KindP2P}
+			return nil
+		}
+		old := uint64(*readSeq)
+		b = &pgx.Batch{}
+		if next := nextReadSeq(old, seq, uint64(last)); next != old {
+			moved = true
+			b.Queue(`UPDATE members SET read_seq = $1 WHERE conv_id = $2 AND user_id = $3`, int64(next), conv, user)
+			var ch changes
+			ch.add(conv, user)
+			ch.queue(b)
+		}
+		b.Queue(viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, conv, user).QueryRow(func(r pgx.Row) (err error) {
+			view, err = scanView(r)
+			return err
+		})
+		return tx.SendBatch(ctx, b).Close()
+	})
+	return view, moved, wrapStoreErr("mark read", err)
+}
+
+// CreateGroup implements ConvWriter.
+func (s *PostgresStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Conversation, bool, error) {
+	var view proto.Conversation
+	var created bool
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var kind, creator string
+		var members []string
+		exists := true
+		b := &pgx.Batch{}
+		b.Queue(lockSQL, []int64{s.convKey(spec.ID)})
+		b.Queue(`SELECT kind, creator, ARRAY(SELECT user_id FROM members WHERE conv_id = $1 ORDER BY user_id)
+			FROM conversations WHERE id = $1`, spec.ID).QueryRow(func(r pgx.Row) error {
+			err := r.Scan(&kind, &creator, &members)
+			if errors.Is(err, pgx.ErrNoRows) {
+				exists = false
+				return nil
+			}
+			return err
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		created = !exists
+		if exists {
+			if perr := sameGroup(kind, creator, members, spec); perr != nil {
+				return perr
+			}
+			var err error
+			view, err = s.view(ctx, tx, spec.Creator, spec.ID)
+			return err
+		}
+		b = &pgx.Batch{}
+		b.Queue(`INSERT INTO conversations(id, kind, name, creator, created_at, last_seq) VALUES ($1, $2, $3, $4, $5, 0)`,
+			spec.ID, proto.KindGroup, []byte(spec.Name), spec.Creator, spec.CreatedAt)
+		b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, version) SELECT $1, u, 0, 0 FROM unnest($2::text[]) AS u`,
+			spec.ID, spec.Members)
+		var ch changes
+		ch.add(spec.ID, spec.Members...)
+		ch.queue(b)
+		b.Queue(viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, spec.ID, spec.Creator).QueryRow(func(r pgx.Row) (err error) {
+			view, err = scanView(r)
+			return err
+		})
+		return tx.SendBatch(ctx, b).Close()
+	})
+	return view, created, wrapStoreErr("create group", err)
+}

@@ -1,0 +1,211 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/parley-im/parley/proto"
+)
+
+// Append implements Appender in one transaction of four round trips
+// whatever the batch size: BEGIN; the locks and every read the batch needs,
+// pipelined; every write, pipelined, one statement per table over arrays;
+// COMMIT. The decisions in between are made in Go with the pure functions
+// of route.go, item by item in batch order, on state read under the locks.
+func (s *PostgresStore) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
+	var out []AppendResult
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = s.appendTx(ctx, tx, batch)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: append: %w", err)
+	}
+	return out, nil
+}
+
+// pgConv is a conversation an Append batch writes to, as read under its
+// lock and then advanced by the batch.
+type pgConv struct {
+	kind    string
+	members []string // sorted
+	read    uint64   // last_seq as read
+	last    uint64   // last_seq after this batch's messages so far
+	created bool     // p2p conversation created by this batch
+	creator string
+	at      int64
+}
+
+type senderClient struct{ sender, clientID string }
+
+func (s *PostgresStore) appendTx(ctx context.Context, tx pgx.Tx, batch []AppendRequest) ([]AppendResult, error) {
+	// Phase 1: locks, then everything the decisions need.
+	keys := make([]int64, 0, 2*len(batch))
+	var convIDs, senders, clientIDs []string
+	for i := range batch {
+		r := &batch[i]
+		keys = append(keys, s.convKey(r.Send.ConvID), s.clientKey(r.Sender, r.Send.ClientID))
+		convIDs = append(convIDs, r.Send.ConvID)
+		senders = append(senders, r.Sender)
+		clientIDs = append(clientIDs, r.Send.ClientID)
+	}
+	slices.Sort(convIDs)
+	convIDs = slices.Compact(convIDs)
+
+	stored := make(map[senderClient]proto.Message)
+	convs := make(map[string]*pgConv, len(convIDs))
+	b := &pgx.Batch{}
+	b.Queue(lockSQL, sortedKeys(keys))
+	b.Queue(`SELECT m.sender, m.client_id, m.conv_id, m.seq, m.device, m.msg_type, m.text, m.body, m.created_at
+		FROM unnest($1::text[], $2::text[]) AS t(sender, client_id)
+		JOIN messages m ON m.sender = t.sender AND m.client_id = t.client_id`, senders, clientIDs).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var m proto.Message
+				var seq int64
+				var text []byte
+				if err := rows.Scan(&m.Sender, &m.ClientID, &m.ConvID, &seq, &m.Device, &m.MsgType, &text, &m.Body, &m.CreatedAt); err != nil {
+					return err
+				}
+				m.Seq, m.Text = uint64(seq), string(text)
+				stored[senderClient{m.Sender, m.ClientID}] = m
+			}
+			return rows.Err()
+		})
+	b.Queue(`SELECT c.id, c.kind, c.last_seq, ARRAY(SELECT m.user_id FROM members m WHERE m.conv_id = c.id ORDER BY m.user_id)
+		FROM conversations c WHERE c.id = ANY($1::text[])`, convIDs).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id string
+				var last int64
+				c := &pgConv{}
+				if err := rows.Scan(&id, &c.kind, &last, &c.members); err != nil {
+					return err
+				}
+				c.read, c.last = uint64(last), uint64(last)
+				convs[id] = c
+			}
+			return rows.Err()
+		})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+
+	// Phase 2: decide, item by item.
+	out := make([]AppendResult, len(batch))
+	var (
+		msgs    []proto.Message
+		reads   = make(map[change]uint64) // sender's read cursor, per conversation
+		changed changes
+	)
+	for i := range batch {
+		req := &batch[i]
+		send := &req.Send
+		key := senderClient{req.Sender, send.ClientID}
+		if orig, dup := stored[key]; dup {
+			if perr := dedupOutcome(send.ConvID, orig.ConvID); perr != nil {
+				out[i] = AppendResult{Err: perr}
+			} else {
+				out[i] = AppendResult{Message: orig, Duplicate: true}
+			}
+			continue
+		}
+		c := convs[send.ConvID]
+		isMember := false
+		if c != nil {
+			_, isMember = slices.BinarySearch(c.members, req.Sender)
+		}
+		create, perr := admitSend(req.Sender, send.ConvID, c != nil, isMember)
+		if perr != nil {
+			out[i] = AppendResult{Err: perr}
+			continue
+		}
+		if create != nil {
+			c = &pgConv{kind: proto.KindP2P, members: create, created: true, creator: req.Sender, at: req.CreatedAt}
+			convs[send.ConvID] = c
+		}
+		c.last++
+		m := proto.Message{
+			ConvID: send.ConvID, Seq: c.last, Sender: req.Sender, ClientID: send.ClientID,
+			MsgType: send.MsgType, Text: send.Text, Body: send.Body, CreatedAt: req.CreatedAt, Device: req.Device,
+		}
+		msgs = append(msgs, m)
+		stored[key] = m
+		// What a user sent, they have read: own messages never count as
+		// unread, on any of the sender's devices.
+		reads[change{req.Sender, m.ConvID}] = m.Seq
+		changed.add(m.ConvID, c.members...)
+		out[i] = AppendResult{Message: m, Members: c.members}
+	}
+	if len(msgs) == 0 {
+		return out, nil
+	}
+
+	// Phase 3: write.
+	b = &pgx.Batch{}
+	var newIDs, newCreators, memConvs, memUsers, lastIDs []string
+	var newAts, lastOld, lastNew []int64
+	for _, id := range convIDs {
+		c := convs[id]
+		if c == nil || c.last == c.read {
+			continue
+		}
+		if c.created {
+			newIDs, newCreators, newAts = append(newIDs, id), append(newCreators, c.creator), append(newAts, c.at)
+			for _, u := range c.members {
+				memConvs, memUsers = append(memConvs, id), append(memUsers, u)
+			}
+		}
+		lastIDs, lastOld, lastNew = append(lastIDs, id), append(lastOld, int64(c.read)), append(lastNew, int64(c.last))
+	}
+	if len(newIDs) > 0 {
+		b.Queue(`INSERT INTO conversations(id, kind, name, creator, created_at, last_seq)
+			SELECT id, '`+proto.KindP2P+`', '', creator, created_at, 0
+			FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, creator, created_at)`, newIDs, newCreators, newAts)
+		b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, version)
+			SELECT conv_id, user_id, 0, 0 FROM unnest($1::text[], $2::text[]) AS t(conv_id, user_id)`, memConvs, memUsers)
+	}
+	n := len(msgs)
+	var (
+		mConv, mSender, mClient, mDevice, mType = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		mSeq, mAt                               = make([]int64, n), make([]int64, n)
+		mText, mBody                            = make([][]byte, n), make([][]byte, n)
+	)
+	for i, m := range msgs {
+		mConv[i], mSeq[i], mSender[i], mClient[i], mDevice[i], mType[i] = m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device, m.MsgType
+		mText[i], mAt[i] = []byte(m.Text), m.CreatedAt
+		if len(m.Body) > 0 { // NULL, not an empty bytea, when there is none
+			mBody[i] = m.Body
+		}
+	}
+	b.Queue(`INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bigint[])`,
+		mConv, mSeq, mSender, mClient, mDevice, mType, mText, mBody, mAt)
+	// The guard on the value read is belt and braces: under the lock no one
+	// else can have moved last_seq.
+	b.Queue(`UPDATE conversations c SET last_seq = t.new
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(id, old, new)
+		WHERE c.id = t.id AND c.last_seq = t.old`, lastIDs, lastOld, lastNew).
+		Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != int64(len(lastIDs)) {
+				return fmt.Errorf("last_seq of %d of %d conversations moved under their lock", len(lastIDs)-int(tag.RowsAffected()), len(lastIDs))
+			}
+			return nil
+		})
+	rConv, rUser, rSeq := make([]string, 0, len(reads)), make([]string, 0, len(reads)), make([]int64, 0, len(reads))
+	for k, seq := range reads {
+		rConv, rUser, rSeq = append(rConv, k.conv), append(rUser, k.user), append(rSeq, int64(seq))
+	}
+	b.Queue(`UPDATE members m SET read_seq = t.seq
+		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(conv_id, user_id, seq)
+		WHERE m.conv_id = t.conv_id AND m.user_id = t.user_id AND m.read_seq < t.seq`, rConv, rUser, rSeq)
+	changed.queue(b) // last: it takes the user_versions locks
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
