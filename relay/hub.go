@@ -14,6 +14,7 @@ type hub struct {
 	users   map[string][]*session
 	devices map[deviceKey]*session
 	n       int
+	onLost  func() // set before the hub subscribes
 }
 
 type deviceKey struct{ user, device string }
@@ -97,6 +98,9 @@ func (h *hub) Deliver(e Envelope) {
 // Lost tells every local session to sync again: what the bus dropped is in
 // the store, and each client knows its own cursor.
 func (h *hub) Lost() {
+	if h.onLost != nil {
+		h.onLost()
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, list := range h.users {

@@ -26,6 +26,8 @@ type metrics struct {
 	framesOut   atomic.Uint64
 	stored      atomic.Uint64
 	dedup       atomic.Uint64
+	busLost     atomic.Uint64
+	busErrors   atomic.Uint64
 
 	closesMu sync.Mutex
 	closes   map[proto.Code]uint64
@@ -105,6 +107,8 @@ func (m *metrics) write(out io.Writer) error {
 	counter("parley_frames_out_total", "Frames written to clients.", m.framesOut.Load())
 	counter("parley_messages_stored_total", "Messages committed to the store.", m.stored.Load())
 	counter("parley_send_dedup_total", "Sends answered with the original ack of a duplicate.", m.dedup.Load())
+	counter("parley_bus_lost_total", "Times the bus may have dropped pushes and every session was told to resync.", m.busLost.Load())
+	counter("parley_bus_publish_errors_total", "Fan-outs the bus refused (the message is stored; clients catch up by sync).", m.busErrors.Load())
 
 	m.closesMu.Lock()
 	codes := make([]proto.Code, 0, len(m.closes))

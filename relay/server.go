@@ -71,6 +71,7 @@ func New(opts Options) (*Server, error) {
 		key: []byte(secret), log: o.Logger, sessions: make(map[*session]struct{}),
 	}
 	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
+	s.hub.onLost = func() { s.metrics.busLost.Add(1) }
 	if s.sub, err = bus.Subscribe(s.hub); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("relay: subscribe to bus: %w", err)
@@ -298,6 +299,7 @@ func (s *Server) sent(sess *session, id uint64, r *commitReq, res AppendResult) 
 // publish fans frame out through the bus to users' sessions but except.
 func (s *Server) publish(users []string, except string, frame []byte) {
 	if err := s.bus.Publish(s.baseCtx, Envelope{Users: users, Except: except, Frame: frame}); err != nil {
+		s.metrics.busErrors.Add(1)
 		s.log.Error("fan-out failed", "users", len(users), "err", err)
 	}
 }

@@ -284,6 +284,7 @@ func (s *session) hello(now time.Time, id uint64, h *proto.Hello) {
 	}
 	// The same device may still be connected to another node.
 	if err := s.srv.bus.Publish(s.srv.baseCtx, Envelope{Users: []string{user}, Except: s.id, Kick: s.device}); err != nil {
+		s.srv.metrics.busErrors.Add(1)
 		s.srv.log.Warn("bus kick failed", "user", user, "err", err)
 	}
 	s.srv.log.Debug("session open", "session", s.id, "user", user, "device", h.DeviceID, "client", h.Client)

@@ -255,15 +255,20 @@ func TestBadInput(t *testing.T) {
 // from /metrics as an operator would.
 func closes(t *testing.T, relay *relayProc, code proto.Code) int {
 	t.Helper()
+	return metric(t, relay, fmt.Sprintf(`parley_closes_total{code="%d"}`, code))
+}
+
+// metric reads one sample of the relay's /metrics; 0 when absent.
+func metric(t *testing.T, relay *relayProc, sample string) int {
+	t.Helper()
 	resp, err := http.Get(relay.httpURL() + "/metrics")
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	prefix := fmt.Sprintf(`parley_closes_total{code="%d"} `, code)
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
 			n, _ := strconv.Atoi(strings.TrimSpace(v))
 			return n
 		}

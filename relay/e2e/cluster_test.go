@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,6 +80,13 @@ func TestInvariantsAcrossRelays(t *testing.T) {
 		{72, "NATS killed and restarted", restartNATS},
 		{85, "Postgres dropped", dropPostgres},
 	})
+	// The last NATS restart came after every relay's restart: each one
+	// heard that pushes were lost and told its sessions to resync.
+	for i, r := range c.relays {
+		if n := metric(t, r, "parley_bus_lost_total"); n < 1 {
+			t.Errorf("relay %d: parley_bus_lost_total %d after a NATS restart", i+1, n)
+		}
+	}
 	for i, r := range c.relays {
 		run.checkFreshDevice(t, r.wsURL(), fmt.Sprintf("alice-fresh-%d", i+1))
 	}
@@ -125,5 +133,80 @@ func checkPushAcrossRelays(t *testing.T, from, to *relayProc) {
 		case <-ctx.Done():
 			t.Fatal("the push did not cross relays")
 		}
+	}
+}
+
+// TestNATSOutageRepaired: while NATS is down, alice on relay 1 keeps sending
+// (the store acknowledges); bob on relay 2 keeps his connection. When NATS is
+// back, bob holds every message, in order, without reconnecting: his relay
+// heard that pushes were lost and told him to resync. Then pushes flow again.
+func TestNATSOutageRepaired(t *testing.T) {
+	c := startCluster(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	alice := newDevice(t, c.relays[0].wsURL(), "alice", "alice-1", 1, nil)
+	bob := newDevice(t, c.relays[1].wsURL(), "bob", "bob-1", 2, nil)
+	for _, d := range []*device{alice, bob} {
+		if err := d.c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var states []core.State
+	bob.c.On(func(e core.Event) {
+		if e.Kind == core.EventState && e.State != core.StateConnected {
+			mu.Lock()
+			states = append(states, e.State)
+			mu.Unlock()
+		}
+	})
+	conv := proto.P2PID("alice", "bob")
+	if _, err := alice.c.SendText(ctx, conv, "before"); err != nil {
+		t.Fatal(err)
+	}
+	c.nats.Stop()
+	for i := range 20 {
+		if _, err := alice.c.SendText(ctx, conv, fmt.Sprintf("during %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	c.nats.Start()
+	waitMessages(t, bob, conv, 21)
+	if _, err := alice.c.SendText(ctx, conv, "after"); err != nil {
+		t.Fatal(err)
+	}
+	waitMessages(t, bob, conv, 22)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(states) > 0 {
+		t.Errorf("bob's connection went %v: the repair must not need a reconnect", states)
+	}
+}
+
+// waitMessages waits until d's cache holds n messages of conv, 1..n in order.
+func waitMessages(t *testing.T, d *device, conv string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		msgs, err := d.store.Messages(conv, 0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) >= n {
+			for i, m := range msgs {
+				if m.Seq != uint64(i+1) {
+					t.Fatalf("%s: message %d has seq %d", d.name, i, m.Seq)
+				}
+			}
+			if len(msgs) > n {
+				t.Fatalf("%s holds %d messages, want %d", d.name, len(msgs), n)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d of %d messages", d.name, len(msgs), n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
