@@ -52,11 +52,44 @@ ensure_chromium() {
   [ -x /usr/bin/chromium ] || say "WARNING: chromium could not be installed: the browser suites will be SKIPPED"
 }
 
+# PostgreSQL (127.0.0.1:5432) and NATS (127.0.0.1:4222) for the scale-out
+# suites: started when they are down. Where they cannot exist (not installed)
+# those suites skip with a loud message; where they run, they are required.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() { for _ in $(seq 1 100); do port_open "$1" && return 0; sleep 0.1; done; return 1; }
+ensure_services() {
+  local ok=1
+  if ! port_open 5432; then
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+      say "starting PostgreSQL"
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start >&2 || true
+      wait_port 5432 || { say "WARNING: PostgreSQL did not start"; ok=0; }
+    else
+      say "WARNING: PostgreSQL is not installed here: the PostgreSQL suites will be SKIPPED"; ok=0
+    fi
+  fi
+  if ! port_open 4222; then
+    if [ -x /usr/sbin/nats-server ]; then
+      say "starting NATS"
+      mkdir -p /var/lib/nats-server 2>/dev/null || true
+      start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+        -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log >&2 || true
+      wait_port 4222 || { say "WARNING: NATS did not start"; ok=0; }
+    else
+      say "WARNING: nats-server is not installed here: the NATS suites will be SKIPPED"; ok=0
+    fi
+  fi
+  if [ "$ok" = 1 ]; then
+    export PARLEY_REQUIRE_SERVICES=1
+  fi
+}
+
 cmd_test() {
   need_go
   command -v npm >/dev/null || { echo "build.sh: Node.js ≥ 20 and npm are required for the tests; not found on PATH" >&2; exit 1; }
   mkdir -p artifacts bin
   ensure_chromium
+  ensure_services
   cmd_npm >&2      # parley.wasm (with its size budget), the package, the tarball
   cmd_webchat >&2  # the demo, exercised by the browser suite
   say "go vet"

@@ -145,6 +145,9 @@ func (b *NATSBus) Close() {
 	b.nc.Close()
 }
 
+// Connected reports whether the bus is connected to a NATS server now.
+func (b *NATSBus) Connected() bool { return b.nc.IsConnected() }
+
 // subject is the subject of user's envelopes. base64url keeps any user id,
 // dots and wildcards included, to one subject token.
 func (b *NATSBus) subject(user string) string {

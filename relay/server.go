@@ -268,6 +268,13 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_ = s.metrics.write(w)
+	if b, ok := s.bus.(interface{ Connected() bool }); ok {
+		up := 0
+		if b.Connected() {
+			up = 1
+		}
+		fmt.Fprintf(w, "# HELP parley_bus_connected Whether the bus to other relays is connected (1) or reconnecting (0).\n# TYPE parley_bus_connected gauge\nparley_bus_connected %d\n", up)
+	}
 }
 
 // sent completes a send on the committer goroutine: the ack (or error) to
