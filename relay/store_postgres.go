@@ -34,7 +34,10 @@ var _ Store = (*PostgresStore)(nil)
 // user_versions it needs, in ascending user order, in one statement. Every
 // transaction takes its locks in this one global order (advisory keys, then
 // user rows), so two relays never deadlock, and a relay never waits on a
-// unique index for another's uncommitted row.
+// unique index for another's uncommitted row. An Append of n sends holds up
+// to 2n advisory locks, which live in the server's shared lock table
+// (max_locks_per_transaction × max_connections entries): size it for every
+// relay committing a full batch (Options.BatchMax) at once.
 //
 // Sequences. Under a conversation's lock, the transaction reads last_seq as
 // committed (a statement started after the lock was granted sees every
@@ -47,14 +50,15 @@ var _ Store = (*PostgresStore)(nil)
 // from their own counter row in user_versions, incremented by the
 // transaction that makes the change and locked by it until it commits or
 // rolls back. A transaction that needs versions of user u therefore waits
-// for every earlier holder of u's row to finish, and then numbers above
-// what it committed. So for each user, versions are handed out in commit
-// order: when a change with version v is visible, every change of that user
-// with a version below v committed before it, and every later change
-// commits with a version above v. Sync reads in one statement, so one
-// snapshot: if it returns version v, it also returns (or has superseded
-// by a higher version) every change below v, and a client storing v as its
-// cursor can miss nothing. A store-wide SEQUENCE would not do: its numbers
+// for the previous holder of u's row to end — by then that one's commit is
+// visible to every new snapshot — and numbers above what it committed. So
+// for each user, versions are handed out in commit order: when a change with
+// version v is visible, every change of that user with a lower version is
+// visible too (or was rolled back, its numbers never seen), and every change
+// still to commit will get a version above v. Sync reads in one statement,
+// so from one snapshot: if it returns version v, it also returns, or shows
+// superseded by a higher version, every change below v, and a client storing
+// v as its cursor can miss nothing. A store-wide SEQUENCE would not do: its numbers
 // are taken at write time and may commit out of order, so a cursor could
 // pass a version whose transaction had not committed yet. One counter row
 // for the whole store would be correct too, but would serialise every write

@@ -10,17 +10,28 @@ import (
 	"github.com/parley-im/parley/proto"
 )
 
-// Append implements Appender in one transaction of four round trips
-// whatever the batch size: BEGIN; the locks and every read the batch needs,
-// pipelined; every write, pipelined, one statement per table over arrays;
-// COMMIT. The decisions in between are made in Go with the pure functions
-// of route.go, item by item in batch order, on state read under the locks.
+// Append implements Appender in one transaction of two round trips
+// whatever the batch size: BEGIN, the locks and every read the batch needs,
+// pipelined; then every write — one statement per table over arrays — and
+// COMMIT, pipelined. The decisions in between are made in Go with the pure
+// functions of route.go, item by item in batch order, on state read under
+// the locks.
 func (s *PostgresStore) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
 	var out []AppendResult
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		var err error
-		out, err = s.appendTx(ctx, tx, batch)
-		return err
+	err := s.run(ctx, func(ctx context.Context) (committing bool, err error) {
+		c, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer c.Release() // a connection left inside a transaction is closed, not pooled
+		conn := c.Conn()
+		out, committing, err = s.appendTx(ctx, conn, batch)
+		if err != nil && conn.PgConn().TxStatus() != 'I' && ctx.Err() == nil {
+			if _, rerr := conn.Exec(ctx, "rollback"); rerr != nil {
+				conn.Close(ctx)
+			}
+		}
+		return committing, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("relay: append: %w", err)
@@ -42,7 +53,7 @@ type pgConv struct {
 
 type senderClient struct{ sender, clientID string }
 
-func (s *PostgresStore) appendTx(ctx context.Context, tx pgx.Tx, batch []AppendRequest) ([]AppendResult, error) {
+func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []AppendRequest) (_ []AppendResult, committing bool, _ error) {
 	// Phase 1: locks, then everything the decisions need.
 	keys := make([]int64, 0, 2*len(batch))
 	var convIDs, senders, clientIDs []string
@@ -59,6 +70,7 @@ func (s *PostgresStore) appendTx(ctx context.Context, tx pgx.Tx, batch []AppendR
 	stored := make(map[senderClient]proto.Message)
 	convs := make(map[string]*pgConv, len(convIDs))
 	b := &pgx.Batch{}
+	b.Queue("begin")
 	b.Queue(lockSQL, sortedKeys(keys))
 	b.Queue(`SELECT m.sender, m.client_id, m.conv_id, m.seq, m.device, m.msg_type, m.text, m.body, m.created_at
 		FROM unnest($1::text[], $2::text[]) AS t(sender, client_id)
@@ -91,8 +103,8 @@ func (s *PostgresStore) appendTx(ctx context.Context, tx pgx.Tx, batch []AppendR
 			}
 			return rows.Err()
 		})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, false, err
 	}
 
 	// Phase 2: decide, item by item.
@@ -141,12 +153,27 @@ func (s *PostgresStore) appendTx(ctx context.Context, tx pgx.Tx, batch []AppendR
 		changed.add(m.ConvID, c.members...)
 		out[i] = AppendResult{Message: m, Members: c.members}
 	}
-	if len(msgs) == 0 {
-		return out, nil
-	}
-
-	// Phase 3: write.
+	// Phase 3: write and commit.
 	b = &pgx.Batch{}
+	if len(msgs) > 0 {
+		s.queueWrites(b, convIDs, convs, msgs, reads, &changed)
+	}
+	b.Queue("commit").Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" {
+			return fmt.Errorf("commit answered %q", tag)
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, true, err
+	}
+	return out, true, nil
+}
+
+// queueWrites adds to b the writes of an Append batch: new p2p
+// conversations and their members, the messages, last_seq, the senders'
+// read cursors and, last, the change versions.
+func (s *PostgresStore) queueWrites(b *pgx.Batch, convIDs []string, convs map[string]*pgConv, msgs []proto.Message, reads map[change]uint64, changed *changes) {
 	var newIDs, newCreators, memConvs, memUsers, lastIDs []string
 	var newAts, lastOld, lastNew []int64
 	for _, id := range convIDs {
@@ -204,8 +231,4 @@ func (s *PostgresStore) appendTx(ctx context.Context, tx pgx.Tx, batch []AppendR
 		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(conv_id, user_id, seq)
 		WHERE m.conv_id = t.conv_id AND m.user_id = t.user_id AND m.read_seq < t.seq`, rConv, rUser, rSeq)
 	changed.queue(b) // last: it takes the user_versions locks
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
