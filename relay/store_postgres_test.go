@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -18,14 +17,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/parley-im/parley/internal/testsvc"
 	"github.com/parley-im/parley/proto"
 )
-
-// defaultTestPostgres is the database the PostgreSQL tests use unless
-// PARLEY_TEST_POSTGRES names another (URL or key=value form).
-const defaultTestPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-var postgresSkipNotice sync.Once
 
 // postgresDSN returns a DSN for a fresh, empty schema of the test database,
 // dropped when t ends, so tests running in parallel never meet. When the
@@ -33,42 +27,7 @@ var postgresSkipNotice sync.Once
 // PARLEY_REQUIRE_SERVICES=1 makes that a failure.
 func postgresDSN(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("PARLEY_TEST_POSTGRES")
-	if base == "" {
-		base = defaultTestPostgres
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		msg := fmt.Sprintf("PostgreSQL not reachable at %s: %v", redactDSN(base), err)
-		if os.Getenv("PARLEY_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("%s (PARLEY_REQUIRE_SERVICES=1)", msg)
-		}
-		postgresSkipNotice.Do(func() {
-			fmt.Fprintf(os.Stderr, "\n!!! SKIPPING the PostgreSQL tests: %s\n!!! set PARLEY_TEST_POSTGRES, or PARLEY_REQUIRE_SERVICES=1 to fail instead\n\n", msg)
-		})
-		t.Skipf("SKIPPED: %s", msg)
-	}
-	defer conn.Close(context.Background())
-	schema := "parley_t_" + randomHex(6)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return dsnWith(base, "search_path", schema)
+	return testsvc.FreshSchema(t, testsvc.PostgresURL(t))
 }
 
 // dsnWith returns dsn with runtime parameters set, in either DSN form.
@@ -519,92 +478,6 @@ func TestPostgresConnectionLoss(t *testing.T) {
 		kills, len(acked), len(failed), committedAnyway, errSamples)
 }
 
-// faultProxy is a TCP proxy to PostgreSQL that can cut every connection
-// and refuse new ones, to make the database unreachable for one store.
-type faultProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
-}
-
-func newFaultProxy(t testing.TB, target string) *faultProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	ok(t, err)
-	p := &faultProxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
-	p.wg.Go(p.serve)
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *faultProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns[c] = struct{}{}
-		p.mu.Unlock()
-		p.wg.Go(func() { p.pipe(c) })
-	}
-}
-
-func (p *faultProxy) pipe(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		c.Close()
-		up.Close()
-		return
-	}
-	p.conns[up] = struct{}{}
-	p.mu.Unlock()
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, c); done <- struct{}{} }()
-	go func() { io.Copy(c, up); done <- struct{}{} }()
-	<-done
-	c.Close()
-	up.Close()
-	<-done
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, up)
-	p.mu.Unlock()
-}
-
-// cut closes every connection and refuses new ones until restore.
-func (p *faultProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *faultProxy) restore() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
-
 // TestPostgresUnreachable: while the database cannot be reached, every call
 // fails (an Append with nothing stored) within the store's timeout; once it
 // is back, the same store carries on.
@@ -614,21 +487,21 @@ func TestPostgresUnreachable(t *testing.T) {
 	dsn := postgresDSN(t)
 	cfg, err := pgx.ParseConfig(dsn)
 	ok(t, err)
-	p := newFaultProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
-	via := dsnVia(dsn, p.ln.Addr().String())
+	p := testsvc.NewProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	via := dsnVia(dsn, p.Addr())
 
-	p.cut()
+	p.Down()
 	if _, err := NewPostgresStore(ctx, via, PostgresOptions{Timeout: 2 * time.Second}); err == nil {
 		t.Fatal("opened a store on an unreachable database")
 	}
-	p.restore()
+	p.Up()
 	s := openPostgres(t, via, PostgresOptions{MaxConns: 2, Timeout: 2 * time.Second})
 	ab := proto.P2PID("alice", "bob")
 	res, err := s.Append(ctx, []AppendRequest{textReq("alice", ab, "1")})
 	ok(t, err)
 	equal(t, res[0].Message.Seq, uint64(1), "seq")
 
-	p.cut()
+	p.Down()
 	start := time.Now()
 	if _, err := s.Append(ctx, []AppendRequest{textReq("alice", ab, "2"), textReq("bob", ab, "3")}); err == nil {
 		t.Fatal("append succeeded with the database unreachable")
@@ -643,7 +516,7 @@ func TestPostgresUnreachable(t *testing.T) {
 		t.Fatalf("failing took %v", d)
 	}
 
-	p.restore()
+	p.Up()
 	res, err = s.Append(ctx, []AppendRequest{textReq("alice", ab, "2"), textReq("bob", ab, "3")})
 	ok(t, err)
 	equal(t, [2]any{res[0].Message.Seq, res[1].Message.Seq}, [2]any{uint64(2), uint64(3)}, "the failed batch stored nothing")

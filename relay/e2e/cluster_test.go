@@ -19,8 +19,8 @@ import (
 // a server of the test's own, so it can be killed and restarted.
 type cluster struct {
 	relays []*relayProc
-	lb     *faultProxy
-	pg     *faultProxy
+	lb     *testsvc.Proxy
+	pg     *testsvc.Proxy
 	nats   *testsvc.NATS
 }
 
@@ -28,8 +28,8 @@ func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
 	dsn := testsvc.FreshSchema(t, testsvc.PostgresURL(t))
 	c := &cluster{nats: testsvc.StartNATS(t)}
-	c.pg = newFaultProxy(t, testsvc.HostPort(t, dsn))
-	store := testsvc.WithHost(t, dsn, c.pg.addr())
+	c.pg = testsvc.NewProxy(t, testsvc.HostPort(t, dsn))
+	store := testsvc.WithHost(t, dsn, c.pg.Addr())
 	var addrs []string
 	for range n {
 		r := startRelay(t, "--store", store, "--bus", c.nats.URL(),
@@ -37,7 +37,7 @@ func startCluster(t *testing.T, n int) *cluster {
 		c.relays = append(c.relays, r)
 		addrs = append(addrs, r.addr)
 	}
-	c.lb = newFaultProxy(t, addrs...)
+	c.lb = testsvc.NewProxy(t, addrs...)
 	return c
 }
 
@@ -68,7 +68,7 @@ func TestInvariantsAcrossRelays(t *testing.T) {
 		c.nats.Start()
 	}
 	dropPostgres := func(rng *rand.Rand) {
-		n := c.pg.outage(time.Duration(300+rng.IntN(500)) * time.Millisecond)
+		n := c.pg.Outage(time.Duration(300+rng.IntN(500)) * time.Millisecond)
 		t.Logf("cut %d Postgres connections", n)
 	}
 	run := runChaos(t, s, c.lb, 3, []disruption{

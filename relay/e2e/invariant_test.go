@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley/internal/testsvc"
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/client"
 	"github.com/parley-im/parley/sdk-wasm/core"
@@ -81,7 +82,7 @@ func TestInvariantsUnderChaos(t *testing.T) {
 	}
 	s := seed(t)
 	relay := startRelay(t, "--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000")
-	proxy := newFaultProxy(t, relay.addr)
+	proxy := testsvc.NewProxy(t, relay.addr)
 	restart := func(crng *rand.Rand) {
 		relay.kill9()
 		time.Sleep(time.Duration(100+crng.IntN(400)) * time.Millisecond)
@@ -119,7 +120,7 @@ type chaosRun struct {
 // messages each into one group and three p2p conversations, while proxy cuts
 // a random connection every 50–300 ms and the disruptions fire. It then
 // waits for every device to settle and checks the invariants.
-func runChaos(t *testing.T, s uint64, proxy *faultProxy, perUser int, disruptions []disruption) *chaosRun {
+func runChaos(t *testing.T, s uint64, proxy *testsvc.Proxy, perUser int, disruptions []disruption) *chaosRun {
 	t.Helper()
 	users := []string{"alice", "bob", "carol"}
 	group := "g:chaos"
@@ -135,7 +136,7 @@ func runChaos(t *testing.T, s uint64, proxy *faultProxy, perUser int, disruption
 	var devices []*device
 	for i, u := range users {
 		for d := 1; d <= perUser; d++ {
-			devices = append(devices, newDevice(t, proxy.wsURL(), u, fmt.Sprintf("%s-d%d", u, d), s+uint64(i*10+d), nil))
+			devices = append(devices, newDevice(t, "ws://"+proxy.Addr()+"/v1/ws", u, fmt.Sprintf("%s-d%d", u, d), s+uint64(i*10+d), nil))
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -209,7 +210,7 @@ func runChaos(t *testing.T, s uint64, proxy *faultProxy, perUser int, disruption
 	crng := rand.New(rand.NewPCG(s, 99))
 	for !isClosed(allDone) && ctx.Err() == nil {
 		time.Sleep(time.Duration(50+crng.IntN(250)) * time.Millisecond)
-		proxy.cutRandom(crng)
+		proxy.CutRandom(crng)
 		if fired < len(disruptions) && nAcked.Load() >= int64(total)*disruptions[fired].at/100 {
 			t.Logf("at %d acks: %s", nAcked.Load(), disruptions[fired].name)
 			disruptions[fired].do(crng)
@@ -224,7 +225,7 @@ func runChaos(t *testing.T, s uint64, proxy *faultProxy, perUser int, disruption
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("chaos: %d connection cuts, %d of %d disruptions, %d acks", proxy.cutCount(), fired, len(disruptions), len(acked))
+	t.Logf("chaos: %d connection cuts, %d of %d disruptions, %d acks", proxy.CutCount(), fired, len(disruptions), len(acked))
 	if fired < len(disruptions)-1 {
 		t.Fatalf("only %d of %d disruptions happened", fired, len(disruptions))
 	}
