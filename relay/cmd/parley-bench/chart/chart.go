@@ -208,7 +208,11 @@ func (c *Chart) SVG() ([]byte, error) {
 	if c.Y2 != nil {
 		right = 76
 	}
-	bottom := 56.0 + 16*float64(len(c.Notes))
+	var notes []string
+	for _, n := range c.Notes {
+		notes = append(notes, wrap(n, (w-24)/6)...)
+	}
+	bottom := 56.0 + 15*float64(len(notes))
 	px0, px1 := left, float64(w)-right
 	py0, py1 := float64(h)-bottom, top // y grows downwards
 
@@ -298,7 +302,7 @@ func (c *Chart) SVG() ([]byte, error) {
 		}
 		y := s.pos(l.Y)
 		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1.5" stroke-dasharray="6 4"/>`+"\n", f1(px0), f1(y), f1(px1), f1(y), col)
-		fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="end" fill="%s">%s</text>`+"\n", f1(px1-4), f1(y-5), col, esc(l.Label))
+		fmt.Fprintf(&b, `<text x="%s" y="%s" fill="%s">%s</text>`+"\n", f1(px0+6), f1(y-5), col, esc(l.Label))
 	}
 
 	// Series.
@@ -359,11 +363,31 @@ func (c *Chart) SVG() ([]byte, error) {
 		x += 28 + 7*float64(len([]rune(s.Name))) + 18
 	}
 
-	for i, n := range c.Notes {
-		fmt.Fprintf(&b, `<text x="12" y="%s" font-size="11" fill="#555">%s</text>`+"\n", f1(float64(h)-bottom+52+16*float64(i)), esc(n))
+	for i, n := range notes {
+		fmt.Fprintf(&b, `<text x="12" y="%s" font-size="11" fill="#555">%s</text>`+"\n", f1(float64(h)-bottom+54+15*float64(i)), esc(n))
 	}
 	b.WriteString("</svg>\n")
 	return []byte(b.String()), nil
+}
+
+// wrap breaks s into lines of at most width characters, at spaces.
+func wrap(s string, width int) []string {
+	var out []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len([]rune(line))+1+len([]rune(w)) > width {
+			out = append(out, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	if line != "" {
+		out = append(out, line)
+	}
+	return out
 }
 
 // Hollow reports, for each x, whether pred holds: a helper for Series.Open.

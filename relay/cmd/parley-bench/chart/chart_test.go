@@ -120,6 +120,17 @@ func TestSVG(t *testing.T) {
 	}
 }
 
+func TestWrap(t *testing.T) {
+	t.Parallel()
+	got := wrap("one two three four five", 9)
+	if want := []string{"one two", "three", "four five"}; !slices.Equal(got, want) {
+		t.Errorf("wrap = %q, want %q", got, want)
+	}
+	if got := wrap("", 10); len(got) != 0 {
+		t.Errorf("wrap of nothing = %q", got)
+	}
+}
+
 func TestSVGRejects(t *testing.T) {
 	t.Parallel()
 	for name, c := range map[string]*Chart{
