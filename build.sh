@@ -2,7 +2,7 @@
 # The one entry point: ./build.sh <target>
 #   demo    build everything and start the relay with embedded defaults
 #   test    install what is missing and run every test; ends with "N passed, N failed"
-#   bench   run the benchmarks and write their reports to docs/benchmarks/
+#   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 10 min; --quick: a smoke test)
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
 #   npm     pack the npm package @parley-im/sdk into dist/
 #   webchat build the web chat demo (examples/web-chat/dist)
@@ -187,7 +187,7 @@ TXT
 cmd_bench() {
   build_relay
   mkdir -p docs/benchmarks
-  say "relay benchmarks (latency, throughput, idle connections)"
+  say "relay benchmarks (latency, group, p2p, room, sync, throughput, idle; knee sweeps, charts, profile)"
   bin/parley-bench "$@"
   if command -v npm >/dev/null; then
     ensure_chromium

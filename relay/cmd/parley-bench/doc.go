@@ -4,50 +4,79 @@
 //
 //	parley-bench [--relay bin/parley-relay] [--scenario all] [--runs 3] [--out docs/benchmarks] [--quick]
 //
-// Scenarios (--scenario all runs them in this order):
+// Scenarios (--scenario takes a comma-separated list; all runs them in this
+// order, then the knee sweeps and the profile):
 //
-//	latency     pairs of native clients send p2p messages at a fixed, moderate
-//	            offered rate (--rate, default 1000 msg/s over all clients),
-//	            each client on its own ticker with staggered starts, for
-//	            --duration (default 5 s) after a 1 s warm-up whose samples are
-//	            discarded: offered and achieved rate, send → delivered
-//	            p50/p95/p99/max measured at the receiver, ack latency, loss and
-//	            duplicates, relay CPU use, and PASS/FAIL against SPEC §5
-//	            (p50 ≤ 5 ms, p99 ≤ 25 ms).
-//	group       group fan-out: --rooms (default 100) group conversations
-//	            g:bench-r<N> of --members (default 10) users, one native
-//	            client each, every member sending on its own staggered ticker
-//	            so that together they offer --rate (default 5000 msg/s for this
-//	            scenario when --rate is not given) for --duration after a 1 s
-//	            warm-up; every other member of the room must receive each
-//	            message exactly once. Reports offered msg/s, achieved
-//	            deliveries/s, send → delivered p50/p95/p99/max, loss and
-//	            duplicates, relay CPU use and CPU seconds per 1,000
-//	            deliveries, generator CPU (with a note above 90 %), the commit
-//	            batch, and a line against the fan-out target (50,000
+//	latency     --pairs (50) fixed pairs of native clients chat p2p at a
+//	            moderate offered rate (--rate, default 1000 msg/s): the
+//	            latency a user feels, against SPEC §5 (p50 ≤ 5 ms, p99 ≤
+//	            25 ms).
+//	group       group fan-out: --rooms (100) groups of --members (10) users,
+//	            every member sending, 5000 msg/s offered by default (45,000
+//	            deliveries/s), against the fan-out target (50,000
 //	            deliveries/s at p99 ≤ 25 ms on one relay core).
-//	throughput  pairs of native clients (sdk-wasm/client, memory store) send
-//	            p2p messages to each other as fast as their send window lets
-//	            them: acks per second, ack and send→delivered latency, loss
-//	            and duplicates (both must be 0), relay CPU per message, the
-//	            relay's commit batch sizes.
+//	p2p         --users (1000) users chatting in random pairs: each has
+//	            about --contacts (4) p2p conversations and sends each message
+//	            into one of them, picked at random; 5000 msg/s by default.
+//	room        one room as large as the protocol allows (--room-members,
+//	            proto.MaxGroupMembers = 1000), --room-talkers (4) of them
+//	            sending 20 msg/s in all by default: every send fans out to 999
+//	            members at once.
+//	sync        a device that was offline catches up --sync-messages (10,000)
+//	            messages spread over --sync-convs (20) conversations: time to
+//	            caught up and messages/s.
+//	throughput  pairs of native clients send as fast as their send window
+//	            lets them: acks per second, relay CPU per message, commit
+//	            batch sizes.
 //	idle        raw WebSockets that say Hello and then stay silent: connect
-//	            rate and relay memory per connection against SPEC §5.
+//	            rate, relay RSS, Go heap and goroutines per connection, for
+//	            each count in --conns (default 10000; all sweeps
+//	            1000,2500,5000,10000,max, where max is as many as the relay's
+//	            descriptor limit allows, and says which limit stopped it).
+//	            The connections are held by worker processes (parley-bench
+//	            re-executed, at most 15,000 connections each) dialling from
+//	            source addresses spread over 127.1.0.0/16, so neither the
+//	            generator's descriptor limit nor one address's ephemeral ports
+//	            bound the count.
+//
+// latency, group, p2p and room share one open loop: every talking client
+// sends on its own ticker, first sends staggered over one interval, for
+// --duration (5 s) after a 1 s warm-up whose samples are discarded. Each
+// reports offered, sent, achieved (acked) and delivered rates, send →
+// delivered p50/p95/p99/max measured at every receiver from the send time in
+// the text, ack latency, loss and duplicates (both must be 0), relay CPU per
+// 1,000 deliveries, relay RSS, the relay's write(2) calls per frame, and the
+// CPU the generator and the rest of the machine used meanwhile.
+//
+// --sweep (on with all) steps the offered rate of latency, group and p2p up a
+// ladder (--sweep-rates) until p99 passes --p99-max (25 ms), a delivery is
+// lost, or the generator saturates (CPU ≥ 90 % or sends below 95 % of the
+// offered rate: "generator-bound", not a relay knee), then halves the gap to
+// the last passing rate; the knee is the highest rate that passed. A rate
+// measured on a busy machine is measured again.
+//
+// --profile (on with all) runs the group scenario once more for
+// --profile-duration (20 s) with the relay's --pprof on, keeps its CPU and
+// allocation profiles in <out>/profiles and lists the top functions in the
+// report. With the sweeps and an idle --conns sweep, the report also draws
+// <out>/latency-vs-rate.svg and <out>/memory-vs-connections.svg.
 //
 // Every run gets a fresh relay, so runs do not inherit each other's heap or
 // database. Each scenario runs --runs times and reports the median and the
 // range. Where taskset exists and two CPUs are available, the relay runs on
 // CPU 0 and the generator on CPU 1, so they do not steal each other's time.
+// Every run records the CPU other processes used meanwhile and a CPU check (a
+// fixed SHA-256 task timed on the generator's core): on a shared virtual
+// machine, either shows a busy host.
 //
-// --quick is a smoke test: one run each, 5,000 throughput messages, 1,000
-// idle connections and a 2 s latency window (flags given explicitly win).
+// --quick is a smoke test: one run each, 2 s windows, 1,000 idle connections
+// (1000,max with all), a coarse sweep ladder and no profile (flags given
+// explicitly win).
 //
 // Knobs beyond the sizes: --window (sends in flight per client, default 16),
 // --pin=false, --relay-gomaxprocs N (the relay picks 1 when pinned to one
-// CPU), --relay-flags "--synchronous NORMAL" (passed to serve). Every run
-// also reports the CPU that other processes used meanwhile: a run with a lot
-// of it measured a busy machine, not the relay.
+// CPU), --relay-flags "--synchronous NORMAL" (passed to serve).
 //
-// The bench builds nothing, talks only to 127.0.0.1 and is bounded: a fixed
-// number of runs, each with its own deadline, all within --timeout.
+// The bench builds nothing, talks only to loopback addresses and is bounded:
+// a fixed number of runs, each with its own deadline, all within --timeout.
 package main

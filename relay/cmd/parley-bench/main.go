@@ -9,12 +9,20 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/parley-im/parley/proto"
 )
 
 func main() {
+	// A child process holding idle connections for the parent (see
+	// idleworker.go); never typed by hand.
+	if len(os.Args) > 1 && os.Args[1] == idleWorkerArg {
+		os.Exit(idleWorker(os.Args[2:]))
+	}
 	// Pin first, while the process has few threads; flags are parsed later,
 	// so --pin=false is looked for by hand.
 	pin := pinning{Relay: "disabled by --pin=false", Generator: "disabled by --pin=false"}
@@ -24,43 +32,82 @@ func main() {
 	os.Exit(run(pin))
 }
 
+// scenarioNames are the scenarios in the order --scenario all runs them.
+var scenarioNames = []string{"latency", "group", "p2p", "room", "sync", "throughput", "idle"}
+
+// sweepable are the scenarios --sweep knows.
+var sweepable = []string{"latency", "group", "p2p"}
+
 type config struct {
-	relay    string
-	scenario string
-	pairs    int
-	messages int
-	window   int
-	conns    int
-	rate     float64
-	rooms    int
-	members  int
-	gRate    float64 // group: --rate if given, else groupDefaultRate
-	duration time.Duration
-	runs     int
-	quick    bool
-	out      string
-	timeout  time.Duration
-	pin      bool
-	procs    int
-	flags    string
+	relay     string
+	scenarios []string
+	all       bool // --scenario all
+	pairs     int
+	messages  int
+	window    int
+	conns     []int // idle: connection counts; connsMax stands for "as many as the relay can hold"
+	rate      float64
+	rateSet   bool
+	rooms     int
+	members   int
+	users     int
+	contacts  int
+	roomSize  int
+	talkers   int
+	syncMsgs  int
+	syncConvs int
+	duration  time.Duration
+	runs      int
+	quick     bool
+
+	sweep      bool
+	p99Max     time.Duration
+	sweepRuns  int
+	sweepDur   time.Duration
+	sweepRates []float64
+	profile    bool
+	profileDur time.Duration
+
+	out     string
+	timeout time.Duration
+	pin     bool
+	procs   int
+	flags   string
 }
+
+// connsMax in --conns is "max": as many connections as the relay can hold.
+const connsMax = -1
 
 func parseFlags() (config, error) {
 	var c config
+	var scenario, conns, sweepRates string
 	fs := flag.NewFlagSet("parley-bench", flag.ContinueOnError)
 	fs.StringVar(&c.relay, "relay", "bin/parley-relay", "the parley-relay binary to benchmark")
-	fs.StringVar(&c.scenario, "scenario", "all", "latency, group, throughput, idle or all")
+	fs.StringVar(&scenario, "scenario", "all", "comma-separated: "+strings.Join(scenarioNames, ", ")+"; or all")
 	fs.IntVar(&c.pairs, "pairs", 50, "latency and throughput: pairs of users, two clients each")
 	fs.IntVar(&c.messages, "messages", 20000, "throughput: messages sent in total per run")
-	fs.IntVar(&c.window, "window", 16, "throughput: sends in flight per client (also the client's SendWindow, in latency too)")
-	fs.IntVar(&c.conns, "conns", 5000, "idle: connections to open")
-	fs.Float64Var(&c.rate, "rate", 1000, "latency and group: offered messages per second, spread evenly over the clients (group's default is 5000 when --rate is not given)")
-	fs.DurationVar(&c.duration, "duration", 5*time.Second, "latency and group: measured window, after a 1 s warm-up")
+	fs.IntVar(&c.window, "window", 16, "throughput: sends in flight per client (also the client's SendWindow everywhere)")
+	fs.StringVar(&conns, "conns", "10000", "idle: connections to open, or a comma-separated sweep such as 1000,2500,5000,10000,max (max: as many as the relay can hold); --scenario all sweeps 1000,2500,5000,10000,max")
+	fs.Float64Var(&c.rate, "rate", 0, "latency, group, p2p and room: offered messages per second over all talking clients (defaults: latency 1000, group 5000, p2p 5000, room 20)")
+	fs.DurationVar(&c.duration, "duration", 5*time.Second, "latency, group, p2p and room: measured window, after a 1 s warm-up")
 	fs.IntVar(&c.rooms, "rooms", 100, "group: group conversations")
 	fs.IntVar(&c.members, "members", 10, "group: members per group, one native client each")
+	fs.IntVar(&c.users, "users", 1000, "p2p: users, one native client each")
+	fs.IntVar(&c.contacts, "contacts", 4, "p2p: conversations per user, with partners paired at random")
+	fs.IntVar(&c.roomSize, "room-members", proto.MaxGroupMembers, "room: members of the one room (the protocol allows at most proto.MaxGroupMembers)")
+	fs.IntVar(&c.talkers, "room-talkers", 4, "room: members who send")
+	fs.IntVar(&c.syncMsgs, "sync-messages", 10000, "sync: messages the offline device catches up")
+	fs.IntVar(&c.syncConvs, "sync-convs", 20, "sync: conversations those messages are spread over")
 	fs.IntVar(&c.runs, "runs", 3, "runs per scenario")
-	fs.BoolVar(&c.quick, "quick", false, "smoke test: --runs 1 --messages 5000 --conns 1000 --duration 2s, unless those are given")
-	fs.StringVar(&c.out, "out", "docs/benchmarks", "directory for results.json and results.md")
+	fs.BoolVar(&c.quick, "quick", false, "smoke test: --runs 1 --messages 5000 --duration 2s --sync-messages 2000, idle 1,000 connections (1000,max in all), shorter sweeps and no profile, unless those are given")
+	fs.BoolVar(&c.sweep, "sweep", false, "latency, group and p2p: step the offered rate up until p99 passes --p99-max, messages are lost or the generator saturates, and report the knee (on by default with --scenario all)")
+	fs.DurationVar(&c.p99Max, "p99-max", 25*time.Millisecond, "sweep: the send → delivered p99 a rate must stay under")
+	fs.IntVar(&c.sweepRuns, "sweep-runs", 1, "sweep: runs per rate; also runs per point of an idle --conns sweep other than the headline one")
+	fs.DurationVar(&c.sweepDur, "sweep-duration", 3*time.Second, "sweep: measured window per rate, after a 1 s warm-up")
+	fs.StringVar(&sweepRates, "sweep-rates", "", "sweep: comma-separated offered rates to try in order (default: 1000 × 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)")
+	fs.BoolVar(&c.profile, "profile", false, "group: one more run at its rate, profiling the relay (CPU and allocations) into <out>/profiles (on by default with --scenario all)")
+	fs.DurationVar(&c.profileDur, "profile-duration", 20*time.Second, "profile: how long the CPU and allocation profiles cover")
+	fs.StringVar(&c.out, "out", "docs/benchmarks", "directory for results.json, results.md, the charts and profiles/")
 	fs.BoolVar(&c.pin, "pin", true, "pin the relay to CPU 0 and the bench to CPU 1 where possible (only --pin=false turns it off)")
 	fs.IntVar(&c.procs, "relay-gomaxprocs", 0, "GOMAXPROCS for the relay (0: its own default, 1 when pinned to one CPU)")
 	fs.StringVar(&c.flags, "relay-flags", "", "extra flags for parley-relay serve, space-separated (e.g. \"--synchronous NORMAL\")")
@@ -73,46 +120,171 @@ func parseFlags() (config, error) {
 	}
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	c.gRate = groupDefaultRate
-	if set["rate"] {
-		c.gRate = c.rate
-	}
+	c.rateSet = set["rate"]
+
 	if c.quick {
-		for name, v := range map[string]string{"runs": "1", "messages": "5000", "conns": "1000", "duration": "2s"} {
+		for name, v := range map[string]string{"runs": "1", "messages": "5000", "conns": "1000", "duration": "2s",
+			"sync-messages": "2000", "sweep-duration": "2s", "sweep-rates": "1000,4000,8000,16000"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
 		}
 	}
+	for _, s := range strings.Split(scenario, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "all":
+			c.all = true
+		case slices.Contains(scenarioNames, s):
+			if !slices.Contains(c.scenarios, s) {
+				c.scenarios = append(c.scenarios, s)
+			}
+		default:
+			return c, fmt.Errorf("--scenario %q: want %s or all", s, strings.Join(scenarioNames, ", "))
+		}
+	}
+	if c.all {
+		c.scenarios = slices.Clone(scenarioNames)
+		if !set["sweep"] {
+			c.sweep = true
+		}
+		if !set["profile"] && !c.quick {
+			c.profile = true
+		}
+		if !set["conns"] {
+			conns = "1000,2500,5000,10000,max"
+			if c.quick {
+				conns = "1000,max"
+			}
+		}
+	}
+	var err error
+	if c.conns, err = parseConns(conns); err != nil {
+		return c, err
+	}
+	if sweepRates != "" {
+		if c.sweepRates, err = parseRates(sweepRates); err != nil {
+			return c, err
+		}
+	}
+	if c.sweep && !c.all && !slices.ContainsFunc(c.scenarios, func(s string) bool { return slices.Contains(sweepable, s) }) {
+		return c, fmt.Errorf("--sweep needs one of the scenarios %s", strings.Join(sweepable, ", "))
+	}
 	switch {
-	case !slices.Contains([]string{"all", "latency", "group", "throughput", "idle"}, c.scenario):
-		return c, fmt.Errorf("--scenario %q: want latency, group, throughput, idle or all", c.scenario)
 	case c.rooms < 1 || c.rooms > 10_000:
 		return c, fmt.Errorf("--rooms %d: want 1 to 10,000", c.rooms)
-	case c.members < 2 || c.members > 1000:
-		return c, fmt.Errorf("--members %d: want 2 to 1000", c.members)
-	case c.rooms*c.members > 20_000:
-		return c, fmt.Errorf("--rooms × --members = %d clients: want at most 20,000", c.rooms*c.members)
+	case c.members < 2 || c.members > proto.MaxGroupMembers:
+		return c, fmt.Errorf("--members %d: want 2 to %d", c.members, proto.MaxGroupMembers)
+	case c.rooms*c.members > maxClients:
+		return c, fmt.Errorf("--rooms × --members = %d clients: want at most %d", c.rooms*c.members, maxClients)
+	case c.users < 2 || c.users > maxClients:
+		return c, fmt.Errorf("--users %d: want 2 to %d", c.users, maxClients)
+	case c.contacts < 1 || c.contacts > 100:
+		return c, fmt.Errorf("--contacts %d: want 1 to 100", c.contacts)
+	case c.roomSize < 2 || c.roomSize > proto.MaxGroupMembers:
+		return c, fmt.Errorf("--room-members %d: want 2 to %d (proto.MaxGroupMembers: the relay refuses larger groups)", c.roomSize, proto.MaxGroupMembers)
+	case c.talkers < 1 || c.talkers > c.roomSize:
+		return c, fmt.Errorf("--room-talkers %d: want 1 to --room-members", c.talkers)
+	case c.syncMsgs < c.syncConvs || c.syncMsgs > 1_000_000:
+		return c, fmt.Errorf("--sync-messages %d: want --sync-convs to 1,000,000", c.syncMsgs)
+	case c.syncConvs < 1 || c.syncConvs > 1000:
+		return c, fmt.Errorf("--sync-convs %d: want 1 to 1000", c.syncConvs)
 	case c.pairs < 1 || c.pairs > 2000:
 		return c, fmt.Errorf("--pairs %d: want 1 to 2000", c.pairs)
 	case c.messages < 2*c.pairs || c.messages > 2_000_000:
 		return c, fmt.Errorf("--messages %d: want 2 × pairs (%d) to 2,000,000", c.messages, 2*c.pairs)
 	case c.window < 1 || c.window > 1024:
 		return c, fmt.Errorf("--window %d: want 1 to 1024", c.window)
-	case c.conns < 1 || c.conns > 100_000:
-		return c, fmt.Errorf("--conns %d: want 1 to 100,000", c.conns)
-	case !(c.rate >= 1 && c.rate <= 100_000):
+	case c.rateSet && !(c.rate >= 1 && c.rate <= 100_000):
 		return c, fmt.Errorf("--rate %v: want 1 to 100,000 messages per second", c.rate)
 	case c.duration < 100*time.Millisecond || c.duration > 10*time.Minute:
 		return c, fmt.Errorf("--duration %s: want 100ms to 10m", c.duration)
+	case c.sweepDur < 100*time.Millisecond || c.sweepDur > 10*time.Minute:
+		return c, fmt.Errorf("--sweep-duration %s: want 100ms to 10m", c.sweepDur)
+	case c.p99Max <= 0:
+		return c, fmt.Errorf("--p99-max %s: want a positive duration", c.p99Max)
+	case c.profileDur < time.Second || c.profileDur > 5*time.Minute:
+		return c, fmt.Errorf("--profile-duration %s: want 1s to 5m", c.profileDur)
 	case c.runs < 1 || c.runs > 20:
 		return c, fmt.Errorf("--runs %d: want 1 to 20", c.runs)
+	case c.sweepRuns < 1 || c.sweepRuns > 20:
+		return c, fmt.Errorf("--sweep-runs %d: want 1 to 20", c.sweepRuns)
 	case c.procs < 0 || c.procs > 256:
 		return c, fmt.Errorf("--relay-gomaxprocs %d: want 0 to 256", c.procs)
 	case c.timeout <= 0:
 		return c, fmt.Errorf("--timeout %s: want a positive duration", c.timeout)
 	}
 	return c, nil
+}
+
+// maxClients bounds the native clients of one scenario: each holds a
+// descriptor in the one generator process.
+const maxClients = 15_000
+
+// parseConns parses --conns: counts or "max", comma-separated.
+func parseConns(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "max" {
+			out = append(out, connsMax)
+			continue
+		}
+		n, err := strconv.Atoi(strings.ReplaceAll(f, "_", ""))
+		if err != nil || n < 1 || n > 1_000_000 {
+			return nil, fmt.Errorf("--conns %q: want counts from 1 to 1,000,000 or max, comma-separated", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseRates parses --sweep-rates.
+func parseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(v >= 1 && v <= 100_000) {
+			return nil, fmt.Errorf("--sweep-rates %q: want rates from 1 to 100,000, comma-separated", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// bench is one invocation: its configuration, how to start the relay, and
+// what it measured so far.
+type bench struct {
+	cfg config
+	rc  relayConfig
+	res *results
+}
+
+func (bn *bench) runs(name string) bool { return slices.Contains(bn.cfg.scenarios, name) }
+
+// rateFor is the offered rate of a paced scenario: --rate, or its default.
+func (bn *bench) rateFor(def float64) float64 {
+	if bn.cfg.rateSet {
+		return bn.cfg.rate
+	}
+	return def
+}
+
+// repeat runs f runs times into s, one fresh runResult each, printing a
+// progress line per run, and summarizes s.
+func (bn *bench) repeat(ctx context.Context, s *scenarioResult, runs int, keys []string, f func(*runResult) error) {
+	for i := 1; i <= runs && ctx.Err() == nil; i++ {
+		r := newRun(i)
+		r.set(cpuCheckDef.Key, cpuCheck())
+		t := time.Now()
+		if err := f(r); err != nil {
+			r.Err = err.Error()
+		}
+		r.Seconds = time.Since(t).Seconds()
+		s.Runs = append(s.Runs, r)
+		progress(s.Name, i, runs, r, keys...)
+	}
+	s.summarize()
 }
 
 func run(pin pinning) int {
@@ -129,14 +301,12 @@ func run(pin pinning) int {
 		fmt.Fprintln(os.Stderr, "parley-bench: raise RLIMIT_NOFILE:", err)
 		return 1
 	}
-	// Each idle connection costs the bench one descriptor; keep a margin for
-	// the relay's HTTP scrapes and the runtime.
-	if (cfg.scenario == "all" || cfg.scenario == "idle") && uint64(cfg.conns)+256 > nofile {
-		fmt.Fprintf(os.Stderr, "parley-bench: --conns %d needs more descriptors than RLIMIT_NOFILE %d allows\n", cfg.conns, nofile)
-		return 1
-	}
-	if (cfg.scenario == "all" || cfg.scenario == "group") && uint64(cfg.rooms*cfg.members)+256 > nofile {
-		fmt.Fprintf(os.Stderr, "parley-bench: %d group clients need more descriptors than RLIMIT_NOFILE %d allows\n", cfg.rooms*cfg.members, nofile)
+	// Every native client costs the bench a descriptor; keep a margin for
+	// the relay's HTTP scrapes and the runtime. Idle connections live in
+	// worker processes with descriptors of their own.
+	most := max(cfg.rooms*cfg.members, cfg.users, cfg.roomSize, 2*cfg.pairs)
+	if uint64(most)+256 > nofile {
+		fmt.Fprintf(os.Stderr, "parley-bench: %d clients need more descriptors than RLIMIT_NOFILE %d allows\n", most, nofile)
 		return 1
 	}
 
@@ -150,10 +320,14 @@ func run(pin pinning) int {
 		fmt.Fprintln(os.Stderr, "parley-bench:", err)
 		return 1
 	}
-	rc := relayConfig{bin: cfg.relay, pin: pin.Applied, burst: burst, procs: cfg.procs, extra: strings.Fields(cfg.flags)}
+	extra := strings.Fields(cfg.flags)
+	if cfg.profile && !slices.Contains(extra, "--pprof") {
+		extra = append(extra, "--pprof")
+	}
+	rc := relayConfig{bin: cfg.relay, pin: pin.Applied, burst: burst, procs: cfg.procs, extra: extra}
 	pin.RelayGOMAXPROCS = relayProcsNote(cfg.procs, pin.Applied)
 	model, cores := cpuInfo()
-	res := &results{
+	bn := &bench{cfg: cfg, rc: rc, res: &results{
 		Date:          time.Now().UTC().Format(time.RFC3339),
 		Command:       strings.Join(append([]string{"parley-bench"}, os.Args[1:]...), " "),
 		GoVersion:     runtime.Version(),
@@ -164,116 +338,42 @@ func run(pin pinning) int {
 		Pinning:       pin,
 		GenGOMAXPROCS: runtime.GOMAXPROCS(0),
 		NofileLimit:   nofile,
-	}
+	}}
+	res := bn.res
+	res.CPUCheckMs = [2]float64{cpuCheck()}
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "parley-bench: %s; pinning: %s\n", orDash(version), pin)
 
-	if cfg.scenario == "all" || cfg.scenario == "latency" {
-		lc := latencyConfig{Pairs: cfg.pairs, Rate: cfg.rate, Duration: cfg.duration, Window: cfg.window}
-		s := &scenarioResult{
-			Name: "latency", defs: latencyDefs,
-			Title: fmt.Sprintf("latency — %d pairs (%d clients), %s msg/s offered for %s after a %s warm-up, %d runs",
-				lc.Pairs, 2*lc.Pairs, fmtNum(lc.Rate, 0), lc.Duration, latencyWarmUp, cfg.runs),
-			Params: map[string]any{"pairs": lc.Pairs, "clients": 2 * lc.Pairs, "rate": lc.Rate, "duration_s": lc.Duration.Seconds(),
-				"warm_up_s": latencyWarmUp.Seconds(), "send_interval_ms": float64(lc.every()) / 1e6, "window": lc.Window, "runs": cfg.runs},
-			Notes: []string{
-				fmt.Sprintf("Open loop: each client sends one message every %s on its own ticker, whether or not earlier ones were acked; the clients' first sends are staggered evenly over one interval, so together they send one message every %s.",
-					lc.every().Round(time.Microsecond), (lc.every() / time.Duration(2*lc.Pairs)).Round(time.Microsecond)),
-				"Send → delivered: the sender writes its send time (one monotonic clock, one process) into the text; the partner's client takes the difference when its event handler sees the message. Percentiles cover the messages sent in the window; the warm-up's are discarded. Lost and duplicates count the warm-up too.",
-				"Ack latency: from the send call to the relay's durable ack (after the SQLite commit, synchronous=FULL by default) reaching the sender.",
-			},
+	for _, name := range cfg.scenarios {
+		if ctx.Err() != nil {
+			break
 		}
-		for i := 1; i <= cfg.runs && ctx.Err() == nil; i++ {
-			r := newRun(i)
-			t := time.Now()
-			if err := runLatency(ctx, rc, lc, r); err != nil {
-				r.Err = err.Error()
-			}
-			r.Seconds = time.Since(t).Seconds()
-			s.Runs = append(s.Runs, r)
-			progress("latency", i, cfg.runs, r, "sent_per_s", "achieved_per_s", "deliver_p50_ms", "deliver_p99_ms", "ack_p99_ms", "lost", "duplicates", "relay_cpu_util", "gen_cpu_util", "other_cpu_util")
+		switch name {
+		case "latency":
+			res.Scenarios = append(res.Scenarios, bn.latency(ctx))
+		case "group":
+			res.Scenarios = append(res.Scenarios, bn.group(ctx))
+		case "p2p":
+			res.Scenarios = append(res.Scenarios, bn.p2p(ctx))
+		case "room":
+			res.Scenarios = append(res.Scenarios, bn.room(ctx))
+		case "sync":
+			res.Scenarios = append(res.Scenarios, bn.sync(ctx))
+		case "throughput":
+			res.Scenarios = append(res.Scenarios, bn.throughput(ctx))
+		case "idle":
+			res.Scenarios = append(res.Scenarios, bn.idle(ctx)...)
 		}
-		s.summarize()
-		for _, b := range []struct {
-			what, metric string
-			limit        float64
-		}{
-			{"send → delivered p50", "deliver_p50_ms", latencyBudgetP50ms},
-			{"send → delivered p99", "deliver_p99_ms", latencyBudgetP99ms},
-		} {
-			if row, ok := s.row(b.metric); ok {
-				s.Budgets = append(s.Budgets, budgetCheck{
-					What: b.what + " at moderate load", Metric: b.metric, Limit: b.limit, Unit: "ms",
-					Median: *row.Median, Worst: *row.Max, Pass: *row.Median <= b.limit,
-				})
-			}
-		}
-		res.Scenarios = append(res.Scenarios, s)
 	}
-
-	if cfg.scenario == "all" || cfg.scenario == "group" {
-		res.Scenarios = append(res.Scenarios, groupScenario(ctx, rc, cfg))
-	}
-
-	if cfg.scenario == "all" || cfg.scenario == "throughput" {
-		tc := throughputConfig{Pairs: cfg.pairs, Messages: cfg.messages, Window: cfg.window}
-		s := &scenarioResult{
-			Name: "throughput", defs: throughputDefs,
-			Title: fmt.Sprintf("throughput — %d pairs (%d clients), %s messages, %d in flight per client, %d runs",
-				tc.Pairs, 2*tc.Pairs, fmtNum(float64(tc.Messages), 0), tc.Window, cfg.runs),
-			Params: map[string]any{"pairs": tc.Pairs, "clients": 2 * tc.Pairs, "messages": tc.Messages, "window": tc.Window, "runs": cfg.runs},
-			Notes: []string{
-				fmt.Sprintf("Closed loop: every client keeps up to %d sends unacknowledged (%d in all), so under saturation ack latency ≈ in-flight ÷ throughput (Little's law); it is not the latency of a lightly loaded relay. SPEC §5's send → delivered budget (p50 ≤ 5 ms, p99 ≤ 25 ms) is for moderate load: see the latency scenario.", tc.Window, 2*tc.Pairs*tc.Window),
-				"Acks come after the relay's SQLite commit (synchronous=FULL by default); throughput counts acks from the first send to the last ack.",
-				"Generator CPU near 100 % means the load generator, not the relay, set the pace. Other CPU use is everything else on the machine (other processes, hypervisor steal): a run with much of it measured a busy machine.",
-			},
-		}
-		if !burst {
-			s.Notes = append(s.Notes, "The relay has no --rate-burst flag; --rate-limit 100000 gives it a burst of 2 × that.")
-		}
-		for i := 1; i <= cfg.runs && ctx.Err() == nil; i++ {
-			r := newRun(i)
-			t := time.Now()
-			if err := runThroughput(ctx, rc, tc, r); err != nil {
-				r.Err = err.Error()
+	if cfg.sweep {
+		for _, name := range sweepable {
+			if bn.runs(name) && ctx.Err() == nil {
+				res.Sweeps = append(res.Sweeps, bn.kneeSweep(ctx, name))
 			}
-			r.Seconds = time.Since(t).Seconds()
-			s.Runs = append(s.Runs, r)
-			progress("throughput", i, cfg.runs, r, "acked_per_s", "ack_p99_ms", "deliver_p99_ms", "lost", "duplicates", "relay_cpu_util", "gen_cpu_util", "other_cpu_util")
 		}
-		s.summarize()
-		res.Scenarios = append(res.Scenarios, s)
 	}
-
-	if cfg.scenario == "all" || cfg.scenario == "idle" {
-		s := &scenarioResult{
-			Name: "idle", defs: idleDefs,
-			Title:  fmt.Sprintf("idle — %s connections, %d runs", fmtNum(float64(cfg.conns), 0), cfg.runs),
-			Params: map[string]any{"conns": cfg.conns, "runs": cfg.runs, "relay_heartbeat": "60s"},
-			Notes: []string{
-				"Each connection is a raw WebSocket that sends Hello, reads Welcome and then stays silent; the relay runs with --heartbeat 60s so none times out during the measurement.",
-				"RSS before is the median of 3 readings 500 ms apart; after is the same, taken 2 s after the last Welcome. Per connection = (after − before) ÷ connections.",
-			},
-		}
-		for i := 1; i <= cfg.runs && ctx.Err() == nil; i++ {
-			r := newRun(i)
-			t := time.Now()
-			if err := runIdle(ctx, rc, cfg.conns, r); err != nil {
-				r.Err = err.Error()
-			}
-			r.Seconds = time.Since(t).Seconds()
-			s.Runs = append(s.Runs, r)
-			progress("idle", i, cfg.runs, r, "connect_per_s", "rss_per_conn_kib", "heap_per_conn_kib", "goroutines_per_conn", "other_cpu_util")
-		}
-		s.summarize()
-		if row, ok := s.row("rss_per_conn_kib"); ok {
-			s.Budgets = append(s.Budgets, budgetCheck{
-				What: "relay memory (RSS) per idle connection", Metric: "rss_per_conn_kib",
-				Limit: idleBudgetKiB, Moonshot: idleMoonshotKiB, Unit: "KiB",
-				Median: *row.Median, Worst: *row.Max, Pass: *row.Median <= idleBudgetKiB,
-			})
-		}
-		res.Scenarios = append(res.Scenarios, s)
+	if cfg.profile && bn.runs("group") && ctx.Err() == nil {
+		res.Profiles = append(res.Profiles, bn.groupProfile(ctx))
 	}
 
 	if ctx.Err() != nil {
@@ -293,13 +393,14 @@ func run(pin pinning) int {
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()
+	res.CPUCheckMs[1] = cpuCheck()
 
 	if err := res.write(cfg.out); err != nil {
 		fmt.Fprintln(os.Stderr, "parley-bench: write report:", err)
 		return 1
 	}
 	res.markdown(os.Stdout)
-	fmt.Fprintf(os.Stderr, "parley-bench: wrote %s/results.json and results.md in %.0f s\n", cfg.out, res.Seconds)
+	fmt.Fprintf(os.Stderr, "parley-bench: wrote %s (results.json, results.md and charts) in %.0f s\n", cfg.out, res.Seconds)
 	if len(res.Problems) > 0 {
 		return 1
 	}

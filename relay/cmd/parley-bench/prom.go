@@ -206,6 +206,22 @@ func (h histogram) sub(before histogram) (histogram, error) {
 	return d, nil
 }
 
+// quantile returns the upper bound of the bucket holding the q-th quantile
+// (0 < q ≤ 1): an upper estimate as coarse as the buckets. It is NaN for an
+// empty histogram and +Inf when the quantile is past the last finite bound.
+func (h histogram) quantile(q float64) float64 {
+	if h.Count <= 0 || len(h.Cum) == 0 {
+		return math.NaN()
+	}
+	rank := math.Ceil(q * h.Count)
+	for i, c := range h.Cum {
+		if c >= rank {
+			return h.Bounds[i]
+		}
+	}
+	return math.Inf(1)
+}
+
 // bucket is one non-cumulative histogram bucket, for reports.
 type bucket struct {
 	Label string  `json:"range"`

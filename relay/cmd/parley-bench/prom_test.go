@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -109,6 +110,15 @@ func TestHistogram(t *testing.T) {
 	}
 	if d.Count != 6 || d.Sum != 19 {
 		t.Errorf("delta count, sum = %v, %v; want 6, 19", d.Count, d.Sum)
+	}
+	// Cumulative [3 5 5 6] over bounds [1 2 4 +Inf].
+	for _, tc := range []struct{ q, want float64 }{{0.5, 1}, {0.8, 2}, {0.99, math.Inf(1)}} {
+		if got := d.quantile(tc.q); got != tc.want {
+			t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := (histogram{}).quantile(0.5); !math.IsNaN(got) {
+		t.Errorf("quantile of an empty histogram = %v, want NaN", got)
 	}
 	if _, err := h.sub(histogram{Bounds: []float64{1}, Cum: []float64{0}}); err == nil {
 		t.Errorf("sub accepted different bounds")

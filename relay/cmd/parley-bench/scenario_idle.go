@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -29,6 +29,10 @@ var idleDefs = []metricDef{
 	{"goroutines_after", "relay goroutines after", "", 0},
 	{"goroutines_per_conn", "relay goroutines per connection", "", 2},
 	{"relay_cpu_ms_per_conn", "relay CPU per connect", "CPU ms", 3},
+	{"relay_fds", "relay's open descriptors after settling", "", 0},
+	{"relay_fd_limit", "relay's RLIMIT_NOFILE", "", 0},
+	{"workers", "generator processes holding the connections", "", 0},
+	{"gen_cpu_util", "generator CPU use while connecting (all its processes)", "% of a core", 0},
 	{"other_cpu_util", "other CPU use on the machine while connecting (noise)", "% of a core", 0},
 }
 
@@ -38,33 +42,24 @@ const (
 	idleMoonshotKiB = 8
 )
 
-// runIdle opens n raw WebSockets that authenticate and then stay silent, and
-// measures what they cost the relay.
+// idleReserve is how many descriptors a "max" run leaves the relay: for
+// the bench's /metrics scrapes and SQLite's read connections.
+const idleReserve = 8
+
+// runIdle opens n raw WebSockets (connsMax: as many as the relay can hold)
+// that authenticate and then stay silent, and measures what they cost the
+// relay.
 func runIdle(ctx context.Context, rc relayConfig, n int, run *runResult) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	// Silent connections must outlive the measurement: the relay closes a
 	// connection after 2.5 heartbeats without a frame.
 	rc.extra = slices.Concat(rc.extra, []string{"--heartbeat", "60s"})
-	rp, err := startRelay(ctx, rc)
+	rp, stop, err := benchRelay(ctx, rc, run)
 	if err != nil {
 		return err
 	}
-	defer rp.stop()
-	defer func() {
-		if l := rp.log.lines(5); len(l) > 0 {
-			run.note("relay log (last %d lines): %s", len(l), strings.Join(l, " | "))
-		}
-	}()
-
-	// Tokens are minted before the clock starts: the application server's
-	// cost, not the relay's.
-	toks := make([]string, n)
-	for i := range n {
-		if toks[i], err = token(fmt.Sprintf("idle-%05d", i), time.Hour); err != nil {
-			return err
-		}
-	}
+	defer stop()
 
 	rssBefore, err := settledRSS(ctx, rp.pid(), 0)
 	if err != nil {
@@ -74,66 +69,54 @@ func runIdle(ctx context.Context, rc relayConfig, n int, run *runResult) error {
 	if err != nil {
 		return err
 	}
+	limit, err := nofileLimit(rp.pid())
+	if err != nil {
+		return err
+	}
+	fdsBefore, err := openFDs(rp.pid())
+	if err != nil {
+		return err
+	}
+	run.set("relay_fd_limit", float64(limit))
+	toMax := n == connsMax
+	if toMax {
+		n = limit - fdsBefore - idleReserve
+		run.note("max: the relay's RLIMIT_NOFILE is %d and it holds %d descriptors before any connection (listener, epoll, SQLite files, stdio); %d are left free for the bench's scrapes, so it is offered %d connections", limit, fdsBefore, idleReserve, n)
+	}
 
-	conns := make([]*websocket.Conn, n)
-	defer func() {
-		var wg sync.WaitGroup
-		for _, c := range conns {
-			if c != nil {
-				wg.Go(func() { _ = c.CloseNow() })
-			}
-		}
-		wg.Wait()
-	}()
-	var next atomic.Int64
-	var failed atomic.Int64
-	var errMu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	meter, err := startCPU(rp.pid())
+	fl, err := startFleet(ctx, rp.wsURL(), n)
+	if err != nil {
+		return err
+	}
+	defer fl.close()
+	meter, err := startCPU(rp.pid(), fl.pids()...)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	for range min(64, n) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				c, err := dialIdle(ctx, rp.wsURL(), toks[i])
-				if err != nil {
-					failed.Add(1)
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
-					continue
-				}
-				conns[i] = c
-			}
-		})
+	rep, err := fl.dial(ctx)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
 	elapsed := time.Since(t0)
 	cpu, err := meter.stop()
 	if err != nil {
 		return err
 	}
-	ok := n - int(failed.Load())
+	ok := rep.Connected
 	run.set("connected", float64(ok))
 	run.set("connect_per_s", float64(ok)/elapsed.Seconds())
+	run.set("workers", float64(len(fl.procs)))
+	run.set("gen_cpu_util", cpu.Self/cpu.Wall*100)
 	run.set("other_cpu_util", cpu.Other/cpu.Wall*100)
 	if ok > 0 {
 		run.set("relay_cpu_ms_per_conn", cpu.Relay/float64(ok)*1000)
 	}
 	if ok == 0 {
-		return fmt.Errorf("no connection was welcomed: %v", firstErr)
+		return fmt.Errorf("no connection was welcomed: %s", rep.FirstErr)
 	}
-	if f := failed.Load(); f > 0 {
-		run.note("%d of %d connections failed; first error: %v", f, n, firstErr)
+	if rep.Failed > 0 {
+		run.note("%d of %d connections failed; first error: %s", rep.Failed, n, rep.FirstErr)
 	}
 
 	rssAfter, err := settledRSS(ctx, rp.pid(), 2*time.Second)
@@ -144,9 +127,14 @@ func runIdle(ctx context.Context, rc relayConfig, n int, run *runResult) error {
 	if err != nil {
 		return err
 	}
+	fdsAfter, err := openFDs(rp.pid())
+	if err != nil {
+		return err
+	}
 	if !rp.alive() {
 		return fmt.Errorf("relay exited during the run: %v", rp.err)
 	}
+	run.set("relay_fds", float64(fdsAfter))
 
 	const kib, mib = 1024.0, 1024.0 * 1024
 	per := float64(ok)
@@ -177,45 +165,90 @@ func runIdle(ctx context.Context, rc relayConfig, n int, run *runResult) error {
 	} else {
 		run.note("the relay's /metrics has no go_goroutines")
 	}
+	if toMax {
+		probeLimit(ctx, rp, limit, fdsAfter, run)
+	}
 	return nil
 }
 
-// dialIdle opens one connection, says Hello and waits for Welcome. After
-// that the connection is never read or written again.
-func dialIdle(ctx context.Context, url, tok string) (*websocket.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, nil)
+// probeLimit shows what stops a "max" run: it dials more connections than
+// the relay has descriptors left and notes how many it could accept.
+func probeLimit(ctx context.Context, rp *relayProc, limit, fds int, run *runResult) {
+	free := limit - fds
+	extra := free + 4
+	tok, err := token("idle-probe", time.Hour)
 	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
+		return
 	}
-	hello := proto.MustEncode(proto.Frame{Type: proto.TypeHello, ID: 1,
+	var conns []*websocket.Conn
+	var firstErr error
+	for range extra {
+		c, err := dialIdle(ctx, rp.wsURL(), tok, nil, 2*time.Second)
+		if err != nil {
+			firstErr = err
+			break
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		_ = c.CloseNow()
+	}
+	run.set("probe_accepted", float64(len(conns)))
+	if firstErr != nil {
+		run.note("limit: with %d connections the relay holds %d of its %d descriptors; of %d more dialled one by one, %d were accepted and the next failed (%v): accept(2) has no descriptor left (EMFILE), so the relay's RLIMIT_NOFILE is the limit, not memory or ports",
+			int(run.Metrics["connected"]), fds, limit, extra, len(conns), firstErr)
+	} else {
+		run.note("limit: %d more connections were accepted beyond the %d descriptors the relay held; the limit was not reached", len(conns), fds)
+	}
+}
+
+// nofileLimit returns the soft RLIMIT_NOFILE of pid from /proc/<pid>/limits.
+func nofileLimit(pid int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/limits")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				return strconv.Atoi(f[0])
+			}
+		}
+	}
+	return 0, errors.New("no \"Max open files\" in /proc limits")
+}
+
+// openFDs counts the descriptors pid holds.
+func openFDs(pid int) (int, error) {
+	es, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	return len(es), err
+}
+
+// hello says Hello on a fresh connection and waits for Welcome.
+func hello(ctx context.Context, c *websocket.Conn, tok string) error {
+	b := proto.MustEncode(proto.Frame{Type: proto.TypeHello, ID: 1,
 		Body: &proto.Hello{Version: proto.Version, Token: tok, DeviceID: "idle", Client: "parley-bench"}})
-	if err := c.Write(ctx, websocket.MessageBinary, hello); err != nil {
-		c.CloseNow()
-		return nil, fmt.Errorf("hello: %w", err)
+	if err := c.Write(ctx, websocket.MessageBinary, b); err != nil {
+		return fmt.Errorf("hello: %w", err)
 	}
 	_, b, err := c.Read(ctx)
 	if err != nil {
-		c.CloseNow()
-		return nil, fmt.Errorf("welcome: %w", err)
+		return fmt.Errorf("welcome: %w", err)
 	}
 	f, err := proto.Decode(b, 0)
 	if err != nil {
-		c.CloseNow()
-		return nil, fmt.Errorf("welcome: %w", err)
+		return fmt.Errorf("welcome: %w", err)
 	}
-	if _, ok := f.Body.(*proto.Welcome); !ok {
-		c.CloseNow()
-		if e, ok := f.Body.(*proto.ErrorBody); ok {
-			return nil, fmt.Errorf("hello answered with error %d: %s", e.Code, e.Message)
-		}
-		if e, ok := f.Body.(*proto.Close); ok {
-			return nil, fmt.Errorf("hello answered with close %d: %s", e.Code, e.Reason)
-		}
-		return nil, errors.New("hello answered with " + f.Type.String())
+	switch body := f.Body.(type) {
+	case *proto.Welcome:
+		return nil
+	case *proto.ErrorBody:
+		return fmt.Errorf("hello answered with error %d: %s", body.Code, body.Message)
+	case *proto.Close:
+		return fmt.Errorf("hello answered with close %d: %s", body.Code, body.Reason)
 	}
-	return c, nil
+	return errors.New("hello answered with " + f.Type.String())
 }
 
 // settledRSS waits, then returns the median of three VmRSS readings 500 ms
@@ -250,4 +283,59 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// idle measures every --conns point: the headline point (10,000 when asked
+// for, else the largest count) --runs times, the others --sweep-runs times.
+// It returns the headline scenario and records every point in the sweep.
+func (bn *bench) idle(ctx context.Context) []*scenarioResult {
+	c := bn.cfg
+	head := c.conns[0]
+	for _, n := range c.conns {
+		if n == 10_000 || head != 10_000 && n > head {
+			head = n
+		}
+	}
+	var headline *scenarioResult
+	for _, n := range c.conns {
+		if ctx.Err() != nil {
+			break
+		}
+		runs := c.sweepRuns
+		if n == head {
+			runs = c.runs
+		}
+		what := fmtNum(float64(n), 0) + " connections"
+		if n == connsMax {
+			what = "as many connections as the relay can hold"
+		}
+		s := &scenarioResult{
+			Name: "idle", defs: idleDefs,
+			Title:  fmt.Sprintf("idle — %s, %d runs", what, runs),
+			Params: map[string]any{"conns": connsParam(n), "runs": runs, "relay_heartbeat": "60s", "workers": workerCount(max(n, 1)), "per_source_address": maxPerSource},
+			Notes: []string{
+				"Each connection is a raw WebSocket that sends Hello, reads Welcome and then stays silent; the relay runs with --heartbeat 60s so none times out during the measurement.",
+				fmt.Sprintf("The connections are held by generator worker processes (parley-bench re-executed, at most %s connections each, on the generator's CPU), dialling from source addresses spread over 127.1.0.0/16 (%s connections per address), so neither the generator's descriptor limit nor the ephemeral ports of one address bound the count.", fmtNum(maxPerWorker, 0), fmtNum(maxPerSource, 0)),
+				"RSS before is the median of 3 readings 500 ms apart; after is the same, taken 2 s after the last Welcome. Per connection = (after − before) ÷ connections.",
+			},
+		}
+		bn.repeat(ctx, s, runs, []string{"connected", "connect_per_s", "rss_after_mib", "rss_per_conn_kib", "heap_per_conn_kib", "goroutines_per_conn", "other_cpu_util"},
+			func(r *runResult) error { return runIdle(ctx, bn.rc, n, r) })
+		s.budget("relay memory (RSS) per idle connection", "rss_per_conn_kib", idleBudgetKiB, idleMoonshotKiB, "KiB")
+		if n == head {
+			headline = s
+		}
+		bn.res.IdleSweep = append(bn.res.IdleSweep, s)
+	}
+	if headline == nil {
+		return nil
+	}
+	return []*scenarioResult{headline}
+}
+
+func connsParam(n int) any {
+	if n == connsMax {
+		return "max"
+	}
+	return n
 }
