@@ -17,24 +17,11 @@
 //   - messages are idempotent puts keyed by [conversationId, seq];
 //   - outbox entries are put and deleted as given: two tabs sending the same
 //     entry is harmless, the relay deduplicates by client id;
-//   - search blocks (below) are read, merged by seq and written back in the
-//     transaction that writes their messages.
-//
-// Search. Reading a record costs Chromium tens of microseconds whatever its
-// size, so a search that reads each of 100,000 messages takes seconds. The
-// `search` store keeps, for every conversation, one block per 256
-// consecutive seqs holding just what search needs: each message's seq,
-// createdAt and text folded by foldText (the Go core's folding, generated
-// from it). A search walks the blocks newest first (index on their newest
-// createdAt) and stops once it has `limit` matches newer than everything in
-// the blocks left: a hundred times fewer records than messages. Blocks
-// follow the way messages arrive — sync and history write a conversation's
-// consecutive seqs together — so a batch of 200 messages rewrites one or two
-// blocks. docs/benchmarks/browser.md has the numbers.
+//   - the search index (search.ts) is read, merged by seq and written back
+//     in the transaction that writes its messages.
 import { Codes } from '../codes.js';
 import { jsonBytes, parseJSON } from '../convert.js';
 import { ParleyError } from '../errors.js';
-import { foldText } from '../fold.js';
 import type {
   OutboxEntry,
   StorageAdapter,
@@ -45,6 +32,7 @@ import type {
   StoredConversation,
   StoredMessage,
 } from '../types.js';
+import { SEARCH_BITS, SEARCH_TEXT, createSearchStores, indexAll, indexMessages, search } from './search.js';
 
 /** Options of {@link indexedDBStorage}. */
 export interface IndexedDBStorageOptions {
@@ -74,30 +62,15 @@ export interface IDBKeyRangeLike {
   bound(lower: unknown, upper: unknown, lowerOpen?: boolean, upperOpen?: boolean): object;
 }
 
-// Schema versions: 1 meta, conversations, messages, outbox; 2 adds search.
+// Schema versions: 1 meta, conversations, messages, outbox; 2 adds the
+// search index.
 const VERSION = 2;
 const META = 'meta';
 const CONVERSATIONS = 'conversations';
 const MESSAGES = 'messages';
 const OUTBOX = 'outbox';
-const SEARCH = 'search';
 const META_KEY = 'meta';
-const ALL = [META, CONVERSATIONS, MESSAGES, OUTBOX, SEARCH];
-
-/** Messages per search block: a conversation's seqs [n·BLOCK, (n+1)·BLOCK). */
-const BLOCK = 256;
-
-/** A record of the search store: parallel arrays, ascending by seq. @internal */
-interface SearchBlock {
-  conversationId: string;
-  block: number;
-  /** The newest createdAt in the block: the key of the search order. */
-  newest: number;
-  seqs: number[];
-  createdAts: number[];
-  /** foldText of each message's text; messages without text have no entry. */
-  texts: string[];
-}
+const ALL = [META, CONVERSATIONS, MESSAGES, OUTBOX, SEARCH_TEXT, SEARCH_BITS];
 
 /**
  * indexedDBStorage returns the IndexedDB {@link StorageAdapter}, the default
@@ -137,12 +110,10 @@ class IndexedDBStorage implements StorageAdapter {
           db.createObjectStore(OUTBOX, { keyPath: 'message.clientId' }).createIndex('order', 'order');
         }
         if (ev.oldVersion < 2) {
-          const search = db.createObjectStore(SEARCH, { keyPath: ['conversationId', 'block'] });
-          search.createIndex('newest', ['newest', 'conversationId', 'block']);
-          search.createIndex('conversationNewest', ['conversationId', 'newest', 'block']);
-          // A cache from version 1 gets its blocks now, in the upgrade's
+          createSearchStores(db);
+          // A cache from version 1 is indexed now, in the upgrade's
           // transaction: if the upgrade fails, the old cache stays as it was.
-          if (ev.oldVersion >= 1 && req.transaction) indexAll(req.transaction.objectStore(MESSAGES), search);
+          if (ev.oldVersion >= 1 && req.transaction) indexAll(req.transaction, req.transaction.objectStore(MESSAGES));
         }
       };
       req.onsuccess = () => {
@@ -197,11 +168,11 @@ class IndexedDBStorage implements StorageAdapter {
       const outbox = tx.objectStore(OUTBOX);
       // Requests run in the order they are made, so the gets below see the
       // cleared stores, and each put follows its get inside the transaction.
-      const search = tx.objectStore(SEARCH);
       if (b.reset) {
         convs.clear();
         msgs.clear();
-        search.clear();
+        tx.objectStore(SEARCH_TEXT).clear();
+        tx.objectStore(SEARCH_BITS).clear();
       }
       if (b.meta) {
         const nu = b.meta;
@@ -217,7 +188,7 @@ class IndexedDBStorage implements StorageAdapter {
         r.onsuccess = () => convs.put(mergeConversation(r.result as StoredConversation | undefined, c));
       }
       for (const m of b.messages ?? []) msgs.put(m);
-      indexMessages(search, b.messages ?? []);
+      indexMessages(tx, b.messages ?? []);
       for (const e of b.outboxPut ?? []) outbox.put(e);
       for (const id of b.outboxDelete ?? []) outbox.delete(id);
     } catch (e) {
@@ -255,39 +226,7 @@ class IndexedDBStorage implements StorageAdapter {
     const q = parseJSON<StorageSearchQuery>(query);
     const db = await this.#open();
     const KeyRange = this.#keyRange();
-    const tx = db.transaction([SEARCH, MESSAGES], 'readonly');
-    const finished = done(tx);
-    const blocks = tx.objectStore(SEARCH);
-    const conv = q.conversationId;
-    const req = conv
-      ? blocks.index('conversationNewest').openCursor(KeyRange.bound([conv], [conv, []]), 'prev')
-      : blocks.index('newest').openCursor(null, 'prev');
-    let hits: Hit[] = [];
-    const found: { value: StoredMessage | undefined }[] = [];
-    // The page's messages, read in this transaction (so from the same state).
-    const fetch = () => {
-      const msgs = tx.objectStore(MESSAGES);
-      for (const h of newestFirst(hits, q.limit)) found.push(request<StoredMessage>(msgs.get([h.conversationId, h.seq])));
-    };
-    req.onsuccess = () => {
-      const cur = req.result;
-      if (!cur) return fetch();
-      const { texts, seqs, createdAts, conversationId, newest } = cur.value as SearchBlock;
-      if (hits.length >= q.limit) {
-        hits = newestFirst(hits, q.limit);
-        // Every block left holds messages at most as new as this one's
-        // newest: when the page's last is newer, none of them can join.
-        if (hits[q.limit - 1]!.createdAt > newest) return fetch();
-      }
-      for (let i = 0; i < texts.length; i++) {
-        if (texts[i]!.includes(q.text) && (!q.before || before(createdAts[i]!, conversationId, seqs[i]!, q.before))) {
-          hits.push({ createdAt: createdAts[i]!, conversationId, seq: seqs[i]! });
-        }
-      }
-      cur.continue();
-    };
-    await finished;
-    return jsonBytes(found.map((f) => f.value).filter((m): m is StoredMessage => m !== undefined));
+    return jsonBytes(await search(db.transaction([SEARCH_BITS, SEARCH_TEXT, MESSAGES], 'readonly'), q, KeyRange));
   }
 
   #keyRange(): typeof IDBKeyRange {
@@ -339,113 +278,6 @@ function newerMessage(a: StoredMessage | undefined, b: StoredMessage | undefined
   if (!a) return b;
   if (!b) return a;
   return a.seq > b.seq ? a : b;
-}
-
-/** A search match: its position in search order. */
-interface Hit {
-  createdAt: number;
-  conversationId: string;
-  seq: number;
-}
-
-/** newestFirst sorts hits in search order and keeps the first limit. */
-function newestFirst(hits: Hit[], limit: number): Hit[] {
-  hits.sort((a, b) => (before(a.createdAt, a.conversationId, a.seq, b) ? 1 : before(b.createdAt, b.conversationId, b.seq, a) ? -1 : 0));
-  if (hits.length > limit) hits.length = limit;
-  return hits;
-}
-
-/**
- * before reports whether the stored message (createdAt, conversationId, seq)
- * sorts after cursor c in search order (core.SearchCursor.Less): stored
- * messages are unique by conversation and seq, so a cursor's clientId, which
- * only orders pending messages, never decides. Conversation ids are ASCII,
- * so UTF-16 order is Go's byte order.
- */
-function before(createdAt: number, conversationId: string, seq: number, c: Hit): boolean {
-  if (createdAt !== c.createdAt) return createdAt < c.createdAt;
-  if (conversationId !== c.conversationId) return conversationId < c.conversationId;
-  return seq < c.seq;
-}
-
-function blockKey(m: StoredMessage): [string, number] {
-  return [m.conversationId, Math.floor(m.seq / BLOCK)];
-}
-
-/** indexMessages updates the search blocks of msgs, in their write transaction. */
-function indexMessages(search: IDBObjectStore, msgs: StoredMessage[]): void {
-  const groups = new Map<string, StoredMessage[]>();
-  for (const m of msgs) {
-    const [conv, block] = blockKey(m);
-    const id = `${block} ${conv}`;
-    const g = groups.get(id);
-    if (g) g.push(m);
-    else groups.set(id, [m]);
-  }
-  for (const g of groups.values()) {
-    const key = blockKey(g[0]!);
-    const r = search.get(key);
-    r.onsuccess = () => {
-      const blk = (r.result as SearchBlock | undefined) ?? { conversationId: key[0], block: key[1], newest: 0, seqs: [], createdAts: [], texts: [] };
-      for (const m of g) setEntry(blk, m);
-      if (blk.seqs.length > 0) search.put(blk);
-      else if (r.result) search.delete(key);
-    };
-  }
-}
-
-/** setEntry puts m's entry into its block, or takes it out when m has no text. */
-function setEntry(blk: SearchBlock, m: StoredMessage): void {
-  const text = m.text ? foldText(m.text) : '';
-  const { seqs } = blk;
-  let lo = 0;
-  let hi = seqs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (seqs[mid]! < m.seq) lo = mid + 1;
-    else hi = mid;
-  }
-  const present = seqs[lo] === m.seq;
-  // Only taking out (or moving back) the newest entry needs a new maximum.
-  const recount = present && blk.createdAts[lo] === blk.newest && (text === '' || m.createdAt < blk.newest);
-  if (text === '') {
-    if (!present) return;
-    seqs.splice(lo, 1);
-    blk.createdAts.splice(lo, 1);
-    blk.texts.splice(lo, 1);
-  } else if (present) {
-    blk.createdAts[lo] = m.createdAt;
-    blk.texts[lo] = text;
-  } else {
-    seqs.splice(lo, 0, m.seq);
-    blk.createdAts.splice(lo, 0, m.createdAt);
-    blk.texts.splice(lo, 0, text);
-  }
-  if (recount) blk.newest = blk.createdAts.reduce((a, b) => (b > a ? b : a), 0);
-  else if (text !== '' && m.createdAt > blk.newest) blk.newest = m.createdAt;
-}
-
-/**
- * indexAll builds the search blocks of a version 1 cache inside the upgrade
- * transaction: one walk over the messages, which come ordered by
- * [conversationId, seq], so each block is complete when the walk leaves it.
- */
-function indexAll(messages: IDBObjectStore, search: IDBObjectStore): void {
-  let blk: SearchBlock | null = null;
-  const req = messages.openCursor();
-  req.onsuccess = () => {
-    const cur = req.result;
-    const m = cur?.value as StoredMessage | undefined;
-    const [conv, block] = m ? blockKey(m) : ['', -1];
-    if (blk && (!m || blk.conversationId !== conv || blk.block !== block)) {
-      if (blk.seqs.length > 0) search.put(blk);
-      blk = null;
-    }
-    if (!cur || !m) return;
-    blk ??= { conversationId: conv, block, newest: 0, seqs: [], createdAts: [], texts: [] };
-    setEntry(blk, m);
-    cur.continue();
-  };
 }
 
 /** A request's result once its transaction completes. */
