@@ -1,15 +1,18 @@
 // The IndexedDB search index: what makes client.search fast over a large
-// cache. Measured in headless Chromium over 100,000 messages
-// (docs/benchmarks/browser.md):
+// cache. Measured in headless Chromium over 100,000 messages on 2 busy
+// cores (bindings/bench/browser-bench.mjs measures the result):
 //
 //   - Reading a record costs tens of microseconds whatever its size, so a
-//     cursor over every message takes seconds.
-//   - Blocks of texts cut the records to a few hundred, but a search that
-//     finds little still reads all the text (4 M characters here), which
-//     costs hundreds of milliseconds: reads are bound by bytes.
-//   - A bitset of each block's character n-grams is a tenth of that and
-//     tells which blocks cannot hold the query; a rare term reads its own
-//     blocks and little else.
+//     cursor over every message takes 3 to 4 s.
+//   - Blocks of texts cut the records to 400, but a search that finds
+//     little still reads all the text (4 M characters), ~400 ms: reads are
+//     bound by bytes.
+//   - A bitset of each block's character n-grams is an eighth of that
+//     (590 KB) and tells which blocks cannot hold the query: a rare term
+//     reads its own blocks and a few more, ~90 ms; a common one stops after
+//     a block or two, ~20 ms. The price is on writes: a batch reads and
+//     rewrites its one or two blocks, ~20 % more IndexedDB time (~9 % for a
+//     sync of 10,000 messages from the relay).
 //
 // So two stores, both keyed [conversationId, block], where a block is 256
 // consecutive seqs of one conversation (sync and history write those
@@ -20,7 +23,7 @@
 //   searchBits  the block's newest createdAt, indexed (over all
 //               conversations and within one), and the bitset: one bit per
 //               hashed unigram, bigram and trigram of the folded texts,
-//               sized so that about a third of the bits are set.
+//               sized so that at most about 28% of the bits are set.
 //
 // A search walks searchBits newest first, reads the text block of each
 // bitset holding every n-gram of the query (its trigrams; its bigram or
