@@ -18,7 +18,52 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
 const summary = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length });
 
+const SEARCH_MESSAGES = Number(process.env.BENCH_SEARCH_MESSAGES || 100000);
+
 const results = { date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, runs: RUNS };
+
+// defineCorpus runs in a page: window.corpus makes the text of message i and
+// the conversation it goes to, the same in every run. Words follow a power
+// law over a vocabulary of made-up German-looking words (umlauts, ß, capitals)
+// and a quarter of the messages are Chinese; one message in 9,973 carries
+// the rare term. Conversations are skewed too: a few busy, many quiet.
+function defineCorpus(conversations = 20) {
+  const mix = (i) => {
+    let x = Math.imul(i ^ 0x9e3779b9, 0x85ebca6b);
+    x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+    return ((x ^ (x >>> 16)) >>> 0) / 2 ** 32;
+  };
+  const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'ber', 'dan', 'ech', 'fal', 'gor', 'hen', 'ist', 'jul', 'kor', 'lem',
+    'mon', 'nor', 'pel', 'qua', 'rin', 'sto', 'tur', 'ung', 'ver', 'wal', 'xen', 'yor', 'zed', 'äch', 'öl', 'ü', 'ß'];
+  const words = Array.from({ length: 4000 }, (_, w) => {
+    let s = '';
+    for (let k = 0, n = 1 + Math.floor(mix(w * 7 + 1) * 3); k < n; k++) s += syllables[Math.floor(mix(w * 7 + 2 + k) * syllables.length)];
+    return mix(w * 7 + 6) < 0.15 ? s[0].toUpperCase() + s.slice(1) : s;
+  });
+  const han = '的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长知民样现分将外但身些与高意进把法此实回二理美点月明';
+  window.corpus = {
+    conversations,
+    conv: (i) => Math.floor(mix(i * 3 + 1) ** 2 * conversations),
+    text(i) {
+      const n = 2 + Math.floor(mix(i * 3 + 2) * 14);
+      let t;
+      if (mix(i * 5 + 3) < 0.25) {
+        t = '';
+        for (let k = 0; k < n; k++) t += han[Math.floor(mix(i * 31 + k) ** 2 * han.length)];
+      } else {
+        const ws = [];
+        for (let k = 0; k < n; k++) ws.push(words[Math.floor(mix(i * 31 + k) ** 3 * words.length)]);
+        t = ws.join(' ');
+      }
+      return i % 9973 === 0 ? `${t} Zebrafish` : t;
+    },
+    rare: 'zebrafish',
+    common: words[0],
+    oneConversation: 5,
+    inConversation: words[40],
+    none: 'qqxqq',
+  };
+}
 
 // 1. What a browser downloads.
 const wasm = readFileSync(join(root, 'dist', 'wasm', 'parley.wasm'));
@@ -149,6 +194,107 @@ try {
     await ca.close();
     await cb.close();
   }
+
+  // 6. Search over 100,000 cached messages. Syncing them from the relay
+  // would take minutes here (sending 100,000 through it alone took ~3), so
+  // the page writes them through the SDK's own storage layer instead —
+  // indexedDBStorage().apply, the code sync runs, with the batches sync
+  // makes: 200 consecutive messages of one conversation each. Then the page
+  // reloads and a client starts from that cache alone (it never connects)
+  // and runs every search once per round, RUNS rounds.
+  {
+    const n = SEARCH_MESSAGES;
+    const ctx = await browser.newContext();
+    const p = await open(ctx);
+    await p.evaluate(defineCorpus, 20);
+    const fillMs = await p.evaluate(async (n) => {
+      const { indexedDBStorage } = await import('./esm/index.js');
+      const storage = indexedDBStorage();
+      const enc = new TextEncoder();
+      const user = 'srchalice';
+      const per = Array.from({ length: corpus.conversations }, () => []);
+      for (let i = 0; i < n; i++) per[corpus.conv(i)].push(i);
+      const t0 = performance.now();
+      const start = Date.now() - n * 20;
+      for (let c = 0; c < per.length; c++) {
+        const peer = `srchpeer${c}`;
+        const id = user < peer ? `p:${user}:${peer}` : `p:${peer}:${user}`;
+        for (let k = 0; k < per[c].length; k += 200) {
+          const messages = per[c].slice(k, k + 200).map((i, j) => ({
+            id: `${id}#${k + j + 1}`, clientId: `seed${i}`, conversationId: id, seq: k + j + 1, sender: i % 2 ? user : peer,
+            type: 'text', text: corpus.text(i), createdAt: start + i * 20, status: 'sent',
+          }));
+          const last = messages.at(-1);
+          const conversation = { id, type: 'p2p', members: [user, peer], lastMessage: last, lastSeq: last.seq, readSeq: last.seq, unread: 0, syncedSeq: last.seq, version: 1 };
+          await storage.apply(enc.encode(JSON.stringify({ messages, conversations: [conversation] })));
+        }
+      }
+      await storage.apply(enc.encode(JSON.stringify({ meta: { deviceId: 'bench', userId: user, epoch: 'bench', syncCursor: 0, nextOrder: 1 } })));
+      const ms = performance.now() - t0;
+      await storage.close();
+      return ms;
+    }, n);
+    await p.reload();
+    await p.waitForFunction(() => window.parleyReady === true);
+    await p.evaluate(defineCorpus, 20);
+    const r = await p.evaluate(async ([runs]) => {
+      await P.start('srchalice');
+      const stored = await new Promise((resolve, reject) => {
+        const req = indexedDB.open('parley');
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => { const c = req.result.transaction('messages').objectStore('messages').count(); c.onsuccess = () => resolve(c.result); };
+      });
+      const conv = `p:srchalice:srchpeer${corpus.oneConversation}`; // p2p() needs the cache loaded
+      const searches = {
+        rare: [corpus.rare, {}],
+        common: [corpus.common, {}],
+        conversation: [corpus.inConversation, { conversationId: conv }],
+        none: [corpus.none, {}],
+      };
+      const ms = Object.fromEntries(Object.keys(searches).map((k) => [k, []]));
+      const hits = {};
+      for (let i = 0; i < runs; i++) {
+        for (const [k, [text, o]] of Object.entries(searches)) {
+          const t0 = performance.now();
+          const found = await P.client.search(text, o);
+          ms[k].push(performance.now() - t0);
+          hits[k] = found.length;
+        }
+      }
+      // The reference the index is measured against: a plain cursor over
+      // every message, folding and testing each text (what a search without
+      // an index reads; it does not even sort newest first).
+      const { foldText } = await import('./esm/index.js');
+      const plain = [];
+      for (let i = 0; i < Math.min(runs, 3); i++) {
+        const t0 = performance.now();
+        await new Promise((resolve, reject) => {
+          const db = indexedDB.open('parley');
+          db.onerror = () => reject(db.error);
+          db.onsuccess = () => {
+            const found = [];
+            const req = db.result.transaction('messages').objectStore('messages').openCursor();
+            req.onsuccess = () => {
+              const cur = req.result;
+              if (!cur || found.length >= 20) return resolve(found);
+              if (foldText(cur.value.text ?? '').includes(corpus.rare)) found.push(cur.value);
+              cur.continue();
+            };
+          };
+        });
+        plain.push(performance.now() - t0);
+      }
+      ms.plainCursorRare = plain;
+      return { stored, ms, hits, state: P.client.state, conversations: corpus.conversations };
+    }, [RUNS]);
+    if (r.stored !== n) throw new Error(`the cache holds ${r.stored} of ${n} messages`);
+    if (r.state === 'connected') throw new Error('the search page connected');
+    results.search100k = {
+      messages: n, conversations: r.conversations, fillMs: Math.round(fillMs), hits: r.hits,
+      ...Object.fromEntries(Object.entries(r.ms).map(([k, xs]) => [k, summary(xs)])),
+    };
+    await ctx.close();
+  }
 } finally {
   await browser.close();
   await relay.stop();
@@ -164,6 +310,7 @@ const budgets = [
 results.budgets = budgets.map(([what, value, budget, pass]) => ({ what, value, budget, pass }));
 
 const r = (s, f = 0) => `${s.median.toFixed(f)} (${s.min.toFixed(f)} – ${s.max.toFixed(f)})`;
+const sr = results.search100k;
 const md = `# Parley client benchmark (headless Chromium)
 
 Date ${results.date} · ${results.cpu}, ${results.cores} CPUs · Chromium (Debian) headless · median of ${RUNS} runs unless noted, range in brackets.
@@ -175,6 +322,12 @@ Date ${results.date} · ${results.cpu}, ${results.cores} CPUs · Chromium (Debia
 | cold start → conversation list from IndexedDB (50 conversations, from navigation start) | ${r(results.coldStartToListMs)} ms |
 | offline sync of 10,000 messages into IndexedDB (${results.offlineSync10kMs.runs} runs) | ${r(results.offlineSync10kMs)} ms |
 | send → delivered between two pages, 100 msg/s (${results.sendToDeliverMs.samples} samples) | p50 ${results.sendToDeliverMs.p50.toFixed(1)} ms, p99 ${results.sendToDeliverMs.p99.toFixed(1)} ms, max ${results.sendToDeliverMs.max.toFixed(1)} ms |
+| ${sr.messages.toLocaleString('en')} messages in ${sr.conversations} conversations written into IndexedDB through the SDK's storage, in sync's batches of 200 (1 run) | ${sr.fillMs} ms |
+| search over ${sr.messages.toLocaleString('en')} cached messages: rare term (${sr.hits.rare} hits, a page of 20 not filled) | ${r(sr.rare)} ms |
+| search over ${sr.messages.toLocaleString('en')} cached messages: common term (a page of ${sr.hits.common}) | ${r(sr.common)} ms |
+| search over ${sr.messages.toLocaleString('en')} cached messages: within one conversation (a page of ${sr.hits.conversation}) | ${r(sr.conversation)} ms |
+| search over ${sr.messages.toLocaleString('en')} cached messages: no match | ${r(sr.none)} ms |
+| for reference: a plain cursor over every message for the rare term, no index (${sr.plainCursorRare.runs} runs) | ${r(sr.plainCursorRare)} ms |
 
 | SPEC §5 budget | measured | budget | |
 |---|---|---|---|

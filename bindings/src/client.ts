@@ -17,8 +17,11 @@ import type {
   MessagesOptions,
   OutgoingMessage,
   ParleyClient,
+  SearchCursor,
+  SearchOptions,
   StorageAdapter,
   StorageBatch,
+  StorageSearchQuery,
   StorageSnapshot,
   StoredConversation,
   StoredMessage,
@@ -29,6 +32,9 @@ import type {
   BridgeConversation,
   BridgeEvent,
   BridgeMessage,
+  BridgeSearch,
+  BridgeSearchCursor,
+  BridgeSearchQuery,
   BridgeSnapshot,
   WasmClient,
   WasmError,
@@ -45,7 +51,9 @@ const _sameShapes: [
   Same<StorageBatch, BridgeBatch>,
   Same<StoredConversation, BridgeConversation>,
   Same<StoredMessage, BridgeMessage>,
-] = [true, true, true, true, true];
+  Same<StorageSearchQuery, BridgeSearchQuery>,
+  Same<SearchCursor, BridgeSearchCursor>,
+] = [true, true, true, true, true, true, true];
 void _sameShapes;
 
 type Level = Exclude<LogLevel, 'silent'>;
@@ -319,6 +327,27 @@ class Client implements ParleyClient {
     checkCount(before, 'beforeSeq');
     checkCount(limit, 'limit');
     const bytes = await this.#call((wc) => wc.messages(conversationId, before, limit));
+    return (parseJSON<BridgeMessage[] | null>(bytes) ?? []).map(toMessage);
+  }
+
+  async search(text: string, options: SearchOptions = {}): Promise<Message[]> {
+    if (typeof text !== 'string') throw invalid('search() needs the text to look for');
+    if (typeof options !== 'object' || options === null) throw invalid('search options must be an object');
+    const { conversationId, limit, before } = options;
+    if (conversationId !== undefined && typeof conversationId !== 'string') throw invalid('conversationId must be a string');
+    checkCount(limit, 'limit');
+    const q: BridgeSearch = { text, conversationId, limit };
+    if (before !== undefined) {
+      // Only the cursor's fields cross, whatever else the object (a Message) holds.
+      const b = before as Partial<SearchCursor> | null;
+      if (typeof b !== 'object' || b === null || typeof b.conversationId !== 'string' || (b.clientId !== undefined && typeof b.clientId !== 'string')) {
+        throw invalid('before must be the last message of the previous page');
+      }
+      checkCount(b.createdAt, 'before.createdAt');
+      checkCount(b.seq, 'before.seq');
+      q.before = { createdAt: b.createdAt ?? 0, conversationId: b.conversationId, seq: b.seq ?? 0, clientId: b.clientId };
+    }
+    const bytes = await this.#call((wc) => wc.search(jsonBytes(q)));
     return (parseJSON<BridgeMessage[] | null>(bytes) ?? []).map(toMessage);
   }
 

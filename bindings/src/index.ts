@@ -27,6 +27,7 @@ export function createClient(options: ClientOptions): Promise<ParleyClient> {
 
 export { ParleyError } from './errors.js';
 export { Codes, codeName, retryable, terminal, type Code } from './codes.js';
+export { foldText } from './fold.js';
 export { indexedDBStorage, type IDBFactoryLike, type IDBKeyRangeLike, type IndexedDBStorageOptions } from './storage/indexeddb.js';
 export type {
   ClientEventName,
@@ -46,10 +47,13 @@ export type {
   OutgoingMessage,
   ParleyClient,
   ReconnectOptions,
+  SearchCursor,
+  SearchOptions,
   StateEvent,
   StorageAdapter,
   StorageBatch,
   StorageMeta,
+  StorageSearchQuery,
   StorageSnapshot,
   StoredConversation,
   StoredMessage,

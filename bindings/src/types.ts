@@ -130,6 +130,29 @@ export interface MessagesOptions {
   limit?: number;
 }
 
+/**
+ * A position in search results, which run newest first: by `createdAt`, then
+ * `conversationId`, then `seq`, then `clientId`, each descending. Every
+ * {@link Message} is one: pass the last message of a page to get the next.
+ */
+export interface SearchCursor {
+  createdAt: number;
+  conversationId: string;
+  seq: number;
+  /** Tells pending messages (seq 0) apart. */
+  clientId?: string;
+}
+
+/** Options of {@link ParleyClient.search}. */
+export interface SearchOptions {
+  /** Only messages of this conversation. Defaults to every conversation. */
+  conversationId?: string;
+  /** At most this many messages. Defaults to 20; at most 100. */
+  limit?: number;
+  /** The page after this position: the last message of the previous page. Defaults to the newest messages. */
+  before?: SearchCursor;
+}
+
 /** Options of {@link ParleyClient.createGroup}. */
 export interface CreateGroupOptions {
   /** The group's id, `g:<name>`. Defaults to one the client chooses; a retry with the same id is idempotent. */
@@ -246,8 +269,27 @@ export interface StorageAdapter {
    * seq < before (before 0: the newest), at most `limit`, ascending by seq.
    */
   messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
+  /**
+   * Takes JSON {@link StorageSearchQuery} and returns JSON
+   * {@link StoredMessage}[]: up to `limit` stored messages, newest first (see
+   * {@link SearchCursor}), whose `foldText(text)` contains `query.text`, of
+   * `query.conversationId` when set, and sorting after `query.before` when
+   * set. Optional: without it, `client.search` rejects with 4215
+   * (NotSupported).
+   */
+  search?(query: Uint8Array): Promise<Uint8Array>;
   /** Releases the store. */
   close(): Promise<void>;
+}
+
+/** What {@link StorageAdapter.search} gets, validated and folded by the client. */
+export interface StorageSearchQuery {
+  /** Already folded (`foldText`): compare with `foldText(message.text)`. */
+  text: string;
+  conversationId?: string;
+  before?: SearchCursor;
+  /** 1 to 100. */
+  limit: number;
 }
 
 /** A message as stored (`body` is base64). */
@@ -368,6 +410,18 @@ export interface ParleyClient {
    * sent ones.
    */
   messages(conversationId: string, options?: MessagesOptions): Promise<Message[]>;
+  /**
+   * Searches the messages cached on this device — what sync and history
+   * brought in, what was sent, and the outbox — for `text`, newest first.
+   * The match is a substring match that ignores case (by Unicode's simple
+   * case mappings, so `'ärger'` finds `'Ärger'`) and the whitespace around
+   * `text`, so it finds words in languages written without spaces. Works
+   * offline; never asks the relay. Page with
+   * `{ before: page[page.length - 1] }`. Rejects with a ParleyError 4903
+   * (InvalidArgument) on an empty or longer than 256 characters `text`, a
+   * bad conversation id, limit or cursor.
+   */
+  search(text: string, options?: SearchOptions): Promise<Message[]>;
   /** Moves the read cursor to `seq` (default: the last message). Applies locally at once. */
   markRead(conversationId: string, seq?: number): Promise<void>;
   /** Creates a group with the given members (this user is always one); needs a connection. */

@@ -80,6 +80,8 @@ export interface WasmStorage {
   apply(batch: Uint8Array): Promise<void>;
   /** JSON BridgeMessage[]: sent messages of conv with seq < before (0: newest), at most limit, ascending by seq. */
   messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
+  /** JSON {@link BridgeSearchQuery} in, JSON BridgeMessage[] newest first out (StorageAdapter.search). Optional. */
+  search?(query: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -105,8 +107,38 @@ export interface WasmClient {
   conversations(): Promise<Uint8Array>;
   /** JSON BridgeMessage[] ascending: cache first, relay for what the cache lacks; pending ones last when before is 0. */
   messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
+  /**
+   * JSON {@link BridgeSearch} in; JSON BridgeMessage[] newest first out: the
+   * store's matches with the outbox's merged in. Rejects with 4903 on bad
+   * arguments (core.NewSearch), 4215 when the storage has no search.
+   */
+  search(search: Uint8Array): Promise<Uint8Array>;
   /** Resolves when connected with nothing left to sync, fill or send. */
   waitSynced(): Promise<void>;
+}
+
+/** JSON of Go core.SearchCursor. @internal */
+export interface BridgeSearchCursor {
+  createdAt: number;
+  conversationId: string;
+  seq: number;
+  clientId?: string;
+}
+
+/** What WasmClient.search takes: the text as typed and core.SearchOptions. @internal */
+export interface BridgeSearch {
+  text: string;
+  conversationId?: string;
+  limit?: number;
+  before?: BridgeSearchCursor;
+}
+
+/** JSON of Go core.SearchQuery: validated, text folded. @internal */
+export interface BridgeSearchQuery {
+  text: string;
+  conversationId?: string;
+  before?: BridgeSearchCursor;
+  limit: number;
 }
 
 /** JSON of Go core.Message. `body` is base64. @internal */

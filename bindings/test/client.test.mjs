@@ -291,6 +291,50 @@ describe('tokens and events', () => {
   });
 });
 
+describe('search', () => {
+  test('finds synced, sent and pending messages, newest first, paged; bad arguments reject with 4903', async () => {
+    const alice = await clientFor(relay, 'searchalice', {}, open);
+    const bob = await clientFor(relay, 'searchbob', {}, open);
+    await Promise.all([alice.connect(), bob.connect()]);
+    const conv = alice.p2p('searchbob');
+    const group = (await alice.createGroup('search team', ['searchbob'])).id;
+    for (const [c, t] of [[conv, 'Kein Ärger heute'], [group, 'ÄRGER im Büro'], [conv, '我们明天开会吧'], [group, '开会了'], [conv, 'nothing']]) {
+      await alice.sendText(c, t);
+    }
+    await bob.waitSynced();
+    const texts = async (c, text, o) => (await c.search(text, o)).map((m) => m.text);
+    assert.deepEqual(await texts(bob, 'ärger'), ['ÄRGER im Büro', 'Kein Ärger heute']);
+    assert.deepEqual(await texts(bob, ' ÄRGER ', { conversationId: conv }), ['Kein Ärger heute']);
+    assert.deepEqual(await texts(bob, '开会'), ['开会了', '我们明天开会吧']);
+    assert.deepEqual(await texts(bob, 'qqq'), []);
+
+    // Paging: the last message of a page is the cursor of the next.
+    const first = await bob.search('e', { limit: 2 });
+    const second = await bob.search('e', { limit: 2, before: first.at(-1) });
+    const all = await bob.search('e');
+    assert.deepEqual([...first, ...second].map((m) => m.id), all.slice(0, 4).map((m) => m.id));
+
+    // What waits in the outbox is found too, first (it is the newest).
+    const pending = bob.sendText(conv, 'ärgerlich');
+    const found = await bob.search('ÄRGER');
+    assert.equal(found[0].text, 'ärgerlich');
+    assert.ok(['pending', 'sent'].includes(found[0].status));
+    await pending;
+
+    for (const [text, o] of [['', undefined], ['   ', undefined], ['x'.repeat(257), undefined], [42, undefined], ['x', { limit: 101 }],
+      ['x', { limit: -1 }], ['x', { limit: 1.5 }], ['x', { conversationId: 'nope' }], ['x', { conversationId: 7 }], ['x', { before: 'p:a:b#1' }],
+      ['x', { before: { createdAt: 1, seq: 1 } }], ['x', null]]) {
+      await assert.rejects(bob.search(text, o), isParley(Codes.InvalidArgument), `search(${JSON.stringify(text)}, ${JSON.stringify(o)})`);
+    }
+  });
+
+  test('a storage adapter without search rejects with 4215', async () => {
+    const store = { load: async () => null, apply: async () => {}, messages: async () => new Uint8Array([0x5b, 0x5d]), close: async () => {} };
+    const c = await clientFor(relay, 'searchnobody', { storage: store }, open);
+    await assert.rejects(c.search('x'), isParley(Codes.NotSupported));
+  });
+});
+
 describe('Node processes', () => {
   // The SDK keeps nothing alive after close(): a script ends by itself.
   test('a script exits soon after its last client closes', async () => {

@@ -4,7 +4,7 @@
 import 'fake-indexeddb/auto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { indexedDBStorage, ParleyError, Codes } from '@parley-im/sdk';
+import { indexedDBStorage, foldText, ParleyError, Codes } from '@parley-im/sdk';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -227,5 +227,138 @@ test('another tab deleting the database closes this connection, which reopens on
     req.onerror = () => reject(req.error);
   });
   assert.equal(await s.load(), null);
+  await s.close();
+});
+
+// Search: the storage's half of client.search. The query arrives validated
+// and folded by the Go core; the reference below is the core's semantics
+// (SearchQuery.Match, SortResults) written out in JavaScript.
+const query = (text, over = {}) => bytes({ text: foldText(text), limit: 20, ...over });
+const cursorOf = (m) => ({ createdAt: m.createdAt, conversationId: m.conversationId, seq: m.seq, clientId: m.clientId });
+const newerFirst = (a, b) => b.createdAt - a.createdAt || (a.conversationId < b.conversationId ? 1 : a.conversationId > b.conversationId ? -1 : b.seq - a.seq);
+const sortsAfter = (m, c) => newerFirst(m, c) > 0;
+
+test('search: folded substring, newest first, conversation, limit, cursor', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  const a = 'p:alice:bob';
+  const b = 'g:team';
+  await s.apply(bytes({
+    messages: [
+      msg(a, 1, { text: 'Kein Ärger', createdAt: 10 }),
+      msg(b, 1, { text: 'ÄRGER im Büro', createdAt: 20 }),
+      msg(a, 2, { text: '我们明天开会吧', createdAt: 30 }),
+      msg(b, 2, { text: '开会了', createdAt: 30 }), // same time as a#2: the greater conversation id comes first
+      msg(a, 3, { type: 'custom', text: undefined, body: 'e30=', createdAt: 40 }),
+      msg(a, 4, { text: 'ärgerlich', createdAt: 50 }),
+    ],
+  }));
+  const ids = async (q) => parse(await s.search(q)).map((m) => m.id);
+  assert.deepEqual(await ids(query('ÄRGER')), [`${a}#4`, `${b}#1`, `${a}#1`]);
+  assert.deepEqual(await ids(query('ärger')), [`${a}#4`, `${b}#1`, `${a}#1`], 'case does not matter, beyond ASCII too');
+  assert.deepEqual(await ids(query('开会')), [`${a}#2`, `${b}#2`].sort().reverse(), 'a Chinese substring, ties by conversation');
+  assert.deepEqual(await ids(query('明天开')), [`${a}#2`]);
+  assert.deepEqual(await ids(query('ärger', { conversationId: a })), [`${a}#4`, `${a}#1`]);
+  assert.deepEqual(await ids(query('ärger', { limit: 1 })), [`${a}#4`]);
+  assert.deepEqual(await ids(query('ärger', { before: { createdAt: 50, conversationId: a, seq: 4 } })), [`${b}#1`, `${a}#1`]);
+  assert.deepEqual(await ids(query('qqq')), []);
+  assert.deepEqual(await ids(query('ärger', { conversationId: 'g:nobody' })), []);
+
+  // The walk stops at a block whose newest message is older than a full
+  // page's last; a block whose newest only ties with it may still hold a
+  // better match (same time, greater conversation id).
+  await s.apply(bytes({ messages: [msg('p:alice:abe', 1, { text: 'tie', createdAt: 15 }), msg('p:alice:abe', 2, { text: 'tie', createdAt: 60 }), msg('p:alice:zed', 1, { text: 'tie', createdAt: 15 })] }));
+  assert.deepEqual(await ids(query('tie', { limit: 2 })), ['p:alice:abe#2', 'p:alice:zed#1']);
+
+  // A message written again with other text is found by the new text only;
+  // one that loses its text leaves the index.
+  await s.apply(bytes({ messages: [msg(a, 4, { text: 'all good now', createdAt: 50 }), msg(b, 1, { text: undefined, createdAt: 20 })] }));
+  assert.deepEqual(await ids(query('ärger')), [`${a}#1`]);
+  assert.deepEqual(await ids(query('GOOD')), [`${a}#4`]);
+  // A reset drops the index with the messages.
+  await s.apply(bytes({ reset: true, meta: meta() }));
+  assert.deepEqual(await ids(query('good')), []);
+  await s.close();
+});
+
+test('search: paging over many blocks matches the reference, without duplicates or gaps', async () => {
+  const s = indexedDBStorage({ name: freshName() });
+  let seed = 12345;
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const words = ['Ärger', 'ärger', 'straße', '开会', '明天', 'hello', 'HELLO', 'Σοφία', 'world'];
+  const convs = ['p:alice:bob', 'p:alice:carol', 'g:team'];
+  const all = [];
+  const seqs = { 'p:alice:bob': 0, 'p:alice:carol': 0, 'g:team': 0 };
+  for (let i = 0; i < 1500; i++) {
+    const c = convs[Math.floor(rnd() ** 2 * convs.length)];
+    const n = 1 + Math.floor(rnd() * 3);
+    const text = Array.from({ length: n }, () => words[Math.floor(rnd() * words.length)]).join(' ');
+    // Time goes forward, a few messages share each millisecond, and now and
+    // then one comes in late: ties across conversations and blocks whose
+    // times overlap.
+    const createdAt = 1000 + Math.floor(i / 3) - (rnd() < 0.05 ? Math.floor(rnd() * 300) : 0);
+    all.push(msg(c, ++seqs[c], { text, createdAt, clientId: `c${i}` }));
+  }
+  // Written as sync writes them: one conversation's consecutive seqs per batch.
+  for (const c of convs) {
+    const mine = all.filter((m) => m.conversationId === c);
+    for (let i = 0; i < mine.length; i += 200) await s.apply(bytes({ messages: mine.slice(i, i + 200) }));
+  }
+  for (const text of ['ärger', '开会', 'hello', 'σοφία', 'o', 'qqq']) {
+    for (const conversationId of [undefined, ...convs]) {
+      const want = all
+        .filter((m) => (!conversationId || m.conversationId === conversationId) && foldText(m.text).includes(foldText(text)))
+        .sort(newerFirst)
+        .map((m) => m.id);
+      for (const limit of [7, 100]) {
+        const got = [];
+        let before;
+        for (;;) {
+          const page = parse(await s.search(query(text, { conversationId, limit, before })));
+          assert.ok(page.length <= limit);
+          if (page.length === 0) break;
+          for (const m of page) assert.ok(!before || sortsAfter(m, before), 'every result sorts after the cursor');
+          got.push(...page.map((m) => m.id));
+          before = cursorOf(page.at(-1));
+        }
+        assert.deepEqual(got, want, `${text} in ${conversationId ?? 'every conversation'} by ${limit}`);
+      }
+    }
+  }
+  await s.close();
+});
+
+test('search: a version 1 cache is upgraded in place and keeps working', async () => {
+  const name = freshName();
+  // The schema of version 1, written by hand as the previous release did.
+  await new Promise((resolve, reject) => {
+    const req = indexedDB.open(name, 1);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      db.createObjectStore('meta');
+      db.createObjectStore('conversations', { keyPath: 'id' });
+      db.createObjectStore('messages', { keyPath: ['conversationId', 'seq'] });
+      db.createObjectStore('outbox', { keyPath: 'message.clientId' }).createIndex('order', 'order');
+    };
+    req.onsuccess = () => {
+      const db = req.result;
+      const tx = db.transaction(['meta', 'conversations', 'messages'], 'readwrite');
+      tx.objectStore('meta').put(meta({ syncCursor: 3 }), 'meta');
+      tx.objectStore('conversations').put(conv('p:alice:bob', { lastSeq: 300, syncedSeq: 300 }));
+      for (let seq = 1; seq <= 300; seq++) tx.objectStore('messages').put(msg('p:alice:bob', seq, { text: seq % 100 === 0 ? `Ärger ${seq}` : `m${seq}` }));
+      tx.oncomplete = () => {
+        db.close();
+        resolve();
+      };
+      tx.onabort = () => reject(tx.error);
+    };
+    req.onerror = () => reject(req.error);
+  });
+  const s = indexedDBStorage({ name });
+  const snap = await load(s);
+  assert.equal(snap.meta.syncCursor, 3, 'the cache is still there');
+  assert.deepEqual(parse(await s.search(query('ärger'))).map((m) => m.seq), [300, 200, 100]);
+  assert.deepEqual(parse(await s.messages('p:alice:bob', 0, 2)).map((m) => m.seq), [299, 300]);
+  await s.apply(bytes({ messages: [msg('p:alice:bob', 301, { text: 'ÄRGER again' })] }));
+  assert.deepEqual(parse(await s.search(query('ärger', { limit: 2 }))).map((m) => m.seq), [301, 300]);
   await s.close();
 });

@@ -44,7 +44,7 @@ test('the exports map resolves both formats, the wasm and every browser mapping'
   const fromEsm = Object.keys(await import('@parley-im/sdk')).sort();
   const fromCjs = Object.keys(require('@parley-im/sdk')).filter((k) => k !== '__esModule').sort();
   assert.deepEqual(fromCjs, fromEsm);
-  assert.deepEqual(fromEsm, ['Codes', 'ParleyError', 'codeName', 'createClient', 'indexedDBStorage', 'retryable', 'terminal']);
+  assert.deepEqual(fromEsm, ['Codes', 'ParleyError', 'codeName', 'createClient', 'foldText', 'indexedDBStorage', 'retryable', 'terminal']);
 });
 
 test('the ESM build keeps the literal new URL(…, import.meta.url) bundlers look for', () => {

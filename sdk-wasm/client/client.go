@@ -260,6 +260,21 @@ func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit
 	return c.loop.Messages(ctx, conv, before, limit)
 }
 
+// Search returns the messages cached on this device whose text contains
+// text, newest first: what sync and history brought in and what this
+// device sent or still has in its outbox. Matching ignores case
+// (core.FoldRune) and whitespace around text; it is a substring match, so
+// it finds words in languages written without spaces. Page with
+// opts.Before = core.CursorOf(&page[len(page)-1]). It works offline and
+// never asks the relay. Bad arguments fail with proto.CodeInvalidArgument.
+func (c *Client) Search(text string, opts core.SearchOptions) ([]core.Message, error) {
+	q, err := core.NewSearch(text, opts)
+	if err != nil {
+		return nil, err
+	}
+	return c.loop.Search(q)
+}
+
 // WaitSynced waits until the client is connected with nothing left to sync,
 // fill or send.
 func (c *Client) WaitSynced(ctx context.Context) error { return c.loop.WaitSynced(ctx) }

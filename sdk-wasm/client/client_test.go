@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -239,3 +240,88 @@ func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestSearchSyncedSentAndPending searches what a device synced, what it
+// sent and what still waits in its outbox, then the same cache offline
+// after a restart.
+func TestSearchSyncedSentAndPending(t *testing.T) {
+	t.Parallel()
+	url, _ := startRelay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice := open(t, url, "alice", "a1", nil)
+	if err := alice.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	withBob, withCarol := alice.P2P("bob"), alice.P2P("carol")
+	for _, s := range []struct{ conv, text string }{
+		{withBob, "Kein Ärger heute"}, {withCarol, "ÄRGER im Büro"}, {withBob, "我们明天开会吧"}, {withCarol, "开会了"}, {withBob, "nothing"},
+	} {
+		if _, err := alice.SendText(ctx, s.conv, s.text); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	path := filepath.Join(t.TempDir(), "bob.db")
+	st, err := OpenSQLiteStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := open(t, url, "bob", "b1", st)
+	if err := bob.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	texts := func(c *Client, text string, o core.SearchOptions) []string {
+		t.Helper()
+		page, err := c.Search(text, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range page {
+			out = append(out, m.Text)
+		}
+		return out
+	}
+	equal := func(got []string, want ...string) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("found %q, want %q", got, want)
+		}
+	}
+	equal(texts(alice, "ärger", core.SearchOptions{}), "ÄRGER im Büro", "Kein Ärger heute")
+	equal(texts(alice, "开会", core.SearchOptions{ConvID: withBob}), "我们明天开会吧")
+	equal(texts(bob, "ÄRGER", core.SearchOptions{}), "Kein Ärger heute") // bob is not in alice and carol's conversation
+
+	// Offline: a message in the outbox is found, newest first, pending.
+	bob.Close()
+	st, err = OpenSQLiteStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err = New(Options{URL: "ws://127.0.0.1:1/v1/ws", Token: tokenFor(t, "bob"), DeviceID: "b1", Store: st, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if _, _, err := bob.SendAsync(withBob, proto.MsgText, "ärgerlich, offline", nil); err != nil {
+		t.Fatal(err)
+	}
+	page, err := bob.Search("Ärger", core.SearchOptions{})
+	if err != nil || len(page) != 2 || page[0].Status != core.StatusPending || page[1].Text != "Kein Ärger heute" {
+		t.Fatalf("offline search %+v, %v", page, err)
+	}
+	next, err := bob.Search("Ärger", core.SearchOptions{Before: ptr(core.CursorOf(&page[0]))})
+	if err != nil || len(next) != 1 || next[0].ID != page[1].ID {
+		t.Fatalf("second page %+v, %v", next, err)
+	}
+	var pe *proto.Error
+	if _, err := bob.Search(" ", core.SearchOptions{}); !errors.As(err, &pe) || pe.Code != proto.CodeInvalidArgument {
+		t.Fatalf("empty search: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

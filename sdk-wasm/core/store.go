@@ -20,23 +20,39 @@ type Store interface {
 	Close() error
 }
 
+// Searcher is a Store that can search the messages it holds. Search returns
+// up to q.Limit stored messages that q matches (SearchQuery.Match), newest
+// first (SortResults). The driver adds the outbox (SearchQuery.Merge).
+type Searcher interface {
+	Search(q *SearchQuery) ([]Message, error)
+}
+
 // MemoryStore is a Store that keeps everything in memory: for tests, bots
 // and Node, where nothing needs to survive the process.
 type MemoryStore struct {
 	mu       sync.Mutex
 	meta     Meta
 	convs    map[string]Conversation
-	messages map[string]map[uint64]Message
+	messages map[string]map[uint64]memMessage
 	outbox   map[string]OutboxEntry
 }
 
-var _ Store = (*MemoryStore)(nil)
+// memMessage is a stored message with its text folded for search.
+type memMessage struct {
+	m    Message
+	fold string
+}
+
+var (
+	_ Store    = (*MemoryStore)(nil)
+	_ Searcher = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
 		convs:    make(map[string]Conversation),
-		messages: make(map[string]map[uint64]Message),
+		messages: make(map[string]map[uint64]memMessage),
 		outbox:   make(map[string]OutboxEntry),
 	}
 }
@@ -73,10 +89,10 @@ func (s *MemoryStore) Apply(b *Batch) error {
 	for _, m := range b.Messages {
 		mm := s.messages[m.ConvID]
 		if mm == nil {
-			mm = make(map[uint64]Message)
+			mm = make(map[uint64]memMessage)
 			s.messages[m.ConvID] = mm
 		}
-		mm[m.Seq] = m
+		mm[m.Seq] = memMessage{m, Fold(m.Text)}
 	}
 	for _, e := range b.OutboxPut {
 		s.outbox[e.Message.ClientID] = e
@@ -92,14 +108,42 @@ func (s *MemoryStore) Messages(conv string, before uint64, limit int) ([]Message
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Message
-	for seq, m := range s.messages[conv] {
+	for seq, sm := range s.messages[conv] {
 		if before == 0 || seq < before {
-			out = append(out, m)
+			out = append(out, sm.m)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	if limit > 0 && len(out) > limit {
 		out = out[len(out)-limit:]
+	}
+	return out, nil
+}
+
+// Search implements Searcher by looking at every message: a MemoryStore
+// holds what one process needed, and folds each text once, when it is
+// written.
+func (s *MemoryStore) Search(q *SearchQuery) ([]Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	match := func(mm map[uint64]memMessage) {
+		for _, sm := range mm {
+			if q.Match(&sm.m, sm.fold) {
+				out = append(out, sm.m)
+			}
+		}
+	}
+	if q.ConvID != "" {
+		match(s.messages[q.ConvID])
+	} else {
+		for _, mm := range s.messages {
+			match(mm)
+		}
+	}
+	SortResults(out)
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
 	}
 	return out, nil
 }

@@ -425,6 +425,27 @@ func (l *Loop) Messages(ctx context.Context, conv string, before uint64, limit i
 	return append(cached, pending...), nil
 }
 
+// Search returns the page of q from the messages cached on this device,
+// newest first: what the store finds (core.Searcher) with the outbox's
+// pending and failed messages merged in (core.SearchQuery.Merge). It never
+// asks the relay, so it works offline. A store that cannot search fails
+// with proto.CodeNotSupported.
+func (l *Loop) Search(q core.SearchQuery) ([]core.Message, error) {
+	s, ok := l.store.(core.Searcher)
+	if !ok {
+		return nil, &proto.Error{Code: proto.CodeNotSupported, Message: "this store cannot search"}
+	}
+	var outbox []core.Message
+	if err := l.Do(func(c *core.Core, _ time.Time) { outbox = c.Pending(q.ConvID) }); err != nil {
+		return nil, err
+	}
+	stored, err := s.Search(&q)
+	if err != nil {
+		return nil, err
+	}
+	return q.Merge(stored, outbox), nil
+}
+
 // Close closes the session, stops the loop, closes what connections remain
 // and the store. The outbox stays in the store for the next start.
 func (l *Loop) Close() error {

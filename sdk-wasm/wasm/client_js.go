@@ -278,4 +278,14 @@ func (c *client) messages(conv string, before uint64, limit int) ([]byte, error)
 	return json.Marshal(orEmpty(msgs))
 }
 
+// search returns the page of q from the cache and the outbox, newest first.
+// (The same plan as client.Client.Search.)
+func (c *client) search(q core.SearchQuery) ([]byte, error) {
+	msgs, err := c.loop.Search(q)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(orEmpty(msgs))
+}
+
 func (c *client) waitSynced() error { return c.loop.WaitSynced(context.Background()) }

@@ -185,3 +185,20 @@ func clip(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// searchArgs is the JSON WasmClient.search takes (BridgeSearch in
+// wasm.d.ts): the text as typed and the options, as core.SearchOptions.
+type searchArgs struct {
+	Text string `json:"text"`
+	core.SearchOptions
+}
+
+// parseSearch reads the argument of WasmClient.search and validates it the
+// way the core does (core.NewSearch).
+func parseSearch(b []byte) (core.SearchQuery, error) {
+	var a searchArgs
+	if err := json.Unmarshal(b, &a); err != nil {
+		return core.SearchQuery{}, invalidArg("search: " + err.Error())
+	}
+	return core.NewSearch(a.Text, a.SearchOptions)
+}

@@ -105,3 +105,38 @@ func TestClip(t *testing.T) {
 		t.Fatalf("short: %q", got)
 	}
 }
+
+func TestParseSearch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, json string
+		code       proto.Code // 0: valid
+		text       string
+		limit      int
+	}{
+		{"text only/defaults", `{"text":"Ärger"}`, 0, "ärger", 20},
+		{"every field/kept", `{"text":"hi","conversationId":"g:t","limit":5,"before":{"createdAt":9,"conversationId":"p:a:b","seq":2,"clientId":"c"}}`, 0, "hi", 5},
+		{"a message as cursor/its other fields ignored", `{"text":"hi","before":{"id":"p:a:b#2","createdAt":9,"conversationId":"p:a:b","seq":2,"text":"x"}}`, 0, "hi", 20},
+		{"not json/invalid", `{"text":`, proto.CodeInvalidArgument, "", 0},
+		{"text a number/invalid", `{"text":1}`, proto.CodeInvalidArgument, "", 0},
+		{"fractional limit/invalid", `{"text":"x","limit":1.5}`, proto.CodeInvalidArgument, "", 0},
+		{"limit 101/invalid", `{"text":"x","limit":101}`, proto.CodeInvalidArgument, "", 0},
+		{"empty text/invalid", `{"text":"  "}`, proto.CodeInvalidArgument, "", 0},
+		{"bad conversation/invalid", `{"text":"x","conversationId":"x"}`, proto.CodeInvalidArgument, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q, err := parseSearch([]byte(tc.json))
+			if tc.code != 0 {
+				var pe *proto.Error
+				if !errors.As(err, &pe) || pe.Code != tc.code {
+					t.Fatalf("err = %v, want code %d", err, tc.code)
+				}
+				return
+			}
+			if err != nil || q.Text != tc.text || q.Limit != tc.limit {
+				t.Fatalf("query %+v, %v; want text %q, limit %d", q, err, tc.text, tc.limit)
+			}
+		})
+	}
+}

@@ -164,6 +164,17 @@ func newBridge() *bridge {
 		}
 		return func() ([]byte, error) { return c.messages(conv, before, int(limit)) }, nil
 	})
+	b.async("search", func(c *client, args []js.Value) (work, error) {
+		raw, ok := bytesFromJS(arg(args, 0))
+		if !ok {
+			return nil, invalidArg("search must be a Uint8Array of JSON")
+		}
+		q, err := parseSearch(raw)
+		if err != nil {
+			return nil, err
+		}
+		return func() ([]byte, error) { return c.search(q) }, nil
+	})
 	b.async("waitSynced", func(c *client, _ []js.Value) (work, error) {
 		return func() ([]byte, error) { return nil, c.waitSynced() }, nil
 	})

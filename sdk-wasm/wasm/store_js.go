@@ -17,13 +17,17 @@ type jsStore struct {
 	v    js.Value // the WasmStorage object
 }
 
-var _ core.Store = (*jsStore)(nil)
+var (
+	_ core.Store    = (*jsStore)(nil)
+	_ core.Searcher = (*jsStore)(nil)
+)
 
 // storageCode is what a storage failure rejects with when the host gave no
 // code of its own: the cache could not be read or written, try again later.
 const storageCode = proto.CodeUnavailable
 
-// newJSStore checks that v has the four methods of WasmStorage.
+// newJSStore checks that v has the four required methods of WasmStorage
+// (search is optional).
 func newJSStore(host *hostQueue, v js.Value) (*jsStore, error) {
 	for _, m := range []string{"load", "apply", "messages", "close"} {
 		if v.Get(m).Type() != js.TypeFunction {
@@ -81,6 +85,32 @@ func (s *jsStore) Messages(conv string, before uint64, limit int) ([]core.Messag
 	var out []core.Message
 	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, &proto.Error{Code: storageCode, Message: "storage.messages: " + err.Error()}
+	}
+	return out, nil
+}
+
+// Search implements core.Searcher through storage.search, which gets the
+// validated query (its text already folded) as JSON and resolves with the
+// matches as JSON, newest first. A storage without search cannot search.
+func (s *jsStore) Search(q *core.SearchQuery) ([]core.Message, error) {
+	if s.v.Get("search").Type() != js.TypeFunction {
+		return nil, &proto.Error{Code: proto.CodeNotSupported, Message: "the storage adapter has no search()"}
+	}
+	data, err := json.Marshal(q)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.call("search", bytesToJS(data))
+	if err != nil {
+		return nil, err
+	}
+	b, ok := bytesFromJS(v)
+	if !ok {
+		return nil, &proto.Error{Code: storageCode, Message: "storage.search: did not resolve with a Uint8Array"}
+	}
+	var out []core.Message
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, &proto.Error{Code: storageCode, Message: "storage.search: " + err.Error()}
 	}
 	return out, nil
 }

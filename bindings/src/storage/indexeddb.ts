@@ -16,7 +16,9 @@
 //     given; the outbox stays;
 //   - messages are idempotent puts keyed by [conversationId, seq];
 //   - outbox entries are put and deleted as given: two tabs sending the same
-//     entry is harmless, the relay deduplicates by client id.
+//     entry is harmless, the relay deduplicates by client id;
+//   - the search index (search.ts) is read, merged by seq and written back
+//     in the transaction that writes its messages.
 import { Codes } from '../codes.js';
 import { jsonBytes, parseJSON } from '../convert.js';
 import { ParleyError } from '../errors.js';
@@ -25,10 +27,12 @@ import type {
   StorageAdapter,
   StorageBatch,
   StorageMeta,
+  StorageSearchQuery,
   StorageSnapshot,
   StoredConversation,
   StoredMessage,
 } from '../types.js';
+import { SEARCH_BITS, SEARCH_TEXT, createSearchStores, indexAll, indexMessages, search } from './search.js';
 
 /** Options of {@link indexedDBStorage}. */
 export interface IndexedDBStorageOptions {
@@ -58,13 +62,15 @@ export interface IDBKeyRangeLike {
   bound(lower: unknown, upper: unknown, lowerOpen?: boolean, upperOpen?: boolean): object;
 }
 
-const VERSION = 1;
+// Schema versions: 1 meta, conversations, messages, outbox; 2 adds the
+// search index.
+const VERSION = 2;
 const META = 'meta';
 const CONVERSATIONS = 'conversations';
 const MESSAGES = 'messages';
 const OUTBOX = 'outbox';
 const META_KEY = 'meta';
-const ALL = [META, CONVERSATIONS, MESSAGES, OUTBOX];
+const ALL = [META, CONVERSATIONS, MESSAGES, OUTBOX, SEARCH_TEXT, SEARCH_BITS];
 
 /**
  * indexedDBStorage returns the IndexedDB {@link StorageAdapter}, the default
@@ -102,6 +108,12 @@ class IndexedDBStorage implements StorageAdapter {
           db.createObjectStore(CONVERSATIONS, { keyPath: 'id' });
           db.createObjectStore(MESSAGES, { keyPath: ['conversationId', 'seq'] });
           db.createObjectStore(OUTBOX, { keyPath: 'message.clientId' }).createIndex('order', 'order');
+        }
+        if (ev.oldVersion < 2) {
+          createSearchStores(db);
+          // A cache from version 1 is indexed now, in the upgrade's
+          // transaction: if the upgrade fails, the old cache stays as it was.
+          if (ev.oldVersion >= 1 && req.transaction) indexAll(req.transaction, req.transaction.objectStore(MESSAGES));
         }
       };
       req.onsuccess = () => {
@@ -159,6 +171,8 @@ class IndexedDBStorage implements StorageAdapter {
       if (b.reset) {
         convs.clear();
         msgs.clear();
+        tx.objectStore(SEARCH_TEXT).clear();
+        tx.objectStore(SEARCH_BITS).clear();
       }
       if (b.meta) {
         const nu = b.meta;
@@ -174,6 +188,7 @@ class IndexedDBStorage implements StorageAdapter {
         r.onsuccess = () => convs.put(mergeConversation(r.result as StoredConversation | undefined, c));
       }
       for (const m of b.messages ?? []) msgs.put(m);
+      indexMessages(tx, b.messages ?? []);
       for (const e of b.outboxPut ?? []) outbox.put(e);
       for (const id of b.outboxDelete ?? []) outbox.delete(id);
     } catch (e) {
@@ -193,8 +208,7 @@ class IndexedDBStorage implements StorageAdapter {
   async messages(conv: string, before: number, limit: number): Promise<Uint8Array> {
     const db = await this.#open();
     const tx = db.transaction(MESSAGES, 'readonly');
-    const KeyRange = this.keyRange ?? (globalThis as { IDBKeyRange?: typeof IDBKeyRange }).IDBKeyRange;
-    if (!KeyRange) throw new ParleyError(Codes.InvalidArgument, 'IDBKeyRange is not available here; pass options.IDBKeyRange');
+    const KeyRange = this.#keyRange();
     const range = before > 0 ? KeyRange.bound([conv, 0], [conv, before], false, true) : KeyRange.bound([conv, 0], [conv, Infinity]);
     const out: StoredMessage[] = [];
     const req = tx.objectStore(MESSAGES).openCursor(range, 'prev');
@@ -206,6 +220,19 @@ class IndexedDBStorage implements StorageAdapter {
     };
     await done(tx);
     return jsonBytes(out.reverse());
+  }
+
+  async search(query: Uint8Array): Promise<Uint8Array> {
+    const q = parseJSON<StorageSearchQuery>(query);
+    const db = await this.#open();
+    const KeyRange = this.#keyRange();
+    return jsonBytes(await search(db.transaction([SEARCH_BITS, SEARCH_TEXT, MESSAGES], 'readonly'), q, KeyRange));
+  }
+
+  #keyRange(): typeof IDBKeyRange {
+    const KeyRange = this.keyRange ?? (globalThis as { IDBKeyRange?: typeof IDBKeyRange }).IDBKeyRange;
+    if (!KeyRange) throw new ParleyError(Codes.InvalidArgument, 'IDBKeyRange is not available here; pass options.IDBKeyRange');
+    return KeyRange;
   }
 
   async close(): Promise<void> {

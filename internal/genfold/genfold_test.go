@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
+
+// TestFoldTSUpToDate is the drift check: bindings/src/fold.ts must be
+// exactly what the generator prints for the current core.FoldRune.
+func TestFoldTSUpToDate(t *testing.T) {
+	t.Parallel()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(root, Output))
+	if err != nil {
+		t.Fatalf("%v\nregenerate with: go run ./internal/genfold > %s", err, Output)
+	}
+	if want := generate(); !bytes.Equal(got, want) {
+		t.Fatalf("%s is stale (%s); regenerate with: go run ./internal/genfold > %s", Output, firstDiff(got, want), Output)
+	}
+}
+
+// TestRunsCoverFoldRune replays the runs the way foldCodePoint reads them
+// and compares with FoldRune at every code point.
+func TestRunsCoverFoldRune(t *testing.T) {
+	t.Parallel()
+	rs := runs()
+	fold := func(r rune) rune {
+		for _, x := range rs {
+			if x.lo <= r && r <= x.hi && (r-x.lo)%x.stride == 0 {
+				return r + x.delta
+			}
+		}
+		return r
+	}
+	for i := 1; i < len(rs); i++ {
+		if rs[i].lo <= rs[i-1].hi {
+			t.Fatalf("runs %d and %d overlap", i-1, i)
+		}
+	}
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if got, want := fold(r), core.FoldRune(r); got != want {
+			t.Fatalf("runs fold %U to %U, FoldRune to %U", r, got, want)
+		}
+	}
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func firstDiff(got, want []byte) string {
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("line %d: have %q, want %q", i+1, gl, wl)
+		}
+	}
+	return "no line differs"
+}
