@@ -24,6 +24,7 @@ func (res *results) writeCharts(dir string) ([]string, error) {
 	for name, draw := range map[string]func() (*chart.Chart, bool){
 		latencyChartFile: res.latencyChart,
 		memoryChartFile:  res.memoryChart,
+		scaleChartFile:   res.scaleChart,
 	} {
 		c, ok := draw()
 		if !ok {

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/client"
 	"github.com/parley-im/parley/sdk-wasm/core"
@@ -207,15 +210,74 @@ func talkers(bs []*bot) []*bot {
 // benchRelay starts a fresh relay for one run. stop notes the tail of the
 // relay's log in run, then stops it.
 func benchRelay(ctx context.Context, rc relayConfig, run *runResult) (rp *relayProc, stop func(), err error) {
-	rp, err = startRelay(ctx, rc)
-	if err != nil {
-		return nil, nil, err
-	}
-	return rp, func() {
-		if l := rp.log.lines(5); len(l) > 0 {
-			run.note("relay log (last %d lines): %s", len(l), strings.Join(l, " | "))
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
 		}
-		rp.stop()
+	}
+	if rc.postgres != "" {
+		dsn, drop, err := freshSchema(ctx, rc.postgres)
+		if err != nil {
+			return nil, nil, err
+		}
+		cleanups = append(cleanups, drop)
+		rc.extra = append(slices.Clone(rc.extra), "--store", dsn)
+	}
+	if rc.nats != "" {
+		rc.extra = append(slices.Clone(rc.extra), "--bus", rc.nats, "--bus-prefix", fmt.Sprintf("bench%d", time.Now().UnixNano()))
+	}
+	var nodes []*relayProc
+	for range max(1, rc.nodes) {
+		p, err := startRelay(ctx, rc)
+		if err != nil {
+			for _, q := range nodes {
+				q.stop()
+			}
+			cleanup()
+			return nil, nil, err
+		}
+		nodes = append(nodes, p)
+	}
+	rp = nodes[0]
+	rp.peers = nodes[1:]
+	return rp, func() {
+		for i, p := range nodes {
+			if l := p.log.lines(5); len(l) > 0 {
+				run.note("relay %d log (last %d lines): %s", i+1, len(l), strings.Join(l, " | "))
+			}
+			p.stop()
+		}
+		cleanup()
+	}, nil
+}
+
+// freshSchema creates an empty schema on the PostgreSQL server at base and
+// returns base pointed at it, and a function that drops it.
+func freshSchema(ctx context.Context, base string) (dsn string, drop func(), err error) {
+	schema := fmt.Sprintf("parley_bench_%d", time.Now().UnixNano())
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("postgres: %w", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
 	}, nil
 }
 
@@ -241,7 +303,7 @@ func connectAll(ctx context.Context, rp *relayProc, bs []*bot, window int) error
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs[i] = b.connect(ctx, rp, window, uint64(i+1))
+			errs[i] = b.connect(ctx, rp.node(i), window, uint64(i+1))
 		})
 	}
 	wg.Wait()

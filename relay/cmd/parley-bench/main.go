@@ -33,7 +33,7 @@ func main() {
 }
 
 // scenarioNames are the scenarios in the order --scenario all runs them.
-var scenarioNames = []string{"latency", "group", "p2p", "room", "sync", "throughput", "idle"}
+var scenarioNames = []string{"latency", "group", "p2p", "room", "sync", "throughput", "idle", "scale"}
 
 // sweepable are the scenarios --sweep knows.
 var sweepable = []string{"latency", "group", "p2p"}
@@ -67,6 +67,10 @@ type config struct {
 	sweepRates []float64
 	profile    bool
 	profileDur time.Duration
+
+	scaleNodes int
+	postgres   string
+	nats       string
 
 	out     string
 	timeout time.Duration
@@ -107,6 +111,9 @@ func parseFlags() (config, error) {
 	fs.StringVar(&sweepRates, "sweep-rates", "", "sweep: comma-separated offered rates to try in order (default: 1000 × 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)")
 	fs.BoolVar(&c.profile, "profile", false, "group: one more run at its rate, profiling the relay (CPU and allocations) into <out>/profiles (on by default with --scenario all)")
 	fs.DurationVar(&c.profileDur, "profile-duration", 20*time.Second, "profile: how long the CPU and allocation profiles cover")
+	fs.IntVar(&c.scaleNodes, "scale-nodes", 3, "scale: relays in the largest cluster")
+	fs.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "scale: PostgreSQL server (each run gets a fresh schema, dropped after)")
+	fs.StringVar(&c.nats, "nats", "nats://127.0.0.1:4222", "scale: NATS server")
 	fs.StringVar(&c.out, "out", "docs/benchmarks", "directory for results.json, results.md, the charts and profiles/")
 	fs.BoolVar(&c.pin, "pin", true, "pin the relay to CPU 0 and the bench to CPU 1 where possible (only --pin=false turns it off)")
 	fs.IntVar(&c.procs, "relay-gomaxprocs", 0, "GOMAXPROCS for the relay (0: its own default, 1 when pinned to one CPU)")
@@ -363,6 +370,8 @@ func run(pin pinning) int {
 			res.Scenarios = append(res.Scenarios, bn.throughput(ctx))
 		case "idle":
 			res.Scenarios = append(res.Scenarios, bn.idle(ctx)...)
+		case "scale":
+			res.Scenarios = append(res.Scenarios, bn.scale(ctx)...)
 		}
 	}
 	if cfg.sweep {

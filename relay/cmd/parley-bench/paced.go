@@ -281,7 +281,7 @@ func pacedWindow(ctx context.Context, rp *relayProc, bs []*bot, every, total tim
 		loops.Wait()
 		return r, err
 	}
-	meter, err := startCPU(rp.pid())
+	meter, err := startCPUOf(rp.pids(), nil)
 	if err != nil {
 		close(halt)
 		loops.Wait()

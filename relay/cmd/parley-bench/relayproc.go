@@ -24,6 +24,7 @@ const benchSecret = "parley-bench-secret-0123456789abcdef0123456789"
 // relayProc is one parley-relay child process on a free loopback port with
 // its data in a fresh temp dir, removed when it stops.
 type relayProc struct {
+	peers  []*relayProc // the other nodes of a cluster, started with this one
 	cmd    *exec.Cmd
 	addr   string
 	data   string
@@ -39,6 +40,13 @@ type relayConfig struct {
 	burst bool // the binary knows --rate-burst
 	procs int  // GOMAXPROCS for the relay; 0 leaves its default
 	extra []string
+
+	// A cluster: nodes relays (0 or 1: one), sharing a fresh schema of the
+	// PostgreSQL server at postgres when set (else each its own SQLite), and
+	// the NATS server at nats when set (else in-process fan-out).
+	nodes    int
+	postgres string
+	nats     string
 }
 
 // relayFeatures inspects `serve -h` once, so the bench adapts to a relay whose
@@ -130,7 +138,25 @@ func freeLoopbackAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func (p *relayProc) pid() int        { return p.cmd.Process.Pid }
+func (p *relayProc) pid() int { return p.cmd.Process.Pid }
+
+// node is the relay client i connects to: clients are spread round-robin
+// over the nodes of a cluster, so two partners usually sit on different ones.
+func (p *relayProc) node(i int) *relayProc {
+	if i%(len(p.peers)+1) == 0 {
+		return p
+	}
+	return p.peers[i%(len(p.peers)+1)-1]
+}
+
+// pids are the process ids of every node.
+func (p *relayProc) pids() []int {
+	ids := []int{p.pid()}
+	for _, q := range p.peers {
+		ids = append(ids, q.pid())
+	}
+	return ids
+}
 func (p *relayProc) httpURL() string { return "http://" + p.addr }
 func (p *relayProc) wsURL() string   { return "ws://" + p.addr + "/v1/ws" }
 

@@ -66,7 +66,7 @@ func runThroughput(ctx context.Context, rc relayConfig, cfg throughputConfig, ru
 	if err != nil {
 		return err
 	}
-	meter, err := startCPU(rp.pid())
+	meter, err := startCPUOf(rp.pids(), nil)
 	if err != nil {
 		return err
 	}

@@ -193,7 +193,7 @@ var cpuCheckDef = metricDef{"cpu_check_ms", "CPU check before the run: 8 MiB SHA
 // else on the machine (other processes, the hypervisor's steal): the last
 // says how noisy the interval was.
 type cpuMeter struct {
-	relayPid                int
+	relays                  []int
 	gen                     []int
 	t0                      time.Time
 	relay0, self0, machine0 float64
@@ -202,17 +202,25 @@ type cpuMeter struct {
 // startCPU starts metering; workers are generator processes besides the
 // bench itself, alive until stop.
 func startCPU(relayPid int, workers ...int) (*cpuMeter, error) {
-	m := &cpuMeter{relayPid: relayPid, gen: append([]int{os.Getpid()}, workers...), t0: time.Now()}
+	return startCPUOf([]int{relayPid}, workers)
+}
+
+// startCPUOf meters the relays of a cluster together.
+func startCPUOf(relays, workers []int) (*cpuMeter, error) {
+	m := &cpuMeter{relays: relays, gen: append([]int{os.Getpid()}, workers...), t0: time.Now()}
 	var e1, e2, e3 error
-	m.relay0, e1 = cpuSeconds(relayPid)
+	m.relay0, e1 = sumCPU(relays)
 	m.self0, e2 = m.genSeconds()
 	m.machine0, e3 = machineBusy()
 	return m, errors.Join(e1, e2, e3)
 }
 
-func (m *cpuMeter) genSeconds() (float64, error) {
+func (m *cpuMeter) genSeconds() (float64, error) { return sumCPU(m.gen) }
+
+// sumCPU is the CPU seconds used so far by the processes pids, together.
+func sumCPU(pids []int) (float64, error) {
 	var sum float64
-	for _, pid := range m.gen {
+	for _, pid := range pids {
 		s, err := cpuSeconds(pid)
 		if err != nil {
 			return 0, err
@@ -228,7 +236,7 @@ type cpuUse struct {
 }
 
 func (m *cpuMeter) stop() (cpuUse, error) {
-	r, e1 := cpuSeconds(m.relayPid)
+	r, e1 := sumCPU(m.relays)
 	s, e2 := m.genSeconds()
 	all, e3 := machineBusy()
 	u := cpuUse{Relay: r - m.relay0, Self: s - m.self0, Wall: time.Since(m.t0).Seconds()}
