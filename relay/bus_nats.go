@@ -120,26 +120,25 @@ func (b *NATSBus) reconnected() {
 
 // lost reports Lost to every receiver of this node.
 func (b *NATSBus) lost() {
-	b.mu.Lock()
-	subs := make([]*natsSub, 0, len(b.subs))
-	for s := range b.subs {
-		subs = append(subs, s)
-	}
-	b.mu.Unlock()
-	for _, s := range subs {
+	for _, s := range b.subscriptions() {
 		s.r.Lost()
 	}
 }
 
-// Close ends every subscription and closes the connection.
-func (b *NATSBus) Close() {
+// subscriptions is a snapshot of the bus's subscriptions.
+func (b *NATSBus) subscriptions() []*natsSub {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	subs := make([]*natsSub, 0, len(b.subs))
 	for s := range b.subs {
 		subs = append(subs, s)
 	}
-	b.mu.Unlock()
-	for _, s := range subs {
+	return subs
+}
+
+// Close ends every subscription and closes the connection.
+func (b *NATSBus) Close() {
+	for _, s := range b.subscriptions() {
 		s.Close()
 	}
 	b.nc.Close()

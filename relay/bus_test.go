@@ -75,6 +75,16 @@ func forUser(got []Envelope, user string) []Envelope {
 	return out
 }
 
+// subscribe subscribes a new recorder to b until t ends.
+func subscribe(t *testing.T, b Bus) (*recorder, Subscription) {
+	t.Helper()
+	r := newRecorder()
+	sub, err := b.Subscribe(r)
+	ok(t, err)
+	t.Cleanup(sub.Close)
+	return r, sub
+}
+
 // testBus is the conformance suite every Bus passes. filters is whether the
 // bus delivers only watched users' envelopes (the memory bus hands every
 // envelope to every node, and the hub ignores strangers).
@@ -84,10 +94,7 @@ func testBus(t *testing.T, open func(t *testing.T) Bus, filters bool) {
 	t.Run("watched user gets every envelope in publish order", func(t *testing.T) {
 		t.Parallel()
 		b := open(t)
-		r := newRecorder()
-		sub, err := b.Subscribe(r)
-		ok(t, err)
-		defer sub.Close()
+		r, sub := subscribe(t, b)
 		ok(t, sub.Watch(ctx, "alice"))
 		const n = 2000
 		for i := range n {
@@ -104,10 +111,7 @@ func testBus(t *testing.T, open func(t *testing.T) Bus, filters bool) {
 	t.Run("kick reaches the node of the device", func(t *testing.T) {
 		t.Parallel()
 		b := open(t)
-		r := newRecorder()
-		sub, err := b.Subscribe(r)
-		ok(t, err)
-		defer sub.Close()
+		r, sub := subscribe(t, b)
 		ok(t, sub.Watch(ctx, "carol"))
 		ok(t, b.Publish(ctx, Envelope{Users: []string{"carol"}, Except: "s9", Kick: "phone"}))
 		got := r.await(t, "kick", func(got []Envelope, _ int) bool { return len(forUser(got, "carol")) == 1 })
@@ -119,13 +123,8 @@ func testBus(t *testing.T, open func(t *testing.T) Bus, filters bool) {
 	t.Run("every node watching a user gets its envelopes; refs are counted", func(t *testing.T) {
 		t.Parallel()
 		b := open(t)
-		r1, r2 := newRecorder(), newRecorder()
-		s1, err := b.Subscribe(r1)
-		ok(t, err)
-		defer s1.Close()
-		s2, err := b.Subscribe(r2)
-		ok(t, err)
-		defer s2.Close()
+		r1, s1 := subscribe(t, b)
+		r2, s2 := subscribe(t, b)
 		ok(t, s1.Watch(ctx, "dave"))
 		ok(t, s1.Watch(ctx, "dave")) // a second session of dave on node 1
 		ok(t, s2.Watch(ctx, "dave"))
@@ -139,10 +138,7 @@ func testBus(t *testing.T, open func(t *testing.T) Bus, filters bool) {
 	t.Run("any user id is carried", func(t *testing.T) {
 		t.Parallel()
 		b := open(t)
-		r := newRecorder()
-		sub, err := b.Subscribe(r)
-		ok(t, err)
-		defer sub.Close()
+		r, sub := subscribe(t, b)
 		odd := "a.b *>\x00用户"
 		ok(t, sub.Watch(ctx, odd))
 		ok(t, b.Publish(ctx, Envelope{Users: []string{odd}, Frame: []byte("y")}))
@@ -155,10 +151,7 @@ func testBus(t *testing.T, open func(t *testing.T) Bus, filters bool) {
 	t.Run("a node gets only what its users need", func(t *testing.T) {
 		t.Parallel()
 		b := open(t)
-		r := newRecorder()
-		sub, err := b.Subscribe(r)
-		ok(t, err)
-		defer sub.Close()
+		r, sub := subscribe(t, b)
 		ok(t, sub.Watch(ctx, "erin"))
 		ok(t, sub.Watch(ctx, "frank"))
 		sub.Unwatch("frank")

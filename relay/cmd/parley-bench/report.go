@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/parley-im/parley/relay/cmd/parley-bench/chart"
 	"io"
 	"math"
 	"os"
@@ -391,23 +392,5 @@ func fmtNum(v float64, prec int) string {
 	if math.IsNaN(v) {
 		return "n/a"
 	}
-	s := strconv.FormatFloat(v, 'f', prec, 64)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	intPart, frac, hasFrac := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, c := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	out := b.String()
-	if hasFrac {
-		out += "." + frac
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out
+	return chart.Grouped(strconv.FormatFloat(v, 'f', prec, 64))
 }

@@ -165,6 +165,12 @@ func FormatTick(v float64) string {
 	if strings.Contains(s, "e") {
 		s = strconv.FormatFloat(v, 'g', 3, 64)
 	}
+	return Grouped(s)
+}
+
+// Grouped puts thousands separators into a formatted decimal number:
+// "-12345.5" → "-12,345.5".
+func Grouped(s string) string {
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	ip, frac, hasFrac := strings.Cut(s, ".")
