@@ -205,7 +205,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "relay shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	conn, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	sb := &smallBuffers{ResponseWriter: w}
+	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		OriginPatterns: s.opts.Origins,
 		// Any origin when no allow-list is set: authentication is by token in
 		// the first frame, never by cookie (see Options.Origins).
@@ -217,7 +218,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept has written the response (403 for a forbidden origin)
 	}
 	conn.SetReadLimit(-1) // the session enforces MaxFrame with its own close code
-	sess := newSession(s, conn)
+	sess := newSession(s, conn, sb.out)
 	if !s.track(sess) { // Shutdown began after the check above
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = conn.Write(ctx, websocket.MessageBinary,
@@ -318,10 +319,14 @@ func (s *Server) publish(users []string, except string, frame []byte) {
 const connBufferSize = 512
 
 // smallBuffers gives coder/websocket, which reuses the buffers of the
-// hijacked connection, smaller ones.
-type smallBuffers struct{ http.ResponseWriter }
+// hijacked connection, smaller ones, and puts a coalescer under the write
+// buffer.
+type smallBuffers struct {
+	http.ResponseWriter
+	out *coalescer // set by Hijack when it replaced the buffers
+}
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj, ok := w.ResponseWriter.(http.Hijacker)
 	if !ok {
 		return nil, nil, errors.New("relay: response writer cannot be hijacked")
@@ -330,8 +335,9 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil || brw.Reader.Buffered() > 0 || brw.Writer.Buffered() > 0 {
 		return c, brw, err // keep bytes already read or written where they are
 	}
-	return c, bufio.NewReadWriter(bufio.NewReaderSize(c, connBufferSize), bufio.NewWriterSize(c, connBufferSize)), nil
+	w.out = &coalescer{conn: c}
+	return c, bufio.NewReadWriter(bufio.NewReaderSize(c, connBufferSize), bufio.NewWriterSize(w.out, connBufferSize)), nil
 }
 
 // Unwrap lets http.ResponseController reach the real writer.
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }

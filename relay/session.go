@@ -2,10 +2,12 @@ package relay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +26,7 @@ type session struct {
 	srv  *Server
 	id   string
 	conn *websocket.Conn
+	out  *coalescer // under conn's write buffer; nil when Accept kept net/http's buffers
 
 	// user and device are set by the reader before the session enters the
 	// hub, and never change after; other goroutines read them only through
@@ -51,10 +54,10 @@ type session struct {
 	grace       *time.Timer // hard teardown if a graceful close stalls
 }
 
-func newSession(srv *Server, conn *websocket.Conn) *session {
+func newSession(srv *Server, conn *websocket.Conn, out *coalescer) *session {
 	id := randomHex(8)
 	return &session{
-		srv: srv, id: id, conn: conn,
+		srv: srv, id: id, conn: conn, out: out,
 		bucket:     newBucket(srv.opts.RateLimit, srv.opts.RateBurst),
 		q:          sendQueue{max: srv.opts.SendQueue, drained: make(chan struct{}, 1)},
 		writerDone: make(chan struct{}),
@@ -465,24 +468,54 @@ func (s *session) writeLoop() {
 			}
 			continue
 		}
-		for i, b := range batch {
-			if s.isClosing.Load() {
-				s.finish(wt, batch[i:])
-				close(s.writerDone)
-				return
-			}
-			if err := s.write(wt, b, s.srv.opts.WriteTimeout); err != nil {
-				s.writeFailed(err)
-				s.finish(wt, nil)
-				close(s.writerDone)
-				return
-			}
+		rest, err := s.writeBatch(wt, batch)
+		if err != nil {
+			s.writeFailed(err)
+			s.finish(wt, nil)
+			close(s.writerDone)
+			return
+		}
+		if rest != nil {
+			s.finish(wt, rest)
+			close(s.writerDone)
+			return
 		}
 		clear(batch)
 		if cap(batch) > 64 {
 			batch = nil // an idle connection keeps no large array
 		}
 	}
+}
+
+// writeBatch writes the frames the writer took from the queue. Several
+// frames leave in one write(2) through the coalescer: a system call per
+// frame was the largest cost of fan-out. It stops early when the session
+// starts closing and returns the frames not written, for finish.
+func (s *session) writeBatch(wt *time.Timer, batch [][]byte) (rest [][]byte, err error) {
+	timeout := s.srv.opts.WriteTimeout
+	held := len(batch) > 1 && s.out != nil
+	if held {
+		s.out.hold()
+	}
+	for i, b := range batch {
+		if s.isClosing.Load() {
+			rest = batch[i:]
+			break
+		}
+		if err = s.write(wt, b, timeout); err != nil {
+			break
+		}
+	}
+	if held {
+		wt.Reset(timeout)
+		ferr := s.out.release()
+		wt.Stop()
+		if ferr != nil && s.wlate.Load() {
+			ferr = errWriteTimeout
+		}
+		err = cmp.Or(err, ferr)
+	}
+	return rest, err
 }
 
 // write writes one frame within timeout. A write that times out closes the
@@ -563,6 +596,66 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// coalescer is what a connection's write buffer writes to. It passes each
+// write straight to the connection, except while the session's writer holds
+// it: then the frames coder/websocket flushes one by one collect in a
+// pooled buffer, sent in one write(2) by release or once coalesceMax bytes
+// are waiting. An idle connection holds no buffer (SPEC §5).
+type coalescer struct {
+	conn net.Conn
+	mu   sync.Mutex // one write(2) at a time, in order; guards held and buf
+	held bool
+	buf  *[]byte
+}
+
+// coalesceMax bounds the bytes a held coalescer keeps back.
+const coalesceMax = 64 << 10
+
+var coalescePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func (c *coalescer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.held {
+		return c.conn.Write(p)
+	}
+	if len(*c.buf)+len(p) > coalesceMax {
+		if _, err := c.conn.Write(*c.buf); err != nil {
+			return 0, err
+		}
+		*c.buf = (*c.buf)[:0]
+		if len(p) > coalesceMax {
+			return c.conn.Write(p)
+		}
+	}
+	*c.buf = append(*c.buf, p...)
+	return len(p), nil
+}
+
+// hold starts collecting writes.
+func (c *coalescer) hold() {
+	c.mu.Lock()
+	c.held = true
+	c.buf = coalescePool.Get().(*[]byte)
+	c.mu.Unlock()
+}
+
+// release writes what was collected and stops collecting.
+func (c *coalescer) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = false
+	b := c.buf
+	c.buf = nil
+	var err error
+	if len(*b) > 0 {
+		_, err = c.conn.Write(*b)
+	}
+	*b = (*b)[:0]
+	coalescePool.Put(b)
+	return err
 }
 
 // sendQueue is a session's bounded outbound queue. push never blocks: it

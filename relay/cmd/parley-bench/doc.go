@@ -17,11 +17,11 @@
 //	            deliveries/s at p99 ≤ 25 ms on one relay core).
 //	p2p         --users (1000) users chatting in random pairs: each has
 //	            about --contacts (4) p2p conversations and sends each message
-//	            into one of them, picked at random; 5000 msg/s by default.
+//	            into one of them, picked at random; 1000 msg/s by default.
 //	room        one room as large as the protocol allows (--room-members,
 //	            proto.MaxGroupMembers = 1000), --room-talkers (4) of them
-//	            sending 20 msg/s in all by default: every send fans out to 999
-//	            members at once.
+//	            sending 10 msg/s in all by default: every send fans out to
+//	            999 members at once.
 //	sync        a device that was offline catches up --sync-messages (10,000)
 //	            messages spread over --sync-convs (20) conversations: time to
 //	            caught up and messages/s.

@@ -92,7 +92,7 @@ func parseFlags() (config, error) {
 	fs.IntVar(&c.messages, "messages", 20000, "throughput: messages sent in total per run")
 	fs.IntVar(&c.window, "window", 16, "throughput: sends in flight per client (also the client's SendWindow everywhere)")
 	fs.StringVar(&conns, "conns", "10000", "idle: connections to open, or a comma-separated sweep such as 1000,2500,5000,10000,max (max: as many as the relay can hold); --scenario all sweeps 1000,2500,5000,10000,max")
-	fs.Float64Var(&c.rate, "rate", 0, "latency, group, p2p and room: offered messages per second over all talking clients (defaults: latency 1000, group 5000, p2p 5000, room 20)")
+	fs.Float64Var(&c.rate, "rate", 0, "latency, group, p2p and room: offered messages per second over all talking clients (defaults: latency 1000, group 5000, p2p 1000, room 10)")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "latency, group, p2p and room: measured window, after a 1 s warm-up")
 	fs.IntVar(&c.rooms, "rooms", 100, "group: group conversations")
 	fs.IntVar(&c.members, "members", 10, "group: members per group, one native client each")
@@ -283,6 +283,7 @@ func (bn *bench) repeat(ctx context.Context, s *scenarioResult, runs int, keys [
 	for i := 1; i <= runs && ctx.Err() == nil; i++ {
 		r := newRun(i)
 		r.set(cpuCheckDef.Key, cpuCheck())
+		r.set(netCheckDef.Key, netCheck())
 		t := time.Now()
 		if err := f(r); err != nil {
 			r.Err = err.Error()
@@ -348,6 +349,7 @@ func run(pin pinning) int {
 	}}
 	res := bn.res
 	res.CPUCheckMs = [2]float64{cpuCheck()}
+	res.NetCheckUs = [2]float64{netCheck()}
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "parley-bench: %s; pinning: %s\n", orDash(version), pin)
 
@@ -403,6 +405,7 @@ func run(pin pinning) int {
 	}
 	res.Seconds = time.Since(start).Seconds()
 	res.CPUCheckMs[1] = cpuCheck()
+	res.NetCheckUs[1] = netCheck()
 
 	if err := res.write(cfg.out); err != nil {
 		fmt.Fprintln(os.Stderr, "parley-bench: write report:", err)

@@ -85,7 +85,7 @@ type scenarioResult struct {
 // summarize fills Summary (and Batch) from the runs.
 func (s *scenarioResult) summarize() {
 	s.Summary = s.Summary[:0]
-	for _, d := range append(slices.Clone(s.defs), cpuCheckDef) {
+	for _, d := range append(slices.Clone(s.defs), cpuCheckDef, netCheckDef) {
 		var xs []float64
 		for _, r := range s.Runs {
 			if v, ok := r.Metrics[d.Key]; ok {
@@ -150,6 +150,7 @@ type results struct {
 	GenGOMAXPROCS int               `json:"generator_gomaxprocs"`
 	NofileLimit   uint64            `json:"generator_nofile_limit"`
 	CPUCheckMs    [2]float64        `json:"cpu_check_ms"` // at the start and at the end; see cpuCheck
+	NetCheckUs    [2]float64        `json:"net_check_us"` // at the start and at the end; see netCheck
 	Seconds       float64           `json:"seconds"`
 	Scenarios     []*scenarioResult `json:"scenarios"`
 	IdleSweep     []*scenarioResult `json:"idle_sweep,omitempty"` // every --conns point, the headline included
@@ -318,8 +319,8 @@ func (res *results) markdown(w io.Writer) {
 	fmt.Fprintf(w, "| CPU | %s, %d logical CPUs |\n", res.CPUModel, res.Cores)
 	fmt.Fprintf(w, "| pinning | %s |\n", res.Pinning)
 	fmt.Fprintf(w, "| wall time | %.0f s |\n", res.Seconds)
-	fmt.Fprintf(w, "| CPU check | 8 MiB SHA-256 on the generator's core: %s ms at the start, %s ms at the end (higher: a slower, busier host) |\n\n",
-		fmtNum(res.CPUCheckMs[0], 1), fmtNum(res.CPUCheckMs[1], 1))
+	fmt.Fprintf(w, "| host checks | 8 MiB SHA-256 on the generator's core: %s ms at the start, %s ms at the end; 64-byte loopback TCP round trip: %s µs at the start, %s µs at the end (higher: a slower, busier host) |\n\n",
+		fmtNum(res.CPUCheckMs[0], 1), fmtNum(res.CPUCheckMs[1], 1), fmtNum(res.NetCheckUs[0], 1), fmtNum(res.NetCheckUs[1], 1))
 	fmt.Fprintf(w, "Each number is the median of the runs, with the range (min – max) beside it. "+
 		"Everything runs on 127.0.0.1 on a shared machine: read differences under ~10 %% as noise.\n")
 	for _, s := range res.Scenarios {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-const p2pDefaultRate = 5000
+const p2pDefaultRate = 1000
 
 // p2pSpec is --users users chatting in random pairs: each has about
 // --contacts p2p conversations and sends each message into one of them,

@@ -7,7 +7,7 @@ import (
 	"github.com/parley-im/parley/proto"
 )
 
-const roomDefaultRate = 20
+const roomDefaultRate = 10
 
 // roomSpec is one large room of --room-members users, --room-talkers of
 // whom send: every message fans out to everyone else at once.

@@ -96,7 +96,8 @@ func bracket(pts []sweepPoint) (good, bad *sweepPoint) {
 // nextRate decides the next rate to try, or that the sweep is done. It
 // climbs the ladder until a point fails; when the relay failed it (p99 or
 // loss), it halves the gap to the last passing rate until the two are
-// within 20 %.
+// within 20 %. When even the first rate fails, it halves the rate, down to
+// minSweepRate, to find one that passes.
 func nextRate(ladder []float64, pts []sweepPoint) (float64, bool) {
 	good, bad := bracket(pts)
 	if bad == nil {
@@ -111,7 +112,14 @@ func nextRate(ladder []float64, pts []sweepPoint) (float64, bool) {
 		}
 		return 0, false
 	}
-	if good == nil || (bad.Verdict != verdictP99 && bad.Verdict != verdictLoss) || bad.Offered/good.Offered <= 1.2 {
+	relay := bad.Verdict == verdictP99 || bad.Verdict == verdictLoss
+	if good == nil {
+		if down := roundRate(bad.Offered / 2); relay && down >= minSweepRate {
+			return down, true
+		}
+		return 0, false
+	}
+	if !relay || bad.Offered/good.Offered <= 1.2 {
 		return 0, false
 	}
 	mid := roundRate((good.Offered + bad.Offered) / 2)
@@ -120,6 +128,9 @@ func nextRate(ladder []float64, pts []sweepPoint) (float64, bool) {
 	}
 	return mid, true
 }
+
+// minSweepRate is the lowest rate a sweep steps down to.
+const minSweepRate = 100
 
 // roundRate rounds a rate to two significant digits.
 func roundRate(r float64) float64 {

@@ -48,16 +48,15 @@ func TestNextRate(t *testing.T) {
 		pts  []sweepPoint
 		want float64 // 0: done
 	}{
-		"start":                  {nil, 1000},
-		"climb":                  {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK)}, 4000},
-		"ladder done":            {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictOK), pt(8000, verdictOK)}, 0},
-		"relay knee: bisect":     {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictP99)}, 3000},
-		"bisect again":           {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictP99), pt(3000, verdictOK)}, 3500},
-		"bisect the lower half":  {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictLoss), pt(3000, verdictP99)}, 2500},
-		"close enough":           {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictP99), pt(3000, verdictOK), pt(3500, verdictOK)}, 0},
-		"generator-bound: stop":  {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictGen)}, 0},
-		"failed: stop":           {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictFailed)}, 0},
-		"first rate fails: stop": {[]sweepPoint{pt(1000, verdictP99)}, 0},
+		"start":                 {nil, 1000},
+		"climb":                 {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK)}, 4000},
+		"ladder done":           {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictOK), pt(8000, verdictOK)}, 0},
+		"relay knee: bisect":    {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictP99)}, 3000},
+		"bisect again":          {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictP99), pt(3000, verdictOK)}, 3500},
+		"bisect the lower half": {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictLoss), pt(3000, verdictP99)}, 2500},
+		"close enough":          {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictOK), pt(4000, verdictP99), pt(3000, verdictOK), pt(3500, verdictOK)}, 0},
+		"generator-bound: stop": {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictGen)}, 0},
+		"failed: stop":          {[]sweepPoint{pt(1000, verdictOK), pt(2000, verdictFailed)}, 0},
 	} {
 		got, more := nextRate(ladder, tc.pts)
 		if more != (tc.want != 0) || got != tc.want {
