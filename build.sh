@@ -186,8 +186,9 @@ TXT
 
 cmd_bench() {
   build_relay
+  ensure_services  # the scale scenario runs relays on PostgreSQL and NATS
   mkdir -p docs/benchmarks
-  say "relay benchmarks (latency, group, p2p, room, sync, throughput, idle; knee sweeps, charts, profile)"
+  say "relay benchmarks (latency, group, p2p, room, sync, throughput, idle, scale; knee sweeps, charts, profile)"
   bin/parley-bench "$@"
   if command -v npm >/dev/null; then
     ensure_chromium
