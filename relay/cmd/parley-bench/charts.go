@@ -111,8 +111,14 @@ func kneeText(sw *sweepResult) string {
 func (res *results) memoryChart() (*chart.Chart, bool) {
 	type pt struct{ n, per, heap, total float64 }
 	var pts []pt
+	limit := ""
 	for _, s := range res.IdleSweep {
 		m := medians(s)
+		if s.Params["conns"] == "max" {
+			if l, ok := m["relay_fd_limit"]; ok {
+				limit = fmt.Sprintf(" The largest point is as many as the relay can hold: its descriptor limit (RLIMIT_NOFILE %s) stops it, not memory.", fmtNum(l, 0))
+			}
+		}
 		n, ok1 := m["connected"]
 		per, ok2 := m["rss_per_conn_kib"]
 		total, ok3 := m["rss_after_mib"]
@@ -140,7 +146,7 @@ func (res *results) memoryChart() (*chart.Chart, bool) {
 			{Name: "RSS in all (right axis)", X: x, Y: total, Color: "#2ca02c", Right: true},
 		},
 		Lines: []chart.Line{{Y: idleBudgetKiB, Label: fmt.Sprintf("budget %d KiB per connection (SPEC §5)", idleBudgetKiB)}},
-		Notes: []string{fmt.Sprintf("Each connection: a WebSocket that said Hello and stays silent. Per connection = (RSS after − RSS before) ÷ connections; the largest point, %s connections, is %s MiB.",
-			fmtNum(last.n, 0), fmtNum(last.total, 0))},
+		Notes: []string{fmt.Sprintf("Each connection: a WebSocket that said Hello and stays silent. Per connection = (RSS after − RSS before) ÷ connections; %s connections take %s MiB.%s",
+			fmtNum(last.n, 0), fmtNum(last.total, 0), limit)},
 	}, true
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -392,18 +391,6 @@ func wrap(s string, width int) []string {
 	}
 	if line != "" {
 		out = append(out, line)
-	}
-	return out
-}
-
-// Hollow reports, for each x, whether pred holds: a helper for Series.Open.
-func Hollow(n int, pred func(i int) bool) []bool {
-	out := make([]bool, n)
-	for i := range out {
-		out[i] = pred(i)
-	}
-	if !slices.Contains(out, true) {
-		return nil
 	}
 	return out
 }
