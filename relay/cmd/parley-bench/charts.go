@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +42,23 @@ func (res *results) writeCharts(dir string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// redrawCharts draws the charts of dir/results.json again into dir.
+func redrawCharts(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err == nil {
+		var res results
+		if err = json.Unmarshal(b, &res); err == nil {
+			var names []string
+			if names, err = res.writeCharts(dir); err == nil {
+				fmt.Fprintf(os.Stderr, "parley-bench: drew %s in %s\n", strings.Join(names, ", "), dir)
+				return 0
+			}
+		}
+	}
+	fmt.Fprintln(os.Stderr, "parley-bench charts:", err)
+	return 1
 }
 
 // latencyChart is p50 and p99 against the offered rate, one colour per

@@ -23,6 +23,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == idleWorkerArg {
 		os.Exit(idleWorker(os.Args[2:]))
 	}
+	// parley-bench charts DIR: draw the charts again from DIR/results.json,
+	// without measuring anything.
+	if len(os.Args) == 3 && os.Args[1] == "charts" {
+		os.Exit(redrawCharts(os.Args[2]))
+	}
 	// Pin first, while the process has few threads; flags are parsed later,
 	// so --pin=false is looked for by hand.
 	pin := pinning{Relay: "disabled by --pin=false", Generator: "disabled by --pin=false"}

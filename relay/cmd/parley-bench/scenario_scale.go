@@ -99,8 +99,8 @@ func (res *results) scaleChart() (*chart.Chart, bool) {
 		Y:     chart.Axis{Label: "acknowledged and delivered (msg/s)"},
 		Y2:    &chart.Axis{Label: "send → delivered p99 under saturation (ms)"},
 		Series: []chart.Series{
-			{Name: "msg/s (median)", X: x, Y: y, Color: "#1f77b4"},
-			{Name: "p99 (right axis)", X: x, Y: p99, Color: "#d62728", Dash: true, Right: true},
+			{Name: "msg/s (median)", X: x, Y: y, Color: "#1f77b4", Points: true},
+			{Name: "p99 (right axis)", X: x, Y: p99, Color: "#d62728", Right: true, Points: true},
 		},
 		Notes: notes,
 	}, true

@@ -28,7 +28,10 @@ type Series struct {
 	X, Y  []float64
 	Color string // any SVG colour; defaults to the palette
 	Dash  bool   // a dashed line
-	Right bool   // plotted against the right axis (Chart.Y2)
+	// Points draws markers without a line: for points that are categories
+	// (deployments, say), not a trend.
+	Points bool
+	Right  bool // plotted against the right axis (Chart.Y2)
 	// Open marks points drawn hollow (same length as X, or nil): for
 	// example measurements that say more about the generator than about
 	// what was measured.
@@ -331,7 +334,7 @@ func (c *Chart) SVG() ([]byte, error) {
 			}
 			pts = append(pts, pt{sx.pos(s.X[j]), ys.pos(s.Y[j]), s.Open != nil && s.Open[j]})
 		}
-		if len(pts) > 1 {
+		if len(pts) > 1 && !s.Points {
 			var d []string
 			for _, p := range pts {
 				d = append(d, f1(p.x)+","+f1(p.y))
@@ -362,7 +365,9 @@ func (c *Chart) SVG() ([]byte, error) {
 		if s.Dash {
 			dash = ` stroke-dasharray="5 3"`
 		}
-		fmt.Fprintf(&b, `<line x1="%s" y1="42" x2="%s" y2="42" stroke="%s" stroke-width="2"%s/>`+"\n", f1(x), f1(x+22), col, dash)
+		if !s.Points {
+			fmt.Fprintf(&b, `<line x1="%s" y1="42" x2="%s" y2="42" stroke="%s" stroke-width="2"%s/>`+"\n", f1(x), f1(x+22), col, dash)
+		}
 		fmt.Fprintf(&b, `<circle cx="%s" cy="42" r="3.5" fill="%s"/>`+"\n", f1(x+11), col)
 		fmt.Fprintf(&b, `<text x="%s" y="46">%s</text>`+"\n", f1(x+28), esc(s.Name))
 		x += 28 + 7*float64(len([]rune(s.Name))) + 18
