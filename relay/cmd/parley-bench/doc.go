@@ -3,6 +3,7 @@
 // data in a fresh temp dir, drives it, and writes a report:
 //
 //	parley-bench [--relay bin/parley-relay] [--scenario all] [--runs 3] [--out docs/benchmarks] [--quick]
+//	parley-bench charts docs/benchmarks    redraw the charts from results.json, measuring nothing
 //
 // Scenarios (--scenario takes a comma-separated list; all runs them in this
 // order, then the knee sweeps and the profile):
