@@ -7,13 +7,16 @@ import "context"
 // it, which gets its own reply instead).
 //
 // An envelope with Kick set instead closes (4003) every session of Users
-// whose device is Kick, except the session Except: a device that connects to
-// one relay node replaces its older connection on any other node.
+// whose device is Kick and that began before KickAt: a device that connects
+// to one relay node replaces its older connection on any other node. A kick
+// can arrive late (NATS holds publishes while it reconnects), so it must
+// never close a session newer than the one that sent it.
 type Envelope struct {
 	Users  []string
 	Except string // a session id; session ids are unique across relay nodes
 	Frame  []byte // shared by every recipient: never modified
 	Kick   string // a device id; when set, Frame is unused
+	KickAt int64  // with Kick: when the kicking session began, unix ns (relay clocks)
 }
 
 // Receiver is what a node hands the Bus: where envelopes for its users go.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,7 +156,7 @@ func (b *NATSBus) subject(user string) string {
 
 // Publish implements Bus.
 func (b *NATSBus) Publish(_ context.Context, e Envelope) error {
-	payload := buswire.Encode(buswire.Envelope{Except: e.Except, Kick: e.Kick, Frame: e.Frame})
+	payload := buswire.Encode(buswire.Envelope{Except: e.Except, Kick: e.Kick, KickAt: uint64(max(e.KickAt, 0)), Frame: e.Frame})
 	var first error
 	for _, u := range e.Users {
 		if err := b.nc.Publish(b.subject(u), payload); err != nil && first == nil {
@@ -220,7 +221,7 @@ func (s *natsSub) dispatch() {
 				s.bus.log.Warn("bus: dropped a malformed envelope", "subject", m.Subject, "err", err)
 				continue
 			}
-			s.r.Deliver(Envelope{Users: []string{string(user)}, Except: w.Except, Kick: w.Kick, Frame: w.Frame})
+			s.r.Deliver(Envelope{Users: []string{string(user)}, Except: w.Except, Kick: w.Kick, KickAt: int64(min(w.KickAt, math.MaxInt64)), Frame: w.Frame})
 		case <-s.done:
 			return
 		}

@@ -113,11 +113,12 @@ func testBus(t *testing.T, open func(t *testing.T) Bus, filters bool) {
 		b := open(t)
 		r, sub := subscribe(t, b)
 		ok(t, sub.Watch(ctx, "carol"))
-		ok(t, b.Publish(ctx, Envelope{Users: []string{"carol"}, Except: "s9", Kick: "phone"}))
+		ok(t, b.Publish(ctx, Envelope{Users: []string{"carol"}, Except: "s9", Kick: "phone", KickAt: 1_795_649_460_548_578_748}))
 		got := r.await(t, "kick", func(got []Envelope, _ int) bool { return len(forUser(got, "carol")) == 1 })
 		e := forUser(got, "carol")[0]
 		equal(t, e.Kick, "phone", "kick device")
 		equal(t, e.Except, "s9", "except")
+		equal(t, e.KickAt, int64(1_795_649_460_548_578_748), "kick time")
 	})
 
 	t.Run("every node watching a user gets its envelopes; refs are counted", func(t *testing.T) {

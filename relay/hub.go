@@ -88,7 +88,7 @@ func (h *hub) Deliver(e Envelope) {
 			case s.id == e.Except:
 			case e.Kick == "":
 				s.enqueue(e.Frame)
-			case s.device == e.Kick:
+			case s.device == e.Kick && s.began < e.KickAt:
 				s.close(proto.CodeKicked, "replaced by a newer connection of the same device")
 			}
 		}

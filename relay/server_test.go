@@ -594,6 +594,31 @@ func TestSameDeviceReplaced(t *testing.T) {
 	r.waitMetric("parley_connections", "3")
 }
 
+// A kick from another node closes the device's older session there, and a
+// kick that arrives late (NATS held it while reconnecting) closes nothing
+// newer than the session that sent it.
+func TestKickFromAnotherNode(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, nil)
+	before := time.Now().UnixNano()
+	phone, _ := login(t, r, "alice", "phone")
+	laptop, _ := login(t, r, "alice", "laptop")
+	ctx := context.Background()
+	// A stale kick: its session began before this node's phone session.
+	ok(t, r.srv.bus.Publish(ctx, Envelope{Users: []string{"alice"}, Except: "elsewhere-1", Kick: "phone", KickAt: before}))
+	phone.write(proto.Frame{Type: proto.TypePing, ID: 7, Body: &proto.Ping{Time: 1}})
+	if f := phone.reply(7); f.Type != proto.TypePong {
+		t.Fatalf("phone after a stale kick: %s", f.Type)
+	}
+	// A newer session of the phone on another node.
+	ok(t, r.srv.bus.Publish(ctx, Envelope{Users: []string{"alice"}, Except: "elsewhere-2", Kick: "phone", KickAt: time.Now().UnixNano()}))
+	phone.expectClose(proto.CodeKicked)
+	laptop.write(proto.Frame{Type: proto.TypePing, ID: 8, Body: &proto.Ping{Time: 1}})
+	if f := laptop.reply(8); f.Type != proto.TypePong {
+		t.Fatalf("laptop after the phone's kick: %s", f.Type)
+	}
+}
+
 func TestHeartbeat(t *testing.T) {
 	t.Parallel()
 	// Generous margins: the suite runs in parallel on two cores under -race.

@@ -33,7 +33,8 @@ type session struct {
 	// the hub.
 	user, device string
 	authed       atomic.Bool
-	watched      bool // the bus subscription holds a reference to user for this session
+	watched      bool  // the bus subscription holds a reference to user for this session
+	began        int64 // unix ns of the accepted hello: kicks close only older sessions
 
 	bucket bucket      // reader only
 	timer  *time.Timer // auth deadline, then heartbeat deadline
@@ -280,13 +281,14 @@ func (s *session) hello(now time.Time, id uint64, h *proto.Hello) {
 		return
 	}
 	s.watched = true
+	s.began = now.UnixNano()
 	s.authed.Store(true)
 	s.timer.Reset(o.HeartbeatTimeout)
 	if old := s.srv.hub.add(s, func() { s.enqueue(welcome) }); old != nil {
 		old.close(proto.CodeKicked, "replaced by a newer connection of the same device")
 	}
 	// The same device may still be connected to another node.
-	if err := s.srv.bus.Publish(s.srv.baseCtx, Envelope{Users: []string{user}, Except: s.id, Kick: s.device}); err != nil {
+	if err := s.srv.bus.Publish(s.srv.baseCtx, Envelope{Users: []string{user}, Except: s.id, Kick: s.device, KickAt: s.began}); err != nil {
 		s.srv.metrics.busErrors.Add(1)
 		s.srv.log.Warn("bus kick failed", "user", user, "err", err)
 	}

@@ -2,8 +2,8 @@
 // bus: one envelope, addressed by the bus subject, as a compact byte string.
 //
 // The layout is one kind byte, the except session id and the kick device as
-// uvarint-length-prefixed strings, then the frame (for a delivery) or nothing
-// (for a kick). Nodes trust each other, but the decoder still checks every
+// uvarint-length-prefixed strings, then the frame (for a delivery) or the
+// kick's time as a uvarint (for a kick). Nodes trust each other, but the decoder still checks every
 // length: bytes from the network are untrusted.
 package buswire
 
@@ -16,6 +16,7 @@ import (
 type Envelope struct {
 	Except string // session id the frame is not for
 	Kick   string // device id to close; when set, Frame is empty
+	KickAt uint64 // with Kick: when the kicking session began (unix ns); older sessions close
 	Frame  []byte // an encoded proto frame
 }
 
@@ -44,6 +45,9 @@ func Encode(e Envelope) []byte {
 	b = append(b, e.Except...)
 	b = binary.AppendUvarint(b, uint64(len(e.Kick)))
 	b = append(b, e.Kick...)
+	if kind == kindKick {
+		return binary.AppendUvarint(b, e.KickAt)
+	}
 	return append(b, frame...)
 }
 
@@ -73,11 +77,13 @@ func Decode(b []byte) (Envelope, error) {
 	}
 	switch kind {
 	case kindKick:
-		if e.Kick == "" || len(b) != 0 {
+		at, w := binary.Uvarint(b)
+		if e.Kick == "" || w <= 0 || w != len(b) {
 			return Envelope{}, ErrMalformed
 		}
+		e.KickAt = at
 	default:
-		if e.Kick != "" || len(b) == 0 {
+		if e.Kick != "" || e.KickAt != 0 || len(b) == 0 {
 			return Envelope{}, ErrMalformed
 		}
 		e.Frame = b

@@ -10,6 +10,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, e := range []Envelope{
 		{Except: "0123456789abcdef", Frame: []byte{0xa1, 0x01, 0x05}},
 		{Frame: []byte{1}},
+		{Except: "s", Kick: "phone", KickAt: 1_795_649_460_548_578_748},
 		{Except: "s", Kick: "phone"},
 	} {
 		got, err := Decode(Encode(e))
@@ -24,7 +25,7 @@ func TestMalformed(t *testing.T) {
 	for _, bad := range [][]byte{
 		nil, {0}, {3, 0, 0, 1}, {1}, {1, 0}, {1, 0, 0}, // no frame
 		{1, 5, 'a'}, {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, // lengths past the end
-		{2, 0, 0}, {2, 0, 1, 'p', 'x'}, {1, 0, 1, 'p', 'x'}, // kick without device, kick with frame, frame with kick
+		{2, 0, 0, 0}, {2, 0, 1, 'p'}, {2, 0, 1, 'p', 1, 'x'}, {1, 0, 1, 'p', 'x'}, // kick without device, without time, with frame; frame with kick
 		append([]byte{1, 0x81, 0x02}, make([]byte, 300)...), // an id above MaxID
 	} {
 		if _, err := Decode(bad); err == nil {
@@ -35,7 +36,7 @@ func TestMalformed(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add(Encode(Envelope{Except: "0123456789abcdef", Frame: []byte{0xa1, 0x01, 0x05}}))
-	f.Add(Encode(Envelope{Except: "s", Kick: "phone"}))
+	f.Add(Encode(Envelope{Except: "s", Kick: "phone", KickAt: 1 << 60}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Decode(b)
 		if err != nil {
