@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	"fmt"
+	"github.com/parley-im/parley/internal/gensrc"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +16,7 @@ import (
 // exactly what the generator prints for the current proto/codes.go.
 func TestCodesTSUpToDate(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot()
+	root, err := gensrc.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestCodesTSUpToDate(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s is stale (%s); regenerate with: go run ./internal/gencodes > %s",
-			Output, firstDiff(got, want), Output)
+			Output, gensrc.FirstDiff(got, want), Output)
 	}
 }
 
@@ -39,7 +39,7 @@ func TestCodesTSUpToDate(t *testing.T) {
 // one silently.
 func TestGenerateCoversEveryCode(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot()
+	root, err := gensrc.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,22 +87,3 @@ func TestRanges(t *testing.T) {
 }
 
 func itoa(c proto.Code) string { return strconv.Itoa(int(c)) }
-
-// firstDiff describes the first line where got and want differ.
-func firstDiff(got, want []byte) string {
-	g := strings.Split(string(got), "\n")
-	w := strings.Split(string(want), "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var gl, wl string
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if gl != wl {
-			return fmt.Sprintf("line %d: have %q, want %q", i+1, gl, wl)
-		}
-	}
-	return "no line differs"
-}

@@ -13,9 +13,9 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/parley-im/parley/internal/gensrc"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -34,7 +34,7 @@ func main() {
 	root := flag.String("root", "", "module root (default: the nearest directory above the working directory with go.mod)")
 	flag.Parse()
 	if *root == "" {
-		r, err := moduleRoot()
+		r, err := gensrc.ModuleRoot()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "gencodes:", err)
 			os.Exit(1)
@@ -47,25 +47,6 @@ func main() {
 		os.Exit(1)
 	}
 	os.Stdout.Write(out)
-}
-
-// moduleRoot walks up from the working directory to the directory holding
-// go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory; pass -root")
-		}
-		dir = parent
-	}
 }
 
 // constant is one Code constant declared in proto/codes.go.

@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
+	"github.com/parley-im/parley/internal/gensrc"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"unicode"
 
@@ -17,7 +15,7 @@ import (
 // exactly what the generator prints for the current core.FoldRune.
 func TestFoldTSUpToDate(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot()
+	root, err := gensrc.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +24,7 @@ func TestFoldTSUpToDate(t *testing.T) {
 		t.Fatalf("%v\nregenerate with: go run ./internal/genfold > %s", err, Output)
 	}
 	if want := generate(); !bytes.Equal(got, want) {
-		t.Fatalf("%s is stale (%s); regenerate with: go run ./internal/genfold > %s", Output, firstDiff(got, want), Output)
+		t.Fatalf("%s is stale (%s); regenerate with: go run ./internal/genfold > %s", Output, gensrc.FirstDiff(got, want), Output)
 	}
 }
 
@@ -53,38 +51,4 @@ func TestRunsCoverFoldRune(t *testing.T) {
 			t.Fatalf("runs fold %U to %U, FoldRune to %U", r, got, want)
 		}
 	}
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func firstDiff(got, want []byte) string {
-	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var gl, wl string
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if gl != wl {
-			return fmt.Sprintf("line %d: have %q, want %q", i+1, gl, wl)
-		}
-	}
-	return "no line differs"
 }
