@@ -24,7 +24,7 @@ build_relay() {
   need_go
   mkdir -p bin
   go build -trimpath -o bin/parley-relay ./relay/cmd/parley-relay
-  go build -trimpath -o bin/parley-bench ./relay/cmd/parley-bench 2>/dev/null || true
+  go build -trimpath -o bin/parley-bench ./tools/parley-bench 2>/dev/null || true
 }
 
 # Fuzz targets run briefly in the test target; the corpus under testdata/fuzz

@@ -3,7 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/parley-im/parley/relay/cmd/parley-bench/chart"
+	"github.com/parley-im/parley/tools/parley-bench/chart"
 	"io"
 	"math"
 	"os"

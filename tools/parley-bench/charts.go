@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/parley-im/parley/relay/cmd/parley-bench/chart"
+	"github.com/parley-im/parley/tools/parley-bench/chart"
 )
 
 // Chart files, in the output directory.
