@@ -17,7 +17,7 @@ import (
 	"testing"
 )
 
-// The inner rings (STYLE.md "three rings") do no I/O, start no goroutines
+// The inner rings of the architecture (docs/architecture.md) do no I/O, start no goroutines
 // and read no clock, so one build serves the relay, the native client and
 // the js/wasm client. purePackages lists them. An entry whose package does
 // not exist fails the test: a package renamed or moved must be renamed here
