@@ -38,6 +38,7 @@ type session struct {
 
 	bucket bucket      // reader only
 	timer  *time.Timer // auth deadline, then heartbeat deadline
+	order  sendOrder   // sends stay in read order when the store refuses one
 
 	q          sendQueue
 	writerDone chan struct{} // closed when the writer has finished the session
@@ -300,12 +301,18 @@ func (s *session) send(now time.Time, id uint64, b *proto.Send) {
 		s.replyErr(id, perr)
 		return
 	}
+	cid := b.ClientID
+	gen := s.order.read(cid)
 	r := &commitReq{
 		req:    AppendRequest{Sender: s.user, Device: s.device, Send: *b, CreatedAt: now.UnixMilli()},
 		readAt: now,
 		done: func(r *commitReq, res AppendResult) {
+			if res.Err != nil && res.Err.Code.Retryable() {
+				s.order.refuse(gen, cid)
+			}
 			s.srv.sent(s, id, r, res)
 		},
+		stale: func() bool { return s.order.stale(gen, cid) },
 	}
 	if !s.srv.commit.submit(r) {
 		s.replyErr(id, proto.Errorf(proto.CodeUnavailable, "relay shutting down"))
