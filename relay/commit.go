@@ -17,8 +17,8 @@ type commitReq struct {
 	// order. It must not block.
 	done func(*commitReq, AppendResult)
 	// stale, when set, is asked on the committer goroutine right before the
-	// request would be stored: true refuses it with 4300 instead (an earlier
-	// send of its connection was refused; see sendOrder). It must not block.
+	// request would be stored: true refuses it with 4300 instead, because an
+	// earlier send of its connection was refused. It must not block.
 	stale func() bool
 }
 
@@ -108,7 +108,7 @@ func (c *committer) commit(batch []*commitReq, items []AppendRequest) {
 	live := batch[:0]
 	for _, r := range batch {
 		if r.stale != nil && r.stale() {
-			r.done(r, AppendResult{Err: proto.Errorf(proto.CodeUnavailable, "an earlier send was refused; retry in order")})
+			r.done(r, AppendResult{Err: proto.Errorf(proto.CodeUnavailable, "an earlier send of this connection was refused; resend in order")})
 			continue
 		}
 		live = append(live, r)

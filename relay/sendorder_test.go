@@ -41,8 +41,9 @@ func (s *failOnce) Append(ctx context.Context, batch []AppendRequest) ([]AppendR
 
 // A send the store refuses for a while (4300) must not be overtaken by the
 // same connection's later sends that were already on their way to the
-// committer: they are refused too, and once the client retries in order,
-// the conversation holds the messages in the order they were sent.
+// committer: none of them is stored, the connection ends with 4101, and when
+// the client resends its outbox in order on a new connection, the
+// conversation holds the messages in the order they were sent.
 func TestLaterSendsDoNotOvertakeARefusedOne(t *testing.T) {
 	t.Parallel()
 	store := &failOnce{Store: NewMemoryStore(), fail: "k1", entered: make(chan struct{}), released: make(chan struct{})}
@@ -58,25 +59,25 @@ func TestLaterSendsDoNotOvertakeARefusedOne(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the committer never stored k1")
 	}
-	later := []uint64{send("k2"), send("k3")}
+	send("k2")
+	send("k3")
 	c.quiet("k2 and k3 read while k1's commit is under way") // a ping round trip: both were read and queued
 	close(store.released)
 
 	equal(t, errCode(t, c.reply(first)), proto.CodeUnavailable, "k1 refused by the store")
-	for i, id := range later {
-		f := c.reply(id)
+	for _, f := range c.expectClose(proto.CodeOverloaded) {
 		if f.Type == proto.TypeAck {
-			t.Fatalf("k%d was stored (seq %d) while k1, sent before it, waits to be retried", i+2, f.Body.(*proto.Ack).Seq)
+			t.Fatalf("%s was stored (seq %d) while k1, sent before it, waits to be retried", f.Body.(*proto.Ack).ClientID, f.Body.(*proto.Ack).Seq)
 		}
 		equal(t, errCode(t, f), proto.CodeUnavailable, "a later send of the same connection")
 	}
-	// The client retries in order; everything is stored in send order.
-	for i, cid := range []string{"k1", "k2", "k3"} {
+	// The client resends in order on a new connection; everything is stored
+	// in send order.
+	c, _ = login(t, r, "alice", "a1")
+	for i, cid := range []string{"k1", "k2", "k3", "k4"} {
 		a := c.ack(conv, cid, cid)
 		equal(t, [2]any{a.Seq, a.Duplicate}, [2]any{uint64(i + 1), false}, cid+"'s ack")
 	}
-	// And the connection goes on as before.
-	equal(t, c.ack(conv, "k4", "k4").Seq, uint64(4), "a new send")
 	p, err := store.History(context.Background(), "alice", proto.History{ConvID: conv, Limit: 10})
 	ok(t, err)
 	var texts []string
@@ -84,4 +85,5 @@ func TestLaterSendsDoNotOvertakeARefusedOne(t *testing.T) {
 		texts = append(texts, m.Text)
 	}
 	equal(t, texts, []string{"k1", "k2", "k3", "k4"}, "stored order")
+	r.waitMetric(`parley_closes_total{code="4101"}`, "1")
 }
