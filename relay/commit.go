@@ -16,6 +16,10 @@ type commitReq struct {
 	// done completes the request on the committer goroutine, in commit
 	// order. It must not block.
 	done func(*commitReq, AppendResult)
+	// stale, when set, is asked on the committer goroutine right before the
+	// request would be stored: true refuses it with 4300 instead, because an
+	// earlier send of its connection was refused. It must not block.
+	stale func() bool
 }
 
 // committer is the group committer: one goroutine that takes whatever sends
@@ -101,8 +105,17 @@ func (c *committer) run() {
 }
 
 func (c *committer) commit(batch []*commitReq, items []AppendRequest) {
+	live := batch[:0]
 	for _, r := range batch {
+		if r.stale != nil && r.stale() {
+			r.done(r, AppendResult{Err: proto.Errorf(proto.CodeUnavailable, "an earlier send of this connection was refused; resend in order")})
+			continue
+		}
+		live = append(live, r)
 		items = append(items, r.req)
+	}
+	if batch = live; len(batch) == 0 {
+		return
 	}
 	c.onBatch(len(batch))
 	// Not the caller's context: a batch that started commits even while the

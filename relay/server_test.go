@@ -801,8 +801,9 @@ func TestStoreDownAtHealthz(t *testing.T) {
 	code, _ := r.get("/healthz")
 	equal(t, code, http.StatusServiceUnavailable, "healthz with a closed store")
 	c, _ := login(t, r, "alice", "d")
-	equal(t, errCode(t, c.sendText(proto.P2PID("alice", "bob"), "1", "x")), proto.CodeUnavailable, "send with a closed store")
 	equal(t, errCode(t, c.call(proto.TypeSync, &proto.Sync{})), proto.CodeUnavailable, "sync with a closed store")
+	equal(t, errCode(t, c.sendText(proto.P2PID("alice", "bob"), "1", "x")), proto.CodeUnavailable, "send with a closed store")
+	c.expectClose(proto.CodeOverloaded) // later sends must not overtake the refused one
 }
 
 // TestSendQueue: pushes past max fail without blocking (the session then

@@ -38,6 +38,9 @@ type session struct {
 
 	bucket bucket      // reader only
 	timer  *time.Timer // auth deadline, then heartbeat deadline
+	// refused is set, on the committer goroutine, when the store refused
+	// one of this connection's sends for a while (4300); see send.
+	refused atomic.Bool
 
 	q          sendQueue
 	writerDone chan struct{} // closed when the writer has finished the session
@@ -300,12 +303,21 @@ func (s *session) send(now time.Time, id uint64, b *proto.Send) {
 		s.replyErr(id, perr)
 		return
 	}
+	// A client pipelines its sends. When the store refuses one for a while,
+	// later ones may already wait for the committer; stored, they would take
+	// seqs before it, and the client retries it only after a backoff. So the
+	// connection's sends not stored yet are refused too, and the connection
+	// ends (4101): the client reconnects and resends its outbox in order.
 	r := &commitReq{
 		req:    AppendRequest{Sender: s.user, Device: s.device, Send: *b, CreatedAt: now.UnixMilli()},
 		readAt: now,
 		done: func(r *commitReq, res AppendResult) {
 			s.srv.sent(s, id, r, res)
+			if res.Err != nil && res.Err.Code.Retryable() && s.refused.CompareAndSwap(false, true) {
+				s.close(proto.CodeOverloaded, "store unavailable: reconnect and resend in order")
+			}
 		},
+		stale: s.refused.Load,
 	}
 	if !s.srv.commit.submit(r) {
 		s.replyErr(id, proto.Errorf(proto.CodeUnavailable, "relay shutting down"))

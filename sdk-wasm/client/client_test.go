@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,41 +177,117 @@ func TestOutboxSurvivesRestartAndKeepsOrder(t *testing.T) {
 	}
 }
 
+// The relay restarts on the same address and data: the client sees the
+// retryable 4100, keeps a send made meanwhile in its outbox, reconnects to the
+// new relay by itself and delivers the send there. A token the relay cannot
+// verify is refused with a terminal code and the client stops. Every wait is
+// bounded: a client that never reconnects fails the test instead of hanging it.
 func TestReconnectsAfterRelayRestartAndTerminalCodes(t *testing.T) {
 	t.Parallel()
-	url, stop := startRelay(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	states := make(chan core.State, 32)
-	c := open(t, url, "carol", "c1", nil)
+	dir := t.TempDir() // the relay's SQLite store, kept across the restart
+	serve := func(ln net.Listener) (stop func()) {
+		srv, err := relay.New(relay.Options{Data: dir, Secret: secret, Heartbeat: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		var once sync.Once
+		return func() {
+			once.Do(func() {
+				sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer scancel()
+				if err := srv.Shutdown(sctx); err != nil {
+					t.Errorf("relay shutdown: %v", err)
+				}
+				select {
+				case <-served:
+				case <-sctx.Done():
+					t.Error("the relay kept serving after its shutdown")
+				}
+			})
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	stop := serve(ln)
+	t.Cleanup(func() { stop() })
+
+	var mu sync.Mutex
+	var states []core.Event
+	c := open(t, "ws://"+addr+"/v1/ws", "carol", "c1", nil)
 	c.On(func(e core.Event) {
 		if e.Kind == core.EventState {
-			states <- e.State
+			mu.Lock()
+			states = append(states, e)
+			mu.Unlock()
 		}
 	})
 	if err := c.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	stop() // 4100 shutdown: retryable
-	for s := range states {
-		if s == core.StateReconnecting {
-			break
-		}
+	conv := c.P2P("dave")
+	if _, err := c.SendText(ctx, conv, "before the restart"); err != nil {
+		t.Fatal(err)
 	}
-	// A token the relay cannot verify is refused with a terminal code, and
-	// the client stops instead of retrying.
-	url2, _ := startRelay(t)
-	bad2, err := New(Options{URL: url2, Token: "not-a-token", DeviceID: "x"})
+
+	stop() // 4100 shutdown: retryable
+	waitFor(t, ctx, func() bool { return c.State() == core.StateReconnecting })
+	mu.Lock()
+	seen := append([]core.Event(nil), states...)
+	mu.Unlock()
+	sawShutdown := false
+	for _, e := range seen {
+		sawShutdown = sawShutdown || (e.State == core.StateReconnecting && e.Code == proto.CodeShutdown)
+	}
+	if !sawShutdown {
+		t.Fatalf("states %+v: no reconnecting with %d", seen, proto.CodeShutdown)
+	}
+	_, pending, err := c.SendAsync(conv, proto.MsgText, "while the relay was down", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bad2.Close()
-	err = bad2.Connect(ctx)
+
+	// A new relay on the same address and store.
+	for ln, err = net.Listen("tcp", addr); err != nil; ln, err = net.Listen("tcp", addr) {
+		if ctx.Err() != nil {
+			t.Fatalf("listen on %s again: %v", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop = serve(ln)
+	waitFor(t, ctx, func() bool { return c.State() == core.StateConnected })
+	select {
+	case r := <-pending:
+		if r.Err != nil || r.Message.Seq != 2 {
+			t.Fatalf("the send made while the relay was down: %+v", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("the send made while the relay was down was never acknowledged")
+	}
+	page, err := c.Messages(ctx, conv, 0, 10)
+	if err != nil || len(page) != 2 || page[0].Text != "before the restart" || page[1].Text != "while the relay was down" {
+		t.Fatalf("messages after the restart: %+v %v", page, err)
+	}
+
+	// A token the relay cannot verify is refused with a terminal code, and
+	// the client stops instead of retrying.
+	bad, err := New(Options{URL: "ws://" + addr + "/v1/ws", Token: "not-a-token", DeviceID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	err = bad.Connect(ctx)
 	if pe, ok := err.(*proto.Error); !ok || pe.Code != proto.CodeUnauthorized {
 		t.Fatalf("connect with a bad token: %v, want 4001", err)
 	}
-	if bad2.State() != core.StateDisconnected {
-		t.Fatalf("state %s after a terminal close", bad2.State())
+	if bad.State() != core.StateDisconnected {
+		t.Fatalf("state %s after a terminal close", bad.State())
 	}
 }
 

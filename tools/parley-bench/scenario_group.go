@@ -7,7 +7,7 @@ import (
 
 // The group fan-out target: Centrifugo's 50,000 deliveries/s at p99 12 ms
 // (in-memory), matched in throughput with every message durable, at a p99
-// within SPEC §5's 25 ms, on one relay core.
+// within the latency budget of 25 ms, on one relay core.
 const (
 	groupTargetDeliveries = 50_000
 	groupTargetP99ms      = 25

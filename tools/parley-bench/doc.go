@@ -10,7 +10,7 @@
 //
 //	latency     --pairs (50) fixed pairs of native clients chat p2p at a
 //	            moderate offered rate (--rate, default 1000 msg/s): the
-//	            latency a user feels, against SPEC §5 (p50 ≤ 5 ms, p99 ≤
+//	            latency a user feels, against its budget (p50 ≤ 5 ms, p99 ≤
 //	            25 ms).
 //	group       group fan-out: --rooms (100) groups of --members (10) users,
 //	            every member sending, 5000 msg/s offered by default (45,000

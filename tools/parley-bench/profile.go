@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parley-im/parley/relay/cmd/parley-bench/proftop"
+	"github.com/parley-im/parley/tools/parley-bench/proftop"
 )
 
 // profileResult is one profiled run: where the relay spent its CPU and

@@ -184,7 +184,7 @@ func (bn *bench) sync(ctx context.Context) *scenarioResult {
 	bn.repeat(ctx, s, c.runs, []string{"caught_up_s", "catch_up_per_s", "requests", "lost", "duplicates", "relay_cpu_s_per_1k", "gen_cpu_util", "other_cpu_util"},
 		func(r *runResult) error { return runSync(ctx, bn.rc, c.syncMsgs, c.syncConvs, c.window, r) })
 	if c.syncMsgs == 10_000 {
-		// SPEC §5 budgets the sync into IndexedDB in Chromium (the browser
+		// The budget is for the sync into IndexedDB in Chromium (the browser
 		// bench); a native client with a memory cache is the relay's share.
 		s.budget("offline sync of 10,000 messages, native client with a memory cache (the relay's share of the browser budget)", "caught_up_s", 3, 1, "s")
 	}

@@ -176,7 +176,7 @@ func (bn *bench) throughput(ctx context.Context) *scenarioResult {
 			tc.Pairs, 2*tc.Pairs, fmtNum(float64(tc.Messages), 0), tc.Window, c.runs),
 		Params: map[string]any{"pairs": tc.Pairs, "clients": 2 * tc.Pairs, "messages": tc.Messages, "window": tc.Window, "runs": c.runs},
 		Notes: []string{
-			fmt.Sprintf("Closed loop: every client keeps up to %d sends unacknowledged (%d in all), so under saturation ack latency ≈ in-flight ÷ throughput (Little's law); it is not the latency of a lightly loaded relay. SPEC §5's send → delivered budget (p50 ≤ 5 ms, p99 ≤ 25 ms) is for moderate load: see the latency scenario.", tc.Window, 2*tc.Pairs*tc.Window),
+			fmt.Sprintf("Closed loop: every client keeps up to %d sends unacknowledged (%d in all), so under saturation ack latency ≈ in-flight ÷ throughput (Little's law); it is not the latency of a lightly loaded relay. The send → delivered budget (p50 ≤ 5 ms, p99 ≤ 25 ms) is for moderate load: see the latency scenario.", tc.Window, 2*tc.Pairs*tc.Window),
 			"Acks come after the relay's SQLite commit (synchronous=FULL by default); throughput counts acks from the first send to the last ack.",
 			"Generator CPU near 100 % means the load generator, not the relay, set the pace. Other CPU use is everything else on the machine (other processes, hypervisor steal): a run with much of it measured a busy machine.",
 		},

@@ -141,7 +141,7 @@ func TestRuntimeProfile(t *testing.T) {
 		t.Fatalf("no alloc_space in %v", p.SampleTypes)
 	}
 	for _, r := range p.Top(vi, 50, true) {
-		if r.Func == "github.com/parley-im/parley/relay/cmd/parley-bench/proftop.allocate" && r.Cum >= 1000*1024 {
+		if r.Func == "github.com/parley-im/parley/tools/parley-bench/proftop.allocate" && r.Cum >= 1000*1024 {
 			return
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/parley-im/parley/relay/cmd/parley-bench/chart"
+	"github.com/parley-im/parley/tools/parley-bench/chart"
 )
 
 // scaleSetup is one deployment the scale scenario measures.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// SPEC §5: send → delivered on another client, loopback, at moderate load.
+// The latency budget: send → delivered on another client, loopback, at moderate load.
 const (
 	latencyBudgetP50ms = 5
 	latencyBudgetP99ms = 25

@@ -36,7 +36,7 @@ var idleDefs = []metricDef{
 	{"other_cpu_util", "other CPU use on the machine while connecting (noise)", "% of a core", 0},
 }
 
-// idleBudgetKiB is SPEC §5: relay memory per idle connection.
+// idleBudgetKiB is the budget of relay memory per idle connection.
 const (
 	idleBudgetKiB   = 16
 	idleMoonshotKiB = 8

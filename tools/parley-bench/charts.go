@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/parley-im/parley/relay/cmd/parley-bench/chart"
+	"github.com/parley-im/parley/tools/parley-bench/chart"
 )
 
 // Chart files, in the output directory.
@@ -105,7 +105,7 @@ func (res *results) latencyChart() (*chart.Chart, bool) {
 	if len(c.Series) == 0 {
 		return nil, false
 	}
-	c.Lines = []chart.Line{{Y: p99Max, Label: fmt.Sprintf("p99 budget %s ms (SPEC §5)", fmtNum(p99Max, 0))}}
+	c.Lines = []chart.Line{{Y: p99Max, Label: fmt.Sprintf("p99 budget %s ms", fmtNum(p99Max, 0))}}
 	c.Notes = []string{
 		"Solid: p99, dashed: p50. Hollow points: generator-bound (the one-core load generator, not the relay, was saturated).",
 		"Knee (highest rate with p99 under budget, no loss): " + strings.Join(knees, "; ") + ".",
@@ -163,7 +163,7 @@ func (res *results) memoryChart() (*chart.Chart, bool) {
 			{Name: "Go heap per connection", X: x, Y: heap, Color: "#1f77b4", Dash: true},
 			{Name: "RSS in all (right axis)", X: x, Y: total, Color: "#2ca02c", Right: true},
 		},
-		Lines: []chart.Line{{Y: idleBudgetKiB, Label: fmt.Sprintf("budget %d KiB per connection (SPEC §5)", idleBudgetKiB)}},
+		Lines: []chart.Line{{Y: idleBudgetKiB, Label: fmt.Sprintf("budget %d KiB per connection", idleBudgetKiB)}},
 		Notes: []string{fmt.Sprintf("Each connection: a WebSocket that said Hello and stays silent. Per connection = (RSS after − RSS before) ÷ connections; %s connections take %s MiB.%s",
 			fmtNum(last.n, 0), fmtNum(last.total, 0), limit)},
 	}, true

@@ -3,7 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/parley-im/parley/relay/cmd/parley-bench/chart"
+	"github.com/parley-im/parley/tools/parley-bench/chart"
 	"io"
 	"math"
 	"os"
@@ -57,7 +57,7 @@ type summaryRow struct {
 	prec   int
 }
 
-// budgetCheck compares a median with a SPEC §5 budget.
+// budgetCheck compares a median with a performance budget.
 type budgetCheck struct {
 	What     string  `json:"what"`
 	Metric   string  `json:"metric"`
@@ -116,7 +116,7 @@ func (s *scenarioResult) summarize() {
 	}
 }
 
-// budget compares the median of metric with a SPEC §5 limit (lower is
+// budget compares the median of metric with a performance budget (lower is
 // better) and records the check.
 func (s *scenarioResult) budget(what, metric string, limit, moonshot float64, unit string) {
 	row, ok := s.row(metric)
@@ -346,7 +346,7 @@ func (res *results) markdown(w io.Writer) {
 			if b.Moonshot > 0 {
 				moonshot = " (moonshot ≤ " + fmtNum(b.Moonshot, 0) + ")"
 			}
-			fmt.Fprintf(w, "\n%s — %s: median %s %s against the SPEC §5 budget of ≤ %s %s%s; worst run %s %s.\n",
+			fmt.Fprintf(w, "\n%s — %s: median %s %s against the budget of ≤ %s %s%s; worst run %s %s.\n",
 				verdict, b.What, fmtNum(b.Median, 2), b.Unit, fmtNum(b.Limit, 0), b.Unit, moonshot, fmtNum(b.Worst, 2), b.Unit)
 		}
 		if len(s.Batch) > 0 {
