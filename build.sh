@@ -4,7 +4,7 @@
 #   test    install what is missing and run every test; ends with "N passed, N failed"
 #   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 10 min; --quick: a smoke test)
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
-#   npm     pack the npm package @parley-im/sdk into dist/
+#   npm     pack the npm packages @parley-im/sdk and @parley-im/miniapp into dist/
 #   webchat build the web chat demo (examples/web-chat/dist)
 #   relay   build bin/parley-relay
 set -euo pipefail
@@ -117,6 +117,18 @@ cmd_test() {
   js=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
   jp=${jp:-0} jf=${jf:-1} js=${js:-0}
   echo "node: $jp passed, $jf failed, $js skipped"
+
+  say "node --test (the mini-program adapter in a faked WeChat, real wasm, real relay)"
+  (cd miniapp-adapter && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=tap --test-reporter-destination="$ROOT/artifacts/miniapp-test.tap" test/*.test.mjs) || status=1
+  local mp mf ms
+  mp=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' artifacts/miniapp-test.tap | tail -1)
+  mf=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' artifacts/miniapp-test.tap | tail -1)
+  ms=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' artifacts/miniapp-test.tap | tail -1)
+  mp=${mp:-0} mf=${mf:-1} ms=${ms:-0}
+  echo "miniapp: $mp passed, $mf failed, $ms skipped"
+  jp=$((jp + mp)) jf=$((jf + mf)) js=$((js + ms))
+
   read -r gp gf gs < artifacts/go-counts || { gp=0 gf=1 gs=0; }
   echo "$((gp + jp)) passed, $((gf + jf)) failed, $((gs + js)) skipped"
   [ "$status" = 0 ] && [ "$((gf + jf))" = 0 ]
@@ -224,6 +236,7 @@ cmd_wasm() {
     const br = zlib.brotliCompressSync(raw, { params: {
       [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
       [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length } });
+    fs.writeFileSync(file + ".br", br); // what WXWebAssembly loads in mini-programs
     const size = (n) => n + " B (" + (n / 1048576).toFixed(2) + " MiB)";
     console.log("parley.wasm  raw " + size(raw.length) + "  gzip " + size(gz.length) + "  brotli " + size(br.length) +
       "  budget " + size(budget) + " brotli");
@@ -256,6 +269,22 @@ cmd_npm() {
     say "bindings: npm pack"
     npm pack --pack-destination "$ROOT/dist"
   )
+  cmd_npm_miniapp
+}
+
+# @parley-im/miniapp (miniapp-adapter/): one CommonJS bundle of the adapter
+# and the SDK's code for mini-programs, and dist/wasm/parley.wasm.br beside
+# it, packed into dist/parley-im-miniapp-<version>.tgz.
+cmd_npm_miniapp() {
+  (
+    cd miniapp-adapter
+    say "miniapp-adapter: npm ci"
+    npm ci --no-audit --no-fund
+    say "miniapp-adapter: npm run build"
+    npm run build
+    say "miniapp-adapter: npm pack"
+    npm pack --pack-destination "$ROOT/dist"
+  )
 }
 
 case "${1:-}" in
@@ -265,6 +294,7 @@ case "${1:-}" in
   bench) shift; cmd_bench "$@" ;;
   wasm) shift; cmd_wasm "$@" ;;
   npm) shift; cmd_npm "$@" ;;
+  npm-miniapp) shift; cmd_npm_miniapp "$@" ;;
   relay) shift; build_relay ;;
   *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -90,15 +90,19 @@ for (const [prefix, dir] of [['adapter', join(build, 'adapter')], ['sdk', join(b
   };
   walk(dir);
 }
+// Loaded lazily by the SDK, and only in browsers and Node.
 const UNAVAILABLE = 'unavailable';
 modules.set(UNAVAILABLE, `throw new Error('not available in a mini-program (this module is for browsers and Node)');`);
+// Loaded with the SDK's loader: the default location of parley.wasm, which a
+// mini-program replaces with wasmPath.
+modules.set('sdk/wasm-url.js', `exports.defaultWasmUrl = function () { throw new Error('a mini-program has no default parley.wasm location: pass wasmPath'); };`);
 const resolve = (from, spec) => {
   if (spec === '@parley-im/sdk') return 'sdk/index.js';
   if (spec.startsWith('.')) {
     const id = posix.normalize(posix.join(posix.dirname(from), spec));
     // The SDK's Node helpers, its own wasm_exec.js and its default wasm URL
     // are for browsers and Node; the adapter gives the module its own.
-    if (['sdk/node.js', 'sdk/wasm_exec.js', 'sdk/wasm-url.js'].includes(id)) return UNAVAILABLE;
+    if (['sdk/node.js', 'sdk/wasm_exec.js'].includes(id)) return UNAVAILABLE;
     if (modules.has(id)) return id;
     if (modules.has(`${id}.js`)) return `${id}.js`;
   }

@@ -16,10 +16,14 @@
  * ```
  * @packageDocumentation
  */
+// First: the SDK's modules need TextEncoder and TextDecoder as they load.
+import './install.js';
 import { Codes, ParleyError, createClient as createSdkClient } from '@parley-im/sdk';
 import type { ClientOptions, ParleyClient, StorageAdapter } from '@parley-im/sdk';
-import { installGlobals } from './polyfills.js';
+import { Utf8TextDecoder, Utf8TextEncoder, atobPolyfill, btoaPolyfill } from './polyfills.js';
+import { RandomPool } from './random.js';
 import { Runtime } from './runtime.js';
+import { SocketGroup } from './socket.js';
 import { FileStorage, type FileStorageOptions, type StorageErrorEvent } from './storage.js';
 import type { WXWebAssemblyLike, Wx } from './wx.js';
 
@@ -79,7 +83,6 @@ export async function createClient(options: MiniappClientOptions): Promise<Parle
   const wasm = typeof WXWebAssembly === 'undefined' ? undefined : WXWebAssembly;
   if (!w || !wasm) throw invalid('wx and WXWebAssembly are not defined: @parley-im/miniapp runs in WeChat mini-programs (base library 2.15.0 or later)');
 
-  installGlobals();
   const rt = await getRuntime(w, wasm);
 
   let storage: StorageAdapter | 'memory';
@@ -127,6 +130,9 @@ function getRuntime(w: Wx, wasm: WXWebAssemblyLike): Promise<Runtime> {
 export function _runtime(): Runtime | null {
   return runtime;
 }
+
+/** @internal The building blocks, for this package's own tests. */
+export const _internals = { RandomPool, SocketGroup, Utf8TextDecoder, Utf8TextEncoder, atobPolyfill, btoaPolyfill };
 
 function invalid(message: string): ParleyError {
   return new ParleyError(Codes.InvalidArgument, message);
