@@ -148,28 +148,30 @@ const parse = (mp, b) => JSON.parse(new (mp.eval('TextDecoder'))().decode(b));
 
 test('file storage: the budget evicts the oldest history first, never the outbox', async () => {
   const mp = program();
-  const st = mp.lib.fileStorage({ name: 'budget', maxBytes: 40 * 1024 });
+  const st = mp.lib.fileStorage({ name: 'budget', maxBytes: 64 * 1024 });
   await st.load();
   const entry = { order: 1, message: { ...msg('p:a:b', 0, 'unsent'), clientId: 'out-1', status: 'pending', seq: 0 } };
   await st.apply(bytes(mp, { meta: { deviceId: 'd', userId: 'a', epoch: 'e', syncCursor: 0, nextOrder: 2 }, outboxPut: [entry] }));
   const text = 'y'.repeat(300);
-  // Old conversation first, then a newer one: 2 × 128 messages of ~400 bytes.
-  for (let s = 1; s <= 128; s += 16) await st.apply(bytes(mp, { messages: Array.from({ length: 16 }, (_, i) => msg('g:old', s + i, text, 1000 + s + i)) }));
-  for (let s = 1; s <= 128; s += 16) await st.apply(bytes(mp, { messages: Array.from({ length: 16 }, (_, i) => msg('g:new', s + i, text, 9000 + s + i)) }));
+  // Four conversations, one after the other in time, one file (~28 KB) each:
+  // the 64 KB budget holds two.
+  for (const [k, conv] of ['g:c1', 'g:c2', 'g:c3', 'g:c4'].entries()) {
+    for (let s = 1; s <= 63; s += 9) {
+      await st.apply(bytes(mp, { messages: Array.from({ length: 9 }, (_, i) => msg(conv, s + i, text, 10000 * (k + 1) + s + i)) }));
+    }
+  }
   const stats = st.getStats();
-  assert.ok(stats.bytes <= 40 * 1024, `${stats.bytes} bytes within the budget`);
-  assert.ok(stats.evictedFiles > 0);
-  const oldPage = parse(mp, await st.messages('g:old', 0, 0));
-  const newPage = parse(mp, await st.messages('g:new', 0, 0));
-  assert.equal(oldPage.length, 0, 'the old conversation went first');
-  assert.equal(newPage[newPage.length - 1].seq, 128, 'the newest history stays');
+  assert.ok(stats.bytes <= 64 * 1024, `${stats.bytes} bytes within the budget`);
+  assert.equal(stats.evictedFiles, 2);
+  const count = async (conv) => parse(mp, await st.messages(conv, 0, 0)).length;
+  assert.deepEqual([await count('g:c1'), await count('g:c2'), await count('g:c3'), await count('g:c4')], [0, 0, 63, 63], 'the two oldest went');
   await st.close();
   // A restart sees the same, and the outbox.
-  const again = mp.lib.fileStorage({ name: 'budget', maxBytes: 40 * 1024 });
+  const again = mp.lib.fileStorage({ name: 'budget', maxBytes: 64 * 1024 });
   const snap = parse(mp, await again.load());
   assert.deepEqual(snap.outbox.map((e) => e.message.clientId), ['out-1']);
-  assert.deepEqual(plain(parse(mp, await again.messages('g:new', 0, 3)).map((m) => m.seq)), [126, 127, 128]);
-  assert.deepEqual(plain(parse(mp, await again.messages('g:new', 120, 2)).map((m) => m.seq)), [118, 119]);
+  assert.deepEqual(plain(parse(mp, await again.messages('g:c4', 0, 3)).map((m) => m.seq)), [61, 62, 63]);
+  assert.deepEqual(plain(parse(mp, await again.messages('g:c4', 20, 2)).map((m) => m.seq)), [18, 19]);
   await again.close();
 });
 
