@@ -292,3 +292,19 @@ test('the .br fits the 2 MB limit of a package, and the example lays out within 
   // The package's own files: nothing but the bundle, its types and the .br.
   assert.deepEqual(readdirSync(pkg).sort(), ['README.md', 'dist', 'package.json', 'parley.wasm.br']);
 });
+
+test('the public contract type-checks: createClient takes the SDK options plus wasmPath and returns the SDK ParleyClient', () => {
+  writeFileSync(
+    join(app, 'consumer.ts'),
+    `import { createClient, type MiniappClientOptions, type StorageErrorEvent } from '@parley-im/miniapp';
+import type { ClientOptions, ParleyClient } from '@parley-im/sdk';
+const sdkOptions: Omit<ClientOptions, 'storage'> = { url: 'wss://im.example.com/v1/ws', token: () => 'jwt', reconnect: { maxDelayMs: 5000 } };
+const options: MiniappClientOptions = { ...sdkOptions, wasmPath: '/parley/parley.wasm.br', onStorageError: (e: StorageErrorEvent) => void e.what };
+export const client: Promise<ParleyClient> = createClient(options);
+// @ts-expect-error wasmPath is required
+createClient({ url: 'x', token: 't' });
+`,
+  );
+  const tsc = join(here, '..', 'node_modules', 'typescript', 'bin', 'tsc');
+  execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--target', 'ES2020', '--module', 'commonjs', '--moduleResolution', 'node10', 'consumer.ts'], { cwd: app, stdio: 'pipe' });
+});
