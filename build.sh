@@ -5,7 +5,7 @@
 #           and fails on any failure and on any skip that is not allowed (see "Skips" below)
 #   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 10 min; --quick: a smoke test)
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
-#   npm     pack the npm package @parley-im/sdk into dist/
+#   npm     pack the npm packages @parley-im/sdk and @parley-im/miniapp into dist/
 #   webchat build the web chat demo (examples/web-chat/dist)
 #   relay   build bin/parley-relay and bin/parley-bench
 #
@@ -115,13 +115,41 @@ ensure_services() {
   fi
 }
 
+# node_suite NAME DIR: runs DIR's node --test suites (test/*.test.mjs), one
+# file at a time, with a spec report on stdout and TAP in artifacts/NAME.tap;
+# adds its counts to NODE_PASS/NODE_FAIL/NODE_SKIP and its skips that are not
+# allowed to NODE_UNALLOWED. A skipped node test is "ok N - name # SKIP
+# reason" at any depth of the TAP.
+NODE_PASS=0 NODE_FAIL=0 NODE_SKIP=0 NODE_UNALLOWED=0
+node_suite() {
+  local name=$1 dir=$2 tap="$ROOT/artifacts/$1.tap" ok=0
+  (cd "$dir" && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=tap --test-reporter-destination="$tap" test/*.test.mjs) || ok=1
+  local p f s what
+  p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" | tail -1)
+  f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" | tail -1)
+  s=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$tap" | tail -1)
+  p=${p:-0} f=${f:-1} s=${s:-0}
+  while IFS= read -r what; do
+    if [ -n "$ALLOW_SKIP" ] && grep -Eq -- "$ALLOW_SKIP" <<<"$what"; then
+      echo "skip (allowed) $what"
+    else
+      echo "SKIP NOT ALLOWED $what"
+      NODE_UNALLOWED=$((NODE_UNALLOWED + 1))
+    fi
+  done < <(sed -n "s/^ *ok [0-9]* - \(.*\) # SKIP *\(.*\)\$/$name \1: \2/p" "$tap")
+  echo "$name: $p passed, $f failed, $s skipped"
+  NODE_PASS=$((NODE_PASS + p)) NODE_FAIL=$((NODE_FAIL + f)) NODE_SKIP=$((NODE_SKIP + s))
+  [ "$ok" = 0 ] && [ "$f" = 0 ]
+}
+
 cmd_test() {
   need_go
   command -v npm >/dev/null || { echo "build.sh: Node.js ≥ 20 and npm are required for the tests; not found on PATH" >&2; exit 1; }
   mkdir -p artifacts bin
   ensure_chromium
   ensure_services
-  cmd_npm >&2      # parley.wasm (with its size budget), the package, the tarball
+  cmd_npm >&2      # parley.wasm (with its size budget), the packages, the tarballs
   cmd_webchat >&2  # the demo, exercised by the browser suite
   say "go vet"
   go vet ./...
@@ -137,31 +165,17 @@ cmd_test() {
   } 2>&1 | tee artifacts/go-test.json | bin/testreport -label go -counts artifacts/go-counts -allow-skip "$ALLOW_SKIP" || status=1
 
   say "node --test (the npm package in Node and in headless Chromium, the web chat)"
-  (cd bindings && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-      --test-reporter=tap --test-reporter-destination="$ROOT/artifacts/js-test.tap" test/*.test.mjs) || status=1
-  local jp jf js
-  jp=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  jf=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  js=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  jp=${jp:-0} jf=${jf:-1} js=${js:-0}
-  # A skipped node test is "ok N - name # SKIP reason" at any depth of the TAP.
-  local ju=0 what
-  while IFS= read -r what; do
-    if [ -n "$ALLOW_SKIP" ] && grep -Eq -- "$ALLOW_SKIP" <<<"$what"; then
-      echo "skip (allowed) $what"
-    else
-      echo "SKIP NOT ALLOWED $what"
-      ju=$((ju + 1))
-    fi
-  done < <(sed -n 's/^ *ok [0-9]* - \(.*\) # SKIP *\(.*\)$/bindings \1: \2/p' artifacts/js-test.tap)
-  echo "node: $jp passed, $jf failed, $js skipped"
+  node_suite bindings bindings || status=1
+  say "node --test (the mini-program adapter in a faked WeChat, real wasm, real relay)"
+  node_suite miniapp miniapp-adapter || status=1
+
   read -r gp gf gs gu < artifacts/go-counts || { gp=0 gf=1 gs=0 gu=0; }
-  echo "$((gp + jp)) passed, $((gf + jf)) failed, $((gs + js)) skipped"
-  if [ "$((gu + ju))" != 0 ]; then
-    echo "build.sh: $((gu + ju)) tests were skipped without leave (listed above): a suite this machine can run did not run" >&2
+  echo "$((gp + NODE_PASS)) passed, $((gf + NODE_FAIL)) failed, $((gs + NODE_SKIP)) skipped"
+  if [ "$((gu + NODE_UNALLOWED))" != 0 ]; then
+    echo "build.sh: $((gu + NODE_UNALLOWED)) tests were skipped without leave (listed above): a suite this machine can run did not run" >&2
     status=1
   fi
-  [ "$status" = 0 ] && [ "$((gf + jf))" = 0 ]
+  [ "$status" = 0 ] && [ "$((gf + NODE_FAIL))" = 0 ]
 }
 
 # The web chat (examples/web-chat) is a Vite app that depends on the npm
@@ -266,6 +280,7 @@ cmd_wasm() {
     const br = zlib.brotliCompressSync(raw, { params: {
       [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
       [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length } });
+    fs.writeFileSync(file + ".br", br); // what WXWebAssembly loads in mini-programs
     const size = (n) => n + " B (" + (n / 1048576).toFixed(2) + " MiB)";
     console.log("parley.wasm  raw " + size(raw.length) + "  gzip " + size(gz.length) + "  brotli " + size(br.length) +
       "  budget " + size(budget) + " brotli");
@@ -298,6 +313,22 @@ cmd_npm() {
     say "bindings: npm pack"
     npm pack --pack-destination "$ROOT/dist"
   )
+  cmd_npm_miniapp
+}
+
+# @parley-im/miniapp (miniapp-adapter/): one CommonJS bundle of the adapter
+# and the SDK's code for mini-programs, and dist/wasm/parley.wasm.br beside
+# it, packed into dist/parley-im-miniapp-<version>.tgz.
+cmd_npm_miniapp() {
+  (
+    cd miniapp-adapter
+    say "miniapp-adapter: npm ci"
+    npm ci --no-audit --no-fund
+    say "miniapp-adapter: npm run build"
+    npm run build
+    say "miniapp-adapter: npm pack"
+    npm pack --pack-destination "$ROOT/dist"
+  )
 }
 
 case "${1:-}" in
@@ -307,6 +338,7 @@ case "${1:-}" in
   bench) shift; cmd_bench "$@" ;;
   wasm) shift; cmd_wasm "$@" ;;
   npm) shift; cmd_npm "$@" ;;
+  npm-miniapp) shift; cmd_npm_miniapp "$@" ;;
   relay) shift; build_relay ;;
   *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
