@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // session is one WebSocket connection. The reader (the HTTP handler's
@@ -36,8 +37,8 @@ type session struct {
 	watched      bool  // the bus subscription holds a reference to user for this session
 	began        int64 // unix ns of the accepted hello: kicks close only older sessions
 
-	bucket bucket      // reader only
-	timer  *time.Timer // auth deadline, then heartbeat deadline
+	bucket rules.Bucket // reader only
+	timer  *time.Timer  // auth deadline, then heartbeat deadline
 
 	q          sendQueue
 	writerDone chan struct{} // closed when the writer has finished the session
@@ -59,7 +60,7 @@ func newSession(srv *Server, conn *websocket.Conn, out *coalescer) *session {
 	id := randomHex(8)
 	return &session{
 		srv: srv, id: id, conn: conn, out: out,
-		bucket:     newBucket(srv.opts.RateLimit, srv.opts.RateBurst),
+		bucket:     rules.NewBucket(srv.opts.RateLimit, srv.opts.RateBurst),
 		q:          sendQueue{max: srv.opts.SendQueue, drained: make(chan struct{}, 1)},
 		writerDone: make(chan struct{}),
 		closing:    make(chan struct{}),
@@ -180,7 +181,7 @@ func (s *session) admit(typ websocket.MessageType, b []byte, n int64) (proto.Fra
 		return proto.Frame{}, proto.Errorf(proto.CodeFrameTooLarge, "frame above %d bytes", maxFrame)
 	}
 	s.srv.metrics.framesIn.Add(1)
-	if !s.bucket.allow(time.Now()) {
+	if !s.bucket.Allow(time.Now()) {
 		return proto.Frame{}, proto.Errorf(proto.CodeRateLimited, "too many frames")
 	}
 	if s.authed.Load() {
@@ -197,7 +198,7 @@ func (s *session) admit(typ websocket.MessageType, b []byte, n int64) (proto.Fra
 		}
 		return proto.Frame{}, proto.Errorf(proto.CodeProtocolError, "%v", err)
 	}
-	return f, admitFrame(s.authed.Load(), f)
+	return f, rules.AdmitFrame(s.authed.Load(), f)
 }
 
 // readFailed ends a session whose connection failed or was closed by the
@@ -249,7 +250,7 @@ func aside(f func()) {
 }
 
 func (s *session) hello(now time.Time, id uint64, h *proto.Hello) {
-	if perr := admitHello(h); perr != nil {
+	if perr := rules.AdmitHello(h); perr != nil {
 		s.close(perr.Code, perr.Message)
 		return
 	}
@@ -296,7 +297,7 @@ func (s *session) hello(now time.Time, id uint64, h *proto.Hello) {
 }
 
 func (s *session) send(now time.Time, id uint64, b *proto.Send) {
-	if perr := admitParty(s.user, b.ConvID); perr != nil {
+	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
 		s.replyErr(id, perr)
 		return
 	}
@@ -313,35 +314,32 @@ func (s *session) send(now time.Time, id uint64, b *proto.Send) {
 }
 
 func (s *session) sync(id uint64, b *proto.Sync) {
-	limit := pageLimit(b.Limit, proto.MaxPageLimit, proto.MaxPageLimit)
+	limit := rules.SyncLimit(b.Limit)
 	convs, more, err := s.srv.store.Sync(s.srv.baseCtx, s.user, b.Cursor, limit)
 	if err != nil {
 		s.replyErr(id, err)
 		return
 	}
-	s.enqueue(syncFrame(id, b.Cursor, convs, more, s.srv.opts.MaxFrame))
+	s.enqueue(rules.SyncFrame(id, b.Cursor, convs, more, s.srv.opts.MaxFrame))
 }
 
 func (s *session) history(id uint64, b *proto.History) {
-	if perr := admitParty(s.user, b.ConvID); perr != nil {
+	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
 		s.replyErr(id, perr)
 		return
 	}
 	q := *b
-	q.Limit = uint32(pageLimit(b.Limit, defaultHistoryLimit, proto.MaxPageLimit))
+	q.Limit = uint32(rules.HistoryLimit(b.Limit))
 	page, err := s.srv.store.History(s.srv.baseCtx, s.user, q)
 	if err != nil {
 		s.replyErr(id, err)
 		return
 	}
-	s.enqueue(historyFrame(id, page, b.Before > 0, s.srv.opts.MaxFrame))
+	s.enqueue(rules.HistoryFrame(id, page, b.Before > 0, s.srv.opts.MaxFrame))
 }
 
-// defaultHistoryLimit is the page size of a History without Limit.
-const defaultHistoryLimit = 100
-
 func (s *session) read(id uint64, b *proto.Read) {
-	if perr := admitParty(s.user, b.ConvID); perr != nil {
+	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
 		s.replyErr(id, perr)
 		return
 	}
@@ -358,7 +356,7 @@ func (s *session) read(id uint64, b *proto.Read) {
 }
 
 func (s *session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
-	spec, perr := planGroup(s.user, b, now, func() string { return proto.GroupPrefix + randomHex(12) })
+	spec, perr := rules.PlanGroup(s.user, b, now, func() string { return proto.GroupPrefix + randomHex(12) })
 	if perr != nil {
 		s.replyErr(id, perr)
 		return

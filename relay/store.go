@@ -7,6 +7,7 @@ import (
 	"errors"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // ErrClosed is returned by a store or server used after Close or Shutdown.
@@ -14,7 +15,7 @@ var ErrClosed = errors.New("relay: closed")
 
 // The interfaces below are what the relay needs from storage, split by the
 // part of the relay that consumes them. A store implementation decides
-// authorisation with the pure functions of route.go inside its own
+// authorisation with the pure functions of package rules inside its own
 // transaction, so that a check and the write it guards can never race —
 // whether the store is SQLite in-process or PostgreSQL behind several relays.
 
@@ -96,6 +97,10 @@ type Store interface {
 	ConvWriter
 	Lifecycle
 }
+
+// GroupSpec is a normalised CreateGroup, as rules.PlanGroup builds it and
+// ConvWriter.CreateGroup stores it.
+type GroupSpec = rules.GroupSpec
 
 // convView assembles a user's view of a conversation from stored parts.
 func convView(id, kind, name string, createdAt int64, lastSeq, readSeq, version uint64, members []string, last *proto.Message) proto.Conversation {

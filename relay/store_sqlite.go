@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -304,7 +305,7 @@ func (s *SQLiteStore) appendOne(ctx context.Context, st *appendStmts, req *Appen
 		&orig.ConvID, &seq, &orig.Device, &orig.MsgType, &orig.Text, &orig.Body, &orig.CreatedAt)
 	switch {
 	case err == nil:
-		if perr := dedupOutcome(send.ConvID, orig.ConvID); perr != nil {
+		if perr := rules.DedupOutcome(send.ConvID, orig.ConvID); perr != nil {
 			return AppendResult{Err: perr}, nil
 		}
 		orig.Seq = uint64(seq)
@@ -329,7 +330,7 @@ func (s *SQLiteStore) appendOne(ctx context.Context, st *appendStmts, req *Appen
 			return AppendResult{}, err
 		}
 	}
-	create, perr := admitSend(req.Sender, send.ConvID, exists, isMember)
+	create, perr := rules.AdmitSend(req.Sender, send.ConvID, exists, isMember)
 	if perr != nil {
 		return AppendResult{Err: perr}, nil
 	}
@@ -515,7 +516,7 @@ func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History)
 	case err != nil:
 		return page, fmt.Errorf("relay: history: %w", err)
 	}
-	empty, perr := admitRead(user, q.ConvID, exists, isMember)
+	empty, perr := rules.AdmitRead(user, q.ConvID, exists, isMember)
 	if perr != nil {
 		return page, perr
 	}
@@ -573,7 +574,7 @@ func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 		case err != nil:
 			return err
 		}
-		empty, perr := admitRead(user, conv, exists, readSeq.Valid)
+		empty, perr := rules.AdmitRead(user, conv, exists, readSeq.Valid)
 		if perr != nil {
 			return perr
 		}
@@ -582,7 +583,7 @@ func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 			return nil
 		}
 		old := uint64(readSeq.Int64)
-		if next := nextReadSeq(old, seq, uint64(last)); next != old {
+		if next := rules.NextReadSeq(old, seq, uint64(last)); next != old {
 			moved = true
 			if _, err := tx.ExecContext(ctx, `UPDATE members SET read_seq = ?, version = ? WHERE conv_id = ? AND user_id = ?`,
 				int64(next), int64(bump()), conv, user); err != nil {
@@ -608,7 +609,7 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 			if err != nil {
 				return err
 			}
-			if perr := sameGroup(kind, creator, members, spec); perr != nil {
+			if perr := rules.SameGroup(kind, creator, members, spec); perr != nil {
 				return perr
 			}
 		case errors.Is(err, sql.ErrNoRows):
