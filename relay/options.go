@@ -38,17 +38,6 @@ type Options struct {
 	// ambient authority.
 	Origins []string
 
-	// Static is a directory served at "/" (the web demo). Defaults to none.
-	Static string
-	// Pprof serves Go's profiler at /debug/pprof/ for benchmarks and
-	// diagnosis. Defaults to off: profiles reveal internals, keep them off
-	// a public address.
-	Pprof bool
-	// DevTokens serves POST /dev/token?user=NAME, which mints a 24-hour
-	// token for anyone who asks. For the local demo only: it makes every
-	// account public. Defaults to off.
-	DevTokens bool
-
 	// MaxFrame is the largest frame accepted, in bytes. Defaults to
 	// proto.DefaultMaxFrame (64 KiB).
 	MaxFrame int

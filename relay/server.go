@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -83,23 +81,14 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /v1/ws", s.serveWS)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
-	if o.Pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	}
-	if o.DevTokens {
-		mux.HandleFunc("POST /dev/token", s.serveDevToken)
-	}
-	if o.Static != "" {
-		mux.Handle("GET /", http.FileServer(http.Dir(filepath.Clean(o.Static))))
-	}
 	s.handler = mux
 	return s, nil
 }
 
-// Handler returns the relay's HTTP handler: /v1/ws, /healthz, /metrics and,
-// with Options.Static, the static files at /.
+// Handler returns the relay's HTTP handler. It serves GET /v1/ws (the
+// WebSocket), GET /healthz and GET /metrics, and nothing else: an
+// application mounts it beside its own routes (cmd/parley-relay adds static
+// files, the profiler and development tokens that way).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve accepts connections on ln until Shutdown, then returns
@@ -235,24 +224,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		defer s.untrack(sess)
 		sess.run()
 	}()
-}
-
-// serveDevToken mints a token for any user: the demo's sign-in. It exists
-// only with Options.DevTokens, which the demo sets and nothing else should.
-func (s *Server) serveDevToken(w http.ResponseWriter, r *http.Request) {
-	user := r.URL.Query().Get("user")
-	if !proto.ValidName(user) {
-		http.Error(w, "user must be 1-64 characters of [A-Za-z0-9_.@-]", http.StatusBadRequest)
-		return
-	}
-	tok, err := MintToken(string(s.key), user, 24*time.Hour, time.Now())
-	if err != nil {
-		http.Error(w, "cannot mint a token", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(tok))
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {

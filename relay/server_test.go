@@ -6,10 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -762,15 +759,14 @@ func TestShutdownDrains(t *testing.T) {
 	}
 }
 
-func TestHealthMetricsStatic(t *testing.T) {
+// TestHealthMetrics covers the relay's HTTP routes besides the WebSocket;
+// static files, the profiler and development tokens are the binary's
+// (cmd/parley-relay TestServeExtras).
+func TestHealthMetrics(t *testing.T) {
 	t.Parallel()
-	static := t.TempDir()
-	ok(t, os.WriteFile(filepath.Join(static, "index.html"), []byte("<h1>parley</h1>"), 0o644))
-	r := startRelay(t, func(o *Options) { o.Static = static })
+	r := startRelay(t, nil)
 	code, body := r.get("/healthz")
 	equal(t, [2]any{code, body}, [2]any{200, "ok\n"}, "healthz")
-	code, body = r.get("/")
-	equal(t, [2]any{code, body}, [2]any{200, "<h1>parley</h1>"}, "static")
 
 	c, _ := login(t, r, "alice", "d")
 	c.ack(proto.P2PID("alice", "bob"), "1", "x")
@@ -788,9 +784,14 @@ func TestHealthMetricsStatic(t *testing.T) {
 		}
 	}
 
-	bare := startRelay(t, nil)
-	code, _ = bare.get("/")
-	equal(t, code, http.StatusNotFound, "no static dir")
+	for _, path := range []string{"/", "/index.html", "/debug/pprof/"} {
+		code, _ = r.get(path)
+		equal(t, code, http.StatusNotFound, path+": the relay serves only its own routes")
+	}
+	resp, err := plainHTTP.Post(r.url+"/dev/token?user=alice", "", nil)
+	ok(t, err)
+	resp.Body.Close()
+	equal(t, resp.StatusCode, http.StatusNotFound, "no development tokens from the relay package")
 }
 
 func TestStoreDownAtHealthz(t *testing.T) {
@@ -829,30 +830,4 @@ func TestSendQueue(t *testing.T) {
 	closing.Store(false)
 	equal(t, q.release(&closing), true, "idle writer exits")
 	equal(t, q.claim(), true, "claim when no writer runs")
-}
-
-// TestDevTokens: the demo's sign-in endpoint exists only when asked for, and
-// the tokens it mints are accepted.
-func TestDevTokens(t *testing.T) {
-	t.Parallel()
-	off := startRelay(t, nil)
-	resp, err := http.Post(off.url+"/dev/token?user=alice", "", nil)
-	ok(t, err)
-	resp.Body.Close()
-	equal(t, resp.StatusCode, http.StatusNotFound, "no dev tokens by default")
-
-	on := startRelay(t, func(o *Options) { o.DevTokens = true })
-	resp, err = http.Post(on.url+"/dev/token?user=bad%20name", "", nil)
-	ok(t, err)
-	resp.Body.Close()
-	equal(t, resp.StatusCode, http.StatusBadRequest, "invalid user")
-	resp, err = http.Post(on.url+"/dev/token?user=alice", "", nil)
-	ok(t, err)
-	tok, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	equal(t, resp.StatusCode, http.StatusOK, "mint")
-	user, _, perr := verifyToken(on.srv.key, string(tok), time.Now())
-	if perr != nil || user != "alice" {
-		t.Fatalf("minted token: user %q, %v", user, perr)
-	}
 }
