@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay/rules"
@@ -119,4 +120,14 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b)
+}
+
+// wrapStoreErr adds context to a failure, leaving a *proto.Error (a refusal,
+// not a failure) as it is.
+func wrapStoreErr(what string, err error) error {
+	var perr *proto.Error
+	if err == nil || errors.As(err, &perr) {
+		return err
+	}
+	return fmt.Errorf("relay: %s: %w", what, err)
 }

@@ -1,3 +1,5 @@
+//go:build !js
+
 package relay
 
 import (
@@ -82,6 +84,12 @@ var migrations = []string{
 		value INTEGER NOT NULL
 	) WITHOUT ROWID;
 	INSERT INTO counters(name, value) VALUES ('changes', 0);`,
+}
+
+// openDefaultStore opens the store a relay uses when Options.Store is nil:
+// SQLite in Options.Data.
+func openDefaultStore(o Options) (Store, error) {
+	return OpenSQLite(o.Data, SQLiteOptions{Synchronous: o.Synchronous})
 }
 
 // OpenSQLite opens (creating or migrating) the store in dir/parley.db.
@@ -635,14 +643,4 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 		return err
 	})
 	return view, created, wrapStoreErr("create group", err)
-}
-
-// wrapStoreErr adds context to a failure, leaving a *proto.Error (a refusal,
-// not a failure) as it is.
-func wrapStoreErr(what string, err error) error {
-	var perr *proto.Error
-	if err == nil || errors.As(err, &perr) {
-		return err
-	}
-	return fmt.Errorf("relay: %s: %w", what, err)
 }
