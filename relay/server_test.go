@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -804,30 +803,4 @@ func TestStoreDownAtHealthz(t *testing.T) {
 	c, _ := login(t, r, "alice", "d")
 	equal(t, errCode(t, c.sendText(proto.P2PID("alice", "bob"), "1", "x")), proto.CodeUnavailable, "send with a closed store")
 	equal(t, errCode(t, c.call(proto.TypeSync, &proto.Sync{})), proto.CodeUnavailable, "sync with a closed store")
-}
-
-// TestSendQueue: pushes past max fail without blocking (the session then
-// closes with 4102, see TestSlowConsumer); exactly one writer owns the queue
-// at a time, and it may only exit when nothing is queued and the session is
-// not closing.
-func TestSendQueue(t *testing.T) {
-	t.Parallel()
-	q := sendQueue{max: 3, drained: make(chan struct{}, 1)}
-	var closing atomic.Bool
-	okPush, start := q.push([]byte{1})
-	equal(t, [2]bool{okPush, start}, [2]bool{true, true}, "first push starts a writer")
-	for range 2 {
-		okPush, start = q.push([]byte{2})
-		equal(t, [2]bool{okPush, start}, [2]bool{true, false}, "later pushes join the running writer")
-	}
-	okPush, _ = q.push([]byte{3})
-	equal(t, okPush, false, "push past max")
-	equal(t, q.claim(), false, "claim while a writer runs")
-	equal(t, q.release(&closing), false, "writer keeps running while frames wait")
-	equal(t, len(q.take(nil)), 3, "take")
-	closing.Store(true)
-	equal(t, q.release(&closing), false, "writer stays to finish a closing session")
-	closing.Store(false)
-	equal(t, q.release(&closing), true, "idle writer exits")
-	equal(t, q.claim(), true, "claim when no writer runs")
 }
