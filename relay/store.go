@@ -83,7 +83,7 @@ type ConvWriter interface {
 // Lifecycle is the housekeeping side of a store.
 type Lifecycle interface {
 	// Epoch identifies this store's data; it changes when the store is
-	// reset, so clients never trust a cache of another store (SPEC §2.4).
+	// reset, so clients never trust a cache of another store.
 	Epoch() string
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error

@@ -25,7 +25,7 @@ import (
 var _ Store = (*PostgresStore)(nil)
 
 // PostgresStore is the Store for several relays sharing one PostgreSQL
-// database (SPEC §3, scale-out). Every relay is a peer: nothing is cached
+// database. Every relay is a peer: nothing is cached
 // between calls, each decision is taken inside the transaction that writes
 // it, and the database's locks are the only coordination.
 //
