@@ -17,7 +17,8 @@ type Options struct {
 	Data string
 
 	// Store keeps conversations and messages. The Server owns it after New
-	// and closes it in Shutdown. Defaults to a SQLite store in Data.
+	// and closes it in Shutdown. Defaults to a SQLite store in Data; under
+	// js/wasm, which has no SQLite, it must be set.
 	Store Store
 
 	// Bus carries fan-out between relay nodes. Defaults to an in-process
