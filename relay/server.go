@@ -199,11 +199,11 @@ func (s *Server) Open(t Transport, info ConnInfo) *Session {
 		t.Close(proto.CodeShutdown, "relay shutting down")
 		return nil
 	}
+	sess.timer = time.AfterFunc(env.limits.authTimeout, sess.deadline)
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.metrics.connections.Add(1)
-	sess.timer = time.AfterFunc(env.limits.authTimeout, sess.deadline)
 	return sess
 }
 
