@@ -25,6 +25,7 @@ import (
 var purePackages = []string{
 	"github.com/parley-im/parley/proto",
 	"github.com/parley-im/parley/sdk-wasm/core",
+	"github.com/parley-im/parley/relay/rules",
 }
 
 // forbiddenImports may not be imported by a pure package, by anything it
