@@ -4,8 +4,10 @@
 #   test    install what is missing and run every test; ends with "N passed, N failed"
 #   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 10 min; --quick: a smoke test)
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
-#   npm     pack the npm package @parley-im/sdk into dist/
+#   npm     pack the npm packages @parley-im/sdk and @parley-im/react into dist/
 #   webchat build the web chat demo (examples/web-chat/dist)
+#   reactchat build the React example (examples/react-chat/dist)
+#   docs    generate the API reference (docs/api) from the TypeScript declarations
 #   relay   build bin/parley-relay
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -95,6 +97,8 @@ cmd_test() {
   ensure_services
   cmd_npm >&2      # parley.wasm (with its size budget), the package, the tarball
   cmd_webchat >&2  # the demo, exercised by the browser suite
+  cmd_reactchat >&2 # the React example, exercised by the React browser suite
+  docs_tools >&2   # TypeDoc, for the check that docs/api matches the declarations
   say "go vet"
   go vet ./...
   GOOS=js GOARCH=wasm go vet ./sdk-wasm/wasm
@@ -111,52 +115,88 @@ cmd_test() {
   say "node --test (the npm package in Node and in headless Chromium, the web chat)"
   (cd bindings && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
       --test-reporter=tap --test-reporter-destination="$ROOT/artifacts/js-test.tap" test/*.test.mjs) || status=1
-  local jp jf js
-  jp=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  jf=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  js=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  jp=${jp:-0} jf=${jf:-1} js=${js:-0}
+  say "node --test (@parley-im/react: merge rules, hooks in React DOM, the React example in headless Chromium, docs/api)"
+  (cd react && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=tap --test-reporter-destination="$ROOT/artifacts/react-test.tap" test/*.test.mjs) || status=1
+  local jp=0 jf=0 js=0 tap p f k
+  for tap in artifacts/js-test.tap artifacts/react-test.tap; do
+    p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -1)
+    f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -1)
+    k=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -1)
+    jp=$((jp + ${p:-0})) jf=$((jf + ${f:-1})) js=$((js + ${k:-0}))
+  done
   echo "node: $jp passed, $jf failed, $js skipped"
   read -r gp gf gs < artifacts/go-counts || { gp=0 gf=1 gs=0; }
   echo "$((gp + jp)) passed, $((gf + jf)) failed, $((gs + js)) skipped"
   [ "$status" = 0 ] && [ "$((gf + jf))" = 0 ]
 }
 
-# The web chat (examples/web-chat) is a Vite app that depends on the npm
-# package exactly as a customer's app does: through the packed tarball.
-cmd_webchat() {
-  command -v npm >/dev/null || { echo "build.sh: Node.js ≥ 20 and npm are required for the web chat; not found on PATH" >&2; exit 1; }
-  local tgz=dist/parley-im-sdk-0.1.0.tgz
-  if [ ! -f "$tgz" ] || [ -n "$(find bindings/src bindings/package.json sdk-wasm proto -type f ! -name "*_test.go" -newer "$tgz" -print -quit 2>/dev/null)" ]; then
-    say "packing @parley-im/sdk ($tgz is missing or older than its sources)"
+# The examples are Vite apps that depend on the npm packages exactly as a
+# customer's app does: through the packed tarballs in dist/.
+SDK_VERSION=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' bindings/package.json)
+REACT_VERSION=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' react/package.json)
+SDK_TGZ=dist/parley-im-sdk-$SDK_VERSION.tgz
+REACT_TGZ=dist/parley-im-react-$REACT_VERSION.tgz
+
+# fresh_tarballs packs what is missing or older than its sources: the SDK
+# (which builds parley.wasm) and, with "react", @parley-im/react.
+fresh_tarballs() {
+  if [ ! -f "$SDK_TGZ" ] || [ -n "$(find bindings/src bindings/package.json sdk-wasm proto -type f ! -name "*_test.go" -newer "$SDK_TGZ" -print -quit 2>/dev/null)" ]; then
+    say "packing @parley-im/sdk ($SDK_TGZ is missing or older than its sources)"
     cmd_npm
   fi
+  if [ "${1:-}" = react ] && { [ ! -f "$REACT_TGZ" ] || [ -n "$(find react/src react/package.json react/tsconfig.json -type f -newer "$REACT_TGZ" -print -quit 2>/dev/null)" ]; }; then
+    say "packing @parley-im/react ($REACT_TGZ is missing or older than its sources)"
+    pack_react
+  fi
+}
+
+# build_example DIR NAME=TARBALL... installs the example in DIR with the
+# given packages from their tarballs, then runs its `npm run build`.
+build_example() {
+  command -v npm >/dev/null || { echo "build.sh: Node.js ≥ 20 and npm are required for the examples; not found on PATH" >&2; exit 1; }
+  local dir=$1; shift
   # npm pins a file: tarball by its sha512 in the lock and then serves that
-  # content from its cache, even after the tarball was rebuilt: compare the
-  # tarball with what the lock and node_modules hold, and install it by path
-  # (which refreshes the lock) when it changed.
-  local sri='const [f, l] = process.argv.slice(1), fs = require("fs");
+  # content from its cache, even after the tarball was rebuilt: compare each
+  # tarball with what the lock and node_modules hold, and install the changed
+  # ones by path (which refreshes the lock).
+  local sri='const [f, l, name] = process.argv.slice(1), fs = require("fs");
     if (f) process.stdout.write("sha512-" + require("crypto").createHash("sha512").update(fs.readFileSync(f)).digest("base64"));
-    else { try { process.stdout.write(JSON.parse(fs.readFileSync(l)).packages["node_modules/@parley-im/sdk"].integrity || ""); } catch {} }'
+    else { try { process.stdout.write(JSON.parse(fs.readFileSync(l)).packages["node_modules/" + name].integrity || ""); } catch {} }'
   (
-    cd examples/web-chat
-    local want locked installed
-    want=$(node -e "$sri" "$ROOT/$tgz")
-    locked=$(node -e "$sri" "" package-lock.json)
-    installed=$(node -e "$sri" "" node_modules/.package-lock.json)
-    if [ -f package-lock.json ] && [ "$locked" != "$want" ]; then
-      say "web chat: the SDK tarball changed; npm install it (package-lock.json gets its new hash)"
-      npm install --no-audit --no-fund "../../$tgz"
-    elif [ ! -f package-lock.json ]; then
-      say "web chat: npm install"
+    cd "$dir"
+    local spec name tgz want changed=() stale=0
+    for spec in "$@"; do
+      name=${spec%%=*} tgz=${spec#*=}
+      want=$(node -e "$sri" "$ROOT/$tgz")
+      [ "$(node -e "$sri" "" package-lock.json "$name")" = "$want" ] || changed+=("../../$tgz")
+      [ "$(node -e "$sri" "" node_modules/.package-lock.json "$name")" = "$want" ] || stale=1
+    done
+    if [ ! -f package-lock.json ]; then
+      say "$dir: npm install"
       npm install --no-audit --no-fund
-    elif [ "$installed" != "$want" ] || [ -n "$(find package.json package-lock.json -newer node_modules/.package-lock.json -print -quit 2>/dev/null)" ]; then
-      say "web chat: npm ci"
+    elif [ "${#changed[@]}" -gt 0 ]; then
+      say "$dir: ${changed[*]} changed; npm install (package-lock.json gets the new hashes)"
+      npm install --no-audit --no-fund "${changed[@]}"
+    elif [ "$stale" = 1 ] || [ -n "$(find package.json package-lock.json -newer node_modules/.package-lock.json -print -quit 2>/dev/null)" ]; then
+      say "$dir: npm ci"
       npm ci --no-audit --no-fund
     fi
-    say "web chat: npm run build"
+    say "$dir: npm run build"
     npm run build
   )
+}
+
+# The web chat demo (examples/web-chat), vanilla TypeScript.
+cmd_webchat() {
+  fresh_tarballs
+  build_example examples/web-chat "@parley-im/sdk=$SDK_TGZ"
+}
+
+# The React example (examples/react-chat), on @parley-im/react.
+cmd_reactchat() {
+  fresh_tarballs react
+  build_example examples/react-chat "@parley-im/sdk=$SDK_TGZ" "@parley-im/react=$REACT_TGZ"
 }
 
 cmd_demo() {
@@ -256,15 +296,64 @@ cmd_npm() {
     say "bindings: npm pack"
     npm pack --pack-destination "$ROOT/dist"
   )
+  pack_react
+}
+
+# The npm package @parley-im/react (react/): hooks over the SDK's client,
+# packed as dist/parley-im-react-<version>.tgz.
+pack_react() {
+  # Its types come from the SDK built beside it.
+  [ -f bindings/dist/esm/index.d.ts ] || { cmd_npm; return; }
+  (
+    cd react
+    if [ -f package-lock.json ]; then
+      say "react: npm ci"
+      npm ci --no-audit --no-fund
+    else
+      say "react: npm install"
+      npm install --no-audit --no-fund
+    fi
+    say "react: npm run build"
+    npm run build
+    mkdir -p "$ROOT/dist"
+    say "react: npm pack"
+    npm pack --pack-destination "$ROOT/dist"
+  )
+}
+
+# The TypeDoc that generates docs/api (internal/apidocs, pinned in its lock).
+docs_tools() {
+  command -v npm >/dev/null || { echo "build.sh: Node.js ≥ 20 and npm are required for the API reference; not found on PATH" >&2; exit 1; }
+  (
+    cd internal/apidocs
+    if [ ! -d node_modules ] || [ -n "$(find package.json package-lock.json -newer node_modules/.package-lock.json -print -quit 2>/dev/null)" ]; then
+      say "internal/apidocs: npm ci"
+      npm ci --no-audit --no-fund
+    fi
+  )
+}
+
+# The API reference, docs/api/{sdk,react}: Markdown generated by TypeDoc from
+# the declarations of both packages (@internal left out). The SDK's types
+# come from its sources; the React package reads them from bindings/dist.
+cmd_docs() {
+  docs_tools
+  [ -f bindings/dist/esm/index.d.ts ] || cmd_npm
+  [ -d react/node_modules ] || pack_react
+  say "docs/api: TypeDoc"
+  node internal/apidocs/generate.mjs
+  say "API reference in docs/api (start at docs/api/README.md)"
 }
 
 case "${1:-}" in
   test) shift; cmd_test "$@" ;;
   demo) shift; cmd_demo "$@" ;;
   webchat) shift; cmd_webchat "$@" ;;
+  reactchat) shift; cmd_reactchat "$@" ;;
+  docs) shift; cmd_docs "$@" ;;
   bench) shift; cmd_bench "$@" ;;
   wasm) shift; cmd_wasm "$@" ;;
   npm) shift; cmd_npm "$@" ;;
   relay) shift; build_relay ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
