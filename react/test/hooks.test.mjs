@@ -4,7 +4,7 @@
 // StrictMode's double effects, and when the provider gets another client.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-// The SDK's own suites' helpers: a relay process and clients of the built package.
+// From the SDK's suites: a relay process and clients of the built package.
 import { clientFor, closeAll, eventually, startRelay } from '../../bindings/test/helpers.mjs';
 
 let relay;
