@@ -133,11 +133,11 @@ test('a conversation that starts at seq 1 has nothing older', () => {
   assert.equal(hasOlder(applyPage(emptyWindow(), range(2, 5))), true);
 });
 
-// Invariant: whatever the interleaving of pages and live events (duplicated,
+// Invariant: whatever the interleaving of pages and live events (repeated,
 // reordered between pending and sent), the window ends as one contiguous run
 // of the conversation from its floor to the newest message, each once, in
 // order, followed by the unsent messages, each once.
-test('random interleavings of pages and events end in one contiguous, duplicate-free window', () => {
+test('random interleavings of pages and events end in one contiguous window holding each message once', () => {
   const seed = Number(process.env.SEED ?? Date.now() % 100000);
   let x = seed;
   const rnd = (n) => {
@@ -157,7 +157,7 @@ test('random interleavings of pages and events end in one contiguous, duplicate-
       const events = [];
       for (const m of own) events.push(pending(m.clientId, 10_000 + m.seq), m);
       for (let s = known + 1; s <= total; s++) if (!own.some((o) => o.seq === s)) events.push(truth[s - 1]);
-      // Duplicates: the same event twice, an ack seen as message and messageUpdate.
+      // Repeats: the same event twice, an ack seen as message and messageUpdate.
       for (let i = 0; i < 5; i++) events.splice(rnd(events.length + 1), 0, events[rnd(events.length)] ?? truth[total - 1]);
       // Pending before its sent copy, as the client emits them; the rest in any order.
       const firstPage = truth.slice(Math.max(0, known - page), known);
@@ -173,7 +173,7 @@ test('random interleavings of pages and events end in one contiguous, duplicate-
       }
       const got = w.messages.map((m) => m.seq);
       assert.deepEqual(got, truth.map((m) => m.seq), `round ${round}: window ${got}`);
-      assert.equal(new Set(w.messages.map((m) => m.clientId)).size, w.messages.length, `round ${round}: duplicate client ids`);
+      assert.equal(new Set(w.messages.map((m) => m.clientId)).size, w.messages.length, `round ${round}: a client id twice`);
     }
   } catch (e) {
     e.message += ` (SEED=${seed})`;

@@ -2,7 +2,7 @@
 // the right. Every piece of Parley state comes from a hook of
 // @parley-im/react; the calls that change something (send, markRead, p2p) go
 // to the client from useClient().
-import { useClient, useConnectionState, useConversations, useMessages } from '@parley-im/react';
+import { useClient, useConnectionState, useConversations, useMessages, type ConversationsResult } from '@parley-im/react';
 import type { Conversation, Message } from '@parley-im/sdk';
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { signOut } from './session';
@@ -48,6 +48,7 @@ function errorText(err: unknown): string {
 
 export function Chat({ me }: { me: string }) {
   const [selected, select] = useSelected();
+  const list = useConversations();
   return (
     <div className="shell">
       <aside className="sidebar">
@@ -59,10 +60,14 @@ export function Chat({ me }: { me: string }) {
           </button>
         </header>
         <NewChat onOpen={select} />
-        <ConversationList me={me} selected={selected} onSelect={select} />
+        <ConversationList list={list} me={me} selected={selected} onSelect={select} />
       </aside>
       <main className="pane">
-        {selected ? <MessageView key={selected} conversationId={selected} me={me} /> : <p className="empty">Pick a conversation or start one.</p>}
+        {selected ? (
+          <MessageView key={selected} conversationId={selected} conv={list.conversations.find((c) => c.id === selected)} me={me} />
+        ) : (
+          <p className="empty">Pick a conversation or start one.</p>
+        )}
       </main>
     </div>
   );
@@ -113,8 +118,14 @@ function title(c: Pick<Conversation, 'id' | 'type' | 'name' | 'members'>, me: st
   return members.find((u) => u !== me) ?? c.id;
 }
 
-function ConversationList({ me, selected, onSelect }: { me: string; selected: string; onSelect(id: string): void }) {
-  const { conversations, loading, error } = useConversations();
+interface ListProps {
+  list: ConversationsResult;
+  me: string;
+  selected: string;
+  onSelect(id: string): void;
+}
+
+function ConversationList({ list: { conversations, loading, error }, me, selected, onSelect }: ListProps) {
   if (error) return <p className="error">Could not read the conversations: {errorText(error)}</p>;
   if (loading && conversations.length === 0) return <p className="muted">Loading…</p>;
   return (
@@ -142,11 +153,16 @@ function ConversationList({ me, selected, onSelect }: { me: string; selected: st
   );
 }
 
-function MessageView({ conversationId, me }: { conversationId: string; me: string }) {
+interface ViewProps {
+  conversationId: string;
+  /** Absent for a new chat until its first message. */
+  conv: Conversation | undefined;
+  me: string;
+}
+
+function MessageView({ conversationId, conv, me }: ViewProps) {
   const client = useClient();
-  const { conversations } = useConversations();
   const { messages, loadOlder, hasMore, loading, error } = useMessages(conversationId, { pageSize: PAGE_SIZE });
-  const conv = conversations.find((c) => c.id === conversationId);
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
   const prevHeight = useRef(0);
