@@ -4,7 +4,7 @@
 #   test    install what is missing and run every test; ends with "N passed, N failed"
 #   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 10 min; --quick: a smoke test)
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
-#   npm     pack the npm package @parley-im/sdk into dist/
+#   npm     pack the npm packages @parley-im/sdk and @parley-im/react-native into dist/
 #   webchat build the web chat demo (examples/web-chat/dist)
 #   relay   build bin/parley-relay
 set -euo pipefail
@@ -87,6 +87,14 @@ ensure_services() {
   fi
 }
 
+# node_suite DIR TAP runs DIR's test/*.test.mjs one file at a time, writing
+# TAP (for the summary's counts) to TAP and the spec report to stdout.
+node_suite() {
+  rm -f "$ROOT/$2"
+  (cd "$1" && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=tap --test-reporter-destination="$ROOT/$2" test/*.test.mjs)
+}
+
 cmd_test() {
   need_go
   command -v npm >/dev/null || { echo "build.sh: Node.js ≥ 20 and npm are required for the tests; not found on PATH" >&2; exit 1; }
@@ -109,13 +117,17 @@ cmd_test() {
   } 2>&1 | tee artifacts/go-test.json | bin/testreport -label go -counts artifacts/go-counts || status=1
 
   say "node --test (the npm package in Node and in headless Chromium, the web chat)"
-  (cd bindings && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-      --test-reporter=tap --test-reporter-destination="$ROOT/artifacts/js-test.tap" test/*.test.mjs) || status=1
-  local jp jf js
-  jp=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  jf=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  js=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  jp=${jp:-0} jf=${jf:-1} js=${js:-0}
+  node_suite bindings artifacts/js-test.tap || status=1
+  say "node --test (@parley-im/react-native: the bridge, the host page in headless Chromium, the example app)"
+  node_suite rn-adapter artifacts/rn-test.tap || status=1
+  local jp=0 jf=0 js=0 tap p f k
+  for tap in artifacts/js-test.tap artifacts/rn-test.tap; do
+    [ -f "$tap" ] || { jf=$((jf + 1)); continue; }
+    p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" | tail -1)
+    f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" | tail -1)
+    k=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$tap" | tail -1)
+    jp=$((jp + ${p:-0})) jf=$((jf + ${f:-1})) js=$((js + ${k:-0}))
+  done
   echo "node: $jp passed, $jf failed, $js skipped"
   read -r gp gf gs < artifacts/go-counts || { gp=0 gf=1 gs=0; }
   echo "$((gp + jp)) passed, $((gf + jf)) failed, $((gs + js)) skipped"
@@ -254,6 +266,16 @@ cmd_npm() {
     npm run build -- --require-wasm
     mkdir -p "$ROOT/dist"
     say "bindings: npm pack"
+    npm pack --pack-destination "$ROOT/dist"
+  )
+  # @parley-im/react-native: its host page carries the SDK just built.
+  (
+    cd rn-adapter
+    say "rn-adapter: npm ci"
+    npm ci --no-audit --no-fund
+    say "rn-adapter: npm run build"
+    npm run build
+    say "rn-adapter: npm pack"
     npm pack --pack-destination "$ROOT/dist"
   )
 }

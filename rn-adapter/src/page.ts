@@ -25,6 +25,8 @@ interface HostDiagnostics {
   ignored: number;
   /** Calls made on the page's clients, by method. */
   calls: Record<string, number>;
+  /** Clients open in the page now. */
+  clients: number;
   /** Milliseconds since navigation start: ready posted, first client created, first connected. */
   timings: Record<string, number>;
 }
@@ -34,7 +36,7 @@ const CLIENT_CLOSED = 4900;
 const UNSUPPORTED_VERSION = 4005;
 
 const boot = randomHex(8);
-const diag: HostDiagnostics = { boot, versions: VERSIONS, received: 0, ignored: 0, calls: {}, timings: {} };
+const diag: HostDiagnostics = { boot, versions: VERSIONS, received: 0, ignored: 0, calls: {}, clients: 0, timings: {} };
 window.parleyHost = diag;
 
 interface Entry {
@@ -154,6 +156,7 @@ async function open(v: number, msg: Extract<ToPage, { t: 'open' }>): Promise<voi
     if (!diag.timings.created) diag.timings.created = Math.round(performance.now());
     const entry: Entry = { client, offs: new Map(), awaiting: [], getters: getterNames(client), deviceId };
     clients.set(c, entry);
+    diag.clients = clients.size;
     // Before any forwarder: tells React Native which outbox entry a send
     // became, the moment it is persisted.
     entry.offs.set('$correlate', client.on('message', (m) => correlate(v, entry, m)));
@@ -210,7 +213,7 @@ async function call(v: number, msg: Extract<ToPage, { t: 'call' }>): Promise<voi
 /** invoke calls method m of the client; a send waits to learn its clientId. */
 async function invoke(id: number, entry: Entry, m: string, args: unknown[]): Promise<unknown> {
   const fn = (entry.client as unknown as Record<string, unknown>)[m];
-  if (typeof fn !== 'function' || m === 'constructor') throw new ParleyError(INVALID, `the client has no method ${m}`);
+  if ((API as Record<string, string>)[m] !== 'method' || typeof fn !== 'function') throw new ParleyError(INVALID, `the client has no method ${m}`);
   const key = m === 'sendText' ? sendKey(args[0], 'text', args[1], undefined) : m === 'send' ? outgoingKey(args[0], args[1]) : null;
   const waiting = key !== null ? { id, key } : null;
   if (waiting) entry.awaiting.push(waiting);
@@ -289,6 +292,7 @@ async function closeQuietly(c: number, tell = false): Promise<void> {
   const entry = clients.get(c);
   if (!entry) return;
   clients.delete(c);
+  diag.clients = clients.size;
   if (!tell) for (const off of entry.offs.values()) off();
   try {
     await entry.client.close();
@@ -313,29 +317,45 @@ function outgoingKey(conv: unknown, message: unknown): string {
   return sendKey(conv, o.type, o.text, o.body);
 }
 
-/** methodNames lists every method of the client, own or inherited, as the bridge forwards them. */
-function methodNames(client: object): string[] {
-  const out = new Set<string>();
-  for (let o: object | null = client; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
-    for (const name of Object.getOwnPropertyNames(o)) {
-      if (name === 'constructor') continue;
-      const d = Object.getOwnPropertyDescriptor(o, name);
-      if (d && typeof d.value === 'function') out.add(name);
-    }
-  }
-  return [...out];
+/**
+ * API is what the bridge forwards: every member of ParleyClient, by kind.
+ * The compiler refuses to build this page when ParleyClient gains or loses a
+ * member that is not listed here, so none is ever left behind; members the
+ * SDK's class has besides (its internals) are never forwarded.
+ */
+const API = {
+  state: 'getter',
+  userId: 'getter',
+  deviceId: 'getter',
+  connect: 'method',
+  reconnect: 'method',
+  on: 'method',
+  p2p: 'method',
+  sendText: 'method',
+  send: 'method',
+  resend: 'method',
+  discard: 'method',
+  conversations: 'method',
+  messages: 'method',
+  search: 'method',
+  markRead: 'method',
+  createGroup: 'method',
+  waitSynced: 'method',
+  close: 'method',
+} as const satisfies Record<keyof ParleyClient, 'getter' | 'method'>;
+
+/** methodNames lists the API's methods this client has. */
+function methodNames(client: ParleyClient): string[] {
+  return Object.entries(API)
+    .filter(([name, kind]) => kind === 'method' && typeof (client as unknown as Record<string, unknown>)[name] === 'function')
+    .map(([name]) => name);
 }
 
-/** getterNames lists the client's accessors (state, userId, …). */
-function getterNames(client: object): string[] {
-  const out = new Set<string>();
-  for (let o: object | null = client; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
-    for (const name of Object.getOwnPropertyNames(o)) {
-      const d = Object.getOwnPropertyDescriptor(o, name);
-      if (d && typeof d.get === 'function') out.add(name);
-    }
-  }
-  return [...out];
+/** getterNames lists the API's getters (state, userId, …). */
+function getterNames(client: ParleyClient): string[] {
+  return Object.entries(API)
+    .filter(([name, kind]) => kind === 'getter' && name in client)
+    .map(([name]) => name);
 }
 
 function props(c: number): Props | undefined {
