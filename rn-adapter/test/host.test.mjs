@@ -167,6 +167,19 @@ test('chat through the relay: React Native side ⇄ host page ⇄ relay ⇄ a No
     await alice.close();
     assert.equal(alice.state, 'closed');
     await bob.c.close();
+
+    // Warm: the app started again in the same profile (files in the HTTP
+    // cache, the history in IndexedDB).
+    await view.page.close();
+    const t1 = performance.now();
+    await view.load();
+    const again = await lib.bridge.createClient(opts(tokenFn('rn-alice')), { transport: view });
+    const cached = (await again.conversations()).find((x) => x.id === conv);
+    assert.equal(cached?.lastSeq, 10, 'the cache answers before the network');
+    const tCached = performance.now();
+    await again.connect();
+    numbers.warmStart = { loadToCachedListMs: Math.round(tCached - t1), loadToConnectedMs: Math.round(performance.now() - t1), page: (await view.diag()).timings };
+    await again.close();
   } finally {
     await context.close();
   }
