@@ -525,6 +525,8 @@ class ClientCore {
       }
       if (gone()) return;
       this.#live = true;
+      // Subscriptions made since the open went out (the page ignores repeats).
+      for (const ev of this.#handlers.keys()) this.conn.post({ t: 'sub', c: this.c, ev });
       for (const call of this.#queued.splice(0)) this.postCall(call);
     } catch (e) {
       if (e instanceof Stale || gone()) return; // the next restart or resume opens it
