@@ -5,7 +5,7 @@
 #           and fails on any failure and on any skip that is not allowed (see "Skips" below)
 #   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 10 min; --quick: a smoke test)
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
-#   npm     pack the npm packages @parley-im/sdk, @parley-im/miniapp and @parley-im/react into dist/
+#   npm     pack the npm packages @parley-im/sdk, @parley-im/miniapp, @parley-im/react and @parley-im/react-native into dist/
 #   webchat build the web chat demo (examples/web-chat/dist)
 #   reactchat build the React example (examples/react-chat/dist)
 #   docs    generate the API reference (docs/api) from the TypeScript declarations
@@ -174,6 +174,8 @@ cmd_test() {
   node_suite miniapp miniapp-adapter || status=1
   say "node --test (@parley-im/react: merge rules, hooks in React DOM, the React example in headless Chromium, docs/api)"
   node_suite react react || status=1
+  say "node --test (@parley-im/react-native: the bridge, the host page in headless Chromium, the example app)"
+  node_suite rn rn-adapter || status=1
 
   read -r gp gf gs gu < artifacts/go-counts || { gp=0 gf=1 gs=0 gu=0; }
   echo "$((gp + NODE_PASS)) passed, $((gf + NODE_FAIL)) failed, $((gs + NODE_SKIP)) skipped"
@@ -352,6 +354,21 @@ cmd_npm() {
   )
   cmd_npm_miniapp
   pack_react
+  pack_rn
+}
+
+# @parley-im/react-native (rn-adapter/): its host page carries the SDK just
+# built; packed as dist/parley-im-react-native-<version>.tgz.
+pack_rn() {
+  (
+    cd rn-adapter
+    say "rn-adapter: npm ci"
+    npm ci --no-audit --no-fund
+    say "rn-adapter: npm run build"
+    npm run build
+    say "rn-adapter: npm pack"
+    npm pack --pack-destination "$ROOT/dist"
+  )
 }
 
 # @parley-im/miniapp (miniapp-adapter/): one CommonJS bundle of the adapter

@@ -29,6 +29,7 @@ const args = new Set(process.argv.slice(2));
 const required = [
   'esm/index.js', 'esm/index.d.ts', 'esm/wasm_exec.js', 'esm/wasm-url.js',
   'cjs/index.js', 'cjs/index.d.ts', 'cjs/wasm_exec.js', 'cjs/wasm-url.js', 'cjs/package.json',
+  'esm/errors-entry.js', 'cjs/errors-entry.js',
   'parley.wasm',
 ];
 

@@ -47,6 +47,21 @@ test('the exports map resolves both formats, the wasm and every browser mapping'
   assert.deepEqual(fromEsm, ['Codes', 'ParleyError', 'codeName', 'createClient', 'foldText', 'indexedDBStorage', 'retryable', 'terminal']);
 });
 
+test('@parley-im/sdk/errors: the same ParleyError and Codes, in engines that cannot load the client', async () => {
+  const main = await import('@parley-im/sdk');
+  const errors = await import('@parley-im/sdk/errors');
+  assert.equal(errors.ParleyError, main.ParleyError, 'one class: instanceof works across the entries');
+  assert.equal(errors.Codes, main.Codes);
+  assert.equal(require('@parley-im/sdk/errors').ParleyError, require('@parley-im/sdk').ParleyError);
+  // Hermes (React Native) has no WebAssembly and no TextDecoder: the entry must not touch them.
+  for (const spec of ['import', 'require']) {
+    const load = spec === 'import' ? "const m = await import('@parley-im/sdk/errors');" : "const m = require('@parley-im/sdk/errors');";
+    const code = `delete globalThis.WebAssembly; delete globalThis.TextDecoder; delete globalThis.TextEncoder; delete globalThis.WebSocket;
+      ${load} const e = new m.ParleyError(m.Codes.Unavailable, 'x'); if (!e.retryable || e.code !== 4300) process.exit(1);`;
+    await run(process.execPath, spec === 'import' ? ['--input-type=module', '-e', code] : ['-e', code], { cwd: pkgDir });
+  }
+});
+
 test('the ESM build keeps the literal new URL(…, import.meta.url) bundlers look for', () => {
   const src = readFileSync(join(pkgDir, 'dist/esm/wasm-url.js'), 'utf8');
   assert.match(src, /new URL\('\.\.\/parley\.wasm', import\.meta\.url\)/);

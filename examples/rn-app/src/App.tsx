@@ -1,0 +1,38 @@
+import { useState, type ReactElement } from 'react';
+import { SafeAreaView, StyleSheet, Text } from 'react-native';
+import { ParleyHost } from '@parley-im/react-native';
+import { HOST_URL } from './config';
+import { useParley } from './useParley';
+import { SignIn } from './SignIn';
+import { Conversations } from './Conversations';
+import { Chat } from './Chat';
+
+export function App(): ReactElement {
+  const [user, setUser] = useState<string | null>(null);
+  const [open, setOpen] = useState<string | null>(null);
+  const { client, state, conversations, error } = useParley(user);
+
+  return (
+    <SafeAreaView style={styles.root}>
+      {/* Once, at the root, for the app's whole life: the client runs in it. */}
+      <ParleyHost source={{ uri: HOST_URL }} onHostError={(reason) => console.warn(`[parley host] ${reason}`)} />
+      {user && <Text style={styles.status}>{`${user} · ${state}`}</Text>}
+      {error && <Text style={styles.error}>{error}</Text>}
+      {!user ? (
+        <SignIn onSignIn={setUser} />
+      ) : !client ? (
+        <Text style={styles.status}>starting…</Text>
+      ) : open ? (
+        <Chat client={client} conversationId={open} onBack={() => setOpen(null)} />
+      ) : (
+        <Conversations client={client} conversations={conversations} onOpen={setOpen} />
+      )}
+    </SafeAreaView>
+  );
+}
+
+const styles = StyleSheet.create({
+  root: { flex: 1 },
+  status: { padding: 8, color: '#555' },
+  error: { padding: 8, color: '#c00' },
+});

@@ -1,0 +1,818 @@
+/**
+ * `@parley-im/react-native/bridge`: the client side of the bridge to the
+ * host page, with no import from React Native. `<ParleyHost />` and
+ * `createClient` of the main entry are this over a WebView; tests and other
+ * hosts pass their own {@link Transport}.
+ *
+ * ```ts
+ * import { createClient } from '@parley-im/react-native/bridge';
+ * const client = await createClient({ url, token }, { transport });
+ * ```
+ * @packageDocumentation
+ */
+import type { ClientEventName, ClientEvents, ClientOptions, LogLevel, Message, ParleyClient } from '@parley-im/sdk';
+import { Codes, ParleyError } from '@parley-im/sdk/errors';
+import {
+  VERSIONS,
+  choose,
+  decode,
+  decodeValue,
+  encode,
+  encodeValue,
+  type FromPage,
+  type Props,
+  type ToPage,
+  type WireError,
+} from './protocol.js';
+
+/**
+ * Transport carries the bridge's strings between React Native and the host
+ * page: `postMessage` reaches the page as a `message` event, `onMessage`
+ * gets what the page passed to `window.ReactNativeWebView.postMessage`.
+ * Delivery may be asynchronous but must keep order.
+ */
+export interface Transport {
+  postMessage(data: string): void;
+  /** Registers a handler and returns its removal. */
+  onMessage(handler: (data: string) => void): () => void;
+}
+
+/** The part of React Native's `AppState` the bridge uses (React Native's own object fits). */
+export interface AppStateLike {
+  readonly currentState?: string | null;
+  addEventListener(type: 'change', handler: (state: string) => void): { remove(): void };
+}
+
+/** What {@link createClient} runs over. One bridge serves every client on the same transport. */
+export interface BridgeEnv {
+  transport: Transport;
+  /**
+   * Pauses the clients when the app goes to the background (each is closed
+   * in the page: pending sends stay in its outbox) and resumes them when it
+   * is active again (reopened, reconnected, resynced). Defaults to none: the
+   * clients stay as they are.
+   */
+  appState?: AppStateLike;
+  /** How long createClient waits for the host page to answer. Defaults to 30 000 ms. */
+  hostTimeoutMs?: number;
+  /** Diagnostics of the bridge itself: strings it ignored, replies nobody waits for. Defaults to none. */
+  logger?: (level: Exclude<LogLevel, 'silent'>, message: string) => void;
+}
+
+/**
+ * The options of `@parley-im/sdk`'s createClient that can cross to the page:
+ * the same, without the host primitives (the page has its own WebSocket and
+ * WebAssembly) and with the built-in storages only (IndexedDB by default, in
+ * the page).
+ */
+export type BridgeClientOptions = Omit<ClientOptions, 'WebSocket' | 'instantiate' | 'wasmUrl' | 'storage'> & {
+  /** `'indexeddb'` (the default, in the page; survives a restart of the WebView) or `'memory'`. */
+  storage?: 'indexeddb' | 'memory';
+  /** Where the page loads parley.wasm from, relative to the page. Defaults to the copy beside it. */
+  wasmUrl?: string;
+};
+
+/**
+ * createClient opens a client in the host page and returns it with the
+ * `ParleyClient` type of `@parley-im/sdk`: every method and getter of the
+ * page's client is there, methods forwarded over the transport, getters
+ * from the page's last word. It waits for the page (up to
+ * `env.hostTimeoutMs`) and rejects with the page's ParleyError on bad
+ * options, with 4005 (UnsupportedVersion) when the page speaks no version of
+ * the bridge this package speaks, and with 4902 (RequestTimeout) when the
+ * page never answers.
+ */
+export async function createClient(options: BridgeClientOptions, env: BridgeEnv): Promise<ParleyClient> {
+  if (typeof env !== 'object' || env === null || !isTransport(env.transport)) {
+    throw invalid('createClient needs { transport } with postMessage(string) and onMessage(handler)');
+  }
+  const opts = checkOptions(options);
+  const conn = connectionFor(env);
+  await conn.whenReady(env.hostTimeoutMs ?? 30000);
+  return conn.open(opts);
+}
+
+// ---------------------------------------------------------------------------
+
+/** What a method does with a call that was in flight when the page went away. */
+const REPLAY = new Set(['connect', 'conversations', 'messages', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup']);
+const SENDS = new Set(['send', 'sendText']);
+/** Methods answered here: they are synchronous in the SDK, or only about this side. */
+const LOCAL = new Set(['on', 'p2p', 'reconnect', 'close']);
+
+const connections = new WeakMap<Transport, Connection>();
+
+function connectionFor(env: BridgeEnv): Connection {
+  let c = connections.get(env.transport);
+  if (!c) {
+    c = new Connection(env);
+    connections.set(env.transport, c);
+  }
+  return c;
+}
+
+/** A call of the application: settled once, whatever happens to the page meanwhile. */
+interface AppCall {
+  seq: number;
+  m: string;
+  a: unknown[];
+  /** When it was made (for telling its outbox entry from older ones). */
+  since: number;
+  /** The outbox entry a send became, once the page said so. */
+  clientId?: string;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
+/** One request on the wire, to one page (boot). */
+interface Wire {
+  boot: string;
+  core: ClientCore;
+  call?: AppCall;
+  internal?: { resolve(v: unknown): void; reject(e: unknown): void };
+  /** Called on accepted, result, or when the page went away. */
+  wake?: () => void;
+}
+
+class Stale extends Error {
+  constructor() {
+    super('the host page went away');
+  }
+}
+
+class Connection {
+  version = 0;
+  boot = '';
+  #incompatible: ParleyError | null = null;
+  #waiters: { resolve(): void; reject(e: unknown): void }[] = [];
+  #nextId = 1;
+  #nextClient = 1;
+  seq = 0;
+  readonly wires = new Map<number, Wire>();
+  readonly clients = new Map<number, ClientCore>();
+
+  constructor(private readonly env: BridgeEnv) {
+    env.transport.onMessage((data) => this.receive(data));
+    env.appState?.addEventListener('change', (s) => {
+      if (s === 'background') for (const c of this.clients.values()) c.pause();
+      else if (s === 'active') for (const c of this.clients.values()) c.resume();
+    });
+    this.postRaw(1, { t: 'hello', vs: [...VERSIONS] });
+  }
+
+  log(level: Exclude<LogLevel, 'silent'>, message: string): void {
+    try {
+      this.env.logger?.(level, message);
+    } catch {
+      /* a logger must not break the bridge */
+    }
+  }
+
+  whenReady(timeoutMs: number): Promise<void> {
+    if (this.#incompatible) return Promise.reject(this.#incompatible);
+    if (this.version) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((x) => x !== w);
+        reject(new ParleyError(Codes.RequestTimeout, `the host page did not answer within ${timeoutMs} ms: is <ParleyHost /> mounted, and does its source load?`));
+      }, timeoutMs);
+      this.#waiters.push(w);
+      // The page may have loaded before anyone listened: ask again.
+      this.postRaw(1, { t: 'hello', vs: [...VERSIONS] });
+    });
+  }
+
+  async open(opts: CheckedOptions): Promise<ParleyClient> {
+    const core = new ClientCore(this, this.#nextClient++, opts);
+    this.clients.set(core.c, core);
+    try {
+      for (;;) {
+        try {
+          await core.openHere();
+          break;
+        } catch (e) {
+          if (!(e instanceof Stale)) throw e;
+          await this.whenReady(this.env.hostTimeoutMs ?? 30000); // the page restarted during the open: again on the new one
+        }
+      }
+    } catch (e) {
+      this.clients.delete(core.c);
+      throw e;
+    }
+    core.firstOpened();
+    return core.proxy;
+  }
+
+  nextId(): number {
+    return this.#nextId++;
+  }
+
+  post(msg: ToPage): void {
+    this.postRaw(this.version, msg);
+  }
+
+  postRaw(v: number, msg: ToPage): void {
+    try {
+      this.env.transport.postMessage(encode(v, msg));
+    } catch (e) {
+      // A WebView that is gone: the request stays in flight and is settled
+      // when the next page says ready.
+      this.log('warn', `postMessage failed: ${String(e)}`);
+    }
+  }
+
+  receive(data: unknown): void {
+    const d = decode<FromPage>(data);
+    if (!d) {
+      this.log('debug', `ignored a string that is not a bridge message: ${preview(data)}`);
+      return;
+    }
+    const { msg } = d;
+    if (msg.t === 'ready') {
+      this.ready(msg.vs, msg.boot);
+      return;
+    }
+    if (d.v !== this.version || this.version === 0) {
+      this.log('debug', `ignored a "${msg.t}" in bridge version ${d.v} (agreed: ${this.version || 'none'})`);
+      return;
+    }
+    switch (msg.t) {
+      case 'result':
+        this.result(msg);
+        return;
+      case 'event':
+        this.clients.get(msg.c)?.event(msg.ev, msg.p, msg.s);
+        return;
+      case 'accepted': {
+        const w = this.wires.get(msg.id);
+        if (w?.call) w.call.clientId = msg.clientId;
+        w?.wake?.();
+        return;
+      }
+      case 'ask':
+        this.ask(msg.id, msg.c, msg.m);
+        return;
+      case 'log':
+        this.clients.get(msg.c)?.log(msg.level, msg.message);
+        return;
+      default:
+        this.log('debug', `ignored a bridge message of unknown type "${(msg as { t: string }).t}"`);
+    }
+  }
+
+  ready(vs: number[], boot: string): void {
+    const v = choose(VERSIONS, vs);
+    if (v === 0) {
+      this.version = 0;
+      this.#incompatible = new ParleyError(
+        Codes.UnsupportedVersion,
+        `the host page speaks bridge version ${vs.join(', ')}; this @parley-im/react-native speaks ${VERSIONS.join(', ')}: ship the host page of the same release`,
+      );
+      for (const w of this.#waiters.splice(0)) w.reject(this.#incompatible);
+      this.dropWires(boot);
+      return;
+    }
+    this.#incompatible = null;
+    this.version = v;
+    if (boot === this.boot) return; // an answer to a repeated hello
+    const first = this.boot === '';
+    this.boot = boot;
+    for (const w of this.#waiters.splice(0)) w.resolve();
+    if (first) return;
+    // A new page: whatever was in flight went with the old one.
+    this.log('info', 'the host page restarted: reopening the clients');
+    this.dropWires(boot);
+    for (const c of this.clients.values()) c.restarted();
+  }
+
+  dropWires(boot: string): void {
+    for (const [id, w] of this.wires) {
+      if (w.boot === boot) continue;
+      this.wires.delete(id);
+      if (w.call) w.core.interrupt(w.call);
+      w.internal?.reject(new Stale());
+      w.wake?.();
+    }
+  }
+
+  result(msg: Extract<FromPage, { t: 'result' }>): void {
+    const w = this.wires.get(msg.id);
+    if (!w) {
+      this.log('debug', `ignored the reply to request ${msg.id}, which nobody waits for`);
+      return;
+    }
+    this.wires.delete(msg.id);
+    w.core.setProps(msg.s);
+    if (msg.ok) {
+      const r = decodeValue(msg.r);
+      w.internal?.resolve(r);
+      if (w.call) w.core.settled(w.call, true, r);
+    } else {
+      const e = toError(msg.e);
+      w.internal?.reject(e);
+      if (w.call) w.core.settled(w.call, false, e);
+    }
+    w.wake?.();
+  }
+
+  ask(id: number, c: number, m: string): void {
+    const core = this.clients.get(c);
+    const answer = (p: Promise<unknown>) =>
+      p.then(
+        (r) => this.post({ t: 'answer', id, ok: true, r: encodeValue(r) }),
+        (e) => this.post({ t: 'answer', id, ok: false, e: toWire(e) }),
+      );
+    if (!core || m !== 'token') {
+      void answer(Promise.reject(new ParleyError(Codes.InvalidArgument, `the page asked for "${m}" of client ${c}, which React Native cannot answer`)));
+      return;
+    }
+    void answer(core.token());
+  }
+}
+
+type CheckedOptions = { wire: Record<string, unknown>; token: BridgeClientOptions['token']; logger: BridgeClientOptions['logger'] };
+
+/** The state of one client on this side. */
+class ClientCore {
+  readonly proxy: ParleyClient;
+  props: Props = { state: 'idle', userId: '', deviceId: '' };
+  methods = new Set<string>();
+  getters = new Set<string>();
+  readonly #handlers = new Map<string, Set<(p: never) => void>>();
+  readonly #calls = new Set<AppCall>();
+  #interrupted: AppCall[] = [];
+  #queued: AppCall[] = [];
+  /** clientIds of sends that completed lately: never another send's outbox entry. */
+  #recent: { clientId: string; at: number }[] = [];
+  #forwarders = new Map<string, (...a: unknown[]) => Promise<unknown>>();
+  #live = false;
+  #paused = false;
+  #closed = false;
+  #wantConnected = false;
+  /** Set once the first open succeeded; until then createClient's own loop retries. */
+  opened = false;
+  /** Why the client could not be reopened: calls reject with it until a later reopen works. */
+  #broken: unknown = null;
+  /** Bumped whenever the page's client goes away (restart, pause), so a reopen in progress stops. */
+  #epoch = 0;
+
+  constructor(
+    private readonly conn: Connection,
+    readonly c: number,
+    private readonly opts: CheckedOptions,
+  ) {
+    const local: Record<string, unknown> = {
+      on: this.on.bind(this),
+      p2p: this.p2p.bind(this),
+      reconnect: this.reconnect.bind(this),
+      close: this.close.bind(this),
+    };
+    this.proxy = new Proxy(Object.create(null) as object, {
+      get: (_, name) => {
+        if (typeof name !== 'string') return undefined;
+        if (LOCAL.has(name) && (this.methods.has(name) || name === 'on' || name === 'close')) return local[name];
+        if (this.getters.has(name)) return name === 'state' && this.#closed ? 'closed' : this.props[name];
+        if (this.methods.has(name)) return this.forwarder(name);
+        return undefined;
+      },
+      has: (_, name) => typeof name === 'string' && (this.getters.has(name) || this.methods.has(name) || name === 'on' || name === 'close'),
+      set: () => false,
+      defineProperty: () => false,
+      deleteProperty: () => false,
+      ownKeys: () => [...this.getters, ...this.methods],
+      getOwnPropertyDescriptor: (_, name) => {
+        if (typeof name !== 'string' || !(this.getters.has(name) || this.methods.has(name))) return undefined;
+        const value = this.getters.has(name) ? this.props[name] : this.methods.has(name) && LOCAL.has(name) ? local[name] : this.forwarder(name);
+        return { value, writable: false, enumerable: true, configurable: true };
+      },
+    }) as ParleyClient;
+  }
+
+  get live(): boolean {
+    return this.#live;
+  }
+
+  // --- opening, here and after a restart or a pause -------------------------
+
+  /** openHere opens the client in the current page; rejects with Stale when the page goes away meanwhile. */
+  async openHere(): Promise<void> {
+    const r = (await this.internal({
+      t: 'open',
+      id: 0,
+      c: this.c,
+      o: encodeValue(this.opts.wire),
+      tf: typeof this.opts.token === 'function',
+      lg: true,
+      ev: [...this.#handlers.keys()],
+    })) as { methods?: unknown; getters?: unknown } | undefined;
+    const names = (x: unknown) => (Array.isArray(x) ? x.filter((n): n is string => typeof n === 'string') : []);
+    this.methods = new Set(names(r?.methods));
+    this.getters = new Set(names(r?.getters));
+  }
+
+  /** internal sends a request of the bridge's own (open, pause, …) to the current page. */
+  internal(msg: Extract<ToPage, { id: number }>, boot = this.conn.boot): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (boot !== this.conn.boot) {
+        reject(new Stale());
+        return;
+      }
+      const id = this.conn.nextId();
+      this.conn.wires.set(id, { boot, core: this, internal: { resolve, reject } });
+      this.conn.post({ ...msg, id } as ToPage);
+    });
+  }
+
+  firstOpened(): void {
+    this.opened = true;
+    if (this.#paused) {
+      this.quietInPage('$pause');
+      return;
+    }
+    this.#live = true;
+  }
+
+  restarted(): void {
+    if (!this.opened) return;
+    this.#epoch++;
+    this.#live = false;
+    if (this.#closed) {
+      this.finishClosed();
+      return;
+    }
+    if (this.#paused) return; // reopened on resume
+    this.synthState('reconnecting', 'the host page restarted');
+    void this.reopen();
+  }
+
+  pause(): void {
+    if (this.#closed || this.#paused) return;
+    this.#paused = true;
+    this.#epoch++;
+    const wasLive = this.#live;
+    this.#live = false;
+    for (const [id, w] of this.conn.wires) {
+      if (w.core !== this || !w.call) continue;
+      this.conn.wires.delete(id);
+      this.interrupt(w.call);
+      w.wake?.();
+    }
+    // Closed in the page: the outbox is flushed to IndexedDB, the socket
+    // closed normally; the relay forgets the session at once. (A reopen in
+    // progress does this itself when it finishes.)
+    if (wasLive) this.quietInPage('$pause');
+    this.synthState('disconnected', 'the app is in the background');
+  }
+
+  resume(): void {
+    if (this.#closed || !this.#paused) return;
+    this.#paused = false;
+    if (!this.opened) return; // createClient's open goes on
+    this.#epoch++;
+    void this.reopen();
+  }
+
+  /** reopen opens the client again in the current page, reconnects it and settles what was interrupted. */
+  async reopen(): Promise<void> {
+    const epoch = this.#epoch;
+    const gone = () => epoch !== this.#epoch || this.#closed;
+    try {
+      await this.openHere();
+      if (gone()) {
+        // Closed or paused while it opened: do not leave it open in the page.
+        if (this.#closed || this.#paused) this.quietInPage(this.#closed ? 'close' : '$pause');
+        return;
+      }
+      this.#broken = null;
+      if (this.#wantConnected) {
+        this.internal({ t: 'call', id: 0, c: this.c, m: 'connect', a: [] }).catch((e) => {
+          if (!(e instanceof Stale)) this.log('warn', `reconnect after a restart: ${e instanceof Error ? e.message : String(e)}`);
+        });
+      }
+      // In the order they were made: a send interrupted before another
+      // stays before it.
+      const list = this.#interrupted.splice(0).sort((x, y) => x.seq - y.seq);
+      for (let i = 0; i < list.length; i++) {
+        if (gone()) {
+          this.#interrupted.push(...list.slice(i).filter((x) => this.#calls.has(x)));
+          return;
+        }
+        const call = list[i]!;
+        if (!this.#calls.has(call)) continue; // settled meanwhile
+        if (SENDS.has(call.m)) await this.recoverSend(call);
+        else if (REPLAY.has(call.m)) {
+          this.#replayed.add(call);
+          this.postCall(call);
+        }
+        else if (call.m === 'close') this.settled(call, true, undefined);
+        else {
+          this.settled(
+            call,
+            false,
+            new ParleyError(Codes.Unavailable, `${call.m}() was in flight when the host page restarted; it may or may not have taken effect: try again`),
+          );
+        }
+      }
+      if (gone()) return;
+      this.#live = true;
+      // Subscriptions made since the open went out (the page ignores repeats).
+      for (const ev of this.#handlers.keys()) this.conn.post({ t: 'sub', c: this.c, ev });
+      for (const call of this.#queued.splice(0)) this.postCall(call);
+    } catch (e) {
+      if (e instanceof Stale || gone()) return; // the next restart or resume opens it
+      this.log('error', `could not reopen the client in the host page: ${e instanceof Error ? e.message : String(e)}`);
+      // Calls cannot reach a client that is not there: settle them.
+      this.#broken = e;
+      for (const call of [...this.#interrupted.splice(0), ...this.#queued.splice(0)]) this.settled(call, false, e);
+    }
+  }
+
+  /**
+   * recoverSend settles a send that was in flight when the page went away,
+   * without sending it twice: the page looks for its outbox entry (by the
+   * clientId it reported, or by content and time) and waits for that entry's
+   * ack; only a send that never reached the outbox is sent again. Returns once
+   * the page has tied the call to an entry, so the next send is recovered
+   * after it.
+   */
+  async recoverSend(call: AppCall): Promise<void> {
+    const now = Date.now();
+    this.#recent = this.#recent.filter((x) => now - x.at < 10 * 60 * 1000);
+    const exclude = [...this.#recent.map((x) => x.clientId)];
+    for (const other of this.#calls) if (other !== call && other.clientId) exclude.push(other.clientId);
+    const id = this.conn.nextId();
+    await new Promise<void>((wake) => {
+      this.conn.wires.set(id, { boot: this.conn.boot, core: this, call, wake });
+      this.conn.post({
+        t: 'call',
+        id,
+        c: this.c,
+        m: '$recoverSend',
+        a: [call.m, encodeValue(call.a), { since: call.since, clientId: call.clientId, exclude }],
+      });
+    });
+  }
+
+  /** quietInPage closes the page's client ($pause: without telling the application). */
+  quietInPage(m: 'close' | '$pause'): void {
+    this.internal({ t: 'call', id: 0, c: this.c, m, a: [] }).catch((e) => {
+      if (!(e instanceof Stale)) this.conn.log('warn', `${m}: ${e instanceof Error ? e.message : String(e)}`);
+    });
+  }
+
+  interrupt(call: AppCall): void {
+    if (this.#calls.has(call) && !this.#interrupted.includes(call)) this.#interrupted.push(call);
+  }
+
+  finishClosed(): void {
+    for (const call of [...this.#interrupted.splice(0), ...this.#queued.splice(0)]) {
+      if (call.m === 'close') this.settled(call, true, undefined);
+      else this.settled(call, false, new ParleyError(Codes.ClientClosed, 'the client was closed'));
+    }
+  }
+
+  // --- calls -----------------------------------------------------------------
+
+  forwarder(name: string): (...a: unknown[]) => Promise<unknown> {
+    let f = this.#forwarders.get(name);
+    if (!f) {
+      f = (...args: unknown[]) => this.call(name, args);
+      this.#forwarders.set(name, f);
+    }
+    return f;
+  }
+
+  call(m: string, a: unknown[]): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ParleyError(Codes.ClientClosed, 'the client was closed'));
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (m === 'connect') this.#wantConnected = true;
+    if (m === 'createGroup') a = withGroupId(a);
+    return new Promise((resolve, reject) => {
+      const call: AppCall = { seq: ++this.conn.seq, m, a, since: Date.now(), resolve, reject };
+      this.#calls.add(call);
+      if (this.#live) this.postCall(call);
+      else this.#queued.push(call);
+    });
+  }
+
+  postCall(call: AppCall): void {
+    const id = this.conn.nextId();
+    this.conn.wires.set(id, { boot: this.conn.boot, core: this, call });
+    this.conn.post({ t: 'call', id, c: this.c, m: call.m, a: encodeValue(call.a) as unknown[] });
+  }
+
+  settled(call: AppCall, ok: boolean, v: unknown): void {
+    if (!this.#calls.delete(call)) return;
+    if (ok) {
+      if (SENDS.has(call.m) && isMessage(v)) this.#recent.push({ clientId: v.clientId, at: Date.now() });
+      call.resolve(v);
+      return;
+    }
+    // A discard replayed after a restart whose entry is gone: the first
+    // attempt did what was asked.
+    if (call.m === 'discard' && this.#replayed.has(call) && v instanceof ParleyError && v.code === Codes.InvalidArgument) {
+      call.resolve(undefined);
+      return;
+    }
+    if (call.m === 'connect' && v instanceof ParleyError && v.terminal) this.#wantConnected = false;
+    call.reject(v);
+  }
+
+  readonly #replayed = new WeakSet<AppCall>();
+
+  // --- local methods ---------------------------------------------------------
+
+  on<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void {
+    if (typeof handler !== 'function') throw invalid('on() needs a handler function');
+    let hs = this.#handlers.get(event);
+    if (!hs) {
+      hs = new Set();
+      this.#handlers.set(event, hs);
+      if (this.#live) this.conn.post({ t: 'sub', c: this.c, ev: event });
+    }
+    const h = handler as (p: never) => void;
+    hs.add(h);
+    return () => {
+      hs.delete(h);
+    };
+  }
+
+  p2p(peer: string): string {
+    if (typeof peer !== 'string' || peer === '') throw invalid('p2p() needs the peer user id');
+    const me = String(this.props.userId ?? '');
+    if (!me) throw invalid('the user id is not known yet: connect first (or start from a cache)');
+    const [a, b] = me < peer ? [me, peer] : [peer, me];
+    return `p:${a}:${b}`;
+  }
+
+  reconnect(): void {
+    if (this.#closed || !this.#live) return; // a reopen connects anyway
+    this.internal({ t: 'call', id: 0, c: this.c, m: 'reconnect', a: [] }).catch(() => {});
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return this.#closing ?? Promise.resolve();
+    this.#closed = true;
+    this.#wantConnected = false;
+    this.#closing = new Promise<unknown>((resolve, reject) => {
+      const call: AppCall = { seq: ++this.conn.seq, m: 'close', a: [], since: Date.now(), resolve, reject };
+      this.#calls.add(call);
+      if (this.#live) this.postCall(call);
+      else {
+        // Paused, or the page restarting: there is no client in the page
+        // to close (a reopen in progress closes the one it opens).
+        this.settled(call, true, undefined);
+      }
+    }).then(
+      () => {
+        this.finishClosed();
+      },
+      (e) => {
+        this.finishClosed();
+        throw e;
+      },
+    );
+    return this.#closing;
+  }
+
+  #closing: Promise<void> | null = null;
+
+  // --- from the page ---------------------------------------------------------
+
+  setProps(s: Props | undefined): void {
+    if (!s || this.#paused) return;
+    this.props = { ...this.props, ...s };
+  }
+
+  event(ev: string, p: unknown, s: Props | undefined): void {
+    if (this.#closed && ev !== 'state') return;
+    if (this.#paused && ev === 'state') return; // the page's client is closing: this side says "disconnected"
+    this.setProps(s);
+    this.dispatch(ev, decodeValue(p));
+  }
+
+  dispatch(ev: string, payload: unknown): void {
+    const hs = this.#handlers.get(ev);
+    if (!hs) return;
+    for (const h of [...hs]) {
+      try {
+        (h as (p: unknown) => void)(payload);
+      } catch (err) {
+        this.log('error', `a "${ev}" handler threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      }
+    }
+  }
+
+  synthState(state: string, reason: string): void {
+    if (this.props.state === state) return;
+    this.props = { ...this.props, state };
+    this.dispatch('state', { state, reason });
+  }
+
+  async token(): Promise<string> {
+    const t = this.opts.token;
+    const v = typeof t === 'function' ? await t() : t;
+    if (typeof v !== 'string' || v === '') throw new ParleyError(Codes.Unauthorized, 'the token function returned no token');
+    return v;
+  }
+
+  log(level: string, message: string): void {
+    const l = level === 'debug' || level === 'info' || level === 'warn' ? level : 'error';
+    const sink = this.opts.logger ?? consoleLogger;
+    try {
+      sink(l, message);
+    } catch {
+      /* a logger must not break the SDK either */
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+function consoleLogger(level: Exclude<LogLevel, 'silent'>, message: string): void {
+  const fn = level === 'debug' ? console.debug : level === 'info' ? console.info : level === 'warn' ? console.warn : console.error;
+  fn(`[parley] ${message}`);
+}
+
+function invalid(message: string): ParleyError {
+  return new ParleyError(Codes.InvalidArgument, message);
+}
+
+function toError(e: WireError): ParleyError {
+  // The page's message already has the "parley: <code> <name>" head.
+  return new ParleyError(e.code, e.message);
+}
+
+function toWire(e: unknown): WireError {
+  if (e instanceof ParleyError) return { code: e.code, message: e.message };
+  if (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number') {
+    return { code: (e as { code: number }).code, message: String((e as { message?: unknown }).message ?? '') };
+  }
+  return { code: Codes.Unauthorized, message: e instanceof Error ? e.message : String(e) };
+}
+
+function isTransport(t: unknown): t is Transport {
+  return typeof t === 'object' && t !== null && typeof (t as Transport).postMessage === 'function' && typeof (t as Transport).onMessage === 'function';
+}
+
+function isMessage(v: unknown): v is Message {
+  return typeof v === 'object' && v !== null && typeof (v as Message).clientId === 'string';
+}
+
+const NOT_HERE = ['WebSocket', 'instantiate'];
+
+function checkOptions(options: BridgeClientOptions): CheckedOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('createClient needs an options object');
+  const o = options as Record<string, unknown>;
+  for (const k of NOT_HERE) {
+    if (o[k] !== undefined) throw invalid(`options.${k} cannot cross to the host page, which has its own`);
+  }
+  if (o.storage !== undefined && o.storage !== 'indexeddb' && o.storage !== 'memory') {
+    throw invalid("options.storage must be 'indexeddb' or 'memory' in React Native: the cache lives in the host page");
+  }
+  if (o.wasmUrl !== undefined && typeof o.wasmUrl !== 'string') throw invalid('options.wasmUrl must be a URL string (relative to the host page)');
+  const { token, logger, ...rest } = options;
+  if (typeof token !== 'string' && typeof token !== 'function') throw invalid('options.token must be a string or a function returning one');
+  if (logger !== undefined && typeof logger !== 'function') throw invalid('options.logger must be a function');
+  const wire: Record<string, unknown> = { ...rest };
+  if (typeof token === 'string') wire.token = token;
+  return { wire, token, logger };
+}
+
+function withGroupId(a: unknown[]): unknown[] {
+  // A group created without an id gets one here, so that a call replayed
+  // after a restart of the page creates the same group, not a second one.
+  const opts = a[2];
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) return a;
+  const id = (opts as { id?: unknown } | undefined)?.id;
+  if (id !== undefined && id !== '') return a;
+  const out = [...a];
+  while (out.length < 2) out.push(undefined);
+  out[2] = { ...(opts as object | undefined), id: newGroupId() };
+  return out;
+}
+
+/** newGroupId returns `g:` and 16 characters of [a-z2-7], the form the Go client makes. */
+function newGroupId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const bytes = new Uint8Array(16);
+  const c = (globalThis as { crypto?: { getRandomValues?(b: Uint8Array): Uint8Array } }).crypto;
+  if (typeof c?.getRandomValues === 'function') c.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return 'g:' + Array.from(bytes, (b) => alphabet[b & 31]).join('');
+}
+
+function preview(data: unknown): string {
+  const s = typeof data === 'string' ? data : `(${typeof data})`;
+  return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+}

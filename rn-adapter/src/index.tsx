@@ -1,0 +1,162 @@
+/**
+ * `@parley-im/react-native`: the Parley client in React Native apps. React
+ * Native's JavaScript engines (Hermes, JavaScriptCore on iOS) have no
+ * WebAssembly, so the client runs in a hidden WebView that hosts the
+ * browser build of `@parley-im/sdk`; this package forwards the same
+ * `ParleyClient` API to it.
+ *
+ * ```tsx
+ * import { ParleyHost, createClient } from '@parley-im/react-native';
+ *
+ * // once, near the root of the app
+ * <ParleyHost source={{ uri: 'https://chat.example.com/parley-host/index.html' }} />
+ *
+ * const client = await createClient({ url: 'wss://chat.example.com/v1/ws', token });
+ * client.on('message', (m) => console.log(m.sender, m.text));
+ * await client.connect();
+ * ```
+ * @packageDocumentation
+ */
+import { useEffect, useRef, useState, type ReactElement } from 'react';
+import { AppState, StyleSheet, View, type StyleProp, type ViewStyle } from 'react-native';
+import { WebView, type WebViewProps } from 'react-native-webview';
+import type { ParleyClient } from '@parley-im/sdk';
+import { createClient as bridgeClient, type BridgeClientOptions, type Transport } from './bridge.js';
+
+export type { AppStateLike, BridgeClientOptions, BridgeEnv, Transport } from './bridge.js';
+export { ParleyError, Codes } from '@parley-im/sdk/errors';
+
+/** Props of {@link ParleyHost}. */
+export interface ParleyHostProps {
+  /**
+   * Where the WebView loads the host page: the `host/` folder of this
+   * package served over HTTP(S), e.g. `{ uri: 'https://chat.example.com/parley-host/index.html' }`.
+   * Keep the origin the same from one release to the next: the page's
+   * IndexedDB cache (history and outbox) belongs to it.
+   */
+  source: { uri: string; headers?: Record<string, string> };
+  /**
+   * Extra props for the WebView, e.g. for calls later
+   * (`mediaCapturePermissionGrantType`). Those the host needs
+   * (`source`, `onMessage`, the crash handlers) cannot be replaced.
+   */
+  webViewProps?: Omit<WebViewProps, 'source' | 'onMessage' | 'onContentProcessDidTerminate' | 'onRenderProcessGone'>;
+  /** Style of the (invisible, 1×1) container. */
+  style?: StyleProp<ViewStyle>;
+  /** Told when the WebView's content process died or the page failed to load; the host recovers by itself. */
+  onHostError?: (reason: string) => void;
+}
+
+/** The one transport of the app: ParleyHost's WebView, whichever instance is mounted now. */
+class WebViewTransport implements Transport {
+  #post: ((data: string) => void) | null = null;
+  readonly #handlers = new Set<(data: string) => void>();
+
+  postMessage(data: string): void {
+    // Nothing mounted (yet, or between two WebViews): the string is lost,
+    // as it would be in a page that died; the bridge settles the calls
+    // when the next page says it is ready.
+    this.#post?.(data);
+  }
+
+  onMessage(handler: (data: string) => void): () => void {
+    this.#handlers.add(handler);
+    return () => {
+      this.#handlers.delete(handler);
+    };
+  }
+
+  attach(post: ((data: string) => void) | null): void {
+    this.#post = post;
+  }
+
+  deliver(data: string): void {
+    for (const h of [...this.#handlers]) h(data);
+  }
+}
+
+const transport = new WebViewTransport();
+let mounted = 0;
+
+/**
+ * ParleyHost hosts the client: a hidden WebView running the host page.
+ * Mount it once, near the root, for the life of the app. When the OS kills
+ * the WebView's content process it mounts a new WebView; the clients reopen
+ * in the new page from its IndexedDB cache, reconnect and resync, and calls
+ * in flight are settled.
+ */
+export function ParleyHost(props: ParleyHostProps): ReactElement {
+  const ref = useRef<WebView>(null);
+  const [generation, setGeneration] = useState(0);
+  const failures = useRef(0);
+
+  useEffect(() => {
+    mounted++;
+    if (mounted > 1) console.warn('[parley] more than one <ParleyHost /> is mounted: keep one, near the root of the app');
+    transport.attach((data) => ref.current?.postMessage(data));
+    return () => {
+      mounted--;
+      transport.attach(null);
+    };
+  }, []);
+
+  const restart = (reason: string, delayMs = 0) => {
+    props.onHostError?.(reason);
+    // A WebView whose renderer is gone must not be reused (Android): mount a new one.
+    setTimeout(() => setGeneration((g) => g + 1), delayMs);
+  };
+
+  return (
+    <View style={[styles.hidden, props.style]} pointerEvents="none">
+      <WebView
+        key={generation}
+        {...defaults}
+        {...props.webViewProps}
+        ref={ref}
+        source={props.source}
+        onMessage={(e) => {
+          failures.current = 0;
+          transport.deliver(e.nativeEvent.data);
+        }}
+        onContentProcessDidTerminate={() => restart('the WebView content process terminated')}
+        onRenderProcessGone={(e) => restart(e.nativeEvent.didCrash ? 'the WebView renderer crashed' : 'the WebView renderer was killed')}
+        onError={(e) => {
+          // The page did not load (offline, server down): try again, backing off.
+          const n = Math.min(failures.current++, 5);
+          restart(`the host page did not load: ${e.nativeEvent.description}`, 1000 * 2 ** n);
+        }}
+        onHttpError={(e) => {
+          const n = Math.min(failures.current++, 5);
+          restart(`the host page answered HTTP ${e.nativeEvent.statusCode}`, 1000 * 2 ** n);
+        }}
+      />
+    </View>
+  );
+}
+
+const defaults: Partial<WebViewProps> = {
+  javaScriptEnabled: true,
+  domStorageEnabled: true, // Android: localStorage (the device id) and IndexedDB
+  incognito: false, // the cache must survive
+  cacheEnabled: true,
+  originWhitelist: ['https://*', 'http://*'],
+  // Calls (WebRTC) play audio and video inline without a tap.
+  mediaPlaybackRequiresUserAction: false,
+  allowsInlineMediaPlayback: true,
+};
+
+const styles = StyleSheet.create({
+  hidden: { position: 'absolute', width: 1, height: 1, opacity: 0, overflow: 'hidden', left: 0, top: 0 },
+});
+
+/**
+ * createClient opens a client in the mounted {@link ParleyHost} and returns
+ * it with the `ParleyClient` type of `@parley-im/sdk`. The options are the
+ * SDK's, less the host primitives (see {@link BridgeClientOptions}). The
+ * clients pause when the app goes to the background and resume when it is
+ * active again. Rejects with a ParleyError 4902 when no host answers within
+ * 30 s.
+ */
+export function createClient(options: BridgeClientOptions): Promise<ParleyClient> {
+  return bridgeClient(options, { transport, appState: AppState });
+}

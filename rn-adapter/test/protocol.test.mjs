@@ -1,0 +1,329 @@
+// The bridge protocol in Node, against a page written out here message by
+// message (the wire format, not the package's encoder), so each test decides
+// what the page says and when: replies out of order, replies nobody asked
+// for, other versions, garbage, restarts, background.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createClient } from '@parley-im/react-native/bridge';
+import { ParleyError } from '@parley-im/sdk';
+import { encodeValue, decodeValue, sendKey } from '../dist/esm/protocol.js';
+import { pipe, tick, until } from './support/pipe.mjs';
+
+const METHODS = ['connect', 'reconnect', 'on', 'p2p', 'sendText', 'send', 'resend', 'discard', 'conversations', 'messages', 'search', 'markRead', 'createGroup', 'waitSynced', 'close'];
+const GETTERS = ['state', 'userId', 'deviceId'];
+
+/** A page that answers hello and open, and leaves every call to the test. */
+class Page {
+  constructor(end, { versions = [1], boot = 'boot-1', methods = METHODS } = {}) {
+    this.end = end;
+    this.versions = versions;
+    this.boot = boot;
+    this.methods = methods;
+    this.got = [];
+    this.calls = [];
+    this.off = end.onMessage((data) => this.#receive(data));
+  }
+
+  post(msg) {
+    this.end.post(JSON.stringify({ parley: 'rn', v: 1, ...msg }));
+  }
+
+  ready() {
+    this.end.post(JSON.stringify({ parley: 'rn', v: 1, t: 'ready', vs: this.versions, boot: this.boot }));
+  }
+
+  #receive(data) {
+    assert.equal(typeof data, 'string');
+    const m = JSON.parse(data);
+    this.got.push(m);
+    if (m.t === 'hello') this.ready();
+    else if (m.t === 'open') this.post({ t: 'result', id: m.id, ok: true, r: { methods: this.methods, getters: GETTERS }, s: { state: 'idle', userId: '', deviceId: 'dev-1' } });
+    else if (m.t === 'call') this.calls.push(m);
+  }
+
+  /** The next call of method m (waits for it). */
+  async call(m) {
+    await until(() => this.calls.some((c) => c.m === m), { what: `a call of ${m}` });
+    const i = this.calls.findIndex((c) => c.m === m);
+    return this.calls.splice(i, 1)[0];
+  }
+
+  reply(call, r, s) {
+    this.post({ t: 'result', id: call.id, ok: true, r: encodeValue(r), ...(s ? { s } : {}) });
+  }
+
+  fail(call, code, message) {
+    this.post({ t: 'result', id: call.id, ok: false, e: { code, message } });
+  }
+
+  event(ev, p, s) {
+    this.post({ t: 'event', c: 1, ev, p: encodeValue(p), ...(s ? { s } : {}) });
+  }
+
+  /** A page that went away: it hears nothing more. */
+  kill() {
+    this.off();
+  }
+}
+
+async function setup(opts = {}) {
+  const { rn, page: end, state } = pipe();
+  const page = new Page(end, opts);
+  const logs = [];
+  const env = { transport: rn, logger: (level, message) => logs.push([level, message]), ...(opts.env ?? {}) };
+  const client = await createClient({ url: 'ws://relay.invalid/v1/ws', token: 't' }, env);
+  return { client, page, end, rn, state, logs, env };
+}
+
+test('replies out of order settle the calls they answer', async () => {
+  const { client, page } = await setup();
+  const a = client.conversations();
+  const b = client.messages('p:a:b', { limit: 5 });
+  const c = client.search('hi');
+  const [ca, cb, cc] = [await page.call('conversations'), await page.call('messages'), await page.call('search')];
+  assert.deepEqual(decodeValue(cb.a), ['p:a:b', { limit: 5 }], 'arguments cross as they were');
+  page.reply(cc, ['search']);
+  page.reply(ca, ['conversations']);
+  page.reply(cb, ['messages']);
+  assert.deepEqual(await Promise.all([a, b, c]), [['conversations'], ['messages'], ['search']]);
+});
+
+test('a reply nobody waits for is ignored, and the bridge goes on', async () => {
+  const { client, page, logs } = await setup();
+  const p = client.conversations();
+  const call = await page.call('conversations');
+  page.post({ t: 'result', id: 987654, ok: true, r: 'stray' });
+  page.reply(call, ['first']);
+  page.reply(call, ['again']); // a second reply to a settled call
+  assert.deepEqual(await p, ['first']);
+  const q = client.conversations();
+  page.reply(await page.call('conversations'), ['next']);
+  assert.deepEqual(await q, ['next']);
+  await until(() => logs.filter(([, m]) => /nobody waits/.test(m)).length === 2, { what: 'two ignored replies logged' });
+});
+
+test('a page of another bridge version: createClient rejects with 4005, terminal', async () => {
+  const { rn, page: end } = pipe();
+  new Page(end, { versions: [2] });
+  const err = await createClient({ url: 'ws://x/v1/ws', token: 't' }, { transport: rn }).then(() => null, (e) => e);
+  assert.ok(err instanceof ParleyError, `a ParleyError of @parley-im/sdk, got ${err}`);
+  assert.equal(err.code, 4005);
+  assert.equal(err.terminal, true);
+  assert.match(err.message, /speaks bridge version 2/);
+
+  // A page that speaks 1 and 2 is spoken to in 1.
+  const two = pipe();
+  const p2 = new Page(two.page, { versions: [1, 2] });
+  await createClient({ url: 'ws://x/v1/ws', token: 't' }, { transport: two.rn });
+  assert.ok(p2.got.filter((m) => m.t !== 'hello').every((m) => m.v === 1));
+});
+
+test('strings that are not bridge messages are ignored; the traffic around them is not', async () => {
+  const { client, page, end, logs } = await setup();
+  const got = [];
+  client.on('message', (m) => got.push(m.seq));
+  const garbage = [
+    'hello', '{', '[]', 'null', '42', '{"parley":"rn"}', '{"parley":"other","v":1,"t":"event","c":1,"ev":"message","p":{}}',
+    '{"parley":"rn","v":"1","t":"event","c":1,"ev":"message","p":{}}', '{"parley":"rn","v":1,"t":"result","ok":true}',
+    '{"parley":"rn","v":1,"t":"result","id":-1,"ok":true}', '{"parley":"rn","v":1,"t":"result","id":1,"ok":false,"e":"boom"}',
+    '{"parley":"rn","v":1,"t":"event","c":1,"ev":7,"p":{}}', '{"parley":"rn","v":1,"t":"accepted","id":1}',
+    '{"parley":"rn","v":9,"t":"event","c":1,"ev":"message","p":{"seq":99}}', '{"parley":"rn","v":1,"t":"nonsense"}',
+    '\u0000\uffff', 'x'.repeat(200000),
+  ];
+  for (let i = 0; i < garbage.length; i++) {
+    end.raw(garbage[i]);
+    page.event('message', { seq: i + 1 });
+  }
+  end.raw(12345); // not even a string
+  end.raw(undefined);
+  const p = client.conversations();
+  page.reply(await page.call('conversations'), []);
+  await p;
+  await until(() => got.length === garbage.length, { what: 'every real event' });
+  assert.deepEqual(got, garbage.map((_, i) => i + 1), 'real events in order, none invented');
+  assert.ok(logs.filter(([l]) => l === 'debug').length >= garbage.length, 'each ignored string is logged');
+});
+
+test('errors from the page are ParleyErrors with their code', async () => {
+  const { client, page } = await setup();
+  const p = client.sendText('p:a:b', 'hi');
+  page.fail(await page.call('sendText'), 4203, 'parley: 4203 forbidden: not a member');
+  const err = await p.then(() => null, (e) => e);
+  assert.ok(err instanceof ParleyError);
+  assert.equal(err.code, 4203);
+  assert.equal(err.retryable, false);
+  assert.equal(err.message, 'parley: 4203 forbidden: not a member');
+});
+
+test('events arrive in order with their values intact; getters follow the page', async () => {
+  const { client, page } = await setup();
+  const seen = [];
+  client.on('message', (m) => seen.push(m));
+  assert.throws(() => client.p2p('bob'), (e) => e instanceof ParleyError && e.code === 4903, 'no user id yet');
+  const bytes = new Uint8Array([0, 1, 2, 253, 254, 255]);
+  for (let i = 1; i <= 200; i++) {
+    page.event('message', { seq: i, body: i === 7 ? bytes : i === 8 ? { $b: 'not a tag', $o: 1 } : undefined }, i === 200 ? { state: 'connected', userId: 'carol' } : undefined);
+  }
+  await until(() => seen.length === 200, { what: '200 events' });
+  assert.deepEqual(seen.map((m) => m.seq), Array.from({ length: 200 }, (_, i) => i + 1));
+  assert.deepEqual(seen[6].body, bytes);
+  assert.deepEqual(seen[7].body, { $b: 'not a tag', $o: 1 });
+  assert.equal(client.state, 'connected');
+  assert.equal(client.userId, 'carol');
+  assert.equal(client.deviceId, 'dev-1');
+  assert.equal(client.p2p('bob'), 'p:bob:carol');
+  assert.equal(client.p2p('dave'), 'p:carol:dave');
+});
+
+test('values the client API needs cross the JSON bridge', () => {
+  const cases = [
+    ['p:a:b', { type: 'custom', body: new Uint8Array([1, 2, 3]) }],
+    [undefined, 'x', undefined],
+    { nested: { $u: 1, list: [undefined, null, 0, ''] } },
+    { $o: { $b: 'x' } },
+    'ünïcødé 😀',
+  ];
+  for (const v of cases) {
+    const wire = JSON.parse(JSON.stringify(encodeValue(v)));
+    assert.deepEqual(decodeValue(wire), v);
+  }
+  assert.deepEqual(decodeValue(encodeValue(new Uint8Array(300).fill(7).buffer)), new Uint8Array(300).fill(7));
+  // The page and React Native name a send the same way, bytes or JSON.
+  assert.equal(sendKey('c', 'custom', undefined, new Uint8Array([123, 125])), sendKey('c', 'custom', '', {}));
+  assert.notEqual(sendKey('c', 'text', 'a', undefined), sendKey('c', 'text', 'b', undefined));
+});
+
+test('options the page cannot take are refused before anything is sent', async () => {
+  const { rn } = pipe();
+  for (const bad of [{ WebSocket: class {} }, { instantiate: () => {} }, { storage: { load() {} } }, { wasmUrl: new Uint8Array(1) }, { token: 5 }]) {
+    const err = await createClient({ url: 'ws://x/v1/ws', token: 't', ...bad }, { transport: rn }).then(() => null, (e) => e);
+    assert.ok(err instanceof ParleyError && err.code === 4903, `${Object.keys(bad)}: ${err}`);
+  }
+  const err = await createClient({ url: 'ws://x/v1/ws', token: 't' }, { transport: {} }).then(() => null, (e) => e);
+  assert.equal(err.code, 4903);
+});
+
+test('no page at all: createClient gives up with 4902 after hostTimeoutMs', async () => {
+  const { rn } = pipe();
+  const t0 = Date.now();
+  const err = await createClient({ url: 'ws://x/v1/ws', token: 't' }, { transport: rn, hostTimeoutMs: 200 }).then(() => null, (e) => e);
+  assert.equal(err?.code, 4902);
+  assert.ok(Date.now() - t0 >= 190);
+});
+
+test('a restart of the page: reads replayed, sends recovered by clientId, others rejected as retryable', async () => {
+  const { client, page, end } = await setup({ methods: [...METHODS, 'futureThing'] });
+  const connected = client.connect();
+  page.reply(await page.call('connect'), undefined, { state: 'connected', userId: 'alice' });
+  await connected;
+  const states = [];
+  client.on('state', (s) => states.push(s.state));
+
+  const list = client.conversations();
+  const sent = client.sendText('p:alice:bob', 'in flight');
+  const future = client.futureThing(1);
+  const sendCall = await page.call('sendText');
+  page.post({ t: 'accepted', id: sendCall.id, clientId: 'cid-1' });
+  await page.call('conversations');
+  await page.call('futureThing');
+  await tick(5);
+
+  // The old page dies; a new one loads and says ready.
+  page.kill();
+  const next = new Page(end, { boot: 'boot-2', methods: [...METHODS, 'futureThing'] });
+  next.ready();
+
+  await until(() => next.got.some((m) => m.t === 'open'), { what: 'the client reopened' });
+  const open = next.got.find((m) => m.t === 'open');
+  assert.ok(open.ev.includes('state'), 'the subscriptions come along');
+  const reconnect = await next.call('connect');
+  const recover = await next.call('$recoverSend');
+  const [m, args, meta] = recover.a;
+  assert.equal(m, 'sendText');
+  assert.deepEqual(decodeValue(args), ['p:alice:bob', 'in flight']);
+  assert.equal(meta.clientId, 'cid-1', 'the send is found by the clientId the old page reported');
+  next.reply(recover, { clientId: 'cid-1', seq: 1, status: 'sent' });
+  // Calls are settled in the order they were made: the unknown one after the send.
+  const err = await future.then(() => null, (e) => e);
+  assert.ok(err instanceof ParleyError && err.code === 4300 && err.retryable, `the unknown call: ${err}`);
+  const replay = await next.call('conversations');
+  next.reply(replay, ['again']);
+  next.reply(reconnect, undefined, { state: 'connected', userId: 'alice' });
+  assert.deepEqual(await list, ['again']);
+  assert.equal((await sent).clientId, 'cid-1');
+  assert.ok(states.includes('reconnecting'), `states: ${states}`);
+  // Calls go to the new page from now on.
+  const after = client.waitSynced();
+  next.reply(await next.call('waitSynced'), undefined);
+  await after;
+});
+
+test('sends interrupted without a clientId are recovered one by one, in order, each excluding the others', async () => {
+  const { client, page, end } = await setup();
+  const c = client.connect();
+  page.reply(await page.call('connect'), undefined, { userId: 'alice' });
+  await c;
+  const done = client.sendText('p:alice:bob', 'done first');
+  page.reply(await page.call('sendText'), { clientId: 'cid-done', status: 'sent' });
+  await done;
+  const a = client.sendText('p:alice:bob', 'same');
+  const b = client.sendText('p:alice:bob', 'same');
+  await until(() => page.calls.filter((x) => x.m === 'sendText').length === 2, { what: 'two sends' });
+  page.kill();
+  const next = new Page(end, { boot: 'boot-2' });
+  next.ready();
+  const ra = await next.call('$recoverSend');
+  assert.equal(ra.a[2].clientId, undefined);
+  assert.deepEqual(ra.a[2].exclude, ['cid-done'], 'a send that completed is never another');
+  await tick(20);
+  assert.equal(next.calls.filter((x) => x.m === '$recoverSend').length, 0, 'the second waits for the first to be tied to an entry');
+  next.post({ t: 'accepted', id: ra.id, clientId: 'cid-a' });
+  const rb = await next.call('$recoverSend');
+  assert.deepEqual(rb.a[2].exclude.sort(), ['cid-a', 'cid-done']);
+  next.reply(rb, { clientId: 'cid-b' });
+  next.reply(ra, { clientId: 'cid-a' });
+  assert.equal((await a).clientId, 'cid-a');
+  assert.equal((await b).clientId, 'cid-b');
+});
+
+test('background pauses the client in the page; foreground reopens, reconnects and sends what waited', async () => {
+  let listener;
+  const appState = { currentState: 'active', addEventListener: (_, h) => { listener = h; return { remove() {} }; } };
+  const { client, page } = await setup({ env: { appState } });
+  const c = client.connect();
+  page.reply(await page.call('connect'), undefined, { state: 'connected', userId: 'alice' });
+  await c;
+  const states = [];
+  client.on('state', (s) => states.push(s));
+
+  const inflight = client.conversations();
+  await page.call('conversations');
+  listener('background');
+  await page.call('$pause');
+  assert.equal(client.state, 'disconnected');
+  assert.deepEqual(states.at(-1), { state: 'disconnected', reason: 'the app is in the background' });
+  const queued = client.sendText('p:alice:bob', 'written in the background');
+  await tick(20);
+  assert.equal(page.calls.length, 0, 'nothing reaches the page while paused');
+
+  listener('inactive'); // iOS passes through it: nothing happens
+  listener('active');
+  await until(() => page.got.filter((m) => m.t === 'open').length === 2, { what: 'reopen' });
+  page.reply(await page.call('connect'), undefined, { state: 'connected', userId: 'alice' });
+  page.reply(await page.call('conversations'), ['replayed']);
+  page.reply(await page.call('sendText'), { clientId: 'x', status: 'sent' });
+  assert.deepEqual(await inflight, ['replayed']);
+  assert.equal((await queued).clientId, 'x');
+  assert.equal(client.state, 'connected');
+});
+
+test('close: later calls reject with 4900, the state reads closed', async () => {
+  const { client, page } = await setup();
+  const closing = client.close();
+  page.reply(await page.call('close'), undefined);
+  await closing;
+  assert.equal(client.state, 'closed');
+  const err = await client.conversations().then(() => null, (e) => e);
+  assert.equal(err.code, 4900);
+  assert.equal(typeof client.then, 'undefined', 'not a thenable');
+});
