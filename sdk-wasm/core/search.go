@@ -11,9 +11,9 @@ import (
 
 // Search over the messages cached on this device. The core owns the
 // semantics — how text is folded, what a query may hold, the order of the
-// results — as the pure functions below; every Store that implements
-// Searcher (MemoryStore, the native SQLite store, the JavaScript storages)
-// only looks the matches up, and the driver merges the outbox in.
+// results — as the pure functions below; every store that can search (the
+// memory and SQLite stores of sdk-wasm/client, the JavaScript storages) only
+// looks the matches up, and the client merges the outbox in.
 
 // Search limits.
 const (
@@ -100,7 +100,7 @@ type SearchOptions struct {
 	Before *SearchCursor `json:"before,omitempty"`
 }
 
-// SearchQuery is a validated search, as a Searcher receives it.
+// SearchQuery is a validated search, as a store that searches receives it.
 type SearchQuery struct {
 	// Text is the folded query: a message matches when Fold(message.Text)
 	// contains it.

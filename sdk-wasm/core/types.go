@@ -1,15 +1,11 @@
 package core
 
-import (
-	"time"
-
-	"github.com/parley-im/parley/proto"
-)
+import "github.com/parley-im/parley/proto"
 
 // State is the connection state reported to the application.
 type State string
 
-// Connection states, as the JavaScript API names them (SPEC §4).
+// Connection states, as the JavaScript API names them.
 const (
 	StateIdle         State = "idle"         // not started
 	StateConnecting   State = "connecting"   // first attempt under way
@@ -100,7 +96,7 @@ func (b *Batch) empty() bool {
 		len(b.OutboxPut) == 0 && len(b.OutboxDelete) == 0
 }
 
-// EventKind names an event for the application (SPEC §4).
+// EventKind names an event for the application.
 type EventKind string
 
 // Events.
@@ -124,93 +120,4 @@ type Event struct {
 	Reason       string        `json:"reason,omitempty"`
 	Message      *Message      `json:"message,omitempty"`
 	Conversation *Conversation `json:"conversation,omitempty"`
-}
-
-// ActionKind tells the driver what to do.
-type ActionKind uint8
-
-// Actions.
-const (
-	ActDial      ActionKind = iota + 1 // open a connection, then call HandleOpen or HandleClosed with Conn
-	ActWrite                           // write Bytes as one binary message on Conn
-	ActCloseConn                       // close Conn with Code and Reason
-	ActPersist                         // apply Batch to the store before anything after it
-	ActEvent                           // hand Event to the application
-	ActResolve                         // complete the operation Op with Value or Err
-)
-
-// Action is one output of the core.
-type Action struct {
-	Kind   ActionKind
-	Conn   uint64
-	Bytes  []byte
-	Code   proto.Code
-	Reason string
-	Batch  *Batch
-	Event  Event
-	Op     uint64
-	Value  any
-	Err    error
-}
-
-// Config configures a Core. Zero fields take the documented defaults.
-type Config struct {
-	DeviceID string // required
-	// ClientName goes into Hello for the relay's logs. Defaults to "parley-go".
-	ClientName string
-	// Heartbeat is how often to ping when the relay does not say. Defaults to 25 s.
-	Heartbeat time.Duration
-	// HeartbeatTimeout closes a connection on which nothing arrived for this
-	// long. Defaults to 2 × heartbeat + 5 s.
-	HeartbeatTimeout time.Duration
-	// RequestTimeout bounds handshakes, syncs and application requests other
-	// than sends (sends wait in the outbox as long as it takes). Defaults to 15 s.
-	RequestTimeout time.Duration
-	// MinBackoff and MaxBackoff bound the full-jitter exponential reconnect
-	// delay. Default to 250 ms and 30 s.
-	MinBackoff, MaxBackoff time.Duration
-	// MaxAttempts stops reconnecting after this many failures in a row.
-	// Defaults to 0, unlimited.
-	MaxAttempts int
-	// SendWindow is how many sends may await their ack at once. Defaults to 64.
-	SendWindow int
-	// HistoryPage is how many messages one gap-fill request asks for.
-	// Defaults to 200.
-	HistoryPage int
-	// MaxFrame bounds frames read from the relay. Defaults to 8 MiB.
-	MaxFrame int
-	// TokenRefresh says the driver can fetch a fresh token on each dial, so
-	// an expired-token close is retried instead of being terminal.
-	TokenRefresh bool
-	// Rand returns uniformly random 64-bit values; it drives backoff jitter
-	// and client ids, so a test with a seeded source replays identically.
-	// Required.
-	Rand func() uint64
-}
-
-func (c *Config) defaults() {
-	if c.ClientName == "" {
-		c.ClientName = "parley-go"
-	}
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = 25 * time.Second
-	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 15 * time.Second
-	}
-	if c.MinBackoff <= 0 {
-		c.MinBackoff = 250 * time.Millisecond
-	}
-	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = 30 * time.Second
-	}
-	if c.SendWindow <= 0 {
-		c.SendWindow = 64
-	}
-	if c.HistoryPage <= 0 || c.HistoryPage > proto.MaxPageLimit {
-		c.HistoryPage = 200
-	}
-	if c.MaxFrame <= 0 {
-		c.MaxFrame = 8 << 20
-	}
 }
