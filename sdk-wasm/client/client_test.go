@@ -4,59 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/parley-im/parley/proto"
-	"github.com/parley-im/parley/relay"
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
-const secret = "client-test-secret"
-
-// startRelay runs an in-process relay with a memory store on loopback.
-func startRelay(t *testing.T) (url string, stop func()) {
+func open(t *testing.T, url, user, device string, store Store) *Client {
 	t.Helper()
-	srv, err := relay.New(relay.Options{Store: relay.NewMemoryStore(), Secret: secret, Heartbeat: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}
-	t.Cleanup(stop)
-	return "ws://" + ln.Addr().String() + "/v1/ws", stop
-}
-
-func tokenFor(t *testing.T, user string) string {
-	t.Helper()
-	tok, err := relay.MintToken(secret, user, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-func open(t *testing.T, url, user, device string, store core.Store) *Client {
-	t.Helper()
-	c, err := New(Options{URL: url, Token: tokenFor(t, user), DeviceID: device, Store: store, Seed: 7,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	c, err := New(Options{URL: url, Token: tokenFor(t, user), Store: store, Seed: 7,
+		Config: core.Config{DeviceID: device, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,15 +80,11 @@ func TestOutboxSurvivesRestartAndKeepsOrder(t *testing.T) {
 	url, _ := startRelay(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	path := filepath.Join(t.TempDir(), "alice.db")
-	st, err := OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reopen := persistentStore(t, "alice")
 	// Offline from the start: a relay address nobody listens on.
 	dead := "ws://127.0.0.1:1/v1/ws"
-	alice, err := New(Options{URL: dead, Token: tokenFor(t, "alice"), DeviceID: "a1", Store: st, Seed: 1,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	alice, err := New(Options{URL: dead, Token: tokenFor(t, "alice"), Store: reopen(), Seed: 1,
+		Config: core.Config{DeviceID: "a1", MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +100,7 @@ func TestOutboxSurvivesRestartAndKeepsOrder(t *testing.T) {
 	}
 	alice.Close() // the "app restart"
 
-	st, err = OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice = open(t, url, "alice", "", st)
+	alice = open(t, url, "alice", "", reopen())
 	if alice.DeviceID() != "a1" {
 		t.Fatalf("device id not persisted: %q", alice.DeviceID())
 	}
@@ -200,7 +152,7 @@ func TestReconnectsAfterRelayRestartAndTerminalCodes(t *testing.T) {
 	// A token the relay cannot verify is refused with a terminal code, and
 	// the client stops instead of retrying.
 	url2, _ := startRelay(t)
-	bad2, err := New(Options{URL: url2, Token: "not-a-token", DeviceID: "x"})
+	bad2, err := New(Options{URL: url2, Token: "not-a-token", Config: core.Config{DeviceID: "x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,12 +214,8 @@ func TestSearchSyncedSentAndPending(t *testing.T) {
 		}
 	}
 
-	path := filepath.Join(t.TempDir(), "bob.db")
-	st, err := OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob := open(t, url, "bob", "b1", st)
+	reopen := persistentStore(t, "bob")
+	bob := open(t, url, "bob", "b1", reopen())
 	if err := bob.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -298,11 +246,8 @@ func TestSearchSyncedSentAndPending(t *testing.T) {
 
 	// Offline: a message in the outbox is found, newest first, pending.
 	bob.Close()
-	st, err = OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err = New(Options{URL: "ws://127.0.0.1:1/v1/ws", Token: tokenFor(t, "bob"), DeviceID: "b1", Store: st, Seed: 2})
+	bob, err := New(Options{URL: "ws://127.0.0.1:1/v1/ws", Token: tokenFor(t, "bob"), Store: reopen(), Seed: 2,
+		Config: core.Config{DeviceID: "b1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,15 +132,6 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		r = c.reqs[f.ID]
 		delete(c.reqs, f.ID)
 	}
-	// bad drops the connection; the request the frame claimed to answer
-	// goes back in the table, so the drop settles its operation like any
-	// other instead of leaving it waiting forever.
-	bad := func(why string) {
-		if r != nil {
-			c.reqs[f.ID] = r
-		}
-		c.abort(now, proto.CodeBadServerFrame, why)
-	}
 	if c.phase == phaseHello {
 		switch body := f.Body.(type) {
 		case *proto.Welcome:
@@ -156,7 +147,7 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 			c.closeCode, c.closeReason = body.Code, body.Message
 			return
 		}
-		bad("expected welcome, got " + f.Type.String())
+		c.badReply(now, f.ID, r, "expected welcome, got "+f.Type.String())
 		return
 	}
 	switch body := f.Body.(type) {
@@ -177,29 +168,29 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.replied(r)
 	case *proto.Ack:
 		if r == nil || r.kind != reqSend || r.clientID != body.ClientID {
-			bad("ack for no matching send")
+			c.badReply(now, f.ID, r, "ack for no matching send")
 			return
 		}
 		c.acked(now, r, body)
 	case *proto.SyncResult:
 		if r == nil || r.kind != reqSync {
-			bad("sync result for no sync")
+			c.badReply(now, f.ID, r, "sync result for no sync")
 			return
 		}
 		c.synced(now, body)
 	case *proto.HistoryPage:
 		if r == nil || (r.kind != reqFill && r.kind != reqHistory) || body.ConvID != r.conv {
-			bad("history page for no history request")
+			c.badReply(now, f.ID, r, "history page for no history request")
 			return
 		}
 		c.historyPage(now, r, body)
 	case *proto.ConvResult:
 		if r == nil || r.kind != reqCreateGroup {
-			bad("conversation result for no request")
+			c.badReply(now, f.ID, r, "conversation result for no request")
 			return
 		}
 		if !c.groupCreated(r, &body.Conversation) {
-			bad("conversation result with an invalid conversation id")
+			c.badReply(now, f.ID, r, "conversation result with an invalid conversation id")
 		}
 	case *proto.ErrorBody:
 		if r == nil {
@@ -207,8 +198,22 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		}
 		c.requestFailed(now, r, &proto.Error{Code: body.Code, Message: body.Message})
 	default:
-		bad("unexpected " + f.Type.String() + " frame")
+		c.badReply(now, f.ID, r, "unexpected "+f.Type.String()+" frame")
 	}
+}
+
+// badReply drops a connection whose relay sent a frame that makes no sense.
+// The request the frame claimed to answer goes back in the table, so the
+// drop settles its operation like any other instead of leaving it waiting
+// forever. It stays out of line (a cold path with seven callers) to keep
+// parley.wasm small.
+//
+//go:noinline
+func (c *Core) badReply(now time.Time, id uint64, r *request, why string) {
+	if r != nil {
+		c.reqs[id] = r
+	}
+	c.abort(now, proto.CodeBadServerFrame, why)
 }
 
 func (c *Core) welcome(now time.Time, w *proto.Welcome) {

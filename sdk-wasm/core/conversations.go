@@ -106,7 +106,7 @@ func (c *Core) groupCreated(r *request, rc *proto.Conversation) bool {
 	if cv == nil {
 		return false
 	}
-	c.resolve(r.op, Result{Conversation: *copyConv(cv)})
+	c.resolve(r.op, Result{Conversation: copyConv(cv)})
 	return true
 }
 

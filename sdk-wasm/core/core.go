@@ -188,6 +188,10 @@ func (c *Core) newID() string {
 	return idEncoding.EncodeToString(b[:])
 }
 
+// invalid builds the error of a bad argument; out of line because its
+// inlined copies cost parley.wasm more than the call.
+//
+//go:noinline
 func invalid(msg string) *proto.Error {
 	return &proto.Error{Code: proto.CodeInvalidArgument, Message: msg}
 }

@@ -38,26 +38,22 @@
 //
 // # States
 //
-// The connection state the application sees (State), and the phase of the
-// current connection underneath it (dialing → hello → ready):
+// The connection state the application sees (State). Underneath, each
+// connection goes through dialing, hello (Hello written) and ready
+// (welcomed); the state is connected exactly while a connection is ready.
 //
-//	          Start                      welcome
-//	  idle ─────────► connecting ─────────────────────► connected
-//	                      │                                 │
-//	                      │ lost, retryable                 │ lost, retryable
-//	                      │ (dial failed, 4100, 1006,       │ (heartbeat timeout,
-//	                      │  handshake timeout, …)          │  bad frame, 4102, …)
-//	                      ▼           welcome               ▼
-//	                 reconnecting ◄─────────────────────────┘
-//	                      │  ▲ backoff elapsed: dial again
-//	                      └──┘
-//	                      │
-//	                      │ terminal code (4001, 4003, …; 4002 unless the
-//	                      │ driver refreshes tokens) or MaxAttempts reached
-//	                      ▼
-//	                 disconnected ── Start / Reconnect ──► connecting / reconnecting
+//	        Start                      welcome
+//	idle ─────────► connecting ───────────────────► connected
+//	                    │                            ▲     │
+//	    lost, retryable │                    welcome │     │ lost, retryable
+//	                    ▼                            │     ▼
+//	               reconnecting ─────────────────────┴─────┘
+//	               (after each loss: a full-jitter backoff, then a new dial)
 //
-//	  any state ── Close ──► closed (final; the outbox stays in the store)
+//	connecting, connected, reconnecting ── terminal close (4001, 4003, …;
+//	    4002 unless the driver refreshes tokens) or MaxAttempts reached ──► disconnected
+//	disconnected ── Start or Reconnect ──► connecting or reconnecting
+//	any state ── Close ──► closed (final; the outbox stays in the store)
 //
 // # Concurrency
 //

@@ -184,7 +184,7 @@ func (c *Core) completeSend(e *OutboxEntry, m Message) {
 	c.removeFromOutbox(e)
 	mm := m
 	c.emit(Event{Kind: EventMessageUpdate, Message: &mm})
-	c.resolveSend(e.Message.ClientID, Result{Message: m})
+	c.resolveSend(e.Message.ClientID, Result{Message: &m})
 }
 
 // removeFromOutbox forgets e everywhere and stages its deletion.
