@@ -27,33 +27,33 @@ const (
 
 // Message is a conversation message as the application sees it.
 type Message struct {
-	ID        string     `json:"id"` // proto.MessageID(conv, seq) once sent; "local:"+ClientID while pending
-	ClientID  string     `json:"clientId"`
+	ID        string     `json:"id"`       // stable: conversationId#seq once sent, local:<clientId> while pending
+	ClientID  string     `json:"clientId"` // chosen by the sending client; its retries share it, so the relay stores the message once
 	ConvID    string     `json:"conversationId"`
-	Seq       uint64     `json:"seq"` // 0 while pending
-	Sender    string     `json:"sender"`
-	Device    string     `json:"device,omitempty"`
-	Type      string     `json:"type"`
+	Seq       uint64     `json:"seq"`              // position in the conversation, contiguous and increasing; 0 while pending
+	Sender    string     `json:"sender"`           // user id of the sender
+	Device    string     `json:"device,omitempty"` // the sending device
+	Type      string     `json:"type"`             // "text" or "custom" today; a newer relay may add types
 	Text      string     `json:"text,omitempty"`
-	Body      []byte     `json:"body,omitempty"`
+	Body      []byte     `json:"body,omitempty"`      // the payload of a non-text message, base64 in JSON
 	CreatedAt int64      `json:"createdAt"`           // unix ms: relay time once sent, local time while pending
 	LocalTime int64      `json:"localTime,omitempty"` // unix ms when this device created it (0 for others' messages)
 	Status    Status     `json:"status"`
-	ErrorCode proto.Code `json:"errorCode,omitempty"` // why it failed, when Status is failed
+	ErrorCode proto.Code `json:"errorCode,omitempty"` // why the relay refused it, when the status is failed
 }
 
 // Conversation is the local view of a conversation.
 type Conversation struct {
-	ID          string   `json:"id"`
-	Kind        string   `json:"type"`
-	Name        string   `json:"name,omitempty"`
-	Members     []string `json:"members,omitempty"`
-	LastMessage *Message `json:"lastMessage,omitempty"`
-	LastSeq     uint64   `json:"lastSeq"`   // highest seq known to exist on the relay
-	ReadSeq     uint64   `json:"readSeq"`   // this user's read cursor
-	Unread      uint64   `json:"unread"`    // LastSeq - ReadSeq; own messages advance ReadSeq
-	SyncedSeq   uint64   `json:"syncedSeq"` // every message with seq ≤ SyncedSeq is in the local store
-	Version     uint64   `json:"version"`   // relay change version this state reflects
+	ID          string   `json:"id"`                         // p:<a>:<b> for one-to-one conversations, g:<name> for groups
+	Kind        string   `json:"type" ts:"ConversationType"` // p2p or group
+	Name        string   `json:"name,omitempty"`             // display name of a group
+	Members     []string `json:"members,omitempty"`          // user ids of the members, when known
+	LastMessage *Message `json:"lastMessage,omitempty"`      // the newest message, when one is known
+	LastSeq     uint64   `json:"lastSeq"`                    // highest seq known to exist on the relay
+	ReadSeq     uint64   `json:"readSeq"`                    // this user's read cursor: every message with seq ≤ readSeq is read
+	Unread      uint64   `json:"unread"`                     // lastSeq − readSeq; own messages advance the read cursor, so they never count
+	SyncedSeq   uint64   `json:"syncedSeq"`                  // every message with seq ≤ syncedSeq is in the local store
+	Version     uint64   `json:"version"`                    // relay change version this state reflects
 }
 
 // OutboxEntry is a send that is not acknowledged yet. Outbox entries are
@@ -77,7 +77,7 @@ type Meta struct {
 type Snapshot struct {
 	Meta          Meta           `json:"meta"`
 	Conversations []Conversation `json:"conversations"`
-	Outbox        []OutboxEntry  `json:"outbox"`
+	Outbox        []OutboxEntry  `json:"outbox"` // ascending by order
 }
 
 // Batch is one atomic group of store writes, produced by one input to the
@@ -88,7 +88,7 @@ type Batch struct {
 	Conversation []Conversation `json:"conversations,omitempty"`
 	Messages     []Message      `json:"messages,omitempty"`
 	OutboxPut    []OutboxEntry  `json:"outboxPut,omitempty"`
-	OutboxDelete []string       `json:"outboxDelete,omitempty"` // client ids
+	OutboxDelete []string       `json:"outboxDelete,omitempty"` // client ids of the entries to delete
 }
 
 func (b *Batch) empty() bool {

@@ -13,21 +13,22 @@ import (
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
-// bridgeConfig is the JSON the host passes to newClient (BridgeConfig in
-// bindings/src/wasm.d.ts). Durations are milliseconds; zero means the core's
-// default.
+// bridgeConfig is the JSON the host passes to newClient. Durations are in
+// milliseconds; zero or absent means the client's default. Its TypeScript
+// (BridgeConfig) is generated from this type: omitempty marks what the
+// host may leave out.
 type bridgeConfig struct {
-	URL              string `json:"url"`
-	DeviceID         string `json:"deviceId"`
-	HeartbeatMs      int64  `json:"heartbeatMs"`
-	RequestTimeoutMs int64  `json:"requestTimeoutMs"`
-	MinDelayMs       int64  `json:"minDelayMs"`
-	MaxDelayMs       int64  `json:"maxDelayMs"`
-	MaxAttempts      int    `json:"maxAttempts"`
-	SendWindow       int    `json:"sendWindow"`
-	TokenRefresh     bool   `json:"tokenRefresh"`
-	Seed             uint64 `json:"seed"`
-	LogLevel         string `json:"logLevel"`
+	URL              string `json:"url"` // ws://, wss://, http:// or https://
+	DeviceID         string `json:"deviceId,omitempty"`
+	HeartbeatMs      int64  `json:"heartbeatMs,omitempty"`
+	RequestTimeoutMs int64  `json:"requestTimeoutMs,omitempty"`
+	MinDelayMs       int64  `json:"minDelayMs,omitempty"`
+	MaxDelayMs       int64  `json:"maxDelayMs,omitempty"`
+	MaxAttempts      int    `json:"maxAttempts,omitempty"`
+	SendWindow       int    `json:"sendWindow,omitempty"`
+	TokenRefresh     bool   `json:"tokenRefresh"`   // host.token() returns a fresh token on every call
+	Seed             uint64 `json:"seed,omitempty"` // seeds backoff jitter and client ids (tests); 0: random
+	LogLevel         string `json:"logLevel,omitempty" ts:"LogLevel"`
 
 	level client.LogLevel // LogLevel, parsed
 }
@@ -157,8 +158,8 @@ func orEmpty[T any](s []T) []T {
 	return s
 }
 
-// searchArgs is the JSON WasmClient.search takes (BridgeSearch in
-// wasm.d.ts): the text as typed and the options, as core.SearchOptions.
+// searchArgs is the JSON WasmClient.search takes: the text as typed and
+// the options.
 type searchArgs struct {
 	Text string `json:"text"`
 	core.SearchOptions
