@@ -97,7 +97,7 @@ cmd_test() {
   cmd_webchat >&2  # the demo, exercised by the browser suite
   say "go vet"
   go vet ./...
-  GOOS=js GOARCH=wasm go vet ./sdk-wasm/wasm
+  GOOS=js GOARCH=wasm go vet ./sdk-wasm/...
   say "go test (unit, fuzz corpus, relay process suites, wasm in Node)"
   go build -o bin/testreport ./internal/testreport
   local status=0
