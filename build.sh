@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
 # The one entry point: ./build.sh <target>
 #   demo    build everything and start the relay with embedded defaults
-#   test    install what is missing and run every test; ends with "N passed, N failed"
+#   test    install what is missing and run every test; ends with "N passed, N failed, N skipped"
+#           and fails on any failure and on any skip that is not allowed (see "Skips" below)
 #   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 10 min; --quick: a smoke test)
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
-#   npm     pack the npm package @parley-im/sdk into dist/
+#   npm     pack the npm packages @parley-im/sdk and @parley-im/miniapp into dist/
 #   webchat build the web chat demo (examples/web-chat/dist)
-#   relay   build bin/parley-relay
+#   relay   build bin/parley-relay and bin/parley-bench
+#
+# Skips. `./build.sh test` fails when a test was skipped, unless that skip is
+# allowed: a suite this machine can run must run. What a suite needs and this
+# machine can have is started or installed first (PostgreSQL, NATS, Chromium),
+# and the suites are told to fail instead of skipping without it
+# (PARLEY_REQUIRE_SERVICES=1, PARLEY_REQUIRE_BROWSER=1). Only what cannot exist
+# here (PostgreSQL or nats-server not installed, Chromium not installable)
+# allows the skips of the suites that need it, by their reason. The allowed
+# skips are one extended regular expression matched against
+# "<package> <test>: <reason>" for Go and "bindings <test>: <reason>" for the
+# node suites; PARLEY_ALLOW_SKIP='regexp' adds to it by hand (e.g. on a
+# machine without a display server for a new browser). Every skip is listed
+# with its reason before the summary.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -14,6 +28,10 @@ export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ALLOW_SKIP is the regular expression of the skips the test target accepts.
+ALLOW_SKIP=${PARLEY_ALLOW_SKIP:-}
+allow_skip() { ALLOW_SKIP="${ALLOW_SKIP:+$ALLOW_SKIP|}$1"; }
 
 need_go() {
   command -v go >/dev/null || { echo "build.sh: Go is required (https://go.dev/dl/); not found on PATH" >&2; exit 1; }
@@ -24,7 +42,7 @@ build_relay() {
   need_go
   mkdir -p bin
   go build -trimpath -o bin/parley-relay ./relay/cmd/parley-relay
-  go build -trimpath -o bin/parley-bench ./relay/cmd/parley-bench 2>/dev/null || true
+  go build -trimpath -o bin/parley-bench ./tools/parley-bench
 }
 
 # Fuzz targets run briefly in the test target; the corpus under testdata/fuzz
@@ -43,21 +61,29 @@ fuzz_targets() {
 }
 
 # Debian's chromium for the browser suites; installed when missing (CI runs
-# as root on a fresh machine).
+# as root on a fresh machine). Where it is, the browser suites must run.
 ensure_chromium() {
-  [ -x /usr/bin/chromium ] && return 0
-  say "installing Debian's chromium for the browser tests"
-  if [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 || true
-  else
-    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 || true
+  local bin=${PARLEY_CHROMIUM:-/usr/bin/chromium}
+  if [ ! -x "$bin" ]; then
+    say "installing Debian's chromium for the browser tests"
+    if [ "$(id -u)" = 0 ]; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 || true
+    else
+      (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 || true
+    fi
   fi
-  [ -x /usr/bin/chromium ] || say "WARNING: chromium could not be installed: the browser suites will be SKIPPED"
+  if [ -x "$bin" ]; then
+    export PARLEY_REQUIRE_BROWSER=1
+  else
+    say "WARNING: chromium could not be installed: the browser suites will be SKIPPED"
+    allow_skip 'chromium is not installed'
+  fi
 }
 
 # PostgreSQL (127.0.0.1:5432) and NATS (127.0.0.1:4222) for the scale-out
 # suites: started when they are down. Where they cannot exist (not installed)
-# those suites skip with a loud message; where they run, they are required.
+# those suites skip with a loud message, and their skips are allowed; where
+# they run, they are required.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() { for _ in $(seq 1 100); do port_open "$1" && return 0; sleep 0.1; done; return 1; }
 ensure_services() {
@@ -69,6 +95,7 @@ ensure_services() {
       wait_port 5432 || { say "WARNING: PostgreSQL did not start"; ok=0; }
     else
       say "WARNING: PostgreSQL is not installed here: the PostgreSQL suites will be SKIPPED"; ok=0
+      allow_skip 'no PostgreSQL at'
     fi
   fi
   if ! port_open 4222; then
@@ -80,11 +107,40 @@ ensure_services() {
       wait_port 4222 || { say "WARNING: NATS did not start"; ok=0; }
     else
       say "WARNING: nats-server is not installed here: the NATS suites will be SKIPPED"; ok=0
+      allow_skip 'no NATS at|nats-server is not installed'
     fi
   fi
   if [ "$ok" = 1 ]; then
     export PARLEY_REQUIRE_SERVICES=1
   fi
+}
+
+# node_suite NAME DIR: runs DIR's node --test suites (test/*.test.mjs), one
+# file at a time, with a spec report on stdout and TAP in artifacts/NAME.tap;
+# adds its counts to NODE_PASS/NODE_FAIL/NODE_SKIP and its skips that are not
+# allowed to NODE_UNALLOWED. A skipped node test is "ok N - name # SKIP
+# reason" at any depth of the TAP.
+NODE_PASS=0 NODE_FAIL=0 NODE_SKIP=0 NODE_UNALLOWED=0
+node_suite() {
+  local name=$1 dir=$2 tap="$ROOT/artifacts/$1.tap" ok=0
+  (cd "$dir" && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=tap --test-reporter-destination="$tap" test/*.test.mjs) || ok=1
+  local p f s what
+  p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" | tail -1)
+  f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" | tail -1)
+  s=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$tap" | tail -1)
+  p=${p:-0} f=${f:-1} s=${s:-0}
+  while IFS= read -r what; do
+    if [ -n "$ALLOW_SKIP" ] && grep -Eq -- "$ALLOW_SKIP" <<<"$what"; then
+      echo "skip (allowed) $what"
+    else
+      echo "SKIP NOT ALLOWED $what"
+      NODE_UNALLOWED=$((NODE_UNALLOWED + 1))
+    fi
+  done < <(sed -n "s/^ *ok [0-9]* - \(.*\) # SKIP *\(.*\)\$/$name \1: \2/p" "$tap")
+  echo "$name: $p passed, $f failed, $s skipped"
+  NODE_PASS=$((NODE_PASS + p)) NODE_FAIL=$((NODE_FAIL + f)) NODE_SKIP=$((NODE_SKIP + s))
+  [ "$ok" = 0 ] && [ "$f" = 0 ]
 }
 
 cmd_test() {
@@ -93,7 +149,7 @@ cmd_test() {
   mkdir -p artifacts bin
   ensure_chromium
   ensure_services
-  cmd_npm >&2      # parley.wasm (with its size budget), the package, the tarball
+  cmd_npm >&2      # parley.wasm (with its size budget), the packages, the tarballs
   cmd_webchat >&2  # the demo, exercised by the browser suite
   say "go vet"
   go vet ./...
@@ -106,20 +162,20 @@ cmd_test() {
     fuzz_targets | while read -r pkg f; do
       go test -json -run '^$' -fuzz "^${f}\$" -fuzztime "$FUZZTIME" "$pkg" || true
     done
-  } 2>&1 | tee artifacts/go-test.json | bin/testreport -label go -counts artifacts/go-counts || status=1
+  } 2>&1 | tee artifacts/go-test.json | bin/testreport -label go -counts artifacts/go-counts -allow-skip "$ALLOW_SKIP" || status=1
 
   say "node --test (the npm package in Node and in headless Chromium, the web chat)"
-  (cd bindings && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-      --test-reporter=tap --test-reporter-destination="$ROOT/artifacts/js-test.tap" test/*.test.mjs) || status=1
-  local jp jf js
-  jp=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  jf=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  js=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' artifacts/js-test.tap | tail -1)
-  jp=${jp:-0} jf=${jf:-1} js=${js:-0}
-  echo "node: $jp passed, $jf failed, $js skipped"
-  read -r gp gf gs < artifacts/go-counts || { gp=0 gf=1 gs=0; }
-  echo "$((gp + jp)) passed, $((gf + jf)) failed, $((gs + js)) skipped"
-  [ "$status" = 0 ] && [ "$((gf + jf))" = 0 ]
+  node_suite bindings bindings || status=1
+  say "node --test (the mini-program adapter in a faked WeChat, real wasm, real relay)"
+  node_suite miniapp miniapp-adapter || status=1
+
+  read -r gp gf gs gu < artifacts/go-counts || { gp=0 gf=1 gs=0 gu=0; }
+  echo "$((gp + NODE_PASS)) passed, $((gf + NODE_FAIL)) failed, $((gs + NODE_SKIP)) skipped"
+  if [ "$((gu + NODE_UNALLOWED))" != 0 ]; then
+    echo "build.sh: $((gu + NODE_UNALLOWED)) tests were skipped without leave (listed above): a suite this machine can run did not run" >&2
+    status=1
+  fi
+  [ "$status" = 0 ] && [ "$((gf + NODE_FAIL))" = 0 ]
 }
 
 # The web chat (examples/web-chat) is a Vite app that depends on the npm
@@ -201,7 +257,7 @@ cmd_bench() {
 }
 
 # dist/wasm/parley.wasm and Go's wasm_exec.js beside it, with the download
-# sizes; fails when brotli is above the SPEC §5 budget of 1.5 MiB
+# sizes; fails when brotli is above the download budget of 1.5 MiB
 # (WASM_BUDGET, in bytes, overrides it).
 cmd_wasm() {
   local budget=${WASM_BUDGET:-1572864}
@@ -224,11 +280,12 @@ cmd_wasm() {
     const br = zlib.brotliCompressSync(raw, { params: {
       [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
       [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length } });
+    fs.writeFileSync(file + ".br", br); // what WXWebAssembly loads in mini-programs
     const size = (n) => n + " B (" + (n / 1048576).toFixed(2) + " MiB)";
     console.log("parley.wasm  raw " + size(raw.length) + "  gzip " + size(gz.length) + "  brotli " + size(br.length) +
       "  budget " + size(budget) + " brotli");
     if (br.length > budget) {
-      console.error("build.sh: parley.wasm is " + br.length + " bytes after brotli, above the budget of " + budget + " (SPEC §5)");
+      console.error("build.sh: parley.wasm is " + br.length + " bytes after brotli, above the download budget of " + budget);
       process.exit(1);
     }' "$out/parley.wasm" "$budget"
 }
@@ -256,6 +313,22 @@ cmd_npm() {
     say "bindings: npm pack"
     npm pack --pack-destination "$ROOT/dist"
   )
+  cmd_npm_miniapp
+}
+
+# @parley-im/miniapp (miniapp-adapter/): one CommonJS bundle of the adapter
+# and the SDK's code for mini-programs, and dist/wasm/parley.wasm.br beside
+# it, packed into dist/parley-im-miniapp-<version>.tgz.
+cmd_npm_miniapp() {
+  (
+    cd miniapp-adapter
+    say "miniapp-adapter: npm ci"
+    npm ci --no-audit --no-fund
+    say "miniapp-adapter: npm run build"
+    npm run build
+    say "miniapp-adapter: npm pack"
+    npm pack --pack-destination "$ROOT/dist"
+  )
 }
 
 case "${1:-}" in
@@ -265,6 +338,7 @@ case "${1:-}" in
   bench) shift; cmd_bench "$@" ;;
   wasm) shift; cmd_wasm "$@" ;;
   npm) shift; cmd_npm "$@" ;;
+  npm-miniapp) shift; cmd_npm_miniapp "$@" ;;
   relay) shift; build_relay ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,6 +1,9 @@
 package relay
 
-import "context"
+import (
+	"context"
+	"log/slog"
+)
 
 // Envelope is one fan-out: deliver Frame, already encoded, to every connected
 // session of Users except the session whose id is Except (the one that caused
@@ -57,4 +60,32 @@ type Subscription interface {
 	Unwatch(user string)
 	// Close ends the subscription.
 	Close()
+}
+
+// fanout publishes through the bus for this node. A publish the bus refuses
+// is counted and logged, never retried: the message is in the store, and
+// clients catch up by sync.
+type fanout struct {
+	bus     Bus
+	ctx     context.Context
+	metrics *metrics
+	log     *slog.Logger
+}
+
+// publish fans frame out to every session of users except the session
+// except (the one that caused it, which gets its own reply).
+func (f *fanout) publish(users []string, except string, frame []byte) {
+	if err := f.bus.Publish(f.ctx, Envelope{Users: users, Except: except, Frame: frame}); err != nil {
+		f.metrics.busErrors.Add(1)
+		f.log.Error("fan-out failed", "users", len(users), "err", err)
+	}
+}
+
+// kick closes (4003) the sessions of user's device on every node that began
+// before at, but the session except.
+func (f *fanout) kick(user, except, device string, at int64) {
+	if err := f.bus.Publish(f.ctx, Envelope{Users: []string{user}, Except: except, Kick: device, KickAt: at}); err != nil {
+		f.metrics.busErrors.Add(1)
+		f.log.Warn("bus kick failed", "user", user, "err", err)
+	}
 }

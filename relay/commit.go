@@ -12,23 +12,27 @@ import (
 // commitReq is one send waiting for the committer.
 type commitReq struct {
 	req    AppendRequest
+	from   *Session  // the sender's session: the ack goes to it
+	id     uint64    // the Send's request id
 	readAt time.Time // when its frame was read, for the ack latency metric
-	// done completes the request on the committer goroutine, in commit
-	// order. It must not block.
-	done func(*commitReq, AppendResult)
 }
 
 // committer is the group committer: one goroutine that takes whatever sends
 // are waiting (up to max), stores them in one transaction, and only then
-// completes them — so every ack is durable (SPEC §2.1) while one fsync
-// serves many messages. Because requests enter through one channel and are
-// completed in order, the sends of one connection commit in the order they
-// were read and their acks leave in commit order.
+// completes them — so every ack is durable while one fsync serves many
+// messages. Because requests enter through one channel and are completed in
+// order, the sends of one connection commit in the order they were read and
+// their acks leave in commit order.
+//
+// A send's whole path after its session read it is here: submit, commit,
+// then complete — the ack to the sender's session, then one Deliver through
+// the bus to every member's sessions.
 type committer struct {
 	store   Appender
 	max     int
 	log     *slog.Logger
-	onBatch func(n int)
+	metrics *metrics
+	fan     *fanout
 
 	in   chan *commitReq
 	quit chan struct{} // closed when stop begins: submit fails fast
@@ -41,9 +45,9 @@ type committer struct {
 	stopOnce sync.Once
 }
 
-func newCommitter(store Appender, max int, log *slog.Logger, onBatch func(int)) *committer {
+func newCommitter(store Appender, max int, log *slog.Logger, m *metrics, fan *fanout) *committer {
 	return &committer{
-		store: store, max: max, log: log, onBatch: onBatch,
+		store: store, max: max, log: log, metrics: m, fan: fan,
 		in:   make(chan *commitReq, max),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
@@ -101,10 +105,21 @@ func (c *committer) run() {
 }
 
 func (c *committer) commit(batch []*commitReq, items []AppendRequest) {
+	live := batch[:0]
 	for _, r := range batch {
+		if r.from.refused.Load() {
+			// An earlier send of this connection was refused: stored now,
+			// this one would take a seq before it (see Session.send).
+			c.complete(r, AppendResult{Err: errResendInOrder})
+			continue
+		}
+		live = append(live, r)
 		items = append(items, r.req)
 	}
-	c.onBatch(len(batch))
+	if batch = live; len(batch) == 0 {
+		return
+	}
+	c.metrics.batchSize.observe(float64(len(batch)))
 	// Not the caller's context: a batch that started commits even while the
 	// relay shuts down, so no client is left without its ack.
 	res, err := c.store.Append(context.Background(), items)
@@ -113,14 +128,47 @@ func (c *committer) commit(batch []*commitReq, items []AppendRequest) {
 	}
 	if err != nil {
 		c.log.Error("commit failed", "sends", len(batch), "err", err)
-		fail := AppendResult{Err: proto.Errorf(proto.CodeUnavailable, "store unavailable, retry")}
+		fail := AppendResult{Err: errStoreUnavailable}
 		for _, r := range batch {
-			r.done(r, fail)
+			c.complete(r, fail)
 		}
 		return
 	}
 	for i, r := range batch {
-		r.done(r, res[i])
+		c.complete(r, res[i])
+	}
+}
+
+// errResendInOrder refuses a send queued behind one the store refused.
+var errResendInOrder = proto.Errorf(proto.CodeUnavailable, "an earlier send of this connection was refused; resend in order")
+
+// complete finishes one send, in commit order: the ack (or the refusal) to
+// the sender's session, then — for a new message — one Deliver, encoded
+// once, published to every other session of every member. Fan-out happens
+// even if the sender is gone: the message is committed, so its members must
+// see it. Neither step blocks.
+func (c *committer) complete(r *commitReq, res AppendResult) {
+	if res.Err != nil {
+		r.from.replyErr(r.id, res.Err)
+		if res.Err.Code.Retryable() && r.from.refused.CompareAndSwap(false, true) {
+			r.from.Close(proto.CodeOverloaded, "store unavailable: reconnect and resend in order")
+		}
+		return
+	}
+	m := &res.Message
+	// Counted before the ack leaves, so that a client holding its ack sees
+	// the metrics that include it.
+	if res.Duplicate {
+		c.metrics.dedup.Add(1)
+	} else {
+		c.metrics.stored.Add(1)
+	}
+	c.metrics.ackLatency.observe(since(r.readAt))
+	r.from.reply(proto.Frame{Type: proto.TypeAck, ID: r.id, Body: &proto.Ack{
+		ConvID: m.ConvID, ClientID: m.ClientID, Seq: m.Seq, CreatedAt: m.CreatedAt, Duplicate: res.Duplicate,
+	}})
+	if !res.Duplicate {
+		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: *m}}))
 	}
 }
 

@@ -10,14 +10,28 @@
 // # Shape
 //
 // Decisions — which frame is acceptable when, who may read or write a
-// conversation, how cursors move, how a page is cut — are pure functions in
-// route.go. Sockets (session.go, server.go), storage (store_*.go) and
-// cross-node fan-out (bus_*.go) sit at the edge and call them, so the same
-// rules can later run in another runtime. Storage and fan-out are small
-// interfaces (Store, Bus) with in-memory implementations beside the real
-// ones; SQLite is the embedded default.
+// conversation, how fast a connection may send, how cursors move, how a
+// page is cut — are pure functions in package rules. Around them:
 //
-// # Guarantees (SPEC §2)
+//	session.go          a connection's protocol logic (Session), written against
+//	                    a Transport: hello and token, deadlines, rate limit,
+//	                    requests and replies, close codes; it holds no socket
+//	ws_notjs.go         the WebSocket edge, one Transport: accept, read loop,
+//	                    bounded send queue, writer, coalescer, graceful close
+//	commit.go           the group committer and the completion of a send: the
+//	                    ack to the sender, one Deliver through the bus
+//	hub.go, bus*.go     local sessions by user; fan-out between relay nodes
+//	store*.go           storage (SQLite, PostgreSQL, memory), calling the
+//	                    rules inside their transactions
+//	server.go           Server: New, Handler, Serve, Open, Shutdown
+//
+// Another runtime can carry connections with a Transport of its own:
+// Server.Open returns the Session it feeds with Receive and ends with Gone.
+// Under js/wasm the package builds without the WebSocket edge, SQLite,
+// PostgreSQL and NATS (their files are !js): the host brings the
+// connections and passes Options.Store.
+//
+// # Guarantees
 //
 // A Send is acknowledged only after its transaction committed; (sender,
 // client id) is unique in the store, so a retry gets the original ack;
@@ -27,25 +41,26 @@
 //
 // # Concurrency contract
 //
-// An idle connection has one goroutine, its reader: the HTTP handler returns
+// An idle WebSocket has one goroutine, its reader: the HTTP handler returns
 // right after the upgrade (releasing net/http's buffers and stack) and the
-// session runs on a fresh goroutine that only reads. Each message read is
-// decoded and served on a short-lived goroutine the reader waits for —
+// connection runs on a fresh goroutine that only reads. Each message read is
+// handed to Session.Receive on a short-lived goroutine the reader waits for —
 // decoding, token checks and the session's reads and small writes (Sync,
 // History, Read, CreateGroup) need deep stacks the reader should not keep
 // while idle. A writer goroutine drains the bounded send queue and exists
-// only while there is something to write. Sends are not run by either: they
-// go, in read order, to the one committer goroutine (commit.go), which
-// commits whatever is waiting as one transaction and completes each send in
-// order — the ack to its session, then one Deliver, encoded once, published
-// on the Bus. The Bus hands it to each node's hub, which enqueues the same
-// bytes on every recipient session. Nothing outside a session's reader ever
-// blocks on it: enqueueing never waits (a full queue closes the session with
-// 4102), and closing only signals the writer, which sends Close{code} and
-// then closes the WebSocket with the same code. The one wait is the reader's
-// own: while half its queue is taken it reads no further, so a client that
-// pipelines requests without reading the replies is slowed, not cut, and the
-// other half stays free for acks and fan-out.
+// only while there is something to write. Sends are not run by either: the
+// session hands them, in read order, to the one committer goroutine
+// (commit.go), which commits whatever is waiting as one transaction and
+// completes each send in order — the ack to its session, then one Deliver,
+// encoded once, published on the Bus. The Bus hands it to each node's hub,
+// which writes the same bytes to every recipient session. Nothing outside a
+// session's reader ever blocks on it: a Transport's Write never waits (a
+// full queue closes the session with 4102), and Close only signals the
+// writer, which sends Close{code} and then closes the WebSocket with the
+// same code. The one wait is the reader's own: while half its queue is taken
+// it reads no further, so a client that pipelines requests without reading
+// the replies is slowed, not cut, and the other half stays free for acks and
+// fan-out.
 //
 // Store implementations must be safe for concurrent use: Append is called
 // from the committer only, the other methods from many readers at once.

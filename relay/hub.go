@@ -11,8 +11,8 @@ import (
 // session cannot hold up anyone else.
 type hub struct {
 	mu      sync.RWMutex
-	users   map[string][]*session
-	devices map[deviceKey]*session
+	users   map[string][]*Session
+	devices map[deviceKey]*Session
 	n       int
 	onLost  func() // set before the hub subscribes
 }
@@ -20,14 +20,14 @@ type hub struct {
 type deviceKey struct{ user, device string }
 
 func newHub() *hub {
-	return &hub{users: make(map[string][]*session), devices: make(map[deviceKey]*session)}
+	return &hub{users: make(map[string][]*Session), devices: make(map[deviceKey]*Session)}
 }
 
 // add registers s and returns the session of the same (user, device) it
 // replaces, if any; the caller closes that one (4003). first runs under the
 // hub's lock, before any delivery can reach s, so the Welcome it enqueues is
 // always the first frame the client sees.
-func (h *hub) add(s *session, first func()) (replaced *session) {
+func (h *hub) add(s *Session, first func()) (replaced *Session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	key := deviceKey{s.user, s.device}
@@ -44,13 +44,13 @@ func (h *hub) add(s *session, first func()) (replaced *session) {
 
 // remove unregisters s; removing a session twice or one never added is a
 // no-op.
-func (h *hub) remove(s *session) {
+func (h *hub) remove(s *Session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.removeLocked(s)
 }
 
-func (h *hub) removeLocked(s *session) {
+func (h *hub) removeLocked(s *Session) {
 	list := h.users[s.user]
 	for i, x := range list {
 		if x == s {
@@ -87,9 +87,9 @@ func (h *hub) Deliver(e Envelope) {
 			switch {
 			case s.id == e.Except:
 			case e.Kick == "":
-				s.enqueue(e.Frame)
+				s.write(e.Frame)
 			case s.device == e.Kick && s.began < e.KickAt:
-				s.close(proto.CodeKicked, "replaced by a newer connection of the same device")
+				s.Close(proto.CodeKicked, "replaced by a newer connection of the same device")
 			}
 		}
 	}
@@ -105,7 +105,7 @@ func (h *hub) Lost() {
 	defer h.mu.RUnlock()
 	for _, list := range h.users {
 		for _, s := range list {
-			s.enqueue(resyncFrame)
+			s.write(resyncFrame)
 		}
 	}
 }

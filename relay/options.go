@@ -17,7 +17,8 @@ type Options struct {
 	Data string
 
 	// Store keeps conversations and messages. The Server owns it after New
-	// and closes it in Shutdown. Defaults to a SQLite store in Data.
+	// and closes it in Shutdown. Defaults to a SQLite store in Data; under
+	// js/wasm, which has no SQLite, it must be set.
 	Store Store
 
 	// Bus carries fan-out between relay nodes. Defaults to an in-process
@@ -37,17 +38,6 @@ type Options struct {
 	// the first frame, never by cookie, so cross-site requests carry no
 	// ambient authority.
 	Origins []string
-
-	// Static is a directory served at "/" (the web demo). Defaults to none.
-	Static string
-	// Pprof serves Go's profiler at /debug/pprof/ for benchmarks and
-	// diagnosis. Defaults to off: profiles reveal internals, keep them off
-	// a public address.
-	Pprof bool
-	// DevTokens serves POST /dev/token?user=NAME, which mints a 24-hour
-	// token for anyone who asks. For the local demo only: it makes every
-	// account public. Defaults to off.
-	DevTokens bool
 
 	// MaxFrame is the largest frame accepted, in bytes. Defaults to
 	// proto.DefaultMaxFrame (64 KiB).

@@ -1,24 +1,22 @@
 package relay
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
-	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // Server is a Parley relay. Create it with New, mount Handler or call Serve,
-// and end it with Shutdown.
+// and end it with Shutdown. A Transport of one's own can bring connections
+// in through Open.
 type Server struct {
 	opts    Options
 	store   Store
@@ -27,17 +25,17 @@ type Server struct {
 	hub     *hub
 	commit  *committer
 	metrics *metrics
-	key     []byte
 	log     *slog.Logger
 	handler http.Handler
+	env     *sessionEnv // what every session is given
 
-	baseCtx   context.Context // parent of every session's context
+	baseCtx   context.Context // parent of every session's store and bus calls
 	cancelAll context.CancelFunc
 
 	mu       sync.Mutex
 	draining bool
-	sessions map[*session]struct{} // every live session, authenticated or not
-	wg       sync.WaitGroup        // one per live session
+	sessions map[*Session]struct{} // every open session, authenticated or not
+	wg       sync.WaitGroup        // one per open session
 	servers  []*http.Server
 
 	shutdownOnce sync.Once
@@ -57,7 +55,7 @@ func New(opts Options) (*Server, error) {
 	}
 	store := o.Store
 	if store == nil {
-		store, err = OpenSQLite(o.Data, SQLiteOptions{Synchronous: o.Synchronous})
+		store, err = openDefaultStore(o)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +66,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: o, store: store, bus: bus, hub: newHub(), metrics: newMetrics(),
-		key: []byte(secret), log: o.Logger, sessions: make(map[*session]struct{}),
+		log: o.Logger, sessions: make(map[*Session]struct{}),
 	}
 	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
 	s.hub.onLost = func() { s.metrics.busLost.Add(1) }
@@ -76,30 +74,35 @@ func New(opts Options) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("relay: subscribe to bus: %w", err)
 	}
-	s.commit = newCommitter(store, o.BatchMax, o.Logger, func(n int) { s.metrics.batchSize.observe(float64(n)) })
+	fan := &fanout{bus: bus, ctx: s.baseCtx, metrics: s.metrics, log: o.Logger}
+	s.commit = newCommitter(store, o.BatchMax, o.Logger, s.metrics, fan)
 	go s.commit.run()
+	key := []byte(secret)
+	s.env = &sessionEnv{
+		ctx: s.baseCtx,
+		limits: sessionLimits{
+			maxFrame: o.MaxFrame, authTimeout: o.AuthTimeout, heartbeat: o.Heartbeat,
+			heartbeatTimeout: o.HeartbeatTimeout, rateLimit: o.RateLimit, rateBurst: o.RateBurst,
+		},
+		verify: func(token string, now time.Time) (string, time.Time, *proto.Error) {
+			return verifyToken(key, token, now)
+		},
+		store: store, commit: s.commit, hub: s.hub, sub: s.sub, fan: fan,
+		metrics: s.metrics, log: o.Logger, left: s.left,
+	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/ws", s.serveWS)
+	s.mountWS(mux)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
-	if o.Pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	}
-	if o.DevTokens {
-		mux.HandleFunc("POST /dev/token", s.serveDevToken)
-	}
-	if o.Static != "" {
-		mux.Handle("GET /", http.FileServer(http.Dir(filepath.Clean(o.Static))))
-	}
 	s.handler = mux
 	return s, nil
 }
 
-// Handler returns the relay's HTTP handler: /v1/ws, /healthz, /metrics and,
-// with Options.Static, the static files at /.
+// Handler returns the relay's HTTP handler. It serves GET /v1/ws (the
+// WebSocket), GET /healthz and GET /metrics, and nothing else: an
+// application mounts it beside its own routes (cmd/parley-relay adds static
+// files, the profiler and development tokens that way).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve accepts connections on ln until Shutdown, then returns
@@ -149,7 +152,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	for sess := range s.sessions {
-		sess.close(proto.CodeShutdown, "relay shutting down")
+		sess.Close(proto.CodeShutdown, "relay shutting down")
 	}
 	s.mu.Unlock()
 
@@ -162,7 +165,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.cancelAll() // stop store work in flight
 		s.mu.Lock()
 		for sess := range s.sessions {
-			sess.teardown() // drop whatever is left
+			if a, ok := sess.t.(aborter); ok {
+				a.abort() // drop whatever is left
+			}
 		}
 		s.mu.Unlock()
 		<-done
@@ -178,81 +183,43 @@ func (s *Server) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// track registers a new connection, or refuses it while draining.
-func (s *Server) track(sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.draining {
-		return false
+// Open registers a new client connection carried by t and returns its
+// session; t then feeds the session what it reads (Session.Receive) and
+// tells it when the connection is over (Session.Gone). While the relay
+// drains, Open instead closes t with 4100 and returns nil.
+func (s *Server) Open(t Transport, info ConnInfo) *Session {
+	env := s.env
+	sess := &Session{
+		id: randomHex(8), t: t, env: env, remote: info.Remote,
+		bucket: rules.NewBucket(env.limits.rateLimit, env.limits.rateBurst),
 	}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		t.Close(proto.CodeShutdown, "relay shutting down")
+		return nil
+	}
+	sess.timer = time.AfterFunc(env.limits.authTimeout, sess.deadline)
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
-	return true
+	s.mu.Unlock()
+	s.metrics.connections.Add(1)
+	return sess
 }
 
-func (s *Server) untrack(sess *session) {
+// left forgets a session whose connection is over (see Session.Gone).
+func (s *Server) left(sess *Session) {
 	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.mu.Unlock()
 	s.wg.Done()
 }
 
-func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+// isDraining reports whether Shutdown has begun.
+func (s *Server) isDraining() bool {
 	s.mu.Lock()
-	draining := s.draining
-	s.mu.Unlock()
-	if draining {
-		http.Error(w, "relay shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	sb := &smallBuffers{ResponseWriter: w}
-	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
-		OriginPatterns: s.opts.Origins,
-		// Any origin when no allow-list is set: authentication is by token in
-		// the first frame, never by cookie (see Options.Origins).
-		InsecureSkipVerify: len(s.opts.Origins) == 0,
-		CompressionMode:    websocket.CompressionDisabled,
-	})
-	if err != nil {
-		s.log.Debug("websocket accept failed", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
-		return // Accept has written the response (403 for a forbidden origin)
-	}
-	conn.SetReadLimit(-1) // the session enforces MaxFrame with its own close code
-	sess := newSession(s, conn, sb.out)
-	if !s.track(sess) { // Shutdown began after the check above
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = conn.Write(ctx, websocket.MessageBinary,
-			proto.MustEncode(proto.Frame{Type: proto.TypeClose, Body: &proto.Close{Code: proto.CodeShutdown, Reason: "relay shutting down"}}))
-		cancel()
-		_ = conn.Close(websocket.StatusCode(proto.CodeShutdown), "relay shutting down")
-		return
-	}
-	// The handler returns at once and the session lives on a fresh
-	// goroutine: net/http's per-connection state (its 4 KiB buffers, the
-	// deep stack of its serving goroutine) is released, which roughly halves
-	// what an idle connection costs (SPEC §5).
-	go func() {
-		defer s.untrack(sess)
-		sess.run()
-	}()
-}
-
-// serveDevToken mints a token for any user: the demo's sign-in. It exists
-// only with Options.DevTokens, which the demo sets and nothing else should.
-func (s *Server) serveDevToken(w http.ResponseWriter, r *http.Request) {
-	user := r.URL.Query().Get("user")
-	if !proto.ValidName(user) {
-		http.Error(w, "user must be 1-64 characters of [A-Za-z0-9_.@-]", http.StatusBadRequest)
-		return
-	}
-	tok, err := MintToken(string(s.key), user, 24*time.Hour, time.Now())
-	if err != nil {
-		http.Error(w, "cannot mint a token", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(tok))
+	defer s.mu.Unlock()
+	return s.draining
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
@@ -277,67 +244,3 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "# HELP parley_bus_connected Whether the bus to other relays is connected (1) or reconnecting (0).\n# TYPE parley_bus_connected gauge\nparley_bus_connected %d\n", up)
 	}
 }
-
-// sent completes a send on the committer goroutine: the ack (or error) to
-// the sending session, then — for a new message — one Deliver, encoded once,
-// to every other session of every member. Fan-out happens even if the sender
-// is gone: the message is committed, so its members must see it.
-func (s *Server) sent(sess *session, id uint64, r *commitReq, res AppendResult) {
-	if res.Err != nil {
-		sess.replyErr(id, res.Err)
-		return
-	}
-	m := &res.Message
-	// Counted before the ack leaves, so that a client holding its ack sees
-	// the metrics that include it.
-	if res.Duplicate {
-		s.metrics.dedup.Add(1)
-	} else {
-		s.metrics.stored.Add(1)
-	}
-	s.metrics.ackLatency.observe(since(r.readAt))
-	sess.reply(proto.Frame{Type: proto.TypeAck, ID: id, Body: &proto.Ack{
-		ConvID: m.ConvID, ClientID: m.ClientID, Seq: m.Seq, CreatedAt: m.CreatedAt, Duplicate: res.Duplicate,
-	}})
-	if !res.Duplicate {
-		s.publish(res.Members, sess.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: *m}}))
-	}
-}
-
-// publish fans frame out through the bus to users' sessions but except.
-func (s *Server) publish(users []string, except string, frame []byte) {
-	if err := s.bus.Publish(s.baseCtx, Envelope{Users: users, Except: except, Frame: frame}); err != nil {
-		s.metrics.busErrors.Add(1)
-		s.log.Error("fan-out failed", "users", len(users), "err", err)
-	}
-}
-
-// connBufferSize is the size of each of a connection's read and write
-// buffers. net/http hands a hijacked connection 4 KiB of each; most frames
-// are far smaller, and larger ones bypass a bufio buffer anyway, so idle
-// connections keep 1 KiB instead of 8 (SPEC §5 budgets idle memory).
-const connBufferSize = 512
-
-// smallBuffers gives coder/websocket, which reuses the buffers of the
-// hijacked connection, smaller ones, and puts a coalescer under the write
-// buffer.
-type smallBuffers struct {
-	http.ResponseWriter
-	out *coalescer // set by Hijack when it replaced the buffers
-}
-
-func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("relay: response writer cannot be hijacked")
-	}
-	c, brw, err := hj.Hijack()
-	if err != nil || brw.Reader.Buffered() > 0 || brw.Writer.Buffered() > 0 {
-		return c, brw, err // keep bytes already read or written where they are
-	}
-	w.out = &coalescer{conn: c}
-	return c, bufio.NewReadWriter(bufio.NewReaderSize(c, connBufferSize), bufio.NewWriterSize(w.out, connBufferSize)), nil
-}
-
-// Unwrap lets http.ResponseController reach the real writer.
-func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }

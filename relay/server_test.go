@@ -6,13 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -762,15 +758,14 @@ func TestShutdownDrains(t *testing.T) {
 	}
 }
 
-func TestHealthMetricsStatic(t *testing.T) {
+// TestHealthMetrics covers the relay's HTTP routes besides the WebSocket;
+// static files, the profiler and development tokens are the binary's
+// (cmd/parley-relay TestServeExtras).
+func TestHealthMetrics(t *testing.T) {
 	t.Parallel()
-	static := t.TempDir()
-	ok(t, os.WriteFile(filepath.Join(static, "index.html"), []byte("<h1>parley</h1>"), 0o644))
-	r := startRelay(t, func(o *Options) { o.Static = static })
+	r := startRelay(t, nil)
 	code, body := r.get("/healthz")
 	equal(t, [2]any{code, body}, [2]any{200, "ok\n"}, "healthz")
-	code, body = r.get("/")
-	equal(t, [2]any{code, body}, [2]any{200, "<h1>parley</h1>"}, "static")
 
 	c, _ := login(t, r, "alice", "d")
 	c.ack(proto.P2PID("alice", "bob"), "1", "x")
@@ -788,9 +783,14 @@ func TestHealthMetricsStatic(t *testing.T) {
 		}
 	}
 
-	bare := startRelay(t, nil)
-	code, _ = bare.get("/")
-	equal(t, code, http.StatusNotFound, "no static dir")
+	for _, path := range []string{"/", "/index.html", "/debug/pprof/"} {
+		code, _ = r.get(path)
+		equal(t, code, http.StatusNotFound, path+": the relay serves only its own routes")
+	}
+	resp, err := plainHTTP.Post(r.url+"/dev/token?user=alice", "", nil)
+	ok(t, err)
+	resp.Body.Close()
+	equal(t, resp.StatusCode, http.StatusNotFound, "no development tokens from the relay package")
 }
 
 func TestStoreDownAtHealthz(t *testing.T) {
@@ -801,58 +801,7 @@ func TestStoreDownAtHealthz(t *testing.T) {
 	code, _ := r.get("/healthz")
 	equal(t, code, http.StatusServiceUnavailable, "healthz with a closed store")
 	c, _ := login(t, r, "alice", "d")
-	equal(t, errCode(t, c.sendText(proto.P2PID("alice", "bob"), "1", "x")), proto.CodeUnavailable, "send with a closed store")
 	equal(t, errCode(t, c.call(proto.TypeSync, &proto.Sync{})), proto.CodeUnavailable, "sync with a closed store")
-}
-
-// TestSendQueue: pushes past max fail without blocking (the session then
-// closes with 4102, see TestSlowConsumer); exactly one writer owns the queue
-// at a time, and it may only exit when nothing is queued and the session is
-// not closing.
-func TestSendQueue(t *testing.T) {
-	t.Parallel()
-	q := sendQueue{max: 3, drained: make(chan struct{}, 1)}
-	var closing atomic.Bool
-	okPush, start := q.push([]byte{1})
-	equal(t, [2]bool{okPush, start}, [2]bool{true, true}, "first push starts a writer")
-	for range 2 {
-		okPush, start = q.push([]byte{2})
-		equal(t, [2]bool{okPush, start}, [2]bool{true, false}, "later pushes join the running writer")
-	}
-	okPush, _ = q.push([]byte{3})
-	equal(t, okPush, false, "push past max")
-	equal(t, q.claim(), false, "claim while a writer runs")
-	equal(t, q.release(&closing), false, "writer keeps running while frames wait")
-	equal(t, len(q.take(nil)), 3, "take")
-	closing.Store(true)
-	equal(t, q.release(&closing), false, "writer stays to finish a closing session")
-	closing.Store(false)
-	equal(t, q.release(&closing), true, "idle writer exits")
-	equal(t, q.claim(), true, "claim when no writer runs")
-}
-
-// TestDevTokens: the demo's sign-in endpoint exists only when asked for, and
-// the tokens it mints are accepted.
-func TestDevTokens(t *testing.T) {
-	t.Parallel()
-	off := startRelay(t, nil)
-	resp, err := http.Post(off.url+"/dev/token?user=alice", "", nil)
-	ok(t, err)
-	resp.Body.Close()
-	equal(t, resp.StatusCode, http.StatusNotFound, "no dev tokens by default")
-
-	on := startRelay(t, func(o *Options) { o.DevTokens = true })
-	resp, err = http.Post(on.url+"/dev/token?user=bad%20name", "", nil)
-	ok(t, err)
-	resp.Body.Close()
-	equal(t, resp.StatusCode, http.StatusBadRequest, "invalid user")
-	resp, err = http.Post(on.url+"/dev/token?user=alice", "", nil)
-	ok(t, err)
-	tok, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	equal(t, resp.StatusCode, http.StatusOK, "mint")
-	user, _, perr := verifyToken(on.srv.key, string(tok), time.Now())
-	if perr != nil || user != "alice" {
-		t.Fatalf("minted token: user %q, %v", user, perr)
-	}
+	equal(t, errCode(t, c.sendText(proto.P2PID("alice", "bob"), "1", "x")), proto.CodeUnavailable, "send with a closed store")
+	c.expectClose(proto.CodeOverloaded) // later sends must not overtake the refused one
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // ErrClosed is returned by a store or server used after Close or Shutdown.
@@ -14,7 +16,7 @@ var ErrClosed = errors.New("relay: closed")
 
 // The interfaces below are what the relay needs from storage, split by the
 // part of the relay that consumes them. A store implementation decides
-// authorisation with the pure functions of route.go inside its own
+// authorisation with the pure functions of package rules inside its own
 // transaction, so that a check and the write it guards can never race —
 // whether the store is SQLite in-process or PostgreSQL behind several relays.
 
@@ -81,7 +83,7 @@ type ConvWriter interface {
 // Lifecycle is the housekeeping side of a store.
 type Lifecycle interface {
 	// Epoch identifies this store's data; it changes when the store is
-	// reset, so clients never trust a cache of another store (SPEC §2.4).
+	// reset, so clients never trust a cache of another store.
 	Epoch() string
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
@@ -96,6 +98,10 @@ type Store interface {
 	ConvWriter
 	Lifecycle
 }
+
+// GroupSpec is a normalised CreateGroup, as rules.PlanGroup builds it and
+// ConvWriter.CreateGroup stores it.
+type GroupSpec = rules.GroupSpec
 
 // convView assembles a user's view of a conversation from stored parts.
 func convView(id, kind, name string, createdAt int64, lastSeq, readSeq, version uint64, members []string, last *proto.Message) proto.Conversation {
@@ -114,4 +120,14 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b)
+}
+
+// wrapStoreErr adds context to a failure, leaving a *proto.Error (a refusal,
+// not a failure) as it is.
+func wrapStoreErr(what string, err error) error {
+	var perr *proto.Error
+	if err == nil || errors.As(err, &perr) {
+		return err
+	}
+	return fmt.Errorf("relay: %s: %w", what, err)
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 var _ Store = (*MemoryStore)(nil)
@@ -111,7 +112,7 @@ func (s *MemoryStore) Append(ctx context.Context, batch []AppendRequest) ([]Appe
 func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 	send := &req.Send
 	if ref, ok := s.byClient[clientKey{req.Sender, send.ClientID}]; ok {
-		if err := dedupOutcome(send.ConvID, ref.conv); err != nil {
+		if err := rules.DedupOutcome(send.ConvID, ref.conv); err != nil {
 			return AppendResult{Err: err}
 		}
 		return AppendResult{Message: s.convs[ref.conv].msgs[ref.seq-1], Duplicate: true}
@@ -121,7 +122,7 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 	if c != nil {
 		_, isMember = c.members[req.Sender]
 	}
-	create, err := admitSend(req.Sender, send.ConvID, c != nil, isMember)
+	create, err := rules.AdmitSend(req.Sender, send.ConvID, c != nil, isMember)
 	if err != nil {
 		return AppendResult{Err: err}
 	}
@@ -242,7 +243,7 @@ func (s *MemoryStore) History(ctx context.Context, user string, q proto.History)
 	if c != nil {
 		_, isMember = c.members[user]
 	}
-	empty, err := admitRead(user, q.ConvID, c != nil, isMember)
+	empty, err := rules.AdmitRead(user, q.ConvID, c != nil, isMember)
 	if err != nil {
 		return page, err
 	}
@@ -284,7 +285,7 @@ func (s *MemoryStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 	if c != nil {
 		_, isMember = c.members[user]
 	}
-	empty, err := admitRead(user, conv, c != nil, isMember)
+	empty, err := rules.AdmitRead(user, conv, c != nil, isMember)
 	if err != nil {
 		return proto.Conversation{}, false, err
 	}
@@ -292,7 +293,7 @@ func (s *MemoryStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 		return proto.Conversation{ID: conv, Kind: proto.KindP2P}, false, nil
 	}
 	m := c.members[user]
-	next := nextReadSeq(m.readSeq, seq, uint64(len(c.msgs)))
+	next := rules.NextReadSeq(m.readSeq, seq, uint64(len(c.msgs)))
 	if next == m.readSeq {
 		return s.view(c, user), false, nil
 	}
@@ -309,7 +310,7 @@ func (s *MemoryStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 		return proto.Conversation{}, false, ErrClosed
 	}
 	if c := s.convs[spec.ID]; c != nil {
-		if err := sameGroup(c.kind, c.creator, c.memberList, spec); err != nil {
+		if err := rules.SameGroup(c.kind, c.creator, c.memberList, spec); err != nil {
 			return proto.Conversation{}, false, err
 		}
 		return s.view(c, spec.Creator), false, nil

@@ -1,3 +1,5 @@
+//go:build !js
+
 package relay
 
 import (
@@ -17,12 +19,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 var _ Store = (*PostgresStore)(nil)
 
 // PostgresStore is the Store for several relays sharing one PostgreSQL
-// database (SPEC §3, scale-out). Every relay is a peer: nothing is cached
+// database. Every relay is a peer: nothing is cached
 // between calls, each decision is taken inside the transaction that writes
 // it, and the database's locks are the only coordination.
 //
@@ -89,7 +92,7 @@ type PostgresOptions struct {
 // that starts on a schema; never edit one that has shipped, add another.
 //
 // Ids are COLLATE "C": member lists are compared with Go's byte order
-// (sameGroup), and an order that changed with the database's locale would
+// (rules.SameGroup), and an order that changed with the database's locale would
 // make an idempotent CreateGroup a conflict. Message text and group names
 // are bytea: Postgres text cannot hold NUL, which a message may carry, and
 // one such message must not fail the batch it commits in.
@@ -501,7 +504,7 @@ func (s *PostgresStore) History(ctx context.Context, user string, q proto.Histor
 	if err != nil {
 		return page, wrapStoreErr("history", err)
 	}
-	empty, perr := admitRead(user, q.ConvID, exists, isMember)
+	empty, perr := rules.AdmitRead(user, q.ConvID, exists, isMember)
 	if perr != nil {
 		return page, perr
 	}
@@ -549,7 +552,7 @@ func (s *PostgresStore) MarkRead(ctx context.Context, user, conv string, seq uin
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		empty, perr := admitRead(user, conv, exists, readSeq != nil)
+		empty, perr := rules.AdmitRead(user, conv, exists, readSeq != nil)
 		if perr != nil {
 			return perr
 		}
@@ -559,7 +562,7 @@ func (s *PostgresStore) MarkRead(ctx context.Context, user, conv string, seq uin
 		}
 		old := uint64(*readSeq)
 		b = &pgx.Batch{}
-		if next := nextReadSeq(old, seq, uint64(last)); next != old {
+		if next := rules.NextReadSeq(old, seq, uint64(last)); next != old {
 			moved = true
 			b.Queue(`UPDATE members SET read_seq = $1 WHERE conv_id = $2 AND user_id = $3`, int64(next), conv, user)
 			var ch changes
@@ -599,7 +602,7 @@ func (s *PostgresStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.
 		}
 		created = !exists
 		if exists {
-			if perr := sameGroup(kind, creator, members, spec); perr != nil {
+			if perr := rules.SameGroup(kind, creator, members, spec); perr != nil {
 				return perr
 			}
 			var err error

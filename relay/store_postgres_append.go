@@ -1,3 +1,5 @@
+//go:build !js
+
 package relay
 
 import (
@@ -8,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // Append implements Appender in one transaction of two round trips
@@ -119,7 +122,7 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 		send := &req.Send
 		key := senderClient{req.Sender, send.ClientID}
 		if orig, dup := stored[key]; dup {
-			if perr := dedupOutcome(send.ConvID, orig.ConvID); perr != nil {
+			if perr := rules.DedupOutcome(send.ConvID, orig.ConvID); perr != nil {
 				out[i] = AppendResult{Err: perr}
 			} else {
 				out[i] = AppendResult{Message: orig, Duplicate: true}
@@ -131,7 +134,7 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 		if c != nil {
 			_, isMember = slices.BinarySearch(c.members, req.Sender)
 		}
-		create, perr := admitSend(req.Sender, send.ConvID, c != nil, isMember)
+		create, perr := rules.AdmitSend(req.Sender, send.ConvID, c != nil, isMember)
 		if perr != nil {
 			out[i] = AppendResult{Err: perr}
 			continue

@@ -1,3 +1,5 @@
+//go:build !js
+
 package relay
 
 import (
@@ -14,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -81,6 +84,12 @@ var migrations = []string{
 		value INTEGER NOT NULL
 	) WITHOUT ROWID;
 	INSERT INTO counters(name, value) VALUES ('changes', 0);`,
+}
+
+// openDefaultStore opens the store a relay uses when Options.Store is nil:
+// SQLite in Options.Data.
+func openDefaultStore(o Options) (Store, error) {
+	return OpenSQLite(o.Data, SQLiteOptions{Synchronous: o.Synchronous})
 }
 
 // OpenSQLite opens (creating or migrating) the store in dir/parley.db.
@@ -304,7 +313,7 @@ func (s *SQLiteStore) appendOne(ctx context.Context, st *appendStmts, req *Appen
 		&orig.ConvID, &seq, &orig.Device, &orig.MsgType, &orig.Text, &orig.Body, &orig.CreatedAt)
 	switch {
 	case err == nil:
-		if perr := dedupOutcome(send.ConvID, orig.ConvID); perr != nil {
+		if perr := rules.DedupOutcome(send.ConvID, orig.ConvID); perr != nil {
 			return AppendResult{Err: perr}, nil
 		}
 		orig.Seq = uint64(seq)
@@ -329,7 +338,7 @@ func (s *SQLiteStore) appendOne(ctx context.Context, st *appendStmts, req *Appen
 			return AppendResult{}, err
 		}
 	}
-	create, perr := admitSend(req.Sender, send.ConvID, exists, isMember)
+	create, perr := rules.AdmitSend(req.Sender, send.ConvID, exists, isMember)
 	if perr != nil {
 		return AppendResult{Err: perr}, nil
 	}
@@ -515,7 +524,7 @@ func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History)
 	case err != nil:
 		return page, fmt.Errorf("relay: history: %w", err)
 	}
-	empty, perr := admitRead(user, q.ConvID, exists, isMember)
+	empty, perr := rules.AdmitRead(user, q.ConvID, exists, isMember)
 	if perr != nil {
 		return page, perr
 	}
@@ -573,7 +582,7 @@ func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 		case err != nil:
 			return err
 		}
-		empty, perr := admitRead(user, conv, exists, readSeq.Valid)
+		empty, perr := rules.AdmitRead(user, conv, exists, readSeq.Valid)
 		if perr != nil {
 			return perr
 		}
@@ -582,7 +591,7 @@ func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 			return nil
 		}
 		old := uint64(readSeq.Int64)
-		if next := nextReadSeq(old, seq, uint64(last)); next != old {
+		if next := rules.NextReadSeq(old, seq, uint64(last)); next != old {
 			moved = true
 			if _, err := tx.ExecContext(ctx, `UPDATE members SET read_seq = ?, version = ? WHERE conv_id = ? AND user_id = ?`,
 				int64(next), int64(bump()), conv, user); err != nil {
@@ -608,7 +617,7 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 			if err != nil {
 				return err
 			}
-			if perr := sameGroup(kind, creator, members, spec); perr != nil {
+			if perr := rules.SameGroup(kind, creator, members, spec); perr != nil {
 				return perr
 			}
 		case errors.Is(err, sql.ErrNoRows):
@@ -634,14 +643,4 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 		return err
 	})
 	return view, created, wrapStoreErr("create group", err)
-}
-
-// wrapStoreErr adds context to a failure, leaving a *proto.Error (a refusal,
-// not a failure) as it is.
-func wrapStoreErr(what string, err error) error {
-	var perr *proto.Error
-	if err == nil || errors.As(err, &perr) {
-		return err
-	}
-	return fmt.Errorf("relay: %s: %w", what, err)
 }

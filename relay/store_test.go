@@ -263,6 +263,9 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatal("append after close")
 		}
 	})
+
+	testStoreLongConversation(t, open) // store_suite_test.go
+	testStoreNonMembers(t, open)
 }
 
 func TestMemoryStore(t *testing.T) {

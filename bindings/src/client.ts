@@ -47,6 +47,9 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
   if (typeof token === 'string' && token === '') throw invalid('options.token is empty');
   for (const k of ['heartbeatMs', 'requestTimeoutMs', 'sendWindow', 'seed'] as const) checkCount(options[k], k);
   for (const k of ['maxAttempts', 'minDelayMs', 'maxDelayMs'] as const) checkCount(options.reconnect?.[k], `reconnect.${k}`);
+  if (options.wasmGlobal !== undefined && (typeof options.wasmGlobal !== 'object' || options.wasmGlobal === null)) {
+    throw invalid('options.wasmGlobal must be an object');
+  }
   const logLevel = options.logLevel ?? 'warn';
   if (!(logLevel in LEVELS)) throw invalid(`options.logLevel must be one of ${Object.keys(LEVELS).join(', ')}`);
   const sink = options.logger ?? consoleLogger;
@@ -86,8 +89,8 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
   }
 
   try {
-    await ensureWebSocket(options.WebSocket, log);
-    const bridge = await loadBridge({ wasmUrl: options.wasmUrl, instantiate: options.instantiate });
+    await ensureWebSocket(options.WebSocket, log, options.wasmGlobal);
+    const bridge = await loadBridge({ wasmUrl: options.wasmUrl, instantiate: options.instantiate, wasmGlobal: options.wasmGlobal });
     const config: BridgeConfig = {
       url,
       deviceId,

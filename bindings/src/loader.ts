@@ -11,7 +11,13 @@ type WasmSource = string | URL | ArrayBuffer | Uint8Array;
 // realm (an app may end up with both the ESM and the CJS build): a second
 // copy of the Go program would fight the first over __parley_v1.
 const LOADING = Symbol.for('@parley-im/sdk/bridge');
-type Realm = typeof globalThis & { [LOADING]?: Promise<WasmBridgeV1> };
+// The realm is globalThis, or the module's own global object (options.wasmGlobal).
+type Realm = {
+  [LOADING]?: Promise<WasmBridgeV1>;
+  Go?: (new () => GoRuntime) | undefined;
+  __parley_v1?: WasmBridgeV1 | undefined;
+  __parley_ready?: (() => void) | undefined;
+};
 
 /** isNode reports whether this is Node.js (or a runtime posing as it) rather than a browser. @internal */
 export function isNode(): boolean {
@@ -25,13 +31,17 @@ export function isNode(): boolean {
  * failed load is forgotten, so the next call tries again.
  * @internal
  */
-export function loadBridge(opts: { wasmUrl?: WasmSource | undefined; instantiate?: InstantiateHook | undefined }): Promise<WasmBridgeV1> {
-  const realm = globalThis as Realm;
+export function loadBridge(opts: {
+  wasmUrl?: WasmSource | undefined;
+  instantiate?: InstantiateHook | undefined;
+  wasmGlobal?: object | undefined;
+}): Promise<WasmBridgeV1> {
+  const realm = (opts.wasmGlobal ?? globalThis) as Realm;
   const ready = realm.__parley_v1;
   if (ready) return Promise.resolve(ready);
   let p = realm[LOADING];
   if (!p) {
-    p = start(opts.wasmUrl ?? defaultWasmUrl(), opts.instantiate);
+    p = start(opts.wasmUrl ?? defaultWasmUrl(), opts.instantiate, realm);
     realm[LOADING] = p;
     p.catch(() => {
       if (realm[LOADING] === p) delete realm[LOADING];
@@ -40,12 +50,15 @@ export function loadBridge(opts: { wasmUrl?: WasmSource | undefined; instantiate
   return p;
 }
 
-async function start(source: WasmSource, hook: InstantiateHook | undefined): Promise<WasmBridgeV1> {
-  // A host may have loaded its own wasm_exec.js (mini-program adapters
-  // polyfill around it); otherwise use the copy built with parley.wasm.
-  if (typeof globalThis.Go !== 'function') await import('./wasm_exec.js');
-  const Go = globalThis.Go;
-  if (typeof Go !== 'function') throw new ParleyError(Codes.Panic, 'wasm_exec.js did not define globalThis.Go');
+async function start(source: WasmSource, hook: InstantiateHook | undefined, realm: Realm): Promise<WasmBridgeV1> {
+  // A host may have loaded its own wasm_exec.js (mini-program adapters run
+  // it over a global object of their own, options.wasmGlobal); otherwise use
+  // the copy built with parley.wasm.
+  if (realm === globalThis && typeof globalThis.Go !== 'function') await import('./wasm_exec.js');
+  const Go = realm.Go;
+  if (typeof Go !== 'function') {
+    throw new ParleyError(Codes.Panic, realm === globalThis ? 'wasm_exec.js did not define globalThis.Go' : 'options.wasmGlobal holds no Go class (run wasm_exec.js over it first)');
+  }
   const go = new Go();
 
   let instance: WebAssembly.Instance;
@@ -62,15 +75,15 @@ async function start(source: WasmSource, hook: InstantiateHook | undefined): Pro
   }
 
   await new Promise<void>((resolve, reject) => {
-    globalThis.__parley_ready = resolve;
+    realm.__parley_ready = resolve;
     go.run(instance).then(
       () => reject(new ParleyError(Codes.Panic, 'parley.wasm exited before it was ready')),
       (e: unknown) => reject(toParleyError(e)),
     );
   });
-  delete globalThis.__parley_ready;
+  delete realm.__parley_ready;
 
-  const bridge = globalThis.__parley_v1;
+  const bridge = realm.__parley_v1;
   if (!bridge || bridge.version !== 1) {
     throw new ParleyError(Codes.Panic, `parley.wasm speaks bridge version ${String(bridge?.version)}, this package speaks 1`);
   }
@@ -117,19 +130,21 @@ function invalidWithCause(message: string, cause: unknown): ParleyError {
 }
 
 /**
- * ensureWebSocket makes globalThis.WebSocket the constructor the client
- * should dial with: the wasm module dials through the global (coder/websocket's
- * js build reads it on every dial), so a per-client constructor cannot exist.
+ * ensureWebSocket makes the WebSocket of the module's global object
+ * (globalThis, or options.wasmGlobal) the constructor the client should dial
+ * with: the wasm module reads it from there on every dial, so a per-client
+ * constructor cannot exist.
  * @internal
  */
 export async function ensureWebSocket(
   given: WebSocketConstructor | undefined,
   log: (level: 'warn', message: string) => void,
+  wasmGlobal?: object,
 ): Promise<void> {
-  const realm = globalThis as { WebSocket?: unknown };
+  const realm = (wasmGlobal ?? globalThis) as { WebSocket?: unknown };
   if (given) {
     if (realm.WebSocket !== given) {
-      if (realm.WebSocket) log('warn', 'options.WebSocket replaces globalThis.WebSocket: the wasm module dials through the global');
+      if (realm.WebSocket && realm === globalThis) log('warn', 'options.WebSocket replaces globalThis.WebSocket: the wasm module dials through the global');
       realm.WebSocket = given;
     }
     return;

@@ -242,11 +242,26 @@ export interface ClientOptions {
   /**
    * The WebSocket constructor. Defaults to `globalThis.WebSocket`, and in
    * Node without one to the `ws` package. The wasm module dials through
-   * `globalThis.WebSocket`, so a constructor given here is installed there.
+   * `globalThis.WebSocket`, so a constructor given here is installed there
+   * (on `wasmGlobal` instead when that is given).
    */
   WebSocket?: WebSocketConstructor;
   /** Instantiates parley.wasm. Defaults to `WebAssembly.instantiateStreaming` / `instantiate`. */
   instantiate?: InstantiateHook;
+  /**
+   * The object parley.wasm sees as its global object (Go's `js.Global()`),
+   * for hosts whose global object lacks what Go's runtime needs, such as
+   * WeChat mini-programs. It must hold `Go`, the class Go's wasm_exec.js
+   * defines when run over this object, and what that file reads from it
+   * (`TextEncoder`, `TextDecoder`, `performance`, `crypto`); whatever else
+   * the module looks up (`Object`, `Uint8Array`, `console`, …) may come
+   * through its prototype, as in `Object.create(globalThis)`. The module is
+   * loaded once per such object, `options.WebSocket` is installed on it
+   * instead of on globalThis, and the module's bridge lives on it, so the
+   * SDK adds nothing to globalThis. Defaults to globalThis, with the
+   * wasm_exec.js shipped in this package.
+   */
+  wasmGlobal?: object;
   /** Seeds backoff jitter and client ids, so a test replays identically. Defaults to random. */
   seed?: number;
 }

@@ -6,7 +6,9 @@
  *
  * Start-up: the loader sets `globalThis.__parley_ready = resolve` and runs the
  * Go program; the program sets `globalThis.__parley_v1` to a {@link WasmBridgeV1}
- * and calls `__parley_ready()`. Nothing else is put on `globalThis`.
+ * and calls `__parley_ready()`. Nothing else is put on `globalThis`. (Here
+ * `globalThis` is the program's global object: options.wasmGlobal when a host
+ * gives one.)
  *
  * Data crosses the boundary as bytes, one call per operation: application data
  * (configs, events, messages, conversations, storage snapshots and batches) is

@@ -73,7 +73,14 @@ type ackRecord struct {
 	seq                    uint64
 }
 
-// TestInvariantsUnderChaos is the delivery guarantee of SPEC §2 as an
+// sentRecord is what one send asked for; n is its place in its device's
+// send order.
+type sentRecord struct {
+	conv, sender, device, text string
+	n                          int
+}
+
+// TestInvariantsUnderChaos is the delivery guarantee as an
 // invariant: 3 users × 2 devices send 3,000 messages into one group and three
 // p2p conversations while connections are cut at random and the relay is
 // killed with SIGKILL and restarted. At the end every device holds every
@@ -115,7 +122,7 @@ type chaosRun struct {
 	seed    uint64
 	devices []*device
 	convsOf map[string][]string
-	sent    map[string]string
+	sent    map[string]sentRecord // client id → what was sent
 	acked   []ackRecord
 }
 
@@ -158,7 +165,7 @@ func runChaos(t *testing.T, s uint64, proxy *testsvc.Proxy, perUser int, disrupt
 	var (
 		mu     sync.Mutex
 		acked  []ackRecord
-		sent   = map[string]string{} // client id → conversation
+		sent   = map[string]sentRecord{} // client id → what was sent
 		nAcked atomic.Int64
 		wg     sync.WaitGroup
 		errs   = make(chan error, total+len(devices))
@@ -172,13 +179,14 @@ func runChaos(t *testing.T, s uint64, proxy *testsvc.Proxy, perUser int, disrupt
 			defer close(results)
 			for n := 0; n < perDevice; n++ {
 				conv := convsOf[d.user][drng.IntN(len(convsOf[d.user]))]
-				m, ch, err := d.c.SendAsync(conv, proto.MsgText, fmt.Sprintf("%s #%d", d.name, n), nil)
+				text := fmt.Sprintf("%s #%d", d.name, n)
+				m, ch, err := d.c.SendAsync(conv, proto.MsgText, text, nil)
 				if err != nil {
 					errs <- fmt.Errorf("%s send %d: %w", d.name, n, err)
 					return
 				}
 				mu.Lock()
-				sent[m.ClientID] = conv
+				sent[m.ClientID] = sentRecord{conv: conv, sender: d.user, device: d.name, text: text, n: n}
 				mu.Unlock()
 				results <- ch
 				// ~30 ms between sends: the run lasts ~15 s, long enough for
@@ -272,13 +280,14 @@ func isClosed(ch chan struct{}) bool {
 
 // checkConvergence asserts the invariants: per conversation, every member
 // device holds messages 1..N with no gap and no duplicate client id, in the
-// same order as every other member device, and every ack names the message
-// at its seq.
-func checkConvergence(t *testing.T, devices []*device, convsOf map[string][]string, sent map[string]string, acked []ackRecord) {
+// same order as every other member device; every message is one that was
+// sent, with its text, sender and device; each device's messages keep the
+// order that device sent them in; and every ack names the message at its seq.
+func checkConvergence(t *testing.T, devices []*device, convsOf map[string][]string, sent map[string]sentRecord, acked []ackRecord) {
 	t.Helper()
 	wantCount := map[string]int{}
-	for _, conv := range sent {
-		wantCount[conv]++
+	for _, s := range sent {
+		wantCount[s.conv]++
 	}
 	reference := map[string][]string{} // conv → client id by seq-1
 	for _, d := range devices {
@@ -289,6 +298,7 @@ func checkConvergence(t *testing.T, devices []*device, convsOf map[string][]stri
 			}
 			seen := map[string]bool{}
 			order := make([]string, 0, len(msgs))
+			lastOf := map[string]sentRecord{} // sending device → its latest message so far
 			for i, m := range msgs {
 				if m.Seq != uint64(i+1) {
 					t.Fatalf("%s %s: message %d has seq %d: not contiguous", d.name, conv, i, m.Seq)
@@ -298,6 +308,19 @@ func checkConvergence(t *testing.T, devices []*device, convsOf map[string][]stri
 				}
 				seen[m.ClientID] = true
 				order = append(order, m.ClientID)
+				s, ok := sent[m.ClientID]
+				if !ok {
+					t.Fatalf("%s %s: seq %d (%q from %s) was never sent", d.name, conv, m.Seq, m.Text, m.Sender)
+				}
+				if s.conv != conv || m.Sender != s.sender || m.Device != s.device || m.Text != s.text || m.Type != proto.MsgText {
+					t.Fatalf("%s %s: seq %d is {%s %s/%s %q}, sent as {%s %s/%s %q}", d.name, conv, m.Seq,
+						conv, m.Sender, m.Device, m.Text, s.conv, s.sender, s.device, s.text)
+				}
+				if prev, ok := lastOf[s.device]; ok && prev.n > s.n {
+					t.Fatalf("%s %s: %q is stored before %q (seq %d): %s sent them the other way round",
+						d.name, conv, prev.text, s.text, m.Seq, s.device)
+				}
+				lastOf[s.device] = s
 			}
 			if len(order) != wantCount[conv] {
 				t.Fatalf("%s %s: holds %d messages, %d were sent", d.name, conv, len(order), wantCount[conv])

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,41 +137,80 @@ func TestOutboxSurvivesRestartAndKeepsOrder(t *testing.T) {
 	}
 }
 
+// The relay restarts on the same address and data: the client sees the
+// retryable 4100, keeps a send made meanwhile in its outbox, reconnects to the
+// new relay by itself and delivers the send there. A token the relay cannot
+// verify is refused with a terminal code and the client stops. Every wait is
+// bounded: a client that never reconnects fails the test instead of hanging it.
 func TestReconnectsAfterRelayRestartAndTerminalCodes(t *testing.T) {
 	t.Parallel()
-	url, stop := startRelay(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	states := make(chan core.State, 32)
+	url, stop, restart := restartableRelay(t)
+
+	var mu sync.Mutex
+	var states []core.Event
 	c := open(t, url, "carol", "c1", nil)
 	c.On(func(e core.Event) {
 		if e.Kind == core.EventState {
-			states <- e.State
+			mu.Lock()
+			states = append(states, e)
+			mu.Unlock()
 		}
 	})
 	if err := c.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	stop() // 4100 shutdown: retryable
-	for s := range states {
-		if s == core.StateReconnecting {
-			break
-		}
+	conv := c.P2P("dave")
+	if _, err := c.SendText(ctx, conv, "before the restart"); err != nil {
+		t.Fatal(err)
 	}
-	// A token the relay cannot verify is refused with a terminal code, and
-	// the client stops instead of retrying.
-	url2, _ := startRelay(t)
-	bad2, err := New(Options{URL: url2, Token: "not-a-token", Config: core.Config{DeviceID: "x"}})
+
+	stop() // 4100 shutdown: retryable
+	waitFor(t, ctx, func() bool { return c.State() == core.StateReconnecting })
+	mu.Lock()
+	seen := append([]core.Event(nil), states...)
+	mu.Unlock()
+	sawShutdown := false
+	for _, e := range seen {
+		sawShutdown = sawShutdown || (e.State == core.StateReconnecting && e.Code == proto.CodeShutdown)
+	}
+	if !sawShutdown {
+		t.Fatalf("states %+v: no reconnecting with %d", seen, proto.CodeShutdown)
+	}
+	_, pending, err := c.SendAsync(conv, proto.MsgText, "while the relay was down", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bad2.Close()
-	err = bad2.Connect(ctx)
+
+	restart() // a new relay on the same address and store
+	waitFor(t, ctx, func() bool { return c.State() == core.StateConnected })
+	select {
+	case r := <-pending:
+		if r.Err != nil || r.Message.Seq != 2 {
+			t.Fatalf("the send made while the relay was down: %+v", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("the send made while the relay was down was never acknowledged")
+	}
+	page, err := c.Messages(ctx, conv, 0, 10)
+	if err != nil || len(page) != 2 || page[0].Text != "before the restart" || page[1].Text != "while the relay was down" {
+		t.Fatalf("messages after the restart: %+v %v", page, err)
+	}
+
+	// A token the relay cannot verify is refused with a terminal code, and
+	// the client stops instead of retrying.
+	bad, err := New(Options{URL: url, Token: "not-a-token", Config: core.Config{DeviceID: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	err = bad.Connect(ctx)
 	if pe, ok := err.(*proto.Error); !ok || pe.Code != proto.CodeUnauthorized {
 		t.Fatalf("connect with a bad token: %v, want 4001", err)
 	}
-	if bad2.State() != core.StateDisconnected {
-		t.Fatalf("state %s after a terminal close", bad2.State())
+	if bad.State() != core.StateDisconnected {
+		t.Fatalf("state %s after a terminal close", bad.State())
 	}
 }
 

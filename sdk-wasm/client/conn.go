@@ -20,9 +20,9 @@ type Socket interface {
 	// Write sends one binary message; calls are made in order from one
 	// goroutine.
 	Write(ctx context.Context, b []byte) error
-	// Close starts the closing handshake with code and reason (at most
-	// maxCloseReason bytes). It may be called more than once, and while a
-	// Read or Write is under way, which it ends.
+	// Close starts the closing handshake with code and reason (clipped by
+	// proto.ClipReason). It may be called more than once, and while a Read
+	// or Write is under way, which it ends.
 	Close(code proto.Code, reason string) error
 }
 
@@ -39,10 +39,6 @@ func (e *CloseError) Error() string {
 
 // dialTimeout bounds fetching the token and opening the socket.
 const dialTimeout = 10 * time.Second
-
-// maxCloseReason is what a close reason may hold: a close frame's payload
-// is at most 125 bytes, two of them the code.
-const maxCloseReason = 123
 
 // dial runs on its own goroutine: fetch a token, open the socket, then
 // report to the loop.
@@ -127,7 +123,7 @@ func (cn *conn) close(code proto.Code, reason string) {
 		code = 1000
 	}
 	// A closing handshake may wait for the peer; never on the loop.
-	go func() { _ = cn.s.Close(code, clipReason(reason, maxCloseReason)) }()
+	go func() { _ = cn.s.Close(code, proto.ClipReason(reason)) }()
 }
 
 func (cn *conn) writeLoop() {
@@ -177,15 +173,4 @@ func (cn *conn) readLoop() {
 		}
 		cn.c.loop.frame(cn.id, b)
 	}
-}
-
-// clipReason cuts s to at most n bytes without splitting a UTF-8 sequence.
-func clipReason(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

@@ -235,13 +235,3 @@ func TestPickDeviceID(t *testing.T) {
 		t.Fatalf("generated: %q", got)
 	}
 }
-
-func TestClipReason(t *testing.T) {
-	t.Parallel()
-	if got := clipReason("héllo", 2); got != "h" {
-		t.Fatalf("clip split a rune: %q", got)
-	}
-	if got := clipReason("abc", 5); got != "abc" {
-		t.Fatalf("short: %q", got)
-	}
-}

@@ -123,34 +123,66 @@ func nodeWebSocket(node, root, dir string) (string, error) {
 
 // newRelayControl serves what the js/wasm tests cannot do themselves:
 //
-//	POST /relay           start a relay; answers "<id>\n<ws url>"
-//	POST /relay/stop?id=  shut relay id down
-//	POST /token?user=     a token for user
+//	POST /relay[?data=1]    start a relay (over a SQLite store with data=1,
+//	                        else a memory store); answers "<id>\n<ws url>"
+//	POST /relay/stop?id=    shut relay id down
+//	POST /relay/restart?id= start relay id again on its address and data
+//	POST /token?user=       a token for user
 func newRelayControl(t *testing.T) string {
+	type served struct {
+		addr, dir string
+		stop      func() error
+	}
 	var mu sync.Mutex
-	stops := map[string]func(){}
+	relays := map[string]*served{}
+	find := func(w http.ResponseWriter, r *http.Request) *served {
+		mu.Lock()
+		defer mu.Unlock()
+		s := relays[r.URL.Query().Get("id")]
+		if s == nil {
+			http.Error(w, "no such relay", http.StatusNotFound)
+		}
+		return s
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /relay", func(w http.ResponseWriter, r *http.Request) {
-		url, stop, err := serveRelay()
+		dir := ""
+		if r.URL.Query().Get("data") != "" {
+			var err error
+			if dir, err = os.MkdirTemp(t.TempDir(), "relay"); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		url, stop, err := serveRelay("127.0.0.1:0", dir)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		mu.Lock()
-		id := fmt.Sprint(len(stops) + 1)
-		stops[id] = stop
+		id := fmt.Sprint(len(relays) + 1)
+		relays[id] = &served{addr: strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/v1/ws"), dir: dir, stop: stop}
 		mu.Unlock()
 		fmt.Fprintf(w, "%s\n%s", id, url)
 	})
 	mux.HandleFunc("POST /relay/stop", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		stop := stops[r.URL.Query().Get("id")]
-		mu.Unlock()
-		if stop == nil {
-			http.Error(w, "no such relay", http.StatusNotFound)
-			return
+		if s := find(w, r); s != nil {
+			if err := s.stop(); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
 		}
-		stop()
+	})
+	mux.HandleFunc("POST /relay/restart", func(w http.ResponseWriter, r *http.Request) {
+		if s := find(w, r); s != nil {
+			stop, err := reserveRelay(s.addr, s.dir)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			mu.Lock()
+			s.stop = stop
+			mu.Unlock()
+		}
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, tokenFor(t, r.URL.Query().Get("user")))
@@ -165,8 +197,8 @@ func newRelayControl(t *testing.T) string {
 		_ = srv.Close()
 		mu.Lock()
 		defer mu.Unlock()
-		for _, stop := range stops {
-			stop()
+		for _, s := range relays {
+			_ = s.stop()
 		}
 	})
 	return "http://" + ln.Addr().String()

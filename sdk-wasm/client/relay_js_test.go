@@ -50,6 +50,17 @@ func startRelay(t *testing.T) (wsURL string, stop func()) {
 	return u, stop
 }
 
+// restartableRelay starts a relay over a SQLite store; restart starts a new
+// one on the same address and data after stop.
+func restartableRelay(t *testing.T) (wsURL string, stop, restart func()) {
+	t.Helper()
+	id, u, _ := strings.Cut(control(t, "/relay?data=1"), "\n")
+	stop = func() { control(t, "/relay/stop?id="+id) }
+	restart = func() { control(t, "/relay/restart?id="+id) }
+	t.Cleanup(stop)
+	return u, stop, restart
+}
+
 func tokenFor(t *testing.T, user string) string {
 	t.Helper()
 	return control(t, "/token?user="+url.QueryEscape(user))

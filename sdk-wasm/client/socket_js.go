@@ -234,6 +234,6 @@ func (s *jsSocket) Close(code proto.Code, reason string) error {
 		code = 1000
 	}
 	defer func() { _ = recover() }()
-	s.ws.Call("close", int(code), clipReason(reason, maxCloseReason))
+	s.ws.Call("close", int(code), proto.ClipReason(reason))
 	return nil
 }

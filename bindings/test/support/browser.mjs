@@ -7,8 +7,17 @@ import { fileURLToPath } from 'node:url';
 export const CHROMIUM = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
 export const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'artifacts');
 
+/**
+ * Whether the browser suites can run. With PARLEY_REQUIRE_BROWSER=1 (set by
+ * ./build.sh test where Chromium is installed) a missing browser is an error
+ * that fails the suite instead of a skip.
+ */
 export function haveChromium() {
-  return existsSync(CHROMIUM);
+  if (existsSync(CHROMIUM)) return true;
+  if (process.env.PARLEY_REQUIRE_BROWSER === '1') {
+    throw new Error(`PARLEY_REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}: the browser suites cannot run`);
+  }
+  return false;
 }
 
 export async function launch() {

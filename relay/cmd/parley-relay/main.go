@@ -179,7 +179,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fanout = bus
 	}
 	srv, err := relay.New(relay.Options{
-		Data: *data, Secret: *secret, Origins: splitList(*origins), Static: *static, Pprof: *pprofOn, DevTokens: *devTokens,
+		Data: *data, Secret: *secret, Origins: splitList(*origins),
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
 	})
@@ -193,6 +193,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 		return 1
 	}
+	x := extras{static: *static, pprof: *pprofOn}
+	if *devTokens {
+		// The relay's own secret, resolved the way relay.New did.
+		if x.devToken, err = relay.ResolveSecret(*secret, *data); err != nil {
+			fmt.Fprintf(stderr, "parley-relay: %v\n", err)
+			_ = srv.Shutdown(context.Background())
+			return 1
+		}
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
@@ -202,8 +211,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "parley-relay listening on http://%s\n", ln.Addr())
 	log.Info("relay started", "addr", ln.Addr().String(), "data", *data, "store", redact(*storeURL), "bus", redact(*busURL), "version", versionString())
 
+	hs := &http.Server{
+		Handler:           routes(srv.Handler(), x),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- hs.Serve(ln) }()
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -214,6 +228,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	// Stop accepting first; the WebSockets already upgraded are the relay's,
+	// which drains them.
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+		code = 1
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "err", err)
 		code = 1

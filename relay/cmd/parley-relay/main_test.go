@@ -5,13 +5,16 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/parley-im/parley/proto"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader.
@@ -90,50 +93,145 @@ func TestToken(t *testing.T) {
 	}
 }
 
-// TestServe starts the relay on a free port, checks it answers, and stops
-// it the way SIGTERM does.
-func TestServe(t *testing.T) {
-	t.Parallel()
-	data := filepath.Join(t.TempDir(), "data")
+// serving starts "parley-relay serve" with args on a free port. It returns
+// the relay's URL and stop, which stops it the way SIGTERM does and returns
+// the exit code.
+func serving(t *testing.T, args ...string) (url string, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var stdout, stderr syncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "error", "--synchronous", "normal"}, &stdout, &stderr)
+		exited <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "error", "--synchronous", "normal"}, args...), &stdout, &stderr)
 	}()
-	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == ""; {
+	stopped := false
+	stop = func() int {
+		t.Helper()
+		stopped = true
+		cancel()
+		select {
+		case code := <-exited:
+			if code != 0 {
+				t.Errorf("stderr:\n%s", stderr.String())
+			}
+			return code
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop")
+			return -1
+		}
+	}
+	t.Cleanup(func() {
+		if !stopped {
+			stop()
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
 		if u, found := strings.CutPrefix(strings.TrimSpace(stdout.String()), "parley-relay listening on "); found {
-			url = u
-			break
+			return u, stop
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no listening line; stderr:\n%s", stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get(url + "/healthz")
+}
+
+var plainHTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
+// fetch sends method to url and returns the status and body.
+func fetch(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("healthz %d", resp.StatusCode)
+	resp, err := plainHTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cancel()
-	select {
-	case code := <-exited:
-		if code != 0 {
-			t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestServe starts the relay on a free port, checks it answers, and stops
+// it the way SIGTERM does.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	url, stop := serving(t, "--data", data)
+	if code, body := fetch(t, "GET", url+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz %d %q", code, body)
+	}
+	// Without their flags, none of the binary's own routes exist.
+	for _, c := range []struct{ method, path string }{{"GET", "/"}, {"GET", "/debug/pprof/"}, {"POST", "/dev/token?user=alice"}} {
+		if code, _ := fetch(t, c.method, url+c.path); code != http.StatusNotFound {
+			t.Errorf("%s %s: %d, want 404", c.method, c.path, code)
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 	// The secret it generated is the one token uses with the same data dir.
 	var tok bytes.Buffer
 	if code := run(context.Background(), []string{"token", "--user", "bob", "--data", data}, &tok, io.Discard); code != 0 {
 		t.Fatalf("token exit %d", code)
 	}
+}
+
+// TestServeExtras: --static, --pprof and --dev-tokens add their routes
+// around the relay's, which keep working beside a static directory at "/".
+func TestServeExtras(t *testing.T) {
+	t.Parallel()
+	static := t.TempDir()
+	if err := os.WriteFile(filepath.Join(static, "index.html"), []byte("<h1>parley</h1>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url, _ := serving(t, "--data", t.TempDir(), "--static", static, "--pprof", "--dev-tokens")
+	if code, body := fetch(t, "GET", url+"/"); code != 200 || body != "<h1>parley</h1>" {
+		t.Fatalf("static: %d %q", code, body)
+	}
+	if code, body := fetch(t, "GET", url+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz beside static files: %d %q", code, body)
+	}
+	if code, body := fetch(t, "GET", url+"/metrics"); code != 200 || !strings.Contains(body, "parley_connections ") {
+		t.Fatalf("metrics beside static files: %d", code)
+	}
+	if code, body := fetch(t, "GET", url+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof: %d", code)
+	}
+	if code, _ := fetch(t, "POST", url+"/dev/token?user=bad%20name"); code != http.StatusBadRequest {
+		t.Fatalf("dev token for an invalid user: %d", code)
+	}
+	code, tok := fetch(t, "POST", url+"/dev/token?user=alice")
+	if code != 200 {
+		t.Fatalf("dev token: %d", code)
+	}
+	// The minted token opens a session on the relay's WebSocket.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/v1/ws", &websocket.DialOptions{HTTPClient: plainHTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	hello := proto.MustEncode(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: tok, DeviceID: "d"}})
+	if err := c.Write(ctx, websocket.MessageBinary, hello); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := proto.Decode(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, isWelcome := f.Body.(*proto.Welcome); !isWelcome || w.UserID != "alice" {
+		t.Fatalf("hello with a development token: %s %+v", f.Type, f.Body)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
 }

@@ -1,0 +1,28 @@
+//go:build !js
+
+package relay
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// TestBuildsForJSWasm: the relay's engine builds for js/wasm, where the
+// host brings the connections (Server.Open) and the store (Options.Store).
+// Whatever needs the network or a C library — the WebSocket edge, SQLite,
+// PostgreSQL, NATS — stays in !js files.
+func TestBuildsForJSWasm(t *testing.T) {
+	t.Parallel()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go command on PATH: %v", err)
+	}
+	for _, pkg := range []string{".", "./rules"} {
+		cmd := exec.Command(goTool, "build", "-o", os.DevNull, pkg)
+		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOOS=js GOARCH=wasm go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+}

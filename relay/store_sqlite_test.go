@@ -1,0 +1,70 @@
+package relay
+
+import (
+	"context"
+	"testing"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// TestSQLiteDurabilityInUse reads back the synchronous setting on the
+// store's write connection — the one every commit goes through — rather than
+// trusting what was asked for: FULL makes each acknowledged commit reach the
+// disk, NORMAL survives a crash of the process. Nothing may weaken it, not
+// the default, not the relay's option, not a reconnect of the pool.
+func TestSQLiteDurabilityInUse(t *testing.T) {
+	t.Parallel()
+	// PRAGMA synchronous reads 0 for OFF, 1 for NORMAL, 2 for FULL, 3 for EXTRA.
+	const normal, full = 1, 2
+	writerMode := func(t *testing.T, s *SQLiteStore) int {
+		t.Helper()
+		// A write first, so the connection asked is the one that committed.
+		_, err := s.Append(context.Background(), []AppendRequest{{Sender: "alice", CreatedAt: 1,
+			Send: proto.Send{ConvID: proto.P2PID("alice", "bob"), ClientID: "1", MsgType: proto.MsgText, Text: "x"}}})
+		ok(t, err)
+		var mode int
+		ok(t, s.w.QueryRowContext(context.Background(), "PRAGMA synchronous").Scan(&mode))
+		return mode
+	}
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) *SQLiteStore
+		want int
+	}{
+		{"store/default is FULL", func(t *testing.T) *SQLiteStore { return openSQLite(t, SQLiteOptions{}) }, full},
+		{"store/FULL", func(t *testing.T) *SQLiteStore { return openSQLite(t, SQLiteOptions{Synchronous: "FULL"}) }, full},
+		{"store/NORMAL", func(t *testing.T) *SQLiteStore { return openSQLite(t, SQLiteOptions{Synchronous: "normal"}) }, normal},
+		{"relay/default is FULL", func(t *testing.T) *SQLiteStore { return relayStore(t, "") }, full},
+		{"relay/NORMAL", func(t *testing.T) *SQLiteStore { return relayStore(t, "NORMAL") }, normal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := tc.open(t)
+			equal(t, writerMode(t, s), tc.want, "synchronous on the write connection")
+			// The pool may replace its connection; a new one is set up the same way.
+			s.w.SetMaxIdleConns(0)
+			equal(t, writerMode(t, s), tc.want, "synchronous on a new write connection")
+		})
+	}
+}
+
+// openSQLite opens a SQLite store in a fresh directory, closed when t ends.
+func openSQLite(t *testing.T, o SQLiteOptions) *SQLiteStore {
+	t.Helper()
+	s, err := OpenSQLite(t.TempDir(), o)
+	ok(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// relayStore returns the store a relay opened for itself with the given
+// synchronous option, shut down when t ends.
+func relayStore(t *testing.T, synchronous string) *SQLiteStore {
+	t.Helper()
+	r := startRelay(t, func(o *Options) { o.Store = nil; o.Synchronous = synchronous })
+	s, isSQLite := r.srv.store.(*SQLiteStore)
+	if !isSQLite {
+		t.Fatalf("the relay's default store is %T", r.srv.store)
+	}
+	return s
+}
