@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -26,12 +23,8 @@ func TestBridgeTSUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(root, Output))
-	if err != nil {
-		t.Fatalf("%v\nregenerate with: go run ./internal/genbridge > %s", err, Output)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is stale (%s); regenerate with: go run ./internal/genbridge > %s", Output, gensrc.FirstDiff(got, want), Output)
+	if err := gensrc.Drift(root, Output, want, "go run ./internal/genbridge"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -141,18 +141,23 @@ func (cn *conn) writeLoop() {
 		cn.queue[0] = nil
 		cn.queue = cn.queue[1:]
 		cn.mu.Unlock()
-		ctx, cancel := context.Background(), context.CancelFunc(func() {})
-		if writeTimeout > 0 {
-			ctx, cancel = context.WithTimeout(ctx, writeTimeout)
-		}
-		err := cn.s.Write(ctx, b)
-		cancel()
-		if err != nil {
+		if err := cn.send(b); err != nil {
 			cn.c.logf(LevelDebug, "parley: write failed: %v", err)
 			cn.close(1001, "write failed")
 			return
 		}
 	}
+}
+
+// send writes one frame, within writeTimeout where the platform has one.
+func (cn *conn) send(b []byte) error {
+	ctx := context.Background()
+	if writeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, writeTimeout)
+		defer cancel()
+	}
+	return cn.s.Write(ctx, b)
 }
 
 // readLoop posts every frame to the loop, then the end of the connection

@@ -118,6 +118,18 @@ func (r *fakeRelay) accept(user string) *pipeSocket {
 	return p
 }
 
+// connect connects c through the fake relay as user.
+func (r *fakeRelay) connect(ctx context.Context, c *Client, user string) *pipeSocket {
+	r.t.Helper()
+	connected := make(chan error, 1)
+	go func() { connected <- c.Connect(ctx) }()
+	p := r.accept(user)
+	if err := <-connected; err != nil {
+		r.t.Fatal(err)
+	}
+	return p
+}
+
 func openPiped(t *testing.T, r *fakeRelay) *Client {
 	t.Helper()
 	c, err := New(Options{URL: "ws://pipe", Token: "t", Dial: r.dial, Seed: 3,
@@ -139,12 +151,7 @@ func TestConnWritesInOrder(t *testing.T) {
 	c := openPiped(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	connected := make(chan error, 1)
-	go func() { connected <- c.Connect(ctx) }()
-	p := r.accept("alice")
-	if err := <-connected; err != nil {
-		t.Fatal(err)
-	}
+	p := r.connect(ctx, c, "alice")
 	conv := proto.P2PID("alice", "bob")
 	const n = 50
 	var want []string
@@ -196,12 +203,7 @@ func TestConnCloseCodeReachesTheCore(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	connected := make(chan error, 1)
-	go func() { connected <- c.Connect(ctx) }()
-	p := r.accept("alice")
-	if err := <-connected; err != nil {
-		t.Fatal(err)
-	}
+	p := r.connect(ctx, c, "alice")
 	p.toClient <- pipeRead{err: &CloseError{Code: proto.CodeKicked, Reason: "another device"}}
 	select {
 	case e := <-kicked:

@@ -78,13 +78,19 @@ func (s *jsStore) Messages(conv string, before uint64, limit int) ([]core.Messag
 	if err != nil {
 		return nil, err
 	}
+	return decodeMessages("messages", v)
+}
+
+// decodeMessages reads what storage.method resolved with: JSON messages in
+// a Uint8Array.
+func decodeMessages(method string, v js.Value) ([]core.Message, error) {
 	b, ok := BytesFromJS(v)
 	if !ok {
-		return nil, &proto.Error{Code: storageCode, Message: "storage.messages: did not resolve with a Uint8Array"}
+		return nil, &proto.Error{Code: storageCode, Message: "storage." + method + ": did not resolve with a Uint8Array"}
 	}
 	var out []core.Message
 	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, &proto.Error{Code: storageCode, Message: "storage.messages: " + err.Error()}
+		return nil, &proto.Error{Code: storageCode, Message: "storage." + method + ": " + err.Error()}
 	}
 	return out, nil
 }
@@ -104,15 +110,7 @@ func (s *jsStore) Search(q *core.SearchQuery) ([]core.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, ok := BytesFromJS(v)
-	if !ok {
-		return nil, &proto.Error{Code: storageCode, Message: "storage.search: did not resolve with a Uint8Array"}
-	}
-	var out []core.Message
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, &proto.Error{Code: storageCode, Message: "storage.search: " + err.Error()}
-	}
-	return out, nil
+	return decodeMessages("search", v)
 }
 
 // Close implements Store.
