@@ -5,8 +5,10 @@
 #           and fails on any failure and on any skip that is not allowed (see "Skips" below)
 #   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 10 min; --quick: a smoke test)
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
-#   npm     pack the npm packages @parley-im/sdk and @parley-im/miniapp into dist/
+#   npm     pack the npm packages @parley-im/sdk, @parley-im/miniapp and @parley-im/react into dist/
 #   webchat build the web chat demo (examples/web-chat/dist)
+#   reactchat build the React example (examples/react-chat/dist)
+#   docs    generate the API reference (docs/api) from the TypeScript declarations
 #   relay   build bin/parley-relay and bin/parley-bench
 #
 # Skips. `./build.sh test` fails when a test was skipped, unless that skip is
@@ -17,8 +19,8 @@
 # here (PostgreSQL or nats-server not installed, Chromium not installable)
 # allows the skips of the suites that need it, by their reason. The allowed
 # skips are one extended regular expression matched against
-# "<package> <test>: <reason>" for Go and "bindings <test>: <reason>" for the
-# node suites; PARLEY_ALLOW_SKIP='regexp' adds to it by hand (e.g. on a
+# "<package> <test>: <reason>" for Go and "<suite> <test>: <reason>" for the
+# node suites (bindings, miniapp, react, …); PARLEY_ALLOW_SKIP='regexp' adds to it by hand (e.g. on a
 # machine without a display server for a new browser). Every skip is listed
 # with its reason before the summary.
 set -euo pipefail
@@ -151,6 +153,8 @@ cmd_test() {
   ensure_services
   cmd_npm >&2      # parley.wasm (with its size budget), the packages, the tarballs
   cmd_webchat >&2  # the demo, exercised by the browser suite
+  cmd_reactchat >&2 # the React example, exercised by the React browser suite
+  docs_tools >&2   # TypeDoc, for the check that docs/api matches the declarations
   say "go vet"
   go vet ./...
   GOOS=js GOARCH=wasm go vet ./sdk-wasm/...
@@ -168,6 +172,8 @@ cmd_test() {
   node_suite bindings bindings || status=1
   say "node --test (the mini-program adapter in a faked WeChat, real wasm, real relay)"
   node_suite miniapp miniapp-adapter || status=1
+  say "node --test (@parley-im/react: merge rules, hooks in React DOM, the React example in headless Chromium, docs/api)"
+  node_suite react react || status=1
 
   read -r gp gf gs gu < artifacts/go-counts || { gp=0 gf=1 gs=0 gu=0; }
   echo "$((gp + NODE_PASS)) passed, $((gf + NODE_FAIL)) failed, $((gs + NODE_SKIP)) skipped"
@@ -178,41 +184,72 @@ cmd_test() {
   [ "$status" = 0 ] && [ "$((gf + NODE_FAIL))" = 0 ]
 }
 
-# The web chat (examples/web-chat) is a Vite app that depends on the npm
-# package exactly as a customer's app does: through the packed tarball.
-cmd_webchat() {
-  command -v npm >/dev/null || { echo "build.sh: Node.js ≥ 20 and npm are required for the web chat; not found on PATH" >&2; exit 1; }
-  local tgz=dist/parley-im-sdk-0.1.0.tgz
-  if [ ! -f "$tgz" ] || [ -n "$(find bindings/src bindings/package.json sdk-wasm proto -type f ! -name "*_test.go" -newer "$tgz" -print -quit 2>/dev/null)" ]; then
-    say "packing @parley-im/sdk ($tgz is missing or older than its sources)"
+# The examples are Vite apps that depend on the npm packages exactly as a
+# customer's app does: through the packed tarballs in dist/.
+SDK_VERSION=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' bindings/package.json)
+REACT_VERSION=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' react/package.json)
+SDK_TGZ=dist/parley-im-sdk-$SDK_VERSION.tgz
+REACT_TGZ=dist/parley-im-react-$REACT_VERSION.tgz
+
+# fresh_tarballs packs what is missing or older than its sources: the SDK
+# (which builds parley.wasm) and, with "react", @parley-im/react.
+fresh_tarballs() {
+  if [ ! -f "$SDK_TGZ" ] || [ -n "$(find bindings/src bindings/package.json sdk-wasm proto -type f ! -name "*_test.go" -newer "$SDK_TGZ" -print -quit 2>/dev/null)" ]; then
+    say "packing @parley-im/sdk ($SDK_TGZ is missing or older than its sources)"
     cmd_npm
   fi
+  if [ "${1:-}" = react ] && { [ ! -f "$REACT_TGZ" ] || [ -n "$(find react/src react/package.json react/tsconfig.json -type f -newer "$REACT_TGZ" -print -quit 2>/dev/null)" ]; }; then
+    say "packing @parley-im/react ($REACT_TGZ is missing or older than its sources)"
+    pack_react
+  fi
+}
+
+# build_example DIR NAME=TARBALL... installs the example in DIR with the
+# given packages from their tarballs, then runs its `npm run build`.
+build_example() {
+  command -v npm >/dev/null || { echo "build.sh: Node.js ≥ 20 and npm are required for the examples; not found on PATH" >&2; exit 1; }
+  local dir=$1; shift
   # npm pins a file: tarball by its sha512 in the lock and then serves that
-  # content from its cache, even after the tarball was rebuilt: compare the
-  # tarball with what the lock and node_modules hold, and install it by path
-  # (which refreshes the lock) when it changed.
-  local sri='const [f, l] = process.argv.slice(1), fs = require("fs");
+  # content from its cache, even after the tarball was rebuilt: compare each
+  # tarball with what the lock and node_modules hold, and install the changed
+  # ones by path (which refreshes the lock).
+  local sri='const [f, l, name] = process.argv.slice(1), fs = require("fs");
     if (f) process.stdout.write("sha512-" + require("crypto").createHash("sha512").update(fs.readFileSync(f)).digest("base64"));
-    else { try { process.stdout.write(JSON.parse(fs.readFileSync(l)).packages["node_modules/@parley-im/sdk"].integrity || ""); } catch {} }'
+    else { try { process.stdout.write(JSON.parse(fs.readFileSync(l)).packages["node_modules/" + name].integrity || ""); } catch {} }'
   (
-    cd examples/web-chat
-    local want locked installed
-    want=$(node -e "$sri" "$ROOT/$tgz")
-    locked=$(node -e "$sri" "" package-lock.json)
-    installed=$(node -e "$sri" "" node_modules/.package-lock.json)
-    if [ -f package-lock.json ] && [ "$locked" != "$want" ]; then
-      say "web chat: the SDK tarball changed; npm install it (package-lock.json gets its new hash)"
-      npm install --no-audit --no-fund "../../$tgz"
-    elif [ ! -f package-lock.json ]; then
-      say "web chat: npm install"
+    cd "$dir"
+    local spec name tgz want changed=() stale=0
+    for spec in "$@"; do
+      name=${spec%%=*} tgz=${spec#*=}
+      want=$(node -e "$sri" "$ROOT/$tgz")
+      [ "$(node -e "$sri" "" package-lock.json "$name")" = "$want" ] || changed+=("../../$tgz")
+      [ "$(node -e "$sri" "" node_modules/.package-lock.json "$name")" = "$want" ] || stale=1
+    done
+    if [ ! -f package-lock.json ]; then
+      say "$dir: npm install"
       npm install --no-audit --no-fund
-    elif [ "$installed" != "$want" ] || [ -n "$(find package.json package-lock.json -newer node_modules/.package-lock.json -print -quit 2>/dev/null)" ]; then
-      say "web chat: npm ci"
+    elif [ "${#changed[@]}" -gt 0 ]; then
+      say "$dir: ${changed[*]} changed; npm install (package-lock.json gets the new hashes)"
+      npm install --no-audit --no-fund "${changed[@]}"
+    elif [ "$stale" = 1 ] || [ -n "$(find package.json package-lock.json -newer node_modules/.package-lock.json -print -quit 2>/dev/null)" ]; then
+      say "$dir: npm ci"
       npm ci --no-audit --no-fund
     fi
-    say "web chat: npm run build"
+    say "$dir: npm run build"
     npm run build
   )
+}
+
+# The web chat demo (examples/web-chat), vanilla TypeScript.
+cmd_webchat() {
+  fresh_tarballs
+  build_example examples/web-chat "@parley-im/sdk=$SDK_TGZ"
+}
+
+# The React example (examples/react-chat), on @parley-im/react.
+cmd_reactchat() {
+  fresh_tarballs react
+  build_example examples/react-chat "@parley-im/sdk=$SDK_TGZ" "@parley-im/react=$REACT_TGZ"
 }
 
 cmd_demo() {
@@ -314,6 +351,7 @@ cmd_npm() {
     npm pack --pack-destination "$ROOT/dist"
   )
   cmd_npm_miniapp
+  pack_react
 }
 
 # @parley-im/miniapp (miniapp-adapter/): one CommonJS bundle of the adapter
@@ -331,14 +369,62 @@ cmd_npm_miniapp() {
   )
 }
 
+# The npm package @parley-im/react (react/): hooks over the SDK's client,
+# packed as dist/parley-im-react-<version>.tgz.
+pack_react() {
+  # Its types come from the SDK built beside it.
+  [ -f bindings/dist/esm/index.d.ts ] || { cmd_npm; return; }
+  (
+    cd react
+    if [ -f package-lock.json ]; then
+      say "react: npm ci"
+      npm ci --no-audit --no-fund
+    else
+      say "react: npm install"
+      npm install --no-audit --no-fund
+    fi
+    say "react: npm run build"
+    npm run build
+    mkdir -p "$ROOT/dist"
+    say "react: npm pack"
+    npm pack --pack-destination "$ROOT/dist"
+  )
+}
+
+# The TypeDoc that generates docs/api (internal/apidocs, pinned in its lock).
+docs_tools() {
+  command -v npm >/dev/null || { echo "build.sh: Node.js ≥ 20 and npm are required for the API reference; not found on PATH" >&2; exit 1; }
+  (
+    cd internal/apidocs
+    if [ ! -d node_modules ] || [ -n "$(find package.json package-lock.json -newer node_modules/.package-lock.json -print -quit 2>/dev/null)" ]; then
+      say "internal/apidocs: npm ci"
+      npm ci --no-audit --no-fund
+    fi
+  )
+}
+
+# The API reference, docs/api/{sdk,react}: Markdown generated by TypeDoc from
+# the declarations of both packages (@internal left out). The SDK's types
+# come from its sources; the React package reads them from bindings/dist.
+cmd_docs() {
+  docs_tools
+  [ -f bindings/dist/esm/index.d.ts ] || cmd_npm
+  [ -d react/node_modules ] || pack_react
+  say "docs/api: TypeDoc"
+  node internal/apidocs/generate.mjs
+  say "API reference in docs/api (start at docs/api/README.md)"
+}
+
 case "${1:-}" in
   test) shift; cmd_test "$@" ;;
   demo) shift; cmd_demo "$@" ;;
   webchat) shift; cmd_webchat "$@" ;;
+  reactchat) shift; cmd_reactchat "$@" ;;
+  docs) shift; cmd_docs "$@" ;;
   bench) shift; cmd_bench "$@" ;;
   wasm) shift; cmd_wasm "$@" ;;
   npm) shift; cmd_npm "$@" ;;
   npm-miniapp) shift; cmd_npm_miniapp "$@" ;;
   relay) shift; build_relay ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

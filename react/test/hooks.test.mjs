@@ -1,0 +1,242 @@
+// The hooks rendered by React DOM (on happy-dom's document) in Node, over
+// real clients of the built SDK and a real relay process: what a component
+// sees, and that every subscription a hook makes is undone on unmount, under
+// StrictMode's double effects, and when the provider gets another client.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+// From the SDK's suites: a relay process and clients of the built package.
+import { clientFor, closeAll, eventually, startRelay } from '../../bindings/test/helpers.mjs';
+
+let relay;
+const open = [];
+let React, createRoot, hooks;
+
+before(async () => {
+  relay = await startRelay();
+  // The first client loads parley.wasm and the WebSocket for Node; the SDK
+  // takes a global `window` for a browser, so the DOM comes after it.
+  await clientFor(relay, 'warmup', {}, open);
+  const { Window } = await import('happy-dom');
+  const win = new Window({ url: 'http://localhost/' });
+  globalThis.window = win;
+  globalThis.document = win.document;
+  globalThis.navigator ??= win.navigator;
+  // Renders happen on React's scheduler; the tests wait for what they expect.
+  globalThis.IS_REACT_ACT_ENVIRONMENT = false;
+  React = await import('react');
+  ({ createRoot } = await import('react-dom/client'));
+  hooks = await import('../dist/esm/index.js');
+});
+
+after(async () => {
+  await closeAll(open);
+  await relay?.stop();
+  await globalThis.window?.happyDOM?.close();
+});
+
+const h = (...a) => React.createElement(...a);
+
+/**
+ * counted wraps a real client and counts the subscriptions open through it,
+ * per event name, so a test sees what a hook left behind.
+ */
+function counted(client) {
+  const subs = new Map();
+  const proxy = new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'on') {
+        return (event, handler) => {
+          subs.set(event, (subs.get(event) ?? 0) + 1);
+          const off = target.on(event, handler);
+          let done = false;
+          return () => {
+            if (done) return;
+            done = true;
+            subs.set(event, subs.get(event) - 1);
+            off();
+          };
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const open = () => Object.fromEntries([...subs].filter(([, n]) => n !== 0));
+  return { client: proxy, open };
+}
+
+/** Renders children in a provider into a fresh root; returns render/unmount. */
+function mount(client, children, { strict = false } = {}) {
+  const el = document.createElement('div');
+  document.body.appendChild(el);
+  const root = createRoot(el);
+  const tree = (c, kids) => {
+    const p = h(hooks.ParleyProvider, { client: c }, kids);
+    return strict ? h(React.StrictMode, null, p) : p;
+  };
+  root.render(tree(client, children));
+  return {
+    rerender: (c, kids = children) => root.render(tree(c, kids)),
+    unmount: () => root.unmount(),
+  };
+}
+
+/** Probe renders the hooks it is given and records every result. */
+function probe(seen, use) {
+  return function Probe() {
+    seen.push(use());
+    return null;
+  };
+}
+
+const last = (seen) => seen[seen.length - 1];
+
+test('useConversations: the list at once, then kept current by events in the client\'s order', async () => {
+  const alice = await clientFor(relay, 'alice', {}, open);
+  const bob = await clientFor(relay, 'bob', {}, open);
+  await Promise.all([alice.connect(), bob.connect()]);
+  await alice.sendText(alice.p2p('bob'), 'first');
+  await bob.createGroup('lunch', ['alice']);
+  await bob.waitSynced();
+
+  const seen = [];
+  const { client, open: subs } = counted(bob);
+  const view = mount(client, h(probe(seen, () => hooks.useConversations())));
+  await eventually(() => last(seen)?.loading === false, 10000, 'list read');
+  assert.deepEqual(last(seen).conversations.map((c) => c.id), (await bob.conversations()).map((c) => c.id));
+  assert.equal(last(seen).conversations.length, 2);
+
+  // alice writes in the p2p conversation: it moves to the top, unread counts, in the client's order.
+  await alice.sendText(alice.p2p('bob'), 'second');
+  await eventually(() => last(seen).conversations.find((c) => c.id === 'p:alice:bob')?.lastMessage?.text === 'second', 10000, 'new last message');
+  await bob.waitSynced();
+  const want = await bob.conversations();
+  assert.deepEqual(last(seen).conversations.map((c) => c.id), want.map((c) => c.id));
+  assert.equal(last(seen).conversations[0].id, 'p:alice:bob');
+  assert.equal(last(seen).conversations[0].unread, want[0].unread);
+
+  assert.deepEqual(subs(), { conversation: 1, reset: 1 });
+  await view.unmount();
+  assert.deepEqual(subs(), {}, 'unmount leaves no subscription');
+});
+
+test('useMessages: newest page first, loadOlder back to seq 1, live messages and own sends once each', async () => {
+  const alice = await clientFor(relay, 'alice', {}, open);
+  const dan = await clientFor(relay, 'dan', {}, open);
+  await Promise.all([alice.connect(), dan.connect()]);
+  const conv = alice.p2p('dan');
+  for (let i = 1; i <= 23; i++) await alice.sendText(conv, `history ${i}`);
+  await dan.waitSynced();
+
+  const seen = [];
+  const { client, open: subs } = counted(dan);
+  const view = mount(client, h(probe(seen, () => hooks.useMessages(conv, { pageSize: 10 }))));
+  await eventually(() => last(seen)?.messages.length === 10 && !last(seen).loading, 10000, 'first page');
+  assert.deepEqual(last(seen).messages.map((m) => m.seq), [14, 15, 16, 17, 18, 19, 20, 21, 22, 23]);
+  assert.equal(last(seen).hasMore, true);
+
+  await last(seen).loadOlder();
+  await eventually(() => last(seen).messages.length === 20, 10000, 'second page');
+  const third = last(seen).loadOlder();
+  assert.equal(last(seen).loadOlder(), third, 'a second call while a page is loading joins it');
+  await third;
+  await eventually(() => last(seen).messages.length === 23, 10000, 'third page');
+  assert.deepEqual(last(seen).messages.map((m) => m.seq), Array.from({ length: 23 }, (_, i) => i + 1));
+  assert.equal(last(seen).hasMore, false, 'seq 1 is loaded: nothing older');
+
+  // alice writes live; dan writes himself (pending first, then sent in place).
+  await alice.sendText(conv, 'live from alice');
+  await eventually(() => last(seen).messages.at(-1)?.text === 'live from alice', 10000, 'live message');
+  const mark = seen.length;
+  const own = await dan.sendText(conv, 'from dan');
+  await eventually(() => last(seen).messages.at(-1)?.status === 'sent' && last(seen).messages.at(-1).text === 'from dan', 10000, 'own message sent');
+  const renders = seen.slice(mark).map((r) => r.messages.filter((m) => m.clientId === own.clientId));
+  assert.ok(renders.some((r) => r.length === 1 && r[0].status === 'pending'), 'the pending message showed before its ack');
+  assert.ok(renders.every((r) => r.length <= 1), 'never twice');
+  const final = last(seen).messages;
+  assert.deepEqual(final.map((m) => m.seq), Array.from({ length: 25 }, (_, i) => i + 1));
+  assert.equal(new Set(final.map((m) => m.id)).size, 25);
+
+  assert.deepEqual(subs(), { message: 1, messageUpdate: 1, reset: 1 });
+  await view.unmount();
+  assert.deepEqual(subs(), {});
+});
+
+test('useMessages: a failed page is in error, with the SDK\'s code', async () => {
+  const erin = await clientFor(relay, 'erin', {}, open);
+  const seen = [];
+  const view = mount(erin, h(probe(seen, () => hooks.useMessages('not a conversation id'))));
+  await eventually(() => last(seen)?.loading === false, 10000, 'page settled');
+  assert.equal(last(seen).error?.code, 4903);
+  assert.deepEqual(last(seen).messages, []);
+  await view.unmount();
+});
+
+test('StrictMode: the double effects leave one subscription per event, and unmount none', async () => {
+  const frank = await clientFor(relay, 'frank', {}, open);
+  await frank.connect();
+  const conv = frank.p2p('alice');
+  await frank.sendText(conv, 'hello');
+  const seen = [];
+  const { client, open: subs } = counted(frank);
+  const view = mount(
+    client,
+    h(probe(seen, () => ({ c: hooks.useConversations(), m: hooks.useMessages(conv), s: hooks.useConnectionState() }))),
+    { strict: true },
+  );
+  await eventually(() => last(seen)?.m.messages.length === 1 && !last(seen).c.loading, 10000, 'rendered');
+  assert.deepEqual(subs(), { conversation: 1, reset: 2, message: 1, messageUpdate: 1, state: 1 });
+  assert.equal(last(seen).s.state, 'connected');
+  assert.deepEqual(last(seen).m.messages.map((m) => m.text), ['hello'], 'the first mount\'s page is not added twice');
+  await view.unmount();
+  assert.deepEqual(subs(), {});
+});
+
+test('another client in the provider: the old one\'s state and subscriptions go at once', async () => {
+  const gina = counted(await clientFor(relay, 'gina', {}, open));
+  const hal = counted(await clientFor(relay, 'hal', {}, open));
+  await Promise.all([gina.client.connect(), hal.client.connect()]);
+  await gina.client.sendText(gina.client.p2p('alice'), 'gina here');
+  await hal.client.sendText(hal.client.p2p('bob'), 'hal here');
+
+  const seen = [];
+  const App = function App() {
+    const client = hooks.useClient();
+    const c = hooks.useConversations();
+    const m = hooks.useMessages(client.p2p(client.userId === 'gina' ? 'alice' : 'bob'));
+    seen.push({ user: client.userId, ids: c.conversations.map((x) => x.id), texts: m.messages.map((x) => x.text) });
+    return null;
+  };
+  const view = mount(gina.client, h(App));
+  await eventually(() => last(seen)?.ids.length === 1 && last(seen).texts.length === 1, 10000, 'gina rendered');
+  assert.deepEqual(last(seen), { user: 'gina', ids: ['p:alice:gina'], texts: ['gina here'] });
+
+  const mark = seen.length;
+  view.rerender(hal.client);
+  await eventually(() => last(seen).user === 'hal' && last(seen).ids.length === 1 && last(seen).texts.length === 1, 10000, 'hal rendered');
+  assert.deepEqual(last(seen), { user: 'hal', ids: ['p:bob:hal'], texts: ['hal here'] });
+  for (const r of seen.slice(mark)) {
+    assert.ok(!r.ids.includes('p:alice:gina') && !r.texts.includes('gina here'), `a render with hal showed gina's data: ${JSON.stringify(r)}`);
+  }
+  assert.deepEqual(gina.open(), {}, 'nothing subscribed on the old client');
+  assert.deepEqual(hal.open(), { conversation: 1, reset: 2, message: 1, messageUpdate: 1 });
+  await view.unmount();
+  assert.deepEqual(hal.open(), {});
+});
+
+test('useConnectionState: follows state events with their code, across a relay crash', async () => {
+  const ivy = await clientFor(relay, 'ivy', {}, open);
+  const seen = [];
+  const view = mount(ivy, h(probe(seen, () => hooks.useConnectionState())));
+  await eventually(() => seen.length > 0, 5000, 'first render');
+  assert.equal(seen[0].state, ivy.state);
+  await ivy.connect();
+  await eventually(() => last(seen).state === 'connected', 10000, 'connected');
+  await relay.kill9();
+  await eventually(() => last(seen).state === 'reconnecting', 10000, 'reconnecting');
+  const lost = seen.find((s) => s.state === 'reconnecting');
+  assert.equal(typeof lost.code, 'number', `a reconnecting state carries its code: ${JSON.stringify(lost)}`);
+  await relay.start();
+  await eventually(() => last(seen).state === 'connected', 20000, 'connected again');
+  await view.unmount();
+});
