@@ -26,7 +26,7 @@ export type MessageStatus = 'pending' | 'sent' | 'failed';
  * Generated from Go core.Message.
  */
 export interface StoredMessage {
-  /** stable: conversationId#seq once sent, local:<clientId> while pending. */
+  /** Stable: `conversationId#seq` once sent, `local:<clientId>` while pending. */
   id: string;
   /** Chosen by the sending client; its retries share it, so the relay stores the message once. */
   clientId: string;
@@ -37,7 +37,7 @@ export interface StoredMessage {
   sender: string;
   /** The sending device. */
   device?: string;
-  /** "text" or "custom" today; a newer relay may add types. */
+  /** `text` or `custom` today; a newer relay may add types. */
   type: string;
   text?: string;
   /** The payload of a non-text message, base64 in JSON. */
@@ -57,9 +57,9 @@ export interface StoredMessage {
  * Generated from Go core.Conversation.
  */
 export interface StoredConversation {
-  /** p:<a>:<b> for one-to-one conversations, g:<name> for groups. */
+  /** `p:<a>:<b>` for one-to-one conversations, `g:<name>` for groups. */
   id: string;
-  /** p2p or group. */
+  /** `p2p` or `group`. */
   type: ConversationType;
   /** Display name of a group. */
   name?: string;

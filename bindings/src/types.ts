@@ -277,13 +277,14 @@ export interface StorageAdapter {
   /** Applies JSON {@link StorageBatch} atomically (one transaction). */
   apply(batch: Uint8Array): Promise<void>;
   /**
-   * Returns JSON {@link StoredMessage}[]: the stored messages of `conv` with
-   * seq < before (before 0: the newest), at most `limit`, ascending by seq.
+   * Returns a JSON array of {@link StoredMessage}: the stored messages of
+   * `conv` with seq < before (before 0: the newest), at most `limit`,
+   * ascending by seq.
    */
   messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
   /**
-   * Takes JSON {@link StorageSearchQuery} and returns JSON
-   * {@link StoredMessage}[]: up to `limit` stored messages, newest first (see
+   * Takes JSON {@link StorageSearchQuery} and returns a JSON array of
+   * {@link StoredMessage}: up to `limit` stored messages, newest first (see
    * {@link SearchCursor}), whose `foldText(text)` contains `query.text`, of
    * `query.conversationId` when set, and sorting after `query.before` when
    * set. Optional: without it, `client.search` rejects with 4215

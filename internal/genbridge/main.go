@@ -413,6 +413,7 @@ func writeDoc(w *bytes.Buffer, indent, doc string) {
 // alone) and a full stop ends it.
 func sentence(s string) string {
 	word, _, _ := strings.Cut(s, " ")
+	word = strings.TrimRight(word, ":;,")
 	if word != "" && strings.Trim(word, "abcdefghijklmnopqrstuvwxyz") == "" {
 		s = strings.ToUpper(s[:1]) + s[1:]
 	}

@@ -27,13 +27,13 @@ const (
 
 // Message is a conversation message as the application sees it.
 type Message struct {
-	ID        string     `json:"id"`       // stable: conversationId#seq once sent, local:<clientId> while pending
+	ID        string     `json:"id"`       // stable: `conversationId#seq` once sent, `local:<clientId>` while pending
 	ClientID  string     `json:"clientId"` // chosen by the sending client; its retries share it, so the relay stores the message once
 	ConvID    string     `json:"conversationId"`
 	Seq       uint64     `json:"seq"`              // position in the conversation, contiguous and increasing; 0 while pending
 	Sender    string     `json:"sender"`           // user id of the sender
 	Device    string     `json:"device,omitempty"` // the sending device
-	Type      string     `json:"type"`             // "text" or "custom" today; a newer relay may add types
+	Type      string     `json:"type"`             // `text` or `custom` today; a newer relay may add types
 	Text      string     `json:"text,omitempty"`
 	Body      []byte     `json:"body,omitempty"`      // the payload of a non-text message, base64 in JSON
 	CreatedAt int64      `json:"createdAt"`           // unix ms: relay time once sent, local time while pending
@@ -44,8 +44,8 @@ type Message struct {
 
 // Conversation is the local view of a conversation.
 type Conversation struct {
-	ID          string   `json:"id"`                         // p:<a>:<b> for one-to-one conversations, g:<name> for groups
-	Kind        string   `json:"type" ts:"ConversationType"` // p2p or group
+	ID          string   `json:"id"`                         // `p:<a>:<b>` for one-to-one conversations, `g:<name>` for groups
+	Kind        string   `json:"type" ts:"ConversationType"` // `p2p` or `group`
 	Name        string   `json:"name,omitempty"`             // display name of a group
 	Members     []string `json:"members,omitempty"`          // user ids of the members, when known
 	LastMessage *Message `json:"lastMessage,omitempty"`      // the newest message, when one is known
