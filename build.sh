@@ -157,7 +157,7 @@ cmd_test() {
   docs_tools >&2   # TypeDoc, for the check that docs/api matches the declarations
   say "go vet"
   go vet ./...
-  GOOS=js GOARCH=wasm go vet ./sdk-wasm/wasm
+  GOOS=js GOARCH=wasm go vet ./sdk-wasm/...
   say "go test (unit, fuzz corpus, relay process suites, wasm in Node)"
   go build -o bin/testreport ./internal/testreport
   local status=0

@@ -20,40 +20,14 @@ import type {
   SearchCursor,
   SearchOptions,
   StorageAdapter,
-  StorageBatch,
-  StorageSearchQuery,
-  StorageSnapshot,
-  StoredConversation,
-  StoredMessage,
 } from './types.js';
-import type {
-  BridgeBatch,
-  BridgeConfig,
-  BridgeConversation,
-  BridgeEvent,
-  BridgeMessage,
-  BridgeSearch,
-  BridgeSearchCursor,
-  BridgeSearchQuery,
-  BridgeSnapshot,
-  WasmClient,
-  WasmError,
-  WasmHost,
-  WasmStorage,
-} from './wasm.js';
+import type { BridgeConfig, BridgeEvent, BridgeSearch, StoredConversation, StoredMessage } from './bridge.gen.js';
+import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
 
-// The public storage types and the bridge's are one shape under two names
-// (wasm.d.ts is internal and stripped); this fails to compile if they drift.
+// A StorageAdapter is what the module calls as WasmStorage (wasm.d.ts is
+// internal and stripped); this fails to compile if the two drift.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const _sameShapes: [
-  Same<StorageAdapter, WasmStorage>,
-  Same<StorageSnapshot, BridgeSnapshot>,
-  Same<StorageBatch, BridgeBatch>,
-  Same<StoredConversation, BridgeConversation>,
-  Same<StoredMessage, BridgeMessage>,
-  Same<StorageSearchQuery, BridgeSearchQuery>,
-  Same<SearchCursor, BridgeSearchCursor>,
-] = [true, true, true, true, true, true, true];
+const _sameShapes: Same<StorageAdapter, WasmStorage> = true;
 void _sameShapes;
 
 type Level = Exclude<LogLevel, 'silent'>;
@@ -281,11 +255,10 @@ class Client implements ParleyClient {
 
   p2p(peer: string): string {
     if (typeof peer !== 'string' || peer === '') throw invalid('p2p() needs the peer user id');
-    const me = this.userId;
-    if (!me) throw invalid('the user id is not known yet: connect first (or start from a cache)');
-    // proto.P2PID: ids are ASCII, so UTF-16 order is byte order.
-    const [a, b] = me < peer ? [me, peer] : [peer, me];
-    return `p:${a}:${b}`;
+    const id = this.#wc ? this.#wc.p2p(peer) : '';
+    if (typeof id === 'string' && id !== '') return id;
+    if (!this.userId) throw invalid('the user id is not known yet: connect first (or start from a cache)');
+    throw invalid(`p2p(): ${JSON.stringify(peer)} is not a valid user id`);
   }
 
   sendText(conversationId: string, text: string): Promise<Message> {
@@ -307,12 +280,12 @@ class Client implements ParleyClient {
     const text = message.text ?? '';
     if (typeof text !== 'string') throw invalid('message text must be a string');
     const bytes = await this.#call((wc) => wc.send(conversationId, message.type, text, body));
-    return toMessage(parseJSON<BridgeMessage>(bytes));
+    return toMessage(parseJSON<StoredMessage>(bytes));
   }
 
   async resend(clientId: string): Promise<Message> {
     const bytes = await this.#call((wc) => wc.resend(clientId));
-    return toMessage(parseJSON<BridgeMessage>(bytes));
+    return toMessage(parseJSON<StoredMessage>(bytes));
   }
 
   discard(clientId: string): Promise<void> {
@@ -321,7 +294,7 @@ class Client implements ParleyClient {
 
   async conversations(): Promise<Conversation[]> {
     const bytes = await this.#call((wc) => wc.conversations());
-    return (parseJSON<BridgeConversation[] | null>(bytes) ?? []).map(toConversation);
+    return (parseJSON<StoredConversation[] | null>(bytes) ?? []).map(toConversation);
   }
 
   async messages(conversationId: string, options: MessagesOptions = {}): Promise<Message[]> {
@@ -330,7 +303,7 @@ class Client implements ParleyClient {
     checkCount(before, 'beforeSeq');
     checkCount(limit, 'limit');
     const bytes = await this.#call((wc) => wc.messages(conversationId, before, limit));
-    return (parseJSON<BridgeMessage[] | null>(bytes) ?? []).map(toMessage);
+    return (parseJSON<StoredMessage[] | null>(bytes) ?? []).map(toMessage);
   }
 
   async search(text: string, options: SearchOptions = {}): Promise<Message[]> {
@@ -351,7 +324,7 @@ class Client implements ParleyClient {
       q.before = { createdAt: b.createdAt ?? 0, conversationId: b.conversationId, seq: b.seq ?? 0, clientId: b.clientId };
     }
     const bytes = await this.#call((wc) => wc.search(jsonBytes(q)));
-    return (parseJSON<BridgeMessage[] | null>(bytes) ?? []).map(toMessage);
+    return (parseJSON<StoredMessage[] | null>(bytes) ?? []).map(toMessage);
   }
 
   markRead(conversationId: string, seq = 0): Promise<void> {
@@ -367,7 +340,7 @@ class Client implements ParleyClient {
     if (typeof name !== 'string') throw invalid('createGroup() needs a name');
     if (!Array.isArray(members) || members.some((m) => typeof m !== 'string')) throw invalid('createGroup() needs an array of user ids');
     const bytes = await this.#call((wc) => wc.createGroup(options.id ?? '', name, members));
-    return toConversation(parseJSON<BridgeConversation>(bytes));
+    return toConversation(parseJSON<StoredConversation>(bytes));
   }
 
   waitSynced(): Promise<void> {

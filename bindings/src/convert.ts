@@ -1,5 +1,7 @@
-// Conversions between the bridge's JSON bytes and the public types.
-import type { BridgeConversation, BridgeEvent, BridgeMessage } from './wasm.js';
+// Conversions between the bridge's JSON bytes (bridge.gen.ts) and the
+// public types the application sees: a body decoded, the cache's internals
+// (syncedSeq, version, device) left out.
+import type { BridgeEvent, StoredConversation, StoredMessage } from './bridge.gen.js';
 import type { ClientEvents, ClientEventName, Conversation, Message } from './types.js';
 
 const encoder = new TextEncoder();
@@ -51,8 +53,8 @@ export function decodeBody(b64: string): unknown {
   }
 }
 
-/** toMessage drops the bridge's internals and decodes the body. @internal */
-export function toMessage(b: BridgeMessage): Message {
+/** toMessage drops the cache's internals and decodes the body. @internal */
+export function toMessage(b: StoredMessage): Message {
   const m: Message = {
     id: b.id,
     clientId: b.clientId,
@@ -70,8 +72,8 @@ export function toMessage(b: BridgeMessage): Message {
   return m;
 }
 
-/** toConversation drops the bridge's internals (syncedSeq, version). @internal */
-export function toConversation(b: BridgeConversation): Conversation {
+/** toConversation drops the cache's internals (syncedSeq, version). @internal */
+export function toConversation(b: StoredConversation): Conversation {
   const c: Conversation = {
     id: b.id,
     type: b.type,
@@ -98,7 +100,7 @@ export function toEvent(e: BridgeEvent): DecodedEvent | null {
   };
   switch (e.kind) {
     case 'state':
-      return { name: 'state', payload: { state: e.state as ClientEvents['state']['state'], ...info() } };
+      return e.state ? { name: 'state', payload: { state: e.state, ...info() } } : null;
     case 'message':
       return e.message ? { name: 'message', payload: toMessage(e.message) } : null;
     case 'messageUpdate':

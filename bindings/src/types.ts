@@ -1,11 +1,21 @@
-// Public types of @parley-im/sdk. Everything here is part of the contract in
-// SPEC §4; internal shapes (the wasm bridge) live in wasm.d.ts.
+// Public types of @parley-im/sdk. Everything here is part of the public
+// contract. The shapes a storage adapter reads and writes are the JSON of the
+// Go client's types, generated into bridge.gen.ts and re-exported here; the
+// calls of the wasm bridge live in wasm.d.ts.
+import type { ConnectionState, MessageStatus, SearchCursor } from './bridge.gen.js';
 
-/** Where the connection stands (SPEC §4). */
-export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
-
-/** Where a message stands from this device's point of view. */
-export type MessageStatus = 'pending' | 'sent' | 'failed';
+export type {
+  ConnectionState,
+  MessageStatus,
+  OutboxEntry,
+  SearchCursor,
+  StorageBatch,
+  StorageMeta,
+  StorageSearchQuery,
+  StorageSnapshot,
+  StoredConversation,
+  StoredMessage,
+} from './bridge.gen.js';
 
 /** The kind of a conversation. */
 export type ConversationType = 'p2p' | 'group' | 'room';
@@ -128,19 +138,6 @@ export interface MessagesOptions {
   beforeSeq?: number;
   /** At most this many (sent) messages. Defaults to 50; the relay caps a page at 500. */
   limit?: number;
-}
-
-/**
- * A position in search results, which run newest first: by `createdAt`, then
- * `conversationId`, then `seq`, then `clientId`, each descending. Every
- * {@link Message} is one: pass the last message of a page to get the next.
- */
-export interface SearchCursor {
-  createdAt: number;
-  conversationId: string;
-  seq: number;
-  /** Tells pending messages (seq 0) apart. */
-  clientId?: string;
 }
 
 /** Options of {@link ParleyClient.search}. */
@@ -280,13 +277,14 @@ export interface StorageAdapter {
   /** Applies JSON {@link StorageBatch} atomically (one transaction). */
   apply(batch: Uint8Array): Promise<void>;
   /**
-   * Returns JSON {@link StoredMessage}[]: the stored messages of `conv` with
-   * seq < before (before 0: the newest), at most `limit`, ascending by seq.
+   * Returns a JSON array of {@link StoredMessage}: the stored messages of
+   * `conv` with seq < before (before 0: the newest), at most `limit`,
+   * ascending by seq.
    */
   messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
   /**
-   * Takes JSON {@link StorageSearchQuery} and returns JSON
-   * {@link StoredMessage}[]: up to `limit` stored messages, newest first (see
+   * Takes JSON {@link StorageSearchQuery} and returns a JSON array of
+   * {@link StoredMessage}: up to `limit` stored messages, newest first (see
    * {@link SearchCursor}), whose `foldText(text)` contains `query.text`, of
    * `query.conversationId` when set, and sorting after `query.before` when
    * set. Optional: without it, `client.search` rejects with 4215
@@ -295,88 +293,6 @@ export interface StorageAdapter {
   search?(query: Uint8Array): Promise<Uint8Array>;
   /** Releases the store. */
   close(): Promise<void>;
-}
-
-/** What {@link StorageAdapter.search} gets, validated and folded by the client. */
-export interface StorageSearchQuery {
-  /** Already folded (`foldText`): compare with `foldText(message.text)`. */
-  text: string;
-  conversationId?: string;
-  before?: SearchCursor;
-  /** 1 to 100. */
-  limit: number;
-}
-
-/** A message as stored (`body` is base64). */
-export interface StoredMessage {
-  id: string;
-  clientId: string;
-  conversationId: string;
-  seq: number;
-  sender: string;
-  device?: string;
-  type: string;
-  text?: string;
-  body?: string;
-  createdAt: number;
-  localTime?: number;
-  status: MessageStatus;
-  errorCode?: number;
-}
-
-/** A conversation as stored. */
-export interface StoredConversation {
-  id: string;
-  type: ConversationType;
-  name?: string;
-  members?: string[];
-  lastMessage?: StoredMessage;
-  lastSeq: number;
-  readSeq: number;
-  unread: number;
-  /** Every message with seq ≤ syncedSeq is in the store. */
-  syncedSeq: number;
-  /** Relay change version this state reflects. */
-  version: number;
-}
-
-/** The per-device state a store keeps besides conversations, messages and the outbox. */
-export interface StorageMeta {
-  deviceId: string;
-  userId: string;
-  /** The relay store epoch the cache belongs to. */
-  epoch: string;
-  /** Relay change cursor up to which conversations are synced. */
-  syncCursor: number;
-  /** Next outbox order. */
-  nextOrder: number;
-}
-
-/** A send not acknowledged yet. */
-export interface OutboxEntry {
-  /** Position in the outbox, ascending. */
-  order: number;
-  message: StoredMessage;
-}
-
-/** What {@link StorageAdapter.load} returns. */
-export interface StorageSnapshot {
-  meta: StorageMeta;
-  conversations: StoredConversation[] | null;
-  /** Ascending by order. */
-  outbox: OutboxEntry[] | null;
-}
-
-/** One atomic group of writes for {@link StorageAdapter.apply}. */
-export interface StorageBatch {
-  /** Drop conversations, messages and the sync cursor first (epoch change); keep the outbox. */
-  reset?: boolean;
-  meta?: StorageMeta;
-  conversations?: StoredConversation[];
-  messages?: StoredMessage[];
-  outboxPut?: OutboxEntry[];
-  /** Client ids. */
-  outboxDelete?: string[];
 }
 
 /** A Parley client; see {@link createClient}. */

@@ -1,6 +1,8 @@
 /**
  * The contract between `parley.wasm` (Go, `sdk-wasm/wasm`) and this package.
- * Version 1. Hand-written on purpose: it is the one place both sides meet.
+ * Version 1. The calls are hand-written on purpose: they are the one place
+ * both sides meet. The JSON that crosses them is generated from the Go types
+ * into bridge.gen.ts.
  *
  * Start-up: the loader sets `globalThis.__parley_ready = resolve` and runs the
  * Go program; the program sets `globalThis.__parley_v1` to a {@link WasmBridgeV1}
@@ -10,9 +12,9 @@
  *
  * Data crosses the boundary as bytes, one call per operation: application data
  * (configs, events, messages, conversations, storage snapshots and batches) is
- * UTF-8 JSON in a `Uint8Array`, with the field names of the JSON types below.
+ * UTF-8 JSON in a `Uint8Array`, of the types in bridge.gen.ts.
  * Wire frames never cross: the Go side owns the WebSocket (the host's
- * `WebSocket` constructor, through coder/websocket's js build).
+ * `WebSocket` constructor).
  *
  * Every method returning a Promise rejects with a {@link WasmError}; a Go panic
  * in a call becomes a rejection with code 4905. No callback from Go into JS is
@@ -20,6 +22,7 @@
  * delivered from the Go side's event goroutine, in order).
  * @internal
  */
+import type { BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation } from './bridge.gen.js';
 
 /** @internal */
 export interface WasmError {
@@ -41,23 +44,6 @@ export interface WasmBridgeV1 {
   newClient(config: Uint8Array, host: WasmHost): WasmClient | WasmError;
 }
 
-/** JSON given to newClient. Durations in milliseconds; zero or absent means the Go default. @internal */
-export interface BridgeConfig {
-  url: string;
-  deviceId?: string;
-  heartbeatMs?: number;
-  requestTimeoutMs?: number;
-  minDelayMs?: number;
-  maxDelayMs?: number;
-  maxAttempts?: number;
-  sendWindow?: number;
-  /** host.token() may be called before every dial and returns a fresh token. */
-  tokenRefresh: boolean;
-  /** Seeds backoff jitter and client ids (tests). 0 or absent: random. */
-  seed?: number;
-  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
-}
-
 /** What the host (this package) gives the Go client. @internal */
 export interface WasmHost {
   /** Every event, JSON {@link BridgeEvent}, in order. Must not throw. */
@@ -76,13 +62,13 @@ export interface WasmHost {
  * @internal
  */
 export interface WasmStorage {
-  /** JSON {@link BridgeSnapshot}, or null when the store is empty. */
+  /** JSON {@link StorageSnapshot}, or null when the store is empty. */
   load(): Promise<Uint8Array | null>;
-  /** Applies JSON {@link BridgeBatch} atomically (one transaction). */
+  /** Applies JSON {@link StorageBatch} atomically (one transaction). */
   apply(batch: Uint8Array): Promise<void>;
-  /** JSON BridgeMessage[]: sent messages of conv with seq < before (0: newest), at most limit, ascending by seq. */
+  /** JSON {@link StoredMessage}[]: sent messages of conv with seq < before (0: newest), at most limit, ascending by seq. */
   messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
-  /** JSON {@link BridgeSearchQuery} in, JSON BridgeMessage[] newest first out (StorageAdapter.search). Optional. */
+  /** JSON {@link StorageSearchQuery} in, JSON {@link StoredMessage}[] newest first out (StorageAdapter.search). Optional. */
   search?(query: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
 }
@@ -98,119 +84,31 @@ export interface WasmClient {
   state(): 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
   userId(): string;
   deviceId(): string;
-  /** Queues a message; resolves with JSON BridgeMessage once acknowledged. */
+  /**
+   * The id of the one-to-one conversation with `peer`, from the Go core
+   * (proto.P2PID); '' while the user id is not known yet or when `peer` is
+   * not a valid user id.
+   */
+  p2p(peer: string): string;
+  /** Queues a message; resolves with JSON StoredMessage once acknowledged. */
   send(conv: string, type: string, text: string, body: Uint8Array | null): Promise<Uint8Array>;
   resend(clientId: string): Promise<Uint8Array>;
   discard(clientId: string): Promise<void>;
   markRead(conv: string, seq: number): Promise<void>;
-  /** id '' lets the client choose one. Resolves with JSON BridgeConversation. */
+  /** id '' lets the client choose one. Resolves with JSON StoredConversation. */
   createGroup(id: string, name: string, members: string[]): Promise<Uint8Array>;
-  /** JSON BridgeConversation[], most recent first, from the cache. */
+  /** JSON StoredConversation[], most recent first, from the cache. */
   conversations(): Promise<Uint8Array>;
-  /** JSON BridgeMessage[] ascending: cache first, relay for what the cache lacks; pending ones last when before is 0. */
+  /** JSON StoredMessage[] ascending: cache first, relay for what the cache lacks; pending ones last when before is 0. */
   messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
   /**
-   * JSON {@link BridgeSearch} in; JSON BridgeMessage[] newest first out: the
+   * JSON {@link BridgeSearch} in; JSON StoredMessage[] newest first out: the
    * store's matches with the outbox's merged in. Rejects with 4903 on bad
    * arguments (core.NewSearch), 4215 when the storage has no search.
    */
   search(search: Uint8Array): Promise<Uint8Array>;
   /** Resolves when connected with nothing left to sync, fill or send. */
   waitSynced(): Promise<void>;
-}
-
-/** JSON of Go core.SearchCursor. @internal */
-export interface BridgeSearchCursor {
-  createdAt: number;
-  conversationId: string;
-  seq: number;
-  clientId?: string;
-}
-
-/** What WasmClient.search takes: the text as typed and core.SearchOptions. @internal */
-export interface BridgeSearch {
-  text: string;
-  conversationId?: string;
-  limit?: number;
-  before?: BridgeSearchCursor;
-}
-
-/** JSON of Go core.SearchQuery: validated, text folded. @internal */
-export interface BridgeSearchQuery {
-  text: string;
-  conversationId?: string;
-  before?: BridgeSearchCursor;
-  limit: number;
-}
-
-/** JSON of Go core.Message. `body` is base64. @internal */
-export interface BridgeMessage {
-  id: string;
-  clientId: string;
-  conversationId: string;
-  seq: number;
-  sender: string;
-  device?: string;
-  type: string;
-  text?: string;
-  body?: string;
-  createdAt: number;
-  localTime?: number;
-  status: 'pending' | 'sent' | 'failed';
-  errorCode?: number;
-}
-
-/** JSON of Go core.Conversation. @internal */
-export interface BridgeConversation {
-  id: string;
-  type: 'p2p' | 'group' | 'room';
-  name?: string;
-  members?: string[];
-  lastMessage?: BridgeMessage;
-  lastSeq: number;
-  readSeq: number;
-  unread: number;
-  syncedSeq: number;
-  version: number;
-}
-
-/** JSON of Go core.Event. @internal */
-export interface BridgeEvent {
-  kind: 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset';
-  state?: string;
-  code?: number;
-  reason?: string;
-  message?: BridgeMessage;
-  conversation?: BridgeConversation;
-}
-
-/** JSON of Go core.Snapshot / core.Batch (see sdk-wasm/core/types.go). @internal */
-export interface BridgeMeta {
-  deviceId: string;
-  userId: string;
-  epoch: string;
-  syncCursor: number;
-  nextOrder: number;
-}
-/** @internal */
-export interface BridgeOutboxEntry {
-  order: number;
-  message: BridgeMessage;
-}
-/** @internal */
-export interface BridgeSnapshot {
-  meta: BridgeMeta;
-  conversations: BridgeConversation[] | null;
-  outbox: BridgeOutboxEntry[] | null;
-}
-/** @internal */
-export interface BridgeBatch {
-  reset?: boolean;
-  meta?: BridgeMeta;
-  conversations?: BridgeConversation[];
-  messages?: BridgeMessage[];
-  outboxPut?: BridgeOutboxEntry[];
-  outboxDelete?: string[];
 }
 
 declare global {

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"github.com/parley-im/parley/internal/gensrc"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/parley-im/parley/internal/gensrc"
 	"github.com/parley-im/parley/proto"
 )
 
@@ -24,13 +22,8 @@ func TestCodesTSUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(root, Output))
-	if err != nil {
-		t.Fatalf("%v\nregenerate with: go run ./internal/gencodes > %s", err, Output)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is stale (%s); regenerate with: go run ./internal/gencodes > %s",
-			Output, gensrc.FirstDiff(got, want), Output)
+	if err := gensrc.Drift(root, Output, want, "go run ./internal/gencodes"); err != nil {
+		t.Fatal(err)
 	}
 }
 

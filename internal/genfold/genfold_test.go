@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"github.com/parley-im/parley/internal/gensrc"
-	"os"
-	"path/filepath"
 	"testing"
 	"unicode"
 
+	"github.com/parley-im/parley/internal/gensrc"
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
@@ -19,12 +16,8 @@ func TestFoldTSUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(root, Output))
-	if err != nil {
-		t.Fatalf("%v\nregenerate with: go run ./internal/genfold > %s", err, Output)
-	}
-	if want := generate(); !bytes.Equal(got, want) {
-		t.Fatalf("%s is stale (%s); regenerate with: go run ./internal/genfold > %s", Output, gensrc.FirstDiff(got, want), Output)
+	if err := gensrc.Drift(root, Output, generate(), "go run ./internal/genfold"); err != nil {
+		t.Fatal(err)
 	}
 }
 

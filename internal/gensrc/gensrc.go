@@ -4,6 +4,7 @@
 package gensrc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -28,6 +29,20 @@ func ModuleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Drift compares the checked-in file output (relative to root) with want,
+// what its generator prints, and describes the difference, with cmd, the
+// command that regenerates it; nil when they are equal.
+func Drift(root, output string, want []byte, cmd string) error {
+	got, err := os.ReadFile(filepath.Join(root, output))
+	if err != nil {
+		return fmt.Errorf("%w\nregenerate with: %s > %s", err, cmd, output)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("%s is stale (%s); regenerate with: %s > %s", output, FirstDiff(got, want), cmd, output)
+	}
+	return nil
 }
 
 // FirstDiff describes the first line where got and want differ.

@@ -43,20 +43,23 @@ type device struct {
 	user  string
 	name  string
 	c     *client.Client
-	store core.Store
+	store client.Store
 }
 
-func newDevice(t *testing.T, url, user, name string, seed uint64, store core.Store) *device {
+func newDevice(t *testing.T, url, user, name string, seed uint64, store client.Store) *device {
 	t.Helper()
 	if store == nil {
-		store = core.NewMemoryStore()
+		store = client.NewMemoryStore()
 	}
 	c, err := client.New(client.Options{
 		URL:       url,
 		TokenFunc: func(context.Context) (string, error) { return token(user, time.Hour), nil },
-		DeviceID:  name, Store: store, Seed: seed,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
-		Heartbeat: time.Second, HeartbeatTimeout: 3 * time.Second, RequestTimeout: 5 * time.Second,
+		Store:     store, Seed: seed,
+		Config: core.Config{
+			DeviceID: name, TokenRefresh: true,
+			MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+			Heartbeat: time.Second, HeartbeatTimeout: 3 * time.Second, RequestTimeout: 5 * time.Second,
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

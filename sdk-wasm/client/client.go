@@ -2,167 +2,166 @@ package client
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
+	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/core"
-	"github.com/parley-im/parley/sdk-wasm/driver"
 )
 
-// Options configure a Client. Zero fields take the documented defaults; the
-// fields mirror the JavaScript createClient options.
-type Options struct {
-	// URL is the relay's WebSocket endpoint, e.g. ws://127.0.0.1:8787/v1/ws.
-	URL string
-	// Token is the JWT presented on every connect. Ignored when TokenFunc is set.
-	Token string
-	// TokenFunc fetches a token before every dial, so an expired token is
-	// replaced without giving up.
-	TokenFunc func(ctx context.Context) (string, error)
-	// DeviceID identifies this device. Defaults to the one in Store, or a new
-	// random one that is then persisted.
-	DeviceID string
-	// Store is the local cache; the Client owns it and closes it. Defaults to
-	// a core.MemoryStore.
-	Store core.Store
-	// Heartbeat, HeartbeatTimeout, RequestTimeout, MinBackoff, MaxBackoff,
-	// MaxAttempts and SendWindow are passed to the core; see core.Config.
-	Heartbeat, HeartbeatTimeout, RequestTimeout time.Duration
-	MinBackoff, MaxBackoff                      time.Duration
-	MaxAttempts, SendWindow                     int
-	// Seed seeds backoff jitter and ids. Defaults to a random seed.
-	Seed uint64
-	// HTTPClient dials the WebSocket. Defaults to http.DefaultClient.
-	HTTPClient *http.Client
-	// Logger receives driver diagnostics. Defaults to discarding them.
-	Logger *slog.Logger
-}
-
-// Version is this SDK's version, sent to the relay for its logs.
-const Version = "0.1.0"
-
-// Client runs a core.Core over real WebSockets: one goroutine owns the core
-// and feeds it inputs, executes its actions and arms its single timer. Every
-// method is safe for concurrent use.
+// Client is one device's session with a relay; see the package
+// documentation for how it runs.
 type Client struct {
-	opts   Options
-	log    *slog.Logger
-	loop   *driver.Loop
-	events *dispatcher
+	opts Options
+	loop *loop
+	// events runs the handlers registered with On; it starts with the
+	// first of them, so a client that only has OnEvent runs no goroutine
+	// for it.
+	events     atomic.Pointer[dispatcher]
+	eventsMu   sync.Mutex
+	eventsDone bool // closed: On registers nothing more
+
+	// status is what State, UserID and DeviceID answer without waiting for
+	// the loop, which publishes it.
+	status atomic.Pointer[status]
 
 	closeOnce sync.Once
+	closeErr  error
 }
 
-var _ driver.Host = (*host)(nil)
+type status struct {
+	state        core.State
+	user, device string
+}
 
-// host is the native platform for the shared loop.
-type host struct{ c *Client }
-
-func (h host) Dial(conn uint64)      { go h.c.dial(conn) }
-func (h host) Event(e core.Event)    { h.c.events.push(e) }
-func (h host) StoreFailed(err error) { h.c.log.Error("parley: store write failed", "err", err) }
-
-// New opens a client over its store. It does not connect; call Connect.
+// New returns a client over opts.Store. It does not connect; call Connect.
+// Natively it returns the store's load error; under js/wasm, where New runs
+// on a JavaScript callback that must not wait for the host's storage, the
+// store loads on the client's loop and a failure stops the client instead:
+// a disconnected state event, and every call fails with it.
 func New(opts Options) (*Client, error) {
-	if opts.URL == "" {
-		return nil, &proto.Error{Code: proto.CodeInvalidArgument, Message: "client: URL is required"}
-	}
-	if opts.Token == "" && opts.TokenFunc == nil {
-		return nil, &proto.Error{Code: proto.CodeInvalidArgument, Message: "client: Token or TokenFunc is required"}
-	}
-	if opts.Store == nil {
-		opts.Store = core.NewMemoryStore()
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = http.DefaultClient
-	}
-	if opts.Seed == 0 {
-		var b [8]byte
-		_, _ = crand.Read(b[:])
-		opts.Seed = binary.LittleEndian.Uint64(b[:]) | 1
-	}
-	snap, err := opts.Store.Load()
-	if err != nil {
-		return nil, fmt.Errorf("client: load store: %w", err)
-	}
-	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
-	dev := opts.DeviceID
-	if dev == "" {
-		dev = snap.Meta.DeviceID
-	}
-	if dev == "" {
-		var b [6]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(rng.Uint64()))
-		binary.LittleEndian.PutUint16(b[4:], uint16(rng.Uint64()))
-		dev = "d-" + hex.EncodeToString(b[:])
-	}
-	cr, err := core.New(core.Config{
-		DeviceID: dev, ClientName: "parley-go/" + Version,
-		Heartbeat: opts.Heartbeat, HeartbeatTimeout: opts.HeartbeatTimeout, RequestTimeout: opts.RequestTimeout,
-		MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff, MaxAttempts: opts.MaxAttempts,
-		SendWindow: opts.SendWindow, TokenRefresh: opts.TokenFunc != nil, Rand: rng.Uint64,
-	}, snap)
-	if err != nil {
+	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	c := &Client{opts: opts, log: opts.Logger, events: newDispatcher()}
-	c.loop = driver.New(host{c}, opts.Store)
-	go c.loop.Run(func() (*core.Core, error) { return cr, nil })
+	if opts.Store == nil {
+		opts.Store = NewMemoryStore()
+	}
+	if opts.Dial == nil {
+		opts.Dial = dialWebSocket
+	}
+	if opts.ClientName == "" {
+		opts.ClientName = clientName + "/" + Version
+	}
+	if opts.Rand == nil {
+		seed := opts.Seed
+		if seed == 0 {
+			// The runtime seeds math/rand/v2's global source from the
+			// platform's entropy; crypto/rand would add its FIPS DRBG to
+			// parley.wasm (~38 KB brotli) for the same bits.
+			seed = rand.Uint64() | 1
+		}
+		opts.Rand = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)).Uint64
+	}
+	c := &Client{opts: opts}
+	c.status.Store(&status{state: core.StateIdle, device: opts.DeviceID})
+	c.loop = newLoop(c, opts.Store)
+	go c.loop.run()
+	if newWaitsForLoad {
+		select {
+		case <-c.loop.ready:
+		case <-c.loop.done:
+			return nil, c.loop.stopped()
+		}
+	}
 	return c, nil
 }
 
-// do runs f on the loop goroutine and waits for it.
-func (c *Client) do(f func(cr *core.Core, now time.Time)) error { return c.loop.Do(f) }
+// publish snapshots what the methods that never wait report.
+func (c *Client) publish(cr *core.Core) {
+	st := status{state: cr.State(), user: cr.UserID(), device: cr.DeviceID()}
+	if *c.status.Load() != st {
+		c.status.Store(&st)
+	}
+}
 
-// await starts an operation on the loop and waits for its result.
-func (c *Client) await(ctx context.Context, start func(cr *core.Core, now time.Time) (uint64, error)) (any, error) {
-	return c.loop.Await(ctx, start)
+// stopped publishes that the loop stopped on its own.
+func (c *Client) stopped() {
+	st := *c.status.Load()
+	st.state = core.StateDisconnected
+	c.status.Store(&st)
+}
+
+// emit hands one event to the application, in order.
+func (c *Client) emit(e core.Event) {
+	if c.opts.OnEvent != nil {
+		c.opts.OnEvent(e)
+	}
+	if d := c.events.Load(); d != nil {
+		d.push(e)
+	}
+}
+
+// logf hands a diagnostic to Options.Logger when its level is enabled.
+func (c *Client) logf(level LogLevel, format string, args ...any) {
+	if c.opts.Logger == nil || level < c.opts.LogLevel || c.opts.LogLevel >= LevelSilent {
+		return
+	}
+	c.opts.Logger(level, fmt.Sprintf(format, args...))
+}
+
+// guard keeps a panic in a connection goroutine from taking the program
+// down: that connection is lost, and the core's deadlines replace it.
+func (c *Client) guard(where string) {
+	if r := recover(); r != nil {
+		c.logf(LevelError, "parley: internal error in %s: %v", where, r)
+	}
 }
 
 // Connect starts the session and waits until the relay welcomed it, or the
-// session stopped for good, or ctx ended (the client keeps trying then).
-func (c *Client) Connect(ctx context.Context) error { return c.loop.Connect(ctx) }
+// session stopped for good (the error carries the close code, e.g. 4001 for
+// a refused token), or ctx ended (the client keeps trying then).
+func (c *Client) Connect(ctx context.Context) error { return c.loop.connect(ctx) }
 
 // On registers a handler for every event; handlers run in order on one
 // goroutine, never on the caller's. It returns an unsubscribe function.
-func (c *Client) On(h func(core.Event)) func() { return c.events.on(h) }
+func (c *Client) On(h func(core.Event)) func() {
+	c.eventsMu.Lock()
+	defer c.eventsMu.Unlock()
+	if c.eventsDone {
+		return func() {}
+	}
+	d := c.events.Load()
+	if d == nil {
+		d = newDispatcher()
+		c.events.Store(d)
+	}
+	return d.on(h)
+}
 
 // State returns the connection state.
-func (c *Client) State() core.State {
-	var s core.State
-	if c.do(func(cr *core.Core, _ time.Time) { s = cr.State() }) != nil {
-		return core.StateClosed
-	}
-	return s
-}
+func (c *Client) State() core.State { return c.status.Load().state }
 
-// UserID returns the signed-in user once welcomed (or from the cache).
-func (c *Client) UserID() string {
-	var s string
-	_ = c.do(func(cr *core.Core, _ time.Time) { s = cr.UserID() })
-	return s
-}
+// UserID returns the signed-in user once welcomed (or from the cache), ""
+// before.
+func (c *Client) UserID() string { return c.status.Load().user }
 
 // DeviceID returns this device's id.
-func (c *Client) DeviceID() string {
-	var s string
-	_ = c.do(func(cr *core.Core, _ time.Time) { s = cr.DeviceID() })
-	return s
-}
+func (c *Client) DeviceID() string { return c.status.Load().device }
 
-// P2P returns the id of the one-to-one conversation with peer.
-func (c *Client) P2P(peer string) string { return proto.P2PID(c.UserID(), peer) }
+// P2P returns the id of the one-to-one conversation with peer: "" while the
+// user id is not known yet (before the first welcome, with an empty cache)
+// or when peer is not a valid user id.
+func (c *Client) P2P(peer string) string {
+	me := c.UserID()
+	if me == "" || !proto.ValidName(peer) {
+		return ""
+	}
+	return proto.P2PID(me, peer)
+}
 
 // SendText sends a text message and waits for its durable ack. If ctx ends
 // first the message stays in the outbox and is still delivered.
@@ -172,21 +171,18 @@ func (c *Client) SendText(ctx context.Context, conv, text string) (core.Message,
 
 // Send sends a message of any type and waits for its durable ack.
 func (c *Client) Send(ctx context.Context, conv, msgType, text string, body []byte) (core.Message, error) {
-	v, err := c.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) {
+	r, err := c.loop.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) {
 		op, _, err := cr.Send(now, conv, msgType, text, body)
 		return op, err
 	})
-	if err != nil {
-		return core.Message{}, err
-	}
-	return v.(core.Message), nil
+	return deref(r.Message), err
 }
 
 // SendAsync queues a message and returns at once with the pending message
 // and a channel that yields the ack (or the error) once.
 func (c *Client) SendAsync(conv, msgType, text string, body []byte) (core.Message, <-chan SendResult, error) {
 	var pending core.Message
-	ch, err := c.loop.Start(func(cr *core.Core, now time.Time) (uint64, error) {
+	ch, err := c.loop.start(func(cr *core.Core, now time.Time) (uint64, error) {
 		op, m, err := cr.Send(now, conv, msgType, text, body)
 		pending = m
 		return op, err
@@ -198,10 +194,9 @@ func (c *Client) SendAsync(conv, msgType, text string, body []byte) (core.Messag
 	go func() {
 		select {
 		case r := <-ch:
-			m, _ := r.Value.(core.Message)
-			out <- SendResult{Message: m, Err: r.Err}
-		case <-c.loop.Done():
-			out <- SendResult{Err: c.loop.Stopped()}
+			out <- SendResult{Message: deref(r.Message), Err: r.Err}
+		case <-c.loop.done:
+			out <- SendResult{Err: c.loop.stopped()}
 		}
 	}()
 	return pending, out, nil
@@ -215,49 +210,83 @@ type SendResult struct {
 
 // Resend puts a failed message back in the outbox and waits for its ack.
 func (c *Client) Resend(ctx context.Context, clientID string) (core.Message, error) {
-	v, err := c.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.Resend(now, clientID) })
-	if err != nil {
-		return core.Message{}, err
+	r, err := c.loop.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.Resend(now, clientID) })
+	return deref(r.Message), err
+}
+
+// Discard drops a pending or failed message from the outbox; whoever waits
+// for its ack gets an error. A message already written may still be stored
+// by the relay.
+func (c *Client) Discard(clientID string) error {
+	var err error
+	if lerr := c.loop.do(func(cr *core.Core, now time.Time) { err = cr.Discard(now, clientID) }); lerr != nil {
+		return lerr
 	}
-	return v.(core.Message), nil
+	return err
 }
 
 // MarkRead moves the read cursor of conv to seq (0: everything).
 func (c *Client) MarkRead(ctx context.Context, conv string, seq uint64) error {
-	_, err := c.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.MarkRead(now, conv, seq) })
+	_, err := c.loop.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.MarkRead(now, conv, seq) })
 	return err
 }
 
 // CreateGroup creates a group conversation with members (and this user).
+// id "" lets the client choose one; a retry with the same id is idempotent.
 func (c *Client) CreateGroup(ctx context.Context, id, name string, members []string) (core.Conversation, error) {
-	v, err := c.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.CreateGroup(now, id, name, members) })
-	if err != nil {
-		return core.Conversation{}, err
-	}
-	return *v.(*core.Conversation), nil
+	r, err := c.loop.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.CreateGroup(now, id, name, members) })
+	return deref(r.Conversation), err
 }
 
 // Conversations returns the conversation list from the local cache, most
 // recent first.
-func (c *Client) Conversations() []core.Conversation {
+func (c *Client) Conversations() ([]core.Conversation, error) {
 	var out []core.Conversation
-	_ = c.do(func(cr *core.Core, _ time.Time) { out = cr.Conversations() })
-	return out
+	err := c.loop.do(func(cr *core.Core, _ time.Time) { out = cr.Conversations() })
+	return out, err
 }
 
 // Conversation returns one conversation from the cache.
 func (c *Client) Conversation(id string) (core.Conversation, bool) {
 	var cv core.Conversation
 	var ok bool
-	_ = c.do(func(cr *core.Core, _ time.Time) { cv, ok = cr.Conversation(id) })
+	_ = c.loop.do(func(cr *core.Core, _ time.Time) { cv, ok = cr.Conversation(id) })
 	return cv, ok
 }
 
-// Messages returns up to limit messages of conv before seq before (0: the
-// newest, followed by the pending ones), ascending. It reads the cache
-// first and asks the relay for what the cache does not hold yet.
+// Messages returns up to limit (default 50) messages of conv before seq
+// before (0: the newest, followed by the pending ones), ascending: from the
+// cache, and from the relay for a range the cache does not hold yet
+// (core.CacheCovers). Offline, the cache is all there is.
 func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit int) ([]core.Message, error) {
-	return c.loop.Messages(ctx, conv, before, limit)
+	if limit <= 0 {
+		limit = 50
+	}
+	var pending []core.Message
+	var covered bool
+	if err := c.loop.do(func(cr *core.Core, _ time.Time) {
+		covered = cr.CacheCovers(conv, before)
+		if before == 0 {
+			pending = cr.Pending(conv)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	cached, err := c.opts.Store.Messages(conv, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	if !covered {
+		r, ferr := c.loop.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.FetchHistory(now, conv, before, limit) })
+		switch {
+		case ferr == nil:
+			cached = r.Messages
+		case errors.Is(ferr, &proto.Error{Code: proto.CodeNotConnected}):
+		default:
+			return nil, ferr
+		}
+	}
+	return append(cached, pending...), nil
 }
 
 // Search returns the messages cached on this device whose text contains
@@ -266,29 +295,60 @@ func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit
 // (core.FoldRune) and whitespace around text; it is a substring match, so
 // it finds words in languages written without spaces. Page with
 // opts.Before = core.CursorOf(&page[len(page)-1]). It works offline and
-// never asks the relay. Bad arguments fail with proto.CodeInvalidArgument.
+// never asks the relay. Bad arguments fail with proto.CodeInvalidArgument;
+// a store that cannot search (not a Searcher) with proto.CodeNotSupported.
 func (c *Client) Search(text string, opts core.SearchOptions) ([]core.Message, error) {
 	q, err := core.NewSearch(text, opts)
 	if err != nil {
 		return nil, err
 	}
-	return c.loop.Search(q)
+	s, ok := c.opts.Store.(Searcher)
+	if !ok {
+		return nil, &proto.Error{Code: proto.CodeNotSupported, Message: "this store cannot search"}
+	}
+	var outbox []core.Message
+	if err := c.loop.do(func(cr *core.Core, _ time.Time) { outbox = cr.Pending(q.ConvID) }); err != nil {
+		return nil, err
+	}
+	stored, err := s.Search(&q)
+	if err != nil {
+		return nil, err
+	}
+	return q.Merge(stored, outbox), nil
 }
 
 // WaitSynced waits until the client is connected with nothing left to sync,
 // fill or send.
-func (c *Client) WaitSynced(ctx context.Context) error { return c.loop.WaitSynced(ctx) }
+func (c *Client) WaitSynced(ctx context.Context) error { return c.loop.waitSynced(ctx) }
 
-// Reconnect dials now if the client is waiting to retry.
-func (c *Client) Reconnect() { _ = c.do(func(cr *core.Core, now time.Time) { cr.Reconnect(now) }) }
+// Reconnect dials now if the client is waiting to retry (e.g. the network
+// came back). It never waits.
+func (c *Client) Reconnect() {
+	c.loop.postNow(func(cr *core.Core, now time.Time) { cr.Reconnect(now) })
+}
 
 // Close ends the session, stops the loop and closes the store. Messages
 // still in the outbox stay in the store for the next start.
 func (c *Client) Close() error {
-	var err error
 	c.closeOnce.Do(func() {
-		err = c.loop.Close()
-		c.events.close()
+		c.closeErr = c.loop.close()
+		c.eventsMu.Lock()
+		c.eventsDone = true
+		d := c.events.Load()
+		c.eventsMu.Unlock()
+		if d != nil {
+			d.close()
+		}
 	})
-	return err
+	return c.closeErr
+}
+
+// deref is *p, or the zero value for nil: what an operation that failed
+// returns beside its error.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
 }

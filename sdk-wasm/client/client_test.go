@@ -4,60 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-im/parley/proto"
-	"github.com/parley-im/parley/relay"
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
-const secret = "client-test-secret"
-
-// startRelay runs an in-process relay with a memory store on loopback.
-func startRelay(t *testing.T) (url string, stop func()) {
+func open(t *testing.T, url, user, device string, store Store) *Client {
 	t.Helper()
-	srv, err := relay.New(relay.Options{Store: relay.NewMemoryStore(), Secret: secret, Heartbeat: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}
-	t.Cleanup(stop)
-	return "ws://" + ln.Addr().String() + "/v1/ws", stop
-}
-
-func tokenFor(t *testing.T, user string) string {
-	t.Helper()
-	tok, err := relay.MintToken(secret, user, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-func open(t *testing.T, url, user, device string, store core.Store) *Client {
-	t.Helper()
-	c, err := New(Options{URL: url, Token: tokenFor(t, user), DeviceID: device, Store: store, Seed: 7,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	c, err := New(Options{URL: url, Token: tokenFor(t, user), Store: store, Seed: 7,
+		Config: core.Config{DeviceID: device, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +65,15 @@ func TestSendDeliverAndReadAcrossDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	// alice's second device sees both messages and one unread; reading on
-	// the first device clears it on the second.
-	waitFor(t, ctx, func() bool { cv, _ := alice2.Conversation(conv); return cv.SyncedSeq == 2 && cv.Unread == 1 })
+	// the first device (once it has the reply too: MarkRead 0 reads up to
+	// what the device knows) clears it on the second.
+	var cv core.Conversation
+	if !eventually(ctx, func() bool { cv, _ = alice2.Conversation(conv); return cv.SyncedSeq == 2 && cv.Unread == 1 }) {
+		t.Fatalf("alice2 never synced both messages with one unread: %+v", cv)
+	}
+	if !eventually(ctx, func() bool { cv, _ = alice1.Conversation(conv); return cv.SyncedSeq == 2 }) {
+		t.Fatalf("alice1 never got the reply: %+v", cv)
+	}
 	if err := alice1.MarkRead(ctx, conv, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -121,15 +89,11 @@ func TestOutboxSurvivesRestartAndKeepsOrder(t *testing.T) {
 	url, _ := startRelay(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	path := filepath.Join(t.TempDir(), "alice.db")
-	st, err := OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reopen := persistentStore(t, "alice")
 	// Offline from the start: a relay address nobody listens on.
 	dead := "ws://127.0.0.1:1/v1/ws"
-	alice, err := New(Options{URL: dead, Token: tokenFor(t, "alice"), DeviceID: "a1", Store: st, Seed: 1,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	alice, err := New(Options{URL: dead, Token: tokenFor(t, "alice"), Store: reopen(), Seed: 1,
+		Config: core.Config{DeviceID: "a1", MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,16 +109,12 @@ func TestOutboxSurvivesRestartAndKeepsOrder(t *testing.T) {
 	}
 	alice.Close() // the "app restart"
 
-	st, err = OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice = open(t, url, "alice", "", st)
-	if alice.DeviceID() != "a1" {
-		t.Fatalf("device id not persisted: %q", alice.DeviceID())
-	}
+	alice = open(t, url, "alice", "", reopen())
 	if err := alice.Connect(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if alice.DeviceID() != "a1" {
+		t.Fatalf("device id not persisted: %q", alice.DeviceID())
 	}
 	if err := alice.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
@@ -186,41 +146,11 @@ func TestReconnectsAfterRelayRestartAndTerminalCodes(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	dir := t.TempDir() // the relay's SQLite store, kept across the restart
-	serve := func(ln net.Listener) (stop func()) {
-		srv, err := relay.New(relay.Options{Data: dir, Secret: secret, Heartbeat: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan error, 1)
-		go func() { served <- srv.Serve(ln) }()
-		var once sync.Once
-		return func() {
-			once.Do(func() {
-				sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer scancel()
-				if err := srv.Shutdown(sctx); err != nil {
-					t.Errorf("relay shutdown: %v", err)
-				}
-				select {
-				case <-served:
-				case <-sctx.Done():
-					t.Error("the relay kept serving after its shutdown")
-				}
-			})
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	stop := serve(ln)
-	t.Cleanup(func() { stop() })
+	url, stop, restart := restartableRelay(t)
 
 	var mu sync.Mutex
 	var states []core.Event
-	c := open(t, "ws://"+addr+"/v1/ws", "carol", "c1", nil)
+	c := open(t, url, "carol", "c1", nil)
 	c.On(func(e core.Event) {
 		if e.Kind == core.EventState {
 			mu.Lock()
@@ -253,14 +183,7 @@ func TestReconnectsAfterRelayRestartAndTerminalCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A new relay on the same address and store.
-	for ln, err = net.Listen("tcp", addr); err != nil; ln, err = net.Listen("tcp", addr) {
-		if ctx.Err() != nil {
-			t.Fatalf("listen on %s again: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop = serve(ln)
+	restart() // a new relay on the same address and store
 	waitFor(t, ctx, func() bool { return c.State() == core.StateConnected })
 	select {
 	case r := <-pending:
@@ -277,7 +200,7 @@ func TestReconnectsAfterRelayRestartAndTerminalCodes(t *testing.T) {
 
 	// A token the relay cannot verify is refused with a terminal code, and
 	// the client stops instead of retrying.
-	bad, err := New(Options{URL: "ws://" + addr + "/v1/ws", Token: "not-a-token", DeviceID: "x"})
+	bad, err := New(Options{URL: url, Token: "not-a-token", Config: core.Config{DeviceID: "x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,14 +215,14 @@ func TestReconnectsAfterRelayRestartAndTerminalCodes(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
+	before := goroutines()
 	code := m.Run()
 	if code == 0 {
 		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		for goroutines() > before && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if n := runtime.NumGoroutine(); n > before {
+		if n := goroutines(); n > before {
 			buf := make([]byte, 1<<20)
 			fmt.Fprintf(os.Stderr, "goroutine leak: %d before, %d after\n%s\n", before, n, buf[:runtime.Stack(buf, true)])
 			code = 1
@@ -308,14 +231,35 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// goroutines counts the goroutines of the program, but not the one the
+// js/wasm runtime starts for each event the host delivers.
+func goroutines() int {
+	buf := make([]byte, 1<<20)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if !strings.Contains(g, "runtime.handleEvent") {
+			n++
+		}
+	}
+	return n
+}
+
 func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
 	t.Helper()
+	if !eventually(ctx, cond) {
+		t.Fatal("condition never held")
+	}
+}
+
+// eventually polls cond until it holds (true) or ctx ends (false).
+func eventually(ctx context.Context, cond func() bool) bool {
 	for !cond() {
 		if ctx.Err() != nil {
-			t.Fatal("condition never held")
+			return false
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return true
 }
 
 // TestSearchSyncedSentAndPending searches what a device synced, what it
@@ -339,12 +283,8 @@ func TestSearchSyncedSentAndPending(t *testing.T) {
 		}
 	}
 
-	path := filepath.Join(t.TempDir(), "bob.db")
-	st, err := OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob := open(t, url, "bob", "b1", st)
+	reopen := persistentStore(t, "bob")
+	bob := open(t, url, "bob", "b1", reopen())
 	if err := bob.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -375,11 +315,8 @@ func TestSearchSyncedSentAndPending(t *testing.T) {
 
 	// Offline: a message in the outbox is found, newest first, pending.
 	bob.Close()
-	st, err = OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err = New(Options{URL: "ws://127.0.0.1:1/v1/ws", Token: tokenFor(t, "bob"), DeviceID: "b1", Store: st, Seed: 2})
+	bob, err := New(Options{URL: "ws://127.0.0.1:1/v1/ws", Token: tokenFor(t, "bob"), Store: reopen(), Seed: 2,
+		Config: core.Config{DeviceID: "b1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,19 +3,80 @@ package client
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/parley-im/parley/proto"
 )
 
-// wsConn is one WebSocket connection: a reader goroutine feeding the loop and
-// a writer goroutine draining an unbounded queue in order. The core bounds
-// what it writes (send window, one sync at a time), so the queue stays small.
-type wsConn struct {
-	ws     *websocket.Conn
-	cancel context.CancelFunc
+// Socket is one open connection to a relay: binary messages in order. The
+// client reads it from one goroutine and writes it from another.
+type Socket interface {
+	// Read returns the next binary message. When the connection ends it
+	// returns an error; a *CloseError carries the close code and reason
+	// when there was one.
+	Read(ctx context.Context) ([]byte, error)
+	// Write sends one binary message; calls are made in order from one
+	// goroutine.
+	Write(ctx context.Context, b []byte) error
+	// Close starts the closing handshake with code and reason (clipped by
+	// proto.ClipReason). It may be called more than once, and while a Read
+	// or Write is under way, which it ends.
+	Close(code proto.Code, reason string) error
+}
+
+// CloseError is how a Socket's Read reports a connection that ended with
+// a close code: the relay's, or the one the closing side gave.
+type CloseError struct {
+	Code   proto.Code
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return "connection closed: " + strconv.Itoa(int(e.Code)) + " " + e.Reason
+}
+
+// dialTimeout bounds fetching the token and opening the socket.
+const dialTimeout = 10 * time.Second
+
+// dial runs on its own goroutine: fetch a token, open the socket, then
+// report to the loop.
+func (c *Client) dial(id uint64) {
+	defer c.guard("dial")
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	token := c.opts.Token
+	if c.opts.TokenFunc != nil {
+		t, err := c.opts.TokenFunc(ctx)
+		if err != nil {
+			c.logf(LevelWarn, "parley: token fetch failed: %v", err)
+			c.loop.gone(id, nil, 0, "token fetch failed: "+err.Error())
+			return
+		}
+		token = t
+	}
+	s, err := c.opts.Dial(ctx, c.opts.URL)
+	if err != nil {
+		c.logf(LevelDebug, "parley: dial failed: %v", err)
+		c.loop.gone(id, nil, 0, "dial failed: "+err.Error())
+		return
+	}
+	cn := newConn(id, s, c)
+	if !c.loop.opened(cn, token) { // the client stopped meanwhile
+		cn.close(1000, "client closed")
+		go cn.readLoop() // reads to the end, so the socket releases what it holds
+	}
+}
+
+// conn is one connection: a reader goroutine that feeds the loop and a
+// writer goroutine that drains one ordered queue. The queue is unbounded
+// because the core bounds what it writes (the send window, one sync at a
+// time); it never blocks the loop.
+type conn struct {
+	id uint64
+	s  Socket
+	c  *Client
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -23,111 +84,98 @@ type wsConn struct {
 	closed bool
 }
 
-const dialTimeout = 10 * time.Second
+func newConn(id uint64, s Socket, c *Client) *conn {
+	cn := &conn{id: id, s: s, c: c}
+	cn.cond = sync.NewCond(&cn.mu)
+	return cn
+}
 
-// dial runs on its own goroutine: fetch a token, dial, then report to the loop.
-func (c *Client) dial(conn uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
-	token := c.opts.Token
-	if c.opts.TokenFunc != nil {
-		t, err := c.opts.TokenFunc(ctx)
-		if err != nil {
-			c.log.Warn("parley: token fetch failed", "err", err)
-			c.loop.Gone(conn, nil, 0, "token fetch failed: "+err.Error())
-			return
-		}
-		token = t
+// start runs the reader and the writer.
+func (cn *conn) start() {
+	go cn.writeLoop()
+	go cn.readLoop()
+}
+
+// write queues one frame; it never blocks.
+func (cn *conn) write(b []byte) {
+	cn.mu.Lock()
+	if !cn.closed {
+		cn.queue = append(cn.queue, b)
 	}
-	ws, _, err := websocket.Dial(ctx, c.opts.URL, &websocket.DialOptions{HTTPClient: c.opts.HTTPClient})
-	if err != nil {
-		c.log.Debug("parley: dial failed", "err", err)
-		c.loop.Gone(conn, nil, 0, "dial failed: "+err.Error())
+	cn.mu.Unlock()
+	cn.cond.Signal()
+}
+
+// close closes the connection once; frames still queued are dropped (the
+// core writes them again on the next connection if they matter). The
+// reader then reports the end to the loop.
+func (cn *conn) close(code proto.Code, reason string) {
+	cn.mu.Lock()
+	if cn.closed {
+		cn.mu.Unlock()
 		return
 	}
-	ws.SetReadLimit(16 << 20)
-	rctx, rcancel := context.WithCancel(context.Background())
-	wc := &wsConn{ws: ws, cancel: rcancel}
-	wc.cond = sync.NewCond(&wc.mu)
-	c.loop.Opened(conn, wc, token, func() {
-		go wc.writeLoop()
-		go c.readLoop(rctx, conn, wc)
-	})
-}
-
-func (c *Client) readLoop(ctx context.Context, conn uint64, wc *wsConn) {
-	for {
-		typ, b, err := wc.ws.Read(ctx)
-		if err != nil {
-			code := proto.Code(0)
-			reason := err.Error()
-			var ce websocket.CloseError
-			if errors.As(err, &ce) {
-				code, reason = proto.Code(ce.Code), ce.Reason
-			}
-			wc.Close(1000, "")
-			c.loop.Gone(conn, wc, code, reason)
-			return
-		}
-		if typ != websocket.MessageBinary {
-			continue
-		}
-		c.loop.Frame(conn, b)
-	}
-}
-
-// Write implements driver.Conn.
-func (wc *wsConn) Write(b []byte) {
-	wc.mu.Lock()
-	if !wc.closed {
-		wc.queue = append(wc.queue, b)
-	}
-	wc.mu.Unlock()
-	wc.cond.Signal()
-}
-
-func (wc *wsConn) writeLoop() {
-	for {
-		wc.mu.Lock()
-		for len(wc.queue) == 0 && !wc.closed {
-			wc.cond.Wait()
-		}
-		if wc.closed {
-			wc.mu.Unlock()
-			return
-		}
-		b := wc.queue[0]
-		wc.queue[0] = nil
-		wc.queue = wc.queue[1:]
-		wc.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := wc.ws.Write(ctx, websocket.MessageBinary, b)
-		cancel()
-		if err != nil {
-			wc.Close(proto.Code(websocket.StatusGoingAway), "write failed")
-			return
-		}
-	}
-}
-
-// Close implements driver.Conn: it closes the connection once; the reader
-// then reports it to the loop.
-func (wc *wsConn) Close(code proto.Code, reason string) {
-	wc.mu.Lock()
-	if wc.closed {
-		wc.mu.Unlock()
-		return
-	}
-	wc.closed = true
-	wc.queue = nil
-	wc.mu.Unlock()
-	wc.cond.Broadcast()
+	cn.closed = true
+	cn.queue = nil
+	cn.mu.Unlock()
+	cn.cond.Broadcast()
 	if code == 0 {
-		code = proto.Code(websocket.StatusNormalClosure)
+		code = 1000
 	}
-	go func() {
-		// Close waits for the peer's close frame up to 5 s; never on the loop.
-		_ = wc.ws.Close(websocket.StatusCode(code), reason)
-		wc.cancel()
-	}()
+	// A closing handshake may wait for the peer; never on the loop.
+	go func() { _ = cn.s.Close(code, proto.ClipReason(reason)) }()
+}
+
+func (cn *conn) writeLoop() {
+	defer cn.c.guard("write")
+	for {
+		cn.mu.Lock()
+		for len(cn.queue) == 0 && !cn.closed {
+			cn.cond.Wait()
+		}
+		if cn.closed {
+			cn.mu.Unlock()
+			return
+		}
+		b := cn.queue[0]
+		cn.queue[0] = nil
+		cn.queue = cn.queue[1:]
+		cn.mu.Unlock()
+		if err := cn.send(b); err != nil {
+			cn.c.logf(LevelDebug, "parley: write failed: %v", err)
+			cn.close(1001, "write failed")
+			return
+		}
+	}
+}
+
+// send writes one frame, within writeTimeout where the platform has one.
+func (cn *conn) send(b []byte) error {
+	ctx := context.Background()
+	if writeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, writeTimeout)
+		defer cancel()
+	}
+	return cn.s.Write(ctx, b)
+}
+
+// readLoop posts every frame to the loop, then the end of the connection
+// with its close code.
+func (cn *conn) readLoop() {
+	defer cn.c.guard("read")
+	for {
+		b, err := cn.s.Read(context.Background())
+		if err != nil {
+			code, reason := proto.Code(0), err.Error()
+			var ce *CloseError
+			if errors.As(err, &ce) {
+				code, reason = ce.Code, ce.Reason
+			}
+			cn.close(1000, "") // stops the writer
+			cn.c.loop.gone(cn.id, cn, code, reason)
+			return
+		}
+		cn.c.loop.frame(cn.id, b)
+	}
 }

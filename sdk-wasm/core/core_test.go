@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ type harness struct {
 	t      *testing.T
 	c      *Core
 	now    time.Time
-	store  *MemoryStore
+	store  *testStore
 	writes []proto.Frame
 	events []Event
 	dials  []uint64
@@ -30,7 +31,48 @@ func newHarness(t *testing.T, snap Snapshot) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, c: c, now: time.Unix(1_700_000_000, 0), store: NewMemoryStore(), done: map[uint64]Action{}}
+	return &harness{t: t, c: c, now: time.Unix(1_700_000_000, 0), store: newTestStore(), done: map[uint64]Action{}}
+}
+
+// testStore applies batches the way every store must, so that a test can
+// look at what the core persisted. (The stores themselves live with their
+// consumer, sdk-wasm/client, which this package cannot import.)
+type testStore struct {
+	outbox   map[string]OutboxEntry
+	messages map[string]map[uint64]Message
+}
+
+func newTestStore() *testStore {
+	return &testStore{outbox: map[string]OutboxEntry{}, messages: map[string]map[uint64]Message{}}
+}
+
+func (s *testStore) Apply(b *Batch) error {
+	if b.Reset {
+		clear(s.messages)
+	}
+	for _, m := range b.Messages {
+		if s.messages[m.ConvID] == nil {
+			s.messages[m.ConvID] = map[uint64]Message{}
+		}
+		s.messages[m.ConvID][m.Seq] = m
+	}
+	for _, e := range b.OutboxPut {
+		s.outbox[e.Message.ClientID] = e
+	}
+	for _, id := range b.OutboxDelete {
+		delete(s.outbox, id)
+	}
+	return nil
+}
+
+// Messages returns the stored messages of conv ascending by seq.
+func (s *testStore) Messages(conv string, _ uint64, _ int) ([]Message, error) {
+	var out []Message
+	for _, m := range s.messages[conv] {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
 }
 
 func (h *harness) poll() {
@@ -224,7 +266,7 @@ func TestSendOfflineThenAck(t *testing.T) {
 	}
 	h.relay(proto.TypeAck, send.ID, &proto.Ack{ConvID: conv, ClientID: m.ClientID, Seq: 1, CreatedAt: 5})
 	res, ok := h.done[op]
-	if !ok || res.Err != nil || res.Value.(Message).Seq != 1 || res.Value.(Message).Status != StatusSent {
+	if !ok || res.Result.Err != nil || res.Result.Message.Seq != 1 || res.Result.Message.Status != StatusSent {
 		t.Fatalf("send not resolved with the acked message: %+v", res)
 	}
 	if len(h.store.outbox) != 0 || len(h.store.messages[conv]) != 1 {
@@ -315,7 +357,7 @@ func TestOwnMessageFromHistoryCompletesSend(t *testing.T) {
 	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(conv, 2, "bob")})
 	fill := h.lastWrite(proto.TypeHistory)
 	h.relay(proto.TypeHistoryPage, fill.ID, &proto.HistoryPage{ConvID: conv, LastSeq: 2, Messages: []proto.Message{w, msg(conv, 2, "bob")}})
-	if res, ok := h.done[op]; !ok || res.Err != nil {
+	if res, ok := h.done[op]; !ok || res.Result.Err != nil {
 		t.Fatalf("send not completed by its own message in history: %+v", res)
 	}
 	if len(h.c.Pending(conv)) != 0 {
@@ -398,8 +440,8 @@ func TestPermanentSendErrorFails(t *testing.T) {
 	send := h.lastWrite(proto.TypeSend)
 	h.relay(proto.TypeError, send.ID, &proto.ErrorBody{Code: proto.CodeForbidden})
 	res := h.done[op]
-	if !errors.Is(res.Err, &proto.Error{Code: proto.CodeForbidden}) {
-		t.Fatalf("send error %v, want forbidden", res.Err)
+	if !errors.Is(res.Result.Err, &proto.Error{Code: proto.CodeForbidden}) {
+		t.Fatalf("send error %v, want forbidden", res.Result.Err)
 	}
 	p := h.c.Pending("g:nope")
 	if len(p) != 1 || p[0].Status != StatusFailed {
@@ -453,5 +495,28 @@ func TestResyncRepairsLostPushes(t *testing.T) {
 		Messages: []proto.Message{msg(conv, 1, "bob"), msg(conv, 2, "bob")}})
 	if stored, _ := h.store.Messages(conv, 0, 100); len(stored) != 2 || !h.c.Synced() {
 		t.Fatalf("after resync: stored %v, synced %v", stored, h.c.Synced())
+	}
+}
+
+// A frame that claims to answer an application request but makes no sense
+// drops the connection; the request's operation is settled with the drop
+// instead of waiting for an answer that can no longer come.
+func TestBadReplySettlesItsOperation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	op, err := h.c.CreateGroup(h.now, "g:team", "Team", []string{"bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	create := h.lastWrite(proto.TypeCreateGroup)
+	h.relay(proto.TypeHistoryPage, create.ID, &proto.HistoryPage{ConvID: "g:team"})
+	if len(h.closes) != 1 || h.closes[0].Code != proto.CodeBadServerFrame {
+		t.Fatalf("closes %v, want one with %d", h.closes, proto.CodeBadServerFrame)
+	}
+	res, ok := h.done[op]
+	if !ok || !errors.Is(res.Result.Err, &proto.Error{Code: proto.CodeNotConnected}) {
+		t.Fatalf("create group after a bad reply: resolved %v, %+v", ok, res.Result)
 	}
 }

@@ -11,9 +11,9 @@ import (
 
 // Search over the messages cached on this device. The core owns the
 // semantics — how text is folded, what a query may hold, the order of the
-// results — as the pure functions below; every Store that implements
-// Searcher (MemoryStore, the native SQLite store, the JavaScript storages)
-// only looks the matches up, and the driver merges the outbox in.
+// results — as the pure functions below; every store that can search (the
+// memory and SQLite stores of sdk-wasm/client, the JavaScript storages) only
+// looks the matches up, and the client merges the outbox in.
 
 // Search limits.
 const (
@@ -64,8 +64,8 @@ type SearchCursor struct {
 	CreatedAt int64  `json:"createdAt"`
 	ConvID    string `json:"conversationId"`
 	Seq       uint64 `json:"seq"`
-	// ClientID only tells pending messages (Seq 0) apart; stored messages
-	// are unique by ConvID and Seq.
+	// Only tells pending messages (seq 0) apart: stored messages are
+	// unique by conversation and seq.
 	ClientID string `json:"clientId,omitempty"`
 }
 
@@ -90,27 +90,27 @@ func (a SearchCursor) Less(b SearchCursor) bool {
 // SearchOptions narrow and page a search. They mirror the options of the
 // JavaScript client.search.
 type SearchOptions struct {
-	// ConvID limits the search to one conversation. Defaults to every
+	// Limits the search to one conversation. Defaults to every
 	// conversation.
 	ConvID string `json:"conversationId,omitempty"`
-	// Limit is the most messages to return. Defaults to 20; at most 100.
+	// The most messages to return. Defaults to 20; at most 100.
 	Limit int `json:"limit,omitempty"`
-	// Before asks for the page after this position: pass CursorOf the last
-	// message of the previous page. Defaults to nil, the newest messages.
+	// Asks for the page after this position, the cursor of the last
+	// message of the previous page (CursorOf). Defaults to none: the
+	// newest messages.
 	Before *SearchCursor `json:"before,omitempty"`
 }
 
-// SearchQuery is a validated search, as a Searcher receives it.
+// SearchQuery is a validated search, as a store that searches receives it.
 type SearchQuery struct {
-	// Text is the folded query: a message matches when Fold(message.Text)
-	// contains it.
+	// The query, already folded (Fold; foldText in TypeScript): a message
+	// matches when its folded text contains it.
 	Text string `json:"text"`
-	// ConvID, when set, limits the search to that conversation.
+	// When set, limits the search to that conversation.
 	ConvID string `json:"conversationId,omitempty"`
-	// Before, when set, admits only messages that sort after it
-	// (CursorOf(m).Less(*Before)).
+	// When set, admits only the messages that sort after it.
 	Before *SearchCursor `json:"before,omitempty"`
-	// Limit is the most messages to return, 1 to MaxSearchLimit.
+	// The most messages to return, 1 to 100 (MaxSearchLimit).
 	Limit int `json:"limit"`
 }
 

@@ -150,8 +150,8 @@ func TestServerFramesThatMakeNoSense(t *testing.T) {
 						t.Errorf("announced %s %+v from a frame that makes no sense", a.Event.Kind, a.Event)
 					}
 				case core.ActResolve:
-					if a.Err == nil {
-						t.Errorf("resolved operation %d with %+v from a frame that makes no sense", a.Op, a.Value)
+					if a.Result.Err == nil {
+						t.Errorf("resolved operation %d with %+v from a frame that makes no sense", a.Op, a.Result)
 					}
 				case core.ActWrite:
 					t.Errorf("wrote %v in answer to a frame that makes no sense", s.wrote([]core.Action{a}))

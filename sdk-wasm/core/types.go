@@ -1,15 +1,11 @@
 package core
 
-import (
-	"time"
-
-	"github.com/parley-im/parley/proto"
-)
+import "github.com/parley-im/parley/proto"
 
 // State is the connection state reported to the application.
 type State string
 
-// Connection states, as the JavaScript API names them (SPEC §4).
+// Connection states, as the JavaScript API names them.
 const (
 	StateIdle         State = "idle"         // not started
 	StateConnecting   State = "connecting"   // first attempt under way
@@ -31,33 +27,33 @@ const (
 
 // Message is a conversation message as the application sees it.
 type Message struct {
-	ID        string     `json:"id"` // proto.MessageID(conv, seq) once sent; "local:"+ClientID while pending
-	ClientID  string     `json:"clientId"`
+	ID        string     `json:"id"`       // stable: `conversationId#seq` once sent, `local:<clientId>` while pending
+	ClientID  string     `json:"clientId"` // chosen by the sending client; its retries share it, so the relay stores the message once
 	ConvID    string     `json:"conversationId"`
-	Seq       uint64     `json:"seq"` // 0 while pending
-	Sender    string     `json:"sender"`
-	Device    string     `json:"device,omitempty"`
-	Type      string     `json:"type"`
+	Seq       uint64     `json:"seq"`              // position in the conversation, contiguous and increasing; 0 while pending
+	Sender    string     `json:"sender"`           // user id of the sender
+	Device    string     `json:"device,omitempty"` // the sending device
+	Type      string     `json:"type"`             // `text` or `custom` today; a newer relay may add types
 	Text      string     `json:"text,omitempty"`
-	Body      []byte     `json:"body,omitempty"`
+	Body      []byte     `json:"body,omitempty"`      // the payload of a non-text message, base64 in JSON
 	CreatedAt int64      `json:"createdAt"`           // unix ms: relay time once sent, local time while pending
 	LocalTime int64      `json:"localTime,omitempty"` // unix ms when this device created it (0 for others' messages)
 	Status    Status     `json:"status"`
-	ErrorCode proto.Code `json:"errorCode,omitempty"` // why it failed, when Status is failed
+	ErrorCode proto.Code `json:"errorCode,omitempty"` // why the relay refused it, when the status is failed
 }
 
 // Conversation is the local view of a conversation.
 type Conversation struct {
-	ID          string   `json:"id"`
-	Kind        string   `json:"type"`
-	Name        string   `json:"name,omitempty"`
-	Members     []string `json:"members,omitempty"`
-	LastMessage *Message `json:"lastMessage,omitempty"`
-	LastSeq     uint64   `json:"lastSeq"`   // highest seq known to exist on the relay
-	ReadSeq     uint64   `json:"readSeq"`   // this user's read cursor
-	Unread      uint64   `json:"unread"`    // LastSeq - ReadSeq; own messages advance ReadSeq
-	SyncedSeq   uint64   `json:"syncedSeq"` // every message with seq ≤ SyncedSeq is in the local store
-	Version     uint64   `json:"version"`   // relay change version this state reflects
+	ID          string   `json:"id"`                         // `p:<a>:<b>` for one-to-one conversations, `g:<name>` for groups
+	Kind        string   `json:"type" ts:"ConversationType"` // `p2p` or `group`
+	Name        string   `json:"name,omitempty"`             // display name of a group
+	Members     []string `json:"members,omitempty"`          // user ids of the members, when known
+	LastMessage *Message `json:"lastMessage,omitempty"`      // the newest message, when one is known
+	LastSeq     uint64   `json:"lastSeq"`                    // highest seq known to exist on the relay
+	ReadSeq     uint64   `json:"readSeq"`                    // this user's read cursor: every message with seq ≤ readSeq is read
+	Unread      uint64   `json:"unread"`                     // lastSeq − readSeq; own messages advance the read cursor, so they never count
+	SyncedSeq   uint64   `json:"syncedSeq"`                  // every message with seq ≤ syncedSeq is in the local store
+	Version     uint64   `json:"version"`                    // relay change version this state reflects
 }
 
 // OutboxEntry is a send that is not acknowledged yet. Outbox entries are
@@ -81,7 +77,7 @@ type Meta struct {
 type Snapshot struct {
 	Meta          Meta           `json:"meta"`
 	Conversations []Conversation `json:"conversations"`
-	Outbox        []OutboxEntry  `json:"outbox"`
+	Outbox        []OutboxEntry  `json:"outbox"` // ascending by order
 }
 
 // Batch is one atomic group of store writes, produced by one input to the
@@ -92,7 +88,7 @@ type Batch struct {
 	Conversation []Conversation `json:"conversations,omitempty"`
 	Messages     []Message      `json:"messages,omitempty"`
 	OutboxPut    []OutboxEntry  `json:"outboxPut,omitempty"`
-	OutboxDelete []string       `json:"outboxDelete,omitempty"` // client ids
+	OutboxDelete []string       `json:"outboxDelete,omitempty"` // client ids of the entries to delete
 }
 
 func (b *Batch) empty() bool {
@@ -100,7 +96,7 @@ func (b *Batch) empty() bool {
 		len(b.OutboxPut) == 0 && len(b.OutboxDelete) == 0
 }
 
-// EventKind names an event for the application (SPEC §4).
+// EventKind names an event for the application.
 type EventKind string
 
 // Events.
@@ -124,93 +120,4 @@ type Event struct {
 	Reason       string        `json:"reason,omitempty"`
 	Message      *Message      `json:"message,omitempty"`
 	Conversation *Conversation `json:"conversation,omitempty"`
-}
-
-// ActionKind tells the driver what to do.
-type ActionKind uint8
-
-// Actions.
-const (
-	ActDial      ActionKind = iota + 1 // open a connection, then call HandleOpen or HandleClosed with Conn
-	ActWrite                           // write Bytes as one binary message on Conn
-	ActCloseConn                       // close Conn with Code and Reason
-	ActPersist                         // apply Batch to the store before anything after it
-	ActEvent                           // hand Event to the application
-	ActResolve                         // complete the operation Op with Value or Err
-)
-
-// Action is one output of the core.
-type Action struct {
-	Kind   ActionKind
-	Conn   uint64
-	Bytes  []byte
-	Code   proto.Code
-	Reason string
-	Batch  *Batch
-	Event  Event
-	Op     uint64
-	Value  any
-	Err    error
-}
-
-// Config configures a Core. Zero fields take the documented defaults.
-type Config struct {
-	DeviceID string // required
-	// ClientName goes into Hello for the relay's logs. Defaults to "parley-go".
-	ClientName string
-	// Heartbeat is how often to ping when the relay does not say. Defaults to 25 s.
-	Heartbeat time.Duration
-	// HeartbeatTimeout closes a connection on which nothing arrived for this
-	// long. Defaults to 2 × heartbeat + 5 s.
-	HeartbeatTimeout time.Duration
-	// RequestTimeout bounds handshakes, syncs and application requests other
-	// than sends (sends wait in the outbox as long as it takes). Defaults to 15 s.
-	RequestTimeout time.Duration
-	// MinBackoff and MaxBackoff bound the full-jitter exponential reconnect
-	// delay. Default to 250 ms and 30 s.
-	MinBackoff, MaxBackoff time.Duration
-	// MaxAttempts stops reconnecting after this many failures in a row.
-	// Defaults to 0, unlimited.
-	MaxAttempts int
-	// SendWindow is how many sends may await their ack at once. Defaults to 64.
-	SendWindow int
-	// HistoryPage is how many messages one gap-fill request asks for.
-	// Defaults to 200.
-	HistoryPage int
-	// MaxFrame bounds frames read from the relay. Defaults to 8 MiB.
-	MaxFrame int
-	// TokenRefresh says the driver can fetch a fresh token on each dial, so
-	// an expired-token close is retried instead of being terminal.
-	TokenRefresh bool
-	// Rand returns uniformly random 64-bit values; it drives backoff jitter
-	// and client ids, so a test with a seeded source replays identically.
-	// Required.
-	Rand func() uint64
-}
-
-func (c *Config) defaults() {
-	if c.ClientName == "" {
-		c.ClientName = "parley-go"
-	}
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = 25 * time.Second
-	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 15 * time.Second
-	}
-	if c.MinBackoff <= 0 {
-		c.MinBackoff = 250 * time.Millisecond
-	}
-	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = 30 * time.Second
-	}
-	if c.SendWindow <= 0 {
-		c.SendWindow = 64
-	}
-	if c.HistoryPage <= 0 || c.HistoryPage > proto.MaxPageLimit {
-		c.HistoryPage = 200
-	}
-	if c.MaxFrame <= 0 {
-		c.MaxFrame = 8 << 20
-	}
 }

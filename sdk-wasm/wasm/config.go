@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,43 +9,32 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/sdk-wasm/client"
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
-// Version is this SDK's version, sent to the relay in Hello for its logs.
-const Version = "0.1.0"
-
-// bridgeConfig is the JSON the host passes to newClient (BridgeConfig in
-// bindings/src/wasm.d.ts). Durations are milliseconds; zero means the core's
-// default.
+// bridgeConfig is the JSON the host passes to newClient. Durations are in
+// milliseconds; zero or absent means the client's default. Its TypeScript
+// (BridgeConfig) is generated from this type: omitempty marks what the
+// host may leave out.
 type bridgeConfig struct {
-	URL              string `json:"url"`
-	DeviceID         string `json:"deviceId"`
-	HeartbeatMs      int64  `json:"heartbeatMs"`
-	RequestTimeoutMs int64  `json:"requestTimeoutMs"`
-	MinDelayMs       int64  `json:"minDelayMs"`
-	MaxDelayMs       int64  `json:"maxDelayMs"`
-	MaxAttempts      int    `json:"maxAttempts"`
-	SendWindow       int    `json:"sendWindow"`
-	TokenRefresh     bool   `json:"tokenRefresh"`
-	Seed             uint64 `json:"seed"`
-	LogLevel         string `json:"logLevel"`
+	URL              string `json:"url"` // ws://, wss://, http:// or https://
+	DeviceID         string `json:"deviceId,omitempty"`
+	HeartbeatMs      int64  `json:"heartbeatMs,omitempty"`
+	RequestTimeoutMs int64  `json:"requestTimeoutMs,omitempty"`
+	MinDelayMs       int64  `json:"minDelayMs,omitempty"`
+	MaxDelayMs       int64  `json:"maxDelayMs,omitempty"`
+	MaxAttempts      int    `json:"maxAttempts,omitempty"`
+	SendWindow       int    `json:"sendWindow,omitempty"`
+	TokenRefresh     bool   `json:"tokenRefresh"`   // host.token() returns a fresh token on every call
+	Seed             uint64 `json:"seed,omitempty"` // seeds backoff jitter and client ids (tests); 0: random
+	LogLevel         string `json:"logLevel,omitempty" ts:"LogLevel"`
+
+	level client.LogLevel // LogLevel, parsed
 }
 
-// logLevel orders diagnostics; the host sees those at or above its level.
-type logLevel int
-
-const (
-	levelDebug logLevel = iota
-	levelInfo
-	levelWarn
-	levelError
-	levelSilent
-)
-
-var levelNames = [...]string{"debug", "info", "warn", "error", "silent"}
-
-func (l logLevel) String() string { return levelNames[l] }
+// logLevels are the names of client.LogLevel the host may give.
+var logLevels = []client.LogLevel{client.LevelDebug, client.LevelInfo, client.LevelWarn, client.LevelError, client.LevelSilent}
 
 // maxConfigMs bounds every duration so that a mistyped value (seconds given
 // as microseconds, say) is an error instead of a client that never retries.
@@ -56,14 +43,14 @@ const maxConfigMs = 24 * 60 * 60 * 1000
 // parseConfig decodes and checks a BridgeConfig. Unknown fields are
 // ignored, as unknown frame fields are on the wire, so bindings may run ahead
 // of the module.
-func parseConfig(b []byte) (bridgeConfig, logLevel, error) {
+func parseConfig(b []byte) (bridgeConfig, error) {
 	var cfg bridgeConfig
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&cfg); err != nil {
-		return cfg, 0, invalidArg("config: " + err.Error())
+		return cfg, invalidArg("config: " + err.Error())
 	}
 	if dec.More() {
-		return cfg, 0, invalidArg("config: trailing data after the JSON object")
+		return cfg, invalidArg("config: trailing data after the JSON object")
 	}
 	switch {
 	case strings.HasPrefix(cfg.URL, "ws://"), strings.HasPrefix(cfg.URL, "wss://"):
@@ -72,10 +59,10 @@ func parseConfig(b []byte) (bridgeConfig, logLevel, error) {
 	case strings.HasPrefix(cfg.URL, "https://"):
 		cfg.URL = "wss://" + strings.TrimPrefix(cfg.URL, "https://")
 	default:
-		return cfg, 0, invalidArg(fmt.Sprintf("config: url %q is not a ws://, wss://, http:// or https:// URL", cfg.URL))
+		return cfg, invalidArg(fmt.Sprintf("config: url %q is not a ws://, wss://, http:// or https:// URL", cfg.URL))
 	}
 	if cfg.DeviceID != "" && !proto.ValidName(cfg.DeviceID) {
-		return cfg, 0, invalidArg(fmt.Sprintf("config: deviceId %q is not a valid name", cfg.DeviceID))
+		return cfg, invalidArg(fmt.Sprintf("config: deviceId %q is not a valid name", cfg.DeviceID))
 	}
 	for _, d := range []struct {
 		name string
@@ -85,58 +72,54 @@ func parseConfig(b []byte) (bridgeConfig, logLevel, error) {
 		{"minDelayMs", cfg.MinDelayMs}, {"maxDelayMs", cfg.MaxDelayMs},
 	} {
 		if d.ms < 0 || d.ms > maxConfigMs {
-			return cfg, 0, invalidArg(fmt.Sprintf("config: %s %d is outside 0..%d", d.name, d.ms, maxConfigMs))
+			return cfg, invalidArg(fmt.Sprintf("config: %s %d is outside 0..%d", d.name, d.ms, maxConfigMs))
 		}
 	}
 	if cfg.MaxAttempts < 0 || cfg.SendWindow < 0 {
-		return cfg, 0, invalidArg("config: maxAttempts and sendWindow may not be negative")
+		return cfg, invalidArg("config: maxAttempts and sendWindow may not be negative")
 	}
-	level := levelWarn
+	cfg.level = client.LevelWarn
 	if cfg.LogLevel != "" {
 		found := false
-		for i, n := range levelNames {
-			if n == cfg.LogLevel {
-				level, found = logLevel(i), true
+		names := make([]string, len(logLevels))
+		for i, l := range logLevels {
+			names[i] = l.String()
+			if names[i] == cfg.LogLevel {
+				cfg.level, found = l, true
 			}
 		}
 		if !found {
-			return cfg, 0, invalidArg(fmt.Sprintf("config: logLevel %q is not one of %s", cfg.LogLevel, strings.Join(levelNames[:], ", ")))
+			return cfg, invalidArg(fmt.Sprintf("config: logLevel %q is not one of %s", cfg.LogLevel, strings.Join(names, ", ")))
 		}
 	}
-	return cfg, level, nil
+	return cfg, nil
 }
 
-// coreConfig maps the bridge options onto the core's.
-func (cfg *bridgeConfig) coreConfig(deviceID string, rnd func() uint64) core.Config {
+// options maps the bridge's config onto the client's; the host's
+// functions (token, storage, events, log) are added by newClient.
+func (cfg *bridgeConfig) options() client.Options {
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
-	return core.Config{
-		DeviceID:       deviceID,
-		ClientName:     "parley-wasm/" + Version,
-		Heartbeat:      ms(cfg.HeartbeatMs),
-		RequestTimeout: ms(cfg.RequestTimeoutMs),
-		MinBackoff:     ms(cfg.MinDelayMs),
-		MaxBackoff:     ms(cfg.MaxDelayMs),
-		MaxAttempts:    cfg.MaxAttempts,
-		SendWindow:     cfg.SendWindow,
-		TokenRefresh:   cfg.TokenRefresh,
-		Rand:           rnd,
+	return client.Options{
+		URL:      cfg.URL,
+		Seed:     cfg.Seed,
+		LogLevel: cfg.level,
+		Config: core.Config{
+			DeviceID:       cfg.DeviceID,
+			Heartbeat:      ms(cfg.HeartbeatMs),
+			RequestTimeout: ms(cfg.RequestTimeoutMs),
+			MinBackoff:     ms(cfg.MinDelayMs),
+			MaxBackoff:     ms(cfg.MaxDelayMs),
+			MaxAttempts:    cfg.MaxAttempts,
+			SendWindow:     cfg.SendWindow,
+			TokenRefresh:   cfg.TokenRefresh,
+		},
 	}
 }
 
-// pickDeviceID chooses the device id: the configured one, else the one the
-// store remembers, else a new random "w-xxxxxxxx" that the core then persists.
-func pickDeviceID(configured, stored string, rnd func() uint64) string {
-	if configured != "" {
-		return configured
-	}
-	if stored != "" {
-		return stored
-	}
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], uint32(rnd()))
-	return "w-" + hex.EncodeToString(b[:])
-}
-
+// invalidArg builds the error of a bad argument; out of line because its
+// inlined copies cost parley.wasm more than the call.
+//
+//go:noinline
 func invalidArg(msg string) *proto.Error {
 	return &proto.Error{Code: proto.CodeInvalidArgument, Message: msg}
 }
@@ -175,30 +158,21 @@ func orEmpty[T any](s []T) []T {
 	return s
 }
 
-// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
-}
-
-// searchArgs is the JSON WasmClient.search takes (BridgeSearch in
-// wasm.d.ts): the text as typed and the options, as core.SearchOptions.
+// searchArgs is the JSON WasmClient.search takes: the text as typed and
+// the options.
 type searchArgs struct {
 	Text string `json:"text"`
 	core.SearchOptions
 }
 
 // parseSearch reads the argument of WasmClient.search and validates it the
-// way the core does (core.NewSearch).
-func parseSearch(b []byte) (core.SearchQuery, error) {
+// way the client will (core.NewSearch), so that bad arguments reject before
+// any work starts.
+func parseSearch(b []byte) (searchArgs, error) {
 	var a searchArgs
 	if err := json.Unmarshal(b, &a); err != nil {
-		return core.SearchQuery{}, invalidArg("search: " + err.Error())
+		return a, invalidArg("search: " + err.Error())
 	}
-	return core.NewSearch(a.Text, a.SearchOptions)
+	_, err := core.NewSearch(a.Text, a.SearchOptions)
+	return a, err
 }

@@ -2,11 +2,12 @@ package main
 
 import (
 	"errors"
-	"regexp"
 	"testing"
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/sdk-wasm/client"
+	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -15,14 +16,14 @@ func TestParseConfig(t *testing.T) {
 		name, json string
 		code       proto.Code // 0: valid
 		url        string
-		level      logLevel
+		level      client.LogLevel
 	}{
-		{"minimal", `{"url":"ws://h/v1/ws","tokenRefresh":false}`, 0, "ws://h/v1/ws", levelWarn},
-		{"https becomes wss", `{"url":"https://h/v1/ws"}`, 0, "wss://h/v1/ws", levelWarn},
-		{"http becomes ws", `{"url":"http://h/v1/ws"}`, 0, "ws://h/v1/ws", levelWarn},
+		{"minimal", `{"url":"ws://h/v1/ws","tokenRefresh":false}`, 0, "ws://h/v1/ws", client.LevelWarn},
+		{"https becomes wss", `{"url":"https://h/v1/ws"}`, 0, "wss://h/v1/ws", client.LevelWarn},
+		{"http becomes ws", `{"url":"http://h/v1/ws"}`, 0, "ws://h/v1/ws", client.LevelWarn},
 		{"every field", `{"url":"wss://h","deviceId":"d1","heartbeatMs":1000,"requestTimeoutMs":2000,"minDelayMs":10,
-			"maxDelayMs":100,"maxAttempts":3,"sendWindow":8,"tokenRefresh":true,"seed":42,"logLevel":"debug"}`, 0, "wss://h", levelDebug},
-		{"unknown fields are ignored", `{"url":"ws://h","future":{"x":1}}`, 0, "ws://h", levelWarn},
+			"maxDelayMs":100,"maxAttempts":3,"sendWindow":8,"tokenRefresh":true,"seed":42,"logLevel":"debug"}`, 0, "wss://h", client.LevelDebug},
+		{"unknown fields are ignored", `{"url":"ws://h","future":{"x":1}}`, 0, "ws://h", client.LevelWarn},
 		{"not json", `{"url":`, proto.CodeInvalidArgument, "", 0},
 		{"no url", `{}`, proto.CodeInvalidArgument, "", 0},
 		{"ftp url", `{"url":"ftp://h"}`, proto.CodeInvalidArgument, "", 0},
@@ -34,7 +35,7 @@ func TestParseConfig(t *testing.T) {
 		{"trailing data", `{"url":"ws://h"} {}`, proto.CodeInvalidArgument, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, level, err := parseConfig([]byte(tc.json))
+			cfg, err := parseConfig([]byte(tc.json))
 			if tc.code != 0 {
 				if !errors.Is(err, &proto.Error{Code: tc.code}) {
 					t.Fatalf("err = %v, want code %d", err, tc.code)
@@ -44,39 +45,24 @@ func TestParseConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.URL != tc.url || level != tc.level {
-				t.Fatalf("url %q level %v, want %q %v", cfg.URL, level, tc.url, tc.level)
+			if cfg.URL != tc.url || cfg.level != tc.level {
+				t.Fatalf("url %q level %v, want %q %v", cfg.URL, cfg.level, tc.url, tc.level)
 			}
 		})
 	}
 }
 
-func TestCoreConfig(t *testing.T) {
+func TestOptions(t *testing.T) {
 	t.Parallel()
-	cfg, _, err := parseConfig([]byte(`{"url":"ws://h","heartbeatMs":1500,"requestTimeoutMs":2000,"minDelayMs":10,"maxDelayMs":100,"maxAttempts":3,"sendWindow":8,"tokenRefresh":true}`))
+	cfg, err := parseConfig([]byte(`{"url":"ws://h","deviceId":"d1","heartbeatMs":1500,"requestTimeoutMs":2000,"minDelayMs":10,"maxDelayMs":100,"maxAttempts":3,"sendWindow":8,"tokenRefresh":true,"seed":9,"logLevel":"error"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := cfg.coreConfig("d1", func() uint64 { return 1 })
-	if cc.DeviceID != "d1" || cc.Heartbeat != 1500*time.Millisecond || cc.RequestTimeout != 2*time.Second ||
-		cc.MinBackoff != 10*time.Millisecond || cc.MaxBackoff != 100*time.Millisecond || cc.MaxAttempts != 3 ||
-		cc.SendWindow != 8 || !cc.TokenRefresh || cc.Rand == nil || cc.ClientName != "parley-wasm/"+Version {
-		t.Fatalf("core config %+v", cc)
-	}
-}
-
-func TestPickDeviceID(t *testing.T) {
-	t.Parallel()
-	rnd := func() uint64 { return 0xdeadbeef }
-	if got := pickDeviceID("cfg", "stored", rnd); got != "cfg" {
-		t.Fatalf("configured: %q", got)
-	}
-	if got := pickDeviceID("", "stored", rnd); got != "stored" {
-		t.Fatalf("stored: %q", got)
-	}
-	got := pickDeviceID("", "", rnd)
-	if !regexp.MustCompile(`^w-[0-9a-f]{8}$`).MatchString(got) || !proto.ValidName(got) {
-		t.Fatalf("generated: %q", got)
+	o := cfg.options()
+	if o.URL != "ws://h" || o.DeviceID != "d1" || o.Heartbeat != 1500*time.Millisecond || o.RequestTimeout != 2*time.Second ||
+		o.MinBackoff != 10*time.Millisecond || o.MaxBackoff != 100*time.Millisecond || o.MaxAttempts != 3 ||
+		o.SendWindow != 8 || !o.TokenRefresh || o.Seed != 9 || o.LogLevel != client.LevelError {
+		t.Fatalf("options %+v", o)
 	}
 }
 
@@ -93,16 +79,6 @@ func TestToWasmError(t *testing.T) {
 	}
 	if pe := panicError("send", "nil map"); pe.Code != 4905 {
 		t.Fatalf("panic code %d", pe.Code)
-	}
-}
-
-func TestClip(t *testing.T) {
-	t.Parallel()
-	if got := clip("héllo", 2); got != "h" {
-		t.Fatalf("clip split a rune: %q", got)
-	}
-	if got := clip("abc", 5); got != "abc" {
-		t.Fatalf("short: %q", got)
 	}
 }
 
@@ -126,7 +102,7 @@ func TestParseSearch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			q, err := parseSearch([]byte(tc.json))
+			a, err := parseSearch([]byte(tc.json))
 			if tc.code != 0 {
 				var pe *proto.Error
 				if !errors.As(err, &pe) || pe.Code != tc.code {
@@ -134,8 +110,12 @@ func TestParseSearch(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || q.Text != tc.text || q.Limit != tc.limit {
-				t.Fatalf("query %+v, %v; want text %q, limit %d", q, err, tc.text, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, _ := core.NewSearch(a.Text, a.SearchOptions)
+			if q.Text != tc.text || q.Limit != tc.limit {
+				t.Fatalf("query %+v; want text %q, limit %d", q, tc.text, tc.limit)
 			}
 		})
 	}

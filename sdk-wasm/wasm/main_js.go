@@ -1,21 +1,31 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"math"
-	mrand "math/rand/v2"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/sdk-wasm/client"
 	"github.com/parley-im/parley/sdk-wasm/core"
-	"github.com/parley-im/parley/sdk-wasm/driver"
+)
+
+// Built-ins looked up once.
+var (
+	jsPromise = js.Global().Get("Promise")
+	jsObject  = js.Global().Get("Object")
+	jsArray   = js.Global().Get("Array")
 )
 
 func main() {
 	b := newBridge()
 	js.Global().Set("__parley_v1", b.object())
 	if ready := js.Global().Get("__parley_ready"); ready.Type() == js.TypeFunction {
-		b.host.push(func() { ready.Invoke() })
+		client.CallHost(func() { ready.Invoke() })
 	}
 	select {}
 }
@@ -30,12 +40,11 @@ func main() {
 // client answers like a closed client, never with "call to released
 // function".
 type bridge struct {
-	host    *hostQueue
 	methods []method // owned by the bridge, for the module's lifetime
 	ids     js.Value // WeakMap: client object → id, or its tombstone once closed
 
 	mu      sync.Mutex
-	clients map[int]*client
+	clients map[int]*jsClient
 	nextID  int
 }
 
@@ -44,47 +53,92 @@ type method struct {
 	fn   js.Func
 }
 
+// jsClient is a client.Client behind one WasmClient object.
+type jsClient struct {
+	*client.Client
+	b         *bridge
+	id        int
+	self      js.Value // the WasmClient object
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// close closes the client once and replaces it by its tombstone.
+func (c *jsClient) close() error {
+	c.closeOnce.Do(func() {
+		c.closeErr = c.Client.Close()
+		c.b.forget(c)
+		// The js/wasm runtime keeps the host timeout it scheduled for the
+		// loop's last deadline (up to the request timeout away) and only
+		// replaces it when it goes idle with a sooner timer pending. A timer
+		// that fires at once makes it replace that timeout with this one, so
+		// a Node script can exit right after its last client closes.
+		time.AfterFunc(time.Millisecond, func() {})
+	})
+	return c.closeErr
+}
+
+// encode is the JSON a Promise resolves with, or the error it rejects with.
+func encode(v any, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
 func newBridge() *bridge {
 	b := &bridge{
-		host:    newHostQueue(),
 		ids:     js.Global().Get("WeakMap").New(),
-		clients: make(map[int]*client),
+		clients: make(map[int]*jsClient),
 	}
-	// Synchronous methods: they read the status the loop publishes and
+	// Synchronous methods: they read what the client's loop published and
 	// never wait.
-	b.sync("state", func(c *client, t tomb) any {
+	b.sync("state", func(c *jsClient, t tomb, _ []js.Value) any {
 		if c == nil {
 			return string(core.StateClosed)
 		}
-		return string(c.status.Load().state)
+		return string(c.State())
 	})
-	b.sync("userId", func(c *client, t tomb) any {
+	b.sync("userId", func(c *jsClient, t tomb, _ []js.Value) any {
 		if c == nil {
 			return t.user
 		}
-		return c.status.Load().user
+		return c.UserID()
 	})
-	b.sync("deviceId", func(c *client, t tomb) any {
+	b.sync("deviceId", func(c *jsClient, t tomb, _ []js.Value) any {
 		if c == nil {
 			return t.device
 		}
-		return c.status.Load().device
+		return c.DeviceID()
 	})
-	b.sync("reconnect", func(c *client, _ tomb) any {
+	b.sync("p2p", func(c *jsClient, t tomb, args []js.Value) any {
+		peer := arg(args, 0)
+		if peer.Type() != js.TypeString {
+			return ""
+		}
+		if c == nil { // a closed client still knows its user
+			if t.user == "" || !proto.ValidName(peer.String()) {
+				return ""
+			}
+			return proto.P2PID(t.user, peer.String())
+		}
+		return c.P2P(peer.String())
+	})
+	b.sync("reconnect", func(c *jsClient, _ tomb, _ []js.Value) any {
 		if c != nil {
-			c.reconnect()
+			c.Reconnect()
 		}
 		return nil
 	})
 	// Promise methods: arguments are read and copied on the caller's stack,
 	// the work runs on a goroutine of its own.
-	b.async("connect", func(c *client, _ []js.Value) (work, error) {
-		return func() ([]byte, error) { return nil, c.connect() }, nil
+	b.async("connect", func(c *jsClient, _ []js.Value) (work, error) {
+		return func() ([]byte, error) { return nil, c.Connect(context.Background()) }, nil
 	})
-	b.async("close", func(c *client, _ []js.Value) (work, error) {
+	b.async("close", func(c *jsClient, _ []js.Value) (work, error) {
 		return func() ([]byte, error) { return nil, c.close() }, nil
 	})
-	b.async("send", func(c *client, args []js.Value) (work, error) {
+	b.async("send", func(c *jsClient, args []js.Value) (work, error) {
 		conv, err := argString(args, 0, "conv")
 		if err != nil {
 			return nil, err
@@ -101,23 +155,25 @@ func newBridge() *bridge {
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) { return c.send(conv, typ, text, body) }, nil
+		return func() ([]byte, error) {
+			return encode(c.Send(context.Background(), conv, typ, text, body))
+		}, nil
 	})
-	b.async("resend", func(c *client, args []js.Value) (work, error) {
+	b.async("resend", func(c *jsClient, args []js.Value) (work, error) {
 		id, err := argString(args, 0, "clientId")
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) { return c.resend(id) }, nil
+		return func() ([]byte, error) { return encode(c.Resend(context.Background(), id)) }, nil
 	})
-	b.async("discard", func(c *client, args []js.Value) (work, error) {
+	b.async("discard", func(c *jsClient, args []js.Value) (work, error) {
 		id, err := argString(args, 0, "clientId")
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) { return nil, c.discard(id) }, nil
+		return func() ([]byte, error) { return nil, c.Discard(id) }, nil
 	})
-	b.async("markRead", func(c *client, args []js.Value) (work, error) {
+	b.async("markRead", func(c *jsClient, args []js.Value) (work, error) {
 		conv, err := argString(args, 0, "conv")
 		if err != nil {
 			return nil, err
@@ -126,9 +182,9 @@ func newBridge() *bridge {
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) { return nil, c.markRead(conv, seq) }, nil
+		return func() ([]byte, error) { return nil, c.MarkRead(context.Background(), conv, seq) }, nil
 	})
-	b.async("createGroup", func(c *client, args []js.Value) (work, error) {
+	b.async("createGroup", func(c *jsClient, args []js.Value) (work, error) {
 		id, err := argString(args, 0, "id")
 		if err != nil {
 			return nil, err
@@ -141,12 +197,15 @@ func newBridge() *bridge {
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) { return c.createGroup(id, name, members) }, nil
+		return func() ([]byte, error) { return encode(c.CreateGroup(context.Background(), id, name, members)) }, nil
 	})
-	b.async("conversations", func(c *client, _ []js.Value) (work, error) {
-		return c.conversations, nil
+	b.async("conversations", func(c *jsClient, _ []js.Value) (work, error) {
+		return func() ([]byte, error) {
+			convs, err := c.Conversations()
+			return encode(orEmpty(convs), err)
+		}, nil
 	})
-	b.async("messages", func(c *client, args []js.Value) (work, error) {
+	b.async("messages", func(c *jsClient, args []js.Value) (work, error) {
 		conv, err := argString(args, 0, "conv")
 		if err != nil {
 			return nil, err
@@ -162,21 +221,27 @@ func newBridge() *bridge {
 		if limit > proto.MaxPageLimit {
 			limit = proto.MaxPageLimit
 		}
-		return func() ([]byte, error) { return c.messages(conv, before, int(limit)) }, nil
+		return func() ([]byte, error) {
+			msgs, err := c.Messages(context.Background(), conv, before, int(limit))
+			return encode(orEmpty(msgs), err)
+		}, nil
 	})
-	b.async("search", func(c *client, args []js.Value) (work, error) {
-		raw, ok := bytesFromJS(arg(args, 0))
+	b.async("search", func(c *jsClient, args []js.Value) (work, error) {
+		raw, ok := client.BytesFromJS(arg(args, 0))
 		if !ok {
 			return nil, invalidArg("search must be a Uint8Array of JSON")
 		}
-		q, err := parseSearch(raw)
+		s, err := parseSearch(raw)
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) { return c.search(q) }, nil
+		return func() ([]byte, error) {
+			msgs, err := c.Search(s.Text, s.SearchOptions)
+			return encode(orEmpty(msgs), err)
+		}, nil
 	})
-	b.async("waitSynced", func(c *client, _ []js.Value) (work, error) {
-		return func() ([]byte, error) { return nil, c.waitSynced() }, nil
+	b.async("waitSynced", func(c *jsClient, _ []js.Value) (work, error) {
+		return func() ([]byte, error) { return nil, c.WaitSynced(context.Background()) }, nil
 	})
 	return b
 }
@@ -200,11 +265,11 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 			ret = errorObject(panicError("newClient", r), proto.CodePanic)
 		}
 	}()
-	raw, ok := bytesFromJS(arg(args, 0))
+	raw, ok := client.BytesFromJS(arg(args, 0))
 	if !ok {
 		return errorObject(invalidArg("newClient: config must be a Uint8Array of JSON"), proto.CodeInvalidArgument)
 	}
-	cfg, level, err := parseConfig(raw)
+	cfg, err := parseConfig(raw)
 	if err != nil {
 		return errorObject(err, proto.CodeInvalidArgument)
 	}
@@ -217,22 +282,43 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 			return errorObject(invalidArg("newClient: host."+m+" is not a function"), proto.CodeInvalidArgument)
 		}
 	}
-	var store core.Store = core.NewMemoryStore()
+	opts := cfg.options()
 	if st := host.Get("storage"); !st.IsNull() && !st.IsUndefined() {
-		jst, err := newJSStore(b.host, st)
-		if err != nil {
+		if opts.Store, err = client.NewJSStore(st); err != nil {
 			return errorObject(err, proto.CodeInvalidArgument)
 		}
-		store = jst
 	}
-	seed := cfg.Seed
-	if seed == 0 {
-		// The runtime seeds math/rand/v2's global source from
-		// crypto.getRandomValues; crypto/rand would add ~38 KB brotli
-		// (its FIPS DRBG) for the same bits.
-		seed = mrand.Uint64() | 1
+	opts.TokenFunc = func(context.Context) (string, error) {
+		tv, err := client.AwaitHost(proto.CodeUnauthorized, func() js.Value { return host.Call("token") })
+		if err == nil && (tv.Type() != js.TypeString || tv.String() == "") {
+			err = errors.New("host.token() did not resolve with a non-empty string")
+		}
+		if err != nil {
+			return "", err
+		}
+		return tv.String(), nil
 	}
-	c := newClient(b, cfg, level, host, store, seed)
+	// Encoded now, on the loop, so that an event shows the state of its
+	// moment; delivered through the host queue, ahead of the settling of
+	// the operation that produced it.
+	opts.OnEvent = func(e core.Event) {
+		data, err := json.Marshal(e)
+		if err != nil {
+			client.ConsoleError("parley: encode event: " + err.Error())
+			return
+		}
+		client.CallHost(func() { host.Call("onEvent", client.BytesToJS(data)) })
+	}
+	if host.Get("log").Type() == js.TypeFunction {
+		opts.Logger = func(level client.LogLevel, msg string) {
+			client.CallHost(func() { host.Call("log", level.String(), msg) })
+		}
+	}
+	cl, err := client.New(opts)
+	if err != nil {
+		return errorObject(err, proto.CodeInvalidArgument)
+	}
+	c := &jsClient{Client: cl, b: b}
 	obj := jsObject.New()
 	for _, m := range b.methods {
 		obj.Set(m.name, m.fn.Call("bind", obj))
@@ -244,7 +330,6 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 	b.mu.Unlock()
 	b.ids.Call("set", obj, c.id)
 	c.self = obj
-	go c.run()
 	return obj
 }
 
@@ -253,7 +338,7 @@ type tomb struct{ user, device string }
 
 // lookup finds the client behind a method's this: the live client, or nil
 // and the tombstone of a closed one (or of something that is no client).
-func (b *bridge) lookup(this js.Value) (*client, tomb) {
+func (b *bridge) lookup(this js.Value) (*jsClient, tomb) {
 	if this.Type() != js.TypeObject {
 		return nil, tomb{}
 	}
@@ -271,28 +356,27 @@ func (b *bridge) lookup(this js.Value) (*client, tomb) {
 }
 
 // forget drops a closed client; its object keeps a tombstone.
-func (b *bridge) forget(c *client) {
+func (b *bridge) forget(c *jsClient) {
 	b.mu.Lock()
 	delete(b.clients, c.id)
 	b.mu.Unlock()
-	st := c.status.Load()
 	t := jsObject.New()
-	t.Set("userId", st.user)
-	t.Set("deviceId", st.device)
+	t.Set("userId", c.UserID())
+	t.Set("deviceId", c.DeviceID())
 	b.ids.Call("set", c.self, t)
 }
 
 // sync registers a method that answers at once.
-func (b *bridge) sync(name string, fn func(c *client, t tomb) any) {
-	f := js.FuncOf(func(this js.Value, _ []js.Value) (ret any) {
+func (b *bridge) sync(name string, fn func(c *jsClient, t tomb, args []js.Value) any) {
+	f := js.FuncOf(func(this js.Value, args []js.Value) (ret any) {
 		defer func() {
 			if r := recover(); r != nil {
-				consoleError(panicError(name, r).Message)
+				client.ConsoleError(panicError(name, r).Message)
 				ret = nil
 			}
 		}()
 		c, t := b.lookup(this)
-		return fn(c, t)
+		return fn(c, t, args)
 	})
 	b.methods = append(b.methods, method{name, f})
 }
@@ -303,7 +387,7 @@ type work func() ([]byte, error)
 
 // async registers a method that returns a Promise. prepare runs on the
 // caller's stack and must not block: it checks and copies the arguments.
-func (b *bridge) async(name string, prepare func(c *client, args []js.Value) (work, error)) {
+func (b *bridge) async(name string, prepare func(c *jsClient, args []js.Value) (work, error)) {
 	f := js.FuncOf(func(this js.Value, args []js.Value) (ret any) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -315,7 +399,7 @@ func (b *bridge) async(name string, prepare func(c *client, args []js.Value) (wo
 			if name == "close" {
 				return jsPromise.Call("resolve")
 			}
-			return rejected(driver.ErrClosed)
+			return rejected(client.ErrClosed)
 		}
 		w, err := prepare(c, args)
 		if err != nil {
@@ -339,14 +423,14 @@ func (b *bridge) promise(name string, w work) js.Value {
 		resolve, reject := arg(args, 0), arg(args, 1)
 		go func() {
 			out, err := runWork(name, w)
-			b.host.push(func() {
+			client.CallHost(func() {
 				switch {
 				case err != nil:
 					reject.Invoke(errorObject(err, proto.CodePanic))
 				case out == nil:
 					resolve.Invoke()
 				default:
-					resolve.Invoke(bytesToJS(out))
+					resolve.Invoke(client.BytesToJS(out))
 				}
 			})
 		}()
@@ -394,7 +478,7 @@ func argBytes(args []js.Value, i int, name string) ([]byte, error) {
 	if v.IsNull() || v.IsUndefined() {
 		return nil, nil
 	}
-	b, ok := bytesFromJS(v)
+	b, ok := client.BytesFromJS(v)
 	if !ok {
 		return nil, invalidArg(name + " must be a Uint8Array or null")
 	}
@@ -415,4 +499,20 @@ func argStrings(args []js.Value, i int, name string) ([]string, error) {
 		out[j] = e.String()
 	}
 	return out, nil
+}
+
+func arg(args []js.Value, i int) js.Value {
+	if i < len(args) {
+		return args[i]
+	}
+	return js.Undefined()
+}
+
+// errorObject builds a WasmError {code, message}.
+func errorObject(err error, fallback proto.Code) js.Value {
+	we := toWasmError(err, fallback)
+	o := jsObject.New()
+	o.Set("code", int(we.Code))
+	o.Set("message", we.Message)
+	return o
 }

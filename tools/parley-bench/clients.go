@@ -119,7 +119,7 @@ func contactsCast(users, contacts int, seed uint64) cast {
 type bot struct {
 	c     *client.Client
 	user  string
-	store core.Store // the client's cache; nil: a fresh memory store
+	store client.Store // the client's cache; nil: a fresh memory store
 
 	// Sending. Message k goes to convs[convOf[k]]; each delivery of it is
 	// owed to fans[convOf[k]] other members.
@@ -333,8 +333,8 @@ func (b *bot) open(rp *relayProc, window int, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.New(client.Options{URL: rp.wsURL(), Token: tok, DeviceID: "bench", SendWindow: window,
-		Store: b.store, Seed: seed, RequestTimeout: 30 * time.Second})
+	c, err := client.New(client.Options{URL: rp.wsURL(), Token: tok, Store: b.store, Seed: seed,
+		Config: core.Config{DeviceID: "bench", SendWindow: window, RequestTimeout: 30 * time.Second}})
 	if err != nil {
 		return err
 	}

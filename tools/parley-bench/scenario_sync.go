@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
-	"github.com/parley-im/parley/sdk-wasm/core"
+	"github.com/parley-im/parley/sdk-wasm/client"
 )
 
 // syncDefs are the numbers one sync run reports, in table order.
@@ -64,7 +64,7 @@ func runSync(ctx context.Context, rc relayConfig, messages, convs, window int, r
 		return messages / convs
 	})
 	reader := bs[0]
-	reader.store = core.NewMemoryStore() // survives Close: the device's cache
+	reader.store = client.NewMemoryStore() // survives Close: the device's cache
 	defer closeAll(bs)
 	if err := startCast(ctx, rp, c, bs, window); err != nil {
 		return err
@@ -176,7 +176,7 @@ func (bn *bench) sync(ctx context.Context) *scenarioResult {
 			fmtNum(float64(c.syncMsgs), 0), c.syncConvs, c.runs),
 		Params: map[string]any{"messages": c.syncMsgs, "conversations": c.syncConvs, "runs": c.runs, "history_page": 200},
 		Notes: []string{
-			fmt.Sprintf("The reader's device connects, syncs one warm-up message from each of %d peers and goes offline, keeping its cache (a core.MemoryStore); the peers then write %s messages into their p2p conversations with it (closed loop, %d in flight each). The device connects again with the same cache: one sync names the %d changed conversations and the core fills each gap with history pages of 200 messages, 4 conversations at a time.",
+			fmt.Sprintf("The reader's device connects, syncs one warm-up message from each of %d peers and goes offline, keeping its cache (a client.MemoryStore); the peers then write %s messages into their p2p conversations with it (closed loop, %d in flight each). The device connects again with the same cache: one sync names the %d changed conversations and the core fills each gap with history pages of 200 messages, 4 conversations at a time.",
 				c.syncConvs, fmtNum(float64(c.syncMsgs), 0), c.window, c.syncConvs),
 			"Time to caught up runs from Connect to the later of WaitSynced returning and the app's event handler seeing the last message; every message must be seen exactly once.",
 		},

@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"context"
@@ -11,28 +11,25 @@ import (
 	"github.com/parley-im/parley/proto"
 )
 
-// socket is one connection over the host's WebSocket constructor (the
+// jsSocket is a Socket over the host's WebSocket constructor (the
 // browser's, or the `ws` package's in Node).
 //
-// It is not coder/websocket's js build (v1.8.15), for two reasons found
-// while building this driver: its Read reports a closed socket as
-// net.ErrClosed, so the close code never reaches the core (and its select
-// between "message" and "closed" may drop the relay's final Close frame,
-// which carries the code too); and it imports net/http and crypto/tls for
-// its Dial signature, 1.6 MB raw and 350 KB brotli of parley.wasm. Here the
-// listeners append to one ordered queue — open, frames, then the close with
-// its code — that dial and the reader drain, so nothing that arrived before
-// the close is lost.
-type socket struct {
+// It is not coder/websocket's js build (v1.8.15), for two reasons: its Read
+// reports a closed socket as net.ErrClosed, so the close code never reaches
+// the core (and its select between "message" and "closed" may drop the
+// relay's final Close frame, which carries the code too); and it imports
+// net/http and crypto/tls for its Dial signature, 1.6 MB raw and 350 KB
+// brotli of parley.wasm. Here the listeners append to one ordered queue —
+// open, messages, then the close with its code — that dial and Read drain,
+// so nothing that arrived before the close is lost.
+type jsSocket struct {
 	ws        js.Value
-	listeners []listener    // released by the reader once closed
+	listeners []listener    // released by Read once it returned the close
 	signal    chan struct{} // capacity 1: the queue became non-empty
 
 	mu     sync.Mutex
 	queue  []sockEvent
-	wqueue [][]byte
-	wcond  *sync.Cond
-	closed bool // close() called: the writer stops
+	closed bool // Close called: writes stop
 }
 
 type listener struct {
@@ -48,27 +45,27 @@ type sockEvent struct {
 	reason string
 }
 
-// readLimit bounds one frame from the relay (the core's own limit is lower;
-// this one only stops a runaway message before it is copied into Go).
+// readLimit bounds one message from the relay before it is copied into Go;
+// the core's own limit (Config.MaxFrame) is lower.
 const readLimit = 16 << 20
 
-// writeHighWater pauses the writer while the host's send buffer holds more
+// writeHighWater holds writes back while the host's send buffer holds more
 // than this, so a slow link does not buffer the outbox twice.
 const writeHighWater = 4 << 20
 
-// dialSocket opens a WebSocket and waits until it is open, closed or ctx ends.
-func dialSocket(ctx context.Context, url string) (s *socket, err error) {
+// dialWebSocket is the default Options.Dial: it opens a WebSocket and waits
+// until it is open, closed or ctx ends.
+func dialWebSocket(ctx context.Context, url string) (sock Socket, err error) {
 	ctor := js.Global().Get("WebSocket")
 	if ctor.Type() != js.TypeFunction {
 		return nil, errors.New("globalThis.WebSocket is not a constructor (in Node < 22, set it from the ws package)")
 	}
 	defer func() {
 		if r := recover(); r != nil { // the constructor throws on a bad URL
-			s, err = nil, fmt.Errorf("new WebSocket: %s", panicText(r))
+			sock, err = nil, fmt.Errorf("new WebSocket: %s", panicText(r))
 		}
 	}()
-	s = &socket{ws: ctor.New(url), signal: make(chan struct{}, 1)}
-	s.wcond = sync.NewCond(&s.mu)
+	s := &jsSocket{ws: ctor.New(url), signal: make(chan struct{}, 1)}
 	s.ws.Set("binaryType", "arraybuffer")
 	s.listen("open", func(js.Value) { s.push(sockEvent{open: true}) })
 	s.listen("message", func(e js.Value) {
@@ -111,20 +108,19 @@ func dialSocket(ctx context.Context, url string) (s *socket, err error) {
 	ev, err := s.next(ctx)
 	switch {
 	case err != nil:
-		s.Close(proto.Code(1000), "dial timed out")
+		s.Close(1000, "dial timed out")
 		s.release()
 		return nil, err
 	case ev.close:
 		s.release()
 		return nil, fmt.Errorf("websocket closed before opening (code %d)", ev.code)
 	}
-	go s.writeLoop()
 	return s, nil
 }
 
 // listen adds a listener that never blocks: it only copies data out and
 // queues it. An event it cannot read ends the connection.
-func (s *socket) listen(event string, fn func(e js.Value)) {
+func (s *jsSocket) listen(event string, fn func(e js.Value)) {
 	f := funcOf(func(args []js.Value) { fn(arg(args, 0)) }, func(r any) {
 		reason := "unreadable " + event + " event: " + panicText(r)
 		s.push(sockEvent{close: true, code: proto.CodeBadServerFrame, reason: reason})
@@ -134,9 +130,9 @@ func (s *socket) listen(event string, fn func(e js.Value)) {
 	s.ws.Call("addEventListener", event, f)
 }
 
-// release removes and releases the listeners; the reader calls it after the
-// close event, dial after a failed open.
-func (s *socket) release() {
+// release removes and releases the listeners: after the close event, which
+// is the last one, so none can call a released function.
+func (s *jsSocket) release() {
 	for _, l := range s.listeners {
 		s.ws.Call("removeEventListener", l.event, l.fn)
 		l.fn.Release()
@@ -144,7 +140,7 @@ func (s *socket) release() {
 	s.listeners = nil
 }
 
-func (s *socket) push(e sockEvent) {
+func (s *jsSocket) push(e sockEvent) {
 	s.mu.Lock()
 	if n := len(s.queue); n > 0 && s.queue[n-1].close {
 		s.mu.Unlock()
@@ -159,7 +155,7 @@ func (s *socket) push(e sockEvent) {
 }
 
 // next returns the oldest event, waiting for one.
-func (s *socket) next(ctx context.Context) (sockEvent, error) {
+func (s *jsSocket) next(ctx context.Context) (sockEvent, error) {
 	for {
 		s.mu.Lock()
 		if len(s.queue) > 0 {
@@ -178,73 +174,66 @@ func (s *socket) next(ctx context.Context) (sockEvent, error) {
 	}
 }
 
-// Write implements driver.Conn: it queues one binary frame; the writer sends frames in order.
-func (s *socket) Write(b []byte) {
-	s.mu.Lock()
-	if !s.closed {
-		s.wqueue = append(s.wqueue, b)
-	}
-	s.mu.Unlock()
-	s.wcond.Signal()
-}
-
-func (s *socket) writeLoop() {
+// Read returns the next message; at the close event it releases the
+// listeners and returns the close code. It waits for that event even
+// after Close (the host always sends it), so ctx should not end first.
+func (s *jsSocket) Read(ctx context.Context) ([]byte, error) {
 	for {
-		s.mu.Lock()
-		for len(s.wqueue) == 0 && !s.closed {
-			s.wcond.Wait()
-		}
-		if s.closed {
-			s.mu.Unlock()
-			return
-		}
-		b := s.wqueue[0]
-		s.wqueue[0] = nil
-		s.wqueue = s.wqueue[1:]
-		s.mu.Unlock()
-		for s.ws.Get("bufferedAmount").Int() > writeHighWater && !s.isClosed() {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err := s.send(b); err != nil {
-			s.Close(proto.Code(1000), "write failed")
-			return
+		ev, err := s.next(ctx)
+		switch {
+		case err != nil:
+			return nil, err
+		case ev.close:
+			s.release()
+			return nil, &CloseError{Code: ev.code, Reason: ev.reason}
+		case ev.frame != nil:
+			return ev.frame, nil
 		}
 	}
 }
 
-func (s *socket) send(b []byte) (err error) {
+// Write hands b to the host's WebSocket once its send buffer is below the
+// high-water mark.
+func (s *jsSocket) Write(ctx context.Context, b []byte) (err error) {
+	for s.ws.Get("bufferedAmount").Int() > writeHighWater {
+		if s.isClosed() {
+			return errors.New("websocket closed")
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	defer func() {
 		if r := recover(); r != nil { // send throws when the socket is not open
 			err = errors.New(panicText(r))
 		}
 	}()
-	s.ws.Call("send", bytesToJS(b))
+	s.ws.Call("send", BytesToJS(b))
 	return nil
 }
 
-func (s *socket) isClosed() bool {
+func (s *jsSocket) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
 }
 
-// Close implements driver.Conn: it starts the closing handshake once; the "close" event then reaches
-// the reader, which reports it to the loop. Browsers accept only 1000 and
-// 3000–4999 from a client, which is what the core uses.
-func (s *socket) Close(code proto.Code, reason string) {
+// Close starts the closing handshake once; the "close" event then reaches
+// Read. Browsers accept only 1000 and 3000–4999 from a client, which is
+// what the core uses; anything else goes as 1000.
+func (s *jsSocket) Close(code proto.Code, reason string) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	s.closed = true
-	s.wqueue = nil
 	s.mu.Unlock()
-	s.wcond.Broadcast()
 	if code != 1000 && (code < 3000 || code > 4999) {
 		code = 1000
 	}
-	reason = clip(reason, 120) // RFC 6455 §5.5: a close reason fits in 123 bytes
 	defer func() { _ = recover() }()
-	s.ws.Call("close", int(code), reason)
+	s.ws.Call("close", int(code), proto.ClipReason(reason))
+	return nil
 }

@@ -1,11 +1,8 @@
 package client
 
 import (
-	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,23 +12,13 @@ import (
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
-// TestStores runs the same checks against every core.Store implementation.
+// TestStores runs the same checks against every Store of the platform.
 func TestStores(t *testing.T) {
 	t.Parallel()
-	stores := map[string]func(t *testing.T) core.Store{
-		"memory": func(*testing.T) core.Store { return core.NewMemoryStore() },
-		"sqlite": func(t *testing.T) core.Store {
-			s, err := OpenSQLiteStore(filepath.Join(t.TempDir(), "c.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-	for name, open := range stores {
+	for name, open := range testStores() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			s := open(t)
+			s := open(t, "c.db")
 			defer s.Close()
 			conv := core.Conversation{ID: "p:a:b", Kind: "p2p", LastSeq: 3, SyncedSeq: 3}
 			var msgs []core.Message
@@ -71,7 +58,7 @@ func TestStores(t *testing.T) {
 	}
 }
 
-// TestStoreSearch checks every core.Searcher against the core's own
+// TestStoreSearch checks every Searcher of the platform against the core's own
 // semantics (SearchQuery.Match and SortResults over every message): a seeded
 // corpus with German and Chinese text and many ties of createdAt, searched
 // in every conversation and across all of them, paged at several sizes.
@@ -118,7 +105,7 @@ func TestStoreSearch(t *testing.T) {
 		}
 		return out
 	}
-	for name, open := range searchers() {
+	for name, open := range testStores() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := open(t, "search.db")
@@ -137,7 +124,7 @@ func TestStoreSearch(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := s.(core.Searcher).Search(&q)
+				got, err := s.(Searcher).Search(&q)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -195,65 +182,4 @@ func TestStoreSearch(t *testing.T) {
 			}
 		})
 	}
-}
-
-// searchers are the stores that implement core.Searcher.
-func searchers() map[string]func(t *testing.T, file string) core.Store {
-	return map[string]func(t *testing.T, file string) core.Store{
-		"memory": func(*testing.T, string) core.Store { return core.NewMemoryStore() },
-		"sqlite": func(t *testing.T, file string) core.Store {
-			s, err := OpenSQLiteStore(filepath.Join(t.TempDir(), file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-}
-
-// TestSQLiteStoreUpgrade opens a store written before search existed: the
-// migration adds and fills the search columns, and the cache keeps working.
-func TestSQLiteStoreUpgrade(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "old.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(clientSchema); err != nil { // the first schema, user_version 0
-		t.Fatal(err)
-	}
-	for seq, text := range []string{"Kein Ärger", "你好世界", "later"} {
-		m := core.Message{ID: proto.MessageID("p:a:b", uint64(seq+1)), ClientID: fmt.Sprint(seq), ConvID: "p:a:b", Seq: uint64(seq + 1),
-			Text: text, CreatedAt: int64(100 + seq), Status: core.StatusSent}
-		data, _ := json.Marshal(m)
-		if _, err := db.Exec(`INSERT INTO messages (conv_id, seq, data) VALUES (?, ?, ?)`, m.ConvID, m.Seq, string(data)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
-	s, err := OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, _ := core.NewSearch("ÄRGER", core.SearchOptions{})
-	got, err := s.Search(&q)
-	if err != nil || len(got) != 1 || got[0].Seq != 1 {
-		t.Fatalf("search after upgrade: %+v, %v", got, err)
-	}
-	if page, _ := s.Messages("p:a:b", 0, 10); len(page) != 3 {
-		t.Fatalf("messages after upgrade: %d", len(page))
-	}
-	s.Close()
-	// Opening again runs no migration twice.
-	s, err = OpenSQLiteStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, _ = core.NewSearch("世界", core.SearchOptions{})
-	if got, err := s.Search(&q); err != nil || len(got) != 1 || got[0].Seq != 2 {
-		t.Fatalf("search after reopening: %+v, %v", got, err)
-	}
-	s.Close()
 }

@@ -1,157 +1,204 @@
 package core
 
 import (
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/parley-im/parley/proto"
 )
 
+// Conversations: what the cache holds and how it catches up. Per
+// conversation the core keeps LastSeq (the highest seq known to exist) and
+// SyncedSeq (every seq up to it is stored). A pushed message that extends
+// SyncedSeq is stored at once; one beyond a gap waits in the ahead buffer
+// while history fills the gap. Sync brings the conversations that changed
+// since the cursor; read cursors and groups ride on the same state.
+
+// maxAhead bounds out-of-order messages buffered per conversation while a
+// gap is being filled; past it they are dropped and refetched by the fill.
+const maxAhead = 4096
+
 // maxFills is how many conversations fill their gaps at once.
 const maxFills = 4
 
-// HandleFrame feeds one binary message received on connection conn. The
-// relay is untrusted input: a frame that does not decode or does not fit the
-// session closes the connection with CodeBadServerFrame and retries.
-func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
+type aheadMsg struct {
+	m         Message
+	announced bool // the application already saw it (own send, acked)
+}
+
+// MarkRead moves the read cursor of conv to seq (0: to the last message). It
+// applies locally at once, reaches the relay when connected, and resolves
+// immediately.
+func (c *Core) MarkRead(now time.Time, conv string, seq uint64) (uint64, error) {
 	c.begin()
 	defer c.flush()
-	if conn != c.conn || c.phase < phaseHello {
-		return
+	cv := c.convs[conv]
+	if cv == nil {
+		return 0, invalid("unknown conversation " + conv)
 	}
-	f, err := proto.Decode(b, c.cfg.MaxFrame)
-	if err != nil {
-		c.abort(now, proto.CodeBadServerFrame, err.Error())
-		return
+	if seq == 0 || seq > cv.LastSeq {
+		seq = cv.LastSeq
 	}
-	c.lastRecv = now
-	var r *request
-	if f.ID != 0 {
-		r = c.reqs[f.ID]
-		delete(c.reqs, f.ID)
+	op := c.newOp()
+	if seq > cv.ReadSeq {
+		cv.ReadSeq = seq
+		c.convChanged(cv)
+		c.reads[conv] = seq
+		if c.phase == phaseReady {
+			c.request(now, &request{kind: reqRead, conv: conv}, proto.TypeRead, &proto.Read{ConvID: conv, Seq: seq})
+		}
 	}
-	if c.phase == phaseHello {
-		switch body := f.Body.(type) {
-		case *proto.Welcome:
-			if r == nil || r.kind != reqHello {
-				break
-			}
-			c.welcome(now, body)
-			return
-		case *proto.Close:
-			c.closeCode, c.closeReason = body.Code, body.Reason
-			return
-		case *proto.ErrorBody:
-			c.closeCode, c.closeReason = body.Code, body.Message
-			return
-		}
-		c.abort(now, proto.CodeBadServerFrame, "expected welcome, got "+f.Type.String())
-		return
-	}
-	switch body := f.Body.(type) {
-	case *proto.Close:
-		c.closeCode, c.closeReason = body.Code, body.Reason
-	case *proto.Ping:
-		c.write(proto.TypePong, f.ID, &proto.Pong{Time: body.Time})
-	case *proto.Pong:
-	case *proto.Deliver:
-		c.deliver(now, &body.Message)
-	case *proto.ConvUpdate:
-		c.merge(&body.Conversation)
-	case nil:
-		if f.Type == proto.TypeResync {
-			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
-			return
-		}
-		c.replied(r)
-	case *proto.Ack:
-		if r == nil || r.kind != reqSend || r.clientID != body.ClientID {
-			c.abort(now, proto.CodeBadServerFrame, "ack for no matching send")
-			return
-		}
-		c.acked(now, r, body)
-	case *proto.SyncResult:
-		if r == nil || r.kind != reqSync {
-			c.abort(now, proto.CodeBadServerFrame, "sync result for no sync")
-			return
-		}
-		c.synced(now, body)
-	case *proto.HistoryPage:
-		if r == nil || (r.kind != reqFill && r.kind != reqHistory) || body.ConvID != r.conv {
-			c.abort(now, proto.CodeBadServerFrame, "history page for no history request")
-			return
-		}
-		c.historyPage(now, r, body)
-	case *proto.ConvResult:
-		if r == nil || r.kind != reqCreateGroup {
-			c.abort(now, proto.CodeBadServerFrame, "conversation result for no request")
-			return
-		}
-		cv := c.merge(&body.Conversation)
-		c.resolve(r.op, cv, nil)
-	case *proto.ErrorBody:
-		if r == nil {
-			return
-		}
-		c.requestFailed(now, r, &proto.Error{Code: body.Code, Message: body.Message})
-	default:
-		c.abort(now, proto.CodeBadServerFrame, "unexpected "+f.Type.String()+" frame")
-	}
+	c.resolve(op, Result{})
+	return op, nil
 }
 
-// replied settles the request an OK frame answers.
-func (c *Core) replied(r *request) {
-	if r == nil {
-		return
-	}
-	if r.kind == reqRead && c.reads[r.conv] != 0 {
-		if cv := c.convs[r.conv]; cv != nil && cv.ReadSeq >= c.reads[r.conv] {
-			delete(c.reads, r.conv)
-		}
-	}
-	c.resolve(r.op, nil, nil)
-}
-
-func (c *Core) welcome(now time.Time, w *proto.Welcome) {
-	if !proto.ValidName(w.UserID) {
-		c.abort(now, proto.CodeBadServerFrame, "welcome without a valid user id")
-		return
-	}
-	c.phase = phaseReady
-	c.phaseDeadline = time.Time{}
-	c.attempts = 0
-	c.everConnected = true
-	c.heartbeat = c.cfg.Heartbeat
-	if w.HeartbeatMs > 0 {
-		c.heartbeat = time.Duration(w.HeartbeatMs) * time.Millisecond
-	}
-	c.hbTimeout = c.cfg.HeartbeatTimeout
-	if c.hbTimeout <= 0 {
-		c.hbTimeout = 2*c.heartbeat + 5*time.Second
-	}
-	c.nextPing = now.Add(c.heartbeat)
-	if w.TokenExp > 0 {
-		exp := time.Unix(w.TokenExp, 0)
-		lead := exp.Sub(now) / 5
-		if lead > time.Minute {
-			lead = time.Minute
-		}
-		c.tokenWarnAt = exp.Add(-lead)
-	}
-
-	userChanged := c.meta.UserID != "" && c.meta.UserID != w.UserID
-	if userChanged || (c.meta.Epoch != "" && c.meta.Epoch != w.Epoch) {
-		c.resetCache(userChanged)
-	}
-	if c.meta.UserID != w.UserID || c.meta.Epoch != w.Epoch {
-		c.meta.UserID, c.meta.Epoch = w.UserID, w.Epoch
-		c.saveMeta()
-	}
-	c.setState(StateConnected, 0, "")
-	c.startSync(now)
+// sendReads writes the read cursors the relay has not confirmed yet.
+func (c *Core) sendReads(now time.Time) {
 	for conv, seq := range c.reads {
-		c.request(now, reqRead, &request{kind: reqRead, conv: conv}, proto.TypeRead, &proto.Read{ConvID: conv, Seq: seq})
+		c.request(now, &request{kind: reqRead, conv: conv}, proto.TypeRead, &proto.Read{ConvID: conv, Seq: seq})
 	}
-	c.pumpSends(now)
+}
+
+// readConfirmed forgets a read cursor the relay stored, unless it moved on
+// since.
+func (c *Core) readConfirmed(conv string) {
+	if c.reads[conv] == 0 {
+		return
+	}
+	if cv := c.convs[conv]; cv != nil && cv.ReadSeq >= c.reads[conv] {
+		delete(c.reads, conv)
+	}
+}
+
+// readRefused forgets a read cursor the relay will never take.
+func (c *Core) readRefused(conv string, err *proto.Error) {
+	if !err.Code.Retryable() {
+		delete(c.reads, conv)
+	}
+}
+
+// CreateGroup creates a group with the given members (this user is always
+// one). The id is chosen here, so a retry after a lost reply is idempotent.
+// It needs a connection; the operation resolves with Result.Conversation.
+func (c *Core) CreateGroup(now time.Time, id, name string, members []string) (uint64, error) {
+	c.begin()
+	defer c.flush()
+	if id == "" {
+		id = proto.GroupPrefix + c.newID()
+	}
+	req := &proto.CreateGroup{ConvID: id, Name: name, Members: members}
+	if err := proto.Validate(req); err != nil {
+		return 0, invalid(err.Message)
+	}
+	if c.phase != phaseReady {
+		return 0, &proto.Error{Code: proto.CodeNotConnected, Message: "create group needs a connection"}
+	}
+	op := c.newOp()
+	c.request(now, &request{kind: reqCreateGroup, op: op, conv: id}, proto.TypeCreateGroup, req)
+	return op, nil
+}
+
+// groupCreated takes the relay's answer to CreateGroup; false when the
+// conversation it carries is not valid.
+func (c *Core) groupCreated(r *request, rc *proto.Conversation) bool {
+	cv := c.merge(rc)
+	if cv == nil {
+		return false
+	}
+	c.resolve(r.op, Result{Conversation: copyConv(cv)})
+	return true
+}
+
+// FetchHistory asks the relay for messages of conv before seq before (0: the
+// newest). It needs a connection; the operation resolves with
+// Result.Messages.
+func (c *Core) FetchHistory(now time.Time, conv string, before uint64, limit int) (uint64, error) {
+	c.begin()
+	defer c.flush()
+	if !proto.ValidConvID(conv) {
+		return 0, invalid("invalid conversation id")
+	}
+	if limit <= 0 || limit > proto.MaxPageLimit {
+		limit = 50
+	}
+	if c.phase != phaseReady {
+		return 0, &proto.Error{Code: proto.CodeNotConnected, Message: "history needs a connection"}
+	}
+	if before == 0 {
+		before = ^uint64(0)
+	}
+	op := c.newOp()
+	c.request(now, &request{kind: reqHistory, op: op, conv: conv}, proto.TypeHistory,
+		&proto.History{ConvID: conv, Before: before, Limit: uint32(limit)})
+	return op, nil
+}
+
+// Conversations returns every known conversation, most recent activity first.
+func (c *Core) Conversations() []Conversation {
+	out := make([]Conversation, 0, len(c.convs))
+	for _, cv := range c.convs {
+		out = append(out, *copyConv(cv))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ti, tj := activity(&out[i]), activity(&out[j])
+		if ti != tj {
+			return ti > tj
+		}
+		return strings.Compare(out[i].ID, out[j].ID) < 0
+	})
+	return out
+}
+
+func activity(cv *Conversation) int64 {
+	if cv.LastMessage != nil {
+		return cv.LastMessage.CreatedAt
+	}
+	return 0
+}
+
+// Conversation returns one conversation.
+func (c *Core) Conversation(id string) (Conversation, bool) {
+	cv := c.convs[id]
+	if cv == nil {
+		return Conversation{}, false
+	}
+	return *copyConv(cv), true
+}
+
+// Synced reports whether the core is connected with nothing left to sync,
+// fill or send.
+func (c *Core) Synced() bool {
+	if c.phase != phaseReady || c.syncing || c.inSync || len(c.filling) > 0 || len(c.fillQueue) > 0 {
+		return false
+	}
+	for _, e := range c.outbox {
+		if e.Message.Status == StatusPending {
+			return false
+		}
+	}
+	for _, cv := range c.convs {
+		if cv.SyncedSeq < cv.LastSeq {
+			return false
+		}
+	}
+	return true
+}
+
+// CacheCovers reports whether the local store holds every message of conv
+// with seq < before (before 0: up to the newest known), so that a page can be
+// served from the cache alone. The store holds every seq ≤ SyncedSeq; a range
+// above that has not been filled yet and must come from the relay.
+func (c *Core) CacheCovers(conv string, before uint64) bool {
+	cv := c.convs[conv]
+	if cv == nil {
+		return false
+	}
+	top := cv.LastSeq
+	if before != 0 && before-1 < top {
+		top = before - 1
+	}
+	return top <= cv.SyncedSeq
 }
 
 // resetCache drops what the cache holds of a relay store that no longer
@@ -166,7 +213,7 @@ func (c *Core) resetCache(userChanged bool) {
 		for _, e := range c.outbox {
 			c.batch.OutboxDelete = append(c.batch.OutboxDelete, e.Message.ClientID)
 			for _, op := range c.sendOps[e.Message.ClientID] {
-				c.resolve(op, nil, &proto.Error{Code: proto.CodeClientClosed, Message: "signed in as another user"})
+				c.resolve(op, Result{Err: &proto.Error{Code: proto.CodeClientClosed, Message: "signed in as another user"}})
 			}
 		}
 		c.outbox = nil
@@ -200,7 +247,7 @@ func (c *Core) startSync(now time.Time) {
 		c.inSync = true
 		c.emit(Event{Kind: EventSyncStart})
 	}
-	c.request(now, reqSync, &request{kind: reqSync}, proto.TypeSync, &proto.Sync{Cursor: c.meta.SyncCursor})
+	c.request(now, &request{kind: reqSync}, proto.TypeSync, &proto.Sync{Cursor: c.meta.SyncCursor})
 }
 
 func (c *Core) synced(now time.Time, res *proto.SyncResult) {
@@ -430,7 +477,7 @@ func (c *Core) pumpFills(now time.Time) {
 			continue
 		}
 		c.filling[id] = true
-		c.request(now, reqFill, &request{kind: reqFill, conv: id}, proto.TypeHistory,
+		c.request(now, &request{kind: reqFill, conv: id}, proto.TypeHistory,
 			&proto.History{ConvID: id, After: cv.SyncedSeq, Limit: uint32(c.cfg.HistoryPage)})
 	}
 	if c.inSync && !c.syncing && len(c.filling) == 0 && len(c.fillQueue) == 0 {
@@ -439,6 +486,8 @@ func (c *Core) pumpFills(now time.Time) {
 	}
 }
 
+// historyPage takes a page the relay sent for a gap fill or for
+// FetchHistory.
 func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 	if r.kind == reqHistory {
 		out := make([]Message, 0, len(p.Messages))
@@ -455,7 +504,7 @@ func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 				}
 			}
 		}
-		c.resolve(r.op, out, nil)
+		c.resolve(r.op, Result{Messages: out})
 		return
 	}
 	delete(c.filling, r.conv)
@@ -491,129 +540,4 @@ func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 		c.queueFill(cv.ID)
 	}
 	c.pumpFills(now)
-}
-
-func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error) {
-	switch r.kind {
-	case reqSend:
-		delete(c.inflight, r.clientID)
-		e := c.byClient[r.clientID]
-		if e == nil {
-			return
-		}
-		if err.Code.Retryable() {
-			c.retryMsg[r.clientID] = now.Add(c.backoffFor(1))
-			return
-		}
-		e.Message.Status = StatusFailed
-		e.Message.ErrorCode = err.Code
-		c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
-		m := e.Message
-		c.emit(Event{Kind: EventMessageUpdate, Message: &m})
-		c.resolveSend(r.clientID, nil, err)
-	case reqSync, reqFill:
-		// A refused sync or fill is not something a retry on this
-		// connection fixes; start over on a new one.
-		c.abort(now, proto.CodeBadServerFrame, kindName(r.kind)+" refused: "+err.Error())
-	case reqRead:
-		if !err.Code.Retryable() {
-			delete(c.reads, r.conv)
-		}
-		c.resolve(r.op, nil, err)
-	default:
-		c.resolve(r.op, nil, err)
-	}
-}
-
-func (c *Core) backoffFor(n int) time.Duration {
-	d := c.cfg.MinBackoff
-	for i := 0; i < n; i++ {
-		d *= 2
-	}
-	return d
-}
-
-// acked completes a send the relay has committed.
-func (c *Core) acked(now time.Time, r *request, a *proto.Ack) {
-	delete(c.inflight, r.clientID)
-	e := c.byClient[r.clientID]
-	if e == nil {
-		c.pumpSends(now)
-		return
-	}
-	if a.ConvID != e.Message.ConvID || a.Seq == 0 {
-		c.abort(now, proto.CodeBadServerFrame, "ack does not match its send")
-		return
-	}
-	m := e.Message
-	m.Seq, m.CreatedAt, m.ID = a.Seq, a.CreatedAt, proto.MessageID(a.ConvID, a.Seq)
-	m.Status, m.ErrorCode = StatusSent, 0
-	if m.Sender == "" {
-		m.Sender = c.meta.UserID
-	}
-	c.completeSend(e, m)
-	cv := c.conv(m.ConvID)
-	c.place(now, cv, aheadMsg{m: m, announced: true})
-	if m.Seq > cv.ReadSeq {
-		cv.ReadSeq = m.Seq
-		c.convChanged(cv)
-	}
-	c.pumpSends(now)
-}
-
-// completeSend removes an acknowledged send from the outbox, announces it and
-// resolves whoever waits for it.
-func (c *Core) completeSend(e *OutboxEntry, m Message) {
-	c.removeFromOutbox(e)
-	mm := m
-	c.emit(Event{Kind: EventMessageUpdate, Message: &mm})
-	c.resolveSend(e.Message.ClientID, m, nil)
-}
-
-// removeFromOutbox forgets e everywhere and stages its deletion.
-func (c *Core) removeFromOutbox(e *OutboxEntry) {
-	id := e.Message.ClientID
-	delete(c.byClient, id)
-	delete(c.inflight, id)
-	delete(c.retryMsg, id)
-	for i, x := range c.outbox {
-		if x == e {
-			c.outbox = append(c.outbox[:i], c.outbox[i+1:]...)
-			break
-		}
-	}
-	c.batch.OutboxDelete = append(c.batch.OutboxDelete, id)
-}
-
-// resolveSend completes every operation waiting for the send clientID.
-func (c *Core) resolveSend(clientID string, v any, err error) {
-	for _, op := range c.sendOps[clientID] {
-		c.resolve(op, v, err)
-	}
-	delete(c.sendOps, clientID)
-}
-
-// pumpSends writes pending outbox entries, oldest first, up to the window.
-func (c *Core) pumpSends(now time.Time) {
-	if c.phase != phaseReady {
-		return
-	}
-	for _, e := range c.outbox {
-		if len(c.inflight) >= c.cfg.SendWindow {
-			return
-		}
-		id := e.Message.ClientID
-		if e.Message.Status != StatusPending {
-			continue
-		}
-		if _, busy := c.inflight[id]; busy {
-			continue
-		}
-		if t, wait := c.retryMsg[id]; wait && now.Before(t) {
-			return // keep the outbox in order behind a send that waits to retry
-		}
-		m := &e.Message
-		c.inflight[id] = c.request(now, reqSend, &request{kind: reqSend, clientID: id, conv: m.ConvID}, proto.TypeSend,
-			&proto.Send{ConvID: m.ConvID, ClientID: id, MsgType: m.Type, Text: m.Text, Body: m.Body})
-	}
 }

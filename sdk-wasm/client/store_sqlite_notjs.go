@@ -1,3 +1,5 @@
+//go:build !js
+
 package client
 
 import (
@@ -9,15 +11,15 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// SQLiteStore is a core.Store in a SQLite file, for native devices, bots and
+// SQLiteStore is a Store in a SQLite file, for native devices, bots and
 // tests that restart a client. Every Batch is one transaction.
 type SQLiteStore struct {
 	db *sql.DB
 }
 
 var (
-	_ core.Store    = (*SQLiteStore)(nil)
-	_ core.Searcher = (*SQLiteStore)(nil)
+	_ Store    = (*SQLiteStore)(nil)
+	_ Searcher = (*SQLiteStore)(nil)
 )
 
 const clientSchema = `
@@ -123,7 +125,7 @@ func OpenSQLiteStore(path string) (*SQLiteStore, error) {
 	return &SQLiteStore{db: db}, nil
 }
 
-// Load implements core.Store.
+// Load implements Store.
 func (s *SQLiteStore) Load() (core.Snapshot, error) {
 	var snap core.Snapshot
 	var meta string
@@ -182,7 +184,7 @@ func scanJSON(db querier, q string, f func([]byte) error, args ...any) error {
 	}, args...)
 }
 
-// Apply implements core.Store.
+// Apply implements Store.
 func (s *SQLiteStore) Apply(b *core.Batch) (err error) {
 	tx, err := s.db.Begin()
 	if err != nil {
@@ -238,7 +240,7 @@ func (s *SQLiteStore) Apply(b *core.Batch) (err error) {
 	return tx.Commit()
 }
 
-// Messages implements core.Store.
+// Messages implements Store.
 func (s *SQLiteStore) Messages(conv string, before uint64, limit int) ([]core.Message, error) {
 	if before == 0 {
 		before = 1<<63 - 1
@@ -257,7 +259,7 @@ func (s *SQLiteStore) Messages(conv string, before uint64, limit int) ([]core.Me
 	return out, err
 }
 
-// Search implements core.Searcher: a walk down the time index (of one
+// Search implements Searcher: a walk down the time index (of one
 // conversation, when q has one), testing each folded text with instr, until
 // q.Limit matched. instr compares the folded texts exactly, where LIKE
 // would fold ASCII only and treat % and _ in a query as wildcards.
@@ -292,5 +294,5 @@ ORDER BY created_at DESC, conv_id DESC, seq DESC LIMIT ?`
 	return out, err
 }
 
-// Close implements core.Store.
+// Close implements Store.
 func (s *SQLiteStore) Close() error { return s.db.Close() }

@@ -1,35 +1,50 @@
-package main
+package client
 
 import (
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/parley-im/parley/proto"
+)
+
+// What differs under js/wasm.
+const (
+	// clientName goes into Hello, with the Version.
+	clientName = "parley-wasm"
+	// deviceIDPrefix starts a generated device id.
+	deviceIDPrefix = "w-"
+	// newWaitsForLoad: New runs on a JavaScript callback, which must not
+	// wait for the host's storage, so the store loads on the loop.
+	newWaitsForLoad = false
+	// writeTimeout is none: the host's WebSocket buffers what it is given,
+	// and the socket waits for that buffer to drain below a high-water mark
+	// as long as the connection lives, however slow the link.
+	writeTimeout time.Duration = 0
 )
 
 // Built-ins looked up once.
 var (
 	jsPromise    = js.Global().Get("Promise")
 	jsUint8Array = js.Global().Get("Uint8Array")
-	jsObject     = js.Global().Get("Object")
-	jsArray      = js.Global().Get("Array")
 )
 
-// hostQueue makes every call into the host's JavaScript — onEvent, log,
-// token, storage, and the resolve/reject of every Promise — from one
+// host is the module's one queue of calls into the host's JavaScript. It
+// starts with the package, so it is there before any client and outlives
+// them all.
+var host = newHostQueue()
+
+// hostQueue makes every call into the host's JavaScript — storage, token,
+// events, logs, and the settling of the bridge's Promises — from one
 // goroutine, in the order the calls were queued.
 //
 // Go runs every runnable goroutine before it returns from any call JS makes
 // into it, so a goroutine that simply called host.onEvent could run while
 // the application is inside client.send(). The queue's goroutine instead
 // waits for a microtask (Promise.resolve().then) before each batch: then
-// the only JS frame below it is that microtask, never an application call
-// (wasm.d.ts: "No callback from Go into JS is made while a JS call into Go
-// is on the stack"). A settle is queued behind the events of the same input,
-// so a send's Promise resolves after its message events were delivered.
-//
-// One queue serves every client of the module; it lives as long as the
-// module, and so does its tick function.
+// the only JS frame below it is that microtask, never an application call.
+// A settle is queued behind the events of the same input, so a send's
+// Promise resolves after its message events were delivered.
 type hostQueue struct {
 	mu   sync.Mutex
 	jobs []func()
@@ -57,8 +72,11 @@ func newHostQueue() *hostQueue {
 	return q
 }
 
-// push queues f to run on the host goroutine. It never blocks, so it may be
-// called from anywhere, a js.FuncOf callback included.
+// CallHost queues f to run on the host goroutine, behind every call queued
+// before it. It never blocks, so it may be called from anywhere, a
+// js.FuncOf callback included.
+func CallHost(f func()) { host.push(f) }
+
 func (q *hostQueue) push(f func()) {
 	q.mu.Lock()
 	q.jobs = append(q.jobs, f)
@@ -92,18 +110,20 @@ func (q *hostQueue) run() {
 	}
 }
 
-// runJob runs one host call; a host function that throws (the contract says
-// onEvent must not) costs that call, never the queue.
+// runJob runs one host call; a host function that throws costs that call,
+// never the queue.
 func runJob(f func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			consoleError("parley: host callback failed: " + panicText(r))
+			ConsoleError("parley: host callback failed: " + panicText(r))
 		}
 	}()
 	f()
 }
 
-func consoleError(msg string) {
+// ConsoleError writes msg to the host's console.error, for what has no
+// caller left to tell.
+func ConsoleError(msg string) {
 	defer func() { _ = recover() }()
 	js.Global().Get("console").Call("error", msg)
 }
@@ -126,12 +146,13 @@ type settled struct {
 	err error
 }
 
-// await calls call on the host goroutine, which returns a Promise (or a
-// plain value, taken as resolved), and blocks the calling goroutine until it
-// settles. It must not run on a js.FuncOf callback's stack: the settling
+// AwaitHost calls call on the host goroutine, which returns a Promise (or a
+// plain value, taken as resolved), and blocks the calling goroutine until
+// it settles. It must not run on a js.FuncOf callback's stack: the settling
 // needs the JS event loop that such a callback holds. A rejection becomes a
-// *proto.Error with the host's code when it gave one, else with fallback.
-func (q *hostQueue) await(fallback proto.Code, call func() js.Value) (js.Value, error) {
+// *proto.Error with the host's code when it gave one (4000–4999), else with
+// fallback.
+func AwaitHost(fallback proto.Code, call func() js.Value) (js.Value, error) {
 	ch := make(chan settled, 1)
 	// The first outcome wins; a callback never blocks on the channel.
 	done := func(s settled) {
@@ -143,7 +164,7 @@ func (q *hostQueue) await(fallback proto.Code, call func() js.Value) (js.Value, 
 	failed := func(r any) { done(settled{err: &proto.Error{Code: fallback, Message: panicText(r)}}) }
 	then := funcOf(func(args []js.Value) { done(settled{v: arg(args, 0)}) }, failed)
 	catch := funcOf(func(args []js.Value) { done(settled{err: hostError(arg(args, 0), fallback)}) }, failed)
-	q.push(func() {
+	host.push(func() {
 		defer func() {
 			if r := recover(); r != nil { // call threw synchronously
 				failed(r)
@@ -210,28 +231,19 @@ func safeString(v js.Value) (s string) {
 	return js.Global().Call("String", v).String()
 }
 
-// bytesToJS copies b into a new Uint8Array: one copy per value.
-func bytesToJS(b []byte) js.Value {
+// BytesToJS copies b into a new Uint8Array: one copy per value.
+func BytesToJS(b []byte) js.Value {
 	u := jsUint8Array.New(len(b))
 	js.CopyBytesToJS(u, b)
 	return u
 }
 
-// bytesFromJS copies a Uint8Array (a Node Buffer is one) into Go.
-func bytesFromJS(v js.Value) ([]byte, bool) {
+// BytesFromJS copies a Uint8Array (a Node Buffer is one) into Go.
+func BytesFromJS(v js.Value) ([]byte, bool) {
 	if v.Type() != js.TypeObject || !v.InstanceOf(jsUint8Array) {
 		return nil, false
 	}
 	b := make([]byte, v.Length())
 	js.CopyBytesToGo(b, v)
 	return b, true
-}
-
-// errorObject builds a WasmError {code, message}.
-func errorObject(err error, fallback proto.Code) js.Value {
-	we := toWasmError(err, fallback)
-	o := jsObject.New()
-	o.Set("code", int(we.Code))
-	o.Set("message", we.Message)
-	return o
 }

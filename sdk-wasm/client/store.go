@@ -1,45 +1,49 @@
-package core
+package client
 
 import (
 	"sort"
 	"sync"
+
+	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
-// Store is the device's local cache, written only through Batches the core
-// produces. Drivers call it; the core never does. Implementations apply a
-// Batch atomically.
+// Store is the device's local cache, written only through the Batches the
+// core produces; the client's loop is its one writer. Implementations apply
+// a Batch atomically. The stores here: MemoryStore, SQLiteStore (native) and
+// the JavaScript storage adapter (js/wasm).
 type Store interface {
 	// Load returns what the core needs at start.
-	Load() (Snapshot, error)
+	Load() (core.Snapshot, error)
 	// Apply writes one batch atomically.
-	Apply(b *Batch) error
+	Apply(b *core.Batch) error
 	// Messages returns up to limit sent messages of conv with seq < before
 	// (before 0: the newest), ascending by seq.
-	Messages(conv string, before uint64, limit int) ([]Message, error)
+	Messages(conv string, before uint64, limit int) ([]core.Message, error)
 	// Close releases the store.
 	Close() error
 }
 
 // Searcher is a Store that can search the messages it holds. Search returns
-// up to q.Limit stored messages that q matches (SearchQuery.Match), newest
-// first (SortResults). The driver adds the outbox (SearchQuery.Merge).
+// up to q.Limit stored messages that q matches (core.SearchQuery.Match),
+// newest first (core.SortResults). The client adds the outbox
+// (core.SearchQuery.Merge).
 type Searcher interface {
-	Search(q *SearchQuery) ([]Message, error)
+	Search(q *core.SearchQuery) ([]core.Message, error)
 }
 
 // MemoryStore is a Store that keeps everything in memory: for tests, bots
 // and Node, where nothing needs to survive the process.
 type MemoryStore struct {
 	mu       sync.Mutex
-	meta     Meta
-	convs    map[string]Conversation
+	meta     core.Meta
+	convs    map[string]core.Conversation
 	messages map[string]map[uint64]memMessage
-	outbox   map[string]OutboxEntry
+	outbox   map[string]core.OutboxEntry
 }
 
 // memMessage is a stored message with its text folded for search.
 type memMessage struct {
-	m    Message
+	m    core.Message
 	fold string
 }
 
@@ -51,17 +55,17 @@ var (
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
-		convs:    make(map[string]Conversation),
+		convs:    make(map[string]core.Conversation),
 		messages: make(map[string]map[uint64]memMessage),
-		outbox:   make(map[string]OutboxEntry),
+		outbox:   make(map[string]core.OutboxEntry),
 	}
 }
 
 // Load implements Store.
-func (s *MemoryStore) Load() (Snapshot, error) {
+func (s *MemoryStore) Load() (core.Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := Snapshot{Meta: s.meta}
+	snap := core.Snapshot{Meta: s.meta}
 	for _, cv := range s.convs {
 		snap.Conversations = append(snap.Conversations, cv)
 	}
@@ -73,7 +77,7 @@ func (s *MemoryStore) Load() (Snapshot, error) {
 }
 
 // Apply implements Store.
-func (s *MemoryStore) Apply(b *Batch) error {
+func (s *MemoryStore) Apply(b *core.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b.Reset {
@@ -92,7 +96,7 @@ func (s *MemoryStore) Apply(b *Batch) error {
 			mm = make(map[uint64]memMessage)
 			s.messages[m.ConvID] = mm
 		}
-		mm[m.Seq] = memMessage{m, Fold(m.Text)}
+		mm[m.Seq] = memMessage{m, core.Fold(m.Text)}
 	}
 	for _, e := range b.OutboxPut {
 		s.outbox[e.Message.ClientID] = e
@@ -104,10 +108,10 @@ func (s *MemoryStore) Apply(b *Batch) error {
 }
 
 // Messages implements Store.
-func (s *MemoryStore) Messages(conv string, before uint64, limit int) ([]Message, error) {
+func (s *MemoryStore) Messages(conv string, before uint64, limit int) ([]core.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Message
+	var out []core.Message
 	for seq, sm := range s.messages[conv] {
 		if before == 0 || seq < before {
 			out = append(out, sm.m)
@@ -123,10 +127,10 @@ func (s *MemoryStore) Messages(conv string, before uint64, limit int) ([]Message
 // Search implements Searcher by looking at every message: a MemoryStore
 // holds what one process needed, and folds each text once, when it is
 // written.
-func (s *MemoryStore) Search(q *SearchQuery) ([]Message, error) {
+func (s *MemoryStore) Search(q *core.SearchQuery) ([]core.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Message
+	var out []core.Message
 	match := func(mm map[uint64]memMessage) {
 		for _, sm := range mm {
 			if q.Match(&sm.m, sm.fold) {
@@ -141,7 +145,7 @@ func (s *MemoryStore) Search(q *SearchQuery) ([]Message, error) {
 			match(mm)
 		}
 	}
-	SortResults(out)
+	core.SortResults(out)
 	if len(out) > q.Limit {
 		out = out[:q.Limit]
 	}

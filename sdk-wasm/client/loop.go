@@ -1,0 +1,381 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = &proto.Error{Code: proto.CodeClientClosed, Message: "client closed"}
+
+// loop is the one goroutine that owns a client's core: inputs reach it as
+// closures through a channel; it executes the core's actions in order (a
+// Persist is applied before anything after it) and arms the core's single
+// timer.
+type loop struct {
+	c     *Client
+	store Store
+
+	in    chan func(now time.Time)
+	quit  chan struct{}
+	ready chan struct{} // closed once the core exists
+	done  chan struct{}
+	// stopErr says why the loop stopped on its own; written before done is
+	// closed, read after.
+	stopErr error
+
+	// owned by the loop goroutine
+	core   *core.Core
+	ops    map[uint64]chan core.Result
+	conns  map[uint64]*conn
+	synced []chan struct{}
+	states []chan error
+}
+
+func newLoop(c *Client, store Store) *loop {
+	return &loop{
+		c: c, store: store,
+		in: make(chan func(time.Time), 256), quit: make(chan struct{}),
+		ready: make(chan struct{}), done: make(chan struct{}),
+		ops: make(map[uint64]chan core.Result), conns: make(map[uint64]*conn),
+	}
+}
+
+// run is the loop goroutine. It loads the store first, here rather than in
+// New, because under js/wasm the load waits on the host's Promises, which
+// must not happen on a JavaScript callback's stack. When the load fails or
+// the loop panics, the loop stops and every call fails with that error,
+// which the application hears as a disconnected state.
+func (l *loop) run() {
+	defer close(l.done)
+	defer func() {
+		if r := recover(); r != nil {
+			l.fail(&proto.Error{Code: proto.CodePanic, Message: fmt.Sprintf("the client loop panicked: %v", r)})
+		}
+	}()
+	cr, err := l.setup()
+	if err != nil {
+		l.fail(err)
+		return
+	}
+	l.core = cr
+	l.c.publish(cr)
+	close(l.ready)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if d, ok := l.core.NextDeadline(); ok {
+			timer.Reset(time.Until(d))
+		} else {
+			timer.Reset(time.Hour)
+		}
+		select {
+		case f := <-l.in:
+			f(time.Now())
+		case <-timer.C:
+			l.core.HandleTimeout(time.Now())
+		case <-l.quit:
+			return
+		}
+		l.drain()
+	}
+}
+
+func (l *loop) setup() (*core.Core, error) {
+	snap, err := l.store.Load()
+	if err != nil {
+		return nil, fmt.Errorf("client: load store: %w", err)
+	}
+	cfg := l.c.opts.Config
+	cfg.DeviceID = pickDeviceID(cfg.DeviceID, snap.Meta.DeviceID, cfg.Rand)
+	return core.New(cfg, snap)
+}
+
+func (l *loop) fail(err error) {
+	l.stopErr = err
+	var pe *proto.Error
+	if !errors.As(err, &pe) {
+		pe = &proto.Error{Code: proto.CodePanic, Message: err.Error()}
+	}
+	l.c.logf(LevelError, "parley: client stopped: %d %s", pe.Code, pe.Message)
+	l.c.stopped()
+	l.c.emit(core.Event{Kind: core.EventState, State: core.StateDisconnected, Code: pe.Code, Reason: pe.Message})
+	l.closeConns("client stopped")
+}
+
+func (l *loop) closeConns(reason string) {
+	for id, cn := range l.conns {
+		delete(l.conns, id)
+		cn.close(1000, reason)
+	}
+}
+
+// drain executes the core's actions in order. The status the client
+// publishes is taken first: whoever an action wakes (a Connect waiting for
+// the welcome, an operation waiting for its result) then reads the state
+// that action came from.
+func (l *loop) drain() {
+	l.c.publish(l.core)
+	for {
+		acts := l.core.Poll()
+		if len(acts) == 0 {
+			break
+		}
+		for i := range acts {
+			l.execute(&acts[i])
+		}
+	}
+	if l.core.Synced() && len(l.synced) > 0 {
+		for _, ch := range l.synced {
+			close(ch)
+		}
+		l.synced = nil
+	}
+}
+
+func (l *loop) execute(a *core.Action) {
+	switch a.Kind {
+	case core.ActDial:
+		go l.c.dial(a.Conn)
+	case core.ActWrite:
+		if cn := l.conns[a.Conn]; cn != nil {
+			cn.write(a.Bytes)
+		}
+	case core.ActCloseConn:
+		if cn := l.conns[a.Conn]; cn != nil {
+			delete(l.conns, a.Conn)
+			cn.close(a.Code, a.Reason)
+		}
+	case core.ActPersist:
+		// A refused write leaves the cache behind; the relay still has
+		// everything and the next start syncs it again.
+		if err := l.store.Apply(a.Batch); err != nil {
+			l.c.logf(LevelError, "parley: store write failed: %v", err)
+		}
+	case core.ActEvent:
+		l.onState(a.Event)
+		l.c.emit(a.Event)
+	case core.ActResolve:
+		if ch := l.ops[a.Op]; ch != nil {
+			delete(l.ops, a.Op)
+			ch <- a.Result
+		}
+	}
+}
+
+// onState settles Connect calls and drops connections the core left.
+func (l *loop) onState(e core.Event) {
+	if e.Kind != core.EventState {
+		return
+	}
+	var err error
+	switch e.State {
+	case core.StateConnected:
+	case core.StateDisconnected, core.StateClosed:
+		err = &proto.Error{Code: e.Code, Message: e.Reason}
+		if e.Code == 0 {
+			err = &proto.Error{Code: proto.CodeClientClosed, Message: string(e.State)}
+		}
+	default:
+		return
+	}
+	for _, ch := range l.states {
+		ch <- err
+	}
+	l.states = nil
+	if e.State != core.StateConnected {
+		l.closeConns("")
+	}
+}
+
+// opened hands a new connection to the loop: one the core has moved on from
+// is closed, the current one is announced with token. Its reader and writer
+// start either way (a closed connection's reader then reports its end, which
+// the core ignores). opened reports false when the loop is gone; the caller
+// then owns cn.
+func (l *loop) opened(cn *conn, token string) bool {
+	return l.post(func(now time.Time) {
+		current := l.core.Conn() == cn.id
+		if current {
+			l.conns[cn.id] = cn
+		} else {
+			cn.close(1000, "stale")
+		}
+		cn.start()
+		if current {
+			l.core.HandleOpen(now, cn.id, token)
+		}
+	})
+}
+
+// gone reports that connection id ended with code (0: no close code);
+// cn is nil when it never opened.
+func (l *loop) gone(id uint64, cn *conn, code proto.Code, reason string) {
+	l.post(func(now time.Time) {
+		if cn != nil && l.conns[id] == cn {
+			delete(l.conns, id)
+		}
+		l.core.HandleClosed(now, id, code, reason)
+	})
+}
+
+// frame feeds one message read on connection id.
+func (l *loop) frame(id uint64, b []byte) {
+	l.post(func(now time.Time) { l.core.HandleFrame(now, id, b) })
+}
+
+// post queues f for the loop without waiting for it to run; it reports
+// false when the loop is gone. It stays out of line: its select inlined at
+// every caller costs parley.wasm more than the call.
+//
+//go:noinline
+func (l *loop) post(f func(now time.Time)) bool {
+	select {
+	case l.in <- f:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+// postNow queues f without ever blocking the caller (e.g. a JavaScript
+// callback): when the input channel is full, a goroutine waits instead.
+func (l *loop) postNow(f func(c *core.Core, now time.Time)) {
+	g := func(now time.Time) { f(l.core, now) }
+	select {
+	case l.in <- g:
+	default:
+		go l.post(g)
+	}
+}
+
+// do runs f on the loop and waits for it.
+func (l *loop) do(f func(c *core.Core, now time.Time)) error {
+	ran := make(chan struct{})
+	select {
+	case l.in <- func(now time.Time) { f(l.core, now); close(ran) }:
+	case <-l.done:
+		return l.stopped()
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-l.done:
+		return l.stopped()
+	}
+}
+
+// stopped is the error of a call made after the loop ended.
+func (l *loop) stopped() error {
+	select {
+	case <-l.done:
+		if l.stopErr != nil {
+			return l.stopErr
+		}
+	default:
+	}
+	return ErrClosed
+}
+
+// start starts an operation and returns the channel its one result will
+// come on (nothing comes once the loop has stopped: select on done too).
+func (l *loop) start(start func(c *core.Core, now time.Time) (uint64, error)) (<-chan core.Result, error) {
+	ch := make(chan core.Result, 1)
+	var startErr error
+	if err := l.do(func(c *core.Core, now time.Time) {
+		op, err := start(c, now)
+		if err != nil {
+			startErr = err
+			return
+		}
+		l.ops[op] = ch
+	}); err != nil {
+		return nil, err
+	}
+	if startErr != nil {
+		return nil, startErr
+	}
+	return ch, nil
+}
+
+// await starts an operation and waits for its result.
+func (l *loop) await(ctx context.Context, start func(c *core.Core, now time.Time) (uint64, error)) (core.Result, error) {
+	ch, err := l.start(start)
+	if err != nil {
+		return core.Result{}, err
+	}
+	select {
+	case r := <-ch:
+		return r, r.Err
+	case <-ctx.Done():
+		return core.Result{}, ctx.Err()
+	case <-l.done:
+		return core.Result{}, l.stopped()
+	}
+}
+
+// connect starts the session and waits until the relay welcomed it, or the
+// session stopped for good, or ctx ended (the core keeps trying then).
+func (l *loop) connect(ctx context.Context) error {
+	ch := make(chan error, 1)
+	if err := l.do(func(c *core.Core, now time.Time) {
+		if c.State() == core.StateConnected {
+			ch <- nil
+			return
+		}
+		l.states = append(l.states, ch)
+		c.Start(now)
+	}); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.done:
+		return l.stopped()
+	}
+}
+
+// waitSynced waits until the core is connected with nothing left to sync,
+// fill or send.
+func (l *loop) waitSynced(ctx context.Context) error {
+	ch := make(chan struct{})
+	if err := l.do(func(c *core.Core, _ time.Time) {
+		if c.Synced() {
+			close(ch)
+			return
+		}
+		l.synced = append(l.synced, ch)
+	}); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.done:
+		return l.stopped()
+	}
+}
+
+// close closes the session, stops the loop, closes what connections remain
+// and the store. The outbox stays in the store for the next start.
+func (l *loop) close() error {
+	_ = l.do(func(c *core.Core, now time.Time) { c.Close(now) })
+	select {
+	case <-l.quit:
+	default:
+		close(l.quit)
+	}
+	<-l.done
+	l.closeConns("client closed") // the loop is gone: the conns are ours now
+	return l.store.Close()
+}

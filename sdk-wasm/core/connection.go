@@ -1,0 +1,408 @@
+package core
+
+import (
+	"time"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// The lifecycle of a connection: dial, hello, welcome, heartbeat, close and
+// the backoff between attempts; and the requests that live as long as one
+// connection does.
+
+type phase uint8
+
+const (
+	phaseIdle    phase = iota // no connection, maybe waiting to retry
+	phaseDialing              // ActDial issued, waiting for HandleOpen
+	phaseHello                // Hello written, waiting for Welcome
+	phaseReady                // welcomed
+)
+
+type reqKind uint8
+
+const (
+	reqHello reqKind = iota + 1
+	reqSend
+	reqSync
+	reqFill    // gap fill of a conversation
+	reqHistory // application history request
+	reqRead
+	reqCreateGroup
+	reqPing
+)
+
+// request is one request frame awaiting its reply on the current connection.
+type request struct {
+	kind     reqKind
+	op       uint64 // application operation to resolve, 0 for internal ones
+	conv     string
+	clientID string
+	deadline time.Time // zero: none (sends wait for their ack)
+}
+
+// Start begins connecting.
+func (c *Core) Start(now time.Time) {
+	c.begin()
+	if c.state != StateIdle && c.state != StateDisconnected {
+		return
+	}
+	c.attempts = 0
+	c.dial(now)
+	c.flush()
+}
+
+// Reconnect dials at once when the core is waiting to retry or stopped by a
+// non-fatal limit, e.g. because the host says the network is back.
+func (c *Core) Reconnect(now time.Time) {
+	c.begin()
+	switch {
+	case c.state == StateClosed:
+		return
+	case c.phase == phaseIdle:
+		c.attempts = 0
+		c.dial(now)
+	}
+	c.flush()
+}
+
+// Close ends the session: the connection is closed, waiting operations are
+// rejected with CodeClientClosed, the outbox is kept for the next start.
+func (c *Core) Close(now time.Time) {
+	c.begin()
+	if c.state == StateClosed {
+		return
+	}
+	if c.conn != 0 {
+		c.act(Action{Kind: ActCloseConn, Conn: c.conn, Code: 1000, Reason: "client closed"})
+	}
+	c.dropConnection()
+	c.failSends(&proto.Error{Code: proto.CodeClientClosed, Message: "client closed"})
+	c.setState(StateClosed, 0, "")
+	c.flush()
+}
+
+func (c *Core) dial(now time.Time) {
+	c.connSeq++
+	c.conn = c.connSeq
+	c.phase = phaseDialing
+	c.closeCode, c.closeReason = 0, ""
+	c.retryAt = time.Time{}
+	c.phaseDeadline = now.Add(c.cfg.RequestTimeout)
+	if c.everConnected {
+		c.setState(StateReconnecting, 0, "")
+	} else {
+		c.setState(StateConnecting, 0, "")
+	}
+	c.act(Action{Kind: ActDial, Conn: c.conn})
+}
+
+// HandleOpen tells the core that connection conn is open; token is the
+// credential to present in Hello.
+func (c *Core) HandleOpen(now time.Time, conn uint64, token string) {
+	c.begin()
+	defer c.flush()
+	if conn != c.conn || c.phase != phaseDialing {
+		return
+	}
+	c.phase = phaseHello
+	c.lastRecv = now
+	c.request(now, &request{kind: reqHello}, proto.TypeHello, &proto.Hello{
+		Version: proto.Version, Token: token, DeviceID: c.meta.DeviceID, Client: c.cfg.ClientName,
+	})
+}
+
+// HandleFrame feeds one binary message received on connection conn. The
+// relay is untrusted input: a frame that does not decode or does not fit the
+// session closes the connection with CodeBadServerFrame and retries.
+func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
+	c.begin()
+	defer c.flush()
+	if conn != c.conn || c.phase < phaseHello {
+		return
+	}
+	f, err := proto.Decode(b, c.cfg.MaxFrame)
+	if err != nil {
+		c.abort(now, proto.CodeBadServerFrame, err.Error())
+		return
+	}
+	c.lastRecv = now
+	var r *request
+	if f.ID != 0 {
+		r = c.reqs[f.ID]
+		delete(c.reqs, f.ID)
+	}
+	if c.phase == phaseHello {
+		switch body := f.Body.(type) {
+		case *proto.Welcome:
+			if r == nil || r.kind != reqHello {
+				break
+			}
+			c.welcome(now, body)
+			return
+		case *proto.Close:
+			c.closeCode, c.closeReason = body.Code, body.Reason
+			return
+		case *proto.ErrorBody:
+			c.closeCode, c.closeReason = body.Code, body.Message
+			return
+		}
+		c.badReply(now, f.ID, r, "expected welcome, got "+f.Type.String())
+		return
+	}
+	switch body := f.Body.(type) {
+	case *proto.Close:
+		c.closeCode, c.closeReason = body.Code, body.Reason
+	case *proto.Ping:
+		c.write(proto.TypePong, f.ID, &proto.Pong{Time: body.Time})
+	case *proto.Pong:
+	case *proto.Deliver:
+		c.deliver(now, &body.Message)
+	case *proto.ConvUpdate:
+		c.merge(&body.Conversation)
+	case nil:
+		if f.Type == proto.TypeResync {
+			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
+			return
+		}
+		c.replied(r)
+	case *proto.Ack:
+		if r == nil || r.kind != reqSend || r.clientID != body.ClientID {
+			c.badReply(now, f.ID, r, "ack for no matching send")
+			return
+		}
+		c.acked(now, r, body)
+	case *proto.SyncResult:
+		if r == nil || r.kind != reqSync {
+			c.badReply(now, f.ID, r, "sync result for no sync")
+			return
+		}
+		c.synced(now, body)
+	case *proto.HistoryPage:
+		if r == nil || (r.kind != reqFill && r.kind != reqHistory) || body.ConvID != r.conv {
+			c.badReply(now, f.ID, r, "history page for no history request")
+			return
+		}
+		c.historyPage(now, r, body)
+	case *proto.ConvResult:
+		if r == nil || r.kind != reqCreateGroup {
+			c.badReply(now, f.ID, r, "conversation result for no request")
+			return
+		}
+		if !c.groupCreated(r, &body.Conversation) {
+			c.badReply(now, f.ID, r, "conversation result with an invalid conversation id")
+		}
+	case *proto.ErrorBody:
+		if r == nil {
+			return
+		}
+		c.requestFailed(now, r, &proto.Error{Code: body.Code, Message: body.Message})
+	default:
+		c.badReply(now, f.ID, r, "unexpected "+f.Type.String()+" frame")
+	}
+}
+
+// badReply drops a connection whose relay sent a frame that makes no sense.
+// The request the frame claimed to answer goes back in the table, so the
+// drop settles its operation like any other instead of leaving it waiting
+// forever. It stays out of line (a cold path with seven callers) to keep
+// parley.wasm small.
+//
+//go:noinline
+func (c *Core) badReply(now time.Time, id uint64, r *request, why string) {
+	if r != nil {
+		c.reqs[id] = r
+	}
+	c.abort(now, proto.CodeBadServerFrame, why)
+}
+
+func (c *Core) welcome(now time.Time, w *proto.Welcome) {
+	if !proto.ValidName(w.UserID) {
+		c.abort(now, proto.CodeBadServerFrame, "welcome without a valid user id")
+		return
+	}
+	c.phase = phaseReady
+	c.phaseDeadline = time.Time{}
+	c.attempts = 0
+	c.everConnected = true
+	c.heartbeat = c.cfg.Heartbeat
+	if w.HeartbeatMs > 0 {
+		c.heartbeat = time.Duration(w.HeartbeatMs) * time.Millisecond
+	}
+	c.hbTimeout = c.cfg.HeartbeatTimeout
+	if c.hbTimeout <= 0 {
+		c.hbTimeout = 2*c.heartbeat + 5*time.Second
+	}
+	c.nextPing = now.Add(c.heartbeat)
+	if w.TokenExp > 0 {
+		exp := time.Unix(w.TokenExp, 0)
+		lead := exp.Sub(now) / 5
+		if lead > time.Minute {
+			lead = time.Minute
+		}
+		c.tokenWarnAt = exp.Add(-lead)
+	}
+
+	userChanged := c.meta.UserID != "" && c.meta.UserID != w.UserID
+	if userChanged || (c.meta.Epoch != "" && c.meta.Epoch != w.Epoch) {
+		c.resetCache(userChanged)
+	}
+	if c.meta.UserID != w.UserID || c.meta.Epoch != w.Epoch {
+		c.meta.UserID, c.meta.Epoch = w.UserID, w.Epoch
+		c.saveMeta()
+	}
+	c.setState(StateConnected, 0, "")
+	c.startSync(now)
+	c.sendReads(now)
+	c.pumpSends(now)
+}
+
+// HandleClosed tells the core that connection conn ended (or never opened),
+// with the WebSocket close code when there was one (0 otherwise).
+func (c *Core) HandleClosed(now time.Time, conn uint64, code proto.Code, reason string) {
+	c.begin()
+	defer c.flush()
+	if conn != c.conn || conn == 0 {
+		return
+	}
+	c.connectionLost(now, code, reason)
+}
+
+// abort closes the current connection from this side and schedules a retry.
+func (c *Core) abort(now time.Time, code proto.Code, reason string) {
+	if c.conn != 0 {
+		c.act(Action{Kind: ActCloseConn, Conn: c.conn, Code: code, Reason: reason})
+	}
+	c.closeCode = 0
+	c.connectionLost(now, code, reason)
+}
+
+// connectionLost handles the end of the current connection, whoever noticed.
+func (c *Core) connectionLost(now time.Time, code proto.Code, reason string) {
+	if c.closeCode != 0 { // the relay said why in a Close frame; trust that over the socket's code
+		code, reason = c.closeCode, c.closeReason
+	}
+	c.dropConnection()
+	if c.state == StateClosed {
+		return
+	}
+	terminal := code.Terminal() && !(code == proto.CodeTokenExpired && c.cfg.TokenRefresh)
+	if terminal {
+		c.failSends(&proto.Error{Code: code, Message: reason})
+		c.setState(StateDisconnected, code, reason)
+		c.emit(Event{Kind: EventKicked, Code: code, Reason: reason})
+		return
+	}
+	c.attempts++
+	if c.cfg.MaxAttempts > 0 && c.attempts >= c.cfg.MaxAttempts {
+		c.failSends(&proto.Error{Code: proto.CodeNotConnected, Message: "reconnect attempts exhausted"})
+		c.setState(StateDisconnected, code, reason)
+		return
+	}
+	c.retryAt = now.Add(c.backoff())
+	c.setState(StateReconnecting, code, reason)
+}
+
+// backoff returns a full-jitter delay: uniform in [min, min(max, min·2^attempts)].
+func (c *Core) backoff() time.Duration {
+	ceil := c.cfg.MinBackoff
+	for i := 1; i < c.attempts && ceil < c.cfg.MaxBackoff; i++ {
+		ceil *= 2
+	}
+	if ceil > c.cfg.MaxBackoff {
+		ceil = c.cfg.MaxBackoff
+	}
+	span := uint64(ceil - c.cfg.MinBackoff)
+	if span == 0 {
+		return ceil
+	}
+	return c.cfg.MinBackoff + time.Duration(c.cfg.Rand()%(span+1))
+}
+
+// dropConnection forgets the current connection and everything tied to it:
+// its requests fail (sends and reads stay queued for the next connection).
+func (c *Core) dropConnection() {
+	c.conn = 0
+	c.phase = phaseIdle
+	c.phaseDeadline = time.Time{}
+	c.nextPing = time.Time{}
+	c.tokenWarnAt = time.Time{}
+	for id, r := range c.reqs {
+		if r.op != 0 && r.kind != reqSend && r.kind != reqRead {
+			c.resolve(r.op, Result{Err: &proto.Error{Code: proto.CodeNotConnected, Message: "connection lost"}})
+		}
+		delete(c.reqs, id)
+	}
+	clear(c.inflight)
+	clear(c.filling)
+	c.fillQueue = nil
+	c.syncing, c.syncAgain = false, false
+}
+
+func (c *Core) setState(s State, code proto.Code, reason string) {
+	if c.state == s && code == 0 {
+		return
+	}
+	c.state = s
+	c.emit(Event{Kind: EventState, State: s, Code: code, Reason: reason})
+}
+
+// request writes a request frame and remembers it under a new request id.
+// Sends and reads have no deadline: they wait for their reply as long as
+// the connection lives and are written again on the next one.
+func (c *Core) request(now time.Time, r *request, t proto.Type, body any) uint64 {
+	c.nextReq++
+	id := c.nextReq
+	if r.kind != reqSend && r.kind != reqRead {
+		r.deadline = now.Add(c.cfg.RequestTimeout)
+	}
+	c.reqs[id] = r
+	c.write(t, id, body)
+	return id
+}
+
+// replied settles the request an OK frame answers.
+func (c *Core) replied(r *request) {
+	if r == nil {
+		return
+	}
+	if r.kind == reqRead {
+		c.readConfirmed(r.conv)
+	}
+	c.resolve(r.op, Result{})
+}
+
+// requestFailed settles a request the relay answered with an error.
+func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error) {
+	switch r.kind {
+	case reqSend:
+		c.sendRefused(now, r.clientID, err)
+	case reqSync, reqFill:
+		// A refused sync or fill is not something a retry on this
+		// connection fixes; start over on a new one.
+		c.abort(now, proto.CodeBadServerFrame, kindName(r.kind)+" refused: "+err.Error())
+	case reqRead:
+		c.readRefused(r.conv, err)
+		c.resolve(r.op, Result{Err: err})
+	default:
+		c.resolve(r.op, Result{Err: err})
+	}
+}
+
+func kindName(k reqKind) string {
+	switch k {
+	case reqHello:
+		return "hello"
+	case reqSend:
+		return "send"
+	case reqSync:
+		return "sync"
+	case reqFill, reqHistory:
+		return "history"
+	case reqRead:
+		return "read"
+	case reqCreateGroup:
+		return "create group"
+	}
+	return "request"
+}

@@ -1,0 +1,222 @@
+package core
+
+import (
+	"time"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// The outbox: a send is stored before it is written, written oldest first
+// within the send window, written again on every new connection until its
+// ack, and only then removed. The relay deduplicates by (sender, client id),
+// so a resend after a lost ack stores nothing twice.
+
+// Send queues a message: it is persisted in the outbox, announced with
+// status pending, and written when connected. The returned operation
+// resolves with the sent Message (Result.Message) once the relay
+// acknowledged it.
+func (c *Core) Send(now time.Time, conv, msgType, text string, body []byte) (uint64, Message, error) {
+	c.begin()
+	defer c.flush()
+	if c.state == StateClosed {
+		return 0, Message{}, &proto.Error{Code: proto.CodeClientClosed, Message: "client closed"}
+	}
+	id := c.newID()
+	if err := proto.Validate(&proto.Send{ConvID: conv, ClientID: id, MsgType: msgType, Text: text, Body: body}); err != nil {
+		return 0, Message{}, invalid(err.Message)
+	}
+	if a, b, ok := proto.P2PMembers(conv); ok && c.meta.UserID != "" && a != c.meta.UserID && b != c.meta.UserID {
+		return 0, Message{}, &proto.Error{Code: proto.CodeForbidden, Message: "not a member of " + conv}
+	}
+	e := &OutboxEntry{Order: c.meta.NextOrder, Message: Message{
+		ID: "local:" + id, ClientID: id, ConvID: conv, Sender: c.meta.UserID, Device: c.meta.DeviceID,
+		Type: msgType, Text: text, Body: append([]byte(nil), body...),
+		CreatedAt: now.UnixMilli(), LocalTime: now.UnixMilli(), Status: StatusPending,
+	}}
+	c.meta.NextOrder++
+	c.saveMeta()
+	c.outbox = append(c.outbox, e)
+	c.byClient[id] = e
+	c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
+	op := c.newOp()
+	c.sendOps[id] = append(c.sendOps[id], op)
+	if _, ok := c.convs[conv]; !ok {
+		c.convChanged(c.conv(conv))
+	}
+	m := e.Message
+	c.emit(Event{Kind: EventMessage, Message: &m})
+	c.pumpSends(now)
+	return op, e.Message, nil
+}
+
+// Resend puts a failed message back in line. The operation resolves on ack,
+// with Result.Message.
+func (c *Core) Resend(now time.Time, clientID string) (uint64, error) {
+	c.begin()
+	defer c.flush()
+	e := c.byClient[clientID]
+	if e == nil {
+		return 0, invalid("no such message in the outbox")
+	}
+	op := c.newOp()
+	c.sendOps[clientID] = append(c.sendOps[clientID], op)
+	if e.Message.Status == StatusFailed {
+		e.Message.Status, e.Message.ErrorCode = StatusPending, 0
+		c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
+		m := e.Message
+		c.emit(Event{Kind: EventMessageUpdate, Message: &m})
+	}
+	c.pumpSends(now)
+	return op, nil
+}
+
+// Discard drops a failed or pending message from the outbox; its waiters are
+// rejected. A message already written may still be stored by the relay.
+func (c *Core) Discard(now time.Time, clientID string) error {
+	c.begin()
+	defer c.flush()
+	e := c.byClient[clientID]
+	if e == nil {
+		return invalid("no such message in the outbox")
+	}
+	c.removeFromOutbox(e)
+	c.resolveSend(clientID, Result{Err: invalid("message discarded")})
+	return nil
+}
+
+// Pending returns the outbox messages of conv (all conversations when conv
+// is empty) in send order: they sort after every acknowledged message.
+func (c *Core) Pending(conv string) []Message {
+	var out []Message
+	for _, e := range c.outbox {
+		if conv == "" || e.Message.ConvID == conv {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}
+
+// pumpSends writes pending outbox entries, oldest first, up to the window.
+func (c *Core) pumpSends(now time.Time) {
+	if c.phase != phaseReady {
+		return
+	}
+	for _, e := range c.outbox {
+		if len(c.inflight) >= c.cfg.SendWindow {
+			return
+		}
+		id := e.Message.ClientID
+		if e.Message.Status != StatusPending {
+			continue
+		}
+		if _, busy := c.inflight[id]; busy {
+			continue
+		}
+		if t, wait := c.retryMsg[id]; wait && now.Before(t) {
+			return // keep the outbox in order behind a send that waits to retry
+		}
+		m := &e.Message
+		c.inflight[id] = c.request(now, &request{kind: reqSend, clientID: id, conv: m.ConvID}, proto.TypeSend,
+			&proto.Send{ConvID: m.ConvID, ClientID: id, MsgType: m.Type, Text: m.Text, Body: m.Body})
+	}
+}
+
+// acked completes a send the relay has committed.
+func (c *Core) acked(now time.Time, r *request, a *proto.Ack) {
+	delete(c.inflight, r.clientID)
+	e := c.byClient[r.clientID]
+	if e == nil {
+		c.pumpSends(now)
+		return
+	}
+	if a.ConvID != e.Message.ConvID || a.Seq == 0 {
+		c.abort(now, proto.CodeBadServerFrame, "ack does not match its send")
+		return
+	}
+	m := e.Message
+	m.Seq, m.CreatedAt, m.ID = a.Seq, a.CreatedAt, proto.MessageID(a.ConvID, a.Seq)
+	m.Status, m.ErrorCode = StatusSent, 0
+	if m.Sender == "" {
+		m.Sender = c.meta.UserID
+	}
+	c.completeSend(e, m)
+	cv := c.conv(m.ConvID)
+	c.place(now, cv, aheadMsg{m: m, announced: true})
+	if m.Seq > cv.ReadSeq {
+		cv.ReadSeq = m.Seq
+		c.convChanged(cv)
+	}
+	c.pumpSends(now)
+}
+
+// sendRefused handles the relay's error for a send: a retryable one waits
+// and goes again (holding back the sends behind it, to keep their order), a
+// permanent one fails the message, which stays in the outbox for Resend.
+func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error) {
+	delete(c.inflight, clientID)
+	e := c.byClient[clientID]
+	if e == nil {
+		return
+	}
+	if err.Code.Retryable() {
+		c.retryMsg[clientID] = now.Add(c.backoffFor(1))
+		return
+	}
+	e.Message.Status = StatusFailed
+	e.Message.ErrorCode = err.Code
+	c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
+	m := e.Message
+	c.emit(Event{Kind: EventMessageUpdate, Message: &m})
+	c.resolveSend(clientID, Result{Err: err})
+}
+
+func (c *Core) backoffFor(n int) time.Duration {
+	d := c.cfg.MinBackoff
+	for i := 0; i < n; i++ {
+		d *= 2
+	}
+	return d
+}
+
+// completeSend removes an acknowledged send from the outbox, announces it and
+// resolves whoever waits for it.
+func (c *Core) completeSend(e *OutboxEntry, m Message) {
+	c.removeFromOutbox(e)
+	mm := m
+	c.emit(Event{Kind: EventMessageUpdate, Message: &mm})
+	c.resolveSend(e.Message.ClientID, Result{Message: &m})
+}
+
+// removeFromOutbox forgets e everywhere and stages its deletion.
+func (c *Core) removeFromOutbox(e *OutboxEntry) {
+	id := e.Message.ClientID
+	delete(c.byClient, id)
+	delete(c.inflight, id)
+	delete(c.retryMsg, id)
+	for i, x := range c.outbox {
+		if x == e {
+			c.outbox = append(c.outbox[:i], c.outbox[i+1:]...)
+			break
+		}
+	}
+	c.batch.OutboxDelete = append(c.batch.OutboxDelete, id)
+}
+
+// resolveSend completes every operation waiting for the send clientID.
+func (c *Core) resolveSend(clientID string, r Result) {
+	for _, op := range c.sendOps[clientID] {
+		c.resolve(op, r)
+	}
+	delete(c.sendOps, clientID)
+}
+
+// failSends rejects every operation waiting for an ack; the messages stay
+// in the outbox and go out on a later start.
+func (c *Core) failSends(err error) {
+	for id, ops := range c.sendOps {
+		for _, op := range ops {
+			c.resolve(op, Result{Err: err})
+		}
+		delete(c.sendOps, id)
+	}
+}
