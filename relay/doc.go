@@ -36,8 +36,10 @@
 // A Send is acknowledged only after its transaction committed; (sender,
 // client id) is unique in the store, so a retry gets the original ack;
 // sequence numbers are assigned inside the store's transaction, strictly
-// increasing and contiguous per conversation; Sync walks a per-(user,
-// conversation) change version, so it costs what changed.
+// increasing and contiguous per conversation; a message writes O(1) rows
+// whatever the group size, and Sync lists what changed after a cursor by
+// change positions handed out in commit order, so a cursor never skips a
+// change (docs/architecture.md, "The store").
 //
 // # Concurrency contract
 //

@@ -34,8 +34,9 @@ type AppendResult struct {
 	Message proto.Message
 	// Duplicate reports that (sender, client id) was already stored.
 	Duplicate bool
-	// Members of the conversation, for fan-out. Nil for duplicates and
-	// errors: those are never fanned out.
+	// Members of the conversation, sorted, for fan-out. Nil for
+	// duplicates and errors: those are never fanned out. The slice may be
+	// shared with other results and the store's cache: read it only.
 	Members []string
 	// Err is a per-item refusal (4200, 4203, 4204, 4209); the rest of the
 	// batch is unaffected.
@@ -50,18 +51,22 @@ type Appender interface {
 	// Duplicate set (or 4209 when it was for another conversation);
 	// otherwise the sender's right to write is decided, a p2p conversation
 	// is created on first use, the message gets the conversation's next
-	// sequence number (strictly increasing and contiguous) and every
-	// member's change version is bumped. An error fails the whole batch and
-	// nothing of it is stored.
+	// sequence number (strictly increasing and contiguous), the sender's
+	// read cursor moves to it, and the conversation gets a new change
+	// position — one row, whatever the number of members. An error fails
+	// the whole batch and nothing of it is stored.
 	Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error)
 }
 
 // Querier answers the read-only requests of a session.
 type Querier interface {
-	// Sync returns up to limit conversations of user whose per-user state
-	// changed after cursor, in change order, and whether more exist. Its
-	// cost is proportional to what changed, not to the user's conversation
-	// count.
+	// Sync returns up to limit conversations of user that changed after
+	// cursor, in the order of their sync keys (see syncCand), and whether
+	// more exist; each conversation's Version is its key, so the last one's
+	// is the cursor of the next page. A group carries its member list only
+	// when that changed after cursor. A page may hold fewer than limit: it
+	// carries at most syncMemberBudget member ids. What it costs is
+	// described in docs/architecture.md ("The store").
 	Sync(ctx context.Context, user string, cursor uint64, limit int) (convs []proto.Conversation, more bool, err error)
 	// History returns a page of q.ConvID for user (who must be a member),
 	// with q.Limit already normalised by the caller.
@@ -103,7 +108,112 @@ type Store interface {
 // ConvWriter.CreateGroup stores it.
 type GroupSpec = rules.GroupSpec
 
+// Change positions. Every store numbers changes from one store-wide
+// counter, handed out in commit order (a position that is visible implies
+// that every lower one is visible too, or was never committed), and keeps
+// three positions per (user, conversation):
+//
+//   - conversations.pos: the last change every member sees — a message, the
+//     group's creation (later: a rename, a membership change);
+//   - conversations.members_pos: the last change of the member list (groups);
+//     it is also a conversations.pos at the time, so never above pos;
+//   - members.pos: the last change of the user's own state in it — the read
+//     cursor (later: mute, role, settings, leaving).
+//
+// A message therefore writes one conversation row (and the sender's member
+// row, whose read cursor moves with it) whatever the group size, and a
+// user's sync is computed from these three positions.
+
+// syncCand is a conversation a Sync may list, as stored.
+type syncCand struct {
+	kind        string
+	convPos     uint64 // conversations.pos
+	membersPos  uint64 // conversations.members_pos
+	userPos     uint64 // members.pos
+	memberCount int
+}
+
+// latest is the position of the conversation's newest change for this user:
+// the Version of its state.
+func (c *syncCand) latest() uint64 { return max(c.convPos, c.userPos) }
+
+// withMembers reports whether a sync from cursor sends the member list: only
+// when it changed after the cursor. A client that synced past members_pos
+// has the list, because of how key orders a page.
+func (c *syncCand) withMembers(cursor uint64) bool {
+	return c.kind == proto.KindGroup && c.membersPos > cursor
+}
+
+// key is where a sync from cursor lists the conversation: at its latest
+// change, or — when the member list changed after the cursor — at that
+// change, so that no page can carry the cursor past members_pos without
+// the list. A conversation listed early like this is listed again at its
+// latest change (syncPager makes sure of it).
+func (c *syncCand) key(cursor uint64) uint64 {
+	if c.withMembers(cursor) {
+		return c.membersPos
+	}
+	return c.latest()
+}
+
+// syncMemberBudget is the most member ids one sync page carries (a group
+// that would exceed it starts the next page; a page always has one item).
+// A 64 KiB frame holds about 5,000 ids of 10 bytes: more would be cut by
+// the relay's frame limit after the store had read them.
+const syncMemberBudget = 4 * proto.MaxGroupMembers
+
+// syncPager cuts a sync page from cursor out of candidates fed in key
+// order. It stops before limit items, at the member budget, and before any
+// key at or above the latest position of a conversation listed early in
+// the page: that one must be listed again, at its latest change, after the
+// client's new cursor.
+type syncPager struct {
+	cursor  uint64
+	limit   int
+	n       int    // candidates taken
+	members int    // member ids taken
+	bound   uint64 // 0: no conversation listed early so far
+	full    bool   // a candidate was refused: more follow
+}
+
+// add reports whether c, the next candidate in key order, joins the page.
+// Once it says no, the page is complete.
+func (p *syncPager) add(c *syncCand) bool {
+	k := c.key(p.cursor)
+	if p.full || p.n == p.limit || (p.bound != 0 && k >= p.bound) {
+		p.full = true
+		return false
+	}
+	if c.withMembers(p.cursor) {
+		if p.n > 0 && p.members+c.memberCount > syncMemberBudget {
+			p.full = true
+			return false
+		}
+		p.members += c.memberCount
+	}
+	if l := c.latest(); l > k && (p.bound == 0 || l < p.bound) {
+		p.bound = l
+	}
+	p.n++
+	return true
+}
+
+// more reports whether the client must sync again after the page: because
+// a candidate did not fit, or one in it is to be listed again.
+func (p *syncPager) more() bool { return p.full || p.bound != 0 }
+
+// syncScanBound chooses how Sync finds a user's changed conversations:
+// when fewer conversations of the whole store changed after the cursor, it
+// walks those (the conversations_pos index) and checks the user's
+// membership of each; otherwise it walks the user's memberships (the
+// members_user_pos index). Either way the user's own changes come from
+// members_user_pos. A sync from a recent cursor therefore costs what
+// changed since, and one from an old cursor at most what the user is a
+// member of.
+const syncScanBound = 256
+
 // convView assembles a user's view of a conversation from stored parts.
+// members is ignored for p2p conversations, whose members are in the id.
 func convView(id, kind, name string, createdAt int64, lastSeq, readSeq, version uint64, members []string, last *proto.Message) proto.Conversation {
 	c := proto.Conversation{
 		ID: id, Kind: kind, Name: name, LastSeq: lastSeq, ReadSeq: readSeq,

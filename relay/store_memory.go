@@ -1,9 +1,9 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/parley-im/parley/proto"
@@ -13,15 +13,16 @@ import (
 var _ Store = (*MemoryStore)(nil)
 
 // MemoryStore is a Store in process memory with the same semantics as the
-// SQLite store. It is for tests and throwaway relays: everything is lost with
-// the process, and a new epoch says so to clients.
+// SQLite store: the same change positions, sync keys and pages. It is for
+// tests and throwaway relays: everything is lost with the process, and a new
+// epoch says so to clients. Its Sync walks the user's conversations.
 type MemoryStore struct {
 	mu       sync.RWMutex
 	epoch    string
 	counter  uint64 // store-wide change counter
 	convs    map[string]*memConv
 	byClient map[clientKey]msgRef
-	users    map[string]*memUser
+	users    map[string][]*memConv // the conversations of each user
 	closed   bool
 }
 
@@ -38,24 +39,11 @@ type memConv struct {
 	msgs                    []proto.Message // msgs[i].Seq == i+1
 	members                 map[string]*memMember
 	memberList              []string // sorted
+	pos, membersPos         uint64   // see syncCand
 }
 
 type memMember struct {
-	readSeq, version uint64
-}
-
-// memUser indexes a user's changes by version, like SQL's (user_id, version)
-// index: an append-only log in version order where an entry is live while
-// the member's version still equals it. Stale entries are compacted away so
-// the log stays proportional to the user's conversations.
-type memUser struct {
-	log   []memChange
-	convs int
-}
-
-type memChange struct {
-	version uint64
-	conv    string
+	readSeq, pos uint64
 }
 
 // NewMemoryStore returns an empty MemoryStore with a fresh epoch.
@@ -64,7 +52,7 @@ func NewMemoryStore() *MemoryStore {
 		epoch:    randomHex(8),
 		convs:    make(map[string]*memConv),
 		byClient: make(map[clientKey]msgRef),
-		users:    make(map[string]*memUser),
+		users:    make(map[string][]*memConv),
 	}
 }
 
@@ -137,12 +125,13 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 	c.msgs = append(c.msgs, m)
 	c.members[req.Sender].readSeq = m.Seq // what a user sent, they have read
 	s.byClient[clientKey{req.Sender, send.ClientID}] = msgRef{c.id, m.Seq}
-	s.bump(c, c.memberList...)
+	s.counter++
+	c.pos = s.counter
 	return AppendResult{Message: m, Members: c.memberList}
 }
 
-// newConv creates a conversation with members; their versions are bumped by
-// the caller's event.
+// newConv creates a conversation with members; its position is set by the
+// caller's change.
 func (s *MemoryStore) newConv(id, kind, name, creator string, createdAt int64, members []string) *memConv {
 	c := &memConv{
 		id: id, kind: kind, name: name, creator: creator, createdAt: createdAt,
@@ -150,48 +139,14 @@ func (s *MemoryStore) newConv(id, kind, name, creator string, createdAt int64, m
 	}
 	for _, u := range members {
 		c.members[u] = &memMember{}
-		s.user(u).convs++
+		s.users[u] = append(s.users[u], c)
 	}
 	s.convs[id] = c
 	return c
 }
 
-func (s *MemoryStore) user(u string) *memUser {
-	mu := s.users[u]
-	if mu == nil {
-		mu = &memUser{}
-		s.users[u] = mu
-	}
-	return mu
-}
-
-// bump gives users' state in c the next change version.
-func (s *MemoryStore) bump(c *memConv, users ...string) uint64 {
-	s.counter++
-	for _, u := range users {
-		c.members[u].version = s.counter
-		mu := s.user(u)
-		mu.log = append(mu.log, memChange{s.counter, c.id})
-		if len(mu.log) > 2*mu.convs+16 {
-			s.compact(u, mu)
-		}
-	}
-	return s.counter
-}
-
-// compact drops the stale entries of a user's change log.
-func (s *MemoryStore) compact(user string, mu *memUser) {
-	live := mu.log[:0]
-	for _, e := range mu.log {
-		if s.convs[e.conv].members[user].version == e.version {
-			live = append(live, e)
-		}
-	}
-	clear(mu.log[len(live):])
-	mu.log = live
-}
-
-// view is user's view of c.
+// view is user's view of c as of its latest change, with the member list of
+// a group.
 func (s *MemoryStore) view(c *memConv, user string) proto.Conversation {
 	m := c.members[user]
 	var last *proto.Message
@@ -199,7 +154,7 @@ func (s *MemoryStore) view(c *memConv, user string) proto.Conversation {
 		msg := c.msgs[n-1]
 		last = &msg
 	}
-	return convView(c.id, c.kind, c.name, c.createdAt, uint64(len(c.msgs)), m.readSeq, m.version,
+	return convView(c.id, c.kind, c.name, c.createdAt, uint64(len(c.msgs)), m.readSeq, max(c.pos, m.pos),
 		slices.Clone(c.memberList), last)
 }
 
@@ -210,24 +165,33 @@ func (s *MemoryStore) Sync(ctx context.Context, user string, cursor uint64, limi
 	if s.closed {
 		return nil, false, ErrClosed
 	}
-	mu := s.users[user]
-	if mu == nil {
-		return nil, false, nil
+	type found struct {
+		c    *memConv
+		cand syncCand
 	}
-	i := sort.Search(len(mu.log), func(i int) bool { return mu.log[i].version > cursor })
+	var all []found
+	for _, c := range s.users[user] {
+		f := found{c, syncCand{kind: c.kind, convPos: c.pos, membersPos: c.membersPos,
+			userPos: c.members[user].pos, memberCount: len(c.memberList)}}
+		if f.cand.latest() > cursor {
+			all = append(all, f)
+		}
+	}
+	slices.SortFunc(all, func(a, b found) int { return cmp.Compare(a.cand.key(cursor), b.cand.key(cursor)) })
+	p := syncPager{cursor: cursor, limit: limit}
 	var out []proto.Conversation
-	for ; i < len(mu.log); i++ {
-		e := mu.log[i]
-		c := s.convs[e.conv]
-		if c.members[user].version != e.version {
-			continue // superseded by a later change
+	for _, f := range all {
+		if !p.add(&f.cand) {
+			break
 		}
-		if len(out) == limit {
-			return out, true, nil
+		c := s.view(f.c, user)
+		c.Version = f.cand.key(cursor)
+		if !f.cand.withMembers(cursor) {
+			c.Members = nil
 		}
-		out = append(out, s.view(c, user))
+		out = append(out, c)
 	}
-	return out, false, nil
+	return out, p.more(), nil
 }
 
 // History implements Querier.
@@ -298,7 +262,8 @@ func (s *MemoryStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 		return s.view(c, user), false, nil
 	}
 	m.readSeq = next
-	s.bump(c, user)
+	s.counter++
+	m.pos = s.counter
 	return s.view(c, user), true, nil
 }
 
@@ -316,6 +281,7 @@ func (s *MemoryStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 		return s.view(c, spec.Creator), false, nil
 	}
 	c := s.newConv(spec.ID, proto.KindGroup, spec.Name, spec.Creator, spec.CreatedAt, spec.Members)
-	s.bump(c, c.memberList...)
+	s.counter++
+	c.pos, c.membersPos = s.counter, s.counter
 	return s.view(c, spec.Creator), true, nil
 }

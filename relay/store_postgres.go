@@ -33,14 +33,15 @@ var _ Store = (*PostgresStore)(nil)
 // one per conversation it touches and, for Append, one per (sender, client
 // id) — in ascending key order, in one statement. Conversation and member
 // rows, and message rows of a (sender, client id), are written only under
-// those locks. Last, just before it commits, it takes the rows of
-// user_versions it needs, in ascending user order, in one statement. Every
-// transaction takes its locks in this one global order (advisory keys, then
-// user rows), so two relays never deadlock, and a relay never waits on a
-// unique index for another's uncommitted row. An Append of n sends holds up
-// to 2n advisory locks, which live in the server's shared lock table
-// (max_locks_per_transaction × max_connections entries): size it for every
-// relay committing a full batch (Options.BatchMax) at once.
+// those locks. Last, just before it commits, it takes the one row of the
+// change counter. Every transaction takes its locks in this one global
+// order (advisory keys, then the counter), and once it holds the counter
+// it only writes rows its advisory locks already guard, so two relays never
+// deadlock, and a relay never waits on a unique index for another's
+// uncommitted row. An Append of n sends holds up to 2n advisory locks,
+// which live in the server's shared lock table (max_locks_per_transaction
+// × max_connections entries): size it for every relay committing a full
+// batch (Options.BatchMax) at once.
 //
 // Sequences. Under a conversation's lock, the transaction reads last_seq as
 // committed (a statement started after the lock was granted sees every
@@ -49,24 +50,28 @@ var _ Store = (*PostgresStore)(nil)
 // relay restart or another relay writing in between cannot produce a gap or
 // a duplicate; the (conv_id, seq) key would refuse a duplicate anyway.
 //
-// Versions, and why Sync never skips a change. A user's change versions come
-// from their own counter row in user_versions, incremented by the
-// transaction that makes the change and locked by it until it commits or
-// rolls back. A transaction that needs versions of user u therefore waits
-// for the previous holder of u's row to end — by then that one's commit is
-// visible to every new snapshot — and numbers above what it committed. So
-// for each user, versions are handed out in commit order: when a change with
-// version v is visible, every change of that user with a lower version is
-// visible too (or was rolled back, its numbers never seen), and every change
-// still to commit will get a version above v. Sync reads in one statement,
-// so from one snapshot: if it returns version v, it also returns, or shows
-// superseded by a higher version, every change below v, and a client storing
-// v as its cursor can miss nothing. A store-wide SEQUENCE would not do: its numbers
-// are taken at write time and may commit out of order, so a cursor could
-// pass a version whose transaction had not committed yet. One counter row
-// for the whole store would be correct too, but would serialise every write
-// of every relay; a row per user serialises only writers of the same user.
-// Versions of different users are unrelated, which Sync never compares.
+// Change positions, and why Sync never skips a change. Positions (see
+// syncCand) come from one counter row, incremented by the transaction that
+// makes the changes, as its last statement before COMMIT, and locked by it
+// until it commits or rolls back. A transaction that needs positions
+// therefore waits for the previous holder to end — by then that one's
+// commit is visible to every new snapshot — and numbers above what it
+// committed. So positions are handed out in commit order: when a position
+// p is visible, every lower position is visible too (or was rolled back,
+// its numbers never seen), and every change still to commit will get a
+// position above p. Sync reads in one statement, so from one snapshot: a
+// page that ends at p holds, or shows superseded, every change of the
+// user's conversations up to p, and a client storing p as its cursor can
+// miss nothing. A SEQUENCE would not do: its numbers are taken at write
+// time and may commit out of order, so a cursor could pass a position
+// whose transaction had not committed yet.
+//
+// The price is that the counter serialises the end of every write
+// transaction of every relay: from its UPDATE to its COMMIT (the commit's
+// WAL flush included) no other writer can finish. A message costs one
+// counter update per transaction, not per member, and the group committer
+// puts many messages in one transaction; docs/architecture.md gives the
+// figures.
 type PostgresStore struct {
 	pool    *pgxpool.Pool
 	epoch   string
@@ -134,6 +139,41 @@ var postgresMigrations = []string{
 		user_id text COLLATE "C" PRIMARY KEY,
 		version bigint NOT NULL
 	);`,
+
+	// Version 2: change positions from one counter instead of a version per
+	// member row, from a counter per user (see syncCand and PostgresStore).
+	// Old data keeps its meaning: every change a client has not synced yet
+	// is a members.pos above its cursor (in the user's old numbering, as
+	// before), and the counter starts above every old version, so new
+	// positions are above every old cursor. Member lists now travel only
+	// when they changed after the cursor; each group gets a fresh position
+	// as though its members had just been listed, so every client is sent
+	// each of its groups' lists once more. Dropping user_versions and
+	// renaming members.version make relays of version 1 fail rather than
+	// write or sync with the old rules: stop them before starting this one.
+	// Where the next features go: see the same migration of the SQLite
+	// store.
+	`ALTER TABLE conversations
+		ADD COLUMN pos bigint NOT NULL DEFAULT 0,
+		ADD COLUMN members_pos bigint NOT NULL DEFAULT 0,
+		ADD COLUMN member_count integer NOT NULL DEFAULT 0;
+	ALTER TABLE members RENAME COLUMN version TO pos;
+	ALTER INDEX members_user_version RENAME TO members_user_pos;
+	UPDATE conversations c SET member_count = m.n
+		FROM (SELECT conv_id, count(*) AS n FROM members GROUP BY conv_id) m WHERE c.id = m.conv_id;
+	CREATE TABLE counters (
+		name  text COLLATE "C" PRIMARY KEY,
+		value bigint NOT NULL
+	);
+	INSERT INTO counters(name, value) SELECT 'changes', greatest(
+		coalesce((SELECT max(version) FROM user_versions), 0), coalesce((SELECT max(pos) FROM members), 0));
+	WITH n AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM conversations WHERE kind = 'group')
+	UPDATE conversations c SET pos = t.value + n.k, members_pos = t.value + n.k
+		FROM n, counters t WHERE c.id = n.id AND t.name = 'changes';
+	UPDATE counters SET value = value + (SELECT count(*) FROM conversations WHERE kind = 'group')
+		WHERE name = 'changes';
+	DROP TABLE user_versions;
+	CREATE INDEX conversations_pos ON conversations(pos);`,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema
@@ -159,6 +199,12 @@ func NewPostgresStore(ctx context.Context, dsn string, o PostgresOptions) (*Post
 	// never idle longer than a call may last.
 	if _, set := cc.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
 		cc.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt((2 * o.Timeout).Milliseconds(), 10)
+	}
+	// The store's statements are short; a sync's estimate (a member list per
+	// row) passes jit_above_cost, and compiling it took 2.3 s here for a
+	// statement that runs in 50 ms.
+	if _, set := cc.RuntimeParams["jit"]; !set {
+		cc.RuntimeParams["jit"] = "off"
 	}
 	s := &PostgresStore{timeout: o.Timeout, retries: int(cfg.MaxConns)}
 	ctx, cancel := context.WithTimeout(ctx, 3*o.Timeout)
@@ -248,69 +294,16 @@ func sortedKeys(keys []int64) []int64 {
 	return slices.Compact(keys)
 }
 
-// versionSQL gives (user, conv) member rows new change versions: it adds
-// to each user's counter the number of that user's changes, locking the
-// counter rows in user order, and numbers the changes of one user from the
-// top down by back (0 for the user's latest change in the transaction). It
-// must be a transaction's last lock: see PostgresStore.
-const versionSQL = `WITH t AS (
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(user_id, conv_id, back)
-	), v AS (
-		INSERT INTO user_versions AS uv (user_id, version)
-		SELECT user_id, max(back) + 1 FROM t GROUP BY user_id ORDER BY user_id COLLATE "C"
-		ON CONFLICT (user_id) DO UPDATE SET version = uv.version + excluded.version
-		RETURNING uv.user_id, uv.version
-	)
-	UPDATE members m SET version = v.version - t.back
-	FROM t JOIN v ON v.user_id = t.user_id
-	WHERE m.conv_id = t.conv_id AND m.user_id = t.user_id`
-
-// changes collects the (user, conversation) pairs a transaction changes,
-// in change order, for versionSQL.
-type changes struct {
-	order []change
-	at    map[change]int // a pair changed twice counts at its last change
-}
-
+// change names a user's state in a conversation.
 type change struct{ user, conv string }
 
-func (c *changes) add(conv string, users ...string) {
-	if c.at == nil {
-		c.at = make(map[change]int)
-	}
-	for _, u := range users {
-		k := change{u, conv}
-		c.at[k] = len(c.order)
-		c.order = append(c.order, k)
-	}
-}
-
-// queue adds versionSQL for the collected changes to b.
-func (c *changes) queue(b *pgx.Batch) {
-	if len(c.order) == 0 {
-		return
-	}
-	var users, convs []string
-	var backs []int64
-	seen := make(map[string]int64) // changes of each user counted so far, newest first
-	for i := len(c.order) - 1; i >= 0; i-- {
-		k := c.order[i]
-		if c.at[k] != i {
-			continue // superseded by a later change of the same pair
-		}
-		users = append(users, k.user)
-		convs = append(convs, k.conv)
-		backs = append(backs, seen[k.user])
-		seen[k.user]++
-	}
-	n := len(users)
-	b.Queue(versionSQL, users, convs, backs).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() != int64(n) {
-			return fmt.Errorf("versioned %d member rows, want %d", tag.RowsAffected(), n)
-		}
-		return nil
-	})
-}
+// bumpSQL takes n positions from the change counter; the transaction reads
+// the last of them with counterSQL. It must be a transaction's last lock:
+// see PostgresStore.
+const (
+	bumpSQL    = `UPDATE counters SET value = value + $1 WHERE name = 'changes'`
+	counterSQL = `(SELECT value FROM counters WHERE name = 'changes')`
+)
 
 // Epoch implements Lifecycle.
 func (s *PostgresStore) Epoch() string { return s.epoch }
@@ -384,10 +377,10 @@ func connLost(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
-// viewSQL selects a user's view of conversations: the member row, its
-// conversation, the last message and, for groups, the member list.
-// Callers add the WHERE clause.
-const viewSQL = `SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, m.version,
+// viewSQL selects a user's view of conversations as of their latest
+// change: the member row, its conversation, the last message and, for
+// groups, the member list. Callers add the WHERE clause.
+const viewSQL = `SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, greatest(c.pos, m.pos),
 		CASE WHEN c.kind = '` + proto.KindGroup + `' THEN
 			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = c.id ORDER BY g.user_id) END,
 		l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
@@ -411,38 +404,118 @@ func scanView(r pgx.Row) (proto.Conversation, error) {
 		&sender, &clientID, &device, &msgType, &text, &body, &msgAt); err != nil {
 		return proto.Conversation{}, err
 	}
-	var last *proto.Message
-	if lastSeq > 0 {
-		if sender == nil {
-			return proto.Conversation{}, fmt.Errorf("last message %d of %s is missing", lastSeq, id)
-		}
-		last = &proto.Message{ConvID: id, Seq: uint64(lastSeq), Sender: *sender, ClientID: *clientID,
-			Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *msgAt}
+	last, err := lastMessage(id, lastSeq, sender, clientID, device, msgType, text, body, msgAt)
+	if err != nil {
+		return proto.Conversation{}, err
 	}
 	return convView(id, kind, string(name), createdAt, uint64(lastSeq), uint64(readSeq), uint64(version), members, last), nil
 }
 
+// lastMessage builds a conversation's last message from nullable columns.
+func lastMessage(conv string, lastSeq int64, sender, clientID, device, msgType *string, text, body []byte, at *int64) (*proto.Message, error) {
+	if lastSeq == 0 {
+		return nil, nil
+	}
+	if sender == nil {
+		return nil, fmt.Errorf("last message %d of %s is missing", lastSeq, conv)
+	}
+	return &proto.Message{ConvID: conv, Seq: uint64(lastSeq), Sender: *sender, ClientID: *clientID,
+		Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *at}, nil
+}
+
+// syncSQL lists a page of a user's changed conversations in one statement
+// ($1 user, $2 cursor, $3 rows: the limit + 1, $4 syncScanBound, $5
+// syncMemberBudget). cand finds the candidates as the SQLite store does
+// (see syncScanBound): the probe's count is an init plan, so only one of
+// the two shapes runs. page orders them by key; cut works out, for each
+// row, the member ids and the bound of the rows before it, so that member
+// lists are read only for the rows syncPager takes.
+const syncSQL = `WITH probe AS (
+		SELECT count(*) AS n FROM (SELECT 1 FROM conversations WHERE pos > $2 LIMIT $4) p
+	), cand AS (
+		SELECT id AS conv_id FROM conversations WHERE (SELECT n FROM probe) < $4 AND pos > $2
+		UNION
+		SELECT conv_id FROM members WHERE (SELECT n FROM probe) < $4 AND user_id = $1 AND pos > $2
+		UNION
+		SELECT conv_id FROM members WHERE (SELECT n FROM probe) >= $4 AND user_id = $1
+	), page AS (
+		SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, c.pos AS conv_pos, c.members_pos, c.member_count,
+			m.read_seq, m.pos AS user_pos, greatest(c.pos, m.pos) AS latest,
+			c.kind = '` + proto.KindGroup + `' AND c.members_pos > $2 AS with_members,
+			CASE WHEN c.kind = '` + proto.KindGroup + `' AND c.members_pos > $2 THEN c.members_pos
+				ELSE greatest(c.pos, m.pos) END AS k
+		FROM cand JOIN members m ON m.conv_id = cand.conv_id AND m.user_id = $1
+		JOIN conversations c ON c.id = cand.conv_id
+		WHERE c.pos > $2 OR m.pos > $2
+		ORDER BY k LIMIT $3
+	), cut AS (
+		SELECT p.*, row_number() OVER (ORDER BY k) AS r,
+			coalesce(sum(CASE WHEN with_members THEN member_count ELSE 0 END) OVER before, 0) AS ids,
+			min(CASE WHEN latest > k THEN latest END) OVER before AS bound
+		FROM page p
+		WINDOW before AS (ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+	)
+	SELECT t.id, t.kind, t.name, t.created_at, t.last_seq, t.conv_pos, t.members_pos, t.member_count,
+		t.read_seq, t.user_pos, t.k,
+		CASE WHEN t.with_members AND t.r < $3 AND (t.r = 1 OR t.ids + t.member_count <= $5)
+			AND (t.bound IS NULL OR t.k < t.bound) THEN
+			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = t.id ORDER BY g.user_id) END,
+		l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
+	FROM cut t LEFT JOIN messages l ON l.conv_id = t.id AND l.seq = t.last_seq
+	ORDER BY t.k`
+
 // Sync implements Querier. One statement, so one snapshot: see
-// PostgresStore for why its versions never skip a change.
+// PostgresStore for why its positions never skip a change.
 func (s *PostgresStore) Sync(ctx context.Context, user string, cursor uint64, limit int) ([]proto.Conversation, bool, error) {
-	var convs []proto.Conversation
+	var (
+		convs []proto.Conversation
+		cands []syncCand
+	)
 	err := s.run(ctx, func(ctx context.Context) (bool, error) {
-		rows, err := s.pool.Query(ctx, viewSQL+`WHERE m.user_id = $1 AND m.version > $2 ORDER BY m.version LIMIT $3`,
-			user, clampInt64(cursor), limit+1)
+		convs, cands = convs[:0], cands[:0]
+		rows, err := s.pool.Query(ctx, syncSQL, user, clampInt64(cursor), limit+1, syncScanBound, syncMemberBudget)
 		if err != nil {
 			return false, err
 		}
-		convs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (proto.Conversation, error) { return scanView(r) })
-		return false, err
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				c                                  proto.Conversation
+				cand                               syncCand
+				name                               []byte
+				lastSeq, convPos, membersPos, upos int64
+				readSeq, key                       int64
+				members                            []string
+				sender, clientID, device, msgType  *string
+				text, body                         []byte
+				msgAt                              *int64
+			)
+			if err := rows.Scan(&c.ID, &c.Kind, &name, &c.CreatedAt, &lastSeq, &convPos, &membersPos, &cand.memberCount,
+				&readSeq, &upos, &key, &members, &sender, &clientID, &device, &msgType, &text, &body, &msgAt); err != nil {
+				return false, err
+			}
+			if c.LastMessage, err = lastMessage(c.ID, lastSeq, sender, clientID, device, msgType, text, body, msgAt); err != nil {
+				return false, err
+			}
+			c.Name, c.LastSeq, c.ReadSeq, c.Version, c.Members = string(name), uint64(lastSeq), uint64(readSeq), uint64(key), members
+			cand.kind, cand.convPos, cand.membersPos, cand.userPos = c.Kind, uint64(convPos), uint64(membersPos), uint64(upos)
+			convs, cands = append(convs, c), append(cands, cand)
+		}
+		return false, rows.Err()
 	})
 	if err != nil {
 		return nil, false, wrapStoreErr("sync", err)
 	}
-	more := len(convs) > limit
-	if more {
-		convs = convs[:limit]
+	p := syncPager{cursor: cursor, limit: limit}
+	for i := range cands {
+		if !p.add(&cands[i]) {
+			break
+		}
+		if cands[i].withMembers(cursor) && convs[i].Members == nil {
+			return nil, false, fmt.Errorf("relay: sync: the member list of %s was not read", convs[i].ID)
+		}
 	}
-	return convs, more, nil
+	return convs[:p.n], p.more(), nil
 }
 
 // clampInt64 maps a uint64 from the wire into bigint's range.
@@ -564,10 +637,9 @@ func (s *PostgresStore) MarkRead(ctx context.Context, user, conv string, seq uin
 		b = &pgx.Batch{}
 		if next := rules.NextReadSeq(old, seq, uint64(last)); next != old {
 			moved = true
-			b.Queue(`UPDATE members SET read_seq = $1 WHERE conv_id = $2 AND user_id = $3`, int64(next), conv, user)
-			var ch changes
-			ch.add(conv, user)
-			ch.queue(b)
+			b.Queue(bumpSQL, 1) // the last lock
+			b.Queue(`UPDATE members SET read_seq = $1, pos = `+counterSQL+` WHERE conv_id = $2 AND user_id = $3`,
+				int64(next), conv, user)
 		}
 		b.Queue(viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, conv, user).QueryRow(func(r pgx.Row) (err error) {
 			view, err = scanView(r)
@@ -610,13 +682,13 @@ func (s *PostgresStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.
 			return err
 		}
 		b = &pgx.Batch{}
-		b.Queue(`INSERT INTO conversations(id, kind, name, creator, created_at, last_seq) VALUES ($1, $2, $3, $4, $5, 0)`,
-			spec.ID, proto.KindGroup, []byte(spec.Name), spec.Creator, spec.CreatedAt)
-		b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, version) SELECT $1, u, 0, 0 FROM unnest($2::text[]) AS u`,
+		b.Queue(`INSERT INTO conversations(id, kind, name, creator, created_at, last_seq, member_count)
+			VALUES ($1, $2, $3, $4, $5, 0, $6)`,
+			spec.ID, proto.KindGroup, []byte(spec.Name), spec.Creator, spec.CreatedAt, len(spec.Members))
+		b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, pos) SELECT $1, u, 0, 0 FROM unnest($2::text[]) AS u`,
 			spec.ID, spec.Members)
-		var ch changes
-		ch.add(spec.ID, spec.Members...)
-		ch.queue(b)
+		b.Queue(bumpSQL, 1) // the last lock
+		b.Queue(`UPDATE conversations SET pos = `+counterSQL+`, members_pos = `+counterSQL+` WHERE id = $1`, spec.ID)
 		b.Queue(viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, spec.ID, spec.Creator).QueryRow(func(r pgx.Row) (err error) {
 			view, err = scanView(r)
 			return err

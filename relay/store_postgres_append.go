@@ -52,6 +52,7 @@ type pgConv struct {
 	created bool     // p2p conversation created by this batch
 	creator string
 	at      int64
+	lastAt  int // index in the batch of its last message
 }
 
 type senderClient struct{ sender, clientID string }
@@ -113,9 +114,8 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 	// Phase 2: decide, item by item.
 	out := make([]AppendResult, len(batch))
 	var (
-		msgs    []proto.Message
-		reads   = make(map[change]uint64) // sender's read cursor, per conversation
-		changed changes
+		msgs  []proto.Message
+		reads = make(map[change]uint64) // sender's read cursor, per conversation
 	)
 	for i := range batch {
 		req := &batch[i]
@@ -144,6 +144,7 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 			convs[send.ConvID] = c
 		}
 		c.last++
+		c.lastAt = i
 		m := proto.Message{
 			ConvID: send.ConvID, Seq: c.last, Sender: req.Sender, ClientID: send.ClientID,
 			MsgType: send.MsgType, Text: send.Text, Body: send.Body, CreatedAt: req.CreatedAt, Device: req.Device,
@@ -153,13 +154,12 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 		// What a user sent, they have read: own messages never count as
 		// unread, on any of the sender's devices.
 		reads[change{req.Sender, m.ConvID}] = m.Seq
-		changed.add(m.ConvID, c.members...)
 		out[i] = AppendResult{Message: m, Members: c.members}
 	}
 	// Phase 3: write and commit.
 	b = &pgx.Batch{}
 	if len(msgs) > 0 {
-		s.queueWrites(b, convIDs, convs, msgs, reads, &changed)
+		s.queueWrites(b, convIDs, convs, msgs, reads)
 	}
 	b.Queue("commit").Exec(func(tag pgconn.CommandTag) error {
 		if tag.String() != "COMMIT" {
@@ -174,11 +174,12 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 }
 
 // queueWrites adds to b the writes of an Append batch: new p2p
-// conversations and their members, the messages, last_seq, the senders'
-// read cursors and, last, the change versions.
-func (s *PostgresStore) queueWrites(b *pgx.Batch, convIDs []string, convs map[string]*pgConv, msgs []proto.Message, reads map[change]uint64, changed *changes) {
+// conversations and their members, the messages, the senders' read cursors
+// and, last, the change positions with last_seq — one row per conversation
+// whatever its size.
+func (s *PostgresStore) queueWrites(b *pgx.Batch, convIDs []string, convs map[string]*pgConv, msgs []proto.Message, reads map[change]uint64) {
 	var newIDs, newCreators, memConvs, memUsers, lastIDs []string
-	var newAts, lastOld, lastNew []int64
+	var newAts, newCounts []int64
 	for _, id := range convIDs {
 		c := convs[id]
 		if c == nil || c.last == c.read {
@@ -186,17 +187,19 @@ func (s *PostgresStore) queueWrites(b *pgx.Batch, convIDs []string, convs map[st
 		}
 		if c.created {
 			newIDs, newCreators, newAts = append(newIDs, id), append(newCreators, c.creator), append(newAts, c.at)
+			newCounts = append(newCounts, int64(len(c.members)))
 			for _, u := range c.members {
 				memConvs, memUsers = append(memConvs, id), append(memUsers, u)
 			}
 		}
-		lastIDs, lastOld, lastNew = append(lastIDs, id), append(lastOld, int64(c.read)), append(lastNew, int64(c.last))
+		lastIDs = append(lastIDs, id)
 	}
 	if len(newIDs) > 0 {
-		b.Queue(`INSERT INTO conversations(id, kind, name, creator, created_at, last_seq)
-			SELECT id, '`+proto.KindP2P+`', '', creator, created_at, 0
-			FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, creator, created_at)`, newIDs, newCreators, newAts)
-		b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, version)
+		b.Queue(`INSERT INTO conversations(id, kind, name, creator, created_at, last_seq, member_count)
+			SELECT id, '`+proto.KindP2P+`', '', creator, created_at, 0, n
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS t(id, creator, created_at, n)`,
+			newIDs, newCreators, newAts, newCounts)
+		b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, pos)
 			SELECT conv_id, user_id, 0, 0 FROM unnest($1::text[], $2::text[]) AS t(conv_id, user_id)`, memConvs, memUsers)
 	}
 	n := len(msgs)
@@ -215,23 +218,34 @@ func (s *PostgresStore) queueWrites(b *pgx.Batch, convIDs []string, convs map[st
 	b.Queue(`INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bigint[])`,
 		mConv, mSeq, mSender, mClient, mDevice, mType, mText, mBody, mAt)
-	// The guard on the value read is belt and braces: under the lock no one
-	// else can have moved last_seq.
-	b.Queue(`UPDATE conversations c SET last_seq = t.new
-		FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(id, old, new)
-		WHERE c.id = t.id AND c.last_seq = t.old`, lastIDs, lastOld, lastNew).
-		Exec(func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() != int64(len(lastIDs)) {
-				return fmt.Errorf("last_seq of %d of %d conversations moved under their lock", len(lastIDs)-int(tag.RowsAffected()), len(lastIDs))
-			}
-			return nil
-		})
 	rConv, rUser, rSeq := make([]string, 0, len(reads)), make([]string, 0, len(reads)), make([]int64, 0, len(reads))
 	for k, seq := range reads {
 		rConv, rUser, rSeq = append(rConv, k.conv), append(rUser, k.user), append(rSeq, int64(seq))
 	}
+	// The sender's read cursor needs no position of its own: the
+	// conversation's new one, in this transaction, covers it.
 	b.Queue(`UPDATE members m SET read_seq = t.seq
 		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(conv_id, user_id, seq)
 		WHERE m.conv_id = t.conv_id AND m.user_id = t.user_id AND m.read_seq < t.seq`, rConv, rUser, rSeq)
-	changed.queue(b) // last: it takes the user_versions locks
+
+	// Last: the counter (the transaction's last lock), then each changed
+	// conversation's last_seq and position, numbered in the order of its
+	// last message in the batch. The guard on the value read is belt and
+	// braces: under the lock no one else can have moved last_seq.
+	slices.SortFunc(lastIDs, func(a, b string) int { return convs[a].lastAt - convs[b].lastAt })
+	k := len(lastIDs)
+	lastOld, lastNew, nth := make([]int64, k), make([]int64, k), make([]int64, k)
+	for i, id := range lastIDs {
+		lastOld[i], lastNew[i], nth[i] = int64(convs[id].read), int64(convs[id].last), int64(k-i-1)
+	}
+	b.Queue(bumpSQL, k)
+	b.Queue(`UPDATE conversations c SET last_seq = t.new, pos = `+counterSQL+` - t.back
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t(id, old, new, back)
+		WHERE c.id = t.id AND c.last_seq = t.old`, lastIDs, lastOld, lastNew, nth).
+		Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != int64(k) {
+				return fmt.Errorf("last_seq of %d of %d conversations moved under their lock", k-int(tag.RowsAffected()), k)
+			}
+			return nil
+		})
 }

@@ -5,6 +5,7 @@ package relay
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -26,14 +27,36 @@ var _ Store = (*SQLiteStore)(nil)
 // a single writer, so every write goes through one connection (and the group
 // committer batches sends into one transaction); reads use a separate pool
 // that WAL lets run beside the writer.
+//
+// The write path is built for the committer's rate. The writer connection
+// is held for the store's life, every statement it runs is prepared on it
+// once, and transactions are BEGIN IMMEDIATE and COMMIT statements on it
+// rather than database/sql transactions, whose queries each start a
+// goroutine to watch the transaction's context. Writes run with
+// context.Background(), so the driver arms no interrupt watcher either: a
+// write is short and the committer never abandons one.
 type SQLiteStore struct {
 	w, r  *sql.DB
+	wc    *sql.Conn // the writer connection, held until Close
+	ws    *sqliteStmts
+	rs    *sqliteReadStmts
 	epoch string
 
-	wmu     sync.Mutex // one write transaction at a time; guards counter
+	wmu     sync.Mutex // one write transaction at a time; guards what follows
 	counter uint64     // store-wide change counter, mirrored in the counters table
 	closed  bool
+	// lists caches member lists the writer read or wrote, for the batches
+	// to come: a 1,000-member list costs more to read than a batch's
+	// messages to write. A list changes only through the writer (today
+	// never, once created), so an entry stays true; pending holds what the
+	// open transaction read or wrote and joins lists when it commits.
+	lists, pending map[string][]string
+	listIDs        int
 }
+
+// memberCacheIDs bounds the member ids the writer keeps cached (at 10
+// bytes each, some 5 MB): past it the cache starts over.
+const memberCacheIDs = 1 << 18
 
 // SQLiteOptions tune OpenSQLite.
 type SQLiteOptions struct {
@@ -46,8 +69,8 @@ type SQLiteOptions struct {
 }
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
-// takes a database from version i to i+1.
-const schemaVersion = 1
+// takes a database from version i to i+1; never edit one that has shipped.
+const schemaVersion = 2
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -84,6 +107,40 @@ var migrations = []string{
 		value INTEGER NOT NULL
 	) WITHOUT ROWID;
 	INSERT INTO counters(name, value) VALUES ('changes', 0);`,
+
+	// Version 2: change positions instead of a version per member row (see
+	// syncCand). members.version becomes members.pos, now only the user's
+	// own state. A message no longer rewrites it: a conversation-level
+	// position (conversations.pos) says what every member sees.
+	//
+	// Old data keeps its meaning: every change a client has not synced yet
+	// is a members.pos above its cursor, as before, and new positions
+	// continue the same counter, above every old cursor. Member lists now
+	// travel only when they changed after the cursor; before, they came
+	// with every change, so whether a client has a group's list depends on
+	// the user (their old version against the client's cursor) while
+	// members_pos is one per group. Each group therefore gets a fresh
+	// position, as though its members had just been listed: every client
+	// is sent each of its groups' lists once more, then only on changes.
+	//
+	// Where the next features go, without a new table: a member's role and
+	// mute (members columns, changes of members.pos); a member who left
+	// keeps the row with the last seq they may read (members.left_seq) so
+	// history stays theirs up to the removal, and the change is a
+	// members.pos for them and a members_pos for the others; per-user
+	// conversation settings are members columns too.
+	`ALTER TABLE conversations ADD COLUMN pos INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE conversations ADD COLUMN members_pos INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE conversations ADD COLUMN member_count INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE members RENAME COLUMN version TO pos;
+	DROP INDEX members_user_version;
+	CREATE INDEX members_user_pos ON members(user_id, pos);
+	UPDATE conversations SET member_count = (SELECT count(*) FROM members WHERE conv_id = conversations.id);
+	WITH n AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM conversations WHERE kind = 'group'),
+		base AS (SELECT value AS v FROM counters WHERE name = 'changes')
+	UPDATE conversations SET pos = base.v + n.k, members_pos = base.v + n.k FROM n, base WHERE conversations.id = n.id;
+	UPDATE counters SET value = value + (SELECT count(*) FROM conversations WHERE kind = 'group') WHERE name = 'changes';
+	CREATE INDEX conversations_pos ON conversations(pos);`,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:
@@ -126,28 +183,46 @@ func OpenSQLite(dir string, o SQLiteOptions) (*SQLiteStore, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &SQLiteStore{w: w}
-	if err := s.migrate(); err != nil {
+	s := &SQLiteStore{w: w, lists: make(map[string][]string), pending: make(map[string][]string)}
+	fail := func(err error) (*SQLiteStore, error) {
+		if s.wc != nil {
+			s.wc.Close()
+		}
 		w.Close()
 		return nil, fmt.Errorf("relay: open store %s: %w", path, err)
+	}
+	ctx := context.Background()
+	if s.wc, err = w.Conn(ctx); err != nil {
+		return fail(err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return fail(err)
+	}
+	if err := s.wc.Raw(func(dc any) (err error) {
+		s.ws, err = prepareSQLite(dc)
+		return err
+	}); err != nil {
+		return fail(err)
 	}
 	// Opened after migrate so the file is already in WAL mode and has its
 	// schema: a query_only connection could do neither.
 	r, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
 	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("relay: open store: %w", err)
+		return fail(err)
 	}
 	r.SetMaxOpenConns(o.ReadConns)
 	r.SetMaxIdleConns(o.ReadConns)
 	s.r = r
+	if s.rs, err = prepareSQLiteReads(r); err != nil {
+		r.Close()
+		return fail(err)
+	}
 	return s, nil
 }
 
 // migrate brings the schema to schemaVersion and loads the epoch and counter.
-func (s *SQLiteStore) migrate() error {
-	ctx := context.Background()
-	tx, err := s.w.BeginTx(ctx, nil)
+func (s *SQLiteStore) migrate(ctx context.Context) error {
+	tx, err := s.wc.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -194,6 +269,88 @@ func (s *SQLiteStore) migrate() error {
 	return tx.Commit()
 }
 
+// sqliteStmts are the writer's statements, prepared once on its driver
+// connection (see store_sqlite_raw.go).
+type sqliteStmts struct {
+	begin, commit, rollback, setCounter rawStmt
+	// Append
+	dedup, conv, members, insConv, insMember, insMsg, setConv, setRead rawStmt
+	// MarkRead, CreateGroup
+	readState, markRead, group, view, lastMsg rawStmt
+	all                                       []rawStmt
+}
+
+func prepareSQLite(dc any) (*sqliteStmts, error) {
+	st := &sqliteStmts{}
+	for _, p := range []struct {
+		dst *rawStmt
+		sql string
+	}{
+		{&st.begin, `BEGIN IMMEDIATE`},
+		{&st.commit, `COMMIT`},
+		{&st.rollback, `ROLLBACK`},
+		{&st.setCounter, `UPDATE counters SET value = ? WHERE name = 'changes'`},
+		{&st.dedup, `SELECT m.sender, m.client_id, m.conv_id, m.seq, m.device, m.msg_type, m.text, m.body, m.created_at
+			FROM json_each(?) j CROSS JOIN messages m ON m.sender = j.value ->> 0 AND m.client_id = j.value ->> 1`},
+		{&st.conv, `SELECT kind, last_seq FROM conversations WHERE id = ?`},
+		{&st.members, sqliteMembers},
+		{&st.insConv, `INSERT INTO conversations(id, kind, name, creator, created_at, last_seq, pos, members_pos, member_count)
+			VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)`},
+		{&st.insMember, `INSERT INTO members(conv_id, user_id, read_seq, pos) VALUES (?, ?, 0, 0)`},
+		{&st.insMsg, `INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.setConv, `UPDATE conversations SET last_seq = ?, pos = ? WHERE id = ?`},
+		{&st.setRead, `UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?`},
+		{&st.readState, `SELECT c.last_seq, m.read_seq FROM conversations c
+			LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = ? WHERE c.id = ?`},
+		{&st.markRead, `UPDATE members SET read_seq = ?, pos = ? WHERE conv_id = ? AND user_id = ?`},
+		{&st.group, `SELECT kind, creator FROM conversations WHERE id = ?`},
+		{&st.view, `SELECT c.kind, c.name, c.created_at, c.last_seq, c.pos, m.read_seq, m.pos
+			FROM members m JOIN conversations c ON c.id = m.conv_id
+			WHERE m.conv_id = ? AND m.user_id = ?`},
+		{&st.lastMsg, `SELECT ` + messageCols + ` FROM messages WHERE conv_id = ? AND seq = ?`},
+	} {
+		stmt, err := prepareRaw(dc, p.sql)
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		*p.dst = stmt
+		st.all = append(st.all, stmt)
+	}
+	return st, nil
+}
+
+func (st *sqliteStmts) close() {
+	for _, s := range st.all {
+		s.s.Close()
+	}
+}
+
+// sqliteReadStmts are the statements of Sync on the read pool: database/sql
+// prepares each once per connection and keeps it.
+type sqliteReadStmts struct {
+	syncProbe, syncByChanges, syncByMember, syncMembers *sql.Stmt
+}
+
+func prepareSQLiteReads(r *sql.DB) (*sqliteReadStmts, error) {
+	rs := &sqliteReadStmts{}
+	for _, p := range []struct {
+		dst *(*sql.Stmt)
+		sql string
+	}{
+		{&rs.syncProbe, sqliteSyncProbe},
+		{&rs.syncByChanges, sqliteSyncByChanges},
+		{&rs.syncByMember, sqliteSyncByMember},
+		{&rs.syncMembers, sqliteSyncMembers},
+	} {
+		var err error
+		if *p.dst, err = r.Prepare(p.sql); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
 // Epoch implements Lifecycle.
 func (s *SQLiteStore) Epoch() string { return s.epoch }
 
@@ -211,7 +368,8 @@ func (s *SQLiteStore) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.wc.Raw(func(any) error { s.ws.close(); return nil })
+	return errors.Join(s.r.Close(), s.wc.Close(), s.w.Close())
 }
 
 // queryer is what both *sql.Tx and *sql.DB offer for reads.
@@ -220,84 +378,74 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// writeTx runs fn in a write transaction. fn gets the next free change
-// version through bump; the counter is persisted with the transaction and
-// adopted only if it commits.
-func (s *SQLiteStore) writeTx(ctx context.Context, fn func(tx *sql.Tx, bump func() uint64) error) error {
+// writeTx runs fn in a write transaction on the writer connection. fn gets
+// the next free change position through bump; the counter is persisted
+// with the transaction and adopted only if it commits. ctx is checked
+// before the transaction starts, not during it.
+func (s *SQLiteStore) writeTx(ctx context.Context, fn func(bump func() uint64) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	counter := s.counter
+	clear(s.pending)
+	err := s.wc.Raw(func(any) error {
+		st := s.ws
+		if _, err := st.begin.exec(); err != nil {
+			return err
+		}
+		err := fn(func() uint64 { counter++; return counter })
+		if err == nil && counter != s.counter {
+			_, err = st.setCounter.exec(int64(counter))
+		}
+		if err == nil {
+			_, err = st.commit.exec()
+		}
+		if err != nil {
+			// After a failed COMMIT SQLite may have rolled back already;
+			// the error of a ROLLBACK with no transaction is of no
+			// interest.
+			st.rollback.exec()
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	counter := s.counter
-	bump := func() uint64 { counter++; return counter }
-	if err := fn(tx, bump); err != nil {
-		return err
-	}
-	if counter != s.counter {
-		if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = ? WHERE name = 'changes'`, int64(counter)); err != nil {
-			return err
+	s.counter = counter
+	for conv, list := range s.pending {
+		if s.listIDs+len(list) > memberCacheIDs {
+			clear(s.lists)
+			s.listIDs = 0
+		}
+		if _, had := s.lists[conv]; !had {
+			s.lists[conv] = list
+			s.listIDs += len(list)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.counter = counter
 	return nil
 }
 
-// appendStmts are the statements of one Append transaction.
-type appendStmts struct {
-	dedup, conv, member, insConv, insMember, insMsg, setLast, setRead, bumpAll, members *sql.Stmt
-}
-
-func prepareAppend(ctx context.Context, tx *sql.Tx) (*appendStmts, error) {
-	var st appendStmts
-	for _, p := range []struct {
-		dst *(*sql.Stmt)
-		sql string
-	}{
-		{&st.dedup, `SELECT conv_id, seq, device, msg_type, text, body, created_at FROM messages WHERE sender = ? AND client_id = ?`},
-		{&st.conv, `SELECT last_seq FROM conversations WHERE id = ?`},
-		{&st.member, `SELECT 1 FROM members WHERE conv_id = ? AND user_id = ?`},
-		{&st.insConv, `INSERT INTO conversations(id, kind, name, creator, created_at, last_seq) VALUES (?, ?, ?, ?, ?, 0)`},
-		{&st.insMember, `INSERT INTO members(conv_id, user_id, read_seq, version) VALUES (?, ?, 0, ?)`},
-		{&st.insMsg, `INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&st.setLast, `UPDATE conversations SET last_seq = ? WHERE id = ?`},
-		{&st.setRead, `UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?`},
-		{&st.bumpAll, `UPDATE members SET version = ? WHERE conv_id = ?`},
-		{&st.members, `SELECT user_id FROM members WHERE conv_id = ? ORDER BY user_id`},
-	} {
-		stmt, err := tx.PrepareContext(ctx, p.sql)
-		if err != nil {
-			return nil, err
-		}
-		*p.dst = stmt
-	}
-	return &st, nil
+// sqliteConv is a conversation an Append batch writes to.
+type sqliteConv struct {
+	kind    string
+	read    uint64   // last_seq as read
+	last    uint64   // last_seq after this batch's messages so far
+	members []string // sorted
+	at      int      // index in the batch of its last message
 }
 
 // Append implements Appender.
 func (s *SQLiteStore) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
 	var out []AppendResult
-	err := s.writeTx(ctx, func(tx *sql.Tx, bump func() uint64) error {
-		st, err := prepareAppend(ctx, tx)
-		if err != nil {
-			return err
-		}
-		out = make([]AppendResult, len(batch))
-		members := make(map[string][]string) // per conversation, for this batch
-		for i := range batch {
-			if out[i], err = s.appendOne(ctx, st, &batch[i], bump, members); err != nil {
-				return err
-			}
-		}
-		return nil
+	err := s.writeTx(ctx, func(bump func() uint64) error {
+		var err error
+		out, err = s.appendBatch(batch, bump)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("relay: append: %w", err)
@@ -305,131 +453,156 @@ func (s *SQLiteStore) Append(ctx context.Context, batch []AppendRequest) ([]Appe
 	return out, nil
 }
 
-func (s *SQLiteStore) appendOne(ctx context.Context, st *appendStmts, req *AppendRequest, bump func() uint64, members map[string][]string) (AppendResult, error) {
-	send := &req.Send
-	orig := proto.Message{Sender: req.Sender, ClientID: send.ClientID}
-	var seq int64
-	err := st.dedup.QueryRowContext(ctx, req.Sender, send.ClientID).Scan(
-		&orig.ConvID, &seq, &orig.Device, &orig.MsgType, &orig.Text, &orig.Body, &orig.CreatedAt)
-	switch {
-	case err == nil:
-		if perr := rules.DedupOutcome(send.ConvID, orig.ConvID); perr != nil {
-			return AppendResult{Err: perr}, nil
-		}
-		orig.Seq = uint64(seq)
-		return AppendResult{Message: orig, Duplicate: true}, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return AppendResult{}, err
-	}
-
-	var last int64
-	exists, isMember := true, false
-	switch err := st.conv.QueryRowContext(ctx, send.ConvID).Scan(&last); {
-	case errors.Is(err, sql.ErrNoRows):
-		exists = false
-	case err != nil:
-		return AppendResult{}, err
-	default:
-		var one int
-		switch err := st.member.QueryRowContext(ctx, send.ConvID, req.Sender).Scan(&one); {
-		case err == nil:
-			isMember = true
-		case !errors.Is(err, sql.ErrNoRows):
-			return AppendResult{}, err
-		}
-	}
-	create, perr := rules.AdmitSend(req.Sender, send.ConvID, exists, isMember)
-	if perr != nil {
-		return AppendResult{Err: perr}, nil
-	}
-	if create != nil {
-		if _, err := st.insConv.ExecContext(ctx, send.ConvID, proto.KindP2P, "", req.Sender, req.CreatedAt); err != nil {
-			return AppendResult{}, err
-		}
-		for _, u := range create {
-			if _, err := st.insMember.ExecContext(ctx, send.ConvID, u, 0); err != nil {
-				return AppendResult{}, err
-			}
-		}
-		members[send.ConvID] = create
-	}
-	m := proto.Message{
-		ConvID: send.ConvID, Seq: uint64(last) + 1, Sender: req.Sender, ClientID: send.ClientID,
-		MsgType: send.MsgType, Text: send.Text, Body: send.Body, CreatedAt: req.CreatedAt, Device: req.Device,
-	}
-	var body any // NULL, not an empty blob, when there is none
-	if len(m.Body) > 0 {
-		body = m.Body
-	}
-	if _, err := st.insMsg.ExecContext(ctx, m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
-		m.MsgType, m.Text, body, m.CreatedAt); err != nil {
-		return AppendResult{}, err
-	}
-	if _, err := st.setLast.ExecContext(ctx, int64(m.Seq), m.ConvID); err != nil {
-		return AppendResult{}, err
-	}
-	// What a user sent, they have read: own messages never count as unread,
-	// on any of the sender's devices.
-	if _, err := st.setRead.ExecContext(ctx, int64(m.Seq), m.ConvID, m.Sender, int64(m.Seq)); err != nil {
-		return AppendResult{}, err
-	}
-	if _, err := st.bumpAll.ExecContext(ctx, int64(bump()), m.ConvID); err != nil {
-		return AppendResult{}, err
-	}
-	list, ok := members[m.ConvID]
-	if !ok {
-		var err error
-		if list, err = scanStrings(st.members.QueryContext(ctx, m.ConvID)); err != nil {
-			return AppendResult{}, err
-		}
-		members[m.ConvID] = list
-	}
-	return AppendResult{Message: m, Members: list}, nil
-}
-
-// scanStrings collects a one-column result.
-func scanStrings(rows *sql.Rows, err error) ([]string, error) {
+// appendBatch stores batch item by item. What is already stored is read
+// in one statement, and a conversation once per batch; its row, and each
+// sender's read cursor, are written once at the end, the conversations in
+// the order of their last message.
+func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]AppendResult, error) {
+	st := s.ws
+	stored, err := s.stored(batch)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
+	out := make([]AppendResult, len(batch))
+	convs := make(map[string]*sqliteConv) // nil: no such conversation
+	reads := make(map[change]uint64)      // sender's read cursor, per conversation
+	for i := range batch {
+		req := &batch[i]
+		send := &req.Send
+		key := senderClient{req.Sender, send.ClientID}
+		if orig, dup := stored[key]; dup {
+			if perr := rules.DedupOutcome(send.ConvID, orig.ConvID); perr != nil {
+				out[i] = AppendResult{Err: perr}
+			} else {
+				out[i] = AppendResult{Message: orig, Duplicate: true}
+			}
+			continue
+		}
+		c, seen := convs[send.ConvID]
+		if !seen {
+			if c, err = s.loadConv(send.ConvID); err != nil {
+				return nil, err
+			}
+			convs[send.ConvID] = c
+		}
+		isMember := false
+		if c != nil {
+			_, isMember = slices.BinarySearch(c.members, req.Sender)
+		}
+		create, perr := rules.AdmitSend(req.Sender, send.ConvID, c != nil, isMember)
+		if perr != nil {
+			out[i] = AppendResult{Err: perr}
+			continue
+		}
+		if create != nil {
+			if _, err := st.insConv.exec(send.ConvID, proto.KindP2P, "", req.Sender, req.CreatedAt, 0, 0, len(create)); err != nil {
+				return nil, err
+			}
+			for _, u := range create {
+				if _, err := st.insMember.exec(send.ConvID, u); err != nil {
+					return nil, err
+				}
+			}
+			c = &sqliteConv{kind: proto.KindP2P, members: s.remember(send.ConvID, create)}
+			convs[send.ConvID] = c
+		}
+		c.last++
+		c.at = i
+		m := proto.Message{
+			ConvID: send.ConvID, Seq: c.last, Sender: req.Sender, ClientID: send.ClientID,
+			MsgType: send.MsgType, Text: send.Text, Body: send.Body, CreatedAt: req.CreatedAt, Device: req.Device,
+		}
+		var body any // NULL, not an empty blob, when there is none
+		if len(m.Body) > 0 {
+			body = m.Body
+		}
+		if _, err := st.insMsg.exec(m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
+			m.MsgType, m.Text, body, m.CreatedAt); err != nil {
 			return nil, err
 		}
-		out = append(out, v)
+		// What a user sent, they have read: own messages never count as
+		// unread, on any of the sender's devices. The conversation's new
+		// position covers this change of the sender's state too.
+		reads[change{req.Sender, m.ConvID}] = m.Seq
+		stored[key] = m
+		out[i] = AppendResult{Message: m, Members: c.members}
 	}
-	return out, rows.Err()
+	changed := make([]string, 0, len(convs))
+	for id, c := range convs {
+		if c != nil && c.last != c.read {
+			changed = append(changed, id)
+		}
+	}
+	slices.SortFunc(changed, func(a, b string) int { return convs[a].at - convs[b].at })
+	for _, id := range changed {
+		if _, err := st.setConv.exec(int64(convs[id].last), int64(bump()), id); err != nil {
+			return nil, err
+		}
+	}
+	for k, seq := range reads {
+		if _, err := st.setRead.exec(int64(seq), k.conv, k.user, int64(seq)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
-// view reads user's view of conv; ok is false when user is not a member or
-// conv does not exist.
-func (s *SQLiteStore) view(ctx context.Context, q queryer, user, conv string) (c proto.Conversation, ok bool, err error) {
-	var (
-		kind, name                string
-		createdAt                 int64
-		lastSeq, readSeq, version int64
-	)
-	err = q.QueryRowContext(ctx, `SELECT c.kind, c.name, c.created_at, c.last_seq, m.read_seq, m.version
-		FROM members m JOIN conversations c ON c.id = m.conv_id
-		WHERE m.conv_id = ? AND m.user_id = ?`, conv, user).Scan(&kind, &name, &createdAt, &lastSeq, &readSeq, &version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, false, nil
+// stored reads the messages already stored under the (sender, client id)
+// pairs of batch.
+func (s *SQLiteStore) stored(batch []AppendRequest) (map[senderClient]proto.Message, error) {
+	keys := make([][2]string, len(batch))
+	for i := range batch {
+		keys[i] = [2]string{batch[i].Sender, batch[i].Send.ClientID}
 	}
+	list, err := json.Marshal(keys)
 	if err != nil {
-		return c, false, err
+		return nil, err
 	}
-	c, err = s.assemble(ctx, q, conv, kind, name, createdAt, uint64(lastSeq), uint64(readSeq), uint64(version))
-	return c, err == nil, err
+	stored := make(map[senderClient]proto.Message)
+	var m proto.Message
+	var seq int64
+	err = s.ws.dedup.each([]any{string(list)},
+		[]any{&m.Sender, &m.ClientID, &m.ConvID, &seq, &m.Device, &m.MsgType, &m.Text, &m.Body, &m.CreatedAt},
+		func() error {
+			m.Seq = uint64(seq)
+			stored[senderClient{m.Sender, m.ClientID}] = m
+			return nil
+		})
+	return stored, err
 }
 
-// assemble adds the last message and, for groups, the members to a view.
-func (s *SQLiteStore) assemble(ctx context.Context, q queryer, conv, kind, name string, createdAt int64, lastSeq, readSeq, version uint64) (proto.Conversation, error) {
+// loadConv reads conv and its members on the writer; nil when there is no
+// such conversation.
+func (s *SQLiteStore) loadConv(conv string) (*sqliteConv, error) {
+	c := &sqliteConv{}
+	var last int64
+	switch err := s.ws.conv.queryRow(conv).Scan(&c.kind, &last); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	c.read, c.last = uint64(last), uint64(last)
+	var err error
+	c.members, err = s.members(conv)
+	return c, err
+}
+
+// view reads user's view of conv on the writer, inside its transaction:
+// the state as of its latest change for user, with the member list of a
+// group (pushes carry it whole).
+func (s *SQLiteStore) view(user, conv string) (proto.Conversation, error) {
+	var (
+		kind, name                         string
+		createdAt                          int64
+		lastSeq, convPos, readSeq, userPos int64
+	)
+	if err := s.ws.view.queryRow(conv, user).Scan(&kind, &name, &createdAt, &lastSeq, &convPos, &readSeq, &userPos); err != nil {
+		return proto.Conversation{}, err
+	}
 	var last *proto.Message
 	if lastSeq > 0 {
-		m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages WHERE conv_id = ? AND seq = ?`, conv, int64(lastSeq)))
+		m, err := scanMessage(s.ws.lastMsg.queryRow(conv, lastSeq))
 		if err != nil {
 			return proto.Conversation{}, fmt.Errorf("last message of %s: %w", conv, err)
 		}
@@ -438,11 +611,12 @@ func (s *SQLiteStore) assemble(ctx context.Context, q queryer, conv, kind, name 
 	var members []string
 	if kind == proto.KindGroup {
 		var err error
-		if members, err = scanStrings(q.QueryContext(ctx, `SELECT user_id FROM members WHERE conv_id = ? ORDER BY user_id`, conv)); err != nil {
+		if members, err = s.members(conv); err != nil {
 			return proto.Conversation{}, err
 		}
 	}
-	return convView(conv, kind, name, createdAt, lastSeq, readSeq, version, members, last), nil
+	return convView(conv, kind, name, createdAt, uint64(lastSeq), uint64(readSeq),
+		max(uint64(convPos), uint64(userPos)), members, last), nil
 }
 
 const messageCols = `conv_id, seq, sender, client_id, device, msg_type, text, body, created_at`
@@ -457,52 +631,177 @@ func scanMessage(r scanner) (proto.Message, error) {
 	return m, err
 }
 
-// Sync implements Querier. It walks the (user_id, version) index from the
-// cursor, so its cost follows what changed.
+// The two shapes of the Sync query (?1 cursor, ?2 user, ?3 rows); both
+// list the candidates with their positions and last message, in key order.
+const (
+	sqliteSyncCols = `c.id, c.kind, c.name, c.created_at, c.last_seq, c.pos AS conv_pos, c.members_pos,
+		c.member_count, m.read_seq, m.pos AS user_pos,
+		CASE WHEN c.kind = '` + proto.KindGroup + `' AND c.members_pos > ?1 THEN c.members_pos ELSE max(c.pos, m.pos) END AS k`
+	sqliteSyncLast = `SELECT p.*, l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
+		FROM page p LEFT JOIN messages l ON l.conv_id = p.id AND l.seq = p.last_seq ORDER BY p.k`
+	// CROSS JOIN keeps SQLite from walking all of the user's memberships
+	// against the candidates; INDEXED BY from scanning conversations in id
+	// order to merge the UNION.
+	sqliteSyncByChanges = `WITH cand(id) AS (
+			SELECT id FROM conversations INDEXED BY conversations_pos WHERE pos > ?1
+			UNION SELECT conv_id FROM members WHERE user_id = ?2 AND pos > ?1
+		), page AS (
+			SELECT ` + sqliteSyncCols + ` FROM cand
+			CROSS JOIN members m ON m.conv_id = cand.id AND m.user_id = ?2
+			CROSS JOIN conversations c ON c.id = cand.id
+			ORDER BY k LIMIT ?3
+		) ` + sqliteSyncLast
+	sqliteSyncByMember = `WITH page AS (
+			SELECT ` + sqliteSyncCols + ` FROM members m JOIN conversations c ON c.id = m.conv_id
+			WHERE m.user_id = ?2 AND (c.pos > ?1 OR m.pos > ?1)
+			ORDER BY k LIMIT ?3
+		) ` + sqliteSyncLast
+	sqliteSyncProbe   = `SELECT count(*) FROM (SELECT 1 FROM conversations WHERE pos > ? LIMIT ?)`
+	sqliteSyncMembers = `SELECT conv_id, group_concat(user_id, char(31)) FROM members
+		WHERE conv_id IN (SELECT value FROM json_each(?)) GROUP BY conv_id`
+)
+
+// sqliteMembers reads a conversation's member list as one value: a row per
+// member costs the driver more than the list. Sorting is left to
+// splitMembers: an ORDER BY inside group_concat makes SQLite sort the
+// list in a temporary b-tree even when the primary key already yields it in
+// order.
+const sqliteMembers = `SELECT group_concat(user_id, char(31)) FROM members WHERE conv_id = ?`
+
+// splitMembers splits and sorts a list of sqliteMembers. Ids never hold
+// the unit separator (proto.ValidName).
+func splitMembers(list sql.NullString) []string {
+	if !list.Valid {
+		return nil
+	}
+	ids := strings.Split(list.String, "\x1f")
+	if !slices.IsSorted(ids) {
+		slices.Sort(ids)
+	}
+	return ids
+}
+
+// members returns conv's sorted member list, cached or read on the writer.
+func (s *SQLiteStore) members(conv string) ([]string, error) {
+	if list, ok := s.lists[conv]; ok {
+		return list, nil
+	}
+	var list sql.NullString
+	if err := s.ws.members.queryRow(conv).Scan(&list); err != nil {
+		return nil, err
+	}
+	return s.remember(conv, splitMembers(list)), nil
+}
+
+// remember notes conv's member list for the cache, once the transaction
+// commits.
+func (s *SQLiteStore) remember(conv string, list []string) []string {
+	if list != nil {
+		s.pending[conv] = list
+	}
+	return list
+}
+
+// Sync implements Querier. It reads in one read transaction, so from one
+// snapshot: three statements whatever the page holds.
 func (s *SQLiteStore) Sync(ctx context.Context, user string, cursor uint64, limit int) ([]proto.Conversation, bool, error) {
+	convs, more, err := s.sync(ctx, user, cursor, limit)
+	if err != nil {
+		return nil, false, fmt.Errorf("relay: sync: %w", err)
+	}
+	return convs, more, nil
+}
+
+func (s *SQLiteStore) sync(ctx context.Context, user string, cursor uint64, limit int) ([]proto.Conversation, bool, error) {
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, false, fmt.Errorf("relay: sync: %w", err)
+		return nil, false, err
 	}
 	defer tx.Rollback()
-	type row struct {
-		conv, kind, name          string
-		createdAt                 int64
-		lastSeq, readSeq, version int64
+	rs := s.rs
+	var changed int
+	if err := tx.StmtContext(ctx, rs.syncProbe).QueryRowContext(ctx, clampInt64(cursor), syncScanBound).Scan(&changed); err != nil {
+		return nil, false, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT m.conv_id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, m.version
-		FROM members m JOIN conversations c ON c.id = m.conv_id
-		WHERE m.user_id = ? AND m.version > ?
-		ORDER BY m.version LIMIT ?`, user, int64(cursor), limit+1)
+	query := rs.syncByMember
+	if changed < syncScanBound {
+		query = rs.syncByChanges
+	}
+	rows, err := tx.StmtContext(ctx, query).QueryContext(ctx, clampInt64(cursor), user, limit+1)
 	if err != nil {
-		return nil, false, fmt.Errorf("relay: sync: %w", err)
+		return nil, false, err
 	}
-	var found []row
+	defer rows.Close()
+	var (
+		convs []proto.Conversation
+		ids   []string // the groups whose member list the page carries
+		p     = syncPager{cursor: cursor, limit: limit}
+	)
 	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.conv, &r.kind, &r.name, &r.createdAt, &r.lastSeq, &r.readSeq, &r.version); err != nil {
-			rows.Close()
-			return nil, false, fmt.Errorf("relay: sync: %w", err)
+		var (
+			c                                 proto.Conversation
+			cand                              syncCand
+			convPos, membersPos, userPos, key int64
+			lastSeq, readSeq                  int64
+			sender, clientID, device, msgType sql.NullString
+			text                              sql.NullString
+			body                              []byte
+			at                                sql.NullInt64
+		)
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Name, &c.CreatedAt, &lastSeq, &convPos, &membersPos, &cand.memberCount,
+			&readSeq, &userPos, &key, &sender, &clientID, &device, &msgType, &text, &body, &at); err != nil {
+			return nil, false, err
 		}
-		found = append(found, r)
+		cand.kind, cand.convPos, cand.membersPos, cand.userPos = c.Kind, uint64(convPos), uint64(membersPos), uint64(userPos)
+		if !p.add(&cand) {
+			break
+		}
+		c.LastSeq, c.ReadSeq, c.Version = uint64(lastSeq), uint64(readSeq), uint64(key)
+		if lastSeq > 0 {
+			if !sender.Valid {
+				return nil, false, fmt.Errorf("last message %d of %s is missing", lastSeq, c.ID)
+			}
+			c.LastMessage = &proto.Message{ConvID: c.ID, Seq: c.LastSeq, Sender: sender.String, ClientID: clientID.String,
+				Device: device.String, MsgType: msgType.String, Text: text.String, Body: body, CreatedAt: at.Int64}
+		}
+		if cand.withMembers(cursor) {
+			ids = append(ids, c.ID)
+			c.Members = []string{} // filled below
+		}
+		convs = append(convs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("relay: sync: %w", err)
+	if len(ids) == 0 {
+		return convs, p.more(), nil
 	}
-	more := len(found) > limit
-	if more {
-		found = found[:limit]
-	}
-	out := make([]proto.Conversation, 0, len(found))
-	for _, r := range found {
-		c, err := s.assemble(ctx, tx, r.conv, r.kind, r.name, r.createdAt, uint64(r.lastSeq), uint64(r.readSeq), uint64(r.version))
-		if err != nil {
-			return nil, false, fmt.Errorf("relay: sync: %w", err)
+	// The member lists the page carries, in one statement.
+	at := make(map[string]int, len(ids))
+	for i, c := range convs {
+		if c.Members != nil {
+			at[c.ID] = i
 		}
-		out = append(out, c)
 	}
-	return out, more, nil
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, false, err
+	}
+	mrows, err := tx.StmtContext(ctx, rs.syncMembers).QueryContext(ctx, string(list))
+	if err != nil {
+		return nil, false, err
+	}
+	defer mrows.Close()
+	for mrows.Next() {
+		var conv string
+		var list sql.NullString
+		if err := mrows.Scan(&conv, &list); err != nil {
+			return nil, false, err
+		}
+		convs[at[conv]].Members = splitMembers(list)
+	}
+	return convs, p.more(), mrows.Err()
 }
 
 // History implements Querier.
@@ -536,11 +835,11 @@ func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History)
 	if q.Before > 0 {
 		rows, err = tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
 			WHERE conv_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-			q.ConvID, int64(q.After), int64(q.Before), int64(q.Limit)+1)
+			q.ConvID, clampInt64(q.After), clampInt64(q.Before), int64(q.Limit)+1)
 	} else {
 		rows, err = tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
 			WHERE conv_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
-			q.ConvID, int64(q.After), int64(q.Limit)+1)
+			q.ConvID, clampInt64(q.After), int64(q.Limit)+1)
 	}
 	if err != nil {
 		return page, fmt.Errorf("relay: history: %w", err)
@@ -570,12 +869,12 @@ func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History)
 func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint64) (proto.Conversation, bool, error) {
 	var view proto.Conversation
 	var moved bool
-	err := s.writeTx(ctx, func(tx *sql.Tx, bump func() uint64) error {
+	err := s.writeTx(ctx, func(bump func() uint64) error {
+		st := s.ws
 		var last int64
 		var readSeq sql.NullInt64
 		exists := true
-		err := tx.QueryRowContext(ctx, `SELECT c.last_seq, m.read_seq FROM conversations c
-			LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = ? WHERE c.id = ?`, user, conv).Scan(&last, &readSeq)
+		err := st.readState.queryRow(user, conv).Scan(&last, &readSeq)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			exists = false
@@ -593,12 +892,11 @@ func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 		old := uint64(readSeq.Int64)
 		if next := rules.NextReadSeq(old, seq, uint64(last)); next != old {
 			moved = true
-			if _, err := tx.ExecContext(ctx, `UPDATE members SET read_seq = ?, version = ? WHERE conv_id = ? AND user_id = ?`,
-				int64(next), int64(bump()), conv, user); err != nil {
+			if _, err := st.markRead.exec(int64(next), int64(bump()), conv, user); err != nil {
 				return err
 			}
 		}
-		view, _, err = s.view(ctx, tx, user, conv)
+		view, err = s.view(user, conv)
 		return err
 	})
 	return view, moved, wrapStoreErr("mark read", err)
@@ -608,12 +906,13 @@ func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Conversation, bool, error) {
 	var view proto.Conversation
 	var created bool
-	err := s.writeTx(ctx, func(tx *sql.Tx, bump func() uint64) error {
+	err := s.writeTx(ctx, func(bump func() uint64) error {
+		st := s.ws
 		var kind, creator string
-		err := tx.QueryRowContext(ctx, `SELECT kind, creator FROM conversations WHERE id = ?`, spec.ID).Scan(&kind, &creator)
+		err := st.group.queryRow(spec.ID).Scan(&kind, &creator)
 		switch {
 		case err == nil:
-			members, err := scanStrings(tx.QueryContext(ctx, `SELECT user_id FROM members WHERE conv_id = ? ORDER BY user_id`, spec.ID))
+			members, err := s.members(spec.ID)
 			if err != nil {
 				return err
 			}
@@ -622,24 +921,21 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 			}
 		case errors.Is(err, sql.ErrNoRows):
 			created = true
-			if _, err := tx.ExecContext(ctx, `INSERT INTO conversations(id, kind, name, creator, created_at, last_seq) VALUES (?, ?, ?, ?, ?, 0)`,
-				spec.ID, proto.KindGroup, spec.Name, spec.Creator, spec.CreatedAt); err != nil {
+			pos := int64(bump())
+			if _, err := st.insConv.exec(spec.ID, proto.KindGroup, spec.Name, spec.Creator, spec.CreatedAt,
+				pos, pos, len(spec.Members)); err != nil {
 				return err
 			}
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO members(conv_id, user_id, read_seq, version) VALUES (?, ?, 0, ?)`)
-			if err != nil {
-				return err
-			}
-			version := int64(bump())
 			for _, u := range spec.Members {
-				if _, err := stmt.ExecContext(ctx, spec.ID, u, version); err != nil {
+				if _, err := st.insMember.exec(spec.ID, u); err != nil {
 					return err
 				}
 			}
+			s.remember(spec.ID, slices.Clone(spec.Members))
 		default:
 			return err
 		}
-		view, _, err = s.view(ctx, tx, spec.Creator, spec.ID)
+		view, err = s.view(spec.Creator, spec.ID)
 		return err
 	})
 	return view, created, wrapStoreErr("create group", err)

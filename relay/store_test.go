@@ -248,6 +248,21 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		equal(t, appendOK(t, s, req)[0].Message.Body, []byte{0, 1, 2}, "duplicate's body")
 	})
 
+	t.Run("append/a message writes the same few rows whatever the group size", func(t *testing.T) {
+		t.Parallel()
+		testStoreRowWrites(t, open)
+	})
+
+	t.Run("sync/devices paging at random never skip a change or a member list", func(t *testing.T) {
+		t.Parallel()
+		testStoreSyncFollowers(t, open)
+	})
+
+	t.Run("sync/a group listed early for its member list is listed again", func(t *testing.T) {
+		t.Parallel()
+		testStoreSyncListedAgain(t, open)
+	})
+
 	t.Run("lifecycle", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
@@ -335,45 +350,4 @@ func TestSQLiteOptions(t *testing.T) {
 	if _, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "OFF"}); err == nil {
 		t.Fatal("synchronous OFF accepted")
 	}
-}
-
-// benchAppend measures Append of batches of 1 and 64 messages, one batch
-// per op, over 16 p2p conversations of one sender: each batch is one
-// transaction, so batch=1 is the commit latency and batch=64 the group
-// commit's throughput (msgs/s).
-func benchAppend(b *testing.B, open func(b *testing.B) Store) {
-	ctx := context.Background()
-	for _, n := range []int{1, 64} {
-		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
-			s := open(b)
-			batch := make([]AppendRequest, n)
-			sent := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				for i := range batch {
-					batch[i] = AppendRequest{Sender: "alice", Device: "d", CreatedAt: 1, Send: proto.Send{
-						ConvID: proto.P2PID("alice", fmt.Sprintf("u%02d", sent%16)), ClientID: fmt.Sprint(sent),
-						MsgType: proto.MsgText, Text: "hello, this is a message of typical length"}}
-					sent++
-				}
-				res, err := s.Append(ctx, batch)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if res[n-1].Err != nil || res[n-1].Duplicate {
-					b.Fatalf("unexpected result %+v", res[n-1])
-				}
-			}
-			b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "msgs/s")
-		})
-	}
-}
-
-func BenchmarkSQLiteAppend(b *testing.B) {
-	benchAppend(b, func(b *testing.B) Store {
-		s, err := OpenSQLite(b.TempDir(), SQLiteOptions{})
-		ok(b, err)
-		b.Cleanup(func() { s.Close() })
-		return s
-	})
 }

@@ -94,7 +94,9 @@ func TestBadInput(t *testing.T) {
 		frame func(r *rawConn) // what the bad client does
 	}{
 		{"no token", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello("", proto.Version)) }},
-		{"forged token", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello(tokenWith("mallory", time.Hour, "not-the-secret"), proto.Version)) }},
+		{"forged token", proto.CodeUnauthorized, func(r *rawConn) {
+			r.writeBytes(hello(tokenWith("mallory", time.Hour, "not-the-secret"), proto.Version))
+		}},
 		{"alg none token", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello(noneToken(), proto.Version)) }},
 		{"token without exp", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello(noExp(), proto.Version)) }},
 		{"garbage token", proto.CodeUnauthorized, func(r *rawConn) { r.writeBytes(hello("not.a.jwt", proto.Version)) }},
