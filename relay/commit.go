@@ -72,6 +72,9 @@ func (c *committer) submit(r *commitReq) bool {
 	}
 }
 
+// queued returns how many sends wait for the committer.
+func (c *committer) queued() int { return len(c.in) }
+
 // run is the committer goroutine.
 func (c *committer) run() {
 	defer close(c.done)
@@ -122,7 +125,9 @@ func (c *committer) commit(batch []*commitReq, items []AppendRequest) {
 	c.metrics.batchSize.observe(float64(len(batch)))
 	// Not the caller's context: a batch that started commits even while the
 	// relay shuts down, so no client is left without its ack.
+	began := time.Now()
 	res, err := c.store.Append(context.Background(), items)
+	c.metrics.commitLatency.observe(since(began))
 	if err == nil && len(res) != len(batch) {
 		err = proto.Errorf(proto.CodeInternal, "store returned %d results for %d sends", len(res), len(batch))
 	}
@@ -168,7 +173,9 @@ func (c *committer) complete(r *commitReq, res AppendResult) {
 		ConvID: m.ConvID, ClientID: m.ClientID, Seq: m.Seq, CreatedAt: m.CreatedAt, Duplicate: res.Duplicate,
 	}})
 	if !res.Duplicate {
+		began := time.Now()
 		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: *m}}))
+		c.metrics.fanoutLatency.observe(since(began))
 	}
 }
 

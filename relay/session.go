@@ -134,7 +134,11 @@ func (s *Session) Receive(msg []byte, binary bool) bool {
 		s.Close(perr.Code, perr.Message)
 		return false
 	}
+	m := s.env.metrics
+	m.admitLatency.observe(since(now))
+	began := time.Now()
 	s.handle(now, f)
+	m.request(f.Type, began)
 	return !s.closed.Load()
 }
 

@@ -223,12 +223,17 @@ func (c *wsConn) awaitRoom() bool {
 	return !c.isClosing.Load()
 }
 
+// queued implements queuer, for the send queue metrics.
+func (c *wsConn) queued() int { return c.q.len() }
+
 // readFailed ends a connection that failed or that the peer closed.
 func (c *wsConn) readFailed(err error) {
 	if c.isClosing.Load() {
 		return
 	}
-	c.edge.log.Debug("connection ended", "session", c.sessionID(), "status", int(websocket.CloseStatus(err)), "err", err)
+	status := int(websocket.CloseStatus(err))
+	c.edge.metrics.peerClosed(status)
+	c.edge.log.Debug("connection ended", "session", c.sessionID(), "status", status, "err", err)
 	c.end(0, "", false)
 }
 
