@@ -30,7 +30,7 @@ type Server struct {
 	handler http.Handler
 
 	metricsHandler http.Handler
-	env     *sessionEnv // what every session is given
+	env            *sessionEnv // what every session is given
 
 	baseCtx   context.Context // parent of every session's store and bus calls
 	cancelAll context.CancelFunc
