@@ -15,6 +15,7 @@ type commitReq struct {
 	from   *Session  // the sender's session: the ack goes to it
 	id     uint64    // the Send's request id
 	readAt time.Time // when its frame was read, for the ack latency metric
+	size   int64     // what admission counted for it
 }
 
 // committer is the group committer: one goroutine that takes whatever sends
@@ -45,10 +46,13 @@ type committer struct {
 	stopOnce sync.Once
 }
 
-func newCommitter(store Appender, max int, log *slog.Logger, m *metrics, fan *fanout) *committer {
+// newCommitter returns a committer taking up to max sends per transaction,
+// with room for queue sends waiting: admission keeps the sends in flight
+// below it, so a submit does not block.
+func newCommitter(store Appender, max, queue int, log *slog.Logger, m *metrics, fan *fanout) *committer {
 	return &committer{
 		store: store, max: max, log: log, metrics: m, fan: fan,
-		in:   make(chan *commitReq, max),
+		in:   make(chan *commitReq, queue),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 		seal: make(chan struct{}),
@@ -153,6 +157,8 @@ var errResendInOrder = proto.Errorf(proto.CodeUnavailable, "an earlier send of t
 // even if the sender is gone: the message is committed, so its members must
 // see it. Neither step blocks.
 func (c *committer) complete(r *commitReq, res AppendResult) {
+	// Answered from here on: room for another send.
+	r.from.env.admit.leave(r.from, r.size)
 	if res.Err != nil {
 		r.from.replyErr(r.id, res.Err)
 		if res.Err.Code.Retryable() && r.from.refused.CompareAndSwap(false, true) {

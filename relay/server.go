@@ -25,6 +25,7 @@ type Server struct {
 	sub     Subscription
 	hub     *hub
 	commit  *committer
+	admit   *admission
 	metrics *metrics
 	log     *slog.Logger
 	handler http.Handler
@@ -78,7 +79,8 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("relay: subscribe to bus: %w", err)
 	}
 	fan := &fanout{bus: bus, ctx: s.baseCtx, metrics: s.metrics, log: o.Logger}
-	s.commit = newCommitter(store, o.BatchMax, o.Logger, s.metrics, fan)
+	s.admit = newAdmission(o, s.metrics)
+	s.commit = newCommitter(store, o.BatchMax, max(o.BatchMax, o.MaxInflightSends), o.Logger, s.metrics, fan)
 	go s.commit.run()
 	key := []byte(secret)
 	s.env = &sessionEnv{
@@ -90,7 +92,7 @@ func New(opts Options) (*Server, error) {
 		verify: func(token string, now time.Time) (string, time.Time, *proto.Error) {
 			return verifyToken(key, token, now)
 		},
-		store: store, commit: s.commit, hub: s.hub, sub: s.sub, fan: fan,
+		store: store, commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, left: s.left,
 	}
 

@@ -666,6 +666,7 @@ func TestSlowConsumer(t *testing.T) {
 		o.SendQueue = n + 16
 		o.WriteTimeout = 300 * time.Millisecond
 		o.RateLimit = -1
+		o.MaxInflightPerConn = -1 // the sender pipelines all n sends
 	})
 	sender, _ := login(t, r, "alice", "d")
 	healthy, _ := login(t, r, "bob", "d")
