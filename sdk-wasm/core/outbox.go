@@ -149,17 +149,20 @@ func (c *Core) acked(now time.Time, r *request, a *proto.Ack) {
 	c.pumpSends(now)
 }
 
-// sendRefused handles the relay's error for a send: a retryable one waits
-// and goes again (holding back the sends behind it, to keep their order), a
-// permanent one fails the message, which stays in the outbox for Resend.
-func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error) {
+// sendRefused handles the relay's error for a send: a retryable one (4300
+// store unavailable, 4301 busy, …) waits and goes again, holding back the
+// sends behind it to keep their order; a permanent one fails the message,
+// which stays in the outbox for Resend. retryAfter is the relay's hint, 0
+// when it gave none.
+func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error, retryAfter time.Duration) {
 	delete(c.inflight, clientID)
 	e := c.byClient[clientID]
 	if e == nil {
 		return
 	}
 	if err.Code.Retryable() {
-		c.retryMsg[clientID] = now.Add(c.backoffFor(1))
+		c.retries[clientID]++
+		c.retryMsg[clientID] = now.Add(c.retryDelay(c.retries[clientID], retryAfter))
 		return
 	}
 	e.Message.Status = StatusFailed
@@ -170,12 +173,22 @@ func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error) {
 	c.resolveSend(clientID, Result{Err: err})
 }
 
-func (c *Core) backoffFor(n int) time.Duration {
-	d := c.cfg.MinBackoff
-	for i := 0; i < n; i++ {
-		d *= 2
+// retryDelay is the wait before resending a send refused n times in a row:
+// full jitter between a floor (the relay's hint, at least half MinBackoff)
+// and a ceiling that starts at twice max(MinBackoff, hint) and doubles with
+// every refusal, up to MaxBackoff. Many clients refused at once thus come
+// back spread out, and further apart while the relay stays busy; an ack
+// ends the streak (the entry leaves the outbox). A hint above MaxBackoff is
+// cut to it, so a relay cannot park an outbox for days.
+func (c *Core) retryDelay(n int, hint time.Duration) time.Duration {
+	hint = min(hint, c.cfg.MaxBackoff)
+	floor := max(hint, c.cfg.MinBackoff/2)
+	ceil := 2 * max(c.cfg.MinBackoff, hint)
+	for i := 1; i < n && ceil < c.cfg.MaxBackoff; i++ {
+		ceil *= 2
 	}
-	return d
+	ceil = max(min(ceil, c.cfg.MaxBackoff), floor)
+	return floor + time.Duration(c.cfg.Rand()%(uint64(ceil-floor)+1))
 }
 
 // completeSend removes an acknowledged send from the outbox, announces it and
@@ -193,6 +206,7 @@ func (c *Core) removeFromOutbox(e *OutboxEntry) {
 	delete(c.byClient, id)
 	delete(c.inflight, id)
 	delete(c.retryMsg, id)
+	delete(c.retries, id)
 	for i, x := range c.outbox {
 		if x == e {
 			c.outbox = append(c.outbox[:i], c.outbox[i+1:]...)
