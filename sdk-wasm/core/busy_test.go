@@ -83,8 +83,9 @@ func (r *busyRelay) drain() {
 
 // TestBusyRefusalsBackOffAndKeepOrder: a send refused with 4301 stays
 // pending in the outbox, with the sends pipelined behind it; the core resends
-// no earlier than the relay's hint, backs off further (with jitter) while
-// the refusals go on, then delivers everything once, in send order.
+// no earlier than the relay's hint, the oldest first and alone, backs off
+// further (with jitter) while the refusals go on, reopens its window as acks
+// return, and delivers everything once, in send order.
 func TestBusyRefusalsBackOffAndKeepOrder(t *testing.T) {
 	t.Parallel()
 	const hint = 300 * time.Millisecond
@@ -120,6 +121,12 @@ func TestBusyRefusalsBackOffAndKeepOrder(t *testing.T) {
 	if d, ok := s.c.NextDeadline(); !ok || d.Sub(s.now) < hint {
 		t.Fatalf("next deadline in %v, want no resend before the hint %v", d.Sub(s.now), hint)
 	}
+	// After the wait the core probes with one send, not its whole window.
+	acts := s.advance()
+	if n := len(s.wrote(acts)); n != 1 {
+		t.Fatalf("%d frames written at the retry, want the oldest send alone", n)
+	}
+	r.serve(acts)
 	r.drain()
 	checkOrderBusy(t, s, r, conv, sent)
 

@@ -104,6 +104,7 @@ type Core struct {
 	inflight map[string]uint64    // client id → request id
 	retryMsg map[string]time.Time // client id → not before
 	retries  map[string]int       // client id → refusals so far, for its growing backoff
+	window   int                  // the send window after a refusal, reopening by doubling; 0: Config.SendWindow
 	sendOps  map[string][]uint64  // client id → operations waiting for its ack
 
 	// conversations.go: the cache's view, sync and gap filling.

@@ -101,8 +101,12 @@ func (c *Core) pumpSends(now time.Time) {
 	if c.phase != phaseReady {
 		return
 	}
+	window := c.cfg.SendWindow
+	if c.window > 0 {
+		window = c.window
+	}
 	for _, e := range c.outbox {
-		if len(c.inflight) >= c.cfg.SendWindow {
+		if len(c.inflight) >= window {
 			return
 		}
 		id := e.Message.ClientID
@@ -133,6 +137,11 @@ func (c *Core) acked(now time.Time, r *request, a *proto.Ack) {
 		c.abort(now, proto.CodeBadServerFrame, "ack does not match its send")
 		return
 	}
+	if c.window > 0 {
+		if c.window *= 2; c.window >= c.cfg.SendWindow {
+			c.window = 0
+		}
+	}
 	m := e.Message
 	m.Seq, m.CreatedAt, m.ID = a.Seq, a.CreatedAt, proto.MessageID(a.ConvID, a.Seq)
 	m.Status, m.ErrorCode = StatusSent, 0
@@ -161,6 +170,10 @@ func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error, ret
 		return
 	}
 	if err.Code.Retryable() {
+		// A relay short of room: after the wait, probe with one send and
+		// reopen the window as acks come back (slow start), instead of
+		// pipelining a full window into a relay that refuses most of it.
+		c.window = 1
 		c.retries[clientID]++
 		c.retryMsg[clientID] = now.Add(c.retryDelay(c.retries[clientID], retryAfter))
 		return
