@@ -189,15 +189,17 @@ func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error, ret
 // retryDelay is the wait before resending a send refused n times in a row:
 // full jitter between a floor (the relay's hint, at least half MinBackoff)
 // and a ceiling that starts at twice max(MinBackoff, hint) and doubles with
-// every refusal, up to MaxBackoff. Many clients refused at once thus come
-// back spread out, and further apart while the relay stays busy; an ack
-// ends the streak (the entry leaves the outbox). A hint above MaxBackoff is
-// cut to it, so a relay cannot park an outbox for days.
+// each of the first refusals, up to 16 times its start and MaxBackoff. Many
+// clients refused at once thus come back spread out, and further apart
+// while the relay stays busy — but not so far apart that a relay with room
+// again sits idle while the outboxes wait. An ack ends the streak (the
+// entry leaves the outbox). A hint above MaxBackoff is cut to it, so a
+// relay cannot park an outbox for days.
 func (c *Core) retryDelay(n int, hint time.Duration) time.Duration {
 	hint = min(hint, c.cfg.MaxBackoff)
 	floor := max(hint, c.cfg.MinBackoff/2)
 	ceil := 2 * max(c.cfg.MinBackoff, hint)
-	for i := 1; i < n && ceil < c.cfg.MaxBackoff; i++ {
+	for i := 1; i < min(n, 5) && ceil < c.cfg.MaxBackoff; i++ {
 		ceil *= 2
 	}
 	ceil = max(min(ceil, c.cfg.MaxBackoff), floor)
