@@ -382,7 +382,7 @@ func report(out string, samples []sample, phase time.Duration, sent, acked, fail
 		dt := (b.at - a.at).Seconds()
 		l := slices.Clone(lat[p])
 		slices.Sort(l)
-		cp99 := math.NaN()
+		cp99 := math.NaN() // no send began in the drain
 		if len(l) > 0 {
 			cp99 = l[int(0.99*float64(len(l)-1))]
 		}
