@@ -50,6 +50,7 @@ const (
 // Temporary request errors (4300–4399).
 const (
 	CodeUnavailable Code = 4300 // the store could not commit; retry later
+	CodeBusy        Code = 4301 // the relay is overloaded and refused the request at the door; retry after a backoff
 	CodeTimeout     Code = 4308 // the relay gave up waiting on the store
 )
 
@@ -101,6 +102,7 @@ var codeNames = map[Code]string{
 	CodeConflict:           "conflict",
 	CodeNotSupported:       "not supported",
 	CodeUnavailable:        "unavailable",
+	CodeBusy:               "busy",
 	CodeTimeout:            "timeout",
 	CodeClientClosed:       "client closed",
 	CodeNotConnected:       "not connected",

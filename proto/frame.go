@@ -203,6 +203,10 @@ type Pong struct {
 type ErrorBody struct {
 	Code    Code   `cbor:"1,keyasint"`
 	Message string `cbor:"2,keyasint,omitempty"`
+	// RetryAfter is the relay's hint, in milliseconds, of how long to wait
+	// before repeating a request refused with a temporary code (4301).
+	// Absent means no hint: the client's own backoff applies.
+	RetryAfter uint32 `cbor:"3,keyasint,omitempty"`
 }
 
 // Close tells the client why the relay ends the connection; the WebSocket

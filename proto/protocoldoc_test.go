@@ -379,6 +379,7 @@ var codeActions = map[Code]string{
 	CodeForbidden:          "Fail the request; the user is not a member. Refresh the conversation.",
 	CodeConflict:           "Fail the request; the id belongs to something else. Retry only with a new id.",
 	CodeTooLarge:           "Fail the request; it will not fit however often it is sent.",
+	CodeBusy:               "Repeat the same request after a jittered, growing backoff of at least `RetryAfter` ms; a send stays `pending` and the sends behind it wait.",
 	CodePanic:              "Never on the wire: the call hit a bug in the SDK (a recovered Go panic); report it with the message.",
 }
 

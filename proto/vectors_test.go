@@ -126,6 +126,8 @@ func validVectors() []validVector {
 		{"pong", Frame{Type: TypePong, ID: 11, Body: &Pong{Time: vNow}}},
 		{"error/forbidden", Frame{Type: TypeError, ID: 3, Body: &ErrorBody{Code: CodeForbidden, Message: "not a member of g:design-team"}}},
 		{"error/unavailable", Frame{Type: TypeError, ID: 2, Body: &ErrorBody{Code: CodeUnavailable}}},
+		{"error/busy", Frame{Type: TypeError, ID: 5, Body: &ErrorBody{Code: CodeBusy, Message: "relay overloaded, retry later",
+			RetryAfter: 250}}},
 		{"close/kicked", Frame{Type: TypeClose, Body: &Close{Code: CodeKicked, Reason: "signed in on another device"}}},
 		{"close/shutdown", Frame{Type: TypeClose, Body: &Close{Code: CodeShutdown}}},
 		{"create-group", Frame{Type: TypeCreateGroup, ID: 12, Body: &CreateGroup{ConvID: vGroup, Name: "Design team ✏️",

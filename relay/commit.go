@@ -15,6 +15,7 @@ type commitReq struct {
 	from   *Session  // the sender's session: the ack goes to it
 	id     uint64    // the Send's request id
 	readAt time.Time // when its frame was read, for the ack latency metric
+	size   int64     // what admission counted for it
 }
 
 // committer is the group committer: one goroutine that takes whatever sends
@@ -45,10 +46,13 @@ type committer struct {
 	stopOnce sync.Once
 }
 
-func newCommitter(store Appender, max int, log *slog.Logger, m *metrics, fan *fanout) *committer {
+// newCommitter returns a committer taking up to max sends per transaction,
+// with room for queue sends waiting: admission keeps the sends in flight
+// below it, so a submit does not block.
+func newCommitter(store Appender, max, queue int, log *slog.Logger, m *metrics, fan *fanout) *committer {
 	return &committer{
 		store: store, max: max, log: log, metrics: m, fan: fan,
-		in:   make(chan *commitReq, max),
+		in:   make(chan *commitReq, queue),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 		seal: make(chan struct{}),
@@ -71,6 +75,9 @@ func (c *committer) submit(r *commitReq) bool {
 		return false
 	}
 }
+
+// queued returns how many sends wait for the committer.
+func (c *committer) queued() int { return len(c.in) }
 
 // run is the committer goroutine.
 func (c *committer) run() {
@@ -122,7 +129,9 @@ func (c *committer) commit(batch []*commitReq, items []AppendRequest) {
 	c.metrics.batchSize.observe(float64(len(batch)))
 	// Not the caller's context: a batch that started commits even while the
 	// relay shuts down, so no client is left without its ack.
+	began := time.Now()
 	res, err := c.store.Append(context.Background(), items)
+	c.metrics.commitLatency.observe(since(began))
 	if err == nil && len(res) != len(batch) {
 		err = proto.Errorf(proto.CodeInternal, "store returned %d results for %d sends", len(res), len(batch))
 	}
@@ -148,6 +157,8 @@ var errResendInOrder = proto.Errorf(proto.CodeUnavailable, "an earlier send of t
 // even if the sender is gone: the message is committed, so its members must
 // see it. Neither step blocks.
 func (c *committer) complete(r *commitReq, res AppendResult) {
+	// Answered from here on: room for another send.
+	r.from.env.admit.leave(r.from, r.size)
 	if res.Err != nil {
 		r.from.replyErr(r.id, res.Err)
 		if res.Err.Code.Retryable() && r.from.refused.CompareAndSwap(false, true) {
@@ -168,7 +179,9 @@ func (c *committer) complete(r *commitReq, res AppendResult) {
 		ConvID: m.ConvID, ClientID: m.ClientID, Seq: m.Seq, CreatedAt: m.CreatedAt, Duplicate: res.Duplicate,
 	}})
 	if !res.Duplicate {
+		began := time.Now()
 		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: *m}}))
+		c.metrics.fanoutLatency.observe(since(began))
 	}
 }
 

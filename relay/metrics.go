@@ -1,26 +1,30 @@
 package relay
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"math"
-	"os"
-	"runtime"
-	"slices"
+	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
-// metrics are the relay's counters, written in the Prometheus text exposition
-// format (version 0.0.4) by hand: a client library would be the relay's
-// largest dependency for a page of text.
+// metrics are one server's Prometheus series, in a registry of its own so
+// that several servers in one process (tests, a host embedding two relays)
+// never collide. Every series is listed, with its meaning, in
+// docs/deployment.md ("Metrics"), and docs/grafana/parley-relay.json charts
+// them.
+//
+// The hottest counters are plain atomics, exposed through CounterFunc and
+// GaugeFunc: an increment costs one atomic add, and tests read them
+// directly. Latencies are client_golang histograms.
 type metrics struct {
+	reg *prometheus.Registry
+
 	connections atomic.Int64
 	framesIn    atomic.Uint64
 	framesOut   atomic.Uint64
@@ -29,132 +33,131 @@ type metrics struct {
 	busLost     atomic.Uint64
 	busErrors   atomic.Uint64
 
-	closesMu sync.Mutex
-	closes   map[proto.Code]uint64
+	closes     *prometheus.CounterVec // relay-initiated closes, by close code
+	peerCloses *prometheus.CounterVec // connections the client or the network ended, by WebSocket status
 
-	batchSize  *histogram
-	ackLatency *histogram
+	batchSize     histogram // sends per store transaction
+	ackLatency    histogram // send read → ack queued
+	admitLatency  histogram // message read → frame admitted (size, rate, decode)
+	commitLatency histogram // one store transaction of the committer
+	fanoutLatency histogram // one committed message handed to the bus
+	requests      *prometheus.HistogramVec
+}
+
+// histogram is a Prometheus histogram; observe records one value.
+type histogram struct{ h prometheus.Histogram }
+
+func (h histogram) observe(v float64) { h.h.Observe(v) }
+
+// latencyBuckets suit the relay's latencies, from a fast admit (microseconds)
+// to an overloaded commit (seconds).
+var latencyBuckets = []float64{
+	.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5,
 }
 
 func newMetrics() *metrics {
-	return &metrics{
-		closes:     make(map[proto.Code]uint64),
-		batchSize:  newHistogram(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
-		ackLatency: newHistogram(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5),
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	m.gaugeFunc("parley_connections", "Open WebSocket connections.", func() float64 { return float64(m.connections.Load()) })
+	m.counterFunc("parley_frames_in_total", "Frames read from clients.", &m.framesIn)
+	m.counterFunc("parley_frames_out_total", "Frames written to clients.", &m.framesOut)
+	m.counterFunc("parley_messages_stored_total", "Messages committed to the store.", &m.stored)
+	m.counterFunc("parley_send_dedup_total", "Sends answered with the original ack of a duplicate.", &m.dedup)
+	m.counterFunc("parley_bus_lost_total", "Times the bus may have dropped pushes and every session was told to resync.", &m.busLost)
+	m.counterFunc("parley_bus_publish_errors_total", "Fan-outs the bus refused (the message is stored; clients catch up by sync).", &m.busErrors)
+
+	m.closes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_closes_total", Help: "Connections closed by the relay, by close code.",
+	}, []string{"code"})
+	m.peerCloses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_peer_closes_total", Help: "Connections the client or the network ended, by WebSocket close status (1006: no Close frame).",
+	}, []string{"code"})
+	m.reg.MustRegister(m.closes, m.peerCloses)
+	// Every known close code starts at 0, so that the first close of a kind
+	// is an increase a rate() sees, not a series appearing.
+	for _, c := range proto.Codes() {
+		if c < 4200 {
+			m.closes.WithLabelValues(strconv.Itoa(int(c)))
+		}
 	}
+	for _, status := range []int{1000, 1001, 1006} {
+		m.peerCloses.WithLabelValues(strconv.Itoa(status))
+	}
+
+	m.batchSize = m.histogram("parley_commit_batch_size", "Sends committed per store transaction.",
+		[]float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512})
+	m.ackLatency = m.histogram("parley_ack_latency_seconds", "Time from reading a send to enqueueing its ack (after commit).",
+		[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5})
+	m.admitLatency = m.histogram("parley_frame_admit_seconds", "Time to admit one message read from a client: size, rate limit, decode.", latencyBuckets)
+	m.commitLatency = m.histogram("parley_store_commit_seconds", "Time of one committer transaction in the store.", latencyBuckets)
+	m.fanoutLatency = m.histogram("parley_fanout_seconds", "Time to hand one committed message to the bus (with the in-process bus: to queue it on every local recipient).", latencyBuckets)
+	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "parley_request_seconds", Help: "Time a session spends serving one request, by frame: a send until the committer took it, a query until its reply is queued.", Buckets: latencyBuckets,
+	}, []string{"frame"})
+	m.reg.MustRegister(m.requests)
+	return m
+}
+
+// counterFunc registers a counter read from v.
+func (m *metrics) counterFunc(name, help string, v *atomic.Uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) }))
+}
+
+// gaugeFunc registers a gauge computed by f at every scrape.
+func (m *metrics) gaugeFunc(name, help string, f func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// counter registers and returns a counter.
+func (m *metrics) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	m.reg.MustRegister(c)
+	return c
+}
+
+// histogram registers and returns a histogram.
+func (m *metrics) histogram(name, help string, buckets []float64) histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	m.reg.MustRegister(h)
+	return histogram{h}
+}
+
+// request records how long a session served one request of frame type t.
+func (m *metrics) request(t proto.Type, began time.Time) {
+	m.requests.WithLabelValues(t.String()).Observe(since(began))
 }
 
 // closed counts a close initiated by the relay.
 func (m *metrics) closed(code proto.Code) {
-	m.closesMu.Lock()
-	m.closes[code]++
-	m.closesMu.Unlock()
+	m.closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+}
+
+// peerClosed counts a connection the client or the network ended; status is
+// the WebSocket close status it sent, or -1 when it sent none (counted as
+// 1006, RFC 6455 §7.1.5).
+func (m *metrics) peerClosed(status int) {
+	if status < 0 {
+		status = 1006
+	}
+	m.peerCloses.WithLabelValues(strconv.Itoa(status)).Inc()
 }
 
 // closeCount returns how many closes with code the relay initiated.
 func (m *metrics) closeCount(code proto.Code) uint64 {
-	m.closesMu.Lock()
-	defer m.closesMu.Unlock()
-	return m.closes[code]
+	var d dto.Metric
+	if err := m.closes.WithLabelValues(strconv.Itoa(int(code))).Write(&d); err != nil {
+		return 0
+	}
+	return uint64(d.GetCounter().GetValue())
 }
 
-// histogram is a Prometheus histogram with fixed upper bounds.
-type histogram struct {
-	bounds []float64
-	counts []atomic.Uint64 // one per bound, plus +Inf
-	sum    atomic.Uint64   // float64 bits
-}
-
-func newHistogram(bounds ...float64) *histogram {
-	return &histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
-}
-
-func (h *histogram) observe(v float64) {
-	i, _ := slices.BinarySearch(h.bounds, v)
-	h.counts[i].Add(1)
-	for {
-		old := h.sum.Load()
-		if h.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
-			return
-		}
-	}
-}
-
-func (h *histogram) write(w io.Writer, name, help string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
-	var cum uint64
-	for i, b := range h.bounds {
-		cum += h.counts[i].Load()
-		fmt.Fprintf(w, "%s_bucket{le=\"%s\"} %d\n", name, strconv.FormatFloat(b, 'g', -1, 64), cum)
-	}
-	cum += h.counts[len(h.bounds)].Load()
-	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n", name, cum)
-	fmt.Fprintf(w, "%s_sum %s\n", name, strconv.FormatFloat(math.Float64frombits(h.sum.Load()), 'g', -1, 64))
-	fmt.Fprintf(w, "%s_count %d\n", name, cum)
-}
-
-// write renders every metric.
-func (m *metrics) write(out io.Writer) error {
-	w := bufio.NewWriter(out)
-	gauge := func(name, help string, v float64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", name, help, name, name, strconv.FormatFloat(v, 'g', -1, 64))
-	}
-	counter := func(name, help string, v uint64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
-	}
-	gauge("parley_connections", "Open WebSocket connections.", float64(m.connections.Load()))
-	counter("parley_frames_in_total", "Frames read from clients.", m.framesIn.Load())
-	counter("parley_frames_out_total", "Frames written to clients.", m.framesOut.Load())
-	counter("parley_messages_stored_total", "Messages committed to the store.", m.stored.Load())
-	counter("parley_send_dedup_total", "Sends answered with the original ack of a duplicate.", m.dedup.Load())
-	counter("parley_bus_lost_total", "Times the bus may have dropped pushes and every session was told to resync.", m.busLost.Load())
-	counter("parley_bus_publish_errors_total", "Fan-outs the bus refused (the message is stored; clients catch up by sync).", m.busErrors.Load())
-
-	m.closesMu.Lock()
-	codes := make([]proto.Code, 0, len(m.closes))
-	for c := range m.closes {
-		codes = append(codes, c)
-	}
-	slices.Sort(codes)
-	fmt.Fprintf(w, "# HELP parley_closes_total Connections closed by the relay, by close code.\n# TYPE parley_closes_total counter\n")
-	for _, c := range codes {
-		fmt.Fprintf(w, "parley_closes_total{code=\"%d\"} %d\n", uint16(c), m.closes[c])
-	}
-	m.closesMu.Unlock()
-
-	m.batchSize.write(w, "parley_commit_batch_size", "Sends committed per store transaction.")
-	m.ackLatency.write(w, "parley_ack_latency_seconds", "Time from reading a send to enqueueing its ack.")
-
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	gauge("go_goroutines", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine()))
-	gauge("go_memstats_heap_inuse_bytes", "Number of heap bytes that are in use.", float64(ms.HeapInuse))
-	gauge("go_memstats_heap_idle_bytes", "Number of heap bytes waiting to be used.", float64(ms.HeapIdle))
-	gauge("go_memstats_heap_released_bytes", "Number of heap bytes released to the OS.", float64(ms.HeapReleased))
-	gauge("go_memstats_stack_inuse_bytes", "Number of bytes in use by the stack allocator.", float64(ms.StackInuse))
-	gauge("go_memstats_sys_bytes", "Number of bytes obtained from the OS.", float64(ms.Sys))
-	if rss, ok := residentBytes(); ok {
-		gauge("process_resident_memory_bytes", "Resident memory size in bytes.", float64(rss))
-	}
-	return w.Flush()
-}
-
-// residentBytes reads the resident set size from /proc/self/statm (Linux
-// only: proc(5), field 2, in pages).
-func residentBytes() (uint64, bool) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0, false
-	}
-	pages, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return pages * uint64(os.Getpagesize()), true
+// handler serves the registry in the format the scraper asks for (the text
+// format 0.0.4 to a plain GET).
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
 // since returns the seconds elapsed from t, for latency histograms.

@@ -76,6 +76,35 @@ type Options struct {
 	// Defaults to 256.
 	BatchMax int
 
+	// MaxInflightSends bounds the sends the relay holds admitted and not
+	// answered yet (waiting for the committer or in its transaction). A
+	// send beyond it is refused at once with 4301 (busy) and a retry hint,
+	// instead of queueing behind seconds of backlog; the SDK keeps it in
+	// its outbox and resends it after a backoff. Defaults to 1024.
+	// Negative disables the bound.
+	MaxInflightSends int
+
+	// MaxInflightBytes bounds the bytes of those sends (content plus a
+	// small allowance per send), the memory a burst of large messages can
+	// pin. Defaults to 16 MiB. Negative disables the bound.
+	MaxInflightBytes int64
+
+	// MaxInflightPerConn bounds one connection's sends in flight, so that
+	// one client cannot take the relay's whole budget. Defaults to 256
+	// (the SDK's send window is 64). Negative disables the bound.
+	MaxInflightPerConn int
+
+	// MaxQueuedFrames refuses sends (4301) while more frames than this wait
+	// in all connections' send queues together: fan-out the relay has not
+	// written yet is backlog too, and admitting more messages would only
+	// deepen it. Defaults to 65536. Negative disables the bound.
+	MaxQueuedFrames int
+
+	// OverloadRetryAfter is the hint a refused send carries (ErrorBody.
+	// RetryAfter): the least a client waits before resending. Defaults to
+	// 200 ms.
+	OverloadRetryAfter time.Duration
+
 	// Synchronous is the SQLite synchronous mode of the default store,
 	// "FULL" or "NORMAL". FULL syncs the WAL on every commit so an ack
 	// survives power loss; NORMAL survives a process crash only. Defaults
@@ -121,6 +150,21 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.BatchMax <= 0 {
 		o.BatchMax = 256
+	}
+	if o.MaxInflightSends == 0 {
+		o.MaxInflightSends = 1024
+	}
+	if o.MaxInflightBytes == 0 {
+		o.MaxInflightBytes = 16 << 20
+	}
+	if o.MaxInflightPerConn == 0 {
+		o.MaxInflightPerConn = 256
+	}
+	if o.MaxQueuedFrames == 0 {
+		o.MaxQueuedFrames = 65536
+	}
+	if o.OverloadRetryAfter <= 0 {
+		o.OverloadRetryAfter = 200 * time.Millisecond
 	}
 	switch strings.ToUpper(o.Synchronous) {
 	case "":

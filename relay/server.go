@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay/rules"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Server is a Parley relay. Create it with New, mount Handler or call Serve,
@@ -24,10 +25,13 @@ type Server struct {
 	sub     Subscription
 	hub     *hub
 	commit  *committer
+	admit   *admission
 	metrics *metrics
 	log     *slog.Logger
 	handler http.Handler
-	env     *sessionEnv // what every session is given
+
+	metricsHandler http.Handler
+	env            *sessionEnv // what every session is given
 
 	baseCtx   context.Context // parent of every session's store and bus calls
 	cancelAll context.CancelFunc
@@ -75,7 +79,8 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("relay: subscribe to bus: %w", err)
 	}
 	fan := &fanout{bus: bus, ctx: s.baseCtx, metrics: s.metrics, log: o.Logger}
-	s.commit = newCommitter(store, o.BatchMax, o.Logger, s.metrics, fan)
+	s.admit = newAdmission(o, s.metrics)
+	s.commit = newCommitter(store, o.BatchMax, max(o.BatchMax, o.MaxInflightSends), o.Logger, s.metrics, fan)
 	go s.commit.run()
 	key := []byte(secret)
 	s.env = &sessionEnv{
@@ -87,9 +92,12 @@ func New(opts Options) (*Server, error) {
 		verify: func(token string, now time.Time) (string, time.Time, *proto.Error) {
 			return verifyToken(key, token, now)
 		},
-		store: store, commit: s.commit, hub: s.hub, sub: s.sub, fan: fan,
+		store: store, commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, left: s.left,
 	}
+
+	s.registerGauges()
+	s.metricsHandler = s.metrics.handler()
 
 	mux := http.NewServeMux()
 	s.mountWS(mux)
@@ -233,14 +241,57 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_ = s.metrics.write(w)
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	s.metricsHandler.ServeHTTP(w, r)
+}
+
+// registerGauges adds the series a scrape computes from the server's state:
+// queue depths and the bus connection.
+func (s *Server) registerGauges() {
+	m := s.metrics
+	m.gaugeFunc("parley_commit_queue_sends", "Sends waiting for the committer.", func() float64 { return float64(s.commit.queued()) })
+	m.reg.MustRegister(queueCollector{s})
 	if b, ok := s.bus.(interface{ Connected() bool }); ok {
-		up := 0
-		if b.Connected() {
-			up = 1
-		}
-		fmt.Fprintf(w, "# HELP parley_bus_connected Whether the bus to other relays is connected (1) or reconnecting (0).\n# TYPE parley_bus_connected gauge\nparley_bus_connected %d\n", up)
+		m.gaugeFunc("parley_bus_connected", "Whether the bus to other relays is connected (1) or reconnecting (0).", func() float64 {
+			if b.Connected() {
+				return 1
+			}
+			return 0
+		})
 	}
+}
+
+// queuer is a Transport that can tell how many frames wait for its writer.
+type queuer interface {
+	queued() int
+}
+
+// queueCollector reports the frames waiting in the connections' send
+// queues, summed and the deepest one, computed at scrape time from the
+// open sessions.
+type queueCollector struct{ s *Server }
+
+var (
+	sendQueueDesc    = prometheus.NewDesc("parley_send_queue_frames", "Frames waiting in all connections' send queues.", nil, nil)
+	sendQueueMaxDesc = prometheus.NewDesc("parley_send_queue_max_frames", "Frames waiting in the deepest connection send queue.", nil, nil)
+)
+
+func (q queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- sendQueueDesc
+	ch <- sendQueueMaxDesc
+}
+
+func (q queueCollector) Collect(ch chan<- prometheus.Metric) {
+	var sum, deepest int
+	q.s.mu.Lock()
+	for sess := range q.s.sessions {
+		if t, ok := sess.t.(queuer); ok {
+			n := t.queued()
+			sum += n
+			deepest = max(deepest, n)
+		}
+	}
+	q.s.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(sendQueueDesc, prometheus.GaugeValue, float64(sum))
+	ch <- prometheus.MustNewConstMetric(sendQueueMaxDesc, prometheus.GaugeValue, float64(deepest))
 }

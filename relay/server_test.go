@@ -666,6 +666,7 @@ func TestSlowConsumer(t *testing.T) {
 		o.SendQueue = n + 16
 		o.WriteTimeout = 300 * time.Millisecond
 		o.RateLimit = -1
+		o.MaxInflightPerConn = -1 // the sender pipelines all n sends
 	})
 	sender, _ := login(t, r, "alice", "d")
 	healthy, _ := login(t, r, "bob", "d")
@@ -777,6 +778,18 @@ func TestHealthMetrics(t *testing.T) {
 		`parley_commit_batch_size_bucket{le="1"} 1`, "parley_commit_batch_size_count 1",
 		`parley_ack_latency_seconds_bucket{le="+Inf"} 1`, "go_goroutines ", "go_memstats_heap_inuse_bytes ",
 		"process_resident_memory_bytes ",
+		// Latency histograms: frame admit, store commit, send→ack, fan-out.
+		"# TYPE parley_frame_admit_seconds histogram", "parley_frame_admit_seconds_count 2",
+		"# TYPE parley_store_commit_seconds histogram", "parley_store_commit_seconds_count 1",
+		"# TYPE parley_ack_latency_seconds histogram",
+		"# TYPE parley_fanout_seconds histogram", "parley_fanout_seconds_count 1",
+		"# TYPE parley_request_seconds histogram", `parley_request_seconds_count{frame="send"} 1`,
+		`parley_request_seconds_count{frame="hello"} 1`,
+		// Queue depths.
+		"parley_commit_queue_sends 0", "parley_send_queue_frames ", "parley_send_queue_max_frames ",
+		// The standard collectors.
+		"go_gc_duration_seconds", "go_info{", "go_threads ", "process_cpu_seconds_total ",
+		"process_open_fds ", "process_start_time_seconds ",
 	} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("metrics lack %q", name)

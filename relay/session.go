@@ -73,6 +73,12 @@ type Session struct {
 	// one of this connection's sends for a while (4300); see send.
 	refused atomic.Bool
 
+	// inflight counts this connection's sends admitted and not answered
+	// (see admission); shed holds its sends in order while some are
+	// refused (Receive only).
+	inflight atomic.Int64
+	shed     rules.Shed
+
 	closed atomic.Bool // closing or gone: nothing more is written
 }
 
@@ -87,6 +93,7 @@ type sessionEnv struct {
 	verify  func(token string, now time.Time) (user string, exp time.Time, perr *proto.Error)
 	store   sessionStore
 	commit  *committer
+	admit   *admission
 	hub     *hub
 	sub     Subscription
 	fan     *fanout
@@ -134,7 +141,11 @@ func (s *Session) Receive(msg []byte, binary bool) bool {
 		s.Close(perr.Code, perr.Message)
 		return false
 	}
+	m := s.env.metrics
+	m.admitLatency.observe(since(now))
+	began := time.Now()
 	s.handle(now, f)
+	m.request(f.Type, began)
 	return !s.closed.Load()
 }
 
@@ -286,11 +297,21 @@ func (s *Session) send(now time.Time, id uint64, b *proto.Send) {
 	// connection's sends not stored yet are refused too, and the connection
 	// ends (4101): the client reconnects and resends its outbox in order
 	// (see committer.commit and committer.complete).
+	//
+	// A send the relay has no room for is refused here, at once (4301,
+	// admission.go), and the connection's later sends with it until the
+	// client resends in order (rules.Shed).
+	size, busy := s.env.admit.enter(s, b)
+	if busy != nil {
+		s.reply(proto.Frame{Type: proto.TypeError, ID: id, Body: busy})
+		return
+	}
 	r := &commitReq{
 		req:  AppendRequest{Sender: s.user, Device: s.device, Send: *b, CreatedAt: now.UnixMilli()},
-		from: s, id: id, readAt: now,
+		from: s, id: id, readAt: now, size: size,
 	}
 	if !s.env.commit.submit(r) {
+		s.env.admit.leave(s, size)
 		s.replyErr(id, proto.Errorf(proto.CodeUnavailable, "relay shutting down"))
 	}
 }

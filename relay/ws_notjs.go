@@ -70,7 +70,7 @@ func (e *wsEdge) serve(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(-1) // the session enforces MaxFrame with its own close code
 	c := &wsConn{
 		edge: e, conn: conn, out: sb.out,
-		q:          sendQueue{max: e.sendQueue, drained: make(chan struct{}, 1)},
+		q:          sendQueue{max: e.sendQueue, drained: make(chan struct{}, 1), total: &e.srv.admit.queued},
 		writerDone: make(chan struct{}),
 		closing:    make(chan struct{}),
 	}
@@ -80,6 +80,7 @@ func (e *wsEdge) serve(w http.ResponseWriter, r *http.Request) {
 		<-c.writerDone
 		c.grace.Stop()
 		c.teardown()
+		c.q.drop()
 		return
 	}
 	c.sess.Store(sess)
@@ -157,6 +158,7 @@ func (c *wsConn) run(sess *Session) {
 	<-c.writerDone
 	c.grace.Stop()
 	c.teardown()
+	c.q.drop()
 	sess.Gone()
 }
 
@@ -223,12 +225,17 @@ func (c *wsConn) awaitRoom() bool {
 	return !c.isClosing.Load()
 }
 
+// queued implements queuer, for the send queue metrics.
+func (c *wsConn) queued() int { return c.q.len() }
+
 // readFailed ends a connection that failed or that the peer closed.
 func (c *wsConn) readFailed(err error) {
 	if c.isClosing.Load() {
 		return
 	}
-	c.edge.log.Debug("connection ended", "session", c.sessionID(), "status", int(websocket.CloseStatus(err)), "err", err)
+	status := int(websocket.CloseStatus(err))
+	c.edge.metrics.peerClosed(status)
+	c.edge.log.Debug("connection ended", "session", c.sessionID(), "status", status, "err", err)
 	c.end(0, "", false)
 }
 
@@ -488,6 +495,8 @@ type sendQueue struct {
 	max     int
 	running bool          // a writer goroutine owns the queue
 	drained chan struct{} // capacity 1: the writer took the items
+	total   *atomic.Int64 // the frames waiting in every queue of the relay, for admission
+	dropped bool          // the connection is over: push drops
 }
 
 // push queues b. ok is false when max frames are already waiting; start is
@@ -495,10 +504,14 @@ type sendQueue struct {
 func (q *sendQueue) push(b []byte) (ok, start bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.dropped {
+		return true, false
+	}
 	if len(q.items) >= q.max {
 		return false, false
 	}
 	q.items = append(q.items, b)
+	q.total.Add(1)
 	if !q.running {
 		q.running = true
 		return true, true
@@ -535,12 +548,24 @@ func (q *sendQueue) take(buf [][]byte) [][]byte {
 	q.mu.Lock()
 	out := q.items
 	q.items = buf[:0]
+	q.total.Add(-int64(len(out)))
 	q.mu.Unlock()
 	select {
 	case q.drained <- struct{}{}:
 	default:
 	}
 	return out
+}
+
+// drop discards what is left once the connection is over; later pushes
+// are dropped.
+func (q *sendQueue) drop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.dropped = true
+	q.total.Add(-int64(len(q.items)))
+	clear(q.items)
+	q.items = nil
 }
 
 func (q *sendQueue) len() int {

@@ -68,7 +68,8 @@ func TestCoalescer(t *testing.T) {
 // not closing.
 func TestSendQueue(t *testing.T) {
 	t.Parallel()
-	q := sendQueue{max: 3, drained: make(chan struct{}, 1)}
+	var total atomic.Int64
+	q := sendQueue{max: 3, drained: make(chan struct{}, 1), total: &total}
 	var closing atomic.Bool
 	okPush, start := q.push([]byte{1})
 	equal(t, [2]bool{okPush, start}, [2]bool{true, true}, "first push starts a writer")
@@ -80,10 +81,18 @@ func TestSendQueue(t *testing.T) {
 	equal(t, okPush, false, "push past max")
 	equal(t, q.claim(), false, "claim while a writer runs")
 	equal(t, q.release(&closing), false, "writer keeps running while frames wait")
+	equal(t, total.Load(), int64(3), "frames counted for admission")
 	equal(t, len(q.take(nil)), 3, "take")
+	equal(t, total.Load(), int64(0), "frames taken are no longer counted")
 	closing.Store(true)
 	equal(t, q.release(&closing), false, "writer stays to finish a closing session")
 	closing.Store(false)
 	equal(t, q.release(&closing), true, "idle writer exits")
 	equal(t, q.claim(), true, "claim when no writer runs")
+	q.push([]byte{4})
+	q.push([]byte{5})
+	q.drop()
+	equal(t, total.Load(), int64(0), "a dropped queue counts nothing")
+	okPush, _ = q.push([]byte{6})
+	equal(t, [2]any{okPush, total.Load()}, [2]any{true, int64(0)}, "a push after drop is dropped")
 }

@@ -61,6 +61,8 @@ export const Codes = {
   NotSupported: 4215,
   /** 4300 unavailable: the store could not commit; retry later. */
   Unavailable: 4300,
+  /** 4301 busy: the relay is overloaded and refused the request at the door; retry after a backoff. */
+  Busy: 4301,
   /** 4308 timeout: the relay gave up waiting on the store. */
   Timeout: 4308,
   /** 4900 client closed: the client was closed. */
@@ -102,6 +104,7 @@ const names: { readonly [code: number]: string } = {
   4213: "too large",
   4215: "not supported",
   4300: "unavailable",
+  4301: "busy",
   4308: "timeout",
   4900: "client closed",
   4901: "not connected",

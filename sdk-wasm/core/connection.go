@@ -196,7 +196,7 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		if r == nil {
 			return
 		}
-		c.requestFailed(now, r, &proto.Error{Code: body.Code, Message: body.Message})
+		c.requestFailed(now, r, &proto.Error{Code: body.Code, Message: body.Message}, time.Duration(body.RetryAfter)*time.Millisecond)
 	default:
 		c.badReply(now, f.ID, r, "unexpected "+f.Type.String()+" frame")
 	}
@@ -373,10 +373,10 @@ func (c *Core) replied(r *request) {
 }
 
 // requestFailed settles a request the relay answered with an error.
-func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error) {
+func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error, retryAfter time.Duration) {
 	switch r.kind {
 	case reqSend:
-		c.sendRefused(now, r.clientID, err)
+		c.sendRefused(now, r.clientID, err, retryAfter)
 	case reqSync, reqFill:
 		// A refused sync or fill is not something a retry on this
 		// connection fixes; start over on a new one.

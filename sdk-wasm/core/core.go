@@ -103,6 +103,8 @@ type Core struct {
 	byClient map[string]*OutboxEntry
 	inflight map[string]uint64    // client id → request id
 	retryMsg map[string]time.Time // client id → not before
+	retries  map[string]int       // client id → refusals so far, for its growing backoff
+	window   int                  // the send window after a refusal, reopening by doubling; 0: Config.SendWindow
 	sendOps  map[string][]uint64  // client id → operations waiting for its ack
 
 	// conversations.go: the cache's view, sync and gap filling.
@@ -141,6 +143,7 @@ func New(cfg Config, snap Snapshot) (*Core, error) {
 		byClient: make(map[string]*OutboxEntry),
 		inflight: make(map[string]uint64),
 		retryMsg: make(map[string]time.Time),
+		retries:  make(map[string]int),
 		sendOps:  make(map[string][]uint64),
 		reads:    make(map[string]uint64),
 		reqs:     make(map[uint64]*request),

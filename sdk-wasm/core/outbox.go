@@ -101,8 +101,12 @@ func (c *Core) pumpSends(now time.Time) {
 	if c.phase != phaseReady {
 		return
 	}
+	window := c.cfg.SendWindow
+	if c.window > 0 {
+		window = c.window
+	}
 	for _, e := range c.outbox {
-		if len(c.inflight) >= c.cfg.SendWindow {
+		if len(c.inflight) >= window {
 			return
 		}
 		id := e.Message.ClientID
@@ -133,6 +137,11 @@ func (c *Core) acked(now time.Time, r *request, a *proto.Ack) {
 		c.abort(now, proto.CodeBadServerFrame, "ack does not match its send")
 		return
 	}
+	if c.window > 0 {
+		if c.window *= 2; c.window >= c.cfg.SendWindow {
+			c.window = 0
+		}
+	}
 	m := e.Message
 	m.Seq, m.CreatedAt, m.ID = a.Seq, a.CreatedAt, proto.MessageID(a.ConvID, a.Seq)
 	m.Status, m.ErrorCode = StatusSent, 0
@@ -149,17 +158,24 @@ func (c *Core) acked(now time.Time, r *request, a *proto.Ack) {
 	c.pumpSends(now)
 }
 
-// sendRefused handles the relay's error for a send: a retryable one waits
-// and goes again (holding back the sends behind it, to keep their order), a
-// permanent one fails the message, which stays in the outbox for Resend.
-func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error) {
+// sendRefused handles the relay's error for a send: a retryable one (4300
+// store unavailable, 4301 busy, …) waits and goes again, holding back the
+// sends behind it to keep their order; a permanent one fails the message,
+// which stays in the outbox for Resend. retryAfter is the relay's hint, 0
+// when it gave none.
+func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error, retryAfter time.Duration) {
 	delete(c.inflight, clientID)
 	e := c.byClient[clientID]
 	if e == nil {
 		return
 	}
 	if err.Code.Retryable() {
-		c.retryMsg[clientID] = now.Add(c.backoffFor(1))
+		// A relay short of room: after the wait, probe with one send and
+		// reopen the window as acks come back (slow start), instead of
+		// pipelining a full window into a relay that refuses most of it.
+		c.window = 1
+		c.retries[clientID]++
+		c.retryMsg[clientID] = now.Add(c.retryDelay(c.retries[clientID], retryAfter))
 		return
 	}
 	e.Message.Status = StatusFailed
@@ -170,12 +186,24 @@ func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error) {
 	c.resolveSend(clientID, Result{Err: err})
 }
 
-func (c *Core) backoffFor(n int) time.Duration {
-	d := c.cfg.MinBackoff
-	for i := 0; i < n; i++ {
-		d *= 2
+// retryDelay is the wait before resending a send refused n times in a row:
+// full jitter between a floor (the relay's hint, at least half MinBackoff)
+// and a ceiling that starts at twice max(MinBackoff, hint) and doubles with
+// each of the first refusals, up to 16 times its start and MaxBackoff. Many
+// clients refused at once thus come back spread out, and further apart
+// while the relay stays busy — but not so far apart that a relay with room
+// again sits idle while the outboxes wait. An ack ends the streak (the
+// entry leaves the outbox). A hint above MaxBackoff is cut to it, so a
+// relay cannot park an outbox for days.
+func (c *Core) retryDelay(n int, hint time.Duration) time.Duration {
+	hint = min(hint, c.cfg.MaxBackoff)
+	floor := max(hint, c.cfg.MinBackoff/2)
+	ceil := 2 * max(c.cfg.MinBackoff, hint)
+	for i := 1; i < min(n, 5) && ceil < c.cfg.MaxBackoff; i++ {
+		ceil *= 2
 	}
-	return d
+	ceil = max(min(ceil, c.cfg.MaxBackoff), floor)
+	return floor + time.Duration(c.cfg.Rand()%(uint64(ceil-floor)+1))
 }
 
 // completeSend removes an acknowledged send from the outbox, announces it and
@@ -193,6 +221,7 @@ func (c *Core) removeFromOutbox(e *OutboxEntry) {
 	delete(c.byClient, id)
 	delete(c.inflight, id)
 	delete(c.retryMsg, id)
+	delete(c.retries, id)
 	for i, x := range c.outbox {
 		if x == e {
 			c.outbox = append(c.outbox[:i], c.outbox[i+1:]...)

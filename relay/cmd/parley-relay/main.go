@@ -132,6 +132,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	busURL := fs.String("bus", "memory", "fan-out between relays: memory (one relay) or a nats://… URL (comma-separated servers)")
 	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix, to share one NATS between deployments")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	checkOverload, applyOverload := overloadFlags(e)
 	for name, variable := range map[string]string{
 		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
@@ -163,6 +164,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *rateLimit == 0 {
 		return badUsage(stderr, errors.New("--rate-limit 0 would refuse every frame; use a negative value to disable"))
 	}
+	if err := checkOverload(); err != nil {
+		return badUsage(stderr, err)
+	}
 	sync := strings.ToUpper(*synchronous)
 	if sync != "FULL" && sync != "NORMAL" {
 		return badUsage(stderr, fmt.Errorf("--synchronous %q is not FULL or NORMAL", *synchronous))
@@ -178,11 +182,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if bus != nil {
 		fanout = bus
 	}
-	srv, err := relay.New(relay.Options{
+	opts := relay.Options{
 		Data: *data, Secret: *secret, Origins: splitList(*origins),
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
-	})
+	}
+	applyOverload(&opts)
+	srv, err := relay.New(opts)
 	if err != nil {
 		if store != nil {
 			store.Close()

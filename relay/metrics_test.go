@@ -1,0 +1,78 @@
+package relay
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// connectedBus is the in-process bus reporting a connection, as the NATS
+// bus does, so that parley_bus_connected is exposed.
+type connectedBus struct{ *MemoryBus }
+
+func (connectedBus) Connected() bool { return true }
+
+// TestMetricsDocumented holds the operator's view together: every parley_
+// series /metrics exposes is listed in docs/deployment.md, and every series
+// the Grafana dashboard queries is one /metrics exposes.
+func TestMetricsDocumented(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *Options) { o.Bus = connectedBus{NewMemoryBus()} })
+	c, _ := login(t, r, "alice", "d")
+	c.ack(proto.P2PID("alice", "bob"), "1", "x")
+	_, page := r.get("/metrics")
+	families := map[string]string{} // name → type
+	for _, line := range strings.Split(page, "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			families[f[2]] = f[3]
+		}
+	}
+	exposed := func(name string) bool {
+		if _, ok := families[name]; ok {
+			return true
+		}
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base, ok := strings.CutSuffix(name, suffix); ok && families[base] == "histogram" {
+				return true
+			}
+		}
+		return false
+	}
+
+	doc, err := os.ReadFile("../docs/deployment.md")
+	ok(t, err)
+	for name := range families {
+		if strings.HasPrefix(name, "parley_") && !strings.Contains(string(doc), "`"+name) {
+			t.Errorf("/metrics exposes %s, which docs/deployment.md does not list", name)
+		}
+	}
+
+	raw, err := os.ReadFile("../docs/grafana/parley-relay.json")
+	ok(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	ok(t, json.Unmarshal(raw, &dash))
+	series := regexp.MustCompile(`\b(?:parley|go|process)_[a-z0-9_]+`)
+	queried := 0
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			for _, name := range series.FindAllString(target.Expr, -1) {
+				queried++
+				if !exposed(name) {
+					t.Errorf("dashboard panel %q queries %s, which /metrics does not expose", p.Title, name)
+				}
+			}
+		}
+	}
+	if queried < 20 {
+		t.Fatalf("the dashboard queries only %d series", queried)
+	}
+}
