@@ -28,6 +28,11 @@ type metrics struct {
 	dedup       atomic.Uint64
 	busLost     atomic.Uint64
 	busErrors   atomic.Uint64
+	// acceptErrors counts failed accepts (EMFILE and the like).
+	acceptErrors atomic.Uint64
+
+	limitsMu sync.Mutex
+	limits   map[string]uint64 // by limit name: see limitHit
 
 	closesMu sync.Mutex
 	closes   map[proto.Code]uint64
@@ -39,6 +44,7 @@ type metrics struct {
 func newMetrics() *metrics {
 	return &metrics{
 		closes:     make(map[proto.Code]uint64),
+		limits:     make(map[string]uint64),
 		batchSize:  newHistogram(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 		ackLatency: newHistogram(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5),
 	}
@@ -49,6 +55,32 @@ func (m *metrics) closed(code proto.Code) {
 	m.closesMu.Lock()
 	m.closes[code]++
 	m.closesMu.Unlock()
+}
+
+// The limits limitHit counts, named as in docs/security.md.
+const (
+	limitConns          = "max_conns"
+	limitConnsPerIP     = "max_conns_per_ip"
+	limitSessionsOfUser = "max_sessions_per_user"
+	limitUserFrames     = "user_frame_rate"
+	limitUserBytes      = "user_byte_rate"
+	limitConnFrames     = "conn_frame_rate"
+	limitControlSize    = "control_frame_size"
+	limitQueueBytes     = "send_queue_bytes"
+)
+
+// limitHit counts one refusal by the limit named.
+func (m *metrics) limitHit(name string) {
+	m.limitsMu.Lock()
+	m.limits[name]++
+	m.limitsMu.Unlock()
+}
+
+// limitCount returns how many refusals the limit named made.
+func (m *metrics) limitCount(name string) uint64 {
+	m.limitsMu.Lock()
+	defer m.limitsMu.Unlock()
+	return m.limits[name]
 }
 
 // closeCount returns how many closes with code the relay initiated.
@@ -109,6 +141,19 @@ func (m *metrics) write(out io.Writer) error {
 	counter("parley_send_dedup_total", "Sends answered with the original ack of a duplicate.", m.dedup.Load())
 	counter("parley_bus_lost_total", "Times the bus may have dropped pushes and every session was told to resync.", m.busLost.Load())
 	counter("parley_bus_publish_errors_total", "Fan-outs the bus refused (the message is stored; clients catch up by sync).", m.busErrors.Load())
+
+	counter("parley_accept_errors_total", "Failed accepts on the listener (such as running out of file descriptors).", m.acceptErrors.Load())
+	m.limitsMu.Lock()
+	names := make([]string, 0, len(m.limits))
+	for n := range m.limits {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	fmt.Fprintf(w, "# HELP parley_limit_refused_total Connections, sessions and frames refused by a limit, by limit.\n# TYPE parley_limit_refused_total counter\n")
+	for _, n := range names {
+		fmt.Fprintf(w, "parley_limit_refused_total{limit=%q} %d\n", n, m.limits[n])
+	}
+	m.limitsMu.Unlock()
 
 	m.closesMu.Lock()
 	codes := make([]proto.Code, 0, len(m.closes))

@@ -82,6 +82,34 @@ type Options struct {
 	// to "FULL".
 	Synchronous string
 
+	// MaxConns is the most TCP connections Serve holds open at once, of
+	// every kind (WebSockets, HTTP keep-alives, connections still sending
+	// their request); one above it is closed as soon as it is accepted.
+	// Defaults to 10000; negative disables the limit. Keep it below the
+	// process's file descriptor limit (ulimit -n).
+	MaxConns int
+
+	// MaxConnsPerIP is the most connections Serve holds open from one
+	// remote address. Defaults to 256; negative disables the limit. Behind
+	// a reverse proxy every connection comes from the proxy: raise it or
+	// disable it there, and limit per client at the proxy.
+	MaxConnsPerIP int
+
+	// ReadHeaderTimeout bounds how long Serve waits for a request's
+	// headers. Defaults to 5 s.
+	ReadHeaderTimeout time.Duration
+
+	// ReadTimeout bounds how long Serve waits for a whole request,
+	// headers and body, before the WebSocket upgrade (the upgraded
+	// connection has its own heartbeat). Defaults to 15 s.
+	ReadTimeout time.Duration
+
+	// IdleTimeout closes an HTTP keep-alive connection idle this long
+	// between requests. Defaults to 5 s: clients of the relay open a
+	// WebSocket, not a stream of requests, so a parked connection is only
+	// a held file descriptor.
+	IdleTimeout time.Duration
+
 	// Logger receives the relay's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -129,6 +157,21 @@ func (o Options) withDefaults() (Options, error) {
 		o.Synchronous = strings.ToUpper(o.Synchronous)
 	default:
 		return o, fmt.Errorf("relay: Synchronous %q is not FULL or NORMAL", o.Synchronous)
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = 10000
+	}
+	if o.MaxConnsPerIP == 0 {
+		o.MaxConnsPerIP = 256
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 5 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 15 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -26,6 +26,7 @@ type Server struct {
 	commit  *committer
 	metrics *metrics
 	log     *slog.Logger
+	warnLog *rateLog // warnings an attacker could multiply
 	handler http.Handler
 	env     *sessionEnv // what every session is given
 
@@ -67,6 +68,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: o, store: store, bus: bus, hub: newHub(), metrics: newMetrics(),
 		log: o.Logger, sessions: make(map[*Session]struct{}),
+		warnLog: newRateLog(o.Logger, 5, 20),
 	}
 	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
 	s.hub.onLost = func() { s.metrics.busLost.Add(1) }
@@ -88,7 +90,7 @@ func New(opts Options) (*Server, error) {
 			return verifyToken(key, token, now)
 		},
 		store: store, commit: s.commit, hub: s.hub, sub: s.sub, fan: fan,
-		metrics: s.metrics, log: o.Logger, left: s.left,
+		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 	}
 
 	mux := http.NewServeMux()
@@ -107,12 +109,24 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve accepts connections on ln until Shutdown, then returns
 // http.ErrServerClosed, like http.Server.Serve.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.ServeHandler(ln, s.handler) }
+
+// ServeHandler is Serve with another handler, one that mounts Handler
+// beside routes of its own: the connections are held to the same limits
+// (Options.MaxConns, MaxConnsPerIP) and timeouts (ReadHeaderTimeout,
+// ReadTimeout, IdleTimeout), and Shutdown stops it.
+func (s *Server) ServeHandler(ln net.Listener, h http.Handler) error {
+	o := &s.opts
 	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		Handler:           h,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		// net/http's own messages (TLS handshake errors, retried accepts)
+		// are debug: the listener logs what an operator must see.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	ln = newLimitListener(ln, o.MaxConns, o.MaxConnsPerIP, s.metrics, s.warnLog)
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()

@@ -92,6 +92,7 @@ type sessionEnv struct {
 	fan     *fanout
 	metrics *metrics
 	log     *slog.Logger
+	warnLog *rateLog // for what a client can repeat at will
 	// left is called once per opened session, by Gone: the server forgets
 	// it.
 	left func(*Session)
@@ -184,11 +185,16 @@ func (s *Session) Close(code proto.Code, reason string) {
 	}
 	// Counted before the Close frame can leave.
 	s.env.metrics.closed(code)
-	lvl := slog.LevelDebug
-	if code != proto.CodeShutdown && code != proto.CodeKicked {
-		lvl = slog.LevelInfo
+	switch {
+	case code == proto.CodeShutdown || code == proto.CodeKicked:
+		s.env.log.Debug("closing session", "session", s.id, "code", uint16(code), "reason", reason, "remote", s.remote)
+	case !s.authed.Load():
+		// Anyone can fail a hello, as often as they can connect: these
+		// lines are rate-limited.
+		s.env.warnLog.info("hello refused", "session", s.id, "code", uint16(code), "reason", reason, "remote", s.remote)
+	default:
+		s.env.log.Info("closing session", "session", s.id, "user", s.user, "code", uint16(code), "reason", reason, "remote", s.remote)
 	}
-	s.env.log.Log(context.Background(), lvl, "closing session", "session", s.id, "code", uint16(code), "reason", reason)
 	s.t.Close(code, reason)
 }
 

@@ -132,12 +132,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	busURL := fs.String("bus", "memory", "fan-out between relays: memory (one relay) or a nats://… URL (comma-separated servers)")
 	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix, to share one NATS between deployments")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	maxConns := fs.Int("max-conns", 10000, "TCP connections held open at once, of every kind; negative disables (keep below ulimit -n)")
+	maxConnsPerIP := fs.Int("max-conns-per-ip", 256, "TCP connections held open from one address; negative disables (raise it behind a proxy)")
 	for name, variable := range map[string]string{
 		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
 		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "dev-tokens": "PARLEY_DEV_TOKENS", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
 		"rate-limit": "PARLEY_RATE_LIMIT", "rate-burst": "PARLEY_RATE_BURST", "send-queue": "PARLEY_SEND_QUEUE", "synchronous": "PARLEY_SYNCHRONOUS",
-		"log-level": "PARLEY_LOG_LEVEL",
+		"log-level": "PARLEY_LOG_LEVEL", "max-conns": "PARLEY_MAX_CONNS", "max-conns-per-ip": "PARLEY_MAX_CONNS_PER_IP",
 	} {
 		e.bind(name, variable)
 	}
@@ -182,6 +184,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Data: *data, Secret: *secret, Origins: splitList(*origins),
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
+		MaxConns: nonZero(*maxConns), MaxConnsPerIP: nonZero(*maxConnsPerIP),
 	})
 	if err != nil {
 		if store != nil {
@@ -211,13 +214,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "parley-relay listening on http://%s\n", ln.Addr())
 	log.Info("relay started", "addr", ln.Addr().String(), "data", *data, "store", redact(*storeURL), "bus", redact(*busURL), "version", versionString())
 
-	hs := &http.Server{
-		Handler:           routes(srv.Handler(), x),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- srv.ServeHandler(ln, routes(srv.Handler(), x)) }()
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -228,12 +226,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	// Stop accepting first; the WebSockets already upgraded are the relay's,
-	// which drains them.
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Error("shutdown", "err", err)
-		code = 1
-	}
+	// Shutdown stops accepting first, then drains the WebSockets.
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "err", err)
 		code = 1
@@ -293,6 +286,15 @@ func badUsage(stderr io.Writer, err error) int {
 	}
 	fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 	return 2
+}
+
+// nonZero maps a flag's 0 to "disabled" (-1): relay.Options reads 0 as
+// "the default", a flag given as 0 means none.
+func nonZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func splitList(s string) []string {
