@@ -35,6 +35,7 @@ const (
 	CodeHeartbeatTimeout Code = 4103 // nothing heard within the heartbeat window
 	CodeRateLimited      Code = 4104 // the connection sent frames faster than allowed
 	CodeInternal         Code = 4105 // unexpected relay failure
+	CodeTooManySessions  Code = 4106 // the user has too many connections open on this relay
 )
 
 // Permanent request errors (4200–4299).
@@ -94,6 +95,7 @@ var codeNames = map[Code]string{
 	CodeHeartbeatTimeout:   "heartbeat timeout",
 	CodeRateLimited:        "rate limited",
 	CodeInternal:           "internal error",
+	CodeTooManySessions:    "too many sessions",
 	CodeBadRequest:         "bad request",
 	CodeForbidden:          "forbidden",
 	CodeNotFound:           "not found",

@@ -376,6 +376,7 @@ var codeActions = map[Code]string{
 	CodeShutdown:           "Reconnect after a short random delay; the relay is restarting.",
 	CodeSlowConsumer:       "Reconnect with backoff and sync: pushes were dropped.",
 	CodeRateLimited:        "Reconnect with backoff and send more slowly.",
+	CodeTooManySessions:    "Reconnect with backoff: the user's other connections hold every slot until one of them ends.",
 	CodeForbidden:          "Fail the request; the user is not a member. Refresh the conversation.",
 	CodeConflict:           "Fail the request; the id belongs to something else. Retry only with a new id.",
 	CodeTooLarge:           "Fail the request; it will not fit however often it is sent.",

@@ -68,6 +68,34 @@ type Options struct {
 	// a connection whose queue overflows is closed (4102). Defaults to 512.
 	SendQueue int
 
+	// SendQueueBytes bounds the bytes waiting for one connection's writer,
+	// as SendQueue bounds the frames; a connection above it is closed
+	// (4102). One frame is always accepted into an empty queue. Defaults
+	// to 4 MiB: above what one sender's UserByteRate burst can put in a
+	// reading member's queue at once.
+	SendQueueBytes int
+
+	// MaxSessionsPerUser is the most sessions one user may hold open on
+	// this relay node at once, all devices together; one more is closed
+	// with 4106 (retryable), unless it replaces a session of the same
+	// device. Several nodes each apply it to their own sessions. Defaults
+	// to 64; negative disables the limit.
+	MaxSessionsPerUser int
+
+	// UserRateLimit is the sustained number of frames a second one user
+	// may send across all of their sessions on this node, on top of each
+	// connection's RateLimit; above it the session that sent the frame is
+	// closed (4104). Its burst is twice the rate. Defaults to 1000;
+	// negative disables it.
+	UserRateLimit float64
+
+	// UserByteRate is the sustained number of bytes a second one user may
+	// send across all of their sessions on this node; above it the session
+	// that sent the frame is closed (4104). Its burst is one second's
+	// worth, and at least 4 × MaxFrame. Defaults to 2 MiB; negative
+	// disables it.
+	UserByteRate float64
+
 	// WriteTimeout bounds one frame write; a connection that does not take
 	// a frame in time is closed (4102). Defaults to 10 s.
 	WriteTimeout time.Duration
@@ -143,6 +171,18 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = 512
+	}
+	if o.SendQueueBytes <= 0 {
+		o.SendQueueBytes = 4 << 20
+	}
+	if o.MaxSessionsPerUser == 0 {
+		o.MaxSessionsPerUser = 64
+	}
+	if o.UserRateLimit == 0 {
+		o.UserRateLimit = 1000
+	}
+	if o.UserByteRate == 0 {
+		o.UserByteRate = 2 << 20
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second

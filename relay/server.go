@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
-	"github.com/parley-im/parley/relay/rules"
+	"golang.org/x/time/rate"
 )
 
 // Server is a Parley relay. Create it with New, mount Handler or call Serve,
@@ -89,7 +89,7 @@ func New(opts Options) (*Server, error) {
 		verify: func(token string, now time.Time) (string, time.Time, *proto.Error) {
 			return verifyToken(key, token, now)
 		},
-		store: store, commit: s.commit, hub: s.hub, sub: s.sub, fan: fan,
+		store: store, users: newUserTable(o), commit: s.commit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 	}
 
@@ -205,7 +205,9 @@ func (s *Server) Open(t Transport, info ConnInfo) *Session {
 	env := s.env
 	sess := &Session{
 		id: randomHex(8), t: t, env: env, remote: info.Remote,
-		bucket: rules.NewBucket(env.limits.rateLimit, env.limits.rateBurst),
+	}
+	if env.limits.rateLimit > 0 {
+		sess.rate = rate.NewLimiter(rate.Limit(env.limits.rateLimit), env.limits.rateBurst)
 	}
 	s.mu.Lock()
 	if s.draining {

@@ -664,8 +664,9 @@ func TestSlowConsumer(t *testing.T) {
 	const n = 400 // 400 × 30 KiB: far more than the socket buffers hold
 	r := startRelay(t, func(o *Options) {
 		o.SendQueue = n + 16
+		o.SendQueueBytes = (n + 16) * 31 << 10
 		o.WriteTimeout = 300 * time.Millisecond
-		o.RateLimit = -1
+		o.RateLimit, o.UserRateLimit, o.UserByteRate = -1, -1, -1
 	})
 	sender, _ := login(t, r, "alice", "d")
 	healthy, _ := login(t, r, "bob", "d")

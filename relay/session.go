@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay/rules"
+	"golang.org/x/time/rate"
 )
 
 // Transport carries one client connection's outbound frames. The session's
@@ -67,8 +68,9 @@ type Session struct {
 	watched      bool  // the bus subscription holds a reference to user for this session
 	authed       atomic.Bool
 
-	bucket rules.Bucket // Receive only
-	timer  *time.Timer  // auth deadline, then heartbeat deadline
+	rate  *rate.Limiter // this connection's frames; nil when disabled
+	owner *userState    // set by hello: what the user's sessions share
+	timer *time.Timer   // auth deadline, then heartbeat deadline
 	// refused is set, on the committer goroutine, when the store refused
 	// one of this connection's sends for a while (4300); see send.
 	refused atomic.Bool
@@ -86,6 +88,7 @@ type sessionEnv struct {
 	// verify checks a Hello's token at now (see verifyToken).
 	verify  func(token string, now time.Time) (user string, exp time.Time, perr *proto.Error)
 	store   sessionStore
+	users   *userTable
 	commit  *committer
 	hub     *hub
 	sub     Subscription
@@ -147,9 +150,22 @@ func (s *Session) admit(now time.Time, msg []byte, binary bool) (proto.Frame, *p
 	if perr := rules.AdmitSize(len(msg), lim.maxFrame); perr != nil {
 		return proto.Frame{}, perr
 	}
-	s.env.metrics.framesIn.Add(1)
-	if !s.bucket.Allow(now) {
+	m := s.env.metrics
+	m.framesIn.Add(1)
+	if s.rate != nil && !s.rate.AllowN(now, 1) {
+		m.limitHit(limitConnFrames)
 		return proto.Frame{}, proto.Errorf(proto.CodeRateLimited, "too many frames")
+	}
+	if u := s.owner; u != nil {
+		if limit := u.allow(now, len(msg)); limit != "" {
+			m.limitHit(limit)
+			return proto.Frame{}, proto.Errorf(proto.CodeRateLimited, "too many frames or bytes from this user's sessions")
+		}
+	}
+	// Small frames are held to small limits before anything decodes them.
+	if perr := rules.AdmitControl(msg); perr != nil {
+		m.limitHit(limitControlSize)
+		return proto.Frame{}, perr
 	}
 	authed := s.authed.Load()
 	if authed {
@@ -170,6 +186,9 @@ func (s *Session) Gone() {
 	}
 	if s.watched {
 		s.env.sub.Unwatch(s.user)
+	}
+	if s.owner != nil {
+		s.env.users.leave(s.user)
 	}
 	s.env.metrics.connections.Add(-1)
 	s.env.left(s)
@@ -257,6 +276,11 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 		SessionID:   s.id,
 		TokenExp:    exp.Unix(),
 	}})
+	if s.owner = s.env.users.join(user, s.env.hub.hasDevice(user, h.DeviceID)); s.owner == nil {
+		s.env.metrics.limitHit(limitSessionsOfUser)
+		s.Close(proto.CodeTooManySessions, "too many sessions of this user")
+		return
+	}
 	// Watch before welcoming: from here on every push for user reaches this
 	// node, and everything committed earlier is found by the client's sync.
 	ctx, cancel := context.WithTimeout(s.env.ctx, lim.authTimeout)

@@ -32,20 +32,21 @@ import (
 
 // wsEdge serves GET /v1/ws for a server.
 type wsEdge struct {
-	srv          *Server
-	origins      []string
-	maxFrame     int
-	writeTimeout time.Duration
-	sendQueue    int
-	metrics      *metrics
-	log          *slog.Logger
+	srv            *Server
+	origins        []string
+	maxFrame       int
+	writeTimeout   time.Duration
+	sendQueue      int
+	sendQueueBytes int
+	metrics        *metrics
+	log            *slog.Logger
 }
 
 // mountWS serves the relay's WebSocket at GET /v1/ws.
 func (s *Server) mountWS(mux *http.ServeMux) {
 	e := &wsEdge{
 		srv: s, origins: s.opts.Origins, maxFrame: s.opts.MaxFrame, writeTimeout: s.opts.WriteTimeout,
-		sendQueue: s.opts.SendQueue, metrics: s.metrics, log: s.log,
+		sendQueue: s.opts.SendQueue, sendQueueBytes: s.opts.SendQueueBytes, metrics: s.metrics, log: s.log,
 	}
 	mux.HandleFunc("GET /v1/ws", e.serve)
 }
@@ -70,7 +71,7 @@ func (e *wsEdge) serve(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(-1) // the session enforces MaxFrame with its own close code
 	c := &wsConn{
 		edge: e, conn: conn, out: sb.out,
-		q:          sendQueue{max: e.sendQueue, drained: make(chan struct{}, 1)},
+		q:          sendQueue{max: e.sendQueue, maxBytes: e.sendQueueBytes, drained: make(chan struct{}, 1)},
 		writerDone: make(chan struct{}),
 		closing:    make(chan struct{}),
 	}
@@ -124,8 +125,11 @@ func (c *wsConn) Write(b []byte) bool {
 	if c.isClosing.Load() {
 		return true // dropped: the connection is ending
 	}
-	ok, start := c.q.push(b)
+	ok, start, byBytes := c.q.push(b)
 	if !ok {
+		if byBytes {
+			c.edge.metrics.limitHit(limitQueueBytes)
+		}
 		return false
 	}
 	if start {
@@ -207,13 +211,14 @@ func aside(f func()) {
 	<-done
 }
 
-// awaitRoom holds the reader while half the send queue is taken: a client
+// awaitRoom holds the reader while half the send queue (its frames or its
+// bytes) is taken: a client
 // that sends requests faster than it reads the replies is slowed down, the
 // way TCP would, instead of overflowing its own queue. The other half stays
 // free for what must never wait — acks and fan-out from other sessions. It
 // reports false when the connection is closing.
 func (c *wsConn) awaitRoom() bool {
-	for c.q.len() >= (c.q.max+1)/2 {
+	for c.q.halfFull() {
 		select {
 		case <-c.q.drained:
 		case <-c.closing:
@@ -483,27 +488,35 @@ func (c *coalescer) release() error {
 // fails when max frames are waiting. It grows on demand instead of being a
 // buffered channel, so an idle connection holds no preallocated slots.
 type sendQueue struct {
-	mu      sync.Mutex
-	items   [][]byte
-	max     int
-	running bool          // a writer goroutine owns the queue
-	drained chan struct{} // capacity 1: the writer took the items
+	mu       sync.Mutex
+	items    [][]byte
+	bytes    int // in items
+	max      int // frames
+	maxBytes int
+	running  bool          // a writer goroutine owns the queue
+	drained  chan struct{} // capacity 1: the writer took the items
 }
 
-// push queues b. ok is false when max frames are already waiting; start is
-// true when no writer runs and the caller must start one.
-func (q *sendQueue) push(b []byte) (ok, start bool) {
+// push queues b. ok is false when max frames are already waiting, or when b
+// would take the queue above maxBytes (an empty queue takes any one frame);
+// byBytes then tells which. start is true when no writer runs and the
+// caller must start one.
+func (q *sendQueue) push(b []byte) (ok, start, byBytes bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.items) >= q.max {
-		return false, false
+		return false, false, false
+	}
+	if len(q.items) > 0 && q.bytes+len(b) > q.maxBytes {
+		return false, false, true
 	}
 	q.items = append(q.items, b)
+	q.bytes += len(b)
 	if !q.running {
 		q.running = true
-		return true, true
+		return true, true, false
 	}
-	return true, false
+	return true, false, false
 }
 
 // claim makes the caller the writer when none runs.
@@ -535,6 +548,7 @@ func (q *sendQueue) take(buf [][]byte) [][]byte {
 	q.mu.Lock()
 	out := q.items
 	q.items = buf[:0]
+	q.bytes = 0
 	q.mu.Unlock()
 	select {
 	case q.drained <- struct{}{}:
@@ -543,10 +557,11 @@ func (q *sendQueue) take(buf [][]byte) [][]byte {
 	return out
 }
 
-func (q *sendQueue) len() int {
+// halfFull reports whether half the queue's frames or bytes are taken.
+func (q *sendQueue) halfFull() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items)
+	return len(q.items) >= (q.max+1)/2 || q.bytes >= q.maxBytes/2
 }
 
 // connBufferSize is the size of each of a connection's read and write

@@ -47,6 +47,8 @@ export const Codes = {
   RateLimited: 4104,
   /** 4105 internal error: unexpected relay failure. */
   Internal: 4105,
+  /** 4106 too many sessions: the user has too many connections open on this relay. */
+  TooManySessions: 4106,
   /** 4200 bad request: a field is missing or invalid. */
   BadRequest: 4200,
   /** 4203 forbidden: not a member of the conversation. */
@@ -95,6 +97,7 @@ const names: { readonly [code: number]: string } = {
   4103: "heartbeat timeout",
   4104: "rate limited",
   4105: "internal error",
+  4106: "too many sessions",
   4200: "bad request",
   4203: "forbidden",
   4204: "not found",

@@ -222,24 +222,22 @@ func TestPlanGroup(t *testing.T) {
 	equal(t, code(SameGroup(proto.KindP2P, "carol", []string{"alice", "bob", "carol"}, spec)), proto.CodeConflict, "not a group")
 }
 
-func TestBucket(t *testing.T) {
+func TestAdmitControl(t *testing.T) {
 	t.Parallel()
-	b := NewBucket(10, 3)
-	now := time.Unix(0, 0)
-	for range 3 {
-		equal(t, b.Allow(now), true, "burst")
-	}
-	equal(t, b.Allow(now), false, "empty")
-	equal(t, b.Allow(now.Add(50*time.Millisecond)), false, "half a token")
-	equal(t, b.Allow(now.Add(100*time.Millisecond)), true, "refilled one")
-	equal(t, b.Allow(now.Add(10*time.Second)), true, "refill capped at burst")
-	equal(t, b.Allow(now.Add(10*time.Second)), true, "2")
-	equal(t, b.Allow(now.Add(10*time.Second)), true, "3")
-	equal(t, b.Allow(now.Add(10*time.Second)), false, "burst only")
-	off := NewBucket(-1, 0)
-	for range 1000 {
-		if !off.Allow(now) {
-			t.Fatal("disabled bucket refused")
+	enc := func(f proto.Frame) []byte { return proto.MustEncode(f) }
+	ping := enc(proto.Frame{Type: proto.TypePing, Body: &proto.Ping{Time: 1}})
+	equal(t, AdmitControl(ping) == nil, true, "a ping")
+	// A padded ping: the body carries a key the decoder would skip, at a
+	// cost; the limit refuses it from its length.
+	padded := enc(proto.Frame{Type: proto.TypeSend, ID: 1, Body: &proto.Send{ConvID: "p:a:b", ClientID: "c", Text: strings.Repeat("x", 1000)}})
+	padded[2] = byte(proto.TypePing) // {1: 13, …}: the type is the third byte
+	equal(t, code(AdmitControl(padded)), proto.CodeFrameTooLarge, "padded ping")
+	send := enc(proto.Frame{Type: proto.TypeSend, ID: 1, Body: &proto.Send{ConvID: "p:a:b", ClientID: "c", Text: strings.Repeat("x", 1000)}})
+	equal(t, AdmitControl(send) == nil, true, "a send may be large")
+	equal(t, AdmitControl([]byte{0xff}) == nil, true, "garbage is left to Decode")
+	for _, typ := range []proto.Type{proto.TypeSync, proto.TypeHistory, proto.TypeRead, proto.TypePong, proto.TypeHello} {
+		if ControlLimit(typ) == 0 {
+			t.Errorf("%s has no small limit", typ)
 		}
 	}
 }

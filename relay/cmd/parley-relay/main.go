@@ -132,6 +132,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	busURL := fs.String("bus", "memory", "fan-out between relays: memory (one relay) or a nats://… URL (comma-separated servers)")
 	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix, to share one NATS between deployments")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
+	userRate := fs.Float64("user-rate-limit", 1000, "frames per second one user may send across their sessions on this node; negative disables")
+	userBytes := fs.Float64("user-byte-rate", 2<<20, "bytes per second one user may send across their sessions on this node; negative disables")
+	sendQueueBytes := fs.Int("send-queue-bytes", 4<<20, "bytes queued per connection before it is closed as a slow consumer")
 	maxConns := fs.Int("max-conns", 10000, "TCP connections held open at once, of every kind; negative disables (keep below ulimit -n)")
 	maxConnsPerIP := fs.Int("max-conns-per-ip", 256, "TCP connections held open from one address; negative disables (raise it behind a proxy)")
 	for name, variable := range map[string]string{
@@ -140,6 +144,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "dev-tokens": "PARLEY_DEV_TOKENS", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
 		"rate-limit": "PARLEY_RATE_LIMIT", "rate-burst": "PARLEY_RATE_BURST", "send-queue": "PARLEY_SEND_QUEUE", "synchronous": "PARLEY_SYNCHRONOUS",
 		"log-level": "PARLEY_LOG_LEVEL", "max-conns": "PARLEY_MAX_CONNS", "max-conns-per-ip": "PARLEY_MAX_CONNS_PER_IP",
+		"max-sessions-per-user": "PARLEY_MAX_SESSIONS_PER_USER", "user-rate-limit": "PARLEY_USER_RATE_LIMIT",
+		"user-byte-rate": "PARLEY_USER_BYTE_RATE", "send-queue-bytes": "PARLEY_SEND_QUEUE_BYTES",
 	} {
 		e.bind(name, variable)
 	}
@@ -158,6 +164,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *sendQueue < 1 {
 		return badUsage(stderr, fmt.Errorf("--send-queue %d is below 1", *sendQueue))
+	}
+	if *sendQueueBytes < 1 {
+		return badUsage(stderr, fmt.Errorf("--send-queue-bytes %d is below 1", *sendQueueBytes))
+	}
+	if *userRate == 0 || *userBytes == 0 {
+		return badUsage(stderr, errors.New("--user-rate-limit and --user-byte-rate 0 would refuse every frame; use a negative value to disable"))
 	}
 	if *heartbeat <= 0 {
 		return badUsage(stderr, fmt.Errorf("--heartbeat %s is not positive", *heartbeat))
@@ -184,7 +196,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Data: *data, Secret: *secret, Origins: splitList(*origins),
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
-		MaxConns: nonZero(*maxConns), MaxConnsPerIP: nonZero(*maxConnsPerIP),
+		MaxConns: nonZero(*maxConns), MaxConnsPerIP: nonZero(*maxConnsPerIP), MaxSessionsPerUser: nonZero(*maxSessions),
+		UserRateLimit: *userRate, UserByteRate: *userBytes, SendQueueBytes: *sendQueueBytes,
 	})
 	if err != nil {
 		if store != nil {

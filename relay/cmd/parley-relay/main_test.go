@@ -50,6 +50,8 @@ func TestUsageErrors(t *testing.T) {
 		{"serve/tiny max frame", []string{"serve", "--max-frame", "10"}, 2},
 		{"serve/bad log level", []string{"serve", "--log-level", "loud"}, 2},
 		{"serve/zero rate", []string{"serve", "--rate-limit", "0"}, 2},
+		{"serve/zero user byte rate", []string{"serve", "--user-byte-rate", "0"}, 2},
+		{"serve/zero queue bytes", []string{"serve", "--send-queue-bytes", "0"}, 2},
 		{"serve/bad duration", []string{"serve", "--heartbeat", "soon"}, 2},
 		{"token/no user", []string{"token", "--secret", "s"}, 2},
 		{"token/bad user", []string{"token", "--user", "a b", "--secret", "s"}, 2},
