@@ -280,6 +280,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	})
 
 	testStoreLongConversation(t, open) // store_suite_test.go
+	testStoreByteBudget(t, open)       // store_suite_test.go
 	testStoreNonMembers(t, open)
 }
 
