@@ -28,6 +28,7 @@ type Server struct {
 	log     *slog.Logger
 	warnLog *rateLog // warnings an attacker could multiply
 	handler http.Handler
+	admin   http.Handler
 	env     *sessionEnv // what every session is given
 
 	baseCtx   context.Context // parent of every session's store and bus calls
@@ -96,16 +97,25 @@ func New(opts Options) (*Server, error) {
 	mux := http.NewServeMux()
 	s.mountWS(mux)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
-	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	s.handler = mux
+	admin := http.NewServeMux()
+	admin.HandleFunc("GET /metrics", s.serveMetrics)
+	s.admin = admin
 	return s, nil
 }
 
-// Handler returns the relay's HTTP handler. It serves GET /v1/ws (the
-// WebSocket), GET /healthz and GET /metrics, and nothing else: an
-// application mounts it beside its own routes (cmd/parley-relay adds static
-// files, the profiler and development tokens that way).
+// Handler returns the relay's public HTTP handler. It serves GET /v1/ws (the
+// WebSocket) and GET /healthz, and nothing else: an application mounts it
+// beside its own routes (cmd/parley-relay adds static files and development
+// tokens that way).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// AdminHandler returns the relay's operator handler: GET /metrics
+// (Prometheus text). It says how many connections, sessions and refusals
+// there are, which is for the operator, not for the clients: serve it on an
+// address of its own, not reachable from the internet (cmd/parley-relay:
+// --admin-addr, loopback by default).
+func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Serve accepts connections on ln until Shutdown, then returns
 // http.ErrServerClosed, like http.Server.Serve.

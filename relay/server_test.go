@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -788,6 +789,10 @@ func TestHealthMetrics(t *testing.T) {
 		code, _ = r.get(path)
 		equal(t, code, http.StatusNotFound, path+": the relay serves only its own routes")
 	}
+	// The public handler has no metrics: they are the operator's.
+	rec := httptest.NewRecorder()
+	r.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	equal(t, rec.Code, http.StatusNotFound, "/metrics on the public handler")
 	resp, err := plainHTTP.Post(r.url+"/dev/token?user=alice", "", nil)
 	ok(t, err)
 	resp.Body.Close()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -169,6 +170,15 @@ func OpenSQLite(dir string, o SQLiteOptions) (*SQLiteStore, error) {
 		return nil, fmt.Errorf("relay: open store: %w", err)
 	}
 	path := filepath.Join(dir, "parley.db")
+	// SQLite creates the database with the process's umask (0644, mostly)
+	// and its -wal and -shm files with the database's mode: created here
+	// first, all three are the relay's alone. An existing file keeps its
+	// mode.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("relay: open store: %w", err)
+	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
