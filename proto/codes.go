@@ -41,8 +41,8 @@ const (
 // Permanent request errors (4200–4299).
 const (
 	CodeBadRequest   Code = 4200 // a field is missing or invalid
-	CodeForbidden    Code = 4203 // not a member of the conversation
-	CodeNotFound     Code = 4204 // no such conversation
+	CodeForbidden    Code = 4203 // no such conversation, or the user is not a member of it
+	CodeNotFound     Code = 4204 // no such object; a conversation the user cannot see is 4203
 	CodeTooLarge     Code = 4213 // message content above the limit
 	CodeConflict     Code = 4209 // the id is taken by something else
 	CodeNotSupported Code = 4215 // the request type is not supported here

@@ -377,7 +377,7 @@ var codeActions = map[Code]string{
 	CodeSlowConsumer:       "Reconnect with backoff and sync: pushes were dropped.",
 	CodeRateLimited:        "Reconnect with backoff and send more slowly.",
 	CodeTooManySessions:    "Reconnect with backoff: the user's other connections hold every slot until one of them ends.",
-	CodeForbidden:          "Fail the request; the user is not a member. Refresh the conversation.",
+	CodeForbidden:          "Fail the request: the conversation does not exist or the user is not a member (the relay does not say which). Refresh the conversation.",
 	CodeConflict:           "Fail the request; the id belongs to something else. Retry only with a new id.",
 	CodeTooLarge:           "Fail the request; it will not fit however often it is sent.",
 	CodePanic:              "Never on the wire: the call hit a bug in the SDK (a recovered Go panic); report it with the message.",

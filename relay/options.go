@@ -3,6 +3,7 @@ package relay
 import (
 	"fmt"
 	"log/slog"
+	"path"
 	"strings"
 	"time"
 
@@ -32,11 +33,13 @@ type Options struct {
 	// random bytes on first start.
 	Secret string
 
-	// Origins are the Origin patterns allowed to open a WebSocket, matched as
-	// coder/websocket AcceptOptions.OriginPatterns (path.Match on the host).
-	// Defaults to empty: any origin, because authentication is by token in
-	// the first frame, never by cookie, so cross-site requests carry no
-	// ambient authority.
+	// Origins are the Origin patterns allowed to open a WebSocket: hosts
+	// ("app.example.com", "*.example.com"), matched in any scheme, or
+	// origins ("https://app.example.com"), whose scheme must match too (see
+	// rules.AdmitOrigin). A refused origin is upgraded, then closed with
+	// 4008. Defaults to empty: any origin, because authentication is by
+	// token in the first frame, never by cookie, so cross-site requests
+	// carry no ambient authority.
 	Origins []string
 
 	// MaxFrame is the largest frame accepted, in bytes. Defaults to
@@ -147,6 +150,15 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	if o.Data == "" {
 		o.Data = "./parley-data"
+	}
+	for _, p := range o.Origins {
+		_, host, hasScheme := strings.Cut(p, "://")
+		if !hasScheme {
+			host = p
+		}
+		if _, err := path.Match(host, ""); err != nil || host == "" {
+			return o, fmt.Errorf("relay: origin pattern %q is not a host or origin pattern", p)
+		}
 	}
 	if o.MaxFrame == 0 {
 		o.MaxFrame = proto.DefaultMaxFrame

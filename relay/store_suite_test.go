@@ -345,3 +345,36 @@ func testStoreByteBudget(t *testing.T, open func(t *testing.T) Store) {
 		equal(t, len(listed), 31, "conversations synced")
 	})
 }
+
+// testStoreHugeCursors: cursors and seqs from the wire are uint64; a store
+// whose integers are signed clamps them instead of wrapping to negative
+// numbers (which made "after 2^63" read from the start).
+func testStoreHugeCursors(t *testing.T, open func(t *testing.T) Store) {
+	t.Run("cursors/at and above 2^63 are clamped, not wrapped", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := open(t)
+		conv := proto.P2PID("alice", "bob")
+		var batch []AppendRequest
+		for i := range 3 {
+			batch = append(batch, AppendRequest{Sender: "alice", Device: "d", CreatedAt: int64(i),
+				Send: proto.Send{ConvID: conv, ClientID: fmt.Sprint(i), MsgType: proto.MsgText, Text: "x"}})
+		}
+		_, err := s.Append(ctx, batch)
+		ok(t, err)
+		for _, huge := range []uint64{1 << 63, 1<<64 - 1} {
+			page, err := s.History(ctx, "bob", proto.History{ConvID: conv, After: huge, Limit: 10})
+			ok(t, err)
+			equal(t, len(page.Messages), 0, fmt.Sprintf("history after %d", huge))
+			page, err = s.History(ctx, "bob", proto.History{ConvID: conv, Before: huge, Limit: 10})
+			ok(t, err)
+			equal(t, len(page.Messages), 3, fmt.Sprintf("history before %d", huge))
+			convs, more, err := s.Sync(ctx, "bob", huge, 10)
+			ok(t, err)
+			equal(t, [2]any{len(convs), more}, [2]any{0, false}, fmt.Sprintf("sync after %d", huge))
+			c, _, err := s.MarkRead(ctx, "bob", conv, huge)
+			ok(t, err)
+			equal(t, c.ReadSeq, uint64(3), fmt.Sprintf("read up to %d", huge))
+		}
+	})
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // This file is the relay's WebSocket edge: it accepts a connection, reads
@@ -57,16 +58,17 @@ func (e *wsEdge) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sb := &smallBuffers{ResponseWriter: w}
+	// The origin is decided here, not by Accept: a refused one is upgraded
+	// and then closed with 4008, so that a browser learns the code (a
+	// refused handshake reaches it as 1006, which it would retry).
+	refused := rules.AdmitOrigin(r.Header.Get("Origin"), r.Host, e.origins)
 	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
-		OriginPatterns: e.origins,
-		// Any origin when no allow-list is set: authentication is by token in
-		// the first frame, never by cookie (see Options.Origins).
-		InsecureSkipVerify: len(e.origins) == 0,
+		InsecureSkipVerify: true, // checked above
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
 		e.log.Debug("websocket accept failed", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
-		return // Accept has written the response (403 for a forbidden origin)
+		return // Accept has written the response
 	}
 	conn.SetReadLimit(-1) // the session enforces MaxFrame with its own close code
 	c := &wsConn{
@@ -84,6 +86,9 @@ func (e *wsEdge) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.sess.Store(sess)
+	if refused != nil {
+		sess.Close(refused.Code, refused.Message)
+	}
 	// The handler returns at once and the connection lives on a fresh
 	// goroutine: net/http's per-connection state (its 4 KiB buffers, the
 	// deep stack of its serving goroutine) is released, which roughly halves

@@ -51,9 +51,9 @@ export const Codes = {
   TooManySessions: 4106,
   /** 4200 bad request: a field is missing or invalid. */
   BadRequest: 4200,
-  /** 4203 forbidden: not a member of the conversation. */
+  /** 4203 forbidden: no such conversation, or the user is not a member of it. */
   Forbidden: 4203,
-  /** 4204 not found: no such conversation. */
+  /** 4204 not found: no such object; a conversation the user cannot see is 4203. */
   NotFound: 4204,
   /** 4209 conflict: the id is taken by something else. */
   Conflict: 4209,

@@ -131,7 +131,7 @@ func TestAdmitSend(t *testing.T) {
 		{"p2p/outsider existing", "carol", ab, true, false, nil, proto.CodeForbidden},
 		{"group/member", "alice", "g:x", true, true, nil, 0},
 		{"group/non-member", "alice", "g:x", true, false, nil, proto.CodeForbidden},
-		{"group/unknown", "alice", "g:x", false, false, nil, proto.CodeNotFound},
+		{"group/unknown", "alice", "g:x", false, false, nil, proto.CodeForbidden},
 		{"bad id", "alice", "q:x", false, false, nil, proto.CodeBadRequest},
 	}
 	for _, c := range cases {
@@ -157,7 +157,7 @@ func TestAdmitRead(t *testing.T) {
 		{"p2p/outsider, no message yet", "carol", ab, false, false, false, proto.CodeForbidden},
 		{"group/member", "alice", "g:x", true, true, false, 0},
 		{"group/non-member", "carol", "g:x", true, false, false, proto.CodeForbidden},
-		{"group/unknown", "alice", "g:x", false, false, false, proto.CodeNotFound},
+		{"group/unknown", "alice", "g:x", false, false, false, proto.CodeForbidden},
 	}
 	for _, c := range cases {
 		empty, err := AdmitRead(c.user, c.conv, c.exists, c.isMember)
@@ -304,4 +304,34 @@ func TestHistoryFrameFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	equal(t, len(f.Body.(*proto.HistoryPage).Messages), 1, "a single oversize message")
+}
+
+func TestAdmitOrigin(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		origin, host string
+		patterns     []string
+		allowed      bool
+	}{
+		{"https://evil.example", "relay", nil, true},
+		{"", "relay", []string{"app.example.com"}, true},
+		{"https://relay:8787", "relay:8787", []string{"app.example.com"}, true},
+		{"https://app.example.com", "relay", []string{"app.example.com"}, true},
+		{"http://app.example.com", "relay", []string{"app.example.com"}, true},
+		{"https://APP.example.com", "relay", []string{"app.example.com"}, true},
+		{"https://chat.example.com", "relay", []string{"*.example.com"}, true},
+		{"https://app.example.com", "relay", []string{"https://app.example.com"}, true},
+		{"http://app.example.com", "relay", []string{"https://app.example.com"}, false},
+		{"https://app.example.com:8443", "relay", []string{"https://app.example.com"}, false},
+		{"https://evil.example", "relay", []string{"app.example.com"}, false},
+		{"null", "relay", []string{"app.example.com"}, false},
+	} {
+		err := AdmitOrigin(tc.origin, tc.host, tc.patterns)
+		if (err == nil) != tc.allowed {
+			t.Errorf("origin %q, patterns %q: %v, want allowed %v", tc.origin, tc.patterns, err, tc.allowed)
+		}
+		if err != nil && err.Code != proto.CodeOriginForbidden {
+			t.Errorf("origin %q: code %d", tc.origin, err.Code)
+		}
+	}
 }
