@@ -156,16 +156,16 @@ func (s *Session) admit(now time.Time, msg []byte, binary bool) (proto.Frame, *p
 		m.limitHit(limitConnFrames)
 		return proto.Frame{}, proto.Errorf(proto.CodeRateLimited, "too many frames")
 	}
+	// Small frames are held to small limits before anything decodes them.
+	if perr := rules.AdmitControl(msg); perr != nil {
+		m.limitHit(limitControlSize)
+		return proto.Frame{}, perr
+	}
 	if u := s.owner; u != nil {
 		if limit := u.allow(now, len(msg)); limit != "" {
 			m.limitHit(limit)
 			return proto.Frame{}, proto.Errorf(proto.CodeRateLimited, "too many frames or bytes from this user's sessions")
 		}
-	}
-	// Small frames are held to small limits before anything decodes them.
-	if perr := rules.AdmitControl(msg); perr != nil {
-		m.limitHit(limitControlSize)
-		return proto.Frame{}, perr
 	}
 	authed := s.authed.Load()
 	if authed {
