@@ -310,9 +310,11 @@ func testStoreByteBudget(t *testing.T, open func(t *testing.T) Store) {
 			if pages < n/4 {
 				t.Fatalf("backwards %v: %d pages for %d messages of 20 KiB: the budget did not cut them", backwards, pages, n)
 			}
-			if read := counter.messagesRead() - before; read > uint64(n+pages) {
+			read := counter.messagesRead() - before
+			if read > uint64(n+pages) {
 				t.Fatalf("backwards %v: read %d messages to return %d in %d pages", backwards, read, n, pages)
 			}
+			t.Logf("backwards %v: %d messages of 20 KiB in %d pages, %d read", backwards, n, pages, read)
 		}
 
 		// Sync: alice's 31 conversations, each with a large last message.

@@ -335,3 +335,26 @@ func TestAdmitOrigin(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPaddedPing compares what a 61 KiB padded ping costs the relay
+// refused by its size (admit) with what decoding it cost (decode):
+//
+//	go test ./relay/rules -run '^$' -bench PaddedPing
+func BenchmarkPaddedPing(b *testing.B) {
+	pad := 61<<10 - 12
+	msg := append([]byte{0xa2, 0x01, byte(proto.TypePing), 0x03, 0xa2, 0x01, 0x01, 0x18, 99, 0x59, byte(pad >> 8), byte(pad)}, make([]byte, pad)...)
+	b.Run("admit", func(b *testing.B) {
+		for b.Loop() {
+			if AdmitControl(msg) == nil {
+				b.Fatal("admitted")
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := proto.Decode(msg, proto.DefaultMaxFrame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
