@@ -164,3 +164,29 @@ func protocolError(what string, err error) *Error {
 	}
 	return Errorf(CodeProtocolError, "proto: decode %s: %v", what, err)
 }
+
+// PeekType returns the type of the frame in b without decoding its body, so
+// that a relay can hold a frame to its type's size limit before paying for
+// the decode. The envelope as every encoder here writes it (deterministic,
+// key 1 first) costs a few byte reads; any other key order costs one
+// well-formedness pass over b. ok is false when b is not an envelope with a
+// type; Decode then reports why.
+func PeekType(b []byte) (t Type, ok bool) {
+	// A map of 1 to 3 pairs (0xa1-0xa3), key 1 (0x01), then the type as a
+	// small unsigned integer (0x00-0x17) or one byte after 0x18.
+	if len(b) >= 3 && b[0] >= 0xa1 && b[0] <= 0xa3 && b[1] == 0x01 {
+		switch v := b[2]; {
+		case v <= 0x17:
+			return Type(v), true
+		case v == 0x18 && len(b) >= 4:
+			return Type(b[3]), true
+		}
+	}
+	var env struct {
+		Type *Type `cbor:"1,keyasint"`
+	}
+	if err := decMode.Unmarshal(b, &env); err != nil || env.Type == nil {
+		return 0, false
+	}
+	return *env.Type, true
+}

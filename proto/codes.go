@@ -35,13 +35,14 @@ const (
 	CodeHeartbeatTimeout Code = 4103 // nothing heard within the heartbeat window
 	CodeRateLimited      Code = 4104 // the connection sent frames faster than allowed
 	CodeInternal         Code = 4105 // unexpected relay failure
+	CodeTooManySessions  Code = 4106 // the user has too many connections open on this relay
 )
 
 // Permanent request errors (4200–4299).
 const (
 	CodeBadRequest   Code = 4200 // a field is missing or invalid
-	CodeForbidden    Code = 4203 // not a member of the conversation
-	CodeNotFound     Code = 4204 // no such conversation
+	CodeForbidden    Code = 4203 // no such conversation, or the user is not a member of it
+	CodeNotFound     Code = 4204 // no such object; a conversation the user cannot see is 4203
 	CodeTooLarge     Code = 4213 // message content above the limit
 	CodeConflict     Code = 4209 // the id is taken by something else
 	CodeNotSupported Code = 4215 // the request type is not supported here
@@ -95,6 +96,7 @@ var codeNames = map[Code]string{
 	CodeHeartbeatTimeout:   "heartbeat timeout",
 	CodeRateLimited:        "rate limited",
 	CodeInternal:           "internal error",
+	CodeTooManySessions:    "too many sessions",
 	CodeBadRequest:         "bad request",
 	CodeForbidden:          "forbidden",
 	CodeNotFound:           "not found",

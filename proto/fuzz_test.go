@@ -200,3 +200,21 @@ func checkConvID(t *testing.T, id string, valid bool) {
 		}
 	}
 }
+
+// FuzzPeekType holds PeekType to Decode: whenever Decode accepts b, PeekType
+// reports the same type.
+func FuzzPeekType(f *testing.F) {
+	for _, v := range validVectors() {
+		f.Add(MustEncode(v.frame))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pt, ok := PeekType(b)
+		fr, err := Decode(b, math.MaxInt)
+		if err != nil {
+			return
+		}
+		if !ok || pt != fr.Type {
+			t.Fatalf("PeekType = %v, %v; Decode found %v", pt, ok, fr.Type)
+		}
+	})
+}

@@ -23,7 +23,11 @@
 //	hub.go, bus*.go     local sessions by user; fan-out between relay nodes
 //	store*.go           storage (SQLite, PostgreSQL, memory), calling the
 //	                    rules inside their transactions
-//	server.go           Server: New, Handler, Serve, Open, Shutdown
+//	server.go           Server: New, Handler, AdminHandler, Serve, Open, Shutdown
+//	listener.go         connections counted and capped, in all and per address;
+//	                    rate-limited warnings
+//	users.go            what a user's sessions on a node share: their count
+//	                    and their frame and byte rates
 //
 // Another runtime can carry connections with a Transport of its own:
 // Server.Open returns the Session it feeds with Receive and ends with Gone.

@@ -42,6 +42,13 @@ func (h *hub) add(s *Session, first func()) (replaced *Session) {
 	return replaced
 }
 
+// hasDevice reports whether device of user has a session here.
+func (h *hub) hasDevice(user, device string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.devices[deviceKey{user, device}] != nil
+}
+
 // remove unregisters s; removing a session twice or one never added is a
 // no-op.
 func (h *hub) remove(s *Session) {

@@ -96,7 +96,12 @@ func startRelay(t testing.TB, mod func(*Options)) *testRelay {
 	ln, err := listen()
 	ok(t, err)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// One address for both handlers keeps the tests' scrapes simple; the
+	// binary serves them apart (TestServeAdmin).
+	both := http.NewServeMux()
+	both.Handle("/", srv.Handler())
+	both.Handle("GET /metrics", srv.AdminHandler())
+	go func() { served <- srv.ServeHandler(ln, both) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

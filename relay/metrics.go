@@ -32,6 +32,9 @@ type metrics struct {
 	dedup       atomic.Uint64
 	busLost     atomic.Uint64
 	busErrors   atomic.Uint64
+	// acceptErrors counts failed accepts (EMFILE and the like).
+	acceptErrors atomic.Uint64
+	limits       *prometheus.CounterVec // refusals by a limit: see limitHit
 
 	closes     *prometheus.CounterVec // relay-initiated closes, by close code
 	peerCloses *prometheus.CounterVec // connections the client or the network ended, by WebSocket status
@@ -75,7 +78,14 @@ func newMetrics() *metrics {
 	m.peerCloses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "parley_peer_closes_total", Help: "Connections the client or the network ended, by WebSocket close status (1006: no Close frame).",
 	}, []string{"code"})
-	m.reg.MustRegister(m.closes, m.peerCloses)
+	m.counterFunc("parley_accept_errors_total", "Failed accepts on the listener (such as running out of file descriptors).", &m.acceptErrors)
+	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_limit_refused_total", Help: "Connections, sessions and frames refused by a limit, by limit.",
+	}, []string{"limit"})
+	for _, l := range []string{limitConns, limitConnsPerIP, limitSessionsOfUser, limitUserFrames, limitUserBytes, limitConnFrames, limitControlSize, limitQueueBytes} {
+		m.limits.WithLabelValues(l)
+	}
+	m.reg.MustRegister(m.closes, m.peerCloses, m.limits)
 	// Every known close code starts at 0, so that the first close of a kind
 	// is an increase a rate() sees, not a series appearing.
 	for _, c := range proto.Codes() {
@@ -143,6 +153,30 @@ func (m *metrics) peerClosed(status int) {
 		status = 1006
 	}
 	m.peerCloses.WithLabelValues(strconv.Itoa(status)).Inc()
+}
+
+// The limits limitHit counts, named as in docs/security.md.
+const (
+	limitConns          = "max_conns"
+	limitConnsPerIP     = "max_conns_per_ip"
+	limitSessionsOfUser = "max_sessions_per_user"
+	limitUserFrames     = "user_frame_rate"
+	limitUserBytes      = "user_byte_rate"
+	limitConnFrames     = "conn_frame_rate"
+	limitControlSize    = "control_frame_size"
+	limitQueueBytes     = "send_queue_bytes"
+)
+
+// limitHit counts one refusal by the limit named.
+func (m *metrics) limitHit(name string) { m.limits.WithLabelValues(name).Inc() }
+
+// limitCount returns how many refusals the limit named made.
+func (m *metrics) limitCount(name string) uint64 {
+	var d dto.Metric
+	if err := m.limits.WithLabelValues(name).Write(&d); err != nil {
+		return 0
+	}
+	return uint64(d.GetCounter().GetValue())
 }
 
 // closeCount returns how many closes with code the relay initiated.

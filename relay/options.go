@@ -3,6 +3,7 @@ package relay
 import (
 	"fmt"
 	"log/slog"
+	"path"
 	"strings"
 	"time"
 
@@ -32,11 +33,13 @@ type Options struct {
 	// random bytes on first start.
 	Secret string
 
-	// Origins are the Origin patterns allowed to open a WebSocket, matched as
-	// coder/websocket AcceptOptions.OriginPatterns (path.Match on the host).
-	// Defaults to empty: any origin, because authentication is by token in
-	// the first frame, never by cookie, so cross-site requests carry no
-	// ambient authority.
+	// Origins are the Origin patterns allowed to open a WebSocket: hosts
+	// ("app.example.com", "*.example.com"), matched in any scheme, or
+	// origins ("https://app.example.com"), whose scheme must match too (see
+	// rules.AdmitOrigin). A refused origin is upgraded, then closed with
+	// 4008. Defaults to empty: any origin, because authentication is by
+	// token in the first frame, never by cookie, so cross-site requests
+	// carry no ambient authority.
 	Origins []string
 
 	// MaxFrame is the largest frame accepted, in bytes. Defaults to
@@ -67,6 +70,34 @@ type Options struct {
 	// SendQueue is how many frames may wait for one connection's writer;
 	// a connection whose queue overflows is closed (4102). Defaults to 512.
 	SendQueue int
+
+	// SendQueueBytes bounds the bytes waiting for one connection's writer,
+	// as SendQueue bounds the frames; a connection above it is closed
+	// (4102). One frame is always accepted into an empty queue. Defaults
+	// to 4 MiB: above what one sender's UserByteRate burst can put in a
+	// reading member's queue at once.
+	SendQueueBytes int
+
+	// MaxSessionsPerUser is the most sessions one user may hold open on
+	// this relay node at once, all devices together; one more is closed
+	// with 4106 (retryable), unless it replaces a session of the same
+	// device. Several nodes each apply it to their own sessions. Defaults
+	// to 64; negative disables the limit.
+	MaxSessionsPerUser int
+
+	// UserRateLimit is the sustained number of frames a second one user
+	// may send across all of their sessions on this node, on top of each
+	// connection's RateLimit; above it the session that sent the frame is
+	// closed (4104). Its burst is twice the rate. Defaults to 1000;
+	// negative disables it.
+	UserRateLimit float64
+
+	// UserByteRate is the sustained number of bytes a second one user may
+	// send across all of their sessions on this node; above it the session
+	// that sent the frame is closed (4104). Its burst is one second's
+	// worth, and at least 4 × MaxFrame. Defaults to 2 MiB; negative
+	// disables it.
+	UserByteRate float64
 
 	// WriteTimeout bounds one frame write; a connection that does not take
 	// a frame in time is closed (4102). Defaults to 10 s.
@@ -111,6 +142,34 @@ type Options struct {
 	// to "FULL".
 	Synchronous string
 
+	// MaxConns is the most TCP connections Serve holds open at once, of
+	// every kind (WebSockets, HTTP keep-alives, connections still sending
+	// their request); one above it is closed as soon as it is accepted.
+	// Defaults to 10000; negative disables the limit. Keep it below the
+	// process's file descriptor limit (ulimit -n).
+	MaxConns int
+
+	// MaxConnsPerIP is the most connections Serve holds open from one
+	// remote address. Defaults to 256; negative disables the limit. Behind
+	// a reverse proxy every connection comes from the proxy: raise it or
+	// disable it there, and limit per client at the proxy.
+	MaxConnsPerIP int
+
+	// ReadHeaderTimeout bounds how long Serve waits for a request's
+	// headers. Defaults to 5 s.
+	ReadHeaderTimeout time.Duration
+
+	// ReadTimeout bounds how long Serve waits for a whole request,
+	// headers and body, before the WebSocket upgrade (the upgraded
+	// connection has its own heartbeat). Defaults to 15 s.
+	ReadTimeout time.Duration
+
+	// IdleTimeout closes an HTTP keep-alive connection idle this long
+	// between requests. Defaults to 5 s: clients of the relay open a
+	// WebSocket, not a stream of requests, so a parked connection is only
+	// a held file descriptor.
+	IdleTimeout time.Duration
+
 	// Logger receives the relay's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -120,6 +179,15 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	if o.Data == "" {
 		o.Data = "./parley-data"
+	}
+	for _, p := range o.Origins {
+		_, host, hasScheme := strings.Cut(p, "://")
+		if !hasScheme {
+			host = p
+		}
+		if _, err := path.Match(host, ""); err != nil || host == "" {
+			return o, fmt.Errorf("relay: origin pattern %q is not a host or origin pattern", p)
+		}
 	}
 	if o.MaxFrame == 0 {
 		o.MaxFrame = proto.DefaultMaxFrame
@@ -144,6 +212,18 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = 512
+	}
+	if o.SendQueueBytes <= 0 {
+		o.SendQueueBytes = 4 << 20
+	}
+	if o.MaxSessionsPerUser == 0 {
+		o.MaxSessionsPerUser = 64
+	}
+	if o.UserRateLimit == 0 {
+		o.UserRateLimit = 1000
+	}
+	if o.UserByteRate == 0 {
+		o.UserByteRate = 2 << 20
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
@@ -173,6 +253,21 @@ func (o Options) withDefaults() (Options, error) {
 		o.Synchronous = strings.ToUpper(o.Synchronous)
 	default:
 		return o, fmt.Errorf("relay: Synchronous %q is not FULL or NORMAL", o.Synchronous)
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = 10000
+	}
+	if o.MaxConnsPerIP == 0 {
+		o.MaxConnsPerIP = 256
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 5 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 15 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
-	"github.com/parley-im/parley/relay/rules"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 // Server is a Parley relay. Create it with New, mount Handler or call Serve,
@@ -28,9 +28,11 @@ type Server struct {
 	admit   *admission
 	metrics *metrics
 	log     *slog.Logger
+	warnLog *rateLog // warnings an attacker could multiply
 	handler http.Handler
 
 	metricsHandler http.Handler
+	admin          http.Handler
 	env            *sessionEnv // what every session is given
 
 	baseCtx   context.Context // parent of every session's store and bus calls
@@ -71,6 +73,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: o, store: store, bus: bus, hub: newHub(), metrics: newMetrics(),
 		log: o.Logger, sessions: make(map[*Session]struct{}),
+		warnLog: newRateLog(o.Logger, 5, 20),
 	}
 	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
 	s.hub.onLost = func() { s.metrics.busLost.Add(1) }
@@ -92,8 +95,8 @@ func New(opts Options) (*Server, error) {
 		verify: func(token string, now time.Time) (string, time.Time, *proto.Error) {
 			return verifyToken(key, token, now)
 		},
-		store: store, commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
-		metrics: s.metrics, log: o.Logger, left: s.left,
+		store: store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
+		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 	}
 
 	s.registerGauges()
@@ -102,25 +105,46 @@ func New(opts Options) (*Server, error) {
 	mux := http.NewServeMux()
 	s.mountWS(mux)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
-	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	s.handler = mux
+	admin := http.NewServeMux()
+	admin.HandleFunc("GET /metrics", s.serveMetrics)
+	s.admin = admin
 	return s, nil
 }
 
-// Handler returns the relay's HTTP handler. It serves GET /v1/ws (the
-// WebSocket), GET /healthz and GET /metrics, and nothing else: an
-// application mounts it beside its own routes (cmd/parley-relay adds static
-// files, the profiler and development tokens that way).
+// Handler returns the relay's public HTTP handler. It serves GET /v1/ws (the
+// WebSocket) and GET /healthz, and nothing else: an application mounts it
+// beside its own routes (cmd/parley-relay adds static files and development
+// tokens that way).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// AdminHandler returns the relay's operator handler: GET /metrics
+// (Prometheus text). It says how many connections, sessions and refusals
+// there are, which is for the operator, not for the clients: serve it on an
+// address of its own, not reachable from the internet (cmd/parley-relay:
+// --admin-addr, loopback by default).
+func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Serve accepts connections on ln until Shutdown, then returns
 // http.ErrServerClosed, like http.Server.Serve.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.ServeHandler(ln, s.handler) }
+
+// ServeHandler is Serve with another handler, one that mounts Handler
+// beside routes of its own: the connections are held to the same limits
+// (Options.MaxConns, MaxConnsPerIP) and timeouts (ReadHeaderTimeout,
+// ReadTimeout, IdleTimeout), and Shutdown stops it.
+func (s *Server) ServeHandler(ln net.Listener, h http.Handler) error {
+	o := &s.opts
 	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		Handler:           h,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		// net/http's own messages (TLS handshake errors, retried accepts)
+		// are debug: the listener logs what an operator must see.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	ln = newLimitListener(ln, o.MaxConns, o.MaxConnsPerIP, s.metrics, s.warnLog)
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
@@ -199,7 +223,9 @@ func (s *Server) Open(t Transport, info ConnInfo) *Session {
 	env := s.env
 	sess := &Session{
 		id: randomHex(8), t: t, env: env, remote: info.Remote,
-		bucket: rules.NewBucket(env.limits.rateLimit, env.limits.rateBurst),
+	}
+	if env.limits.rateLimit > 0 {
+		sess.rate = rate.NewLimiter(rate.Limit(env.limits.rateLimit), env.limits.rateBurst)
 	}
 	s.mu.Lock()
 	if s.draining {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -171,7 +172,11 @@ func TestOrigins(t *testing.T) {
 		{"default/any origin", nil, "https://anywhere.example", 0},
 		{"allow-list/allowed", []string{"app.example.com"}, "https://app.example.com", 0},
 		{"allow-list/pattern", []string{"*.example.com"}, "https://chat.example.com", 0},
-		{"allow-list/forbidden", []string{"app.example.com"}, "https://evil.example", http.StatusForbidden},
+		{"allow-list/forbidden", []string{"app.example.com"}, "https://evil.example", 4008},
+		{"allow-list/scheme matches", []string{"https://app.example.com"}, "https://app.example.com", 0},
+		{"allow-list/scheme differs", []string{"https://app.example.com"}, "http://app.example.com", 4008},
+		{"allow-list/scheme and pattern", []string{"https://*.example.com"}, "https://chat.example.com", 0},
+		{"allow-list/no origin header", []string{"app.example.com"}, "", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,19 +184,33 @@ func TestOrigins(t *testing.T) {
 			r := startRelay(t, func(o *Options) { o.Origins = tc.origins })
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			h := http.Header{"Origin": {tc.origin}}
-			c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(r.url, "http")+"/v1/ws",
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(r.url, "http")+"/v1/ws",
 				&websocket.DialOptions{HTTPClient: plainHTTP, HTTPHeader: h})
+			// Every origin is upgraded: a browser sees a refusal only as a
+			// close code.
+			ok(t, err)
+			defer c.CloseNow()
 			if tc.status == 0 {
+				// Welcomed: the session is open.
+				ok(t, c.Write(ctx, websocket.MessageBinary, helloFrame(r.token("alice"), proto.Version, "d")))
+				_, b, err := c.Read(ctx)
 				ok(t, err)
-				c.CloseNow()
+				f, err := proto.Decode(b, 0)
+				ok(t, err)
+				equal(t, f.Type, proto.TypeWelcome, "reply to hello")
 				return
 			}
-			if err == nil {
-				c.CloseNow()
-				t.Fatal("upgraded a forbidden origin")
-			}
-			equal(t, resp.StatusCode, tc.status, "status")
+			_, b, err := c.Read(ctx)
+			ok(t, err)
+			f, err := proto.Decode(b, 0)
+			ok(t, err)
+			equal(t, f.Body.(*proto.Close).Code, proto.Code(tc.status), "close frame")
+			_, _, err = c.Read(ctx)
+			equal(t, websocket.CloseStatus(err), websocket.StatusCode(tc.status), "websocket close status")
 		})
 	}
 }
@@ -261,7 +280,7 @@ func TestRequestErrors(t *testing.T) {
 	}{
 		{"send/p2p of others/4203", proto.TypeSend, &proto.Send{ConvID: others, ClientID: "x1", MsgType: proto.MsgText, Text: "hi"}, proto.CodeForbidden},
 		{"send/group not member/4203", proto.TypeSend, &proto.Send{ConvID: "g:bobs", ClientID: "x2", MsgType: proto.MsgText, Text: "hi"}, proto.CodeForbidden},
-		{"send/unknown group/4204", proto.TypeSend, &proto.Send{ConvID: "g:nope", ClientID: "x3", MsgType: proto.MsgText, Text: "hi"}, proto.CodeNotFound},
+		{"send/unknown group/4203", proto.TypeSend, &proto.Send{ConvID: "g:nope", ClientID: "x3", MsgType: proto.MsgText, Text: "hi"}, proto.CodeForbidden},
 		{"send/invalid conv id/4200", proto.TypeSend, &proto.Send{ConvID: "x:y", ClientID: "x4", MsgType: proto.MsgText, Text: "hi"}, proto.CodeBadRequest},
 		{"send/self p2p/4200", proto.TypeSend, &proto.Send{ConvID: "p:alice:alice", ClientID: "x5", MsgType: proto.MsgText, Text: "hi"}, proto.CodeBadRequest},
 		{"send/empty text/4200", proto.TypeSend, &proto.Send{ConvID: proto.P2PID("alice", "bob"), ClientID: "x6", MsgType: proto.MsgText}, proto.CodeBadRequest},
@@ -270,7 +289,7 @@ func TestRequestErrors(t *testing.T) {
 			Text: strings.Repeat("a", proto.MaxTextBytes+1)}, proto.CodeTooLarge},
 		{"history/p2p of others/4203", proto.TypeHistory, &proto.History{ConvID: others}, proto.CodeForbidden},
 		{"history/group not member/4203", proto.TypeHistory, &proto.History{ConvID: "g:bobs"}, proto.CodeForbidden},
-		{"history/unknown group/4204", proto.TypeHistory, &proto.History{ConvID: "g:nope"}, proto.CodeNotFound},
+		{"history/unknown group/4203", proto.TypeHistory, &proto.History{ConvID: "g:nope"}, proto.CodeForbidden},
 		{"read/p2p of others/4203", proto.TypeRead, &proto.Read{ConvID: others, Seq: 1}, proto.CodeForbidden},
 		{"read/group not member/4203", proto.TypeRead, &proto.Read{ConvID: "g:bobs", Seq: 1}, proto.CodeForbidden},
 		{"create group/taken id/4209", proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:bobs", Members: []string{"carol"}}, proto.CodeConflict},
@@ -664,9 +683,10 @@ func TestSlowConsumer(t *testing.T) {
 	const n = 400 // 400 × 30 KiB: far more than the socket buffers hold
 	r := startRelay(t, func(o *Options) {
 		o.SendQueue = n + 16
+		o.SendQueueBytes = (n + 16) * 31 << 10
 		o.WriteTimeout = 300 * time.Millisecond
-		o.RateLimit = -1
 		o.MaxInflightPerConn = -1 // the sender pipelines all n sends
+		o.RateLimit, o.UserRateLimit, o.UserByteRate = -1, -1, -1
 	})
 	sender, _ := login(t, r, "alice", "d")
 	healthy, _ := login(t, r, "bob", "d")
@@ -800,6 +820,10 @@ func TestHealthMetrics(t *testing.T) {
 		code, _ = r.get(path)
 		equal(t, code, http.StatusNotFound, path+": the relay serves only its own routes")
 	}
+	// The public handler has no metrics: they are the operator's.
+	rec := httptest.NewRecorder()
+	r.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	equal(t, rec.Code, http.StatusNotFound, "/metrics on the public handler")
 	resp, err := plainHTTP.Post(r.url+"/dev/token?user=alice", "", nil)
 	ok(t, err)
 	resp.Body.Close()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay/rules"
+	"golang.org/x/time/rate"
 )
 
 // Transport carries one client connection's outbound frames. The session's
@@ -67,8 +68,9 @@ type Session struct {
 	watched      bool  // the bus subscription holds a reference to user for this session
 	authed       atomic.Bool
 
-	bucket rules.Bucket // Receive only
-	timer  *time.Timer  // auth deadline, then heartbeat deadline
+	rate  *rate.Limiter // this connection's frames; nil when disabled
+	owner *userState    // set by hello: what the user's sessions share
+	timer *time.Timer   // auth deadline, then heartbeat deadline
 	// refused is set, on the committer goroutine, when the store refused
 	// one of this connection's sends for a while (4300); see send.
 	refused atomic.Bool
@@ -92,6 +94,7 @@ type sessionEnv struct {
 	// verify checks a Hello's token at now (see verifyToken).
 	verify  func(token string, now time.Time) (user string, exp time.Time, perr *proto.Error)
 	store   sessionStore
+	users   *userTable
 	commit  *committer
 	admit   *admission
 	hub     *hub
@@ -99,6 +102,7 @@ type sessionEnv struct {
 	fan     *fanout
 	metrics *metrics
 	log     *slog.Logger
+	warnLog *rateLog // for what a client can repeat at will
 	// left is called once per opened session, by Gone: the server forgets
 	// it.
 	left func(*Session)
@@ -157,9 +161,22 @@ func (s *Session) admit(now time.Time, msg []byte, binary bool) (proto.Frame, *p
 	if perr := rules.AdmitSize(len(msg), lim.maxFrame); perr != nil {
 		return proto.Frame{}, perr
 	}
-	s.env.metrics.framesIn.Add(1)
-	if !s.bucket.Allow(now) {
+	m := s.env.metrics
+	m.framesIn.Add(1)
+	if s.rate != nil && !s.rate.AllowN(now, 1) {
+		m.limitHit(limitConnFrames)
 		return proto.Frame{}, proto.Errorf(proto.CodeRateLimited, "too many frames")
+	}
+	// Small frames are held to small limits before anything decodes them.
+	if perr := rules.AdmitControl(msg); perr != nil {
+		m.limitHit(limitControlSize)
+		return proto.Frame{}, perr
+	}
+	if u := s.owner; u != nil {
+		if limit := u.allow(now, len(msg)); limit != "" {
+			m.limitHit(limit)
+			return proto.Frame{}, proto.Errorf(proto.CodeRateLimited, "too many frames or bytes from this user's sessions")
+		}
 	}
 	authed := s.authed.Load()
 	if authed {
@@ -181,6 +198,9 @@ func (s *Session) Gone() {
 	if s.watched {
 		s.env.sub.Unwatch(s.user)
 	}
+	if s.owner != nil {
+		s.env.users.leave(s.user)
+	}
 	s.env.metrics.connections.Add(-1)
 	s.env.left(s)
 }
@@ -195,11 +215,16 @@ func (s *Session) Close(code proto.Code, reason string) {
 	}
 	// Counted before the Close frame can leave.
 	s.env.metrics.closed(code)
-	lvl := slog.LevelDebug
-	if code != proto.CodeShutdown && code != proto.CodeKicked {
-		lvl = slog.LevelInfo
+	switch {
+	case code == proto.CodeShutdown || code == proto.CodeKicked:
+		s.env.log.Debug("closing session", "session", s.id, "code", uint16(code), "reason", reason, "remote", s.remote)
+	case !s.authed.Load():
+		// Anyone can fail a hello, as often as they can connect: these
+		// lines are rate-limited.
+		s.env.warnLog.info("hello refused", "session", s.id, "code", uint16(code), "reason", reason, "remote", s.remote)
+	default:
+		s.env.log.Info("closing session", "session", s.id, "user", s.user, "code", uint16(code), "reason", reason, "remote", s.remote)
 	}
-	s.env.log.Log(context.Background(), lvl, "closing session", "session", s.id, "code", uint16(code), "reason", reason)
 	s.t.Close(code, reason)
 }
 
@@ -262,6 +287,11 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 		SessionID:   s.id,
 		TokenExp:    exp.Unix(),
 	}})
+	if s.owner = s.env.users.join(user, s.env.hub.hasDevice(user, h.DeviceID)); s.owner == nil {
+		s.env.metrics.limitHit(limitSessionsOfUser)
+		s.Close(proto.CodeTooManySessions, "too many sessions of this user")
+		return
+	}
 	// Watch before welcoming: from here on every push for user reaches this
 	// node, and everything committed earlier is found by the client's sync.
 	ctx, cancel := context.WithTimeout(s.env.ctx, lim.authTimeout)

@@ -152,7 +152,7 @@ func TestSessionRequests(t *testing.T) {
 	equal(t, code(call(alice, proto.TypeSend, 1, &proto.Send{ConvID: proto.P2PID("bob", "carol"), ClientID: "x", MsgType: proto.MsgText, Text: "x"})),
 		proto.CodeForbidden, "send to someone else's p2p")
 	equal(t, code(call(alice, proto.TypeSend, 2, &proto.Send{ConvID: "g:none", ClientID: "y", MsgType: proto.MsgText, Text: "x"})),
-		proto.CodeNotFound, "send to no group")
+		proto.CodeForbidden, "send to no group")
 	equal(t, code(call(alice, proto.TypeSend, 3, &proto.Send{ConvID: proto.P2PID("alice", "bob"), ClientID: "z", MsgType: proto.MsgText})),
 		proto.CodeBadRequest, "empty text")
 	equal(t, code(call(alice, proto.TypeHistory, 4, &proto.History{ConvID: proto.P2PID("bob", "carol")})), proto.CodeForbidden, "history of someone else's p2p")

@@ -131,6 +131,7 @@ type syncCand struct {
 	membersPos  uint64 // conversations.members_pos
 	userPos     uint64 // members.pos
 	memberCount int
+	cost        int // messageCost of the last message; 0 when there is none
 }
 
 // latest is the position of the conversation's newest change for this user:
@@ -162,8 +163,41 @@ func (c *syncCand) key(cursor uint64) uint64 {
 // the relay's frame limit after the store had read them.
 const syncMemberBudget = 4 * proto.MaxGroupMembers
 
+// pageByteBudget is how much message content one History or Sync page
+// reads: a store stops reading rows once the messages it took reach it (a
+// page always takes one). Without it a page of 500 large messages was read
+// and encoded whole, then cut to the frame limit — a cost paid again for
+// every page, which made paging through large messages quadratic. It is the
+// default frame limit: the relay cuts a page to the connection's MaxFrame
+// anyway (rules.FitFrame).
+const pageByteBudget = proto.DefaultMaxFrame
+
+// messageOverhead is what a message's fixed fields weigh against
+// pageByteBudget beside its text and body.
+const messageOverhead = 64
+
+// messageCost is what a message of textLen and bodyLen bytes weighs against
+// pageByteBudget.
+func messageCost(textLen, bodyLen int) int { return textLen + bodyLen + messageOverhead }
+
+// pageCut takes rows into a page until their cost reaches pageByteBudget.
+type pageCut struct {
+	n, bytes int
+}
+
+// add reports whether a row of cost joins the page: the first always does.
+func (c *pageCut) add(cost int) bool {
+	if c.n > 0 && c.bytes+cost > pageByteBudget {
+		return false
+	}
+	c.n++
+	c.bytes += cost
+	return true
+}
+
 // syncPager cuts a sync page from cursor out of candidates fed in key
-// order. It stops before limit items, at the member budget, and before any
+// order. It stops before limit items, at the member budget, at the byte
+// budget of the last messages (pageByteBudget), and before any
 // key at or above the latest position of a conversation listed early in
 // the page: that one must be listed again, at its latest change, after the
 // client's new cursor.
@@ -174,6 +208,7 @@ type syncPager struct {
 	members int    // member ids taken
 	bound   uint64 // 0: no conversation listed early so far
 	full    bool   // a candidate was refused: more follow
+	bytes   int    // cost of the last messages taken (messageCost)
 }
 
 // add reports whether c, the next candidate in key order, joins the page.
@@ -184,6 +219,10 @@ func (p *syncPager) add(c *syncCand) bool {
 		p.full = true
 		return false
 	}
+	if p.n > 0 && p.bytes+c.cost > pageByteBudget {
+		p.full = true
+		return false
+	}
 	if c.withMembers(p.cursor) {
 		if p.n > 0 && p.members+c.memberCount > syncMemberBudget {
 			p.full = true
@@ -191,6 +230,7 @@ func (p *syncPager) add(c *syncCand) bool {
 		}
 		p.members += c.memberCount
 	}
+	p.bytes += c.cost
 	if l := c.latest(); l > k && (p.bound == 0 || l < p.bound) {
 		p.bound = l
 	}

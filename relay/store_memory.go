@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay/rules"
@@ -24,7 +25,12 @@ type MemoryStore struct {
 	byClient map[clientKey]msgRef
 	users    map[string][]*memConv // the conversations of each user
 	closed   bool
+	scanned  atomic.Uint64 // messages History examined (see messagesRead)
 }
+
+// messagesRead returns how many messages History examined, for the test
+// that paging costs linear work.
+func (s *MemoryStore) messagesRead() uint64 { return s.scanned.Load() }
 
 type clientKey struct{ sender, clientID string }
 
@@ -173,6 +179,9 @@ func (s *MemoryStore) Sync(ctx context.Context, user string, cursor uint64, limi
 	for _, c := range s.users[user] {
 		f := found{c, syncCand{kind: c.kind, convPos: c.pos, membersPos: c.membersPos,
 			userPos: c.members[user].pos, memberCount: len(c.memberList)}}
+		if n := len(c.msgs); n > 0 {
+			f.cand.cost = messageCost(len(c.msgs[n-1].Text), len(c.msgs[n-1].Body))
+		}
 		if f.cand.latest() > cursor {
 			all = append(all, f)
 		}
@@ -223,15 +232,28 @@ func (s *MemoryStore) History(ctx context.Context, user string, q proto.History)
 	if lo >= hi {
 		return page, nil
 	}
-	n := hi - lo
-	limit := uint64(q.Limit)
-	if n > limit {
-		page.More = true
-		if q.Before > 0 {
-			lo = hi - limit
-		} else {
-			hi = lo + limit
+	// Taken one by one from the end the page starts at, until the limit
+	// or the byte budget: seqs (lo, hi] are msgs[lo:hi].
+	limit := int(q.Limit)
+	var cut pageCut
+	if q.Before > 0 {
+		from := hi
+		for from > lo && cut.n < limit && cut.add(messageCost(len(c.msgs[from-1].Text), len(c.msgs[from-1].Body))) {
+			from--
 		}
+		page.More = from > lo
+		lo = from
+	} else {
+		to := lo
+		for to < hi && cut.n < limit && cut.add(messageCost(len(c.msgs[to].Text), len(c.msgs[to].Body))) {
+			to++
+		}
+		page.More = to < hi
+		hi = to
+	}
+	s.scanned.Add(uint64(cut.n))
+	if page.More {
+		s.scanned.Add(1) // the one that did not fit was looked at
 	}
 	page.Messages = slices.Clone(c.msgs[lo:hi])
 	return page, nil

@@ -79,7 +79,12 @@ type PostgresStore struct {
 	timeout time.Duration
 	retries int // connections lost in a row that a call survives
 	closed  atomic.Bool
+	scanned atomic.Uint64 // messages History read (see messagesRead)
 }
+
+// messagesRead returns how many messages History read the contents of, for
+// the test that paging costs linear work.
+func (s *PostgresStore) messagesRead() uint64 { return s.scanned.Load() }
 
 // PostgresOptions tune NewPostgresStore. The DSN may carry anything pgx
 // understands (pool_max_conns, application_name, search_path, sslmode...).
@@ -425,11 +430,13 @@ func lastMessage(conv string, lastSeq int64, sender, clientID, device, msgType *
 
 // syncSQL lists a page of a user's changed conversations in one statement
 // ($1 user, $2 cursor, $3 rows: the limit + 1, $4 syncScanBound, $5
-// syncMemberBudget). cand finds the candidates as the SQLite store does
+// syncMemberBudget, $6 pageByteBudget, $7 messageOverhead). cand finds the candidates as the SQLite store does
 // (see syncScanBound): the probe's count is an init plan, so only one of
-// the two shapes runs. page orders them by key; cut works out, for each
-// row, the member ids and the bound of the rows before it, so that member
-// lists are read only for the rows syncPager takes.
+// the two shapes runs. page orders them by key; costed weighs each row's
+// last message by its lengths (read from the value's header, not its
+// contents); cut works out, for each row, the member ids, the bytes and the
+// bound of the rows before it, so that member lists and message contents
+// are read only for the rows syncPager takes.
 const syncSQL = `WITH probe AS (
 		SELECT count(*) AS n FROM (SELECT 1 FROM conversations WHERE pos > $2 LIMIT $4) p
 	), cand AS (
@@ -448,11 +455,16 @@ const syncSQL = `WITH probe AS (
 		JOIN conversations c ON c.id = cand.conv_id
 		WHERE c.pos > $2 OR m.pos > $2
 		ORDER BY k LIMIT $3
+	), costed AS (
+		SELECT p.*, CASE WHEN p.last_seq > 0 THEN
+			coalesce(octet_length(l.text), 0) + coalesce(octet_length(l.body), 0) + $7 ELSE 0 END AS cost
+		FROM page p LEFT JOIN messages l ON l.conv_id = p.id AND l.seq = p.last_seq
 	), cut AS (
 		SELECT p.*, row_number() OVER (ORDER BY k) AS r,
 			coalesce(sum(CASE WHEN with_members THEN member_count ELSE 0 END) OVER before, 0) AS ids,
+			coalesce(sum(cost) OVER before, 0) AS bytes,
 			min(CASE WHEN latest > k THEN latest END) OVER before AS bound
-		FROM page p
+		FROM costed p
 		WINDOW before AS (ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 	)
 	SELECT t.id, t.kind, t.name, t.created_at, t.last_seq, t.conv_pos, t.members_pos, t.member_count,
@@ -460,7 +472,9 @@ const syncSQL = `WITH probe AS (
 		CASE WHEN t.with_members AND t.r < $3 AND (t.r = 1 OR t.ids + t.member_count <= $5)
 			AND (t.bound IS NULL OR t.k < t.bound) THEN
 			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = t.id ORDER BY g.user_id) END,
-		l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
+		t.cost, l.sender, l.client_id, l.device, l.msg_type,
+		CASE WHEN t.r = 1 OR t.bytes + t.cost <= $6 THEN l.text END,
+		CASE WHEN t.r = 1 OR t.bytes + t.cost <= $6 THEN l.body END, l.created_at
 	FROM cut t LEFT JOIN messages l ON l.conv_id = t.id AND l.seq = t.last_seq
 	ORDER BY t.k`
 
@@ -473,7 +487,7 @@ func (s *PostgresStore) Sync(ctx context.Context, user string, cursor uint64, li
 	)
 	err := s.run(ctx, func(ctx context.Context) (bool, error) {
 		convs, cands = convs[:0], cands[:0]
-		rows, err := s.pool.Query(ctx, syncSQL, user, clampInt64(cursor), limit+1, syncScanBound, syncMemberBudget)
+		rows, err := s.pool.Query(ctx, syncSQL, user, clampInt64(cursor), limit+1, syncScanBound, syncMemberBudget, pageByteBudget, messageOverhead)
 		if err != nil {
 			return false, err
 		}
@@ -491,7 +505,7 @@ func (s *PostgresStore) Sync(ctx context.Context, user string, cursor uint64, li
 				msgAt                              *int64
 			)
 			if err := rows.Scan(&c.ID, &c.Kind, &name, &c.CreatedAt, &lastSeq, &convPos, &membersPos, &cand.memberCount,
-				&readSeq, &upos, &key, &members, &sender, &clientID, &device, &msgType, &text, &body, &msgAt); err != nil {
+				&readSeq, &upos, &key, &members, &cand.cost, &sender, &clientID, &device, &msgType, &text, &body, &msgAt); err != nil {
 				return false, err
 			}
 			if c.LastMessage, err = lastMessage(c.ID, lastSeq, sender, clientID, device, msgType, text, body, msgAt); err != nil {
@@ -522,19 +536,29 @@ func (s *PostgresStore) Sync(ctx context.Context, user string, cursor uint64, li
 func clampInt64(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
 
 // historySQL reads, in one snapshot, a conversation's last seq, whether
-// user is a member and — only if so — a page of its messages. It yields no
-// row when the conversation does not exist, and one row with NULL message
-// columns when the page is empty. %s is the page's direction.
+// user is a member and — only if so — a page of its messages ($1 conv, $2
+// user, $3 after, $4 before, $5 rows: the limit + 1, $6 pageByteBudget, $7
+// messageOverhead). It yields no row when the conversation does not exist,
+// and one row with NULL message columns when the page is empty. p weighs
+// the candidates by their lengths (read from each value's header, not its
+// contents), w keeps those within the byte budget (the first always), and
+// only their contents are read; a row beyond it comes back with fits false.
+// %s is the page's direction.
 const historySQL = `WITH c AS (
 		SELECT last_seq, EXISTS(SELECT 1 FROM members WHERE conv_id = $1 AND user_id = $2) AS member
 		FROM conversations WHERE id = $1
+	), p AS (
+		SELECT m.seq, octet_length(m.text) + coalesce(octet_length(m.body), 0) + $7 AS cost
+		FROM c, messages m
+		WHERE c.member AND m.conv_id = $1 AND m.seq > $3 AND m.seq < $4 ORDER BY m.seq %[1]s LIMIT $5
+	), w AS (
+		SELECT seq, (row_number() OVER o) = 1
+			OR coalesce(sum(cost) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) + cost <= $6 AS fits
+		FROM p WINDOW o AS (ORDER BY seq %[1]s)
 	)
-	SELECT c.last_seq, c.member, p.seq, p.sender, p.client_id, p.device, p.msg_type, p.text, p.body, p.created_at
-	FROM c LEFT JOIN LATERAL (
-		SELECT seq, sender, client_id, device, msg_type, text, body, created_at FROM messages
-		WHERE c.member AND conv_id = $1 AND seq > $3 AND seq < $4 ORDER BY seq %s LIMIT $5
-	) p ON true
-	ORDER BY p.seq`
+	SELECT c.last_seq, c.member, w.seq, w.fits, l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
+	FROM c LEFT JOIN w ON true LEFT JOIN messages l ON w.fits AND l.conv_id = $1 AND l.seq = w.seq
+	ORDER BY w.seq`
 
 var (
 	historyAfterSQL  = fmt.Sprintf(historySQL, "ASC")
@@ -549,10 +573,11 @@ func (s *PostgresStore) History(ctx context.Context, user string, q proto.Histor
 		query, before = historyBeforeSQL, clampInt64(q.Before)
 	}
 	var last int64
-	var exists, isMember bool
+	var exists, isMember, cut bool
 	err := s.run(ctx, func(ctx context.Context) (bool, error) {
 		page.Messages, exists = page.Messages[:0], false
-		rows, err := s.pool.Query(ctx, query, q.ConvID, user, clampInt64(q.After), before, int64(q.Limit)+1)
+		cut = false
+		rows, err := s.pool.Query(ctx, query, q.ConvID, user, clampInt64(q.After), before, int64(q.Limit)+1, pageByteBudget, messageOverhead)
 		if err != nil {
 			return false, err
 		}
@@ -561,13 +586,19 @@ func (s *PostgresStore) History(ctx context.Context, user string, q proto.Histor
 			exists = true
 			var (
 				seq, at                           *int64
+				fits                              *bool
 				sender, clientID, device, msgType *string
 				text, body                        []byte
 			)
-			if err := rows.Scan(&last, &isMember, &seq, &sender, &clientID, &device, &msgType, &text, &body, &at); err != nil {
+			if err := rows.Scan(&last, &isMember, &seq, &fits, &sender, &clientID, &device, &msgType, &text, &body, &at); err != nil {
 				return false, err
 			}
+			if seq != nil && !*fits {
+				cut = true // beyond the byte budget: its contents were not read
+				continue
+			}
 			if seq != nil {
+				s.scanned.Add(1)
 				page.Messages = append(page.Messages, proto.Message{ConvID: q.ConvID, Seq: uint64(*seq), Sender: *sender,
 					ClientID: *clientID, Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *at})
 			}
@@ -585,6 +616,7 @@ func (s *PostgresStore) History(ctx context.Context, user string, q proto.Histor
 		return page, nil
 	}
 	page.LastSeq = uint64(last)
+	page.More = cut
 	if len(page.Messages) > int(q.Limit) {
 		page.More = true
 		if q.Before > 0 {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay/rules"
@@ -51,7 +53,9 @@ type SQLiteStore struct {
 	// never, once created), so an entry stays true; pending holds what the
 	// open transaction read or wrote and joins lists when it commits.
 	lists, pending map[string][]string
-	listIDs        int
+
+	scanned atomic.Uint64 // messages History read (see messagesRead)
+	listIDs int
 }
 
 // memberCacheIDs bounds the member ids the writer keeps cached (at 10
@@ -166,6 +170,15 @@ func OpenSQLite(dir string, o SQLiteOptions) (*SQLiteStore, error) {
 		return nil, fmt.Errorf("relay: open store: %w", err)
 	}
 	path := filepath.Join(dir, "parley.db")
+	// SQLite creates the database with the process's umask (0644, mostly)
+	// and its -wal and -shm files with the database's mode: created here
+	// first, all three are the relay's alone. An existing file keeps its
+	// mode.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("relay: open store: %w", err)
+	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
@@ -329,7 +342,7 @@ func (st *sqliteStmts) close() {
 // sqliteReadStmts are the statements of Sync on the read pool: database/sql
 // prepares each once per connection and keeps it.
 type sqliteReadStmts struct {
-	syncProbe, syncByChanges, syncByMember, syncMembers *sql.Stmt
+	syncProbe, syncByChanges, syncByMember, syncMembers, syncLastBodies *sql.Stmt
 }
 
 func prepareSQLiteReads(r *sql.DB) (*sqliteReadStmts, error) {
@@ -342,6 +355,7 @@ func prepareSQLiteReads(r *sql.DB) (*sqliteReadStmts, error) {
 		{&rs.syncByChanges, sqliteSyncByChanges},
 		{&rs.syncByMember, sqliteSyncByMember},
 		{&rs.syncMembers, sqliteSyncMembers},
+		{&rs.syncLastBodies, sqliteSyncLastBodies},
 	} {
 		var err error
 		if *p.dst, err = r.Prepare(p.sql); err != nil {
@@ -637,8 +651,15 @@ const (
 	sqliteSyncCols = `c.id, c.kind, c.name, c.created_at, c.last_seq, c.pos AS conv_pos, c.members_pos,
 		c.member_count, m.read_seq, m.pos AS user_pos,
 		CASE WHEN c.kind = '` + proto.KindGroup + `' AND c.members_pos > ?1 THEN c.members_pos ELSE max(c.pos, m.pos) END AS k`
-	sqliteSyncLast = `SELECT p.*, l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
+	// The page reads its last messages' sizes, not their contents (SQLite
+	// takes a length from the record header): the contents of the ones the
+	// byte budget keeps are read by sqliteSyncLastBodies.
+	sqliteSyncLast = `SELECT p.*, l.sender, l.client_id, l.device, l.msg_type, octet_length(l.text), length(l.body), l.created_at
 		FROM page p LEFT JOIN messages l ON l.conv_id = p.id AND l.seq = p.last_seq ORDER BY p.k`
+	// sqliteSyncLastBodies reads the text and body of the messages named
+	// by a JSON array of [conv_id, seq] pairs.
+	sqliteSyncLastBodies = `SELECT m.conv_id, m.text, m.body FROM json_each(?) j
+		JOIN messages m ON m.conv_id = j.value ->> 0 AND m.seq = j.value ->> 1`
 	// CROSS JOIN keeps SQLite from walking all of the user's memberships
 	// against the candidates; INDEXED BY from scanning conversations in id
 	// order to merge the UNION.
@@ -735,6 +756,7 @@ func (s *SQLiteStore) sync(ctx context.Context, user string, cursor uint64, limi
 	var (
 		convs []proto.Conversation
 		ids   []string // the groups whose member list the page carries
+		last  [][2]any // [conv id, seq] of the last messages the page carries
 		p     = syncPager{cursor: cursor, limit: limit}
 	)
 	for rows.Next() {
@@ -744,15 +766,17 @@ func (s *SQLiteStore) sync(ctx context.Context, user string, cursor uint64, limi
 			convPos, membersPos, userPos, key int64
 			lastSeq, readSeq                  int64
 			sender, clientID, device, msgType sql.NullString
-			text                              sql.NullString
-			body                              []byte
+			textLen, bodyLen                  sql.NullInt64
 			at                                sql.NullInt64
 		)
 		if err := rows.Scan(&c.ID, &c.Kind, &c.Name, &c.CreatedAt, &lastSeq, &convPos, &membersPos, &cand.memberCount,
-			&readSeq, &userPos, &key, &sender, &clientID, &device, &msgType, &text, &body, &at); err != nil {
+			&readSeq, &userPos, &key, &sender, &clientID, &device, &msgType, &textLen, &bodyLen, &at); err != nil {
 			return nil, false, err
 		}
 		cand.kind, cand.convPos, cand.membersPos, cand.userPos = c.Kind, uint64(convPos), uint64(membersPos), uint64(userPos)
+		if lastSeq > 0 {
+			cand.cost = messageCost(int(textLen.Int64), int(bodyLen.Int64))
+		}
 		if !p.add(&cand) {
 			break
 		}
@@ -762,7 +786,8 @@ func (s *SQLiteStore) sync(ctx context.Context, user string, cursor uint64, limi
 				return nil, false, fmt.Errorf("last message %d of %s is missing", lastSeq, c.ID)
 			}
 			c.LastMessage = &proto.Message{ConvID: c.ID, Seq: c.LastSeq, Sender: sender.String, ClientID: clientID.String,
-				Device: device.String, MsgType: msgType.String, Text: text.String, Body: body, CreatedAt: at.Int64}
+				Device: device.String, MsgType: msgType.String, CreatedAt: at.Int64}
+			last = append(last, [2]any{c.ID, lastSeq})
 		}
 		if cand.withMembers(cursor) {
 			ids = append(ids, c.ID)
@@ -774,16 +799,21 @@ func (s *SQLiteStore) sync(ctx context.Context, user string, cursor uint64, limi
 		return nil, false, err
 	}
 	rows.Close()
+	at := make(map[string]int, len(convs))
+	for i, c := range convs {
+		at[c.ID] = i
+	}
+	if len(last) > 0 {
+		// The contents of the last messages the page carries, in one
+		// statement.
+		if err := s.syncLastBodies(ctx, tx, last, convs, at); err != nil {
+			return nil, false, err
+		}
+	}
 	if len(ids) == 0 {
 		return convs, p.more(), nil
 	}
 	// The member lists the page carries, in one statement.
-	at := make(map[string]int, len(ids))
-	for i, c := range convs {
-		if c.Members != nil {
-			at[c.ID] = i
-		}
-	}
 	list, err := json.Marshal(ids)
 	if err != nil {
 		return nil, false, err
@@ -803,6 +833,42 @@ func (s *SQLiteStore) sync(ctx context.Context, user string, cursor uint64, limi
 	}
 	return convs, p.more(), mrows.Err()
 }
+
+// syncLastBodies fills in the text and body of the last messages of convs
+// that last names, at[id] being the index of conversation id in convs.
+func (s *SQLiteStore) syncLastBodies(ctx context.Context, tx *sql.Tx, last [][2]any, convs []proto.Conversation, at map[string]int) error {
+	list, err := json.Marshal(last)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.StmtContext(ctx, s.rs.syncLastBodies).QueryContext(ctx, string(list))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var conv, text string
+		var body []byte
+		if err := rows.Scan(&conv, &text, &body); err != nil {
+			return err
+		}
+		m := convs[at[conv]].LastMessage
+		m.Text, m.Body = text, body
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n != len(last) {
+		return fmt.Errorf("read %d of the page's %d last messages", n, len(last))
+	}
+	return nil
+}
+
+// messagesRead returns how many messages History read, for the test that
+// paging costs linear work.
+func (s *SQLiteStore) messagesRead() uint64 { return s.scanned.Load() }
 
 // History implements Querier.
 func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History) (proto.HistoryPage, error) {
@@ -845,19 +911,24 @@ func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History)
 		return page, fmt.Errorf("relay: history: %w", err)
 	}
 	defer rows.Close()
+	// Rows come in the order the page is taken (newest first going
+	// backwards) and stop at the limit or the byte budget: what is not
+	// taken is not read.
+	var cut pageCut
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
 			return page, fmt.Errorf("relay: history: %w", err)
 		}
+		s.scanned.Add(1)
+		if len(page.Messages) == int(q.Limit) || !cut.add(messageCost(len(m.Text), len(m.Body))) {
+			page.More = true
+			break
+		}
 		page.Messages = append(page.Messages, m)
 	}
 	if err := rows.Err(); err != nil {
 		return page, fmt.Errorf("relay: history: %w", err)
-	}
-	if len(page.Messages) > int(q.Limit) {
-		page.More = true
-		page.Messages = page.Messages[:q.Limit]
 	}
 	if q.Before > 0 {
 		slices.Reverse(page.Messages)

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/parley-im/parley/proto"
@@ -65,4 +67,28 @@ func relayStore(t *testing.T, synchronous string) *SQLiteStore {
 		t.Fatalf("the relay's default store is %T", r.srv.store)
 	}
 	return s
+}
+
+// TestDataFilesPrivate: the database, its WAL and shared-memory files and the
+// generated secret are readable by the relay's user alone, whatever the
+// umask, in a data directory that already exists.
+func TestDataFilesPrivate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ok(t, os.Chmod(dir, 0o755))
+	s, err := OpenSQLite(dir, SQLiteOptions{})
+	ok(t, err)
+	_, err = s.Append(context.Background(), []AppendRequest{{Sender: "alice", Device: "d",
+		Send: proto.Send{ConvID: proto.P2PID("alice", "bob"), ClientID: "1", MsgType: proto.MsgText, Text: "x"}}})
+	ok(t, err)
+	_, err = ResolveSecret("", dir)
+	ok(t, err)
+	for _, name := range []string{"parley.db", "parley.db-wal", "parley.db-shm", "secret"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		ok(t, err)
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			t.Errorf("%s has mode %o: readable by others", name, mode)
+		}
+	}
+	ok(t, s.Close())
 }

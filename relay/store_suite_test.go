@@ -230,3 +230,153 @@ func testStoreNonMembers(t *testing.T, open func(t *testing.T) Store) {
 		equal(t, [3]any{res[0].Err == nil, res[0].Duplicate, res[0].Message.Seq}, [3]any{true, false, uint64(2)}, "carol's refused client id reused")
 	})
 }
+
+// messageCounter is what every store counts for testStoreByteBudget: the
+// messages whose contents History read.
+type messageCounter interface{ messagesRead() uint64 }
+
+// testStoreByteBudget pages through large messages: every History and Sync
+// page stops at pageByteBudget (one item at least), paging visits every
+// message exactly once, and the messages History reads in all are the ones
+// it returns plus at most one a page — linear, where reading a whole page
+// of limit rows and cutting it afterwards was quadratic.
+func testStoreByteBudget(t *testing.T, open func(t *testing.T) Store) {
+	t.Run("paging/large messages cost linear reads, pages within the byte budget", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := open(t)
+		const n = 60
+		big := make([]byte, 20<<10)
+		conv := proto.P2PID("alice", "bob")
+		var batch []AppendRequest
+		for i := range n {
+			batch = append(batch, AppendRequest{Sender: "alice", Device: "d", CreatedAt: int64(i),
+				Send: proto.Send{ConvID: conv, ClientID: fmt.Sprint("m", i), MsgType: proto.MsgCustom, Body: big}})
+		}
+		// Thirty more conversations, each with a large last message.
+		for i := range 30 {
+			batch = append(batch, AppendRequest{Sender: "alice", Device: "d", CreatedAt: int64(n + i),
+				Send: proto.Send{ConvID: proto.P2PID("alice", fmt.Sprint("u", i)), ClientID: fmt.Sprint("o", i), MsgType: proto.MsgCustom, Body: big}})
+		}
+		_, err := s.Append(ctx, batch)
+		ok(t, err)
+		counter, isCounter := s.(messageCounter)
+		if !isCounter {
+			t.Fatalf("%T does not count the messages History reads", s)
+		}
+		pageBytes := func(msgs []proto.Message) int {
+			b := 0
+			for _, m := range msgs {
+				b += messageCost(len(m.Text), len(m.Body))
+			}
+			return b
+		}
+		for _, backwards := range []bool{false, true} {
+			before := counter.messagesRead()
+			var seen []uint64
+			pages := 0
+			q := proto.History{ConvID: conv, Limit: proto.MaxPageLimit}
+			if backwards {
+				q.Before = n + 1
+			}
+			for {
+				page, err := s.History(ctx, "bob", q)
+				ok(t, err)
+				pages++
+				if len(page.Messages) == 0 {
+					t.Fatalf("backwards %v: an empty page %d", backwards, pages)
+				}
+				if len(page.Messages) > 1 && pageBytes(page.Messages) > pageByteBudget {
+					t.Fatalf("backwards %v: page of %d bytes above the budget %d", backwards, pageBytes(page.Messages), pageByteBudget)
+				}
+				for _, m := range page.Messages {
+					seen = append(seen, m.Seq)
+				}
+				if !page.More {
+					break
+				}
+				if backwards {
+					q.Before = page.Messages[0].Seq
+				} else {
+					q.After = page.Messages[len(page.Messages)-1].Seq
+				}
+			}
+			slices.Sort(seen) // a duplicate or a gap still shows
+			want := make([]uint64, n)
+			for i := range want {
+				want[i] = uint64(i + 1)
+			}
+			equal(t, seen, want, fmt.Sprintf("backwards %v: seqs paged", backwards))
+			if pages < n/4 {
+				t.Fatalf("backwards %v: %d pages for %d messages of 20 KiB: the budget did not cut them", backwards, pages, n)
+			}
+			read := counter.messagesRead() - before
+			if read > uint64(n+pages) {
+				t.Fatalf("backwards %v: read %d messages to return %d in %d pages", backwards, read, n, pages)
+			}
+			t.Logf("backwards %v: %d messages of 20 KiB in %d pages, %d read", backwards, n, pages, read)
+		}
+
+		// Sync: alice's 31 conversations, each with a large last message.
+		var cursor uint64
+		listed := map[string]bool{}
+		for pages := 0; ; pages++ {
+			if pages > 100 {
+				t.Fatal("sync never ended")
+			}
+			convs, more, err := s.Sync(ctx, "alice", cursor, proto.MaxPageLimit)
+			ok(t, err)
+			var msgs []proto.Message
+			for _, c := range convs {
+				listed[c.ID] = true
+				if c.LastMessage == nil || len(c.LastMessage.Body) != len(big) {
+					t.Fatalf("sync: %s without its last message", c.ID)
+				}
+				msgs = append(msgs, *c.LastMessage)
+			}
+			if len(convs) > 1 && pageBytes(msgs) > pageByteBudget {
+				t.Fatalf("sync page of %d bytes of last messages above the budget", pageBytes(msgs))
+			}
+			if len(convs) > 0 {
+				cursor = convs[len(convs)-1].Version
+			}
+			if !more {
+				break
+			}
+		}
+		equal(t, len(listed), 31, "conversations synced")
+	})
+}
+
+// testStoreHugeCursors: cursors and seqs from the wire are uint64; a store
+// whose integers are signed clamps them instead of wrapping to negative
+// numbers (which made "after 2^63" read from the start).
+func testStoreHugeCursors(t *testing.T, open func(t *testing.T) Store) {
+	t.Run("cursors/at and above 2^63 are clamped, not wrapped", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := open(t)
+		conv := proto.P2PID("alice", "bob")
+		var batch []AppendRequest
+		for i := range 3 {
+			batch = append(batch, AppendRequest{Sender: "alice", Device: "d", CreatedAt: int64(i),
+				Send: proto.Send{ConvID: conv, ClientID: fmt.Sprint(i), MsgType: proto.MsgText, Text: "x"}})
+		}
+		_, err := s.Append(ctx, batch)
+		ok(t, err)
+		for _, huge := range []uint64{1 << 63, 1<<64 - 1} {
+			page, err := s.History(ctx, "bob", proto.History{ConvID: conv, After: huge, Limit: 10})
+			ok(t, err)
+			equal(t, len(page.Messages), 0, fmt.Sprintf("history after %d", huge))
+			page, err = s.History(ctx, "bob", proto.History{ConvID: conv, Before: huge, Limit: 10})
+			ok(t, err)
+			equal(t, len(page.Messages), 3, fmt.Sprintf("history before %d", huge))
+			convs, more, err := s.Sync(ctx, "bob", huge, 10)
+			ok(t, err)
+			equal(t, [2]any{len(convs), more}, [2]any{0, false}, fmt.Sprintf("sync after %d", huge))
+			c, _, err := s.MarkRead(ctx, "bob", conv, huge)
+			ok(t, err)
+			equal(t, c.ReadSeq, uint64(3), fmt.Sprintf("read up to %d", huge))
+		}
+	})
+}

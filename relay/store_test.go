@@ -81,7 +81,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		)
 		equal(t, res[0].Err.Code, proto.CodeForbidden, "p2p of others")
 		equal(t, res[1].Err.Code, proto.CodeForbidden, "group non-member")
-		equal(t, res[2].Err.Code, proto.CodeNotFound, "unknown group")
+		equal(t, res[2].Err.Code, proto.CodeForbidden, "unknown group")
 		if res[3].Err != nil {
 			t.Fatal(res[3].Err)
 		}
@@ -174,7 +174,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		_, _, err := s.MarkRead(ctx, "carol", ab, 1)
 		equal(t, codeOf(err), proto.CodeForbidden, "not a party")
 		_, _, err = s.MarkRead(ctx, "alice", "g:none", 1)
-		equal(t, codeOf(err), proto.CodeNotFound, "unknown group")
+		equal(t, codeOf(err), proto.CodeForbidden, "unknown group")
 		_, moved, err := s.MarkRead(ctx, "alice", proto.P2PID("alice", "zed"), 1)
 		ok(t, err)
 		equal(t, moved, false, "p2p without messages")
@@ -231,7 +231,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		_, err := s.History(ctx, "carol", proto.History{ConvID: ab, Limit: 3})
 		equal(t, codeOf(err), proto.CodeForbidden, "not a party")
 		_, err = s.History(ctx, "carol", proto.History{ConvID: "g:none", Limit: 3})
-		equal(t, codeOf(err), proto.CodeNotFound, "unknown group")
+		equal(t, codeOf(err), proto.CodeForbidden, "unknown group")
 		p, err := s.History(ctx, "carol", proto.History{ConvID: proto.P2PID("carol", "dave"), Limit: 3})
 		ok(t, err)
 		equal(t, len(p.Messages), 0, "p2p without messages")
@@ -280,6 +280,8 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	})
 
 	testStoreLongConversation(t, open) // store_suite_test.go
+	testStoreByteBudget(t, open)       // store_suite_test.go
+	testStoreHugeCursors(t, open)      // store_suite_test.go
 	testStoreNonMembers(t, open)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // This file is the relay's WebSocket edge: it accepts a connection, reads
@@ -32,20 +33,21 @@ import (
 
 // wsEdge serves GET /v1/ws for a server.
 type wsEdge struct {
-	srv          *Server
-	origins      []string
-	maxFrame     int
-	writeTimeout time.Duration
-	sendQueue    int
-	metrics      *metrics
-	log          *slog.Logger
+	srv            *Server
+	origins        []string
+	maxFrame       int
+	writeTimeout   time.Duration
+	sendQueue      int
+	sendQueueBytes int
+	metrics        *metrics
+	log            *slog.Logger
 }
 
 // mountWS serves the relay's WebSocket at GET /v1/ws.
 func (s *Server) mountWS(mux *http.ServeMux) {
 	e := &wsEdge{
 		srv: s, origins: s.opts.Origins, maxFrame: s.opts.MaxFrame, writeTimeout: s.opts.WriteTimeout,
-		sendQueue: s.opts.SendQueue, metrics: s.metrics, log: s.log,
+		sendQueue: s.opts.SendQueue, sendQueueBytes: s.opts.SendQueueBytes, metrics: s.metrics, log: s.log,
 	}
 	mux.HandleFunc("GET /v1/ws", e.serve)
 }
@@ -56,21 +58,22 @@ func (e *wsEdge) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sb := &smallBuffers{ResponseWriter: w}
+	// The origin is decided here, not by Accept: a refused one is upgraded
+	// and then closed with 4008, so that a browser learns the code (a
+	// refused handshake reaches it as 1006, which it would retry).
+	refused := rules.AdmitOrigin(r.Header.Get("Origin"), r.Host, e.origins)
 	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
-		OriginPatterns: e.origins,
-		// Any origin when no allow-list is set: authentication is by token in
-		// the first frame, never by cookie (see Options.Origins).
-		InsecureSkipVerify: len(e.origins) == 0,
+		InsecureSkipVerify: true, // checked above
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
 		e.log.Debug("websocket accept failed", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
-		return // Accept has written the response (403 for a forbidden origin)
+		return // Accept has written the response
 	}
 	conn.SetReadLimit(-1) // the session enforces MaxFrame with its own close code
 	c := &wsConn{
 		edge: e, conn: conn, out: sb.out,
-		q:          sendQueue{max: e.sendQueue, drained: make(chan struct{}, 1), total: &e.srv.admit.queued},
+		q:          sendQueue{max: e.sendQueue, maxBytes: e.sendQueueBytes, drained: make(chan struct{}, 1), total: &e.srv.admit.queued},
 		writerDone: make(chan struct{}),
 		closing:    make(chan struct{}),
 	}
@@ -84,6 +87,9 @@ func (e *wsEdge) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.sess.Store(sess)
+	if refused != nil {
+		sess.Close(refused.Code, refused.Message)
+	}
 	// The handler returns at once and the connection lives on a fresh
 	// goroutine: net/http's per-connection state (its 4 KiB buffers, the
 	// deep stack of its serving goroutine) is released, which roughly halves
@@ -125,8 +131,11 @@ func (c *wsConn) Write(b []byte) bool {
 	if c.isClosing.Load() {
 		return true // dropped: the connection is ending
 	}
-	ok, start := c.q.push(b)
+	ok, start, byBytes := c.q.push(b)
 	if !ok {
+		if byBytes {
+			c.edge.metrics.limitHit(limitQueueBytes)
+		}
 		return false
 	}
 	if start {
@@ -209,13 +218,14 @@ func aside(f func()) {
 	<-done
 }
 
-// awaitRoom holds the reader while half the send queue is taken: a client
+// awaitRoom holds the reader while half the send queue (its frames or its
+// bytes) is taken: a client
 // that sends requests faster than it reads the replies is slowed down, the
 // way TCP would, instead of overflowing its own queue. The other half stays
 // free for what must never wait — acks and fan-out from other sessions. It
 // reports false when the connection is closing.
 func (c *wsConn) awaitRoom() bool {
-	for c.q.len() >= (c.q.max+1)/2 {
+	for c.q.halfFull() {
 		select {
 		case <-c.q.drained:
 		case <-c.closing:
@@ -490,33 +500,41 @@ func (c *coalescer) release() error {
 // fails when max frames are waiting. It grows on demand instead of being a
 // buffered channel, so an idle connection holds no preallocated slots.
 type sendQueue struct {
-	mu      sync.Mutex
-	items   [][]byte
-	max     int
-	running bool          // a writer goroutine owns the queue
-	drained chan struct{} // capacity 1: the writer took the items
-	total   *atomic.Int64 // the frames waiting in every queue of the relay, for admission
-	dropped bool          // the connection is over: push drops
+	mu       sync.Mutex
+	items    [][]byte
+	bytes    int // in items
+	max      int // frames
+	maxBytes int
+	running  bool          // a writer goroutine owns the queue
+	drained  chan struct{} // capacity 1: the writer took the items
+	total    *atomic.Int64 // the frames waiting in every queue of the relay, for admission
+	dropped  bool          // the connection is over: push drops
 }
 
-// push queues b. ok is false when max frames are already waiting; start is
-// true when no writer runs and the caller must start one.
-func (q *sendQueue) push(b []byte) (ok, start bool) {
+// push queues b. ok is false when max frames are already waiting, or when b
+// would take the queue above maxBytes (an empty queue takes any one frame);
+// byBytes then tells which. start is true when no writer runs and the
+// caller must start one.
+func (q *sendQueue) push(b []byte) (ok, start, byBytes bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.dropped {
-		return true, false
+		return true, false, false
 	}
 	if len(q.items) >= q.max {
-		return false, false
+		return false, false, false
+	}
+	if len(q.items) > 0 && q.bytes+len(b) > q.maxBytes {
+		return false, false, true
 	}
 	q.items = append(q.items, b)
 	q.total.Add(1)
+	q.bytes += len(b)
 	if !q.running {
 		q.running = true
-		return true, true
+		return true, true, false
 	}
-	return true, false
+	return true, false, false
 }
 
 // claim makes the caller the writer when none runs.
@@ -549,6 +567,7 @@ func (q *sendQueue) take(buf [][]byte) [][]byte {
 	out := q.items
 	q.items = buf[:0]
 	q.total.Add(-int64(len(out)))
+	q.bytes = 0
 	q.mu.Unlock()
 	select {
 	case q.drained <- struct{}{}:
@@ -565,13 +584,20 @@ func (q *sendQueue) drop() {
 	q.dropped = true
 	q.total.Add(-int64(len(q.items)))
 	clear(q.items)
-	q.items = nil
+	q.items, q.bytes = nil, 0
 }
 
 func (q *sendQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items)
+}
+
+// halfFull reports whether half the queue's frames or bytes are taken.
+func (q *sendQueue) halfFull() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) >= (q.max+1)/2 || q.bytes >= q.maxBytes/2
 }
 
 // connBufferSize is the size of each of a connection's read and write

@@ -69,16 +69,16 @@ func TestCoalescer(t *testing.T) {
 func TestSendQueue(t *testing.T) {
 	t.Parallel()
 	var total atomic.Int64
-	q := sendQueue{max: 3, drained: make(chan struct{}, 1), total: &total}
+	q := sendQueue{max: 3, maxBytes: 1 << 20, drained: make(chan struct{}, 1), total: &total}
 	var closing atomic.Bool
-	okPush, start := q.push([]byte{1})
+	okPush, start, _ := q.push([]byte{1})
 	equal(t, [2]bool{okPush, start}, [2]bool{true, true}, "first push starts a writer")
 	for range 2 {
-		okPush, start = q.push([]byte{2})
+		okPush, start, _ = q.push([]byte{2})
 		equal(t, [2]bool{okPush, start}, [2]bool{true, false}, "later pushes join the running writer")
 	}
-	okPush, _ = q.push([]byte{3})
-	equal(t, okPush, false, "push past max")
+	okPush, _, byBytes := q.push([]byte{3})
+	equal(t, [2]bool{okPush, byBytes}, [2]bool{false, false}, "push past max frames")
 	equal(t, q.claim(), false, "claim while a writer runs")
 	equal(t, q.release(&closing), false, "writer keeps running while frames wait")
 	equal(t, total.Load(), int64(3), "frames counted for admission")
@@ -93,6 +93,25 @@ func TestSendQueue(t *testing.T) {
 	q.push([]byte{5})
 	q.drop()
 	equal(t, total.Load(), int64(0), "a dropped queue counts nothing")
-	okPush, _ = q.push([]byte{6})
+	okPush, _, _ = q.push([]byte{6})
 	equal(t, [2]any{okPush, total.Load()}, [2]any{true, int64(0)}, "a push after drop is dropped")
+}
+
+// TestSendQueueBytes: the queue is bounded in bytes as well as frames; an
+// empty queue takes any one frame, however large.
+func TestSendQueueBytes(t *testing.T) {
+	t.Parallel()
+	q := sendQueue{max: 100, maxBytes: 1000, drained: make(chan struct{}, 1), total: new(atomic.Int64)}
+	okPush, _, _ := q.push(make([]byte, 5000))
+	equal(t, okPush, true, "one oversize frame into an empty queue")
+	okPush, _, byBytes := q.push([]byte{1})
+	equal(t, [2]bool{okPush, byBytes}, [2]bool{false, true}, "anything after it")
+	q.take(nil)
+	for range 2 {
+		okPush, _, _ = q.push(make([]byte, 400))
+		equal(t, okPush, true, "within the bytes")
+	}
+	equal(t, q.halfFull(), true, "800 of 1000 bytes is past half")
+	okPush, _, byBytes = q.push(make([]byte, 400))
+	equal(t, [2]bool{okPush, byBytes}, [2]bool{false, true}, "past the bytes")
 }

@@ -47,11 +47,13 @@ export const Codes = {
   RateLimited: 4104,
   /** 4105 internal error: unexpected relay failure. */
   Internal: 4105,
+  /** 4106 too many sessions: the user has too many connections open on this relay. */
+  TooManySessions: 4106,
   /** 4200 bad request: a field is missing or invalid. */
   BadRequest: 4200,
-  /** 4203 forbidden: not a member of the conversation. */
+  /** 4203 forbidden: no such conversation, or the user is not a member of it. */
   Forbidden: 4203,
-  /** 4204 not found: no such conversation. */
+  /** 4204 not found: no such object; a conversation the user cannot see is 4203. */
   NotFound: 4204,
   /** 4209 conflict: the id is taken by something else. */
   Conflict: 4209,
@@ -97,6 +99,7 @@ const names: { readonly [code: number]: string } = {
   4103: "heartbeat timeout",
   4104: "rate limited",
   4105: "internal error",
+  4106: "too many sessions",
   4200: "bad request",
   4203: "forbidden",
   4204: "not found",

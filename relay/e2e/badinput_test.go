@@ -244,7 +244,7 @@ func TestBadInput(t *testing.T) {
 	if p := owner.reply(50).Body.(*proto.HistoryPage); len(p.Messages) != 1 || p.Messages[0].ClientID != "secret-1" {
 		t.Fatalf("private group history: %+v", p)
 	}
-	resp, err := http.Get(relay.httpURL() + "/metrics")
+	resp, err := http.Get(relay.adminURL() + "/metrics")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("metrics: %v", err)
 	}
@@ -261,7 +261,7 @@ func closes(t *testing.T, relay *relayProc, code proto.Code) int {
 // metric reads one sample of the relay's /metrics; 0 when absent.
 func metric(t *testing.T, relay *relayProc, sample string) int {
 	t.Helper()
-	resp, err := http.Get(relay.httpURL() + "/metrics")
+	resp, err := http.Get(relay.adminURL() + "/metrics")
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
 	}

@@ -26,6 +26,7 @@ const testSecret = "e2e-secret-0123456789abcdef0123456789abcdef"
 type relayProc struct {
 	t     testing.TB
 	addr  string
+	admin string // the admin listener (metrics)
 	data  string
 	extra []string
 	cmd   *exec.Cmd
@@ -45,7 +46,7 @@ func freeAddr(t testing.TB) string {
 // startRelay starts a relay with its data in a fresh temp dir.
 func startRelay(t testing.TB, extra ...string) *relayProc {
 	t.Helper()
-	p := &relayProc{t: t, addr: freeAddr(t), data: t.TempDir(), extra: extra}
+	p := &relayProc{t: t, addr: freeAddr(t), admin: freeAddr(t), data: t.TempDir(), extra: extra}
 	p.start()
 	t.Cleanup(func() { p.stop() })
 	return p
@@ -53,7 +54,7 @@ func startRelay(t testing.TB, extra ...string) *relayProc {
 
 func (p *relayProc) start() {
 	p.t.Helper()
-	args := append([]string{"serve", "--addr", p.addr, "--data", p.data, "--secret", testSecret, "--log-level", "warn"}, p.extra...)
+	args := append([]string{"serve", "--addr", p.addr, "--admin-addr", p.admin, "--data", p.data, "--secret", testSecret, "--log-level", "warn"}, p.extra...)
 	p.cmd = exec.Command(relayBin, args...)
 	p.log = new(bytes.Buffer)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -116,7 +117,10 @@ func (p *relayProc) alive() bool {
 }
 
 func (p *relayProc) httpURL() string { return "http://" + p.addr }
-func (p *relayProc) wsURL() string   { return "ws://" + p.addr + "/v1/ws" }
+
+// adminURL is where the relay serves its metrics.
+func (p *relayProc) adminURL() string { return "http://" + p.admin }
+func (p *relayProc) wsURL() string    { return "ws://" + p.addr + "/v1/ws" }
 
 // token mints an HS256 token the way an application server would, with any
 // JWT library: here independently of the relay's own code.

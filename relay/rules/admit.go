@@ -105,15 +105,22 @@ func AdmitSend(sender, convID string, exists, isMember bool) (create []string, e
 		}
 	case proto.KindGroup:
 		if !exists {
-			return nil, proto.Errorf(proto.CodeNotFound, "no conversation %s", convID)
+			return nil, notYours(convID)
 		}
 	default:
 		return nil, proto.Errorf(proto.CodeBadRequest, "invalid conversation id")
 	}
 	if !isMember {
-		return nil, proto.Errorf(proto.CodeForbidden, "not a member of %s", convID)
+		return nil, notYours(convID)
 	}
 	return nil, nil
+}
+
+// notYours refuses a conversation the user cannot see. A group that does
+// not exist and one the user is not a member of get the same code and the
+// same words, so that nobody learns which groups exist by asking.
+func notYours(convID string) *proto.Error {
+	return proto.Errorf(proto.CodeForbidden, "no conversation %s of yours", convID)
 }
 
 // AdmitRead decides whether user may read or mark convID. empty reports a
@@ -128,10 +135,10 @@ func AdmitRead(user, convID string, exists, isMember bool) (empty bool, err *pro
 		if proto.KindOf(convID) == proto.KindP2P {
 			return true, nil
 		}
-		return false, proto.Errorf(proto.CodeNotFound, "no conversation %s", convID)
+		return false, notYours(convID)
 	}
 	if !isMember {
-		return false, proto.Errorf(proto.CodeForbidden, "not a member of %s", convID)
+		return false, notYours(convID)
 	}
 	return false, nil
 }

@@ -16,6 +16,5 @@
 //
 // # Concurrency
 //
-// Functions are safe for concurrent use. A Bucket is not: it belongs to one
-// connection's reader.
+// Functions are safe for concurrent use.
 package rules

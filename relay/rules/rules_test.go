@@ -131,7 +131,7 @@ func TestAdmitSend(t *testing.T) {
 		{"p2p/outsider existing", "carol", ab, true, false, nil, proto.CodeForbidden},
 		{"group/member", "alice", "g:x", true, true, nil, 0},
 		{"group/non-member", "alice", "g:x", true, false, nil, proto.CodeForbidden},
-		{"group/unknown", "alice", "g:x", false, false, nil, proto.CodeNotFound},
+		{"group/unknown", "alice", "g:x", false, false, nil, proto.CodeForbidden},
 		{"bad id", "alice", "q:x", false, false, nil, proto.CodeBadRequest},
 	}
 	for _, c := range cases {
@@ -157,7 +157,7 @@ func TestAdmitRead(t *testing.T) {
 		{"p2p/outsider, no message yet", "carol", ab, false, false, false, proto.CodeForbidden},
 		{"group/member", "alice", "g:x", true, true, false, 0},
 		{"group/non-member", "carol", "g:x", true, false, false, proto.CodeForbidden},
-		{"group/unknown", "alice", "g:x", false, false, false, proto.CodeNotFound},
+		{"group/unknown", "alice", "g:x", false, false, false, proto.CodeForbidden},
 	}
 	for _, c := range cases {
 		empty, err := AdmitRead(c.user, c.conv, c.exists, c.isMember)
@@ -222,24 +222,22 @@ func TestPlanGroup(t *testing.T) {
 	equal(t, code(SameGroup(proto.KindP2P, "carol", []string{"alice", "bob", "carol"}, spec)), proto.CodeConflict, "not a group")
 }
 
-func TestBucket(t *testing.T) {
+func TestAdmitControl(t *testing.T) {
 	t.Parallel()
-	b := NewBucket(10, 3)
-	now := time.Unix(0, 0)
-	for range 3 {
-		equal(t, b.Allow(now), true, "burst")
-	}
-	equal(t, b.Allow(now), false, "empty")
-	equal(t, b.Allow(now.Add(50*time.Millisecond)), false, "half a token")
-	equal(t, b.Allow(now.Add(100*time.Millisecond)), true, "refilled one")
-	equal(t, b.Allow(now.Add(10*time.Second)), true, "refill capped at burst")
-	equal(t, b.Allow(now.Add(10*time.Second)), true, "2")
-	equal(t, b.Allow(now.Add(10*time.Second)), true, "3")
-	equal(t, b.Allow(now.Add(10*time.Second)), false, "burst only")
-	off := NewBucket(-1, 0)
-	for range 1000 {
-		if !off.Allow(now) {
-			t.Fatal("disabled bucket refused")
+	enc := func(f proto.Frame) []byte { return proto.MustEncode(f) }
+	ping := enc(proto.Frame{Type: proto.TypePing, Body: &proto.Ping{Time: 1}})
+	equal(t, AdmitControl(ping) == nil, true, "a ping")
+	// A padded ping: the body carries a key the decoder would skip, at a
+	// cost; the limit refuses it from its length.
+	padded := enc(proto.Frame{Type: proto.TypeSend, ID: 1, Body: &proto.Send{ConvID: "p:a:b", ClientID: "c", Text: strings.Repeat("x", 1000)}})
+	padded[2] = byte(proto.TypePing) // {1: 13, …}: the type is the third byte
+	equal(t, code(AdmitControl(padded)), proto.CodeFrameTooLarge, "padded ping")
+	send := enc(proto.Frame{Type: proto.TypeSend, ID: 1, Body: &proto.Send{ConvID: "p:a:b", ClientID: "c", Text: strings.Repeat("x", 1000)}})
+	equal(t, AdmitControl(send) == nil, true, "a send may be large")
+	equal(t, AdmitControl([]byte{0xff}) == nil, true, "garbage is left to Decode")
+	for _, typ := range []proto.Type{proto.TypeSync, proto.TypeHistory, proto.TypeRead, proto.TypePong, proto.TypeHello} {
+		if ControlLimit(typ) == 0 {
+			t.Errorf("%s has no small limit", typ)
 		}
 	}
 }
@@ -306,4 +304,57 @@ func TestHistoryFrameFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	equal(t, len(f.Body.(*proto.HistoryPage).Messages), 1, "a single oversize message")
+}
+
+func TestAdmitOrigin(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		origin, host string
+		patterns     []string
+		allowed      bool
+	}{
+		{"https://evil.example", "relay", nil, true},
+		{"", "relay", []string{"app.example.com"}, true},
+		{"https://relay:8787", "relay:8787", []string{"app.example.com"}, true},
+		{"https://app.example.com", "relay", []string{"app.example.com"}, true},
+		{"http://app.example.com", "relay", []string{"app.example.com"}, true},
+		{"https://APP.example.com", "relay", []string{"app.example.com"}, true},
+		{"https://chat.example.com", "relay", []string{"*.example.com"}, true},
+		{"https://app.example.com", "relay", []string{"https://app.example.com"}, true},
+		{"http://app.example.com", "relay", []string{"https://app.example.com"}, false},
+		{"https://app.example.com:8443", "relay", []string{"https://app.example.com"}, false},
+		{"https://evil.example", "relay", []string{"app.example.com"}, false},
+		{"null", "relay", []string{"app.example.com"}, false},
+	} {
+		err := AdmitOrigin(tc.origin, tc.host, tc.patterns)
+		if (err == nil) != tc.allowed {
+			t.Errorf("origin %q, patterns %q: %v, want allowed %v", tc.origin, tc.patterns, err, tc.allowed)
+		}
+		if err != nil && err.Code != proto.CodeOriginForbidden {
+			t.Errorf("origin %q: code %d", tc.origin, err.Code)
+		}
+	}
+}
+
+// BenchmarkPaddedPing compares what a 61 KiB padded ping costs the relay
+// refused by its size (admit) with what decoding it cost (decode):
+//
+//	go test ./relay/rules -run '^$' -bench PaddedPing
+func BenchmarkPaddedPing(b *testing.B) {
+	pad := 61<<10 - 12
+	msg := append([]byte{0xa2, 0x01, byte(proto.TypePing), 0x03, 0xa2, 0x01, 0x01, 0x18, 99, 0x59, byte(pad >> 8), byte(pad)}, make([]byte, pad)...)
+	b.Run("admit", func(b *testing.B) {
+		for b.Loop() {
+			if AdmitControl(msg) == nil {
+				b.Fatal("admitted")
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := proto.Decode(msg, proto.DefaultMaxFrame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

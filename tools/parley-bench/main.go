@@ -328,7 +328,7 @@ func run(pin pinning) int {
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 
-	burst, version, err := relayFeatures(ctx, cfg.relay)
+	burst, admin, version, err := relayFeatures(ctx, cfg.relay)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "parley-bench:", err)
 		return 1
@@ -337,7 +337,7 @@ func run(pin pinning) int {
 	if cfg.profile && !slices.Contains(extra, "--pprof") {
 		extra = append(extra, "--pprof")
 	}
-	rc := relayConfig{bin: cfg.relay, pin: pin.Applied, burst: burst, procs: cfg.procs, extra: extra}
+	rc := relayConfig{bin: cfg.relay, pin: pin.Applied, burst: burst, admin: admin, procs: cfg.procs, extra: extra}
 	pin.RelayGOMAXPROCS = relayProcsNote(cfg.procs, pin.Applied)
 	model, cores := cpuInfo()
 	bn := &bench{cfg: cfg, rc: rc, res: &results{

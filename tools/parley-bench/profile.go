@@ -136,11 +136,15 @@ func top(p *proftop.Profile, typ, what, unit string, scale float64) profileTop {
 	return t
 }
 
-// fetch GETs path from the relay's HTTP server.
+// fetch GETs path from the relay's admin listener (or its only one).
 func (p *relayProc) fetch(ctx context.Context, path string, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.httpURL()+path, nil)
+	base := p.httpURL()
+	if p.admin != "" {
+		base = "http://" + p.admin
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)

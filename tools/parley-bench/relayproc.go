@@ -27,6 +27,7 @@ type relayProc struct {
 	peers  []*relayProc // the other nodes of a cluster, started with this one
 	cmd    *exec.Cmd
 	addr   string
+	admin  string // the admin listener, where /metrics is; "" when the binary has none
 	data   string
 	log    *tailBuffer
 	exited chan struct{} // closed when the process has exited
@@ -38,7 +39,12 @@ type relayConfig struct {
 	bin   string
 	pin   bool // run under taskset -c 0
 	burst bool // the binary knows --rate-burst
-	procs int  // GOMAXPROCS for the relay; 0 leaves its default
+	// admin: the binary serves /metrics on --admin-addr, and has the
+	// connection and per-user limits of the same change, which the bench
+	// lifts: it opens thousands of connections from one address and sends
+	// as fast as the relay takes.
+	admin bool
+	procs int // GOMAXPROCS for the relay; 0 leaves its default
 	extra []string
 
 	// A cluster: nodes relays (0 or 1: one), sharing a fresh schema of the
@@ -51,15 +57,15 @@ type relayConfig struct {
 
 // relayFeatures inspects `serve -h` once, so the bench adapts to a relay whose
 // flags are still moving (for example, --rate-burst may not exist).
-func relayFeatures(ctx context.Context, bin string) (burst bool, version string, err error) {
+func relayFeatures(ctx context.Context, bin string) (burst, admin bool, version string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, bin, "serve", "-h").CombinedOutput()
 	if !bytes.Contains(out, []byte("-addr")) {
-		return false, "", fmt.Errorf("%s serve -h does not look like parley-relay: %q", bin, firstLine(out))
+		return false, false, "", fmt.Errorf("%s serve -h does not look like parley-relay: %q", bin, firstLine(out))
 	}
 	v, _ := exec.CommandContext(ctx, bin, "version").Output()
-	return bytes.Contains(out, []byte("-rate-burst")), strings.TrimSpace(string(v)), nil
+	return bytes.Contains(out, []byte("-rate-burst")), bytes.Contains(out, []byte("-admin-addr")), strings.TrimSpace(string(v)), nil
 }
 
 func firstLine(b []byte) string {
@@ -82,6 +88,14 @@ func startRelay(ctx context.Context, rc relayConfig) (*relayProc, error) {
 	if rc.burst {
 		args = append(args, "--rate-burst", "100000")
 	}
+	admin := ""
+	if rc.admin {
+		if admin, err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--admin-addr", admin, "--max-conns", "-1", "--max-conns-per-ip", "-1",
+			"--max-sessions-per-user", "-1", "--user-rate-limit", "-1", "--user-byte-rate", "-1")
+	}
 	args = append(args, rc.extra...)
 	name := rc.bin
 	if rc.pin {
@@ -89,7 +103,7 @@ func startRelay(ctx context.Context, rc relayConfig) (*relayProc, error) {
 		args = append([]string{"-c", "0", rc.bin}, args...)
 		name = "taskset"
 	}
-	p := &relayProc{addr: addr, data: data, log: &tailBuffer{max: 64 << 10}, exited: make(chan struct{})}
+	p := &relayProc{addr: addr, admin: admin, data: data, log: &tailBuffer{max: 64 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command(name, args...)
 	if rc.procs > 0 {
 		p.cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(rc.procs))
@@ -188,7 +202,11 @@ func (p *relayProc) stop() {
 func (p *relayProc) metrics(ctx context.Context) (metricSet, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.httpURL()+"/metrics", nil)
+	base := p.httpURL()
+	if p.admin != "" {
+		base = "http://" + p.admin
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("scrape metrics: %w", err)

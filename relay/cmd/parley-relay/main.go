@@ -88,6 +88,17 @@ func (e *envFlags) bind(name, variable string) {
 	f.Usage += " (env " + variable + ")"
 }
 
+// set reports whether flag name was given, on the command line or by its
+// variable.
+func (e *envFlags) set(name string) bool {
+	given := false
+	e.fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	if v, ok := os.LookupEnv(e.env[name]); ok && v != "" {
+		given = true
+	}
+	return given
+}
+
 func (e *envFlags) parse(args []string) error {
 	if err := e.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -120,8 +131,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	secret := fs.String("secret", "", "HS256 token secret (default: the file DATA/secret, created on first start)")
 	origins := fs.String("origins", "", "comma-separated allowed Origin patterns (default: any origin; auth is by token, not cookie)")
 	static := fs.String("static", "", "directory to serve at / (the web demo)")
-	pprofOn := fs.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ (keep off a public address)")
-	devTokens := fs.Bool("dev-tokens", false, "DEMO ONLY: POST /dev/token?user=NAME mints a token for anyone")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:8788", `operator listener: /metrics and, with --pprof, /debug/pprof/ ("off" for none; keep it off the internet; the default, when taken, is skipped with a warning)`)
+	pprofOn := fs.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on --admin-addr")
+	devTokens := fs.Bool("dev-tokens", false, "DEMO ONLY: POST /dev/token?user=NAME mints a token for anyone (refused unless --addr is loopback)")
+	devTokensPublic := fs.Bool("dev-tokens-public", false, "let --dev-tokens serve a non-loopback --addr: anyone who reaches it can sign in as anyone")
 	heartbeat := fs.Duration("heartbeat", 25*time.Second, "client ping interval; silent connections close after 2.5x")
 	maxFrame := fs.Int("max-frame", proto.DefaultMaxFrame, "largest frame accepted, in bytes")
 	rateLimit := fs.Float64("rate-limit", 200, "frames per second one connection may send; negative disables")
@@ -133,12 +146,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix, to share one NATS between deployments")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	checkOverload, applyOverload := overloadFlags(e)
+	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
+	userRate := fs.Float64("user-rate-limit", 1000, "frames per second one user may send across their sessions on this node; negative disables")
+	userBytes := fs.Float64("user-byte-rate", 2<<20, "bytes per second one user may send across their sessions on this node; negative disables")
+	sendQueueBytes := fs.Int("send-queue-bytes", 4<<20, "bytes queued per connection before it is closed as a slow consumer")
+	maxConns := fs.Int("max-conns", 10000, "TCP connections held open at once, of every kind; negative disables (keep below ulimit -n)")
+	maxConnsPerIP := fs.Int("max-conns-per-ip", 256, "TCP connections held open from one address; negative disables (raise it behind a proxy)")
 	for name, variable := range map[string]string{
 		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
-		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "dev-tokens": "PARLEY_DEV_TOKENS", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
+		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "dev-tokens": "PARLEY_DEV_TOKENS",
+		"dev-tokens-public": "PARLEY_DEV_TOKENS_PUBLIC", "admin-addr": "PARLEY_ADMIN_ADDR", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
 		"rate-limit": "PARLEY_RATE_LIMIT", "rate-burst": "PARLEY_RATE_BURST", "send-queue": "PARLEY_SEND_QUEUE", "synchronous": "PARLEY_SYNCHRONOUS",
-		"log-level": "PARLEY_LOG_LEVEL",
+		"log-level": "PARLEY_LOG_LEVEL", "max-conns": "PARLEY_MAX_CONNS", "max-conns-per-ip": "PARLEY_MAX_CONNS_PER_IP",
+		"max-sessions-per-user": "PARLEY_MAX_SESSIONS_PER_USER", "user-rate-limit": "PARLEY_USER_RATE_LIMIT",
+		"user-byte-rate": "PARLEY_USER_BYTE_RATE", "send-queue-bytes": "PARLEY_SEND_QUEUE_BYTES",
 	} {
 		e.bind(name, variable)
 	}
@@ -158,6 +180,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *sendQueue < 1 {
 		return badUsage(stderr, fmt.Errorf("--send-queue %d is below 1", *sendQueue))
 	}
+	if *sendQueueBytes < 1 {
+		return badUsage(stderr, fmt.Errorf("--send-queue-bytes %d is below 1", *sendQueueBytes))
+	}
+	if *userRate == 0 || *userBytes == 0 {
+		return badUsage(stderr, errors.New("--user-rate-limit and --user-byte-rate 0 would refuse every frame; use a negative value to disable"))
+	}
 	if *heartbeat <= 0 {
 		return badUsage(stderr, fmt.Errorf("--heartbeat %s is not positive", *heartbeat))
 	}
@@ -166,6 +194,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := checkOverload(); err != nil {
 		return badUsage(stderr, err)
+	}
+	if *adminAddr == "off" {
+		*adminAddr = ""
+	}
+	if *pprofOn && *adminAddr == "" {
+		return badUsage(stderr, errors.New("--pprof is served on --admin-addr, which is off"))
+	}
+	if *devTokens && !isLoopback(*addr) && !*devTokensPublic {
+		return badUsage(stderr, fmt.Errorf("--dev-tokens lets anyone sign in as anyone: refused on --addr %s, which is not loopback (--dev-tokens-public overrides)", *addr))
 	}
 	sync := strings.ToUpper(*synchronous)
 	if sync != "FULL" && sync != "NORMAL" {
@@ -186,6 +223,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Data: *data, Secret: *secret, Origins: splitList(*origins),
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
+		MaxConns: nonZero(*maxConns), MaxConnsPerIP: nonZero(*maxConnsPerIP), MaxSessionsPerUser: nonZero(*maxSessions),
+		UserRateLimit: *userRate, UserByteRate: *userBytes, SendQueueBytes: *sendQueueBytes,
 	}
 	applyOverload(&opts)
 	srv, err := relay.New(opts)
@@ -199,7 +238,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 		return 1
 	}
-	x := extras{static: *static, pprof: *pprofOn}
+	x := extras{static: *static}
 	if *devTokens {
 		// The relay's own secret, resolved the way relay.New did.
 		if x.devToken, err = relay.ResolveSecret(*secret, *data); err != nil {
@@ -214,16 +253,40 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = srv.Shutdown(context.Background())
 		return 1
 	}
-	fmt.Fprintf(stdout, "parley-relay listening on http://%s\n", ln.Addr())
-	log.Info("relay started", "addr", ln.Addr().String(), "data", *data, "store", redact(*storeURL), "bus", redact(*busURL), "version", versionString())
-
-	hs := &http.Server{
-		Handler:           routes(srv.Handler(), x),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	var adminLn net.Listener
+	if *adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", *adminAddr); err != nil {
+			if e.set("admin-addr") {
+				fmt.Fprintf(stderr, "parley-relay: admin listener: %v\n", err)
+				ln.Close()
+				_ = srv.Shutdown(context.Background())
+				return 1
+			}
+			// The default address is taken, most likely by another relay
+			// on this machine: run without metrics rather than not at all.
+			log.Warn("admin listener not started: its default address is taken; set --admin-addr", "admin_addr", *adminAddr, "err", err)
+			adminLn = nil
+		}
 	}
+	fmt.Fprintf(stdout, "parley-relay listening on http://%s\n", ln.Addr())
+	if adminLn != nil {
+		fmt.Fprintf(stdout, "parley-relay admin on http://%s\n", adminLn.Addr())
+	}
+	log.Info("relay started", "addr", ln.Addr().String(), "data", *data, "store", redact(*storeURL), "bus", redact(*busURL), "version", versionString())
+	if *devTokens && !isLoopback(*addr) {
+		log.Warn("DEV TOKENS ON A PUBLIC ADDRESS: POST /dev/token signs anyone in as any user; never run this in production", "addr", ln.Addr().String())
+	}
+	if adminLn != nil && !isLoopback(*adminAddr) {
+		log.Warn("the admin listener (metrics, profiler) is not on a loopback address: keep it off the internet", "admin_addr", adminLn.Addr().String())
+	}
+
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- srv.ServeHandler(ln, routes(srv.Handler(), x)) }()
+	if adminLn != nil {
+		// Few connections, from the operator: the relay's limits and
+		// timeouts apply here too.
+		go func() { _ = srv.ServeHandler(adminLn, adminRoutes(srv.AdminHandler(), *pprofOn)) }()
+	}
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -234,12 +297,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	// Stop accepting first; the WebSockets already upgraded are the relay's,
-	// which drains them.
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Error("shutdown", "err", err)
-		code = 1
-	}
+	// Shutdown stops accepting first, then drains the WebSockets.
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "err", err)
 		code = 1
@@ -299,6 +357,15 @@ func badUsage(stderr io.Writer, err error) int {
 	}
 	fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 	return 2
+}
+
+// nonZero maps a flag's 0 to "disabled" (-1): relay.Options reads 0 as
+// "the default", a flag given as 0 means none.
+func nonZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func splitList(s string) []string {

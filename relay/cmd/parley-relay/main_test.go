@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,10 @@ func TestUsageErrors(t *testing.T) {
 		{"serve/tiny max frame", []string{"serve", "--max-frame", "10"}, 2},
 		{"serve/bad log level", []string{"serve", "--log-level", "loud"}, 2},
 		{"serve/zero rate", []string{"serve", "--rate-limit", "0"}, 2},
+		{"serve/dev tokens on a public address", []string{"serve", "--addr", "0.0.0.0:0", "--dev-tokens"}, 2},
+		{"serve/pprof without the admin listener", []string{"serve", "--admin-addr", "off", "--pprof"}, 2},
+		{"serve/zero user byte rate", []string{"serve", "--user-byte-rate", "0"}, 2},
+		{"serve/zero queue bytes", []string{"serve", "--send-queue-bytes", "0"}, 2},
 		{"serve/bad duration", []string{"serve", "--heartbeat", "soon"}, 2},
 		{"token/no user", []string{"token", "--secret", "s"}, 2},
 		{"token/bad user", []string{"token", "--user", "a b", "--secret", "s"}, 2},
@@ -98,6 +103,17 @@ func TestToken(t *testing.T) {
 // the exit code.
 func serving(t *testing.T, args ...string) (url string, stop func() int) {
 	t.Helper()
+	url, _, stop = servingAdmin(t, args...)
+	return url, stop
+}
+
+// servingAdmin is serving that also returns the admin listener's URL ("" when
+// it is off); unless args set --admin-addr, it is on a free loopback port.
+func servingAdmin(t *testing.T, args ...string) (url, admin string, stop func() int) {
+	t.Helper()
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--admin-addr") }) {
+		args = append([]string{"--admin-addr", "127.0.0.1:0"}, args...)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
 	exited := make(chan int, 1)
@@ -125,9 +141,18 @@ func serving(t *testing.T, args ...string) (url string, stop func() int) {
 			stop()
 		}
 	})
+	adminOff := slices.Contains(args, "off")
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if u, found := strings.CutPrefix(strings.TrimSpace(stdout.String()), "parley-relay listening on "); found {
-			return u, stop
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if u, found := strings.CutPrefix(line, "parley-relay listening on "); found {
+				url = u
+			}
+			if u, found := strings.CutPrefix(line, "parley-relay admin on "); found {
+				admin = u
+			}
+		}
+		if url != "" && (admin != "" || adminOff) {
+			return url, admin, stop
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no listening line; stderr:\n%s", stderr.String())
@@ -190,18 +215,24 @@ func TestServeExtras(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(static, "index.html"), []byte("<h1>parley</h1>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	url, _ := serving(t, "--data", t.TempDir(), "--static", static, "--pprof", "--dev-tokens")
+	url, admin, _ := servingAdmin(t, "--data", t.TempDir(), "--static", static, "--pprof", "--dev-tokens")
 	if code, body := fetch(t, "GET", url+"/"); code != 200 || body != "<h1>parley</h1>" {
 		t.Fatalf("static: %d %q", code, body)
 	}
 	if code, body := fetch(t, "GET", url+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz beside static files: %d %q", code, body)
 	}
-	if code, body := fetch(t, "GET", url+"/metrics"); code != 200 || !strings.Contains(body, "parley_connections ") {
-		t.Fatalf("metrics beside static files: %d", code)
+	// Metrics and the profiler are on the admin listener only.
+	if code, body := fetch(t, "GET", admin+"/metrics"); code != 200 || !strings.Contains(body, "parley_connections ") {
+		t.Fatalf("metrics on the admin listener: %d", code)
 	}
-	if code, body := fetch(t, "GET", url+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
-		t.Fatalf("pprof: %d", code)
+	if code, body := fetch(t, "GET", admin+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof on the admin listener: %d", code)
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if code, body := fetch(t, "GET", url+path); code == 200 && !strings.Contains(body, "<h1>") {
+			t.Fatalf("%s served on the public listener", path)
+		}
 	}
 	if code, _ := fetch(t, "POST", url+"/dev/token?user=bad%20name"); code != http.StatusBadRequest {
 		t.Fatalf("dev token for an invalid user: %d", code)

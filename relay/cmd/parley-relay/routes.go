@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
@@ -13,25 +14,20 @@ import (
 // relayRoutes are the routes relay.Server.Handler serves. The binary mounts
 // the relay at exactly these, so that its own routes — a static directory at
 // "/" above all — never shadow the relay's.
-var relayRoutes = []string{"GET /v1/ws", "GET /healthz", "GET /metrics"}
+var relayRoutes = []string{"GET /v1/ws", "GET /healthz"}
 
 // extras are what only the binary serves around the relay.
 type extras struct {
 	static   string // directory served at "/"; "" for none
-	pprof    bool   // Go's profiler at /debug/pprof/
 	devToken string // secret that POST /dev/token signs with; "" for none
 }
 
-// routes returns the binary's HTTP handler: the relay's routes and extras.
+// routes returns the binary's public HTTP handler: the relay's routes and
+// extras.
 func routes(relayHandler http.Handler, x extras) http.Handler {
 	mux := http.NewServeMux()
 	for _, pattern := range relayRoutes {
 		mux.Handle(pattern, relayHandler)
-	}
-	if x.pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	if x.devToken != "" {
 		mux.Handle("POST /dev/token", devTokens(x.devToken))
@@ -40,6 +36,34 @@ func routes(relayHandler http.Handler, x extras) http.Handler {
 		mux.Handle("GET /", http.FileServer(http.Dir(filepath.Clean(x.static))))
 	}
 	return mux
+}
+
+// adminRoutes returns the handler of the admin listener: the relay's
+// metrics and, with pprof, Go's profiler.
+func adminRoutes(admin http.Handler, pprofOn bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", admin)
+	if pprofOn {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// isLoopback reports whether the listen address addr binds only loopback
+// interfaces: an IP literal in 127.0.0.0/8 or ::1, or "localhost". An
+// empty host binds every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // devTokens mints a 24-hour token for any user who asks: the demo's sign-in.
