@@ -321,11 +321,12 @@ func corpusFile(arg any) []byte {
 // target then file name. Files the fuzzing engine adds (crashers) are named by
 // hash, never with seedPrefix, so generation leaves them alone.
 func seedCorpora() map[string]map[string][]byte {
-	out := map[string]map[string][]byte{"FuzzDecode": {}, "FuzzValidate": {}, "FuzzConvID": {}}
+	out := map[string]map[string][]byte{"FuzzDecode": {}, "FuzzValidate": {}, "FuzzConvID": {}, "FuzzPeekType": {}}
 	requests := map[Type]bool{}
 	for _, v := range validVectors() {
 		b := MustEncode(v.frame)
 		out["FuzzDecode"][seedName("", v.name)] = corpusFile(b)
+		out["FuzzPeekType"][seedName("", v.name)] = corpusFile(b)
 		if v.frame.Body != nil && Validate(v.frame.Body) == nil && !requests[v.frame.Type] {
 			requests[v.frame.Type] = true // one seed per request type
 			out["FuzzValidate"][seedName("", v.name)] = corpusFile(b)
@@ -341,6 +342,8 @@ func seedCorpora() map[string]map[string][]byte {
 			out["FuzzDecode"][seedName("invalid-", v.name)] = corpusFile(v.in)
 		}
 	}
+	// The envelope's keys out of the canonical order: PeekType's slow path.
+	out["FuzzPeekType"][seedPrefix+"key-order"] = corpusFile([]byte{0xa3, 0x02, 0x05, 0x01, byte(TypePing), 0x03, 0xa1, 0x01, 0x01})
 	for name, id := range convIDSeeds {
 		out["FuzzConvID"][seedPrefix+name] = corpusFile(id)
 	}

@@ -2,10 +2,14 @@ package relay
 
 import (
 	"bufio"
+	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -105,4 +109,58 @@ func TestConnectionLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingListener is a listener out of file descriptors.
+type failingListener struct{ net.Listener }
+
+func (failingListener) Accept() (net.Conn, error) {
+	return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+}
+
+// TestAcceptErrorsLogged: failed accepts are counted and logged at warn, a
+// few lines a second however fast they repeat, the rest counted in the next
+// line.
+func TestAcceptErrorsLogged(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	m := newMetrics()
+	l := newLimitListener(failingListener{}, 10, 10, m, newRateLog(log, 5, 20))
+	for range 1000 {
+		if _, err := l.Accept(); err == nil {
+			t.Fatal("accept succeeded")
+		}
+	}
+	equal(t, m.acceptErrors.Load(), uint64(1000), "accept errors counted")
+	lines := strings.Count(buf.String(), "accept failed")
+	if lines < 1 || lines > 30 {
+		t.Fatalf("%d lines for 1000 failed accepts", lines)
+	}
+	if !strings.Contains(buf.String(), "level=WARN") {
+		t.Fatalf("not at warn:\n%s", buf.String())
+	}
+	time.Sleep(300 * time.Millisecond) // a token comes back
+	_, _ = l.Accept()
+	if !strings.Contains(buf.String(), "suppressed=") {
+		t.Fatalf("the dropped lines were not reported:\n%s", buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
