@@ -666,7 +666,9 @@ func TestSlowConsumer(t *testing.T) {
 		o.SendQueue = n + 16
 		o.WriteTimeout = 300 * time.Millisecond
 		o.RateLimit = -1
-		o.MaxInflightPerConn = -1 // the sender pipelines all n sends
+		// The sender pipelines all n sends: no admission bound refuses
+		// them, and the committer's intake paces its reader.
+		o.MaxInflightPerConn, o.MaxInflightSends = -1, -1
 	})
 	sender, _ := login(t, r, "alice", "d")
 	healthy, _ := login(t, r, "bob", "d")
