@@ -21,6 +21,7 @@ type admission struct {
 	sends  atomic.Int64 // sends admitted, not answered yet
 	bytes  atomic.Int64 // their rules.SendBytes
 	queued atomic.Int64 // frames waiting in connection send queues (the WebSocket edge counts them)
+	delay  atomic.Int64 // nanoseconds the send answered last waited, read to ack
 
 	refused [rules.BoundsCount]prometheus.Counter
 }
@@ -30,6 +31,7 @@ func newAdmission(o Options, m *metrics) *admission {
 		capacity: rules.Capacity{
 			ConnSends: o.MaxInflightPerConn, Sends: o.MaxInflightSends,
 			Bytes: o.MaxInflightBytes, QueuedFrames: int64(o.MaxQueuedFrames),
+			Delay: o.MaxSendDelay, DelayAbove: o.BatchMax,
 		},
 		retryAfter: o.OverloadRetryAfter,
 	}
@@ -54,6 +56,7 @@ func newAdmission(o Options, m *metrics) *admission {
 		{"parley_inflight_sends_limit", "Options.MaxInflightSends (0: no bound).", float64(max(0, o.MaxInflightSends))},
 		{"parley_inflight_bytes_limit", "Options.MaxInflightBytes (0: no bound).", float64(max(0, o.MaxInflightBytes))},
 		{"parley_queued_frames_limit", "Options.MaxQueuedFrames (0: no bound).", float64(max(0, o.MaxQueuedFrames))},
+		{"parley_send_delay_limit_seconds", "Options.MaxSendDelay (0: no bound).", max(0, o.MaxSendDelay.Seconds())},
 	} {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: c.name, Help: c.help}, func() float64 { return c.v }))
 	}
@@ -74,6 +77,7 @@ func (a *admission) enter(s *Session, b *proto.Send) (size int64, refusal *proto
 		Sends:        int(a.sends.Add(1)),
 		Bytes:        a.bytes.Add(size),
 		QueuedFrames: a.queued.Load(),
+		LastDelay:    time.Duration(a.delay.Load()),
 	}
 	if bound := rules.AdmitLoad(load, a.capacity); bound != "" {
 		a.leave(s, size)
@@ -91,6 +95,9 @@ func (a *admission) refuse(s *Session, clientID, bound string) *proto.ErrorBody 
 	}
 	return rules.Busy(bound, a.retryAfter)
 }
+
+// answered records how long a send waited from read to its answer.
+func (a *admission) answered(d time.Duration) { a.delay.Store(int64(d)) }
 
 // leave ends a send's flight: it was answered (ack or error) or never
 // reached the committer.

@@ -104,3 +104,39 @@ func TestBusyAtTheDoor(t *testing.T) {
 	}
 	equal(t, fmt.Sprint(got), "[k1 k2 k3 k4 k5 k6]", "the conversation, in the order alice wrote")
 }
+
+// slowStore takes d for every Append: a relay that is slow, not stuck.
+type slowStore struct {
+	Store
+	d time.Duration
+}
+
+func (s *slowStore) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
+	time.Sleep(s.d)
+	return s.Store.Append(ctx, batch)
+}
+
+// TestBusyWhenSendsWaitTooLong: with more than a batch in flight and the
+// last answered send having waited past MaxSendDelay, a send is refused
+// (bound "delay") even though every count bound has room.
+func TestBusyWhenSendsWaitTooLong(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *Options) {
+		o.Store = &slowStore{Store: NewMemoryStore(), d: 200 * time.Millisecond}
+		o.BatchMax = 1
+		o.MaxSendDelay = 20 * time.Millisecond
+	})
+	alice, _ := login(t, r, "alice", "a")
+	conv := proto.P2PID("alice", "bob")
+	send := func(cid string) uint64 {
+		return alice.request(proto.TypeSend, &proto.Send{ConvID: conv, ClientID: cid, MsgType: proto.MsgText, Text: cid})
+	}
+	k1, k2, k3 := send("k1"), send("k2"), send("k3")
+	equal(t, alice.reply(k1).Type, proto.TypeAck, "k1") // waited ≥ 200 ms
+	k4 := send("k4")                                    // k2 commits, k3 waits: 3 in flight
+	f := alice.reply(k4)
+	equal(t, errCode(t, f), proto.CodeBusy, "k4 while sends wait too long")
+	equal(t, alice.reply(k2).Type, proto.TypeAck, "k2")
+	equal(t, alice.reply(k3).Type, proto.TypeAck, "k3")
+	equal(t, r.metric(`parley_sends_refused_total{bound="delay"}`), "1", "refused by the delay bound")
+}

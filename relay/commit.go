@@ -158,7 +158,9 @@ var errResendInOrder = proto.Errorf(proto.CodeUnavailable, "an earlier send of t
 // see it. Neither step blocks.
 func (c *committer) complete(r *commitReq, res AppendResult) {
 	// Answered from here on: room for another send.
-	r.from.env.admit.leave(r.from, r.size)
+	adm := r.from.env.admit
+	adm.answered(time.Since(r.readAt))
+	adm.leave(r.from, r.size)
 	if res.Err != nil {
 		r.from.replyErr(r.id, res.Err)
 		if res.Err.Code.Retryable() && r.from.refused.CompareAndSwap(false, true) {

@@ -20,6 +20,9 @@
 //	                    bounded send queue, writer, coalescer, graceful close
 //	commit.go           the group committer and the completion of a send: the
 //	                    ack to the sender, one Deliver through the bus
+//	admission.go        bounded work in flight: a send with no room is refused
+//	                    at the door (4301 busy, rules.AdmitLoad, rules.Shed)
+//	metrics.go          the Prometheus registry of the server (/metrics)
 //	hub.go, bus*.go     local sessions by user; fan-out between relay nodes
 //	store*.go           storage (SQLite, PostgreSQL, memory), calling the
 //	                    rules inside their transactions
@@ -55,7 +58,9 @@
 // History, Read, CreateGroup) need deep stacks the reader should not keep
 // while idle. A writer goroutine drains the bounded send queue and exists
 // only while there is something to write. Sends are not run by either: the
-// session hands them, in read order, to the one committer goroutine
+// session admits them against the relay's bounds (admission.go; the excess
+// is refused at once, never queued) and hands them, in read order, to the
+// one committer goroutine
 // (commit.go), which commits whatever is waiting as one transaction and
 // completes each send in order — the ack to its session, then one Deliver,
 // encoded once, published on the Bus. The Bus hands it to each node's hub,

@@ -131,6 +131,13 @@ type Options struct {
 	// deepen it. Defaults to 65536. Negative disables the bound.
 	MaxQueuedFrames int
 
+	// MaxSendDelay refuses sends (4301) while more than BatchMax sends are
+	// in flight and the send answered last waited longer than this from
+	// read to ack. The count bounds above hold as many seconds of work as
+	// the relay happens to be slow; this one holds the wait itself, on any
+	// machine. Defaults to 250 ms. Negative disables the bound.
+	MaxSendDelay time.Duration
+
 	// OverloadRetryAfter is the hint a refused send carries (ErrorBody.
 	// RetryAfter): the least a client waits before resending. Defaults to
 	// 200 ms.
@@ -242,6 +249,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxQueuedFrames == 0 {
 		o.MaxQueuedFrames = 65536
+	}
+	if o.MaxSendDelay == 0 {
+		o.MaxSendDelay = 250 * time.Millisecond
 	}
 	if o.OverloadRetryAfter <= 0 {
 		o.OverloadRetryAfter = 200 * time.Millisecond

@@ -685,8 +685,10 @@ func TestSlowConsumer(t *testing.T) {
 		o.SendQueue = n + 16
 		o.SendQueueBytes = (n + 16) * 31 << 10
 		o.WriteTimeout = 300 * time.Millisecond
-		o.MaxInflightPerConn = -1 // the sender pipelines all n sends
 		o.RateLimit, o.UserRateLimit, o.UserByteRate = -1, -1, -1
+		// The sender pipelines all n sends: no admission bound refuses
+		// them, and the committer's intake paces its reader.
+		o.MaxInflightPerConn, o.MaxInflightSends = -1, -1
 	})
 	sender, _ := login(t, r, "alice", "d")
 	healthy, _ := login(t, r, "bob", "d")

@@ -15,6 +15,9 @@ type Load struct {
 	Sends        int   // the relay's sends in flight
 	Bytes        int64 // the relay's bytes of sends in flight
 	QueuedFrames int64 // frames waiting to be written to clients, relay-wide
+	// LastDelay is how long the send answered last waited, from read to
+	// ack: the queue's sojourn time as the latest send saw it.
+	LastDelay time.Duration
 }
 
 // Capacity bounds a Load. A field of zero or less is no bound.
@@ -23,6 +26,13 @@ type Capacity struct {
 	Sends        int
 	Bytes        int64
 	QueuedFrames int64
+	// Delay bounds LastDelay while more than DelayAbove sends are in
+	// flight: a count bound alone holds as many seconds of work as the
+	// relay is slow, the delay bound holds the wait itself, whatever the
+	// machine. Below DelayAbove (a commit batch) the committer never
+	// idles for it.
+	Delay      time.Duration
+	DelayAbove int
 }
 
 // The bounds a send can find full, named as the relay's metrics label them.
@@ -31,12 +41,13 @@ const (
 	BoundSends  = "sends"      // the relay's sends in flight
 	BoundBytes  = "bytes"      // the relay's bytes in flight
 	BoundQueue  = "queue"      // frames waiting to be written to clients
+	BoundDelay  = "delay"      // sends wait longer than Capacity.Delay
 	BoundOrder  = "order"      // an earlier send of the connection was refused (see Shed)
-	BoundsCount = 5
+	BoundsCount = 6
 )
 
 // Bounds lists every bound, for metrics that start each at zero.
-var Bounds = [BoundsCount]string{BoundConn, BoundSends, BoundBytes, BoundQueue, BoundOrder}
+var Bounds = [BoundsCount]string{BoundConn, BoundSends, BoundBytes, BoundQueue, BoundDelay, BoundOrder}
 
 // AdmitLoad reports which bound of c a send would overflow, or "" when load
 // fits. A send is refused at the door, before it costs anything but its
@@ -52,6 +63,8 @@ func AdmitLoad(load Load, c Capacity) string {
 		return BoundBytes
 	case c.QueuedFrames > 0 && load.QueuedFrames > c.QueuedFrames:
 		return BoundQueue
+	case c.Delay > 0 && load.Sends > c.DelayAbove && load.LastDelay > c.Delay:
+		return BoundDelay
 	}
 	return ""
 }

@@ -9,20 +9,22 @@ import (
 
 func TestAdmitLoad(t *testing.T) {
 	t.Parallel()
-	c := Capacity{ConnSends: 2, Sends: 10, Bytes: 1000, QueuedFrames: 50}
+	c := Capacity{ConnSends: 2, Sends: 10, Bytes: 1000, QueuedFrames: 50, Delay: time.Second, DelayAbove: 4}
 	for _, tc := range []struct {
 		name string
 		load Load
 		c    Capacity
 		want string
 	}{
-		{"all within", Load{2, 10, 1000, 50}, c, ""},
-		{"connection full", Load{3, 10, 1000, 50}, c, BoundConn},
-		{"relay sends full", Load{1, 11, 10, 0}, c, BoundSends},
-		{"relay bytes full", Load{1, 1, 1001, 0}, c, BoundBytes},
-		{"queues full", Load{1, 1, 1, 51}, c, BoundQueue},
-		{"connection judged first", Load{3, 11, 1001, 51}, c, BoundConn},
-		{"no bounds", Load{1 << 20, 1 << 20, 1 << 40, 1 << 40}, Capacity{-1, 0, -1, 0}, ""},
+		{"all within", Load{2, 10, 1000, 50, time.Second}, c, ""},
+		{"connection full", Load{3, 10, 1000, 50, 0}, c, BoundConn},
+		{"relay sends full", Load{1, 11, 10, 0, 0}, c, BoundSends},
+		{"relay bytes full", Load{1, 1, 1001, 0, 0}, c, BoundBytes},
+		{"queues full", Load{1, 1, 1, 51, 0}, c, BoundQueue},
+		{"sends wait too long", Load{1, 5, 1, 0, time.Second + 1}, c, BoundDelay},
+		{"a slow commit with a short queue", Load{1, 4, 1, 0, time.Hour}, c, ""},
+		{"connection judged first", Load{3, 11, 1001, 51, time.Hour}, c, BoundConn},
+		{"no bounds", Load{1 << 20, 1 << 20, 1 << 40, 1 << 40, time.Hour}, Capacity{-1, 0, -1, 0, 0, 0}, ""},
 	} {
 		if got := AdmitLoad(tc.load, tc.c); got != tc.want {
 			t.Errorf("%s: AdmitLoad = %q, want %q", tc.name, got, tc.want)
