@@ -28,6 +28,8 @@ type metrics struct {
 	dedup       atomic.Uint64
 	busLost     atomic.Uint64
 	busErrors   atomic.Uint64
+	busForged   atomic.Uint64
+	renewals    atomic.Uint64
 
 	closesMu sync.Mutex
 	closes   map[proto.Code]uint64
@@ -109,6 +111,8 @@ func (m *metrics) write(out io.Writer) error {
 	counter("parley_send_dedup_total", "Sends answered with the original ack of a duplicate.", m.dedup.Load())
 	counter("parley_bus_lost_total", "Times the bus may have dropped pushes and every session was told to resync.", m.busLost.Load())
 	counter("parley_bus_publish_errors_total", "Fan-outs the bus refused (the message is stored; clients catch up by sync).", m.busErrors.Load())
+	counter("parley_bus_rejected_total", "Bus envelopes dropped because they were unsigned or badly signed (bus key set).", m.busForged.Load())
+	counter("parley_token_renewals_total", "Sessions that renewed their token in-band.", m.renewals.Load())
 
 	m.closesMu.Lock()
 	codes := make([]proto.Code, 0, len(m.closes))

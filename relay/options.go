@@ -27,10 +27,27 @@ type Options struct {
 	// Close method.
 	Bus Bus
 
-	// Secret is the HS256 key tokens are signed with (its bytes, as given).
-	// Defaults to $PARLEY_SECRET, else the file Data/secret, created with 32
-	// random bytes on first start.
+	// Secret is the HS256 key tokens are signed with (its bytes, as given),
+	// at least MinSecretBytes long. Defaults to $PARLEY_SECRET, else the file
+	// Data/secret, created with 32 random bytes on first start.
 	Secret string
+
+	// TokenAudience, when set, is the aud claim every token must carry
+	// (RFC 7519 §4.1.3). Defaults to empty: aud is not checked.
+	TokenAudience string
+
+	// TokenIssuer, when set, is the iss claim every token must carry
+	// (RFC 7519 §4.1.1). Defaults to empty: iss is not checked.
+	TokenIssuer string
+
+	// MaxTokenTTL refuses (4001) a token whose exp − iat is above it (exp −
+	// now when it has no iat). Defaults to 0: any lifetime.
+	MaxTokenTTL time.Duration
+
+	// TokenLeeway is the clock skew forgiven on a token's exp, nbf and iat.
+	// A session ends (4106) this long after its token's exp unless renewed.
+	// Defaults to 30 s; negative means none.
+	TokenLeeway time.Duration
 
 	// Origins are the Origin patterns allowed to open a WebSocket, matched as
 	// coder/websocket AcceptOptions.OriginPatterns (path.Match on the host).
@@ -97,6 +114,15 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxFrame < 1024 {
 		return o, fmt.Errorf("relay: MaxFrame %d is below 1024 bytes", o.MaxFrame)
+	}
+	if o.MaxTokenTTL < 0 {
+		return o, fmt.Errorf("relay: MaxTokenTTL %s is negative", o.MaxTokenTTL)
+	}
+	switch {
+	case o.TokenLeeway == 0:
+		o.TokenLeeway = DefaultTokenLeeway
+	case o.TokenLeeway < 0:
+		o.TokenLeeway = 0
 	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = 10 * time.Second

@@ -53,6 +53,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSecret(secret); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	store := o.Store
 	if store == nil {
 		store, err = openDefaultStore(o)
@@ -77,17 +80,17 @@ func New(opts Options) (*Server, error) {
 	fan := &fanout{bus: bus, ctx: s.baseCtx, metrics: s.metrics, log: o.Logger}
 	s.commit = newCommitter(store, o.BatchMax, o.Logger, s.metrics, fan)
 	go s.commit.run()
-	key := []byte(secret)
+	tokens := &tokenPolicy{key: []byte(secret), audience: o.TokenAudience, issuer: o.TokenIssuer,
+		maxTTL: o.MaxTokenTTL, leeway: o.TokenLeeway}
 	s.env = &sessionEnv{
 		ctx: s.baseCtx,
 		limits: sessionLimits{
 			maxFrame: o.MaxFrame, authTimeout: o.AuthTimeout, heartbeat: o.Heartbeat,
 			heartbeatTimeout: o.HeartbeatTimeout, rateLimit: o.RateLimit, rateBurst: o.RateBurst,
+			tokenLeeway: o.TokenLeeway,
 		},
-		verify: func(token string, now time.Time) (string, time.Time, *proto.Error) {
-			return verifyToken(key, token, now)
-		},
-		store: store, commit: s.commit, hub: s.hub, sub: s.sub, fan: fan,
+		verify: tokens.verify,
+		store:  store, commit: s.commit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, left: s.left,
 	}
 

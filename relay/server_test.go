@@ -66,7 +66,7 @@ func TestHandshakeCloses(t *testing.T) {
 	future := time.Now().Add(time.Hour).Unix()
 	missingExp, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice"}).SignedString([]byte(testSecret))
 	ok(t, err)
-	forged, err := MintToken("another-secret", "alice", time.Hour, time.Now())
+	forged, err := MintToken("another-secret-0123456789abcdef0123", "alice", time.Hour, time.Now())
 	ok(t, err)
 	expired, err := MintToken(testSecret, "alice", time.Hour, time.Now().Add(-2*time.Hour))
 	ok(t, err)

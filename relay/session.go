@@ -69,6 +69,9 @@ type Session struct {
 
 	bucket rules.Bucket // Receive only
 	timer  *time.Timer  // auth deadline, then heartbeat deadline
+	// expiry closes the session (4106) when its token, plus the leeway,
+	// has expired; a renewal moves it. Set by hello, before authed.
+	expiry *time.Timer
 	// refused is set, on the committer goroutine, when the store refused
 	// one of this connection's sends for a while (4300); see send.
 	refused atomic.Bool
@@ -105,6 +108,7 @@ type sessionLimits struct {
 	heartbeatTimeout time.Duration
 	rateLimit        float64
 	rateBurst        int
+	tokenLeeway      time.Duration
 }
 
 // sessionStore is what a session asks the store directly; sends go through
@@ -164,6 +168,9 @@ func (s *Session) admit(now time.Time, msg []byte, binary bool) (proto.Frame, *p
 func (s *Session) Gone() {
 	s.closed.Store(true)
 	s.timer.Stop()
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
 	if s.authed.Load() {
 		s.env.hub.remove(s)
 	}
@@ -222,6 +229,8 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.read(f.ID, b)
 	case *proto.CreateGroup:
 		s.createGroup(now, f.ID, b)
+	case *proto.Renew:
+		s.renew(now, f.ID, b)
 	case *proto.Ping:
 		s.reply(proto.Frame{Type: proto.TypePong, ID: f.ID, Body: &proto.Pong{Time: b.Time}})
 	case *proto.Pong:
@@ -263,6 +272,7 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	}
 	s.watched = true
 	s.began = now.UnixNano()
+	s.expiry = time.AfterFunc(exp.Add(lim.tokenLeeway).Sub(now), s.expired)
 	s.authed.Store(true)
 	s.timer.Reset(lim.heartbeatTimeout)
 	if old := s.env.hub.add(s, func() { s.write(welcome) }); old != nil {
@@ -271,6 +281,33 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	// The same device may still be connected to another node.
 	s.env.fan.kick(user, s.id, s.device, s.began)
 	s.env.log.Debug("session open", "session", s.id, "user", user, "device", h.DeviceID, "client", h.Client, "remote", s.remote)
+}
+
+// expired ends a session whose token ran out without a renewal. The code is
+// retryable: the client reconnects with a fresh token, as it would have
+// renewed with one.
+func (s *Session) expired() {
+	s.Close(proto.CodeSessionExpired, "token expired; reconnect with a fresh token")
+}
+
+// renew swaps the session's token for a fresh one of the same user: the
+// session then lasts until the new token expires. A refused renewal leaves
+// the session as it was, to end at its old token's expiry.
+func (s *Session) renew(now time.Time, id uint64, b *proto.Renew) {
+	user, exp, perr := s.env.verify(b.Token, now)
+	switch {
+	case perr != nil:
+		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token refused: %s", perr.Message))
+		return
+	case user != s.user:
+		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token is for another user"))
+		return
+	}
+	// Reset on a timer that already fired does not revive the session:
+	// Close has run and the session is over whatever the reply says.
+	s.expiry.Reset(exp.Add(s.env.limits.tokenLeeway).Sub(now))
+	s.env.metrics.renewals.Add(1)
+	s.reply(proto.Frame{Type: proto.TypeRenewed, ID: id, Body: &proto.Renewed{TokenExp: exp.Unix()}})
 }
 
 // send hands a Send to the committer and returns at once: the committer

@@ -307,3 +307,53 @@ func TestSessionStoreDown(t *testing.T) {
 	equal(t, [2]any{frames[0].Type, frames[0].ID}, [2]any{proto.TypeError, uint64(2)}, "reply")
 	equal(t, frames[0].Body.(*proto.ErrorBody).Code, proto.CodeUnavailable, "code")
 }
+
+// TestSessionTokenExpiry: a session ends (4106, retryable) when its token
+// expires, unless the client renewed it in-band with a token of the same
+// user; a refused renewal changes nothing.
+func TestSessionTokenExpiry(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, func(o *Options) { o.TokenLeeway = -1 })
+	helloFor := func(user string, ttl time.Duration) *fakeTransport {
+		f := open(t, srv)
+		tok, err := MintToken(testSecret, user, ttl, time.Now())
+		ok(t, err)
+		f.send(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: tok, DeviceID: "d-" + fmt.Sprint(ttl)}})
+		equal(t, f.next().Type, proto.TypeWelcome, "welcome")
+		return f
+	}
+	renew := func(f *fakeTransport, id uint64, tok string) proto.Frame {
+		f.send(proto.Frame{Type: proto.TypeRenew, ID: id, Body: &proto.Renew{Token: tok}})
+		r := f.next()
+		equal(t, r.ID, id, "reply id")
+		return r
+	}
+	mint := func(user string, ttl time.Duration) string {
+		tok, err := MintToken(testSecret, user, ttl, time.Now())
+		ok(t, err)
+		return tok
+	}
+
+	expiring := helloFor("alice", 3*time.Second)
+	renewed := helloFor("bob", 3*time.Second)
+	r := renew(renewed, 2, mint("bob", time.Hour))
+	equal(t, r.Type, proto.TypeRenewed, "renewal reply")
+	if exp := r.Body.(*proto.Renewed).TokenExp; exp < time.Now().Add(59*time.Minute).Unix() {
+		t.Fatalf("renewed until %d, want about an hour from now", exp)
+	}
+	refused := helloFor("carol", 3*time.Second)
+	r = renew(refused, 2, mint("mallory", time.Hour))
+	equal(t, r.Body.(*proto.ErrorBody).Code, proto.CodeRenewRefused, "renewal with another user's token")
+	r = renew(refused, 3, strings.Replace(mint("carol", time.Hour), ".", ".x", 1))
+	equal(t, r.Body.(*proto.ErrorBody).Code, proto.CodeRenewRefused, "renewal with a forged token")
+
+	before := srv.metrics.closeCount(proto.CodeSessionExpired)
+	expiring.expectClose(proto.CodeSessionExpired)
+	refused.expectClose(proto.CodeSessionExpired)
+	equal(t, srv.metrics.closeCount(proto.CodeSessionExpired), before+2, "expiry closes counted")
+	equal(t, proto.CodeSessionExpired.Retryable(), true, "4106 is retryable")
+	// The renewed session outlived its first token.
+	equal(t, renewed.send(proto.Frame{Type: proto.TypePing, ID: 9, Body: &proto.Ping{}}), true, "renewed session reads on")
+	equal(t, renewed.next().Type, proto.TypePong, "renewed session answers")
+	equal(t, srv.metrics.renewals.Load(), uint64(1), "renewals counted")
+}

@@ -132,7 +132,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	busURL := fs.String("bus", "memory", "fan-out between relays: memory (one relay) or a nats://… URL (comma-separated servers)")
 	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix, to share one NATS between deployments")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	tokenAudience := fs.String("token-audience", "", "aud claim every token must carry (default: not checked)")
+	tokenIssuer := fs.String("token-issuer", "", "iss claim every token must carry (default: not checked)")
+	maxTokenTTL := fs.Duration("max-token-ttl", 0, "refuse tokens whose exp - iat is above this (default 0: any lifetime)")
+	tokenLeeway := fs.Duration("token-leeway", relay.DefaultTokenLeeway, "clock skew forgiven on exp, nbf and iat; sessions end this long after exp unless renewed")
 	for name, variable := range map[string]string{
+		"token-audience": "PARLEY_TOKEN_AUDIENCE", "token-issuer": "PARLEY_TOKEN_ISSUER",
+		"max-token-ttl": "PARLEY_MAX_TOKEN_TTL", "token-leeway": "PARLEY_TOKEN_LEEWAY",
 		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
 		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "dev-tokens": "PARLEY_DEV_TOKENS", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
@@ -163,6 +169,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *rateLimit == 0 {
 		return badUsage(stderr, errors.New("--rate-limit 0 would refuse every frame; use a negative value to disable"))
 	}
+	if *maxTokenTTL < 0 || *tokenLeeway < 0 {
+		return badUsage(stderr, errors.New("--max-token-ttl and --token-leeway must not be negative"))
+	}
+	leeway := *tokenLeeway
+	if leeway == 0 {
+		leeway = -1 // relay.Options: negative is none, zero the default
+	}
 	sync := strings.ToUpper(*synchronous)
 	if sync != "FULL" && sync != "NORMAL" {
 		return badUsage(stderr, fmt.Errorf("--synchronous %q is not FULL or NORMAL", *synchronous))
@@ -182,6 +195,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Data: *data, Secret: *secret, Origins: splitList(*origins),
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
+		TokenAudience: *tokenAudience, TokenIssuer: *tokenIssuer, MaxTokenTTL: *maxTokenTTL, TokenLeeway: leeway,
 	})
 	if err != nil {
 		if store != nil {
