@@ -28,7 +28,9 @@ type metrics struct {
 	dedup       atomic.Uint64
 	busLost     atomic.Uint64
 	busErrors   atomic.Uint64
-	busForged   atomic.Uint64
+	// busRejected reads the bus's count of envelopes dropped for a bad
+	// signature; nil for a bus that does not sign.
+	busRejected func() uint64
 	renewals    atomic.Uint64
 
 	closesMu sync.Mutex
@@ -111,7 +113,9 @@ func (m *metrics) write(out io.Writer) error {
 	counter("parley_send_dedup_total", "Sends answered with the original ack of a duplicate.", m.dedup.Load())
 	counter("parley_bus_lost_total", "Times the bus may have dropped pushes and every session was told to resync.", m.busLost.Load())
 	counter("parley_bus_publish_errors_total", "Fan-outs the bus refused (the message is stored; clients catch up by sync).", m.busErrors.Load())
-	counter("parley_bus_rejected_total", "Bus envelopes dropped because they were unsigned or badly signed (bus key set).", m.busForged.Load())
+	if m.busRejected != nil {
+		counter("parley_bus_rejected_total", "Bus envelopes dropped because they were unsigned or badly signed (bus key set).", m.busRejected())
+	}
 	counter("parley_token_renewals_total", "Sessions that renewed their token in-band.", m.renewals.Load())
 
 	m.closesMu.Lock()

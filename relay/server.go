@@ -73,6 +73,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
 	s.hub.onLost = func() { s.metrics.busLost.Add(1) }
+	if r, ok := bus.(interface{ Rejected() uint64 }); ok {
+		s.metrics.busRejected = r.Rejected
+	}
 	if s.sub, err = bus.Subscribe(s.hub); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("relay: subscribe to bus: %w", err)

@@ -130,7 +130,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	synchronous := fs.String("synchronous", "FULL", "SQLite synchronous mode: FULL (durable across power loss) or NORMAL")
 	storeURL := fs.String("store", "sqlite", "where messages are kept: sqlite (in --data) or a postgres://… URL shared by several relays")
 	busURL := fs.String("bus", "memory", "fan-out between relays: memory (one relay) or a nats://… URL (comma-separated servers)")
-	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix, to share one NATS between deployments")
+	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix (separates deployments only from mistakes: give each its own NATS account and bus key)")
+	busKey := fs.String("bus-key", "", "cluster key (>= 32 bytes, the same on every relay): envelopes are signed with it and unsigned ones dropped")
+	busCreds := fs.String("bus-creds", "", "NATS credentials file (user JWT and NKey seed)")
+	busNKey := fs.String("bus-nkey", "", "file holding a NATS user NKey seed")
+	busTLSCA := fs.String("bus-tls-ca", "", "PEM file of the CAs of the NATS servers (requires TLS)")
+	busTLSCert := fs.String("bus-tls-cert", "", "PEM client certificate for NATS (with --bus-tls-key)")
+	busTLSKey := fs.String("bus-tls-key", "", "PEM key of --bus-tls-cert")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	tokenAudience := fs.String("token-audience", "", "aud claim every token must carry (default: not checked)")
 	tokenIssuer := fs.String("token-issuer", "", "iss claim every token must carry (default: not checked)")
@@ -140,6 +146,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"token-audience": "PARLEY_TOKEN_AUDIENCE", "token-issuer": "PARLEY_TOKEN_ISSUER",
 		"max-token-ttl": "PARLEY_MAX_TOKEN_TTL", "token-leeway": "PARLEY_TOKEN_LEEWAY",
 		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
+		"bus-key": "PARLEY_BUS_KEY", "bus-creds": "PARLEY_BUS_CREDS", "bus-nkey": "PARLEY_BUS_NKEY",
+		"bus-tls-ca": "PARLEY_BUS_TLS_CA", "bus-tls-cert": "PARLEY_BUS_TLS_CERT", "bus-tls-key": "PARLEY_BUS_TLS_KEY",
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
 		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "dev-tokens": "PARLEY_DEV_TOKENS", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
 		"rate-limit": "PARLEY_RATE_LIMIT", "rate-burst": "PARLEY_RATE_BURST", "send-queue": "PARLEY_SEND_QUEUE", "synchronous": "PARLEY_SYNCHRONOUS",
@@ -182,7 +190,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	store, bus, err := openBackends(ctx, *storeURL, *busURL, *busPrefix, log)
+	natsOpts := relay.NATSOptions{Prefix: *busPrefix, Logger: log, CredsFile: *busCreds, NKeyFile: *busNKey,
+		TLSCA: *busTLSCA, TLSCert: *busTLSCert, TLSKey: *busTLSKey}
+	if *busKey != "" {
+		natsOpts.Key = []byte(*busKey)
+	}
+	store, bus, err := openBackends(ctx, *storeURL, *busURL, natsOpts)
 	if err != nil {
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 		return 1
@@ -338,7 +351,7 @@ func goVersion() string {
 
 // openBackends opens the store and bus that --store and --bus name. For the
 // embedded defaults (sqlite, memory) both are nil and relay.New makes them.
-func openBackends(ctx context.Context, storeURL, busURL, prefix string, log *slog.Logger) (relay.Store, *relay.NATSBus, error) {
+func openBackends(ctx context.Context, storeURL, busURL string, natsOpts relay.NATSOptions) (relay.Store, *relay.NATSBus, error) {
 	var store relay.Store
 	switch {
 	case storeURL == "" || storeURL == "sqlite":
@@ -357,7 +370,7 @@ func openBackends(ctx context.Context, storeURL, busURL, prefix string, log *slo
 	case busURL == "" || busURL == "memory":
 		return store, nil, nil
 	case strings.HasPrefix(busURL, "nats://"), strings.HasPrefix(busURL, "tls://"):
-		bus, err := relay.NewNATSBus(busURL, relay.NATSOptions{Prefix: prefix, Logger: log})
+		bus, err := relay.NewNATSBus(busURL, natsOpts)
 		if err != nil {
 			if store != nil {
 				store.Close()
