@@ -35,7 +35,7 @@ const (
 	CodeHeartbeatTimeout Code = 4103 // nothing heard within the heartbeat window
 	CodeRateLimited      Code = 4104 // the connection sent frames faster than allowed
 	CodeInternal         Code = 4105 // unexpected relay failure
-	CodeSessionExpired   Code = 4106 // the session's token expired and was not renewed; reconnect with a fresh token
+	CodeSessionExpired   Code = 4110 // the session's token expired and was not renewed; reconnect with a fresh token
 )
 
 // Permanent request errors (4200–4299).
@@ -46,10 +46,10 @@ const (
 	CodeTooLarge     Code = 4213 // message content above the limit
 	CodeConflict     Code = 4209 // the id is taken by something else
 	CodeNotSupported Code = 4215 // the request type is not supported here
-	CodeRenewRefused Code = 4250 // the renewal token is invalid, expired or for another user
-	CodeBadName      Code = 4251 // a name holds control or bidirectional-override characters
-	CodeGroupLimit   Code = 4252 // the user created too many groups (in all, or in the last hour)
-	CodeGroupID      Code = 4253 // a client-chosen group id outside the creator's namespace
+	CodeRenewRefused Code = 4255 // the renewal token is invalid, expired or for another user
+	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
+	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
+	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
 )
 
 // Temporary request errors (4300–4399).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // Options configure a Server. The zero value is a working relay: SQLite under
@@ -45,9 +46,27 @@ type Options struct {
 	MaxTokenTTL time.Duration
 
 	// TokenLeeway is the clock skew forgiven on a token's exp, nbf and iat.
-	// A session ends (4106) this long after its token's exp unless renewed.
+	// A session ends (4110) this long after its token's exp unless renewed.
 	// Defaults to 30 s; negative means none.
 	TokenLeeway time.Duration
+
+	// GroupIDs says who names groups: "namespaced" (a client-chosen id must
+	// be g:<creator>.<rest>, so no user can squat another's ids), "server"
+	// (the relay names every group; a client-chosen id is refused, 4258) or
+	// "any" (any id, first come first served: one user can take an id
+	// another expects and have that user's sends land in their group).
+	// An empty id always gets a relay-assigned one. Defaults to
+	// "namespaced".
+	GroupIDs string
+
+	// MaxGroupsPerUser is how many groups one user may create in all; the
+	// next create-group is refused (4257). Defaults to 500; negative means
+	// no limit. Counted by the store, so it holds across relays.
+	MaxGroupsPerUser int
+
+	// MaxGroupsPerHour is how many groups one user may create in any hour
+	// (4257 above it). Defaults to 60; negative means no limit.
+	MaxGroupsPerHour int
 
 	// Origins are the Origin patterns allowed to open a WebSocket, matched as
 	// coder/websocket AcceptOptions.OriginPatterns (path.Match on the host).
@@ -123,6 +142,19 @@ func (o Options) withDefaults() (Options, error) {
 		o.TokenLeeway = DefaultTokenLeeway
 	case o.TokenLeeway < 0:
 		o.TokenLeeway = 0
+	}
+	switch o.GroupIDs {
+	case "":
+		o.GroupIDs = rules.GroupIDsNamespaced
+	case rules.GroupIDsNamespaced, rules.GroupIDsServer, rules.GroupIDsAny:
+	default:
+		return o, fmt.Errorf("relay: GroupIDs %q is not namespaced, server or any", o.GroupIDs)
+	}
+	if o.MaxGroupsPerUser == 0 {
+		o.MaxGroupsPerUser = 500
+	}
+	if o.MaxGroupsPerHour == 0 {
+		o.MaxGroupsPerHour = 60
 	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = 10 * time.Second

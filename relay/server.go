@@ -90,7 +90,8 @@ func New(opts Options) (*Server, error) {
 		limits: sessionLimits{
 			maxFrame: o.MaxFrame, authTimeout: o.AuthTimeout, heartbeat: o.Heartbeat,
 			heartbeatTimeout: o.HeartbeatTimeout, rateLimit: o.RateLimit, rateBurst: o.RateBurst,
-			tokenLeeway: o.TokenLeeway,
+			tokenLeeway: o.TokenLeeway, maxGroups: o.MaxGroupsPerUser, maxGroupsHour: o.MaxGroupsPerHour,
+			groupIDs: o.GroupIDs,
 		},
 		verify: tokens.verify,
 		store:  store, commit: s.commit, hub: s.hub, sub: s.sub, fan: fan,

@@ -69,7 +69,7 @@ type Session struct {
 
 	bucket rules.Bucket // Receive only
 	timer  *time.Timer  // auth deadline, then heartbeat deadline
-	// expiry closes the session (4106) when its token, plus the leeway,
+	// expiry closes the session (4110) when its token, plus the leeway,
 	// has expired; a renewal moves it. Set by hello, before authed.
 	expiry *time.Timer
 	// refused is set, on the committer goroutine, when the store refused
@@ -109,6 +109,9 @@ type sessionLimits struct {
 	rateLimit        float64
 	rateBurst        int
 	tokenLeeway      time.Duration
+	maxGroups        int // per user, ≤ 0: none
+	maxGroupsHour    int // per user and hour, ≤ 0: none
+	groupIDs         string
 }
 
 // sessionStore is what a session asks the store directly; sends go through
@@ -374,10 +377,27 @@ func (s *Session) read(id uint64, b *proto.Read) {
 }
 
 func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
+	if perr := rules.AdmitGroupID(s.user, b.ConvID, s.env.limits.groupIDs); perr != nil {
+		s.replyErr(id, perr)
+		return
+	}
 	spec, perr := rules.PlanGroup(s.user, b, now, func() string { return proto.GroupPrefix + randomHex(12) })
 	if perr != nil {
 		s.replyErr(id, perr)
 		return
+	}
+	if gc, ok := s.env.store.(GroupCounter); ok && (s.env.limits.maxGroups > 0 || s.env.limits.maxGroupsHour > 0) {
+		// Counted before creating, outside the write: racing creates of one
+		// user may pass the limit by the few in flight.
+		total, recent, err := gc.GroupsCreated(s.env.ctx, s.user, now.Add(-time.Hour).UnixMilli())
+		if err != nil {
+			s.replyErr(id, err)
+			return
+		}
+		if perr := rules.AdmitGroupQuota(total, recent, s.env.limits.maxGroups, s.env.limits.maxGroupsHour); perr != nil {
+			s.replyErr(id, perr)
+			return
+		}
 	}
 	conv, created, err := s.env.store.CreateGroup(s.env.ctx, spec)
 	if err != nil {

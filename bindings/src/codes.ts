@@ -47,8 +47,8 @@ export const Codes = {
   RateLimited: 4104,
   /** 4105 internal error: unexpected relay failure. */
   Internal: 4105,
-  /** 4106 session expired: the session's token expired and was not renewed; reconnect with a fresh token. */
-  SessionExpired: 4106,
+  /** 4110 session expired: the session's token expired and was not renewed; reconnect with a fresh token. */
+  SessionExpired: 4110,
   /** 4200 bad request: a field is missing or invalid. */
   BadRequest: 4200,
   /** 4203 forbidden: not a member of the conversation. */
@@ -61,14 +61,14 @@ export const Codes = {
   TooLarge: 4213,
   /** 4215 not supported: the request type is not supported here. */
   NotSupported: 4215,
-  /** 4250 renewal refused: the renewal token is invalid, expired or for another user. */
-  RenewRefused: 4250,
-  /** 4251 bad name: a name holds control or bidirectional-override characters. */
-  BadName: 4251,
-  /** 4252 group limit: the user created too many groups (in all, or in the last hour). */
-  GroupLimit: 4252,
-  /** 4253 group id refused: a client-chosen group id outside the creator's namespace. */
-  GroupID: 4253,
+  /** 4255 renewal refused: the renewal token is invalid, expired or for another user. */
+  RenewRefused: 4255,
+  /** 4256 bad name: a name holds control or bidirectional-override characters. */
+  BadName: 4256,
+  /** 4257 group limit: the user created too many groups (in all, or in the last hour). */
+  GroupLimit: 4257,
+  /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
+  GroupID: 4258,
   /** 4300 unavailable: the store could not commit; retry later. */
   Unavailable: 4300,
   /** 4308 timeout: the relay gave up waiting on the store. */
@@ -105,17 +105,17 @@ const names: { readonly [code: number]: string } = {
   4103: "heartbeat timeout",
   4104: "rate limited",
   4105: "internal error",
-  4106: "session expired",
+  4110: "session expired",
   4200: "bad request",
   4203: "forbidden",
   4204: "not found",
   4209: "conflict",
   4213: "too large",
   4215: "not supported",
-  4250: "renewal refused",
-  4251: "bad name",
-  4252: "group limit",
-  4253: "group id refused",
+  4255: "renewal refused",
+  4256: "bad name",
+  4257: "group limit",
+  4258: "group id refused",
   4300: "unavailable",
   4308: "timeout",
   4900: "client closed",

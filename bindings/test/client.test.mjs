@@ -275,8 +275,8 @@ describe('tokens and events', () => {
   test('createGroup, then group messages reach every member', async () => {
     const [jon, kim, lea] = await Promise.all(['jon', 'kim', 'lea'].map((u) => clientFor(relay, u, {}, open)));
     await Promise.all([jon, kim, lea].map((c) => c.connect()));
-    const g = await jon.createGroup('Design', ['kim', 'lea'], { id: 'g:design-js' });
-    assert.equal(g.id, 'g:design-js');
+    const g = await jon.createGroup('Design', ['kim', 'lea'], { id: 'g:jon.design-js' });
+    assert.equal(g.id, 'g:jon.design-js');
     assert.equal(g.type, 'group');
     assert.equal(g.name, 'Design');
     assert.deepEqual([...g.members].sort(), ['jon', 'kim', 'lea']);
@@ -286,8 +286,12 @@ describe('tokens and events', () => {
     assert.equal((await atKim).text, 'kickoff at 10');
     assert.equal((await atLea).sender, 'jon');
     // The same id again is idempotent.
-    const again = await jon.createGroup('Design', ['kim', 'lea'], { id: 'g:design-js' });
+    const again = await jon.createGroup('Design', ['kim', 'lea'], { id: 'g:jon.design-js' });
     assert.equal(again.id, g.id);
+    // Another user cannot take an id in jon's namespace (4258), nor use a
+    // bidi override in a name (4256).
+    await assert.rejects(kim.createGroup('Squat', ['jon'], { id: 'g:jon.next' }), (e) => e.code === 4258);
+    await assert.rejects(kim.createGroup('evil\u202egnp.exe', ['jon']), (e) => e.code === 4256);
   });
 });
 

@@ -12,7 +12,7 @@ import (
 )
 
 // TestSessionsEndWithTokens runs the relay process without clock-skew
-// leeway: a session whose token expires is closed with 4106 (retryable),
+// leeway: a session whose token expires is closed with 4110 (retryable),
 // while a client that renews its token in-band keeps one session across
 // several token lifetimes and keeps sending on it.
 func TestSessionsEndWithTokens(t *testing.T) {

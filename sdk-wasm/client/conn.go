@@ -72,7 +72,7 @@ func (c *Client) dial(id uint64) {
 // renewToken runs on its own goroutine: fetch a fresh token and hand it to
 // the core, which renews connection id's session with it. A failed fetch is
 // only logged: the relay then ends the session when its token expires
-// (4106), and the reconnect fetches again.
+// (4110), and the reconnect fetches again.
 func (c *Client) renewToken(id uint64) {
 	defer c.guard("renew")
 	if c.opts.TokenFunc == nil {

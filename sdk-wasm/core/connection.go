@@ -273,7 +273,7 @@ func renewTime(now time.Time, exp int64) time.Time {
 
 // scheduleRenew arms the in-band renewal of a session whose token expires
 // at exp, when the driver can fetch fresh tokens. Without renewal the relay
-// ends the session at exp (4106) and the next connect brings a new token.
+// ends the session at exp (4110) and the next connect brings a new token.
 func (c *Core) scheduleRenew(now time.Time, exp int64) {
 	c.tokenExp = exp
 	if c.cfg.TokenRefresh {
@@ -433,7 +433,7 @@ func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error) {
 		c.readRefused(r.conv, err)
 		c.resolve(r.op, Result{Err: err})
 	case reqRenew:
-		// The session ends when its token does (4106); the reconnect that
+		// The session ends when its token does (4110); the reconnect that
 		// follows fetches a token of its own.
 	default:
 		c.resolve(r.op, Result{Err: err})

@@ -22,7 +22,7 @@ func fetches(acts []core.Action) []core.Action {
 // TestTokenRenewal: with TokenRefresh, the core asks its driver for a fresh
 // token shortly before the session's token expires, renews the session in-band
 // with it, and schedules the next renewal from the new expiry; a refused
-// renewal leaves the session to end at expiry (4106, retryable), after which
+// renewal leaves the session to end at expiry (4110, retryable), after which
 // the core reconnects. Without TokenRefresh it never asks.
 func TestTokenRenewal(t *testing.T) {
 	t.Parallel()
@@ -75,7 +75,7 @@ func TestTokenRenewal(t *testing.T) {
 	s.c.HandleClosed(s.now, s.c.Conn(), proto.CodeSessionExpired, "")
 	s.poll()
 	if s.c.State() != core.StateReconnecting {
-		t.Fatalf("after 4106: state %s, want reconnecting", s.c.State())
+		t.Fatalf("after 4110: state %s, want reconnecting", s.c.State())
 	}
 	var dialed bool
 	for _, a := range s.advance() {

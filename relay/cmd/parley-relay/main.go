@@ -142,7 +142,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tokenIssuer := fs.String("token-issuer", "", "iss claim every token must carry (default: not checked)")
 	maxTokenTTL := fs.Duration("max-token-ttl", 0, "refuse tokens whose exp - iat is above this (default 0: any lifetime)")
 	tokenLeeway := fs.Duration("token-leeway", relay.DefaultTokenLeeway, "clock skew forgiven on exp, nbf and iat; sessions end this long after exp unless renewed")
+	maxGroups := fs.Int("max-groups-per-user", 500, "groups one user may create in all; negative: no limit")
+	maxGroupsHour := fs.Int("max-groups-per-hour", 60, "groups one user may create in any hour; negative: no limit")
+	groupIDs := fs.String("group-ids", "namespaced", "who names groups: namespaced (chosen ids must be g:CREATOR.x), server (relay only) or any")
 	for name, variable := range map[string]string{
+		"group-ids":           "PARLEY_GROUP_IDS",
+		"max-groups-per-user": "PARLEY_MAX_GROUPS_PER_USER", "max-groups-per-hour": "PARLEY_MAX_GROUPS_PER_HOUR",
 		"token-audience": "PARLEY_TOKEN_AUDIENCE", "token-issuer": "PARLEY_TOKEN_ISSUER",
 		"max-token-ttl": "PARLEY_MAX_TOKEN_TTL", "token-leeway": "PARLEY_TOKEN_LEEWAY",
 		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
@@ -208,6 +213,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Data: *data, Secret: *secret, Origins: splitList(*origins),
 		Heartbeat: *heartbeat, MaxFrame: *maxFrame, RateLimit: *rateLimit, RateBurst: *rateBurst, SendQueue: *sendQueue,
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
+		GroupIDs: *groupIDs, MaxGroupsPerUser: *maxGroups, MaxGroupsPerHour: *maxGroupsHour,
 		TokenAudience: *tokenAudience, TokenIssuer: *tokenIssuer, MaxTokenTTL: *maxTokenTTL, TokenLeeway: leeway,
 	})
 	if err != nil {
