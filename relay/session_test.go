@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // The tests in this file drive sessions through fakeTransport: the protocol
@@ -393,5 +394,42 @@ func TestSessionGroupLimits(t *testing.T) {
 			bob.send(proto.Frame{Type: proto.TypeCreateGroup, ID: 2, Body: &proto.CreateGroup{Name: "bob's"}})
 			equal(t, bob.next().Type, proto.TypeConvResult, "another user is not limited by alice's groups")
 		})
+	}
+}
+
+// TestSessionGroupIDPolicy: by default a chosen id must be in the creator's
+// namespace, so mallory cannot take an id alice expects; with "server" only
+// the relay names groups.
+func TestSessionGroupIDPolicy(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		policy string
+		id     string
+		user   string
+		code   proto.Code // 0: created
+	}{
+		{"", "g:alice.team", "alice", 0},
+		{"", "g:alice.team", "mallory", proto.CodeGroupID},
+		{"", "g:team", "alice", proto.CodeGroupID},
+		{"", "", "mallory", 0},
+		{rules.GroupIDsServer, "g:alice.team", "alice", proto.CodeGroupID},
+		{rules.GroupIDsServer, "", "alice", 0},
+		{rules.GroupIDsAny, "g:team", "mallory", 0},
+	} {
+		srv := newServer(t, func(o *Options) { o.GroupIDs = c.policy })
+		f, _ := hello(t, srv, c.user, "d")
+		f.send(proto.Frame{Type: proto.TypeCreateGroup, ID: 2, Body: &proto.CreateGroup{ConvID: c.id, Members: []string{"alice"}}})
+		r := f.next()
+		switch {
+		case c.code == 0 && r.Type != proto.TypeConvResult:
+			t.Errorf("%q: %s asks for %q: got %s", c.policy, c.user, c.id, r.Type)
+		case c.code == 0 && c.id == "" && !proto.ValidGroupID(r.Body.(*proto.ConvResult).Conversation.ID):
+			t.Errorf("%q: relay-named id %q", c.policy, r.Body.(*proto.ConvResult).Conversation.ID)
+		case c.code != 0 && (r.Type != proto.TypeError || r.Body.(*proto.ErrorBody).Code != c.code):
+			t.Errorf("%q: %s asks for %q: got %s, want error %d", c.policy, c.user, c.id, r.Type, c.code)
+		}
+	}
+	if _, err := New(Options{Data: t.TempDir(), Secret: testSecret, Logger: testLogger(), Store: NewMemoryStore(), GroupIDs: "mine"}); err == nil {
+		t.Fatal("New accepted GroupIDs \"mine\"")
 	}
 }

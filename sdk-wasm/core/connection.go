@@ -40,6 +40,9 @@ type request struct {
 	conv     string
 	clientID string
 	deadline time.Time // zero: none (sends wait for their ack)
+	// autoID marks a create-group whose id the core chose (see CreateGroup).
+	autoID bool
+	group  *proto.CreateGroup // with autoID: the request, to ask again without the id
 }
 
 // Start begins connecting.
@@ -435,6 +438,15 @@ func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error) {
 	case reqRenew:
 		// The session ends when its token does (4110); the reconnect that
 		// follows fetches a token of its own.
+	case reqCreateGroup:
+		if r.autoID && err.Code == proto.CodeGroupID {
+			// The relay names groups itself: ask again, leaving it the id.
+			again := *r.group
+			again.ConvID = ""
+			c.request(now, &request{kind: reqCreateGroup, op: r.op}, proto.TypeCreateGroup, &again)
+			return
+		}
+		c.resolve(r.op, Result{Err: err})
 	default:
 		c.resolve(r.op, Result{Err: err})
 	}
