@@ -59,6 +59,12 @@ type Options struct {
 	// "namespaced".
 	GroupIDs string
 
+	// InvitePolicy is how users come into a group: "direct" (the creator
+	// lists them and they are members at once). "consent" (a pending
+	// invitation the invitee accepts) is not built yet and is refused.
+	// Defaults to "direct".
+	InvitePolicy string
+
 	// MaxGroupsPerUser is how many groups one user may create in all; the
 	// next create-group is refused (4257). Defaults to 500; negative means
 	// no limit. Counted by the store, so it holds across relays.
@@ -149,6 +155,14 @@ func (o Options) withDefaults() (Options, error) {
 	case rules.GroupIDsNamespaced, rules.GroupIDsServer, rules.GroupIDsAny:
 	default:
 		return o, fmt.Errorf("relay: GroupIDs %q is not namespaced, server or any", o.GroupIDs)
+	}
+	switch o.InvitePolicy {
+	case "", "direct":
+		o.InvitePolicy = "direct"
+	case "consent":
+		return o, fmt.Errorf("relay: InvitePolicy %q is not built yet; only direct is", o.InvitePolicy)
+	default:
+		return o, fmt.Errorf("relay: InvitePolicy %q is not direct", o.InvitePolicy)
 	}
 	if o.MaxGroupsPerUser == 0 {
 		o.MaxGroupsPerUser = 500

@@ -429,7 +429,11 @@ func TestSessionGroupIDPolicy(t *testing.T) {
 			t.Errorf("%q: %s asks for %q: got %s, want error %d", c.policy, c.user, c.id, r.Type, c.code)
 		}
 	}
-	if _, err := New(Options{Data: t.TempDir(), Secret: testSecret, Logger: testLogger(), Store: NewMemoryStore(), GroupIDs: "mine"}); err == nil {
-		t.Fatal("New accepted GroupIDs \"mine\"")
+	for _, o := range []Options{{GroupIDs: "mine"}, {InvitePolicy: "consent"}, {InvitePolicy: "open"}} {
+		o.Data, o.Secret, o.Logger, o.Store = t.TempDir(), testSecret, testLogger(), NewMemoryStore()
+		if srv, err := New(o); err == nil {
+			_ = srv.Shutdown(context.Background())
+			t.Errorf("New accepted group ids %q, invite policy %q", o.GroupIDs, o.InvitePolicy)
+		}
 	}
 }
