@@ -36,6 +36,7 @@ const (
 	CodeRateLimited      Code = 4104 // the connection sent frames faster than allowed
 	CodeInternal         Code = 4105 // unexpected relay failure
 	CodeTooManySessions  Code = 4106 // the user has too many connections open on this relay
+	CodeSessionExpired   Code = 4110 // the session's token expired and was not renewed; reconnect with a fresh token
 )
 
 // Permanent request errors (4200–4299).
@@ -46,6 +47,10 @@ const (
 	CodeTooLarge     Code = 4213 // message content above the limit
 	CodeConflict     Code = 4209 // the id is taken by something else
 	CodeNotSupported Code = 4215 // the request type is not supported here
+	CodeRenewRefused Code = 4255 // the renewal token is invalid, expired or for another user
+	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
+	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
+	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
 )
 
 // Temporary request errors (4300–4399).
@@ -97,12 +102,17 @@ var codeNames = map[Code]string{
 	CodeRateLimited:        "rate limited",
 	CodeInternal:           "internal error",
 	CodeTooManySessions:    "too many sessions",
+	CodeSessionExpired:     "session expired",
 	CodeBadRequest:         "bad request",
 	CodeForbidden:          "forbidden",
 	CodeNotFound:           "not found",
 	CodeTooLarge:           "too large",
 	CodeConflict:           "conflict",
 	CodeNotSupported:       "not supported",
+	CodeRenewRefused:       "renewal refused",
+	CodeBadName:            "bad name",
+	CodeGroupLimit:         "group limit",
+	CodeGroupID:            "group id refused",
 	CodeUnavailable:        "unavailable",
 	CodeBusy:               "busy",
 	CodeTimeout:            "timeout",

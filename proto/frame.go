@@ -33,9 +33,12 @@ const (
 	TypeCreateGroup Type = 17 // c→s  create a group conversation
 	TypeConvResult  Type = 18 // s→c  reply to CreateGroup
 	TypeResync      Type = 19 // s→c  push: pushes may have been lost; sync again from your cursor
+	TypeRenew       Type = 70 // c→s  a fresh token for the open session
+	TypeRenewed     Type = 71 // s→c  reply to Renew: the session now lasts until the new token's exp
 )
 
 var typeNames = [...]string{
+	TypeRenew: "renew", TypeRenewed: "renewed",
 	TypeHello: "hello", TypeWelcome: "welcome", TypeSend: "send", TypeAck: "ack",
 	TypeDeliver: "deliver", TypeSync: "sync", TypeSyncResult: "sync-result",
 	TypeHistory: "history", TypeHistoryPage: "history-page", TypeRead: "read", TypeOK: "ok",
@@ -229,6 +232,18 @@ type ConvResult struct {
 	Conversation Conversation `cbor:"1,keyasint"`
 }
 
+// Renew hands the relay a fresh token for the session it arrives on. The
+// token must be for the session's user; the session then ends at the new
+// token's exp instead of the old one's (see CodeSessionExpired).
+type Renew struct {
+	Token string `cbor:"1,keyasint"`
+}
+
+// Renewed answers Renew with the new token's expiry.
+type Renewed struct {
+	TokenExp int64 `cbor:"1,keyasint"` // unix seconds
+}
+
 // NewBody returns a pointer to a zero body for t, or nil when t has no body,
 // and false when t is unknown.
 func NewBody(t Type) (any, bool) {
@@ -271,6 +286,10 @@ func NewBody(t Type) (any, bool) {
 		return new(ConvResult), true
 	case TypeResync:
 		return nil, true
+	case TypeRenew:
+		return new(Renew), true
+	case TypeRenewed:
+		return new(Renewed), true
 	}
 	return nil, false
 }

@@ -60,6 +60,10 @@ func Validate(body any) *Error {
 				return Errorf(CodeBadRequest, "create-group: invalid member id %q", truncate(m))
 			}
 		}
+	case *Renew:
+		if b.Token == "" {
+			return Errorf(CodeBadRequest, "renew: token missing")
+		}
 	case *Sync, *Ping, *Pong:
 	default:
 		return Errorf(CodeProtocolError, "%T is not a request", body)

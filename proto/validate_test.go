@@ -65,6 +65,9 @@ func TestValidate(t *testing.T) {
 		{"ping/ok", &Ping{Time: 1}, 0},
 		{"pong/ok", &Pong{}, 0},
 
+		{"renew/ok", &Renew{Token: "t"}, 0},
+		{"renew/no token", &Renew{}, CodeBadRequest},
+
 		{"create-group/ok", &CreateGroup{ConvID: "g:team", Name: "Team", Members: []string{"bob", "carol"}}, 0},
 		{"create-group/relay id", &CreateGroup{Members: []string{"bob"}}, 0},
 		{"create-group/alone", &CreateGroup{}, 0},

@@ -135,6 +135,11 @@ func validVectors() []validVector {
 		{"create-group/relay-picks-id", Frame{Type: TypeCreateGroup, ID: 13, Body: &CreateGroup{Members: []string{vCarol}}}},
 		{"conv-result", Frame{Type: TypeConvResult, ID: 12, Body: &ConvResult{Conversation: newGroup}}},
 		{"resync", Frame{Type: TypeResync}},
+		{"renew", Frame{Type: TypeRenew, ID: 14, Body: &Renew{Token: vToken}}},
+		{"renewed", Frame{Type: TypeRenewed, ID: 14, Body: &Renewed{TokenExp: 1764079200}}},
+		{"close/session-expired", Frame{Type: TypeClose, Body: &Close{Code: CodeSessionExpired, Reason: "token expired"}}},
+		{"error/renew-refused", Frame{Type: TypeError, ID: 14, Body: &ErrorBody{Code: CodeRenewRefused, Message: "token is for another user"}}},
+		{"error/bad-name", Frame{Type: TypeError, ID: 15, Body: &ErrorBody{Code: CodeBadName, Message: "group name holds a control or bidi character"}}},
 	}
 }
 

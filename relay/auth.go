@@ -19,31 +19,81 @@ import (
 // an RS256 header verified with the HMAC secret as a public key), and exp is
 // required so that no token is valid forever.
 
-// verifyToken checks token at now and returns its subject and expiry. The
-// error is the close code: 4002 for an expired token, 4001 for anything else
-// wrong (malformed, forged, other algorithm, no exp, invalid subject).
-func verifyToken(key []byte, token string, now time.Time) (user string, exp time.Time, perr *proto.Error) {
+// MinSecretBytes is the shortest token secret the relay accepts: HS256 wants
+// a key at least as long as its 256-bit output (RFC 7518 §3.2).
+const MinSecretBytes = 32
+
+// DefaultTokenLeeway is the clock skew allowed on exp, nbf and iat.
+const DefaultTokenLeeway = 30 * time.Second
+
+// tokenPolicy is how the relay checks tokens: the key, the claims it
+// requires when configured, the longest lifetime it accepts and the clock
+// skew it forgives.
+type tokenPolicy struct {
+	key      []byte
+	audience string        // "": aud not checked
+	issuer   string        // "": iss not checked
+	maxTTL   time.Duration // 0: any lifetime
+	leeway   time.Duration
+}
+
+// verify checks token at now and returns its subject and expiry. The error
+// is the close code: 4002 for an expired token, 4001 for anything else wrong
+// (malformed, forged, other algorithm, no exp, invalid subject, wrong aud or
+// iss, a lifetime above maxTTL).
+func (p *tokenPolicy) verify(token string, now time.Time) (user string, exp time.Time, perr *proto.Error) {
 	var claims jwt.RegisteredClaims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return key, nil },
+	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(p.leeway),
 		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
+	}
+	if p.audience != "" {
+		opts = append(opts, jwt.WithAudience(p.audience))
+	}
+	if p.issuer != "" {
+		opts = append(opts, jwt.WithIssuer(p.issuer))
+	}
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return p.key, nil }, opts...)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "", time.Time{}, proto.Errorf(proto.CodeTokenExpired, "token expired")
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "", time.Time{}, proto.Errorf(proto.CodeUnauthorized, "token audience is not this relay's")
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "", time.Time{}, proto.Errorf(proto.CodeUnauthorized, "token issuer is not trusted")
 	case err != nil:
 		return "", time.Time{}, proto.Errorf(proto.CodeUnauthorized, "invalid token")
 	case !proto.ValidName(claims.Subject):
 		return "", time.Time{}, proto.Errorf(proto.CodeUnauthorized, "token subject is not a valid user id")
 	}
-	return claims.Subject, claims.ExpiresAt.Time, nil
+	exp = claims.ExpiresAt.Time
+	if p.maxTTL > 0 {
+		// Without iat, what is left of the token's life is what counts.
+		from := now
+		if claims.IssuedAt != nil {
+			from = claims.IssuedAt.Time
+		}
+		if exp.Sub(from) > p.maxTTL {
+			return "", time.Time{}, proto.Errorf(proto.CodeUnauthorized, "token lifetime above the relay's maximum of %s", p.maxTTL)
+		}
+	}
+	return claims.Subject, exp, nil
+}
+
+// verifyToken checks token with key alone: no aud, iss or lifetime checks,
+// the default leeway.
+func verifyToken(key []byte, token string, now time.Time) (string, time.Time, *proto.Error) {
+	p := tokenPolicy{key: key, leeway: DefaultTokenLeeway}
+	return p.verify(token, now)
 }
 
 // MintToken returns an HS256 token for user, issued at now and valid for ttl.
 func MintToken(secret, user string, ttl time.Duration, now time.Time) (string, error) {
-	if secret == "" {
-		return "", errors.New("relay: mint token: empty secret")
+	if err := checkSecret(secret); err != nil {
+		return "", fmt.Errorf("relay: mint token: %w", err)
 	}
 	if !proto.ValidName(user) {
 		return "", fmt.Errorf("relay: mint token: invalid user id %q", user)
@@ -89,6 +139,14 @@ func ResolveSecret(explicit, dataDir string) (string, error) {
 		return "", fmt.Errorf("relay: secret: %w", err)
 	}
 	return secret, nil
+}
+
+// checkSecret refuses a secret shorter than MinSecretBytes.
+func checkSecret(secret string) error {
+	if len(secret) < MinSecretBytes {
+		return fmt.Errorf("secret of %d bytes is shorter than %d: HS256 needs a key of at least 256 bits", len(secret), MinSecretBytes)
+	}
+	return nil
 }
 
 func readSecret(path string) (string, error) {

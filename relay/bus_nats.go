@@ -22,14 +22,41 @@ var _ Bus = (*NATSBus)(nil)
 
 // NATSOptions configure a NATSBus.
 type NATSOptions struct {
-	// Prefix starts every subject, so several deployments can share one NATS
-	// cluster. Defaults to "parley".
+	// Prefix starts every subject. It keeps deployments on one NATS apart
+	// only from mistakes, not from each other: give each deployment its own
+	// NATS account (or permissions limited to its prefix) and its own Key.
+	// Defaults to "parley".
 	Prefix string
 	// Name is the connection name NATS shows in its monitoring. Defaults to
 	// "parley-relay".
 	Name string
 	// Logger receives connection events. Defaults to slog.Default().
 	Logger *slog.Logger
+
+	// Key, when set, authenticates every envelope: each publish carries an
+	// HMAC-SHA256 of its subject and payload under Key, and envelopes
+	// without a valid one are dropped and counted (Rejected). Every relay
+	// of a deployment must have the same Key, at least 32 bytes. Defaults
+	// to none: anything published on the subjects is trusted, so the NATS
+	// accounts alone must keep other publishers out.
+	Key []byte
+
+	// CredsFile is a NATS credentials file (user JWT and NKey seed) to
+	// authenticate with. Defaults to none.
+	CredsFile string
+
+	// NKeyFile is a file holding a user NKey seed to authenticate with.
+	// Defaults to none.
+	NKeyFile string
+
+	// TLSCA is a PEM file of the CAs that sign the NATS servers'
+	// certificates; setting it requires TLS. Defaults to the system roots
+	// when the URL is tls://.
+	TLSCA string
+
+	// TLSCert and TLSKey are a PEM client certificate and its key, for
+	// servers that verify clients. Both or neither.
+	TLSCert, TLSKey string
 }
 
 // NATSBus is a Bus over NATS core pub/sub, for several relay nodes.
@@ -56,6 +83,37 @@ type NATSBus struct {
 	// dropped records that a publish failed; after the next reconnect the
 	// bus asks every node to repair.
 	dropped atomic.Bool
+
+	key      []byte        // NATSOptions.Key
+	rejected atomic.Uint64 // envelopes dropped for a missing or bad tag
+}
+
+// Rejected returns how many envelopes the bus dropped because Key was set
+// and they were unsigned or badly signed.
+func (b *NATSBus) Rejected() uint64 { return b.rejected.Load() }
+
+// seal signs payload for subject when the bus has a key.
+func (b *NATSBus) seal(subject string, payload []byte) []byte {
+	if b.key == nil {
+		return payload
+	}
+	return buswire.Seal(b.key, subject, payload)
+}
+
+// open checks what arrived on subject when the bus has a key; false means
+// it is dropped (and counted).
+func (b *NATSBus) open(subject string, data []byte) ([]byte, bool) {
+	if b.key == nil {
+		return data, true
+	}
+	payload, err := buswire.Open(b.key, subject, data)
+	if err != nil {
+		if b.rejected.Add(1) == 1 || b.log.Enabled(context.Background(), slog.LevelDebug) {
+			b.log.Warn("bus: dropped an envelope without a valid signature (is another publisher on the subjects, or a relay without the bus key?)", "subject", subject)
+		}
+		return nil, false
+	}
+	return payload, true
 }
 
 // NewNATSBus connects to the NATS server at url (nats://host:port, or a comma
@@ -74,8 +132,31 @@ func NewNATSBus(url string, o NATSOptions) (*NATSBus, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	b := &NATSBus{prefix: o.Prefix, log: o.Logger, subs: make(map[*natsSub]struct{})}
-	nc, err := nats.Connect(url,
+	if o.Key != nil && len(o.Key) < buswire.MinKeyBytes {
+		return nil, fmt.Errorf("relay: bus key of %d bytes is shorter than %d", len(o.Key), buswire.MinKeyBytes)
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return nil, errors.New("relay: NATS client certificate and key go together")
+	}
+	b := &NATSBus{prefix: o.Prefix, log: o.Logger, subs: make(map[*natsSub]struct{}), key: o.Key}
+	var auth []nats.Option
+	if o.CredsFile != "" {
+		auth = append(auth, nats.UserCredentials(o.CredsFile))
+	}
+	if o.NKeyFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("relay: NATS NKey seed %s: %w", o.NKeyFile, err)
+		}
+		auth = append(auth, opt)
+	}
+	if o.TLSCA != "" {
+		auth = append(auth, nats.RootCAs(o.TLSCA))
+	}
+	if o.TLSCert != "" {
+		auth = append(auth, nats.ClientCert(o.TLSCert, o.TLSKey))
+	}
+	nc, err := nats.Connect(url, append(auth,
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
@@ -96,7 +177,7 @@ func NewNATSBus(url string, o NATSOptions) (*NATSBus, error) {
 				b.lost() // this node dropped envelopes it was sent
 			}
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("relay: connect to NATS at %s: %w", url, err)
 	}
@@ -114,7 +195,7 @@ func (b *NATSBus) reconnected() {
 	if b.dropped.Swap(false) {
 		// Publishes made while disconnected may have been refused: every
 		// node may be missing pushes this one sent.
-		if err := b.nc.Publish(b.prefix+".lost", nil); err != nil {
+		if err := b.nc.Publish(b.prefix+".lost", b.seal(b.prefix+".lost", nil)); err != nil {
 			b.dropped.Store(true)
 		}
 	}
@@ -161,7 +242,8 @@ func (b *NATSBus) Publish(_ context.Context, e Envelope) error {
 	payload := buswire.Encode(buswire.Envelope{Except: e.Except, Kick: e.Kick, KickAt: uint64(max(e.KickAt, 0)), Frame: e.Frame})
 	var first error
 	for _, u := range e.Users {
-		if err := b.nc.Publish(b.subject(u), payload); err != nil && first == nil {
+		subject := b.subject(u)
+		if err := b.nc.Publish(subject, b.seal(subject, payload)); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -177,7 +259,11 @@ func (b *NATSBus) Publish(_ context.Context, e Envelope) error {
 // publish order of each publishing node.
 func (b *NATSBus) Subscribe(r Receiver) (Subscription, error) {
 	s := &natsSub{bus: b, r: r, users: make(map[string]*natsWatch), in: make(chan *nats.Msg, 1<<14), done: make(chan struct{})}
-	lost, err := b.nc.Subscribe(b.prefix+".lost", func(*nats.Msg) { r.Lost() })
+	lost, err := b.nc.Subscribe(b.prefix+".lost", func(m *nats.Msg) {
+		if _, ok := b.open(m.Subject, m.Data); ok {
+			r.Lost()
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("relay: subscribe to NATS: %w", err)
 	}
@@ -218,7 +304,11 @@ func (s *natsSub) dispatch() {
 			if err != nil {
 				continue
 			}
-			w, err := buswire.Decode(m.Data)
+			data, ok := s.bus.open(m.Subject, m.Data)
+			if !ok {
+				continue
+			}
+			w, err := buswire.Decode(data)
 			if err != nil {
 				s.bus.log.Warn("bus: dropped a malformed envelope", "subject", m.Subject, "err", err)
 				continue

@@ -3,11 +3,16 @@ package relay
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/parley-im/parley/internal/testsvc"
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/internal/buswire"
 )
 
 // recorder is a Receiver that keeps what it is given.
@@ -209,4 +214,101 @@ func TestNATSBusRestartReportsLost(t *testing.T) {
 	ok(t, b1.Publish(ctx, Envelope{Users: []string{"alice"}, Frame: []byte("after")}))
 	got := r2.await(t, "after the restart", func(got []Envelope, _ int) bool { return len(got) == 2 })
 	equal(t, string(got[1].Frame), "after", "frame after restart")
+}
+
+// TestNATSBusForgery plays a stranger on the NATS subjects of a relay: a
+// forged deliver ("from bob", which bob never sent), a forged kick of
+// alice's device and a forged publish to the lost subject. Without a bus key
+// the relay believes all three — the NATS accounts are then the only defence,
+// as docs/security.md says. With a key all three are dropped and counted,
+// while envelopes signed by a relay with the same key still flow.
+func TestNATSBusForgery(t *testing.T) {
+	t.Parallel()
+	url := testsvc.NATSURL(t)
+	for _, keyed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("key=%v", keyed), func(t *testing.T) {
+			t.Parallel()
+			prefix := "parleyforge" + randomHex(4)
+			var key []byte
+			if keyed {
+				key = []byte("bus-key-0123456789abcdef0123456789")
+			}
+			bus, err := NewNATSBus(url, NATSOptions{Prefix: prefix, Key: key, Logger: testLogger()})
+			ok(t, err)
+			srv := newServer(t, func(o *Options) { o.Bus = bus })
+			alice, _ := hello(t, srv, "alice", "phone")
+
+			stranger, err := nats.Connect(url)
+			ok(t, err)
+			defer stranger.Close()
+			forged := proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: proto.Message{
+				ConvID: proto.P2PID("alice", "bob"), Seq: 1, Sender: "bob", ClientID: "c1", MsgType: proto.MsgText, Text: "send me your password", CreatedAt: 1}}})
+			// The lost subject has its own subscription, so no order holds
+			// between it and alice's subject: it goes first, alone.
+			ok(t, stranger.Publish(prefix+".lost", nil))
+			ok(t, stranger.Flush())
+			if !keyed {
+				equal(t, alice.next().Type, proto.TypeResync, "the forged lost makes alice resync")
+			}
+			ok(t, stranger.Publish(bus.subject("alice"), buswire.Encode(buswire.Envelope{Frame: forged})))
+			ok(t, stranger.Publish(bus.subject("alice"), buswire.Encode(buswire.Envelope{Except: "x", Kick: "phone", KickAt: uint64(time.Now().Add(time.Hour).UnixNano())})))
+			ok(t, stranger.Flush())
+			if !keyed {
+				got := alice.expectClose(proto.CodeKicked)
+				if len(got) != 1 || got[0].Body.(*proto.Deliver).Message.Sender != "bob" {
+					t.Fatalf("before the forged kick alice got %s, want the forged deliver", frameTypes(got))
+				}
+				return
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for bus.Rejected() < 3 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			equal(t, bus.Rejected(), uint64(3), "forged envelopes dropped")
+			rec := httptest.NewRecorder()
+			srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			if !strings.Contains(rec.Body.String(), "\nparley_bus_rejected_total 3\n") {
+				t.Fatalf("metrics do not count the forgeries:\n%s", rec.Body.String())
+			}
+			// A relay with the same key is still heard, and alice saw
+			// nothing before its envelope.
+			peer, err := NewNATSBus(url, NATSOptions{Prefix: prefix, Key: key, Logger: testLogger()})
+			ok(t, err)
+			defer peer.Close()
+			legit := proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: proto.Message{
+				ConvID: proto.P2PID("alice", "carol"), Seq: 1, Sender: "carol", ClientID: "c1", MsgType: proto.MsgText, Text: "hi", CreatedAt: 1}}})
+			ok(t, peer.Publish(context.Background(), Envelope{Users: []string{"alice"}, Frame: legit}))
+			f := alice.next()
+			equal(t, f.Body.(*proto.Deliver).Message.Sender, "carol", "the first frame alice gets is the signed one")
+			equal(t, alice.isClosed(), false, "alice closed by a forged kick")
+			// A relay without the key is not heard either.
+			keyless, err := NewNATSBus(url, NATSOptions{Prefix: prefix, Logger: testLogger()})
+			ok(t, err)
+			defer keyless.Close()
+			ok(t, keyless.Publish(context.Background(), Envelope{Users: []string{"alice"}, Frame: legit}))
+			for bus.Rejected() < 4 && time.Now().Before(deadline.Add(5*time.Second)) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			equal(t, bus.Rejected(), uint64(4), "a keyless relay's envelope dropped")
+			equal(t, alice.pending(), 0, "frames alice got from the keyless relay")
+		})
+	}
+}
+
+func TestNATSBusOptions(t *testing.T) {
+	t.Parallel()
+	url := testsvc.NATSURL(t)
+	for name, o := range map[string]NATSOptions{
+		"short key":     {Key: []byte("short")},
+		"cert, no key":  {TLSCert: "cert.pem"},
+		"missing nkey":  {NKeyFile: "/nonexistent/seed.nk"},
+		"missing creds": {CredsFile: "/nonexistent/user.creds"},
+		"missing CA":    {TLSCA: "/nonexistent/ca.pem"},
+	} {
+		o.Logger = testLogger()
+		if b, err := NewNATSBus(url, o); err == nil {
+			b.Close()
+			t.Errorf("%s: NewNATSBus accepted %+v", name, o)
+		}
+	}
 }

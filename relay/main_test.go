@@ -67,7 +67,7 @@ func ok(t testing.TB, err error) {
 	}
 }
 
-const testSecret = "test-secret-0123456789"
+const testSecret = "test-secret-0123456789abcdef0123456789"
 
 // testLogger discards logs unless PARLEY_TEST_LOG is set.
 func testLogger() *slog.Logger {

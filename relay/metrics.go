@@ -35,6 +35,11 @@ type metrics struct {
 	// acceptErrors counts failed accepts (EMFILE and the like).
 	acceptErrors atomic.Uint64
 	limits       *prometheus.CounterVec // refusals by a limit: see limitHit
+	// busRejected reads the bus's count of envelopes dropped for a bad
+	// signature; nil for a bus that does not sign. Set before the first
+	// scrape.
+	busRejected func() uint64
+	renewals    atomic.Uint64
 
 	closes     *prometheus.CounterVec // relay-initiated closes, by close code
 	peerCloses *prometheus.CounterVec // connections the client or the network ended, by WebSocket status
@@ -78,6 +83,15 @@ func newMetrics() *metrics {
 	m.peerCloses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "parley_peer_closes_total", Help: "Connections the client or the network ended, by WebSocket close status (1006: no Close frame).",
 	}, []string{"code"})
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "parley_bus_rejected_total", Help: "Bus envelopes dropped because they were unsigned or badly signed (0 without a bus key).",
+	}, func() float64 {
+		if m.busRejected == nil {
+			return 0
+		}
+		return float64(m.busRejected())
+	}))
+	m.counterFunc("parley_token_renewals_total", "Sessions that renewed their token in-band.", &m.renewals)
 	m.counterFunc("parley_accept_errors_total", "Failed accepts on the listener (such as running out of file descriptors).", &m.acceptErrors)
 	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "parley_limit_refused_total", Help: "Connections, sessions and frames refused by a limit, by limit.",

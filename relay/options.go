@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // Options configure a Server. The zero value is a working relay: SQLite under
@@ -28,10 +29,51 @@ type Options struct {
 	// Close method.
 	Bus Bus
 
-	// Secret is the HS256 key tokens are signed with (its bytes, as given).
-	// Defaults to $PARLEY_SECRET, else the file Data/secret, created with 32
-	// random bytes on first start.
+	// Secret is the HS256 key tokens are signed with (its bytes, as given),
+	// at least MinSecretBytes long. Defaults to $PARLEY_SECRET, else the file
+	// Data/secret, created with 32 random bytes on first start.
 	Secret string
+
+	// TokenAudience, when set, is the aud claim every token must carry
+	// (RFC 7519 §4.1.3). Defaults to empty: aud is not checked.
+	TokenAudience string
+
+	// TokenIssuer, when set, is the iss claim every token must carry
+	// (RFC 7519 §4.1.1). Defaults to empty: iss is not checked.
+	TokenIssuer string
+
+	// MaxTokenTTL refuses (4001) a token whose exp − iat is above it (exp −
+	// now when it has no iat). Defaults to 0: any lifetime.
+	MaxTokenTTL time.Duration
+
+	// TokenLeeway is the clock skew forgiven on a token's exp, nbf and iat.
+	// A session ends (4110) this long after its token's exp unless renewed.
+	// Defaults to 30 s; negative means none.
+	TokenLeeway time.Duration
+
+	// GroupIDs says who names groups: "namespaced" (a client-chosen id must
+	// be g:<creator>.<rest>, so no user can squat another's ids), "server"
+	// (the relay names every group; a client-chosen id is refused, 4258) or
+	// "any" (any id, first come first served: one user can take an id
+	// another expects and have that user's sends land in their group).
+	// An empty id always gets a relay-assigned one. Defaults to
+	// "namespaced".
+	GroupIDs string
+
+	// InvitePolicy is how users come into a group: "direct" (the creator
+	// lists them and they are members at once). "consent" (a pending
+	// invitation the invitee accepts) is not built yet and is refused.
+	// Defaults to "direct".
+	InvitePolicy string
+
+	// MaxGroupsPerUser is how many groups one user may create in all; the
+	// next create-group is refused (4257). Defaults to 500; negative means
+	// no limit. Counted by the store, so it holds across relays.
+	MaxGroupsPerUser int
+
+	// MaxGroupsPerHour is how many groups one user may create in any hour
+	// (4257 above it). Defaults to 60; negative means no limit.
+	MaxGroupsPerHour int
 
 	// Origins are the Origin patterns allowed to open a WebSocket: hosts
 	// ("app.example.com", "*.example.com"), matched in any scheme, or
@@ -201,6 +243,36 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxFrame < 1024 {
 		return o, fmt.Errorf("relay: MaxFrame %d is below 1024 bytes", o.MaxFrame)
+	}
+	if o.MaxTokenTTL < 0 {
+		return o, fmt.Errorf("relay: MaxTokenTTL %s is negative", o.MaxTokenTTL)
+	}
+	switch {
+	case o.TokenLeeway == 0:
+		o.TokenLeeway = DefaultTokenLeeway
+	case o.TokenLeeway < 0:
+		o.TokenLeeway = 0
+	}
+	switch o.GroupIDs {
+	case "":
+		o.GroupIDs = rules.GroupIDsNamespaced
+	case rules.GroupIDsNamespaced, rules.GroupIDsServer, rules.GroupIDsAny:
+	default:
+		return o, fmt.Errorf("relay: GroupIDs %q is not namespaced, server or any", o.GroupIDs)
+	}
+	switch o.InvitePolicy {
+	case "", "direct":
+		o.InvitePolicy = "direct"
+	case "consent":
+		return o, fmt.Errorf("relay: InvitePolicy %q is not built yet; only direct is", o.InvitePolicy)
+	default:
+		return o, fmt.Errorf("relay: InvitePolicy %q is not direct", o.InvitePolicy)
+	}
+	if o.MaxGroupsPerUser == 0 {
+		o.MaxGroupsPerUser = 500
+	}
+	if o.MaxGroupsPerHour == 0 {
+		o.MaxGroupsPerHour = 60
 	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = 10 * time.Second

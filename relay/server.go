@@ -59,6 +59,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSecret(secret); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	store := o.Store
 	if store == nil {
 		store, err = openDefaultStore(o)
@@ -77,6 +80,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
 	s.hub.onLost = func() { s.metrics.busLost.Add(1) }
+	if r, ok := bus.(interface{ Rejected() uint64 }); ok {
+		s.metrics.busRejected = r.Rejected
+	}
 	if s.sub, err = bus.Subscribe(s.hub); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("relay: subscribe to bus: %w", err)
@@ -85,17 +91,18 @@ func New(opts Options) (*Server, error) {
 	s.admit = newAdmission(o, s.metrics)
 	s.commit = newCommitter(store, o.BatchMax, max(o.BatchMax, o.MaxInflightSends), o.Logger, s.metrics, fan)
 	go s.commit.run()
-	key := []byte(secret)
+	tokens := &tokenPolicy{key: []byte(secret), audience: o.TokenAudience, issuer: o.TokenIssuer,
+		maxTTL: o.MaxTokenTTL, leeway: o.TokenLeeway}
 	s.env = &sessionEnv{
 		ctx: s.baseCtx,
 		limits: sessionLimits{
 			maxFrame: o.MaxFrame, authTimeout: o.AuthTimeout, heartbeat: o.Heartbeat,
 			heartbeatTimeout: o.HeartbeatTimeout, rateLimit: o.RateLimit, rateBurst: o.RateBurst,
+			tokenLeeway: o.TokenLeeway, maxGroups: o.MaxGroupsPerUser, maxGroupsHour: o.MaxGroupsPerHour,
+			groupIDs: o.GroupIDs,
 		},
-		verify: func(token string, now time.Time) (string, time.Time, *proto.Error) {
-			return verifyToken(key, token, now)
-		},
-		store: store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
+		verify: tokens.verify,
+		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 	}
 

@@ -67,7 +67,7 @@ func TestHandshakeCloses(t *testing.T) {
 	future := time.Now().Add(time.Hour).Unix()
 	missingExp, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice"}).SignedString([]byte(testSecret))
 	ok(t, err)
-	forged, err := MintToken("another-secret", "alice", time.Hour, time.Now())
+	forged, err := MintToken("another-secret-0123456789abcdef0123", "alice", time.Hour, time.Now())
 	ok(t, err)
 	expired, err := MintToken(testSecret, "alice", time.Hour, time.Now().Add(-2*time.Hour))
 	ok(t, err)
@@ -267,7 +267,7 @@ func TestRequestErrors(t *testing.T) {
 	r := startRelay(t, nil)
 	alice, _ := login(t, r, "alice", "d")
 	bob, _ := login(t, r, "bob", "d")
-	g := bob.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:bobs", Members: []string{"carol"}})
+	g := bob.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:bob.s", Members: []string{"carol"}})
 	equal(t, g.Type, proto.TypeConvResult, "create group")
 	bob.ack(proto.P2PID("bob", "carol"), "b1", "secret")
 
@@ -279,7 +279,7 @@ func TestRequestErrors(t *testing.T) {
 		code proto.Code
 	}{
 		{"send/p2p of others/4203", proto.TypeSend, &proto.Send{ConvID: others, ClientID: "x1", MsgType: proto.MsgText, Text: "hi"}, proto.CodeForbidden},
-		{"send/group not member/4203", proto.TypeSend, &proto.Send{ConvID: "g:bobs", ClientID: "x2", MsgType: proto.MsgText, Text: "hi"}, proto.CodeForbidden},
+		{"send/group not member/4203", proto.TypeSend, &proto.Send{ConvID: "g:bob.s", ClientID: "x2", MsgType: proto.MsgText, Text: "hi"}, proto.CodeForbidden},
 		{"send/unknown group/4203", proto.TypeSend, &proto.Send{ConvID: "g:nope", ClientID: "x3", MsgType: proto.MsgText, Text: "hi"}, proto.CodeForbidden},
 		{"send/invalid conv id/4200", proto.TypeSend, &proto.Send{ConvID: "x:y", ClientID: "x4", MsgType: proto.MsgText, Text: "hi"}, proto.CodeBadRequest},
 		{"send/self p2p/4200", proto.TypeSend, &proto.Send{ConvID: "p:alice:alice", ClientID: "x5", MsgType: proto.MsgText, Text: "hi"}, proto.CodeBadRequest},
@@ -288,11 +288,11 @@ func TestRequestErrors(t *testing.T) {
 		{"send/text too large/4213", proto.TypeSend, &proto.Send{ConvID: proto.P2PID("alice", "bob"), ClientID: "x8", MsgType: proto.MsgText,
 			Text: strings.Repeat("a", proto.MaxTextBytes+1)}, proto.CodeTooLarge},
 		{"history/p2p of others/4203", proto.TypeHistory, &proto.History{ConvID: others}, proto.CodeForbidden},
-		{"history/group not member/4203", proto.TypeHistory, &proto.History{ConvID: "g:bobs"}, proto.CodeForbidden},
+		{"history/group not member/4203", proto.TypeHistory, &proto.History{ConvID: "g:bob.s"}, proto.CodeForbidden},
 		{"history/unknown group/4203", proto.TypeHistory, &proto.History{ConvID: "g:nope"}, proto.CodeForbidden},
 		{"read/p2p of others/4203", proto.TypeRead, &proto.Read{ConvID: others, Seq: 1}, proto.CodeForbidden},
-		{"read/group not member/4203", proto.TypeRead, &proto.Read{ConvID: "g:bobs", Seq: 1}, proto.CodeForbidden},
-		{"create group/taken id/4209", proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:bobs", Members: []string{"carol"}}, proto.CodeConflict},
+		{"read/group not member/4203", proto.TypeRead, &proto.Read{ConvID: "g:bob.s", Seq: 1}, proto.CodeForbidden},
+		{"create group/in another user's namespace/4258", proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:bob.s", Members: []string{"carol"}}, proto.CodeGroupID},
 		{"create group/bad member/4200", proto.TypeCreateGroup, &proto.CreateGroup{Members: []string{"no body"}}, proto.CodeBadRequest},
 	}
 	for _, tc := range cases {
@@ -509,12 +509,12 @@ func TestCreateGroup(t *testing.T) {
 	dave.quiet("non-member")
 
 	// A client-chosen id is idempotent for the same group, a conflict else.
-	req := &proto.CreateGroup{ConvID: "g:fixed", Members: []string{"bob"}}
+	req := &proto.CreateGroup{ConvID: "g:alice.fixed", Members: []string{"bob"}}
 	g1 := alice1.call(proto.TypeCreateGroup, req).Body.(*proto.ConvResult).Conversation
 	g2 := alice1.call(proto.TypeCreateGroup, req).Body.(*proto.ConvResult).Conversation
 	equal(t, g2, g1, "idempotent create")
-	equal(t, errCode(t, alice1.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:fixed", Members: []string{"carol"}})), proto.CodeConflict, "other members")
-	equal(t, errCode(t, bob.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:fixed", Members: []string{"alice"}})), proto.CodeConflict, "other creator")
+	equal(t, errCode(t, alice1.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:alice.fixed", Members: []string{"carol"}})), proto.CodeConflict, "other members")
+	equal(t, errCode(t, bob.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:alice.fixed", Members: []string{"alice"}})), proto.CodeGroupID, "another creator, in alice's namespace")
 	bob.push(proto.TypeConvUpdate) // g:fixed, once
 
 	// Members talk; the sender's own session gets only the ack.
@@ -692,7 +692,7 @@ func TestSlowConsumer(t *testing.T) {
 	})
 	sender, _ := login(t, r, "alice", "d")
 	healthy, _ := login(t, r, "bob", "d")
-	g := sender.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:flood", Members: []string{"bob", "carol"}})
+	g := sender.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:alice.flood", Members: []string{"bob", "carol"}})
 	equal(t, g.Type, proto.TypeConvResult, "group")
 	healthy.push(proto.TypeConvUpdate)
 
@@ -705,7 +705,7 @@ func TestSlowConsumer(t *testing.T) {
 	go func() {
 		for k := range n {
 			if err := sender.c.Write(context.Background(), websocket.MessageBinary, proto.MustEncode(proto.Frame{
-				Type: proto.TypeSend, ID: uint64(1000 + k), Body: &proto.Send{ConvID: "g:flood", ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body},
+				Type: proto.TypeSend, ID: uint64(1000 + k), Body: &proto.Send{ConvID: "g:alice.flood", ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body},
 			})); err != nil {
 				acks <- err
 				return

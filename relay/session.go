@@ -71,6 +71,9 @@ type Session struct {
 	rate  *rate.Limiter // this connection's frames; nil when disabled
 	owner *userState    // set by hello: what the user's sessions share
 	timer *time.Timer   // auth deadline, then heartbeat deadline
+	// expiry closes the session (4110) when its token, plus the leeway,
+	// has expired; a renewal moves it. Set by hello, before authed.
+	expiry *time.Timer
 	// refused is set, on the committer goroutine, when the store refused
 	// one of this connection's sends for a while (4300); see send.
 	refused atomic.Bool
@@ -116,6 +119,10 @@ type sessionLimits struct {
 	heartbeatTimeout time.Duration
 	rateLimit        float64
 	rateBurst        int
+	tokenLeeway      time.Duration
+	maxGroups        int // per user, ≤ 0: none
+	maxGroupsHour    int // per user and hour, ≤ 0: none
+	groupIDs         string
 }
 
 // sessionStore is what a session asks the store directly; sends go through
@@ -192,6 +199,9 @@ func (s *Session) admit(now time.Time, msg []byte, binary bool) (proto.Frame, *p
 func (s *Session) Gone() {
 	s.closed.Store(true)
 	s.timer.Stop()
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
 	if s.authed.Load() {
 		s.env.hub.remove(s)
 	}
@@ -258,6 +268,8 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.read(f.ID, b)
 	case *proto.CreateGroup:
 		s.createGroup(now, f.ID, b)
+	case *proto.Renew:
+		s.renew(now, f.ID, b)
 	case *proto.Ping:
 		s.reply(proto.Frame{Type: proto.TypePong, ID: f.ID, Body: &proto.Pong{Time: b.Time}})
 	case *proto.Pong:
@@ -304,6 +316,7 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	}
 	s.watched = true
 	s.began = now.UnixNano()
+	s.expiry = time.AfterFunc(exp.Add(lim.tokenLeeway).Sub(now), s.expired)
 	s.authed.Store(true)
 	s.timer.Reset(lim.heartbeatTimeout)
 	if old := s.env.hub.add(s, func() { s.write(welcome) }); old != nil {
@@ -312,6 +325,33 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	// The same device may still be connected to another node.
 	s.env.fan.kick(user, s.id, s.device, s.began)
 	s.env.log.Debug("session open", "session", s.id, "user", user, "device", h.DeviceID, "client", h.Client, "remote", s.remote)
+}
+
+// expired ends a session whose token ran out without a renewal. The code is
+// retryable: the client reconnects with a fresh token, as it would have
+// renewed with one.
+func (s *Session) expired() {
+	s.Close(proto.CodeSessionExpired, "token expired; reconnect with a fresh token")
+}
+
+// renew swaps the session's token for a fresh one of the same user: the
+// session then lasts until the new token expires. A refused renewal leaves
+// the session as it was, to end at its old token's expiry.
+func (s *Session) renew(now time.Time, id uint64, b *proto.Renew) {
+	user, exp, perr := s.env.verify(b.Token, now)
+	switch {
+	case perr != nil:
+		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token refused: %s", perr.Message))
+		return
+	case user != s.user:
+		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token is for another user"))
+		return
+	}
+	// Reset on a timer that already fired does not revive the session:
+	// Close has run and the session is over whatever the reply says.
+	s.expiry.Reset(exp.Add(s.env.limits.tokenLeeway).Sub(now))
+	s.env.metrics.renewals.Add(1)
+	s.reply(proto.Frame{Type: proto.TypeRenewed, ID: id, Body: &proto.Renewed{TokenExp: exp.Unix()}})
 }
 
 // send hands a Send to the committer and returns at once: the committer
@@ -388,10 +428,27 @@ func (s *Session) read(id uint64, b *proto.Read) {
 }
 
 func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
+	if perr := rules.AdmitGroupID(s.user, b.ConvID, s.env.limits.groupIDs); perr != nil {
+		s.replyErr(id, perr)
+		return
+	}
 	spec, perr := rules.PlanGroup(s.user, b, now, func() string { return proto.GroupPrefix + randomHex(12) })
 	if perr != nil {
 		s.replyErr(id, perr)
 		return
+	}
+	if gc, ok := s.env.store.(GroupCounter); ok && (s.env.limits.maxGroups > 0 || s.env.limits.maxGroupsHour > 0) {
+		// Counted before creating, outside the write: racing creates of one
+		// user may pass the limit by the few in flight.
+		total, recent, err := gc.GroupsCreated(s.env.ctx, s.user, now.Add(-time.Hour).UnixMilli())
+		if err != nil {
+			s.replyErr(id, err)
+			return
+		}
+		if perr := rules.AdmitGroupQuota(total, recent, s.env.limits.maxGroups, s.env.limits.maxGroupsHour); perr != nil {
+			s.replyErr(id, perr)
+			return
+		}
 	}
 	conv, created, err := s.env.store.CreateGroup(s.env.ctx, spec)
 	if err != nil {

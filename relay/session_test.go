@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // The tests in this file drive sessions through fakeTransport: the protocol
@@ -157,19 +158,19 @@ func TestSessionRequests(t *testing.T) {
 		proto.CodeBadRequest, "empty text")
 	equal(t, code(call(alice, proto.TypeHistory, 4, &proto.History{ConvID: proto.P2PID("bob", "carol")})), proto.CodeForbidden, "history of someone else's p2p")
 
-	g := call(alice, proto.TypeCreateGroup, 5, &proto.CreateGroup{ConvID: "g:team", Name: "team", Members: []string{"bob"}})
+	g := call(alice, proto.TypeCreateGroup, 5, &proto.CreateGroup{ConvID: "g:alice.team", Name: "team", Members: []string{"bob"}})
 	equal(t, g.Type, proto.TypeConvResult, "create group")
 	equal(t, g.Body.(*proto.ConvResult).Conversation.Members, []string{"alice", "bob"}, "members")
 	equal(t, bob.next().Type, proto.TypeConvUpdate, "bob learns of the group")
-	ack := call(bob, proto.TypeSend, 6, &proto.Send{ConvID: "g:team", ClientID: "b1", MsgType: proto.MsgText, Text: "yo"})
+	ack := call(bob, proto.TypeSend, 6, &proto.Send{ConvID: "g:alice.team", ClientID: "b1", MsgType: proto.MsgText, Text: "yo"})
 	equal(t, ack.Type, proto.TypeAck, "bob writes to the group")
 	equal(t, alice.next().Type, proto.TypeDeliver, "alice gets bob's message")
 
-	page := call(alice, proto.TypeHistory, 7, &proto.History{ConvID: "g:team"})
+	page := call(alice, proto.TypeHistory, 7, &proto.History{ConvID: "g:alice.team"})
 	equal(t, len(page.Body.(*proto.HistoryPage).Messages), 1, "history")
 	res := call(alice, proto.TypeSync, 8, &proto.Sync{})
 	equal(t, len(res.Body.(*proto.SyncResult).Conversations), 1, "sync")
-	equal(t, call(alice, proto.TypeRead, 9, &proto.Read{ConvID: "g:team", Seq: 1}).Type, proto.TypeOK, "read")
+	equal(t, call(alice, proto.TypeRead, 9, &proto.Read{ConvID: "g:alice.team", Seq: 1}).Type, proto.TypeOK, "read")
 	equal(t, alice.pending(), 0, "the reading session gets no update of its own read")
 }
 
@@ -306,4 +307,133 @@ func TestSessionStoreDown(t *testing.T) {
 	equal(t, len(frames), 1, "frames before the close")
 	equal(t, [2]any{frames[0].Type, frames[0].ID}, [2]any{proto.TypeError, uint64(2)}, "reply")
 	equal(t, frames[0].Body.(*proto.ErrorBody).Code, proto.CodeUnavailable, "code")
+}
+
+// TestSessionTokenExpiry: a session ends (4110, retryable) when its token
+// expires, unless the client renewed it in-band with a token of the same
+// user; a refused renewal changes nothing.
+func TestSessionTokenExpiry(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, func(o *Options) { o.TokenLeeway = -1 })
+	helloFor := func(user string, ttl time.Duration) *fakeTransport {
+		f := open(t, srv)
+		tok, err := MintToken(testSecret, user, ttl, time.Now())
+		ok(t, err)
+		f.send(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: tok, DeviceID: "d-" + fmt.Sprint(ttl)}})
+		equal(t, f.next().Type, proto.TypeWelcome, "welcome")
+		return f
+	}
+	renew := func(f *fakeTransport, id uint64, tok string) proto.Frame {
+		f.send(proto.Frame{Type: proto.TypeRenew, ID: id, Body: &proto.Renew{Token: tok}})
+		r := f.next()
+		equal(t, r.ID, id, "reply id")
+		return r
+	}
+	mint := func(user string, ttl time.Duration) string {
+		tok, err := MintToken(testSecret, user, ttl, time.Now())
+		ok(t, err)
+		return tok
+	}
+
+	expiring := helloFor("alice", 3*time.Second)
+	renewed := helloFor("bob", 3*time.Second)
+	r := renew(renewed, 2, mint("bob", time.Hour))
+	equal(t, r.Type, proto.TypeRenewed, "renewal reply")
+	if exp := r.Body.(*proto.Renewed).TokenExp; exp < time.Now().Add(59*time.Minute).Unix() {
+		t.Fatalf("renewed until %d, want about an hour from now", exp)
+	}
+	refused := helloFor("carol", 3*time.Second)
+	r = renew(refused, 2, mint("mallory", time.Hour))
+	equal(t, r.Body.(*proto.ErrorBody).Code, proto.CodeRenewRefused, "renewal with another user's token")
+	r = renew(refused, 3, strings.Replace(mint("carol", time.Hour), ".", ".x", 1))
+	equal(t, r.Body.(*proto.ErrorBody).Code, proto.CodeRenewRefused, "renewal with a forged token")
+
+	before := srv.metrics.closeCount(proto.CodeSessionExpired)
+	expiring.expectClose(proto.CodeSessionExpired)
+	refused.expectClose(proto.CodeSessionExpired)
+	equal(t, srv.metrics.closeCount(proto.CodeSessionExpired), before+2, "expiry closes counted")
+	equal(t, proto.CodeSessionExpired.Retryable(), true, "4110 is retryable")
+	// The renewed session outlived its first token.
+	equal(t, renewed.send(proto.Frame{Type: proto.TypePing, ID: 9, Body: &proto.Ping{}}), true, "renewed session reads on")
+	equal(t, renewed.next().Type, proto.TypePong, "renewed session answers")
+	equal(t, srv.metrics.renewals.Load(), uint64(1), "renewals counted")
+}
+
+// TestSessionGroupLimits: a user's group creations stop at the per-hour and
+// the total limit (4257), counted by the store, and a name with a bidi
+// override is refused (4256) without creating anything.
+func TestSessionGroupLimits(t *testing.T) {
+	t.Parallel()
+	stores := map[string]Store{"memory": NewMemoryStore(), "sqlite": openSQLite(t, SQLiteOptions{}),
+		"postgres": openPostgres(t, postgresDSN(t), PostgresOptions{})}
+	for name, store := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t, func(o *Options) { o.Store = store; o.MaxGroupsPerHour = 3; o.MaxGroupsPerUser = 5 })
+			alice, _ := hello(t, srv, "alice", "d")
+			create := func(id uint64, name string) proto.Frame {
+				alice.send(proto.Frame{Type: proto.TypeCreateGroup, ID: id, Body: &proto.CreateGroup{Name: name, Members: []string{"bob"}}})
+				return alice.next()
+			}
+			equal(t, create(2, "evil\u202egnp.exe").Body.(*proto.ErrorBody).Code, proto.CodeBadName, "bidi override in the name")
+			for i := range 3 {
+				equal(t, create(uint64(3+i), "ok").Type, proto.TypeConvResult, fmt.Sprint("group ", i))
+			}
+			equal(t, create(9, "ok").Body.(*proto.ErrorBody).Code, proto.CodeGroupLimit, "fourth group within the hour")
+			// Two more created "over an hour ago" bring alice to the total.
+			old := time.Now().Add(-2 * time.Hour).UnixMilli()
+			for i := range 2 {
+				_, _, err := store.CreateGroup(context.Background(), GroupSpec{ID: fmt.Sprint("g:old", i), Creator: "alice", Members: []string{"alice"}, CreatedAt: old})
+				ok(t, err)
+			}
+			total, recent, err := store.(GroupCounter).GroupsCreated(context.Background(), "alice", time.Now().Add(-time.Hour).UnixMilli())
+			ok(t, err)
+			equal(t, [2]int{total, recent}, [2]int{5, 3}, "groups counted (total, last hour)")
+			equal(t, create(10, "ok").Body.(*proto.ErrorBody).Code, proto.CodeGroupLimit, "sixth group in all")
+			bob, _ := hello(t, srv, "bob", "d")
+			bob.send(proto.Frame{Type: proto.TypeCreateGroup, ID: 2, Body: &proto.CreateGroup{Name: "bob's"}})
+			equal(t, bob.next().Type, proto.TypeConvResult, "another user is not limited by alice's groups")
+		})
+	}
+}
+
+// TestSessionGroupIDPolicy: by default a chosen id must be in the creator's
+// namespace, so mallory cannot take an id alice expects; with "server" only
+// the relay names groups.
+func TestSessionGroupIDPolicy(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		policy string
+		id     string
+		user   string
+		code   proto.Code // 0: created
+	}{
+		{"", "g:alice.team", "alice", 0},
+		{"", "g:alice.team", "mallory", proto.CodeGroupID},
+		{"", "g:team", "alice", proto.CodeGroupID},
+		{"", "", "mallory", 0},
+		{rules.GroupIDsServer, "g:alice.team", "alice", proto.CodeGroupID},
+		{rules.GroupIDsServer, "", "alice", 0},
+		{rules.GroupIDsAny, "g:team", "mallory", 0},
+	} {
+		srv := newServer(t, func(o *Options) { o.GroupIDs = c.policy })
+		f, _ := hello(t, srv, c.user, "d")
+		f.send(proto.Frame{Type: proto.TypeCreateGroup, ID: 2, Body: &proto.CreateGroup{ConvID: c.id, Members: []string{"alice"}}})
+		r := f.next()
+		switch {
+		case c.code == 0 && r.Type != proto.TypeConvResult:
+			t.Errorf("%q: %s asks for %q: got %s", c.policy, c.user, c.id, r.Type)
+		case c.code == 0 && c.id == "" && !proto.ValidGroupID(r.Body.(*proto.ConvResult).Conversation.ID):
+			t.Errorf("%q: relay-named id %q", c.policy, r.Body.(*proto.ConvResult).Conversation.ID)
+		case c.code != 0 && (r.Type != proto.TypeError || r.Body.(*proto.ErrorBody).Code != c.code):
+			t.Errorf("%q: %s asks for %q: got %s, want error %d", c.policy, c.user, c.id, r.Type, c.code)
+		}
+	}
+	for _, o := range []Options{{GroupIDs: "mine"}, {InvitePolicy: "consent"}, {InvitePolicy: "open"}} {
+		o.Data, o.Secret, o.Logger, o.Store = t.TempDir(), testSecret, testLogger(), NewMemoryStore()
+		if srv, err := New(o); err == nil {
+			_ = srv.Shutdown(context.Background())
+			t.Errorf("New accepted group ids %q, invite policy %q", o.GroupIDs, o.InvitePolicy)
+		}
+	}
 }

@@ -85,6 +85,16 @@ type ConvWriter interface {
 	CreateGroup(ctx context.Context, spec GroupSpec) (c proto.Conversation, created bool, err error)
 }
 
+// GroupCounter counts the groups a user created, for the per-user group
+// limits. A store without it is not limited.
+type GroupCounter interface {
+	// GroupsCreated returns how many groups creator created in all, and
+	// how many of them at or after since (unix milliseconds).
+	GroupsCreated(ctx context.Context, creator string, since int64) (total, recent int, err error)
+}
+
+var _ GroupCounter = (*MemoryStore)(nil)
+
 // Lifecycle is the housekeeping side of a store.
 type Lifecycle interface {
 	// Epoch identifies this store's data; it changes when the store is

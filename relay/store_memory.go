@@ -289,6 +289,24 @@ func (s *MemoryStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 	return s.view(c, user), true, nil
 }
 
+// GroupsCreated implements GroupCounter.
+func (s *MemoryStore) GroupsCreated(_ context.Context, creator string, since int64) (total, recent int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, 0, ErrClosed
+	}
+	for _, c := range s.convs {
+		if c.kind == proto.KindGroup && c.creator == creator {
+			total++
+			if c.createdAt >= since {
+				recent++
+			}
+		}
+	}
+	return total, recent, nil
+}
+
 // CreateGroup implements ConvWriter.
 func (s *MemoryStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Conversation, bool, error) {
 	s.mu.Lock()

@@ -682,6 +682,15 @@ func (s *PostgresStore) MarkRead(ctx context.Context, user, conv string, seq uin
 	return view, moved, wrapStoreErr("mark read", err)
 }
 
+var _ GroupCounter = (*PostgresStore)(nil)
+
+// GroupsCreated implements GroupCounter.
+func (s *PostgresStore) GroupsCreated(ctx context.Context, creator string, since int64) (total, recent int, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE created_at >= $2)
+		FROM conversations WHERE kind = 'group' AND creator = $1`, creator, since).Scan(&total, &recent)
+	return total, recent, err
+}
+
 // CreateGroup implements ConvWriter.
 func (s *PostgresStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Conversation, bool, error) {
 	var view proto.Conversation

@@ -973,6 +973,15 @@ func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 	return view, moved, wrapStoreErr("mark read", err)
 }
 
+var _ GroupCounter = (*SQLiteStore)(nil)
+
+// GroupsCreated implements GroupCounter.
+func (s *SQLiteStore) GroupsCreated(ctx context.Context, creator string, since int64) (total, recent int, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE created_at >= ?)
+		FROM conversations WHERE kind = 'group' AND creator = ?`, since, creator).Scan(&total, &recent)
+	return total, recent, wrapStoreErr("count groups", err)
+}
+
 // CreateGroup implements ConvWriter.
 func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Conversation, bool, error) {
 	var view proto.Conversation

@@ -49,6 +49,8 @@ export const Codes = {
   Internal: 4105,
   /** 4106 too many sessions: the user has too many connections open on this relay. */
   TooManySessions: 4106,
+  /** 4110 session expired: the session's token expired and was not renewed; reconnect with a fresh token. */
+  SessionExpired: 4110,
   /** 4200 bad request: a field is missing or invalid. */
   BadRequest: 4200,
   /** 4203 forbidden: no such conversation, or the user is not a member of it. */
@@ -61,6 +63,14 @@ export const Codes = {
   TooLarge: 4213,
   /** 4215 not supported: the request type is not supported here. */
   NotSupported: 4215,
+  /** 4255 renewal refused: the renewal token is invalid, expired or for another user. */
+  RenewRefused: 4255,
+  /** 4256 bad name: a name holds control or bidirectional-override characters. */
+  BadName: 4256,
+  /** 4257 group limit: the user created too many groups (in all, or in the last hour). */
+  GroupLimit: 4257,
+  /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
+  GroupID: 4258,
   /** 4300 unavailable: the store could not commit; retry later. */
   Unavailable: 4300,
   /** 4301 busy: the relay is overloaded and refused the request at the door; retry after a backoff. */
@@ -100,12 +110,17 @@ const names: { readonly [code: number]: string } = {
   4104: "rate limited",
   4105: "internal error",
   4106: "too many sessions",
+  4110: "session expired",
   4200: "bad request",
   4203: "forbidden",
   4204: "not found",
   4209: "conflict",
   4213: "too large",
   4215: "not supported",
+  4255: "renewal refused",
+  4256: "bad name",
+  4257: "group limit",
+  4258: "group id refused",
   4300: "unavailable",
   4301: "busy",
   4308: "timeout",

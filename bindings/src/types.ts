@@ -152,7 +152,7 @@ export interface SearchOptions {
 
 /** Options of {@link ParleyClient.createGroup}. */
 export interface CreateGroupOptions {
-  /** The group's id, `g:<name>`. Defaults to one the client chooses; a retry with the same id is idempotent. */
+  /** The group's id, `g:<user>.<name>` with this user's id: by default a relay refuses (4258) an id in another user's namespace. Defaults to one the client chooses in this namespace; a retry with the same id is idempotent. */
   id?: string;
 }
 

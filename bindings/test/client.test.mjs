@@ -4,7 +4,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createClient, Codes, ParleyError } from '@parley-im/sdk';
-import { clientFor, closeAll, eventually, next, startRelay } from './helpers.mjs';
+import { createHmac } from 'node:crypto';
+import { clientFor, closeAll, eventually, next, Relay, startRelay } from './helpers.mjs';
+import { SECRET } from './support/relay.mjs';
+
+// mintToken signs claims with the suite relay's secret, as an application
+// server would (HS256, RFC 7519), for tokens the relay's CLI does not mint.
+function mintToken(claims) {
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const signed = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  return `${signed}.${createHmac('sha256', SECRET).update(signed).digest('base64url')}`;
+}
 
 let relay;
 const open = [];
@@ -229,11 +239,11 @@ describe('errors', () => {
 describe('tokens and events', () => {
   test('a token function is called for every dial, also after an expired token', async () => {
     let calls = 0;
-    // The first token is already expired when the relay checks it (TTL 1 s,
-    // used 1.5 s later); the relay closes with 4002 and, because the token is
-    // a function, the client asks again instead of giving up.
-    const expired = relay.token('gina', '1s');
-    await new Promise((r) => setTimeout(r, 1500));
+    // The first token expired two minutes ago, beyond the relay's 30 s
+    // leeway; the relay closes with 4002 and, because the token is a
+    // function, the client asks again instead of giving up.
+    const now = Math.floor(Date.now() / 1000);
+    const expired = mintToken({ sub: 'gina', iat: now - 3600, exp: now - 120 });
     const c = await clientFor(relay, 'gina', {
       token: async () => {
         calls++;
@@ -247,6 +257,36 @@ describe('tokens and events', () => {
     assert.equal(c.userId, 'gina');
     assert.ok(calls >= 2, `token function called ${calls} times`);
     assert.ok(states.includes('connected'));
+    assert.ok(states.includes('reconnecting'), `states ${states}: the expired token was not refused`);
+  });
+
+  test('a token function renews the session in-band before each token expires: one session throughout', async () => {
+    // A relay without clock-skew leeway closes a session (4110) the moment
+    // its token expires; 6 s tokens over 15 s need two renewals.
+    const strict = await new Relay({ extra: ['--token-leeway', '0s'] }).start();
+    try {
+      let calls = 0;
+      const c = await clientFor(strict, 'renata', {
+        token: () => {
+          calls++;
+          const now = Math.floor(Date.now() / 1000);
+          return mintToken({ sub: 'renata', iat: now, exp: now + 6 });
+        },
+      }, open);
+      const states = [];
+      c.on('state', (s) => states.push(s.state));
+      await c.connect();
+      const conv = c.p2p('rudi');
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 3000));
+        assert.equal((await c.sendText(conv, `still here ${i}`)).status, 'sent');
+      }
+      assert.ok(calls >= 3, `token function called ${calls} times in 15 s of 6 s tokens: no renewal`);
+      assert.deepEqual(states.filter((s) => s !== 'connecting' && s !== 'connected'), [], `states ${states}: the session did not last`);
+      await c.close();
+    } finally {
+      await strict.stop();
+    }
   });
 
   test('handler exceptions never break the SDK or other handlers; unsubscribe works', async () => {
@@ -275,8 +315,8 @@ describe('tokens and events', () => {
   test('createGroup, then group messages reach every member', async () => {
     const [jon, kim, lea] = await Promise.all(['jon', 'kim', 'lea'].map((u) => clientFor(relay, u, {}, open)));
     await Promise.all([jon, kim, lea].map((c) => c.connect()));
-    const g = await jon.createGroup('Design', ['kim', 'lea'], { id: 'g:design-js' });
-    assert.equal(g.id, 'g:design-js');
+    const g = await jon.createGroup('Design', ['kim', 'lea'], { id: 'g:jon.design-js' });
+    assert.equal(g.id, 'g:jon.design-js');
     assert.equal(g.type, 'group');
     assert.equal(g.name, 'Design');
     assert.deepEqual([...g.members].sort(), ['jon', 'kim', 'lea']);
@@ -286,8 +326,12 @@ describe('tokens and events', () => {
     assert.equal((await atKim).text, 'kickoff at 10');
     assert.equal((await atLea).sender, 'jon');
     // The same id again is idempotent.
-    const again = await jon.createGroup('Design', ['kim', 'lea'], { id: 'g:design-js' });
+    const again = await jon.createGroup('Design', ['kim', 'lea'], { id: 'g:jon.design-js' });
     assert.equal(again.id, g.id);
+    // Another user cannot take an id in jon's namespace (4258), nor use a
+    // bidi override in a name (4256).
+    await assert.rejects(kim.createGroup('Squat', ['jon'], { id: 'g:jon.next' }), (e) => e.code === 4258);
+    await assert.rejects(kim.createGroup('evil\u202egnp.exe', ['jon']), (e) => e.code === 4256);
   });
 });
 

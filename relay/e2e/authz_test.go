@@ -35,7 +35,7 @@ func TestGroupAuthorisation(t *testing.T) {
 }
 
 func checkGroupAuthorisation(t *testing.T, url string) {
-	const group = "g:private"
+	const group = "g:owner.private"
 	owner := dialRaw(t, url)
 	owner.hello("owner", "o1")
 	owner.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: group, Name: "private", Members: []string{"carol"}})

@@ -133,7 +133,7 @@ type chaosRun struct {
 func runChaos(t *testing.T, s uint64, proxy *testsvc.Proxy, perUser int, disruptions []disruption) *chaosRun {
 	t.Helper()
 	users := []string{"alice", "bob", "carol"}
-	group := "g:chaos"
+	group := "g:alice.chaos"
 	convsOf := map[string][]string{}
 	for i, u := range users {
 		convsOf[u] = []string{group}

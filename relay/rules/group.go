@@ -2,6 +2,7 @@ package rules
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -20,6 +21,9 @@ type GroupSpec struct {
 // PlanGroup normalises a CreateGroup request from creator at now. newID
 // supplies an id when the client left it empty; it is not called otherwise.
 func PlanGroup(creator string, req *proto.CreateGroup, now time.Time, newID func() string) (GroupSpec, *proto.Error) {
+	if perr := AdmitGroupName(req.Name); perr != nil {
+		return GroupSpec{}, perr
+	}
 	members := make([]string, 0, len(req.Members)+1)
 	members = append(members, creator)
 	members = append(members, req.Members...)
@@ -43,4 +47,64 @@ func SameGroup(kind, creator string, members []string, spec GroupSpec) *proto.Er
 		return proto.Errorf(proto.CodeConflict, "conversation %s exists with other members", spec.ID)
 	}
 	return nil
+}
+
+// AdmitGroupName refuses (4256) a group name holding a C0 or C1 control
+// character or a bidirectional embedding, override or isolate (U+202A–U+202E,
+// U+2066–U+2069): a name shown to every member must not reorder or hide the
+// text around it (Unicode Technical Standard #39 §3, Trojan Source).
+func AdmitGroupName(name string) *proto.Error {
+	for _, r := range name {
+		switch {
+		case r < 0x20, r >= 0x7f && r <= 0x9f:
+			return proto.Errorf(proto.CodeBadName, "group name holds control character U+%04X", r)
+		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			return proto.Errorf(proto.CodeBadName, "group name holds bidirectional control U+%04X", r)
+		}
+	}
+	return nil
+}
+
+// AdmitGroupQuota decides whether a user who created total groups, recent of
+// them in the last hour, may create one more: 4257 at maxTotal or maxHour
+// (either ≤ 0 is no limit).
+func AdmitGroupQuota(total, recent, maxTotal, maxHour int) *proto.Error {
+	switch {
+	case maxTotal > 0 && total >= maxTotal:
+		return proto.Errorf(proto.CodeGroupLimit, "%d groups created, the most one user may create", maxTotal)
+	case maxHour > 0 && recent >= maxHour:
+		return proto.Errorf(proto.CodeGroupLimit, "%d groups created in the last hour, the most allowed; try later", maxHour)
+	}
+	return nil
+}
+
+// Group id policies: who may choose a group's id.
+const (
+	// GroupIDsNamespaced accepts a client-chosen id only inside the
+	// creator's namespace, g:<creator>.<rest>; an empty id gets one from the
+	// relay.
+	GroupIDsNamespaced = "namespaced"
+	// GroupIDsServer refuses every client-chosen id: the relay names all
+	// groups.
+	GroupIDsServer = "server"
+	// GroupIDsAny accepts any well-formed id, first come first served.
+	GroupIDsAny = "any"
+)
+
+// AdmitGroupID decides whether creator may ask for group id (empty: the
+// relay picks one) under policy: 4258 for an id the policy does not let the
+// client choose. A namespaced id cannot be squatted by another user: only
+// its creator can create it, so nobody is put into a group under an id they
+// (or their app) expected to hold.
+func AdmitGroupID(creator, id, policy string) *proto.Error {
+	if id == "" || policy == GroupIDsAny {
+		return nil
+	}
+	if policy == GroupIDsNamespaced && strings.HasPrefix(id, proto.GroupPrefix+creator+".") && len(id) > len(proto.GroupPrefix+creator+".") {
+		return nil
+	}
+	if policy == GroupIDsServer {
+		return proto.Errorf(proto.CodeGroupID, "group ids are assigned by the relay; leave the id empty")
+	}
+	return proto.Errorf(proto.CodeGroupID, "a chosen group id must start with %s%s.", proto.GroupPrefix, creator)
 }

@@ -336,6 +336,23 @@ func TestAdmitOrigin(t *testing.T) {
 	}
 }
 
+func TestAdmitGroupName(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"", "Design team ✏️", "فريق التصميم", "עברית and English", "tab\u00a0nbsp"} {
+		if perr := AdmitGroupName(name); perr != nil {
+			t.Errorf("%q refused: %v", name, perr)
+		}
+	}
+	for _, name := range []string{"evil\u202egnp.exe", "a\u202ab", "a\u202cb", "a\u2066b", "a\u2069b", "line\nbreak", "nul\x00", "del\x7f", "c1\u0085", "c1\u009f", "tab\t"} {
+		if perr := AdmitGroupName(name); perr == nil || perr.Code != proto.CodeBadName {
+			t.Errorf("%q: got %v, want 4256", name, perr)
+		}
+		if _, perr := PlanGroup("alice", &proto.CreateGroup{Name: name}, time.Now(), func() string { return "g:x" }); perr == nil || perr.Code != proto.CodeBadName {
+			t.Errorf("PlanGroup with name %q: got %v, want 4256", name, perr)
+		}
+	}
+}
+
 // BenchmarkPaddedPing compares what a 61 KiB padded ping costs the relay
 // refused by its size (admit) with what decoding it cost (decode):
 //
@@ -357,4 +374,51 @@ func BenchmarkPaddedPing(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestAdmitGroupQuota(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		total, recent, maxTotal, maxHour int
+		refused                          bool
+	}{
+		{0, 0, 500, 60, false},
+		{499, 59, 500, 60, false},
+		{500, 0, 500, 60, true},
+		{10, 60, 500, 60, true},
+		{10_000, 10_000, -1, -1, false},
+		{10_000, 0, -1, 60, false},
+	}
+	for _, c := range cases {
+		perr := AdmitGroupQuota(c.total, c.recent, c.maxTotal, c.maxHour)
+		if (perr != nil) != c.refused || (perr != nil && perr.Code != proto.CodeGroupLimit) {
+			t.Errorf("%+v: got %v", c, perr)
+		}
+	}
+}
+
+func TestAdmitGroupID(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		creator, id, policy string
+		ok                  bool
+	}{
+		{"alice", "", GroupIDsServer, true},
+		{"alice", "", GroupIDsNamespaced, true},
+		{"alice", "g:alice.team", GroupIDsNamespaced, true},
+		{"alice", "g:alice.x.y", GroupIDsNamespaced, true},
+		{"alice", "g:team", GroupIDsNamespaced, false},
+		{"alice", "g:alice", GroupIDsNamespaced, false},
+		{"alice", "g:alice.", GroupIDsNamespaced, false},
+		{"alice", "g:alicex.team", GroupIDsNamespaced, false},
+		{"mallory", "g:alice.team", GroupIDsNamespaced, false},
+		{"alice", "g:alice.team", GroupIDsServer, false},
+		{"mallory", "g:alice.team", GroupIDsAny, true},
+	}
+	for _, c := range cases {
+		perr := AdmitGroupID(c.creator, c.id, c.policy)
+		if (perr == nil) != c.ok || (perr != nil && perr.Code != proto.CodeGroupID) {
+			t.Errorf("%s asks for %q under %s: got %v", c.creator, c.id, c.policy, perr)
+		}
+	}
 }

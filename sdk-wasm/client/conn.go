@@ -69,6 +69,25 @@ func (c *Client) dial(id uint64) {
 	}
 }
 
+// renewToken runs on its own goroutine: fetch a fresh token and hand it to
+// the core, which renews connection id's session with it. A failed fetch is
+// only logged: the relay then ends the session when its token expires
+// (4110), and the reconnect fetches again.
+func (c *Client) renewToken(id uint64) {
+	defer c.guard("renew")
+	if c.opts.TokenFunc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	t, err := c.opts.TokenFunc(ctx)
+	if err != nil {
+		c.logf(LevelWarn, "parley: token fetch for renewal failed: %v", err)
+		return
+	}
+	c.loop.post(func(now time.Time) { c.loop.core.HandleToken(now, id, t) })
+}
+
 // conn is one connection: a reader goroutine that feeds the loop and a
 // writer goroutine that drains one ordered queue. The queue is unbounded
 // because the core bounds what it writes (the send window, one sync at a

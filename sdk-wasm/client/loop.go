@@ -160,6 +160,8 @@ func (l *loop) execute(a *core.Action) {
 	case core.ActEvent:
 		l.onState(a.Event)
 		l.c.emit(a.Event)
+	case core.ActFetchToken:
+		go l.c.renewToken(a.Conn)
 	case core.ActResolve:
 		if ch := l.ops[a.Op]; ch != nil {
 			delete(l.ops, a.Op)

@@ -16,7 +16,7 @@ import (
 	"github.com/parley-im/parley/relay"
 )
 
-const secret = "client-test-secret"
+const secret = "client-test-secret-0123456789abcdef"
 
 // startRelay runs an in-process relay with a memory store on loopback.
 func startRelay(t *testing.T) (url string, stop func()) {

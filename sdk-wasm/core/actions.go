@@ -14,18 +14,19 @@ type ActionKind uint8
 
 // Actions.
 const (
-	ActDial      ActionKind = iota + 1 // open a connection, then call HandleOpen or HandleClosed with Conn
-	ActWrite                           // write Bytes as one binary message on Conn
-	ActCloseConn                       // close Conn with Code and Reason
-	ActPersist                         // apply Batch to the store before anything after it
-	ActEvent                           // hand Event to the application
-	ActResolve                         // complete the operation Op with Result
+	ActDial       ActionKind = iota + 1 // open a connection, then call HandleOpen or HandleClosed with Conn
+	ActWrite                            // write Bytes as one binary message on Conn
+	ActCloseConn                        // close Conn with Code and Reason
+	ActPersist                          // apply Batch to the store before anything after it
+	ActEvent                            // hand Event to the application
+	ActResolve                          // complete the operation Op with Result
+	ActFetchToken                       // fetch a fresh token, then call HandleToken with Conn and it
 )
 
 // Action is one output of the core. Only the fields of its Kind are set.
 type Action struct {
 	Kind   ActionKind
-	Conn   uint64     // ActDial, ActWrite, ActCloseConn
+	Conn   uint64     // ActDial, ActWrite, ActCloseConn, ActFetchToken
 	Bytes  []byte     // ActWrite
 	Code   proto.Code // ActCloseConn
 	Reason string     // ActCloseConn
@@ -70,6 +71,7 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 		min(c.nextPing)
 		min(c.lastRecv.Add(c.hbTimeout))
 		min(c.tokenWarnAt)
+		min(c.renewAt)
 		for _, t := range c.retryMsg {
 			min(t)
 		}
@@ -118,6 +120,10 @@ func (c *Core) HandleTimeout(now time.Time) {
 	if !c.tokenWarnAt.IsZero() && !now.Before(c.tokenWarnAt) {
 		c.tokenWarnAt = time.Time{}
 		c.emit(Event{Kind: EventTokenWillExpire})
+	}
+	if !c.renewAt.IsZero() && !now.Before(c.renewAt) {
+		c.renewAt = time.Time{}
+		c.act(Action{Kind: ActFetchToken, Conn: c.conn})
 	}
 	for id, t := range c.retryMsg {
 		if !now.Before(t) {

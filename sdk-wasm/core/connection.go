@@ -30,6 +30,7 @@ const (
 	reqRead
 	reqCreateGroup
 	reqPing
+	reqRenew
 )
 
 // request is one request frame awaiting its reply on the current connection.
@@ -39,6 +40,9 @@ type request struct {
 	conv     string
 	clientID string
 	deadline time.Time // zero: none (sends wait for their ack)
+	// autoID marks a create-group whose id the core chose (see CreateGroup).
+	autoID bool
+	group  *proto.CreateGroup // with autoID: the request, to ask again without the id
 }
 
 // Start begins connecting.
@@ -192,6 +196,12 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		if !c.groupCreated(r, &body.Conversation) {
 			c.badReply(now, f.ID, r, "conversation result with an invalid conversation id")
 		}
+	case *proto.Renewed:
+		if r == nil || r.kind != reqRenew {
+			c.badReply(now, f.ID, r, "renewed for no renewal")
+			return
+		}
+		c.renewed(now, body)
 	case *proto.ErrorBody:
 		if r == nil {
 			return
@@ -235,12 +245,8 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	}
 	c.nextPing = now.Add(c.heartbeat)
 	if w.TokenExp > 0 {
-		exp := time.Unix(w.TokenExp, 0)
-		lead := exp.Sub(now) / 5
-		if lead > time.Minute {
-			lead = time.Minute
-		}
-		c.tokenWarnAt = exp.Add(-lead)
+		c.tokenWarnAt = renewTime(now, w.TokenExp)
+		c.scheduleRenew(now, w.TokenExp)
 	}
 
 	userChanged := c.meta.UserID != "" && c.meta.UserID != w.UserID
@@ -255,6 +261,50 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	c.startSync(now)
 	c.sendReads(now)
 	c.pumpSends(now)
+}
+
+// renewTime is when to act on a token expiring at exp (unix seconds): a
+// fifth of its remaining life before, at most a minute.
+func renewTime(now time.Time, exp int64) time.Time {
+	at := time.Unix(exp, 0)
+	lead := at.Sub(now) / 5
+	if lead > time.Minute {
+		lead = time.Minute
+	}
+	return at.Add(-lead)
+}
+
+// scheduleRenew arms the in-band renewal of a session whose token expires
+// at exp, when the driver can fetch fresh tokens. Without renewal the relay
+// ends the session at exp (4110) and the next connect brings a new token.
+func (c *Core) scheduleRenew(now time.Time, exp int64) {
+	c.tokenExp = exp
+	if c.cfg.TokenRefresh {
+		c.renewAt = renewTime(now, exp)
+	}
+}
+
+// HandleToken hands the core the fresh token an ActFetchToken asked for, on
+// connection conn; the core renews the session with it. A token for a
+// connection that is gone is dropped: the next connect fetches its own.
+func (c *Core) HandleToken(now time.Time, conn uint64, token string) {
+	c.begin()
+	defer c.flush()
+	if conn != c.conn || c.phase != phaseReady || token == "" {
+		return
+	}
+	c.request(now, &request{kind: reqRenew}, proto.TypeRenew, &proto.Renew{Token: token})
+}
+
+// renewed moves the renewal to the new token's expiry. A token that
+// expires no later than the last one (a driver handing back a cached token)
+// is not renewed again: asking once more would only get it back at once.
+func (c *Core) renewed(now time.Time, r *proto.Renewed) {
+	if r.TokenExp <= c.tokenExp {
+		return
+	}
+	c.tokenWarnAt = renewTime(now, r.TokenExp)
+	c.scheduleRenew(now, r.TokenExp)
 }
 
 // HandleClosed tells the core that connection conn ended (or never opened),
@@ -327,6 +377,7 @@ func (c *Core) dropConnection() {
 	c.phaseDeadline = time.Time{}
 	c.nextPing = time.Time{}
 	c.tokenWarnAt = time.Time{}
+	c.renewAt = time.Time{}
 	for id, r := range c.reqs {
 		if r.op != 0 && r.kind != reqSend && r.kind != reqRead {
 			c.resolve(r.op, Result{Err: &proto.Error{Code: proto.CodeNotConnected, Message: "connection lost"}})
@@ -384,6 +435,18 @@ func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error, retryA
 	case reqRead:
 		c.readRefused(r.conv, err)
 		c.resolve(r.op, Result{Err: err})
+	case reqRenew:
+		// The session ends when its token does (4110); the reconnect that
+		// follows fetches a token of its own.
+	case reqCreateGroup:
+		if r.autoID && err.Code == proto.CodeGroupID {
+			// The relay names groups itself: ask again, leaving it the id.
+			again := *r.group
+			again.ConvID = ""
+			c.request(now, &request{kind: reqCreateGroup, op: r.op}, proto.TypeCreateGroup, &again)
+			return
+		}
+		c.resolve(r.op, Result{Err: err})
 	default:
 		c.resolve(r.op, Result{Err: err})
 	}
@@ -403,6 +466,8 @@ func kindName(k reqKind) string {
 		return "read"
 	case reqCreateGroup:
 		return "create group"
+	case reqRenew:
+		return "renew"
 	}
 	return "request"
 }

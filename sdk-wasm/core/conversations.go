@@ -78,14 +78,32 @@ func (c *Core) readRefused(conv string, err *proto.Error) {
 	}
 }
 
+// newGroupID returns a fresh group id in this user's namespace,
+// g:<user>.<random>, the form a relay accepts from a client by default (it
+// refuses ids in another user's namespace, so none can be squatted). Before
+// the user is known, or when the user id is too long for the form, it is
+// g:<random>, which only a relay accepting any id takes.
+func (c *Core) newGroupID() string {
+	random := c.newID()
+	if user := c.meta.UserID; user != "" {
+		if id := proto.GroupPrefix + user + "." + random; proto.ValidGroupID(id) {
+			return id
+		}
+	}
+	return proto.GroupPrefix + random
+}
+
 // CreateGroup creates a group with the given members (this user is always
-// one). The id is chosen here, so a retry after a lost reply is idempotent.
+// one). The id is chosen here, so a retry after a lost reply is idempotent;
+// a relay that names every group itself (4258 for a chosen id) is asked
+// again without one.
 // It needs a connection; the operation resolves with Result.Conversation.
 func (c *Core) CreateGroup(now time.Time, id, name string, members []string) (uint64, error) {
 	c.begin()
 	defer c.flush()
-	if id == "" {
-		id = proto.GroupPrefix + c.newID()
+	auto := id == ""
+	if auto {
+		id = c.newGroupID()
 	}
 	req := &proto.CreateGroup{ConvID: id, Name: name, Members: members}
 	if err := proto.Validate(req); err != nil {
@@ -95,7 +113,7 @@ func (c *Core) CreateGroup(now time.Time, id, name string, members []string) (ui
 		return 0, &proto.Error{Code: proto.CodeNotConnected, Message: "create group needs a connection"}
 	}
 	op := c.newOp()
-	c.request(now, &request{kind: reqCreateGroup, op: op, conv: id}, proto.TypeCreateGroup, req)
+	c.request(now, &request{kind: reqCreateGroup, op: op, conv: id, autoID: auto, group: req}, proto.TypeCreateGroup, req)
 	return op, nil
 }
 

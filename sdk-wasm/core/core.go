@@ -37,8 +37,9 @@ type Config struct {
 	// MaxFrame bounds frames read from the relay. Defaults to 8 MiB.
 	MaxFrame int
 	// TokenRefresh says the driver fetches a fresh token for every dial, so
-	// an expired-token close (4002) is retried instead of being terminal.
-	// Defaults to false.
+	// an expired-token close (4002) is retried instead of being terminal,
+	// and shortly before the session's token expires the core asks for one
+	// (ActFetchToken) to renew the session in-band. Defaults to false.
 	TokenRefresh bool
 	// Rand returns uniformly random 64-bit values; it drives backoff jitter
 	// and client ids, so a test with a seeded source replays identically.
@@ -95,6 +96,8 @@ type Core struct {
 	closeCode     proto.Code // from a Close frame on the current connection
 	closeReason   string
 	tokenWarnAt   time.Time
+	renewAt       time.Time // when to ask the driver for a fresh token (TokenRefresh)
+	tokenExp      int64     // unix seconds the session's token expires, 0 when unknown
 	nextReq       uint64
 	reqs          map[uint64]*request // requests awaiting their reply on this connection
 

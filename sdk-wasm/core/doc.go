@@ -10,6 +10,7 @@
 //	Start · Reconnect · Close                     lifecycle
 //	HandleOpen · HandleFrame · HandleClosed       one connection's events
 //	HandleTimeout                                 the one timer fired
+//	HandleToken                                   the fresh token ActFetchToken asked for
 //	Send · Resend · Discard · MarkRead · CreateGroup · FetchHistory
 //
 // and then drains the outputs with Poll, executing each Action in order:
@@ -20,6 +21,7 @@
 //	ActPersist    apply a Batch to the store
 //	ActEvent      hand an Event to the application
 //	ActResolve    complete an operation with its Result
+//	ActFetchToken fetch a fresh token, then report HandleToken (TokenRefresh only)
 //
 // Finally it arms one timer at NextDeadline. The Core never reads the clock,
 // starts no goroutine and draws every random number (backoff jitter, client

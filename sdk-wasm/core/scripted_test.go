@@ -137,7 +137,7 @@ func (s *scripted) advance() []core.Action {
 
 func kinds(acts []core.Action) []string {
 	names := map[core.ActionKind]string{core.ActDial: "dial", core.ActWrite: "write", core.ActCloseConn: "close",
-		core.ActPersist: "persist", core.ActEvent: "event", core.ActResolve: "resolve"}
+		core.ActPersist: "persist", core.ActEvent: "event", core.ActResolve: "resolve", core.ActFetchToken: "fetch-token"}
 	out := make([]string, len(acts))
 	for i, a := range acts {
 		out[i] = names[a.Kind]

@@ -143,7 +143,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	synchronous := fs.String("synchronous", "FULL", "SQLite synchronous mode: FULL (durable across power loss) or NORMAL")
 	storeURL := fs.String("store", "sqlite", "where messages are kept: sqlite (in --data) or a postgres://… URL shared by several relays")
 	busURL := fs.String("bus", "memory", "fan-out between relays: memory (one relay) or a nats://… URL (comma-separated servers)")
-	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix, to share one NATS between deployments")
+	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix (separates deployments only from mistakes: give each its own NATS account and bus key)")
+	busKey := fs.String("bus-key", "", "cluster key (>= 32 bytes, the same on every relay): envelopes are signed with it and unsigned ones dropped")
+	busCreds := fs.String("bus-creds", "", "NATS credentials file (user JWT and NKey seed)")
+	busNKey := fs.String("bus-nkey", "", "file holding a NATS user NKey seed")
+	busTLSCA := fs.String("bus-tls-ca", "", "PEM file of the CAs of the NATS servers (requires TLS)")
+	busTLSCert := fs.String("bus-tls-cert", "", "PEM client certificate for NATS (with --bus-tls-key)")
+	busTLSKey := fs.String("bus-tls-key", "", "PEM key of --bus-tls-cert")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	checkOverload, applyOverload := overloadFlags(e)
 	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
@@ -152,8 +158,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sendQueueBytes := fs.Int("send-queue-bytes", 4<<20, "bytes queued per connection before it is closed as a slow consumer")
 	maxConns := fs.Int("max-conns", 10000, "TCP connections held open at once, of every kind; negative disables (keep below ulimit -n)")
 	maxConnsPerIP := fs.Int("max-conns-per-ip", 256, "TCP connections held open from one address; negative disables (raise it behind a proxy)")
+	tokenAudience := fs.String("token-audience", "", "aud claim every token must carry (default: not checked)")
+	tokenIssuer := fs.String("token-issuer", "", "iss claim every token must carry (default: not checked)")
+	maxTokenTTL := fs.Duration("max-token-ttl", 0, "refuse tokens whose exp - iat is above this (default 0: any lifetime)")
+	tokenLeeway := fs.Duration("token-leeway", relay.DefaultTokenLeeway, "clock skew forgiven on exp, nbf and iat; sessions end this long after exp unless renewed")
+	maxGroups := fs.Int("max-groups-per-user", 500, "groups one user may create in all; negative: no limit")
+	maxGroupsHour := fs.Int("max-groups-per-hour", 60, "groups one user may create in any hour; negative: no limit")
+	groupIDs := fs.String("group-ids", "namespaced", "who names groups: namespaced (chosen ids must be g:CREATOR.x), server (relay only) or any")
+	invitePolicy := fs.String("invite-policy", "direct", "how users come into a group: direct (consent is not built yet)")
 	for name, variable := range map[string]string{
+		"group-ids": "PARLEY_GROUP_IDS", "invite-policy": "PARLEY_INVITE_POLICY",
+		"max-groups-per-user": "PARLEY_MAX_GROUPS_PER_USER", "max-groups-per-hour": "PARLEY_MAX_GROUPS_PER_HOUR",
+		"token-audience": "PARLEY_TOKEN_AUDIENCE", "token-issuer": "PARLEY_TOKEN_ISSUER",
+		"max-token-ttl": "PARLEY_MAX_TOKEN_TTL", "token-leeway": "PARLEY_TOKEN_LEEWAY",
 		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
+		"bus-key": "PARLEY_BUS_KEY", "bus-creds": "PARLEY_BUS_CREDS", "bus-nkey": "PARLEY_BUS_NKEY",
+		"bus-tls-ca": "PARLEY_BUS_TLS_CA", "bus-tls-cert": "PARLEY_BUS_TLS_CERT", "bus-tls-key": "PARLEY_BUS_TLS_KEY",
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
 		"static": "PARLEY_STATIC", "pprof": "PARLEY_PPROF", "dev-tokens": "PARLEY_DEV_TOKENS",
 		"dev-tokens-public": "PARLEY_DEV_TOKENS_PUBLIC", "admin-addr": "PARLEY_ADMIN_ADDR", "heartbeat": "PARLEY_HEARTBEAT", "max-frame": "PARLEY_MAX_FRAME",
@@ -204,13 +224,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *devTokens && !isLoopback(*addr) && !*devTokensPublic {
 		return badUsage(stderr, fmt.Errorf("--dev-tokens lets anyone sign in as anyone: refused on --addr %s, which is not loopback (--dev-tokens-public overrides)", *addr))
 	}
+	if *maxTokenTTL < 0 || *tokenLeeway < 0 {
+		return badUsage(stderr, errors.New("--max-token-ttl and --token-leeway must not be negative"))
+	}
+	leeway := *tokenLeeway
+	if leeway == 0 {
+		leeway = -1 // relay.Options: negative is none, zero the default
+	}
 	sync := strings.ToUpper(*synchronous)
 	if sync != "FULL" && sync != "NORMAL" {
 		return badUsage(stderr, fmt.Errorf("--synchronous %q is not FULL or NORMAL", *synchronous))
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	store, bus, err := openBackends(ctx, *storeURL, *busURL, *busPrefix, log)
+	natsOpts := relay.NATSOptions{Prefix: *busPrefix, Logger: log, CredsFile: *busCreds, NKeyFile: *busNKey,
+		TLSCA: *busTLSCA, TLSCert: *busTLSCert, TLSKey: *busTLSKey}
+	if *busKey != "" {
+		natsOpts.Key = []byte(*busKey)
+	}
+	store, bus, err := openBackends(ctx, *storeURL, *busURL, natsOpts)
 	if err != nil {
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 		return 1
@@ -225,6 +257,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
 		MaxConns: nonZero(*maxConns), MaxConnsPerIP: nonZero(*maxConnsPerIP), MaxSessionsPerUser: nonZero(*maxSessions),
 		UserRateLimit: *userRate, UserByteRate: *userBytes, SendQueueBytes: *sendQueueBytes,
+		GroupIDs: *groupIDs, InvitePolicy: *invitePolicy, MaxGroupsPerUser: *maxGroups, MaxGroupsPerHour: *maxGroupsHour,
+		TokenAudience: *tokenAudience, TokenIssuer: *tokenIssuer, MaxTokenTTL: *maxTokenTTL, TokenLeeway: leeway,
 	}
 	applyOverload(&opts)
 	srv, err := relay.New(opts)
@@ -397,7 +431,7 @@ func goVersion() string {
 
 // openBackends opens the store and bus that --store and --bus name. For the
 // embedded defaults (sqlite, memory) both are nil and relay.New makes them.
-func openBackends(ctx context.Context, storeURL, busURL, prefix string, log *slog.Logger) (relay.Store, *relay.NATSBus, error) {
+func openBackends(ctx context.Context, storeURL, busURL string, natsOpts relay.NATSOptions) (relay.Store, *relay.NATSBus, error) {
 	var store relay.Store
 	switch {
 	case storeURL == "" || storeURL == "sqlite":
@@ -416,7 +450,7 @@ func openBackends(ctx context.Context, storeURL, busURL, prefix string, log *slo
 	case busURL == "" || busURL == "memory":
 		return store, nil, nil
 	case strings.HasPrefix(busURL, "nats://"), strings.HasPrefix(busURL, "tls://"):
-		bus, err := relay.NewNATSBus(busURL, relay.NATSOptions{Prefix: prefix, Logger: log})
+		bus, err := relay.NewNATSBus(busURL, natsOpts)
 		if err != nil {
 			if store != nil {
 				store.Close()

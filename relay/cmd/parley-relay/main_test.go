@@ -84,11 +84,11 @@ func TestVersion(t *testing.T) {
 func TestToken(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"token", "--user", "alice", "--secret", "s3cret", "--ttl", "1h"}, &stdout, &stderr); code != 0 {
+	if code := run(context.Background(), []string{"token", "--user", "alice", "--secret", "s3cret-0123456789abcdef0123456789abcdef", "--ttl", "1h"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	var claims jwt.RegisteredClaims
-	_, err := jwt.ParseWithClaims(strings.TrimSpace(stdout.String()), &claims, func(*jwt.Token) (any, error) { return []byte("s3cret"), nil },
+	_, err := jwt.ParseWithClaims(strings.TrimSpace(stdout.String()), &claims, func(*jwt.Token) (any, error) { return []byte("s3cret-0123456789abcdef0123456789abcdef"), nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
 	if err != nil {
 		t.Fatal(err)
