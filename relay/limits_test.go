@@ -133,7 +133,7 @@ func TestSendQueueBytesClose(t *testing.T) {
 		o.RateLimit, o.UserRateLimit, o.UserByteRate = -1, -1, -1
 	})
 	sender, _ := login(t, r, "alice", "d")
-	g := sender.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:bytes", Members: []string{"carol"}})
+	g := sender.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:alice.bytes", Members: []string{"carol"}})
 	equal(t, g.Type, proto.TypeConvResult, "group")
 	slow := dial(t, r, false)
 	slow.writeRaw(helloFrame(r.token("carol"), proto.Version, "d"))
@@ -142,7 +142,7 @@ func TestSendQueueBytesClose(t *testing.T) {
 	go func() {
 		for k := range n {
 			if sender.c.Write(context.Background(), websocket.MessageBinary, proto.MustEncode(proto.Frame{
-				Type: proto.TypeSend, ID: uint64(1000 + k), Body: &proto.Send{ConvID: "g:bytes", ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body},
+				Type: proto.TypeSend, ID: uint64(1000 + k), Body: &proto.Send{ConvID: "g:alice.bytes", ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body},
 			})) != nil {
 				return
 			}

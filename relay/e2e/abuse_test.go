@@ -346,7 +346,7 @@ func TestAbuseNonReadingConsumers(t *testing.T) {
 	for i := range members {
 		ids = append(ids, fmt.Sprint("sloth", i))
 	}
-	sender.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: "g:sloths", Members: ids})
+	sender.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: "g:sender.sloths", Members: ids})
 	if f := sender.reply(2); f.Type != proto.TypeConvResult {
 		t.Fatalf("create group: %s", f.Type)
 	}
@@ -359,7 +359,7 @@ func TestAbuseNonReadingConsumers(t *testing.T) {
 	go func() {
 		for k := range 400 {
 			if sender.writeBytes(proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(100 + k),
-				Body: &proto.Send{ConvID: "g:sloths", ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body}})) != nil {
+				Body: &proto.Send{ConvID: "g:sender.sloths", ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body}})) != nil {
 				return
 			}
 		}

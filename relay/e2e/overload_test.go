@@ -29,7 +29,7 @@ func TestOverloadRefusesThenOutboxesDeliver(t *testing.T) {
 	defer cancel()
 
 	const senders, perSender = 6, 150
-	const group = "g:overload"
+	const group = "g:u0.overload" // in the creator's namespace, as the relay requires by default
 	users := make([]string, senders)
 	for i := range users {
 		users[i] = fmt.Sprintf("u%d", i)

@@ -296,12 +296,22 @@ func invariantRound(t *testing.T, seed uint64) {
 		user, id string
 		c        *Client
 		convs    []string // what it sends into, in turn
+		trace    *frameTrace
 	}
 	var devices []*device
 	for _, user := range []string{"alice", "bob", "carol"} {
 		for d := 1; d <= 2; d++ {
-			dev := &device{user: user, id: fmt.Sprintf("%s-%d", user, d)}
-			c, err := New(Options{URL: "ws://memory", Token: tokenFor(t, user), Dial: r.dial, Seed: rng.Uint64(),
+			dev := &device{user: user, id: fmt.Sprintf("%s-%d", user, d), trace: &frameTrace{}}
+			dial := func(ctx context.Context, url string) (Socket, error) {
+				s, err := r.dial(ctx, url)
+				if err != nil {
+					dev.trace.add("dial: " + err.Error())
+					return nil, err
+				}
+				dev.trace.add("dial")
+				return tracedSocket{s, dev.trace}, nil
+			}
+			c, err := New(Options{URL: "ws://memory", Token: tokenFor(t, user), Dial: dial, Seed: rng.Uint64(),
 				Config: core.Config{DeviceID: dev.id, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}})
 			if err != nil {
 				t.Fatal(err)
@@ -417,7 +427,8 @@ func invariantRound(t *testing.T, seed uint64) {
 			}
 			if !eventually(ctx, func() bool { cv, _ := d.c.Conversation(conv); return cv.SyncedSeq == uint64(want[conv]) }) {
 				cv, _ := d.c.Conversation(conv)
-				t.Fatalf("%s never synced %s to seq %d: %+v", d.id, conv, want[conv], cv)
+				t.Logf("the last frames of %s:\n%s", d.id, d.trace.String())
+				t.Fatalf("%s (%s) never synced %s to seq %d: %+v", d.id, d.c.State(), conv, want[conv], cv)
 			}
 			msgs, err := d.c.opts.Store.Messages(conv, 0, 10*want[conv])
 			if err != nil {
@@ -467,4 +478,72 @@ func checkStream(t *testing.T, device, conv string, msgs []core.Message, n int) 
 		texts[i] = m.Text
 	}
 	return texts
+}
+
+// frameTrace keeps the last frames a device wrote and read, for the message
+// of a failed run.
+type frameTrace struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (f *frameTrace) add(line string) {
+	if strings.Contains(line, "ping #") || strings.Contains(line, "pong #") {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lines = append(f.lines, line)
+	if len(f.lines) > 60 {
+		f.lines = f.lines[len(f.lines)-60:]
+	}
+}
+
+func (f *frameTrace) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.lines, "\n")
+}
+
+func describe(b []byte) string {
+	fr, err := proto.Decode(b, 0)
+	if err != nil {
+		return "undecodable: " + err.Error()
+	}
+	switch body := fr.Body.(type) {
+	case *proto.History:
+		return fmt.Sprintf("%s #%d %+v", fr.Type, fr.ID, *body)
+	case *proto.HistoryPage:
+		return fmt.Sprintf("%s #%d %s %d messages more=%v last=%d", fr.Type, fr.ID, body.ConvID, len(body.Messages), body.More, body.LastSeq)
+	case *proto.ErrorBody:
+		return fmt.Sprintf("%s #%d %+v", fr.Type, fr.ID, *body)
+	case *proto.Deliver:
+		return fmt.Sprintf("%s %s#%d", fr.Type, body.Message.ConvID, body.Message.Seq)
+	case *proto.Ack:
+		return fmt.Sprintf("%s #%d seq %d", fr.Type, fr.ID, body.Seq)
+	case *proto.Sync:
+		return fmt.Sprintf("%s #%d %+v", fr.Type, fr.ID, *body)
+	}
+	return fmt.Sprintf("%s #%d", fr.Type, fr.ID)
+}
+
+// tracedSocket records every frame through a Socket.
+type tracedSocket struct {
+	Socket
+	trace *frameTrace
+}
+
+func (s tracedSocket) Read(ctx context.Context) ([]byte, error) {
+	b, err := s.Socket.Read(ctx)
+	if err != nil {
+		s.trace.add("← " + err.Error())
+	} else {
+		s.trace.add("← " + describe(b))
+	}
+	return b, err
+}
+
+func (s tracedSocket) Write(ctx context.Context, b []byte) error {
+	s.trace.add("→ " + describe(b))
+	return s.Socket.Write(ctx, b)
 }

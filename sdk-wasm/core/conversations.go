@@ -282,7 +282,25 @@ func (c *Core) synced(now time.Time, res *proto.SyncResult) {
 		c.startSync(now)
 		return
 	}
+	c.queueGaps()
 	c.pumpFills(now)
+}
+
+// queueGaps queues a fill for every conversation the cache holds less of
+// than the relay has, not only those this sync listed: a connection lost
+// while a fill was under way leaves its gap behind a sync cursor that has
+// already moved past the conversation, so the next sync does not list it.
+func (c *Core) queueGaps() {
+	var gaps []string
+	for id, cv := range c.convs {
+		if cv.SyncedSeq < cv.LastSeq {
+			gaps = append(gaps, id)
+		}
+	}
+	sort.Strings(gaps) // one order, so a seeded run replays
+	for _, id := range gaps {
+		c.queueFill(id)
+	}
 }
 
 // merge folds a relay conversation state into the local one and returns it.

@@ -520,3 +520,50 @@ func TestBadReplySettlesItsOperation(t *testing.T) {
 		t.Fatalf("create group after a bad reply: resolved %v, %+v", ok, res.Result)
 	}
 }
+
+// A connection lost while a gap fill is under way: the sync cursor already
+// moved past the conversation, so the next sync does not list it again, and
+// the fill must still happen. (Found by TestInvariantsInMemory.)
+func TestGapFillSurvivesLostConnection(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	conv := proto.P2PID("alice", "bob")
+	h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
+	h.poll()
+	h.takeWrites()
+	// A second connection's sync lists the conversation with 3 messages.
+	d, _ := h.c.NextDeadline()
+	h.now = d
+	h.c.HandleTimeout(h.now)
+	h.poll()
+	h.c.HandleOpen(h.now, h.c.Conn(), "tok")
+	h.poll()
+	hello := h.lastWrite(proto.TypeHello)
+	h.relay(proto.TypeWelcome, hello.ID, &proto.Welcome{Version: 1, UserID: "alice", Epoch: "e1", HeartbeatMs: 1000})
+	sync := h.lastWrite(proto.TypeSync)
+	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: 9,
+		Conversations: []proto.Conversation{{ID: conv, Kind: proto.KindP2P, LastSeq: 3, Version: 9}}})
+	h.lastWrite(proto.TypeHistory) // the fill starts …
+	h.c.HandleClosed(h.now, h.c.Conn(), 1006, "") // … and its connection is lost
+	h.poll()
+	h.takeWrites()
+	// The next sync, from cursor 9, lists nothing: the fill must start anyway.
+	d, _ = h.c.NextDeadline()
+	h.now = d
+	h.c.HandleTimeout(h.now)
+	h.poll()
+	h.c.HandleOpen(h.now, h.c.Conn(), "tok")
+	h.poll()
+	hello = h.lastWrite(proto.TypeHello)
+	h.relay(proto.TypeWelcome, hello.ID, &proto.Welcome{Version: 1, UserID: "alice", Epoch: "e1", HeartbeatMs: 1000})
+	sync = h.lastWrite(proto.TypeSync)
+	if c := sync.Body.(*proto.Sync).Cursor; c != 9 {
+		t.Fatalf("sync from cursor %d, want 9", c)
+	}
+	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: 9})
+	fill := h.lastWrite(proto.TypeHistory)
+	if hb := fill.Body.(*proto.History); hb.ConvID != conv || hb.After != 0 {
+		t.Fatalf("fill %+v, want %s after 0", hb, conv)
+	}
+}
