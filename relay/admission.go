@@ -31,7 +31,7 @@ func newAdmission(o Options, m *metrics) *admission {
 		capacity: rules.Capacity{
 			ConnSends: o.MaxInflightPerConn, Sends: o.MaxInflightSends,
 			Bytes: o.MaxInflightBytes, QueuedFrames: int64(o.MaxQueuedFrames),
-			Delay: o.MaxSendDelay, DelayAbove: o.BatchMax,
+			Delay: o.MaxSendDelay, DelayAbove: 2 * o.BatchMax,
 		},
 		retryAfter: o.OverloadRetryAfter,
 	}

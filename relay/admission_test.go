@@ -133,7 +133,7 @@ func TestBusyWhenSendsWaitTooLong(t *testing.T) {
 	}
 	k1, k2, k3 := send("k1"), send("k2"), send("k3")
 	equal(t, alice.reply(k1).Type, proto.TypeAck, "k1") // waited ≥ 200 ms
-	k4 := send("k4")                                    // k2 commits, k3 waits: 3 in flight
+	k4 := send("k4")                                    // k2 commits, k3 waits: 3 in flight, above 2 × BatchMax
 	f := alice.reply(k4)
 	equal(t, errCode(t, f), proto.CodeBusy, "k4 while sends wait too long")
 	equal(t, alice.reply(k2).Type, proto.TypeAck, "k2")

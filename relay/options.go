@@ -173,8 +173,8 @@ type Options struct {
 	// deepen it. Defaults to 65536. Negative disables the bound.
 	MaxQueuedFrames int
 
-	// MaxSendDelay refuses sends (4301) while more than BatchMax sends are
-	// in flight and the send answered last waited longer than this from
+	// MaxSendDelay refuses sends (4301) while more than two commit batches
+	// (2 × BatchMax) of sends are in flight and the send answered last waited longer than this from
 	// read to ack. The count bounds above hold as many seconds of work as
 	// the relay happens to be slow; this one holds the wait itself, on any
 	// machine. Defaults to 250 ms. Negative disables the bound.

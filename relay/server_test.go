@@ -688,7 +688,7 @@ func TestSlowConsumer(t *testing.T) {
 		o.RateLimit, o.UserRateLimit, o.UserByteRate = -1, -1, -1
 		// The sender pipelines all n sends: no admission bound refuses
 		// them, and the committer's intake paces its reader.
-		o.MaxInflightPerConn, o.MaxInflightSends = -1, -1
+		o.MaxInflightPerConn, o.MaxInflightSends, o.MaxSendDelay = -1, -1, -1
 	})
 	sender, _ := login(t, r, "alice", "d")
 	healthy, _ := login(t, r, "bob", "d")

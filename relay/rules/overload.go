@@ -29,8 +29,8 @@ type Capacity struct {
 	// Delay bounds LastDelay while more than DelayAbove sends are in
 	// flight: a count bound alone holds as many seconds of work as the
 	// relay is slow, the delay bound holds the wait itself, whatever the
-	// machine. Below DelayAbove (a commit batch) the committer never
-	// idles for it.
+	// machine. Below DelayAbove (the relay uses two commit batches: one in
+	// the store, a full one waiting) the committer never idles for it.
 	Delay      time.Duration
 	DelayAbove int
 }

@@ -16,7 +16,7 @@ func overloadFlags(e *envFlags) (check func() error, apply func(o *relay.Options
 	bytes := fs.Int64("max-inflight-bytes", 16<<20, "bytes of the sends in flight, relay-wide, beyond which sends are refused with 4301; negative disables")
 	perConn := fs.Int("max-inflight-per-conn", 256, "sends in flight on one connection beyond which its sends are refused with 4301; negative disables")
 	queued := fs.Int("max-queued-frames", 65536, "frames waiting in all connections' send queues beyond which sends are refused with 4301; negative disables")
-	delay := fs.Duration("max-send-delay", 250*time.Millisecond, "refuse sends with 4301 while more than a commit batch is in flight and sends wait longer than this from read to ack; negative disables")
+	delay := fs.Duration("max-send-delay", 250*time.Millisecond, "refuse sends with 4301 while more than two commit batches are in flight and sends wait longer than this from read to ack; negative disables")
 	retry := fs.Duration("overload-retry-after", 200*time.Millisecond, "the retry hint a refused send carries")
 	for name, variable := range map[string]string{
 		"max-inflight-sends": "PARLEY_MAX_INFLIGHT_SENDS", "max-inflight-bytes": "PARLEY_MAX_INFLIGHT_BYTES",
@@ -35,7 +35,7 @@ func overloadFlags(e *envFlags) (check func() error, apply func(o *relay.Options
 			}
 		}
 		if *delay == 0 {
-			return fmt.Errorf("--max-send-delay 0 would refuse every send past a batch; use a negative value to disable")
+			return fmt.Errorf("--max-send-delay 0 would refuse every send past two batches; use a negative value to disable")
 		}
 		if *retry <= 0 {
 			return fmt.Errorf("--overload-retry-after %s is not positive", *retry)
