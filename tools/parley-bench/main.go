@@ -200,6 +200,9 @@ func parseFlags() (config, error) {
 			return c, err
 		}
 	}
+	if c.profile && !c.all && !slices.Contains(c.scenarios, "group") && !slices.Contains(c.scenarios, "fanout") {
+		return c, errors.New("--profile needs the scenario group or fanout")
+	}
 	if c.sweep && !c.all && !slices.ContainsFunc(c.scenarios, func(s string) bool { return slices.Contains(sweepable, s) }) {
 		return c, fmt.Errorf("--sweep needs one of the scenarios %s", strings.Join(sweepable, ", "))
 	}
@@ -423,6 +426,9 @@ func run(pin pinning) int {
 	}
 	if cfg.profile && bn.runs("group") && ctx.Err() == nil {
 		res.Profiles = append(res.Profiles, bn.groupProfile(ctx))
+	}
+	if cfg.profile && bn.runs("fanout") && ctx.Err() == nil {
+		res.Profiles = append(res.Profiles, bn.fanoutProfile(ctx, fanProfileRate, "fanout"))
 	}
 
 	if ctx.Err() != nil {

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +31,7 @@ const (
 	overloadFactor      = 4
 	overloadGoodput     = 0.9 // of the knee's
 	overloadP99ms       = 1000
+	fanProfileRate      = 5000 // the fan-out rate the profile runs at
 )
 
 // wireDefs are the numbers one wire run reports, in table order.
@@ -53,6 +55,8 @@ var wireDefs = []metricDef{
 	{"duplicates", "duplicate deliveries", "", 0},
 	{"relay_cpu_util", "relay CPU use during the window", "% of a core", 0},
 	{"relay_cpu_us_per_delivery", "relay CPU per delivery", "µs", 1},
+	{"relay_writes_per_frame", "relay write(2) calls per frame sent (SQLite's included; setup included)", "", 2},
+	{"relay_runq_wait_pct", "time the relay's threads waited for a CPU while runnable, during the window (schedstat; high: the host starved it)", "% of wall", 0},
 	{"relay_rss_mib", "relay RSS at the end of the window", "MiB", 1},
 	{"gen_cpu_util", "generator CPU use during the window, all its processes on its one core", "% of a core", 0},
 	{"gen_proc_max_util", "busiest generator process", "% of a core", 0},
@@ -73,6 +77,9 @@ type wireSpec struct {
 	overload   bool // a backlog at the end is reported as such, not as loss
 	params     map[string]any
 	notes      []string
+	// probe, if set, runs beside the measured window, from its start; the
+	// run waits for it.
+	probe func(ctx context.Context, rp *relayProc) error
 }
 
 // wireProc is one running worker.
@@ -196,6 +203,7 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 	if err != nil {
 		return err
 	}
+	w0, wErr := writeCalls(rp.pid())
 	t0 := time.Now().Add(100 * time.Millisecond)
 	for _, p := range ps {
 		if err := p.say("go " + strconv.FormatInt(t0.UnixNano(), 10)); err != nil {
@@ -209,6 +217,13 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 	if err != nil {
 		return err
 	}
+	q0, qErr := runqWait(rp.pid())
+	probed := make(chan error, 1)
+	if spec.probe != nil {
+		go func() { probed <- spec.probe(ctx, rp) }()
+	} else {
+		probed <- nil
+	}
 	if err := sleepCtx(ctx, time.Until(t0.Add(spec.warm+spec.dur))); err != nil {
 		return err
 	}
@@ -216,7 +231,13 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 	if err != nil {
 		return err
 	}
+	if q1, err := runqWait(rp.pid()); err == nil && qErr == nil {
+		run.set("relay_runq_wait_pct", (q1-q0)/cpu.Wall*100)
+	}
 	rss, rssErr := rssBytes(rp.pid())
+	if err := <-probed; err != nil {
+		run.note("probe: %v", err)
+	}
 	var sent wireSent
 	for _, p := range ps {
 		l, err := p.line(ctx, time.Minute)
@@ -261,12 +282,18 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 			return err
 		}
 	}
+	w1, wErr1 := writeCalls(rp.pid())
 	after, err := rp.metrics(ctx)
 	if err != nil {
 		return err
 	}
 	if !rp.alive() {
 		return fmt.Errorf("relay exited during the run: %v", rp.err)
+	}
+	if f0, ok := before.get("parley_frames_out_total"); ok && wErr == nil && wErr1 == nil {
+		if f1, ok := after.get("parley_frames_out_total"); ok && f1 > f0 {
+			run.set("relay_writes_per_frame", (w1-w0)/(f1-f0))
+		}
 	}
 	rep := wireReport{Refused: map[string]int64{}, Closed: map[string]int64{}, Deliver: hist{}, First: hist{}, Ack: hist{}}
 	var procMax float64
@@ -485,6 +512,29 @@ func (bn *bench) overload(ctx context.Context, measured []*scenarioResult) *scen
 	}
 	s.budget("admitted send → delivered p99", "deliver_p99_ms", overloadP99ms, 0, "ms")
 	return s
+}
+
+// runqWait is the time, in seconds, the threads of pid have waited on a run
+// queue while runnable (the second field of /proc/<pid>/task/*/schedstat).
+func runqWait(pid int) (float64, error) {
+	files, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/schedstat")
+	if err != nil || len(files) == 0 {
+		return 0, fmt.Errorf("no schedstat for %d", pid)
+	}
+	var ns float64
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that ended
+		}
+		if fs := strings.Fields(string(b)); len(fs) >= 2 {
+			v, err := strconv.ParseFloat(fs[1], 64)
+			if err == nil {
+				ns += v
+			}
+		}
+	}
+	return ns / 1e9, nil
 }
 
 // parseRateList parses a comma-separated list of rates.
