@@ -118,7 +118,7 @@ func parseFlags() (config, error) {
 	fs.IntVar(&c.syncMsgs, "sync-messages", 10000, "sync: messages the offline device catches up")
 	fs.IntVar(&c.syncConvs, "sync-convs", 20, "sync: conversations those messages are spread over")
 	fs.IntVar(&c.runs, "runs", 3, "runs per scenario")
-	fs.BoolVar(&c.quick, "quick", false, "smoke test: --runs 1 --messages 5000 --duration 2s --sync-messages 2000, idle 1,000 connections (1000,max in all), shorter sweeps and no profile, unless those are given")
+	fs.BoolVar(&c.quick, "quick", false, "smoke test: --runs 1 --messages 5000 --duration 2s --sync-messages 2000 --fan-rates 2000,5000 --p2p-rates 10000, idle 1,000 connections (1000,max in all), shorter sweeps and no profile, unless those are given")
 	fs.BoolVar(&c.sweep, "sweep", false, "latency, group and p2p: step the offered rate up until p99 passes --p99-max, messages are lost or the generator saturates, and report the knee (on by default with --scenario all)")
 	fs.DurationVar(&c.p99Max, "p99-max", 25*time.Millisecond, "sweep: the send → delivered p99 a rate must stay under")
 	fs.IntVar(&c.sweepRuns, "sweep-runs", 1, "sweep: runs per rate; also runs per point of an idle --conns sweep other than the headline one")
@@ -151,7 +151,8 @@ func parseFlags() (config, error) {
 
 	if c.quick {
 		for name, v := range map[string]string{"runs": "1", "messages": "5000", "conns": "1000", "duration": "2s",
-			"sync-messages": "2000", "sweep-duration": "2s", "sweep-rates": "1000,4000,8000,16000"} {
+			"sync-messages": "2000", "sweep-duration": "2s", "sweep-rates": "1000,4000,8000,16000",
+			"fan-rates": "2000,5000", "p2p-rates": "10000"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}

@@ -258,7 +258,8 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 		drain = 30 * time.Second
 	}
 	deadline := time.Now().Add(drain)
-	var got int64
+	var got, last int64
+	lastMove := time.Now()
 	for {
 		got = 0
 		for _, p := range ps {
@@ -275,7 +276,12 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 			}
 			got += n
 		}
-		if got >= sent.Owed || time.Now().After(deadline) {
+		if got != last {
+			last, lastMove = got, time.Now()
+		}
+		// Done when everything arrived, at the drain time, or when nothing
+		// arrived for 5 s: what is missing then is not on its way.
+		if got >= sent.Owed || time.Now().After(deadline) || time.Since(lastMove) > 5*time.Second {
 			break
 		}
 		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
