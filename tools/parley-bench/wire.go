@@ -56,7 +56,7 @@ var wireDefs = []metricDef{
 	{"relay_cpu_util", "relay CPU use during the window", "% of a core", 0},
 	{"relay_cpu_us_per_delivery", "relay CPU per delivery", "µs", 1},
 	{"relay_writes_per_frame", "relay write(2) calls per frame sent (SQLite's included; setup included)", "", 2},
-	{"relay_runq_wait_pct", "time the relay's threads waited for a CPU while runnable, during the window (schedstat; high: the host starved it)", "% of wall", 0},
+	{"relay_runq_wait_pct", "time the relay's threads waited for a CPU while runnable, summed over its threads, during the window (schedstat; high: the host starved it)", "% of wall", 0},
 	{"relay_rss_mib", "relay RSS at the end of the window", "MiB", 1},
 	{"gen_cpu_util", "generator CPU use during the window, all its processes on its one core", "% of a core", 0},
 	{"gen_proc_max_util", "busiest generator process", "% of a core", 0},
