@@ -135,7 +135,7 @@ func (c *wsConn) Write(b []byte) bool {
 		return false
 	}
 	if start {
-		go c.writeLoop()
+		workers.run(c.writeLoop)
 	}
 	return true
 }
@@ -192,7 +192,7 @@ func (c *wsConn) readLoop(sess *Session) {
 		}
 		// The session runs aside from the reader so that the reader's stack
 		// stays as small as reading needs, while decoding, token checks and
-		// store queries use deep stacks on short-lived goroutines: the reader
+		// store queries use deep stacks on other (pooled) goroutines: the reader
 		// of an idle connection is most of what it costs.
 		more := false
 		aside(func() { more = sess.Receive(buf.Bytes(), typ == websocket.MessageBinary) })
@@ -203,13 +203,14 @@ func (c *wsConn) readLoop(sess *Session) {
 	}
 }
 
-// aside runs f on a short-lived goroutine and waits for it.
+// aside runs f on another goroutine, a pooled one (see goPool), and waits
+// for it.
 func aside(f func()) {
 	done := make(chan struct{})
-	go func() {
+	workers.run(func() {
 		defer close(done)
 		f()
-	}()
+	})
 	<-done
 }
 
@@ -265,7 +266,7 @@ func (c *wsConn) end(code proto.Code, reason string, send bool) {
 		close(c.closing)
 		// The writer finishes the connection; start one if none is running.
 		if c.q.claim() {
-			go c.writeLoop()
+			workers.run(c.writeLoop)
 		}
 	})
 }
