@@ -51,7 +51,7 @@ var wireDefs = []metricDef{
 	{"refused_per_s", "sends refused with an error reply", "msg/s", 0},
 	{"closed", "connections the relay closed", "", 0},
 	{"lost", "lost deliveries (owed, not arrived when none had arrived for 5 s)", "", 0},
-	{"backlog", "deliveries still on their way at the end of the drain time (20 s; overload 30 s): a backlog, not counted as lost", "", 0},
+	{"backlog", "deliveries still on their way at the end of the drain time (12 s; overload 20 s): a backlog, not counted as lost", "", 0},
 	{"duplicates", "duplicate deliveries", "", 0},
 	{"relay_cpu_util", "relay CPU use during the window", "% of a core", 0},
 	{"relay_cpu_us_per_delivery", "relay CPU per delivery", "µs", 1},
@@ -253,9 +253,9 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 		sent.Owed += w.Owed
 	}
 	// Wait for every delivery owed, or for the drain time.
-	drain := 20 * time.Second
+	drain := 12 * time.Second
 	if spec.overload {
-		drain = 30 * time.Second
+		drain = 20 * time.Second
 	}
 	deadline := time.Now().Add(drain)
 	var got, last int64
