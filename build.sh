@@ -3,7 +3,7 @@
 #   demo    build everything and start the relay with embedded defaults
 #   test    install what is missing and run every test; ends with "N passed, N failed, N skipped"
 #           and fails on any failure and on any skip that is not allowed (see "Skips" below)
-#   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 10 min; --quick: a smoke test)
+#   bench   run the benchmarks and write their reports and charts to docs/benchmarks/ (under 15 min; --quick: a smoke test)
 #   wasm    build dist/wasm/parley.wasm (+ wasm_exec.js), print its sizes, check the brotli budget
 #   npm     pack the npm packages @parley-im/sdk, @parley-im/miniapp, @parley-im/react and @parley-im/react-native into dist/
 #   webchat build the web chat demo (examples/web-chat/dist)
@@ -283,7 +283,7 @@ cmd_bench() {
   build_relay
   ensure_services  # the scale scenario runs relays on PostgreSQL and NATS
   mkdir -p docs/benchmarks
-  say "relay benchmarks (latency, group, p2p, room, sync, throughput, idle, scale; knee sweeps, charts, profile)"
+  say "relay benchmarks (latency, group, p2p, room, sync, throughput, idle, scale, fanout, p2p2k, overload; knee sweeps, charts, profiles)"
   bin/parley-bench "$@"
   if command -v npm >/dev/null; then
     ensure_chromium

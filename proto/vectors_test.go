@@ -326,7 +326,7 @@ func corpusFile(arg any) []byte {
 // target then file name. Files the fuzzing engine adds (crashers) are named by
 // hash, never with seedPrefix, so generation leaves them alone.
 func seedCorpora() map[string]map[string][]byte {
-	out := map[string]map[string][]byte{"FuzzDecode": {}, "FuzzValidate": {}, "FuzzConvID": {}, "FuzzPeekType": {}}
+	out := map[string]map[string][]byte{"FuzzDecode": {}, "FuzzValidate": {}, "FuzzConvID": {}, "FuzzPeekType": {}, "FuzzPeek": {}}
 	requests := map[Type]bool{}
 	for _, v := range validVectors() {
 		b := MustEncode(v.frame)
@@ -335,6 +335,10 @@ func seedCorpora() map[string]map[string][]byte {
 		if v.frame.Body != nil && Validate(v.frame.Body) == nil && !requests[v.frame.Type] {
 			requests[v.frame.Type] = true // one seed per request type
 			out["FuzzValidate"][seedName("", v.name)] = corpusFile(b)
+		}
+		switch v.frame.Type { // the frames a peek reads fields of
+		case TypeDeliver, TypeAck, TypeError, TypeClose:
+			out["FuzzPeek"][seedName("", v.name)] = corpusFile(b)
 		}
 	}
 	// One invalid seed per category keeps the corpus small; the fuzzer

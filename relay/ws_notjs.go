@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,11 @@ type wsConn struct {
 	// that sets it belongs to one run of the writer, so an idle connection
 	// holds none.
 	wlate atomic.Bool
+	// wt is the writer's write timeout, made by its first run and kept:
+	// a writer starts for every burst of frames, and a fan-out starts one
+	// per recipient, so it is not made again each time. Only the writer
+	// touches it; the send queue's lock hands it from one run to the next.
+	wt *time.Timer
 
 	closeOnce   sync.Once
 	closing     chan struct{} // closed when the connection starts to end
@@ -139,7 +145,7 @@ func (c *wsConn) Write(b []byte) bool {
 		return false
 	}
 	if start {
-		go c.writeLoop()
+		workers.run(c.writeLoop)
 	}
 	return true
 }
@@ -197,7 +203,7 @@ func (c *wsConn) readLoop(sess *Session) {
 		}
 		// The session runs aside from the reader so that the reader's stack
 		// stays as small as reading needs, while decoding, token checks and
-		// store queries use deep stacks on short-lived goroutines: the reader
+		// store queries use deep stacks on other (pooled) goroutines: the reader
 		// of an idle connection is most of what it costs.
 		more := false
 		aside(func() { more = sess.Receive(buf.Bytes(), typ == websocket.MessageBinary) })
@@ -208,13 +214,14 @@ func (c *wsConn) readLoop(sess *Session) {
 	}
 }
 
-// aside runs f on a short-lived goroutine and waits for it.
+// aside runs f on another goroutine, a pooled one (see goPool), and waits
+// for it.
 func aside(f func()) {
 	done := make(chan struct{})
-	go func() {
+	workers.run(func() {
 		defer close(done)
 		f()
-	}()
+	})
 	<-done
 }
 
@@ -276,7 +283,7 @@ func (c *wsConn) end(code proto.Code, reason string, send bool) {
 		close(c.closing)
 		// The writer finishes the connection; start one if none is running.
 		if c.q.claim() {
-			go c.writeLoop()
+			workers.run(c.writeLoop)
 		}
 	})
 }
@@ -285,10 +292,14 @@ func (c *wsConn) end(code proto.Code, reason string, send bool) {
 // exits when it is empty, unless the connection is closing, which it
 // finishes. Only one runs at a time (sendQueue.running).
 func (c *wsConn) writeLoop() {
-	wt := time.AfterFunc(time.Hour, c.writeTimedOut)
-	wt.Stop()
+	if c.wt == nil {
+		c.wt = time.AfterFunc(time.Hour, c.writeTimedOut)
+		c.wt.Stop()
+	}
+	wt := c.wt
 	defer wt.Stop()
 	var batch [][]byte
+	yielded := false
 	for {
 		if c.isClosing.Load() {
 			c.finish(wt, c.q.take(nil))
@@ -297,6 +308,15 @@ func (c *wsConn) writeLoop() {
 		}
 		batch = c.q.take(batch)
 		if len(batch) == 0 {
+			// Before exiting, let the goroutines that are runnable run
+			// once: under load the committer is among them, and what it
+			// completes for this connection is then written by this writer,
+			// in the same write(2), instead of by a new one.
+			if !yielded {
+				yielded = true
+				runtime.Gosched()
+				continue
+			}
 			// release checks isClosing under the queue's lock, the same lock
 			// end() takes to start a writer, so a close is never missed.
 			if c.q.release(&c.isClosing) {
@@ -316,6 +336,7 @@ func (c *wsConn) writeLoop() {
 			close(c.writerDone)
 			return
 		}
+		yielded = false
 		clear(batch)
 		if cap(batch) > 64 {
 			batch = nil // an idle connection keeps no large array

@@ -544,7 +544,7 @@ func TestGapFillSurvivesLostConnection(t *testing.T) {
 	sync := h.lastWrite(proto.TypeSync)
 	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: 9,
 		Conversations: []proto.Conversation{{ID: conv, Kind: proto.KindP2P, LastSeq: 3, Version: 9}}})
-	h.lastWrite(proto.TypeHistory) // the fill starts …
+	h.lastWrite(proto.TypeHistory)                // the fill starts …
 	h.c.HandleClosed(h.now, h.c.Conn(), 1006, "") // … and its connection is lost
 	h.poll()
 	h.takeWrites()

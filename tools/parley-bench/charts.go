@@ -26,6 +26,7 @@ func (res *results) writeCharts(dir string) ([]string, error) {
 		latencyChartFile: res.latencyChart,
 		memoryChartFile:  res.memoryChart,
 		scaleChartFile:   res.scaleChart,
+		wireChartFile:    res.wireChart,
 	} {
 		c, ok := draw()
 		if !ok {
@@ -167,4 +168,57 @@ func (res *results) memoryChart() (*chart.Chart, bool) {
 		Notes: []string{fmt.Sprintf("Each connection: a WebSocket that said Hello and stays silent. Per connection = (RSS after − RSS before) ÷ connections; %s connections take %s MiB.%s",
 			fmtNum(last.n, 0), fmtNum(last.total, 0), limit)},
 	}, true
+}
+
+// wireChartFile is the throughput chart of the wire scenarios.
+const wireChartFile = "throughput-vs-rate.svg"
+
+// wireChart is, for the fan-out and p2p2k rates of this report, the p99
+// send → delivered (left, log) and the relay's CPU per delivery (right)
+// against the offered rate, with the budgets.
+func (res *results) wireChart() (*chart.Chart, bool) {
+	type pts struct{ x, p99, cpu []float64 }
+	by := map[string]*pts{}
+	for _, s := range res.Scenarios {
+		kind, _, ok := strings.Cut(s.Name, " ")
+		if !ok || (kind != "fanout" && kind != "p2p2k") {
+			continue
+		}
+		m := medians(s)
+		x, ok1 := m["offered_per_s"]
+		p, ok2 := m["deliver_p99_ms"]
+		if !ok1 || !ok2 {
+			continue
+		}
+		if by[kind] == nil {
+			by[kind] = &pts{}
+		}
+		by[kind].x = append(by[kind].x, x)
+		by[kind].p99 = append(by[kind].p99, p)
+		by[kind].cpu = append(by[kind].cpu, m["relay_cpu_us_per_delivery"])
+	}
+	if len(by) == 0 {
+		return nil, false
+	}
+	c := &chart.Chart{
+		Title:  "Fan-out and p2p on one relay core: p99 and relay CPU per delivery against offered rate",
+		Height: 460,
+		X:      chart.Axis{Label: "offered rate (messages/s)"},
+		Y:      chart.Axis{Label: "send → delivered p99 (ms, log scale)", Log: true},
+		Y2:     &chart.Axis{Label: "relay CPU per delivery (µs)"},
+		Lines: []chart.Line{{Y: fanTargetP99ms, Label: "fan-out p99 target 25 ms"}, {Y: p2pTargetP99ms, Label: "p2p p99 target 50 ms", Color: "#2ca02c"},
+			{Y: fanTargetCPUus, Label: "20 µs per delivery", Color: "#9467bd", Right: true}},
+		Notes: []string{"Solid: p99 (left axis); dashed: relay CPU µs per delivery (right axis). Medians of the runs; the host was shared, see the report's other-CPU and run-queue rows."},
+	}
+	colors := map[string]string{"fanout": "#d62728", "p2p2k": "#2ca02c"}
+	for _, kind := range []string{"fanout", "p2p2k"} {
+		p := by[kind]
+		if p == nil {
+			continue
+		}
+		c.Series = append(c.Series,
+			chart.Series{Name: kind + " p99", X: p.x, Y: p.p99, Color: colors[kind]},
+			chart.Series{Name: kind + " CPU/delivery", X: p.x, Y: p.cpu, Color: colors[kind], Dash: true, Right: true})
+	}
+	return c, true
 }

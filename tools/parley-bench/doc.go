@@ -40,6 +40,22 @@
 //	            generator's descriptor limit nor one address's ephemeral ports
 //	            bound the count.
 //
+//	fanout      the relay throughput issue's fan-out: --rooms × --members
+//	            (100 × 10) every member sending, at each of --fan-rates
+//	            (2000,5000,10000,20000 msg/s): deliveries/s, p99 send →
+//	            delivered, relay CPU µs per delivery.
+//	p2p2k       --p2p-users (2000) users in random pairs at each of
+//	            --p2p-rates (2000,10000 msg/s), no warm-up: the first message
+//	            of a pair, which creates the conversation, is measured too.
+//	overload    the fan-out offered at 4 × the knee of this report's fanout
+//	            rates (or 4 × --knee): goodput and the p99 of what was
+//	            admitted, refusals and closes by code.
+//
+// fanout, p2p2k and overload use the wire generator (wireworker.go): bare
+// WebSocket clients in --procs (2) worker processes pinned with the bench to
+// the generator's core, reading every frame with the proto peeks rather than
+// decoding it; each run reports the generator's CPU on its core.
+//
 // latency, group, p2p and room share one open loop: every talking client
 // sends on its own ticker, first sends staggered over one interval, for
 // --duration (5 s) after a 1 s warm-up whose samples are discarded. Each

@@ -25,6 +25,10 @@ func main() {
 	}
 	// parley-bench charts DIR: draw the charts again from DIR/results.json,
 	// without measuring anything.
+	// A wire generator process (see wireworker.go); never typed by hand.
+	if len(os.Args) == 2 && os.Args[1] == wireWorkerArg {
+		os.Exit(wireWorker())
+	}
 	if len(os.Args) == 3 && os.Args[1] == "charts" {
 		os.Exit(redrawCharts(os.Args[2]))
 	}
@@ -38,7 +42,7 @@ func main() {
 }
 
 // scenarioNames are the scenarios in the order --scenario all runs them.
-var scenarioNames = []string{"latency", "group", "p2p", "room", "sync", "throughput", "idle", "scale"}
+var scenarioNames = []string{"latency", "group", "p2p", "room", "sync", "throughput", "idle", "scale", "fanout", "p2p2k", "overload"}
 
 // sweepable are the scenarios --sweep knows.
 var sweepable = []string{"latency", "group", "p2p"}
@@ -77,6 +81,12 @@ type config struct {
 	postgres   string
 	nats       string
 
+	genProcs int
+	fanRates []float64
+	p2pRates []float64
+	p2pUsers int
+	knee     float64
+
 	out     string
 	timeout time.Duration
 	pin     bool
@@ -89,7 +99,7 @@ const connsMax = -1
 
 func parseFlags() (config, error) {
 	var c config
-	var scenario, conns, sweepRates string
+	var scenario, conns, sweepRates, fanRates, p2pRates string
 	fs := flag.NewFlagSet("parley-bench", flag.ContinueOnError)
 	fs.StringVar(&c.relay, "relay", "bin/parley-relay", "the parley-relay binary to benchmark")
 	fs.StringVar(&scenario, "scenario", "all", "comma-separated: "+strings.Join(scenarioNames, ", ")+"; or all")
@@ -108,7 +118,7 @@ func parseFlags() (config, error) {
 	fs.IntVar(&c.syncMsgs, "sync-messages", 10000, "sync: messages the offline device catches up")
 	fs.IntVar(&c.syncConvs, "sync-convs", 20, "sync: conversations those messages are spread over")
 	fs.IntVar(&c.runs, "runs", 3, "runs per scenario")
-	fs.BoolVar(&c.quick, "quick", false, "smoke test: --runs 1 --messages 5000 --duration 2s --sync-messages 2000, idle 1,000 connections (1000,max in all), shorter sweeps and no profile, unless those are given")
+	fs.BoolVar(&c.quick, "quick", false, "smoke test: --runs 1 --messages 5000 --duration 2s --sync-messages 2000 --fan-rates 2000,5000 --p2p-rates 10000, idle 1,000 connections (1000,max in all), shorter sweeps and no profile, unless those are given")
 	fs.BoolVar(&c.sweep, "sweep", false, "latency, group and p2p: step the offered rate up until p99 passes --p99-max, messages are lost or the generator saturates, and report the knee (on by default with --scenario all)")
 	fs.DurationVar(&c.p99Max, "p99-max", 25*time.Millisecond, "sweep: the send → delivered p99 a rate must stay under")
 	fs.IntVar(&c.sweepRuns, "sweep-runs", 1, "sweep: runs per rate; also runs per point of an idle --conns sweep other than the headline one")
@@ -119,6 +129,11 @@ func parseFlags() (config, error) {
 	fs.IntVar(&c.scaleNodes, "scale-nodes", 3, "scale: relays in the largest cluster")
 	fs.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "scale: PostgreSQL server (each run gets a fresh schema, dropped after)")
 	fs.StringVar(&c.nats, "nats", "nats://127.0.0.1:4222", "scale: NATS server")
+	fs.IntVar(&c.genProcs, "procs", 2, "fanout, p2p2k, overload: generator processes of wire clients, all pinned with the bench to the generator's core")
+	fs.StringVar(&fanRates, "fan-rates", "2000,5000,10000,20000", "fanout: offered rates (msg/s) to measure, comma-separated")
+	fs.StringVar(&p2pRates, "p2p-rates", "2000,10000", "p2p2k: offered rates (msg/s) to measure, comma-separated")
+	fs.IntVar(&c.p2pUsers, "p2p-users", 2000, "p2p2k: users, in random pairs")
+	fs.Float64Var(&c.knee, "knee", 5000, "overload: the fan-out knee (msg/s) to offer 4 × when this report measured no fan-out rate that passed")
 	fs.StringVar(&c.out, "out", "docs/benchmarks", "directory for results.json, results.md, the charts and profiles/")
 	fs.BoolVar(&c.pin, "pin", true, "pin the relay to CPU 0 and the bench to CPU 1 where possible (only --pin=false turns it off)")
 	fs.IntVar(&c.procs, "relay-gomaxprocs", 0, "GOMAXPROCS for the relay (0: its own default, 1 when pinned to one CPU)")
@@ -136,7 +151,8 @@ func parseFlags() (config, error) {
 
 	if c.quick {
 		for name, v := range map[string]string{"runs": "1", "messages": "5000", "conns": "1000", "duration": "2s",
-			"sync-messages": "2000", "sweep-duration": "2s", "sweep-rates": "1000,4000,8000,16000"} {
+			"sync-messages": "2000", "sweep-duration": "2s", "sweep-rates": "1000,4000,8000,16000",
+			"fan-rates": "2000,5000", "p2p-rates": "10000"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
@@ -174,10 +190,19 @@ func parseFlags() (config, error) {
 	if c.conns, err = parseConns(conns); err != nil {
 		return c, err
 	}
+	if c.fanRates, err = parseRateList("fan-rates", fanRates); err != nil {
+		return c, err
+	}
+	if c.p2pRates, err = parseRateList("p2p-rates", p2pRates); err != nil {
+		return c, err
+	}
 	if sweepRates != "" {
 		if c.sweepRates, err = parseRates(sweepRates); err != nil {
 			return c, err
 		}
+	}
+	if c.profile && !c.all && !slices.Contains(c.scenarios, "group") && !slices.Contains(c.scenarios, "fanout") {
+		return c, errors.New("--profile needs the scenario group or fanout")
 	}
 	if c.sweep && !c.all && !slices.ContainsFunc(c.scenarios, func(s string) bool { return slices.Contains(sweepable, s) }) {
 		return c, fmt.Errorf("--sweep needs one of the scenarios %s", strings.Join(sweepable, ", "))
@@ -223,6 +248,12 @@ func parseFlags() (config, error) {
 		return c, fmt.Errorf("--sweep-runs %d: want 1 to 20", c.sweepRuns)
 	case c.procs < 0 || c.procs > 256:
 		return c, fmt.Errorf("--relay-gomaxprocs %d: want 0 to 256", c.procs)
+	case c.genProcs < 1 || c.genProcs > 16:
+		return c, fmt.Errorf("--procs %d: want 1 to 16", c.genProcs)
+	case c.p2pUsers < 2 || c.p2pUsers > maxClients:
+		return c, fmt.Errorf("--p2p-users %d: want 2 to %d", c.p2pUsers, maxClients)
+	case !(c.knee >= 1 && c.knee <= 50_000):
+		return c, fmt.Errorf("--knee %v: want 1 to 50,000", c.knee)
 	case c.timeout <= 0:
 		return c, fmt.Errorf("--timeout %s: want a positive duration", c.timeout)
 	}
@@ -379,6 +410,12 @@ func run(pin pinning) int {
 			res.Scenarios = append(res.Scenarios, bn.idle(ctx)...)
 		case "scale":
 			res.Scenarios = append(res.Scenarios, bn.scale(ctx)...)
+		case "fanout":
+			res.Scenarios = append(res.Scenarios, bn.fanout(ctx)...)
+		case "p2p2k":
+			res.Scenarios = append(res.Scenarios, bn.p2p2k(ctx)...)
+		case "overload":
+			res.Scenarios = append(res.Scenarios, bn.overload(ctx, res.Scenarios))
 		}
 	}
 	if cfg.sweep {
@@ -390,6 +427,9 @@ func run(pin pinning) int {
 	}
 	if cfg.profile && bn.runs("group") && ctx.Err() == nil {
 		res.Profiles = append(res.Profiles, bn.groupProfile(ctx))
+	}
+	if cfg.profile && bn.runs("fanout") && ctx.Err() == nil {
+		res.Profiles = append(res.Profiles, bn.fanoutProfile(ctx, fanProfileRate, "fanout"))
 	}
 
 	if ctx.Err() != nil {

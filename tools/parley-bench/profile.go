@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -114,6 +115,83 @@ func (bn *bench) groupProfile(ctx context.Context) *profileResult {
 		}
 	}
 	return pr
+}
+
+// fanoutProfile runs the wire fan-out once more at rate with the relay's
+// --pprof on, capturing its CPU and allocation profiles over the window into
+// <out>/profiles/<name>-{cpu,allocs}.pb.gz.
+func (bn *bench) fanoutProfile(ctx context.Context, rate float64, name string) *profileResult {
+	c := bn.cfg
+	spec := bn.fanoutSpec(rate)
+	spec.dur = c.profileDur + 2*time.Second
+	got := make(map[string][]byte)
+	var mu sync.Mutex
+	spec.probe = func(ctx context.Context, rp *relayProc) error {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, kind := range []string{"cpu", "allocs"} {
+			wg.Go(func() {
+				path := "/debug/pprof/allocs"
+				if kind == "cpu" {
+					path = "/debug/pprof/profile"
+				}
+				b, err := rp.fetch(ctx, path+"?seconds="+strconv.Itoa(int(c.profileDur.Seconds())), c.profileDur+30*time.Second)
+				mu.Lock()
+				got[kind] = b
+				mu.Unlock()
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	pr := &profileResult{
+		Scenario: "fanout",
+		Title: fmt.Sprintf("profile: %s at %s msg/s (%s deliveries/s), %s of CPU and allocations", spec.what,
+			fmtNum(rate, 0), fmtNum(rate*spec.cast.fan(), 0), c.profileDur),
+		Notes: []string{"One more run of the fan-out with the relay's --pprof on; the profiles start with the measured window. Its numbers are not part of the scenario's medians."},
+	}
+	rc := bn.rc
+	if !slices.Contains(rc.extra, "--pprof") {
+		rc.extra = append(slices.Clone(rc.extra), "--pprof")
+	}
+	s := &scenarioResult{Name: "fanout profile", defs: wireDefs}
+	bn.repeat(ctx, s, 1, wireKeys, func(r *runResult) error { return runWire(ctx, rc, spec, c.genProcs, r) })
+	if len(s.Runs) > 0 {
+		pr.Run = s.Runs[0]
+	}
+	pr.save(filepath.Join(c.out, "profiles"), map[string]string{"cpu": name + "-cpu.pb.gz", "allocs": name + "-allocs.pb.gz"}, got)
+	return pr
+}
+
+// save writes the captured profiles into dir and ranks their functions.
+func (pr *profileResult) save(dir string, files map[string]string, got map[string][]byte) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		pr.Notes = append(pr.Notes, "profiles not written: "+err.Error())
+		return
+	}
+	for _, kind := range []string{"cpu", "allocs"} {
+		b := got[kind]
+		if len(b) == 0 {
+			pr.Notes = append(pr.Notes, kind+" profile not captured")
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, files[kind]), b, 0o644); err != nil {
+			pr.Notes = append(pr.Notes, fmt.Sprintf("%s profile not written: %v", kind, err))
+			continue
+		}
+		pr.Files = append(pr.Files, filepath.ToSlash(filepath.Join("profiles", files[kind])))
+		p, err := proftop.Parse(b)
+		if err != nil {
+			pr.Notes = append(pr.Notes, fmt.Sprintf("%s profile: %v", kind, err))
+			continue
+		}
+		if kind == "cpu" {
+			pr.Tops = append(pr.Tops, top(p, "cpu", "CPU", "s", 1e-9))
+		} else {
+			pr.Tops = append(pr.Tops, top(p, "alloc_space", "allocated bytes", "MiB", 1.0/(1<<20)))
+		}
+	}
 }
 
 // top ranks the functions of profile value typ, scaled to unit.

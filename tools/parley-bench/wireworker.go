@@ -1,0 +1,576 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/parley-im/parley/proto"
+)
+
+// The wire generator: the scenarios fanout, p2p2k and overload drive the
+// relay with bare WebSocket clients in --procs worker processes
+// (parley-bench re-executed with wireWorkerArg), all pinned with the bench to
+// the generator's core. A wire client speaks the protocol itself: it says
+// Hello, sends Send frames on its own ticker, and reads every frame with
+// the proto peeks — type and request id from the envelope, and from a
+// Deliver only the sender and the text — never decoding a whole frame. That
+// keeps the receiving side, the costly half of a fan-out generator, cheap.
+//
+// A worker and the bench speak in lines. The bench writes the job (one JSON
+// line); the worker connects its users, creates the groups it owns and says
+// "ready"; the bench says "go <t0 unix ns>", and the worker sends until its
+// window ends and says "sent <JSON wireSent>"; the bench asks "count" until
+// the workers' unique deliveries add up to what was owed (each answers
+// with its count), then "report", answered with one JSON wireReport. Send
+// times travel in the text as unix nanoseconds: every worker reads the same
+// clock.
+
+const wireWorkerArg = "__wire-worker"
+
+// wireJob is one worker's share of a run.
+type wireJob struct {
+	URL   string     `json:"url"`
+	Users []string   `json:"users"` // the whole cast
+	Convs []wireConv `json:"convs"`
+	Talk  []bool     `json:"talk,omitempty"`  // nil: every user talks
+	Own   []int      `json:"own"`             // indices into Users this worker connects
+	Every int64      `json:"every_ns"`        // one talker's send interval
+	Count int        `json:"count"`           // messages a talker may send
+	Warm  int64      `json:"warm_ns"`         // from t0: samples sent before t0+Warm are discarded
+	Dur   int64      `json:"dur_ns"`          // measured window after the warm-up
+	First bool       `json:"first,omitempty"` // flag each sender's first message into a conversation
+}
+
+type wireConv struct {
+	ID      string `json:"id"`
+	Members []int  `json:"members"`
+	Group   bool   `json:"group,omitempty"`
+}
+
+// wireSent is what a worker's talkers sent, warm-up included.
+type wireSent struct {
+	Sent int64 `json:"sent"`
+	Owed int64 `json:"owed"` // deliveries those messages are owed
+}
+
+// wireReport is one worker's tally of a run.
+type wireReport struct {
+	SentWin   int64            `json:"sent_window"`    // sends in the window
+	AckedWin  int64            `json:"acked_window"`   // acks arriving in the window
+	ArrWin    int64            `json:"arrived_window"` // deliveries arriving in the window
+	Unique    int64            `json:"unique"`         // deliveries, warm-up included
+	Dups      int64            `json:"dups"`
+	Strange   int64            `json:"strange"`
+	Unacked   int64            `json:"unacked"` // sends never answered
+	SendErrs  int64            `json:"send_errors"`
+	Refused   map[string]int64 `json:"refused,omitempty"` // error replies by code
+	Closed    map[string]int64 `json:"closed,omitempty"`  // connections the relay closed, by code
+	Deliver   hist             `json:"deliver"`           // send → delivered of messages sent in the window, µs (only admitted messages are delivered)
+	First     hist             `json:"first"`             // send → delivered of first messages, whenever sent, µs
+	Ack       hist             `json:"ack"`               // send → ack of messages sent in the window, µs
+	CPU       float64          `json:"cpu_s"`             // this worker's CPU over the window
+	PeekFails int64            `json:"peek_failures"`
+}
+
+// hist is a log-bucketed histogram of microseconds (1 % wide buckets) that
+// merges by addition: percentiles over several workers without shipping
+// samples.
+type hist map[int]int64
+
+const histBase = 1.01
+
+func histBucket(us float64) int {
+	if us < 1 {
+		return 0
+	}
+	return int(math.Log(us)/math.Log(histBase)) + 1
+}
+
+func (h hist) add(us float64) { h[histBucket(us)]++ }
+
+func (h hist) merge(o hist) {
+	for k, v := range o {
+		h[k] += v
+	}
+}
+
+func (h hist) count() int64 {
+	var n int64
+	for _, v := range h {
+		n += v
+	}
+	return n
+}
+
+// quantile returns the q-quantile (0..1) in milliseconds: the upper edge of
+// its bucket, at most 1 % above the true value; NaN when empty.
+func (h hist) quantile(q float64) float64 {
+	n := h.count()
+	if n == 0 {
+		return math.NaN()
+	}
+	keys := make([]int, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sortInts(keys)
+	rank := int64(math.Ceil(q * float64(n)))
+	rank = max(rank, 1)
+	var c int64
+	for _, k := range keys {
+		c += h[k]
+		if c >= rank {
+			if k == 0 {
+				return 0.001
+			}
+			return math.Pow(histBase, float64(k)) / 1000
+		}
+	}
+	return math.Pow(histBase, float64(keys[len(keys)-1])) / 1000
+}
+
+func sortInts(s []int) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// wireBot is one user's connection in a worker.
+type wireBot struct {
+	idx  int
+	user string
+	conn *websocket.Conn
+	wmu  sync.Mutex // writes: the sender, and the group creation before it
+
+	// Sending: message k goes to convs[convOf[k]].
+	convs  []string
+	fans   []int
+	firsts []bool // convs not yet sent to
+	n      int
+	rng    *rand.Rand
+	convOf []uint16
+	sentAt []atomic.Int64 // unix ns; 0 until sent
+	ackAt  []atomic.Int64 // unix ns; 0 until acked; -1 refused
+
+	// Receiving, by the reader goroutine only until the report.
+	from map[string]int // sender → index into seen
+	seen [][]bool
+	in   map[string]bool
+	buf  []byte
+
+	created chan error // the reply to this bot's CreateGroup
+}
+
+// wireWorker is the worker process.
+func wireWorker() int {
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "parley-bench wire worker:", err)
+		return 1
+	}
+	if _, err := raiseNofile(); err != nil {
+		return fail(err)
+	}
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 64<<20)
+	if !in.Scan() {
+		return fail(errors.New("no job"))
+	}
+	var job wireJob
+	if err := json.Unmarshal(in.Bytes(), &job); err != nil {
+		return fail(err)
+	}
+	w := newWireRun(job)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := w.connect(ctx); err != nil {
+		return fail(err)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	say := func(s string) { out.WriteString(s + "\n"); out.Flush() }
+	say("ready")
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		switch cmd {
+		case "go":
+			t0, err := strconv.ParseInt(arg, 10, 64)
+			if err != nil {
+				return fail(err)
+			}
+			sent := w.run(ctx, t0)
+			b, _ := json.Marshal(sent)
+			say("sent " + string(b))
+		case "count":
+			say(strconv.FormatInt(w.unique.Load(), 10))
+		case "report":
+			b, _ := json.Marshal(w.report())
+			say(string(b))
+			return 0
+		default:
+			return fail(fmt.Errorf("unknown command %q", cmd))
+		}
+	}
+	return 0
+}
+
+// wireRun is a worker's state over one run.
+type wireRun struct {
+	job    wireJob
+	bots   []*wireBot
+	unique atomic.Int64
+	t0     int64
+	w0, w1 int64 // the measured window, unix ns
+
+	mu        sync.Mutex // the tallies below, and every bot's receive state at report time
+	rep       wireReport
+	cpu0, cpu float64
+}
+
+func newWireRun(job wireJob) *wireRun {
+	w := &wireRun{job: job, rep: wireReport{Refused: map[string]int64{}, Closed: map[string]int64{},
+		Deliver: hist{}, First: hist{}, Ack: hist{}}}
+	talks := func(i int) bool { return job.Talk == nil || job.Talk[i] }
+	byUser := make(map[int]*wireBot)
+	for _, i := range job.Own {
+		n := 0
+		if talks(i) {
+			n = job.Count
+		}
+		b := &wireBot{idx: i, user: job.Users[i], n: n, rng: rand.New(rand.NewPCG(uint64(i)+1, 0x9e3779b97f4a7c15)),
+			convOf: make([]uint16, n), sentAt: make([]atomic.Int64, n), ackAt: make([]atomic.Int64, n),
+			from: map[string]int{}, in: map[string]bool{}, buf: make([]byte, 0, 512), created: make(chan error, 1)}
+		byUser[i] = b
+		w.bots = append(w.bots, b)
+	}
+	for _, cv := range job.Convs {
+		for _, m := range cv.Members {
+			b := byUser[m]
+			if b == nil {
+				continue
+			}
+			b.in[cv.ID] = true
+			if b.n > 0 {
+				b.convs = append(b.convs, cv.ID)
+				b.fans = append(b.fans, len(cv.Members)-1)
+				b.firsts = append(b.firsts, true)
+			}
+			for _, s := range cv.Members {
+				if s == m || !talks(s) {
+					continue
+				}
+				if _, ok := b.from[job.Users[s]]; !ok {
+					b.from[job.Users[s]] = len(b.seen)
+					b.seen = append(b.seen, make([]bool, job.Count))
+				}
+			}
+		}
+	}
+	return w
+}
+
+// connect dials every bot, says Hello, starts its reader, and has each
+// group's first member create it.
+func (w *wireRun) connect(ctx context.Context) error {
+	sem := make(chan struct{}, 32)
+	errs := make([]error, len(w.bots))
+	var wg sync.WaitGroup
+	for i, b := range w.bots {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			tok, err := token(b.user, time.Hour)
+			if err == nil {
+				b.conn, err = dialIdle(ctx, w.job.URL, tok, nil, 30*time.Second)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, b := range w.bots {
+		go w.read(ctx, b)
+	}
+	byUser := make(map[int]*wireBot)
+	for _, b := range w.bots {
+		byUser[b.idx] = b
+	}
+	var cwg sync.WaitGroup
+	var cerr []error
+	var cmu sync.Mutex
+	for _, cv := range w.job.Convs {
+		b := byUser[cv.Members[0]]
+		if !cv.Group || b == nil {
+			continue
+		}
+		cwg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			others := make([]string, 0, len(cv.Members)-1)
+			for _, m := range cv.Members[1:] {
+				others = append(others, w.job.Users[m])
+			}
+			f := proto.MustEncode(proto.Frame{Type: proto.TypeCreateGroup, ID: math.MaxUint32,
+				Body: &proto.CreateGroup{ConvID: cv.ID, Name: "bench " + cv.ID, Members: others}})
+			err := b.write(ctx, f)
+			if err == nil {
+				select {
+				case err = <-b.created:
+				case <-time.After(60 * time.Second):
+					err = errors.New("no reply")
+				}
+			}
+			if err != nil {
+				cmu.Lock()
+				cerr = append(cerr, fmt.Errorf("create %s: %w", cv.ID, err))
+				cmu.Unlock()
+			}
+		})
+	}
+	cwg.Wait()
+	return errors.Join(cerr...)
+}
+
+func (b *wireBot) write(ctx context.Context, f []byte) error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	return b.conn.Write(ctx, websocket.MessageBinary, f)
+}
+
+// read is a bot's reader: every frame is peeked, never decoded.
+func (w *wireRun) read(ctx context.Context, b *wireBot) {
+	for {
+		_, r, err := b.conn.Reader(ctx)
+		if err != nil {
+			return
+		}
+		b.buf = b.buf[:0]
+		for {
+			if len(b.buf) == cap(b.buf) {
+				b.buf = append(b.buf, 0)[:len(b.buf)]
+			}
+			n, err := r.Read(b.buf[len(b.buf):cap(b.buf)])
+			b.buf = b.buf[:len(b.buf)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return
+			}
+		}
+		now := time.Now().UnixNano()
+		p, err := proto.PeekFrame(b.buf)
+		if err != nil {
+			w.mu.Lock()
+			w.rep.PeekFails++
+			w.mu.Unlock()
+			continue
+		}
+		switch p.Type {
+		case proto.TypeDeliver:
+			w.delivered(b, p.Body, now)
+		case proto.TypeAck:
+			if k := int(p.ID) - 1; k >= 0 && k < b.n {
+				b.ackAt[k].Store(now)
+			}
+		case proto.TypeError:
+			code, _ := proto.PeekErrorCode(p.Body)
+			if p.ID == math.MaxUint32 {
+				b.created <- fmt.Errorf("error %d", code)
+				continue
+			}
+			if k := int(p.ID) - 1; k >= 0 && k < b.n {
+				b.ackAt[k].Store(-1)
+			}
+			w.mu.Lock()
+			w.rep.Refused[strconv.Itoa(int(code))]++
+			w.mu.Unlock()
+		case proto.TypeConvResult:
+			if p.ID == math.MaxUint32 {
+				b.created <- nil
+			}
+		case proto.TypeClose:
+			code, _ := proto.PeekErrorCode(p.Body)
+			w.mu.Lock()
+			w.rep.Closed[strconv.Itoa(int(code))]++
+			w.mu.Unlock()
+		}
+	}
+}
+
+// delivered counts one Deliver at its receiver.
+func (w *wireRun) delivered(b *wireBot, body []byte, now int64) {
+	d, err := proto.PeekDeliver(body)
+	if err != nil {
+		w.mu.Lock()
+		w.rep.PeekFails++
+		w.mu.Unlock()
+		return
+	}
+	if string(d.Sender) == b.user {
+		return
+	}
+	k, at, first, ok := parseWireText(d.Text)
+	p, known := b.from[string(d.Sender)]
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case !ok && string(d.Text) == "warm-up":
+	case !ok || !known || !b.in[string(d.ConvID)] || k >= len(b.seen[p]):
+		w.rep.Strange++
+	case b.seen[p][k]:
+		w.rep.Dups++
+	default:
+		b.seen[p][k] = true
+		w.unique.Add(1)
+		us := float64(now-at) / 1e3
+		if at >= w.w0 && at < w.w1 {
+			w.rep.Deliver.add(us)
+		}
+		if first {
+			w.rep.First.add(us)
+		}
+		if now >= w.w0 && now < w.w1 {
+			w.rep.ArrWin++
+		}
+	}
+}
+
+// wireText carries the message index, the send time (unix ns) and, for a
+// sender's first message into a conversation, an "f".
+func wireText(k int, at int64, first bool) string {
+	s := "m " + strconv.Itoa(k) + " " + strconv.FormatInt(at, 10)
+	if first {
+		s += " f"
+	}
+	return s
+}
+
+func parseWireText(t []byte) (k int, at int64, first, ok bool) {
+	f := strings.Fields(string(t))
+	if (len(f) != 3 && len(f) != 4) || f[0] != "m" || (len(f) == 4 && f[3] != "f") {
+		return 0, 0, false, false
+	}
+	k, err1 := strconv.Atoi(f[1])
+	at, err2 := strconv.ParseInt(f[2], 10, 64)
+	return k, at, len(f) == 4, err1 == nil && err2 == nil && k >= 0
+}
+
+// run sends from t0 until the window ends: talker i of the cast first at
+// t0 + i/talkers of an interval, then once per interval, whatever the relay
+// answers.
+func (w *wireRun) run(ctx context.Context, t0 int64) wireSent {
+	w.t0, w.w0, w.w1 = t0, t0+w.job.Warm, t0+w.job.Warm+w.job.Dur
+	talkers := 0
+	order := make(map[int]int)
+	for i := range w.job.Users {
+		if w.job.Talk == nil || w.job.Talk[i] {
+			order[i] = talkers
+			talkers++
+		}
+	}
+	every := time.Duration(w.job.Every)
+	end := time.Unix(0, w.w1)
+	var wg sync.WaitGroup
+	for _, b := range w.bots {
+		if b.n == 0 {
+			continue
+		}
+		first := time.Unix(0, t0+w.job.Every*int64(order[b.idx])/int64(max(1, talkers)))
+		wg.Go(func() { w.talk(ctx, b, first, every, end) })
+	}
+	if d := time.Until(time.Unix(0, w.w0)); d > 0 {
+		time.Sleep(d)
+	}
+	w.cpu0, _ = cpuSeconds(os.Getpid())
+	if d := time.Until(end); d > 0 {
+		time.Sleep(d)
+	}
+	w.cpu, _ = cpuSeconds(os.Getpid())
+	w.cpu -= w.cpu0
+	wg.Wait()
+	var s wireSent
+	for _, b := range w.bots {
+		for k := range b.n {
+			if b.sentAt[k].Load() != 0 {
+				s.Sent++
+				s.Owed += int64(b.fans[b.convOf[k]])
+			}
+		}
+	}
+	return s
+}
+
+// talk is one talker's open loop.
+func (w *wireRun) talk(ctx context.Context, b *wireBot, first time.Time, every time.Duration, end time.Time) {
+	time.Sleep(time.Until(first))
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for k := 0; k < b.n && time.Now().Before(end); k++ {
+		ci := 0
+		if len(b.convs) > 1 {
+			ci = b.rng.IntN(len(b.convs))
+		}
+		b.convOf[k] = uint16(ci)
+		fst := w.job.First && b.firsts[ci]
+		b.firsts[ci] = false
+		at := time.Now().UnixNano()
+		f := proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(k + 1), Body: &proto.Send{
+			ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wireText(k, at, fst)}})
+		b.sentAt[k].Store(at)
+		if err := b.write(ctx, f); err != nil {
+			b.sentAt[k].Store(0)
+			w.mu.Lock()
+			w.rep.SendErrs++
+			w.mu.Unlock()
+			return
+		}
+		<-tick.C
+	}
+}
+
+// report tallies the run.
+func (w *wireRun) report() wireReport {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.rep
+	r.Unique = w.unique.Load()
+	r.CPU = w.cpu
+	for _, b := range w.bots {
+		for k := range b.n {
+			at, ack := b.sentAt[k].Load(), b.ackAt[k].Load()
+			if at == 0 {
+				continue
+			}
+			if ack == 0 {
+				r.Unacked++
+			}
+			if ack > 0 && ack >= w.w0 && ack < w.w1 {
+				r.AckedWin++
+			}
+			if at < w.w0 || at >= w.w1 {
+				continue
+			}
+			r.SentWin++
+			if ack > 0 {
+				r.Ack.add(float64(ack-at) / 1e3)
+			}
+		}
+	}
+	return r
+}
