@@ -1,6 +1,6 @@
 /**
  * @parley-im/sdk: the Parley instant-messaging client for browsers and
- * Node.js ≥ 20 (SPEC §4). The client logic is the Go SDK compiled to
+ * Node.js ≥ 20. The client logic is the Go SDK compiled to
  * WebAssembly; this package loads it and gives it a TypeScript API.
  *
  * ```ts

@@ -18,7 +18,7 @@ export type {
 } from './bridge.gen.js';
 
 /** The kind of a conversation. */
-export type ConversationType = 'p2p' | 'group' | 'room';
+export type ConversationType = 'p2p' | 'group';
 
 /** Diagnostics at or above this level are logged. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -95,7 +95,7 @@ export interface StateEvent {
 
 /** Payload of the `kicked` event: the session ended for good and will not reconnect. */
 export interface KickedEvent {
-  /** {@link Codes}.Kicked, Unauthorized, TokenExpired, Banned, … */
+  /** {@link Codes}.Kicked, Unauthorized, TokenExpired, … */
   code: number;
   reason: string;
 }
@@ -121,7 +121,7 @@ export interface ClientEvents {
   syncStart: SyncEvent;
   /** The sync finished: the cache is up to date with the relay. */
   syncEnd: SyncEvent;
-  /** Another device took over, the user was banned or the token was refused: no auto-reconnect. */
+  /** Another device took over or the token was refused: no auto-reconnect. */
   kicked: KickedEvent;
   /** The token expires soon; with a token function the client fetches a new one by itself. */
   tokenWillExpire: undefined;
