@@ -95,6 +95,8 @@ type Core struct {
 	closeCode     proto.Code // from a Close frame on the current connection
 	closeReason   string
 	tokenWarnAt   time.Time
+	probeSent     time.Time // a probe ping went out then (zero: none pending)
+	probeBy       time.Time // and the connection is dropped if nothing arrived by then
 	nextReq       uint64
 	reqs          map[uint64]*request // requests awaiting their reply on this connection
 
@@ -104,6 +106,9 @@ type Core struct {
 	inflight map[string]uint64    // client id → request id
 	retryMsg map[string]time.Time // client id → not before
 	sendOps  map[string][]uint64  // client id → operations waiting for its ack
+
+	// conversations.go: groups asked for while offline, written on the next welcome.
+	groupQueue []queuedGroup
 
 	// conversations.go: the cache's view, sync and gap filling.
 	meta      Meta
