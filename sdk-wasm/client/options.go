@@ -3,11 +3,11 @@ package client
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"time"
-	"encoding/binary"
-	"encoding/hex"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/core"
