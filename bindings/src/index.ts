@@ -30,6 +30,7 @@ export { Codes, codeName, retryable, terminal, type Code } from './codes.js';
 export { foldText } from './fold.js';
 export { indexedDBStorage, type IDBFactoryLike, type IDBKeyRangeLike, type IndexedDBStorageOptions } from './storage/indexeddb.js';
 export type {
+  AbortOptions,
   ClientEventName,
   ClientEvents,
   ClientOptions,
@@ -37,6 +38,8 @@ export type {
   Conversation,
   ConversationType,
   CreateGroupOptions,
+  HistoryOptions,
+  HistoryPage,
   InstantiateHook,
   KickedEvent,
   LogLevel,
@@ -49,6 +52,7 @@ export type {
   ReconnectOptions,
   SearchCursor,
   SearchOptions,
+  SendTextOptions,
   StateEvent,
   StorageAdapter,
   StorageBatch,
