@@ -169,6 +169,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	var staticFS *staticFiles
+	if *static != "" {
+		var err error
+		if staticFS, err = newStaticFiles(*static); err == nil {
+			err = checkDataOutsideStatic(*static, *data)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "parley-relay: %v\n", err)
+			return 1
+		}
+	}
 	store, bus, err := openBackends(ctx, *storeURL, *busURL, *busPrefix, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
@@ -193,7 +204,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 		return 1
 	}
-	x := extras{static: *static, pprof: *pprofOn}
+	x := extras{pprof: *pprofOn}
+	if staticFS != nil {
+		x.static = staticFS
+	}
 	if *devTokens {
 		// The relay's own secret, resolved the way relay.New did.
 		if x.devToken, err = relay.ResolveSecret(*secret, *data); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"net/http"
 	"net/http/pprof"
-	"path/filepath"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -17,7 +16,7 @@ var relayRoutes = []string{"GET /v1/ws", "GET /healthz", "GET /metrics"}
 
 // extras are what only the binary serves around the relay.
 type extras struct {
-	static   string // directory served at "/"; "" for none
+	static   http.Handler // the --static folder served at "/" (staticFiles); nil for none
 	pprof    bool   // Go's profiler at /debug/pprof/
 	devToken string // secret that POST /dev/token signs with; "" for none
 }
@@ -36,8 +35,8 @@ func routes(relayHandler http.Handler, x extras) http.Handler {
 	if x.devToken != "" {
 		mux.Handle("POST /dev/token", devTokens(x.devToken))
 	}
-	if x.static != "" {
-		mux.Handle("GET /", http.FileServer(http.Dir(filepath.Clean(x.static))))
+	if x.static != nil {
+		mux.Handle("GET /", x.static)
 	}
 	return mux
 }
