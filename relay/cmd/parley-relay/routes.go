@@ -17,8 +17,8 @@ var relayRoutes = []string{"GET /v1/ws", "GET /healthz", "GET /metrics"}
 // extras are what only the binary serves around the relay.
 type extras struct {
 	static   http.Handler // the --static folder served at "/" (staticFiles); nil for none
-	pprof    bool   // Go's profiler at /debug/pprof/
-	devToken string // secret that POST /dev/token signs with; "" for none
+	pprof    bool         // Go's profiler at /debug/pprof/
+	devToken string       // secret that POST /dev/token signs with; "" for none
 }
 
 // routes returns the binary's HTTP handler: the relay's routes and extras.
