@@ -233,7 +233,14 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	}
 	c.hbTimeout = c.cfg.HeartbeatTimeout
 	if c.hbTimeout <= 0 {
-		c.hbTimeout = 2*c.heartbeat + 5*time.Second
+		// A live relay answers the ping sent every heartbeat within a round
+		// trip; half a heartbeat (at least 5 s) of slack covers a slow one,
+		// and keeps the worst case for a silent death under 2 × heartbeat.
+		slack := c.heartbeat / 2
+		if slack < 5*time.Second {
+			slack = 5 * time.Second
+		}
+		c.hbTimeout = c.heartbeat + slack
 	}
 	c.nextPing = now.Add(c.heartbeat)
 	if w.TokenExp > 0 {

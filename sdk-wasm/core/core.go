@@ -18,7 +18,8 @@ type Config struct {
 	// Heartbeat is how often to ping when the relay does not say. Defaults to 25 s.
 	Heartbeat time.Duration
 	// HeartbeatTimeout closes a connection on which nothing arrived for this
-	// long. Defaults to 2 × heartbeat + 5 s.
+	// long. Defaults to heartbeat + max(heartbeat / 2, 5 s): 37.5 s with the
+	// default 25 s heartbeat.
 	HeartbeatTimeout time.Duration
 	// RequestTimeout bounds handshakes, syncs and application requests other
 	// than sends (sends wait in the outbox as long as it takes). Defaults to 15 s.
