@@ -88,3 +88,35 @@ test('two people chat in the web demo by clicking and typing', { skip, timeout: 
     await Promise.all([ca.close(), cb.close()]);
   }
 });
+
+// "Offline first" covers the app too: after one visit, the demo reloaded
+// with the network gone opens from its service worker and shows the
+// conversations cached in IndexedDB, with the state saying it is not online.
+test('the demo reloaded offline shows the cached conversations', { skip, timeout: 120000 }, async () => {
+  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  try {
+    const carol = await signIn(ca, 'carol');
+    await signIn(cb, 'dave');
+    await carol.p.getByTestId('new-chat').click();
+    await carol.p.getByTestId('new-chat-user').fill('dave');
+    await carol.p.getByTestId('new-chat-submit').click();
+    await carol.p.getByTestId('composer').fill('cached before the network went away');
+    await carol.p.getByTestId('composer').press('Enter');
+    await carol.p.waitForFunction(() => [...document.querySelectorAll('[data-testid="message"]')].some((m) => m.dataset.status === 'sent'), undefined, { timeout: 20000 });
+    // The service worker controls the page once it is active.
+    await carol.p.waitForFunction(async () => !!(await navigator.serviceWorker.ready) && !!navigator.serviceWorker.controller, undefined, { timeout: 20000 })
+      .catch(async () => { await carol.p.reload(); await carol.p.waitForFunction(() => !!navigator.serviceWorker.controller, undefined, { timeout: 20000 }); });
+    await ca.setOffline(true);
+    await carol.p.reload();
+    const item = carol.p.getByTestId('conv-item').filter({ hasText: 'dave' });
+    await item.waitFor({ timeout: 20000 });
+    await item.click();
+    await carol.p.getByTestId('message').filter({ hasText: 'cached before the network went away' }).waitFor({ timeout: 20000 });
+    const state = await carol.p.getByTestId('conn-state').textContent();
+    assert.doesNotMatch(state ?? '', /^\s*connected\s*$/i, `offline, the state says ${state}`);
+    await carol.p.screenshot({ path: join(ARTIFACTS, 'web-chat-offline.png') });
+  } finally {
+    await ca.setOffline(false).catch(() => {});
+    await Promise.all([ca.close(), cb.close()]);
+  }
+});

@@ -82,3 +82,10 @@ if (remembered) {
 } else {
   showSignin();
 }
+
+// The app shell works offline: a reload without a network opens the app and
+// its cached conversations (public/sw.js). Served over http(s) only; the
+// relay serves sw.js from the app's folder.
+if ('serviceWorker' in navigator && location.protocol.startsWith('http')) {
+  navigator.serviceWorker.register('./sw.js').catch((err) => console.warn('[web-chat] service worker:', err));
+}
