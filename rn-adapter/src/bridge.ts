@@ -99,6 +99,11 @@ const REPLAY = new Set(['connect', 'conversations', 'conversation', 'totalUnread
 const SENDS = new Set(['send', 'sendText']);
 /** Methods answered here: they are synchronous in the SDK, or only about this side. */
 const LOCAL = new Set(['on', 'once', 'off', 'p2p', 'reconnect', 'close']);
+/** The SDK's event names; the compiler checks the list against ClientEventName both ways. */
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset'] as const;
+const _everyEvent: [(typeof EVENT_LIST)[number]] extends [ClientEventName] ? ([ClientEventName] extends [(typeof EVENT_LIST)[number]] ? true : false) : false = true;
+void _everyEvent;
+const EVENTS: ReadonlySet<string> = new Set(EVENT_LIST);
 
 const connections = new WeakMap<Transport, Connection>();
 
@@ -635,6 +640,7 @@ class ClientCore {
   // --- local methods ---------------------------------------------------------
 
   on<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void {
+    if (typeof event !== 'string' || !EVENTS.has(event)) throw invalid(`on(): ${JSON.stringify(event)} is not an event; events: ${[...EVENTS].join(', ')}`);
     if (typeof handler !== 'function') throw invalid('on() needs a handler function');
     let hs = this.#handlers.get(event);
     if (!hs) {
