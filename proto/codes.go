@@ -62,16 +62,21 @@ const (
 
 // Client-side codes (4900–4999), used by SDK errors and never sent.
 const (
-	CodeClientClosed    Code = 4900 // the client was closed
-	CodeNotConnected    Code = 4901 // the request needs a connection
-	CodeRequestTimeout  Code = 4902 // no reply in time
-	CodeInvalidArgument Code = 4903 // the caller passed bad arguments
-	CodeBadServerFrame  Code = 4904 // the relay sent something the client rejects
-	CodePanic           Code = 4905 // the SDK failed internally
+	CodeClientClosed        Code = 4900 // the client was closed
+	CodeNotConnected        Code = 4901 // the request needs a connection
+	CodeRequestTimeout      Code = 4902 // no reply in time
+	CodeInvalidArgument     Code = 4903 // the caller passed bad arguments
+	CodeBadServerFrame      Code = 4904 // the relay sent something the client rejects
+	CodePanic               Code = 4905 // the SDK failed internally
+	CodeConnectTimeout      Code = 4906 // connect did not finish in time; the client keeps retrying in the background
+	CodeGaveUp              Code = 4907 // reconnecting stopped after maxAttempts failures; terminal until connect is called again
+	CodeAborted             Code = 4908 // the caller cancelled the operation (AbortSignal, context) before it completed
+	CodeUnknownConversation Code = 4909 // the conversation is not in this client's cache
 )
 
 // Terminal reports whether a close with this code must not be retried.
-func (c Code) Terminal() bool { return c >= 4000 && c < 4100 }
+// CodeGaveUp is terminal too: the client does not reconnect by itself after it.
+func (c Code) Terminal() bool { return c >= 4000 && c < 4100 || c == CodeGaveUp }
 
 // Retryable reports whether a close or request error may succeed if tried
 // again. Unknown codes outside the terminal ranges are treated as retryable
@@ -80,6 +85,8 @@ func (c Code) Retryable() bool {
 	switch {
 	case c >= 4000 && c < 4100, c >= 4200 && c < 4300:
 		return false
+	case c == CodeConnectTimeout:
+		return true
 	case c >= 4900:
 		return false
 	}
@@ -122,6 +129,10 @@ var codeNames = map[Code]string{
 	CodeInvalidArgument:    "invalid argument",
 	CodeBadServerFrame:     "bad server frame",
 	CodePanic:              "panic",
+	CodeConnectTimeout:      "connect timeout",
+	CodeGaveUp:              "gave up reconnecting",
+	CodeAborted:             "aborted",
+	CodeUnknownConversation: "unknown conversation",
 }
 
 // String returns the code's short name.

@@ -29,6 +29,8 @@ var codeRanges = []codeRange{
 	{4100, 4199, "retryable close", false, true, true},
 	{4200, 4299, "permanent request error", false, false, true},
 	{4300, 4399, "temporary request error", false, true, true},
+	{4906, 4906, "client-side, retryable", false, true, false},
+	{4907, 4907, "client-side, terminal", true, false, false},
 	{4900, 4999, "client-side", false, false, false},
 }
 

@@ -361,6 +361,8 @@ var rangeActions = map[string]string{
 	"permanent request error": "Fail the request and do not repeat it unchanged. A failed send leaves the outbox as `failed`.",
 	"temporary request error": "Repeat the same request (a send with the same client id) after a backoff; a send stays `pending`.",
 	"client-side":             "Never on the wire: the SDK rejects a call with it.",
+	"client-side, retryable":  "Never on the wire: the SDK rejects a call with it; the same call may succeed later.",
+	"client-side, terminal":   "Never on the wire: the client stopped reconnecting by itself; the application decides.",
 }
 
 // codeActions refine the range's action for single codes.
@@ -382,6 +384,9 @@ var codeActions = map[Code]string{
 	CodeTooLarge:           "Fail the request; it will not fit however often it is sent.",
 	CodeBusy:               "Repeat the same request after a jittered, growing backoff of at least `RetryAfter` ms; a send stays `pending` and the sends behind it wait.",
 	CodePanic:              "Never on the wire: the call hit a bug in the SDK (a recovered Go panic); report it with the message.",
+	CodeConnectTimeout:     "Never on the wire: `connect()` stopped waiting; the client keeps retrying and emits `state` `connected` when it gets through.",
+	CodeGaveUp:             "Never on the wire: the state is `disconnected`; `connect()` starts over.",
+	CodeAborted:            "Never on the wire: an operation not yet written to the relay leaves no trace; one already written may still complete there.",
 }
 
 func renderCodeRanges() string {

@@ -1,5 +1,6 @@
 // Client-side benchmarks in headless Chromium against a real relay: the
-// numbers SPEC §5 budgets for the browser. Writes docs/benchmarks/browser.json
+// latency, start-up and sync numbers the
+// browser is budgeted for. Writes docs/benchmarks/browser.json
 // and browser.md. Run by `./build.sh bench` (after `./build.sh npm`).
 import { cpSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -329,7 +330,7 @@ Date ${results.date} · ${results.cpu}, ${results.cores} CPUs · Chromium (Debia
 | search over ${sr.messages.toLocaleString('en')} cached messages: no match | ${r(sr.none)} ms |
 | for reference: a plain cursor over every message for the rare term, no index (${sr.plainCursorRare.runs} runs) | ${r(sr.plainCursorRare)} ms |
 
-| SPEC §5 budget | measured | budget | |
+| budget | measured | budget | |
 |---|---|---|---|
 ${budgets.map(([w, v, b, p]) => `| ${w} | ${v} | ${b} | ${p ? '**pass**' : '**FAIL**'} |`).join('\n')}
 

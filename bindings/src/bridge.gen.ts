@@ -206,6 +206,10 @@ export interface BridgeConfig {
   deviceId?: string;
   heartbeatMs?: number;
   requestTimeoutMs?: number;
+  /** connect() gives up waiting (4906) after this; 0: 10 s. */
+  connectTimeoutMs?: number;
+  /** A fixed token; host.token() is not called then. */
+  token?: string;
   minDelayMs?: number;
   maxDelayMs?: number;
   maxAttempts?: number;

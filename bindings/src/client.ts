@@ -6,12 +6,15 @@ import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
 import { indexedDBStorage } from './storage/indexeddb.js';
 import type {
+  AbortOptions,
   ClientEventName,
   ClientEvents,
   ClientOptions,
   ConnectionState,
   Conversation,
   CreateGroupOptions,
+  HistoryOptions,
+  HistoryPage,
   LogLevel,
   Message,
   MessagesOptions,
@@ -19,6 +22,7 @@ import type {
   ParleyClient,
   SearchCursor,
   SearchOptions,
+  SendTextOptions,
   StorageAdapter,
 } from './types.js';
 import type { BridgeConfig, BridgeEvent, BridgeSearch, StoredConversation, StoredMessage } from './bridge.gen.js';
@@ -33,6 +37,20 @@ void _sameShapes;
 type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
+// Every event name; the compiler checks the list against ClientEvents both ways.
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset'] as const;
+const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
+void _allEvents;
+const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
+
+/**
+ * PROBE_MS is how long a connection may stay silent after the page said the
+ * network changed (offline, online, back to the foreground, resumed from a
+ * freeze) before it is dropped as dead: a ping goes out at once, and the
+ * relay answers a healthy one in a round trip.
+ */
+const PROBE_MS = 1500;
+
 /**
  * openClient implements createClient (index.ts): it validates the options,
  * prepares the host (WebSocket, storage, device id), loads the wasm module
@@ -45,7 +63,7 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
   if (typeof url !== 'string' || url === '') throw invalid('options.url must be the relay WebSocket URL');
   if (typeof token !== 'string' && typeof token !== 'function') throw invalid('options.token must be a string or a function returning one');
   if (typeof token === 'string' && token === '') throw invalid('options.token is empty');
-  for (const k of ['heartbeatMs', 'requestTimeoutMs', 'sendWindow', 'seed'] as const) checkCount(options[k], k);
+  for (const k of ['heartbeatMs', 'requestTimeoutMs', 'connectTimeoutMs', 'sendWindow', 'seed'] as const) checkCount(options[k], k);
   for (const k of ['maxAttempts', 'minDelayMs', 'maxDelayMs'] as const) checkCount(options.reconnect?.[k], `reconnect.${k}`);
   if (options.wasmGlobal !== undefined && (typeof options.wasmGlobal !== 'object' || options.wasmGlobal === null)) {
     throw invalid('options.wasmGlobal must be an object');
@@ -96,6 +114,10 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
       deviceId,
       heartbeatMs: options.heartbeatMs,
       requestTimeoutMs: options.requestTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+      // A fixed token goes to the module as is: the client reads the user
+      // it claims, so p2p() works before the first connect.
+      token: typeof token === 'string' ? token : undefined,
       minDelayMs: options.reconnect?.minDelayMs,
       maxDelayMs: options.reconnect?.maxDelayMs,
       maxAttempts: options.reconnect?.maxAttempts,
@@ -133,10 +155,11 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
 class Client implements ParleyClient {
   #wc: WasmClient | null = null;
   #closing: Promise<void> | null = null;
-  readonly #handlers = new Map<ClientEventName, Set<(payload: never) => void>>();
+  // Per event: the handler given → the function that runs (itself, or the once wrapper).
+  readonly #handlers = new Map<ClientEventName, Map<Handler, Handler>>();
   readonly #queue: DecodedEvent[] = [];
   #draining = false;
-  #offOnline: (() => void) | null = null;
+  #offPage: (() => void) | null = null;
   // What userId and deviceId last returned, for after close(), when the
   // wasm client's functions are released.
   #user = '';
@@ -151,12 +174,20 @@ class Client implements ParleyClient {
 
   attach(wc: WasmClient): void {
     this.#wc = wc;
-    // A browser that comes back online should not wait out the backoff.
-    const target = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; window?: unknown };
-    if (target.window !== undefined && typeof target.addEventListener === 'function') {
-      const online = () => this.reconnect();
-      target.addEventListener('online', online);
-      this.#offOnline = () => target.removeEventListener?.('online', online);
+    this.#offPage = watchPage(
+      () => this.reconnect(),
+      (why) => this.#probe(why),
+    );
+  }
+
+  /** probe checks the connection at once because the page said something changed. */
+  #probe(why: string): void {
+    if (this.#closing || !this.#wc) return;
+    this.log('debug', `${why}: probing the connection`);
+    try {
+      this.#wc.probe(PROBE_MS);
+    } catch (e) {
+      this.log('warn', `probe: ${String(e)}`);
     }
   }
 
@@ -184,7 +215,7 @@ class Client implements ParleyClient {
     for (let e = this.#queue.shift(); e; e = this.#queue.shift()) {
       const hs = this.#handlers.get(e.name);
       if (!hs) continue;
-      for (const h of [...hs]) {
+      for (const h of [...hs.values()]) {
         try {
           (h as (p: unknown) => void)(e.payload);
         } catch (err) {
@@ -226,8 +257,14 @@ class Client implements ParleyClient {
     return this.#device || (this.claim?.id ?? '');
   }
 
-  connect(): Promise<void> {
-    return this.#call((wc) => wc.connect());
+  connect(options: AbortOptions = {}): Promise<void> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = signalOf(options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#call((wc) => wc.connect(signal));
   }
 
   reconnect(): void {
@@ -240,17 +277,39 @@ class Client implements ParleyClient {
   }
 
   on<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void {
-    if (typeof handler !== 'function') throw invalid('on() needs a handler function');
-    let hs = this.#handlers.get(event);
-    if (!hs) {
-      hs = new Set();
-      this.#handlers.set(event, hs);
-    }
-    const h = handler as (payload: never) => void;
-    hs.add(h);
-    return () => {
-      hs.delete(h);
+    const hs = this.#subscribers(event, handler, 'on');
+    const h = handler as Handler;
+    hs.set(h, h);
+    return () => this.off(event, handler);
+  }
+
+  once<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void {
+    const hs = this.#subscribers(event, handler, 'once');
+    const h = handler as Handler;
+    const wrapper: Handler = (payload) => {
+      if (hs.get(h) === wrapper) hs.delete(h);
+      h(payload);
     };
+    hs.set(h, wrapper);
+    return () => this.off(event, handler);
+  }
+
+  off<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): void {
+    this.#handlers.get(event)?.delete(handler as Handler);
+  }
+
+  #subscribers(event: string, handler: unknown, what: string): Map<Handler, Handler> {
+    if (typeof event !== 'string' || !EVENT_NAMES.has(event)) {
+      throw invalid(`${what}(): ${JSON.stringify(event)} is not an event; events: ${[...EVENT_NAMES].join(', ')}`);
+    }
+    if (typeof handler !== 'function') throw invalid(`${what}() needs a handler function`);
+    const name = event as ClientEventName;
+    let hs = this.#handlers.get(name);
+    if (!hs) {
+      hs = new Map();
+      this.#handlers.set(name, hs);
+    }
+    return hs;
   }
 
   p2p(peer: string): string {
@@ -261,12 +320,13 @@ class Client implements ParleyClient {
     throw invalid(`p2p(): ${JSON.stringify(peer)} is not a valid user id`);
   }
 
-  sendText(conversationId: string, text: string): Promise<Message> {
+  sendText(conversationId: string, text: string, options: SendTextOptions = {}): Promise<Message> {
     if (typeof text !== 'string') return Promise.reject(invalid('sendText() needs a string'));
-    return this.send(conversationId, { type: 'text', text });
+    if (typeof options !== 'object' || options === null) return Promise.reject(invalid('sendText options must be an object'));
+    return this.send(conversationId, { type: 'text', text, clientId: options.clientId }, { signal: options.signal });
   }
 
-  async send(conversationId: string, message: OutgoingMessage): Promise<Message> {
+  async send(conversationId: string, message: OutgoingMessage, options: AbortOptions = {}): Promise<Message> {
     if (typeof conversationId !== 'string' || conversationId === '') throw invalid('send() needs a conversation id');
     if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
       throw invalid("send() needs a message with a type, e.g. { type: 'custom', body }");
@@ -279,7 +339,12 @@ class Client implements ParleyClient {
     }
     const text = message.text ?? '';
     if (typeof text !== 'string') throw invalid('message text must be a string');
-    const bytes = await this.#call((wc) => wc.send(conversationId, message.type, text, body));
+    const clientId = message.clientId;
+    if (clientId !== undefined && (typeof clientId !== 'string' || !/^[A-Za-z0-9_.@-]{1,64}$/.test(clientId))) {
+      throw invalid('clientId must be 1 to 64 characters of [A-Za-z0-9_.@-]');
+    }
+    const signal = signalOf(options);
+    const bytes = await this.#call((wc) => wc.send(conversationId, message.type, text, body, clientId, signal));
     return toMessage(parseJSON<StoredMessage>(bytes));
   }
 
@@ -297,13 +362,38 @@ class Client implements ParleyClient {
     return (parseJSON<StoredConversation[] | null>(bytes) ?? []).map(toConversation);
   }
 
+  async conversation(id: string): Promise<Conversation | undefined> {
+    if (typeof id !== 'string' || id === '') throw invalid('conversation() needs a conversation id');
+    const bytes = await this.#call((wc) => wc.conversation(id));
+    const c = parseJSON<StoredConversation | null>(bytes);
+    return c ? toConversation(c) : undefined;
+  }
+
+  async totalUnread(): Promise<number> {
+    return (await this.conversations()).reduce((n, c) => n + c.unread, 0);
+  }
+
   async messages(conversationId: string, options: MessagesOptions = {}): Promise<Message[]> {
+    if (typeof options !== 'object' || options === null) throw invalid('messages options must be an object');
     const before = options.beforeSeq ?? 0;
     const limit = options.limit ?? 50;
     checkCount(before, 'beforeSeq');
     checkCount(limit, 'limit');
-    const bytes = await this.#call((wc) => wc.messages(conversationId, before, limit));
+    const signal = signalOf(options);
+    const bytes = await this.#call((wc) => wc.messages(conversationId, before, limit, signal));
     return (parseJSON<StoredMessage[] | null>(bytes) ?? []).map(toMessage);
+  }
+
+  async history(conversationId: string, options: HistoryOptions = {}): Promise<HistoryPage> {
+    if (typeof options !== 'object' || options === null) throw invalid('history options must be an object');
+    const limit = options.limit ?? 50;
+    checkCount(limit, 'limit');
+    if (limit < 1 || limit > 500) throw invalid('limit must be 1 to 500');
+    const page = await this.messages(conversationId, { beforeSeq: options.beforeSeq ?? 0, limit, signal: options.signal });
+    // Sequence numbers are contiguous from 1: older messages exist exactly
+    // when the oldest one here is above 1.
+    const messages = page.filter((m) => m.status === 'sent' && m.seq > 0);
+    return { messages, hasMore: (messages[0]?.seq ?? 0) > 1 };
   }
 
   async search(text: string, options: SearchOptions = {}): Promise<Message[]> {
@@ -339,12 +429,20 @@ class Client implements ParleyClient {
   async createGroup(name: string, members: string[], options: CreateGroupOptions = {}): Promise<Conversation> {
     if (typeof name !== 'string') throw invalid('createGroup() needs a name');
     if (!Array.isArray(members) || members.some((m) => typeof m !== 'string')) throw invalid('createGroup() needs an array of user ids');
-    const bytes = await this.#call((wc) => wc.createGroup(options.id ?? '', name, members));
+    if (typeof options !== 'object' || options === null) throw invalid('createGroup options must be an object');
+    const signal = signalOf(options);
+    const bytes = await this.#call((wc) => wc.createGroup(options.id ?? '', name, members, signal));
     return toConversation(parseJSON<StoredConversation>(bytes));
   }
 
-  waitSynced(): Promise<void> {
-    return this.#call((wc) => wc.waitSynced());
+  waitSynced(options: AbortOptions = {}): Promise<void> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = signalOf(options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#call((wc) => wc.waitSynced(signal));
   }
 
   close(): Promise<void> {
@@ -353,8 +451,8 @@ class Client implements ParleyClient {
   }
 
   async #close(): Promise<void> {
-    this.#offOnline?.();
-    this.#offOnline = null;
+    this.#offPage?.();
+    this.#offPage = null;
     const wc = this.#wc;
     try {
       if (wc) {
@@ -373,6 +471,47 @@ class Client implements ParleyClient {
       if (this.ownStorage) await this.storage?.close().catch(() => {});
     }
   }
+}
+
+type Handler = (payload: never) => void;
+
+/** signalOf reads and checks options.signal. */
+function signalOf(options: AbortOptions | undefined): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
+  const s = options.signal as unknown;
+  if (s === undefined) return undefined;
+  if (typeof s !== 'object' || s === null || typeof (s as AbortSignal).addEventListener !== 'function' || typeof (s as AbortSignal).aborted !== 'boolean') {
+    throw invalid('signal must be an AbortSignal');
+  }
+  return s as AbortSignal;
+}
+
+/**
+ * watchPage follows what a browser page says about the network and its
+ * own life: `online` redials at once (no backoff wait), and `offline`,
+ * `online`, the page becoming visible again and `resume` (after a freeze)
+ * probe the connection, so a dead one is noticed within PROBE_MS instead of
+ * the heartbeat timeout. Returns the function that stops watching; outside
+ * a page (Node, workers without a window) it watches nothing.
+ */
+function watchPage(reconnect: () => void, probe: (why: string) => void): (() => void) | null {
+  type Target = { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener };
+  const g = globalThis as Target & { window?: unknown; document?: Target & { visibilityState?: string } };
+  if (g.window === undefined || typeof g.addEventListener !== 'function') return null;
+  const doc = g.document;
+  const listeners: [Target, string, () => void][] = [
+    [g, 'online', () => { reconnect(); probe('online'); }],
+    [g, 'offline', () => probe('offline')],
+  ];
+  if (doc && typeof doc.addEventListener === 'function') {
+    listeners.push([doc, 'visibilitychange', () => { if (doc.visibilityState === 'visible') probe('page visible'); }]);
+    listeners.push([doc, 'resume', () => probe('page resumed')]);
+  }
+  for (const [t, name, f] of listeners) t.addEventListener?.(name, f);
+  return () => {
+    for (const [t, name, f] of listeners) t.removeEventListener?.(name, f);
+  };
 }
 
 function consoleLogger(level: Level, message: string): void {

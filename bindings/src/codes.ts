@@ -89,6 +89,14 @@ export const Codes = {
   BadServerFrame: 4904,
   /** 4905 panic: the SDK failed internally. */
   Panic: 4905,
+  /** 4906 connect timeout: connect did not finish in time; the client keeps retrying in the background. */
+  ConnectTimeout: 4906,
+  /** 4907 gave up reconnecting: reconnecting stopped after maxAttempts failures; terminal until connect is called again. */
+  GaveUp: 4907,
+  /** 4908 aborted: the caller cancelled the operation (AbortSignal, context) before it completed. */
+  Aborted: 4908,
+  /** 4909 unknown conversation: the conversation is not in this client's cache. */
+  UnknownConversation: 4909,
 } as const;
 
 /** Code is a code this version of the SDK knows; a newer relay may send others. */
@@ -130,12 +138,16 @@ const names: { readonly [code: number]: string } = {
   4903: "invalid argument",
   4904: "bad server frame",
   4905: "panic",
+  4906: "connect timeout",
+  4907: "gave up reconnecting",
+  4908: "aborted",
+  4909: "unknown conversation",
 };
 
 // Inclusive ranges where Code.Terminal and Code.Retryable are true, from
 // evaluating them over every uint16.
-const terminalRanges: readonly (readonly [number, number])[] = [[4000, 4099]];
-const retryableRanges: readonly (readonly [number, number])[] = [[0, 3999], [4100, 4199], [4300, 4899]];
+const terminalRanges: readonly (readonly [number, number])[] = [[4000, 4099], [4907, 4907]];
+const retryableRanges: readonly (readonly [number, number])[] = [[0, 3999], [4100, 4199], [4300, 4899], [4906, 4906]];
 
 function within(rs: readonly (readonly [number, number])[], code: number): boolean {
   if (!Number.isInteger(code)) return false;

@@ -1,6 +1,6 @@
 /**
  * @parley-im/sdk: the Parley instant-messaging client for browsers and
- * Node.js ≥ 20 (SPEC §4). The client logic is the Go SDK compiled to
+ * Node.js ≥ 20. The client logic is the Go SDK compiled to
  * WebAssembly; this package loads it and gives it a TypeScript API.
  *
  * ```ts
@@ -30,6 +30,7 @@ export { Codes, codeName, retryable, terminal, type Code } from './codes.js';
 export { foldText } from './fold.js';
 export { indexedDBStorage, type IDBFactoryLike, type IDBKeyRangeLike, type IndexedDBStorageOptions } from './storage/indexeddb.js';
 export type {
+  AbortOptions,
   ClientEventName,
   ClientEvents,
   ClientOptions,
@@ -37,6 +38,8 @@ export type {
   Conversation,
   ConversationType,
   CreateGroupOptions,
+  HistoryOptions,
+  HistoryPage,
   InstantiateHook,
   KickedEvent,
   LogLevel,
@@ -49,6 +52,7 @@ export type {
   ReconnectOptions,
   SearchCursor,
   SearchOptions,
+  SendTextOptions,
   StateEvent,
   StorageAdapter,
   StorageBatch,

@@ -18,7 +18,7 @@ export type {
 } from './bridge.gen.js';
 
 /** The kind of a conversation. */
-export type ConversationType = 'p2p' | 'group' | 'room';
+export type ConversationType = 'p2p' | 'group';
 
 /** Diagnostics at or above this level are logged. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -83,6 +83,47 @@ export interface OutgoingMessage {
    * every device. A `Uint8Array` is sent as is (raw bytes).
    */
   body?: unknown;
+  /**
+   * The message's client id, 1 to 64 of `[A-Za-z0-9_.@-]`. Defaults to one
+   * the client chooses. Choosing it lets the application key the pending
+   * message (`local:<clientId>`) before the call settles; sending again with
+   * an id still in the outbox queues nothing twice, and the relay stores a
+   * client id once per sender.
+   */
+  clientId?: string;
+}
+
+/** Cancels an operation: `{ signal: controller.signal }`. */
+export interface AbortOptions {
+  /**
+   * Aborting rejects the operation with {@link Codes}.Aborted (4908). An
+   * operation not yet written to the relay (a group asked for offline, a
+   * message still in the outbox) is never written; one already written may
+   * still complete on the relay.
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link ParleyClient.sendText}. */
+export interface SendTextOptions extends AbortOptions {
+  /** The message's client id; see {@link OutgoingMessage.clientId}. */
+  clientId?: string;
+}
+
+/** Options of {@link ParleyClient.history}. */
+export interface HistoryOptions extends AbortOptions {
+  /** Only messages with seq < beforeSeq. Defaults to 0: the newest (pending messages are not included). */
+  beforeSeq?: number;
+  /** At most this many messages. Defaults to 50; at most 500. */
+  limit?: number;
+}
+
+/** A page of {@link ParleyClient.history}. */
+export interface HistoryPage {
+  /** Sent messages ascending by seq. */
+  messages: Message[];
+  /** Whether older messages exist: page on with `beforeSeq: messages[0].seq`. */
+  hasMore: boolean;
 }
 
 /** Payload of the `state` event. */
@@ -95,7 +136,7 @@ export interface StateEvent {
 
 /** Payload of the `kicked` event: the session ended for good and will not reconnect. */
 export interface KickedEvent {
-  /** {@link Codes}.Kicked, Unauthorized, TokenExpired, Banned, … */
+  /** {@link Codes}.Kicked, Unauthorized, TokenExpired, … */
   code: number;
   reason: string;
 }
@@ -113,15 +154,15 @@ export interface ClientEvents {
   state: StateEvent;
   /** A new message in any conversation, own messages from other devices included. */
   message: Message;
-  /** A message changed: status (pending → sent/failed), edit, recall, receipt. */
+  /** A message changed status: pending → sent, or pending → failed. */
   messageUpdate: Message;
-  /** A conversation was created or changed (last message, unread, settings). */
+  /** A conversation was created or changed (last message, unread, name, members). */
   conversation: Conversation;
   /** A sync with the relay started. */
   syncStart: SyncEvent;
   /** The sync finished: the cache is up to date with the relay. */
   syncEnd: SyncEvent;
-  /** Another device took over, the user was banned or the token was refused: no auto-reconnect. */
+  /** Another device took over or the token was refused: no auto-reconnect. */
   kicked: KickedEvent;
   /** The token expires soon; with a token function the client fetches a new one by itself. */
   tokenWillExpire: undefined;
@@ -133,7 +174,7 @@ export interface ClientEvents {
 export type ClientEventName = keyof ClientEvents;
 
 /** Options of {@link ParleyClient.messages}. */
-export interface MessagesOptions {
+export interface MessagesOptions extends AbortOptions {
   /** Only messages with seq < beforeSeq. Defaults to 0: the newest, followed by the pending ones. */
   beforeSeq?: number;
   /** At most this many (sent) messages. Defaults to 50; the relay caps a page at 500. */
@@ -151,7 +192,7 @@ export interface SearchOptions {
 }
 
 /** Options of {@link ParleyClient.createGroup}. */
-export interface CreateGroupOptions {
+export interface CreateGroupOptions extends AbortOptions {
   /** The group's id, `g:<user>.<name>` with this user's id: by default a relay refuses (4258) an id in another user's namespace. Defaults to one the client chooses in this namespace; a retry with the same id is idempotent. */
   id?: string;
 }
@@ -233,9 +274,15 @@ export interface ClientOptions {
    * outbox as long as it takes). Defaults to 15 000 ms.
    */
   requestTimeoutMs?: number;
+  /**
+   * How long `connect()` waits for the relay: past it, `connect()` rejects
+   * with {@link Codes}.ConnectTimeout (4906, retryable) while the client
+   * keeps retrying in the background. Defaults to 10 000 ms.
+   */
+  connectTimeoutMs?: number;
   /** How many sends may await their ack at once. Defaults to 64. */
   sendWindow?: number;
-  /** Diagnostics at or above this level go to `logger`. Defaults to `'warn'`. */
+  /** Diagnostics at or above this level go to `logger`. Defaults to `'warn'`; `'info'` adds every connection state change and retry. */
   logLevel?: LogLevel;
   /** Receives diagnostics. Defaults to `console` with a `[parley]` prefix. */
   logger?: (level: Exclude<LogLevel, 'silent'>, message: string) => void;
@@ -306,41 +353,70 @@ export interface ParleyClient {
 
   /**
    * Starts connecting and resolves once the relay welcomed the client. It
-   * rejects with a {@link ParleyError} on a terminal close (bad token: 4001)
-   * or when `reconnect.maxAttempts` is exhausted; the client keeps retrying
-   * retryable failures meanwhile.
+   * rejects with a {@link ParleyError}:
+   * - {@link Codes}.ConnectTimeout (4906, retryable) when not connected
+   *   after `connectTimeoutMs` (10 s): the client keeps retrying in the
+   *   background and emits `state` `connected` when it gets through;
+   * - a terminal code when reconnecting stops: the relay's terminal close
+   *   (a refused token: 4001) or {@link Codes}.GaveUp (4907) once
+   *   `reconnect.maxAttempts` failures in a row are used up;
+   * - {@link Codes}.Aborted (4908) when `signal` aborts (the client keeps
+   *   connecting; `close()` stops it).
    */
-  connect(): Promise<void>;
+  connect(options?: AbortOptions): Promise<void>;
   /** Dials now if the client is waiting to retry (the SDK also does this when the browser goes online). */
   reconnect(): void;
   /**
    * Subscribes to an event and returns the unsubscribe function. Handlers
    * run in event order, outside any SDK call; an exception in a handler is
-   * logged and never breaks the SDK or other handlers.
+   * logged and never breaks the SDK or other handlers. Throws a ParleyError
+   * 4903 (InvalidArgument) for an event name that does not exist.
    */
   on<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void;
+  /** Subscribes for the next event only; returns the unsubscribe function. */
+  once<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void;
+  /** Removes a handler given to {@link ParleyClient.on} or {@link ParleyClient.once}; unknown handlers are ignored. */
+  off<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): void;
   /**
    * The deterministic id of the one-to-one conversation with `peer`
-   * (`p:` + the two user ids sorted, joined by `:`). Throws a ParleyError
-   * 4903 (InvalidArgument) while the user id is not known yet.
+   * (`p:` + the two user ids sorted, joined by `:`). Works before the first
+   * connect: the user id is then the `sub` the token claims (read without
+   * verification; with a token function, known after its first call). Throws
+   * a ParleyError 4903 (InvalidArgument) while no user id is known or when
+   * `peer` is not a valid user id.
    */
   p2p(peer: string): string;
-  /** Sends a text message; resolves once the relay durably acknowledged it. */
-  sendText(conversationId: string, text: string): Promise<Message>;
-  /** Sends a message of any type; resolves once the relay durably acknowledged it. */
-  send(conversationId: string, message: OutgoingMessage): Promise<Message>;
+  /**
+   * Sends a text message; resolves once the relay durably acknowledged it.
+   * The pending message is announced at once, before this settles: a
+   * `message` event with `status: 'pending'` and the `clientId` (yours when
+   * you pass one). Aborting `signal` takes the message out of the outbox.
+   */
+  sendText(conversationId: string, text: string, options?: SendTextOptions): Promise<Message>;
+  /** Sends a message of any type; as {@link ParleyClient.sendText}. */
+  send(conversationId: string, message: OutgoingMessage, options?: AbortOptions): Promise<Message>;
   /** Sends a failed message again; resolves once acknowledged. */
   resend(clientId: string): Promise<Message>;
-  /** Drops a pending or failed message from the outbox; its send rejects. */
+  /** Drops a pending or failed message from the outbox; its send rejects with 4908 (Aborted). */
   discard(clientId: string): Promise<void>;
   /** The conversations, most recent first, from the local cache. */
   conversations(): Promise<Conversation[]>;
+  /** One conversation from the local cache, or `undefined` when this device does not know it. */
+  conversation(id: string): Promise<Conversation | undefined>;
+  /** The sum of `unread` over every cached conversation. */
+  totalUnread(): Promise<number>;
   /**
    * A page of messages ascending by seq: from the cache, and from the relay
    * for what the cache lacks. With no `beforeSeq`, pending messages follow the
    * sent ones.
    */
   messages(conversationId: string, options?: MessagesOptions): Promise<Message[]>;
+  /**
+   * A page of sent messages ascending by seq (as {@link ParleyClient.messages},
+   * without the pending ones), and whether older ones exist. Sequence numbers
+   * are contiguous from 1, so `hasMore` is exact: the page starts above seq 1.
+   */
+  history(conversationId: string, options?: HistoryOptions): Promise<HistoryPage>;
   /**
    * Searches the messages cached on this device — what sync and history
    * brought in, what was sent, and the outbox — for `text`, newest first.
@@ -353,12 +429,20 @@ export interface ParleyClient {
    * bad conversation id, limit or cursor.
    */
   search(text: string, options?: SearchOptions): Promise<Message[]>;
-  /** Moves the read cursor to `seq` (default: the last message). Applies locally at once. */
+  /**
+   * Moves the read cursor to `seq` (default: the last message). Applies
+   * locally at once. Rejects with 4909 (UnknownConversation) for a
+   * conversation this device does not know.
+   */
   markRead(conversationId: string, seq?: number): Promise<void>;
-  /** Creates a group with the given members (this user is always one); needs a connection. */
+  /**
+   * Creates a group with the given members (this user is always one; at
+   * least one other is required, else 4903). Offline, the request waits for
+   * the connection; aborting `signal` before then means it is never sent.
+   */
   createGroup(name: string, members: string[], options?: CreateGroupOptions): Promise<Conversation>;
   /** Resolves when connected with nothing left to sync, fill or send. */
-  waitSynced(): Promise<void>;
+  waitSynced(options?: AbortOptions): Promise<void>;
   /** Ends the session and releases the client; unsent messages stay in the outbox for the next start. */
   close(): Promise<void>;
 }

@@ -75,12 +75,18 @@ export interface WasmStorage {
 
 /** A client inside the wasm module. @internal */
 export interface WasmClient {
-  /** Starts connecting; resolves once welcomed, rejects on a terminal close. */
-  connect(): Promise<void>;
+  /**
+   * Starts connecting; resolves once welcomed, rejects on a terminal close,
+   * with 4906 after config.connectTimeoutMs (still trying), with 4908 when
+   * `signal` aborts.
+   */
+  connect(signal?: AbortSignal): Promise<void>;
   /** Closes the session and releases the client; the outbox stays in storage. */
   close(): Promise<void>;
   /** Dials now if waiting to retry (e.g. the browser went online). */
   reconnect(): void;
+  /** Pings now; a connection silent for timeoutMs is dropped and redialled (the page says the network changed). */
+  probe(timeoutMs: number): void;
   state(): 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
   userId(): string;
   deviceId(): string;
@@ -90,17 +96,23 @@ export interface WasmClient {
    * not a valid user id.
    */
   p2p(peer: string): string;
-  /** Queues a message; resolves with JSON StoredMessage once acknowledged. */
-  send(conv: string, type: string, text: string, body: Uint8Array | null): Promise<Uint8Array>;
+  /**
+   * Queues a message (clientId '' or undefined: the client chooses one);
+   * resolves with JSON StoredMessage once acknowledged. The pending message
+   * event comes first. Aborting `signal` discards it from the outbox (4908).
+   */
+  send(conv: string, type: string, text: string, body: Uint8Array | null, clientId?: string, signal?: AbortSignal): Promise<Uint8Array>;
   resend(clientId: string): Promise<Uint8Array>;
   discard(clientId: string): Promise<void>;
   markRead(conv: string, seq: number): Promise<void>;
   /** id '' lets the client choose one. Resolves with JSON StoredConversation. */
-  createGroup(id: string, name: string, members: string[]): Promise<Uint8Array>;
+  createGroup(id: string, name: string, members: string[], signal?: AbortSignal): Promise<Uint8Array>;
+  /** JSON StoredConversation from the cache, or JSON null. */
+  conversation(id: string): Promise<Uint8Array>;
   /** JSON StoredConversation[], most recent first, from the cache. */
   conversations(): Promise<Uint8Array>;
   /** JSON StoredMessage[] ascending: cache first, relay for what the cache lacks; pending ones last when before is 0. */
-  messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
+  messages(conv: string, before: number, limit: number, signal?: AbortSignal): Promise<Uint8Array>;
   /**
    * JSON {@link BridgeSearch} in; JSON StoredMessage[] newest first out: the
    * store's matches with the outbox's merged in. Rejects with 4903 on bad
@@ -108,7 +120,7 @@ export interface WasmClient {
    */
   search(search: Uint8Array): Promise<Uint8Array>;
   /** Resolves when connected with nothing left to sync, fill or send. */
-  waitSynced(): Promise<void>;
+  waitSynced(signal?: AbortSignal): Promise<void>;
 }
 
 declare global {

@@ -324,3 +324,33 @@ test('search: a page syncs 300 messages into IndexedDB and finds the right ones,
     await Promise.all([ca.close(), cb.close()]);
   }
 });
+
+// The page going offline (context.setOffline, as a user turning Wi-Fi off)
+// is noticed within 2 s: the SDK hears the page's `offline` event and probes
+// the connection, instead of waiting for the heartbeat timeout (7 s at this
+// relay's 2 s heartbeat). Back online, it reconnects by itself.
+test('offline is noticed within 2 s of the page going offline; back online it reconnects', { skip, timeout: 120000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const p = await page(ctx, 'offline');
+    await start(p, 'olga', { storage: 'memory', logLevel: 'info' });
+    await connect(p);
+    await p.evaluate(() => {
+      window.offlineAt = null;
+      addEventListener('offline', () => { window.offlineAt = performance.now(); });
+    });
+    await ctx.setOffline(true);
+    await waitFor(p, () => window.offlineAt !== null, undefined, 10000);
+    await waitFor(p, () => P.client.state !== 'connected', undefined, 15000);
+    const took = await p.evaluate(() => {
+      const left = P.events.find((e) => e.ev === 'state' && e.t >= window.offlineAt && e.p.state !== 'connected');
+      return left.t - window.offlineAt;
+    });
+    timings.offlineDetectedMs = Math.round(took);
+    assert.ok(took < 2000, `the SDK left "connected" ${Math.round(took)} ms after the page went offline, want < 2000:\n${dumpLogs()}`);
+    await ctx.setOffline(false);
+    await waitFor(p, () => P.client.state === 'connected', undefined, 30000);
+  } finally {
+    await ctx.close();
+  }
+});

@@ -167,7 +167,8 @@ describe('errors', () => {
       assert.match(e.message, /^parley: 4203 forbidden/);
       return true;
     });
-    // A group the relay refuses: the message fails, with its code.
+    // A group the relay refuses: the message fails, with its code, and
+    // nothing stays behind (no outbox entry, no conversation).
     const failed = next(mallory, 'messageUpdate', (m) => m.status === 'failed');
     let err;
     await assert.rejects(mallory.sendText('g:not-mine', 'hi'), (e) => {
@@ -179,10 +180,10 @@ describe('errors', () => {
     assert.equal(m.errorCode, err.code);
     assert.equal(m.conversationId, 'g:not-mine');
     assert.equal(m.seq, 0);
-    // A failed message stays in the outbox until resent or discarded.
-    const pending = await mallory.messages('g:not-mine').catch(() => []);
-    assert.ok(pending.every((x) => x.status !== 'sent'));
-    await mallory.discard(m.clientId);
+    assert.deepEqual(await mallory.messages('g:not-mine').catch(() => []), []);
+    assert.ok((await mallory.conversations()).every((c) => c.id !== 'g:not-mine'), 'a phantom conversation stayed');
+    assert.equal(await mallory.conversation('g:not-mine'), undefined);
+    await assert.rejects(mallory.discard(m.clientId), isParley(Codes.InvalidArgument));
     // Unknown message types and empty texts are refused before sending.
     await assert.rejects(mallory.send('g:not-mine', { type: 'blob' }), isParley(Codes.InvalidArgument));
     await assert.rejects(mallory.sendText(mallory.p2p('bob'), ''), isParley(Codes.InvalidArgument));
@@ -203,10 +204,18 @@ describe('errors', () => {
     assert.equal(eve.userId, '');
   });
 
-  test('p2p before the user id is known throws 4903', async () => {
+  test('p2p before the first connect uses the user the token names; without one it throws 4903', async () => {
     const c = await createClient({ url: relay.ws, token: relay.token('zoe'), storage: 'memory' });
     open.push(c);
-    assert.throws(() => c.p2p('bob'), isParley(Codes.InvalidArgument));
+    assert.equal(c.p2p('bob'), 'p:bob:zoe');
+    // A token function is only called on dial: nothing is known before.
+    const f = await createClient({ url: relay.ws, token: async () => relay.token('yan'), storage: 'memory' });
+    open.push(f);
+    assert.throws(() => f.p2p('bob'), isParley(Codes.InvalidArgument));
+    // A string that is no JWT names nobody.
+    const n = await createClient({ url: relay.ws, token: 'not-a-jwt', storage: 'memory' });
+    open.push(n);
+    assert.throws(() => n.p2p('bob'), isParley(Codes.InvalidArgument));
     await c.connect();
     assert.equal(c.p2p('bob'), 'p:bob:zoe');
     assert.throws(() => c.p2p(''), isParley(Codes.InvalidArgument));

@@ -2,7 +2,9 @@
 // clicking and typing in headless Chromium, two people against one relay.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { brotliDecompressSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Relay } from './support/relay.mjs';
@@ -87,4 +89,71 @@ test('two people chat in the web demo by clicking and typing', { skip, timeout: 
   } finally {
     await Promise.all([ca.close(), cb.close()]);
   }
+});
+
+// "Offline first" covers the app too: after one visit, the demo reloaded
+// with the network gone opens from its service worker and shows the
+// conversations cached in IndexedDB, with the state saying it is not online.
+test('the demo reloaded offline shows the cached conversations', { skip, timeout: 120000 }, async () => {
+  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  try {
+    const carol = await signIn(ca, 'carol');
+    await signIn(cb, 'dave');
+    await carol.p.getByTestId('new-chat').click();
+    await carol.p.getByTestId('new-chat-user').fill('dave');
+    await carol.p.getByTestId('new-chat-submit').click();
+    await carol.p.getByTestId('composer').fill('cached before the network went away');
+    await carol.p.getByTestId('composer').press('Enter');
+    await carol.p.waitForFunction(() => [...document.querySelectorAll('[data-testid="message"]')].some((m) => m.dataset.status === 'sent'), undefined, { timeout: 20000 });
+    // The service worker is active and holds the app shell of this first visit.
+    await carol.p.waitForFunction(async () => {
+      if (!navigator.serviceWorker.controller) return false;
+      const cache = await caches.open('parley-web-chat-v1');
+      const keys = (await cache.keys()).map((r) => new URL(r.url).pathname);
+      return keys.includes('/') && keys.some((k) => k.endsWith('.wasm'));
+    }, undefined, { timeout: 30000, polling: 100 });
+    await ca.setOffline(true);
+    await carol.p.reload();
+    const item = carol.p.getByTestId('conv-item').filter({ hasText: 'dave' });
+    await item.waitFor({ timeout: 20000 });
+    await item.click();
+    await carol.p.getByTestId('message').filter({ hasText: 'cached before the network went away' }).waitFor({ timeout: 20000 });
+    const state = await carol.p.getByTestId('conn-state').textContent();
+    assert.doesNotMatch(state ?? '', /^\s*connected\s*$/i, `offline, the state says ${state}`);
+    await carol.p.screenshot({ path: join(ARTIFACTS, 'web-chat-offline.png') });
+  } finally {
+    await ca.setOffline(false).catch(() => {});
+    await Promise.all([ca.close(), cb.close()]);
+  }
+});
+
+// The relay serves the demo's parley.wasm precompressed, under the hashed
+// name the bundler gave it, typed for streaming compilation and cached for
+// good; the page itself is revalidated.
+test('the relay answers parley.wasm with brotli, application/wasm and immutable caching', { skip, timeout: 60000 }, async () => {
+  const wasm = readdirSync(join(app, 'assets')).find((f) => /^parley-.+\.wasm$/.test(f));
+  assert.ok(wasm, 'the build has a hashed parley-<hash>.wasm');
+  const raw = readFileSync(join(app, 'assets', wasm));
+  const fetchRaw = (path, enc) => new Promise((resolve, reject) => {
+    httpGet(relay.http + path, { headers: { 'Accept-Encoding': enc } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+  const br = await fetchRaw(`/assets/${wasm}`, 'gzip, deflate, br');
+  assert.equal(br.status, 200);
+  assert.equal(br.headers['content-encoding'], 'br');
+  assert.equal(br.headers['content-type'], 'application/wasm');
+  assert.equal(br.headers['cache-control'], 'public, max-age=31536000, immutable');
+  assert.match(br.headers.vary ?? '', /Accept-Encoding/);
+  assert.ok(br.body.length < raw.length / 3, `brotli ${br.body.length} B of ${raw.length} B`);
+  assert.ok(brotliDecompressSync(br.body).equals(raw), 'the brotli bytes are the module');
+  const gz = await fetchRaw(`/assets/${wasm}`, 'gzip');
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  const plain = await fetchRaw(`/assets/${wasm}`, 'identity');
+  assert.equal(plain.headers['content-encoding'], undefined);
+  assert.ok(plain.body.equals(raw));
+  const page = await fetchRaw('/', 'br');
+  assert.equal(page.headers['cache-control'], 'no-cache');
 });

@@ -68,8 +68,8 @@ func TestRanges(t *testing.T) {
 		pred func(proto.Code) bool
 		want string
 	}{
-		{"terminal", proto.Code.Terminal, "[[4000, 4099]]"},
-		{"retryable", proto.Code.Retryable, "[[0, 3999], [4100, 4199], [4300, 4899]]"},
+		{"terminal", proto.Code.Terminal, "[[4000, 4099], [4907, 4907]]"},
+		{"retryable", proto.Code.Retryable, "[[0, 3999], [4100, 4199], [4300, 4899], [4906, 4906]]"},
 		{"none", func(proto.Code) bool { return false }, "[]"},
 		{"all", func(proto.Code) bool { return true }, "[[0, 65535]]"},
 	} {

@@ -16,7 +16,8 @@ import (
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
-// TestBadInput throws every kind of bad input of SPEC §6 at one real relay
+// TestBadInput throws every kind of bad input (malformed, oversize,
+// slow, silent, forged, unauthorised) at one real relay
 // while a healthy pair of clients chats through it. Each bad client gets its
 // documented code; the relay stays up; the healthy pair never notices.
 func TestBadInput(t *testing.T) {

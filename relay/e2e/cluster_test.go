@@ -41,7 +41,8 @@ func startCluster(t *testing.T, n int) *cluster {
 	return c
 }
 
-// TestInvariantsAcrossRelays is the chaos invariant of SPEC §2 on three
+// TestInvariantsAcrossRelays is the chaos invariant (no loss, no duplicate, one
+// order per conversation, whatever fails) on three
 // relays: 3 users × 3 devices spread over the relays by the balancer send
 // 4,500 messages while connections are cut at random, each relay in turn is
 // killed with SIGKILL (its clients reconnect to another), NATS is killed and

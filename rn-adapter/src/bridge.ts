@@ -95,10 +95,15 @@ export async function createClient(options: BridgeClientOptions, env: BridgeEnv)
 // ---------------------------------------------------------------------------
 
 /** What a method does with a call that was in flight when the page went away. */
-const REPLAY = new Set(['connect', 'conversations', 'messages', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup']);
+const REPLAY = new Set(['connect', 'conversations', 'conversation', 'totalUnread', 'messages', 'history', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup']);
 const SENDS = new Set(['send', 'sendText']);
 /** Methods answered here: they are synchronous in the SDK, or only about this side. */
-const LOCAL = new Set(['on', 'p2p', 'reconnect', 'close']);
+const LOCAL = new Set(['on', 'once', 'off', 'p2p', 'reconnect', 'close']);
+/** The SDK's event names; the compiler checks the list against ClientEventName both ways. */
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset'] as const;
+const _everyEvent: [(typeof EVENT_LIST)[number]] extends [ClientEventName] ? ([ClientEventName] extends [(typeof EVENT_LIST)[number]] ? true : false) : false = true;
+void _everyEvent;
+const EVENTS: ReadonlySet<string> = new Set(EVENT_LIST);
 
 const connections = new WeakMap<Transport, Connection>();
 
@@ -373,6 +378,8 @@ class ClientCore {
   ) {
     const local: Record<string, unknown> = {
       on: this.on.bind(this),
+      once: this.once.bind(this),
+      off: this.off.bind(this),
       p2p: this.p2p.bind(this),
       reconnect: this.reconnect.bind(this),
       close: this.close.bind(this),
@@ -633,6 +640,7 @@ class ClientCore {
   // --- local methods ---------------------------------------------------------
 
   on<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void {
+    if (typeof event !== 'string' || !EVENTS.has(event)) throw invalid(`on(): ${JSON.stringify(event)} is not an event; events: ${[...EVENTS].join(', ')}`);
     if (typeof handler !== 'function') throw invalid('on() needs a handler function');
     let hs = this.#handlers.get(event);
     if (!hs) {
@@ -646,6 +654,27 @@ class ClientCore {
       hs.delete(h);
     };
   }
+
+  once<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): () => void {
+    if (typeof handler !== 'function') throw invalid('once() needs a handler function');
+    const wrapper = (p: ClientEvents[K]) => {
+      this.#onceOf.delete(handler as (p: never) => void);
+      off();
+      handler(p);
+    };
+    const off = this.on(event, wrapper);
+    this.#onceOf.set(handler as (p: never) => void, off);
+    return off;
+  }
+
+  off<K extends ClientEventName>(event: K, handler: (payload: ClientEvents[K]) => void): void {
+    const h = handler as (p: never) => void;
+    this.#handlers.get(event)?.delete(h);
+    this.#onceOf.get(h)?.();
+    this.#onceOf.delete(h);
+  }
+
+  readonly #onceOf = new Map<(p: never) => void, () => void>();
 
   p2p(peer: string): string {
     if (typeof peer !== 'string' || peer === '') throw invalid('p2p() needs the peer user id');

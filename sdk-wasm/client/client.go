@@ -29,6 +29,10 @@ type Client struct {
 	// the loop, which publishes it.
 	status atomic.Pointer[status]
 
+	// tokenUser is the user the token claims (unverified), for P2P before
+	// the first welcome.
+	tokenUser atomic.Pointer[string]
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -66,7 +70,11 @@ func New(opts Options) (*Client, error) {
 		}
 		opts.Rand = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)).Uint64
 	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
 	c := &Client{opts: opts}
+	c.noteToken(opts.Token)
 	c.status.Store(&status{state: core.StateIdle, device: opts.DeviceID})
 	c.loop = newLoop(c, opts.Store)
 	go c.loop.run()
@@ -121,9 +129,19 @@ func (c *Client) guard(where string) {
 	}
 }
 
-// Connect starts the session and waits until the relay welcomed it, or the
-// session stopped for good (the error carries the close code, e.g. 4001 for
-// a refused token), or ctx ended (the client keeps trying then).
+// noteToken remembers the user a token claims.
+func (c *Client) noteToken(tok string) {
+	if u := tokenSubject(tok); u != "" {
+		c.tokenUser.Store(&u)
+	}
+}
+
+// Connect starts the session and waits until the relay welcomed it. It
+// fails with the close code when the session stopped for good (e.g. 4001
+// for a refused token, proto.CodeGaveUp when Config.MaxAttempts ran out),
+// with proto.CodeConnectTimeout after Options.ConnectTimeout, and with
+// ctx.Err() when ctx ends; in the last two cases the client keeps trying
+// in the background and emits the connected state when it gets through.
 func (c *Client) Connect(ctx context.Context) error { return c.loop.connect(ctx) }
 
 // On registers a handler for every event; handlers run in order on one
@@ -155,8 +173,17 @@ func (c *Client) DeviceID() string { return c.status.Load().device }
 // P2P returns the id of the one-to-one conversation with peer: "" while the
 // user id is not known yet (before the first welcome, with an empty cache)
 // or when peer is not a valid user id.
+//
+// Before the first welcome, with an empty cache, the user is the one the
+// token claims (its sub, read without verification): known from the start
+// with Options.Token, after the first token fetch with TokenFunc.
 func (c *Client) P2P(peer string) string {
 	me := c.UserID()
+	if me == "" {
+		if u := c.tokenUser.Load(); u != nil {
+			me = *u
+		}
+	}
 	if me == "" || !proto.ValidName(peer) {
 		return ""
 	}
@@ -181,9 +208,18 @@ func (c *Client) Send(ctx context.Context, conv, msgType, text string, body []by
 // SendAsync queues a message and returns at once with the pending message
 // and a channel that yields the ack (or the error) once.
 func (c *Client) SendAsync(conv, msgType, text string, body []byte) (core.Message, <-chan SendResult, error) {
+	return c.SendAsyncID("", conv, msgType, text, body)
+}
+
+// SendAsyncID is SendAsync with a client id chosen by the caller ("": the
+// client chooses): the application knows the pending message's key before
+// it asks, and a retry of the call with the same id queues nothing twice.
+// Discard(clientID) cancels the send; its channel then yields
+// proto.CodeAborted.
+func (c *Client) SendAsyncID(clientID, conv, msgType, text string, body []byte) (core.Message, <-chan SendResult, error) {
 	var pending core.Message
 	ch, err := c.loop.start(func(cr *core.Core, now time.Time) (uint64, error) {
-		op, m, err := cr.Send(now, conv, msgType, text, body)
+		op, m, err := cr.SendID(now, clientID, conv, msgType, text, body)
 		pending = m
 		return op, err
 	})
@@ -215,7 +251,7 @@ func (c *Client) Resend(ctx context.Context, clientID string) (core.Message, err
 }
 
 // Discard drops a pending or failed message from the outbox; whoever waits
-// for its ack gets an error. A message already written may still be stored
+// for its ack gets proto.CodeAborted. A message already written may still be stored
 // by the relay.
 func (c *Client) Discard(clientID string) error {
 	var err error
@@ -231,8 +267,10 @@ func (c *Client) MarkRead(ctx context.Context, conv string, seq uint64) error {
 	return err
 }
 
-// CreateGroup creates a group conversation with members (and this user).
-// id "" lets the client choose one; a retry with the same id is idempotent.
+// CreateGroup creates a group conversation with members (and this user;
+// at least one other member is required). id "" lets the client choose
+// one; a retry with the same id is idempotent. Offline, the request waits
+// for the connection; when ctx ends before it was written, it never is.
 func (c *Client) CreateGroup(ctx context.Context, id, name string, members []string) (core.Conversation, error) {
 	r, err := c.loop.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.CreateGroup(now, id, name, members) })
 	return deref(r.Conversation), err
@@ -320,6 +358,14 @@ func (c *Client) Search(text string, opts core.SearchOptions) ([]core.Message, e
 // WaitSynced waits until the client is connected with nothing left to sync,
 // fill or send.
 func (c *Client) WaitSynced(ctx context.Context) error { return c.loop.waitSynced(ctx) }
+
+// Probe checks the connection now because the platform says the network
+// changed: a ping goes out, and a connection that answers nothing within
+// timeout is dropped and redialled; while waiting to retry, it dials now.
+// It never waits.
+func (c *Client) Probe(timeout time.Duration) {
+	c.loop.postNow(func(cr *core.Core, now time.Time) { cr.Probe(now, timeout) })
+}
 
 // Reconnect dials now if the client is waiting to retry (e.g. the network
 // came back). It never waits.

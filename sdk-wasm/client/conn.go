@@ -55,7 +55,9 @@ func (c *Client) dial(id uint64) {
 			return
 		}
 		token = t
+		c.noteToken(t)
 	}
+	c.logf(LevelInfo, "parley: dialing %s", c.opts.URL)
 	s, err := c.opts.Dial(ctx, c.opts.URL)
 	if err != nil {
 		c.logf(LevelDebug, "parley: dial failed: %v", err)

@@ -175,6 +175,7 @@ func (l *loop) onState(e core.Event) {
 	if e.Kind != core.EventState {
 		return
 	}
+	l.logState(e)
 	var err error
 	switch e.State {
 	case core.StateConnected:
@@ -193,6 +194,22 @@ func (l *loop) onState(e core.Event) {
 	if e.State != core.StateConnected {
 		l.closeConns("")
 	}
+}
+
+// logState logs a connection state change at info level, with the close
+// code behind it and, while reconnecting, when the next attempt is due.
+func (l *loop) logState(e core.Event) {
+	if l.c.opts.Logger == nil || l.c.opts.LogLevel > LevelInfo {
+		return
+	}
+	msg := "parley: " + string(e.State)
+	if e.Code != 0 || e.Reason != "" {
+		msg += fmt.Sprintf(" (%d %s)", e.Code, e.Reason)
+	}
+	if at := l.core.RetryAt(); e.State == core.StateReconnecting && !at.IsZero() {
+		msg += fmt.Sprintf("; retrying in %v", time.Until(at).Round(time.Millisecond))
+	}
+	l.c.logf(LevelInfo, "%s", msg)
 }
 
 // opened hands a new connection to the loop: one the core has moved on from
@@ -287,27 +304,35 @@ func (l *loop) stopped() error {
 // start starts an operation and returns the channel its one result will
 // come on (nothing comes once the loop has stopped: select on done too).
 func (l *loop) start(start func(c *core.Core, now time.Time) (uint64, error)) (<-chan core.Result, error) {
+	_, ch, err := l.startOp(start)
+	return ch, err
+}
+
+// startOp is start, also returning the operation's id.
+func (l *loop) startOp(start func(c *core.Core, now time.Time) (uint64, error)) (uint64, <-chan core.Result, error) {
 	ch := make(chan core.Result, 1)
 	var startErr error
+	var id uint64
 	if err := l.do(func(c *core.Core, now time.Time) {
 		op, err := start(c, now)
 		if err != nil {
 			startErr = err
 			return
 		}
+		id = op
 		l.ops[op] = ch
 	}); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if startErr != nil {
-		return nil, startErr
+		return 0, nil, startErr
 	}
-	return ch, nil
+	return id, ch, nil
 }
 
 // await starts an operation and waits for its result.
 func (l *loop) await(ctx context.Context, start func(c *core.Core, now time.Time) (uint64, error)) (core.Result, error) {
-	ch, err := l.start(start)
+	op, ch, err := l.startOp(start)
 	if err != nil {
 		return core.Result{}, err
 	}
@@ -315,6 +340,9 @@ func (l *loop) await(ctx context.Context, start func(c *core.Core, now time.Time
 	case r := <-ch:
 		return r, r.Err
 	case <-ctx.Done():
+		// Withdraw it: a request not yet written never will be (Core.Cancel;
+		// sends are not affected and keep waiting in the outbox).
+		l.postNow(func(c *core.Core, now time.Time) { c.Cancel(now, op) })
 		return core.Result{}, ctx.Err()
 	case <-l.done:
 		return core.Result{}, l.stopped()
@@ -335,9 +363,18 @@ func (l *loop) connect(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	var timeout <-chan time.Time
+	if d := l.c.opts.ConnectTimeout; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case err := <-ch:
 		return err
+	case <-timeout:
+		l.c.logf(LevelInfo, "parley: connect: not connected after %v; still trying in the background", l.c.opts.ConnectTimeout)
+		return &proto.Error{Code: proto.CodeConnectTimeout, Message: fmt.Sprintf("not connected after %v; the client keeps trying", l.c.opts.ConnectTimeout)}
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-l.done:

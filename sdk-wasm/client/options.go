@@ -2,8 +2,12 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/core"
@@ -53,8 +57,13 @@ type Options struct {
 	// which discards them.
 	Logger func(level LogLevel, msg string)
 	// LogLevel is the least severe diagnostic Logger gets. Defaults to
-	// LevelWarn.
+	// LevelWarn. LevelInfo adds every connection state change and retry.
 	LogLevel LogLevel
+	// ConnectTimeout bounds how long Connect waits for the relay's welcome:
+	// past it Connect fails with proto.CodeConnectTimeout (retryable) while
+	// the client keeps retrying in the background. Defaults to 10 s;
+	// negative waits without a limit (until the context ends).
+	ConnectTimeout time.Duration
 }
 
 // LogLevel orders diagnostics, as the JavaScript logLevel option does.
@@ -94,6 +103,28 @@ func (o *Options) check() error {
 		return invalidArg("client: invalid device id " + o.DeviceID)
 	}
 	return nil
+}
+
+// tokenSubject reads the user id (the sub claim) from a JWT without
+// verifying it: only the relay can verify a token, but the client may use
+// the claimed user to compute conversation ids before the first welcome.
+// "" when tok is not a JWT with a valid user id.
+func tokenSubject(tok string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 || len(parts[1]) > 8192 {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if json.Unmarshal(raw, &claims) != nil || !proto.ValidName(claims.Sub) {
+		return ""
+	}
+	return claims.Sub
 }
 
 // pickDeviceID chooses the device id: the configured one, else the one the

@@ -72,6 +72,7 @@ func (c *Core) NextDeadline() (time.Time, bool) {
 		min(c.lastRecv.Add(c.hbTimeout))
 		min(c.tokenWarnAt)
 		min(c.renewAt)
+		min(c.probeBy)
 		for _, t := range c.retryMsg {
 			min(t)
 		}
@@ -97,6 +98,15 @@ func (c *Core) HandleTimeout(now time.Time) {
 	}
 	if c.phase != phaseReady {
 		return
+	}
+	if !c.probeBy.IsZero() {
+		switch {
+		case c.lastRecv.After(c.probeSent): // something arrived since: alive
+			c.probeSent, c.probeBy = time.Time{}, time.Time{}
+		case !now.Before(c.probeBy):
+			c.abort(now, proto.CodeHeartbeatTimeout, "no answer to a probe after the network changed")
+			return
+		}
 	}
 	if !now.Before(c.lastRecv.Add(c.hbTimeout)) {
 		c.abort(now, proto.CodeHeartbeatTimeout, "no frame from the relay within the heartbeat timeout")

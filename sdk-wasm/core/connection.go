@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -82,6 +83,7 @@ func (c *Core) Close(now time.Time) {
 	}
 	c.dropConnection()
 	c.failSends(&proto.Error{Code: proto.CodeClientClosed, Message: "client closed"})
+	c.failGroups(&proto.Error{Code: proto.CodeClientClosed, Message: "client closed"})
 	c.setState(StateClosed, 0, "")
 	c.flush()
 }
@@ -241,7 +243,14 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	}
 	c.hbTimeout = c.cfg.HeartbeatTimeout
 	if c.hbTimeout <= 0 {
-		c.hbTimeout = 2*c.heartbeat + 5*time.Second
+		// A live relay answers the ping sent every heartbeat within a round
+		// trip; half a heartbeat (at least 5 s) of slack covers a slow one,
+		// and keeps the worst case for a silent death under 2 × heartbeat.
+		slack := c.heartbeat / 2
+		if slack < 5*time.Second {
+			slack = 5 * time.Second
+		}
+		c.hbTimeout = c.heartbeat + slack
 	}
 	c.nextPing = now.Add(c.heartbeat)
 	if w.TokenExp > 0 {
@@ -260,6 +269,7 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	c.setState(StateConnected, 0, "")
 	c.startSync(now)
 	c.sendReads(now)
+	c.pumpGroups(now)
 	c.pumpSends(now)
 }
 
@@ -307,6 +317,40 @@ func (c *Core) renewed(now time.Time, r *proto.Renewed) {
 	c.scheduleRenew(now, r.TokenExp)
 }
 
+// Probe checks the current connection at once: a ping goes out, and unless
+// a frame arrives within timeout the connection is dropped as dead (4103)
+// and redialled. Without a ready connection it dials now, as Reconnect does.
+// Hosts call it when the platform says the network changed (the browser's
+// offline/online events, a page coming back from the background), so that
+// a dead connection is noticed in about timeout instead of the heartbeat
+// timeout.
+func (c *Core) Probe(now time.Time, timeout time.Duration) {
+	c.begin()
+	defer c.flush()
+	switch {
+	case c.state == StateClosed || c.state == StateIdle || c.state == StateDisconnected:
+		return
+	case c.phase == phaseIdle:
+		c.attempts = 0
+		c.dial(now)
+	case c.phase == phaseReady:
+		if !c.probeBy.IsZero() {
+			return // one probe at a time
+		}
+		c.write(proto.TypePing, 0, &proto.Ping{Time: now.UnixMilli()})
+		c.probeSent, c.probeBy = now, now.Add(timeout)
+	}
+}
+
+// RetryAt returns when the core will dial again, zero when it is not
+// waiting to retry; for the driver's logs.
+func (c *Core) RetryAt() time.Time {
+	if c.phase != phaseIdle {
+		return time.Time{}
+	}
+	return c.retryAt
+}
+
 // HandleClosed tells the core that connection conn ended (or never opened),
 // with the WebSocket close code when there was one (0 otherwise).
 func (c *Core) HandleClosed(now time.Time, conn uint64, code proto.Code, reason string) {
@@ -339,14 +383,20 @@ func (c *Core) connectionLost(now time.Time, code proto.Code, reason string) {
 	terminal := code.Terminal() && !(code == proto.CodeTokenExpired && c.cfg.TokenRefresh)
 	if terminal {
 		c.failSends(&proto.Error{Code: code, Message: reason})
+		c.failGroups(&proto.Error{Code: code, Message: reason})
 		c.setState(StateDisconnected, code, reason)
 		c.emit(Event{Kind: EventKicked, Code: code, Reason: reason})
 		return
 	}
 	c.attempts++
 	if c.cfg.MaxAttempts > 0 && c.attempts >= c.cfg.MaxAttempts {
-		c.failSends(&proto.Error{Code: proto.CodeNotConnected, Message: "reconnect attempts exhausted"})
-		c.setState(StateDisconnected, code, reason)
+		why := fmt.Sprintf("gave up after %d failed attempts", c.attempts)
+		if code != 0 || reason != "" {
+			why += fmt.Sprintf(" (last: %d %s)", code, reason)
+		}
+		c.failSends(&proto.Error{Code: proto.CodeGaveUp, Message: why})
+		c.failGroups(&proto.Error{Code: proto.CodeGaveUp, Message: why})
+		c.setState(StateDisconnected, proto.CodeGaveUp, why)
 		return
 	}
 	c.retryAt = now.Add(c.backoff())
@@ -378,6 +428,7 @@ func (c *Core) dropConnection() {
 	c.nextPing = time.Time{}
 	c.tokenWarnAt = time.Time{}
 	c.renewAt = time.Time{}
+	c.probeSent, c.probeBy = time.Time{}, time.Time{}
 	for id, r := range c.reqs {
 		if r.op != 0 && r.kind != reqSend && r.kind != reqRead {
 			c.resolve(r.op, Result{Err: &proto.Error{Code: proto.CodeNotConnected, Message: "connection lost"}})

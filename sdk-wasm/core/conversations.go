@@ -35,7 +35,7 @@ func (c *Core) MarkRead(now time.Time, conv string, seq uint64) (uint64, error) 
 	defer c.flush()
 	cv := c.convs[conv]
 	if cv == nil {
-		return 0, invalid("unknown conversation " + conv)
+		return 0, &proto.Error{Code: proto.CodeUnknownConversation, Message: "unknown conversation " + conv}
 	}
 	if seq == 0 || seq > cv.LastSeq {
 		seq = cv.LastSeq
@@ -93,14 +93,25 @@ func (c *Core) newGroupID() string {
 	return proto.GroupPrefix + random
 }
 
+// queuedGroup is a CreateGroup waiting for a connection.
+type queuedGroup struct {
+	op   uint64
+	req  *proto.CreateGroup
+	auto bool // the id was chosen here: a relay that names groups itself is asked again without it
+}
+
 // CreateGroup creates a group with the given members (this user is always
-// one). The id is chosen here, so a retry after a lost reply is idempotent;
-// a relay that names every group itself (4258 for a chosen id) is asked
-// again without one.
-// It needs a connection; the operation resolves with Result.Conversation.
+// one, and at least one other is required). The id is chosen here, so a
+// retry after a lost reply is idempotent; a relay that names every group
+// itself (4258 for a chosen id) is asked again without one. Offline, the
+// request waits and is written on the next welcome; Cancel withdraws it
+// until then. The operation resolves with Result.Conversation.
 func (c *Core) CreateGroup(now time.Time, id, name string, members []string) (uint64, error) {
 	c.begin()
 	defer c.flush()
+	if c.state == StateClosed {
+		return 0, &proto.Error{Code: proto.CodeClientClosed, Message: "client closed"}
+	}
 	auto := id == ""
 	if auto {
 		id = c.newGroupID()
@@ -109,12 +120,71 @@ func (c *Core) CreateGroup(now time.Time, id, name string, members []string) (ui
 	if err := proto.Validate(req); err != nil {
 		return 0, invalid(err.Message)
 	}
-	if c.phase != phaseReady {
-		return 0, &proto.Error{Code: proto.CodeNotConnected, Message: "create group needs a connection"}
+	others := 0
+	for _, m := range members {
+		if m != c.meta.UserID {
+			others++
+		}
+	}
+	if others == 0 {
+		return 0, invalid("a group needs at least one member besides this user")
 	}
 	op := c.newOp()
+	if c.phase != phaseReady {
+		c.groupQueue = append(c.groupQueue, queuedGroup{op: op, req: req, auto: auto})
+		return op, nil
+	}
 	c.request(now, &request{kind: reqCreateGroup, op: op, conv: id, autoID: auto, group: req}, proto.TypeCreateGroup, req)
 	return op, nil
+}
+
+// pumpGroups writes the groups asked for while offline.
+func (c *Core) pumpGroups(now time.Time) {
+	q := c.groupQueue
+	c.groupQueue = nil
+	for _, g := range q {
+		req := g.req
+		if g.auto && c.meta.UserID != "" {
+			// Chosen before the user was known: now it can be in the
+			// user's namespace, as a relay requires by default.
+			req.ConvID = c.newGroupID()
+		}
+		c.request(now, &request{kind: reqCreateGroup, op: g.op, conv: req.ConvID, autoID: g.auto, group: req}, proto.TypeCreateGroup, req)
+	}
+}
+
+// failGroups rejects the groups still waiting for a connection.
+func (c *Core) failGroups(err error) {
+	for _, g := range c.groupQueue {
+		c.resolve(g.op, Result{Err: err})
+	}
+	c.groupQueue = nil
+}
+
+// Cancel withdraws operation op: it resolves at once with CodeAborted. A
+// request not yet written (a group asked for offline) is never written; one
+// already written may still take effect on the relay, and its reply is then
+// applied like a sync would apply it. Sends are cancelled with Discard.
+// Unknown or settled operations are ignored.
+func (c *Core) Cancel(now time.Time, op uint64) {
+	c.begin()
+	defer c.flush()
+	aborted := Result{Err: &proto.Error{Code: proto.CodeAborted, Message: "operation aborted"}}
+	for i, g := range c.groupQueue {
+		if g.op == op {
+			c.groupQueue = append(c.groupQueue[:i], c.groupQueue[i+1:]...)
+			c.resolve(op, aborted)
+			return
+		}
+	}
+	for _, r := range c.reqs {
+		if r.op == op && r.kind != reqSend && r.kind != reqRead {
+			r.op = 0
+			r.deadline = time.Time{} // a late reply is still applied; no timeout for nobody
+			c.resolve(op, aborted)
+			return
+		}
+	}
 }
 
 // groupCreated takes the relay's answer to CreateGroup; false when the

@@ -18,7 +18,8 @@ type Config struct {
 	// Heartbeat is how often to ping when the relay does not say. Defaults to 25 s.
 	Heartbeat time.Duration
 	// HeartbeatTimeout closes a connection on which nothing arrived for this
-	// long. Defaults to 2 × heartbeat + 5 s.
+	// long. Defaults to heartbeat + max(heartbeat / 2, 5 s): 37.5 s with the
+	// default 25 s heartbeat.
 	HeartbeatTimeout time.Duration
 	// RequestTimeout bounds handshakes, syncs and application requests other
 	// than sends (sends wait in the outbox as long as it takes). Defaults to 15 s.
@@ -98,6 +99,8 @@ type Core struct {
 	tokenWarnAt   time.Time
 	renewAt       time.Time // when to ask the driver for a fresh token (TokenRefresh)
 	tokenExp      int64     // unix seconds the session's token expires, 0 when unknown
+	probeSent     time.Time // a probe ping went out then (zero: none pending)
+	probeBy       time.Time // and the connection is dropped if nothing arrived by then
 	nextReq       uint64
 	reqs          map[uint64]*request // requests awaiting their reply on this connection
 
@@ -109,6 +112,9 @@ type Core struct {
 	retries  map[string]int       // client id → refusals so far, for its growing backoff
 	window   int                  // the send window after a refusal, reopening by doubling; 0: Config.SendWindow
 	sendOps  map[string][]uint64  // client id → operations waiting for its ack
+
+	// conversations.go: groups asked for while offline, written on the next welcome.
+	groupQueue []queuedGroup
 
 	// conversations.go: the cache's view, sync and gap filling.
 	meta      Meta

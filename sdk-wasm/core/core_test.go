@@ -438,10 +438,10 @@ func TestPermanentSendErrorFails(t *testing.T) {
 	op, m, _ := h.c.Send(h.now, "g:nope", proto.MsgText, "x", nil)
 	h.poll()
 	send := h.lastWrite(proto.TypeSend)
-	h.relay(proto.TypeError, send.ID, &proto.ErrorBody{Code: proto.CodeForbidden})
+	h.relay(proto.TypeError, send.ID, &proto.ErrorBody{Code: proto.CodeTooLarge})
 	res := h.done[op]
-	if !errors.Is(res.Result.Err, &proto.Error{Code: proto.CodeForbidden}) {
-		t.Fatalf("send error %v, want forbidden", res.Result.Err)
+	if !errors.Is(res.Result.Err, &proto.Error{Code: proto.CodeTooLarge}) {
+		t.Fatalf("send error %v, want too large", res.Result.Err)
 	}
 	p := h.c.Pending("g:nope")
 	if len(p) != 1 || p[0].Status != StatusFailed {

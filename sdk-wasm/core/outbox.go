@@ -16,12 +16,30 @@ import (
 // resolves with the sent Message (Result.Message) once the relay
 // acknowledged it.
 func (c *Core) Send(now time.Time, conv, msgType, text string, body []byte) (uint64, Message, error) {
+	return c.SendID(now, "", conv, msgType, text, body)
+}
+
+// SendID is Send with a client id chosen by the caller ("" lets the core
+// choose one), so an application can key the pending message before the
+// call returns and make its own retries idempotent. A client id already in
+// the outbox does not queue the message twice: the returned operation
+// waits for that message's ack.
+func (c *Core) SendID(now time.Time, id, conv, msgType, text string, body []byte) (uint64, Message, error) {
 	c.begin()
 	defer c.flush()
 	if c.state == StateClosed {
 		return 0, Message{}, &proto.Error{Code: proto.CodeClientClosed, Message: "client closed"}
 	}
-	id := c.newID()
+	if id == "" {
+		id = c.newID()
+	} else if e := c.byClient[id]; e != nil {
+		if e.Message.ConvID != conv || e.Message.Type != msgType || e.Message.Text != text || string(e.Message.Body) != string(body) {
+			return 0, Message{}, invalid("client id " + id + " is already used by another message in the outbox")
+		}
+		op := c.newOp()
+		c.sendOps[id] = append(c.sendOps[id], op)
+		return op, e.Message, nil
+	}
 	if err := proto.Validate(&proto.Send{ConvID: conv, ClientID: id, MsgType: msgType, Text: text, Body: body}); err != nil {
 		return 0, Message{}, invalid(err.Message)
 	}
@@ -40,7 +58,10 @@ func (c *Core) Send(now time.Time, conv, msgType, text string, body []byte) (uin
 	c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
 	op := c.newOp()
 	c.sendOps[id] = append(c.sendOps[id], op)
-	if _, ok := c.convs[conv]; !ok {
+	// A new one-to-one conversation shows at once; a group this device does
+	// not know appears once the relay accepts the message, so a send to a
+	// group that does not exist (or is not ours) leaves no conversation.
+	if _, ok := c.convs[conv]; !ok && proto.KindOf(conv) == proto.KindP2P {
 		c.convChanged(c.conv(conv))
 	}
 	m := e.Message
@@ -80,7 +101,7 @@ func (c *Core) Discard(now time.Time, clientID string) error {
 		return invalid("no such message in the outbox")
 	}
 	c.removeFromOutbox(e)
-	c.resolveSend(clientID, Result{Err: invalid("message discarded")})
+	c.resolveSend(clientID, Result{Err: &proto.Error{Code: proto.CodeAborted, Message: "message discarded"}})
 	return nil
 }
 
@@ -180,9 +201,14 @@ func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error, ret
 	}
 	e.Message.Status = StatusFailed
 	e.Message.ErrorCode = err.Code
-	c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
 	m := e.Message
 	c.emit(Event{Kind: EventMessageUpdate, Message: &m})
+	if err.Code == proto.CodeForbidden || err.Code == proto.CodeNotFound {
+		// Not ours or not there: a resend cannot succeed, so nothing stays.
+		c.removeFromOutbox(e)
+	} else {
+		c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
+	}
 	c.resolveSend(clientID, Result{Err: err})
 }
 

@@ -22,6 +22,8 @@ type bridgeConfig struct {
 	DeviceID         string `json:"deviceId,omitempty"`
 	HeartbeatMs      int64  `json:"heartbeatMs,omitempty"`
 	RequestTimeoutMs int64  `json:"requestTimeoutMs,omitempty"`
+	ConnectTimeoutMs int64  `json:"connectTimeoutMs,omitempty"` // connect() gives up waiting (4906) after this; 0: 10 s
+	Token            string `json:"token,omitempty"`            // a fixed token; host.token() is not called then
 	MinDelayMs       int64  `json:"minDelayMs,omitempty"`
 	MaxDelayMs       int64  `json:"maxDelayMs,omitempty"`
 	MaxAttempts      int    `json:"maxAttempts,omitempty"`
@@ -68,7 +70,7 @@ func parseConfig(b []byte) (bridgeConfig, error) {
 		name string
 		ms   int64
 	}{
-		{"heartbeatMs", cfg.HeartbeatMs}, {"requestTimeoutMs", cfg.RequestTimeoutMs},
+		{"heartbeatMs", cfg.HeartbeatMs}, {"requestTimeoutMs", cfg.RequestTimeoutMs}, {"connectTimeoutMs", cfg.ConnectTimeoutMs},
 		{"minDelayMs", cfg.MinDelayMs}, {"maxDelayMs", cfg.MaxDelayMs},
 	} {
 		if d.ms < 0 || d.ms > maxConfigMs {
@@ -100,9 +102,11 @@ func parseConfig(b []byte) (bridgeConfig, error) {
 func (cfg *bridgeConfig) options() client.Options {
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 	return client.Options{
-		URL:      cfg.URL,
-		Seed:     cfg.Seed,
-		LogLevel: cfg.level,
+		URL:            cfg.URL,
+		Token:          cfg.Token,
+		Seed:           cfg.Seed,
+		LogLevel:       cfg.level,
+		ConnectTimeout: ms(cfg.ConnectTimeoutMs),
 		Config: core.Config{
 			DeviceID:       cfg.DeviceID,
 			Heartbeat:      ms(cfg.HeartbeatMs),

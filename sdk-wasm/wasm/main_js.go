@@ -124,6 +124,13 @@ func newBridge() *bridge {
 		}
 		return c.P2P(peer.String())
 	})
+	b.sync("probe", func(c *jsClient, _ tomb, args []js.Value) any {
+		ms, err := argUint(args, 0, "timeoutMs")
+		if c != nil && err == nil {
+			c.Probe(time.Duration(ms) * time.Millisecond)
+		}
+		return nil
+	})
 	b.sync("reconnect", func(c *jsClient, _ tomb, _ []js.Value) any {
 		if c != nil {
 			c.Reconnect()
@@ -132,8 +139,8 @@ func newBridge() *bridge {
 	})
 	// Promise methods: arguments are read and copied on the caller's stack,
 	// the work runs on a goroutine of its own.
-	b.async("connect", func(c *jsClient, _ []js.Value) (work, error) {
-		return func() ([]byte, error) { return nil, c.Connect(context.Background()) }, nil
+	b.async("connect", func(c *jsClient, args []js.Value) (work, error) {
+		return withSignal(args, 0, func(ctx context.Context) ([]byte, error) { return nil, c.Connect(ctx) })
 	})
 	b.async("close", func(c *jsClient, _ []js.Value) (work, error) {
 		return func() ([]byte, error) { return nil, c.close() }, nil
@@ -155,9 +162,30 @@ func newBridge() *bridge {
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) {
-			return encode(c.Send(context.Background(), conv, typ, text, body))
-		}, nil
+		var clientID string
+		if v := arg(args, 4); !v.IsUndefined() && !v.IsNull() {
+			if clientID, err = argString(args, 4, "clientId"); err != nil {
+				return nil, err
+			}
+		}
+		// The pending message event goes out through the host queue ahead
+		// of the settling of this Promise.
+		return withSignal(args, 5, func(ctx context.Context) ([]byte, error) {
+			pending, res, err := c.SendAsyncID(clientID, conv, typ, text, body)
+			if err != nil {
+				return nil, err
+			}
+			select {
+			case r := <-res:
+				return encode(r.Message, r.Err)
+			case <-ctx.Done():
+			}
+			// Aborted: take it out of the outbox if it is still there; if
+			// it was acknowledged meanwhile, that result stands.
+			_ = c.Discard(pending.ClientID)
+			r := <-res
+			return encode(r.Message, r.Err)
+		})
 	})
 	b.async("resend", func(c *jsClient, args []js.Value) (work, error) {
 		id, err := argString(args, 0, "clientId")
@@ -197,7 +225,22 @@ func newBridge() *bridge {
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) { return encode(c.CreateGroup(context.Background(), id, name, members)) }, nil
+		return withSignal(args, 3, func(ctx context.Context) ([]byte, error) {
+			return encode(c.CreateGroup(ctx, id, name, members))
+		})
+	})
+	b.async("conversation", func(c *jsClient, args []js.Value) (work, error) {
+		id, err := argString(args, 0, "id")
+		if err != nil {
+			return nil, err
+		}
+		return func() ([]byte, error) {
+			cv, ok := c.Conversation(id)
+			if !ok {
+				return []byte("null"), nil
+			}
+			return encode(cv, nil)
+		}, nil
 	})
 	b.async("conversations", func(c *jsClient, _ []js.Value) (work, error) {
 		return func() ([]byte, error) {
@@ -221,10 +264,10 @@ func newBridge() *bridge {
 		if limit > proto.MaxPageLimit {
 			limit = proto.MaxPageLimit
 		}
-		return func() ([]byte, error) {
-			msgs, err := c.Messages(context.Background(), conv, before, int(limit))
+		return withSignal(args, 3, func(ctx context.Context) ([]byte, error) {
+			msgs, err := c.Messages(ctx, conv, before, int(limit))
 			return encode(orEmpty(msgs), err)
-		}, nil
+		})
 	})
 	b.async("search", func(c *jsClient, args []js.Value) (work, error) {
 		raw, ok := client.BytesFromJS(arg(args, 0))
@@ -240,8 +283,8 @@ func newBridge() *bridge {
 			return encode(orEmpty(msgs), err)
 		}, nil
 	})
-	b.async("waitSynced", func(c *jsClient, _ []js.Value) (work, error) {
-		return func() ([]byte, error) { return nil, c.WaitSynced(context.Background()) }, nil
+	b.async("waitSynced", func(c *jsClient, args []js.Value) (work, error) {
+		return withSignal(args, 0, func(ctx context.Context) ([]byte, error) { return nil, c.WaitSynced(ctx) })
 	})
 	return b
 }
@@ -288,15 +331,8 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 			return errorObject(err, proto.CodeInvalidArgument)
 		}
 	}
-	opts.TokenFunc = func(context.Context) (string, error) {
-		tv, err := client.AwaitHost(proto.CodeUnauthorized, func() js.Value { return host.Call("token") })
-		if err == nil && (tv.Type() != js.TypeString || tv.String() == "") {
-			err = errors.New("host.token() did not resolve with a non-empty string")
-		}
-		if err != nil {
-			return "", err
-		}
-		return tv.String(), nil
+	if opts.Token == "" {
+		opts.TokenFunc = tokenFunc(host)
 	}
 	// Encoded now, on the loop, so that an event shows the state of its
 	// moment; delivered through the host queue, ahead of the settling of
@@ -449,6 +485,41 @@ func runWork(name string, w work) (out []byte, err error) {
 	return w()
 }
 
+// withSignal makes the work of a call that takes an AbortSignal at args[i]
+// (undefined: none): the work's context ends when the signal aborts, and a
+// context error becomes CodeAborted. An already aborted signal rejects at
+// once. The listener is a js.Func owned by the work: removed and released
+// on the host queue once the work ends.
+func withSignal(args []js.Value, i int, f func(ctx context.Context) ([]byte, error)) (work, error) {
+	sig := arg(args, i)
+	if sig.IsUndefined() || sig.IsNull() {
+		return func() ([]byte, error) { return f(context.Background()) }, nil
+	}
+	if sig.Type() != js.TypeObject || sig.Get("addEventListener").Type() != js.TypeFunction {
+		return nil, invalidArg("signal must be an AbortSignal")
+	}
+	if sig.Get("aborted").Truthy() {
+		return nil, errAborted
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	onAbort := js.FuncOf(func(js.Value, []js.Value) any { cancel(); return nil })
+	sig.Call("addEventListener", "abort", onAbort)
+	return func() ([]byte, error) {
+		defer client.CallHost(func() {
+			sig.Call("removeEventListener", "abort", onAbort)
+			onAbort.Release()
+		})
+		defer cancel()
+		out, err := f(ctx)
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = errAborted
+		}
+		return out, err
+	}, nil
+}
+
+var errAborted = &proto.Error{Code: proto.CodeAborted, Message: "operation aborted"}
+
 // Argument readers: a wrong type rejects the call with CodeInvalidArgument.
 
 func argString(args []js.Value, i int, name string) (string, error) {
@@ -515,4 +586,18 @@ func errorObject(err error, fallback proto.Code) js.Value {
 	o.Set("code", int(we.Code))
 	o.Set("message", we.Message)
 	return o
+}
+
+// tokenFunc fetches each dial's token from host.token().
+func tokenFunc(host js.Value) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) {
+		tv, err := client.AwaitHost(proto.CodeUnauthorized, func() js.Value { return host.Call("token") })
+		if err == nil && (tv.Type() != js.TypeString || tv.String() == "") {
+			err = errors.New("host.token() did not resolve with a non-empty string")
+		}
+		if err != nil {
+			return "", err
+		}
+		return tv.String(), nil
+	}
 }

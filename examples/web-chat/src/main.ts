@@ -82,3 +82,29 @@ if (remembered) {
 } else {
   showSignin();
 }
+
+// The app shell works offline: a reload without a network opens the app and
+// its cached conversations (public/sw.js). Served over http(s) only; the
+// relay serves sw.js from the app's folder.
+if ('serviceWorker' in navigator && location.protocol.startsWith('http')) {
+  navigator.serviceWorker
+    .register('./sw.js')
+    .then(() => navigator.serviceWorker.ready)
+    .then(warmShell)
+    .catch((err) => console.warn('[web-chat] service worker:', err));
+}
+
+/**
+ * warmShell puts what this first load fetched (the page, its bundles, the
+ * wasm module) in the service worker's cache: they came before the worker
+ * was there, so without this only the second visit would open offline.
+ */
+async function warmShell(): Promise<void> {
+  const urls = new Set<string>([new URL('./', location.href).href]);
+  for (const e of performance.getEntriesByType('resource')) {
+    const u = new URL(e.name);
+    if (u.origin === location.origin && !u.pathname.startsWith('/v1/') && !u.pathname.startsWith('/dev/')) urls.add(u.href);
+  }
+  const cache = await caches.open('parley-web-chat-v1');
+  await cache.addAll([...urls]);
+}

@@ -237,6 +237,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	var staticFS *staticFiles
+	if *static != "" {
+		var err error
+		if staticFS, err = newStaticFiles(*static); err == nil {
+			err = checkDataOutsideStatic(*static, *data)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "parley-relay: %v\n", err)
+			return 1
+		}
+	}
 	natsOpts := relay.NATSOptions{Prefix: *busPrefix, Logger: log, CredsFile: *busCreds, NKeyFile: *busNKey,
 		TLSCA: *busTLSCA, TLSCert: *busTLSCert, TLSKey: *busTLSKey}
 	if *busKey != "" {
@@ -272,7 +283,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 		return 1
 	}
-	x := extras{static: *static}
+	x := extras{}
+	if staticFS != nil {
+		x.static = staticFS
+	}
 	if *devTokens {
 		// The relay's own secret, resolved the way relay.New did.
 		if x.devToken, err = relay.ResolveSecret(*secret, *data); err != nil {

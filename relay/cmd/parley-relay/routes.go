@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"path/filepath"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -18,8 +17,8 @@ var relayRoutes = []string{"GET /v1/ws", "GET /healthz"}
 
 // extras are what only the binary serves around the relay.
 type extras struct {
-	static   string // directory served at "/"; "" for none
-	devToken string // secret that POST /dev/token signs with; "" for none
+	static   http.Handler // the --static folder served at "/" (staticFiles); nil for none
+	devToken string       // secret that POST /dev/token signs with; "" for none
 }
 
 // routes returns the binary's public HTTP handler: the relay's routes and
@@ -32,8 +31,8 @@ func routes(relayHandler http.Handler, x extras) http.Handler {
 	if x.devToken != "" {
 		mux.Handle("POST /dev/token", devTokens(x.devToken))
 	}
-	if x.static != "" {
-		mux.Handle("GET /", http.FileServer(http.Dir(filepath.Clean(x.static))))
+	if x.static != nil {
+		mux.Handle("GET /", x.static)
 	}
 	return mux
 }
