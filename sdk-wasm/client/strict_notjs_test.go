@@ -124,12 +124,12 @@ func TestCancelledOfflineGroupNeverReachesRelay(t *testing.T) {
 	gctx, gcancel := context.WithCancel(ctx)
 	dropped := make(chan error, 1)
 	go func() {
-		_, err := alice.CreateGroup(gctx, "g:dropped", "dropped", []string{"bob"})
+		_, err := alice.CreateGroup(gctx, "g:alice.dropped", "dropped", []string{"bob"})
 		dropped <- err
 	}()
 	kept := make(chan error, 1)
 	go func() {
-		_, err := alice.CreateGroup(ctx, "g:kept", "kept", []string{"bob"})
+		_, err := alice.CreateGroup(ctx, "g:alice.kept", "kept", []string{"bob"})
 		kept <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -152,14 +152,14 @@ func TestCancelledOfflineGroupNeverReachesRelay(t *testing.T) {
 	if err := bob.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := bob.Conversation("g:kept"); !ok {
-		t.Fatal("bob is not in g:kept")
+	if _, ok := bob.Conversation("g:alice.kept"); !ok {
+		t.Fatal("bob is not in g:alice.kept")
 	}
-	if _, ok := bob.Conversation("g:dropped"); ok {
+	if _, ok := bob.Conversation("g:alice.dropped"); ok {
 		t.Fatal("the cancelled group was created on the relay")
 	}
 	// The relay does not know it either: a send to it is refused.
-	if _, err := bob.SendText(ctx, "g:dropped", "anyone?"); !errors.Is(err, &proto.Error{Code: proto.CodeNotFound}) && !errors.Is(err, &proto.Error{Code: proto.CodeForbidden}) {
+	if _, err := bob.SendText(ctx, "g:alice.dropped", "anyone?"); !errors.Is(err, &proto.Error{Code: proto.CodeNotFound}) && !errors.Is(err, &proto.Error{Code: proto.CodeForbidden}) {
 		t.Fatalf("send to the cancelled group: %v, want 4204 or 4203", err)
 	}
 }

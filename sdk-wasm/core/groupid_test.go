@@ -44,7 +44,7 @@ func TestCreateGroupIDs(t *testing.T) {
 		t.Fatalf("resolved with %+v, want the relay's group", got)
 	}
 
-	op, err = s.c.CreateGroup(s.now, "g:alice.mine", "Mine", nil)
+	op, err = s.c.CreateGroup(s.now, "g:alice.mine", "Mine", []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
