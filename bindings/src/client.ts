@@ -1,6 +1,6 @@
 // The client: ClientOptions in, a WasmClient behind the public ParleyClient.
 import { Codes } from './codes.js';
-import { encodeBody, jsonBytes, parseJSON, toConversation, toEvent, toMessage, type DecodedEvent } from './convert.js';
+import { encodeBody, toConversation, toEvent, toMessage, type DecodedEvent } from './convert.js';
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
@@ -21,7 +21,7 @@ import type {
   SearchOptions,
   StorageAdapter,
 } from './types.js';
-import type { BridgeConfig, BridgeEvent, BridgeSearch, StoredConversation, StoredMessage } from './bridge.gen.js';
+import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
 
 // A StorageAdapter is what the module calls as WasmStorage (wasm.d.ts is
@@ -113,7 +113,7 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
     };
     let wc: WasmClient | WasmError;
     try {
-      wc = bridge.newClient(jsonBytes(config), host);
+      wc = bridge.newClient(config, host);
     } catch (e) {
       throw toParleyError(e);
     }
@@ -165,9 +165,9 @@ class Client implements ParleyClient {
    * throw and should not call back into Go, so handlers run later, from a
    * microtask, in order.
    */
-  enqueue(bytes: Uint8Array): void {
+  enqueue(event: BridgeEvent): void {
     try {
-      const e = toEvent(parseJSON<BridgeEvent>(bytes));
+      const e = toEvent(event);
       if (!e) return;
       this.#queue.push(e);
       if (!this.#draining) {
@@ -279,13 +279,11 @@ class Client implements ParleyClient {
     }
     const text = message.text ?? '';
     if (typeof text !== 'string') throw invalid('message text must be a string');
-    const bytes = await this.#call((wc) => wc.send(conversationId, message.type, text, body));
-    return toMessage(parseJSON<StoredMessage>(bytes));
+    return toMessage(await this.#call((wc) => wc.send(conversationId, message.type, text, body)));
   }
 
   async resend(clientId: string): Promise<Message> {
-    const bytes = await this.#call((wc) => wc.resend(clientId));
-    return toMessage(parseJSON<StoredMessage>(bytes));
+    return toMessage(await this.#call((wc) => wc.resend(clientId)));
   }
 
   discard(clientId: string): Promise<void> {
@@ -293,8 +291,7 @@ class Client implements ParleyClient {
   }
 
   async conversations(): Promise<Conversation[]> {
-    const bytes = await this.#call((wc) => wc.conversations());
-    return (parseJSON<StoredConversation[] | null>(bytes) ?? []).map(toConversation);
+    return (await this.#call((wc) => wc.conversations())).map(toConversation);
   }
 
   async messages(conversationId: string, options: MessagesOptions = {}): Promise<Message[]> {
@@ -302,8 +299,7 @@ class Client implements ParleyClient {
     const limit = options.limit ?? 50;
     checkCount(before, 'beforeSeq');
     checkCount(limit, 'limit');
-    const bytes = await this.#call((wc) => wc.messages(conversationId, before, limit));
-    return (parseJSON<StoredMessage[] | null>(bytes) ?? []).map(toMessage);
+    return (await this.#call((wc) => wc.messages(conversationId, before, limit))).map(toMessage);
   }
 
   async search(text: string, options: SearchOptions = {}): Promise<Message[]> {
@@ -323,8 +319,7 @@ class Client implements ParleyClient {
       checkCount(b.seq, 'before.seq');
       q.before = { createdAt: b.createdAt ?? 0, conversationId: b.conversationId, seq: b.seq ?? 0, clientId: b.clientId };
     }
-    const bytes = await this.#call((wc) => wc.search(jsonBytes(q)));
-    return (parseJSON<StoredMessage[] | null>(bytes) ?? []).map(toMessage);
+    return (await this.#call((wc) => wc.search(q))).map(toMessage);
   }
 
   markRead(conversationId: string, seq = 0): Promise<void> {
@@ -339,8 +334,7 @@ class Client implements ParleyClient {
   async createGroup(name: string, members: string[], options: CreateGroupOptions = {}): Promise<Conversation> {
     if (typeof name !== 'string') throw invalid('createGroup() needs a name');
     if (!Array.isArray(members) || members.some((m) => typeof m !== 'string')) throw invalid('createGroup() needs an array of user ids');
-    const bytes = await this.#call((wc) => wc.createGroup(options.id ?? '', name, members));
-    return toConversation(parseJSON<StoredConversation>(bytes));
+    return toConversation(await this.#call((wc) => wc.createGroup(options.id ?? '', name, members)));
   }
 
   waitSynced(): Promise<void> {

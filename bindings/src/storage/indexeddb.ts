@@ -20,7 +20,6 @@
 //   - the search index (search.ts) is read, merged by seq and written back
 //     in the transaction that writes its messages.
 import { Codes } from '../codes.js';
-import { jsonBytes, parseJSON } from '../convert.js';
 import { ParleyError } from '../errors.js';
 import type {
   OutboxEntry,
@@ -137,7 +136,7 @@ class IndexedDBStorage implements StorageAdapter {
     return p;
   }
 
-  async load(): Promise<Uint8Array | null> {
+  async load(): Promise<StorageSnapshot | null> {
     const db = await this.#open();
     const tx = db.transaction([META, CONVERSATIONS, OUTBOX], 'readonly');
     const meta = request<StorageMeta | undefined>(tx.objectStore(META).get(META_KEY));
@@ -153,11 +152,10 @@ class IndexedDBStorage implements StorageAdapter {
     };
     // Another tab may have queued entries past this meta's counter.
     for (const e of ob) if (e.order >= snap.meta.nextOrder) snap.meta.nextOrder = e.order + 1;
-    return jsonBytes(snap);
+    return snap;
   }
 
-  async apply(batch: Uint8Array): Promise<void> {
-    const b = parseJSON<StorageBatch>(batch);
+  async apply(b: StorageBatch): Promise<void> {
     const db = await this.#open();
     const tx = db.transaction(ALL, 'readwrite');
     const finished = done(tx);
@@ -205,7 +203,7 @@ class IndexedDBStorage implements StorageAdapter {
     await finished;
   }
 
-  async messages(conv: string, before: number, limit: number): Promise<Uint8Array> {
+  async messages(conv: string, before: number, limit: number): Promise<StoredMessage[]> {
     const db = await this.#open();
     const tx = db.transaction(MESSAGES, 'readonly');
     const KeyRange = this.#keyRange();
@@ -219,14 +217,13 @@ class IndexedDBStorage implements StorageAdapter {
       cur.continue();
     };
     await done(tx);
-    return jsonBytes(out.reverse());
+    return out.reverse();
   }
 
-  async search(query: Uint8Array): Promise<Uint8Array> {
-    const q = parseJSON<StorageSearchQuery>(query);
+  async search(q: StorageSearchQuery): Promise<StoredMessage[]> {
     const db = await this.#open();
     const KeyRange = this.#keyRange();
-    return jsonBytes(await search(db.transaction([SEARCH_BITS, SEARCH_TEXT, MESSAGES], 'readonly'), q, KeyRange));
+    return search(db.transaction([SEARCH_BITS, SEARCH_TEXT, MESSAGES], 'readonly'), q, KeyRange);
   }
 
   #keyRange(): typeof IDBKeyRange {
