@@ -36,7 +36,7 @@ export function notePhases() {
   });
 }
 
-/** phasesOf reads one cold start's phases (ms from navigation start). */
+/** coldStart reloads page and reads that cold start's phases (ms from navigation start). */
 export async function coldStart(page) {
   await page.reload();
   await page.waitForFunction(() => window.parleyReady === true);
@@ -47,6 +47,8 @@ export async function coldStart(page) {
     ph.clientCreated = performance.now();
     const list = await P.client.conversations();
     ph.list = performance.now();
+    ph.instantiated = ph.instantiateStreamingDone ?? ph.instantiateDone;
+    ph.streaming = ph.instantiateStreamingDone !== undefined ? 1 : 0;
     const wasm = performance.getEntriesByType('resource').find((e) => e.name.endsWith('parley.wasm'));
     if (wasm) {
       ph.wasmRequest = wasm.requestStart || wasm.startTime;

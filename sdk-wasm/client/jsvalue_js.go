@@ -33,239 +33,255 @@ func JSONToJS(b []byte) js.Value {
 	return jsJSON.Call("parse", string(b))
 }
 
+// jsonw writes JSON objects one field per call: its methods stay out of
+// line, so each field costs parley.wasm a call rather than an inlined
+// append.
+type jsonw struct{ b []byte }
+
+// key starts the field k, after a comma unless it is the object's first.
+//
+//go:noinline
+func (w *jsonw) key(k string) {
+	if n := len(w.b); n > 0 && w.b[n-1] != '{' && w.b[n-1] != '[' {
+		w.b = append(w.b, ',')
+	}
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+}
+
+//go:noinline
+func (w *jsonw) str(k, v string) {
+	w.key(k)
+	w.b = appendString(w.b, v)
+}
+
+// strOmit writes a string field unless it is empty (omitempty).
+//
+//go:noinline
+func (w *jsonw) strOmit(k, v string) {
+	if v != "" {
+		w.str(k, v)
+	}
+}
+
+//go:noinline
+func (w *jsonw) uint(k string, v uint64) {
+	w.key(k)
+	w.b = strconv.AppendUint(w.b, v, 10)
+}
+
+//go:noinline
+func (w *jsonw) int(k string, v int64) {
+	w.key(k)
+	w.b = strconv.AppendInt(w.b, v, 10)
+}
+
+// intOmit writes an integer field unless it is 0 (omitempty).
+//
+//go:noinline
+func (w *jsonw) intOmit(k string, v int64) {
+	if v != 0 {
+		w.int(k, v)
+	}
+}
+
+//go:noinline
+func (w *jsonw) strings(k string, ss []string) {
+	w.key(k)
+	w.b = append(w.b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendString(w.b, s)
+	}
+	w.b = append(w.b, ']')
+}
+
+func (w *jsonw) open()  { w.b = append(w.b, '{') }
+func (w *jsonw) close() { w.b = append(w.b, '}') }
+
+// elem starts the next element of an array.
+func (w *jsonw) elem(i int) {
+	if i > 0 {
+		w.b = append(w.b, ',')
+	}
+}
+
+func (w *jsonw) message(m *core.Message) {
+	w.open()
+	w.str("id", m.ID)
+	w.str("clientId", m.ClientID)
+	w.str("conversationId", m.ConvID)
+	w.uint("seq", m.Seq)
+	w.str("sender", m.Sender)
+	w.strOmit("device", m.Device)
+	w.str("type", m.Type)
+	w.strOmit("text", m.Text)
+	if len(m.Body) > 0 {
+		w.key("body")
+		w.b = append(w.b, '"')
+		w.b = base64.StdEncoding.AppendEncode(w.b, m.Body)
+		w.b = append(w.b, '"')
+	}
+	w.int("createdAt", m.CreatedAt)
+	w.intOmit("localTime", m.LocalTime)
+	w.str("status", string(m.Status))
+	w.intOmit("errorCode", int64(m.ErrorCode))
+	w.close()
+}
+
+func (w *jsonw) messages(ms []core.Message) {
+	w.b = append(w.b, '[')
+	for i := range ms {
+		w.elem(i)
+		w.message(&ms[i])
+	}
+	w.b = append(w.b, ']')
+}
+
+func (w *jsonw) conversation(c *core.Conversation) {
+	w.open()
+	w.str("id", c.ID)
+	w.str("type", c.Kind)
+	w.strOmit("name", c.Name)
+	if len(c.Members) > 0 {
+		w.strings("members", c.Members)
+	}
+	if c.LastMessage != nil {
+		w.key("lastMessage")
+		w.message(c.LastMessage)
+	}
+	w.uint("lastSeq", c.LastSeq)
+	w.uint("readSeq", c.ReadSeq)
+	w.uint("unread", c.Unread)
+	w.uint("syncedSeq", c.SyncedSeq)
+	w.uint("version", c.Version)
+	w.close()
+}
+
+func (w *jsonw) conversations(cs []core.Conversation) {
+	w.b = append(w.b, '[')
+	for i := range cs {
+		w.elem(i)
+		w.conversation(&cs[i])
+	}
+	w.b = append(w.b, ']')
+}
+
 // AppendMessage appends m as a StoredMessage.
 func AppendMessage(b []byte, m *core.Message) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, m.ID)
-	b = append(b, `,"clientId":`...)
-	b = appendString(b, m.ClientID)
-	b = append(b, `,"conversationId":`...)
-	b = appendString(b, m.ConvID)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, m.Seq, 10)
-	b = append(b, `,"sender":`...)
-	b = appendString(b, m.Sender)
-	if m.Device != "" {
-		b = append(b, `,"device":`...)
-		b = appendString(b, m.Device)
-	}
-	b = append(b, `,"type":`...)
-	b = appendString(b, m.Type)
-	if m.Text != "" {
-		b = append(b, `,"text":`...)
-		b = appendString(b, m.Text)
-	}
-	if len(m.Body) > 0 {
-		b = append(b, `,"body":"`...)
-		b = base64.StdEncoding.AppendEncode(b, m.Body)
-		b = append(b, '"')
-	}
-	b = append(b, `,"createdAt":`...)
-	b = strconv.AppendInt(b, m.CreatedAt, 10)
-	if m.LocalTime != 0 {
-		b = append(b, `,"localTime":`...)
-		b = strconv.AppendInt(b, m.LocalTime, 10)
-	}
-	b = append(b, `,"status":`...)
-	b = appendString(b, string(m.Status))
-	if m.ErrorCode != 0 {
-		b = append(b, `,"errorCode":`...)
-		b = strconv.AppendInt(b, int64(m.ErrorCode), 10)
-	}
-	return append(b, '}')
+	w := jsonw{b}
+	w.message(m)
+	return w.b
 }
 
 // AppendMessages appends ms as an array of StoredMessage ([] when empty).
 func AppendMessages(b []byte, ms []core.Message) []byte {
-	b = append(b, '[')
-	for i := range ms {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = AppendMessage(b, &ms[i])
-	}
-	return append(b, ']')
+	w := jsonw{b}
+	w.messages(ms)
+	return w.b
 }
 
 // AppendConversation appends c as a StoredConversation.
 func AppendConversation(b []byte, c *core.Conversation) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, c.ID)
-	b = append(b, `,"type":`...)
-	b = appendString(b, c.Kind)
-	if c.Name != "" {
-		b = append(b, `,"name":`...)
-		b = appendString(b, c.Name)
-	}
-	if len(c.Members) > 0 {
-		b = append(b, `,"members":`...)
-		b = appendStrings(b, c.Members)
-	}
-	if c.LastMessage != nil {
-		b = append(b, `,"lastMessage":`...)
-		b = AppendMessage(b, c.LastMessage)
-	}
-	b = append(b, `,"lastSeq":`...)
-	b = strconv.AppendUint(b, c.LastSeq, 10)
-	b = append(b, `,"readSeq":`...)
-	b = strconv.AppendUint(b, c.ReadSeq, 10)
-	b = append(b, `,"unread":`...)
-	b = strconv.AppendUint(b, c.Unread, 10)
-	b = append(b, `,"syncedSeq":`...)
-	b = strconv.AppendUint(b, c.SyncedSeq, 10)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendUint(b, c.Version, 10)
-	return append(b, '}')
+	w := jsonw{b}
+	w.conversation(c)
+	return w.b
 }
 
 // AppendConversations appends cs as an array of StoredConversation.
 func AppendConversations(b []byte, cs []core.Conversation) []byte {
-	b = append(b, '[')
-	for i := range cs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = AppendConversation(b, &cs[i])
-	}
-	return append(b, ']')
-}
-
-func appendMeta(b []byte, m *core.Meta) []byte {
-	b = append(b, `{"deviceId":`...)
-	b = appendString(b, m.DeviceID)
-	b = append(b, `,"userId":`...)
-	b = appendString(b, m.UserID)
-	b = append(b, `,"epoch":`...)
-	b = appendString(b, m.Epoch)
-	b = append(b, `,"syncCursor":`...)
-	b = strconv.AppendUint(b, m.SyncCursor, 10)
-	b = append(b, `,"nextOrder":`...)
-	b = strconv.AppendUint(b, m.NextOrder, 10)
-	return append(b, '}')
-}
-
-func appendOutboxEntry(b []byte, e *core.OutboxEntry) []byte {
-	b = append(b, `{"order":`...)
-	b = strconv.AppendUint(b, e.Order, 10)
-	b = append(b, `,"message":`...)
-	b = AppendMessage(b, &e.Message)
-	return append(b, '}')
+	w := jsonw{b}
+	w.conversations(cs)
+	return w.b
 }
 
 // AppendBatch appends a StorageBatch.
 func AppendBatch(b []byte, x *core.Batch) []byte {
-	b = append(b, '{')
-	comma := false
-	key := func(k string) {
-		if comma {
-			b = append(b, ',')
-		}
-		comma = true
-		b = append(b, '"')
-		b = append(b, k...)
-		b = append(b, `":`...)
-	}
+	w := jsonw{b}
+	w.open()
 	if x.Reset {
-		key("reset")
-		b = append(b, "true"...)
+		w.key("reset")
+		w.b = append(w.b, "true"...)
 	}
-	if x.Meta != nil {
-		key("meta")
-		b = appendMeta(b, x.Meta)
+	if m := x.Meta; m != nil {
+		w.key("meta")
+		w.open()
+		w.str("deviceId", m.DeviceID)
+		w.str("userId", m.UserID)
+		w.str("epoch", m.Epoch)
+		w.uint("syncCursor", m.SyncCursor)
+		w.uint("nextOrder", m.NextOrder)
+		w.close()
 	}
 	if len(x.Conversation) > 0 {
-		key("conversations")
-		b = AppendConversations(b, x.Conversation)
+		w.key("conversations")
+		w.conversations(x.Conversation)
 	}
 	if len(x.Messages) > 0 {
-		key("messages")
-		b = AppendMessages(b, x.Messages)
+		w.key("messages")
+		w.messages(x.Messages)
 	}
 	if len(x.OutboxPut) > 0 {
-		key("outboxPut")
-		b = append(b, '[')
+		w.key("outboxPut")
+		w.b = append(w.b, '[')
 		for i := range x.OutboxPut {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendOutboxEntry(b, &x.OutboxPut[i])
+			w.elem(i)
+			w.open()
+			w.uint("order", x.OutboxPut[i].Order)
+			w.key("message")
+			w.message(&x.OutboxPut[i].Message)
+			w.close()
 		}
-		b = append(b, ']')
+		w.b = append(w.b, ']')
 	}
 	if len(x.OutboxDelete) > 0 {
-		key("outboxDelete")
-		b = appendStrings(b, x.OutboxDelete)
+		w.strings("outboxDelete", x.OutboxDelete)
 	}
-	return append(b, '}')
-}
-
-func appendCursor(b []byte, c *core.SearchCursor) []byte {
-	b = append(b, `{"createdAt":`...)
-	b = strconv.AppendInt(b, c.CreatedAt, 10)
-	b = append(b, `,"conversationId":`...)
-	b = appendString(b, c.ConvID)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, c.Seq, 10)
-	if c.ClientID != "" {
-		b = append(b, `,"clientId":`...)
-		b = appendString(b, c.ClientID)
-	}
-	return append(b, '}')
+	w.close()
+	return w.b
 }
 
 // AppendSearchQuery appends a StorageSearchQuery.
 func AppendSearchQuery(b []byte, q *core.SearchQuery) []byte {
-	b = append(b, `{"text":`...)
-	b = appendString(b, q.Text)
-	if q.ConvID != "" {
-		b = append(b, `,"conversationId":`...)
-		b = appendString(b, q.ConvID)
+	w := jsonw{b}
+	w.open()
+	w.str("text", q.Text)
+	w.strOmit("conversationId", q.ConvID)
+	if c := q.Before; c != nil {
+		w.key("before")
+		w.open()
+		w.int("createdAt", c.CreatedAt)
+		w.str("conversationId", c.ConvID)
+		w.uint("seq", c.Seq)
+		w.strOmit("clientId", c.ClientID)
+		w.close()
 	}
-	if q.Before != nil {
-		b = append(b, `,"before":`...)
-		b = appendCursor(b, q.Before)
-	}
-	b = append(b, `,"limit":`...)
-	b = strconv.AppendInt(b, int64(q.Limit), 10)
-	return append(b, '}')
+	w.int("limit", int64(q.Limit))
+	w.close()
+	return w.b
 }
 
 // AppendEvent appends a BridgeEvent.
 func AppendEvent(b []byte, e *core.Event) []byte {
-	b = append(b, `{"kind":`...)
-	b = appendString(b, string(e.Kind))
-	if e.State != "" {
-		b = append(b, `,"state":`...)
-		b = appendString(b, string(e.State))
-	}
-	if e.Code != 0 {
-		b = append(b, `,"code":`...)
-		b = strconv.AppendInt(b, int64(e.Code), 10)
-	}
-	if e.Reason != "" {
-		b = append(b, `,"reason":`...)
-		b = appendString(b, e.Reason)
-	}
+	w := jsonw{b}
+	w.open()
+	w.str("kind", string(e.Kind))
+	w.strOmit("state", string(e.State))
+	w.intOmit("code", int64(e.Code))
+	w.strOmit("reason", e.Reason)
 	if e.Message != nil {
-		b = append(b, `,"message":`...)
-		b = AppendMessage(b, e.Message)
+		w.key("message")
+		w.message(e.Message)
 	}
 	if e.Conversation != nil {
-		b = append(b, `,"conversation":`...)
-		b = AppendConversation(b, e.Conversation)
+		w.key("conversation")
+		w.conversation(e.Conversation)
 	}
-	return append(b, '}')
-}
-
-func appendStrings(b []byte, ss []string) []byte {
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, s)
-	}
-	return append(b, ']')
+	w.close()
+	return w.b
 }
 
 const hexDigits = "0123456789abcdef"
