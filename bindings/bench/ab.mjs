@@ -7,7 +7,9 @@
 //
 //   node bindings/bench/ab.mjs /path/to/before/bindings/dist bindings/dist [runs]
 //
-// Prints one JSON line per measurement and a summary per build.
+// Prints one JSON line per measurement and a summary per build. AB_SYNC=0
+// leaves the sync out (seeding 10,000 messages takes minutes on a busy
+// machine).
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -19,6 +21,7 @@ import { notePhases, coldStart } from './cold-phases.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const [distA, distB] = process.argv.slice(2, 4);
 const RUNS = Number(process.argv[4] || 5);
+const SYNC = process.env.AB_SYNC !== '0';
 if (!distA || !distB) {
   console.error('usage: node bindings/bench/ab.mjs DIST_A DIST_B [runs]');
   process.exit(2);
@@ -54,12 +57,16 @@ try {
       await P.client.connect();
       await Promise.all(Array.from({ length: 50 }, (_, i) => P.client.sendText(P.client.p2p(`cold${i}`), `hello ${i}`)));
       await P.client.close();
-      await P.start('syncalice', { storage: 'memory' });
-      await P.client.connect();
-      const c = P.client.p2p('syncbob');
-      for (let k = 0; k < 10; k++) await Promise.all(Array.from({ length: 1000 }, (_, i) => P.client.sendText(c, `message ${k * 1000 + i}`)));
-      await P.client.close();
     });
+    if (SYNC) {
+      await p.evaluate(async () => {
+        await P.start('syncalice', { storage: 'memory' });
+        await P.client.connect();
+        const c = P.client.p2p('syncbob');
+        for (let k = 0; k < 10; k++) await Promise.all(Array.from({ length: 1000 }, (_, i) => P.client.sendText(c, `message ${k * 1000 + i}`)));
+        await P.client.close();
+      });
+    }
     await ctx.close();
     s.coldCtx = await browser.newContext();
     await s.coldCtx.addInitScript(notePhases);
@@ -75,7 +82,7 @@ try {
       console.log(JSON.stringify({ side: s.name, cold: Object.fromEntries(Object.entries(r.phases).map(([k, v]) => [k, Math.round(v)])) }));
     }
   }
-  for (let i = 0; i < Math.min(RUNS, 3); i++) {
+  for (let i = 0; i < (SYNC ? Math.min(RUNS, 3) : 0); i++) {
     for (const s of i % 2 ? [...sides].reverse() : sides) {
       const ctx = await browser.newContext();
       const p = await open(ctx, s);
@@ -105,7 +112,7 @@ try {
       side: s.name,
       coldStartToListMs: { median: Math.round(median(s.cold)), min: Math.round(Math.min(...s.cold)), max: Math.round(Math.max(...s.cold)), runs: s.cold.length },
       coldPhasesMedian: med,
-      offlineSync10kMs: { median: Math.round(median(s.sync)), min: Math.round(Math.min(...s.sync)), max: Math.round(Math.max(...s.sync)), runs: s.sync.length },
+      offlineSync10kMs: SYNC ? { median: Math.round(median(s.sync)), min: Math.round(Math.min(...s.sync)), max: Math.round(Math.max(...s.sync)), runs: s.sync.length } : null,
     }));
   }
 } finally {

@@ -4,7 +4,7 @@ import { encodeBody, toConversation, toEvent, toMessage, type DecodedEvent } fro
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
-import { indexedDBStorage } from './storage/indexeddb.js';
+import { indexedDBStorage, preload } from './storage/indexeddb.js';
 import type {
   ClientEventName,
   ClientEvents,
@@ -70,7 +70,11 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
   if (storageOpt === 'memory') {
     storage = null; // the wasm module keeps the cache in Go memory
   } else if (storageOpt === 'indexeddb') {
-    storage = indexedDBStorage();
+    const idb = indexedDBStorage();
+    // A cold start reads the cache while parley.wasm downloads and
+    // compiles, instead of after the Go program asks for it.
+    preload(idb);
+    storage = idb;
     ownStorage = true;
   } else if (isAdapter(storageOpt)) {
     storage = storageOpt;
@@ -81,8 +85,14 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
   let claim: DeviceClaim | null = null;
   let deviceId = options.deviceId;
   if (deviceId !== undefined && (typeof deviceId !== 'string' || !/^[A-Za-z0-9_.@-]{1,64}$/.test(deviceId))) {
+    if (ownStorage) await storage?.close().catch(() => {});
     throw invalid('options.deviceId must be 1 to 64 characters of [A-Za-z0-9_.@-]');
   }
+  // The module loads (fetch, compile, the Go runtime's start) while the
+  // device id is claimed and the WebSocket found; loading is shared by the
+  // realm's clients, so one that fails below leaves nothing behind.
+  const bridgeP = loadBridge({ wasmUrl: options.wasmUrl, instantiate: options.instantiate, wasmGlobal: options.wasmGlobal });
+  bridgeP.catch(() => {});
   if (deviceId === undefined && (ownStorage || storage === null)) {
     claim = await claimTabDeviceId();
     if (claim) deviceId = claim.id;
@@ -90,7 +100,7 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
 
   try {
     await ensureWebSocket(options.WebSocket, log, options.wasmGlobal);
-    const bridge = await loadBridge({ wasmUrl: options.wasmUrl, instantiate: options.instantiate, wasmGlobal: options.wasmGlobal });
+    const bridge = await bridgeP;
     const config: BridgeConfig = {
       url,
       deviceId,

@@ -83,9 +83,21 @@ export function indexedDBStorage(options: IndexedDBStorageOptions = {}): Storage
   );
 }
 
+/**
+ * preload starts reading the snapshot of a storage made by
+ * {@link indexedDBStorage} now; its next load() returns that read. The
+ * client calls it first thing, so that the cache is read while parley.wasm
+ * compiles. Anything else is left alone.
+ * @internal
+ */
+export function preload(s: StorageAdapter): void {
+  if (s instanceof IndexedDBStorage) s.preload();
+}
+
 class IndexedDBStorage implements StorageAdapter {
   #db: Promise<IDBDatabase> | null = null;
   #closed = false;
+  #preloaded: Promise<StorageSnapshot | null> | null = null;
 
   constructor(
     private readonly name: string,
@@ -136,7 +148,19 @@ class IndexedDBStorage implements StorageAdapter {
     return p;
   }
 
-  async load(): Promise<StorageSnapshot | null> {
+  preload(): void {
+    const p = this.#read();
+    p.catch(() => {}); // a failure is load()'s to report, if it is called
+    this.#preloaded = p;
+  }
+
+  load(): Promise<StorageSnapshot | null> {
+    const p = this.#preloaded;
+    this.#preloaded = null;
+    return p ?? this.#read();
+  }
+
+  async #read(): Promise<StorageSnapshot | null> {
     const db = await this.#open();
     const tx = db.transaction([META, CONVERSATIONS, OUTBOX], 'readonly');
     const meta = request<StorageMeta | undefined>(tx.objectStore(META).get(META_KEY));
