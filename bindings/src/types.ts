@@ -269,9 +269,9 @@ export interface ClientOptions {
 /**
  * A persistent cache the client writes through: the built-in IndexedDB one
  * ({@link indexedDBStorage}) or your own (files in a mini-program, SQLite in
- * React Native). Data crosses as plain objects of the types below; an
- * adapter may keep them as they are (the IndexedDB one stores them as
- * given), and must not change them after it resolved.
+ * React Native). Data crosses as plain objects of the types below, fresh
+ * for each call: an adapter may keep what it is given as it is (the
+ * IndexedDB one stores the objects as given).
  */
 export interface StorageAdapter {
   /** Returns the {@link StorageSnapshot}, or null when the store is empty. */
