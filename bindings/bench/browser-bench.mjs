@@ -2,13 +2,14 @@
 // latency, start-up and sync numbers the
 // browser is budgeted for. Writes docs/benchmarks/browser.json
 // and browser.md. Run by `./build.sh bench` (after `./build.sh npm`).
-import { cpSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { Relay } from '../test/support/relay.mjs';
 import { launch } from '../test/support/browser.mjs';
+import { notePhases, coldStart } from './cold-phases.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -114,20 +115,19 @@ try {
       await Promise.all(Array.from({ length: 50 }, (_, i) => P.client.sendText(P.client.p2p(`cold${i}`), `hello ${i}`)));
     });
     const ctx = await browser.newContext();
+    await ctx.addInitScript(notePhases);
     const p = await open(ctx);
     await p.evaluate(async () => { await P.start('coldbob'); await P.client.connect(); await P.client.waitSynced(); await P.client.close(); });
     const cold = [];
+    const phases = [];
     for (let i = 0; i < RUNS; i++) {
-      await p.reload();
-      await p.waitForFunction(() => window.parleyReady === true);
-      const r = await p.evaluate(async () => {
-        await P.start('coldbob');
-        const list = await P.client.conversations();
-        return { ms: performance.now(), n: list.length };
-      });
+      const r = await coldStart(p);
       if (r.n < 50) throw new Error(`cold start listed ${r.n} conversations`);
-      cold.push(r.ms);
+      cold.push(r.phases.list);
+      phases.push(r.phases);
     }
+    // The median of each mark, from navigation start (cold-phases.mjs).
+    results.coldStartPhasesMs = Object.fromEntries(Object.keys(phases[0]).map((k) => [k, Math.round(median(phases.map((x) => x[k] ?? 0)))]));
     results.coldStartToListMs = summary(cold);
     await ctx.close();
     await seeder.close();
@@ -321,6 +321,7 @@ Date ${results.date} · ${results.cpu}, ${results.cores} CPUs · Chromium (Debia
 | parley.wasm raw / gzip / brotli | ${(results.wasmBytes.raw / 1048576).toFixed(2)} / ${(results.wasmBytes.gzip / 1048576).toFixed(2)} / ${(results.wasmBytes.brotli / 1048576).toFixed(2)} MiB |
 | instantiate → connected (fetch, compile, start, dial, hello) | ${r(results.instantiateToConnectedMs)} ms |
 | cold start → conversation list from IndexedDB (50 conversations, from navigation start) | ${r(results.coldStartToListMs)} ms |
+| cold start phases, medians from navigation start: page ready · wasm response end · instantiated · Go main published the bridge · client created · list | ${['harnessReady', 'wasmResponseEnd', 'instantiated', 'goMain', 'clientCreated', 'list'].map((k) => results.coldStartPhasesMs[k] ?? '–').join(' · ')} ms |
 | offline sync of 10,000 messages into IndexedDB (${results.offlineSync10kMs.runs} runs) | ${r(results.offlineSync10kMs)} ms |
 | send → delivered between two pages, 100 msg/s (${results.sendToDeliverMs.samples} samples) | p50 ${results.sendToDeliverMs.p50.toFixed(1)} ms, p99 ${results.sendToDeliverMs.p99.toFixed(1)} ms, max ${results.sendToDeliverMs.max.toFixed(1)} ms |
 | ${sr.messages.toLocaleString('en')} messages in ${sr.conversations} conversations written into IndexedDB through the SDK's storage, in sync's batches of 200 (1 run) | ${sr.fillMs} ms |
@@ -338,5 +339,9 @@ Reproduce: \`./build.sh bench\` (or \`node bindings/bench/browser-bench.mjs\` af
 `;
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'browser.json'), JSON.stringify(results, null, 2));
-writeFileSync(join(out, 'browser.md'), md);
+// The hand-written sections below the generated table (from the first
+// "## " heading on: before/after write-ups) survive a new run.
+const previous = existsSync(join(out, 'browser.md')) ? readFileSync(join(out, 'browser.md'), 'utf8') : '';
+const kept = previous.indexOf('\n## ');
+writeFileSync(join(out, 'browser.md'), kept >= 0 ? `${md}${previous.slice(kept)}` : md);
 console.log(md);

@@ -2,7 +2,7 @@
 // Source: the Go types named on each declaration. Regenerate: go run ./internal/genbridge > bindings/src/bridge.gen.ts
 // go test ./internal/genbridge fails when this file drifts from the Go types.
 //
-// The JSON that crosses the wasm bridge (see wasm.d.ts for the calls).
+// The objects that cross the wasm bridge, in the shapes of their JSON (see wasm.d.ts for the calls).
 
 import type { ConversationType, LogLevel } from './types.js';
 
@@ -193,7 +193,8 @@ export interface BridgeEvent {
 }
 
 /**
- * bridgeConfig is the JSON the host passes to newClient. Durations are in
+ * bridgeConfig is the object the host passes to newClient (read by
+ * readConfig). Durations are in
  * milliseconds; zero or absent means the client's default. Its TypeScript
  * (BridgeConfig) is generated from this type: omitempty marks what the
  * host may leave out.
@@ -222,7 +223,7 @@ export interface BridgeConfig {
 }
 
 /**
- * searchArgs is the JSON WasmClient.search takes: the text as typed and
+ * searchArgs is the object WasmClient.search takes: the text as typed and
  * the options.
  *
  * Generated from Go main.searchArgs. @internal

@@ -1,10 +1,10 @@
 // The client: ClientOptions in, a WasmClient behind the public ParleyClient.
 import { Codes } from './codes.js';
-import { encodeBody, jsonBytes, parseJSON, toConversation, toEvent, toMessage, type DecodedEvent } from './convert.js';
+import { encodeBody, toConversation, toEvent, toMessage, type DecodedEvent } from './convert.js';
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
-import { indexedDBStorage } from './storage/indexeddb.js';
+import { indexedDBStorage, preload } from './storage/indexeddb.js';
 import type {
   AbortOptions,
   ClientEventName,
@@ -25,7 +25,7 @@ import type {
   SendTextOptions,
   StorageAdapter,
 } from './types.js';
-import type { BridgeConfig, BridgeEvent, BridgeSearch, StoredConversation, StoredMessage } from './bridge.gen.js';
+import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
 
 // A StorageAdapter is what the module calls as WasmStorage (wasm.d.ts is
@@ -88,7 +88,11 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
   if (storageOpt === 'memory') {
     storage = null; // the wasm module keeps the cache in Go memory
   } else if (storageOpt === 'indexeddb') {
-    storage = indexedDBStorage();
+    const idb = indexedDBStorage();
+    // A cold start reads the cache while parley.wasm downloads and
+    // compiles, instead of after the Go program asks for it.
+    preload(idb);
+    storage = idb;
     ownStorage = true;
   } else if (isAdapter(storageOpt)) {
     storage = storageOpt;
@@ -99,8 +103,14 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
   let claim: DeviceClaim | null = null;
   let deviceId = options.deviceId;
   if (deviceId !== undefined && (typeof deviceId !== 'string' || !/^[A-Za-z0-9_.@-]{1,64}$/.test(deviceId))) {
+    if (ownStorage) await storage?.close().catch(() => {});
     throw invalid('options.deviceId must be 1 to 64 characters of [A-Za-z0-9_.@-]');
   }
+  // The module loads (fetch, compile, the Go runtime's start) while the
+  // device id is claimed and the WebSocket found; loading is shared by the
+  // realm's clients, so one that fails below leaves nothing behind.
+  const bridgeP = loadBridge({ wasmUrl: options.wasmUrl, instantiate: options.instantiate, wasmGlobal: options.wasmGlobal });
+  bridgeP.catch(() => {});
   if (deviceId === undefined && (ownStorage || storage === null)) {
     claim = await claimTabDeviceId();
     if (claim) deviceId = claim.id;
@@ -108,7 +118,7 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
 
   try {
     await ensureWebSocket(options.WebSocket, log, options.wasmGlobal);
-    const bridge = await loadBridge({ wasmUrl: options.wasmUrl, instantiate: options.instantiate, wasmGlobal: options.wasmGlobal });
+    const bridge = await bridgeP;
     const config: BridgeConfig = {
       url,
       deviceId,
@@ -135,7 +145,7 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
     };
     let wc: WasmClient | WasmError;
     try {
-      wc = bridge.newClient(jsonBytes(config), host);
+      wc = bridge.newClient(config, host);
     } catch (e) {
       throw toParleyError(e);
     }
@@ -196,9 +206,9 @@ class Client implements ParleyClient {
    * throw and should not call back into Go, so handlers run later, from a
    * microtask, in order.
    */
-  enqueue(bytes: Uint8Array): void {
+  enqueue(event: BridgeEvent): void {
     try {
-      const e = toEvent(parseJSON<BridgeEvent>(bytes));
+      const e = toEvent(event);
       if (!e) return;
       this.#queue.push(e);
       if (!this.#draining) {
@@ -344,13 +354,11 @@ class Client implements ParleyClient {
       throw invalid('clientId must be 1 to 64 characters of [A-Za-z0-9_.@-]');
     }
     const signal = signalOf(options);
-    const bytes = await this.#call((wc) => wc.send(conversationId, message.type, text, body, clientId, signal));
-    return toMessage(parseJSON<StoredMessage>(bytes));
+    return toMessage(await this.#call((wc) => wc.send(conversationId, message.type, text, body, clientId, signal)));
   }
 
   async resend(clientId: string): Promise<Message> {
-    const bytes = await this.#call((wc) => wc.resend(clientId));
-    return toMessage(parseJSON<StoredMessage>(bytes));
+    return toMessage(await this.#call((wc) => wc.resend(clientId)));
   }
 
   discard(clientId: string): Promise<void> {
@@ -358,14 +366,12 @@ class Client implements ParleyClient {
   }
 
   async conversations(): Promise<Conversation[]> {
-    const bytes = await this.#call((wc) => wc.conversations());
-    return (parseJSON<StoredConversation[] | null>(bytes) ?? []).map(toConversation);
+    return (await this.#call((wc) => wc.conversations())).map(toConversation);
   }
 
   async conversation(id: string): Promise<Conversation | undefined> {
     if (typeof id !== 'string' || id === '') throw invalid('conversation() needs a conversation id');
-    const bytes = await this.#call((wc) => wc.conversation(id));
-    const c = parseJSON<StoredConversation | null>(bytes);
+    const c = await this.#call((wc) => wc.conversation(id));
     return c ? toConversation(c) : undefined;
   }
 
@@ -380,8 +386,7 @@ class Client implements ParleyClient {
     checkCount(before, 'beforeSeq');
     checkCount(limit, 'limit');
     const signal = signalOf(options);
-    const bytes = await this.#call((wc) => wc.messages(conversationId, before, limit, signal));
-    return (parseJSON<StoredMessage[] | null>(bytes) ?? []).map(toMessage);
+    return (await this.#call((wc) => wc.messages(conversationId, before, limit, signal))).map(toMessage);
   }
 
   async history(conversationId: string, options: HistoryOptions = {}): Promise<HistoryPage> {
@@ -413,8 +418,7 @@ class Client implements ParleyClient {
       checkCount(b.seq, 'before.seq');
       q.before = { createdAt: b.createdAt ?? 0, conversationId: b.conversationId, seq: b.seq ?? 0, clientId: b.clientId };
     }
-    const bytes = await this.#call((wc) => wc.search(jsonBytes(q)));
-    return (parseJSON<StoredMessage[] | null>(bytes) ?? []).map(toMessage);
+    return (await this.#call((wc) => wc.search(q))).map(toMessage);
   }
 
   markRead(conversationId: string, seq = 0): Promise<void> {
@@ -431,8 +435,7 @@ class Client implements ParleyClient {
     if (!Array.isArray(members) || members.some((m) => typeof m !== 'string')) throw invalid('createGroup() needs an array of user ids');
     if (typeof options !== 'object' || options === null) throw invalid('createGroup options must be an object');
     const signal = signalOf(options);
-    const bytes = await this.#call((wc) => wc.createGroup(options.id ?? '', name, members, signal));
-    return toConversation(parseJSON<StoredConversation>(bytes));
+    return toConversation(await this.#call((wc) => wc.createGroup(options.id ?? '', name, members, signal)));
   }
 
   waitSynced(options: AbortOptions = {}): Promise<void> {

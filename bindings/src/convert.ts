@@ -1,22 +1,11 @@
-// Conversions between the bridge's JSON bytes (bridge.gen.ts) and the
+// Conversions between the bridge's objects (bridge.gen.ts) and the
 // public types the application sees: a body decoded, the cache's internals
 // (syncedSeq, version, device) left out.
 import type { BridgeEvent, StoredConversation, StoredMessage } from './bridge.gen.js';
 import type { ClientEvents, ClientEventName, Conversation, Message } from './types.js';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
-
-/** jsonBytes encodes a value as UTF-8 JSON. @internal */
-export function jsonBytes(v: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(v));
-}
-
-/** parseJSON decodes UTF-8 JSON bytes. @internal */
-export function parseJSON<T>(b: Uint8Array): T {
-  return JSON.parse(decoder.decode(b)) as T;
-}
 
 /** base64 decoding without Node's Buffer (atob exists in browsers and Node ≥ 16). @internal */
 export function fromBase64(s: string): Uint8Array {

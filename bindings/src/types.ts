@@ -2,7 +2,7 @@
 // contract. The shapes a storage adapter reads and writes are the JSON of the
 // Go client's types, generated into bridge.gen.ts and re-exported here; the
 // calls of the wasm bridge live in wasm.d.ts.
-import type { ConnectionState, MessageStatus, SearchCursor } from './bridge.gen.js';
+import type { ConnectionState, MessageStatus, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage } from './bridge.gen.js';
 
 export type {
   ConnectionState,
@@ -316,28 +316,28 @@ export interface ClientOptions {
 /**
  * A persistent cache the client writes through: the built-in IndexedDB one
  * ({@link indexedDBStorage}) or your own (files in a mini-program, SQLite in
- * React Native). Data crosses as UTF-8 JSON bytes of the types below.
+ * React Native). Data crosses as plain objects of the types below, fresh
+ * for each call: an adapter may keep what it is given as it is (the
+ * IndexedDB one stores the objects as given).
  */
 export interface StorageAdapter {
-  /** Returns JSON {@link StorageSnapshot}, or null when the store is empty. */
-  load(): Promise<Uint8Array | null>;
-  /** Applies JSON {@link StorageBatch} atomically (one transaction). */
-  apply(batch: Uint8Array): Promise<void>;
+  /** Returns the {@link StorageSnapshot}, or null when the store is empty. */
+  load(): Promise<StorageSnapshot | null>;
+  /** Applies a {@link StorageBatch} atomically (one transaction). */
+  apply(batch: StorageBatch): Promise<void>;
   /**
-   * Returns a JSON array of {@link StoredMessage}: the stored messages of
-   * `conv` with seq < before (before 0: the newest), at most `limit`,
-   * ascending by seq.
+   * Returns the stored messages of `conv` with seq < before (before 0: the
+   * newest), at most `limit`, ascending by seq.
    */
-  messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
+  messages(conv: string, before: number, limit: number): Promise<StoredMessage[]>;
   /**
-   * Takes JSON {@link StorageSearchQuery} and returns a JSON array of
-   * {@link StoredMessage}: up to `limit` stored messages, newest first (see
+   * Returns up to `query.limit` stored messages, newest first (see
    * {@link SearchCursor}), whose `foldText(text)` contains `query.text`, of
    * `query.conversationId` when set, and sorting after `query.before` when
    * set. Optional: without it, `client.search` rejects with 4215
    * (NotSupported).
    */
-  search?(query: Uint8Array): Promise<Uint8Array>;
+  search?(query: StorageSearchQuery): Promise<StoredMessage[]>;
   /** Releases the store. */
   close(): Promise<void>;
 }

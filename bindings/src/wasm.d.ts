@@ -10,9 +10,11 @@
  * `globalThis` is the program's global object: options.wasmGlobal when a host
  * gives one.)
  *
- * Data crosses the boundary as bytes, one call per operation: application data
- * (configs, events, messages, conversations, storage snapshots and batches) is
- * UTF-8 JSON in a `Uint8Array`, of the types in bridge.gen.ts.
+ * Data crosses the boundary as plain objects, one call per operation:
+ * application data (configs, events, messages, conversations, storage
+ * snapshots and batches) are objects of the types in bridge.gen.ts, built on
+ * the Go side with one JSON.parse of text it writes without reflection, and
+ * read there field by field. A message body stays base64 in them, as stored.
  * Wire frames never cross: the Go side owns the WebSocket (the host's
  * `WebSocket` constructor).
  *
@@ -36,18 +38,18 @@ export interface WasmBridgeV1 {
   /** The wire protocol version the module speaks (proto.Version). */
   readonly protocol: number;
   /**
-   * Creates a client. `config` is JSON {@link BridgeConfig}. On a bad config
+   * Creates a client from a {@link BridgeConfig}. On a bad config
    * (or host) it returns a WasmError instead of a client, which the caller
    * throws: Go cannot throw into its JS caller (an exception cannot cross Go
    * frames), so the WasmError is the return value.
    */
-  newClient(config: Uint8Array, host: WasmHost): WasmClient | WasmError;
+  newClient(config: BridgeConfig, host: WasmHost): WasmClient | WasmError;
 }
 
 /** What the host (this package) gives the Go client. @internal */
 export interface WasmHost {
-  /** Every event, JSON {@link BridgeEvent}, in order. Must not throw. */
-  onEvent(event: Uint8Array): void;
+  /** Every event, in order. Must not throw. */
+  onEvent(event: BridgeEvent): void;
   /** The token for the next dial. A rejection counts as a failed dial (retried). */
   token(): Promise<string>;
   /** Persistent cache, or null to keep the cache in Go memory (Node, tests). */
@@ -62,14 +64,14 @@ export interface WasmHost {
  * @internal
  */
 export interface WasmStorage {
-  /** JSON {@link StorageSnapshot}, or null when the store is empty. */
-  load(): Promise<Uint8Array | null>;
-  /** Applies JSON {@link StorageBatch} atomically (one transaction). */
-  apply(batch: Uint8Array): Promise<void>;
-  /** JSON {@link StoredMessage}[]: sent messages of conv with seq < before (0: newest), at most limit, ascending by seq. */
-  messages(conv: string, before: number, limit: number): Promise<Uint8Array>;
-  /** JSON {@link StorageSearchQuery} in, JSON {@link StoredMessage}[] newest first out (StorageAdapter.search). Optional. */
-  search?(query: Uint8Array): Promise<Uint8Array>;
+  /** The {@link StorageSnapshot}, or null when the store is empty. */
+  load(): Promise<StorageSnapshot | null>;
+  /** Applies a {@link StorageBatch} atomically (one transaction). */
+  apply(batch: StorageBatch): Promise<void>;
+  /** Sent messages of conv with seq < before (0: newest), at most limit, ascending by seq. */
+  messages(conv: string, before: number, limit: number): Promise<StoredMessage[]>;
+  /** Matches of the query, newest first (StorageAdapter.search). Optional. */
+  search?(query: StorageSearchQuery): Promise<StoredMessage[]>;
   close(): Promise<void>;
 }
 
@@ -98,27 +100,27 @@ export interface WasmClient {
   p2p(peer: string): string;
   /**
    * Queues a message (clientId '' or undefined: the client chooses one);
-   * resolves with JSON StoredMessage once acknowledged. The pending message
+   * resolves with the StoredMessage once acknowledged. The pending message
    * event comes first. Aborting `signal` discards it from the outbox (4908).
    */
-  send(conv: string, type: string, text: string, body: Uint8Array | null, clientId?: string, signal?: AbortSignal): Promise<Uint8Array>;
-  resend(clientId: string): Promise<Uint8Array>;
+  send(conv: string, type: string, text: string, body: Uint8Array | null, clientId?: string, signal?: AbortSignal): Promise<StoredMessage>;
+  resend(clientId: string): Promise<StoredMessage>;
   discard(clientId: string): Promise<void>;
   markRead(conv: string, seq: number): Promise<void>;
-  /** id '' lets the client choose one. Resolves with JSON StoredConversation. */
-  createGroup(id: string, name: string, members: string[], signal?: AbortSignal): Promise<Uint8Array>;
-  /** JSON StoredConversation from the cache, or JSON null. */
-  conversation(id: string): Promise<Uint8Array>;
-  /** JSON StoredConversation[], most recent first, from the cache. */
-  conversations(): Promise<Uint8Array>;
-  /** JSON StoredMessage[] ascending: cache first, relay for what the cache lacks; pending ones last when before is 0. */
-  messages(conv: string, before: number, limit: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** id '' lets the client choose one. Resolves with the StoredConversation. */
+  createGroup(id: string, name: string, members: string[], signal?: AbortSignal): Promise<StoredConversation>;
+  /** The StoredConversation from the cache, or null. */
+  conversation(id: string): Promise<StoredConversation | null>;
+  /** StoredConversation[], most recent first, from the cache. */
+  conversations(): Promise<StoredConversation[]>;
+  /** StoredMessage[] ascending: cache first, relay for what the cache lacks; pending ones last when before is 0. */
+  messages(conv: string, before: number, limit: number, signal?: AbortSignal): Promise<StoredMessage[]>;
   /**
-   * JSON {@link BridgeSearch} in; JSON StoredMessage[] newest first out: the
-   * store's matches with the outbox's merged in. Rejects with 4903 on bad
+   * StoredMessage[] newest first: the store's matches with the outbox's
+   * merged in. Rejects with 4903 on bad
    * arguments (core.NewSearch), 4215 when the storage has no search.
    */
-  search(search: Uint8Array): Promise<Uint8Array>;
+  search(search: BridgeSearch): Promise<StoredMessage[]>;
   /** Resolves when connected with nothing left to sync, fill or send. */
   waitSynced(signal?: AbortSignal): Promise<void>;
 }

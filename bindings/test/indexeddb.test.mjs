@@ -6,10 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { indexedDBStorage, foldText, ParleyError, Codes } from '@parley-im/sdk';
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-const bytes = (v) => enc.encode(JSON.stringify(v));
-const parse = (b) => (b === null ? null : JSON.parse(dec.decode(b)));
+// The adapter takes and returns plain objects.
+const bytes = (v) => v;
+const parse = (v) => {
+  assert.ok(!(v instanceof Uint8Array), 'the adapter returns objects, not bytes');
+  return v;
+};
 
 let dbs = 0;
 const freshName = () => `test-${process.pid}-${++dbs}`;

@@ -176,7 +176,7 @@ export class FileStorage implements StorageAdapter {
 
   // ---- StorageAdapter ----
 
-  load(): Promise<Uint8Array | null> {
+  load(): Promise<StorageSnapshot | null> {
     return this.#run(async () => {
       await this.#ensureLoaded();
       if (!this.#meta && this.#convs.size === 0 && this.#outbox.size === 0) return null;
@@ -184,12 +184,11 @@ export class FileStorage implements StorageAdapter {
       const outbox = [...this.#outbox.values()].sort((a, b) => a.order - b.order);
       for (const e of outbox) if (e.order >= meta.nextOrder) meta.nextOrder = e.order + 1;
       const snap: StorageSnapshot = { meta, conversations: this.#stateConversations(), outbox };
-      return json(snap);
+      return snap;
     });
   }
 
-  apply(batch: Uint8Array): Promise<void> {
-    const b = parse<StorageBatch>(batch);
+  apply(b: StorageBatch): Promise<void> {
     return this.#run(async () => {
       await this.#ensureLoaded();
       let failure: unknown = null;
@@ -225,18 +224,17 @@ export class FileStorage implements StorageAdapter {
     });
   }
 
-  messages(conv: string, before: number, limit: number): Promise<Uint8Array> {
+  messages(conv: string, before: number, limit: number): Promise<StoredMessage[]> {
     return this.#run(async () => {
       await this.#ensureLoaded();
-      return json(await this.#page(conv, before, limit));
+      return this.#page(conv, before, limit);
     });
   }
 
-  search(query: Uint8Array): Promise<Uint8Array> {
-    const q = parse<StorageSearchQuery>(query);
+  search(q: StorageSearchQuery): Promise<StoredMessage[]> {
     return this.#run(async () => {
       await this.#ensureLoaded();
-      return json(await this.#search(q));
+      return this.#search(q);
     });
   }
 
@@ -678,10 +676,3 @@ export function utf8Length(s: string): number {
   return n;
 }
 
-function json(v: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(v));
-}
-
-function parse<T>(b: Uint8Array): T {
-  return JSON.parse(new TextDecoder().decode(b)) as T;
-}

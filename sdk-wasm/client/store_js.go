@@ -1,7 +1,6 @@
 package client
 
 import (
-	"encoding/json"
 	"syscall/js"
 
 	"github.com/parley-im/parley/proto"
@@ -10,8 +9,9 @@ import (
 
 // jsStore is a Store over the host's storage adapter (WasmStorage in
 // bindings/src/wasm.d.ts: IndexedDB in browsers, files in mini-programs,
-// …): every method is one call with JSON bytes, whose Promise the calling
-// goroutine waits for. Like every Store it is called by the client's loop
+// …): every method is one call with plain objects of the shapes in
+// bridge.gen.ts (see jsvalue_js.go), whose Promise the calling goroutine
+// waits for. Like every Store it is called by the client's loop
 // and operations, never from a js.FuncOf callback.
 type jsStore struct {
 	v js.Value // the WasmStorage object
@@ -37,8 +37,17 @@ func NewJSStore(v js.Value) (Store, error) {
 	return &jsStore{v: v}, nil
 }
 
+// call calls storage.method(args...); an argument that is a func() js.Value
+// is called first, on the host goroutine.
 func (s *jsStore) call(method string, args ...any) (js.Value, error) {
-	v, err := AwaitHost(storageCode, func() js.Value { return s.v.Call(method, args...) })
+	v, err := AwaitHost(storageCode, func() js.Value {
+		for i, a := range args {
+			if f, ok := a.(func() js.Value); ok {
+				args[i] = f()
+			}
+		}
+		return s.v.Call(method, args...)
+	})
 	if pe, ok := err.(*proto.Error); ok {
 		pe.Message = "storage." + method + ": " + pe.Message
 	}
@@ -47,28 +56,20 @@ func (s *jsStore) call(method string, args ...any) (js.Value, error) {
 
 // Load implements Store.
 func (s *jsStore) Load() (core.Snapshot, error) {
-	var snap core.Snapshot
 	v, err := s.call("load")
 	if err != nil || v.IsNull() || v.IsUndefined() {
-		return snap, err
+		return core.Snapshot{}, err
 	}
-	b, ok := BytesFromJS(v)
-	if !ok {
-		return snap, &proto.Error{Code: storageCode, Message: "storage.load: resolved with neither a Uint8Array nor null"}
-	}
-	if err := json.Unmarshal(b, &snap); err != nil {
-		return snap, &proto.Error{Code: storageCode, Message: "storage.load: " + err.Error()}
-	}
-	return snap, nil
+	r := jsReader{what: "storage.load"}
+	snap := r.snapshot(v)
+	return snap, r.err
 }
 
-// Apply implements Store.
+// Apply implements Store. The batch is encoded before the host call, off
+// the host goroutine; it becomes an object there.
 func (s *jsStore) Apply(b *core.Batch) error {
-	data, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	_, err = s.call("apply", BytesToJS(data))
+	data := AppendBatch(nil, b)
+	_, err := s.call("apply", func() js.Value { return JSONToJS(data) })
 	return err
 }
 
@@ -78,39 +79,26 @@ func (s *jsStore) Messages(conv string, before uint64, limit int) ([]core.Messag
 	if err != nil {
 		return nil, err
 	}
-	return decodeMessages("messages", v)
-}
-
-// decodeMessages reads what storage.method resolved with: JSON messages in
-// a Uint8Array.
-func decodeMessages(method string, v js.Value) ([]core.Message, error) {
-	b, ok := BytesFromJS(v)
-	if !ok {
-		return nil, &proto.Error{Code: storageCode, Message: "storage." + method + ": did not resolve with a Uint8Array"}
-	}
-	var out []core.Message
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, &proto.Error{Code: storageCode, Message: "storage." + method + ": " + err.Error()}
-	}
-	return out, nil
+	r := jsReader{what: "storage.messages"}
+	ms := r.messages(v)
+	return ms, r.err
 }
 
 // Search implements Searcher through storage.search, which gets the
-// validated query (its text already folded) as JSON and resolves with the
-// matches as JSON, newest first. A storage without search cannot search.
+// validated query (its text already folded) and resolves with the matches,
+// newest first. A storage without search cannot search.
 func (s *jsStore) Search(q *core.SearchQuery) ([]core.Message, error) {
 	if s.v.Get("search").Type() != js.TypeFunction {
 		return nil, &proto.Error{Code: proto.CodeNotSupported, Message: "the storage adapter has no search()"}
 	}
-	data, err := json.Marshal(q)
+	data := AppendSearchQuery(nil, q)
+	v, err := s.call("search", func() js.Value { return JSONToJS(data) })
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.call("search", BytesToJS(data))
-	if err != nil {
-		return nil, err
-	}
-	return decodeMessages("search", v)
+	r := jsReader{what: "storage.search"}
+	ms := r.messages(v)
+	return ms, r.err
 }
 
 // Close implements Store.

@@ -171,21 +171,36 @@ func (c *Core) newOp() uint64 {
 }
 
 // begin marks where the actions of a new input start.
-func (c *Core) begin() { c.mark = len(c.acts) }
+func (c *Core) begin() { c.mark, c.early = len(c.acts), 0 }
 
 // flush puts the writes gathered while handling one input in front of that
 // input's other actions, so that nothing is announced or sent before it is
-// stored.
+// stored; only the requests of requestEarly go ahead of it.
 func (c *Core) flush() {
 	if c.batch.empty() {
 		return
 	}
 	b := c.batch
 	c.batch = Batch{}
-	if c.mark > len(c.acts) {
-		c.mark = len(c.acts)
-	}
+	at := min(c.mark+c.early, len(c.acts))
 	c.acts = append(c.acts, Action{})
-	copy(c.acts[c.mark+1:], c.acts[c.mark:])
-	c.acts[c.mark] = Action{Kind: ActPersist, Batch: &b}
+	copy(c.acts[at+1:], c.acts[at:])
+	c.acts[at] = Action{Kind: ActPersist, Batch: &b}
+}
+
+// requestEarly is request for a read that tells the relay nothing the store
+// must hold first (the next page of a gap fill): its frame goes out ahead of
+// the input's store write, so the relay reads the next page while the
+// driver writes this one.
+func (c *Core) requestEarly(now time.Time, r *request, t proto.Type, body any) {
+	n := len(c.acts)
+	c.request(now, r, t, body)
+	if len(c.acts) != n+1 {
+		return
+	}
+	at := min(c.mark+c.early, n)
+	a := c.acts[n]
+	copy(c.acts[at+1:], c.acts[at:n])
+	c.acts[at] = a
+	c.early++
 }

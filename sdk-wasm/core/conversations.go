@@ -583,7 +583,7 @@ func (c *Core) pumpFills(now time.Time) {
 			continue
 		}
 		c.filling[id] = true
-		c.request(now, &request{kind: reqFill, conv: id}, proto.TypeHistory,
+		c.requestEarly(now, &request{kind: reqFill, conv: id}, proto.TypeHistory,
 			&proto.History{ConvID: id, After: cv.SyncedSeq, Limit: uint32(c.cfg.HistoryPage)})
 	}
 	if c.inSync && !c.syncing && len(c.filling) == 0 && len(c.fillQueue) == 0 {

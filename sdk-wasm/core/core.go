@@ -130,6 +130,7 @@ type Core struct {
 	// actions.go: the outputs of the input being handled.
 	acts   []Action
 	mark   int // index in acts where the current input's actions start
+	early  int // actions at mark that go ahead of the input's store write (requestEarly)
 	batch  Batch
 	nextOp uint64
 }

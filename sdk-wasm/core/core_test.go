@@ -567,3 +567,47 @@ func TestGapFillSurvivesLostConnection(t *testing.T) {
 		t.Fatalf("fill %+v, want %s after 0", hb, conv)
 	}
 }
+
+// TestGapFillAsksForTheNextPageBeforeStoring: a page that leaves a gap
+// sends the request for the next page ahead of the store write of this
+// one (so the relay reads while the driver writes), and still announces
+// nothing before it is stored.
+func TestGapFillAsksForTheNextPageBeforeStoring(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	conv := proto.P2PID("alice", "bob")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(conv, 1, "bob")})
+	sync := h.lastWrite(proto.TypeSync)
+	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: 1})
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(conv, 6, "bob")})
+	fill := h.lastWrite(proto.TypeHistory)
+
+	page := proto.MustEncode(proto.Frame{Type: proto.TypeHistoryPage, ID: fill.ID, Body: &proto.HistoryPage{ConvID: conv, LastSeq: 6,
+		Messages: []proto.Message{msg(conv, 2, "bob"), msg(conv, 3, "bob")}}})
+	h.c.HandleFrame(h.now, h.c.Conn(), page)
+	acts := h.c.Poll()
+	if len(acts) < 3 || acts[0].Kind != ActWrite || acts[1].Kind != ActPersist {
+		t.Fatalf("actions %v: want the next history request, then the store write, then the rest", kinds(acts))
+	}
+	next, err := proto.Decode(acts[0].Bytes, 0)
+	if err != nil || next.Type != proto.TypeHistory || next.Body.(*proto.History).After != 3 {
+		t.Fatalf("first action writes %+v (%v), want history after 3", next, err)
+	}
+	if n := len(acts[1].Batch.Messages); n != 2 {
+		t.Fatalf("the store write holds %d messages, want 2", n)
+	}
+	for _, a := range acts[2:] {
+		if a.Kind == ActWrite || a.Kind == ActPersist {
+			t.Fatalf("actions %v: only events may follow", kinds(acts))
+		}
+	}
+}
+
+func kinds(acts []Action) []ActionKind {
+	out := make([]ActionKind, len(acts))
+	for i, a := range acts {
+		out[i] = a.Kind
+	}
+	return out
+}

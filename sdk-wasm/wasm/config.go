@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,7 +11,8 @@ import (
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
-// bridgeConfig is the JSON the host passes to newClient. Durations are in
+// bridgeConfig is the object the host passes to newClient (read by
+// readConfig). Durations are in
 // milliseconds; zero or absent means the client's default. Its TypeScript
 // (BridgeConfig) is generated from this type: omitempty marks what the
 // host may leave out.
@@ -42,18 +41,9 @@ var logLevels = []client.LogLevel{client.LevelDebug, client.LevelInfo, client.Le
 // as microseconds, say) is an error instead of a client that never retries.
 const maxConfigMs = 24 * 60 * 60 * 1000
 
-// parseConfig decodes and checks a BridgeConfig. Unknown fields are
-// ignored, as unknown frame fields are on the wire, so bindings may run ahead
-// of the module.
-func parseConfig(b []byte) (bridgeConfig, error) {
-	var cfg bridgeConfig
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, invalidArg("config: " + err.Error())
-	}
-	if dec.More() {
-		return cfg, invalidArg("config: trailing data after the JSON object")
-	}
+// check checks a BridgeConfig the host gave and completes it (the URL's
+// scheme, the parsed log level).
+func (cfg *bridgeConfig) check() error {
 	switch {
 	case strings.HasPrefix(cfg.URL, "ws://"), strings.HasPrefix(cfg.URL, "wss://"):
 	case strings.HasPrefix(cfg.URL, "http://"):
@@ -61,10 +51,10 @@ func parseConfig(b []byte) (bridgeConfig, error) {
 	case strings.HasPrefix(cfg.URL, "https://"):
 		cfg.URL = "wss://" + strings.TrimPrefix(cfg.URL, "https://")
 	default:
-		return cfg, invalidArg(fmt.Sprintf("config: url %q is not a ws://, wss://, http:// or https:// URL", cfg.URL))
+		return invalidArg(fmt.Sprintf("config: url %q is not a ws://, wss://, http:// or https:// URL", cfg.URL))
 	}
 	if cfg.DeviceID != "" && !proto.ValidName(cfg.DeviceID) {
-		return cfg, invalidArg(fmt.Sprintf("config: deviceId %q is not a valid name", cfg.DeviceID))
+		return invalidArg(fmt.Sprintf("config: deviceId %q is not a valid name", cfg.DeviceID))
 	}
 	for _, d := range []struct {
 		name string
@@ -74,11 +64,11 @@ func parseConfig(b []byte) (bridgeConfig, error) {
 		{"minDelayMs", cfg.MinDelayMs}, {"maxDelayMs", cfg.MaxDelayMs},
 	} {
 		if d.ms < 0 || d.ms > maxConfigMs {
-			return cfg, invalidArg(fmt.Sprintf("config: %s %d is outside 0..%d", d.name, d.ms, maxConfigMs))
+			return invalidArg(fmt.Sprintf("config: %s %d is outside 0..%d", d.name, d.ms, maxConfigMs))
 		}
 	}
 	if cfg.MaxAttempts < 0 || cfg.SendWindow < 0 {
-		return cfg, invalidArg("config: maxAttempts and sendWindow may not be negative")
+		return invalidArg("config: maxAttempts and sendWindow may not be negative")
 	}
 	cfg.level = client.LevelWarn
 	if cfg.LogLevel != "" {
@@ -91,10 +81,10 @@ func parseConfig(b []byte) (bridgeConfig, error) {
 			}
 		}
 		if !found {
-			return cfg, invalidArg(fmt.Sprintf("config: logLevel %q is not one of %s", cfg.LogLevel, strings.Join(names, ", ")))
+			return invalidArg(fmt.Sprintf("config: logLevel %q is not one of %s", cfg.LogLevel, strings.Join(names, ", ")))
 		}
 	}
-	return cfg, nil
+	return nil
 }
 
 // options maps the bridge's config onto the client's; the host's
@@ -130,8 +120,8 @@ func invalidArg(msg string) *proto.Error {
 
 // wasmError is the rejection value of every Promise (WasmError in wasm.d.ts).
 type wasmError struct {
-	Code    proto.Code `json:"code"`
-	Message string     `json:"message"`
+	Code    proto.Code
+	Message string
 }
 
 // toWasmError maps an error to its code: a *proto.Error keeps its own, any
@@ -153,30 +143,17 @@ func panicError(where string, r any) *proto.Error {
 	return &proto.Error{Code: proto.CodePanic, Message: fmt.Sprintf("parley: internal error in %s: %v", where, r)}
 }
 
-// orEmpty makes a nil slice encode as [] rather than null: the contract
-// promises arrays.
-func orEmpty[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-// searchArgs is the JSON WasmClient.search takes: the text as typed and
+// searchArgs is the object WasmClient.search takes: the text as typed and
 // the options.
 type searchArgs struct {
 	Text string `json:"text"`
 	core.SearchOptions
 }
 
-// parseSearch reads the argument of WasmClient.search and validates it the
-// way the client will (core.NewSearch), so that bad arguments reject before
-// any work starts.
-func parseSearch(b []byte) (searchArgs, error) {
-	var a searchArgs
-	if err := json.Unmarshal(b, &a); err != nil {
-		return a, invalidArg("search: " + err.Error())
-	}
+// check validates the argument of WasmClient.search the way the client
+// will (core.NewSearch), so that bad arguments reject before any work
+// starts.
+func (a *searchArgs) check() error {
 	_, err := core.NewSearch(a.Text, a.SearchOptions)
-	return a, err
+	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -9,6 +10,28 @@ import (
 	"github.com/parley-im/parley/sdk-wasm/client"
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
+
+// The objects' field types are checked by the readers (main_js.go), which
+// testdata/node_smoke.mjs exercises in the module; these tests check the
+// values, with the objects written as JSON for brevity.
+
+func parseConfig(t *testing.T, text string) (bridgeConfig, error) {
+	t.Helper()
+	var cfg bridgeConfig
+	if err := json.Unmarshal([]byte(text), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, cfg.check()
+}
+
+func parseSearch(t *testing.T, text string) (searchArgs, error) {
+	t.Helper()
+	var a searchArgs
+	if err := json.Unmarshal([]byte(text), &a); err != nil {
+		t.Fatal(err)
+	}
+	return a, a.check()
+}
 
 func TestParseConfig(t *testing.T) {
 	t.Parallel()
@@ -24,18 +47,15 @@ func TestParseConfig(t *testing.T) {
 		{"every field", `{"url":"wss://h","deviceId":"d1","heartbeatMs":1000,"requestTimeoutMs":2000,"minDelayMs":10,
 			"maxDelayMs":100,"maxAttempts":3,"sendWindow":8,"tokenRefresh":true,"seed":42,"logLevel":"debug"}`, 0, "wss://h", client.LevelDebug},
 		{"unknown fields are ignored", `{"url":"ws://h","future":{"x":1}}`, 0, "ws://h", client.LevelWarn},
-		{"not json", `{"url":`, proto.CodeInvalidArgument, "", 0},
 		{"no url", `{}`, proto.CodeInvalidArgument, "", 0},
 		{"ftp url", `{"url":"ftp://h"}`, proto.CodeInvalidArgument, "", 0},
 		{"bad device id", `{"url":"ws://h","deviceId":"a b"}`, proto.CodeInvalidArgument, "", 0},
 		{"negative duration", `{"url":"ws://h","heartbeatMs":-1}`, proto.CodeInvalidArgument, "", 0},
-		{"huge duration", `{"url":"ws://h","maxDelayMs":1e12}`, proto.CodeInvalidArgument, "", 0},
-		{"fractional seed", `{"url":"ws://h","seed":1.5}`, proto.CodeInvalidArgument, "", 0},
+		{"huge duration", `{"url":"ws://h","maxDelayMs":1000000000000}`, proto.CodeInvalidArgument, "", 0},
 		{"bad log level", `{"url":"ws://h","logLevel":"loud"}`, proto.CodeInvalidArgument, "", 0},
-		{"trailing data", `{"url":"ws://h"} {}`, proto.CodeInvalidArgument, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := parseConfig([]byte(tc.json))
+			cfg, err := parseConfig(t, tc.json)
 			if tc.code != 0 {
 				if !errors.Is(err, &proto.Error{Code: tc.code}) {
 					t.Fatalf("err = %v, want code %d", err, tc.code)
@@ -54,7 +74,7 @@ func TestParseConfig(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	t.Parallel()
-	cfg, err := parseConfig([]byte(`{"url":"ws://h","deviceId":"d1","heartbeatMs":1500,"requestTimeoutMs":2000,"minDelayMs":10,"maxDelayMs":100,"maxAttempts":3,"sendWindow":8,"tokenRefresh":true,"seed":9,"logLevel":"error"}`))
+	cfg, err := parseConfig(t, `{"url":"ws://h","deviceId":"d1","heartbeatMs":1500,"requestTimeoutMs":2000,"minDelayMs":10,"maxDelayMs":100,"maxAttempts":3,"sendWindow":8,"tokenRefresh":true,"seed":9,"logLevel":"error"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,16 +113,13 @@ func TestParseSearch(t *testing.T) {
 		{"text only/defaults", `{"text":"Ärger"}`, 0, "ärger", 20},
 		{"every field/kept", `{"text":"hi","conversationId":"g:t","limit":5,"before":{"createdAt":9,"conversationId":"p:a:b","seq":2,"clientId":"c"}}`, 0, "hi", 5},
 		{"a message as cursor/its other fields ignored", `{"text":"hi","before":{"id":"p:a:b#2","createdAt":9,"conversationId":"p:a:b","seq":2,"text":"x"}}`, 0, "hi", 20},
-		{"not json/invalid", `{"text":`, proto.CodeInvalidArgument, "", 0},
-		{"text a number/invalid", `{"text":1}`, proto.CodeInvalidArgument, "", 0},
-		{"fractional limit/invalid", `{"text":"x","limit":1.5}`, proto.CodeInvalidArgument, "", 0},
 		{"limit 101/invalid", `{"text":"x","limit":101}`, proto.CodeInvalidArgument, "", 0},
 		{"empty text/invalid", `{"text":"  "}`, proto.CodeInvalidArgument, "", 0},
 		{"bad conversation/invalid", `{"text":"x","conversationId":"x"}`, proto.CodeInvalidArgument, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			a, err := parseSearch([]byte(tc.json))
+			a, err := parseSearch(t, tc.json)
 			if tc.code != 0 {
 				var pe *proto.Error
 				if !errors.As(err, &pe) || pe.Code != tc.code {

@@ -3,12 +3,15 @@
 //
 // This command is only the bridge between JavaScript and a client.Client.
 // It registers one global, globalThis.__parley_v1, a WasmBridgeV1 whose
-// call contract is written by hand in bindings/src/wasm.d.ts (the JSON
-// shapes that cross it are generated from the Go types into
+// call contract is written by hand in bindings/src/wasm.d.ts (the shapes
+// that cross it are generated from the Go types' JSON tags into
 // bindings/src/bridge.gen.ts), calls globalThis.__parley_ready() and then
 // serves calls until the page or process ends. Data crosses the boundary as
-// JSON in a Uint8Array, one copy per value; wire frames never cross, the
-// client owns the WebSocket.
+// plain objects: Go writes a value as JSON text without reflection and the
+// host side makes it an object with one JSON.parse; objects the host hands
+// in are read field by field (sdk-wasm/client's jsvalue_js.go). The module
+// has no encoding/json. Wire frames never cross, the client owns the
+// WebSocket.
 //
 // Concurrency. The client runs as it does natively (see sdk-wasm/client):
 // one loop goroutine per client owns the core. Around it:

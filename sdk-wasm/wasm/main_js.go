@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"sync"
@@ -78,12 +77,28 @@ func (c *jsClient) close() error {
 	return c.closeErr
 }
 
-// encode is the JSON a Promise resolves with, or the error it rejects with.
-func encode(v any, err error) ([]byte, error) {
+// The JSON text a Promise resolves with (an object once settled, see
+// client.JSONToJS), or the error it rejects with.
+
+func message(m core.Message, err error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(v)
+	return client.AppendMessage(nil, &m), nil
+}
+
+func messages(ms []core.Message, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return client.AppendMessages(nil, ms), nil
+}
+
+func conversation(c core.Conversation, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return client.AppendConversation(nil, &c), nil
 }
 
 func newBridge() *bridge {
@@ -177,14 +192,14 @@ func newBridge() *bridge {
 			}
 			select {
 			case r := <-res:
-				return encode(r.Message, r.Err)
+				return message(r.Message, r.Err)
 			case <-ctx.Done():
 			}
 			// Aborted: take it out of the outbox if it is still there; if
 			// it was acknowledged meanwhile, that result stands.
 			_ = c.Discard(pending.ClientID)
 			r := <-res
-			return encode(r.Message, r.Err)
+			return message(r.Message, r.Err)
 		})
 	})
 	b.async("resend", func(c *jsClient, args []js.Value) (work, error) {
@@ -192,7 +207,7 @@ func newBridge() *bridge {
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) { return encode(c.Resend(context.Background(), id)) }, nil
+		return func() ([]byte, error) { return message(c.Resend(context.Background(), id)) }, nil
 	})
 	b.async("discard", func(c *jsClient, args []js.Value) (work, error) {
 		id, err := argString(args, 0, "clientId")
@@ -226,7 +241,7 @@ func newBridge() *bridge {
 			return nil, err
 		}
 		return withSignal(args, 3, func(ctx context.Context) ([]byte, error) {
-			return encode(c.CreateGroup(ctx, id, name, members))
+			return conversation(c.CreateGroup(ctx, id, name, members))
 		})
 	})
 	b.async("conversation", func(c *jsClient, args []js.Value) (work, error) {
@@ -239,13 +254,16 @@ func newBridge() *bridge {
 			if !ok {
 				return []byte("null"), nil
 			}
-			return encode(cv, nil)
+			return client.AppendConversation(nil, &cv), nil
 		}, nil
 	})
 	b.async("conversations", func(c *jsClient, _ []js.Value) (work, error) {
 		return func() ([]byte, error) {
 			convs, err := c.Conversations()
-			return encode(orEmpty(convs), err)
+			if err != nil {
+				return nil, err
+			}
+			return client.AppendConversations(nil, convs), nil
 		}, nil
 	})
 	b.async("messages", func(c *jsClient, args []js.Value) (work, error) {
@@ -266,22 +284,15 @@ func newBridge() *bridge {
 		}
 		return withSignal(args, 3, func(ctx context.Context) ([]byte, error) {
 			msgs, err := c.Messages(ctx, conv, before, int(limit))
-			return encode(orEmpty(msgs), err)
+			return messages(msgs, err)
 		})
 	})
 	b.async("search", func(c *jsClient, args []js.Value) (work, error) {
-		raw, ok := client.BytesFromJS(arg(args, 0))
-		if !ok {
-			return nil, invalidArg("search must be a Uint8Array of JSON")
-		}
-		s, err := parseSearch(raw)
+		s, err := readSearch(arg(args, 0))
 		if err != nil {
 			return nil, err
 		}
-		return func() ([]byte, error) {
-			msgs, err := c.Search(s.Text, s.SearchOptions)
-			return encode(orEmpty(msgs), err)
-		}, nil
+		return func() ([]byte, error) { return messages(c.Search(s.Text, s.SearchOptions)) }, nil
 	})
 	b.async("waitSynced", func(c *jsClient, args []js.Value) (work, error) {
 		return withSignal(args, 0, func(ctx context.Context) ([]byte, error) { return nil, c.WaitSynced(ctx) })
@@ -308,11 +319,7 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 			ret = errorObject(panicError("newClient", r), proto.CodePanic)
 		}
 	}()
-	raw, ok := client.BytesFromJS(arg(args, 0))
-	if !ok {
-		return errorObject(invalidArg("newClient: config must be a Uint8Array of JSON"), proto.CodeInvalidArgument)
-	}
-	cfg, err := parseConfig(raw)
+	cfg, err := readConfig(arg(args, 0))
 	if err != nil {
 		return errorObject(err, proto.CodeInvalidArgument)
 	}
@@ -338,12 +345,8 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 	// moment; delivered through the host queue, ahead of the settling of
 	// the operation that produced it.
 	opts.OnEvent = func(e core.Event) {
-		data, err := json.Marshal(e)
-		if err != nil {
-			client.ConsoleError("parley: encode event: " + err.Error())
-			return
-		}
-		client.CallHost(func() { host.Call("onEvent", client.BytesToJS(data)) })
+		data := client.AppendEvent(nil, &e)
+		client.CallHost(func() { host.Call("onEvent", client.JSONToJS(data)) })
 	}
 	if host.Get("log").Type() == js.TypeFunction {
 		opts.Logger = func(level client.LogLevel, msg string) {
@@ -418,7 +421,7 @@ func (b *bridge) sync(name string, fn func(c *jsClient, t tomb, args []js.Value)
 }
 
 // work is the part of a Promise method that runs on its own goroutine and
-// returns the JSON to resolve with (nil: undefined).
+// returns the JSON text of the object to resolve with (nil: undefined).
 type work func() ([]byte, error)
 
 // async registers a method that returns a Promise. prepare runs on the
@@ -466,7 +469,7 @@ func (b *bridge) promise(name string, w work) js.Value {
 				case out == nil:
 					resolve.Invoke()
 				default:
-					resolve.Invoke(client.BytesToJS(out))
+					resolve.Invoke(client.JSONToJS(out))
 				}
 			})
 		}()
@@ -521,6 +524,51 @@ func withSignal(args []js.Value, i int, f func(ctx context.Context) ([]byte, err
 var errAborted = &proto.Error{Code: proto.CodeAborted, Message: "operation aborted"}
 
 // Argument readers: a wrong type rejects the call with CodeInvalidArgument.
+
+// readConfig reads and checks a BridgeConfig. Unknown fields are ignored,
+// as unknown frame fields are on the wire, so bindings may run ahead of the
+// module.
+func readConfig(v js.Value) (bridgeConfig, error) {
+	var cfg bridgeConfig
+	if v.Type() != js.TypeObject {
+		return cfg, invalidArg("newClient: config must be an object")
+	}
+	r := client.NewObjectReader("config")
+	cfg = bridgeConfig{
+		URL:              r.Str(v, "url"),
+		DeviceID:         r.Str(v, "deviceId"),
+		HeartbeatMs:      r.Int(v, "heartbeatMs"),
+		RequestTimeoutMs: r.Int(v, "requestTimeoutMs"),
+		MinDelayMs:       r.Int(v, "minDelayMs"),
+		MaxDelayMs:       r.Int(v, "maxDelayMs"),
+		MaxAttempts:      int(r.Int(v, "maxAttempts")),
+		SendWindow:       int(r.Int(v, "sendWindow")),
+		TokenRefresh:     r.Bool(v, "tokenRefresh"),
+		Seed:             r.Uint(v, "seed"),
+		LogLevel:         r.Str(v, "logLevel"),
+	}
+	if err := r.Err(); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.check()
+}
+
+// readSearch reads and checks the argument of WasmClient.search.
+func readSearch(v js.Value) (searchArgs, error) {
+	var a searchArgs
+	if v.Type() != js.TypeObject {
+		return a, invalidArg("search must be an object")
+	}
+	r := client.NewObjectReader("search")
+	a.Text = r.Str(v, "text")
+	a.ConvID = r.Str(v, "conversationId")
+	a.Limit = int(r.Int(v, "limit"))
+	a.Before = r.Cursor(v, "before")
+	if err := r.Err(); err != nil {
+		return a, err
+	}
+	return a, a.check()
+}
 
 func argString(args []js.Value, i int, name string) (string, error) {
 	v := arg(args, i)

@@ -20,7 +20,6 @@
 //   - the search index (search.ts) is read, merged by seq and written back
 //     in the transaction that writes its messages.
 import { Codes } from '../codes.js';
-import { jsonBytes, parseJSON } from '../convert.js';
 import { ParleyError } from '../errors.js';
 import type {
   OutboxEntry,
@@ -84,9 +83,21 @@ export function indexedDBStorage(options: IndexedDBStorageOptions = {}): Storage
   );
 }
 
+/**
+ * preload starts reading the snapshot of a storage made by
+ * {@link indexedDBStorage} now; its next load() returns that read. The
+ * client calls it first thing, so that the cache is read while parley.wasm
+ * compiles. Anything else is left alone.
+ * @internal
+ */
+export function preload(s: StorageAdapter): void {
+  if (s instanceof IndexedDBStorage) s.preload();
+}
+
 class IndexedDBStorage implements StorageAdapter {
   #db: Promise<IDBDatabase> | null = null;
   #closed = false;
+  #preloaded: Promise<StorageSnapshot | null> | null = null;
 
   constructor(
     private readonly name: string,
@@ -137,7 +148,19 @@ class IndexedDBStorage implements StorageAdapter {
     return p;
   }
 
-  async load(): Promise<Uint8Array | null> {
+  preload(): void {
+    const p = this.#read();
+    p.catch(() => {}); // a failure is load()'s to report, if it is called
+    this.#preloaded = p;
+  }
+
+  load(): Promise<StorageSnapshot | null> {
+    const p = this.#preloaded;
+    this.#preloaded = null;
+    return p ?? this.#read();
+  }
+
+  async #read(): Promise<StorageSnapshot | null> {
     const db = await this.#open();
     const tx = db.transaction([META, CONVERSATIONS, OUTBOX], 'readonly');
     const meta = request<StorageMeta | undefined>(tx.objectStore(META).get(META_KEY));
@@ -153,11 +176,10 @@ class IndexedDBStorage implements StorageAdapter {
     };
     // Another tab may have queued entries past this meta's counter.
     for (const e of ob) if (e.order >= snap.meta.nextOrder) snap.meta.nextOrder = e.order + 1;
-    return jsonBytes(snap);
+    return snap;
   }
 
-  async apply(batch: Uint8Array): Promise<void> {
-    const b = parseJSON<StorageBatch>(batch);
+  async apply(b: StorageBatch): Promise<void> {
     const db = await this.#open();
     const tx = db.transaction(ALL, 'readwrite');
     const finished = done(tx);
@@ -205,7 +227,7 @@ class IndexedDBStorage implements StorageAdapter {
     await finished;
   }
 
-  async messages(conv: string, before: number, limit: number): Promise<Uint8Array> {
+  async messages(conv: string, before: number, limit: number): Promise<StoredMessage[]> {
     const db = await this.#open();
     const tx = db.transaction(MESSAGES, 'readonly');
     const KeyRange = this.#keyRange();
@@ -219,14 +241,13 @@ class IndexedDBStorage implements StorageAdapter {
       cur.continue();
     };
     await done(tx);
-    return jsonBytes(out.reverse());
+    return out.reverse();
   }
 
-  async search(query: Uint8Array): Promise<Uint8Array> {
-    const q = parseJSON<StorageSearchQuery>(query);
+  async search(q: StorageSearchQuery): Promise<StoredMessage[]> {
     const db = await this.#open();
     const KeyRange = this.#keyRange();
-    return jsonBytes(await search(db.transaction([SEARCH_BITS, SEARCH_TEXT, MESSAGES], 'readonly'), q, KeyRange));
+    return search(db.transaction([SEARCH_BITS, SEARCH_TEXT, MESSAGES], 'readonly'), q, KeyRange);
   }
 
   #keyRange(): typeof IDBKeyRange {

@@ -24,10 +24,11 @@ const env = (name) => {
 const require = createRequire(join(env('PARLEY_NODE_MODULES'), '_'));
 const { WebSocket } = require('ws');
 const verbose = !!process.env.PARLEY_SMOKE_VERBOSE;
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-const json = (u8) => JSON.parse(dec.decode(u8));
-const bytes = (v) => enc.encode(JSON.stringify(v));
+// Values cross the bridge as plain objects (the shapes of bridge.gen.ts).
+const obj = (v) => {
+  assert.ok(v !== null && typeof v === 'object' && !(v instanceof Uint8Array), 'the bridge hands over plain objects');
+  return v;
+};
 
 const watchdog = setTimeout(() => {
   console.error('FAIL: smoke test timed out after 90 s');
@@ -134,10 +135,9 @@ function makeHost(user, storage = null) {
   const waiters = [];
   const host = {
     events,
-    onEvent(u8) {
+    onEvent(e) {
       noReentry('onEvent');
-      assert.ok(u8 instanceof Uint8Array);
-      const e = json(u8);
+      obj(e);
       events.push(e);
       for (const w of [...waiters]) {
         if (w.pred(events)) {
@@ -170,7 +170,7 @@ function makeHost(user, storage = null) {
 function newClient(config, host) {
   inGo++;
   try {
-    return bridge.newClient(bytes({ url, tokenRefresh: true, minDelayMs: 50, maxDelayMs: 500, logLevel: 'debug', ...config }), host);
+    return bridge.newClient({ url, tokenRefresh: true, minDelayMs: 50, maxDelayMs: 500, logLevel: 'debug', ...config }, host);
   } finally {
     inGo--;
   }
@@ -192,6 +192,22 @@ async function rejection(p) {
 const bad = newClient({ url: 'ftp://nowhere' }, makeHost('alice'));
 assert.equal(bad.code, 4903, 'a bad config returns a WasmError with 4903');
 assert.equal(typeof bad.connect, 'undefined');
+for (const [config, what] of [
+  [{ seed: 1.5 }, 'seed'],
+  [{ url: 42 }, 'url'],
+  [{ heartbeatMs: '1000' }, 'heartbeatMs'],
+  [{ tokenRefresh: 'yes' }, 'tokenRefresh'],
+]) {
+  const e = newClient(config, makeHost('alice'));
+  assert.equal(e.code, 4903, `a config with a bad ${what} returns 4903`);
+  assert.match(e.message, new RegExp(what), `the error names ${what}`);
+}
+inGo++;
+try {
+  assert.equal(bridge.newClient(new TextEncoder().encode(JSON.stringify({ url })), makeHost('alice')).code, 4903, 'config bytes are refused');
+} finally {
+  inGo--;
+}
 check('a bad config returns WasmError 4903 instead of a client');
 
 const aliceHost = makeHost('alice');
@@ -216,7 +232,7 @@ const sends = [];
 for (let i = 0; i < N; i++) sends.push(call(alice, 'send', p2p, 'text', `m${i}`, null));
 const sent = [];
 for (const [i, p] of sends.entries()) {
-  const m = json(await p);
+  const m = obj(await p);
   // The Promise settles after the events of the same input: the sent
   // update of this message was already delivered.
   assert.ok(aliceHost.events.some((e) => e.kind === 'messageUpdate' && e.message.clientId === m.clientId && e.message.status === 'sent'),
@@ -238,7 +254,7 @@ assert.ok(got.every((m) => m.sender === 'alice' && m.status === 'sent' && m.id =
 check(`bob's onEvent saw all ${N} 'message' events in order`);
 
 await Promise.all([call(alice, 'waitSynced'), call(bob, 'waitSynced')]);
-const bobConvs = json(await call(bob, 'conversations'));
+const bobConvs = obj(await call(bob, 'conversations'));
 assert.ok(Array.isArray(bobConvs));
 const bc = bobConvs.find((c) => c.id === p2p);
 assert.ok(bc, 'bob has the p2p conversation');
@@ -246,28 +262,28 @@ assert.equal(bc.type, 'p2p');
 assert.equal(bc.lastSeq, N);
 assert.equal(bc.unread, N);
 assert.equal(bc.lastMessage.text, `m${N - 1}`);
-const ac = json(await call(alice, 'conversations')).find((c) => c.id === p2p);
+const ac = obj(await call(alice, 'conversations')).find((c) => c.id === p2p);
 assert.equal(ac.unread, 0, "alice's own messages are read");
 check('conversations() returns the p2p conversation with lastSeq, unread and lastMessage');
 
-const page = json(await call(bob, 'messages', p2p, 0, 50));
+const page = obj(await call(bob, 'messages', p2p, 0, 50));
 assert.deepEqual(page.map((m) => m.seq), Array.from({ length: N }, (_, i) => i + 1), 'messages() ascending');
-const older = json(await call(bob, 'messages', p2p, 11, 5));
+const older = obj(await call(bob, 'messages', p2p, 11, 5));
 assert.deepEqual(older.map((m) => m.seq), [6, 7, 8, 9, 10], 'messages(before 11, limit 5)');
-const empty = json(await call(bob, 'messages', 'p:bob:nobody', 0, 10));
+const empty = obj(await call(bob, 'messages', 'p:bob:nobody', 0, 10));
 assert.deepEqual(empty, [], 'an unknown conversation is an empty array');
 check('messages() pages ascending from the cache');
 
 await call(bob, 'markRead', p2p, 0);
-assert.equal(json(await call(bob, 'conversations')).find((c) => c.id === p2p).unread, 0);
+assert.equal(obj(await call(bob, 'conversations')).find((c) => c.id === p2p).unread, 0);
 check('markRead clears unread');
 
-const custom = json(await call(alice, 'send', p2p, 'custom', '', new Uint8Array([1, 2, 3])));
+const custom = obj(await call(alice, 'send', p2p, 'custom', '', new Uint8Array([1, 2, 3])));
 assert.equal(custom.type, 'custom');
 assert.equal(custom.body, 'AQID', 'body crosses as bytes and comes back base64');
 check('send with a Uint8Array body');
 
-const group = json(await call(bob, 'createGroup', '', 'bob and carol', ['carol']));
+const group = obj(await call(bob, 'createGroup', '', 'bob and carol', ['carol']));
 assert.equal(group.type, 'group');
 assert.ok(group.id.startsWith('g:'));
 assert.ok(group.members.includes('bob') && group.members.includes('carol'));
@@ -307,13 +323,13 @@ function memoryStorage() {
       calls.load++;
       return later(() => {
         if (!db.meta) return null;
-        return bytes({ meta: db.meta, conversations: [...db.conversations.values()], outbox: [...db.outbox.values()].sort((a, b) => a.order - b.order) });
+        return ({ meta: db.meta, conversations: [...db.conversations.values()], outbox: [...db.outbox.values()].sort((a, b) => a.order - b.order) });
       });
     },
-    apply(u8) {
+    apply(batch) {
       noReentry('storage.apply');
       calls.apply++;
-      const b = json(u8);
+      const b = obj(batch);
       return later(() => {
         if (b.reset) {
           db.conversations.clear();
@@ -333,7 +349,7 @@ function memoryStorage() {
         const out = [...db.messages.values()]
           .filter((m) => m.conversationId === conv && (before === 0 || m.seq < before))
           .sort((a, b) => a.seq - b.seq);
-        return bytes(out.slice(Math.max(0, out.length - limit)));
+        return (out.slice(Math.max(0, out.length - limit)));
       });
     },
     close() {
@@ -357,7 +373,7 @@ const stored = storage.db.conversations.get(p2p);
 assert.ok(stored, 'the synced conversation is in the JS storage');
 assert.equal(stored.syncedSeq, N + 1, 'the gap fill stored every message');
 assert.equal([...storage.db.messages.keys()].filter((k) => k.startsWith(p2p)).length, N + 1);
-const viaStore = json(await call(a2, 'send', p2p, 'text', 'from a2', null));
+const viaStore = obj(await call(a2, 'send', p2p, 'text', 'from a2', null));
 assert.equal(viaStore.seq, N + 2);
 assert.equal(storage.db.outbox.size, 0, 'the outbox entry was put and deleted');
 assert.ok(storage.calls.apply > 0 && storage.calls.load === 1);
@@ -368,14 +384,14 @@ check(`JS storage: loaded, synced ${N + 1} messages into it, sent through it (ap
 // Reload: a new client over the same storage sees the cache before it connects.
 const a3Host = makeHost('alice', storage);
 const a3 = newClient({}, a3Host);
-const cachedConvs = json(await call(a3, 'conversations'));
+const cachedConvs = obj(await call(a3, 'conversations'));
 assert.equal(call(a3, 'state'), 'idle', 'not connected');
 assert.equal(call(a3, 'deviceId'), deviceA2, 'the device id comes back from the storage');
 const cc = cachedConvs.find((c) => c.id === p2p);
 assert.ok(cc, 'the cached conversation is listed before connecting');
 assert.equal(cc.lastSeq, N + 2);
 assert.equal(cc.lastMessage.text, 'from a2');
-const cachedPage = json(await call(a3, 'messages', p2p, 0, 5));
+const cachedPage = obj(await call(a3, 'messages', p2p, 0, 5));
 assert.deepEqual(cachedPage.map((m) => m.seq), [N - 2, N - 1, N, N + 1, N + 2], 'messages from the JS cache, offline');
 assert.ok(storage.calls.messages >= 1);
 // Offline send: it stays in the stored outbox across a close and goes out
@@ -408,7 +424,7 @@ const duringOutage = call(a4, 'send', p2p, 'text', 'during the outage', null);
 await startRelay();
 call(a4, 'reconnect'); // as a host does when the network comes back
 call(bob2, 'reconnect');
-assert.equal(json(await duringOutage).status, 'sent');
+assert.equal(obj(await duringOutage).status, 'sent');
 await bob2Host.until((evs) => evs.some((e) => e.kind === 'message' && e.message.text === 'during the outage'), "bob's copy after the restart");
 assert.equal(bob2Host.events.filter((e) => e.kind === 'message' && e.message.text === 'during the outage').length, 1, 'exactly once');
 const lost = a4Host.events.find((e) => e.kind === 'state' && e.state === 'reconnecting' && e.code);

@@ -1,0 +1,92 @@
+// Where a cold start's time goes, in headless Chromium: a page whose
+// IndexedDB holds 50 conversations is reloaded, and the phases from
+// navigation start to the conversation list are read from the page's own
+// clock (an init script notes when the wasm response ended, when
+// instantiation resolved and when the Go program published its bridge).
+// Used by browser-bench.mjs; `node bindings/bench/cold-phases.mjs` prints
+// one run's phases on its own (after ./build.sh npm).
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The init script: marks on the page's clock, in window.__phases. */
+export function notePhases() {
+  const ph = (window.__phases = {});
+  const W = WebAssembly;
+  for (const name of ['instantiate', 'instantiateStreaming', 'compile', 'compileStreaming']) {
+    const f = W[name];
+    if (typeof f !== 'function') continue;
+    W[name] = function (...args) {
+      ph[`${name}Called`] ??= performance.now();
+      return f.apply(this, args).then((r) => {
+        ph[`${name}Done`] ??= performance.now();
+        return r;
+      });
+    };
+  }
+  let bridge;
+  Object.defineProperty(globalThis, '__parley_v1', {
+    configurable: true,
+    get: () => bridge,
+    set: (v) => {
+      ph.goMain ??= performance.now();
+      bridge = v;
+    },
+  });
+}
+
+/** coldStart reloads page and reads that cold start's phases (ms from navigation start). */
+export async function coldStart(page) {
+  await page.reload();
+  await page.waitForFunction(() => window.parleyReady === true);
+  return page.evaluate(async () => {
+    const ph = window.__phases;
+    ph.harnessReady = performance.now();
+    await P.start('coldbob');
+    ph.clientCreated = performance.now();
+    const list = await P.client.conversations();
+    ph.list = performance.now();
+    ph.instantiated = ph.instantiateStreamingDone ?? ph.instantiateDone;
+    ph.streaming = ph.instantiateStreamingDone !== undefined ? 1 : 0;
+    const wasm = performance.getEntriesByType('resource').find((e) => e.name.endsWith('parley.wasm'));
+    if (wasm) {
+      ph.wasmRequest = wasm.requestStart || wasm.startTime;
+      ph.wasmResponseEnd = wasm.responseEnd;
+      ph.wasmTransferBytes = wasm.transferSize;
+    }
+    return { n: list.length, phases: ph };
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { Relay } = await import('../test/support/relay.mjs');
+  const { launch } = await import('../test/support/browser.mjs');
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const site = mkdtempSync(join(tmpdir(), 'parley-cold-'));
+  cpSync(join(root, 'bindings', 'dist'), site, { recursive: true });
+  cpSync(join(root, 'bindings', 'test', 'browser', 'harness.html'), join(site, 'harness.html'));
+  const relay = await new Relay({ static: site, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
+  const browser = await launch();
+  try {
+    const ctx = await browser.newContext();
+    await ctx.addInitScript(notePhases);
+    const p = await ctx.newPage();
+    await p.goto(`${relay.http}/harness.html`);
+    await p.waitForFunction(() => window.parleyReady === true);
+    await p.evaluate(async () => {
+      await P.start('coldbob');
+      await P.client.connect();
+      await Promise.all(Array.from({ length: 50 }, (_, i) => P.client.sendText(P.client.p2p(`cold${i}`), `hello ${i}`)));
+      await P.client.waitSynced();
+      await P.client.close();
+    });
+    for (let i = 0; i < Number(process.env.RUNS || 5); i++) {
+      const r = await coldStart(p);
+      console.log(JSON.stringify(Object.fromEntries(Object.entries(r.phases).map(([k, v]) => [k, Math.round(v)]))));
+    }
+  } finally {
+    await browser.close();
+    await relay.stop();
+  }
+}

@@ -1,0 +1,133 @@
+package client
+
+import (
+	"errors"
+	"reflect"
+	"syscall/js"
+	"testing"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
+
+// memoryAdapter is a StorageAdapter written in JavaScript that keeps the
+// objects it is given, as the IndexedDB one does, and answers a macrotask
+// later.
+const memoryAdapter = `
+const db = { meta: null, convs: new Map(), msgs: new Map(), outbox: new Map() };
+const later = (f) => new Promise((resolve) => setTimeout(() => resolve(f()), 0));
+return {
+  db,
+  load: () => later(() => db.meta === null ? null :
+    { meta: db.meta, conversations: [...db.convs.values()], outbox: [...db.outbox.values()].sort((a, b) => a.order - b.order) }),
+  apply: (b) => later(() => {
+    if (b instanceof Uint8Array) throw new Error('apply got bytes');
+    if (b.reset) { db.convs.clear(); db.msgs.clear(); }
+    if (b.meta) db.meta = b.meta;
+    for (const c of b.conversations ?? []) db.convs.set(c.id, c);
+    for (const m of b.messages ?? []) db.msgs.set(m.conversationId + '\u0000' + m.seq, m);
+    for (const e of b.outboxPut ?? []) db.outbox.set(e.message.clientId, e);
+    for (const id of b.outboxDelete ?? []) db.outbox.delete(id);
+  }),
+  messages: (conv, before, limit) => later(() => [...db.msgs.values()]
+    .filter((m) => m.conversationId === conv && (before === 0 || m.seq < before))
+    .sort((a, b) => a.seq - b.seq).slice(-limit)),
+  close: () => later(() => undefined),
+};`
+
+func newJSAdapter(t *testing.T) (Store, js.Value) {
+	t.Helper()
+	a := js.Global().Get("Function").New(memoryAdapter).Invoke()
+	s, err := NewJSStore(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, a
+}
+
+// TestJSStoreObjects round-trips every field of every shape through a
+// JavaScript adapter, as plain objects: text that JSON must escape,
+// invalid UTF-8 (stored as U+FFFD), bodies (base64), the largest exact
+// integers.
+func TestJSStoreObjects(t *testing.T) {
+	s, a := newJSAdapter(t)
+	defer s.Close()
+	text := "quote \" backslash \\ nl \n tab \t nul \x00 bell \x07 ü 中文 😀 \u2028"
+	last := core.Message{ID: "g:t#2", ClientID: "c2", ConvID: "g:t", Seq: 2, Sender: "bob", Device: "d9", Type: "custom",
+		Body: []byte{0, 1, 254, 255}, CreatedAt: 1 << 53, LocalTime: 7, Status: core.StatusSent}
+	conv := core.Conversation{ID: "g:t", Kind: "group", Name: text, Members: []string{"alice", "bob"}, LastMessage: &last,
+		LastSeq: 2, ReadSeq: 1, Unread: 1, SyncedSeq: 2, Version: 1<<53 - 1}
+	msgs := []core.Message{
+		{ID: "g:t#1", ClientID: "c1", ConvID: "g:t", Seq: 1, Sender: "alice", Type: "text", Text: text, CreatedAt: 5, Status: core.StatusSent},
+		last,
+	}
+	failed := core.OutboxEntry{Order: 3, Message: core.Message{ID: "local:c3", ClientID: "c3", ConvID: "g:t", Sender: "alice",
+		Type: "text", Text: "x", CreatedAt: 9, LocalTime: 9, Status: core.StatusFailed, ErrorCode: proto.CodeForbidden}}
+	meta := core.Meta{DeviceID: "d", UserID: "alice", Epoch: "e1", SyncCursor: 12, NextOrder: 4}
+	if err := s.Apply(&core.Batch{Meta: &meta, Conversation: []core.Conversation{conv}, Messages: msgs, OutboxPut: []core.OutboxEntry{failed}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Get("db").Get("meta").Get("epoch").String(); got != "e1" {
+		t.Fatalf("the adapter holds meta.epoch %q: not an object", got)
+	}
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := core.Snapshot{Meta: meta, Conversations: []core.Conversation{conv}, Outbox: []core.OutboxEntry{failed}}
+	if !reflect.DeepEqual(snap, want) {
+		t.Fatalf("load:\n got %+v\nwant %+v", snap, want)
+	}
+	page, err := s.Messages("g:t", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(page, msgs) {
+		t.Fatalf("messages:\n got %+v\nwant %+v", page, msgs)
+	}
+
+	bad := core.Message{ID: "g:t#3", ClientID: "c4", ConvID: "g:t", Seq: 3, Text: "a\xffb", Status: core.StatusSent}
+	if err := s.Apply(&core.Batch{Messages: []core.Message{bad}}); err != nil {
+		t.Fatal(err)
+	}
+	page, _ = s.Messages("g:t", 0, 1)
+	if len(page) != 1 || page[0].Text != "a\uFFFDb" {
+		t.Fatalf("invalid UTF-8 came back as %+v", page)
+	}
+}
+
+// TestJSStoreRejectsBadShapes: an adapter that returns the wrong types
+// fails the call with the storage code and names the field.
+func TestJSStoreRejectsBadShapes(t *testing.T) {
+	for name, tc := range map[string]struct{ src, field string }{
+		"bytes instead of a snapshot": {`return { load: async () => new TextEncoder().encode('{}'), apply: async () => {}, messages: async () => [], close: async () => {} }`, "Uint8Array"},
+		"a string seq":                {`return { load: async () => null, apply: async () => {}, messages: async () => [{ id: 'x', seq: '1' }], close: async () => {} }`, "seq"},
+		"a fractional cursor":         {`return { load: async () => ({ meta: { syncCursor: 1.5 } }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "syncCursor"},
+		"a page that is no array":     {`return { load: async () => null, apply: async () => {}, messages: async () => ({}), close: async () => {} }`, "array"},
+		"bad base64":                  {`return { load: async () => null, apply: async () => {}, messages: async () => [{ body: '!!' }], close: async () => {} }`, "body"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := NewJSStore(js.Global().Get("Function").New(tc.src).Invoke())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Load()
+			if err == nil {
+				_, err = s.Messages("g:t", 0, 10)
+			}
+			var pe *proto.Error
+			if !errors.As(err, &pe) || pe.Code != storageCode || !contains(pe.Message, tc.field) {
+				t.Fatalf("err = %v, want code %d naming %q", err, storageCode, tc.field)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
