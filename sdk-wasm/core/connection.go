@@ -38,7 +38,8 @@ type request struct {
 	op       uint64 // application operation to resolve, 0 for internal ones
 	conv     string
 	clientID string
-	deadline time.Time // zero: none (sends wait for their ack)
+	deadline time.Time       // zero: none (sends wait for their ack)
+	refill   map[uint64]bool // history: seqs the store lost, written again when they come
 }
 
 // Start begins connecting.
