@@ -244,6 +244,43 @@ test('a restart with the relay down shows the cached history, then syncs when th
   }
 });
 
+test('the mini-program killed mid-send: the restarted one sends what was persisted, each once, in order', async () => {
+  const userDir = mkdtempSync(join(tmpdir(), 'parley-mp-user-'));
+  const storage = new Map();
+  const mp1 = program({ userDir, storage });
+  const alice = await miniClient(mp1, 'kill-alice');
+  await alice.connect();
+  const bob = await nodeClient('kill-bob');
+  const conv = alice.p2p('kill-bob');
+  const got = collect(bob, (m) => m.sender === 'kill-alice');
+  // Announced as pending = written to the outbox: those must survive the kill.
+  const persisted = [];
+  alice.on('message', (m) => {
+    if (m.sender === 'kill-alice' && m.status === 'pending') persisted.push(m.text);
+  });
+  const N = 30;
+  const acked = [];
+  for (let i = 0; i < N; i++) alice.sendText(conv, `k${i}`).then((m) => acked.push(m.seq), () => {});
+  await eventually(() => acked.length >= 3, 20000, 'the first acks');
+  mp1.dispose(); // killed: the sockets cut, nothing of it runs any more
+  const atKill = { acked: acked.length, persisted: persisted.length };
+  assert.ok(atKill.acked < N, `killed before every ack (${atKill.acked} of ${N})`);
+
+  const mp2 = program({ userDir, storage });
+  const again = await miniClient(mp2, 'kill-alice');
+  await again.connect();
+  await again.waitSynced();
+  await eventually(() => got.length >= persisted.length, 30000, `bob gets the ${persisted.length} persisted sends`);
+  await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive now
+  const texts = got.map((m) => m.text);
+  console.log(`# killed mid-send: ${atKill.acked} acked and ${atKill.persisted} persisted of ${N} at the kill; bob got ${texts.length}`);
+  assert.deepEqual(texts, Array.from({ length: texts.length }, (_, i) => `k${i}`), 'in order, none twice, no gap');
+  assert.ok(texts.length >= persisted.length, 'every persisted send delivered');
+  assert.deepEqual(got.map((m) => m.seq), Array.from({ length: texts.length }, (_, i) => i + 1));
+  const stored = plain(await again.messages(conv, { limit: 100 }));
+  assert.deepEqual(stored.map((m) => [m.text, m.status]), texts.map((t) => [t, 'sent']), 'the outbox is empty, the cache whole');
+});
+
 test('storage limits: old history is evicted when the user files are full, the outbox never is; opening the conversation brings it back from the relay', async () => {
   const userDir = mkdtempSync(join(tmpdir(), 'parley-mp-user-'));
   const mp = program({ userDir });
