@@ -84,6 +84,21 @@ async function nodeClient(user) {
   return c;
 }
 
+/** cachedSeqs lists the seqs of conv in the file storage's message files (USER_DATA_PATH/parley/default/m/). */
+function cachedSeqs(userDir, conv) {
+  const dir = join(userDir, 'parley', 'default', 'm');
+  const seqs = [];
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+    try {
+      const chunk = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+      if (chunk.c === conv) for (const m of chunk.m) seqs.push(m.seq);
+    } catch {
+      /* a file being written */
+    }
+  }
+  return seqs.sort((a, b) => a - b);
+}
+
 /** plain copies a value out of the mini-program's realm, so deepStrictEqual compares contents, not prototypes. */
 const plain = (v) => JSON.parse(JSON.stringify(v));
 
@@ -229,7 +244,44 @@ test('a restart with the relay down shows the cached history, then syncs when th
   }
 });
 
-test('storage limits: old history is evicted when the user files are full, the outbox never is', async () => {
+test('the mini-program killed mid-send: the restarted one sends what was persisted, each once, in order', async () => {
+  const userDir = mkdtempSync(join(tmpdir(), 'parley-mp-user-'));
+  const storage = new Map();
+  const mp1 = program({ userDir, storage });
+  const alice = await miniClient(mp1, 'kill-alice');
+  await alice.connect();
+  const bob = await nodeClient('kill-bob');
+  const conv = alice.p2p('kill-bob');
+  const got = collect(bob, (m) => m.sender === 'kill-alice');
+  // Announced as pending = written to the outbox: those must survive the kill.
+  const persisted = [];
+  alice.on('message', (m) => {
+    if (m.sender === 'kill-alice' && m.status === 'pending') persisted.push(m.text);
+  });
+  const N = 30;
+  const acked = [];
+  for (let i = 0; i < N; i++) alice.sendText(conv, `k${i}`).then((m) => acked.push(m.seq), () => {});
+  await eventually(() => acked.length >= 3, 20000, 'the first acks');
+  mp1.dispose(); // killed: the sockets cut, nothing of it runs any more
+  const atKill = { acked: acked.length, persisted: persisted.length };
+  assert.ok(atKill.acked < N, `killed before every ack (${atKill.acked} of ${N})`);
+
+  const mp2 = program({ userDir, storage });
+  const again = await miniClient(mp2, 'kill-alice');
+  await again.connect();
+  await again.waitSynced();
+  await eventually(() => got.length >= persisted.length, 30000, `bob gets the ${persisted.length} persisted sends`);
+  await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive now
+  const texts = got.map((m) => m.text);
+  console.log(`# killed mid-send: ${atKill.acked} acked and ${atKill.persisted} persisted of ${N} at the kill; bob got ${texts.length}`);
+  assert.deepEqual(texts, Array.from({ length: texts.length }, (_, i) => `k${i}`), 'in order, none twice, no gap');
+  assert.ok(texts.length >= persisted.length, 'every persisted send delivered');
+  assert.deepEqual(got.map((m) => m.seq), Array.from({ length: texts.length }, (_, i) => i + 1));
+  const stored = plain(await again.messages(conv, { limit: 100 }));
+  assert.deepEqual(stored.map((m) => [m.text, m.status]), texts.map((t) => [t, 'sent']), 'the outbox is empty, the cache whole');
+});
+
+test('storage limits: old history is evicted when the user files are full, the outbox never is; opening the conversation brings it back from the relay', async () => {
   const userDir = mkdtempSync(join(tmpdir(), 'parley-mp-user-'));
   const mp = program({ userDir });
   // The app's own files take most of the space: the platform refuses writes first.
@@ -250,11 +302,12 @@ test('storage limits: old history is evicted when the user files are full, the o
   assert.ok(mp.usedBytes() <= 300 * 1024 + 160 * 1024, `user files ${mp.usedBytes()} within the limit`);
   assert.deepEqual(got.map((m) => m.seq), Array.from({ length: N }, (_, i) => i + 1), 'every message arrived, in order');
 
-  // The oldest history went first: the cache holds the newest messages.
-  const page = await alice.messages(conv, { limit: 500 });
-  const seqs = plain(page.map((m) => m.seq));
+  // The oldest history went first: the cache (the message files) holds the newest messages.
+  const seqs = await eventually(() => {
+    const s = cachedSeqs(userDir, conv);
+    return s[s.length - 1] === N && s;
+  }, 10000, 'the newest message in the cache');
   assert.ok(seqs.length < N && seqs.length > 0, `${seqs.length} of ${N} messages cached`);
-  assert.equal(seqs[seqs.length - 1], N, 'the newest message is cached');
   assert.ok(seqs[0] > 1, 'the oldest messages were evicted');
 
   // Offline sends go to the outbox even with the disk full: history makes room.
@@ -276,6 +329,37 @@ test('storage limits: old history is evicted when the user files are full, the o
   const acked = await Promise.all(sends);
   assert.deepEqual(plain(acked.map((m) => m.seq)), [N + 1, N + 2, N + 3]);
   await eventually(() => fromAlice.length === 3, 20000, 'the outbox delivered');
+
+  // Opening the conversation and paging back to its start shows no hole: the
+  // history the cache evicted comes from the relay again (and is written
+  // back, evicting other old history), while new sends go through the
+  // outbox at the same time, each once.
+  const total = N + 3;
+  const textOf = (seq) => (seq <= N ? `${seq} ${big}` : `offline ${'abc'[seq - N - 1]} ${big}`);
+  const cachedBefore = cachedSeqs(userDir, conv);
+  assert.ok(cachedBefore[0] > 40, `seqs 1..${cachedBefore[0] - 1} are not cached`);
+  const during = ['x', 'y', 'z'].map((t) => alice.sendText(conv, `during the refill ${t}`));
+  const shown = [];
+  let beforeSeq = 0;
+  for (let pages = 0; pages < 50; pages++) {
+    const page = plain(await alice.messages(conv, beforeSeq ? { beforeSeq, limit: 40 } : { limit: 40 }));
+    const sent = page.filter((m) => m.status === 'sent'); // the newest page may hold the sends made meanwhile
+    if (sent.length === 0) break;
+    // Each page is whole: 40 consecutive seqs (fewer only at the start).
+    const top = sent[sent.length - 1].seq;
+    assert.deepEqual(sent.map((m) => m.seq), Array.from({ length: Math.min(40, top) }, (_, i) => top - Math.min(40, top) + 1 + i), `the page below ${beforeSeq || 'the end'} has no hole`);
+    shown.unshift(...sent.map((m) => [m.seq, m.text]));
+    beforeSeq = sent[0].seq;
+  }
+  assert.deepEqual(shown.map(([seq]) => seq), Array.from({ length: shown.length }, (_, i) => i + 1), 'every seq once, in order, from 1');
+  assert.deepEqual(shown.filter(([seq]) => seq <= total), Array.from({ length: total }, (_, i) => [i + 1, textOf(i + 1)]), 'every message that was there');
+  const ackedDuring = await Promise.all(during);
+  assert.deepEqual(plain(ackedDuring.map((m) => [m.seq, m.status])), [[total + 1, 'sent'], [total + 2, 'sent'], [total + 3, 'sent']]);
+  await eventually(() => fromAlice.length === 6, 20000, 'the sends made during the refill');
+  await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive now
+  assert.deepEqual(fromAlice.slice(3).map((m) => m.text), ['during the refill x', 'during the refill y', 'during the refill z']);
+  assert.equal(errors.filter((e) => e.what === 'outbox').length, 0, `no outbox write failed: ${JSON.stringify(errors)}`);
+  assert.ok(mp.usedBytes() <= 300 * 1024 + 160 * 1024, `user files ${mp.usedBytes()} within the limit`);
 });
 
 test('the .br fits the 2 MB limit of a package, and the example lays out within the limits', () => {

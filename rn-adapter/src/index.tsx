@@ -8,8 +8,9 @@
  * ```tsx
  * import { ParleyHost, createClient } from '@parley-im/react-native';
  *
- * // once, near the root of the app
- * <ParleyHost source={{ uri: 'https://chat.example.com/parley-host/index.html' }} />
+ * // once, near the root of the app; the page ships inside the app and starts offline
+ * import { hostHtml } from '@parley-im/react-native/inline-host';
+ * <ParleyHost source={{ html: hostHtml, baseUrl: 'https://parley-host.localhost/' }} />
  *
  * const client = await createClient({ url: 'wss://chat.example.com/v1/ws', token });
  * client.on('message', (m) => console.log(m.sender, m.text));
@@ -29,12 +30,15 @@ export { ParleyError, Codes } from '@parley-im/sdk/errors';
 /** Props of {@link ParleyHost}. */
 export interface ParleyHostProps {
   /**
-   * Where the WebView loads the host page: the `host/` folder of this
-   * package served over HTTP(S), e.g. `{ uri: 'https://chat.example.com/parley-host/index.html' }`.
-   * Keep the origin the same from one release to the next: the page's
-   * IndexedDB cache (history and outbox) belongs to it.
+   * The host page. Either the single-file page inside the app, which starts
+   * offline: `{ html: hostHtml, baseUrl: 'https://parley-host.localhost/' }`
+   * with `hostHtml` from `@parley-im/react-native/inline-host`; or the
+   * `host/` folder of this package served over HTTP(S), e.g.
+   * `{ uri: 'https://chat.example.com/parley-host/index.html' }`.
+   * Keep the origin (baseUrl's, or the URL's) the same from one release to
+   * the next: the page's IndexedDB cache (history and outbox) belongs to it.
    */
-  source: { uri: string; headers?: Record<string, string> };
+  source: { uri: string; headers?: Record<string, string> } | { html: string; baseUrl: string };
   /**
    * Extra props for the WebView, e.g. for calls later
    * (`mediaCapturePermissionGrantType`). Those the host needs
@@ -112,6 +116,9 @@ export function ParleyHost(props: ParleyHostProps): ReactElement {
         key={generation}
         {...defaults}
         {...props.webViewProps}
+        // A page given as a string: react-native-webview's guide asks for
+        // ['*'] (its navigation is not to an http(s) URL).
+        {...('html' in props.source ? { originWhitelist: ['*'] } : {})}
         ref={ref}
         source={props.source}
         onMessage={(e) => {

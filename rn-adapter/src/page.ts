@@ -147,6 +147,12 @@ async function open(v: number, msg: Extract<ToPage, { t: 'open' }>): Promise<voi
     const options = { ...o } as unknown as ClientOptions;
     if (msg.tf) options.token = () => ask(v, c, 'token') as Promise<string>;
     if (msg.lg) options.logger = (level, message) => post(v, { t: 'log', c, level, message });
+    // The single-file page (host/inline.html) carries parley.wasm itself:
+    // nothing is fetched, so it starts offline.
+    if (options.wasmUrl === undefined && options.instantiate === undefined) {
+      const bytes = await inlineWasm();
+      if (bytes) options.wasmUrl = bytes;
+    }
     let deviceId: string | undefined;
     if (options.deviceId === undefined) {
       deviceId = stableDeviceId();
@@ -406,6 +412,33 @@ function stableDeviceId(): string | undefined {
   if (inUse.has(id)) id = 'rn-' + randomHex(8);
   inUse.add(id);
   return id;
+}
+
+let inlined: Promise<Uint8Array | undefined> | undefined;
+
+/**
+ * inlineWasm returns parley.wasm from the page itself: the single-file page
+ * carries it gzip-compressed and base64-encoded in
+ * `<script id="parley-wasm" type="application/octet-stream">`, decoded
+ * once. The multi-file page has no such element: the SDK fetches
+ * ./sdk/parley.wasm beside it.
+ */
+function inlineWasm(): Promise<Uint8Array | undefined> {
+  inlined ??= (async () => {
+    const el = document.getElementById('parley-wasm');
+    const text = el?.textContent?.trim();
+    if (!el || !text) return undefined;
+    const t0 = performance.now();
+    const packed = await (await fetch(`data:application/octet-stream;base64,${text}`)).arrayBuffer();
+    let bytes: ArrayBuffer = packed;
+    if (el.dataset.encoding === 'gzip') {
+      const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream('gzip'));
+      bytes = await new Response(stream).arrayBuffer();
+    }
+    diag.timings.wasmInflatedMs = Math.round(performance.now() - t0);
+    return new Uint8Array(bytes);
+  })();
+  return inlined;
 }
 
 function randomHex(n: number): string {

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -41,6 +41,7 @@ before(async () => {
     "import { createRequire } from 'node:module';",
     "import { dirname } from 'node:path';",
     "export const hostDir = dirname(createRequire(import.meta.url).resolve('@parley-im/react-native/host/index.html'));",
+    "export { hostHtml } from '@parley-im/react-native/inline-host';",
   ].join('\n'));
   lib = await import(pathToFileURL(join(app, 'entry.mjs')).href);
   // The relay serves the package's host/ folder: the page's origin is the relay's.
@@ -356,6 +357,146 @@ test('every method and getter of the real ParleyClient is reachable through the 
       if (['on', 'once', 'off', 'p2p'].includes(m)) continue; // answered on the React Native side, as the SDK does synchronously
       assert.ok((afterDiag.calls[m] ?? 0) > (before.calls[m] ?? 0), `${m}() reached the page`);
     }
+  } finally {
+    await context.close();
+  }
+});
+
+/**
+ * inlineWebView plays react-native-webview given source={{ html, baseUrl }}:
+ * the document is the string, its URL (and so its origin, the owner of its
+ * IndexedDB) is baseUrl, and nothing else is there to load: every other
+ * request of the page fails as it would offline, and is counted.
+ */
+async function inlineWebViews(context, html, bases) {
+  const fetched = [];
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (bases.includes(url)) return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html });
+    fetched.push(url);
+    return route.abort('internetdisconnected');
+  });
+  const views = await WebView.install(context);
+  return {
+    fetched,
+    view(baseUrl, via = 'document') {
+      const v = new WebView(context, baseUrl, { via });
+      views.add(v);
+      return v;
+    },
+  };
+}
+
+test('offline cold start: the single-file page inside the app shows the cached history with the relay down, from the same baseUrl only', { skip, timeout: 180000 }, async () => {
+  // The page as the app ships it: the string of @parley-im/react-native/inline-host, which is host/inline.html.
+  const html = lib.hostHtml;
+  assert.equal(html, readFileSync(join(lib.hostDir, 'inline.html'), 'utf8'));
+  assert.doesNotMatch(html, /<link |<script[^>]* src=/, 'the page refers to no other file');
+  const base = 'https://parley-host.localhost/';
+  // A relay of its own (this test takes it down), allowing the page's origin only.
+  const own = await new Relay({ extra: ['--origins', 'parley-host.localhost'] }).start();
+  const context = await browser.newContext();
+  // A WebView has no Local Network Access checks; Chromium has, and the
+  // relay of this test is on loopback while the page's origin is not.
+  await context.grantPermissions(['local-network-access']);
+  try {
+    const other = 'https://another-host.localhost/';
+    const app = await inlineWebViews(context, html, [base, other]);
+    const view = app.view(base);
+    const o = (user) => ({ ...opts(tokenFn(user)), url: own.ws, token: async () => own.token(user) });
+    await view.load();
+    assert.equal(await view.page.evaluate(() => location.origin), 'https://parley-host.localhost');
+    const alice = await lib.bridge.createClient(o('off-alice'), { transport: view });
+    await alice.connect();
+    const bob = await lib.sdk.createClient({ url: own.ws, token: own.token('off-bob'), storage: 'memory', logLevel: 'silent' });
+    await bob.connect();
+    const conv = alice.p2p('off-bob');
+    for (const t of ['one', 'two', 'three']) await bob.sendText(conv, t);
+    await alice.sendText(conv, 'four');
+    await alice.waitSynced();
+    const had = await alice.messages(conv, { limit: 10 });
+    assert.deepEqual(had.map((m) => m.text), ['one', 'two', 'three', 'four']);
+    await alice.close();
+    await bob.close();
+    await view.page.close();
+
+    // The phone restarts the app with no network: the relay is down and the
+    // page can fetch nothing.
+    await own.kill9();
+    const t0 = performance.now();
+    await view.load();
+    const again = await lib.bridge.createClient(o('off-alice'), { transport: view });
+    const connecting = again.connect().then(() => 'connected', (e) => e);
+    const list = await again.conversations();
+    const tList = performance.now();
+    assert.deepEqual(list.map((c) => [c.id, c.lastMessage?.text, c.lastSeq]), [[conv, 'four', 4]], 'the cached conversation list');
+    const cached = await again.messages(conv, { limit: 10 });
+    assert.deepEqual(cached.map((m) => [m.seq, m.text, m.status]), [[1, 'one', 'sent'], [2, 'two', 'sent'], [3, 'three', 'sent'], [4, 'four', 'sent']], 'the cached history');
+    assert.notEqual(again.state, 'connected');
+    // Written offline: it waits in the outbox (IndexedDB) for the relay.
+    const pending = again.sendText(conv, 'five, written offline');
+    const d = await view.diag();
+    numbers.offlineColdStart = { loadToCachedListMs: Math.round(tList - t0), page: d.timings, htmlBytes: Buffer.byteLength(html) };
+
+    // Another baseUrl in the same WebView profile is another origin, with a
+    // cache of its own (empty): the app must keep baseUrl fixed.
+    const elsewhere = app.view(other, 'window');
+    await elsewhere.load();
+    const fresh = await lib.bridge.createClient(o('off-alice'), { transport: elsewhere });
+    assert.deepEqual(await fresh.conversations(), [], 'another origin has no cache');
+    await fresh.close();
+    await elsewhere.page.close();
+    assert.deepEqual(app.fetched, [], 'the page fetched nothing');
+
+    // The network comes back: the client connects, the offline send goes out once.
+    await own.start();
+    assert.equal(await connecting, 'connected');
+    const sent = await pending;
+    assert.deepEqual([sent.seq, sent.status], [5, 'sent']);
+    await again.close();
+  } finally {
+    await context.close();
+    await own.stop();
+  }
+});
+
+test('the page side of the protocol in Chromium: other versions, unknown ids, unknown types and garbage', { skip, timeout: 120000 }, async () => {
+  const { context, view } = await webview('document');
+  try {
+    await view.load();
+    const got = [];
+    view.onMessage((d) => got.push(JSON.parse(d)));
+    const send = (o) => view.postMessage(typeof o === 'string' ? o : JSON.stringify(o));
+    const result = (id) => until(() => got.some((m) => m.t === 'result' && m.id === id), { timeout: 20000, what: `the result of ${id}` }).then(() => got.find((m) => m.t === 'result' && m.id === id));
+    const before = await view.diag();
+
+    // Not bridge messages: ignored, nothing answered.
+    for (const s of ['', 'not json', '[1,2]', '{"parley":"other","v":1,"t":"hello","vs":[1]}', '{"parley":"rn","v":1,"t":"call","id":"x"}']) send(s);
+    // A call in a version the page does not speak: 4005, and the page says again which versions it speaks.
+    send({ parley: 'rn', v: 9, t: 'call', id: 41, c: 1, m: 'conversations', a: [] });
+    const r41 = await result(41);
+    assert.deepEqual([r41.v, r41.ok, r41.e.code], [1, false, 4005]);
+    assert.ok(got.some((m) => m.t === 'ready' && m.vs.includes(1)), 'ready re-sent with the versions spoken');
+    // An answer to no question, and a type this page does not know: ignored.
+    send({ parley: 'rn', v: 1, t: 'answer', id: 987654, ok: true, r: 'stray' });
+    send({ parley: 'rn', v: 1, t: 'teleport', id: 43 });
+    // A call for a client this page does not have: 4900.
+    send({ parley: 'rn', v: 1, t: 'call', id: 42, c: 77, m: 'conversations', a: [] });
+    const r42 = await result(42);
+    assert.deepEqual([r42.ok, r42.e.code], [false, 4900]);
+    // A method that is not ParleyClient's: 4903, even one the SDK's class has.
+    send({ parley: 'rn', v: 1, t: 'open', id: 44, c: 5, o: { url: relay.ws, token: relay.token('proto-page'), logLevel: 'silent' }, tf: false, lg: false, ev: [] });
+    assert.equal((await result(44)).ok, true);
+    send({ parley: 'rn', v: 1, t: 'call', id: 45, c: 5, m: 'constructor', a: [] });
+    send({ parley: 'rn', v: 1, t: 'call', id: 46, c: 5, m: 'toString', a: [] });
+    for (const id of [45, 46]) assert.deepEqual([(await result(id)).ok, (await result(id)).e.code], [false, 4903], `call ${id}`);
+    send({ parley: 'rn', v: 1, t: 'call', id: 47, c: 5, m: 'close', a: [] });
+    assert.equal((await result(47)).ok, true);
+
+    const d = await view.diag();
+    assert.equal(d.ignored - before.ignored, 5 + 1 + 1, 'five strings that are not bridge messages, the other version, the unknown type');
+    assert.equal(got.filter((m) => m.t === 'result').length, 6, 'one result per call, none for what was ignored');
+    assert.deepEqual(view.errors, [], 'no error in the page');
   } finally {
     await context.close();
   }

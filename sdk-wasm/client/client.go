@@ -295,7 +295,9 @@ func (c *Client) Conversation(id string) (core.Conversation, bool) {
 // Messages returns up to limit (default 50) messages of conv before seq
 // before (0: the newest, followed by the pending ones), ascending: from the
 // cache, and from the relay for a range the cache does not hold yet
-// (core.CacheCovers). Offline, the cache is all there is.
+// (core.CacheCovers) or no longer holds whole (core.CacheMisses: a store
+// under a size limit evicted it; the relay's copy is cached again). Offline,
+// the cache is all there is.
 func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit int) ([]core.Message, error) {
 	if limit <= 0 {
 		limit = 50
@@ -314,17 +316,48 @@ func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit
 	if err != nil {
 		return nil, err
 	}
-	if !covered {
-		r, ferr := c.loop.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) { return cr.FetchHistory(now, conv, before, limit) })
+	var missing []uint64
+	if covered {
+		// A store under a size limit may have evicted part of the page.
+		if err := c.loop.do(func(cr *core.Core, _ time.Time) { missing = cr.CacheMisses(conv, before, limit, cached) }); err != nil {
+			return nil, err
+		}
+	}
+	if !covered || len(missing) > 0 {
+		r, ferr := c.loop.await(ctx, func(cr *core.Core, now time.Time) (uint64, error) {
+			if covered {
+				return cr.RefillHistory(now, conv, before, limit, missing)
+			}
+			return cr.FetchHistory(now, conv, before, limit)
+		})
 		switch {
 		case ferr == nil:
-			cached = r.Messages
+			cached = keepCached(r.Messages, cached)
 		case errors.Is(ferr, &proto.Error{Code: proto.CodeNotConnected}):
 		default:
 			return nil, ferr
 		}
 	}
 	return append(cached, pending...), nil
+}
+
+// keepCached returns the relay's page with the cached copy of each message
+// the cache still holds (it carries what only this device knows, such as
+// localTime).
+func keepCached(fetched, cached []core.Message) []core.Message {
+	if len(cached) == 0 {
+		return fetched
+	}
+	bySeq := make(map[uint64]*core.Message, len(cached))
+	for i := range cached {
+		bySeq[cached[i].Seq] = &cached[i]
+	}
+	for i := range fetched {
+		if m := bySeq[fetched[i].Seq]; m != nil && m.ConvID == fetched[i].ConvID {
+			fetched[i] = *m
+		}
+	}
+	return fetched
 }
 
 // Search returns the messages cached on this device whose text contains

@@ -40,7 +40,8 @@ type request struct {
 	op       uint64 // application operation to resolve, 0 for internal ones
 	conv     string
 	clientID string
-	deadline time.Time // zero: none (sends wait for their ack)
+	deadline time.Time       // zero: none (sends wait for their ack)
+	refill   map[uint64]bool // history: seqs the store lost, written again when they come
 	// autoID marks a create-group whose id the core chose (see CreateGroup).
 	autoID bool
 	group  *proto.CreateGroup // with autoID: the request, to ask again without the id

@@ -202,6 +202,10 @@ func (c *Core) groupCreated(r *request, rc *proto.Conversation) bool {
 // newest). It needs a connection; the operation resolves with
 // Result.Messages.
 func (c *Core) FetchHistory(now time.Time, conv string, before uint64, limit int) (uint64, error) {
+	return c.fetchHistory(now, conv, before, limit, nil)
+}
+
+func (c *Core) fetchHistory(now time.Time, conv string, before uint64, limit int, refill map[uint64]bool) (uint64, error) {
 	c.begin()
 	defer c.flush()
 	if !proto.ValidConvID(conv) {
@@ -217,7 +221,7 @@ func (c *Core) FetchHistory(now time.Time, conv string, before uint64, limit int
 		before = ^uint64(0)
 	}
 	op := c.newOp()
-	c.request(now, &request{kind: reqHistory, op: op, conv: conv}, proto.TypeHistory,
+	c.request(now, &request{kind: reqHistory, op: op, conv: conv, refill: refill}, proto.TypeHistory,
 		&proto.History{ConvID: conv, Before: before, Limit: uint32(limit)})
 	return op, nil
 }
@@ -287,6 +291,55 @@ func (c *Core) CacheCovers(conv string, before uint64) bool {
 		top = before - 1
 	}
 	return top <= cv.SyncedSeq
+}
+
+// CacheMisses returns the seqs that a page of conv should hold and page, what
+// the store returned for it, lacks: history the store evicted under its size
+// limit (the oldest goes first) or never wrote. The page is the limit
+// messages below before (0: the newest), within what CacheCovers says is
+// cached. The store held every seq ≤ SyncedSeq once, and seqs are dense, so
+// any one absent is a hole, which RefillHistory fills from the relay.
+func (c *Core) CacheMisses(conv string, before uint64, limit int, page []Message) []uint64 {
+	cv := c.convs[conv]
+	if cv == nil || limit <= 0 {
+		return nil
+	}
+	top := cv.SyncedSeq
+	if before != 0 && before-1 < top {
+		top = before - 1
+	}
+	if top == 0 {
+		return nil
+	}
+	lo := uint64(1)
+	if top > uint64(limit) {
+		lo = top - uint64(limit) + 1
+	}
+	have := make(map[uint64]bool, len(page))
+	for i := range page {
+		if page[i].ConvID == conv {
+			have[page[i].Seq] = true
+		}
+	}
+	var miss []uint64
+	for s := lo; s <= top; s++ {
+		if !have[s] {
+			miss = append(miss, s)
+		}
+	}
+	return miss
+}
+
+// RefillHistory is FetchHistory for a page with holes (CacheMisses): the
+// messages of seqs missing that the relay sends are written to the store
+// again, so the next read of that page is served from the cache. What the
+// cache still holds is not rewritten.
+func (c *Core) RefillHistory(now time.Time, conv string, before uint64, limit int, missing []uint64) (uint64, error) {
+	refill := make(map[uint64]bool, len(missing))
+	for _, s := range missing {
+		refill[s] = true
+	}
+	return c.fetchHistory(now, conv, before, limit, refill)
 }
 
 // resetCache drops what the cache holds of a relay store that no longer
@@ -602,11 +655,15 @@ func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 				out = append(out, fromWire(&p.Messages[i]))
 			}
 		}
-		// Whatever extends the local prefix is worth keeping.
+		// Whatever extends the local prefix is worth keeping, and so is
+		// what refills a hole the store left below it.
 		if cv := c.convs[p.ConvID]; cv != nil {
 			for _, m := range out {
-				if m.Seq == cv.SyncedSeq+1 {
+				switch {
+				case m.Seq == cv.SyncedSeq+1:
 					c.place(now, cv, aheadMsg{m: m})
+				case m.Seq <= cv.SyncedSeq && r.refill[m.Seq]:
+					c.batch.Messages = append(c.batch.Messages, m)
 				}
 			}
 		}

@@ -1,7 +1,8 @@
 import { useState, type ReactElement } from 'react';
 import { SafeAreaView, StyleSheet, Text } from 'react-native';
 import { ParleyHost } from '@parley-im/react-native';
-import { HOST_URL } from './config';
+import { hostHtml } from '@parley-im/react-native/inline-host';
+import { HOST_BASE_URL } from './config';
 import { useParley } from './useParley';
 import { SignIn } from './SignIn';
 import { Conversations } from './Conversations';
@@ -15,7 +16,7 @@ export function App(): ReactElement {
   return (
     <SafeAreaView style={styles.root}>
       {/* Once, at the root, for the app's whole life: the client runs in it. */}
-      <ParleyHost source={{ uri: HOST_URL }} onHostError={(reason) => console.warn(`[parley host] ${reason}`)} />
+      <ParleyHost source={{ html: hostHtml, baseUrl: HOST_BASE_URL }} onHostError={(reason) => console.warn(`[parley host] ${reason}`)} />
       {user && <Text style={styles.status}>{`${user} · ${state}`}</Text>}
       {error && <Text style={styles.error}>{error}</Text>}
       {!user ? (

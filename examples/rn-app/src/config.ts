@@ -1,9 +1,10 @@
-// Where the relay and the host page are. The relay serves the host page too
-// (`parley-relay serve --static site --dev-tokens`, with
-// node_modules/@parley-im/react-native/host copied to site/parley-host):
-// one origin for the page, its IndexedDB cache and the relay's allow-list.
+// Where the relay is. The host page ships inside the app
+// (@parley-im/react-native/inline-host), so the app starts, and shows its
+// cache, with no network; HOST_BASE_URL is the origin it runs at. Keep it
+// the same in every release: the page's IndexedDB cache (history and
+// outbox) belongs to that origin. It fetches nothing from there.
 export const RELAY = 'https://chat.example.com';
-export const HOST_URL = `${RELAY}/parley-host/index.html`;
+export const HOST_BASE_URL = 'https://parley-host.localhost/';
 export const WS_URL = RELAY.replace(/^http/, 'ws') + '/v1/ws';
 
 /**
