@@ -60,6 +60,13 @@ func Validate(body any) *Error {
 				return Errorf(CodeBadRequest, "create-group: invalid member id %q", truncate(m))
 			}
 		}
+	case *Typing:
+		if !ValidConvID(b.ConvID) {
+			return Errorf(CodeBadRequest, "typing: invalid conversation id")
+		}
+		if b.User != "" {
+			return Errorf(CodeBadRequest, "typing: the relay fills in the user")
+		}
 	case *Sync, *Ping, *Pong:
 	default:
 		return Errorf(CodeProtocolError, "%T is not a request", body)

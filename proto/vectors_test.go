@@ -133,6 +133,8 @@ func validVectors() []validVector {
 		{"create-group/relay-picks-id", Frame{Type: TypeCreateGroup, ID: 13, Body: &CreateGroup{Members: []string{vCarol}}}},
 		{"conv-result", Frame{Type: TypeConvResult, ID: 12, Body: &ConvResult{Conversation: newGroup}}},
 		{"resync", Frame{Type: TypeResync}},
+		{"typing/client", Frame{Type: TypeTyping, Body: &Typing{ConvID: vP2P}}},
+		{"typing/relay", Frame{Type: TypeTyping, Body: &Typing{ConvID: vGroup, User: vBob}}},
 	}
 }
 
@@ -204,6 +206,7 @@ func invalidVectors() []invalidVector {
 		{"type/missing", hx("a1 03 a0"), pe},                                                          // {3: {}}
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
 		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
+		{"type/unknown-51", hx("a2 01 18 33 03 a0"), pe},                                              // first number after typing
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
 		{"type/overflow-256", hx("a2 01 19 010d 03 a0"), pe},                                          // 269 is not ping (13) mod 256
 		{"type/negative", hx("a2 01 2c 03 a0"), pe},                                                   // -13

@@ -67,8 +67,9 @@ type Session struct {
 	watched      bool  // the bus subscription holds a reference to user for this session
 	authed       atomic.Bool
 
-	bucket rules.Bucket // Receive only
-	timer  *time.Timer  // auth deadline, then heartbeat deadline
+	bucket rules.Bucket         // Receive only
+	typed  rules.TypingThrottle // Receive only
+	timer  *time.Timer          // auth deadline, then heartbeat deadline
 	// refused is set, on the committer goroutine, when the store refused
 	// one of this connection's sends for a while (4300); see send.
 	refused atomic.Bool
@@ -222,6 +223,8 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.read(f.ID, b)
 	case *proto.CreateGroup:
 		s.createGroup(now, f.ID, b)
+	case *proto.Typing:
+		s.typing(now, b)
 	case *proto.Ping:
 		s.reply(proto.Frame{Type: proto.TypePong, ID: f.ID, Body: &proto.Pong{Time: b.Time}})
 	case *proto.Pong:
@@ -352,6 +355,31 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 		s.env.fan.publish(spec.Members, s.id,
 			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
 	}
+}
+
+// typing passes a Typing on to the sessions of the conversation's other
+// members connected now, with the sender's user id. It is never stored or
+// answered: one that is not allowed (not a member, no such conversation,
+// more often than rules.TypingInterval) is dropped. A failed store read
+// drops it too: a lost typing notice costs nothing.
+func (s *Session) typing(now time.Time, b *proto.Typing) {
+	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil || !s.typed.Allow(b.ConvID, now) {
+		return
+	}
+	var members []string
+	if proto.KindOf(b.ConvID) == proto.KindGroup {
+		var err error
+		if members, err = s.env.store.Members(s.env.ctx, b.ConvID); err != nil {
+			s.env.log.Debug("typing: members", "conv", b.ConvID, "err", err)
+			return
+		}
+	}
+	to := rules.TypingRecipients(s.user, b.ConvID, members)
+	if len(to) == 0 {
+		return
+	}
+	s.env.fan.publish(to, s.id, proto.MustEncode(proto.Frame{Type: proto.TypeTyping,
+		Body: &proto.Typing{ConvID: b.ConvID, User: s.user}}))
 }
 
 // reply writes a frame built by the relay.
