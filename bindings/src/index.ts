@@ -58,6 +58,7 @@ export type {
   StoredConversation,
   StoredMessage,
   SyncEvent,
+  TypingEvent,
   WasmImports,
   WasmInstance,
   WebSocketConstructor,

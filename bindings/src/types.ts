@@ -2,7 +2,7 @@
 // contract. The shapes a storage adapter reads and writes are the JSON of the
 // Go client's types, generated into bridge.gen.ts and re-exported here; the
 // calls of the wasm bridge live in wasm.d.ts.
-import type { ConnectionState, MessageStatus, SearchCursor } from './bridge.gen.js';
+import type { ConnectionState, MessageStatus, SearchCursor, TypingEvent } from './bridge.gen.js';
 
 export type {
   ConnectionState,
@@ -15,6 +15,7 @@ export type {
   StorageSnapshot,
   StoredConversation,
   StoredMessage,
+  TypingEvent,
 } from './bridge.gen.js';
 
 /** The kind of a conversation. */
@@ -127,6 +128,12 @@ export interface ClientEvents {
   tokenWillExpire: undefined;
   /** The relay's store was reset or restored: the local cache was dropped and is being rebuilt. */
   reset: undefined;
+  /**
+   * Another member types in a conversation (see {@link ParleyClient.typing}).
+   * Transient: nothing is stored and nothing says the typing stopped — show it
+   * for about 5 s after the last one.
+   */
+  typing: TypingEvent;
 }
 
 /** A name in {@link ClientEvents}. */
@@ -355,6 +362,14 @@ export interface ParleyClient {
   search(text: string, options?: SearchOptions): Promise<Message[]>;
   /** Moves the read cursor to `seq` (default: the last message). Applies locally at once. */
   markRead(conversationId: string, seq?: number): Promise<void>;
+  /**
+   * Tells the conversation's other members that this user types: they get a
+   * `typing` event. Call it on every key press: the client sends at most one
+   * per conversation every 3 s, and none while not connected (typing is
+   * best-effort, never queued or stored). Throws a ParleyError 4903
+   * (InvalidArgument) for an invalid conversation id.
+   */
+  typing(conversationId: string): void;
   /** Creates a group with the given members (this user is always one); needs a connection. */
   createGroup(name: string, members: string[], options?: CreateGroupOptions): Promise<Conversation>;
   /** Resolves when connected with nothing left to sync, fill or send. */

@@ -81,6 +81,8 @@ export interface WasmClient {
   close(): Promise<void>;
   /** Dials now if waiting to retry (e.g. the browser went online). */
   reconnect(): void;
+  /** "" when sent or dropped (best-effort), else why the argument is invalid. */
+  typing(conversationId: string): string;
   state(): 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
   userId(): string;
   deviceId(): string;

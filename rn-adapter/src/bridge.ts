@@ -98,7 +98,7 @@ export async function createClient(options: BridgeClientOptions, env: BridgeEnv)
 const REPLAY = new Set(['connect', 'conversations', 'messages', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup']);
 const SENDS = new Set(['send', 'sendText']);
 /** Methods answered here: they are synchronous in the SDK, or only about this side. */
-const LOCAL = new Set(['on', 'p2p', 'reconnect', 'close']);
+const LOCAL = new Set(['on', 'p2p', 'reconnect', 'typing', 'close']);
 
 const connections = new WeakMap<Transport, Connection>();
 
@@ -375,6 +375,7 @@ class ClientCore {
       on: this.on.bind(this),
       p2p: this.p2p.bind(this),
       reconnect: this.reconnect.bind(this),
+      typing: this.typing.bind(this),
       close: this.close.bind(this),
     };
     this.proxy = new Proxy(Object.create(null) as object, {
@@ -658,6 +659,13 @@ class ClientCore {
   reconnect(): void {
     if (this.#closed || !this.#live) return; // a reopen connects anyway
     this.internal({ t: 'call', id: 0, c: this.c, m: 'reconnect', a: [] }).catch(() => {});
+  }
+
+  /** typing is best-effort, as in the SDK: sent to the page without waiting, dropped while it is away. */
+  typing(conversationId: string): void {
+    if (typeof conversationId !== 'string' || conversationId === '') throw invalid('typing() needs a conversation id');
+    if (this.#closed || !this.#live) return;
+    this.internal({ t: 'call', id: 0, c: this.c, m: 'typing', a: [conversationId] }).catch(() => {});
   }
 
   close(): Promise<void> {

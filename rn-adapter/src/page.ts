@@ -339,6 +339,7 @@ const API = {
   messages: 'method',
   search: 'method',
   markRead: 'method',
+  typing: 'method',
   createGroup: 'method',
   waitSynced: 'method',
   close: 'method',
