@@ -33,6 +33,7 @@ const (
 	TypeCreateGroup Type = 17 // c→s  create a group conversation
 	TypeConvResult  Type = 18 // s→c  reply to CreateGroup
 	TypeResync      Type = 19 // s→c  push: pushes may have been lost; sync again from your cursor
+	TypeTyping      Type = 50 // either way: a user is typing in a conversation (transient, never stored)
 	TypeRenew       Type = 70 // c→s  a fresh token for the open session
 	TypeRenewed     Type = 71 // s→c  reply to Renew: the session now lasts until the new token's exp
 )
@@ -44,7 +45,7 @@ var typeNames = [...]string{
 	TypeHistory: "history", TypeHistoryPage: "history-page", TypeRead: "read", TypeOK: "ok",
 	TypeConvUpdate: "conv-update", TypePing: "ping", TypePong: "pong", TypeError: "error",
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
-	TypeResync: "resync",
+	TypeResync: "resync", TypeTyping: "typing",
 }
 
 func (t Type) String() string {
@@ -244,6 +245,17 @@ type Renewed struct {
 	TokenExp int64 `cbor:"1,keyasint"` // unix seconds
 }
 
+// Typing says that a user is typing in a conversation. It is transient:
+// never stored, never acknowledged, and it carries no request id. A client
+// sends it without User; the relay fills in the sender's user id and passes
+// it to the sessions of the conversation's other members that are
+// connected at that moment. What a relay refuses (not a member, too often)
+// it drops without a reply.
+type Typing struct {
+	ConvID string `cbor:"1,keyasint"`
+	User   string `cbor:"2,keyasint,omitempty"`
+}
+
 // NewBody returns a pointer to a zero body for t, or nil when t has no body,
 // and false when t is unknown.
 func NewBody(t Type) (any, bool) {
@@ -290,6 +302,8 @@ func NewBody(t Type) (any, bool) {
 		return new(Renew), true
 	case TypeRenewed:
 		return new(Renewed), true
+	case TypeTyping:
+		return new(Typing), true
 	}
 	return nil, false
 }

@@ -64,6 +64,13 @@ func Validate(body any) *Error {
 		if b.Token == "" {
 			return Errorf(CodeBadRequest, "renew: token missing")
 		}
+	case *Typing:
+		if !ValidConvID(b.ConvID) {
+			return Errorf(CodeBadRequest, "typing: invalid conversation id")
+		}
+		if b.User != "" {
+			return Errorf(CodeBadRequest, "typing: the relay fills in the user")
+		}
 	case *Sync, *Ping, *Pong:
 	default:
 		return Errorf(CodeProtocolError, "%T is not a request", body)

@@ -140,6 +140,8 @@ func validVectors() []validVector {
 		{"close/session-expired", Frame{Type: TypeClose, Body: &Close{Code: CodeSessionExpired, Reason: "token expired"}}},
 		{"error/renew-refused", Frame{Type: TypeError, ID: 14, Body: &ErrorBody{Code: CodeRenewRefused, Message: "token is for another user"}}},
 		{"error/bad-name", Frame{Type: TypeError, ID: 15, Body: &ErrorBody{Code: CodeBadName, Message: "group name holds a control or bidi character"}}},
+		{"typing/client", Frame{Type: TypeTyping, Body: &Typing{ConvID: vP2P}}},
+		{"typing/relay", Frame{Type: TypeTyping, Body: &Typing{ConvID: vGroup, User: vBob}}},
 	}
 }
 
@@ -211,6 +213,7 @@ func invalidVectors() []invalidVector {
 		{"type/missing", hx("a1 03 a0"), pe},                                                          // {3: {}}
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
 		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
+		{"type/unknown-51", hx("a2 01 18 33 03 a0"), pe},                                              // first number after typing
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
 		{"type/overflow-256", hx("a2 01 19 010d 03 a0"), pe},                                          // 269 is not ping (13) mod 256
 		{"type/negative", hx("a2 01 2c 03 a0"), pe},                                                   // -13

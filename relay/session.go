@@ -68,9 +68,10 @@ type Session struct {
 	watched      bool  // the bus subscription holds a reference to user for this session
 	authed       atomic.Bool
 
-	rate  *rate.Limiter // this connection's frames; nil when disabled
-	owner *userState    // set by hello: what the user's sessions share
-	timer *time.Timer   // auth deadline, then heartbeat deadline
+	rate  *rate.Limiter        // this connection's frames; nil when disabled
+	owner *userState           // set by hello: what the user's sessions share
+	timer *time.Timer          // auth deadline, then heartbeat deadline
+	typed rules.TypingThrottle // Receive only
 	// expiry closes the session (4110) when its token, plus the leeway,
 	// has expired; a renewal moves it. Set by hello, before authed.
 	expiry *time.Timer
@@ -270,6 +271,8 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.createGroup(now, f.ID, b)
 	case *proto.Renew:
 		s.renew(now, f.ID, b)
+	case *proto.Typing:
+		s.typing(now, b)
 	case *proto.Ping:
 		s.reply(proto.Frame{Type: proto.TypePong, ID: f.ID, Body: &proto.Pong{Time: b.Time}})
 	case *proto.Pong:
@@ -460,6 +463,31 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 		s.env.fan.publish(spec.Members, s.id,
 			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
 	}
+}
+
+// typing passes a Typing on to the sessions of the conversation's other
+// members connected now, with the sender's user id. It is never stored or
+// answered: one that is not allowed (not a member, no such conversation,
+// more often than rules.TypingInterval) is dropped. A failed store read
+// drops it too: a lost typing notice costs nothing.
+func (s *Session) typing(now time.Time, b *proto.Typing) {
+	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil || !s.typed.Allow(b.ConvID, now) {
+		return
+	}
+	var members []string
+	if proto.KindOf(b.ConvID) == proto.KindGroup {
+		var err error
+		if members, err = s.env.store.Members(s.env.ctx, b.ConvID); err != nil {
+			s.env.log.Debug("typing: members", "conv", b.ConvID, "err", err)
+			return
+		}
+	}
+	to := rules.TypingRecipients(s.user, b.ConvID, members)
+	if len(to) == 0 {
+		return
+	}
+	s.env.fan.publish(to, s.id, proto.MustEncode(proto.Frame{Type: proto.TypeTyping,
+		Body: &proto.Typing{ConvID: b.ConvID, User: s.user}}))
 }
 
 // reply writes a frame built by the relay.

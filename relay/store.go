@@ -71,6 +71,10 @@ type Querier interface {
 	// History returns a page of q.ConvID for user (who must be a member),
 	// with q.Limit already normalised by the caller.
 	History(ctx context.Context, user string, q proto.History) (proto.HistoryPage, error)
+	// Members returns the sorted member list of conv, or nil when there is
+	// no such conversation. It is what transient pushes (typing) are fanned
+	// out by: the caller decides who may see it.
+	Members(ctx context.Context, conv string) ([]string, error)
 }
 
 // ConvWriter changes conversation state other than by appending messages.

@@ -203,6 +203,19 @@ func (s *MemoryStore) Sync(ctx context.Context, user string, cursor uint64, limi
 	return out, p.more(), nil
 }
 
+// Members implements Querier.
+func (s *MemoryStore) Members(ctx context.Context, conv string) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if c := s.convs[conv]; c != nil {
+		return slices.Clone(c.memberList), nil
+	}
+	return nil, nil
+}
+
 // History implements Querier.
 func (s *MemoryStore) History(ctx context.Context, user string, q proto.History) (proto.HistoryPage, error) {
 	s.mu.RLock()

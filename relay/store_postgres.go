@@ -565,6 +565,34 @@ var (
 	historyBeforeSQL = fmt.Sprintf(historySQL, "DESC")
 )
 
+// Members implements Querier.
+func (s *PostgresStore) Members(ctx context.Context, conv string) ([]string, error) {
+	var out []string
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		out = out[:0]
+		rows, err := s.pool.Query(ctx, `SELECT user_id FROM members WHERE conv_id = $1 ORDER BY user_id`, conv)
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				return false, err
+			}
+			out = append(out, u)
+		}
+		return false, rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: members: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
 // History implements Querier.
 func (s *PostgresStore) History(ctx context.Context, user string, q proto.History) (proto.HistoryPage, error) {
 	page := proto.HistoryPage{ConvID: q.ConvID, Messages: []proto.Message{}}

@@ -870,6 +870,27 @@ func (s *SQLiteStore) syncLastBodies(ctx context.Context, tx *sql.Tx, last [][2]
 // paging costs linear work.
 func (s *SQLiteStore) messagesRead() uint64 { return s.scanned.Load() }
 
+// Members implements Querier, on the readers.
+func (s *SQLiteStore) Members(ctx context.Context, conv string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT user_id FROM members WHERE conv_id = ? ORDER BY user_id`, conv)
+	if err != nil {
+		return nil, fmt.Errorf("relay: members: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, fmt.Errorf("relay: members: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("relay: members: %w", err)
+	}
+	return out, nil
+}
+
 // History implements Querier.
 func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History) (proto.HistoryPage, error) {
 	page := proto.HistoryPage{ConvID: q.ConvID, Messages: []proto.Message{}}

@@ -168,6 +168,12 @@ func testStoreNonMembers(t *testing.T, open func(t *testing.T) Store) {
 		group := "g:team"
 		_, _, err := s.CreateGroup(ctx, GroupSpec{ID: group, Name: "team", Creator: "alice", Members: []string{"alice", "bob"}, CreatedAt: 5})
 		ok(t, err)
+		members, err := s.Members(ctx, group)
+		ok(t, err)
+		equal(t, members, []string{"alice", "bob"}, "members of the group")
+		members, err = s.Members(ctx, "g:nothing")
+		ok(t, err)
+		equal(t, members, []string(nil), "members of no group")
 		var batch []AppendRequest
 		for k := range 5 {
 			batch = append(batch, textRequest([]string{"alice", "bob"}[k%2], group, fmt.Sprint("m", k)))

@@ -172,11 +172,23 @@ export interface StorageSearchQuery {
 }
 
 /**
+ * Payload of the `typing` event: another member types in a conversation. Nothing says
+ * the typing stopped: show it for a few seconds after the last one (5 s).
+ *
+ * Generated from Go core.Typing.
+ */
+export interface TypingEvent {
+  conversationId: string;
+  /** Who types. */
+  user: string;
+}
+
+/**
  * EventKind names an event for the application.
  *
  * Generated from Go core.EventKind. @internal
  */
-export type BridgeEventKind = 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset';
+export type BridgeEventKind = 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing';
 
 /**
  * Event is one notification for the application.
@@ -190,6 +202,7 @@ export interface BridgeEvent {
   reason?: string;
   message?: StoredMessage;
   conversation?: StoredConversation;
+  typing?: TypingEvent;
 }
 
 /**

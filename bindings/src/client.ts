@@ -430,6 +430,12 @@ class Client implements ParleyClient {
     return this.#call((wc) => wc.markRead(conversationId, seq));
   }
 
+  typing(conversationId: string): void {
+    if (typeof conversationId !== 'string' || conversationId === '') throw invalid('typing() needs a conversation id');
+    const err = this.#live().typing(conversationId);
+    if (err) throw invalid(err);
+  }
+
   async createGroup(name: string, members: string[], options: CreateGroupOptions = {}): Promise<Conversation> {
     if (typeof name !== 'string') throw invalid('createGroup() needs a name');
     if (!Array.isArray(members) || members.some((m) => typeof m !== 'string')) throw invalid('createGroup() needs an array of user ids');

@@ -106,6 +106,8 @@ export function toEvent(e: BridgeEvent): DecodedEvent | null {
       return { name: 'tokenWillExpire', payload: undefined };
     case 'reset':
       return { name: 'reset', payload: undefined };
+    case 'typing':
+      return e.typing ? { name: 'typing', payload: { conversationId: e.typing.conversationId, user: e.typing.user } } : null;
     default:
       return null;
   }

@@ -62,6 +62,7 @@ export type {
   StoredConversation,
   StoredMessage,
   SyncEvent,
+  TypingEvent,
   WasmImports,
   WasmInstance,
   WebSocketConstructor,

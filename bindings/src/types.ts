@@ -2,7 +2,7 @@
 // contract. The shapes a storage adapter reads and writes are the JSON of the
 // Go client's types, generated into bridge.gen.ts and re-exported here; the
 // calls of the wasm bridge live in wasm.d.ts.
-import type { ConnectionState, MessageStatus, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage } from './bridge.gen.js';
+import type { ConnectionState, MessageStatus, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
 
 export type {
   ConnectionState,
@@ -15,6 +15,7 @@ export type {
   StorageSnapshot,
   StoredConversation,
   StoredMessage,
+  TypingEvent,
 } from './bridge.gen.js';
 
 /** The kind of a conversation. */
@@ -168,6 +169,12 @@ export interface ClientEvents {
   tokenWillExpire: undefined;
   /** The relay's store was reset or restored: the local cache was dropped and is being rebuilt. */
   reset: undefined;
+  /**
+   * Another member types in a conversation (see {@link ParleyClient.typing}).
+   * Transient: nothing is stored and nothing says the typing stopped — show it
+   * for about 5 s after the last one.
+   */
+  typing: TypingEvent;
 }
 
 /** A name in {@link ClientEvents}. */
@@ -435,6 +442,14 @@ export interface ParleyClient {
    * conversation this device does not know.
    */
   markRead(conversationId: string, seq?: number): Promise<void>;
+  /**
+   * Tells the conversation's other members that this user types: they get a
+   * `typing` event. Call it on every key press: the client sends at most one
+   * per conversation every 3 s, and none while not connected (typing is
+   * best-effort, never queued or stored). Throws a ParleyError 4903
+   * (InvalidArgument) for an invalid conversation id.
+   */
+  typing(conversationId: string): void;
   /**
    * Creates a group with the given members (this user is always one; at
    * least one other is required, else 4903). Offline, the request waits for

@@ -89,6 +89,8 @@ export interface WasmClient {
   reconnect(): void;
   /** Pings now; a connection silent for timeoutMs is dropped and redialled (the page says the network changed). */
   probe(timeoutMs: number): void;
+  /** "" when sent or dropped (best-effort), else why the argument is invalid. */
+  typing(conversationId: string): string;
   state(): 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
   userId(): string;
   deviceId(): string;

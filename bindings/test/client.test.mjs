@@ -404,3 +404,46 @@ describe('Node processes', () => {
     assert.ok(end - closed < 3000, `exited ${end - closed} ms after close()`);
   });
 });
+
+describe('typing', () => {
+  test('reaches the other members at once, throttled, never stored', async (t) => {
+    const alice = await clientFor(relay, 'typist-a', {}, open);
+    const alice2 = await clientFor(relay, 'typist-a', {}, open);
+    const bob = await clientFor(relay, 'typist-b', {}, open);
+    const carol = await clientFor(relay, 'typist-c', {}, open);
+    await Promise.all([alice.connect(), alice2.connect(), bob.connect(), carol.connect()]);
+    const conv = alice.p2p('typist-b');
+    const seen = { bob: [], alice2: [], carol: [] };
+    bob.on('typing', (e) => seen.bob.push({ ...e, at: Date.now() }));
+    alice2.on('typing', (e) => seen.alice2.push(e));
+    carol.on('typing', (e) => seen.carol.push(e));
+
+    // Every key press of a word: one frame reaches bob, at once.
+    const t0 = Date.now();
+    for (let i = 0; i < 10; i++) alice.typing(conv);
+    await eventually(() => seen.bob.length === 1, 5000, 'bob sees alice typing');
+    assert.deepEqual({ conversationId: seen.bob[0].conversationId, user: seen.bob[0].user }, { conversationId: conv, user: 'typist-a' });
+    // Measured, not a benchmark: the bound is loose for a loaded machine
+    // (about 5 ms here when quiet; the latency is printed).
+    const latency = seen.bob[0].at - t0;
+    t.diagnostic(`typing arrived after ${latency} ms`);
+    assert.ok(latency < 1000, `typing took ${latency} ms to arrive`);
+
+    // A group: every other member, never the typist's own devices.
+    const g = await bob.createGroup('typists', ['typist-a', 'typist-c']);
+    await eventually(async () => (await carol.conversations()).some((c) => c.id === g.id), 5000, 'carol has the group');
+    bob.typing(g.id);
+    await eventually(() => seen.carol.length === 1, 5000, 'carol sees bob typing');
+    assert.deepEqual(seen.carol[0], { conversationId: g.id, user: 'typist-b' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(seen.bob.length, 1, 'more than one typing frame for ten key presses, or the typist saw their own');
+    assert.ok(seen.alice2.some((e) => e.user === 'typist-b'), "alice's other device sees bob in the group");
+    assert.ok(!seen.alice2.some((e) => e.user === 'typist-a'), "alice's other device never sees alice");
+
+    // Never stored: nothing in the conversation, nothing unread.
+    assert.deepEqual(await bob.messages(conv), []);
+    // Invalid input throws at once, with its code.
+    assert.throws(() => alice.typing(''), isParley(Codes.InvalidArgument));
+    assert.throws(() => alice.typing('not a conversation'), isParley(Codes.InvalidArgument));
+  });
+});

@@ -70,6 +70,10 @@ test('two people chat in the web demo by clicking and typing', { skip, timeout: 
       const badge = document.querySelector('[data-testid="conv-item"] [data-testid="unread"]');
       return !badge || badge.hidden || badge.textContent.trim() === '0';
     }, undefined, { timeout: 20000 });
+    // bob types: alice, looking at the conversation, sees it under the thread.
+    await bob.p.getByTestId('composer').pressSequentially('Sounds good', { delay: 20 });
+    await alice.p.waitForFunction(() => document.querySelector('[data-testid="typing"]')?.textContent === 'bob is typing…', undefined, { timeout: 10000 });
+    await alice.p.screenshot({ path: join(ARTIFACTS, 'web-chat-typing.png') });
     await bob.p.getByTestId('composer').fill('Sounds good, see you there 👋');
     await bob.p.getByTestId('composer').press('Enter');
 

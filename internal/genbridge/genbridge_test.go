@@ -59,7 +59,8 @@ func TestShapesMatchTheJSON(t *testing.T) {
 			OutboxPut: []core.OutboxEntry{e}, OutboxDelete: []string{"c"}},
 		"SearchCursor":       cur,
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
-		"BridgeEvent":        core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv},
+		"BridgeEvent":        core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"}},
+		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
 	} {
 		full, err := json.Marshal(v)
 		if err != nil {
@@ -119,6 +120,8 @@ func zeroOf(v any) any {
 		return core.SearchQuery{}
 	case core.Event:
 		return core.Event{}
+	case core.Typing:
+		return core.Typing{}
 	}
 	panic("no zero value for this type")
 }

@@ -20,3 +20,4 @@ export { ParleyProvider, useClient, type ParleyProviderProps } from './context.j
 export { useConnectionState, type ConnectionStatus } from './connection.js';
 export { useConversations, type ConversationsResult } from './conversations.js';
 export { useMessages, type MessagesResult, type UseMessagesOptions } from './messages.js';
+export { useTyping, TYPING_SHOW_MS, type TypingResult } from './typing.js';

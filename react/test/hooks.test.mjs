@@ -224,6 +224,34 @@ test('another client in the provider: the old one\'s state and subscriptions go 
   assert.deepEqual(hal.open(), {});
 });
 
+test('useTyping: who types in this conversation, shown for a few seconds; notifyTyping reaches the others', async () => {
+  const alice = await clientFor(relay, 'tina', {}, open);
+  const bob = await clientFor(relay, 'tom', {}, open);
+  await Promise.all([alice.connect(), bob.connect()]);
+  const conv = alice.p2p('tom');
+  const seen = [];
+  const { client, open: subs } = counted(bob);
+  const view = mount(client, h(probe(seen, () => hooks.useTyping(conv))));
+  await eventually(() => seen.length > 0, 5000, 'first render');
+  assert.deepEqual(last(seen).typing, []);
+
+  // alice's composer: notifyTyping from her own hook, on every key press.
+  const aliceSeen = [];
+  const aliceView = mount(alice, h(probe(aliceSeen, () => hooks.useTyping(conv))));
+  await eventually(() => aliceSeen.length > 0, 5000, 'alice rendered');
+  for (let i = 0; i < 5; i++) last(aliceSeen).notifyTyping();
+  await eventually(() => last(seen).typing.length === 1, 5000, 'bob sees alice typing');
+  assert.deepEqual(last(seen).typing, ['tina']);
+  assert.deepEqual(last(aliceSeen).typing, [], 'the typist does not see herself');
+  // Nothing says the typing stopped: it goes after TYPING_SHOW_MS.
+  await eventually(() => last(seen).typing.length === 0, hooks.TYPING_SHOW_MS + 3000, 'typing expires');
+
+  assert.deepEqual(subs(), { typing: 1 });
+  await view.unmount();
+  await aliceView.unmount();
+  assert.deepEqual(subs(), {}, 'unmount leaves no subscription');
+});
+
 test('useConnectionState: follows state events with their code, across a relay crash', async () => {
   const ivy = await clientFor(relay, 'ivy', {}, open);
   const seen = [];

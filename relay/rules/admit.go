@@ -53,7 +53,7 @@ func AdmitFrame(authed bool, f proto.Frame) *proto.Error {
 			return proto.Errorf(proto.CodeProtocolError, "%s request without id", f.Type)
 		}
 		return nil
-	case proto.TypePing, proto.TypePong:
+	case proto.TypePing, proto.TypePong, proto.TypeTyping:
 		return nil
 	}
 	return proto.Errorf(proto.CodeProtocolError, "%s is not a client frame", f.Type)

@@ -98,9 +98,9 @@ export async function createClient(options: BridgeClientOptions, env: BridgeEnv)
 const REPLAY = new Set(['connect', 'conversations', 'conversation', 'totalUnread', 'messages', 'history', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup']);
 const SENDS = new Set(['send', 'sendText']);
 /** Methods answered here: they are synchronous in the SDK, or only about this side. */
-const LOCAL = new Set(['on', 'once', 'off', 'p2p', 'reconnect', 'close']);
+const LOCAL = new Set(['on', 'once', 'off', 'p2p', 'reconnect', 'typing', 'close']);
 /** The SDK's event names; the compiler checks the list against ClientEventName both ways. */
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset'] as const;
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing'] as const;
 const _everyEvent: [(typeof EVENT_LIST)[number]] extends [ClientEventName] ? ([ClientEventName] extends [(typeof EVENT_LIST)[number]] ? true : false) : false = true;
 void _everyEvent;
 const EVENTS: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -382,6 +382,7 @@ class ClientCore {
       off: this.off.bind(this),
       p2p: this.p2p.bind(this),
       reconnect: this.reconnect.bind(this),
+      typing: this.typing.bind(this),
       close: this.close.bind(this),
     };
     this.proxy = new Proxy(Object.create(null) as object, {
@@ -687,6 +688,13 @@ class ClientCore {
   reconnect(): void {
     if (this.#closed || !this.#live) return; // a reopen connects anyway
     this.internal({ t: 'call', id: 0, c: this.c, m: 'reconnect', a: [] }).catch(() => {});
+  }
+
+  /** typing is best-effort, as in the SDK: sent to the page without waiting, dropped while it is away. */
+  typing(conversationId: string): void {
+    if (typeof conversationId !== 'string' || conversationId === '') throw invalid('typing() needs a conversation id');
+    if (this.#closed || !this.#live) return;
+    this.internal({ t: 'call', id: 0, c: this.c, m: 'typing', a: [conversationId] }).catch(() => {});
   }
 
   close(): Promise<void> {

@@ -350,6 +350,7 @@ const API = {
   history: 'method',
   search: 'method',
   markRead: 'method',
+  typing: 'method',
   createGroup: 'method',
   waitSynced: 'method',
   close: 'method',

@@ -326,6 +326,7 @@ test('every method and getter of the real ParleyClient is reachable through the 
       messages: () => [conv, { limit: 5 }],
       search: () => [''],
       markRead: () => [conv],
+      typing: () => [conv],
       createGroup: () => ['team', ['every-peer']],
       waitSynced: () => [],
       close: () => [],

@@ -9,7 +9,7 @@ import { ParleyError } from '@parley-im/sdk';
 import { encodeValue, decodeValue, sendKey } from '../dist/esm/protocol.js';
 import { pipe, tick, until } from './support/pipe.mjs';
 
-const METHODS = ['connect', 'reconnect', 'on', 'p2p', 'sendText', 'send', 'resend', 'discard', 'conversations', 'messages', 'search', 'markRead', 'createGroup', 'waitSynced', 'close'];
+const METHODS = ['connect', 'reconnect', 'on', 'p2p', 'sendText', 'send', 'resend', 'discard', 'conversations', 'messages', 'search', 'markRead', 'typing', 'createGroup', 'waitSynced', 'close'];
 const GETTERS = ['state', 'userId', 'deviceId'];
 
 /** A page that answers hello and open, and leaves every call to the test. */

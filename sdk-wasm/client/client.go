@@ -190,6 +190,18 @@ func (c *Client) P2P(peer string) string {
 	return proto.P2PID(me, peer)
 }
 
+// Typing tells the other members of conv that this user types: call it on
+// every key press; the core sends at most one per core.TypingEvery per
+// conversation, and none while not connected. Others get an EventTyping.
+// Only an invalid conversation id is an error.
+func (c *Client) Typing(conv string) error {
+	var err error
+	if lerr := c.loop.do(func(cr *core.Core, now time.Time) { err = cr.Typing(now, conv) }); lerr != nil {
+		return lerr
+	}
+	return err
+}
+
 // SendText sends a text message and waits for its durable ack. If ctx ends
 // first the message stays in the outbox and is still delivered.
 func (c *Client) SendText(ctx context.Context, conv, text string) (core.Message, error) {

@@ -167,6 +167,8 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.deliver(now, &body.Message)
 	case *proto.ConvUpdate:
 		c.merge(&body.Conversation)
+	case *proto.Typing:
+		c.typing(now, body)
 	case nil:
 		if f.Type == proto.TypeResync {
 			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it

@@ -127,6 +127,9 @@ type Core struct {
 	filling   map[string]bool
 	fillQueue []string
 
+	// typing.go: when this device last said it types, per conversation.
+	typedAt map[string]time.Time
+
 	// actions.go: the outputs of the input being handled.
 	acts   []Action
 	mark   int // index in acts where the current input's actions start

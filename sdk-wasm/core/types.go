@@ -110,7 +110,16 @@ const (
 	EventKicked          EventKind = "kicked"
 	EventTokenWillExpire EventKind = "tokenWillExpire"
 	EventReset           EventKind = "reset" // the relay's store was reset; the cache was dropped
+	EventTyping          EventKind = "typing"
 )
+
+// Typing is another member typing in a conversation, as the relay passed it
+// on. It is transient: nothing is stored, and no event says the typing
+// stopped — an application shows it for a few seconds (TypingShowFor).
+type Typing struct {
+	ConvID string `json:"conversationId"`
+	User   string `json:"user"` // who types
+}
 
 // Event is one notification for the application.
 type Event struct {
@@ -120,4 +129,5 @@ type Event struct {
 	Reason       string        `json:"reason,omitempty"`
 	Message      *Message      `json:"message,omitempty"`
 	Conversation *Conversation `json:"conversation,omitempty"`
+	Typing       *Typing       `json:"typing,omitempty"`
 }

@@ -146,6 +146,21 @@ func newBridge() *bridge {
 		}
 		return nil
 	})
+	// typing answers "" when done (or dropped: it is best-effort), else the
+	// message of the invalid argument, which the TypeScript side throws.
+	b.sync("typing", func(c *jsClient, _ tomb, args []js.Value) any {
+		conv := arg(args, 0)
+		if conv.Type() != js.TypeString {
+			return "typing() needs a conversation id"
+		}
+		if c == nil {
+			return ""
+		}
+		if err := c.Typing(conv.String()); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
 	b.sync("reconnect", func(c *jsClient, _ tomb, _ []js.Value) any {
 		if c != nil {
 			c.Reconnect()

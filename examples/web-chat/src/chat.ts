@@ -83,6 +83,10 @@ export class ChatApp {
   private msgInner!: HTMLElement;
   private loader!: HTMLElement;
   private composer!: HTMLTextAreaElement;
+  /** "bob is typing…" under the thread. */
+  private typingEl!: HTMLElement;
+  /** Who types where: conversation → user → the timer that ends showing it. */
+  private typers = new Map<string, Map<string, ReturnType<typeof setTimeout>>>();
   private sendBtn!: HTMLButtonElement;
   private toastEl!: HTMLElement;
   private rowEls = new Map<string, { el: HTMLElement; sig: string }>();
@@ -110,6 +114,7 @@ export class ChatApp {
       c.on('message', (m) => this.onMessage(m)),
       c.on('messageUpdate', (m) => this.onMessage(m)),
       c.on('conversation', (cv) => this.onConversation(cv)),
+      c.on('typing', (e) => this.onTyping(e.conversationId, e.user)),
       // The relay's store was reset (or another user signed in on this
       // browser): the SDK dropped its cache and rebuilds it through events.
       c.on('reset', () => {
@@ -188,6 +193,24 @@ export class ChatApp {
 
   // ---------------------------------------------------------------- events
 
+  /** Shows a member typing for 5 s after their last typing event: nothing says they stopped. */
+  private onTyping(convId: string, user: string): void {
+    let users = this.typers.get(convId);
+    if (!users) this.typers.set(convId, (users = new Map()));
+    clearTimeout(users.get(user));
+    users.set(user, setTimeout(() => {
+      users.delete(user);
+      if (convId === this.selected) this.renderTyping();
+    }, 5000));
+    if (convId === this.selected) this.renderTyping();
+  }
+
+  private renderTyping(): void {
+    const users = [...(this.selected ? this.typers.get(this.selected)?.keys() ?? [] : [])];
+    this.typingEl.textContent =
+      users.length === 0 ? '' : users.length === 1 ? `${users[0]} is typing…` : `${users.slice(0, -1).join(', ')} and ${users[users.length - 1]} are typing…`;
+  }
+
   private onMessage(m: Message): void {
     const convId = m.conversationId;
     const t = this.threads.get(convId);
@@ -254,6 +277,7 @@ export class ChatApp {
     if (!id) return;
     this.composer.value = this.composerDrafts.get(id) ?? '';
     this.autoGrow();
+    this.renderTyping();
     if (matchMedia('(pointer: fine)').matches) this.composer.focus();
     const t = this.thread(id);
     if (!t.started) void this.loadOlder(id);
@@ -491,7 +515,18 @@ export class ChatApp {
         this.sendComposer();
       }
     });
-    this.composer.addEventListener('input', () => this.autoGrow());
+    this.composer.addEventListener('input', () => {
+      this.autoGrow();
+      // Every key press: the SDK sends at most one typing notice per 3 s.
+      if (this.selected && this.composer.value) {
+        try {
+          this.client.typing(this.selected);
+        } catch {
+          // best-effort
+        }
+      }
+    });
+    this.typingEl = h('div', { class: 'typing', 'data-testid': 'typing', 'aria-live': 'polite' });
     this.sendBtn = h('button', { class: 'send-btn', type: 'submit', 'data-testid': 'send', title: 'Send (Enter)', 'aria-label': 'Send' }, icon('send'));
     const composerForm = h(
       'form',
@@ -511,7 +546,7 @@ export class ChatApp {
         h('button', { class: 'btn', type: 'button', onclick: () => this.openNewGroup() }, 'New group'),
       ),
     );
-    this.paneEl = h('main', { class: 'pane' }, empty, h('section', { class: 'conversation' }, this.paneHead, this.msgList, composerForm));
+    this.paneEl = h('main', { class: 'pane' }, empty, h('section', { class: 'conversation' }, this.paneHead, this.msgList, this.typingEl, composerForm));
 
     this.toastEl = h('div', { class: 'toast', role: 'alert', hidden: true });
     this.shell = h('div', { class: 'shell show-list' }, sidebar, this.paneEl, this.toastEl);
