@@ -337,9 +337,9 @@ func invariantRound(t *testing.T, seed uint64) {
 	chaosDone := make(chan struct{})
 	stopChaos := make(chan struct{})
 	cuts, restarts := 0, 0
+	crng := rand.New(rand.NewPCG(rng.Uint64(), 1)) // seeded here: rng is not shared across goroutines
 	go func() {
 		defer close(chaosDone)
-		crng := rand.New(rand.NewPCG(rng.Uint64(), 1))
 		for {
 			select {
 			case <-stopChaos:
