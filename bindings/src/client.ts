@@ -38,7 +38,7 @@ type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 // Every event name; the compiler checks the list against ClientEvents both ways.
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset'] as const;
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing'] as const;
 const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
 void _allEvents;
 const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
