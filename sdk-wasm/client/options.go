@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -118,13 +117,11 @@ func tokenSubject(tok string) string {
 	if err != nil {
 		return ""
 	}
-	var claims struct {
-		Sub string `json:"sub"`
-	}
-	if json.Unmarshal(raw, &claims) != nil || !proto.ValidName(claims.Sub) {
+	sub := jsonTopString(raw, "sub")
+	if !proto.ValidName(sub) {
 		return ""
 	}
-	return claims.Sub
+	return sub
 }
 
 // pickDeviceID chooses the device id: the configured one, else the one the
