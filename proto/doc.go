@@ -31,7 +31,8 @@
 // optional map keys may be added and decoders ignore keys they do not know;
 // a removed key, a changed meaning or a new required key needs a new version.
 // New frame types need a new version too, since an older peer answers an
-// unknown type with CodeProtocolError.
+// unknown type with CodeProtocolError — once version 1 is released; until
+// then, with the SDK and relay shipping together, frames are added to it.
 //
 // # Decoding untrusted bytes
 //
