@@ -89,21 +89,21 @@ describe('AbortSignal', () => {
       await r.kill9();
       await lost;
       const ac = new AbortController();
-      const dropped = alice.createGroup('dropped', ['bob'], { id: 'g:dropped', signal: ac.signal });
-      const kept = alice.createGroup('kept', ['bob'], { id: 'g:kept' });
+      const dropped = alice.createGroup('dropped', ['bob'], { id: 'g:alice.dropped', signal: ac.signal });
+      const kept = alice.createGroup('kept', ['bob'], { id: 'g:alice.kept' });
       await new Promise((res) => setTimeout(res, 100));
       ac.abort();
       await assert.rejects(dropped, isParley(Codes.Aborted));
       await r.start();
       const g = await kept;
-      assert.equal(g.id, 'g:kept');
+      assert.equal(g.id, 'g:alice.kept');
       const bob = await clientFor(r, 'bob', {}, []);
       await bob.connect();
       await bob.waitSynced();
       const ids = (await bob.conversations()).map((c) => c.id);
-      assert.ok(ids.includes('g:kept'), ids.join());
-      assert.ok(!ids.includes('g:dropped'), 'the aborted group exists on the relay');
-      await assert.rejects(bob.sendText('g:dropped', 'anyone?'), (e) => [Codes.NotFound, Codes.Forbidden].includes(e.code));
+      assert.ok(ids.includes('g:alice.kept'), ids.join());
+      assert.ok(!ids.includes('g:alice.dropped'), 'the aborted group exists on the relay');
+      await assert.rejects(bob.sendText('g:alice.dropped', 'anyone?'), (e) => [Codes.NotFound, Codes.Forbidden].includes(e.code));
       await closeAll([alice, bob]);
     } finally {
       await r.stop();
@@ -246,7 +246,7 @@ describe('everyday calls', () => {
     const p3 = await b.history(ab, { beforeSeq: 2, limit: 3 });
     assert.deepEqual(p3.messages.map((m) => m.text), ['m1']);
     assert.equal(p3.hasMore, false);
-    assert.deepEqual(await b.history('g:empty-unknown').catch((e) => e.code), Codes.NotFound);
+    assert.deepEqual(await b.history('g:empty-unknown').catch((e) => e.code), Codes.Forbidden); // no such group, or not a member: one code
     await assert.rejects(b.history(ab, { limit: 0 }), isParley(Codes.InvalidArgument));
   });
 });
