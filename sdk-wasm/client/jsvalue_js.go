@@ -280,6 +280,13 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.key("conversation")
 		w.conversation(e.Conversation)
 	}
+	if e.Typing != nil {
+		w.key("typing")
+		w.open()
+		w.str("conversationId", e.Typing.ConvID)
+		w.str("user", e.Typing.User)
+		w.close()
+	}
 	w.close()
 	return w.b
 }

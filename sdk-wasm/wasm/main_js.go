@@ -554,6 +554,8 @@ func readConfig(v js.Value) (bridgeConfig, error) {
 		DeviceID:         r.Str(v, "deviceId"),
 		HeartbeatMs:      r.Int(v, "heartbeatMs"),
 		RequestTimeoutMs: r.Int(v, "requestTimeoutMs"),
+		ConnectTimeoutMs: r.Int(v, "connectTimeoutMs"),
+		Token:            r.Str(v, "token"),
 		MinDelayMs:       r.Int(v, "minDelayMs"),
 		MaxDelayMs:       r.Int(v, "maxDelayMs"),
 		MaxAttempts:      int(r.Int(v, "maxAttempts")),
