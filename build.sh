@@ -121,12 +121,13 @@ ensure_services() {
 # file at a time, with a spec report on stdout and TAP in artifacts/NAME.tap;
 # adds its counts to NODE_PASS/NODE_FAIL/NODE_SKIP and its skips that are not
 # allowed to NODE_UNALLOWED. A skipped node test is "ok N - name # SKIP
-# reason" at any depth of the TAP. --test-force-exit: a file whose failed
-# test left a relay or a client open still ends, and the run reports it.
+# reason" at any depth of the TAP. A suite that hangs (a failed test can
+# leave a relay or a client open, which keeps node alive) is stopped after
+# 25 minutes and counted as failed, instead of holding the run.
 NODE_PASS=0 NODE_FAIL=0 NODE_SKIP=0 NODE_UNALLOWED=0
 node_suite() {
   local name=$1 dir=$2 tap="$ROOT/artifacts/$1.tap" ok=0
-  (cd "$dir" && node --test --test-force-exit --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+  (cd "$dir" && timeout --kill-after=10 1500 node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
       --test-reporter=tap --test-reporter-destination="$tap" test/*.test.mjs) || ok=1
   local p f s what
   p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" | tail -1)
