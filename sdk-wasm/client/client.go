@@ -193,13 +193,14 @@ func (c *Client) P2P(peer string) string {
 // Typing tells the other members of conv that this user types: call it on
 // every key press; the core sends at most one per core.TypingEvery per
 // conversation, and none while not connected. Others get an EventTyping.
-// Only an invalid conversation id is an error.
+// It never waits (a JavaScript caller must not block on the loop), so only
+// an invalid conversation id is an error.
 func (c *Client) Typing(conv string) error {
-	var err error
-	if lerr := c.loop.do(func(cr *core.Core, now time.Time) { err = cr.Typing(now, conv) }); lerr != nil {
-		return lerr
+	if !proto.ValidConvID(conv) {
+		return &proto.Error{Code: proto.CodeInvalidArgument, Message: "typing: invalid conversation id"}
 	}
-	return err
+	c.loop.postNow(func(cr *core.Core, now time.Time) { _ = cr.Typing(now, conv) })
+	return nil
 }
 
 // SendText sends a text message and waits for its durable ack. If ctx ends
