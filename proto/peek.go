@@ -214,13 +214,17 @@ func (r *peekReader) head(major byte) (uint64, bool) {
 }
 
 // uint reads an unsigned integer field the way the codec's decoder does: an
-// unsigned integer, or a simple value other than false, true, null and
-// undefined, which it reads as its number.
+// unsigned integer; null or undefined, which leave it zero; or another
+// simple value other than false and true, which it reads as its number.
 func (r *peekReader) uint() (uint64, bool) {
 	if r.i >= len(r.b) {
 		return 0, false
 	}
 	ib := r.b[r.i]
+	if ib == 0xf6 || ib == 0xf7 { // null, undefined: Decode leaves the field zero
+		r.i++
+		return 0, true
+	}
 	if ib>>5 == 7 {
 		if ai := ib & 0x1f; ai > 24 || (ai >= 20 && ai <= 23) {
 			return 0, false

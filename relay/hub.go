@@ -24,14 +24,22 @@ func newHub() *hub {
 }
 
 // add registers s and returns the session of the same (user, device) it
-// replaces, if any; the caller closes that one (4003). first runs under the
+// replaces, if any; the caller closes that one (4003). When that device's
+// session began after s, nothing changes and stale is true: the caller
+// closes s. first runs under the
 // hub's lock, before any delivery can reach s, so the Welcome it enqueues is
 // always the first frame the client sees.
-func (h *hub) add(s *Session, first func()) (replaced *Session) {
+func (h *hub) add(s *Session, first func()) (replaced *Session, stale bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	key := deviceKey{s.user, s.device}
 	replaced = h.devices[key]
+	if replaced != nil && replaced.began > s.began {
+		// The device already has a session on a connection opened after
+		// this one: s is a hello read late from a connection the client
+		// has left. It must not replace the newer one.
+		return nil, true
+	}
 	if replaced != nil {
 		h.removeLocked(replaced)
 	}
@@ -39,7 +47,7 @@ func (h *hub) add(s *Session, first func()) (replaced *Session) {
 	h.users[s.user] = append(h.users[s.user], s)
 	h.n++
 	first()
-	return replaced
+	return replaced, false
 }
 
 // hasDevice reports whether device of user has a session here.

@@ -229,7 +229,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 func (s *Server) Open(t Transport, info ConnInfo) *Session {
 	env := s.env
 	sess := &Session{
-		id: randomHex(8), t: t, env: env, remote: info.Remote,
+		id: randomHex(8), t: t, env: env, remote: info.Remote, opened: time.Now().UnixNano(),
 	}
 	if env.limits.rateLimit > 0 {
 		sess.rate = rate.NewLimiter(rate.Limit(env.limits.rateLimit), env.limits.rateBurst)

@@ -64,7 +64,8 @@ type Session struct {
 	// hub, and never change after; other goroutines read them only through
 	// the hub.
 	user, device string
-	began        int64 // unix ns of the accepted hello: kicks close only older sessions
+	opened       int64 // unix ns when Server.Open took the connection
+	began        int64 // = opened once the hello is accepted: kicks and replacements close only older sessions
 	watched      bool  // the bus subscription holds a reference to user for this session
 	authed       atomic.Bool
 
@@ -318,11 +319,19 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 		return
 	}
 	s.watched = true
-	s.began = now.UnixNano()
+	// A session counts from when its connection opened, not from its
+	// hello: a hello read late from an older connection must not pass
+	// for newer than the connection that replaced it.
+	s.began = s.opened
 	s.expiry = time.AfterFunc(exp.Add(lim.tokenLeeway).Sub(now), s.expired)
 	s.authed.Store(true)
 	s.timer.Reset(lim.heartbeatTimeout)
-	if old := s.env.hub.add(s, func() { s.write(welcome) }); old != nil {
+	old, stale := s.env.hub.add(s, func() { s.write(welcome) })
+	if stale {
+		s.Close(proto.CodeKicked, "a newer connection of the same device is open")
+		return
+	}
+	if old != nil {
 		old.Close(proto.CodeKicked, "replaced by a newer connection of the same device")
 	}
 	// The same device may still be connected to another node.
