@@ -437,3 +437,27 @@ func TestSessionGroupIDPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestLateHelloNeverReplacesNewerSession: a hello read late from a
+// connection the client has already left (it reconnected meanwhile) is
+// closed, and the device's newer session keeps running. Before, the late
+// hello replaced the newer session and closed the client's live
+// connection with the terminal 4003 (found by TestInvariantsInMemory).
+func TestLateHelloNeverReplacesNewerSession(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, nil)
+	old := open(t, srv) // the connection the client left
+	time.Sleep(time.Millisecond)
+	live, _ := hello(t, srv, "alice", "phone") // its new connection, opened later
+	tok, err := MintToken(testSecret, "alice", time.Hour, time.Now())
+	ok(t, err)
+	old.send(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: tok, DeviceID: "phone"}})
+	old.expectClose(proto.CodeKicked)
+	equal(t, live.isClosed(), false, "the newer session closed by a late hello")
+	equal(t, live.send(proto.Frame{Type: proto.TypePing, ID: 2, Body: &proto.Ping{}}), true, "the newer session reads on")
+	equal(t, live.next().Type, proto.TypePong, "the newer session answers")
+	// And a later connection still replaces it, as before.
+	newer, _ := hello(t, srv, "alice", "phone")
+	live.expectClose(proto.CodeKicked)
+	equal(t, newer.isClosed(), false, "the newest session")
+}
