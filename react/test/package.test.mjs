@@ -5,14 +5,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-const PUBLIC = ['ParleyProvider', 'useClient', 'useConnectionState', 'useConversations', 'useMessages'];
+const PUBLIC = ['ParleyProvider', 'useClient', 'useConnectionState', 'useConversations', 'useMessages', 'useTyping'];
 
-test('ESM and CommonJS export the same five functions, and nothing internal', async () => {
+test('ESM and CommonJS export the same functions and constant, and nothing internal', async () => {
   const esm = await import('@parley-im/react');
   const cjs = createRequire(import.meta.url)('@parley-im/react');
   for (const [name, mod] of [['esm', esm], ['cjs', cjs]]) {
     const keys = Object.keys(mod).filter((k) => k !== 'default' && k !== '__esModule').sort();
-    assert.deepEqual(keys, [...PUBLIC].sort(), `${name} exports`);
+    assert.deepEqual(keys, [...PUBLIC, 'TYPING_SHOW_MS'].sort(), `${name} exports`);
+    assert.equal(typeof mod.TYPING_SHOW_MS, 'number', `${name} TYPING_SHOW_MS`);
     for (const k of PUBLIC) assert.equal(typeof mod[k], 'function', `${name} ${k}`);
   }
 });
