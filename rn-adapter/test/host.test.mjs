@@ -327,7 +327,7 @@ test('every method and getter of the real ParleyClient is reachable through the 
       search: () => [''],
       markRead: () => [conv],
       typing: () => [conv],
-      createGroup: () => ['team', ['every-peer']],
+      createGroup: () => ['team', ['every-peer'], { id: 'g:every.team' }],
       waitSynced: () => [],
       close: () => [],
     };
@@ -477,7 +477,7 @@ test('the page side of the protocol in Chromium: other versions, unknown ids, un
     send({ parley: 'rn', v: 9, t: 'call', id: 41, c: 1, m: 'conversations', a: [] });
     const r41 = await result(41);
     assert.deepEqual([r41.v, r41.ok, r41.e.code], [1, false, 4005]);
-    assert.ok(got.some((m) => m.t === 'ready' && m.vs.includes(1)), 'ready re-sent with the versions spoken');
+    await until(() => got.some((m) => m.t === 'ready' && m.vs.includes(1)), { timeout: 20000, what: 'ready re-sent with the versions spoken' });
     // An answer to no question, and a type this page does not know: ignored.
     send({ parley: 'rn', v: 1, t: 'answer', id: 987654, ok: true, r: 'stray' });
     send({ parley: 'rn', v: 1, t: 'teleport', id: 43 });
