@@ -327,7 +327,7 @@ test('every method and getter of the real ParleyClient is reachable through the 
       search: () => [''],
       markRead: () => [conv],
       typing: () => [conv],
-      createGroup: () => ['team', ['every-peer'], { id: 'g:every.team' }],
+      createGroup: () => ['team', ['every-peer']],
       waitSynced: () => [],
       close: () => [],
     };
