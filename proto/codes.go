@@ -51,6 +51,13 @@ const (
 	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
 	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
 	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
+
+	CodeNoSuchMessage    Code = 4230 // the target message is not in this conversation, or is itself a lifecycle event
+	CodeRecallWindow     Code = 4231 // the recall window of the message has passed
+	CodeNotSender        Code = 4232 // only the message's sender (or a group admin, for recall and delete) may do this
+	CodeRecalled         Code = 4233 // the message was recalled or deleted for everyone
+	CodeNotEditable      Code = 4234 // only text messages can be edited
+	CodeTooManyReactions Code = 4235 // the message has the most distinct reactions it may have
 )
 
 // Temporary request errors (4300–4399).
@@ -72,6 +79,7 @@ const (
 	CodeGaveUp              Code = 4907 // reconnecting stopped after maxAttempts failures; terminal until connect is called again
 	CodeAborted             Code = 4908 // the caller cancelled the operation (AbortSignal, context) before it completed
 	CodeUnknownConversation Code = 4909 // the conversation is not in this client's cache
+	CodeBadMessageID        Code = 4913 // not the id of a sent message (conversationId#seq)
 )
 
 // Terminal reports whether a close with this code must not be retried.
@@ -120,6 +128,13 @@ var codeNames = map[Code]string{
 	CodeBadName:             "bad name",
 	CodeGroupLimit:          "group limit",
 	CodeGroupID:             "group id refused",
+	CodeNoSuchMessage:       "no such message",
+	CodeRecallWindow:        "recall window passed",
+	CodeNotSender:           "not the sender",
+	CodeRecalled:            "message recalled",
+	CodeNotEditable:         "not editable",
+	CodeTooManyReactions:    "too many reactions",
+	CodeBadMessageID:        "bad message id",
 	CodeUnavailable:         "unavailable",
 	CodeBusy:                "busy",
 	CodeTimeout:             "timeout",

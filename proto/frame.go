@@ -33,6 +33,9 @@ const (
 	TypeCreateGroup Type = 17 // c→s  create a group conversation
 	TypeConvResult  Type = 18 // s→c  reply to CreateGroup
 	TypeResync      Type = 19 // s→c  push: pushes may have been lost; sync again from your cursor
+	TypeAmend       Type = 28 // c→s  recall, edit, delete or react to a message: an ordered event in the conversation
+	TypeReceipts    Type = 29 // c→s  who of a conversation's members has read up to a seq
+	TypeReceiptList Type = 30 // s→c  reply to Receipts
 	TypeTyping      Type = 50 // either way: a user is typing in a conversation (transient, never stored)
 	TypeRenew       Type = 70 // c→s  a fresh token for the open session
 	TypeRenewed     Type = 71 // s→c  reply to Renew: the session now lasts until the new token's exp
@@ -46,6 +49,7 @@ var typeNames = [...]string{
 	TypeConvUpdate: "conv-update", TypePing: "ping", TypePong: "pong", TypeError: "error",
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
 	TypeResync: "resync", TypeTyping: "typing",
+	TypeAmend: "amend", TypeReceipts: "receipts", TypeReceiptList: "receipt-list",
 }
 
 func (t Type) String() string {
@@ -67,6 +71,23 @@ const (
 	MsgText   = "text"
 	MsgCustom = "custom"
 )
+
+// Message types of the lifecycle events the relay writes for an Amend. Each
+// is a message in the conversation's log (it takes a seq) whose Target is
+// the seq of the message it changes; a client applies it to that message.
+// Hide is seen by the actor's devices only as a change: other members'
+// clients skip it.
+const (
+	MsgRecall  = "recall"  // Target's text, body and reactions are erased; Recalled is set
+	MsgDelete  = "delete"  // as recall, asked as "delete for everyone"
+	MsgEdit    = "edit"    // Target's text becomes Text; EditedAt is set
+	MsgReact   = "react"   // Sender reacted with the emoji in Text
+	MsgUnreact = "unreact" // Sender withdrew the reaction in Text
+	MsgHide    = "hide"    // Sender hid Target on their own devices ("delete for me")
+)
+
+// MentionAll in Mentions mentions every member.
+const MentionAll = "*"
 
 // Frame is one WebSocket binary message: a type, a request id and a body whose
 // concrete type is fixed by the frame type (see NewBody).
@@ -99,11 +120,13 @@ type Welcome struct {
 // Send asks the relay to store and fan out a message. (Sender, ClientID) is
 // the idempotency key: a retry returns the original Ack.
 type Send struct {
-	ConvID   string `cbor:"1,keyasint"`
-	ClientID string `cbor:"2,keyasint"`
-	MsgType  string `cbor:"3,keyasint"`
-	Text     string `cbor:"4,keyasint,omitempty"`
-	Body     []byte `cbor:"5,keyasint,omitempty"`
+	ConvID   string   `cbor:"1,keyasint"`
+	ClientID string   `cbor:"2,keyasint"`
+	MsgType  string   `cbor:"3,keyasint"`
+	Text     string   `cbor:"4,keyasint,omitempty"`
+	Body     []byte   `cbor:"5,keyasint,omitempty"`
+	ReplyTo  uint64   `cbor:"10,keyasint,omitempty"` // seq of the message this one answers, in the same conversation
+	Mentions []string `cbor:"11,keyasint,omitempty"` // user ids, or MentionAll
 }
 
 // Ack confirms a Send after it is committed.
@@ -117,15 +140,56 @@ type Ack struct {
 
 // Message is a stored conversation event.
 type Message struct {
-	ConvID    string `cbor:"1,keyasint"`
-	Seq       uint64 `cbor:"2,keyasint"`
-	Sender    string `cbor:"3,keyasint"`
-	ClientID  string `cbor:"4,keyasint"`
-	MsgType   string `cbor:"5,keyasint"`
-	Text      string `cbor:"6,keyasint,omitempty"`
-	Body      []byte `cbor:"7,keyasint,omitempty"`
-	CreatedAt int64  `cbor:"8,keyasint"` // unix milliseconds
-	Device    string `cbor:"9,keyasint,omitempty"`
+	ConvID    string     `cbor:"1,keyasint"`
+	Seq       uint64     `cbor:"2,keyasint"`
+	Sender    string     `cbor:"3,keyasint"`
+	ClientID  string     `cbor:"4,keyasint"`
+	MsgType   string     `cbor:"5,keyasint"`
+	Text      string     `cbor:"6,keyasint,omitempty"`
+	Body      []byte     `cbor:"7,keyasint,omitempty"`
+	CreatedAt int64      `cbor:"8,keyasint"` // unix milliseconds
+	Device    string     `cbor:"9,keyasint,omitempty"`
+	ReplyTo   uint64     `cbor:"10,keyasint,omitempty"` // seq of the message this one answers
+	Mentions  []string   `cbor:"11,keyasint,omitempty"` // user ids, or MentionAll
+	Recalled  bool       `cbor:"12,keyasint,omitempty"` // recalled or deleted for everyone: text and body are gone
+	EditedAt  int64      `cbor:"13,keyasint,omitempty"` // unix milliseconds of the last edit
+	Reactions []Reaction `cbor:"14,keyasint,omitempty"` // by emoji, in the order they were first used
+	Target    uint64     `cbor:"16,keyasint,omitempty"` // for a lifecycle event: the seq it changes
+}
+
+// Reaction lists the users who reacted to a message with one emoji.
+type Reaction struct {
+	Emoji string   `cbor:"1,keyasint"`
+	Users []string `cbor:"2,keyasint"` // in the order they reacted
+}
+
+// Amend asks the relay to change a message of a conversation: Op is one of
+// the lifecycle message types (MsgRecall, MsgDelete, MsgEdit, MsgReact,
+// MsgUnreact, MsgHide). The relay checks the actor's right to it, changes
+// the target, stores the change as a message of type Op in the log and
+// answers with an Ack for it. (Sender, ClientID) makes it idempotent as a
+// Send is.
+type Amend struct {
+	ConvID   string `cbor:"1,keyasint"`
+	ClientID string `cbor:"2,keyasint"`
+	Op       string `cbor:"3,keyasint"`
+	Target   uint64 `cbor:"4,keyasint"`           // seq of the message to change
+	Text     string `cbor:"5,keyasint,omitempty"` // the new text (edit) or the emoji (react, unreact)
+}
+
+// Receipts asks which members of a conversation have read up to Seq.
+type Receipts struct {
+	ConvID string `cbor:"1,keyasint"`
+	Seq    uint64 `cbor:"2,keyasint"`
+}
+
+// ReceiptList answers Receipts: the other members whose read cursor is at
+// or past Seq, and those whose is not, both sorted.
+type ReceiptList struct {
+	ConvID string   `cbor:"1,keyasint"`
+	Seq    uint64   `cbor:"2,keyasint"`
+	Read   []string `cbor:"3,keyasint"`
+	Unread []string `cbor:"4,keyasint"`
 }
 
 // ID returns the message's stable id, derived from its place in the
@@ -155,6 +219,7 @@ type Conversation struct {
 	LastMessage *Message `cbor:"7,keyasint,omitempty"`
 	Version     uint64   `cbor:"8,keyasint"` // the change cursor this state belongs to
 	CreatedAt   int64    `cbor:"9,keyasint,omitempty"`
+	PeerReadSeq uint64   `cbor:"18,keyasint,omitempty"` // p2p: the other member's read cursor
 }
 
 // SyncResult lists changed conversations in change order.
@@ -304,6 +369,12 @@ func NewBody(t Type) (any, bool) {
 		return new(Renewed), true
 	case TypeTyping:
 		return new(Typing), true
+	case TypeAmend:
+		return new(Amend), true
+	case TypeReceipts:
+		return new(Receipts), true
+	case TypeReceiptList:
+		return new(ReceiptList), true
 	}
 	return nil, false
 }

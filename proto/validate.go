@@ -37,6 +37,9 @@ func Validate(body any) *Error {
 		if len(b.Body) > MaxBodyBytes {
 			return Errorf(CodeTooLarge, "send: body above %d bytes", MaxBodyBytes)
 		}
+		if perr := validateSendExtras(b); perr != nil {
+			return perr
+		}
 	case *History:
 		if !ValidConvID(b.ConvID) {
 			return Errorf(CodeBadRequest, "history: invalid conversation id")
@@ -70,6 +73,12 @@ func Validate(body any) *Error {
 		}
 		if b.User != "" {
 			return Errorf(CodeBadRequest, "typing: the relay fills in the user")
+		}
+	case *Amend:
+		return validateAmend(b)
+	case *Receipts:
+		if !ValidConvID(b.ConvID) {
+			return Errorf(CodeBadRequest, "receipts: invalid conversation id")
 		}
 	case *Sync, *Ping, *Pong:
 	default:
