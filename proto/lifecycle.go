@@ -108,3 +108,61 @@ func validateAmend(b *Amend) *Error {
 	}
 	return nil
 }
+
+// Apply changes m, the message at ev.Target of ev's conversation, as the
+// lifecycle event ev does. The relay applies each event to its stored
+// target when it commits it, and every client to its cached copy, so both
+// reach the same state: applying a conversation's events in seq order is
+// all it takes. A target already recalled changes no more.
+func (m *Message) Apply(ev *Message) {
+	if m.Recalled {
+		return
+	}
+	switch ev.MsgType {
+	case MsgRecall, MsgDelete:
+		m.Text, m.Body, m.Mentions, m.Reactions, m.Recalled = "", nil, nil, nil, true
+	case MsgEdit:
+		m.Text, m.EditedAt = ev.Text, ev.CreatedAt
+	case MsgReact:
+		// A changed list is always a new one: a copy of m handed out
+		// earlier keeps its own.
+		out := append([]Reaction(nil), m.Reactions...)
+		for i := range out {
+			if out[i].Emoji == ev.Text {
+				for _, u := range out[i].Users {
+					if u == ev.Sender {
+						return
+					}
+				}
+				out[i].Users = append(out[i].Users[:len(out[i].Users):len(out[i].Users)], ev.Sender)
+				m.Reactions = out
+				return
+			}
+		}
+		m.Reactions = append(out, Reaction{Emoji: ev.Text, Users: []string{ev.Sender}})
+	case MsgUnreact:
+		for i := range m.Reactions {
+			r := &m.Reactions[i]
+			if r.Emoji != ev.Text {
+				continue
+			}
+			users := make([]string, 0, len(r.Users))
+			for _, u := range r.Users {
+				if u != ev.Sender {
+					users = append(users, u)
+				}
+			}
+			out := append([]Reaction(nil), m.Reactions...)
+			if len(users) == 0 {
+				out = append(out[:i], out[i+1:]...)
+			} else {
+				out[i].Users = users
+			}
+			if len(out) == 0 {
+				out = nil
+			}
+			m.Reactions = out
+			return
+		}
+	}
+}

@@ -60,6 +60,11 @@ type Options struct {
 	// "namespaced".
 	GroupIDs string
 
+	// RecallWindow is how long after sending a sender may recall or delete
+	// for everyone a message of theirs; a group's owner and admins may at
+	// any time. Defaults to 2 minutes; negative means never.
+	RecallWindow time.Duration
+
 	// InvitePolicy is how users come into a group: "direct" (the creator
 	// lists them and they are members at once). "consent" (a pending
 	// invitation the invitee accepts) is not built yet and is refused.
@@ -252,6 +257,12 @@ func (o Options) withDefaults() (Options, error) {
 		o.TokenLeeway = DefaultTokenLeeway
 	case o.TokenLeeway < 0:
 		o.TokenLeeway = 0
+	}
+	switch {
+	case o.RecallWindow == 0:
+		o.RecallWindow = rules.DefaultRecallWindow
+	case o.RecallWindow < 0:
+		o.RecallWindow = -1
 	}
 	switch o.GroupIDs {
 	case "":

@@ -125,6 +125,7 @@ type sessionLimits struct {
 	maxGroups        int // per user, ≤ 0: none
 	maxGroupsHour    int // per user and hour, ≤ 0: none
 	groupIDs         string
+	recallWindow     time.Duration
 }
 
 // sessionStore is what a session asks the store directly; sends go through
@@ -261,7 +262,7 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 	case *proto.Hello:
 		s.hello(now, f.ID, b)
 	case *proto.Send:
-		s.send(now, f.ID, b)
+		s.send(now, f.ID, b, 0)
 	case *proto.Sync:
 		s.sync(f.ID, b)
 	case *proto.History:
@@ -274,6 +275,10 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.renew(now, f.ID, b)
 	case *proto.Typing:
 		s.typing(now, b)
+	case *proto.Amend:
+		s.amend(now, f.ID, b)
+	case *proto.Receipts:
+		s.receipts(f.ID, b)
 	case *proto.Ping:
 		s.reply(proto.Frame{Type: proto.TypePong, ID: f.ID, Body: &proto.Pong{Time: b.Time}})
 	case *proto.Pong:
@@ -366,9 +371,10 @@ func (s *Session) renew(now time.Time, id uint64, b *proto.Renew) {
 	s.reply(proto.Frame{Type: proto.TypeRenewed, ID: id, Body: &proto.Renewed{TokenExp: exp.Unix()}})
 }
 
-// send hands a Send to the committer and returns at once: the committer
+// send hands a Send (or an Amend, for a target seq above 0) to the
+// committer and returns at once: the committer
 // answers it (commit.go), so the reader never waits for a commit.
-func (s *Session) send(now time.Time, id uint64, b *proto.Send) {
+func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64) {
 	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
 		s.replyErr(id, perr)
 		return
@@ -389,7 +395,8 @@ func (s *Session) send(now time.Time, id uint64, b *proto.Send) {
 		return
 	}
 	r := &commitReq{
-		req:  AppendRequest{Sender: s.user, Device: s.device, Send: *b, CreatedAt: now.UnixMilli()},
+		req: AppendRequest{Sender: s.user, Device: s.device, Send: *b, CreatedAt: now.UnixMilli(),
+			Target: target, RecallWindow: s.env.limits.recallWindow},
 		from: s, id: id, readAt: now, size: size,
 	}
 	if !s.env.commit.submit(r) {
@@ -436,6 +443,7 @@ func (s *Session) read(id uint64, b *proto.Read) {
 	if moved {
 		s.env.fan.publish([]string{s.user}, s.id,
 			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
+		s.peerRead(conv)
 	}
 }
 

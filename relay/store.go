@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay/rules"
@@ -26,6 +27,13 @@ type AppendRequest struct {
 	Device    string
 	Send      proto.Send
 	CreatedAt int64 // unix milliseconds, relay clock, used when the message is new
+	// Target is, for an Amend, the seq of the message it changes; Send
+	// then carries the op as its MsgType and the Amend's text. 0 for a
+	// message.
+	Target uint64
+	// RecallWindow is how long after sending a sender may recall (the
+	// relay's --recall-window).
+	RecallWindow time.Duration
 }
 
 // AppendResult is the outcome of one AppendRequest.

@@ -120,15 +120,19 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 	if err != nil {
 		return AppendResult{Err: err}
 	}
+	if perr := s.admitLifecycle(c, req); perr != nil {
+		return AppendResult{Err: perr}
+	}
 	if create != nil {
 		c = s.newConv(send.ConvID, proto.KindP2P, "", req.Sender, req.CreatedAt, create)
 	}
 	m := proto.Message{
 		ConvID: send.ConvID, Seq: uint64(len(c.msgs)) + 1, Sender: req.Sender, ClientID: send.ClientID,
 		MsgType: send.MsgType, Text: send.Text, Body: slices.Clone(send.Body), CreatedAt: req.CreatedAt,
-		Device: req.Device,
+		Device: req.Device, ReplyTo: send.ReplyTo, Mentions: slices.Clone(send.Mentions), Target: req.Target,
 	}
 	c.msgs = append(c.msgs, m)
+	s.applyLifecycle(c, &m)
 	c.members[req.Sender].readSeq = m.Seq // what a user sent, they have read
 	s.byClient[clientKey{req.Sender, send.ClientID}] = msgRef{c.id, m.Seq}
 	s.counter++
@@ -160,8 +164,10 @@ func (s *MemoryStore) view(c *memConv, user string) proto.Conversation {
 		msg := c.msgs[n-1]
 		last = &msg
 	}
-	return convView(c.id, c.kind, c.name, c.createdAt, uint64(len(c.msgs)), m.readSeq, max(c.pos, m.pos),
+	cv := convView(c.id, c.kind, c.name, c.createdAt, uint64(len(c.msgs)), m.readSeq, max(c.pos, m.pos),
 		slices.Clone(c.memberList), last)
+	cv.PeerReadSeq = c.peerRead(user)
+	return cv
 }
 
 // Sync implements Querier.
@@ -299,6 +305,9 @@ func (s *MemoryStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 	m.readSeq = next
 	s.counter++
 	m.pos = s.counter
+	if c.kind == proto.KindP2P {
+		c.pos = s.counter // the peer's view changes too: peerReadSeq
+	}
 	return s.view(c, user), true, nil
 }
 

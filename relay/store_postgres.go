@@ -179,6 +179,10 @@ var postgresMigrations = []string{
 		WHERE name = 'changes';
 	DROP TABLE user_versions;
 	CREATE INDEX conversations_pos ON conversations(pos);`,
+
+	// Version 3: the message lifecycle (see the same migration of the
+	// SQLite store).
+	`ALTER TABLE messages ADD COLUMN ext bytea;`,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema
@@ -388,7 +392,9 @@ func connLost(err error) bool {
 const viewSQL = `SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, greatest(c.pos, m.pos),
 		CASE WHEN c.kind = '` + proto.KindGroup + `' THEN
 			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = c.id ORDER BY g.user_id) END,
-		l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
+		l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at, l.ext,
+		CASE WHEN c.kind = '` + proto.KindP2P + `' THEN
+			(SELECT p.read_seq FROM members p WHERE p.conv_id = c.id AND p.user_id <> m.user_id) END
 	FROM members m JOIN conversations c ON c.id = m.conv_id
 	LEFT JOIN messages l ON l.conv_id = c.id AND l.seq = c.last_seq `
 
@@ -402,30 +408,35 @@ func scanView(r pgx.Row) (proto.Conversation, error) {
 		members                   []string
 		sender, clientID, device  *string
 		msgType                   *string
-		text, body                []byte
-		msgAt                     *int64
+		text, body, ext           []byte
+		msgAt, peerRead           *int64
 	)
 	if err := r.Scan(&id, &kind, &name, &createdAt, &lastSeq, &readSeq, &version, &members,
-		&sender, &clientID, &device, &msgType, &text, &body, &msgAt); err != nil {
+		&sender, &clientID, &device, &msgType, &text, &body, &msgAt, &ext, &peerRead); err != nil {
 		return proto.Conversation{}, err
 	}
-	last, err := lastMessage(id, lastSeq, sender, clientID, device, msgType, text, body, msgAt)
+	last, err := lastMessage(id, lastSeq, sender, clientID, device, msgType, text, body, msgAt, ext)
 	if err != nil {
 		return proto.Conversation{}, err
 	}
-	return convView(id, kind, string(name), createdAt, uint64(lastSeq), uint64(readSeq), uint64(version), members, last), nil
+	cv := convView(id, kind, string(name), createdAt, uint64(lastSeq), uint64(readSeq), uint64(version), members, last)
+	if peerRead != nil {
+		cv.PeerReadSeq = uint64(*peerRead)
+	}
+	return cv, nil
 }
 
 // lastMessage builds a conversation's last message from nullable columns.
-func lastMessage(conv string, lastSeq int64, sender, clientID, device, msgType *string, text, body []byte, at *int64) (*proto.Message, error) {
+func lastMessage(conv string, lastSeq int64, sender, clientID, device, msgType *string, text, body []byte, at *int64, ext []byte) (*proto.Message, error) {
 	if lastSeq == 0 {
 		return nil, nil
 	}
 	if sender == nil {
 		return nil, fmt.Errorf("last message %d of %s is missing", lastSeq, conv)
 	}
-	return &proto.Message{ConvID: conv, Seq: uint64(lastSeq), Sender: *sender, ClientID: *clientID,
-		Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *at}, nil
+	m := &proto.Message{ConvID: conv, Seq: uint64(lastSeq), Sender: *sender, ClientID: *clientID,
+		Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *at}
+	return m, decodeExtras(ext, m)
 }
 
 // syncSQL lists a page of a user's changed conversations in one statement
@@ -474,7 +485,9 @@ const syncSQL = `WITH probe AS (
 			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = t.id ORDER BY g.user_id) END,
 		t.cost, l.sender, l.client_id, l.device, l.msg_type,
 		CASE WHEN t.r = 1 OR t.bytes + t.cost <= $6 THEN l.text END,
-		CASE WHEN t.r = 1 OR t.bytes + t.cost <= $6 THEN l.body END, l.created_at
+		CASE WHEN t.r = 1 OR t.bytes + t.cost <= $6 THEN l.body END, l.created_at, l.ext,
+		CASE WHEN t.kind = '` + proto.KindP2P + `' THEN
+			(SELECT p.read_seq FROM members p WHERE p.conv_id = t.id AND p.user_id <> $1) END
 	FROM cut t LEFT JOIN messages l ON l.conv_id = t.id AND l.seq = t.last_seq
 	ORDER BY t.k`
 
@@ -501,15 +514,19 @@ func (s *PostgresStore) Sync(ctx context.Context, user string, cursor uint64, li
 				readSeq, key                       int64
 				members                            []string
 				sender, clientID, device, msgType  *string
-				text, body                         []byte
-				msgAt                              *int64
+				text, body, ext                    []byte
+				msgAt, peerRead                    *int64
 			)
 			if err := rows.Scan(&c.ID, &c.Kind, &name, &c.CreatedAt, &lastSeq, &convPos, &membersPos, &cand.memberCount,
-				&readSeq, &upos, &key, &members, &cand.cost, &sender, &clientID, &device, &msgType, &text, &body, &msgAt); err != nil {
+				&readSeq, &upos, &key, &members, &cand.cost, &sender, &clientID, &device, &msgType, &text, &body, &msgAt,
+				&ext, &peerRead); err != nil {
 				return false, err
 			}
-			if c.LastMessage, err = lastMessage(c.ID, lastSeq, sender, clientID, device, msgType, text, body, msgAt); err != nil {
+			if c.LastMessage, err = lastMessage(c.ID, lastSeq, sender, clientID, device, msgType, text, body, msgAt, ext); err != nil {
 				return false, err
+			}
+			if peerRead != nil {
+				c.PeerReadSeq = uint64(*peerRead)
 			}
 			c.Name, c.LastSeq, c.ReadSeq, c.Version, c.Members = string(name), uint64(lastSeq), uint64(readSeq), uint64(key), members
 			cand.kind, cand.convPos, cand.membersPos, cand.userPos = c.Kind, uint64(convPos), uint64(membersPos), uint64(upos)
@@ -556,7 +573,7 @@ const historySQL = `WITH c AS (
 			OR coalesce(sum(cost) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) + cost <= $6 AS fits
 		FROM p WINDOW o AS (ORDER BY seq %[1]s)
 	)
-	SELECT c.last_seq, c.member, w.seq, w.fits, l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
+	SELECT c.last_seq, c.member, w.seq, w.fits, l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at, l.ext
 	FROM c LEFT JOIN w ON true LEFT JOIN messages l ON w.fits AND l.conv_id = $1 AND l.seq = w.seq
 	ORDER BY w.seq`
 
@@ -616,9 +633,9 @@ func (s *PostgresStore) History(ctx context.Context, user string, q proto.Histor
 				seq, at                           *int64
 				fits                              *bool
 				sender, clientID, device, msgType *string
-				text, body                        []byte
+				text, body, ext                   []byte
 			)
-			if err := rows.Scan(&last, &isMember, &seq, &fits, &sender, &clientID, &device, &msgType, &text, &body, &at); err != nil {
+			if err := rows.Scan(&last, &isMember, &seq, &fits, &sender, &clientID, &device, &msgType, &text, &body, &at, &ext); err != nil {
 				return false, err
 			}
 			if seq != nil && !*fits {
@@ -627,8 +644,12 @@ func (s *PostgresStore) History(ctx context.Context, user string, q proto.Histor
 			}
 			if seq != nil {
 				s.scanned.Add(1)
-				page.Messages = append(page.Messages, proto.Message{ConvID: q.ConvID, Seq: uint64(*seq), Sender: *sender,
-					ClientID: *clientID, Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *at})
+				m := proto.Message{ConvID: q.ConvID, Seq: uint64(*seq), Sender: *sender,
+					ClientID: *clientID, Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *at}
+				if err := decodeExtras(ext, &m); err != nil {
+					return false, err
+				}
+				page.Messages = append(page.Messages, m)
 			}
 		}
 		return false, rows.Err()
@@ -700,6 +721,9 @@ func (s *PostgresStore) MarkRead(ctx context.Context, user, conv string, seq uin
 			b.Queue(bumpSQL, 1) // the last lock
 			b.Queue(`UPDATE members SET read_seq = $1, pos = `+counterSQL+` WHERE conv_id = $2 AND user_id = $3`,
 				int64(next), conv, user)
+			// The other member of a p2p conversation sees the cursor
+			// (peerReadSeq): the conversation changes for them too.
+			b.Queue(`UPDATE conversations SET pos = `+counterSQL+` WHERE id = $1 AND kind = '`+proto.KindP2P+`'`, conv)
 		}
 		b.Queue(viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, conv, user).QueryRow(func(r pgx.Row) (err error) {
 			view, err = scanView(r)

@@ -92,14 +92,15 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 			}
 			return rows.Err()
 		})
-	b.Queue(`SELECT c.id, c.kind, c.last_seq, ARRAY(SELECT m.user_id FROM members m WHERE m.conv_id = c.id ORDER BY m.user_id)
+	life := s.queueLifecycleReads(b, batch)
+	b.Queue(`SELECT c.id, c.kind, c.last_seq, c.creator, ARRAY(SELECT m.user_id FROM members m WHERE m.conv_id = c.id ORDER BY m.user_id)
 		FROM conversations c WHERE c.id = ANY($1::text[])`, convIDs).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var id string
 				var last int64
 				c := &pgConv{}
-				if err := rows.Scan(&id, &c.kind, &last, &c.members); err != nil {
+				if err := rows.Scan(&id, &c.kind, &last, &c.creator, &c.members); err != nil {
 					return err
 				}
 				c.read, c.last = uint64(last), uint64(last)
@@ -135,6 +136,9 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 			_, isMember = slices.BinarySearch(c.members, req.Sender)
 		}
 		create, perr := rules.AdmitSend(req.Sender, send.ConvID, c != nil, isMember)
+		if perr == nil {
+			perr = life.admit(c, req, msgs)
+		}
 		if perr != nil {
 			out[i] = AppendResult{Err: perr}
 			continue
@@ -148,8 +152,10 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 		m := proto.Message{
 			ConvID: send.ConvID, Seq: c.last, Sender: req.Sender, ClientID: send.ClientID,
 			MsgType: send.MsgType, Text: send.Text, Body: send.Body, CreatedAt: req.CreatedAt, Device: req.Device,
+			ReplyTo: send.ReplyTo, Mentions: send.Mentions, Target: req.Target,
 		}
 		msgs = append(msgs, m)
+		life.apply(msgs)
 		stored[key] = m
 		// What a user sent, they have read: own messages never count as
 		// unread, on any of the sender's devices.
@@ -160,6 +166,7 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 	b = &pgx.Batch{}
 	if len(msgs) > 0 {
 		s.queueWrites(b, convIDs, convs, msgs, reads)
+		life.queueWrites(b)
 	}
 	b.Queue("commit").Exec(func(tag pgconn.CommandTag) error {
 		if tag.String() != "COMMIT" {
@@ -206,7 +213,7 @@ func (s *PostgresStore) queueWrites(b *pgx.Batch, convIDs []string, convs map[st
 	var (
 		mConv, mSender, mClient, mDevice, mType = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		mSeq, mAt                               = make([]int64, n), make([]int64, n)
-		mText, mBody                            = make([][]byte, n), make([][]byte, n)
+		mText, mBody, mExt                      = make([][]byte, n), make([][]byte, n), make([][]byte, n)
 	)
 	for i, m := range msgs {
 		mConv[i], mSeq[i], mSender[i], mClient[i], mDevice[i], mType[i] = m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device, m.MsgType
@@ -214,10 +221,11 @@ func (s *PostgresStore) queueWrites(b *pgx.Batch, convIDs []string, convs map[st
 		if len(m.Body) > 0 { // NULL, not an empty bytea, when there is none
 			mBody[i] = m.Body
 		}
+		mExt[i] = encodeExtras(&m)
 	}
-	b.Queue(`INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bigint[])`,
-		mConv, mSeq, mSender, mClient, mDevice, mType, mText, mBody, mAt)
+	b.Queue(`INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at, ext)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bigint[], $10::bytea[])`,
+		mConv, mSeq, mSender, mClient, mDevice, mType, mText, mBody, mAt, mExt)
 	rConv, rUser, rSeq := make([]string, 0, len(reads)), make([]string, 0, len(reads)), make([]int64, 0, len(reads))
 	for k, seq := range reads {
 		rConv, rUser, rSeq = append(rConv, k.conv), append(rUser, k.user), append(rSeq, int64(seq))

@@ -74,7 +74,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -145,6 +145,11 @@ var migrations = []string{
 	UPDATE conversations SET pos = base.v + n.k, members_pos = base.v + n.k FROM n, base WHERE conversations.id = n.id;
 	UPDATE counters SET value = value + (SELECT count(*) FROM conversations WHERE kind = 'group') WHERE name = 'changes';
 	CREATE INDEX conversations_pos ON conversations(pos);`,
+
+	// Version 3: the message lifecycle. A message's reply, mentions,
+	// recall, edit time, reactions and (for a lifecycle event) target are
+	// one CBOR value, NULL when it has none (see msgExtras).
+	`ALTER TABLE messages ADD COLUMN ext BLOB;`,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:
@@ -290,6 +295,7 @@ type sqliteStmts struct {
 	dedup, conv, members, insConv, insMember, insMsg, setConv, setRead rawStmt
 	// MarkRead, CreateGroup
 	readState, markRead, group, view, lastMsg rawStmt
+	life                                      sqliteLifeStmts // store_sqlite_lifecycle.go
 	all                                       []rawStmt
 }
 
@@ -310,7 +316,7 @@ func prepareSQLite(dc any) (*sqliteStmts, error) {
 		{&st.insConv, `INSERT INTO conversations(id, kind, name, creator, created_at, last_seq, pos, members_pos, member_count)
 			VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)`},
 		{&st.insMember, `INSERT INTO members(conv_id, user_id, read_seq, pos) VALUES (?, ?, 0, 0)`},
-		{&st.insMsg, `INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.insMsg, `INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at, ext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.setConv, `UPDATE conversations SET last_seq = ?, pos = ? WHERE id = ?`},
 		{&st.setRead, `UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?`},
 		{&st.readState, `SELECT c.last_seq, m.read_seq FROM conversations c
@@ -329,6 +335,10 @@ func prepareSQLite(dc any) (*sqliteStmts, error) {
 		}
 		*p.dst = stmt
 		st.all = append(st.all, stmt)
+	}
+	if err := st.life.prepare(dc, &st.all); err != nil {
+		st.close()
+		return nil, err
 	}
 	return st, nil
 }
@@ -504,6 +514,12 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 			_, isMember = slices.BinarySearch(c.members, req.Sender)
 		}
 		create, perr := rules.AdmitSend(req.Sender, send.ConvID, c != nil, isMember)
+		if perr == nil {
+			perr, err = s.admitLifecycle(c, req)
+			if err != nil {
+				return nil, err
+			}
+		}
 		if perr != nil {
 			out[i] = AppendResult{Err: perr}
 			continue
@@ -525,13 +541,20 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 		m := proto.Message{
 			ConvID: send.ConvID, Seq: c.last, Sender: req.Sender, ClientID: send.ClientID,
 			MsgType: send.MsgType, Text: send.Text, Body: send.Body, CreatedAt: req.CreatedAt, Device: req.Device,
+			ReplyTo: send.ReplyTo, Mentions: send.Mentions, Target: req.Target,
 		}
-		var body any // NULL, not an empty blob, when there is none
+		var body, ext any // NULL, not an empty blob, when there is none
 		if len(m.Body) > 0 {
 			body = m.Body
 		}
+		if x := encodeExtras(&m); x != nil {
+			ext = x
+		}
 		if _, err := st.insMsg.exec(m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
-			m.MsgType, m.Text, body, m.CreatedAt); err != nil {
+			m.MsgType, m.Text, body, m.CreatedAt, ext); err != nil {
+			return nil, err
+		}
+		if err := s.applyLifecycle(c, &m); err != nil {
 			return nil, err
 		}
 		// What a user sent, they have read: own messages never count as
@@ -629,19 +652,32 @@ func (s *SQLiteStore) view(user, conv string) (proto.Conversation, error) {
 			return proto.Conversation{}, err
 		}
 	}
-	return convView(conv, kind, name, createdAt, uint64(lastSeq), uint64(readSeq),
-		max(uint64(convPos), uint64(userPos)), members, last), nil
+	cv := convView(conv, kind, name, createdAt, uint64(lastSeq), uint64(readSeq),
+		max(uint64(convPos), uint64(userPos)), members, last)
+	if kind == proto.KindP2P {
+		var peer int64
+		err := s.ws.life.peerRead.queryRow(conv, user).Scan(&peer)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return proto.Conversation{}, err
+		}
+		cv.PeerReadSeq = uint64(peer)
+	}
+	return cv, nil
 }
 
-const messageCols = `conv_id, seq, sender, client_id, device, msg_type, text, body, created_at`
+const messageCols = `conv_id, seq, sender, client_id, device, msg_type, text, body, created_at, ext`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanMessage(r scanner) (proto.Message, error) {
 	var m proto.Message
 	var seq int64
-	err := r.Scan(&m.ConvID, &seq, &m.Sender, &m.ClientID, &m.Device, &m.MsgType, &m.Text, &m.Body, &m.CreatedAt)
+	var ext []byte
+	err := r.Scan(&m.ConvID, &seq, &m.Sender, &m.ClientID, &m.Device, &m.MsgType, &m.Text, &m.Body, &m.CreatedAt, &ext)
 	m.Seq = uint64(seq)
+	if err == nil {
+		err = decodeExtras(ext, &m)
+	}
 	return m, err
 }
 
@@ -658,7 +694,7 @@ const (
 		FROM page p LEFT JOIN messages l ON l.conv_id = p.id AND l.seq = p.last_seq ORDER BY p.k`
 	// sqliteSyncLastBodies reads the text and body of the messages named
 	// by a JSON array of [conv_id, seq] pairs.
-	sqliteSyncLastBodies = `SELECT m.conv_id, m.text, m.body FROM json_each(?) j
+	sqliteSyncLastBodies = `SELECT m.conv_id, m.text, m.body, m.ext FROM json_each(?) j
 		JOIN messages m ON m.conv_id = j.value ->> 0 AND m.seq = j.value ->> 1`
 	// CROSS JOIN keeps SQLite from walking all of the user's memberships
 	// against the candidates; INDEXED BY from scanning conversations in id
@@ -727,6 +763,9 @@ func (s *SQLiteStore) remember(conv string, list []string) []string {
 // snapshot: three statements whatever the page holds.
 func (s *SQLiteStore) Sync(ctx context.Context, user string, cursor uint64, limit int) ([]proto.Conversation, bool, error) {
 	convs, more, err := s.sync(ctx, user, cursor, limit)
+	if err == nil {
+		err = s.fillPeerReads(ctx, user, convs)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("relay: sync: %w", err)
 	}
@@ -849,12 +888,15 @@ func (s *SQLiteStore) syncLastBodies(ctx context.Context, tx *sql.Tx, last [][2]
 	n := 0
 	for rows.Next() {
 		var conv, text string
-		var body []byte
-		if err := rows.Scan(&conv, &text, &body); err != nil {
+		var body, ext []byte
+		if err := rows.Scan(&conv, &text, &body, &ext); err != nil {
 			return err
 		}
 		m := convs[at[conv]].LastMessage
 		m.Text, m.Body = text, body
+		if err := decodeExtras(ext, m); err != nil {
+			return err
+		}
 		n++
 	}
 	if err := rows.Err(); err != nil {
@@ -984,7 +1026,11 @@ func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 		old := uint64(readSeq.Int64)
 		if next := rules.NextReadSeq(old, seq, uint64(last)); next != old {
 			moved = true
-			if _, err := st.markRead.exec(int64(next), int64(bump()), conv, user); err != nil {
+			pos := int64(bump())
+			if _, err := st.markRead.exec(int64(next), pos, conv, user); err != nil {
+				return err
+			}
+			if err := s.peerReadMoved(conv, pos); err != nil {
 				return err
 			}
 		}

@@ -113,13 +113,15 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		equal(t, len(none), 0, "nothing after cursor")
 
-		// bob's read changes bob's state only.
+		// bob's read changes bob's state, and in a p2p conversation
+		// alice's view of bob's cursor (peerReadSeq), nothing else of hers.
 		c, moved, err := s.MarkRead(ctx, "bob", ab, 1)
 		ok(t, err)
 		equal(t, [2]any{moved, c.ReadSeq}, [2]any{true, uint64(1)}, "bob read")
-		none, _, err = s.Sync(ctx, "alice", cursor, 10)
+		peer, _, err := s.Sync(ctx, "alice", cursor, 10)
 		ok(t, err)
-		equal(t, len(none), 0, "bob's read is not alice's change")
+		equal(t, len(peer), 1, "bob's read is alice's peer cursor")
+		equal(t, [3]uint64{peer[0].PeerReadSeq, peer[0].ReadSeq, peer[0].LastSeq}, [3]uint64{1, 2, 2}, "alice's view after bob read")
 		bobs, _, err := s.Sync(ctx, "bob", 0, 10)
 		ok(t, err)
 		equal(t, len(bobs), 1, "bob's conversations")
@@ -283,6 +285,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreByteBudget(t, open)       // store_suite_test.go
 	testStoreHugeCursors(t, open)      // store_suite_test.go
 	testStoreNonMembers(t, open)
+	testStoreLifecycle(t, open) // store_lifecycle_test.go
 }
 
 func TestMemoryStore(t *testing.T) {

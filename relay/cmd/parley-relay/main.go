@@ -165,9 +165,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxGroups := fs.Int("max-groups-per-user", 500, "groups one user may create in all; negative: no limit")
 	maxGroupsHour := fs.Int("max-groups-per-hour", 60, "groups one user may create in any hour; negative: no limit")
 	groupIDs := fs.String("group-ids", "namespaced", "who names groups: namespaced (chosen ids must be g:CREATOR.x), server (relay only) or any")
+	recallWindow := fs.Duration("recall-window", 2*time.Minute, "how long a sender may recall a message (group admins: any time); negative: never")
 	invitePolicy := fs.String("invite-policy", "direct", "how users come into a group: direct (consent is not built yet)")
 	for name, variable := range map[string]string{
-		"group-ids": "PARLEY_GROUP_IDS", "invite-policy": "PARLEY_INVITE_POLICY",
+		"group-ids": "PARLEY_GROUP_IDS", "invite-policy": "PARLEY_INVITE_POLICY", "recall-window": "PARLEY_RECALL_WINDOW",
 		"max-groups-per-user": "PARLEY_MAX_GROUPS_PER_USER", "max-groups-per-hour": "PARLEY_MAX_GROUPS_PER_HOUR",
 		"token-audience": "PARLEY_TOKEN_AUDIENCE", "token-issuer": "PARLEY_TOKEN_ISSUER",
 		"max-token-ttl": "PARLEY_MAX_TOKEN_TTL", "token-leeway": "PARLEY_TOKEN_LEEWAY",
@@ -268,7 +269,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
 		MaxConns: nonZero(*maxConns), MaxConnsPerIP: nonZero(*maxConnsPerIP), MaxSessionsPerUser: nonZero(*maxSessions),
 		UserRateLimit: *userRate, UserByteRate: *userBytes, SendQueueBytes: *sendQueueBytes,
-		GroupIDs: *groupIDs, InvitePolicy: *invitePolicy, MaxGroupsPerUser: *maxGroups, MaxGroupsPerHour: *maxGroupsHour,
+		GroupIDs: *groupIDs, RecallWindow: *recallWindow, InvitePolicy: *invitePolicy, MaxGroupsPerUser: *maxGroups, MaxGroupsPerHour: *maxGroupsHour,
 		TokenAudience: *tokenAudience, TokenIssuer: *tokenIssuer, MaxTokenTTL: *maxTokenTTL, TokenLeeway: leeway,
 	}
 	applyOverload(&opts)

@@ -1,0 +1,55 @@
+package relay
+
+import (
+	"time"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
+)
+
+// amend hands an Amend to the committer as one more item of the
+// connection's ordered sends: the store decides the actor's right and
+// changes the target in the transaction that appends the event, and the
+// committer acks it and fans it out as it does a message.
+func (s *Session) amend(now time.Time, id uint64, b *proto.Amend) {
+	s.send(now, id, &proto.Send{ConvID: b.ConvID, ClientID: b.ClientID, MsgType: b.Op, Text: b.Text}, b.Target)
+}
+
+// receipts answers which other members have read a conversation up to a
+// seq.
+func (s *Session) receipts(id uint64, b *proto.Receipts) {
+	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
+		s.replyErr(id, perr)
+		return
+	}
+	rr, ok := s.env.store.(ReceiptReader)
+	if !ok {
+		s.replyErr(id, proto.Errorf(proto.CodeNotSupported, "this relay's store keeps no read receipts"))
+		return
+	}
+	read, unread, err := rr.Receipts(s.env.ctx, s.user, b.ConvID, b.Seq)
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
+	s.reply(proto.Frame{Type: proto.TypeReceiptList, ID: id, Body: &proto.ReceiptList{
+		ConvID: b.ConvID, Seq: b.Seq, Read: read, Unread: unread}})
+}
+
+// peerRead tells the other member of a p2p conversation that this user's
+// read cursor moved (its peerReadSeq), after conv, the reader's view, was
+// stored. Only what changed for the peer is sent: their own cursor is not
+// the reader's.
+func (s *Session) peerRead(conv proto.Conversation) {
+	a, b, ok := proto.P2PMembers(conv.ID)
+	if !ok {
+		return
+	}
+	peer := a
+	if peer == s.user {
+		peer = b
+	}
+	s.env.fan.publish([]string{peer}, s.id, proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{
+		Conversation: proto.Conversation{ID: conv.ID, Kind: proto.KindP2P, LastSeq: conv.LastSeq,
+			PeerReadSeq: conv.ReadSeq, Version: conv.Version, CreatedAt: conv.CreatedAt}}}))
+}

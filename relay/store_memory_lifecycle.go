@@ -1,0 +1,106 @@
+package relay
+
+import (
+	"context"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
+)
+
+// The message lifecycle in the MemoryStore: replies, amends (recall,
+// delete, edit, reactions, hide) and read receipts.
+
+// admitLifecycle decides a reply's target or an amend's right, before
+// anything of req is stored. c is nil for a conversation that does not
+// exist yet.
+func (s *MemoryStore) admitLifecycle(c *memConv, req *AppendRequest) *proto.Error {
+	send := &req.Send
+	if req.Target == 0 {
+		if send.ReplyTo == 0 {
+			return nil
+		}
+		var last uint64
+		if c != nil {
+			last = uint64(len(c.msgs))
+		}
+		return rules.AdmitReply(send.ReplyTo, last)
+	}
+	var t rules.AmendTarget
+	actor := rules.AmendActor{User: req.Sender, Role: rules.RoleMember, Kind: proto.KindOf(send.ConvID)}
+	if c != nil {
+		actor.Role = rules.CreatorRole(c.kind, c.creator, req.Sender)
+		if req.Target <= uint64(len(c.msgs)) {
+			m := &c.msgs[req.Target-1]
+			t = amendTarget(m, rules.CreatorRole(c.kind, c.creator, m.Sender))
+		}
+	}
+	return rules.AdmitAmend(actor, send.MsgType, t, send.Text, req.CreatedAt, req.RecallWindow)
+}
+
+// amendTarget describes stored message m, sent by a member of role, to
+// rules.AdmitAmend.
+func amendTarget(m *proto.Message, role string) rules.AmendTarget {
+	return rules.AmendTarget{
+		Found: !proto.IsLifecycle(m.MsgType), Sender: m.Sender, SenderRole: role, MsgType: m.MsgType,
+		CreatedAt: m.CreatedAt, Recalled: m.Recalled, Reactions: m.Reactions,
+	}
+}
+
+// applyLifecycle changes the target of ev, a lifecycle event just stored
+// in c. A recall also erases the text of the edits of its target.
+func (s *MemoryStore) applyLifecycle(c *memConv, ev *proto.Message) {
+	if ev.Target == 0 {
+		return
+	}
+	t := &c.msgs[ev.Target-1]
+	t.Apply(ev)
+	if t.Recalled {
+		for i := int(ev.Target); i < len(c.msgs); i++ {
+			if e := &c.msgs[i]; e.MsgType == proto.MsgEdit && e.Target == ev.Target {
+				e.Text = ""
+			}
+		}
+	}
+}
+
+var _ ReceiptReader = (*MemoryStore)(nil)
+
+// Receipts implements ReceiptReader.
+func (s *MemoryStore) Receipts(ctx context.Context, user, conv string, seq uint64) (read, unread []string, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, nil, ErrClosed
+	}
+	c := s.convs[conv]
+	isMember := false
+	if c != nil {
+		_, isMember = c.members[user]
+	}
+	empty, perr := rules.AdmitRead(user, conv, c != nil, isMember)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	if empty {
+		return []string{}, []string{}, nil
+	}
+	reads := make(map[string]uint64, len(c.members))
+	for u, m := range c.members {
+		reads[u] = m.readSeq
+	}
+	read, unread = rules.ReceiptSplit(user, c.memberList, reads, seq)
+	return read, unread, nil
+}
+
+// peerRead is the read cursor of the other member of p2p conversation c.
+func (c *memConv) peerRead(user string) uint64 {
+	if c.kind != proto.KindP2P {
+		return 0
+	}
+	for u, m := range c.members {
+		if u != user {
+			return m.readSeq
+		}
+	}
+	return 0
+}
