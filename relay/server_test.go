@@ -475,7 +475,9 @@ func TestReadPushesConvUpdate(t *testing.T) {
 	equal(t, [3]uint64{u.ReadSeq, u.LastSeq, boolU(u.Version > 0)}, [3]uint64{1, 2, 1}, "pushed state")
 	equal(t, u.LastMessage.ClientID, "2", "last message")
 	alice1.quiet("reader gets no update")
-	bob.quiet("other user gets no update")
+	p := bob.push(proto.TypeConvUpdate).Body.(*proto.ConvUpdate).Conversation
+	equal(t, [3]uint64{p.PeerReadSeq, p.ReadSeq, p.LastSeq}, [3]uint64{1, 0, 2}, "the peer gets the reader's cursor, not as its own")
+	bob.quiet("the peer gets nothing else")
 }
 
 func boolU(b bool) uint64 {

@@ -53,6 +53,11 @@ func AdmitFrame(authed bool, f proto.Frame) *proto.Error {
 			return proto.Errorf(proto.CodeProtocolError, "%s request without id", f.Type)
 		}
 		return nil
+	case proto.TypeAmend, proto.TypeReceipts:
+		if f.ID == 0 {
+			return proto.Errorf(proto.CodeProtocolError, "%s request without id", f.Type)
+		}
+		return nil
 	case proto.TypePing, proto.TypePong, proto.TypeTyping:
 		return nil
 	}
