@@ -63,6 +63,18 @@ export const Codes = {
   TooLarge: 4213,
   /** 4215 not supported: the request type is not supported here. */
   NotSupported: 4215,
+  /** 4230 no such message: the target message is not in this conversation, or is itself a lifecycle event. */
+  NoSuchMessage: 4230,
+  /** 4231 recall window passed: the recall window of the message has passed. */
+  RecallWindow: 4231,
+  /** 4232 not the sender: only the message's sender (or a group admin, for recall and delete) may do this. */
+  NotSender: 4232,
+  /** 4233 message recalled: the message was recalled or deleted for everyone. */
+  Recalled: 4233,
+  /** 4234 not editable: only text messages can be edited. */
+  NotEditable: 4234,
+  /** 4235 too many reactions: the message has the most distinct reactions it may have. */
+  TooManyReactions: 4235,
   /** 4255 renewal refused: the renewal token is invalid, expired or for another user. */
   RenewRefused: 4255,
   /** 4256 bad name: a name holds control or bidirectional-override characters. */
@@ -97,6 +109,8 @@ export const Codes = {
   Aborted: 4908,
   /** 4909 unknown conversation: the conversation is not in this client's cache. */
   UnknownConversation: 4909,
+  /** 4913 bad message id: not the id of a sent message (conversationId#seq). */
+  BadMessageID: 4913,
 } as const;
 
 /** Code is a code this version of the SDK knows; a newer relay may send others. */
@@ -125,6 +139,12 @@ const names: { readonly [code: number]: string } = {
   4209: "conflict",
   4213: "too large",
   4215: "not supported",
+  4230: "no such message",
+  4231: "recall window passed",
+  4232: "not the sender",
+  4233: "message recalled",
+  4234: "not editable",
+  4235: "too many reactions",
   4255: "renewal refused",
   4256: "bad name",
   4257: "group limit",
@@ -142,6 +162,7 @@ const names: { readonly [code: number]: string } = {
   4907: "gave up reconnecting",
   4908: "aborted",
   4909: "unknown conversation",
+  4913: "bad message id",
 };
 
 // Inclusive ranges where Code.Terminal and Code.Retryable are true, from
