@@ -165,6 +165,16 @@ func validVectors() []validVector {
 		{"error/recall-window", Frame{Type: TypeError, ID: 18, Body: &ErrorBody{Code: CodeRecallWindow, Message: "recall window of 2m0s passed"}}},
 		{"conv-update/peer-read", Frame{Type: TypeConvUpdate, Body: &ConvUpdate{Conversation: Conversation{ID: vP2P, Kind: KindP2P,
 			Members: []string{vAlice, vBob}, LastSeq: 44, ReadSeq: 44, PeerReadSeq: 43, Version: 1890, CreatedAt: vNow - 7*86_400_000}}}},
+		{"hello/platform", Frame{Type: TypeHello, ID: 1, Body: &Hello{Version: Version, Token: vToken, DeviceID: vDevWeb, Platform: "web"}}},
+		{"devices", Frame{Type: TypeDevices, ID: 16, Body: &Devices{}}},
+		{"device-list", Frame{Type: TypeDeviceList, ID: 16, Body: &DeviceList{Devices: []Device{
+			{ID: vDevIOS, Platform: "react-native", ConnectedAt: vNow - 60_000},
+			{ID: vDevWeb, Platform: "web", ConnectedAt: vNow, Current: true}}}}},
+		{"kick-device", Frame{Type: TypeKickDevice, ID: 17, Body: &KickDevice{DeviceID: vDevIOS}}},
+		{"error/no-such-device", Frame{Type: TypeError, ID: 17, Body: &ErrorBody{Code: CodeNoSuchDevice, Message: "no session of that device is open"}}},
+		{"close/device-kicked", Frame{Type: TypeClose, Body: &Close{Code: CodeDeviceKicked, Reason: "signed out from another device"}}},
+		{"close/device-policy", Frame{Type: TypeClose, Body: &Close{Code: CodeDevicePolicy, Reason: "a newer web session of this user opened"}}},
+		{"close/token-revoked", Frame{Type: TypeClose, Body: &Close{Code: CodeTokenRevoked, Reason: "token revoked"}}},
 	}
 }
 
@@ -237,6 +247,7 @@ func invalidVectors() []invalidVector {
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
 		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
 		{"type/unknown-51", hx("a2 01 18 33 03 a0"), pe},                                              // first number after typing
+		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
 		{"type/overflow-256", hx("a2 01 19 010d 03 a0"), pe},                                          // 269 is not ping (13) mod 256
 		{"type/negative", hx("a2 01 2c 03 a0"), pe},                                                   // -13

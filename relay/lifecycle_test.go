@@ -64,7 +64,9 @@ func TestLifecycleSession(t *testing.T) {
 	equal(t, errCode(t, bob.call(proto.TypeSend, &proto.Send{ConvID: p2p, ClientID: "b2", MsgType: proto.MsgText, Text: "?", ReplyTo: 99})), proto.CodeNoSuchMessage, "reply to nothing")
 
 	// read: the reader's other sessions get their view, the peer its peerReadSeq
-	alice2.await("alice2's deliveries", func(f proto.Frame) bool { return f.Type == proto.TypeDeliver && f.Body.(*proto.Deliver).Message.Seq == 5 })
+	alice2.await("alice2's deliveries", func(f proto.Frame) bool {
+		return f.Type == proto.TypeDeliver && f.Body.(*proto.Deliver).Message.Seq == 5
+	})
 	alice.ack(p2p, "m2", "yes?")
 	equal(t, bob.call(proto.TypeRead, &proto.Read{ConvID: p2p, Seq: 6}).Type, proto.TypeOK, "bob reads")
 	for _, c := range []*client{alice, alice2} {
