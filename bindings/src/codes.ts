@@ -71,6 +71,12 @@ export const Codes = {
   GroupLimit: 4257,
   /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
   GroupID: 4258,
+  /** 4275 blocked: the recipient blocked this user: one-to-one messages and contact requests to them are refused. */
+  Blocked: 4275,
+  /** 4276 contacts only: the recipient accepts one-to-one messages from contacts only. */
+  ContactsOnly: 4276,
+  /** 4277 no contact request: no contact request from that user to answer. */
+  NoRequest: 4277,
   /** 4300 unavailable: the store could not commit; retry later. */
   Unavailable: 4300,
   /** 4301 busy: the relay is overloaded and refused the request at the door; retry after a backoff. */
@@ -129,6 +135,9 @@ const names: { readonly [code: number]: string } = {
   4256: "bad name",
   4257: "group limit",
   4258: "group id refused",
+  4275: "blocked",
+  4276: "contacts only",
+  4277: "no contact request",
   4300: "unavailable",
   4301: "busy",
   4308: "timeout",
