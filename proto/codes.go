@@ -62,6 +62,9 @@ const (
 	CodeRecalled         Code = 4233 // the message was recalled or deleted for everyone
 	CodeNotEditable      Code = 4234 // only text messages can be edited
 	CodeTooManyReactions Code = 4235 // the message has the most distinct reactions it may have
+	CodeBlocked          Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
+	CodeContactsOnly     Code = 4276 // the recipient accepts one-to-one messages from contacts only
+	CodeNoRequest        Code = 4277 // no contact request from that user to answer
 	CodeNoSuchDevice     Code = 4285 // kick-device: the user has no session of that device open
 )
 

@@ -139,6 +139,7 @@ type sessionLimits struct {
 type sessionStore interface {
 	Querier
 	ConvWriter
+	UserFeed
 	Epoch() string
 }
 
@@ -286,6 +287,14 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.amend(now, f.ID, b)
 	case *proto.Receipts:
 		s.receipts(f.ID, b)
+	case *proto.Contact:
+		s.contact(now, f.ID, b)
+	case *proto.SetConv:
+		s.setConv(f.ID, b)
+	case *proto.Prefs:
+		s.setPrefs(f.ID, b)
+	case *proto.UserSync:
+		s.userSync(f.ID, b)
 	case *proto.Devices:
 		s.devices(f.ID)
 	case *proto.KickDevice:
