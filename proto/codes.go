@@ -51,6 +51,11 @@ const (
 	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
 	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
 	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
+
+	CodePresenceLimit Code = 4270 // the user would hold more presence subscriptions than allowed (3,000)
+	CodeStatusTooLong Code = 4271 // a custom status above 64 bytes
+	CodeBadProfile    Code = 4272 // a profile field (or status) too long or holding control or bidirectional characters
+	CodeTooManyUsers  Code = 4273 // more users in one presence or profile request than allowed
 )
 
 // Temporary request errors (4300–4399).
@@ -123,6 +128,10 @@ var codeNames = map[Code]string{
 	CodeUnavailable:         "unavailable",
 	CodeBusy:                "busy",
 	CodeTimeout:             "timeout",
+	CodePresenceLimit:       "presence subscription limit",
+	CodeStatusTooLong:       "status too long",
+	CodeBadProfile:          "bad profile",
+	CodeTooManyUsers:        "too many users",
 	CodeClientClosed:        "client closed",
 	CodeNotConnected:        "not connected",
 	CodeRequestTimeout:      "request timeout",

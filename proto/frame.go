@@ -46,6 +46,8 @@ var typeNames = [...]string{
 	TypeConvUpdate: "conv-update", TypePing: "ping", TypePong: "pong", TypeError: "error",
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
 	TypeResync: "resync", TypeTyping: "typing",
+	TypeSubscribePresence: "subscribe-presence", TypeSetStatus: "set-status", TypePresences: "presences",
+	TypeSetProfile: "set-profile", TypeGetProfiles: "get-profiles", TypeProfiles: "profiles",
 }
 
 func (t Type) String() string {
@@ -304,6 +306,18 @@ func NewBody(t Type) (any, bool) {
 		return new(Renewed), true
 	case TypeTyping:
 		return new(Typing), true
+	case TypeSubscribePresence:
+		return new(SubscribePresence), true
+	case TypeSetStatus:
+		return new(SetStatus), true
+	case TypePresences:
+		return new(Presences), true
+	case TypeSetProfile:
+		return new(SetProfile), true
+	case TypeGetProfiles:
+		return new(GetProfiles), true
+	case TypeProfiles:
+		return new(Profiles), true
 	}
 	return nil, false
 }

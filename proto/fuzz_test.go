@@ -102,7 +102,8 @@ func FuzzValidate(f *testing.F) {
 		}
 		isRequest := fr.Type == TypeHello || fr.Type == TypeSend || fr.Type == TypeSync ||
 			fr.Type == TypeHistory || fr.Type == TypeRead || fr.Type == TypePing ||
-			fr.Type == TypePong || fr.Type == TypeCreateGroup || fr.Type == TypeRenew || fr.Type == TypeTyping
+			fr.Type == TypePong || fr.Type == TypeCreateGroup || fr.Type == TypeRenew || fr.Type == TypeTyping ||
+			fr.Type == TypeSubscribePresence || fr.Type == TypeSetStatus || fr.Type == TypeSetProfile || fr.Type == TypeGetProfiles
 		verr := Validate(fr.Body)
 		if !isRequest {
 			if verr == nil || verr.Code != CodeProtocolError {
@@ -113,6 +114,7 @@ func FuzzValidate(f *testing.F) {
 		if verr != nil {
 			switch verr.Code {
 			case CodeBadRequest, CodeTooLarge, CodeUnauthorized:
+			case CodeStatusTooLong, CodeBadProfile, CodeTooManyUsers: // presence.go
 			default:
 				t.Fatalf("Validate(%T) = %v: undocumented code", fr.Body, verr)
 			}

@@ -71,6 +71,8 @@ func Validate(body any) *Error {
 		if b.User != "" {
 			return Errorf(CodeBadRequest, "typing: the relay fills in the user")
 		}
+	case presenceBody: // presence.go
+		return b.validatePresence()
 	case *Sync, *Ping, *Pong:
 	default:
 		return Errorf(CodeProtocolError, "%T is not a request", body)
