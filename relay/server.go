@@ -105,6 +105,7 @@ func New(opts Options) (*Server, error) {
 		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 	}
+	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, o.Logger)
 
 	s.registerGauges()
 	s.metricsHandler = s.metrics.handler()
@@ -211,6 +212,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
+	s.env.presence.stop(ctx)
 	s.cancelAll()
 	s.sub.Close()
 	if c, ok := s.bus.(interface{ Close() }); ok {

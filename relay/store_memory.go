@@ -26,6 +26,7 @@ type MemoryStore struct {
 	users    map[string][]*memConv // the conversations of each user
 	closed   bool
 	scanned  atomic.Uint64 // messages History examined (see messagesRead)
+	presence memPresence   // store_memory_presence.go
 }
 
 // messagesRead returns how many messages History examined, for the test

@@ -179,6 +179,9 @@ var postgresMigrations = []string{
 		WHERE name = 'changes';
 	DROP TABLE user_versions;
 	CREATE INDEX conversations_pos ON conversations(pos);`,
+
+	// Version 3: presence and profiles (store_postgres_presence.go).
+	postgresPresenceSchema,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema

@@ -74,7 +74,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -145,6 +145,9 @@ var migrations = []string{
 	UPDATE conversations SET pos = base.v + n.k, members_pos = base.v + n.k FROM n, base WHERE conversations.id = n.id;
 	UPDATE counters SET value = value + (SELECT count(*) FROM conversations WHERE kind = 'group') WHERE name = 'changes';
 	CREATE INDEX conversations_pos ON conversations(pos);`,
+
+	// Version 3: presence and profiles (store_sqlite_presence.go).
+	sqlitePresenceSchema,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:
