@@ -103,7 +103,8 @@ func FuzzValidate(f *testing.F) {
 		isRequest := fr.Type == TypeHello || fr.Type == TypeSend || fr.Type == TypeSync ||
 			fr.Type == TypeHistory || fr.Type == TypeRead || fr.Type == TypePing ||
 			fr.Type == TypePong || fr.Type == TypeCreateGroup || fr.Type == TypeRenew || fr.Type == TypeTyping ||
-			fr.Type == TypeSubscribePresence || fr.Type == TypeSetStatus || fr.Type == TypeSetProfile || fr.Type == TypeGetProfiles
+			fr.Type == TypeSubscribePresence || fr.Type == TypeSetStatus || fr.Type == TypeSetProfile || fr.Type == TypeGetProfiles ||
+			fr.Type == TypeDevices || fr.Type == TypeKickDevice
 		verr := Validate(fr.Body)
 		if !isRequest {
 			if verr == nil || verr.Code != CodeProtocolError {

@@ -151,6 +151,16 @@ func validVectors() []validVector {
 		{"get-profiles", Frame{Type: TypeGetProfiles, ID: 20, Body: &GetProfiles{Users: []string{vAlice, vBob}}}},
 		{"profiles", Frame{Type: TypeProfiles, ID: 20, Body: &Profiles{List: []Profile{{User: vAlice, Nickname: "Alice", Avatar: "https://example.com/a.png", Custom: `{"title":"designer"}`, UpdatedAt: vNow}, {User: vBob}}}}},
 		{"error/presence-limit", Frame{Type: TypeError, ID: 16, Body: &ErrorBody{Code: CodePresenceLimit, Message: "3000 presence subscriptions is the most one user may hold"}}},
+		{"hello/platform", Frame{Type: TypeHello, ID: 1, Body: &Hello{Version: Version, Token: vToken, DeviceID: vDevWeb, Platform: "web"}}},
+		{"devices", Frame{Type: TypeDevices, ID: 16, Body: &Devices{}}},
+		{"device-list", Frame{Type: TypeDeviceList, ID: 16, Body: &DeviceList{Devices: []Device{
+			{ID: vDevIOS, Platform: "react-native", ConnectedAt: vNow - 60_000},
+			{ID: vDevWeb, Platform: "web", ConnectedAt: vNow, Current: true}}}}},
+		{"kick-device", Frame{Type: TypeKickDevice, ID: 17, Body: &KickDevice{DeviceID: vDevIOS}}},
+		{"error/no-such-device", Frame{Type: TypeError, ID: 17, Body: &ErrorBody{Code: CodeNoSuchDevice, Message: "no session of that device is open"}}},
+		{"close/device-kicked", Frame{Type: TypeClose, Body: &Close{Code: CodeDeviceKicked, Reason: "signed out from another device"}}},
+		{"close/device-policy", Frame{Type: TypeClose, Body: &Close{Code: CodeDevicePolicy, Reason: "a newer web session of this user opened"}}},
+		{"close/token-revoked", Frame{Type: TypeClose, Body: &Close{Code: CodeTokenRevoked, Reason: "token revoked"}}},
 	}
 }
 
@@ -223,6 +233,7 @@ func invalidVectors() []invalidVector {
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
 		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
 		{"type/unknown-72", hx("a2 01 18 48 03 a0"), pe},                                              // first number after renewed
+		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
 		{"type/overflow-256", hx("a2 01 19 010d 03 a0"), pe},                                          // 269 is not ping (13) mod 256
 		{"type/negative", hx("a2 01 2c 03 a0"), pe},                                                   // -13

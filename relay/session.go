@@ -64,10 +64,12 @@ type Session struct {
 	// hub, and never change after; other goroutines read them only through
 	// the hub.
 	user, device string
-	opened       int64 // unix ns when Server.Open took the connection
-	began        int64 // = opened once the hello is accepted: kicks and replacements close only older sessions
-	watched      bool  // the bus subscription holds a reference to user for this session
-	present      bool  // counted online by the presence tracker (presence.go)
+	platform     string       // as the hello said; set with user and device
+	issued       atomic.Int64 // the token's iat, unix seconds (0: none); a renewal moves it
+	opened       int64        // unix ns when Server.Open took the connection
+	began        int64        // = opened once the hello is accepted: kicks and replacements close only older sessions
+	watched      bool         // the bus subscription holds a reference to user for this session
+	present      bool         // counted online by the presence tracker (presence.go)
 	authed       atomic.Bool
 
 	rate  *rate.Limiter        // this connection's frames; nil when disabled
@@ -114,6 +116,10 @@ type sessionEnv struct {
 	left func(*Session)
 	// presence counts the sessions of each user on this node (presence.go).
 	presence *presenceTracker
+	// ctl keeps the user's sessions across nodes, kicks and revokes
+	// (control.go); tokens checks revocations (sessions.go).
+	ctl    *control
+	tokens *revocations
 }
 
 // sessionLimits are the Options a session applies.
@@ -209,6 +215,7 @@ func (s *Session) Gone() {
 	}
 	if s.authed.Load() {
 		s.env.hub.remove(s)
+		s.env.ctl.left(s)
 	}
 	if s.present {
 		s.env.presence.left(s.user)
@@ -288,6 +295,10 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.setProfile(now, f.ID, b)
 	case *proto.GetProfiles:
 		s.getProfiles(f.ID, b)
+	case *proto.Devices:
+		s.devices(f.ID)
+	case *proto.KickDevice:
+		s.kickDevice(f.ID, b)
 	case *proto.Ping:
 		s.reply(proto.Frame{Type: proto.TypePong, ID: f.ID, Body: &proto.Pong{Time: b.Time}})
 	case *proto.Pong:
@@ -305,7 +316,12 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 		s.Close(perr.Code, perr.Message)
 		return
 	}
-	s.user, s.device = user, h.DeviceID
+	if perr := s.env.tokens.check(s.env.ctx, user, h.Token); perr != nil {
+		s.Close(perr.Code, perr.Message)
+		return
+	}
+	s.user, s.device, s.platform = user, h.DeviceID, h.Platform
+	s.issued.Store(issuedAt(h.Token))
 	lim := &s.env.limits
 	welcome := proto.MustEncode(proto.Frame{Type: proto.TypeWelcome, ID: id, Body: &proto.Welcome{
 		Version:     h.Version,
@@ -352,6 +368,7 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	}
 	// The same device may still be connected to another node.
 	s.env.fan.kick(user, s.id, s.device, s.began)
+	s.env.ctl.joined(s)
 	s.env.log.Debug("session open", "session", s.id, "user", user, "device", h.DeviceID, "client", h.Client, "remote", s.remote)
 }
 
@@ -375,6 +392,11 @@ func (s *Session) renew(now time.Time, id uint64, b *proto.Renew) {
 		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token is for another user"))
 		return
 	}
+	if perr := s.env.tokens.check(s.env.ctx, user, b.Token); perr != nil {
+		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token refused: %s", perr.Message))
+		return
+	}
+	s.issued.Store(issuedAt(b.Token))
 	// Reset on a timer that already fired does not revive the session:
 	// Close has run and the session is over whatever the reply says.
 	s.expiry.Reset(exp.Add(s.env.limits.tokenLeeway).Sub(now))

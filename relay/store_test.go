@@ -283,7 +283,8 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreByteBudget(t, open)       // store_suite_test.go
 	testStoreHugeCursors(t, open)      // store_suite_test.go
 	testStoreNonMembers(t, open)
-	testStorePresence(t, open) // store_presence_test.go
+	testStorePresence(t, open)    // store_presence_test.go
+	testStoreRevocations(t, open) // sessions_test.go
 }
 
 func TestMemoryStore(t *testing.T) {
