@@ -105,13 +105,3 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		equal(t, got, []proto.Profile{{User: "bob"}, p}, "in the order asked")
 	})
 }
-
-// allPostgresVersions lists every schema version of the PostgreSQL store,
-// as schema_migrations holds them once a relay has started.
-func allPostgresVersions() []int {
-	out := make([]int, len(postgresMigrations))
-	for i := range out {
-		out[i] = i + 1
-	}
-	return out
-}

@@ -87,6 +87,12 @@ export const Codes = {
   BadProfile: 4272,
   /** 4273 too many users: more users in one presence or profile request than allowed. */
   TooManyUsers: 4273,
+  /** 4275 blocked: the recipient blocked this user: one-to-one messages and contact requests to them are refused. */
+  Blocked: 4275,
+  /** 4276 contacts only: the recipient accepts one-to-one messages from contacts only. */
+  ContactsOnly: 4276,
+  /** 4277 no contact request: no contact request from that user to answer. */
+  NoRequest: 4277,
   /** 4285 no such device: kick-device: the user has no session of that device open. */
   NoSuchDevice: 4285,
   /** 4300 unavailable: the store could not commit; retry later. */
@@ -155,6 +161,9 @@ const names: { readonly [code: number]: string } = {
   4271: "status too long",
   4272: "bad profile",
   4273: "too many users",
+  4275: "blocked",
+  4276: "contacts only",
+  4277: "no contact request",
   4285: "no such device",
   4300: "unavailable",
   4301: "busy",
