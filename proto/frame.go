@@ -59,6 +59,8 @@ var typeNames = [...]string{
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
 	TypeResync: "resync", TypeTyping: "typing",
 	TypeAmend: "amend", TypeReceipts: "receipts", TypeReceiptList: "receipt-list",
+	TypeSubscribePresence: "subscribe-presence", TypeSetStatus: "set-status", TypePresences: "presences",
+	TypeSetProfile: "set-profile", TypeGetProfiles: "get-profiles", TypeProfiles: "profiles",
 	TypeContact: "contact", TypeSetConv: "set-conv", TypeSetPrefs: "set-prefs", TypeUserSync: "user-sync",
 	TypeUserState: "user-state", TypeUserUpdate: "user-update",
 	TypeDevices: "devices", TypeDeviceList: "device-list", TypeKickDevice: "kick-device",
@@ -415,6 +417,18 @@ func NewBody(t Type) (any, bool) {
 		return new(Receipts), true
 	case TypeReceiptList:
 		return new(ReceiptList), true
+	case TypeSubscribePresence:
+		return new(SubscribePresence), true
+	case TypeSetStatus:
+		return new(SetStatus), true
+	case TypePresences:
+		return new(Presences), true
+	case TypeSetProfile:
+		return new(SetProfile), true
+	case TypeGetProfiles:
+		return new(GetProfiles), true
+	case TypeProfiles:
+		return new(Profiles), true
 	case TypeContact:
 		return new(Contact), true
 	case TypeSetConv:

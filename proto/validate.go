@@ -83,6 +83,8 @@ func Validate(body any) *Error {
 		if !ValidConvID(b.ConvID) {
 			return Errorf(CodeBadRequest, "receipts: invalid conversation id")
 		}
+	case presenceBody: // presence.go
+		return b.validatePresence()
 	case *KickDevice:
 		if !ValidName(b.DeviceID) {
 			return Errorf(CodeBadRequest, "kick-device: invalid device id")

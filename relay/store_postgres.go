@@ -191,7 +191,10 @@ var postgresMigrations = []string{
 		PRIMARY KEY (user_id, kind, key)
 	);
 	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
-	// Version 4: the message lifecycle (see the same migration of the
+
+	// Version 4: presence and profiles (store_postgres_presence.go).
+	postgresPresenceSchema,
+	// Version 5: the message lifecycle (see the same migration of the
 	// SQLite store).
 	`ALTER TABLE messages ADD COLUMN ext bytea;`,
 }

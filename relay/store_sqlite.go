@@ -74,7 +74,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 4
+const schemaVersion = 5
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -158,7 +158,10 @@ var migrations = []string{
 		PRIMARY KEY (user_id, kind, key)
 	) WITHOUT ROWID;
 	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
-	// Version 4: the message lifecycle. A message's reply, mentions,
+
+	// Version 4: presence and profiles (store_sqlite_presence.go).
+	sqlitePresenceSchema,
+	// Version 5: the message lifecycle. A message's reply, mentions,
 	// recall, edit time, reactions and (for a lifecycle event) target are
 	// one CBOR value, NULL when it has none (see msgExtras).
 	`ALTER TABLE messages ADD COLUMN ext BLOB;`,
