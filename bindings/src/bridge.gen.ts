@@ -21,6 +21,17 @@ export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnectin
 export type MessageStatus = 'pending' | 'sent' | 'failed';
 
 /**
+ * The users who reacted to a message with one emoji.
+ *
+ * Generated from Go core.Reaction.
+ */
+export interface StoredReaction {
+  emoji: string;
+  /** In the order they reacted. */
+  users: string[] | null;
+}
+
+/**
  * A message as stored (`body` is base64).
  *
  * Generated from Go core.Message.
@@ -49,6 +60,20 @@ export interface StoredMessage {
   status: MessageStatus;
   /** Why the relay refused it, when the status is failed. */
   errorCode?: number;
+  /** Id of the message of the same conversation this one answers. */
+  replyTo?: string;
+  /** User ids this message mentions; "*" mentions every member. */
+  mentions?: string[];
+  /** Recalled, or deleted for everyone: its text and body are gone. */
+  recalled?: boolean;
+  /** Unix ms of the last edit. */
+  editedAt?: number;
+  /** Who reacted with which emoji, in the order the emoji were first used. */
+  reactions?: StoredReaction[];
+  /** A lifecycle event (recall, edit, react…): the seq of the message it changes. */
+  target?: number;
+  /** Hidden on this user's devices ("delete for me"). */
+  hidden?: boolean;
 }
 
 /**
@@ -77,6 +102,12 @@ export interface StoredConversation {
   syncedSeq: number;
   /** Relay change version this state reflects. */
   version: number;
+  /** An unread message of another user mentions this user (or everyone). */
+  mentioned?: boolean;
+  /** The newest message of another user that mentions this user. */
+  mentionSeq?: number;
+  /** one-to-one: the other member's read cursor. */
+  peerReadSeq?: number;
 }
 
 /**

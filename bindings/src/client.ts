@@ -1,6 +1,7 @@
 // The client: ClientOptions in, a WasmClient behind the public ParleyClient.
 import { Codes } from './codes.js';
 import { encodeBody, toConversation, toEvent, toMessage, type DecodedEvent } from './convert.js';
+import { sendExtras, shown } from './lifecycle.js';
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
@@ -13,6 +14,7 @@ import type {
   ConnectionState,
   Conversation,
   CreateGroupOptions,
+  DeleteOptions,
   HistoryOptions,
   HistoryPage,
   LogLevel,
@@ -20,6 +22,7 @@ import type {
   MessagesOptions,
   OutgoingMessage,
   ParleyClient,
+  ReadReceipts,
   SearchCursor,
   SearchOptions,
   SendTextOptions,
@@ -354,7 +357,8 @@ class Client implements ParleyClient {
       throw invalid('clientId must be 1 to 64 characters of [A-Za-z0-9_.@-]');
     }
     const signal = signalOf(options);
-    return toMessage(await this.#call((wc) => wc.send(conversationId, message.type, text, body, clientId, signal)));
+    const { replyTo, mentions } = sendExtras(message);
+    return toMessage(await this.#call((wc) => wc.send(conversationId, message.type, text, body, clientId, signal, replyTo, mentions)));
   }
 
   async resend(clientId: string): Promise<Message> {
@@ -386,7 +390,7 @@ class Client implements ParleyClient {
     checkCount(before, 'beforeSeq');
     checkCount(limit, 'limit');
     const signal = signalOf(options);
-    return (await this.#call((wc) => wc.messages(conversationId, before, limit, signal))).map(toMessage);
+    return (await this.#call((wc) => wc.messages(conversationId, before, limit, signal))).filter(shown).map(toMessage);
   }
 
   async history(conversationId: string, options: HistoryOptions = {}): Promise<HistoryPage> {
@@ -428,6 +432,41 @@ class Client implements ParleyClient {
       return Promise.reject(e);
     }
     return this.#call((wc) => wc.markRead(conversationId, seq));
+  }
+
+  recall(messageId: string): Promise<void> {
+    return this.#amend(messageId, 'recall', '');
+  }
+
+  edit(messageId: string, text: string): Promise<void> {
+    if (typeof text !== 'string' || text === '') return Promise.reject(invalid('edit() needs the new text'));
+    return this.#amend(messageId, 'edit', text);
+  }
+
+  deleteMessage(messageId: string, options: DeleteOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) return Promise.reject(invalid('deleteMessage options must be an object'));
+    return this.#amend(messageId, options.forEveryone ? 'delete' : 'hide', '');
+  }
+
+  react(messageId: string, emoji: string): Promise<void> {
+    return this.#amend(messageId, 'react', emoji);
+  }
+
+  unreact(messageId: string, emoji: string): Promise<void> {
+    return this.#amend(messageId, 'unreact', emoji);
+  }
+
+  async readReceipts(conversationId: string, seq: number): Promise<ReadReceipts> {
+    if (typeof conversationId !== 'string' || conversationId === '') throw invalid('readReceipts() needs a conversation id');
+    checkCount(seq, 'seq');
+    const r = await this.#call((wc) => wc.readReceipts(conversationId, seq));
+    return { read: r.read ?? [], unread: r.unread ?? [] };
+  }
+
+  async #amend(messageId: string, op: string, text: string): Promise<void> {
+    if (typeof messageId !== 'string' || messageId === '') throw invalid(`${op}: needs a message id`);
+    if (typeof text !== 'string') throw invalid(`${op}: text must be a string`);
+    await this.#call((wc) => wc.amend(messageId, op, text));
   }
 
   typing(conversationId: string): void {

@@ -3,6 +3,7 @@
 // (syncedSeq, version, device) left out.
 import type { BridgeEvent, StoredConversation, StoredMessage } from './bridge.gen.js';
 import type { ClientEvents, ClientEventName, Conversation, Message } from './types.js';
+import { lifecycleFields } from './lifecycle.js';
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -58,6 +59,7 @@ export function toMessage(b: StoredMessage): Message {
   if (b.body !== undefined && b.body !== '') m.body = decodeBody(b.body);
   if (b.localTime) m.localTime = b.localTime;
   if (b.errorCode) m.errorCode = b.errorCode;
+  lifecycleFields(m, b);
   return m;
 }
 
@@ -70,6 +72,8 @@ export function toConversation(b: StoredConversation): Conversation {
     lastSeq: b.lastSeq,
     readSeq: b.readSeq,
     unread: b.unread,
+    mentioned: b.mentioned === true,
+    peerReadSeq: b.peerReadSeq ?? 0,
   };
   if (b.name) c.name = b.name;
   if (b.lastMessage) c.lastMessage = toMessage(b.lastMessage);

@@ -52,6 +52,18 @@ export interface Message {
   status: MessageStatus;
   /** Why the relay refused the message, when `status` is `'failed'` (see {@link Codes}). */
   errorCode?: number;
+  /** The id of the message of the same conversation this one answers. */
+  replyTo?: string;
+  /** Who this message mentions: user ids, or `'all'` for every member. */
+  mentions?: string[] | 'all';
+  /** Recalled (or deleted for everyone): its text and body are gone from every device and the relay. */
+  recalled?: boolean;
+  /** Unix milliseconds of the last edit; the seq and id stay. */
+  editedAt?: number;
+  /** Reactions: emoji → the users who reacted with it, in the order they did. */
+  reactions?: Record<string, string[]>;
+  /** Deleted for me ({@link ParleyClient.deleteMessage}): a `messageUpdate` with it set means "remove from the list". */
+  hidden?: boolean;
 }
 
 /** The local view of a conversation. */
@@ -71,6 +83,10 @@ export interface Conversation {
   readSeq: number;
   /** `lastSeq - readSeq`; own messages advance the read cursor, so they never count. */
   unread: number;
+  /** An unread message of another user mentions this user (or everyone): the "[@me]" badge. */
+  mentioned: boolean;
+  /** One-to-one: the other member's read cursor; every message of mine with seq ≤ it was read (✓✓). 0 in groups (see {@link ParleyClient.readReceipts}). */
+  peerReadSeq: number;
 }
 
 /** What to send with {@link ParleyClient.send}. */
@@ -92,6 +108,26 @@ export interface OutgoingMessage {
    * client id once per sender.
    */
   clientId?: string;
+  /** Answers an earlier message of the same conversation: its id (`conversationId#seq`). */
+  replyTo?: string;
+  /** Mentions these users (their conversation gets `mentioned`), or `'all'` members. */
+  mentions?: string[] | 'all';
+}
+
+/** Options of {@link ParleyClient.deleteMessage}. */
+export interface DeleteOptions {
+  /**
+   * Delete for every member, as a recall: the sender within the relay's
+   * recall window, a group's owner or admins at any time. Defaults to false:
+   * the message is hidden on this user's devices only.
+   */
+  forEveryone?: boolean;
+}
+
+/** What {@link ParleyClient.readReceipts} resolves with: the other members, by whether they have read up to the seq. */
+export interface ReadReceipts {
+  read: string[];
+  unread: string[];
 }
 
 /** Cancels an operation: `{ signal: controller.signal }`. */
@@ -450,6 +486,25 @@ export interface ParleyClient {
    * (InvalidArgument) for an invalid conversation id.
    */
   typing(conversationId: string): void;
+  /**
+   * Recalls a message: the sender within the relay's recall window (2
+   * minutes by default), a group's owner or admins at any time. Every
+   * device, and any that syncs later, gets a `messageUpdate` with
+   * `recalled` set and the text and body gone. Rejects with 4231 after the
+   * window, 4232 for another's message, 4230 for no such message, 4913 for
+   * an id that is not `conversationId#seq`, 4901 offline.
+   */
+  recall(messageId: string): Promise<void>;
+  /** Replaces the text of this user's text message; it keeps its seq and gets `editedAt` (4232 another's, 4234 not text, 4233 recalled). */
+  edit(messageId: string, text: string): Promise<void>;
+  /** Deletes a message for this user's devices only, or with `forEveryone` as a recall. */
+  deleteMessage(messageId: string, options?: DeleteOptions): Promise<void>;
+  /** Adds this user's reaction with `emoji` (1 to 64 bytes; at most 32 distinct emoji per message, 4235). */
+  react(messageId: string, emoji: string): Promise<void>;
+  /** Withdraws this user's reaction with `emoji`. */
+  unreact(messageId: string, emoji: string): Promise<void>;
+  /** Which other members have read `conversationId` up to `seq` ("read by 3"). Needs a connection. */
+  readReceipts(conversationId: string, seq: number): Promise<ReadReceipts>;
   /**
    * Creates a group with the given members (this user is always one; at
    * least one other is required, else 4903). Offline, the request waits for

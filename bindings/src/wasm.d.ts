@@ -105,7 +105,11 @@ export interface WasmClient {
    * resolves with the StoredMessage once acknowledged. The pending message
    * event comes first. Aborting `signal` discards it from the outbox (4908).
    */
-  send(conv: string, type: string, text: string, body: Uint8Array | null, clientId?: string, signal?: AbortSignal): Promise<StoredMessage>;
+  send(conv: string, type: string, text: string, body: Uint8Array | null, clientId?: string, signal?: AbortSignal, replyTo?: string, mentions?: string[]): Promise<StoredMessage>;
+  /** Recall, delete, edit, react, unreact or hide (op) message id; resolves with the stored event. */
+  amend(messageId: string, op: string, text: string): Promise<StoredMessage>;
+  /** The other members by whether they read conv up to seq. */
+  readReceipts(conv: string, seq: number): Promise<{ read: string[]; unread: string[] }>;
   resend(clientId: string): Promise<StoredMessage>;
   discard(clientId: string): Promise<void>;
   markRead(conv: string, seq: number): Promise<void>;

@@ -43,9 +43,11 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := core.Message{ID: "i", ClientID: "c", ConvID: "p:a:b", Seq: 1, Sender: "a", Device: "d", Type: "text", Text: "t",
-		Body: []byte{1}, CreatedAt: 1, LocalTime: 1, Status: core.StatusFailed, ErrorCode: 4203}
+		Body: []byte{1}, CreatedAt: 1, LocalTime: 1, Status: core.StatusFailed, ErrorCode: 4203,
+		ReplyTo: "p:a:b#1", Mentions: []string{"a"}, Recalled: true, EditedAt: 1, Reactions: []core.Reaction{{Emoji: "x", Users: []string{"a"}}},
+		Target: 1, Hidden: true}
 	cv := core.Conversation{ID: "p:a:b", Kind: "p2p", Name: "n", Members: []string{"a"}, LastMessage: &m, LastSeq: 1, ReadSeq: 1,
-		Unread: 1, SyncedSeq: 1, Version: 1}
+		Unread: 1, SyncedSeq: 1, Version: 1, Mentioned: true, MentionSeq: 1, PeerReadSeq: 1}
 	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1}
 	e := core.OutboxEntry{Order: 1, Message: m}
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
@@ -61,6 +63,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
 		"BridgeEvent":        core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"}},
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
+		"StoredReaction":     core.Reaction{Emoji: "x", Users: []string{"a"}},
 	} {
 		full, err := json.Marshal(v)
 		if err != nil {
@@ -122,6 +125,8 @@ func zeroOf(v any) any {
 		return core.Event{}
 	case core.Typing:
 		return core.Typing{}
+	case core.Reaction:
+		return core.Reaction{}
 	}
 	panic("no zero value for this type")
 }

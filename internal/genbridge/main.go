@@ -55,6 +55,7 @@ const (
 var shapes = []shape{
 	{ts: "ConnectionState", dir: coreDir, goType: "State", doc: "Where the connection stands."},
 	{ts: "MessageStatus", dir: coreDir, goType: "Status", doc: "Where a message stands from this device's point of view."},
+	{ts: "StoredReaction", dir: coreDir, goType: "Reaction", doc: "The users who reacted to a message with one emoji."},
 	{ts: "StoredMessage", dir: coreDir, goType: "Message", doc: "A message as stored (`body` is base64)."},
 	{ts: "StoredConversation", dir: coreDir, goType: "Conversation", doc: "A conversation as stored."},
 	{ts: "StorageMeta", dir: coreDir, goType: "Meta", doc: "The per-device state a store keeps besides conversations, messages and the outbox."},

@@ -230,9 +230,14 @@ func (c *Client) SendAsync(conv, msgType, text string, body []byte) (core.Messag
 // Discard(clientID) cancels the send; its channel then yields
 // proto.CodeAborted.
 func (c *Client) SendAsyncID(clientID, conv, msgType, text string, body []byte) (core.Message, <-chan SendResult, error) {
+	return c.SendAsyncWith(clientID, conv, msgType, text, body, core.SendOptions{})
+}
+
+// SendAsyncWith is SendAsyncID with a reply and mentions.
+func (c *Client) SendAsyncWith(clientID, conv, msgType, text string, body []byte, opt core.SendOptions) (core.Message, <-chan SendResult, error) {
 	var pending core.Message
 	ch, err := c.loop.start(func(cr *core.Core, now time.Time) (uint64, error) {
-		op, m, err := cr.SendID(now, clientID, conv, msgType, text, body)
+		op, m, err := cr.SendWith(now, clientID, conv, msgType, text, body, opt)
 		pending = m
 		return op, err
 	})

@@ -129,6 +129,7 @@ func (w *jsonw) message(m *core.Message) {
 	w.intOmit("localTime", m.LocalTime)
 	w.str("status", string(m.Status))
 	w.intOmit("errorCode", int64(m.ErrorCode))
+	w.messageLifecycle(m) // jsvalue_lifecycle_js.go
 	w.close()
 }
 
@@ -158,6 +159,7 @@ func (w *jsonw) conversation(c *core.Conversation) {
 	w.uint("unread", c.Unread)
 	w.uint("syncedSeq", c.SyncedSeq)
 	w.uint("version", c.Version)
+	w.convLifecycle(c) // jsvalue_lifecycle_js.go
 	w.close()
 }
 
@@ -478,6 +480,7 @@ func (r *jsReader) message(o js.Value, m *core.Message) {
 	m.LocalTime = r.int(o, "localTime")
 	m.Status = core.Status(r.str(o, "status"))
 	m.ErrorCode = proto.Code(r.int(o, "errorCode"))
+	r.messageLifecycle(o, m) // jsvalue_lifecycle_js.go
 }
 
 func (r *jsReader) messages(a js.Value) []core.Message {
@@ -513,6 +516,7 @@ func (r *jsReader) conversation(o js.Value, c *core.Conversation) {
 	c.Unread = r.uint(o, "unread")
 	c.SyncedSeq = r.uint(o, "syncedSeq")
 	c.Version = r.uint(o, "version")
+	r.convLifecycle(o, c) // jsvalue_lifecycle_js.go
 }
 
 // snapshot reads a StorageSnapshot.

@@ -154,8 +154,12 @@ func (l *loop) execute(a *core.Action) {
 	case core.ActPersist:
 		// A refused write leaves the cache behind; the relay still has
 		// everything and the next start syncs it again.
+		updated := l.amend(a.Batch) // lifecycle.go
 		if err := l.store.Apply(a.Batch); err != nil {
 			l.c.logf(LevelError, "parley: store write failed: %v", err)
+		}
+		for i := range updated {
+			l.c.emit(core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]})
 		}
 	case core.ActEvent:
 		l.onState(a.Event)

@@ -46,6 +46,8 @@ type Result struct {
 	Conversation *Conversation
 	// Messages is the page, for FetchHistory.
 	Messages []Message
+	// Receipts is the answer to ReadReceipts.
+	Receipts *Receipts
 }
 
 // Poll returns the actions produced since the last call, in order.

@@ -32,6 +32,8 @@ const (
 	reqCreateGroup
 	reqPing
 	reqRenew
+	reqAmend    // recall, edit, delete, react, hide (lifecycle.go)
+	reqReceipts // read receipts of a group
 )
 
 // request is one request frame awaiting its reply on the current connection.
@@ -45,6 +47,7 @@ type request struct {
 	// autoID marks a create-group whose id the core chose (see CreateGroup).
 	autoID bool
 	group  *proto.CreateGroup // with autoID: the request, to ask again without the id
+	amend  *proto.Amend       // reqAmend: the request, to place its event on the ack
 }
 
 // Start begins connecting.
@@ -176,6 +179,10 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		}
 		c.replied(r)
 	case *proto.Ack:
+		if r != nil && r.kind == reqAmend && r.amend.ClientID == body.ClientID {
+			c.amended(now, r, body)
+			return
+		}
 		if r == nil || r.kind != reqSend || r.clientID != body.ClientID {
 			c.badReply(now, f.ID, r, "ack for no matching send")
 			return
@@ -201,6 +208,12 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		if !c.groupCreated(r, &body.Conversation) {
 			c.badReply(now, f.ID, r, "conversation result with an invalid conversation id")
 		}
+	case *proto.ReceiptList:
+		if r == nil || r.kind != reqReceipts || body.ConvID != r.conv {
+			c.badReply(now, f.ID, r, "receipt list for no receipts request")
+			return
+		}
+		c.resolve(r.op, Result{Receipts: &Receipts{Read: body.Read, Unread: body.Unread}})
 	case *proto.Renewed:
 		if r == nil || r.kind != reqRenew {
 			c.badReply(now, f.ID, r, "renewed for no renewal")

@@ -450,7 +450,8 @@ func (c *Core) merge(rc *proto.Conversation) *Conversation {
 	if rc.Version > cv.Version {
 		cv.Version = rc.Version
 	}
-	if lm := rc.LastMessage; lm != nil && lm.ConvID == rc.ID && (cv.LastMessage == nil || cv.LastMessage.Seq < lm.Seq) {
+	c.mergeLifecycle(cv, rc)
+	if lm := rc.LastMessage; lm != nil && lm.ConvID == rc.ID && !proto.IsLifecycle(lm.MsgType) && (cv.LastMessage == nil || cv.LastMessage.Seq < lm.Seq) {
 		m := fromWire(lm)
 		cv.LastMessage = &m
 	}
@@ -480,6 +481,7 @@ func (c *Core) convChanged(cv *Conversation) {
 		cv.ReadSeq = cv.LastSeq
 	}
 	cv.Unread = cv.LastSeq - cv.ReadSeq
+	cv.Mentioned = cv.MentionSeq > cv.ReadSeq
 	for i := range c.batch.Conversation {
 		if c.batch.Conversation[i].ID == cv.ID {
 			c.batch.Conversation[i] = *cv
@@ -502,11 +504,13 @@ func copyConv(cv *Conversation) *Conversation {
 }
 
 func fromWire(w *proto.Message) Message {
-	return Message{
+	m := Message{
 		ID: w.ID(), ClientID: w.ClientID, ConvID: w.ConvID, Seq: w.Seq, Sender: w.Sender,
 		Device: w.Device, Type: w.MsgType, Text: w.Text, Body: w.Body, CreatedAt: w.CreatedAt,
 		Status: StatusSent,
 	}
+	lifecycleFromWire(&m, w)
+	return m
 }
 
 // deliver handles a pushed message.
@@ -548,7 +552,7 @@ func (c *Core) place(now time.Time, cv *Conversation, am aheadMsg) {
 		}
 		if am.m.Seq > cv.LastSeq {
 			cv.LastSeq = am.m.Seq
-			if cv.LastMessage == nil || cv.LastMessage.Seq < am.m.Seq {
+			if !proto.IsLifecycle(am.m.Type) && (cv.LastMessage == nil || cv.LastMessage.Seq < am.m.Seq) {
 				m := am.m
 				cv.LastMessage = &m
 			}
@@ -562,6 +566,11 @@ func (c *Core) place(now time.Time, cv *Conversation, am aheadMsg) {
 // store appends the next contiguous message of cv to the local store.
 func (c *Core) store(cv *Conversation, am aheadMsg) {
 	m := am.m
+	if proto.IsLifecycle(m.Type) {
+		c.storeEvent(cv, m)
+		return
+	}
+	c.noteMessage(cv, &m)
 	cv.SyncedSeq = m.Seq
 	if m.Seq > cv.LastSeq {
 		cv.LastSeq = m.Seq

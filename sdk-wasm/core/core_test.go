@@ -56,6 +56,7 @@ func (s *testStore) Apply(b *Batch) error {
 		}
 		s.messages[m.ConvID][m.Seq] = m
 	}
+	s.amend(b) // lifecycle_test.go
 	for _, e := range b.OutboxPut {
 		s.outbox[e.Message.ClientID] = e
 	}

@@ -25,6 +25,11 @@ func (c *Core) Send(now time.Time, conv, msgType, text string, body []byte) (uin
 // the outbox does not queue the message twice: the returned operation
 // waits for that message's ack.
 func (c *Core) SendID(now time.Time, id, conv, msgType, text string, body []byte) (uint64, Message, error) {
+	return c.SendWith(now, id, conv, msgType, text, body, SendOptions{})
+}
+
+// SendWith is SendID with a reply and mentions (SendOptions).
+func (c *Core) SendWith(now time.Time, id, conv, msgType, text string, body []byte, opt SendOptions) (uint64, Message, error) {
 	c.begin()
 	defer c.flush()
 	if c.state == StateClosed {
@@ -40,8 +45,12 @@ func (c *Core) SendID(now time.Time, id, conv, msgType, text string, body []byte
 		c.sendOps[id] = append(c.sendOps[id], op)
 		return op, e.Message, nil
 	}
-	if err := proto.Validate(&proto.Send{ConvID: conv, ClientID: id, MsgType: msgType, Text: text, Body: body}); err != nil {
+	if err := proto.Validate(&proto.Send{ConvID: conv, ClientID: id, MsgType: msgType, Text: text, Body: body,
+		Mentions: opt.Mentions}); err != nil {
 		return 0, Message{}, invalid(err.Message)
+	}
+	if err := opt.check(conv); err != nil {
+		return 0, Message{}, err
 	}
 	if a, b, ok := proto.P2PMembers(conv); ok && c.meta.UserID != "" && a != c.meta.UserID && b != c.meta.UserID {
 		return 0, Message{}, &proto.Error{Code: proto.CodeForbidden, Message: "not a member of " + conv}
@@ -50,6 +59,7 @@ func (c *Core) SendID(now time.Time, id, conv, msgType, text string, body []byte
 		ID: "local:" + id, ClientID: id, ConvID: conv, Sender: c.meta.UserID, Device: c.meta.DeviceID,
 		Type: msgType, Text: text, Body: append([]byte(nil), body...),
 		CreatedAt: now.UnixMilli(), LocalTime: now.UnixMilli(), Status: StatusPending,
+		ReplyTo: opt.ReplyTo, Mentions: append([]string(nil), opt.Mentions...),
 	}}
 	c.meta.NextOrder++
 	c.saveMeta()
@@ -142,7 +152,8 @@ func (c *Core) pumpSends(now time.Time) {
 		}
 		m := &e.Message
 		c.inflight[id] = c.request(now, &request{kind: reqSend, clientID: id, conv: m.ConvID}, proto.TypeSend,
-			&proto.Send{ConvID: m.ConvID, ClientID: id, MsgType: m.Type, Text: m.Text, Body: m.Body})
+			&proto.Send{ConvID: m.ConvID, ClientID: id, MsgType: m.Type, Text: m.Text, Body: m.Body,
+				ReplyTo: replySeq(m.ReplyTo), Mentions: m.Mentions})
 	}
 }
 

@@ -40,6 +40,13 @@ type Message struct {
 	LocalTime int64      `json:"localTime,omitempty"` // unix ms when this device created it (0 for others' messages)
 	Status    Status     `json:"status"`
 	ErrorCode proto.Code `json:"errorCode,omitempty"` // why the relay refused it, when the status is failed
+	ReplyTo   string     `json:"replyTo,omitempty"`   // id of the message of the same conversation this one answers
+	Mentions  []string   `json:"mentions,omitempty"`  // user ids this message mentions; "*" mentions every member
+	Recalled  bool       `json:"recalled,omitempty"`  // recalled, or deleted for everyone: its text and body are gone
+	EditedAt  int64      `json:"editedAt,omitempty"`  // unix ms of the last edit
+	Reactions []Reaction `json:"reactions,omitempty"` // who reacted with which emoji, in the order the emoji were first used
+	Target    uint64     `json:"target,omitempty"`    // a lifecycle event (recall, edit, react…): the seq of the message it changes
+	Hidden    bool       `json:"hidden,omitempty"`    // hidden on this user's devices ("delete for me")
 }
 
 // Conversation is the local view of a conversation.
@@ -54,6 +61,9 @@ type Conversation struct {
 	Unread      uint64   `json:"unread"`                     // lastSeq − readSeq; own messages advance the read cursor, so they never count
 	SyncedSeq   uint64   `json:"syncedSeq"`                  // every message with seq ≤ syncedSeq is in the local store
 	Version     uint64   `json:"version"`                    // relay change version this state reflects
+	Mentioned   bool     `json:"mentioned,omitempty"`        // an unread message of another user mentions this user (or everyone)
+	MentionSeq  uint64   `json:"mentionSeq,omitempty"`       // the newest message of another user that mentions this user
+	PeerReadSeq uint64   `json:"peerReadSeq,omitempty"`      // one-to-one: the other member's read cursor
 }
 
 // OutboxEntry is a send that is not acknowledged yet. Outbox entries are
@@ -89,11 +99,15 @@ type Batch struct {
 	Messages     []Message      `json:"messages,omitempty"`
 	OutboxPut    []OutboxEntry  `json:"outboxPut,omitempty"`
 	OutboxDelete []string       `json:"outboxDelete,omitempty"` // client ids of the entries to delete
+	// Amend holds the lifecycle events of this batch whose targets the
+	// store holds: the client reads each target, applies the event
+	// (Message.Apply) and writes it with the batch. Never stored as such.
+	Amend []Message `json:"-"`
 }
 
 func (b *Batch) empty() bool {
 	return !b.Reset && b.Meta == nil && len(b.Conversation) == 0 && len(b.Messages) == 0 &&
-		len(b.OutboxPut) == 0 && len(b.OutboxDelete) == 0
+		len(b.OutboxPut) == 0 && len(b.OutboxDelete) == 0 && len(b.Amend) == 0
 }
 
 // EventKind names an event for the application.

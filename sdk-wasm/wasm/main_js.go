@@ -198,10 +198,14 @@ func newBridge() *bridge {
 				return nil, err
 			}
 		}
+		opt, err := sendOptions(args, 6) // lifecycle_js.go
+		if err != nil {
+			return nil, err
+		}
 		// The pending message event goes out through the host queue ahead
 		// of the settling of this Promise.
 		return withSignal(args, 5, func(ctx context.Context) ([]byte, error) {
-			pending, res, err := c.SendAsyncID(clientID, conv, typ, text, body)
+			pending, res, err := c.SendAsyncWith(clientID, conv, typ, text, body, opt)
 			if err != nil {
 				return nil, err
 			}
@@ -312,6 +316,7 @@ func newBridge() *bridge {
 	b.async("waitSynced", func(c *jsClient, args []js.Value) (work, error) {
 		return withSignal(args, 0, func(ctx context.Context) ([]byte, error) { return nil, c.WaitSynced(ctx) })
 	})
+	registerLifecycle(b) // lifecycle_js.go
 	return b
 }
 

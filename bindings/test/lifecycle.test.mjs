@@ -1,0 +1,134 @@
+// The message lifecycle end to end with the built package in Node, through
+// a real relay: replies and mentions, recall, edit, reactions and delete
+// seen live on the other devices and, after a sync, on a device that was
+// offline meanwhile (its IndexedDB cache on fake-indexeddb); refusals that
+// change nothing; read receipts and the one-to-one peer's read cursor.
+import 'fake-indexeddb/auto';
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Codes, ParleyError, indexedDBStorage } from '@parley-im/sdk';
+import { Relay, clientFor, next, eventually, closeAll } from './helpers.mjs';
+
+let relay;
+const open = [];
+before(async () => {
+  relay = await new Relay({ extra: ['--recall-window', '1h'] }).start();
+});
+after(async () => {
+  await closeAll(open);
+  await relay?.stop();
+});
+
+const isCode = (code) => (e) => e instanceof ParleyError && e.code === code;
+const byId = async (c, conv, id) => (await c.messages(conv, { limit: 100 })).find((m) => m.id === id);
+
+test('recall, edit, react, delete: live on other devices, and after an offline device syncs', async () => {
+  const db = `lifecycle-${process.pid}`;
+  const a1 = await clientFor(relay, 'alice', {}, open);
+  const bob = await clientFor(relay, 'bob', {}, open);
+  let a2 = await clientFor(relay, 'alice', { storage: indexedDBStorage({ name: db }) }, open);
+  await Promise.all([a1.connect(), bob.connect(), a2.connect()]);
+  const conv = a1.p2p('bob');
+
+  const seen = (c, text) => next(c, 'message', (m) => m.text === text);
+  const got = [seen(bob, 'hello'), seen(a2, 'hello')];
+  const m1 = await a1.sendText(conv, 'hello');
+  await Promise.all(got);
+  const m2 = await a1.sendText(conv, 'see you at 5');
+  const m3 = await a1.sendText(conv, 'third');
+  await eventually(async () => (await byId(a2, conv, m3.id)) && (await byId(bob, conv, m3.id)), 10000, 'a2 and bob have m3');
+  // a2 goes offline with the three messages cached.
+  await a2.close();
+  open.splice(open.indexOf(a2), 1);
+
+  // bob reacts: alice's live device sees it.
+  let upd = next(a1, 'messageUpdate', (m) => m.id === m3.id && m.reactions?.['👍']);
+  await bob.react(m3.id, '👍');
+  assert.deepEqual((await upd).reactions, { '👍': ['bob'] });
+  upd = next(a1, 'messageUpdate', (m) => m.id === m3.id && m.reactions?.['🎉']);
+  await a1.react(m3.id, '🎉');
+  assert.deepEqual((await upd).reactions, { '👍': ['bob'], '🎉': ['alice'] }, 'own reaction, applied on the ack');
+  await a1.unreact(m3.id, '🎉');
+
+  // alice edits m2: bob sees the new text, same id.
+  upd = next(bob, 'messageUpdate', (m) => m.id === m2.id && m.editedAt);
+  await a1.edit(m2.id, 'see you at 6');
+  const edited = await upd;
+  assert.equal(edited.text, 'see you at 6');
+  assert.equal(edited.seq, m2.seq);
+
+  // alice recalls m1: its text is gone on bob's device.
+  upd = next(bob, 'messageUpdate', (m) => m.id === m1.id && m.recalled);
+  await a1.recall(m1.id);
+  const recalled = await upd;
+  assert.equal(recalled.text, undefined);
+  assert.equal((await byId(bob, conv, m1.id)).recalled, true);
+
+  // A reply that mentions alice.
+  const mentioned = next(a1, 'conversation', (c) => c.id === conv && c.mentioned);
+  const reply = await bob.send(conv, { type: 'text', text: '@alice ok', replyTo: m2.id, mentions: ['alice'] });
+  assert.equal((await mentioned).mentioned, true);
+  const r = await eventually(() => byId(a1, conv, reply.id), 10000, 'the reply at alice');
+  assert.equal(r.replyTo, m2.id);
+  assert.deepEqual(r.mentions, ['alice']);
+
+  // Refusals, each with its code, and nothing changed.
+  await assert.rejects(bob.edit(m2.id, 'hijacked'), isCode(Codes.NotSender));
+  await assert.rejects(bob.recall(m2.id), isCode(Codes.NotSender));
+  await assert.rejects(bob.deleteMessage(m2.id, { forEveryone: true }), isCode(Codes.NotSender));
+  await assert.rejects(a1.react(`${conv}#999`, '👍'), isCode(Codes.NoSuchMessage));
+  await assert.rejects(a1.edit(m1.id, 'again'), isCode(Codes.Recalled));
+  await assert.rejects(a1.recall('not-an-id'), isCode(Codes.BadMessageID));
+  await assert.rejects(bob.send(conv, { type: 'text', text: 'x', replyTo: `g:other#1` }), isCode(Codes.BadMessageID));
+  await assert.rejects(bob.send(conv, { type: 'text', text: 'x', replyTo: `${conv}#999` }), (e) => e instanceof ParleyError);
+  assert.equal((await byId(bob, conv, m2.id)).text, 'see you at 6', 'a refused edit changed nothing');
+
+  // Delete for me: hidden on alice's devices, not on bob's.
+  const hidden = next(a1, 'messageUpdate', (m) => m.id === m2.id && m.hidden);
+  await a1.deleteMessage(m2.id);
+  await hidden;
+  assert.equal(await byId(a1, conv, m2.id), undefined, 'gone from alice1');
+  assert.equal((await byId(bob, conv, m2.id)).text, 'see you at 6', 'still there for bob');
+
+  // The offline device comes back on its cache and syncs: the final state.
+  a2 = await clientFor(relay, 'alice', { storage: indexedDBStorage({ name: db }) }, open);
+  await a2.connect();
+  await eventually(async () => (await byId(a2, conv, m1.id))?.recalled, 10000, 'a2 sees the recall');
+  const a2m1 = await byId(a2, conv, m1.id);
+  assert.equal(a2m1.text, undefined);
+  assert.equal(await byId(a2, conv, m2.id), undefined, 'deleted for me on the other device too');
+  assert.deepEqual((await byId(a2, conv, m3.id)).reactions, { '👍': ['bob'] });
+  // No cached copy anywhere holds the recalled text (nor the edit's).
+  const raw = indexedDBStorage({ name: db });
+  const all = await raw.messages(conv, 0, 1000);
+  assert.ok(all.length >= 8, `cached ${all.length}`);
+  for (const m of all) {
+    assert.notEqual(m.text, 'hello', `recalled text cached in ${m.id} (${m.type})`);
+  }
+  assert.equal(all.find((m) => m.id === m2.id).text, 'see you at 6', 'the edit reached the cache');
+  await raw.close();
+});
+
+test('read receipts: peerReadSeq in one-to-one, who read up to a seq in a group', async () => {
+  const alice = await clientFor(relay, 'rr-alice', {}, open);
+  const bob = await clientFor(relay, 'rr-bob', {}, open);
+  const carol = await clientFor(relay, 'rr-carol', {}, open);
+  await Promise.all([alice.connect(), bob.connect(), carol.connect()]);
+  const conv = alice.p2p('rr-bob');
+  const m = await alice.sendText(conv, 'did you read this?');
+  await eventually(() => byId(bob, conv, m.id), 10000, 'bob has it');
+  const read = next(alice, 'conversation', (c) => c.id === conv && c.peerReadSeq >= m.seq);
+  await bob.markRead(conv, m.seq);
+  assert.equal((await read).peerReadSeq, m.seq, '✓✓');
+
+  const g = await alice.createGroup('receipts', ['rr-bob', 'rr-carol']);
+  const gm = await alice.sendText(g.id, 'hi all');
+  await eventually(() => byId(bob, g.id, gm.id), 10000, 'bob has the group message');
+  await bob.markRead(g.id, gm.seq);
+  await eventually(async () => {
+    const r = await alice.readReceipts(g.id, gm.seq);
+    return r.read.length === 1;
+  }, 10000, 'bob counted as read');
+  assert.deepEqual(await alice.readReceipts(g.id, gm.seq), { read: ['rr-bob'], unread: ['rr-carol'] });
+  await assert.rejects(carol.readReceipts('g:not-mine', 1), isCode(Codes.Forbidden));
+});

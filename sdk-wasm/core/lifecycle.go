@@ -1,0 +1,213 @@
+package core
+
+import (
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// The message lifecycle: replies and mentions ride on a send; recall,
+// delete, edit, reactions and hide are ordered events in the conversation's
+// log (messages whose Type is the op and Target the changed seq). The core
+// stores each event in seq order like any message and hands the change of
+// its target to the store with the batch (Batch.Amend), so every device —
+// live or syncing later — ends with the same state, and a recalled
+// message's text leaves every cache.
+
+// Reaction lists the users who reacted to a message with one emoji.
+type Reaction struct {
+	Emoji string   `json:"emoji"`
+	Users []string `json:"users"` // in the order they reacted
+}
+
+// Receipts answers ReadReceipts: the other members who have read up to
+// the seq asked about, and those who have not.
+type Receipts struct {
+	Read   []string `json:"read"`
+	Unread []string `json:"unread"`
+}
+
+// SendOptions are a send's reply and mentions.
+type SendOptions struct {
+	// ReplyTo is the id of an earlier message of the same conversation.
+	ReplyTo string
+	// Mentions are user ids; proto.MentionAll mentions every member.
+	Mentions []string
+}
+
+// check refuses a reply to a message of another conversation, or to an id
+// that is no sent message's.
+func (o *SendOptions) check(conv string) error {
+	if o.ReplyTo == "" {
+		return nil
+	}
+	c, _, ok := proto.ParseMessageID(o.ReplyTo)
+	if !ok || c != conv {
+		return &proto.Error{Code: proto.CodeBadMessageID, Message: "replyTo " + o.ReplyTo + " is not a sent message of " + conv}
+	}
+	return nil
+}
+
+// replySeq is the seq of a reply's target id, 0 for none.
+func replySeq(id string) uint64 {
+	_, seq, _ := proto.ParseMessageID(id)
+	return seq
+}
+
+// lifecycleFromWire copies a relay message's lifecycle fields.
+func lifecycleFromWire(m *Message, w *proto.Message) {
+	if w.ReplyTo > 0 {
+		m.ReplyTo = proto.MessageID(w.ConvID, w.ReplyTo)
+	}
+	m.Mentions, m.Recalled, m.EditedAt, m.Target = w.Mentions, w.Recalled, w.EditedAt, w.Target
+	for _, r := range w.Reactions {
+		m.Reactions = append(m.Reactions, Reaction{Emoji: r.Emoji, Users: r.Users})
+	}
+}
+
+// Apply changes m, a stored message, as the lifecycle event ev (whose
+// Target is m.Seq) does; self is this device's user, whose hide events
+// hide m here. It is the relay's rule (proto.Message.Apply), so a cached
+// copy ends as the relay's does.
+func (m *Message) Apply(ev *Message, self string) {
+	if ev.Type == proto.MsgHide {
+		if ev.Sender == self && self != "" {
+			m.Hidden = true
+		}
+		return
+	}
+	w := proto.Message{Text: m.Text, Body: m.Body, Mentions: m.Mentions, Recalled: m.Recalled, EditedAt: m.EditedAt}
+	for _, r := range m.Reactions {
+		w.Reactions = append(w.Reactions, proto.Reaction{Emoji: r.Emoji, Users: r.Users})
+	}
+	w.Apply(&proto.Message{MsgType: ev.Type, Text: ev.Text, Sender: ev.Sender, CreatedAt: ev.CreatedAt})
+	m.Text, m.Body, m.Mentions, m.Recalled, m.EditedAt, m.Reactions = w.Text, w.Body, w.Mentions, w.Recalled, w.EditedAt, nil
+	for _, r := range w.Reactions {
+		m.Reactions = append(m.Reactions, Reaction{Emoji: r.Emoji, Users: r.Users})
+	}
+}
+
+// mentions reports whether a message mentioning ids mentions user.
+func mentions(ids []string, user string) bool {
+	for _, id := range ids {
+		if id == user || id == proto.MentionAll {
+			return true
+		}
+	}
+	return false
+}
+
+// noteMessage updates what a stored message says about its conversation:
+// an unread mention of this user, and in a one-to-one conversation the
+// peer's read cursor (a sender has read what they sent).
+func (c *Core) noteMessage(cv *Conversation, m *Message) {
+	self := c.meta.UserID
+	if self == "" || m.Sender == self {
+		return
+	}
+	if mentions(m.Mentions, self) && m.Seq > cv.MentionSeq {
+		cv.MentionSeq = m.Seq
+	}
+	if cv.Kind == proto.KindP2P && m.Seq > cv.PeerReadSeq {
+		cv.PeerReadSeq = m.Seq
+	}
+}
+
+// storeEvent stores a lifecycle event as the next contiguous message of cv
+// and stages the change of its target. The stored copy of an edit keeps no
+// text: a later recall must leave none behind in the cache.
+func (c *Core) storeEvent(cv *Conversation, ev Message) {
+	cv.SyncedSeq = ev.Seq
+	if ev.Seq > cv.LastSeq {
+		cv.LastSeq = ev.Seq
+	}
+	c.noteMessage(cv, &Message{Sender: ev.Sender, Seq: ev.Seq})
+	if ev.Sender == c.meta.UserID && ev.Seq > cv.ReadSeq {
+		cv.ReadSeq = ev.Seq
+	}
+	stored := ev
+	if ev.Type == proto.MsgEdit {
+		stored.Text = ""
+	}
+	c.batch.Messages = append(c.batch.Messages, stored)
+	if ev.Target == 0 || ev.Target >= ev.Seq {
+		return
+	}
+	c.batch.Amend = append(c.batch.Amend, ev)
+	if lm := cv.LastMessage; lm != nil && lm.Seq == ev.Target {
+		lm.Apply(&ev, c.meta.UserID)
+	}
+	if (ev.Type == proto.MsgRecall || ev.Type == proto.MsgDelete) && ev.Target == cv.MentionSeq {
+		cv.MentionSeq = 0 // a recalled mention is no mention
+	}
+}
+
+// mergeLifecycle folds a relay conversation's lifecycle state into cv.
+func (c *Core) mergeLifecycle(cv *Conversation, rc *proto.Conversation) {
+	if rc.PeerReadSeq > cv.PeerReadSeq {
+		cv.PeerReadSeq = rc.PeerReadSeq
+	}
+}
+
+// Amend asks the relay to apply op (proto.MsgRecall, MsgDelete, MsgEdit,
+// MsgReact, MsgUnreact or MsgHide) to message id, with text the new text
+// of an edit or the emoji of a reaction. It needs a connection; the
+// operation resolves once the relay stored the event, which by then is
+// placed in the log here too.
+func (c *Core) Amend(now time.Time, id, op, text string) (uint64, error) {
+	c.begin()
+	defer c.flush()
+	if c.state == StateClosed {
+		return 0, &proto.Error{Code: proto.CodeClientClosed, Message: "client closed"}
+	}
+	conv, seq, ok := proto.ParseMessageID(id)
+	if !ok {
+		return 0, &proto.Error{Code: proto.CodeBadMessageID, Message: "not the id of a sent message: " + id}
+	}
+	req := &proto.Amend{ConvID: conv, ClientID: c.newID(), Op: op, Target: seq, Text: text}
+	if err := proto.Validate(req); err != nil {
+		return 0, invalid(strings.TrimPrefix(err.Message, "amend: "))
+	}
+	if c.phase != phaseReady {
+		return 0, &proto.Error{Code: proto.CodeNotConnected, Message: op + " needs a connection"}
+	}
+	op64 := c.newOp()
+	c.request(now, &request{kind: reqAmend, op: op64, conv: conv, amend: req}, proto.TypeAmend, req)
+	return op64, nil
+}
+
+// amended takes the relay's ack of an Amend: the event it stored is this
+// device's to place, since the relay delivers it to the other sessions
+// only.
+func (c *Core) amended(now time.Time, r *request, a *proto.Ack) {
+	if a.ConvID != r.amend.ConvID || a.Seq == 0 {
+		c.abort(now, proto.CodeBadServerFrame, "ack does not match its amend")
+		return
+	}
+	ev := Message{
+		ID: proto.MessageID(a.ConvID, a.Seq), ClientID: r.amend.ClientID, ConvID: a.ConvID, Seq: a.Seq,
+		Sender: c.meta.UserID, Device: c.meta.DeviceID, Type: r.amend.Op, Text: r.amend.Text,
+		CreatedAt: a.CreatedAt, Status: StatusSent, Target: r.amend.Target,
+	}
+	if !a.Duplicate {
+		c.place(now, c.conv(a.ConvID), aheadMsg{m: ev, announced: true})
+	}
+	c.resolve(r.op, Result{Message: &ev})
+}
+
+// ReadReceipts asks the relay which other members of conv have read up to
+// seq. It needs a connection; the operation resolves with Result.Receipts.
+func (c *Core) ReadReceipts(now time.Time, conv string, seq uint64) (uint64, error) {
+	c.begin()
+	defer c.flush()
+	if !proto.ValidConvID(conv) {
+		return 0, invalid("invalid conversation id")
+	}
+	if c.phase != phaseReady {
+		return 0, &proto.Error{Code: proto.CodeNotConnected, Message: "read receipts need a connection"}
+	}
+	op := c.newOp()
+	c.request(now, &request{kind: reqReceipts, op: op, conv: conv}, proto.TypeReceipts, &proto.Receipts{ConvID: conv, Seq: seq})
+	return op, nil
+}
