@@ -173,3 +173,5 @@ func renderJSON(f Frame) string {
 	}
 	return string(b)
 }
+
+func ptr(s string) *string { return &s }
