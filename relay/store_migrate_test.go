@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -51,6 +52,11 @@ func checkMigrated(t *testing.T, s Store, versions map[[2]string]uint64, cursors
 			LastMessage: &m, CreatedAt: 100}
 		if conv == "g:g" {
 			c.Name, c.Members = "G", []string{"alice", "bob", "carol"}
+			// Version 3 makes each group's creator its owner.
+			c.Role, c.JoinPolicy = proto.RoleMember, proto.JoinInvite
+			if user == "alice" {
+				c.Role = proto.RoleOwner
+			}
 		}
 		return c
 	}
@@ -246,7 +252,7 @@ func TestSQLiteMigrateV1(t *testing.T) {
 	checkMigrated(t, s, versions, map[string][]uint64{"alice": {0, 5, 7}, "bob": {2, 4, 7}, "carol": {4, 6}})
 	var v string
 	ok(t, s.r.QueryRow(`SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v))
-	equal(t, v, "2", "schema version")
+	equal(t, v, strconv.Itoa(schemaVersion), "schema version")
 }
 
 // postgresV1 is the DDL of schema version 1, as it shipped.
@@ -333,5 +339,5 @@ func TestPostgresMigrateV1(t *testing.T) {
 	ok(t, err)
 	applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	ok(t, err)
-	equal(t, applied, []int{1, 2}, "applied versions")
+	equal(t, applied, []int{1, 2, 3}, "applied versions")
 }
