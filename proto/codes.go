@@ -63,6 +63,9 @@ const (
 	CodeJoinPolicy   Code = 4225 // the group's join policy does not allow the operation
 	CodeGroupFull    Code = 4226 // the group would have more than the member limit
 	CodeNoPending    Code = 4227 // no such invitation or join request
+	CodeBlocked      Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
+	CodeContactsOnly Code = 4276 // the recipient accepts one-to-one messages from contacts only
+	CodeNoRequest    Code = 4277 // no contact request from that user to answer
 	CodeNoSuchDevice Code = 4285 // kick-device: the user has no session of that device open
 )
 

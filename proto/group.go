@@ -181,10 +181,10 @@ func DecodeGroupEvent(b []byte) (*GroupEvent, error) {
 
 // Limits of group information.
 const (
-	MaxAvatarBytes = 1024 // an avatar is a URL or a key, not an image
-	MaxNoticeBytes = 4096
-	MaxCustomBytes = 4096
-	MaxNoteBytes   = 512
+	MaxAvatarBytes   = 1024 // an avatar is a URL or a key, not an image
+	MaxNoticeBytes   = 4096
+	MaxCustomBytes   = 4096
+	MaxJoinNoteBytes = 512
 )
 
 func validGroupInfo(what, avatar, notice, custom, policy string) *Error {
@@ -224,8 +224,8 @@ func validateGroupOp(b *GroupOp) *Error {
 			return Errorf(CodeBadRequest, "group-op: invalid user id %q", truncate(u))
 		}
 	}
-	if len(b.Note) > MaxNoteBytes {
-		return Errorf(CodeTooLarge, "group-op: note above %d bytes", MaxNoteBytes)
+	if len(b.Note) > MaxJoinNoteBytes {
+		return Errorf(CodeTooLarge, "group-op: note above %d bytes", MaxJoinNoteBytes)
 	}
 	users := func(n int) *Error { // n < 0: at least one
 		if (n < 0 && len(b.Users) == 0) || (n >= 0 && len(b.Users) != n) {

@@ -140,6 +140,7 @@ type sessionStore interface {
 	Querier
 	ConvWriter
 	Grouper
+	UserFeed
 	Epoch() string
 }
 
@@ -289,6 +290,14 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.members(f.ID, b)
 	case *proto.Pending:
 		s.pending(f.ID, b)
+	case *proto.Contact:
+		s.contact(now, f.ID, b)
+	case *proto.SetConv:
+		s.setConv(f.ID, b)
+	case *proto.Prefs:
+		s.setPrefs(f.ID, b)
+	case *proto.UserSync:
+		s.userSync(f.ID, b)
 	case *proto.Devices:
 		s.devices(f.ID)
 	case *proto.KickDevice:

@@ -116,6 +116,7 @@ type Store interface {
 	Querier
 	ConvWriter
 	Grouper
+	UserFeed
 	Lifecycle
 }
 

@@ -180,7 +180,19 @@ var postgresMigrations = []string{
 	DROP TABLE user_versions;
 	CREATE INDEX conversations_pos ON conversations(pos);`,
 
-	// Version 3: groups with roles; see the same migration of the SQLite
+	// Version 3: the per-user feed of contacts, block list, conversation
+	// settings and preferences (store_feed_postgres.go).
+	`CREATE TABLE user_feed (
+		user_id text COLLATE "C" NOT NULL,
+		kind    text COLLATE "C" NOT NULL,
+		key     text COLLATE "C" NOT NULL,
+		data    bytea NOT NULL,
+		pos     bigint NOT NULL,
+		PRIMARY KEY (user_id, kind, key)
+	);
+	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
+
+	// Version 4: groups with roles; see the same migration of the SQLite
 	// store.
 	`ALTER TABLE conversations ADD COLUMN info text NOT NULL DEFAULT '';
 	ALTER TABLE members

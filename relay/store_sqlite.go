@@ -78,7 +78,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 3
+const schemaVersion = 4
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -150,7 +150,20 @@ var migrations = []string{
 	UPDATE counters SET value = value + (SELECT count(*) FROM conversations WHERE kind = 'group') WHERE name = 'changes';
 	CREATE INDEX conversations_pos ON conversations(pos);`,
 
-	// Version 3: groups with roles. A member row gains its role, when it
+	// Version 3: the per-user feed of contacts, block list, conversation
+	// settings and preferences (store_feed_sqlite.go). data is the
+	// entry's CBOR (proto.EncodeEntry); pos comes from the change counter.
+	`CREATE TABLE user_feed (
+		user_id TEXT NOT NULL,
+		kind    TEXT NOT NULL,
+		key     TEXT NOT NULL,
+		data    BLOB NOT NULL,
+		pos     INTEGER NOT NULL,
+		PRIMARY KEY (user_id, kind, key)
+	) WITHOUT ROWID;
+	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
+
+	// Version 4: groups with roles. A member row gains its role, when it
 	// joined, until when it is muted, and left_seq: 0 for a member, or the
 	// seq of the system message that ended the membership (removed, left,
 	// dismissed), the last one the user may read. A group gains its
@@ -320,6 +333,7 @@ type sqliteStmts struct {
 	dedup, conv, members, insConv, insMember, insMsg, setConv, setRead rawStmt
 	// MarkRead, CreateGroup
 	readState, markRead, group, view, lastMsg rawStmt
+	feedGet, feedPut                          rawStmt // store_feed_sqlite.go
 	sqliteGroupStmts
 	all []rawStmt
 }
@@ -350,6 +364,8 @@ func prepareSQLite(dc any) (*sqliteStmts, error) {
 			FROM members m JOIN conversations c ON c.id = m.conv_id
 			WHERE m.conv_id = ? AND m.user_id = ?`},
 		{&st.lastMsg, `SELECT ` + messageCols + ` FROM messages WHERE conv_id = ? AND seq = ?`},
+		{&st.feedGet, sqliteFeedGet},
+		{&st.feedPut, sqliteFeedPut},
 	}, st.groupStmts()...) {
 		stmt, err := prepareRaw(dc, p.sql)
 		if err != nil {
