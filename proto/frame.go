@@ -57,6 +57,8 @@ var typeNames = [...]string{
 	TypeResync: "resync", TypeTyping: "typing",
 	TypeGroupOp: "group-op", TypeMembers: "members", TypeMemberPage: "member-page",
 	TypeGroupNotice: "group-notice", TypePending: "pending", TypePendingList: "pending-list",
+	TypeSubscribePresence: "subscribe-presence", TypeSetStatus: "set-status", TypePresences: "presences",
+	TypeSetProfile: "set-profile", TypeGetProfiles: "get-profiles", TypeProfiles: "profiles",
 	TypeContact: "contact", TypeSetConv: "set-conv", TypeSetPrefs: "set-prefs", TypeUserSync: "user-sync",
 	TypeUserState: "user-state", TypeUserUpdate: "user-update",
 	TypeDevices: "devices", TypeDeviceList: "device-list", TypeKickDevice: "kick-device",
@@ -373,6 +375,18 @@ func NewBody(t Type) (any, bool) {
 		return new(Pending), true
 	case TypePendingList:
 		return new(PendingList), true
+	case TypeSubscribePresence:
+		return new(SubscribePresence), true
+	case TypeSetStatus:
+		return new(SetStatus), true
+	case TypePresences:
+		return new(Presences), true
+	case TypeSetProfile:
+		return new(SetProfile), true
+	case TypeGetProfiles:
+		return new(GetProfiles), true
+	case TypeProfiles:
+		return new(Profiles), true
 	case TypeContact:
 		return new(Contact), true
 	case TypeSetConv:

@@ -181,16 +181,16 @@ func DecodeGroupEvent(b []byte) (*GroupEvent, error) {
 
 // Limits of group information.
 const (
-	MaxAvatarBytes   = 1024 // an avatar is a URL or a key, not an image
-	MaxNoticeBytes   = 4096
-	MaxCustomBytes   = 4096
-	MaxJoinNoteBytes = 512
+	MaxGroupAvatarBytes = 1024 // an avatar is a URL or a key, not an image
+	MaxNoticeBytes      = 4096
+	MaxCustomBytes      = 4096
+	MaxJoinNoteBytes    = 512
 )
 
 func validGroupInfo(what, avatar, notice, custom, policy string) *Error {
 	switch {
-	case len(avatar) > MaxAvatarBytes:
-		return Errorf(CodeTooLarge, "%s: avatar above %d bytes", what, MaxAvatarBytes)
+	case len(avatar) > MaxGroupAvatarBytes:
+		return Errorf(CodeTooLarge, "%s: avatar above %d bytes", what, MaxGroupAvatarBytes)
 	case len(notice) > MaxNoticeBytes:
 		return Errorf(CodeTooLarge, "%s: notice above %d bytes", what, MaxNoticeBytes)
 	case len(custom) > MaxCustomBytes:

@@ -173,5 +173,3 @@ func renderJSON(f Frame) string {
 	}
 	return string(b)
 }
-
-func ptr(s string) *string { return &s }

@@ -166,6 +166,15 @@ func validVectors() []validVector {
 			ClientID: "sys-1", MsgType: MsgSystem, Body: EncodeGroupEvent(&GroupEvent{Event: EventRole, By: vAlice,
 				Users: []string{vBob}, Role: RoleAdmin}), CreatedAt: vNow}}}},
 		{"error/role", Frame{Type: TypeError, ID: 18, Body: &ErrorBody{Code: CodeRole, Message: "only the owner may set roles"}}},
+		{"subscribe-presence", Frame{Type: TypeSubscribePresence, ID: 16, Body: &SubscribePresence{Users: []string{vBob, vCarol}, TTLMs: 3600000}}},
+		{"subscribe-presence/unsubscribe", Frame{Type: TypeSubscribePresence, ID: 17, Body: &SubscribePresence{Users: []string{vCarol}, Op: PresenceUnsubscribe}}},
+		{"presences", Frame{Type: TypePresences, ID: 16, Body: &Presences{List: []Presence{{User: vBob, Online: true, Status: "in a meeting"}, {User: vCarol, LastSeen: vNow}}}}},
+		{"presences/push", Frame{Type: TypePresences, Body: &Presences{List: []Presence{{User: vBob, LastSeen: vNow}}}}},
+		{"set-status", Frame{Type: TypeSetStatus, ID: 18, Body: &SetStatus{Status: "in a meeting"}}},
+		{"set-profile", Frame{Type: TypeSetProfile, ID: 19, Body: &SetProfile{Nickname: ptr("Alice"), Avatar: ptr("https://example.com/a.png")}}},
+		{"get-profiles", Frame{Type: TypeGetProfiles, ID: 20, Body: &GetProfiles{Users: []string{vAlice, vBob}}}},
+		{"profiles", Frame{Type: TypeProfiles, ID: 20, Body: &Profiles{List: []Profile{{User: vAlice, Nickname: "Alice", Avatar: "https://example.com/a.png", Custom: `{"title":"designer"}`, UpdatedAt: vNow}, {User: vBob}}}}},
+		{"error/presence-limit", Frame{Type: TypeError, ID: 16, Body: &ErrorBody{Code: CodePresenceLimit, Message: "3000 presence subscriptions is the most one user may hold"}}},
 		{"contact/request", Frame{Type: TypeContact, ID: 16, Body: &Contact{Op: ContactRequest, User: vBob, Note: "alice from the design team"}}},
 		{"contact/block", Frame{Type: TypeContact, ID: 17, Body: &Contact{Op: ContactBlock, User: vCarol}}},
 		{"set-conv/pin-mute", Frame{Type: TypeSetConv, ID: 18, Body: &SetConv{ConvID: vGroup, Pinned: &vTrue, Muted: &vFalse}}},
@@ -262,7 +271,7 @@ func invalidVectors() []invalidVector {
 		{"type/missing", hx("a1 03 a0"), pe},                                                          // {3: {}}
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
 		{"type/unknown-26", hx("a2 01 1a 03 a0"), pe},                                                 // first number after the group frames
-		{"type/unknown-51", hx("a2 01 18 33 03 a0"), pe},                                              // first number after typing
+		{"type/unknown-72", hx("a2 01 18 48 03 a0"), pe},                                              // first number after renewed
 		{"type/unknown-63", hx("a2 01 18 3f 03 a0"), pe},                                              // first number after user-update
 		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
@@ -528,3 +537,5 @@ func readJSON(t *testing.T, name string, v any) {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

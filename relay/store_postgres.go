@@ -192,7 +192,10 @@ var postgresMigrations = []string{
 	);
 	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
 
-	// Version 4: groups with roles; see the same migration of the SQLite
+	// Version 4: presence and profiles (store_postgres_presence.go).
+	postgresPresenceSchema,
+
+	// Version 5: groups with roles; see the same migration of the SQLite
 	// store.
 	`ALTER TABLE conversations ADD COLUMN info text NOT NULL DEFAULT '';
 	ALTER TABLE members

@@ -78,7 +78,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 4
+const schemaVersion = 5
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -163,7 +163,10 @@ var migrations = []string{
 	) WITHOUT ROWID;
 	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
 
-	// Version 4: groups with roles. A member row gains its role, when it
+	// Version 4: presence and profiles (store_sqlite_presence.go).
+	sqlitePresenceSchema,
+
+	// Version 5: groups with roles. A member row gains its role, when it
 	// joined, until when it is muted, and left_seq: 0 for a member, or the
 	// seq of the system message that ended the membership (removed, left,
 	// dismissed), the last one the user may read. A group gains its

@@ -287,6 +287,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreHugeCursors(t, open)      // store_suite_test.go
 	testStoreNonMembers(t, open)
 	testStoreGroups(t, open)      // store_group_test.go
+	testStorePresence(t, open)    // store_presence_test.go
 	testStoreFeed(t, open)        // contacts_test.go
 	testStoreRevocations(t, open) // sessions_test.go
 }
