@@ -45,23 +45,30 @@ const (
 
 // Permanent request errors (4200–4299).
 const (
-	CodeBadRequest   Code = 4200 // a field is missing or invalid
-	CodeForbidden    Code = 4203 // no such conversation, or the user is not a member of it
-	CodeNotFound     Code = 4204 // no such object; a conversation the user cannot see is 4203
-	CodeTooLarge     Code = 4213 // message content above the limit
-	CodeConflict     Code = 4209 // the id is taken by something else
-	CodeNotSupported Code = 4215 // the request type is not supported here
-	CodeRenewRefused Code = 4255 // the renewal token is invalid, expired or for another user
-	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
-	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
-	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
-
+	CodeBadRequest       Code = 4200 // a field is missing or invalid
+	CodeForbidden        Code = 4203 // no such conversation, or the user is not a member of it
+	CodeNotFound         Code = 4204 // no such object; a conversation the user cannot see is 4203
+	CodeTooLarge         Code = 4213 // message content above the limit
+	CodeConflict         Code = 4209 // the id is taken by something else
+	CodeNotSupported     Code = 4215 // the request type is not supported here
+	CodeRenewRefused     Code = 4255 // the renewal token is invalid, expired or for another user
+	CodeBadName          Code = 4256 // a name holds control or bidirectional-override characters
+	CodeGroupLimit       Code = 4257 // the user created too many groups (in all, or in the last hour)
+	CodeGroupID          Code = 4258 // a client-chosen group id outside the creator's namespace
 	CodeNoSuchMessage    Code = 4230 // the target message is not in this conversation, or is itself a lifecycle event
 	CodeRecallWindow     Code = 4231 // the recall window of the message has passed
 	CodeNotSender        Code = 4232 // only the message's sender (or a group admin, for recall and delete) may do this
 	CodeRecalled         Code = 4233 // the message was recalled or deleted for everyone
 	CodeNotEditable      Code = 4234 // only text messages can be edited
 	CodeTooManyReactions Code = 4235 // the message has the most distinct reactions it may have
+	CodeRole             Code = 4220 // the user's role in the group does not allow the operation
+	CodeRank             Code = 4221 // the target's role is equal to or higher than the user's
+	CodeNotMember        Code = 4222 // a target user is not a member of the group
+	CodeOwnerLeave       Code = 4223 // the owner must transfer the group before leaving it
+	CodeMuted            Code = 4224 // the user is muted in the group (or everyone is), and may not send
+	CodeJoinPolicy       Code = 4225 // the group's join policy does not allow the operation
+	CodeGroupFull        Code = 4226 // the group would have more than the member limit
+	CodeNoPending        Code = 4227 // no such invitation or join request
 	CodeBlocked          Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
 	CodeContactsOnly     Code = 4276 // the recipient accepts one-to-one messages from contacts only
 	CodeNoRequest        Code = 4277 // no contact request from that user to answer
@@ -153,6 +160,14 @@ var codeNames = map[Code]string{
 	CodeNotEditable:         "not editable",
 	CodeTooManyReactions:    "too many reactions",
 	CodeBadMessageID:        "bad message id",
+	CodeRole:                "role too low",
+	CodeRank:                "target rank too high",
+	CodeNotMember:           "not a member",
+	CodeOwnerLeave:          "owner must transfer",
+	CodeMuted:               "muted",
+	CodeJoinPolicy:          "join policy",
+	CodeGroupFull:           "group full",
+	CodeNoPending:           "no pending invitation or request",
 	CodeUnavailable:         "unavailable",
 	CodeBusy:                "busy",
 	CodeTimeout:             "timeout",
