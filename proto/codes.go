@@ -25,6 +25,10 @@ const (
 	CodeProtocolError      Code = 4006 // malformed CBOR, unknown frame, frame out of order
 	CodeFrameTooLarge      Code = 4007 // a frame above the negotiated size limit
 	CodeOriginForbidden    Code = 4008 // Origin header not on the allow-list
+	CodeDeviceKicked       Code = 4011 // closed by another of the user's devices (kick-device)
+	CodeDevicePolicy       Code = 4012 // replaced by a newer session of the same platform under the relay's device policy
+	CodeTokenRevoked       Code = 4013 // the token was revoked by the operator; sign in again for a new one
+	CodeUserDeleted        Code = 4014 // the user's account data was deleted by the operator
 )
 
 // Retryable close codes (4100–4199).
@@ -56,6 +60,10 @@ const (
 	CodeUploadType       Code = 4241 // an upload whose content type is not on the relay's allow-list (HTTP 415)
 	CodeUploadIncomplete Code = 4242 // an upload body shorter or longer than its declared length, or with none declared (HTTP 400/411)
 	CodeAttachment       Code = 4243 // a message names an attachment that does not exist or that the sender did not upload
+	CodeBlocked      Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
+	CodeContactsOnly Code = 4276 // the recipient accepts one-to-one messages from contacts only
+	CodeNoRequest    Code = 4277 // no contact request from that user to answer
+	CodeNoSuchDevice Code = 4285 // kick-device: the user has no session of that device open
 )
 
 // Temporary request errors (4300–4399).
@@ -109,6 +117,11 @@ var codeNames = map[Code]string{
 	CodeProtocolError:       "protocol error",
 	CodeFrameTooLarge:       "frame too large",
 	CodeOriginForbidden:     "origin forbidden",
+	CodeDeviceKicked:        "device kicked",
+	CodeDevicePolicy:        "device policy",
+	CodeTokenRevoked:        "token revoked",
+	CodeUserDeleted:         "user deleted",
+	CodeNoSuchDevice:        "no such device",
 	CodeShutdown:            "shutdown",
 	CodeOverloaded:          "overloaded",
 	CodeSlowConsumer:        "slow consumer",

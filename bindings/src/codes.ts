@@ -35,6 +35,14 @@ export const Codes = {
   FrameTooLarge: 4007,
   /** 4008 origin forbidden: Origin header not on the allow-list. */
   OriginForbidden: 4008,
+  /** 4011 device kicked: closed by another of the user's devices (kick-device). */
+  DeviceKicked: 4011,
+  /** 4012 device policy: replaced by a newer session of the same platform under the relay's device policy. */
+  DevicePolicy: 4012,
+  /** 4013 token revoked: the token was revoked by the operator; sign in again for a new one. */
+  TokenRevoked: 4013,
+  /** 4014 user deleted: the user's account data was deleted by the operator. */
+  UserDeleted: 4014,
   /** 4100 shutdown: relay is draining for a restart. */
   Shutdown: 4100,
   /** 4101 overloaded: relay refuses new work for now. */
@@ -63,6 +71,14 @@ export const Codes = {
   TooLarge: 4213,
   /** 4215 not supported: the request type is not supported here. */
   NotSupported: 4215,
+  /** 4240 upload too large: an upload above the relay's size limit (HTTP 413). */
+  UploadTooLarge: 4240,
+  /** 4241 upload type not allowed: an upload whose content type is not on the relay's allow-list (HTTP 415). */
+  UploadType: 4241,
+  /** 4242 upload incomplete: an upload body shorter or longer than its declared length, or with none declared (HTTP 400/411). */
+  UploadIncomplete: 4242,
+  /** 4243 attachment refused: a message names an attachment that does not exist or that the sender did not upload. */
+  Attachment: 4243,
   /** 4255 renewal refused: the renewal token is invalid, expired or for another user. */
   RenewRefused: 4255,
   /** 4256 bad name: a name holds control or bidirectional-override characters. */
@@ -71,6 +87,14 @@ export const Codes = {
   GroupLimit: 4257,
   /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
   GroupID: 4258,
+  /** 4275 blocked: the recipient blocked this user: one-to-one messages and contact requests to them are refused. */
+  Blocked: 4275,
+  /** 4276 contacts only: the recipient accepts one-to-one messages from contacts only. */
+  ContactsOnly: 4276,
+  /** 4277 no contact request: no contact request from that user to answer. */
+  NoRequest: 4277,
+  /** 4285 no such device: kick-device: the user has no session of that device open. */
+  NoSuchDevice: 4285,
   /** 4300 unavailable: the store could not commit; retry later. */
   Unavailable: 4300,
   /** 4301 busy: the relay is overloaded and refused the request at the door; retry after a backoff. */
@@ -97,6 +121,10 @@ export const Codes = {
   Aborted: 4908,
   /** 4909 unknown conversation: the conversation is not in this client's cache. */
   UnknownConversation: 4909,
+  /** 4916 upload failed: the relay refused an attachment's upload for good; its message failed. */
+  UploadFailed: 4916,
+  /** 4917 file gone: the file of a message waiting for its upload is no longer in the device's storage. */
+  FileGone: 4917,
 } as const;
 
 /** Code is a code this version of the SDK knows; a newer relay may send others. */
@@ -111,6 +139,10 @@ const names: { readonly [code: number]: string } = {
   4006: "protocol error",
   4007: "frame too large",
   4008: "origin forbidden",
+  4011: "device kicked",
+  4012: "device policy",
+  4013: "token revoked",
+  4014: "user deleted",
   4100: "shutdown",
   4101: "overloaded",
   4102: "slow consumer",
@@ -125,10 +157,18 @@ const names: { readonly [code: number]: string } = {
   4209: "conflict",
   4213: "too large",
   4215: "not supported",
+  4240: "upload too large",
+  4241: "upload type not allowed",
+  4242: "upload incomplete",
+  4243: "attachment refused",
   4255: "renewal refused",
   4256: "bad name",
   4257: "group limit",
   4258: "group id refused",
+  4275: "blocked",
+  4276: "contacts only",
+  4277: "no contact request",
+  4285: "no such device",
   4300: "unavailable",
   4301: "busy",
   4308: "timeout",
@@ -142,6 +182,8 @@ const names: { readonly [code: number]: string } = {
   4907: "gave up reconnecting",
   4908: "aborted",
   4909: "unknown conversation",
+  4916: "upload failed",
+  4917: "file gone",
 };
 
 // Inclusive ranges where Code.Terminal and Code.Retryable are true, from
