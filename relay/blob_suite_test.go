@@ -56,7 +56,7 @@ func TestBlobStoreConformance(t *testing.T) {
 			ctx := context.Background()
 			s := open(t)
 			rng := rand.New(rand.NewPCG(7, 13))
-			data := make([]byte, 3<<20+17) // several buffers and S3 read chunks
+			data := make([]byte, 1<<20+17) // several buffers and S3 read chunks
 			for i := range data {
 				data[i] = byte(rng.Uint32())
 			}
