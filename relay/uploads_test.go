@@ -98,7 +98,8 @@ func blobCount(m *MemoryBlobStore) int {
 // TestUploadRefusals: every upload the relay refuses gets its documented
 // HTTP status and code, and leaves nothing in the blob store.
 func TestUploadRefusals(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the package's other tests: its uploads would load
+	// the machine under their timing-sensitive ones (TestSlowConsumer).
 	blobs := NewMemoryBlobStore()
 	r := startRelay(t, func(o *Options) {
 		o.Blobs, o.MaxUpload, o.UploadTypes = blobs, 1<<20, []string{"image/*", "application/pdf"}
@@ -153,7 +154,8 @@ func TestUploadRefusals(t *testing.T) {
 // limited per user (429, 4301, with Retry-After); other users are not
 // affected, and a refused upload stores nothing.
 func TestUploadUserLimits(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the package's other tests: its uploads would load
+	// the machine under their timing-sensitive ones (TestSlowConsumer).
 	blobs := NewMemoryBlobStore()
 	r := startRelay(t, func(o *Options) {
 		o.Blobs, o.MaxUpload, o.UploadsPerMinute, o.UploadByteRate = blobs, 64<<10, 3, 1024
@@ -186,7 +188,8 @@ func TestUploadUserLimits(t *testing.T) {
 // ids are refused alike; a message naming an upload of someone else's, or
 // none, is refused (4243) and stores nothing.
 func TestAttachmentFlow(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the package's other tests: its uploads would load
+	// the machine under their timing-sensitive ones (TestSlowConsumer).
 	for _, store := range []string{"memory", "sqlite"} {
 		for name, open := range blobStores(t) {
 			t.Run(store+"/"+name, func(t *testing.T) {
