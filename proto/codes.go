@@ -60,6 +60,14 @@ const (
 	CodeUploadType       Code = 4241 // an upload whose content type is not on the relay's allow-list (HTTP 415)
 	CodeUploadIncomplete Code = 4242 // an upload body shorter or longer than its declared length, or with none declared (HTTP 400/411)
 	CodeAttachment       Code = 4243 // a message names an attachment that does not exist or that the sender did not upload
+	CodeRole         Code = 4220 // the user's role in the group does not allow the operation
+	CodeRank         Code = 4221 // the target's role is equal to or higher than the user's
+	CodeNotMember    Code = 4222 // a target user is not a member of the group
+	CodeOwnerLeave   Code = 4223 // the owner must transfer the group before leaving it
+	CodeMuted        Code = 4224 // the user is muted in the group (or everyone is), and may not send
+	CodeJoinPolicy   Code = 4225 // the group's join policy does not allow the operation
+	CodeGroupFull    Code = 4226 // the group would have more than the member limit
+	CodeNoPending    Code = 4227 // no such invitation or join request
 	CodeBlocked      Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
 	CodeContactsOnly Code = 4276 // the recipient accepts one-to-one messages from contacts only
 	CodeNoRequest    Code = 4277 // no contact request from that user to answer
@@ -151,6 +159,14 @@ var codeNames = map[Code]string{
 	CodeAttachment:          "attachment refused",
 	CodeUploadFailed:        "upload failed",
 	CodeFileGone:            "file gone",
+	CodeRole:                "role too low",
+	CodeRank:                "target rank too high",
+	CodeNotMember:           "not a member",
+	CodeOwnerLeave:          "owner must transfer",
+	CodeMuted:               "muted",
+	CodeJoinPolicy:          "join policy",
+	CodeGroupFull:           "group full",
+	CodeNoPending:           "no pending invitation or request",
 	CodeUnavailable:         "unavailable",
 	CodeBusy:                "busy",
 	CodeTimeout:             "timeout",
