@@ -45,16 +45,21 @@ const (
 
 // Permanent request errors (4200–4299).
 const (
-	CodeBadRequest       Code = 4200 // a field is missing or invalid
-	CodeForbidden        Code = 4203 // no such conversation, or the user is not a member of it
-	CodeNotFound         Code = 4204 // no such object; a conversation the user cannot see is 4203
-	CodeTooLarge         Code = 4213 // message content above the limit
-	CodeConflict         Code = 4209 // the id is taken by something else
-	CodeNotSupported     Code = 4215 // the request type is not supported here
-	CodeRenewRefused     Code = 4255 // the renewal token is invalid, expired or for another user
-	CodeBadName          Code = 4256 // a name holds control or bidirectional-override characters
-	CodeGroupLimit       Code = 4257 // the user created too many groups (in all, or in the last hour)
-	CodeGroupID          Code = 4258 // a client-chosen group id outside the creator's namespace
+	CodeBadRequest   Code = 4200 // a field is missing or invalid
+	CodeForbidden    Code = 4203 // no such conversation, or the user is not a member of it
+	CodeNotFound     Code = 4204 // no such object; a conversation the user cannot see is 4203
+	CodeTooLarge     Code = 4213 // message content above the limit
+	CodeConflict     Code = 4209 // the id is taken by something else
+	CodeNotSupported Code = 4215 // the request type is not supported here
+	CodeRenewRefused Code = 4255 // the renewal token is invalid, expired or for another user
+	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
+	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
+	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
+
+	CodeUploadTooLarge   Code = 4240 // an upload above the relay's size limit (HTTP 413)
+	CodeUploadType       Code = 4241 // an upload whose content type is not on the relay's allow-list (HTTP 415)
+	CodeUploadIncomplete Code = 4242 // an upload body shorter or longer than its declared length, or with none declared (HTTP 400/411)
+	CodeAttachment       Code = 4243 // a message names an attachment that does not exist or that the sender did not upload
 	CodeNoSuchMessage    Code = 4230 // the target message is not in this conversation, or is itself a lifecycle event
 	CodeRecallWindow     Code = 4231 // the recall window of the message has passed
 	CodeNotSender        Code = 4232 // only the message's sender (or a group admin, for recall and delete) may do this
@@ -100,6 +105,8 @@ const (
 	CodeAborted             Code = 4908 // the caller cancelled the operation (AbortSignal, context) before it completed
 	CodeUnknownConversation Code = 4909 // the conversation is not in this client's cache
 	CodeBadMessageID        Code = 4913 // not the id of a sent message (conversationId#seq)
+	CodeUploadFailed        Code = 4916 // the relay refused an attachment's upload for good; its message failed
+	CodeFileGone            Code = 4917 // the file of a message waiting for its upload is no longer in the device's storage
 )
 
 // Terminal reports whether a close with this code must not be retried.
@@ -153,6 +160,12 @@ var codeNames = map[Code]string{
 	CodeBadName:             "bad name",
 	CodeGroupLimit:          "group limit",
 	CodeGroupID:             "group id refused",
+	CodeUploadTooLarge:      "upload too large",
+	CodeUploadType:          "upload type not allowed",
+	CodeUploadIncomplete:    "upload incomplete",
+	CodeAttachment:          "attachment refused",
+	CodeUploadFailed:        "upload failed",
+	CodeFileGone:            "file gone",
 	CodeNoSuchMessage:       "no such message",
 	CodeRecallWindow:        "recall window passed",
 	CodeNotSender:           "not the sender",

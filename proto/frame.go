@@ -147,6 +147,8 @@ type Send struct {
 	Body     []byte   `cbor:"5,keyasint,omitempty"`
 	ReplyTo  uint64   `cbor:"10,keyasint,omitempty"` // seq of the message this one answers, in the same conversation
 	Mentions []string `cbor:"11,keyasint,omitempty"` // user ids, or MentionAll
+
+	Attachment *Attachment `cbor:"15,keyasint,omitempty"` // image, file, audio and video messages
 }
 
 // Ack confirms a Send after it is committed.
@@ -175,6 +177,8 @@ type Message struct {
 	EditedAt  int64      `cbor:"13,keyasint,omitempty"` // unix milliseconds of the last edit
 	Reactions []Reaction `cbor:"14,keyasint,omitempty"` // by emoji, in the order they were first used
 	Target    uint64     `cbor:"16,keyasint,omitempty"` // for a lifecycle event: the seq it changes
+
+	Attachment *Attachment `cbor:"15,keyasint,omitempty"` // image, file, audio and video messages
 }
 
 // Reaction lists the users who reacted to a message with one emoji.

@@ -30,7 +30,7 @@ func Validate(body any) *Error {
 			if b.Text == "" {
 				return Errorf(CodeBadRequest, "send: empty text")
 			}
-		case MsgCustom:
+		case MsgCustom, MsgImage, MsgFile, MsgAudio, MsgVideo, MsgLocation:
 		default:
 			return Errorf(CodeBadRequest, "send: unknown message type %q", b.MsgType)
 		}
@@ -41,6 +41,9 @@ func Validate(body any) *Error {
 			return Errorf(CodeTooLarge, "send: body above %d bytes", MaxBodyBytes)
 		}
 		if perr := validateSendExtras(b); perr != nil {
+			return perr
+		}
+		if perr := validateRich(b); perr != nil {
 			return perr
 		}
 	case *History:
