@@ -56,12 +56,24 @@ const (
 	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
 	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
 
+	CodeUploadTooLarge   Code = 4240 // an upload above the relay's size limit (HTTP 413)
+	CodeUploadType       Code = 4241 // an upload whose content type is not on the relay's allow-list (HTTP 415)
+	CodeUploadIncomplete Code = 4242 // an upload body shorter or longer than its declared length, or with none declared (HTTP 400/411)
+	CodeAttachment       Code = 4243 // a message names an attachment that does not exist or that the sender did not upload
 	CodeNoSuchMessage    Code = 4230 // the target message is not in this conversation, or is itself a lifecycle event
 	CodeRecallWindow     Code = 4231 // the recall window of the message has passed
 	CodeNotSender        Code = 4232 // only the message's sender (or a group admin, for recall and delete) may do this
 	CodeRecalled         Code = 4233 // the message was recalled or deleted for everyone
 	CodeNotEditable      Code = 4234 // only text messages can be edited
 	CodeTooManyReactions Code = 4235 // the message has the most distinct reactions it may have
+	CodeRole             Code = 4220 // the user's role in the group does not allow the operation
+	CodeRank             Code = 4221 // the target's role is equal to or higher than the user's
+	CodeNotMember        Code = 4222 // a target user is not a member of the group
+	CodeOwnerLeave       Code = 4223 // the owner must transfer the group before leaving it
+	CodeMuted            Code = 4224 // the user is muted in the group (or everyone is), and may not send
+	CodeJoinPolicy       Code = 4225 // the group's join policy does not allow the operation
+	CodeGroupFull        Code = 4226 // the group would have more than the member limit
+	CodeNoPending        Code = 4227 // no such invitation or join request
 	CodeBlocked          Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
 	CodeContactsOnly     Code = 4276 // the recipient accepts one-to-one messages from contacts only
 	CodeNoRequest        Code = 4277 // no contact request from that user to answer
@@ -93,6 +105,8 @@ const (
 	CodeAborted             Code = 4908 // the caller cancelled the operation (AbortSignal, context) before it completed
 	CodeUnknownConversation Code = 4909 // the conversation is not in this client's cache
 	CodeBadMessageID        Code = 4913 // not the id of a sent message (conversationId#seq)
+	CodeUploadFailed        Code = 4916 // the relay refused an attachment's upload for good; its message failed
+	CodeFileGone            Code = 4917 // the file of a message waiting for its upload is no longer in the device's storage
 )
 
 // Terminal reports whether a close with this code must not be retried.
@@ -146,6 +160,12 @@ var codeNames = map[Code]string{
 	CodeBadName:             "bad name",
 	CodeGroupLimit:          "group limit",
 	CodeGroupID:             "group id refused",
+	CodeUploadTooLarge:      "upload too large",
+	CodeUploadType:          "upload type not allowed",
+	CodeUploadIncomplete:    "upload incomplete",
+	CodeAttachment:          "attachment refused",
+	CodeUploadFailed:        "upload failed",
+	CodeFileGone:            "file gone",
 	CodeNoSuchMessage:       "no such message",
 	CodeRecallWindow:        "recall window passed",
 	CodeNotSender:           "not the sender",
@@ -153,6 +173,14 @@ var codeNames = map[Code]string{
 	CodeNotEditable:         "not editable",
 	CodeTooManyReactions:    "too many reactions",
 	CodeBadMessageID:        "bad message id",
+	CodeRole:                "role too low",
+	CodeRank:                "target rank too high",
+	CodeNotMember:           "not a member",
+	CodeOwnerLeave:          "owner must transfer",
+	CodeMuted:               "muted",
+	CodeJoinPolicy:          "join policy",
+	CodeGroupFull:           "group full",
+	CodeNoPending:           "no pending invitation or request",
 	CodeUnavailable:         "unavailable",
 	CodeBusy:                "busy",
 	CodeTimeout:             "timeout",

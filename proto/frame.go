@@ -59,6 +59,8 @@ var typeNames = [...]string{
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
 	TypeResync: "resync", TypeTyping: "typing",
 	TypeAmend: "amend", TypeReceipts: "receipts", TypeReceiptList: "receipt-list",
+	TypeGroupOp: "group-op", TypeMembers: "members", TypeMemberPage: "member-page",
+	TypeGroupNotice: "group-notice", TypePending: "pending", TypePendingList: "pending-list",
 	TypeSubscribePresence: "subscribe-presence", TypeSetStatus: "set-status", TypePresences: "presences",
 	TypeSetProfile: "set-profile", TypeGetProfiles: "get-profiles", TypeProfiles: "profiles",
 	TypeContact: "contact", TypeSetConv: "set-conv", TypeSetPrefs: "set-prefs", TypeUserSync: "user-sync",
@@ -145,6 +147,8 @@ type Send struct {
 	Body     []byte   `cbor:"5,keyasint,omitempty"`
 	ReplyTo  uint64   `cbor:"10,keyasint,omitempty"` // seq of the message this one answers, in the same conversation
 	Mentions []string `cbor:"11,keyasint,omitempty"` // user ids, or MentionAll
+
+	Attachment *Attachment `cbor:"15,keyasint,omitempty"` // image, file, audio and video messages
 }
 
 // Ack confirms a Send after it is committed.
@@ -173,6 +177,8 @@ type Message struct {
 	EditedAt  int64      `cbor:"13,keyasint,omitempty"` // unix milliseconds of the last edit
 	Reactions []Reaction `cbor:"14,keyasint,omitempty"` // by emoji, in the order they were first used
 	Target    uint64     `cbor:"16,keyasint,omitempty"` // for a lifecycle event: the seq it changes
+
+	Attachment *Attachment `cbor:"15,keyasint,omitempty"` // image, file, audio and video messages
 }
 
 // Reaction lists the users who reacted to a message with one emoji.
@@ -238,6 +244,16 @@ type Conversation struct {
 	Version     uint64   `cbor:"8,keyasint"` // the change cursor this state belongs to
 	CreatedAt   int64    `cbor:"9,keyasint,omitempty"`
 	PeerReadSeq uint64   `cbor:"18,keyasint,omitempty"` // p2p: the other member's read cursor
+	// Group state (see group.go). Role is this user's role; empty when
+	// the user is no longer a member (removed, left, dismissed): the view
+	// is then frozen at the last message the user may read.
+	Role       string `cbor:"10,keyasint,omitempty"`
+	Avatar     string `cbor:"11,keyasint,omitempty"`
+	Notice     string `cbor:"12,keyasint,omitempty"`
+	MutedUntil int64  `cbor:"13,keyasint,omitempty"` // this user may not speak before it, unix ms
+	JoinPolicy string `cbor:"14,keyasint,omitempty"`
+	Custom     string `cbor:"15,keyasint,omitempty"`
+	MuteAll    bool   `cbor:"16,keyasint,omitempty"` // only admins and the owner may speak
 }
 
 // SyncResult lists changed conversations in change order.
@@ -309,6 +325,11 @@ type CreateGroup struct {
 	ConvID  string   `cbor:"1,keyasint,omitempty"`
 	Name    string   `cbor:"2,keyasint,omitempty"`
 	Members []string `cbor:"3,keyasint"`
+	// Optional information of the new group (see GroupInfo).
+	Avatar     string `cbor:"4,keyasint,omitempty"`
+	Notice     string `cbor:"5,keyasint,omitempty"`
+	Custom     string `cbor:"6,keyasint,omitempty"`
+	JoinPolicy string `cbor:"7,keyasint,omitempty"` // JoinInvite when empty
 }
 
 // ConvResult answers CreateGroup.
@@ -417,6 +438,18 @@ func NewBody(t Type) (any, bool) {
 		return new(Receipts), true
 	case TypeReceiptList:
 		return new(ReceiptList), true
+	case TypeGroupOp:
+		return new(GroupOp), true
+	case TypeMembers:
+		return new(Members), true
+	case TypeMemberPage:
+		return new(MemberPage), true
+	case TypeGroupNotice:
+		return new(GroupNotice), true
+	case TypePending:
+		return new(Pending), true
+	case TypePendingList:
+		return new(PendingList), true
 	case TypeSubscribePresence:
 		return new(SubscribePresence), true
 	case TypeSetStatus:

@@ -30,7 +30,7 @@ func Validate(body any) *Error {
 			if b.Text == "" {
 				return Errorf(CodeBadRequest, "send: empty text")
 			}
-		case MsgCustom:
+		case MsgCustom, MsgImage, MsgFile, MsgAudio, MsgVideo, MsgLocation:
 		default:
 			return Errorf(CodeBadRequest, "send: unknown message type %q", b.MsgType)
 		}
@@ -41,6 +41,9 @@ func Validate(body any) *Error {
 			return Errorf(CodeTooLarge, "send: body above %d bytes", MaxBodyBytes)
 		}
 		if perr := validateSendExtras(b); perr != nil {
+			return perr
+		}
+		if perr := validateRich(b); perr != nil {
 			return perr
 		}
 	case *History:
@@ -65,6 +68,22 @@ func Validate(body any) *Error {
 			if !ValidName(m) {
 				return Errorf(CodeBadRequest, "create-group: invalid member id %q", truncate(m))
 			}
+		}
+		if perr := validGroupInfo("create-group", b.Avatar, b.Notice, b.Custom, b.JoinPolicy); perr != nil {
+			return perr
+		}
+	case *GroupOp:
+		return validateGroupOp(b)
+	case *Members:
+		if !ValidGroupID(b.ConvID) {
+			return Errorf(CodeBadRequest, "members: invalid group id")
+		}
+		if b.After != "" && !ValidName(b.After) {
+			return Errorf(CodeBadRequest, "members: invalid after")
+		}
+	case *Pending:
+		if b.ConvID != "" && !ValidGroupID(b.ConvID) {
+			return Errorf(CodeBadRequest, "pending: invalid group id")
 		}
 	case *Renew:
 		if b.Token == "" {

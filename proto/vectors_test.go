@@ -60,6 +60,11 @@ type invalidVector struct {
 	code Code
 }
 
+func vPhoto() *Attachment {
+	return &Attachment{ID: "4f1c0e6a9b2d4c7e8a1f3b5d7c9e0a2b", Name: "IMG_2041.jpg", Size: 348_213, Mime: "image/jpeg",
+		Width: 1280, Height: 960}
+}
+
 func vMsgText() Message {
 	return Message{ConvID: vP2P, Seq: 42, Sender: vAlice, ClientID: vClient1, MsgType: MsgText,
 		Text: "hello, Bob 👋 — lunch at 12:30?", CreatedAt: vNow, Device: vDevWeb}
@@ -100,6 +105,15 @@ func validVectors() []validVector {
 			Text: msgText.Text}}},
 		{"send/custom", Frame{Type: TypeSend, ID: 3, Body: &Send{ConvID: vGroup, ClientID: vClient2, MsgType: MsgCustom,
 			Body: vLocation}}},
+		{"send/image", Frame{Type: TypeSend, ID: 15, Body: &Send{ConvID: vP2P, ClientID: vClient3, MsgType: MsgImage,
+			Attachment: vPhoto()}}},
+		{"send/file", Frame{Type: TypeSend, ID: 16, Body: &Send{ConvID: vGroup, ClientID: vClient2, MsgType: MsgFile,
+			Text: "the brief, v3", Attachment: &Attachment{ID: "9d2e4b6a8c0f1e3d5b7a9c1e3f5d7b90", Name: "brief-v3.pdf",
+				Size: 5_242_880, Mime: "application/pdf"}}}},
+		{"send/location", Frame{Type: TypeSend, ID: 17, Body: &Send{ConvID: vP2P, ClientID: vClient1, MsgType: MsgLocation,
+			Body: []byte(`{"lat":52.52,"lng":13.405,"title":"Alexanderplatz"}`)}}},
+		{"deliver/image", Frame{Type: TypeDeliver, Body: &Deliver{Message: Message{ConvID: vP2P, Seq: 43, Sender: vAlice,
+			ClientID: vClient3, MsgType: MsgImage, CreatedAt: vNow + 900, Device: vDevWeb, Attachment: vPhoto()}}}},
 		{"ack", Frame{Type: TypeAck, ID: 2, Body: &Ack{ConvID: vP2P, ClientID: vClient1, Seq: 42, CreatedAt: vNow}}},
 		{"ack/duplicate", Frame{Type: TypeAck, ID: 9, Body: &Ack{ConvID: vP2P, ClientID: vClient1, Seq: 42, CreatedAt: vNow,
 			Duplicate: true}}},
@@ -165,6 +179,30 @@ func validVectors() []validVector {
 		{"error/recall-window", Frame{Type: TypeError, ID: 18, Body: &ErrorBody{Code: CodeRecallWindow, Message: "recall window of 2m0s passed"}}},
 		{"conv-update/peer-read", Frame{Type: TypeConvUpdate, Body: &ConvUpdate{Conversation: Conversation{ID: vP2P, Kind: KindP2P,
 			Members: []string{vAlice, vBob}, LastSeq: 44, ReadSeq: 44, PeerReadSeq: 43, Version: 1890, CreatedAt: vNow - 7*86_400_000}}}},
+		{"create-group/info", Frame{Type: TypeCreateGroup, ID: 16, Body: &CreateGroup{ConvID: vGroup, Name: "Design team",
+			Members: []string{vBob}, Avatar: "https://example.com/a.png", Notice: "Be kind", Custom: `{"tier":2}`,
+			JoinPolicy: JoinApproval}}},
+		{"group-op/add", Frame{Type: TypeGroupOp, ID: 17, Body: &GroupOp{ConvID: vGroup, Op: OpAdd, Users: []string{vCarol}}}},
+		{"group-op/role", Frame{Type: TypeGroupOp, ID: 18, Body: &GroupOp{ConvID: vGroup, Op: OpRole, Users: []string{vBob}, Role: RoleAdmin}}},
+		{"group-op/mute", Frame{Type: TypeGroupOp, ID: 19, Body: &GroupOp{ConvID: vGroup, Op: OpMute, Users: []string{vCarol}, Until: vNow + 3_600_000}}},
+		{"group-op/mute-all", Frame{Type: TypeGroupOp, ID: 20, Body: &GroupOp{ConvID: vGroup, Op: OpMuteAll, On: true}}},
+		{"group-op/update", Frame{Type: TypeGroupOp, ID: 21, Body: &GroupOp{ConvID: vGroup, Op: OpUpdate,
+			Info: &GroupInfo{Name: ptr("Design"), Notice: ptr(""), JoinPolicy: JoinOpen}}}},
+		{"group-op/request", Frame{Type: TypeGroupOp, ID: 22, Body: &GroupOp{ConvID: vGroup, Op: OpRequest, Note: "hi, I'm Carol"}}},
+		{"group-op/answer-join", Frame{Type: TypeGroupOp, ID: 23, Body: &GroupOp{ConvID: vGroup, Op: OpAnswerJoin, Users: []string{vCarol}, On: true}}},
+		{"group-op/leave", Frame{Type: TypeGroupOp, ID: 24, Body: &GroupOp{ConvID: vGroup, Op: OpLeave}}},
+		{"members", Frame{Type: TypeMembers, ID: 25, Body: &Members{ConvID: vGroup, After: vAlice, Limit: 100}}},
+		{"member-page", Frame{Type: TypeMemberPage, ID: 25, Body: &MemberPage{ConvID: vGroup, Members: []Member{
+			{User: vBob, Role: RoleAdmin, JoinedAt: vNow}, {User: vCarol, Role: RoleMember, JoinedAt: vNow, MutedUntil: vNow + 60_000}}, More: true}}},
+		{"group-notice/invite", Frame{Type: TypeGroupNotice, Body: &GroupNotice{Kind: PendingInvite, ConvID: vGroup, Name: "Design team",
+			User: vCarol, By: vAlice, At: vNow}}},
+		{"pending", Frame{Type: TypePending, ID: 26, Body: &Pending{}}},
+		{"pending-list", Frame{Type: TypePendingList, ID: 26, Body: &PendingList{Items: []GroupNotice{{Kind: PendingRequest,
+			ConvID: vGroup, Name: "Design team", User: vCarol, Note: "hi", At: vNow}}}}},
+		{"deliver/system", Frame{Type: TypeDeliver, Body: &Deliver{Message: Message{ConvID: vGroup, Seq: 8, Sender: vAlice,
+			ClientID: "sys-1", MsgType: MsgSystem, Body: EncodeGroupEvent(&GroupEvent{Event: EventRole, By: vAlice,
+				Users: []string{vBob}, Role: RoleAdmin}), CreatedAt: vNow}}}},
+		{"error/role", Frame{Type: TypeError, ID: 18, Body: &ErrorBody{Code: CodeRole, Message: "only the owner may set roles"}}},
 		{"subscribe-presence", Frame{Type: TypeSubscribePresence, ID: 16, Body: &SubscribePresence{Users: []string{vBob, vCarol}, TTLMs: 3600000}}},
 		{"subscribe-presence/unsubscribe", Frame{Type: TypeSubscribePresence, ID: 17, Body: &SubscribePresence{Users: []string{vCarol}, Op: PresenceUnsubscribe}}},
 		{"presences", Frame{Type: TypePresences, ID: 16, Body: &Presences{List: []Presence{{User: vBob, Online: true, Status: "in a meeting"}, {User: vCarol, LastSeen: vNow}}}}},
@@ -269,7 +307,7 @@ func invalidVectors() []invalidVector {
 		{"type/zero", hx("a2 01 00 03 a0"), pe},                                                       //
 		{"type/missing", hx("a1 03 a0"), pe},                                                          // {3: {}}
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
-		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
+		{"type/unknown-26", hx("a2 01 1a 03 a0"), pe},                                                 // first number after the group frames
 		{"type/unknown-72", hx("a2 01 18 48 03 a0"), pe},                                              // first number after renewed
 		{"type/unknown-63", hx("a2 01 18 3f 03 a0"), pe},                                              // first number after user-update
 		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device

@@ -65,9 +65,10 @@ type Options struct {
 	// any time. Defaults to 2 minutes; negative means never.
 	RecallWindow time.Duration
 
-	// InvitePolicy is how users come into a group: "direct" (the creator
-	// lists them and they are members at once). "consent" (a pending
-	// invitation the invitee accepts) is not built yet and is refused.
+	// InvitePolicy is how users come into a group: "direct" (whoever may
+	// add members lists them, and they are members at once) or "consent"
+	// (each one added, at creation too, gets a pending invitation to
+	// accept or decline, and is a member only once it is accepted).
 	// Defaults to "direct".
 	InvitePolicy string
 
@@ -263,6 +264,32 @@ type Options struct {
 
 	// Logger receives the relay's logs. Defaults to slog.Default().
 	Logger *slog.Logger
+
+	// Blobs keeps uploaded attachments (POST /v1/uploads). Defaults to a
+	// LocalBlobStore in Data/uploads; NewS3BlobStore keeps them in an
+	// S3-compatible bucket, which several relays can share. Under js/wasm
+	// there is no default: without Blobs, uploads are not served and
+	// attachment messages are refused (4215).
+	Blobs BlobStore
+
+	// MaxUpload is the largest attachment accepted, in bytes; a larger one
+	// is refused with 413 (4240). Defaults to 100 MiB.
+	MaxUpload int64
+
+	// UploadTypes are the media types an upload may have ("image/png",
+	// "image/*", "*/*"); others are refused with 415 (4241). Defaults to
+	// DefaultUploadTypes.
+	UploadTypes []string
+
+	// UploadsPerMinute is how many uploads one user may start per minute
+	// on this node, all devices together (429, 4301 above it). Defaults to
+	// 60; negative disables it.
+	UploadsPerMinute float64
+
+	// UploadByteRate is the sustained number of upload bytes a second one
+	// user may send on this node, with a burst of MaxUpload (429, 4301
+	// above it). Defaults to 1 MiB/s; negative disables it.
+	UploadByteRate float64
 }
 
 // withDefaults returns o with every zero field set to its documented default,
@@ -312,9 +339,8 @@ func (o Options) withDefaults() (Options, error) {
 	case "", "direct":
 		o.InvitePolicy = "direct"
 	case "consent":
-		return o, fmt.Errorf("relay: InvitePolicy %q is not built yet; only direct is", o.InvitePolicy)
 	default:
-		return o, fmt.Errorf("relay: InvitePolicy %q is not direct", o.InvitePolicy)
+		return o, fmt.Errorf("relay: InvitePolicy %q is not direct or consent", o.InvitePolicy)
 	}
 	if o.MaxGroupsPerUser == 0 {
 		o.MaxGroupsPerUser = 500

@@ -106,7 +106,7 @@ func New(opts Options) (*Server, error) {
 			maxFrame: o.MaxFrame, authTimeout: o.AuthTimeout, heartbeat: o.Heartbeat,
 			heartbeatTimeout: o.HeartbeatTimeout, rateLimit: o.RateLimit, rateBurst: o.RateBurst,
 			tokenLeeway: o.TokenLeeway, maxGroups: o.MaxGroupsPerUser, maxGroupsHour: o.MaxGroupsPerHour,
-			groupIDs: o.GroupIDs, recallWindow: o.RecallWindow,
+			groupIDs: o.GroupIDs, invitePolicy: o.InvitePolicy, recallWindow: o.RecallWindow,
 		},
 		verify: tokens.verify,
 		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
@@ -120,6 +120,12 @@ func New(opts Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	s.mountWS(mux)
+	if err := s.mountUploads(mux, tokens); err != nil {
+		s.commit.stop(context.Background())
+		s.sub.Close()
+		store.Close()
+		return nil, err
+	}
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.handler = mux
 	admin := http.NewServeMux()
@@ -129,7 +135,8 @@ func New(opts Options) (*Server, error) {
 }
 
 // Handler returns the relay's public HTTP handler. It serves GET /v1/ws (the
-// WebSocket) and GET /healthz, and nothing else: an application mounts it
+// WebSocket), POST /v1/uploads and GET /v1/uploads/{id} (attachments, see
+// NewUploadHandler) and GET /healthz, and nothing else: an application mounts it
 // beside its own routes (cmd/parley-relay adds static files and development
 // tokens that way).
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -106,6 +106,7 @@ type sessionEnv struct {
 	commit  *committer
 	admit   *admission
 	hub     *hub
+	blobs   BlobStore // nil: attachments are refused (4215)
 	sub     Subscription
 	fan     *fanout
 	metrics *metrics
@@ -135,6 +136,7 @@ type sessionLimits struct {
 	maxGroupsHour    int // per user and hour, ≤ 0: none
 	groupIDs         string
 	recallWindow     time.Duration
+	invitePolicy     string // "direct" or "consent"
 }
 
 // sessionStore is what a session asks the store directly; sends go through
@@ -142,6 +144,7 @@ type sessionLimits struct {
 type sessionStore interface {
 	Querier
 	ConvWriter
+	Grouper
 	UserFeed
 	Epoch() string
 }
@@ -293,6 +296,12 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.amend(now, f.ID, b)
 	case *proto.Receipts:
 		s.receipts(f.ID, b)
+	case *proto.GroupOp:
+		s.groupOp(now, f.ID, b)
+	case *proto.Members:
+		s.members(f.ID, b)
+	case *proto.Pending:
+		s.pending(f.ID, b)
 	case *proto.SubscribePresence: // presence.go
 		s.subscribePresence(now, f.ID, b)
 	case *proto.SetStatus:
@@ -436,6 +445,12 @@ func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64) {
 	// A send the relay has no room for is refused here, at once (4301,
 	// admission.go), and the connection's later sends with it until the
 	// client resends in order (rules.Shed).
+	if b.Attachment != nil {
+		if err := s.attach(b); err != nil {
+			s.replyErr(id, err)
+			return
+		}
+	}
 	size, busy := s.env.admit.enter(s, b)
 	if busy != nil {
 		s.reply(proto.Frame{Type: proto.TypeError, ID: id, Body: busy})
@@ -458,6 +473,7 @@ func (s *Session) sync(id uint64, b *proto.Sync) {
 		s.replyErr(id, err)
 		return
 	}
+	unfoldConvs(convs)
 	s.write(rules.SyncFrame(id, b.Cursor, convs, more, s.env.limits.maxFrame))
 }
 
@@ -472,6 +488,9 @@ func (s *Session) history(id uint64, b *proto.History) {
 	if err != nil {
 		s.replyErr(id, err)
 		return
+	}
+	for i := range page.Messages {
+		unfoldAttachment(&page.Messages[i])
 	}
 	s.write(rules.HistoryFrame(id, page, b.Before > 0, s.env.limits.maxFrame))
 }
@@ -488,6 +507,7 @@ func (s *Session) read(id uint64, b *proto.Read) {
 	}
 	s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
 	if moved {
+		unfoldConv(&conv)
 		s.env.fan.publish([]string{s.user}, s.id,
 			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
 		s.peerRead(conv)
@@ -504,6 +524,7 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 		s.replyErr(id, perr)
 		return
 	}
+	invite := s.consentMembers(&spec)
 	if gc, ok := s.env.store.(GroupCounter); ok && (s.env.limits.maxGroups > 0 || s.env.limits.maxGroupsHour > 0) {
 		// Counted before creating, outside the write: racing creates of one
 		// user may pass the limit by the few in flight.
@@ -521,6 +542,11 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 	if err != nil {
 		s.replyErr(id, err)
 		return
+	}
+	if created && len(invite) > 0 {
+		if out, ok := s.inviteAtCreation(now, spec.ID, invite); ok && out.View != nil {
+			conv = *out.View
+		}
 	}
 	s.reply(proto.Frame{Type: proto.TypeConvResult, ID: id, Body: &proto.ConvResult{Conversation: conv}})
 	if created {

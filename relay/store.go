@@ -123,6 +123,7 @@ type Store interface {
 	Appender
 	Querier
 	ConvWriter
+	Grouper
 	UserFeed
 	Lifecycle
 }

@@ -28,10 +28,10 @@ func (s *MemoryStore) admitLifecycle(c *memConv, req *AppendRequest) *proto.Erro
 	var t rules.AmendTarget
 	actor := rules.AmendActor{User: req.Sender, Role: rules.RoleMember, Kind: proto.KindOf(send.ConvID)}
 	if c != nil {
-		actor.Role = rules.CreatorRole(c.kind, c.creator, req.Sender)
+		actor.Role = c.roleOf(req.Sender)
 		if req.Target <= uint64(len(c.msgs)) {
 			m := &c.msgs[req.Target-1]
-			t = amendTarget(m, rules.CreatorRole(c.kind, c.creator, m.Sender))
+			t = amendTarget(m, c.roleOf(m.Sender))
 		}
 	}
 	return rules.AdmitAmend(actor, send.MsgType, t, send.Text, req.CreatedAt, req.RecallWindow)
@@ -73,10 +73,7 @@ func (s *MemoryStore) Receipts(ctx context.Context, user, conv string, seq uint6
 		return nil, nil, ErrClosed
 	}
 	c := s.convs[conv]
-	isMember := false
-	if c != nil {
-		_, isMember = c.members[user]
-	}
+	isMember := c != nil && c.isMember(user)
 	empty, perr := rules.AdmitRead(user, conv, c != nil, isMember)
 	if perr != nil {
 		return nil, nil, perr
@@ -84,12 +81,23 @@ func (s *MemoryStore) Receipts(ctx context.Context, user, conv string, seq uint6
 	if empty {
 		return []string{}, []string{}, nil
 	}
-	reads := make(map[string]uint64, len(c.members))
-	for u, m := range c.members {
-		reads[u] = m.readSeq
+	reads := make(map[string]uint64, len(c.memberList))
+	for _, u := range c.memberList {
+		reads[u] = c.members[u].readSeq
 	}
 	read, unread = rules.ReceiptSplit(user, c.memberList, reads, seq)
 	return read, unread, nil
+}
+
+// roleOf is user's role in c now: a former member's counts as none.
+func (c *memConv) roleOf(user string) string {
+	if c.kind != proto.KindGroup {
+		return rules.RoleMember
+	}
+	if m := c.members[user]; m != nil && m.left == 0 {
+		return m.Role
+	}
+	return ""
 }
 
 // peerRead is the read cursor of the other member of p2p conversation c.

@@ -105,9 +105,9 @@ func (l *pgLife) target(ref msgRef, msgs []proto.Message) *proto.Message {
 func (l *pgLife) admit(c *pgConv, req *AppendRequest, msgs []proto.Message) *proto.Error {
 	send := &req.Send
 	var last uint64
-	kind, creator := proto.KindOf(send.ConvID), ""
+	kind := proto.KindOf(send.ConvID)
 	if c != nil {
-		last, kind, creator = c.last, c.kind, c.creator
+		last, kind = c.last, c.kind
 	}
 	if req.Target == 0 {
 		if send.ReplyTo == 0 {
@@ -115,11 +115,11 @@ func (l *pgLife) admit(c *pgConv, req *AppendRequest, msgs []proto.Message) *pro
 		}
 		return rules.AdmitReply(send.ReplyTo, last)
 	}
-	actor := rules.AmendActor{User: req.Sender, Role: rules.CreatorRole(kind, creator, req.Sender), Kind: kind}
+	actor := rules.AmendActor{User: req.Sender, Role: c.roleOf(req.Sender), Kind: kind}
 	var t rules.AmendTarget
 	if req.Target <= last {
 		if m := l.target(msgRef{send.ConvID, req.Target}, msgs); m != nil {
-			t = amendTarget(m, rules.CreatorRole(kind, creator, m.Sender))
+			t = amendTarget(m, c.roleOf(m.Sender))
 		}
 	}
 	return rules.AdmitAmend(actor, send.MsgType, t, send.Text, req.CreatedAt, req.RecallWindow)
@@ -191,7 +191,7 @@ func (s *PostgresStore) Receipts(ctx context.Context, user, conv string, seq uin
 	reads := map[string]uint64{}
 	err = s.run(ctx, func(ctx context.Context) (bool, error) {
 		members, reads = members[:0], map[string]uint64{}
-		rows, err := s.pool.Query(ctx, `SELECT user_id, read_seq FROM members WHERE conv_id = $1 ORDER BY user_id`, conv)
+		rows, err := s.pool.Query(ctx, `SELECT user_id, read_seq FROM members WHERE conv_id = $1 AND left_seq = 0 ORDER BY user_id`, conv)
 		if err != nil {
 			return false, err
 		}
@@ -220,4 +220,21 @@ func (s *PostgresStore) Receipts(ctx context.Context, user, conv string, seq uin
 	}
 	read, unread = rules.ReceiptSplit(user, members, reads, seq)
 	return read, unread, nil
+}
+
+// roleOf is user's role in c now, as the batch read it: the gate lists the
+// members above the member role; a former member has none.
+func (c *pgConv) roleOf(user string) string {
+	if c == nil || c.kind != proto.KindGroup {
+		return rules.RoleMember
+	}
+	if _, ok := slices.BinarySearch(c.members, user); !ok {
+		return ""
+	}
+	if c.gate != nil {
+		if gm, ok := c.gate.special[user]; ok && gm.Role != "" {
+			return gm.Role
+		}
+	}
+	return rules.RoleMember
 }

@@ -19,7 +19,7 @@ import (
 
 // sqliteLifeStmts are the writer's statements of the lifecycle.
 type sqliteLifeStmts struct {
-	creator, target, setTarget, edits, clearEdit, peerRead, peerPos rawStmt
+	role, target, setTarget, setExt, edits, clearEdit, peerRead, peerPos rawStmt
 }
 
 func (l *sqliteLifeStmts) prepare(dc any, all *[]rawStmt) error {
@@ -27,9 +27,10 @@ func (l *sqliteLifeStmts) prepare(dc any, all *[]rawStmt) error {
 		dst *rawStmt
 		sql string
 	}{
-		{&l.creator, `SELECT creator FROM conversations WHERE id = ?`},
+		{&l.role, `SELECT CASE WHEN left_seq > 0 THEN '' ELSE role END FROM members WHERE conv_id = ? AND user_id = ?`},
 		{&l.target, `SELECT sender, msg_type, text, body, created_at, ext FROM messages WHERE conv_id = ? AND seq = ?`},
 		{&l.setTarget, `UPDATE messages SET text = ?, body = ?, ext = ? WHERE conv_id = ? AND seq = ?`},
+		{&l.setExt, `UPDATE messages SET ext = ? WHERE conv_id = ? AND seq = ?`},
 		{&l.edits, `SELECT seq, ext FROM messages WHERE conv_id = ? AND seq > ? AND msg_type = '` + proto.MsgEdit + `' AND text != ''`},
 		{&l.clearEdit, `UPDATE messages SET text = '' WHERE conv_id = ? AND seq = ?`},
 		{&l.peerRead, `SELECT read_seq FROM members WHERE conv_id = ? AND user_id != ?`},
@@ -66,11 +67,12 @@ func (s *SQLiteStore) roleIn(kind, conv, user string) (string, error) {
 	if kind != proto.KindGroup {
 		return rules.RoleMember, nil
 	}
-	var creator string
-	if err := s.ws.life.creator.queryRow(conv).Scan(&creator); err != nil {
-		return "", err
+	var role string
+	err := s.ws.life.role.queryRow(conv, user).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
 	}
-	return rules.CreatorRole(kind, creator, user), nil
+	return role, err
 }
 
 // admitLifecycle decides a reply's target or an amend's right within an
@@ -109,13 +111,21 @@ func (s *SQLiteStore) admitLifecycle(c *sqliteConv, req *AppendRequest) (*proto.
 	return rules.AdmitAmend(actor, send.MsgType, t, send.Text, req.CreatedAt, req.RecallWindow), nil
 }
 
-// applyLifecycle changes the target of ev, a lifecycle event just written;
-// a recall erases the text of its target's edits as well.
+// applyLifecycle stores the lifecycle fields of ev, a message just
+// written, and when it is a lifecycle event changes its target; a recall
+// erases the text of its target's edits as well.
 func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message) error {
+	st := &s.ws.life
+	// The message's own extras (reply, mentions, target), beside the
+	// columns every message has.
+	if x := encodeExtras(ev); x != nil {
+		if _, err := st.setExt.exec(x, ev.ConvID, int64(ev.Seq)); err != nil {
+			return err
+		}
+	}
 	if ev.Target == 0 {
 		return nil
 	}
-	st := &s.ws.life
 	t, found, err := s.loadMessage(ev.ConvID, ev.Target)
 	if err != nil || !found {
 		return err
@@ -206,7 +216,7 @@ var _ ReceiptReader = (*SQLiteStore)(nil)
 
 // Receipts implements ReceiptReader.
 func (s *SQLiteStore) Receipts(ctx context.Context, user, conv string, seq uint64) (read, unread []string, err error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT user_id, read_seq FROM members WHERE conv_id = ? ORDER BY user_id`, conv)
+	rows, err := s.r.QueryContext(ctx, `SELECT user_id, read_seq FROM members WHERE conv_id = ? AND left_seq = 0 ORDER BY user_id`, conv)
 	if err != nil {
 		return nil, nil, wrapStoreErr("receipts", err)
 	}

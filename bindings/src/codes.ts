@@ -71,6 +71,22 @@ export const Codes = {
   TooLarge: 4213,
   /** 4215 not supported: the request type is not supported here. */
   NotSupported: 4215,
+  /** 4220 role too low: the user's role in the group does not allow the operation. */
+  Role: 4220,
+  /** 4221 target rank too high: the target's role is equal to or higher than the user's. */
+  Rank: 4221,
+  /** 4222 not a member: a target user is not a member of the group. */
+  NotMember: 4222,
+  /** 4223 owner must transfer: the owner must transfer the group before leaving it. */
+  OwnerLeave: 4223,
+  /** 4224 muted: the user is muted in the group (or everyone is), and may not send. */
+  Muted: 4224,
+  /** 4225 join policy: the group's join policy does not allow the operation. */
+  JoinPolicy: 4225,
+  /** 4226 group full: the group would have more than the member limit. */
+  GroupFull: 4226,
+  /** 4227 no pending invitation or request: no such invitation or join request. */
+  NoPending: 4227,
   /** 4230 no such message: the target message is not in this conversation, or is itself a lifecycle event. */
   NoSuchMessage: 4230,
   /** 4231 recall window passed: the recall window of the message has passed. */
@@ -83,6 +99,14 @@ export const Codes = {
   NotEditable: 4234,
   /** 4235 too many reactions: the message has the most distinct reactions it may have. */
   TooManyReactions: 4235,
+  /** 4240 upload too large: an upload above the relay's size limit (HTTP 413). */
+  UploadTooLarge: 4240,
+  /** 4241 upload type not allowed: an upload whose content type is not on the relay's allow-list (HTTP 415). */
+  UploadType: 4241,
+  /** 4242 upload incomplete: an upload body shorter or longer than its declared length, or with none declared (HTTP 400/411). */
+  UploadIncomplete: 4242,
+  /** 4243 attachment refused: a message names an attachment that does not exist or that the sender did not upload. */
+  Attachment: 4243,
   /** 4255 renewal refused: the renewal token is invalid, expired or for another user. */
   RenewRefused: 4255,
   /** 4256 bad name: a name holds control or bidirectional-override characters. */
@@ -135,6 +159,10 @@ export const Codes = {
   UnknownConversation: 4909,
   /** 4913 bad message id: not the id of a sent message (conversationId#seq). */
   BadMessageID: 4913,
+  /** 4916 upload failed: the relay refused an attachment's upload for good; its message failed. */
+  UploadFailed: 4916,
+  /** 4917 file gone: the file of a message waiting for its upload is no longer in the device's storage. */
+  FileGone: 4917,
 } as const;
 
 /** Code is a code this version of the SDK knows; a newer relay may send others. */
@@ -167,12 +195,24 @@ const names: { readonly [code: number]: string } = {
   4209: "conflict",
   4213: "too large",
   4215: "not supported",
+  4220: "role too low",
+  4221: "target rank too high",
+  4222: "not a member",
+  4223: "owner must transfer",
+  4224: "muted",
+  4225: "join policy",
+  4226: "group full",
+  4227: "no pending invitation or request",
   4230: "no such message",
   4231: "recall window passed",
   4232: "not the sender",
   4233: "message recalled",
   4234: "not editable",
   4235: "too many reactions",
+  4240: "upload too large",
+  4241: "upload type not allowed",
+  4242: "upload incomplete",
+  4243: "attachment refused",
   4255: "renewal refused",
   4256: "bad name",
   4257: "group limit",
@@ -199,6 +239,8 @@ const names: { readonly [code: number]: string } = {
   4908: "aborted",
   4909: "unknown conversation",
   4913: "bad message id",
+  4916: "upload failed",
+  4917: "file gone",
 };
 
 // Inclusive ranges where Code.Terminal and Code.Retryable are true, from

@@ -47,8 +47,13 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		ReplyTo: "p:a:b#1", Mentions: []string{"a"}, Recalled: true, EditedAt: 1, Reactions: []core.Reaction{{Emoji: "x", Users: []string{"a"}}},
 		Target: 1, Hidden: true}
 	cv := core.Conversation{ID: "p:a:b", Kind: "p2p", Name: "n", Members: []string{"a"}, LastMessage: &m, LastSeq: 1, ReadSeq: 1,
-		Unread: 1, SyncedSeq: 1, Version: 1, Mentioned: true, MentionSeq: 1, PeerReadSeq: 1}
-	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1}
+		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d",
+		Mentioned: true, MentionSeq: 1, PeerReadSeq: 1}
+	rel := core.Relation{User: "b", State: "pending", Note: "n", Blocked: true, At: 1}
+	set := core.ConvSetting{ConvID: "p:a:b", Pinned: true, Muted: true, Hidden: true, HiddenSeq: 1}
+	acct := core.Account{Cursor: 1, ContactsOnly: true, Relations: []core.Relation{rel}, Settings: []core.ConvSetting{set},
+		Drafts: []core.Draft{{ConvID: "p:a:b", Text: "t"}}}
+	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1, Account: &acct}
 	e := core.OutboxEntry{Order: 1, Message: m}
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
 	for ts, v := range map[string]any{
@@ -61,7 +66,13 @@ func TestShapesMatchTheJSON(t *testing.T) {
 			OutboxPut: []core.OutboxEntry{e}, OutboxDelete: []string{"c"}},
 		"SearchCursor":       cur,
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
-		"BridgeEvent":        core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"}},
+		"BridgeEvent": core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
+			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1},
+		"Relation":           rel,
+		"StoredConvSetting":  set,
+		"StoredDraft":        core.Draft{ConvID: "p:a:b", Text: "t"},
+		"StorageAccount":     acct,
+		"ContactAnswerEvent": core.ContactAnswer{User: "b", Accepted: true},
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
 		"StoredReaction":     core.Reaction{Emoji: "x", Users: []string{"a"}},
 	} {
@@ -127,6 +138,16 @@ func zeroOf(v any) any {
 		return core.Typing{}
 	case core.Reaction:
 		return core.Reaction{}
+	case core.Relation:
+		return core.Relation{}
+	case core.ConvSetting:
+		return core.ConvSetting{}
+	case core.Draft:
+		return core.Draft{}
+	case core.Account:
+		return core.Account{}
+	case core.ContactAnswer:
+		return core.ContactAnswer{}
 	}
 	panic("no zero value for this type")
 }

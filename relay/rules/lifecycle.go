@@ -9,9 +9,9 @@ import (
 // Roles of a conversation member, highest first. A p2p conversation has
 // members only.
 const (
-	RoleOwner  = "owner"
-	RoleAdmin  = "admin"
-	RoleMember = "member"
+	RoleOwner  = proto.RoleOwner
+	RoleAdmin  = proto.RoleAdmin
+	RoleMember = proto.RoleMember
 )
 
 // DefaultRecallWindow is how long a sender may recall a message by default.

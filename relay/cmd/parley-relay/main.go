@@ -152,6 +152,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	busTLSKey := fs.String("bus-tls-key", "", "PEM key of --bus-tls-cert")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	checkOverload, applyOverload := overloadFlags(e)
+	applyUploads := uploadFlags(e)
 	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
 	userRate := fs.Float64("user-rate-limit", 1000, "frames per second one user may send across their sessions on this node; negative disables")
 	userBytes := fs.Float64("user-byte-rate", 2<<20, "bytes per second one user may send across their sessions on this node; negative disables")
@@ -166,7 +167,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxGroupsHour := fs.Int("max-groups-per-hour", 60, "groups one user may create in any hour; negative: no limit")
 	groupIDs := fs.String("group-ids", "namespaced", "who names groups: namespaced (chosen ids must be g:CREATOR.x), server (relay only) or any")
 	recallWindow := fs.Duration("recall-window", 2*time.Minute, "how long a sender may recall a message (group admins: any time); negative: never")
-	invitePolicy := fs.String("invite-policy", "direct", "how users come into a group: direct (consent is not built yet)")
+	invitePolicy := fs.String("invite-policy", "direct", "how users come into a group: direct (added at once) or consent (invited; a member once they accept)")
 	for name, variable := range map[string]string{
 		"group-ids": "PARLEY_GROUP_IDS", "invite-policy": "PARLEY_INVITE_POLICY", "recall-window": "PARLEY_RECALL_WINDOW",
 		"max-groups-per-user": "PARLEY_MAX_GROUPS_PER_USER", "max-groups-per-hour": "PARLEY_MAX_GROUPS_PER_HOUR",
@@ -273,6 +274,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		TokenAudience: *tokenAudience, TokenIssuer: *tokenIssuer, MaxTokenTTL: *maxTokenTTL, TokenLeeway: leeway,
 	}
 	applyOverload(&opts)
+	if err := applyUploads(&opts); err != nil {
+		if store != nil {
+			store.Close()
+		}
+		if bus != nil {
+			bus.Close()
+		}
+		return badUsage(stderr, err)
+	}
 	srv, err := relay.New(opts)
 	if err != nil {
 		if store != nil {
