@@ -161,6 +161,7 @@ func (w *jsonw) conversation(c *core.Conversation) {
 	w.uint("version", c.Version)
 	w.convLifecycle(c) // jsvalue_lifecycle_js.go
 	w.convSettings(c)  // jscontacts_js.go
+	w.groupState(c)    // jsgroups_js.go
 	w.close()
 }
 
@@ -295,6 +296,10 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.close()
 	}
 	w.feedEvent(e) // jscontacts_js.go
+	if e.Notice != nil {
+		w.key("notice")
+		w.notice(e.Notice) // jsgroups_js.go
+	}
 	w.close()
 	return w.b
 }
@@ -524,6 +529,7 @@ func (r *jsReader) conversation(o js.Value, c *core.Conversation) {
 	c.Version = r.uint(o, "version")
 	r.convLifecycle(o, c) // jsvalue_lifecycle_js.go
 	r.convSettings(o, c)  // jscontacts_js.go
+	r.groupState(o, c)    // jsgroups_js.go
 }
 
 // snapshot reads a StorageSnapshot.
