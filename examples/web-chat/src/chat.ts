@@ -3,6 +3,7 @@
 // what the SDK's calls return; render functions turn it into DOM.
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { h, icon } from './dom';
+import { convActions, convBadges, draftSaver, pinnedFirst } from './settings';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
   convMembers,
@@ -66,6 +67,8 @@ export class ChatApp {
   private threads = new Map<string, Thread>();
   private selected: string | null = null;
   private composerDrafts = new Map<string, string>();
+  /** Keeps the composer's text in the SDK's cache as the conversation's draft (settings.ts). */
+  private saveDraft: ReturnType<typeof draftSaver>;
   private cleanups: (() => void)[] = [];
   private dirty = { list: false, pane: false, thread: false, conn: false };
   private flushTimer = 0;
@@ -94,6 +97,7 @@ export class ChatApp {
 
   constructor(opts: ChatOptions) {
     this.client = opts.client;
+    this.saveDraft = draftSaver(this.client);
     this.me = opts.me;
     this.onSignOut = opts.onSignOut;
     this.root = this.build();
@@ -258,6 +262,7 @@ export class ChatApp {
    */
   private select(id: string | null, updateUrl = true): void {
     if (this.selected && this.composer) this.composerDrafts.set(this.selected, this.composer.value);
+    if (this.selected && this.composer) this.saveDraft(this.selected, this.composer.value, true);
     const from = this.selected;
     this.selected = id;
     if (updateUrl && id !== from) {
@@ -275,7 +280,7 @@ export class ChatApp {
     this.mark('list', 'pane', 'thread');
     this.flush();
     if (!id) return;
-    this.composer.value = this.composerDrafts.get(id) ?? '';
+    this.composer.value = this.composerDrafts.get(id) ?? this.convs.get(id)?.draft ?? '';
     this.autoGrow();
     this.renderTyping();
     if (matchMedia('(pointer: fine)').matches) this.composer.focus();
@@ -371,6 +376,7 @@ export class ChatApp {
     if (!id || !text.trim()) return;
     this.composer.value = '';
     this.composerDrafts.delete(id);
+    this.saveDraft(id, '', true);
     this.autoGrow();
     this.forceBottom = true;
     // The pending message arrives through the 'message' event at once; the
@@ -517,6 +523,7 @@ export class ChatApp {
     });
     this.composer.addEventListener('input', () => {
       this.autoGrow();
+      if (this.selected) this.saveDraft(this.selected, this.composer.value);
       // Every key press: the SDK sends at most one typing notice per 3 s.
       if (this.selected && this.composer.value) {
         try {
@@ -581,7 +588,7 @@ export class ChatApp {
       const p = this.pendingLast.get(id);
       rows.push({ conv: d.conv, at: p ? messageTime(p) : d.at, last: p });
     }
-    return rows.sort((a, b) => b.at - a.at || a.conv.id.localeCompare(b.conv.id));
+    return pinnedFirst(rows.sort((a, b) => b.at - a.at || a.conv.id.localeCompare(b.conv.id)));
   }
 
   private renderList(): void {
@@ -621,7 +628,7 @@ export class ChatApp {
         h(
           'div',
           { class: 'conv-body' },
-          h('div', { class: 'conv-top' }, h('span', { class: 'conv-name' }, title), h('time', { class: 'conv-time' }, listTime(at))),
+          h('div', { class: 'conv-top' }, h('span', { class: 'conv-name' }, title), convBadges(conv), h('time', { class: 'conv-time' }, listTime(at))),
           h(
             'div',
             { class: 'conv-bottom' },
@@ -660,6 +667,7 @@ export class ChatApp {
       h('button', { class: 'icon-btn back', type: 'button', 'aria-label': 'Back to conversations', onclick: () => this.back() }, icon('back')),
       avatar(title, 'sm', group),
       h('div', { class: 'pane-title' }, h('h2', null, title), h('p', { title: sub }, sub)),
+      convActions(this.client, cv, this.me, (text) => this.toast(text)),
     );
     this.composer.placeholder = `Message ${group ? title : peerOf(cv, this.me)}`;
   }
