@@ -142,6 +142,16 @@ func validVectors() []validVector {
 		{"error/bad-name", Frame{Type: TypeError, ID: 15, Body: &ErrorBody{Code: CodeBadName, Message: "group name holds a control or bidi character"}}},
 		{"typing/client", Frame{Type: TypeTyping, Body: &Typing{ConvID: vP2P}}},
 		{"typing/relay", Frame{Type: TypeTyping, Body: &Typing{ConvID: vGroup, User: vBob}}},
+		{"hello/platform", Frame{Type: TypeHello, ID: 1, Body: &Hello{Version: Version, Token: vToken, DeviceID: vDevWeb, Platform: "web"}}},
+		{"devices", Frame{Type: TypeDevices, ID: 16, Body: &Devices{}}},
+		{"device-list", Frame{Type: TypeDeviceList, ID: 16, Body: &DeviceList{Devices: []Device{
+			{ID: vDevIOS, Platform: "react-native", ConnectedAt: vNow - 60_000},
+			{ID: vDevWeb, Platform: "web", ConnectedAt: vNow, Current: true}}}}},
+		{"kick-device", Frame{Type: TypeKickDevice, ID: 17, Body: &KickDevice{DeviceID: vDevIOS}}},
+		{"error/no-such-device", Frame{Type: TypeError, ID: 17, Body: &ErrorBody{Code: CodeNoSuchDevice, Message: "no session of that device is open"}}},
+		{"close/device-kicked", Frame{Type: TypeClose, Body: &Close{Code: CodeDeviceKicked, Reason: "signed out from another device"}}},
+		{"close/device-policy", Frame{Type: TypeClose, Body: &Close{Code: CodeDevicePolicy, Reason: "a newer web session of this user opened"}}},
+		{"close/token-revoked", Frame{Type: TypeClose, Body: &Close{Code: CodeTokenRevoked, Reason: "token revoked"}}},
 	}
 }
 
@@ -214,6 +224,7 @@ func invalidVectors() []invalidVector {
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
 		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
 		{"type/unknown-51", hx("a2 01 18 33 03 a0"), pe},                                              // first number after typing
+		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
 		{"type/overflow-256", hx("a2 01 19 010d 03 a0"), pe},                                          // 269 is not ping (13) mod 256
 		{"type/negative", hx("a2 01 2c 03 a0"), pe},                                                   // -13

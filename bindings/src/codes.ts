@@ -35,6 +35,14 @@ export const Codes = {
   FrameTooLarge: 4007,
   /** 4008 origin forbidden: Origin header not on the allow-list. */
   OriginForbidden: 4008,
+  /** 4011 device kicked: closed by another of the user's devices (kick-device). */
+  DeviceKicked: 4011,
+  /** 4012 device policy: replaced by a newer session of the same platform under the relay's device policy. */
+  DevicePolicy: 4012,
+  /** 4013 token revoked: the token was revoked by the operator; sign in again for a new one. */
+  TokenRevoked: 4013,
+  /** 4014 user deleted: the user's account data was deleted by the operator. */
+  UserDeleted: 4014,
   /** 4100 shutdown: relay is draining for a restart. */
   Shutdown: 4100,
   /** 4101 overloaded: relay refuses new work for now. */
@@ -71,6 +79,8 @@ export const Codes = {
   GroupLimit: 4257,
   /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
   GroupID: 4258,
+  /** 4285 no such device: kick-device: the user has no session of that device open. */
+  NoSuchDevice: 4285,
   /** 4300 unavailable: the store could not commit; retry later. */
   Unavailable: 4300,
   /** 4301 busy: the relay is overloaded and refused the request at the door; retry after a backoff. */
@@ -111,6 +121,10 @@ const names: { readonly [code: number]: string } = {
   4006: "protocol error",
   4007: "frame too large",
   4008: "origin forbidden",
+  4011: "device kicked",
+  4012: "device policy",
+  4013: "token revoked",
+  4014: "user deleted",
   4100: "shutdown",
   4101: "overloaded",
   4102: "slow consumer",
@@ -129,6 +143,7 @@ const names: { readonly [code: number]: string } = {
   4256: "bad name",
   4257: "group limit",
   4258: "group id refused",
+  4285: "no such device",
   4300: "unavailable",
   4301: "busy",
   4308: "timeout",
