@@ -134,3 +134,15 @@ func edgeLog(p *relayProc) string {
 	defer edgeLogMu.Unlock()
 	return p.log.String()
 }
+
+// TestEdgeBuildsForJSWasm: the Worker (relay/edge) builds, with the
+// relay's SQLite store on a Durable Object's storage: a store file that
+// leaves js/wasm out would break it.
+func TestEdgeBuildsForJSWasm(t *testing.T) {
+	cmd := exec.Command("go", "vet", "./relay/edge/...")
+	cmd.Dir = filepath.Dir(filepath.Dir(edgeDir()))
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("GOOS=js GOARCH=wasm go vet ./relay/edge/...: %v\n%s", err, out)
+	}
+}
