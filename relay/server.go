@@ -113,6 +113,7 @@ func New(opts Options) (*Server, error) {
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 		ctl: s.ctl, tokens: s.revocations(),
 	}
+	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, o.Logger)
 
 	s.registerGauges()
 	s.metricsHandler = s.metrics.handler()
@@ -219,6 +220,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
+	s.env.presence.stop(ctx)
 	s.cancelAll()
 	s.sub.Close()
 	if c, ok := s.bus.(interface{ Close() }); ok {
