@@ -108,7 +108,7 @@ func (p *relayProc) hibernate(t testing.TB) {
 	t.Helper()
 	n := strings.Count(edgeLog(p), "hibernated ")
 	_ = p.cmd.Process.Signal(syscall.SIGUSR2)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for strings.Count(edgeLog(p), "hibernated ") == n {
 		if strings.Contains(edgeLog(p), "hibernate failed") || time.Now().After(deadline) {
 			t.Fatalf("hibernation did not happen:\n%s", edgeLog(p))

@@ -56,10 +56,17 @@ const url = await mf.ready;
 console.log(`parley edge relay on ${url.href.replace(/\/$/, "")} (workerd, data in ${data})`);
 
 process.on("SIGUSR2", async () => {
+  const began = Date.now();
   try {
     const ids = await mf.listDurableObjectIds("Relay");
-    for (const id of ids) await mf.unsafeEvictDurableObject("", "Relay", { id, webSockets: "hibernate" });
-    console.log(`hibernated ${ids.length}`);
+    for (const id of ids) {
+      try {
+        await mf.unsafeEvictDurableObject("", "Relay", { id, webSockets: "hibernate" });
+      } catch (e) {
+        if (!/not currently running/.test(String(e && e.message))) throw e; // asleep already
+      }
+    }
+    console.log(`hibernated ${ids.length} in ${Date.now() - began} ms`);
   } catch (e) {
     console.log(`hibernate failed: ${e && e.stack}`);
   }
