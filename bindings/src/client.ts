@@ -4,6 +4,7 @@ import { encodeBody, toConversation, toEvent, toMessage, type DecodedEvent } fro
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
+import { checkPresenceArgs, checkProfile, checkStatus, checkUsers, checked } from './presence.js';
 import { indexedDBStorage, preload } from './storage/indexeddb.js';
 import type {
   AbortOptions,
@@ -24,6 +25,10 @@ import type {
   SearchOptions,
   SendTextOptions,
   StorageAdapter,
+  Presence,
+  Profile,
+  ProfileUpdate,
+  SubscribePresenceOptions,
 } from './types.js';
 import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
@@ -38,7 +43,7 @@ type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 // Every event name; the compiler checks the list against ClientEvents both ways.
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing'] as const;
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'presence', 'profile'] as const;
 const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
 void _allEvents;
 const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -442,6 +447,27 @@ class Client implements ParleyClient {
     if (typeof options !== 'object' || options === null) throw invalid('createGroup options must be an object');
     const signal = signalOf(options);
     return toConversation(await this.#call((wc) => wc.createGroup(options.id ?? '', name, members, signal)));
+  }
+
+  // Presence and profiles (presence.ts checks the arguments).
+  setStatus(status?: string): Promise<void> {
+    return checked(() => checkStatus(status)).then(() => this.#call((wc) => wc.setStatus(status ?? '')));
+  }
+
+  subscribePresence(users: string[], options: SubscribePresenceOptions = {}): Promise<Presence[]> {
+    return checked(() => checkPresenceArgs('subscribePresence', users, options)).then((ttl) => this.#call((wc) => wc.subscribePresence(users, ttl)));
+  }
+
+  unsubscribePresence(users: string[]): Promise<void> {
+    return checked(() => checkUsers('unsubscribePresence', users)).then(() => this.#call((wc) => wc.unsubscribePresence(users)));
+  }
+
+  setProfile(profile: ProfileUpdate): Promise<void> {
+    return checked(() => checkProfile(profile)).then(() => this.#call(async (wc) => void (await wc.setProfile(profile))));
+  }
+
+  profiles(users: string[]): Promise<Profile[]> {
+    return checked(() => checkUsers('profiles', users)).then(() => this.#call((wc) => wc.profiles(users)));
   }
 
   waitSynced(options: AbortOptions = {}): Promise<void> {

@@ -108,6 +108,10 @@ export function toEvent(e: BridgeEvent): DecodedEvent | null {
       return { name: 'reset', payload: undefined };
     case 'typing':
       return e.typing ? { name: 'typing', payload: { conversationId: e.typing.conversationId, user: e.typing.user } } : null;
+    case 'presence':
+      return e.presence ? { name: 'presence', payload: { ...e.presence } } : null;
+    case 'profile':
+      return e.profile ? { name: 'profile', payload: { ...e.profile } } : null;
     default:
       return null;
   }

@@ -24,7 +24,7 @@
  * delivered from the Go side's event goroutine, in order).
  * @internal
  */
-import type { BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation } from './bridge.gen.js';
+import type { BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Presence, Profile } from './bridge.gen.js';
 
 /** @internal */
 export interface WasmError {
@@ -91,6 +91,11 @@ export interface WasmClient {
   probe(timeoutMs: number): void;
   /** "" when sent or dropped (best-effort), else why the argument is invalid. */
   typing(conversationId: string): string;
+  setStatus(status: string): Promise<void>;
+  subscribePresence(users: string[], ttlMs: number): Promise<Presence[]>;
+  unsubscribePresence(users: string[]): Promise<void>;
+  setProfile(profile: { nickname?: string; avatar?: string; custom?: string }): Promise<Profile[]>;
+  profiles(users: string[]): Promise<Profile[]>;
   state(): 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
   userId(): string;
   deviceId(): string;

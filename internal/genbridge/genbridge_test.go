@@ -59,8 +59,11 @@ func TestShapesMatchTheJSON(t *testing.T) {
 			OutboxPut: []core.OutboxEntry{e}, OutboxDelete: []string{"c"}},
 		"SearchCursor":       cur,
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
-		"BridgeEvent":        core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"}},
-		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
+		"BridgeEvent": core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
+			Presence: &core.Presence{User: "a"}, Profile: &core.Profile{User: "a"}},
+		"TypingEvent": core.Typing{ConvID: "p:a:b", User: "a"},
+		"Presence":    core.Presence{User: "a", Online: true, Status: "s", LastSeen: 1},
+		"Profile":     core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1},
 	} {
 		full, err := json.Marshal(v)
 		if err != nil {
@@ -122,6 +125,10 @@ func zeroOf(v any) any {
 		return core.Event{}
 	case core.Typing:
 		return core.Typing{}
+	case core.Presence:
+		return core.Presence{}
+	case core.Profile:
+		return core.Profile{}
 	}
 	panic("no zero value for this type")
 }

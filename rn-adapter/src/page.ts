@@ -352,6 +352,11 @@ const API = {
   markRead: 'method',
   typing: 'method',
   createGroup: 'method',
+  setStatus: 'method',
+  subscribePresence: 'method',
+  unsubscribePresence: 'method',
+  setProfile: 'method',
+  profiles: 'method',
   waitSynced: 'method',
   close: 'method',
 } as const satisfies Record<keyof ParleyClient, 'getter' | 'method'>;

@@ -287,6 +287,7 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.str("user", e.Typing.User)
 		w.close()
 	}
+	w.presenceEvent(e) // presence_js.go
 	w.close()
 	return w.b
 }

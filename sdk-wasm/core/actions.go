@@ -46,6 +46,9 @@ type Result struct {
 	Conversation *Conversation
 	// Messages is the page, for FetchHistory.
 	Messages []Message
+	// Presences and Profiles answer the presence and profile requests.
+	Presences []Presence
+	Profiles  []Profile
 }
 
 // Poll returns the actions produced since the last call, in order.

@@ -130,6 +130,9 @@ type Core struct {
 	// typing.go: when this device last said it types, per conversation.
 	typedAt map[string]time.Time
 
+	// presence.go: subscriptions made here and the profile cache.
+	pres presenceState
+
 	// actions.go: the outputs of the input being handled.
 	acts   []Action
 	mark   int // index in acts where the current input's actions start

@@ -130,4 +130,6 @@ type Event struct {
 	Message      *Message      `json:"message,omitempty"`
 	Conversation *Conversation `json:"conversation,omitempty"`
 	Typing       *Typing       `json:"typing,omitempty"`
+	Presence     *Presence     `json:"presence,omitempty"` // EventPresence
+	Profile      *Profile      `json:"profile,omitempty"`  // EventProfile
 }
