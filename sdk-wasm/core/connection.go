@@ -171,6 +171,10 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.merge(&body.Conversation)
 	case *proto.Typing:
 		c.typing(now, body)
+	case *proto.UserState:
+		c.userState(now, f.ID, r, body)
+	case *proto.UserUpdate:
+		c.userUpdate(body)
 	case *proto.Presences: // presence.go
 		c.presences(now, f.ID, r, body)
 	case *proto.Profiles:
@@ -178,6 +182,7 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 	case nil:
 		if f.Type == proto.TypeResync {
 			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
+			c.startUserSync(now)
 			return
 		}
 		c.replied(r)
@@ -277,6 +282,7 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	}
 	c.setState(StateConnected, 0, "")
 	c.startSync(now)
+	c.startUserSync(now)
 	c.sendReads(now)
 	c.pumpGroups(now)
 	c.presenceWelcome(now)

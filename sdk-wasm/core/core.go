@@ -130,6 +130,9 @@ type Core struct {
 	// typing.go: when this device last said it types, per conversation.
 	typedAt map[string]time.Time
 
+	// contacts.go: the user's feed and drafts.
+	acct account
+
 	// presence.go: subscriptions made here and the profile cache.
 	pres presenceState
 
@@ -166,6 +169,7 @@ func New(cfg Config, snap Snapshot) (*Core, error) {
 		filling:  make(map[string]bool),
 	}
 	c.meta.DeviceID = cfg.DeviceID
+	c.loadAccount(snap.Meta.Account)
 	for i := range snap.Conversations {
 		cv := snap.Conversations[i]
 		c.convs[cv.ID] = &cv
