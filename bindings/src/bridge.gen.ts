@@ -21,6 +21,28 @@ export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnectin
 export type MessageStatus = 'pending' | 'sent' | 'failed';
 
 /**
+ * The file of an image, file, audio or video message.
+ *
+ * Generated from Go core.Attachment.
+ */
+export interface StoredAttachment {
+  /** The relay's upload id; empty while the upload is pending. */
+  id: string;
+  /** File name. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Media type, e.g. image/png. */
+  mime: string;
+  /** Pixels, for images and videos. */
+  width?: number;
+  /** Pixels, for images and videos. */
+  height?: number;
+  /** For audio and video. */
+  durationMs?: number;
+}
+
+/**
  * A message as stored (`body` is base64).
  *
  * Generated from Go core.Message.
@@ -49,6 +71,8 @@ export interface StoredMessage {
   status: MessageStatus;
   /** Why the relay refused it, when the status is failed. */
   errorCode?: number;
+  /** The file of an image, file, audio or video message. */
+  attachment?: StoredAttachment;
 }
 
 /**

@@ -58,6 +58,7 @@ export function toMessage(b: StoredMessage): Message {
   if (b.body !== undefined && b.body !== '') m.body = decodeBody(b.body);
   if (b.localTime) m.localTime = b.localTime;
   if (b.errorCode) m.errorCode = b.errorCode;
+  if (b.attachment) m.attachment = { ...b.attachment };
   return m;
 }
 

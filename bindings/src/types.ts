@@ -59,6 +59,55 @@ export interface Message {
   status: MessageStatus;
   /** Why the relay refused the message, when `status` is `'failed'` (see {@link Codes}). */
   errorCode?: number;
+  /**
+   * The file of an image, file, audio or video message. `id` is empty while
+   * the upload runs; {@link ParleyClient.download} fetches the bytes.
+   */
+  attachment?: Attachment;
+}
+
+/** The file of an image, file, audio or video message. */
+export interface Attachment {
+  /** The relay's upload id; empty while the upload is pending. */
+  id: string;
+  /** File name. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Media type, e.g. `image/png`. */
+  mime: string;
+  width?: number;
+  height?: number;
+  durationMs?: number;
+}
+
+/**
+ * An image, file, audio or video message for {@link ParleyClient.send}: the
+ * file is uploaded to the relay first (progress through
+ * {@link SendOptions.onProgress}), the message waits in the outbox until
+ * the upload is done, and an upload cut by the network or a reload starts
+ * over.
+ */
+export interface OutgoingAttachment {
+  type: 'image' | 'file' | 'audio' | 'video';
+  file: Blob | Uint8Array;
+  /** File name; defaults to the File's name, else `file`. */
+  name?: string;
+  /** Media type; defaults to the Blob's type, else `application/octet-stream`. */
+  mime?: string;
+  width?: number;
+  height?: number;
+  durationMs?: number;
+  /** A caption. */
+  text?: string;
+  /** As {@link OutgoingMessage.clientId}. */
+  clientId?: string;
+}
+
+/** Options of {@link ParleyClient.send}. */
+export interface SendOptions extends AbortOptions {
+  /** Called as an attachment's bytes go up: (bytes sent, bytes in all). */
+  onProgress?: (sentBytes: number, totalBytes: number) => void;
 }
 
 /** The local view of a conversation. */
@@ -125,8 +174,12 @@ export interface ContactRequestEvent {
 
 /** What to send with {@link ParleyClient.send}. */
 export interface OutgoingMessage {
-  /** `'text'` (needs `text`) or `'custom'` (an application payload in `body`, optionally with `text`). */
-  type: 'text' | 'custom';
+  /**
+   * `'text'` (needs `text`), `'custom'` (an application payload in `body`,
+   * optionally with `text`) or `'location'` (`body: { lat, lng, title? }`,
+   * checked by the relay).
+   */
+  type: 'text' | 'custom' | 'location';
   /** The text of a text message. */
   text?: string;
   /**
@@ -365,6 +418,11 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 
 /** Options of {@link createClient}. Every field but `url` and `token` is optional. */
 export interface ClientOptions {
+  /**
+   * Base URL of the relay's upload endpoint. Defaults to the WebSocket URL's
+   * origin with `/v1/uploads` (ws → http, wss → https).
+   */
+  uploadUrl?: string;
   /** The relay's WebSocket endpoint, e.g. `ws://127.0.0.1:8787/v1/ws`. */
   url: string;
   /**
@@ -523,7 +581,12 @@ export interface ParleyClient {
    */
   sendText(conversationId: string, text: string, options?: SendTextOptions): Promise<Message>;
   /** Sends a message of any type; as {@link ParleyClient.sendText}. */
-  send(conversationId: string, message: OutgoingMessage, options?: AbortOptions): Promise<Message>;
+  send(conversationId: string, message: OutgoingMessage | OutgoingAttachment, options?: SendOptions): Promise<Message>;
+  /**
+   * Fetches the bytes of a message's attachment from the relay: for members
+   * of the message's conversation and the uploader (4203 otherwise).
+   */
+  download(message: Message, options?: AbortOptions): Promise<Uint8Array>;
   /** Sends a failed message again; resolves once acknowledged. */
   resend(clientId: string): Promise<Message>;
   /** Drops a pending or failed message from the outbox; its send rejects with 4908 (Aborted). */

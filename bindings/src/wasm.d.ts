@@ -113,6 +113,14 @@ export interface WasmClient {
    */
   send(conv: string, type: string, text: string, body: Uint8Array | null, clientId?: string, signal?: AbortSignal): Promise<StoredMessage>;
   resend(clientId: string): Promise<StoredMessage>;
+  /** Queues an attachment message that waits in the outbox for attachmentUploaded; resolves on ack. */
+  sendAttachment(conv: string, type: string, text: string, clientId: string, name: string, size: number, mime: string, width: number, height: number, durationMs: number, signal?: AbortSignal): Promise<StoredMessage>;
+  /** The relay answered the upload of clientId's file: the message goes out. */
+  attachmentUploaded(clientId: string, id: string, size: number, mime: string): Promise<void>;
+  /** The upload of clientId's file failed for good: the message fails with code. */
+  uploadFailed(clientId: string, code: number, reason: string): Promise<void>;
+  /** The outbox messages whose file is still to be uploaded. */
+  awaitingUpload(): Promise<StoredMessage[]>;
   discard(clientId: string): Promise<void>;
   markRead(conv: string, seq: number): Promise<void>;
   /** id '' lets the client choose one. Resolves with the StoredConversation. */

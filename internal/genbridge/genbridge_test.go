@@ -43,7 +43,8 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := core.Message{ID: "i", ClientID: "c", ConvID: "p:a:b", Seq: 1, Sender: "a", Device: "d", Type: "text", Text: "t",
-		Body: []byte{1}, CreatedAt: 1, LocalTime: 1, Status: core.StatusFailed, ErrorCode: 4203}
+		Body: []byte{1}, CreatedAt: 1, LocalTime: 1, Status: core.StatusFailed, ErrorCode: 4203,
+		Attachment: &core.Attachment{ID: "x", Name: "n", Size: 1, Mime: "m", Width: 1, Height: 1, DurationMs: 1}}
 	cv := core.Conversation{ID: "p:a:b", Kind: "p2p", Name: "n", Members: []string{"a"}, LastMessage: &m, LastSeq: 1, ReadSeq: 1,
 		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d",
 		Role: "owner", Avatar: "a", Notice: "n", Custom: "c", JoinPolicy: "open", MutedUntil: 1, MuteAll: true}
@@ -57,6 +58,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
 	for ts, v := range map[string]any{
 		"StoredMessage":      m,
+		"StoredAttachment":   *m.Attachment,
 		"StoredConversation": cv,
 		"StorageMeta":        meta,
 		"OutboxEntry":        e,
@@ -139,6 +141,8 @@ func zeroOf(v any) any {
 		return core.Event{}
 	case core.Typing:
 		return core.Typing{}
+	case core.Attachment:
+		return core.Attachment{}
 	case core.Relation:
 		return core.Relation{}
 	case core.ConvSetting:

@@ -55,6 +55,7 @@ const (
 var shapes = []shape{
 	{ts: "ConnectionState", dir: coreDir, goType: "State", doc: "Where the connection stands."},
 	{ts: "MessageStatus", dir: coreDir, goType: "Status", doc: "Where a message stands from this device's point of view."},
+	{ts: "StoredAttachment", dir: coreDir, goType: "Attachment", doc: "The file of an image, file, audio or video message."},
 	{ts: "StoredMessage", dir: coreDir, goType: "Message", doc: "A message as stored (`body` is base64)."},
 	{ts: "StoredConversation", dir: coreDir, goType: "Conversation", doc: "A conversation as stored."},
 	{ts: "Relation", dir: coreDir, goType: "Relation", doc: "This user's relation to another user: a contact, a request either way, a block.\n`state` is `requested` (this user asked), `pending` (they asked; `note` is theirs),\n`contact`, or absent; `blocked` is independent of it."},
