@@ -333,11 +333,43 @@ export interface Member {
 }
 
 /**
+ * A user's presence: online while any of their devices is connected (see
+ * {@link ParleyClient.subscribePresence}).
+ *
+ * Generated from Go core.Presence.
+ */
+export interface Presence {
+  user: string;
+  /** Some device of the user is connected. */
+  online: boolean;
+  /** The user's custom status, app-defined. */
+  status?: string;
+  /** Unix ms the user's last device left; absent while online or never seen. */
+  lastSeen?: number;
+}
+
+/**
+ * A user's public profile (see {@link ParleyClient.profiles}).
+ *
+ * Generated from Go core.Profile.
+ */
+export interface Profile {
+  user: string;
+  nickname?: string;
+  /** A URL. */
+  avatar?: string;
+  /** application-defined, JSON typically. */
+  custom?: string;
+  /** Unix ms of the last change, relay clock; 0: never set. */
+  updatedAt: number;
+}
+
+/**
  * EventKind names an event for the application.
  *
  * Generated from Go core.EventKind. @internal
  */
-export type BridgeEventKind = 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
+export type BridgeEventKind = 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'presence' | 'profile' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
 
 /**
  * Event is one notification for the application.
@@ -360,6 +392,10 @@ export interface BridgeEvent {
   total?: number;
   /** Invitation, joinRequest. */
   notice?: GroupNotice;
+  /** EventPresence. */
+  presence?: Presence;
+  /** EventProfile. */
+  profile?: Profile;
 }
 
 /**

@@ -5,6 +5,7 @@ import { flag, groupInfo, membersArgs, muteOp, plainOp, roleOp, text, updateOp, 
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
+import { checkPresenceArgs, checkProfile, checkStatus, checkUsers, checked } from './presence.js';
 import { indexedDBStorage, preload } from './storage/indexeddb.js';
 import { Uploader, indexedDBStash, memoryStash, type AttachmentDraft } from './attachments.js';
 import type {
@@ -34,6 +35,10 @@ import type {
   GroupUpdate,
   Member,
   MembersOptions,
+  Presence,
+  Profile,
+  ProfileUpdate,
+  SubscribePresenceOptions,
 } from './types.js';
 import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
@@ -48,7 +53,7 @@ type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 // Every event name; the compiler checks the list against ClientEvents both ways.
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest'] as const;
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest', 'presence', 'profile'] as const;
 const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
 void _allEvents;
 const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -586,6 +591,27 @@ class Client implements ParleyClient {
   async #op(build: () => BridgeGroupOp): Promise<void> {
     const op = build();
     await this.#call((wc) => wc.groupOp(op));
+  }
+
+  // Presence and profiles (presence.ts checks the arguments).
+  setStatus(status?: string): Promise<void> {
+    return checked(() => checkStatus(status)).then(() => this.#call((wc) => wc.setStatus(status ?? '')));
+  }
+
+  subscribePresence(users: string[], options: SubscribePresenceOptions = {}): Promise<Presence[]> {
+    return checked(() => checkPresenceArgs('subscribePresence', users, options)).then((ttl) => this.#call((wc) => wc.subscribePresence(users, ttl)));
+  }
+
+  unsubscribePresence(users: string[]): Promise<void> {
+    return checked(() => checkUsers('unsubscribePresence', users)).then(() => this.#call((wc) => wc.unsubscribePresence(users)));
+  }
+
+  setProfile(profile: ProfileUpdate): Promise<void> {
+    return checked(() => checkProfile(profile)).then(() => this.#call(async (wc) => void (await wc.setProfile(profile))));
+  }
+
+  profiles(users: string[]): Promise<Profile[]> {
+    return checked(() => checkUsers('profiles', users)).then(() => this.#call((wc) => wc.profiles(users)));
   }
 
   waitSynced(options: AbortOptions = {}): Promise<void> {

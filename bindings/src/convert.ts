@@ -134,6 +134,10 @@ export function toEvent(e: BridgeEvent): DecodedEvent | null {
     case 'invitation':
     case 'joinRequest':
       return e.notice ? { name: e.kind, payload: e.notice } : null;
+    case 'presence':
+      return e.presence ? { name: 'presence', payload: { ...e.presence } } : null;
+    case 'profile':
+      return e.profile ? { name: 'profile', payload: { ...e.profile } } : null;
     default:
       return null;
   }

@@ -24,7 +24,7 @@
  * delivered from the Go side's event goroutine, in order).
  * @internal
  */
-import type { BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member } from './bridge.gen.js';
+import type { BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member, Presence, Profile } from './bridge.gen.js';
 import type { BridgeGroupOp } from './groups.js';
 
 /** @internal */
@@ -92,6 +92,11 @@ export interface WasmClient {
   probe(timeoutMs: number): void;
   /** "" when sent or dropped (best-effort), else why the argument is invalid. */
   typing(conversationId: string): string;
+  setStatus(status: string): Promise<void>;
+  subscribePresence(users: string[], ttlMs: number): Promise<Presence[]>;
+  unsubscribePresence(users: string[]): Promise<void>;
+  setProfile(profile: { nickname?: string; avatar?: string; custom?: string }): Promise<Profile[]>;
+  profiles(users: string[]): Promise<Profile[]>;
   state(): 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
   userId(): string;
   deviceId(): string;

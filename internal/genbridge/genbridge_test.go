@@ -68,7 +68,8 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"SearchCursor":       cur,
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
 		"BridgeEvent": core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
-			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1, Notice: &notice},
+			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1, Notice: &notice,
+			Presence: &core.Presence{User: "a"}, Profile: &core.Profile{User: "a"}},
 		"GroupNotice":        notice,
 		"Member":             core.Member{User: "a", Role: "admin", JoinedAt: 1, MutedUntil: 1},
 		"Relation":           rel,
@@ -77,6 +78,8 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"StorageAccount":     acct,
 		"ContactAnswerEvent": core.ContactAnswer{User: "b", Accepted: true},
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
+		"Presence":           core.Presence{User: "a", Online: true, Status: "s", LastSeen: 1},
+		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1},
 	} {
 		full, err := json.Marshal(v)
 		if err != nil {
@@ -154,6 +157,10 @@ func zeroOf(v any) any {
 		return core.GroupNotice{}
 	case core.Member:
 		return core.Member{}
+	case core.Presence:
+		return core.Presence{}
+	case core.Profile:
+		return core.Profile{}
 	}
 	panic("no zero value for this type")
 }

@@ -72,6 +72,8 @@ var shapes = []shape{
 	{ts: "TypingEvent", dir: coreDir, goType: "Typing", doc: "Payload of the `typing` event: another member types in a conversation. Nothing says\nthe typing stopped: show it for a few seconds after the last one (5 s)."},
 	{ts: "GroupNotice", dir: coreDir, goType: "GroupNotice", doc: "A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request\n(`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and\n`joinRequest` events."},
 	{ts: "Member", dir: coreDir, goType: "Member", doc: "One member of a group."},
+	{ts: "Presence", dir: coreDir, goType: "Presence", doc: "A user's presence: online while any of their devices is connected (see\n{@link ParleyClient.subscribePresence})."},
+	{ts: "Profile", dir: coreDir, goType: "Profile", doc: "A user's public profile (see {@link ParleyClient.profiles})."},
 	{ts: "BridgeEventKind", dir: coreDir, goType: "EventKind", internal: true},
 	{ts: "BridgeEvent", dir: coreDir, goType: "Event", internal: true},
 	{ts: "BridgeConfig", dir: bridgeDir, goType: "bridgeConfig", internal: true},

@@ -310,6 +310,7 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.key("notice")
 		w.notice(e.Notice) // jsgroups_js.go
 	}
+	w.presenceEvent(e) // presence_js.go
 	w.close()
 	return w.b
 }

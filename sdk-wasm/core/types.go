@@ -150,4 +150,6 @@ type Event struct {
 	Answer       *ContactAnswer `json:"answer,omitempty"`   // contactAnswer
 	Total        uint64         `json:"total,omitempty"`    // totalUnread
 	Notice       *GroupNotice   `json:"notice,omitempty"`   // invitation, joinRequest
+	Presence     *Presence      `json:"presence,omitempty"` // EventPresence
+	Profile      *Profile       `json:"profile,omitempty"`  // EventProfile
 }

@@ -315,6 +315,7 @@ func newBridge() *bridge {
 	b.async("waitSynced", func(c *jsClient, args []js.Value) (work, error) {
 		return withSignal(args, 0, func(ctx context.Context) ([]byte, error) { return nil, c.WaitSynced(ctx) })
 	})
+	b.presenceMethods() // presence_js.go
 	return b
 }
 
