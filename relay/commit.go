@@ -34,6 +34,7 @@ type committer struct {
 	log     *slog.Logger
 	metrics *metrics
 	fan     *fanout
+	hooks   *webhooks // after-message webhooks; nil: none
 
 	in   chan *commitReq
 	quit chan struct{} // closed when stop begins: submit fails fast
@@ -184,6 +185,7 @@ func (c *committer) complete(r *commitReq, res AppendResult) {
 		began := time.Now()
 		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: *m}}))
 		c.metrics.fanoutLatency.observe(since(began))
+		c.hooks.message(*m, res.Members)
 	}
 }
 

@@ -117,6 +117,7 @@ type sessionEnv struct {
 	// (control.go); tokens checks revocations (sessions.go).
 	ctl    *control
 	tokens *revocations
+	hooks  *webhooks // webhooks.go; nil: none
 }
 
 // sessionLimits are the Options a session applies.
@@ -493,6 +494,7 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 	if created {
 		s.env.fan.publish(spec.Members, s.id,
 			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
+		s.env.hooks.groupChanged(conv, "created")
 	}
 }
 

@@ -130,7 +130,9 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 		Device: req.Device,
 	}
 	c.msgs = append(c.msgs, m)
-	c.members[req.Sender].readSeq = m.Seq // what a user sent, they have read
+	if mm := c.members[req.Sender]; mm != nil { // not for the admin API's system messages
+		mm.readSeq = m.Seq // what a user sent, they have read
+	}
 	s.byClient[clientKey{req.Sender, send.ClientID}] = msgRef{c.id, m.Seq}
 	s.counter++
 	c.pos = s.counter
