@@ -55,6 +55,9 @@ const (
 	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
 	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
 	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
+	CodeBlocked      Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
+	CodeContactsOnly Code = 4276 // the recipient accepts one-to-one messages from contacts only
+	CodeNoRequest    Code = 4277 // no contact request from that user to answer
 	CodeNoSuchDevice Code = 4285 // kick-device: the user has no session of that device open
 )
 

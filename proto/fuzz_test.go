@@ -103,6 +103,7 @@ func FuzzValidate(f *testing.F) {
 		isRequest := fr.Type == TypeHello || fr.Type == TypeSend || fr.Type == TypeSync ||
 			fr.Type == TypeHistory || fr.Type == TypeRead || fr.Type == TypePing ||
 			fr.Type == TypePong || fr.Type == TypeCreateGroup || fr.Type == TypeRenew || fr.Type == TypeTyping ||
+			fr.Type == TypeContact || fr.Type == TypeSetConv || fr.Type == TypeSetPrefs || fr.Type == TypeUserSync ||
 			fr.Type == TypeDevices || fr.Type == TypeKickDevice
 		verr := Validate(fr.Body)
 		if !isRequest {

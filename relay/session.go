@@ -139,6 +139,7 @@ type sessionLimits struct {
 type sessionStore interface {
 	Querier
 	ConvWriter
+	UserFeed
 	Epoch() string
 }
 
@@ -282,6 +283,14 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.renew(now, f.ID, b)
 	case *proto.Typing:
 		s.typing(now, b)
+	case *proto.Contact:
+		s.contact(now, f.ID, b)
+	case *proto.SetConv:
+		s.setConv(f.ID, b)
+	case *proto.Prefs:
+		s.setPrefs(f.ID, b)
+	case *proto.UserSync:
+		s.userSync(f.ID, b)
 	case *proto.Devices:
 		s.devices(f.ID)
 	case *proto.KickDevice:

@@ -79,6 +79,12 @@ export const Codes = {
   GroupLimit: 4257,
   /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
   GroupID: 4258,
+  /** 4275 blocked: the recipient blocked this user: one-to-one messages and contact requests to them are refused. */
+  Blocked: 4275,
+  /** 4276 contacts only: the recipient accepts one-to-one messages from contacts only. */
+  ContactsOnly: 4276,
+  /** 4277 no contact request: no contact request from that user to answer. */
+  NoRequest: 4277,
   /** 4285 no such device: kick-device: the user has no session of that device open. */
   NoSuchDevice: 4285,
   /** 4300 unavailable: the store could not commit; retry later. */
@@ -143,6 +149,9 @@ const names: { readonly [code: number]: string } = {
   4256: "bad name",
   4257: "group limit",
   4258: "group id refused",
+  4275: "blocked",
+  4276: "contacts only",
+  4277: "no contact request",
   4285: "no such device",
   4300: "unavailable",
   4301: "busy",
