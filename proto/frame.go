@@ -55,6 +55,8 @@ var typeNames = [...]string{
 	TypeConvUpdate: "conv-update", TypePing: "ping", TypePong: "pong", TypeError: "error",
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
 	TypeResync: "resync", TypeTyping: "typing",
+	TypeSubscribePresence: "subscribe-presence", TypeSetStatus: "set-status", TypePresences: "presences",
+	TypeSetProfile: "set-profile", TypeGetProfiles: "get-profiles", TypeProfiles: "profiles",
 	TypeContact: "contact", TypeSetConv: "set-conv", TypeSetPrefs: "set-prefs", TypeUserSync: "user-sync",
 	TypeUserState: "user-state", TypeUserUpdate: "user-update",
 	TypeDevices: "devices", TypeDeviceList: "device-list", TypeKickDevice: "kick-device",
@@ -344,6 +346,18 @@ func NewBody(t Type) (any, bool) {
 		return new(Renewed), true
 	case TypeTyping:
 		return new(Typing), true
+	case TypeSubscribePresence:
+		return new(SubscribePresence), true
+	case TypeSetStatus:
+		return new(SetStatus), true
+	case TypePresences:
+		return new(Presences), true
+	case TypeSetProfile:
+		return new(SetProfile), true
+	case TypeGetProfiles:
+		return new(GetProfiles), true
+	case TypeProfiles:
+		return new(Profiles), true
 	case TypeContact:
 		return new(Contact), true
 	case TypeSetConv:

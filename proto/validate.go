@@ -74,6 +74,8 @@ func Validate(body any) *Error {
 		if b.User != "" {
 			return Errorf(CodeBadRequest, "typing: the relay fills in the user")
 		}
+	case presenceBody: // presence.go
+		return b.validatePresence()
 	case *KickDevice:
 		if !ValidName(b.DeviceID) {
 			return Errorf(CodeBadRequest, "kick-device: invalid device id")

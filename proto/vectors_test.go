@@ -142,6 +142,15 @@ func validVectors() []validVector {
 		{"error/bad-name", Frame{Type: TypeError, ID: 15, Body: &ErrorBody{Code: CodeBadName, Message: "group name holds a control or bidi character"}}},
 		{"typing/client", Frame{Type: TypeTyping, Body: &Typing{ConvID: vP2P}}},
 		{"typing/relay", Frame{Type: TypeTyping, Body: &Typing{ConvID: vGroup, User: vBob}}},
+		{"subscribe-presence", Frame{Type: TypeSubscribePresence, ID: 16, Body: &SubscribePresence{Users: []string{vBob, vCarol}, TTLMs: 3600000}}},
+		{"subscribe-presence/unsubscribe", Frame{Type: TypeSubscribePresence, ID: 17, Body: &SubscribePresence{Users: []string{vCarol}, Op: PresenceUnsubscribe}}},
+		{"presences", Frame{Type: TypePresences, ID: 16, Body: &Presences{List: []Presence{{User: vBob, Online: true, Status: "in a meeting"}, {User: vCarol, LastSeen: vNow}}}}},
+		{"presences/push", Frame{Type: TypePresences, Body: &Presences{List: []Presence{{User: vBob, LastSeen: vNow}}}}},
+		{"set-status", Frame{Type: TypeSetStatus, ID: 18, Body: &SetStatus{Status: "in a meeting"}}},
+		{"set-profile", Frame{Type: TypeSetProfile, ID: 19, Body: &SetProfile{Nickname: ptr("Alice"), Avatar: ptr("https://example.com/a.png")}}},
+		{"get-profiles", Frame{Type: TypeGetProfiles, ID: 20, Body: &GetProfiles{Users: []string{vAlice, vBob}}}},
+		{"profiles", Frame{Type: TypeProfiles, ID: 20, Body: &Profiles{List: []Profile{{User: vAlice, Nickname: "Alice", Avatar: "https://example.com/a.png", Custom: `{"title":"designer"}`, UpdatedAt: vNow}, {User: vBob}}}}},
+		{"error/presence-limit", Frame{Type: TypeError, ID: 16, Body: &ErrorBody{Code: CodePresenceLimit, Message: "3000 presence subscriptions is the most one user may hold"}}},
 		{"contact/request", Frame{Type: TypeContact, ID: 16, Body: &Contact{Op: ContactRequest, User: vBob, Note: "alice from the design team"}}},
 		{"contact/block", Frame{Type: TypeContact, ID: 17, Body: &Contact{Op: ContactBlock, User: vCarol}}},
 		{"set-conv/pin-mute", Frame{Type: TypeSetConv, ID: 18, Body: &SetConv{ConvID: vGroup, Pinned: &vTrue, Muted: &vFalse}}},
@@ -238,7 +247,7 @@ func invalidVectors() []invalidVector {
 		{"type/missing", hx("a1 03 a0"), pe},                                                          // {3: {}}
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
 		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
-		{"type/unknown-51", hx("a2 01 18 33 03 a0"), pe},                                              // first number after typing
+		{"type/unknown-72", hx("a2 01 18 48 03 a0"), pe},                                              // first number after renewed
 		{"type/unknown-63", hx("a2 01 18 3f 03 a0"), pe},                                              // first number after user-update
 		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
@@ -504,3 +513,5 @@ func readJSON(t *testing.T, name string, v any) {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

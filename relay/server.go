@@ -116,6 +116,7 @@ func New(opts Options) (*Server, error) {
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 		ctl: s.ctl, tokens: s.revocations(), hooks: s.hooks,
 	}
+	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, o.Logger)
 
 	s.registerGauges()
 	s.metricsHandler = s.metrics.handler()
@@ -223,6 +224,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
+	s.env.presence.stop(ctx)
 	s.cancelAll()
 	s.sub.Close()
 	if c, ok := s.bus.(interface{ Close() }); ok {

@@ -166,11 +166,11 @@ func TestDevicePolicy(t *testing.T) {
 	})
 }
 
-// testStoreSessions is part of the store conformance suite: revocations
+// testStoreRevocations is part of the store conformance suite: revocations
 // are kept per user and for everyone, never move back, and survive as the
 // latest of the two; the admin API's system sender writes into any
 // conversation that exists, and into none that does not.
-func testStoreSessions(t *testing.T, open func(t *testing.T) Store) {
+func testStoreRevocations(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("system sender", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
