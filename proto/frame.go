@@ -55,6 +55,8 @@ var typeNames = [...]string{
 	TypeConvUpdate: "conv-update", TypePing: "ping", TypePong: "pong", TypeError: "error",
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
 	TypeResync: "resync", TypeTyping: "typing",
+	TypeGroupOp: "group-op", TypeMembers: "members", TypeMemberPage: "member-page",
+	TypeGroupNotice: "group-notice", TypePending: "pending", TypePendingList: "pending-list",
 	TypeSubscribePresence: "subscribe-presence", TypeSetStatus: "set-status", TypePresences: "presences",
 	TypeSetProfile: "set-profile", TypeGetProfiles: "get-profiles", TypeProfiles: "profiles",
 	TypeContact: "contact", TypeSetConv: "set-conv", TypeSetPrefs: "set-prefs", TypeUserSync: "user-sync",
@@ -173,6 +175,16 @@ type Conversation struct {
 	LastMessage *Message `cbor:"7,keyasint,omitempty"`
 	Version     uint64   `cbor:"8,keyasint"` // the change cursor this state belongs to
 	CreatedAt   int64    `cbor:"9,keyasint,omitempty"`
+	// Group state (see group.go). Role is this user's role; empty when
+	// the user is no longer a member (removed, left, dismissed): the view
+	// is then frozen at the last message the user may read.
+	Role       string `cbor:"10,keyasint,omitempty"`
+	Avatar     string `cbor:"11,keyasint,omitempty"`
+	Notice     string `cbor:"12,keyasint,omitempty"`
+	MutedUntil int64  `cbor:"13,keyasint,omitempty"` // this user may not speak before it, unix ms
+	JoinPolicy string `cbor:"14,keyasint,omitempty"`
+	Custom     string `cbor:"15,keyasint,omitempty"`
+	MuteAll    bool   `cbor:"16,keyasint,omitempty"` // only admins and the owner may speak
 }
 
 // SyncResult lists changed conversations in change order.
@@ -244,6 +256,11 @@ type CreateGroup struct {
 	ConvID  string   `cbor:"1,keyasint,omitempty"`
 	Name    string   `cbor:"2,keyasint,omitempty"`
 	Members []string `cbor:"3,keyasint"`
+	// Optional information of the new group (see GroupInfo).
+	Avatar     string `cbor:"4,keyasint,omitempty"`
+	Notice     string `cbor:"5,keyasint,omitempty"`
+	Custom     string `cbor:"6,keyasint,omitempty"`
+	JoinPolicy string `cbor:"7,keyasint,omitempty"` // JoinInvite when empty
 }
 
 // ConvResult answers CreateGroup.
@@ -346,6 +363,18 @@ func NewBody(t Type) (any, bool) {
 		return new(Renewed), true
 	case TypeTyping:
 		return new(Typing), true
+	case TypeGroupOp:
+		return new(GroupOp), true
+	case TypeMembers:
+		return new(Members), true
+	case TypeMemberPage:
+		return new(MemberPage), true
+	case TypeGroupNotice:
+		return new(GroupNotice), true
+	case TypePending:
+		return new(Pending), true
+	case TypePendingList:
+		return new(PendingList), true
 	case TypeSubscribePresence:
 		return new(SubscribePresence), true
 	case TypeSetStatus:

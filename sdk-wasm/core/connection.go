@@ -169,9 +169,14 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.merge(&body.Conversation)
 	case *proto.Typing:
 		c.typing(now, body)
+	case *proto.UserState:
+		c.userState(now, f.ID, r, body)
+	case *proto.UserUpdate:
+		c.userUpdate(body)
 	case nil:
 		if f.Type == proto.TypeResync {
 			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
+			c.startUserSync(now)
 			return
 		}
 		c.replied(r)
@@ -271,6 +276,7 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	}
 	c.setState(StateConnected, 0, "")
 	c.startSync(now)
+	c.startUserSync(now)
 	c.sendReads(now)
 	c.pumpGroups(now)
 	c.pumpSends(now)

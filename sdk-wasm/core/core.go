@@ -130,6 +130,9 @@ type Core struct {
 	// typing.go: when this device last said it types, per conversation.
 	typedAt map[string]time.Time
 
+	// contacts.go: the user's feed and drafts.
+	acct account
+
 	// actions.go: the outputs of the input being handled.
 	acts   []Action
 	mark   int // index in acts where the current input's actions start
@@ -163,6 +166,7 @@ func New(cfg Config, snap Snapshot) (*Core, error) {
 		filling:  make(map[string]bool),
 	}
 	c.meta.DeviceID = cfg.DeviceID
+	c.loadAccount(snap.Meta.Account)
 	for i := range snap.Conversations {
 		cv := snap.Conversations[i]
 		c.convs[cv.ID] = &cv
