@@ -261,6 +261,22 @@ export interface TypingEvent {
 }
 
 /**
+ * One open session of this user, on any relay: see {@link ParleyClient.devices}.
+ *
+ * Generated from Go core.Device.
+ */
+export interface Device {
+  /** The device id the session's hello carried. */
+  id: string;
+  /** Web, node, react-native, miniapp, …. */
+  platform?: string;
+  /** Unix milliseconds, relay clock. */
+  connectedAt: number;
+  /** This client's own session. */
+  current: boolean;
+}
+
+/**
  * EventKind names an event for the application.
  *
  * Generated from Go core.EventKind. @internal
@@ -316,6 +332,8 @@ export interface BridgeConfig {
   /** Seeds backoff jitter and client ids (tests); 0: random. */
   seed?: number;
   logLevel?: LogLevel;
+  /** Web, node, react-native, miniapp: sent in hello. */
+  platform?: string;
 }
 
 /**

@@ -69,6 +69,7 @@ var shapes = []shape{
 	{ts: "SearchCursor", dir: coreDir, goType: "SearchCursor", doc: "A position in search results, which run newest first: by `createdAt`, then\n`conversationId`, then `seq`, then `clientId`, each descending. Every\n{@link Message} is one: pass the last message of a page to get the next."},
 	{ts: "StorageSearchQuery", dir: coreDir, goType: "SearchQuery", doc: "What {@link StorageAdapter.search} gets, validated and folded by the client."},
 	{ts: "TypingEvent", dir: coreDir, goType: "Typing", doc: "Payload of the `typing` event: another member types in a conversation. Nothing says\nthe typing stopped: show it for a few seconds after the last one (5 s)."},
+	{ts: "Device", dir: coreDir, goType: "Device", doc: "One open session of this user, on any relay: see {@link ParleyClient.devices}."},
 	{ts: "BridgeEventKind", dir: coreDir, goType: "EventKind", internal: true},
 	{ts: "BridgeEvent", dir: coreDir, goType: "Event", internal: true},
 	{ts: "BridgeConfig", dir: bridgeDir, goType: "bridgeConfig", internal: true},

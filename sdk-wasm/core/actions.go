@@ -46,6 +46,8 @@ type Result struct {
 	Conversation *Conversation
 	// Messages is the page, for FetchHistory.
 	Messages []Message
+	// Devices is the list, for Devices.
+	Devices []Device
 }
 
 // Poll returns the actions produced since the last call, in order.
