@@ -35,6 +35,8 @@ var adminRoutes = []adminRoute{
 	{"POST", "/admin/v1/messages", &adminMessage{}, (*Server).adminSend},
 	{"POST", "/admin/v1/users/{user}/kick", &adminKick{}, (*Server).adminKick},
 	{"POST", "/admin/v1/revocations", &adminRevoke{}, (*Server).adminRevoke},
+	{"POST", "/admin/v1/groups/{id}/members", &adminMembers{}, (*Server).adminGroupMembers}, // admin_groups.go
+	{"GET", "/admin/v1/users/{user}/presence", nil, (*Server).adminPresence},                // admin_groups.go
 }
 
 // adminGroup creates a group with its members. Unlike a client's, the id
@@ -138,6 +140,8 @@ func newLike(v any) any {
 		return &adminKick{}
 	case *adminRevoke:
 		return &adminRevoke{}
+	case *adminMembers:
+		return &adminMembers{}
 	}
 	panic(fmt.Sprintf("relay: admin body %T", v))
 }

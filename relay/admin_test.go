@@ -239,3 +239,38 @@ func TestAdminOpenAPI(t *testing.T) {
 	sort.Strings(served)
 	equal(t, documented, served, "documented operations")
 }
+
+// TestAdminMembersAndPresence: members added and removed on an owner's
+// authority reach the group's sessions; a plain member's authority is
+// refused and changes nothing; a user's presence reads online while they
+// are connected.
+func TestAdminMembersAndPresence(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, withAdmin)
+	alice := loginOn(t, r, "alice", "laptop", "web")
+	carol := loginOn(t, r, "carol", "phone", "react-native")
+	status, _ := r.admin("POST", "/admin/v1/groups", testAdminSecret, map[string]any{"id": "g:crew", "name": "Crew", "owner": "alice", "members": []string{"bob"}})
+	equal(t, status, http.StatusCreated, "create")
+	alice.push(proto.TypeConvUpdate)
+
+	status, e := r.admin("POST", "/admin/v1/groups/g:crew/members", testAdminSecret, map[string]any{"by": "bob", "add": []string{"carol"}})
+	if status < 400 || status >= 500 {
+		t.Fatalf("a plain member's authority: status %d %v", status, e)
+	}
+	carol.quiet("nothing for carol after a refused add")
+	status, g := r.admin("POST", "/admin/v1/groups/g:crew/members", testAdminSecret, map[string]any{"by": "alice", "add": []string{"carol"}, "remove": []string{"bob"}})
+	equal(t, status, http.StatusOK, "add carol, remove bob")
+	equal(t, g["members"], any([]any{"alice", "carol"}), "the members after")
+	carol.await("carol told of the group", func(f proto.Frame) bool {
+		d, isDeliver := f.Body.(*proto.Deliver)
+		return isDeliver && d.Message.ConvID == "g:crew"
+	})
+	status, e = r.admin("POST", "/admin/v1/groups/g:crew/members", testAdminSecret, map[string]any{"by": "alice"})
+	equal(t, e["code"], any(float64(proto.CodeBadRequest)), "nothing to change")
+
+	status, p := r.admin("GET", "/admin/v1/users/alice/presence", testAdminSecret, nil)
+	equal(t, status, http.StatusOK, "presence")
+	equal(t, p["online"], any(true), "alice online")
+	_, p = r.admin("GET", "/admin/v1/users/zed/presence", testAdminSecret, nil)
+	equal(t, p["online"], any(false), "zed never seen: offline")
+}
