@@ -55,6 +55,11 @@ const (
 	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
 	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
 	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
+
+	CodeUploadTooLarge   Code = 4240 // an upload above the relay's size limit (HTTP 413)
+	CodeUploadType       Code = 4241 // an upload whose content type is not on the relay's allow-list (HTTP 415)
+	CodeUploadIncomplete Code = 4242 // an upload body shorter or longer than its declared length, or with none declared (HTTP 400/411)
+	CodeAttachment       Code = 4243 // a message names an attachment that does not exist or that the sender did not upload
 	CodeRole         Code = 4220 // the user's role in the group does not allow the operation
 	CodeRank         Code = 4221 // the target's role is equal to or higher than the user's
 	CodeNotMember    Code = 4222 // a target user is not a member of the group
@@ -93,6 +98,8 @@ const (
 	CodeGaveUp              Code = 4907 // reconnecting stopped after maxAttempts failures; terminal until connect is called again
 	CodeAborted             Code = 4908 // the caller cancelled the operation (AbortSignal, context) before it completed
 	CodeUnknownConversation Code = 4909 // the conversation is not in this client's cache
+	CodeUploadFailed        Code = 4916 // the relay refused an attachment's upload for good; its message failed
+	CodeFileGone            Code = 4917 // the file of a message waiting for its upload is no longer in the device's storage
 )
 
 // Terminal reports whether a close with this code must not be retried.
@@ -146,6 +153,12 @@ var codeNames = map[Code]string{
 	CodeBadName:             "bad name",
 	CodeGroupLimit:          "group limit",
 	CodeGroupID:             "group id refused",
+	CodeUploadTooLarge:      "upload too large",
+	CodeUploadType:          "upload type not allowed",
+	CodeUploadIncomplete:    "upload incomplete",
+	CodeAttachment:          "attachment refused",
+	CodeUploadFailed:        "upload failed",
+	CodeFileGone:            "file gone",
 	CodeRole:                "role too low",
 	CodeRank:                "target rank too high",
 	CodeNotMember:           "not a member",
