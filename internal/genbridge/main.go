@@ -70,6 +70,8 @@ var shapes = []shape{
 	{ts: "StorageSearchQuery", dir: coreDir, goType: "SearchQuery", doc: "What {@link StorageAdapter.search} gets, validated and folded by the client."},
 	{ts: "TypingEvent", dir: coreDir, goType: "Typing", doc: "Payload of the `typing` event: another member types in a conversation. Nothing says\nthe typing stopped: show it for a few seconds after the last one (5 s)."},
 	{ts: "Device", dir: coreDir, goType: "Device", doc: "One open session of this user, on any relay: see {@link ParleyClient.devices}."},
+	{ts: "GroupNotice", dir: coreDir, goType: "GroupNotice", doc: "A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request\n(`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and\n`joinRequest` events."},
+	{ts: "Member", dir: coreDir, goType: "Member", doc: "One member of a group."},
 	{ts: "BridgeEventKind", dir: coreDir, goType: "EventKind", internal: true},
 	{ts: "BridgeEvent", dir: coreDir, goType: "Event", internal: true},
 	{ts: "BridgeConfig", dir: bridgeDir, goType: "bridgeConfig", internal: true},

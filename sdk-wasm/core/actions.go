@@ -48,6 +48,11 @@ type Result struct {
 	Messages []Message
 	// Devices is the list, for Devices.
 	Devices []Device
+	// Members is the page, for FetchMembers; More says more follow.
+	Members []Member
+	More    bool
+	// Notices are the invitations or join requests, for FetchPending.
+	Notices []GroupNotice
 }
 
 // Poll returns the actions produced since the last call, in order.
