@@ -1,0 +1,164 @@
+// The Worker's entry: the front door and the relay's Durable Object.
+//
+// Everything but the WebSocket goes to the Go front door (github.com/syumai/
+// workers: a Go instance per request, stateless). /v1/ws goes to the Relay
+// Durable Object, which accepts the socket with the hibernation API and
+// hands each binary frame to the relay's Go code: ONE long-lived Go
+// instance per isolate (the same app.wasm, started in its "objects" role)
+// serves every Relay object in the isolate, keyed by object id. An object
+// constructed again after hibernation or eviction reopens its relay from
+// its SQLite storage and restores its sockets' sessions from their
+// attachments; no Go instance is ever started per message.
+import frontDoor from "./worker.mjs"; // syumai/workers' entry (defines globalThis.Go)
+import mod from "./app.wasm";
+import { DurableObject } from "cloudflare:workers";
+
+// The name of the one Relay object a deployment uses (see docs/deployment.md).
+const RELAY_OBJECT = "relay";
+
+let relay; // Promise of the Go instance's functions, shared by this isolate's objects
+
+function goRelay() {
+  if (!relay) {
+    relay = (async () => {
+      const binding = {};
+      const go = new Go();
+      let ready;
+      const started = new Promise((resolve) => (ready = resolve));
+      const instance = new WebAssembly.Instance(mod, {
+        ...go.importObject,
+        workers: { ready: () => ready() },
+      });
+      go.run(instance, { parleyObjects: true, binding, env: {}, ctx: {} }).catch((e) => console.error("relay wasm exited", e));
+      await started;
+      return binding;
+    })();
+    relay.catch(() => (relay = undefined));
+  }
+  return relay;
+}
+
+class Rollback extends Error {}
+
+export class Relay extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.sockets = new Map(); // connection id → WebSocket
+    this.objectId = ctx.id.toString();
+    ctx.blockConcurrencyWhile(() => this.boot());
+  }
+
+  async boot() {
+    this.go = await goRelay();
+    const sql = this.ctx.storage.sql;
+    const storage = this.ctx.storage;
+    const host = {
+      secret: this.env.PARLEY_SECRET ?? "",
+      tokenAudience: this.env.PARLEY_TOKEN_AUDIENCE,
+      tokenIssuer: this.env.PARLEY_TOKEN_ISSUER,
+      flags: this.env.PARLEY_RELAY_FLAGS,
+      exec: (query, args, wantChanges) => {
+        const cursor = sql.exec(query, ...args);
+        const rows = cursor.raw().toArray();
+        const out = { columns: cursor.columnNames, rows, changes: 0 };
+        if (wantChanges) out.changes = sql.exec("SELECT changes()").raw().toArray()[0][0];
+        return out;
+      },
+      tx: (fn) => {
+        try {
+          storage.transactionSync(() => {
+            const err = fn();
+            if (err != null) throw new Rollback(err);
+          });
+        } catch (e) {
+          return e instanceof Rollback ? e.message : String((e && e.message) || e);
+        }
+        return null;
+      },
+      send: (id, frame) => {
+        const ws = this.sockets.get(id);
+        if (ws) {
+          try {
+            ws.send(frame);
+          } catch {}
+        }
+      },
+      close: (id, code, reason) => {
+        const ws = this.sockets.get(id);
+        this.sockets.delete(id);
+        if (ws) {
+          try {
+            ws.close(code, reason);
+          } catch {}
+        }
+      },
+    };
+    const err = this.go.open(this.objectId, host);
+    if (err) throw new Error("relay: " + err);
+    // Sockets accepted before this object hibernated: their sessions come
+    // back from the hello each one was opened with.
+    for (const ws of this.ctx.getWebSockets()) {
+      const a = ws.deserializeAttachment();
+      if (!a || !a.id) continue;
+      this.sockets.set(a.id, ws);
+      if (a.hello) this.go.restore(this.objectId, a.id, a.hello);
+      else this.go.connect(this.objectId, a.id);
+    }
+  }
+
+  async fetch(request) {
+    const url = new URL(request.url);
+    if (url.pathname === "/v1/ws") {
+      if ((request.headers.get("Upgrade") || "").toLowerCase() !== "websocket") {
+        return new Response("expected a WebSocket upgrade\n", { status: 426 });
+      }
+      const [client, server] = Object.values(new WebSocketPair());
+      this.ctx.acceptWebSocket(server);
+      const id = crypto.randomUUID();
+      server.serializeAttachment({ id });
+      this.sockets.set(id, server);
+      this.go.connect(this.objectId, id);
+      return new Response(null, { status: 101, webSocket: client });
+    }
+    const res = this.go.http(this.objectId, request.method, url.pathname + url.search);
+    return new Response(res.body, { status: res.status, headers: { "content-type": "text/plain; charset=utf-8" } });
+  }
+
+  webSocketMessage(ws, message) {
+    const a = ws.deserializeAttachment();
+    if (!a || !a.id) return;
+    if (!this.sockets.has(a.id)) this.sockets.set(a.id, ws);
+    const binary = typeof message !== "string";
+    const bytes = binary ? new Uint8Array(message) : new TextEncoder().encode(message);
+    const save = this.go.frame(this.objectId, a.id, bytes, binary);
+    if (save) ws.serializeAttachment({ id: a.id, hello: save });
+  }
+
+  webSocketClose(ws, code, reason) {
+    this.gone(ws);
+    try {
+      ws.close(code, reason);
+    } catch {}
+  }
+
+  webSocketError(ws) {
+    this.gone(ws);
+  }
+
+  gone(ws) {
+    const a = ws.deserializeAttachment();
+    if (!a || !a.id) return;
+    this.sockets.delete(a.id);
+    this.go.gone(this.objectId, a.id);
+  }
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (url.pathname === "/v1/ws") {
+      return env.RELAY.get(env.RELAY.idFromName(RELAY_OBJECT)).fetch(request);
+    }
+    return frontDoor.fetch(request, env, ctx);
+  },
+};
