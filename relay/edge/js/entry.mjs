@@ -23,6 +23,7 @@ function goRelay() {
     relay = (async () => {
       const binding = {};
       const go = new Go();
+      hibernatableTimers(go);
       let ready;
       const started = new Promise((resolve) => (ready = resolve));
       const instance = new WebAssembly.Instance(mod, {
@@ -36,6 +37,54 @@ function goRelay() {
     relay.catch(() => (relay = undefined));
   }
   return relay;
+}
+
+// Timers. Go's wasm runtime waits for its next timer with setTimeout, and
+// a pending setTimeout keeps a Durable Object from hibernating. The relay's
+// long timers (each session's heartbeat deadline and token expiry, tens of
+// seconds away) are therefore kept here, not in setTimeout, and fired when
+// the next event reaches the object (a frame, a close, a request), before
+// that event is handed to Go: a session whose deadline passed is closed
+// then, as the native relay would have closed it. Short waits (the relay's
+// idle worker goroutines, retries; REAL_TIMER_MS or less) stay real
+// timeouts, so nothing in flight waits for an event. While the object
+// sleeps, Cloudflare itself notices sockets that died.
+const REAL_TIMER_MS = 2000;
+let fireDueTimers = () => {};
+
+function hibernatableTimers(go) {
+  const gojs = go.importObject.gojs;
+  const schedule = gojs["runtime.scheduleTimeoutEvent"];
+  const clear = gojs["runtime.clearTimeoutEvent"];
+  const deferred = new Map(); // timeout id → due (ms since the epoch)
+  gojs["runtime.scheduleTimeoutEvent"] = (sp) => {
+    sp >>>= 0;
+    const ms = go.mem.getUint32(sp + 8, true) + go.mem.getInt32(sp + 12, true) * 4294967296;
+    if (ms <= REAL_TIMER_MS) return schedule(sp);
+    const id = go._nextCallbackTimeoutID++;
+    go._scheduledTimeouts.set(id, undefined);
+    deferred.set(id, Date.now() + ms);
+    go.mem.setInt32(sp + 16, id, true);
+  };
+  gojs["runtime.clearTimeoutEvent"] = (sp) => {
+    const id = go.mem.getInt32((sp >>> 0) + 8, true);
+    if (deferred.delete(id)) {
+      go._scheduledTimeouts.delete(id);
+      return;
+    }
+    clear(sp);
+  };
+  fireDueTimers = () => {
+    const now = Date.now();
+    for (const [id, due] of deferred) {
+      if (due > now) continue;
+      deferred.delete(id);
+      if (go._scheduledTimeouts.has(id)) {
+        go._resume(); // Go runs its expired timers and clears the event
+        go._scheduledTimeouts.delete(id);
+      }
+    }
+  };
 }
 
 class Rollback extends Error {}
@@ -107,6 +156,7 @@ export class Relay extends DurableObject {
   }
 
   async fetch(request) {
+    fireDueTimers();
     const url = new URL(request.url);
     if (url.pathname === "/v1/ws") {
       if ((request.headers.get("Upgrade") || "").toLowerCase() !== "websocket") {
@@ -125,6 +175,7 @@ export class Relay extends DurableObject {
   }
 
   webSocketMessage(ws, message) {
+    fireDueTimers();
     const a = ws.deserializeAttachment();
     if (!a || !a.id) return;
     if (!this.sockets.has(a.id)) this.sockets.set(a.id, ws);
@@ -146,6 +197,7 @@ export class Relay extends DurableObject {
   }
 
   gone(ws) {
+    fireDueTimers();
     const a = ws.deserializeAttachment();
     if (!a || !a.id) return;
     this.sockets.delete(a.id);
