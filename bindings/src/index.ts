@@ -38,6 +38,7 @@ export type {
   Conversation,
   ConversationType,
   CreateGroupOptions,
+  Device,
   GroupNotice,
   GroupRole,
   GroupUpdate,

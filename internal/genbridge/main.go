@@ -70,6 +70,7 @@ var shapes = []shape{
 	{ts: "SearchCursor", dir: coreDir, goType: "SearchCursor", doc: "A position in search results, which run newest first: by `createdAt`, then\n`conversationId`, then `seq`, then `clientId`, each descending. Every\n{@link Message} is one: pass the last message of a page to get the next."},
 	{ts: "StorageSearchQuery", dir: coreDir, goType: "SearchQuery", doc: "What {@link StorageAdapter.search} gets, validated and folded by the client."},
 	{ts: "TypingEvent", dir: coreDir, goType: "Typing", doc: "Payload of the `typing` event: another member types in a conversation. Nothing says\nthe typing stopped: show it for a few seconds after the last one (5 s)."},
+	{ts: "Device", dir: coreDir, goType: "Device", doc: "One open session of this user, on any relay: see {@link ParleyClient.devices}."},
 	{ts: "GroupNotice", dir: coreDir, goType: "GroupNotice", doc: "A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request\n(`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and\n`joinRequest` events."},
 	{ts: "Member", dir: coreDir, goType: "Member", doc: "One member of a group."},
 	{ts: "Presence", dir: coreDir, goType: "Presence", doc: "A user's presence: online while any of their devices is connected (see\n{@link ParleyClient.subscribePresence})."},

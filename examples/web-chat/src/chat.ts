@@ -3,6 +3,7 @@
 // what the SDK's calls return; render functions turn it into DOM.
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { h, icon } from './dom';
+import { openDevices } from './devices';
 import { PresenceView } from './presence';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
@@ -495,6 +496,7 @@ export class ChatApp {
         { class: 'sidebar-actions' },
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-chat', onclick: () => this.openNewChat() }, icon('chat'), 'New chat'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-group', onclick: () => this.openNewGroup() }, icon('group'), 'New group'),
+        h('button', { class: 'btn soft', type: 'button', 'data-testid': 'devices', onclick: () => openDevices(this.client) }, 'Devices'),
       ),
       this.listEl,
     );
