@@ -3,6 +3,7 @@
 // what the SDK's calls return; render functions turn it into DOM.
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { h, icon } from './dom';
+import { membersButton, systemText } from './members';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
   convMembers,
@@ -661,6 +662,7 @@ export class ChatApp {
       avatar(title, 'sm', group),
       h('div', { class: 'pane-title' }, h('h2', null, title), h('p', { title: sub }, sub)),
     );
+    if (group) this.paneHead.append(membersButton(this.client, cv)); // members.ts
     this.composer.placeholder = `Message ${group ? title : peerOf(cv, this.me)}`;
   }
 
@@ -768,7 +770,10 @@ export class ChatApp {
 
   private messageEl(m: Message, own: boolean, first: boolean, last: boolean, group: boolean): HTMLElement {
     const status = m.status ?? 'sent';
-    const text = m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
+    const text =
+      m.type === 'system'
+        ? [h('em', { class: 'custom system', 'data-testid': 'system-message' }, systemText(m.body))] // members.ts
+        : m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
     const meta = h(
       'span',
       { class: 'meta' },
