@@ -64,15 +64,29 @@ func TestValidate(t *testing.T) {
 		{"send/attachment id with slash", okSend(func(s *Send) {
 			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.ID = "../../etc/passwd0000" })
 		}), CodeBadRequest},
-		{"send/attachment name path", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = "a/b.txt" }) }), CodeBadRequest},
+		{"send/attachment name path", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = "a/b.txt" })
+		}), CodeBadRequest},
 		{"send/attachment name dotdot", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = ".." }) }), CodeBadRequest},
-		{"send/attachment name control", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = "a\x00b" }) }), CodeBadRequest},
-		{"send/attachment name override", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = "gpj.\u202eexe" }) }), CodeBadRequest},
-		{"send/attachment bad mime", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Mime = "image" }) }), CodeBadRequest},
-		{"send/attachment mime params", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Mime = "text/plain; charset=utf-8" }) }), CodeBadRequest},
+		{"send/attachment name control", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = "a\x00b" })
+		}), CodeBadRequest},
+		{"send/attachment name override", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = "gpj.\u202eexe" })
+		}), CodeBadRequest},
+		{"send/attachment bad mime", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Mime = "image" })
+		}), CodeBadRequest},
+		{"send/attachment mime params", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Mime = "text/plain; charset=utf-8" })
+		}), CodeBadRequest},
 		{"send/attachment negative size", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Size = -1 }) }), CodeBadRequest},
-		{"send/attachment huge width", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgImage, okAttachment(func(a *Attachment) { a.Width = 1<<16 + 1 }) }), CodeBadRequest},
-		{"send/location", okSend(func(s *Send) { s.MsgType, s.Text, s.Body = MsgLocation, "", []byte(`{"lat":52.52,"lng":13.405,"title":"Alexanderplatz"}`) }), 0},
+		{"send/attachment huge width", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgImage, okAttachment(func(a *Attachment) { a.Width = 1<<16 + 1 })
+		}), CodeBadRequest},
+		{"send/location", okSend(func(s *Send) {
+			s.MsgType, s.Text, s.Body = MsgLocation, "", []byte(`{"lat":52.52,"lng":13.405,"title":"Alexanderplatz"}`)
+		}), 0},
 		{"send/location no title", okSend(func(s *Send) { s.MsgType, s.Text, s.Body = MsgLocation, "", []byte(`{"lat":-90,"lng":180}`) }), 0},
 		{"send/location no body", okSend(func(s *Send) { s.MsgType, s.Text = MsgLocation, "" }), CodeBadRequest},
 		{"send/location lat range", okSend(func(s *Send) { s.MsgType, s.Body = MsgLocation, []byte(`{"lat":90.1,"lng":0}`) }), CodeBadRequest},

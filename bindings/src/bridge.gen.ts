@@ -21,6 +21,28 @@ export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnectin
 export type MessageStatus = 'pending' | 'sent' | 'failed';
 
 /**
+ * The file of an image, file, audio or video message.
+ *
+ * Generated from Go core.Attachment.
+ */
+export interface StoredAttachment {
+  /** The relay's upload id; empty while the upload is pending. */
+  id: string;
+  /** File name. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Media type, e.g. image/png. */
+  mime: string;
+  /** Pixels, for images and videos. */
+  width?: number;
+  /** Pixels, for images and videos. */
+  height?: number;
+  /** For audio and video. */
+  durationMs?: number;
+}
+
+/**
  * A message as stored (`body` is base64).
  *
  * Generated from Go core.Message.
@@ -49,6 +71,8 @@ export interface StoredMessage {
   status: MessageStatus;
   /** Why the relay refused it, when the status is failed. */
   errorCode?: number;
+  /** The file of an image, file, audio or video message. */
+  attachment?: StoredAttachment;
 }
 
 /**
@@ -275,6 +299,22 @@ export interface TypingEvent {
 }
 
 /**
+ * One open session of this user, on any relay: see {@link ParleyClient.devices}.
+ *
+ * Generated from Go core.Device.
+ */
+export interface Device {
+  /** The device id the session's hello carried. */
+  id: string;
+  /** Web, node, react-native, miniapp, …. */
+  platform?: string;
+  /** Unix milliseconds, relay clock. */
+  connectedAt: number;
+  /** This client's own session. */
+  current: boolean;
+}
+
+/**
  * A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request
  * (`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and
  * `joinRequest` events.
@@ -309,11 +349,43 @@ export interface Member {
 }
 
 /**
+ * A user's presence: online while any of their devices is connected (see
+ * {@link ParleyClient.subscribePresence}).
+ *
+ * Generated from Go core.Presence.
+ */
+export interface Presence {
+  user: string;
+  /** Some device of the user is connected. */
+  online: boolean;
+  /** The user's custom status, app-defined. */
+  status?: string;
+  /** Unix ms the user's last device left; absent while online or never seen. */
+  lastSeen?: number;
+}
+
+/**
+ * A user's public profile (see {@link ParleyClient.profiles}).
+ *
+ * Generated from Go core.Profile.
+ */
+export interface Profile {
+  user: string;
+  nickname?: string;
+  /** A URL. */
+  avatar?: string;
+  /** application-defined, JSON typically. */
+  custom?: string;
+  /** Unix ms of the last change, relay clock; 0: never set. */
+  updatedAt: number;
+}
+
+/**
  * EventKind names an event for the application.
  *
  * Generated from Go core.EventKind. @internal
  */
-export type BridgeEventKind = 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
+export type BridgeEventKind = 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'presence' | 'profile' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
 
 /**
  * Event is one notification for the application.
@@ -336,6 +408,10 @@ export interface BridgeEvent {
   total?: number;
   /** Invitation, joinRequest. */
   notice?: GroupNotice;
+  /** EventPresence. */
+  presence?: Presence;
+  /** EventProfile. */
+  profile?: Profile;
 }
 
 /**
@@ -366,6 +442,8 @@ export interface BridgeConfig {
   /** Seeds backoff jitter and client ids (tests); 0: random. */
   seed?: number;
   logLevel?: LogLevel;
+  /** Web, node, react-native, miniapp: sent in hello. */
+  platform?: string;
 }
 
 /**

@@ -5,7 +5,9 @@ import { flag, groupInfo, membersArgs, muteOp, plainOp, roleOp, text, updateOp, 
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
+import { checkPresenceArgs, checkProfile, checkStatus, checkUsers, checked } from './presence.js';
 import { indexedDBStorage, preload } from './storage/indexeddb.js';
+import { Uploader, indexedDBStash, memoryStash, type AttachmentDraft } from './attachments.js';
 import type {
   AbortOptions,
   ClientEventName,
@@ -15,22 +17,29 @@ import type {
   Conversation,
   ConversationSettings,
   CreateGroupOptions,
+  Device,
   HistoryOptions,
   HistoryPage,
   LogLevel,
   Message,
   MessagesOptions,
   OutgoingMessage,
+  OutgoingAttachment,
   ParleyClient,
   SearchCursor,
   SearchOptions,
   SendTextOptions,
+  SendOptions,
   StorageAdapter,
   Relation,
   GroupNotice,
   GroupUpdate,
   Member,
   MembersOptions,
+  Presence,
+  Profile,
+  ProfileUpdate,
+  SubscribePresenceOptions,
 } from './types.js';
 import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
@@ -45,7 +54,7 @@ type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 // Every event name; the compiler checks the list against ClientEvents both ways.
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest'] as const;
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest', 'presence', 'profile'] as const;
 const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
 void _allEvents;
 const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -142,8 +151,17 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
       tokenRefresh: typeof token === 'function',
       seed: options.seed,
       logLevel,
+      platform: options.platform ?? defaultPlatform(),
     };
     const client = new Client(log, storage, ownStorage, claim);
+    const idbFactory = (globalThis as { indexedDB?: unknown }).indexedDB;
+    client.uploader = new Uploader(
+      url,
+      options.uploadUrl,
+      typeof token === 'function' ? () => fetchToken(token) : () => Promise.resolve(token),
+      storageOpt === 'indexeddb' && idbFactory ? indexedDBStash(idbFactory as Parameters<typeof indexedDBStash>[0]) : memoryStash(),
+      (level, message) => log(level, message),
+    );
     const host: WasmHost = {
       onEvent: (bytes) => client.enqueue(bytes),
       token: typeof token === 'function' ? () => fetchToken(token) : () => Promise.resolve(token),
@@ -171,6 +189,8 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
 /** Client is the ParleyClient over one WasmClient. @internal */
 class Client implements ParleyClient {
   #wc: WasmClient | null = null;
+  /** Runs attachment uploads (attachments.ts). @internal */
+  uploader: Uploader | null = null;
   #closing: Promise<void> | null = null;
   // Per event: the handler given → the function that runs (itself, or the once wrapper).
   readonly #handlers = new Map<ClientEventName, Map<Handler, Handler>>();
@@ -281,7 +301,10 @@ class Client implements ParleyClient {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#call((wc) => wc.connect(signal));
+    return this.#call((wc) => wc.connect(signal)).then(() => {
+      // Messages whose upload a restart interrupted go on now.
+      if (this.#wc && !this.#closing) void this.uploader?.resume(this.#wc);
+    });
   }
 
   reconnect(): void {
@@ -343,10 +366,17 @@ class Client implements ParleyClient {
     return this.send(conversationId, { type: 'text', text, clientId: options.clientId }, { signal: options.signal });
   }
 
-  async send(conversationId: string, message: OutgoingMessage, options: AbortOptions = {}): Promise<Message> {
+  async send(conversationId: string, message: OutgoingMessage | OutgoingAttachment, options: SendOptions = {}): Promise<Message> {
     if (typeof conversationId !== 'string' || conversationId === '') throw invalid('send() needs a conversation id');
     if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
       throw invalid("send() needs a message with a type, e.g. { type: 'custom', body }");
+    }
+    if ('file' in message) {
+      const onProgress = options.onProgress;
+      if (onProgress !== undefined && typeof onProgress !== 'function') throw invalid('onProgress must be a function');
+      const signal = signalOf(options);
+      const wc = this.#live();
+      return toMessage(await this.#call(() => this.uploader!.send(wc, conversationId, message as AttachmentDraft, onProgress, signal)));
     }
     let body: Uint8Array | null;
     try {
@@ -365,7 +395,19 @@ class Client implements ParleyClient {
   }
 
   async resend(clientId: string): Promise<Message> {
-    return toMessage(await this.#call((wc) => wc.resend(clientId)));
+    return toMessage(
+      await this.#call((wc) => {
+        const p = wc.resend(clientId);
+        void this.uploader?.resume(wc); // a failed upload goes again
+        return p;
+      }),
+    );
+  }
+
+  async download(message: Message, options: AbortOptions = {}): Promise<Uint8Array> {
+    const signal = signalOf(options);
+    this.#live();
+    return this.#call(() => this.uploader!.download(message, signal));
   }
 
   discard(clientId: string): Promise<void> {
@@ -502,6 +544,15 @@ class Client implements ParleyClient {
     return this.#call((wc) => wc.markRead(conversationId, seq));
   }
 
+  devices(): Promise<Device[]> {
+    return this.#call((wc) => wc.devices());
+  }
+
+  kickDevice(deviceId: string): Promise<void> {
+    if (typeof deviceId !== 'string' || deviceId === '') return Promise.reject(invalid('kickDevice() needs a device id'));
+    return this.#call((wc) => wc.kickDevice(deviceId));
+  }
+
   typing(conversationId: string): void {
     if (typeof conversationId !== 'string' || conversationId === '') throw invalid('typing() needs a conversation id');
     const err = this.#live().typing(conversationId);
@@ -553,6 +604,27 @@ class Client implements ParleyClient {
     await this.#call((wc) => wc.groupOp(op));
   }
 
+  // Presence and profiles (presence.ts checks the arguments).
+  setStatus(status?: string): Promise<void> {
+    return checked(() => checkStatus(status)).then(() => this.#call((wc) => wc.setStatus(status ?? '')));
+  }
+
+  subscribePresence(users: string[], options: SubscribePresenceOptions = {}): Promise<Presence[]> {
+    return checked(() => checkPresenceArgs('subscribePresence', users, options)).then((ttl) => this.#call((wc) => wc.subscribePresence(users, ttl)));
+  }
+
+  unsubscribePresence(users: string[]): Promise<void> {
+    return checked(() => checkUsers('unsubscribePresence', users)).then(() => this.#call((wc) => wc.unsubscribePresence(users)));
+  }
+
+  setProfile(profile: ProfileUpdate): Promise<void> {
+    return checked(() => checkProfile(profile)).then(() => this.#call(async (wc) => void (await wc.setProfile(profile))));
+  }
+
+  profiles(users: string[]): Promise<Profile[]> {
+    return checked(() => checkUsers('profiles', users)).then(() => this.#call((wc) => wc.profiles(users)));
+  }
+
   waitSynced(options: AbortOptions = {}): Promise<void> {
     let signal: AbortSignal | undefined;
     try {
@@ -569,6 +641,7 @@ class Client implements ParleyClient {
   }
 
   async #close(): Promise<void> {
+    this.uploader?.stop();
     this.#offPage?.();
     this.#offPage = null;
     const wc = this.#wc;
@@ -667,4 +740,10 @@ function isAdapter(s: unknown): s is StorageAdapter {
     typeof a.messages === 'function' &&
     typeof a.close === 'function'
   );
+}
+
+/** The platform a client says it is when the options do not: Node.js, or a browser-like host. */
+function defaultPlatform(): string {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string' && typeof (globalThis as { window?: unknown }).window === 'undefined' ? 'node' : 'web';
 }

@@ -46,11 +46,16 @@ type Result struct {
 	Conversation *Conversation
 	// Messages is the page, for FetchHistory.
 	Messages []Message
+	// Devices is the list, for Devices.
+	Devices []Device
 	// Members is the page, for FetchMembers; More says more follow.
 	Members []Member
 	More    bool
 	// Notices are the invitations or join requests, for FetchPending.
 	Notices []GroupNotice
+	// Presences and Profiles answer the presence and profile requests.
+	Presences []Presence
+	Profiles  []Profile
 }
 
 // Poll returns the actions produced since the last call, in order.

@@ -32,9 +32,11 @@ const (
 	reqCreateGroup
 	reqPing
 	reqRenew
-	reqGroup   // groups.go
-	reqMembers // groups.go
-	reqPending // groups.go
+	reqDevices    // devices.go
+	reqKickDevice // devices.go
+	reqGroup      // groups.go
+	reqMembers    // groups.go
+	reqPending    // groups.go
 )
 
 // request is one request frame awaiting its reply on the current connection.
@@ -48,6 +50,8 @@ type request struct {
 	// autoID marks a create-group whose id the core chose (see CreateGroup).
 	autoID bool
 	group  *proto.CreateGroup // with autoID: the request, to ask again without the id
+
+	users *proto.SubscribePresence // reqPresence: the request (presence.go)
 }
 
 // Start begins connecting.
@@ -118,7 +122,7 @@ func (c *Core) HandleOpen(now time.Time, conn uint64, token string) {
 	c.phase = phaseHello
 	c.lastRecv = now
 	c.request(now, &request{kind: reqHello}, proto.TypeHello, &proto.Hello{
-		Version: proto.Version, Token: token, DeviceID: c.meta.DeviceID, Client: c.cfg.ClientName,
+		Version: proto.Version, Token: token, DeviceID: c.meta.DeviceID, Client: c.cfg.ClientName, Platform: c.cfg.Platform,
 	})
 }
 
@@ -176,6 +180,10 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.userState(now, f.ID, r, body)
 	case *proto.UserUpdate:
 		c.userUpdate(body)
+	case *proto.Presences: // presence.go
+		c.presences(now, f.ID, r, body)
+	case *proto.Profiles:
+		c.profilesFrame(now, f.ID, r, body)
 	case nil:
 		if f.Type == proto.TypeResync {
 			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
@@ -215,6 +223,8 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		if !c.groupCreated(r, &body.Conversation) {
 			c.badReply(now, f.ID, r, "conversation result with an invalid conversation id")
 		}
+	case *proto.DeviceList:
+		c.deviceList(now, f.ID, r, body)
 	case *proto.GroupNotice:
 		c.groupNotice(body)
 	case *proto.MemberPage:
@@ -302,18 +312,16 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	c.startUserSync(now)
 	c.sendReads(now)
 	c.pumpGroups(now)
+	c.presenceWelcome(now)
 	c.pumpSends(now)
 }
 
-// renewTime is when to act on a token expiring at exp (unix seconds): a
-// fifth of its remaining life before, at most a minute.
+// renewTime is when to act on a token expiring at exp (unix seconds): at
+// 80 % of its remaining life, so that a renewal has a fifth of it to come
+// back in (an hour's token: 12 minutes).
 func renewTime(now time.Time, exp int64) time.Time {
 	at := time.Unix(exp, 0)
-	lead := at.Sub(now) / 5
-	if lead > time.Minute {
-		lead = time.Minute
-	}
-	return at.Add(-lead)
+	return at.Add(-at.Sub(now) / 5)
 }
 
 // scheduleRenew arms the in-band renewal of a session whose token expires
@@ -551,6 +559,10 @@ func kindName(k reqKind) string {
 		return "create group"
 	case reqRenew:
 		return "renew"
+	case reqDevices:
+		return "devices"
+	case reqKickDevice:
+		return "kick device"
 	}
 	return "request"
 }

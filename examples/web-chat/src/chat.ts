@@ -3,6 +3,8 @@
 // what the SDK's calls return; render functions turn it into DOM.
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { h, icon } from './dom';
+import { openDevices } from './devices';
+import { PresenceView } from './presence';
 import { membersButton, systemText } from './members';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
@@ -92,6 +94,8 @@ export class ChatApp {
   private toastEl!: HTMLElement;
   private rowEls = new Map<string, { el: HTMLElement; sig: string }>();
   private renderedConv: string | null = null;
+  /** Presence dots, nicknames and pictures (presence.ts). */
+  private presence!: PresenceView;
 
   constructor(opts: ChatOptions) {
     this.client = opts.client;
@@ -105,7 +109,9 @@ export class ChatApp {
   /** Subscribes to events, shows the cached conversations, then connects. */
   async start(): Promise<void> {
     const c = this.client;
+    this.presence = new PresenceView(c, this.me, () => this.mark('list', 'pane'));
     this.cleanups.push(
+      this.presence.start(),
       c.on('state', (e) => {
         this.conn = e.state;
         this.connReason = e.reason ?? '';
@@ -463,6 +469,7 @@ export class ChatApp {
     if (d.list) this.renderList();
     if (d.pane) this.renderPane();
     if (d.thread) this.renderThread();
+    if (d.list || d.pane) this.presence?.decorate(this.root, this.selected);
     this.dirty = { list: false, pane: false, thread: false, conn: false };
   }
 
@@ -490,6 +497,7 @@ export class ChatApp {
         { class: 'sidebar-actions' },
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-chat', onclick: () => this.openNewChat() }, icon('chat'), 'New chat'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-group', onclick: () => this.openNewGroup() }, icon('group'), 'New group'),
+        h('button', { class: 'btn soft', type: 'button', 'data-testid': 'devices', onclick: () => openDevices(this.client) }, 'Devices'),
       ),
       this.listEl,
     );
