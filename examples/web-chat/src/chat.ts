@@ -7,6 +7,7 @@ import { convActions, convBadges, draftSaver, pinnedFirst } from './settings';
 
 import { openDevices } from './devices';
 import { PresenceView } from './presence';
+import { membersButton, systemText } from './members';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
   convMembers,
@@ -678,6 +679,7 @@ export class ChatApp {
       h('div', { class: 'pane-title' }, h('h2', null, title), h('p', { title: sub }, sub)),
       convActions(this.client, cv, this.me, (text) => this.toast(text)),
     );
+    if (group) this.paneHead.append(membersButton(this.client, cv)); // members.ts
     this.composer.placeholder = `Message ${group ? title : peerOf(cv, this.me)}`;
   }
 
@@ -785,7 +787,10 @@ export class ChatApp {
 
   private messageEl(m: Message, own: boolean, first: boolean, last: boolean, group: boolean): HTMLElement {
     const status = m.status ?? 'sent';
-    const text = m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
+    const text =
+      m.type === 'system'
+        ? [h('em', { class: 'custom system', 'data-testid': 'system-message' }, systemText(m.body))] // members.ts
+        : m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
     const meta = h(
       'span',
       { class: 'meta' },
