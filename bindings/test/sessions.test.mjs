@@ -81,7 +81,10 @@ describe('devices', () => {
     const laptop = await clientFor(relay, 'dora', {}, open);
     const bot = await clientFor(relay, 'dora', {}, open);
     const tab = await clientFor(relay, 'dora', { platform: 'web' }, open);
-    await Promise.all([laptop.connect(), bot.connect(), tab.connect()]);
+    // One after the other: the list is ordered by when each session opened.
+    await laptop.connect();
+    await bot.connect();
+    await tab.connect();
     const list = await eventually(async () => {
       const l = await laptop.devices();
       return l.length === 3 && l;
