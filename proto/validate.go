@@ -71,6 +71,8 @@ func Validate(body any) *Error {
 		if b.User != "" {
 			return Errorf(CodeBadRequest, "typing: the relay fills in the user")
 		}
+	case *CallInvite, *CallAccept, *CallEnd, *CallSignal:
+		return validateCall(body)
 	case *Sync, *Ping, *Pong:
 	default:
 		return Errorf(CodeProtocolError, "%T is not a request", body)

@@ -50,6 +50,20 @@ func TestValidate(t *testing.T) {
 		{"send/text too large", okSend(func(s *Send) { s.Text = strings.Repeat("x", MaxTextBytes+1) }), CodeTooLarge},
 		{"send/body too large", okSend(func(s *Send) { s.MsgType, s.Body = MsgCustom, make([]byte, MaxBodyBytes+1) }), CodeTooLarge},
 
+		{"call-invite/ok", &CallInvite{CallID: "c1", ConvID: "p:alice:bob", Audio: true}, 0},
+		{"call-invite/no media", &CallInvite{CallID: "c1", ConvID: "p:alice:bob"}, CodeBadRequest},
+		{"call-invite/bad id", &CallInvite{CallID: "c 1", ConvID: "p:alice:bob", Video: true}, CodeBadRequest},
+		{"call-invite/bad conv", &CallInvite{CallID: "c1", ConvID: "alice", Video: true}, CodeBadRequest},
+		{"call-accept/ok", &CallAccept{CallID: "c1"}, 0},
+		{"call-accept/no id", &CallAccept{}, CodeBadRequest},
+		{"call-end/ok", &CallEnd{CallID: "c1"}, 0},
+		{"call-end/no id", &CallEnd{}, CodeBadRequest},
+		{"call-signal/ok", &CallSignal{CallID: "c1", Peer: "bob", Kind: SignalOffer, Data: "v=0"}, 0},
+		{"call-signal/unknown kind", &CallSignal{CallID: "c1", Peer: "bob", Kind: "pranswer", Data: "v=0"}, CodeBadRequest},
+		{"call-signal/no peer", &CallSignal{CallID: "c1", Kind: SignalOffer, Data: "v=0"}, CodeBadRequest},
+		{"call-signal/empty", &CallSignal{CallID: "c1", Peer: "bob", Kind: SignalCandidate}, CodeBadRequest},
+		{"call-signal/too large", &CallSignal{CallID: "c1", Peer: "bob", Kind: SignalOffer, Data: strings.Repeat("a", MaxCallSignalBytes+1)}, CodeTooLarge},
+
 		{"sync/zero", &Sync{}, 0},
 		{"sync/cursor", &Sync{Cursor: 1 << 60, Limit: 1 << 31}, 0}, // the relay caps Limit
 
