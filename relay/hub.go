@@ -131,3 +131,10 @@ func (h *hub) count() int {
 	defer h.mu.RUnlock()
 	return h.n
 }
+
+// sessionsOf returns the local sessions of user.
+func (h *hub) sessionsOf(user string) []*Session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return append([]*Session(nil), h.users[user]...)
+}

@@ -221,6 +221,9 @@ type Options struct {
 
 	// Logger receives the relay's logs. Defaults to slog.Default().
 	Logger *slog.Logger
+
+	// Calls configure call signaling (calls.go).
+	Calls CallOptions
 }
 
 // withDefaults returns o with every zero field set to its documented default,
@@ -353,6 +356,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if err := o.Calls.withDefaults(); err != nil {
+		return o, err
 	}
 	return o, nil
 }

@@ -104,6 +104,7 @@ func New(opts Options) (*Server, error) {
 		verify: tokens.verify,
 		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
+		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),
 	}
 
 	s.registerGauges()

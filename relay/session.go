@@ -105,6 +105,7 @@ type sessionEnv struct {
 	hub     *hub
 	sub     Subscription
 	fan     *fanout
+	calls   *calls
 	metrics *metrics
 	log     *slog.Logger
 	warnLog *rateLog // for what a client can repeat at will
@@ -206,6 +207,7 @@ func (s *Session) Gone() {
 	}
 	if s.authed.Load() {
 		s.env.hub.remove(s)
+		s.env.calls.gone(s)
 	}
 	if s.watched {
 		s.env.sub.Unwatch(s.user)
@@ -274,6 +276,14 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.renew(now, f.ID, b)
 	case *proto.Typing:
 		s.typing(now, b)
+	case *proto.CallInvite:
+		s.env.calls.invite(s, f.ID, b)
+	case *proto.CallAccept:
+		s.env.calls.accept(s, f.ID, b)
+	case *proto.CallEnd:
+		s.env.calls.end(s, f.ID, b)
+	case *proto.CallSignal:
+		s.env.calls.signal(s, f.ID, b)
 	case *proto.Ping:
 		s.reply(proto.Frame{Type: proto.TypePong, ID: f.ID, Body: &proto.Pong{Time: b.Time}})
 	case *proto.Pong:
