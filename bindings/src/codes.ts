@@ -71,6 +71,20 @@ export const Codes = {
   GroupLimit: 4257,
   /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
   GroupID: 4258,
+  /** 4260 call not found: no such call, or it has ended. */
+  CallNotFound: 4260,
+  /** 4261 not in call: the device is not a participant of the call (or not ringing for it). */
+  NotInCall: 4261,
+  /** 4262 call exists: the call id is already in use. */
+  CallExists: 4262,
+  /** 4263 call too large: the call would have more than the allowed participants. */
+  CallTooLarge: 4263,
+  /** 4264 call state: the request does not fit the call's state (accept twice, signal before joining). */
+  CallState: 4264,
+  /** 4265 call signaling flood: too many signaling frames for this call; slow down. */
+  CallFlood: 4265,
+  /** 4266 calls disabled: calls are not enabled on this relay. */
+  CallsOff: 4266,
   /** 4300 unavailable: the store could not commit; retry later. */
   Unavailable: 4300,
   /** 4301 busy: the relay is overloaded and refused the request at the door; retry after a backoff. */
@@ -97,6 +111,10 @@ export const Codes = {
   Aborted: 4908,
   /** 4909 unknown conversation: the conversation is not in this client's cache. */
   UnknownConversation: 4909,
+  /** 4920 calls unsupported: this platform cannot place or take calls (no WebRTC). */
+  CallUnsupported: 4920,
+  /** 4921 media unavailable: the microphone or camera could not be opened. */
+  CallMedia: 4921,
 } as const;
 
 /** Code is a code this version of the SDK knows; a newer relay may send others. */
@@ -129,6 +147,13 @@ const names: { readonly [code: number]: string } = {
   4256: "bad name",
   4257: "group limit",
   4258: "group id refused",
+  4260: "call not found",
+  4261: "not in call",
+  4262: "call exists",
+  4263: "call too large",
+  4264: "call state",
+  4265: "call signaling flood",
+  4266: "calls disabled",
   4300: "unavailable",
   4301: "busy",
   4308: "timeout",
@@ -142,6 +167,8 @@ const names: { readonly [code: number]: string } = {
   4907: "gave up reconnecting",
   4908: "aborted",
   4909: "unknown conversation",
+  4920: "calls unsupported",
+  4921: "media unavailable",
 };
 
 // Inclusive ranges where Code.Terminal and Code.Retryable are true, from
