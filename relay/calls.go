@@ -2,10 +2,14 @@ package relay
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -96,9 +100,9 @@ type call struct {
 	audio, video bool
 	caller       string
 	callerDevice string
-	invited      []string               // every user, the caller included, sorted
-	parts        map[string]*Session    // user → the device in the call
-	ringing      map[string][]*Session  // callee → their ringing devices
+	invited      []string              // every user, the caller included, sorted
+	parts        map[string]*Session   // user → the device in the call
+	ringing      map[string][]*Session // callee → their ringing devices
 	signals      map[*Session]*rate.Limiter
 	answered     time.Time // the first accept
 	timer        *time.Timer
@@ -116,7 +120,7 @@ type record struct {
 
 func (k *calls) ice(user string, now time.Time) []proto.ICEServer {
 	o := &k.opts
-	return rules.ICEServers(o.STUNURLs, o.TURNURLs, o.TURNSecret, user, now, o.TURNCredentialTTL)
+	return iceServers(o.STUNURLs, o.TURNURLs, o.TURNSecret, user, now, o.TURNCredentialTTL)
 }
 
 // invite starts a call by s and rings every online device of the other
@@ -490,6 +494,35 @@ func others(users []string, u string) []string {
 		if x != u {
 			out = append(out, x)
 		}
+	}
+	return out
+}
+
+// TURNCredentials returns the time-limited TURN credentials of user under
+// the TURN REST API convention that coturn (use-auth-secret) and pion/turn
+// (LongTermTURNRESTAuthHandler) verify: the username is "<expiry unix
+// seconds>:<user>" and the password base64(HMAC-SHA1(secret, username)).
+// A TURN server holding the same secret accepts them until the expiry,
+// without asking the relay.
+func TURNCredentials(secret, user string, now time.Time, ttl time.Duration) (username, credential string) {
+	username = strconv.FormatInt(now.Add(ttl).Unix(), 10) + ":" + user
+	mac := hmac.New(sha1.New, []byte(secret))
+	mac.Write([]byte(username))
+	return username, base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// ICEServers returns the ICE servers a device of user gets for one call:
+// the STUN URLs as they are, and the TURN URLs with fresh credentials (none
+// when secret is empty: a TURN server without a shared secret cannot check
+// them).
+func iceServers(stun, turn []string, secret, user string, now time.Time, ttl time.Duration) []proto.ICEServer {
+	var out []proto.ICEServer
+	if len(stun) > 0 {
+		out = append(out, proto.ICEServer{URLs: slices.Clone(stun)})
+	}
+	if len(turn) > 0 && secret != "" {
+		u, c := TURNCredentials(secret, user, now, ttl)
+		out = append(out, proto.ICEServer{URLs: slices.Clone(turn), Username: u, Credential: c})
 	}
 	return out
 }

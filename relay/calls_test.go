@@ -68,7 +68,7 @@ func TestCallAnswered(t *testing.T) {
 	equal(t, info.Peers, []string{"bob"}, "peers of the caller")
 	equal(t, len(info.ICEServers), 2, "stun and turn servers")
 	turn := info.ICEServers[1]
-	user, cred := rules.TURNCredentials("turn-secret", "alice", time.Now(), 12*time.Hour)
+	user, cred := TURNCredentials("turn-secret", "alice", time.Now(), 12*time.Hour)
 	if !strings.HasSuffix(turn.Username, ":alice") || turn.Credential == "" {
 		t.Fatalf("turn credentials %+v", turn)
 	}
@@ -337,10 +337,10 @@ func TestCallSignalFlood(t *testing.T) {
 func TestCallRules(t *testing.T) {
 	t.Parallel()
 	// The TURN REST API convention, checked against an independent HMAC.
-	u, c := rules.TURNCredentials("turn-secret", "alice", time.Unix(1700000000, 0), time.Hour)
+	u, c := TURNCredentials("turn-secret", "alice", time.Unix(1700000000, 0), time.Hour)
 	equal(t, u, "1700003600:alice", "username")
 	equal(t, c, "E4vPY/Y6LWBxrSVVafd9LKs2lHA=", "credential")
-	equal(t, rules.ICEServers(nil, []string{"turn:x"}, "", "alice", time.Now(), time.Hour), []proto.ICEServer(nil), "no secret: no TURN")
+	equal(t, iceServers(nil, []string{"turn:x"}, "", "alice", time.Now(), time.Hour), []proto.ICEServer(nil), "no secret: no TURN")
 
 	p2p := proto.P2PID("alice", "bob")
 	inv, perr := rules.CallInvitees("alice", p2p, nil)

@@ -1,12 +1,7 @@
 package rules
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"slices"
-	"strconv"
-	"time"
 
 	"github.com/parley-im/parley/proto"
 )
@@ -62,33 +57,4 @@ func CallOutcome(answered bool, reason string) string {
 		return "completed"
 	}
 	return reason
-}
-
-// TURNCredentials returns the time-limited TURN credentials of user under
-// the TURN REST API convention that coturn (use-auth-secret) and pion/turn
-// (LongTermTURNRESTAuthHandler) verify: the username is "<expiry unix
-// seconds>:<user>" and the password base64(HMAC-SHA1(secret, username)).
-// A TURN server holding the same secret accepts them until the expiry,
-// without asking the relay.
-func TURNCredentials(secret, user string, now time.Time, ttl time.Duration) (username, credential string) {
-	username = strconv.FormatInt(now.Add(ttl).Unix(), 10) + ":" + user
-	mac := hmac.New(sha1.New, []byte(secret))
-	mac.Write([]byte(username))
-	return username, base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// ICEServers returns the ICE servers a device of user gets for one call:
-// the STUN URLs as they are, and the TURN URLs with fresh credentials (none
-// when secret is empty: a TURN server without a shared secret cannot check
-// them).
-func ICEServers(stun, turn []string, secret, user string, now time.Time, ttl time.Duration) []proto.ICEServer {
-	var out []proto.ICEServer
-	if len(stun) > 0 {
-		out = append(out, proto.ICEServer{URLs: slices.Clone(stun)})
-	}
-	if len(turn) > 0 && secret != "" {
-		u, c := TURNCredentials(secret, user, now, ttl)
-		out = append(out, proto.ICEServer{URLs: slices.Clone(turn), Username: u, Credential: c})
-	}
-	return out
 }
