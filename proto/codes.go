@@ -25,6 +25,10 @@ const (
 	CodeProtocolError      Code = 4006 // malformed CBOR, unknown frame, frame out of order
 	CodeFrameTooLarge      Code = 4007 // a frame above the negotiated size limit
 	CodeOriginForbidden    Code = 4008 // Origin header not on the allow-list
+	CodeDeviceKicked       Code = 4011 // closed by another of the user's devices (kick-device)
+	CodeDevicePolicy       Code = 4012 // replaced by a newer session of the same platform under the relay's device policy
+	CodeTokenRevoked       Code = 4013 // the token was revoked by the operator; sign in again for a new one
+	CodeUserDeleted        Code = 4014 // the user's account data was deleted by the operator
 )
 
 // Retryable close codes (4100–4199).
@@ -58,6 +62,7 @@ const (
 	CodeCallState    Code = 4264 // the request does not fit the call's state (accept twice, signal before joining)
 	CodeCallFlood    Code = 4265 // too many signaling frames for this call; slow down
 	CodeCallsOff     Code = 4266 // calls are not enabled on this relay
+	CodeNoSuchDevice Code = 4285 // kick-device: the user has no session of that device open
 )
 
 // Temporary request errors (4300–4399).
@@ -111,6 +116,11 @@ var codeNames = map[Code]string{
 	CodeProtocolError:       "protocol error",
 	CodeFrameTooLarge:       "frame too large",
 	CodeOriginForbidden:     "origin forbidden",
+	CodeDeviceKicked:        "device kicked",
+	CodeDevicePolicy:        "device policy",
+	CodeTokenRevoked:        "token revoked",
+	CodeUserDeleted:         "user deleted",
+	CodeNoSuchDevice:        "no such device",
 	CodeShutdown:            "shutdown",
 	CodeOverloaded:          "overloaded",
 	CodeSlowConsumer:        "slow consumer",

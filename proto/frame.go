@@ -41,6 +41,9 @@ const (
 	TypeCallState   Type = 45 // s→c  push: someone joined or left, or the call ended
 	TypeCallSignal  Type = 46 // either way: SDP offer/answer or an ICE candidate for one peer
 	TypeTyping      Type = 50 // either way: a user is typing in a conversation (transient, never stored)
+	TypeDevices     Type = 64 // c→s  list the user's sessions on every relay
+	TypeDeviceList  Type = 65 // s→c  reply to Devices
+	TypeKickDevice  Type = 66 // c→s  close the session of another of the user's devices
 	TypeRenew       Type = 70 // c→s  a fresh token for the open session
 	TypeRenewed     Type = 71 // s→c  reply to Renew: the session now lasts until the new token's exp
 )
@@ -56,6 +59,7 @@ var typeNames = [...]string{
 	TypeCallInvite: "call-invite", TypeCallInfo: "call-info", TypeCallRing: "call-ring",
 	TypeCallAccept: "call-accept", TypeCallEnd: "call-end", TypeCallState: "call-state",
 	TypeCallSignal: "call-signal",
+	TypeDevices:    "devices", TypeDeviceList: "device-list", TypeKickDevice: "kick-device",
 }
 
 func (t Type) String() string {
@@ -92,6 +96,10 @@ type Hello struct {
 	Token    string `cbor:"2,keyasint"`
 	DeviceID string `cbor:"3,keyasint"`
 	Client   string `cbor:"4,keyasint,omitempty"` // e.g. "parley-go/0.1", for logs and metrics
+	// Platform is the kind of client: web, node, react-native, miniapp, or
+	// another short lowercase name. The relay's device policy limits
+	// sessions per platform; empty counts as "other".
+	Platform string `cbor:"5,keyasint,omitempty"`
 }
 
 // Welcome accepts a session.
@@ -266,6 +274,30 @@ type Typing struct {
 	User   string `cbor:"2,keyasint,omitempty"`
 }
 
+// Devices asks for the user's sessions open now, on every relay node.
+type Devices struct{}
+
+// Device is one open session of the user: one per device id.
+type Device struct {
+	ID          string `cbor:"1,keyasint"`           // the device id its hello carried
+	Platform    string `cbor:"2,keyasint,omitempty"` // web, node, react-native, miniapp, …
+	ConnectedAt int64  `cbor:"3,keyasint"`           // unix milliseconds, relay clock
+	Current     bool   `cbor:"4,keyasint,omitempty"` // the session this list was asked on
+}
+
+// DeviceList answers Devices, oldest session first.
+type DeviceList struct {
+	Devices []Device `cbor:"1,keyasint"`
+}
+
+// KickDevice closes the session of one of the user's devices, on whichever
+// relay node holds it, with CodeDeviceKicked; that client does not
+// reconnect by itself. The relay answers OK, or CodeNoSuchDevice when no
+// session of the device is open.
+type KickDevice struct {
+	DeviceID string `cbor:"1,keyasint"`
+}
+
 // NewBody returns a pointer to a zero body for t, or nil when t has no body,
 // and false when t is unknown.
 func NewBody(t Type) (any, bool) {
@@ -328,6 +360,12 @@ func NewBody(t Type) (any, bool) {
 		return new(CallState), true
 	case TypeCallSignal:
 		return new(CallSignal), true
+	case TypeDevices:
+		return new(Devices), true
+	case TypeDeviceList:
+		return new(DeviceList), true
+	case TypeKickDevice:
+		return new(KickDevice), true
 	}
 	return nil, false
 }

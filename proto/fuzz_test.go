@@ -103,7 +103,8 @@ func FuzzValidate(f *testing.F) {
 		isRequest := fr.Type == TypeHello || fr.Type == TypeSend || fr.Type == TypeSync ||
 			fr.Type == TypeHistory || fr.Type == TypeRead || fr.Type == TypePing ||
 			fr.Type == TypePong || fr.Type == TypeCreateGroup || fr.Type == TypeRenew || fr.Type == TypeTyping ||
-			fr.Type == TypeCallInvite || fr.Type == TypeCallAccept || fr.Type == TypeCallEnd || fr.Type == TypeCallSignal
+			fr.Type == TypeCallInvite || fr.Type == TypeCallAccept || fr.Type == TypeCallEnd || fr.Type == TypeCallSignal ||
+			fr.Type == TypeDevices || fr.Type == TypeKickDevice
 		verr := Validate(fr.Body)
 		if !isRequest {
 			if verr == nil || verr.Code != CodeProtocolError {

@@ -15,6 +15,9 @@ func Validate(body any) *Error {
 		if !ValidName(b.DeviceID) {
 			return Errorf(CodeBadRequest, "hello: invalid device id")
 		}
+		if b.Platform != "" && !ValidPlatform(b.Platform) {
+			return Errorf(CodeBadRequest, "hello: invalid platform")
+		}
 	case *Send:
 		if !ValidConvID(b.ConvID) {
 			return Errorf(CodeBadRequest, "send: invalid conversation id")
@@ -73,7 +76,11 @@ func Validate(body any) *Error {
 		}
 	case *CallInvite, *CallAccept, *CallEnd, *CallSignal:
 		return validateCall(body)
-	case *Sync, *Ping, *Pong:
+	case *KickDevice:
+		if !ValidName(b.DeviceID) {
+			return Errorf(CodeBadRequest, "kick-device: invalid device id")
+		}
+	case *Sync, *Ping, *Pong, *Devices:
 	default:
 		return Errorf(CodeProtocolError, "%T is not a request", body)
 	}
@@ -85,4 +92,22 @@ func truncate(s string) string {
 		return fmt.Sprintf("%s…", s[:32])
 	}
 	return s
+}
+
+// MaxPlatformBytes bounds Hello.Platform.
+const MaxPlatformBytes = 32
+
+// ValidPlatform reports whether p is a platform name: 1 to MaxPlatformBytes
+// of lowercase ASCII letters, digits and '-'.
+func ValidPlatform(p string) bool {
+	if p == "" || len(p) > MaxPlatformBytes {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

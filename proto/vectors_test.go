@@ -159,6 +159,16 @@ func validVectors() []validVector {
 			Data: "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}}},
 		{"call-signal/candidate", Frame{Type: TypeCallSignal, Body: &CallSignal{CallID: vCall, Peer: vAlice, Kind: SignalCandidate,
 			Data: `{"candidate":"candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host","sdpMid":"0","sdpMLineIndex":0}`}}},
+		{"hello/platform", Frame{Type: TypeHello, ID: 1, Body: &Hello{Version: Version, Token: vToken, DeviceID: vDevWeb, Platform: "web"}}},
+		{"devices", Frame{Type: TypeDevices, ID: 16, Body: &Devices{}}},
+		{"device-list", Frame{Type: TypeDeviceList, ID: 16, Body: &DeviceList{Devices: []Device{
+			{ID: vDevIOS, Platform: "react-native", ConnectedAt: vNow - 60_000},
+			{ID: vDevWeb, Platform: "web", ConnectedAt: vNow, Current: true}}}}},
+		{"kick-device", Frame{Type: TypeKickDevice, ID: 17, Body: &KickDevice{DeviceID: vDevIOS}}},
+		{"error/no-such-device", Frame{Type: TypeError, ID: 17, Body: &ErrorBody{Code: CodeNoSuchDevice, Message: "no session of that device is open"}}},
+		{"close/device-kicked", Frame{Type: TypeClose, Body: &Close{Code: CodeDeviceKicked, Reason: "signed out from another device"}}},
+		{"close/device-policy", Frame{Type: TypeClose, Body: &Close{Code: CodeDevicePolicy, Reason: "a newer web session of this user opened"}}},
+		{"close/token-revoked", Frame{Type: TypeClose, Body: &Close{Code: CodeTokenRevoked, Reason: "token revoked"}}},
 	}
 }
 
@@ -232,6 +242,7 @@ func invalidVectors() []invalidVector {
 		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
 		{"type/unknown-51", hx("a2 01 18 33 03 a0"), pe},                                              // first number after typing
 		{"type/unknown-47", hx("a2 01 18 2f 03 a0"), pe},                                              // first number after call-signal
+		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
 		{"type/overflow-256", hx("a2 01 19 010d 03 a0"), pe},                                          // 269 is not ping (13) mod 256
 		{"type/negative", hx("a2 01 2c 03 a0"), pe},                                                   // -13

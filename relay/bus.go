@@ -20,6 +20,9 @@ type Envelope struct {
 	Frame  []byte // shared by every recipient: never modified
 	Kick   string // a device id; when set, Frame is unused
 	KickAt int64  // with Kick: when the kicking session began, unix ns (relay clocks)
+	// Control, when set, is a message between relay nodes about the
+	// sessions of Users (see control.go); Frame and Kick are then unused.
+	Control []byte
 }
 
 // Receiver is what a node hands the Bus: where envelopes for its users go.

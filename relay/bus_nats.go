@@ -239,7 +239,7 @@ func (b *NATSBus) subject(user string) string {
 
 // Publish implements Bus.
 func (b *NATSBus) Publish(_ context.Context, e Envelope) error {
-	payload := buswire.Encode(buswire.Envelope{Except: e.Except, Kick: e.Kick, KickAt: uint64(max(e.KickAt, 0)), Frame: e.Frame})
+	payload := buswire.Encode(buswire.Envelope{Except: e.Except, Kick: e.Kick, KickAt: uint64(max(e.KickAt, 0)), Frame: e.Frame, Control: e.Control})
 	var first error
 	for _, u := range e.Users {
 		subject := b.subject(u)
@@ -313,7 +313,7 @@ func (s *natsSub) dispatch() {
 				s.bus.log.Warn("bus: dropped a malformed envelope", "subject", m.Subject, "err", err)
 				continue
 			}
-			s.r.Deliver(Envelope{Users: []string{string(user)}, Except: w.Except, Kick: w.Kick, KickAt: int64(min(w.KickAt, math.MaxInt64)), Frame: w.Frame})
+			s.r.Deliver(Envelope{Users: []string{string(user)}, Except: w.Except, Kick: w.Kick, KickAt: int64(min(w.KickAt, math.MaxInt64)), Frame: w.Frame, Control: w.Control})
 		case <-s.done:
 			return
 		}

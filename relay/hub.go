@@ -14,7 +14,8 @@ type hub struct {
 	users   map[string][]*Session
 	devices map[deviceKey]*Session
 	n       int
-	onLost  func() // set before the hub subscribes
+	onLost  func()   // set before the hub subscribes
+	ctl     *control // the roster and kicks of sessions across nodes (control.go); set before the hub subscribes
 }
 
 type deviceKey struct{ user, device string }
@@ -95,6 +96,10 @@ var resyncFrame = proto.MustEncode(proto.Frame{Type: proto.TypeResync})
 // Deliver enqueues e.Frame on every local session of e.Users but e.Except, or
 // for a kick closes the sessions of that device. It never blocks.
 func (h *hub) Deliver(e Envelope) {
+	if e.Control != nil {
+		h.onControl(e) // control.go
+		return
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, u := range e.Users {
@@ -130,11 +135,4 @@ func (h *hub) count() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.n
-}
-
-// sessionsOf returns the local sessions of user.
-func (h *hub) sessionsOf(user string) []*Session {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return append([]*Session(nil), h.users[user]...)
 }

@@ -219,6 +219,43 @@ type Options struct {
 	// a held file descriptor.
 	IdleTimeout time.Duration
 
+	// DevicePolicy limits each user's sessions open at once per platform,
+	// across every relay node, e.g. "web=1,node=unlimited,react-native=1,
+	// miniapp=1" (rules.ParseDevicePolicy): when one more opens, the oldest
+	// of that platform is closed with 4012. Defaults to empty: no limit
+	// but one session per device id.
+	DevicePolicy string
+
+	// AdminSecret turns on the admin API (AdminHandler, /admin/v1/...): a
+	// request must carry it as "Authorization: Bearer <secret>". At least
+	// MinSecretBytes long. Defaults to empty: the admin API is off.
+	AdminSecret string
+
+	// Webhook is the URL the relay POSTs events to (after-message,
+	// after-group-change, user online and offline), signed with
+	// WebhookSecret. Defaults to empty: no webhooks.
+	Webhook string
+
+	// WebhookSecret signs webhook requests (HMAC-SHA256), at least
+	// MinSecretBytes long. Defaults to AdminSecret; required with Webhook.
+	WebhookSecret string
+
+	// WebhookQueue is how many events may wait for delivery; an event
+	// beyond it is dropped and counted (parley_webhook_dropped_total),
+	// never waited for. Defaults to 4096.
+	WebhookQueue int
+
+	// WebhookTimeout bounds one webhook request. Defaults to 5 s.
+	WebhookTimeout time.Duration
+
+	// WebhookRetries is how many times a failed delivery is retried, with
+	// exponential backoff from WebhookBackoff (doubling, at most 1 min).
+	// Defaults to 5; negative means none.
+	WebhookRetries int
+
+	// WebhookBackoff is the wait before the first retry. Defaults to 1 s.
+	WebhookBackoff time.Duration
+
 	// Logger receives the relay's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -360,5 +397,5 @@ func (o Options) withDefaults() (Options, error) {
 	if err := o.Calls.withDefaults(); err != nil {
 		return o, err
 	}
-	return o, nil
+	return o.sessionDefaults() // sessions.go
 }

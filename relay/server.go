@@ -33,6 +33,7 @@ type Server struct {
 
 	metricsHandler http.Handler
 	admin          http.Handler
+	ctl            *control    // sessions across nodes: rosters, kicks, revocations
 	env            *sessionEnv // what every session is given
 
 	baseCtx   context.Context // parent of every session's store and bus calls
@@ -83,9 +84,15 @@ func New(opts Options) (*Server, error) {
 	if r, ok := bus.(interface{ Rejected() uint64 }); ok {
 		s.metrics.busRejected = r.Rejected
 	}
+	s.ctl = s.newControl(o) // sessions.go
 	if s.sub, err = bus.Subscribe(s.hub); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("relay: subscribe to bus: %w", err)
+	}
+	if err := s.watchEveryone(); err != nil {
+		s.sub.Close()
+		store.Close()
+		return nil, err
 	}
 	fan := &fanout{bus: bus, ctx: s.baseCtx, metrics: s.metrics, log: o.Logger}
 	s.admit = newAdmission(o, s.metrics)
@@ -105,6 +112,7 @@ func New(opts Options) (*Server, error) {
 		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),
+		ctl:   s.ctl, tokens: s.revocations(),
 	}
 
 	s.registerGauges()

@@ -64,9 +64,11 @@ type Session struct {
 	// hub, and never change after; other goroutines read them only through
 	// the hub.
 	user, device string
-	opened       int64 // unix ns when Server.Open took the connection
-	began        int64 // = opened once the hello is accepted: kicks and replacements close only older sessions
-	watched      bool  // the bus subscription holds a reference to user for this session
+	platform     string       // as the hello said; set with user and device
+	issued       atomic.Int64 // the token's iat, unix seconds (0: none); a renewal moves it
+	opened       int64        // unix ns when Server.Open took the connection
+	began        int64        // = opened once the hello is accepted: kicks and replacements close only older sessions
+	watched      bool         // the bus subscription holds a reference to user for this session
 	authed       atomic.Bool
 
 	rate  *rate.Limiter        // this connection's frames; nil when disabled
@@ -112,6 +114,10 @@ type sessionEnv struct {
 	// left is called once per opened session, by Gone: the server forgets
 	// it.
 	left func(*Session)
+	// ctl keeps the user's sessions across nodes, kicks and revokes
+	// (control.go); tokens checks revocations (sessions.go).
+	ctl    *control
+	tokens *revocations
 }
 
 // sessionLimits are the Options a session applies.
@@ -208,6 +214,7 @@ func (s *Session) Gone() {
 	if s.authed.Load() {
 		s.env.hub.remove(s)
 		s.env.calls.gone(s)
+		s.env.ctl.left(s)
 	}
 	if s.watched {
 		s.env.sub.Unwatch(s.user)
@@ -284,6 +291,10 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.env.calls.end(s, f.ID, b)
 	case *proto.CallSignal:
 		s.env.calls.signal(s, f.ID, b)
+	case *proto.Devices:
+		s.devices(f.ID)
+	case *proto.KickDevice:
+		s.kickDevice(f.ID, b)
 	case *proto.Ping:
 		s.reply(proto.Frame{Type: proto.TypePong, ID: f.ID, Body: &proto.Pong{Time: b.Time}})
 	case *proto.Pong:
@@ -301,7 +312,12 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 		s.Close(perr.Code, perr.Message)
 		return
 	}
-	s.user, s.device = user, h.DeviceID
+	if perr := s.env.tokens.check(s.env.ctx, user, h.Token); perr != nil {
+		s.Close(perr.Code, perr.Message)
+		return
+	}
+	s.user, s.device, s.platform = user, h.DeviceID, h.Platform
+	s.issued.Store(issuedAt(h.Token))
 	lim := &s.env.limits
 	welcome := proto.MustEncode(proto.Frame{Type: proto.TypeWelcome, ID: id, Body: &proto.Welcome{
 		Version:     h.Version,
@@ -346,6 +362,7 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	}
 	// The same device may still be connected to another node.
 	s.env.fan.kick(user, s.id, s.device, s.began)
+	s.env.ctl.joined(s)
 	s.env.log.Debug("session open", "session", s.id, "user", user, "device", h.DeviceID, "client", h.Client, "remote", s.remote)
 }
 
@@ -369,6 +386,11 @@ func (s *Session) renew(now time.Time, id uint64, b *proto.Renew) {
 		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token is for another user"))
 		return
 	}
+	if perr := s.env.tokens.check(s.env.ctx, user, b.Token); perr != nil {
+		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token refused: %s", perr.Message))
+		return
+	}
+	s.issued.Store(issuedAt(b.Token))
 	// Reset on a timer that already fired does not revive the session:
 	// Close has run and the session is over whatever the reply says.
 	s.expiry.Reset(exp.Add(s.env.limits.tokenLeeway).Sub(now))

@@ -25,7 +25,8 @@ type MemoryStore struct {
 	byClient map[clientKey]msgRef
 	users    map[string][]*memConv // the conversations of each user
 	closed   bool
-	scanned  atomic.Uint64 // messages History examined (see messagesRead)
+	scanned  atomic.Uint64    // messages History examined (see messagesRead)
+	revoked  map[string]int64 // RevokeTokens (store_revoke.go)
 }
 
 // messagesRead returns how many messages History examined, for the test

@@ -35,6 +35,14 @@ export const Codes = {
   FrameTooLarge: 4007,
   /** 4008 origin forbidden: Origin header not on the allow-list. */
   OriginForbidden: 4008,
+  /** 4011 device kicked: closed by another of the user's devices (kick-device). */
+  DeviceKicked: 4011,
+  /** 4012 device policy: replaced by a newer session of the same platform under the relay's device policy. */
+  DevicePolicy: 4012,
+  /** 4013 token revoked: the token was revoked by the operator; sign in again for a new one. */
+  TokenRevoked: 4013,
+  /** 4014 user deleted: the user's account data was deleted by the operator. */
+  UserDeleted: 4014,
   /** 4100 shutdown: relay is draining for a restart. */
   Shutdown: 4100,
   /** 4101 overloaded: relay refuses new work for now. */
@@ -85,6 +93,8 @@ export const Codes = {
   CallFlood: 4265,
   /** 4266 calls disabled: calls are not enabled on this relay. */
   CallsOff: 4266,
+  /** 4285 no such device: kick-device: the user has no session of that device open. */
+  NoSuchDevice: 4285,
   /** 4300 unavailable: the store could not commit; retry later. */
   Unavailable: 4300,
   /** 4301 busy: the relay is overloaded and refused the request at the door; retry after a backoff. */
@@ -129,6 +139,10 @@ const names: { readonly [code: number]: string } = {
   4006: "protocol error",
   4007: "frame too large",
   4008: "origin forbidden",
+  4011: "device kicked",
+  4012: "device policy",
+  4013: "token revoked",
+  4014: "user deleted",
   4100: "shutdown",
   4101: "overloaded",
   4102: "slow consumer",
@@ -154,6 +168,7 @@ const names: { readonly [code: number]: string } = {
   4264: "call state",
   4265: "call signaling flood",
   4266: "calls disabled",
+  4285: "no such device",
   4300: "unavailable",
   4301: "busy",
   4308: "timeout",

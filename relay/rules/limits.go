@@ -19,7 +19,7 @@ func ControlLimit(t proto.Type) int {
 	switch t {
 	case proto.TypePing, proto.TypePong:
 		return MaxPingBytes
-	case proto.TypeSync, proto.TypeHistory, proto.TypeRead:
+	case proto.TypeSync, proto.TypeHistory, proto.TypeRead, proto.TypeDevices, proto.TypeKickDevice:
 		return MaxRequestBytes
 	case proto.TypeHello:
 		return MaxHelloBytes

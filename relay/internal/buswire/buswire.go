@@ -2,8 +2,9 @@
 // bus: one envelope, addressed by the bus subject, as a compact byte string.
 //
 // The layout is one kind byte, the except session id and the kick device as
-// uvarint-length-prefixed strings, then the frame (for a delivery) or the
-// kick's time as a uvarint (for a kick). Nodes trust each other, but the decoder still checks every
+// uvarint-length-prefixed strings, then the frame (for a delivery), the
+// kick's time as a uvarint (for a kick) or the control message (for a
+// control). Nodes trust each other, but the decoder still checks every
 // length: bytes from the network are untrusted.
 package buswire
 
@@ -18,11 +19,16 @@ type Envelope struct {
 	Kick   string // device id to close; when set, Frame is empty
 	KickAt uint64 // with Kick: when the kicking session began (unix ns); older sessions close
 	Frame  []byte // an encoded proto frame
+	// Control, when set, is a message between relay nodes about the
+	// user's sessions (the relay's roster and kicks); Frame and Kick are
+	// then empty.
+	Control []byte
 }
 
 const (
 	kindFrame byte = 1
 	kindKick  byte = 2
+	kindCtl   byte = 3
 
 	// MaxID bounds the except and kick strings; session and device ids are
 	// far shorter.
@@ -38,6 +44,8 @@ func Encode(e Envelope) []byte {
 	frame := e.Frame
 	if e.Kick != "" {
 		kind, frame = kindKick, nil
+	} else if e.Control != nil {
+		kind, frame = kindCtl, e.Control
 	}
 	b := make([]byte, 0, 1+2*binary.MaxVarintLen16+len(e.Except)+len(e.Kick)+len(frame))
 	b = append(b, kind)
@@ -54,7 +62,7 @@ func Encode(e Envelope) []byte {
 // Decode parses b. The returned Frame aliases b.
 func Decode(b []byte) (Envelope, error) {
 	var e Envelope
-	if len(b) == 0 || (b[0] != kindFrame && b[0] != kindKick) {
+	if len(b) == 0 || (b[0] != kindFrame && b[0] != kindKick && b[0] != kindCtl) {
 		return e, ErrMalformed
 	}
 	kind := b[0]
@@ -82,6 +90,11 @@ func Decode(b []byte) (Envelope, error) {
 			return Envelope{}, ErrMalformed
 		}
 		e.KickAt = at
+	case kindCtl:
+		if e.Kick != "" || len(b) == 0 {
+			return Envelope{}, ErrMalformed
+		}
+		e.Control = b
 	default:
 		if e.Kick != "" || e.KickAt != 0 || len(b) == 0 {
 			return Envelope{}, ErrMalformed

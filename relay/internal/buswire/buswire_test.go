@@ -12,6 +12,7 @@ func TestRoundTrip(t *testing.T) {
 		{Frame: []byte{1}},
 		{Except: "s", Kick: "phone", KickAt: 1_795_649_460_548_578_748},
 		{Except: "s", Kick: "phone"},
+		{Except: "s", Control: []byte{0xa1, 0x01, 0x01}},
 	} {
 		got, err := Decode(Encode(e))
 		if err != nil || !reflect.DeepEqual(got, e) {
@@ -23,7 +24,7 @@ func TestRoundTrip(t *testing.T) {
 func TestMalformed(t *testing.T) {
 	t.Parallel()
 	for _, bad := range [][]byte{
-		nil, {0}, {3, 0, 0, 1}, {1}, {1, 0}, {1, 0, 0}, // no frame
+		nil, {0}, {4, 0, 0, 1}, {3, 0, 0}, {3, 0, 1, 'p', 1}, {1}, {1, 0}, {1, 0, 0}, // no frame
 		{1, 5, 'a'}, {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, // lengths past the end
 		{2, 0, 0, 0}, {2, 0, 1, 'p'}, {2, 0, 1, 'p', 1, 'x'}, {1, 0, 1, 'p', 'x'}, // kick without device, without time, with frame; frame with kick
 		append([]byte{1, 0x81, 0x02}, make([]byte, 300)...), // an id above MaxID

@@ -1,0 +1,153 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
+)
+
+// revocations checks tokens against the store's revocations (Revoker). A
+// store without them revokes nothing.
+type revocations struct {
+	store Revoker // nil: none
+	log   interface {
+		Warn(msg string, args ...any)
+	}
+}
+
+// check refuses (4013) a token of user issued before the latest revocation
+// that covers user; a token without iat counts as issued at the epoch, so
+// any revocation covers it. A store that cannot answer does not hold up
+// the hello (the relay serves what it can while its store is away): the
+// revocation itself, published on the bus when it was made, has closed
+// the sessions open then.
+func (r *revocations) check(ctx context.Context, user, token string) *proto.Error {
+	if r == nil || r.store == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	before, err := r.store.RevokedBefore(ctx, user)
+	if err != nil {
+		r.log.Warn("reading revocations failed; token let through", "user", user, "err", err)
+		return nil
+	}
+	if before > 0 && issuedAt(token) < before {
+		return proto.Errorf(proto.CodeTokenRevoked, "token revoked: issued before %s", time.Unix(before, 0).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// issuedAt returns the iat of a token already verified, unix seconds, or 0
+// when it has none.
+func issuedAt(token string) int64 {
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil || claims.IssuedAt == nil {
+		return 0
+	}
+	return claims.IssuedAt.Unix()
+}
+
+// devices answers Devices with the user's open sessions on every node.
+func (s *Session) devices(id uint64) {
+	s.reply(proto.Frame{Type: proto.TypeDeviceList, ID: id, Body: &proto.DeviceList{Devices: s.env.ctl.devices(s.user, s.id)}})
+}
+
+// kickDevice closes the session of another of the user's devices, on
+// whichever node holds it (4011). Kicking the device of this very session
+// closes it too.
+func (s *Session) kickDevice(id uint64, b *proto.KickDevice) {
+	if !s.env.ctl.hasDevice(s.user, b.DeviceID) {
+		s.replyErr(id, proto.Errorf(proto.CodeNoSuchDevice, "no session of device %q is open", b.DeviceID))
+		return
+	}
+	s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
+	s.env.ctl.closeUser(s.user, b.DeviceID, proto.CodeDeviceKicked, "signed out from another device of this user")
+}
+
+// sessionDefaults checks and defaults the Options of the device policy,
+// the admin API and webhooks.
+func (o Options) sessionDefaults() (Options, error) {
+	if _, err := rules.ParseDevicePolicy(o.DevicePolicy); err != nil {
+		return o, fmt.Errorf("relay: %w", err)
+	}
+	if o.AdminSecret != "" {
+		if err := checkSecret(o.AdminSecret); err != nil {
+			return o, fmt.Errorf("relay: admin secret: %w", err)
+		}
+	}
+	if o.WebhookSecret == "" {
+		o.WebhookSecret = o.AdminSecret
+	}
+	if o.Webhook != "" {
+		u, err := url.Parse(o.Webhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return o, fmt.Errorf("relay: webhook %q is not an http or https URL", o.Webhook)
+		}
+		if o.WebhookSecret == "" {
+			return o, errors.New("relay: a webhook needs a secret to sign with (WebhookSecret or AdminSecret)")
+		}
+		if err := checkSecret(o.WebhookSecret); err != nil {
+			return o, fmt.Errorf("relay: webhook secret: %w", err)
+		}
+	}
+	if o.WebhookQueue <= 0 {
+		o.WebhookQueue = 4096
+	}
+	if o.WebhookTimeout <= 0 {
+		o.WebhookTimeout = 5 * time.Second
+	}
+	switch {
+	case o.WebhookRetries == 0:
+		o.WebhookRetries = 5
+	case o.WebhookRetries < 0:
+		o.WebhookRetries = 0
+	}
+	if o.WebhookBackoff <= 0 {
+		o.WebhookBackoff = time.Second
+	}
+	return o, nil
+}
+
+// newControl makes the node's control of sessions across nodes and starts
+// it; the hub hands it control envelopes.
+func (s *Server) newControl(o Options) *control {
+	policy, _ := rules.ParseDevicePolicy(o.DevicePolicy) // checked by withDefaults
+	c := newControl(s.baseCtx, policy, s.hub, s.bus, o.Logger, s.metrics)
+	s.hub.ctl = c
+	lost := s.hub.onLost
+	s.hub.onLost = func() {
+		if lost != nil {
+			lost()
+		}
+		go c.lost()
+	}
+	go c.run()
+	return c
+}
+
+// watchEveryone subscribes the node to the control envelopes for every
+// node (revocations of all users' tokens).
+func (s *Server) watchEveryone() error {
+	ctx, cancel := context.WithTimeout(s.baseCtx, 10*time.Second)
+	defer cancel()
+	if err := s.sub.Watch(ctx, everyone); err != nil {
+		return fmt.Errorf("relay: subscribe to bus: %w", err)
+	}
+	return nil
+}
+
+// revocations returns the checker of revoked tokens over the store.
+func (s *Server) revocations() *revocations {
+	r := &revocations{log: s.log}
+	if rv, ok := s.store.(Revoker); ok {
+		r.store = rv
+	}
+	return r
+}
