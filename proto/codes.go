@@ -62,6 +62,9 @@ const (
 	CodeCallState    Code = 4264 // the request does not fit the call's state (accept twice, signal before joining)
 	CodeCallFlood    Code = 4265 // too many signaling frames for this call; slow down
 	CodeCallsOff     Code = 4266 // calls are not enabled on this relay
+	CodeBlocked      Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
+	CodeContactsOnly Code = 4276 // the recipient accepts one-to-one messages from contacts only
+	CodeNoRequest    Code = 4277 // no contact request from that user to answer
 	CodeNoSuchDevice Code = 4285 // kick-device: the user has no session of that device open
 )
 

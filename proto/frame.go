@@ -41,6 +41,12 @@ const (
 	TypeCallState   Type = 45 // s→c  push: someone joined or left, or the call ended
 	TypeCallSignal  Type = 46 // either way: SDP offer/answer or an ICE candidate for one peer
 	TypeTyping      Type = 50 // either way: a user is typing in a conversation (transient, never stored)
+	TypeContact     Type = 57 // c→s  request, answer or remove a contact; block or unblock a user
+	TypeSetConv     Type = 58 // c→s  pin, mute or hide a conversation for this user
+	TypeSetPrefs    Type = 59 // c→s  replace the user's preferences (contacts only)
+	TypeUserSync    Type = 60 // c→s  the user's feed entries changed since a cursor
+	TypeUserState   Type = 61 // s→c  reply to UserSync, Contact, SetConv and SetPrefs
+	TypeUserUpdate  Type = 62 // s→c  push: one entry of the user's feed changed
 	TypeDevices     Type = 64 // c→s  list the user's sessions on every relay
 	TypeDeviceList  Type = 65 // s→c  reply to Devices
 	TypeKickDevice  Type = 66 // c→s  close the session of another of the user's devices
@@ -60,6 +66,8 @@ var typeNames = [...]string{
 	TypeCallAccept: "call-accept", TypeCallEnd: "call-end", TypeCallState: "call-state",
 	TypeCallSignal: "call-signal",
 	TypeDevices:    "devices", TypeDeviceList: "device-list", TypeKickDevice: "kick-device",
+	TypeContact: "contact", TypeSetConv: "set-conv", TypeSetPrefs: "set-prefs", TypeUserSync: "user-sync",
+	TypeUserState: "user-state", TypeUserUpdate: "user-update",
 }
 
 func (t Type) String() string {
@@ -360,6 +368,18 @@ func NewBody(t Type) (any, bool) {
 		return new(CallState), true
 	case TypeCallSignal:
 		return new(CallSignal), true
+	case TypeContact:
+		return new(Contact), true
+	case TypeSetConv:
+		return new(SetConv), true
+	case TypeSetPrefs:
+		return new(Prefs), true
+	case TypeUserSync:
+		return new(UserSync), true
+	case TypeUserState:
+		return new(UserState), true
+	case TypeUserUpdate:
+		return new(UserUpdate), true
 	case TypeDevices:
 		return new(Devices), true
 	case TypeDeviceList:

@@ -63,6 +63,10 @@ func TestProtocolDoc(t *testing.T) {
 // protocol does. TestProtocolDoc fails on a key that names no field.
 var cddlTypes = map[string]string{
 	"Hello.DeviceID":         "name",
+	"Contact.User":           "name",
+	"Relation.User":          "name",
+	"ConvSetting.ConvID":     "conv-id",
+	"SetConv.ConvID":         "conv-id",
 	"Welcome.UserID":         "name",
 	"Send.ConvID":            "conv-id",
 	"Send.ClientID":          "name",

@@ -82,6 +82,9 @@ func Validate(body any) *Error {
 		}
 	case *Sync, *Ping, *Pong, *Devices:
 	default:
+		if perr, ok := validateContacts(body); ok {
+			return perr
+		}
 		return Errorf(CodeProtocolError, "%T is not a request", body)
 	}
 	return nil

@@ -159,6 +159,21 @@ func validVectors() []validVector {
 			Data: "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}}},
 		{"call-signal/candidate", Frame{Type: TypeCallSignal, Body: &CallSignal{CallID: vCall, Peer: vAlice, Kind: SignalCandidate,
 			Data: `{"candidate":"candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host","sdpMid":"0","sdpMLineIndex":0}`}}},
+		{"contact/request", Frame{Type: TypeContact, ID: 16, Body: &Contact{Op: ContactRequest, User: vBob, Note: "alice from the design team"}}},
+		{"contact/block", Frame{Type: TypeContact, ID: 17, Body: &Contact{Op: ContactBlock, User: vCarol}}},
+		{"set-conv/pin-mute", Frame{Type: TypeSetConv, ID: 18, Body: &SetConv{ConvID: vGroup, Pinned: &vTrue, Muted: &vFalse}}},
+		{"set-conv/hide", Frame{Type: TypeSetConv, ID: 19, Body: &SetConv{ConvID: vP2P, Hidden: &vTrue, Seq: 42}}},
+		{"set-prefs", Frame{Type: TypeSetPrefs, ID: 20, Body: &Prefs{ContactsOnly: true}}},
+		{"user-sync", Frame{Type: TypeUserSync, ID: 21, Body: &UserSync{Cursor: 1874}}},
+		{"user-state", Frame{Type: TypeUserState, ID: 21, Body: &UserState{Entries: []UserEntry{
+			{Pos: 1875, Relation: &Relation{User: vBob, State: RelContact, At: vNow}},
+			{Pos: 1877, Relation: &Relation{User: vCarol, Blocked: true, At: vNow}},
+			{Pos: 1880, Setting: &ConvSetting{ConvID: vP2P, Hidden: true, HiddenSeq: 42}},
+			{Pos: 1881, Prefs: &Prefs{ContactsOnly: true}},
+		}, Cursor: 1881}}},
+		{"user-update/request", Frame{Type: TypeUserUpdate, Body: &UserUpdate{Entry: UserEntry{Pos: 1890,
+			Relation: &Relation{User: vCarol, State: RelPending, Note: "hi, it's carol", At: vNow}}}}},
+		{"error/blocked", Frame{Type: TypeError, ID: 3, Body: &ErrorBody{Code: CodeBlocked, Message: "bob blocked you"}}},
 		{"hello/platform", Frame{Type: TypeHello, ID: 1, Body: &Hello{Version: Version, Token: vToken, DeviceID: vDevWeb, Platform: "web"}}},
 		{"devices", Frame{Type: TypeDevices, ID: 16, Body: &Devices{}}},
 		{"device-list", Frame{Type: TypeDeviceList, ID: 16, Body: &DeviceList{Devices: []Device{
@@ -242,6 +257,7 @@ func invalidVectors() []invalidVector {
 		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
 		{"type/unknown-51", hx("a2 01 18 33 03 a0"), pe},                                              // first number after typing
 		{"type/unknown-47", hx("a2 01 18 2f 03 a0"), pe},                                              // first number after call-signal
+		{"type/unknown-63", hx("a2 01 18 3f 03 a0"), pe},                                              // first number after user-update
 		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
 		{"type/overflow-256", hx("a2 01 19 010d 03 a0"), pe},                                          // 269 is not ping (13) mod 256

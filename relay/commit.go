@@ -113,7 +113,22 @@ func (c *committer) run() {
 
 func (c *committer) commit(batch []*commitReq, items []AppendRequest) {
 	live := batch[:0]
-	for _, r := range batch {
+	var gated []*proto.Error
+	if feed, ok := c.store.(UserFeed); ok {
+		var err error
+		if gated, err = gateDirect(context.Background(), feed, batch); err != nil {
+			c.log.Error("reading block lists failed", "sends", len(batch), "err", err)
+			for _, r := range batch {
+				c.complete(r, AppendResult{Err: errStoreUnavailable})
+			}
+			return
+		}
+	}
+	for i, r := range batch {
+		if gated != nil && gated[i] != nil {
+			c.complete(r, AppendResult{Err: gated[i]})
+			continue
+		}
 		if r.from.refused.Load() {
 			// An earlier send of this connection was refused: stored now,
 			// this one would take a seq before it (see Session.send).

@@ -139,6 +139,7 @@ type sessionLimits struct {
 type sessionStore interface {
 	Querier
 	ConvWriter
+	UserFeed
 	Epoch() string
 }
 
@@ -291,6 +292,14 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.env.calls.end(s, f.ID, b)
 	case *proto.CallSignal:
 		s.env.calls.signal(s, f.ID, b)
+	case *proto.Contact:
+		s.contact(now, f.ID, b)
+	case *proto.SetConv:
+		s.setConv(f.ID, b)
+	case *proto.Prefs:
+		s.setPrefs(f.ID, b)
+	case *proto.UserSync:
+		s.userSync(f.ID, b)
 	case *proto.Devices:
 		s.devices(f.ID)
 	case *proto.KickDevice:

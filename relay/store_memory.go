@@ -24,6 +24,7 @@ type MemoryStore struct {
 	convs    map[string]*memConv
 	byClient map[clientKey]msgRef
 	users    map[string][]*memConv // the conversations of each user
+	feed     memFeed               // store_feed_memory.go
 	closed   bool
 	scanned  atomic.Uint64    // messages History examined (see messagesRead)
 	revoked  map[string]int64 // RevokeTokens (store_revoke.go)

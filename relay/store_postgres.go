@@ -179,6 +179,18 @@ var postgresMigrations = []string{
 		WHERE name = 'changes';
 	DROP TABLE user_versions;
 	CREATE INDEX conversations_pos ON conversations(pos);`,
+
+	// Version 3: the per-user feed of contacts, block list, conversation
+	// settings and preferences (store_feed_postgres.go).
+	`CREATE TABLE user_feed (
+		user_id text COLLATE "C" NOT NULL,
+		kind    text COLLATE "C" NOT NULL,
+		key     text COLLATE "C" NOT NULL,
+		data    bytea NOT NULL,
+		pos     bigint NOT NULL,
+		PRIMARY KEY (user_id, kind, key)
+	);
+	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema

@@ -553,7 +553,10 @@ func TestPostgresMigrations(t *testing.T) {
 	ok(t, err)
 	versions, err = pgx.CollectRows(rows, pgx.RowTo[int])
 	ok(t, err)
-	equal(t, versions, []int{1, 2}, "applied versions")
+	equal(t, len(versions), len(postgresMigrations), "applied versions")
+	for i, v := range versions {
+		equal(t, v, i+1, "applied version")
+	}
 
 	again := openPostgres(t, dsn, PostgresOptions{})
 	equal(t, again.Epoch(), stores[0].Epoch(), "epoch kept across restarts")

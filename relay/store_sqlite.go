@@ -74,7 +74,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -145,6 +145,19 @@ var migrations = []string{
 	UPDATE conversations SET pos = base.v + n.k, members_pos = base.v + n.k FROM n, base WHERE conversations.id = n.id;
 	UPDATE counters SET value = value + (SELECT count(*) FROM conversations WHERE kind = 'group') WHERE name = 'changes';
 	CREATE INDEX conversations_pos ON conversations(pos);`,
+
+	// Version 3: the per-user feed of contacts, block list, conversation
+	// settings and preferences (store_feed_sqlite.go). data is the
+	// entry's CBOR (proto.EncodeEntry); pos comes from the change counter.
+	`CREATE TABLE user_feed (
+		user_id TEXT NOT NULL,
+		kind    TEXT NOT NULL,
+		key     TEXT NOT NULL,
+		data    BLOB NOT NULL,
+		pos     INTEGER NOT NULL,
+		PRIMARY KEY (user_id, kind, key)
+	) WITHOUT ROWID;
+	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:
@@ -290,6 +303,7 @@ type sqliteStmts struct {
 	dedup, conv, members, insConv, insMember, insMsg, setConv, setRead rawStmt
 	// MarkRead, CreateGroup
 	readState, markRead, group, view, lastMsg rawStmt
+	feedGet, feedPut                          rawStmt // store_feed_sqlite.go
 	all                                       []rawStmt
 }
 
@@ -321,6 +335,8 @@ func prepareSQLite(dc any) (*sqliteStmts, error) {
 			FROM members m JOIN conversations c ON c.id = m.conv_id
 			WHERE m.conv_id = ? AND m.user_id = ?`},
 		{&st.lastMsg, `SELECT ` + messageCols + ` FROM messages WHERE conv_id = ? AND seq = ?`},
+		{&st.feedGet, sqliteFeedGet},
+		{&st.feedPut, sqliteFeedPut},
 	} {
 		stmt, err := prepareRaw(dc, p.sql)
 		if err != nil {

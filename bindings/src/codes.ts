@@ -93,6 +93,12 @@ export const Codes = {
   CallFlood: 4265,
   /** 4266 calls disabled: calls are not enabled on this relay. */
   CallsOff: 4266,
+  /** 4275 blocked: the recipient blocked this user: one-to-one messages and contact requests to them are refused. */
+  Blocked: 4275,
+  /** 4276 contacts only: the recipient accepts one-to-one messages from contacts only. */
+  ContactsOnly: 4276,
+  /** 4277 no contact request: no contact request from that user to answer. */
+  NoRequest: 4277,
   /** 4285 no such device: kick-device: the user has no session of that device open. */
   NoSuchDevice: 4285,
   /** 4300 unavailable: the store could not commit; retry later. */
@@ -168,6 +174,9 @@ const names: { readonly [code: number]: string } = {
   4264: "call state",
   4265: "call signaling flood",
   4266: "calls disabled",
+  4275: "blocked",
+  4276: "contacts only",
+  4277: "no contact request",
   4285: "no such device",
   4300: "unavailable",
   4301: "busy",

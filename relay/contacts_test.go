@@ -1,0 +1,233 @@
+package relay
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
+)
+
+// testStoreFeed is the conformance test of UserFeed, run on every store by
+// testStore: positions from the change counter (above a conversation's,
+// in commit order), pages, entries read back, a refused plan writing
+// nothing, and racing updates of one entry serialised.
+func testStoreFeed(t *testing.T, open func(t *testing.T) Store) {
+	t.Run("feed/positions, pages, entries, refusals", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := open(t)
+		res, err := s.Append(ctx, []AppendRequest{textRequest("alice", proto.P2PID("alice", "bob"), "c1")})
+		ok(t, err)
+		sync0, _, err := s.Sync(ctx, "alice", 0, 10)
+		ok(t, err)
+		convPos := sync0[0].Version
+		_ = res
+
+		contact := func(user string, c proto.Contact) ([]*proto.UserEntry, error) {
+			keys := []FeedKey{{user, rules.FeedRelation, c.User}, {c.User, rules.FeedRelation, user}}
+			return s.UpdateFeed(ctx, keys, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {
+				mine, theirs, perr := rules.PlanContact(user, &c, relationOf(cur[0], c.User), relationOf(cur[1], user), 7)
+				if perr != nil {
+					return nil, perr
+				}
+				out := make([]*proto.UserEntry, 2)
+				if mine != nil {
+					out[0] = &proto.UserEntry{Relation: mine}
+				}
+				if theirs != nil {
+					out[1] = &proto.UserEntry{Relation: theirs}
+				}
+				return out, nil
+			})
+		}
+		out, err := contact("alice", proto.Contact{Op: proto.ContactRequest, User: "bob", Note: "hi bob"})
+		ok(t, err)
+		if out[0] == nil || out[1] == nil || out[0].Pos <= convPos || out[1].Pos <= out[0].Pos {
+			t.Fatalf("positions %+v %+v after the conversation's %d", out[0], out[1], convPos)
+		}
+		equal(t, *out[1].Relation, proto.Relation{User: "alice", State: proto.RelPending, Note: "hi bob", At: 7}, "bob's side")
+
+		// A refused plan writes nothing.
+		_, err = contact("alice", proto.Contact{Op: proto.ContactAccept, User: "bob"})
+		equal(t, storeCode(err), proto.CodeNoRequest, "alice accepting her own request")
+		_, err = contact("bob", proto.Contact{Op: proto.ContactAccept, User: "alice"})
+		ok(t, err)
+		_, err = contact("bob", proto.Contact{Op: proto.ContactBlock, User: "carol"})
+		ok(t, err)
+		_, err = contact("carol", proto.Contact{Op: proto.ContactRequest, User: "bob"})
+		equal(t, storeCode(err), proto.CodeBlocked, "carol's request to bob, who blocked her")
+
+		feed, more, err := s.Feed(ctx, "bob", 0, 10)
+		ok(t, err)
+		equal(t, more, false, "more")
+		equal(t, len(feed), 2, "bob's entries")
+		equal(t, *feed[0].Relation, proto.Relation{User: "alice", State: proto.RelContact, At: 7}, "bob's contact")
+		equal(t, *feed[1].Relation, proto.Relation{User: "carol", Blocked: true, At: 7}, "bob's block")
+		page, more, err := s.Feed(ctx, "bob", 0, 1)
+		ok(t, err)
+		equal(t, len(page) == 1 && more, true, "a page of one")
+		rest, more, err := s.Feed(ctx, "bob", page[0].Pos, 10)
+		ok(t, err)
+		equal(t, len(rest) == 1 && !more && rest[0].Pos == feed[1].Pos, true, "the next page")
+
+		got, err := s.FeedEntries(ctx, []FeedKey{{"bob", rules.FeedRelation, "carol"}, {"bob", rules.FeedPrefs, ""}, {"carol", rules.FeedRelation, "bob"}})
+		ok(t, err)
+		equal(t, got[0], feed[1], "bob's entry for carol")
+		equal(t, got[1], proto.UserEntry{}, "bob's prefs, never set")
+		equal(t, got[2], proto.UserEntry{}, "carol's side: nothing")
+
+		// An entry written again moves to its new position.
+		_, err = contact("bob", proto.Contact{Op: proto.ContactUnblock, User: "carol"})
+		ok(t, err)
+		last, _, err := s.Feed(ctx, "bob", feed[1].Pos, 10)
+		ok(t, err)
+		equal(t, len(last), 1, "entries after the block")
+		equal(t, last[0].Relation.Blocked, false, "unblocked")
+	})
+	t.Run("feed/racing updates of one entry are serialised", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := open(t)
+		key := []FeedKey{{"alice", rules.FeedSetting, "g:x"}}
+		var wg sync.WaitGroup
+		const n = 20
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.UpdateFeed(ctx, key, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {
+					next := proto.ConvSetting{ConvID: "g:x"}
+					if cur[0].Setting != nil {
+						next = *cur[0].Setting
+					}
+					next.HiddenSeq++ // a counter: a lost update shows as a smaller count
+					return []*proto.UserEntry{{Setting: &next}}, nil
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		got, err := s.FeedEntries(ctx, key)
+		ok(t, err)
+		equal(t, got[0].Setting.HiddenSeq, uint64(n), "updates counted")
+	})
+}
+
+// feedStores are the stores the relay tests of contacts run on.
+func feedStores() map[string]func(t *testing.T) Store {
+	return map[string]func(t *testing.T) Store{
+		"memory": func(t *testing.T) Store { return NewMemoryStore() },
+		"sqlite": func(t *testing.T) Store {
+			s, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "NORMAL"})
+			ok(t, err)
+			return s
+		},
+		"postgres": func(t *testing.T) Store { return openPostgres(t, postgresDSN(t), PostgresOptions{MaxConns: 4}) },
+	}
+}
+
+// TestContacts: contact requests and answers reach both users' sessions;
+// the block list refuses the blocked user's one-to-one messages and
+// contact requests with 4275 and nothing else; "contacts only" refuses
+// non-contacts' messages with 4276; settings and relations reach a device
+// that was offline through the feed — on every store.
+func TestContacts(t *testing.T) {
+	t.Parallel()
+	for name, open := range feedStores() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := startRelay(t, func(o *Options) { o.Store = open(t) })
+			alice1, _ := login(t, r, "alice", "one")
+			alice2, _ := login(t, r, "alice", "two")
+			bob, _ := login(t, r, "bob", "d")
+			carol, _ := login(t, r, "carol", "d")
+			dave, _ := login(t, r, "dave", "d")
+			state := func(f proto.Frame) *proto.UserState {
+				t.Helper()
+				if f.Type != proto.TypeUserState {
+					t.Fatalf("got %s %+v, want user-state", f.Type, f.Body)
+				}
+				return f.Body.(*proto.UserState)
+			}
+			update := func(c *client) proto.UserEntry {
+				t.Helper()
+				return c.push(proto.TypeUserUpdate).Body.(*proto.UserUpdate).Entry
+			}
+			code := func(f proto.Frame) proto.Code {
+				t.Helper()
+				if f.Type != proto.TypeError {
+					t.Fatalf("got %s %+v, want an error", f.Type, f.Body)
+				}
+				return f.Body.(*proto.ErrorBody).Code
+			}
+			send := func(c *client, conv, id string) proto.Frame {
+				return c.call(proto.TypeSend, &proto.Send{ConvID: conv, ClientID: id, MsgType: proto.MsgText, Text: "hello"})
+			}
+
+			// A request: alice's devices see "requested", bob "pending" with the note.
+			st := state(alice1.call(proto.TypeContact, &proto.Contact{Op: proto.ContactRequest, User: "bob", Note: "from the team"}))
+			equal(t, st.Entries[0].Relation.State, proto.RelRequested, "alice's reply")
+			equal(t, update(alice2).Relation.State, proto.RelRequested, "alice's other device")
+			got := update(bob).Relation
+			equal(t, [3]string{got.User, got.State, got.Note}, [3]string{"alice", proto.RelPending, "from the team"}, "bob's push")
+			equal(t, code(carol.call(proto.TypeContact, &proto.Contact{Op: proto.ContactAccept, User: "alice"})), proto.CodeNoRequest, "an answer to no request")
+			st = state(bob.call(proto.TypeContact, &proto.Contact{Op: proto.ContactAccept, User: "alice"}))
+			equal(t, st.Entries[0].Relation.State, proto.RelContact, "bob's reply")
+			equal(t, update(alice1).Relation.State, proto.RelContact, "alice learns the answer")
+			equal(t, update(alice2).Relation.State, proto.RelContact, "on both devices")
+
+			// The block list: carol's messages and requests to bob are refused,
+			// her messages to others and alice's to bob are not.
+			state(bob.call(proto.TypeContact, &proto.Contact{Op: proto.ContactBlock, User: "carol"}))
+			bc, cd := proto.P2PID("bob", "carol"), proto.P2PID("carol", "dave")
+			equal(t, code(send(carol, bc, "c1")), proto.CodeBlocked, "carol's message to bob")
+			equal(t, code(carol.call(proto.TypeContact, &proto.Contact{Op: proto.ContactRequest, User: "bob"})), proto.CodeBlocked, "carol's request to bob")
+			equal(t, send(carol, cd, "c2").Type, proto.TypeAck, "carol's message to dave")
+			equal(t, send(alice1, proto.P2PID("alice", "bob"), "a1").Type, proto.TypeAck, "alice's message to bob")
+			bob.push(proto.TypeDeliver)
+			equal(t, send(bob, bc, "b1").Type, proto.TypeAck, "bob may still write to carol")
+			carol.push(proto.TypeDeliver)
+			// Blocked only while the block lasts.
+			state(bob.call(proto.TypeContact, &proto.Contact{Op: proto.ContactUnblock, User: "carol"}))
+			equal(t, send(carol, bc, "c3").Type, proto.TypeAck, "carol's message after the unblock")
+			bob.push(proto.TypeDeliver)
+
+			// Contacts only: dave is refused, alice (a contact) is not.
+			st = state(bob.call(proto.TypeSetPrefs, &proto.Prefs{ContactsOnly: true}))
+			equal(t, *st.Entries[0].Prefs, proto.Prefs{ContactsOnly: true}, "bob's prefs")
+			equal(t, code(send(dave, proto.P2PID("bob", "dave"), "d1")), proto.CodeContactsOnly, "dave's message")
+			equal(t, send(alice1, proto.P2PID("alice", "bob"), "a2").Type, proto.TypeAck, "alice's message")
+			equal(t, dave.call(proto.TypeContact, &proto.Contact{Op: proto.ContactRequest, User: "bob"}).Type, proto.TypeUserState, "dave may still ask")
+
+			// Settings: a member's, synced to the other device; a stranger's refused.
+			yes := true
+			g := alice1.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "trip", Members: []string{"bob"}}).Body.(*proto.ConvResult).Conversation
+			st = state(alice1.call(proto.TypeSetConv, &proto.SetConv{ConvID: g.ID, Pinned: &yes, Muted: &yes}))
+			equal(t, *st.Entries[0].Setting, proto.ConvSetting{ConvID: g.ID, Pinned: true, Muted: true}, "alice's setting")
+			for {
+				if e := update(alice2); e.Setting != nil {
+					equal(t, *e.Setting, *st.Entries[0].Setting, "on alice's other device")
+					break
+				}
+			}
+			equal(t, code(carol.call(proto.TypeSetConv, &proto.SetConv{ConvID: g.ID, Pinned: &yes})), proto.CodeForbidden, "a non-member's setting")
+			equal(t, code(carol.call(proto.TypeSetConv, &proto.SetConv{ConvID: proto.P2PID("alice", "bob"), Pinned: &yes})), proto.CodeForbidden, "a stranger's p2p")
+
+			// A device that was offline finds it all in the feed, in order.
+			alice3, _ := login(t, r, "alice", "three")
+			all := state(alice3.call(proto.TypeUserSync, &proto.UserSync{}))
+			equal(t, len(all.Entries), 2, "alice's entries")
+			equal(t, all.Entries[0].Relation.State, proto.RelContact, "alice's contact with bob")
+			equal(t, all.Entries[1].Setting.Pinned, true, "the pinned group")
+			equal(t, all.Cursor, all.Entries[1].Pos, "cursor")
+			next := state(alice3.call(proto.TypeUserSync, &proto.UserSync{Cursor: all.Cursor}))
+			equal(t, len(next.Entries), 0, "nothing after the cursor")
+			bobs := state(bob.call(proto.TypeUserSync, &proto.UserSync{Limit: 2}))
+			equal(t, len(bobs.Entries) == 2 && bobs.More, true, "a page of bob's feed")
+		})
+	}
+}

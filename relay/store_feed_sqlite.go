@@ -1,0 +1,132 @@
+//go:build !js
+
+package relay
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/parley-im/parley/proto"
+)
+
+const (
+	sqliteFeedGet = `SELECT data, pos FROM user_feed WHERE user_id = ? AND kind = ? AND key = ?`
+	sqliteFeedPut = `INSERT INTO user_feed(user_id, kind, key, data, pos) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(user_id, kind, key) DO UPDATE SET data = excluded.data, pos = excluded.pos`
+)
+
+// decodeFeed turns a stored row into its entry.
+func decodeFeed(data []byte, pos int64) (proto.UserEntry, error) {
+	e, err := proto.DecodeEntry(data)
+	if err != nil {
+		return e, fmt.Errorf("stored feed entry: %w", err)
+	}
+	e.Pos = uint64(pos)
+	return e, nil
+}
+
+// encodeFeed is the stored form of e, without its position (a column).
+func encodeFeed(e *proto.UserEntry) []byte {
+	c := *e
+	c.Pos = 0
+	return proto.EncodeEntry(&c)
+}
+
+// Feed implements UserFeed, on the readers.
+func (s *SQLiteStore) Feed(ctx context.Context, user string, cursor uint64, limit int) ([]proto.UserEntry, bool, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT data, pos FROM user_feed WHERE user_id = ? AND pos > ? ORDER BY pos LIMIT ?`,
+		user, clampInt64(cursor), limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("relay: feed: %w", err)
+	}
+	defer rows.Close()
+	var out []proto.UserEntry
+	for rows.Next() {
+		var data []byte
+		var pos int64
+		if err := rows.Scan(&data, &pos); err != nil {
+			return nil, false, fmt.Errorf("relay: feed: %w", err)
+		}
+		e, err := decodeFeed(data, pos)
+		if err != nil {
+			return nil, false, fmt.Errorf("relay: feed: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("relay: feed: %w", err)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+// FeedEntries implements UserFeed, on the readers, in one read transaction.
+func (s *SQLiteStore) FeedEntries(ctx context.Context, keys []FeedKey) ([]proto.UserEntry, error) {
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("relay: feed entries: %w", err)
+	}
+	defer tx.Rollback()
+	out := make([]proto.UserEntry, len(keys))
+	for i, k := range keys {
+		var data []byte
+		var pos int64
+		switch err := tx.QueryRowContext(ctx, sqliteFeedGet, k.User, k.Kind, k.Key).Scan(&data, &pos); {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("relay: feed entries: %w", err)
+		}
+		if out[i], err = decodeFeed(data, pos); err != nil {
+			return nil, fmt.Errorf("relay: feed entries: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// UpdateFeed implements UserFeed on the writer: the single writer is what
+// keeps other updates out between the read and the write.
+func (s *SQLiteStore) UpdateFeed(ctx context.Context, keys []FeedKey, plan func([]proto.UserEntry) ([]*proto.UserEntry, error)) ([]*proto.UserEntry, error) {
+	var out []*proto.UserEntry
+	err := s.writeTx(ctx, func(bump func() uint64) error {
+		st := s.ws
+		cur := make([]proto.UserEntry, len(keys))
+		for i, k := range keys {
+			var data []byte
+			var pos int64
+			switch err := st.feedGet.queryRow(k.User, k.Kind, k.Key).Scan(&data, &pos); {
+			case errors.Is(err, sql.ErrNoRows):
+				continue
+			case err != nil:
+				return err
+			}
+			var err error
+			if cur[i], err = decodeFeed(data, pos); err != nil {
+				return err
+			}
+		}
+		var err error
+		if out, err = plan(cur); err != nil {
+			return err
+		}
+		for i, e := range out {
+			if e == nil {
+				continue
+			}
+			e.Pos = bump()
+			k := keys[i]
+			if _, err := st.feedPut.exec(k.User, k.Kind, k.Key, encodeFeed(e), int64(e.Pos)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapStoreErr("update feed", err)
+	}
+	return out, nil
+}
