@@ -66,6 +66,11 @@ const (
 	CodeContactsOnly Code = 4276 // the recipient accepts one-to-one messages from contacts only
 	CodeNoRequest    Code = 4277 // no contact request from that user to answer
 	CodeNoSuchDevice Code = 4285 // kick-device: the user has no session of that device open
+
+	CodePresenceLimit Code = 4270 // the user would hold more presence subscriptions than allowed (3,000)
+	CodeStatusTooLong Code = 4271 // a custom status above 64 bytes
+	CodeBadProfile    Code = 4272 // a profile field (or status) too long or holding control or bidirectional characters
+	CodeTooManyUsers  Code = 4273 // more users in one presence or profile request than allowed
 )
 
 // Temporary request errors (4300–4399).
@@ -145,6 +150,10 @@ var codeNames = map[Code]string{
 	CodeUnavailable:         "unavailable",
 	CodeBusy:                "busy",
 	CodeTimeout:             "timeout",
+	CodePresenceLimit:       "presence subscription limit",
+	CodeStatusTooLong:       "status too long",
+	CodeBadProfile:          "bad profile",
+	CodeTooManyUsers:        "too many users",
 	CodeClientClosed:        "client closed",
 	CodeNotConnected:        "not connected",
 	CodeRequestTimeout:      "request timeout",

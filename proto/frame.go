@@ -66,6 +66,8 @@ var typeNames = [...]string{
 	TypeCallAccept: "call-accept", TypeCallEnd: "call-end", TypeCallState: "call-state",
 	TypeCallSignal: "call-signal",
 	TypeDevices:    "devices", TypeDeviceList: "device-list", TypeKickDevice: "kick-device",
+	TypeSubscribePresence: "subscribe-presence", TypeSetStatus: "set-status", TypePresences: "presences",
+	TypeSetProfile: "set-profile", TypeGetProfiles: "get-profiles", TypeProfiles: "profiles",
 	TypeContact: "contact", TypeSetConv: "set-conv", TypeSetPrefs: "set-prefs", TypeUserSync: "user-sync",
 	TypeUserState: "user-state", TypeUserUpdate: "user-update",
 }
@@ -368,6 +370,18 @@ func NewBody(t Type) (any, bool) {
 		return new(CallState), true
 	case TypeCallSignal:
 		return new(CallSignal), true
+	case TypeSubscribePresence:
+		return new(SubscribePresence), true
+	case TypeSetStatus:
+		return new(SetStatus), true
+	case TypePresences:
+		return new(Presences), true
+	case TypeSetProfile:
+		return new(SetProfile), true
+	case TypeGetProfiles:
+		return new(GetProfiles), true
+	case TypeProfiles:
+		return new(Profiles), true
 	case TypeContact:
 		return new(Contact), true
 	case TypeSetConv:

@@ -104,6 +104,7 @@ func FuzzValidate(f *testing.F) {
 			fr.Type == TypeHistory || fr.Type == TypeRead || fr.Type == TypePing ||
 			fr.Type == TypePong || fr.Type == TypeCreateGroup || fr.Type == TypeRenew || fr.Type == TypeTyping ||
 			fr.Type == TypeCallInvite || fr.Type == TypeCallAccept || fr.Type == TypeCallEnd || fr.Type == TypeCallSignal ||
+			fr.Type == TypeSubscribePresence || fr.Type == TypeSetStatus || fr.Type == TypeSetProfile || fr.Type == TypeGetProfiles ||
 			fr.Type == TypeContact || fr.Type == TypeSetConv || fr.Type == TypeSetPrefs || fr.Type == TypeUserSync ||
 			fr.Type == TypeDevices || fr.Type == TypeKickDevice
 		verr := Validate(fr.Body)
@@ -116,6 +117,7 @@ func FuzzValidate(f *testing.F) {
 		if verr != nil {
 			switch verr.Code {
 			case CodeBadRequest, CodeTooLarge, CodeUnauthorized:
+			case CodeStatusTooLong, CodeBadProfile, CodeTooManyUsers: // presence.go
 			default:
 				t.Fatalf("Validate(%T) = %v: undocumented code", fr.Body, verr)
 			}

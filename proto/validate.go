@@ -76,6 +76,8 @@ func Validate(body any) *Error {
 		}
 	case *CallInvite, *CallAccept, *CallEnd, *CallSignal:
 		return validateCall(body)
+	case presenceBody: // presence.go
+		return b.validatePresence()
 	case *KickDevice:
 		if !ValidName(b.DeviceID) {
 			return Errorf(CodeBadRequest, "kick-device: invalid device id")

@@ -159,6 +159,15 @@ func validVectors() []validVector {
 			Data: "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}}},
 		{"call-signal/candidate", Frame{Type: TypeCallSignal, Body: &CallSignal{CallID: vCall, Peer: vAlice, Kind: SignalCandidate,
 			Data: `{"candidate":"candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host","sdpMid":"0","sdpMLineIndex":0}`}}},
+		{"subscribe-presence", Frame{Type: TypeSubscribePresence, ID: 16, Body: &SubscribePresence{Users: []string{vBob, vCarol}, TTLMs: 3600000}}},
+		{"subscribe-presence/unsubscribe", Frame{Type: TypeSubscribePresence, ID: 17, Body: &SubscribePresence{Users: []string{vCarol}, Op: PresenceUnsubscribe}}},
+		{"presences", Frame{Type: TypePresences, ID: 16, Body: &Presences{List: []Presence{{User: vBob, Online: true, Status: "in a meeting"}, {User: vCarol, LastSeen: vNow}}}}},
+		{"presences/push", Frame{Type: TypePresences, Body: &Presences{List: []Presence{{User: vBob, LastSeen: vNow}}}}},
+		{"set-status", Frame{Type: TypeSetStatus, ID: 18, Body: &SetStatus{Status: "in a meeting"}}},
+		{"set-profile", Frame{Type: TypeSetProfile, ID: 19, Body: &SetProfile{Nickname: ptr("Alice"), Avatar: ptr("https://example.com/a.png")}}},
+		{"get-profiles", Frame{Type: TypeGetProfiles, ID: 20, Body: &GetProfiles{Users: []string{vAlice, vBob}}}},
+		{"profiles", Frame{Type: TypeProfiles, ID: 20, Body: &Profiles{List: []Profile{{User: vAlice, Nickname: "Alice", Avatar: "https://example.com/a.png", Custom: `{"title":"designer"}`, UpdatedAt: vNow}, {User: vBob}}}}},
+		{"error/presence-limit", Frame{Type: TypeError, ID: 16, Body: &ErrorBody{Code: CodePresenceLimit, Message: "3000 presence subscriptions is the most one user may hold"}}},
 		{"contact/request", Frame{Type: TypeContact, ID: 16, Body: &Contact{Op: ContactRequest, User: vBob, Note: "alice from the design team"}}},
 		{"contact/block", Frame{Type: TypeContact, ID: 17, Body: &Contact{Op: ContactBlock, User: vCarol}}},
 		{"set-conv/pin-mute", Frame{Type: TypeSetConv, ID: 18, Body: &SetConv{ConvID: vGroup, Pinned: &vTrue, Muted: &vFalse}}},
@@ -257,6 +266,7 @@ func invalidVectors() []invalidVector {
 		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
 		{"type/unknown-51", hx("a2 01 18 33 03 a0"), pe},                                              // first number after typing
 		{"type/unknown-47", hx("a2 01 18 2f 03 a0"), pe},                                              // first number after call-signal
+		{"type/unknown-72", hx("a2 01 18 48 03 a0"), pe},                                              // first number after renewed
 		{"type/unknown-63", hx("a2 01 18 3f 03 a0"), pe},                                              // first number after user-update
 		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device
 		{"type/unknown-99", hx("a1 01 18 63"), pe},                                                    //
@@ -522,3 +532,5 @@ func readJSON(t *testing.T, name string, v any) {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -114,6 +114,7 @@ func New(opts Options) (*Server, error) {
 		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),
 		ctl:   s.ctl, tokens: s.revocations(),
 	}
+	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, o.Logger)
 
 	s.registerGauges()
 	s.metricsHandler = s.metrics.handler()
@@ -220,6 +221,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
+	s.env.presence.stop(ctx)
 	s.cancelAll()
 	s.sub.Close()
 	if c, ok := s.bus.(interface{ Close() }); ok {

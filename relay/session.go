@@ -69,6 +69,7 @@ type Session struct {
 	opened       int64        // unix ns when Server.Open took the connection
 	began        int64        // = opened once the hello is accepted: kicks and replacements close only older sessions
 	watched      bool         // the bus subscription holds a reference to user for this session
+	present      bool         // counted online by the presence tracker (presence.go)
 	authed       atomic.Bool
 
 	rate  *rate.Limiter        // this connection's frames; nil when disabled
@@ -114,6 +115,8 @@ type sessionEnv struct {
 	// left is called once per opened session, by Gone: the server forgets
 	// it.
 	left func(*Session)
+	// presence counts the sessions of each user on this node (presence.go).
+	presence *presenceTracker
 	// ctl keeps the user's sessions across nodes, kicks and revokes
 	// (control.go); tokens checks revocations (sessions.go).
 	ctl    *control
@@ -217,6 +220,9 @@ func (s *Session) Gone() {
 		s.env.calls.gone(s)
 		s.env.ctl.left(s)
 	}
+	if s.present {
+		s.env.presence.left(s.user)
+	}
 	if s.watched {
 		s.env.sub.Unwatch(s.user)
 	}
@@ -292,6 +298,14 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.env.calls.end(s, f.ID, b)
 	case *proto.CallSignal:
 		s.env.calls.signal(s, f.ID, b)
+	case *proto.SubscribePresence: // presence.go
+		s.subscribePresence(now, f.ID, b)
+	case *proto.SetStatus:
+		s.setStatus(f.ID, b)
+	case *proto.SetProfile:
+		s.setProfile(now, f.ID, b)
+	case *proto.GetProfiles:
+		s.getProfiles(f.ID, b)
 	case *proto.Contact:
 		s.contact(now, f.ID, b)
 	case *proto.SetConv:
@@ -366,6 +380,8 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 		s.Close(proto.CodeKicked, "a newer connection of the same device is open")
 		return
 	}
+	s.present = true
+	s.env.presence.joined(user)
 	if old != nil {
 		old.Close(proto.CodeKicked, "replaced by a newer connection of the same device")
 	}

@@ -28,6 +28,7 @@ type MemoryStore struct {
 	closed   bool
 	scanned  atomic.Uint64    // messages History examined (see messagesRead)
 	revoked  map[string]int64 // RevokeTokens (store_revoke.go)
+	presence memPresence      // store_memory_presence.go
 }
 
 // messagesRead returns how many messages History examined, for the test

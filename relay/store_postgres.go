@@ -191,6 +191,9 @@ var postgresMigrations = []string{
 		PRIMARY KEY (user_id, kind, key)
 	);
 	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
+
+	// Version 4: presence and profiles (store_postgres_presence.go).
+	postgresPresenceSchema,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema

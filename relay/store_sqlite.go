@@ -74,7 +74,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 3
+const schemaVersion = 4
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -158,6 +158,9 @@ var migrations = []string{
 		PRIMARY KEY (user_id, kind, key)
 	) WITHOUT ROWID;
 	CREATE INDEX user_feed_pos ON user_feed(user_id, pos);`,
+
+	// Version 4: presence and profiles (store_sqlite_presence.go).
+	sqlitePresenceSchema,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:

@@ -283,6 +283,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreByteBudget(t, open)       // store_suite_test.go
 	testStoreHugeCursors(t, open)      // store_suite_test.go
 	testStoreNonMembers(t, open)
+	testStorePresence(t, open)    // store_presence_test.go
 	testStoreFeed(t, open)        // contacts_test.go
 	testStoreRevocations(t, open) // sessions_test.go
 }

@@ -93,6 +93,14 @@ export const Codes = {
   CallFlood: 4265,
   /** 4266 calls disabled: calls are not enabled on this relay. */
   CallsOff: 4266,
+  /** 4270 presence subscription limit: the user would hold more presence subscriptions than allowed (3,000). */
+  PresenceLimit: 4270,
+  /** 4271 status too long: a custom status above 64 bytes. */
+  StatusTooLong: 4271,
+  /** 4272 bad profile: a profile field (or status) too long or holding control or bidirectional characters. */
+  BadProfile: 4272,
+  /** 4273 too many users: more users in one presence or profile request than allowed. */
+  TooManyUsers: 4273,
   /** 4275 blocked: the recipient blocked this user: one-to-one messages and contact requests to them are refused. */
   Blocked: 4275,
   /** 4276 contacts only: the recipient accepts one-to-one messages from contacts only. */
@@ -174,6 +182,10 @@ const names: { readonly [code: number]: string } = {
   4264: "call state",
   4265: "call signaling flood",
   4266: "calls disabled",
+  4270: "presence subscription limit",
+  4271: "status too long",
+  4272: "bad profile",
+  4273: "too many users",
   4275: "blocked",
   4276: "contacts only",
   4277: "no contact request",

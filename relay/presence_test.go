@@ -1,0 +1,165 @@
+package relay
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/parley-im/parley/proto"
+)
+
+// TestPresence: a subscriber's devices are told when a user goes online
+// (first device) and offline (last device, with when), and when the
+// status changes; a second device coming or going changes nothing.
+func TestPresence(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, nil)
+	alice1, _ := login(t, r, "alice", "one")
+	alice2, _ := login(t, r, "alice", "two")
+	presences := func(f proto.Frame) []proto.Presence {
+		t.Helper()
+		if f.Type != proto.TypePresences {
+			t.Fatalf("got %s %+v, want presences", f.Type, f.Body)
+		}
+		return f.Body.(*proto.Presences).List
+	}
+	got := presences(alice1.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"bob", "carol", "bob"}}))
+	equal(t, got, []proto.Presence{{User: "bob"}, {User: "carol"}}, "never seen, repeats dropped")
+
+	bob1, _ := login(t, r, "bob", "one")
+	for _, a := range []*client{alice1, alice2} {
+		equal(t, presences(a.push(proto.TypePresences)), []proto.Presence{{User: "bob", Online: true}}, "bob online, on both of alice's devices")
+	}
+	bob2, _ := login(t, r, "bob", "two")
+	equal(t, bob1.call(proto.TypeSetStatus, &proto.SetStatus{Status: "in a meeting"}).Type, proto.TypeOK, "set status")
+	equal(t, presences(alice1.push(proto.TypePresences)), []proto.Presence{{User: "bob", Online: true, Status: "in a meeting"}}, "status")
+	bob2.c.CloseNow()
+	alice1.quiet("one of bob's two devices left")
+	before := time.Now().UnixMilli()
+	bob1.c.CloseNow()
+	p := presences(alice1.push(proto.TypePresences))[0]
+	if p.Online || p.LastSeen < before || p.Status != "in a meeting" {
+		t.Fatalf("after the last device left: %+v", p)
+	}
+	presences(alice2.push(proto.TypePresences))
+	got = presences(alice2.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"bob"}, Op: proto.PresenceQuery}))
+	equal(t, got, []proto.Presence{p}, "a query reads the same")
+
+	// Unsubscribed: no more pushes.
+	equal(t, len(presences(alice2.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"bob"}, Op: proto.PresenceUnsubscribe}))), 0, "unsubscribe answer")
+	login(t, r, "bob", "three")
+	alice1.quiet("bob online after the unsubscribe")
+	alice2.quiet("bob online after the unsubscribe")
+}
+
+// TestPresenceHeartbeat: a client that dies without a word is offline
+// once the heartbeat timeout closes its session.
+func TestPresenceHeartbeat(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *Options) { o.Heartbeat, o.HeartbeatTimeout = 200*time.Millisecond, 400*time.Millisecond })
+	alice, _ := login(t, r, "alice", "d")
+	alice.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"bob"}})
+	login(t, r, "bob", "d") // then silent: never pings
+	equal(t, alice.push(proto.TypePresences).Body.(*proto.Presences).List[0].Online, true, "bob online")
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() { // alice stays alive
+		defer close(stopped)
+		ping := proto.MustEncode(proto.Frame{Type: proto.TypePing, Body: &proto.Ping{}})
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				alice.c.Write(context.Background(), websocket.MessageBinary, ping)
+			}
+		}
+	}()
+	defer func() { close(stop); <-stopped }()
+	equal(t, alice.push(proto.TypePresences).Body.(*proto.Presences).List[0].Online, false, "bob offline after the heartbeat timeout")
+}
+
+// TestPresenceBadInput: each refusal has its code and changes nothing; the
+// connection is kept.
+func TestPresenceBadInput(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, nil)
+	alice, _ := login(t, r, "alice", "d")
+	users := func(from, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = "u" + strconv.Itoa(from+i)
+		}
+		return out
+	}
+	for i := 0; i < proto.MaxPresenceSubs; i += proto.MaxPresenceBatch {
+		f := alice.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: users(i, proto.MaxPresenceBatch)})
+		equal(t, f.Type, proto.TypePresences, "subscribing up to the limit")
+	}
+	f := alice.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"u0", "one-more"}})
+	equal(t, errCode(t, f), proto.CodePresenceLimit, "one more than 3,000")
+	f = alice.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"u0", "u1"}, TTLMs: 60000})
+	equal(t, f.Type, proto.TypePresences, "renewing held subscriptions is not over the limit")
+	f = alice.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: users(0, proto.MaxPresenceBatch+1)})
+	equal(t, errCode(t, f), proto.CodeTooManyUsers, "more users than one request may carry")
+	f = alice.call(proto.TypeSetStatus, &proto.SetStatus{Status: strings.Repeat("x", proto.MaxStatusBytes+1)})
+	equal(t, errCode(t, f), proto.CodeStatusTooLong, "status of 65 bytes")
+	f = alice.call(proto.TypeSetStatus, &proto.SetStatus{Status: "evil\u202e"})
+	equal(t, errCode(t, f), proto.CodeBadProfile, "status with a bidi override")
+	nick := strings.Repeat("n", proto.MaxNicknameBytes+1)
+	f = alice.call(proto.TypeSetProfile, &proto.SetProfile{Nickname: &nick})
+	equal(t, errCode(t, f), proto.CodeBadProfile, "nickname of 65 bytes")
+	f = alice.call(proto.TypeSetProfile, &proto.SetProfile{})
+	equal(t, errCode(t, f), proto.CodeBadRequest, "a profile change with nothing")
+	f = alice.call(proto.TypeGetProfiles, &proto.GetProfiles{Users: []string{"bob", "not valid"}})
+	equal(t, errCode(t, f), proto.CodeBadRequest, "invalid user id")
+	got, err := r.srv.Presence(t.Context(), []string{"alice"})
+	ok(t, err)
+	equal(t, got, []proto.Presence{{User: "alice", Online: true}}, "status unchanged by the refusals")
+	p := alice.call(proto.TypeGetProfiles, &proto.GetProfiles{Users: []string{"alice"}}).Body.(*proto.Profiles).List
+	equal(t, p, []proto.Profile{{User: "alice"}}, "profile unchanged by the refusals")
+}
+
+// TestProfiles: a profile change answers the profile as stored and reaches
+// the user's other devices and the user's watchers, not the device that
+// made it; anyone reads it.
+func TestProfiles(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, nil)
+	alice1, _ := login(t, r, "alice", "one")
+	alice2, _ := login(t, r, "alice", "two")
+	bob, _ := login(t, r, "bob", "d")
+	carol, _ := login(t, r, "carol", "d")
+	bob.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"alice"}})
+	nick, avatar := "Alice", "https://example.com/a.png"
+	before := time.Now().UnixMilli()
+	f := alice1.call(proto.TypeSetProfile, &proto.SetProfile{Nickname: &nick, Avatar: &avatar})
+	p := f.Body.(*proto.Profiles).List[0]
+	if p.User != "alice" || p.Nickname != nick || p.Avatar != avatar || p.UpdatedAt < before {
+		t.Fatalf("set-profile answer %+v", p)
+	}
+	equal(t, alice2.push(proto.TypeProfiles).Body.(*proto.Profiles).List, []proto.Profile{p}, "alice's other device")
+	equal(t, bob.push(proto.TypeProfiles).Body.(*proto.Profiles).List, []proto.Profile{p}, "a watcher of alice")
+	alice1.quiet("the device that made the change")
+	carol.quiet("a user not watching alice")
+	got := carol.call(proto.TypeGetProfiles, &proto.GetProfiles{Users: []string{"alice", "dave"}}).Body.(*proto.Profiles).List
+	equal(t, got, []proto.Profile{p, {User: "dave"}}, "read by anyone")
+}
+
+// TestTypingFlood: a flood of typing frames within the connection's rate
+// limit is throttled to one pass per interval, and the connection is kept.
+func TestTypingFlood(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, nil)
+	alice, _ := login(t, r, "alice", "d")
+	bob, _ := login(t, r, "bob", "d")
+	conv := proto.P2PID("alice", "bob")
+	for range 300 {
+		alice.write(proto.Frame{Type: proto.TypeTyping, Body: &proto.Typing{ConvID: conv}})
+	}
+	equal(t, alice.call(proto.TypePing, &proto.Ping{}).Type, proto.TypePong, "alice still connected after 300 typing frames")
+	equal(t, bob.push(proto.TypeTyping).Body.(*proto.Typing).User, "alice", "one typing passed")
+	bob.quiet("the other 299 were dropped")
+}

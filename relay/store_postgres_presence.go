@@ -1,0 +1,270 @@
+//go:build !js
+
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
+)
+
+var _ PresenceStore = (*PostgresStore)(nil)
+
+// postgresPresenceSchema is migration 3 of the PostgreSQL store: presence
+// counts per relay node, the users' status and last-seen time, presence
+// subscriptions and profiles. Profile fields are bytea, like message text.
+const postgresPresenceSchema = `CREATE TABLE presence_nodes (
+		user_id  text COLLATE "C" NOT NULL,
+		node     text COLLATE "C" NOT NULL,
+		sessions integer NOT NULL,
+		PRIMARY KEY (user_id, node)
+	);
+	CREATE TABLE presence_users (
+		user_id   text COLLATE "C" PRIMARY KEY,
+		status    bytea NOT NULL DEFAULT '',
+		last_seen bigint NOT NULL DEFAULT 0
+	);
+	CREATE TABLE presence_subs (
+		subscriber text COLLATE "C" NOT NULL,
+		target     text COLLATE "C" NOT NULL,
+		expires    bigint NOT NULL,
+		PRIMARY KEY (subscriber, target)
+	);
+	CREATE INDEX presence_subs_target ON presence_subs(target, expires);
+	CREATE TABLE profiles (
+		user_id    text COLLATE "C" PRIMARY KEY,
+		nickname   bytea NOT NULL DEFAULT '',
+		avatar     bytea NOT NULL DEFAULT '',
+		custom     bytea NOT NULL DEFAULT '',
+		updated_at bigint NOT NULL
+	);`
+
+// presenceKey and subsKey name the advisory locks that make a user's
+// presence change, and a subscriber's count-then-insert, one at a time
+// across relays.
+func (s *PostgresStore) presenceKey(user string) int64 { return s.lockKey("p", user) }
+func (s *PostgresStore) subsKey(user string) int64     { return s.lockKey("s", user) }
+
+const pgPresenceSQL = `SELECT EXISTS (SELECT 1 FROM presence_nodes WHERE user_id = $1 AND sessions > 0),
+	coalesce((SELECT status FROM presence_users WHERE user_id = $1), ''),
+	coalesce((SELECT last_seen FROM presence_users WHERE user_id = $1), 0)`
+
+type pgQueryer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func pgPresence(ctx context.Context, q pgQueryer, user string) (proto.Presence, error) {
+	p := proto.Presence{User: user}
+	var status []byte
+	if err := q.QueryRow(ctx, pgPresenceSQL, user).Scan(&p.Online, &status, &p.LastSeen); err != nil {
+		return p, err
+	}
+	p.Status = string(status)
+	if p.Online {
+		p.LastSeen = 0
+	}
+	return p, nil
+}
+
+// SetSessions implements PresenceWriter. The user's advisory lock orders
+// the changes of several relays: each sees the others' counts as
+// committed, so exactly one of them reports the flip.
+func (s *PostgresStore) SetSessions(ctx context.Context, user, node string, n int, now int64) (p proto.Presence, changed bool, err error) {
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.presenceKey(user)); err != nil {
+			return err
+		}
+		before, err := pgPresence(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			_, err = tx.Exec(ctx, `INSERT INTO presence_nodes(user_id, node, sessions) VALUES ($1, $2, $3)
+				ON CONFLICT (user_id, node) DO UPDATE SET sessions = excluded.sessions`, user, node, n)
+		} else {
+			_, err = tx.Exec(ctx, `DELETE FROM presence_nodes WHERE user_id = $1 AND node = $2`, user, node)
+		}
+		if err != nil {
+			return err
+		}
+		if p, err = pgPresence(ctx, tx, user); err != nil {
+			return err
+		}
+		changed = before.Online != p.Online
+		if changed && !p.Online {
+			p.LastSeen = now
+			_, err = tx.Exec(ctx, `INSERT INTO presence_users(user_id, last_seen) VALUES ($1, $2)
+				ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen`, user, now)
+		}
+		return err
+	})
+	if err != nil {
+		return proto.Presence{}, false, fmt.Errorf("relay: presence: %w", err)
+	}
+	return p, changed, nil
+}
+
+// SetStatus implements PresenceWriter.
+func (s *PostgresStore) SetStatus(ctx context.Context, user, status string) (p proto.Presence, err error) {
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.presenceKey(user)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO presence_users(user_id, status) VALUES ($1, $2)
+			ON CONFLICT (user_id) DO UPDATE SET status = excluded.status`, user, []byte(status)); err != nil {
+			return err
+		}
+		p, err = pgPresence(ctx, tx, user)
+		return err
+	})
+	if err != nil {
+		return proto.Presence{}, fmt.Errorf("relay: status: %w", err)
+	}
+	return p, nil
+}
+
+// Presence implements PresenceWriter.
+func (s *PostgresStore) Presence(ctx context.Context, users []string) ([]proto.Presence, error) {
+	out := make([]proto.Presence, len(users))
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		for i, u := range users {
+			p, err := pgPresence(ctx, s.pool, u)
+			if err != nil {
+				return false, err
+			}
+			out[i] = p
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: presence: %w", err)
+	}
+	return out, nil
+}
+
+// Subscribe implements PresenceSubs.
+func (s *PostgresStore) Subscribe(ctx context.Context, subscriber string, targets []string, expires, now int64, max int) error {
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.subsKey(subscriber)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM presence_subs WHERE subscriber = $1 AND expires <= $2`, subscriber, now); err != nil {
+			return err
+		}
+		var live, held int
+		if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE target = ANY($2)) FROM presence_subs WHERE subscriber = $1`,
+			subscriber, targets).Scan(&live, &held); err != nil {
+			return err
+		}
+		if perr := rules.AdmitPresenceSubs(live, len(targets)-held, max); perr != nil {
+			return perr
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO presence_subs(subscriber, target, expires)
+			SELECT $1, t, $3 FROM unnest($2::text[]) AS t
+			ON CONFLICT (subscriber, target) DO UPDATE SET expires = excluded.expires`, subscriber, targets, expires)
+		return err
+	})
+	if err != nil {
+		var perr *proto.Error
+		if errors.As(err, &perr) {
+			return perr
+		}
+		return fmt.Errorf("relay: subscribe: %w", err)
+	}
+	return nil
+}
+
+// Unsubscribe implements PresenceSubs.
+func (s *PostgresStore) Unsubscribe(ctx context.Context, subscriber string, targets []string) error {
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM presence_subs WHERE subscriber = $1 AND target = ANY($2)`, subscriber, targets)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("relay: unsubscribe: %w", err)
+	}
+	return nil
+}
+
+// Watchers implements PresenceSubs.
+func (s *PostgresStore) Watchers(ctx context.Context, target string, now int64) ([]string, error) {
+	var out []string
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		out = out[:0]
+		rows, err := s.pool.Query(ctx, `SELECT subscriber FROM presence_subs WHERE target = $1 AND expires > $2 ORDER BY subscriber`, target, now)
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				return false, err
+			}
+			out = append(out, u)
+		}
+		return false, rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: watchers: %w", err)
+	}
+	return out, nil
+}
+
+func pgProfile(ctx context.Context, q pgQueryer, user string) (proto.Profile, error) {
+	p := proto.Profile{User: user}
+	var nick, avatar, custom []byte
+	err := q.QueryRow(ctx, `SELECT nickname, avatar, custom, updated_at FROM profiles WHERE user_id = $1`, user).
+		Scan(&nick, &avatar, &custom, &p.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, nil
+	}
+	p.Nickname, p.Avatar, p.Custom = string(nick), string(avatar), string(custom)
+	return p, err
+}
+
+// SetProfile implements ProfileStore.
+func (s *PostgresStore) SetProfile(ctx context.Context, user string, set proto.SetProfile, now int64) (p proto.Profile, err error) {
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey("f", user)); err != nil {
+			return err
+		}
+		old, err := pgProfile(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		p = rules.MergeProfile(old, set, now)
+		_, err = tx.Exec(ctx, `INSERT INTO profiles(user_id, nickname, avatar, custom, updated_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id) DO UPDATE SET nickname = excluded.nickname, avatar = excluded.avatar,
+				custom = excluded.custom, updated_at = excluded.updated_at`,
+			user, []byte(p.Nickname), []byte(p.Avatar), []byte(p.Custom), p.UpdatedAt)
+		return err
+	})
+	if err != nil {
+		return proto.Profile{}, fmt.Errorf("relay: profile: %w", err)
+	}
+	return p, nil
+}
+
+// Profiles implements ProfileStore.
+func (s *PostgresStore) Profiles(ctx context.Context, users []string) ([]proto.Profile, error) {
+	out := make([]proto.Profile, len(users))
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		for i, u := range users {
+			p, err := pgProfile(ctx, s.pool, u)
+			if err != nil {
+				return false, err
+			}
+			out[i] = p
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: profiles: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,107 @@
+package relay
+
+import (
+	"context"
+	"testing"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// testStorePresence is the presence part of the conformance suite, run
+// against the memory store, SQLite and PostgreSQL: presence counts of
+// several nodes, status, last seen, the subscription limit and expiry, and
+// profiles.
+func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
+	ps := func(t *testing.T) PresenceStore {
+		s, isPS := open(t).(PresenceStore)
+		if !isPS {
+			t.Fatal("the store keeps no presence")
+		}
+		return s
+	}
+	t.Run("presence/online while any node holds a session", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		got, err := s.Presence(ctx, []string{"alice", "bob"})
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "alice"}, {User: "bob"}}, "never seen")
+		p, changed, err := s.SetSessions(ctx, "alice", "n1", 1, 100)
+		ok(t, err)
+		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", Online: true}, true}, "first session")
+		p, changed, err = s.SetSessions(ctx, "alice", "n2", 2, 110)
+		ok(t, err)
+		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", Online: true}, false}, "second node")
+		p, changed, err = s.SetSessions(ctx, "alice", "n1", 0, 120)
+		ok(t, err)
+		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", Online: true}, false}, "one node left, the other holds two")
+		p, changed, err = s.SetSessions(ctx, "alice", "n2", 0, 130)
+		ok(t, err)
+		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", LastSeen: 130}, true}, "the last node left")
+		p, changed, err = s.SetSessions(ctx, "alice", "n2", 0, 140)
+		ok(t, err)
+		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", LastSeen: 130}, false}, "no session, again")
+
+		p, err = s.SetStatus(ctx, "alice", "in a meeting")
+		ok(t, err)
+		equal(t, p, proto.Presence{User: "alice", Status: "in a meeting", LastSeen: 130}, "status while offline")
+		_, _, err = s.SetSessions(ctx, "alice", "n3", 1, 150)
+		ok(t, err)
+		got, err = s.Presence(ctx, []string{"bob", "alice"})
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "bob"}, {User: "alice", Online: true, Status: "in a meeting"}}, "in the order asked")
+		p, err = s.SetStatus(ctx, "alice", "")
+		ok(t, err)
+		equal(t, p, proto.Presence{User: "alice", Online: true}, "status cleared")
+	})
+	t.Run("presence/subscription limit and expiry", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		const max = 5
+		ok(t, s.Subscribe(ctx, "alice", []string{"u1", "u2", "u3"}, 1000, 0, max))
+		ok(t, s.Subscribe(ctx, "alice", []string{"u3", "u4"}, 2000, 0, max)) // u3 renewed: 4 live
+		err := s.Subscribe(ctx, "alice", []string{"u4", "u5", "u6"}, 2000, 0, max)
+		equal(t, storeCode(err), proto.CodePresenceLimit, "6 would pass the limit of 5")
+		w, err := s.Watchers(ctx, "u5", 0)
+		ok(t, err)
+		equal(t, len(w), 0, "a refused request subscribed nobody")
+		ok(t, s.Subscribe(ctx, "bob", []string{"u1"}, 5000, 0, max))
+		w, err = s.Watchers(ctx, "u1", 999)
+		ok(t, err)
+		equal(t, w, []string{"alice", "bob"}, "watchers of u1")
+		w, err = s.Watchers(ctx, "u1", 1000)
+		ok(t, err)
+		equal(t, w, []string{"bob"}, "alice's subscription to u1 expired at 1000")
+		w, err = s.Watchers(ctx, "u3", 1500)
+		ok(t, err)
+		equal(t, w, []string{"alice"}, "u3 was renewed to 2000")
+		// At 1000 u1 and u2 expired: they no longer count against the limit.
+		ok(t, s.Subscribe(ctx, "alice", []string{"u5", "u6", "u7"}, 3000, 1000, max))
+		ok(t, s.Unsubscribe(ctx, "alice", []string{"u5", "u6", "nobody"}))
+		w, err = s.Watchers(ctx, "u5", 1000)
+		ok(t, err)
+		equal(t, len(w), 0, "unsubscribed")
+		w, err = s.Watchers(ctx, "u7", 1000)
+		ok(t, err)
+		equal(t, w, []string{"alice"}, "still subscribed")
+	})
+	t.Run("profiles/merge and read", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		str := func(v string) *string { return &v }
+		got, err := s.Profiles(ctx, []string{"alice"})
+		ok(t, err)
+		equal(t, got, []proto.Profile{{User: "alice"}}, "never set")
+		p, err := s.SetProfile(ctx, "alice", proto.SetProfile{Nickname: str("Alice"), Custom: str(`{"a":1}`)}, 100)
+		ok(t, err)
+		equal(t, p, proto.Profile{User: "alice", Nickname: "Alice", Custom: `{"a":1}`, UpdatedAt: 100}, "set")
+		p, err = s.SetProfile(ctx, "alice", proto.SetProfile{Avatar: str("https://x/a.png"), Custom: str("")}, 90)
+		ok(t, err)
+		equal(t, p, proto.Profile{User: "alice", Nickname: "Alice", Avatar: "https://x/a.png", UpdatedAt: 101}, "merged; a clock behind still moves updatedAt on")
+		got, err = s.Profiles(ctx, []string{"bob", "alice"})
+		ok(t, err)
+		equal(t, got, []proto.Profile{{User: "bob"}, p}, "in the order asked")
+	})
+}

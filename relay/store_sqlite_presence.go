@@ -1,0 +1,264 @@
+//go:build !js
+
+package relay
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
+)
+
+var _ PresenceStore = (*SQLiteStore)(nil)
+
+// sqlitePresenceSchema is migration 3 of the SQLite store: presence counts
+// per relay node, the users' status and last-seen time, presence
+// subscriptions and profiles.
+const sqlitePresenceSchema = `CREATE TABLE presence_nodes (
+		user_id  TEXT NOT NULL,
+		node     TEXT NOT NULL,
+		sessions INTEGER NOT NULL,
+		PRIMARY KEY (user_id, node)
+	) WITHOUT ROWID;
+	CREATE TABLE presence_users (
+		user_id   TEXT PRIMARY KEY,
+		status    TEXT NOT NULL DEFAULT '',
+		last_seen INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID;
+	CREATE TABLE presence_subs (
+		subscriber TEXT NOT NULL,
+		target     TEXT NOT NULL,
+		expires    INTEGER NOT NULL,
+		PRIMARY KEY (subscriber, target)
+	) WITHOUT ROWID;
+	CREATE INDEX presence_subs_target ON presence_subs(target, expires);
+	CREATE TABLE profiles (
+		user_id    TEXT PRIMARY KEY,
+		nickname   TEXT NOT NULL DEFAULT '',
+		avatar     TEXT NOT NULL DEFAULT '',
+		custom     TEXT NOT NULL DEFAULT '',
+		updated_at INTEGER NOT NULL
+	) WITHOUT ROWID;`
+
+// presenceTx runs fn in a write transaction on the writer connection,
+// through database/sql: presence writes are rare beside messages and need
+// none of the raw write path's speed.
+func (s *SQLiteStore) presenceTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	tx, err := s.wc.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+const sqlitePresenceSQL = `SELECT EXISTS (SELECT 1 FROM presence_nodes WHERE user_id = ?1 AND sessions > 0),
+	coalesce((SELECT status FROM presence_users WHERE user_id = ?1), ''),
+	coalesce((SELECT last_seen FROM presence_users WHERE user_id = ?1), 0)`
+
+func sqlitePresence(ctx context.Context, q queryer, user string) (proto.Presence, error) {
+	p := proto.Presence{User: user}
+	var online int64
+	if err := q.QueryRowContext(ctx, sqlitePresenceSQL, user).Scan(&online, &p.Status, &p.LastSeen); err != nil {
+		return p, err
+	}
+	p.Online = online != 0
+	if p.Online {
+		p.LastSeen = 0
+	}
+	return p, nil
+}
+
+// SetSessions implements PresenceWriter.
+func (s *SQLiteStore) SetSessions(ctx context.Context, user, node string, n int, now int64) (p proto.Presence, changed bool, err error) {
+	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
+		before, err := sqlitePresence(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			_, err = tx.ExecContext(ctx, `INSERT INTO presence_nodes(user_id, node, sessions) VALUES (?, ?, ?)
+				ON CONFLICT(user_id, node) DO UPDATE SET sessions = excluded.sessions`, user, node, n)
+		} else {
+			_, err = tx.ExecContext(ctx, `DELETE FROM presence_nodes WHERE user_id = ? AND node = ?`, user, node)
+		}
+		if err != nil {
+			return err
+		}
+		if p, err = sqlitePresence(ctx, tx, user); err != nil {
+			return err
+		}
+		changed = before.Online != p.Online
+		if changed && !p.Online {
+			p.LastSeen = now
+			_, err = tx.ExecContext(ctx, `INSERT INTO presence_users(user_id, last_seen) VALUES (?, ?)
+				ON CONFLICT(user_id) DO UPDATE SET last_seen = excluded.last_seen`, user, now)
+		}
+		return err
+	})
+	if err != nil {
+		return proto.Presence{}, false, fmt.Errorf("relay: presence: %w", err)
+	}
+	return p, changed, nil
+}
+
+// SetStatus implements PresenceWriter.
+func (s *SQLiteStore) SetStatus(ctx context.Context, user, status string) (p proto.Presence, err error) {
+	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO presence_users(user_id, status) VALUES (?, ?)
+			ON CONFLICT(user_id) DO UPDATE SET status = excluded.status`, user, status); err != nil {
+			return err
+		}
+		p, err = sqlitePresence(ctx, tx, user)
+		return err
+	})
+	if err != nil {
+		return proto.Presence{}, fmt.Errorf("relay: status: %w", err)
+	}
+	return p, nil
+}
+
+// Presence implements PresenceWriter, on the readers.
+func (s *SQLiteStore) Presence(ctx context.Context, users []string) ([]proto.Presence, error) {
+	out := make([]proto.Presence, len(users))
+	for i, u := range users {
+		p, err := sqlitePresence(ctx, s.r, u)
+		if err != nil {
+			return nil, fmt.Errorf("relay: presence: %w", err)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// Subscribe implements PresenceSubs.
+func (s *SQLiteStore) Subscribe(ctx context.Context, subscriber string, targets []string, expires, now int64, max int) error {
+	err := s.presenceTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM presence_subs WHERE subscriber = ? AND expires <= ?`, subscriber, now); err != nil {
+			return err
+		}
+		var live int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM presence_subs WHERE subscriber = ?`, subscriber).Scan(&live); err != nil {
+			return err
+		}
+		fresh := 0
+		for _, t := range targets {
+			var one int
+			switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM presence_subs WHERE subscriber = ? AND target = ?`, subscriber, t).Scan(&one); {
+			case errors.Is(err, sql.ErrNoRows):
+				fresh++
+			case err != nil:
+				return err
+			}
+		}
+		if perr := rules.AdmitPresenceSubs(live, fresh, max); perr != nil {
+			return perr
+		}
+		for _, t := range targets {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO presence_subs(subscriber, target, expires) VALUES (?, ?, ?)
+				ON CONFLICT(subscriber, target) DO UPDATE SET expires = excluded.expires`, subscriber, t, expires); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		var perr *proto.Error
+		if errors.As(err, &perr) {
+			return perr
+		}
+		return fmt.Errorf("relay: subscribe: %w", err)
+	}
+	return nil
+}
+
+// Unsubscribe implements PresenceSubs.
+func (s *SQLiteStore) Unsubscribe(ctx context.Context, subscriber string, targets []string) error {
+	err := s.presenceTx(ctx, func(tx *sql.Tx) error {
+		for _, t := range targets {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM presence_subs WHERE subscriber = ? AND target = ?`, subscriber, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("relay: unsubscribe: %w", err)
+	}
+	return nil
+}
+
+// Watchers implements PresenceSubs, on the readers.
+func (s *SQLiteStore) Watchers(ctx context.Context, target string, now int64) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT subscriber FROM presence_subs WHERE target = ? AND expires > ? ORDER BY subscriber`, target, now)
+	if err != nil {
+		return nil, fmt.Errorf("relay: watchers: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, fmt.Errorf("relay: watchers: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("relay: watchers: %w", err)
+	}
+	return out, nil
+}
+
+const sqliteProfileSQL = `SELECT nickname, avatar, custom, updated_at FROM profiles WHERE user_id = ?`
+
+func sqliteProfile(ctx context.Context, q queryer, user string) (proto.Profile, error) {
+	p := proto.Profile{User: user}
+	err := q.QueryRowContext(ctx, sqliteProfileSQL, user).Scan(&p.Nickname, &p.Avatar, &p.Custom, &p.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, nil
+	}
+	return p, err
+}
+
+// SetProfile implements ProfileStore.
+func (s *SQLiteStore) SetProfile(ctx context.Context, user string, set proto.SetProfile, now int64) (p proto.Profile, err error) {
+	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
+		old, err := sqliteProfile(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		p = rules.MergeProfile(old, set, now)
+		_, err = tx.ExecContext(ctx, `INSERT INTO profiles(user_id, nickname, avatar, custom, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT(user_id) DO UPDATE SET nickname = excluded.nickname, avatar = excluded.avatar,
+				custom = excluded.custom, updated_at = excluded.updated_at`, user, p.Nickname, p.Avatar, p.Custom, p.UpdatedAt)
+		return err
+	})
+	if err != nil {
+		return proto.Profile{}, fmt.Errorf("relay: profile: %w", err)
+	}
+	return p, nil
+}
+
+// Profiles implements ProfileStore, on the readers.
+func (s *SQLiteStore) Profiles(ctx context.Context, users []string) ([]proto.Profile, error) {
+	out := make([]proto.Profile, len(users))
+	for i, u := range users {
+		p, err := sqliteProfile(ctx, s.r, u)
+		if err != nil {
+			return nil, fmt.Errorf("relay: profiles: %w", err)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
