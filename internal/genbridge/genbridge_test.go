@@ -49,6 +49,10 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1}
 	e := core.OutboxEntry{Order: 1, Message: m}
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
+	call := core.Call{ID: "c", ConvID: "p:a:b", Direction: "outgoing", From: "a", Peers: []string{"b"}, Joined: []string{"b"},
+		Audio: true, Video: true, State: core.CallEnded, Reason: "hangup", DurationMs: 1,
+		ICEServers: []core.ICEServer{{URLs: []string{"turn:x"}, Username: "u", Credential: "c"}}}
+	sig := core.CallSignal{CallID: "c", Peer: "b", Kind: "offer", Data: "v=0"}
 	for ts, v := range map[string]any{
 		"StoredMessage":      m,
 		"StoredConversation": cv,
@@ -59,7 +63,11 @@ func TestShapesMatchTheJSON(t *testing.T) {
 			OutboxPut: []core.OutboxEntry{e}, OutboxDelete: []string{"c"}},
 		"SearchCursor":       cur,
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
-		"BridgeEvent":        core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"}},
+		"BridgeEvent":        core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
+			Call: &core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call}, Signal: &sig},
+		"BridgeCall":       call,
+		"BridgeCallEvent":  core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call},
+		"BridgeCallSignal": sig,
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
 	} {
 		full, err := json.Marshal(v)
@@ -122,6 +130,12 @@ func zeroOf(v any) any {
 		return core.Event{}
 	case core.Typing:
 		return core.Typing{}
+	case core.Call:
+		return core.Call{}
+	case core.CallEvent:
+		return core.CallEvent{}
+	case core.CallSignal:
+		return core.CallSignal{}
 	}
 	panic("no zero value for this type")
 }

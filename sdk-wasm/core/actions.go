@@ -46,6 +46,8 @@ type Result struct {
 	Conversation *Conversation
 	// Messages is the page, for FetchHistory.
 	Messages []Message
+	// Call is the call, for PlaceCall and AcceptCall.
+	Call *Call
 }
 
 // Poll returns the actions produced since the last call, in order.

@@ -32,6 +32,10 @@ const (
 	reqCreateGroup
 	reqPing
 	reqRenew
+	reqCallInvite // conv holds the call id, for the call requests
+	reqCallAccept
+	reqCallEnd
+	reqCallSignal
 )
 
 // request is one request frame awaiting its reply on the current connection.
@@ -169,6 +173,16 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.merge(&body.Conversation)
 	case *proto.Typing:
 		c.typing(now, body)
+	case *proto.CallRing:
+		c.callRing(now, body)
+	case *proto.CallState:
+		c.callState(now, body)
+	case *proto.CallSignal:
+		c.callSignal(body)
+	case *proto.CallInfo:
+		if r == nil || (r.kind != reqCallInvite && r.kind != reqCallAccept) || !c.callInfo(r, body) {
+			c.badReply(now, f.ID, r, "call info for no call request")
+		}
 	case nil:
 		if f.Type == proto.TypeResync {
 			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
@@ -438,6 +452,7 @@ func (c *Core) dropConnection() {
 		}
 		delete(c.reqs, id)
 	}
+	c.dropCalls()
 	clear(c.inflight)
 	clear(c.filling)
 	c.fillQueue = nil
@@ -501,6 +516,8 @@ func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error, retryA
 			return
 		}
 		c.resolve(r.op, Result{Err: err})
+	case reqCallInvite, reqCallAccept:
+		c.callFailed(r, err)
 	default:
 		c.resolve(r.op, Result{Err: err})
 	}

@@ -130,6 +130,9 @@ type Core struct {
 	// typing.go: when this device last said it types, per conversation.
 	typedAt map[string]time.Time
 
+	// calls.go: the live calls of this device, by id.
+	calls map[string]*Call
+
 	// actions.go: the outputs of the input being handled.
 	acts   []Action
 	mark   int // index in acts where the current input's actions start

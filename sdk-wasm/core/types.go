@@ -130,4 +130,6 @@ type Event struct {
 	Message      *Message      `json:"message,omitempty"`
 	Conversation *Conversation `json:"conversation,omitempty"`
 	Typing       *Typing       `json:"typing,omitempty"`
+	Call         *CallEvent    `json:"call,omitempty"`
+	Signal       *CallSignal   `json:"signal,omitempty"`
 }
