@@ -186,6 +186,6 @@ func TestTypeString(t *testing.T) {
 	equal(t, "send", TypeSend.String(), "send")
 	equal(t, "conv-result", TypeConvResult.String(), "conv-result")
 	equal(t, "zero", Type(0).String(), "unknown")
-	equal(t, "next", Type(20).String(), "unknown")
+	equal(t, "next", Type(26).String(), "unknown")
 	equal(t, "max", Type(255).String(), "unknown")
 }

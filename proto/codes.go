@@ -62,6 +62,14 @@ const (
 	CodeCallState    Code = 4264 // the request does not fit the call's state (accept twice, signal before joining)
 	CodeCallFlood    Code = 4265 // too many signaling frames for this call; slow down
 	CodeCallsOff     Code = 4266 // calls are not enabled on this relay
+	CodeRole         Code = 4220 // the user's role in the group does not allow the operation
+	CodeRank         Code = 4221 // the target's role is equal to or higher than the user's
+	CodeNotMember    Code = 4222 // a target user is not a member of the group
+	CodeOwnerLeave   Code = 4223 // the owner must transfer the group before leaving it
+	CodeMuted        Code = 4224 // the user is muted in the group (or everyone is), and may not send
+	CodeJoinPolicy   Code = 4225 // the group's join policy does not allow the operation
+	CodeGroupFull    Code = 4226 // the group would have more than the member limit
+	CodeNoPending    Code = 4227 // no such invitation or join request
 	CodeBlocked      Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
 	CodeContactsOnly Code = 4276 // the recipient accepts one-to-one messages from contacts only
 	CodeNoRequest    Code = 4277 // no contact request from that user to answer
@@ -147,6 +155,14 @@ var codeNames = map[Code]string{
 	CodeBadName:             "bad name",
 	CodeGroupLimit:          "group limit",
 	CodeGroupID:             "group id refused",
+	CodeRole:                "role too low",
+	CodeRank:                "target rank too high",
+	CodeNotMember:           "not a member",
+	CodeOwnerLeave:          "owner must transfer",
+	CodeMuted:               "muted",
+	CodeJoinPolicy:          "join policy",
+	CodeGroupFull:           "group full",
+	CodeNoPending:           "no pending invitation or request",
 	CodeUnavailable:         "unavailable",
 	CodeBusy:                "busy",
 	CodeTimeout:             "timeout",

@@ -66,6 +66,8 @@ var typeNames = [...]string{
 	TypeCallAccept: "call-accept", TypeCallEnd: "call-end", TypeCallState: "call-state",
 	TypeCallSignal: "call-signal",
 	TypeDevices:    "devices", TypeDeviceList: "device-list", TypeKickDevice: "kick-device",
+	TypeGroupOp: "group-op", TypeMembers: "members", TypeMemberPage: "member-page",
+	TypeGroupNotice: "group-notice", TypePending: "pending", TypePendingList: "pending-list",
 	TypeSubscribePresence: "subscribe-presence", TypeSetStatus: "set-status", TypePresences: "presences",
 	TypeSetProfile: "set-profile", TypeGetProfiles: "get-profiles", TypeProfiles: "profiles",
 	TypeContact: "contact", TypeSetConv: "set-conv", TypeSetPrefs: "set-prefs", TypeUserSync: "user-sync",
@@ -183,6 +185,16 @@ type Conversation struct {
 	LastMessage *Message `cbor:"7,keyasint,omitempty"`
 	Version     uint64   `cbor:"8,keyasint"` // the change cursor this state belongs to
 	CreatedAt   int64    `cbor:"9,keyasint,omitempty"`
+	// Group state (see group.go). Role is this user's role; empty when
+	// the user is no longer a member (removed, left, dismissed): the view
+	// is then frozen at the last message the user may read.
+	Role       string `cbor:"10,keyasint,omitempty"`
+	Avatar     string `cbor:"11,keyasint,omitempty"`
+	Notice     string `cbor:"12,keyasint,omitempty"`
+	MutedUntil int64  `cbor:"13,keyasint,omitempty"` // this user may not speak before it, unix ms
+	JoinPolicy string `cbor:"14,keyasint,omitempty"`
+	Custom     string `cbor:"15,keyasint,omitempty"`
+	MuteAll    bool   `cbor:"16,keyasint,omitempty"` // only admins and the owner may speak
 }
 
 // SyncResult lists changed conversations in change order.
@@ -254,6 +266,11 @@ type CreateGroup struct {
 	ConvID  string   `cbor:"1,keyasint,omitempty"`
 	Name    string   `cbor:"2,keyasint,omitempty"`
 	Members []string `cbor:"3,keyasint"`
+	// Optional information of the new group (see GroupInfo).
+	Avatar     string `cbor:"4,keyasint,omitempty"`
+	Notice     string `cbor:"5,keyasint,omitempty"`
+	Custom     string `cbor:"6,keyasint,omitempty"`
+	JoinPolicy string `cbor:"7,keyasint,omitempty"` // JoinInvite when empty
 }
 
 // ConvResult answers CreateGroup.
@@ -370,6 +387,18 @@ func NewBody(t Type) (any, bool) {
 		return new(CallState), true
 	case TypeCallSignal:
 		return new(CallSignal), true
+	case TypeGroupOp:
+		return new(GroupOp), true
+	case TypeMembers:
+		return new(Members), true
+	case TypeMemberPage:
+		return new(MemberPage), true
+	case TypeGroupNotice:
+		return new(GroupNotice), true
+	case TypePending:
+		return new(Pending), true
+	case TypePendingList:
+		return new(PendingList), true
 	case TypeSubscribePresence:
 		return new(SubscribePresence), true
 	case TypeSetStatus:

@@ -63,6 +63,22 @@ func Validate(body any) *Error {
 				return Errorf(CodeBadRequest, "create-group: invalid member id %q", truncate(m))
 			}
 		}
+		if perr := validGroupInfo("create-group", b.Avatar, b.Notice, b.Custom, b.JoinPolicy); perr != nil {
+			return perr
+		}
+	case *GroupOp:
+		return validateGroupOp(b)
+	case *Members:
+		if !ValidGroupID(b.ConvID) {
+			return Errorf(CodeBadRequest, "members: invalid group id")
+		}
+		if b.After != "" && !ValidName(b.After) {
+			return Errorf(CodeBadRequest, "members: invalid after")
+		}
+	case *Pending:
+		if b.ConvID != "" && !ValidGroupID(b.ConvID) {
+			return Errorf(CodeBadRequest, "pending: invalid group id")
+		}
 	case *Renew:
 		if b.Token == "" {
 			return Errorf(CodeBadRequest, "renew: token missing")

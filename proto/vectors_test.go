@@ -159,6 +159,30 @@ func validVectors() []validVector {
 			Data: "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}}},
 		{"call-signal/candidate", Frame{Type: TypeCallSignal, Body: &CallSignal{CallID: vCall, Peer: vAlice, Kind: SignalCandidate,
 			Data: `{"candidate":"candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host","sdpMid":"0","sdpMLineIndex":0}`}}},
+		{"create-group/info", Frame{Type: TypeCreateGroup, ID: 16, Body: &CreateGroup{ConvID: vGroup, Name: "Design team",
+			Members: []string{vBob}, Avatar: "https://example.com/a.png", Notice: "Be kind", Custom: `{"tier":2}`,
+			JoinPolicy: JoinApproval}}},
+		{"group-op/add", Frame{Type: TypeGroupOp, ID: 17, Body: &GroupOp{ConvID: vGroup, Op: OpAdd, Users: []string{vCarol}}}},
+		{"group-op/role", Frame{Type: TypeGroupOp, ID: 18, Body: &GroupOp{ConvID: vGroup, Op: OpRole, Users: []string{vBob}, Role: RoleAdmin}}},
+		{"group-op/mute", Frame{Type: TypeGroupOp, ID: 19, Body: &GroupOp{ConvID: vGroup, Op: OpMute, Users: []string{vCarol}, Until: vNow + 3_600_000}}},
+		{"group-op/mute-all", Frame{Type: TypeGroupOp, ID: 20, Body: &GroupOp{ConvID: vGroup, Op: OpMuteAll, On: true}}},
+		{"group-op/update", Frame{Type: TypeGroupOp, ID: 21, Body: &GroupOp{ConvID: vGroup, Op: OpUpdate,
+			Info: &GroupInfo{Name: ptr("Design"), Notice: ptr(""), JoinPolicy: JoinOpen}}}},
+		{"group-op/request", Frame{Type: TypeGroupOp, ID: 22, Body: &GroupOp{ConvID: vGroup, Op: OpRequest, Note: "hi, I'm Carol"}}},
+		{"group-op/answer-join", Frame{Type: TypeGroupOp, ID: 23, Body: &GroupOp{ConvID: vGroup, Op: OpAnswerJoin, Users: []string{vCarol}, On: true}}},
+		{"group-op/leave", Frame{Type: TypeGroupOp, ID: 24, Body: &GroupOp{ConvID: vGroup, Op: OpLeave}}},
+		{"members", Frame{Type: TypeMembers, ID: 25, Body: &Members{ConvID: vGroup, After: vAlice, Limit: 100}}},
+		{"member-page", Frame{Type: TypeMemberPage, ID: 25, Body: &MemberPage{ConvID: vGroup, Members: []Member{
+			{User: vBob, Role: RoleAdmin, JoinedAt: vNow}, {User: vCarol, Role: RoleMember, JoinedAt: vNow, MutedUntil: vNow + 60_000}}, More: true}}},
+		{"group-notice/invite", Frame{Type: TypeGroupNotice, Body: &GroupNotice{Kind: PendingInvite, ConvID: vGroup, Name: "Design team",
+			User: vCarol, By: vAlice, At: vNow}}},
+		{"pending", Frame{Type: TypePending, ID: 26, Body: &Pending{}}},
+		{"pending-list", Frame{Type: TypePendingList, ID: 26, Body: &PendingList{Items: []GroupNotice{{Kind: PendingRequest,
+			ConvID: vGroup, Name: "Design team", User: vCarol, Note: "hi", At: vNow}}}}},
+		{"deliver/system", Frame{Type: TypeDeliver, Body: &Deliver{Message: Message{ConvID: vGroup, Seq: 8, Sender: vAlice,
+			ClientID: "sys-1", MsgType: MsgSystem, Body: EncodeGroupEvent(&GroupEvent{Event: EventRole, By: vAlice,
+				Users: []string{vBob}, Role: RoleAdmin}), CreatedAt: vNow}}}},
+		{"error/role", Frame{Type: TypeError, ID: 18, Body: &ErrorBody{Code: CodeRole, Message: "only the owner may set roles"}}},
 		{"subscribe-presence", Frame{Type: TypeSubscribePresence, ID: 16, Body: &SubscribePresence{Users: []string{vBob, vCarol}, TTLMs: 3600000}}},
 		{"subscribe-presence/unsubscribe", Frame{Type: TypeSubscribePresence, ID: 17, Body: &SubscribePresence{Users: []string{vCarol}, Op: PresenceUnsubscribe}}},
 		{"presences", Frame{Type: TypePresences, ID: 16, Body: &Presences{List: []Presence{{User: vBob, Online: true, Status: "in a meeting"}, {User: vCarol, LastSeen: vNow}}}}},
@@ -263,8 +287,8 @@ func invalidVectors() []invalidVector {
 		{"type/zero", hx("a2 01 00 03 a0"), pe},                                                       //
 		{"type/missing", hx("a1 03 a0"), pe},                                                          // {3: {}}
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
-		{"type/unknown-20", hx("a2 01 14 03 a0"), pe},                                                 // first number after resync
 		{"type/unknown-47", hx("a2 01 18 2f 03 a0"), pe},                                              // first number after call-signal
+		{"type/unknown-26", hx("a2 01 1a 03 a0"), pe},                                                 // first number after the group frames
 		{"type/unknown-72", hx("a2 01 18 48 03 a0"), pe},                                              // first number after renewed
 		{"type/unknown-63", hx("a2 01 18 3f 03 a0"), pe},                                              // first number after user-update
 		{"type/unknown-67", hx("a2 01 18 43 03 a0"), pe},                                              // first number after kick-device

@@ -60,9 +60,10 @@ type Options struct {
 	// "namespaced".
 	GroupIDs string
 
-	// InvitePolicy is how users come into a group: "direct" (the creator
-	// lists them and they are members at once). "consent" (a pending
-	// invitation the invitee accepts) is not built yet and is refused.
+	// InvitePolicy is how users come into a group: "direct" (whoever may
+	// add members lists them, and they are members at once) or "consent"
+	// (each one added, at creation too, gets a pending invitation to
+	// accept or decline, and is a member only once it is accepted).
 	// Defaults to "direct".
 	InvitePolicy string
 
@@ -304,9 +305,8 @@ func (o Options) withDefaults() (Options, error) {
 	case "", "direct":
 		o.InvitePolicy = "direct"
 	case "consent":
-		return o, fmt.Errorf("relay: InvitePolicy %q is not built yet; only direct is", o.InvitePolicy)
 	default:
-		return o, fmt.Errorf("relay: InvitePolicy %q is not direct", o.InvitePolicy)
+		return o, fmt.Errorf("relay: InvitePolicy %q is not direct or consent", o.InvitePolicy)
 	}
 	if o.MaxGroupsPerUser == 0 {
 		o.MaxGroupsPerUser = 500

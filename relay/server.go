@@ -106,7 +106,7 @@ func New(opts Options) (*Server, error) {
 			maxFrame: o.MaxFrame, authTimeout: o.AuthTimeout, heartbeat: o.Heartbeat,
 			heartbeatTimeout: o.HeartbeatTimeout, rateLimit: o.RateLimit, rateBurst: o.RateBurst,
 			tokenLeeway: o.TokenLeeway, maxGroups: o.MaxGroupsPerUser, maxGroupsHour: o.MaxGroupsPerHour,
-			groupIDs: o.GroupIDs,
+			groupIDs: o.GroupIDs, invitePolicy: o.InvitePolicy,
 		},
 		verify: tokens.verify,
 		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,

@@ -135,6 +135,7 @@ type sessionLimits struct {
 	maxGroups        int // per user, ≤ 0: none
 	maxGroupsHour    int // per user and hour, ≤ 0: none
 	groupIDs         string
+	invitePolicy     string // "direct" or "consent"
 }
 
 // sessionStore is what a session asks the store directly; sends go through
@@ -142,6 +143,7 @@ type sessionLimits struct {
 type sessionStore interface {
 	Querier
 	ConvWriter
+	Grouper
 	UserFeed
 	Epoch() string
 }
@@ -298,6 +300,12 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.env.calls.end(s, f.ID, b)
 	case *proto.CallSignal:
 		s.env.calls.signal(s, f.ID, b)
+	case *proto.GroupOp:
+		s.groupOp(now, f.ID, b)
+	case *proto.Members:
+		s.members(f.ID, b)
+	case *proto.Pending:
+		s.pending(f.ID, b)
 	case *proto.SubscribePresence: // presence.go
 		s.subscribePresence(now, f.ID, b)
 	case *proto.SetStatus:
@@ -506,6 +514,7 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 		s.replyErr(id, perr)
 		return
 	}
+	invite := s.consentMembers(&spec)
 	if gc, ok := s.env.store.(GroupCounter); ok && (s.env.limits.maxGroups > 0 || s.env.limits.maxGroupsHour > 0) {
 		// Counted before creating, outside the write: racing creates of one
 		// user may pass the limit by the few in flight.
@@ -523,6 +532,11 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 	if err != nil {
 		s.replyErr(id, err)
 		return
+	}
+	if created && len(invite) > 0 {
+		if out, ok := s.inviteAtCreation(now, spec.ID, invite); ok && out.View != nil {
+			conv = *out.View
+		}
 	}
 	s.reply(proto.Frame{Type: proto.TypeConvResult, ID: id, Body: &proto.ConvResult{Conversation: conv}})
 	if created {

@@ -429,7 +429,7 @@ func TestSessionGroupIDPolicy(t *testing.T) {
 			t.Errorf("%q: %s asks for %q: got %s, want error %d", c.policy, c.user, c.id, r.Type, c.code)
 		}
 	}
-	for _, o := range []Options{{GroupIDs: "mine"}, {InvitePolicy: "consent"}, {InvitePolicy: "open"}} {
+	for _, o := range []Options{{GroupIDs: "mine"}, {InvitePolicy: "open"}} {
 		o.Data, o.Secret, o.Logger, o.Store = t.TempDir(), testSecret, testLogger(), NewMemoryStore()
 		if srv, err := New(o); err == nil {
 			_ = srv.Shutdown(context.Background())

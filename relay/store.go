@@ -115,6 +115,7 @@ type Store interface {
 	Appender
 	Querier
 	ConvWriter
+	Grouper
 	UserFeed
 	Lifecycle
 }

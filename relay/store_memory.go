@@ -47,12 +47,24 @@ type memConv struct {
 	createdAt               int64
 	msgs                    []proto.Message // msgs[i].Seq == i+1
 	members                 map[string]*memMember
-	memberList              []string // sorted
+	memberList              []string // sorted, current members only
 	pos, membersPos         uint64   // see syncCand
+	info                    rules.GroupInfo
+	pending                 map[string]proto.GroupNotice
 }
 
+// memMember is a member row. A former member keeps it with left, the last
+// seq they may read (see group.go).
 type memMember struct {
 	readSeq, pos uint64
+	left         uint64
+	rules.GroupMember
+}
+
+// isMember reports whether user is a current member of c.
+func (c *memConv) isMember(user string) bool {
+	m := c.members[user]
+	return m != nil && m.left == 0
 }
 
 // NewMemoryStore returns an empty MemoryStore with a fresh epoch.
@@ -115,13 +127,16 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 		return AppendResult{Message: s.convs[ref.conv].msgs[ref.seq-1], Duplicate: true}
 	}
 	c := s.convs[send.ConvID]
-	isMember := false
-	if c != nil {
-		_, isMember = c.members[req.Sender]
-	}
+	isMember := c != nil && c.isMember(req.Sender)
 	create, err := rules.AdmitSend(req.Sender, send.ConvID, c != nil, isMember)
 	if err != nil {
 		return AppendResult{Err: err}
+	}
+	if c != nil && c.kind == proto.KindGroup {
+		m := c.members[req.Sender]
+		if err := rules.AdmitSpeech(m.Role, m.MutedUntil, c.info.MuteAll, req.CreatedAt); err != nil {
+			return AppendResult{Err: err}
+		}
 	}
 	if create != nil {
 		c = s.newConv(send.ConvID, proto.KindP2P, "", req.Sender, req.CreatedAt, create)
@@ -147,7 +162,7 @@ func (s *MemoryStore) newConv(id, kind, name, creator string, createdAt int64, m
 		members: make(map[string]*memMember, len(members)), memberList: slices.Clone(members),
 	}
 	for _, u := range members {
-		c.members[u] = &memMember{}
+		c.members[u] = &memMember{GroupMember: rules.GroupMember{Role: proto.RoleMember, JoinedAt: createdAt}}
 		s.users[u] = append(s.users[u], c)
 	}
 	s.convs[id] = c
@@ -159,12 +174,23 @@ func (s *MemoryStore) newConv(id, kind, name, creator string, createdAt int64, m
 func (s *MemoryStore) view(c *memConv, user string) proto.Conversation {
 	m := c.members[user]
 	var last *proto.Message
-	if n := len(c.msgs); n > 0 {
+	n, pos, members := uint64(len(c.msgs)), max(c.pos, m.pos), slices.Clone(c.memberList)
+	if m.left > 0 {
+		// A former member sees the group as of the message that ended
+		// the membership.
+		n, pos, members = m.left, m.pos, nil
+	}
+	if n > 0 {
 		msg := c.msgs[n-1]
 		last = &msg
 	}
-	return convView(c.id, c.kind, c.name, c.createdAt, uint64(len(c.msgs)), m.readSeq, max(c.pos, m.pos),
-		slices.Clone(c.memberList), last)
+	v := convView(c.id, c.kind, c.name, c.createdAt, n, min(m.readSeq, n), pos, members, last)
+	gm := m.GroupMember
+	if m.left > 0 {
+		gm = rules.GroupMember{}
+	}
+	groupView(&v, c.info, gm)
+	return v
 }
 
 // Sync implements Querier.
@@ -180,9 +206,14 @@ func (s *MemoryStore) Sync(ctx context.Context, user string, cursor uint64, limi
 	}
 	var all []found
 	for _, c := range s.users[user] {
+		m := c.members[user]
 		f := found{c, syncCand{kind: c.kind, convPos: c.pos, membersPos: c.membersPos,
-			userPos: c.members[user].pos, memberCount: len(c.memberList)}}
-		if n := len(c.msgs); n > 0 {
+			userPos: m.pos, memberCount: len(c.memberList)}}
+		n := len(c.msgs)
+		if m.left > 0 {
+			f.cand.convPos, f.cand.membersPos, n = 0, 0, int(m.left)
+		}
+		if n > 0 {
 			f.cand.cost = messageCost(len(c.msgs[n-1].Text), len(c.msgs[n-1].Body))
 		}
 		if f.cand.latest() > cursor {
@@ -228,11 +259,11 @@ func (s *MemoryStore) History(ctx context.Context, user string, q proto.History)
 	}
 	page := proto.HistoryPage{ConvID: q.ConvID, Messages: []proto.Message{}}
 	c := s.convs[q.ConvID]
-	isMember := false
+	var m *memMember
 	if c != nil {
-		_, isMember = c.members[user]
+		m = c.members[user]
 	}
-	empty, err := rules.AdmitRead(user, q.ConvID, c != nil, isMember)
+	empty, err := rules.AdmitRead(user, q.ConvID, c != nil, m != nil)
 	if err != nil {
 		return page, err
 	}
@@ -240,6 +271,9 @@ func (s *MemoryStore) History(ctx context.Context, user string, q proto.History)
 		return page, nil
 	}
 	last := uint64(len(c.msgs))
+	if m.left > 0 {
+		last = m.left // a former member reads up to the end of the membership
+	}
 	page.LastSeq = last
 	lo, hi := q.After, last // seq in (lo, hi]
 	if q.Before > 0 {
@@ -283,19 +317,22 @@ func (s *MemoryStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 		return proto.Conversation{}, false, ErrClosed
 	}
 	c := s.convs[conv]
-	isMember := false
+	var m *memMember
 	if c != nil {
-		_, isMember = c.members[user]
+		m = c.members[user]
 	}
-	empty, err := rules.AdmitRead(user, conv, c != nil, isMember)
+	empty, err := rules.AdmitRead(user, conv, c != nil, m != nil)
 	if err != nil {
 		return proto.Conversation{}, false, err
 	}
 	if empty {
 		return proto.Conversation{ID: conv, Kind: proto.KindP2P}, false, nil
 	}
-	m := c.members[user]
-	next := rules.NextReadSeq(m.readSeq, seq, uint64(len(c.msgs)))
+	last := uint64(len(c.msgs))
+	if m.left > 0 {
+		last = m.left
+	}
+	next := rules.NextReadSeq(m.readSeq, seq, last)
 	if next == m.readSeq {
 		return s.view(c, user), false, nil
 	}
@@ -337,6 +374,8 @@ func (s *MemoryStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 		return s.view(c, spec.Creator), false, nil
 	}
 	c := s.newConv(spec.ID, proto.KindGroup, spec.Name, spec.Creator, spec.CreatedAt, spec.Members)
+	c.members[spec.Creator].Role = proto.RoleOwner
+	c.info = spec.Info
 	s.counter++
 	c.pos, c.membersPos = s.counter, s.counter
 	return s.view(c, spec.Creator), true, nil

@@ -52,6 +52,11 @@ func checkMigrated(t *testing.T, s Store, versions map[[2]string]uint64, cursors
 			LastMessage: &m, CreatedAt: 100}
 		if conv == "g:g" {
 			c.Name, c.Members = "G", []string{"alice", "bob", "carol"}
+			// Version 3 makes each group's creator its owner.
+			c.Role, c.JoinPolicy = proto.RoleMember, proto.JoinInvite
+			if user == "alice" {
+				c.Role = proto.RoleOwner
+			}
 		}
 		return c
 	}

@@ -194,6 +194,28 @@ var postgresMigrations = []string{
 
 	// Version 4: presence and profiles (store_postgres_presence.go).
 	postgresPresenceSchema,
+
+	// Version 5: groups with roles; see the same migration of the SQLite
+	// store.
+	`ALTER TABLE conversations ADD COLUMN info text NOT NULL DEFAULT '';
+	ALTER TABLE members
+		ADD COLUMN role text NOT NULL DEFAULT 'member',
+		ADD COLUMN joined_at bigint NOT NULL DEFAULT 0,
+		ADD COLUMN muted_until bigint NOT NULL DEFAULT 0,
+		ADD COLUMN left_seq bigint NOT NULL DEFAULT 0;
+	UPDATE members m SET role = 'owner' FROM conversations c
+		WHERE c.id = m.conv_id AND c.kind = 'group' AND c.creator = m.user_id;
+	UPDATE members m SET joined_at = c.created_at FROM conversations c WHERE c.id = m.conv_id;
+	CREATE TABLE group_pending (
+		conv_id    text COLLATE "C" NOT NULL REFERENCES conversations(id),
+		user_id    text COLLATE "C" NOT NULL,
+		kind       text NOT NULL,
+		by_user    text COLLATE "C" NOT NULL DEFAULT '',
+		note       bytea NOT NULL DEFAULT '',
+		created_at bigint NOT NULL,
+		PRIMARY KEY (conv_id, user_id)
+	);
+	CREATE INDEX group_pending_user ON group_pending(user_id);`,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema
@@ -400,12 +422,19 @@ func connLost(err error) bool {
 // viewSQL selects a user's view of conversations as of their latest
 // change: the member row, its conversation, the last message and, for
 // groups, the member list. Callers add the WHERE clause.
-const viewSQL = `SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, greatest(c.pos, m.pos),
-		CASE WHEN c.kind = '` + proto.KindGroup + `' THEN
-			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = c.id ORDER BY g.user_id) END,
-		l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at
+//
+// A former member (left_seq > 0) sees the group as of the message that
+// ended the membership, with no role and no member list.
+const viewSQL = `SELECT c.id, c.kind, c.name, c.created_at,
+		CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END,
+		CASE WHEN m.left_seq > 0 THEN least(m.read_seq, m.left_seq) ELSE m.read_seq END,
+		CASE WHEN m.left_seq > 0 THEN m.pos ELSE greatest(c.pos, m.pos) END,
+		CASE WHEN c.kind = '` + proto.KindGroup + `' AND m.left_seq = 0 THEN
+			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = c.id AND g.left_seq = 0 ORDER BY g.user_id) END,
+		l.sender, l.client_id, l.device, l.msg_type, l.text, l.body, l.created_at,
+		c.info, CASE WHEN m.left_seq > 0 THEN '' ELSE m.role END, CASE WHEN m.left_seq > 0 THEN 0 ELSE m.muted_until END
 	FROM members m JOIN conversations c ON c.id = m.conv_id
-	LEFT JOIN messages l ON l.conv_id = c.id AND l.seq = c.last_seq `
+	LEFT JOIN messages l ON l.conv_id = c.id AND l.seq = CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END `
 
 // scanView reads one row of viewSQL.
 func scanView(r pgx.Row) (proto.Conversation, error) {
@@ -419,16 +448,20 @@ func scanView(r pgx.Row) (proto.Conversation, error) {
 		msgType                   *string
 		text, body                []byte
 		msgAt                     *int64
+		info, role                string
+		mutedUntil                int64
 	)
 	if err := r.Scan(&id, &kind, &name, &createdAt, &lastSeq, &readSeq, &version, &members,
-		&sender, &clientID, &device, &msgType, &text, &body, &msgAt); err != nil {
+		&sender, &clientID, &device, &msgType, &text, &body, &msgAt, &info, &role, &mutedUntil); err != nil {
 		return proto.Conversation{}, err
 	}
 	last, err := lastMessage(id, lastSeq, sender, clientID, device, msgType, text, body, msgAt)
 	if err != nil {
 		return proto.Conversation{}, err
 	}
-	return convView(id, kind, string(name), createdAt, uint64(lastSeq), uint64(readSeq), uint64(version), members, last), nil
+	v := convView(id, kind, string(name), createdAt, uint64(lastSeq), uint64(readSeq), uint64(version), members, last)
+	groupView(&v, decodeInfo(info), rules.GroupMember{Role: role, MutedUntil: mutedUntil})
+	return v, nil
 }
 
 // lastMessage builds a conversation's last message from nullable columns.
@@ -461,14 +494,20 @@ const syncSQL = `WITH probe AS (
 		UNION
 		SELECT conv_id FROM members WHERE (SELECT n FROM probe) >= $4 AND user_id = $1
 	), page AS (
-		SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, c.pos AS conv_pos, c.members_pos, c.member_count,
-			m.read_seq, m.pos AS user_pos, greatest(c.pos, m.pos) AS latest,
-			c.kind = '` + proto.KindGroup + `' AND c.members_pos > $2 AS with_members,
-			CASE WHEN c.kind = '` + proto.KindGroup + `' AND c.members_pos > $2 THEN c.members_pos
-				ELSE greatest(c.pos, m.pos) END AS k
+		SELECT c.id, c.kind, c.name, c.created_at,
+			CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END AS last_seq,
+			CASE WHEN m.left_seq > 0 THEN 0 ELSE c.pos END AS conv_pos,
+			CASE WHEN m.left_seq > 0 THEN 0 ELSE c.members_pos END AS members_pos, c.member_count,
+			m.read_seq, m.pos AS user_pos,
+			CASE WHEN m.left_seq > 0 THEN m.pos ELSE greatest(c.pos, m.pos) END AS latest,
+			m.left_seq = 0 AND c.kind = '` + proto.KindGroup + `' AND c.members_pos > $2 AS with_members,
+			CASE WHEN m.left_seq > 0 THEN m.pos
+				WHEN c.kind = '` + proto.KindGroup + `' AND c.members_pos > $2 THEN c.members_pos
+				ELSE greatest(c.pos, m.pos) END AS k,
+			c.info, m.role, m.muted_until, m.left_seq
 		FROM cand JOIN members m ON m.conv_id = cand.conv_id AND m.user_id = $1
 		JOIN conversations c ON c.id = cand.conv_id
-		WHERE c.pos > $2 OR m.pos > $2
+		WHERE (m.left_seq = 0 AND c.pos > $2) OR m.pos > $2
 		ORDER BY k LIMIT $3
 	), costed AS (
 		SELECT p.*, CASE WHEN p.last_seq > 0 THEN
@@ -486,10 +525,11 @@ const syncSQL = `WITH probe AS (
 		t.read_seq, t.user_pos, t.k,
 		CASE WHEN t.with_members AND t.r < $3 AND (t.r = 1 OR t.ids + t.member_count <= $5)
 			AND (t.bound IS NULL OR t.k < t.bound) THEN
-			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = t.id ORDER BY g.user_id) END,
+			ARRAY(SELECT g.user_id FROM members g WHERE g.conv_id = t.id AND g.left_seq = 0 ORDER BY g.user_id) END,
 		t.cost, l.sender, l.client_id, l.device, l.msg_type,
 		CASE WHEN t.r = 1 OR t.bytes + t.cost <= $6 THEN l.text END,
-		CASE WHEN t.r = 1 OR t.bytes + t.cost <= $6 THEN l.body END, l.created_at
+		CASE WHEN t.r = 1 OR t.bytes + t.cost <= $6 THEN l.body END, l.created_at,
+		t.info, t.role, t.muted_until, t.left_seq
 	FROM cut t LEFT JOIN messages l ON l.conv_id = t.id AND l.seq = t.last_seq
 	ORDER BY t.k`
 
@@ -518,11 +558,18 @@ func (s *PostgresStore) Sync(ctx context.Context, user string, cursor uint64, li
 				sender, clientID, device, msgType  *string
 				text, body                         []byte
 				msgAt                              *int64
+				info, role                         string
+				mutedUntil, leftSeq                int64
 			)
 			if err := rows.Scan(&c.ID, &c.Kind, &name, &c.CreatedAt, &lastSeq, &convPos, &membersPos, &cand.memberCount,
-				&readSeq, &upos, &key, &members, &cand.cost, &sender, &clientID, &device, &msgType, &text, &body, &msgAt); err != nil {
+				&readSeq, &upos, &key, &members, &cand.cost, &sender, &clientID, &device, &msgType, &text, &body, &msgAt,
+				&info, &role, &mutedUntil, &leftSeq); err != nil {
 				return false, err
 			}
+			if leftSeq > 0 {
+				role, mutedUntil, readSeq = "", 0, min(readSeq, lastSeq)
+			}
+			groupView(&c, decodeInfo(info), rules.GroupMember{Role: role, MutedUntil: mutedUntil})
 			if c.LastMessage, err = lastMessage(c.ID, lastSeq, sender, clientID, device, msgType, text, body, msgAt); err != nil {
 				return false, err
 			}
@@ -560,12 +607,13 @@ func clampInt64(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
 // only their contents are read; a row beyond it comes back with fits false.
 // %s is the page's direction.
 const historySQL = `WITH c AS (
-		SELECT last_seq, EXISTS(SELECT 1 FROM members WHERE conv_id = $1 AND user_id = $2) AS member
+		SELECT coalesce((SELECT nullif(left_seq, 0) FROM members WHERE conv_id = $1 AND user_id = $2), last_seq) AS last_seq,
+			EXISTS(SELECT 1 FROM members WHERE conv_id = $1 AND user_id = $2) AS member
 		FROM conversations WHERE id = $1
 	), p AS (
 		SELECT m.seq, octet_length(m.text) + coalesce(octet_length(m.body), 0) + $7 AS cost
 		FROM c, messages m
-		WHERE c.member AND m.conv_id = $1 AND m.seq > $3 AND m.seq < $4 ORDER BY m.seq %[1]s LIMIT $5
+		WHERE c.member AND m.conv_id = $1 AND m.seq > $3 AND m.seq < $4 AND m.seq <= c.last_seq ORDER BY m.seq %[1]s LIMIT $5
 	), w AS (
 		SELECT seq, (row_number() OVER o) = 1
 			OR coalesce(sum(cost) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) + cost <= $6 AS fits
@@ -585,7 +633,7 @@ func (s *PostgresStore) Members(ctx context.Context, conv string) ([]string, err
 	var out []string
 	err := s.run(ctx, func(ctx context.Context) (bool, error) {
 		out = out[:0]
-		rows, err := s.pool.Query(ctx, `SELECT user_id FROM members WHERE conv_id = $1 ORDER BY user_id`, conv)
+		rows, err := s.pool.Query(ctx, `SELECT user_id FROM members WHERE conv_id = $1 AND left_seq = 0 ORDER BY user_id`, conv)
 		if err != nil {
 			return false, err
 		}
@@ -687,7 +735,7 @@ func (s *PostgresStore) MarkRead(ctx context.Context, user, conv string, seq uin
 		exists := true
 		b := &pgx.Batch{}
 		b.Queue(lockSQL, []int64{s.convKey(conv)})
-		b.Queue(`SELECT c.last_seq, m.read_seq FROM conversations c
+		b.Queue(`SELECT CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END, m.read_seq FROM conversations c
 			LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = $1 WHERE c.id = $2`, user, conv).
 			QueryRow(func(r pgx.Row) error {
 				err := r.Scan(&last, &readSeq)
@@ -744,7 +792,7 @@ func (s *PostgresStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.
 		exists := true
 		b := &pgx.Batch{}
 		b.Queue(lockSQL, []int64{s.convKey(spec.ID)})
-		b.Queue(`SELECT kind, creator, ARRAY(SELECT user_id FROM members WHERE conv_id = $1 ORDER BY user_id)
+		b.Queue(`SELECT kind, creator, ARRAY(SELECT user_id FROM members WHERE conv_id = $1 AND left_seq = 0 ORDER BY user_id)
 			FROM conversations WHERE id = $1`, spec.ID).QueryRow(func(r pgx.Row) error {
 			err := r.Scan(&kind, &creator, &members)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -766,11 +814,12 @@ func (s *PostgresStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.
 			return err
 		}
 		b = &pgx.Batch{}
-		b.Queue(`INSERT INTO conversations(id, kind, name, creator, created_at, last_seq, member_count)
-			VALUES ($1, $2, $3, $4, $5, 0, $6)`,
-			spec.ID, proto.KindGroup, []byte(spec.Name), spec.Creator, spec.CreatedAt, len(spec.Members))
-		b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, pos) SELECT $1, u, 0, 0 FROM unnest($2::text[]) AS u`,
-			spec.ID, spec.Members)
+		b.Queue(`INSERT INTO conversations(id, kind, name, creator, created_at, last_seq, member_count, info)
+			VALUES ($1, $2, $3, $4, $5, 0, $6, $7)`,
+			spec.ID, proto.KindGroup, []byte(spec.Name), spec.Creator, spec.CreatedAt, len(spec.Members), encodeInfo(spec.Info))
+		b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, pos, role, joined_at)
+			SELECT $1, u, 0, 0, CASE WHEN u = $3 THEN 'owner' ELSE 'member' END, $4 FROM unnest($2::text[]) AS u`,
+			spec.ID, spec.Members, spec.Creator, spec.CreatedAt)
 		b.Queue(bumpSQL, 1) // the last lock
 		b.Queue(`UPDATE conversations SET pos = `+counterSQL+`, members_pos = `+counterSQL+` WHERE id = $1`, spec.ID)
 		b.Queue(viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, spec.ID, spec.Creator).QueryRow(func(r pgx.Row) (err error) {

@@ -52,7 +52,8 @@ type pgConv struct {
 	created bool     // p2p conversation created by this batch
 	creator string
 	at      int64
-	lastAt  int // index in the batch of its last message
+	lastAt  int         // index in the batch of its last message
+	gate    *speechGate // groups only
 }
 
 type senderClient struct{ sender, clientID string }
@@ -92,15 +93,22 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 			}
 			return rows.Err()
 		})
-	b.Queue(`SELECT c.id, c.kind, c.last_seq, ARRAY(SELECT m.user_id FROM members m WHERE m.conv_id = c.id ORDER BY m.user_id)
+	b.Queue(`SELECT c.id, c.kind, c.last_seq,
+			ARRAY(SELECT m.user_id FROM members m WHERE m.conv_id = c.id AND m.left_seq = 0 ORDER BY m.user_id),
+			c.info, coalesce((SELECT string_agg(m.user_id || chr(31) || m.role || chr(31) || m.muted_until, chr(30)) FROM members m
+				WHERE m.conv_id = c.id AND m.left_seq = 0 AND (m.role <> 'member' OR m.muted_until > 0)), '')
 		FROM conversations c WHERE c.id = ANY($1::text[])`, convIDs).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				var id string
+				var id, info string
 				var last int64
+				var special string
 				c := &pgConv{}
-				if err := rows.Scan(&id, &c.kind, &last, &c.members); err != nil {
+				if err := rows.Scan(&id, &c.kind, &last, &c.members, &info, &special); err != nil {
 					return err
+				}
+				if c.kind == proto.KindGroup {
+					c.gate = pgGate(info, special)
 				}
 				c.read, c.last = uint64(last), uint64(last)
 				convs[id] = c
@@ -135,6 +143,9 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 			_, isMember = slices.BinarySearch(c.members, req.Sender)
 		}
 		create, perr := rules.AdmitSend(req.Sender, send.ConvID, c != nil, isMember)
+		if perr == nil && c != nil && c.gate != nil {
+			perr = c.gate.admit(req.Sender, req.CreatedAt)
+		}
 		if perr != nil {
 			out[i] = AppendResult{Err: perr}
 			continue

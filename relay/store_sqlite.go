@@ -54,6 +54,10 @@ type SQLiteStore struct {
 	// open transaction read or wrote and joins lists when it commits.
 	lists, pending map[string][]string
 
+	// gates caches what decides whether a group member may send; a group
+	// change drops its entry.
+	gates map[string]*speechGate
+
 	scanned atomic.Uint64 // messages History read (see messagesRead)
 	listIDs int
 }
@@ -74,7 +78,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 4
+const schemaVersion = 5
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -161,6 +165,32 @@ var migrations = []string{
 
 	// Version 4: presence and profiles (store_sqlite_presence.go).
 	sqlitePresenceSchema,
+
+	// Version 5: groups with roles. A member row gains its role, when it
+	// joined, until when it is muted, and left_seq: 0 for a member, or the
+	// seq of the system message that ended the membership (removed, left,
+	// dismissed), the last one the user may read. A group gains its
+	// information (JSON, see rules.GroupInfo), and pending invitations and
+	// join requests get a table. The creator of each existing group is its
+	// owner.
+	`ALTER TABLE conversations ADD COLUMN info TEXT NOT NULL DEFAULT '';
+	ALTER TABLE members ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+	ALTER TABLE members ADD COLUMN joined_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE members ADD COLUMN muted_until INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE members ADD COLUMN left_seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE members SET role = 'owner' WHERE EXISTS (SELECT 1 FROM conversations c
+		WHERE c.id = members.conv_id AND c.kind = 'group' AND c.creator = members.user_id);
+	UPDATE members SET joined_at = (SELECT created_at FROM conversations c WHERE c.id = members.conv_id);
+	CREATE TABLE group_pending (
+		conv_id    TEXT NOT NULL REFERENCES conversations(id),
+		user_id    TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		by_user    TEXT NOT NULL DEFAULT '',
+		note       TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (conv_id, user_id)
+	) WITHOUT ROWID;
+	CREATE INDEX group_pending_user ON group_pending(user_id);`,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:
@@ -212,7 +242,7 @@ func OpenSQLite(dir string, o SQLiteOptions) (*SQLiteStore, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &SQLiteStore{w: w, lists: make(map[string][]string), pending: make(map[string][]string)}
+	s := &SQLiteStore{w: w, lists: make(map[string][]string), pending: make(map[string][]string), gates: make(map[string]*speechGate)}
 	fail := func(err error) (*SQLiteStore, error) {
 		if s.wc != nil {
 			s.wc.Close()
@@ -307,15 +337,13 @@ type sqliteStmts struct {
 	// MarkRead, CreateGroup
 	readState, markRead, group, view, lastMsg rawStmt
 	feedGet, feedPut                          rawStmt // store_feed_sqlite.go
-	all                                       []rawStmt
+	sqliteGroupStmts
+	all []rawStmt
 }
 
 func prepareSQLite(dc any) (*sqliteStmts, error) {
 	st := &sqliteStmts{}
-	for _, p := range []struct {
-		dst *rawStmt
-		sql string
-	}{
+	for _, p := range append([]rawSQL{
 		{&st.begin, `BEGIN IMMEDIATE`},
 		{&st.commit, `COMMIT`},
 		{&st.rollback, `ROLLBACK`},
@@ -330,17 +358,18 @@ func prepareSQLite(dc any) (*sqliteStmts, error) {
 		{&st.insMsg, `INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.setConv, `UPDATE conversations SET last_seq = ?, pos = ? WHERE id = ?`},
 		{&st.setRead, `UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?`},
-		{&st.readState, `SELECT c.last_seq, m.read_seq FROM conversations c
+		{&st.readState, `SELECT CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END, m.read_seq FROM conversations c
 			LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = ? WHERE c.id = ?`},
 		{&st.markRead, `UPDATE members SET read_seq = ?, pos = ? WHERE conv_id = ? AND user_id = ?`},
 		{&st.group, `SELECT kind, creator FROM conversations WHERE id = ?`},
-		{&st.view, `SELECT c.kind, c.name, c.created_at, c.last_seq, c.pos, m.read_seq, m.pos
+		{&st.view, `SELECT c.kind, c.name, c.created_at, c.last_seq, c.pos, m.read_seq, m.pos,
+			m.left_seq, m.role, m.muted_until, c.info
 			FROM members m JOIN conversations c ON c.id = m.conv_id
 			WHERE m.conv_id = ? AND m.user_id = ?`},
 		{&st.lastMsg, `SELECT ` + messageCols + ` FROM messages WHERE conv_id = ? AND seq = ?`},
 		{&st.feedGet, sqliteFeedGet},
 		{&st.feedPut, sqliteFeedPut},
-	} {
+	}, st.groupStmts()...) {
 		stmt, err := prepareRaw(dc, p.sql)
 		if err != nil {
 			st.close()
@@ -455,8 +484,8 @@ func (s *SQLiteStore) writeTx(ctx context.Context, fn func(bump func() uint64) e
 			clear(s.lists)
 			s.listIDs = 0
 		}
-		if _, had := s.lists[conv]; !had {
-			s.lists[conv] = list
+		if old, had := s.lists[conv]; !had || !slices.Equal(old, list) {
+			s.lists[conv] = list // a group's list changes only through the writer
 			s.listIDs += len(list)
 		}
 	}
@@ -466,10 +495,11 @@ func (s *SQLiteStore) writeTx(ctx context.Context, fn func(bump func() uint64) e
 // sqliteConv is a conversation an Append batch writes to.
 type sqliteConv struct {
 	kind    string
-	read    uint64   // last_seq as read
-	last    uint64   // last_seq after this batch's messages so far
-	members []string // sorted
-	at      int      // index in the batch of its last message
+	read    uint64      // last_seq as read
+	last    uint64      // last_seq after this batch's messages so far
+	members []string    // sorted
+	at      int         // index in the batch of its last message
+	gate    *speechGate // groups only
 }
 
 // Append implements Appender.
@@ -523,6 +553,9 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 			_, isMember = slices.BinarySearch(c.members, req.Sender)
 		}
 		create, perr := rules.AdmitSend(req.Sender, send.ConvID, c != nil, isMember)
+		if perr == nil && c != nil && c.gate != nil {
+			perr = c.gate.admit(req.Sender, req.CreatedAt)
+		}
 		if perr != nil {
 			out[i] = AppendResult{Err: perr}
 			continue
@@ -617,7 +650,12 @@ func (s *SQLiteStore) loadConv(conv string) (*sqliteConv, error) {
 	}
 	c.read, c.last = uint64(last), uint64(last)
 	var err error
-	c.members, err = s.members(conv)
+	if c.members, err = s.members(conv); err != nil {
+		return nil, err
+	}
+	if c.kind == proto.KindGroup {
+		c.gate, err = s.gate(conv)
+	}
 	return c, err
 }
 
@@ -626,12 +664,17 @@ func (s *SQLiteStore) loadConv(conv string) (*sqliteConv, error) {
 // group (pushes carry it whole).
 func (s *SQLiteStore) view(user, conv string) (proto.Conversation, error) {
 	var (
-		kind, name                         string
-		createdAt                          int64
+		kind, name, role, info             string
+		createdAt, leftSeq, mutedUntil     int64
 		lastSeq, convPos, readSeq, userPos int64
 	)
-	if err := s.ws.view.queryRow(conv, user).Scan(&kind, &name, &createdAt, &lastSeq, &convPos, &readSeq, &userPos); err != nil {
+	if err := s.ws.view.queryRow(conv, user).Scan(&kind, &name, &createdAt, &lastSeq, &convPos, &readSeq, &userPos,
+		&leftSeq, &role, &mutedUntil, &info); err != nil {
 		return proto.Conversation{}, err
+	}
+	if leftSeq > 0 {
+		// A former member sees the group as of the end of the membership.
+		lastSeq, convPos, role, mutedUntil, readSeq = leftSeq, 0, "", 0, min(readSeq, leftSeq)
 	}
 	var last *proto.Message
 	if lastSeq > 0 {
@@ -642,14 +685,16 @@ func (s *SQLiteStore) view(user, conv string) (proto.Conversation, error) {
 		last = &m
 	}
 	var members []string
-	if kind == proto.KindGroup {
+	if kind == proto.KindGroup && leftSeq == 0 {
 		var err error
 		if members, err = s.members(conv); err != nil {
 			return proto.Conversation{}, err
 		}
 	}
-	return convView(conv, kind, name, createdAt, uint64(lastSeq), uint64(readSeq),
-		max(uint64(convPos), uint64(userPos)), members, last), nil
+	v := convView(conv, kind, name, createdAt, uint64(lastSeq), uint64(readSeq),
+		max(uint64(convPos), uint64(userPos)), members, last)
+	groupView(&v, decodeInfo(info), rules.GroupMember{Role: role, MutedUntil: mutedUntil})
+	return v, nil
 }
 
 const messageCols = `conv_id, seq, sender, client_id, device, msg_type, text, body, created_at`
@@ -667,9 +712,16 @@ func scanMessage(r scanner) (proto.Message, error) {
 // The two shapes of the Sync query (?1 cursor, ?2 user, ?3 rows); both
 // list the candidates with their positions and last message, in key order.
 const (
-	sqliteSyncCols = `c.id, c.kind, c.name, c.created_at, c.last_seq, c.pos AS conv_pos, c.members_pos,
+	// A former member's row (left_seq > 0) is listed at its own position
+	// only, with the group as of the end of the membership.
+	sqliteSyncCols = `c.id, c.kind, c.name, c.created_at,
+		CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END AS last_seq,
+		CASE WHEN m.left_seq > 0 THEN 0 ELSE c.pos END AS conv_pos,
+		CASE WHEN m.left_seq > 0 THEN 0 ELSE c.members_pos END AS members_pos,
 		c.member_count, m.read_seq, m.pos AS user_pos,
-		CASE WHEN c.kind = '` + proto.KindGroup + `' AND c.members_pos > ?1 THEN c.members_pos ELSE max(c.pos, m.pos) END AS k`
+		CASE WHEN m.left_seq > 0 THEN m.pos
+			WHEN c.kind = '` + proto.KindGroup + `' AND c.members_pos > ?1 THEN c.members_pos ELSE max(c.pos, m.pos) END AS k,
+		c.info, m.role, m.muted_until, m.left_seq`
 	// The page reads its last messages' sizes, not their contents (SQLite
 	// takes a length from the record header): the contents of the ones the
 	// byte budget keeps are read by sqliteSyncLastBodies.
@@ -689,16 +741,17 @@ const (
 			SELECT ` + sqliteSyncCols + ` FROM cand
 			CROSS JOIN members m ON m.conv_id = cand.id AND m.user_id = ?2
 			CROSS JOIN conversations c ON c.id = cand.id
+			WHERE m.left_seq = 0 OR m.pos > ?1
 			ORDER BY k LIMIT ?3
 		) ` + sqliteSyncLast
 	sqliteSyncByMember = `WITH page AS (
 			SELECT ` + sqliteSyncCols + ` FROM members m JOIN conversations c ON c.id = m.conv_id
-			WHERE m.user_id = ?2 AND (c.pos > ?1 OR m.pos > ?1)
+			WHERE m.user_id = ?2 AND ((m.left_seq = 0 AND c.pos > ?1) OR m.pos > ?1)
 			ORDER BY k LIMIT ?3
 		) ` + sqliteSyncLast
 	sqliteSyncProbe   = `SELECT count(*) FROM (SELECT 1 FROM conversations WHERE pos > ? LIMIT ?)`
 	sqliteSyncMembers = `SELECT conv_id, group_concat(user_id, char(31)) FROM members
-		WHERE conv_id IN (SELECT value FROM json_each(?)) GROUP BY conv_id`
+		WHERE conv_id IN (SELECT value FROM json_each(?)) AND left_seq = 0 GROUP BY conv_id`
 )
 
 // sqliteMembers reads a conversation's member list as one value: a row per
@@ -706,7 +759,7 @@ const (
 // splitMembers: an ORDER BY inside group_concat makes SQLite sort the
 // list in a temporary b-tree even when the primary key already yields it in
 // order.
-const sqliteMembers = `SELECT group_concat(user_id, char(31)) FROM members WHERE conv_id = ?`
+const sqliteMembers = `SELECT group_concat(user_id, char(31)) FROM members WHERE conv_id = ? AND left_seq = 0`
 
 // splitMembers splits and sorts a list of sqliteMembers. Ids never hold
 // the unit separator (proto.ValidName).
@@ -784,12 +837,15 @@ func (s *SQLiteStore) sync(ctx context.Context, user string, cursor uint64, limi
 			cand                              syncCand
 			convPos, membersPos, userPos, key int64
 			lastSeq, readSeq                  int64
+			info, role                        string
+			mutedUntil, leftSeq               int64
 			sender, clientID, device, msgType sql.NullString
 			textLen, bodyLen                  sql.NullInt64
 			at                                sql.NullInt64
 		)
 		if err := rows.Scan(&c.ID, &c.Kind, &c.Name, &c.CreatedAt, &lastSeq, &convPos, &membersPos, &cand.memberCount,
-			&readSeq, &userPos, &key, &sender, &clientID, &device, &msgType, &textLen, &bodyLen, &at); err != nil {
+			&readSeq, &userPos, &key, &info, &role, &mutedUntil, &leftSeq,
+			&sender, &clientID, &device, &msgType, &textLen, &bodyLen, &at); err != nil {
 			return nil, false, err
 		}
 		cand.kind, cand.convPos, cand.membersPos, cand.userPos = c.Kind, uint64(convPos), uint64(membersPos), uint64(userPos)
@@ -799,7 +855,11 @@ func (s *SQLiteStore) sync(ctx context.Context, user string, cursor uint64, limi
 		if !p.add(&cand) {
 			break
 		}
-		c.LastSeq, c.ReadSeq, c.Version = uint64(lastSeq), uint64(readSeq), uint64(key)
+		c.LastSeq, c.ReadSeq, c.Version = uint64(lastSeq), uint64(min(readSeq, lastSeq)), uint64(key)
+		if leftSeq > 0 {
+			role, mutedUntil = "", 0 // no longer a member
+		}
+		groupView(&c, decodeInfo(info), rules.GroupMember{Role: role, MutedUntil: mutedUntil})
 		if lastSeq > 0 {
 			if !sender.Valid {
 				return nil, false, fmt.Errorf("last message %d of %s is missing", lastSeq, c.ID)
@@ -891,7 +951,7 @@ func (s *SQLiteStore) messagesRead() uint64 { return s.scanned.Load() }
 
 // Members implements Querier, on the readers.
 func (s *SQLiteStore) Members(ctx context.Context, conv string) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT user_id FROM members WHERE conv_id = ? ORDER BY user_id`, conv)
+	rows, err := s.r.QueryContext(ctx, `SELECT user_id FROM members WHERE conv_id = ? AND left_seq = 0 ORDER BY user_id`, conv)
 	if err != nil {
 		return nil, fmt.Errorf("relay: members: %w", err)
 	}
@@ -921,8 +981,10 @@ func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History)
 	var last int64
 	var isMember bool
 	exists := true
-	err = tx.QueryRowContext(ctx, `SELECT c.last_seq, EXISTS(SELECT 1 FROM members WHERE conv_id = c.id AND user_id = ?)
-		FROM conversations c WHERE c.id = ?`, user, q.ConvID).Scan(&last, &isMember)
+	// A former member reads up to the end of the membership (left_seq).
+	err = tx.QueryRowContext(ctx, `SELECT coalesce((SELECT nullif(left_seq, 0) FROM members WHERE conv_id = c.id AND user_id = ?1), c.last_seq),
+		EXISTS(SELECT 1 FROM members WHERE conv_id = c.id AND user_id = ?1)
+		FROM conversations c WHERE c.id = ?2`, user, q.ConvID).Scan(&last, &isMember)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		exists = false
@@ -940,12 +1002,12 @@ func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History)
 	var rows *sql.Rows
 	if q.Before > 0 {
 		rows, err = tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
-			WHERE conv_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-			q.ConvID, clampInt64(q.After), clampInt64(q.Before), int64(q.Limit)+1)
+			WHERE conv_id = ? AND seq > ? AND seq < ? AND seq <= ? ORDER BY seq DESC LIMIT ?`,
+			q.ConvID, clampInt64(q.After), clampInt64(q.Before), last, int64(q.Limit)+1)
 	} else {
 		rows, err = tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
-			WHERE conv_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
-			q.ConvID, clampInt64(q.After), int64(q.Limit)+1)
+			WHERE conv_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+			q.ConvID, clampInt64(q.After), last, int64(q.Limit)+1)
 	}
 	if err != nil {
 		return page, fmt.Errorf("relay: history: %w", err)
@@ -1050,6 +1112,9 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 				if _, err := st.insMember.exec(spec.ID, u); err != nil {
 					return err
 				}
+			}
+			if err := s.groupCreated(spec); err != nil {
+				return err
 			}
 			s.remember(spec.ID, slices.Clone(spec.Members))
 		default:

@@ -140,10 +140,13 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		g, created, err := s.CreateGroup(ctx, spec)
 		ok(t, err)
 		equal(t, created, true, "created")
-		equal(t, g, proto.Conversation{ID: "g:g1", Kind: proto.KindGroup, Name: "G", Members: spec.Members, Version: g.Version, CreatedAt: 7}, "view")
+		equal(t, g, proto.Conversation{ID: "g:g1", Kind: proto.KindGroup, Name: "G", Members: spec.Members, Version: g.Version, CreatedAt: 7,
+			Role: proto.RoleOwner, JoinPolicy: proto.JoinInvite}, "view")
 		convs, _, err := s.Sync(ctx, "carol", 0, 10)
 		ok(t, err)
-		equal(t, convs, []proto.Conversation{g}, "member sees the new group")
+		carols := g
+		carols.Role = proto.RoleMember
+		equal(t, convs, []proto.Conversation{carols}, "member sees the new group")
 		again, created, err := s.CreateGroup(ctx, spec)
 		ok(t, err)
 		equal(t, [2]any{again, created}, [2]any{g, false}, "idempotent")
@@ -283,6 +286,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreByteBudget(t, open)       // store_suite_test.go
 	testStoreHugeCursors(t, open)      // store_suite_test.go
 	testStoreNonMembers(t, open)
+	testStoreGroups(t, open)      // store_group_test.go
 	testStorePresence(t, open)    // store_presence_test.go
 	testStoreFeed(t, open)        // contacts_test.go
 	testStoreRevocations(t, open) // sessions_test.go

@@ -77,6 +77,81 @@ export interface StoredConversation {
   syncedSeq: number;
   /** Relay change version this state reflects. */
   version: number;
+  /** Pinned by this user (synced across devices). */
+  pinned?: boolean;
+  /** Notifications muted by this user; not in the total unread. */
+  muted?: boolean;
+  /** Hidden by this user until a newer message arrives. */
+  hidden?: boolean;
+  /** Unsent text, kept on this device only. */
+  draft?: string;
+}
+
+/**
+ * This user's relation to another user: a contact, a request either way, a block.
+ * `state` is `requested` (this user asked), `pending` (they asked; `note` is theirs),
+ * `contact`, or absent; `blocked` is independent of it.
+ *
+ * Generated from Go core.Relation.
+ */
+export interface Relation {
+  user: string;
+  /** "", `requested` (asked by this user), `pending` (asked by them), `contact`. */
+  state?: string;
+  /** The request's note while it is pending or requested. */
+  note?: string;
+  /** This user blocked them. */
+  blocked?: boolean;
+  /** Unix ms of the last change, relay clock. */
+  at?: number;
+}
+
+/**
+ * This user's settings of one conversation, as stored.
+ *
+ * Generated from Go core.ConvSetting.
+ */
+export interface StoredConvSetting {
+  conversationId: string;
+  pinned?: boolean;
+  muted?: boolean;
+  hidden?: boolean;
+  /** Hidden while the conversation's lastSeq is at most this. */
+  hiddenSeq?: number;
+}
+
+/**
+ * The draft of one conversation, as stored on this device.
+ *
+ * Generated from Go core.Draft.
+ */
+export interface StoredDraft {
+  conversationId: string;
+  text: string;
+}
+
+/**
+ * Contacts, block list, conversation settings and drafts, as stored in the meta.
+ *
+ * Generated from Go core.Account.
+ */
+export interface StorageAccount {
+  /** Feed position up to which entries are applied. */
+  cursor?: number;
+  contactsOnly?: boolean;
+  relations?: Relation[];
+  settings?: StoredConvSetting[];
+  drafts?: StoredDraft[];
+}
+
+/**
+ * Payload of the `contactAnswer` event: the user answered this user's contact request.
+ *
+ * Generated from Go core.ContactAnswer.
+ */
+export interface ContactAnswerEvent {
+  user: string;
+  accepted: boolean;
 }
 
 /**
@@ -93,6 +168,8 @@ export interface StorageMeta {
   syncCursor: number;
   /** Next outbox order. */
   nextOrder: number;
+  /** Contacts, block list, conversation settings and drafts (contacts.go). */
+  account?: StorageAccount;
 }
 
 /**
@@ -266,7 +343,7 @@ export interface BridgeCallSignal {
  *
  * Generated from Go core.EventKind. @internal
  */
-export type BridgeEventKind = 'call' | 'callSignal' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing';
+export type BridgeEventKind = 'call' | 'callSignal' | 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing';
 
 /**
  * Event is one notification for the application.
@@ -281,6 +358,12 @@ export interface BridgeEvent {
   message?: StoredMessage;
   conversation?: StoredConversation;
   typing?: TypingEvent;
+  /** Contact, contactRequest. */
+  relation?: Relation;
+  /** contactAnswer. */
+  answer?: ContactAnswerEvent;
+  /** totalUnread. */
+  total?: number;
   call?: BridgeCallEvent;
   signal?: BridgeCallSignal;
 }

@@ -12,6 +12,7 @@ import type {
   ClientOptions,
   ConnectionState,
   Conversation,
+  ConversationSettings,
   CreateGroupOptions,
   HistoryOptions,
   HistoryPage,
@@ -24,6 +25,7 @@ import type {
   SearchOptions,
   SendTextOptions,
   StorageAdapter,
+  Relation,
 } from './types.js';
 import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
@@ -38,7 +40,7 @@ type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 // Every event name; the compiler checks the list against ClientEvents both ways.
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing'] as const;
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread'] as const;
 const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
 void _allEvents;
 const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -375,8 +377,73 @@ class Client implements ParleyClient {
     return c ? toConversation(c) : undefined;
   }
 
-  async totalUnread(): Promise<number> {
-    return (await this.conversations()).reduce((n, c) => n + c.unread, 0);
+  totalUnread(): Promise<number> {
+    return this.#call((wc) => wc.totalUnread());
+  }
+
+  requestContact(user: string, note = ''): Promise<void> {
+    if (typeof note !== 'string') return Promise.reject(invalid('requestContact() note must be a string'));
+    return this.#contact('request', user, note);
+  }
+
+  answerContact(user: string, accept: boolean): Promise<void> {
+    if (typeof accept !== 'boolean') return Promise.reject(invalid('answerContact() needs accept: true or false'));
+    return this.#contact(accept ? 'accept' : 'decline', user);
+  }
+
+  removeContact(user: string): Promise<void> {
+    return this.#contact('remove', user);
+  }
+
+  block(user: string): Promise<void> {
+    return this.#contact('block', user);
+  }
+
+  unblock(user: string): Promise<void> {
+    return this.#contact('unblock', user);
+  }
+
+  #contact(op: string, user: string, note = ''): Promise<void> {
+    if (typeof user !== 'string' || user === '') return Promise.reject(invalid(`${op}: needs a user id`));
+    return this.#call((wc) => wc.contact(op, user, note));
+  }
+
+  relations(): Promise<Relation[]> {
+    return this.#call((wc) => wc.relations());
+  }
+
+  async contacts(): Promise<string[]> {
+    return (await this.relations()).filter((r) => r.state === 'contact').map((r) => r.user);
+  }
+
+  async blocked(): Promise<string[]> {
+    return (await this.relations()).filter((r) => r.blocked).map((r) => r.user);
+  }
+
+  setContactsOnly(on: boolean): Promise<void> {
+    if (typeof on !== 'boolean') return Promise.reject(invalid('setContactsOnly() needs true or false'));
+    return this.#call((wc) => wc.setContactsOnly(on));
+  }
+
+  contactsOnly(): Promise<boolean> {
+    return this.#call((wc) => wc.contactsOnly());
+  }
+
+  setConversation(conversationId: string, settings: ConversationSettings): Promise<void> {
+    if (typeof conversationId !== 'string' || conversationId === '') return Promise.reject(invalid('setConversation() needs a conversation id'));
+    if (typeof settings !== 'object' || settings === null) return Promise.reject(invalid('setConversation() needs { pinned?, muted?, hidden? }'));
+    const { pinned, muted, hidden } = settings;
+    for (const [k, v] of Object.entries({ pinned, muted, hidden })) {
+      if (v !== undefined && typeof v !== 'boolean') return Promise.reject(invalid(`setConversation(): ${k} must be a boolean`));
+    }
+    if (pinned === undefined && muted === undefined && hidden === undefined) return Promise.reject(invalid('setConversation(): nothing to set'));
+    return this.#call((wc) => wc.setConversation(conversationId, pinned, muted, hidden));
+  }
+
+  setDraft(conversationId: string, text: string): Promise<void> {
+    if (typeof conversationId !== 'string' || conversationId === '') return Promise.reject(invalid('setDraft() needs a conversation id'));
+    if (typeof text !== 'string') return Promise.reject(invalid('setDraft() needs the text'));
+    return this.#call((wc) => wc.setDraft(conversationId, text));
   }
 
   async messages(conversationId: string, options: MessagesOptions = {}): Promise<Message[]> {

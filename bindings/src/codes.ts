@@ -71,6 +71,22 @@ export const Codes = {
   TooLarge: 4213,
   /** 4215 not supported: the request type is not supported here. */
   NotSupported: 4215,
+  /** 4220 role too low: the user's role in the group does not allow the operation. */
+  Role: 4220,
+  /** 4221 target rank too high: the target's role is equal to or higher than the user's. */
+  Rank: 4221,
+  /** 4222 not a member: a target user is not a member of the group. */
+  NotMember: 4222,
+  /** 4223 owner must transfer: the owner must transfer the group before leaving it. */
+  OwnerLeave: 4223,
+  /** 4224 muted: the user is muted in the group (or everyone is), and may not send. */
+  Muted: 4224,
+  /** 4225 join policy: the group's join policy does not allow the operation. */
+  JoinPolicy: 4225,
+  /** 4226 group full: the group would have more than the member limit. */
+  GroupFull: 4226,
+  /** 4227 no pending invitation or request: no such invitation or join request. */
+  NoPending: 4227,
   /** 4255 renewal refused: the renewal token is invalid, expired or for another user. */
   RenewRefused: 4255,
   /** 4256 bad name: a name holds control or bidirectional-override characters. */
@@ -171,6 +187,14 @@ const names: { readonly [code: number]: string } = {
   4209: "conflict",
   4213: "too large",
   4215: "not supported",
+  4220: "role too low",
+  4221: "target rank too high",
+  4222: "not a member",
+  4223: "owner must transfer",
+  4224: "muted",
+  4225: "join policy",
+  4226: "group full",
+  4227: "no pending invitation or request",
   4255: "renewal refused",
   4256: "bad name",
   4257: "group limit",

@@ -73,6 +73,10 @@ export function toConversation(b: StoredConversation): Conversation {
   };
   if (b.name) c.name = b.name;
   if (b.lastMessage) c.lastMessage = toMessage(b.lastMessage);
+  if (b.pinned) c.pinned = true;
+  if (b.muted) c.muted = true;
+  if (b.hidden) c.hidden = true;
+  if (b.draft) c.draft = b.draft;
   return c;
 }
 
@@ -108,6 +112,14 @@ export function toEvent(e: BridgeEvent): DecodedEvent | null {
       return { name: 'reset', payload: undefined };
     case 'typing':
       return e.typing ? { name: 'typing', payload: { conversationId: e.typing.conversationId, user: e.typing.user } } : null;
+    case 'contact':
+      return e.relation ? { name: 'contact', payload: e.relation } : null;
+    case 'contactRequest':
+      return e.relation ? { name: 'contactRequest', payload: e.relation.note ? { user: e.relation.user, note: e.relation.note } : { user: e.relation.user } } : null;
+    case 'contactAnswer':
+      return e.answer ? { name: 'contactAnswer', payload: { user: e.answer.user, accepted: e.answer.accepted } } : null;
+    case 'totalUnread':
+      return { name: 'totalUnread', payload: e.total ?? 0 };
     default:
       return null;
   }

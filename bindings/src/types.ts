@@ -2,7 +2,7 @@
 // contract. The shapes a storage adapter reads and writes are the JSON of the
 // Go client's types, generated into bridge.gen.ts and re-exported here; the
 // calls of the wasm bridge live in wasm.d.ts.
-import type { ConnectionState, MessageStatus, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
+import type { ConnectionState, ContactAnswerEvent, MessageStatus, Relation, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
 
 export type {
   ConnectionState,
@@ -16,6 +16,11 @@ export type {
   StoredConversation,
   StoredMessage,
   TypingEvent,
+  Relation,
+  ContactAnswerEvent,
+  StorageAccount,
+  StoredConvSetting,
+  StoredDraft,
 } from './bridge.gen.js';
 
 /** The kind of a conversation. */
@@ -71,6 +76,33 @@ export interface Conversation {
   readSeq: number;
   /** `lastSeq - readSeq`; own messages advance the read cursor, so they never count. */
   unread: number;
+  /** Pinned by this user (on all of the user's devices): listed first by {@link ParleyClient.conversations}. */
+  pinned?: boolean;
+  /** Notifications muted by this user (on all of the user's devices): not counted by {@link ParleyClient.totalUnread}. */
+  muted?: boolean;
+  /**
+   * Hidden by this user: left out of {@link ParleyClient.conversations} and
+   * {@link ParleyClient.totalUnread} until a newer message arrives, which shows
+   * it again on every device.
+   */
+  hidden?: boolean;
+  /** The unsent text kept by {@link ParleyClient.setDraft}, on this device only. */
+  draft?: string;
+}
+
+/** What {@link ParleyClient.setConversation} changes; an absent field keeps its value. */
+export interface ConversationSettings {
+  pinned?: boolean;
+  muted?: boolean;
+  hidden?: boolean;
+}
+
+/** Payload of the `contactRequest` event. */
+export interface ContactRequestEvent {
+  /** Who asks to be a contact. */
+  user: string;
+  /** Their note, when they wrote one. */
+  note?: string;
 }
 
 /** What to send with {@link ParleyClient.send}. */
@@ -175,6 +207,14 @@ export interface ClientEvents {
    * for about 5 s after the last one.
    */
   typing: TypingEvent;
+  /** Another user asks this user to be a contact: answer with {@link ParleyClient.answerContact}. */
+  contactRequest: ContactRequestEvent;
+  /** Another user accepted or declined (or the request was withdrawn) this user's contact request. */
+  contactAnswer: ContactAnswerEvent;
+  /** A relation changed — contact, request, block — here, on another of the user's devices, or by the other user. */
+  contact: Relation;
+  /** The total of {@link ParleyClient.totalUnread} changed; the payload is the new total. */
+  totalUnread: number;
 }
 
 /** A name in {@link ClientEvents}. */
@@ -410,8 +450,49 @@ export interface ParleyClient {
   conversations(): Promise<Conversation[]>;
   /** One conversation from the local cache, or `undefined` when this device does not know it. */
   conversation(id: string): Promise<Conversation | undefined>;
-  /** The sum of `unread` over every cached conversation. */
+  /** The sum of `unread` over the cached conversations that are neither muted nor hidden; the `totalUnread` event says when it changes. */
   totalUnread(): Promise<number>;
+  /**
+   * Asks `user` to be a contact; they get a `contactRequest` event with the
+   * note. When they already asked this user, both become contacts at once.
+   * Rejects with 4275 (Blocked) when they blocked this user. Needs a
+   * connection (4901).
+   */
+  requestContact(user: string, note?: string): Promise<void>;
+  /** Accepts or declines `user`'s request; they get a `contactAnswer` event. Rejects with 4277 (NoRequest) when there is none. */
+  answerContact(user: string, accept: boolean): Promise<void>;
+  /** Ends the contact with `user`, or withdraws a request, on both sides. */
+  removeContact(user: string): Promise<void>;
+  /** The user ids of this user's contacts, from the local cache. */
+  contacts(): Promise<string[]>;
+  /** This user's relations — contacts, requests either way, blocks — from the local cache. */
+  relations(): Promise<Relation[]>;
+  /**
+   * Blocks `user`: the relay refuses their one-to-one messages and contact
+   * requests to this user with 4275 (Blocked), on every device. A contact
+   * stays a contact.
+   */
+  block(user: string): Promise<void>;
+  /** Undoes {@link ParleyClient.block}. */
+  unblock(user: string): Promise<void>;
+  /** The user ids this user blocked, from the local cache. */
+  blocked(): Promise<string[]>;
+  /**
+   * When on, the relay refuses one-to-one messages to this user from users
+   * who are not contacts with 4276 (ContactsOnly). Contact requests still
+   * arrive.
+   */
+  setContactsOnly(on: boolean): Promise<void>;
+  /** The setting of {@link ParleyClient.setContactsOnly}, from the local cache. */
+  contactsOnly(): Promise<boolean>;
+  /**
+   * Pins, mutes or hides a conversation for this user, on all of the user's
+   * devices (an offline one when it syncs). Hiding lasts until a newer message
+   * arrives. Needs a connection (4901).
+   */
+  setConversation(conversationId: string, settings: ConversationSettings): Promise<void>;
+  /** Keeps `text` as the conversation's draft in the local cache (`''` clears it); it never leaves this device. */
+  setDraft(conversationId: string, text: string): Promise<void>;
   /**
    * A page of messages ascending by seq: from the cache, and from the relay
    * for what the cache lacks. With no `beforeSeq`, pending messages follow the

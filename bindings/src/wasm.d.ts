@@ -24,7 +24,7 @@
  * delivered from the Go side's event goroutine, in order).
  * @internal
  */
-import type { BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation } from './bridge.gen.js';
+import type { BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation } from './bridge.gen.js';
 
 /** @internal */
 export interface WasmError {
@@ -125,6 +125,17 @@ export interface WasmClient {
   search(search: BridgeSearch): Promise<StoredMessage[]>;
   /** Resolves when connected with nothing left to sync, fill or send. */
   waitSynced(signal?: AbortSignal): Promise<void>;
+  /** A contact operation: request (with note), accept, decline, remove, block, unblock. */
+  contact(op: string, user: string, note: string): Promise<void>;
+  /** Relation[] from the cache, by user id. */
+  relations(): Promise<Relation[]>;
+  /** undefined leaves a setting as it is. */
+  setConversation(conv: string, pinned: boolean | undefined, muted: boolean | undefined, hidden: boolean | undefined): Promise<void>;
+  setContactsOnly(on: boolean): Promise<void>;
+  contactsOnly(): Promise<boolean>;
+  setDraft(conv: string, text: string): Promise<void>;
+  /** Unread messages of the conversations neither muted nor hidden. */
+  totalUnread(): Promise<number>;
 }
 
 declare global {

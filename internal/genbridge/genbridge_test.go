@@ -45,8 +45,12 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	m := core.Message{ID: "i", ClientID: "c", ConvID: "p:a:b", Seq: 1, Sender: "a", Device: "d", Type: "text", Text: "t",
 		Body: []byte{1}, CreatedAt: 1, LocalTime: 1, Status: core.StatusFailed, ErrorCode: 4203}
 	cv := core.Conversation{ID: "p:a:b", Kind: "p2p", Name: "n", Members: []string{"a"}, LastMessage: &m, LastSeq: 1, ReadSeq: 1,
-		Unread: 1, SyncedSeq: 1, Version: 1}
-	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1}
+		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d"}
+	rel := core.Relation{User: "b", State: "pending", Note: "n", Blocked: true, At: 1}
+	set := core.ConvSetting{ConvID: "p:a:b", Pinned: true, Muted: true, Hidden: true, HiddenSeq: 1}
+	acct := core.Account{Cursor: 1, ContactsOnly: true, Relations: []core.Relation{rel}, Settings: []core.ConvSetting{set},
+		Drafts: []core.Draft{{ConvID: "p:a:b", Text: "t"}}}
+	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1, Account: &acct}
 	e := core.OutboxEntry{Order: 1, Message: m}
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
 	call := core.Call{ID: "c", ConvID: "p:a:b", Direction: "outgoing", From: "a", Peers: []string{"b"}, Joined: []string{"b"},
@@ -63,11 +67,17 @@ func TestShapesMatchTheJSON(t *testing.T) {
 			OutboxPut: []core.OutboxEntry{e}, OutboxDelete: []string{"c"}},
 		"SearchCursor":       cur,
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
-		"BridgeEvent":        core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
+		"BridgeEvent": core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
+			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1,
 			Call: &core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call}, Signal: &sig},
-		"BridgeCall":       call,
-		"BridgeCallEvent":  core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call},
-		"BridgeCallSignal": sig,
+		"Relation":           rel,
+		"StoredConvSetting":  set,
+		"StoredDraft":        core.Draft{ConvID: "p:a:b", Text: "t"},
+		"StorageAccount":     acct,
+		"ContactAnswerEvent": core.ContactAnswer{User: "b", Accepted: true},
+		"BridgeCall":         call,
+		"BridgeCallEvent":    core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call},
+		"BridgeCallSignal":   sig,
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
 	} {
 		full, err := json.Marshal(v)
@@ -136,6 +146,16 @@ func zeroOf(v any) any {
 		return core.CallEvent{}
 	case core.CallSignal:
 		return core.CallSignal{}
+	case core.Relation:
+		return core.Relation{}
+	case core.ConvSetting:
+		return core.ConvSetting{}
+	case core.Draft:
+		return core.Draft{}
+	case core.Account:
+		return core.Account{}
+	case core.ContactAnswer:
+		return core.ContactAnswer{}
 	}
 	panic("no zero value for this type")
 }

@@ -16,6 +16,7 @@ type GroupSpec struct {
 	Creator   string
 	Members   []string
 	CreatedAt int64 // unix milliseconds
+	Info      GroupInfo
 }
 
 // PlanGroup normalises a CreateGroup request from creator at now. newID
@@ -36,7 +37,8 @@ func PlanGroup(creator string, req *proto.CreateGroup, now time.Time, newID func
 	if id == "" {
 		id = newID()
 	}
-	return GroupSpec{ID: id, Name: req.Name, Creator: creator, Members: members, CreatedAt: now.UnixMilli()}, nil
+	info := GroupInfo{Avatar: req.Avatar, Notice: req.Notice, Custom: req.Custom, JoinPolicy: req.JoinPolicy}
+	return GroupSpec{ID: id, Name: req.Name, Creator: creator, Members: members, CreatedAt: now.UnixMilli(), Info: info}, nil
 }
 
 // SameGroup decides whether creating spec over an existing conversation of

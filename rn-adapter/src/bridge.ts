@@ -95,12 +95,13 @@ export async function createClient(options: BridgeClientOptions, env: BridgeEnv)
 // ---------------------------------------------------------------------------
 
 /** What a method does with a call that was in flight when the page went away. */
-const REPLAY = new Set(['connect', 'conversations', 'conversation', 'totalUnread', 'messages', 'history', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup']);
+const REPLAY = new Set(['connect', 'conversations', 'conversation', 'totalUnread', 'messages', 'history', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup',
+  'requestContact', 'removeContact', 'contacts', 'relations', 'block', 'unblock', 'blocked', 'setContactsOnly', 'contactsOnly', 'setConversation', 'setDraft']);
 const SENDS = new Set(['send', 'sendText']);
 /** Methods answered here: they are synchronous in the SDK, or only about this side. */
 const LOCAL = new Set(['on', 'once', 'off', 'p2p', 'reconnect', 'typing', 'close']);
 /** The SDK's event names; the compiler checks the list against ClientEventName both ways. */
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing'] as const;
+const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread'] as const;
 const _everyEvent: [(typeof EVENT_LIST)[number]] extends [ClientEventName] ? ([ClientEventName] extends [(typeof EVENT_LIST)[number]] ? true : false) : false = true;
 void _everyEvent;
 const EVENTS: ReadonlySet<string> = new Set(EVENT_LIST);

@@ -326,7 +326,9 @@ func (c *Call) newPC(peer string) (*peerConn, error) {
 		if err != nil {
 			return
 		}
-		c.p.do(func() { go c.p.send(core.CallSignal{CallID: id, Peer: peer, Kind: proto.SignalCandidate, Data: string(b)}) })
+		c.p.do(func() {
+			go c.p.send(core.CallSignal{CallID: id, Peer: peer, Kind: proto.SignalCandidate, Data: string(b)})
+		})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {

@@ -158,6 +158,7 @@ func (w *jsonw) conversation(c *core.Conversation) {
 	w.uint("unread", c.Unread)
 	w.uint("syncedSeq", c.SyncedSeq)
 	w.uint("version", c.Version)
+	w.convSettings(c) // jscontacts_js.go
 	w.close()
 }
 
@@ -214,6 +215,10 @@ func AppendBatch(b []byte, x *core.Batch) []byte {
 		w.str("epoch", m.Epoch)
 		w.uint("syncCursor", m.SyncCursor)
 		w.uint("nextOrder", m.NextOrder)
+		if m.Account != nil {
+			w.key("account")
+			w.account(m.Account) // jscontacts_js.go
+		}
 		w.close()
 	}
 	if len(x.Conversation) > 0 {
@@ -288,6 +293,7 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.str("user", e.Typing.User)
 		w.close()
 	}
+	w.feedEvent(e) // jscontacts_js.go
 	w.close()
 	return w.b
 }
@@ -514,6 +520,7 @@ func (r *jsReader) conversation(o js.Value, c *core.Conversation) {
 	c.Unread = r.uint(o, "unread")
 	c.SyncedSeq = r.uint(o, "syncedSeq")
 	c.Version = r.uint(o, "version")
+	r.convSettings(o, c) // jscontacts_js.go
 }
 
 // snapshot reads a StorageSnapshot.
@@ -533,6 +540,7 @@ func (r *jsReader) snapshot(o js.Value) core.Snapshot {
 			SyncCursor: r.uint(m, "syncCursor"),
 			NextOrder:  r.uint(m, "nextOrder"),
 		}
+		s.Meta.Account = r.account(m) // jscontacts_js.go
 	}
 	if a, n := r.array(o, "conversations"); n > 0 {
 		s.Conversations = make([]core.Conversation, n)

@@ -179,6 +179,7 @@ func (c *Core) begin() { c.mark, c.early = len(c.acts), 0 }
 // input's other actions, so that nothing is announced or sent before it is
 // stored; only the requests of requestEarly go ahead of it.
 func (c *Core) flush() {
+	c.noteTotalUnread()
 	if c.batch.empty() {
 		return
 	}

@@ -183,9 +183,14 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		if r == nil || (r.kind != reqCallInvite && r.kind != reqCallAccept) || !c.callInfo(r, body) {
 			c.badReply(now, f.ID, r, "call info for no call request")
 		}
+	case *proto.UserState:
+		c.userState(now, f.ID, r, body)
+	case *proto.UserUpdate:
+		c.userUpdate(body)
 	case nil:
 		if f.Type == proto.TypeResync {
 			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
+			c.startUserSync(now)
 			return
 		}
 		c.replied(r)
@@ -285,6 +290,7 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	}
 	c.setState(StateConnected, 0, "")
 	c.startSync(now)
+	c.startUserSync(now)
 	c.sendReads(now)
 	c.pumpGroups(now)
 	c.pumpSends(now)

@@ -194,7 +194,7 @@ func (c *Core) groupCreated(r *request, rc *proto.Conversation) bool {
 	if cv == nil {
 		return false
 	}
-	c.resolve(r.op, Result{Conversation: copyConv(cv)})
+	c.resolve(r.op, Result{Conversation: c.viewConv(cv)})
 	return true
 }
 
@@ -226,13 +226,19 @@ func (c *Core) fetchHistory(now time.Time, conv string, before uint64, limit int
 	return op, nil
 }
 
-// Conversations returns every known conversation, most recent activity first.
+// Conversations returns the known conversations, pinned ones first, then
+// by most recent activity; hidden ones (see SetConversation) are left out.
 func (c *Core) Conversations() []Conversation {
 	out := make([]Conversation, 0, len(c.convs))
 	for _, cv := range c.convs {
-		out = append(out, *copyConv(cv))
+		if v := c.viewConv(cv); !v.Hidden {
+			out = append(out, *v)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
+		if out[i].Pinned != out[j].Pinned {
+			return out[i].Pinned
+		}
 		ti, tj := activity(&out[i]), activity(&out[j])
 		if ti != tj {
 			return ti > tj
@@ -255,7 +261,7 @@ func (c *Core) Conversation(id string) (Conversation, bool) {
 	if cv == nil {
 		return Conversation{}, false
 	}
-	return *copyConv(cv), true
+	return *c.viewConv(cv), true
 }
 
 // Synced reports whether the core is connected with nothing left to sync,
@@ -365,7 +371,7 @@ func (c *Core) resetCache(userChanged bool) {
 	for _, e := range c.outbox {
 		c.convChanged(c.conv(e.Message.ConvID))
 	}
-	c.saveMeta()
+	c.resetAccount(userChanged)
 	c.emit(Event{Kind: EventReset})
 }
 
@@ -483,12 +489,12 @@ func (c *Core) convChanged(cv *Conversation) {
 	for i := range c.batch.Conversation {
 		if c.batch.Conversation[i].ID == cv.ID {
 			c.batch.Conversation[i] = *cv
-			c.emit(Event{Kind: EventConversation, Conversation: copyConv(cv)})
+			c.emit(Event{Kind: EventConversation, Conversation: c.viewConv(cv)})
 			return
 		}
 	}
 	c.batch.Conversation = append(c.batch.Conversation, *cv)
-	c.emit(Event{Kind: EventConversation, Conversation: copyConv(cv)})
+	c.emit(Event{Kind: EventConversation, Conversation: c.viewConv(cv)})
 }
 
 func copyConv(cv *Conversation) *Conversation {

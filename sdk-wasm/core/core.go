@@ -132,6 +132,8 @@ type Core struct {
 
 	// calls.go: the live calls of this device, by id.
 	calls map[string]*Call
+	// contacts.go: the user's feed and drafts.
+	acct account
 
 	// actions.go: the outputs of the input being handled.
 	acts   []Action
@@ -166,6 +168,7 @@ func New(cfg Config, snap Snapshot) (*Core, error) {
 		filling:  make(map[string]bool),
 	}
 	c.meta.DeviceID = cfg.DeviceID
+	c.loadAccount(snap.Meta.Account)
 	for i := range snap.Conversations {
 		cv := snap.Conversations[i]
 		c.convs[cv.ID] = &cv

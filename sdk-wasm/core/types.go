@@ -54,6 +54,10 @@ type Conversation struct {
 	Unread      uint64   `json:"unread"`                     // lastSeq − readSeq; own messages advance the read cursor, so they never count
 	SyncedSeq   uint64   `json:"syncedSeq"`                  // every message with seq ≤ syncedSeq is in the local store
 	Version     uint64   `json:"version"`                    // relay change version this state reflects
+	Pinned      bool     `json:"pinned,omitempty"`           // pinned by this user (synced across devices)
+	Muted       bool     `json:"muted,omitempty"`            // notifications muted by this user; not in the total unread
+	Hidden      bool     `json:"hidden,omitempty"`           // hidden by this user until a newer message arrives
+	Draft       string   `json:"draft,omitempty"`            // unsent text, kept on this device only
 }
 
 // OutboxEntry is a send that is not acknowledged yet. Outbox entries are
@@ -66,11 +70,12 @@ type OutboxEntry struct {
 // Meta is the small per-device state a store keeps besides conversations,
 // messages and the outbox.
 type Meta struct {
-	DeviceID   string `json:"deviceId"`
-	UserID     string `json:"userId"`
-	Epoch      string `json:"epoch"`      // relay store epoch the cache belongs to
-	SyncCursor uint64 `json:"syncCursor"` // relay change cursor up to which conversations are synced
-	NextOrder  uint64 `json:"nextOrder"`  // next outbox order
+	DeviceID   string   `json:"deviceId"`
+	UserID     string   `json:"userId"`
+	Epoch      string   `json:"epoch"`             // relay store epoch the cache belongs to
+	SyncCursor uint64   `json:"syncCursor"`        // relay change cursor up to which conversations are synced
+	NextOrder  uint64   `json:"nextOrder"`         // next outbox order
+	Account    *Account `json:"account,omitempty"` // contacts, block list, conversation settings and drafts (contacts.go)
 }
 
 // Snapshot is what a store hands to the core at start.
@@ -123,13 +128,16 @@ type Typing struct {
 
 // Event is one notification for the application.
 type Event struct {
-	Kind         EventKind     `json:"kind"`
-	State        State         `json:"state,omitempty"`
-	Code         proto.Code    `json:"code,omitempty"`
-	Reason       string        `json:"reason,omitempty"`
-	Message      *Message      `json:"message,omitempty"`
-	Conversation *Conversation `json:"conversation,omitempty"`
-	Typing       *Typing       `json:"typing,omitempty"`
-	Call         *CallEvent    `json:"call,omitempty"`
-	Signal       *CallSignal   `json:"signal,omitempty"`
+	Kind         EventKind      `json:"kind"`
+	State        State          `json:"state,omitempty"`
+	Code         proto.Code     `json:"code,omitempty"`
+	Reason       string         `json:"reason,omitempty"`
+	Message      *Message       `json:"message,omitempty"`
+	Conversation *Conversation  `json:"conversation,omitempty"`
+	Typing       *Typing        `json:"typing,omitempty"`
+	Relation     *Relation      `json:"relation,omitempty"` // contact, contactRequest
+	Answer       *ContactAnswer `json:"answer,omitempty"`   // contactAnswer
+	Total        uint64         `json:"total,omitempty"`    // totalUnread
+	Call         *CallEvent     `json:"call,omitempty"`
+	Signal       *CallSignal    `json:"signal,omitempty"`
 }

@@ -161,6 +161,7 @@ func newBridge() *bridge {
 		}
 		return ""
 	})
+	registerContacts(b) // contacts_js.go
 	b.sync("reconnect", func(c *jsClient, _ tomb, _ []js.Value) any {
 		if c != nil {
 			c.Reconnect()

@@ -166,7 +166,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxGroups := fs.Int("max-groups-per-user", 500, "groups one user may create in all; negative: no limit")
 	maxGroupsHour := fs.Int("max-groups-per-hour", 60, "groups one user may create in any hour; negative: no limit")
 	groupIDs := fs.String("group-ids", "namespaced", "who names groups: namespaced (chosen ids must be g:CREATOR.x), server (relay only) or any")
-	invitePolicy := fs.String("invite-policy", "direct", "how users come into a group: direct (consent is not built yet)")
+	invitePolicy := fs.String("invite-policy", "direct", "how users come into a group: direct (added at once) or consent (invited; a member once they accept)")
 	for name, variable := range map[string]string{
 		"group-ids": "PARLEY_GROUP_IDS", "invite-policy": "PARLEY_INVITE_POLICY",
 		"max-groups-per-user": "PARLEY_MAX_GROUPS_PER_USER", "max-groups-per-hour": "PARLEY_MAX_GROUPS_PER_HOUR",

@@ -1,0 +1,234 @@
+// Contacts, the block list and conversation settings: the built package
+// (dist) against a real relay process, from Node.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Codes, ParleyError } from '@parley-im/sdk';
+import { clientFor, closeAll, eventually, next, startRelay } from './helpers.mjs';
+
+let relay;
+const open = [];
+before(async () => {
+  relay = await startRelay();
+});
+after(async () => {
+  await closeAll(open);
+  await relay?.stop();
+});
+
+const isParley = (code) => (e) => {
+  assert.ok(e instanceof ParleyError, `want a ParleyError, got ${e}`);
+  assert.equal(e.code, code, e.message);
+  return true;
+};
+
+/**
+ * savedStorage is a StorageAdapter over a plain object that outlives the
+ * clients using it: a device's cache across restarts. Batches are kept as
+ * JSON, as a real store would serialise them.
+ */
+function savedStorage() {
+  const db = { meta: null, convs: new Map(), messages: new Map(), outbox: new Map(), batches: [] };
+  return {
+    db,
+    async load() {
+      if (!db.meta) return null;
+      return {
+        meta: structuredClone(db.meta),
+        conversations: [...db.convs.values()].map((c) => structuredClone(c)),
+        outbox: [...db.outbox.values()].sort((a, b) => a.order - b.order),
+      };
+    },
+    async apply(batch) {
+      const b = JSON.parse(JSON.stringify(batch));
+      db.batches.push(b);
+      if (b.reset) {
+        db.convs.clear();
+        db.messages.clear();
+      }
+      if (b.meta) db.meta = b.meta;
+      for (const c of b.conversations ?? []) db.convs.set(c.id, c);
+      for (const m of b.messages ?? []) db.messages.set(`${m.conversationId}#${m.seq}`, m);
+      for (const e of b.outboxPut ?? []) db.outbox.set(e.message.clientId, e);
+      for (const id of b.outboxDelete ?? []) db.outbox.delete(id);
+    },
+    async messages(conv, before, limit) {
+      const ms = [...db.messages.values()].filter((m) => m.conversationId === conv && (before === 0 || m.seq < before));
+      ms.sort((a, b) => a.seq - b.seq);
+      return ms.slice(-limit);
+    },
+    async close() {},
+  };
+}
+
+describe('contacts', () => {
+  test('a request and its answer reach both users and both of their devices', async () => {
+    const alice = await clientFor(relay, 'ct-alice', {}, open);
+    const alice2 = await clientFor(relay, 'ct-alice', {}, open);
+    const bob = await clientFor(relay, 'ct-bob', {}, open);
+    await Promise.all([alice.connect(), alice2.connect(), bob.connect()]);
+
+    const asked = next(bob, 'contactRequest');
+    const changed = next(alice2, 'contact', (r) => r.user === 'ct-bob' && r.state === 'requested');
+    await alice.requestContact('ct-bob', 'we met at the workshop');
+    assert.deepEqual(await asked, { user: 'ct-alice', note: 'we met at the workshop' });
+    await changed;
+    const pending = (await bob.relations()).find((r) => r.user === 'ct-alice');
+    assert.equal(pending.state, 'pending');
+    assert.equal(pending.note, 'we met at the workshop');
+    assert.deepEqual(await alice.contacts(), [], 'not a contact before the answer');
+
+    const answered = next(alice, 'contactAnswer');
+    await bob.answerContact('ct-alice', true);
+    assert.deepEqual(await answered, { user: 'ct-bob', accepted: true });
+    assert.deepEqual(await bob.contacts(), ['ct-alice']);
+    await eventually(async () => (await alice2.contacts()).includes('ct-bob'), 5000, "alice's other device has the contact");
+    assert.deepEqual(await alice.contacts(), ['ct-bob']);
+
+    // Answering a request that is not there, asking oneself: refused with codes.
+    await assert.rejects(bob.answerContact('ct-alice', true), isParley(Codes.NoRequest));
+    await assert.rejects(alice.requestContact('ct-alice'), isParley(Codes.InvalidArgument));
+    await assert.rejects(alice.requestContact(''), isParley(Codes.InvalidArgument));
+
+    // A decline, and a removal that ends the contact on both sides.
+    const carol = await clientFor(relay, 'ct-carol', {}, open);
+    await carol.connect();
+    const declined = next(carol, 'contactAnswer');
+    const asked2 = next(alice, 'contactRequest');
+    await carol.requestContact('ct-alice');
+    assert.deepEqual(await asked2, { user: 'ct-carol' });
+    await alice.answerContact('ct-carol', false);
+    assert.deepEqual(await declined, { user: 'ct-alice', accepted: false });
+    assert.deepEqual(await carol.relations(), []);
+    await alice.removeContact('ct-bob');
+    await eventually(async () => (await bob.contacts()).length === 0, 5000, 'the removal reaches bob');
+  });
+
+  test('a blocked user is refused with 4275, for messages and requests, until unblocked', async () => {
+    const bob = await clientFor(relay, 'bl-bob', {}, open);
+    const bob2 = await clientFor(relay, 'bl-bob', {}, open);
+    const carol = await clientFor(relay, 'bl-carol', {}, open);
+    const dave = await clientFor(relay, 'bl-dave', {}, open);
+    await Promise.all([bob.connect(), bob2.connect(), carol.connect(), dave.connect()]);
+    const conv = carol.p2p('bl-bob');
+    await carol.sendText(conv, 'before the block');
+
+    await bob.block('bl-carol');
+    assert.deepEqual(await bob.blocked(), ['bl-carol']);
+    await eventually(async () => (await bob2.blocked()).includes('bl-carol'), 5000, "the block reaches bob's other device");
+
+    await assert.rejects(carol.sendText(conv, 'after the block'), isParley(Codes.Blocked));
+    const failed = (await carol.messages(conv)).find((m) => m.text === 'after the block');
+    assert.equal(failed?.status, 'failed');
+    assert.equal(failed?.errorCode, Codes.Blocked);
+    await assert.rejects(carol.requestContact('bl-bob'), isParley(Codes.Blocked));
+    // Others are not affected, and bob may still write to carol.
+    await dave.sendText(dave.p2p('bl-bob'), 'from dave');
+    await bob.sendText(conv, 'bob to carol');
+    await bob.waitSynced();
+    assert.deepEqual((await bob.messages(conv)).map((m) => m.text), ['before the block', 'bob to carol'], 'nothing of the blocked send reached bob');
+
+    await bob2.unblock('bl-carol');
+    await eventually(async () => (await bob.blocked()).length === 0, 5000, 'the unblock reaches the first device');
+    await carol.resend(failed.clientId);
+    await eventually(async () => (await bob.messages(conv)).some((m) => m.text === 'after the block'), 5000, 'the resent message arrives');
+  });
+
+  test('contacts only: non-contacts are refused with 4276, contacts are not', async () => {
+    const erin = await clientFor(relay, 'co-erin', {}, open);
+    const frank = await clientFor(relay, 'co-frank', {}, open);
+    const gina = await clientFor(relay, 'co-gina', {}, open);
+    await Promise.all([erin.connect(), frank.connect(), gina.connect()]);
+    await frank.requestContact('co-erin');
+    await eventually(async () => (await erin.relations()).some((r) => r.state === 'pending'), 5000, 'the request');
+    await erin.answerContact('co-frank', true);
+    await erin.setContactsOnly(true);
+    assert.equal(await erin.contactsOnly(), true);
+    await assert.rejects(gina.sendText(gina.p2p('co-erin'), 'hello?'), isParley(Codes.ContactsOnly));
+    await frank.sendText(frank.p2p('co-erin'), 'hello, contact');
+    await gina.requestContact('co-erin'); // requests still arrive
+    await erin.setContactsOnly(false);
+    await gina.sendText(gina.p2p('co-erin'), 'hello again');
+  });
+});
+
+describe('conversation settings', () => {
+  test('pin, mute and hide reach a second device and an offline one; drafts stay on the device', async () => {
+    const store1 = savedStorage();
+    const store3 = savedStorage();
+    const alice = await clientFor(relay, 'st-alice', { storage: store1, deviceId: 'st-a1' }, open);
+    const alice2 = await clientFor(relay, 'st-alice', { deviceId: 'st-a2' }, open);
+    let alice3 = await clientFor(relay, 'st-alice', { storage: store3, deviceId: 'st-a3' }, open);
+    const bob = await clientFor(relay, 'st-bob', {}, open);
+    const carol = await clientFor(relay, 'st-carol', {}, open);
+    await Promise.all([alice.connect(), alice2.connect(), alice3.connect(), bob.connect(), carol.connect()]);
+    const withBob = bob.p2p('st-alice');
+    const withCarol = carol.p2p('st-alice');
+    await bob.sendText(withBob, 'one');
+    await bob.sendText(withBob, 'two');
+    await carol.sendText(withCarol, 'three');
+    for (const c of [alice, alice2, alice3]) await c.waitSynced();
+    assert.equal(await alice.totalUnread(), 3);
+    // alice3 goes offline before the settings change.
+    await alice3.close();
+
+    const totals = [];
+    alice.on('totalUnread', (n) => totals.push(n));
+    await alice.setConversation(withBob, { muted: true, pinned: true });
+    assert.equal(await alice.totalUnread(), 1, 'a muted conversation is not counted');
+    await eventually(() => totals.includes(1), 5000, 'the totalUnread event');
+    const muted = await alice.conversation(withBob);
+    assert.equal(muted.muted, true);
+    assert.equal(muted.pinned, true);
+    assert.equal((await alice.conversations())[0].id, withBob, 'pinned first, though not the newest');
+
+    // The second device, connected: the settings arrive live.
+    await eventually(async () => (await alice2.conversation(withBob))?.muted === true, 5000, 'mute on the second device');
+    assert.equal((await alice2.conversation(withBob)).pinned, true);
+    assert.equal(await alice2.totalUnread(), 1);
+
+    // Hidden until a newer message arrives.
+    await alice.setConversation(withCarol, { hidden: true });
+    assert.ok(!(await alice.conversations()).some((c) => c.id === withCarol), 'hidden from the list');
+    assert.equal((await alice.conversation(withCarol)).hidden, true);
+    assert.equal(await alice.totalUnread(), 0);
+
+    // A draft: in this device's cache, nowhere else.
+    await alice.setDraft(withBob, 'half a thought');
+    assert.equal((await alice.conversation(withBob)).draft, 'half a thought');
+    assert.equal(store1.db.meta.account.drafts[0].text, 'half a thought', 'persisted in the local cache');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await alice2.conversation(withBob)).draft, undefined, 'drafts never leave the device');
+
+    // The offline device reconnects: from its cache first, then the feed.
+    alice3 = await clientFor(relay, 'st-alice', { storage: store3, deviceId: 'st-a3' }, open);
+    assert.equal((await alice3.conversation(withBob)).muted, undefined, 'the cache predates the settings');
+    await alice3.connect();
+    await eventually(async () => (await alice3.conversation(withBob))?.muted === true, 5000, 'mute reaches the offline device');
+    const c3 = await alice3.conversation(withBob);
+    assert.equal(c3.pinned, true);
+    assert.equal(c3.draft, undefined, "another device's draft");
+    await eventually(async () => (await alice3.conversation(withCarol))?.hidden === true, 5000, 'hide reaches the offline device');
+    assert.equal(await alice3.totalUnread(), 0);
+
+    // A new message shows the hidden conversation again, on every device.
+    await carol.sendText(withCarol, 'four');
+    for (const c of [alice, alice3]) {
+      await eventually(async () => (await c.conversations()).some((x) => x.id === withCarol), 5000, 'the conversation shows again');
+      assert.equal((await c.conversation(withCarol)).hidden, undefined);
+    }
+    assert.equal(await alice.totalUnread(), 2);
+
+    // The first device restarts from its cache: the draft is there, offline.
+    await alice.close();
+    const again = await clientFor(relay, 'st-alice', { storage: store1, deviceId: 'st-a1' }, open);
+    assert.equal((await again.conversation(withBob)).draft, 'half a thought');
+    assert.equal((await again.conversation(withBob)).muted, true);
+    await again.setDraft(withBob, '');
+    assert.equal((await again.conversation(withBob)).draft, undefined, 'cleared');
+
+    // Bad arguments are refused at once.
+    await assert.rejects(alice2.setConversation(withBob, {}), isParley(Codes.InvalidArgument));
+    await assert.rejects(alice2.setConversation(withBob, { pinned: 'yes' }), isParley(Codes.InvalidArgument));
+    await assert.rejects(alice2.setConversation('g:not-mine', { pinned: true }), isParley(Codes.Forbidden));
+  });
+});

@@ -1,0 +1,104 @@
+package relay
+
+import (
+	"slices"
+	"time"
+
+	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
+)
+
+// directAdd is the invitation policy of the relay: nil (every add is
+// direct) under "direct"; under "consent" nobody is added without
+// accepting. A per-user setting (say, direct adds only from contacts)
+// plugs in here: it returns true for the inviters the invitee accepts
+// directly.
+func (s *Session) directAdd() rules.DirectAdd {
+	if s.env.limits.invitePolicy == "consent" {
+		return func(invitee, inviter string) bool { return false }
+	}
+	return nil
+}
+
+// consentMembers takes out of a new group's members those who must accept
+// an invitation first, and returns them.
+func (s *Session) consentMembers(spec *GroupSpec) []string {
+	direct := s.directAdd()
+	if direct == nil {
+		return nil
+	}
+	var keep, invite []string
+	for _, u := range spec.Members {
+		if u == spec.Creator || direct(u, spec.Creator) {
+			keep = append(keep, u)
+		} else {
+			invite = append(invite, u)
+		}
+	}
+	spec.Members = keep
+	return invite
+}
+
+// inviteAtCreation invites users into the group conv just created by this
+// session's user.
+func (s *Session) inviteAtCreation(now time.Time, conv string, users []string) (GroupOutcome, bool) {
+	out, err := s.env.store.ChangeGroup(s.env.ctx, GroupRequest{Actor: s.user, Now: now.UnixMilli(),
+		Op: proto.GroupOp{ConvID: conv, Op: proto.OpAdd, Users: users}, Direct: s.directAdd()})
+	if err != nil {
+		s.env.log.Warn("group invitations at creation failed", "conv", conv, "err", err)
+		return out, false
+	}
+	s.groupFanout(&out)
+	return out, true
+}
+
+// groupOp serves a GroupOp: the store decides and applies it; the system
+// messages go to every member concerned (the removed included), the
+// notices to whom they concern, and the caller gets its view.
+func (s *Session) groupOp(now time.Time, id uint64, b *proto.GroupOp) {
+	out, err := s.env.store.ChangeGroup(s.env.ctx, GroupRequest{Actor: s.user, Op: *b, Now: now.UnixMilli(), Direct: s.directAdd()})
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
+	if out.View != nil {
+		s.reply(proto.Frame{Type: proto.TypeConvResult, ID: id, Body: &proto.ConvResult{Conversation: *out.View}})
+	} else {
+		s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
+	}
+	s.groupFanout(&out)
+}
+
+// groupFanout delivers what a group change produced. The actor's other
+// sessions get the messages too (not this one: its reply carries the
+// state, and its sync or the delivery of the next message brings them).
+func (s *Session) groupFanout(out *GroupOutcome) {
+	for i := range out.Messages {
+		s.env.fan.publish(out.To, "", proto.MustEncode(proto.Frame{Type: proto.TypeDeliver,
+			Body: &proto.Deliver{Message: out.Messages[i]}}))
+	}
+	for _, n := range out.Notices {
+		to := slices.DeleteFunc(slices.Clone(n.To), func(u string) bool { return u == s.user })
+		if len(to) > 0 {
+			s.env.fan.publish(to, "", proto.MustEncode(proto.Frame{Type: proto.TypeGroupNotice, Body: &n.Notice}))
+		}
+	}
+}
+
+func (s *Session) members(id uint64, b *proto.Members) {
+	page, err := s.env.store.GroupMembers(s.env.ctx, s.user, *b)
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
+	s.reply(proto.Frame{Type: proto.TypeMemberPage, ID: id, Body: &page})
+}
+
+func (s *Session) pending(id uint64, b *proto.Pending) {
+	items, err := s.env.store.GroupPending(s.env.ctx, s.user, b.ConvID)
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
+	s.reply(proto.Frame{Type: proto.TypePendingList, ID: id, Body: &proto.PendingList{Items: items}})
+}
