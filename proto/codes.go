@@ -62,18 +62,23 @@ const (
 	CodeCallState    Code = 4264 // the request does not fit the call's state (accept twice, signal before joining)
 	CodeCallFlood    Code = 4265 // too many signaling frames for this call; slow down
 	CodeCallsOff     Code = 4266 // calls are not enabled on this relay
-	CodeRole         Code = 4220 // the user's role in the group does not allow the operation
-	CodeRank         Code = 4221 // the target's role is equal to or higher than the user's
-	CodeNotMember    Code = 4222 // a target user is not a member of the group
-	CodeOwnerLeave   Code = 4223 // the owner must transfer the group before leaving it
-	CodeMuted        Code = 4224 // the user is muted in the group (or everyone is), and may not send
-	CodeJoinPolicy   Code = 4225 // the group's join policy does not allow the operation
-	CodeGroupFull    Code = 4226 // the group would have more than the member limit
-	CodeNoPending    Code = 4227 // no such invitation or join request
-	CodeBlocked      Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
-	CodeContactsOnly Code = 4276 // the recipient accepts one-to-one messages from contacts only
-	CodeNoRequest    Code = 4277 // no contact request from that user to answer
-	CodeNoSuchDevice Code = 4285 // kick-device: the user has no session of that device open
+
+	CodeUploadTooLarge   Code = 4240 // an upload above the relay's size limit (HTTP 413)
+	CodeUploadType       Code = 4241 // an upload whose content type is not on the relay's allow-list (HTTP 415)
+	CodeUploadIncomplete Code = 4242 // an upload body shorter or longer than its declared length, or with none declared (HTTP 400/411)
+	CodeAttachment       Code = 4243 // a message names an attachment that does not exist or that the sender did not upload
+	CodeRole             Code = 4220 // the user's role in the group does not allow the operation
+	CodeRank             Code = 4221 // the target's role is equal to or higher than the user's
+	CodeNotMember        Code = 4222 // a target user is not a member of the group
+	CodeOwnerLeave       Code = 4223 // the owner must transfer the group before leaving it
+	CodeMuted            Code = 4224 // the user is muted in the group (or everyone is), and may not send
+	CodeJoinPolicy       Code = 4225 // the group's join policy does not allow the operation
+	CodeGroupFull        Code = 4226 // the group would have more than the member limit
+	CodeNoPending        Code = 4227 // no such invitation or join request
+	CodeBlocked          Code = 4275 // the recipient blocked this user: one-to-one messages and contact requests to them are refused
+	CodeContactsOnly     Code = 4276 // the recipient accepts one-to-one messages from contacts only
+	CodeNoRequest        Code = 4277 // no contact request from that user to answer
+	CodeNoSuchDevice     Code = 4285 // kick-device: the user has no session of that device open
 
 	CodePresenceLimit Code = 4270 // the user would hold more presence subscriptions than allowed (3,000)
 	CodeStatusTooLong Code = 4271 // a custom status above 64 bytes
@@ -102,6 +107,8 @@ const (
 	CodeUnknownConversation Code = 4909 // the conversation is not in this client's cache
 	CodeCallUnsupported     Code = 4920 // this platform cannot place or take calls (no WebRTC)
 	CodeCallMedia           Code = 4921 // the microphone or camera could not be opened
+	CodeUploadFailed        Code = 4916 // the relay refused an attachment's upload for good; its message failed
+	CodeFileGone            Code = 4917 // the file of a message waiting for its upload is no longer in the device's storage
 )
 
 // Terminal reports whether a close with this code must not be retried.
@@ -155,6 +162,12 @@ var codeNames = map[Code]string{
 	CodeBadName:             "bad name",
 	CodeGroupLimit:          "group limit",
 	CodeGroupID:             "group id refused",
+	CodeUploadTooLarge:      "upload too large",
+	CodeUploadType:          "upload type not allowed",
+	CodeUploadIncomplete:    "upload incomplete",
+	CodeAttachment:          "attachment refused",
+	CodeUploadFailed:        "upload failed",
+	CodeFileGone:            "file gone",
 	CodeRole:                "role too low",
 	CodeRank:                "target rank too high",
 	CodeNotMember:           "not a member",

@@ -134,6 +134,8 @@ type Send struct {
 	MsgType  string `cbor:"3,keyasint"`
 	Text     string `cbor:"4,keyasint,omitempty"`
 	Body     []byte `cbor:"5,keyasint,omitempty"`
+
+	Attachment *Attachment `cbor:"15,keyasint,omitempty"` // image, file, audio and video messages
 }
 
 // Ack confirms a Send after it is committed.
@@ -156,6 +158,8 @@ type Message struct {
 	Body      []byte `cbor:"7,keyasint,omitempty"`
 	CreatedAt int64  `cbor:"8,keyasint"` // unix milliseconds
 	Device    string `cbor:"9,keyasint,omitempty"`
+
+	Attachment *Attachment `cbor:"15,keyasint,omitempty"` // image, file, audio and video messages
 }
 
 // ID returns the message's stable id, derived from its place in the

@@ -30,7 +30,7 @@ func Validate(body any) *Error {
 			if b.Text == "" {
 				return Errorf(CodeBadRequest, "send: empty text")
 			}
-		case MsgCustom:
+		case MsgCustom, MsgImage, MsgFile, MsgAudio, MsgVideo, MsgLocation:
 		default:
 			return Errorf(CodeBadRequest, "send: unknown message type %q", b.MsgType)
 		}
@@ -39,6 +39,9 @@ func Validate(body any) *Error {
 		}
 		if len(b.Body) > MaxBodyBytes {
 			return Errorf(CodeTooLarge, "send: body above %d bytes", MaxBodyBytes)
+		}
+		if perr := validateRich(b); perr != nil {
+			return perr
 		}
 	case *History:
 		if !ValidConvID(b.ConvID) {

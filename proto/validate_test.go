@@ -46,7 +46,7 @@ func TestValidate(t *testing.T) {
 		{"send/bad client id", okSend(func(s *Send) { s.ClientID = "id:1" }), CodeBadRequest},
 		{"send/empty text", okSend(func(s *Send) { s.Text = "" }), CodeBadRequest},
 		{"send/no type", okSend(func(s *Send) { s.MsgType = "" }), CodeBadRequest},
-		{"send/unknown type", okSend(func(s *Send) { s.MsgType = "image" }), CodeBadRequest},
+		{"send/unknown type", okSend(func(s *Send) { s.MsgType = "sticker" }), CodeBadRequest},
 		{"send/text too large", okSend(func(s *Send) { s.Text = strings.Repeat("x", MaxTextBytes+1) }), CodeTooLarge},
 		{"send/body too large", okSend(func(s *Send) { s.MsgType, s.Body = MsgCustom, make([]byte, MaxBodyBytes+1) }), CodeTooLarge},
 
@@ -63,6 +63,57 @@ func TestValidate(t *testing.T) {
 		{"call-signal/no peer", &CallSignal{CallID: "c1", Kind: SignalOffer, Data: "v=0"}, CodeBadRequest},
 		{"call-signal/empty", &CallSignal{CallID: "c1", Peer: "bob", Kind: SignalCandidate}, CodeBadRequest},
 		{"call-signal/too large", &CallSignal{CallID: "c1", Peer: "bob", Kind: SignalOffer, Data: strings.Repeat("a", MaxCallSignalBytes+1)}, CodeTooLarge},
+		{"send/image", okSend(func(s *Send) { s.MsgType, s.Text, s.Attachment = MsgImage, "", okAttachment(nil) }), 0},
+		{"send/file with caption", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(nil) }), 0},
+		{"send/audio", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgAudio, okAttachment(func(a *Attachment) { a.Mime, a.DurationMs = "audio/ogg", 4200 })
+		}), 0},
+		{"send/video", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgVideo, okAttachment(nil) }), 0},
+		{"send/image without attachment", okSend(func(s *Send) { s.MsgType = MsgImage }), CodeBadRequest},
+		{"send/image with body", okSend(func(s *Send) { s.MsgType, s.Body, s.Attachment = MsgImage, []byte("{}"), okAttachment(nil) }), CodeBadRequest},
+		{"send/text with attachment", okSend(func(s *Send) { s.Attachment = okAttachment(nil) }), CodeBadRequest},
+		{"send/attachment no id", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.ID = "" }) }), CodeBadRequest},
+		{"send/attachment short id", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.ID = "abc" }) }), CodeBadRequest},
+		{"send/attachment id with slash", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.ID = "../../etc/passwd0000" })
+		}), CodeBadRequest},
+		{"send/attachment name path", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = "a/b.txt" })
+		}), CodeBadRequest},
+		{"send/attachment name dotdot", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = ".." }) }), CodeBadRequest},
+		{"send/attachment name control", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = "a\x00b" })
+		}), CodeBadRequest},
+		{"send/attachment name override", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Name = "gpj.\u202eexe" })
+		}), CodeBadRequest},
+		{"send/attachment bad mime", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Mime = "image" })
+		}), CodeBadRequest},
+		{"send/attachment mime params", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Mime = "text/plain; charset=utf-8" })
+		}), CodeBadRequest},
+		{"send/attachment negative size", okSend(func(s *Send) { s.MsgType, s.Attachment = MsgFile, okAttachment(func(a *Attachment) { a.Size = -1 }) }), CodeBadRequest},
+		{"send/attachment huge width", okSend(func(s *Send) {
+			s.MsgType, s.Attachment = MsgImage, okAttachment(func(a *Attachment) { a.Width = 1<<16 + 1 })
+		}), CodeBadRequest},
+		{"send/location", okSend(func(s *Send) {
+			s.MsgType, s.Text, s.Body = MsgLocation, "", []byte(`{"lat":52.52,"lng":13.405,"title":"Alexanderplatz"}`)
+		}), 0},
+		{"send/location no title", okSend(func(s *Send) { s.MsgType, s.Text, s.Body = MsgLocation, "", []byte(`{"lat":-90,"lng":180}`) }), 0},
+		{"send/location no body", okSend(func(s *Send) { s.MsgType, s.Text = MsgLocation, "" }), CodeBadRequest},
+		{"send/location lat range", okSend(func(s *Send) { s.MsgType, s.Body = MsgLocation, []byte(`{"lat":90.1,"lng":0}`) }), CodeBadRequest},
+		{"send/location lng range", okSend(func(s *Send) { s.MsgType, s.Body = MsgLocation, []byte(`{"lat":0,"lng":-180.5}`) }), CodeBadRequest},
+		{"send/location no lng", okSend(func(s *Send) { s.MsgType, s.Body = MsgLocation, []byte(`{"lat":0}`) }), CodeBadRequest},
+		{"send/location extra field", okSend(func(s *Send) { s.MsgType, s.Body = MsgLocation, []byte(`{"lat":0,"lng":0,"alt":3}`) }), CodeBadRequest},
+		{"send/location trailing", okSend(func(s *Send) { s.MsgType, s.Body = MsgLocation, []byte(`{"lat":0,"lng":0} {}`) }), CodeBadRequest},
+		{"send/location string lat", okSend(func(s *Send) { s.MsgType, s.Body = MsgLocation, []byte(`{"lat":"0","lng":0}`) }), CodeBadRequest},
+		{"send/location long title", okSend(func(s *Send) {
+			s.MsgType, s.Body = MsgLocation, []byte(`{"lat":0,"lng":0,"title":"`+strings.Repeat("x", MaxLocationTitleBytes+1)+`"}`)
+		}), CodeBadRequest},
+		{"send/location with attachment", okSend(func(s *Send) {
+			s.MsgType, s.Body, s.Attachment = MsgLocation, []byte(`{"lat":0,"lng":0}`), okAttachment(nil)
+		}), CodeBadRequest},
 
 		{"sync/zero", &Sync{}, 0},
 		{"sync/cursor", &Sync{Cursor: 1 << 60, Limit: 1 << 31}, 0}, // the relay caps Limit
@@ -133,4 +184,12 @@ func TestValidateMessageTruncates(t *testing.T) {
 			t.Fatal(encErr)
 		}
 	}
+}
+
+func okAttachment(edit func(*Attachment)) *Attachment {
+	a := &Attachment{ID: "4f1c0e6a9b2d4c7e8a1f3b5d7c9e0a2b", Name: "photo.png", Size: 48213, Mime: "image/png", Width: 1280, Height: 960}
+	if edit != nil {
+		edit(a)
+	}
+	return a
 }

@@ -61,6 +61,11 @@ type invalidVector struct {
 	code Code
 }
 
+func vPhoto() *Attachment {
+	return &Attachment{ID: "4f1c0e6a9b2d4c7e8a1f3b5d7c9e0a2b", Name: "IMG_2041.jpg", Size: 348_213, Mime: "image/jpeg",
+		Width: 1280, Height: 960}
+}
+
 func vMsgText() Message {
 	return Message{ConvID: vP2P, Seq: 42, Sender: vAlice, ClientID: vClient1, MsgType: MsgText,
 		Text: "hello, Bob 👋 — lunch at 12:30?", CreatedAt: vNow, Device: vDevWeb}
@@ -101,6 +106,15 @@ func validVectors() []validVector {
 			Text: msgText.Text}}},
 		{"send/custom", Frame{Type: TypeSend, ID: 3, Body: &Send{ConvID: vGroup, ClientID: vClient2, MsgType: MsgCustom,
 			Body: vLocation}}},
+		{"send/image", Frame{Type: TypeSend, ID: 15, Body: &Send{ConvID: vP2P, ClientID: vClient3, MsgType: MsgImage,
+			Attachment: vPhoto()}}},
+		{"send/file", Frame{Type: TypeSend, ID: 16, Body: &Send{ConvID: vGroup, ClientID: vClient2, MsgType: MsgFile,
+			Text: "the brief, v3", Attachment: &Attachment{ID: "9d2e4b6a8c0f1e3d5b7a9c1e3f5d7b90", Name: "brief-v3.pdf",
+				Size: 5_242_880, Mime: "application/pdf"}}}},
+		{"send/location", Frame{Type: TypeSend, ID: 17, Body: &Send{ConvID: vP2P, ClientID: vClient1, MsgType: MsgLocation,
+			Body: []byte(`{"lat":52.52,"lng":13.405,"title":"Alexanderplatz"}`)}}},
+		{"deliver/image", Frame{Type: TypeDeliver, Body: &Deliver{Message: Message{ConvID: vP2P, Seq: 43, Sender: vAlice,
+			ClientID: vClient3, MsgType: MsgImage, CreatedAt: vNow + 900, Device: vDevWeb, Attachment: vPhoto()}}}},
 		{"ack", Frame{Type: TypeAck, ID: 2, Body: &Ack{ConvID: vP2P, ClientID: vClient1, Seq: 42, CreatedAt: vNow}}},
 		{"ack/duplicate", Frame{Type: TypeAck, ID: 9, Body: &Ack{ConvID: vP2P, ClientID: vClient1, Seq: 42, CreatedAt: vNow,
 			Duplicate: true}}},

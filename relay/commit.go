@@ -197,7 +197,9 @@ func (c *committer) complete(r *commitReq, res AppendResult) {
 	}})
 	if !res.Duplicate {
 		began := time.Now()
-		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: *m}}))
+		dm := *m
+		unfoldAttachment(&dm)
+		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: dm}}))
 		c.metrics.fanoutLatency.observe(since(began))
 	}
 }

@@ -262,6 +262,31 @@ type Options struct {
 
 	// Calls configure call signaling (calls.go).
 	Calls CallOptions
+	// Blobs keeps uploaded attachments (POST /v1/uploads). Defaults to a
+	// LocalBlobStore in Data/uploads; NewS3BlobStore keeps them in an
+	// S3-compatible bucket, which several relays can share. Under js/wasm
+	// there is no default: without Blobs, uploads are not served and
+	// attachment messages are refused (4215).
+	Blobs BlobStore
+
+	// MaxUpload is the largest attachment accepted, in bytes; a larger one
+	// is refused with 413 (4240). Defaults to 100 MiB.
+	MaxUpload int64
+
+	// UploadTypes are the media types an upload may have ("image/png",
+	// "image/*", "*/*"); others are refused with 415 (4241). Defaults to
+	// DefaultUploadTypes.
+	UploadTypes []string
+
+	// UploadsPerMinute is how many uploads one user may start per minute
+	// on this node, all devices together (429, 4301 above it). Defaults to
+	// 60; negative disables it.
+	UploadsPerMinute float64
+
+	// UploadByteRate is the sustained number of upload bytes a second one
+	// user may send on this node, with a burst of MaxUpload (429, 4301
+	// above it). Defaults to 1 MiB/s; negative disables it.
+	UploadByteRate float64
 }
 
 // withDefaults returns o with every zero field set to its documented default,

@@ -121,6 +121,12 @@ func New(opts Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	s.mountWS(mux)
+	if err := s.mountUploads(mux, tokens); err != nil {
+		s.commit.stop(context.Background())
+		s.sub.Close()
+		store.Close()
+		return nil, err
+	}
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.handler = mux
 	admin := http.NewServeMux()
@@ -130,7 +136,8 @@ func New(opts Options) (*Server, error) {
 }
 
 // Handler returns the relay's public HTTP handler. It serves GET /v1/ws (the
-// WebSocket) and GET /healthz, and nothing else: an application mounts it
+// WebSocket), POST /v1/uploads and GET /v1/uploads/{id} (attachments, see
+// NewUploadHandler) and GET /healthz, and nothing else: an application mounts it
 // beside its own routes (cmd/parley-relay adds static files and development
 // tokens that way).
 func (s *Server) Handler() http.Handler { return s.handler }

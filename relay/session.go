@@ -106,6 +106,7 @@ type sessionEnv struct {
 	commit  *committer
 	admit   *admission
 	hub     *hub
+	blobs   BlobStore // nil: attachments are refused (4215)
 	sub     Subscription
 	fan     *fanout
 	calls   *calls
@@ -448,6 +449,12 @@ func (s *Session) send(now time.Time, id uint64, b *proto.Send) {
 	// A send the relay has no room for is refused here, at once (4301,
 	// admission.go), and the connection's later sends with it until the
 	// client resends in order (rules.Shed).
+	if b.Attachment != nil {
+		if err := s.attach(b); err != nil {
+			s.replyErr(id, err)
+			return
+		}
+	}
 	size, busy := s.env.admit.enter(s, b)
 	if busy != nil {
 		s.reply(proto.Frame{Type: proto.TypeError, ID: id, Body: busy})
@@ -469,6 +476,7 @@ func (s *Session) sync(id uint64, b *proto.Sync) {
 		s.replyErr(id, err)
 		return
 	}
+	unfoldConvs(convs)
 	s.write(rules.SyncFrame(id, b.Cursor, convs, more, s.env.limits.maxFrame))
 }
 
@@ -483,6 +491,9 @@ func (s *Session) history(id uint64, b *proto.History) {
 	if err != nil {
 		s.replyErr(id, err)
 		return
+	}
+	for i := range page.Messages {
+		unfoldAttachment(&page.Messages[i])
 	}
 	s.write(rules.HistoryFrame(id, page, b.Before > 0, s.env.limits.maxFrame))
 }
@@ -499,6 +510,7 @@ func (s *Session) read(id uint64, b *proto.Read) {
 	}
 	s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
 	if moved {
+		unfoldConv(&conv)
 		s.env.fan.publish([]string{s.user}, s.id,
 			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
 	}

@@ -87,6 +87,14 @@ export const Codes = {
   GroupFull: 4226,
   /** 4227 no pending invitation or request: no such invitation or join request. */
   NoPending: 4227,
+  /** 4240 upload too large: an upload above the relay's size limit (HTTP 413). */
+  UploadTooLarge: 4240,
+  /** 4241 upload type not allowed: an upload whose content type is not on the relay's allow-list (HTTP 415). */
+  UploadType: 4241,
+  /** 4242 upload incomplete: an upload body shorter or longer than its declared length, or with none declared (HTTP 400/411). */
+  UploadIncomplete: 4242,
+  /** 4243 attachment refused: a message names an attachment that does not exist or that the sender did not upload. */
+  Attachment: 4243,
   /** 4255 renewal refused: the renewal token is invalid, expired or for another user. */
   RenewRefused: 4255,
   /** 4256 bad name: a name holds control or bidirectional-override characters. */
@@ -151,6 +159,10 @@ export const Codes = {
   Aborted: 4908,
   /** 4909 unknown conversation: the conversation is not in this client's cache. */
   UnknownConversation: 4909,
+  /** 4916 upload failed: the relay refused an attachment's upload for good; its message failed. */
+  UploadFailed: 4916,
+  /** 4917 file gone: the file of a message waiting for its upload is no longer in the device's storage. */
+  FileGone: 4917,
   /** 4920 calls unsupported: this platform cannot place or take calls (no WebRTC). */
   CallUnsupported: 4920,
   /** 4921 media unavailable: the microphone or camera could not be opened. */
@@ -195,6 +207,10 @@ const names: { readonly [code: number]: string } = {
   4225: "join policy",
   4226: "group full",
   4227: "no pending invitation or request",
+  4240: "upload too large",
+  4241: "upload type not allowed",
+  4242: "upload incomplete",
+  4243: "attachment refused",
   4255: "renewal refused",
   4256: "bad name",
   4257: "group limit",
@@ -227,6 +243,8 @@ const names: { readonly [code: number]: string } = {
   4907: "gave up reconnecting",
   4908: "aborted",
   4909: "unknown conversation",
+  4916: "upload failed",
+  4917: "file gone",
   4920: "calls unsupported",
   4921: "media unavailable",
 };

@@ -153,6 +153,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	checkOverload, applyOverload := overloadFlags(e)
 	checkCalls, startCalls := callFlags(e)
+	applyUploads := uploadFlags(e)
 	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
 	userRate := fs.Float64("user-rate-limit", 1000, "frames per second one user may send across their sessions on this node; negative disables")
 	userBytes := fs.Float64("user-byte-rate", 2<<20, "bytes per second one user may send across their sessions on this node; negative disables")
@@ -276,6 +277,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		TokenAudience: *tokenAudience, TokenIssuer: *tokenIssuer, MaxTokenTTL: *maxTokenTTL, TokenLeeway: leeway,
 	}
 	applyOverload(&opts)
+	if err := applyUploads(&opts); err != nil {
+		if store != nil {
+			store.Close()
+		}
+		if bus != nil {
+			bus.Close()
+		}
+		return badUsage(stderr, err)
+	}
 	stopTURN, err := startCalls(&opts)
 	if err != nil {
 		if store != nil {

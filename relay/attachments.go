@@ -1,0 +1,125 @@
+package relay
+
+import (
+	"context"
+	"net/http"
+	"slices"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// Attachment messages. A Send naming an attachment is checked against the
+// blob store before it goes to the committer (linkAttachment): only the
+// uploader may send it, its size and media type come from the upload, and
+// the conversation is recorded as one its members may download it from.
+//
+// The stores keep an attachment message's Attachment CBOR-encoded in the
+// message's body column (an attachment type has no body of its own), so the
+// three stores and their schemas serve rich messages unchanged; the relay
+// folds it in before storing (foldAttachment) and out again on every path
+// a stored message leaves by (unfoldAttachment).
+
+// attach admits the attachment of send b for the session's user and folds
+// it into the body. It returns a refusal or a store failure.
+func (s *Session) attach(b *proto.Send) error {
+	blobs := s.env.blobs
+	if blobs == nil {
+		return proto.Errorf(proto.CodeNotSupported, "this relay does not take attachments")
+	}
+	ctx := s.env.ctx
+	if proto.KindOf(b.ConvID) == proto.KindGroup {
+		// Recorded only for a conversation the sender is in: nobody opens
+		// their uploads to a group they cannot write to.
+		members, err := s.env.store.Members(ctx, b.ConvID)
+		if err != nil {
+			return err
+		}
+		if _, found := slices.BinarySearch(members, s.user); !found {
+			return proto.Errorf(proto.CodeForbidden, "not a member of %s", b.ConvID)
+		}
+	}
+	a := *b.Attachment
+	if err := linkAttachment(ctx, blobs, s.user, b.ConvID, &a); err != nil {
+		return err
+	}
+	foldAttachment(b, &a)
+	return nil
+}
+
+// foldAttachment moves a into b's body, the form the stores keep.
+func foldAttachment(b *proto.Send, a *proto.Attachment) {
+	b.Body, b.Attachment = proto.MarshalAttachment(a), nil
+}
+
+// unfoldAttachment turns a stored attachment message back into its wire
+// form. A body that does not decode is left as it is.
+func unfoldAttachment(m *proto.Message) {
+	if m == nil || m.Attachment != nil || len(m.Body) == 0 || !proto.IsAttachmentType(m.MsgType) {
+		return
+	}
+	if a, err := proto.UnmarshalAttachment(m.Body); err == nil {
+		m.Attachment, m.Body = a, nil
+	}
+}
+
+// unfoldConvs unfolds the last messages of convs in place.
+func unfoldConvs(convs []proto.Conversation) {
+	for i := range convs {
+		unfoldConv(&convs[i])
+	}
+}
+
+// unfoldConv unfolds c's last message.
+func unfoldConv(c *proto.Conversation) {
+	if lm := c.LastMessage; lm != nil && proto.IsAttachmentType(lm.MsgType) {
+		m := *lm // the store may share the pointer with its cache
+		unfoldAttachment(&m)
+		c.LastMessage = &m
+	}
+}
+
+// isMember answers the upload handler's membership question from the
+// store: a party of a one-to-one conversation, or a member of a group.
+func isMember(store Querier) func(ctx context.Context, user, conv string) (bool, error) {
+	return func(ctx context.Context, user, conv string) (bool, error) {
+		if a, b, ok := proto.P2PMembers(conv); ok {
+			return user == a || user == b, nil
+		}
+		members, err := store.Members(ctx, conv)
+		if err != nil {
+			return false, err
+		}
+		_, found := slices.BinarySearch(members, user)
+		return found, nil
+	}
+}
+
+// mountUploads serves the attachment endpoints on mux from Options.Blobs
+// (or the default blob store) and gives the sessions the store for their
+// sends. Without a blob store it mounts nothing.
+func (s *Server) mountUploads(mux *http.ServeMux, tokens *tokenPolicy) error {
+	o := &s.opts
+	blobs := o.Blobs
+	if blobs == nil {
+		var err error
+		if blobs, err = defaultBlobStore(o.Data); err != nil {
+			return err
+		}
+		if blobs == nil {
+			return nil
+		}
+	}
+	h, err := NewUploadHandler(UploadOptions{
+		Blobs: blobs, Verify: tokens.verify, IsMember: isMember(s.store),
+		MaxUpload: o.MaxUpload, AllowTypes: o.UploadTypes,
+		UploadsPerMinute: o.UploadsPerMinute, UploadByteRate: o.UploadByteRate,
+		Origins: o.Origins, Logger: o.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.env.blobs = blobs
+	mux.Handle("/v1/uploads", h)
+	mux.Handle("/v1/uploads/", h)
+	return nil
+}
