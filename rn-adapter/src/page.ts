@@ -351,6 +351,7 @@ const API = {
   search: 'method',
   markRead: 'method',
   typing: 'method',
+  call: 'method',
   createGroup: 'method',
   requestContact: 'method',
   answerContact: 'method',

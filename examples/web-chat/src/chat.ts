@@ -2,6 +2,7 @@
 // the right. State lives here and is changed only by the SDK's events and by
 // what the SDK's calls return; render functions turn it into DOM.
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
+import { Calls, callRecordText } from './calls';
 import { h, icon } from './dom';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
@@ -67,6 +68,8 @@ export class ChatApp {
   private selected: string | null = null;
   private composerDrafts = new Map<string, string>();
   private cleanups: (() => void)[] = [];
+  /** The call buttons, the incoming-call dialog and the call view (calls.ts). */
+  private calls!: Calls;
   private dirty = { list: false, pane: false, thread: false, conn: false };
   private flushTimer = 0;
   private forceBottom = false;
@@ -104,7 +107,9 @@ export class ChatApp {
   /** Subscribes to events, shows the cached conversations, then connects. */
   async start(): Promise<void> {
     const c = this.client;
+    this.calls = new Calls(c, this.root, (text) => this.toast(text));
     this.cleanups.push(
+      this.calls.start(),
       c.on('state', (e) => {
         this.conn = e.state;
         this.connReason = e.reason ?? '';
@@ -660,6 +665,7 @@ export class ChatApp {
       h('button', { class: 'icon-btn back', type: 'button', 'aria-label': 'Back to conversations', onclick: () => this.back() }, icon('back')),
       avatar(title, 'sm', group),
       h('div', { class: 'pane-title' }, h('h2', null, title), h('p', { title: sub }, sub)),
+      this.calls.buttons(cv.id),
     );
     this.composer.placeholder = `Message ${group ? title : peerOf(cv, this.me)}`;
   }
@@ -768,7 +774,12 @@ export class ChatApp {
 
   private messageEl(m: Message, own: boolean, first: boolean, last: boolean, group: boolean): HTMLElement {
     const status = m.status ?? 'sent';
-    const text = m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
+    const text =
+      m.type === 'call'
+        ? [h('em', { class: 'call-record', 'data-testid': 'call-record' }, callRecordText(m.body))]
+        : m.type === 'text' || m.text !== undefined
+          ? linkify(m.text ?? '')
+          : [h('em', { class: 'custom' }, `[${m.type} message]`)];
     const meta = h(
       'span',
       { class: 'meta' },
