@@ -502,8 +502,11 @@ func TestCreateGroup(t *testing.T) {
 	}
 	equal(t, [2]any{g.Kind, g.Name}, [2]any{proto.KindGroup, "trip"}, "group")
 	equal(t, g.Members, []string{"alice", "bob", "carol"}, "members: sorted, deduplicated, creator included")
-	for _, c := range []*client{alice2, bob, carol} {
-		equal(t, c.push(proto.TypeConvUpdate).Body.(*proto.ConvUpdate).Conversation, g, "pushed group")
+	equal(t, alice2.push(proto.TypeConvUpdate).Body.(*proto.ConvUpdate).Conversation, g, "pushed group: the creator's view")
+	theirs := g
+	theirs.Role = proto.RoleMember
+	for _, c := range []*client{bob, carol} {
+		equal(t, c.push(proto.TypeConvUpdate).Body.(*proto.ConvUpdate).Conversation, theirs, "pushed group: a member's view")
 	}
 	alice1.quiet("creator's session")
 	dave.quiet("non-member")

@@ -552,8 +552,7 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 	}
 	s.reply(proto.Frame{Type: proto.TypeConvResult, ID: id, Body: &proto.ConvResult{Conversation: conv}})
 	if created {
-		s.env.fan.publish(spec.Members, s.id,
-			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
+		s.publishCreated(spec, conv) // session_group.go
 	}
 }
 

@@ -102,3 +102,19 @@ func (s *Session) pending(id uint64, b *proto.Pending) {
 	}
 	s.reply(proto.Frame{Type: proto.TypePendingList, ID: id, Body: &proto.PendingList{Items: items}})
 }
+
+// publishCreated pushes a new group to its members: the creator's other
+// sessions get the creator's view, the other members theirs — the same
+// group as a plain member who has read nothing.
+func (s *Session) publishCreated(spec GroupSpec, conv proto.Conversation) {
+	s.env.fan.publish([]string{spec.Creator}, s.id,
+		proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
+	others := slices.DeleteFunc(slices.Clone(spec.Members), func(u string) bool { return u == spec.Creator })
+	if len(others) == 0 {
+		return
+	}
+	theirs := conv
+	theirs.Role, theirs.ReadSeq, theirs.MutedUntil = proto.RoleMember, 0, 0
+	s.env.fan.publish(others, "",
+		proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: theirs}}))
+}

@@ -85,6 +85,20 @@ export interface StoredConversation {
   hidden?: boolean;
   /** Unsent text, kept on this device only. */
   draft?: string;
+  /** Group state, from the relay: this user's role in a group: `owner`, `admin` or `member`; absent once no longer a member. */
+  role?: string;
+  /** A group's avatar (a URL or a key). */
+  avatar?: string;
+  /** A group's notice board. */
+  notice?: string;
+  /** A group's application data. */
+  custom?: string;
+  /** A group's join policy: `invite`, `approval` or `open`. */
+  joinPolicy?: string;
+  /** Unix ms until which this user may not speak in the group. */
+  mutedUntil?: number;
+  /** Only admins and the owner may speak in the group. */
+  muteAll?: boolean;
 }
 
 /**
@@ -339,11 +353,45 @@ export interface BridgeCallSignal {
 }
 
 /**
+ * A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request
+ * (`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and
+ * `joinRequest` events.
+ *
+ * Generated from Go core.GroupNotice.
+ */
+export interface GroupNotice {
+  kind: string;
+  conversationId: string;
+  /** The group's name. */
+  name?: string;
+  user: string;
+  by?: string;
+  note?: string;
+  /** Unix ms. */
+  at: number;
+}
+
+/**
+ * One member of a group.
+ *
+ * Generated from Go core.Member.
+ */
+export interface Member {
+  user: string;
+  /** `owner`, `admin` or `member`. */
+  role: string;
+  /** Unix ms. */
+  joinedAt: number;
+  /** Unix ms; absent: may speak. */
+  mutedUntil?: number;
+}
+
+/**
  * EventKind names an event for the application.
  *
  * Generated from Go core.EventKind. @internal
  */
-export type BridgeEventKind = 'call' | 'callSignal' | 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing';
+export type BridgeEventKind = 'call' | 'callSignal' | 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
 
 /**
  * Event is one notification for the application.
@@ -366,6 +414,8 @@ export interface BridgeEvent {
   total?: number;
   call?: BridgeCallEvent;
   signal?: BridgeCallSignal;
+  /** Invitation, joinRequest. */
+  notice?: GroupNotice;
 }
 
 /**

@@ -1,6 +1,7 @@
 // The client: ClientOptions in, a WasmClient behind the public ParleyClient.
 import { Codes } from './codes.js';
 import { encodeBody, toConversation, toEvent, toMessage, type DecodedEvent } from './convert.js';
+import { flag, groupInfo, membersArgs, muteOp, plainOp, roleOp, text, updateOp, usersOp, type BridgeGroupOp } from './groups.js';
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
 import { Calls } from './call.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
@@ -29,6 +30,10 @@ import type {
   SendTextOptions,
   StorageAdapter,
   Relation,
+  GroupNotice,
+  GroupUpdate,
+  Member,
+  MembersOptions,
 } from './types.js';
 import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
@@ -43,7 +48,7 @@ type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 // Every event name; the compiler checks the list against ClientEvents both ways.
-const EVENT_LIST = ['call', 'state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread'] as const;
+const EVENT_LIST = ['call', 'state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest'] as const;
 const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
 void _allEvents;
 const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -539,7 +544,44 @@ class Client implements ParleyClient {
     if (!Array.isArray(members) || members.some((m) => typeof m !== 'string')) throw invalid('createGroup() needs an array of user ids');
     if (typeof options !== 'object' || options === null) throw invalid('createGroup options must be an object');
     const signal = signalOf(options);
+    const info = groupInfo(options); // groups.ts
+    if (info) return toConversation(await this.#call((wc) => wc.createGroupWith(options.id ?? '', name, members, info, signal)));
     return toConversation(await this.#call((wc) => wc.createGroup(options.id ?? '', name, members, signal)));
+  }
+
+  // Groups: groups.ts checks the arguments and builds the operation.
+  async updateGroup(groupId: string, update: GroupUpdate): Promise<Conversation> {
+    const c = await this.#call((wc) => wc.groupOp(updateOp(groupId, update)));
+    if (!c) throw invalid('updateGroup(): no view of the group');
+    return toConversation(c);
+  }
+  addMembers(groupId: string, users: string[]): Promise<void> { return this.#op(() => usersOp('add', groupId, users)); }
+  removeMembers(groupId: string, users: string[]): Promise<void> { return this.#op(() => usersOp('remove', groupId, users)); }
+  leaveGroup(groupId: string): Promise<void> { return this.#op(() => plainOp('leave', groupId)); }
+  dismissGroup(groupId: string): Promise<void> { return this.#op(() => plainOp('dismiss', groupId)); }
+  transferGroup(groupId: string, user: string): Promise<void> { return this.#op(() => usersOp('transfer', groupId, [user])); }
+  setRole(groupId: string, user: string, role: 'admin' | 'member'): Promise<void> { return this.#op(() => roleOp(groupId, user, role)); }
+  muteMember(groupId: string, user: string, untilMs: number): Promise<void> { return this.#op(() => muteOp(groupId, user, untilMs)); }
+  muteAll(groupId: string, on: boolean): Promise<void> { return this.#op(() => ({ ...plainOp('muteAll', groupId), on: flag(on, 'muteAll') })); }
+  requestJoin(groupId: string, note = ''): Promise<void> { return this.#op(() => ({ ...plainOp('request', groupId), note: text(note, 'requestJoin() note') })); }
+  answerJoin(groupId: string, user: string, accept: boolean): Promise<void> { return this.#op(() => ({ ...usersOp('answerJoin', groupId, [user]), on: flag(accept, 'answerJoin') })); }
+  answerInvite(groupId: string, accept: boolean): Promise<void> { return this.#op(() => ({ ...plainOp('answerInvite', groupId), on: flag(accept, 'answerInvite') })); }
+  invitations(): Promise<GroupNotice[]> { return this.#call((wc) => wc.pending('')); }
+  joinRequests(groupId: string): Promise<GroupNotice[]> {
+    try {
+      plainOp('pending', groupId);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#call((wc) => wc.pending(groupId));
+  }
+  async members(groupId: string, options: MembersOptions = {}): Promise<Member[]> {
+    const [after, limit] = membersArgs(groupId, options);
+    return (await this.#call((wc) => wc.members(groupId, after, limit))).members;
+  }
+  async #op(build: () => BridgeGroupOp): Promise<void> {
+    const op = build();
+    await this.#call((wc) => wc.groupOp(op));
   }
 
   waitSynced(options: AbortOptions = {}): Promise<void> {

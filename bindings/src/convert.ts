@@ -77,6 +77,16 @@ export function toConversation(b: StoredConversation): Conversation {
   if (b.muted) c.muted = true;
   if (b.hidden) c.hidden = true;
   if (b.draft) c.draft = b.draft;
+  if (b.role) c.role = b.role as Conversation['role'];
+  if (b.avatar) c.avatar = b.avatar;
+  if (b.notice) c.notice = b.notice;
+  if (b.custom) c.custom = b.custom;
+  if (b.joinPolicy) c.joinPolicy = b.joinPolicy as Conversation['joinPolicy'];
+  if (b.mutedUntil) {
+    c.mutedUntil = b.mutedUntil;
+    c.mutedInGroup = b.mutedUntil > Date.now();
+  }
+  if (b.muteAll) c.muteAll = true;
   return c;
 }
 
@@ -120,6 +130,9 @@ export function toEvent(e: BridgeEvent): DecodedEvent | null {
       return e.answer ? { name: 'contactAnswer', payload: { user: e.answer.user, accepted: e.answer.accepted } } : null;
     case 'totalUnread':
       return { name: 'totalUnread', payload: e.total ?? 0 };
+    case 'invitation':
+    case 'joinRequest':
+      return e.notice ? { name: e.kind, payload: e.notice } : null;
     default:
       return null;
   }

@@ -2,7 +2,7 @@
 // contract. The shapes a storage adapter reads and writes are the JSON of the
 // Go client's types, generated into bridge.gen.ts and re-exported here; the
 // calls of the wasm bridge live in wasm.d.ts.
-import type { ConnectionState, ContactAnswerEvent, MessageStatus, Relation, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
+import type { ConnectionState, ContactAnswerEvent, GroupNotice, Member, MessageStatus, Relation, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
 
 export type {
   ConnectionState,
@@ -88,6 +88,22 @@ export interface Conversation {
   hidden?: boolean;
   /** The unsent text kept by {@link ParleyClient.setDraft}, on this device only. */
   draft?: string;
+  /** This user's role in a group; absent once no longer a member (removed, left, dismissed): the group then shows its history up to that point only. */
+  role?: GroupRole;
+  /** A group's avatar (a URL or a key). */
+  avatar?: string;
+  /** A group's notice board. */
+  notice?: string;
+  /** A group's application data (e.g. JSON). */
+  custom?: string;
+  /** How users come into a group. */
+  joinPolicy?: JoinPolicy;
+  /** This user is muted in the group now (sends are refused with 4224 until {@link Conversation.mutedUntil}). */
+  mutedInGroup?: boolean;
+  /** Unix ms until which this user may not speak in the group. */
+  mutedUntil?: number;
+  /** Only admins and the owner may speak in the group. */
+  muteAll?: boolean;
 }
 
 /** What {@link ParleyClient.setConversation} changes; an absent field keeps its value. */
@@ -215,6 +231,10 @@ export interface ClientEvents {
   contactAnswer: ContactAnswerEvent;
   /** A relation changed — contact, request, block — here, on another of the user's devices, or by the other user. */
   contact: Relation;
+  /** This user is invited into a group (relay policy `consent`): answer with {@link ParleyClient.answerInvite}. */
+  invitation: GroupNotice;
+  /** A user asks to join a group this user administers: answer with {@link ParleyClient.answerJoin}. */
+  joinRequest: GroupNotice;
   /** The total of {@link ParleyClient.totalUnread} changed; the payload is the new total. */
   totalUnread: number;
 }
@@ -244,7 +264,40 @@ export interface SearchOptions {
 export interface CreateGroupOptions extends AbortOptions {
   /** The group's id, `g:<user>.<name>` with this user's id: by default a relay refuses (4258) an id in another user's namespace. Defaults to one the client chooses in this namespace; a retry with the same id is idempotent. */
   id?: string;
+  /** The group's avatar (a URL or a key, at most 1 KiB). */
+  avatar?: string;
+  /** The group's notice board (at most 4 KiB). */
+  notice?: string;
+  /** Application data (at most 4 KiB). */
+  custom?: string;
+  /** How users come in. Defaults to `'invite'`. */
+  joinPolicy?: JoinPolicy;
 }
+
+/** A role in a group: owner > admin > member. Nobody acts on an equal or higher role. */
+export type GroupRole = 'owner' | 'admin' | 'member';
+
+/** How users come into a group: added by an admin (`invite`), by a join request an admin accepts (`approval`), or by anyone (`open`, where any member may add others). */
+export type JoinPolicy = 'invite' | 'approval' | 'open';
+
+/** What {@link ParleyClient.updateGroup} changes; an absent field keeps its value. */
+export interface GroupUpdate {
+  name?: string;
+  avatar?: string;
+  notice?: string;
+  custom?: string;
+  joinPolicy?: JoinPolicy;
+}
+
+/** A page of {@link ParleyClient.members}. */
+export interface MembersOptions {
+  /** The user id the page starts after (members come in user id order). */
+  after?: string;
+  /** At most this many; the relay caps it at 500. Defaults to 500. */
+  limit?: number;
+}
+
+export type { GroupNotice, Member };
 
 /** Reconnect backoff (full jitter, exponential), as Go's core.Config. */
 export interface ReconnectOptions {
@@ -550,6 +603,36 @@ export interface ParleyClient {
    * the connection; aborting `signal` before then means it is never sent.
    */
   createGroup(name: string, members: string[], options?: CreateGroupOptions): Promise<Conversation>;
+  /** Changes a group's information (admin+; 4220 otherwise). Resolves with the group as this user sees it. */
+  updateGroup(groupId: string, update: GroupUpdate): Promise<Conversation>;
+  /** Adds users to a group (admin+, or any member when the join policy is `open`). With a relay in `consent` mode they are invited instead (the `invitation` event). */
+  addMembers(groupId: string, users: string[]): Promise<void>;
+  /** Removes members of a lower role (admin+): they keep the history up to the removal and receive nothing after it. */
+  removeMembers(groupId: string, users: string[]): Promise<void>;
+  /** Leaves a group. The owner transfers it first (4223), unless alone in it: then leaving dismisses it. */
+  leaveGroup(groupId: string): Promise<void>;
+  /** Ends a group for every member (owner). */
+  dismissGroup(groupId: string): Promise<void>;
+  /** Makes another member the owner; this user becomes a member (owner). */
+  transferGroup(groupId: string, user: string): Promise<void>;
+  /** Makes a member an admin or an admin a member (owner). */
+  setRole(groupId: string, user: string, role: 'admin' | 'member'): Promise<void>;
+  /** Mutes a member of a lower role until `untilMs` (unix ms); 0 unmutes (admin+). */
+  muteMember(groupId: string, user: string, untilMs: number): Promise<void>;
+  /** Mutes (or unmutes) everyone below admin (admin+). */
+  muteAll(groupId: string, on: boolean): Promise<void>;
+  /** Asks to join a group with the `approval` policy (joins at once when `open`; 4225 when `invite`). */
+  requestJoin(groupId: string, note?: string): Promise<void>;
+  /** Accepts or declines a user's join request (admin+). */
+  answerJoin(groupId: string, user: string, accept: boolean): Promise<void>;
+  /** Accepts or declines this user's invitation to a group. */
+  answerInvite(groupId: string, accept: boolean): Promise<void>;
+  /** This user's pending invitations (relay policy `consent`), from the relay. */
+  invitations(): Promise<GroupNotice[]>;
+  /** The pending join requests of a group (admin+), from the relay. */
+  joinRequests(groupId: string): Promise<GroupNotice[]>;
+  /** A page of a group's members with their roles, from the relay (members only). */
+  members(groupId: string, options?: MembersOptions): Promise<Member[]>;
   /** Resolves when connected with nothing left to sync, fill or send. */
   waitSynced(options?: AbortOptions): Promise<void>;
   /** Ends the session and releases the client; unsent messages stay in the outbox for the next start. */

@@ -24,7 +24,8 @@
  * delivered from the Go side's event goroutine, in order).
  * @internal
  */
-import type { BridgeCall, BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation } from './bridge.gen.js';
+import type { BridgeCall, BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member } from './bridge.gen.js';
+import type { BridgeGroupOp } from './groups.js';
 
 /** @internal */
 export interface WasmError {
@@ -111,6 +112,13 @@ export interface WasmClient {
   markRead(conv: string, seq: number): Promise<void>;
   /** id '' lets the client choose one. Resolves with the StoredConversation. */
   createGroup(id: string, name: string, members: string[], signal?: AbortSignal): Promise<StoredConversation>;
+  /** createGroup with the group's information. */
+  createGroupWith(id: string, name: string, members: string[], info: { avatar?: string; notice?: string; custom?: string; joinPolicy?: string }, signal?: AbortSignal): Promise<StoredConversation>;
+  /** A group operation (proto.GroupOp); resolves with the StoredConversation, or null when this user has no view of the group. */
+  groupOp(op: BridgeGroupOp, signal?: AbortSignal): Promise<StoredConversation | null>;
+  members(conv: string, after: string, limit: number, signal?: AbortSignal): Promise<{ members: Member[]; more: boolean }>;
+  /** conv '' for this user's invitations, else the group's join requests. */
+  pending(conv: string, signal?: AbortSignal): Promise<GroupNotice[]>;
   /** The StoredConversation from the cache, or null. */
   conversation(id: string): Promise<StoredConversation | null>;
   /** StoredConversation[], most recent first, from the cache. */

@@ -45,7 +45,9 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	m := core.Message{ID: "i", ClientID: "c", ConvID: "p:a:b", Seq: 1, Sender: "a", Device: "d", Type: "text", Text: "t",
 		Body: []byte{1}, CreatedAt: 1, LocalTime: 1, Status: core.StatusFailed, ErrorCode: 4203}
 	cv := core.Conversation{ID: "p:a:b", Kind: "p2p", Name: "n", Members: []string{"a"}, LastMessage: &m, LastSeq: 1, ReadSeq: 1,
-		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d"}
+		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d",
+		Role: "owner", Avatar: "a", Notice: "n", Custom: "c", JoinPolicy: "open", MutedUntil: 1, MuteAll: true}
+	notice := core.GroupNotice{Kind: "invite", ConvID: "g:x", Name: "n", User: "b", By: "a", Note: "n", At: 1}
 	rel := core.Relation{User: "b", State: "pending", Note: "n", Blocked: true, At: 1}
 	set := core.ConvSetting{ConvID: "p:a:b", Pinned: true, Muted: true, Hidden: true, HiddenSeq: 1}
 	acct := core.Account{Cursor: 1, ContactsOnly: true, Relations: []core.Relation{rel}, Settings: []core.ConvSetting{set},
@@ -68,8 +70,10 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"SearchCursor":       cur,
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
 		"BridgeEvent": core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
-			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1,
+			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1, Notice: &notice,
 			Call: &core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call}, Signal: &sig},
+		"GroupNotice":        notice,
+		"Member":             core.Member{User: "a", Role: "admin", JoinedAt: 1, MutedUntil: 1},
 		"Relation":           rel,
 		"StoredConvSetting":  set,
 		"StoredDraft":        core.Draft{ConvID: "p:a:b", Text: "t"},
@@ -156,6 +160,10 @@ func zeroOf(v any) any {
 		return core.Account{}
 	case core.ContactAnswer:
 		return core.ContactAnswer{}
+	case core.GroupNotice:
+		return core.GroupNotice{}
+	case core.Member:
+		return core.Member{}
 	}
 	panic("no zero value for this type")
 }

@@ -75,6 +75,8 @@ var shapes = []shape{
 	{ts: "BridgeCallChange", dir: coreDir, goType: "CallChange", internal: true},
 	{ts: "BridgeCallEvent", dir: coreDir, goType: "CallEvent", internal: true},
 	{ts: "BridgeCallSignal", dir: coreDir, goType: "CallSignal", internal: true},
+	{ts: "GroupNotice", dir: coreDir, goType: "GroupNotice", doc: "A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request\n(`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and\n`joinRequest` events."},
+	{ts: "Member", dir: coreDir, goType: "Member", doc: "One member of a group."},
 	{ts: "BridgeEventKind", dir: coreDir, goType: "EventKind", internal: true},
 	{ts: "BridgeEvent", dir: coreDir, goType: "Event", internal: true},
 	{ts: "BridgeConfig", dir: bridgeDir, goType: "bridgeConfig", internal: true},

@@ -159,6 +159,7 @@ func (w *jsonw) conversation(c *core.Conversation) {
 	w.uint("syncedSeq", c.SyncedSeq)
 	w.uint("version", c.Version)
 	w.convSettings(c) // jscontacts_js.go
+	w.groupState(c)   // jsgroups_js.go
 	w.close()
 }
 
@@ -294,6 +295,10 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.close()
 	}
 	w.feedEvent(e) // jscontacts_js.go
+	if e.Notice != nil {
+		w.key("notice")
+		w.notice(e.Notice) // jsgroups_js.go
+	}
 	w.close()
 	return w.b
 }
@@ -521,6 +526,7 @@ func (r *jsReader) conversation(o js.Value, c *core.Conversation) {
 	c.SyncedSeq = r.uint(o, "syncedSeq")
 	c.Version = r.uint(o, "version")
 	r.convSettings(o, c) // jscontacts_js.go
+	r.groupState(o, c)   // jsgroups_js.go
 }
 
 // snapshot reads a StorageSnapshot.

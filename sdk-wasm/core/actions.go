@@ -48,6 +48,11 @@ type Result struct {
 	Messages []Message
 	// Call is the call, for PlaceCall and AcceptCall.
 	Call *Call
+	// Members is the page, for FetchMembers; More says more follow.
+	Members []Member
+	More    bool
+	// Notices are the invitations or join requests, for FetchPending.
+	Notices []GroupNotice
 }
 
 // Poll returns the actions produced since the last call, in order.

@@ -36,6 +36,9 @@ const (
 	reqCallAccept
 	reqCallEnd
 	reqCallSignal
+	reqGroup   // groups.go
+	reqMembers // groups.go
+	reqPending // groups.go
 )
 
 // request is one request frame awaiting its reply on the current connection.
@@ -213,6 +216,12 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		}
 		c.historyPage(now, r, body)
 	case *proto.ConvResult:
+		if r != nil && r.kind == reqGroup {
+			if !c.groupResult(r, &body.Conversation) {
+				c.badReply(now, f.ID, r, "conversation result with an invalid conversation id")
+			}
+			return
+		}
 		if r == nil || r.kind != reqCreateGroup {
 			c.badReply(now, f.ID, r, "conversation result for no request")
 			return
@@ -220,6 +229,20 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		if !c.groupCreated(r, &body.Conversation) {
 			c.badReply(now, f.ID, r, "conversation result with an invalid conversation id")
 		}
+	case *proto.GroupNotice:
+		c.groupNotice(body)
+	case *proto.MemberPage:
+		if r == nil || r.kind != reqMembers || body.ConvID != r.conv {
+			c.badReply(now, f.ID, r, "member page for no members request")
+			return
+		}
+		c.memberPage(r, body)
+	case *proto.PendingList:
+		if r == nil || r.kind != reqPending {
+			c.badReply(now, f.ID, r, "pending list for no pending request")
+			return
+		}
+		c.pendingList(r, body)
 	case *proto.Renewed:
 		if r == nil || r.kind != reqRenew {
 			c.badReply(now, f.ID, r, "renewed for no renewal")

@@ -107,6 +107,13 @@ type queuedGroup struct {
 // request waits and is written on the next welcome; Cancel withdraws it
 // until then. The operation resolves with Result.Conversation.
 func (c *Core) CreateGroup(now time.Time, id, name string, members []string) (uint64, error) {
+	return c.CreateGroupWith(now, id, name, members, "", "", "", "")
+}
+
+// CreateGroupWith is CreateGroup with the group's information: avatar,
+// notice, custom (application data) and join policy (proto.JoinInvite when
+// empty).
+func (c *Core) CreateGroupWith(now time.Time, id, name string, members []string, avatar, notice, custom, joinPolicy string) (uint64, error) {
 	c.begin()
 	defer c.flush()
 	if c.state == StateClosed {
@@ -116,7 +123,7 @@ func (c *Core) CreateGroup(now time.Time, id, name string, members []string) (ui
 	if auto {
 		id = c.newGroupID()
 	}
-	req := &proto.CreateGroup{ConvID: id, Name: name, Members: members}
+	req := &proto.CreateGroup{ConvID: id, Name: name, Members: members, Avatar: avatar, Notice: notice, Custom: custom, JoinPolicy: joinPolicy}
 	if err := proto.Validate(req); err != nil {
 		return 0, invalid(err.Message)
 	}
@@ -438,6 +445,7 @@ func (c *Core) merge(rc *proto.Conversation) *Conversation {
 		return nil
 	}
 	cv := c.conv(rc.ID)
+	mergeGroup(cv, rc, cv.Version) // groups.go
 	if rc.Kind != "" {
 		cv.Kind = rc.Kind
 	}
@@ -508,11 +516,15 @@ func copyConv(cv *Conversation) *Conversation {
 }
 
 func fromWire(w *proto.Message) Message {
-	return Message{
+	m := Message{
 		ID: w.ID(), ClientID: w.ClientID, ConvID: w.ConvID, Seq: w.Seq, Sender: w.Sender,
 		Device: w.Device, Type: w.MsgType, Text: w.Text, Body: w.Body, CreatedAt: w.CreatedAt,
 		Status: StatusSent,
 	}
+	if w.MsgType == proto.MsgSystem {
+		m.Body = systemBody(w.Body) // groups.go
+	}
+	return m
 }
 
 // deliver handles a pushed message.
@@ -525,8 +537,10 @@ func (c *Core) deliver(now time.Time, w *proto.Message) {
 	cv := c.conv(w.ConvID)
 	m := fromWire(w)
 	c.place(now, cv, aheadMsg{m: m})
-	if !known {
-		c.startSync(now) // learn the new conversation's name and members
+	if !known || w.MsgType == proto.MsgSystem {
+		// A new conversation's name and members; a group change's new
+		// state (role, members, information) for this user.
+		c.startSync(now)
 	}
 }
 

@@ -58,6 +58,13 @@ type Conversation struct {
 	Muted       bool     `json:"muted,omitempty"`            // notifications muted by this user; not in the total unread
 	Hidden      bool     `json:"hidden,omitempty"`           // hidden by this user until a newer message arrives
 	Draft       string   `json:"draft,omitempty"`            // unsent text, kept on this device only
+	Role        string   `json:"role,omitempty"`             // group state, from the relay: this user's role in a group: `owner`, `admin` or `member`; absent once no longer a member
+	Avatar      string   `json:"avatar,omitempty"`           // a group's avatar (a URL or a key)
+	Notice      string   `json:"notice,omitempty"`           // a group's notice board
+	Custom      string   `json:"custom,omitempty"`           // a group's application data
+	JoinPolicy  string   `json:"joinPolicy,omitempty"`       // a group's join policy: `invite`, `approval` or `open`
+	MutedUntil  int64    `json:"mutedUntil,omitempty"`       // unix ms until which this user may not speak in the group
+	MuteAll     bool     `json:"muteAll,omitempty"`          // only admins and the owner may speak in the group
 }
 
 // OutboxEntry is a send that is not acknowledged yet. Outbox entries are
@@ -116,6 +123,8 @@ const (
 	EventTokenWillExpire EventKind = "tokenWillExpire"
 	EventReset           EventKind = "reset" // the relay's store was reset; the cache was dropped
 	EventTyping          EventKind = "typing"
+	EventInvitation      EventKind = "invitation"  // this user is invited into a group (Notice)
+	EventJoinRequest     EventKind = "joinRequest" // a user asks to join a group this user administers (Notice)
 )
 
 // Typing is another member typing in a conversation, as the relay passed it
@@ -140,4 +149,5 @@ type Event struct {
 	Total        uint64         `json:"total,omitempty"`    // totalUnread
 	Call         *CallEvent     `json:"call,omitempty"`
 	Signal       *CallSignal    `json:"signal,omitempty"`
+	Notice       *GroupNotice   `json:"notice,omitempty"` // invitation, joinRequest
 }

@@ -162,6 +162,7 @@ func newBridge() *bridge {
 		return ""
 	})
 	registerContacts(b) // contacts_js.go
+	registerGroups(b)   // groups_js.go
 	b.sync("reconnect", func(c *jsClient, _ tomb, _ []js.Value) any {
 		if c != nil {
 			c.Reconnect()

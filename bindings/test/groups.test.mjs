@@ -1,0 +1,158 @@
+// Groups end to end: the npm package in Node against the real relay. A
+// group's whole life with a member who is offline throughout and converges
+// after reconnecting; every forbidden operation for every role refused with
+// its code and nothing changed; consent invitations.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Codes } from '@parley-im/sdk';
+import { clientFor, closeAll, eventually, next, Relay, startRelay } from './helpers.mjs';
+
+const open = [];
+let relay;
+before(async () => {
+  relay = await startRelay();
+});
+after(async () => {
+  await closeAll(open);
+  await relay?.stop();
+});
+
+/** code resolves with the ParleyError code a promise rejects with, 0 when it resolves. */
+async function code(p) {
+  try {
+    await p;
+    return 0;
+  } catch (e) {
+    return e.code;
+  }
+}
+
+/** events lists the system events of a conversation, in order. */
+async function events(client, id) {
+  const msgs = await client.messages(id, { limit: 200 });
+  return msgs.filter((m) => m.type === 'system').map((m) => m.body.event);
+}
+
+describe('a group from creation to dismissal', () => {
+  test('create, invite, promote, mute, remove, transfer, dismiss; an offline member converges', async () => {
+    const [alice, bob, carol, dave] = await Promise.all(['g1alice', 'g1bob', 'g1carol', 'g1dave'].map((u) => clientFor(relay, u, {}, open)));
+    await Promise.all([alice.connect(), bob.connect(), carol.connect(), dave.connect()]);
+    const g = await alice.createGroup('Trip', ['g1bob', 'g1carol', 'g1dave'], { notice: 'pack light', joinPolicy: 'approval' });
+    assert.equal(g.role, 'owner');
+    assert.equal(g.joinPolicy, 'approval');
+    assert.equal(g.notice, 'pack light');
+    // dave sees the group, then goes offline for the rest of its life.
+    await eventually(async () => (await dave.conversation(g.id))?.role === 'member', 10000, 'dave sees the group');
+    await dave.close();
+
+    await alice.addMembers(g.id, ['g1erin']);
+    await alice.setRole(g.id, 'g1bob', 'admin');
+    await eventually(async () => (await bob.conversation(g.id))?.role === 'admin', 10000, "bob's role reaches bob");
+    // bob (admin) mutes carol: her sends are refused with 4224.
+    await bob.muteMember(g.id, 'g1carol', Date.now() + 3_600_000);
+    await eventually(async () => (await carol.conversation(g.id))?.mutedInGroup === true, 10000, 'carol sees she is muted');
+    const refused = await carol.sendText(g.id, 'can I speak?').then(() => 0, (e) => e.code);
+    assert.equal(refused, Codes.Muted);
+    await bob.muteMember(g.id, 'g1carol', 0);
+    await bob.muteAll(g.id, true);
+    await alice.sendText(g.id, 'owners speak during mute all');
+    await bob.muteAll(g.id, false);
+    await carol.sendText(g.id, 'hello again');
+    await bob.updateGroup(g.id, { name: 'Trip 2027', avatar: 'https://example.com/trip.png' });
+    await bob.removeMembers(g.id, ['g1erin']);
+    const members = await alice.members(g.id);
+    assert.deepEqual(members.map((m) => [m.user, m.role]), [['g1alice', 'owner'], ['g1bob', 'admin'], ['g1carol', 'member'], ['g1dave', 'member']]);
+    await alice.transferGroup(g.id, 'g1bob');
+    assert.equal(await code(alice.dismissGroup(g.id)), Codes.Role, 'the former owner cannot dismiss');
+    await carol.leaveGroup(g.id);
+    await eventually(async () => (await carol.conversation(g.id))?.role === undefined, 10000, 'carol left');
+    await bob.dismissGroup(g.id);
+    assert.equal(await code(bob.sendText(g.id, 'anyone?')), Codes.Forbidden);
+
+    // dave comes back: one sync brings the whole life, in order.
+    const dave2 = await clientFor(relay, 'g1dave', {}, open);
+    await dave2.connect();
+    await dave2.waitSynced();
+    const seen = await dave2.conversation(g.id);
+    assert.equal(seen.role, undefined, 'no role in a dismissed group');
+    assert.equal(seen.name, 'Trip 2027');
+    assert.deepEqual(await events(dave2, g.id), ['added', 'role', 'muted', 'muted', 'muteAll', 'muteAll', 'updated', 'removed', 'transferred', 'left', 'dismissed']);
+    const texts = (await dave2.messages(g.id, { limit: 200 })).filter((m) => m.type === 'text').map((m) => m.text);
+    assert.deepEqual(texts, ['owners speak during mute all', 'hello again']);
+    const last = (await dave2.messages(g.id, { limit: 200 })).at(-1);
+    assert.deepEqual(last.body, { event: 'dismissed', by: 'g1bob' });
+  });
+});
+
+describe('bad input', () => {
+  test('every forbidden operation for every role is refused with its code, nothing changed', async () => {
+    const [owner, admin, member] = await Promise.all(['g2owner', 'g2admin', 'g2member'].map((u) => clientFor(relay, u, {}, open)));
+    const outsider = await clientFor(relay, 'g2outsider', {}, open);
+    await Promise.all([owner.connect(), admin.connect(), member.connect(), outsider.connect()]);
+    const g = await owner.createGroup('Rules', ['g2admin', 'g2member', 'g2member2']);
+    await owner.setRole(g.id, 'g2admin', 'admin');
+    await eventually(async () => (await admin.conversation(g.id))?.role === 'admin', 10000, 'admin promoted');
+    const snapshot = async () => JSON.stringify([await owner.members(g.id), (await owner.history(g.id, { limit: 500 })).messages.map((m) => m.id)]);
+    const before = await snapshot();
+    const cases = [
+      ['member updates', member, (c) => c.updateGroup(g.id, { name: 'x' }), Codes.Role],
+      ['member adds', member, (c) => c.addMembers(g.id, ['g2new']), Codes.Role],
+      ['member removes', member, (c) => c.removeMembers(g.id, ['g2member2']), Codes.Role],
+      ['member mutes', member, (c) => c.muteMember(g.id, 'g2member2', Date.now() + 60000), Codes.Role],
+      ['member mutes all', member, (c) => c.muteAll(g.id, true), Codes.Role],
+      ['member promotes', member, (c) => c.setRole(g.id, 'g2member', 'admin'), Codes.Role],
+      ['member transfers', member, (c) => c.transferGroup(g.id, 'g2member2'), Codes.Role],
+      ['member dismisses', member, (c) => c.dismissGroup(g.id), Codes.Role],
+      ['member answers a request', member, (c) => c.answerJoin(g.id, 'g2outsider', true), Codes.Role],
+      ['admin removes the owner', admin, (c) => c.removeMembers(g.id, ['g2owner']), Codes.Rank],
+      ['admin removes itself', admin, (c) => c.removeMembers(g.id, ['g2admin']), Codes.Rank],
+      ['admin mutes the owner', admin, (c) => c.muteMember(g.id, 'g2owner', Date.now() + 60000), Codes.Rank],
+      ['admin sets a role', admin, (c) => c.setRole(g.id, 'g2member', 'admin'), Codes.Role],
+      ['admin transfers', admin, (c) => c.transferGroup(g.id, 'g2member'), Codes.Role],
+      ['admin dismisses', admin, (c) => c.dismissGroup(g.id), Codes.Role],
+      ['admin removes a stranger', admin, (c) => c.removeMembers(g.id, ['g2stranger']), Codes.NotMember],
+      ['admin answers no request', admin, (c) => c.answerJoin(g.id, 'g2stranger', true), Codes.NoPending],
+      ['owner leaves', owner, (c) => c.leaveGroup(g.id), Codes.OwnerLeave],
+      ['owner removes itself', owner, (c) => c.removeMembers(g.id, ['g2owner']), Codes.Rank],
+      ['owner transfers to a stranger', owner, (c) => c.transferGroup(g.id, 'g2stranger'), Codes.NotMember],
+      ['outsider adds', outsider, (c) => c.addMembers(g.id, ['g2outsider']), Codes.Forbidden],
+      ['outsider reads members', outsider, (c) => c.members(g.id), Codes.Forbidden],
+      ['outsider asks to join an invite-only group', outsider, (c) => c.requestJoin(g.id, 'hi'), Codes.JoinPolicy],
+      ['outsider answers no invitation', outsider, (c) => c.answerInvite(g.id, true), Codes.NoPending],
+      ['bad role', owner, (c) => c.setRole(g.id, 'g2member', 'owner'), Codes.InvalidArgument],
+      ['bad join policy', owner, (c) => c.updateGroup(g.id, { joinPolicy: 'anyone' }), Codes.InvalidArgument],
+      ['not a group', owner, (c) => c.leaveGroup('p:a:b'), Codes.InvalidArgument],
+    ];
+    for (const [name, client, op, want] of cases) {
+      assert.equal(await code(op(client)), want, name);
+    }
+    assert.equal(await snapshot(), before, 'the group is unchanged');
+  });
+});
+
+describe('consent invitations', () => {
+  test('with --invite-policy consent, added users are invited and join when they accept', async () => {
+    const r = await new Relay({ extra: ['--invite-policy', 'consent'] }).start();
+    try {
+      const [alice, bob, carol] = await Promise.all(['c3alice', 'c3bob', 'c3carol'].map((u) => clientFor(r, u, {}, open)));
+      await Promise.all([alice.connect(), bob.connect(), carol.connect()]);
+      const invited = next(bob, 'invitation');
+      const g = await alice.createGroup('Book club', ['c3bob']);
+      assert.deepEqual(g.members, ['c3alice']);
+      const n = await invited;
+      assert.equal(n.conversationId, g.id);
+      assert.equal(n.by, 'c3alice');
+      assert.deepEqual((await bob.invitations()).map((i) => i.conversationId), [g.id]);
+      assert.equal(await code(bob.sendText(g.id, 'early')), Codes.Forbidden, 'not a member before accepting');
+      await bob.answerInvite(g.id, true);
+      await eventually(async () => (await alice.members(g.id)).length === 2, 10000, 'bob joined');
+      await alice.addMembers(g.id, ['c3carol']);
+      await eventually(async () => (await carol.invitations()).length === 1, 10000, "carol's invitation");
+      await carol.answerInvite(g.id, false);
+      assert.deepEqual((await alice.members(g.id)).map((m) => m.user), ['c3alice', 'c3bob']);
+      assert.deepEqual((await carol.invitations()), []);
+    } finally {
+      await r.stop();
+    }
+  });
+});

@@ -1,0 +1,81 @@
+package client
+
+import (
+	"syscall/js"
+
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
+
+// The group fields of the JSON the bridge hands to JavaScript.
+
+// groupState writes the group state of a Conversation.
+func (w *jsonw) groupState(c *core.Conversation) {
+	w.strOmit("role", c.Role)
+	w.strOmit("avatar", c.Avatar)
+	w.strOmit("notice", c.Notice)
+	w.strOmit("custom", c.Custom)
+	w.strOmit("joinPolicy", c.JoinPolicy)
+	w.intOmit("mutedUntil", c.MutedUntil)
+	w.boolOmit("muteAll", c.MuteAll)
+}
+
+// groupState reads the group state of a stored Conversation.
+func (r *jsReader) groupState(o js.Value, c *core.Conversation) {
+	c.Role = r.str(o, "role")
+	c.Avatar = r.str(o, "avatar")
+	c.Notice = r.str(o, "notice")
+	c.Custom = r.str(o, "custom")
+	c.JoinPolicy = r.str(o, "joinPolicy")
+	c.MutedUntil = r.int(o, "mutedUntil")
+	c.MuteAll = r.bool(o, "muteAll")
+}
+
+func (w *jsonw) notice(n *core.GroupNotice) {
+	w.open()
+	w.str("kind", n.Kind)
+	w.str("conversationId", n.ConvID)
+	w.strOmit("name", n.Name)
+	w.str("user", n.User)
+	w.strOmit("by", n.By)
+	w.strOmit("note", n.Note)
+	w.int("at", n.At)
+	w.close()
+}
+
+// AppendNotices appends ns as an array of GroupNotice.
+func AppendNotices(b []byte, ns []core.GroupNotice) []byte {
+	w := jsonw{b}
+	w.b = append(w.b, '[')
+	for i := range ns {
+		w.elem(i)
+		w.notice(&ns[i])
+	}
+	w.b = append(w.b, ']')
+	return w.b
+}
+
+// AppendMemberPage appends {"members": [Member…], "more": bool}.
+func AppendMemberPage(b []byte, ms []core.Member, more bool) []byte {
+	w := jsonw{b}
+	w.open()
+	w.key("members")
+	w.b = append(w.b, '[')
+	for i := range ms {
+		w.elem(i)
+		w.open()
+		w.str("user", ms[i].User)
+		w.str("role", ms[i].Role)
+		w.int("joinedAt", ms[i].JoinedAt)
+		w.intOmit("mutedUntil", ms[i].MutedUntil)
+		w.close()
+	}
+	w.b = append(w.b, ']')
+	w.key("more")
+	if more {
+		w.b = append(w.b, "true"...)
+	} else {
+		w.b = append(w.b, "false"...)
+	}
+	w.close()
+	return w.b
+}
