@@ -21,6 +21,28 @@ export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnectin
 export type MessageStatus = 'pending' | 'sent' | 'failed';
 
 /**
+ * The file of an image, file, audio or video message.
+ *
+ * Generated from Go core.Attachment.
+ */
+export interface StoredAttachment {
+  /** The relay's upload id; empty while the upload is pending. */
+  id: string;
+  /** File name. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Media type, e.g. image/png. */
+  mime: string;
+  /** Pixels, for images and videos. */
+  width?: number;
+  /** Pixels, for images and videos. */
+  height?: number;
+  /** For audio and video. */
+  durationMs?: number;
+}
+
+/**
  * A message as stored (`body` is base64).
  *
  * Generated from Go core.Message.
@@ -49,6 +71,8 @@ export interface StoredMessage {
   status: MessageStatus;
   /** Why the relay refused it, when the status is failed. */
   errorCode?: number;
+  /** The file of an image, file, audio or video message. */
+  attachment?: StoredAttachment;
 }
 
 /**
@@ -387,11 +411,43 @@ export interface Member {
 }
 
 /**
+ * A user's presence: online while any of their devices is connected (see
+ * {@link ParleyClient.subscribePresence}).
+ *
+ * Generated from Go core.Presence.
+ */
+export interface Presence {
+  user: string;
+  /** Some device of the user is connected. */
+  online: boolean;
+  /** The user's custom status, app-defined. */
+  status?: string;
+  /** Unix ms the user's last device left; absent while online or never seen. */
+  lastSeen?: number;
+}
+
+/**
+ * A user's public profile (see {@link ParleyClient.profiles}).
+ *
+ * Generated from Go core.Profile.
+ */
+export interface Profile {
+  user: string;
+  nickname?: string;
+  /** A URL. */
+  avatar?: string;
+  /** application-defined, JSON typically. */
+  custom?: string;
+  /** Unix ms of the last change, relay clock; 0: never set. */
+  updatedAt: number;
+}
+
+/**
  * EventKind names an event for the application.
  *
  * Generated from Go core.EventKind. @internal
  */
-export type BridgeEventKind = 'call' | 'callSignal' | 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
+export type BridgeEventKind = 'call' | 'callSignal' | 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'presence' | 'profile' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
 
 /**
  * Event is one notification for the application.
@@ -416,6 +472,10 @@ export interface BridgeEvent {
   signal?: BridgeCallSignal;
   /** Invitation, joinRequest. */
   notice?: GroupNotice;
+  /** EventPresence. */
+  presence?: Presence;
+  /** EventProfile. */
+  profile?: Profile;
 }
 
 /**

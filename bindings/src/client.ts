@@ -6,7 +6,9 @@ import { claimTabDeviceId, type DeviceClaim } from './device.js';
 import { Calls } from './call.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
+import { checkPresenceArgs, checkProfile, checkStatus, checkUsers, checked } from './presence.js';
 import { indexedDBStorage, preload } from './storage/indexeddb.js';
+import { Uploader, indexedDBStash, memoryStash, type AttachmentDraft } from './attachments.js';
 import type {
   AbortOptions,
   Call,
@@ -24,16 +26,22 @@ import type {
   Message,
   MessagesOptions,
   OutgoingMessage,
+  OutgoingAttachment,
   ParleyClient,
   SearchCursor,
   SearchOptions,
   SendTextOptions,
+  SendOptions,
   StorageAdapter,
   Relation,
   GroupNotice,
   GroupUpdate,
   Member,
   MembersOptions,
+  Presence,
+  Profile,
+  ProfileUpdate,
+  SubscribePresenceOptions,
 } from './types.js';
 import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
@@ -48,7 +56,7 @@ type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 // Every event name; the compiler checks the list against ClientEvents both ways.
-const EVENT_LIST = ['call', 'state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest'] as const;
+const EVENT_LIST = ['call', 'state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest', 'presence', 'profile'] as const;
 const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
 void _allEvents;
 const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -147,6 +155,14 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
       logLevel,
     };
     const client = new Client(log, storage, ownStorage, claim);
+    const idbFactory = (globalThis as { indexedDB?: unknown }).indexedDB;
+    client.uploader = new Uploader(
+      url,
+      options.uploadUrl,
+      typeof token === 'function' ? () => fetchToken(token) : () => Promise.resolve(token),
+      storageOpt === 'indexeddb' && idbFactory ? indexedDBStash(idbFactory as Parameters<typeof indexedDBStash>[0]) : memoryStash(),
+      (level, message) => log(level, message),
+    );
     const host: WasmHost = {
       onEvent: (bytes) => client.enqueue(bytes),
       token: typeof token === 'function' ? () => fetchToken(token) : () => Promise.resolve(token),
@@ -174,6 +190,8 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
 /** Client is the ParleyClient over one WasmClient. @internal */
 class Client implements ParleyClient {
   #wc: WasmClient | null = null;
+  /** Runs attachment uploads (attachments.ts). @internal */
+  uploader: Uploader | null = null;
   #closing: Promise<void> | null = null;
   // Per event: the handler given → the function that runs (itself, or the once wrapper).
   readonly #handlers = new Map<ClientEventName, Map<Handler, Handler>>();
@@ -312,7 +330,10 @@ class Client implements ParleyClient {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#call((wc) => wc.connect(signal));
+    return this.#call((wc) => wc.connect(signal)).then(() => {
+      // Messages whose upload a restart interrupted go on now.
+      if (this.#wc && !this.#closing) void this.uploader?.resume(this.#wc);
+    });
   }
 
   reconnect(): void {
@@ -374,10 +395,17 @@ class Client implements ParleyClient {
     return this.send(conversationId, { type: 'text', text, clientId: options.clientId }, { signal: options.signal });
   }
 
-  async send(conversationId: string, message: OutgoingMessage, options: AbortOptions = {}): Promise<Message> {
+  async send(conversationId: string, message: OutgoingMessage | OutgoingAttachment, options: SendOptions = {}): Promise<Message> {
     if (typeof conversationId !== 'string' || conversationId === '') throw invalid('send() needs a conversation id');
     if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
       throw invalid("send() needs a message with a type, e.g. { type: 'custom', body }");
+    }
+    if ('file' in message) {
+      const onProgress = options.onProgress;
+      if (onProgress !== undefined && typeof onProgress !== 'function') throw invalid('onProgress must be a function');
+      const signal = signalOf(options);
+      const wc = this.#live();
+      return toMessage(await this.#call(() => this.uploader!.send(wc, conversationId, message as AttachmentDraft, onProgress, signal)));
     }
     let body: Uint8Array | null;
     try {
@@ -396,7 +424,19 @@ class Client implements ParleyClient {
   }
 
   async resend(clientId: string): Promise<Message> {
-    return toMessage(await this.#call((wc) => wc.resend(clientId)));
+    return toMessage(
+      await this.#call((wc) => {
+        const p = wc.resend(clientId);
+        void this.uploader?.resume(wc); // a failed upload goes again
+        return p;
+      }),
+    );
+  }
+
+  async download(message: Message, options: AbortOptions = {}): Promise<Uint8Array> {
+    const signal = signalOf(options);
+    this.#live();
+    return this.#call(() => this.uploader!.download(message, signal));
   }
 
   discard(clientId: string): Promise<void> {
@@ -584,6 +624,27 @@ class Client implements ParleyClient {
     await this.#call((wc) => wc.groupOp(op));
   }
 
+  // Presence and profiles (presence.ts checks the arguments).
+  setStatus(status?: string): Promise<void> {
+    return checked(() => checkStatus(status)).then(() => this.#call((wc) => wc.setStatus(status ?? '')));
+  }
+
+  subscribePresence(users: string[], options: SubscribePresenceOptions = {}): Promise<Presence[]> {
+    return checked(() => checkPresenceArgs('subscribePresence', users, options)).then((ttl) => this.#call((wc) => wc.subscribePresence(users, ttl)));
+  }
+
+  unsubscribePresence(users: string[]): Promise<void> {
+    return checked(() => checkUsers('unsubscribePresence', users)).then(() => this.#call((wc) => wc.unsubscribePresence(users)));
+  }
+
+  setProfile(profile: ProfileUpdate): Promise<void> {
+    return checked(() => checkProfile(profile)).then(() => this.#call(async (wc) => void (await wc.setProfile(profile))));
+  }
+
+  profiles(users: string[]): Promise<Profile[]> {
+    return checked(() => checkUsers('profiles', users)).then(() => this.#call((wc) => wc.profiles(users)));
+  }
+
   waitSynced(options: AbortOptions = {}): Promise<void> {
     let signal: AbortSignal | undefined;
     try {
@@ -601,6 +662,7 @@ class Client implements ParleyClient {
 
   async #close(): Promise<void> {
     this.#calls.closeAll();
+    this.uploader?.stop();
     this.#offPage?.();
     this.#offPage = null;
     const wc = this.#wc;

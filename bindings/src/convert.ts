@@ -58,6 +58,7 @@ export function toMessage(b: StoredMessage): Message {
   if (b.body !== undefined && b.body !== '') m.body = decodeBody(b.body);
   if (b.localTime) m.localTime = b.localTime;
   if (b.errorCode) m.errorCode = b.errorCode;
+  if (b.attachment) m.attachment = { ...b.attachment };
   return m;
 }
 
@@ -133,6 +134,10 @@ export function toEvent(e: BridgeEvent): DecodedEvent | null {
     case 'invitation':
     case 'joinRequest':
       return e.notice ? { name: e.kind, payload: e.notice } : null;
+    case 'presence':
+      return e.presence ? { name: 'presence', payload: { ...e.presence } } : null;
+    case 'profile':
+      return e.profile ? { name: 'profile', payload: { ...e.profile } } : null;
     default:
       return null;
   }

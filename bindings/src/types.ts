@@ -2,7 +2,7 @@
 // contract. The shapes a storage adapter reads and writes are the JSON of the
 // Go client's types, generated into bridge.gen.ts and re-exported here; the
 // calls of the wasm bridge live in wasm.d.ts.
-import type { ConnectionState, ContactAnswerEvent, GroupNotice, Member, MessageStatus, Relation, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
+import type { ConnectionState, ContactAnswerEvent, GroupNotice, Member, MessageStatus, Presence, Profile, Relation, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
 
 export type {
   ConnectionState,
@@ -21,6 +21,8 @@ export type {
   StorageAccount,
   StoredConvSetting,
   StoredDraft,
+  Presence,
+  Profile,
 } from './bridge.gen.js';
 
 /** The kind of a conversation. */
@@ -57,6 +59,55 @@ export interface Message {
   status: MessageStatus;
   /** Why the relay refused the message, when `status` is `'failed'` (see {@link Codes}). */
   errorCode?: number;
+  /**
+   * The file of an image, file, audio or video message. `id` is empty while
+   * the upload runs; {@link ParleyClient.download} fetches the bytes.
+   */
+  attachment?: Attachment;
+}
+
+/** The file of an image, file, audio or video message. */
+export interface Attachment {
+  /** The relay's upload id; empty while the upload is pending. */
+  id: string;
+  /** File name. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Media type, e.g. `image/png`. */
+  mime: string;
+  width?: number;
+  height?: number;
+  durationMs?: number;
+}
+
+/**
+ * An image, file, audio or video message for {@link ParleyClient.send}: the
+ * file is uploaded to the relay first (progress through
+ * {@link SendOptions.onProgress}), the message waits in the outbox until
+ * the upload is done, and an upload cut by the network or a reload starts
+ * over.
+ */
+export interface OutgoingAttachment {
+  type: 'image' | 'file' | 'audio' | 'video';
+  file: Blob | Uint8Array;
+  /** File name; defaults to the File's name, else `file`. */
+  name?: string;
+  /** Media type; defaults to the Blob's type, else `application/octet-stream`. */
+  mime?: string;
+  width?: number;
+  height?: number;
+  durationMs?: number;
+  /** A caption. */
+  text?: string;
+  /** As {@link OutgoingMessage.clientId}. */
+  clientId?: string;
+}
+
+/** Options of {@link ParleyClient.send}. */
+export interface SendOptions extends AbortOptions {
+  /** Called as an attachment's bytes go up: (bytes sent, bytes in all). */
+  onProgress?: (sentBytes: number, totalBytes: number) => void;
 }
 
 /** The local view of a conversation. */
@@ -123,8 +174,12 @@ export interface ContactRequestEvent {
 
 /** What to send with {@link ParleyClient.send}. */
 export interface OutgoingMessage {
-  /** `'text'` (needs `text`) or `'custom'` (an application payload in `body`, optionally with `text`). */
-  type: 'text' | 'custom';
+  /**
+   * `'text'` (needs `text`), `'custom'` (an application payload in `body`,
+   * optionally with `text`) or `'location'` (`body: { lat, lng, title? }`,
+   * checked by the relay).
+   */
+  type: 'text' | 'custom' | 'location';
   /** The text of a text message. */
   text?: string;
   /**
@@ -237,6 +292,17 @@ export interface ClientEvents {
   joinRequest: GroupNotice;
   /** The total of {@link ParleyClient.totalUnread} changed; the payload is the new total. */
   totalUnread: number;
+  /**
+   * A user this user subscribed to (on any of their devices) went online or
+   * offline, or changed their status; after a reconnect, the presence of each
+   * user this device subscribed to (see {@link ParleyClient.subscribePresence}).
+   */
+  presence: Presence;
+  /**
+   * A profile changed: this user's own (set on another device) or that of a
+   * user this user subscribed to. The cache already holds it.
+   */
+  profile: Profile;
 }
 
 /** A name in {@link ClientEvents}. */
@@ -299,6 +365,22 @@ export interface MembersOptions {
 
 export type { GroupNotice, Member };
 
+/** Options of {@link ParleyClient.subscribePresence}. */
+export interface SubscribePresenceOptions {
+  /** How long the subscription lasts. Defaults to 86 400 000 (a day); the relay keeps it within a minute and 30 days. */
+  ttlMs?: number;
+}
+
+/** What {@link ParleyClient.setProfile} changes: a field left out keeps its value, `''` clears it. */
+export interface ProfileUpdate {
+  /** At most 64 bytes, no control or bidirectional characters. */
+  nickname?: string;
+  /** A URL, at most 512 bytes. */
+  avatar?: string;
+  /** Application-defined (JSON, typically), at most 512 bytes. */
+  custom?: string;
+}
+
 /** Reconnect backoff (full jitter, exponential), as Go's core.Config. */
 export interface ReconnectOptions {
   /** Stop reconnecting after this many failures in a row (state `disconnected`). Defaults to 0: unlimited. */
@@ -338,6 +420,11 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 
 /** Options of {@link createClient}. Every field but `url` and `token` is optional. */
 export interface ClientOptions {
+  /**
+   * Base URL of the relay's upload endpoint. Defaults to the WebSocket URL's
+   * origin with `/v1/uploads` (ws → http, wss → https).
+   */
+  uploadUrl?: string;
   /** The relay's WebSocket endpoint, e.g. `ws://127.0.0.1:8787/v1/ws`. */
   url: string;
   /**
@@ -496,7 +583,12 @@ export interface ParleyClient {
    */
   sendText(conversationId: string, text: string, options?: SendTextOptions): Promise<Message>;
   /** Sends a message of any type; as {@link ParleyClient.sendText}. */
-  send(conversationId: string, message: OutgoingMessage, options?: AbortOptions): Promise<Message>;
+  send(conversationId: string, message: OutgoingMessage | OutgoingAttachment, options?: SendOptions): Promise<Message>;
+  /**
+   * Fetches the bytes of a message's attachment from the relay: for members
+   * of the message's conversation and the uploader (4203 otherwise).
+   */
+  download(message: Message, options?: AbortOptions): Promise<Uint8Array>;
   /** Sends a failed message again; resolves once acknowledged. */
   resend(clientId: string): Promise<Message>;
   /** Drops a pending or failed message from the outbox; its send rejects with 4908 (Aborted). */
@@ -633,6 +725,39 @@ export interface ParleyClient {
   joinRequests(groupId: string): Promise<GroupNotice[]>;
   /** A page of a group's members with their roles, from the relay (members only). */
   members(groupId: string, options?: MembersOptions): Promise<Member[]>;
+  /**
+   * Sets this user's custom status, application-defined, at most 64 bytes
+   * (4271 above); `undefined` clears it. Users subscribed to this user get it
+   * in their `presence` events. Needs a connection (4901).
+   */
+  setStatus(status?: string): Promise<void>;
+  /**
+   * Subscribes this user to the presence of `users` and resolves with their
+   * presence, in order (repeats dropped). The subscription belongs to the
+   * user: all their devices get a `presence` event on every change, until it
+   * expires (`ttlMs`, a day by default) or {@link unsubscribePresence}. A user
+   * holds at most 3,000 subscriptions (4270 above; renewing one held is
+   * free). Lists above 200 go in several requests: a refused one leaves the
+   * earlier ones in place. Needs a connection (4901).
+   */
+  subscribePresence(users: string[], options?: SubscribePresenceOptions): Promise<Presence[]>;
+  /** Withdraws this user's presence subscriptions to `users` (on all their devices). */
+  unsubscribePresence(users: string[]): Promise<void>;
+  /**
+   * Changes this user's profile, hosted by the relay: fields left out keep
+   * their value. Resolves when stored; this user's other devices and the users
+   * subscribed to this user get a `profile` event. Bad fields: 4272.
+   */
+  setProfile(profile: ProfileUpdate): Promise<void>;
+  /**
+   * The profiles of `users`, in order (repeats dropped): from the client's
+   * cache when read less than 5 minutes ago, otherwise from the relay; changes
+   * pushed by the relay (a subscribed user's, this user's own) replace cached
+   * ones at once. A user who never set a profile has only `user` and
+   * `updatedAt: 0`. Offline, cached profiles are returned however old; a user
+   * never read rejects with 4901.
+   */
+  profiles(users: string[]): Promise<Profile[]>;
   /** Resolves when connected with nothing left to sync, fill or send. */
   waitSynced(options?: AbortOptions): Promise<void>;
   /** Ends the session and releases the client; unsent messages stay in the outbox for the next start. */

@@ -24,7 +24,7 @@
  * delivered from the Go side's event goroutine, in order).
  * @internal
  */
-import type { BridgeCall, BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member } from './bridge.gen.js';
+import type { BridgeCall, BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member, Presence, Profile } from './bridge.gen.js';
 import type { BridgeGroupOp } from './groups.js';
 
 /** @internal */
@@ -92,6 +92,11 @@ export interface WasmClient {
   probe(timeoutMs: number): void;
   /** "" when sent or dropped (best-effort), else why the argument is invalid. */
   typing(conversationId: string): string;
+  setStatus(status: string): Promise<void>;
+  subscribePresence(users: string[], ttlMs: number): Promise<Presence[]>;
+  unsubscribePresence(users: string[]): Promise<void>;
+  setProfile(profile: { nickname?: string; avatar?: string; custom?: string }): Promise<Profile[]>;
+  profiles(users: string[]): Promise<Profile[]>;
   state(): 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
   userId(): string;
   deviceId(): string;
@@ -108,6 +113,14 @@ export interface WasmClient {
    */
   send(conv: string, type: string, text: string, body: Uint8Array | null, clientId?: string, signal?: AbortSignal): Promise<StoredMessage>;
   resend(clientId: string): Promise<StoredMessage>;
+  /** Queues an attachment message that waits in the outbox for attachmentUploaded; resolves on ack. */
+  sendAttachment(conv: string, type: string, text: string, clientId: string, name: string, size: number, mime: string, width: number, height: number, durationMs: number, signal?: AbortSignal): Promise<StoredMessage>;
+  /** The relay answered the upload of clientId's file: the message goes out. */
+  attachmentUploaded(clientId: string, id: string, size: number, mime: string): Promise<void>;
+  /** The upload of clientId's file failed for good: the message fails with code. */
+  uploadFailed(clientId: string, code: number, reason: string): Promise<void>;
+  /** The outbox messages whose file is still to be uploaded. */
+  awaitingUpload(): Promise<StoredMessage[]>;
   discard(clientId: string): Promise<void>;
   markRead(conv: string, seq: number): Promise<void>;
   /** id '' lets the client choose one. Resolves with the StoredConversation. */

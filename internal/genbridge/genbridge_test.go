@@ -43,7 +43,8 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := core.Message{ID: "i", ClientID: "c", ConvID: "p:a:b", Seq: 1, Sender: "a", Device: "d", Type: "text", Text: "t",
-		Body: []byte{1}, CreatedAt: 1, LocalTime: 1, Status: core.StatusFailed, ErrorCode: 4203}
+		Body: []byte{1}, CreatedAt: 1, LocalTime: 1, Status: core.StatusFailed, ErrorCode: 4203,
+		Attachment: &core.Attachment{ID: "x", Name: "n", Size: 1, Mime: "m", Width: 1, Height: 1, DurationMs: 1}}
 	cv := core.Conversation{ID: "p:a:b", Kind: "p2p", Name: "n", Members: []string{"a"}, LastMessage: &m, LastSeq: 1, ReadSeq: 1,
 		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d",
 		Role: "owner", Avatar: "a", Notice: "n", Custom: "c", JoinPolicy: "open", MutedUntil: 1, MuteAll: true}
@@ -61,6 +62,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	sig := core.CallSignal{CallID: "c", Peer: "b", Kind: "offer", Data: "v=0"}
 	for ts, v := range map[string]any{
 		"StoredMessage":      m,
+		"StoredAttachment":   *m.Attachment,
 		"StoredConversation": cv,
 		"StorageMeta":        meta,
 		"OutboxEntry":        e,
@@ -71,6 +73,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
 		"BridgeEvent": core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
 			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1, Notice: &notice,
+			Presence: &core.Presence{User: "a"}, Profile: &core.Profile{User: "a"},
 			Call: &core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call}, Signal: &sig},
 		"GroupNotice":        notice,
 		"Member":             core.Member{User: "a", Role: "admin", JoinedAt: 1, MutedUntil: 1},
@@ -83,6 +86,8 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"BridgeCallEvent":    core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call},
 		"BridgeCallSignal":   sig,
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
+		"Presence":           core.Presence{User: "a", Online: true, Status: "s", LastSeen: 1},
+		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1},
 	} {
 		full, err := json.Marshal(v)
 		if err != nil {
@@ -150,6 +155,8 @@ func zeroOf(v any) any {
 		return core.CallEvent{}
 	case core.CallSignal:
 		return core.CallSignal{}
+	case core.Attachment:
+		return core.Attachment{}
 	case core.Relation:
 		return core.Relation{}
 	case core.ConvSetting:
@@ -164,6 +171,10 @@ func zeroOf(v any) any {
 		return core.GroupNotice{}
 	case core.Member:
 		return core.Member{}
+	case core.Presence:
+		return core.Presence{}
+	case core.Profile:
+		return core.Profile{}
 	}
 	panic("no zero value for this type")
 }

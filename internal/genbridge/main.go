@@ -55,6 +55,7 @@ const (
 var shapes = []shape{
 	{ts: "ConnectionState", dir: coreDir, goType: "State", doc: "Where the connection stands."},
 	{ts: "MessageStatus", dir: coreDir, goType: "Status", doc: "Where a message stands from this device's point of view."},
+	{ts: "StoredAttachment", dir: coreDir, goType: "Attachment", doc: "The file of an image, file, audio or video message."},
 	{ts: "StoredMessage", dir: coreDir, goType: "Message", doc: "A message as stored (`body` is base64)."},
 	{ts: "StoredConversation", dir: coreDir, goType: "Conversation", doc: "A conversation as stored."},
 	{ts: "Relation", dir: coreDir, goType: "Relation", doc: "This user's relation to another user: a contact, a request either way, a block.\n`state` is `requested` (this user asked), `pending` (they asked; `note` is theirs),\n`contact`, or absent; `blocked` is independent of it."},
@@ -77,6 +78,8 @@ var shapes = []shape{
 	{ts: "BridgeCallSignal", dir: coreDir, goType: "CallSignal", internal: true},
 	{ts: "GroupNotice", dir: coreDir, goType: "GroupNotice", doc: "A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request\n(`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and\n`joinRequest` events."},
 	{ts: "Member", dir: coreDir, goType: "Member", doc: "One member of a group."},
+	{ts: "Presence", dir: coreDir, goType: "Presence", doc: "A user's presence: online while any of their devices is connected (see\n{@link ParleyClient.subscribePresence})."},
+	{ts: "Profile", dir: coreDir, goType: "Profile", doc: "A user's public profile (see {@link ParleyClient.profiles})."},
 	{ts: "BridgeEventKind", dir: coreDir, goType: "EventKind", internal: true},
 	{ts: "BridgeEvent", dir: coreDir, goType: "Event", internal: true},
 	{ts: "BridgeConfig", dir: bridgeDir, goType: "bridgeConfig", internal: true},

@@ -96,12 +96,13 @@ export async function createClient(options: BridgeClientOptions, env: BridgeEnv)
 
 /** What a method does with a call that was in flight when the page went away. */
 const REPLAY = new Set(['connect', 'conversations', 'conversation', 'totalUnread', 'messages', 'history', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup',
-  'requestContact', 'removeContact', 'contacts', 'relations', 'block', 'unblock', 'blocked', 'setContactsOnly', 'contactsOnly', 'setConversation', 'setDraft']);
+  'requestContact', 'removeContact', 'contacts', 'relations', 'block', 'unblock', 'blocked', 'setContactsOnly', 'contactsOnly', 'setConversation', 'setDraft',
+  'setStatus', 'subscribePresence', 'unsubscribePresence', 'setProfile', 'profiles']);
 const SENDS = new Set(['send', 'sendText']);
 /** Methods answered here: they are synchronous in the SDK, or only about this side. */
 const LOCAL = new Set(['on', 'once', 'off', 'p2p', 'reconnect', 'typing', 'call', 'close']);
 /** The SDK's event names; the compiler checks the list against ClientEventName both ways. */
-const EVENT_LIST = ['call', 'state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest'] as const;
+const EVENT_LIST = ['call', 'state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest', 'presence', 'profile'] as const;
 const _everyEvent: [(typeof EVENT_LIST)[number]] extends [ClientEventName] ? ([ClientEventName] extends [(typeof EVENT_LIST)[number]] ? true : false) : false = true;
 void _everyEvent;
 const EVENTS: ReadonlySet<string> = new Set(EVENT_LIST);

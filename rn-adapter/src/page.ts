@@ -380,6 +380,11 @@ const API = {
   contactsOnly: 'method',
   setConversation: 'method',
   setDraft: 'method',
+  setStatus: 'method',
+  subscribePresence: 'method',
+  unsubscribePresence: 'method',
+  setProfile: 'method',
+  profiles: 'method',
   waitSynced: 'method',
   close: 'method',
 } as const satisfies Record<keyof ParleyClient, 'getter' | 'method'>;

@@ -129,6 +129,18 @@ func (w *jsonw) message(m *core.Message) {
 	w.intOmit("localTime", m.LocalTime)
 	w.str("status", string(m.Status))
 	w.intOmit("errorCode", int64(m.ErrorCode))
+	if a := m.Attachment; a != nil {
+		w.key("attachment")
+		w.open()
+		w.str("id", a.ID)
+		w.str("name", a.Name)
+		w.int("size", a.Size)
+		w.str("mime", a.Mime)
+		w.intOmit("width", int64(a.Width))
+		w.intOmit("height", int64(a.Height))
+		w.intOmit("durationMs", int64(a.DurationMs))
+		w.close()
+	}
 	w.close()
 }
 
@@ -299,6 +311,7 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.key("notice")
 		w.notice(e.Notice) // jsgroups_js.go
 	}
+	w.presenceEvent(e) // presence_js.go
 	w.close()
 	return w.b
 }
@@ -490,6 +503,10 @@ func (r *jsReader) message(o js.Value, m *core.Message) {
 	m.LocalTime = r.int(o, "localTime")
 	m.Status = core.Status(r.str(o, "status"))
 	m.ErrorCode = proto.Code(r.int(o, "errorCode"))
+	if a, ok := r.object(o, "attachment"); ok {
+		m.Attachment = &core.Attachment{ID: r.str(a, "id"), Name: r.str(a, "name"), Size: r.int(a, "size"), Mime: r.str(a, "mime"),
+			Width: uint32(r.uint(a, "width")), Height: uint32(r.uint(a, "height")), DurationMs: r.uint(a, "durationMs")}
+	}
 }
 
 func (r *jsReader) messages(a js.Value) []core.Message {

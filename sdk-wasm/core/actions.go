@@ -53,6 +53,9 @@ type Result struct {
 	More    bool
 	// Notices are the invitations or join requests, for FetchPending.
 	Notices []GroupNotice
+	// Presences and Profiles answer the presence and profile requests.
+	Presences []Presence
+	Profiles  []Profile
 }
 
 // Poll returns the actions produced since the last call, in order.

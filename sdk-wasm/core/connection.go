@@ -52,6 +52,8 @@ type request struct {
 	// autoID marks a create-group whose id the core chose (see CreateGroup).
 	autoID bool
 	group  *proto.CreateGroup // with autoID: the request, to ask again without the id
+
+	users *proto.SubscribePresence // reqPresence: the request (presence.go)
 }
 
 // Start begins connecting.
@@ -190,6 +192,10 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.userState(now, f.ID, r, body)
 	case *proto.UserUpdate:
 		c.userUpdate(body)
+	case *proto.Presences: // presence.go
+		c.presences(now, f.ID, r, body)
+	case *proto.Profiles:
+		c.profilesFrame(now, f.ID, r, body)
 	case nil:
 		if f.Type == proto.TypeResync {
 			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
@@ -316,6 +322,7 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	c.startUserSync(now)
 	c.sendReads(now)
 	c.pumpGroups(now)
+	c.presenceWelcome(now)
 	c.pumpSends(now)
 }
 

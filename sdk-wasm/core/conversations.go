@@ -519,7 +519,7 @@ func fromWire(w *proto.Message) Message {
 	m := Message{
 		ID: w.ID(), ClientID: w.ClientID, ConvID: w.ConvID, Seq: w.Seq, Sender: w.Sender,
 		Device: w.Device, Type: w.MsgType, Text: w.Text, Body: w.Body, CreatedAt: w.CreatedAt,
-		Status: StatusSent,
+		Status: StatusSent, Attachment: attachmentFromWire(w.Attachment),
 	}
 	if w.MsgType == proto.MsgSystem {
 		m.Body = systemBody(w.Body) // groups.go

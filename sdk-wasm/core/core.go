@@ -135,6 +135,9 @@ type Core struct {
 	// contacts.go: the user's feed and drafts.
 	acct account
 
+	// presence.go: subscriptions made here and the profile cache.
+	pres presenceState
+
 	// actions.go: the outputs of the input being handled.
 	acts   []Action
 	mark   int // index in acts where the current input's actions start

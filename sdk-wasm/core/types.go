@@ -40,6 +40,8 @@ type Message struct {
 	LocalTime int64      `json:"localTime,omitempty"` // unix ms when this device created it (0 for others' messages)
 	Status    Status     `json:"status"`
 	ErrorCode proto.Code `json:"errorCode,omitempty"` // why the relay refused it, when the status is failed
+
+	Attachment *Attachment `json:"attachment,omitempty"` // the file of an image, file, audio or video message
 }
 
 // Conversation is the local view of a conversation.
@@ -149,5 +151,7 @@ type Event struct {
 	Total        uint64         `json:"total,omitempty"`    // totalUnread
 	Call         *CallEvent     `json:"call,omitempty"`
 	Signal       *CallSignal    `json:"signal,omitempty"`
-	Notice       *GroupNotice   `json:"notice,omitempty"` // invitation, joinRequest
+	Notice       *GroupNotice   `json:"notice,omitempty"`   // invitation, joinRequest
+	Presence     *Presence      `json:"presence,omitempty"` // EventPresence
+	Profile      *Profile       `json:"profile,omitempty"`  // EventProfile
 }

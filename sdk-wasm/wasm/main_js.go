@@ -161,8 +161,9 @@ func newBridge() *bridge {
 		}
 		return ""
 	})
-	registerContacts(b) // contacts_js.go
-	registerGroups(b)   // groups_js.go
+	registerContacts(b)    // contacts_js.go
+	registerGroups(b)      // groups_js.go
+	registerAttachments(b) // attachments_js.go
 	b.sync("reconnect", func(c *jsClient, _ tomb, _ []js.Value) any {
 		if c != nil {
 			c.Reconnect()
@@ -315,6 +316,7 @@ func newBridge() *bridge {
 	b.async("waitSynced", func(c *jsClient, args []js.Value) (work, error) {
 		return withSignal(args, 0, func(ctx context.Context) ([]byte, error) { return nil, c.WaitSynced(ctx) })
 	})
+	b.presenceMethods() // presence_js.go
 	return b
 }
 

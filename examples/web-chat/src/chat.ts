@@ -4,6 +4,7 @@
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { Calls, callRecordText } from './calls';
 import { h, icon } from './dom';
+import { PresenceView } from './presence';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
   convMembers,
@@ -94,6 +95,8 @@ export class ChatApp {
   private toastEl!: HTMLElement;
   private rowEls = new Map<string, { el: HTMLElement; sig: string }>();
   private renderedConv: string | null = null;
+  /** Presence dots, nicknames and pictures (presence.ts). */
+  private presence!: PresenceView;
 
   constructor(opts: ChatOptions) {
     this.client = opts.client;
@@ -108,7 +111,9 @@ export class ChatApp {
   async start(): Promise<void> {
     const c = this.client;
     this.calls = new Calls(c, this.root, (text) => this.toast(text));
+    this.presence = new PresenceView(c, this.me, () => this.mark('list', 'pane'));
     this.cleanups.push(
+      this.presence.start(),
       this.calls.start(),
       c.on('state', (e) => {
         this.conn = e.state;
@@ -467,6 +472,7 @@ export class ChatApp {
     if (d.list) this.renderList();
     if (d.pane) this.renderPane();
     if (d.thread) this.renderThread();
+    if (d.list || d.pane) this.presence?.decorate(this.root, this.selected);
     this.dirty = { list: false, pane: false, thread: false, conn: false };
   }
 

@@ -13,7 +13,7 @@ import (
 // relayRoutes are the routes relay.Server.Handler serves. The binary mounts
 // the relay at exactly these, so that its own routes — a static directory at
 // "/" above all — never shadow the relay's.
-var relayRoutes = []string{"GET /v1/ws", "GET /healthz"}
+var relayRoutes = []string{"GET /v1/ws", "GET /healthz", "POST /v1/uploads", "OPTIONS /v1/uploads", "GET /v1/uploads/{id}", "OPTIONS /v1/uploads/{id}"}
 
 // extras are what only the binary serves around the relay.
 type extras struct {
