@@ -122,6 +122,7 @@ type sessionEnv struct {
 	// (control.go); tokens checks revocations (sessions.go).
 	ctl    *control
 	tokens *revocations
+	hooks  *webhooks // webhooks.go; nil: none
 }
 
 // sessionLimits are the Options a session applies.
@@ -553,6 +554,7 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 	s.reply(proto.Frame{Type: proto.TypeConvResult, ID: id, Body: &proto.ConvResult{Conversation: conv}})
 	if created {
 		s.publishCreated(spec, conv) // session_group.go
+		s.env.hooks.groupChanged(conv, "created")
 	}
 }
 

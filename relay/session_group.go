@@ -67,6 +67,9 @@ func (s *Session) groupOp(now time.Time, id uint64, b *proto.GroupOp) {
 		s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
 	}
 	s.groupFanout(&out)
+	if out.View != nil && len(out.Messages) > 0 {
+		s.env.hooks.groupChanged(*out.View, b.Op) // webhooks.go
+	}
 }
 
 // groupFanout delivers what a group change produced. The actor's other

@@ -377,6 +377,22 @@ export interface BridgeCallSignal {
 }
 
 /**
+ * One open session of this user, on any relay: see {@link ParleyClient.devices}.
+ *
+ * Generated from Go core.Device.
+ */
+export interface Device {
+  /** The device id the session's hello carried. */
+  id: string;
+  /** Web, node, react-native, miniapp, …. */
+  platform?: string;
+  /** Unix milliseconds, relay clock. */
+  connectedAt: number;
+  /** This client's own session. */
+  current: boolean;
+}
+
+/**
  * A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request
  * (`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and
  * `joinRequest` events.
@@ -506,6 +522,8 @@ export interface BridgeConfig {
   /** Seeds backoff jitter and client ids (tests); 0: random. */
   seed?: number;
   logLevel?: LogLevel;
+  /** Web, node, react-native, miniapp: sent in hello. */
+  platform?: string;
 }
 
 /**

@@ -20,6 +20,7 @@ import type {
   Conversation,
   ConversationSettings,
   CreateGroupOptions,
+  Device,
   HistoryOptions,
   HistoryPage,
   LogLevel,
@@ -153,6 +154,7 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
       tokenRefresh: typeof token === 'function',
       seed: options.seed,
       logLevel,
+      platform: options.platform ?? defaultPlatform(),
     };
     const client = new Client(log, storage, ownStorage, claim);
     const idbFactory = (globalThis as { indexedDB?: unknown }).indexedDB;
@@ -573,6 +575,15 @@ class Client implements ParleyClient {
     return this.#call((wc) => wc.markRead(conversationId, seq));
   }
 
+  devices(): Promise<Device[]> {
+    return this.#call((wc) => wc.devices());
+  }
+
+  kickDevice(deviceId: string): Promise<void> {
+    if (typeof deviceId !== 'string' || deviceId === '') return Promise.reject(invalid('kickDevice() needs a device id'));
+    return this.#call((wc) => wc.kickDevice(deviceId));
+  }
+
   typing(conversationId: string): void {
     if (typeof conversationId !== 'string' || conversationId === '') throw invalid('typing() needs a conversation id');
     const err = this.#live().typing(conversationId);
@@ -761,4 +772,10 @@ function isAdapter(s: unknown): s is StorageAdapter {
     typeof a.messages === 'function' &&
     typeof a.close === 'function'
   );
+}
+
+/** The platform a client says it is when the options do not: Node.js, or a browser-like host. */
+function defaultPlatform(): string {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string' && typeof (globalThis as { window?: unknown }).window === 'undefined' ? 'node' : 'web';
 }

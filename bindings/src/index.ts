@@ -45,6 +45,7 @@ export type {
   Conversation,
   ConversationType,
   CreateGroupOptions,
+  Device,
   GroupNotice,
   GroupRole,
   GroupUpdate,

@@ -2,10 +2,11 @@
 // contract. The shapes a storage adapter reads and writes are the JSON of the
 // Go client's types, generated into bridge.gen.ts and re-exported here; the
 // calls of the wasm bridge live in wasm.d.ts.
-import type { ConnectionState, ContactAnswerEvent, GroupNotice, Member, MessageStatus, Presence, Profile, Relation, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
+import type { ConnectionState, ContactAnswerEvent, Device, GroupNotice, Member, MessageStatus, Presence, Profile, Relation, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
 
 export type {
   ConnectionState,
+  Device,
   MessageStatus,
   OutboxEntry,
   SearchCursor,
@@ -240,7 +241,7 @@ export interface StateEvent {
 
 /** Payload of the `kicked` event: the session ended for good and will not reconnect. */
 export interface KickedEvent {
-  /** {@link Codes}.Kicked, Unauthorized, TokenExpired, … */
+  /** {@link Codes}.Kicked, DeviceKicked, DevicePolicy, TokenRevoked, Unauthorized, TokenExpired, … */
   code: number;
   reason: string;
 }
@@ -500,6 +501,14 @@ export interface ClientOptions {
   wasmGlobal?: object;
   /** Seeds backoff jitter and client ids, so a test replays identically. Defaults to random. */
   seed?: number;
+  /**
+   * The kind of client, sent to the relay when connecting: its device policy
+   * (`--device-policy`) limits each user's sessions per platform, and
+   * {@link ParleyClient.devices} shows it. Defaults to `'node'` in Node.js and
+   * `'web'` elsewhere; `@parley-im/react-native` and `@parley-im/miniapp` set
+   * theirs. Lowercase letters, digits and `-`.
+   */
+  platform?: 'web' | 'node' | 'react-native' | 'miniapp' | (string & {});
 }
 
 /**
@@ -689,6 +698,18 @@ export interface ParleyClient {
    * 4263 a group above four, 4266 calls off).
    */
   call(userOrConversationId: string, options?: CallOptions): Promise<Call>;
+  /**
+   * The user's open sessions on every relay, oldest first, this one marked
+   * `current`. Needs a connection: rejects with 4901 (NotConnected) offline.
+   */
+  devices(): Promise<Device[]>;
+  /**
+   * Closes the session of another of the user's devices (an `id` from
+   * {@link ParleyClient.devices}): that device gets `kicked` with code 4011
+   * (DeviceKicked) and does not reconnect by itself. Rejects with 4285
+   * (NoSuchDevice) when the device has no open session, 4901 offline.
+   */
+  kickDevice(deviceId: string): Promise<void>;
   /**
    * Creates a group with the given members (this user is always one; at
    * least one other is required, else 4903). Offline, the request waits for

@@ -24,7 +24,7 @@
  * delivered from the Go side's event goroutine, in order).
  * @internal
  */
-import type { BridgeCall, BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member, Presence, Profile } from './bridge.gen.js';
+import type { BridgeCall, BridgeConfig, BridgeEvent, BridgeSearch, Device, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member, Presence, Profile } from './bridge.gen.js';
 import type { BridgeGroupOp } from './groups.js';
 
 /** @internal */
@@ -123,6 +123,9 @@ export interface WasmClient {
   awaitingUpload(): Promise<StoredMessage[]>;
   discard(clientId: string): Promise<void>;
   markRead(conv: string, seq: number): Promise<void>;
+  /** Device[] of the user's open sessions, oldest first. */
+  devices(): Promise<Device[]>;
+  kickDevice(deviceId: string): Promise<void>;
   /** id '' lets the client choose one. Resolves with the StoredConversation. */
   createGroup(id: string, name: string, members: string[], signal?: AbortSignal): Promise<StoredConversation>;
   /** createGroup with the group's information. */

@@ -76,6 +76,7 @@ var shapes = []shape{
 	{ts: "BridgeCallChange", dir: coreDir, goType: "CallChange", internal: true},
 	{ts: "BridgeCallEvent", dir: coreDir, goType: "CallEvent", internal: true},
 	{ts: "BridgeCallSignal", dir: coreDir, goType: "CallSignal", internal: true},
+	{ts: "Device", dir: coreDir, goType: "Device", doc: "One open session of this user, on any relay: see {@link ParleyClient.devices}."},
 	{ts: "GroupNotice", dir: coreDir, goType: "GroupNotice", doc: "A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request\n(`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and\n`joinRequest` events."},
 	{ts: "Member", dir: coreDir, goType: "Member", doc: "One member of a group."},
 	{ts: "Presence", dir: coreDir, goType: "Presence", doc: "A user's presence: online while any of their devices is connected (see\n{@link ParleyClient.subscribePresence})."},

@@ -49,7 +49,9 @@ func TestPresenceAcrossRelays(t *testing.T) {
 		}
 	}
 	presence := func(online bool) func(core.Event) bool {
-		return func(e core.Event) bool { return e.Presence != nil && e.Presence.User == "roamer" && e.Presence.Online == online }
+		return func(e core.Event) bool {
+			return e.Presence != nil && e.Presence.User == "roamer" && e.Presence.Online == online
+		}
 	}
 	quiet := func(what string) {
 		t.Helper()

@@ -97,7 +97,7 @@ export async function createClient(options: BridgeClientOptions, env: BridgeEnv)
 /** What a method does with a call that was in flight when the page went away. */
 const REPLAY = new Set(['connect', 'conversations', 'conversation', 'totalUnread', 'messages', 'history', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup',
   'requestContact', 'removeContact', 'contacts', 'relations', 'block', 'unblock', 'blocked', 'setContactsOnly', 'contactsOnly', 'setConversation', 'setDraft',
-  'setStatus', 'subscribePresence', 'unsubscribePresence', 'setProfile', 'profiles']);
+  'setStatus', 'subscribePresence', 'unsubscribePresence', 'setProfile', 'profiles', 'devices']);
 const SENDS = new Set(['send', 'sendText']);
 /** Methods answered here: they are synchronous in the SDK, or only about this side. */
 const LOCAL = new Set(['on', 'once', 'off', 'p2p', 'reconnect', 'typing', 'call', 'close']);

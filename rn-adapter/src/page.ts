@@ -158,6 +158,7 @@ async function open(v: number, msg: Extract<ToPage, { t: 'open' }>): Promise<voi
       deviceId = stableDeviceId();
       if (deviceId) options.deviceId = deviceId;
     }
+    options.platform ??= 'react-native';
     const client = await createClient(options);
     if (!diag.timings.created) diag.timings.created = Math.round(performance.now());
     const entry: Entry = { client, offs: new Map(), awaiting: [], getters: getterNames(client), deviceId };
@@ -352,6 +353,8 @@ const API = {
   markRead: 'method',
   typing: 'method',
   call: 'method',
+  devices: 'method',
+  kickDevice: 'method',
   createGroup: 'method',
   updateGroup: 'method',
   addMembers: 'method',

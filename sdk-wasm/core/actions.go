@@ -48,6 +48,8 @@ type Result struct {
 	Messages []Message
 	// Call is the call, for PlaceCall and AcceptCall.
 	Call *Call
+	// Devices is the list, for Devices.
+	Devices []Device
 	// Members is the page, for FetchMembers; More says more follow.
 	Members []Member
 	More    bool

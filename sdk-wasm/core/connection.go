@@ -36,9 +36,11 @@ const (
 	reqCallAccept
 	reqCallEnd
 	reqCallSignal
-	reqGroup   // groups.go
-	reqMembers // groups.go
-	reqPending // groups.go
+	reqDevices    // devices.go
+	reqKickDevice // devices.go
+	reqGroup      // groups.go
+	reqMembers    // groups.go
+	reqPending    // groups.go
 )
 
 // request is one request frame awaiting its reply on the current connection.
@@ -124,7 +126,7 @@ func (c *Core) HandleOpen(now time.Time, conn uint64, token string) {
 	c.phase = phaseHello
 	c.lastRecv = now
 	c.request(now, &request{kind: reqHello}, proto.TypeHello, &proto.Hello{
-		Version: proto.Version, Token: token, DeviceID: c.meta.DeviceID, Client: c.cfg.ClientName,
+		Version: proto.Version, Token: token, DeviceID: c.meta.DeviceID, Client: c.cfg.ClientName, Platform: c.cfg.Platform,
 	})
 }
 
@@ -235,6 +237,8 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		if !c.groupCreated(r, &body.Conversation) {
 			c.badReply(now, f.ID, r, "conversation result with an invalid conversation id")
 		}
+	case *proto.DeviceList:
+		c.deviceList(now, f.ID, r, body)
 	case *proto.GroupNotice:
 		c.groupNotice(body)
 	case *proto.MemberPage:
@@ -326,15 +330,12 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	c.pumpSends(now)
 }
 
-// renewTime is when to act on a token expiring at exp (unix seconds): a
-// fifth of its remaining life before, at most a minute.
+// renewTime is when to act on a token expiring at exp (unix seconds): at
+// 80 % of its remaining life, so that a renewal has a fifth of it to come
+// back in (an hour's token: 12 minutes).
 func renewTime(now time.Time, exp int64) time.Time {
 	at := time.Unix(exp, 0)
-	lead := at.Sub(now) / 5
-	if lead > time.Minute {
-		lead = time.Minute
-	}
-	return at.Add(-lead)
+	return at.Add(-at.Sub(now) / 5)
 }
 
 // scheduleRenew arms the in-band renewal of a session whose token expires
@@ -575,6 +576,10 @@ func kindName(k reqKind) string {
 		return "create group"
 	case reqRenew:
 		return "renew"
+	case reqDevices:
+		return "devices"
+	case reqKickDevice:
+		return "kick device"
 	}
 	return "request"
 }

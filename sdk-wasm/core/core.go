@@ -15,6 +15,10 @@ type Config struct {
 	DeviceID string
 	// ClientName goes into Hello for the relay's logs. Defaults to "parley-go".
 	ClientName string
+	// Platform goes into Hello: web, node, react-native, miniapp (the
+	// relay's device policy limits sessions per platform). Defaults to
+	// empty, which the relay counts as "other".
+	Platform string
 	// Heartbeat is how often to ping when the relay does not say. Defaults to 25 s.
 	Heartbeat time.Duration
 	// HeartbeatTimeout closes a connection on which nothing arrived for this

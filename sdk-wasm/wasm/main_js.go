@@ -234,6 +234,22 @@ func newBridge() *bridge {
 		}
 		return func() ([]byte, error) { return nil, c.Discard(id) }, nil
 	})
+	b.async("devices", func(c *jsClient, args []js.Value) (work, error) {
+		return func() ([]byte, error) {
+			ds, err := c.Devices(context.Background())
+			if err != nil {
+				return nil, err
+			}
+			return client.AppendDevices(nil, ds), nil
+		}, nil
+	})
+	b.async("kickDevice", func(c *jsClient, args []js.Value) (work, error) {
+		id, err := argString(args, 0, "deviceId")
+		if err != nil {
+			return nil, err
+		}
+		return func() ([]byte, error) { return nil, c.KickDevice(context.Background(), id) }, nil
+	})
 	b.async("markRead", func(c *jsClient, args []js.Value) (work, error) {
 		conv, err := argString(args, 0, "conv")
 		if err != nil {
@@ -568,6 +584,7 @@ func readConfig(v js.Value) (bridgeConfig, error) {
 		TokenRefresh:     r.Bool(v, "tokenRefresh"),
 		Seed:             r.Uint(v, "seed"),
 		LogLevel:         r.Str(v, "logLevel"),
+		Platform:         r.Str(v, "platform"),
 	}
 	if err := r.Err(); err != nil {
 		return cfg, err

@@ -4,6 +4,7 @@
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { Calls, callRecordText } from './calls';
 import { h, icon } from './dom';
+import { openDevices } from './devices';
 import { PresenceView } from './presence';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
@@ -500,6 +501,7 @@ export class ChatApp {
         { class: 'sidebar-actions' },
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-chat', onclick: () => this.openNewChat() }, icon('chat'), 'New chat'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-group', onclick: () => this.openNewGroup() }, icon('group'), 'New group'),
+        h('button', { class: 'btn soft', type: 'button', 'data-testid': 'devices', onclick: () => openDevices(this.client) }, 'Devices'),
       ),
       this.listEl,
     );

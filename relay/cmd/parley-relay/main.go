@@ -153,6 +153,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	checkOverload, applyOverload := overloadFlags(e)
 	checkCalls, startCalls := callFlags(e)
+	checkSessions, applySessions := sessionFlags(e) // sessions.go
 	applyUploads := uploadFlags(e)
 	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
 	userRate := fs.Float64("user-rate-limit", 1000, "frames per second one user may send across their sessions on this node; negative disables")
@@ -223,6 +224,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *adminAddr == "off" {
 		*adminAddr = ""
 	}
+	if err := checkSessions(*adminAddr); err != nil {
+		return badUsage(stderr, err)
+	}
 	if *pprofOn && *adminAddr == "" {
 		return badUsage(stderr, errors.New("--pprof is served on --admin-addr, which is off"))
 	}
@@ -277,6 +281,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		TokenAudience: *tokenAudience, TokenIssuer: *tokenIssuer, MaxTokenTTL: *maxTokenTTL, TokenLeeway: leeway,
 	}
 	applyOverload(&opts)
+	applySessions(&opts)
 	if err := applyUploads(&opts); err != nil {
 		if store != nil {
 			store.Close()

@@ -38,10 +38,12 @@ func routes(relayHandler http.Handler, x extras) http.Handler {
 }
 
 // adminRoutes returns the handler of the admin listener: the relay's
-// metrics and, with pprof, Go's profiler.
+// metrics, its admin API (with --admin-secret) and, with pprof, Go's
+// profiler.
 func adminRoutes(admin http.Handler, pprofOn bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", admin)
+	mux.Handle("/admin/", admin)
 	if pprofOn {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
