@@ -388,6 +388,7 @@ const API = {
   unsubscribePresence: 'method',
   setProfile: 'method',
   profiles: 'method',
+  download: 'method',
   waitSynced: 'method',
   close: 'method',
 } as const satisfies Record<keyof ParleyClient, 'getter' | 'method'>;

@@ -4,8 +4,11 @@
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { Calls, callRecordText } from './calls';
 import { h, icon } from './dom';
+import { convActions, convBadges, draftSaver, pinnedFirst } from './settings';
+
 import { openDevices } from './devices';
 import { PresenceView } from './presence';
+import { membersButton, systemText } from './members';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
   convMembers,
@@ -69,6 +72,8 @@ export class ChatApp {
   private threads = new Map<string, Thread>();
   private selected: string | null = null;
   private composerDrafts = new Map<string, string>();
+  /** Keeps the composer's text in the SDK's cache as the conversation's draft (settings.ts). */
+  private saveDraft: ReturnType<typeof draftSaver>;
   private cleanups: (() => void)[] = [];
   /** The call buttons, the incoming-call dialog and the call view (calls.ts). */
   private calls!: Calls;
@@ -101,6 +106,7 @@ export class ChatApp {
 
   constructor(opts: ChatOptions) {
     this.client = opts.client;
+    this.saveDraft = draftSaver(this.client);
     this.me = opts.me;
     this.onSignOut = opts.onSignOut;
     this.root = this.build();
@@ -269,6 +275,7 @@ export class ChatApp {
    */
   private select(id: string | null, updateUrl = true): void {
     if (this.selected && this.composer) this.composerDrafts.set(this.selected, this.composer.value);
+    if (this.selected && this.composer) this.saveDraft(this.selected, this.composer.value, true);
     const from = this.selected;
     this.selected = id;
     if (updateUrl && id !== from) {
@@ -286,7 +293,7 @@ export class ChatApp {
     this.mark('list', 'pane', 'thread');
     this.flush();
     if (!id) return;
-    this.composer.value = this.composerDrafts.get(id) ?? '';
+    this.composer.value = this.composerDrafts.get(id) ?? this.convs.get(id)?.draft ?? '';
     this.autoGrow();
     this.renderTyping();
     if (matchMedia('(pointer: fine)').matches) this.composer.focus();
@@ -382,6 +389,7 @@ export class ChatApp {
     if (!id || !text.trim()) return;
     this.composer.value = '';
     this.composerDrafts.delete(id);
+    this.saveDraft(id, '', true);
     this.autoGrow();
     this.forceBottom = true;
     // The pending message arrives through the 'message' event at once; the
@@ -530,6 +538,7 @@ export class ChatApp {
     });
     this.composer.addEventListener('input', () => {
       this.autoGrow();
+      if (this.selected) this.saveDraft(this.selected, this.composer.value);
       // Every key press: the SDK sends at most one typing notice per 3 s.
       if (this.selected && this.composer.value) {
         try {
@@ -594,7 +603,7 @@ export class ChatApp {
       const p = this.pendingLast.get(id);
       rows.push({ conv: d.conv, at: p ? messageTime(p) : d.at, last: p });
     }
-    return rows.sort((a, b) => b.at - a.at || a.conv.id.localeCompare(b.conv.id));
+    return pinnedFirst(rows.sort((a, b) => b.at - a.at || a.conv.id.localeCompare(b.conv.id)));
   }
 
   private renderList(): void {
@@ -634,7 +643,7 @@ export class ChatApp {
         h(
           'div',
           { class: 'conv-body' },
-          h('div', { class: 'conv-top' }, h('span', { class: 'conv-name' }, title), h('time', { class: 'conv-time' }, listTime(at))),
+          h('div', { class: 'conv-top' }, h('span', { class: 'conv-name' }, title), convBadges(conv), h('time', { class: 'conv-time' }, listTime(at))),
           h(
             'div',
             { class: 'conv-bottom' },
@@ -674,7 +683,9 @@ export class ChatApp {
       avatar(title, 'sm', group),
       h('div', { class: 'pane-title' }, h('h2', null, title), h('p', { title: sub }, sub)),
       this.calls.buttons(cv.id),
+      convActions(this.client, cv, this.me, (text) => this.toast(text)),
     );
+    if (group) this.paneHead.append(membersButton(this.client, cv)); // members.ts
     this.composer.placeholder = `Message ${group ? title : peerOf(cv, this.me)}`;
   }
 
@@ -785,9 +796,9 @@ export class ChatApp {
     const text =
       m.type === 'call'
         ? [h('em', { class: 'call-record', 'data-testid': 'call-record' }, callRecordText(m.body))]
-        : m.type === 'text' || m.text !== undefined
-          ? linkify(m.text ?? '')
-          : [h('em', { class: 'custom' }, `[${m.type} message]`)];
+        : m.type === 'system'
+          ? [h('em', { class: 'custom system', 'data-testid': 'system-message' }, systemText(m.body))] // members.ts
+          : m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
     const meta = h(
       'span',
       { class: 'meta' },
