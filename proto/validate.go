@@ -93,6 +93,8 @@ func Validate(body any) *Error {
 		if b.User != "" {
 			return Errorf(CodeBadRequest, "typing: the relay fills in the user")
 		}
+	case *CallInvite, *CallAccept, *CallEnd, *CallSignal:
+		return validateCall(body)
 	case presenceBody: // presence.go
 		return b.validatePresence()
 	case *KickDevice:

@@ -114,7 +114,8 @@ func New(opts Options) (*Server, error) {
 		verify: tokens.verify,
 		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
-		ctl: s.ctl, tokens: s.revocations(), hooks: s.hooks,
+		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),
+		ctl:   s.ctl, tokens: s.revocations(), hooks: s.hooks,
 	}
 	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, o.Logger)
 

@@ -109,6 +109,7 @@ type sessionEnv struct {
 	blobs   BlobStore // nil: attachments are refused (4215)
 	sub     Subscription
 	fan     *fanout
+	calls   *calls
 	metrics *metrics
 	log     *slog.Logger
 	warnLog *rateLog // for what a client can repeat at will
@@ -220,6 +221,7 @@ func (s *Session) Gone() {
 	}
 	if s.authed.Load() {
 		s.env.hub.remove(s)
+		s.env.calls.gone(s)
 		s.env.ctl.left(s)
 	}
 	if s.present {
@@ -292,6 +294,14 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.renew(now, f.ID, b)
 	case *proto.Typing:
 		s.typing(now, b)
+	case *proto.CallInvite:
+		s.env.calls.invite(s, f.ID, b)
+	case *proto.CallAccept:
+		s.env.calls.accept(s, f.ID, b)
+	case *proto.CallEnd:
+		s.env.calls.end(s, f.ID, b)
+	case *proto.CallSignal:
+		s.env.calls.signal(s, f.ID, b)
 	case *proto.GroupOp:
 		s.groupOp(now, f.ID, b)
 	case *proto.Members:

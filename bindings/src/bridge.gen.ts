@@ -299,6 +299,84 @@ export interface TypingEvent {
 }
 
 /**
+ * CallState is where a call stands for this device.
+ *
+ * Generated from Go core.CallState. @internal
+ */
+export type BridgeCallState = 'ringing' | 'connecting' | 'connected' | 'ended';
+
+/**
+ * ICEServer is one STUN or TURN server for a call, as RTCIceServer.
+ *
+ * Generated from Go core.ICEServer. @internal
+ */
+export interface BridgeICEServer {
+  urls: string[] | null;
+  username?: string;
+  credential?: string;
+}
+
+/**
+ * Call is one call of this device.
+ *
+ * Generated from Go core.Call. @internal
+ */
+export interface BridgeCall {
+  id: string;
+  conversationId: string;
+  /** `outgoing` or `incoming`. */
+  direction: string;
+  /** The caller. */
+  from: string;
+  /** The other users invited. */
+  peers: string[] | null;
+  /** The other users in the call now. */
+  joined: string[] | null;
+  audio: boolean;
+  video: boolean;
+  state: BridgeCallState;
+  /** Why it ended. */
+  reason?: string;
+  /** Once ended: since the first answer. */
+  durationMs?: number;
+  /** For this device, once placed or accepted. */
+  iceServers?: BridgeICEServer[];
+}
+
+/**
+ * CallChange says what a call event is about.
+ *
+ * Generated from Go core.CallChange. @internal
+ */
+export type BridgeCallChange = 'ring' | 'joined' | 'left' | 'ended';
+
+/**
+ * CallEvent is the payload of a call event.
+ *
+ * Generated from Go core.CallEvent. @internal
+ */
+export interface BridgeCallEvent {
+  change: BridgeCallChange;
+  peer?: string;
+  call: BridgeCall;
+}
+
+/**
+ * CallSignal is one SDP or ICE candidate for, or from, a peer in a call.
+ *
+ * Generated from Go core.CallSignal. @internal
+ */
+export interface BridgeCallSignal {
+  callId: string;
+  /** From the relay: the sender; to it: the recipient. */
+  peer: string;
+  /** Offer, answer or candidate. */
+  kind: string;
+  /** SDP, or RTCIceCandidateInit as JSON. */
+  data: string;
+}
+
+/**
  * One open session of this user, on any relay: see {@link ParleyClient.devices}.
  *
  * Generated from Go core.Device.
@@ -385,7 +463,7 @@ export interface Profile {
  *
  * Generated from Go core.EventKind. @internal
  */
-export type BridgeEventKind = 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'presence' | 'profile' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
+export type BridgeEventKind = 'call' | 'callSignal' | 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'presence' | 'profile' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
 
 /**
  * Event is one notification for the application.
@@ -406,6 +484,8 @@ export interface BridgeEvent {
   answer?: ContactAnswerEvent;
   /** totalUnread. */
   total?: number;
+  call?: BridgeCallEvent;
+  signal?: BridgeCallSignal;
   /** Invitation, joinRequest. */
   notice?: GroupNotice;
   /** EventPresence. */

@@ -3,6 +3,7 @@ import { Codes } from './codes.js';
 import { encodeBody, toConversation, toEvent, toMessage, type DecodedEvent } from './convert.js';
 import { flag, groupInfo, membersArgs, muteOp, plainOp, roleOp, text, updateOp, usersOp, type BridgeGroupOp } from './groups.js';
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
+import { Calls } from './call.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
 import { checkPresenceArgs, checkProfile, checkStatus, checkUsers, checked } from './presence.js';
@@ -10,6 +11,8 @@ import { indexedDBStorage, preload } from './storage/indexeddb.js';
 import { Uploader, indexedDBStash, memoryStash, type AttachmentDraft } from './attachments.js';
 import type {
   AbortOptions,
+  Call,
+  CallOptions,
   ClientEventName,
   ClientEvents,
   ClientOptions,
@@ -54,7 +57,7 @@ type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 // Every event name; the compiler checks the list against ClientEvents both ways.
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest', 'presence', 'profile'] as const;
+const EVENT_LIST = ['call', 'state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest', 'presence', 'profile'] as const;
 const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
 void _allEvents;
 const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -195,6 +198,11 @@ class Client implements ParleyClient {
   // Per event: the handler given → the function that runs (itself, or the once wrapper).
   readonly #handlers = new Map<ClientEventName, Map<Handler, Handler>>();
   readonly #queue: DecodedEvent[] = [];
+  readonly #calls = new Calls({
+    wc: () => this.#live(),
+    log: (level, message) => this.log(level, message),
+    incoming: (call) => this.#deliver({ name: 'call', payload: call }),
+  });
   #draining = false;
   #offPage: (() => void) | null = null;
   // What userId and deviceId last returned, for after close(), when the
@@ -235,16 +243,39 @@ class Client implements ParleyClient {
    */
   enqueue(event: BridgeEvent): void {
     try {
+      // Calls are stateful objects: the call module turns their events
+      // into Call objects and their state.
+      if (event.kind === 'call' && event.call) return this.#calls.call(event.call);
+      if (event.kind === 'callSignal' && event.signal) return this.#calls.signal(event.signal);
       const e = toEvent(event);
       if (!e) return;
-      this.#queue.push(e);
-      if (!this.#draining) {
-        this.#draining = true;
-        queueMicrotask(() => this.#drain());
-      }
+      this.#deliver(e);
     } catch (err) {
       this.log('error', `dropped an event the SDK could not decode: ${String(err)}`);
     }
+  }
+
+  #deliver(e: DecodedEvent): void {
+    this.#queue.push(e);
+    if (!this.#draining) {
+      this.#draining = true;
+      queueMicrotask(() => this.#drain());
+    }
+  }
+
+  call(userOrConversationId: string, options?: CallOptions): Promise<Call> {
+    if (typeof userOrConversationId !== 'string' || userOrConversationId === '') {
+      return Promise.reject(invalid('call() needs a user id or a conversation id'));
+    }
+    let conv = userOrConversationId;
+    if (!/^[pg]:/.test(conv)) {
+      try {
+        conv = this.p2p(conv);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return this.#calls.place(conv, options);
   }
 
   #drain(): void {
@@ -641,6 +672,7 @@ class Client implements ParleyClient {
   }
 
   async #close(): Promise<void> {
+    this.#calls.closeAll();
     this.uploader?.stop();
     this.#offPage?.();
     this.#offPage = null;

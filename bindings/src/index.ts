@@ -31,6 +31,13 @@ export { foldText } from './fold.js';
 export { indexedDBStorage, type IDBFactoryLike, type IDBKeyRangeLike, type IndexedDBStorageOptions } from './storage/indexeddb.js';
 export type {
   AbortOptions,
+  Call,
+  CallEndReason,
+  CallEvents,
+  CallMedia,
+  CallOptions,
+  CallRecord,
+  CallState,
   ClientEventName,
   ClientEvents,
   ClientOptions,

@@ -279,6 +279,8 @@ export interface ClientEvents {
    * for about 5 s after the last one.
    */
   typing: TypingEvent;
+  /** A call rings this device (state `'ringing'`): answer with {@link Call.accept} or {@link Call.reject}. */
+  call: Call;
   /** Another user asks this user to be a contact: answer with {@link ParleyClient.answerContact}. */
   contactRequest: ContactRequestEvent;
   /** Another user accepted or declined (or the request was withdrawn) this user's contact request. */
@@ -686,6 +688,17 @@ export interface ParleyClient {
    */
   typing(conversationId: string): void;
   /**
+   * Calls a user (their one-to-one conversation) or a group's members (at
+   * most four participants: a full mesh) and resolves once their devices
+   * ring, with the {@link Call} in state `'ringing'`; incoming calls come as
+   * the `call` event. Opens the microphone (and the camera with `video`)
+   * first. Rejects with 4920 (CallUnsupported) where there is no WebRTC
+   * (mini-programs, Node), 4921 (CallMedia) when the devices cannot be
+   * opened, 4901 offline, and with the relay's codes (4203 not a member,
+   * 4263 a group above four, 4266 calls off).
+   */
+  call(userOrConversationId: string, options?: CallOptions): Promise<Call>;
+  /**
    * The user's open sessions on every relay, oldest first, this one marked
    * `current`. Needs a connection: rejects with 4901 (NotConnected) offline.
    */
@@ -770,4 +783,88 @@ export interface ParleyClient {
   waitSynced(options?: AbortOptions): Promise<void>;
   /** Ends the session and releases the client; unsent messages stay in the outbox for the next start. */
   close(): Promise<void>;
+}
+
+/**
+ * The browser's `MediaStream`. Where the DOM types are not loaded (React
+ * Native, Node) it is `unknown`: calls need a browser.
+ */
+export type CallMediaStream = typeof globalThis extends { MediaStream: { prototype: infer S } } ? S : unknown;
+
+/** Where a call stands: ringing (placed, or ringing here), connecting (answered, media not yet flowing), connected, ended. */
+export type CallState = 'ringing' | 'connecting' | 'connected' | 'ended';
+
+/**
+ * Why a call ended: `hangup` (after an answer), `rejected` (the callee
+ * declined), `cancelled` (the caller gave up before an answer), `busy` (the
+ * callee is in another call), `timeout` (nobody answered in time),
+ * `answeredElsewhere` (another device of this user answered), `failed` (a
+ * participant lost the connection to the relay), `unavailable` (no device of
+ * the callee online).
+ */
+export type CallEndReason = 'hangup' | 'rejected' | 'cancelled' | 'busy' | 'timeout' | 'answeredElsewhere' | 'failed' | 'unavailable';
+
+/** The media of a call. */
+export interface CallMedia {
+  audio: boolean;
+  video: boolean;
+}
+
+/** Options of {@link ParleyClient.call} and {@link Call.accept}: the media to send (call: audio only by default; accept: the call's). */
+export interface CallOptions {
+  audio?: boolean;
+  video?: boolean;
+}
+
+/** The events of a {@link Call}. */
+export interface CallEvents {
+  /** The call's state changed. */
+  state: CallState;
+  /** A peer's media arrived: attach it to a `<video>` or `<audio>` element. */
+  remoteStream: CallMediaStream;
+  /** The call is over, for `reason`. Its record message (type `'call'`) follows in the conversation. */
+  ended: { reason: CallEndReason };
+}
+
+/**
+ * A call: one-to-one, or a group's full mesh of at most four participants.
+ * The relay carries its signaling and hands out STUN/TURN servers; the media
+ * flows between the browsers (RTCPeerConnection), through TURN when they
+ * cannot reach each other. When it ends, a message of type `'call'` with
+ * body `{ callId, media, outcome, durationMs }` is appended to the
+ * conversation (`outcome`: `'completed'` once answered, else the reason).
+ */
+export interface Call {
+  readonly id: string;
+  readonly conversationId: string;
+  readonly direction: 'outgoing' | 'incoming';
+  /** The other users invited. */
+  readonly peers: string[];
+  readonly media: CallMedia;
+  readonly state: CallState;
+  /** This device's camera and microphone, once placed or accepted. */
+  readonly localStream?: CallMediaStream;
+  /** One stream per peer whose media arrived. */
+  readonly remoteStreams: CallMediaStream[];
+  /** Answers on this device (the user's other devices stop ringing); rejects with 4921 when the camera or microphone cannot be opened. */
+  accept(options?: CallOptions): Promise<void>;
+  /** Declines a ringing call (every device of this user stops ringing). */
+  reject(): Promise<void>;
+  /** Ends this device's part: cancels an unanswered outgoing call, hangs up an answered one. */
+  hangup(): Promise<void>;
+  /** Mutes or unmutes the microphone (nothing is renegotiated). */
+  setMicrophoneEnabled(on: boolean): void;
+  /** Turns the camera off or on; turning it on in an audio call adds a video track and renegotiates. */
+  setCameraEnabled(on: boolean): Promise<void>;
+  on<K extends keyof CallEvents>(event: K, handler: (payload: CallEvents[K]) => void): () => void;
+}
+
+/** The body of a message of type `'call'`: the record of a call that ended. */
+export interface CallRecord {
+  callId: string;
+  media: 'audio' | 'video';
+  /** `'completed'` once answered, else the {@link CallEndReason}. */
+  outcome: 'completed' | CallEndReason;
+  /** Since the first answer; 0 when nobody answered. */
+  durationMs: number;
 }

@@ -24,7 +24,7 @@
  * delivered from the Go side's event goroutine, in order).
  * @internal
  */
-import type { BridgeConfig, BridgeEvent, BridgeSearch, Device, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member, Presence, Profile } from './bridge.gen.js';
+import type { BridgeCall, BridgeConfig, BridgeEvent, BridgeSearch, Device, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member, Presence, Profile } from './bridge.gen.js';
 import type { BridgeGroupOp } from './groups.js';
 
 /** @internal */
@@ -149,6 +149,16 @@ export interface WasmClient {
   search(search: BridgeSearch): Promise<StoredMessage[]>;
   /** Resolves when connected with nothing left to sync, fill or send. */
   waitSynced(signal?: AbortSignal): Promise<void>;
+  /** Rings the conversation's other members; resolves with the call and its ICE servers. */
+  placeCall(conv: string, audio: boolean, video: boolean, signal?: AbortSignal): Promise<BridgeCall>;
+  /** Answers a call ringing on this device; resolves with its ICE servers and the peers in it. */
+  acceptCall(callId: string, audio: boolean, video: boolean): Promise<BridgeCall>;
+  /** Cancels, rejects or hangs up. */
+  endCall(callId: string): Promise<void>;
+  /** Sends an SDP ('offer', 'answer') or a candidate (RTCIceCandidateInit JSON) to peer. */
+  signalCall(callId: string, peer: string, kind: 'offer' | 'answer' | 'candidate', data: string): Promise<void>;
+  /** The media of the call connected. */
+  callConnected(callId: string): void;
   /** A contact operation: request (with note), accept, decline, remove, block, unblock. */
   contact(op: string, user: string, note: string): Promise<void>;
   /** Relation[] from the cache, by user id. */

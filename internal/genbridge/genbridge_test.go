@@ -56,6 +56,10 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1, Account: &acct}
 	e := core.OutboxEntry{Order: 1, Message: m}
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
+	call := core.Call{ID: "c", ConvID: "p:a:b", Direction: "outgoing", From: "a", Peers: []string{"b"}, Joined: []string{"b"},
+		Audio: true, Video: true, State: core.CallEnded, Reason: "hangup", DurationMs: 1,
+		ICEServers: []core.ICEServer{{URLs: []string{"turn:x"}, Username: "u", Credential: "c"}}}
+	sig := core.CallSignal{CallID: "c", Peer: "b", Kind: "offer", Data: "v=0"}
 	for ts, v := range map[string]any{
 		"StoredMessage":      m,
 		"StoredAttachment":   *m.Attachment,
@@ -69,7 +73,8 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
 		"BridgeEvent": core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
 			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1, Notice: &notice,
-			Presence: &core.Presence{User: "a"}, Profile: &core.Profile{User: "a"}},
+			Presence: &core.Presence{User: "a"}, Profile: &core.Profile{User: "a"},
+			Call: &core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call}, Signal: &sig},
 		"GroupNotice":        notice,
 		"Member":             core.Member{User: "a", Role: "admin", JoinedAt: 1, MutedUntil: 1},
 		"Relation":           rel,
@@ -77,6 +82,9 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"StoredDraft":        core.Draft{ConvID: "p:a:b", Text: "t"},
 		"StorageAccount":     acct,
 		"ContactAnswerEvent": core.ContactAnswer{User: "b", Accepted: true},
+		"BridgeCall":         call,
+		"BridgeCallEvent":    core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call},
+		"BridgeCallSignal":   sig,
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
 		"Presence":           core.Presence{User: "a", Online: true, Status: "s", LastSeen: 1},
 		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1},
@@ -141,6 +149,12 @@ func zeroOf(v any) any {
 		return core.Event{}
 	case core.Typing:
 		return core.Typing{}
+	case core.Call:
+		return core.Call{}
+	case core.CallEvent:
+		return core.CallEvent{}
+	case core.CallSignal:
+		return core.CallSignal{}
 	case core.Attachment:
 		return core.Attachment{}
 	case core.Relation:

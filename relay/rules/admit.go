@@ -49,6 +49,7 @@ func AdmitFrame(authed bool, f proto.Frame) *proto.Error {
 	case proto.TypeHello:
 		return proto.Errorf(proto.CodeProtocolError, "hello after welcome")
 	case proto.TypeSend, proto.TypeSync, proto.TypeHistory, proto.TypeRead, proto.TypeCreateGroup, proto.TypeRenew,
+		proto.TypeCallInvite, proto.TypeCallAccept, proto.TypeCallEnd, proto.TypeCallSignal,
 		proto.TypeGroupOp, proto.TypeMembers, proto.TypePending,
 		proto.TypeSubscribePresence, proto.TypeSetStatus, proto.TypeSetProfile, proto.TypeGetProfiles,
 		proto.TypeContact, proto.TypeSetConv, proto.TypeSetPrefs, proto.TypeUserSync,

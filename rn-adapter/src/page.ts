@@ -352,6 +352,7 @@ const API = {
   search: 'method',
   markRead: 'method',
   typing: 'method',
+  call: 'method',
   devices: 'method',
   kickDevice: 'method',
   createGroup: 'method',

@@ -298,6 +298,7 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.key("conversation")
 		w.conversation(e.Conversation)
 	}
+	w.callEvent(e) // calls_js.go
 	if e.Typing != nil {
 		w.key("typing")
 		w.open()

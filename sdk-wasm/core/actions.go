@@ -46,6 +46,8 @@ type Result struct {
 	Conversation *Conversation
 	// Messages is the page, for FetchHistory.
 	Messages []Message
+	// Call is the call, for PlaceCall and AcceptCall.
+	Call *Call
 	// Devices is the list, for Devices.
 	Devices []Device
 	// Members is the page, for FetchMembers; More says more follow.

@@ -32,6 +32,10 @@ const (
 	reqCreateGroup
 	reqPing
 	reqRenew
+	reqCallInvite // conv holds the call id, for the call requests
+	reqCallAccept
+	reqCallEnd
+	reqCallSignal
 	reqDevices    // devices.go
 	reqKickDevice // devices.go
 	reqGroup      // groups.go
@@ -176,6 +180,16 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.merge(&body.Conversation)
 	case *proto.Typing:
 		c.typing(now, body)
+	case *proto.CallRing:
+		c.callRing(now, body)
+	case *proto.CallState:
+		c.callState(now, body)
+	case *proto.CallSignal:
+		c.callSignal(body)
+	case *proto.CallInfo:
+		if r == nil || (r.kind != reqCallInvite && r.kind != reqCallAccept) || !c.callInfo(r, body) {
+			c.badReply(now, f.ID, r, "call info for no call request")
+		}
 	case *proto.UserState:
 		c.userState(now, f.ID, r, body)
 	case *proto.UserUpdate:
@@ -475,6 +489,7 @@ func (c *Core) dropConnection() {
 		}
 		delete(c.reqs, id)
 	}
+	c.dropCalls()
 	clear(c.inflight)
 	clear(c.filling)
 	c.fillQueue = nil
@@ -538,6 +553,8 @@ func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error, retryA
 			return
 		}
 		c.resolve(r.op, Result{Err: err})
+	case reqCallInvite, reqCallAccept:
+		c.callFailed(r, err)
 	default:
 		c.resolve(r.op, Result{Err: err})
 	}

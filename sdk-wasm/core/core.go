@@ -134,6 +134,8 @@ type Core struct {
 	// typing.go: when this device last said it types, per conversation.
 	typedAt map[string]time.Time
 
+	// calls.go: the live calls of this device, by id.
+	calls map[string]*Call
 	// contacts.go: the user's feed and drafts.
 	acct account
 

@@ -149,6 +149,8 @@ type Event struct {
 	Relation     *Relation      `json:"relation,omitempty"` // contact, contactRequest
 	Answer       *ContactAnswer `json:"answer,omitempty"`   // contactAnswer
 	Total        uint64         `json:"total,omitempty"`    // totalUnread
+	Call         *CallEvent     `json:"call,omitempty"`
+	Signal       *CallSignal    `json:"signal,omitempty"`
 	Notice       *GroupNotice   `json:"notice,omitempty"`   // invitation, joinRequest
 	Presence     *Presence      `json:"presence,omitempty"` // EventPresence
 	Profile      *Profile       `json:"profile,omitempty"`  // EventProfile

@@ -328,6 +328,7 @@ func newBridge() *bridge {
 		}
 		return func() ([]byte, error) { return messages(c.Search(s.Text, s.SearchOptions)) }, nil
 	})
+	registerCalls(b) // calls_js.go
 	b.async("waitSynced", func(c *jsClient, args []js.Value) (work, error) {
 		return withSignal(args, 0, func(ctx context.Context) ([]byte, error) { return nil, c.WaitSynced(ctx) })
 	})

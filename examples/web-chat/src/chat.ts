@@ -2,6 +2,7 @@
 // the right. State lives here and is changed only by the SDK's events and by
 // what the SDK's calls return; render functions turn it into DOM.
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
+import { Calls, callRecordText } from './calls';
 import { h, icon } from './dom';
 import { convActions, convBadges, draftSaver, pinnedFirst } from './settings';
 
@@ -74,6 +75,8 @@ export class ChatApp {
   /** Keeps the composer's text in the SDK's cache as the conversation's draft (settings.ts). */
   private saveDraft: ReturnType<typeof draftSaver>;
   private cleanups: (() => void)[] = [];
+  /** The call buttons, the incoming-call dialog and the call view (calls.ts). */
+  private calls!: Calls;
   private dirty = { list: false, pane: false, thread: false, conn: false };
   private flushTimer = 0;
   private forceBottom = false;
@@ -114,9 +117,11 @@ export class ChatApp {
   /** Subscribes to events, shows the cached conversations, then connects. */
   async start(): Promise<void> {
     const c = this.client;
+    this.calls = new Calls(c, this.root, (text) => this.toast(text));
     this.presence = new PresenceView(c, this.me, () => this.mark('list', 'pane'));
     this.cleanups.push(
       this.presence.start(),
+      this.calls.start(),
       c.on('state', (e) => {
         this.conn = e.state;
         this.connReason = e.reason ?? '';
@@ -677,6 +682,7 @@ export class ChatApp {
       h('button', { class: 'icon-btn back', type: 'button', 'aria-label': 'Back to conversations', onclick: () => this.back() }, icon('back')),
       avatar(title, 'sm', group),
       h('div', { class: 'pane-title' }, h('h2', null, title), h('p', { title: sub }, sub)),
+      this.calls.buttons(cv.id),
       convActions(this.client, cv, this.me, (text) => this.toast(text)),
     );
     if (group) this.paneHead.append(membersButton(this.client, cv)); // members.ts
@@ -788,9 +794,11 @@ export class ChatApp {
   private messageEl(m: Message, own: boolean, first: boolean, last: boolean, group: boolean): HTMLElement {
     const status = m.status ?? 'sent';
     const text =
-      m.type === 'system'
-        ? [h('em', { class: 'custom system', 'data-testid': 'system-message' }, systemText(m.body))] // members.ts
-        : m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
+      m.type === 'call'
+        ? [h('em', { class: 'call-record', 'data-testid': 'call-record' }, callRecordText(m.body))]
+        : m.type === 'system'
+          ? [h('em', { class: 'custom system', 'data-testid': 'system-message' }, systemText(m.body))] // members.ts
+          : m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
     const meta = h(
       'span',
       { class: 'meta' },

@@ -152,6 +152,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	busTLSKey := fs.String("bus-tls-key", "", "PEM key of --bus-tls-cert")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	checkOverload, applyOverload := overloadFlags(e)
+	checkCalls, startCalls := callFlags(e)
 	checkSessions, applySessions := sessionFlags(e) // sessions.go
 	applyUploads := uploadFlags(e)
 	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
@@ -215,6 +216,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return badUsage(stderr, errors.New("--rate-limit 0 would refuse every frame; use a negative value to disable"))
 	}
 	if err := checkOverload(); err != nil {
+		return badUsage(stderr, err)
+	}
+	if err := checkCalls(); err != nil {
 		return badUsage(stderr, err)
 	}
 	if *adminAddr == "off" {
@@ -287,6 +291,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return badUsage(stderr, err)
 	}
+	stopTURN, err := startCalls(&opts)
+	if err != nil {
+		if store != nil {
+			store.Close()
+		}
+		if bus != nil {
+			bus.Close()
+		}
+		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
+		return 1
+	}
+	defer stopTURN()
 	srv, err := relay.New(opts)
 	if err != nil {
 		if store != nil {
