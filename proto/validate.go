@@ -102,6 +102,8 @@ func Validate(body any) *Error {
 		if !ValidConvID(b.ConvID) {
 			return Errorf(CodeBadRequest, "receipts: invalid conversation id")
 		}
+	case *CallInvite, *CallAccept, *CallEnd, *CallSignal:
+		return validateCall(body)
 	case presenceBody: // presence.go
 		return b.validatePresence()
 	case *KickDevice:

@@ -42,6 +42,7 @@ const (
 	vClient1  = "01JDQ4N8Z6W3F5V2K9M7TCXRHE"
 	vClient2  = "01JDQ4P1B7S0A8E3H6J9KQWD2F"
 	vClient3  = "01JDQ4Q5YD9C2G7M1N4R8VTXZ3"
+	vCall     = "k7q2m4x9c3v8b1n5"
 )
 
 var (
@@ -179,6 +180,22 @@ func validVectors() []validVector {
 		{"error/recall-window", Frame{Type: TypeError, ID: 18, Body: &ErrorBody{Code: CodeRecallWindow, Message: "recall window of 2m0s passed"}}},
 		{"conv-update/peer-read", Frame{Type: TypeConvUpdate, Body: &ConvUpdate{Conversation: Conversation{ID: vP2P, Kind: KindP2P,
 			Members: []string{vAlice, vBob}, LastSeq: 44, ReadSeq: 44, PeerReadSeq: 43, Version: 1890, CreatedAt: vNow - 7*86_400_000}}}},
+		{"call-invite/video", Frame{Type: TypeCallInvite, ID: 16, Body: &CallInvite{CallID: vCall, ConvID: vP2P, Audio: true, Video: true}}},
+		{"call-invite/audio-group", Frame{Type: TypeCallInvite, ID: 17, Body: &CallInvite{CallID: vCall, ConvID: vGroup, Audio: true}}},
+		{"call-info", Frame{Type: TypeCallInfo, ID: 16, Body: &CallInfo{CallID: vCall, Peers: []string{vBob}, ICEServers: []ICEServer{
+			{URLs: []string{"stun:turn.example.com:3478"}},
+			{URLs: []string{"turn:turn.example.com:3478?transport=udp"}, Username: "1764075600:alice", Credential: "v8Nn0c8bOvVJY9fX1m3nBL6mJzA="}}}}},
+		{"call-ring", Frame{Type: TypeCallRing, Body: &CallRing{CallID: vCall, ConvID: vP2P, From: vAlice, Audio: true, Video: true,
+			Peers: []string{vAlice, vBob}}}},
+		{"call-accept", Frame{Type: TypeCallAccept, ID: 18, Body: &CallAccept{CallID: vCall, Audio: true}}},
+		{"call-end", Frame{Type: TypeCallEnd, ID: 19, Body: &CallEnd{CallID: vCall}}},
+		{"call-state/joined", Frame{Type: TypeCallState, Body: &CallState{CallID: vCall, State: CallStateJoined, User: vBob}}},
+		{"call-state/ended", Frame{Type: TypeCallState, Body: &CallState{CallID: vCall, State: CallStateEnded, Reason: CallHangup,
+			DurationMs: 61250}}},
+		{"call-signal/offer", Frame{Type: TypeCallSignal, ID: 20, Body: &CallSignal{CallID: vCall, Peer: vBob, Kind: SignalOffer,
+			Data: "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}}},
+		{"call-signal/candidate", Frame{Type: TypeCallSignal, Body: &CallSignal{CallID: vCall, Peer: vAlice, Kind: SignalCandidate,
+			Data: `{"candidate":"candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host","sdpMid":"0","sdpMLineIndex":0}`}}},
 		{"create-group/info", Frame{Type: TypeCreateGroup, ID: 16, Body: &CreateGroup{ConvID: vGroup, Name: "Design team",
 			Members: []string{vBob}, Avatar: "https://example.com/a.png", Notice: "Be kind", Custom: `{"tier":2}`,
 			JoinPolicy: JoinApproval}}},
@@ -307,6 +324,7 @@ func invalidVectors() []invalidVector {
 		{"type/zero", hx("a2 01 00 03 a0"), pe},                                                       //
 		{"type/missing", hx("a1 03 a0"), pe},                                                          // {3: {}}
 		{"type/empty-map", hx("a0"), pe},                                                              // {}
+		{"type/unknown-47", hx("a2 01 18 2f 03 a0"), pe},                                              // first number after call-signal
 		{"type/unknown-26", hx("a2 01 1a 03 a0"), pe},                                                 // first number after the group frames
 		{"type/unknown-72", hx("a2 01 18 48 03 a0"), pe},                                              // first number after renewed
 		{"type/unknown-63", hx("a2 01 18 3f 03 a0"), pe},                                              // first number after user-update

@@ -37,7 +37,9 @@ type localMeta struct {
 	Owner       string `json:"owner,omitempty"`
 }
 
-func (l *LocalBlobStore) path(key string) string { return filepath.Join(l.dir, filepath.FromSlash(key)) }
+func (l *LocalBlobStore) path(key string) string {
+	return filepath.Join(l.dir, filepath.FromSlash(key))
+}
 
 // Put implements BlobStore.
 func (l *LocalBlobStore) Put(ctx context.Context, key string, r io.Reader, meta BlobMeta) (err error) {

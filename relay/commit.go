@@ -34,6 +34,7 @@ type committer struct {
 	log     *slog.Logger
 	metrics *metrics
 	fan     *fanout
+	hooks   *webhooks // after-message webhooks; nil: none
 
 	in   chan *commitReq
 	quit chan struct{} // closed when stop begins: submit fails fast
@@ -201,6 +202,7 @@ func (c *committer) complete(r *commitReq, res AppendResult) {
 		unfoldAttachment(&dm)
 		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: dm}}))
 		c.metrics.fanoutLatency.observe(since(began))
+		c.hooks.message(*m, res.Members)
 	}
 }
 

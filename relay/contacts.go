@@ -194,3 +194,42 @@ func gateDirect(ctx context.Context, feed UserFeed, batch []*commitReq) ([]*prot
 	}
 	return out, nil
 }
+
+// contactsOnlyAdds is the invitation rule of users' own settings under the
+// "direct" policy: an invitee who takes one-to-one messages from contacts
+// only, or who blocked this session's user, is invited (and must accept)
+// rather than added, when this user adds them. It returns nil when every
+// invitee is added at once. A failed read of the settings invites
+// everyone: nobody is put into a group against a setting the relay could
+// not read.
+func (s *Session) contactsOnlyAdds(invitees []string) rules.DirectAdd {
+	var keys []FeedKey
+	for _, u := range invitees {
+		if u != s.user {
+			keys = append(keys, FeedKey{u, rules.FeedRelation, s.user}, FeedKey{u, rules.FeedPrefs, ""})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	consent := make(map[string]bool)
+	entries, err := s.env.store.FeedEntries(s.env.ctx, keys)
+	if err != nil {
+		s.env.log.Warn("reading invitees' settings failed; inviting them", "user", s.user, "err", err)
+		return func(invitee, inviter string) bool { return false }
+	}
+	for i := 0; i < len(keys); i += 2 {
+		var prefs proto.Prefs
+		if p := entries[i+1].Prefs; p != nil {
+			prefs = *p
+		}
+		if rules.InviteNeedsConsent(relationOf(entries[i], s.user), prefs) {
+			consent[keys[i].User] = true
+		}
+	}
+	if len(consent) == 0 {
+		return nil
+	}
+	me := s.user
+	return func(invitee, inviter string) bool { return inviter == me && !consent[invitee] }
+}

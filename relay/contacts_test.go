@@ -231,3 +231,59 @@ func TestContacts(t *testing.T) {
 		})
 	}
 }
+
+// TestContactsOnlyInvitations: under the "direct" invitation policy, a user
+// who takes messages from contacts only is invited — not added — by users
+// who are not contacts, at creation and by a later add, and so is a user
+// who blocked the inviter; contacts still add them at once.
+func TestContactsOnlyInvitations(t *testing.T) {
+	t.Parallel()
+	for name, open := range feedStores() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := startRelay(t, func(o *Options) { o.Store = open(t) })
+			alice, _ := login(t, r, "alice", "d")
+			bob, _ := login(t, r, "bob", "d")
+			carol, _ := login(t, r, "carol", "d")
+			dave, _ := login(t, r, "dave", "d")
+			// bob: contacts only, with carol as his contact; dave blocked alice.
+			bob.call(proto.TypeContact, &proto.Contact{Op: proto.ContactRequest, User: "carol"})
+			equal(t, carol.call(proto.TypeContact, &proto.Contact{Op: proto.ContactAccept, User: "bob"}).Type, proto.TypeUserState, "carol accepts")
+			bob.call(proto.TypeSetPrefs, &proto.Prefs{ContactsOnly: true})
+			dave.call(proto.TypeContact, &proto.Contact{Op: proto.ContactBlock, User: "alice"})
+
+			g := alice.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "trip", Members: []string{"bob", "carol", "dave"}}).Body.(*proto.ConvResult).Conversation
+			equal(t, g.Members, []string{"alice", "carol"}, "alice's group: bob and dave only invited")
+			n := bob.push(proto.TypeGroupNotice).Body.(*proto.GroupNotice)
+			equal(t, [2]string{n.ConvID, n.By}, [2]string{g.ID, "alice"}, "bob's invitation")
+			n = dave.push(proto.TypeGroupNotice).Body.(*proto.GroupNotice)
+			equal(t, n.ConvID, g.ID, "dave's invitation")
+			e := bob.call(proto.TypeSend, &proto.Send{ConvID: g.ID, ClientID: "b1", MsgType: proto.MsgText, Text: "hi"})
+			equal(t, e.Body.(*proto.ErrorBody).Code, proto.CodeForbidden, "bob is not a member before accepting")
+
+			// carol, bob's contact, adds him at once.
+			h := carol.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "friends", Members: []string{"bob"}}).Body.(*proto.ConvResult).Conversation
+			equal(t, h.Members, []string{"bob", "carol"}, "carol's group: bob added")
+
+			// A later add by a non-contact is an invitation too.
+			k := alice.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "third", Members: []string{"carol"}}).Body.(*proto.ConvResult).Conversation
+			f := alice.call(proto.TypeGroupOp, &proto.GroupOp{ConvID: k.ID, Op: proto.OpAdd, Users: []string{"bob"}})
+			if f.Type == proto.TypeError {
+				t.Fatalf("alice's add: %+v", f.Body)
+			}
+			for {
+				n = bob.push(proto.TypeGroupNotice).Body.(*proto.GroupNotice)
+				if n.ConvID == k.ID {
+					break
+				}
+			}
+			page := alice.call(proto.TypeMembers, &proto.Members{ConvID: k.ID}).Body.(*proto.MemberPage)
+			equal(t, len(page.Members), 2, "members of the third group: bob only invited")
+
+			// With contacts only off, alice adds bob at once.
+			bob.call(proto.TypeSetPrefs, &proto.Prefs{})
+			m := alice.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "open", Members: []string{"bob"}}).Body.(*proto.ConvResult).Conversation
+			equal(t, m.Members, []string{"alice", "bob"}, "bob added once contacts only is off")
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/parley-im/parley/proto"
@@ -87,9 +88,19 @@ type control struct {
 	dropped atomic.Uint64 // control envelopes dropped because in was full
 	errors  atomic.Uint64 // control publishes the bus refused
 
+	hooks *webhooks // user-online and user-offline; nil: none
+
 	mu     sync.Mutex
 	roster map[string]map[string]rosterEntry // user → session id → entry
+	// coming holds the users whose first session here opened less than
+	// onlineSettle ago: whether they came online is decided when it ends.
+	coming map[string]*time.Timer
 }
+
+// onlineSettle is how long a node waits, after a user's first session on
+// it opened, for the other nodes to say which sessions of the user they
+// hold: the user came online when none is older than this node's.
+const onlineSettle = 300 * time.Millisecond
 
 type rosterEntry struct {
 	rules.DeviceSession
@@ -100,6 +111,7 @@ func newControl(ctx context.Context, policy rules.DevicePolicy, h *hub, bus Bus,
 	c := &control{
 		node: randomHex(8), policy: policy, hub: h, bus: bus, ctx: ctx, log: log,
 		in: make(chan Envelope, 4096), roster: make(map[string]map[string]rosterEntry),
+		coming: make(map[string]*time.Timer),
 	}
 	m.counterFunc("parley_control_dropped_total", "Control envelopes (session rosters, kicks, revocations) dropped because this node's queue of them was full.", &c.dropped)
 	m.counterFunc("parley_control_publish_errors_total", "Control envelopes the bus refused.", &c.errors)
@@ -226,6 +238,10 @@ func (c *control) joined(s *Session) {
 	c.mu.Lock()
 	if c.roster[s.user] == nil {
 		c.roster[s.user] = make(map[string]rosterEntry)
+		if c.hooks != nil && c.coming[s.user] == nil {
+			user := s.user
+			c.coming[user] = time.AfterFunc(onlineSettle, func() { c.settled(user) })
+		}
 	}
 	c.mu.Unlock()
 	c.add(s.user, rosterEntry{rules.DeviceSession{Session: s.id, Device: s.device, Platform: s.platform, Began: s.began}, c.node})
@@ -244,7 +260,36 @@ func (c *control) left(s *Session) {
 		delete(r, s.id)
 		if !c.hub.holds(s.user) {
 			delete(c.roster, s.user)
+			if t := c.coming[s.user]; t != nil {
+				// Gone before it was said to have come: neither is said.
+				t.Stop()
+				delete(c.coming, s.user)
+			} else if len(r) == 0 {
+				c.hooks.presence(s.user, false)
+			}
 		}
+	}
+}
+
+// settled decides whether user came online when their first session on this
+// node opened: when no other node holds an older session of theirs. Of
+// several nodes whose first sessions of the user opened at once, the one
+// holding the oldest says it.
+func (c *control) settled(user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.coming[user] == nil {
+		return
+	}
+	delete(c.coming, user)
+	var oldest *rosterEntry
+	for _, e := range c.roster[user] {
+		if oldest == nil || e.Began < oldest.Began || e.Began == oldest.Began && e.Session < oldest.Session {
+			oldest = &e
+		}
+	}
+	if oldest != nil && oldest.node == c.node {
+		c.hooks.presence(user, true)
 	}
 }
 

@@ -101,6 +101,7 @@ func startRelay(t testing.TB, mod func(*Options)) *testRelay {
 	both := http.NewServeMux()
 	both.Handle("/", srv.Handler())
 	both.Handle("GET /metrics", srv.AdminHandler())
+	both.Handle("/admin/", srv.AdminHandler())
 	go func() { served <- srv.ServeHandler(ln, both) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -265,6 +265,8 @@ type Options struct {
 	// Logger receives the relay's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 
+	// Calls configure call signaling (calls.go).
+	Calls CallOptions
 	// Blobs keeps uploaded attachments (POST /v1/uploads). Defaults to a
 	// LocalBlobStore in Data/uploads; NewS3BlobStore keeps them in an
 	// S3-compatible bucket, which several relays can share. Under js/wasm
@@ -428,6 +430,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if err := o.Calls.withDefaults(); err != nil {
+		return o, err
+	}
 	return o.sessionDefaults() // sessions.go
-
 }

@@ -34,6 +34,7 @@ type Server struct {
 	metricsHandler http.Handler
 	admin          http.Handler
 	ctl            *control    // sessions across nodes: rosters, kicks, revocations
+	hooks          *webhooks   // nil without Options.Webhook
 	env            *sessionEnv // what every session is given
 
 	baseCtx   context.Context // parent of every session's store and bus calls
@@ -84,6 +85,7 @@ func New(opts Options) (*Server, error) {
 	if r, ok := bus.(interface{ Rejected() uint64 }); ok {
 		s.metrics.busRejected = r.Rejected
 	}
+	s.hooks = newWebhooks(s.baseCtx, o, s.metrics)
 	s.ctl = s.newControl(o) // sessions.go
 	if s.sub, err = bus.Subscribe(s.hub); err != nil {
 		store.Close()
@@ -97,6 +99,7 @@ func New(opts Options) (*Server, error) {
 	fan := &fanout{bus: bus, ctx: s.baseCtx, metrics: s.metrics, log: o.Logger}
 	s.admit = newAdmission(o, s.metrics)
 	s.commit = newCommitter(store, o.BatchMax, max(o.BatchMax, o.MaxInflightSends), o.Logger, s.metrics, fan)
+	s.commit.hooks = s.hooks
 	go s.commit.run()
 	tokens := &tokenPolicy{key: []byte(secret), audience: o.TokenAudience, issuer: o.TokenIssuer,
 		maxTTL: o.MaxTokenTTL, leeway: o.TokenLeeway}
@@ -111,7 +114,8 @@ func New(opts Options) (*Server, error) {
 		verify: tokens.verify,
 		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
-		ctl: s.ctl, tokens: s.revocations(),
+		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),
+		ctl:   s.ctl, tokens: s.revocations(), hooks: s.hooks,
 	}
 	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, o.Logger)
 
@@ -130,6 +134,7 @@ func New(opts Options) (*Server, error) {
 	s.handler = mux
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /metrics", s.serveMetrics)
+	s.mountAdmin(admin) // admin.go
 	s.admin = admin
 	return s, nil
 }

@@ -109,6 +109,7 @@ type sessionEnv struct {
 	blobs   BlobStore // nil: attachments are refused (4215)
 	sub     Subscription
 	fan     *fanout
+	calls   *calls
 	metrics *metrics
 	log     *slog.Logger
 	warnLog *rateLog // for what a client can repeat at will
@@ -121,6 +122,7 @@ type sessionEnv struct {
 	// (control.go); tokens checks revocations (sessions.go).
 	ctl    *control
 	tokens *revocations
+	hooks  *webhooks // webhooks.go; nil: none
 }
 
 // sessionLimits are the Options a session applies.
@@ -220,6 +222,7 @@ func (s *Session) Gone() {
 	}
 	if s.authed.Load() {
 		s.env.hub.remove(s)
+		s.env.calls.gone(s)
 		s.env.ctl.left(s)
 	}
 	if s.present {
@@ -296,6 +299,14 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.amend(now, f.ID, b)
 	case *proto.Receipts:
 		s.receipts(f.ID, b)
+	case *proto.CallInvite:
+		s.env.calls.invite(s, f.ID, b)
+	case *proto.CallAccept:
+		s.env.calls.accept(s, f.ID, b)
+	case *proto.CallEnd:
+		s.env.calls.end(s, f.ID, b)
+	case *proto.CallSignal:
+		s.env.calls.signal(s, f.ID, b)
 	case *proto.GroupOp:
 		s.groupOp(now, f.ID, b)
 	case *proto.Members:
@@ -551,6 +562,7 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 	s.reply(proto.Frame{Type: proto.TypeConvResult, ID: id, Body: &proto.ConvResult{Conversation: conv}})
 	if created {
 		s.publishCreated(spec, conv) // session_group.go
+		s.env.hooks.groupChanged(conv, "created")
 	}
 }
 

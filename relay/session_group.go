@@ -13,17 +13,17 @@ import (
 // accepting. A per-user setting (say, direct adds only from contacts)
 // plugs in here: it returns true for the inviters the invitee accepts
 // directly.
-func (s *Session) directAdd() rules.DirectAdd {
+func (s *Session) directAdd(invitees []string) rules.DirectAdd {
 	if s.env.limits.invitePolicy == "consent" {
 		return func(invitee, inviter string) bool { return false }
 	}
-	return nil
+	return s.contactsOnlyAdds(invitees) // contacts.go
 }
 
 // consentMembers takes out of a new group's members those who must accept
 // an invitation first, and returns them.
 func (s *Session) consentMembers(spec *GroupSpec) []string {
-	direct := s.directAdd()
+	direct := s.directAdd(spec.Members)
 	if direct == nil {
 		return nil
 	}
@@ -43,7 +43,7 @@ func (s *Session) consentMembers(spec *GroupSpec) []string {
 // session's user.
 func (s *Session) inviteAtCreation(now time.Time, conv string, users []string) (GroupOutcome, bool) {
 	out, err := s.env.store.ChangeGroup(s.env.ctx, GroupRequest{Actor: s.user, Now: now.UnixMilli(),
-		Op: proto.GroupOp{ConvID: conv, Op: proto.OpAdd, Users: users}, Direct: s.directAdd()})
+		Op: proto.GroupOp{ConvID: conv, Op: proto.OpAdd, Users: users}, Direct: s.directAdd(users)})
 	if err != nil {
 		s.env.log.Warn("group invitations at creation failed", "conv", conv, "err", err)
 		return out, false
@@ -56,7 +56,11 @@ func (s *Session) inviteAtCreation(now time.Time, conv string, users []string) (
 // messages go to every member concerned (the removed included), the
 // notices to whom they concern, and the caller gets its view.
 func (s *Session) groupOp(now time.Time, id uint64, b *proto.GroupOp) {
-	out, err := s.env.store.ChangeGroup(s.env.ctx, GroupRequest{Actor: s.user, Op: *b, Now: now.UnixMilli(), Direct: s.directAdd()})
+	var invitees []string
+	if b.Op == proto.OpAdd {
+		invitees = b.Users
+	}
+	out, err := s.env.store.ChangeGroup(s.env.ctx, GroupRequest{Actor: s.user, Op: *b, Now: now.UnixMilli(), Direct: s.directAdd(invitees)})
 	if err != nil {
 		s.replyErr(id, err)
 		return
@@ -67,6 +71,9 @@ func (s *Session) groupOp(now time.Time, id uint64, b *proto.GroupOp) {
 		s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
 	}
 	s.groupFanout(&out)
+	if out.View != nil && len(out.Messages) > 0 {
+		s.env.hooks.groupChanged(*out.View, b.Op) // webhooks.go
+	}
 }
 
 // groupFanout delivers what a group change produced. The actor's other

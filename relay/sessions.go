@@ -21,13 +21,16 @@ type revocations struct {
 	}
 }
 
-// check refuses (4013) a token of user issued before the latest revocation
+// check refuses a token of the reserved user system (4001), and (4013) a token of user issued before the latest revocation
 // that covers user; a token without iat counts as issued at the epoch, so
 // any revocation covers it. A store that cannot answer does not hold up
 // the hello (the relay serves what it can while its store is away): the
 // revocation itself, published on the bus when it was made, has closed
 // the sessions open then.
 func (r *revocations) check(ctx context.Context, user, token string) *proto.Error {
+	if user == proto.SystemUser {
+		return proto.Errorf(proto.CodeUnauthorized, "user %q is reserved for the admin API's messages", user)
+	}
 	if r == nil || r.store == nil {
 		return nil
 	}
@@ -120,6 +123,7 @@ func (o Options) sessionDefaults() (Options, error) {
 func (s *Server) newControl(o Options) *control {
 	policy, _ := rules.ParseDevicePolicy(o.DevicePolicy) // checked by withDefaults
 	c := newControl(s.baseCtx, policy, s.hub, s.bus, o.Logger, s.metrics)
+	c.hooks = s.hooks
 	s.hub.ctl = c
 	lost := s.hub.onLost
 	s.hub.onLost = func() {

@@ -1,10 +1,9 @@
-//go:build !js
-
 package relay
 
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -64,26 +63,39 @@ func (s *SQLiteStore) Feed(ctx context.Context, user string, cursor uint64, limi
 	return out, false, nil
 }
 
-// FeedEntries implements UserFeed, on the readers, in one read transaction.
+// FeedEntries implements UserFeed, on the readers, in one statement: the
+// keys go in as a JSON array of [user, kind, key] triples.
 func (s *SQLiteStore) FeedEntries(ctx context.Context, keys []FeedKey) ([]proto.UserEntry, error) {
-	tx, err := s.r.BeginTx(ctx, nil)
+	triples := make([][3]string, len(keys))
+	for i, k := range keys {
+		triples[i] = [3]string{k.User, k.Kind, k.Key}
+	}
+	list, err := json.Marshal(triples)
 	if err != nil {
 		return nil, fmt.Errorf("relay: feed entries: %w", err)
 	}
-	defer tx.Rollback()
+	rows, err := s.r.QueryContext(ctx, `SELECT j.key, f.data, f.pos FROM json_each(?) j
+		JOIN user_feed f ON f.user_id = j.value ->> 0 AND f.kind = j.value ->> 1 AND f.key = j.value ->> 2`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("relay: feed entries: %w", err)
+	}
+	defer rows.Close()
 	out := make([]proto.UserEntry, len(keys))
-	for i, k := range keys {
+	for rows.Next() {
+		var i, pos int64
 		var data []byte
-		var pos int64
-		switch err := tx.QueryRowContext(ctx, sqliteFeedGet, k.User, k.Kind, k.Key).Scan(&data, &pos); {
-		case errors.Is(err, sql.ErrNoRows):
-			continue
-		case err != nil:
+		if err := rows.Scan(&i, &data, &pos); err != nil {
 			return nil, fmt.Errorf("relay: feed entries: %w", err)
+		}
+		if i < 0 || int(i) >= len(out) {
+			return nil, fmt.Errorf("relay: feed entries: row for key %d of %d", i, len(out))
 		}
 		if out[i], err = decodeFeed(data, pos); err != nil {
 			return nil, fmt.Errorf("relay: feed entries: %w", err)
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("relay: feed entries: %w", err)
 	}
 	return out, nil
 }

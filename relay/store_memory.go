@@ -132,7 +132,7 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 	if err != nil {
 		return AppendResult{Err: err}
 	}
-	if c != nil && c.kind == proto.KindGroup {
+	if c != nil && c.kind == proto.KindGroup && req.Sender != proto.SystemUser { // the admin API's system messages are never muted
 		m := c.members[req.Sender]
 		if err := rules.AdmitSpeech(m.Role, m.MutedUntil, c.info.MuteAll, req.CreatedAt); err != nil {
 			return AppendResult{Err: err}
@@ -151,7 +151,9 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 	}
 	c.msgs = append(c.msgs, m)
 	s.applyLifecycle(c, &m)
-	c.members[req.Sender].readSeq = m.Seq // what a user sent, they have read
+	if mm := c.members[req.Sender]; mm != nil { // not for the admin API's system messages
+		mm.readSeq = m.Seq // what a user sent, they have read
+	}
 	s.byClient[clientKey{req.Sender, send.ClientID}] = msgRef{c.id, m.Seq}
 	s.counter++
 	c.pos = s.counter

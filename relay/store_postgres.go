@@ -340,9 +340,6 @@ func sortedKeys(keys []int64) []int64 {
 	return slices.Compact(keys)
 }
 
-// change names a user's state in a conversation.
-type change struct{ user, conv string }
-
 // bumpSQL takes n positions from the change counter; the transaction reads
 // the last of them with counterSQL. It must be a transaction's last lock:
 // see PostgresStore.
@@ -608,9 +605,6 @@ func (s *PostgresStore) Sync(ctx context.Context, user string, cursor uint64, li
 	}
 	return convs[:p.n], p.more(), nil
 }
-
-// clampInt64 maps a uint64 from the wire into bigint's range.
-func clampInt64(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
 
 // historySQL reads, in one snapshot, a conversation's last seq, whether
 // user is a member and — only if so — a page of its messages ($1 conv, $2

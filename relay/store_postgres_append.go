@@ -56,8 +56,6 @@ type pgConv struct {
 	gate    *speechGate // groups only
 }
 
-type senderClient struct{ sender, clientID string }
-
 func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []AppendRequest) (_ []AppendResult, committing bool, _ error) {
 	// Phase 1: locks, then everything the decisions need.
 	keys := make([]int64, 0, 2*len(batch))

@@ -1,5 +1,3 @@
-//go:build !js
-
 package relay
 
 import (
@@ -20,7 +18,6 @@ import (
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay/rules"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 var _ Store = (*SQLiteStore)(nil)
@@ -243,6 +240,16 @@ func OpenSQLite(dir string, o SQLiteOptions) (*SQLiteStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: open store: %w", err)
 	}
+	// Opened after migrate so the file is already in WAL mode and has its
+	// schema: a query_only connection could do neither.
+	return openSQLiteDBs(path, w, func() (*sql.DB, error) { return sql.Open("sqlite", dsn("_pragma", "query_only(1)")) }, o.ReadConns)
+}
+
+// openSQLiteDBs builds the store on the writer w (migrating it) and the
+// read pool that read opens once the schema is in place; name is for
+// errors.
+func openSQLiteDBs(name string, w *sql.DB, read func() (*sql.DB, error), readConns int) (*SQLiteStore, error) {
+	path := name
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -256,6 +263,7 @@ func OpenSQLite(dir string, o SQLiteOptions) (*SQLiteStore, error) {
 		return nil, fmt.Errorf("relay: open store %s: %w", path, err)
 	}
 	ctx := context.Background()
+	var err error
 	if s.wc, err = w.Conn(ctx); err != nil {
 		return fail(err)
 	}
@@ -268,14 +276,12 @@ func OpenSQLite(dir string, o SQLiteOptions) (*SQLiteStore, error) {
 	}); err != nil {
 		return fail(err)
 	}
-	// Opened after migrate so the file is already in WAL mode and has its
-	// schema: a query_only connection could do neither.
-	r, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
+	r, err := read()
 	if err != nil {
 		return fail(err)
 	}
-	r.SetMaxOpenConns(o.ReadConns)
-	r.SetMaxIdleConns(o.ReadConns)
+	r.SetMaxOpenConns(readConns)
+	r.SetMaxIdleConns(readConns)
 	s.r = r
 	if s.rs, err = prepareSQLiteReads(r); err != nil {
 		r.Close()
@@ -465,8 +471,17 @@ func (s *SQLiteStore) writeTx(ctx context.Context, fn func(bump func() uint64) e
 	}
 	counter := s.counter
 	clear(s.pending)
-	err := s.wc.Raw(func(any) error {
+	err := s.wc.Raw(func(dc any) error {
 		st := s.ws
+		if r, isRunner := dc.(txRunner); isRunner {
+			return r.RunTx(func() error {
+				err := fn(func() uint64 { counter++; return counter })
+				if err == nil && counter != s.counter {
+					_, err = st.setCounter.exec(int64(counter))
+				}
+				return err
+			})
+		}
 		if _, err := st.begin.exec(); err != nil {
 			return err
 		}

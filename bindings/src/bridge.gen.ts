@@ -32,6 +32,28 @@ export interface StoredReaction {
 }
 
 /**
+ * The file of an image, file, audio or video message.
+ *
+ * Generated from Go core.Attachment.
+ */
+export interface StoredAttachment {
+  /** The relay's upload id; empty while the upload is pending. */
+  id: string;
+  /** File name. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Media type, e.g. image/png. */
+  mime: string;
+  /** Pixels, for images and videos. */
+  width?: number;
+  /** Pixels, for images and videos. */
+  height?: number;
+  /** For audio and video. */
+  durationMs?: number;
+}
+
+/**
  * A message as stored (`body` is base64).
  *
  * Generated from Go core.Message.
@@ -74,6 +96,8 @@ export interface StoredMessage {
   target?: number;
   /** Hidden on this user's devices ("delete for me"). */
   hidden?: boolean;
+  /** The file of an image, file, audio or video message. */
+  attachment?: StoredAttachment;
 }
 
 /**
@@ -306,6 +330,100 @@ export interface TypingEvent {
 }
 
 /**
+ * CallState is where a call stands for this device.
+ *
+ * Generated from Go core.CallState. @internal
+ */
+export type BridgeCallState = 'ringing' | 'connecting' | 'connected' | 'ended';
+
+/**
+ * ICEServer is one STUN or TURN server for a call, as RTCIceServer.
+ *
+ * Generated from Go core.ICEServer. @internal
+ */
+export interface BridgeICEServer {
+  urls: string[] | null;
+  username?: string;
+  credential?: string;
+}
+
+/**
+ * Call is one call of this device.
+ *
+ * Generated from Go core.Call. @internal
+ */
+export interface BridgeCall {
+  id: string;
+  conversationId: string;
+  /** `outgoing` or `incoming`. */
+  direction: string;
+  /** The caller. */
+  from: string;
+  /** The other users invited. */
+  peers: string[] | null;
+  /** The other users in the call now. */
+  joined: string[] | null;
+  audio: boolean;
+  video: boolean;
+  state: BridgeCallState;
+  /** Why it ended. */
+  reason?: string;
+  /** Once ended: since the first answer. */
+  durationMs?: number;
+  /** For this device, once placed or accepted. */
+  iceServers?: BridgeICEServer[];
+}
+
+/**
+ * CallChange says what a call event is about.
+ *
+ * Generated from Go core.CallChange. @internal
+ */
+export type BridgeCallChange = 'ring' | 'joined' | 'left' | 'ended';
+
+/**
+ * CallEvent is the payload of a call event.
+ *
+ * Generated from Go core.CallEvent. @internal
+ */
+export interface BridgeCallEvent {
+  change: BridgeCallChange;
+  peer?: string;
+  call: BridgeCall;
+}
+
+/**
+ * CallSignal is one SDP or ICE candidate for, or from, a peer in a call.
+ *
+ * Generated from Go core.CallSignal. @internal
+ */
+export interface BridgeCallSignal {
+  callId: string;
+  /** From the relay: the sender; to it: the recipient. */
+  peer: string;
+  /** Offer, answer or candidate. */
+  kind: string;
+  /** SDP, or RTCIceCandidateInit as JSON. */
+  data: string;
+}
+
+/**
+ * One open session of this user, on any relay: see {@link ParleyClient.devices}.
+ *
+ * Generated from Go core.Device.
+ */
+export interface Device {
+  /** The device id the session's hello carried. */
+  id: string;
+  /** Web, node, react-native, miniapp, …. */
+  platform?: string;
+  /** Unix milliseconds, relay clock. */
+  connectedAt: number;
+  /** This client's own session. */
+  current: boolean;
+}
+
+/**
  * A pending invitation (`kind` `invite`: `user` is invited by `by`) or join request
  * (`kind` `request`: `user` asks to join, with `note`). Payload of the `invitation` and
  * `joinRequest` events.
@@ -340,11 +458,43 @@ export interface Member {
 }
 
 /**
+ * A user's presence: online while any of their devices is connected (see
+ * {@link ParleyClient.subscribePresence}).
+ *
+ * Generated from Go core.Presence.
+ */
+export interface Presence {
+  user: string;
+  /** Some device of the user is connected. */
+  online: boolean;
+  /** The user's custom status, app-defined. */
+  status?: string;
+  /** Unix ms the user's last device left; absent while online or never seen. */
+  lastSeen?: number;
+}
+
+/**
+ * A user's public profile (see {@link ParleyClient.profiles}).
+ *
+ * Generated from Go core.Profile.
+ */
+export interface Profile {
+  user: string;
+  nickname?: string;
+  /** A URL. */
+  avatar?: string;
+  /** application-defined, JSON typically. */
+  custom?: string;
+  /** Unix ms of the last change, relay clock; 0: never set. */
+  updatedAt: number;
+}
+
+/**
  * EventKind names an event for the application.
  *
  * Generated from Go core.EventKind. @internal
  */
-export type BridgeEventKind = 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
+export type BridgeEventKind = 'call' | 'callSignal' | 'contact' | 'contactRequest' | 'contactAnswer' | 'totalUnread' | 'presence' | 'profile' | 'state' | 'message' | 'messageUpdate' | 'conversation' | 'syncStart' | 'syncEnd' | 'kicked' | 'tokenWillExpire' | 'reset' | 'typing' | 'invitation' | 'joinRequest';
 
 /**
  * Event is one notification for the application.
@@ -365,8 +515,14 @@ export interface BridgeEvent {
   answer?: ContactAnswerEvent;
   /** totalUnread. */
   total?: number;
+  call?: BridgeCallEvent;
+  signal?: BridgeCallSignal;
   /** Invitation, joinRequest. */
   notice?: GroupNotice;
+  /** EventPresence. */
+  presence?: Presence;
+  /** EventProfile. */
+  profile?: Profile;
 }
 
 /**
@@ -397,6 +553,8 @@ export interface BridgeConfig {
   /** Seeds backoff jitter and client ids (tests); 0: random. */
   seed?: number;
   logLevel?: LogLevel;
+  /** Web, node, react-native, miniapp: sent in hello. */
+  platform?: string;
 }
 
 /**

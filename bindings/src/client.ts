@@ -4,11 +4,16 @@ import { encodeBody, toConversation, toEvent, toMessage, type DecodedEvent } fro
 import { sendExtras, shown } from './lifecycle.js';
 import { flag, groupInfo, membersArgs, muteOp, plainOp, roleOp, text, updateOp, usersOp, type BridgeGroupOp } from './groups.js';
 import { claimTabDeviceId, type DeviceClaim } from './device.js';
+import { Calls } from './call.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
+import { checkPresenceArgs, checkProfile, checkStatus, checkUsers, checked } from './presence.js';
 import { indexedDBStorage, preload } from './storage/indexeddb.js';
+import { Uploader, indexedDBStash, memoryStash, type AttachmentDraft } from './attachments.js';
 import type {
   AbortOptions,
+  Call,
+  CallOptions,
   ClientEventName,
   ClientEvents,
   ClientOptions,
@@ -17,23 +22,30 @@ import type {
   ConversationSettings,
   CreateGroupOptions,
   DeleteOptions,
+  Device,
   HistoryOptions,
   HistoryPage,
   LogLevel,
   Message,
   MessagesOptions,
   OutgoingMessage,
+  OutgoingAttachment,
   ParleyClient,
   ReadReceipts,
   SearchCursor,
   SearchOptions,
   SendTextOptions,
+  SendOptions,
   StorageAdapter,
   Relation,
   GroupNotice,
   GroupUpdate,
   Member,
   MembersOptions,
+  Presence,
+  Profile,
+  ProfileUpdate,
+  SubscribePresenceOptions,
 } from './types.js';
 import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
@@ -48,7 +60,7 @@ type Level = Exclude<LogLevel, 'silent'>;
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
 
 // Every event name; the compiler checks the list against ClientEvents both ways.
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest'] as const;
+const EVENT_LIST = ['call', 'state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest', 'presence', 'profile'] as const;
 const _allEvents: Same<(typeof EVENT_LIST)[number], ClientEventName> = true;
 void _allEvents;
 const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -145,8 +157,17 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
       tokenRefresh: typeof token === 'function',
       seed: options.seed,
       logLevel,
+      platform: options.platform ?? defaultPlatform(),
     };
     const client = new Client(log, storage, ownStorage, claim);
+    const idbFactory = (globalThis as { indexedDB?: unknown }).indexedDB;
+    client.uploader = new Uploader(
+      url,
+      options.uploadUrl,
+      typeof token === 'function' ? () => fetchToken(token) : () => Promise.resolve(token),
+      storageOpt === 'indexeddb' && idbFactory ? indexedDBStash(idbFactory as Parameters<typeof indexedDBStash>[0]) : memoryStash(),
+      (level, message) => log(level, message),
+    );
     const host: WasmHost = {
       onEvent: (bytes) => client.enqueue(bytes),
       token: typeof token === 'function' ? () => fetchToken(token) : () => Promise.resolve(token),
@@ -174,10 +195,17 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
 /** Client is the ParleyClient over one WasmClient. @internal */
 class Client implements ParleyClient {
   #wc: WasmClient | null = null;
+  /** Runs attachment uploads (attachments.ts). @internal */
+  uploader: Uploader | null = null;
   #closing: Promise<void> | null = null;
   // Per event: the handler given → the function that runs (itself, or the once wrapper).
   readonly #handlers = new Map<ClientEventName, Map<Handler, Handler>>();
   readonly #queue: DecodedEvent[] = [];
+  readonly #calls = new Calls({
+    wc: () => this.#live(),
+    log: (level, message) => this.log(level, message),
+    incoming: (call) => this.#deliver({ name: 'call', payload: call }),
+  });
   #draining = false;
   #offPage: (() => void) | null = null;
   // What userId and deviceId last returned, for after close(), when the
@@ -218,16 +246,39 @@ class Client implements ParleyClient {
    */
   enqueue(event: BridgeEvent): void {
     try {
+      // Calls are stateful objects: the call module turns their events
+      // into Call objects and their state.
+      if (event.kind === 'call' && event.call) return this.#calls.call(event.call);
+      if (event.kind === 'callSignal' && event.signal) return this.#calls.signal(event.signal);
       const e = toEvent(event);
       if (!e) return;
-      this.#queue.push(e);
-      if (!this.#draining) {
-        this.#draining = true;
-        queueMicrotask(() => this.#drain());
-      }
+      this.#deliver(e);
     } catch (err) {
       this.log('error', `dropped an event the SDK could not decode: ${String(err)}`);
     }
+  }
+
+  #deliver(e: DecodedEvent): void {
+    this.#queue.push(e);
+    if (!this.#draining) {
+      this.#draining = true;
+      queueMicrotask(() => this.#drain());
+    }
+  }
+
+  call(userOrConversationId: string, options?: CallOptions): Promise<Call> {
+    if (typeof userOrConversationId !== 'string' || userOrConversationId === '') {
+      return Promise.reject(invalid('call() needs a user id or a conversation id'));
+    }
+    let conv = userOrConversationId;
+    if (!/^[pg]:/.test(conv)) {
+      try {
+        conv = this.p2p(conv);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return this.#calls.place(conv, options);
   }
 
   #drain(): void {
@@ -284,7 +335,10 @@ class Client implements ParleyClient {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#call((wc) => wc.connect(signal));
+    return this.#call((wc) => wc.connect(signal)).then(() => {
+      // Messages whose upload a restart interrupted go on now.
+      if (this.#wc && !this.#closing) void this.uploader?.resume(this.#wc);
+    });
   }
 
   reconnect(): void {
@@ -346,10 +400,17 @@ class Client implements ParleyClient {
     return this.send(conversationId, { type: 'text', text, clientId: options.clientId }, { signal: options.signal });
   }
 
-  async send(conversationId: string, message: OutgoingMessage, options: AbortOptions = {}): Promise<Message> {
+  async send(conversationId: string, message: OutgoingMessage | OutgoingAttachment, options: SendOptions = {}): Promise<Message> {
     if (typeof conversationId !== 'string' || conversationId === '') throw invalid('send() needs a conversation id');
     if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
       throw invalid("send() needs a message with a type, e.g. { type: 'custom', body }");
+    }
+    if ('file' in message) {
+      const onProgress = options.onProgress;
+      if (onProgress !== undefined && typeof onProgress !== 'function') throw invalid('onProgress must be a function');
+      const signal = signalOf(options);
+      const wc = this.#live();
+      return toMessage(await this.#call(() => this.uploader!.send(wc, conversationId, message as AttachmentDraft, onProgress, signal)));
     }
     let body: Uint8Array | null;
     try {
@@ -369,7 +430,19 @@ class Client implements ParleyClient {
   }
 
   async resend(clientId: string): Promise<Message> {
-    return toMessage(await this.#call((wc) => wc.resend(clientId)));
+    return toMessage(
+      await this.#call((wc) => {
+        const p = wc.resend(clientId);
+        void this.uploader?.resume(wc); // a failed upload goes again
+        return p;
+      }),
+    );
+  }
+
+  async download(message: Message, options: AbortOptions = {}): Promise<Uint8Array> {
+    const signal = signalOf(options);
+    this.#live();
+    return this.#call(() => this.uploader!.download(message, signal));
   }
 
   discard(clientId: string): Promise<void> {
@@ -541,6 +614,15 @@ class Client implements ParleyClient {
     await this.#call((wc) => wc.amend(messageId, op, text));
   }
 
+  devices(): Promise<Device[]> {
+    return this.#call((wc) => wc.devices());
+  }
+
+  kickDevice(deviceId: string): Promise<void> {
+    if (typeof deviceId !== 'string' || deviceId === '') return Promise.reject(invalid('kickDevice() needs a device id'));
+    return this.#call((wc) => wc.kickDevice(deviceId));
+  }
+
   typing(conversationId: string): void {
     if (typeof conversationId !== 'string' || conversationId === '') throw invalid('typing() needs a conversation id');
     const err = this.#live().typing(conversationId);
@@ -592,6 +674,27 @@ class Client implements ParleyClient {
     await this.#call((wc) => wc.groupOp(op));
   }
 
+  // Presence and profiles (presence.ts checks the arguments).
+  setStatus(status?: string): Promise<void> {
+    return checked(() => checkStatus(status)).then(() => this.#call((wc) => wc.setStatus(status ?? '')));
+  }
+
+  subscribePresence(users: string[], options: SubscribePresenceOptions = {}): Promise<Presence[]> {
+    return checked(() => checkPresenceArgs('subscribePresence', users, options)).then((ttl) => this.#call((wc) => wc.subscribePresence(users, ttl)));
+  }
+
+  unsubscribePresence(users: string[]): Promise<void> {
+    return checked(() => checkUsers('unsubscribePresence', users)).then(() => this.#call((wc) => wc.unsubscribePresence(users)));
+  }
+
+  setProfile(profile: ProfileUpdate): Promise<void> {
+    return checked(() => checkProfile(profile)).then(() => this.#call(async (wc) => void (await wc.setProfile(profile))));
+  }
+
+  profiles(users: string[]): Promise<Profile[]> {
+    return checked(() => checkUsers('profiles', users)).then(() => this.#call((wc) => wc.profiles(users)));
+  }
+
   waitSynced(options: AbortOptions = {}): Promise<void> {
     let signal: AbortSignal | undefined;
     try {
@@ -608,6 +711,8 @@ class Client implements ParleyClient {
   }
 
   async #close(): Promise<void> {
+    this.#calls.closeAll();
+    this.uploader?.stop();
     this.#offPage?.();
     this.#offPage = null;
     const wc = this.#wc;
@@ -706,4 +811,10 @@ function isAdapter(s: unknown): s is StorageAdapter {
     typeof a.messages === 'function' &&
     typeof a.close === 'function'
   );
+}
+
+/** The platform a client says it is when the options do not: Node.js, or a browser-like host. */
+function defaultPlatform(): string {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string' && typeof (globalThis as { window?: unknown }).window === 'undefined' ? 'node' : 'web';
 }

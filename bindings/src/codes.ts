@@ -115,6 +115,20 @@ export const Codes = {
   GroupLimit: 4257,
   /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
   GroupID: 4258,
+  /** 4260 call not found: no such call, or it has ended. */
+  CallNotFound: 4260,
+  /** 4261 not in call: the device is not a participant of the call (or not ringing for it). */
+  NotInCall: 4261,
+  /** 4262 call exists: the call id is already in use. */
+  CallExists: 4262,
+  /** 4263 call too large: the call would have more than the allowed participants. */
+  CallTooLarge: 4263,
+  /** 4264 call state: the request does not fit the call's state (accept twice, signal before joining). */
+  CallState: 4264,
+  /** 4265 call signaling flood: too many signaling frames for this call; slow down. */
+  CallFlood: 4265,
+  /** 4266 calls disabled: calls are not enabled on this relay. */
+  CallsOff: 4266,
   /** 4270 presence subscription limit: the user would hold more presence subscriptions than allowed (3,000). */
   PresenceLimit: 4270,
   /** 4271 status too long: a custom status above 64 bytes. */
@@ -163,6 +177,10 @@ export const Codes = {
   UploadFailed: 4916,
   /** 4917 file gone: the file of a message waiting for its upload is no longer in the device's storage. */
   FileGone: 4917,
+  /** 4920 calls unsupported: this platform cannot place or take calls (no WebRTC). */
+  CallUnsupported: 4920,
+  /** 4921 media unavailable: the microphone or camera could not be opened. */
+  CallMedia: 4921,
 } as const;
 
 /** Code is a code this version of the SDK knows; a newer relay may send others. */
@@ -217,6 +235,13 @@ const names: { readonly [code: number]: string } = {
   4256: "bad name",
   4257: "group limit",
   4258: "group id refused",
+  4260: "call not found",
+  4261: "not in call",
+  4262: "call exists",
+  4263: "call too large",
+  4264: "call state",
+  4265: "call signaling flood",
+  4266: "calls disabled",
   4270: "presence subscription limit",
   4271: "status too long",
   4272: "bad profile",
@@ -241,6 +266,8 @@ const names: { readonly [code: number]: string } = {
   4913: "bad message id",
   4916: "upload failed",
   4917: "file gone",
+  4920: "calls unsupported",
+  4921: "media unavailable",
 };
 
 // Inclusive ranges where Code.Terminal and Code.Retryable are true, from

@@ -60,6 +60,7 @@ export function toMessage(b: StoredMessage): Message {
   if (b.localTime) m.localTime = b.localTime;
   if (b.errorCode) m.errorCode = b.errorCode;
   lifecycleFields(m, b);
+  if (b.attachment) m.attachment = { ...b.attachment };
   return m;
 }
 
@@ -137,6 +138,10 @@ export function toEvent(e: BridgeEvent): DecodedEvent | null {
     case 'invitation':
     case 'joinRequest':
       return e.notice ? { name: e.kind, payload: e.notice } : null;
+    case 'presence':
+      return e.presence ? { name: 'presence', payload: { ...e.presence } } : null;
+    case 'profile':
+      return e.profile ? { name: 'profile', payload: { ...e.profile } } : null;
     default:
       return null;
   }

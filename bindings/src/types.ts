@@ -2,10 +2,11 @@
 // contract. The shapes a storage adapter reads and writes are the JSON of the
 // Go client's types, generated into bridge.gen.ts and re-exported here; the
 // calls of the wasm bridge live in wasm.d.ts.
-import type { ConnectionState, ContactAnswerEvent, GroupNotice, Member, MessageStatus, Relation, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
+import type { ConnectionState, ContactAnswerEvent, Device, GroupNotice, Member, MessageStatus, Presence, Profile, Relation, SearchCursor, StorageBatch, StorageSearchQuery, StorageSnapshot, StoredMessage, TypingEvent } from './bridge.gen.js';
 
 export type {
   ConnectionState,
+  Device,
   MessageStatus,
   OutboxEntry,
   SearchCursor,
@@ -21,6 +22,8 @@ export type {
   StorageAccount,
   StoredConvSetting,
   StoredDraft,
+  Presence,
+  Profile,
 } from './bridge.gen.js';
 
 /** The kind of a conversation. */
@@ -69,6 +72,55 @@ export interface Message {
   reactions?: Record<string, string[]>;
   /** Deleted for me ({@link ParleyClient.deleteMessage}): a `messageUpdate` with it set means "remove from the list". */
   hidden?: boolean;
+  /**
+   * The file of an image, file, audio or video message. `id` is empty while
+   * the upload runs; {@link ParleyClient.download} fetches the bytes.
+   */
+  attachment?: Attachment;
+}
+
+/** The file of an image, file, audio or video message. */
+export interface Attachment {
+  /** The relay's upload id; empty while the upload is pending. */
+  id: string;
+  /** File name. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Media type, e.g. `image/png`. */
+  mime: string;
+  width?: number;
+  height?: number;
+  durationMs?: number;
+}
+
+/**
+ * An image, file, audio or video message for {@link ParleyClient.send}: the
+ * file is uploaded to the relay first (progress through
+ * {@link SendOptions.onProgress}), the message waits in the outbox until
+ * the upload is done, and an upload cut by the network or a reload starts
+ * over.
+ */
+export interface OutgoingAttachment {
+  type: 'image' | 'file' | 'audio' | 'video';
+  file: Blob | Uint8Array;
+  /** File name; defaults to the File's name, else `file`. */
+  name?: string;
+  /** Media type; defaults to the Blob's type, else `application/octet-stream`. */
+  mime?: string;
+  width?: number;
+  height?: number;
+  durationMs?: number;
+  /** A caption. */
+  text?: string;
+  /** As {@link OutgoingMessage.clientId}. */
+  clientId?: string;
+}
+
+/** Options of {@link ParleyClient.send}. */
+export interface SendOptions extends AbortOptions {
+  /** Called as an attachment's bytes go up: (bytes sent, bytes in all). */
+  onProgress?: (sentBytes: number, totalBytes: number) => void;
 }
 
 /** The local view of a conversation. */
@@ -139,8 +191,12 @@ export interface ContactRequestEvent {
 
 /** What to send with {@link ParleyClient.send}. */
 export interface OutgoingMessage {
-  /** `'text'` (needs `text`) or `'custom'` (an application payload in `body`, optionally with `text`). */
-  type: 'text' | 'custom';
+  /**
+   * `'text'` (needs `text`), `'custom'` (an application payload in `body`,
+   * optionally with `text`) or `'location'` (`body: { lat, lng, title? }`,
+   * checked by the relay).
+   */
+  type: 'text' | 'custom' | 'location';
   /** The text of a text message. */
   text?: string;
   /**
@@ -221,7 +277,7 @@ export interface StateEvent {
 
 /** Payload of the `kicked` event: the session ended for good and will not reconnect. */
 export interface KickedEvent {
-  /** {@link Codes}.Kicked, Unauthorized, TokenExpired, … */
+  /** {@link Codes}.Kicked, DeviceKicked, DevicePolicy, TokenRevoked, Unauthorized, TokenExpired, … */
   code: number;
   reason: string;
 }
@@ -259,6 +315,8 @@ export interface ClientEvents {
    * for about 5 s after the last one.
    */
   typing: TypingEvent;
+  /** A call rings this device (state `'ringing'`): answer with {@link Call.accept} or {@link Call.reject}. */
+  call: Call;
   /** Another user asks this user to be a contact: answer with {@link ParleyClient.answerContact}. */
   contactRequest: ContactRequestEvent;
   /** Another user accepted or declined (or the request was withdrawn) this user's contact request. */
@@ -271,6 +329,17 @@ export interface ClientEvents {
   joinRequest: GroupNotice;
   /** The total of {@link ParleyClient.totalUnread} changed; the payload is the new total. */
   totalUnread: number;
+  /**
+   * A user this user subscribed to (on any of their devices) went online or
+   * offline, or changed their status; after a reconnect, the presence of each
+   * user this device subscribed to (see {@link ParleyClient.subscribePresence}).
+   */
+  presence: Presence;
+  /**
+   * A profile changed: this user's own (set on another device) or that of a
+   * user this user subscribed to. The cache already holds it.
+   */
+  profile: Profile;
 }
 
 /** A name in {@link ClientEvents}. */
@@ -333,6 +402,22 @@ export interface MembersOptions {
 
 export type { GroupNotice, Member };
 
+/** Options of {@link ParleyClient.subscribePresence}. */
+export interface SubscribePresenceOptions {
+  /** How long the subscription lasts. Defaults to 86 400 000 (a day); the relay keeps it within a minute and 30 days. */
+  ttlMs?: number;
+}
+
+/** What {@link ParleyClient.setProfile} changes: a field left out keeps its value, `''` clears it. */
+export interface ProfileUpdate {
+  /** At most 64 bytes, no control or bidirectional characters. */
+  nickname?: string;
+  /** A URL, at most 512 bytes. */
+  avatar?: string;
+  /** Application-defined (JSON, typically), at most 512 bytes. */
+  custom?: string;
+}
+
 /** Reconnect backoff (full jitter, exponential), as Go's core.Config. */
 export interface ReconnectOptions {
   /** Stop reconnecting after this many failures in a row (state `disconnected`). Defaults to 0: unlimited. */
@@ -372,6 +457,11 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 
 /** Options of {@link createClient}. Every field but `url` and `token` is optional. */
 export interface ClientOptions {
+  /**
+   * Base URL of the relay's upload endpoint. Defaults to the WebSocket URL's
+   * origin with `/v1/uploads` (ws → http, wss → https).
+   */
+  uploadUrl?: string;
   /** The relay's WebSocket endpoint, e.g. `ws://127.0.0.1:8787/v1/ws`. */
   url: string;
   /**
@@ -447,6 +537,14 @@ export interface ClientOptions {
   wasmGlobal?: object;
   /** Seeds backoff jitter and client ids, so a test replays identically. Defaults to random. */
   seed?: number;
+  /**
+   * The kind of client, sent to the relay when connecting: its device policy
+   * (`--device-policy`) limits each user's sessions per platform, and
+   * {@link ParleyClient.devices} shows it. Defaults to `'node'` in Node.js and
+   * `'web'` elsewhere; `@parley-im/react-native` and `@parley-im/miniapp` set
+   * theirs. Lowercase letters, digits and `-`.
+   */
+  platform?: 'web' | 'node' | 'react-native' | 'miniapp' | (string & {});
 }
 
 /**
@@ -530,7 +628,12 @@ export interface ParleyClient {
    */
   sendText(conversationId: string, text: string, options?: SendTextOptions): Promise<Message>;
   /** Sends a message of any type; as {@link ParleyClient.sendText}. */
-  send(conversationId: string, message: OutgoingMessage, options?: AbortOptions): Promise<Message>;
+  send(conversationId: string, message: OutgoingMessage | OutgoingAttachment, options?: SendOptions): Promise<Message>;
+  /**
+   * Fetches the bytes of a message's attachment from the relay: for members
+   * of the message's conversation and the uploader (4203 otherwise).
+   */
+  download(message: Message, options?: AbortOptions): Promise<Uint8Array>;
   /** Sends a failed message again; resolves once acknowledged. */
   resend(clientId: string): Promise<Message>;
   /** Drops a pending or failed message from the outbox; its send rejects with 4908 (Aborted). */
@@ -640,6 +743,29 @@ export interface ParleyClient {
   /** Which other members have read `conversationId` up to `seq` ("read by 3"). Needs a connection. */
   readReceipts(conversationId: string, seq: number): Promise<ReadReceipts>;
   /**
+   * Calls a user (their one-to-one conversation) or a group's members (at
+   * most four participants: a full mesh) and resolves once their devices
+   * ring, with the {@link Call} in state `'ringing'`; incoming calls come as
+   * the `call` event. Opens the microphone (and the camera with `video`)
+   * first. Rejects with 4920 (CallUnsupported) where there is no WebRTC
+   * (mini-programs, Node), 4921 (CallMedia) when the devices cannot be
+   * opened, 4901 offline, and with the relay's codes (4203 not a member,
+   * 4263 a group above four, 4266 calls off).
+   */
+  call(userOrConversationId: string, options?: CallOptions): Promise<Call>;
+  /**
+   * The user's open sessions on every relay, oldest first, this one marked
+   * `current`. Needs a connection: rejects with 4901 (NotConnected) offline.
+   */
+  devices(): Promise<Device[]>;
+  /**
+   * Closes the session of another of the user's devices (an `id` from
+   * {@link ParleyClient.devices}): that device gets `kicked` with code 4011
+   * (DeviceKicked) and does not reconnect by itself. Rejects with 4285
+   * (NoSuchDevice) when the device has no open session, 4901 offline.
+   */
+  kickDevice(deviceId: string): Promise<void>;
+  /**
    * Creates a group with the given members (this user is always one; at
    * least one other is required, else 4903). Offline, the request waits for
    * the connection; aborting `signal` before then means it is never sent.
@@ -675,8 +801,125 @@ export interface ParleyClient {
   joinRequests(groupId: string): Promise<GroupNotice[]>;
   /** A page of a group's members with their roles, from the relay (members only). */
   members(groupId: string, options?: MembersOptions): Promise<Member[]>;
+  /**
+   * Sets this user's custom status, application-defined, at most 64 bytes
+   * (4271 above); `undefined` clears it. Users subscribed to this user get it
+   * in their `presence` events. Needs a connection (4901).
+   */
+  setStatus(status?: string): Promise<void>;
+  /**
+   * Subscribes this user to the presence of `users` and resolves with their
+   * presence, in order (repeats dropped). The subscription belongs to the
+   * user: all their devices get a `presence` event on every change, until it
+   * expires (`ttlMs`, a day by default) or {@link unsubscribePresence}. A user
+   * holds at most 3,000 subscriptions (4270 above; renewing one held is
+   * free). Lists above 200 go in several requests: a refused one leaves the
+   * earlier ones in place. Needs a connection (4901).
+   */
+  subscribePresence(users: string[], options?: SubscribePresenceOptions): Promise<Presence[]>;
+  /** Withdraws this user's presence subscriptions to `users` (on all their devices). */
+  unsubscribePresence(users: string[]): Promise<void>;
+  /**
+   * Changes this user's profile, hosted by the relay: fields left out keep
+   * their value. Resolves when stored; this user's other devices and the users
+   * subscribed to this user get a `profile` event. Bad fields: 4272.
+   */
+  setProfile(profile: ProfileUpdate): Promise<void>;
+  /**
+   * The profiles of `users`, in order (repeats dropped): from the client's
+   * cache when read less than 5 minutes ago, otherwise from the relay; changes
+   * pushed by the relay (a subscribed user's, this user's own) replace cached
+   * ones at once. A user who never set a profile has only `user` and
+   * `updatedAt: 0`. Offline, cached profiles are returned however old; a user
+   * never read rejects with 4901.
+   */
+  profiles(users: string[]): Promise<Profile[]>;
   /** Resolves when connected with nothing left to sync, fill or send. */
   waitSynced(options?: AbortOptions): Promise<void>;
   /** Ends the session and releases the client; unsent messages stay in the outbox for the next start. */
   close(): Promise<void>;
+}
+
+/**
+ * The browser's `MediaStream`. Where the DOM types are not loaded (React
+ * Native, Node) it is `unknown`: calls need a browser.
+ */
+export type CallMediaStream = typeof globalThis extends { MediaStream: { prototype: infer S } } ? S : unknown;
+
+/** Where a call stands: ringing (placed, or ringing here), connecting (answered, media not yet flowing), connected, ended. */
+export type CallState = 'ringing' | 'connecting' | 'connected' | 'ended';
+
+/**
+ * Why a call ended: `hangup` (after an answer), `rejected` (the callee
+ * declined), `cancelled` (the caller gave up before an answer), `busy` (the
+ * callee is in another call), `timeout` (nobody answered in time),
+ * `answeredElsewhere` (another device of this user answered), `failed` (a
+ * participant lost the connection to the relay), `unavailable` (no device of
+ * the callee online).
+ */
+export type CallEndReason = 'hangup' | 'rejected' | 'cancelled' | 'busy' | 'timeout' | 'answeredElsewhere' | 'failed' | 'unavailable';
+
+/** The media of a call. */
+export interface CallMedia {
+  audio: boolean;
+  video: boolean;
+}
+
+/** Options of {@link ParleyClient.call} and {@link Call.accept}: the media to send (call: audio only by default; accept: the call's). */
+export interface CallOptions {
+  audio?: boolean;
+  video?: boolean;
+}
+
+/** The events of a {@link Call}. */
+export interface CallEvents {
+  /** The call's state changed. */
+  state: CallState;
+  /** A peer's media arrived: attach it to a `<video>` or `<audio>` element. */
+  remoteStream: CallMediaStream;
+  /** The call is over, for `reason`. Its record message (type `'call'`) follows in the conversation. */
+  ended: { reason: CallEndReason };
+}
+
+/**
+ * A call: one-to-one, or a group's full mesh of at most four participants.
+ * The relay carries its signaling and hands out STUN/TURN servers; the media
+ * flows between the browsers (RTCPeerConnection), through TURN when they
+ * cannot reach each other. When it ends, a message of type `'call'` with
+ * body `{ callId, media, outcome, durationMs }` is appended to the
+ * conversation (`outcome`: `'completed'` once answered, else the reason).
+ */
+export interface Call {
+  readonly id: string;
+  readonly conversationId: string;
+  readonly direction: 'outgoing' | 'incoming';
+  /** The other users invited. */
+  readonly peers: string[];
+  readonly media: CallMedia;
+  readonly state: CallState;
+  /** This device's camera and microphone, once placed or accepted. */
+  readonly localStream?: CallMediaStream;
+  /** One stream per peer whose media arrived. */
+  readonly remoteStreams: CallMediaStream[];
+  /** Answers on this device (the user's other devices stop ringing); rejects with 4921 when the camera or microphone cannot be opened. */
+  accept(options?: CallOptions): Promise<void>;
+  /** Declines a ringing call (every device of this user stops ringing). */
+  reject(): Promise<void>;
+  /** Ends this device's part: cancels an unanswered outgoing call, hangs up an answered one. */
+  hangup(): Promise<void>;
+  /** Mutes or unmutes the microphone (nothing is renegotiated). */
+  setMicrophoneEnabled(on: boolean): void;
+  /** Turns the camera off or on; turning it on in an audio call adds a video track and renegotiates. */
+  setCameraEnabled(on: boolean): Promise<void>;
+  on<K extends keyof CallEvents>(event: K, handler: (payload: CallEvents[K]) => void): () => void;
+}
+
+/** The body of a message of type `'call'`: the record of a call that ended. */
+export interface CallRecord {
+  callId: string;
+  media: 'audio' | 'video';
+  /** `'completed'` once answered, else the {@link CallEndReason}. */
+  outcome: 'completed' | CallEndReason;
+  /** Since the first answer; 0 when nobody answered. */
+  durationMs: number;
 }

@@ -24,7 +24,7 @@
  * delivered from the Go side's event goroutine, in order).
  * @internal
  */
-import type { BridgeConfig, BridgeEvent, BridgeSearch, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member } from './bridge.gen.js';
+import type { BridgeCall, BridgeConfig, BridgeEvent, BridgeSearch, Device, StorageSearchQuery, StorageSnapshot, StorageBatch, StoredMessage, StoredConversation, Relation, GroupNotice, Member, Presence, Profile } from './bridge.gen.js';
 import type { BridgeGroupOp } from './groups.js';
 
 /** @internal */
@@ -92,6 +92,11 @@ export interface WasmClient {
   probe(timeoutMs: number): void;
   /** "" when sent or dropped (best-effort), else why the argument is invalid. */
   typing(conversationId: string): string;
+  setStatus(status: string): Promise<void>;
+  subscribePresence(users: string[], ttlMs: number): Promise<Presence[]>;
+  unsubscribePresence(users: string[]): Promise<void>;
+  setProfile(profile: { nickname?: string; avatar?: string; custom?: string }): Promise<Profile[]>;
+  profiles(users: string[]): Promise<Profile[]>;
   state(): 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
   userId(): string;
   deviceId(): string;
@@ -112,8 +117,19 @@ export interface WasmClient {
   /** The other members by whether they read conv up to seq. */
   readReceipts(conv: string, seq: number): Promise<{ read: string[]; unread: string[] }>;
   resend(clientId: string): Promise<StoredMessage>;
+  /** Queues an attachment message that waits in the outbox for attachmentUploaded; resolves on ack. */
+  sendAttachment(conv: string, type: string, text: string, clientId: string, name: string, size: number, mime: string, width: number, height: number, durationMs: number, signal?: AbortSignal): Promise<StoredMessage>;
+  /** The relay answered the upload of clientId's file: the message goes out. */
+  attachmentUploaded(clientId: string, id: string, size: number, mime: string): Promise<void>;
+  /** The upload of clientId's file failed for good: the message fails with code. */
+  uploadFailed(clientId: string, code: number, reason: string): Promise<void>;
+  /** The outbox messages whose file is still to be uploaded. */
+  awaitingUpload(): Promise<StoredMessage[]>;
   discard(clientId: string): Promise<void>;
   markRead(conv: string, seq: number): Promise<void>;
+  /** Device[] of the user's open sessions, oldest first. */
+  devices(): Promise<Device[]>;
+  kickDevice(deviceId: string): Promise<void>;
   /** id '' lets the client choose one. Resolves with the StoredConversation. */
   createGroup(id: string, name: string, members: string[], signal?: AbortSignal): Promise<StoredConversation>;
   /** createGroup with the group's information. */
@@ -137,6 +153,16 @@ export interface WasmClient {
   search(search: BridgeSearch): Promise<StoredMessage[]>;
   /** Resolves when connected with nothing left to sync, fill or send. */
   waitSynced(signal?: AbortSignal): Promise<void>;
+  /** Rings the conversation's other members; resolves with the call and its ICE servers. */
+  placeCall(conv: string, audio: boolean, video: boolean, signal?: AbortSignal): Promise<BridgeCall>;
+  /** Answers a call ringing on this device; resolves with its ICE servers and the peers in it. */
+  acceptCall(callId: string, audio: boolean, video: boolean): Promise<BridgeCall>;
+  /** Cancels, rejects or hangs up. */
+  endCall(callId: string): Promise<void>;
+  /** Sends an SDP ('offer', 'answer') or a candidate (RTCIceCandidateInit JSON) to peer. */
+  signalCall(callId: string, peer: string, kind: 'offer' | 'answer' | 'candidate', data: string): Promise<void>;
+  /** The media of the call connected. */
+  callConnected(callId: string): void;
   /** A contact operation: request (with note), accept, decline, remove, block, unblock. */
   contact(op: string, user: string, note: string): Promise<void>;
   /** Relation[] from the cache, by user id. */

@@ -45,7 +45,9 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	m := core.Message{ID: "i", ClientID: "c", ConvID: "p:a:b", Seq: 1, Sender: "a", Device: "d", Type: "text", Text: "t",
 		Body: []byte{1}, CreatedAt: 1, LocalTime: 1, Status: core.StatusFailed, ErrorCode: 4203,
 		ReplyTo: "p:a:b#1", Mentions: []string{"a"}, Recalled: true, EditedAt: 1, Reactions: []core.Reaction{{Emoji: "x", Users: []string{"a"}}},
-		Target: 1, Hidden: true}
+		Target: 1, Hidden: true,
+
+		Attachment: &core.Attachment{ID: "x", Name: "n", Size: 1, Mime: "m", Width: 1, Height: 1, DurationMs: 1}}
 	cv := core.Conversation{ID: "p:a:b", Kind: "p2p", Name: "n", Members: []string{"a"}, LastMessage: &m, LastSeq: 1, ReadSeq: 1,
 		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d",
 		Mentioned: true, MentionSeq: 1, PeerReadSeq: 1,
@@ -58,8 +60,13 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1, Account: &acct}
 	e := core.OutboxEntry{Order: 1, Message: m}
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
+	call := core.Call{ID: "c", ConvID: "p:a:b", Direction: "outgoing", From: "a", Peers: []string{"b"}, Joined: []string{"b"},
+		Audio: true, Video: true, State: core.CallEnded, Reason: "hangup", DurationMs: 1,
+		ICEServers: []core.ICEServer{{URLs: []string{"turn:x"}, Username: "u", Credential: "c"}}}
+	sig := core.CallSignal{CallID: "c", Peer: "b", Kind: "offer", Data: "v=0"}
 	for ts, v := range map[string]any{
 		"StoredMessage":      m,
+		"StoredAttachment":   *m.Attachment,
 		"StoredConversation": cv,
 		"StorageMeta":        meta,
 		"OutboxEntry":        e,
@@ -69,7 +76,9 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"SearchCursor":       cur,
 		"StorageSearchQuery": core.SearchQuery{Text: "t", ConvID: "p:a:b", Before: &cur, Limit: 1},
 		"BridgeEvent": core.Event{Kind: core.EventState, State: core.StateConnected, Code: 1, Reason: "r", Message: &m, Conversation: &cv, Typing: &core.Typing{ConvID: "p:a:b", User: "a"},
-			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1, Notice: &notice},
+			Relation: &rel, Answer: &core.ContactAnswer{User: "b", Accepted: true}, Total: 1, Notice: &notice,
+			Presence: &core.Presence{User: "a"}, Profile: &core.Profile{User: "a"},
+			Call: &core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call}, Signal: &sig},
 		"GroupNotice":        notice,
 		"Member":             core.Member{User: "a", Role: "admin", JoinedAt: 1, MutedUntil: 1},
 		"Relation":           rel,
@@ -77,8 +86,13 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"StoredDraft":        core.Draft{ConvID: "p:a:b", Text: "t"},
 		"StorageAccount":     acct,
 		"ContactAnswerEvent": core.ContactAnswer{User: "b", Accepted: true},
+		"BridgeCall":         call,
+		"BridgeCallEvent":    core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call},
+		"BridgeCallSignal":   sig,
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
 		"StoredReaction":     core.Reaction{Emoji: "x", Users: []string{"a"}},
+		"Presence":           core.Presence{User: "a", Online: true, Status: "s", LastSeen: 1},
+		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1},
 	} {
 		full, err := json.Marshal(v)
 		if err != nil {
@@ -142,6 +156,14 @@ func zeroOf(v any) any {
 		return core.Typing{}
 	case core.Reaction:
 		return core.Reaction{}
+	case core.Call:
+		return core.Call{}
+	case core.CallEvent:
+		return core.CallEvent{}
+	case core.CallSignal:
+		return core.CallSignal{}
+	case core.Attachment:
+		return core.Attachment{}
 	case core.Relation:
 		return core.Relation{}
 	case core.ConvSetting:
@@ -156,6 +178,10 @@ func zeroOf(v any) any {
 		return core.GroupNotice{}
 	case core.Member:
 		return core.Member{}
+	case core.Presence:
+		return core.Presence{}
+	case core.Profile:
+		return core.Profile{}
 	}
 	panic("no zero value for this type")
 }

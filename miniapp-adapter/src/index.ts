@@ -100,6 +100,7 @@ export async function createClient(options: MiniappClientOptions): Promise<Parle
 
   const client = await createSdkClient({
     ...sdkOptions,
+    platform: sdkOptions.platform ?? 'miniapp',
     storage,
     wasmUrl: wasmPath,
     instantiate: rt.instantiate,

@@ -54,6 +54,10 @@ func startRelay(t testing.TB, extra ...string) *relayProc {
 
 func (p *relayProc) start() {
 	p.t.Helper()
+	if edgeTarget() {
+		p.startEdge()
+		return
+	}
 	args := append([]string{"serve", "--addr", p.addr, "--admin-addr", p.admin, "--data", p.data, "--secret", testSecret, "--log-level", "warn"}, p.extra...)
 	p.cmd = exec.Command(relayBin, args...)
 	p.log = new(bytes.Buffer)
@@ -83,7 +87,7 @@ func (p *relayProc) kill9() {
 	if p.cmd == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	p.signal(syscall.SIGKILL)
 	_ = p.cmd.Wait()
 	p.cmd = nil
 }
@@ -92,13 +96,13 @@ func (p *relayProc) stop() {
 	if p.cmd == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
+		p.signal(syscall.SIGKILL)
 		<-done
 	}
 	p.cmd = nil

@@ -49,6 +49,7 @@ func AdmitFrame(authed bool, f proto.Frame) *proto.Error {
 	case proto.TypeHello:
 		return proto.Errorf(proto.CodeProtocolError, "hello after welcome")
 	case proto.TypeSend, proto.TypeSync, proto.TypeHistory, proto.TypeRead, proto.TypeCreateGroup, proto.TypeRenew,
+		proto.TypeCallInvite, proto.TypeCallAccept, proto.TypeCallEnd, proto.TypeCallSignal,
 		proto.TypeGroupOp, proto.TypeMembers, proto.TypePending,
 		proto.TypeSubscribePresence, proto.TypeSetStatus, proto.TypeSetProfile, proto.TypeGetProfiles,
 		proto.TypeContact, proto.TypeSetConv, proto.TypeSetPrefs, proto.TypeUserSync,
@@ -100,6 +101,14 @@ func AdmitParty(user, convID string) *proto.Error {
 // member. For a p2p conversation seen for the first time it returns the two
 // members to create it with.
 func AdmitSend(sender, convID string, exists, isMember bool) (create []string, err *proto.Error) {
+	if sender == proto.SystemUser && proto.KindOf(convID) != "" {
+		// The admin API's system messages go into any conversation that
+		// exists; no session is ever of this user (see AdmitHelloUser).
+		if !exists {
+			return nil, notYours(convID)
+		}
+		return nil, nil
+	}
 	switch proto.KindOf(convID) {
 	case proto.KindP2P:
 		a, b, ok := proto.P2PMembers(convID)

@@ -140,3 +140,12 @@ func PlanSetting(cur proto.ConvSetting, b *proto.SetConv) (proto.ConvSetting, bo
 func UserSyncLimit(asked uint32) int {
 	return PageLimit(asked, proto.MaxPageLimit, proto.MaxPageLimit)
 }
+
+// InviteNeedsConsent decides, under the "direct" invitation policy,
+// whether an invitee whose relation to the inviter and preferences are rel
+// and prefs must accept an invitation instead of being added at once: when
+// they take messages from contacts only and the inviter is not a contact,
+// or when they blocked the inviter.
+func InviteNeedsConsent(rel proto.Relation, prefs proto.Prefs) bool {
+	return rel.Blocked || (prefs.ContactsOnly && rel.State != proto.RelContact)
+}

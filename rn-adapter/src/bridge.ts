@@ -97,12 +97,14 @@ export async function createClient(options: BridgeClientOptions, env: BridgeEnv)
 /** What a method does with a call that was in flight when the page went away. */
 const REPLAY = new Set(['connect', 'conversations', 'conversation', 'totalUnread', 'messages', 'history', 'search', 'markRead', 'waitSynced', 'resend', 'discard', 'createGroup',
   'requestContact', 'removeContact', 'contacts', 'relations', 'block', 'unblock', 'blocked', 'setContactsOnly', 'contactsOnly', 'setConversation', 'setDraft',
-  'readReceipts']);
+  'readReceipts',
+
+  'setStatus', 'subscribePresence', 'unsubscribePresence', 'setProfile', 'profiles', 'devices']);
 const SENDS = new Set(['send', 'sendText']);
 /** Methods answered here: they are synchronous in the SDK, or only about this side. */
-const LOCAL = new Set(['on', 'once', 'off', 'p2p', 'reconnect', 'typing', 'close']);
+const LOCAL = new Set(['on', 'once', 'off', 'p2p', 'reconnect', 'typing', 'call', 'close']);
 /** The SDK's event names; the compiler checks the list against ClientEventName both ways. */
-const EVENT_LIST = ['state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest'] as const;
+const EVENT_LIST = ['call', 'state', 'message', 'messageUpdate', 'conversation', 'syncStart', 'syncEnd', 'kicked', 'tokenWillExpire', 'reset', 'typing', 'contactRequest', 'contactAnswer', 'contact', 'totalUnread', 'invitation', 'joinRequest', 'presence', 'profile'] as const;
 const _everyEvent: [(typeof EVENT_LIST)[number]] extends [ClientEventName] ? ([ClientEventName] extends [(typeof EVENT_LIST)[number]] ? true : false) : false = true;
 void _everyEvent;
 const EVENTS: ReadonlySet<string> = new Set(EVENT_LIST);
@@ -385,6 +387,7 @@ class ClientCore {
       p2p: this.p2p.bind(this),
       reconnect: this.reconnect.bind(this),
       typing: this.typing.bind(this),
+      call: this.placeCall.bind(this),
       close: this.close.bind(this),
     };
     this.proxy = new Proxy(Object.create(null) as object, {
@@ -536,7 +539,7 @@ class ClientCore {
       if (gone()) return;
       this.#live = true;
       // Subscriptions made since the open went out (the page ignores repeats).
-      for (const ev of this.#handlers.keys()) this.conn.post({ t: 'sub', c: this.c, ev });
+      for (const ev of this.#handlers.keys()) if (ev !== 'call') this.conn.post({ t: 'sub', c: this.c, ev });
       for (const call of this.#queued.splice(0)) this.postCall(call);
     } catch (e) {
       if (e instanceof Stale || gone()) return; // the next restart or resume opens it
@@ -649,7 +652,8 @@ class ClientCore {
     if (!hs) {
       hs = new Set();
       this.#handlers.set(event, hs);
-      if (this.#live) this.conn.post({ t: 'sub', c: this.c, ev: event });
+      // Calls do not cross the bridge (see call): nothing to subscribe to.
+      if (this.#live && event !== 'call') this.conn.post({ t: 'sub', c: this.c, ev: event });
     }
     const h = handler as (p: never) => void;
     hs.add(h);
@@ -690,6 +694,15 @@ class ClientCore {
   reconnect(): void {
     if (this.#closed || !this.#live) return; // a reopen connects anyway
     this.internal({ t: 'call', id: 0, c: this.c, m: 'reconnect', a: [] }).catch(() => {});
+  }
+
+  /**
+   * placeCall is the client's call(): a call is a live object holding MediaStreams and peer connections,
+   * which cannot cross the bridge; React Native does not place or take calls
+   * through it (the 'call' event never fires here).
+   */
+  placeCall(): Promise<never> {
+    return Promise.reject(new ParleyError(Codes.CallUnsupported, 'calls are not bridged to React Native: they need objects (MediaStream, RTCPeerConnection) that cannot cross to the app'));
   }
 
   /** typing is best-effort, as in the SDK: sent to the page without waiting, dropped while it is away. */

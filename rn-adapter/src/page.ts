@@ -158,6 +158,7 @@ async function open(v: number, msg: Extract<ToPage, { t: 'open' }>): Promise<voi
       deviceId = stableDeviceId();
       if (deviceId) options.deviceId = deviceId;
     }
+    options.platform ??= 'react-native';
     const client = await createClient(options);
     if (!diag.timings.created) diag.timings.created = Math.round(performance.now());
     const entry: Entry = { client, offs: new Map(), awaiting: [], getters: getterNames(client), deviceId };
@@ -357,6 +358,9 @@ const API = {
   react: 'method',
   unreact: 'method',
   readReceipts: 'method',
+  call: 'method',
+  devices: 'method',
+  kickDevice: 'method',
   createGroup: 'method',
   updateGroup: 'method',
   addMembers: 'method',
@@ -385,6 +389,12 @@ const API = {
   contactsOnly: 'method',
   setConversation: 'method',
   setDraft: 'method',
+  setStatus: 'method',
+  subscribePresence: 'method',
+  unsubscribePresence: 'method',
+  setProfile: 'method',
+  profiles: 'method',
+  download: 'method',
   waitSynced: 'method',
   close: 'method',
 } as const satisfies Record<keyof ParleyClient, 'getter' | 'method'>;

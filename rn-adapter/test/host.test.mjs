@@ -327,6 +327,8 @@ test('every method and getter of the real ParleyClient is reachable through the 
       search: () => [''],
       markRead: () => [conv],
       typing: () => [conv],
+      devices: () => [],
+      kickDevice: () => ['no-such-device'],
       createGroup: () => ['team', ['every-peer']],
       waitSynced: () => [],
       close: () => [],

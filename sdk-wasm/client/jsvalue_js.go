@@ -130,6 +130,18 @@ func (w *jsonw) message(m *core.Message) {
 	w.str("status", string(m.Status))
 	w.intOmit("errorCode", int64(m.ErrorCode))
 	w.messageLifecycle(m) // jsvalue_lifecycle_js.go
+	if a := m.Attachment; a != nil {
+		w.key("attachment")
+		w.open()
+		w.str("id", a.ID)
+		w.str("name", a.Name)
+		w.int("size", a.Size)
+		w.str("mime", a.Mime)
+		w.intOmit("width", int64(a.Width))
+		w.intOmit("height", int64(a.Height))
+		w.intOmit("durationMs", int64(a.DurationMs))
+		w.close()
+	}
 	w.close()
 }
 
@@ -288,6 +300,7 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.key("conversation")
 		w.conversation(e.Conversation)
 	}
+	w.callEvent(e) // calls_js.go
 	if e.Typing != nil {
 		w.key("typing")
 		w.open()
@@ -300,6 +313,7 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 		w.key("notice")
 		w.notice(e.Notice) // jsgroups_js.go
 	}
+	w.presenceEvent(e) // presence_js.go
 	w.close()
 	return w.b
 }
@@ -492,6 +506,10 @@ func (r *jsReader) message(o js.Value, m *core.Message) {
 	m.Status = core.Status(r.str(o, "status"))
 	m.ErrorCode = proto.Code(r.int(o, "errorCode"))
 	r.messageLifecycle(o, m) // jsvalue_lifecycle_js.go
+	if a, ok := r.object(o, "attachment"); ok {
+		m.Attachment = &core.Attachment{ID: r.str(a, "id"), Name: r.str(a, "name"), Size: r.int(a, "size"), Mime: r.str(a, "mime"),
+			Width: uint32(r.uint(a, "width")), Height: uint32(r.uint(a, "height")), DurationMs: r.uint(a, "durationMs")}
+	}
 }
 
 func (r *jsReader) messages(a js.Value) []core.Message {

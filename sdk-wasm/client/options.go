@@ -94,6 +94,8 @@ func (l LogLevel) String() string {
 // check validates what New can check before it starts the loop.
 func (o *Options) check() error {
 	switch {
+	case o.Platform != "" && !proto.ValidPlatform(o.Platform):
+		return invalidArg("client: platform " + o.Platform + " is not a platform name (lowercase letters, digits, '-')")
 	case o.URL == "":
 		return invalidArg("client: URL is required")
 	case o.Token == "" && o.TokenFunc == nil:

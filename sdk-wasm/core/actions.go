@@ -48,11 +48,18 @@ type Result struct {
 	Messages []Message
 	// Receipts is the answer to ReadReceipts.
 	Receipts *Receipts
+	// Call is the call, for PlaceCall and AcceptCall.
+	Call *Call
+	// Devices is the list, for Devices.
+	Devices []Device
 	// Members is the page, for FetchMembers; More says more follow.
 	Members []Member
 	More    bool
 	// Notices are the invitations or join requests, for FetchPending.
 	Notices []GroupNotice
+	// Presences and Profiles answer the presence and profile requests.
+	Presences []Presence
+	Profiles  []Profile
 }
 
 // Poll returns the actions produced since the last call, in order.

@@ -34,9 +34,15 @@ const (
 	reqRenew
 	reqAmend    // recall, edit, delete, react, hide (lifecycle.go)
 	reqReceipts // read receipts of a group
-	reqGroup    // groups.go
-	reqMembers  // groups.go
-	reqPending  // groups.go
+	reqCallInvite // conv holds the call id, for the call requests
+	reqCallAccept
+	reqCallEnd
+	reqCallSignal
+	reqDevices    // devices.go
+	reqKickDevice // devices.go
+	reqGroup      // groups.go
+	reqMembers    // groups.go
+	reqPending    // groups.go
 )
 
 // request is one request frame awaiting its reply on the current connection.
@@ -51,6 +57,8 @@ type request struct {
 	autoID bool
 	group  *proto.CreateGroup // with autoID: the request, to ask again without the id
 	amend  *proto.Amend       // reqAmend: the request, to place its event on the ack
+
+	users *proto.SubscribePresence // reqPresence: the request (presence.go)
 }
 
 // Start begins connecting.
@@ -121,7 +129,7 @@ func (c *Core) HandleOpen(now time.Time, conn uint64, token string) {
 	c.phase = phaseHello
 	c.lastRecv = now
 	c.request(now, &request{kind: reqHello}, proto.TypeHello, &proto.Hello{
-		Version: proto.Version, Token: token, DeviceID: c.meta.DeviceID, Client: c.cfg.ClientName,
+		Version: proto.Version, Token: token, DeviceID: c.meta.DeviceID, Client: c.cfg.ClientName, Platform: c.cfg.Platform,
 	})
 }
 
@@ -175,10 +183,24 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		c.merge(&body.Conversation)
 	case *proto.Typing:
 		c.typing(now, body)
+	case *proto.CallRing:
+		c.callRing(now, body)
+	case *proto.CallState:
+		c.callState(now, body)
+	case *proto.CallSignal:
+		c.callSignal(body)
+	case *proto.CallInfo:
+		if r == nil || (r.kind != reqCallInvite && r.kind != reqCallAccept) || !c.callInfo(r, body) {
+			c.badReply(now, f.ID, r, "call info for no call request")
+		}
 	case *proto.UserState:
 		c.userState(now, f.ID, r, body)
 	case *proto.UserUpdate:
 		c.userUpdate(body)
+	case *proto.Presences: // presence.go
+		c.presences(now, f.ID, r, body)
+	case *proto.Profiles:
+		c.profilesFrame(now, f.ID, r, body)
 	case nil:
 		if f.Type == proto.TypeResync {
 			c.startSync(now) // what the lost pushes carried is in the store: sync repairs it
@@ -228,6 +250,8 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 			return
 		}
 		c.resolve(r.op, Result{Receipts: &Receipts{Read: body.Read, Unread: body.Unread}})
+	case *proto.DeviceList:
+		c.deviceList(now, f.ID, r, body)
 	case *proto.GroupNotice:
 		c.groupNotice(body)
 	case *proto.MemberPage:
@@ -315,18 +339,16 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	c.startUserSync(now)
 	c.sendReads(now)
 	c.pumpGroups(now)
+	c.presenceWelcome(now)
 	c.pumpSends(now)
 }
 
-// renewTime is when to act on a token expiring at exp (unix seconds): a
-// fifth of its remaining life before, at most a minute.
+// renewTime is when to act on a token expiring at exp (unix seconds): at
+// 80 % of its remaining life, so that a renewal has a fifth of it to come
+// back in (an hour's token: 12 minutes).
 func renewTime(now time.Time, exp int64) time.Time {
 	at := time.Unix(exp, 0)
-	lead := at.Sub(now) / 5
-	if lead > time.Minute {
-		lead = time.Minute
-	}
-	return at.Add(-lead)
+	return at.Add(-at.Sub(now) / 5)
 }
 
 // scheduleRenew arms the in-band renewal of a session whose token expires
@@ -480,6 +502,7 @@ func (c *Core) dropConnection() {
 		}
 		delete(c.reqs, id)
 	}
+	c.dropCalls()
 	clear(c.inflight)
 	clear(c.filling)
 	c.fillQueue = nil
@@ -543,6 +566,8 @@ func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error, retryA
 			return
 		}
 		c.resolve(r.op, Result{Err: err})
+	case reqCallInvite, reqCallAccept:
+		c.callFailed(r, err)
 	default:
 		c.resolve(r.op, Result{Err: err})
 	}
@@ -564,6 +589,10 @@ func kindName(k reqKind) string {
 		return "create group"
 	case reqRenew:
 		return "renew"
+	case reqDevices:
+		return "devices"
+	case reqKickDevice:
+		return "kick device"
 	}
 	return "request"
 }

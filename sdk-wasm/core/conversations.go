@@ -521,7 +521,7 @@ func fromWire(w *proto.Message) Message {
 	m := Message{
 		ID: w.ID(), ClientID: w.ClientID, ConvID: w.ConvID, Seq: w.Seq, Sender: w.Sender,
 		Device: w.Device, Type: w.MsgType, Text: w.Text, Body: w.Body, CreatedAt: w.CreatedAt,
-		Status: StatusSent,
+		Status: StatusSent, Attachment: attachmentFromWire(w.Attachment),
 	}
 	lifecycleFromWire(&m, w)
 	if w.MsgType == proto.MsgSystem {

@@ -15,6 +15,10 @@ type Config struct {
 	DeviceID string
 	// ClientName goes into Hello for the relay's logs. Defaults to "parley-go".
 	ClientName string
+	// Platform goes into Hello: web, node, react-native, miniapp (the
+	// relay's device policy limits sessions per platform). Defaults to
+	// empty, which the relay counts as "other".
+	Platform string
 	// Heartbeat is how often to ping when the relay does not say. Defaults to 25 s.
 	Heartbeat time.Duration
 	// HeartbeatTimeout closes a connection on which nothing arrived for this
@@ -130,8 +134,13 @@ type Core struct {
 	// typing.go: when this device last said it types, per conversation.
 	typedAt map[string]time.Time
 
+	// calls.go: the live calls of this device, by id.
+	calls map[string]*Call
 	// contacts.go: the user's feed and drafts.
 	acct account
+
+	// presence.go: subscriptions made here and the profile cache.
+	pres presenceState
 
 	// actions.go: the outputs of the input being handled.
 	acts   []Action

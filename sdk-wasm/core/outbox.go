@@ -141,7 +141,7 @@ func (c *Core) pumpSends(now time.Time) {
 			return
 		}
 		id := e.Message.ClientID
-		if e.Message.Status != StatusPending {
+		if e.Message.Status != StatusPending || e.Message.awaitsUpload() {
 			continue
 		}
 		if _, busy := c.inflight[id]; busy {
@@ -153,7 +153,7 @@ func (c *Core) pumpSends(now time.Time) {
 		m := &e.Message
 		c.inflight[id] = c.request(now, &request{kind: reqSend, clientID: id, conv: m.ConvID}, proto.TypeSend,
 			&proto.Send{ConvID: m.ConvID, ClientID: id, MsgType: m.Type, Text: m.Text, Body: m.Body,
-				ReplyTo: replySeq(m.ReplyTo), Mentions: m.Mentions})
+				ReplyTo: replySeq(m.ReplyTo), Mentions: m.Mentions, Attachment: m.Attachment.wire()})
 	}
 }
 

@@ -33,9 +33,10 @@ func TestTokenRenewal(t *testing.T) {
 		HeartbeatMs: 18_000_000, TokenExp: exp}), proto.TypeSync)
 	s.frame(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: 1})
 
-	// The first timer is the renewal, a minute before exp.
+	// The first timer is the renewal, at 80 % of the token's life: two
+	// minutes before exp.
 	d, _ := s.c.NextDeadline()
-	if want := time.Unix(exp, 0).Add(-time.Minute); !d.Equal(want) {
+	if want := time.Unix(exp, 0).Add(-2 * time.Minute); !d.Equal(want) {
 		t.Fatalf("next deadline %v, want the renewal at %v", d, want)
 	}
 	acts := s.advance()
@@ -55,8 +56,8 @@ func TestTokenRenewal(t *testing.T) {
 	}
 	exp2 := s.now.Add(time.Hour).Unix()
 	s.frame(proto.TypeRenewed, renew.ID, &proto.Renewed{TokenExp: exp2})
-	if d, _ := s.c.NextDeadline(); !d.Equal(time.Unix(exp2, 0).Add(-time.Minute)) {
-		t.Fatalf("after renewal the next deadline is %v, want a minute before the new exp", d)
+	if d, _ := s.c.NextDeadline(); !d.Equal(time.Unix(exp2, 0).Add(-12 * time.Minute)) {
+		t.Fatalf("after renewal the next deadline is %v, want 80 %% into the new token's hour", d)
 	}
 
 	// The second renewal is refused: nothing breaks until the relay closes

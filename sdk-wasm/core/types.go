@@ -47,6 +47,8 @@ type Message struct {
 	Reactions []Reaction `json:"reactions,omitempty"` // who reacted with which emoji, in the order the emoji were first used
 	Target    uint64     `json:"target,omitempty"`    // a lifecycle event (recall, edit, react…): the seq of the message it changes
 	Hidden    bool       `json:"hidden,omitempty"`    // hidden on this user's devices ("delete for me")
+
+	Attachment *Attachment `json:"attachment,omitempty"` // the file of an image, file, audio or video message
 }
 
 // Conversation is the local view of a conversation.
@@ -161,5 +163,9 @@ type Event struct {
 	Relation     *Relation      `json:"relation,omitempty"` // contact, contactRequest
 	Answer       *ContactAnswer `json:"answer,omitempty"`   // contactAnswer
 	Total        uint64         `json:"total,omitempty"`    // totalUnread
+	Call         *CallEvent     `json:"call,omitempty"`
+	Signal       *CallSignal    `json:"signal,omitempty"`
 	Notice       *GroupNotice   `json:"notice,omitempty"`   // invitation, joinRequest
+	Presence     *Presence      `json:"presence,omitempty"` // EventPresence
+	Profile      *Profile       `json:"profile,omitempty"`  // EventProfile
 }

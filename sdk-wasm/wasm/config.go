@@ -30,6 +30,7 @@ type bridgeConfig struct {
 	TokenRefresh     bool   `json:"tokenRefresh"`   // host.token() returns a fresh token on every call
 	Seed             uint64 `json:"seed,omitempty"` // seeds backoff jitter and client ids (tests); 0: random
 	LogLevel         string `json:"logLevel,omitempty" ts:"LogLevel"`
+	Platform         string `json:"platform,omitempty"` // web, node, react-native, miniapp: sent in hello
 
 	level client.LogLevel // LogLevel, parsed
 }
@@ -66,6 +67,9 @@ func (cfg *bridgeConfig) check() error {
 		if d.ms < 0 || d.ms > maxConfigMs {
 			return invalidArg(fmt.Sprintf("config: %s %d is outside 0..%d", d.name, d.ms, maxConfigMs))
 		}
+	}
+	if cfg.Platform != "" && !proto.ValidPlatform(cfg.Platform) {
+		return invalidArg(fmt.Sprintf("config: platform %q is not a platform name (lowercase letters, digits, '-')", cfg.Platform))
 	}
 	if cfg.MaxAttempts < 0 || cfg.SendWindow < 0 {
 		return invalidArg("config: maxAttempts and sendWindow may not be negative")
@@ -106,6 +110,7 @@ func (cfg *bridgeConfig) options() client.Options {
 			MaxAttempts:    cfg.MaxAttempts,
 			SendWindow:     cfg.SendWindow,
 			TokenRefresh:   cfg.TokenRefresh,
+			Platform:       cfg.Platform,
 		},
 	}
 }

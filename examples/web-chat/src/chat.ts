@@ -2,7 +2,13 @@
 // the right. State lives here and is changed only by the SDK's events and by
 // what the SDK's calls return; render functions turn it into DOM.
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
+import { Calls, callRecordText } from './calls';
 import { h, icon } from './dom';
+import { convActions, convBadges, draftSaver, pinnedFirst } from './settings';
+
+import { openDevices } from './devices';
+import { PresenceView } from './presence';
+import { membersButton, systemText } from './members';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
   convMembers,
@@ -66,7 +72,11 @@ export class ChatApp {
   private threads = new Map<string, Thread>();
   private selected: string | null = null;
   private composerDrafts = new Map<string, string>();
+  /** Keeps the composer's text in the SDK's cache as the conversation's draft (settings.ts). */
+  private saveDraft: ReturnType<typeof draftSaver>;
   private cleanups: (() => void)[] = [];
+  /** The call buttons, the incoming-call dialog and the call view (calls.ts). */
+  private calls!: Calls;
   private dirty = { list: false, pane: false, thread: false, conn: false };
   private flushTimer = 0;
   private forceBottom = false;
@@ -91,9 +101,12 @@ export class ChatApp {
   private toastEl!: HTMLElement;
   private rowEls = new Map<string, { el: HTMLElement; sig: string }>();
   private renderedConv: string | null = null;
+  /** Presence dots, nicknames and pictures (presence.ts). */
+  private presence!: PresenceView;
 
   constructor(opts: ChatOptions) {
     this.client = opts.client;
+    this.saveDraft = draftSaver(this.client);
     this.me = opts.me;
     this.onSignOut = opts.onSignOut;
     this.root = this.build();
@@ -104,7 +117,11 @@ export class ChatApp {
   /** Subscribes to events, shows the cached conversations, then connects. */
   async start(): Promise<void> {
     const c = this.client;
+    this.calls = new Calls(c, this.root, (text) => this.toast(text));
+    this.presence = new PresenceView(c, this.me, () => this.mark('list', 'pane'));
     this.cleanups.push(
+      this.presence.start(),
+      this.calls.start(),
       c.on('state', (e) => {
         this.conn = e.state;
         this.connReason = e.reason ?? '';
@@ -258,6 +275,7 @@ export class ChatApp {
    */
   private select(id: string | null, updateUrl = true): void {
     if (this.selected && this.composer) this.composerDrafts.set(this.selected, this.composer.value);
+    if (this.selected && this.composer) this.saveDraft(this.selected, this.composer.value, true);
     const from = this.selected;
     this.selected = id;
     if (updateUrl && id !== from) {
@@ -275,7 +293,7 @@ export class ChatApp {
     this.mark('list', 'pane', 'thread');
     this.flush();
     if (!id) return;
-    this.composer.value = this.composerDrafts.get(id) ?? '';
+    this.composer.value = this.composerDrafts.get(id) ?? this.convs.get(id)?.draft ?? '';
     this.autoGrow();
     this.renderTyping();
     if (matchMedia('(pointer: fine)').matches) this.composer.focus();
@@ -371,6 +389,7 @@ export class ChatApp {
     if (!id || !text.trim()) return;
     this.composer.value = '';
     this.composerDrafts.delete(id);
+    this.saveDraft(id, '', true);
     this.autoGrow();
     this.forceBottom = true;
     // The pending message arrives through the 'message' event at once; the
@@ -462,6 +481,7 @@ export class ChatApp {
     if (d.list) this.renderList();
     if (d.pane) this.renderPane();
     if (d.thread) this.renderThread();
+    if (d.list || d.pane) this.presence?.decorate(this.root, this.selected);
     this.dirty = { list: false, pane: false, thread: false, conn: false };
   }
 
@@ -489,6 +509,7 @@ export class ChatApp {
         { class: 'sidebar-actions' },
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-chat', onclick: () => this.openNewChat() }, icon('chat'), 'New chat'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-group', onclick: () => this.openNewGroup() }, icon('group'), 'New group'),
+        h('button', { class: 'btn soft', type: 'button', 'data-testid': 'devices', onclick: () => openDevices(this.client) }, 'Devices'),
       ),
       this.listEl,
     );
@@ -517,6 +538,7 @@ export class ChatApp {
     });
     this.composer.addEventListener('input', () => {
       this.autoGrow();
+      if (this.selected) this.saveDraft(this.selected, this.composer.value);
       // Every key press: the SDK sends at most one typing notice per 3 s.
       if (this.selected && this.composer.value) {
         try {
@@ -581,7 +603,7 @@ export class ChatApp {
       const p = this.pendingLast.get(id);
       rows.push({ conv: d.conv, at: p ? messageTime(p) : d.at, last: p });
     }
-    return rows.sort((a, b) => b.at - a.at || a.conv.id.localeCompare(b.conv.id));
+    return pinnedFirst(rows.sort((a, b) => b.at - a.at || a.conv.id.localeCompare(b.conv.id)));
   }
 
   private renderList(): void {
@@ -621,7 +643,7 @@ export class ChatApp {
         h(
           'div',
           { class: 'conv-body' },
-          h('div', { class: 'conv-top' }, h('span', { class: 'conv-name' }, title), h('time', { class: 'conv-time' }, listTime(at))),
+          h('div', { class: 'conv-top' }, h('span', { class: 'conv-name' }, title), convBadges(conv), h('time', { class: 'conv-time' }, listTime(at))),
           h(
             'div',
             { class: 'conv-bottom' },
@@ -660,7 +682,10 @@ export class ChatApp {
       h('button', { class: 'icon-btn back', type: 'button', 'aria-label': 'Back to conversations', onclick: () => this.back() }, icon('back')),
       avatar(title, 'sm', group),
       h('div', { class: 'pane-title' }, h('h2', null, title), h('p', { title: sub }, sub)),
+      this.calls.buttons(cv.id),
+      convActions(this.client, cv, this.me, (text) => this.toast(text)),
     );
+    if (group) this.paneHead.append(membersButton(this.client, cv)); // members.ts
     this.composer.placeholder = `Message ${group ? title : peerOf(cv, this.me)}`;
   }
 
@@ -768,7 +793,12 @@ export class ChatApp {
 
   private messageEl(m: Message, own: boolean, first: boolean, last: boolean, group: boolean): HTMLElement {
     const status = m.status ?? 'sent';
-    const text = m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
+    const text =
+      m.type === 'call'
+        ? [h('em', { class: 'call-record', 'data-testid': 'call-record' }, callRecordText(m.body))]
+        : m.type === 'system'
+          ? [h('em', { class: 'custom system', 'data-testid': 'system-message' }, systemText(m.body))] // members.ts
+          : m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
     const meta = h(
       'span',
       { class: 'meta' },

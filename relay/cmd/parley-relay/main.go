@@ -152,6 +152,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	busTLSKey := fs.String("bus-tls-key", "", "PEM key of --bus-tls-cert")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	checkOverload, applyOverload := overloadFlags(e)
+	checkCalls, startCalls := callFlags(e)
+	checkSessions, applySessions := sessionFlags(e) // sessions.go
 	applyUploads := uploadFlags(e)
 	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
 	userRate := fs.Float64("user-rate-limit", 1000, "frames per second one user may send across their sessions on this node; negative disables")
@@ -217,8 +219,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := checkOverload(); err != nil {
 		return badUsage(stderr, err)
 	}
+	if err := checkCalls(); err != nil {
+		return badUsage(stderr, err)
+	}
 	if *adminAddr == "off" {
 		*adminAddr = ""
+	}
+	if err := checkSessions(*adminAddr); err != nil {
+		return badUsage(stderr, err)
 	}
 	if *pprofOn && *adminAddr == "" {
 		return badUsage(stderr, errors.New("--pprof is served on --admin-addr, which is off"))
@@ -274,6 +282,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		TokenAudience: *tokenAudience, TokenIssuer: *tokenIssuer, MaxTokenTTL: *maxTokenTTL, TokenLeeway: leeway,
 	}
 	applyOverload(&opts)
+	applySessions(&opts)
 	if err := applyUploads(&opts); err != nil {
 		if store != nil {
 			store.Close()
@@ -283,6 +292,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return badUsage(stderr, err)
 	}
+	stopTURN, err := startCalls(&opts)
+	if err != nil {
+		if store != nil {
+			store.Close()
+		}
+		if bus != nil {
+			bus.Close()
+		}
+		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
+		return 1
+	}
+	defer stopTURN()
 	srv, err := relay.New(opts)
 	if err != nil {
 		if store != nil {

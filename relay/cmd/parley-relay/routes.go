@@ -13,7 +13,7 @@ import (
 // relayRoutes are the routes relay.Server.Handler serves. The binary mounts
 // the relay at exactly these, so that its own routes — a static directory at
 // "/" above all — never shadow the relay's.
-var relayRoutes = []string{"GET /v1/ws", "GET /healthz"}
+var relayRoutes = []string{"GET /v1/ws", "GET /healthz", "POST /v1/uploads", "OPTIONS /v1/uploads", "GET /v1/uploads/{id}", "OPTIONS /v1/uploads/{id}"}
 
 // extras are what only the binary serves around the relay.
 type extras struct {
@@ -38,10 +38,12 @@ func routes(relayHandler http.Handler, x extras) http.Handler {
 }
 
 // adminRoutes returns the handler of the admin listener: the relay's
-// metrics and, with pprof, Go's profiler.
+// metrics, its admin API (with --admin-secret) and, with pprof, Go's
+// profiler.
 func adminRoutes(admin http.Handler, pprofOn bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", admin)
+	mux.Handle("/admin/", admin)
 	if pprofOn {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -1,0 +1,216 @@
+// The Worker's entry: the front door and the relay's Durable Object.
+//
+// Everything but the WebSocket goes to the Go front door (github.com/syumai/
+// workers: a Go instance per request, stateless). /v1/ws goes to the Relay
+// Durable Object, which accepts the socket with the hibernation API and
+// hands each binary frame to the relay's Go code: ONE long-lived Go
+// instance per isolate (the same app.wasm, started in its "objects" role)
+// serves every Relay object in the isolate, keyed by object id. An object
+// constructed again after hibernation or eviction reopens its relay from
+// its SQLite storage and restores its sockets' sessions from their
+// attachments; no Go instance is ever started per message.
+import frontDoor from "./worker.mjs"; // syumai/workers' entry (defines globalThis.Go)
+import mod from "./app.wasm";
+import { DurableObject } from "cloudflare:workers";
+
+// The name of the one Relay object a deployment uses (see docs/deployment.md).
+const RELAY_OBJECT = "relay";
+
+let relay; // Promise of the Go instance's functions, shared by this isolate's objects
+
+function goRelay() {
+  if (!relay) {
+    relay = (async () => {
+      const binding = {};
+      const go = new Go();
+      hibernatableTimers(go);
+      let ready;
+      const started = new Promise((resolve) => (ready = resolve));
+      const instance = new WebAssembly.Instance(mod, {
+        ...go.importObject,
+        workers: { ready: () => ready() },
+      });
+      go.run(instance, { parleyObjects: true, binding, env: {}, ctx: {} }).catch((e) => console.error("relay wasm exited", e));
+      await started;
+      return binding;
+    })();
+    relay.catch(() => (relay = undefined));
+  }
+  return relay;
+}
+
+// Timers. Go's wasm runtime waits for its next timer with setTimeout, and
+// a pending setTimeout keeps a Durable Object from hibernating. The relay's
+// long timers (each session's heartbeat deadline and token expiry, tens of
+// seconds away) are therefore kept here, not in setTimeout, and fired when
+// the next event reaches the object (a frame, a close, a request), before
+// that event is handed to Go: a session whose deadline passed is closed
+// then, as the native relay would have closed it. Short waits (the relay's
+// idle worker goroutines, retries; REAL_TIMER_MS or less) stay real
+// timeouts, so nothing in flight waits for an event. While the object
+// sleeps, Cloudflare itself notices sockets that died.
+const REAL_TIMER_MS = 2000;
+let fireDueTimers = () => {};
+
+function hibernatableTimers(go) {
+  const gojs = go.importObject.gojs;
+  const schedule = gojs["runtime.scheduleTimeoutEvent"];
+  const clear = gojs["runtime.clearTimeoutEvent"];
+  const deferred = new Map(); // timeout id → due (ms since the epoch)
+  gojs["runtime.scheduleTimeoutEvent"] = (sp) => {
+    sp >>>= 0;
+    const ms = go.mem.getUint32(sp + 8, true) + go.mem.getInt32(sp + 12, true) * 4294967296;
+    if (ms <= REAL_TIMER_MS) return schedule(sp);
+    const id = go._nextCallbackTimeoutID++;
+    go._scheduledTimeouts.set(id, undefined);
+    deferred.set(id, Date.now() + ms);
+    go.mem.setInt32(sp + 16, id, true);
+  };
+  gojs["runtime.clearTimeoutEvent"] = (sp) => {
+    const id = go.mem.getInt32((sp >>> 0) + 8, true);
+    if (deferred.delete(id)) {
+      go._scheduledTimeouts.delete(id);
+      return;
+    }
+    clear(sp);
+  };
+  fireDueTimers = () => {
+    const now = Date.now();
+    for (const [id, due] of deferred) {
+      if (due > now) continue;
+      deferred.delete(id);
+      if (go._scheduledTimeouts.has(id)) {
+        go._resume(); // Go runs its expired timers and clears the event
+        go._scheduledTimeouts.delete(id);
+      }
+    }
+  };
+}
+
+class Rollback extends Error {}
+
+export class Relay extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.sockets = new Map(); // connection id → WebSocket
+    this.objectId = ctx.id.toString();
+    ctx.blockConcurrencyWhile(() => this.boot());
+  }
+
+  async boot() {
+    this.go = await goRelay();
+    const sql = this.ctx.storage.sql;
+    const storage = this.ctx.storage;
+    const host = {
+      secret: this.env.PARLEY_SECRET ?? "",
+      tokenAudience: this.env.PARLEY_TOKEN_AUDIENCE,
+      tokenIssuer: this.env.PARLEY_TOKEN_ISSUER,
+      flags: this.env.PARLEY_RELAY_FLAGS,
+      exec: (query, args, wantChanges) => {
+        const cursor = sql.exec(query, ...args);
+        const rows = cursor.raw().toArray();
+        const out = { columns: cursor.columnNames, rows, changes: 0 };
+        if (wantChanges) out.changes = sql.exec("SELECT changes()").raw().toArray()[0][0];
+        return out;
+      },
+      tx: (fn) => {
+        try {
+          storage.transactionSync(() => {
+            const err = fn();
+            if (err != null) throw new Rollback(err);
+          });
+        } catch (e) {
+          return e instanceof Rollback ? e.message : String((e && e.message) || e);
+        }
+        return null;
+      },
+      send: (id, frame) => {
+        const ws = this.sockets.get(id);
+        if (ws) {
+          try {
+            ws.send(frame);
+          } catch {}
+        }
+      },
+      close: (id, code, reason) => {
+        const ws = this.sockets.get(id);
+        this.sockets.delete(id);
+        if (ws) {
+          try {
+            ws.close(code, reason);
+          } catch {}
+        }
+      },
+    };
+    const err = this.go.open(this.objectId, host);
+    if (err) throw new Error("relay: " + err);
+    // Sockets accepted before this object hibernated: their sessions come
+    // back from the hello each one was opened with.
+    for (const ws of this.ctx.getWebSockets()) {
+      const a = ws.deserializeAttachment();
+      if (!a || !a.id) continue;
+      this.sockets.set(a.id, ws);
+      if (a.hello) this.go.restore(this.objectId, a.id, a.hello);
+      else this.go.connect(this.objectId, a.id);
+    }
+  }
+
+  async fetch(request) {
+    fireDueTimers();
+    const url = new URL(request.url);
+    if (url.pathname === "/v1/ws") {
+      if ((request.headers.get("Upgrade") || "").toLowerCase() !== "websocket") {
+        return new Response("expected a WebSocket upgrade\n", { status: 426 });
+      }
+      const [client, server] = Object.values(new WebSocketPair());
+      this.ctx.acceptWebSocket(server);
+      const id = crypto.randomUUID();
+      server.serializeAttachment({ id });
+      this.sockets.set(id, server);
+      this.go.connect(this.objectId, id);
+      return new Response(null, { status: 101, webSocket: client });
+    }
+    const res = this.go.http(this.objectId, request.method, url.pathname + url.search);
+    return new Response(res.body, { status: res.status, headers: { "content-type": "text/plain; charset=utf-8" } });
+  }
+
+  webSocketMessage(ws, message) {
+    fireDueTimers();
+    const a = ws.deserializeAttachment();
+    if (!a || !a.id) return;
+    if (!this.sockets.has(a.id)) this.sockets.set(a.id, ws);
+    const binary = typeof message !== "string";
+    const bytes = binary ? new Uint8Array(message) : new TextEncoder().encode(message);
+    const save = this.go.frame(this.objectId, a.id, bytes, binary);
+    if (save) ws.serializeAttachment({ id: a.id, hello: save });
+  }
+
+  webSocketClose(ws, code, reason) {
+    this.gone(ws);
+    try {
+      ws.close(code, reason);
+    } catch {}
+  }
+
+  webSocketError(ws) {
+    this.gone(ws);
+  }
+
+  gone(ws) {
+    fireDueTimers();
+    const a = ws.deserializeAttachment();
+    if (!a || !a.id) return;
+    this.sockets.delete(a.id);
+    this.go.gone(this.objectId, a.id);
+  }
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (url.pathname === "/v1/ws") {
+      return env.RELAY.get(env.RELAY.idFromName(RELAY_OBJECT)).fetch(request);
+    }
+    return frontDoor.fetch(request, env, ctx);
+  },
+};
