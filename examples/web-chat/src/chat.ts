@@ -335,7 +335,7 @@ export class ChatApp {
 
   /** A local stand-in for a conversation with no messages yet (new chat, link). */
   private draftFor(id: string): Conversation | null {
-    const base = { id, lastSeq: 0, readSeq: 0, unread: 0 };
+    const base = { id, lastSeq: 0, readSeq: 0, unread: 0, mentioned: false, peerReadSeq: 0 };
     if (/^g:[A-Za-z0-9_.@-]{1,64}$/.test(id)) return { ...base, type: 'group', members: [] };
     const m = /^p:([A-Za-z0-9_.@-]{1,64}):([A-Za-z0-9_.@-]{1,64})$/.exec(id);
     if (m && m[1] < m[2] && (m[1] === this.me || m[2] === this.me)) return { ...base, type: 'p2p', members: [m[1], m[2]] };
