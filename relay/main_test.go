@@ -139,7 +139,7 @@ func (r *testRelay) waitMetric(name, want string) {
 
 func listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
-var plainHTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+var plainHTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: 2 * time.Second}, Timeout: 5 * time.Second}
 
 // get fetches path and returns the status and body.
 func (r *testRelay) get(path string) (int, string) {

@@ -43,6 +43,11 @@ func (r *testRelay) upload(u httpUpload) httpReply {
 	if u.uploadLen != "" {
 		req.Header.Set("Upload-Length", u.uploadLen)
 	}
+	// The body goes only once the relay asks for it: a refusal sent before
+	// the relay reads anything (a declared size above the limit) would
+	// otherwise race the body still being written, and the client could see
+	// the connection reset instead of the answer.
+	req.Header.Set("Expect", "100-continue")
 	return r.do(req)
 }
 
