@@ -701,7 +701,11 @@ class ClientCore {
    * which cannot cross the bridge; React Native does not place or take calls
    * through it (the 'call' event never fires here).
    */
-  placeCall(): Promise<never> {
+  placeCall(userOrConversationId?: unknown): Promise<never> {
+    // Arguments first, as the SDK checks them: a bad call is a bad call everywhere.
+    if (typeof userOrConversationId !== 'string' || userOrConversationId === '') {
+      return Promise.reject(invalid('call() needs a user id or a conversation id'));
+    }
     return Promise.reject(new ParleyError(Codes.CallUnsupported, 'calls are not bridged to React Native: they need objects (MediaStream, RTCPeerConnection) that cannot cross to the app'));
   }
 
