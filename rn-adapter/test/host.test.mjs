@@ -329,6 +329,7 @@ test('every method and getter of the real ParleyClient is reachable through the 
       typing: () => [conv],
       devices: () => [],
       kickDevice: () => ['no-such-device'],
+      call: () => ['every-peer'],
       createGroup: () => ['team', ['every-peer']],
       waitSynced: () => [],
       close: () => [],
@@ -358,6 +359,7 @@ test('every method and getter of the real ParleyClient is reachable through the 
     const afterDiag = await view.diag();
     for (const m of order) {
       if (['on', 'once', 'off', 'p2p'].includes(m)) continue; // answered on the React Native side, as the SDK does synchronously
+      if (m === 'call') continue; // refused on the React Native side (4920): calls are not bridged
       assert.ok((afterDiag.calls[m] ?? 0) > (before.calls[m] ?? 0), `${m}() reached the page`);
     }
   } finally {
