@@ -223,6 +223,9 @@ var postgresMigrations = []string{
 
 	// Version 7: the liveness leases of relay nodes (store_postgres_presence.go).
 	postgresLeaseSchema,
+
+	// Version 8: a profile marks a user the admin API deleted (store_erase.go).
+	`ALTER TABLE profiles ADD COLUMN deleted boolean NOT NULL DEFAULT false;`,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema

@@ -75,7 +75,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 7
+const schemaVersion = 8
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -196,6 +196,9 @@ var migrations = []string{
 
 	// Version 7: the liveness leases of relay nodes (store_sqlite_presence.go).
 	sqliteLeaseSchema,
+
+	// Version 8: a profile marks a user the admin API deleted (store_erase.go).
+	`ALTER TABLE profiles ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:
