@@ -120,6 +120,9 @@ function openMenu(host: ActionHost, m: Message, anchor: HTMLElement): void {
   );
   anchor.closest('.msg-col')?.append(menu);
   openMenuEl = menu;
+  // Open upwards when there is no room below in the thread.
+  const box = menu.closest('.message-list')?.getBoundingClientRect();
+  if (box && menu.getBoundingClientRect().bottom > box.bottom) menu.classList.add('up');
   const away = (e: Event) => {
     if (menu.contains(e.target as Node)) return;
     closeMenu();
