@@ -220,7 +220,10 @@ var postgresMigrations = []string{
 	// SQLite store).
 	`ALTER TABLE messages ADD COLUMN ext bytea;`,
 
-	// Version 7: history visibility; see the same migration of the
+	// Version 7: the liveness leases of relay nodes (store_postgres_presence.go).
+	postgresLeaseSchema,
+
+	// Version 8: history visibility; see the same migration of the
 	// SQLite store.
 	`ALTER TABLE members ADD COLUMN from_seq bigint NOT NULL DEFAULT 0;
 	UPDATE members mb SET from_seq = coalesce((SELECT min(m.seq) FROM messages m

@@ -75,7 +75,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 7
+const schemaVersion = 8
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -194,7 +194,10 @@ var migrations = []string{
 	// one CBOR value, NULL when it has none (see msgExtras).
 	`ALTER TABLE messages ADD COLUMN ext BLOB;`,
 
-	// Version 7: history visibility (group_spans.go). A member row gains
+	// Version 7: the liveness leases of relay nodes (store_sqlite_presence.go).
+	sqliteLeaseSchema,
+
+	// Version 8: history visibility (group_spans.go). A member row gains
 	// from_seq, the first seq of the latest membership (0: from the
 	// group's start), and earlier memberships get a table. Old data: a
 	// member who joined after the group was created reads from the first
