@@ -61,3 +61,41 @@ export async function eventually(f, ms = 10000, what = 'condition') {
 export async function closeAll(clients) {
   await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
 }
+
+/**
+ * savedStorage is a StorageAdapter kept in this process, so a client closed
+ * and created again on it starts from what the first one cached: a device
+ * that was offline.
+ */
+export function savedStorage() {
+  const db = { meta: null, convs: new Map(), messages: new Map(), outbox: new Map() };
+  return {
+    db,
+    async load() {
+      if (!db.meta) return null;
+      return {
+        meta: structuredClone(db.meta),
+        conversations: [...db.convs.values()].map((c) => structuredClone(c)),
+        outbox: [...db.outbox.values()].sort((a, b) => a.order - b.order),
+      };
+    },
+    async apply(batch) {
+      const b = JSON.parse(JSON.stringify(batch));
+      if (b.reset) {
+        db.convs.clear();
+        db.messages.clear();
+      }
+      if (b.meta) db.meta = b.meta;
+      for (const c of b.conversations ?? []) db.convs.set(c.id, c);
+      for (const m of b.messages ?? []) db.messages.set(`${m.conversationId}#${m.seq}`, m);
+      for (const e of b.outboxPut ?? []) db.outbox.set(e.message.clientId, e);
+      for (const id of b.outboxDelete ?? []) db.outbox.delete(id);
+    },
+    async messages(conv, before, limit) {
+      const ms = [...db.messages.values()].filter((m) => m.conversationId === conv && (before === 0 || m.seq < before));
+      ms.sort((a, b) => a.seq - b.seq);
+      return ms.slice(-limit);
+    },
+    async close() {},
+  };
+}
