@@ -4,11 +4,11 @@
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { Calls, callRecordText } from './calls';
 import { h, icon } from './dom';
-import { convActions, convBadges, draftSaver, pinnedFirst } from './settings';
+import { convActions, convBadges, draftSaver, pinnedFirst, unreadTotal } from './settings';
 
-import { openDevices } from './devices';
+import { kickedNotice, openDevices } from './devices';
 import { PresenceView } from './presence';
-import { membersButton, systemText } from './members';
+import { groupPane, membersButton, openJoinGroup, systemText } from './members';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
   actionsButton,
@@ -179,7 +179,7 @@ export class ChatApp {
         if (this.selected) void this.loadOlder(this.selected);
       }),
       c.on('kicked', (e) => {
-        this.onSignOut(`You were signed out: ${e.reason || 'signed in elsewhere'} (${e.code}).`);
+        this.onSignOut(kickedNotice(e)); // devices.ts
       }),
     );
     const onOnline = () => {
@@ -638,6 +638,7 @@ export class ChatApp {
         { class: 'sidebar-actions' },
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-chat', onclick: () => this.openNewChat() }, icon('chat'), 'New chat'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-group', onclick: () => this.openNewGroup() }, icon('group'), 'New group'),
+        h('button', { class: 'btn soft', type: 'button', 'data-testid': 'join-group', onclick: () => openJoinGroup(this.client) }, 'Join group'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'devices', onclick: () => openDevices(this.client) }, 'Devices'),
       ),
       this.listEl,
@@ -753,7 +754,7 @@ export class ChatApp {
 
   private renderList(): void {
     const rows = this.sortedConvs();
-    const unread = rows.reduce((n, r) => n + (r.conv.unread || 0), 0);
+    const unread = unreadTotal(rows); // settings.ts: muted conversations do not count
     document.title = `${unread ? `(${unread > 99 ? '99+' : unread}) ` : ''}${this.me} · Parley`;
     if (rows.length === 0) {
       this.listEl.replaceChildren(
@@ -819,6 +820,7 @@ export class ChatApp {
   private renderPane(): void {
     const cv = this.selectedConv();
     this.paneEl.classList.toggle('has-conv', !!cv);
+    groupPane(this.shell, cv); // members.ts: notice banner, why a send is refused
     if (!cv) return;
     const title = convTitle(cv, this.me);
     const group = cv.type !== 'p2p';
