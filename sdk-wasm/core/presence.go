@@ -39,9 +39,9 @@ type Presence struct {
 type Profile struct {
 	User      string `json:"user"`
 	Nickname  string `json:"nickname,omitempty"`
-	Avatar    string `json:"avatar,omitempty"` // a URL
-	Custom    string `json:"custom,omitempty"` // application-defined, JSON typically
-	UpdatedAt int64  `json:"updatedAt"`        // unix ms of the last change, relay clock; 0: never set
+	Avatar    string `json:"avatar,omitempty"`  // a URL
+	Custom    string `json:"custom,omitempty"`  // application-defined, JSON typically
+	UpdatedAt int64  `json:"updatedAt"`         // unix ms of the last change, relay clock; 0: never set
 	Deleted   bool   `json:"deleted,omitempty"` // the application deleted the user: show their messages as from a deleted user
 }
 
