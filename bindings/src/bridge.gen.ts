@@ -211,6 +211,8 @@ export interface StorageAccount {
   relations?: Relation[];
   settings?: StoredConvSetting[];
   drafts?: StoredDraft[];
+  /** Ids of the messages this user deleted for themselves. */
+  hidden?: string[];
 }
 
 /**
