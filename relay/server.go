@@ -117,7 +117,7 @@ func New(opts Options) (*Server, error) {
 		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),
 		ctl:   s.ctl, tokens: s.revocations(), hooks: s.hooks,
 	}
-	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, o.Logger)
+	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, s.hooks, o)
 
 	s.registerGauges()
 	s.metricsHandler = s.metrics.handler()

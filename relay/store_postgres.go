@@ -220,6 +220,9 @@ var postgresMigrations = []string{
 	// Version 6: the message lifecycle (see the same migration of the
 	// SQLite store).
 	`ALTER TABLE messages ADD COLUMN ext bytea;`,
+
+	// Version 7: the liveness leases of relay nodes (store_postgres_presence.go).
+	postgresLeaseSchema,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema

@@ -104,4 +104,57 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		equal(t, got, []proto.Profile{{User: "bob"}, p}, "in the order asked")
 	})
+	t.Run("presence/a dead node's sessions are reclaimed when its lease expires", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		nl, isNL := s.(NodeLeases)
+		if !isNL {
+			t.Fatal("the store keeps no node leases")
+		}
+		held, err := nl.RenewLease(ctx, "live", 1000, 100)
+		ok(t, err)
+		equal(t, held, false, "a new lease")
+		held, err = nl.RenewLease(ctx, "dead", 500, 100)
+		ok(t, err)
+		equal(t, held, false, "a new lease")
+		for _, x := range []struct {
+			user, node string
+		}{{"alice", "dead"}, {"bob", "dead"}, {"bob", "live"}, {"carol", "live"}, {"dave", "gone"}} {
+			_, _, err := s.SetSessions(ctx, x.user, x.node, 1, 100)
+			ok(t, err)
+		}
+		got, err := nl.ReclaimNodes(ctx, "", 400)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "dave", LastSeen: 400}}, "a node that holds no lease at all")
+		got, err = nl.ReclaimNodes(ctx, "", 500)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "alice", LastSeen: 500}}, "the dead node's lease expired: bob is still on the live one")
+		got, err = nl.ReclaimNodes(ctx, "", 600)
+		ok(t, err)
+		equal(t, len(got), 0, "nothing left to reclaim")
+		pr, err := s.Presence(ctx, []string{"alice", "bob", "carol", "dave"})
+		ok(t, err)
+		equal(t, pr, []proto.Presence{{User: "alice", LastSeen: 500}, {User: "bob", Online: true}, {User: "carol", Online: true}, {User: "dave", LastSeen: 400}}, "after")
+
+		held, err = nl.RenewLease(ctx, "dead", 2000, 700)
+		ok(t, err)
+		equal(t, held, false, "the expired lease is not held: the node writes its counts again")
+		held, err = nl.RenewLease(ctx, "live", 2000, 700)
+		ok(t, err)
+		equal(t, held, true, "a live lease renewed")
+
+		got, err = nl.ReclaimNodes(ctx, "live", 800)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "bob", LastSeen: 800}, {User: "carol", LastSeen: 800}}, "a node starting again under its id takes back its old counts")
+		held, err = nl.RenewLease(ctx, "live", 3000, 900)
+		ok(t, err)
+		equal(t, held, false, "its lease went with them")
+		ok(t, nl.DropLease(ctx, "live"))
+		_, _, err = s.SetSessions(ctx, "erin", "live", 1, 1000)
+		ok(t, err)
+		got, err = nl.ReclaimNodes(ctx, "", 1000)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "erin", LastSeen: 1000}}, "a dropped lease")
+	})
 }

@@ -75,7 +75,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 6
+const schemaVersion = 7
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -193,6 +193,9 @@ var migrations = []string{
 	// recall, edit time, reactions and (for a lifecycle event) target are
 	// one CBOR value, NULL when it has none (see msgExtras).
 	`ALTER TABLE messages ADD COLUMN ext BLOB;`,
+
+	// Version 7: the liveness leases of relay nodes (store_sqlite_presence.go).
+	sqliteLeaseSchema,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:

@@ -260,3 +260,96 @@ func (s *SQLiteStore) Profiles(ctx context.Context, users []string) ([]proto.Pro
 	}
 	return out, nil
 }
+
+var _ NodeLeases = (*SQLiteStore)(nil)
+
+// sqliteLeaseSchema is migration 7 of the SQLite store: the liveness
+// leases of relay nodes (NodeLeases).
+const sqliteLeaseSchema = `CREATE TABLE node_leases (
+		node    TEXT PRIMARY KEY,
+		expires INTEGER NOT NULL
+	) WITHOUT ROWID;`
+
+// RenewLease implements NodeLeases.
+func (s *SQLiteStore) RenewLease(ctx context.Context, node string, expires, now int64) (held bool, err error) {
+	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
+		var old int64
+		switch err := tx.QueryRowContext(ctx, `SELECT expires FROM node_leases WHERE node = ?`, node).Scan(&old); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		}
+		held = old > now
+		_, err := tx.ExecContext(ctx, `INSERT INTO node_leases(node, expires) VALUES (?, ?)
+			ON CONFLICT(node) DO UPDATE SET expires = excluded.expires`, node, expires)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("relay: node lease: %w", err)
+	}
+	return held, nil
+}
+
+// sqliteDeadNodes is the condition on presence_nodes of ReclaimNodes: ?1
+// is self, ?2 now.
+const sqliteDeadNodes = `(node = ?1 OR node NOT IN (SELECT node FROM node_leases WHERE expires > ?2))`
+
+// ReclaimNodes implements NodeLeases.
+func (s *SQLiteStore) ReclaimNodes(ctx context.Context, self string, now int64) (out []proto.Presence, err error) {
+	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
+		out = nil
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT user_id FROM presence_nodes WHERE sessions > 0 AND `+sqliteDeadNodes+` ORDER BY user_id`, self, now)
+		if err != nil {
+			return err
+		}
+		var users []string
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return err
+			}
+			users = append(users, u)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM presence_nodes WHERE `+sqliteDeadNodes, self, now); err != nil {
+			return err
+		}
+		for _, u := range users {
+			p, err := sqlitePresence(ctx, tx, u)
+			if err != nil {
+				return err
+			}
+			if p.Online {
+				continue // still connected through a live node
+			}
+			p.LastSeen = now
+			if _, err := tx.ExecContext(ctx, `INSERT INTO presence_users(user_id, last_seen) VALUES (?, ?)
+				ON CONFLICT(user_id) DO UPDATE SET last_seen = excluded.last_seen`, u, now); err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM node_leases WHERE node = ? OR expires <= ?`, self, now)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: reclaim nodes: %w", err)
+	}
+	return out, nil
+}
+
+// DropLease implements NodeLeases.
+func (s *SQLiteStore) DropLease(ctx context.Context, node string) error {
+	err := s.presenceTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM node_leases WHERE node = ?`, node)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("relay: node lease: %w", err)
+	}
+	return nil
+}
