@@ -292,6 +292,17 @@ type HistoryPage struct {
 	Messages []Message `cbor:"2,keyasint"`
 	More     bool      `cbor:"3,keyasint,omitempty"` // more messages exist in the asked direction
 	LastSeq  uint64    `cbor:"4,keyasint,omitempty"` // conversation's last seq when read
+	// Hidden are the runs of seqs inside the part of the conversation the
+	// page covers that this user may not read: a group's messages from
+	// before the user joined, or from while they were not a member. They
+	// hold no message for this user; a client skips them as if read.
+	Hidden []SeqRange `cbor:"5,keyasint,omitempty"`
+}
+
+// SeqRange is the run of seqs From..To, both included.
+type SeqRange struct {
+	From uint64 `cbor:"1,keyasint"`
+	To   uint64 `cbor:"2,keyasint"`
 }
 
 // Read moves the user's read cursor; cursors never move backwards.

@@ -132,6 +132,8 @@ func validVectors() []validVector {
 			Messages: []Message{older, msgText}, LastSeq: 42}}},
 		{"history-page/more", Frame{Type: TypeHistoryPage, ID: 7, Body: &HistoryPage{ConvID: vGroup,
 			Messages: []Message{msgCustom}, More: true, LastSeq: 7}}},
+		{"history-page/hidden", Frame{Type: TypeHistoryPage, ID: 9, Body: &HistoryPage{ConvID: vGroup,
+			Messages: []Message{msgCustom}, LastSeq: 7, Hidden: []SeqRange{{From: 1, To: 6}}}}},
 		{"history-page/empty", Frame{Type: TypeHistoryPage, ID: 8, Body: &HistoryPage{ConvID: vP2P, Messages: []Message{}, LastSeq: 42}}},
 		{"read", Frame{Type: TypeRead, ID: 10, Body: &Read{ConvID: vP2P, Seq: 42}}},
 		{"ok", Frame{Type: TypeOK, ID: 10}},

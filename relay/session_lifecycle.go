@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -69,6 +70,10 @@ func (s *Session) receipts(id uint64, b *proto.Receipts) {
 	rr, ok := s.env.store.(ReceiptReader)
 	if !ok {
 		s.replyErr(id, proto.Errorf(proto.CodeNotSupported, "this relay's store keeps no read receipts"))
+		return
+	}
+	if perr, err := s.admitSeq(b.ConvID, b.Seq); err != nil || perr != nil {
+		s.replyErr(id, cmp.Or[error](perr, err))
 		return
 	}
 	read, unread, err := rr.Receipts(s.env.ctx, s.user, b.ConvID, b.Seq)

@@ -51,7 +51,8 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	cv := core.Conversation{ID: "p:a:b", Kind: "p2p", Name: "n", Members: []string{"a"}, LastMessage: &m, LastSeq: 1, ReadSeq: 1,
 		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d",
 		Mentioned: true, MentionSeq: 1, PeerReadSeq: 1,
-		Role: "owner", Avatar: "a", Notice: "n", Custom: "c", JoinPolicy: "open", MutedUntil: 1, MuteAll: true}
+		Role: "owner", Avatar: "a", Notice: "n", Custom: "c", JoinPolicy: "open", MutedUntil: 1, MuteAll: true,
+		Skipped: []core.SeqRange{{From: 1, To: 2}}}
 	notice := core.GroupNotice{Kind: "invite", ConvID: "g:x", Name: "n", User: "b", By: "a", Note: "n", At: 1}
 	rel := core.Relation{User: "b", State: "pending", Note: "n", Blocked: true, At: 1}
 	set := core.ConvSetting{ConvID: "p:a:b", Pinned: true, Muted: true, Hidden: true, HiddenSeq: 1}
@@ -80,6 +81,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 			Presence: &core.Presence{User: "a"}, Profile: &core.Profile{User: "a"},
 			Call: &core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call}, Signal: &sig},
 		"GroupNotice":        notice,
+		"SeqRange":           core.SeqRange{From: 1, To: 2},
 		"Member":             core.Member{User: "a", Role: "admin", JoinedAt: 1, MutedUntil: 1},
 		"Relation":           rel,
 		"StoredConvSetting":  set,
@@ -178,6 +180,8 @@ func zeroOf(v any) any {
 		return core.GroupNotice{}
 	case core.Member:
 		return core.Member{}
+	case core.SeqRange:
+		return core.SeqRange{}
 	case core.Presence:
 		return core.Presence{}
 	case core.Profile:
