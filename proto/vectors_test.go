@@ -231,6 +231,7 @@ func validVectors() []validVector {
 		{"set-profile", Frame{Type: TypeSetProfile, ID: 19, Body: &SetProfile{Nickname: ptr("Alice"), Avatar: ptr("https://example.com/a.png")}}},
 		{"get-profiles", Frame{Type: TypeGetProfiles, ID: 20, Body: &GetProfiles{Users: []string{vAlice, vBob}}}},
 		{"profiles", Frame{Type: TypeProfiles, ID: 20, Body: &Profiles{List: []Profile{{User: vAlice, Nickname: "Alice", Avatar: "https://example.com/a.png", Custom: `{"title":"designer"}`, UpdatedAt: vNow}, {User: vBob}}}}},
+		{"profiles/deleted", Frame{Type: TypeProfiles, Body: &Profiles{List: []Profile{{User: vCarol, UpdatedAt: vNow, Deleted: true}}}}},
 		{"error/presence-limit", Frame{Type: TypeError, ID: 16, Body: &ErrorBody{Code: CodePresenceLimit, Message: "3000 presence subscriptions is the most one user may hold"}}},
 		{"contact/request", Frame{Type: TypeContact, ID: 16, Body: &Contact{Op: ContactRequest, User: vBob, Note: "alice from the design team"}}},
 		{"contact/block", Frame{Type: TypeContact, ID: 17, Body: &Contact{Op: ContactBlock, User: vCarol}}},

@@ -505,6 +505,8 @@ export interface Profile {
   custom?: string;
   /** Unix ms of the last change, relay clock; 0: never set. */
   updatedAt: number;
+  /** The application deleted the user: show their messages as from a deleted user. */
+  deleted?: boolean;
 }
 
 /**

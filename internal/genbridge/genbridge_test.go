@@ -94,7 +94,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
 		"StoredReaction":     core.Reaction{Emoji: "x", Users: []string{"a"}},
 		"Presence":           core.Presence{User: "a", Online: true, Status: "s", LastSeen: 1},
-		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1},
+		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1, Deleted: true},
 	} {
 		full, err := json.Marshal(v)
 		if err != nil {
