@@ -227,6 +227,8 @@ export interface StorageAccount {
   relations?: Relation[];
   settings?: StoredConvSetting[];
   drafts?: StoredDraft[];
+  /** Ids of the messages this user deleted for themselves. */
+  hidden?: string[];
 }
 
 /**
@@ -503,6 +505,8 @@ export interface Profile {
   custom?: string;
   /** Unix ms of the last change, relay clock; 0: never set. */
   updatedAt: number;
+  /** The application deleted the user: show their messages as from a deleted user. */
+  deleted?: boolean;
 }
 
 /**
