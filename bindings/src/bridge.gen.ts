@@ -227,6 +227,8 @@ export interface StorageAccount {
   relations?: Relation[];
   settings?: StoredConvSetting[];
   drafts?: StoredDraft[];
+  /** Ids of the messages this user deleted for themselves. */
+  hidden?: string[];
 }
 
 /**
