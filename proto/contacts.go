@@ -79,12 +79,15 @@ type Prefs struct {
 }
 
 // UserEntry is one entry of the feed, with exactly one of Relation,
-// Setting and Prefs set.
+// Setting, Prefs and Notice set.
 type UserEntry struct {
 	Pos      uint64       `cbor:"1,keyasint"`
 	Relation *Relation    `cbor:"2,keyasint,omitempty"`
 	Setting  *ConvSetting `cbor:"3,keyasint,omitempty"`
 	Prefs    *Prefs       `cbor:"4,keyasint,omitempty"`
+	// Notice is an invitation of the owner into a group, or a join request
+	// to a group the owner administers; Done once it is no longer pending.
+	Notice *GroupNotice `cbor:"5,keyasint,omitempty"`
 }
 
 // UserSync asks for the feed entries changed after Cursor (0: all).

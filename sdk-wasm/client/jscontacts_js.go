@@ -84,6 +84,10 @@ func (w *jsonw) account(a *core.Account) {
 		w.close()
 	}
 	w.b = append(w.b, ']')
+	if len(a.Notices) > 0 {
+		w.key("notices")
+		w.b = AppendNotices(w.b, a.Notices) // jsgroups_js.go
+	}
 	w.close()
 }
 
@@ -153,5 +157,6 @@ func (r *jsReader) account(m js.Value) *core.Account {
 			a.Drafts = append(a.Drafts, core.Draft{ConvID: r.str(e, "conversationId"), Text: r.str(e, "text")})
 		}
 	}
+	a.Notices = r.notices(o, "notices") // jsgroups_js.go
 	return a
 }

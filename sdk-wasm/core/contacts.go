@@ -51,6 +51,7 @@ type Account struct {
 	Relations    []Relation    `json:"relations,omitempty"`
 	Settings     []ConvSetting `json:"settings,omitempty"`
 	Drafts       []Draft       `json:"drafts,omitempty"`
+	Notices      []GroupNotice `json:"notices,omitempty"` // pending invitations of this user and join requests to the groups it administers
 }
 
 // ContactAnswer is the other user's answer to this user's contact request.
@@ -74,12 +75,14 @@ type account struct {
 	relations    map[string]Relation
 	settings     map[string]ConvSetting
 	drafts       map[string]string
+	notices      map[string]GroupNotice // by noticeKey
 	totalUnread  uint64
 	totalKnown   bool
 }
 
 func (c *Core) loadAccount(a *Account) {
-	c.acct = account{relations: map[string]Relation{}, settings: map[string]ConvSetting{}, drafts: map[string]string{}}
+	c.acct = account{relations: map[string]Relation{}, settings: map[string]ConvSetting{}, drafts: map[string]string{},
+		notices: map[string]GroupNotice{}}
 	if a == nil {
 		return
 	}
@@ -92,6 +95,9 @@ func (c *Core) loadAccount(a *Account) {
 	}
 	for _, d := range a.Drafts {
 		c.acct.drafts[d.ConvID] = d.Text
+	}
+	for _, n := range a.Notices {
+		c.acct.notices[noticeKey(&n)] = n
 	}
 }
 
@@ -111,6 +117,9 @@ func (c *Core) saveAccount() {
 		a.Drafts = append(a.Drafts, Draft{ConvID: id, Text: t})
 	}
 	sort.Slice(a.Drafts, func(i, j int) bool { return a.Drafts[i].ConvID < a.Drafts[j].ConvID })
+	if len(c.acct.notices) > 0 {
+		a.Notices = c.sortedNotices()
+	}
 	c.meta.Account = a
 	c.saveMeta()
 }
@@ -217,6 +226,8 @@ func (c *Core) applyEntry(e *proto.UserEntry) {
 		}
 	case e.Prefs != nil:
 		c.acct.contactsOnly = e.Prefs.ContactsOnly
+	case e.Notice != nil:
+		c.applyNotice(e.Notice)
 	}
 }
 
