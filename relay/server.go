@@ -118,6 +118,8 @@ func New(opts Options) (*Server, error) {
 		ctl:   s.ctl, tokens: s.revocations(), hooks: s.hooks,
 	}
 	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, s.hooks, o)
+	s.ctl.calls = s.env.calls
+	s.env.calls.start(s.ctl, s.sub)
 
 	s.registerGauges()
 	s.metricsHandler = s.metrics.handler()

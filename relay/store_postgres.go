@@ -236,6 +236,9 @@ var postgresMigrations = []string{
 		to_seq   bigint NOT NULL,
 		PRIMARY KEY (conv_id, user_id, from_seq)
 	);`,
+
+	// Version 9: a profile marks a user the admin API deleted (store_erase.go).
+	`ALTER TABLE profiles ADD COLUMN deleted boolean NOT NULL DEFAULT false;`,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema

@@ -219,8 +219,8 @@ func (s *PostgresStore) Watchers(ctx context.Context, target string, now int64) 
 func pgProfile(ctx context.Context, q pgQueryer, user string) (proto.Profile, error) {
 	p := proto.Profile{User: user}
 	var nick, avatar, custom []byte
-	err := q.QueryRow(ctx, `SELECT nickname, avatar, custom, updated_at FROM profiles WHERE user_id = $1`, user).
-		Scan(&nick, &avatar, &custom, &p.UpdatedAt)
+	err := q.QueryRow(ctx, `SELECT nickname, avatar, custom, updated_at, deleted FROM profiles WHERE user_id = $1`, user).
+		Scan(&nick, &avatar, &custom, &p.UpdatedAt, &p.Deleted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, nil
 	}
@@ -239,11 +239,7 @@ func (s *PostgresStore) SetProfile(ctx context.Context, user string, set proto.S
 			return err
 		}
 		p = rules.MergeProfile(old, set, now)
-		_, err = tx.Exec(ctx, `INSERT INTO profiles(user_id, nickname, avatar, custom, updated_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (user_id) DO UPDATE SET nickname = excluded.nickname, avatar = excluded.avatar,
-				custom = excluded.custom, updated_at = excluded.updated_at`,
-			user, []byte(p.Nickname), []byte(p.Avatar), []byte(p.Custom), p.UpdatedAt)
-		return err
+		return pgPutProfile(ctx, tx, p)
 	})
 	if err != nil {
 		return proto.Profile{}, fmt.Errorf("relay: profile: %w", err)
@@ -371,4 +367,65 @@ func (s *PostgresStore) DropLease(ctx context.Context, node string) error {
 		return fmt.Errorf("relay: node lease: %w", err)
 	}
 	return nil
+}
+
+// pgPutProfile writes p as user p.User's profile.
+func pgPutProfile(ctx context.Context, tx pgx.Tx, p proto.Profile) error {
+	_, err := tx.Exec(ctx, `INSERT INTO profiles(user_id, nickname, avatar, custom, updated_at, deleted) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (user_id) DO UPDATE SET nickname = excluded.nickname, avatar = excluded.avatar,
+			custom = excluded.custom, updated_at = excluded.updated_at, deleted = excluded.deleted`,
+		p.User, []byte(p.Nickname), []byte(p.Avatar), []byte(p.Custom), p.UpdatedAt, p.Deleted)
+	return err
+}
+
+var _ UserEraser = (*PostgresStore)(nil)
+
+// RelationsTo implements UserEraser. No index leads from an entry's key to
+// its owner: it reads the whole feed table, which an admin deletion can
+// afford.
+func (s *PostgresStore) RelationsTo(ctx context.Context, user string) (out []string, err error) {
+	err = s.run(ctx, func(ctx context.Context) (bool, error) {
+		rows, err := s.pool.Query(ctx, `SELECT user_id FROM user_feed WHERE kind = $1 AND key = $2 ORDER BY user_id`, rules.FeedRelation, user)
+		if err != nil {
+			return false, err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return false, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: relations: %w", err)
+	}
+	return out, nil
+}
+
+// EraseUser implements UserEraser, under the locks of the user's presence,
+// subscriptions and profile.
+func (s *PostgresStore) EraseUser(ctx context.Context, user string, now int64) (p proto.Profile, err error) {
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		for _, k := range []int64{s.presenceKey(user), s.subsKey(user), s.lockKey("f", user)} {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, k); err != nil {
+				return err
+			}
+		}
+		for _, q := range []string{
+			`DELETE FROM presence_nodes WHERE user_id = $1`,
+			`DELETE FROM presence_users WHERE user_id = $1`,
+			`DELETE FROM presence_subs WHERE subscriber = $1 OR target = $1`,
+			`DELETE FROM user_feed WHERE user_id = $1`,
+		} {
+			if _, err := tx.Exec(ctx, q, user); err != nil {
+				return err
+			}
+		}
+		old, err := pgProfile(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		p = deletedProfile(old, now)
+		return pgPutProfile(ctx, tx, p)
+	})
+	if err != nil {
+		return proto.Profile{}, fmt.Errorf("relay: erase user: %w", err)
+	}
+	return p, nil
 }

@@ -75,7 +75,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 8
+const schemaVersion = 9
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -217,6 +217,9 @@ var migrations = []string{
 		to_seq   INTEGER NOT NULL,
 		PRIMARY KEY (conv_id, user_id, from_seq)
 	) WITHOUT ROWID;`,
+
+	// Version 9: a profile marks a user the admin API deleted (store_erase.go).
+	`ALTER TABLE profiles ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:

@@ -229,6 +229,8 @@ export interface StorageAccount {
   drafts?: StoredDraft[];
   /** Pending invitations of this user and join requests to the groups it administers. */
   notices?: GroupNotice[];
+  /** Ids of the messages this user deleted for themselves. */
+  hidden?: string[];
 }
 
 /**
@@ -511,6 +513,8 @@ export interface Profile {
   custom?: string;
   /** Unix ms of the last change, relay clock; 0: never set. */
   updatedAt: number;
+  /** The application deleted the user: show their messages as from a deleted user. */
+  deleted?: boolean;
 }
 
 /**

@@ -1,7 +1,11 @@
 // Shared helpers of the integration suites: a real relay (support/relay.mjs)
 // and clients of the built package.
+import { existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createClient } from '@parley-im/sdk';
 import { Relay } from './support/relay.mjs';
+import { launch, haveChromium, watch, ARTIFACTS } from './support/browser.mjs';
 
 export { Relay };
 
@@ -98,4 +102,67 @@ export function savedStorage() {
     },
     async close() {},
   };
+}
+
+// ------------------------------------------------------------ the web chat demo
+// The browser suites of examples/web-chat (webchat*.test.mjs): the relay
+// serves the built demo, each person is a page in their own browser context
+// (their own device), signed in by typing their name as people do.
+
+/** WEBCHAT_DIST is the built demo (`./build.sh webchat`). */
+export const WEBCHAT_DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'web-chat', 'dist');
+
+/** webchatSkip is the reason a web chat suite cannot run here, or false. */
+export function webchatSkip() {
+  if (!haveChromium()) return 'Debian chromium is not installed';
+  if (!existsSync(join(WEBCHAT_DIST, 'index.html'))) return 'web chat not built: run ./build.sh webchat';
+  return false;
+}
+
+/** startWebchat starts a relay serving the demo (extra: more relay flags) and a browser (args: more Chromium flags). */
+export async function startWebchat({ extra = [], args = [] } = {}) {
+  const relay = await new Relay({ static: WEBCHAT_DIST, extra }).start();
+  const browser = await launch({ args });
+  return { relay, browser };
+}
+
+/**
+ * openWebchat opens the demo in ctx as user and waits until it is online:
+ * it signs in through the form, or (signIn false) relies on the session the
+ * context remembers. Resolves with { p, log, user }.
+ */
+export async function openWebchat(relay, ctx, user, { signIn = true } = {}) {
+  const p = await ctx.newPage();
+  const log = watch(p, user);
+  await p.setViewportSize({ width: 1200, height: 760 });
+  await p.goto(relay.http + '/');
+  if (signIn) {
+    await p.getByTestId('signin-user').fill(user);
+    await p.getByTestId('signin-submit').click();
+  }
+  await p.locator('[data-testid="conn-state"][data-state="connected"]').waitFor({ timeout: 30000 });
+  return { p, log, user };
+}
+
+/** shot saves a screenshot of page to the artifacts folder. */
+export async function shot(p, name) {
+  await p.screenshot({ path: join(ARTIFACTS, name) });
+}
+
+/**
+ * withFailureReport runs f; when it throws, every page in people gets a
+ * failure screenshot (prefix-failure-<user>.png) and the error gets the
+ * pages' console errors.
+ */
+export async function withFailureReport(prefix, people, f) {
+  try {
+    return await f();
+  } catch (e) {
+    for (const x of people()) {
+      if (!x?.p || x.p.isClosed()) continue;
+      await x.p.screenshot({ path: join(ARTIFACTS, `${prefix}-failure-${x.user}.png`) }).catch(() => {});
+    }
+    e.message += '\n' + people().flatMap((x) => x?.log ?? []).join('\n');
+    throw e;
+  }
 }

@@ -167,11 +167,16 @@ test('reply, edit, recall, delete for me, reactions, ✓✓, and a closed device
     await alice.waitForFunction(() => [...document.querySelectorAll('.msg.flash')].some((m) => m.textContent.includes('first: lunch')), undefined, { timeout: T });
 
     // alice edits the first message: bob sees the new text, marked edited.
+    // What she was writing waits while the composer holds the edit.
+    await alice.getByTestId('composer').fill('half-written thought');
     await act(alice, 'first: lunch', 'action-edit');
     await alice.getByTestId('edit-bar').waitFor({ timeout: T });
     assert.equal(await alice.getByTestId('composer').inputValue(), 'first: lunch at noon?');
     await alice.getByTestId('composer').fill('first: lunch at one instead?');
     await alice.getByTestId('composer').press('Enter');
+    assert.equal(await alice.getByTestId('composer').inputValue(), 'half-written thought');
+    assert.equal(await alice.getByTestId('edit-bar').count(), 0);
+    await alice.getByTestId('composer').fill('');
     const edited = msg(bob, 'first: lunch at one instead?');
     await edited.getByTestId('edited').waitFor({ timeout: T });
     assert.equal(await msg(bob, 'lunch at noon?').count(), 0, 'no message has the old text');
@@ -345,6 +350,12 @@ test('an image and a file: progress, preview, download; an upload cut by a reloa
     const [download] = await Promise.all([bob.waitForEvent('download', { timeout: T }), card.getByTestId('file-download').click()]);
     assert.equal(download.suggestedFilename(), 'notes.bin');
     assert.ok(readFileSync(await download.path()).equals(bytes), 'the downloaded bytes are the file');
+
+    // A type the relay does not take: the message fails with the relay's code.
+    await alice.getByTestId('attach-input').setInputFiles({ name: 'tool.exe', mimeType: 'application/x-msdownload', buffer: randomBytes(2048) });
+    const refused = alice.getByTestId('message').filter({ has: alice.getByTestId('file-card').filter({ hasText: 'tool.exe' }) });
+    await refused.and(alice.locator('[data-status="failed"]')).waitFor({ timeout: T });
+    assert.match(await refused.locator('.failed-row').innerText(), /4241/);
 
     // An upload cut by a reload: it starts over after the reload, and bob gets the file once.
     await slow(96 * 1024);

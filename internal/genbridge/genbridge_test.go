@@ -57,7 +57,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	rel := core.Relation{User: "b", State: "pending", Note: "n", Blocked: true, At: 1}
 	set := core.ConvSetting{ConvID: "p:a:b", Pinned: true, Muted: true, Hidden: true, HiddenSeq: 1}
 	acct := core.Account{Cursor: 1, ContactsOnly: true, Relations: []core.Relation{rel}, Settings: []core.ConvSetting{set},
-		Drafts: []core.Draft{{ConvID: "p:a:b", Text: "t"}}, Notices: []core.GroupNotice{notice}}
+		Drafts: []core.Draft{{ConvID: "p:a:b", Text: "t"}}, Notices: []core.GroupNotice{notice}, Hidden: []string{"p:a:b#1"}}
 	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1, Account: &acct}
 	e := core.OutboxEntry{Order: 1, Message: m}
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
@@ -94,7 +94,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
 		"StoredReaction":     core.Reaction{Emoji: "x", Users: []string{"a"}},
 		"Presence":           core.Presence{User: "a", Online: true, Status: "s", LastSeen: 1},
-		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1},
+		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1, Deleted: true},
 	} {
 		full, err := json.Marshal(v)
 		if err != nil {

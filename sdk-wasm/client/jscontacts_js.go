@@ -88,6 +88,9 @@ func (w *jsonw) account(a *core.Account) {
 		w.key("notices")
 		w.b = AppendNotices(w.b, a.Notices) // jsgroups_js.go
 	}
+	if len(a.Hidden) > 0 {
+		w.strings("hidden", a.Hidden)
+	}
 	w.close()
 }
 
@@ -158,5 +161,6 @@ func (r *jsReader) account(m js.Value) *core.Account {
 		}
 	}
 	a.Notices = r.notices(o, "notices") // jsgroups_js.go
+	a.Hidden = r.strings(o, "hidden")
 	return a
 }

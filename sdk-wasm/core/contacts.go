@@ -52,6 +52,7 @@ type Account struct {
 	Settings     []ConvSetting `json:"settings,omitempty"`
 	Drafts       []Draft       `json:"drafts,omitempty"`
 	Notices      []GroupNotice `json:"notices,omitempty"` // pending invitations of this user and join requests to the groups it administers
+	Hidden       []string      `json:"hidden,omitempty"`  // ids of the messages this user deleted for themselves
 }
 
 // ContactAnswer is the other user's answer to this user's contact request.
@@ -76,13 +77,14 @@ type account struct {
 	settings     map[string]ConvSetting
 	drafts       map[string]string
 	notices      map[string]GroupNotice // by noticeKey
+	hidden       map[string]bool        // message ids deleted for this user (lifecycle.go)
 	totalUnread  uint64
 	totalKnown   bool
 }
 
 func (c *Core) loadAccount(a *Account) {
 	c.acct = account{relations: map[string]Relation{}, settings: map[string]ConvSetting{}, drafts: map[string]string{},
-		notices: map[string]GroupNotice{}}
+		hidden: map[string]bool{}, notices: map[string]GroupNotice{}}
 	if a == nil {
 		return
 	}
@@ -98,6 +100,9 @@ func (c *Core) loadAccount(a *Account) {
 	}
 	for _, n := range a.Notices {
 		c.acct.notices[noticeKey(&n)] = n
+	}
+	for _, id := range a.Hidden {
+		c.acct.hidden[id] = true
 	}
 }
 
@@ -120,6 +125,10 @@ func (c *Core) saveAccount() {
 	if len(c.acct.notices) > 0 {
 		a.Notices = c.sortedNotices()
 	}
+	for id := range c.acct.hidden {
+		a.Hidden = append(a.Hidden, id)
+	}
+	sort.Strings(a.Hidden)
 	c.meta.Account = a
 	c.saveMeta()
 }
@@ -228,6 +237,8 @@ func (c *Core) applyEntry(e *proto.UserEntry) {
 		c.acct.contactsOnly = e.Prefs.ContactsOnly
 	case e.Notice != nil:
 		c.applyNotice(e.Notice)
+	case e.Hidden != nil && proto.ValidConvID(e.Hidden.ConvID) && e.Hidden.Seq > 0:
+		c.hideEntry(e.Hidden.ConvID, e.Hidden.Seq) // lifecycle.go
 	}
 }
 

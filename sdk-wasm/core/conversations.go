@@ -590,6 +590,7 @@ func (c *Core) store(cv *Conversation, am aheadMsg) {
 		return
 	}
 	c.noteMessage(cv, &m)
+	c.markHidden(&m)
 	cv.SyncedSeq = m.Seq
 	if m.Seq > cv.LastSeq {
 		cv.LastSeq = m.Seq
@@ -680,7 +681,9 @@ func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 		out := make([]Message, 0, len(p.Messages))
 		for i := range p.Messages {
 			if p.Messages[i].ConvID == p.ConvID {
-				out = append(out, fromWire(&p.Messages[i]))
+				m := fromWire(&p.Messages[i])
+				c.markHidden(&m)
+				out = append(out, m)
 			}
 		}
 		// Whatever extends the local prefix is worth keeping, and so is

@@ -4,16 +4,17 @@
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { Calls, callRecordText } from './calls';
 import { h, icon } from './dom';
-import { convActions, convBadges, draftSaver, pinnedFirst } from './settings';
+import { convActions, convBadges, draftSaver, pinnedFirst, unreadTotal } from './settings';
 
-import { openDevices } from './devices';
+import { kickedNotice, openDevices } from './devices';
 import { PresenceView } from './presence';
-import { membersButton, systemText } from './members';
+import { groupPane, membersButton, openJoinGroup, systemText } from './members';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
 import {
   actionsButton,
   codeText,
   composeBar,
+  excerpt,
   highlightMentions,
   MentionPicker,
   mentionsIn,
@@ -118,6 +119,10 @@ export class ChatApp {
   private presence!: PresenceView;
   /** Replying to or editing a message (message-actions.ts); null: a new message. */
   private mode: ComposeMode = null;
+  /** The composer's text before an edit took it over, given back after. */
+  private draftBeforeEdit = '';
+  /** Messages replied to that are not in the loaded thread (older), by id; null while asked for. */
+  private originals = new Map<string, Message | null>();
   private composeBarEl!: HTMLElement;
   private mentionPicker!: MentionPicker;
   /** "read by N" of the open group (receipts.ts). */
@@ -152,6 +157,7 @@ export class ChatApp {
         this.connReason = e.reason ?? '';
         this.mark('conn');
         if (e.state === 'connected') {
+          for (const [id, m] of this.originals) if (m === null) this.originals.delete(id);
           this.markReadIfVisible();
           this.receipts.refresh();
         }
@@ -166,13 +172,14 @@ export class ChatApp {
         this.convs.clear();
         this.threads.clear();
         this.pendingLast.clear();
+        this.originals.clear();
         this.attachments.clear();
         this.renderedConv = null;
         this.mark('list', 'pane', 'thread');
         if (this.selected) void this.loadOlder(this.selected);
       }),
       c.on('kicked', (e) => {
-        this.onSignOut(`You were signed out: ${e.reason || 'signed in elsewhere'} (${e.code}).`);
+        this.onSignOut(kickedNotice(e)); // devices.ts
       }),
     );
     const onOnline = () => {
@@ -259,6 +266,7 @@ export class ChatApp {
 
   private onMessage(m: Message): void {
     const convId = m.conversationId;
+    if (this.originals.get(m.id)) this.originals.set(m.id, m);
     const t = this.threads.get(convId);
     if (t) {
       // Deleted for me (on this or another of my devices): gone from the list.
@@ -311,11 +319,11 @@ export class ChatApp {
    * browser's Back button returns to the list on a phone.
    */
   private select(id: string | null, updateUrl = true): void {
+    if (id !== this.selected) this.setMode(null); // an edit in progress gives the draft back first
     if (this.selected && this.composer) this.composerDrafts.set(this.selected, this.composer.value);
     if (this.selected && this.composer) this.saveDraft(this.selected, this.composer.value, true);
     const from = this.selected;
     this.selected = id;
-    if (id !== from) this.setMode(null);
     if (updateUrl && id !== from) {
       const url = id ? `#${id}` : location.pathname + location.search;
       if (id && !from) {
@@ -358,10 +366,12 @@ export class ChatApp {
     if (!this.composeBarEl) return;
     this.composeBarEl.replaceChildren(...[composeBar(mode, this.me, () => this.setMode(null))].filter((x): x is HTMLElement => !!x));
     if (mode?.kind === 'edit') {
+      if (was?.kind !== 'edit') this.draftBeforeEdit = this.composer.value;
       this.composer.value = mode.message.text ?? '';
       this.autoGrow();
     } else if (was?.kind === 'edit') {
-      this.composer.value = '';
+      this.composer.value = this.draftBeforeEdit;
+      this.draftBeforeEdit = '';
       this.autoGrow();
     }
     if (mode) this.composer.focus();
@@ -489,7 +499,15 @@ export class ChatApp {
       const m = mode.message;
       this.setMode(null);
       if (text !== m.text) {
-        this.client.edit(m.id, text).catch((err) => this.toast(`Could not edit: ${codeText(err)}`));
+        this.client.edit(m.id, text).catch((err) => {
+          this.toast(`Could not edit: ${codeText(err)}`);
+          // Give the edit back, unless the user already moved on.
+          if (this.selected === id && !this.mode && !this.composer.value.trim()) {
+            this.setMode({ kind: 'edit', message: m });
+            this.composer.value = text;
+            this.autoGrow();
+          }
+        });
       }
       return;
     }
@@ -620,6 +638,7 @@ export class ChatApp {
         { class: 'sidebar-actions' },
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-chat', onclick: () => this.openNewChat() }, icon('chat'), 'New chat'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-group', onclick: () => this.openNewGroup() }, icon('group'), 'New group'),
+        h('button', { class: 'btn soft', type: 'button', 'data-testid': 'join-group', onclick: () => openJoinGroup(this.client) }, 'Join group'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'devices', onclick: () => openDevices(this.client) }, 'Devices'),
       ),
       this.listEl,
@@ -663,7 +682,7 @@ export class ChatApp {
     });
     this.composer.addEventListener('input', () => {
       this.autoGrow();
-      if (this.selected) this.saveDraft(this.selected, this.composer.value);
+      if (this.selected && this.mode?.kind !== 'edit') this.saveDraft(this.selected, this.composer.value);
       // Every key press: the SDK sends at most one typing notice per 3 s.
       if (this.selected && this.composer.value) {
         try {
@@ -735,7 +754,7 @@ export class ChatApp {
 
   private renderList(): void {
     const rows = this.sortedConvs();
-    const unread = rows.reduce((n, r) => n + (r.conv.unread || 0), 0);
+    const unread = unreadTotal(rows); // settings.ts: muted conversations do not count
     document.title = `${unread ? `(${unread > 99 ? '99+' : unread}) ` : ''}${this.me} · Parley`;
     if (rows.length === 0) {
       this.listEl.replaceChildren(
@@ -783,7 +802,7 @@ export class ChatApp {
               last && group && !own && !last.recalled ? `${last.sender}: ` : own && last && !last.recalled ? 'You: ' : '',
               last?.recalled
                 ? h('em', null, `${own ? 'You' : last.sender} recalled a message`)
-                : last ? previewText(last) : h('em', null, group ? 'Group created' : 'No messages yet'),
+                : last?.attachment ? excerpt(last) : last ? previewText(last) : h('em', null, group ? 'Group created' : 'No messages yet'),
             ),
             h('span', { class: 'unread', 'data-testid': 'unread', hidden: unread === 0, 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : String(unread)),
           ),
@@ -801,6 +820,7 @@ export class ChatApp {
   private renderPane(): void {
     const cv = this.selectedConv();
     this.paneEl.classList.toggle('has-conv', !!cv);
+    groupPane(this.shell, cv); // members.ts: notice banner, why a send is refused
     if (!cv) return;
     const title = convTitle(cv, this.me);
     const group = cv.type !== 'p2p';
@@ -930,10 +950,29 @@ export class ChatApp {
     return o ? `${o.seq}:${o.recalled ? 'r' : ''}${o.text ?? ''}` : '?';
   }
 
-  /** The message a reply answers, when it is loaded. */
+  /**
+   * The message a reply answers: from the loaded thread, else asked once
+   * from the SDK (its cache, or the relay) and kept; undefined until then.
+   */
   private original(t: Thread, replyTo: string): Message | undefined {
     const seq = Number(replyTo.slice(replyTo.lastIndexOf('#') + 1));
     for (const m of t.byKey.values()) if (m.seq === seq && m.id === replyTo) return m;
+    const known = this.originals.get(replyTo);
+    if (known !== undefined) return known ?? undefined;
+    this.originals.set(replyTo, null);
+    const conv = replyTo.slice(0, replyTo.lastIndexOf('#'));
+    this.client.messages(conv, { beforeSeq: seq + 1, limit: 1 }).then(
+      (page) => {
+        const m = page.find((x) => x.id === replyTo);
+        if (m && !m.hidden) {
+          this.originals.set(replyTo, m);
+          this.mark('thread');
+        }
+      },
+      () => {
+        /* stays unknown until the next connect clears the failed ones */
+      },
+    );
     return undefined;
   }
 

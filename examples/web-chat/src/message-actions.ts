@@ -113,12 +113,16 @@ function openMenu(host: ActionHost, m: Message, anchor: HTMLElement): void {
     }) : null,
     own && Date.now() - (m.createdAt || 0) < RECALL_WINDOW_MS ? item('Recall', 'action-recall', act('recall', () => client.recall(m.id))) : null,
     item('Delete for me', 'action-delete-me', act('delete', () => client.deleteMessage(m.id))),
-    canDeleteForEveryone(m, me, cv) && !own
+    // Own messages within the window have Recall, which is the same.
+    canDeleteForEveryone(m, me, cv) && !(own && Date.now() - (m.createdAt || 0) < RECALL_WINDOW_MS)
       ? item('Delete for everyone', 'action-delete-all', act('delete', () => client.deleteMessage(m.id, { forEveryone: true })), true)
       : null,
   );
   anchor.closest('.msg-col')?.append(menu);
   openMenuEl = menu;
+  // Open upwards when there is no room below in the thread.
+  const box = menu.closest('.message-list')?.getBoundingClientRect();
+  if (box && menu.getBoundingClientRect().bottom > box.bottom) menu.classList.add('up');
   const away = (e: Event) => {
     if (menu.contains(e.target as Node)) return;
     closeMenu();
