@@ -94,7 +94,11 @@ export class Receipts {
       this.inflight = true;
       let dirty = false;
       try {
-        const newest = t.messages.filter((m) => m.seq > 0).slice(-TRACKED);
+        // A message everyone has read stays so: it is not asked again.
+        const newest = t.messages
+          .filter((m) => m.seq > 0)
+          .slice(-TRACKED)
+          .filter((m) => (this.byId.get(m.id)?.unread.length ?? 1) > 0);
         const answers = await Promise.all(newest.map((m) => this.client.readReceipts(t.conv, m.seq).then((r) => [m.id, r] as const, () => null)));
         for (const a of answers) {
           if (!a) continue;
