@@ -17,7 +17,7 @@ func TestGroupConsent(t *testing.T) {
 	bob, _ := login(t, r, "bob", "d")
 	res := alice.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "trip", Members: []string{"bob"}})
 	g := res.Body.(*proto.ConvResult).Conversation
-	equal(t, [3]any{g.Role, g.Members, g.LastSeq}, [3]any{proto.RoleOwner, []string{"alice"}, uint64(1)}, "alice's group: bob only invited")
+	equal(t, [3]any{g.Role, g.Members, g.LastSeq}, [3]any{proto.RoleOwner, []string{"alice"}, uint64(2)}, "alice's group (created, then invited): bob only invited")
 	n := bob.push(proto.TypeGroupNotice).Body.(*proto.GroupNotice)
 	equal(t, *n, proto.GroupNotice{Kind: proto.PendingInvite, ConvID: g.ID, Name: "trip", User: "bob", By: "alice", At: n.At}, "bob's invitation")
 	list := bob.call(proto.TypePending, &proto.Pending{}).Body.(*proto.PendingList)
@@ -32,7 +32,7 @@ func TestGroupConsent(t *testing.T) {
 	d := alice.push(proto.TypeDeliver).Body.(*proto.Deliver)
 	ev, err := proto.DecodeGroupEvent(d.Message.Body)
 	ok(t, err)
-	equal(t, [2]any{ev.Event, d.Message.Seq}, [2]any{proto.EventInvited, uint64(1)}, "alice sees the invitation")
+	equal(t, [2]any{ev.Event, d.Message.Seq}, [2]any{proto.EventInvited, uint64(2)}, "alice sees the invitation (after the created message)")
 	d = alice.push(proto.TypeDeliver).Body.(*proto.Deliver)
 	ev, err = proto.DecodeGroupEvent(d.Message.Body)
 	ok(t, err)

@@ -5,9 +5,9 @@ import { Relay } from './support/relay.mjs';
 
 export { Relay };
 
-/** startRelay starts a fresh relay process for one test file. */
-export async function startRelay() {
-  return new Relay().start();
+/** startRelay starts a fresh relay process for one test file (options: see Relay). */
+export async function startRelay(opts = {}) {
+  return new Relay(opts).start();
 }
 
 /**

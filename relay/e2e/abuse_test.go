@@ -348,10 +348,12 @@ func TestAbuseNonReadingConsumers(t *testing.T) {
 	for i := range members {
 		ids = append(ids, fmt.Sprint("sloth", i))
 	}
-	sender.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: "g:sender.sloths", Members: ids})
-	if f := sender.reply(2); f.Type != proto.TypeConvResult {
-		t.Fatalf("create group: %s", f.Type)
+	sender.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{Key: "sloths", Members: ids})
+	created := sender.reply(2)
+	if created.Type != proto.TypeConvResult {
+		t.Fatalf("create group: %s", created.Type)
 	}
+	sloths := created.Body.(*proto.ConvResult).Conversation.ID // named by the relay
 	// The members say hello and never read again.
 	for _, id := range ids {
 		c := dialRaw(t, relay.wsURL())
@@ -361,7 +363,7 @@ func TestAbuseNonReadingConsumers(t *testing.T) {
 	go func() {
 		for k := range 400 {
 			if sender.writeBytes(proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(100 + k),
-				Body: &proto.Send{ConvID: "g:sender.sloths", ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body}})) != nil {
+				Body: &proto.Send{ConvID: sloths, ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body}})) != nil {
 				return
 			}
 		}

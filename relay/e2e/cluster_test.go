@@ -33,7 +33,7 @@ func startCluster(t *testing.T, n int) *cluster {
 	var addrs []string
 	for range n {
 		r := startRelay(t, "--store", store, "--bus", c.nats.URL(),
-			"--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000")
+			"--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000", "--group-ids", "client")
 		c.relays = append(c.relays, r)
 		addrs = append(addrs, r.addr)
 	}

@@ -87,6 +87,7 @@ export function systemText(body: unknown): string {
   const b = (body ?? {}) as { event?: string; by?: string; users?: string[]; role?: string; until?: number; on?: boolean };
   const who = (b.users ?? []).join(', ');
   switch (b.event) {
+    case 'created': return who ? `${b.by} created the group with ${who}` : `${b.by} created the group`;
     case 'added': return `${b.by} added ${who}`;
     case 'invited': return `${b.by} invited ${who}`;
     case 'joined': return `${who} joined`;
