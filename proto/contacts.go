@@ -79,12 +79,13 @@ type Prefs struct {
 }
 
 // UserEntry is one entry of the feed, with exactly one of Relation,
-// Setting and Prefs set.
+// Setting, Prefs and Hidden set.
 type UserEntry struct {
 	Pos      uint64       `cbor:"1,keyasint"`
 	Relation *Relation    `cbor:"2,keyasint,omitempty"`
 	Setting  *ConvSetting `cbor:"3,keyasint,omitempty"`
 	Prefs    *Prefs       `cbor:"4,keyasint,omitempty"`
+	Hidden   *HideMessage `cbor:"5,keyasint,omitempty"` // a message the owner deleted for themselves
 }
 
 // UserSync asks for the feed entries changed after Cursor (0: all).
@@ -94,8 +95,8 @@ type UserSync struct {
 }
 
 // UserState answers UserSync with entries in position order, Cursor being
-// the position to ask from next. It also answers Contact, SetConv and
-// SetPrefs with the caller's changed entries and Cursor 0.
+// the position to ask from next. It also answers Contact, SetConv,
+// SetPrefs and HideMessage with the caller's changed entries and Cursor 0.
 type UserState struct {
 	Entries []UserEntry `cbor:"1,keyasint"`
 	Cursor  uint64      `cbor:"2,keyasint,omitempty"`
@@ -152,6 +153,13 @@ func validateContacts(body any) (*Error, bool) {
 		}
 		if b.Pinned == nil && b.Muted == nil && b.Hidden == nil {
 			return Errorf(CodeBadRequest, "set-conv: nothing to set"), true
+		}
+	case *HideMessage:
+		if !ValidConvID(b.ConvID) {
+			return Errorf(CodeBadRequest, "hide-message: invalid conversation id"), true
+		}
+		if b.Seq == 0 {
+			return Errorf(CodeBadRequest, "hide-message: seq missing"), true
 		}
 	case *Prefs, *UserSync:
 	default:

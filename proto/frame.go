@@ -36,6 +36,7 @@ const (
 	TypeAmend       Type = 28 // c→s  recall, edit, delete or react to a message: an ordered event in the conversation
 	TypeReceipts    Type = 29 // c→s  who of a conversation's members has read up to a seq
 	TypeReceiptList Type = 30 // s→c  reply to Receipts
+	TypeHideMessage Type = 34 // c→s  delete a message for me: an entry of the user's own feed, answered with UserState
 	TypeCallInvite  Type = 40 // c→s  start a call in a conversation (call.go)
 	TypeCallInfo    Type = 41 // s→c  reply to CallInvite and CallAccept: ICE servers
 	TypeCallRing    Type = 42 // s→c  push: a call rings this device
@@ -65,7 +66,7 @@ var typeNames = [...]string{
 	TypeConvUpdate: "conv-update", TypePing: "ping", TypePong: "pong", TypeError: "error",
 	TypeClose: "close", TypeCreateGroup: "create-group", TypeConvResult: "conv-result",
 	TypeResync: "resync", TypeTyping: "typing",
-	TypeAmend: "amend", TypeReceipts: "receipts", TypeReceiptList: "receipt-list",
+	TypeAmend: "amend", TypeReceipts: "receipts", TypeReceiptList: "receipt-list", TypeHideMessage: "hide-message",
 	TypeCallInvite: "call-invite", TypeCallInfo: "call-info", TypeCallRing: "call-ring",
 	TypeCallAccept: "call-accept", TypeCallEnd: "call-end", TypeCallState: "call-state",
 	TypeCallSignal: "call-signal",
@@ -101,15 +102,17 @@ const (
 // Message types of the lifecycle events the relay writes for an Amend. Each
 // is a message in the conversation's log (it takes a seq) whose Target is
 // the seq of the message it changes; a client applies it to that message.
-// Hide is seen by the actor's devices only as a change: other members'
-// clients skip it.
+// Hide ("delete for me") is no longer one of them: it is an entry of the
+// user's own feed (HideMessage), which no other member receives. A hide
+// event stored in a log by an older relay is served to its sender only;
+// every other member receives it stripped of sender and target.
 const (
 	MsgRecall  = "recall"  // Target's text, body and reactions are erased; Recalled is set
 	MsgDelete  = "delete"  // as recall, asked as "delete for everyone"
 	MsgEdit    = "edit"    // Target's text becomes Text; EditedAt is set
 	MsgReact   = "react"   // Sender reacted with the emoji in Text
 	MsgUnreact = "unreact" // Sender withdrew the reaction in Text
-	MsgHide    = "hide"    // Sender hid Target on their own devices ("delete for me")
+	MsgHide    = "hide"    // legacy log event: Sender hid Target on their own devices (see HideMessage)
 )
 
 // MentionAll in Mentions mentions every member.
@@ -199,7 +202,7 @@ type Reaction struct {
 
 // Amend asks the relay to change a message of a conversation: Op is one of
 // the lifecycle message types (MsgRecall, MsgDelete, MsgEdit, MsgReact,
-// MsgUnreact, MsgHide). The relay checks the actor's right to it, changes
+// MsgUnreact; "delete for me" is a HideMessage). The relay checks the actor's right to it, changes
 // the target, stores the change as a message of type Op in the log and
 // answers with an Ack for it. (Sender, ClientID) makes it idempotent as a
 // Send is.
@@ -289,6 +292,17 @@ type HistoryPage struct {
 	Messages []Message `cbor:"2,keyasint"`
 	More     bool      `cbor:"3,keyasint,omitempty"` // more messages exist in the asked direction
 	LastSeq  uint64    `cbor:"4,keyasint,omitempty"` // conversation's last seq when read
+	// Hidden are the runs of seqs inside the part of the conversation the
+	// page covers that this user may not read: a group's messages from
+	// before the user joined, or from while they were not a member. They
+	// hold no message for this user; a client skips them as if read.
+	Hidden []SeqRange `cbor:"5,keyasint,omitempty"`
+}
+
+// SeqRange is the run of seqs From..To, both included.
+type SeqRange struct {
+	From uint64 `cbor:"1,keyasint"`
+	To   uint64 `cbor:"2,keyasint"`
 }
 
 // Read moves the user's read cursor; cursors never move backwards.
@@ -451,6 +465,8 @@ func NewBody(t Type) (any, bool) {
 		return new(Typing), true
 	case TypeAmend:
 		return new(Amend), true
+	case TypeHideMessage:
+		return new(HideMessage), true
 	case TypeReceipts:
 		return new(Receipts), true
 	case TypeReceiptList:

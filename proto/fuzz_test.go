@@ -103,7 +103,7 @@ func FuzzValidate(f *testing.F) {
 		isRequest := fr.Type == TypeHello || fr.Type == TypeSend || fr.Type == TypeSync ||
 			fr.Type == TypeHistory || fr.Type == TypeRead || fr.Type == TypePing ||
 			fr.Type == TypePong || fr.Type == TypeCreateGroup || fr.Type == TypeRenew || fr.Type == TypeTyping ||
-			fr.Type == TypeAmend || fr.Type == TypeReceipts ||
+			fr.Type == TypeAmend || fr.Type == TypeReceipts || fr.Type == TypeHideMessage ||
 			fr.Type == TypeCallInvite || fr.Type == TypeCallAccept || fr.Type == TypeCallEnd || fr.Type == TypeCallSignal ||
 			fr.Type == TypeGroupOp || fr.Type == TypeMembers || fr.Type == TypePending ||
 			fr.Type == TypeSubscribePresence || fr.Type == TypeSetStatus || fr.Type == TypeSetProfile || fr.Type == TypeGetProfiles ||

@@ -76,6 +76,16 @@ func validateSendExtras(b *Send) *Error {
 	return nil
 }
 
+// HideMessage deletes message Seq of ConvID for the caller only ("delete
+// for me"): the relay keeps it as an entry of the caller's feed (UserEntry
+// .Hidden, keyed by the message id), answers with a UserState holding it
+// and pushes it to the caller's other sessions. No other member learns of
+// it. Hiding a message again changes nothing; it cannot be undone.
+type HideMessage struct {
+	ConvID string `cbor:"1,keyasint"`
+	Seq    uint64 `cbor:"2,keyasint"`
+}
+
 // validateAmend checks an Amend's fields.
 func validateAmend(b *Amend) *Error {
 	if !ValidConvID(b.ConvID) {
@@ -88,7 +98,9 @@ func validateAmend(b *Amend) *Error {
 		return Errorf(CodeBadRequest, "amend: target seq missing")
 	}
 	switch b.Op {
-	case MsgRecall, MsgDelete, MsgHide:
+	case MsgHide:
+		return Errorf(CodeBadRequest, "amend: delete for me is a hide-message request, not an amend")
+	case MsgRecall, MsgDelete:
 		if b.Text != "" {
 			return Errorf(CodeBadRequest, "amend: %s takes no text", b.Op)
 		}

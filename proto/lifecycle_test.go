@@ -26,7 +26,9 @@ func TestValidateLifecycle(t *testing.T) {
 	}{
 		{"amend/recall", amend(MsgRecall, 3, ""), 0},
 		{"amend/delete", amend(MsgDelete, 3, ""), 0},
-		{"amend/hide", amend(MsgHide, 3, ""), 0},
+		{"amend/hide", amend(MsgHide, 3, ""), CodeBadRequest},
+		{"hide-message", &HideMessage{ConvID: "g:x", Seq: 3}, 0},
+		{"hide-message/no seq", &HideMessage{ConvID: "g:x"}, CodeBadRequest},
 		{"amend/edit", amend(MsgEdit, 3, "new"), 0},
 		{"amend/react", amend(MsgReact, 3, "👍🏽"), 0},
 		{"amend/unreact", amend(MsgUnreact, 3, "❤️"), 0},

@@ -91,6 +91,10 @@ type Profile struct {
 	Avatar    string `cbor:"3,keyasint,omitempty"`
 	Custom    string `cbor:"4,keyasint,omitempty"`
 	UpdatedAt int64  `cbor:"5,keyasint,omitempty"` // unix ms, relay clock
+	// Deleted marks a user the application deleted (the admin API): the
+	// other fields are empty, and messages the user sent stay in others'
+	// conversations under the same id.
+	Deleted bool `cbor:"6,keyasint,omitempty"`
 }
 
 // Profiles answers GetProfiles in the order asked, or SetProfile with the

@@ -67,6 +67,7 @@ var cddlTypes = map[string]string{
 	"Relation.User":          "name",
 	"ConvSetting.ConvID":     "conv-id",
 	"SetConv.ConvID":         "conv-id",
+	"HideMessage.ConvID":     "conv-id",
 	"Welcome.UserID":         "name",
 	"Send.ConvID":            "conv-id",
 	"Send.ClientID":          "name",

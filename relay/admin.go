@@ -37,6 +37,7 @@ var adminRoutes = []adminRoute{
 	{"POST", "/admin/v1/revocations", &adminRevoke{}, (*Server).adminRevoke},
 	{"POST", "/admin/v1/groups/{id}/members", &adminMembers{}, (*Server).adminGroupMembers}, // admin_groups.go
 	{"GET", "/admin/v1/users/{user}/presence", nil, (*Server).adminPresence},                // admin_groups.go
+	{"DELETE", "/admin/v1/users/{user}", nil, (*Server).adminDeleteUser},                    // admin_users.go
 }
 
 // adminGroup creates a group with its members. Unlike a client's, the id

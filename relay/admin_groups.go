@@ -49,15 +49,9 @@ func (s *Server) adminGroupMembers(r *http.Request, body any) (int, any, error) 
 		if err != nil {
 			return 0, nil, err
 		}
-		for i := range out.Messages {
-			s.env.fan.publish(out.To, "", proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: out.Messages[i]}}))
-		}
-		for _, n := range out.Notices {
-			s.env.fan.publish(n.To, "", proto.MustEncode(proto.Frame{Type: proto.TypeGroupNotice, Body: &n.Notice}))
-		}
+		s.publishGroupOutcome(out, step.op) // admin_users.go
 		if out.View != nil {
 			view = out.View
-			s.hooks.groupChanged(*out.View, step.op)
 		}
 	}
 	if view == nil {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -274,4 +275,129 @@ func TestAdminMembersAndPresence(t *testing.T) {
 	equal(t, p["online"], any(true), "alice online")
 	_, p = r.admin("GET", "/admin/v1/users/zed/presence", testAdminSecret, nil)
 	equal(t, p["online"], any(false), "zed never seen: offline")
+}
+
+// TestAdminDeleteUser, on SQLite and PostgreSQL: deleting alice closes her
+// session (4003) and refuses her token after (4013); she leaves her groups
+// (the one she owned goes to its admin, the one she was alone in is
+// dismissed), bob's contact and carol's block of her become no relation on
+// their devices, her profile is a tombstone, her presence, subscriptions
+// and feed are gone from the store, and the messages she sent stay in bob's
+// history under her id. A second call changes nothing more.
+func TestAdminDeleteUser(t *testing.T) {
+	t.Parallel()
+	for name, open := range map[string]func(t *testing.T) Store{
+		"sqlite": func(t *testing.T) Store {
+			s, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "NORMAL"})
+			ok(t, err)
+			return s
+		},
+		"postgres": func(t *testing.T) Store { return openPostgres(t, postgresDSN(t), PostgresOptions{MaxConns: 4}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			store := open(t)
+			r := startRelay(t, func(o *Options) { withAdmin(o); o.Store = store })
+			alice, _ := login(t, r, "alice", "laptop")
+			bob, _ := login(t, r, "bob", "phone")
+			carol, _ := login(t, r, "carol", "phone")
+			call := func(c *client, typ proto.Type, body any) proto.Frame {
+				t.Helper()
+				f := c.call(typ, body)
+				if f.Type == proto.TypeError {
+					t.Fatalf("%s: %+v", typ, f.Body)
+				}
+				return f
+			}
+			call(alice, proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:alice.crew", Name: "Crew", Members: []string{"bob", "carol"}})
+			call(alice, proto.TypeGroupOp, &proto.GroupOp{ConvID: "g:alice.crew", Op: proto.OpRole, Users: []string{"carol"}, Role: proto.RoleAdmin})
+			call(alice, proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:alice.solo", Name: "Solo"})
+			call(alice, proto.TypeSend, &proto.Send{ConvID: proto.P2PID("alice", "bob"), ClientID: "m1", MsgType: proto.MsgText, Text: "hello bob"})
+			call(alice, proto.TypeContact, &proto.Contact{User: "bob", Op: proto.ContactRequest})
+			call(bob, proto.TypeContact, &proto.Contact{User: "alice", Op: proto.ContactAccept})
+			call(carol, proto.TypeContact, &proto.Contact{User: "alice", Op: proto.ContactBlock})
+			call(alice, proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"carol"}})
+			call(bob, proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"alice"}})
+			nick := "Alice"
+			call(alice, proto.TypeSetProfile, &proto.SetProfile{Nickname: &nick})
+			call(alice, proto.TypeSetStatus, &proto.SetStatus{Status: "here"})
+
+			status, reply := r.admin("DELETE", "/admin/v1/users/alice", testAdminSecret, nil)
+			equal(t, status, http.StatusOK, "delete")
+			equal(t, reply["groups"], any([]any{"g:alice.crew", "g:alice.solo"}), "groups left")
+			equal(t, reply["relations"], any(float64(2)), "bob's contact and carol's block cleared")
+			alice.expectClose(proto.CodeKicked)
+			bob.await("bob's contact of alice cleared", func(f proto.Frame) bool {
+				u, isUpdate := f.Body.(*proto.UserUpdate)
+				return isUpdate && u.Entry.Relation != nil && u.Entry.Relation.User == "alice" && u.Entry.Relation.State == proto.RelNone
+			})
+			carol.await("carol's block of alice cleared", func(f proto.Frame) bool {
+				u, isUpdate := f.Body.(*proto.UserUpdate)
+				return isUpdate && u.Entry.Relation != nil && u.Entry.Relation.User == "alice" && !u.Entry.Relation.Blocked
+			})
+
+			// The old token is refused.
+			c := dial(t, r, true)
+			c.request(proto.TypeHello, &proto.Hello{Version: proto.Version, Token: oldToken(t, "alice"), DeviceID: "laptop"})
+			for _, f := range c.expectClose(proto.CodeTokenRevoked) {
+				if f.Type == proto.TypeWelcome {
+					t.Fatal("alice's old token still works")
+				}
+			}
+
+			// The store, checked after.
+			g := store.(Grouper)
+			for conv, want := range map[string][2]string{"g:alice.crew": {"", proto.RoleOwner}, "g:alice.solo": {"", ""}} {
+				a, err := g.MemberRole(ctx, conv, "alice")
+				ok(t, err)
+				c, err := g.MemberRole(ctx, conv, "carol")
+				ok(t, err)
+				equal(t, [2]string{a, c}, want, conv+": roles of alice and carol")
+			}
+			ps := store.(PresenceStore)
+			prof, err := ps.Profiles(ctx, []string{"alice"})
+			ok(t, err)
+			if !prof[0].Deleted || prof[0].Nickname != "" {
+				t.Fatalf("profile after: %+v", prof[0])
+			}
+			pr, err := ps.Presence(ctx, []string{"alice"})
+			ok(t, err)
+			equal(t, pr[0].Status, "", "status erased")
+			w, err := ps.Watchers(ctx, "alice", time.Now().UnixMilli())
+			ok(t, err)
+			equal(t, len(w), 0, "nobody watches alice")
+			w, err = ps.Watchers(ctx, "carol", time.Now().UnixMilli())
+			ok(t, err)
+			equal(t, len(w), 0, "alice watches nobody")
+			entries, _, err := store.Feed(ctx, "alice", 0, 100)
+			ok(t, err)
+			equal(t, len(entries), 0, "alice's feed")
+			page, err := store.History(ctx, "bob", proto.History{ConvID: proto.P2PID("alice", "bob"), Limit: 50})
+			ok(t, err)
+			if len(page.Messages) != 1 || page.Messages[0].Sender != "alice" || page.Messages[0].Text != "hello bob" {
+				t.Fatalf("bob's history: %+v", page.Messages)
+			}
+			before, err := store.(Revoker).RevokedBefore(ctx, "alice")
+			ok(t, err)
+			if before < time.Now().Unix() {
+				t.Fatalf("revoked before %d", before)
+			}
+
+			status, reply = r.admin("DELETE", "/admin/v1/users/alice", testAdminSecret, nil)
+			equal(t, status, http.StatusOK, "delete again")
+			equal(t, [2]any{reply["groups"], reply["relations"]}, [2]any{nil, any(float64(0))}, "nothing more to do")
+			status, reply = r.admin("DELETE", "/admin/v1/users/system", testAdminSecret, nil)
+			equal(t, [2]any{status, reply["code"]}, [2]any{http.StatusBadRequest, any(float64(proto.CodeBadRequest))}, "the system user")
+		})
+	}
+}
+
+// oldToken mints a token of user issued a minute ago: before any
+// revocation the test made.
+func oldToken(t *testing.T, user string) string {
+	t.Helper()
+	tok, err := MintToken(testSecret, user, time.Hour, time.Now().Add(-time.Minute))
+	ok(t, err)
+	return tok
 }

@@ -78,19 +78,40 @@ func unfoldConv(c *proto.Conversation) {
 	}
 }
 
-// isMember answers the upload handler's membership question from the
-// store: a party of a one-to-one conversation, or a member of a group.
-func isMember(store Querier) func(ctx context.Context, user, conv string) (bool, error) {
-	return func(ctx context.Context, user, conv string) (bool, error) {
+// AttachmentFinder finds the messages an attachment was sent in.
+type AttachmentFinder interface {
+	// AttachmentSeqs returns the seqs of the messages of conv that carry
+	// attachment id, ascending.
+	AttachmentSeqs(ctx context.Context, conv, id string) ([]uint64, error)
+}
+
+// carries reports whether body, a stored attachment message's body, is
+// attachment id.
+func carries(body []byte, id string) bool {
+	a, err := proto.UnmarshalAttachment(body)
+	return err == nil && a.ID == id
+}
+
+// mayDownload answers the upload handler's question from the store:
+// whether user may read a message of conv that carries attachment id. A
+// party of a one-to-one conversation reads all of it; a group's present
+// or former member reads the messages of their memberships
+// (group_spans.go), so a removed member keeps the attachments they could
+// see and a member added later does not get those sent before.
+func mayDownload(store Store) func(ctx context.Context, user, conv, id string) (bool, error) {
+	return func(ctx context.Context, user, conv, id string) (bool, error) {
 		if a, b, ok := proto.P2PMembers(conv); ok {
 			return user == a || user == b, nil
 		}
-		members, err := store.Members(ctx, conv)
+		spans, err := store.ReadSpans(ctx, conv, user)
+		if err != nil || spans == nil {
+			return false, err
+		}
+		seqs, err := store.AttachmentSeqs(ctx, conv, id)
 		if err != nil {
 			return false, err
 		}
-		_, found := slices.BinarySearch(members, user)
-		return found, nil
+		return slices.ContainsFunc(seqs, spans.Has), nil
 	}
 }
 
@@ -110,7 +131,7 @@ func (s *Server) mountUploads(mux *http.ServeMux, tokens *tokenPolicy) error {
 		}
 	}
 	h, err := NewUploadHandler(UploadOptions{
-		Blobs: blobs, Verify: tokens.verify, IsMember: isMember(s.store),
+		Blobs: blobs, Verify: tokens.verify, MayDownload: mayDownload(s.store),
 		MaxUpload: o.MaxUpload, AllowTypes: o.UploadTypes,
 		UploadsPerMinute: o.UploadsPerMinute, UploadByteRate: o.UploadByteRate,
 		Origins: o.Origins, Logger: o.Logger,

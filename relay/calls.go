@@ -46,6 +46,15 @@ type CallOptions struct {
 	// a TURN server checks them on every allocation and refresh, so it
 	// bounds how long a relayed call lasts. Defaults to 12 h.
 	TURNCredentialTTL time.Duration
+
+	// NodeTimeout is how long the relay nodes of a call that spans nodes
+	// may stay silent on the bus before the other side takes them for
+	// gone (crashed, or cut off): the node that owns the call ends the
+	// part of the devices on the silent node, and a node holding devices
+	// of a call whose owner went silent ends the call for them, both with
+	// reason "failed". Nodes say they are alive every third of it.
+	// Defaults to 15 s.
+	NodeTimeout time.Duration
 }
 
 func (o *CallOptions) withDefaults() error {
@@ -58,6 +67,12 @@ func (o *CallOptions) withDefaults() error {
 	if o.TURNCredentialTTL <= 0 {
 		o.TURNCredentialTTL = 12 * time.Hour
 	}
+	if o.NodeTimeout < 0 {
+		return fmt.Errorf("relay: CallOptions.NodeTimeout %s is negative", o.NodeTimeout)
+	}
+	if o.NodeTimeout == 0 {
+		o.NodeTimeout = 15 * time.Second
+	}
 	if len(o.TURNURLs) > 0 && o.TURNSecret == "" {
 		return fmt.Errorf("relay: TURN URLs given without a TURN secret")
 	}
@@ -68,10 +83,12 @@ func (o *CallOptions) withDefaults() error {
 // user is in which, and who rings. Its decisions that need no state are in
 // rules/calls.go.
 //
-// A call lives on the node its caller is connected to, and reaches the
-// devices connected to that node: in a deployment of several relay nodes
-// behind a load balancer, the users of a call must reach the same node
-// (route by conversation or user), or the callee is "unavailable".
+// A call lives on the node its caller is connected to: that node owns its
+// state and its timers. Devices of the call on other nodes are reached
+// through the bus (calls_bus.go): the owner rings every node holding
+// sessions of a callee, and those nodes forward their devices' accept,
+// end and signal to the owner, which answers and pushes back through the
+// bus. The devices of a call may so be spread over any nodes.
 //
 // Every method is safe for concurrent use; none blocks on the network.
 // Writes to sessions only enqueue. A call record is written to the store
@@ -88,10 +105,16 @@ type calls struct {
 	log *slog.Logger
 	now func() time.Time
 
+	ctl *control     // publishes to other nodes (nil: this node is alone)
+	sub Subscription // watches the bus address of the calls this node owns
+
 	mu     sync.Mutex
 	live   map[string]*call
 	bySess map[*Session][]*call // the calls a session is in or rings for
 	busy   map[string]int       // user → live calls they are a participant of
+	// remote holds the calls other nodes own that sessions of this node
+	// ring for or are in.
+	remote map[string]*remoteCall
 }
 
 // call is one live call.
@@ -100,17 +123,41 @@ type call struct {
 	audio, video bool
 	caller       string
 	callerDevice string
-	invited      []string              // every user, the caller included, sorted
-	parts        map[string]*Session   // user → the device in the call
-	ringing      map[string][]*Session // callee → their ringing devices
-	signals      map[*Session]*rate.Limiter
-	answered     time.Time // the first accept
-	timer        *time.Timer
+	invited      []string             // every user, the caller included, sorted
+	parts        map[string]callDev   // user → the device in the call
+	ringing      map[string][]callDev // callee → their ringing devices
+	// pending holds the callees rung through the bus whose nodes may still
+	// answer with ringing devices, until the reach window ends.
+	pending    map[string]bool
+	remoteBusy bool                 // a node answered that a callee is in another call
+	heard      map[string]time.Time // node → when it last said it holds devices of this call
+	signals    map[callDev]*rate.Limiter
+	answered   time.Time // the first accept
+	timer      *time.Timer
+	reach      *time.Timer
 }
+
+// waiting reports whether somebody may still answer c.
+func (c *call) waiting() bool { return len(c.ringing) > 0 || len(c.pending) > 0 }
+
+// callDev is a device in a call or ringing for one: a session of this node
+// or, through the bus, of another (remoteDev). Requests are answered and
+// pushes written through it the same way either way.
+type callDev interface {
+	callUser() string
+	write(b []byte)
+	reply(f proto.Frame)
+	replyErr(id uint64, err error)
+}
+
+var _ callDev = (*Session)(nil)
+
+func (s *Session) callUser() string { return s.user }
 
 func newCalls(o CallOptions, store Store, h *hub, fan *fanout, ctx context.Context, log *slog.Logger) *calls {
 	return &calls{opts: o, store: store, hub: h, fan: fan, ctx: ctx, log: log, now: time.Now,
-		live: make(map[string]*call), bySess: make(map[*Session][]*call), busy: make(map[string]int)}
+		live: make(map[string]*call), bySess: make(map[*Session][]*call), busy: make(map[string]int),
+		remote: make(map[string]*remoteCall)}
 }
 
 // record is a call record to append once the lock is released.
@@ -143,21 +190,28 @@ func (k *calls) invite(s *Session, id uint64, b *proto.CallInvite) {
 		s.replyErr(id, perr)
 		return
 	}
+	online := k.online(others(invited, s.user))
+	if !k.watch(b.CallID) {
+		s.replyErr(id, proto.Errorf(proto.CodeUnavailable, "the bus did not answer; retry"))
+		return
+	}
 	now := k.now()
 	k.mu.Lock()
-	if _, taken := k.live[b.CallID]; taken {
+	if _, taken := k.live[b.CallID]; taken || k.remote[b.CallID] != nil {
 		k.mu.Unlock()
+		k.unwatch(b.CallID)
 		s.replyErr(id, proto.Errorf(proto.CodeCallExists, "call id %s is in use", b.CallID))
 		return
 	}
-	if k.busy[s.user] > 0 {
+	if k.userBusyLocked(s.user) {
 		k.mu.Unlock()
+		k.unwatch(b.CallID)
 		s.replyErr(id, proto.Errorf(proto.CodeCallState, "already in a call"))
 		return
 	}
 	c := &call{id: b.CallID, conv: b.ConvID, audio: b.Audio, video: b.Video, caller: s.user, callerDevice: s.device,
-		invited: invited, parts: map[string]*Session{s.user: s}, ringing: make(map[string][]*Session),
-		signals: make(map[*Session]*rate.Limiter)}
+		invited: invited, parts: map[string]callDev{s.user: s}, ringing: make(map[string][]callDev),
+		pending: make(map[string]bool), heard: make(map[string]time.Time), signals: make(map[callDev]*rate.Limiter)}
 	k.live[c.id] = c
 	k.busy[s.user]++
 	k.bySess[s] = append(k.bySess[s], c)
@@ -166,27 +220,36 @@ func (k *calls) invite(s *Session, id uint64, b *proto.CallInvite) {
 	ring := proto.MustEncode(proto.Frame{Type: proto.TypeCallRing, Body: &proto.CallRing{
 		CallID: c.id, ConvID: c.conv, From: s.user, Audio: c.audio, Video: c.video, Peers: invited}})
 	busy := false
+	var far []string // callees to ring on the other nodes
 	for _, u := range invited {
 		if u == s.user {
 			continue
 		}
-		if k.busy[u] > 0 {
+		if k.userBusyLocked(u) {
 			busy = true
 			continue
+		}
+		far = append(far, u)
+		if online[u] {
+			c.pending[u] = true
 		}
 		devs := k.hub.sessionsOf(u)
 		for _, d := range devs {
 			k.bySess[d] = append(k.bySess[d], c)
 			d.write(ring)
+			c.ringing[u] = append(c.ringing[u], d)
 		}
-		if len(devs) > 0 {
-			c.ringing[u] = devs
-		}
+	}
+	if len(far) > 0 && k.ctl != nil {
+		k.ctl.publishTo(far, controlMsg{Op: opCallRing, Call: c.id, Frame: ring})
 	}
 	var rec *record
 	switch {
-	case len(c.ringing) > 0:
+	case c.waiting():
 		c.timer = time.AfterFunc(k.opts.RingTimeout, func() { k.ringTimeout(c) })
+		if len(c.pending) > 0 {
+			c.reach = time.AfterFunc(callReach, func() { k.reachTimeout(c) })
+		}
 	case busy:
 		rec = k.endLocked(c, proto.CallBusy, now)
 	default:
@@ -200,6 +263,12 @@ func (k *calls) invite(s *Session, id uint64, b *proto.CallInvite) {
 // ringing (answeredElsewhere) and the participants already in are told to
 // make s an offer.
 func (k *calls) accept(s *Session, id uint64, b *proto.CallAccept) {
+	if !k.forward(s, id, proto.TypeCallAccept, b.CallID, b) {
+		k.acceptDev(s, id, b)
+	}
+}
+
+func (k *calls) acceptDev(s callDev, id uint64, b *proto.CallAccept) {
 	now := k.now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -208,20 +277,22 @@ func (k *calls) accept(s *Session, id uint64, b *proto.CallAccept) {
 		s.replyErr(id, proto.Errorf(proto.CodeCallNotFound, "no call %s", b.CallID))
 		return
 	}
-	devs := c.ringing[s.user]
+	user := s.callUser()
+	devs := c.ringing[user]
 	if !slices.Contains(devs, s) {
-		if c.parts[s.user] == s {
+		if c.parts[user] == s {
 			s.replyErr(id, proto.Errorf(proto.CodeCallState, "already in call %s", c.id))
 		} else {
 			s.replyErr(id, proto.Errorf(proto.CodeNotInCall, "call %s does not ring on this device", c.id))
 		}
 		return
 	}
-	if k.busy[s.user] > 0 {
+	if k.busy[user] > 0 {
 		s.replyErr(id, proto.Errorf(proto.CodeCallState, "already in another call"))
 		return
 	}
-	delete(c.ringing, s.user)
+	delete(c.ringing, user)
+	delete(c.pending, user)
 	elsewhere := proto.MustEncode(proto.Frame{Type: proto.TypeCallState, Body: &proto.CallState{
 		CallID: c.id, State: proto.CallStateEnded, Reason: proto.CallAnsweredElsewhere}})
 	for _, d := range devs {
@@ -235,24 +306,30 @@ func (k *calls) accept(s *Session, id uint64, b *proto.CallAccept) {
 	}
 	peers := make([]string, 0, len(c.parts))
 	joined := proto.MustEncode(proto.Frame{Type: proto.TypeCallState, Body: &proto.CallState{
-		CallID: c.id, State: proto.CallStateJoined, User: s.user}})
+		CallID: c.id, State: proto.CallStateJoined, User: user}})
 	for u, p := range c.parts {
 		peers = append(peers, u)
 		p.write(joined)
 	}
 	slices.Sort(peers)
-	c.parts[s.user] = s
-	k.busy[s.user]++
-	if len(c.ringing) == 0 && c.timer != nil {
+	c.parts[user] = s
+	k.busy[user]++
+	if !c.waiting() && c.timer != nil {
 		c.timer.Stop()
 	}
 	s.reply(proto.Frame{Type: proto.TypeCallInfo, ID: id, Body: &proto.CallInfo{
-		CallID: c.id, ICEServers: k.ice(s.user, now), Peers: peers}})
+		CallID: c.id, ICEServers: k.ice(user, now), Peers: peers}})
 }
 
 // end is CallEnd: cancel, reject or hang up, whichever fits s's place in
 // the call.
 func (k *calls) end(s *Session, id uint64, b *proto.CallEnd) {
+	if !k.forward(s, id, proto.TypeCallEnd, b.CallID, b) {
+		k.endDev(s, id, b)
+	}
+}
+
+func (k *calls) endDev(s callDev, id uint64, b *proto.CallEnd) {
 	now := k.now()
 	k.mu.Lock()
 	c := k.live[b.CallID]
@@ -261,14 +338,14 @@ func (k *calls) end(s *Session, id uint64, b *proto.CallEnd) {
 		s.replyErr(id, proto.Errorf(proto.CodeCallNotFound, "no call %s", b.CallID))
 		return
 	}
-	ringing := slices.Contains(c.ringing[s.user], s)
-	if !ringing && c.parts[s.user] != s {
+	ringing := slices.Contains(c.ringing[s.callUser()], s)
+	if !ringing && c.parts[s.callUser()] != s {
 		k.mu.Unlock()
 		s.replyErr(id, proto.Errorf(proto.CodeNotInCall, "this device is not in call %s", c.id))
 		return
 	}
 	s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
-	reason := rules.CallLeaveReason(s.user == c.caller, !c.answered.IsZero(), ringing)
+	reason := rules.CallLeaveReason(s.callUser() == c.caller, !c.answered.IsZero(), ringing)
 	rec := k.leaveLocked(c, s, reason, now)
 	k.mu.Unlock()
 	k.write(rec)
@@ -277,13 +354,15 @@ func (k *calls) end(s *Session, id uint64, b *proto.CallEnd) {
 // leaveLocked takes s out of c for reason, and ends c when it cannot go on:
 // fewer than two participants and nobody left to answer, or the caller
 // cancelling.
-func (k *calls) leaveLocked(c *call, s *Session, reason string, now time.Time) *record {
-	if slices.Contains(c.ringing[s.user], s) {
+func (k *calls) leaveLocked(c *call, s callDev, reason string, now time.Time) *record {
+	user := s.callUser()
+	if slices.Contains(c.ringing[user], s) {
 		// A rejection stops every device of the user; a ringing device
 		// that vanished stops only itself.
-		devs := c.ringing[s.user]
+		devs := c.ringing[user]
 		if reason == proto.CallRejected {
-			delete(c.ringing, s.user)
+			delete(c.ringing, user)
+			delete(c.pending, user)
 			st := proto.MustEncode(proto.Frame{Type: proto.TypeCallState, Body: &proto.CallState{
 				CallID: c.id, State: proto.CallStateEnded, Reason: proto.CallRejected}})
 			for _, d := range devs {
@@ -292,13 +371,13 @@ func (k *calls) leaveLocked(c *call, s *Session, reason string, now time.Time) *
 			}
 		} else {
 			k.forget(s, c)
-			if devs = slices.DeleteFunc(slices.Clone(devs), func(d *Session) bool { return d == s }); len(devs) == 0 {
-				delete(c.ringing, s.user)
+			if devs = slices.DeleteFunc(slices.Clone(devs), func(d callDev) bool { return d == s }); len(devs) == 0 {
+				delete(c.ringing, user)
 			} else {
-				c.ringing[s.user] = devs
+				c.ringing[user] = devs
 			}
 		}
-		if len(c.ringing) == 0 && len(c.parts) < 2 {
+		if !c.waiting() && len(c.parts) < 2 {
 			if reason != proto.CallRejected {
 				reason = proto.CallUnavailable
 			}
@@ -306,20 +385,26 @@ func (k *calls) leaveLocked(c *call, s *Session, reason string, now time.Time) *
 		}
 		return nil
 	}
-	if s.user == c.caller && c.answered.IsZero() {
+	if c.parts[user] != s {
+		return nil // not in c (a late word from another node)
+	}
+	if user == c.caller && c.answered.IsZero() {
 		return k.endLocked(c, reason, now) // cancelled, or failed
 	}
-	delete(c.parts, s.user)
+	delete(c.parts, user)
 	delete(c.signals, s)
-	k.busy[s.user]--
+	k.busy[user]--
+	if k.busy[user] <= 0 {
+		delete(k.busy, user)
+	}
 	k.forget(s, c)
 	s.write(proto.MustEncode(proto.Frame{Type: proto.TypeCallState, Body: &proto.CallState{
 		CallID: c.id, State: proto.CallStateEnded, Reason: reason, DurationMs: callMs(c.answered, now)}}))
-	if len(c.parts) < 2 && (len(c.ringing) == 0 || len(c.parts) == 0) {
+	if len(c.parts) < 2 && (!c.waiting() || len(c.parts) == 0) {
 		return k.endLocked(c, reason, now)
 	}
 	left := proto.MustEncode(proto.Frame{Type: proto.TypeCallState, Body: &proto.CallState{
-		CallID: c.id, State: proto.CallStateLeft, User: s.user}})
+		CallID: c.id, State: proto.CallStateLeft, User: user}})
 	for _, p := range c.parts {
 		p.write(left)
 	}
@@ -336,6 +421,12 @@ func callMs(t, now time.Time) int64 {
 // signal routes one SDP or candidate from s to the device of b.Peer in the
 // same call, and nowhere else.
 func (k *calls) signal(s *Session, id uint64, b *proto.CallSignal) {
+	if !k.forward(s, id, proto.TypeCallSignal, b.CallID, b) {
+		k.signalDev(s, id, b)
+	}
+}
+
+func (k *calls) signalDev(s callDev, id uint64, b *proto.CallSignal) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	c := k.live[b.CallID]
@@ -343,7 +434,7 @@ func (k *calls) signal(s *Session, id uint64, b *proto.CallSignal) {
 		s.replyErr(id, proto.Errorf(proto.CodeCallNotFound, "no call %s", b.CallID))
 		return
 	}
-	if c.parts[s.user] != s {
+	if c.parts[s.callUser()] != s {
 		s.replyErr(id, proto.Errorf(proto.CodeNotInCall, "this device is not in call %s", c.id))
 		return
 	}
@@ -362,7 +453,7 @@ func (k *calls) signal(s *Session, id uint64, b *proto.CallSignal) {
 		return
 	}
 	to.write(proto.MustEncode(proto.Frame{Type: proto.TypeCallSignal, Body: &proto.CallSignal{
-		CallID: c.id, Peer: s.user, Kind: b.Kind, Data: b.Data}}))
+		CallID: c.id, Peer: s.callUser(), Kind: b.Kind, Data: b.Data}}))
 	s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
 }
 
@@ -382,6 +473,7 @@ func (k *calls) gone(s *Session) {
 		}
 	}
 	delete(k.bySess, s)
+	k.goneRemoteLocked(s)
 	k.mu.Unlock()
 	for _, r := range recs {
 		k.write(r)
@@ -392,10 +484,11 @@ func (k *calls) gone(s *Session) {
 func (k *calls) ringTimeout(c *call) {
 	now := k.now()
 	k.mu.Lock()
-	if k.live[c.id] != c || len(c.ringing) == 0 {
+	if k.live[c.id] != c || !c.waiting() {
 		k.mu.Unlock()
 		return
 	}
+	clear(c.pending)
 	st := proto.MustEncode(proto.Frame{Type: proto.TypeCallState, Body: &proto.CallState{
 		CallID: c.id, State: proto.CallStateEnded, Reason: proto.CallTimeout}})
 	for u, devs := range c.ringing {
@@ -419,7 +512,11 @@ func (k *calls) endLocked(c *call, reason string, now time.Time) *record {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+	if c.reach != nil {
+		c.reach.Stop()
+	}
 	delete(k.live, c.id)
+	k.unwatchLater(c.id)
 	dur := callMs(c.answered, now)
 	st := proto.MustEncode(proto.Frame{Type: proto.TypeCallState, Body: &proto.CallState{
 		CallID: c.id, State: proto.CallStateEnded, Reason: reason, DurationMs: dur}})
@@ -456,8 +553,12 @@ func (k *calls) endLocked(c *call, reason string, now time.Time) *record {
 		Send: proto.Send{ConvID: c.conv, ClientID: "call." + c.id, MsgType: proto.MsgCall, Body: body}}}
 }
 
-// forget drops c from the calls of s.
-func (k *calls) forget(s *Session, c *call) {
+// forget drops c from the calls of d when it is a session of this node.
+func (k *calls) forget(d callDev, c *call) {
+	s, ok := d.(*Session)
+	if !ok {
+		return
+	}
 	list := slices.DeleteFunc(k.bySess[s], func(x *call) bool { return x == c })
 	if len(list) == 0 {
 		delete(k.bySess, s)

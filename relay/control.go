@@ -52,6 +52,10 @@ type controlMsg struct {
 	Before   int64  `cbor:"7,keyasint,omitempty"` // opRevoke: unix seconds
 	Code     uint16 `cbor:"8,keyasint,omitempty"`
 	Reason   string `cbor:"9,keyasint,omitempty"`
+	// The call operations (calls_bus.go).
+	Call  string `cbor:"10,keyasint,omitempty"` // the call id
+	User  string `cbor:"11,keyasint,omitempty"` // whose Session, on messages to a call's owner
+	Frame []byte `cbor:"12,keyasint,omitempty"` // a protocol frame, encoded
 }
 
 var controlDec = func() cbor.DecMode {
@@ -69,8 +73,9 @@ func decodeControl(b []byte) (controlMsg, error) {
 	if err := controlDec.Unmarshal(b, &m); err != nil {
 		return controlMsg{}, fmt.Errorf("relay: control message: %w", err)
 	}
-	if m.Op < opJoin || m.Op > opRevoke || len(m.Session) > 256 || len(m.Device) > 256 || len(m.Node) > 64 ||
-		len(m.Platform) > proto.MaxPlatformBytes || len(m.Reason) > 1024 {
+	if m.Op < opJoin || m.Op > opLast || len(m.Session) > 256 || len(m.Device) > 256 || len(m.Node) > 64 ||
+		len(m.Platform) > proto.MaxPlatformBytes || len(m.Reason) > 1024 || len(m.Call) > proto.MaxNameBytes ||
+		len(m.User) > proto.MaxNameBytes || len(m.Frame) > proto.DefaultMaxFrame {
 		return controlMsg{}, fmt.Errorf("relay: control message: op %d or a field out of range", m.Op)
 	}
 	return m, nil
@@ -89,6 +94,7 @@ type control struct {
 	errors  atomic.Uint64 // control publishes the bus refused
 
 	hooks *webhooks // user-online and user-offline; nil: none
+	calls *calls    // the call operations go there; nil: dropped
 
 	mu     sync.Mutex
 	roster map[string]map[string]rosterEntry // user → session id → entry
@@ -146,15 +152,18 @@ func (h *hub) onControl(e Envelope) {
 	}
 }
 
-func (c *control) publish(user string, m controlMsg) {
+func (c *control) publish(user string, m controlMsg) { c.publishTo([]string{user}, m) }
+
+// publishTo sends m to every node watching one of users.
+func (c *control) publishTo(users []string, m controlMsg) {
 	m.Node = c.node
 	b, err := cbor.Marshal(m)
 	if err == nil {
-		err = c.bus.Publish(c.ctx, Envelope{Users: []string{user}, Control: b})
+		err = c.bus.Publish(c.ctx, Envelope{Users: users, Control: b})
 	}
 	if err != nil {
 		c.errors.Add(1)
-		c.log.Warn("control publish failed", "user", user, "op", m.Op, "err", err)
+		c.log.Warn("control publish failed", "users", len(users), "op", m.Op, "err", err)
 	}
 }
 
@@ -165,6 +174,12 @@ func (c *control) handle(e Envelope) {
 		return
 	}
 	for _, user := range e.Users {
+		if m.Op >= opCallRing {
+			if m.Node != c.node && c.calls != nil {
+				c.calls.onBus(user, m)
+			}
+			continue
+		}
 		switch m.Op {
 		case opJoin, opHere:
 			if m.Node == c.node {

@@ -58,6 +58,11 @@ type Grouper interface {
 	// conversation, "" for anyone else. It is what other features ask
 	// before acting on someone else's message (an admin's recall).
 	MemberRole(ctx context.Context, conv, user string) (string, error)
+	// ReadSpans returns the seqs of conv user may read (rules.Spans): all
+	// of a one-to-one conversation for its parties, the memberships of a
+	// group for a present or former member, nil for anyone else. Read
+	// receipts and attachment downloads are decided by it.
+	ReadSpans(ctx context.Context, conv, user string) (rules.Spans, error)
 }
 
 // memberPageLimit is the default and largest Members page.

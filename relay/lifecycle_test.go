@@ -104,3 +104,59 @@ func TestRecallWindowOption(t *testing.T) {
 	page := alice.call(proto.TypeHistory, &proto.History{ConvID: p2p, Limit: 10}).Body.(*proto.HistoryPage)
 	equal(t, [2]any{len(page.Messages), page.Messages[0].Text}, [2]any{1, "hello"}, "the message stays")
 }
+
+// TestHideMessageSession: delete for me is an entry of the user's feed.
+// The caller's reply and other sessions carry it, a device that was away
+// finds it by UserSync, and the other member receives nothing and sees no
+// change in the history. An amend "hide" and a stranger are refused.
+func TestHideMessageSession(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, nil)
+	alice, _ := login(t, r, "alice", "one")
+	alice2, _ := login(t, r, "alice", "two")
+	bob, _ := login(t, r, "bob", "d")
+	p2p := proto.P2PID("alice", "bob")
+	bob.ack(p2p, "m1", "hello")
+	alice.push(proto.TypeDeliver)
+	alice2.push(proto.TypeDeliver)
+	before := bob.call(proto.TypeHistory, &proto.History{ConvID: p2p, Limit: 10}).Body.(*proto.HistoryPage)
+
+	want := proto.HideMessage{ConvID: p2p, Seq: 1}
+	f := alice.call(proto.TypeHideMessage, &proto.HideMessage{ConvID: p2p, Seq: 1})
+	equal(t, f.Type, proto.TypeUserState, "hide answered with the user's state")
+	st := f.Body.(*proto.UserState)
+	equal(t, len(st.Entries) == 1 && st.Entries[0].Hidden != nil && *st.Entries[0].Hidden == want, true, "the hidden entry")
+	u := alice2.push(proto.TypeUserUpdate).Body.(*proto.UserUpdate)
+	equal(t, u.Entry.Hidden != nil && *u.Entry.Hidden == want, true, "alice's other device is told")
+	bob.quiet("bob learns nothing of alice's delete for me")
+	after := bob.call(proto.TypeHistory, &proto.History{ConvID: p2p, Limit: 10}).Body.(*proto.HistoryPage)
+	equal(t, after, before, "bob's history")
+	bs := bob.call(proto.TypeUserSync, &proto.UserSync{}).Body.(*proto.UserState)
+	equal(t, len(bs.Entries), 0, "bob's feed")
+
+	// again: nothing changes, nothing is pushed
+	equal(t, len(alice.call(proto.TypeHideMessage, &proto.HideMessage{ConvID: p2p, Seq: 1}).Body.(*proto.UserState).Entries), 0, "hidden twice")
+	alice2.quiet("a second hide is no change")
+
+	// a device away at the time finds it by its feed sync
+	alice3, _ := login(t, r, "alice", "three")
+	as := alice3.call(proto.TypeUserSync, &proto.UserSync{}).Body.(*proto.UserState)
+	equal(t, len(as.Entries) == 1 && *as.Entries[0].Hidden == want, true, "alice's third device syncs the hide")
+
+	equal(t, errCode(t, alice.call(proto.TypeAmend, &proto.Amend{ConvID: p2p, ClientID: "h1", Op: proto.MsgHide, Target: 1})), proto.CodeBadRequest, "hide as an amend")
+	dave, _ := login(t, r, "dave", "d")
+	equal(t, errCode(t, dave.call(proto.TypeHideMessage, &proto.HideMessage{ConvID: p2p, Seq: 1})), proto.CodeForbidden, "a stranger's hide")
+	g := alice.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "trip", Members: []string{"bob"}}).Body.(*proto.ConvResult).Conversation
+	equal(t, errCode(t, dave.call(proto.TypeHideMessage, &proto.HideMessage{ConvID: g.ID, Seq: 1})), proto.CodeForbidden, "a non-member's hide in a group")
+}
+
+// TestRedactHide: a hide event an older relay stored in the log reaches its
+// sender as it is and everyone else without who hid what.
+func TestRedactHide(t *testing.T) {
+	t.Parallel()
+	ev := &proto.Message{ConvID: "g:x", Seq: 5, Sender: "alice", ClientID: "c", Device: "d", MsgType: proto.MsgHide, Target: 2, CreatedAt: 9}
+	equal(t, redactHide("alice", ev), ev, "the sender's own")
+	equal(t, *redactHide("bob", ev), proto.Message{ConvID: "g:x", Seq: 5, MsgType: proto.MsgHide, CreatedAt: 9}, "another member's view")
+	m := &proto.Message{ConvID: "g:x", Seq: 2, Sender: "alice", MsgType: proto.MsgText, Text: "hi"}
+	equal(t, redactHide("bob", m), m, "a message")
+}

@@ -280,13 +280,19 @@ func (c *client) push(typ proto.Type) proto.Frame {
 // await returns the first frame, backlog first, that match accepts.
 func (c *client) await(what string, match func(proto.Frame) bool) proto.Frame {
 	c.t.Helper()
+	return c.awaitFor(5*time.Second, what, match)
+}
+
+// awaitFor is await with a deadline of d.
+func (c *client) awaitFor(d time.Duration, what string, match func(proto.Frame) bool) proto.Frame {
+	c.t.Helper()
 	for i, f := range c.backlog {
 		if match(f) {
 			c.backlog = append(c.backlog[:i], c.backlog[i+1:]...)
 			return f
 		}
 	}
-	timeout := time.After(5 * time.Second)
+	timeout := time.After(d)
 	for {
 		select {
 		case f, open := <-c.frames:

@@ -232,6 +232,21 @@ type Options struct {
 	// but one session per device id.
 	DevicePolicy string
 
+	// NodeID names this relay node in the store's presence counts and
+	// leases. A node started again under the same id takes back, at once,
+	// the sessions its killed predecessor left counted; under a new id they
+	// are reclaimed when the old lease expires. Up to 64 bytes of letters,
+	// digits and "._-". Defaults to a random id per process.
+	NodeID string
+
+	// NodeLease is how long a node's liveness lease lasts; the node renews
+	// it, and reclaims the sessions of nodes whose lease expired, every
+	// third of it. A node that dies without a word has its users offline
+	// within NodeLease plus a third of it. At least 1 s. Defaults to 15 s;
+	// negative turns leases off (the edge relay, one node that hibernates):
+	// then the counts of a dead node stay in the store.
+	NodeLease time.Duration
+
 	// AdminSecret turns on the admin API (AdminHandler, /admin/v1/...): a
 	// request must carry it as "Authorization: Bearer <secret>". At least
 	// MinSecretBytes long. Defaults to empty: the admin API is off.
@@ -358,6 +373,15 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 25 * time.Second
 	}
+	if o.NodeLease == 0 {
+		o.NodeLease = 15 * time.Second
+	}
+	if o.NodeLease > 0 && o.NodeLease < time.Second {
+		return o, fmt.Errorf("relay: node lease %v is below 1s", o.NodeLease)
+	}
+	if o.NodeID != "" && !validNodeID(o.NodeID) {
+		return o, fmt.Errorf("relay: node id %q is not 1 to 64 bytes of letters, digits and ._-", o.NodeID)
+	}
 	if o.HeartbeatTimeout <= 0 {
 		o.HeartbeatTimeout = o.Heartbeat * 5 / 2
 	}
@@ -436,4 +460,17 @@ func (o Options) withDefaults() (Options, error) {
 		return o, err
 	}
 	return o.sessionDefaults() // sessions.go
+}
+
+// validNodeID reports whether id may name a relay node (Options.NodeID).
+func validNodeID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -20,6 +20,16 @@ import (
 // killed process, a lost network) — when the heartbeat timeout closes it,
 // so a dead client is offline within that timeout.
 //
+// A relay node that dies without a word (SIGKILL, a lost machine) never
+// takes its counts back. So each node holds a lease in the store
+// (NodeLeases), renewed every third of Options.NodeLease, and every node
+// reclaims, at the same pace, the counts of nodes whose lease expired: the
+// users who were online only through a dead node go offline, LastSeen the
+// time of the reclaim, and their watchers are told. A dead node's users are
+// therefore offline within NodeLease plus a third of it after its last
+// renewal (20 s by default). A node started again under its old NodeID
+// takes back its own old counts at once, before it counts anything new.
+//
 // Presence subscriptions belong to the user, not to one of their devices:
 // every device of a subscriber gets the pushes, and a subscription lasts
 // until it expires or is withdrawn, whichever device made it. A change of a
@@ -101,11 +111,14 @@ func (s *Server) Presence(ctx context.Context, users []string) ([]proto.Presence
 // on one goroutine of its own, so a session's hello and end never wait on
 // them; a write that fails is tried again a second later.
 type presenceTracker struct {
-	store PresenceStore // nil: no presence
-	node  string
-	fan   *fanout
-	ctx   context.Context
-	log   *slog.Logger
+	store  PresenceStore // nil: no presence
+	leases NodeLeases    // nil: the store keeps no leases
+	node   string
+	lease  time.Duration // how long a renewal keeps the node alive
+	fan    *fanout
+	hooks  *webhooks // user-offline of a reclaimed user; nil without webhooks
+	ctx    context.Context
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	local   map[string]int      // sessions per user on this node
@@ -115,13 +128,19 @@ type presenceTracker struct {
 	done    chan struct{}       // closed when run returns
 }
 
-func newPresenceTracker(ctx context.Context, store Store, fan *fanout, log *slog.Logger) *presenceTracker {
+func newPresenceTracker(ctx context.Context, store Store, fan *fanout, hooks *webhooks, o Options) *presenceTracker {
 	p := &presenceTracker{
-		node: randomHex(8), fan: fan, ctx: ctx, log: log,
+		node: o.NodeID, lease: o.NodeLease, fan: fan, hooks: hooks, ctx: ctx, log: o.Logger,
 		local: make(map[string]int), dirty: make(map[string]struct{}),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), done: make(chan struct{}),
 	}
+	if p.node == "" {
+		p.node = randomHex(8)
+	}
 	p.store, _ = store.(PresenceStore)
+	if p.store != nil && p.lease > 0 {
+		p.leases, _ = store.(NodeLeases)
+	}
 	go p.run()
 	return p
 }
@@ -154,27 +173,126 @@ func (p *presenceTracker) add(user string, d int) {
 }
 
 // run writes the dirty users' counts until stop, then once more for what
-// is left (the sessions that ended while the node drained).
+// is left (the sessions that ended while the node drained). With leases,
+// it first takes back the node's own old counts and takes its lease, and
+// then renews the lease and reclaims dead nodes' counts every third of it.
 func (p *presenceTracker) run() {
 	defer close(p.done)
+	if p.store == nil {
+		<-p.stopped
+		return
+	}
+	var tick <-chan time.Time
+	if p.leases != nil {
+		if !p.begin() {
+			return
+		}
+		t := time.NewTicker(p.lease / 3)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-p.wake:
+		case <-tick:
+			p.renew()
+			continue
 		case <-p.stopped:
-			p.flush()
+			p.end()
 			return
 		}
 		if !p.flush() {
 			select {
 			case <-time.After(time.Second):
 			case <-p.stopped:
-				p.flush()
+				p.end()
 				return
 			}
 			select {
 			case p.wake <- struct{}{}:
 			default:
 			}
+		}
+	}
+}
+
+// begin reclaims the counts a process of the same node id left (it was
+// killed) and takes the lease, trying again every second; false when the
+// tracker stopped first. Sessions counted meanwhile wait, dirty.
+func (p *presenceTracker) begin() bool {
+	for {
+		now := time.Now().UnixMilli()
+		gone, err := p.leases.ReclaimNodes(p.ctx, p.node, now)
+		if err == nil {
+			p.offline(gone)
+			_, err = p.leases.RenewLease(p.ctx, p.node, now+p.lease.Milliseconds(), now)
+		}
+		if err == nil {
+			return true
+		}
+		if p.ctx.Err() == nil {
+			p.log.Warn("presence: taking the node lease failed", "node", p.node, "err", err)
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-p.stopped:
+			return false
+		}
+	}
+}
+
+// renew renews the node's lease and reclaims the counts of dead nodes. A
+// lease found expired (the node was cut off from the store, or paused, for
+// longer than it) may have had its counts reclaimed: they are written
+// again.
+func (p *presenceTracker) renew() {
+	now := time.Now().UnixMilli()
+	held, err := p.leases.RenewLease(p.ctx, p.node, now+p.lease.Milliseconds(), now)
+	if err != nil {
+		if p.ctx.Err() == nil {
+			p.log.Warn("presence: renewing the node lease failed", "node", p.node, "err", err)
+		}
+		return
+	}
+	if !held {
+		p.log.Warn("presence: the node lease had expired; writing this node's session counts again", "node", p.node)
+		p.mu.Lock()
+		for u := range p.local {
+			p.dirty[u] = struct{}{}
+		}
+		p.mu.Unlock()
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	gone, err := p.leases.ReclaimNodes(p.ctx, "", now)
+	if err != nil {
+		if p.ctx.Err() == nil {
+			p.log.Warn("presence: reclaiming dead nodes failed", "err", err)
+		}
+		return
+	}
+	if len(gone) > 0 {
+		p.log.Info("presence: users of dead relay nodes went offline", "users", len(gone))
+	}
+	p.offline(gone)
+}
+
+// offline tells the watchers (and the webhook) of users reclaimed offline.
+func (p *presenceTracker) offline(gone []proto.Presence) {
+	for _, pr := range gone {
+		p.push(pr)
+		p.hooks.presence(pr.User, false)
+	}
+}
+
+// end writes what is left and, when every count is written, gives the
+// lease back: nothing of this node is left to reclaim.
+func (p *presenceTracker) end() {
+	if p.flush() && p.leases != nil {
+		if err := p.leases.DropLease(p.ctx, p.node); err != nil && p.ctx.Err() == nil {
+			p.log.Warn("presence: dropping the node lease failed", "node", p.node, "err", err)
 		}
 	}
 }

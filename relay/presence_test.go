@@ -163,3 +163,71 @@ func TestTypingFlood(t *testing.T) {
 	equal(t, bob.push(proto.TypeTyping).Body.(*proto.Typing).User, "alice", "one typing passed")
 	bob.quiet("the other 299 were dropped")
 }
+
+// TestPresenceDeadNodes: the sessions a killed relay node left counted in
+// the store end. A node started again under the same id takes back its own
+// at once, even while its old lease still runs; a node without a lease is
+// reclaimed at the first sweep; and a node whose lease expires later has its
+// users pushed offline to their watchers then — on each store.
+func TestPresenceDeadNodes(t *testing.T) {
+	t.Parallel()
+	for name, open := range map[string]func(t *testing.T) Store{
+		"memory": func(t *testing.T) Store { return NewMemoryStore() },
+		"sqlite": func(t *testing.T) Store {
+			s, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "NORMAL"})
+			ok(t, err)
+			return s
+		},
+		"postgres": func(t *testing.T) Store { return openPostgres(t, postgresDSN(t), PostgresOptions{MaxConns: 4}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			store := open(t)
+			nl := store.(NodeLeases)
+			ps := store.(PresenceStore)
+			now := time.Now().UnixMilli()
+			_, err := nl.RenewLease(ctx, "me", now+time.Hour.Milliseconds(), now)
+			ok(t, err)
+			for _, x := range [][2]string{{"carol", "me"}, {"bob", "ghost"}} {
+				_, _, err := ps.SetSessions(ctx, x[0], x[1], 1, now-1000)
+				ok(t, err)
+			}
+			r := startRelay(t, func(o *Options) { o.Store, o.NodeID, o.NodeLease = store, "me", time.Second })
+			alice, _ := login(t, r, "alice", "d")
+			// The reclaim at start runs beside the first sessions: wait
+			// for it through the store, not the clock.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				got, err := ps.Presence(ctx, []string{"carol", "bob"})
+				ok(t, err)
+				if !got[0].Online && !got[1].Online {
+					if got[0].LastSeen < now || got[1].LastSeen < now {
+						t.Fatalf("reclaimed without a last-seen time of the reclaim: %+v", got)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("still online: %+v", got)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			alice.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"dave"}})
+			// Another node counts dave's session, renews its lease once
+			// and dies.
+			now = time.Now().UnixMilli()
+			_, err = nl.RenewLease(ctx, "dying", now+1000, now)
+			ok(t, err)
+			_, _, err = ps.SetSessions(ctx, "dave", "dying", 1, now)
+			ok(t, err)
+			f := alice.awaitFor(30*time.Second, "dave offline", func(f proto.Frame) bool { return f.ID == 0 && f.Type == proto.TypePresences })
+			p := f.Body.(*proto.Presences).List[0]
+			if p.User != "dave" || p.Online || p.LastSeen < now+1000 {
+				t.Fatalf("push: %+v", p)
+			}
+			me, err := ps.Presence(ctx, []string{"alice"})
+			ok(t, err)
+			equal(t, me[0].Online, true, "the live node's own user stays online through its sweeps")
+		})
+	}
+}

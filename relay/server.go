@@ -117,7 +117,9 @@ func New(opts Options) (*Server, error) {
 		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),
 		ctl:   s.ctl, tokens: s.revocations(), hooks: s.hooks,
 	}
-	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, o.Logger)
+	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, s.hooks, o)
+	s.ctl.calls = s.env.calls
+	s.env.calls.start(s.ctl, s.sub)
 
 	s.registerGauges()
 	s.metricsHandler = s.metrics.handler()

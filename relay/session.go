@@ -325,6 +325,8 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 		s.contact(now, f.ID, b)
 	case *proto.SetConv:
 		s.setConv(f.ID, b)
+	case *proto.HideMessage: // session_lifecycle.go
+		s.hideMessage(f.ID, b)
 	case *proto.Prefs:
 		s.setPrefs(f.ID, b)
 	case *proto.UserSync:
@@ -485,6 +487,9 @@ func (s *Session) sync(id uint64, b *proto.Sync) {
 		return
 	}
 	unfoldConvs(convs)
+	for i := range convs {
+		convs[i].LastMessage = redactHide(s.user, convs[i].LastMessage)
+	}
 	s.write(rules.SyncFrame(id, b.Cursor, convs, more, s.env.limits.maxFrame))
 }
 
@@ -502,6 +507,9 @@ func (s *Session) history(id uint64, b *proto.History) {
 	}
 	for i := range page.Messages {
 		unfoldAttachment(&page.Messages[i])
+		if m := redactHide(s.user, &page.Messages[i]); m != &page.Messages[i] {
+			page.Messages[i] = *m
+		}
 	}
 	s.write(rules.HistoryFrame(id, page, b.Before > 0, s.env.limits.maxFrame))
 }
@@ -519,6 +527,7 @@ func (s *Session) read(id uint64, b *proto.Read) {
 	s.reply(proto.Frame{Type: proto.TypeOK, ID: id})
 	if moved {
 		unfoldConv(&conv)
+		conv.LastMessage = redactHide(s.user, conv.LastMessage)
 		s.env.fan.publish([]string{s.user}, s.id,
 			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
 		s.peerRead(conv)

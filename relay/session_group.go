@@ -125,3 +125,18 @@ func (s *Session) publishCreated(spec GroupSpec, conv proto.Conversation) {
 	s.env.fan.publish(others, "",
 		proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: theirs}}))
 }
+
+// admitSeq refuses (4203) what this session's user asks about seq of a
+// group they were not a member at (group_spans.go): a former member's
+// history ends at the removal, a member added again does not see the gap.
+// A user who never was a member is left to the store's own answer.
+func (s *Session) admitSeq(conv string, seq uint64) (*proto.Error, error) {
+	if proto.KindOf(conv) != proto.KindGroup || seq == 0 {
+		return nil, nil
+	}
+	spans, err := s.env.store.ReadSpans(s.env.ctx, conv, s.user)
+	if err != nil || spans == nil || spans.Has(seq) {
+		return nil, err
+	}
+	return proto.Errorf(proto.CodeForbidden, "message %d of %s was sent while you were not a member", seq, conv), nil
+}

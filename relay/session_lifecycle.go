@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -15,6 +17,49 @@ func (s *Session) amend(now time.Time, id uint64, b *proto.Amend) {
 	s.send(now, id, &proto.Send{ConvID: b.ConvID, ClientID: b.ClientID, MsgType: b.Op, Text: b.Text}, b.Target)
 }
 
+// hideMessage serves a HideMessage ("delete for me"): an entry of the
+// caller's own feed, so only the caller's devices learn of it — the live
+// ones by a UserUpdate, the others by their next UserSync. The caller must
+// be a member of the conversation; hiding a message twice changes nothing.
+func (s *Session) hideMessage(id uint64, b *proto.HideMessage) {
+	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
+		s.replyErr(id, perr)
+		return
+	}
+	if proto.KindOf(b.ConvID) == proto.KindGroup {
+		members, err := s.env.store.Members(s.env.ctx, b.ConvID)
+		if err != nil {
+			s.replyErr(id, err)
+			return
+		}
+		if !slices.Contains(members, s.user) {
+			s.replyErr(id, proto.Errorf(proto.CodeForbidden, "no conversation %s of yours", b.ConvID))
+			return
+		}
+	}
+	keys := []FeedKey{{s.user, rules.FeedHidden, proto.MessageID(b.ConvID, b.Seq)}}
+	out, err := s.env.store.UpdateFeed(s.env.ctx, keys, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {
+		return []*proto.UserEntry{rules.PlanHide(cur[0], b.ConvID, b.Seq)}, nil
+	})
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
+	s.feedChanged(id, keys, out)
+}
+
+// redactHide returns m as viewer may see it. A hide event an older relay
+// stored in the conversation's log is its sender's own business: anyone
+// else gets a copy without sender, device, client id or target, which
+// changes nothing and says nothing about who hid what. Any other message
+// is returned as it is.
+func redactHide(viewer string, m *proto.Message) *proto.Message {
+	if m == nil || m.MsgType != proto.MsgHide || m.Sender == viewer {
+		return m
+	}
+	return &proto.Message{ConvID: m.ConvID, Seq: m.Seq, MsgType: proto.MsgHide, CreatedAt: m.CreatedAt}
+}
+
 // receipts answers which other members have read a conversation up to a
 // seq.
 func (s *Session) receipts(id uint64, b *proto.Receipts) {
@@ -25,6 +70,10 @@ func (s *Session) receipts(id uint64, b *proto.Receipts) {
 	rr, ok := s.env.store.(ReceiptReader)
 	if !ok {
 		s.replyErr(id, proto.Errorf(proto.CodeNotSupported, "this relay's store keeps no read receipts"))
+		return
+	}
+	if perr, err := s.admitSeq(b.ConvID, b.Seq); err != nil || perr != nil {
+		s.replyErr(id, cmp.Or[error](perr, err))
 		return
 	}
 	read, unread, err := rr.Receipts(s.env.ctx, s.user, b.ConvID, b.Seq)

@@ -124,6 +124,7 @@ type Store interface {
 	Querier
 	ConvWriter
 	Grouper
+	AttachmentFinder
 	UserFeed
 	Lifecycle
 }

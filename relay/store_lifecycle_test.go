@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // testStoreLifecycle is the conformance suite of the message lifecycle, run
@@ -212,13 +213,52 @@ func testStoreLifecycle(t *testing.T, open func(t *testing.T) Store) {
 		if !h[0].Recalled || !h[1].Recalled || h[1].Text != "" {
 			t.Fatalf("after the owner's recalls: %+v", h[:2])
 		}
-		// hide changes no message
-		if r := appendOne(t, s, amend("carol", g, "c2", proto.MsgHide, 1, "", 2000)); r.Err != nil {
-			t.Fatal(r.Err)
+		// delete for me is no event of the log: the store refuses it
+		refused(t, s, "carol", g, amend("carol", g, "c2", proto.MsgHide, 1, "", 2000), proto.CodeBadRequest)
+	})
+
+	t.Run("lifecycle/delete for me is an entry of the owner's feed, nobody else's", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		g := "g:hide"
+		group(t, s, g)
+		appendOne(t, s, msg("bob", g, "b1", "hello", 1000))
+		before := history(t, s, "bob", g)
+		hide := func(user string, seq uint64) []*proto.UserEntry {
+			t.Helper()
+			keys := []FeedKey{{user, rules.FeedHidden, proto.MessageID(g, seq)}}
+			out, err := s.UpdateFeed(ctx, keys, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {
+				return []*proto.UserEntry{rules.PlanHide(cur[0], g, seq)}, nil
+			})
+			ok(t, err)
+			return out
 		}
-		if h2 := history(t, s, "carol", g); !reflect.DeepEqual(h2[:4], h) {
-			t.Fatalf("hide changed a message")
+		out := hide("alice", 1)
+		if out[0] == nil || out[0].Hidden == nil || *out[0].Hidden != (proto.HideMessage{ConvID: g, Seq: 1}) || out[0].Pos == 0 {
+			t.Fatalf("alice's hide wrote %+v", out[0])
 		}
+		if again := hide("alice", 1); again[0] != nil {
+			t.Fatalf("hiding twice wrote %+v", again[0])
+		}
+		feed, _, err := s.Feed(ctx, "alice", 0, 100)
+		ok(t, err)
+		if len(feed) != 1 || !reflect.DeepEqual(feed[0], *out[0]) {
+			t.Fatalf("alice's feed %+v, want her one hide", feed)
+		}
+		for _, other := range []string{"bob", "carol"} {
+			f, _, err := s.Feed(ctx, other, 0, 100)
+			ok(t, err)
+			if len(f) != 0 {
+				t.Fatalf("%s's feed holds %+v after alice's delete for me", other, f)
+			}
+			if h := history(t, s, other, g); !reflect.DeepEqual(h, before) {
+				t.Fatalf("%s's history changed: %+v", other, h)
+			}
+		}
+		got, err := s.FeedEntries(ctx, []FeedKey{{"alice", rules.FeedHidden, proto.MessageID(g, 1)}, {"bob", rules.FeedHidden, proto.MessageID(g, 1)}})
+		ok(t, err)
+		equal(t, got[0], *out[0], "alice's entry read back")
+		equal(t, got[1], proto.UserEntry{}, "bob's: none")
 	})
 
 	t.Run("lifecycle/read receipts and the p2p peer's cursor", func(t *testing.T) {

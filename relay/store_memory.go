@@ -58,7 +58,17 @@ type memConv struct {
 type memMember struct {
 	readSeq, pos uint64
 	left         uint64
+	from         uint64      // the first seq of the latest membership; 0: the group's start
+	past         rules.Spans // earlier memberships, closed (group_spans.go)
 	rules.GroupMember
+}
+
+// spans returns what member m of c may read.
+func (c *memConv) spans(m *memMember) rules.Spans {
+	if c.kind != proto.KindGroup {
+		return rules.AllSeqs
+	}
+	return memberSpans(m.past, m.from, m.left)
 }
 
 // isMember reports whether user is a current member of c.
@@ -277,43 +287,23 @@ func (s *MemoryStore) History(ctx context.Context, user string, q proto.History)
 	if empty {
 		return page, nil
 	}
-	last := uint64(len(c.msgs))
-	if m.left > 0 {
-		last = m.left // a former member reads up to the end of the membership
-	}
-	page.LastSeq = last
-	lo, hi := q.After, last // seq in (lo, hi]
-	if q.Before > 0 {
-		hi = min(hi, q.Before-1)
-	}
-	if lo >= hi {
-		return page, nil
-	}
-	// Taken one by one from the end the page starts at, until the limit
-	// or the byte budget: seqs (lo, hi] are msgs[lo:hi].
-	limit := int(q.Limit)
-	var cut pageCut
-	if q.Before > 0 {
-		from := hi
-		for from > lo && cut.n < limit && cut.add(messageCost(len(c.msgs[from-1].Text), len(c.msgs[from-1].Body))) {
-			from--
+	spans := c.spans(m)
+	return spanPage(q, spans, spans.Last(uint64(len(c.msgs))), func(from, to uint64, desc bool, n int, take func(proto.Message) bool) (bool, error) {
+		for i := 0; i < n && from <= to; i++ {
+			seq := from + uint64(i)
+			if desc {
+				seq = to - uint64(i)
+			}
+			if seq < from || seq > to {
+				break
+			}
+			s.scanned.Add(1)
+			if !take(c.msgs[seq-1]) {
+				break
+			}
 		}
-		page.More = from > lo
-		lo = from
-	} else {
-		to := lo
-		for to < hi && cut.n < limit && cut.add(messageCost(len(c.msgs[to].Text), len(c.msgs[to].Body))) {
-			to++
-		}
-		page.More = to < hi
-		hi = to
-	}
-	s.scanned.Add(uint64(cut.n))
-	if page.More {
-		s.scanned.Add(1) // the one that did not fit was looked at
-	}
-	page.Messages = slices.Clone(c.msgs[lo:hi])
-	return page, nil
+		return false, nil
+	})
 }
 
 // MarkRead implements ConvWriter.

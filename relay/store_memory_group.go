@@ -54,9 +54,10 @@ func (s *MemoryStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 			m = &memMember{}
 			c.members[u] = m
 			s.users[u] = append(s.users[u], c)
-			m.readSeq = before
+			m.readSeq, m.from = before, before+1
 		case m.left > 0:
-			m.left, m.readSeq = 0, max(m.readSeq, before)
+			m.past = append(m.past, rules.Span{From: max(m.from, 1), To: m.left})
+			m.left, m.readSeq, m.from = 0, max(m.readSeq, before), before+1
 		}
 		m.GroupMember = gm
 	}
@@ -174,4 +175,18 @@ func (s *MemoryStore) MemberRole(ctx context.Context, conv, user string) (string
 		return proto.RoleMember, nil
 	}
 	return c.members[user].Role, nil
+}
+
+// ReadSpans implements Grouper.
+func (s *MemoryStore) ReadSpans(ctx context.Context, conv, user string) (rules.Spans, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	c := s.convs[conv]
+	if c == nil || c.members[user] == nil {
+		return nil, nil
+	}
+	return c.spans(c.members[user]), nil
 }

@@ -18,6 +18,7 @@ type memPresence struct {
 	lastSeen map[string]int64
 	subs     map[string]map[string]int64 // subscriber → target → expires
 	profiles map[string]proto.Profile
+	leases   map[string]int64 // node → lease expiry (store_lease.go)
 }
 
 func (m *memPresence) init() {

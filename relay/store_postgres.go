@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -220,6 +219,26 @@ var postgresMigrations = []string{
 	// Version 6: the message lifecycle (see the same migration of the
 	// SQLite store).
 	`ALTER TABLE messages ADD COLUMN ext bytea;`,
+
+	// Version 7: the liveness leases of relay nodes (store_postgres_presence.go).
+	postgresLeaseSchema,
+
+	// Version 8: history visibility; see the same migration of the
+	// SQLite store.
+	`ALTER TABLE members ADD COLUMN from_seq bigint NOT NULL DEFAULT 0;
+	UPDATE members mb SET from_seq = coalesce((SELECT min(m.seq) FROM messages m
+			WHERE m.conv_id = c.id AND m.created_at >= mb.joined_at), c.last_seq + 1)
+		FROM conversations c WHERE c.id = mb.conv_id AND c.kind = 'group' AND mb.joined_at > c.created_at;
+	CREATE TABLE member_spans (
+		conv_id  text COLLATE "C" NOT NULL REFERENCES conversations(id),
+		user_id  text COLLATE "C" NOT NULL,
+		from_seq bigint NOT NULL,
+		to_seq   bigint NOT NULL,
+		PRIMARY KEY (conv_id, user_id, from_seq)
+	);`,
+
+	// Version 9: a profile marks a user the admin API deleted (store_erase.go).
+	`ALTER TABLE profiles ADD COLUMN deleted boolean NOT NULL DEFAULT false;`,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema
@@ -668,68 +687,85 @@ func (s *PostgresStore) Members(ctx context.Context, conv string) ([]string, err
 // History implements Querier.
 func (s *PostgresStore) History(ctx context.Context, user string, q proto.History) (proto.HistoryPage, error) {
 	page := proto.HistoryPage{ConvID: q.ConvID, Messages: []proto.Message{}}
-	query, before := historyAfterSQL, int64(math.MaxInt64)
-	if q.Before > 0 {
-		query, before = historyBeforeSQL, clampInt64(q.Before)
-	}
-	var last int64
-	var exists, isMember, cut bool
 	err := s.run(ctx, func(ctx context.Context) (bool, error) {
-		page.Messages, exists = page.Messages[:0], false
-		cut = false
-		rows, err := s.pool.Query(ctx, query, q.ConvID, user, clampInt64(q.After), before, int64(q.Limit)+1, pageByteBudget, messageOverhead)
+		page = proto.HistoryPage{ConvID: q.ConvID, Messages: []proto.Message{}}
+		spans, last, exists, err := s.spans(ctx, q.ConvID, user)
 		if err != nil {
 			return false, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			exists = true
-			var (
-				seq, at                           *int64
-				fits                              *bool
-				sender, clientID, device, msgType *string
-				text, body, ext                   []byte
-			)
-			if err := rows.Scan(&last, &isMember, &seq, &fits, &sender, &clientID, &device, &msgType, &text, &body, &at, &ext); err != nil {
-				return false, err
-			}
-			if seq != nil && !*fits {
-				cut = true // beyond the byte budget: its contents were not read
-				continue
-			}
-			if seq != nil {
-				s.scanned.Add(1)
-				m := proto.Message{ConvID: q.ConvID, Seq: uint64(*seq), Sender: *sender,
-					ClientID: *clientID, Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *at}
-				if err := decodeExtras(ext, &m); err != nil {
-					return false, err
-				}
-				page.Messages = append(page.Messages, m)
-			}
+		empty, perr := rules.AdmitRead(user, q.ConvID, exists, spans != nil)
+		if perr != nil {
+			return false, perr
 		}
-		return false, rows.Err()
+		if empty {
+			return false, nil
+		}
+		page, err = spanPage(q, spans, spans.Last(last), func(from, to uint64, desc bool, n int, take func(proto.Message) bool) (bool, error) {
+			return s.historyRange(ctx, q.ConvID, user, from, to, desc, n, take)
+		})
+		return false, err
 	})
+	return page, wrapStoreErr("history", err)
+}
+
+// historyRange reads the messages of seqs from..to of conv for spanPage
+// with historySQL: at most n rows, and the contents of those within the
+// byte budget only.
+func (s *PostgresStore) historyRange(ctx context.Context, conv, user string, from, to uint64, desc bool, n int, take func(proto.Message) bool) (bool, error) {
+	query := historyAfterSQL
+	if desc {
+		query = historyBeforeSQL
+	}
+	rows, err := s.pool.Query(ctx, query, conv, user, clampInt64(from-1), clampInt64(to+1), n, pageByteBudget, messageOverhead)
 	if err != nil {
-		return page, wrapStoreErr("history", err)
+		return false, err
 	}
-	empty, perr := rules.AdmitRead(user, q.ConvID, exists, isMember)
-	if perr != nil {
-		return page, perr
+	defer rows.Close()
+	// Rows come in seq order whatever the direction.
+	type row struct {
+		m    proto.Message
+		fits bool
 	}
-	if empty {
-		return page, nil
+	var got []row
+	for rows.Next() {
+		var (
+			last                              int64
+			isMember                          bool
+			seq, at                           *int64
+			fits                              *bool
+			sender, clientID, device, msgType *string
+			text, body, ext                   []byte
+		)
+		if err := rows.Scan(&last, &isMember, &seq, &fits, &sender, &clientID, &device, &msgType, &text, &body, &at, &ext); err != nil {
+			return false, err
+		}
+		if seq == nil {
+			continue
+		}
+		if !*fits {
+			got = append(got, row{}) // beyond the byte budget: its contents were not read
+			continue
+		}
+		s.scanned.Add(1)
+		m := proto.Message{ConvID: conv, Seq: uint64(*seq), Sender: *sender,
+			ClientID: *clientID, Device: *device, MsgType: *msgType, Text: string(text), Body: body, CreatedAt: *at}
+		if err := decodeExtras(ext, &m); err != nil {
+			return false, err
+		}
+		got = append(got, row{m, true})
 	}
-	page.LastSeq = uint64(last)
-	page.More = cut
-	if len(page.Messages) > int(q.Limit) {
-		page.More = true
-		if q.Before > 0 {
-			page.Messages = page.Messages[1:] // the extra one is the oldest
-		} else {
-			page.Messages = page.Messages[:q.Limit]
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	if desc {
+		slices.Reverse(got)
+	}
+	for _, r := range got {
+		if !r.fits || !take(r.m) {
+			return true, nil
 		}
 	}
-	return page, nil
+	return false, nil
 }
 
 // view reads user's view of conv inside tx.

@@ -60,11 +60,17 @@ func (s *PostgresStore) ChangeGroup(ctx context.Context, req GroupRequest) (Grou
 			b.Queue(`UPDATE conversations SET info = $1 WHERE id = $2`, encodeInfo(*plan.Info), conv)
 		}
 		for u, m := range plan.Put {
-			b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, pos, role, joined_at, muted_until, left_seq)
-				VALUES ($1, $2, $3, 0, $4, $5, $6, 0)
+			// A former member's membership goes to member_spans; the new
+			// one reads from $7 (group_spans.go).
+			b.Queue(`INSERT INTO member_spans(conv_id, user_id, from_seq, to_seq)
+				SELECT conv_id, user_id, greatest(from_seq, 1), left_seq FROM members WHERE conv_id = $1 AND user_id = $2 AND left_seq > 0
+				ON CONFLICT DO NOTHING`, conv, u)
+			b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, pos, role, joined_at, muted_until, left_seq, from_seq)
+				VALUES ($1, $2, $3, 0, $4, $5, $6, 0, $7)
 				ON CONFLICT (conv_id, user_id) DO UPDATE SET role = $4, joined_at = $5, muted_until = $6, left_seq = 0,
-					read_seq = CASE WHEN members.left_seq > 0 THEN greatest(members.read_seq, $3) ELSE members.read_seq END`,
-				conv, u, int64(last), m.Role, m.JoinedAt, m.MutedUntil)
+					read_seq = CASE WHEN members.left_seq > 0 THEN greatest(members.read_seq, $3) ELSE members.read_seq END,
+					from_seq = CASE WHEN members.left_seq > 0 THEN $7 ELSE members.from_seq END`,
+				conv, u, int64(last), m.Role, m.JoinedAt, m.MutedUntil, int64(last)+1)
 		}
 		for _, u := range plan.DropPending {
 			b.Queue(`DELETE FROM group_pending WHERE conv_id = $1 AND user_id = $2`, conv, u)
@@ -254,4 +260,50 @@ func (s *PostgresStore) MemberRole(ctx context.Context, conv, user string) (stri
 		return false, err
 	})
 	return role, wrapStoreErr("member role", err)
+}
+
+// ReadSpans implements Grouper.
+func (s *PostgresStore) ReadSpans(ctx context.Context, conv, user string) (rules.Spans, error) {
+	var spans rules.Spans
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		var err error
+		spans, _, _, err = s.spans(ctx, conv, user)
+		return false, err
+	})
+	return spans, wrapStoreErr("read spans", err)
+}
+
+// spansSQL reads a user's membership of a conversation in one snapshot:
+// its kind and last seq, the member row's from_seq and left_seq (NULL for
+// no row) and the earlier memberships ($1 conv, $2 user).
+const spansSQL = `SELECT c.kind, c.last_seq, m.from_seq, m.left_seq,
+		ARRAY(SELECT from_seq FROM member_spans WHERE conv_id = $1 AND user_id = $2 ORDER BY from_seq),
+		ARRAY(SELECT to_seq FROM member_spans WHERE conv_id = $1 AND user_id = $2 ORDER BY from_seq)
+	FROM conversations c LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = $2 WHERE c.id = $1`
+
+// spans reads user's spans of conv (nil: not and never a member), the
+// conversation's last seq, and whether it exists.
+func (s *PostgresStore) spans(ctx context.Context, conv, user string) (rules.Spans, uint64, bool, error) {
+	var kind string
+	var last int64
+	var from, left *int64
+	var froms, tos []int64
+	err := s.pool.QueryRow(ctx, spansSQL, conv, user).Scan(&kind, &last, &from, &left, &froms, &tos)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, 0, false, nil
+	case err != nil:
+		return nil, 0, false, err
+	case from == nil:
+		return nil, uint64(last), true, nil
+	case kind != proto.KindGroup:
+		return rules.AllSeqs, uint64(last), true, nil
+	}
+	past := make(rules.Spans, 0, len(froms))
+	for i := range froms {
+		if i < len(tos) {
+			past = append(past, rules.Span{From: uint64(froms[i]), To: uint64(tos[i])})
+		}
+	}
+	return memberSpans(past, uint64(*from), uint64(*left)), uint64(last), true, nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/parley-im/parley/proto"
@@ -218,8 +219,8 @@ func (s *PostgresStore) Watchers(ctx context.Context, target string, now int64) 
 func pgProfile(ctx context.Context, q pgQueryer, user string) (proto.Profile, error) {
 	p := proto.Profile{User: user}
 	var nick, avatar, custom []byte
-	err := q.QueryRow(ctx, `SELECT nickname, avatar, custom, updated_at FROM profiles WHERE user_id = $1`, user).
-		Scan(&nick, &avatar, &custom, &p.UpdatedAt)
+	err := q.QueryRow(ctx, `SELECT nickname, avatar, custom, updated_at, deleted FROM profiles WHERE user_id = $1`, user).
+		Scan(&nick, &avatar, &custom, &p.UpdatedAt, &p.Deleted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, nil
 	}
@@ -238,11 +239,7 @@ func (s *PostgresStore) SetProfile(ctx context.Context, user string, set proto.S
 			return err
 		}
 		p = rules.MergeProfile(old, set, now)
-		_, err = tx.Exec(ctx, `INSERT INTO profiles(user_id, nickname, avatar, custom, updated_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (user_id) DO UPDATE SET nickname = excluded.nickname, avatar = excluded.avatar,
-				custom = excluded.custom, updated_at = excluded.updated_at`,
-			user, []byte(p.Nickname), []byte(p.Avatar), []byte(p.Custom), p.UpdatedAt)
-		return err
+		return pgPutProfile(ctx, tx, p)
 	})
 	if err != nil {
 		return proto.Profile{}, fmt.Errorf("relay: profile: %w", err)
@@ -267,4 +264,168 @@ func (s *PostgresStore) Profiles(ctx context.Context, users []string) ([]proto.P
 		return nil, fmt.Errorf("relay: profiles: %w", err)
 	}
 	return out, nil
+}
+
+var _ NodeLeases = (*PostgresStore)(nil)
+
+// postgresLeaseSchema is migration 7 of the PostgreSQL store: the
+// liveness leases of relay nodes (NodeLeases).
+const postgresLeaseSchema = `CREATE TABLE node_leases (
+		node    text COLLATE "C" PRIMARY KEY,
+		expires bigint NOT NULL
+	);`
+
+// RenewLease implements NodeLeases.
+func (s *PostgresStore) RenewLease(ctx context.Context, node string, expires, now int64) (held bool, err error) {
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		var old int64
+		switch err := tx.QueryRow(ctx, `SELECT expires FROM node_leases WHERE node = $1 FOR UPDATE`, node).Scan(&old); {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		}
+		held = old > now
+		_, err := tx.Exec(ctx, `INSERT INTO node_leases(node, expires) VALUES ($1, $2)
+			ON CONFLICT (node) DO UPDATE SET expires = excluded.expires`, node, expires)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("relay: node lease: %w", err)
+	}
+	return held, nil
+}
+
+// pgDeadNodes is the condition on presence_nodes of ReclaimNodes: $1 is
+// self, $2 now.
+const pgDeadNodes = `(node = $1 OR node NOT IN (SELECT node FROM node_leases WHERE expires > $2))`
+
+// ReclaimNodes implements NodeLeases. Each user's advisory lock, taken in
+// user order, orders the reclaim with that user's SetSessions on live
+// nodes, and the rows each of several reclaiming relays deletes are its
+// own (DELETE … RETURNING), so each user going offline is reported once.
+func (s *PostgresStore) ReclaimNodes(ctx context.Context, self string, now int64) (out []proto.Presence, err error) {
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		out = nil
+		rows, err := tx.Query(ctx, `SELECT DISTINCT user_id FROM presence_nodes WHERE `+pgDeadNodes+` ORDER BY user_id`, self, now)
+		if err != nil {
+			return err
+		}
+		users, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(users) == 0 {
+			_, err = tx.Exec(ctx, `DELETE FROM node_leases WHERE node = $1 OR expires <= $2`, self, now)
+			return err
+		}
+		for _, u := range users {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.presenceKey(u)); err != nil {
+				return err
+			}
+		}
+		rows, err = tx.Query(ctx, `DELETE FROM presence_nodes WHERE user_id = ANY($3) AND `+pgDeadNodes+`
+			RETURNING user_id`, self, now, users)
+		if err != nil {
+			return err
+		}
+		gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		slices.Sort(gone)
+		for _, u := range slices.Compact(gone) {
+			p, err := pgPresence(ctx, tx, u)
+			if err != nil {
+				return err
+			}
+			if p.Online {
+				continue // still connected through a live node
+			}
+			p.LastSeen = now
+			if _, err := tx.Exec(ctx, `INSERT INTO presence_users(user_id, last_seen) VALUES ($1, $2)
+				ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen`, u, now); err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM node_leases WHERE node = $1 OR expires <= $2`, self, now)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: reclaim nodes: %w", err)
+	}
+	return out, nil
+}
+
+// DropLease implements NodeLeases.
+func (s *PostgresStore) DropLease(ctx context.Context, node string) error {
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM node_leases WHERE node = $1`, node)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("relay: node lease: %w", err)
+	}
+	return nil
+}
+
+// pgPutProfile writes p as user p.User's profile.
+func pgPutProfile(ctx context.Context, tx pgx.Tx, p proto.Profile) error {
+	_, err := tx.Exec(ctx, `INSERT INTO profiles(user_id, nickname, avatar, custom, updated_at, deleted) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (user_id) DO UPDATE SET nickname = excluded.nickname, avatar = excluded.avatar,
+			custom = excluded.custom, updated_at = excluded.updated_at, deleted = excluded.deleted`,
+		p.User, []byte(p.Nickname), []byte(p.Avatar), []byte(p.Custom), p.UpdatedAt, p.Deleted)
+	return err
+}
+
+var _ UserEraser = (*PostgresStore)(nil)
+
+// RelationsTo implements UserEraser. No index leads from an entry's key to
+// its owner: it reads the whole feed table, which an admin deletion can
+// afford.
+func (s *PostgresStore) RelationsTo(ctx context.Context, user string) (out []string, err error) {
+	err = s.run(ctx, func(ctx context.Context) (bool, error) {
+		rows, err := s.pool.Query(ctx, `SELECT user_id FROM user_feed WHERE kind = $1 AND key = $2 ORDER BY user_id`, rules.FeedRelation, user)
+		if err != nil {
+			return false, err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return false, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: relations: %w", err)
+	}
+	return out, nil
+}
+
+// EraseUser implements UserEraser, under the locks of the user's presence,
+// subscriptions and profile.
+func (s *PostgresStore) EraseUser(ctx context.Context, user string, now int64) (p proto.Profile, err error) {
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		for _, k := range []int64{s.presenceKey(user), s.subsKey(user), s.lockKey("f", user)} {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, k); err != nil {
+				return err
+			}
+		}
+		for _, q := range []string{
+			`DELETE FROM presence_nodes WHERE user_id = $1`,
+			`DELETE FROM presence_users WHERE user_id = $1`,
+			`DELETE FROM presence_subs WHERE subscriber = $1 OR target = $1`,
+			`DELETE FROM user_feed WHERE user_id = $1`,
+		} {
+			if _, err := tx.Exec(ctx, q, user); err != nil {
+				return err
+			}
+		}
+		old, err := pgProfile(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		p = deletedProfile(old, now)
+		return pgPutProfile(ctx, tx, p)
+	})
+	if err != nil {
+		return proto.Profile{}, fmt.Errorf("relay: erase user: %w", err)
+	}
+	return p, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // testStorePresence is the presence part of the conformance suite, run
@@ -103,5 +104,122 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		got, err = s.Profiles(ctx, []string{"bob", "alice"})
 		ok(t, err)
 		equal(t, got, []proto.Profile{{User: "bob"}, p}, "in the order asked")
+	})
+	t.Run("presence/a dead node's sessions are reclaimed when its lease expires", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		nl, isNL := s.(NodeLeases)
+		if !isNL {
+			t.Fatal("the store keeps no node leases")
+		}
+		held, err := nl.RenewLease(ctx, "live", 1000, 100)
+		ok(t, err)
+		equal(t, held, false, "a new lease")
+		held, err = nl.RenewLease(ctx, "dead", 500, 100)
+		ok(t, err)
+		equal(t, held, false, "a new lease")
+		for _, x := range []struct {
+			user, node string
+		}{{"alice", "dead"}, {"bob", "dead"}, {"bob", "live"}, {"carol", "live"}, {"dave", "gone"}} {
+			_, _, err := s.SetSessions(ctx, x.user, x.node, 1, 100)
+			ok(t, err)
+		}
+		got, err := nl.ReclaimNodes(ctx, "", 400)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "dave", LastSeen: 400}}, "a node that holds no lease at all")
+		got, err = nl.ReclaimNodes(ctx, "", 500)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "alice", LastSeen: 500}}, "the dead node's lease expired: bob is still on the live one")
+		got, err = nl.ReclaimNodes(ctx, "", 600)
+		ok(t, err)
+		equal(t, len(got), 0, "nothing left to reclaim")
+		pr, err := s.Presence(ctx, []string{"alice", "bob", "carol", "dave"})
+		ok(t, err)
+		equal(t, pr, []proto.Presence{{User: "alice", LastSeen: 500}, {User: "bob", Online: true}, {User: "carol", Online: true}, {User: "dave", LastSeen: 400}}, "after")
+
+		held, err = nl.RenewLease(ctx, "dead", 2000, 700)
+		ok(t, err)
+		equal(t, held, false, "the expired lease is not held: the node writes its counts again")
+		held, err = nl.RenewLease(ctx, "live", 2000, 700)
+		ok(t, err)
+		equal(t, held, true, "a live lease renewed")
+
+		got, err = nl.ReclaimNodes(ctx, "live", 800)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "bob", LastSeen: 800}, {User: "carol", LastSeen: 800}}, "a node starting again under its id takes back its old counts")
+		held, err = nl.RenewLease(ctx, "live", 3000, 900)
+		ok(t, err)
+		equal(t, held, false, "its lease went with them")
+		ok(t, nl.DropLease(ctx, "live"))
+		_, _, err = s.SetSessions(ctx, "erin", "live", 1, 1000)
+		ok(t, err)
+		got, err = nl.ReclaimNodes(ctx, "", 1000)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "erin", LastSeen: 1000}}, "a dropped lease")
+	})
+	t.Run("users/erase a user", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		er, isER := s.(UserEraser)
+		if !isER {
+			t.Fatal("the store erases no users")
+		}
+		feed := s.(UserFeed)
+		nick := "Alice"
+		_, err := s.SetProfile(ctx, "alice", proto.SetProfile{Nickname: &nick}, 100)
+		ok(t, err)
+		_, err = s.SetStatus(ctx, "alice", "away")
+		ok(t, err)
+		_, _, err = s.SetSessions(ctx, "alice", "n1", 1, 100)
+		ok(t, err)
+		ok(t, s.Subscribe(ctx, "alice", []string{"bob"}, 10_000, 100, 10))
+		ok(t, s.Subscribe(ctx, "bob", []string{"alice", "carol"}, 10_000, 100, 10))
+		rel := func(owner, other, state string, blocked bool) {
+			_, err := feed.UpdateFeed(ctx, []FeedKey{{owner, rules.FeedRelation, other}}, func([]proto.UserEntry) ([]*proto.UserEntry, error) {
+				return []*proto.UserEntry{{Relation: &proto.Relation{User: other, State: state, Blocked: blocked, At: 100}}}, nil
+			})
+			ok(t, err)
+		}
+		rel("alice", "bob", proto.RelContact, false)
+		rel("bob", "alice", proto.RelContact, false)
+		rel("carol", "alice", proto.RelNone, true)
+		rel("carol", "bob", proto.RelContact, false)
+		got, err := er.RelationsTo(ctx, "alice")
+		ok(t, err)
+		equal(t, got, []string{"bob", "carol"}, "who holds a relation to alice")
+
+		p, err := er.EraseUser(ctx, "alice", 200)
+		ok(t, err)
+		equal(t, p, proto.Profile{User: "alice", UpdatedAt: 200, Deleted: true}, "the tombstone")
+		prof, err := s.Profiles(ctx, []string{"alice"})
+		ok(t, err)
+		equal(t, prof, []proto.Profile{p}, "profile read back")
+		pr, err := s.Presence(ctx, []string{"alice"})
+		ok(t, err)
+		equal(t, pr, []proto.Presence{{User: "alice"}}, "no status, no session, no last seen")
+		w, err := s.Watchers(ctx, "alice", 150)
+		ok(t, err)
+		equal(t, len(w), 0, "nobody watches alice")
+		w, err = s.Watchers(ctx, "bob", 150)
+		ok(t, err)
+		equal(t, len(w), 0, "alice watches nobody")
+		w, err = s.Watchers(ctx, "carol", 150)
+		ok(t, err)
+		equal(t, w, []string{"bob"}, "others' subscriptions stay")
+		entries, _, err := feed.Feed(ctx, "alice", 0, 100)
+		ok(t, err)
+		equal(t, len(entries), 0, "alice's feed is gone")
+		entries, _, err = feed.Feed(ctx, "carol", 0, 100)
+		ok(t, err)
+		equal(t, len(entries), 2, "others' feeds are theirs to change (the relay writes them through UpdateFeed)")
+
+		p, err = er.EraseUser(ctx, "alice", 150)
+		ok(t, err)
+		equal(t, p, proto.Profile{User: "alice", UpdatedAt: 201, Deleted: true}, "again: only updatedAt moves on")
+		p, err = s.SetProfile(ctx, "alice", proto.SetProfile{Nickname: &nick}, 300)
+		ok(t, err)
+		equal(t, p, proto.Profile{User: "alice", Nickname: "Alice", UpdatedAt: 300}, "a new profile for the id")
 	})
 }

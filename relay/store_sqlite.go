@@ -75,7 +75,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 6
+const schemaVersion = 9
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -193,6 +193,33 @@ var migrations = []string{
 	// recall, edit time, reactions and (for a lifecycle event) target are
 	// one CBOR value, NULL when it has none (see msgExtras).
 	`ALTER TABLE messages ADD COLUMN ext BLOB;`,
+
+	// Version 7: the liveness leases of relay nodes (store_sqlite_presence.go).
+	sqliteLeaseSchema,
+
+	// Version 8: history visibility (group_spans.go). A member row gains
+	// from_seq, the first seq of the latest membership (0: from the
+	// group's start), and earlier memberships get a table. Old data: a
+	// member who joined after the group was created reads from the first
+	// message sent at or after joined_at; a former member's membership
+	// ends at left_seq, as before. Earlier memberships of a member added
+	// again were not recorded, so they are not readable any more.
+	`ALTER TABLE members ADD COLUMN from_seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE members SET from_seq = (SELECT coalesce((SELECT min(m.seq) FROM messages m
+			WHERE m.conv_id = c.id AND m.created_at >= members.joined_at), c.last_seq + 1)
+		FROM conversations c WHERE c.id = members.conv_id)
+	WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.id = members.conv_id AND c.kind = 'group'
+		AND members.joined_at > c.created_at);
+	CREATE TABLE member_spans (
+		conv_id  TEXT NOT NULL REFERENCES conversations(id),
+		user_id  TEXT NOT NULL,
+		from_seq INTEGER NOT NULL,
+		to_seq   INTEGER NOT NULL,
+		PRIMARY KEY (conv_id, user_id, from_seq)
+	) WITHOUT ROWID;`,
+
+	// Version 9: a profile marks a user the admin API deleted (store_erase.go).
+	`ALTER TABLE profiles ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:
@@ -1031,62 +1058,46 @@ func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History)
 		return page, fmt.Errorf("relay: history: %w", err)
 	}
 	defer tx.Rollback()
-	var last int64
-	var isMember bool
-	exists := true
-	// A former member reads up to the end of the membership (left_seq).
-	err = tx.QueryRowContext(ctx, `SELECT coalesce((SELECT nullif(left_seq, 0) FROM members WHERE conv_id = c.id AND user_id = ?1), c.last_seq),
-		EXISTS(SELECT 1 FROM members WHERE conv_id = c.id AND user_id = ?1)
-		FROM conversations c WHERE c.id = ?2`, user, q.ConvID).Scan(&last, &isMember)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		exists = false
-	case err != nil:
+	spans, last, exists, err := sqliteSpans(ctx, tx, q.ConvID, user)
+	if err != nil {
 		return page, fmt.Errorf("relay: history: %w", err)
 	}
-	empty, perr := rules.AdmitRead(user, q.ConvID, exists, isMember)
+	empty, perr := rules.AdmitRead(user, q.ConvID, exists, spans != nil)
 	if perr != nil {
 		return page, perr
 	}
 	if empty {
 		return page, nil
 	}
-	page.LastSeq = uint64(last)
-	var rows *sql.Rows
-	if q.Before > 0 {
-		rows, err = tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
-			WHERE conv_id = ? AND seq > ? AND seq < ? AND seq <= ? ORDER BY seq DESC LIMIT ?`,
-			q.ConvID, clampInt64(q.After), clampInt64(q.Before), last, int64(q.Limit)+1)
-	} else {
-		rows, err = tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
-			WHERE conv_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
-			q.ConvID, clampInt64(q.After), last, int64(q.Limit)+1)
-	}
-	if err != nil {
-		return page, fmt.Errorf("relay: history: %w", err)
-	}
-	defer rows.Close()
 	// Rows come in the order the page is taken (newest first going
 	// backwards) and stop at the limit or the byte budget: what is not
 	// taken is not read.
-	var cut pageCut
-	for rows.Next() {
-		m, err := scanMessage(rows)
+	page, err = spanPage(q, spans, spans.Last(last), func(from, to uint64, desc bool, n int, take func(proto.Message) bool) (bool, error) {
+		order := "ASC"
+		if desc {
+			order = "DESC"
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
+			WHERE conv_id = ? AND seq >= ? AND seq <= ? ORDER BY seq `+order+` LIMIT ?`,
+			q.ConvID, clampInt64(from), clampInt64(to), n)
 		if err != nil {
-			return page, fmt.Errorf("relay: history: %w", err)
+			return false, err
 		}
-		s.scanned.Add(1)
-		if len(page.Messages) == int(q.Limit) || !cut.add(messageCost(len(m.Text), len(m.Body))) {
-			page.More = true
-			break
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return false, err
+			}
+			s.scanned.Add(1)
+			if !take(m) {
+				break
+			}
 		}
-		page.Messages = append(page.Messages, m)
-	}
-	if err := rows.Err(); err != nil {
+		return false, rows.Err()
+	})
+	if err != nil {
 		return page, fmt.Errorf("relay: history: %w", err)
-	}
-	if q.Before > 0 {
-		slices.Reverse(page.Messages)
 	}
 	return page, nil
 }

@@ -21,7 +21,7 @@ type rawSQL struct {
 // sqliteGroupStmts are the writer's statements for groups.
 type sqliteGroupStmts struct {
 	gConv, gMembers, gPending, gSetName, gSetInfo, gPutMember, gRemove, gSetConv rawStmt
-	gPutPending, gDropPending, gOwner, gJoined, gGate                            rawStmt
+	gPutPending, gDropPending, gOwner, gJoined, gGate, gArchive                  rawStmt
 }
 
 func (st *sqliteStmts) groupStmts() []rawSQL {
@@ -33,10 +33,16 @@ func (st *sqliteStmts) groupStmts() []rawSQL {
 		{&g.gSetName, `UPDATE conversations SET name = ? WHERE id = ?`},
 		{&g.gSetInfo, `UPDATE conversations SET info = ? WHERE id = ?`},
 		// A member added again after leaving starts reading at readFrom.
-		{&g.gPutMember, `INSERT INTO members(conv_id, user_id, read_seq, pos, role, joined_at, muted_until, left_seq)
-			VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, 0)
+		// A former member's membership is kept in member_spans first
+		// (gArchive); the new one reads from ?7.
+		{&g.gPutMember, `INSERT INTO members(conv_id, user_id, read_seq, pos, role, joined_at, muted_until, left_seq, from_seq)
+			VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, 0, ?7)
 			ON CONFLICT(conv_id, user_id) DO UPDATE SET role = ?4, joined_at = ?5, muted_until = ?6, left_seq = 0,
-				read_seq = CASE WHEN members.left_seq > 0 THEN max(members.read_seq, ?3) ELSE members.read_seq END`},
+				read_seq = CASE WHEN members.left_seq > 0 THEN max(members.read_seq, ?3) ELSE members.read_seq END,
+				from_seq = CASE WHEN members.left_seq > 0 THEN ?7 ELSE members.from_seq END`},
+		{&g.gArchive, `INSERT INTO member_spans(conv_id, user_id, from_seq, to_seq)
+			SELECT conv_id, user_id, max(from_seq, 1), left_seq FROM members WHERE conv_id = ? AND user_id = ? AND left_seq > 0
+			ON CONFLICT DO NOTHING`},
 		{&g.gRemove, `UPDATE members SET left_seq = ?, pos = ?, role = 'member', muted_until = 0 WHERE conv_id = ? AND user_id = ?`},
 		{&g.gSetConv, `UPDATE conversations SET last_seq = ?1, pos = ?2, members_pos = CASE WHEN ?3 THEN ?2 ELSE members_pos END,
 			member_count = ?4 WHERE id = ?5`},
@@ -155,7 +161,10 @@ func (s *SQLiteStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 			}
 		}
 		for u, m := range plan.Put {
-			if _, err := st.gPutMember.exec(conv, u, int64(last), m.Role, m.JoinedAt, m.MutedUntil); err != nil {
+			if _, err := st.gArchive.exec(conv, u); err != nil {
+				return err
+			}
+			if _, err := st.gPutMember.exec(conv, u, int64(last), m.Role, m.JoinedAt, m.MutedUntil, int64(last)+1); err != nil {
 				return err
 			}
 		}
@@ -292,4 +301,55 @@ func (s *SQLiteStore) MemberRole(ctx context.Context, conv, user string) (string
 		return "", nil
 	}
 	return role, wrapStoreErr("member role", err)
+}
+
+// ReadSpans implements Grouper, on the readers.
+func (s *SQLiteStore) ReadSpans(ctx context.Context, conv, user string) (rules.Spans, error) {
+	spans, _, _, err := sqliteSpans(ctx, s.r, conv, user)
+	return spans, wrapStoreErr("read spans", err)
+}
+
+// sqliteQuerier is what sqliteSpans reads through: the read pool or a
+// transaction on it.
+type sqliteQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// sqliteSpans reads user's spans of conv, the conversation's last seq, and
+// whether it exists. The spans are nil for a user who is not and never was
+// a member.
+func sqliteSpans(ctx context.Context, q sqliteQuerier, conv, user string) (rules.Spans, uint64, bool, error) {
+	var kind string
+	var last int64
+	var from, left sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT c.kind, c.last_seq, m.from_seq, m.left_seq FROM conversations c
+		LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = ? WHERE c.id = ?`, user, conv).Scan(&kind, &last, &from, &left)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, 0, false, nil
+	case err != nil:
+		return nil, 0, false, err
+	case !from.Valid:
+		return nil, uint64(last), true, nil
+	case kind != proto.KindGroup:
+		return rules.AllSeqs, uint64(last), true, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT from_seq, to_seq FROM member_spans WHERE conv_id = ? AND user_id = ? ORDER BY from_seq`, conv, user)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer rows.Close()
+	var past rules.Spans
+	for rows.Next() {
+		var sp rules.Span
+		if err := rows.Scan(&sp.From, &sp.To); err != nil {
+			return nil, 0, false, err
+		}
+		past = append(past, sp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, false, err
+	}
+	return memberSpans(past, uint64(from.Int64), uint64(left.Int64)), uint64(last), true, nil
 }

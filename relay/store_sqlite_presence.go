@@ -218,11 +218,11 @@ func (s *SQLiteStore) Watchers(ctx context.Context, target string, now int64) ([
 	return out, nil
 }
 
-const sqliteProfileSQL = `SELECT nickname, avatar, custom, updated_at FROM profiles WHERE user_id = ?`
+const sqliteProfileSQL = `SELECT nickname, avatar, custom, updated_at, deleted FROM profiles WHERE user_id = ?`
 
 func sqliteProfile(ctx context.Context, q queryer, user string) (proto.Profile, error) {
 	p := proto.Profile{User: user}
-	err := q.QueryRowContext(ctx, sqliteProfileSQL, user).Scan(&p.Nickname, &p.Avatar, &p.Custom, &p.UpdatedAt)
+	err := q.QueryRowContext(ctx, sqliteProfileSQL, user).Scan(&p.Nickname, &p.Avatar, &p.Custom, &p.UpdatedAt, &p.Deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, nil
 	}
@@ -237,10 +237,7 @@ func (s *SQLiteStore) SetProfile(ctx context.Context, user string, set proto.Set
 			return err
 		}
 		p = rules.MergeProfile(old, set, now)
-		_, err = tx.ExecContext(ctx, `INSERT INTO profiles(user_id, nickname, avatar, custom, updated_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT(user_id) DO UPDATE SET nickname = excluded.nickname, avatar = excluded.avatar,
-				custom = excluded.custom, updated_at = excluded.updated_at`, user, p.Nickname, p.Avatar, p.Custom, p.UpdatedAt)
-		return err
+		return sqlitePutProfile(ctx, tx, p)
 	})
 	if err != nil {
 		return proto.Profile{}, fmt.Errorf("relay: profile: %w", err)
@@ -259,4 +256,157 @@ func (s *SQLiteStore) Profiles(ctx context.Context, users []string) ([]proto.Pro
 		out[i] = p
 	}
 	return out, nil
+}
+
+var _ NodeLeases = (*SQLiteStore)(nil)
+
+// sqliteLeaseSchema is migration 7 of the SQLite store: the liveness
+// leases of relay nodes (NodeLeases).
+const sqliteLeaseSchema = `CREATE TABLE node_leases (
+		node    TEXT PRIMARY KEY,
+		expires INTEGER NOT NULL
+	) WITHOUT ROWID;`
+
+// RenewLease implements NodeLeases.
+func (s *SQLiteStore) RenewLease(ctx context.Context, node string, expires, now int64) (held bool, err error) {
+	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
+		var old int64
+		switch err := tx.QueryRowContext(ctx, `SELECT expires FROM node_leases WHERE node = ?`, node).Scan(&old); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		}
+		held = old > now
+		_, err := tx.ExecContext(ctx, `INSERT INTO node_leases(node, expires) VALUES (?, ?)
+			ON CONFLICT(node) DO UPDATE SET expires = excluded.expires`, node, expires)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("relay: node lease: %w", err)
+	}
+	return held, nil
+}
+
+// sqliteDeadNodes is the condition on presence_nodes of ReclaimNodes: ?1
+// is self, ?2 now.
+const sqliteDeadNodes = `(node = ?1 OR node NOT IN (SELECT node FROM node_leases WHERE expires > ?2))`
+
+// ReclaimNodes implements NodeLeases.
+func (s *SQLiteStore) ReclaimNodes(ctx context.Context, self string, now int64) (out []proto.Presence, err error) {
+	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
+		out = nil
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT user_id FROM presence_nodes WHERE sessions > 0 AND `+sqliteDeadNodes+` ORDER BY user_id`, self, now)
+		if err != nil {
+			return err
+		}
+		var users []string
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return err
+			}
+			users = append(users, u)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM presence_nodes WHERE `+sqliteDeadNodes, self, now); err != nil {
+			return err
+		}
+		for _, u := range users {
+			p, err := sqlitePresence(ctx, tx, u)
+			if err != nil {
+				return err
+			}
+			if p.Online {
+				continue // still connected through a live node
+			}
+			p.LastSeen = now
+			if _, err := tx.ExecContext(ctx, `INSERT INTO presence_users(user_id, last_seen) VALUES (?, ?)
+				ON CONFLICT(user_id) DO UPDATE SET last_seen = excluded.last_seen`, u, now); err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM node_leases WHERE node = ? OR expires <= ?`, self, now)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: reclaim nodes: %w", err)
+	}
+	return out, nil
+}
+
+// DropLease implements NodeLeases.
+func (s *SQLiteStore) DropLease(ctx context.Context, node string) error {
+	err := s.presenceTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM node_leases WHERE node = ?`, node)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("relay: node lease: %w", err)
+	}
+	return nil
+}
+
+// sqlitePutProfile writes p as user p.User's profile.
+func sqlitePutProfile(ctx context.Context, tx *sql.Tx, p proto.Profile) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO profiles(user_id, nickname, avatar, custom, updated_at, deleted) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT(user_id) DO UPDATE SET nickname = excluded.nickname, avatar = excluded.avatar,
+			custom = excluded.custom, updated_at = excluded.updated_at, deleted = excluded.deleted`,
+		p.User, p.Nickname, p.Avatar, p.Custom, p.UpdatedAt, p.Deleted)
+	return err
+}
+
+var _ UserEraser = (*SQLiteStore)(nil)
+
+// RelationsTo implements UserEraser. No index leads from an entry's key to
+// its owner: it reads the whole feed table, which an admin deletion can
+// afford.
+func (s *SQLiteStore) RelationsTo(ctx context.Context, user string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT user_id FROM user_feed WHERE kind = ? AND key = ? ORDER BY user_id`, rules.FeedRelation, user)
+	if err != nil {
+		return nil, fmt.Errorf("relay: relations: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, fmt.Errorf("relay: relations: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("relay: relations: %w", err)
+	}
+	return out, nil
+}
+
+// EraseUser implements UserEraser.
+func (s *SQLiteStore) EraseUser(ctx context.Context, user string, now int64) (p proto.Profile, err error) {
+	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM presence_nodes WHERE user_id = ?1`,
+			`DELETE FROM presence_users WHERE user_id = ?1`,
+			`DELETE FROM presence_subs WHERE subscriber = ?1 OR target = ?1`,
+			`DELETE FROM user_feed WHERE user_id = ?1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, user); err != nil {
+				return err
+			}
+		}
+		old, err := sqliteProfile(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		p = deletedProfile(old, now)
+		return sqlitePutProfile(ctx, tx, p)
+	})
+	if err != nil {
+		return proto.Profile{}, fmt.Errorf("relay: erase user: %w", err)
+	}
+	return p, nil
 }

@@ -83,7 +83,7 @@ func rowWrites(t *testing.T, s Store, conv string) func() int {
 				n++
 			}
 			for u, m := range now.members {
-				if m != last.members[u] {
+				if !reflect.DeepEqual(m, last.members[u]) {
 					n++
 				}
 			}

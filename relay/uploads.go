@@ -30,18 +30,21 @@ import (
 //	                          body is streamed (chunked)
 //	                          → 201 {"id", "size", "mime"}
 //	GET  /v1/uploads/{id}?conv=<conversation id>   (Range supported)
-//	                          → the bytes, to the uploader, or to a member of
-//	                          a conversation the attachment was sent in
+//	                          → the bytes, to the uploader, or to a user who
+//	                          may read a message of ?conv carrying it
 //
 // A message refers to an upload by id; the relay accepts it only from the
 // uploader (4243 otherwise) and records, before storing the message, that
-// the attachment was sent in that conversation: that record is what lets
-// the conversation's members download it.
+// the attachment was sent in that conversation. A download names the
+// conversation and is allowed to whoever may read a message of it that
+// carries the attachment: a party of a one-to-one conversation, or a group
+// member at the time it was sent, whether still a member or not.
 //
 // Refusals are JSON {"code", "message"} with the HTTP status:
 //
 //	401 4001/4002  no token, an invalid one, or an expired one
-//	403 4203       not the uploader nor a member of ?conv, no such upload,
+//	403 4203       not the uploader nor a reader of a message of ?conv
+//	               carrying it, no such upload,
 //	               or no such conversation (one answer, so ids cannot be probed)
 //	411 4242       no Content-Length and no Upload-Length
 //	400 4242       a body shorter or longer than its declared length
@@ -51,8 +54,8 @@ import (
 //	429 4301       the user's upload rate or bytes are used up; Retry-After says when to retry
 //	503 4300       the blob store failed
 //
-// The handler depends on a BlobStore, a token check and a membership
-// check only, so it serves unchanged wherever those three exist.
+// The handler depends on a BlobStore, a token check and a read check
+// only, so it serves unchanged wherever those three exist.
 
 // DefaultMaxUpload is the largest upload accepted by default: 100 MiB.
 const DefaultMaxUpload = 100 << 20
@@ -75,8 +78,9 @@ type UploadOptions struct {
 	// Verify checks a bearer token at now, as the WebSocket Hello is
 	// checked, and returns its user. Required.
 	Verify func(token string, now time.Time) (user string, exp time.Time, perr *proto.Error)
-	// IsMember reports whether user is a member of conv. Required.
-	IsMember func(ctx context.Context, user, conv string) (bool, error)
+	// MayDownload reports whether user may read a message of conv that
+	// carries attachment id (the uploader always may). Required.
+	MayDownload func(ctx context.Context, user, conv, id string) (bool, error)
 	// MaxUpload is the largest upload accepted, in bytes. Defaults to
 	// DefaultMaxUpload (100 MiB).
 	MaxUpload int64
@@ -125,7 +129,7 @@ type uploadLimits struct {
 // NewUploadHandler returns the attachment endpoints as an http.Handler,
 // to be mounted at /v1/uploads and /v1/uploads/.
 func NewUploadHandler(o UploadOptions) (http.Handler, error) {
-	if o.Blobs == nil || o.Verify == nil || o.IsMember == nil {
+	if o.Blobs == nil || o.Verify == nil || o.MayDownload == nil {
 		return nil, errors.New("relay: upload handler needs a blob store, a token check and a membership check")
 	}
 	if o.MaxUpload == 0 {
@@ -310,12 +314,12 @@ func (h *uploadHandler) download(w http.ResponseWriter, r *http.Request) {
 			h.unavailable(w, "download: link", err)
 			return
 		}
-		member, err := h.o.IsMember(ctx, user, conv)
+		may, err := h.o.MayDownload(ctx, user, conv, id)
 		if err != nil {
 			h.unavailable(w, "download: members", err)
 			return
 		}
-		if !member {
+		if !may {
 			refuse(w, http.StatusForbidden, forbidden)
 			return
 		}

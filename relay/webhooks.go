@@ -40,6 +40,7 @@ const (
 	HookGroupChange = "after-group-change" // a group was created or changed
 	HookUserOnline  = "user-online"        // a user's first session opened, on any relay
 	HookUserOffline = "user-offline"       // a user's last session closed
+	HookUserDeleted = "user-deleted"       // the admin API deleted a user
 )
 
 // HookEvent is the body of one webhook request.
@@ -50,7 +51,7 @@ type HookEvent struct {
 	// One of these, by Type.
 	Message *HookMessageData `json:"message,omitempty"`
 	Group   *HookGroupData   `json:"group,omitempty"`
-	User    string           `json:"user,omitempty"` // user-online, user-offline
+	User    string           `json:"user,omitempty"` // user-online, user-offline, user-deleted
 }
 
 // HookMessageData is a stored message.
@@ -263,4 +264,12 @@ func (h *webhooks) presence(user string, online bool) {
 		typ = HookUserOnline
 	}
 	h.emit(HookEvent{Type: typ, User: user})
+}
+
+// userDeleted reports a user the admin API deleted.
+func (h *webhooks) userDeleted(user string) {
+	if h == nil {
+		return
+	}
+	h.emit(HookEvent{Type: HookUserDeleted, User: user})
 }

@@ -101,6 +101,16 @@ export interface StoredMessage {
 }
 
 /**
+ * The run of seqs `from`..`to`, both included.
+ *
+ * Generated from Go core.SeqRange.
+ */
+export interface SeqRange {
+  from: number;
+  to: number;
+}
+
+/**
  * A conversation as stored.
  *
  * Generated from Go core.Conversation.
@@ -154,6 +164,12 @@ export interface StoredConversation {
   mutedUntil?: number;
   /** Only admins and the owner may speak in the group. */
   muteAll?: boolean;
+  /**
+   * Skipped are the runs of seqs this user may not read: a group's
+   * messages from before they joined or from while they were not a
+   * member. They count as synced and are never in the local store.
+   */
+  skipped?: SeqRange[];
 }
 
 /**
@@ -211,6 +227,8 @@ export interface StorageAccount {
   relations?: Relation[];
   settings?: StoredConvSetting[];
   drafts?: StoredDraft[];
+  /** Ids of the messages this user deleted for themselves. */
+  hidden?: string[];
 }
 
 /**
@@ -487,6 +505,8 @@ export interface Profile {
   custom?: string;
   /** Unix ms of the last change, relay clock; 0: never set. */
   updatedAt: number;
+  /** The application deleted the user: show their messages as from a deleted user. */
+  deleted?: boolean;
 }
 
 /**

@@ -117,6 +117,22 @@ describe('attachments', () => {
     }
   });
 
+  test('a group attachment follows history visibility: a removed member keeps it, a member added later is refused', async () => {
+    const [alice, bob, carol] = await Promise.all(['av-alice', 'av-bob', 'av-carol'].map((u) => clientFor(relay, u, {}, open)));
+    await Promise.all([alice.connect(), bob.connect(), carol.connect()]);
+    const g = await alice.createGroup('Photos', ['av-bob']);
+    const data = new Uint8Array(4096).map((_, i) => i & 0xff);
+    const sent = await alice.send(g.id, { type: 'image', file: data, name: 'p.png', mime: 'image/png' });
+    const seen = await eventually(async () => (await bob.messages(g.id)).find((m) => m.clientId === sent.clientId), 10000, 'bob has the image');
+    await alice.removeMembers(g.id, ['av-bob']);
+    await alice.addMembers(g.id, ['av-carol']);
+    await eventually(async () => (await carol.conversation(g.id))?.role === 'member', 10000, 'carol joined');
+    const removed = await bob.download(seen);
+    assert.ok(Buffer.from(removed).equals(Buffer.from(data)), 'bob, removed, still downloads what he could read');
+    await assert.rejects(carol.download({ ...sent }), (e) => e instanceof ParleyError && e.code === Codes.Forbidden, 'carol joined after it was sent');
+    assert.deepEqual(await carol.messages(g.id).then((ms) => ms.filter((m) => m.type === 'image')), [], 'nor does she see the message');
+  });
+
   test('a disallowed type fails the message with the relay\'s code; a location is checked and delivered', async () => {
     const alice = await clientFor(relay, 'alice2', {}, open);
     const bob = await clientFor(relay, 'bob2', {}, open);

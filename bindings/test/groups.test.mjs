@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Codes } from '@parley-im/sdk';
 import { WebSocket as WS } from 'ws';
-import { clientFor, closeAll, eventually, next, Relay, startRelay } from './helpers.mjs';
+import { clientFor, closeAll, eventually, next, Relay, savedStorage, startRelay } from './helpers.mjs';
 
 const open = [];
 let relay;
@@ -131,6 +131,58 @@ describe('bad input', () => {
       assert.equal(await code(op(client)), want, name);
     }
     assert.equal(await snapshot(), before, 'the group is unchanged');
+  });
+});
+
+describe('history visibility across leave and re-join', () => {
+  test('carol, removed and added again, reads before and after, nothing in between; so does a device offline throughout', async () => {
+    const texts = async (client, id) => (await client.messages(id, { limit: 200 })).filter((m) => m.type === 'text').map((m) => m.text);
+    const kept = savedStorage();
+    const [alice, carol] = await Promise.all(['h1alice', 'h1carol'].map((u) => clientFor(relay, u, {}, open)));
+    let carol2 = await clientFor(relay, 'h1carol', { storage: kept, deviceId: 'h1carol-2' }, open);
+    await Promise.all([alice.connect(), carol.connect(), carol2.connect()]);
+    const g = await alice.createGroup('Diary', ['h1carol', 'h1dave']);
+    await alice.sendText(g.id, 'before 1');
+    await alice.sendText(g.id, 'before 2');
+    await eventually(async () => (await texts(carol2, g.id)).length === 2, 10000, "carol's second device has the first messages");
+    await carol2.close(); // offline from here until the end
+
+    await alice.removeMembers(g.id, ['h1carol']);
+    await eventually(async () => (await carol.conversation(g.id))?.role === undefined, 10000, 'carol sees her removal');
+    await alice.sendText(g.id, 'gap 1');
+    await alice.sendText(g.id, 'gap 2');
+    await alice.addMembers(g.id, ['h1carol', 'h1erin']);
+    await eventually(async () => (await carol.conversation(g.id))?.role === 'member', 10000, 'carol is back');
+    await alice.sendText(g.id, 'after 1');
+
+    const want = ['before 1', 'before 2', 'after 1'];
+    await eventually(async () => (await texts(carol, g.id)).join() === want.join(), 10000, 'carol online: before and after');
+    // The online device also pages the relay for older history: still no gap.
+    const older = await carol.messages(g.id, { limit: 200, beforeSeq: (await carol.conversation(g.id)).lastSeq });
+    assert.deepEqual(older.filter((m) => m.type === 'text').map((m) => m.text), ['before 1', 'before 2']);
+    const events = (await carol.messages(g.id, { limit: 200 })).filter((m) => m.type === 'system').map((m) => m.body.event);
+    assert.deepEqual(events, ['removed', 'added'], 'she sees her removal and her return, nothing in between');
+
+    // The device that was offline throughout converges to the same.
+    carol2 = await clientFor(relay, 'h1carol', { storage: kept, deviceId: 'h1carol-2' }, open);
+    await carol2.connect();
+    await carol2.waitSynced();
+    await eventually(async () => (await texts(carol2, g.id)).join() === want.join(), 10000, 'carol offline throughout: before and after');
+    assert.equal((await carol2.conversation(g.id)).role, 'member');
+    // A device that never saw the group reads the same, and erin, added
+    // later, reads from her addition only.
+    const carol3 = await clientFor(relay, 'h1carol', {}, open);
+    const erin = await clientFor(relay, 'h1erin', {}, open);
+    await Promise.all([carol3.connect(), erin.connect()]);
+    await Promise.all([carol3.waitSynced(), erin.waitSynced()]);
+    await eventually(async () => (await texts(carol3, g.id)).join() === want.join(), 10000, "carol's new device");
+    await eventually(async () => (await texts(erin, g.id)).join() === 'after 1', 10000, 'erin reads from her addition');
+    // Search runs over what the device holds: the gap is not there.
+    assert.deepEqual(await carol3.search('gap'), []);
+    assert.equal((await carol3.search('before')).length, 2);
+    // Read receipts of a message she could not read are refused.
+    const gapSeq = (await alice.messages(g.id, { limit: 200 })).find((m) => m.text === 'gap 1').seq;
+    assert.equal(await code(carol.readReceipts(g.id, gapSeq)), Codes.Forbidden);
   });
 });
 

@@ -132,3 +132,76 @@ test('read receipts: peerReadSeq in one-to-one, who read up to a seq in a group'
   assert.deepEqual(await alice.readReceipts(g.id, gm.seq), { read: ['rr-bob'], unread: ['rr-carol'] });
   await assert.rejects(carol.readReceipts('g:not-mine', 1), isCode(Codes.Forbidden));
 });
+
+// frameType reads the type of a relay frame (a CBOR map whose key 1 is the
+// type) without decoding the rest.
+const frameType = (b) => (b[1] !== 0x01 ? -1 : b[2] < 24 ? b[2] : b[2] === 0x18 ? b[3] : -1);
+const TYPE_DELIVER = 5;
+const TYPE_USER_UPDATE = 62;
+
+test('delete for me is private: other members receive nothing, my offline device hides it after reconnecting', async () => {
+  // Every socket of this test records the frames it receives; the first,
+  // the welcome, names the user.
+  const { WebSocket: Base } = await import('ws');
+  const sockets = [];
+  class Recording extends Base {
+    constructor(...args) {
+      super(...args);
+      this.rec = { frames: [] };
+      sockets.push(this.rec);
+      this.addEventListener('message', (e) => this.rec.frames.push(new Uint8Array(e.data)));
+    }
+  }
+  const framesOf = (user) => sockets.filter((s) => s.frames.length > 0 && Buffer.from(s.frames[0]).includes(user)).flatMap((s) => s.frames);
+  const opts = { WebSocket: Recording };
+  const db = `hide-${process.pid}`;
+  const a1 = await clientFor(relay, 'dm-alice', opts, open);
+  let a2 = await clientFor(relay, 'dm-alice', { ...opts, storage: indexedDBStorage({ name: db }) }, open);
+  const bob = await clientFor(relay, 'dm-bob', opts, open);
+  const carol = await clientFor(relay, 'dm-carol', opts, open);
+  await Promise.all([a1.connect(), a2.connect(), bob.connect(), carol.connect()]);
+  const g = await bob.createGroup('private deletes', ['dm-alice', 'dm-carol']);
+  const m = await bob.sendText(g.id, 'delete me, for you only');
+  for (const c of [a1, a2, carol]) await eventually(() => byId(c, g.id, m.id), 10000, 'everyone has the message');
+  await a2.close();
+  open.splice(open.indexOf(a2), 1);
+
+  const mark = { bob: framesOf('dm-bob').length, carol: framesOf('dm-carol').length };
+  const updates = { bob: [], carol: [] };
+  const offs = [bob.on('messageUpdate', (u) => updates.bob.push(u)), carol.on('messageUpdate', (u) => updates.carol.push(u))];
+  const hidden = next(a1, 'messageUpdate', (u) => u.id === m.id && u.hidden);
+  await a1.deleteMessage(m.id);
+  await hidden;
+  assert.equal(await byId(a1, g.id, m.id), undefined, 'gone from alice');
+  // A message alice sends afterwards reaches bob and carol behind anything
+  // her delete could have caused.
+  const after = await a1.sendText(g.id, 'after');
+  for (const c of [bob, carol]) await eventually(() => byId(c, g.id, after.id), 10000, 'the later message arrives');
+  for (const off of offs) off();
+
+  for (const who of ['dm-bob', 'dm-carol']) {
+    const short = who.slice(3);
+    const frames = framesOf(who).slice(mark[short]);
+    assert.equal(frames.filter((f) => frameType(f) === TYPE_DELIVER).length, 1, `${who} got one deliver: the later message`);
+    assert.equal(frames.filter((f) => frameType(f) === TYPE_USER_UPDATE).length, 0, `${who} got no feed entry`);
+    assert.ok(!frames.some((f) => Buffer.from(f).includes('hide')), `no frame to ${who} mentions a hide`);
+    assert.deepEqual(updates[short].filter((u) => u.id === m.id), [], `${who} saw no change of the message`);
+    const hist = await c(who).messages(g.id, { limit: 100 });
+    const mine = hist.find((x) => x.id === m.id);
+    assert.equal(mine?.text, 'delete me, for you only', `${who} still has it`);
+    assert.equal(mine.hidden, undefined);
+    assert.deepEqual(hist.map((x) => x.text), ['delete me, for you only', 'after'], `${who}'s history holds no trace`);
+  }
+  function c(who) {
+    return who === 'dm-bob' ? bob : carol;
+  }
+
+  // alice's second device was offline: it hides the message after reconnecting.
+  a2 = await clientFor(relay, 'dm-alice', { ...opts, storage: indexedDBStorage({ name: db }) }, open);
+  await a2.connect();
+  await eventually(async () => (await byId(a2, g.id, after.id)) && (await byId(a2, g.id, m.id)) === undefined, 10000, 'a2 hides it');
+  const raw = indexedDBStorage({ name: db });
+  const cached = (await raw.messages(g.id, 0, 100)).find((x) => x.id === m.id);
+  assert.equal(cached.hidden, true, 'hidden in the IndexedDB cache');
+  await raw.close();
+});

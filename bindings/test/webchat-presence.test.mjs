@@ -3,22 +3,15 @@
 // nickname and status once they edit their profile, grey once they leave.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Relay } from './support/relay.mjs';
-import { launch, haveChromium, watch, ARTIFACTS } from './support/browser.mjs';
+import { webchatSkip, startWebchat, openWebchat, shot } from './helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const app = join(here, '..', '..', 'examples', 'web-chat', 'dist');
-const skip = !haveChromium() ? 'Debian chromium is not installed' : !existsSync(join(app, 'index.html')) ? 'web chat not built: run ./build.sh webchat' : false;
+const skip = webchatSkip();
 
 let relay, browser;
 
 before(async () => {
   if (skip) return;
-  relay = await new Relay({ static: app }).start();
-  browser = await launch();
+  ({ relay, browser } = await startWebchat());
 });
 
 after(async () => {
@@ -27,14 +20,7 @@ after(async () => {
 });
 
 async function signIn(ctx, user) {
-  const p = await ctx.newPage();
-  watch(p, user);
-  await p.setViewportSize({ width: 1100, height: 720 });
-  await p.goto(relay.http + '/');
-  await p.getByTestId('signin-user').fill(user);
-  await p.getByTestId('signin-submit').click();
-  await p.getByTestId('conn-state').filter({ hasText: /connected|online/i }).waitFor({ timeout: 20000 });
-  return p;
+  return (await openWebchat(relay, ctx, user)).p;
 }
 
 test('presence dots, nickname and status in the web demo', { skip, timeout: 120000 }, async () => {
@@ -52,12 +38,15 @@ test('presence dots, nickname and status in the web demo', { skip, timeout: 1200
     const dot = '[data-testid="conv-item"] [data-testid="presence-dot"][data-user="pres-bob"]';
     await alice.waitForFunction((sel) => document.querySelector(sel)?.classList.contains('online'), dot, { timeout: 20000 });
 
-    // bob sets a nickname and a status with the edit button.
-    bob.on('dialog', (d) => void d.accept(d.message() === 'Nickname' ? 'Bobby' : 'at lunch'));
+    // bob sets a nickname and a status in his profile form.
     await bob.getByTestId('edit-profile').click();
+    await bob.getByTestId('profile-nickname').fill('Bobby');
+    await bob.getByTestId('profile-status').fill('at lunch');
+    await bob.getByTestId('profile-save').click();
+    await bob.getByTestId('profile-dialog').waitFor({ state: 'detached', timeout: 20000 });
     await alice.waitForFunction(() => document.querySelector('[data-testid="conv-item"] .conv-name')?.textContent === 'Bobby', undefined, { timeout: 20000 });
     await alice.waitForFunction((sel) => document.querySelector(sel)?.title.includes('at lunch'), dot, { timeout: 20000 });
-    await alice.screenshot({ path: join(ARTIFACTS, 'web-chat-presence-online.png') });
+    await shot(alice, 'web-chat-presence-online.png');
 
     // bob leaves: his dot turns grey.
     await cb.close();
@@ -65,7 +54,7 @@ test('presence dots, nickname and status in the web demo', { skip, timeout: 1200
       const d = document.querySelector(sel);
       return d && !d.classList.contains('online') && d.title.includes('last seen');
     }, dot, { timeout: 20000 });
-    await alice.screenshot({ path: join(ARTIFACTS, 'web-chat-presence-offline.png') });
+    await shot(alice, 'web-chat-presence-offline.png');
     assert.equal(await alice.locator('[data-testid="conv-item"] .conv-name').first().textContent(), 'Bobby');
   } finally {
     await ca.close().catch(() => {});

@@ -51,12 +51,13 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	cv := core.Conversation{ID: "p:a:b", Kind: "p2p", Name: "n", Members: []string{"a"}, LastMessage: &m, LastSeq: 1, ReadSeq: 1,
 		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d",
 		Mentioned: true, MentionSeq: 1, PeerReadSeq: 1,
-		Role: "owner", Avatar: "a", Notice: "n", Custom: "c", JoinPolicy: "open", MutedUntil: 1, MuteAll: true}
+		Role: "owner", Avatar: "a", Notice: "n", Custom: "c", JoinPolicy: "open", MutedUntil: 1, MuteAll: true,
+		Skipped: []core.SeqRange{{From: 1, To: 2}}}
 	notice := core.GroupNotice{Kind: "invite", ConvID: "g:x", Name: "n", User: "b", By: "a", Note: "n", At: 1}
 	rel := core.Relation{User: "b", State: "pending", Note: "n", Blocked: true, At: 1}
 	set := core.ConvSetting{ConvID: "p:a:b", Pinned: true, Muted: true, Hidden: true, HiddenSeq: 1}
 	acct := core.Account{Cursor: 1, ContactsOnly: true, Relations: []core.Relation{rel}, Settings: []core.ConvSetting{set},
-		Drafts: []core.Draft{{ConvID: "p:a:b", Text: "t"}}}
+		Drafts: []core.Draft{{ConvID: "p:a:b", Text: "t"}}, Hidden: []string{"p:a:b#1"}}
 	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1, Account: &acct}
 	e := core.OutboxEntry{Order: 1, Message: m}
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
@@ -80,6 +81,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 			Presence: &core.Presence{User: "a"}, Profile: &core.Profile{User: "a"},
 			Call: &core.CallEvent{Change: core.CallJoined, Peer: "b", Call: call}, Signal: &sig},
 		"GroupNotice":        notice,
+		"SeqRange":           core.SeqRange{From: 1, To: 2},
 		"Member":             core.Member{User: "a", Role: "admin", JoinedAt: 1, MutedUntil: 1},
 		"Relation":           rel,
 		"StoredConvSetting":  set,
@@ -92,7 +94,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		"TypingEvent":        core.Typing{ConvID: "p:a:b", User: "a"},
 		"StoredReaction":     core.Reaction{Emoji: "x", Users: []string{"a"}},
 		"Presence":           core.Presence{User: "a", Online: true, Status: "s", LastSeen: 1},
-		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1},
+		"Profile":            core.Profile{User: "a", Nickname: "n", Avatar: "v", Custom: "c", UpdatedAt: 1, Deleted: true},
 	} {
 		full, err := json.Marshal(v)
 		if err != nil {
@@ -178,6 +180,8 @@ func zeroOf(v any) any {
 		return core.GroupNotice{}
 	case core.Member:
 		return core.Member{}
+	case core.SeqRange:
+		return core.SeqRange{}
 	case core.Presence:
 		return core.Presence{}
 	case core.Profile:

@@ -58,6 +58,7 @@ var shapes = []shape{
 	{ts: "StoredReaction", dir: coreDir, goType: "Reaction", doc: "The users who reacted to a message with one emoji."},
 	{ts: "StoredAttachment", dir: coreDir, goType: "Attachment", doc: "The file of an image, file, audio or video message."},
 	{ts: "StoredMessage", dir: coreDir, goType: "Message", doc: "A message as stored (`body` is base64)."},
+	{ts: "SeqRange", dir: coreDir, goType: "SeqRange", doc: "The run of seqs `from`..`to`, both included."},
 	{ts: "StoredConversation", dir: coreDir, goType: "Conversation", doc: "A conversation as stored."},
 	{ts: "Relation", dir: coreDir, goType: "Relation", doc: "This user's relation to another user: a contact, a request either way, a block.\n`state` is `requested` (this user asked), `pending` (they asked; `note` is theirs),\n`contact`, or absent; `blocked` is independent of it."},
 	{ts: "StoredConvSetting", dir: coreDir, goType: "ConvSetting", doc: "This user's settings of one conversation, as stored."},

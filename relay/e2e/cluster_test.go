@@ -24,7 +24,7 @@ type cluster struct {
 	nats   *testsvc.NATS
 }
 
-func startCluster(t *testing.T, n int) *cluster {
+func startCluster(t *testing.T, n int, extra ...string) *cluster {
 	t.Helper()
 	dsn := testsvc.FreshSchema(t, testsvc.PostgresURL(t))
 	c := &cluster{nats: testsvc.StartNATS(t)}
@@ -32,8 +32,8 @@ func startCluster(t *testing.T, n int) *cluster {
 	store := testsvc.WithHost(t, dsn, c.pg.Addr())
 	var addrs []string
 	for range n {
-		r := startRelay(t, "--store", store, "--bus", c.nats.URL(),
-			"--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000", "--group-ids", "client")
+		r := startRelay(t, append([]string{"--store", store, "--bus", c.nats.URL(),
+			"--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000", "--group-ids", "client"}, extra...)...)
 		c.relays = append(c.relays, r)
 		addrs = append(addrs, r.addr)
 	}

@@ -58,7 +58,7 @@ func AdmitFrame(authed bool, f proto.Frame) *proto.Error {
 			return proto.Errorf(proto.CodeProtocolError, "%s request without id", f.Type)
 		}
 		return nil
-	case proto.TypeAmend, proto.TypeReceipts:
+	case proto.TypeAmend, proto.TypeReceipts, proto.TypeHideMessage:
 		if f.ID == 0 {
 			return proto.Errorf(proto.CodeProtocolError, "%s request without id", f.Type)
 		}

@@ -12,6 +12,7 @@ const (
 	FeedRelation = "r" // key: the other user
 	FeedSetting  = "c" // key: the conversation id
 	FeedPrefs    = "p" // key: ""
+	FeedHidden   = "h" // key: the message id (conversation#seq) deleted for the owner only
 )
 
 // PlanContact decides what op (c.Op) by user does to user's relation to

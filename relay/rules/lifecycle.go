@@ -62,16 +62,18 @@ type AmendActor struct {
 //     an owner or admin at any time, on the messages of lower roles and
 //     their own;
 //   - edit: the sender, on a text message;
-//   - react, unreact: any member, up to proto.MaxReactionKeys emoji;
-//   - hide (delete for me): any member.
+//   - react, unreact: any member, up to proto.MaxReactionKeys emoji.
 //
-// A recalled target takes nothing but hide.
+// A recalled target takes nothing. ("Delete for me" is no amend: it is an
+// entry of the user's own feed, proto.HideMessage.)
 func AdmitAmend(actor AmendActor, op string, t AmendTarget, emoji string, now int64, window time.Duration) *proto.Error {
+	switch op {
+	case proto.MsgRecall, proto.MsgDelete, proto.MsgEdit, proto.MsgReact, proto.MsgUnreact:
+	default:
+		return proto.Errorf(proto.CodeBadRequest, "unknown op %q", op)
+	}
 	if !t.Found {
 		return proto.Errorf(proto.CodeNoSuchMessage, "no such message in this conversation")
-	}
-	if op == proto.MsgHide {
-		return nil
 	}
 	if t.Recalled {
 		return proto.Errorf(proto.CodeRecalled, "the message was recalled")
@@ -105,9 +107,6 @@ func AdmitAmend(actor AmendActor, op string, t AmendTarget, emoji string, now in
 		if len(t.Reactions) >= proto.MaxReactionKeys {
 			return proto.Errorf(proto.CodeTooManyReactions, "the message has %d distinct reactions", len(t.Reactions))
 		}
-	case proto.MsgUnreact:
-	default:
-		return proto.Errorf(proto.CodeBadRequest, "unknown op %q", op)
 	}
 	return nil
 }
@@ -136,4 +135,14 @@ func ReceiptSplit(asker string, members []string, reads map[string]uint64, seq u
 		}
 	}
 	return read, unread
+}
+
+// PlanHide decides a HideMessage of message seq of conv against the
+// owner's feed entry for it, cur (the zero entry when there is none): the
+// entry to write, or nil when the message is hidden already.
+func PlanHide(cur proto.UserEntry, conv string, seq uint64) *proto.UserEntry {
+	if cur.Hidden != nil {
+		return nil
+	}
+	return &proto.UserEntry{Hidden: &proto.HideMessage{ConvID: conv, Seq: seq}}
 }

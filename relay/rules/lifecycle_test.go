@@ -67,9 +67,8 @@ func TestAdmitAmend(t *testing.T) {
 		{proto.MsgReact, proto.KindGroup, "other", RoleMember, RoleMember, old, func(t *AmendTarget) { t.Recalled = true }, "👍", proto.CodeRecalled},
 		{proto.MsgReact, proto.KindGroup, "other", RoleMember, RoleMember, old, func(t *AmendTarget) { t.Found = false }, "👍", proto.CodeNoSuchMessage},
 		{proto.MsgUnreact, proto.KindP2P, "other", RoleMember, RoleMember, old, nil, "👍", 0},
-		// hide: anyone, even a recalled message
-		{proto.MsgHide, proto.KindGroup, "other", RoleMember, RoleOwner, old, func(t *AmendTarget) { t.Recalled = true }, "", 0},
-		{proto.MsgHide, proto.KindGroup, "other", RoleMember, RoleOwner, old, func(t *AmendTarget) { t.Found = false }, "", proto.CodeNoSuchMessage},
+		// hide is no amend any more (it is an entry of the user's feed)
+		{proto.MsgHide, proto.KindGroup, "other", RoleMember, RoleOwner, old, nil, "", proto.CodeBadRequest},
 	}
 	for _, c := range cases {
 		actor := "alice"

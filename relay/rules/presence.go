@@ -59,5 +59,33 @@ func MergeProfile(p proto.Profile, set proto.SetProfile, now int64) proto.Profil
 		p.Custom = *set.Custom
 	}
 	p.UpdatedAt = max(now, p.UpdatedAt+1)
+	p.Deleted = false // the application gave a deleted user's id a new life
 	return p
+}
+
+// Successor returns who takes over a group from owner, who is leaving it
+// (the admin API deleting the owner): the admin who joined first, or else
+// the member who joined first (ties by user id); "" when owner is alone.
+func Successor(members []proto.Member, owner string) string {
+	var best *proto.Member
+	rank := func(m *proto.Member) int {
+		if m.Role == proto.RoleAdmin {
+			return 0
+		}
+		return 1
+	}
+	for i := range members {
+		m := &members[i]
+		if m.User == owner {
+			continue
+		}
+		if best == nil || rank(m) < rank(best) ||
+			rank(m) == rank(best) && (m.JoinedAt < best.JoinedAt || m.JoinedAt == best.JoinedAt && m.User < best.User) {
+			best = m
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.User
 }

@@ -289,7 +289,10 @@ const invariantRounds = 8
 func invariantRound(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	r := newMemRelay(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A bound on liveness only: a round takes well under a second on an idle
+	// machine, and the race detector on a loaded two-core machine slows it
+	// many times over.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
 	type device struct {
@@ -359,7 +362,7 @@ func invariantRound(t *testing.T, seed uint64) {
 	// Every device sends perDevice messages, alternating between the
 	// conversations it belongs to, without waiting for acks.
 	const perDevice = 60
-	var wg sync.WaitGroup
+	var wg, started sync.WaitGroup
 	results := make(chan error, len(devices)*perDevice)
 	for _, d := range devices {
 		d.convs = []string{group.ID}
@@ -369,8 +372,10 @@ func invariantRound(t *testing.T, seed uint64) {
 		convs := d.convs
 		srng := rand.New(rand.NewPCG(rng.Uint64(), 2))
 		wg.Add(1)
+		started.Add(1)
 		go func() {
 			defer wg.Done()
+			defer started.Done()
 			for i := range perDevice {
 				conv := convs[i%len(convs)]
 				_, res, err := d.c.SendAsync(conv, "text", fmt.Sprintf("%s/%d", d.id, i), nil)
@@ -389,19 +394,34 @@ func invariantRound(t *testing.T, seed uint64) {
 			}
 		}()
 	}
-	// Let the chaos run at least until every send was started, and a bit
-	// beyond, then let everything settle.
-	time.Sleep(300 * time.Millisecond)
+	// The chaos goes on while the sends are made and for a second beyond
+	// (or until every send is acknowledged, if that comes first), then
+	// stops: every send must then be acknowledged. Cuts every few
+	// milliseconds forever could starve a slow machine of any progress,
+	// which would prove nothing about the guarantees.
+	startedAll := make(chan struct{})
+	go func() { started.Wait(); close(startedAll) }()
 	wgDone := make(chan struct{})
 	go func() { wg.Wait(); close(wgDone) }()
 	select {
-	case <-wgDone:
+	case <-startedAll:
 	case <-ctx.Done():
-		close(stopChaos)
-		t.Fatal("sends never all acknowledged")
+	}
+	select {
+	case <-wgDone:
+	case <-time.After(time.Second):
+	case <-ctx.Done():
 	}
 	close(stopChaos)
 	<-chaosDone
+	select {
+	case <-wgDone:
+	case <-ctx.Done():
+		for _, d := range devices {
+			t.Logf("%s's last frames:\n%s", d.id, d.trace)
+		}
+		t.Fatal("sends never all acknowledged after the chaos stopped")
+	}
 	close(results)
 	for err := range results {
 		t.Error(err)

@@ -84,6 +84,9 @@ func (w *jsonw) account(a *core.Account) {
 		w.close()
 	}
 	w.b = append(w.b, ']')
+	if len(a.Hidden) > 0 {
+		w.strings("hidden", a.Hidden)
+	}
 	w.close()
 }
 
@@ -153,5 +156,6 @@ func (r *jsReader) account(m js.Value) *core.Account {
 			a.Drafts = append(a.Drafts, core.Draft{ConvID: r.str(e, "conversationId"), Text: r.str(e, "text")})
 		}
 	}
+	a.Hidden = r.strings(o, "hidden")
 	return a
 }

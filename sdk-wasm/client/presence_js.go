@@ -23,6 +23,7 @@ func (w *jsonw) profile(p *core.Profile) {
 	w.strOmit("avatar", p.Avatar)
 	w.strOmit("custom", p.Custom)
 	w.int("updatedAt", p.UpdatedAt)
+	w.boolTrue("deleted", p.Deleted)
 	w.close()
 }
 

@@ -51,6 +51,7 @@ type Account struct {
 	Relations    []Relation    `json:"relations,omitempty"`
 	Settings     []ConvSetting `json:"settings,omitempty"`
 	Drafts       []Draft       `json:"drafts,omitempty"`
+	Hidden       []string      `json:"hidden,omitempty"` // ids of the messages this user deleted for themselves
 }
 
 // ContactAnswer is the other user's answer to this user's contact request.
@@ -74,12 +75,13 @@ type account struct {
 	relations    map[string]Relation
 	settings     map[string]ConvSetting
 	drafts       map[string]string
+	hidden       map[string]bool // message ids deleted for this user (lifecycle.go)
 	totalUnread  uint64
 	totalKnown   bool
 }
 
 func (c *Core) loadAccount(a *Account) {
-	c.acct = account{relations: map[string]Relation{}, settings: map[string]ConvSetting{}, drafts: map[string]string{}}
+	c.acct = account{relations: map[string]Relation{}, settings: map[string]ConvSetting{}, drafts: map[string]string{}, hidden: map[string]bool{}}
 	if a == nil {
 		return
 	}
@@ -92,6 +94,9 @@ func (c *Core) loadAccount(a *Account) {
 	}
 	for _, d := range a.Drafts {
 		c.acct.drafts[d.ConvID] = d.Text
+	}
+	for _, id := range a.Hidden {
+		c.acct.hidden[id] = true
 	}
 }
 
@@ -111,6 +116,10 @@ func (c *Core) saveAccount() {
 		a.Drafts = append(a.Drafts, Draft{ConvID: id, Text: t})
 	}
 	sort.Slice(a.Drafts, func(i, j int) bool { return a.Drafts[i].ConvID < a.Drafts[j].ConvID })
+	for id := range c.acct.hidden {
+		a.Hidden = append(a.Hidden, id)
+	}
+	sort.Strings(a.Hidden)
 	c.meta.Account = a
 	c.saveMeta()
 }
@@ -217,6 +226,8 @@ func (c *Core) applyEntry(e *proto.UserEntry) {
 		}
 	case e.Prefs != nil:
 		c.acct.contactsOnly = e.Prefs.ContactsOnly
+	case e.Hidden != nil && proto.ValidConvID(e.Hidden.ConvID) && e.Hidden.Seq > 0:
+		c.hideEntry(e.Hidden.ConvID, e.Hidden.Seq) // lifecycle.go
 	}
 }
 

@@ -317,7 +317,7 @@ func (c *Core) CacheMisses(conv string, before uint64, limit int, page []Message
 	}
 	var miss []uint64
 	for s := lo; s <= top; s++ {
-		if !have[s] {
+		if !have[s] && !cv.skipped(s) {
 			miss = append(miss, s)
 		}
 	}
@@ -571,6 +571,7 @@ func (c *Core) store(cv *Conversation, am aheadMsg) {
 		return
 	}
 	c.noteMessage(cv, &m)
+	c.markHidden(&m)
 	cv.SyncedSeq = m.Seq
 	if m.Seq > cv.LastSeq {
 		cv.LastSeq = m.Seq
@@ -661,13 +662,16 @@ func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 		out := make([]Message, 0, len(p.Messages))
 		for i := range p.Messages {
 			if p.Messages[i].ConvID == p.ConvID {
-				out = append(out, fromWire(&p.Messages[i]))
+				m := fromWire(&p.Messages[i])
+				c.markHidden(&m)
+				out = append(out, m)
 			}
 		}
 		// Whatever extends the local prefix is worth keeping, and so is
 		// what refills a hole the store left below it.
 		if cv := c.convs[p.ConvID]; cv != nil {
 			for _, m := range out {
+				c.skipHidden(cv, p)
 				switch {
 				case m.Seq == cv.SyncedSeq+1:
 					c.place(now, cv, aheadMsg{m: m})
@@ -691,6 +695,7 @@ func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 	}
 	for i := range p.Messages {
 		w := &p.Messages[i]
+		c.skipHidden(cv, p)
 		if w.ConvID != cv.ID || w.Seq != cv.SyncedSeq+1 {
 			if w.Seq <= cv.SyncedSeq {
 				continue
@@ -706,10 +711,61 @@ func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 		}
 		c.store(cv, am)
 	}
+	c.skipHidden(cv, p)
 	c.drainAhead(cv)
 	c.convChanged(cv)
 	if cv.SyncedSeq < cv.LastSeq && cv.SyncedSeq > before {
 		c.queueFill(cv.ID)
 	}
 	c.pumpFills(now)
+}
+
+// skipHidden moves cv's synced prefix over a run of seqs page p says this
+// user may not read (proto.HistoryPage.Hidden) when the run starts right
+// after it, and remembers the run in cv.Skipped, so no later read takes
+// those seqs for holes. A run beyond the conversation's last seq is not
+// believed.
+func (c *Core) skipHidden(cv *Conversation, p *proto.HistoryPage) {
+	for _, h := range p.Hidden {
+		if h.From > cv.SyncedSeq+1 || h.To <= cv.SyncedSeq || h.From > h.To || h.To > cv.LastSeq {
+			continue
+		}
+		cv.SyncedSeq = h.To
+		cv.Skipped = addSkipped(cv.Skipped, SeqRange{From: h.From, To: h.To})
+		if ah := c.ahead[cv.ID]; ah != nil {
+			for seq := range ah {
+				if seq <= h.To {
+					delete(ah, seq)
+				}
+			}
+		}
+	}
+}
+
+// addSkipped adds r to the sorted runs rs, merging it with the runs it
+// touches.
+func addSkipped(rs []SeqRange, r SeqRange) []SeqRange {
+	out := make([]SeqRange, 0, len(rs)+1)
+	for _, x := range rs {
+		switch {
+		case x.To+1 < r.From:
+			out = append(out, x)
+		case r.To+1 < x.From:
+			out = append(out, r)
+			r = x
+		default:
+			r = SeqRange{From: min(r.From, x.From), To: max(r.To, x.To)}
+		}
+	}
+	return append(out, r)
+}
+
+// skipped reports whether seq lies in one of cv's skipped runs.
+func (cv *Conversation) skipped(seq uint64) bool {
+	for _, r := range cv.Skipped {
+		if seq >= r.From && seq <= r.To {
+			return true
+		}
+	}
+	return false
 }

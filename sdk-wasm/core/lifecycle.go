@@ -8,12 +8,15 @@ import (
 )
 
 // The message lifecycle: replies and mentions ride on a send; recall,
-// delete, edit, reactions and hide are ordered events in the conversation's
-// log (messages whose Type is the op and Target the changed seq). The core
+// delete, edit and reactions are ordered events in the conversation's log
+// (messages whose Type is the op and Target the changed seq). The core
 // stores each event in seq order like any message and hands the change of
 // its target to the store with the batch (Batch.Amend), so every device —
 // live or syncing later — ends with the same state, and a recalled
-// message's text leaves every cache.
+// message's text leaves every cache. "Delete for me" is not in the log:
+// it is an entry of the user's own feed (contacts.go), kept in
+// Account.Hidden, and marks the message Hidden wherever this device stores
+// or fetches it.
 
 // Reaction lists the users who reacted to a message with one emoji.
 type Reaction struct {
@@ -150,6 +153,29 @@ func (c *Core) mergeLifecycle(cv *Conversation, rc *proto.Conversation) {
 	}
 }
 
+// hideEntry applies a hidden-message entry of the feed: the message is
+// marked hidden in the store (a staged hide event for Batch.Amend), in the
+// conversation's last message, and from now on wherever it arrives.
+func (c *Core) hideEntry(conv string, seq uint64) {
+	id := proto.MessageID(conv, seq)
+	if c.acct.hidden[id] {
+		return
+	}
+	c.acct.hidden[id] = true
+	c.batch.Amend = append(c.batch.Amend, Message{ConvID: conv, Type: proto.MsgHide, Sender: c.meta.UserID, Target: seq})
+	if cv := c.convs[conv]; cv != nil && cv.LastMessage != nil && cv.LastMessage.Seq == seq && !cv.LastMessage.Hidden {
+		cv.LastMessage.Hidden = true
+		c.convChanged(cv)
+	}
+}
+
+// markHidden sets m.Hidden when this user deleted m for themselves.
+func (c *Core) markHidden(m *Message) {
+	if m.Seq > 0 && c.acct.hidden[proto.MessageID(m.ConvID, m.Seq)] {
+		m.Hidden = true
+	}
+}
+
 // Amend asks the relay to apply op (proto.MsgRecall, MsgDelete, MsgEdit,
 // MsgReact, MsgUnreact or MsgHide) to message id, with text the new text
 // of an edit or the emoji of a reaction. It needs a connection; the
@@ -164,6 +190,12 @@ func (c *Core) Amend(now time.Time, id, op, text string) (uint64, error) {
 	conv, seq, ok := proto.ParseMessageID(id)
 	if !ok {
 		return 0, &proto.Error{Code: proto.CodeBadMessageID, Message: "not the id of a sent message: " + id}
+	}
+	if op == proto.MsgHide {
+		if text != "" {
+			return 0, invalid("delete for me takes no text")
+		}
+		return c.feedChange(now, proto.TypeHideMessage, &proto.HideMessage{ConvID: conv, Seq: seq})
 	}
 	req := &proto.Amend{ConvID: conv, ClientID: c.newID(), Op: op, Target: seq, Text: text}
 	if err := proto.Validate(req); err != nil {

@@ -242,3 +242,61 @@ func equal[T any](t *testing.T, got, want T, what string) {
 		t.Fatalf("%s: got %+v, want %+v", what, got, want)
 	}
 }
+
+// TestHideMessageIsAFeedEntry: delete for me goes to the relay as a
+// HideMessage, never as an amend; its entry — in the reply, pushed from
+// another device, or synced — hides the stored message, a message that
+// arrives after its entry, the message in a fetched history page and the
+// conversation's last message, and the ids persist with the account.
+func TestHideMessageIsAFeedEntry(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	ab := proto.P2PID("alice", "bob")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(ab, 1, "bob")})
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(ab, 2, "bob")})
+	h.takeWrites()
+	op, err := h.c.Amend(h.now, ab+"#1", proto.MsgHide, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	for _, w := range h.writes {
+		if w.Type == proto.TypeAmend {
+			t.Fatalf("delete for me written as an amend: %+v", w.Body)
+		}
+	}
+	w := h.lastWrite(proto.TypeHideMessage)
+	equal(t, *w.Body.(*proto.HideMessage), proto.HideMessage{ConvID: ab, Seq: 1}, "hide-message frame")
+	equal(t, h.store.messages[ab][1].Hidden, false, "not hidden before the relay keeps it")
+	h.relay(proto.TypeUserState, w.ID, &proto.UserState{Entries: []proto.UserEntry{{Pos: 7, Hidden: &proto.HideMessage{ConvID: ab, Seq: 1}}}})
+	if r, ok := h.done[op]; !ok || r.Result.Err != nil {
+		t.Fatalf("hide result %+v", r)
+	}
+	equal(t, h.store.messages[ab][1].Hidden, true, "hidden on the relay's answer")
+	equal(t, h.store.messages[ab][2].Hidden, false, "the other message")
+
+	// pushed from another device: the last message, and one not here yet
+	h.relay(proto.TypeUserUpdate, 0, &proto.UserUpdate{Entry: proto.UserEntry{Pos: 8, Hidden: &proto.HideMessage{ConvID: ab, Seq: 2}}})
+	equal(t, h.store.messages[ab][2].Hidden, true, "hidden by a push")
+	cv, _ := h.c.Conversation(ab)
+	equal(t, cv.LastMessage.Hidden, true, "the last message")
+	h.relay(proto.TypeUserUpdate, 0, &proto.UserUpdate{Entry: proto.UserEntry{Pos: 9, Hidden: &proto.HideMessage{ConvID: ab, Seq: 3}}})
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(ab, 3, "bob")})
+	equal(t, h.store.messages[ab][3].Hidden, true, "a message arriving after its entry")
+	h.takeWrites()
+	op, _ = h.c.FetchHistory(h.now, ab, 4, 10)
+	h.poll()
+	hw := h.lastWrite(proto.TypeHistory)
+	h.relay(proto.TypeHistoryPage, hw.ID, &proto.HistoryPage{ConvID: ab, LastSeq: 3, Messages: []proto.Message{msg(ab, 1, "bob"), msg(ab, 2, "bob"), msg(ab, 3, "bob")}})
+	for _, m := range h.done[op].Result.Messages {
+		equal(t, m.Hidden, true, "fetched history")
+	}
+	// the ids persist with the account, and a new core over it knows them
+	meta := &h.c.meta
+	equal(t, meta.Account.Hidden, []string{ab + "#1", ab + "#2", ab + "#3"}, "account's hidden ids")
+	h2 := newHarness(t, Snapshot{Meta: *meta})
+	m := fromWire(&proto.Message{ConvID: ab, Seq: 2, Sender: "bob", MsgType: proto.MsgText})
+	h2.c.markHidden(&m)
+	equal(t, m.Hidden, true, "hidden after a restart")
+}

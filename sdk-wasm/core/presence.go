@@ -39,9 +39,10 @@ type Presence struct {
 type Profile struct {
 	User      string `json:"user"`
 	Nickname  string `json:"nickname,omitempty"`
-	Avatar    string `json:"avatar,omitempty"` // a URL
-	Custom    string `json:"custom,omitempty"` // application-defined, JSON typically
-	UpdatedAt int64  `json:"updatedAt"`        // unix ms of the last change, relay clock; 0: never set
+	Avatar    string `json:"avatar,omitempty"`  // a URL
+	Custom    string `json:"custom,omitempty"`  // application-defined, JSON typically
+	UpdatedAt int64  `json:"updatedAt"`         // unix ms of the last change, relay clock; 0: never set
+	Deleted   bool   `json:"deleted,omitempty"` // the application deleted the user: show their messages as from a deleted user
 }
 
 // Presence and profile events.
@@ -66,7 +67,7 @@ func fromPresence(p proto.Presence) Presence {
 }
 
 func fromProfile(p proto.Profile) Profile {
-	return Profile{User: p.User, Nickname: p.Nickname, Avatar: p.Avatar, Custom: p.Custom, UpdatedAt: p.UpdatedAt}
+	return Profile{User: p.User, Nickname: p.Nickname, Avatar: p.Avatar, Custom: p.Custom, UpdatedAt: p.UpdatedAt, Deleted: p.Deleted}
 }
 
 // needReady fails a request made while not connected: presence and

@@ -77,6 +77,16 @@ type Conversation struct {
 	JoinPolicy  string   `json:"joinPolicy,omitempty"`       // a group's join policy: `invite`, `approval` or `open`
 	MutedUntil  int64    `json:"mutedUntil,omitempty"`       // unix ms until which this user may not speak in the group
 	MuteAll     bool     `json:"muteAll,omitempty"`          // only admins and the owner may speak in the group
+	// Skipped are the runs of seqs this user may not read: a group's
+	// messages from before they joined or from while they were not a
+	// member. They count as synced and are never in the local store.
+	Skipped []SeqRange `json:"skipped,omitempty"`
+}
+
+// SeqRange is the run of seqs From..To, both included.
+type SeqRange struct {
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
 }
 
 // OutboxEntry is a send that is not acknowledged yet. Outbox entries are

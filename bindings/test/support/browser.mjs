@@ -20,13 +20,13 @@ export function haveChromium() {
   return false;
 }
 
-export async function launch() {
+export async function launch({ args = [] } = {}) {
   mkdirSync(ARTIFACTS, { recursive: true });
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
+      '--disable-sync', '--no-first-run', '--disable-quic', ...args],
   });
 }
 

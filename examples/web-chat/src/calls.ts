@@ -3,6 +3,7 @@
 // microphone, camera, hang up). The SDK does the WebRTC; this is only UI.
 import type { Call, CallEndReason, CallRecord, ParleyClient } from '@parley-im/sdk';
 import { h } from './dom';
+import { svgIcon } from './icons';
 
 const REASONS: Record<CallEndReason, string> = {
   hangup: 'Call ended',
@@ -50,8 +51,8 @@ export class Calls {
     return h(
       'div',
       { class: 'call-buttons' },
-      h('button', { class: 'icon-btn', type: 'button', 'data-testid': 'call-audio', 'aria-label': 'Voice call', title: 'Voice call', onclick: place(false) }, '📞'),
-      h('button', { class: 'icon-btn', type: 'button', 'data-testid': 'call-video', 'aria-label': 'Video call', title: 'Video call', onclick: place(true) }, '🎥'),
+      h('button', { class: 'icon-btn', type: 'button', 'data-testid': 'call-audio', 'aria-label': 'Voice call', title: 'Voice call', onclick: place(false) }, svgIcon('phone')),
+      h('button', { class: 'icon-btn', type: 'button', 'data-testid': 'call-video', 'aria-label': 'Video call', title: 'Video call', onclick: place(true) }, svgIcon('video')),
     );
   }
 

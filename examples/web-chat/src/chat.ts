@@ -4,12 +4,26 @@
 import { codeName, type ConnectionState, type Conversation, type Message, type ParleyClient } from '@parley-im/sdk';
 import { Calls, callRecordText } from './calls';
 import { h, icon } from './dom';
-import { convActions, convBadges, draftSaver, pinnedFirst } from './settings';
+import { convActions, convBadges, draftSaver, pinnedFirst, unreadTotal } from './settings';
 
-import { openDevices } from './devices';
+import { kickedNotice, openDevices } from './devices';
 import { PresenceView } from './presence';
-import { membersButton, systemText } from './members';
+import { groupPane, membersButton, openJoinGroup, systemText } from './members';
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, NAME_RE } from './format';
+import {
+  actionsButton,
+  codeText,
+  composeBar,
+  excerpt,
+  highlightMentions,
+  MentionPicker,
+  mentionsIn,
+  reactionChips,
+  replyQuote,
+  type ComposeMode,
+} from './message-actions';
+import { attachButton, Attachments } from './attachments-ui';
+import { p2pMark, Receipts } from './receipts';
 import {
   convMembers,
   convTitle,
@@ -103,6 +117,18 @@ export class ChatApp {
   private renderedConv: string | null = null;
   /** Presence dots, nicknames and pictures (presence.ts). */
   private presence!: PresenceView;
+  /** Replying to or editing a message (message-actions.ts); null: a new message. */
+  private mode: ComposeMode = null;
+  /** The composer's text before an edit took it over, given back after. */
+  private draftBeforeEdit = '';
+  /** Messages replied to that are not in the loaded thread (older), by id; null while asked for. */
+  private originals = new Map<string, Message | null>();
+  private composeBarEl!: HTMLElement;
+  private mentionPicker!: MentionPicker;
+  /** "read by N" of the open group (receipts.ts). */
+  private receipts!: Receipts;
+  /** Uploads, previews and file cards (attachments-ui.ts). */
+  private attachments!: Attachments;
 
   constructor(opts: ChatOptions) {
     this.client = opts.client;
@@ -119,14 +145,22 @@ export class ChatApp {
     const c = this.client;
     this.calls = new Calls(c, this.root, (text) => this.toast(text));
     this.presence = new PresenceView(c, this.me, () => this.mark('list', 'pane'));
+    this.receipts = new Receipts(c, () => this.ownGroupMessages(), () => this.mark('thread'));
+    this.attachments = new Attachments({ client: c, changed: () => this.mark('thread'), toast: (t) => this.toast(t) });
     this.cleanups.push(
+      () => this.receipts.stop(),
+      () => this.attachments.close(),
       this.presence.start(),
       this.calls.start(),
       c.on('state', (e) => {
         this.conn = e.state;
         this.connReason = e.reason ?? '';
         this.mark('conn');
-        if (e.state === 'connected') this.markReadIfVisible();
+        if (e.state === 'connected') {
+          for (const [id, m] of this.originals) if (m === null) this.originals.delete(id);
+          this.markReadIfVisible();
+          this.receipts.refresh();
+        }
       }),
       c.on('message', (m) => this.onMessage(m)),
       c.on('messageUpdate', (m) => this.onMessage(m)),
@@ -138,12 +172,14 @@ export class ChatApp {
         this.convs.clear();
         this.threads.clear();
         this.pendingLast.clear();
+        this.originals.clear();
+        this.attachments.clear();
         this.renderedConv = null;
         this.mark('list', 'pane', 'thread');
         if (this.selected) void this.loadOlder(this.selected);
       }),
       c.on('kicked', (e) => {
-        this.onSignOut(`You were signed out: ${e.reason || 'signed in elsewhere'} (${e.code}).`);
+        this.onSignOut(kickedNotice(e)); // devices.ts
       }),
     );
     const onOnline = () => {
@@ -230,12 +266,21 @@ export class ChatApp {
 
   private onMessage(m: Message): void {
     const convId = m.conversationId;
+    if (this.originals.get(m.id)) this.originals.set(m.id, m);
     const t = this.threads.get(convId);
     if (t) {
-      upsert(t, m, this.me);
+      // Deleted for me (on this or another of my devices): gone from the list.
+      if (m.hidden) t.byKey.delete(messageKey(m, this.me));
+      else upsert(t, m, this.me);
       if (convId === this.selected) {
         this.mark('thread');
         if (m.status === 'sent' && m.sender !== this.me) this.markReadIfVisible();
+        if (m.status === 'sent') this.receipts.refresh();
+        if (this.mode && this.mode.message.id === m.id) {
+          // The message replied to or edited changed (recalled, deleted): follow it.
+          if (m.hidden || m.recalled) this.setMode(null);
+          else this.mode = { ...this.mode, message: m };
+        }
       }
     }
     const own = (m.sender || this.me) === this.me;
@@ -249,7 +294,7 @@ export class ChatApp {
     this.drafts.delete(cv.id);
     this.mark('list');
     if (cv.id === this.selected) {
-      this.mark('pane');
+      this.mark('pane', 'thread'); // the peer's read cursor moves the ✓✓
       if (cv.unread > 0) this.markReadIfVisible();
     }
   }
@@ -274,6 +319,7 @@ export class ChatApp {
    * browser's Back button returns to the list on a phone.
    */
   private select(id: string | null, updateUrl = true): void {
+    if (id !== this.selected) this.setMode(null); // an edit in progress gives the draft back first
     if (this.selected && this.composer) this.composerDrafts.set(this.selected, this.composer.value);
     if (this.selected && this.composer) this.saveDraft(this.selected, this.composer.value, true);
     const from = this.selected;
@@ -300,6 +346,67 @@ export class ChatApp {
     const t = this.thread(id);
     if (!t.started) void this.loadOlder(id);
     this.markReadIfVisible();
+    this.receipts.refresh();
+  }
+
+  /** The newest own sent messages of the open conversation when it is a group: those that show "read by N". */
+  private ownGroupMessages(): { conv: string; messages: Message[] } | null {
+    const cv = this.selectedConv();
+    if (!cv || cv.type === 'p2p' || this.closed) return null;
+    const t = this.threads.get(cv.id);
+    if (!t) return { conv: cv.id, messages: [] };
+    const own = sortedMessages(t).filter((m) => m.sender === this.me && m.status === 'sent' && !m.recalled);
+    return { conv: cv.id, messages: own };
+  }
+
+  /** Starts or ends replying to / editing a message: the bar above the composer. */
+  private setMode(mode: ComposeMode): void {
+    const was = this.mode;
+    this.mode = mode;
+    if (!this.composeBarEl) return;
+    this.composeBarEl.replaceChildren(...[composeBar(mode, this.me, () => this.setMode(null))].filter((x): x is HTMLElement => !!x));
+    if (mode?.kind === 'edit') {
+      if (was?.kind !== 'edit') this.draftBeforeEdit = this.composer.value;
+      this.composer.value = mode.message.text ?? '';
+      this.autoGrow();
+    } else if (was?.kind === 'edit') {
+      this.composer.value = this.draftBeforeEdit;
+      this.draftBeforeEdit = '';
+      this.autoGrow();
+    }
+    if (mode) this.composer.focus();
+  }
+
+  /** Scrolls to a message of the open conversation by seq (loading older pages until it is there) and flashes it. */
+  private async jumpTo(seq: number): Promise<void> {
+    const id = this.selected;
+    if (!id || !seq) return;
+    for (let i = 0; i < 40; i++) {
+      const el = this.msgInner.querySelector<HTMLElement>(`.msg[data-seq="${seq}"]`);
+      if (el) {
+        el.scrollIntoView({ block: 'center' });
+        el.classList.remove('flash');
+        void el.offsetWidth; // restart the animation
+        el.classList.add('flash');
+        return;
+      }
+      const t = this.thread(id);
+      if (this.selected !== id || (!t.hasMore && !t.loading)) break;
+      if (!t.loading) await this.loadOlder(id);
+      else await new Promise((r) => setTimeout(r, 100));
+      this.flush();
+    }
+    this.toast('The original message is no longer available.');
+  }
+
+  /** Sends the picked files one after another. */
+  private sendFiles(files: File[]): void {
+    const id = this.selected;
+    if (!id) return;
+    this.forceBottom = true;
+    void (async () => {
+      for (const f of files) await this.attachments.send(id, f);
+    })();
   }
 
   /** The header's back arrow: pops the entry select() pushed, if there is one. */
@@ -387,6 +494,27 @@ export class ChatApp {
     const id = this.selected;
     const text = this.composer.value.replace(/\s+$/, '');
     if (!id || !text.trim()) return;
+    const mode = this.mode;
+    if (mode?.kind === 'edit') {
+      const m = mode.message;
+      this.setMode(null);
+      if (text !== m.text) {
+        this.client.edit(m.id, text).catch((err) => {
+          this.toast(`Could not edit: ${codeText(err)}`);
+          // Give the edit back, unless the user already moved on.
+          if (this.selected === id && !this.mode && !this.composer.value.trim()) {
+            this.setMode({ kind: 'edit', message: m });
+            this.composer.value = text;
+            this.autoGrow();
+          }
+        });
+      }
+      return;
+    }
+    const cv = this.selectedConv();
+    const mentions = cv && cv.type !== 'p2p' ? mentionsIn(text, convMembers(cv), this.me) : undefined;
+    const replyTo = mode?.kind === 'reply' ? mode.message.id : undefined;
+    if (mode) this.setMode(null);
     this.composer.value = '';
     this.composerDrafts.delete(id);
     this.saveDraft(id, '', true);
@@ -394,7 +522,8 @@ export class ChatApp {
     this.forceBottom = true;
     // The pending message arrives through the 'message' event at once; the
     // promise settles when the relay acknowledged it (or refused it).
-    this.client.sendText(id, text).catch((err) => {
+    const sent = replyTo || mentions ? this.client.send(id, { type: 'text', text, replyTo, mentions }) : this.client.sendText(id, text);
+    sent.catch((err) => {
       // Refused before it was queued: give the text back to edit.
       if (this.sendFailed(err) && this.selected === id && !this.composer.value) {
         this.composer.value = text;
@@ -509,6 +638,7 @@ export class ChatApp {
         { class: 'sidebar-actions' },
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-chat', onclick: () => this.openNewChat() }, icon('chat'), 'New chat'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'new-group', onclick: () => this.openNewGroup() }, icon('group'), 'New group'),
+        h('button', { class: 'btn soft', type: 'button', 'data-testid': 'join-group', onclick: () => openJoinGroup(this.client) }, 'Join group'),
         h('button', { class: 'btn soft', type: 'button', 'data-testid': 'devices', onclick: () => openDevices(this.client) }, 'Devices'),
       ),
       this.listEl,
@@ -529,7 +659,21 @@ export class ChatApp {
       placeholder: 'Write a message…',
       'aria-label': 'Message',
     });
+    this.mentionPicker = new MentionPicker(
+      this.composer,
+      () => {
+        const cv = this.selectedConv();
+        return cv && cv.type !== 'p2p' ? convMembers(cv).filter((u) => u !== this.me) : [];
+      },
+      () => this.autoGrow(),
+    );
     this.composer.addEventListener('keydown', (e) => {
+      if (this.mentionPicker.key(e)) return;
+      if (e.key === 'Escape' && this.mode) {
+        e.preventDefault();
+        this.setMode(null);
+        return;
+      }
       // Enter sends; Shift+Enter is a new line; never while an IME is composing.
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
         e.preventDefault();
@@ -538,7 +682,7 @@ export class ChatApp {
     });
     this.composer.addEventListener('input', () => {
       this.autoGrow();
-      if (this.selected) this.saveDraft(this.selected, this.composer.value);
+      if (this.selected && this.mode?.kind !== 'edit') this.saveDraft(this.selected, this.composer.value);
       // Every key press: the SDK sends at most one typing notice per 3 s.
       if (this.selected && this.composer.value) {
         try {
@@ -553,9 +697,11 @@ export class ChatApp {
     const composerForm = h(
       'form',
       { class: 'composer', onsubmit: (e: Event) => { e.preventDefault(); this.sendComposer(); this.composer.focus(); } },
-      this.composer,
+      attachButton((files) => this.sendFiles(files)),
+      h('div', { class: 'composer-field' }, this.mentionPicker.el, this.composer),
       this.sendBtn,
     );
+    this.composeBarEl = h('div', { class: 'compose-bar-slot' });
 
     const empty = h(
       'div',
@@ -568,7 +714,7 @@ export class ChatApp {
         h('button', { class: 'btn', type: 'button', onclick: () => this.openNewGroup() }, 'New group'),
       ),
     );
-    this.paneEl = h('main', { class: 'pane' }, empty, h('section', { class: 'conversation' }, this.paneHead, this.msgList, this.typingEl, composerForm));
+    this.paneEl = h('main', { class: 'pane' }, empty, h('section', { class: 'conversation' }, this.paneHead, this.msgList, this.typingEl, this.composeBarEl, composerForm));
 
     this.toastEl = h('div', { class: 'toast', role: 'alert', hidden: true });
     this.shell = h('div', { class: 'shell show-list' }, sidebar, this.paneEl, this.toastEl);
@@ -608,7 +754,7 @@ export class ChatApp {
 
   private renderList(): void {
     const rows = this.sortedConvs();
-    const unread = rows.reduce((n, r) => n + (r.conv.unread || 0), 0);
+    const unread = unreadTotal(rows); // settings.ts: muted conversations do not count
     document.title = `${unread ? `(${unread > 99 ? '99+' : unread}) ` : ''}${this.me} · Parley`;
     if (rows.length === 0) {
       this.listEl.replaceChildren(
@@ -652,8 +798,11 @@ export class ChatApp {
               { class: 'conv-preview' },
               status === 'failed' ? h('span', { class: 'preview-failed' }, icon('alert', 'icon tiny'), 'Not sent · ') : null,
               status === 'pending' ? icon('clock', 'icon tiny muted') : null,
-              last && group && !own ? `${last.sender}: ` : own && last ? 'You: ' : '',
-              last ? previewText(last) : h('em', null, group ? 'Group created' : 'No messages yet'),
+              conv.mentioned && unread ? h('span', { class: 'mention-badge', 'data-testid': 'mention-badge' }, '[@me] ') : null,
+              last && group && !own && !last.recalled ? `${last.sender}: ` : own && last && !last.recalled ? 'You: ' : '',
+              last?.recalled
+                ? h('em', null, `${own ? 'You' : last.sender} recalled a message`)
+                : last?.attachment ? excerpt(last) : last ? previewText(last) : h('em', null, group ? 'Group created' : 'No messages yet'),
             ),
             h('span', { class: 'unread', 'data-testid': 'unread', hidden: unread === 0, 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : String(unread)),
           ),
@@ -671,6 +820,7 @@ export class ChatApp {
   private renderPane(): void {
     const cv = this.selectedConv();
     this.paneEl.classList.toggle('has-conv', !!cv);
+    groupPane(this.shell, cv); // members.ts: notice banner, why a send is refused
     if (!cv) return;
     const title = convTitle(cv, this.me);
     const group = cv.type !== 'p2p';
@@ -739,7 +889,10 @@ export class ChatApp {
       const first = !joins(prev, m);
       const last = !next || !joins(m, next);
       const key = messageKey(m, this.me);
-      const sig = [m.status, m.seq, m.text, m.type, first, last, group, at].join('|');
+      const sig = [
+        m.status, m.seq, m.text, m.type, first, last, group, at, m.recalled, m.editedAt, JSON.stringify(m.reactions ?? null),
+        m.replyTo ? this.replySig(t, m.replyTo) : '', this.attachments.sig(m), this.readSig(m, cv),
+      ].join('|');
       rows.push({ key, sig, make: () => this.messageEl(m, sender === this.me, first, last, group) });
     }
 
@@ -791,24 +944,78 @@ export class ChatApp {
     }
   }
 
+  /** What a reply shows of its original, for the keyed render. */
+  private replySig(t: Thread, replyTo: string): string {
+    const o = this.original(t, replyTo);
+    return o ? `${o.seq}:${o.recalled ? 'r' : ''}${o.text ?? ''}` : '?';
+  }
+
+  /**
+   * The message a reply answers: from the loaded thread, else asked once
+   * from the SDK (its cache, or the relay) and kept; undefined until then.
+   */
+  private original(t: Thread, replyTo: string): Message | undefined {
+    const seq = Number(replyTo.slice(replyTo.lastIndexOf('#') + 1));
+    for (const m of t.byKey.values()) if (m.seq === seq && m.id === replyTo) return m;
+    const known = this.originals.get(replyTo);
+    if (known !== undefined) return known ?? undefined;
+    this.originals.set(replyTo, null);
+    const conv = replyTo.slice(0, replyTo.lastIndexOf('#'));
+    this.client.messages(conv, { beforeSeq: seq + 1, limit: 1 }).then(
+      (page) => {
+        const m = page.find((x) => x.id === replyTo);
+        if (m && !m.hidden) {
+          this.originals.set(replyTo, m);
+          this.mark('thread');
+        }
+      },
+      () => {
+        /* stays unknown until the next connect clears the failed ones */
+      },
+    );
+    return undefined;
+  }
+
+  /** The read state an own message shows: ✓ or ✓✓ in p2p, "read by N" in groups. */
+  private readSig(m: Message, cv: Conversation | undefined): string {
+    if (m.sender !== this.me || m.status !== 'sent' || !cv) return '';
+    if (cv.type === 'p2p') return m.seq <= (cv.peerReadSeq || 0) ? 'read' : 'sent';
+    return this.receipts.sig(m);
+  }
+
   private messageEl(m: Message, own: boolean, first: boolean, last: boolean, group: boolean): HTMLElement {
     const status = m.status ?? 'sent';
+    const cv = this.selectedConv();
+    if (m.recalled) {
+      return h(
+        'div',
+        { class: 'msg recalled-row', 'data-testid': 'message', 'data-status': status, 'data-seq': m.seq || 0, 'data-sender': m.sender || this.me, 'data-recalled': '1' },
+        h('em', { class: 'recalled', 'data-testid': 'recalled' }, `${own ? 'You' : m.sender} recalled a message`),
+      );
+    }
+    const t = this.threads.get(m.conversationId);
+    const quote = m.replyTo && t ? replyQuote(this.original(t, m.replyTo), () => void this.jumpTo(Number(m.replyTo!.split('#').pop()))) : null;
     const text =
-      m.type === 'call'
+      m.attachment
+        ? m.text ? highlightMentions(m.text, m, this.me, linkify) : []
+        : m.type === 'call'
         ? [h('em', { class: 'call-record', 'data-testid': 'call-record' }, callRecordText(m.body))]
         : m.type === 'system'
           ? [h('em', { class: 'custom system', 'data-testid': 'system-message' }, systemText(m.body))] // members.ts
-          : m.type === 'text' || m.text !== undefined ? linkify(m.text ?? '') : [h('em', { class: 'custom' }, `[${m.type} message]`)];
+          : m.type === 'text' || m.text !== undefined ? highlightMentions(m.text ?? '', m, this.me, linkify) : [h('em', { class: 'custom' }, `[${m.type} message]`)];
     const meta = h(
       'span',
       { class: 'meta' },
+      m.editedAt ? h('span', { class: 'edited', 'data-testid': 'edited', title: `Edited ${new Date(m.editedAt).toLocaleString()}` }, 'edited') : null,
       h('time', { datetime: new Date(messageTime(m) || Date.now()).toISOString() }, clockTime(messageTime(m))),
       own
         ? status === 'pending'
           ? h('span', { class: 'st st-pending', title: 'Sending…', 'aria-label': 'Sending' }, icon('clock', 'icon tiny'))
           : status === 'failed'
             ? h('span', { class: 'st st-failed', title: 'Not sent', 'aria-label': 'Not sent' }, icon('alert', 'icon tiny'))
-            : h('span', { class: 'st st-sent', title: 'Sent', 'aria-label': 'Sent' }, icon('check', 'icon tiny'))
+            : cv?.type === 'p2p'
+              ? p2pMark(m, cv)
+              : h('span', { class: 'st st-sent', title: 'Sent', 'aria-label': 'Sent' }, icon('check', 'icon tiny'))
         : null,
     );
     const showSender = group && !own && first;
@@ -821,19 +1028,32 @@ export class ChatApp {
         'data-status': status,
         'data-seq': m.seq || 0,
         'data-sender': m.sender || this.me,
+        'data-id': m.id,
+        'data-client-id': m.clientId,
+        'data-mentions-me': mentionsMe(m, this.me) ? '1' : undefined,
       },
       showAvatar ? (last ? avatar(m.sender, 'xs') : h('span', { class: 'avatar-gap' })) : null,
       h(
         'div',
         { class: 'msg-col' },
         showSender ? h('div', { class: 'sender', style: `color:${avatarColor(m.sender)}` }, m.sender) : null,
-        h('div', { class: 'bubble' }, h('span', { class: 'text' }, text), meta),
+        h(
+          'div',
+          { class: 'bubble-row' },
+          h('div', { class: `bubble${m.attachment ? ' has-media' : ''}` }, quote, this.attachments.render(m), h('span', { class: 'text' }, text), meta),
+          actionsButton(
+            { client: this.client, me: this.me, conv: () => this.selectedConv(), setMode: (x) => this.setMode(x), toast: (x) => this.toast(x) },
+            m,
+          ),
+        ),
+        reactionChips(this.client, this.me, m, (x) => this.toast(x)),
+        own && group && status === 'sent' && cv ? this.receipts.label(m, cv.id) : null,
         status === 'failed' && own
           ? h(
               'div',
               { class: 'failed-row' },
               'Not sent',
-              m.errorCode ? `: ${codeName(m.errorCode)}` : '',
+              m.errorCode ? `: ${m.errorCode} ${codeName(m.errorCode)}` : '',
               ' · ',
               h('button', { class: 'link danger', type: 'button', 'data-testid': 'retry', onclick: () => this.retry(m) }, 'Retry'),
             )
@@ -911,6 +1131,11 @@ function avatar(name: string, size = '', group = false): HTMLElement {
     { class: `avatar ${size}${group ? ' group' : ''}`, style: `--av:${avatarColor(name)}`, 'aria-hidden': 'true' },
     initials(name),
   );
+}
+
+/** The message mentions this user, by name or as everyone. */
+function mentionsMe(m: Message, me: string): boolean {
+  return m.sender !== me && (m.mentions === 'all' || (Array.isArray(m.mentions) && m.mentions.includes(me)));
 }
 
 /** Text with http(s) links made clickable, as DOM nodes (never innerHTML). */

@@ -1,6 +1,6 @@
 // The devices dialog: the user's open sessions on every relay, each but this
 // one with a button that signs it out (ParleyClient.kickDevice).
-import type { Device, ParleyClient } from '@parley-im/sdk';
+import { Codes, type Device, type KickedEvent, type ParleyClient } from '@parley-im/sdk';
 import { h, icon } from './dom';
 
 function since(at: number): string {
@@ -61,8 +61,24 @@ export function openDevices(client: ParleyClient): void {
       error,
       h('footer', null, h('button', { class: 'btn', type: 'button', onclick: () => void refresh() }, 'Refresh'))),
   );
-  dialog.addEventListener('close', () => dialog.remove());
+  // Sessions come and go while it is open (another tab, a sign-out elsewhere).
+  const timer = setInterval(() => void refresh(), 5000);
+  dialog.addEventListener('close', () => {
+    clearInterval(timer);
+    dialog.remove();
+  });
   document.body.append(dialog);
   dialog.showModal();
   void refresh();
+}
+
+/** kickedNotice is what the sign-in page says after the relay ended this session for good. */
+export function kickedNotice(e: KickedEvent): string {
+  switch (e.code) {
+    case Codes.DeviceKicked:
+      return `You were signed out by another of your devices (${e.code}).`;
+    case Codes.DevicePolicy:
+      return `You signed in on another device of the same kind, which took over this session (${e.code}).`;
+  }
+  return `You were signed out: ${e.reason || 'signed in elsewhere'} (${e.code}).`;
 }

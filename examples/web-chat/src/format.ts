@@ -67,3 +67,17 @@ export function avatarColor(seed: string): string {
 
 /** User names the relay accepts (proto.ValidName). */
 export const NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+
+/** A size for people: 812 B, 4.2 KB, 13 MB. */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}

@@ -1,6 +1,8 @@
 // What the app keeps in memory about conversations and messages, fed by the
 // SDK's events. Pure data and helpers; no DOM here.
 import type { Conversation, Message } from '@parley-im/sdk';
+import { callRecordText } from './calls';
+import { systemText } from './members';
 
 /** The messages of one conversation that the app has loaded. */
 export interface Thread {
@@ -75,6 +77,8 @@ export function convMembers(c: Conversation): string[] {
 /** One line of text standing for a message (list previews, notifications). */
 export function previewText(m: Message | undefined): string {
   if (!m) return '';
+  if (m.type === 'system') return systemText(m.body);
+  if (m.type === 'call') return callRecordText(m.body);
   if (m.type === 'text' || m.text) return (m.text ?? '').replace(/\s+/g, ' ').trim();
   return `[${m.type} message]`;
 }

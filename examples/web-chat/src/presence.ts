@@ -6,12 +6,23 @@
 // and events.
 import type { ParleyClient, Presence, Profile } from '@parley-im/sdk';
 import { h } from './dom';
+import { svgIcon } from './icons';
 
 /** peerOfId returns the other user of a one-to-one conversation id `p:<a>:<b>`, or null. */
 function peerOfId(id: string, me: string): string | null {
   const m = /^p:([^:]+):([^:]+)$/.exec(id);
   if (!m) return null;
   return m[1] === me ? m[2] : m[1];
+}
+
+/** showPicture shows a profile picture on an avatar, or its initials when there is none. */
+function showPicture(av: HTMLElement | null, url: string | undefined): void {
+  if (!av) return;
+  const ok = !!url && pictureUrl(url);
+  av.style.backgroundImage = ok ? `url("${url!.replace(/["\\\n]/g, encodeURIComponent)}")` : '';
+  av.classList.toggle('has-picture', ok);
+  if (ok) av.dataset.picture = url;
+  else delete av.dataset.picture;
 }
 
 function seenText(p: Presence | undefined): string {
@@ -55,10 +66,10 @@ export class PresenceView {
   private async catchUp(): Promise<void> {
     if (this.asking || this.client.state !== 'connected') return;
     const fresh = [...this.wanted].filter((u) => !this.subscribed.has(u));
-    if (fresh.length === 0) return;
+    if (fresh.length === 0 && this.profiles.has(this.me)) return;
     this.asking = true;
     try {
-      for (const p of await this.client.subscribePresence(fresh)) {
+      if (fresh.length) for (const p of await this.client.subscribePresence(fresh)) {
         this.subscribed.add(p.user);
         this.presence.set(p.user, p);
       }
@@ -90,11 +101,12 @@ export class PresenceView {
     if (head && peer) this.mark(head, peer);
     const me = root.querySelector<HTMLElement>('.sidebar-head');
     if (me && !me.querySelector('[data-testid="edit-profile"]')) {
-      me.appendChild(h('button', { class: 'icon-btn', type: 'button', 'data-testid': 'edit-profile', title: 'Edit nickname and status', onclick: () => void this.edit() }, '✎'));
+      me.appendChild(h('button', { class: 'icon-btn', type: 'button', 'data-testid': 'edit-profile', title: 'Your profile: nickname, picture, status', 'aria-label': 'Edit your profile', onclick: () => void this.edit() }, svgIcon('pencil')));
     }
     const mine = this.profiles.get(this.me);
     const meName = root.querySelector<HTMLElement>('.me-name');
-    if (meName && mine?.nickname) meName.textContent = `${mine.nickname} (${this.me})`;
+    if (meName) meName.textContent = mine?.nickname ? `${mine.nickname} (${this.me})` : this.me;
+    if (me) showPicture(me.querySelector<HTMLElement>('.avatar'), mine?.avatar);
     if (missing) void this.catchUp();
   }
 
@@ -119,26 +131,64 @@ export class PresenceView {
       name.title = user;
       name.dataset.nickname = prof.nickname;
     }
-    if (av && prof.avatar && /^https?:\/\//.test(prof.avatar)) {
-      av.style.backgroundImage = `url("${prof.avatar.replace(/"/g, '%22')}")`;
-      av.classList.add('has-picture');
-    }
+    showPicture(av, prof.avatar);
   }
 
-  /** Asks for a nickname and a status and saves them. */
-  private async edit(): Promise<void> {
+  /** The profile form: nickname, picture (a URL) and status, saved through the SDK. */
+  private edit(): void {
+    document.querySelector('[data-testid="profile-dialog"]')?.remove();
     const mine = this.profiles.get(this.me);
-    const nickname = window.prompt('Nickname', mine?.nickname ?? '');
-    if (nickname === null) return;
-    const status = window.prompt('Status (empty to clear)', '');
-    try {
-      await this.client.setProfile({ nickname });
-      if (status !== null) await this.client.setStatus(status === '' ? undefined : status);
-      const [p] = await this.client.profiles([this.me]);
-      if (p) this.profiles.set(this.me, { ...p, nickname });
-      this.changed();
-    } catch (e) {
-      window.alert(`Could not save: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const nickname = h('input', { type: 'text', maxlength: 64, value: mine?.nickname ?? '', 'data-testid': 'profile-nickname', placeholder: this.me });
+    const avatar = h('input', { type: 'url', maxlength: 512, value: mine?.avatar ?? '', 'data-testid': 'profile-avatar', placeholder: 'https://…/me.png' });
+    const status = h('input', { type: 'text', maxlength: 64, value: this.presence.get(this.me)?.status ?? '', 'data-testid': 'profile-status', placeholder: 'e.g. at lunch' });
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const submit = h('button', { class: 'btn primary', type: 'submit', 'data-testid': 'profile-save' }, 'Save');
+    const dialog = h('dialog', { class: 'dialog', 'aria-label': 'Your profile', 'data-testid': 'profile-dialog' });
+    dialog.append(
+      h('form', {
+        novalidate: true,
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          const pic = avatar.value.trim();
+          if (pic && !pictureUrl(pic)) {
+            error.textContent = 'The picture is a link to an image (https://…).';
+            error.hidden = false;
+            return;
+          }
+          submit.disabled = true;
+          error.hidden = true;
+          try {
+            await this.client.setProfile({ nickname: nickname.value.trim(), avatar: pic });
+            await this.client.setStatus(status.value.trim() || undefined);
+            const [p] = await this.client.profiles([this.me]);
+            if (p) this.profiles.set(this.me, p);
+            this.presence.set(this.me, { user: this.me, online: true, status: status.value.trim() || undefined });
+            this.changed();
+            dialog.close();
+          } catch (err) {
+            const code = (err as { code?: number } | null)?.code;
+            error.textContent = `Could not save${code ? ` (${code})` : ''}: ${err instanceof Error ? err.message.replace(/^parley: \d+ /, '') : String(err)}`;
+            error.hidden = false;
+          } finally {
+            submit.disabled = false;
+          }
+        },
+      },
+      h('header', null, h('h2', null, 'Your profile')),
+      h('label', null, 'Nickname', nickname, h('small', null, 'Shown to others instead of your user name.')),
+      h('label', null, 'Picture', avatar, h('small', null, 'A link to an image.')),
+      h('label', null, 'Status', status),
+      error,
+      h('footer', null, h('button', { class: 'btn', type: 'button', onclick: () => dialog.close() }, 'Cancel'), submit)),
+    );
+    dialog.addEventListener('close', () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+    nickname.focus();
   }
+}
+
+/** pictureUrl: the avatar links shown as pictures (http(s), this origin's paths, inline images). */
+function pictureUrl(s: string): boolean {
+  return /^https?:\/\//.test(s) || /^data:image\/(png|jpeg|gif|webp|svg\+xml)[;,]/.test(s) || /^\/[^/]/.test(s);
 }

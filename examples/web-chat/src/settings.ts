@@ -3,20 +3,31 @@
 // draft kept in the SDK's local cache, so it survives a reload.
 import type { Conversation, ParleyClient } from '@parley-im/sdk';
 import { h } from './dom';
+import { svgIcon } from './icons';
 
-/** pinnedFirst moves the pinned conversations to the top, keeping the order otherwise. */
+/**
+ * pinnedFirst moves the pinned conversations to the top, keeping the order
+ * otherwise, and leaves out the hidden ones (a newer message shows them again).
+ */
 export function pinnedFirst<T extends { conv: Conversation }>(rows: T[]): T[] {
-  return [...rows.filter((r) => r.conv.pinned), ...rows.filter((r) => !r.conv.pinned)];
+  const shown = rows.filter((r) => !r.conv.hidden);
+  return [...shown.filter((r) => r.conv.pinned), ...shown.filter((r) => !r.conv.pinned)];
 }
 
-/** convBadges are the small marks of a list row: pinned, muted. */
+/** unreadTotal is the count for the page title: muted conversations do not add to it (as ParleyClient.totalUnread). */
+export function unreadTotal(rows: { conv: Conversation }[]): number {
+  return rows.reduce((n, r) => n + (r.conv.muted ? 0 : r.conv.unread || 0), 0);
+}
+
+/** convBadges are the small marks of a list row: pinned, muted, a draft waits. */
 export function convBadges(cv: Conversation): HTMLElement | null {
-  if (!cv.pinned && !cv.muted) return null;
+  if (!cv.pinned && !cv.muted && !cv.draft) return null;
   return h(
     'span',
     { class: 'conv-badges', 'data-testid': 'conv-badges' },
-    cv.pinned ? h('span', { class: 'badge', title: 'Pinned', 'data-testid': 'pinned-badge' }, '📌') : null,
-    cv.muted ? h('span', { class: 'badge', title: 'Muted', 'data-testid': 'muted-badge' }, '🔕') : null,
+    cv.pinned ? h('span', { class: 'badge', title: 'Pinned', 'data-testid': 'pinned-badge' }, svgIcon('pin', 'icon tiny')) : null,
+    cv.muted ? h('span', { class: 'badge', title: 'Muted', 'data-testid': 'muted-badge' }, svgIcon('bellOff', 'icon tiny')) : null,
+    cv.draft ? h('span', { class: 'badge draft', title: `Draft: ${cv.draft}`, 'data-testid': 'draft-badge' }, 'Draft') : null,
   );
 }
 
@@ -44,6 +55,10 @@ export function convActions(client: ParleyClient, cv: Conversation, me: string, 
     { class: 'conv-actions' },
     toggle(cv.pinned ? 'Unpin' : 'Pin', cv.pinned, 'pin', () => client.setConversation(cv.id, { pinned: !cv.pinned }), 'pin'),
     toggle(cv.muted ? 'Unmute' : 'Mute', cv.muted, 'mute', () => client.setConversation(cv.id, { muted: !cv.muted }), 'mute'),
+    toggle('Hide', false, 'hide', () => client.setConversation(cv.id, { hidden: true }).then(() => {
+      toast('Hidden from the list until a new message arrives.');
+      if (location.hash === `#${cv.id}`) history.back();
+    }), 'hide'),
   );
   const other = peer(cv, me);
   if (other) {

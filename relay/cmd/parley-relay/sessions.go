@@ -21,7 +21,10 @@ func sessionFlags(e *envFlags) (check func(adminAddr string) error, apply func(o
 	webhookQueue := fs.Int("webhook-queue", 4096, "webhook events waiting at most; beyond it they are dropped and counted, never waited for")
 	webhookRetries := fs.Int("webhook-retries", 5, "retries of a failed webhook request, with exponential backoff; negative: none")
 	webhookTimeout := fs.Duration("webhook-timeout", 5*time.Second, "bound on one webhook request")
+	nodeID := fs.String("node-id", "", "this relay node's id in the store's presence (letters, digits, ._-); a relay restarted under the same id takes back the sessions its killed predecessor left online (default: random per process)")
+	nodeLease := fs.Duration("node-lease", 15*time.Second, "liveness lease of this node in the store, renewed every third of it; a killed node's users go offline within 4/3 of it")
 	for name, variable := range map[string]string{
+		"node-id": "PARLEY_NODE_ID", "node-lease": "PARLEY_NODE_LEASE",
 		"device-policy": "PARLEY_DEVICE_POLICY", "admin-secret": "PARLEY_ADMIN_SECRET",
 		"webhook": "PARLEY_WEBHOOK", "webhook-secret": "PARLEY_WEBHOOK_SECRET", "webhook-queue": "PARLEY_WEBHOOK_QUEUE",
 		"webhook-retries": "PARLEY_WEBHOOK_RETRIES", "webhook-timeout": "PARLEY_WEBHOOK_TIMEOUT",
@@ -29,6 +32,9 @@ func sessionFlags(e *envFlags) (check func(adminAddr string) error, apply func(o
 		e.bind(name, variable)
 	}
 	check = func(adminAddr string) error {
+		if *nodeLease < time.Second {
+			return fmt.Errorf("--node-lease %v is below 1s", *nodeLease)
+		}
 		if _, err := rules.ParseDevicePolicy(*policy); err != nil {
 			return fmt.Errorf("--device-policy: %w", err)
 		}
@@ -51,6 +57,7 @@ func sessionFlags(e *envFlags) (check func(adminAddr string) error, apply func(o
 	}
 	apply = func(o *relay.Options) {
 		o.DevicePolicy, o.AdminSecret = *policy, *adminSecret
+		o.NodeID, o.NodeLease = *nodeID, *nodeLease
 		o.Webhook, o.WebhookSecret, o.WebhookQueue, o.WebhookTimeout = *webhook, *webhookSecret, *webhookQueue, *webhookTimeout
 		o.WebhookRetries = *webhookRetries
 		if o.WebhookRetries == 0 {

@@ -131,7 +131,10 @@ func openObject(id string, host js.Value) error {
 	opts := relay.Options{
 		Secret: host.Get("secret").String(),
 		Store:  store,
-		Logger: slog.New(slog.NewTextHandler(consoleWriter{}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// One node per object, which hibernates: a lease it cannot renew
+		// while asleep would end its users' presence.
+		NodeLease: -1,
+		Logger:    slog.New(slog.NewTextHandler(consoleWriter{}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if v := host.Get("tokenAudience"); v.Type() == js.TypeString {
 		opts.TokenAudience = v.String()

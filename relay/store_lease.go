@@ -1,0 +1,92 @@
+package relay
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// NodeLeases keeps the liveness leases of relay nodes. A node counts its
+// sessions per user in the store (PresenceWriter.SetSessions); a node that
+// dies without a word (SIGKILL, a lost machine) never takes its counts
+// back, so each node renews a lease while it lives, and any node reclaims
+// the counts of a node whose lease expired. A store with presence but
+// without NodeLeases keeps a dead node's users online.
+type NodeLeases interface {
+	// RenewLease records that node lives until expires (unix ms) and
+	// reports whether it held a lease still live at now. False means the
+	// lease is new or had expired, so ReclaimNodes may have taken the
+	// node's counts: the node writes them again.
+	RenewLease(ctx context.Context, node string, expires, now int64) (held bool, err error)
+	// ReclaimNodes removes the session counts of every node without a
+	// lease live at now, and those of self (a node starting again under
+	// its old id; "" for none), with the expired leases and self's. It
+	// returns the presence of each user who went offline by it, LastSeen
+	// now, sorted by user: the caller tells their watchers. Of several
+	// nodes reclaiming at once, each user is reported by one.
+	ReclaimNodes(ctx context.Context, self string, now int64) ([]proto.Presence, error)
+	// DropLease removes node's lease: a node that stopped cleanly and
+	// wrote its counts back to zero.
+	DropLease(ctx context.Context, node string) error
+}
+
+var _ NodeLeases = (*MemoryStore)(nil)
+
+// RenewLease implements NodeLeases.
+func (s *MemoryStore) RenewLease(ctx context.Context, node string, expires, now int64) (bool, error) {
+	m, err := s.lockPresence()
+	if err != nil {
+		return false, err
+	}
+	defer m.mu.Unlock()
+	if m.leases == nil {
+		m.leases = make(map[string]int64)
+	}
+	held := m.leases[node] > now
+	m.leases[node] = expires
+	return held, nil
+}
+
+// ReclaimNodes implements NodeLeases.
+func (s *MemoryStore) ReclaimNodes(ctx context.Context, self string, now int64) ([]proto.Presence, error) {
+	m, err := s.lockPresence()
+	if err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	dead := func(node string) bool { return node == self || m.leases[node] <= now }
+	var out []proto.Presence
+	for user, nodes := range m.sessions {
+		was := m.get(user).Online
+		for node := range nodes {
+			if dead(node) {
+				delete(nodes, node)
+			}
+		}
+		if p := m.get(user); was && !p.Online {
+			m.lastSeen[user] = now
+			p.LastSeen = now
+			out = append(out, p)
+		}
+	}
+	for node := range m.leases {
+		if dead(node) {
+			delete(m.leases, node)
+		}
+	}
+	slices.SortFunc(out, func(a, b proto.Presence) int { return strings.Compare(a.User, b.User) })
+	return out, nil
+}
+
+// DropLease implements NodeLeases.
+func (s *MemoryStore) DropLease(ctx context.Context, node string) error {
+	m, err := s.lockPresence()
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	delete(m.leases, node)
+	return nil
+}
