@@ -73,7 +73,7 @@ func checkGroupAuthorisation(t *testing.T, url string) {
 		return out
 	}
 	before := membersView()
-	if before["owner"].LastSeq != 3 || before["carol"].ReadSeq != 1 {
+	if before["owner"].LastSeq != 4 || before["carol"].ReadSeq != 1 { // created, one, two, three
 		t.Fatalf("members' view before: %+v", before)
 	}
 
