@@ -161,7 +161,7 @@ describe('history visibility across leave and re-join', () => {
     const older = await carol.messages(g.id, { limit: 200, beforeSeq: (await carol.conversation(g.id)).lastSeq });
     assert.deepEqual(older.filter((m) => m.type === 'text').map((m) => m.text), ['before 1', 'before 2']);
     const events = (await carol.messages(g.id, { limit: 200 })).filter((m) => m.type === 'system').map((m) => m.body.event);
-    assert.deepEqual(events, ['removed', 'added'], 'she sees her removal and her return, nothing in between');
+    assert.deepEqual(events, ['created', 'removed', 'added'], 'she sees the creation, her removal and her return, nothing in between');
 
     // The device that was offline throughout converges to the same.
     carol2 = await clientFor(relay, 'h1carol', { storage: kept, deviceId: 'h1carol-2' }, open);
