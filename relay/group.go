@@ -38,8 +38,10 @@ type GroupOutcome struct {
 	// To are the users the messages are delivered to: the members after
 	// the change, and those whose membership it ended. Sorted.
 	To []string
-	// Notices are pushed to whom they concern.
+	// Notices are the invitations and join requests the change opened,
+	// and Ended those it ended (Done set), each for whom it concerns.
 	Notices []rules.Notice
+	Ended   []rules.Notice
 }
 
 // Grouper is the group side of a store.

@@ -37,7 +37,7 @@ func (s *MemoryStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 	if perr != nil {
 		return GroupOutcome{}, perr
 	}
-	out := GroupOutcome{Notices: plan.Notices}
+	out := GroupOutcome{Notices: plan.Notices, Ended: plan.Ended}
 	to := recipients(st, &plan)
 	changed := plan.MembersChanged(st)
 	if plan.Name != nil {

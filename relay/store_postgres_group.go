@@ -51,7 +51,7 @@ func (s *PostgresStore) ChangeGroup(ctx context.Context, req GroupRequest) (Grou
 		if perr != nil {
 			return perr
 		}
-		out.Notices = plan.Notices
+		out.Notices, out.Ended = plan.Notices, plan.Ended
 		b := &pgx.Batch{}
 		if plan.Name != nil {
 			b.Queue(`UPDATE conversations SET name = $1 WHERE id = $2`, []byte(*plan.Name), conv)

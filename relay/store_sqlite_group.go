@@ -148,7 +148,7 @@ func (s *SQLiteStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 		if perr != nil {
 			return perr
 		}
-		out.Notices = plan.Notices
+		out.Notices, out.Ended = plan.Notices, plan.Ended
 		delete(s.gates, conv)
 		if plan.Name != nil {
 			if _, err := st.gSetName.exec(*plan.Name, conv); err != nil {

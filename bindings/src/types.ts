@@ -323,9 +323,17 @@ export interface ClientEvents {
   contactAnswer: ContactAnswerEvent;
   /** A relation changed — contact, request, block — here, on another of the user's devices, or by the other user. */
   contact: Relation;
-  /** This user is invited into a group (relay policy `consent`): answer with {@link ParleyClient.answerInvite}. */
+  /**
+   * This user is invited into a group (relay policy `consent`, or contacts only): answer with
+   * {@link ParleyClient.answerInvite}. Invitations come from the user feed, so a device that was
+   * offline gets them when it reconnects; once answered (on any device) or ended, the event comes
+   * again with `done: true`.
+   */
   invitation: GroupNotice;
-  /** A user asks to join a group this user administers: answer with {@link ParleyClient.answerJoin}. */
+  /**
+   * A user asks to join a group this user administers: answer with {@link ParleyClient.answerJoin}.
+   * Like invitations, synced to every device of every admin; `done: true` once answered or ended.
+   */
   joinRequest: GroupNotice;
   /** The total of {@link ParleyClient.totalUnread} changed; the payload is the new total. */
   totalUnread: number;

@@ -211,6 +211,48 @@ describe('consent invitations', () => {
       await r.stop();
     }
   });
+
+  test('an invitee offline throughout gets the invitation on reconnecting; the answer reaches the other device', async () => {
+    const r = await new Relay({ extra: ['--invite-policy', 'consent'] }).start();
+    try {
+      const kept = savedStorage();
+      const alice = await clientFor(r, 'c4alice', {}, open);
+      let bob = await clientFor(r, 'c4bob', { storage: kept, deviceId: 'c4bob-1' }, open);
+      await Promise.all([alice.connect(), bob.connect()]);
+      await bob.waitSynced();
+      await bob.close(); // offline until after the invitation
+
+      const g = await alice.createGroup('Quiet', ['c4bob']);
+      assert.deepEqual(g.members, ['c4alice']);
+      const bob2 = await clientFor(r, 'c4bob', { deviceId: 'c4bob-2' }, open);
+      const seen2 = [];
+      bob2.on('invitation', (n) => seen2.push(n));
+      await bob2.connect();
+      await eventually(() => seen2.some((n) => n.conversationId === g.id && !n.done), 10000, "bob's second device gets the invitation from the feed");
+
+      bob = await clientFor(r, 'c4bob', { storage: kept, deviceId: 'c4bob-1' }, open);
+      const seen1 = [];
+      bob.on('invitation', (n) => seen1.push(n));
+      await bob.connect();
+      await eventually(() => seen1.some((n) => n.conversationId === g.id && !n.done), 10000, 'the device offline throughout gets the invitation');
+      assert.equal(seen1[0].by, 'c4alice');
+
+      await bob.answerInvite(g.id, true);
+      await eventually(() => seen2.some((n) => n.conversationId === g.id && n.done), 10000, 'the answer withdraws it on the other device').catch((e) => { throw new Error(e.message + ' ' + JSON.stringify(seen2)); });
+      await eventually(async () => (await bob2.conversation(g.id))?.role === 'member', 10000, 'and the group appears there');
+      assert.deepEqual(await bob.invitations(), []);
+      // Restarted on its saved state, the answering device does not announce it again.
+      await bob.close();
+      bob = await clientFor(r, 'c4bob', { storage: kept, deviceId: 'c4bob-1' }, open);
+      const again = [];
+      bob.on('invitation', (n) => again.push(n));
+      await bob.connect();
+      await bob.waitSynced();
+      assert.deepEqual(again.filter((n) => !n.done), [], 'no stale invitation after a restart');
+    } finally {
+      await r.stop();
+    }
+  });
 });
 
 /**

@@ -4,7 +4,7 @@
 // under the approval policy, remove, transfer); bob, carol and erin watch
 // each change arrive as a line in the conversation; dave's page is closed
 // through all of it and catches up when he opens it again; bob, the new
-// owner, dismisses the group.
+// owner, mutes everyone and dismisses the group.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { webchatSkip, startWebchat, openWebchat, shot, withFailureReport } from './helpers.mjs';
@@ -146,8 +146,14 @@ test('a group run from the members panel, seen by every member', { skip, timeout
       await shot(dave2.p, 'web-chat-groups-dave-back.png');
       await dave2.p.getByTestId('members-close').click();
 
-      // bob, the owner, dismisses the group.
+      // bob, the owner, mutes everyone: erin's composer says so.
       await bob.p.getByTestId('members-open').click();
+      await bob.p.getByTestId('members-mute-all').filter({ hasText: 'Mute everyone' }).click();
+      await sees(erin, 'g-bob muted everyone');
+      await erin.p.locator('[data-testid="composer-note"][data-why="muteAll"]').waitFor({ timeout: T });
+      await bob.p.getByTestId('members-mute-all').filter({ hasText: 'Let everyone speak' }).waitFor({ timeout: T });
+
+      // bob dismisses the group.
       await bob.p.getByTestId('members-dismiss').click();
       for (const x of [alice, dave2, erin]) {
         await sees(x, 'g-bob dismissed the group');

@@ -3,7 +3,8 @@
 // alice has two devices (two browser contexts): what she pins on one is
 // pinned on the other; a muted conversation's unread messages do not count
 // in the title; a draft stays with its conversation across switching and a
-// reload; from one device she signs the other out, which then says so. bob
+// reload; a hidden chat comes back with a new message; from one device she
+// signs the other out, which then says so. bob
 // sets a nickname and a picture that alice sees.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -131,6 +132,14 @@ test('profiles, pin, mute, drafts and devices in the web demo', { skip, timeout:
       await alice.p.waitForFunction(() => document.querySelector('[data-testid="composer"]')?.value === 'draft for carol', undefined, { timeout: T });
       await row(alice, pBob).click();
       assert.equal(await alice.p.getByTestId('composer').inputValue(), 'draft for bob');
+
+      // Hide carol's chat: gone from both devices until carol writes again.
+      await row(alice, pCarol).click();
+      await alice.p.getByTestId('hide').click();
+      for (const x of [alice, alice2]) await row(x, pCarol).waitFor({ state: 'detached', timeout: T });
+      await alice.p.locator('.pane.has-conv').waitFor({ state: 'detached', timeout: T }); // the hidden chat is closed
+      await send(carol, 'are you there?');
+      for (const x of [alice, alice2]) await row(x, pCarol).filter({ hasText: 'are you there?' }).waitFor({ timeout: T });
 
       // Devices: alice sees both of hers and signs the second one out.
       await alice.p.getByTestId('devices').click();

@@ -176,6 +176,17 @@ test('chat with a Node client through the real relay; start-up measured', async 
   assert.deepEqual(plain(found.map((m) => m.seq)), [1]);
 });
 
+test('calls: a mini-program has no WebRTC, so call() rejects with 4920 (CallUnsupported), after checking its arguments', async () => {
+  const mp = program();
+  const alice = await miniClient(mp, 'mp-caller');
+  await alice.connect();
+  assert.equal(mp.eval('typeof RTCPeerConnection'), 'undefined');
+  const code = (p) => p.then(() => 'resolved', (e) => e.code);
+  assert.equal(await code(alice.call('')), 4903, 'a bad argument is a bad argument everywhere');
+  assert.equal(await code(alice.call('mp-callee')), 4920);
+  assert.equal(await code(alice.call('mp-callee', { audio: true, video: true })), 4920);
+});
+
 test('background and foreground: a clean close, and what the peer sent meanwhile arrives once, in order', async () => {
   const mp = program();
   const alice = await miniClient(mp, 'bg-alice');

@@ -21,3 +21,13 @@ export { useConnectionState, type ConnectionStatus } from './connection.js';
 export { useConversations, type ConversationsResult } from './conversations.js';
 export { useMessages, type MessagesResult, type UseMessagesOptions } from './messages.js';
 export { useTyping, TYPING_SHOW_MS, type TypingResult } from './typing.js';
+export {
+  usePresence,
+  useProfiles,
+  useProfile,
+  useTotalUnread,
+  useMembers,
+  type PresenceResult,
+  type ProfilesResult,
+  type MembersResult,
+} from './users.js';

@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-const PUBLIC = ['ParleyProvider', 'useClient', 'useConnectionState', 'useConversations', 'useMessages', 'useTyping'];
+const PUBLIC = [
+  'ParleyProvider', 'useClient', 'useConnectionState', 'useConversations', 'useMessages', 'useTyping',
+  'usePresence', 'useProfiles', 'useProfile', 'useTotalUnread', 'useMembers',
+];
 
 test('ESM and CommonJS export the same functions and constant, and nothing internal', async () => {
   const esm = await import('@parley-im/react');
@@ -21,7 +24,8 @@ test('ESM and CommonJS export the same functions and constant, and nothing inter
 test('the declarations carry the public types and strip the @internal merge rules', () => {
   for (const format of ['esm', 'cjs']) {
     const index = readFileSync(new URL(`../dist/${format}/index.d.ts`, import.meta.url), 'utf8');
-    for (const t of ['ParleyProviderProps', 'ConnectionStatus', 'ConversationsResult', 'MessagesResult', 'UseMessagesOptions']) {
+    for (const t of ['ParleyProviderProps', 'ConnectionStatus', 'ConversationsResult', 'MessagesResult', 'UseMessagesOptions',
+      'PresenceResult', 'ProfilesResult', 'MembersResult']) {
       assert.match(index, new RegExp(`\\b${t}\\b`), `${format} index.d.ts names ${t}`);
     }
     const merge = readFileSync(new URL(`../dist/${format}/merge.d.ts`, import.meta.url), 'utf8');

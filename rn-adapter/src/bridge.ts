@@ -10,7 +10,7 @@
  * ```
  * @packageDocumentation
  */
-import type { ClientEventName, ClientEvents, ClientOptions, LogLevel, Message, ParleyClient } from '@parley-im/sdk';
+import type { Call, CallEndReason, CallEvents, CallMedia, CallOptions, CallState, ClientEventName, ClientEvents, ClientOptions, LogLevel, Message, ParleyClient } from '@parley-im/sdk';
 import { Codes, ParleyError } from '@parley-im/sdk/errors';
 import {
   VERSIONS,
@@ -463,6 +463,7 @@ class ClientCore {
       this.finishClosed();
       return;
     }
+    this.endCalls('failed'); // their media and peer connections went with the page
     if (this.#paused) return; // reopened on resume
     this.synthState('reconnecting', 'the host page restarted');
     void this.reopen();
@@ -484,6 +485,7 @@ class ClientCore {
     // closed normally; the relay forgets the session at once. (A reopen in
     // progress does this itself when it finishes.)
     if (wasLive) this.quietInPage('$pause');
+    this.endCalls('failed'); // the page's client closes, and its calls with it
     this.synthState('disconnected', 'the app is in the background');
   }
 
@@ -539,7 +541,7 @@ class ClientCore {
       if (gone()) return;
       this.#live = true;
       // Subscriptions made since the open went out (the page ignores repeats).
-      for (const ev of this.#handlers.keys()) if (ev !== 'call') this.conn.post({ t: 'sub', c: this.c, ev });
+      for (const ev of this.#handlers.keys()) this.conn.post({ t: 'sub', c: this.c, ev });
       for (const call of this.#queued.splice(0)) this.postCall(call);
     } catch (e) {
       if (e instanceof Stale || gone()) return; // the next restart or resume opens it
@@ -652,8 +654,7 @@ class ClientCore {
     if (!hs) {
       hs = new Set();
       this.#handlers.set(event, hs);
-      // Calls do not cross the bridge (see call): nothing to subscribe to.
-      if (this.#live && event !== 'call') this.conn.post({ t: 'sub', c: this.c, ev: event });
+      if (this.#live) this.conn.post({ t: 'sub', c: this.c, ev: event });
     }
     const h = handler as (p: never) => void;
     hs.add(h);
@@ -697,16 +698,62 @@ class ClientCore {
   }
 
   /**
-   * placeCall is the client's call(): a call is a live object holding MediaStreams and peer connections,
-   * which cannot cross the bridge; React Native does not place or take calls
-   * through it (the 'call' event never fires here).
+   * placeCall is the client's call(). The call runs in the host page, where
+   * getUserMedia and RTCPeerConnection are, and the page shows its media
+   * (the WebView is the call screen); this side gets a {@link CallProxy}
+   * with the Call interface, its state mirrored from the page's events and
+   * its streams as descriptors ({ id, audio, video }).
    */
-  placeCall(userOrConversationId?: unknown): Promise<never> {
+  async placeCall(userOrConversationId?: unknown, options?: unknown): Promise<Call> {
     // Arguments first, as the SDK checks them: a bad call is a bad call everywhere.
     if (typeof userOrConversationId !== 'string' || userOrConversationId === '') {
-      return Promise.reject(invalid('call() needs a user id or a conversation id'));
+      throw invalid('call() needs a user id or a conversation id');
     }
-    return Promise.reject(new ParleyError(Codes.CallUnsupported, 'calls are not bridged to React Native: they need objects (MediaStream, RTCPeerConnection) that cannot cross to the app'));
+    const snap = (await this.call('call', options === undefined ? [userOrConversationId] : [userOrConversationId, options])) as CallSnapshot;
+    return this.callProxy(snap);
+  }
+
+  readonly #liveCalls = new Map<string, CallProxy>();
+  /** Events of calls this side has no proxy of yet (a placed call's, before its result). */
+  readonly #earlyCalls = new Map<string, { ev: string; p: unknown; call: CallSnapshot }[]>();
+
+  callProxy(snap: CallSnapshot): CallProxy {
+    let proxy = this.#liveCalls.get(snap.id);
+    if (!proxy) {
+      proxy = new CallProxy(this, snap);
+      if (snap.state !== 'ended') this.#liveCalls.set(snap.id, proxy);
+      for (const e of this.#earlyCalls.get(snap.id) ?? []) proxy.event(e.ev, e.p, e.call);
+      this.#earlyCalls.delete(snap.id);
+    }
+    return proxy;
+  }
+
+  /** callEvent routes a '$call' event of the page to its proxy. */
+  callEvent(p: unknown): void {
+    const e = p as { id?: unknown; ev?: unknown; p?: unknown; call?: CallSnapshot };
+    if (typeof e?.id !== 'string' || typeof e.ev !== 'string' || typeof e.call !== 'object' || e.call === null) return;
+    const proxy = this.#liveCalls.get(e.id);
+    if (!proxy) {
+      const q = this.#earlyCalls.get(e.id) ?? [];
+      if (q.length < 32) q.push({ ev: e.ev, p: e.p, call: e.call });
+      this.#earlyCalls.set(e.id, q);
+      if (this.#earlyCalls.size > 16) this.#earlyCalls.delete(this.#earlyCalls.keys().next().value as string);
+      return;
+    }
+    proxy.event(e.ev, e.p, e.call);
+    if (e.ev === 'ended') this.#liveCalls.delete(e.id);
+  }
+
+  /** endCalls ends every call of this side: the page that held them went away. */
+  endCalls(reason: CallEndReason): void {
+    for (const proxy of this.#liveCalls.values()) proxy.event('ended', { reason }, { ...proxy.snapshot(), state: 'ended' });
+    this.#liveCalls.clear();
+    this.#earlyCalls.clear();
+  }
+
+  /** callOp runs op on the page's call id. */
+  callOp(id: string, op: string, args: unknown[]): Promise<unknown> {
+    return this.call('$callOp', [id, op, ...args]);
   }
 
   /** typing is best-effort, as in the SDK: sent to the page without waiting, dropped while it is away. */
@@ -731,9 +778,11 @@ class ClientCore {
       }
     }).then(
       () => {
+        this.endCalls('failed');
         this.finishClosed();
       },
       (e) => {
+        this.endCalls('failed');
         this.finishClosed();
         throw e;
       },
@@ -754,6 +803,16 @@ class ClientCore {
     if (this.#closed && ev !== 'state') return;
     if (this.#paused && ev === 'state') return; // the page's client is closing: this side says "disconnected"
     this.setProps(s);
+    if (ev === '$call') {
+      this.callEvent(decodeValue(p));
+      return;
+    }
+    if (ev === 'call') {
+      const snap = decodeValue(p) as CallSnapshot;
+      if (typeof snap?.id !== 'string') return;
+      this.dispatch(ev, this.callProxy(snap));
+      return;
+    }
     this.dispatch(ev, decodeValue(p));
   }
 
@@ -789,6 +848,139 @@ class ClientCore {
       sink(l, message);
     } catch {
       /* a logger must not break the SDK either */
+    }
+  }
+}
+
+// --- calls -------------------------------------------------------------------
+
+/**
+ * A MediaStream as React Native sees it: the stream stays in the host page,
+ * which shows it (the WebView is the call screen); this is its id and what
+ * it carries.
+ */
+export interface CallStreamInfo {
+  id: string;
+  audio: boolean;
+  video: boolean;
+}
+
+/** A call's state as the page sends it. @internal */
+interface CallSnapshot {
+  id: string;
+  conversationId: string;
+  direction: 'outgoing' | 'incoming';
+  peers: string[];
+  media: CallMedia;
+  state: CallState;
+  localStream?: CallStreamInfo;
+  remoteStreams: CallStreamInfo[];
+}
+
+/**
+ * CallProxy is a call of the host page with the SDK's Call interface:
+ * methods go to the page's call by id, state and streams follow the page's
+ * events. localStream and remoteStreams are {@link CallStreamInfo}
+ * descriptors: the media plays in the WebView.
+ */
+class CallProxy {
+  id: string;
+  conversationId: string;
+  direction: 'outgoing' | 'incoming';
+  peers: string[];
+  media: CallMedia;
+  state: CallState;
+  localStream?: CallStreamInfo;
+  remoteStreams: CallStreamInfo[];
+  readonly #handlers = new Map<string, Set<(p: never) => void>>();
+
+  constructor(
+    private readonly core: ClientCore,
+    snap: CallSnapshot,
+  ) {
+    this.id = snap.id;
+    this.conversationId = snap.conversationId;
+    this.direction = snap.direction;
+    this.peers = snap.peers;
+    this.media = snap.media;
+    this.state = snap.state;
+    this.localStream = snap.localStream;
+    this.remoteStreams = snap.remoteStreams ?? [];
+  }
+
+  snapshot(): CallSnapshot {
+    const { id, conversationId, direction, peers, media, state, localStream, remoteStreams } = this;
+    return { id, conversationId, direction, peers, media, state, localStream, remoteStreams };
+  }
+
+  /** Set by the 'ended' event: nothing more happens to this call. */
+  #over = false;
+
+  #apply(snap: CallSnapshot): void {
+    if (this.#over) return;
+    this.peers = snap.peers ?? this.peers;
+    this.media = snap.media ?? this.media;
+    this.state = snap.state ?? this.state;
+    this.localStream = snap.localStream;
+    this.remoteStreams = snap.remoteStreams ?? [];
+  }
+
+  async #op(op: string, args: unknown[]): Promise<void> {
+    const r = await this.core.callOp(this.id, op, args);
+    if (typeof r === 'object' && r !== null && (r as CallSnapshot).id === this.id) this.#apply(r as CallSnapshot);
+  }
+
+  accept(options?: CallOptions): Promise<void> {
+    return this.#op('accept', options === undefined ? [] : [options]);
+  }
+
+  reject(): Promise<void> {
+    return this.#op('reject', []);
+  }
+
+  hangup(): Promise<void> {
+    return this.#op('hangup', []);
+  }
+
+  setMicrophoneEnabled(on: boolean): void {
+    if (typeof on !== 'boolean') throw invalid('setMicrophoneEnabled() needs a boolean');
+    this.#op('setMicrophoneEnabled', [on]).catch((e) => this.core.log('warn', `setMicrophoneEnabled: ${e instanceof Error ? e.message : String(e)}`));
+  }
+
+  setCameraEnabled(on: boolean): Promise<void> {
+    if (typeof on !== 'boolean') return Promise.reject(invalid('setCameraEnabled() needs a boolean'));
+    return this.#op('setCameraEnabled', [on]);
+  }
+
+  on<K extends keyof CallEvents>(event: K, handler: (payload: CallEvents[K]) => void): () => void {
+    if (event !== 'state' && event !== 'remoteStream' && event !== 'ended') throw invalid(`call.on(): ${JSON.stringify(event)} is not a call event; events: state, remoteStream, ended`);
+    if (typeof handler !== 'function') throw invalid('call.on() needs a handler function');
+    let hs = this.#handlers.get(event);
+    if (!hs) {
+      hs = new Set();
+      this.#handlers.set(event, hs);
+    }
+    const h = handler as (p: never) => void;
+    hs.add(h);
+    return () => {
+      hs.delete(h);
+    };
+  }
+
+  /** event applies one event of the page's call and tells the handlers. */
+  event(ev: string, p: unknown, snap: CallSnapshot): void {
+    if (this.#over) return;
+    this.#apply(snap);
+    if (ev === 'ended') {
+      this.#over = true;
+      this.state = 'ended';
+    }
+    for (const h of [...(this.#handlers.get(ev) ?? [])]) {
+      try {
+        (h as (x: unknown) => void)(p);
+      } catch (err) {
+        this.core.log('error', `a call "${ev}" handler threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      }
     }
   }
 }

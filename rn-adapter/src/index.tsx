@@ -40,13 +40,21 @@ export interface ParleyHostProps {
    */
   source: { uri: string; headers?: Record<string, string> } | { html: string; baseUrl: string };
   /**
-   * Extra props for the WebView, e.g. for calls later
-   * (`mediaCapturePermissionGrantType`). Those the host needs
+   * Extra props for the WebView (e.g. `mediaCapturePermissionGrantType`,
+   * which defaults to `'grantIfSameHostElsePrompt'`). Those the host needs
    * (`source`, `onMessage`, the crash handlers) cannot be replaced.
    */
   webViewProps?: Omit<WebViewProps, 'source' | 'onMessage' | 'onContentProcessDidTerminate' | 'onRenderProcessGone'>;
-  /** Style of the (invisible, 1×1) container. */
+  /** Style of the (invisible, 1×1) container; with `callVisible`, of the call screen. */
   style?: StyleProp<ViewStyle>;
+  /**
+   * Shows the WebView, which is the call screen while a call lasts: the
+   * host page plays the call's media there (the peers' video, this
+   * device's camera in a corner). Set it while the app has a call that is
+   * not ended (`call.on('state')`, `call.on('ended')`); the WebView fills
+   * its parent and takes touches. Defaults to false: hidden, 1×1.
+   */
+  callVisible?: boolean;
   /** Told when the WebView's content process died or the page failed to load; the host recovers by itself. */
   onHostError?: (reason: string) => void;
 }
@@ -111,7 +119,7 @@ export function ParleyHost(props: ParleyHostProps): ReactElement {
   };
 
   return (
-    <View style={[styles.hidden, props.style]} pointerEvents="none">
+    <View style={[props.callVisible ? styles.call : styles.hidden, props.style]} pointerEvents={props.callVisible ? 'auto' : 'none'}>
       <WebView
         key={generation}
         {...defaults}
@@ -147,13 +155,17 @@ const defaults: Partial<WebViewProps> = {
   incognito: false, // the cache must survive
   cacheEnabled: true,
   originWhitelist: ['https://*', 'http://*'],
-  // Calls (WebRTC) play audio and video inline without a tap.
+  // Calls (WebRTC) play audio and video inline without a tap, and the page
+  // (of the app's own origin) opens the camera and microphone without a
+  // second prompt after the app's (iOS 15+).
   mediaPlaybackRequiresUserAction: false,
   allowsInlineMediaPlayback: true,
+  mediaCapturePermissionGrantType: 'grantIfSameHostElsePrompt',
 };
 
 const styles = StyleSheet.create({
   hidden: { position: 'absolute', width: 1, height: 1, opacity: 0, overflow: 'hidden', left: 0, top: 0 },
+  call: { position: 'absolute', left: 0, top: 0, right: 0, bottom: 0, backgroundColor: '#000' },
 });
 
 /**

@@ -5,7 +5,7 @@
 //
 // The build rewrites the import of '@parley-im/sdk' to the copy beside this
 // file (./sdk/esm/index.js).
-import { createClient, ParleyError, type ClientOptions, type Message, type ParleyClient } from '@parley-im/sdk';
+import { createClient, ParleyError, type Call, type ClientOptions, type Message, type ParleyClient } from '@parley-im/sdk';
 import { VERSIONS, decode, decodeValue, encode, encodeValue, sendKey, type FromPage, type Props, type ToPage, type WireError } from './protocol.js';
 
 declare global {
@@ -29,14 +29,17 @@ interface HostDiagnostics {
   clients: number;
   /** Milliseconds since navigation start: ready posted, first client created, first connected. */
   timings: Record<string, number>;
+  /** The call view's media elements now: per call, the video frames each has decoded. */
+  callMedia(): { call: string; stream: string; local: boolean; frames: number }[];
 }
 
 const INVALID = 4903;
 const CLIENT_CLOSED = 4900;
 const UNSUPPORTED_VERSION = 4005;
+const CALL_NOT_FOUND = 4260;
 
 const boot = randomHex(8);
-const diag: HostDiagnostics = { boot, versions: VERSIONS, received: 0, ignored: 0, calls: {}, clients: 0, timings: {} };
+const diag: HostDiagnostics = { boot, versions: VERSIONS, received: 0, ignored: 0, calls: {}, clients: 0, timings: {}, callMedia: () => callView.media() };
 window.parleyHost = diag;
 
 interface Entry {
@@ -46,6 +49,8 @@ interface Entry {
   awaiting: { id: number; key: string }[];
   getters: string[];
   deviceId?: string;
+  /** The live calls of the client, by id: their MediaStreams stay here, shown by the call view. */
+  calls: Map<string, Call>;
 }
 
 const clients = new Map<number, Entry>();
@@ -161,12 +166,15 @@ async function open(v: number, msg: Extract<ToPage, { t: 'open' }>): Promise<voi
     options.platform ??= 'react-native';
     const client = await createClient(options);
     if (!diag.timings.created) diag.timings.created = Math.round(performance.now());
-    const entry: Entry = { client, offs: new Map(), awaiting: [], getters: getterNames(client), deviceId };
+    const entry: Entry = { client, offs: new Map(), awaiting: [], getters: getterNames(client), deviceId, calls: new Map() };
     clients.set(c, entry);
     diag.clients = clients.size;
     // Before any forwarder: tells React Native which outbox entry a send
     // became, the moment it is persisted.
     entry.offs.set('$correlate', client.on('message', (m) => correlate(v, entry, m)));
+    // Before the 'call' forwarder too: every call is adopted (shown, its
+    // events forwarded) whether React Native listens for calls or not.
+    entry.offs.set('$calls', client.on('call', (call) => adopt(v, c, entry, call)));
     entry.offs.set('$timing', client.on('state', (s) => {
       if (s.state === 'connected' && !diag.timings.connected) diag.timings.connected = Math.round(performance.now());
     }));
@@ -187,6 +195,12 @@ async function open(v: number, msg: Extract<ToPage, { t: 'open' }>): Promise<voi
 function subscribe(v: number, c: number, ev: string): void {
   const entry = clients.get(c);
   if (!entry || entry.offs.has(ev)) return;
+  if (ev === 'call') {
+    // A Call holds MediaStreams and peer connections: what crosses is its
+    // snapshot; React Native acts on it by id ($callOp).
+    entry.offs.set(ev, entry.client.on('call', (call) => post(v, { t: 'event', c, ev, p: encodeValue(callSnapshot(call)), s: props(c) })));
+    return;
+  }
   entry.offs.set(
     ev,
     entry.client.on(ev as 'state', (p) => post(v, { t: 'event', c, ev, p: encodeValue(p), s: props(c) })),
@@ -207,9 +221,15 @@ async function call(v: number, msg: Extract<ToPage, { t: 'call' }>): Promise<voi
       r = await closeQuietly(c, m === 'close');
     } else if (m === '$recoverSend') {
       r = await recoverSend(v, id, entry, msg.a);
+    } else if (m === '$callOp') {
+      r = await callOp(entry, decodeValue(msg.a) as unknown[]);
     } else {
       const args = decodeValue(msg.a) as unknown[];
       r = await invoke(id, entry, m, args);
+      if (m === 'call') {
+        adopt(v, c, entry, r as Call);
+        r = callSnapshot(r as Call);
+      }
     }
     post(v, { t: 'result', id, ok: true, r: encodeValue(r), s: props(c) });
   } catch (e) {
@@ -229,6 +249,46 @@ async function invoke(id: number, entry: Entry, m: string, args: unknown[]): Pro
   } finally {
     if (waiting) entry.awaiting = entry.awaiting.filter((x) => x !== waiting);
   }
+}
+
+/**
+ * adopt keeps a call of the client in the page: the call view shows its
+ * media, and its events go to React Native as '$call' events carrying the
+ * call's snapshot.
+ */
+function adopt(v: number, c: number, entry: Entry, call: Call): void {
+  if (entry.calls.has(call.id)) return;
+  entry.calls.set(call.id, call);
+  callView.add(call);
+  const forward = (ev: string, p: unknown) =>
+    post(v, { t: 'event', c, ev: '$call', p: encodeValue({ id: call.id, ev, p, call: callSnapshot(call) }), s: props(c) });
+  call.on('state', (st) => {
+    callView.update(call);
+    forward('state', st);
+  });
+  call.on('remoteStream', (stream) => {
+    callView.update(call);
+    forward('remoteStream', streamInfo(stream as MediaStream));
+  });
+  call.on('ended', (e) => {
+    entry.calls.delete(call.id);
+    callView.remove(call);
+    forward('ended', e);
+  });
+}
+
+/** What React Native may do to a call, and whether it answers with a promise. */
+const CALL_OPS = new Set(['accept', 'reject', 'hangup', 'setMicrophoneEnabled', 'setCameraEnabled']);
+
+/** callOp runs op on the call id of the client: [id, op, ...args]. */
+async function callOp(entry: Entry, args: unknown[]): Promise<unknown> {
+  const [id, op, ...rest] = args;
+  if (typeof id !== 'string' || typeof op !== 'string' || !CALL_OPS.has(op)) throw new ParleyError(INVALID, `no call operation ${String(op)}`);
+  const call = entry.calls.get(id);
+  if (!call) throw new ParleyError(CALL_NOT_FOUND, `no live call ${id} in this page`);
+  const r = await (call as unknown as Record<string, (...a: unknown[]) => unknown>)[op]!.apply(call, rest);
+  callView.update(call);
+  return r === undefined ? callSnapshot(call) : r;
 }
 
 function correlate(v: number, entry: Entry, m: Message): void {
@@ -433,6 +493,120 @@ function toWire(e: unknown): WireError {
   }
   return { code: 4905, message: e instanceof Error ? e.message : String(e) };
 }
+
+// --- calls --------------------------------------------------------------------
+
+/** What crosses the bridge of a MediaStream, which cannot: its id and kinds. */
+interface StreamInfo {
+  id: string;
+  audio: boolean;
+  video: boolean;
+}
+
+function streamInfo(s: MediaStream): StreamInfo {
+  return { id: s.id, audio: s.getAudioTracks().length > 0, video: s.getVideoTracks().length > 0 };
+}
+
+/** callSnapshot is a call's state as it crosses the bridge: streams as StreamInfo. */
+function callSnapshot(call: Call): Record<string, unknown> {
+  return {
+    id: call.id,
+    conversationId: call.conversationId,
+    direction: call.direction,
+    peers: [...call.peers],
+    media: { ...call.media },
+    state: call.state,
+    localStream: call.localStream ? streamInfo(call.localStream as MediaStream) : undefined,
+    remoteStreams: call.remoteStreams.map((s) => streamInfo(s as MediaStream)),
+  };
+}
+
+/**
+ * CallView shows the media of the page's live calls: the WebView is the
+ * call screen while a call lasts (the app makes it visible). Each call is
+ * a section with the peers' video (or, audio only, an element playing
+ * their sound) and this device's camera, muted, in a corner. Nothing is
+ * shown while there is no call. The element has the id `parley-call`
+ * and each part a class (`parley-remote`, `parley-local`) an app may
+ * style through injected CSS.
+ */
+class CallView {
+  readonly #sections = new Map<string, HTMLElement>();
+  #root: HTMLElement | null = null;
+
+  root(): HTMLElement {
+    if (!this.#root) {
+      const el = document.createElement('div');
+      el.id = 'parley-call';
+      el.style.cssText = 'position:fixed;inset:0;display:none;flex-direction:column;gap:4px;background:#000;';
+      document.body.appendChild(el);
+      this.#root = el;
+    }
+    return this.#root;
+  }
+
+  add(call: Call): void {
+    if (this.#sections.has(call.id)) return;
+    const sec = document.createElement('section');
+    sec.dataset.call = call.id;
+    sec.style.cssText = 'position:relative;flex:1;display:flex;flex-wrap:wrap;';
+    this.root().appendChild(sec);
+    this.#sections.set(call.id, sec);
+    this.root().style.display = 'flex';
+    this.update(call);
+  }
+
+  update(call: Call): void {
+    const sec = this.#sections.get(call.id);
+    if (!sec) return;
+    const want = new Map<string, { stream: MediaStream; local: boolean }>();
+    for (const s of call.remoteStreams) want.set((s as MediaStream).id, { stream: s as MediaStream, local: false });
+    if (call.localStream) want.set((call.localStream as MediaStream).id, { stream: call.localStream as MediaStream, local: true });
+    for (const el of Array.from(sec.querySelectorAll('video'))) {
+      if (!want.has(el.dataset.stream ?? '')) el.remove();
+    }
+    for (const [id, { stream, local }] of want) {
+      if (sec.querySelector(`video[data-stream="${CSS.escape(id)}"]`)) continue;
+      const v = document.createElement('video');
+      v.dataset.stream = id;
+      v.className = local ? 'parley-local' : 'parley-remote';
+      v.autoplay = true;
+      v.playsInline = true;
+      v.muted = local; // never play this device's own microphone back
+      v.style.cssText = local
+        ? 'position:absolute;right:8px;bottom:8px;width:28%;max-height:30%;object-fit:cover;z-index:1;'
+        : 'flex:1;min-width:50%;height:100%;object-fit:cover;';
+      v.srcObject = stream;
+      sec.appendChild(v);
+      v.play().catch(() => {
+        /* autoplay refused: the WebView needs mediaPlaybackRequiresUserAction={false} */
+      });
+    }
+  }
+
+  remove(call: Call): void {
+    const sec = this.#sections.get(call.id);
+    if (!sec) return;
+    for (const v of Array.from(sec.querySelectorAll('video'))) v.srcObject = null;
+    sec.remove();
+    this.#sections.delete(call.id);
+    if (this.#sections.size === 0 && this.#root) this.#root.style.display = 'none';
+  }
+
+  /** media lists the media elements shown, with the video frames each decoded. */
+  media(): { call: string; stream: string; local: boolean; frames: number }[] {
+    const out: { call: string; stream: string; local: boolean; frames: number }[] = [];
+    for (const [id, sec] of this.#sections) {
+      for (const v of Array.from(sec.querySelectorAll('video'))) {
+        const q = typeof v.getVideoPlaybackQuality === 'function' ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+        out.push({ call: id, stream: v.dataset.stream ?? '', local: v.classList.contains('parley-local'), frames: q });
+      }
+    }
+    return out;
+  }
+}
+
+const callView = new CallView();
 
 const DEVICE_KEY = 'parley.rn.deviceId';
 const inUse = new Set<string>();

@@ -29,6 +29,18 @@
 //               ask       {id, c, m}                    a question for RN (m: "token")
 //               log       {c, level, message}           a diagnostic of client c
 //
+// Calls (the SDK's Call holds MediaStreams and peer connections, which stay
+// in the page) cross as snapshots {id, conversationId, direction, peers,
+// media, state, localStream?, remoteStreams}, streams as {id, audio, video}:
+//
+//   RN → page   call      m "call"      places a call; the result is its snapshot
+//               call      m "$callOp"   a: [callId, op, ...args], op one of accept,
+//                                       reject, hangup, setMicrophoneEnabled,
+//                                       setCameraEnabled (4260: no such live call)
+//   page → RN   event     ev "call"     p: the snapshot of a call ringing here
+//               event     ev "$call"    p: {id, ev, p, call}: an event of a call
+//                                       (state, remoteStream, ended) and its snapshot
+//
 // Errors travel as {code, message}. Values go through encodeValue, which
 // keeps what JSON loses: bytes, undefined in arrays.
 

@@ -352,6 +352,9 @@ test('every method and getter of the real ParleyClient is reachable through the 
     const before = await view.diag();
     const order = [...methods].filter((m) => m !== 'close').concat(methods.has('close') ? ['close'] : []);
     for (const m of order) {
+      // A Node client has no WebRTC (4920) and the page has: calls through
+      // the bridge are tested against a browser peer in calls.test.mjs.
+      if (m === 'call') continue;
       const a = await outcome(real, m);
       const b = await outcome(viaBridge, m);
       assert.deepEqual(b, a, `${m}() through the bridge answers as the real client`);
@@ -359,7 +362,7 @@ test('every method and getter of the real ParleyClient is reachable through the 
     const afterDiag = await view.diag();
     for (const m of order) {
       if (['on', 'once', 'off', 'p2p'].includes(m)) continue; // answered on the React Native side, as the SDK does synchronously
-      if (m === 'call') continue; // refused on the React Native side (4920): calls are not bridged
+      if (m === 'call') continue; // not made here (above)
       assert.ok((afterDiag.calls[m] ?? 0) > (before.calls[m] ?? 0), `${m}() reached the page`);
     }
   } finally {

@@ -327,3 +327,63 @@ test('close: later calls reject with 4900, the state reads closed', async () => 
   assert.equal(err.code, 4900);
   assert.equal(typeof client.then, 'undefined', 'not a thenable');
 });
+
+test('calls: call() goes to the page and returns a Call proxy that follows the page; incoming calls arrive as proxies; a restart of the page ends them', async () => {
+  const { client, page, end } = await setup({ methods: [...METHODS, 'call'] });
+  const snap = (over) => ({ id: 'c1', conversationId: 'p:alice:bob', direction: 'outgoing', peers: ['bob'], media: { audio: true, video: true }, state: 'ringing', localStream: { id: 'local', audio: true, video: true }, remoteStreams: [], ...over });
+  await assert.rejects(client.call(''), (e) => e.code === 4903, 'arguments are checked first');
+  const placing = client.call('bob', { audio: true, video: true });
+  const placed = await page.call('call');
+  assert.deepEqual(decodeValue(placed.a), ['bob', { audio: true, video: true }]);
+  // An event of the call before its result: kept for the proxy.
+  page.event('$call', { id: 'c1', ev: 'state', p: 'connecting', call: snap({ state: 'connecting' }) });
+  page.reply(placed, snap());
+  const call = await placing;
+  assert.deepEqual([call.id, call.direction, call.peers, call.state, call.localStream], ['c1', 'outgoing', ['bob'], 'connecting', { id: 'local', audio: true, video: true }]);
+  const log = [];
+  call.on('state', (s) => log.push(['state', s]));
+  call.on('remoteStream', (s) => log.push(['remoteStream', s.id]));
+  call.on('ended', (e) => log.push(['ended', e.reason]));
+  assert.throws(() => call.on('nope', () => {}), (e) => e.code === 4903);
+  page.event('$call', { id: 'c1', ev: 'remoteStream', p: { id: 'r1', audio: true, video: true }, call: snap({ state: 'connecting', remoteStreams: [{ id: 'r1', audio: true, video: true }] }) });
+  page.event('$call', { id: 'c1', ev: 'state', p: 'connected', call: snap({ state: 'connected', remoteStreams: [{ id: 'r1', audio: true, video: true }] }) });
+  await until(() => call.state === 'connected', { what: 'connected' });
+  assert.deepEqual(call.remoteStreams, [{ id: 'r1', audio: true, video: true }]);
+  call.setMicrophoneEnabled(false);
+  const mic = await page.call('$callOp');
+  assert.deepEqual(decodeValue(mic.a), ['c1', 'setMicrophoneEnabled', false]);
+  page.reply(mic, snap({ state: 'connected' }));
+  const hanging = call.hangup();
+  const hang = await page.call('$callOp');
+  assert.deepEqual(decodeValue(hang.a), ['c1', 'hangup']);
+  page.reply(hang, undefined);
+  await hanging;
+  // As the SDK emits them: the state first, then ended.
+  page.event('$call', { id: 'c1', ev: 'state', p: 'ended', call: snap({ state: 'ended' }) });
+  page.event('$call', { id: 'c1', ev: 'ended', p: { reason: 'hangup' }, call: snap({ state: 'ended' }) });
+  await until(() => log.length === 4, { what: 'ended' });
+  assert.deepEqual(log, [['remoteStream', 'r1'], ['state', 'connected'], ['state', 'ended'], ['ended', 'hangup']]);
+
+  // Incoming: the 'call' event is subscribed in the page and arrives as a proxy.
+  const rung = [];
+  client.on('call', (c) => rung.push(c));
+  await until(() => page.got.some((m) => m.t === 'sub' && m.ev === 'call'), { what: "the page is asked for 'call' events" });
+  page.event('call', snap({ id: 'c2', direction: 'incoming', localStream: undefined }));
+  await until(() => rung.length === 1, { what: 'an incoming call' });
+  const inc = rung[0];
+  assert.deepEqual([inc.id, inc.direction, inc.state], ['c2', 'incoming', 'ringing']);
+  const accepting = inc.accept({ audio: true, video: false });
+  const acc = await page.call('$callOp');
+  assert.deepEqual(decodeValue(acc.a), ['c2', 'accept', { audio: true, video: false }]);
+  page.reply(acc, snap({ id: 'c2', direction: 'incoming', state: 'connecting' }));
+  await accepting;
+  assert.equal(inc.state, 'connecting');
+  const ended = [];
+  inc.on('ended', (e) => ended.push(e.reason));
+  // The page dies with the call in it: the call ends here, failed.
+  page.kill();
+  const next = new Page(end, { boot: 'boot-2', methods: [...METHODS, 'call'] });
+  next.ready();
+  await until(() => ended.length === 1, { what: 'the call ended by the restart' });
+  assert.deepEqual([ended[0], inc.state], ['failed', 'ended']);
+});

@@ -799,6 +799,7 @@ export class ChatApp {
               status === 'failed' ? h('span', { class: 'preview-failed' }, icon('alert', 'icon tiny'), 'Not sent · ') : null,
               status === 'pending' ? icon('clock', 'icon tiny muted') : null,
               conv.mentioned && unread ? h('span', { class: 'mention-badge', 'data-testid': 'mention-badge' }, '[@me] ') : null,
+              last?.type === 'system' ? '' : // members.ts: a group change names its actor
               last && group && !own && !last.recalled ? `${last.sender}: ` : own && last && !last.recalled ? 'You: ' : '',
               last?.recalled
                 ? h('em', null, `${own ? 'You' : last.sender} recalled a message`)

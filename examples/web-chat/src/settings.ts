@@ -57,7 +57,11 @@ export function convActions(client: ParleyClient, cv: Conversation, me: string, 
     toggle(cv.muted ? 'Unmute' : 'Mute', cv.muted, 'mute', () => client.setConversation(cv.id, { muted: !cv.muted }), 'mute'),
     toggle('Hide', false, 'hide', () => client.setConversation(cv.id, { hidden: true }).then(() => {
       toast('Hidden from the list until a new message arrives.');
-      if (location.hash === `#${cv.id}`) history.back();
+      // Close it: the app follows the URL's fragment (chat.ts route()).
+      if (decodeURIComponent(location.hash.slice(1)) === cv.id) {
+        history.replaceState(null, '', location.pathname + location.search);
+        window.dispatchEvent(new HashChangeEvent('hashchange'));
+      }
     }), 'hide'),
   );
   const other = peer(cv, me);

@@ -41,16 +41,26 @@ function goRelay() {
 
 // Timers. Go's wasm runtime waits for its next timer with setTimeout, and
 // a pending setTimeout keeps a Durable Object from hibernating. The relay's
-// long timers (each session's heartbeat deadline and token expiry, tens of
-// seconds away) are therefore kept here, not in setTimeout, and fired when
-// the next event reaches the object (a frame, a close, a request), before
-// that event is handed to Go: a session whose deadline passed is closed
-// then, as the native relay would have closed it. Short waits (the relay's
-// idle worker goroutines, retries; REAL_TIMER_MS or less) stay real
-// timeouts, so nothing in flight waits for an event. While the object
-// sleeps, Cloudflare itself notices sockets that died.
+// long timers (each session's heartbeat deadline and token expiry, seconds
+// to tens of seconds away) are therefore kept here, not in setTimeout, and
+// driven by the object's alarm: the alarm is set to the earliest of them
+// (an alarm wakes a hibernating object), and when it rings, or when any
+// other event reaches the object first (a frame, a close, a request), the
+// due timers fire before anything else is handed to Go. A session whose
+// heartbeat deadline or token expiry passes is thus closed on time even
+// when nothing else happens, as the native relay closes it. Short waits
+// (the relay's idle worker goroutines, retries; REAL_TIMER_MS or less) stay
+// real timeouts, so nothing in flight waits for an event.
 const REAL_TIMER_MS = 2000;
 let fireDueTimers = () => {};
+let nextDue = () => undefined; // the earliest deferred timer's due time (ms since the epoch), if any
+// The Relay objects of this isolate: one Go instance serves them all, so a
+// new deferred timer arms the alarm of each (an alarm that rings early
+// only fires what is due and re-arms).
+const objects = new Set();
+function armAll(due) {
+  for (const o of objects) o.armAlarm(due);
+}
 
 function hibernatableTimers(go) {
   const gojs = go.importObject.gojs;
@@ -63,8 +73,10 @@ function hibernatableTimers(go) {
     if (ms <= REAL_TIMER_MS) return schedule(sp);
     const id = go._nextCallbackTimeoutID++;
     go._scheduledTimeouts.set(id, undefined);
-    deferred.set(id, Date.now() + ms);
+    const due = Date.now() + ms;
+    deferred.set(id, due);
     go.mem.setInt32(sp + 16, id, true);
+    armAll(due);
   };
   gojs["runtime.clearTimeoutEvent"] = (sp) => {
     const id = go.mem.getInt32((sp >>> 0) + 8, true);
@@ -73,6 +85,11 @@ function hibernatableTimers(go) {
       return;
     }
     clear(sp);
+  };
+  nextDue = () => {
+    let min;
+    for (const due of deferred.values()) if (min === undefined || due < min) min = due;
+    return min;
   };
   fireDueTimers = () => {
     const now = Date.now();
@@ -94,7 +111,27 @@ export class Relay extends DurableObject {
     super(ctx, env);
     this.sockets = new Map(); // connection id → WebSocket
     this.objectId = ctx.id.toString();
+    this.alarmAt = undefined; // when this object's alarm is set to ring, as this instance set it
+    objects.add(this);
     ctx.blockConcurrencyWhile(() => this.boot());
+  }
+
+  // armAlarm makes the object's alarm ring no later than due (ms since the
+  // epoch); without due, at the earliest deferred timer.
+  armAlarm(due = nextDue()) {
+    if (due === undefined) return;
+    if (this.alarmAt !== undefined && this.alarmAt > Date.now() && this.alarmAt <= due) return;
+    this.alarmAt = due;
+    this.ctx.storage.setAlarm(due);
+  }
+
+  // alarm rings at the earliest deferred timer (or after an eviction, when
+  // the timers it was set for are gone with the Go instance: the restored
+  // sessions then have new ones): fire what is due and set the next one.
+  async alarm() {
+    this.alarmAt = undefined;
+    fireDueTimers();
+    this.armAlarm();
   }
 
   async boot() {
