@@ -73,6 +73,7 @@ const (
 	CodeRecalled         Code = 4233 // the message was recalled or deleted for everyone
 	CodeNotEditable      Code = 4234 // only text messages can be edited
 	CodeTooManyReactions Code = 4235 // the message has the most distinct reactions it may have
+	CodeAttachmentGone   Code = 4236 // the attachment was deleted with the message that carried it (recalled or deleted for everyone; HTTP 410)
 	CodeRole             Code = 4220 // the user's role in the group does not allow the operation
 	CodeRank             Code = 4221 // the target's role is equal to or higher than the user's
 	CodeNotMember        Code = 4222 // a target user is not a member of the group
@@ -181,6 +182,7 @@ var codeNames = map[Code]string{
 	CodeRecalled:            "message recalled",
 	CodeNotEditable:         "not editable",
 	CodeTooManyReactions:    "too many reactions",
+	CodeAttachmentGone:      "attachment gone",
 	CodeBadMessageID:        "bad message id",
 	CodeRole:                "role too low",
 	CodeRank:                "target rank too high",

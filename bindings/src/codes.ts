@@ -99,6 +99,8 @@ export const Codes = {
   NotEditable: 4234,
   /** 4235 too many reactions: the message has the most distinct reactions it may have. */
   TooManyReactions: 4235,
+  /** 4236 attachment gone: the attachment was deleted with the message that carried it (recalled or deleted for everyone; HTTP 410). */
+  AttachmentGone: 4236,
   /** 4240 upload too large: an upload above the relay's size limit (HTTP 413). */
   UploadTooLarge: 4240,
   /** 4241 upload type not allowed: an upload whose content type is not on the relay's allow-list (HTTP 415). */
@@ -227,6 +229,7 @@ const names: { readonly [code: number]: string } = {
   4233: "message recalled",
   4234: "not editable",
   4235: "too many reactions",
+  4236: "attachment gone",
   4240: "upload too large",
   4241: "upload type not allowed",
   4242: "upload incomplete",
