@@ -54,7 +54,7 @@ const (
 	CodeRenewRefused Code = 4255 // the renewal token is invalid, expired or for another user
 	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
 	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
-	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
+	CodeGroupID      Code = 4258 // a client-chosen group id the relay does not take: by default any, with client ids one outside the creator's namespace
 	CodeCallNotFound Code = 4260 // no such call, or it has ended
 	CodeNotInCall    Code = 4261 // the device is not a participant of the call (or not ringing for it)
 	CodeCallExists   Code = 4262 // the call id is already in use

@@ -48,7 +48,7 @@ func TestGroupConsent(t *testing.T) {
 	d := alice.push(proto.TypeDeliver).Body.(*proto.Deliver)
 	ev, err := proto.DecodeGroupEvent(d.Message.Body)
 	ok(t, err)
-	equal(t, [2]any{ev.Event, d.Message.Seq}, [2]any{proto.EventInvited, uint64(1)}, "alice sees the invitation")
+	equal(t, [2]any{ev.Event, d.Message.Seq}, [2]any{proto.EventInvited, uint64(2)}, "alice sees the invitation (after the created message)")
 	d = alice.push(proto.TypeDeliver).Body.(*proto.Deliver)
 	ev, err = proto.DecodeGroupEvent(d.Message.Body)
 	ok(t, err)

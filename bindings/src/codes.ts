@@ -115,7 +115,7 @@ export const Codes = {
   BadName: 4256,
   /** 4257 group limit: the user created too many groups (in all, or in the last hour). */
   GroupLimit: 4257,
-  /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
+  /** 4258 group id refused: a client-chosen group id the relay does not take: by default any, with client ids one outside the creator's namespace. */
   GroupID: 4258,
   /** 4260 call not found: no such call, or it has ended. */
   CallNotFound: 4260,
