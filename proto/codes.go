@@ -54,7 +54,7 @@ const (
 	CodeRenewRefused Code = 4255 // the renewal token is invalid, expired or for another user
 	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
 	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
-	CodeGroupID      Code = 4258 // a client-chosen group id outside the creator's namespace
+	CodeGroupID      Code = 4258 // a client-chosen group id the relay does not take: by default any, with client ids one outside the creator's namespace
 	CodeCallNotFound Code = 4260 // no such call, or it has ended
 	CodeNotInCall    Code = 4261 // the device is not a participant of the call (or not ringing for it)
 	CodeCallExists   Code = 4262 // the call id is already in use
@@ -73,6 +73,7 @@ const (
 	CodeRecalled         Code = 4233 // the message was recalled or deleted for everyone
 	CodeNotEditable      Code = 4234 // only text messages can be edited
 	CodeTooManyReactions Code = 4235 // the message has the most distinct reactions it may have
+	CodeAttachmentGone   Code = 4236 // the attachment was deleted with the message that carried it (recalled or deleted for everyone; HTTP 410)
 	CodeRole             Code = 4220 // the user's role in the group does not allow the operation
 	CodeRank             Code = 4221 // the target's role is equal to or higher than the user's
 	CodeNotMember        Code = 4222 // a target user is not a member of the group
@@ -181,6 +182,7 @@ var codeNames = map[Code]string{
 	CodeRecalled:            "message recalled",
 	CodeNotEditable:         "not editable",
 	CodeTooManyReactions:    "too many reactions",
+	CodeAttachmentGone:      "attachment gone",
 	CodeBadMessageID:        "bad message id",
 	CodeRole:                "role too low",
 	CodeRank:                "target rank too high",

@@ -79,13 +79,16 @@ type Prefs struct {
 }
 
 // UserEntry is one entry of the feed, with exactly one of Relation,
-// Setting, Prefs and Hidden set.
+// Setting, Prefs, Hidden and Notice set.
 type UserEntry struct {
 	Pos      uint64       `cbor:"1,keyasint"`
 	Relation *Relation    `cbor:"2,keyasint,omitempty"`
 	Setting  *ConvSetting `cbor:"3,keyasint,omitempty"`
 	Prefs    *Prefs       `cbor:"4,keyasint,omitempty"`
 	Hidden   *HideMessage `cbor:"5,keyasint,omitempty"` // a message the owner deleted for themselves
+	// Notice is an invitation of the owner into a group, or a join request
+	// to a group the owner administers; Done once it is no longer pending.
+	Notice *GroupNotice `cbor:"6,keyasint,omitempty"`
 }
 
 // UserSync asks for the feed entries changed after Cursor (0: all).

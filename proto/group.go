@@ -10,7 +10,7 @@ const (
 	TypeGroupOp     Type = 20 // c→s  change a group: members, roles, mutes, information, invitations, join requests
 	TypeMembers     Type = 21 // c→s  a page of a group's members
 	TypeMemberPage  Type = 22 // s→c  reply to Members
-	TypeGroupNotice Type = 23 // s→c  push: an invitation for this user, or a join request for a group this user administers
+	TypeGroupNotice Type = 23 // s→c  push: an invitation or join request (relays now send it as a user feed entry instead)
 	TypePending     Type = 24 // c→s  the pending invitations of this user, or the join requests of a group
 	TypePendingList Type = 25 // s→c  reply to Pending
 )
@@ -113,6 +113,9 @@ type GroupNotice struct {
 	By     string `cbor:"5,keyasint,omitempty"` // who invited
 	Note   string `cbor:"6,keyasint,omitempty"`
 	At     int64  `cbor:"7,keyasint,omitempty"` // unix milliseconds
+	// Done: no longer pending — accepted, declined, replaced or ended with
+	// the group (a user feed entry only).
+	Done bool `cbor:"8,keyasint,omitempty"`
 }
 
 // Pending asks for this user's pending invitations (ConvID empty) or for

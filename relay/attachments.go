@@ -115,6 +115,21 @@ func mayDownload(store Store) func(ctx context.Context, user, conv, id string) (
 	}
 }
 
+// isPartyOf answers UploadOptions.IsMember from the store: a party of a
+// one-to-one conversation, or a present member of a group.
+func isPartyOf(store Store) func(ctx context.Context, user, conv string) (bool, error) {
+	return func(ctx context.Context, user, conv string) (bool, error) {
+		if a, b, ok := proto.P2PMembers(conv); ok {
+			return user == a || user == b, nil
+		}
+		members, err := store.Members(ctx, conv)
+		if err != nil {
+			return false, err
+		}
+		return slices.Contains(members, user), nil
+	}
+}
+
 // mountUploads serves the attachment endpoints on mux from Options.Blobs
 // (or the default blob store) and gives the sessions the store for their
 // sends. Without a blob store it mounts nothing.
@@ -131,7 +146,7 @@ func (s *Server) mountUploads(mux *http.ServeMux, tokens *tokenPolicy) error {
 		}
 	}
 	h, err := NewUploadHandler(UploadOptions{
-		Blobs: blobs, Verify: tokens.verify, MayDownload: mayDownload(s.store),
+		Blobs: blobs, Verify: tokens.verify, MayDownload: mayDownload(s.store), IsMember: isPartyOf(s.store),
 		MaxUpload: o.MaxUpload, AllowTypes: o.UploadTypes,
 		UploadsPerMinute: o.UploadsPerMinute, UploadByteRate: o.UploadByteRate,
 		Origins: o.Origins, Logger: o.Logger,

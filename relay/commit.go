@@ -16,6 +16,10 @@ type commitReq struct {
 	id     uint64    // the Send's request id
 	readAt time.Time // when its frame was read, for the ack latency metric
 	size   int64     // what admission counted for it
+	// release is the attachment of the message a recall or delete erases
+	// (session_lifecycle.go): once the event is stored, its blob is
+	// deleted unless another message still carries it.
+	release string
 }
 
 // committer is the group committer: one goroutine that takes whatever sends
@@ -203,6 +207,9 @@ func (c *committer) complete(r *commitReq, res AppendResult) {
 		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: dm}}))
 		c.metrics.fanoutLatency.observe(since(began))
 		c.hooks.message(*m, res.Members)
+		if r.release != "" {
+			go r.from.env.releaseAttachment(r.release)
+		}
 	}
 }
 

@@ -254,9 +254,9 @@ func TestContactsOnlyInvitations(t *testing.T) {
 
 			g := alice.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "trip", Members: []string{"bob", "carol", "dave"}}).Body.(*proto.ConvResult).Conversation
 			equal(t, g.Members, []string{"alice", "carol"}, "alice's group: bob and dave only invited")
-			n := bob.push(proto.TypeGroupNotice).Body.(*proto.GroupNotice)
+			n := noticePush(bob)
 			equal(t, [2]string{n.ConvID, n.By}, [2]string{g.ID, "alice"}, "bob's invitation")
-			n = dave.push(proto.TypeGroupNotice).Body.(*proto.GroupNotice)
+			n = noticePush(dave)
 			equal(t, n.ConvID, g.ID, "dave's invitation")
 			e := bob.call(proto.TypeSend, &proto.Send{ConvID: g.ID, ClientID: "b1", MsgType: proto.MsgText, Text: "hi"})
 			equal(t, e.Body.(*proto.ErrorBody).Code, proto.CodeForbidden, "bob is not a member before accepting")
@@ -272,7 +272,7 @@ func TestContactsOnlyInvitations(t *testing.T) {
 				t.Fatalf("alice's add: %+v", f.Body)
 			}
 			for {
-				n = bob.push(proto.TypeGroupNotice).Body.(*proto.GroupNotice)
+				n = noticePush(bob)
 				if n.ConvID == k.ID {
 					break
 				}

@@ -38,8 +38,10 @@ type GroupOutcome struct {
 	// To are the users the messages are delivered to: the members after
 	// the change, and those whose membership it ended. Sorted.
 	To []string
-	// Notices are pushed to whom they concern.
+	// Notices are the invitations and join requests the change opened,
+	// and Ended those it ended (Done set), each for whom it concerns.
 	Notices []rules.Notice
+	Ended   []rules.Notice
 }
 
 // Grouper is the group side of a store.
@@ -63,6 +65,9 @@ type Grouper interface {
 	// group for a present or former member, nil for anyone else. Read
 	// receipts and attachment downloads are decided by it.
 	ReadSpans(ctx context.Context, conv, user string) (rules.Spans, error)
+	// Readers returns the current members of group conv whose
+	// memberships hold seq, sorted.
+	Readers(ctx context.Context, conv string, seq uint64) ([]string, error)
 }
 
 // memberPageLimit is the default and largest Members page.

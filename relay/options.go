@@ -51,13 +51,13 @@ type Options struct {
 	// Defaults to 30 s; negative means none.
 	TokenLeeway time.Duration
 
-	// GroupIDs says who names groups: "namespaced" (a client-chosen id must
-	// be g:<creator>.<rest>, so no user can squat another's ids), "server"
-	// (the relay names every group; a client-chosen id is refused, 4258) or
-	// "any" (any id, first come first served: one user can take an id
-	// another expects and have that user's sends land in their group).
-	// An empty id always gets a relay-assigned one. Defaults to
-	// "namespaced".
+	// GroupIDs says who names groups: "server" (the relay names every
+	// group; a client-chosen id is refused, 4258), "client" (a client-chosen
+	// id must be g:<creator>.<rest>, so no user can squat another's ids;
+	// "namespaced" is the same) or "any" (any id, first come first served:
+	// one user can take an id another expects and have that user's sends
+	// land in their group). An empty id always gets a relay-assigned one.
+	// Defaults to "server".
 	GroupIDs string
 
 	// RecallWindow is how long after sending a sender may recall or delete
@@ -347,10 +347,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	switch o.GroupIDs {
 	case "":
-		o.GroupIDs = rules.GroupIDsNamespaced
-	case rules.GroupIDsNamespaced, rules.GroupIDsServer, rules.GroupIDsAny:
+		o.GroupIDs = rules.GroupIDsServer
+	case "namespaced":
+		o.GroupIDs = rules.GroupIDsClient
+	case rules.GroupIDsClient, rules.GroupIDsServer, rules.GroupIDsAny:
 	default:
-		return o, fmt.Errorf("relay: GroupIDs %q is not namespaced, server or any", o.GroupIDs)
+		return o, fmt.Errorf("relay: GroupIDs %q is not server, client or any", o.GroupIDs)
 	}
 	switch o.InvitePolicy {
 	case "", "direct":

@@ -282,7 +282,7 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 	case *proto.Hello:
 		s.hello(now, f.ID, b)
 	case *proto.Send:
-		s.send(now, f.ID, b, 0)
+		s.send(now, f.ID, b, 0, "")
 	case *proto.Sync:
 		s.sync(f.ID, b)
 	case *proto.History:
@@ -443,7 +443,7 @@ func (s *Session) renew(now time.Time, id uint64, b *proto.Renew) {
 // send hands a Send (or an Amend, for a target seq above 0) to the
 // committer and returns at once: the committer
 // answers it (commit.go), so the reader never waits for a commit.
-func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64) {
+func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64, release string) {
 	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
 		s.replyErr(id, perr)
 		return
@@ -472,7 +472,7 @@ func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64) {
 	r := &commitReq{
 		req: AppendRequest{Sender: s.user, Device: s.device, Send: *b, CreatedAt: now.UnixMilli(),
 			Target: target, RecallWindow: s.env.limits.recallWindow},
-		from: s, id: id, readAt: now, size: size,
+		from: s, id: id, readAt: now, size: size, release: release,
 	}
 	if !s.env.commit.submit(r) {
 		s.env.admit.leave(s, size)
@@ -539,7 +539,7 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 		s.replyErr(id, perr)
 		return
 	}
-	spec, perr := rules.PlanGroup(s.user, b, now, func() string { return proto.GroupPrefix + randomHex(12) })
+	spec, perr := rules.PlanGroup(s.user, b, now, newGroupID(s.user, b)) // groupkey.go
 	if perr != nil {
 		s.replyErr(id, perr)
 		return
@@ -563,15 +563,30 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 		s.replyErr(id, err)
 		return
 	}
+	var first *proto.Message // the created message, when written now (group_created.go)
+	if created || conv.LastSeq == 0 {
+		if m, fresh, err := appendCreated(s.env.ctx, s.env.commit.store, conv, spec.Creator, now.UnixMilli()); err != nil {
+			s.env.log.Warn("group created message failed", "conv", spec.ID, "err", err)
+		} else if fresh {
+			first = &m
+		}
+	}
 	if created && len(invite) > 0 {
 		if out, ok := s.inviteAtCreation(now, spec.ID, invite); ok && out.View != nil {
 			conv = *out.View
 		}
 	}
+	if first != nil {
+		conv = s.viewAfterCreated(spec, conv, *first) // group_created.go
+	}
 	s.reply(proto.Frame{Type: proto.TypeConvResult, ID: id, Body: &proto.ConvResult{Conversation: conv}})
 	if created {
 		s.publishCreated(spec, conv) // session_group.go
 		s.env.hooks.groupChanged(conv, "created")
+	}
+	if first != nil {
+		// This session's reply carried it.
+		s.env.fan.publish(conv.Members, s.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: *first}}))
 	}
 }
 

@@ -84,10 +84,55 @@ func (s *Session) groupFanout(out *GroupOutcome) {
 		s.env.fan.publish(out.To, "", proto.MustEncode(proto.Frame{Type: proto.TypeDeliver,
 			Body: &proto.Deliver{Message: out.Messages[i]}}))
 	}
-	for _, n := range out.Notices {
-		to := slices.DeleteFunc(slices.Clone(n.To), func(u string) bool { return u == s.user })
-		if len(to) > 0 {
-			s.env.fan.publish(to, "", proto.MustEncode(proto.Frame{Type: proto.TypeGroupNotice, Body: &n.Notice}))
+	s.noticesToFeeds(out)
+}
+
+// noticesToFeeds writes the invitations and join requests a group change
+// opened or ended into the feeds of whom they concern (an invitee; a
+// group's admins and owner), and pushes each entry to all their sessions,
+// this one included: a device offline now finds them in its next user
+// sync, and an answered invitation is Done on every device of the
+// invitee. The group change is committed first; a failure here is logged,
+// and the pending state itself stays readable through Pending.
+func (s *Session) noticesToFeeds(out *GroupOutcome) {
+	var keys []FeedKey
+	var entries []proto.GroupNotice
+	for _, list := range [][]rules.Notice{out.Ended, out.Notices} {
+		for _, n := range list {
+			for _, u := range n.To {
+				keys = append(keys, FeedKey{User: u, Kind: rules.FeedNotice, Key: rules.NoticeKey(&n.Notice)})
+				entries = append(entries, n.Notice)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	// A key written twice (a request ended and opened again) keeps the
+	// last: the one opened.
+	last := make(map[FeedKey]int, len(keys))
+	for i, k := range keys {
+		last[k] = i
+	}
+	written, err := s.env.store.UpdateFeed(s.env.ctx, keys, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {
+		res := make([]*proto.UserEntry, len(keys))
+		for i, k := range keys {
+			if last[k] != i || (entries[i].Done && (cur[i].Notice == nil || cur[i].Notice.Done)) {
+				continue // nothing to end for someone who never had it
+			}
+			n := entries[i]
+			res[i] = &proto.UserEntry{Notice: &n}
+		}
+		return res, nil
+	})
+	if err != nil {
+		s.env.log.Warn("group notices to user feeds failed", "err", err)
+		return
+	}
+	for i, e := range written {
+		if e != nil {
+			s.env.fan.publish([]string{keys[i].User}, "",
+				proto.MustEncode(proto.Frame{Type: proto.TypeUserUpdate, Body: &proto.UserUpdate{Entry: *e}}))
 		}
 	}
 }
@@ -139,4 +184,21 @@ func (s *Session) admitSeq(conv string, seq uint64) (*proto.Error, error) {
 		return nil, err
 	}
 	return proto.Errorf(proto.CodeForbidden, "message %d of %s was sent while you were not a member", seq, conv), nil
+}
+
+// onlyReaders keeps, of a message's read receipts, the members whose
+// memberships hold it: a member added after it was sent neither read it
+// nor has it unread.
+func (s *Session) onlyReaders(conv string, seq uint64, read, unread []string) ([]string, []string, error) {
+	if proto.KindOf(conv) != proto.KindGroup {
+		return read, unread, nil
+	}
+	readers, err := s.env.store.Readers(s.env.ctx, conv, seq)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := func(us []string) []string {
+		return slices.DeleteFunc(us, func(u string) bool { _, ok := slices.BinarySearch(readers, u); return !ok })
+	}
+	return out(read), out(unread), nil
 }

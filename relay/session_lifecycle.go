@@ -2,7 +2,9 @@ package relay
 
 import (
 	"cmp"
+	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -14,7 +16,68 @@ import (
 // changes the target in the transaction that appends the event, and the
 // committer acks it and fans it out as it does a message.
 func (s *Session) amend(now time.Time, id uint64, b *proto.Amend) {
-	s.send(now, id, &proto.Send{ConvID: b.ConvID, ClientID: b.ClientID, MsgType: b.Op, Text: b.Text}, b.Target)
+	var release string
+	if b.Op == proto.MsgRecall || b.Op == proto.MsgDelete {
+		release = s.carried(b.ConvID, b.Target)
+	}
+	s.send(now, id, &proto.Send{ConvID: b.ConvID, ClientID: b.ClientID, MsgType: b.Op, Text: b.Text}, b.Target, release)
+}
+
+// carried returns the id of the attachment message seq of conv carries,
+// as this session's user reads it; "" for none, for a relay without blob
+// store or attachment lookup, and when the message cannot be read (the
+// amend is then refused by the store anyway).
+func (s *Session) carried(conv string, seq uint64) string {
+	if _, ok := s.env.store.(AttachmentUser); !ok || s.env.blobs == nil || rules.AdmitParty(s.user, conv) != nil {
+		return ""
+	}
+	page, err := s.env.store.History(s.env.ctx, s.user, proto.History{ConvID: conv, After: seq - 1, Limit: 1})
+	if err != nil || len(page.Messages) == 0 {
+		return ""
+	}
+	m := page.Messages[0]
+	if m.Seq != seq || !proto.IsAttachmentType(m.MsgType) {
+		return ""
+	}
+	a, err := proto.UnmarshalAttachment(m.Body)
+	if err != nil {
+		return ""
+	}
+	return a.ID
+}
+
+// releaseAttachment deletes the blob of attachment id once no stored
+// message carries it any more, leaving a tombstone so that a download
+// answers 4236 (gone) rather than a refusal. It runs after a recall or a
+// delete for everyone was stored, off the committer; a failure is logged
+// and keeps the blob (nothing is lost that a message still needs).
+func (e *sessionEnv) releaseAttachment(id string) {
+	au, ok := e.store.(AttachmentUser)
+	if !ok || e.blobs == nil {
+		return
+	}
+	ctx := e.ctx
+	used, err := au.AttachmentInUse(ctx, id)
+	if err != nil || used {
+		if err != nil {
+			e.log.Warn("attachment release: in use?", "id", id, "err", err)
+		}
+		return
+	}
+	meta, err := e.blobs.Stat(ctx, uploadKey(id))
+	if err != nil {
+		if !errors.Is(err, ErrBlobNotFound) {
+			e.log.Warn("attachment release: stat", "id", id, "err", err)
+		}
+		return
+	}
+	if err := e.blobs.Put(ctx, goneKey(id), strings.NewReader(""), BlobMeta{ContentType: "application/octet-stream", Owner: meta.Owner}); err != nil {
+		e.log.Warn("attachment release: tombstone", "id", id, "err", err)
+		return
+	}
+	if err := e.blobs.Delete(ctx, uploadKey(id)); err != nil {
+		e.log.Warn("attachment release: delete", "id", id, "err", err)
+	}
 }
 
 // hideMessage serves a HideMessage ("delete for me"): an entry of the
@@ -77,6 +140,9 @@ func (s *Session) receipts(id uint64, b *proto.Receipts) {
 		return
 	}
 	read, unread, err := rr.Receipts(s.env.ctx, s.user, b.ConvID, b.Seq)
+	if err == nil {
+		read, unread, err = s.onlyReaders(b.ConvID, b.Seq, read, unread) // session_group.go
+	}
 	if err != nil {
 		s.replyErr(id, err)
 		return

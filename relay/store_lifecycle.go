@@ -15,6 +15,15 @@ type ReceiptReader interface {
 	Receipts(ctx context.Context, user, conv string, seq uint64) (read, unread []string, err error)
 }
 
+// AttachmentUser tells whether an attachment is still carried by a
+// message. A store without it keeps every blob after a recall.
+type AttachmentUser interface {
+	// AttachmentInUse reports whether any stored message, of any
+	// conversation, carries attachment id. A recalled message carries
+	// none: a recall erases its body.
+	AttachmentInUse(ctx context.Context, id string) (bool, error)
+}
+
 // msgExtras are the fields of a stored message beyond the columns every
 // message has: the lifecycle's (reply, mentions, recalled, edited,
 // reactions, target), kept by the SQL stores in one CBOR column, ext, with

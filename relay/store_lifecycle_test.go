@@ -261,6 +261,44 @@ func testStoreLifecycle(t *testing.T, open func(t *testing.T) Store) {
 		equal(t, got[1], proto.UserEntry{}, "bob's: none")
 	})
 
+	t.Run("lifecycle/an attachment is in use while a message that is not recalled carries it", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		au, isAU := s.(AttachmentUser)
+		if !isAU {
+			t.Fatal("store cannot tell whether an attachment is in use")
+		}
+		g, ab := "g:attach", proto.P2PID("alice", "bob")
+		group(t, s, g)
+		const id, other = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+		img := func(conv, clientID, att string) AppendRequest {
+			r := msg("alice", conv, clientID, "", 1000)
+			r.Send.MsgType = proto.MsgImage
+			r.Send.Body = proto.MarshalAttachment(&proto.Attachment{ID: att, Name: "named " + id + ".png", Size: 1, Mime: "image/png"})
+			return r
+		}
+		inUse := func(att string) bool {
+			t.Helper()
+			used, err := au.AttachmentInUse(ctx, att)
+			ok(t, err)
+			return used
+		}
+		equal(t, inUse(id), false, "never sent")
+		appendOne(t, s, img(ab, "i1", id))
+		appendOne(t, s, img(g, "i2", id))
+		appendOne(t, s, img(g, "i3", other)) // its name holds id's bytes: no match
+		equal(t, inUse(id), true, "sent twice")
+		if r := appendOne(t, s, amend("alice", ab, "r1", proto.MsgRecall, 1, "", 2000)); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		equal(t, inUse(id), true, "one of two recalled")
+		if r := appendOne(t, s, amend("alice", g, "r2", proto.MsgDelete, 1, "", 2000)); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		equal(t, inUse(id), false, "both recalled")
+		equal(t, inUse(other), true, "the other attachment")
+	})
+
 	t.Run("lifecycle/read receipts and the p2p peer's cursor", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

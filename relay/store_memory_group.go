@@ -37,7 +37,7 @@ func (s *MemoryStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 	if perr != nil {
 		return GroupOutcome{}, perr
 	}
-	out := GroupOutcome{Notices: plan.Notices}
+	out := GroupOutcome{Notices: plan.Notices, Ended: plan.Ended}
 	to := recipients(st, &plan)
 	changed := plan.MembersChanged(st)
 	if plan.Name != nil {
@@ -189,4 +189,24 @@ func (s *MemoryStore) ReadSpans(ctx context.Context, conv, user string) (rules.S
 		return nil, nil
 	}
 	return c.spans(c.members[user]), nil
+}
+
+// Readers implements Grouper.
+func (s *MemoryStore) Readers(ctx context.Context, conv string, seq uint64) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	c := s.convs[conv]
+	if c == nil {
+		return nil, nil
+	}
+	var out []string
+	for _, u := range c.memberList {
+		if c.spans(c.members[u]).Has(seq) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }

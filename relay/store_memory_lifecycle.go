@@ -112,3 +112,22 @@ func (c *memConv) peerRead(user string) uint64 {
 	}
 	return 0
 }
+
+var _ AttachmentUser = (*MemoryStore)(nil)
+
+// AttachmentInUse implements AttachmentUser.
+func (s *MemoryStore) AttachmentInUse(ctx context.Context, id string) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	for _, c := range s.convs {
+		for i := range c.msgs {
+			if m := &c.msgs[i]; proto.IsAttachmentType(m.MsgType) && carries(m.Body, id) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}

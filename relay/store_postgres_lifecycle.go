@@ -238,3 +238,32 @@ func (c *pgConv) roleOf(user string) string {
 	}
 	return rules.RoleMember
 }
+
+var _ AttachmentUser = (*PostgresStore)(nil)
+
+// AttachmentInUse implements AttachmentUser. Only bodies holding id's
+// bytes are decoded (carries).
+func (s *PostgresStore) AttachmentInUse(ctx context.Context, id string) (bool, error) {
+	var used bool
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		used = false
+		rows, err := s.pool.Query(ctx, `SELECT body FROM messages
+			WHERE msg_type IN `+attachmentTypesSQL+` AND position($1::bytea in body) > 0`, []byte(id))
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var body []byte
+			if err := rows.Scan(&body); err != nil {
+				return false, err
+			}
+			if carries(body, id) {
+				used = true
+				return false, nil
+			}
+		}
+		return false, rows.Err()
+	})
+	return used, wrapStoreErr("attachment in use", err)
+}

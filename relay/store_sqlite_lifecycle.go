@@ -244,3 +244,27 @@ func (s *SQLiteStore) Receipts(ctx context.Context, user, conv string, seq uint6
 	read, unread = rules.ReceiptSplit(user, members, reads, seq)
 	return read, unread, nil
 }
+
+var _ AttachmentUser = (*SQLiteStore)(nil)
+
+// AttachmentInUse implements AttachmentUser, on the readers. Only bodies
+// holding id's bytes are decoded (carries), so another attachment whose
+// name contains the id is no match.
+func (s *SQLiteStore) AttachmentInUse(ctx context.Context, id string) (bool, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT body FROM messages
+		WHERE msg_type IN `+attachmentTypesSQL+` AND instr(body, ?) > 0`, []byte(id))
+	if err != nil {
+		return false, wrapStoreErr("attachment in use", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return false, wrapStoreErr("attachment in use", err)
+		}
+		if carries(body, id) {
+			return true, nil
+		}
+	}
+	return false, wrapStoreErr("attachment in use", rows.Err())
+}

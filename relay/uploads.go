@@ -81,6 +81,10 @@ type UploadOptions struct {
 	// MayDownload reports whether user may read a message of conv that
 	// carries attachment id (the uploader always may). Required.
 	MayDownload func(ctx context.Context, user, conv, id string) (bool, error)
+	// IsMember reports whether user is a member of conv now. It decides
+	// who is told that an attachment was deleted with its message (4236);
+	// nil tells only the uploader.
+	IsMember func(ctx context.Context, user, conv string) (bool, error)
 	// MaxUpload is the largest upload accepted, in bytes. Defaults to
 	// DefaultMaxUpload (100 MiB).
 	MaxUpload int64
@@ -293,7 +297,7 @@ func (h *uploadHandler) download(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	meta, err := h.o.Blobs.Stat(ctx, uploadKey(id))
 	if errors.Is(err, ErrBlobNotFound) {
-		refuse(w, http.StatusForbidden, forbidden)
+		h.gone(w, r, user, id, conv, forbidden)
 		return
 	}
 	if err != nil {
@@ -456,6 +460,33 @@ func refuse(w http.ResponseWriter, status int, perr *proto.Error) {
 		Message string     `json:"message"`
 	}{perr.Code, perr.Message})
 }
+
+// gone answers the download of an attachment whose bytes are not there:
+// 410 with 4236 when it was deleted with the message that carried it
+// (session_lifecycle.go) and the asker is its uploader or names a
+// conversation it was sent in; the usual refusal otherwise.
+func (h *uploadHandler) gone(w http.ResponseWriter, r *http.Request, user, id, conv string, forbidden *proto.Error) {
+	ctx := r.Context()
+	meta, err := h.o.Blobs.Stat(ctx, goneKey(id))
+	if err == nil && meta.Owner != user {
+		if !proto.ValidConvID(conv) || h.o.IsMember == nil {
+			err = ErrBlobNotFound
+		} else if _, err = h.o.Blobs.Stat(ctx, linkKey(id, conv)); err == nil {
+			if member, merr := h.o.IsMember(ctx, user, conv); merr != nil || !member {
+				err = ErrBlobNotFound
+			}
+		}
+	}
+	if err != nil {
+		refuse(w, http.StatusForbidden, forbidden)
+		return
+	}
+	refuse(w, http.StatusGone, proto.Errorf(proto.CodeAttachmentGone, "the attachment was deleted with its message"))
+}
+
+// goneKey marks an attachment deleted with its message; its owner is the
+// uploader's.
+func goneKey(id string) string { return "g/" + id }
 
 // uploadKey is where an upload's bytes are kept.
 func uploadKey(id string) string { return "u/" + id }

@@ -227,6 +227,8 @@ export interface StorageAccount {
   relations?: Relation[];
   settings?: StoredConvSetting[];
   drafts?: StoredDraft[];
+  /** Pending invitations of this user and join requests to the groups it administers. */
+  notices?: GroupNotice[];
   /** Ids of the messages this user deleted for themselves. */
   hidden?: string[];
 }
@@ -460,6 +462,12 @@ export interface GroupNotice {
   note?: string;
   /** Unix ms. */
   at: number;
+  /**
+   * No longer pending (accepted, declined, replaced, or ended with the
+   * group), on this device or another: an `invitation` or `joinRequest`
+   * event with it set withdraws the one announced before.
+   */
+  done?: boolean;
 }
 
 /**

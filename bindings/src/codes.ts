@@ -99,6 +99,8 @@ export const Codes = {
   NotEditable: 4234,
   /** 4235 too many reactions: the message has the most distinct reactions it may have. */
   TooManyReactions: 4235,
+  /** 4236 attachment gone: the attachment was deleted with the message that carried it (recalled or deleted for everyone; HTTP 410). */
+  AttachmentGone: 4236,
   /** 4240 upload too large: an upload above the relay's size limit (HTTP 413). */
   UploadTooLarge: 4240,
   /** 4241 upload type not allowed: an upload whose content type is not on the relay's allow-list (HTTP 415). */
@@ -113,7 +115,7 @@ export const Codes = {
   BadName: 4256,
   /** 4257 group limit: the user created too many groups (in all, or in the last hour). */
   GroupLimit: 4257,
-  /** 4258 group id refused: a client-chosen group id outside the creator's namespace. */
+  /** 4258 group id refused: a client-chosen group id the relay does not take: by default any, with client ids one outside the creator's namespace. */
   GroupID: 4258,
   /** 4260 call not found: no such call, or it has ended. */
   CallNotFound: 4260,
@@ -227,6 +229,7 @@ const names: { readonly [code: number]: string } = {
   4233: "message recalled",
   4234: "not editable",
   4235: "too many reactions",
+  4236: "attachment gone",
   4240: "upload too large",
   4241: "upload type not allowed",
   4242: "upload incomplete",

@@ -323,9 +323,17 @@ export interface ClientEvents {
   contactAnswer: ContactAnswerEvent;
   /** A relation changed — contact, request, block — here, on another of the user's devices, or by the other user. */
   contact: Relation;
-  /** This user is invited into a group (relay policy `consent`): answer with {@link ParleyClient.answerInvite}. */
+  /**
+   * This user is invited into a group (relay policy `consent`, or contacts only): answer with
+   * {@link ParleyClient.answerInvite}. Invitations come from the user feed, so a device that was
+   * offline gets them when it reconnects; once answered (on any device) or ended, the event comes
+   * again with `done: true`.
+   */
   invitation: GroupNotice;
-  /** A user asks to join a group this user administers: answer with {@link ParleyClient.answerJoin}. */
+  /**
+   * A user asks to join a group this user administers: answer with {@link ParleyClient.answerJoin}.
+   * Like invitations, synced to every device of every admin; `done: true` once answered or ended.
+   */
   joinRequest: GroupNotice;
   /** The total of {@link ParleyClient.totalUnread} changed; the payload is the new total. */
   totalUnread: number;
@@ -365,7 +373,7 @@ export interface SearchOptions {
 
 /** Options of {@link ParleyClient.createGroup}. */
 export interface CreateGroupOptions extends AbortOptions {
-  /** The group's id, `g:<user>.<name>` with this user's id: by default a relay refuses (4258) an id in another user's namespace. Defaults to one the client chooses in this namespace; a retry with the same id is idempotent. */
+  /** The group's id, `g:<user>.<name>` with this user's id. By default the relay names every group and refuses a chosen id (4258); a relay run with `--group-ids client` accepts one in this user's namespace, and a retry with the same id is idempotent. Leave it out to let the relay name the group: the request then carries an idempotency key, so a retry never creates a second group. */
   id?: string;
   /** The group's avatar (a URL or a key, at most 1 KiB). */
   avatar?: string;
@@ -768,7 +776,11 @@ export interface ParleyClient {
   /**
    * Creates a group with the given members (this user is always one; at
    * least one other is required, else 4903). Offline, the request waits for
-   * the connection; aborting `signal` before then means it is never sent.
+   * the connection; aborting `signal` before then means it is never sent. A
+   * request whose connection is lost before the reply is sent again on the
+   * next one with the same idempotency key: it resolves with the one group
+   * the relay created. The relay names the group; sends to it need its id,
+   * so they follow once the promise resolves.
    */
   createGroup(name: string, members: string[], options?: CreateGroupOptions): Promise<Conversation>;
   /** Changes a group's information (admin+; 4220 otherwise). Resolves with the group as this user sees it. */

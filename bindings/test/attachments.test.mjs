@@ -133,6 +133,24 @@ describe('attachments', () => {
     assert.deepEqual(await carol.messages(g.id).then((ms) => ms.filter((m) => m.type === 'image')), [], 'nor does she see the message');
   });
 
+  test('a recalled attachment is deleted: downloading it afterwards answers AttachmentGone; one still carried by another message stays', async () => {
+    const [alice, bob] = await Promise.all(['rc-alice', 'rc-bob'].map((u) => clientFor(relay, u, {}, open)));
+    await Promise.all([alice.connect(), bob.connect()]);
+    const conv = alice.p2p('rc-bob');
+    const data = new Uint8Array(2048).map((_, i) => (i * 3) & 0xff);
+    const sent = await alice.send(conv, { type: 'file', file: data, name: 'notes.pdf', mime: 'application/pdf' });
+    const seen = await eventually(async () => (await bob.messages(conv)).find((m) => m.clientId === sent.clientId), 10000, 'bob has the file');
+    assert.ok(Buffer.from(await bob.download(seen)).equals(Buffer.from(data)), 'downloaded before the recall');
+    await alice.recall(sent.id);
+    await eventually(async () => (await bob.messages(conv)).find((m) => m.id === sent.id)?.recalled, 10000, 'bob sees the recall');
+    await eventually(
+      () => bob.download(seen).then(() => false, (e) => e instanceof ParleyError && e.code === Codes.AttachmentGone),
+      10000,
+      'bob is told the attachment is gone',
+    );
+    await assert.rejects(alice.download(sent), (e) => e instanceof ParleyError && e.code === Codes.AttachmentGone, 'the uploader too');
+  });
+
   test('a disallowed type fails the message with the relay\'s code; a location is checked and delivered', async () => {
     const alice = await clientFor(relay, 'alice2', {}, open);
     const bob = await clientFor(relay, 'bob2', {}, open);

@@ -53,11 +53,11 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		Mentioned: true, MentionSeq: 1, PeerReadSeq: 1,
 		Role: "owner", Avatar: "a", Notice: "n", Custom: "c", JoinPolicy: "open", MutedUntil: 1, MuteAll: true,
 		Skipped: []core.SeqRange{{From: 1, To: 2}}}
-	notice := core.GroupNotice{Kind: "invite", ConvID: "g:x", Name: "n", User: "b", By: "a", Note: "n", At: 1}
+	notice := core.GroupNotice{Kind: "invite", ConvID: "g:x", Name: "n", User: "b", By: "a", Note: "n", At: 1, Done: true}
 	rel := core.Relation{User: "b", State: "pending", Note: "n", Blocked: true, At: 1}
 	set := core.ConvSetting{ConvID: "p:a:b", Pinned: true, Muted: true, Hidden: true, HiddenSeq: 1}
 	acct := core.Account{Cursor: 1, ContactsOnly: true, Relations: []core.Relation{rel}, Settings: []core.ConvSetting{set},
-		Drafts: []core.Draft{{ConvID: "p:a:b", Text: "t"}}, Hidden: []string{"p:a:b#1"}}
+		Drafts: []core.Draft{{ConvID: "p:a:b", Text: "t"}}, Notices: []core.GroupNotice{notice}, Hidden: []string{"p:a:b#1"}}
 	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1, Account: &acct,
 		Profiles: []core.Profile{{User: "b", UpdatedAt: 1}}}
 	e := core.OutboxEntry{Order: 1, Message: m}

@@ -95,6 +95,37 @@ type GroupPlan struct {
 	// Notices are pushed to whom they concern (the invitee; a request's
 	// admins).
 	Notices []Notice
+	// Ended are the invitations and join requests the plan ends
+	// (accepted, declined, replaced, or ended with the group), Done set,
+	// for whom they concerned.
+	Ended []Notice
+}
+
+// endPending records that st's pending notice of u ends.
+func (p *GroupPlan) endPending(st *GroupState, u string) {
+	n, ok := st.Pending[u]
+	if !ok {
+		return
+	}
+	n.Done = true
+	to := []string{u}
+	if n.Kind == proto.PendingRequest {
+		to = st.moderators()
+	}
+	p.Ended = append(p.Ended, Notice{To: to, Notice: n})
+}
+
+// FeedNotice is the user feed kind of invitations and join requests
+// (proto.UserEntry.Notice); NoticeKey is an entry's key.
+const FeedNotice = "n"
+
+// NoticeKey keys n in its owner's feed: one entry per group for an
+// invitation, one per group and requester for a join request.
+func NoticeKey(n *proto.GroupNotice) string {
+	if n.Kind == proto.PendingRequest {
+		return n.Kind + " " + n.ConvID + " " + n.User
+	}
+	return n.Kind + " " + n.ConvID
 }
 
 // Notice is a GroupNotice and who it is pushed to.
@@ -175,7 +206,17 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 		put(u, GroupMember{Role: proto.RoleMember, JoinedAt: now})
 		if _, ok := st.Pending[u]; ok {
 			p.DropPending = append(p.DropPending, u)
+			p.endPending(st, u)
 		}
+	}
+	// pend makes n the pending notice of its user, ending one of the
+	// other kind.
+	pend := func(n proto.GroupNotice, to []string) {
+		if old, ok := st.Pending[n.User]; ok && old.Kind != n.Kind {
+			p.endPending(st, n.User)
+		}
+		p.PutPending = append(p.PutPending, n)
+		p.Notices = append(p.Notices, Notice{To: to, Notice: n})
 	}
 	switch op.Op {
 	case proto.OpUpdate:
@@ -227,9 +268,7 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 				continue // invited already
 			}
 			invited = append(invited, u)
-			n := proto.GroupNotice{Kind: proto.PendingInvite, ConvID: st.ID, Name: st.Name, User: u, By: actor, At: now}
-			p.PutPending = append(p.PutPending, n)
-			p.Notices = append(p.Notices, Notice{To: []string{u}, Notice: n})
+			pend(proto.GroupNotice{Kind: proto.PendingInvite, ConvID: st.ID, Name: st.Name, User: u, By: actor, At: now}, []string{u})
 		}
 		if err := full(len(added)); err != nil {
 			return p, err
@@ -334,9 +373,7 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 			join(actor)
 			ev(proto.GroupEvent{Event: proto.EventJoined, Users: []string{actor}})
 		case proto.JoinApproval:
-			n := proto.GroupNotice{Kind: proto.PendingRequest, ConvID: st.ID, Name: st.Name, User: actor, Note: op.Note, At: now}
-			p.PutPending = append(p.PutPending, n)
-			p.Notices = append(p.Notices, Notice{To: st.moderators(), Notice: n})
+			pend(proto.GroupNotice{Kind: proto.PendingRequest, ConvID: st.ID, Name: st.Name, User: actor, Note: op.Note, At: now}, st.moderators())
 		default:
 			return p, proto.Errorf(proto.CodeJoinPolicy, "this group takes members by invitation only")
 		}
@@ -350,6 +387,7 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 		}
 		if !op.On {
 			p.DropPending = []string{u}
+			p.endPending(st, u)
 			ev(proto.GroupEvent{Event: proto.EventJoinDeclined, Users: []string{u}})
 			break
 		}
@@ -367,6 +405,7 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 		}
 		if !op.On {
 			p.DropPending = []string{actor}
+			p.endPending(st, actor)
 			ev(proto.GroupEvent{Event: proto.EventInviteDeclined, Users: []string{actor}})
 			break
 		}
@@ -393,6 +432,9 @@ func dismiss(st *GroupState, actor string) GroupPlan {
 		p.DropPending = append(p.DropPending, u)
 	}
 	slices.Sort(p.DropPending)
+	for _, u := range p.DropPending {
+		p.endPending(st, u)
+	}
 	return p
 }
 

@@ -84,6 +84,10 @@ func (w *jsonw) account(a *core.Account) {
 		w.close()
 	}
 	w.b = append(w.b, ']')
+	if len(a.Notices) > 0 {
+		w.key("notices")
+		w.b = AppendNotices(w.b, a.Notices) // jsgroups_js.go
+	}
 	if len(a.Hidden) > 0 {
 		w.strings("hidden", a.Hidden)
 	}
@@ -156,6 +160,7 @@ func (r *jsReader) account(m js.Value) *core.Account {
 			a.Drafts = append(a.Drafts, core.Draft{ConvID: r.str(e, "conversationId"), Text: r.str(e, "text")})
 		}
 	}
+	a.Notices = r.notices(o, "notices") // jsgroups_js.go
 	a.Hidden = r.strings(o, "hidden")
 	return a
 }

@@ -17,6 +17,18 @@ func (w *jsonw) groupState(c *core.Conversation) {
 	w.strOmit("joinPolicy", c.JoinPolicy)
 	w.intOmit("mutedUntil", c.MutedUntil)
 	w.boolOmit("muteAll", c.MuteAll)
+	if len(c.Skipped) > 0 {
+		w.key("skipped")
+		w.b = append(w.b, '[')
+		for i, sr := range c.Skipped {
+			w.elem(i)
+			w.open()
+			w.uint("from", sr.From)
+			w.uint("to", sr.To)
+			w.close()
+		}
+		w.b = append(w.b, ']')
+	}
 }
 
 // groupState reads the group state of a stored Conversation.
@@ -28,6 +40,32 @@ func (r *jsReader) groupState(o js.Value, c *core.Conversation) {
 	c.JoinPolicy = r.str(o, "joinPolicy")
 	c.MutedUntil = r.int(o, "mutedUntil")
 	c.MuteAll = r.bool(o, "muteAll")
+	if arr, n := r.array(o, "skipped"); n > 0 {
+		for i := range n {
+			e := arr.Index(i)
+			if e.Type() != js.TypeObject {
+				r.fail("conversation.skipped", "an array of objects")
+				return
+			}
+			c.Skipped = append(c.Skipped, core.SeqRange{From: r.uint(e, "from"), To: r.uint(e, "to")})
+		}
+	}
+}
+
+// notices reads an array of GroupNotice; what is not an object fails.
+func (r *jsReader) notices(o js.Value, k string) []core.GroupNotice {
+	arr, n := r.array(o, k)
+	var out []core.GroupNotice
+	for i := range n {
+		e := arr.Index(i)
+		if e.Type() != js.TypeObject {
+			r.fail(k, "an array of objects")
+			return nil
+		}
+		out = append(out, core.GroupNotice{Kind: r.str(e, "kind"), ConvID: r.str(e, "conversationId"), Name: r.str(e, "name"),
+			User: r.str(e, "user"), By: r.str(e, "by"), Note: r.str(e, "note"), At: r.int(e, "at"), Done: r.bool(e, "done")})
+	}
+	return out
 }
 
 func (w *jsonw) notice(n *core.GroupNotice) {
@@ -39,6 +77,7 @@ func (w *jsonw) notice(n *core.GroupNotice) {
 	w.strOmit("by", n.By)
 	w.strOmit("note", n.Note)
 	w.int("at", n.At)
+	w.boolOmit("done", n.Done)
 	w.close()
 }
 

@@ -51,7 +51,8 @@ type Account struct {
 	Relations    []Relation    `json:"relations,omitempty"`
 	Settings     []ConvSetting `json:"settings,omitempty"`
 	Drafts       []Draft       `json:"drafts,omitempty"`
-	Hidden       []string      `json:"hidden,omitempty"` // ids of the messages this user deleted for themselves
+	Notices      []GroupNotice `json:"notices,omitempty"` // pending invitations of this user and join requests to the groups it administers
+	Hidden       []string      `json:"hidden,omitempty"`  // ids of the messages this user deleted for themselves
 }
 
 // ContactAnswer is the other user's answer to this user's contact request.
@@ -75,13 +76,15 @@ type account struct {
 	relations    map[string]Relation
 	settings     map[string]ConvSetting
 	drafts       map[string]string
-	hidden       map[string]bool // message ids deleted for this user (lifecycle.go)
+	notices      map[string]GroupNotice // by noticeKey
+	hidden       map[string]bool        // message ids deleted for this user (lifecycle.go)
 	totalUnread  uint64
 	totalKnown   bool
 }
 
 func (c *Core) loadAccount(a *Account) {
-	c.acct = account{relations: map[string]Relation{}, settings: map[string]ConvSetting{}, drafts: map[string]string{}, hidden: map[string]bool{}}
+	c.acct = account{relations: map[string]Relation{}, settings: map[string]ConvSetting{}, drafts: map[string]string{},
+		hidden: map[string]bool{}, notices: map[string]GroupNotice{}}
 	if a == nil {
 		return
 	}
@@ -94,6 +97,9 @@ func (c *Core) loadAccount(a *Account) {
 	}
 	for _, d := range a.Drafts {
 		c.acct.drafts[d.ConvID] = d.Text
+	}
+	for _, n := range a.Notices {
+		c.acct.notices[noticeKey(&n)] = n
 	}
 	for _, id := range a.Hidden {
 		c.acct.hidden[id] = true
@@ -116,6 +122,9 @@ func (c *Core) saveAccount() {
 		a.Drafts = append(a.Drafts, Draft{ConvID: id, Text: t})
 	}
 	sort.Slice(a.Drafts, func(i, j int) bool { return a.Drafts[i].ConvID < a.Drafts[j].ConvID })
+	if len(c.acct.notices) > 0 {
+		a.Notices = c.sortedNotices()
+	}
 	for id := range c.acct.hidden {
 		a.Hidden = append(a.Hidden, id)
 	}
@@ -229,6 +238,8 @@ func (c *Core) applyEntry(e *proto.UserEntry) {
 		}
 	case e.Prefs != nil:
 		c.acct.contactsOnly = e.Prefs.ContactsOnly
+	case e.Notice != nil:
+		c.applyNotice(e.Notice)
 	case e.Hidden != nil && proto.ValidConvID(e.Hidden.ConvID) && e.Hidden.Seq > 0:
 		c.hideEntry(e.Hidden.ConvID, e.Hidden.Seq) // lifecycle.go
 	}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"sort"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -31,6 +32,10 @@ type GroupNotice struct {
 	By     string `json:"by,omitempty"`
 	Note   string `json:"note,omitempty"`
 	At     int64  `json:"at"` // unix ms
+	// No longer pending (accepted, declined, replaced, or ended with the
+	// group), on this device or another: an `invitation` or `joinRequest`
+	// event with it set withdraws the one announced before.
+	Done bool `json:"done,omitempty"`
 }
 
 // GroupOp asks the relay for a group operation (see proto.GroupOp). It
@@ -119,17 +124,62 @@ func (c *Core) pendingList(r *request, p *proto.PendingList) {
 }
 
 func noticeFrom(n *proto.GroupNotice) GroupNotice {
-	return GroupNotice{Kind: n.Kind, ConvID: n.ConvID, Name: n.Name, User: n.User, By: n.By, Note: n.Note, At: n.At}
+	return GroupNotice{Kind: n.Kind, ConvID: n.ConvID, Name: n.Name, User: n.User, By: n.By, Note: n.Note, At: n.At, Done: n.Done}
 }
 
-// groupNotice emits a pushed invitation or join request.
-func (c *Core) groupNotice(n *proto.GroupNotice) {
-	gn := noticeFrom(n)
-	kind := EventInvitation
+// noticeKey keys a pending notice in the account: one invitation per
+// group, one join request per group and requester.
+func noticeKey(n *GroupNotice) string {
 	if n.Kind == proto.PendingRequest {
+		return n.Kind + " " + n.ConvID + " " + n.User
+	}
+	return n.Kind + " " + n.ConvID
+}
+
+// groupNotice folds a pushed invitation or join request (a relay that
+// does not write them to the user feed pushes them so).
+func (c *Core) groupNotice(n *proto.GroupNotice) {
+	c.applyNotice(n)
+	c.saveAccount()
+}
+
+// applyNotice folds an invitation or join request of the user feed into
+// the account: a new pending one is announced (`invitation`,
+// `joinRequest`), and one that ends is announced again with Done — once
+// each, however often the feed lists it.
+func (c *Core) applyNotice(n *proto.GroupNotice) {
+	if (n.Kind != proto.PendingInvite && n.Kind != proto.PendingRequest) || !proto.ValidGroupID(n.ConvID) || !proto.ValidName(n.User) {
+		return
+	}
+	gn := noticeFrom(n)
+	k := noticeKey(&gn)
+	old, had := c.acct.notices[k]
+	switch {
+	case gn.Done && !had:
+		return
+	case gn.Done:
+		delete(c.acct.notices, k)
+	case had && old == gn:
+		return
+	default:
+		c.acct.notices[k] = gn
+	}
+	kind := EventInvitation
+	if gn.Kind == proto.PendingRequest {
 		kind = EventJoinRequest
 	}
 	c.emit(Event{Kind: kind, Notice: &gn})
+}
+
+// sortedNotices returns the pending invitations of this user and join requests
+// of the groups this user administers, as the user feed last said.
+func (c *Core) sortedNotices() []GroupNotice {
+	out := make([]GroupNotice, 0, len(c.acct.notices))
+	for _, n := range c.acct.notices {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return noticeKey(&out[i]) < noticeKey(&out[j]) })
+	return out
 }
 
 // mergeGroup applies the group state of a relay view rc to cv when rc is

@@ -1,16 +1,18 @@
 import { useEffect, useState, type ReactElement } from 'react';
 import { Button, FlatList, StyleSheet, Text, TextInput, View } from 'react-native';
 import { ParleyError } from '@parley-im/react-native';
-import type { Message, ParleyClient } from '@parley-im/sdk';
+import type { Call, Message, ParleyClient } from '@parley-im/sdk';
 
 interface Props {
   client: ParleyClient;
   conversationId: string;
   onBack: () => void;
+  /** A call placed from this conversation (one-to-one: the peer). */
+  onCall: (call: Call) => void;
 }
 
 /** One conversation: the cached page first, then live messages; sends show as pending until the relay acknowledges them. */
-export function Chat({ client, conversationId, onBack }: Props): ReactElement {
+export function Chat({ client, conversationId, onBack, onCall }: Props): ReactElement {
   const [messages, setMessages] = useState<Message[]>([]);
   const [draft, setDraft] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -51,9 +53,19 @@ export function Chat({ client, conversationId, onBack }: Props): ReactElement {
     });
   };
 
+  const call = () => {
+    // The camera and microphone open in the WebView's page (the app declares the permissions).
+    client.call(conversationId, { audio: true, video: true }).then(onCall, (e: unknown) => {
+      setError(e instanceof ParleyError ? `no call (${e.code}): ${e.message}` : String(e));
+    });
+  };
+
   return (
     <View style={styles.box}>
-      <Button title="‹ Conversations" onPress={onBack} />
+      <View style={styles.row}>
+        <Button title="‹ Conversations" onPress={onBack} />
+        {conversationId.startsWith('p:') && <Button title="Video call" onPress={call} />}
+      </View>
       {error && <Text style={styles.error}>{error}</Text>}
       <FlatList
         data={messages}

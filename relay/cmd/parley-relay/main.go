@@ -167,7 +167,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tokenLeeway := fs.Duration("token-leeway", relay.DefaultTokenLeeway, "clock skew forgiven on exp, nbf and iat; sessions end this long after exp unless renewed")
 	maxGroups := fs.Int("max-groups-per-user", 500, "groups one user may create in all; negative: no limit")
 	maxGroupsHour := fs.Int("max-groups-per-hour", 60, "groups one user may create in any hour; negative: no limit")
-	groupIDs := fs.String("group-ids", "namespaced", "who names groups: namespaced (chosen ids must be g:CREATOR.x), server (relay only) or any")
+	groupIDs := fs.String("group-ids", "server", "who names groups: server (the relay only), client (chosen ids must be g:CREATOR.x) or any")
 	recallWindow := fs.Duration("recall-window", 2*time.Minute, "how long a sender may recall a message (group admins: any time); negative: never")
 	invitePolicy := fs.String("invite-policy", "direct", "how users come into a group: direct (added at once) or consent (invited; a member once they accept)")
 	for name, variable := range map[string]string{
