@@ -183,6 +183,10 @@ describe('history visibility across leave and re-join', () => {
     // Read receipts of a message she could not read are refused.
     const gapSeq = (await alice.messages(g.id, { limit: 200 })).find((m) => m.text === 'gap 1').seq;
     assert.equal(await code(carol.readReceipts(g.id, gapSeq)), Codes.Forbidden);
+    // Receipts of a message list only who could read it: not erin, added later.
+    const firstSeq = (await alice.messages(g.id, { limit: 200 })).find((m) => m.text === 'before 1').seq;
+    const receipts = await alice.readReceipts(g.id, firstSeq);
+    assert.deepEqual([...receipts.read, ...receipts.unread].sort(), ['h1carol', 'h1dave']);
   });
 });
 
