@@ -655,8 +655,9 @@ export interface ParleyClient {
   /**
    * Asks `user` to be a contact; they get a `contactRequest` event with the
    * note. When they already asked this user, both become contacts at once.
-   * Rejects with 4275 (Blocked) when they blocked this user. Needs a
-   * connection (4901).
+   * Rejects with 4275 (Blocked) when they blocked this user, 4259
+   * (RelationLimit) when either user holds as many relations as the relay
+   * allows. Needs a connection (4901).
    */
   requestContact(user: string, note?: string): Promise<void>;
   /** Accepts or declines `user`'s request; they get a `contactAnswer` event. Rejects with 4277 (NoRequest) when there is none. */
@@ -670,7 +671,8 @@ export interface ParleyClient {
   /**
    * Blocks `user`: the relay refuses their one-to-one messages and contact
    * requests to this user with 4275 (Blocked), on every device. A contact
-   * stays a contact.
+   * stays a contact. Rejects with 4259 (RelationLimit) when this user holds
+   * as many relations as the relay allows and none with `user` yet.
    */
   block(user: string): Promise<void>;
   /** Undoes {@link ParleyClient.block}. */
