@@ -32,8 +32,8 @@ const (
 	reqCreateGroup
 	reqPing
 	reqRenew
-	reqAmend    // recall, edit, delete, react, hide (lifecycle.go)
-	reqReceipts // read receipts of a group
+	reqAmend      // unused: amends wait in the outbox as sends (lifecycle.go)
+	reqReceipts   // read receipts of a group
 	reqCallInvite // conv holds the call id, for the call requests
 	reqCallAccept
 	reqCallEnd
@@ -56,7 +56,6 @@ type request struct {
 	// autoID marks a create-group whose id the core chose (see CreateGroup).
 	autoID bool
 	group  *proto.CreateGroup // with autoID: the request, to ask again without the id
-	amend  *proto.Amend       // reqAmend: the request, to place its event on the ack
 
 	users *proto.SubscribePresence // reqPresence: the request (presence.go)
 }
@@ -209,10 +208,6 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		}
 		c.replied(r)
 	case *proto.Ack:
-		if r != nil && r.kind == reqAmend && r.amend.ClientID == body.ClientID {
-			c.amended(now, r, body)
-			return
-		}
 		if r == nil || r.kind != reqSend || r.clientID != body.ClientID {
 			c.badReply(now, f.ID, r, "ack for no matching send")
 			return
