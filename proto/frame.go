@@ -343,8 +343,12 @@ type Close struct {
 	Reason string `cbor:"2,keyasint,omitempty"`
 }
 
-// CreateGroup creates a group with the caller and Members. A ConvID chosen by
-// the client makes the request idempotent; empty asks the relay for one.
+// CreateGroup creates a group with the caller and Members. An empty ConvID
+// asks the relay for an id; Key then makes the request idempotent: the relay
+// answers every CreateGroup of one creator with one Key with the same group,
+// so a resend after a lost reply, or after a reconnect, creates nothing new.
+// A chosen ConvID (accepted only where the relay's policy allows it, 4258
+// otherwise) is its own idempotency key.
 type CreateGroup struct {
 	ConvID  string   `cbor:"1,keyasint,omitempty"`
 	Name    string   `cbor:"2,keyasint,omitempty"`
@@ -354,6 +358,9 @@ type CreateGroup struct {
 	Notice     string `cbor:"5,keyasint,omitempty"`
 	Custom     string `cbor:"6,keyasint,omitempty"`
 	JoinPolicy string `cbor:"7,keyasint,omitempty"` // JoinInvite when empty
+	// Key is the client's idempotency key for a create without ConvID, in
+	// the form of a name (ValidName); ignored with a ConvID.
+	Key string `cbor:"8,keyasint,omitempty"`
 }
 
 // ConvResult answers CreateGroup.

@@ -61,6 +61,9 @@ func Validate(body any) *Error {
 		if len(b.Name) > MaxGroupNameBytes {
 			return Errorf(CodeBadRequest, "create-group: name too long")
 		}
+		if b.Key != "" && !ValidName(b.Key) {
+			return Errorf(CodeBadRequest, "create-group: invalid key")
+		}
 		if len(b.Members) > MaxGroupMembers {
 			return Errorf(CodeTooLarge, "create-group: more than %d members", MaxGroupMembers)
 		}

@@ -150,6 +150,7 @@ func validVectors() []validVector {
 		{"create-group", Frame{Type: TypeCreateGroup, ID: 12, Body: &CreateGroup{ConvID: vGroup, Name: "Design team ✏️",
 			Members: []string{vBob, vCarol}}}},
 		{"create-group/relay-picks-id", Frame{Type: TypeCreateGroup, ID: 13, Body: &CreateGroup{Members: []string{vCarol}}}},
+		{"create-group/key", Frame{Type: TypeCreateGroup, ID: 17, Body: &CreateGroup{Members: []string{vCarol}, Key: "k7Qx2mN9pL4r"}}},
 		{"conv-result", Frame{Type: TypeConvResult, ID: 12, Body: &ConvResult{Conversation: newGroup}}},
 		{"resync", Frame{Type: TypeResync}},
 		{"renew", Frame{Type: TypeRenew, ID: 14, Body: &Renew{Token: vToken}}},

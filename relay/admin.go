@@ -199,9 +199,25 @@ func (s *Server) adminCreateGroup(r *http.Request, body any) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	var first *proto.Message
+	if created || conv.LastSeq == 0 {
+		m, fresh, err := appendCreated(r.Context(), s.store, conv, spec.Creator, time.Now().UnixMilli()) // group_created.go
+		if err != nil {
+			return 0, nil, err
+		}
+		if fresh {
+			first = &m
+		}
+	}
 	if created {
 		s.env.fan.publish(spec.Members, "",
 			proto.MustEncode(proto.Frame{Type: proto.TypeConvUpdate, Body: &proto.ConvUpdate{Conversation: conv}}))
+	}
+	if first != nil {
+		s.env.fan.publish(spec.Members, "", proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: *first}}))
+		conv = withCreated(conv, *first)
+	}
+	if created {
 		s.hooks.groupChanged(conv, "created") // webhooks.go
 		return http.StatusCreated, adminConv(conv), nil
 	}

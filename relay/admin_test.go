@@ -103,8 +103,9 @@ func TestAdminGroupsAndMessages(t *testing.T) {
 
 	status, m := r.admin("POST", "/admin/v1/messages", testAdminSecret, map[string]any{"conversationId": "g:ops-room", "from": "system", "text": "maintenance at 22:00"})
 	equal(t, status, http.StatusOK, "system message")
-	equal(t, m["seq"], any(float64(1)), "seq")
+	equal(t, m["seq"], any(float64(2)), "seq: after the created message")
 	for _, c := range []*client{alice, bob} {
+		equal(t, c.push(proto.TypeDeliver).Body.(*proto.Deliver).Message.MsgType, proto.MsgSystem, "created message")
 		d := c.push(proto.TypeDeliver).Body.(*proto.Deliver).Message
 		equal(t, d.Sender+": "+d.Text, "system: maintenance at 22:00", "delivered")
 	}

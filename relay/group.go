@@ -65,6 +65,9 @@ type Grouper interface {
 	// group for a present or former member, nil for anyone else. Read
 	// receipts and attachment downloads are decided by it.
 	ReadSpans(ctx context.Context, conv, user string) (rules.Spans, error)
+	// Readers returns the current members of group conv whose
+	// memberships hold seq, sorted.
+	Readers(ctx context.Context, conv string, seq uint64) ([]string, error)
 }
 
 // memberPageLimit is the default and largest Members page.

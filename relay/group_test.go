@@ -48,7 +48,7 @@ func TestGroupConsent(t *testing.T) {
 	d := alice.push(proto.TypeDeliver).Body.(*proto.Deliver)
 	ev, err := proto.DecodeGroupEvent(d.Message.Body)
 	ok(t, err)
-	equal(t, [2]any{ev.Event, d.Message.Seq}, [2]any{proto.EventInvited, uint64(1)}, "alice sees the invitation")
+	equal(t, [2]any{ev.Event, d.Message.Seq}, [2]any{proto.EventInvited, uint64(2)}, "alice sees the invitation (after the created message)")
 	d = alice.push(proto.TypeDeliver).Body.(*proto.Deliver)
 	ev, err = proto.DecodeGroupEvent(d.Message.Body)
 	ok(t, err)
@@ -76,16 +76,22 @@ func noticePush(c *client) *proto.GroupNotice {
 
 // TestJoinRequestsInTheFeed: a join request reaches the feed of every
 // admin and the owner, a device offline at the time finds it in its user
-// sync, and the answer of one admin ends it in all of their feeds.
+// sync, an admin who is demoted has it ended and one who is promoted gets
+// it, and the answer of one admin ends it in all of their feeds.
 func TestJoinRequestsInTheFeed(t *testing.T) {
 	t.Parallel()
 	r := startRelay(t, nil)
 	alice, _ := login(t, r, "alice", "d")
 	bob, _ := login(t, r, "bob", "d")
 	carol, _ := login(t, r, "carol", "d")
-	g := alice.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "club", Members: []string{"bob"}, JoinPolicy: proto.JoinApproval}).Body.(*proto.ConvResult).Conversation
-	equal(t, alice.call(proto.TypeGroupOp, &proto.GroupOp{ConvID: g.ID, Op: proto.OpRole, Users: []string{"bob"}, Role: proto.RoleAdmin}).Type,
-		proto.TypeConvResult, "bob made admin")
+	dave, _ := login(t, r, "dave", "d")
+	g := alice.call(proto.TypeCreateGroup, &proto.CreateGroup{Name: "club", Members: []string{"bob", "dave"}, JoinPolicy: proto.JoinApproval}).Body.(*proto.ConvResult).Conversation
+	role := func(u, role string) {
+		t.Helper()
+		equal(t, alice.call(proto.TypeGroupOp, &proto.GroupOp{ConvID: g.ID, Op: proto.OpRole, Users: []string{u}, Role: role}).Type,
+			proto.TypeConvResult, u+" made "+role)
+	}
+	role("bob", proto.RoleAdmin)
 	equal(t, carol.call(proto.TypeGroupOp, &proto.GroupOp{ConvID: g.ID, Op: proto.OpRequest, Note: "me too"}).Type, proto.TypeOK, "carol asks")
 	for _, c := range []*client{alice, bob} {
 		n := noticePush(c)
@@ -102,11 +108,20 @@ func TestJoinRequestsInTheFeed(t *testing.T) {
 	if seen == nil || seen.User != "carol" || seen.Done {
 		t.Fatalf("alice's offline device: %+v", feed.Entries)
 	}
-	equal(t, bob.call(proto.TypeGroupOp, &proto.GroupOp{ConvID: g.ID, Op: proto.OpAnswerJoin, Users: []string{"carol"}, On: true}).Type,
-		proto.TypeConvResult, "bob accepts")
-	for _, c := range []*client{alice, bob, alice2} {
+	// bob steps down, dave steps up: the request follows the role.
+	role("bob", proto.RoleMember)
+	if n := noticePush(bob); !n.Done || n.User != "carol" {
+		t.Fatalf("bob, no longer an admin: %+v", n)
+	}
+	role("dave", proto.RoleAdmin)
+	if n := noticePush(dave); n.Done || n.User != "carol" {
+		t.Fatalf("dave, a new admin: %+v", n)
+	}
+	equal(t, dave.call(proto.TypeGroupOp, &proto.GroupOp{ConvID: g.ID, Op: proto.OpAnswerJoin, Users: []string{"carol"}, On: true}).Type,
+		proto.TypeConvResult, "dave accepts")
+	for _, c := range []*client{alice, dave, alice2} {
 		if n := noticePush(c); !n.Done || n.User != "carol" {
-			t.Fatalf("after bob's answer: %+v", n)
+			t.Fatalf("after dave's answer: %+v", n)
 		}
 	}
 }

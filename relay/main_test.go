@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // TestMain fails the run if goroutines outlive the tests: every session,
@@ -87,7 +88,8 @@ type testRelay struct {
 // startRelay runs a relay with a memory store, changed by mod when not nil.
 func startRelay(t testing.TB, mod func(*Options)) *testRelay {
 	t.Helper()
-	o := Options{Data: t.TempDir(), Secret: testSecret, Logger: testLogger(), Store: NewMemoryStore()}
+	// Client-chosen ids, as newServer.
+	o := Options{Data: t.TempDir(), Secret: testSecret, Logger: testLogger(), Store: NewMemoryStore(), GroupIDs: rules.GroupIDsClient}
 	if mod != nil {
 		mod(&o)
 	}

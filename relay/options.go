@@ -51,13 +51,13 @@ type Options struct {
 	// Defaults to 30 s; negative means none.
 	TokenLeeway time.Duration
 
-	// GroupIDs says who names groups: "namespaced" (a client-chosen id must
-	// be g:<creator>.<rest>, so no user can squat another's ids), "server"
-	// (the relay names every group; a client-chosen id is refused, 4258) or
-	// "any" (any id, first come first served: one user can take an id
-	// another expects and have that user's sends land in their group).
-	// An empty id always gets a relay-assigned one. Defaults to
-	// "namespaced".
+	// GroupIDs says who names groups: "server" (the relay names every
+	// group; a client-chosen id is refused, 4258), "client" (a client-chosen
+	// id must be g:<creator>.<rest>, so no user can squat another's ids;
+	// "namespaced" is the same) or "any" (any id, first come first served:
+	// one user can take an id another expects and have that user's sends
+	// land in their group). An empty id always gets a relay-assigned one.
+	// Defaults to "server".
 	GroupIDs string
 
 	// RecallWindow is how long after sending a sender may recall or delete
@@ -80,6 +80,13 @@ type Options struct {
 	// MaxGroupsPerHour is how many groups one user may create in any hour
 	// (4257 above it). Defaults to 60; negative means no limit.
 	MaxGroupsPerHour int
+
+	// MaxRelations caps a user's relation entries: contacts, requests made
+	// and received, blocks, and the entries contacts leave when they end.
+	// A request or block that would make one more for a user at the cap is
+	// refused (4259); changing an existing one never is. Defaults to
+	// 5,000; negative means no cap.
+	MaxRelations int
 
 	// Origins are the Origin patterns allowed to open a WebSocket: hosts
 	// ("app.example.com", "*.example.com"), matched in any scheme, or
@@ -347,10 +354,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	switch o.GroupIDs {
 	case "":
-		o.GroupIDs = rules.GroupIDsNamespaced
-	case rules.GroupIDsNamespaced, rules.GroupIDsServer, rules.GroupIDsAny:
+		o.GroupIDs = rules.GroupIDsServer
+	case "namespaced":
+		o.GroupIDs = rules.GroupIDsClient
+	case rules.GroupIDsClient, rules.GroupIDsServer, rules.GroupIDsAny:
 	default:
-		return o, fmt.Errorf("relay: GroupIDs %q is not namespaced, server or any", o.GroupIDs)
+		return o, fmt.Errorf("relay: GroupIDs %q is not server, client or any", o.GroupIDs)
 	}
 	switch o.InvitePolicy {
 	case "", "direct":
@@ -364,6 +373,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxGroupsPerHour == 0 {
 		o.MaxGroupsPerHour = 60
+	}
+	if o.MaxRelations == 0 {
+		o.MaxRelations = rules.DefaultMaxRelations
 	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = 10 * time.Second

@@ -506,10 +506,21 @@ func TestCreateGroup(t *testing.T) {
 	equal(t, g.Members, []string{"alice", "bob", "carol"}, "members: sorted, deduplicated, creator included")
 	equal(t, alice2.push(proto.TypeConvUpdate).Body.(*proto.ConvUpdate).Conversation, g, "pushed group: the creator's view")
 	theirs := g
-	theirs.Role = proto.RoleMember
+	theirs.Role, theirs.ReadSeq = proto.RoleMember, 0
 	for _, c := range []*client{bob, carol} {
 		equal(t, c.push(proto.TypeConvUpdate).Body.(*proto.ConvUpdate).Conversation, theirs, "pushed group: a member's view")
 	}
+	// The group's first entry: {event: created, by, users}, delivered to
+	// every session but the creating one, whose reply carried it.
+	equal(t, g.LastSeq, uint64(1), "the created message is the group's first")
+	for _, c := range []*client{alice2, bob, carol} {
+		m := c.push(proto.TypeDeliver).Body.(*proto.Deliver).Message
+		ev, err := proto.DecodeGroupEvent(m.Body)
+		ok(t, err)
+		equal(t, [4]any{m.Seq, m.MsgType, ev.Event, ev.By}, [4]any{uint64(1), proto.MsgSystem, proto.EventCreated, "alice"}, "created message")
+		equal(t, ev.Users, []string{"bob", "carol"}, "created: the other members")
+	}
+	equal(t, g.LastMessage.ClientID, createdClientID(g.ID), "the reply's last message")
 	alice1.quiet("creator's session")
 	dave.quiet("non-member")
 
@@ -521,6 +532,10 @@ func TestCreateGroup(t *testing.T) {
 	equal(t, errCode(t, alice1.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:alice.fixed", Members: []string{"carol"}})), proto.CodeConflict, "other members")
 	equal(t, errCode(t, bob.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:alice.fixed", Members: []string{"alice"}})), proto.CodeGroupID, "another creator, in alice's namespace")
 	bob.push(proto.TypeConvUpdate) // g:fixed, once
+	bob.push(proto.TypeDeliver)    // its created message, once
+	alice2.push(proto.TypeConvUpdate)
+	alice2.push(proto.TypeDeliver)
+	bob.quiet("g:fixed told once")
 
 	// Members talk; the sender's own session gets only the ack.
 	ack := bob.ack(g.ID, "b1", "hello group")
@@ -700,6 +715,7 @@ func TestSlowConsumer(t *testing.T) {
 	g := sender.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:alice.flood", Members: []string{"bob", "carol"}})
 	equal(t, g.Type, proto.TypeConvResult, "group")
 	healthy.push(proto.TypeConvUpdate)
+	healthy.push(proto.TypeDeliver) // the created message, seq 1
 
 	// carol says hello, then never reads again.
 	slow := dial(t, r, false)
@@ -720,7 +736,7 @@ func TestSlowConsumer(t *testing.T) {
 	}()
 	for k := range n {
 		d := healthy.push(proto.TypeDeliver).Body.(*proto.Deliver)
-		equal(t, d.Message.Seq, uint64(k+1), "healthy member's deliver")
+		equal(t, d.Message.Seq, uint64(k+2), "healthy member's deliver")
 	}
 	ok(t, <-acks)
 	for k := range n {

@@ -136,6 +136,7 @@ type sessionLimits struct {
 	tokenLeeway      time.Duration
 	maxGroups        int // per user, ≤ 0: none
 	maxGroupsHour    int // per user and hour, ≤ 0: none
+	maxRelations     int // relation entries per user, ≤ 0: none
 	groupIDs         string
 	recallWindow     time.Duration
 	invitePolicy     string // "direct" or "consent"
@@ -539,7 +540,7 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 		s.replyErr(id, perr)
 		return
 	}
-	spec, perr := rules.PlanGroup(s.user, b, now, func() string { return proto.GroupPrefix + randomHex(12) })
+	spec, perr := rules.PlanGroup(s.user, b, now, newGroupID(s.user, b)) // groupkey.go
 	if perr != nil {
 		s.replyErr(id, perr)
 		return
@@ -563,15 +564,30 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 		s.replyErr(id, err)
 		return
 	}
+	var first *proto.Message // the created message, when written now (group_created.go)
+	if created || conv.LastSeq == 0 {
+		if m, fresh, err := appendCreated(s.env.ctx, s.env.commit.store, conv, spec.Creator, now.UnixMilli()); err != nil {
+			s.env.log.Warn("group created message failed", "conv", spec.ID, "err", err)
+		} else if fresh {
+			first = &m
+		}
+	}
 	if created && len(invite) > 0 {
 		if out, ok := s.inviteAtCreation(now, spec.ID, invite); ok && out.View != nil {
 			conv = *out.View
 		}
 	}
+	if first != nil {
+		conv = s.viewAfterCreated(spec, conv, *first) // group_created.go
+	}
 	s.reply(proto.Frame{Type: proto.TypeConvResult, ID: id, Body: &proto.ConvResult{Conversation: conv}})
 	if created {
 		s.publishCreated(spec, conv) // session_group.go
 		s.env.hooks.groupChanged(conv, "created")
+	}
+	if first != nil {
+		// This session's reply carried it.
+		s.env.fan.publish(conv.Members, s.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: *first}}))
 	}
 }
 

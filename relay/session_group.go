@@ -185,3 +185,20 @@ func (s *Session) admitSeq(conv string, seq uint64) (*proto.Error, error) {
 	}
 	return proto.Errorf(proto.CodeForbidden, "message %d of %s was sent while you were not a member", seq, conv), nil
 }
+
+// onlyReaders keeps, of a message's read receipts, the members whose
+// memberships hold it: a member added after it was sent neither read it
+// nor has it unread.
+func (s *Session) onlyReaders(conv string, seq uint64, read, unread []string) ([]string, []string, error) {
+	if proto.KindOf(conv) != proto.KindGroup {
+		return read, unread, nil
+	}
+	readers, err := s.env.store.Readers(s.env.ctx, conv, seq)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := func(us []string) []string {
+		return slices.DeleteFunc(us, func(u string) bool { _, ok := slices.BinarySearch(readers, u); return !ok })
+	}
+	return out(read), out(unread), nil
+}

@@ -140,6 +140,9 @@ func (s *Session) receipts(id uint64, b *proto.Receipts) {
 		return
 	}
 	read, unread, err := rr.Receipts(s.env.ctx, s.user, b.ConvID, b.Seq)
+	if err == nil {
+		read, unread, err = s.onlyReaders(b.ConvID, b.Seq, read, unread) // session_group.go
+	}
 	if err != nil {
 		s.replyErr(id, err)
 		return

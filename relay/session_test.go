@@ -162,12 +162,13 @@ func TestSessionRequests(t *testing.T) {
 	equal(t, g.Type, proto.TypeConvResult, "create group")
 	equal(t, g.Body.(*proto.ConvResult).Conversation.Members, []string{"alice", "bob"}, "members")
 	equal(t, bob.next().Type, proto.TypeConvUpdate, "bob learns of the group")
+	equal(t, bob.next().Type, proto.TypeDeliver, "bob gets its created message")
 	ack := call(bob, proto.TypeSend, 6, &proto.Send{ConvID: "g:alice.team", ClientID: "b1", MsgType: proto.MsgText, Text: "yo"})
 	equal(t, ack.Type, proto.TypeAck, "bob writes to the group")
 	equal(t, alice.next().Type, proto.TypeDeliver, "alice gets bob's message")
 
 	page := call(alice, proto.TypeHistory, 7, &proto.History{ConvID: "g:alice.team"})
-	equal(t, len(page.Body.(*proto.HistoryPage).Messages), 1, "history")
+	equal(t, len(page.Body.(*proto.HistoryPage).Messages), 2, "history: created, bob's")
 	res := call(alice, proto.TypeSync, 8, &proto.Sync{})
 	equal(t, len(res.Body.(*proto.SyncResult).Conversations), 1, "sync")
 	equal(t, call(alice, proto.TypeRead, 9, &proto.Read{ConvID: "g:alice.team", Seq: 1}).Type, proto.TypeOK, "read")
@@ -408,10 +409,12 @@ func TestSessionGroupIDPolicy(t *testing.T) {
 		user   string
 		code   proto.Code // 0: created
 	}{
-		{"", "g:alice.team", "alice", 0},
-		{"", "g:alice.team", "mallory", proto.CodeGroupID},
-		{"", "g:team", "alice", proto.CodeGroupID},
+		{"", "g:alice.team", "alice", proto.CodeGroupID}, // the default: the relay names groups
 		{"", "", "mallory", 0},
+		{rules.GroupIDsClient, "g:alice.team", "alice", 0},
+		{rules.GroupIDsClient, "g:alice.team", "mallory", proto.CodeGroupID},
+		{rules.GroupIDsClient, "g:team", "alice", proto.CodeGroupID},
+		{"namespaced", "g:alice.team", "alice", 0},
 		{rules.GroupIDsServer, "g:alice.team", "alice", proto.CodeGroupID},
 		{rules.GroupIDsServer, "", "alice", 0},
 		{rules.GroupIDsAny, "g:team", "mallory", 0},

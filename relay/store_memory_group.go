@@ -190,3 +190,23 @@ func (s *MemoryStore) ReadSpans(ctx context.Context, conv, user string) (rules.S
 	}
 	return c.spans(c.members[user]), nil
 }
+
+// Readers implements Grouper.
+func (s *MemoryStore) Readers(ctx context.Context, conv string, seq uint64) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	c := s.convs[conv]
+	if c == nil {
+		return nil, nil
+	}
+	var out []string
+	for _, u := range c.memberList {
+		if c.spans(c.members[u]).Has(seq) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}

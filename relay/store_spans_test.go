@@ -69,6 +69,14 @@ func testStoreSpans(t *testing.T, open func(t *testing.T) Store) {
 		all, err := s.ReadSpans(ctx, conv, "alice")
 		ok(t, err)
 		equal(t, all, rules.Spans{{From: 1, To: 0}}, "a first member reads it all")
+		for seq, want := range map[uint64][]string{
+			2: {"alice", "bob", "carol"}, 6: {"alice", "bob"}, 9: {"alice", "bob", "carol"}, 14: {"alice", "bob"},
+			16: {"alice", "bob", "carol", "dave"},
+		} {
+			got, err := s.Readers(ctx, conv, seq)
+			ok(t, err)
+			equal(t, got, want, fmt.Sprintf("readers of %d", seq))
+		}
 
 		for _, limit := range []uint32{1, 2, 3, 5, 100} {
 			// Forwards from the start, as a device that was offline throughout.

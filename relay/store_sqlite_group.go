@@ -353,3 +353,24 @@ func sqliteSpans(ctx context.Context, q sqliteQuerier, conv, user string) (rules
 	}
 	return memberSpans(past, uint64(from.Int64), uint64(left.Int64)), uint64(last), true, nil
 }
+
+// Readers implements Grouper, on the readers.
+func (s *SQLiteStore) Readers(ctx context.Context, conv string, seq uint64) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT user_id FROM members m WHERE conv_id = ?1 AND left_seq = 0
+		AND (max(from_seq, 1) <= ?2 OR EXISTS (SELECT 1 FROM member_spans p
+			WHERE p.conv_id = m.conv_id AND p.user_id = m.user_id AND ?2 BETWEEN p.from_seq AND p.to_seq))
+		ORDER BY user_id`, conv, clampInt64(seq))
+	if err != nil {
+		return nil, wrapStoreErr("readers", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, wrapStoreErr("readers", err)
+		}
+		out = append(out, u)
+	}
+	return out, wrapStoreErr("readers", rows.Err())
+}

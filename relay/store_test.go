@@ -288,6 +288,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreByteBudget(t, open)       // store_suite_test.go
 	testStoreHugeCursors(t, open)      // store_suite_test.go
 	testStoreNonMembers(t, open)
+	testStoreKeyedCreate(t, open) // store_groupkey_test.go
 	testStoreLifecycle(t, open)   // store_lifecycle_test.go
 	testStoreGroups(t, open)      // store_group_test.go
 	testStoreSpans(t, open)       // store_spans_test.go

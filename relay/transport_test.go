@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // fakeTransport is an in-memory Transport with fault knobs, standing in for
@@ -204,7 +205,9 @@ func (f *fakeTransport) isClosed() bool {
 // nil, that nothing listens for: connections come in through Open.
 func newServer(t testing.TB, mod func(*Options)) *Server {
 	t.Helper()
-	o := Options{Data: t.TempDir(), Secret: testSecret, Logger: testLogger(), Store: NewMemoryStore()}
+	// Client-chosen group ids, so tests can name their groups; the default
+	// (the relay names them) is tested with GroupIDs "" in TestSessionGroupIDPolicy.
+	o := Options{Data: t.TempDir(), Secret: testSecret, Logger: testLogger(), Store: NewMemoryStore(), GroupIDs: rules.GroupIDsClient}
 	if mod != nil {
 		mod(&o)
 	}

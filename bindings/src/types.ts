@@ -373,7 +373,7 @@ export interface SearchOptions {
 
 /** Options of {@link ParleyClient.createGroup}. */
 export interface CreateGroupOptions extends AbortOptions {
-  /** The group's id, `g:<user>.<name>` with this user's id: by default a relay refuses (4258) an id in another user's namespace. Defaults to one the client chooses in this namespace; a retry with the same id is idempotent. */
+  /** The group's id, `g:<user>.<name>` with this user's id. By default the relay names every group and refuses a chosen id (4258); a relay run with `--group-ids client` accepts one in this user's namespace, and a retry with the same id is idempotent. Leave it out to let the relay name the group: the request then carries an idempotency key, so a retry never creates a second group. */
   id?: string;
   /** The group's avatar (a URL or a key, at most 1 KiB). */
   avatar?: string;
@@ -655,8 +655,9 @@ export interface ParleyClient {
   /**
    * Asks `user` to be a contact; they get a `contactRequest` event with the
    * note. When they already asked this user, both become contacts at once.
-   * Rejects with 4275 (Blocked) when they blocked this user. Needs a
-   * connection (4901).
+   * Rejects with 4275 (Blocked) when they blocked this user, 4259
+   * (RelationLimit) when either user holds as many relations as the relay
+   * allows. Needs a connection (4901).
    */
   requestContact(user: string, note?: string): Promise<void>;
   /** Accepts or declines `user`'s request; they get a `contactAnswer` event. Rejects with 4277 (NoRequest) when there is none. */
@@ -670,7 +671,8 @@ export interface ParleyClient {
   /**
    * Blocks `user`: the relay refuses their one-to-one messages and contact
    * requests to this user with 4275 (Blocked), on every device. A contact
-   * stays a contact.
+   * stays a contact. Rejects with 4259 (RelationLimit) when this user holds
+   * as many relations as the relay allows and none with `user` yet.
    */
   block(user: string): Promise<void>;
   /** Undoes {@link ParleyClient.block}. */
@@ -779,7 +781,11 @@ export interface ParleyClient {
   /**
    * Creates a group with the given members (this user is always one; at
    * least one other is required, else 4903). Offline, the request waits for
-   * the connection; aborting `signal` before then means it is never sent.
+   * the connection; aborting `signal` before then means it is never sent. A
+   * request whose connection is lost before the reply is sent again on the
+   * next one with the same idempotency key: it resolves with the one group
+   * the relay created. The relay names the group; sends to it need its id,
+   * so they follow once the promise resolves.
    */
   createGroup(name: string, members: string[], options?: CreateGroupOptions): Promise<Conversation>;
   /** Changes a group's information (admin+; 4220 otherwise). Resolves with the group as this user sees it. */

@@ -19,7 +19,7 @@ function mintToken(claims) {
 let relay;
 const open = [];
 before(async () => {
-  relay = await startRelay();
+  relay = await startRelay({ extra: ['--group-ids', 'client'] }); // tests name some groups
 });
 after(async () => {
   await closeAll(open);
@@ -329,9 +329,13 @@ describe('tokens and events', () => {
     assert.equal(g.type, 'group');
     assert.equal(g.name, 'Design');
     assert.deepEqual([...g.members].sort(), ['jon', 'kim', 'lea']);
-    const atKim = next(kim, 'message', (m) => m.conversationId === g.id);
-    const atLea = next(lea, 'message', (m) => m.conversationId === g.id);
+    // The group's first message is its creation, then jon's.
+    const createdAtKim = next(kim, 'message', (m) => m.conversationId === g.id && m.type === 'system');
+    const atKim = next(kim, 'message', (m) => m.conversationId === g.id && m.type === 'text');
+    const atLea = next(lea, 'message', (m) => m.conversationId === g.id && m.type === 'text');
     await jon.sendText(g.id, 'kickoff at 10');
+    const created = await createdAtKim;
+    assert.deepEqual([created.seq, created.body.event, created.body.by], [1, 'created', 'jon']);
     assert.equal((await atKim).text, 'kickoff at 10');
     assert.equal((await atLea).sender, 'jon');
     // The same id again is idempotent.

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Codes } from '@parley-im/sdk';
+import { WebSocket as WS } from 'ws';
 import { clientFor, closeAll, eventually, next, Relay, savedStorage, startRelay } from './helpers.mjs';
 
 const open = [];
@@ -76,7 +77,10 @@ describe('a group from creation to dismissal', () => {
     const seen = await dave2.conversation(g.id);
     assert.equal(seen.role, undefined, 'no role in a dismissed group');
     assert.equal(seen.name, 'Trip 2027');
-    assert.deepEqual(await events(dave2, g.id), ['added', 'role', 'muted', 'muted', 'muteAll', 'muteAll', 'updated', 'removed', 'transferred', 'left', 'dismissed']);
+    const created = (await dave2.messages(g.id, { limit: 200 }))[0];
+    assert.equal(created.seq, 1, 'the created message is the first entry');
+    assert.deepEqual([created.type, created.body.event, created.body.by, created.body.users], ['system', 'created', 'g1alice', ['g1bob', 'g1carol', 'g1dave']]);
+    assert.deepEqual(await events(dave2, g.id), ['created', 'added', 'role', 'muted', 'muted', 'muteAll', 'muteAll', 'updated', 'removed', 'transferred', 'left', 'dismissed']);
     const texts = (await dave2.messages(g.id, { limit: 200 })).filter((m) => m.type === 'text').map((m) => m.text);
     assert.deepEqual(texts, ['owners speak during mute all', 'hello again']);
     const last = (await dave2.messages(g.id, { limit: 200 })).at(-1);
@@ -157,7 +161,7 @@ describe('history visibility across leave and re-join', () => {
     const older = await carol.messages(g.id, { limit: 200, beforeSeq: (await carol.conversation(g.id)).lastSeq });
     assert.deepEqual(older.filter((m) => m.type === 'text').map((m) => m.text), ['before 1', 'before 2']);
     const events = (await carol.messages(g.id, { limit: 200 })).filter((m) => m.type === 'system').map((m) => m.body.event);
-    assert.deepEqual(events, ['removed', 'added'], 'she sees her removal and her return, nothing in between');
+    assert.deepEqual(events, ['created', 'removed', 'added'], 'she sees the creation, her removal and her return, nothing in between');
 
     // The device that was offline throughout converges to the same.
     carol2 = await clientFor(relay, 'h1carol', { storage: kept, deviceId: 'h1carol-2' }, open);
@@ -179,6 +183,10 @@ describe('history visibility across leave and re-join', () => {
     // Read receipts of a message she could not read are refused.
     const gapSeq = (await alice.messages(g.id, { limit: 200 })).find((m) => m.text === 'gap 1').seq;
     assert.equal(await code(carol.readReceipts(g.id, gapSeq)), Codes.Forbidden);
+    // Receipts of a message list only who could read it: not erin, added later.
+    const firstSeq = (await alice.messages(g.id, { limit: 200 })).find((m) => m.text === 'before 1').seq;
+    const receipts = await alice.readReceipts(g.id, firstSeq);
+    assert.deepEqual([...receipts.read, ...receipts.unread].sort(), ['h1carol', 'h1dave']);
   });
 });
 
@@ -248,5 +256,48 @@ describe('consent invitations', () => {
     } finally {
       await r.stop();
     }
+  });
+});
+
+/**
+ * CutOnCreate is a WebSocket (the ws package's, as the SDK uses in Node)
+ * that, once armed, writes the next create-group frame, stops reading at
+ * once and drops the connection half a second later: the relay creates the
+ * group, and its reply is never read.
+ */
+let cutArmed = false;
+class CutOnCreate extends WS {
+  send(data, ...rest) {
+    const b = data instanceof Uint8Array ? data : new Uint8Array(data);
+    // {1: 17, …}: a map whose first pair is type create-group.
+    if (!(cutArmed && b[1] === 0x01 && b[2] === 0x11)) return super.send(data, ...rest);
+    cutArmed = false;
+    this._socket?.pause();
+    super.send(data, () => setTimeout(() => this.terminate(), 500));
+  }
+}
+
+describe('relay-named groups', () => {
+  test('a group asked for offline, and one whose reply is lost with its connection, are each created once', async () => {
+    const alice = await clientFor(relay, 'k4alice', { WebSocket: CutOnCreate }, open);
+    const bob = await clientFor(relay, 'k4bob', {}, open);
+    // Offline: the request waits for the connection.
+    const offline = alice.createGroup('Made offline', ['k4bob']);
+    await Promise.all([alice.connect(), bob.connect()]);
+    const g1 = await offline;
+    assert.match(g1.id, /^g:[0-9a-f]{24}$/, 'the relay named the group');
+    // The connection is cut after the request is written, before its reply.
+    cutArmed = true;
+    const g2 = await alice.createGroup('Reply lost', ['k4bob']);
+    assert.equal(cutArmed, false, 'the connection was cut during the create');
+    await alice.sendText(g2.id, 'after the cut');
+    await eventually(async () => (await bob.messages(g2.id)).some((m) => m.text === 'after the cut'), 10000, 'bob has the message');
+    const names = async (c) => (await c.conversations()).filter((cv) => cv.type === 'group').map((cv) => cv.name).sort().join(',');
+    await eventually(async () => (await names(bob)) === 'Made offline,Reply lost', 10000, "bob's two groups").catch(async (e) => {
+      throw new Error(`${e.message}: bob has ${await names(bob)}`);
+    });
+    assert.equal(await names(alice), 'Made offline,Reply lost', 'one group each, never a second');
+    // A chosen id is refused by default.
+    assert.equal(await code(alice.createGroup('Chosen', ['k4bob'], { id: 'g:k4alice.chosen' })), Codes.GroupID);
   });
 });

@@ -9,9 +9,9 @@ import { launch, haveChromium, watch, ARTIFACTS } from './support/browser.mjs';
 
 export { Relay };
 
-/** startRelay starts a fresh relay process for one test file. */
-export async function startRelay() {
-  return new Relay().start();
+/** startRelay starts a fresh relay process for one test file (options: see Relay). */
+export async function startRelay(opts = {}) {
+  return new Relay(opts).start();
 }
 
 /**

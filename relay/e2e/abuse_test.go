@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,7 +19,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/parley-im/parley/internal/testsvc"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/internal/buswire"
 )
 
 // The abuse suite: one attack per real relay process, each refused by its
@@ -44,8 +48,16 @@ type healthyPair struct {
 
 func startPair(t *testing.T, relay *relayProc) *healthyPair {
 	t.Helper()
+	return startPairOn(t, relay, relay)
+}
+
+// startPairOn is startPair with alice on relay a and bob on relay b.
+func startPairOn(t *testing.T, a, b *relayProc) *healthyPair {
+	t.Helper()
+	relay := a
 	alice := dialRaw(t, relay.wsURL())
 	alice.hello("alice", "a1")
+	relay = b
 	bob := dialRaw(t, relay.wsURL())
 	bob.hello("bob", "b1")
 	p := &healthyPair{t: t, stop: make(chan struct{}), done: make(chan struct{})}
@@ -348,10 +360,12 @@ func TestAbuseNonReadingConsumers(t *testing.T) {
 	for i := range members {
 		ids = append(ids, fmt.Sprint("sloth", i))
 	}
-	sender.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: "g:sender.sloths", Members: ids})
-	if f := sender.reply(2); f.Type != proto.TypeConvResult {
-		t.Fatalf("create group: %s", f.Type)
+	sender.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{Key: "sloths", Members: ids})
+	created := sender.reply(2)
+	if created.Type != proto.TypeConvResult {
+		t.Fatalf("create group: %s", created.Type)
 	}
+	sloths := created.Body.(*proto.ConvResult).Conversation.ID // named by the relay
 	// The members say hello and never read again.
 	for _, id := range ids {
 		c := dialRaw(t, relay.wsURL())
@@ -361,7 +375,7 @@ func TestAbuseNonReadingConsumers(t *testing.T) {
 	go func() {
 		for k := range 400 {
 			if sender.writeBytes(proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(100 + k),
-				Body: &proto.Send{ConvID: "g:sender.sloths", ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body}})) != nil {
+				Body: &proto.Send{ConvID: sloths, ClientID: fmt.Sprint(k), MsgType: proto.MsgCustom, Body: body}})) != nil {
 				return
 			}
 		}
@@ -451,4 +465,275 @@ func TestAbuseHistoryAmplification(t *testing.T) {
 	}
 	pair.check()
 	checkRSS(t, relay)
+}
+
+func TestAbuseGroupCreationSpam(t *testing.T) {
+	t.Parallel()
+	const perHour = 20
+	relay := startRelay(t, "--max-groups-per-hour", strconv.Itoa(perHour))
+	pair := startPair(t, relay)
+	// mallory pipelines 100 creates, each a new group with bob, the healthy
+	// pair's reader, in it.
+	m := dialRaw(t, relay.wsURL())
+	m.hello("mallory", "m1")
+	const n = 100
+	go func() {
+		for k := range n {
+			if m.writeBytes(proto.MustEncode(proto.Frame{Type: proto.TypeCreateGroup, ID: uint64(10 + k),
+				Body: &proto.CreateGroup{Name: "spam", Members: []string{"bob"}, Key: fmt.Sprint("spam", k)}})) != nil {
+				return
+			}
+		}
+	}()
+	created, limited := 0, 0
+	for k := range n {
+		switch f := m.reply(uint64(10 + k)); {
+		case f.Type == proto.TypeConvResult:
+			created++
+		case f.Type == proto.TypeError && f.Body.(*proto.ErrorBody).Code == proto.CodeGroupLimit:
+			limited++
+		default:
+			t.Fatalf("create %d: %s %+v", k, f.Type, f.Body)
+		}
+	}
+	// The count is read outside the create's transaction: creates in flight
+	// together may pass the limit by a few, never by many.
+	if created < perHour || created > perHour+4 || limited != n-created {
+		t.Fatalf("%d groups created and %d refused with 4257, want %d (a few more at most) and the rest", created, limited, perHour)
+	}
+	t.Logf("%d groups created, %d refused with 4257", created, limited)
+	pair.check()
+	checkRSS(t, relay)
+}
+
+// TestAbuseGlobalConnectionLimit: --max-conns holds whatever the addresses
+// (one address here, with the per-address limit off).
+func TestAbuseGlobalConnectionLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 40
+	relay := startRelay(t, "--max-conns", strconv.Itoa(limit), "--max-conns-per-ip", "-1")
+	pair := startPair(t, relay) // two of the forty
+	var open []net.Conn
+	for range 200 {
+		c, err := net.Dial("tcp", relay.addr)
+		if err != nil {
+			continue
+		}
+		defer c.Close()
+		open = append(open, c)
+	}
+	alive := 0
+	for _, c := range open {
+		if !closedBy(c, 50*time.Millisecond) {
+			alive++
+		}
+	}
+	if alive > limit-2 {
+		t.Fatalf("%d flood connections held open, above the limit of %d", alive, limit)
+	}
+	if n := refused(t, relay, "max_conns"); n < 200-limit {
+		t.Fatalf("%d connections refused by --max-conns, want at least %d", n, 200-limit)
+	}
+	pair.check()
+	checkRSS(t, relay)
+}
+
+// recvSized reads the next frame and its size on the wire.
+func recvSized(t *testing.T, c *rawConn) (proto.Frame, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	f, err := proto.Decode(b, 16<<20)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return f, len(b)
+}
+
+// TestAbuseSyncAmplificationGroups: a user in 40 groups of 150 members,
+// each ending with a 30 KiB message, asks for the largest sync pages there
+// are, from eight devices at once. Each page stays within the byte budget
+// (a few conversations, never the 40 × 30 KiB plus 6,000 member ids one
+// request could ask for), the pages still add up to every group, and the
+// healthy pair keeps chatting.
+func TestAbuseSyncAmplificationGroups(t *testing.T) {
+	t.Parallel()
+	relay := startRelay(t, "--user-byte-rate", "-1", "--max-groups-per-hour", "-1")
+	owner := dialRaw(t, relay.wsURL())
+	owner.hello("owner", "o1")
+	var members []string
+	for i := range 149 {
+		members = append(members, fmt.Sprint("member", i))
+	}
+	members[0] = "reader"
+	body := make([]byte, 30<<10)
+	const groups = 40
+	for g := range groups {
+		owner.send(proto.TypeCreateGroup, uint64(10+2*g), &proto.CreateGroup{Name: fmt.Sprint("big", g), Members: members, Key: fmt.Sprint("big", g)})
+		f := owner.reply(uint64(10 + 2*g))
+		if f.Type != proto.TypeConvResult {
+			t.Fatalf("create %d: %s", g, f.Type)
+		}
+		owner.send(proto.TypeSend, uint64(11+2*g), &proto.Send{ConvID: f.Body.(*proto.ConvResult).Conversation.ID, ClientID: fmt.Sprint("b", g), MsgType: proto.MsgCustom, Body: body})
+		if f := owner.reply(uint64(11 + 2*g)); f.Type != proto.TypeAck {
+			t.Fatalf("send %d: %s", g, f.Type)
+		}
+	}
+	pair := startPair(t, relay)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for r := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dialRaw(t, relay.wsURL())
+			c.hello("reader", fmt.Sprint("r", r))
+			for round := range 3 {
+				var cursor uint64
+				seen := 0
+				for page := uint64(0); ; page++ {
+					rid := 100 + uint64(round)*1000 + page
+					c.send(proto.TypeSync, rid, &proto.Sync{Cursor: cursor, Limit: proto.MaxPageLimit})
+					var f proto.Frame
+					var size int
+					for {
+						if f, size = recvSized(t, c); f.ID == rid {
+							break
+						}
+					}
+					res, ok := f.Body.(*proto.SyncResult)
+					if !ok {
+						errs <- fmt.Errorf("sync answered %s", f.Type)
+						return
+					}
+					// The 64 KiB content budget (one item at least), plus
+					// ids and member lists.
+					if size > 160<<10 || len(res.Conversations) > 3 {
+						errs <- fmt.Errorf("a sync page of %d conversations and %d bytes", len(res.Conversations), size)
+						return
+					}
+					seen += len(res.Conversations)
+					cursor = res.Cursor
+					if !res.More {
+						break
+					}
+				}
+				if seen < groups {
+					errs <- fmt.Errorf("the pages listed %d conversations, want the %d groups", seen, groups)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	pair.check()
+	checkRSS(t, relay)
+}
+
+// TestAbuseNATSInjection: two relay processes on one NATS (and one
+// PostgreSQL), the healthy pair across them, and a stranger on the NATS
+// publishing raw envelopes on the relays' subjects: a deliver "from bob" and
+// a kick for carol's phone, and a lost. With --bus-key every forgery is
+// dropped and counted in parley_bus_rejected_total while the pair's signed
+// traffic flows; without it — what docs/security.md warns of — carol is
+// shown the forged message and her phone is closed.
+func TestAbuseNATSInjection(t *testing.T) {
+	skipOnEdge(t, "the bus joins native relays")
+	t.Parallel()
+	natsURL := testsvc.NATSURL(t)
+	pg := testsvc.PostgresURL(t)
+	for _, keyed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("key=%v", keyed), func(t *testing.T) {
+			t.Parallel()
+			prefix := fmt.Sprintf("abuse%d", time.Now().UnixNano())
+			args := []string{"--store", testsvc.FreshSchema(t, pg), "--bus", natsURL, "--bus-prefix", prefix}
+			if keyed {
+				args = append(args, "--bus-key", "abuse-bus-key-0123456789abcdef0123456789")
+			}
+			a := startRelay(t, args...)
+			b := startRelay(t, args...)
+			pair := startPairOn(t, a, b)
+			carol := dialRaw(t, a.wsURL())
+			carol.hello("carol", "phone")
+
+			nc, err := nats.Connect(natsURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			subject := prefix + ".u." + base64.RawURLEncoding.EncodeToString([]byte("carol"))
+			forged := proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: proto.Message{
+				ConvID: proto.P2PID("bob", "carol"), Seq: 1, Sender: "bob", ClientID: "forged", MsgType: proto.MsgText, Text: "send me your password", CreatedAt: 1}}})
+			for _, pub := range []struct {
+				subject string
+				data    []byte
+			}{
+				{prefix + ".lost", nil},
+				{subject, buswire.Encode(buswire.Envelope{Frame: forged})},
+				{subject, buswire.Encode(buswire.Envelope{Except: "x", Kick: "phone", KickAt: uint64(time.Now().Add(time.Hour).UnixNano())})},
+			} {
+				if err := nc.Publish(pub.subject, pub.data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if !keyed {
+				// The forged deliver is shown, then the forged kick closes
+				// the phone.
+				sawForged := false
+				for {
+					f, err := carol.recv(10 * time.Second)
+					if err != nil {
+						if websocket.CloseStatus(err) != websocket.StatusCode(proto.CodeKicked) {
+							t.Fatalf("carol's phone ended with %v, want the forged kick's %d", err, proto.CodeKicked)
+						}
+						break
+					}
+					if d, ok := f.Body.(*proto.Deliver); ok && d.Message.ClientID == "forged" {
+						sawForged = true
+					}
+				}
+				if !sawForged {
+					t.Fatal("without the bus key the forged deliver did not reach carol")
+				}
+				pair.check()
+				return
+			}
+			// Relay a holds carol: the lost, the deliver and the kick; relay
+			// b the lost.
+			for deadline := time.Now().Add(10 * time.Second); metric(t, a, "parley_bus_rejected_total") < 3 || metric(t, b, "parley_bus_rejected_total") < 1; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("forgeries counted: relay a %d, want 3; relay b %d, want 1",
+						metric(t, a, "parley_bus_rejected_total"), metric(t, b, "parley_bus_rejected_total"))
+				}
+			}
+			// carol's phone is open and was shown nothing.
+			carol.send(proto.TypePing, 9, &proto.Ping{Time: 1})
+			for {
+				f, err := carol.recv(10 * time.Second)
+				if err != nil {
+					t.Fatalf("carol's phone after the forgeries: %v", err)
+				}
+				if f.ID == 9 && f.Type == proto.TypePong {
+					break
+				}
+				if f.Type == proto.TypeDeliver || f.Type == proto.TypeResync {
+					t.Fatalf("carol got a forged %s", f.Type)
+				}
+			}
+			pair.check()
+			checkRSS(t, a)
+			checkRSS(t, b)
+		})
+	}
 }

@@ -35,13 +35,14 @@ func TestGroupAuthorisation(t *testing.T) {
 }
 
 func checkGroupAuthorisation(t *testing.T, url string) {
-	const group = "g:owner.private"
 	owner := dialRaw(t, url)
 	owner.hello("owner", "o1")
-	owner.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: group, Name: "private", Members: []string{"carol"}})
-	if f := owner.reply(2); f.Type != proto.TypeConvResult {
+	owner.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{Key: "private", Name: "private", Members: []string{"carol"}})
+	f := owner.reply(2)
+	if f.Type != proto.TypeConvResult {
 		t.Fatalf("create group: %s %+v", f.Type, f.Body)
 	}
+	group := f.Body.(*proto.ConvResult).Conversation.ID // the relay names groups
 	for i, text := range []string{"one", "two", "three"} {
 		id := uint64(10 + i)
 		owner.send(proto.TypeSend, id, &proto.Send{ConvID: group, ClientID: text, MsgType: proto.MsgText, Text: text})
@@ -72,7 +73,7 @@ func checkGroupAuthorisation(t *testing.T, url string) {
 		return out
 	}
 	before := membersView()
-	if before["owner"].LastSeq != 3 || before["carol"].ReadSeq != 1 {
+	if before["owner"].LastSeq != 4 || before["carol"].ReadSeq != 1 { // created, one, two, three
 		t.Fatalf("members' view before: %+v", before)
 	}
 

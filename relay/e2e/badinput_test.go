@@ -67,11 +67,13 @@ func TestBadInput(t *testing.T) {
 	// A group the bad clients are not in.
 	owner := dialRaw(t, relay.wsURL())
 	owner.hello("owner", "o1")
-	owner.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: "g:owner.private", Members: []string{"carol"}})
-	if f := owner.reply(2); f.Type != proto.TypeConvResult {
-		t.Fatalf("create group: %s", f.Type)
+	owner.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{Key: "private", Members: []string{"carol"}})
+	created := owner.reply(2)
+	if created.Type != proto.TypeConvResult {
+		t.Fatalf("create group: %s", created.Type)
 	}
-	owner.send(proto.TypeSend, 3, &proto.Send{ConvID: "g:owner.private", ClientID: "secret-1", MsgType: proto.MsgText, Text: "for members"})
+	private := created.Body.(*proto.ConvResult).Conversation.ID // named by the relay
+	owner.send(proto.TypeSend, 3, &proto.Send{ConvID: private, ClientID: "secret-1", MsgType: proto.MsgText, Text: "for members"})
 	if f := owner.reply(3); f.Type != proto.TypeAck {
 		t.Fatalf("send: %s", f.Type)
 	}
@@ -117,7 +119,7 @@ func TestBadInput(t *testing.T) {
 		}},
 		{"server-only frame from a client", proto.CodeProtocolError, func(r *rawConn) {
 			r.hello("mallory", "m1")
-			r.send(proto.TypeAck, 5, &proto.Ack{ConvID: "g:owner.private", ClientID: "x", Seq: 1})
+			r.send(proto.TypeAck, 5, &proto.Ack{ConvID: private, ClientID: "x", Seq: 1})
 		}},
 		{"second hello", proto.CodeProtocolError, func(r *rawConn) {
 			r.hello("mallory", "m1")
@@ -152,9 +154,9 @@ func TestBadInput(t *testing.T) {
 			typ  proto.Type
 			body any
 		}{
-			{proto.TypeSend, &proto.Send{ConvID: "g:owner.private", ClientID: "m-1", MsgType: proto.MsgText, Text: "let me in"}},
-			{proto.TypeHistory, &proto.History{ConvID: "g:owner.private"}},
-			{proto.TypeRead, &proto.Read{ConvID: "g:owner.private", Seq: 1}},
+			{proto.TypeSend, &proto.Send{ConvID: private, ClientID: "m-1", MsgType: proto.MsgText, Text: "let me in"}},
+			{proto.TypeHistory, &proto.History{ConvID: private}},
+			{proto.TypeRead, &proto.Read{ConvID: private, Seq: 1}},
 			{proto.TypeSend, &proto.Send{ConvID: proto.P2PID("carol", "dave"), ClientID: "m-2", MsgType: proto.MsgText, Text: "hi"}},
 			{proto.TypeHistory, &proto.History{ConvID: proto.P2PID("carol", "dave")}},
 		}
@@ -178,10 +180,12 @@ func TestBadInput(t *testing.T) {
 		sloth.hello("sloth", "s1")
 		flooder := dialRaw(t, relay.wsURL())
 		flooder.hello("flooder", "f1")
-		flooder.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{ConvID: "g:flooder.slow", Members: []string{"sloth"}})
-		if f := flooder.reply(2); f.Type != proto.TypeConvResult {
-			t.Fatalf("create group: %s", f.Type)
+		flooder.send(proto.TypeCreateGroup, 2, &proto.CreateGroup{Key: "slow", Members: []string{"sloth"}})
+		created := flooder.reply(2)
+		if created.Type != proto.TypeConvResult {
+			t.Fatalf("create group: %s", created.Type)
 		}
+		slow := created.Body.(*proto.ConvResult).Conversation.ID
 		// The flooder reads its acks so that only the sloth is slow.
 		go func() {
 			for {
@@ -194,7 +198,7 @@ func TestBadInput(t *testing.T) {
 		deadline := time.Now().Add(60 * time.Second)
 		for i := 0; ; i++ {
 			if err := flooder.writeBytes(proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(100 + i),
-				Body: &proto.Send{ConvID: "g:flooder.slow", ClientID: fmt.Sprintf("flood-%d", i), MsgType: proto.MsgText, Text: big}})); err != nil {
+				Body: &proto.Send{ConvID: slow, ClientID: fmt.Sprintf("flood-%d", i), MsgType: proto.MsgText, Text: big}})); err != nil {
 				t.Fatalf("flooder: %v", err)
 			}
 			if i%50 == 49 {
@@ -240,9 +244,10 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("healthy client was disturbed: states %v", states)
 		}
 	}
-	// Nothing stored was lost: the private group still has its message.
-	owner.send(proto.TypeHistory, 50, &proto.History{ConvID: "g:owner.private"})
-	if p := owner.reply(50).Body.(*proto.HistoryPage); len(p.Messages) != 1 || p.Messages[0].ClientID != "secret-1" {
+	// Nothing stored was lost: the private group still has its created
+	// message and the owner's.
+	owner.send(proto.TypeHistory, 50, &proto.History{ConvID: private})
+	if p := owner.reply(50).Body.(*proto.HistoryPage); len(p.Messages) != 2 || p.Messages[1].ClientID != "secret-1" {
 		t.Fatalf("private group history: %+v", p)
 	}
 	resp, err := http.Get(relay.adminURL() + "/metrics")

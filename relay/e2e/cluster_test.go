@@ -33,7 +33,7 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 	var addrs []string
 	for range n {
 		r := startRelay(t, append([]string{"--store", store, "--bus", c.nats.URL(),
-			"--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000"}, extra...)...)
+			"--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000", "--group-ids", "client"}, extra...)...)
 		c.relays = append(c.relays, r)
 		addrs = append(addrs, r.addr)
 	}

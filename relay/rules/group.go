@@ -17,10 +17,15 @@ type GroupSpec struct {
 	Members   []string
 	CreatedAt int64 // unix milliseconds
 	Info      GroupInfo
+	// Keyed: the request had no id and an idempotency key, and the id was
+	// derived from (creator, key) by newID; a repeat is then the same
+	// request whatever the members are by now.
+	Keyed bool
 }
 
 // PlanGroup normalises a CreateGroup request from creator at now. newID
-// supplies an id when the client left it empty; it is not called otherwise.
+// supplies an id when the client left it empty (from the request's key, when
+// it has one); it is not called otherwise.
 func PlanGroup(creator string, req *proto.CreateGroup, now time.Time, newID func() string) (GroupSpec, *proto.Error) {
 	if perr := AdmitGroupName(req.Name); perr != nil {
 		return GroupSpec{}, perr
@@ -33,19 +38,20 @@ func PlanGroup(creator string, req *proto.CreateGroup, now time.Time, newID func
 	if len(members) > proto.MaxGroupMembers {
 		return GroupSpec{}, proto.Errorf(proto.CodeTooLarge, "more than %d members", proto.MaxGroupMembers)
 	}
-	id := req.ConvID
+	id, keyed := req.ConvID, false
 	if id == "" {
-		id = newID()
+		id, keyed = newID(), req.Key != ""
 	}
 	info := GroupInfo{Avatar: req.Avatar, Notice: req.Notice, Custom: req.Custom, JoinPolicy: req.JoinPolicy}
-	return GroupSpec{ID: id, Name: req.Name, Creator: creator, Members: members, CreatedAt: now.UnixMilli(), Info: info}, nil
+	return GroupSpec{ID: id, Name: req.Name, Creator: creator, Members: members, CreatedAt: now.UnixMilli(), Info: info, Keyed: keyed}, nil
 }
 
 // SameGroup decides whether creating spec over an existing conversation of
 // kind, creator and sorted members is an idempotent repeat (nil: same
-// creator, same members) or a conflict (4209).
+// creator, same members; a keyed spec only needs the same creator, as the
+// members may have changed since the first request) or a conflict (4209).
 func SameGroup(kind, creator string, members []string, spec GroupSpec) *proto.Error {
-	if kind != proto.KindGroup || creator != spec.Creator || !slices.Equal(members, spec.Members) {
+	if kind != proto.KindGroup || creator != spec.Creator || (!spec.Keyed && !slices.Equal(members, spec.Members)) {
 		return proto.Errorf(proto.CodeConflict, "conversation %s exists with other members", spec.ID)
 	}
 	return nil
@@ -82,13 +88,13 @@ func AdmitGroupQuota(total, recent, maxTotal, maxHour int) *proto.Error {
 
 // Group id policies: who may choose a group's id.
 const (
-	// GroupIDsNamespaced accepts a client-chosen id only inside the
-	// creator's namespace, g:<creator>.<rest>; an empty id gets one from the
-	// relay.
-	GroupIDsNamespaced = "namespaced"
 	// GroupIDsServer refuses every client-chosen id: the relay names all
-	// groups.
+	// groups (the default). A create without an id carries an idempotency
+	// key instead (see GroupSpec.Keyed).
 	GroupIDsServer = "server"
+	// GroupIDsClient accepts a client-chosen id only inside the creator's
+	// namespace, g:<creator>.<rest>; an empty id gets one from the relay.
+	GroupIDsClient = "client"
 	// GroupIDsAny accepts any well-formed id, first come first served.
 	GroupIDsAny = "any"
 )
@@ -102,7 +108,7 @@ func AdmitGroupID(creator, id, policy string) *proto.Error {
 	if id == "" || policy == GroupIDsAny {
 		return nil
 	}
-	if policy == GroupIDsNamespaced && strings.HasPrefix(id, proto.GroupPrefix+creator+".") && len(id) > len(proto.GroupPrefix+creator+".") {
+	if policy == GroupIDsClient && strings.HasPrefix(id, proto.GroupPrefix+creator+".") && len(id) > len(proto.GroupPrefix+creator+".") {
 		return nil
 	}
 	if policy == GroupIDsServer {

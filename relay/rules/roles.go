@@ -209,6 +209,26 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 			p.endPending(st, u)
 		}
 	}
+	// moderation moves the pending join requests into the feed of u, who
+	// becomes an admin (gain), or ends them there (u no longer is one).
+	moderation := func(u string, gain bool) {
+		users := make([]string, 0, len(st.Pending))
+		for r, n := range st.Pending {
+			if n.Kind == proto.PendingRequest {
+				users = append(users, r)
+			}
+		}
+		slices.Sort(users)
+		for _, r := range users {
+			n := st.Pending[r]
+			if gain {
+				p.Notices = append(p.Notices, Notice{To: []string{u}, Notice: n})
+			} else {
+				n.Done = true
+				p.Ended = append(p.Ended, Notice{To: []string{u}, Notice: n})
+			}
+		}
+	}
 	// pend makes n the pending notice of its user, ending one of the
 	// other kind.
 	pend := func(n proto.GroupNotice, to []string) {
@@ -288,6 +308,11 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 			return p, err
 		}
 		p.Remove = users
+		for _, u := range users {
+			if AtLeast(st.Members[u].Role, proto.RoleAdmin) {
+				moderation(u, false)
+			}
+		}
 		ev(proto.GroupEvent{Event: proto.EventRemoved, Users: users})
 	case proto.OpLeave:
 		if me.Role == proto.RoleOwner {
@@ -297,6 +322,9 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 			return dismiss(st, actor), nil
 		}
 		p.Remove = []string{actor}
+		if AtLeast(me.Role, proto.RoleAdmin) {
+			moderation(actor, false)
+		}
 		ev(proto.GroupEvent{Event: proto.EventLeft, Users: []string{actor}})
 	case proto.OpDismiss:
 		if err := needRole(proto.RoleOwner); err != nil {
@@ -315,6 +343,10 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 		if u == actor {
 			return p, proto.Errorf(proto.CodeRank, "the group is yours already")
 		}
+		if !AtLeast(t.Role, proto.RoleAdmin) {
+			moderation(u, true)
+		}
+		moderation(actor, false)
 		t.Role = proto.RoleOwner
 		t.MutedUntil = 0
 		put(u, t)
@@ -331,6 +363,9 @@ func PlanGroupOp(st *GroupState, actor string, op *proto.GroupOp, now int64, dir
 		}
 		for _, u := range users {
 			t := st.Members[u]
+			if was, is := AtLeast(t.Role, proto.RoleAdmin), AtLeast(op.Role, proto.RoleAdmin); was != is {
+				moderation(u, is)
+			}
 			t.Role = op.Role
 			put(u, t)
 		}

@@ -404,14 +404,14 @@ func TestAdmitGroupID(t *testing.T) {
 		ok                  bool
 	}{
 		{"alice", "", GroupIDsServer, true},
-		{"alice", "", GroupIDsNamespaced, true},
-		{"alice", "g:alice.team", GroupIDsNamespaced, true},
-		{"alice", "g:alice.x.y", GroupIDsNamespaced, true},
-		{"alice", "g:team", GroupIDsNamespaced, false},
-		{"alice", "g:alice", GroupIDsNamespaced, false},
-		{"alice", "g:alice.", GroupIDsNamespaced, false},
-		{"alice", "g:alicex.team", GroupIDsNamespaced, false},
-		{"mallory", "g:alice.team", GroupIDsNamespaced, false},
+		{"alice", "", GroupIDsClient, true},
+		{"alice", "g:alice.team", GroupIDsClient, true},
+		{"alice", "g:alice.x.y", GroupIDsClient, true},
+		{"alice", "g:team", GroupIDsClient, false},
+		{"alice", "g:alice", GroupIDsClient, false},
+		{"alice", "g:alice.", GroupIDsClient, false},
+		{"alice", "g:alicex.team", GroupIDsClient, false},
+		{"mallory", "g:alice.team", GroupIDsClient, false},
 		{"alice", "g:alice.team", GroupIDsServer, false},
 		{"mallory", "g:alice.team", GroupIDsAny, true},
 	}

@@ -432,8 +432,13 @@ func invariantRound(t *testing.T, seed uint64) {
 	}
 
 	// What each conversation must hold: every message of its members'
-	// devices, each once.
+	// devices, each once, after a group's created message.
 	want := map[string]int{}
+	for conv := range members {
+		if proto.KindOf(conv) == proto.KindGroup {
+			want[conv] = 1
+		}
+	}
 	for _, d := range devices {
 		for i := range perDevice {
 			want[d.convs[i%len(d.convs)]]++
@@ -468,8 +473,9 @@ func invariantRound(t *testing.T, seed uint64) {
 }
 
 // checkStream checks one device's copy of a conversation: n messages with
-// seqs 1..n, each text once, and each sending device's messages in the
-// order it sent them. It returns the texts in seq order.
+// seqs 1..n (a group's first the created system message), each text once,
+// and each sending device's messages in the order it sent them. It returns
+// the texts in seq order.
 func checkStream(t *testing.T, device, conv string, msgs []core.Message, n int) []string {
 	t.Helper()
 	if len(msgs) != n {
@@ -481,6 +487,10 @@ func checkStream(t *testing.T, device, conv string, msgs []core.Message, n int) 
 	for i, m := range msgs {
 		if m.Seq != uint64(i+1) || m.Status != core.StatusSent {
 			t.Fatalf("%s: %s message %d has seq %d, status %v", device, conv, i, m.Seq, m.Status)
+		}
+		if i == 0 && m.Type == proto.MsgSystem && proto.KindOf(conv) == proto.KindGroup {
+			texts[i] = "(created)"
+			continue
 		}
 		if seen[m.Text] {
 			t.Fatalf("%s: %s holds %q twice", device, conv, m.Text)

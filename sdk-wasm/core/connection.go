@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -51,11 +52,9 @@ type request struct {
 	op       uint64 // application operation to resolve, 0 for internal ones
 	conv     string
 	clientID string
-	deadline time.Time       // zero: none (sends wait for their ack)
-	refill   map[uint64]bool // history: seqs the store lost, written again when they come
-	// autoID marks a create-group whose id the core chose (see CreateGroup).
-	autoID bool
-	group  *proto.CreateGroup // with autoID: the request, to ask again without the id
+	deadline time.Time          // zero: none (sends wait for their ack)
+	refill   map[uint64]bool    // history: seqs the store lost, written again when they come
+	group    *proto.CreateGroup // reqCreateGroup: the request, written again on the next connection if this one is lost
 
 	users *proto.SubscribePresence // reqPresence: the request (presence.go)
 }
@@ -482,7 +481,8 @@ func (c *Core) backoff() time.Duration {
 }
 
 // dropConnection forgets the current connection and everything tied to it:
-// its requests fail (sends and reads stay queued for the next connection).
+// its requests fail (sends and reads stay queued for the next connection,
+// and so do group creations, which are idempotent by id or key).
 func (c *Core) dropConnection() {
 	c.conn = 0
 	c.phase = phaseIdle
@@ -491,12 +491,24 @@ func (c *Core) dropConnection() {
 	c.tokenWarnAt = time.Time{}
 	c.renewAt = time.Time{}
 	c.probeSent, c.probeBy = time.Time{}, time.Time{}
+	var creates []uint64
 	for id, r := range c.reqs {
+		if r.kind == reqCreateGroup && r.op != 0 {
+			creates = append(creates, id)
+			continue
+		}
 		if r.op != 0 && r.kind != reqSend && r.kind != reqRead {
 			c.resolve(r.op, Result{Err: &proto.Error{Code: proto.CodeNotConnected, Message: "connection lost"}})
 		}
 		delete(c.reqs, id)
 	}
+	slices.Sort(creates) // in the order they were asked for, before any asked since
+	again := make([]queuedGroup, 0, len(creates)+len(c.groupQueue))
+	for _, id := range creates {
+		again = append(again, queuedGroup{op: c.reqs[id].op, req: c.reqs[id].group})
+		delete(c.reqs, id)
+	}
+	c.groupQueue = append(again, c.groupQueue...)
 	c.dropCalls()
 	clear(c.inflight)
 	clear(c.filling)
@@ -552,15 +564,6 @@ func (c *Core) requestFailed(now time.Time, r *request, err *proto.Error, retryA
 	case reqRenew:
 		// The session ends when its token does (4110); the reconnect that
 		// follows fetches a token of its own.
-	case reqCreateGroup:
-		if r.autoID && err.Code == proto.CodeGroupID {
-			// The relay names groups itself: ask again, leaving it the id.
-			again := *r.group
-			again.ConvID = ""
-			c.request(now, &request{kind: reqCreateGroup, op: r.op}, proto.TypeCreateGroup, &again)
-			return
-		}
-		c.resolve(r.op, Result{Err: err})
 	case reqCallInvite, reqCallAccept:
 		c.callFailed(r, err)
 	default:

@@ -78,34 +78,22 @@ func (c *Core) readRefused(conv string, err *proto.Error) {
 	}
 }
 
-// newGroupID returns a fresh group id in this user's namespace,
-// g:<user>.<random>, the form a relay accepts from a client by default (it
-// refuses ids in another user's namespace, so none can be squatted). Before
-// the user is known, or when the user id is too long for the form, it is
-// g:<random>, which only a relay accepting any id takes.
-func (c *Core) newGroupID() string {
-	random := c.newID()
-	if user := c.meta.UserID; user != "" {
-		if id := proto.GroupPrefix + user + "." + random; proto.ValidGroupID(id) {
-			return id
-		}
-	}
-	return proto.GroupPrefix + random
-}
-
 // queuedGroup is a CreateGroup waiting for a connection.
 type queuedGroup struct {
-	op   uint64
-	req  *proto.CreateGroup
-	auto bool // the id was chosen here: a relay that names groups itself is asked again without it
+	op  uint64
+	req *proto.CreateGroup
 }
 
 // CreateGroup creates a group with the given members (this user is always
-// one, and at least one other is required). The id is chosen here, so a
-// retry after a lost reply is idempotent; a relay that names every group
-// itself (4258 for a chosen id) is asked again without one. Offline, the
-// request waits and is written on the next welcome; Cancel withdraws it
-// until then. The operation resolves with Result.Conversation.
+// one, and at least one other is required). Without an id the relay names
+// the group: the request carries an idempotency key drawn here, and the
+// relay answers every request of this user with that key with the one
+// group the first created. Offline, the request waits and is written on the
+// next welcome; a request whose connection is lost before its reply is
+// written again, with the same key, on the next one, so a lost reply never
+// makes a second group. Cancel withdraws it until it is written. A chosen
+// id (accepted only by a relay run with client-chosen ids, 4258 otherwise)
+// is its own key. The operation resolves with Result.Conversation.
 func (c *Core) CreateGroup(now time.Time, id, name string, members []string) (uint64, error) {
 	return c.CreateGroupWith(now, id, name, members, "", "", "", "")
 }
@@ -119,11 +107,10 @@ func (c *Core) CreateGroupWith(now time.Time, id, name string, members []string,
 	if c.state == StateClosed {
 		return 0, &proto.Error{Code: proto.CodeClientClosed, Message: "client closed"}
 	}
-	auto := id == ""
-	if auto {
-		id = c.newGroupID()
-	}
 	req := &proto.CreateGroup{ConvID: id, Name: name, Members: members, Avatar: avatar, Notice: notice, Custom: custom, JoinPolicy: joinPolicy}
+	if id == "" {
+		req.Key = c.newID()
+	}
 	if err := proto.Validate(req); err != nil {
 		return 0, invalid(err.Message)
 	}
@@ -138,10 +125,10 @@ func (c *Core) CreateGroupWith(now time.Time, id, name string, members []string,
 	}
 	op := c.newOp()
 	if c.phase != phaseReady {
-		c.groupQueue = append(c.groupQueue, queuedGroup{op: op, req: req, auto: auto})
+		c.groupQueue = append(c.groupQueue, queuedGroup{op: op, req: req})
 		return op, nil
 	}
-	c.request(now, &request{kind: reqCreateGroup, op: op, conv: id, autoID: auto, group: req}, proto.TypeCreateGroup, req)
+	c.request(now, &request{kind: reqCreateGroup, op: op, conv: id, group: req}, proto.TypeCreateGroup, req)
 	return op, nil
 }
 
@@ -150,13 +137,7 @@ func (c *Core) pumpGroups(now time.Time) {
 	q := c.groupQueue
 	c.groupQueue = nil
 	for _, g := range q {
-		req := g.req
-		if g.auto && c.meta.UserID != "" {
-			// Chosen before the user was known: now it can be in the
-			// user's namespace, as a relay requires by default.
-			req.ConvID = c.newGroupID()
-		}
-		c.request(now, &request{kind: reqCreateGroup, op: g.op, conv: req.ConvID, autoID: g.auto, group: req}, proto.TypeCreateGroup, req)
+		c.request(now, &request{kind: reqCreateGroup, op: g.op, conv: g.req.ConvID, group: g.req}, proto.TypeCreateGroup, g.req)
 	}
 }
 

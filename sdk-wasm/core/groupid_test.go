@@ -1,47 +1,83 @@
 package core_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
-// TestCreateGroupIDs: the id the core picks is in the user's namespace
-// (g:<user>.<random>), which a relay accepts by default; a relay that names
-// every group itself refuses it (4258) and is asked again with no id, and
-// the operation resolves with the relay's id. A caller's own id is never
-// dropped that way: its 4258 fails the operation.
-func TestCreateGroupIDs(t *testing.T) {
+// resultOf returns the result of operation op in acts, nil when it did not
+// resolve.
+func resultOf(acts []core.Action, op uint64) *core.Result {
+	for _, a := range acts {
+		if a.Kind == core.ActResolve && a.Op == op {
+			return &a.Result
+		}
+	}
+	return nil
+}
+
+// TestCreateGroupKey: a group without an id is asked for with no id and an
+// idempotency key. A connection lost before the reply does not fail the
+// operation: the next connection writes the same request, key included,
+// once it is welcomed, and the relay's answer resolves it. A group asked for
+// offline waits for the connection the same way, and a caller's own id is
+// sent as it is, without a key.
+func TestCreateGroupKey(t *testing.T) {
 	t.Parallel()
 	s := newScripted(t, core.Config{})
+	offline, err := s.c.CreateGroup(s.now, "", "Offline", []string{"carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.connect("alice")
+	queued := s.wrote(s.acts)
+	var offKey string
+	for _, f := range queued {
+		if b, ok := f.Body.(*proto.CreateGroup); ok && b.Name == "Offline" {
+			offKey = b.Key
+		}
+	}
+	if !proto.ValidName(offKey) {
+		t.Fatalf("the group asked for offline was written with key %q", offKey)
+	}
+
 	op, err := s.c.CreateGroup(s.now, "", "Team", []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := s.one(s.poll(), proto.TypeCreateGroup)
-	if id := first.Body.(*proto.CreateGroup).ConvID; !strings.HasPrefix(id, "g:alice.") || !proto.ValidGroupID(id) {
-		t.Fatalf("picked id %q, want g:alice.<random>", id)
+	b := first.Body.(*proto.CreateGroup)
+	if b.ConvID != "" || !proto.ValidName(b.Key) || b.Key == offKey {
+		t.Fatalf("create written with id %q and key %q, want no id and a fresh key", b.ConvID, b.Key)
 	}
-	again := s.one(s.frame(proto.TypeError, first.ID, &proto.ErrorBody{Code: proto.CodeGroupID}), proto.TypeCreateGroup)
-	if b := again.Body.(*proto.CreateGroup); b.ConvID != "" || b.Name != "Team" || len(b.Members) != 1 {
-		t.Fatalf("asked again with %+v, want the same request without an id", b)
+	// The reply is lost with the connection.
+	s.c.HandleClosed(s.now, s.c.Conn(), proto.CodeUnavailable, "cut")
+	if r := resultOf(s.poll(), op); r != nil {
+		t.Fatalf("the lost create resolved with %+v, want it kept for the next connection", r)
 	}
-	acts := s.frame(proto.TypeConvResult, again.ID, &proto.ConvResult{Conversation: proto.Conversation{
-		ID: "g:relay-named", Kind: proto.KindGroup, Name: "Team", Members: []string{"alice", "bob"}, Version: 2}})
-	var got *core.Conversation
-	for _, a := range acts {
-		if a.Kind == core.ActResolve && a.Op == op {
-			if a.Result.Err != nil {
-				t.Fatal(a.Result.Err)
-			}
-			got = a.Result.Conversation
+	s.advance() // the backoff: dial
+	s.c.HandleOpen(s.now, s.c.Conn(), "token")
+	hello := s.one(s.poll(), proto.TypeHello)
+	var again []proto.Frame
+	for _, f := range s.wrote(s.frame(proto.TypeWelcome, hello.ID, &proto.Welcome{Version: proto.Version, UserID: "alice", Epoch: "e1", HeartbeatMs: 25000})) {
+		if f.Type == proto.TypeCreateGroup {
+			again = append(again, f)
 		}
 	}
-	if got == nil || got.ID != "g:relay-named" {
-		t.Fatalf("resolved with %+v, want the relay's group", got)
+	// The offline group's reply was never given either: both are written
+	// again, in the order they were asked for.
+	if len(again) != 2 || again[0].Body.(*proto.CreateGroup).Key != offKey || again[1].Body.(*proto.CreateGroup).Key != b.Key {
+		t.Fatalf("after the reconnect the core wrote %v, want the two creates with their keys", again)
+	}
+	acts := s.frame(proto.TypeConvResult, again[1].ID, &proto.ConvResult{Conversation: proto.Conversation{
+		ID: "g:relay-named", Kind: proto.KindGroup, Name: "Team", Members: []string{"alice", "bob"}, Version: 2}})
+	if r := resultOf(acts, op); r == nil || r.Err != nil || r.Conversation == nil || r.Conversation.ID != "g:relay-named" {
+		t.Fatalf("resolved with %+v, want the relay's group", r)
+	}
+	if r := resultOf(s.acts, offline); r != nil {
+		t.Fatalf("the offline create resolved with %+v before its reply", r)
 	}
 
 	op, err = s.c.CreateGroup(s.now, "g:alice.mine", "Mine", []string{"bob"})
@@ -49,15 +85,14 @@ func TestCreateGroupIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := s.one(s.poll(), proto.TypeCreateGroup)
+	if b := req.Body.(*proto.CreateGroup); b.ConvID != "g:alice.mine" || b.Key != "" {
+		t.Fatalf("a chosen id written as %q with key %q", b.ConvID, b.Key)
+	}
 	acts = s.frame(proto.TypeError, req.ID, &proto.ErrorBody{Code: proto.CodeGroupID})
 	if len(s.wrote(acts)) != 0 {
-		t.Fatal("a caller's own id was dropped and the request sent again")
+		t.Fatal("a refused chosen id was sent again")
 	}
-	var failed bool
-	for _, a := range acts {
-		failed = failed || (a.Kind == core.ActResolve && a.Op == op && a.Result.Err != nil)
-	}
-	if !failed {
+	if r := resultOf(acts, op); r == nil || r.Err == nil {
 		t.Fatal("the refused chosen id did not fail its operation")
 	}
 }

@@ -23,6 +23,7 @@ func relayFlags(o *relay.Options, line string) error {
 	leeway := fs.Duration("token-leeway", o.TokenLeeway, "clock skew allowed on token times; 0: none")
 	fs.Float64Var(&o.UserByteRate, "user-byte-rate", o.UserByteRate, "bytes per second per user")
 	fs.IntVar(&o.MaxSessionsPerUser, "max-sessions-per-user", o.MaxSessionsPerUser, "sessions per user")
+	fs.StringVar(&o.GroupIDs, "group-ids", o.GroupIDs, "who names groups: server, client or any")
 	if err := fs.Parse(strings.Fields(line)); err != nil {
 		return fmt.Errorf("PARLEY_RELAY_FLAGS: %w", err)
 	}
