@@ -141,6 +141,9 @@ func (c *Core) resetAccount(userChanged bool) {
 	c.loadAccount(nil)
 	if !userChanged {
 		c.acct.drafts = drafts
+	} else {
+		c.loadProfiles(nil) // presence.go
+		c.meta.Profiles = nil
 	}
 	c.saveAccount()
 }
