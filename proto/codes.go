@@ -45,23 +45,24 @@ const (
 
 // Permanent request errors (4200–4299).
 const (
-	CodeBadRequest   Code = 4200 // a field is missing or invalid
-	CodeForbidden    Code = 4203 // no such conversation, or the user is not a member of it
-	CodeNotFound     Code = 4204 // no such object; a conversation the user cannot see is 4203
-	CodeTooLarge     Code = 4213 // message content above the limit
-	CodeConflict     Code = 4209 // the id is taken by something else
-	CodeNotSupported Code = 4215 // the request type is not supported here
-	CodeRenewRefused Code = 4255 // the renewal token is invalid, expired or for another user
-	CodeBadName      Code = 4256 // a name holds control or bidirectional-override characters
-	CodeGroupLimit   Code = 4257 // the user created too many groups (in all, or in the last hour)
-	CodeGroupID      Code = 4258 // a client-chosen group id the relay does not take: by default any, with client ids one outside the creator's namespace
-	CodeCallNotFound Code = 4260 // no such call, or it has ended
-	CodeNotInCall    Code = 4261 // the device is not a participant of the call (or not ringing for it)
-	CodeCallExists   Code = 4262 // the call id is already in use
-	CodeCallTooLarge Code = 4263 // the call would have more than the allowed participants
-	CodeCallState    Code = 4264 // the request does not fit the call's state (accept twice, signal before joining)
-	CodeCallFlood    Code = 4265 // too many signaling frames for this call; slow down
-	CodeCallsOff     Code = 4266 // calls are not enabled on this relay
+	CodeBadRequest    Code = 4200 // a field is missing or invalid
+	CodeForbidden     Code = 4203 // no such conversation, or the user is not a member of it
+	CodeNotFound      Code = 4204 // no such object; a conversation the user cannot see is 4203
+	CodeTooLarge      Code = 4213 // message content above the limit
+	CodeConflict      Code = 4209 // the id is taken by something else
+	CodeNotSupported  Code = 4215 // the request type is not supported here
+	CodeRenewRefused  Code = 4255 // the renewal token is invalid, expired or for another user
+	CodeBadName       Code = 4256 // a name holds control or bidirectional-override characters
+	CodeGroupLimit    Code = 4257 // the user created too many groups (in all, or in the last hour)
+	CodeGroupID       Code = 4258 // a client-chosen group id the relay does not take: by default any, with client ids one outside the creator's namespace
+	CodeRelationLimit Code = 4259 // a user holds as many relations (contacts, requests, blocks, past ones included) as the relay allows
+	CodeCallNotFound  Code = 4260 // no such call, or it has ended
+	CodeNotInCall     Code = 4261 // the device is not a participant of the call (or not ringing for it)
+	CodeCallExists    Code = 4262 // the call id is already in use
+	CodeCallTooLarge  Code = 4263 // the call would have more than the allowed participants
+	CodeCallState     Code = 4264 // the request does not fit the call's state (accept twice, signal before joining)
+	CodeCallFlood     Code = 4265 // too many signaling frames for this call; slow down
+	CodeCallsOff      Code = 4266 // calls are not enabled on this relay
 
 	CodeUploadTooLarge   Code = 4240 // an upload above the relay's size limit (HTTP 413)
 	CodeUploadType       Code = 4241 // an upload whose content type is not on the relay's allow-list (HTTP 415)
@@ -170,6 +171,7 @@ var codeNames = map[Code]string{
 	CodeBadName:             "bad name",
 	CodeGroupLimit:          "group limit",
 	CodeGroupID:             "group id refused",
+	CodeRelationLimit:       "relation limit",
 	CodeUploadTooLarge:      "upload too large",
 	CodeUploadType:          "upload type not allowed",
 	CodeUploadIncomplete:    "upload incomplete",

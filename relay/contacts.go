@@ -33,6 +33,13 @@ type UserFeed interface {
 	UpdateFeed(ctx context.Context, keys []FeedKey, plan func(cur []proto.UserEntry) ([]*proto.UserEntry, error)) ([]*proto.UserEntry, error)
 }
 
+// RelationCounter is the part of a store that counts a user's relation
+// entries (contacts, requests both ways, blocks, and the entries of past
+// ones), for the relation cap (Options.MaxRelations).
+type RelationCounter interface {
+	Relations(ctx context.Context, user string) (int, error)
+}
+
 // relationOf returns e's relation with user filled in (a missing entry is
 // RelNone).
 func relationOf(e proto.UserEntry, user string) proto.Relation {
@@ -47,10 +54,31 @@ func relationOf(e proto.UserEntry, user string) proto.Relation {
 // changed entry to its owner's other sessions.
 func (s *Session) contact(now time.Time, id uint64, b *proto.Contact) {
 	keys := []FeedKey{{s.user, rules.FeedRelation, b.User}, {b.User, rules.FeedRelation, s.user}}
+	// The relation cap: counted before the update, outside its transaction
+	// (racing requests of one user may pass it by the few in flight).
+	counts, err := s.relationCounts(b)
+	if err != nil {
+		s.replyErr(id, err)
+		return
+	}
 	out, err := s.env.store.UpdateFeed(s.env.ctx, keys, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {
 		mine, theirs, perr := rules.PlanContact(s.user, b, relationOf(cur[0], b.User), relationOf(cur[1], s.user), now.UnixMilli())
 		if perr != nil {
 			return nil, perr
+		}
+		// A new entry (none yet for that pair) needs room under the cap;
+		// an existing one can always change, so removing and unblocking
+		// are never refused.
+		max := s.env.limits.maxRelations
+		if mine != nil && cur[0].Pos == 0 {
+			if perr := rules.AdmitRelation(counts[0], max, "this user"); perr != nil {
+				return nil, perr
+			}
+		}
+		if theirs != nil && cur[1].Pos == 0 {
+			if perr := rules.AdmitRelation(counts[1], max, b.User); perr != nil {
+				return nil, perr
+			}
 		}
 		res := make([]*proto.UserEntry, 2)
 		if mine != nil {
@@ -66,6 +94,25 @@ func (s *Session) contact(now time.Time, id uint64, b *proto.Contact) {
 		return
 	}
 	s.feedChanged(id, keys, out)
+}
+
+// relationCounts returns the relation entries of this session's user and of
+// the other user of b; zeros when there is no cap or the store cannot
+// count.
+func (s *Session) relationCounts(b *proto.Contact) ([2]int, error) {
+	var n [2]int
+	rc, ok := s.env.store.(RelationCounter)
+	if !ok || s.env.limits.maxRelations <= 0 || (b.Op != proto.ContactRequest && b.Op != proto.ContactBlock) {
+		return n, nil
+	}
+	var err error
+	if n[0], err = rc.Relations(s.env.ctx, s.user); err != nil {
+		return n, err
+	}
+	if b.Op == proto.ContactRequest {
+		n[1], err = rc.Relations(s.env.ctx, b.User)
+	}
+	return n, err
 }
 
 // setConv serves a SetConv: the caller must be a member of the

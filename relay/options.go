@@ -81,6 +81,13 @@ type Options struct {
 	// (4257 above it). Defaults to 60; negative means no limit.
 	MaxGroupsPerHour int
 
+	// MaxRelations caps a user's relation entries: contacts, requests made
+	// and received, blocks, and the entries contacts leave when they end.
+	// A request or block that would make one more for a user at the cap is
+	// refused (4259); changing an existing one never is. Defaults to
+	// 5,000; negative means no cap.
+	MaxRelations int
+
 	// Origins are the Origin patterns allowed to open a WebSocket: hosts
 	// ("app.example.com", "*.example.com"), matched in any scheme, or
 	// origins ("https://app.example.com"), whose scheme must match too (see
@@ -366,6 +373,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxGroupsPerHour == 0 {
 		o.MaxGroupsPerHour = 60
+	}
+	if o.MaxRelations == 0 {
+		o.MaxRelations = rules.DefaultMaxRelations
 	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = 10 * time.Second

@@ -108,7 +108,7 @@ func New(opts Options) (*Server, error) {
 		limits: sessionLimits{
 			maxFrame: o.MaxFrame, authTimeout: o.AuthTimeout, heartbeat: o.Heartbeat,
 			heartbeatTimeout: o.HeartbeatTimeout, rateLimit: o.RateLimit, rateBurst: o.RateBurst,
-			tokenLeeway: o.TokenLeeway, maxGroups: o.MaxGroupsPerUser, maxGroupsHour: o.MaxGroupsPerHour,
+			tokenLeeway: o.TokenLeeway, maxGroups: o.MaxGroupsPerUser, maxGroupsHour: o.MaxGroupsPerHour, maxRelations: o.MaxRelations,
 			groupIDs: o.GroupIDs, invitePolicy: o.InvitePolicy, recallWindow: o.RecallWindow,
 		},
 		verify: tokens.verify,

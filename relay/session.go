@@ -136,6 +136,7 @@ type sessionLimits struct {
 	tokenLeeway      time.Duration
 	maxGroups        int // per user, ≤ 0: none
 	maxGroupsHour    int // per user and hour, ≤ 0: none
+	maxRelations     int // relation entries per user, ≤ 0: none
 	groupIDs         string
 	recallWindow     time.Duration
 	invitePolicy     string // "direct" or "consent"

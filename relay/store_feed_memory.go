@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // memFeed is the MemoryStore's part of the user feed: every user's entries
@@ -30,6 +31,24 @@ func (s *MemoryStore) Feed(ctx context.Context, user string, cursor uint64, limi
 		return out[:limit], true, nil
 	}
 	return out, false, nil
+}
+
+var _ RelationCounter = (*MemoryStore)(nil)
+
+// Relations implements RelationCounter.
+func (s *MemoryStore) Relations(ctx context.Context, user string) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	n := 0
+	for k := range s.feed[user] {
+		if k[0] == rules.FeedRelation {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // FeedEntries implements UserFeed.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 // feedKey is the advisory lock of one feed entry.
@@ -76,6 +77,20 @@ func (s *PostgresStore) Feed(ctx context.Context, user string, cursor uint64, li
 	}
 	return out, false, nil
 }
+
+// Relations implements RelationCounter.
+func (s *PostgresStore) Relations(ctx context.Context, user string) (int, error) {
+	var n int
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		return false, s.pool.QueryRow(ctx, `SELECT count(*) FROM user_feed WHERE user_id = $1 AND kind = $2`, user, rules.FeedRelation).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("relay: count relations: %w", err)
+	}
+	return n, nil
+}
+
+var _ RelationCounter = (*PostgresStore)(nil)
 
 // FeedEntries implements UserFeed.
 func (s *PostgresStore) FeedEntries(ctx context.Context, keys []FeedKey) ([]proto.UserEntry, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay/rules"
 )
 
 const (
@@ -62,6 +63,15 @@ func (s *SQLiteStore) Feed(ctx context.Context, user string, cursor uint64, limi
 	}
 	return out, false, nil
 }
+
+// Relations implements RelationCounter.
+func (s *SQLiteStore) Relations(ctx context.Context, user string) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM user_feed WHERE user_id = ? AND kind = ?`, user, rules.FeedRelation).Scan(&n)
+	return n, wrapStoreErr("count relations", err)
+}
+
+var _ RelationCounter = (*SQLiteStore)(nil)
 
 // FeedEntries implements UserFeed, on the readers, in one statement: the
 // keys go in as a JSON array of [user, kind, key] triples.

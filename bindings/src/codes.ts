@@ -117,6 +117,8 @@ export const Codes = {
   GroupLimit: 4257,
   /** 4258 group id refused: a client-chosen group id the relay does not take: by default any, with client ids one outside the creator's namespace. */
   GroupID: 4258,
+  /** 4259 relation limit: a user holds as many relations (contacts, requests, blocks, past ones included) as the relay allows. */
+  RelationLimit: 4259,
   /** 4260 call not found: no such call, or it has ended. */
   CallNotFound: 4260,
   /** 4261 not in call: the device is not a participant of the call (or not ringing for it). */
@@ -238,6 +240,7 @@ const names: { readonly [code: number]: string } = {
   4256: "bad name",
   4257: "group limit",
   4258: "group id refused",
+  4259: "relation limit",
   4260: "call not found",
   4261: "not in call",
   4262: "call exists",

@@ -655,8 +655,9 @@ export interface ParleyClient {
   /**
    * Asks `user` to be a contact; they get a `contactRequest` event with the
    * note. When they already asked this user, both become contacts at once.
-   * Rejects with 4275 (Blocked) when they blocked this user. Needs a
-   * connection (4901).
+   * Rejects with 4275 (Blocked) when they blocked this user, 4259
+   * (RelationLimit) when either user holds as many relations as the relay
+   * allows. Needs a connection (4901).
    */
   requestContact(user: string, note?: string): Promise<void>;
   /** Accepts or declines `user`'s request; they get a `contactAnswer` event. Rejects with 4277 (NoRequest) when there is none. */
@@ -670,7 +671,8 @@ export interface ParleyClient {
   /**
    * Blocks `user`: the relay refuses their one-to-one messages and contact
    * requests to this user with 4275 (Blocked), on every device. A contact
-   * stays a contact.
+   * stays a contact. Rejects with 4259 (RelationLimit) when this user holds
+   * as many relations as the relay allows and none with `user` yet.
    */
   block(user: string): Promise<void>;
   /** Undoes {@link ParleyClient.block}. */
@@ -737,12 +739,15 @@ export interface ParleyClient {
    * device, and any that syncs later, gets a `messageUpdate` with
    * `recalled` set and the text and body gone. Rejects with 4231 after the
    * window, 4232 for another's message, 4230 for no such message, 4913 for
-   * an id that is not `conversationId#seq`, 4901 offline.
+   * an id that is not `conversationId#seq`. Offline, it waits in the outbox
+   * like a send (as do edit, deleteMessage, react and unreact): the change
+   * shows at once, goes out in order after reconnecting, survives a reload,
+   * and the Promise resolves when the relay kept it.
    */
   recall(messageId: string): Promise<void>;
   /** Replaces the text of this user's text message; it keeps its seq and gets `editedAt` (4232 another's, 4234 not text, 4233 recalled). */
   edit(messageId: string, text: string): Promise<void>;
-  /** Deletes a message for this user's devices only, or with `forEveryone` as a recall. */
+  /** Deletes a message for this user's devices only (no other member learns of it), or with `forEveryone` as a recall. */
   deleteMessage(messageId: string, options?: DeleteOptions): Promise<void>;
   /** Adds this user's reaction with `emoji` (1 to 64 bytes; at most 32 distinct emoji per message, 4235). */
   react(messageId: string, emoji: string): Promise<void>;

@@ -84,6 +84,20 @@ func PlanContact(user string, c *proto.Contact, mine, theirs proto.Relation, now
 	return nil, nil, proto.Errorf(proto.CodeBadRequest, "contact: unknown operation")
 }
 
+// DefaultMaxRelations is the default cap on a user's relation entries.
+const DefaultMaxRelations = 5000
+
+// AdmitRelation decides whether whose, holding count relation entries, may
+// get one more under max (≤ 0: no cap): 4259 at the cap. An entry stays
+// after a contact ends (state none), so the cap bounds the feed rows a user
+// (or anyone sending them requests) can make, not only live contacts.
+func AdmitRelation(count, max int, whose string) *proto.Error {
+	if max > 0 && count >= max {
+		return proto.Errorf(proto.CodeRelationLimit, "%s holds %d relations, the most the relay allows", whose, max)
+	}
+	return nil
+}
+
 // AdmitDirect decides whether sender may send a one-to-one message to the
 // recipient whose relation to sender and preferences are rel and prefs:
 // not when the recipient blocked sender (4275), nor when the recipient

@@ -167,12 +167,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tokenLeeway := fs.Duration("token-leeway", relay.DefaultTokenLeeway, "clock skew forgiven on exp, nbf and iat; sessions end this long after exp unless renewed")
 	maxGroups := fs.Int("max-groups-per-user", 500, "groups one user may create in all; negative: no limit")
 	maxGroupsHour := fs.Int("max-groups-per-hour", 60, "groups one user may create in any hour; negative: no limit")
+	maxRelations := fs.Int("max-relations", 5000, "contacts, requests and blocks one user may hold (ended ones included); negative: no cap")
 	groupIDs := fs.String("group-ids", "server", "who names groups: server (the relay only), client (chosen ids must be g:CREATOR.x) or any")
 	recallWindow := fs.Duration("recall-window", 2*time.Minute, "how long a sender may recall a message (group admins: any time); negative: never")
 	invitePolicy := fs.String("invite-policy", "direct", "how users come into a group: direct (added at once) or consent (invited; a member once they accept)")
 	for name, variable := range map[string]string{
 		"group-ids": "PARLEY_GROUP_IDS", "invite-policy": "PARLEY_INVITE_POLICY", "recall-window": "PARLEY_RECALL_WINDOW",
-		"max-groups-per-user": "PARLEY_MAX_GROUPS_PER_USER", "max-groups-per-hour": "PARLEY_MAX_GROUPS_PER_HOUR",
+		"max-groups-per-user": "PARLEY_MAX_GROUPS_PER_USER", "max-groups-per-hour": "PARLEY_MAX_GROUPS_PER_HOUR", "max-relations": "PARLEY_MAX_RELATIONS",
 		"token-audience": "PARLEY_TOKEN_AUDIENCE", "token-issuer": "PARLEY_TOKEN_ISSUER",
 		"max-token-ttl": "PARLEY_MAX_TOKEN_TTL", "token-leeway": "PARLEY_TOKEN_LEEWAY",
 		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
@@ -278,7 +279,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Synchronous: sync, Logger: log, Store: store, Bus: fanout,
 		MaxConns: nonZero(*maxConns), MaxConnsPerIP: nonZero(*maxConnsPerIP), MaxSessionsPerUser: nonZero(*maxSessions),
 		UserRateLimit: *userRate, UserByteRate: *userBytes, SendQueueBytes: *sendQueueBytes,
-		GroupIDs: *groupIDs, RecallWindow: *recallWindow, InvitePolicy: *invitePolicy, MaxGroupsPerUser: *maxGroups, MaxGroupsPerHour: *maxGroupsHour,
+		GroupIDs: *groupIDs, RecallWindow: *recallWindow, InvitePolicy: *invitePolicy, MaxGroupsPerUser: *maxGroups, MaxGroupsPerHour: *maxGroupsHour, MaxRelations: *maxRelations,
 		TokenAudience: *tokenAudience, TokenIssuer: *tokenIssuer, MaxTokenTTL: *maxTokenTTL, TokenLeeway: leeway,
 	}
 	applyOverload(&opts)
