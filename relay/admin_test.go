@@ -401,3 +401,27 @@ func oldToken(t *testing.T, user string) string {
 	ok(t, err)
 	return tok
 }
+
+// TestAdminDeleteUserInvitations: under the consent policy, a deleted
+// user's pending invitation is declined: it is gone from the group's
+// pending list and the user never becomes a member.
+func TestAdminDeleteUserInvitations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := NewMemoryStore()
+	r := startRelay(t, func(o *Options) { withAdmin(o); o.Store = store; o.InvitePolicy = "consent" })
+	bob, _ := login(t, r, "bob", "phone")
+	f := bob.call(proto.TypeCreateGroup, &proto.CreateGroup{ConvID: "g:bob.club", Name: "Club", Members: []string{"alice"}})
+	equal(t, f.Type, proto.TypeConvResult, "create")
+	inv, err := store.GroupPending(ctx, "alice", "")
+	ok(t, err)
+	equal(t, len(inv), 1, "alice invited")
+	status, _ := r.admin("DELETE", "/admin/v1/users/alice", testAdminSecret, nil)
+	equal(t, status, http.StatusOK, "delete")
+	inv, err = store.GroupPending(ctx, "alice", "")
+	ok(t, err)
+	equal(t, len(inv), 0, "the invitation declined")
+	role, err := store.MemberRole(ctx, "g:bob.club", "alice")
+	ok(t, err)
+	equal(t, role, "", "alice is no member")
+}

@@ -162,6 +162,17 @@ func (s *Server) leaveAllGroups(ctx context.Context, user string, now int64) (le
 		left = append(left, conv)
 		told = append(told, to...)
 	}
+	// Invitations still waiting for the user's answer are declined, so
+	// that no group takes them in later.
+	invites, err := s.store.GroupPending(ctx, user, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range invites {
+		if _, err := s.adminGroupOp(ctx, user, proto.GroupOp{ConvID: n.ConvID, Op: proto.OpAnswerInvite}, now); err != nil {
+			return nil, nil, err
+		}
+	}
 	return left, told, nil
 }
 

@@ -259,6 +259,8 @@ export interface StorageMeta {
   nextOrder: number;
   /** Contacts, block list, conversation settings and drafts (contacts.go). */
   account?: StorageAccount;
+  /** The profiles last read from the relay (at most MaxStoredProfiles), for a restart offline. */
+  profiles?: Profile[];
 }
 
 /**

@@ -739,12 +739,15 @@ export interface ParleyClient {
    * device, and any that syncs later, gets a `messageUpdate` with
    * `recalled` set and the text and body gone. Rejects with 4231 after the
    * window, 4232 for another's message, 4230 for no such message, 4913 for
-   * an id that is not `conversationId#seq`, 4901 offline.
+   * an id that is not `conversationId#seq`. Offline, it waits in the outbox
+   * like a send (as do edit, deleteMessage, react and unreact): the change
+   * shows at once, goes out in order after reconnecting, survives a reload,
+   * and the Promise resolves when the relay kept it.
    */
   recall(messageId: string): Promise<void>;
   /** Replaces the text of this user's text message; it keeps its seq and gets `editedAt` (4232 another's, 4234 not text, 4233 recalled). */
   edit(messageId: string, text: string): Promise<void>;
-  /** Deletes a message for this user's devices only, or with `forEveryone` as a recall. */
+  /** Deletes a message for this user's devices only (no other member learns of it), or with `forEveryone` as a recall. */
   deleteMessage(messageId: string, options?: DeleteOptions): Promise<void>;
   /** Adds this user's reaction with `emoji` (1 to 64 bytes; at most 32 distinct emoji per message, 4235). */
   react(messageId: string, emoji: string): Promise<void>;

@@ -190,8 +190,8 @@ test('delete for me is private: other members receive nothing, my offline device
     const mine = hist.find((x) => x.id === m.id);
     assert.equal(mine?.text, 'delete me, for you only', `${who} still has it`);
     assert.equal(mine.hidden, undefined);
-    const created = (x) => x.seq === 1 && x.type === 'system' && x.body?.event === 'created'; // the group's first message
-    assert.deepEqual(hist.filter((x) => !created(x)).map((x) => x.text), ['delete me, for you only', 'after'], `${who}'s history holds no trace`);
+    assert.deepEqual(hist.filter((x) => x.type === 'text').map((x) => x.text), ['delete me, for you only', 'after'], `${who}'s history holds no trace`);
+    assert.ok(hist.every((x) => x.hidden === undefined), `${who}'s history hides nothing`);
   }
   function c(who) {
     return who === 'dm-bob' ? bob : carol;
@@ -205,4 +205,100 @@ test('delete for me is private: other members receive nothing, my offline device
   const cached = (await raw.messages(g.id, 0, 100)).find((x) => x.id === m.id);
   assert.equal(cached.hidden, true, 'hidden in the IndexedDB cache');
   await raw.close();
+});
+
+// switchableProxy forwards TCP to the relay; down() drops every connection
+// and refuses new ones until up().
+async function switchableProxy(port) {
+  const net = await import('node:net');
+  const sockets = new Set();
+  const srv = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    for (const s of [client, upstream]) {
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const at = srv.address().port;
+  return {
+    url: `ws://127.0.0.1:${at}/v1/ws`,
+    down: async () => {
+      const closed = new Promise((r) => srv.close(r));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    up: () => new Promise((r) => srv.listen(at, '127.0.0.1', r)),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => (srv.listening ? srv.close(r) : r()));
+    },
+  };
+}
+
+test('amends made offline wait in the outbox, survive a reload, and reach the other member once, in order', async () => {
+  const relayPort = Number(new URL(relay.ws).port);
+  const proxy = await switchableProxy(relayPort);
+  try {
+    const db = `outbox-amends-${process.pid}`;
+    const bobDb = `outbox-amends-bob-${process.pid}`;
+    const aliceOpts = { url: proxy.url, storage: indexedDBStorage({ name: db }) };
+    let alice = await clientFor(relay, 'oq-alice', aliceOpts, open);
+    const bob = await clientFor(relay, 'oq-bob', { storage: indexedDBStorage({ name: bobDb }) }, open);
+    await Promise.all([alice.connect(), bob.connect()]);
+    const conv = alice.p2p('oq-bob');
+    const m1 = await alice.sendText(conv, 'see you at 5');
+    const m2 = await bob.sendText(conv, 'ok');
+    const m3 = await alice.sendText(conv, 'oops, wrong chat');
+    await eventually(async () => (await byId(alice, conv, m2.id)) && (await byId(bob, conv, m3.id)), 10000, 'both have all three');
+
+    // Offline: an edit, a reaction and a recall, then a send.
+    const offline = next(alice, 'state', (s) => s.state !== 'connected');
+    await proxy.down();
+    await offline;
+    const pending = [alice.edit(m1.id, 'see you at 6'), alice.react(m2.id, '👍'), alice.recall(m3.id), alice.sendText(conv, 'after the changes')];
+    for (const p of pending) p.catch(() => {}); // the reload below rejects them; the outbox keeps the work
+    // The local state shows them at once.
+    await eventually(async () => (await byId(alice, conv, m1.id))?.text === 'see you at 6', 10000, 'the edit shows offline');
+    assert.deepEqual((await byId(alice, conv, m2.id)).reactions, { '👍': ['oq-alice'] }, 'the reaction shows offline');
+    assert.equal((await byId(alice, conv, m3.id)).recalled, true, 'the recall shows offline');
+
+    // A reload (a new client over the same storage) before reconnecting.
+    await alice.close();
+    open.splice(open.indexOf(alice), 1);
+    alice = await clientFor(relay, 'oq-alice', { url: proxy.url, storage: indexedDBStorage({ name: db }) }, open);
+    const connected = alice.connect();
+    assert.equal((await byId(alice, conv, m1.id))?.text, 'see you at 6', 'the pending edit survives the reload');
+    await proxy.up();
+    await connected;
+
+    await eventually(async () => {
+      const [b1, b2, b3] = await Promise.all([m1, m2, m3].map((m) => byId(bob, conv, m.id)));
+      return b1?.text === 'see you at 6' && b2?.reactions?.['👍']?.length === 1 && b3?.recalled;
+    }, 15000, 'bob sees the final state');
+    await eventually(async () => (await bob.messages(conv, { limit: 100 })).some((m) => m.text === 'after the changes'), 10000, 'the send after them arrives');
+    // Once, and in the order they were made: read bob's cache, events included.
+    await eventually(async () => {
+      const raw = indexedDBStorage({ name: bobDb });
+      try {
+        return (await raw.messages(conv, 0, 100)).some((m) => m.text === 'after the changes');
+      } finally {
+        await raw.close();
+      }
+    }, 10000, 'bob cached everything');
+    const raw = indexedDBStorage({ name: bobDb });
+    const log = (await raw.messages(conv, 0, 100)).filter((m) => m.seq > m3.seq).sort((a, b) => a.seq - b.seq);
+    await raw.close();
+    assert.deepEqual(log.map((m) => [m.type, m.target ?? 0]), [['edit', m1.seq], ['react', m2.seq], ['recall', m3.seq], ['text', 0]], 'each change stored once, in order, before the later send');
+    assert.deepEqual((await byId(bob, conv, m2.id)).reactions, { '👍': ['oq-alice'] });
+    await eventually(async () => (await alice.messages(conv, { limit: 100 })).every((m) => !m.id.startsWith('local:')), 10000, 'nothing left pending at alice');
+  } finally {
+    await proxy.close();
+  }
 });

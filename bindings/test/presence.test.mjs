@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Codes, ParleyError } from '@parley-im/sdk';
+import { Codes, ParleyError, indexedDBStorage } from '@parley-im/sdk';
 import { clientFor, closeAll, eventually, next, Relay } from './helpers.mjs';
 
 // A 1 s heartbeat: a silent connection is closed after 2.5 s.
@@ -150,5 +150,34 @@ describe('profiles', () => {
     const carol = await clientFor(relay, 'f-carol', {}, open);
     await carol.connect();
     assert.deepEqual(await carol.profiles(['f-alice', 'f-nobody']), [cached, { user: 'f-nobody', updatedAt: 0 }]);
+  });
+
+  test('persisted: a client reloaded offline still has the profiles it read, and refreshes them online', async () => {
+    await import('fake-indexeddb/auto'); // IndexedDB for Node, as a browser has it
+    const name = `profiles-${process.pid}-${Date.now()}`;
+    const alice = await clientFor(relay, 'p-alice', {}, open);
+    await alice.connect();
+    await alice.setProfile({ nickname: 'Alice', avatar: 'https://example.com/a.png' });
+    const bob = await clientFor(relay, 'p-bob', { storage: indexedDBStorage({ name }) }, open);
+    await bob.connect();
+    const [read] = await bob.profiles(['p-alice']);
+    assert.equal(read.nickname, 'Alice');
+    await bob.close();
+
+    // Reloaded, never connected: the relay is not asked.
+    const offline = await clientFor(relay, 'p-bob', { storage: indexedDBStorage({ name }) }, open);
+    assert.deepEqual(await offline.profiles(['p-alice']), [read], 'from the stored cache, offline');
+    await assert.rejects(offline.profiles(['p-never']), (e) => e instanceof ParleyError && e.code === Codes.NotConnected,
+      'a profile never read is not made up');
+
+    // Online again, a stored profile counts as stale: a newer one replaces it.
+    await alice.setProfile({ nickname: 'Alice L.' });
+    await offline.connect();
+    const [fresh] = await offline.profiles(['p-alice']);
+    assert.equal(fresh.nickname, 'Alice L.');
+    assert.ok(fresh.updatedAt > read.updatedAt);
+    await offline.close();
+    const again = await clientFor(relay, 'p-bob', { storage: indexedDBStorage({ name }) }, open);
+    assert.deepEqual(await again.profiles(['p-alice']), [fresh], 'the refreshed one is what is stored');
   });
 });

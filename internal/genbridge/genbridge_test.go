@@ -58,7 +58,8 @@ func TestShapesMatchTheJSON(t *testing.T) {
 	set := core.ConvSetting{ConvID: "p:a:b", Pinned: true, Muted: true, Hidden: true, HiddenSeq: 1}
 	acct := core.Account{Cursor: 1, ContactsOnly: true, Relations: []core.Relation{rel}, Settings: []core.ConvSetting{set},
 		Drafts: []core.Draft{{ConvID: "p:a:b", Text: "t"}}, Notices: []core.GroupNotice{notice}, Hidden: []string{"p:a:b#1"}}
-	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1, Account: &acct}
+	meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 1, NextOrder: 1, Account: &acct,
+		Profiles: []core.Profile{{User: "b", UpdatedAt: 1}}}
 	e := core.OutboxEntry{Order: 1, Message: m}
 	cur := core.SearchCursor{CreatedAt: 1, ConvID: "p:a:b", Seq: 1, ClientID: "c"}
 	call := core.Call{ID: "c", ConvID: "p:a:b", Direction: "outgoing", From: "a", Peers: []string{"b"}, Joined: []string{"b"},

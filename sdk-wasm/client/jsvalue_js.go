@@ -234,6 +234,10 @@ func AppendBatch(b []byte, x *core.Batch) []byte {
 			w.key("account")
 			w.account(m.Account) // jscontacts_js.go
 		}
+		if len(m.Profiles) > 0 {
+			w.key("profiles")
+			w.b = AppendProfiles(w.b, m.Profiles) // presence_js.go
+		}
 		w.close()
 	}
 	if len(x.Conversation) > 0 {
@@ -567,7 +571,8 @@ func (r *jsReader) snapshot(o js.Value) core.Snapshot {
 			SyncCursor: r.uint(m, "syncCursor"),
 			NextOrder:  r.uint(m, "nextOrder"),
 		}
-		s.Meta.Account = r.account(m) // jscontacts_js.go
+		s.Meta.Account = r.account(m)   // jscontacts_js.go
+		s.Meta.Profiles = r.profiles(m) // presence_js.go
 	}
 	if a, n := r.array(o, "conversations"); n > 0 {
 		s.Conversations = make([]core.Conversation, n)

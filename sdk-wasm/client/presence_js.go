@@ -1,6 +1,10 @@
 package client
 
-import "github.com/parley-im/parley/sdk-wasm/core"
+import (
+	"syscall/js"
+
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
 
 func (w *jsonw) presence(p *core.Presence) {
 	w.open()
@@ -57,4 +61,23 @@ func (w *jsonw) presenceEvent(e *core.Event) {
 		w.key("profile")
 		w.profile(e.Profile)
 	}
+}
+
+// profiles reads the profiles a stored meta keeps; nil when absent.
+func (r *jsReader) profiles(m js.Value) []core.Profile {
+	arr, n := r.array(m, "profiles")
+	if n == 0 {
+		return nil
+	}
+	out := make([]core.Profile, 0, n)
+	for i := range n {
+		e := arr.Index(i)
+		if e.Type() != js.TypeObject {
+			r.fail("meta.profiles", "an array of objects")
+			return nil
+		}
+		out = append(out, core.Profile{User: r.str(e, "user"), Nickname: r.str(e, "nickname"), Avatar: r.str(e, "avatar"),
+			Custom: r.str(e, "custom"), UpdatedAt: r.int(e, "updatedAt"), Deleted: r.bool(e, "deleted")})
+	}
+	return out
 }

@@ -63,7 +63,8 @@ func TestJSStoreObjects(t *testing.T) {
 	}
 	failed := core.OutboxEntry{Order: 3, Message: core.Message{ID: "local:c3", ClientID: "c3", ConvID: "g:t", Sender: "alice",
 		Type: "text", Text: "x", CreatedAt: 9, LocalTime: 9, Status: core.StatusFailed, ErrorCode: proto.CodeForbidden}}
-	meta := core.Meta{DeviceID: "d", UserID: "alice", Epoch: "e1", SyncCursor: 12, NextOrder: 4}
+	meta := core.Meta{DeviceID: "d", UserID: "alice", Epoch: "e1", SyncCursor: 12, NextOrder: 4,
+		Profiles: []core.Profile{{User: "bob", Nickname: "Bob", Avatar: "https://x/b.png", Custom: "{}", UpdatedAt: 7}, {User: "carol", UpdatedAt: 8, Deleted: true}}}
 	if err := s.Apply(&core.Batch{Meta: &meta, Conversation: []core.Conversation{conv}, Messages: msgs, OutboxPut: []core.OutboxEntry{failed}}); err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,8 @@ func TestStores(t *testing.T) {
 				msgs = append(msgs, core.Message{ID: "p:a:b#x", ConvID: "p:a:b", Seq: seq, Text: "m", Status: core.StatusSent})
 			}
 			out := core.OutboxEntry{Order: 4, Message: core.Message{ClientID: "c1", ConvID: "p:a:b", Status: core.StatusPending}}
-			meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 9, NextOrder: 5}
+			meta := core.Meta{DeviceID: "d", UserID: "a", Epoch: "e", SyncCursor: 9, NextOrder: 5,
+				Profiles: []core.Profile{{User: "b", Nickname: "Bob", Avatar: "https://x/b.png", UpdatedAt: 7}, {User: "c", UpdatedAt: 8, Deleted: true}}}
 			if err := s.Apply(&core.Batch{Meta: &meta, Conversation: []core.Conversation{conv}, Messages: msgs, OutboxPut: []core.OutboxEntry{out}}); err != nil {
 				t.Fatal(err)
 			}
@@ -34,7 +35,7 @@ func TestStores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if snap.Meta != meta || len(snap.Conversations) != 1 || !reflect.DeepEqual(snap.Outbox, []core.OutboxEntry{out}) {
+			if !reflect.DeepEqual(snap.Meta, meta) || len(snap.Conversations) != 1 || !reflect.DeepEqual(snap.Outbox, []core.OutboxEntry{out}) {
 				t.Fatalf("snapshot %+v", snap)
 			}
 			page, _ := s.Messages("p:a:b", 3, 1)

@@ -33,7 +33,7 @@ const (
 	reqCreateGroup
 	reqPing
 	reqRenew
-	reqAmend      // recall, edit, delete, react, hide (lifecycle.go)
+	reqAmend      // unused: amends wait in the outbox as sends (lifecycle.go)
 	reqReceipts   // read receipts of a group
 	reqCallInvite // conv holds the call id, for the call requests
 	reqCallAccept
@@ -55,7 +55,6 @@ type request struct {
 	deadline time.Time          // zero: none (sends wait for their ack)
 	refill   map[uint64]bool    // history: seqs the store lost, written again when they come
 	group    *proto.CreateGroup // reqCreateGroup: the request, written again on the next connection if this one is lost
-	amend    *proto.Amend       // reqAmend: the request, to place its event on the ack
 
 	users *proto.SubscribePresence // reqPresence: the request (presence.go)
 }
@@ -208,10 +207,6 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 		}
 		c.replied(r)
 	case *proto.Ack:
-		if r != nil && r.kind == reqAmend && r.amend.ClientID == body.ClientID {
-			c.amended(now, r, body)
-			return
-		}
 		if r == nil || r.kind != reqSend || r.clientID != body.ClientID {
 			c.badReply(now, f.ID, r, "ack for no matching send")
 			return

@@ -141,6 +141,9 @@ func (c *Core) resetAccount(userChanged bool) {
 	c.loadAccount(nil)
 	if !userChanged {
 		c.acct.drafts = drafts
+	} else {
+		c.loadProfiles(nil) // presence.go
+		c.meta.Profiles = nil
 	}
 	c.saveAccount()
 }
@@ -168,6 +171,10 @@ func (c *Core) userSyncing() bool {
 
 // userState handles a UserState: a feed page, or the reply to a change.
 func (c *Core) userState(now time.Time, id uint64, r *request, st *proto.UserState) {
+	if r != nil && r.kind == reqSend && r.clientID != "" {
+		c.hideAcked(now, r, st) // lifecycle.go
+		return
+	}
 	if r == nil || (r.kind != reqUserSync && r.kind != reqFeedChange) {
 		c.badReply(now, id, r, "user state for no request")
 		return

@@ -176,6 +176,7 @@ func New(cfg Config, snap Snapshot) (*Core, error) {
 	}
 	c.meta.DeviceID = cfg.DeviceID
 	c.loadAccount(snap.Meta.Account)
+	c.loadProfiles(snap.Meta.Profiles) // presence.go
 	for i := range snap.Conversations {
 		cv := snap.Conversations[i]
 		c.convs[cv.ID] = &cv

@@ -38,6 +38,7 @@ func newHarness(t *testing.T, snap Snapshot) *harness {
 // look at what the core persisted. (The stores themselves live with their
 // consumer, sdk-wasm/client, which this package cannot import.)
 type testStore struct {
+	meta     *Meta // the last one written
 	outbox   map[string]OutboxEntry
 	messages map[string]map[uint64]Message
 }
@@ -49,6 +50,10 @@ func newTestStore() *testStore {
 func (s *testStore) Apply(b *Batch) error {
 	if b.Reset {
 		clear(s.messages)
+	}
+	if b.Meta != nil {
+		m := *b.Meta
+		s.meta = &m
 	}
 	for _, m := range b.Messages {
 		if s.messages[m.ConvID] == nil {

@@ -176,11 +176,15 @@ func (c *Core) markHidden(m *Message) {
 	}
 }
 
-// Amend asks the relay to apply op (proto.MsgRecall, MsgDelete, MsgEdit,
-// MsgReact, MsgUnreact or MsgHide) to message id, with text the new text
-// of an edit or the emoji of a reaction. It needs a connection; the
-// operation resolves once the relay stored the event, which by then is
-// placed in the log here too.
+// Amend queues op (proto.MsgRecall, MsgDelete, MsgEdit, MsgReact,
+// MsgUnreact or MsgHide) on message id, with text the new text of an edit
+// or the emoji of a reaction. Like a send it waits in the outbox —
+// persisted, written in order with the user's sends, written again on
+// every new connection until the relay answers — and its client id is the
+// relay's idempotency key, so a resend after a lost ack is not applied
+// twice. The change shows at once on the stored target (optimistic); a
+// refusal undoes it by fetching the target again. The operation resolves
+// with the stored event (none for a hide) once the relay kept it.
 func (c *Core) Amend(now time.Time, id, op, text string) (uint64, error) {
 	c.begin()
 	defer c.flush()
@@ -191,41 +195,100 @@ func (c *Core) Amend(now time.Time, id, op, text string) (uint64, error) {
 	if !ok {
 		return 0, &proto.Error{Code: proto.CodeBadMessageID, Message: "not the id of a sent message: " + id}
 	}
+	clientID := c.newID()
 	if op == proto.MsgHide {
 		if text != "" {
 			return 0, invalid("delete for me takes no text")
 		}
-		return c.feedChange(now, proto.TypeHideMessage, &proto.HideMessage{ConvID: conv, Seq: seq})
-	}
-	req := &proto.Amend{ConvID: conv, ClientID: c.newID(), Op: op, Target: seq, Text: text}
-	if err := proto.Validate(req); err != nil {
+		if err := proto.Validate(&proto.HideMessage{ConvID: conv, Seq: seq}); err != nil {
+			return 0, invalid(err.Message)
+		}
+	} else if err := proto.Validate(&proto.Amend{ConvID: conv, ClientID: clientID, Op: op, Target: seq, Text: text}); err != nil {
 		return 0, invalid(strings.TrimPrefix(err.Message, "amend: "))
 	}
-	if c.phase != phaseReady {
-		return 0, &proto.Error{Code: proto.CodeNotConnected, Message: op + " needs a connection"}
-	}
+	e := &OutboxEntry{Order: c.meta.NextOrder, Message: Message{
+		ID: "local:" + clientID, ClientID: clientID, ConvID: conv, Sender: c.meta.UserID, Device: c.meta.DeviceID,
+		Type: op, Text: text, Target: seq, CreatedAt: now.UnixMilli(), LocalTime: now.UnixMilli(), Status: StatusPending,
+	}}
+	c.meta.NextOrder++
+	c.saveMeta()
+	c.outbox = append(c.outbox, e)
+	c.byClient[clientID] = e
+	c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
 	op64 := c.newOp()
-	c.request(now, &request{kind: reqAmend, op: op64, conv: conv, amend: req}, proto.TypeAmend, req)
+	c.sendOps[clientID] = append(c.sendOps[clientID], op64)
+	c.optimistic(e.Message)
+	c.pumpSends(now)
 	return op64, nil
 }
 
-// amended takes the relay's ack of an Amend: the event it stored is this
-// device's to place, since the relay delivers it to the other sessions
-// only.
-func (c *Core) amended(now time.Time, r *request, a *proto.Ack) {
-	if a.ConvID != r.amend.ConvID || a.Seq == 0 {
-		c.abort(now, proto.CodeBadServerFrame, "ack does not match its amend")
-		return
+// optimistic shows a queued amend on its target at once: the stored copy
+// and the conversation's last message change as the relay's event will
+// change them. Applying the relay's event later changes nothing more (each
+// op is idempotent on its target).
+func (c *Core) optimistic(ev Message) {
+	c.batch.Amend = append(c.batch.Amend, ev)
+	if cv := c.convs[ev.ConvID]; cv != nil && cv.LastMessage != nil && cv.LastMessage.Seq == ev.Target {
+		cv.LastMessage.Apply(&ev, c.meta.UserID)
+		c.convChanged(cv)
 	}
+}
+
+// writeAmend writes queued amend e: a HideMessage for delete for me, an
+// Amend (client id = e's) for the rest.
+func (c *Core) writeAmend(now time.Time, e *OutboxEntry) uint64 {
+	m := &e.Message
+	r := &request{kind: reqSend, clientID: m.ClientID, conv: m.ConvID}
+	if m.Type == proto.MsgHide {
+		return c.request(now, r, proto.TypeHideMessage, &proto.HideMessage{ConvID: m.ConvID, Seq: m.Target})
+	}
+	return c.request(now, r, proto.TypeAmend, &proto.Amend{ConvID: m.ConvID, ClientID: m.ClientID, Op: m.Type, Target: m.Target, Text: m.Text})
+}
+
+// amendAcked completes queued amend e on the relay's ack: the event it
+// stored is this device's to place, since the relay delivers it to the
+// other sessions only.
+func (c *Core) amendAcked(now time.Time, e *OutboxEntry, a *proto.Ack) {
+	m := e.Message
 	ev := Message{
-		ID: proto.MessageID(a.ConvID, a.Seq), ClientID: r.amend.ClientID, ConvID: a.ConvID, Seq: a.Seq,
-		Sender: c.meta.UserID, Device: c.meta.DeviceID, Type: r.amend.Op, Text: r.amend.Text,
-		CreatedAt: a.CreatedAt, Status: StatusSent, Target: r.amend.Target,
+		ID: proto.MessageID(a.ConvID, a.Seq), ClientID: m.ClientID, ConvID: a.ConvID, Seq: a.Seq,
+		Sender: c.meta.UserID, Device: c.meta.DeviceID, Type: m.Type, Text: m.Text,
+		CreatedAt: a.CreatedAt, Status: StatusSent, Target: m.Target,
 	}
-	if !a.Duplicate {
-		c.place(now, c.conv(a.ConvID), aheadMsg{m: ev, announced: true})
+	c.removeFromOutbox(e)
+	c.place(now, c.conv(a.ConvID), aheadMsg{m: ev, announced: true})
+	c.resolveSend(m.ClientID, Result{Message: &ev})
+	c.pumpSends(now)
+}
+
+// hideAcked completes a queued delete for me on the relay's UserState.
+func (c *Core) hideAcked(now time.Time, r *request, st *proto.UserState) {
+	delete(c.inflight, r.clientID)
+	for i := range st.Entries {
+		c.applyEntry(&st.Entries[i])
 	}
-	c.resolve(r.op, Result{Message: &ev})
+	c.saveAccount()
+	if e := c.byClient[r.clientID]; e != nil {
+		c.removeFromOutbox(e)
+	}
+	c.resolveSend(r.clientID, Result{})
+	c.pumpSends(now)
+}
+
+// amendRefused drops queued amend e the relay refused for good, rejects
+// its waiters and undoes its optimistic change: the target is fetched
+// again and replaces the stored copy (the relay's copy carries every event
+// stored so far).
+func (c *Core) amendRefused(now time.Time, e *OutboxEntry, err *proto.Error) {
+	m := e.Message
+	c.removeFromOutbox(e)
+	c.resolveSend(m.ClientID, Result{Err: err})
+	if m.Type == proto.MsgHide {
+		return // a refused hide changed nothing but the stored flag, which the next fetch of it resets
+	}
+	if cv := c.convs[m.ConvID]; cv != nil && m.Target <= cv.SyncedSeq {
+		_, _ = c.fetchHistory(now, m.ConvID, m.Target+1, 1, map[uint64]bool{m.Target: true})
+	}
 }
 
 // ReadReceipts asks the relay which other members of conv have read up to

@@ -148,16 +148,16 @@ func TestMentionedAndPeerRead(t *testing.T) {
 	equal(t, cv.PeerReadSeq, uint64(3), "bob read what he sent")
 }
 
-// TestAmendRequestAndAck: an amend needs a connection and a sent message's
-// id; on its ack the event is placed here (the relay delivers it to the
-// other sessions only), and a refusal settles the operation with the code.
-func TestAmendRequestAndAck(t *testing.T) {
+// TestAmendsQueueInTheOutbox: amends issued offline wait in the outbox
+// with the sends, show on their targets at once, survive a restart, go
+// out in order with the sends after reconnecting, are written again with
+// the same client ids after a cut (the relay's idempotency key), are
+// applied once on their acks, and a refused one is undone by fetching its
+// target again.
+func TestAmendsQueueInTheOutbox(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, Snapshot{})
 	ab := proto.P2PID("alice", "bob")
-	if _, err := h.c.Amend(h.now, ab+"#1", proto.MsgRecall, ""); code(err) != proto.CodeNotConnected {
-		t.Fatalf("offline amend: %v", err)
-	}
 	h.connect("e1")
 	if _, err := h.c.Amend(h.now, "local:abc", proto.MsgRecall, ""); code(err) != proto.CodeBadMessageID {
 		t.Fatalf("a pending message's id: %v", err)
@@ -166,35 +166,96 @@ func TestAmendRequestAndAck(t *testing.T) {
 		t.Fatalf("a reaction without emoji: %v", err)
 	}
 	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(ab, 1, "alice")})
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(ab, 2, "bob")})
+	h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
+	h.poll()
 	h.takeWrites()
-	op, err := h.c.Amend(h.now, ab+"#1", proto.MsgEdit, "fixed")
-	if err != nil {
+
+	// offline: a send and three amends, in this order
+	if _, _, err := h.c.Send(h.now, ab, proto.MsgText, "s1", nil); err != nil {
 		t.Fatal(err)
 	}
-	h.poll()
-	w := h.lastWrite(proto.TypeAmend)
-	a := w.Body.(*proto.Amend)
-	equal(t, [4]any{a.ConvID, a.Op, a.Target, a.Text}, [4]any{ab, proto.MsgEdit, uint64(1), "fixed"}, "amend frame")
-	h.relay(proto.TypeAck, w.ID, &proto.Ack{ConvID: ab, ClientID: a.ClientID, Seq: 2, CreatedAt: 5000})
-	if r, ok := h.done[op]; !ok || r.Result.Err != nil || r.Result.Message.Seq != 2 {
-		t.Fatalf("amend result %+v", r)
+	for _, a := range [][3]string{{"#1", proto.MsgEdit, "fixed"}, {"#2", proto.MsgReact, "👍"}, {"#1", proto.MsgRecall, ""}} {
+		if _, err := h.c.Amend(h.now, ab+a[0], a[1], a[2]); err != nil {
+			t.Fatalf("offline %s: %v", a[1], err)
+		}
 	}
-	st := h.store.messages[ab]
-	equal(t, [2]any{st[1].Text, st[1].EditedAt}, [2]any{"fixed", int64(5000)}, "own edit applied on ack")
-	cv, _ := h.c.Conversation(ab)
-	equal(t, [2]uint64{cv.SyncedSeq, cv.ReadSeq}, [2]uint64{2, 2}, "the event is placed and read")
-
-	op, _ = h.c.Amend(h.now, ab+"#1", proto.MsgRecall, "")
 	h.poll()
-	w = h.lastWrite(proto.TypeAmend)
-	h.relay(proto.TypeError, w.ID, &proto.ErrorBody{Code: proto.CodeRecallWindow, Message: "late"})
-	if r := h.done[op]; code(r.Result.Err) != proto.CodeRecallWindow {
+	equal(t, len(h.writes), 0, "nothing written offline")
+	equal(t, len(h.store.outbox), 4, "the send and the amends persisted in the outbox")
+	equal(t, len(h.c.Pending(ab)), 1, "only the send is a pending message")
+	st := h.store.messages[ab]
+	equal(t, [2]any{st[1].Recalled, st[1].Text}, [2]any{true, ""}, "the recall shows at once")
+	equal(t, st[2].Reactions, []Reaction{{Emoji: "👍", Users: []string{"alice"}}}, "the reaction shows at once")
+
+	// a restart over the same storage, then a connection
+	snap := Snapshot{Meta: h.c.meta}
+	if cv, ok := h.c.Conversation(ab); ok {
+		snap.Conversations = []Conversation{cv}
+	}
+	for _, e := range h.store.outbox {
+		snap.Outbox = append(snap.Outbox, e)
+	}
+	h2 := newHarness(t, snap)
+	h2.store = h.store
+	h2.connect("e1")
+	write := func() ([]string, []string) {
+		var kinds, ids []string
+		for _, w := range h2.takeWrites() {
+			switch b := w.Body.(type) {
+			case *proto.Send:
+				kinds, ids = append(kinds, "send"), append(ids, b.ClientID)
+			case *proto.Amend:
+				kinds, ids = append(kinds, b.Op), append(ids, b.ClientID)
+			}
+		}
+		return kinds, ids
+	}
+	kinds, ids := write()
+	equal(t, kinds, []string{"send", proto.MsgEdit, proto.MsgReact, proto.MsgRecall}, "written in order after the restart")
+	// cut before any ack: the same frames, same client ids, go again
+	h2.c.HandleClosed(h2.now, h2.c.Conn(), 1006, "")
+	h2.poll()
+	h2.takeWrites()
+	h2.connect("e1")
+	var frames []proto.Frame
+	for _, w := range h2.writes {
+		if w.Type == proto.TypeSend || w.Type == proto.TypeAmend {
+			frames = append(frames, w)
+		}
+	}
+	kinds2, ids2 := write()
+	equal(t, [2][]string{kinds2, ids2}, [2][]string{kinds, ids}, "rewritten with the same client ids")
+	for i, f := range frames {
+		h2.relay(proto.TypeAck, f.ID, &proto.Ack{ConvID: ab, ClientID: ids[i], Seq: uint64(3 + i), CreatedAt: 5000, Duplicate: i == 2})
+	}
+	st = h2.store.messages[ab]
+	equal(t, [2]any{st[1].Recalled, st[1].Text}, [2]any{true, ""}, "recalled")
+	equal(t, st[2].Reactions, []Reaction{{Emoji: "👍", Users: []string{"alice"}}}, "reacted once")
+	equal(t, len(h2.store.outbox), 0, "the outbox is empty")
+	cv, _ := h2.c.Conversation(ab)
+	equal(t, cv.SyncedSeq, uint64(6), "every event placed")
+
+	// a refused amend is undone: the target comes again from the relay
+	op, _ := h2.c.Amend(h2.now, ab+"#2", proto.MsgEdit, "hijacked")
+	h2.poll()
+	equal(t, h2.store.messages[ab][2].Text, "hijacked", "optimistic")
+	w := h2.lastWrite(proto.TypeAmend)
+	h2.takeWrites()
+	h2.relay(proto.TypeError, w.ID, &proto.ErrorBody{Code: proto.CodeNotSender, Message: "not yours"})
+	if r := h2.done[op]; code(r.Result.Err) != proto.CodeNotSender {
 		t.Fatalf("refused amend: %+v", r.Result)
 	}
-	equal(t, h.store.messages[ab][1].Recalled, false, "nothing changed")
+	equal(t, len(h2.store.outbox), 0, "a refused amend leaves the outbox")
+	hw := h2.lastWrite(proto.TypeHistory)
+	orig := msg(ab, 2, "bob")
+	orig.Reactions = []proto.Reaction{{Emoji: "👍", Users: []string{"alice"}}}
+	h2.relay(proto.TypeHistoryPage, hw.ID, &proto.HistoryPage{ConvID: ab, LastSeq: 6, Messages: []proto.Message{orig}})
+	equal(t, [2]any{h2.store.messages[ab][2].Text, h2.store.messages[ab][2].Reactions}, [2]any{"m", []Reaction{{Emoji: "👍", Users: []string{"alice"}}}}, "undone")
+	h = h2
 
 	// receipts
-	op, err = h.c.ReadReceipts(h.now, "g:team", 4)
+	op, err := h.c.ReadReceipts(h.now, "g:team", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +329,7 @@ func TestHideMessageIsAFeedEntry(t *testing.T) {
 	}
 	w := h.lastWrite(proto.TypeHideMessage)
 	equal(t, *w.Body.(*proto.HideMessage), proto.HideMessage{ConvID: ab, Seq: 1}, "hide-message frame")
-	equal(t, h.store.messages[ab][1].Hidden, false, "not hidden before the relay keeps it")
+	equal(t, h.store.messages[ab][1].Hidden, true, "hidden at once, before the relay keeps it")
 	h.relay(proto.TypeUserState, w.ID, &proto.UserState{Entries: []proto.UserEntry{{Pos: 7, Hidden: &proto.HideMessage{ConvID: ab, Seq: 1}}}})
 	if r, ok := h.done[op]; !ok || r.Result.Err != nil {
 		t.Fatalf("hide result %+v", r)

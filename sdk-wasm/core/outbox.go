@@ -120,6 +120,9 @@ func (c *Core) Discard(now time.Time, clientID string) error {
 func (c *Core) Pending(conv string) []Message {
 	var out []Message
 	for _, e := range c.outbox {
+		if proto.IsLifecycle(e.Message.Type) {
+			continue // a queued change of a message, shown on its target
+		}
 		if conv == "" || e.Message.ConvID == conv {
 			out = append(out, e.Message)
 		}
@@ -150,6 +153,10 @@ func (c *Core) pumpSends(now time.Time) {
 		if t, wait := c.retryMsg[id]; wait && now.Before(t) {
 			return // keep the outbox in order behind a send that waits to retry
 		}
+		if proto.IsLifecycle(e.Message.Type) {
+			c.inflight[id] = c.writeAmend(now, e) // lifecycle.go
+			continue
+		}
 		m := &e.Message
 		c.inflight[id] = c.request(now, &request{kind: reqSend, clientID: id, conv: m.ConvID}, proto.TypeSend,
 			&proto.Send{ConvID: m.ConvID, ClientID: id, MsgType: m.Type, Text: m.Text, Body: m.Body,
@@ -167,6 +174,10 @@ func (c *Core) acked(now time.Time, r *request, a *proto.Ack) {
 	}
 	if a.ConvID != e.Message.ConvID || a.Seq == 0 {
 		c.abort(now, proto.CodeBadServerFrame, "ack does not match its send")
+		return
+	}
+	if proto.IsLifecycle(e.Message.Type) {
+		c.amendAcked(now, e, a) // lifecycle.go
 		return
 	}
 	if c.window > 0 {
@@ -208,6 +219,10 @@ func (c *Core) sendRefused(now time.Time, clientID string, err *proto.Error, ret
 		c.window = 1
 		c.retries[clientID]++
 		c.retryMsg[clientID] = now.Add(c.retryDelay(c.retries[clientID], retryAfter))
+		return
+	}
+	if proto.IsLifecycle(e.Message.Type) {
+		c.amendRefused(now, e, err) // lifecycle.go
 		return
 	}
 	e.Message.Status = StatusFailed

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -19,6 +21,12 @@ import (
 // ProfileFresh is how long a cached profile is used without asking the
 // relay again.
 const ProfileFresh = 5 * time.Minute
+
+// MaxStoredProfiles is how many cached profiles are persisted with the
+// meta (Meta.Profiles), the most recently read first: a restart finds them
+// in the cache, stale (read again from the relay when online, returned as
+// they are offline).
+const MaxStoredProfiles = 500
 
 // Request kinds of presence and profiles, numbered apart from the others.
 const (
@@ -250,6 +258,7 @@ func (c *Core) profilesFrame(now time.Time, id uint64, r *request, b *proto.Prof
 		c.pres.profiles = make(map[string]cachedProfile) // bounded: at worst read again
 	}
 	out := make([]Profile, len(b.List))
+	changed := false
 	for i, p := range b.List {
 		out[i] = fromProfile(p)
 		old, had := c.pres.profiles[p.User]
@@ -257,10 +266,16 @@ func (c *Core) profilesFrame(now time.Time, id uint64, r *request, b *proto.Prof
 			out[i] = old.p // a reply older than a push already cached
 		}
 		c.pres.profiles[p.User] = cachedProfile{p: out[i], at: now}
+		if !had || old.p != out[i] {
+			changed = true
+		}
 		if id == 0 || (had && old.p.UpdatedAt < out[i].UpdatedAt) {
 			pr := out[i]
 			c.emit(Event{Kind: EventProfile, Profile: &pr})
 		}
+	}
+	if changed {
+		c.saveProfiles()
 	}
 	if id != 0 {
 		c.resolve(r.op, Result{Profiles: out})
@@ -291,4 +306,35 @@ func (c *Core) presenceWelcome(now time.Time) {
 			c.request(now, &request{kind: reqProfiles}, proto.TypeGetProfiles, &proto.GetProfiles{Users: []string{me}})
 		}
 	}
+}
+
+// loadProfiles fills the cache with profiles persisted by an earlier run,
+// stale: they are read again from the relay when asked for online.
+func (c *Core) loadProfiles(ps []Profile) {
+	c.pres.profiles = make(map[string]cachedProfile, len(ps))
+	for _, p := range ps {
+		if proto.ValidName(p.User) {
+			c.pres.profiles[p.User] = cachedProfile{p: p}
+		}
+	}
+}
+
+// saveProfiles stages the cached profiles with the meta: the
+// MaxStoredProfiles most recently read, sorted by user.
+func (c *Core) saveProfiles() {
+	all := make([]cachedProfile, 0, len(c.pres.profiles))
+	for _, e := range c.pres.profiles {
+		all = append(all, e)
+	}
+	if len(all) > MaxStoredProfiles {
+		slices.SortFunc(all, func(a, b cachedProfile) int { return b.at.Compare(a.at) })
+		all = all[:MaxStoredProfiles]
+	}
+	ps := make([]Profile, len(all))
+	for i, e := range all {
+		ps[i] = e.p
+	}
+	slices.SortFunc(ps, func(a, b Profile) int { return strings.Compare(a.User, b.User) })
+	c.meta.Profiles = ps
+	c.saveMeta()
 }

@@ -105,3 +105,54 @@ func TestProfileCache(t *testing.T) {
 		t.Fatalf("own profile refresh %+v", b)
 	}
 }
+
+// TestProfilesPersisted: the profiles read from the relay are written with
+// the meta; a core started from that snapshot has them, stale: returned
+// offline, read again online, where a newer one replaces them (and is
+// written in turn).
+func TestProfilesPersisted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	op, err := h.c.FetchProfiles(h.now, []string{"alice", "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	req := h.lastWrite(proto.TypeGetProfiles)
+	h.relay(proto.TypeProfiles, req.ID, &proto.Profiles{List: []proto.Profile{{User: "alice", Nickname: "A", Avatar: "https://x/a.png", UpdatedAt: 10}, {User: "bob", UpdatedAt: 5, Deleted: true}}})
+	if len(h.done[op].Result.Profiles) != 2 {
+		t.Fatalf("result %+v", h.done[op].Result)
+	}
+	if h.store.meta == nil || len(h.store.meta.Profiles) != 2 || h.store.meta.Profiles[0].Nickname != "A" || !h.store.meta.Profiles[1].Deleted {
+		t.Fatalf("persisted meta %+v", h.store.meta)
+	}
+
+	// Restarted from what was stored, offline.
+	h2 := newHarness(t, Snapshot{Meta: *h.store.meta})
+	fresh, stale, need := h2.c.CachedProfiles(h2.now, []string{"alice", "bob", "carol"})
+	if len(fresh) != 0 || stale["alice"].Nickname != "A" || stale["alice"].Avatar != "https://x/a.png" || !stale["bob"].Deleted ||
+		len(need) != 3 {
+		t.Fatalf("after the restart: fresh %v stale %v need %v", fresh, stale, need)
+	}
+	// Online: read again; the newer profile replaces the stored one.
+	h2.connect("e1")
+	op, err = h2.c.FetchProfiles(h2.now, []string{"alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2.poll()
+	req = h2.lastWrite(proto.TypeGetProfiles)
+	h2.relay(proto.TypeProfiles, req.ID, &proto.Profiles{List: []proto.Profile{{User: "alice", Nickname: "Al", UpdatedAt: 20}}})
+	if got := h2.done[op].Result.Profiles; len(got) != 1 || got[0].Nickname != "Al" {
+		t.Fatalf("refreshed %+v", got)
+	}
+	if ps := h2.store.meta.Profiles; len(ps) != 2 || ps[0].Nickname != "Al" || ps[0].Avatar != "" {
+		t.Fatalf("persisted after the refresh %+v", ps)
+	}
+	fresh, _, _ = h2.c.CachedProfiles(h2.now, []string{"alice"})
+	if fresh["alice"].Nickname != "Al" {
+		t.Fatalf("cache after the refresh %+v", fresh)
+	}
+}
+

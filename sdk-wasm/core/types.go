@@ -99,12 +99,13 @@ type OutboxEntry struct {
 // Meta is the small per-device state a store keeps besides conversations,
 // messages and the outbox.
 type Meta struct {
-	DeviceID   string   `json:"deviceId"`
-	UserID     string   `json:"userId"`
-	Epoch      string   `json:"epoch"`             // relay store epoch the cache belongs to
-	SyncCursor uint64   `json:"syncCursor"`        // relay change cursor up to which conversations are synced
-	NextOrder  uint64   `json:"nextOrder"`         // next outbox order
-	Account    *Account `json:"account,omitempty"` // contacts, block list, conversation settings and drafts (contacts.go)
+	DeviceID   string    `json:"deviceId"`
+	UserID     string    `json:"userId"`
+	Epoch      string    `json:"epoch"`              // relay store epoch the cache belongs to
+	SyncCursor uint64    `json:"syncCursor"`         // relay change cursor up to which conversations are synced
+	NextOrder  uint64    `json:"nextOrder"`          // next outbox order
+	Account    *Account  `json:"account,omitempty"`  // contacts, block list, conversation settings and drafts (contacts.go)
+	Profiles   []Profile `json:"profiles,omitempty"` // the profiles last read from the relay (at most MaxStoredProfiles), for a restart offline
 }
 
 // Snapshot is what a store hands to the core at start.
