@@ -10,7 +10,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { Relay } from './support/relay.mjs';
-import { haveChromium, watch, CHROMIUM } from './support/browser.mjs';
+import { haveChromium, watch, CHROMIUM, waitForAsync } from './support/browser.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, '..', 'dist');
@@ -111,20 +111,22 @@ test('two browsers: a video call connects, video frames are decoded, hang-up end
     await waitFor(a, () => P.calls[0].state === 'connected');
     await waitFor(b, () => P.calls[0].state === 'connected' && P.calls[0].remoteStreams.length > 0);
     // getStats on the callee: inbound video frames decoded.
-    await waitFor(b, async () => (await P.inboundVideo()).framesDecoded > 0);
-    const stats = await b.evaluate(() => P.inboundVideo());
+    const stats = await waitForAsync(b, async () => {
+      const s = await P.inboundVideo();
+      return s.framesDecoded > 0 && s;
+    });
     assert.ok(stats.framesDecoded > 0, `framesDecoded ${stats.framesDecoded}`);
     t.diagnostic(`callee decoded ${stats.framesDecoded} video frames`);
     await a.evaluate(() => P.calls[0].hangup());
     await waitFor(a, () => P.callLog.some(([k, r]) => k === 'ended' && r === 'hangup'));
     await waitFor(b, () => P.callLog.some(([k, r]) => k === 'ended' && r === 'hangup'));
     for (const p of [a, b]) {
-      const rec = await waitFor(p, async () => {
+      const rec = await waitForAsync(p, async () => {
         const conv = P.client.p2p(P.client.userId === 'alice' ? 'bob' : 'alice');
         const ms = await P.client.messages(conv);
         const m = ms.find((x) => x.type === 'call');
         return m ? m.body : false;
-      }).then((h) => h.jsonValue());
+      });
       assert.equal(rec.outcome, 'completed');
       assert.equal(rec.media, 'video');
       assert.ok(rec.durationMs > 0);

@@ -190,7 +190,8 @@ test('delete for me is private: other members receive nothing, my offline device
     const mine = hist.find((x) => x.id === m.id);
     assert.equal(mine?.text, 'delete me, for you only', `${who} still has it`);
     assert.equal(mine.hidden, undefined);
-    assert.deepEqual(hist.map((x) => x.text), ['delete me, for you only', 'after'], `${who}'s history holds no trace`);
+    assert.deepEqual(hist.filter((x) => x.type === 'text').map((x) => x.text), ['delete me, for you only', 'after'], `${who}'s history holds no trace`);
+    assert.ok(hist.every((x) => x.hidden === undefined), `${who}'s history hides nothing`);
   }
   function c(who) {
     return who === 'dm-bob' ? bob : carol;

@@ -8,7 +8,7 @@ import { brotliDecompressSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Relay } from './support/relay.mjs';
-import { launch, haveChromium, watch, ARTIFACTS } from './support/browser.mjs';
+import { launch, haveChromium, watch, ARTIFACTS, waitForAsync } from './support/browser.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const app = join(here, '..', '..', 'examples', 'web-chat', 'dist');
@@ -110,12 +110,12 @@ test('the demo reloaded offline shows the cached conversations', { skip, timeout
     await carol.p.getByTestId('composer').press('Enter');
     await carol.p.waitForFunction(() => [...document.querySelectorAll('[data-testid="message"]')].some((m) => m.dataset.status === 'sent'), undefined, { timeout: 20000 });
     // The service worker is active and holds the app shell of this first visit.
-    await carol.p.waitForFunction(async () => {
+    await waitForAsync(carol.p, async () => {
       if (!navigator.serviceWorker.controller) return false;
       const cache = await caches.open('parley-web-chat-v1');
       const keys = (await cache.keys()).map((r) => new URL(r.url).pathname);
       return keys.includes('/') && keys.some((k) => k.endsWith('.wasm'));
-    }, undefined, { timeout: 30000, polling: 100 });
+    });
     await ca.setOffline(true);
     await carol.p.reload();
     const item = carol.p.getByTestId('conv-item').filter({ hasText: 'dave' });

@@ -283,9 +283,6 @@ func (c *Core) amendRefused(now time.Time, e *OutboxEntry, err *proto.Error) {
 	m := e.Message
 	c.removeFromOutbox(e)
 	c.resolveSend(m.ClientID, Result{Err: err})
-	if m.Type == proto.MsgHide {
-		return // a refused hide changed nothing but the stored flag, which the next fetch of it resets
-	}
 	if cv := c.convs[m.ConvID]; cv != nil && m.Target <= cv.SyncedSeq {
 		_, _ = c.fetchHistory(now, m.ConvID, m.Target+1, 1, map[uint64]bool{m.Target: true})
 	}

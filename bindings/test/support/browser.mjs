@@ -37,3 +37,16 @@ export function watch(page, name) {
   page.on('pageerror', (e) => lines.push(`[${name}] pageerror: ${e.message}`));
   return lines;
 }
+
+// waitForAsync polls an async page function until it returns a truthy value
+// and returns that value: waitForFunction takes a returned promise for a
+// truthy answer and does not wait for what it resolves to.
+export async function waitForAsync(p, fn, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await p.evaluate(fn);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`waitForAsync: still ${JSON.stringify(v)} after ${timeout} ms: ${fn}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -220,13 +220,22 @@ function MessageView({ conversationId, conv, me }: ViewProps) {
   );
 }
 
+/** The line a message shows: its text, a group change in words, else its type. */
+function messageText(m: Message): string {
+  if (m.text !== undefined) return m.text;
+  const b = (m.type === 'system' ? m.body : undefined) as { event?: string; by?: string; users?: string[] } | undefined;
+  if (b?.event === 'created') return `${b.by} created the group`;
+  if (b?.event) return `${b.by} · ${b.event} ${(b.users ?? []).join(', ')}`.trim();
+  return `[${m.type} message]`;
+}
+
 function MessageRow({ m, own }: { m: Message; own: boolean }) {
   const client = useClient();
   const time = new Date(m.createdAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   return (
     <div className={own ? 'msg own' : 'msg'} data-testid="message" data-seq={m.seq} data-status={m.status} data-sender={m.sender}>
       {!own && <span className="sender">{m.sender}</span>}
-      <span className="text">{m.text ?? `[${m.type} message]`}</span>
+      <span className="text">{messageText(m)}</span>
       <span className="meta">
         {time}
         {m.status === 'pending' && ' · sending'}

@@ -72,7 +72,7 @@ export function Chat({ client, conversationId, onBack, onCall }: Props): ReactEl
         keyExtractor={(m) => m.clientId || m.id}
         renderItem={({ item }) => (
           <View style={[styles.bubble, item.sender === client.userId ? styles.mine : styles.theirs]}>
-            <Text>{item.text ?? `[${item.type}]`}</Text>
+            <Text>{messageText(item)}</Text>
             <Text style={styles.meta}>{item.status === 'sent' ? `#${item.seq}` : item.status}</Text>
           </View>
         )}
@@ -95,3 +95,12 @@ const styles = StyleSheet.create({
   meta: { fontSize: 10, color: '#888' },
   error: { color: '#c00', padding: 8 },
 });
+
+/** The line a message shows: its text, a group change in words, else its type. */
+function messageText(m: Message): string {
+  if (m.text !== undefined) return m.text;
+  const b = (m.type === 'system' ? m.body : undefined) as { event?: string; by?: string; users?: string[] } | undefined;
+  if (b?.event === 'created') return `${b.by} created the group`;
+  if (b?.event) return `${b.by} · ${b.event} ${(b.users ?? []).join(', ')}`.trim();
+  return `[${m.type} message]`;
+}
