@@ -195,12 +195,16 @@ func (s *Server) adminCreateGroup(r *http.Request, body any) (int, any, error) {
 	if perr != nil {
 		return 0, nil, perr
 	}
+	spec.Announce = true // the store writes the created message with the group (group_created.go)
 	conv, created, err := s.store.CreateGroup(r.Context(), spec)
 	if err != nil {
 		return 0, nil, err
 	}
 	var first *proto.Message
-	if created || conv.LastSeq == 0 {
+	if created && conv.LastMessage != nil {
+		m := *conv.LastMessage
+		first = &m
+	} else if conv.LastSeq == 0 { // a group an older build created without it
 		m, fresh, err := appendCreated(r.Context(), s.store, conv, spec.Creator, time.Now().UnixMilli()) // group_created.go
 		if err != nil {
 			return 0, nil, err

@@ -12,11 +12,11 @@ import (
 // A group's first entry is the system message {event: created, by, users}:
 // the members' clients show the creation in the conversation as they show
 // every later change, and a member offline at the time converges on it
-// through the usual sync and history. The relay appends it right after the
-// store creates the group, before anyone is told of the group, under a
-// client id derived from the group id: a resend of the create that finds
-// the group without it (the relay stopped in between) writes it then, and
-// a second write is a duplicate, never a second entry.
+// through the usual sync and history. The store writes it as seq 1 in the
+// transaction that creates the group (GroupSpec.Announce), under a client
+// id derived from the group id, so a group never exists without it. A
+// group created by an older build that stopped before appending it gets it
+// on a resend of the create: that append is a duplicate when it is there.
 
 // createdClientID is the client id of group conv's created message.
 func createdClientID(conv string) string {
@@ -24,17 +24,31 @@ func createdClientID(conv string) string {
 	return "sys-created-" + hex.EncodeToString(h[:12])
 }
 
+// createdMessage is group spec's created message, seq 1, as the store
+// writes it with the group.
+func createdMessage(spec GroupSpec) proto.Message {
+	members := slices.Sorted(slices.Values(spec.Members))
+	return proto.Message{ConvID: spec.ID, Seq: 1, Sender: spec.Creator, ClientID: createdClientID(spec.ID),
+		Device: "relay", MsgType: proto.MsgSystem, Body: createdBody(spec.Creator, spec.Name, members), CreatedAt: spec.CreatedAt}
+}
+
+// createdBody is the body of the created message of a group named name,
+// by creator, with members (creator among them).
+func createdBody(creator, name string, members []string) []byte {
+	users := slices.DeleteFunc(slices.Clone(members), func(u string) bool { return u == creator })
+	ev := proto.GroupEvent{Event: proto.EventCreated, By: creator, Users: users}
+	if name != "" {
+		ev.Name = &name
+	}
+	return proto.EncodeGroupEvent(&ev)
+}
+
 // appendCreated appends group conv's created message, by creator, naming the
 // other members of conv. It reports whether the message is new (false: it
 // was there already).
 func appendCreated(ctx context.Context, st Appender, conv proto.Conversation, creator string, now int64) (proto.Message, bool, error) {
-	users := slices.DeleteFunc(slices.Clone(conv.Members), func(u string) bool { return u == creator })
-	ev := proto.GroupEvent{Event: proto.EventCreated, By: creator, Users: users}
-	if conv.Name != "" {
-		ev.Name = &conv.Name
-	}
 	res, err := st.Append(ctx, []AppendRequest{{Sender: creator, Device: "relay", CreatedAt: now, Send: proto.Send{
-		ConvID: conv.ID, ClientID: createdClientID(conv.ID), MsgType: proto.MsgSystem, Body: proto.EncodeGroupEvent(&ev)}}})
+		ConvID: conv.ID, ClientID: createdClientID(conv.ID), MsgType: proto.MsgSystem, Body: createdBody(creator, conv.Name, conv.Members)}}})
 	if err != nil {
 		return proto.Message{}, false, err
 	}

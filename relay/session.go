@@ -559,13 +559,17 @@ func (s *Session) createGroup(now time.Time, id uint64, b *proto.CreateGroup) {
 			return
 		}
 	}
+	spec.Announce = true // the store writes the created message with the group (group_created.go)
 	conv, created, err := s.env.store.CreateGroup(s.env.ctx, spec)
 	if err != nil {
 		s.replyErr(id, err)
 		return
 	}
 	var first *proto.Message // the created message, when written now (group_created.go)
-	if created || conv.LastSeq == 0 {
+	if created && conv.LastMessage != nil {
+		m := *conv.LastMessage
+		first = &m
+	} else if conv.LastSeq == 0 { // a group an older build created without it
 		if m, fresh, err := appendCreated(s.env.ctx, s.env.commit.store, conv, spec.Creator, now.UnixMilli()); err != nil {
 			s.env.log.Warn("group created message failed", "conv", spec.ID, "err", err)
 		} else if fresh {

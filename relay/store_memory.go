@@ -373,9 +373,19 @@ func (s *MemoryStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 		}
 		return s.view(c, spec.Creator), false, nil
 	}
+	if ref, ok := s.byClient[clientKey{spec.Creator, createdClientID(spec.ID)}]; ok && spec.Announce {
+		// As the SQL stores' unique index: the group is not created.
+		return proto.Conversation{}, false, rules.DedupOutcome(spec.ID, ref.conv)
+	}
 	c := s.newConv(spec.ID, proto.KindGroup, spec.Name, spec.Creator, spec.CreatedAt, spec.Members)
 	c.members[spec.Creator].Role = proto.RoleOwner
 	c.info = spec.Info
+	if spec.Announce { // group_created.go
+		m := createdMessage(spec)
+		c.msgs = append(c.msgs, m)
+		c.members[spec.Creator].readSeq = m.Seq
+		s.byClient[clientKey{m.Sender, m.ClientID}] = msgRef{c.id, m.Seq}
+	}
 	s.counter++
 	c.pos, c.membersPos = s.counter, s.counter
 	return s.view(c, spec.Creator), true, nil

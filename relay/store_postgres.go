@@ -872,6 +872,14 @@ func (s *PostgresStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.
 		b.Queue(`INSERT INTO members(conv_id, user_id, read_seq, pos, role, joined_at)
 			SELECT $1, u, 0, 0, CASE WHEN u = $3 THEN 'owner' ELSE 'member' END, $4 FROM unnest($2::text[]) AS u`,
 			spec.ID, spec.Members, spec.Creator, spec.CreatedAt)
+		if spec.Announce { // group_created.go
+			m := createdMessage(spec)
+			b.Queue(`INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
+				m.MsgType, []byte(m.Text), m.Body, m.CreatedAt)
+			b.Queue(`UPDATE conversations SET last_seq = $1 WHERE id = $2`, int64(m.Seq), spec.ID)
+			b.Queue(`UPDATE members SET read_seq = $1 WHERE conv_id = $2 AND user_id = $3`, int64(m.Seq), spec.ID, spec.Creator)
+		}
 		b.Queue(bumpSQL, 1) // the last lock
 		b.Queue(`UPDATE conversations SET pos = `+counterSQL+`, members_pos = `+counterSQL+` WHERE id = $1`, spec.ID)
 		b.Queue(viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, spec.ID, spec.Creator).QueryRow(func(r pgx.Row) (err error) {

@@ -1184,6 +1184,19 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 			if err := s.groupCreated(spec); err != nil {
 				return err
 			}
+			if spec.Announce { // group_created.go
+				m := createdMessage(spec)
+				if _, err := st.insMsg.exec(m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
+					m.MsgType, m.Text, m.Body, m.CreatedAt); err != nil {
+					return err
+				}
+				if _, err := st.setConv.exec(int64(m.Seq), pos, spec.ID); err != nil {
+					return err
+				}
+				if _, err := st.setRead.exec(int64(m.Seq), spec.ID, spec.Creator, int64(m.Seq)); err != nil {
+					return err
+				}
+			}
 			s.remember(spec.ID, slices.Clone(spec.Members))
 		default:
 			return err

@@ -288,13 +288,14 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreByteBudget(t, open)       // store_suite_test.go
 	testStoreHugeCursors(t, open)      // store_suite_test.go
 	testStoreNonMembers(t, open)
-	testStoreKeyedCreate(t, open) // store_groupkey_test.go
-	testStoreLifecycle(t, open)   // store_lifecycle_test.go
-	testStoreGroups(t, open)      // store_group_test.go
-	testStoreSpans(t, open)       // store_spans_test.go
-	testStorePresence(t, open)    // store_presence_test.go
-	testStoreFeed(t, open)        // contacts_test.go
-	testStoreRevocations(t, open) // sessions_test.go
+	testStoreKeyedCreate(t, open)  // store_groupkey_test.go
+	testStoreLifecycle(t, open)    // store_lifecycle_test.go
+	testStoreGroups(t, open)       // store_group_test.go
+	testStoreGroupCreated(t, open) // store_group_created_test.go
+	testStoreSpans(t, open)        // store_spans_test.go
+	testStorePresence(t, open)     // store_presence_test.go
+	testStoreFeed(t, open)         // contacts_test.go
+	testStoreRevocations(t, open)  // sessions_test.go
 }
 
 func TestMemoryStore(t *testing.T) {

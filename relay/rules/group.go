@@ -21,6 +21,10 @@ type GroupSpec struct {
 	// derived from (creator, key) by newID; a repeat is then the same
 	// request whatever the members are by now.
 	Keyed bool
+	// Announce: the store writes the group's created system message as
+	// seq 1 in the transaction that creates the group (the relay's
+	// creates set it; a bare store call leaves the group empty).
+	Announce bool
 }
 
 // PlanGroup normalises a CreateGroup request from creator at now. newID
