@@ -404,6 +404,24 @@ func (s *PostgresStore) write(ctx context.Context, fn func(tx pgx.Tx) error) err
 	})
 }
 
+// queryStrings runs a read of one text column (retried as run retries)
+// and returns its values in order; nil when there are none.
+func (s *PostgresStore) queryStrings(ctx context.Context, query string, args ...any) ([]string, error) {
+	var out []string
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		rows, err := s.pool.Query(ctx, query, args...)
+		if err != nil {
+			return false, err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return false, err
+	})
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
+}
+
 // run runs fn with ctx bounded by the store's timeout. When fn fails
 // because its connection was lost, and it had not sent a COMMIT, the server
 // has rolled its work back and fn runs again on another connection — up to
@@ -658,23 +676,7 @@ var (
 
 // Members implements Querier.
 func (s *PostgresStore) Members(ctx context.Context, conv string) ([]string, error) {
-	var out []string
-	err := s.run(ctx, func(ctx context.Context) (bool, error) {
-		out = out[:0]
-		rows, err := s.pool.Query(ctx, `SELECT user_id FROM members WHERE conv_id = $1 AND left_seq = 0 ORDER BY user_id`, conv)
-		if err != nil {
-			return false, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var u string
-			if err := rows.Scan(&u); err != nil {
-				return false, err
-			}
-			out = append(out, u)
-		}
-		return false, rows.Err()
-	})
+	out, err := s.queryStrings(ctx, `SELECT user_id FROM members WHERE conv_id = $1 AND left_seq = 0 ORDER BY user_id`, conv)
 	if err != nil {
 		return nil, fmt.Errorf("relay: members: %w", err)
 	}

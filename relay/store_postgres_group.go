@@ -310,25 +310,9 @@ func (s *PostgresStore) spans(ctx context.Context, conv, user string) (rules.Spa
 
 // Readers implements Grouper.
 func (s *PostgresStore) Readers(ctx context.Context, conv string, seq uint64) ([]string, error) {
-	var out []string
-	err := s.run(ctx, func(ctx context.Context) (bool, error) {
-		out = out[:0]
-		rows, err := s.pool.Query(ctx, `SELECT user_id FROM members m WHERE conv_id = $1 AND left_seq = 0
+	out, err := s.queryStrings(ctx, `SELECT user_id FROM members m WHERE conv_id = $1 AND left_seq = 0
 			AND (greatest(from_seq, 1) <= $2 OR EXISTS (SELECT 1 FROM member_spans p
 				WHERE p.conv_id = m.conv_id AND p.user_id = m.user_id AND $2 BETWEEN p.from_seq AND p.to_seq))
 			ORDER BY user_id`, conv, clampInt64(seq))
-		if err != nil {
-			return false, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var u string
-			if err := rows.Scan(&u); err != nil {
-				return false, err
-			}
-			out = append(out, u)
-		}
-		return false, rows.Err()
-	})
 	return out, wrapStoreErr("readers", err)
 }

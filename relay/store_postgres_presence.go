@@ -193,23 +193,7 @@ func (s *PostgresStore) Unsubscribe(ctx context.Context, subscriber string, targ
 
 // Watchers implements PresenceSubs.
 func (s *PostgresStore) Watchers(ctx context.Context, target string, now int64) ([]string, error) {
-	var out []string
-	err := s.run(ctx, func(ctx context.Context) (bool, error) {
-		out = out[:0]
-		rows, err := s.pool.Query(ctx, `SELECT subscriber FROM presence_subs WHERE target = $1 AND expires > $2 ORDER BY subscriber`, target, now)
-		if err != nil {
-			return false, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var u string
-			if err := rows.Scan(&u); err != nil {
-				return false, err
-			}
-			out = append(out, u)
-		}
-		return false, rows.Err()
-	})
+	out, err := s.queryStrings(ctx, `SELECT subscriber FROM presence_subs WHERE target = $1 AND expires > $2 ORDER BY subscriber`, target, now)
 	if err != nil {
 		return nil, fmt.Errorf("relay: watchers: %w", err)
 	}

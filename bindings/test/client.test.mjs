@@ -324,13 +324,14 @@ describe('tokens and events', () => {
   test('createGroup, then group messages reach every member', async () => {
     const [jon, kim, lea] = await Promise.all(['jon', 'kim', 'lea'].map((u) => clientFor(relay, u, {}, open)));
     await Promise.all([jon, kim, lea].map((c) => c.connect()));
+    // The group's first message is its creation, then jon's. kim may get the
+    // creation before createGroup resolves at jon's: listen first.
+    const createdAtKim = next(kim, 'message', (m) => m.conversationId === 'g:jon.design-js' && m.type === 'system');
     const g = await jon.createGroup('Design', ['kim', 'lea'], { id: 'g:jon.design-js' });
     assert.equal(g.id, 'g:jon.design-js');
     assert.equal(g.type, 'group');
     assert.equal(g.name, 'Design');
     assert.deepEqual([...g.members].sort(), ['jon', 'kim', 'lea']);
-    // The group's first message is its creation, then jon's.
-    const createdAtKim = next(kim, 'message', (m) => m.conversationId === g.id && m.type === 'system');
     const atKim = next(kim, 'message', (m) => m.conversationId === g.id && m.type === 'text');
     const atLea = next(lea, 'message', (m) => m.conversationId === g.id && m.type === 'text');
     await jon.sendText(g.id, 'kickoff at 10');
