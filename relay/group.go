@@ -26,10 +26,18 @@ type GroupRequest struct {
 	Now   int64 // unix milliseconds, relay clock
 	// Direct is the invitation policy: nil adds every user at once.
 	Direct rules.DirectAdd
+	// Feed: the store writes the invitations and join requests the change
+	// opens or ends into the user feeds of whom they concern, in the same
+	// transaction as the change (GroupOutcome.Feed).
+	Feed bool
 }
 
 // GroupOutcome is what a GroupOp did.
 type GroupOutcome struct {
+	// Feed are the user feed entries written with the change
+	// (GroupRequest.Feed): FeedKeys[i] got Feed[i] when it is not nil.
+	FeedKeys []FeedKey
+	Feed     []*proto.UserEntry
 	// View is the actor's view of the group after the change; nil when the
 	// actor has none (a join request, a declined invitation).
 	View *proto.Conversation
@@ -169,4 +177,37 @@ func (g *speechGate) admit(user string, now int64) *proto.Error {
 		m.Role = proto.RoleMember
 	}
 	return rules.AdmitSpeech(m.Role, m.MutedUntil, g.muteAll, now)
+}
+
+// noticeFeed returns the user feed keys the notices of a group change
+// concern (an invitee; a group's admins and owner) and the plan that
+// writes them (UserFeed.UpdateFeed). A key written twice (a request ended
+// and opened again) keeps the last: the one opened. An ended notice is
+// written only for whom it was open.
+func noticeFeed(ended, opened []rules.Notice) ([]FeedKey, func([]proto.UserEntry) ([]*proto.UserEntry, error)) {
+	var keys []FeedKey
+	var entries []proto.GroupNotice
+	for _, list := range [][]rules.Notice{ended, opened} {
+		for _, n := range list {
+			for _, u := range n.To {
+				keys = append(keys, FeedKey{User: u, Kind: rules.FeedNotice, Key: rules.NoticeKey(&n.Notice)})
+				entries = append(entries, n.Notice)
+			}
+		}
+	}
+	last := make(map[FeedKey]int, len(keys))
+	for i, k := range keys {
+		last[k] = i
+	}
+	return keys, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {
+		res := make([]*proto.UserEntry, len(keys))
+		for i, k := range keys {
+			if last[k] != i || (entries[i].Done && (cur[i].Notice == nil || cur[i].Notice.Done)) {
+				continue // nothing to end for someone who never had it
+			}
+			n := entries[i]
+			res[i] = &proto.UserEntry{Notice: &n}
+		}
+		return res, nil
+	}
 }

@@ -43,7 +43,7 @@ func (s *Session) consentMembers(spec *GroupSpec) []string {
 // session's user.
 func (s *Session) inviteAtCreation(now time.Time, conv string, users []string) (GroupOutcome, bool) {
 	out, err := s.env.store.ChangeGroup(s.env.ctx, GroupRequest{Actor: s.user, Now: now.UnixMilli(),
-		Op: proto.GroupOp{ConvID: conv, Op: proto.OpAdd, Users: users}, Direct: s.directAdd(users)})
+		Op: proto.GroupOp{ConvID: conv, Op: proto.OpAdd, Users: users}, Direct: s.directAdd(users), Feed: true})
 	if err != nil {
 		s.env.log.Warn("group invitations at creation failed", "conv", conv, "err", err)
 		return out, false
@@ -60,7 +60,7 @@ func (s *Session) groupOp(now time.Time, id uint64, b *proto.GroupOp) {
 	if b.Op == proto.OpAdd {
 		invitees = b.Users
 	}
-	out, err := s.env.store.ChangeGroup(s.env.ctx, GroupRequest{Actor: s.user, Op: *b, Now: now.UnixMilli(), Direct: s.directAdd(invitees)})
+	out, err := s.env.store.ChangeGroup(s.env.ctx, GroupRequest{Actor: s.user, Op: *b, Now: now.UnixMilli(), Direct: s.directAdd(invitees), Feed: true})
 	if err != nil {
 		s.replyErr(id, err)
 		return
@@ -87,51 +87,15 @@ func (s *Session) groupFanout(out *GroupOutcome) {
 	s.noticesToFeeds(out)
 }
 
-// noticesToFeeds writes the invitations and join requests a group change
-// opened or ended into the feeds of whom they concern (an invitee; a
-// group's admins and owner), and pushes each entry to all their sessions,
-// this one included: a device offline now finds them in its next user
-// sync, and an answered invitation is Done on every device of the
-// invitee. The group change is committed first; a failure here is logged,
-// and the pending state itself stays readable through Pending.
+// noticesToFeeds pushes the user feed entries a group change wrote, in its
+// own transaction (GroupRequest.Feed), to all the sessions of whom they
+// concern, this one included: a device offline now finds them in its next
+// user sync, and an answered invitation is Done on every device of the
+// invitee.
 func (s *Session) noticesToFeeds(out *GroupOutcome) {
-	var keys []FeedKey
-	var entries []proto.GroupNotice
-	for _, list := range [][]rules.Notice{out.Ended, out.Notices} {
-		for _, n := range list {
-			for _, u := range n.To {
-				keys = append(keys, FeedKey{User: u, Kind: rules.FeedNotice, Key: rules.NoticeKey(&n.Notice)})
-				entries = append(entries, n.Notice)
-			}
-		}
-	}
-	if len(keys) == 0 {
-		return
-	}
-	// A key written twice (a request ended and opened again) keeps the
-	// last: the one opened.
-	last := make(map[FeedKey]int, len(keys))
-	for i, k := range keys {
-		last[k] = i
-	}
-	written, err := s.env.store.UpdateFeed(s.env.ctx, keys, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {
-		res := make([]*proto.UserEntry, len(keys))
-		for i, k := range keys {
-			if last[k] != i || (entries[i].Done && (cur[i].Notice == nil || cur[i].Notice.Done)) {
-				continue // nothing to end for someone who never had it
-			}
-			n := entries[i]
-			res[i] = &proto.UserEntry{Notice: &n}
-		}
-		return res, nil
-	})
-	if err != nil {
-		s.env.log.Warn("group notices to user feeds failed", "err", err)
-		return
-	}
-	for i, e := range written {
+	for i, e := range out.Feed {
 		if e != nil {
-			s.env.fan.publish([]string{keys[i].User}, "",
+			s.env.fan.publish([]string{out.FeedKeys[i].User}, "",
 				proto.MustEncode(proto.Frame{Type: proto.TypeUserUpdate, Body: &proto.UserUpdate{Entry: *e}}))
 		}
 	}

@@ -72,6 +72,11 @@ func (s *MemoryStore) UpdateFeed(ctx context.Context, keys []FeedKey, plan func(
 	if s.closed {
 		return nil, ErrClosed
 	}
+	return s.updateFeed(keys, plan)
+}
+
+// updateFeed is UpdateFeed with the store's lock held.
+func (s *MemoryStore) updateFeed(keys []FeedKey, plan func([]proto.UserEntry) ([]*proto.UserEntry, error)) ([]*proto.UserEntry, error) {
 	cur := make([]proto.UserEntry, len(keys))
 	for i, k := range keys {
 		cur[i] = s.feed[k.User][[2]string{k.Kind, k.Key}]

@@ -115,56 +115,69 @@ func (s *PostgresStore) FeedEntries(ctx context.Context, keys []FeedKey) ([]prot
 // the positions and the writes.
 func (s *PostgresStore) UpdateFeed(ctx context.Context, keys []FeedKey, plan func([]proto.UserEntry) ([]*proto.UserEntry, error)) ([]*proto.UserEntry, error) {
 	var out []*proto.UserEntry
-	users, kinds, ks := feedArrays(keys)
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		locks := make([]int64, len(keys))
-		for i, k := range keys {
-			locks[i] = s.feedKey(k)
-		}
-		if _, err := tx.Exec(ctx, lockSQL, sortedKeys(locks)); err != nil {
-			return err
-		}
-		cur := make([]proto.UserEntry, len(keys))
-		rows, err := tx.Query(ctx, pgFeedEntries, users, kinds, ks)
+		cur, err := s.feedRead(ctx, tx, keys)
 		if err != nil {
-			return err
-		}
-		if err := scanFeedEntries(rows, cur); err != nil {
 			return err
 		}
 		if out, err = plan(cur); err != nil {
 			return err
 		}
-		n := 0
-		for _, e := range out {
-			if e != nil {
-				n++
-			}
-		}
-		if n == 0 {
-			return nil
-		}
-		var last int64
-		if err := tx.QueryRow(ctx, `UPDATE counters SET value = value + $1 WHERE name = 'changes' RETURNING value`, n).Scan(&last); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		pos := uint64(last) - uint64(n)
-		for i, e := range out {
-			if e == nil {
-				continue
-			}
-			pos++
-			e.Pos = pos
-			k := keys[i]
-			b.Queue(`INSERT INTO user_feed(user_id, kind, key, data, pos) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (user_id, kind, key) DO UPDATE SET data = excluded.data, pos = excluded.pos`,
-				k.User, k.Kind, k.Key, encodeFeed(e), int64(e.Pos))
-		}
-		return tx.SendBatch(ctx, b).Close()
+		return s.feedWrite(ctx, tx, keys, out)
 	})
 	if err != nil {
 		return nil, wrapStoreErr("update feed", err)
 	}
 	return out, nil
+}
+
+// feedRead takes the advisory locks of keys in tx and reads their entries
+// (the first half of UpdateFeed: before the counter, the last lock).
+func (s *PostgresStore) feedRead(ctx context.Context, tx pgx.Tx, keys []FeedKey) ([]proto.UserEntry, error) {
+	users, kinds, ks := feedArrays(keys)
+	locks := make([]int64, len(keys))
+	for i, k := range keys {
+		locks[i] = s.feedKey(k)
+	}
+	if _, err := tx.Exec(ctx, lockSQL, sortedKeys(locks)); err != nil {
+		return nil, err
+	}
+	cur := make([]proto.UserEntry, len(keys))
+	rows, err := tx.Query(ctx, pgFeedEntries, users, kinds, ks)
+	if err != nil {
+		return nil, err
+	}
+	return cur, scanFeedEntries(rows, cur)
+}
+
+// feedWrite writes the entries out of keys (nil: unchanged) in tx, with
+// positions from the counter (the second half of UpdateFeed).
+func (s *PostgresStore) feedWrite(ctx context.Context, tx pgx.Tx, keys []FeedKey, out []*proto.UserEntry) error {
+	n := 0
+	for _, e := range out {
+		if e != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	var last int64
+	if err := tx.QueryRow(ctx, `UPDATE counters SET value = value + $1 WHERE name = 'changes' RETURNING value`, n).Scan(&last); err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	pos := uint64(last) - uint64(n)
+	for i, e := range out {
+		if e == nil {
+			continue
+		}
+		pos++
+		e.Pos = pos
+		k := keys[i]
+		b.Queue(`INSERT INTO user_feed(user_id, kind, key, data, pos) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id, kind, key) DO UPDATE SET data = excluded.data, pos = excluded.pos`,
+			k.User, k.Kind, k.Key, encodeFeed(e), int64(e.Pos))
+	}
+	return tx.SendBatch(ctx, b).Close()
 }

@@ -115,6 +115,20 @@ func (s *SQLiteStore) FeedEntries(ctx context.Context, keys []FeedKey) ([]proto.
 func (s *SQLiteStore) UpdateFeed(ctx context.Context, keys []FeedKey, plan func([]proto.UserEntry) ([]*proto.UserEntry, error)) ([]*proto.UserEntry, error) {
 	var out []*proto.UserEntry
 	err := s.writeTx(ctx, func(bump func() uint64) error {
+		var err error
+		out, err = s.updateFeed(keys, plan, bump)
+		return err
+	})
+	if err != nil {
+		return nil, wrapStoreErr("update feed", err)
+	}
+	return out, nil
+}
+
+// updateFeed is UpdateFeed inside the caller's write transaction.
+func (s *SQLiteStore) updateFeed(keys []FeedKey, plan func([]proto.UserEntry) ([]*proto.UserEntry, error), bump func() uint64) ([]*proto.UserEntry, error) {
+	var out []*proto.UserEntry
+	err := func() error {
 		st := s.ws
 		cur := make([]proto.UserEntry, len(keys))
 		for i, k := range keys {
@@ -146,9 +160,6 @@ func (s *SQLiteStore) UpdateFeed(ctx context.Context, keys []FeedKey, plan func(
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, wrapStoreErr("update feed", err)
-	}
-	return out, nil
+	}()
+	return out, err
 }

@@ -38,6 +38,20 @@ func (s *MemoryStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 		return GroupOutcome{}, perr
 	}
 	out := GroupOutcome{Notices: plan.Notices, Ended: plan.Ended}
+	var feed []*proto.UserEntry
+	keys, feedPlan := noticeFeed(plan.Ended, plan.Notices)
+	if req.Feed && len(keys) > 0 {
+		// Planned first: the memory store changes nothing unless all of
+		// it succeeds. The plan never fails.
+		cur := make([]proto.UserEntry, len(keys))
+		for i, k := range keys {
+			cur[i] = s.feed[k.User][[2]string{k.Kind, k.Key}]
+		}
+		var err error
+		if feed, err = feedPlan(cur); err != nil {
+			return GroupOutcome{}, err
+		}
+	}
 	to := recipients(st, &plan)
 	changed := plan.MembersChanged(st)
 	if plan.Name != nil {
@@ -90,6 +104,10 @@ func (s *MemoryStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 			c.memberList = membersAfter(st, &plan)
 		}
 		out.To = to
+	}
+	if feed != nil {
+		out.FeedKeys = keys
+		out.Feed, _ = s.updateFeed(keys, func([]proto.UserEntry) ([]*proto.UserEntry, error) { return feed, nil })
 	}
 	if c.members[req.Actor] != nil {
 		v := s.view(c, req.Actor)

@@ -52,6 +52,19 @@ func (s *PostgresStore) ChangeGroup(ctx context.Context, req GroupRequest) (Grou
 			return perr
 		}
 		out.Notices, out.Ended = plan.Notices, plan.Ended
+		// The feed entries' locks and reads come before the counter, the
+		// last lock; their writes after the change's.
+		var feed []*proto.UserEntry
+		keys, feedPlan := noticeFeed(plan.Ended, plan.Notices)
+		if req.Feed && len(keys) > 0 {
+			cur, err := s.feedRead(ctx, tx, keys)
+			if err != nil {
+				return err
+			}
+			if feed, err = feedPlan(cur); err != nil {
+				return err
+			}
+		}
 		b := &pgx.Batch{}
 		if plan.Name != nil {
 			b.Queue(`UPDATE conversations SET name = $1 WHERE id = $2`, []byte(*plan.Name), conv)
@@ -112,7 +125,14 @@ func (s *PostgresStore) ChangeGroup(ctx context.Context, req GroupRequest) (Grou
 			out.View = &v
 			return nil
 		})
-		return tx.SendBatch(ctx, b).Close()
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if feed == nil {
+			return nil
+		}
+		out.FeedKeys, out.Feed = keys, feed
+		return s.feedWrite(ctx, tx, keys, feed)
 	})
 	if err != nil {
 		return GroupOutcome{}, wrapStoreErr("change group", err)

@@ -208,6 +208,12 @@ func (s *SQLiteStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 			s.remember(conv, after)
 			out.To = recipients(gs, &plan)
 		}
+		if keys, feedPlan := noticeFeed(plan.Ended, plan.Notices); req.Feed && len(keys) > 0 {
+			if out.Feed, err = s.updateFeed(keys, feedPlan, bump); err != nil {
+				return err
+			}
+			out.FeedKeys = keys
+		}
 		v, err := s.view(req.Actor, conv)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):

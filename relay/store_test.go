@@ -292,6 +292,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreLifecycle(t, open)    // store_lifecycle_test.go
 	testStoreGroups(t, open)       // store_group_test.go
 	testStoreGroupCreated(t, open) // store_group_created_test.go
+	testStoreGroupFeed(t, open)    // store_group_feed_test.go
 	testStoreSpans(t, open)        // store_spans_test.go
 	testStorePresence(t, open)     // store_presence_test.go
 	testStoreFeed(t, open)         // contacts_test.go
