@@ -20,6 +20,9 @@ type commitReq struct {
 	// (session_lifecycle.go): once the event is stored, its blob is
 	// deleted unless another message still carries it.
 	release string
+	// releaseToken is release's record in the store (BlobReleaser), ""
+	// for none.
+	releaseToken string
 }
 
 // committer is the group committer: one goroutine that takes whatever sends
@@ -207,8 +210,8 @@ func (c *committer) complete(r *commitReq, res AppendResult) {
 		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: dm}}))
 		c.metrics.fanoutLatency.observe(since(began))
 		c.hooks.message(*m, res.Members)
-		if r.release != "" {
-			go r.from.env.releaseAttachment(r.release)
+		if r.release != "" && !r.from.env.holdReleases.Load() {
+			go r.from.env.releaseAttachment(r.release, r.releaseToken)
 		}
 	}
 }

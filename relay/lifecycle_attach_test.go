@@ -91,5 +91,9 @@ func testRecallReleasesAttachment(t *testing.T, store string, blobs BlobStore) {
 	// A gone attachment cannot be sent again.
 	f := alice.call(proto.TypeSend, &proto.Send{ConvID: p2p, ClientID: "img4", MsgType: proto.MsgImage, Attachment: &proto.Attachment{ID: shared, Name: "x.png", Size: 5000, Mime: "image/png"}})
 	equal(t, errCode(t, f), proto.CodeAttachment, "resending a deleted attachment")
+	eventually(t, "no release records left", func() bool {
+		left, err := r.srv.store.(BlobReleaser).BlobReleases(context.Background())
+		return err == nil && len(left) == 0
+	})
 	_ = bob
 }

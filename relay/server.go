@@ -132,6 +132,7 @@ func New(opts Options) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	go s.env.sweepReleases()() // session_lifecycle.go
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.handler = mux
 	admin := http.NewServeMux()

@@ -95,6 +95,10 @@ type Session struct {
 // sessionEnv is what every session of a server is given: its limits and the
 // few services it calls. A session sees nothing else of the server.
 type sessionEnv struct {
+	// holdReleases keeps the blobs of recalled attachments and their
+	// release records after the recall, as a relay stopping right then
+	// would (tests of the sweep at start).
+	holdReleases atomic.Bool
 	// ctx parents the session's store and bus calls; it ends when Shutdown
 	// gives up waiting.
 	ctx    context.Context
@@ -283,7 +287,7 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 	case *proto.Hello:
 		s.hello(now, f.ID, b)
 	case *proto.Send:
-		s.send(now, f.ID, b, 0, "")
+		s.send(now, f.ID, b, 0, "", "")
 	case *proto.Sync:
 		s.sync(f.ID, b)
 	case *proto.History:
@@ -444,7 +448,7 @@ func (s *Session) renew(now time.Time, id uint64, b *proto.Renew) {
 // send hands a Send (or an Amend, for a target seq above 0) to the
 // committer and returns at once: the committer
 // answers it (commit.go), so the reader never waits for a commit.
-func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64, release string) {
+func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64, release, releaseToken string) {
 	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
 		s.replyErr(id, perr)
 		return
@@ -473,7 +477,7 @@ func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64, r
 	r := &commitReq{
 		req: AppendRequest{Sender: s.user, Device: s.device, Send: *b, CreatedAt: now.UnixMilli(),
 			Target: target, RecallWindow: s.env.limits.recallWindow},
-		from: s, id: id, readAt: now, size: size, release: release,
+		from: s, id: id, readAt: now, size: size, release: release, releaseToken: releaseToken,
 	}
 	if !s.env.commit.submit(r) {
 		s.env.admit.leave(s, size)

@@ -16,11 +16,20 @@ import (
 // changes the target in the transaction that appends the event, and the
 // committer acks it and fans it out as it does a message.
 func (s *Session) amend(now time.Time, id uint64, b *proto.Amend) {
-	var release string
+	var release, token string
 	if b.Op == proto.MsgRecall || b.Op == proto.MsgDelete {
 		release = s.carried(b.ConvID, b.Target)
 	}
-	s.send(now, id, &proto.Send{ConvID: b.ConvID, ClientID: b.ClientID, MsgType: b.Op, Text: b.Text}, b.Target, release)
+	if br, ok := s.env.store.(BlobReleaser); ok && release != "" {
+		// Recorded before the event is stored: a relay stopping before
+		// the blob is deleted deletes it when it starts again.
+		token = randomHex(12)
+		if err := br.AddBlobRelease(s.env.ctx, token, release); err != nil {
+			s.env.log.Warn("attachment release: record", "id", release, "err", err)
+			token = ""
+		}
+	}
+	s.send(now, id, &proto.Send{ConvID: b.ConvID, ClientID: b.ClientID, MsgType: b.Op, Text: b.Text}, b.Target, release, token)
 }
 
 // carried returns the id of the attachment message seq of conv carries,
@@ -48,35 +57,75 @@ func (s *Session) carried(conv string, seq uint64) string {
 
 // releaseAttachment deletes the blob of attachment id once no stored
 // message carries it any more, leaving a tombstone so that a download
-// answers 4236 (gone) rather than a refusal. It runs after a recall or a
-// delete for everyone was stored, off the committer; a failure is logged
-// and keeps the blob (nothing is lost that a message still needs).
-func (e *sessionEnv) releaseAttachment(id string) {
+// answers 4236 (gone) rather than a refusal, then drops the release's
+// record token (BlobReleaser; "" for none). It runs after a recall or a
+// delete for everyone was stored, off the committer, and at start for the
+// records a stopped relay left; a failure is logged and keeps the blob and
+// the record (nothing is lost that a message still needs).
+func (e *sessionEnv) releaseAttachment(id, token string) {
 	au, ok := e.store.(AttachmentUser)
 	if !ok || e.blobs == nil {
 		return
 	}
+	if e.deleteUnused(au, id) && token != "" {
+		if br, ok := e.store.(BlobReleaser); ok {
+			if err := br.DoneBlobRelease(e.ctx, token); err != nil {
+				e.log.Warn("attachment release: drop record", "id", id, "err", err)
+			}
+		}
+	}
+}
+
+// deleteUnused deletes the blob of attachment id unless a stored message
+// carries it; it reports whether that is settled (in use, deleted, or no
+// blob), false after a failure.
+func (e *sessionEnv) deleteUnused(au AttachmentUser, id string) bool {
 	ctx := e.ctx
 	used, err := au.AttachmentInUse(ctx, id)
-	if err != nil || used {
-		if err != nil {
-			e.log.Warn("attachment release: in use?", "id", id, "err", err)
-		}
-		return
+	if err != nil {
+		e.log.Warn("attachment release: in use?", "id", id, "err", err)
+		return false
+	}
+	if used {
+		return true
 	}
 	meta, err := e.blobs.Stat(ctx, uploadKey(id))
 	if err != nil {
 		if !errors.Is(err, ErrBlobNotFound) {
 			e.log.Warn("attachment release: stat", "id", id, "err", err)
+			return false
 		}
-		return
+		return true
 	}
 	if err := e.blobs.Put(ctx, goneKey(id), strings.NewReader(""), BlobMeta{ContentType: "application/octet-stream", Owner: meta.Owner}); err != nil {
 		e.log.Warn("attachment release: tombstone", "id", id, "err", err)
-		return
+		return false
 	}
 	if err := e.blobs.Delete(ctx, uploadKey(id)); err != nil {
 		e.log.Warn("attachment release: delete", "id", id, "err", err)
+		return false
+	}
+	return true
+}
+
+// sweepReleases returns what goes through the release records a relay
+// left (stopped between storing a recall and deleting its blob, or with
+// the event never stored). They are listed now, at start, before any
+// session records one of its own.
+func (e *sessionEnv) sweepReleases() func() {
+	br, ok := e.store.(BlobReleaser)
+	if !ok || e.blobs == nil {
+		return func() {}
+	}
+	left, err := br.BlobReleases(e.ctx)
+	if err != nil {
+		e.log.Warn("attachment release: list records", "err", err)
+		return func() {}
+	}
+	return func() {
+		for _, token := range sortedTokens(left) {
+			e.releaseAttachment(left[token], token)
+		}
 	}
 }
 

@@ -29,6 +29,7 @@ type MemoryStore struct {
 	scanned  atomic.Uint64    // messages History examined (see messagesRead)
 	revoked  map[string]int64 // RevokeTokens (store_revoke.go)
 	presence memPresence      // store_memory_presence.go
+	releases map[string]string // token → attachment id (store_blob_release.go)
 }
 
 // messagesRead returns how many messages History examined, for the test

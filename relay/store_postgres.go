@@ -239,6 +239,13 @@ var postgresMigrations = []string{
 
 	// Version 9: a profile marks a user the admin API deleted (store_erase.go).
 	`ALTER TABLE profiles ADD COLUMN deleted boolean NOT NULL DEFAULT false;`,
+
+	// Version 10: attachment blobs a recall or delete for everyone is to
+	// delete, until the relay has (store_blob_release.go).
+	`CREATE TABLE blob_releases (
+		token      text COLLATE "C" PRIMARY KEY,
+		attachment text COLLATE "C" NOT NULL
+	);`,
 }
 
 // NewPostgresStore connects to the database dsn names, brings the schema

@@ -35,3 +35,41 @@ func (s *PostgresStore) AttachmentSeqs(ctx context.Context, conv, id string) ([]
 	})
 	return out, wrapStoreErr("attachment seqs", err)
 }
+
+var _ BlobReleaser = (*PostgresStore)(nil)
+
+// AddBlobRelease implements BlobReleaser.
+func (s *PostgresStore) AddBlobRelease(ctx context.Context, token, id string) error {
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		_, err := s.pool.Exec(ctx, `INSERT INTO blob_releases(token, attachment) VALUES ($1, $2) ON CONFLICT DO NOTHING`, token, id)
+		return false, err
+	})
+	return wrapStoreErr("add blob release", err)
+}
+
+// BlobReleases implements BlobReleaser.
+func (s *PostgresStore) BlobReleases(ctx context.Context) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT token, attachment FROM blob_releases`)
+	if err != nil {
+		return nil, wrapStoreErr("blob releases", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var t, id string
+		if err := rows.Scan(&t, &id); err != nil {
+			return nil, wrapStoreErr("blob releases", err)
+		}
+		out[t] = id
+	}
+	return out, wrapStoreErr("blob releases", rows.Err())
+}
+
+// DoneBlobRelease implements BlobReleaser.
+func (s *PostgresStore) DoneBlobRelease(ctx context.Context, token string) error {
+	err := s.run(ctx, func(ctx context.Context) (bool, error) {
+		_, err := s.pool.Exec(ctx, `DELETE FROM blob_releases WHERE token = $1`, token)
+		return false, err
+	})
+	return wrapStoreErr("done blob release", err)
+}

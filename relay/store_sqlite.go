@@ -75,7 +75,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 9
+const schemaVersion = 10
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -220,6 +220,13 @@ var migrations = []string{
 
 	// Version 9: a profile marks a user the admin API deleted (store_erase.go).
 	`ALTER TABLE profiles ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;`,
+
+	// Version 10: attachment blobs a recall or delete for everyone is to
+	// delete, until the relay has (store_blob_release.go).
+	`CREATE TABLE blob_releases (
+		token      TEXT PRIMARY KEY,
+		attachment TEXT NOT NULL
+	) WITHOUT ROWID;`,
 }
 
 // openDefaultStore opens the store a relay uses when Options.Store is nil:
@@ -375,6 +382,7 @@ type sqliteStmts struct {
 	// MarkRead, CreateGroup
 	readState, markRead, group, view, lastMsg rawStmt
 	feedGet, feedPut                          rawStmt // store_feed_sqlite.go
+	blobAdd, blobDone                         rawStmt // store_blob_release.go
 	sqliteGroupStmts
 	life sqliteLifeStmts // store_sqlite_lifecycle.go
 	all  []rawStmt
@@ -408,6 +416,8 @@ func prepareSQLite(dc any) (*sqliteStmts, error) {
 		{&st.lastMsg, `SELECT ` + messageCols + ` FROM messages WHERE conv_id = ? AND seq = ?`},
 		{&st.feedGet, sqliteFeedGet},
 		{&st.feedPut, sqliteFeedPut},
+		{&st.blobAdd, `INSERT OR IGNORE INTO blob_releases(token, attachment) VALUES (?, ?)`},
+		{&st.blobDone, `DELETE FROM blob_releases WHERE token = ?`},
 	}, st.groupStmts()...) {
 		stmt, err := prepareRaw(dc, p.sql)
 		if err != nil {

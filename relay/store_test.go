@@ -293,6 +293,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreGroups(t, open)       // store_group_test.go
 	testStoreGroupCreated(t, open) // store_group_created_test.go
 	testStoreGroupFeed(t, open)    // store_group_feed_test.go
+	testStoreBlobReleases(t, open) // store_blob_release_test.go
 	testStoreSpans(t, open)        // store_spans_test.go
 	testStorePresence(t, open)     // store_presence_test.go
 	testStoreFeed(t, open)         // contacts_test.go
