@@ -26,9 +26,9 @@ type MemoryStore struct {
 	users    map[string][]*memConv // the conversations of each user
 	feed     memFeed               // store_feed_memory.go
 	closed   bool
-	scanned  atomic.Uint64    // messages History examined (see messagesRead)
-	revoked  map[string]int64 // RevokeTokens (store_revoke.go)
-	presence memPresence      // store_memory_presence.go
+	scanned  atomic.Uint64     // messages History examined (see messagesRead)
+	revoked  map[string]int64  // RevokeTokens (store_revoke.go)
+	presence memPresence       // store_memory_presence.go
 	releases map[string]string // token → attachment id (store_blob_release.go)
 }
 
