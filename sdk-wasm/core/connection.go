@@ -235,7 +235,7 @@ func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
 			c.badReply(now, f.ID, r, "conversation result for no request")
 			return
 		}
-		if !c.groupCreated(r, &body.Conversation) {
+		if !c.groupCreated(now, r, &body.Conversation) {
 			c.badReply(now, f.ID, r, "conversation result with an invalid conversation id")
 		}
 	case *proto.ReceiptList:

@@ -177,10 +177,17 @@ func (c *Core) Cancel(now time.Time, op uint64) {
 
 // groupCreated takes the relay's answer to CreateGroup; false when the
 // conversation it carries is not valid.
-func (c *Core) groupCreated(r *request, rc *proto.Conversation) bool {
+func (c *Core) groupCreated(now time.Time, r *request, rc *proto.Conversation) bool {
 	cv := c.merge(rc)
 	if cv == nil {
 		return false
+	}
+	// The reply names the group's messages so far (its created message,
+	// written by the relay for this user, is not delivered to the session
+	// that asked): fetch what is not here, as for any gap.
+	if cv.SyncedSeq < cv.LastSeq {
+		c.queueFill(cv.ID)
+		c.pumpFills(now)
 	}
 	c.resolve(r.op, Result{Conversation: c.viewConv(cv)})
 	return true

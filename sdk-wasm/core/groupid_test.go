@@ -96,3 +96,36 @@ func TestCreateGroupKey(t *testing.T) {
 		t.Fatal("the refused chosen id did not fail its operation")
 	}
 }
+
+// TestCreatedGroupIsFilled: the relay's answer to a create names the group's
+// first message (its created message, which the asking session is not
+// delivered): the core fetches it, and is not synced until it has it.
+func TestCreatedGroupIsFilled(t *testing.T) {
+	t.Parallel()
+	s := newScripted(t, core.Config{})
+	s.connect("alice")
+	op, err := s.c.CreateGroup(s.now, "", "Team", []string{"bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := s.one(s.poll(), proto.TypeCreateGroup)
+	created := proto.Message{ConvID: "g:relay-named", Seq: 1, Sender: "alice", MsgType: proto.MsgSystem, ClientID: "sys-created-1"}
+	acts := s.frame(proto.TypeConvResult, req.ID, &proto.ConvResult{Conversation: proto.Conversation{
+		ID: "g:relay-named", Kind: proto.KindGroup, Name: "Team", Members: []string{"alice", "bob"}, Version: 2,
+		LastSeq: 1, LastMessage: &created}})
+	if r := resultOf(acts, op); r == nil || r.Err != nil {
+		t.Fatalf("resolved with %+v", r)
+	}
+	var fill *proto.History
+	for _, f := range s.wrote(acts) {
+		if h, ok := f.Body.(*proto.History); ok && h.ConvID == "g:relay-named" {
+			fill = h
+		}
+	}
+	if fill == nil {
+		t.Fatal("the created group's first message was not fetched")
+	}
+	if s.c.Synced() {
+		t.Fatal("synced before the group's first message is here")
+	}
+}
