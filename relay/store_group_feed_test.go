@@ -70,11 +70,17 @@ func testStoreGroupFeed(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		equal(t, len(feedOf(t, s, "other")), 0, "entries without Feed")
 	})
+	// Only the SQL stores can fail between the change and its feed write
+	// (a trigger injects the failure); the memory store plans the feed
+	// before it changes anything, so it has no in-between to test.
+	if _, memory := open(t).(*MemoryStore); memory {
+		return
+	}
 	t.Run("groups/a change whose feed write fails leaves neither", func(t *testing.T) {
 		s := open(t)
 		undo := failFeedWrites(t, s)
 		if undo == nil {
-			t.Skip("the memory store plans the feed before changing anything and cannot fail in between")
+			t.Fatalf("no way to make %T's feed writes fail", s)
 		}
 		conv := "g:feedfail"
 		newGroup(t, s, conv)
