@@ -148,7 +148,12 @@ async function openMembers(client: ParleyClient, id: string): Promise<void> {
     title.textContent = cv?.name || 'Members';
     notice.textContent = cv?.notice ?? '';
     notice.hidden = !cv?.notice;
-    info.replaceChildren(...(cv && rank >= RANK.admin ? [infoForm(cv)] : cv?.joinPolicy ? [h('p', { class: 'members-policy' }, POLICIES[cv.joinPolicy])] : []));
+    // A form the admin is editing stays as it is: a change arriving from
+    // the relay meanwhile must not throw away what they typed or picked.
+    const editing = info.querySelector<HTMLFormElement>('form.members-edit')?.dataset.dirty === 'true';
+    if (!(editing && rank >= RANK.admin)) {
+      info.replaceChildren(...(cv && rank >= RANK.admin ? [infoForm(cv)] : cv?.joinPolicy ? [h('p', { class: 'members-policy' }, POLICIES[cv.joinPolicy])] : []));
+    }
     if (!role) {
       list.replaceChildren(h('li', { class: 'members-gone', 'data-testid': 'members-gone' }, 'You are not a member of this group any more.'));
       reqBox.hidden = true;
@@ -243,10 +248,14 @@ async function openMembers(client: ParleyClient, id: string): Promise<void> {
     const policy = h('select', { 'data-testid': 'group-policy' },
       ...(Object.keys(POLICIES) as JoinPolicy[]).map((p) => h('option', { value: p }, POLICIES[p])));
     policy.value = cv.joinPolicy ?? 'invite';
+    const dirty = (e: Event) => ((e.currentTarget as HTMLFormElement).dataset.dirty = 'true');
     return h('form', {
       class: 'members-edit',
+      oninput: dirty,
+      onchange: dirty,
       onsubmit: (e: Event) => {
         e.preventDefault();
+        delete (e.currentTarget as HTMLFormElement).dataset.dirty; // saved: the next load shows the group as it is
         const update: { name?: string; notice?: string; joinPolicy?: JoinPolicy } = {};
         if (name.value.trim() && name.value.trim() !== (cv.name ?? '')) update.name = name.value.trim();
         if (text.value !== (cv.notice ?? '')) update.notice = text.value;
