@@ -611,7 +611,6 @@ class ClientCore {
     if (this.#closed) return Promise.reject(new ParleyError(Codes.ClientClosed, 'the client was closed'));
     if (this.#broken) return Promise.reject(this.#broken);
     if (m === 'connect') this.#wantConnected = true;
-    if (m === 'createGroup') a = withGroupId(a, String(this.props.userId ?? ''));
     return new Promise((resolve, reject) => {
       const call: AppCall = { seq: ++this.conn.seq, m, a, since: Date.now(), resolve, reject };
       this.#calls.add(call);
@@ -1037,34 +1036,7 @@ function checkOptions(options: BridgeClientOptions): CheckedOptions {
   return { wire, token, logger };
 }
 
-function withGroupId(a: unknown[], user: string): unknown[] {
-  // A group created without an id gets one here, so that a call replayed
-  // after a restart of the page creates the same group, not a second one.
-  // It is in the user's namespace (g:<user>.<random>), as a relay requires
-  // of client-chosen ids by default, like the ids the SDK chooses itself.
-  const opts = a[2];
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) return a;
-  const id = (opts as { id?: unknown } | undefined)?.id;
-  if (id !== undefined && id !== '') return a;
-  const namespaced = `g:${user}.`;
-  // The user not known yet, or too long for the form: the SDK in the page
-  // chooses the id (a replay after a restart may then create a second group).
-  if (!user || namespaced.length + 16 > 66) return a;
-  const out = [...a];
-  while (out.length < 2) out.push(undefined);
-  out[2] = { ...(opts as object | undefined), id: namespaced + randomPart() };
-  return out;
-}
 
-/** randomPart returns 16 characters of [a-z2-7], as the Go client's ids have. */
-function randomPart(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  const bytes = new Uint8Array(16);
-  const c = (globalThis as { crypto?: { getRandomValues?(b: Uint8Array): Uint8Array } }).crypto;
-  if (typeof c?.getRandomValues === 'function') c.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-  return Array.from(bytes, (b) => alphabet[b & 31]).join('');
-}
 
 function preview(data: unknown): string {
   const s = typeof data === 'string' ? data : `(${typeof data})`;
