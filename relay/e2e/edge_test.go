@@ -55,7 +55,7 @@ func (p *relayProc) startEdge() {
 	// for the native relay.
 	for i := 0; i < len(p.extra); i += 2 {
 		switch p.extra[i] {
-		case "--heartbeat", "--rate-limit", "--rate-burst", "--token-leeway", "--user-byte-rate", "--max-sessions-per-user":
+		case "--heartbeat", "--rate-limit", "--rate-burst", "--token-leeway", "--user-byte-rate", "--max-sessions-per-user", "--group-ids":
 		default:
 			p.t.Skipf("native relay only: flag %s", p.extra[i])
 		}
