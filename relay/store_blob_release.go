@@ -86,15 +86,8 @@ func (s *SQLiteStore) BlobReleases(ctx context.Context) (map[string]string, erro
 		return nil, wrapStoreErr("blob releases", err)
 	}
 	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var t, id string
-		if err := rows.Scan(&t, &id); err != nil {
-			return nil, wrapStoreErr("blob releases", err)
-		}
-		out[t] = id
-	}
-	return out, wrapStoreErr("blob releases", rows.Err())
+	out, err := scanPairs(rows)
+	return out, wrapStoreErr("blob releases", err)
 }
 
 // DoneBlobRelease implements BlobReleaser.
@@ -115,4 +108,25 @@ func sortedTokens(releases map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// pairRows is what scanPairs reads: database/sql's and pgx's rows alike.
+type pairRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanPairs reads rows of two text columns into a map of the first to the
+// second.
+func scanPairs(rows pairRows) (map[string]string, error) {
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
 }

@@ -54,15 +54,8 @@ func (s *PostgresStore) BlobReleases(ctx context.Context) (map[string]string, er
 		return nil, wrapStoreErr("blob releases", err)
 	}
 	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var t, id string
-		if err := rows.Scan(&t, &id); err != nil {
-			return nil, wrapStoreErr("blob releases", err)
-		}
-		out[t] = id
-	}
-	return out, wrapStoreErr("blob releases", rows.Err())
+	out, err := scanPairs(rows)
+	return out, wrapStoreErr("blob releases", err)
 }
 
 // DoneBlobRelease implements BlobReleaser.
