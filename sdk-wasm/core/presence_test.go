@@ -155,4 +155,3 @@ func TestProfilesPersisted(t *testing.T) {
 		t.Fatalf("cache after the refresh %+v", fresh)
 	}
 }
-

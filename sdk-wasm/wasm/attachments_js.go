@@ -47,14 +47,7 @@ func registerAttachments(b *bridge) {
 			if err != nil {
 				return nil, err
 			}
-			select {
-			case r := <-res:
-				return message(r.Message, r.Err)
-			case <-ctx.Done():
-			}
-			_ = c.Discard(pending.ClientID)
-			r := <-res
-			return message(r.Message, r.Err)
+			return awaitSend(ctx, c, pending.ClientID, res)
 		})
 	})
 	b.async("attachmentUploaded", func(c *jsClient, args []js.Value) (work, error) {

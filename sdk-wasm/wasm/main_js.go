@@ -212,16 +212,7 @@ func newBridge() *bridge {
 			if err != nil {
 				return nil, err
 			}
-			select {
-			case r := <-res:
-				return message(r.Message, r.Err)
-			case <-ctx.Done():
-			}
-			// Aborted: take it out of the outbox if it is still there; if
-			// it was acknowledged meanwhile, that result stands.
-			_ = c.Discard(pending.ClientID)
-			r := <-res
-			return message(r.Message, r.Err)
+			return awaitSend(ctx, c, pending.ClientID, res)
 		})
 	})
 	b.async("resend", func(c *jsClient, args []js.Value) (work, error) {
@@ -337,7 +328,7 @@ func newBridge() *bridge {
 		return withSignal(args, 0, func(ctx context.Context) ([]byte, error) { return nil, c.WaitSynced(ctx) })
 	})
 	registerLifecycle(b) // lifecycle_js.go
-	b.presenceMethods() // presence_js.go
+	b.presenceMethods()  // presence_js.go
 	return b
 }
 
@@ -692,4 +683,18 @@ func tokenFunc(host js.Value) func(context.Context) (string, error) {
 		}
 		return tv.String(), nil
 	}
+}
+
+// awaitSend settles a send's Promise with its result. Aborted first, it takes
+// the message out of the outbox if it is still there; one acknowledged
+// meanwhile keeps that result.
+func awaitSend(ctx context.Context, c *jsClient, clientID string, res <-chan client.SendResult) ([]byte, error) {
+	select {
+	case r := <-res:
+		return message(r.Message, r.Err)
+	case <-ctx.Done():
+	}
+	_ = c.Discard(clientID)
+	r := <-res
+	return message(r.Message, r.Err)
 }
