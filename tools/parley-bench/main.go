@@ -124,7 +124,7 @@ func parseFlags() (config, error) {
 	fs.IntVar(&c.sweepRuns, "sweep-runs", 1, "sweep: runs per rate; also runs per point of an idle --conns sweep other than the headline one")
 	fs.DurationVar(&c.sweepDur, "sweep-duration", 3*time.Second, "sweep: measured window per rate, after a 1 s warm-up")
 	fs.StringVar(&sweepRates, "sweep-rates", "", "sweep: comma-separated offered rates to try in order (default: 1000 × 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)")
-	fs.BoolVar(&c.profile, "profile", false, "group: one more run at its rate, profiling the relay (CPU and allocations) into <out>/profiles (on by default with --scenario all)")
+	fs.BoolVar(&c.profile, "profile", false, "group, fanout and p2p2k: one more run at a set rate, profiling the relay (CPU and allocations) into <out>/profiles (on by default with --scenario all)")
 	fs.DurationVar(&c.profileDur, "profile-duration", 20*time.Second, "profile: how long the CPU and allocation profiles cover")
 	fs.IntVar(&c.scaleNodes, "scale-nodes", 3, "scale: relays in the largest cluster")
 	fs.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "scale: PostgreSQL server (each run gets a fresh schema, dropped after)")
@@ -201,8 +201,8 @@ func parseFlags() (config, error) {
 			return c, err
 		}
 	}
-	if c.profile && !c.all && !slices.Contains(c.scenarios, "group") && !slices.Contains(c.scenarios, "fanout") {
-		return c, errors.New("--profile needs the scenario group or fanout")
+	if c.profile && !c.all && !slices.Contains(c.scenarios, "group") && !slices.Contains(c.scenarios, "fanout") && !slices.Contains(c.scenarios, "p2p2k") {
+		return c, errors.New("--profile needs the scenario group, fanout or p2p2k")
 	}
 	if c.sweep && !c.all && !slices.ContainsFunc(c.scenarios, func(s string) bool { return slices.Contains(sweepable, s) }) {
 		return c, fmt.Errorf("--sweep needs one of the scenarios %s", strings.Join(sweepable, ", "))
@@ -430,6 +430,9 @@ func run(pin pinning) int {
 	}
 	if cfg.profile && bn.runs("fanout") && ctx.Err() == nil {
 		res.Profiles = append(res.Profiles, bn.fanoutProfile(ctx, fanProfileRate, "fanout"))
+	}
+	if cfg.profile && bn.runs("p2p2k") && ctx.Err() == nil {
+		res.Profiles = append(res.Profiles, bn.wireProfile(ctx, bn.p2p2kSpec(p2pProfileRate), p2pProfileRate, "p2p2k"))
 	}
 
 	if ctx.Err() != nil {

@@ -121,8 +121,14 @@ func (bn *bench) groupProfile(ctx context.Context) *profileResult {
 // --pprof on, capturing its CPU and allocation profiles over the window into
 // <out>/profiles/<name>-{cpu,allocs}.pb.gz.
 func (bn *bench) fanoutProfile(ctx context.Context, rate float64, name string) *profileResult {
+	return bn.wireProfile(ctx, bn.fanoutSpec(rate), rate, name)
+}
+
+// wireProfile runs one more run of a wire scenario at rate with the relay's
+// --pprof on, capturing its CPU and allocation profiles over the window into
+// <out>/profiles/<name>-{cpu,allocs}.pb.gz.
+func (bn *bench) wireProfile(ctx context.Context, spec wireSpec, rate float64, name string) *profileResult {
 	c := bn.cfg
-	spec := bn.fanoutSpec(rate)
 	spec.dur = c.profileDur + 2*time.Second
 	got := make(map[string][]byte)
 	var mu sync.Mutex
@@ -146,16 +152,16 @@ func (bn *bench) fanoutProfile(ctx context.Context, rate float64, name string) *
 		return errors.Join(errs...)
 	}
 	pr := &profileResult{
-		Scenario: "fanout",
+		Scenario: name,
 		Title: fmt.Sprintf("profile: %s at %s msg/s (%s deliveries/s), %s of CPU and allocations", spec.what,
 			fmtNum(rate, 0), fmtNum(rate*spec.cast.fan(), 0), c.profileDur),
-		Notes: []string{"One more run of the fan-out with the relay's --pprof on; the profiles start with the measured window. Its numbers are not part of the scenario's medians."},
+		Notes: []string{"One more run of the scenario with the relay's --pprof on; the profiles start with the measured window. Its numbers are not part of the scenario's medians."},
 	}
 	rc := bn.rc
 	if !slices.Contains(rc.extra, "--pprof") {
 		rc.extra = append(slices.Clone(rc.extra), "--pprof")
 	}
-	s := &scenarioResult{Name: "fanout profile", defs: wireDefs}
+	s := &scenarioResult{Name: name + " profile", defs: wireDefs}
 	bn.repeat(ctx, s, 1, wireKeys, func(r *runResult) error { return runWire(ctx, rc, spec, c.genProcs, r) })
 	if len(s.Runs) > 0 {
 		pr.Run = s.Runs[0]

@@ -32,6 +32,7 @@ const (
 	overloadGoodput     = 0.9 // of the knee's
 	overloadP99ms       = 1000
 	fanProfileRate      = 5000 // the fan-out rate the profile runs at
+	p2pProfileRate      = 5000 // the p2p2k rate its profile runs at
 )
 
 // wireDefs are the numbers one wire run reports, in table order.
@@ -327,6 +328,7 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 		rep.Dups += r.Dups
 		rep.Strange += r.Strange
 		rep.Unacked += r.Unacked
+		rep.RefusedOwed += r.RefusedOwed
 		rep.SendErrs += r.SendErrs
 		rep.PeekFails += r.PeekFails
 		for k, v := range r.Refused {
@@ -365,7 +367,9 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 	run.set("ack_p99_ms", rep.Ack.quantile(0.99))
 	run.set("refused_per_s", float64(refused)/(spec.warm+spec.dur).Seconds())
 	run.set("closed", float64(closed))
-	missing := float64(sent.Owed - rep.Unique)
+	// A refused send is owed nothing: its sender was told (and an SDK
+	// client's outbox sends it again later).
+	missing := float64(sent.Owed - rep.RefusedOwed - rep.Unique)
 	if spec.overload || stillComing {
 		run.set("backlog", missing)
 		run.set("lost", 0)
@@ -405,9 +409,9 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 	}
 	if missing > 0 {
 		if spec.overload || stillComing {
-			run.note("BACKLOG: %.0f of %d deliveries had not arrived %s after the window, and were still arriving (not counted as lost)", missing, sent.Owed, drain)
+			run.note("BACKLOG: %.0f of %d deliveries had not arrived %s after the window, and were still arriving (not counted as lost)", missing, sent.Owed-rep.RefusedOwed, drain)
 		} else {
-			run.note("LOSS: %.0f of %d deliveries had not arrived, and none arrived for 5 s", missing, sent.Owed)
+			run.note("LOSS: %.0f of %d deliveries had not arrived, and none arrived for 5 s (refused sends excluded)", missing, sent.Owed-rep.RefusedOwed)
 		}
 	}
 	if rep.Dups > 0 {

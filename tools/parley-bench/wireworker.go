@@ -68,21 +68,24 @@ type wireSent struct {
 
 // wireReport is one worker's tally of a run.
 type wireReport struct {
-	SentWin   int64            `json:"sent_window"`    // sends in the window
-	AckedWin  int64            `json:"acked_window"`   // acks arriving in the window
-	ArrWin    int64            `json:"arrived_window"` // deliveries arriving in the window
-	Unique    int64            `json:"unique"`         // deliveries, warm-up included
-	Dups      int64            `json:"dups"`
-	Strange   int64            `json:"strange"`
-	Unacked   int64            `json:"unacked"` // sends never answered
-	SendErrs  int64            `json:"send_errors"`
-	Refused   map[string]int64 `json:"refused,omitempty"` // error replies by code
-	Closed    map[string]int64 `json:"closed,omitempty"`  // connections the relay closed, by code
-	Deliver   hist             `json:"deliver"`           // send → delivered of messages sent in the window, µs (only admitted messages are delivered)
-	First     hist             `json:"first"`             // send → delivered of first messages, whenever sent, µs
-	Ack       hist             `json:"ack"`               // send → ack of messages sent in the window, µs
-	CPU       float64          `json:"cpu_s"`             // this worker's CPU over the window
-	PeekFails int64            `json:"peek_failures"`
+	SentWin  int64 `json:"sent_window"`    // sends in the window
+	AckedWin int64 `json:"acked_window"`   // acks arriving in the window
+	ArrWin   int64 `json:"arrived_window"` // deliveries arriving in the window
+	Unique   int64 `json:"unique"`         // deliveries, warm-up included
+	Dups     int64 `json:"dups"`
+	Strange  int64 `json:"strange"`
+	Unacked  int64 `json:"unacked"` // sends never answered
+	// RefusedOwed is the deliveries the refused sends would have been owed:
+	// their senders were told, so they are not lost.
+	RefusedOwed int64            `json:"refused_owed"`
+	SendErrs    int64            `json:"send_errors"`
+	Refused     map[string]int64 `json:"refused,omitempty"` // error replies by code
+	Closed      map[string]int64 `json:"closed,omitempty"`  // connections the relay closed, by code
+	Deliver     hist             `json:"deliver"`           // send → delivered of messages sent in the window, µs (only admitted messages are delivered)
+	First       hist             `json:"first"`             // send → delivered of first messages, whenever sent, µs
+	Ack         hist             `json:"ack"`               // send → ack of messages sent in the window, µs
+	CPU         float64          `json:"cpu_s"`             // this worker's CPU over the window
+	PeekFails   int64            `json:"peek_failures"`
 }
 
 // hist is a log-bucketed histogram of microseconds (1 % wide buckets) that
@@ -559,6 +562,9 @@ func (w *wireRun) report() wireReport {
 			}
 			if ack == 0 {
 				r.Unacked++
+			}
+			if ack < 0 {
+				r.RefusedOwed += int64(b.fans[b.convOf[k]])
 			}
 			if ack > 0 && ack >= w.w0 && ack < w.w1 {
 				r.AckedWin++
