@@ -196,6 +196,9 @@ try {
     await cb.close();
   }
 
+  // What is measured so far, in case a later part fails.
+  console.log(JSON.stringify({ wasmBytes: results.wasmBytes, instantiateToConnectedMs: results.instantiateToConnectedMs, coldStartToListMs: results.coldStartToListMs, coldStartPhasesMs: results.coldStartPhasesMs, offlineSync10kMs: results.offlineSync10kMs, sendToDeliverMs: results.sendToDeliverMs }));
+
   // 6. Search over 100,000 cached messages. Syncing them from the relay
   // would take minutes here (sending 100,000 through it alone took ~3), so
   // the page writes them through the SDK's own storage layer instead —
