@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/parley-im/parley/proto"
 )
@@ -155,7 +156,34 @@ func (s *Server) mountUploads(mux *http.ServeMux, tokens *tokenPolicy) error {
 		return err
 	}
 	s.env.blobs = blobs
+	s.uploads = h.(*uploadHandler)
 	mux.Handle("/v1/uploads", h)
 	mux.Handle("/v1/uploads/", h)
 	return nil
+}
+
+// AdmitUpload charges one upload of size bytes by user to this relay's
+// per-user upload limits (Options.UploadsPerMinute, UploadByteRate) and
+// returns 0, or how long to wait, charging nothing. It answers
+// UploadOptions.Admit for upload endpoints served apart from the relay
+// that keeps the limits. Without uploads (no blob store) it returns 0.
+func (s *Server) AdmitUpload(user string, size int64) time.Duration {
+	if s.uploads == nil {
+		return 0
+	}
+	return s.uploads.admit(user, size)
+}
+
+// MayDownload reports, from the relay's store, whether user may read a
+// message of conv carrying attachment id: UploadOptions.MayDownload for
+// upload endpoints served apart from the relay.
+func (s *Server) MayDownload(ctx context.Context, user, conv, id string) (bool, error) {
+	return mayDownload(s.store)(ctx, user, conv, id)
+}
+
+// IsParty reports, from the relay's store, whether user is a party of
+// conv now (a one-to-one party or a present group member):
+// UploadOptions.IsMember for upload endpoints served apart from the relay.
+func (s *Server) IsParty(ctx context.Context, user, conv string) (bool, error) {
+	return isPartyOf(s.store)(ctx, user, conv)
 }

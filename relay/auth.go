@@ -37,6 +37,38 @@ type tokenPolicy struct {
 	leeway   time.Duration
 }
 
+// newTokenPolicy is the token check of a relay configured by o, whose
+// defaults are applied: the one New gives its sessions and its upload
+// endpoints.
+func newTokenPolicy(o Options) (*tokenPolicy, error) {
+	secret, err := ResolveSecret(o.Secret, o.Data)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSecret(secret); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	return &tokenPolicy{key: []byte(secret), audience: o.TokenAudience, issuer: o.TokenIssuer,
+		maxTTL: o.MaxTokenTTL, leeway: o.TokenLeeway}, nil
+}
+
+// TokenVerifier returns the token check a relay configured by opts applies
+// to a WebSocket Hello and to the upload endpoints, for
+// UploadOptions.Verify where the upload endpoints are served apart from
+// the relay (on Cloudflare Workers, by a stateless front end): the same
+// secret, audience, issuer, lifetime limit and leeway.
+func TokenVerifier(opts Options) (func(token string, now time.Time) (user string, exp time.Time, perr *proto.Error), error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p, err := newTokenPolicy(o)
+	if err != nil {
+		return nil, err
+	}
+	return p.verify, nil
+}
+
 // verify checks token at now and returns its subject and expiry. The error
 // is the close code: 4002 for an expired token, 4001 for anything else wrong
 // (malformed, forged, other algorithm, no exp, invalid subject, wrong aud or

@@ -33,9 +33,10 @@ type Server struct {
 
 	metricsHandler http.Handler
 	admin          http.Handler
-	ctl            *control    // sessions across nodes: rosters, kicks, revocations
-	hooks          *webhooks   // nil without Options.Webhook
-	env            *sessionEnv // what every session is given
+	ctl            *control       // sessions across nodes: rosters, kicks, revocations
+	hooks          *webhooks      // nil without Options.Webhook
+	env            *sessionEnv    // what every session is given
+	uploads        *uploadHandler // nil without a blob store
 
 	baseCtx   context.Context // parent of every session's store and bus calls
 	cancelAll context.CancelFunc
@@ -57,12 +58,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	secret, err := ResolveSecret(o.Secret, o.Data)
+	tokens, err := newTokenPolicy(o)
 	if err != nil {
 		return nil, err
-	}
-	if err := checkSecret(secret); err != nil {
-		return nil, fmt.Errorf("relay: %w", err)
 	}
 	store := o.Store
 	if store == nil {
@@ -101,8 +99,6 @@ func New(opts Options) (*Server, error) {
 	s.commit = newCommitter(store, o.BatchMax, max(o.BatchMax, o.MaxInflightSends), o.Logger, s.metrics, fan)
 	s.commit.hooks = s.hooks
 	go s.commit.run()
-	tokens := &tokenPolicy{key: []byte(secret), audience: o.TokenAudience, issuer: o.TokenIssuer,
-		maxTTL: o.MaxTokenTTL, leeway: o.TokenLeeway}
 	s.env = &sessionEnv{
 		ctx: s.baseCtx,
 		limits: sessionLimits{

@@ -100,6 +100,14 @@ type UploadOptions struct {
 	// any allowed size passes at once. Defaults to 1 MiB/s (some 3.5 GiB an
 	// hour); negative disables the limit.
 	UploadByteRate float64
+	// Admit charges one upload of size bytes to user's upload limits
+	// where they are kept, and returns 0 or how long to wait (then
+	// charging nothing); an error refuses the upload with 503. It is for a
+	// handler that keeps no state of its own between requests (on
+	// Cloudflare Workers, a front end that asks the relay's Durable Object,
+	// Server.AdmitUpload). nil: the handler's own per-user buckets, set by
+	// UploadsPerMinute and UploadByteRate.
+	Admit func(ctx context.Context, user string, size int64) (time.Duration, error)
 	// IdleTimeout ends an upload whose body sends nothing for this long
 	// (the server's ReadTimeout would end a large upload on a slow link).
 	// Defaults to 30 s.
@@ -249,14 +257,25 @@ func (h *uploadHandler) upload(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusRequestEntityTooLarge, proto.Errorf(proto.CodeUploadTooLarge, "%d bytes is above this relay's limit of %d", size, h.o.MaxUpload))
 		return
 	}
-	if wait := h.admit(user, size); wait > 0 {
+	admit := func(ctx context.Context, user string, size int64) (time.Duration, error) {
+		return h.admit(user, size), nil
+	}
+	if h.o.Admit != nil {
+		admit = h.o.Admit
+	}
+	wait, err := admit(r.Context(), user, size)
+	if err != nil {
+		h.unavailable(w, "upload: limits", err)
+		return
+	}
+	if wait > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
 		refuse(w, http.StatusTooManyRequests, proto.Errorf(proto.CodeBusy, "upload limit reached; retry in %s", wait.Round(time.Second)))
 		return
 	}
 	id := randomHex(16) // 128 random bits: an id cannot be guessed
 	body := &idleReader{r: r.Body, rc: http.NewResponseController(w), idle: h.o.IdleTimeout}
-	err := h.o.Blobs.Put(r.Context(), uploadKey(id), body, BlobMeta{Size: size, ContentType: mt, Owner: user})
+	err = h.o.Blobs.Put(r.Context(), uploadKey(id), body, BlobMeta{Size: size, ContentType: mt, Owner: user})
 	switch {
 	case errors.Is(err, ErrBlobSize):
 		refuse(w, http.StatusBadRequest, proto.Errorf(proto.CodeUploadIncomplete, "the body is not the %d bytes declared", size))

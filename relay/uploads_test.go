@@ -2,10 +2,12 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -333,4 +335,77 @@ func testAttachmentFlow(t *testing.T, store string, blobs BlobStore) {
 	got = r.download(carolTok, up.id, g.ID, "")
 	equal(t, [2]int{got.status, len(got.body)}, [2]int{200, len(data)}, "carol downloads through the group")
 	equal(t, r.download(carolTok, up.id, p2p, "").status, 403, "but not through alice and bob's conversation")
+}
+
+// TestUploadHandlerApart: the upload endpoints served apart from the relay,
+// by a handler built anew for every request (as a stateless front end
+// does), with the relay's token check (TokenVerifier), its store's answers
+// (Server.MayDownload, IsParty) and its upload limits (Server.AdmitUpload):
+// the limits hold across the handlers, since the relay keeps them; a token
+// the relay refuses is refused alike; a failing limit check refuses with
+// 503 and stores nothing.
+func TestUploadHandlerApart(t *testing.T) {
+	blobs := NewMemoryBlobStore()
+	r := startRelay(t, func(o *Options) { o.Blobs, o.UploadsPerMinute = blobs, 2 })
+	verify, err := TokenVerifier(Options{Secret: testSecret, Data: t.TempDir()})
+	ok(t, err)
+	var admitErr error
+	serve := func(req *http.Request) *httptest.ResponseRecorder {
+		h, err := NewUploadHandler(UploadOptions{
+			Blobs: blobs, Verify: verify, MayDownload: r.srv.MayDownload, IsMember: r.srv.IsParty,
+			Admit: func(_ context.Context, user string, size int64) (time.Duration, error) {
+				if admitErr != nil {
+					return 0, admitErr
+				}
+				return r.srv.AdmitUpload(user, size), nil
+			},
+			Logger: testLogger(),
+		})
+		ok(t, err)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	post := func(token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/v1/uploads", strings.NewReader("0123456789"))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "image/png")
+		return serve(req)
+	}
+	var id string
+	for i := range 2 {
+		rec := post(r.token("alice"))
+		equal(t, rec.Code, 201, fmt.Sprintf("upload %d", i))
+		var j uploadReply
+		ok(t, json.Unmarshal(rec.Body.Bytes(), &j))
+		id = j.ID
+	}
+	equal(t, post(r.token("alice")).Code, 429, "the relay's limit, across handlers")
+	equal(t, post(r.token("bob")).Code, 201, "another user")
+	expired, err := MintToken(testSecret, "alice", time.Second, time.Now().Add(-time.Hour))
+	ok(t, err)
+	rec := post(expired)
+	equal(t, rec.Code, 401, "expired token")
+	if !strings.Contains(rec.Body.String(), fmt.Sprint(proto.CodeTokenExpired)) {
+		t.Errorf("expired token: %s", rec.Body)
+	}
+	forged, err := MintToken("another-secret-0123456789abcdef0123456789", "alice", time.Hour, time.Now())
+	ok(t, err)
+	equal(t, post(forged).Code, 401, "a token of another secret")
+	admitErr = fmt.Errorf("relay object unavailable")
+	equal(t, post(r.token("carol")).Code, 503, "limits unavailable")
+	admitErr = nil
+	equal(t, blobCount(blobs), 3, "uploads stored")
+
+	get := func(user, conv, rg string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/v1/uploads/"+id+"?conv="+conv, nil)
+		req.Header.Set("Authorization", "Bearer "+r.token(user))
+		if rg != "" {
+			req.Header.Set("Range", rg)
+		}
+		return serve(req)
+	}
+	rec = get("alice", "", "bytes=2-4")
+	equal(t, [2]any{rec.Code, rec.Body.String()}, [2]any{206, "234"}, "the uploader, a range")
+	equal(t, get("bob", proto.P2PID("alice", "bob"), "").Code, 403, "bob: not sent to him")
 }
