@@ -90,6 +90,17 @@ type exactReader struct {
 
 func newExactReader(r io.Reader, n int64) *exactReader { return &exactReader{r: r, left: n} }
 
+// ExactReader returns a reader of r's bytes that fails unless r holds
+// exactly n, for BlobStore implementations outside this package: with
+// io.ErrUnexpectedEOF when r ends early, ErrBlobSize when it goes on, in
+// either case before the last byte is handed out. BlobSizeError turns its
+// failures into the ErrBlobSize that Put returns.
+func ExactReader(r io.Reader, n int64) io.Reader { return newExactReader(r, n) }
+
+// BlobSizeError wraps ExactReader's length failures in ErrBlobSize and
+// returns other errors as they are.
+func BlobSizeError(err error) error { return blobSizeErr(err) }
+
 func (e *exactReader) Read(p []byte) (int, error) {
 	if e.err != nil {
 		return 0, e.err

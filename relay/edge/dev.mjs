@@ -1,6 +1,7 @@
 // Serves the built Worker (dist/) in workerd through miniflare, configured
 // from wrangler.jsonc, like a native relay: PARLEY_ADDR (default
-// 127.0.0.1:8788), state under PARLEY_DATA (default ./parley-edge-data),
+// 127.0.0.1:8788), state under PARLEY_DATA (default ./parley-edge-data:
+// the Durable Objects' SQLite and the local R2 bucket of attachments),
 // the token secret from PARLEY_SECRET (else PARLEY_DATA/secret, created
 // once, as the native relay does).
 //
@@ -33,7 +34,7 @@ if (!secret) {
 }
 
 const bindings = { PARLEY_SECRET: secret };
-for (const k of ["PARLEY_TOKEN_AUDIENCE", "PARLEY_TOKEN_ISSUER", "PARLEY_RELAY_FLAGS"]) if (process.env[k]) bindings[k] = process.env[k];
+for (const k of ["PARLEY_TOKEN_AUDIENCE", "PARLEY_TOKEN_ISSUER", "PARLEY_RELAY_FLAGS", "PARLEY_ADMIN_SECRET"]) if (process.env[k]) bindings[k] = process.env[k];
 
 const mf = new Miniflare({
   modulesRoot: dist,
@@ -48,6 +49,9 @@ const mf = new Miniflare({
   compatibilityFlags: cfg.compatibility_flags,
   durableObjects: Object.fromEntries(cfg.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
   durableObjectsPersist: path.join(data, "durable-objects"),
+  // The attachments' bucket, in miniflare's local R2, kept under PARLEY_DATA.
+  r2Buckets: (cfg.r2_buckets ?? []).map((b) => b.binding),
+  r2Persist: path.join(data, "r2"),
   bindings,
   host,
   port,

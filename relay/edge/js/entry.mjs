@@ -18,7 +18,10 @@ const RELAY_OBJECT = "relay";
 
 let relay; // Promise of the Go instance's functions, shared by this isolate's objects
 
-function goRelay() {
+// goRelay starts the Go instance, once per isolate, with env (the
+// Worker's variables, secrets and bindings, the same for every object):
+// its relays read their options and the R2 bucket from it.
+function goRelay(env) {
   if (!relay) {
     relay = (async () => {
       const binding = {};
@@ -30,7 +33,7 @@ function goRelay() {
         ...go.importObject,
         workers: { ready: () => ready() },
       });
-      go.run(instance, { parleyObjects: true, binding, env: {}, ctx: {} }).catch((e) => console.error("relay wasm exited", e));
+      go.run(instance, { parleyObjects: true, binding, env, ctx: {} }).catch((e) => console.error("relay wasm exited", e));
       await started;
       return binding;
     })();
@@ -135,14 +138,10 @@ export class Relay extends DurableObject {
   }
 
   async boot() {
-    this.go = await goRelay();
+    this.go = await goRelay(this.env);
     const sql = this.ctx.storage.sql;
     const storage = this.ctx.storage;
     const host = {
-      secret: this.env.PARLEY_SECRET ?? "",
-      tokenAudience: this.env.PARLEY_TOKEN_AUDIENCE,
-      tokenIssuer: this.env.PARLEY_TOKEN_ISSUER,
-      flags: this.env.PARLEY_RELAY_FLAGS,
       exec: (query, args, wantChanges) => {
         const cursor = sql.exec(query, ...args);
         const rows = cursor.raw().toArray();
@@ -207,19 +206,50 @@ export class Relay extends DurableObject {
       this.go.connect(this.objectId, id);
       return new Response(null, { status: 101, webSocket: client });
     }
-    const res = this.go.http(this.objectId, request.method, url.pathname + url.search);
-    return new Response(res.body, { status: res.status, headers: { "content-type": "text/plain; charset=utf-8" } });
+    // What the front door forwards: /healthz and the admin API (its body
+    // is at most 1 MiB, cut there by the front door).
+    const body = request.method === "GET" || request.method === "HEAD" ? null : new Uint8Array(await request.arrayBuffer());
+    const res = await this.go.http(this.objectId, request.method, url.pathname + url.search, [...request.headers], body);
+    const empty = res.status === 204 || res.status === 205 || res.status === 304;
+    return new Response(empty ? null : res.body, { status: res.status, headers: res.headers });
   }
 
-  webSocketMessage(ws, message) {
+  // The front door's upload handler asks these (Workers RPC, which no
+  // client can reach): whether a user may download an attachment of a
+  // conversation, whether a user is a party of a conversation now, and
+  // whether an upload is within the user's limits (0, or the ms to wait),
+  // which this object keeps across requests.
+  async mayDownload(user, conv, id) {
+    fireDueTimers();
+    return this.go.mayDownload(this.objectId, String(user), String(conv), String(id));
+  }
+
+  async isParty(user, conv) {
+    fireDueTimers();
+    return this.go.isParty(this.objectId, String(user), String(conv));
+  }
+
+  async admitUpload(user, size) {
+    fireDueTimers();
+    return this.go.admitUpload(this.objectId, String(user), Number(size));
+  }
+
+  // A frame is handled by the relay after the socket's earlier ones; one
+  // that waits for R2 (a message naming an attachment) does not hold up
+  // other sockets.
+  async webSocketMessage(ws, message) {
     fireDueTimers();
     const a = ws.deserializeAttachment();
     if (!a || !a.id) return;
     if (!this.sockets.has(a.id)) this.sockets.set(a.id, ws);
     const binary = typeof message !== "string";
     const bytes = binary ? new Uint8Array(message) : new TextEncoder().encode(message);
-    const save = this.go.frame(this.objectId, a.id, bytes, binary);
-    if (save) ws.serializeAttachment({ id: a.id, hello: save });
+    const save = await this.go.frame(this.objectId, a.id, bytes, binary);
+    if (save) {
+      try {
+        ws.serializeAttachment({ id: a.id, hello: save });
+      } catch {} // closed meanwhile
+    }
   }
 
   webSocketClose(ws, code, reason) {

@@ -5,8 +5,9 @@
 //
 //   - The front door: per request, the stateless HTTP routes served through
 //     github.com/syumai/workers (one short-lived Go instance per request, as
-//     that package runs them). It forwards what needs the relay's state, such
-//     as /healthz, to the relay's Durable Object through a stub.
+//     that package runs them). It serves the attachment endpoints with the
+//     relay's own upload handler on R2, and forwards what needs the relay's
+//     state (/healthz, the admin API) to the relay's Durable Object.
 //   - The objects: one long-lived Go instance per isolate serves every relay
 //     Durable Object in it. Each object gets its own relay.Server on its own
 //     SQLite storage, keyed by the object's id; the Durable Object hands this
@@ -15,13 +16,29 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strings"
 	"syscall/js"
+	"time"
 
+	"github.com/parley-im/parley/relay"
+	"github.com/parley-im/parley/relay/edge/internal/jsx"
+	"github.com/parley-im/parley/relay/edge/r2blob"
 	"github.com/syumai/workers"
 	"github.com/syumai/workers/cloudflare"
 )
+
+// uploadsBinding is the R2 bucket binding that keeps attachments
+// (wrangler.jsonc r2_buckets). Without it, attachments are off.
+const uploadsBinding = "UPLOADS"
+
+// maxAdminBody bounds what the front door forwards of an admin request's
+// body: the relay's admin API reads at most 1 MiB.
+const maxAdminBody = 1<<20 + 1
 
 func main() {
 	ctx := js.Global().Get("context")
@@ -36,39 +53,160 @@ func main() {
 // frontDoor is the Worker's stateless HTTP surface. The WebSocket route
 // (/v1/ws) never reaches it: the JavaScript entry hands upgrades to the
 // Durable Object directly, as a Go instance per request cannot hold one.
+//
+// Routes: GET /healthz, POST /v1/uploads, GET /v1/uploads/{id} (and their
+// CORS preflights), and the admin API under /admin/v1/. Nothing else is
+// forwarded to the object: its other paths are not reachable from outside.
 func frontDoor() http.Handler {
 	mux := http.NewServeMux()
 	// /healthz is the relay's own handler, served inside the object that
 	// holds the store, so it answers for the store the clients use.
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ns, err := cloudflare.NewDurableObjectNamespace("RELAY")
-		if err != nil {
-			http.Error(w, "relay object binding missing", http.StatusInternalServerError)
-			return
-		}
-		stub, err := ns.Get(ns.IdFromName(relayObjectName(r)))
-		if err != nil {
-			http.Error(w, "relay object unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		// A GET carries no body (the stub's Request refuses one).
-		fwd := r.Clone(r.Context())
-		fwd.Body = nil
-		res, err := stub.Fetch(fwd)
-		if err != nil {
-			http.Error(w, "relay object unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		defer res.Body.Close()
-		for k, v := range res.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(res.StatusCode)
-		_, _ = io.Copy(w, res.Body)
-	})
+	mux.HandleFunc("GET /healthz", forward)
+	// The admin API is the relay's (Server.AdminHandler), served inside
+	// the object, behind the same admin secret as on the native relay
+	// (PARLEY_ADMIN_SECRET): the paths are the native relay's, and no
+	// client route starts with /admin/.
+	mux.HandleFunc("/admin/v1/", forward)
+	uploads := http.HandlerFunc(serveUploads)
+	mux.Handle("/v1/uploads", uploads)
+	mux.Handle("/v1/uploads/", uploads)
 	return mux
+}
+
+// forward hands the request to the relay's Durable Object and passes its
+// answer on.
+func forward(w http.ResponseWriter, r *http.Request) {
+	ns, err := cloudflare.NewDurableObjectNamespace("RELAY")
+	if err != nil {
+		http.Error(w, "relay object binding missing", http.StatusInternalServerError)
+		return
+	}
+	stub, err := ns.Get(ns.IdFromName(relayObjectName(r)))
+	if err != nil {
+		http.Error(w, "relay object unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	fwd := r.Clone(r.Context())
+	fwd.Body = nil // a GET carries none (the stub's Request refuses one)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
+		if err != nil {
+			http.Error(w, "request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		fwd.Body = io.NopCloser(strings.NewReader(string(body)))
+		fwd.ContentLength = int64(len(body))
+	}
+	res, err := stub.Fetch(fwd)
+	if err != nil {
+		http.Error(w, "relay object unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	defer res.Body.Close()
+	for k, v := range res.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(res.StatusCode)
+	_, _ = io.Copy(w, res.Body)
+}
+
+// serveUploads is the relay's own upload handler (relay.NewUploadHandler),
+// built for this request: the bytes go to and come from R2; the token
+// check is the relay's (relay.TokenVerifier, from the same secret and
+// options); who may download, who is told an attachment is gone, and the
+// per-user upload limits are answered by the relay's Durable Object, which
+// holds the store and keeps the limits across requests.
+func serveUploads(w http.ResponseWriter, r *http.Request) {
+	if !cloudflare.GetBinding(uploadsBinding).Truthy() {
+		http.Error(w, "attachments are off: no R2 bucket is bound as "+uploadsBinding, http.StatusNotFound)
+		return
+	}
+	opts, err := envOptions()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	blobs, err := r2blob.New(uploadsBinding, "")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	verify, err := relay.TokenVerifier(opts)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h, err := relay.NewUploadHandler(relay.UploadOptions{
+		Blobs:  blobs,
+		Verify: verify,
+		MayDownload: func(_ context.Context, user, conv, id string) (bool, error) {
+			v, err := callRelay(r, "mayDownload", user, conv, id)
+			return v.Truthy(), err
+		},
+		IsMember: func(_ context.Context, user, conv string) (bool, error) {
+			v, err := callRelay(r, "isParty", user, conv)
+			return v.Truthy(), err
+		},
+		Admit: func(_ context.Context, user string, size int64) (time.Duration, error) {
+			v, err := callRelay(r, "admitUpload", user, size)
+			if err != nil {
+				return 0, err
+			}
+			return time.Duration(v.Float() * float64(time.Millisecond)), nil
+		},
+		MaxUpload:  opts.MaxUpload,
+		AllowTypes: opts.UploadTypes,
+		Logger:     opts.Logger,
+	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	// syumai/workers reads a missing Content-Length as 0; the handler
+	// tells "not declared" (a streamed body with Upload-Length) by -1.
+	if r.Header.Get("Content-Length") == "" {
+		r.ContentLength = -1
+	}
+	h.ServeHTTP(w, r)
+}
+
+// callRelay calls method of the relay's Durable Object (Workers RPC; the
+// methods are the Relay class's in js/entry.mjs, unreachable by fetch).
+func callRelay(r *http.Request, method string, args ...any) (js.Value, error) {
+	ns := cloudflare.GetBinding("RELAY")
+	if !ns.Truthy() {
+		return js.Value{}, fmt.Errorf("relay object binding missing")
+	}
+	stub := ns.Call("get", ns.Call("idFromName", relayObjectName(r)))
+	return jsx.Await(stub.Call(method, args...))
 }
 
 // relayObjectName names the Durable Object that serves a request: one
 // object for the whole deployment (see docs/deployment.md on sharding).
 func relayObjectName(*http.Request) string { return "relay" }
+
+// envOptions are the relay's options from the Worker's variables and
+// secrets, the same in the front door and in the objects: PARLEY_SECRET,
+// PARLEY_TOKEN_AUDIENCE, PARLEY_TOKEN_ISSUER, PARLEY_ADMIN_SECRET and the
+// flags in PARLEY_RELAY_FLAGS (options.go).
+func envOptions() (relay.Options, error) {
+	opts := relay.Options{
+		Secret:        envString("PARLEY_SECRET"),
+		TokenAudience: envString("PARLEY_TOKEN_AUDIENCE"),
+		TokenIssuer:   envString("PARLEY_TOKEN_ISSUER"),
+		AdminSecret:   envString("PARLEY_ADMIN_SECRET"),
+		Logger:        slog.New(slog.NewTextHandler(consoleWriter{}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if err := relayFlags(&opts, envString("PARLEY_RELAY_FLAGS")); err != nil {
+		return opts, err
+	}
+	return opts, nil
+}
+
+// envString is a string variable or secret of the Worker, "" when unset.
+func envString(name string) string {
+	if v := cloudflare.GetBinding(name); v.Type() == js.TypeString {
+		return v.String()
+	}
+	return ""
+}

@@ -3,17 +3,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
-	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay"
 	"github.com/parley-im/parley/relay/edge/dosql"
+	"github.com/parley-im/parley/relay/edge/internal/jsx"
+	"github.com/parley-im/parley/relay/edge/r2blob"
+	"github.com/syumai/workers/cloudflare"
 )
 
 // object is one relay Durable Object as this Go instance serves it: its
@@ -48,21 +54,21 @@ func serveObjects(binding js.Value) {
 	})
 	fn("restore", func(a []js.Value) any {
 		if o := lookup(a[0].String()); o != nil {
-			o.connect(a[1].String(), bytesOf(a[2]))
+			o.connect(a[1].String(), jsx.Bytes(a[2]))
 		}
 		return nil
 	})
+	// A frame may wait for R2 (a Send naming an attachment), which a
+	// callback must not: it is handled on a goroutine, after the
+	// connection's earlier frames, and the Promise returned resolves to
+	// the hello to keep with the socket (serializeAttachment), or null.
 	fn("frame", func(a []js.Value) any {
 		o := lookup(a[0].String())
 		if o == nil {
 			return nil
 		}
-		if save := o.frame(a[1].String(), bytesOf(a[2]), a[3].Bool()); save != nil {
-			u := js.Global().Get("Uint8Array").New(len(save))
-			js.CopyBytesToJS(u, save)
-			return u
-		}
-		return nil
+		id, msg, binary := a[1].String(), jsx.Bytes(a[2]), a[3].Bool()
+		return o.frame(id, msg, binary)
 	})
 	fn("gone", func(a []js.Value) any {
 		if o := lookup(a[0].String()); o != nil {
@@ -70,37 +76,86 @@ func serveObjects(binding js.Value) {
 		}
 		return nil
 	})
+	// http serves a request the front door forwarded (method, path and
+	// query, headers as [name, value] pairs, body or null): /admin/ is the
+	// relay's admin API, the rest its public handler (/healthz). It
+	// resolves to {status, headers, body}.
 	fn("http", func(a []js.Value) any {
 		o := lookup(a[0].String())
-		res := js.Global().Get("Object").New()
-		if o == nil {
-			res.Set("status", 503)
-			res.Set("body", "relay object not open\n")
-			return res
+		method, target, headers, body := a[1].String(), a[2].String(), a[3], a[4]
+		var in []byte
+		if !body.IsNull() && !body.IsUndefined() {
+			in = jsx.Bytes(body)
 		}
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(a[1].String(), a[2].String(), nil)
-		o.srv.Handler().ServeHTTP(rec, req)
-		res.Set("status", rec.Code)
-		res.Set("body", rec.Body.String())
-		return res
+		return jsx.Promise(func() (any, error) {
+			res := js.Global().Get("Object").New()
+			if o == nil {
+				res.Set("status", 503)
+				res.Set("headers", js.Global().Get("Array").New())
+				res.Set("body", jsx.Uint8Array([]byte("relay object not open\n")))
+				return res, nil
+			}
+			req := httptest.NewRequest(method, target, bytes.NewReader(in))
+			for i := 0; i < headers.Length(); i++ {
+				req.Header.Add(headers.Index(i).Index(0).String(), headers.Index(i).Index(1).String())
+			}
+			req.RemoteAddr = "front-door"
+			rec := httptest.NewRecorder()
+			var h http.Handler = o.srv.Handler()
+			if strings.HasPrefix(req.URL.Path, "/admin/") {
+				h = o.srv.AdminHandler()
+			}
+			h.ServeHTTP(rec, req)
+			hs := js.Global().Get("Array").New()
+			for k, vs := range rec.Header() {
+				for _, v := range vs {
+					hs.Call("push", js.ValueOf([]any{k, v}))
+				}
+			}
+			res.Set("status", rec.Code)
+			res.Set("headers", hs)
+			res.Set("body", jsx.Uint8Array(rec.Body.Bytes()))
+			return res, nil
+		})
+	})
+	// The front door's questions for its upload handler (Workers RPC).
+	fn("mayDownload", func(a []js.Value) any {
+		o, user, conv, id := lookup(a[0].String()), a[1].String(), a[2].String(), a[3].String()
+		return jsx.Promise(func() (any, error) {
+			if o == nil {
+				return nil, errNotOpen
+			}
+			return o.srv.MayDownload(context.Background(), user, conv, id)
+		})
+	})
+	fn("isParty", func(a []js.Value) any {
+		o, user, conv := lookup(a[0].String()), a[1].String(), a[2].String()
+		return jsx.Promise(func() (any, error) {
+			if o == nil {
+				return nil, errNotOpen
+			}
+			return o.srv.IsParty(context.Background(), user, conv)
+		})
+	})
+	fn("admitUpload", func(a []js.Value) any {
+		o, user, size := lookup(a[0].String()), a[1].String(), int64(a[2].Float())
+		return jsx.Promise(func() (any, error) {
+			if o == nil {
+				return nil, errNotOpen
+			}
+			// How long to wait, in milliseconds; 0: admitted.
+			return float64(o.srv.AdmitUpload(user, size)) / float64(time.Millisecond), nil
+		})
 	})
 }
+
+var errNotOpen = errors.New("relay object not open")
 
 func jsErr(err error) any {
 	if err != nil {
 		return err.Error()
 	}
 	return nil
-}
-
-func bytesOf(v js.Value) []byte {
-	if v.InstanceOf(js.Global().Get("ArrayBuffer")) {
-		v = js.Global().Get("Uint8Array").New(v)
-	}
-	b := make([]byte, v.Get("length").Int())
-	js.CopyBytesToGo(b, v)
-	return b
 }
 
 func lookup(id string) *object {
@@ -128,22 +183,19 @@ func openObject(id string, host js.Value) error {
 	if err != nil {
 		return err
 	}
-	opts := relay.Options{
-		Secret: host.Get("secret").String(),
-		Store:  store,
-		// One node per object, which hibernates: a lease it cannot renew
-		// while asleep would end its users' presence.
-		NodeLease: -1,
-		Logger:    slog.New(slog.NewTextHandler(consoleWriter{}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	opts, err := envOptions() // main.go: the Worker's variables and secrets
+	if err != nil {
+		store.Close()
+		return err
 	}
-	if v := host.Get("tokenAudience"); v.Type() == js.TypeString {
-		opts.TokenAudience = v.String()
-	}
-	if v := host.Get("tokenIssuer"); v.Type() == js.TypeString {
-		opts.TokenIssuer = v.String()
-	}
-	if v := host.Get("flags"); v.Type() == js.TypeString {
-		if err := relayFlags(&opts, v.String()); err != nil {
+	opts.Store = store
+	// One node per object, which hibernates: a lease it cannot renew
+	// while asleep would end its users' presence.
+	opts.NodeLease = -1
+	if cloudflare.GetBinding(uploadsBinding).Truthy() {
+		// The same bucket as the front door's uploads: a Send naming an
+		// attachment is checked against it, and a recall deletes its blob.
+		if opts.Blobs, err = r2blob.New(uploadsBinding, ""); err != nil {
 			store.Close()
 			return err
 		}
@@ -201,18 +253,24 @@ func (o *object) connect(id string, hello []byte) {
 	}
 }
 
-// frame hands one client message to its session. It returns the hello to
-// keep with the socket (serializeAttachment) when this message opened the
-// session or renewed its token, so a restore after hibernation reads the
-// current one.
-func (o *object) frame(id string, msg []byte, binary bool) []byte {
+// frame hands one client message to its session, after the connection's
+// earlier messages, and returns a Promise of the hello to keep with the
+// socket (serializeAttachment) when this message opened the session or
+// renewed its token, so a restore after hibernation reads the current
+// one; of null otherwise.
+func (o *object) frame(id string, msg []byte, binary bool) any {
 	o.mu.Lock()
 	c := o.conns[id]
 	o.mu.Unlock()
 	if c == nil {
 		return nil
 	}
-	return c.receive(msg, binary)
+	return c.queue(func() any {
+		if save := c.receive(msg, binary); save != nil {
+			return jsx.Uint8Array(save)
+		}
+		return nil
+	})
 }
 
 func (o *object) gone(id string) {
@@ -221,7 +279,7 @@ func (o *object) gone(id string) {
 	delete(o.conns, id)
 	o.mu.Unlock()
 	if c != nil {
-		c.end()
+		c.queue(func() any { c.end(); return nil })
 	}
 }
 
@@ -235,6 +293,28 @@ type conn struct {
 	hello     []byte
 	closing   bool // Close was called: nothing more is sent
 	ended     bool // Gone was called
+	// tail is closed when the last queued message is handled: a message
+	// may wait for R2, and the next one waits for it, so a connection's
+	// messages reach its session one at a time and in order, as on the
+	// native relay's reader.
+	tail chan struct{}
+}
+
+// queue runs f on a goroutine once the connection's earlier messages are
+// handled, and returns a Promise of its result.
+func (c *conn) queue(f func() any) js.Value {
+	done := make(chan struct{})
+	c.mu.Lock()
+	prev := c.tail
+	c.tail = done
+	c.mu.Unlock()
+	return jsx.Promise(func() (any, error) {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		return f(), nil
+	})
 }
 
 func (c *conn) receive(msg []byte, binary bool) []byte {

@@ -5,6 +5,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/parley-im/parley/relay"
@@ -14,7 +15,7 @@ import (
 // PARLEY_RELAY_FLAGS variable, written as parley-relay's flags of the same
 // names (e.g. "--heartbeat 20s --rate-limit 50"): the ones that mean
 // something on Workers. Listeners, stores, buses and the admin address are
-// Cloudflare's business there.
+// Cloudflare's business there; the admin secret is PARLEY_ADMIN_SECRET.
 func relayFlags(o *relay.Options, line string) error {
 	fs := flag.NewFlagSet("PARLEY_RELAY_FLAGS", flag.ContinueOnError)
 	fs.DurationVar(&o.Heartbeat, "heartbeat", o.Heartbeat, "ping interval announced to clients")
@@ -24,18 +25,39 @@ func relayFlags(o *relay.Options, line string) error {
 	fs.Float64Var(&o.UserByteRate, "user-byte-rate", o.UserByteRate, "bytes per second per user")
 	fs.IntVar(&o.MaxSessionsPerUser, "max-sessions-per-user", o.MaxSessionsPerUser, "sessions per user")
 	fs.StringVar(&o.GroupIDs, "group-ids", o.GroupIDs, "who names groups: server, client or any")
+	fs.Int64Var(&o.MaxUpload, "max-upload", o.MaxUpload, "largest attachment accepted, in bytes")
+	types := fs.String("upload-types", "", "comma-separated media types an upload may have")
+	fs.Float64Var(&o.UploadsPerMinute, "uploads-per-minute", o.UploadsPerMinute, "uploads one user may start per minute; negative disables")
+	fs.Float64Var(&o.UploadByteRate, "upload-byte-rate", o.UploadByteRate, "upload bytes a second one user may send; negative disables")
 	if err := fs.Parse(strings.Fields(line)); err != nil {
 		return fmt.Errorf("PARLEY_RELAY_FLAGS: %w", err)
 	}
 	// As on parley-relay: --token-leeway 0 means no leeway, which the
 	// relay's options spell as a negative value (zero is their default).
+	var err error
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "token-leeway" {
+		switch f.Name {
+		case "token-leeway":
 			o.TokenLeeway = *leeway
 			if *leeway == 0 {
 				o.TokenLeeway = -1
 			}
+		case "upload-types":
+			o.UploadTypes = nil
+			for _, t := range strings.Split(*types, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					o.UploadTypes = append(o.UploadTypes, t)
+				}
+			}
+		case "max-upload":
+			if o.MaxUpload <= 0 {
+				err = fmt.Errorf("PARLEY_RELAY_FLAGS: --max-upload %d is not positive", o.MaxUpload)
+			}
+		case "uploads-per-minute", "upload-byte-rate":
+			if v, _ := strconv.ParseFloat(f.Value.String(), 64); v == 0 {
+				err = fmt.Errorf("PARLEY_RELAY_FLAGS: --%s 0 would refuse every upload; use a negative value to disable", f.Name)
+			}
 		}
 	})
-	return nil
+	return err
 }
