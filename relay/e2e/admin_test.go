@@ -39,7 +39,6 @@ func adminCall(t *testing.T, r *relayProc, method, path, secret string) int {
 // sent by "alice", whose profile now says deleted — what his app shows as
 // a deleted user.
 func TestAdminDeleteUser(t *testing.T) {
-	skipOnEdge(t, "the edge relay has no admin listener")
 	r := startRelay(t, "--admin-secret", testAdminSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

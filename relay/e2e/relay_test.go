@@ -122,9 +122,16 @@ func (p *relayProc) alive() bool {
 
 func (p *relayProc) httpURL() string { return "http://" + p.addr }
 
-// adminURL is where the relay serves its metrics.
-func (p *relayProc) adminURL() string { return "http://" + p.admin }
-func (p *relayProc) wsURL() string    { return "ws://" + p.addr + "/v1/ws" }
+// adminURL is where the relay serves its metrics and admin API: its
+// operator listener; on the edge relay, which has no listener of its own,
+// the Worker's address (the admin API under /admin/v1/, no metrics).
+func (p *relayProc) adminURL() string {
+	if edgeTarget() {
+		return "http://" + p.addr
+	}
+	return "http://" + p.admin
+}
+func (p *relayProc) wsURL() string { return "ws://" + p.addr + "/v1/ws" }
 
 // token mints an HS256 token the way an application server would, with any
 // JWT library: here independently of the relay's own code.
