@@ -198,7 +198,7 @@ cmd_test() {
     PARLEY_E2E_RELAY=edge go test -json -count=1 -timeout 40m ./relay/e2e/ 2>&1 | tee artifacts/go-edge-test.json |
       bin/testreport -label go-edge -counts artifacts/go-edge-counts -allow-skip "$ALLOW_SKIP" || status=1
     read -r ep ef es eu < artifacts/go-edge-counts || { ep=0 ef=1 es=0 eu=0; }
-    PARLEY_RELAY_TARGET=edge node_suite bindings-edge bindings test/client.test.mjs || status=1
+    PARLEY_RELAY_TARGET=edge node_suite bindings-edge bindings "test/client.test.mjs test/attachments.test.mjs" || status=1
   else
     say "WARNING: miniflare and Node 22 could not be installed from npm: the edge relay's suites did not run"
   fi
