@@ -89,16 +89,40 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, meta relay.Blo
 		_, err := jsx.Await(p)
 		put <- err
 	}()
+	// settle waits for a write (or the close) to be taken, or for R2 to
+	// end the put first (a failure: R2 may stop reading without saying so
+	// to the writer), whose answer is then the result.
+	putDone, putErr := false, error(nil)
+	settle := func(op js.Value, closing bool) error {
+		w := make(chan error, 1)
+		go func() {
+			_, err := jsx.Await(op)
+			w <- err
+		}()
+		select {
+		case err := <-w:
+			return err
+		case putErr = <-put:
+			putDone = true
+			if putErr == nil && !closing {
+				putErr = errors.New("r2blob: R2 ended the put before the body")
+			}
+			return putErr
+		}
+	}
+	finish := func(err error) error {
+		if !putDone {
+			_, _ = jsx.Await(writer.Call("abort", err.Error()))
+			<-put
+		}
+		return err
+	}
 	buf := make([]byte, chunk)
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
-			if _, werr := jsx.Await(writer.Call("write", jsx.Uint8Array(buf[:n]))); werr != nil {
-				// R2 stopped reading: its answer says why.
-				if perr := <-put; perr != nil {
-					return perr
-				}
-				return werr
+			if werr := settle(writer.Call("write", jsx.Uint8Array(buf[:n])), false); werr != nil {
+				return finish(werr)
 			}
 		}
 		if err == io.EOF {
@@ -108,14 +132,14 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, meta relay.Blo
 			err = ctx.Err()
 		}
 		if err != nil {
-			_, _ = jsx.Await(writer.Call("abort", err.Error()))
-			<-put
-			return relay.BlobSizeError(err)
+			return finish(relay.BlobSizeError(err))
 		}
 	}
-	if _, err := jsx.Await(writer.Call("close")); err != nil {
-		<-put
-		return err
+	if err := settle(writer.Call("close"), true); err != nil {
+		return finish(err)
+	}
+	if putDone {
+		return putErr
 	}
 	return <-put
 }
