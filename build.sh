@@ -491,7 +491,7 @@ cmd_edge() {
   say "building $out (relay wasm, syumai/workers glue, the Durable Object entry)"
   go run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o "$out"
   GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o "$out/app.wasm" ./relay/edge/worker
-  cp "$EDGE/js/entry.mjs" "$out/entry.mjs"
+  cp "$EDGE/js/entry.mjs" "$EDGE/js/storage.mjs" "$out/"
   local raw gz
   raw=$(wc -c <"$out/app.wasm") gz=$(gzip -9 -c "$out/app.wasm" | wc -c)
   echo "app.wasm raw $raw B, gzip $gz B (Workers limit: 10 MB compressed on paid plans, 3 MB on free)"
