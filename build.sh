@@ -502,7 +502,8 @@ cmd_edge() {
   raw=$(wc -c <"$out/app.wasm") gz=$(gzip -9 -c "$out/app.wasm" | wc -c)
   echo "app.wasm raw $raw B, gzip $gz B (Workers limit: 10 MB compressed on paid plans, 3 MB on free)"
 }
-# edge_store runs the store conformance suite (TestSQLiteStore) on a
+# edge_store runs the store conformance suite (TestSQLiteStore, and
+# TestSQLiteReopen: the database opened again) on a
 # Durable Object's SQLite storage: the relay package's tests are compiled for
 # js/wasm and run inside a test Worker's object in workerd
 # (relay/edge/storetest/run.mjs), where the suite opens each SQLite store on
@@ -510,22 +511,23 @@ cmd_edge() {
 # (relay/store_do_js_test.go). The binary's -test.v output goes through go
 # tool test2json to bin/testreport, which counts each subtest; the counts go
 # to artifacts/go-edge-store-counts. The other SQLite tests stay native only:
-# they check what a Durable Object does not have (a file reopened at its
-# path, file modes, PRAGMA synchronous, a v1 database file migrated) or start
-# a relay on a loopback port.
+# they check what a Durable Object does not have (file modes, PRAGMA
+# synchronous, old-version database files migrated) or start a relay on a
+# loopback port.
 edge_store() {
   need_go
   mkdir -p artifacts bin
+  rm -f artifacts/go-edge-store-counts # no counts left from an earlier run: a caller reading none counts a failure
   [ -x bin/testreport ] || go build -o bin/testreport ./internal/testreport
   edge_tools || return 1
-  local st=0
+  local st=0 dp df ds du
   : >artifacts/go-edge-store-test.json
   GOOS=js GOARCH=wasm go test -c -o bin/relay-store-suite.wasm ./relay || st=1
   if [ "$st" = 0 ]; then
     # The binary runs in one event of one object: a hang is stopped here
     # (counted as a failure) rather than holding the run.
     timeout --kill-after=10 1500 "$(edge_node)" "$EDGE/storetest/run.mjs" "$ROOT/bin/relay-store-suite.wasm" "$(go env GOROOT)/lib/wasm/wasm_exec.js" \
-      -test.v=test2json -test.run '^TestSQLiteStore$' -test.timeout 20m |
+      -test.v=test2json -test.run '^(TestSQLiteStore|TestSQLiteReopen)$' -test.timeout 20m |
       go tool test2json -t -p github.com/parley-im/parley/relay@durable-object >artifacts/go-edge-store-test.json || st=1
   fi
   bin/testreport -label go-edge-store -counts artifacts/go-edge-store-counts -allow-skip "$ALLOW_SKIP" <artifacts/go-edge-store-test.json || st=1

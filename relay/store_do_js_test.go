@@ -14,8 +14,9 @@ import (
 
 // Under js/wasm this package's tests run inside a Durable Object of a test
 // Worker in workerd (relay/edge/storetest, run by ./build.sh edge-store),
-// and TestSQLiteStore runs the store conformance suite on the SQLite store
-// opened on the object's own storage (ctx.storage.sql) through
+// and TestSQLiteStore runs the store conformance suite (TestSQLiteReopen
+// too) on the SQLite store opened on the object's own storage
+// (ctx.storage.sql) through
 // relay/edge/dosql, the driver the Workers relay runs on. The object hands
 // its storage to the test binary as globalThis.parleySuiteStorage =
 // {exec, tx}, the two functions dosql.Register takes.
@@ -35,9 +36,34 @@ var doSuite struct {
 	sync.Mutex
 	registered bool
 	last       *SQLiteStore
+	gen        uint64 // how many times the database was emptied
 }
 
 func openSuiteSQLite(t *testing.T) Store {
+	t.Helper()
+	s, _ := openDOStore(t, 0)
+	return s
+}
+
+// sqliteReopener returns what opens the object's database again and again,
+// as the Workers relay does after an eviction: the first store starts from
+// an empty database, the next ones find what it left. The caller closes
+// each store before opening the next; a store of another test opened in
+// between fails the test.
+func sqliteReopener(t *testing.T) func() *SQLiteStore {
+	var gen uint64
+	return func() *SQLiteStore {
+		t.Helper()
+		s, g := openDOStore(t, gen)
+		gen = g
+		return s
+	}
+}
+
+// openDOStore opens the SQLite store on the object's storage, closed when t
+// ends. With again 0 it starts from an empty database and returns the new
+// database's generation; with a generation, it opens that database again.
+func openDOStore(t *testing.T, again uint64) (*SQLiteStore, uint64) {
 	t.Helper()
 	doSuite.Lock()
 	defer doSuite.Unlock()
@@ -57,12 +83,18 @@ func openSuiteSQLite(t *testing.T) Store {
 			t.Fatal("the store opened before this one on the object's storage is still open: two stores would share one database")
 		}
 	}
-	emptyDOStorage(t)
+	switch {
+	case again == 0:
+		emptyDOStorage(t)
+		doSuite.gen++
+	case again != doSuite.gen:
+		t.Fatal("the object's database was emptied for another store since this one was opened last")
+	}
 	s, err := OpenSQLiteDriver(dosql.Name, doSuiteDB)
 	ok(t, err)
 	doSuite.last = s
 	t.Cleanup(func() { s.Close() })
-	return s
+	return s, doSuite.gen
 }
 
 // emptyDOStorage drops every table and view of the object's database (but

@@ -313,3 +313,38 @@ func TestSQLiteStore(t *testing.T) {
 	t.Parallel()
 	testStore(t, openSuiteSQLite) // a file natively, a Durable Object's storage under js/wasm
 }
+
+// TestSQLiteReopen: data, epoch and the change counter survive a restart.
+// Natively the database is a file reopened at its path; under js/wasm it is
+// a Durable Object's storage opened again, as the Workers relay reopens it
+// after an eviction.
+func TestSQLiteReopen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	open := sqliteReopener(t)
+	s := open()
+	ab := proto.P2PID("alice", "bob")
+	res, err := s.Append(ctx, []AppendRequest{{Sender: "alice", CreatedAt: 1, Send: proto.Send{ConvID: ab, ClientID: "1", MsgType: proto.MsgText, Text: "x"}}})
+	ok(t, err)
+	convs, _, err := s.Sync(ctx, "alice", 0, 10)
+	ok(t, err)
+	cursor, epoch := convs[0].Version, s.Epoch()
+	ok(t, s.Close())
+
+	s = open()
+	equal(t, s.Epoch(), epoch, "epoch kept")
+	again, err := s.Append(ctx, []AppendRequest{{Sender: "alice", CreatedAt: 2, Send: proto.Send{ConvID: ab, ClientID: "1", MsgType: proto.MsgText, Text: "x"}}})
+	ok(t, err)
+	equal(t, again[0], AppendResult{Message: res[0].Message, Duplicate: true}, "dedup across restarts")
+	_, err = s.Append(ctx, []AppendRequest{{Sender: "bob", CreatedAt: 3, Send: proto.Send{ConvID: ab, ClientID: "1", MsgType: proto.MsgText, Text: "y"}}})
+	ok(t, err)
+	convs, _, err = s.Sync(ctx, "alice", cursor, 10)
+	ok(t, err)
+	equal(t, len(convs), 1, "change after restart is after the old cursor")
+	ok(t, s.Close())
+
+	other := sqliteReopener(t)()
+	if other.Epoch() == epoch {
+		t.Fatal("a new database has the same epoch")
+	}
+}
