@@ -444,6 +444,10 @@ func (st *sqliteStmts) close() {
 // prepares each once per connection and keeps it.
 type sqliteReadStmts struct {
 	syncProbe, syncByChanges, syncByMember, syncMembers, syncLastBodies *sql.Stmt
+	// feedEntries is FeedEntries, which the committer runs for every
+	// batch of one-to-one sends (the block lists): prepared per call, its
+	// parsing cost as much as running it.
+	feedEntries *sql.Stmt
 }
 
 func prepareSQLiteReads(r *sql.DB) (*sqliteReadStmts, error) {
@@ -457,6 +461,7 @@ func prepareSQLiteReads(r *sql.DB) (*sqliteReadStmts, error) {
 		{&rs.syncByMember, sqliteSyncByMember},
 		{&rs.syncMembers, sqliteSyncMembers},
 		{&rs.syncLastBodies, sqliteSyncLastBodies},
+		{&rs.feedEntries, sqliteFeedEntries},
 	} {
 		var err error
 		if *p.dst, err = r.Prepare(p.sql); err != nil {
