@@ -364,6 +364,7 @@ func BenchmarkSQLiteAppendP2P(b *testing.B) {
 		{"default", nil, 0},
 		{"before", []string{`PRAGMA wal_autocheckpoint = 1000`, `PRAGMA cache_size = -2000`}, 0},
 		{"ckpt1k", []string{`PRAGMA wal_autocheckpoint = 1000`}, 0},
+		{"ckpt4k", []string{`PRAGMA wal_autocheckpoint = 4000`}, 0},
 		{"cache2M", []string{`PRAGMA cache_size = -2000`}, 0},
 		{"mmap256M", []string{`PRAGMA mmap_size = 268435456`}, 0},
 		{"page2k", nil, 2048},
