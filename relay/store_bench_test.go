@@ -1,3 +1,5 @@
+//go:build !js
+
 package relay
 
 import (
@@ -8,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -88,22 +89,6 @@ func cpuPerOp(b *testing.B) func() {
 			b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op")
 		}
 	}
-}
-
-// benchMembers returns a sorted member list of n users including first,
-// the others drawn from a pool of 5,000 users (seeded by k).
-func benchMembers(first string, n, k int) []string {
-	rng := rand.New(rand.NewPCG(uint64(k), 7))
-	set := map[string]bool{first: true}
-	for len(set) < n {
-		set[fmt.Sprintf("m%04d", rng.IntN(5000))] = true
-	}
-	out := make([]string, 0, n)
-	for u := range set {
-		out = append(out, u)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func BenchmarkSQLiteAppend(b *testing.B) {
