@@ -13,6 +13,8 @@
 #   edge    build the relay for Cloudflare Workers (relay/edge/dist: wasm + JS, see relay/edge/wrangler.jsonc)
 #   edge-dev  build it and serve it in workerd through miniflare (PARLEY_ADDR, default 127.0.0.1:8788;
 #           state under PARLEY_DATA; secret from PARLEY_SECRET), like a native relay
+#   edge-store  run the relay's store conformance suite on a Durable Object's SQLite storage in workerd
+#           (part of test; alone, it ends with "go-edge-store: N passed, N failed, N skipped")
 #
 # Skips. `./build.sh test` fails when a test was skipped, unless that skip is
 # allowed: a suite this machine can run must run. What a suite needs and this
@@ -199,6 +201,10 @@ cmd_test() {
       bin/testreport -label go-edge -counts artifacts/go-edge-counts -allow-skip "$ALLOW_SKIP" || status=1
     read -r ep ef es eu < artifacts/go-edge-counts || { ep=0 ef=1 es=0 eu=0; }
     PARLEY_RELAY_TARGET=edge node_suite bindings-edge bindings test/client.test.mjs || status=1
+    say "the store conformance suite on a Durable Object's SQLite storage, in workerd (relay/edge/storetest)"
+    edge_store || status=1
+    read -r dp df ds du < artifacts/go-edge-store-counts || { dp=0 df=1 ds=0 du=0; }
+    ep=$((ep + dp)) ef=$((ef + df)) es=$((es + ds)) eu=$((eu + du))
   else
     say "WARNING: miniflare and Node 22 could not be installed from npm: the edge relay's suites did not run"
   fi
@@ -491,10 +497,51 @@ cmd_edge() {
   say "building $out (relay wasm, syumai/workers glue, the Durable Object entry)"
   go run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o "$out"
   GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o "$out/app.wasm" ./relay/edge/worker
-  cp "$EDGE/js/entry.mjs" "$out/entry.mjs"
+  cp "$EDGE/js/entry.mjs" "$EDGE/js/storage.mjs" "$out/"
   local raw gz
   raw=$(wc -c <"$out/app.wasm") gz=$(gzip -9 -c "$out/app.wasm" | wc -c)
   echo "app.wasm raw $raw B, gzip $gz B (Workers limit: 10 MB compressed on paid plans, 3 MB on free)"
+}
+# edge_store runs the store conformance suite (TestSQLiteStore, and
+# TestSQLiteReopen: the database opened again) on a
+# Durable Object's SQLite storage: the relay package's tests are compiled for
+# js/wasm and run inside a test Worker's object in workerd
+# (relay/edge/storetest/run.mjs), where the suite opens each SQLite store on
+# the object's ctx.storage.sql through relay/edge/dosql
+# (relay/store_do_js_test.go). The binary's -test.v output goes through go
+# tool test2json to bin/testreport, which counts each subtest; the counts go
+# to artifacts/go-edge-store-counts. The other SQLite tests stay native only:
+# they check what a Durable Object does not have (file modes, PRAGMA
+# synchronous, old-version database files migrated) or start a relay on a
+# loopback port.
+edge_store() {
+  need_go
+  mkdir -p artifacts bin
+  rm -f artifacts/go-edge-store-counts # no counts left from an earlier run: a caller reading none counts a failure
+  [ -x bin/testreport ] || go build -o bin/testreport ./internal/testreport
+  edge_tools || return 1
+  local st=0 dp df ds du
+  : >artifacts/go-edge-store-test.json
+  GOOS=js GOARCH=wasm go test -c -o bin/relay-store-suite.wasm ./relay || st=1
+  if [ "$st" = 0 ]; then
+    # The binary runs in one event of one object: a hang is stopped here
+    # (counted as a failure) rather than holding the run.
+    timeout --kill-after=10 1500 "$(edge_node)" "$EDGE/storetest/run.mjs" "$ROOT/bin/relay-store-suite.wasm" "$(go env GOROOT)/lib/wasm/wasm_exec.js" \
+      -test.v=test2json -test.run '^(TestSQLiteStore|TestSQLiteReopen)$' -test.timeout 20m |
+      go tool test2json -t -p github.com/parley-im/parley/relay@durable-object >artifacts/go-edge-store-test.json || st=1
+  fi
+  bin/testreport -label go-edge-store -counts artifacts/go-edge-store-counts -allow-skip "$ALLOW_SKIP" <artifacts/go-edge-store-test.json || st=1
+  if [ "$st" != 0 ]; then
+    # The binary did not build or did not exit 0: counted as a failure even
+    # when no test reported one.
+    read -r dp df ds du < artifacts/go-edge-store-counts || { dp=0 df=0 ds=0 du=0; }
+    [ "$df" -gt 0 ] || echo "$dp 1 $ds $du" >artifacts/go-edge-store-counts
+    echo "build.sh: the store suite on Durable Object storage did not complete (see artifacts/go-edge-store-test.json)" >&2
+  fi
+  return "$st"
+}
+cmd_edge_store() {
+  edge_store
 }
 cmd_edge_dev() {
   cmd_edge
@@ -506,6 +553,7 @@ cmd_edge_dev() {
 case "${1:-}" in
   edge) shift; cmd_edge "$@" ;;
   edge-dev) shift; cmd_edge_dev "$@" ;;
+  edge-store) shift; cmd_edge_store "$@" ;;
   test) shift; cmd_test "$@" ;;
   demo) shift; cmd_demo "$@" ;;
   webchat) shift; cmd_webchat "$@" ;;
@@ -516,5 +564,5 @@ case "${1:-}" in
   npm) shift; cmd_npm "$@" ;;
   npm-miniapp) shift; cmd_npm_miniapp "$@" ;;
   relay) shift; build_relay ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -45,7 +45,7 @@ func (s *Server) adminGroupMembers(r *http.Request, body any) (int, any, error) 
 		if perr := proto.Validate(&op); perr != nil {
 			return 0, nil, perr
 		}
-		out, err := g.ChangeGroup(r.Context(), GroupRequest{Actor: b.By, Op: op, Now: time.Now().UnixMilli()})
+		out, err := g.ChangeGroup(r.Context(), GroupRequest{Actor: b.By, Op: op, Now: time.Now().UnixMilli(), Feed: true})
 		if err != nil {
 			return 0, nil, err
 		}

@@ -1,3 +1,5 @@
+//go:build !js
+
 package relay
 
 import (
@@ -424,4 +426,51 @@ func TestAdminDeleteUserInvitations(t *testing.T) {
 	role, err := store.MemberRole(ctx, "g:bob.club", "alice")
 	ok(t, err)
 	equal(t, role, "", "alice is no member")
+}
+
+// TestAdminAddEndsJoinRequest: a member added through the admin API whose
+// join request was pending ends it as a member's own add would, in the
+// change's transaction: the owner's feed entry for the request turns Done,
+// the owner's connected device is told at once, and the pending request is
+// gone from the store (a device offline now gets the Done entry in its next
+// user sync).
+func TestAdminAddEndsJoinRequest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := NewMemoryStore()
+	r := startRelay(t, func(o *Options) { withAdmin(o); o.Store = store })
+	status, _ := r.admin("POST", "/admin/v1/groups", testAdminSecret, map[string]any{"id": "g:club", "name": "Club", "owner": "alice", "members": []string{"bob"}})
+	equal(t, status, http.StatusCreated, "create")
+	alice := loginOn(t, r, "alice", "laptop", "web")
+	f := alice.call(proto.TypeGroupOp, &proto.GroupOp{ConvID: "g:club", Op: proto.OpUpdate, Info: &proto.GroupInfo{JoinPolicy: proto.JoinApproval}})
+	equal(t, f.Type, proto.TypeConvResult, "approval policy")
+	carol := loginOn(t, r, "carol", "phone", "web")
+	f = carol.call(proto.TypeGroupOp, &proto.GroupOp{ConvID: "g:club", Op: proto.OpRequest, Note: "let me in"})
+	if f.Type == proto.TypeError {
+		t.Fatalf("join request refused: %+v", f.Body)
+	}
+	alice.await("alice told of the request", func(f proto.Frame) bool {
+		u, isUpdate := f.Body.(*proto.UserUpdate)
+		return isUpdate && u.Entry.Notice != nil && u.Entry.Notice.User == "carol" && !u.Entry.Notice.Done
+	})
+
+	status, g := r.admin("POST", "/admin/v1/groups/g:club/members", testAdminSecret, map[string]any{"by": "alice", "add": []string{"carol"}})
+	equal(t, status, http.StatusOK, "admin adds carol")
+	equal(t, g["members"], any([]any{"alice", "bob", "carol"}), "the members after")
+	alice.await("alice told the request is done", func(f proto.Frame) bool {
+		u, isUpdate := f.Body.(*proto.UserUpdate)
+		return isUpdate && u.Entry.Notice != nil && u.Entry.Notice.User == "carol" && u.Entry.Notice.Done
+	})
+	entries, _, err := store.Feed(ctx, "alice", 0, 100)
+	ok(t, err)
+	var done bool
+	for _, e := range entries {
+		if e.Notice != nil && e.Notice.User == "carol" {
+			done = e.Notice.Done
+		}
+	}
+	equal(t, done, true, "the request's entry in alice's feed is Done")
+	pending, err := store.GroupPending(ctx, "alice", "g:club")
+	ok(t, err)
+	equal(t, len(pending), 0, "no request left pending")
 }

@@ -179,7 +179,7 @@ func (s *Server) leaveAllGroups(ctx context.Context, user string, now int64) (le
 // adminGroupOp applies op by actor and tells those concerned, as the
 // actor's own request would; it returns who got the system messages.
 func (s *Server) adminGroupOp(ctx context.Context, actor string, op proto.GroupOp, now int64) ([]string, error) {
-	out, err := s.store.ChangeGroup(ctx, GroupRequest{Actor: actor, Op: op, Now: now})
+	out, err := s.store.ChangeGroup(ctx, GroupRequest{Actor: actor, Op: op, Now: now, Feed: true})
 	if err != nil {
 		return nil, err
 	}
@@ -187,15 +187,10 @@ func (s *Server) adminGroupOp(ctx context.Context, actor string, op proto.GroupO
 	return out.To, nil
 }
 
-// publishGroupOutcome delivers a group change's system messages and
-// notices and reports it to the webhook.
+// publishGroupOutcome delivers a group change's system messages and user
+// feed entries (fanout.groupOutcome) and reports it to the webhook.
 func (s *Server) publishGroupOutcome(out GroupOutcome, op string) {
-	for i := range out.Messages {
-		s.env.fan.publish(out.To, "", proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: out.Messages[i]}}))
-	}
-	for _, n := range out.Notices {
-		s.env.fan.publish(n.To, "", proto.MustEncode(proto.Frame{Type: proto.TypeGroupNotice, Body: &n.Notice}))
-	}
+	s.env.fan.groupOutcome(&out)
 	if out.View != nil {
 		s.hooks.groupChanged(*out.View, op)
 	}

@@ -25,4 +25,14 @@ func TestBuildsForJSWasm(t *testing.T) {
 			t.Errorf("GOOS=js GOARCH=wasm go build %s: %v\n%s", pkg, err, out)
 		}
 	}
+	// The package's tests build there too (go vet type-checks them): the
+	// store conformance suite runs on a Durable Object's storage
+	// (./build.sh edge-store). A test file that needs a native process (a
+	// relay on a port, PostgreSQL, NATS, a SQLite file) carries
+	// //go:build !js.
+	cmd := exec.Command(goTool, "vet", ".")
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("GOOS=js GOARCH=wasm go vet . (the tests for js/wasm): %v\n%s", err, out)
+	}
 }

@@ -115,23 +115,33 @@ func (s *Session) relationCounts(b *proto.Contact) ([2]int, error) {
 	return n, err
 }
 
+// memberOf refuses, with the code to answer, a conversation this session's
+// user is not a party to: a one-to-one conversation that does not name them
+// (rules.AdmitParty), or a group they are not a member of now (4203, the
+// answer for a group that does not exist too).
+func (s *Session) memberOf(conv string) error {
+	if perr := rules.AdmitParty(s.user, conv); perr != nil {
+		return perr
+	}
+	if proto.KindOf(conv) != proto.KindGroup {
+		return nil
+	}
+	members, err := s.env.store.Members(s.env.ctx, conv)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(members, s.user) {
+		return proto.Errorf(proto.CodeForbidden, "no conversation %s of yours", conv)
+	}
+	return nil
+}
+
 // setConv serves a SetConv: the caller must be a member of the
 // conversation.
 func (s *Session) setConv(id uint64, b *proto.SetConv) {
-	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
-		s.replyErr(id, perr)
+	if err := s.memberOf(b.ConvID); err != nil {
+		s.replyErr(id, err)
 		return
-	}
-	if proto.KindOf(b.ConvID) == proto.KindGroup {
-		members, err := s.env.store.Members(s.env.ctx, b.ConvID)
-		if err != nil {
-			s.replyErr(id, err)
-			return
-		}
-		if !slices.Contains(members, s.user) {
-			s.replyErr(id, proto.Errorf(proto.CodeForbidden, "no conversation %s of yours", b.ConvID))
-			return
-		}
 	}
 	keys := []FeedKey{{s.user, rules.FeedSetting, b.ConvID}}
 	out, err := s.env.store.UpdateFeed(s.env.ctx, keys, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {

@@ -76,30 +76,8 @@ func (s *Session) groupOp(now time.Time, id uint64, b *proto.GroupOp) {
 	}
 }
 
-// groupFanout delivers what a group change produced. The actor's other
-// sessions get the messages too (not this one: its reply carries the
-// state, and its sync or the delivery of the next message brings them).
-func (s *Session) groupFanout(out *GroupOutcome) {
-	for i := range out.Messages {
-		s.env.fan.publish(out.To, "", proto.MustEncode(proto.Frame{Type: proto.TypeDeliver,
-			Body: &proto.Deliver{Message: out.Messages[i]}}))
-	}
-	s.noticesToFeeds(out)
-}
-
-// noticesToFeeds pushes the user feed entries a group change wrote, in its
-// own transaction (GroupRequest.Feed), to all the sessions of whom they
-// concern, this one included: a device offline now finds them in its next
-// user sync, and an answered invitation is Done on every device of the
-// invitee.
-func (s *Session) noticesToFeeds(out *GroupOutcome) {
-	for i, e := range out.Feed {
-		if e != nil {
-			s.env.fan.publish([]string{out.FeedKeys[i].User}, "",
-				proto.MustEncode(proto.Frame{Type: proto.TypeUserUpdate, Body: &proto.UserUpdate{Entry: *e}}))
-		}
-	}
-}
+// groupFanout delivers what a group change produced (fanout.groupOutcome).
+func (s *Session) groupFanout(out *GroupOutcome) { s.env.fan.groupOutcome(out) }
 
 func (s *Session) members(id uint64, b *proto.Members) {
 	page, err := s.env.store.GroupMembers(s.env.ctx, s.user, *b)
@@ -165,4 +143,24 @@ func (s *Session) onlyReaders(conv string, seq uint64, read, unread []string) ([
 		return slices.DeleteFunc(us, func(u string) bool { _, ok := slices.BinarySearch(readers, u); return !ok })
 	}
 	return out(read), out(unread), nil
+}
+
+// groupOutcome delivers what a group change produced: its system messages
+// to every member concerned (out.To: the members after the change and those
+// whose membership it ended), then the user feed entries the store wrote in
+// the change's transaction (GroupRequest.Feed) to all the sessions of whom
+// they concern. A device offline now finds both in its next sync, and an
+// answered invitation or join request is Done on every device concerned.
+// A member's own request and the admin API publish the same way.
+func (f *fanout) groupOutcome(out *GroupOutcome) {
+	for i := range out.Messages {
+		f.publish(out.To, "", proto.MustEncode(proto.Frame{Type: proto.TypeDeliver,
+			Body: &proto.Deliver{Message: out.Messages[i]}}))
+	}
+	for i, e := range out.Feed {
+		if e != nil {
+			f.publish([]string{out.FeedKeys[i].User}, "",
+				proto.MustEncode(proto.Frame{Type: proto.TypeUserUpdate, Body: &proto.UserUpdate{Entry: *e}}))
+		}
+	}
 }

@@ -3,7 +3,6 @@ package relay
 import (
 	"cmp"
 	"errors"
-	"slices"
 	"strings"
 	"time"
 
@@ -134,20 +133,9 @@ func (e *sessionEnv) sweepReleases() func() {
 // ones by a UserUpdate, the others by their next UserSync. The caller must
 // be a member of the conversation; hiding a message twice changes nothing.
 func (s *Session) hideMessage(id uint64, b *proto.HideMessage) {
-	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
-		s.replyErr(id, perr)
+	if err := s.memberOf(b.ConvID); err != nil {
+		s.replyErr(id, err)
 		return
-	}
-	if proto.KindOf(b.ConvID) == proto.KindGroup {
-		members, err := s.env.store.Members(s.env.ctx, b.ConvID)
-		if err != nil {
-			s.replyErr(id, err)
-			return
-		}
-		if !slices.Contains(members, s.user) {
-			s.replyErr(id, proto.Errorf(proto.CodeForbidden, "no conversation %s of yours", b.ConvID))
-			return
-		}
 	}
 	keys := []FeedKey{{s.user, rules.FeedHidden, proto.MessageID(b.ConvID, b.Seq)}}
 	out, err := s.env.store.UpdateFeed(s.env.ctx, keys, func(cur []proto.UserEntry) ([]*proto.UserEntry, error) {

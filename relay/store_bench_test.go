@@ -1,12 +1,12 @@
+//go:build !js
+
 package relay
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -84,22 +84,6 @@ func cpuPerOp(b *testing.B) func() {
 			b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op")
 		}
 	}
-}
-
-// benchMembers returns a sorted member list of n users including first,
-// the others drawn from a pool of 5,000 users (seeded by k).
-func benchMembers(first string, n, k int) []string {
-	rng := rand.New(rand.NewPCG(uint64(k), 7))
-	set := map[string]bool{first: true}
-	for len(set) < n {
-		set[fmt.Sprintf("m%04d", rng.IntN(5000))] = true
-	}
-	out := make([]string, 0, n)
-	for u := range set {
-		out = append(out, u)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func BenchmarkSQLiteAppend(b *testing.B) {

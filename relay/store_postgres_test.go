@@ -1,3 +1,5 @@
+//go:build !js
+
 package relay
 
 import (
@@ -83,11 +85,6 @@ func pgAdmin(t testing.TB, dsn string) *pgx.Conn {
 	ok(t, err)
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
-}
-
-func textReq(sender, conv, cid string) AppendRequest {
-	return AppendRequest{Sender: sender, Device: "dev", CreatedAt: 1,
-		Send: proto.Send{ConvID: conv, ClientID: cid, MsgType: proto.MsgText, Text: cid}}
 }
 
 // allMessages reads every message of conv, page by page.
@@ -607,5 +604,53 @@ func TestPostgresOddValues(t *testing.T) {
 	_, err = s.History(ctx, "carol", proto.History{ConvID: ab, Limit: 5})
 	if !errors.As(err, &pe) || pe.Code != proto.CodeForbidden {
 		t.Fatalf("history of others: %v", err)
+	}
+}
+
+func TestPostgresStore(t *testing.T) {
+	t.Parallel()
+	testStore(t, func(t *testing.T) Store {
+		return openPostgres(t, postgresDSN(t), PostgresOptions{MaxConns: 2})
+	})
+}
+
+// postgresRowWrites is rowWrites for the PostgreSQL store, nil for any
+// other store.
+func postgresRowWrites(t *testing.T, s Store, conv string) func() int {
+	ps, isPG := s.(*PostgresStore)
+	if !isPG {
+		return nil
+	}
+	ctx := context.Background()
+	// The rows whose xmin is the transaction that stored conv's last
+	// message: every row it inserted or updated.
+	return func() int {
+		var n int
+		ok(t, ps.pool.QueryRow(ctx, `WITH x AS (
+				SELECT m.xmin FROM messages m JOIN conversations c ON c.id = m.conv_id AND m.seq = c.last_seq
+				WHERE c.id = $1)
+			SELECT (SELECT count(*) FROM messages WHERE xmin = (SELECT xmin FROM x))
+				+ (SELECT count(*) FROM conversations WHERE xmin = (SELECT xmin FROM x))
+				+ (SELECT count(*) FROM members WHERE xmin = (SELECT xmin FROM x))
+				+ (SELECT count(*) FROM counters WHERE xmin = (SELECT xmin FROM x))`, conv).Scan(&n))
+		return n
+	}
+}
+
+// postgresFailFeedWrites is failFeedWrites for the PostgreSQL store, nil
+// for any other store.
+func postgresFailFeedWrites(t *testing.T, s Store) func() {
+	ps, isPG := s.(*PostgresStore)
+	if !isPG {
+		return nil
+	}
+	ctx := context.Background()
+	_, err := ps.pool.Exec(ctx, `CREATE FUNCTION feed_fail() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'injected'; END$$`)
+	ok(t, err)
+	_, err = ps.pool.Exec(ctx, `CREATE TRIGGER feed_fail BEFORE INSERT ON user_feed FOR EACH ROW EXECUTE FUNCTION feed_fail()`)
+	ok(t, err)
+	return func() {
+		_, err := ps.pool.Exec(ctx, `DROP TRIGGER feed_fail ON user_feed`)
+		ok(t, err)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build !js
+
 package relay
 
 import (
@@ -57,6 +59,20 @@ func openSQLite(t *testing.T, o SQLiteOptions) *SQLiteStore {
 	return s
 }
 
+// sqliteReopener returns what opens one SQLite database again and again,
+// as a restarted relay does: natively a file in a fresh directory. The
+// caller closes each store before opening the next.
+func sqliteReopener(t *testing.T) func() *SQLiteStore {
+	dir := t.TempDir()
+	return func() *SQLiteStore {
+		t.Helper()
+		s, err := OpenSQLite(dir, SQLiteOptions{})
+		ok(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+}
+
 // relayStore returns the store a relay opened for itself with the given
 // synchronous option, shut down when t ends.
 func relayStore(t *testing.T, synchronous string) *SQLiteStore {
@@ -91,4 +107,22 @@ func TestDataFilesPrivate(t *testing.T) {
 		}
 	}
 	ok(t, s.Close())
+}
+
+// openSuiteSQLite opens the SQLite store TestSQLiteStore runs the
+// conformance suite on: a database file in a fresh directory, closed when
+// t ends. (Under js/wasm it is a Durable Object's storage instead: see
+// store_do_js_test.go.)
+func openSuiteSQLite(t *testing.T) Store {
+	s, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "NORMAL"})
+	ok(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSQLiteOptions(t *testing.T) {
+	t.Parallel()
+	if _, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "OFF"}); err == nil {
+		t.Fatal("synchronous OFF accepted")
+	}
 }

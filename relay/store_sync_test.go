@@ -42,20 +42,6 @@ func rowWrites(t *testing.T, s Store, conv string) func() int {
 			last = n
 			return d
 		}
-	case *PostgresStore:
-		// The rows whose xmin is the transaction that stored conv's last
-		// message: every row it inserted or updated.
-		return func() int {
-			var n int
-			ok(t, s.pool.QueryRow(ctx, `WITH x AS (
-					SELECT m.xmin FROM messages m JOIN conversations c ON c.id = m.conv_id AND m.seq = c.last_seq
-					WHERE c.id = $1)
-				SELECT (SELECT count(*) FROM messages WHERE xmin = (SELECT xmin FROM x))
-					+ (SELECT count(*) FROM conversations WHERE xmin = (SELECT xmin FROM x))
-					+ (SELECT count(*) FROM members WHERE xmin = (SELECT xmin FROM x))
-					+ (SELECT count(*) FROM counters WHERE xmin = (SELECT xmin FROM x))`, conv).Scan(&n))
-			return n
-		}
 	case *MemoryStore:
 		type snap struct {
 			msgs, pos uint64
@@ -90,6 +76,9 @@ func rowWrites(t *testing.T, s Store, conv string) func() int {
 			last = now
 			return n
 		}
+	}
+	if f := postgresRowWrites(t, s, conv); f != nil {
+		return f
 	}
 	t.Fatalf("no way to count the row writes of %T", s)
 	return nil
@@ -373,4 +362,26 @@ func testStoreSyncListedAgain(t *testing.T, open func(t *testing.T) Store) {
 	d.syncAll(t, s, rng)
 	g := d.convs["g:late"]
 	equal(t, [3]any{g.LastSeq, g.ReadSeq, g.Members}, [3]any{uint64(2), uint64(1), []string{"alice", "bob"}}, "bob's device's view")
+}
+
+// textReq is a text message whose client id is also its text.
+func textReq(sender, conv, cid string) AppendRequest {
+	return AppendRequest{Sender: sender, Device: "dev", CreatedAt: 1,
+		Send: proto.Send{ConvID: conv, ClientID: cid, MsgType: proto.MsgText, Text: cid}}
+}
+
+// benchMembers returns a sorted member list of n users including first,
+// the others drawn from a pool of 5,000 users (seeded by k).
+func benchMembers(first string, n, k int) []string {
+	rng := rand.New(rand.NewPCG(uint64(k), 7))
+	set := map[string]bool{first: true}
+	for len(set) < n {
+		set[fmt.Sprintf("m%04d", rng.IntN(5000))] = true
+	}
+	out := make([]string, 0, n)
+	for u := range set {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -311,28 +311,18 @@ func TestMemoryStore(t *testing.T) {
 
 func TestSQLiteStore(t *testing.T) {
 	t.Parallel()
-	testStore(t, func(t *testing.T) Store {
-		s, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "NORMAL"})
-		ok(t, err)
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
-}
-
-func TestPostgresStore(t *testing.T) {
-	t.Parallel()
-	testStore(t, func(t *testing.T) Store {
-		return openPostgres(t, postgresDSN(t), PostgresOptions{MaxConns: 2})
-	})
+	testStore(t, openSuiteSQLite) // a file natively, a Durable Object's storage under js/wasm
 }
 
 // TestSQLiteReopen: data, epoch and the change counter survive a restart.
+// Natively the database is a file reopened at its path; under js/wasm it is
+// a Durable Object's storage opened again, as the Workers relay reopens it
+// after an eviction.
 func TestSQLiteReopen(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := OpenSQLite(dir, SQLiteOptions{})
-	ok(t, err)
+	open := sqliteReopener(t)
+	s := open()
 	ab := proto.P2PID("alice", "bob")
 	res, err := s.Append(ctx, []AppendRequest{{Sender: "alice", CreatedAt: 1, Send: proto.Send{ConvID: ab, ClientID: "1", MsgType: proto.MsgText, Text: "x"}}})
 	ok(t, err)
@@ -341,9 +331,7 @@ func TestSQLiteReopen(t *testing.T) {
 	cursor, epoch := convs[0].Version, s.Epoch()
 	ok(t, s.Close())
 
-	s, err = OpenSQLite(dir, SQLiteOptions{})
-	ok(t, err)
-	defer s.Close()
+	s = open()
 	equal(t, s.Epoch(), epoch, "epoch kept")
 	again, err := s.Append(ctx, []AppendRequest{{Sender: "alice", CreatedAt: 2, Send: proto.Send{ConvID: ab, ClientID: "1", MsgType: proto.MsgText, Text: "x"}}})
 	ok(t, err)
@@ -353,18 +341,10 @@ func TestSQLiteReopen(t *testing.T) {
 	convs, _, err = s.Sync(ctx, "alice", cursor, 10)
 	ok(t, err)
 	equal(t, len(convs), 1, "change after restart is after the old cursor")
+	ok(t, s.Close())
 
-	other, err := OpenSQLite(t.TempDir(), SQLiteOptions{})
-	ok(t, err)
-	defer other.Close()
+	other := sqliteReopener(t)()
 	if other.Epoch() == epoch {
 		t.Fatal("a new database has the same epoch")
-	}
-}
-
-func TestSQLiteOptions(t *testing.T) {
-	t.Parallel()
-	if _, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "OFF"}); err == nil {
-		t.Fatal("synchronous OFF accepted")
 	}
 }

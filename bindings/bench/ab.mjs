@@ -9,8 +9,18 @@
 //
 // Prints one JSON line per measurement and a summary per build. AB_SYNC=0
 // leaves the sync out (seeding 10,000 messages takes minutes on a busy
-// machine).
-import { cpSync, mkdtempSync } from 'node:fs';
+// machine). AB_QUERY_A / AB_QUERY_B add a query to that side's page, e.g.
+// AB_QUERY_B='?early=1' (the page starts compiling parley.wasm before its
+// own script loads, see harness.html): give the same dist twice to compare
+// the two ways of loading one build. AB_SYNC_RUNS sets the number of syncs
+// per build (default: runs, at most 3). Besides its wall time, each sync
+// reports the renderer's main-thread time (Chromium's TaskDuration and
+// ScriptDuration over the sync, from CDP Performance.getMetrics), the CPU
+// time the sync cost the browser (every Chromium process, CDP
+// SystemInfo.getProcessInfo) and the relay (/proc), which a loaded machine
+// does not inflate the way it does wall time, and the number of IndexedDB
+// readwrite transactions it ran.
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +36,7 @@ if (!distA || !distB) {
   console.error('usage: node bindings/bench/ab.mjs DIST_A DIST_B [runs]');
   process.exit(2);
 }
+const stat = (xs) => ({ median: Math.round(median(xs)), min: Math.round(Math.min(...xs)), max: Math.round(Math.max(...xs)), runs: xs.length });
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 async function side(name, dist) {
@@ -33,7 +44,7 @@ async function side(name, dist) {
   cpSync(dist, site, { recursive: true });
   cpSync(join(here, '..', 'test', 'browser', 'harness.html'), join(site, 'harness.html'));
   const relay = await new Relay({ static: site, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
-  return { name, relay, cold: [], phases: [], sync: [] };
+  return { name, relay, query: process.env[`AB_QUERY_${name}`] ?? '', cold: [], phases: [], sync: [], syncTask: [], syncScript: [], syncBrowserCpu: [], syncRelayCpu: [] };
 }
 
 const sides = [await side('A', distA), await side('B', distB)];
@@ -41,7 +52,7 @@ const browser = await launch();
 
 async function open(ctx, s) {
   const p = await ctx.newPage();
-  await p.goto(`${s.relay.http}/harness.html`);
+  await p.goto(`${s.relay.http}/harness.html${s.query}`);
   await p.waitForFunction(() => window.parleyReady === true);
   return p;
 }
@@ -82,12 +93,30 @@ try {
       console.log(JSON.stringify({ side: s.name, cold: Object.fromEntries(Object.entries(r.phases).map(([k, v]) => [k, Math.round(v)])) }));
     }
   }
-  for (let i = 0; i < (SYNC ? Math.min(RUNS, 3) : 0); i++) {
+  const SYNC_RUNS = Number(process.env.AB_SYNC_RUNS || Math.min(RUNS, 3));
+  const sys = await browser.newBrowserCDPSession();
+  const browserCpu = async () => (await sys.send('SystemInfo.getProcessInfo')).processInfo.reduce((t, p) => t + p.cpuTime, 0) * 1000;
+  // utime + stime of a process, in ms (clock ticks of 10 ms on Linux).
+  const procCpu = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
+  const metrics = async (cdp) => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+  for (let i = 0; i < (SYNC ? SYNC_RUNS : 0); i++) {
     for (const s of i % 2 ? [...sides].reverse() : sides) {
       const ctx = await browser.newContext();
       const p = await open(ctx, s);
-      const r = await p.evaluate(async () => {
+      const cdp = await ctx.newCDPSession(p);
+      await cdp.send('Performance.enable');
+      await p.evaluate(async () => {
         await P.start('syncbob');
+        window.__rw = 0;
+        const tx = IDBDatabase.prototype.transaction;
+        IDBDatabase.prototype.transaction = function (stores, mode, opts) {
+          if (mode === 'readwrite') window.__rw++;
+          return tx.call(this, stores, mode, opts);
+        };
+      });
+      const m0 = await metrics(cdp);
+      const cpu0 = [await browserCpu(), procCpu(s.relay.proc.pid)];
+      const r = await p.evaluate(async () => {
         const t0 = performance.now();
         await P.client.connect();
         await P.client.waitSynced();
@@ -97,11 +126,20 @@ try {
           req.onerror = () => reject(req.error);
           req.onsuccess = () => { const c = req.result.transaction('messages').objectStore('messages').count(); c.onsuccess = () => resolve(c.result); };
         });
-        return { ms, n };
+        return { ms, n, rw: window.__rw };
       });
+      const m1 = await metrics(cdp);
+      const cpu1 = [await browserCpu(), procCpu(s.relay.proc.pid)];
       if (r.n !== 10000) throw new Error(`${s.name}: synced ${r.n} messages into IndexedDB`);
+      const task = (m1.TaskDuration - m0.TaskDuration) * 1000;
+      const script = (m1.ScriptDuration - m0.ScriptDuration) * 1000;
       s.sync.push(r.ms);
-      console.log(JSON.stringify({ side: s.name, syncMs: Math.round(r.ms) }));
+      s.syncTask.push(task);
+      s.syncScript.push(script);
+      const [browserCpuMs, relayCpuMs] = [cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]];
+      s.syncBrowserCpu.push(browserCpuMs);
+      s.syncRelayCpu.push(relayCpuMs);
+      console.log(JSON.stringify({ side: s.name, syncMs: Math.round(r.ms), mainThreadTaskMs: Math.round(task), scriptMs: Math.round(script), browserCpuMs: Math.round(browserCpuMs), relayCpuMs, readwriteTransactions: r.rw }));
       await ctx.close();
     }
   }
@@ -112,7 +150,11 @@ try {
       side: s.name,
       coldStartToListMs: { median: Math.round(median(s.cold)), min: Math.round(Math.min(...s.cold)), max: Math.round(Math.max(...s.cold)), runs: s.cold.length },
       coldPhasesMedian: med,
-      offlineSync10kMs: SYNC ? { median: Math.round(median(s.sync)), min: Math.round(Math.min(...s.sync)), max: Math.round(Math.max(...s.sync)), runs: s.sync.length } : null,
+      offlineSync10kMs: SYNC ? stat(s.sync) : null,
+      offlineSync10kMainThreadTaskMs: SYNC ? stat(s.syncTask) : null,
+      offlineSync10kScriptMs: SYNC ? stat(s.syncScript) : null,
+      offlineSync10kBrowserCpuMs: SYNC ? stat(s.syncBrowserCpu) : null,
+      offlineSync10kRelayCpuMs: SYNC ? stat(s.syncRelayCpu) : null,
     }));
   }
 } finally {

@@ -215,6 +215,45 @@ test('a new device syncs 2,000 existing messages into IndexedDB', { skip, timeou
   }
 });
 
+test('a page that compiles parley.wasm in its head hands the module over through options.instantiate', { skip, timeout: 120000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    // Count what the SDK itself would call: with the module handed over it
+    // must neither fetch nor compile parley.wasm a second time.
+    await ctx.addInitScript(() => {
+      window.__calls = { instantiateStreaming: 0, compileStreaming: 0, wasmFetches: 0 };
+      for (const name of ['instantiateStreaming', 'compileStreaming']) {
+        const f = WebAssembly[name];
+        WebAssembly[name] = function (...args) { window.__calls[name]++; return f.apply(this, args); };
+      }
+      const fetch0 = window.fetch;
+      window.fetch = function (input, init) {
+        if (String(input instanceof Request ? input.url : input).endsWith('parley.wasm')) window.__calls.wasmFetches++;
+        return fetch0.call(this, input, init);
+      };
+    });
+    const p = await ctx.newPage();
+    logs.push(watch(p, 'early-compile'));
+    await p.goto(`${relay.http}/harness.html?early=1`);
+    await p.waitForFunction(() => window.parleyReady === true);
+    await start(p, 'early1');
+    await connect(p);
+    const got = await p.evaluate(async () => {
+      const c = P.client.p2p('early2');
+      await P.client.sendText(c, 'compiled before the page script');
+      const ms = await P.client.messages(c, { limit: 5 });
+      return { texts: ms.map((m) => m.text), calls: window.__calls };
+    });
+    assert.deepEqual(got.texts, ['compiled before the page script']);
+    assert.deepEqual(got.calls, { instantiateStreaming: 0, compileStreaming: 1, wasmFetches: 1 }, 'one fetch and one compile, both the page\'s');
+  } catch (e) {
+    e.message += `\n${dumpLogs()}`;
+    throw e;
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('two tabs of one user: each is a device over one shared cache, which stays consistent', { skip, timeout: 120000 }, async () => {
   const [ctx, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
   try {

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Codes, ParleyError } from '@parley-im/sdk';
-import { clientFor, closeAll, eventually, next, startRelay } from './helpers.mjs';
+import { clientFor, closeAll, eventually, next, savedStorage, startRelay } from './helpers.mjs';
 
 let relay;
 const open = [];
@@ -20,45 +20,6 @@ const isParley = (code) => (e) => {
   assert.equal(e.code, code, e.message);
   return true;
 };
-
-/**
- * savedStorage is a StorageAdapter over a plain object that outlives the
- * clients using it: a device's cache across restarts. Batches are kept as
- * JSON, as a real store would serialise them.
- */
-function savedStorage() {
-  const db = { meta: null, convs: new Map(), messages: new Map(), outbox: new Map(), batches: [] };
-  return {
-    db,
-    async load() {
-      if (!db.meta) return null;
-      return {
-        meta: structuredClone(db.meta),
-        conversations: [...db.convs.values()].map((c) => structuredClone(c)),
-        outbox: [...db.outbox.values()].sort((a, b) => a.order - b.order),
-      };
-    },
-    async apply(batch) {
-      const b = JSON.parse(JSON.stringify(batch));
-      db.batches.push(b);
-      if (b.reset) {
-        db.convs.clear();
-        db.messages.clear();
-      }
-      if (b.meta) db.meta = b.meta;
-      for (const c of b.conversations ?? []) db.convs.set(c.id, c);
-      for (const m of b.messages ?? []) db.messages.set(`${m.conversationId}#${m.seq}`, m);
-      for (const e of b.outboxPut ?? []) db.outbox.set(e.message.clientId, e);
-      for (const id of b.outboxDelete ?? []) db.outbox.delete(id);
-    },
-    async messages(conv, before, limit) {
-      const ms = [...db.messages.values()].filter((m) => m.conversationId === conv && (before === 0 || m.seq < before));
-      ms.sort((a, b) => a.seq - b.seq);
-      return ms.slice(-limit);
-    },
-    async close() {},
-  };
-}
 
 describe('contacts', () => {
   test('a request and its answer reach both users and both of their devices', async () => {

@@ -1,5 +1,6 @@
 // Shared helpers of the integration suites: a real relay (support/relay.mjs)
 // and clients of the built package.
+import { before, after } from 'node:test';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +125,26 @@ export async function startWebchat({ extra = [], args = [] } = {}) {
   const relay = await new Relay({ static: WEBCHAT_DIST, extra }).start();
   const browser = await launch({ args });
   return { relay, browser };
+}
+
+/**
+ * webchatSuite registers the node:test hooks of a web chat file: before its
+ * tests a relay serving the demo and a browser start (startWebchat's
+ * options), after them both stop. It returns { skip, relay, browser }, whose
+ * relay and browser are set once the hook ran; skip is webchatSkip's answer
+ * (and nothing starts when it is set).
+ */
+export function webchatSuite(opts) {
+  const env = { skip: webchatSkip(), relay: undefined, browser: undefined };
+  before(async () => {
+    if (env.skip) return;
+    Object.assign(env, await startWebchat(opts));
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.relay?.stop();
+  });
+  return env;
 }
 
 /**

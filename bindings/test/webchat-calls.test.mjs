@@ -3,24 +3,13 @@
 // places a video call, bob answers in the incoming-call dialog, both call
 // views play the other's video, alice hangs up, and the call's record line
 // shows in both conversations; a declined call leaves its record too.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { webchatSkip, startWebchat, openWebchat, shot, withFailureReport } from './helpers.mjs';
+import { webchatSuite, openWebchat, shot, withFailureReport } from './helpers.mjs';
 
-const skip = webchatSkip();
+const env = webchatSuite({ args: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'] });
+const skip = env.skip;
 const T = 30000;
-
-let relay, browser;
-
-before(async () => {
-  if (skip) return;
-  ({ relay, browser } = await startWebchat({ args: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'] }));
-});
-
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
 
 /** remoteVideoPlays waits until a remote <video> of the call view of x shows frames. */
 function remoteVideoPlays(x) {
@@ -34,12 +23,12 @@ function record(x, re) {
 }
 
 test('a video call answered, hung up and recorded; a declined call recorded', { skip, timeout: 300000 }, async () => {
-  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  const [ca, cb] = await Promise.all([env.browser.newContext(), env.browser.newContext()]);
   const people = [];
   try {
     await withFailureReport('web-chat-call', () => people, async () => {
-      const alice = await openWebchat(relay, ca, 'c-alice');
-      const bob = await openWebchat(relay, cb, 'c-bob');
+      const alice = await openWebchat(env.relay, ca, 'c-alice');
+      const bob = await openWebchat(env.relay, cb, 'c-bob');
       people.push(alice, bob);
 
       // Both have their conversation open.

@@ -5,24 +5,13 @@
 // each change arrive as a line in the conversation; dave's page is closed
 // through all of it and catches up when he opens it again; bob, the new
 // owner, mutes everyone and dismisses the group.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { webchatSkip, startWebchat, openWebchat, shot, withFailureReport } from './helpers.mjs';
+import { webchatSuite, openWebchat, shot, withFailureReport } from './helpers.mjs';
 
-const skip = webchatSkip();
+const env = webchatSuite();
+const skip = env.skip;
 const T = 30000; // every wait: the machine is shared and slow at times
-
-let relay, browser;
-
-before(async () => {
-  if (skip) return;
-  ({ relay, browser } = await startWebchat());
-});
-
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
 
 /** sees waits until p shows the group change line text in the open conversation. */
 function sees(x, text) {
@@ -44,11 +33,11 @@ function role(x, user, r) {
 
 test('a group run from the members panel, seen by every member', { skip, timeout: 600000 }, async () => {
   const ctx = {};
-  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) ctx[u] = await browser.newContext();
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) ctx[u] = await env.browser.newContext();
   const people = {};
   try {
     await withFailureReport('web-chat-groups', () => Object.values(people), async () => {
-      for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) people[u] = await openWebchat(relay, ctx[u], `g-${u}`);
+      for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) people[u] = await openWebchat(env.relay, ctx[u], `g-${u}`);
       const { alice, bob, carol, dave, erin } = people;
       for (const x of [alice, bob, carol, dave, erin]) x.p.on('dialog', (d) => void d.accept());
 
@@ -131,7 +120,7 @@ test('a group run from the members panel, seen by every member', { skip, timeout
       await shot(bob.p, 'web-chat-groups-bob.png');
 
       // dave opens his page again: every change is there.
-      people.dave = await openWebchat(relay, ctx.dave, 'g-dave', { signIn: false });
+      people.dave = await openWebchat(env.relay, ctx.dave, 'g-dave', { signIn: false });
       const dave2 = people.dave;
       dave2.p.on('dialog', (d) => void d.accept());
       await openConv(dave2, 'Trip 2026');

@@ -3,33 +3,22 @@
 // delete (for me, for everyone), react, mention, read receipts, images and
 // files (progress, preview, download), an upload cut by a reload, and a
 // device that was closed meanwhile catching up when it opens again.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { deflateSync, crc32 } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { eventually, openWebchat, shot, startWebchat, webchatSkip, withFailureReport } from './helpers.mjs';
+import { eventually, openWebchat, shot, webchatSuite, withFailureReport } from './helpers.mjs';
 
-const skip = webchatSkip();
+const env = webchatSuite();
+const skip = env.skip;
 const T = 30000; // generous: the machine is shared and slow
-
-let relay, browser;
-
-before(async () => {
-  if (skip) return;
-  ({ relay, browser } = await startWebchat());
-});
-
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
 
 /** crew: the people of one test (for the failure report) and open(ctx, user, opts) → their page. */
 function crew() {
   const people = [];
   const open = async (ctx, user, opts) => {
-    const x = await openWebchat(relay, ctx, user, opts);
+    const x = await openWebchat(env.relay, ctx, user, opts);
     people.push(x);
     return x.p;
   };
@@ -103,7 +92,7 @@ function png(w, h) {
 }
 
 test('reply, edit, recall, delete for me, reactions, ✓✓, and a closed device catching up', { skip, timeout: 240000 }, async () => {
-  const [ca, cb, cb2] = await Promise.all([browser.newContext(), browser.newContext(), browser.newContext()]);
+  const [ca, cb, cb2] = await Promise.all([env.browser.newContext(), env.browser.newContext(), env.browser.newContext()]);
   const { people, open } = crew();
   try {
     await withFailureReport('web-chat-messages', () => people, async () => {
@@ -210,7 +199,7 @@ test('reply, edit, recall, delete for me, reactions, ✓✓, and a closed device
 });
 
 test('mentions with [@me], "read by 2" and an admin deleting for everyone in a group', { skip, timeout: 240000 }, async () => {
-  const [ca, cb, cc] = await Promise.all([browser.newContext(), browser.newContext(), browser.newContext()]);
+  const [ca, cb, cc] = await Promise.all([env.browser.newContext(), env.browser.newContext(), env.browser.newContext()]);
   const { people, open } = crew();
   try {
     await withFailureReport('web-chat-messages', () => people, async () => {
@@ -279,7 +268,7 @@ test('mentions with [@me], "read by 2" and an admin deleting for everyone in a g
 });
 
 test('an image and a file: progress, preview, download; an upload cut by a reload is delivered once', { skip, timeout: 300000 }, async () => {
-  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext({ acceptDownloads: true })]);
+  const [ca, cb] = await Promise.all([env.browser.newContext(), env.browser.newContext({ acceptDownloads: true })]);
   const { people, open } = crew();
   try {
     await withFailureReport('web-chat-messages', () => people, async () => {

@@ -1,30 +1,19 @@
 // Presence and profiles in the web chat demo (examples/web-chat), by clicks
 // in headless Chromium: a green dot on the peer who is signed in, their
 // nickname and status once they edit their profile, grey once they leave.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { webchatSkip, startWebchat, openWebchat, shot } from './helpers.mjs';
+import { webchatSuite, openWebchat, shot } from './helpers.mjs';
 
-const skip = webchatSkip();
-
-let relay, browser;
-
-before(async () => {
-  if (skip) return;
-  ({ relay, browser } = await startWebchat());
-});
-
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const env = webchatSuite();
+const skip = env.skip;
 
 async function signIn(ctx, user) {
-  return (await openWebchat(relay, ctx, user)).p;
+  return (await openWebchat(env.relay, ctx, user)).p;
 }
 
 test('presence dots, nickname and status in the web demo', { skip, timeout: 120000 }, async () => {
-  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  const [ca, cb] = await Promise.all([env.browser.newContext(), env.browser.newContext()]);
   try {
     const alice = await signIn(ca, 'pres-alice');
     const bob = await signIn(cb, 'pres-bob');

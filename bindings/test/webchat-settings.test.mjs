@@ -6,24 +6,13 @@
 // reload; a hidden chat comes back with a new message; from one device she
 // signs the other out, which then says so. bob
 // sets a nickname and a picture that alice sees.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { webchatSkip, startWebchat, openWebchat, shot, withFailureReport } from './helpers.mjs';
+import { webchatSuite, openWebchat, shot, withFailureReport } from './helpers.mjs';
 
-const skip = webchatSkip();
+const env = webchatSuite();
+const skip = env.skip;
 const T = 30000;
-
-let relay, browser;
-
-before(async () => {
-  if (skip) return;
-  ({ relay, browser } = await startWebchat());
-});
-
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
 
 const row = (x, name) => x.p.locator(`[data-testid="conv-item"][data-conv-id="${name}"]`);
 const firstRowId = (x) => x.p.locator('[data-testid="conv-item"]').first().getAttribute('data-conv-id');
@@ -48,19 +37,19 @@ function title(x, prefix) {
 }
 
 test('profiles, pin, mute, drafts and devices in the web demo', { skip, timeout: 600000 }, async () => {
-  const [ca1, ca2, cb, cc] = await Promise.all([browser.newContext(), browser.newContext(), browser.newContext(), browser.newContext()]);
+  const [ca1, ca2, cb, cc] = await Promise.all([env.browser.newContext(), env.browser.newContext(), env.browser.newContext(), env.browser.newContext()]);
   const people = [];
   try {
     await withFailureReport('web-chat-settings', () => people, async () => {
-      const alice = await openWebchat(relay, ca1, 's-alice');
-      const bob = await openWebchat(relay, cb, 's-bob');
-      const carol = await openWebchat(relay, cc, 's-carol');
+      const alice = await openWebchat(env.relay, ca1, 's-alice');
+      const bob = await openWebchat(env.relay, cb, 's-bob');
+      const carol = await openWebchat(env.relay, cc, 's-carol');
       people.push(alice, bob, carol);
       const pBob = 'p:s-alice:s-bob';
       const pCarol = 'p:s-alice:s-carol';
 
       // bob sets a nickname and a picture in his profile form.
-      const picture = `${relay.http}/favicon.svg`;
+      const picture = `${env.relay.http}/favicon.svg`;
       await bob.p.getByTestId('edit-profile').click();
       await bob.p.getByTestId('profile-nickname').fill('Bobby');
       await bob.p.getByTestId('profile-avatar').fill(picture);
@@ -80,7 +69,7 @@ test('profiles, pin, mute, drafts and devices in the web demo', { skip, timeout:
       await shot(alice.p, 'web-chat-settings-profile.png');
 
       // alice's second device: the same list, carol's chat on top (the newest).
-      const alice2 = await openWebchat(relay, ca2, 's-alice');
+      const alice2 = await openWebchat(env.relay, ca2, 's-alice');
       people.push(alice2);
       await row(alice2, pBob).waitFor({ timeout: T });
       await alice2.p.waitForFunction((id) => document.querySelector('[data-testid="conv-item"]')?.dataset.convId === id, pCarol, { timeout: T });

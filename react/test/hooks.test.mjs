@@ -2,94 +2,12 @@
 // real clients of the built SDK and a real relay process: what a component
 // sees, and that every subscription a hook makes is undone on unmount, under
 // StrictMode's double effects, and when the provider gets another client.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-// From the SDK's suites: a relay process and clients of the built package.
-import { clientFor, closeAll, eventually, startRelay } from '../../bindings/test/helpers.mjs';
+import { clientFor, eventually } from '../../bindings/test/helpers.mjs';
+import { React, counted, domSuite, h, hooks, last, mount, open, probe, relay } from './support.mjs';
 
-let relay;
-const open = [];
-let React, createRoot, hooks;
-
-before(async () => {
-  relay = await startRelay();
-  // The first client loads parley.wasm and the WebSocket for Node; the SDK
-  // takes a global `window` for a browser, so the DOM comes after it.
-  await clientFor(relay, 'warmup', {}, open);
-  const { Window } = await import('happy-dom');
-  const win = new Window({ url: 'http://localhost/' });
-  globalThis.window = win;
-  globalThis.document = win.document;
-  globalThis.navigator ??= win.navigator;
-  // Renders happen on React's scheduler; the tests wait for what they expect.
-  globalThis.IS_REACT_ACT_ENVIRONMENT = false;
-  React = await import('react');
-  ({ createRoot } = await import('react-dom/client'));
-  hooks = await import('../dist/esm/index.js');
-});
-
-after(async () => {
-  await closeAll(open);
-  await relay?.stop();
-  await globalThis.window?.happyDOM?.close();
-});
-
-const h = (...a) => React.createElement(...a);
-
-/**
- * counted wraps a real client and counts the subscriptions open through it,
- * per event name, so a test sees what a hook left behind.
- */
-function counted(client) {
-  const subs = new Map();
-  const proxy = new Proxy(client, {
-    get(target, prop) {
-      if (prop === 'on') {
-        return (event, handler) => {
-          subs.set(event, (subs.get(event) ?? 0) + 1);
-          const off = target.on(event, handler);
-          let done = false;
-          return () => {
-            if (done) return;
-            done = true;
-            subs.set(event, subs.get(event) - 1);
-            off();
-          };
-        };
-      }
-      const v = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-  const open = () => Object.fromEntries([...subs].filter(([, n]) => n !== 0));
-  return { client: proxy, open };
-}
-
-/** Renders children in a provider into a fresh root; returns render/unmount. */
-function mount(client, children, { strict = false } = {}) {
-  const el = document.createElement('div');
-  document.body.appendChild(el);
-  const root = createRoot(el);
-  const tree = (c, kids) => {
-    const p = h(hooks.ParleyProvider, { client: c }, kids);
-    return strict ? h(React.StrictMode, null, p) : p;
-  };
-  root.render(tree(client, children));
-  return {
-    rerender: (c, kids = children) => root.render(tree(c, kids)),
-    unmount: () => root.unmount(),
-  };
-}
-
-/** Probe renders the hooks it is given and records every result. */
-function probe(seen, use) {
-  return function Probe() {
-    seen.push(use());
-    return null;
-  };
-}
-
-const last = (seen) => seen[seen.length - 1];
+domSuite();
 
 test('useConversations: the list at once, then kept current by events in the client\'s order', async () => {
   const alice = await clientFor(relay, 'alice', {}, open);

@@ -2,78 +2,12 @@
 // happy-dom's document) in Node, over real clients of the built SDK and a
 // real relay process: what a component sees as other users act, and that
 // every subscription a hook makes is undone on unmount.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientFor, closeAll, eventually, startRelay } from '../../bindings/test/helpers.mjs';
+import { clientFor, eventually } from '../../bindings/test/helpers.mjs';
+import { React, counted, domSuite, h, hooks, last, mount, open, probe, relay } from './support.mjs';
 
-let relay;
-const open = [];
-let React, createRoot, hooks;
-
-before(async () => {
-  relay = await startRelay();
-  await clientFor(relay, 'warmup', {}, open);
-  const { Window } = await import('happy-dom');
-  const win = new Window({ url: 'http://localhost/' });
-  globalThis.window = win;
-  globalThis.document = win.document;
-  globalThis.navigator ??= win.navigator;
-  globalThis.IS_REACT_ACT_ENVIRONMENT = false;
-  React = await import('react');
-  ({ createRoot } = await import('react-dom/client'));
-  hooks = await import('../dist/esm/index.js');
-});
-
-after(async () => {
-  await closeAll(open);
-  await relay?.stop();
-  await globalThis.window?.happyDOM?.close();
-});
-
-const h = (...a) => React.createElement(...a);
-
-/** counted wraps a real client and counts the subscriptions open through it, per event. */
-function counted(client) {
-  const subs = new Map();
-  const proxy = new Proxy(client, {
-    get(target, prop) {
-      if (prop === 'on') {
-        return (event, handler) => {
-          subs.set(event, (subs.get(event) ?? 0) + 1);
-          const off = target.on(event, handler);
-          let done = false;
-          return () => {
-            if (done) return;
-            done = true;
-            subs.set(event, subs.get(event) - 1);
-            off();
-          };
-        };
-      }
-      const v = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-  return { client: proxy, open: () => Object.fromEntries([...subs].filter(([, n]) => n !== 0)) };
-}
-
-function mount(client, children, { strict = false } = {}) {
-  const el = document.createElement('div');
-  document.body.appendChild(el);
-  const root = createRoot(el);
-  const p = h(hooks.ParleyProvider, { client }, children);
-  root.render(strict ? h(React.StrictMode, null, p) : p);
-  return { unmount: () => root.unmount() };
-}
-
-function probe(seen, use) {
-  return function Probe() {
-    seen.push(use());
-    return null;
-  };
-}
-
-const last = (seen) => seen[seen.length - 1];
+domSuite();
 
 test('usePresence: offline, online when the user connects, offline with lastSeen when they leave', async () => {
   const bob = await clientFor(relay, 'pbob', {}, open);

@@ -9,49 +9,24 @@ import (
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/callpeer"
+	"github.com/parley-im/parley/sdk-wasm/callpeer/callpeertest"
 	"github.com/parley-im/parley/sdk-wasm/core"
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 )
 
 // Calls whose devices are on different relay nodes: two relay processes on
 // one PostgreSQL schema and one NATS server, native pion peers
 // (sdk-wasm/callpeer) for the media.
 
-// loopbackAPI gathers on loopback too (this machine may have nothing else)
-// and without mDNS.
-func loopbackAPI() *webrtc.API {
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
-}
-
 // videoTracks sends a VP8 track of dummy frames for as long as the call
 // lasts.
 func videoTracks(t *testing.T) func(c *callpeer.Call) []webrtc.TrackLocal {
 	return func(c *callpeer.Call) []webrtc.TrackLocal {
-		track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "parley")
+		track, err := callpeertest.VideoTrack(c.Ended())
 		if err != nil {
 			t.Error(err)
 			return nil
 		}
-		go func() {
-			frame := make([]byte, 800)
-			tick := time.NewTicker(20 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-c.Ended():
-					return
-				case <-tick.C:
-					frame[0]++
-					_ = track.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond})
-				}
-			}
-		}()
 		return []webrtc.TrackLocal{track}
 	}
 }
@@ -66,7 +41,7 @@ type callee struct {
 
 func newCallee(t *testing.T, d *device) *callee {
 	ce := &callee{rings: make(chan *callpeer.Call, 4)}
-	ce.peer = callpeer.New(d.c, callpeer.Options{API: loopbackAPI(),
+	ce.peer = callpeer.New(d.c, callpeer.Options{API: callpeertest.LoopbackAPI(),
 		OnIncoming: func(c *callpeer.Call) { ce.rings <- c },
 		OnTrack: func(_ *callpeer.Call, _ string, tr *webrtc.TrackRemote) {
 			for {
@@ -177,7 +152,7 @@ func TestCallAcrossRelays(t *testing.T) {
 	bobB := newDevice(t, c.relays[1].wsURL(), "bob", "bob-b", 3, nil)
 	connectAll(t, ctx, alice, bobA, bobB)
 	onA, onB := newCallee(t, bobA), newCallee(t, bobB)
-	caller := callpeer.New(alice.c, callpeer.Options{API: loopbackAPI(), Tracks: videoTracks(t)})
+	caller := callpeer.New(alice.c, callpeer.Options{API: callpeertest.LoopbackAPI(), Tracks: videoTracks(t)})
 	t.Cleanup(caller.Close)
 
 	conv := proto.P2PID("alice", "bob")
@@ -242,7 +217,7 @@ func TestCallAcrossRelaysNodeLost(t *testing.T) {
 			connectAll(t, ctx, alice, bob)
 			waitOnline(t, ctx, alice, "bob")
 			onB := newCallee(t, bob)
-			caller := callpeer.New(alice.c, callpeer.Options{API: loopbackAPI(), Tracks: videoTracks(t)})
+			caller := callpeer.New(alice.c, callpeer.Options{API: callpeertest.LoopbackAPI(), Tracks: videoTracks(t)})
 			t.Cleanup(caller.Close)
 			conv := proto.P2PID("alice", "bob")
 			out, err := caller.PlaceCall(ctx, conv, false, true)

@@ -39,6 +39,7 @@ const mf = new Miniflare({
   modulesRoot: dist,
   modules: [
     { type: "ESModule", path: path.join(dist, "entry.mjs") },
+    { type: "ESModule", path: path.join(dist, "storage.mjs") },
     { type: "ESModule", path: path.join(dist, "worker.mjs") },
     { type: "ESModule", path: path.join(dist, "runtime.mjs") },
     { type: "ESModule", path: path.join(dist, "wasm_exec.js") },

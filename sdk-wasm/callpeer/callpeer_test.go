@@ -14,11 +14,10 @@ import (
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay"
 	"github.com/parley-im/parley/relay/turnserver"
+	"github.com/parley-im/parley/sdk-wasm/callpeer/callpeertest"
 	"github.com/parley-im/parley/sdk-wasm/client"
 	"github.com/parley-im/parley/sdk-wasm/core"
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 )
 
 const secret = "callpeer-test-secret-0123456789abcdef"
@@ -64,39 +63,15 @@ func connect(t *testing.T, url, user, device string) *client.Client {
 	return c
 }
 
-// loopbackAPI gathers on loopback too (this machine may have nothing else)
-// and without mDNS.
-func loopbackAPI() *webrtc.API {
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
-}
-
 // videoSender returns Tracks that send a VP8 track of dummy frames for as
 // long as the call lasts.
 func videoSender(t *testing.T) func(c *Call) []webrtc.TrackLocal {
 	return func(c *Call) []webrtc.TrackLocal {
-		track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "parley")
+		track, err := callpeertest.VideoTrack(c.Ended())
 		if err != nil {
 			t.Error(err)
 			return nil
 		}
-		go func() {
-			frame := make([]byte, 800)
-			tick := time.NewTicker(20 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-c.Ended():
-					return
-				case <-tick.C:
-					frame[0]++
-					_ = track.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond})
-				}
-			}
-		}()
 		return []webrtc.TrackLocal{track}
 	}
 }
@@ -139,7 +114,7 @@ func TestCallMedia(t *testing.T) {
 
 			var packets atomic.Int64
 			incoming := make(chan *Call, 1)
-			bobPeer := New(bob, Options{API: loopbackAPI(), RelayOnly: viaTURN,
+			bobPeer := New(bob, Options{API: callpeertest.LoopbackAPI(), RelayOnly: viaTURN,
 				OnIncoming: func(c *Call) { incoming <- c },
 				OnTrack: func(_ *Call, peer string, tr *webrtc.TrackRemote) {
 					if peer != "alice" {
@@ -153,7 +128,7 @@ func TestCallMedia(t *testing.T) {
 					}
 				}})
 			defer bobPeer.Close()
-			alicePeer := New(alice, Options{API: loopbackAPI(), RelayOnly: viaTURN, Tracks: videoSender(t)})
+			alicePeer := New(alice, Options{API: callpeertest.LoopbackAPI(), RelayOnly: viaTURN, Tracks: videoSender(t)})
 			defer alicePeer.Close()
 
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -37,7 +37,10 @@ type Config struct {
 	// SendWindow is how many sends may await their ack at once. Defaults to 64.
 	SendWindow int
 	// HistoryPage is how many messages one gap-fill request asks for.
-	// Defaults to 200.
+	// Defaults to proto.MaxPageLimit (500), the most the relay sends in one
+	// page (it also stops a page at about 64 KiB of content): an offline
+	// sync takes as few round trips and storage writes as the protocol
+	// allows.
 	HistoryPage int
 	// MaxFrame bounds frames read from the relay. Defaults to 8 MiB.
 	MaxFrame int
@@ -72,7 +75,7 @@ func (c *Config) defaults() {
 		c.SendWindow = 64
 	}
 	if c.HistoryPage <= 0 || c.HistoryPage > proto.MaxPageLimit {
-		c.HistoryPage = 200
+		c.HistoryPage = proto.MaxPageLimit
 	}
 	if c.MaxFrame <= 0 {
 		c.MaxFrame = 8 << 20

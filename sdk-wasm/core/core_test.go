@@ -590,6 +590,9 @@ func TestGapFillAsksForTheNextPageBeforeStoring(t *testing.T) {
 	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: 1})
 	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(conv, 6, "bob")})
 	fill := h.lastWrite(proto.TypeHistory)
+	if l := fill.Body.(*proto.History).Limit; l != proto.MaxPageLimit {
+		t.Fatalf("a gap fill asks for %d messages, want proto.MaxPageLimit (%d): the fewest round trips the relay allows", l, proto.MaxPageLimit)
+	}
 
 	page := proto.MustEncode(proto.Frame{Type: proto.TypeHistoryPage, ID: fill.ID, Body: &proto.HistoryPage{ConvID: conv, LastSeq: 6,
 		Messages: []proto.Message{msg(conv, 2, "bob"), msg(conv, 3, "bob")}}})

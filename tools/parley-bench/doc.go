@@ -54,7 +54,12 @@
 // fanout, p2p2k and overload use the wire generator (wireworker.go): bare
 // WebSocket clients in --procs (2) worker processes pinned with the bench to
 // the generator's core, reading every frame with the proto peeks rather than
-// decoding it; each run reports the generator's CPU on its core.
+// decoding it; each run reports the generator's CPU on its core. A worker's
+// clients are bare sockets after their opening handshake (wsclient.go), read
+// by one epoll loop per worker, many frames per read(2). With the
+// environment variable PARLEY_BENCH_GEN_CPUPROFILE=<prefix> every worker
+// writes a CPU profile of its measured window to <prefix>.<pid>.pprof
+// (go tool pprof <parley-bench binary> <file>).
 //
 // latency, group, p2p and room share one open loop: every talking client
 // sends on its own ticker, first sends staggered over one interval, for

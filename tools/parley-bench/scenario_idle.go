@@ -225,17 +225,26 @@ func openFDs(pid int) (int, error) {
 	return len(es), err
 }
 
+// helloFrame is a bench client's Hello.
+func helloFrame(tok string) []byte {
+	return proto.MustEncode(proto.Frame{Type: proto.TypeHello, ID: 1,
+		Body: &proto.Hello{Version: proto.Version, Token: tok, DeviceID: "idle", Client: "parley-bench"}})
+}
+
 // hello says Hello on a fresh connection and waits for Welcome.
 func hello(ctx context.Context, c *websocket.Conn, tok string) error {
-	b := proto.MustEncode(proto.Frame{Type: proto.TypeHello, ID: 1,
-		Body: &proto.Hello{Version: proto.Version, Token: tok, DeviceID: "idle", Client: "parley-bench"}})
-	if err := c.Write(ctx, websocket.MessageBinary, b); err != nil {
+	if err := c.Write(ctx, websocket.MessageBinary, helloFrame(tok)); err != nil {
 		return fmt.Errorf("hello: %w", err)
 	}
 	_, b, err := c.Read(ctx)
 	if err != nil {
 		return fmt.Errorf("welcome: %w", err)
 	}
+	return welcomed(b)
+}
+
+// welcomed reads the relay's answer to a Hello: nil for a Welcome.
+func welcomed(b []byte) error {
 	f, err := proto.Decode(b, 0)
 	if err != nil {
 		return fmt.Errorf("welcome: %w", err)

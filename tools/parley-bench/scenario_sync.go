@@ -174,10 +174,10 @@ func (bn *bench) sync(ctx context.Context) *scenarioResult {
 		Name: "sync", defs: syncDefs,
 		Title: fmt.Sprintf("sync — a device offline for %s messages in %d conversations catches up, %d runs",
 			fmtNum(float64(c.syncMsgs), 0), c.syncConvs, c.runs),
-		Params: map[string]any{"messages": c.syncMsgs, "conversations": c.syncConvs, "runs": c.runs, "history_page": 200},
+		Params: map[string]any{"messages": c.syncMsgs, "conversations": c.syncConvs, "runs": c.runs, "history_page": proto.MaxPageLimit},
 		Notes: []string{
-			fmt.Sprintf("The reader's device connects, syncs one warm-up message from each of %d peers and goes offline, keeping its cache (a client.MemoryStore); the peers then write %s messages into their p2p conversations with it (closed loop, %d in flight each). The device connects again with the same cache: one sync names the %d changed conversations and the core fills each gap with history pages of 200 messages, 4 conversations at a time.",
-				c.syncConvs, fmtNum(float64(c.syncMsgs), 0), c.window, c.syncConvs),
+			fmt.Sprintf("The reader's device connects, syncs one warm-up message from each of %d peers and goes offline, keeping its cache (a client.MemoryStore); the peers then write %s messages into their p2p conversations with it (closed loop, %d in flight each). The device connects again with the same cache: one sync names the %d changed conversations and the core fills each gap with history pages of up to %d messages, 4 conversations at a time.",
+				c.syncConvs, fmtNum(float64(c.syncMsgs), 0), c.window, c.syncConvs, proto.MaxPageLimit),
 			"Time to caught up runs from Connect to the later of WaitSynced returning and the app's event handler seeing the last message; every message must be seen exactly once.",
 		},
 	}

@@ -33,6 +33,9 @@ const (
 	overloadP99ms       = 1000
 	fanProfileRate      = 5000 // the fan-out rate the profile runs at
 	p2pProfileRate      = 5000 // the p2p2k rate its profile runs at
+	// wireGenMax is the generator CPU use (of its core) a wire run must stay
+	// under for the relay, not the generator, to be what it measures.
+	wireGenMax = 0.6
 )
 
 // wireDefs are the numbers one wire run reports, in table order.
@@ -61,12 +64,13 @@ var wireDefs = []metricDef{
 	{"relay_rss_mib", "relay RSS at the end of the window", "MiB", 1},
 	{"gen_cpu_util", "generator CPU use during the window, all its processes on its one core", "% of a core", 0},
 	{"gen_proc_max_util", "busiest generator process", "% of a core", 0},
+	{"gen_cpu_us_per_delivery", "generator CPU per delivery arriving in the window (CPU time, so the host's other load does not inflate it; its sends included)", "µs", 1},
 	{"other_cpu_util", "other CPU use on the machine during the window (noise)", "% of a core", 0},
 	{"batch_mean", "mean commit batch size (setup included)", "sends", 1},
 }
 
 var wireKeys = []string{"sent_per_s", "delivered_per_s", "deliver_p50_ms", "deliver_p99_ms", "lost", "refused_per_s",
-	"relay_cpu_util", "relay_cpu_us_per_delivery", "gen_cpu_util", "other_cpu_util"}
+	"relay_cpu_util", "relay_cpu_us_per_delivery", "gen_cpu_util", "gen_cpu_us_per_delivery", "other_cpu_util"}
 
 // wireSpec is one wire scenario at one rate.
 type wireSpec struct {
@@ -386,11 +390,16 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 	}
 	run.set("gen_cpu_util", cpu.Self/cpu.Wall*100)
 	run.set("gen_proc_max_util", procMax/cpu.Wall*100)
+	if rep.ArrWin > 0 {
+		run.set("gen_cpu_us_per_delivery", cpu.Self/float64(rep.ArrWin)*1e6)
+	}
 	run.set("other_cpu_util", cpu.Other/cpu.Wall*100)
 	relayHistograms(run, before, after)
 
 	if g := cpu.Self / cpu.Wall; g >= genBound {
 		run.note("GENERATOR-BOUND: the generator's %d process(es) used %.0f %% of their core during the window", procs, g*100)
+	} else if g >= wireGenMax {
+		run.note("GENERATOR ABOVE %.0f %%: the generator's %d process(es) used %.0f %% of their core during the window, so it may be part of the limit", wireGenMax*100, procs, g*100)
 	}
 	if offered := spec.rate * secs; float64(rep.SentWin) < 0.95*offered {
 		run.note("the generator fell behind: %d sends in the window against %.0f offered", rep.SentWin, offered)
@@ -441,6 +450,7 @@ func (bn *bench) wireScenario(ctx context.Context, spec wireSpec) *scenarioResul
 		"Open loop: every talker sends on its own ticker whatever the relay answers; first sends staggered evenly over one interval. Send → delivered is measured at each receiver from the send time (unix ns) in the text; percentiles are of 1 %-wide histogram buckets merged over the workers.",
 	)
 	bn.repeat(ctx, s, runs, wireKeys, func(r *runResult) error { return runWire(ctx, bn.rc, spec, bn.cfg.genProcs, r) })
+	s.budget("generator CPU (the generator must not be the limit)", "gen_cpu_util", wireGenMax*100, 0, "% of a core")
 	return s
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"math"
 	"testing"
+
+	"github.com/parley-im/parley/proto"
 )
 
 func TestWireText(t *testing.T) {
@@ -63,5 +65,61 @@ func TestFanKnee(t *testing.T) {
 	}
 	if rate, _ := fanKnee([]*scenarioResult{mk(2000, 30, 0, 1)}); rate != 0 {
 		t.Fatalf("knee %v, want none", rate)
+	}
+}
+
+// TestWireFrames: the poll loop's frame handling counts each delivery once,
+// tells duplicates and deliveries the bench did not send apart, skips group
+// notices, and records acks and refusals — from WebSocket bytes as they
+// come off the socket.
+func TestWireFrames(t *testing.T) {
+	t.Parallel()
+	job := wireJob{Users: []string{"a", "b"}, Convs: []wireConv{{ID: "g1", Members: []int{0, 1}, Group: true}}, Own: []int{1}, Count: 3}
+	w := newWireRun(job)
+	w.w0, w.w1 = 1000, 2000
+	b := w.bots[0]
+	b.rd = newWSReader(16)
+	deliver := func(conv, sender, text string) []byte {
+		return proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: proto.Message{
+			ConvID: conv, Seq: 1, Sender: sender, ClientID: "c", MsgType: proto.MsgText, Text: text}}})
+	}
+	var in []byte
+	for _, m := range [][]byte{
+		deliver("g1", "a", wireText(0, 1500, false)), // counted, in the window
+		deliver("g1", "a", wireText(0, 1500, false)), // duplicate
+		deliver("g1", "a", wireText(1, 500, true)),   // counted, before the window, first
+		deliver("g1", "z", wireText(2, 1500, false)), // unknown sender
+		deliver("g9", "a", wireText(2, 1500, false)), // not b's conversation
+		deliver("g1", "a", wireText(3, 1500, false)), // beyond what a may send
+		deliver("g1", "a", ""),                       // group notice
+		deliver("g1", "b", wireText(0, 1500, false)), // b's own message
+		proto.MustEncode(proto.Frame{Type: proto.TypeAck, ID: 1, Body: &proto.Ack{ConvID: "g1", ClientID: "c0", Seq: 2}}),
+		proto.MustEncode(proto.Frame{Type: proto.TypeError, ID: 2, Body: &proto.ErrorBody{Code: 4301}}),
+		{0xff},
+	} {
+		in = append(in, serverFrame(true, wsBinary, m)...)
+	}
+	for len(in) > 0 { // in 16-byte reads, so frames straddle reads
+		n := copy(b.rd.space(), in[:min(16, len(in))])
+		b.rd.wrote(n)
+		in = in[n:]
+		if !w.frames(b, 1800) {
+			t.Fatal("connection dropped")
+		}
+	}
+	r := w.report()
+	if r.Unique != 2 || r.Dups != 1 || r.Strange != 3 || r.PeekFails != 1 || r.Refused["4301"] != 1 {
+		t.Fatalf("unique %d dups %d strange %d peek failures %d refused %v", r.Unique, r.Dups, r.Strange, r.PeekFails, r.Refused)
+	}
+	if r.Deliver.count() != 1 || r.First.count() != 1 || r.ArrWin != 2 {
+		t.Fatalf("deliver samples %d, first %d, arrived in the window %d", r.Deliver.count(), r.First.count(), r.ArrWin)
+	}
+	if b.ackAt[0].Load() != 1800 || b.ackAt[1].Load() != -1 || b.ackAt[2].Load() != 0 {
+		t.Fatalf("acks %d %d %d", b.ackAt[0].Load(), b.ackAt[1].Load(), b.ackAt[2].Load())
+	}
+	// A protocol error ends the connection, loudly.
+	b.rd.wrote(copy(b.rd.space(), []byte{0x82, 0x81, 0, 0, 0, 0, 0}))
+	if w.frames(b, 1900) {
+		t.Fatal("a masked server frame was read")
 	}
 }

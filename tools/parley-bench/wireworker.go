@@ -6,18 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/parley-im/parley/proto"
+	"golang.org/x/sys/unix"
 )
 
 // The wire generator: the scenarios fanout, p2p2k and overload drive the
@@ -26,7 +28,10 @@ import (
 // the generator's core. A wire client speaks the protocol itself: it says
 // Hello, sends Send frames on its own ticker, and reads every frame with
 // the proto peeks — type and request id from the envelope, and from a
-// Deliver only the sender and the text — never decoding a whole frame. That
+// Deliver only the sender and the text — never decoding a whole frame. Its
+// socket is not a library's connection but a bare non-blocking descriptor
+// (wsclient.go): one poll loop per worker reads whichever sockets have
+// bytes, many frames per wake-up and no goroutine per connection. That
 // keeps the receiving side, the costly half of a fan-out generator, cheap.
 //
 // A worker and the bench speak in lines. The bench writes the job (one JSON
@@ -157,8 +162,10 @@ func sortInts(s []int) {
 type wireBot struct {
 	idx  int
 	user string
-	conn *websocket.Conn
-	wmu  sync.Mutex // writes: the sender, and the group creation before it
+	fd   int        // the socket, non-blocking; -1 once closed
+	wmu  sync.Mutex // writes (the sender, the group creation before it, pongs) and closing fd
+	wbuf []byte     // the frame being written, under wmu
+	rd   *wsReader  // by the poll loop only
 
 	// Sending: message k goes to convs[convOf[k]].
 	convs  []string
@@ -174,7 +181,6 @@ type wireBot struct {
 	from map[string]int // sender → index into seen
 	seen [][]bool
 	in   map[string]bool
-	buf  []byte
 
 	created chan error // the reply to this bot's CreateGroup
 }
@@ -230,6 +236,31 @@ func wireWorker() int {
 	return 0
 }
 
+// genProfileEnv names the environment variable that has every wire worker
+// write a CPU profile of its measured window to <value>.<pid>.pprof.
+const genProfileEnv = "PARLEY_BENCH_GEN_CPUPROFILE"
+
+// startGenProfile starts the worker's CPU profile if genProfileEnv asks for
+// one, and returns what stops it.
+func startGenProfile() (stop func()) {
+	prefix := os.Getenv(genProfileEnv)
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "." + strconv.Itoa(os.Getpid()) + ".pprof")
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parley-bench wire worker: cpu profile:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 // wireRun is a worker's state over one run.
 type wireRun struct {
 	job    wireJob
@@ -255,7 +286,7 @@ func newWireRun(job wireJob) *wireRun {
 		}
 		b := &wireBot{idx: i, user: job.Users[i], n: n, rng: rand.New(rand.NewPCG(uint64(i)+1, 0x9e3779b97f4a7c15)),
 			convOf: make([]uint16, n), sentAt: make([]atomic.Int64, n), ackAt: make([]atomic.Int64, n),
-			from: map[string]int{}, in: map[string]bool{}, buf: make([]byte, 0, 512), created: make(chan error, 1)}
+			from: map[string]int{}, in: map[string]bool{}, fd: -1, created: make(chan error, 1)}
 		byUser[i] = b
 		w.bots = append(w.bots, b)
 	}
@@ -295,19 +326,18 @@ func (w *wireRun) connect(ctx context.Context) error {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			tok, err := token(b.user, time.Hour)
-			if err == nil {
-				b.conn, err = dialIdle(ctx, w.job.URL, tok, nil, 30*time.Second)
-			}
-			errs[i] = err
+			errs[i] = b.dial(ctx, w.job.URL)
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		for _, b := range w.bots {
+			b.close()
+		}
 		return err
 	}
-	for _, b := range w.bots {
-		go w.read(ctx, b)
+	if err := w.startPoll(); err != nil {
+		return err
 	}
 	byUser := make(map[int]*wireBot)
 	for _, b := range w.bots {
@@ -330,7 +360,7 @@ func (w *wireRun) connect(ctx context.Context) error {
 			}
 			f := proto.MustEncode(proto.Frame{Type: proto.TypeCreateGroup, ID: math.MaxUint32,
 				Body: &proto.CreateGroup{ConvID: cv.ID, Name: "bench " + cv.ID, Members: others}})
-			err := b.write(ctx, f)
+			err := b.write(f)
 			if err == nil {
 				select {
 				case err = <-b.created:
@@ -349,70 +379,223 @@ func (w *wireRun) connect(ctx context.Context) error {
 	return errors.Join(cerr...)
 }
 
-func (b *wireBot) write(ctx context.Context, f []byte) error {
-	b.wmu.Lock()
-	defer b.wmu.Unlock()
-	return b.conn.Write(ctx, websocket.MessageBinary, f)
+// dial connects the bot and says Hello.
+func (b *wireBot) dial(ctx context.Context, url string) error {
+	tok, err := token(b.user, time.Hour)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b.fd, b.rd, err = wsDial(ctx, url)
+	if err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	if err := b.write(helloFrame(tok)); err != nil {
+		return fmt.Errorf("hello: %w", err)
+	}
+	m, err := wsReadMessage(b.fd, b.rd, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("welcome: %w", err)
+	}
+	return welcomed(m)
 }
 
-// read is a bot's reader: every frame is peeked, never decoded.
-func (w *wireRun) read(ctx context.Context, b *wireBot) {
-	for {
-		_, r, err := b.conn.Reader(ctx)
-		if err != nil {
-			return
+// replied passes on the reply to the bot's CreateGroup; it never blocks the
+// poll loop (a second reply, which the relay does not send, is dropped).
+func (b *wireBot) replied(err error) {
+	select {
+	case b.created <- err:
+	default:
+	}
+}
+
+// wireWriteTimeout bounds a write's wait for room in a full socket buffer.
+const wireWriteTimeout = 30 * time.Second
+
+// write sends f as one binary message.
+func (b *wireBot) write(f []byte) error { return b.writeFrame(wsBinary, f) }
+
+func (b *wireBot) writeFrame(op byte, p []byte) error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.fd < 0 {
+		return errWSClosedByPeer
+	}
+	b.wbuf = wsAppendFrame(b.wbuf[:0], op, p)
+	return wsWriteAll(b.fd, b.wbuf, wireWriteTimeout)
+}
+
+// close closes the bot's socket; writes fail after it.
+func (b *wireBot) close() {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.fd >= 0 {
+		unix.Close(b.fd)
+		b.fd = -1
+	}
+}
+
+// startPoll hands every bot's socket to one poll loop. The loop's epoll
+// instance is itself registered with the runtime's poller, so the loop
+// parks like any goroutine blocked on a read and wakes once for all the
+// sockets that became readable meanwhile.
+func (w *wireRun) startPoll() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return err
+	}
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		return err
+	}
+	byFD := make(map[int32]*wireBot, len(w.bots))
+	for _, b := range w.bots {
+		// Frames that came with the Welcome are there before any event.
+		w.frames(b, time.Now().UnixNano())
+		byFD[int32(b.fd)] = b
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(b.fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, b.fd, &ev); err != nil {
+			ep.Close()
+			return fmt.Errorf("epoll add: %w", err)
 		}
-		b.buf = b.buf[:0]
-		for {
-			if len(b.buf) == cap(b.buf) {
-				b.buf = append(b.buf, 0)[:len(b.buf)]
-			}
-			n, err := r.Read(b.buf[len(b.buf):cap(b.buf)])
-			b.buf = b.buf[:len(b.buf)+n]
-			if err == io.EOF {
-				break
+	}
+	go w.poll(ep, rc, byFD)
+	return nil
+}
+
+// poll is the worker's one reader: it waits for sockets with bytes and
+// reads each once (level-triggered: what a read leaves comes back in the
+// next wait), until no socket is left open.
+func (w *wireRun) poll(ep *os.File, rc syscall.RawConn, byFD map[int32]*wireBot) {
+	defer ep.Close()
+	events := make([]unix.EpollEvent, 256)
+	for len(byFD) > 0 {
+		var werr error
+		err := rc.Read(func(epfd uintptr) bool {
+			n, err := unix.EpollWait(int(epfd), events, 0)
+			if err == unix.EINTR {
+				return true
 			}
 			if err != nil {
-				return
+				werr = err
+				return true
 			}
+			if n == 0 {
+				return false // park until the epoll instance is readable
+			}
+			for _, ev := range events[:n] {
+				b := byFD[ev.Fd]
+				if b != nil && !w.readSocket(b) {
+					_ = unix.EpollCtl(int(epfd), unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
+					delete(byFD, ev.Fd)
+					b.close()
+				}
+			}
+			return true
+		})
+		if err = errors.Join(err, werr); err != nil {
+			fmt.Fprintln(os.Stderr, "parley-bench wire worker: poll:", err)
+			return
 		}
-		now := time.Now().UnixNano()
-		p, err := proto.PeekFrame(b.buf)
+		// Let the talkers' timers run between batches.
+		runtime.Gosched()
+	}
+}
+
+// readSocket reads what b's socket holds and handles every whole frame in
+// it; false when the connection is over.
+func (w *wireRun) readSocket(b *wireBot) bool {
+	for {
+		sp := b.rd.space()
+		n, err := unix.Read(b.fd, sp)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return true
+		case err != nil || n == 0:
+			return false
+		}
+		b.rd.wrote(n)
+		if !w.frames(b, time.Now().UnixNano()) {
+			return false
+		}
+		if n < len(sp) {
+			return true
+		}
+	}
+}
+
+// frames handles every whole message read from b, arrived at now; false
+// when the connection is over.
+func (w *wireRun) frames(b *wireBot, now int64) bool {
+	for {
+		op, m, ok, err := b.rd.next()
 		if err != nil {
+			fmt.Fprintf(os.Stderr, "parley-bench wire worker: %s: %v\n", b.user, err)
 			w.mu.Lock()
 			w.rep.PeekFails++
 			w.mu.Unlock()
-			continue
+			return false
 		}
-		switch p.Type {
-		case proto.TypeDeliver:
-			w.delivered(b, p.Body, now)
-		case proto.TypeAck:
-			if k := int(p.ID) - 1; k >= 0 && k < b.n {
-				b.ackAt[k].Store(now)
-			}
-		case proto.TypeError:
-			code, _ := proto.PeekErrorCode(p.Body)
-			if p.ID == math.MaxUint32 {
-				b.created <- fmt.Errorf("error %d", code)
-				continue
-			}
-			if k := int(p.ID) - 1; k >= 0 && k < b.n {
-				b.ackAt[k].Store(-1)
-			}
-			w.mu.Lock()
-			w.rep.Refused[strconv.Itoa(int(code))]++
-			w.mu.Unlock()
-		case proto.TypeConvResult:
-			if p.ID == math.MaxUint32 {
-				b.created <- nil
-			}
-		case proto.TypeClose:
-			code, _ := proto.PeekErrorCode(p.Body)
-			w.mu.Lock()
-			w.rep.Closed[strconv.Itoa(int(code))]++
-			w.mu.Unlock()
+		if !ok {
+			return true
 		}
+		switch op {
+		case wsClose:
+			return false
+		case wsPing:
+			_ = b.writeFrame(wsPong, m)
+		case wsText, wsBinary:
+			w.frame(b, m, now)
+		}
+	}
+}
+
+// frame handles one message: every frame is peeked, never decoded.
+func (w *wireRun) frame(b *wireBot, m []byte, now int64) {
+	p, err := proto.PeekFrame(m)
+	if err != nil {
+		w.mu.Lock()
+		w.rep.PeekFails++
+		w.mu.Unlock()
+		return
+	}
+	switch p.Type {
+	case proto.TypeDeliver:
+		w.delivered(b, p.Body, now)
+	case proto.TypeAck:
+		if k := int(p.ID) - 1; k >= 0 && k < b.n {
+			b.ackAt[k].Store(now)
+		}
+	case proto.TypeError:
+		code, _ := proto.PeekErrorCode(p.Body)
+		if p.ID == math.MaxUint32 {
+			b.replied(fmt.Errorf("error %d", code))
+			return
+		}
+		if k := int(p.ID) - 1; k >= 0 && k < b.n {
+			b.ackAt[k].Store(-1)
+		}
+		w.mu.Lock()
+		w.rep.Refused[strconv.Itoa(int(code))]++
+		w.mu.Unlock()
+	case proto.TypeConvResult:
+		if p.ID == math.MaxUint32 {
+			b.replied(nil)
+		}
+	case proto.TypeClose:
+		code, _ := proto.PeekErrorCode(p.Body)
+		w.mu.Lock()
+		w.rep.Closed[strconv.Itoa(int(code))]++
+		w.mu.Unlock()
 	}
 }
 
@@ -434,6 +617,9 @@ func (w *wireRun) delivered(b *wireBot, body []byte, now int64) {
 	defer w.mu.Unlock()
 	switch {
 	case !ok && string(d.Text) == "warm-up":
+	case len(d.Text) == 0 && b.in[string(d.ConvID)]:
+		// A group change notice (a system message: its content is in
+		// Body, never in Text), such as the one that starts every group.
 	case !ok || !known || !b.in[string(d.ConvID)] || k >= len(b.seen[p]):
 		w.rep.Strange++
 	case b.seen[p][k]:
@@ -501,10 +687,12 @@ func (w *wireRun) run(ctx context.Context, t0 int64) wireSent {
 		time.Sleep(d)
 	}
 	w.cpu0, _ = cpuSeconds(os.Getpid())
+	stopProf := startGenProfile()
 	if d := time.Until(end); d > 0 {
 		time.Sleep(d)
 	}
 	w.cpu, _ = cpuSeconds(os.Getpid())
+	stopProf()
 	w.cpu -= w.cpu0
 	wg.Wait()
 	var s wireSent
@@ -536,7 +724,7 @@ func (w *wireRun) talk(ctx context.Context, b *wireBot, first time.Time, every t
 		f := proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(k + 1), Body: &proto.Send{
 			ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wireText(k, at, fst)}})
 		b.sentAt[k].Store(at)
-		if err := b.write(ctx, f); err != nil {
+		if err := b.write(f); err != nil {
 			b.sentAt[k].Store(0)
 			w.mu.Lock()
 			w.rep.SendErrs++

@@ -12,6 +12,7 @@
 import frontDoor from "./worker.mjs"; // syumai/workers' entry (defines globalThis.Go)
 import mod from "./app.wasm";
 import { DurableObject } from "cloudflare:workers";
+import { sqlHost } from "./storage.mjs";
 
 // The name of the one Relay object a deployment uses (see docs/deployment.md).
 const RELAY_OBJECT = "relay";
@@ -104,8 +105,6 @@ function hibernatableTimers(go) {
   };
 }
 
-class Rollback extends Error {}
-
 export class Relay extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
@@ -136,31 +135,12 @@ export class Relay extends DurableObject {
 
   async boot() {
     this.go = await goRelay();
-    const sql = this.ctx.storage.sql;
-    const storage = this.ctx.storage;
     const host = {
       secret: this.env.PARLEY_SECRET ?? "",
       tokenAudience: this.env.PARLEY_TOKEN_AUDIENCE,
       tokenIssuer: this.env.PARLEY_TOKEN_ISSUER,
       flags: this.env.PARLEY_RELAY_FLAGS,
-      exec: (query, args, wantChanges) => {
-        const cursor = sql.exec(query, ...args);
-        const rows = cursor.raw().toArray();
-        const out = { columns: cursor.columnNames, rows, changes: 0 };
-        if (wantChanges) out.changes = sql.exec("SELECT changes()").raw().toArray()[0][0];
-        return out;
-      },
-      tx: (fn) => {
-        try {
-          storage.transactionSync(() => {
-            const err = fn();
-            if (err != null) throw new Rollback(err);
-          });
-        } catch (e) {
-          return e instanceof Rollback ? e.message : String((e && e.message) || e);
-        }
-        return null;
-      },
+      ...sqlHost(this.ctx.storage), // exec and tx, for relay/edge/dosql
       send: (id, frame) => {
         const ws = this.sockets.get(id);
         if (ws) {
