@@ -223,7 +223,6 @@ try {
     const fillMs = await p.evaluate(async (n) => {
       const { indexedDBStorage } = await import('./esm/index.js');
       const storage = indexedDBStorage();
-      const enc = new TextEncoder();
       const user = 'srchalice';
       const per = Array.from({ length: corpus.conversations }, () => []);
       for (let i = 0; i < n; i++) per[corpus.conv(i)].push(i);
@@ -239,10 +238,10 @@ try {
           }));
           const last = messages.at(-1);
           const conversation = { id, type: 'p2p', members: [user, peer], lastMessage: last, lastSeq: last.seq, readSeq: last.seq, unread: 0, syncedSeq: last.seq, version: 1 };
-          await storage.apply(enc.encode(JSON.stringify({ messages, conversations: [conversation] })));
+          await storage.apply({ messages, conversations: [conversation] });
         }
       }
-      await storage.apply(enc.encode(JSON.stringify({ meta: { deviceId: 'bench', userId: user, epoch: 'bench', syncCursor: 0, nextOrder: 1 } })));
+      await storage.apply({ meta: { deviceId: 'bench', userId: user, epoch: 'bench', syncCursor: 0, nextOrder: 1 } });
       const ms = performance.now() - t0;
       await storage.close();
       return ms;
