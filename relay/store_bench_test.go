@@ -5,8 +5,13 @@ package relay
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -319,5 +324,211 @@ func BenchmarkSQLiteStatement(b *testing.B) {
 			commit.exec()
 			return nil
 		}))
+	})
+}
+
+// BenchmarkSQLiteAppendP2P measures Append the way a relay full of
+// one-to-one chats calls it: 2,000 users in 1,000 random pairs, each
+// pair's conversation already holding 20 messages, and batches of 1, 16
+// and 64 sends, each from a random pair in a random direction with a
+// random client id. One op is one batch (one transaction); cpu-ns/msg is
+// the process's CPU per message. wal-frames/msg is the pages the batches
+// write to the WAL per message, counted over 64 more batches with the
+// automatic checkpoint off (a checkpoint writes each page once more, into
+// the database file). knob is a writer setting under trial ("default": as
+// the store opens; "before": the WAL checkpoint and page cache the store
+// had before, SQLite's defaults).
+func BenchmarkSQLiteAppendP2P(b *testing.B) {
+	ctx := context.Background()
+	const users, history = 2000, 20
+	for _, knob := range []struct {
+		name     string
+		pragmas  []string
+		pageSize int // of a new database; 0: SQLite's default
+	}{
+		{"default", nil, 0},
+		{"before", []string{`PRAGMA wal_autocheckpoint = 1000`, `PRAGMA cache_size = -2000`}, 0},
+		{"ckpt1k", []string{`PRAGMA wal_autocheckpoint = 1000`}, 0},
+		{"ckpt4k", []string{`PRAGMA wal_autocheckpoint = 4000`}, 0},
+		{"cache2M", []string{`PRAGMA cache_size = -2000`}, 0},
+		{"mmap256M", []string{`PRAGMA mmap_size = 268435456`}, 0},
+		{"page2k", nil, 2048},
+	} {
+		for _, n := range []int{1, 16, 64} {
+			b.Run(fmt.Sprintf("knob=%s/batch=%d", knob.name, n), func(b *testing.B) {
+				dir := b.TempDir()
+				if knob.pageSize > 0 {
+					db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "parley.db"))
+					ok(b, err)
+					_, err = db.Exec(fmt.Sprintf(`PRAGMA page_size = %d; PRAGMA journal_mode = WAL; CREATE TABLE x (a); DROP TABLE x`, knob.pageSize))
+					ok(b, err)
+					ok(b, db.Close())
+				}
+				s, err := OpenSQLite(dir, SQLiteOptions{})
+				ok(b, err)
+				b.Cleanup(func() { s.Close() })
+				for _, p := range knob.pragmas {
+					_, err := s.wc.ExecContext(ctx, p)
+					ok(b, err)
+				}
+				rng := rand.New(rand.NewPCG(uint64(n), 11))
+				perm := rng.Perm(users)
+				type pair struct{ a, b, conv string }
+				pairs := make([]pair, users/2)
+				for k := range pairs {
+					a, c := fmt.Sprintf("u%04d", perm[2*k]), fmt.Sprintf("u%04d", perm[2*k+1])
+					pairs[k] = pair{a, c, proto.P2PID(a, c)}
+				}
+				clientID := func() string { return fmt.Sprintf("%016x", rng.Uint64()) }
+				send := func(p pair) AppendRequest {
+					from := p.a
+					if rng.IntN(2) == 1 {
+						from = p.b
+					}
+					return AppendRequest{Sender: from, Device: "d", CreatedAt: 1, Send: proto.Send{
+						ConvID: p.conv, ClientID: clientID(), MsgType: proto.MsgText,
+						Text: "hello, this is a message of typical length"}}
+				}
+				appendAll := func(batch []AppendRequest) {
+					res, err := s.Append(ctx, batch)
+					ok(b, err)
+					for _, r := range res {
+						if r.Err != nil || r.Duplicate {
+							b.Fatalf("unexpected result %+v", r)
+						}
+					}
+				}
+				for range history {
+					for lo := 0; lo < len(pairs); lo += 100 {
+						batch := make([]AppendRequest, 0, 100)
+						for _, p := range pairs[lo : lo+100] {
+							batch = append(batch, send(p))
+						}
+						appendAll(batch)
+					}
+				}
+				batch := make([]AppendRequest, n)
+				fill := func() {
+					for i := range batch {
+						batch[i] = send(pairs[rng.IntN(len(pairs))])
+					}
+				}
+				sent := 0
+				b.ReportAllocs()
+				b.ResetTimer()
+				stop := cpuPerOp(b)
+				cpu0, io0 := processCPU(), readProcIO(b)
+				for b.Loop() {
+					fill()
+					appendAll(batch)
+					sent += n
+				}
+				b.ReportMetric(float64(processCPU()-cpu0)/float64(sent), "cpu-ns/msg")
+				io := readProcIO(b)
+				for _, k := range []string{"syscr", "syscw"} {
+					b.ReportMetric(float64(io[k]-io0[k])/float64(sent), k+"/msg")
+				}
+				b.ReportMetric(float64(io["wchar"]-io0["wchar"])/float64(sent), "wbytes/msg")
+				stop()
+				b.StopTimer()
+				b.ReportMetric(float64(walFramesPerMsg(b, s, 64, n, func() { fill(); appendAll(batch) })), "wal-frames/msg")
+			})
+		}
+	}
+}
+
+// readProcIO reads this process's I/O counters (Linux's /proc/self/io):
+// syscr and syscw count its read and write system calls (pread and pwrite
+// included), wchar the bytes it wrote. Unlike CPU time they do not vary
+// with the load on the machine.
+func readProcIO(b *testing.B) map[string]int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	ok(b, err)
+	out := make(map[string]int64)
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, found := strings.Cut(line, ": ")
+		if !found {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		ok(b, err)
+		out[k] = n
+	}
+	return out
+}
+
+// processCPU is the CPU time (user and system, all threads) this process
+// has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// walFramesPerMsg counts the WAL frames that batches (each of n messages,
+// written by one call of step) add: it checkpoints and empties the WAL,
+// turns the writer's automatic checkpoint off, runs step batches times,
+// reads the WAL's size, and turns the automatic checkpoint back on.
+func walFramesPerMsg(b *testing.B, s *SQLiteStore, batches, n int, step func()) float64 {
+	ctx := context.Background()
+	var pageSize int64
+	ok(b, s.wc.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize))
+	var auto int
+	ok(b, s.wc.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto))
+	_, err := s.wc.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`)
+	ok(b, err)
+	defer s.wc.ExecContext(ctx, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, auto))
+	_, err = s.wc.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	ok(b, err)
+	for range batches {
+		step()
+	}
+	var path string
+	ok(b, s.wc.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
+	fi, err := os.Stat(path + "-wal")
+	ok(b, err)
+	const walHeader, frameHeader = 32, 24
+	return float64(fi.Size()-walHeader) / float64(pageSize+frameHeader) / float64(batches*n)
+}
+
+// BenchmarkSQLiteFeedEntries measures the read the committer makes for
+// every batch of one-to-one sends — each recipient's relation to the
+// sender and preferences (gateDirect), 16 sends to a batch — through
+// FeedEntries ("via=store", a statement prepared once per read
+// connection) and through the same query prepared on every call, as
+// FeedEntries ran it before ("via=query").
+func BenchmarkSQLiteFeedEntries(b *testing.B) {
+	ctx := context.Background()
+	s, err := OpenSQLite(b.TempDir(), SQLiteOptions{})
+	ok(b, err)
+	defer s.Close()
+	keys := make([]FeedKey, 0, 32)
+	for k := range 16 {
+		to, from := fmt.Sprintf("u%04d", 2*k), fmt.Sprintf("u%04d", 2*k+1)
+		keys = append(keys, FeedKey{to, rules.FeedRelation, from}, FeedKey{to, rules.FeedPrefs, ""})
+	}
+	b.Run("via=store", func(b *testing.B) {
+		defer cpuPerOp(b)()
+		for b.Loop() {
+			_, err := s.FeedEntries(ctx, keys)
+			ok(b, err)
+		}
+	})
+	b.Run("via=query", func(b *testing.B) {
+		triples := make([][3]string, len(keys))
+		for i, k := range keys {
+			triples[i] = [3]string{k.User, k.Kind, k.Key}
+		}
+		defer cpuPerOp(b)()
+		for b.Loop() {
+			list, err := json.Marshal(triples)
+			ok(b, err)
+			rows, err := s.r.QueryContext(ctx, sqliteFeedEntries, string(list))
+			ok(b, err)
+			for rows.Next() {
+			}
+			ok(b, rows.Err())
+			rows.Close()
+		}
 	})
 }

@@ -73,6 +73,11 @@ func (s *SQLiteStore) Relations(ctx context.Context, user string) (int, error) {
 
 var _ RelationCounter = (*SQLiteStore)(nil)
 
+// sqliteFeedEntries reads the feed entries named by a JSON array of
+// [user, kind, key] triples, each with its index in the array.
+const sqliteFeedEntries = `SELECT j.key, f.data, f.pos FROM json_each(?) j
+	JOIN user_feed f ON f.user_id = j.value ->> 0 AND f.kind = j.value ->> 1 AND f.key = j.value ->> 2`
+
 // FeedEntries implements UserFeed, on the readers, in one statement: the
 // keys go in as a JSON array of [user, kind, key] triples.
 func (s *SQLiteStore) FeedEntries(ctx context.Context, keys []FeedKey) ([]proto.UserEntry, error) {
@@ -84,8 +89,7 @@ func (s *SQLiteStore) FeedEntries(ctx context.Context, keys []FeedKey) ([]proto.
 	if err != nil {
 		return nil, fmt.Errorf("relay: feed entries: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT j.key, f.data, f.pos FROM json_each(?) j
-		JOIN user_feed f ON f.user_id = j.value ->> 0 AND f.kind = j.value ->> 1 AND f.key = j.value ->> 2`, string(list))
+	rows, err := s.rs.feedEntries.QueryContext(ctx, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("relay: feed entries: %w", err)
 	}

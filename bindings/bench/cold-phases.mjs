@@ -36,9 +36,14 @@ export function notePhases() {
   });
 }
 
-/** coldStart reloads page and reads that cold start's phases (ms from navigation start). */
-export async function coldStart(page) {
-  await page.reload();
+/**
+ * coldStart reloads page (or, given url, navigates it there: the same
+ * origin's cache, another page) and reads that cold start's phases (ms from
+ * navigation start).
+ */
+export async function coldStart(page, url) {
+  if (url) await page.goto(url);
+  else await page.reload();
   await page.waitForFunction(() => window.parleyReady === true);
   return page.evaluate(async () => {
     const ph = window.__phases;

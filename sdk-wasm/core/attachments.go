@@ -88,23 +88,7 @@ func (c *Core) SendAttachment(now time.Time, clientID, conv, msgType, text strin
 		return 0, Message{}, &proto.Error{Code: proto.CodeForbidden, Message: "not a member of " + conv}
 	}
 	att := a
-	e := &OutboxEntry{Order: c.meta.NextOrder, Message: Message{
-		ID: "local:" + clientID, ClientID: clientID, ConvID: conv, Sender: c.meta.UserID, Device: c.meta.DeviceID,
-		Type: msgType, Text: text, Attachment: &att,
-		CreatedAt: now.UnixMilli(), LocalTime: now.UnixMilli(), Status: StatusPending,
-	}}
-	c.meta.NextOrder++
-	c.saveMeta()
-	c.outbox = append(c.outbox, e)
-	c.byClient[clientID] = e
-	c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
-	op := c.newOp()
-	c.sendOps[clientID] = append(c.sendOps[clientID], op)
-	if _, ok := c.convs[conv]; !ok && proto.KindOf(conv) == proto.KindP2P {
-		c.convChanged(c.conv(conv))
-	}
-	m := e.Message
-	c.emit(Event{Kind: EventMessage, Message: &m})
+	op, e := c.enqueue(now, Message{ClientID: clientID, ConvID: conv, Type: msgType, Text: text, Attachment: &att})
 	return op, e.Message, nil
 }
 

@@ -304,17 +304,12 @@ func (c *Core) callSignal(b *proto.CallSignal) {
 // dropCalls ends every call when the connection drops: the relay ended
 // this device's part in them when it saw the connection go.
 func (c *Core) dropCalls() {
-	for _, id := range slices.Sorted(mapKeys(c.calls)) {
-		c.callEnded(c.calls[id], callLost, 0)
+	ids := make([]string, 0, len(c.calls))
+	for id := range c.calls {
+		ids = append(ids, id)
 	}
-}
-
-func mapKeys(m map[string]*Call) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
+	sortStrings(ids)
+	for _, id := range ids {
+		c.callEnded(c.calls[id], callLost, 0)
 	}
 }

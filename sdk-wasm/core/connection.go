@@ -2,7 +2,7 @@ package core
 
 import (
 	"fmt"
-	"slices"
+	"sort"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -502,7 +502,7 @@ func (c *Core) dropConnection() {
 		}
 		delete(c.reqs, id)
 	}
-	slices.Sort(creates) // in the order they were asked for, before any asked since
+	sort.Slice(creates, func(i, j int) bool { return creates[i] < creates[j] }) // in the order they were asked for, before any asked since
 	again := make([]queuedGroup, 0, len(creates)+len(c.groupQueue))
 	for _, id := range creates {
 		again = append(again, queuedGroup{op: c.reqs[id].op, req: c.reqs[id].group})

@@ -128,7 +128,7 @@ func (c *Core) saveAccount() {
 	for id := range c.acct.hidden {
 		a.Hidden = append(a.Hidden, id)
 	}
-	sort.Strings(a.Hidden)
+	sortStrings(a.Hidden)
 	c.meta.Account = a
 	c.saveMeta()
 }

@@ -421,7 +421,7 @@ func (c *Core) queueGaps() {
 			gaps = append(gaps, id)
 		}
 	}
-	sort.Strings(gaps) // one order, so a seeded run replays
+	sortStrings(gaps) // one order, so a seeded run replays
 	for _, id := range gaps {
 		c.queueFill(id)
 	}

@@ -228,3 +228,11 @@ func (c *Core) newID() string {
 func invalid(msg string) *proto.Error {
 	return &proto.Error{Code: proto.CodeInvalidArgument, Message: msg}
 }
+
+// sortStrings sorts s in increasing order. The core sorts with sort.Slice,
+// not the generic slices.Sort (which sort.Strings calls): each element type
+// given to a generic sort links its own copy of pdqsort into parley.wasm,
+// about 20 KB of code each, where sort.Slice is one copy for every type.
+func sortStrings(s []string) {
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+}

@@ -13,7 +13,7 @@ import (
 // harness drives a Core like a driver would, with a scripted relay: it keeps
 // the frames the core wrote and the events it emitted.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	c      *Core
 	now    time.Time
 	store  *testStore
@@ -24,7 +24,7 @@ type harness struct {
 	done   map[uint64]Action
 }
 
-func newHarness(t *testing.T, snap Snapshot) *harness {
+func newHarness(t testing.TB, snap Snapshot) *harness {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	c, err := New(Config{DeviceID: "dev1", Rand: rng.Uint64, Heartbeat: time.Second}, snap)

@@ -55,29 +55,34 @@ func (c *Core) SendWith(now time.Time, id, conv, msgType, text string, body []by
 	if a, b, ok := proto.P2PMembers(conv); ok && c.meta.UserID != "" && a != c.meta.UserID && b != c.meta.UserID {
 		return 0, Message{}, &proto.Error{Code: proto.CodeForbidden, Message: "not a member of " + conv}
 	}
-	e := &OutboxEntry{Order: c.meta.NextOrder, Message: Message{
-		ID: "local:" + id, ClientID: id, ConvID: conv, Sender: c.meta.UserID, Device: c.meta.DeviceID,
-		Type: msgType, Text: text, Body: append([]byte(nil), body...),
-		CreatedAt: now.UnixMilli(), LocalTime: now.UnixMilli(), Status: StatusPending,
-		ReplyTo: opt.ReplyTo, Mentions: append([]string(nil), opt.Mentions...),
-	}}
+	op, e := c.enqueue(now, Message{ClientID: id, ConvID: conv, Type: msgType, Text: text, Body: append([]byte(nil), body...),
+		ReplyTo: opt.ReplyTo, Mentions: append([]string(nil), opt.Mentions...)})
+	c.pumpSends(now)
+	return op, e.Message, nil
+}
+
+// enqueue puts the new message m (its client id, conversation and content
+// set) in the outbox as pending, persists and announces it, and returns the
+// operation that its ack resolves.
+func (c *Core) enqueue(now time.Time, m Message) (uint64, *OutboxEntry) {
+	m.ID, m.Sender, m.Device = "local:"+m.ClientID, c.meta.UserID, c.meta.DeviceID
+	m.CreatedAt, m.LocalTime, m.Status = now.UnixMilli(), now.UnixMilli(), StatusPending
+	e := &OutboxEntry{Order: c.meta.NextOrder, Message: m}
 	c.meta.NextOrder++
 	c.saveMeta()
 	c.outbox = append(c.outbox, e)
-	c.byClient[id] = e
+	c.byClient[m.ClientID] = e
 	c.batch.OutboxPut = append(c.batch.OutboxPut, *e)
 	op := c.newOp()
-	c.sendOps[id] = append(c.sendOps[id], op)
+	c.sendOps[m.ClientID] = append(c.sendOps[m.ClientID], op)
 	// A new one-to-one conversation shows at once; a group this device does
 	// not know appears once the relay accepts the message, so a send to a
 	// group that does not exist (or is not ours) leaves no conversation.
-	if _, ok := c.convs[conv]; !ok && proto.KindOf(conv) == proto.KindP2P {
-		c.convChanged(c.conv(conv))
+	if _, ok := c.convs[m.ConvID]; !ok && proto.KindOf(m.ConvID) == proto.KindP2P {
+		c.convChanged(c.conv(m.ConvID))
 	}
-	m := e.Message
 	c.emit(Event{Kind: EventMessage, Message: &m})
-	c.pumpSends(now)
-	return op, e.Message, nil
+	return op, e
 }
 
 // Resend puts a failed message back in line. The operation resolves on ack,

@@ -1,8 +1,7 @@
 package core
 
 import (
-	"slices"
-	"strings"
+	"sort"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -327,14 +326,14 @@ func (c *Core) saveProfiles() {
 		all = append(all, e)
 	}
 	if len(all) > MaxStoredProfiles {
-		slices.SortFunc(all, func(a, b cachedProfile) int { return b.at.Compare(a.at) })
+		sort.Slice(all, func(i, j int) bool { return all[i].at.After(all[j].at) })
 		all = all[:MaxStoredProfiles]
 	}
 	ps := make([]Profile, len(all))
 	for i, e := range all {
 		ps[i] = e.p
 	}
-	slices.SortFunc(ps, func(a, b Profile) int { return strings.Compare(a.User, b.User) })
+	sort.Slice(ps, func(i, j int) bool { return ps[i].User < ps[j].User })
 	c.meta.Profiles = ps
 	c.saveMeta()
 }
