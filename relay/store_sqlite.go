@@ -230,14 +230,12 @@ var migrations = []string{
 }
 
 // walCheckpointPages is how many pages the WAL holds before a commit
-// copies them into the database file (SQLite's default is 1,000). A
-// checkpoint writes each page once however often the WAL holds it, so a
-// longer WAL writes the pages that every message dirties (its conversation,
-// the tail of the change index) fewer times: at 1,000 pages a relay busy
-// with one-to-one messages checkpoints every 200-300 messages, and the
-// checkpoints took a fifth of the writer's CPU. The WAL file grows to some
-// 40 MB and stays that size.
-const walCheckpointPages = 10000
+// copies them into the database file: SQLite's default. A longer WAL
+// (10,000 pages) spent less CPU per message in the store benchmark, but in
+// the relay benchmark the commit that runs the larger checkpoint holds up
+// every ack behind it, and one-to-one traffic near the knee delivered less
+// (docs/benchmarks.md, "p2p: the relay's cost per message").
+const walCheckpointPages = 1000
 
 // writerCacheKiB is the writer connection's page cache (SQLite's default
 // is 2,000 KiB). Every message writes a page of its conversation's
