@@ -333,6 +333,7 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 		rep.Strange += r.Strange
 		rep.Unacked += r.Unacked
 		rep.RefusedOwed += r.RefusedOwed
+		rep.Resent += r.Resent
 		rep.SendErrs += r.SendErrs
 		rep.PeekFails += r.PeekFails
 		for k, v := range r.Refused {
@@ -405,7 +406,7 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 		run.note("the generator fell behind: %d sends in the window against %.0f offered", rep.SentWin, offered)
 	}
 	if refused > 0 {
-		run.note("refused sends by code: %v", rep.Refused)
+		run.note("refused sends by code: %v; %d refused sends written again after the retry hint, oldest first, new messages held meanwhile (as the SDK's outbox does)", rep.Refused, rep.Resent)
 	}
 	if closed > 0 {
 		run.note("connections closed by the relay, by code: %v", rep.Closed)

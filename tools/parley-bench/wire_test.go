@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/proto"
 )
@@ -121,5 +122,30 @@ func TestWireFrames(t *testing.T) {
 	b.rd.wrote(copy(b.rd.space(), []byte{0x82, 0x81, 0, 0, 0, 0, 0}))
 	if w.frames(b, 1900) {
 		t.Fatal("a masked server frame was read")
+	}
+}
+
+// A talker holds its new messages for the retry hint after a refusal, then
+// resends the refused ones oldest first, as the SDK's outbox does.
+func TestWireRetry(t *testing.T) {
+	t.Parallel()
+	var r wireRetry
+	t0 := time.Unix(100, 0)
+	if _, ok, hold := r.next(t0); ok || hold {
+		t.Fatalf("nothing refused: ok %v hold %v", ok, hold)
+	}
+	r.refused(7, t0)
+	r.refused(3, t0.Add(time.Millisecond))
+	if _, ok, hold := r.next(t0.Add(wireRetryAfter - time.Millisecond)); ok || !hold {
+		t.Fatalf("within the hint: ok %v hold %v, want a hold", ok, hold)
+	}
+	for _, want := range []int{3, 7} {
+		k, ok, _ := r.next(t0.Add(wireRetryAfter))
+		if !ok || k != want {
+			t.Fatalf("resend %d %v, want %d", k, ok, want)
+		}
+	}
+	if _, ok, hold := r.next(t0.Add(wireRetryAfter)); ok || hold {
+		t.Fatalf("all resent: ok %v hold %v", ok, hold)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +84,7 @@ type wireReport struct {
 	// RefusedOwed is the deliveries the refused sends would have been owed:
 	// their senders were told, so they are not lost.
 	RefusedOwed int64            `json:"refused_owed"`
+	Resent      int64            `json:"resent"` // refused sends written again (wireRetry)
 	SendErrs    int64            `json:"send_errors"`
 	Refused     map[string]int64 `json:"refused,omitempty"` // error replies by code
 	Closed      map[string]int64 `json:"closed,omitempty"`  // connections the relay closed, by code
@@ -183,6 +185,51 @@ type wireBot struct {
 	in   map[string]bool
 
 	created chan error // the reply to this bot's CreateGroup
+
+	// Refused sends, as an SDK's outbox keeps them: resent oldest first
+	// after the relay's retry hint, before anything new (wireRetry).
+	retry wireRetry
+}
+
+// wireRetryAfter is how long a talker waits after a refusal (4301) before
+// it resends: the relay's default retry hint, which the SDK honours.
+const wireRetryAfter = 200 * time.Millisecond
+
+// wireRetry is a talker's refused sends. The relay refuses every later send
+// of a connection once one was refused, until the client resends one it was
+// refused (its order guard), so a talker that sent on regardless would be
+// refused for the rest of the run: like the SDK, it holds its new messages
+// while it waits, then resends the refused ones oldest first.
+type wireRetry struct {
+	mu sync.Mutex
+	ks []int     // refused message indexes, oldest first
+	at time.Time // not before then
+}
+
+// refused records that message k was refused.
+func (r *wireRetry) refused(k int, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ks) == 0 {
+		r.at = now.Add(wireRetryAfter)
+	}
+	r.ks = append(r.ks, k)
+}
+
+// next returns the refused message to resend now (ok), or whether the
+// talker must hold its new messages (hold).
+func (r *wireRetry) next(now time.Time) (k int, ok, hold bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ks) == 0 {
+		return 0, false, false
+	}
+	if now.Before(r.at) {
+		return 0, false, true
+	}
+	slices.Sort(r.ks)
+	k, r.ks = r.ks[0], r.ks[1:]
+	return k, true, false
 }
 
 // wireWorker is the worker process.
@@ -583,6 +630,9 @@ func (w *wireRun) frame(b *wireBot, m []byte, now int64) {
 		}
 		if k := int(p.ID) - 1; k >= 0 && k < b.n {
 			b.ackAt[k].Store(-1)
+			if code == proto.CodeBusy {
+				b.retry.refused(k, time.Now())
+			}
 		}
 		w.mu.Lock()
 		w.rep.Refused[strconv.Itoa(int(code))]++
@@ -713,6 +763,14 @@ func (w *wireRun) talk(ctx context.Context, b *wireBot, first time.Time, every t
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for k := 0; k < b.n && time.Now().Before(end); k++ {
+		if rk, ok, hold := b.retry.next(time.Now()); ok || hold {
+			if ok && !w.resend(b, rk) {
+				return
+			}
+			k-- // this tick sent no new message
+			<-tick.C
+			continue
+		}
 		ci := 0
 		if len(b.convs) > 1 {
 			ci = b.rng.IntN(len(b.convs))
@@ -733,6 +791,27 @@ func (w *wireRun) talk(ctx context.Context, b *wireBot, first time.Time, every t
 		}
 		<-tick.C
 	}
+}
+
+// resend writes refused message k again, with its client id and its first
+// send time (its latency counts the refusal and the wait), and reports
+// whether the talker may go on.
+func (w *wireRun) resend(b *wireBot, k int) bool {
+	ci := int(b.convOf[k])
+	at := b.sentAt[k].Load()
+	f := proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(k + 1), Body: &proto.Send{
+		ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wireText(k, at, false)}})
+	b.ackAt[k].Store(0)
+	if err := b.write(f); err != nil {
+		w.mu.Lock()
+		w.rep.SendErrs++
+		w.mu.Unlock()
+		return false
+	}
+	w.mu.Lock()
+	w.rep.Resent++
+	w.mu.Unlock()
+	return true
 }
 
 // report tallies the run.
