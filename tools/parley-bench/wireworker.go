@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -819,6 +820,10 @@ func (w *wireRun) report() wireReport {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r := w.rep
+	// The maps are the run's own, still written by the poll loop (a close
+	// can arrive after the report): the report gets copies.
+	r.Refused, r.Closed = maps.Clone(w.rep.Refused), maps.Clone(w.rep.Closed)
+	r.Deliver, r.First, r.Ack = maps.Clone(w.rep.Deliver), maps.Clone(w.rep.First), maps.Clone(w.rep.Ack)
 	r.Unique = w.unique.Load()
 	r.CPU = w.cpu
 	for _, b := range w.bots {
