@@ -66,7 +66,18 @@ test('useMessages: newest page first, loadOlder back to seq 1, live messages and
   await alice.sendText(conv, 'live from alice');
   await eventually(() => last(seen).messages.at(-1)?.text === 'live from alice', 10000, 'live message');
   const mark = seen.length;
-  const own = await dan.sendText(conv, 'from dan');
+  // The relay is stopped while dan sends, so the pending copy renders
+  // before any ack can arrive (otherwise React may fold both into one
+  // render when the ack is quick).
+  relay.signal('SIGSTOP');
+  let sending;
+  try {
+    sending = dan.sendText(conv, 'from dan');
+    await eventually(() => last(seen).messages.at(-1)?.status === 'pending' && last(seen).messages.at(-1).text === 'from dan', 10000, 'own message pending');
+  } finally {
+    relay.signal('SIGCONT');
+  }
+  const own = await sending;
   await eventually(() => last(seen).messages.at(-1)?.status === 'sent' && last(seen).messages.at(-1).text === 'from dan', 10000, 'own message sent');
   const renders = seen.slice(mark).map((r) => r.messages.filter((m) => m.clientId === own.clientId));
   assert.ok(renders.some((r) => r.length === 1 && r[0].status === 'pending'), 'the pending message showed before its ack');
