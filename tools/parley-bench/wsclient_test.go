@@ -85,25 +85,13 @@ func TestWSReader(t *testing.T) {
 	stream = append(stream, serverFrame(true, wsClose, []byte{0x03, 0xe8})...)
 	want := []string{"2:one", "9:p", "1:two " + strings.Repeat("2", 5000), "8:\x03\xe8"}
 	for _, chunk := range []int{1, 2, 3, 7, 100, 4096, len(stream)} {
-		r := newWSReader(16)
-		var got []string
+		var parts [][]byte
 		for i := 0; i < len(stream); i += chunk {
-			part := stream[i:min(i+chunk, len(stream))]
-			for len(part) > 0 {
-				n := copy(r.space(), part)
-				r.wrote(n)
-				part = part[n:]
-			}
-			for {
-				op, p, ok, err := r.next()
-				if err != nil {
-					t.Fatalf("chunk %d: %v", chunk, err)
-				}
-				if !ok {
-					break
-				}
-				got = append(got, string('0'+op)+":"+string(p))
-			}
+			parts = append(parts, stream[i:min(i+chunk, len(stream))])
+		}
+		got, err := readParts(newWSReader(16), parts...)
+		if err != nil {
+			t.Fatalf("chunk %d: %v", chunk, err)
 		}
 		if strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Fatalf("chunk %d: got %q", chunk, got)
@@ -225,6 +213,30 @@ func TestWSDialRefusesNonWebSocket(t *testing.T) {
 	}
 }
 
+// readParts feeds parts to r, one read each, and returns the messages it
+// takes apart ("op:payload", op as the digit '0'+op) up to the first
+// protocol error, which it returns.
+func readParts(r *wsReader, parts ...[]byte) (out []string, err error) {
+	for _, part := range parts {
+		for len(part) > 0 {
+			n := copy(r.space(), part)
+			r.wrote(n)
+			part = part[n:]
+		}
+		for {
+			op, p, ok, err := r.next()
+			if err != nil {
+				return out, err
+			}
+			if !ok {
+				break
+			}
+			out = append(out, string('0'+op)+":"+string(p))
+		}
+	}
+	return out, nil
+}
+
 // FuzzWSReader feeds untrusted server bytes to the reader, split in two
 // reads at every point the fuzzer picks: it must not panic, must bound what
 // it returns, and must read the same messages however the bytes are split.
@@ -235,29 +247,15 @@ func FuzzWSReader(f *testing.F) {
 	f.Add(serverFrame(true, wsBinary, make([]byte, 300)), uint16(200))
 	f.Add([]byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}, uint16(5))
 	f.Fuzz(func(t *testing.T, b []byte, split uint16) {
-		read := func(parts ...[]byte) (out []string, err error) {
-			r := newWSReader(8)
-			for _, part := range parts {
-				for len(part) > 0 {
-					n := copy(r.space(), part)
-					r.wrote(n)
-					part = part[n:]
-				}
-				for {
-					op, p, ok, err := r.next()
-					if err != nil {
-						return out, err
-					}
-					if !ok {
-						break
-					}
-					if len(p) > wsMaxMessage || (op >= wsClose && len(p) > 125) {
-						t.Fatalf("op %d with %d bytes", op, len(p))
-					}
-					out = append(out, string('0'+op)+":"+string(p))
+		read := func(parts ...[]byte) ([]string, error) {
+			out, err := readParts(newWSReader(8), parts...)
+			for _, m := range out {
+				op, n := m[0]-'0', len(m)-2
+				if n > wsMaxMessage || (op >= wsClose && n > 125) {
+					t.Fatalf("op %d with %d bytes", op, n)
 				}
 			}
-			return out, nil
+			return out, err
 		}
 		whole, err1 := read(b)
 		s := int(split) % (len(b) + 1)
