@@ -3,6 +3,8 @@ package relay
 import (
 	"cmp"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,7 +124,7 @@ func (e *sessionEnv) sweepReleases() func() {
 		return func() {}
 	}
 	return func() {
-		for _, token := range sortedTokens(left) {
+		for _, token := range slices.Sorted(maps.Keys(left)) {
 			e.releaseAttachment(left[token], token)
 		}
 	}

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"sort"
 )
 
 // BlobReleaser keeps the attachment blobs a recall or a delete for everyone
@@ -97,17 +96,6 @@ func (s *SQLiteStore) DoneBlobRelease(ctx context.Context, token string) error {
 		return err
 	})
 	return wrapStoreErr("done blob release", err)
-}
-
-// sortedTokens returns the tokens of releases in order, for a sweep that
-// goes through them the same way each time.
-func sortedTokens(releases map[string]string) []string {
-	out := make([]string, 0, len(releases))
-	for t := range releases {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // pairRows is what scanPairs reads: database/sql's and pgx's rows alike.

@@ -31,6 +31,8 @@ import (
 	"sync"
 	"syscall/js"
 	"time"
+
+	"github.com/parley-im/parley/relay/edge/internal/jsx"
 )
 
 // Name is the driver's name for sql.Open.
@@ -165,9 +167,7 @@ func toJS(v driver.Value) (any, error) {
 	case string:
 		return v, nil
 	case []byte:
-		u := js.Global().Get("Uint8Array").New(len(v))
-		js.CopyBytesToJS(u, v)
-		return u.Get("buffer"), nil
+		return jsx.Uint8Array(v).Get("buffer"), nil
 	case time.Time:
 		return v.UnixNano(), nil
 	}
@@ -248,8 +248,6 @@ func (r *rows) Next(dest []driver.Value) error {
 	return nil
 }
 
-var arrayBuffer = js.Global().Get("ArrayBuffer")
-
 func fromJS(v js.Value) driver.Value {
 	switch v.Type() {
 	case js.TypeNull, js.TypeUndefined:
@@ -268,13 +266,7 @@ func fromJS(v js.Value) driver.Value {
 		}
 		return int64(0)
 	case js.TypeObject:
-		u := v
-		if v.InstanceOf(arrayBuffer) {
-			u = js.Global().Get("Uint8Array").New(v)
-		}
-		b := make([]byte, u.Get("length").Int())
-		js.CopyBytesToGo(b, u)
-		return b
+		return jsx.Bytes(v)
 	}
 	return nil
 }

@@ -385,9 +385,7 @@ func (c *conn) Write(frame []byte) bool {
 		return true
 	}
 	c.mu.Unlock()
-	u := js.Global().Get("Uint8Array").New(len(frame))
-	js.CopyBytesToJS(u, frame)
-	c.o.send.Invoke(c.id, u)
+	c.o.send.Invoke(c.id, jsx.Uint8Array(frame))
 	return true
 }
 
@@ -404,9 +402,7 @@ func (c *conn) Close(code proto.Code, reason string) {
 	c.mu.Unlock()
 	if !dead {
 		f := proto.MustEncode(proto.Frame{Type: proto.TypeClose, Body: &proto.Close{Code: code, Reason: proto.Clip(reason, proto.MaxReasonBytes)}})
-		u := js.Global().Get("Uint8Array").New(len(f))
-		js.CopyBytesToJS(u, f)
-		c.o.send.Invoke(c.id, u)
+		c.o.send.Invoke(c.id, jsx.Uint8Array(f))
 		c.o.close.Invoke(c.id, int(code), proto.ClipReason(reason))
 	}
 	c.o.mu.Lock()
