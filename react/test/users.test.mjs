@@ -38,7 +38,8 @@ test('useProfile: read from the client, then a change pushed by the relay', asyn
   const seen = [];
   const { client, open: subs } = counted(bob);
   const view = mount(client, h(probe(seen, () => ({ one: hooks.useProfile('ralice'), many: hooks.useProfiles(['ralice', 'rbob']) }))));
-  await eventually(() => last(seen)?.one?.nickname === 'Alice', 10000, 'nickname read');
+  // The two hooks load on their own: wait for both.
+  await eventually(() => last(seen)?.one?.nickname === 'Alice' && !last(seen).many.loading, 10000, 'nickname read, list loaded');
   assert.deepEqual(last(seen).many.profiles.map((p) => p.user), ['ralice', 'rbob']);
   assert.equal(last(seen).many.loading, false);
   await alice.setProfile({ nickname: 'Alice L.' });
