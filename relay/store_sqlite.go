@@ -675,7 +675,8 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 			m.MsgType, m.Text, body, m.CreatedAt); err != nil {
 			return nil, err
 		}
-		if err := s.applyLifecycle(c, &m); err != nil {
+		released, err := s.applyLifecycle(c, &m, req.Release)
+		if err != nil {
 			return nil, err
 		}
 		// What a user sent, they have read: own messages never count as
@@ -683,7 +684,7 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 		// position covers this change of the sender's state too.
 		reads[change{req.Sender, m.ConvID}] = m.Seq
 		stored[key] = m
-		out[i] = AppendResult{Message: m, Members: c.members}
+		out[i] = AppendResult{Message: m, Members: c.members, Released: released}
 	}
 	changed := make([]string, 0, len(convs))
 	for id, c := range convs {
