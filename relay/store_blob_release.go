@@ -94,7 +94,7 @@ func (s *SQLiteStore) BlobReleases(ctx context.Context) (map[string]string, erro
 // DoneBlobRelease implements BlobReleaser.
 func (s *SQLiteStore) DoneBlobRelease(ctx context.Context, token string) error {
 	err := s.writeTx(ctx, func(func() uint64) error {
-		_, err := s.ws.blobDone.exec(token)
+		err := s.ws.blobDone.exec(token)
 		return err
 	})
 	return wrapStoreErr("done blob release", err)

@@ -119,7 +119,7 @@ func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message, release b
 	// The message's own extras (reply, mentions, target), beside the
 	// columns every message has.
 	if x := encodeExtras(ev); x != nil {
-		if _, err := st.setExt.exec(x, ev.ConvID, int64(ev.Seq)); err != nil {
+		if err := st.setExt.exec(x, ev.ConvID, int64(ev.Seq)); err != nil {
 			return "", err
 		}
 	}
@@ -132,7 +132,7 @@ func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message, release b
 	}
 	if release {
 		if released = erasedAttachment(&t, ev); released != "" {
-			if _, err := s.ws.blobAdd.exec(releaseToken(ev), released); err != nil {
+			if err := s.ws.blobAdd.exec(releaseToken(ev), released); err != nil {
 				return "", err
 			}
 		}
@@ -145,7 +145,7 @@ func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message, release b
 	if x := encodeExtras(&t); x != nil {
 		ext = x
 	}
-	if _, err := st.setTarget.exec(t.Text, body, ext, t.ConvID, int64(t.Seq)); err != nil {
+	if err := st.setTarget.exec(t.Text, body, ext, t.ConvID, int64(t.Seq)); err != nil {
 		return "", err
 	}
 	if !t.Recalled {
@@ -168,7 +168,7 @@ func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message, release b
 		return "", err
 	}
 	for _, seq := range clear {
-		if _, err := st.clearEdit.exec(ev.ConvID, seq); err != nil {
+		if err := st.clearEdit.exec(ev.ConvID, seq); err != nil {
 			return "", err
 		}
 	}
@@ -178,7 +178,7 @@ func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message, release b
 // peerReadMoved gives a p2p conversation the position of a read cursor's
 // move, pos: the other member's view (its peerReadSeq) changed with it.
 func (s *SQLiteStore) peerReadMoved(conv string, pos int64) error {
-	_, err := s.ws.life.peerPos.exec(pos, conv)
+	err := s.ws.life.peerPos.exec(pos, conv)
 	return err
 }
 
