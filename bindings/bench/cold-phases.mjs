@@ -53,7 +53,7 @@ export async function coldStart(page, url) {
     const list = await P.client.conversations();
     ph.list = performance.now();
     ph.instantiated = ph.instantiateStreamingDone ?? ph.instantiateDone;
-    ph.streaming = ph.instantiateStreamingDone !== undefined ? 1 : 0;
+    ph.streaming = ph.instantiateStreamingDone !== undefined || ph.compileStreamingDone !== undefined ? 1 : 0;
     const wasm = performance.getEntriesByType('resource').find((e) => e.name.endsWith('parley.wasm'));
     if (wasm) {
       ph.wasmRequest = wasm.requestStart || wasm.startTime;
