@@ -35,6 +35,10 @@ type object struct {
 	dead  bool // replaced by a newer incarnation of the same object
 }
 
+// objectNode is the relay node id of every Durable Object: each object is
+// the only node of its own storage.
+const objectNode = "object"
+
 var (
 	objMu   sync.Mutex
 	objects = map[string]*object{}
@@ -69,6 +73,14 @@ func serveObjects(binding js.Value) {
 		}
 		id, msg, binary := a[1].String(), jsx.Bytes(a[2]), a[3].Bool()
 		return o.frame(id, msg, binary)
+	})
+	// settle is called once the sockets kept across hibernation are
+	// restored: the presence counts become exactly their sessions.
+	fn("settle", func(a []js.Value) any {
+		if o := lookup(a[0].String()); o != nil {
+			o.srv.RestartPresence()
+		}
+		return nil
 	})
 	fn("gone", func(a []js.Value) any {
 		if o := lookup(a[0].String()); o != nil {
@@ -190,8 +202,11 @@ func openObject(id string, host js.Value) error {
 	}
 	opts.Store = store
 	// One node per object, which hibernates: a lease it cannot renew
-	// while asleep would end its users' presence.
+	// while asleep would end its users' presence. Its id stays the same
+	// across incarnations, so that the counts an earlier one left are its
+	// own to replace (settle).
 	opts.NodeLease = -1
+	opts.NodeID = objectNode
 	if cloudflare.GetBinding(uploadsBinding).Truthy() {
 		// The same bucket as the front door's uploads: a Send naming an
 		// attachment is checked against it, and a recall deletes its blob.
