@@ -284,8 +284,20 @@ func OpenSQLite(dir string, o SQLiteOptions) (*SQLiteStore, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", dsn("_pragma", "journal_mode(WAL)", "_pragma", "synchronous("+syncMode+")", "_txlock", "immediate",
-		"_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walCheckpointPages), "_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB)))
+	writer := []string{"_pragma", "journal_mode(WAL)", "_pragma", "synchronous(" + syncMode + ")", "_txlock", "immediate",
+		"_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walCheckpointPages), "_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB)}
+	if syncMode == "FULL" {
+		// One pwrite per commit instead of two per WAL page
+		// (store_sqlite_walvfs.go); it relies on every commit syncing.
+		vfs, err := writerVFS()
+		if err != nil {
+			return nil, err
+		}
+		if vfs != "" {
+			writer = append(writer, "vfs", vfs)
+		}
+	}
+	w, err := sql.Open("sqlite", dsn(writer...))
 	if err != nil {
 		return nil, fmt.Errorf("relay: open store: %w", err)
 	}
