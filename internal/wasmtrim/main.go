@@ -194,6 +194,11 @@ func trim(b []byte, keepLines bool) ([]byte, stats, error) {
 		if off < 0 || off+funcFixedLen > len(pcln) {
 			return nil, st, fmt.Errorf("function %d: record out of range", f)
 		}
+		// The record starts with the entry the lookup table gives: a
+		// record layout this does not know fails here.
+		if u32(pcln, off) != u32(pcln, 8*f) {
+			return nil, st, fmt.Errorf("function %d: record does not match the function table (a Go release whose layout this does not know?)", f)
+		}
 		funcs[f] = off
 		npc := int(u32(pcln, off+funcNPCData))
 		if npc > 64 || off+funcFixedLen+4*npc > len(pcln) {
