@@ -26,13 +26,18 @@ import (
 // relay.Server on the object's own SQLite storage and its connections,
 // keyed by the ids the JavaScript side gives its WebSockets.
 type object struct {
-	id    string
-	srv   *relay.Server
-	send  js.Value // send(conn, Uint8Array)
-	close js.Value // close(conn, code, reason)
-	mu    sync.Mutex
-	conns map[string]*conn
-	dead  bool // replaced by a newer incarnation of the same object
+	id  string
+	srv *relay.Server
+	// routes are what the front door forwards to the object: GET /healthz
+	// and the admin API. The relay's other routes are not served here:
+	// the WebSocket reaches the object through the JavaScript entry, and
+	// the front door serves the uploads itself.
+	routes http.Handler
+	send   js.Value // send(conn, Uint8Array)
+	close  js.Value // close(conn, code, reason)
+	mu     sync.Mutex
+	conns  map[string]*conn
+	dead   bool // replaced by a newer incarnation of the same object
 }
 
 // objectNode is the relay node id of every Durable Object: each object is
@@ -89,9 +94,9 @@ func serveObjects(binding js.Value) {
 		return nil
 	})
 	// http serves a request the front door forwarded (method, path and
-	// query, headers as [name, value] pairs, body or null): /admin/ is the
-	// relay's admin API, the rest its public handler (/healthz). It
-	// resolves to {status, headers, body}.
+	// query, headers as [name, value] pairs, body or null): GET /healthz
+	// and the admin API (object.routes). It resolves to {status, headers,
+	// body}.
 	fn("http", func(a []js.Value) any {
 		o := lookup(a[0].String())
 		method, target, headers, body := a[1].String(), a[2].String(), a[3], a[4]
@@ -113,11 +118,7 @@ func serveObjects(binding js.Value) {
 			}
 			req.RemoteAddr = "front-door"
 			rec := httptest.NewRecorder()
-			var h http.Handler = o.srv.Handler()
-			if strings.HasPrefix(req.URL.Path, "/admin/") {
-				h = o.srv.AdminHandler()
-			}
-			h.ServeHTTP(rec, req)
+			o.routes.ServeHTTP(rec, req)
 			hs := js.Global().Get("Array").New()
 			for k, vs := range rec.Header() {
 				for _, v := range vs {
@@ -220,7 +221,10 @@ func openObject(id string, host js.Value) error {
 		store.Close()
 		return err
 	}
-	o := &object{id: id, srv: srv, send: host.Get("send"), close: host.Get("close"), conns: map[string]*conn{}}
+	routes := http.NewServeMux()
+	routes.Handle("GET /healthz", srv.Handler())
+	routes.Handle("/admin/", srv.AdminHandler())
+	o := &object{id: id, srv: srv, routes: routes, send: host.Get("send"), close: host.Get("close"), conns: map[string]*conn{}}
 	objMu.Lock()
 	objects[id] = o
 	objMu.Unlock()
