@@ -16,13 +16,6 @@ type commitReq struct {
 	id     uint64    // the Send's request id
 	readAt time.Time // when its frame was read, for the ack latency metric
 	size   int64     // what admission counted for it
-	// release is the attachment of the message a recall or delete erases
-	// (session_lifecycle.go): once the event is stored, its blob is
-	// deleted unless another message still carries it.
-	release string
-	// releaseToken is release's record in the store (BlobReleaser), ""
-	// for none.
-	releaseToken string
 }
 
 // committer is the group committer: one goroutine that takes whatever sends
@@ -210,8 +203,10 @@ func (c *committer) complete(r *commitReq, res AppendResult) {
 		c.fan.publish(res.Members, r.from.id, proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: dm}}))
 		c.metrics.fanoutLatency.observe(since(began))
 		c.hooks.message(*m, res.Members)
-		if r.release != "" && !r.from.env.holdReleases.Load() {
-			go r.from.env.releaseAttachment(r.release, r.releaseToken)
+		// An attachment the event erased (session_lifecycle.go): its blob
+		// is deleted unless another message still carries it.
+		if res.Released != "" && !r.from.env.holdReleases.Load() {
+			go r.from.env.releaseAttachment(res.Released, releaseToken(m))
 		}
 	}
 }

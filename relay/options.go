@@ -251,7 +251,8 @@ type Options struct {
 	// third of it. A node that dies without a word has its users offline
 	// within NodeLease plus a third of it. At least 1 s. Defaults to 15 s;
 	// negative turns leases off (the edge relay, one node that hibernates):
-	// then the counts of a dead node stay in the store.
+	// then the counts of a dead node stay in the store until the node,
+	// started again under the same NodeID, calls Server.RestartPresence.
 	NodeLease time.Duration
 
 	// AdminSecret turns on the admin API (AdminHandler, /admin/v1/...): a

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -124,6 +125,12 @@ type presenceTracker struct {
 	local   map[string]int      // sessions per user on this node
 	dirty   map[string]struct{} // users whose count the store may not have yet
 	wake    chan struct{}       // one slot: dirty has users
+
+	// restarter, for a node without a lease (NodeLease < 0) on a store
+	// that has it: restart replaces the counts of the node's earlier run
+	// (Server.RestartPresence asks for it through restartReq).
+	restarter  NodeRestarter
+	restartReq chan struct{} // one slot
 	stopped chan struct{}       // closed by stop
 	done    chan struct{}       // closed when run returns
 }
@@ -132,7 +139,8 @@ func newPresenceTracker(ctx context.Context, store Store, fan *fanout, hooks *we
 	p := &presenceTracker{
 		node: o.NodeID, lease: o.NodeLease, fan: fan, hooks: hooks, ctx: ctx, log: o.Logger,
 		local: make(map[string]int), dirty: make(map[string]struct{}),
-		wake: make(chan struct{}, 1), stopped: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), restartReq: make(chan struct{}, 1),
+		stopped: make(chan struct{}), done: make(chan struct{}),
 	}
 	if p.node == "" {
 		p.node = randomHex(8)
@@ -140,6 +148,9 @@ func newPresenceTracker(ctx context.Context, store Store, fan *fanout, hooks *we
 	p.store, _ = store.(PresenceStore)
 	if p.store != nil && p.lease > 0 {
 		p.leases, _ = store.(NodeLeases)
+	}
+	if p.store != nil && p.lease < 0 {
+		p.restarter, _ = store.(NodeRestarter)
 	}
 	go p.run()
 	return p
@@ -197,6 +208,16 @@ func (p *presenceTracker) run() {
 		case <-tick:
 			p.renew()
 			continue
+		case <-p.restartReq:
+			for !p.restart() {
+				select {
+				case <-time.After(time.Second):
+				case <-p.stopped:
+					p.end()
+					return
+				}
+			}
+			continue
 		case <-p.stopped:
 			p.end()
 			return
@@ -239,6 +260,47 @@ func (p *presenceTracker) begin() bool {
 			return false
 		}
 	}
+}
+
+// requestRestart asks the tracker to restart the node's counts (restart);
+// nothing without a restarter.
+func (p *presenceTracker) requestRestart() {
+	if p.restarter == nil {
+		return
+	}
+	select {
+	case p.restartReq <- struct{}{}:
+	default:
+	}
+}
+
+// restart makes the sessions this node holds now its only counts in the
+// store, in place of whatever its earlier run left there (that run may have
+// died without a word, or held sockets that closed while the node was
+// asleep), and tells the watchers of the users who went offline by it. It
+// runs on the tracker's goroutine, so no flush interleaves; false when the
+// store failed (the caller tries again).
+func (p *presenceTracker) restart() bool {
+	p.mu.Lock()
+	counts := maps.Clone(p.local)
+	dirty := maps.Clone(p.dirty)
+	clear(p.dirty) // the restart writes every count of this node
+	p.mu.Unlock()
+	gone, err := p.restarter.RestartNode(p.ctx, p.node, counts, time.Now().UnixMilli())
+	if err != nil {
+		if p.ctx.Err() == nil {
+			p.log.Warn("presence: restarting the node's counts failed", "node", p.node, "err", err)
+		}
+		p.mu.Lock()
+		maps.Copy(p.dirty, dirty)
+		p.mu.Unlock()
+		return p.ctx.Err() != nil
+	}
+	if len(gone) > 0 {
+		p.log.Info("presence: users held only by this node's earlier run went offline", "users", len(gone))
+	}
+	p.offline(gone)
+	return true
 }
 
 // renew renews the node's lease and reclaims the counts of dead nodes. A

@@ -269,6 +269,18 @@ func (s *Server) Open(t Transport, info ConnInfo) *Session {
 	return sess
 }
 
+// RestartPresence is for a node without a lease (Options.NodeLease < 0)
+// that is the only node of its store and starts again holding sessions it
+// restored itself (the Workers relay's Durable Object, woken from
+// hibernation with the WebSockets it kept): once every restored session is
+// open, it makes this node's session counts in the store exactly the
+// sessions held now. Users counted only by the node's earlier run — whose
+// sockets closed while it was asleep, or who were connected when its
+// process died — go offline and their watchers are told; users still
+// connected see no change. It returns at once; the store is written by the
+// presence tracker, after the counts it has already taken.
+func (s *Server) RestartPresence() { s.env.presence.requestRestart() }
+
 // left forgets a session whose connection is over (see Session.Gone).
 func (s *Server) left(sess *Session) {
 	s.mu.Lock()

@@ -287,7 +287,7 @@ func (s *Session) handle(now time.Time, f proto.Frame) {
 	case *proto.Hello:
 		s.hello(now, f.ID, b)
 	case *proto.Send:
-		s.send(now, f.ID, b, 0, "", "")
+		s.send(now, f.ID, b, 0, false)
 	case *proto.Sync:
 		s.sync(f.ID, b)
 	case *proto.History:
@@ -448,7 +448,7 @@ func (s *Session) renew(now time.Time, id uint64, b *proto.Renew) {
 // send hands a Send (or an Amend, for a target seq above 0) to the
 // committer and returns at once: the committer
 // answers it (commit.go), so the reader never waits for a commit.
-func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64, release, releaseToken string) {
+func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64, release bool) {
 	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
 		s.replyErr(id, perr)
 		return
@@ -476,8 +476,8 @@ func (s *Session) send(now time.Time, id uint64, b *proto.Send, target uint64, r
 	}
 	r := &commitReq{
 		req: AppendRequest{Sender: s.user, Device: s.device, Send: *b, CreatedAt: now.UnixMilli(),
-			Target: target, RecallWindow: s.env.limits.recallWindow},
-		from: s, id: id, readAt: now, size: size, release: release, releaseToken: releaseToken,
+			Target: target, RecallWindow: s.env.limits.recallWindow, Release: release},
+		from: s, id: id, readAt: now, size: size,
 	}
 	if !s.env.commit.submit(r) {
 		s.env.admit.leave(s, size)

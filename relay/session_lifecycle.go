@@ -15,60 +15,36 @@ import (
 // amend hands an Amend to the committer as one more item of the
 // connection's ordered sends: the store decides the actor's right and
 // changes the target in the transaction that appends the event, and the
-// committer acks it and fans it out as it does a message.
+// committer acks it and fans it out as it does a message. A recall or a
+// delete for everyone asks the store to record, in that transaction, the
+// release of the attachment it erases (BlobReleaser), so that a record
+// exists exactly when the erasing event is stored.
 func (s *Session) amend(now time.Time, id uint64, b *proto.Amend) {
-	var release, token string
-	if b.Op == proto.MsgRecall || b.Op == proto.MsgDelete {
-		release = s.carried(b.ConvID, b.Target)
-	}
-	if br, ok := s.env.store.(BlobReleaser); ok && release != "" {
-		// Recorded before the event is stored: a relay stopping before
-		// the blob is deleted deletes it when it starts again.
-		token = randomHex(12)
-		if err := br.AddBlobRelease(s.env.ctx, token, release); err != nil {
-			s.env.log.Warn("attachment release: record", "id", release, "err", err)
-			token = ""
-		}
-	}
-	s.send(now, id, &proto.Send{ConvID: b.ConvID, ClientID: b.ClientID, MsgType: b.Op, Text: b.Text}, b.Target, release, token)
+	release := (b.Op == proto.MsgRecall || b.Op == proto.MsgDelete) && s.env.releasesBlobs()
+	s.send(now, id, &proto.Send{ConvID: b.ConvID, ClientID: b.ClientID, MsgType: b.Op, Text: b.Text}, b.Target, release)
 }
 
-// carried returns the id of the attachment message seq of conv carries,
-// as this session's user reads it; "" for none, for a relay without blob
-// store or attachment lookup, and when the message cannot be read (the
-// amend is then refused by the store anyway).
-func (s *Session) carried(conv string, seq uint64) string {
-	if _, ok := s.env.store.(AttachmentUser); !ok || s.env.blobs == nil || rules.AdmitParty(s.user, conv) != nil {
-		return ""
-	}
-	page, err := s.env.store.History(s.env.ctx, s.user, proto.History{ConvID: conv, After: seq - 1, Limit: 1})
-	if err != nil || len(page.Messages) == 0 {
-		return ""
-	}
-	m := page.Messages[0]
-	if m.Seq != seq || !proto.IsAttachmentType(m.MsgType) {
-		return ""
-	}
-	a, err := proto.UnmarshalAttachment(m.Body)
-	if err != nil {
-		return ""
-	}
-	return a.ID
+// releasesBlobs reports whether this relay deletes the blobs of erased
+// attachments: it has a blob store, and a store that tells whether an
+// attachment is still carried.
+func (e *sessionEnv) releasesBlobs() bool {
+	_, ok := e.store.(AttachmentUser)
+	return ok && e.blobs != nil
 }
 
 // releaseAttachment deletes the blob of attachment id once no stored
 // message carries it any more, leaving a tombstone so that a download
 // answers 4236 (gone) rather than a refusal, then drops the release's
-// record token (BlobReleaser; "" for none). It runs after a recall or a
-// delete for everyone was stored, off the committer, and at start for the
-// records a stopped relay left; a failure is logged and keeps the blob and
+// record token (BlobReleaser). It runs after a recall or a delete for
+// everyone was stored, off the committer, and at start for the records a
+// stopped relay left; a failure is logged and keeps the blob and
 // the record (nothing is lost that a message still needs).
 func (e *sessionEnv) releaseAttachment(id, token string) {
 	au, ok := e.store.(AttachmentUser)
 	if !ok || e.blobs == nil {
 		return
 	}
-	if e.deleteUnused(au, id) && token != "" {
+	if e.deleteUnused(au, id) {
 		if br, ok := e.store.(BlobReleaser); ok {
 			if err := br.DoneBlobRelease(e.ctx, token); err != nil {
 				e.log.Warn("attachment release: drop record", "id", id, "err", err)
@@ -110,9 +86,10 @@ func (e *sessionEnv) deleteUnused(au AttachmentUser, id string) bool {
 }
 
 // sweepReleases returns what goes through the release records a relay
-// left (stopped between storing a recall and deleting its blob, or with
-// the event never stored). They are listed now, at start, before any
-// session records one of its own.
+// left (stopped between storing a recall and deleting its blob). They are
+// listed now, at start, before any session records one of its own; a
+// record another relay on the same store writes is written with its
+// event, so a listed record's event is always stored.
 func (e *sessionEnv) sweepReleases() func() {
 	br, ok := e.store.(BlobReleaser)
 	if !ok || e.blobs == nil {

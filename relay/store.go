@@ -34,6 +34,12 @@ type AppendRequest struct {
 	// RecallWindow is how long after sending a sender may recall (the
 	// relay's --recall-window).
 	RecallWindow time.Duration
+	// Release asks, for an amend that erases a message carrying an
+	// attachment (a recall or a delete for everyone), that the store
+	// record the attachment's release (BlobReleaser) in the transaction
+	// that stores the amend, and name it in AppendResult.Released. Set by
+	// a relay that deletes the blobs of erased attachments.
+	Release bool
 }
 
 // AppendResult is the outcome of one AppendRequest.
@@ -49,6 +55,10 @@ type AppendResult struct {
 	// Err is a per-item refusal (4200, 4203, 4204, 4209); the rest of the
 	// batch is unaffected.
 	Err *proto.Error
+	// Released is, for a stored amend with Release set, the id of the
+	// attachment it erased, whose release is recorded under
+	// releaseToken(&Message); "" for none.
+	Released string
 }
 
 // Appender stores messages. It is consumed by the group committer.

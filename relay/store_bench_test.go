@@ -309,15 +309,15 @@ func BenchmarkSQLiteStatement(b *testing.B) {
 			defer cpuPerOp(b)()
 			for i := 0; b.Loop(); i++ {
 				if i%perTx == 0 {
-					_, err := begin.exec()
+					err := begin.exec()
 					ok(b, err)
 				}
-				_, err := us.exec(int64(i), "a")
+				err := us.exec(int64(i), "a")
 				ok(b, err)
 				var v int64
 				ok(b, qs.queryRow("a").Scan(&v))
 				if i%perTx == perTx-1 {
-					_, err := commit.exec()
+					err := commit.exec()
 					ok(b, err)
 				}
 			}

@@ -2,21 +2,21 @@ package relay
 
 import (
 	"context"
+
+	"github.com/parley-im/parley/proto"
 )
 
 // BlobReleaser keeps the attachment blobs a recall or a delete for everyone
 // is to delete, so that a relay stopping between storing the event and
-// deleting the blob deletes it when it starts again. The relay records a
-// release before the event goes to the store, deletes the blob once the
-// event is stored and no message carries the attachment any more, and then
-// drops the record; at start it goes through every record left. A record
-// whose event was never stored finds the attachment still in use and is
-// dropped with the blob kept. A store without it keeps no records: a stop
-// in between then keeps the blob.
+// deleting the blob deletes it when it starts again. The record is written
+// by Append, in the transaction that stores the event and erases the
+// message (AppendRequest.Release): a record exists exactly when its event
+// is stored, and an event refused, failed or rolled back leaves none. The
+// relay deletes the blob once no message carries the attachment any more
+// and then drops the record; at start it goes through every record left.
+// A store without it keeps no records: a stop in between then keeps the
+// blob.
 type BlobReleaser interface {
-	// AddBlobRelease records the release token of attachment id (one
-	// token per event; adding a token again changes nothing).
-	AddBlobRelease(ctx context.Context, token, id string) error
 	// BlobReleases returns the records left, token → attachment id.
 	BlobReleases(ctx context.Context) (map[string]string, error)
 	// DoneBlobRelease drops the record of token, if any.
@@ -28,20 +28,31 @@ var (
 	_ BlobReleaser = (*SQLiteStore)(nil)
 )
 
-// AddBlobRelease implements BlobReleaser.
-func (s *MemoryStore) AddBlobRelease(ctx context.Context, token, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
+// erasedAttachment returns the id of the attachment target carries when
+// ev, about to be applied to it, erases it: a recall or a delete for
+// everyone of a message with an attachment not erased before. "" otherwise.
+func erasedAttachment(target, ev *proto.Message) string {
+	if ev.MsgType != proto.MsgRecall && ev.MsgType != proto.MsgDelete || target.Recalled || !proto.IsAttachmentType(target.MsgType) {
+		return ""
 	}
+	a, err := proto.UnmarshalAttachment(target.Body)
+	if err != nil {
+		return ""
+	}
+	return a.ID
+}
+
+// releaseToken is the token of the release record of ev, the stored
+// lifecycle event that erased an attachment: one per event.
+func releaseToken(ev *proto.Message) string { return proto.MessageID(ev.ConvID, ev.Seq) }
+
+// addRelease records the release of attachment id by ev; the caller holds
+// the store's lock.
+func (s *MemoryStore) addRelease(ev *proto.Message, id string) {
 	if s.releases == nil {
 		s.releases = make(map[string]string)
 	}
-	if _, ok := s.releases[token]; !ok {
-		s.releases[token] = id
-	}
-	return nil
+	s.releases[releaseToken(ev)] = id
 }
 
 // BlobReleases implements BlobReleaser.
@@ -69,15 +80,6 @@ func (s *MemoryStore) DoneBlobRelease(ctx context.Context, token string) error {
 	return nil
 }
 
-// AddBlobRelease implements BlobReleaser.
-func (s *SQLiteStore) AddBlobRelease(ctx context.Context, token, id string) error {
-	err := s.writeTx(ctx, func(func() uint64) error {
-		_, err := s.ws.blobAdd.exec(token, id)
-		return err
-	})
-	return wrapStoreErr("add blob release", err)
-}
-
 // BlobReleases implements BlobReleaser, on the readers.
 func (s *SQLiteStore) BlobReleases(ctx context.Context) (map[string]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT token, attachment FROM blob_releases`)
@@ -92,7 +94,7 @@ func (s *SQLiteStore) BlobReleases(ctx context.Context) (map[string]string, erro
 // DoneBlobRelease implements BlobReleaser.
 func (s *SQLiteStore) DoneBlobRelease(ctx context.Context, token string) error {
 	err := s.writeTx(ctx, func(func() uint64) error {
-		_, err := s.ws.blobDone.exec(token)
+		err := s.ws.blobDone.exec(token)
 		return err
 	})
 	return wrapStoreErr("done blob release", err)

@@ -159,7 +159,7 @@ func (s *SQLiteStore) updateFeed(keys []FeedKey, plan func([]proto.UserEntry) ([
 			}
 			e.Pos = bump()
 			k := keys[i]
-			if _, err := st.feedPut.exec(k.User, k.Kind, k.Key, encodeFeed(e), int64(e.Pos)); err != nil {
+			if err := st.feedPut.exec(k.User, k.Kind, k.Key, encodeFeed(e), int64(e.Pos)); err != nil {
 				return err
 			}
 		}

@@ -34,6 +34,27 @@ type NodeLeases interface {
 
 var _ NodeLeases = (*MemoryStore)(nil)
 
+// NodeRestarter is what a node that holds no lease needs from the store
+// instead: the Workers relay, where each Durable Object is the only node of
+// its own store and hibernates (a lease cannot be renewed while asleep).
+// When such a node starts again — woken from hibernation with the
+// WebSockets it kept, or after its process died — it knows exactly which
+// sessions it holds, and its earlier run's counts are replaced by those.
+type NodeRestarter interface {
+	// RestartNode makes counts (user → sessions above zero) node's session
+	// counts, and removes those of every other node without a live lease
+	// (a node id an earlier version gave the same object), in one
+	// transaction. It returns the presence of each user who went offline by
+	// it, LastSeen now, sorted by user: the caller tells their watchers. A
+	// user of counts who was online stays online without a change.
+	RestartNode(ctx context.Context, node string, counts map[string]int, now int64) ([]proto.Presence, error)
+}
+
+var (
+	_ NodeRestarter = (*MemoryStore)(nil)
+	_ NodeRestarter = (*SQLiteStore)(nil)
+)
+
 // RenewLease implements NodeLeases.
 func (s *MemoryStore) RenewLease(ctx context.Context, node string, expires, now int64) (bool, error) {
 	m, err := s.lockPresence()
@@ -51,21 +72,44 @@ func (s *MemoryStore) RenewLease(ctx context.Context, node string, expires, now 
 
 // ReclaimNodes implements NodeLeases.
 func (s *MemoryStore) ReclaimNodes(ctx context.Context, self string, now int64) ([]proto.Presence, error) {
+	return s.reclaimNodes(self, nil, now)
+}
+
+// RestartNode implements NodeRestarter.
+func (s *MemoryStore) RestartNode(ctx context.Context, node string, counts map[string]int, now int64) ([]proto.Presence, error) {
+	return s.reclaimNodes(node, counts, now)
+}
+
+// reclaimNodes removes the counts of self and of the nodes without a live
+// lease, then gives self the counts of keep, all under one lock.
+func (s *MemoryStore) reclaimNodes(self string, keep map[string]int, now int64) ([]proto.Presence, error) {
 	m, err := s.lockPresence()
 	if err != nil {
 		return nil, err
 	}
 	defer m.mu.Unlock()
 	dead := func(node string) bool { return node == self || m.leases[node] <= now }
-	var out []proto.Presence
+	was := make(map[string]bool, len(m.sessions))
 	for user, nodes := range m.sessions {
-		was := m.get(user).Online
+		was[user] = m.get(user).Online
 		for node := range nodes {
 			if dead(node) {
 				delete(nodes, node)
 			}
 		}
-		if p := m.get(user); was && !p.Online {
+	}
+	for user, n := range keep {
+		if n <= 0 {
+			continue
+		}
+		if m.sessions[user] == nil {
+			m.sessions[user] = make(map[string]int)
+		}
+		m.sessions[user][self] = n
+	}
+	var out []proto.Presence
+	for user := range m.sessions {
+		if p := m.get(user); was[user] && !p.Online {
 			m.lastSeen[user] = now
 			p.LastSeen = now
 			out = append(out, p)

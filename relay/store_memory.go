@@ -161,14 +161,14 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 		Device: req.Device, ReplyTo: send.ReplyTo, Mentions: slices.Clone(send.Mentions), Target: req.Target,
 	}
 	c.msgs = append(c.msgs, m)
-	s.applyLifecycle(c, &m)
+	released := s.applyLifecycle(c, &m, req.Release)
 	if mm := c.members[req.Sender]; mm != nil { // not for the admin API's system messages
 		mm.readSeq = m.Seq // what a user sent, they have read
 	}
 	s.byClient[clientKey{req.Sender, send.ClientID}] = msgRef{c.id, m.Seq}
 	s.counter++
 	c.pos = s.counter
-	return AppendResult{Message: m, Members: c.memberList}
+	return AppendResult{Message: m, Members: c.memberList, Released: released}
 }
 
 // newConv creates a conversation with members; its position is set by the

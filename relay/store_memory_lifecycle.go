@@ -47,12 +47,19 @@ func amendTarget(m *proto.Message, role string) rules.AmendTarget {
 }
 
 // applyLifecycle changes the target of ev, a lifecycle event just stored
-// in c. A recall also erases the text of the edits of its target.
-func (s *MemoryStore) applyLifecycle(c *memConv, ev *proto.Message) {
+// in c. A recall also erases the text of the edits of its target. With
+// release, the release of an attachment it erases is recorded, and its id
+// returned.
+func (s *MemoryStore) applyLifecycle(c *memConv, ev *proto.Message, release bool) (released string) {
 	if ev.Target == 0 {
-		return
+		return ""
 	}
 	t := &c.msgs[ev.Target-1]
+	if release {
+		if released = erasedAttachment(t, ev); released != "" {
+			s.addRelease(ev, released)
+		}
+	}
 	t.Apply(ev)
 	if t.Recalled {
 		for i := int(ev.Target); i < len(c.msgs); i++ {
@@ -61,6 +68,7 @@ func (s *MemoryStore) applyLifecycle(c *memConv, ev *proto.Message) {
 			}
 		}
 	}
+	return released
 }
 
 var _ ReceiptReader = (*MemoryStore)(nil)

@@ -164,12 +164,12 @@ func (s *PostgresStore) appendTx(ctx context.Context, conn *pgx.Conn, batch []Ap
 			ReplyTo: send.ReplyTo, Mentions: send.Mentions, Target: req.Target,
 		}
 		msgs = append(msgs, m)
-		life.apply(msgs)
+		released := life.apply(msgs, req.Release)
 		stored[key] = m
 		// What a user sent, they have read: own messages never count as
 		// unread, on any of the sender's devices.
 		reads[change{req.Sender, m.ConvID}] = m.Seq
-		out[i] = AppendResult{Message: m, Members: c.members}
+		out[i] = AppendResult{Message: m, Members: c.members, Released: released}
 	}
 	// Phase 3: write and commit.
 	b = &pgx.Batch{}

@@ -38,15 +38,6 @@ func (s *PostgresStore) AttachmentSeqs(ctx context.Context, conv, id string) ([]
 
 var _ BlobReleaser = (*PostgresStore)(nil)
 
-// AddBlobRelease implements BlobReleaser.
-func (s *PostgresStore) AddBlobRelease(ctx context.Context, token, id string) error {
-	err := s.run(ctx, func(ctx context.Context) (bool, error) {
-		_, err := s.pool.Exec(ctx, `INSERT INTO blob_releases(token, attachment) VALUES ($1, $2) ON CONFLICT DO NOTHING`, token, id)
-		return false, err
-	})
-	return wrapStoreErr("add blob release", err)
-}
-
 // BlobReleases implements BlobReleaser.
 func (s *PostgresStore) BlobReleases(ctx context.Context) (map[string]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT token, attachment FROM blob_releases`)

@@ -24,6 +24,9 @@ type pgLife struct {
 	edits   []pgEdit                  // stored edits of the recall targets
 	cleared []msgRef                  // stored edits whose text a recall erased
 	fresh   map[msgRef]int            // this batch's messages: index in msgs
+	// releases are the release records of the attachments the batch's
+	// amends erase (AppendRequest.Release): token, attachment id.
+	releaseTokens, releaseIDs []string
 }
 
 type pgEdit struct {
@@ -126,24 +129,31 @@ func (l *pgLife) admit(c *pgConv, req *AppendRequest, msgs []proto.Message) *pro
 }
 
 // apply records the batch's newest message, msgs[len(msgs)-1], and
-// applies it to its target when it is a lifecycle event.
-func (l *pgLife) apply(msgs []proto.Message) {
+// applies it to its target when it is a lifecycle event. With release,
+// the release of an attachment it erases is queued with the batch's
+// writes, and its id returned.
+func (l *pgLife) apply(msgs []proto.Message, release bool) (released string) {
 	ev := &msgs[len(msgs)-1]
 	l.fresh[msgRef{ev.ConvID, ev.Seq}] = len(msgs) - 1
 	if ev.Target == 0 {
-		return
+		return ""
 	}
 	ref := msgRef{ev.ConvID, ev.Target}
 	t := l.target(ref, msgs)
 	if t == nil {
-		return
+		return ""
+	}
+	if release {
+		if released = erasedAttachment(t, ev); released != "" {
+			l.releaseTokens, l.releaseIDs = append(l.releaseTokens, releaseToken(ev)), append(l.releaseIDs, released)
+		}
 	}
 	t.Apply(ev)
 	if _, own := l.fresh[ref]; !own && !slices.Contains(l.changed, ref) {
 		l.changed = append(l.changed, ref)
 	}
 	if !t.Recalled {
-		return
+		return released
 	}
 	for _, e := range l.edits {
 		if e.ref.conv == ev.ConvID && e.target == ev.Target && !slices.Contains(l.cleared, e.ref) {
@@ -155,11 +165,16 @@ func (l *pgLife) apply(msgs []proto.Message) {
 			e.Text = ""
 		}
 	}
+	return released
 }
 
-// queueWrites queues the writes of the changed stored targets and erased
-// edits, after the batch's messages.
+// queueWrites queues the writes of the changed stored targets, erased
+// edits and release records, after the batch's messages.
 func (l *pgLife) queueWrites(b *pgx.Batch) {
+	if len(l.releaseTokens) > 0 {
+		b.Queue(`INSERT INTO blob_releases(token, attachment) SELECT * FROM unnest($1::text[], $2::text[])
+			ON CONFLICT DO NOTHING`, l.releaseTokens, l.releaseIDs)
+	}
 	if n := len(l.changed); n > 0 {
 		convs, seqs, texts, bodies, exts := make([]string, n), make([]int64, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
 		for i, ref := range l.changed {

@@ -287,7 +287,21 @@ const pgDeadNodes = `(node = $1 OR node NOT IN (SELECT node FROM node_leases WHE
 // user order, orders the reclaim with that user's SetSessions on live
 // nodes, and the rows each of several reclaiming relays deletes are its
 // own (DELETE … RETURNING), so each user going offline is reported once.
-func (s *PostgresStore) ReclaimNodes(ctx context.Context, self string, now int64) (out []proto.Presence, err error) {
+func (s *PostgresStore) ReclaimNodes(ctx context.Context, self string, now int64) ([]proto.Presence, error) {
+	return s.reclaimNodes(ctx, self, nil, now)
+}
+
+var _ NodeRestarter = (*PostgresStore)(nil)
+
+// RestartNode implements NodeRestarter.
+func (s *PostgresStore) RestartNode(ctx context.Context, node string, counts map[string]int, now int64) ([]proto.Presence, error) {
+	return s.reclaimNodes(ctx, node, counts, now)
+}
+
+// reclaimNodes removes the counts of self and of the nodes without a live
+// lease, then gives self the counts of keep, in one transaction that holds
+// the presence lock of every user it touches (taken in user order).
+func (s *PostgresStore) reclaimNodes(ctx context.Context, self string, keep map[string]int, now int64) (out []proto.Presence, err error) {
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		out = nil
 		rows, err := tx.Query(ctx, `SELECT DISTINCT user_id FROM presence_nodes WHERE `+pgDeadNodes+` ORDER BY user_id`, self, now)
@@ -298,11 +312,19 @@ func (s *PostgresStore) ReclaimNodes(ctx context.Context, self string, now int64
 		if err != nil {
 			return err
 		}
-		if len(users) == 0 {
+		locks := slices.Clone(users)
+		for u, n := range keep {
+			if n > 0 {
+				locks = append(locks, u)
+			}
+		}
+		slices.Sort(locks)
+		locks = slices.Compact(locks)
+		if len(locks) == 0 {
 			_, err = tx.Exec(ctx, `DELETE FROM node_leases WHERE node = $1 OR expires <= $2`, self, now)
 			return err
 		}
-		for _, u := range users {
+		for _, u := range locks {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.presenceKey(u)); err != nil {
 				return err
 			}
@@ -315,6 +337,15 @@ func (s *PostgresStore) ReclaimNodes(ctx context.Context, self string, now int64
 		gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
 			return err
+		}
+		for u, n := range keep {
+			if n <= 0 {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO presence_nodes(user_id, node, sessions) VALUES ($1, $2, $3)
+				ON CONFLICT (user_id, node) DO UPDATE SET sessions = excluded.sessions`, u, self, n); err != nil {
+				return err
+			}
 		}
 		slices.Sort(gone)
 		for _, u := range slices.Compact(gone) {

@@ -158,6 +158,49 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		equal(t, got, []proto.Presence{{User: "erin", LastSeen: 1000}}, "a dropped lease")
 	})
+	t.Run("presence/a node without a lease restarts with the sessions it holds", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		nr, isNR := s.(NodeRestarter)
+		if !isNR {
+			t.Fatal("the store cannot restart a node without a lease")
+		}
+		// The node's earlier run counted alice, bob and carol; an older
+		// id of the same object still counts dave; erin is on a node with
+		// a live lease.
+		for _, x := range []struct {
+			user, node string
+		}{{"alice", "obj"}, {"bob", "obj"}, {"carol", "obj"}, {"dave", "old-id"}, {"erin", "live"}, {"bob", "live"}} {
+			_, _, err := s.SetSessions(ctx, x.user, x.node, 1, 100)
+			ok(t, err)
+		}
+		if nl, isNL := s.(NodeLeases); isNL {
+			_, err := nl.RenewLease(ctx, "live", 10_000, 100)
+			ok(t, err)
+		}
+		// Started again, it holds alice's two sessions and frank's.
+		got, err := nr.RestartNode(ctx, "obj", map[string]int{"alice": 2, "frank": 1}, 500)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "carol", LastSeen: 500}, {User: "dave", LastSeen: 500}},
+			"carol and dave were online only through the earlier run; bob still is through a live node")
+		pr, err := s.Presence(ctx, []string{"alice", "bob", "carol", "dave", "erin", "frank"})
+		ok(t, err)
+		equal(t, pr, []proto.Presence{{User: "alice", Online: true}, {User: "bob", Online: true}, {User: "carol", LastSeen: 500},
+			{User: "dave", LastSeen: 500}, {User: "erin", Online: true}, {User: "frank", Online: true}}, "after the restart")
+		// The counts are the node's own again: alice's last session
+		// leaving takes her offline; a second restart with nothing held
+		// takes frank.
+		_, changed, err := s.SetSessions(ctx, "alice", "obj", 0, 600)
+		ok(t, err)
+		equal(t, changed, true, "alice's last session left")
+		got, err = nr.RestartNode(ctx, "obj", nil, 700)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "frank", LastSeen: 700}}, "a restart holding nothing")
+		got, err = nr.RestartNode(ctx, "obj", nil, 800)
+		ok(t, err)
+		equal(t, len(got), 0, "nothing left")
+	})
 	t.Run("users/erase a user", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()

@@ -284,8 +284,20 @@ func OpenSQLite(dir string, o SQLiteOptions) (*SQLiteStore, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", dsn("_pragma", "journal_mode(WAL)", "_pragma", "synchronous("+syncMode+")", "_txlock", "immediate",
-		"_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walCheckpointPages), "_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB)))
+	writer := []string{"_pragma", "journal_mode(WAL)", "_pragma", "synchronous(" + syncMode + ")", "_txlock", "immediate",
+		"_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walCheckpointPages), "_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB)}
+	if syncMode == "FULL" {
+		// One pwrite per commit instead of two per WAL page
+		// (store_sqlite_walvfs.go); it relies on every commit syncing.
+		vfs, err := writerVFS()
+		if err != nil {
+			return nil, err
+		}
+		if vfs != "" {
+			writer = append(writer, "vfs", vfs)
+		}
+	}
+	w, err := sql.Open("sqlite", dsn(writer...))
 	if err != nil {
 		return nil, fmt.Errorf("relay: open store: %w", err)
 	}
@@ -534,20 +546,20 @@ func (s *SQLiteStore) writeTx(ctx context.Context, fn func(bump func() uint64) e
 			return r.RunTx(func() error {
 				err := fn(func() uint64 { counter++; return counter })
 				if err == nil && counter != s.counter {
-					_, err = st.setCounter.exec(int64(counter))
+					err = st.setCounter.exec(int64(counter))
 				}
 				return err
 			})
 		}
-		if _, err := st.begin.exec(); err != nil {
+		if err := st.begin.exec(); err != nil {
 			return err
 		}
 		err := fn(func() uint64 { counter++; return counter })
 		if err == nil && counter != s.counter {
-			_, err = st.setCounter.exec(int64(counter))
+			err = st.setCounter.exec(int64(counter))
 		}
 		if err == nil {
-			_, err = st.commit.exec()
+			err = st.commit.exec()
 		}
 		if err != nil {
 			// After a failed COMMIT SQLite may have rolled back already;
@@ -649,11 +661,11 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 			continue
 		}
 		if create != nil {
-			if _, err := st.insConv.exec(send.ConvID, proto.KindP2P, "", req.Sender, req.CreatedAt, 0, 0, len(create)); err != nil {
+			if err := st.insConv.exec(send.ConvID, proto.KindP2P, "", req.Sender, req.CreatedAt, 0, 0, len(create)); err != nil {
 				return nil, err
 			}
 			for _, u := range create {
-				if _, err := st.insMember.exec(send.ConvID, u); err != nil {
+				if err := st.insMember.exec(send.ConvID, u); err != nil {
 					return nil, err
 				}
 			}
@@ -671,11 +683,12 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 		if len(m.Body) > 0 {
 			body = m.Body
 		}
-		if _, err := st.insMsg.exec(m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
+		if err := st.insMsg.exec(m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
 			m.MsgType, m.Text, body, m.CreatedAt); err != nil {
 			return nil, err
 		}
-		if err := s.applyLifecycle(c, &m); err != nil {
+		released, err := s.applyLifecycle(c, &m, req.Release)
+		if err != nil {
 			return nil, err
 		}
 		// What a user sent, they have read: own messages never count as
@@ -683,7 +696,7 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 		// position covers this change of the sender's state too.
 		reads[change{req.Sender, m.ConvID}] = m.Seq
 		stored[key] = m
-		out[i] = AppendResult{Message: m, Members: c.members}
+		out[i] = AppendResult{Message: m, Members: c.members, Released: released}
 	}
 	changed := make([]string, 0, len(convs))
 	for id, c := range convs {
@@ -693,12 +706,12 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 	}
 	slices.SortFunc(changed, func(a, b string) int { return convs[a].at - convs[b].at })
 	for _, id := range changed {
-		if _, err := st.setConv.exec(int64(convs[id].last), int64(bump()), id); err != nil {
+		if err := st.setConv.exec(int64(convs[id].last), int64(bump()), id); err != nil {
 			return nil, err
 		}
 	}
 	for k, seq := range reads {
-		if _, err := st.setRead.exec(int64(seq), k.conv, k.user, int64(seq)); err != nil {
+		if err := st.setRead.exec(int64(seq), k.conv, k.user, int64(seq)); err != nil {
 			return nil, err
 		}
 	}
@@ -1160,7 +1173,7 @@ func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 		if next := rules.NextReadSeq(old, seq, uint64(last)); next != old {
 			moved = true
 			pos := int64(bump())
-			if _, err := st.markRead.exec(int64(next), pos, conv, user); err != nil {
+			if err := st.markRead.exec(int64(next), pos, conv, user); err != nil {
 				return err
 			}
 			if err := s.peerReadMoved(conv, pos); err != nil {
@@ -1202,12 +1215,12 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 		case errors.Is(err, sql.ErrNoRows):
 			created = true
 			pos := int64(bump())
-			if _, err := st.insConv.exec(spec.ID, proto.KindGroup, spec.Name, spec.Creator, spec.CreatedAt,
+			if err := st.insConv.exec(spec.ID, proto.KindGroup, spec.Name, spec.Creator, spec.CreatedAt,
 				pos, pos, len(spec.Members)); err != nil {
 				return err
 			}
 			for _, u := range spec.Members {
-				if _, err := st.insMember.exec(spec.ID, u); err != nil {
+				if err := st.insMember.exec(spec.ID, u); err != nil {
 					return err
 				}
 			}
@@ -1216,14 +1229,14 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 			}
 			if spec.Announce { // group_created.go
 				m := createdMessage(spec)
-				if _, err := st.insMsg.exec(m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
+				if err := st.insMsg.exec(m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
 					m.MsgType, m.Text, m.Body, m.CreatedAt); err != nil {
 					return err
 				}
-				if _, err := st.setConv.exec(int64(m.Seq), pos, spec.ID); err != nil {
+				if err := st.setConv.exec(int64(m.Seq), pos, spec.ID); err != nil {
 					return err
 				}
-				if _, err := st.setRead.exec(int64(m.Seq), spec.ID, spec.Creator, int64(m.Seq)); err != nil {
+				if err := st.setRead.exec(int64(m.Seq), spec.ID, spec.Creator, int64(m.Seq)); err != nil {
 					return err
 				}
 			}

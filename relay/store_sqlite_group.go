@@ -61,13 +61,13 @@ func (st *sqliteStmts) groupStmts() []rawSQL {
 // when the members joined, its information.
 func (s *SQLiteStore) groupCreated(spec GroupSpec) error {
 	st := s.ws
-	if _, err := st.gOwner.exec(spec.ID, spec.Creator); err != nil {
+	if err := st.gOwner.exec(spec.ID, spec.Creator); err != nil {
 		return err
 	}
-	if _, err := st.gJoined.exec(spec.CreatedAt, spec.ID); err != nil {
+	if err := st.gJoined.exec(spec.CreatedAt, spec.ID); err != nil {
 		return err
 	}
-	_, err := st.gSetInfo.exec(encodeInfo(spec.Info), spec.ID)
+	err := st.gSetInfo.exec(encodeInfo(spec.Info), spec.ID)
 	return err
 }
 
@@ -151,37 +151,37 @@ func (s *SQLiteStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 		out.Notices, out.Ended = plan.Notices, plan.Ended
 		delete(s.gates, conv)
 		if plan.Name != nil {
-			if _, err := st.gSetName.exec(*plan.Name, conv); err != nil {
+			if err := st.gSetName.exec(*plan.Name, conv); err != nil {
 				return err
 			}
 		}
 		if plan.Info != nil {
-			if _, err := st.gSetInfo.exec(encodeInfo(*plan.Info), conv); err != nil {
+			if err := st.gSetInfo.exec(encodeInfo(*plan.Info), conv); err != nil {
 				return err
 			}
 		}
 		for u, m := range plan.Put {
-			if _, err := st.gArchive.exec(conv, u); err != nil {
+			if err := st.gArchive.exec(conv, u); err != nil {
 				return err
 			}
-			if _, err := st.gPutMember.exec(conv, u, int64(last), m.Role, m.JoinedAt, m.MutedUntil, int64(last)+1); err != nil {
+			if err := st.gPutMember.exec(conv, u, int64(last), m.Role, m.JoinedAt, m.MutedUntil, int64(last)+1); err != nil {
 				return err
 			}
 		}
 		for _, u := range plan.DropPending {
-			if _, err := st.gDropPending.exec(conv, u); err != nil {
+			if err := st.gDropPending.exec(conv, u); err != nil {
 				return err
 			}
 		}
 		for _, n := range plan.PutPending {
-			if _, err := st.gPutPending.exec(conv, n.User, n.Kind, n.By, n.Note, n.At); err != nil {
+			if err := st.gPutPending.exec(conv, n.User, n.Kind, n.By, n.Note, n.At); err != nil {
 				return err
 			}
 		}
 		out.Messages = systemMessages(conv, req.Actor, plan.Events, last, req.Now)
 		if len(out.Messages) > 0 {
 			for _, m := range out.Messages {
-				if _, err := st.insMsg.exec(m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
+				if err := st.insMsg.exec(m.ConvID, int64(m.Seq), m.Sender, m.ClientID, m.Device,
 					m.MsgType, m.Text, m.Body, m.CreatedAt); err != nil {
 					return err
 				}
@@ -189,11 +189,11 @@ func (s *SQLiteStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 			end := int64(last) + int64(len(out.Messages))
 			pos := int64(bump())
 			for _, u := range plan.Remove {
-				if _, err := st.gRemove.exec(end, pos, conv, u); err != nil {
+				if err := st.gRemove.exec(end, pos, conv, u); err != nil {
 					return err
 				}
 			}
-			if _, err := st.setRead.exec(end, conv, req.Actor, end); err != nil {
+			if err := st.setRead.exec(end, conv, req.Actor, end); err != nil {
 				return err
 			}
 			after := membersAfter(gs, &plan)
@@ -201,7 +201,7 @@ func (s *SQLiteStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 			if plan.MembersChanged(gs) {
 				changed = 1
 			}
-			if _, err := st.gSetConv.exec(end, pos, changed, len(after), conv); err != nil {
+			if err := st.gSetConv.exec(end, pos, changed, len(after), conv); err != nil {
 				return err
 			}
 			delete(s.lists, conv)

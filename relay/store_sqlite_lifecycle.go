@@ -111,22 +111,31 @@ func (s *SQLiteStore) admitLifecycle(c *sqliteConv, req *AppendRequest) (*proto.
 
 // applyLifecycle stores the lifecycle fields of ev, a message just
 // written, and when it is a lifecycle event changes its target; a recall
-// erases the text of its target's edits as well.
-func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message) error {
+// erases the text of its target's edits as well. With release, the
+// release of an attachment it erases is recorded, in the same
+// transaction, and its id returned.
+func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message, release bool) (released string, err error) {
 	st := &s.ws.life
 	// The message's own extras (reply, mentions, target), beside the
 	// columns every message has.
 	if x := encodeExtras(ev); x != nil {
-		if _, err := st.setExt.exec(x, ev.ConvID, int64(ev.Seq)); err != nil {
-			return err
+		if err := st.setExt.exec(x, ev.ConvID, int64(ev.Seq)); err != nil {
+			return "", err
 		}
 	}
 	if ev.Target == 0 {
-		return nil
+		return "", nil
 	}
 	t, found, err := s.loadMessage(ev.ConvID, ev.Target)
 	if err != nil || !found {
-		return err
+		return "", err
+	}
+	if release {
+		if released = erasedAttachment(&t, ev); released != "" {
+			if err := s.ws.blobAdd.exec(releaseToken(ev), released); err != nil {
+				return "", err
+			}
+		}
 	}
 	t.Apply(ev)
 	var body, ext any
@@ -136,11 +145,11 @@ func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message) error {
 	if x := encodeExtras(&t); x != nil {
 		ext = x
 	}
-	if _, err := st.setTarget.exec(t.Text, body, ext, t.ConvID, int64(t.Seq)); err != nil {
-		return err
+	if err := st.setTarget.exec(t.Text, body, ext, t.ConvID, int64(t.Seq)); err != nil {
+		return "", err
 	}
 	if !t.Recalled {
-		return nil
+		return released, nil
 	}
 	var clear []int64
 	var seq int64
@@ -156,20 +165,20 @@ func (s *SQLiteStore) applyLifecycle(c *sqliteConv, ev *proto.Message) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, seq := range clear {
-		if _, err := st.clearEdit.exec(ev.ConvID, seq); err != nil {
-			return err
+		if err := st.clearEdit.exec(ev.ConvID, seq); err != nil {
+			return "", err
 		}
 	}
-	return nil
+	return released, nil
 }
 
 // peerReadMoved gives a p2p conversation the position of a read cursor's
 // move, pos: the other member's view (its peerReadSeq) changed with it.
 func (s *SQLiteStore) peerReadMoved(conv string, pos int64) error {
-	_, err := s.ws.life.peerPos.exec(pos, conv)
+	err := s.ws.life.peerPos.exec(pos, conv)
 	return err
 }
 

@@ -292,7 +292,18 @@ func (s *SQLiteStore) RenewLease(ctx context.Context, node string, expires, now 
 const sqliteDeadNodes = `(node = ?1 OR node NOT IN (SELECT node FROM node_leases WHERE expires > ?2))`
 
 // ReclaimNodes implements NodeLeases.
-func (s *SQLiteStore) ReclaimNodes(ctx context.Context, self string, now int64) (out []proto.Presence, err error) {
+func (s *SQLiteStore) ReclaimNodes(ctx context.Context, self string, now int64) ([]proto.Presence, error) {
+	return s.reclaimNodes(ctx, self, nil, now)
+}
+
+// RestartNode implements NodeRestarter.
+func (s *SQLiteStore) RestartNode(ctx context.Context, node string, counts map[string]int, now int64) ([]proto.Presence, error) {
+	return s.reclaimNodes(ctx, node, counts, now)
+}
+
+// reclaimNodes removes the counts of self and of the nodes without a live
+// lease, then gives self the counts of keep, in one transaction.
+func (s *SQLiteStore) reclaimNodes(ctx context.Context, self string, keep map[string]int, now int64) (out []proto.Presence, err error) {
 	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
 		out = nil
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT user_id FROM presence_nodes WHERE sessions > 0 AND `+sqliteDeadNodes+` ORDER BY user_id`, self, now)
@@ -314,6 +325,15 @@ func (s *SQLiteStore) ReclaimNodes(ctx context.Context, self string, now int64) 
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM presence_nodes WHERE `+sqliteDeadNodes, self, now); err != nil {
 			return err
+		}
+		for u, n := range keep {
+			if n <= 0 {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO presence_nodes(user_id, node, sessions) VALUES (?, ?, ?)
+				ON CONFLICT(user_id, node) DO UPDATE SET sessions = excluded.sessions`, u, self, n); err != nil {
+				return err
+			}
 		}
 		for _, u := range users {
 			p, err := sqlitePresence(ctx, tx, u)

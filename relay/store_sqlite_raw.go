@@ -40,13 +40,12 @@ func rawArgs(args []any) []driver.NamedValue {
 	return nv
 }
 
-// exec runs the statement and returns the number of rows it changed.
-func (st rawStmt) exec(args ...any) (int64, error) {
-	res, err := st.s.(driver.StmtExecContext).ExecContext(rawCtx, rawArgs(args))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+// exec runs the statement. The number of rows it changed is not asked
+// for: nothing needs it, and a driver may pay for counting them (the
+// Durable Object's runs a statement of its own for it).
+func (st rawStmt) exec(args ...any) error {
+	_, err := st.s.(driver.StmtExecContext).ExecContext(rawCtx, rawArgs(args))
+	return err
 }
 
 // queryRow runs the statement for its first row.

@@ -9,10 +9,13 @@
 //
 // Prints one JSON line per measurement and a summary per build. AB_SYNC=0
 // leaves the sync out (seeding 10,000 messages takes minutes on a busy
-// machine). AB_QUERY_A / AB_QUERY_B add a query to that side's page, e.g.
-// AB_QUERY_B='?early=1' (the page starts compiling parley.wasm before its
-// own script loads, see harness.html): give the same dist twice to compare
-// the two ways of loading one build. AB_SYNC_RUNS sets the number of syncs
+// machine). AB_LATENCY_MS adds that much latency to every request of the
+// cold-start page (Chromium's network emulation, revalidations included),
+// as a network between the page and its server would. AB_QUERY_A /
+// AB_QUERY_B add a query to that side's page, e.g. AB_QUERY_B='?early=1'
+// (the page starts compiling parley.wasm before its own script loads, see
+// harness.html): give the same dist twice to compare the two ways of
+// loading one build. AB_SYNC_RUNS sets the number of syncs
 // per build (default: runs, at most 3). Besides its wall time, each sync
 // reports the renderer's main-thread time (Chromium's TaskDuration and
 // ScriptDuration over the sync, from CDP Performance.getMetrics), the CPU
@@ -32,6 +35,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const [distA, distB] = process.argv.slice(2, 4);
 const RUNS = Number(process.argv[4] || 5);
 const SYNC = process.env.AB_SYNC !== '0';
+const LATENCY = Number(process.env.AB_LATENCY_MS || 0);
 if (!distA || !distB) {
   console.error('usage: node bindings/bench/ab.mjs DIST_A DIST_B [runs]');
   process.exit(2);
@@ -82,6 +86,11 @@ try {
     s.coldCtx = await browser.newContext();
     await s.coldCtx.addInitScript(notePhases);
     s.coldPage = await open(s.coldCtx, s);
+    if (LATENCY) {
+      const cdp = await s.coldCtx.newCDPSession(s.coldPage);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: LATENCY, downloadThroughput: -1, uploadThroughput: -1 });
+    }
     await s.coldPage.evaluate(async () => { await P.start('coldbob'); await P.client.connect(); await P.client.waitSynced(); await P.client.close(); });
   }
   for (let i = 0; i < RUNS; i++) {

@@ -4,11 +4,37 @@
 // clock (an init script notes when the wasm response ended, when
 // instantiation resolved and when the Go program published its bridge).
 // Used by browser-bench.mjs; `node bindings/bench/cold-phases.mjs` prints
-// one run's phases on its own (after ./build.sh npm).
-import { cpSync, mkdtempSync } from 'node:fs';
+// the phases of the benchmark page and of the same page with the package
+// bundled into one file, interleaved (after ./build.sh npm).
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+/**
+ * addBundledPage writes bundle.html into site: harness.html with the
+ * package's ES modules bundled into one file (bundle.js, by esbuild, as an
+ * app's bundler would), so that the page loads one script instead of the
+ * package's ~20 modules. parley.wasm stays where it is (the bundle keeps
+ * the package's `new URL('../parley.wasm', import.meta.url)`, which from
+ * the site's root names /parley.wasm).
+ */
+export async function addBundledPage(site) {
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints: [join(site, 'esm', 'index.js')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    external: ['ws', 'node:*'],
+    outfile: join(site, 'bundle.js'),
+    logLevel: 'warning',
+  });
+  const page = readFileSync(join(site, 'harness.html'), 'utf8');
+  const bundled = page.replace("from './esm/index.js'", "from './bundle.js'");
+  if (bundled === page) throw new Error('harness.html no longer imports ./esm/index.js');
+  writeFileSync(join(site, 'bundle.html'), bundled);
+}
 
 /** The init script: marks on the page's clock, in window.__phases. */
 export function notePhases() {
@@ -53,7 +79,7 @@ export async function coldStart(page, url) {
     const list = await P.client.conversations();
     ph.list = performance.now();
     ph.instantiated = ph.instantiateStreamingDone ?? ph.instantiateDone;
-    ph.streaming = ph.instantiateStreamingDone !== undefined ? 1 : 0;
+    ph.streaming = ph.instantiateStreamingDone !== undefined || ph.compileStreamingDone !== undefined ? 1 : 0;
     const wasm = performance.getEntriesByType('resource').find((e) => e.name.endsWith('parley.wasm'));
     if (wasm) {
       ph.wasmRequest = wasm.requestStart || wasm.startTime;
@@ -71,6 +97,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const site = mkdtempSync(join(tmpdir(), 'parley-cold-'));
   cpSync(join(root, 'bindings', 'dist'), site, { recursive: true });
   cpSync(join(root, 'bindings', 'test', 'browser', 'harness.html'), join(site, 'harness.html'));
+  await addBundledPage(site);
   const relay = await new Relay({ static: site, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
   const browser = await launch();
   try {
@@ -87,8 +114,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       await P.client.close();
     });
     for (let i = 0; i < Number(process.env.RUNS || 5); i++) {
-      const r = await coldStart(p);
-      console.log(JSON.stringify(Object.fromEntries(Object.entries(r.phases).map(([k, v]) => [k, Math.round(v)]))));
+      for (const page of i % 2 ? ['bundle.html', 'harness.html'] : ['harness.html', 'bundle.html']) {
+        const r = await coldStart(p, `${relay.http}/${page}`);
+        console.log(page, JSON.stringify(Object.fromEntries(Object.entries(r.phases).map(([k, v]) => [k, Math.round(v)]))));
+      }
     }
   } finally {
     await browser.close();

@@ -51,6 +51,12 @@ export function loadBridge(opts: {
 }
 
 async function start(source: WasmSource, hook: InstantiateHook | undefined, realm: Realm): Promise<WasmBridgeV1> {
+  // The fetch and the compile need nothing from Go's runtime, so they start
+  // first and run while wasm_exec.js loads (an unbundled page fetches it as
+  // one more module, after all the others): the compile is most of a cold
+  // start, and it cannot begin before the module's first bytes arrive.
+  const compiled = hook ? null : compile(source);
+  compiled?.catch(() => {});
   // A host may have loaded its own wasm_exec.js (mini-program adapters run
   // it over a global object of their own, options.wasmGlobal); otherwise use
   // the copy built with parley.wasm.
@@ -67,7 +73,7 @@ async function start(source: WasmSource, hook: InstantiateHook | undefined, real
       const r = await hook(source, go.importObject as WasmImports);
       instance = ('instance' in r ? r.instance : r) as WebAssembly.Instance;
     } else {
-      instance = await instantiate(source, go.importObject);
+      instance = await WebAssembly.instantiate(await compiled!, go.importObject);
     }
   } catch (e) {
     if (e instanceof ParleyError) throw e;
@@ -90,28 +96,32 @@ async function start(source: WasmSource, hook: InstantiateHook | undefined, real
   return bridge;
 }
 
-/** instantiate fetches (or, in Node, reads) and instantiates the module. */
-async function instantiate(source: WasmSource, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
-  if (source instanceof ArrayBuffer || source instanceof Uint8Array) return fromBytes(source, imports);
+/**
+ * compile fetches (or, in Node, reads) and compiles the module. Compiling
+ * from the response as it streams in (compileStreaming) is what lets the
+ * browser reuse the code it compiled on an earlier visit.
+ */
+async function compile(source: WasmSource): Promise<WebAssembly.Module> {
+  if (source instanceof ArrayBuffer || source instanceof Uint8Array) return fromBytes(source);
   if (isNode() && isFile(source)) {
     const { readFileBytes } = await import('./node.js');
-    return fromBytes(await readFileBytes(source), imports);
+    return fromBytes(await readFileBytes(source));
   }
   const res = await fetch(source);
   if (!res.ok) throw invalid(`could not load parley.wasm from ${describe(source)}: HTTP ${res.status}`);
-  // instantiateStreaming insists on Content-Type: application/wasm, which
-  // many static servers and CDNs do not send; read the bytes then.
+  // compileStreaming insists on Content-Type: application/wasm, which many
+  // static servers and CDNs do not send; read the bytes then.
   const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/wasm' && typeof WebAssembly.instantiateStreaming === 'function') {
-    return (await WebAssembly.instantiateStreaming(res, imports)).instance;
+  if (type === 'application/wasm' && typeof WebAssembly.compileStreaming === 'function') {
+    return WebAssembly.compileStreaming(res);
   }
-  return fromBytes(await res.arrayBuffer(), imports);
+  return fromBytes(await res.arrayBuffer());
 }
 
-async function fromBytes(bytes: ArrayBuffer | Uint8Array, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+function fromBytes(bytes: ArrayBuffer | Uint8Array): Promise<WebAssembly.Module> {
   // The cast: a Uint8Array may view a SharedArrayBuffer, which the DOM
   // typings exclude from BufferSource; compiling from one is fine.
-  return (await WebAssembly.instantiate(bytes as BufferSource, imports)).instance;
+  return WebAssembly.compile(bytes as BufferSource);
 }
 
 /** isFile reports whether a source names a file: a file: URL or a path (no scheme, or a drive letter). */

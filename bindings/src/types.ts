@@ -527,7 +527,7 @@ export interface ClientOptions {
    * (on `wasmGlobal` instead when that is given).
    */
   WebSocket?: WebSocketConstructor;
-  /** Instantiates parley.wasm. Defaults to `WebAssembly.instantiateStreaming` / `instantiate`. */
+  /** Instantiates parley.wasm. Defaults to `WebAssembly.compileStreaming` (or `compile`) and `instantiate`. */
   instantiate?: InstantiateHook;
   /**
    * The object parley.wasm sees as its global object (Go's `js.Global()`),

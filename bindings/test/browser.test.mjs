@@ -215,6 +215,47 @@ test('a new device syncs 2,000 existing messages into IndexedDB', { skip, timeou
   }
 });
 
+test('createClient fetches and compiles parley.wasm streaming, starting before wasm_exec.js has loaded', { skip, timeout: 120000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    // Note, when the page asks for parley.wasm, whether Go's runtime
+    // (wasm_exec.js, loaded by the SDK as one more module) is there yet: the
+    // fetch and the compile need nothing from it, so they must not wait for it.
+    await ctx.addInitScript(() => {
+      window.__calls = { instantiateStreaming: 0, compileStreaming: 0, wasmFetches: 0, goAtFetch: null };
+      for (const name of ['instantiateStreaming', 'compileStreaming']) {
+        const f = WebAssembly[name];
+        WebAssembly[name] = function (...args) { window.__calls[name]++; return f.apply(this, args); };
+      }
+      const fetch0 = window.fetch;
+      window.fetch = function (input, init) {
+        if (String(input instanceof Request ? input.url : input).endsWith('parley.wasm')) {
+          window.__calls.wasmFetches++;
+          window.__calls.goAtFetch ??= typeof globalThis.Go === 'function';
+        }
+        return fetch0.call(this, input, init);
+      };
+    });
+    const p = await page(ctx, 'own-compile');
+    await start(p, 'owncompile1');
+    await connect(p);
+    const got = await p.evaluate(async () => {
+      const c = P.client.p2p('owncompile2');
+      await P.client.sendText(c, 'compiled by the SDK');
+      const ms = await P.client.messages(c, { limit: 5 });
+      return { texts: ms.map((m) => m.text), calls: window.__calls };
+    });
+    assert.deepEqual(got.texts, ['compiled by the SDK']);
+    assert.deepEqual(got.calls, { instantiateStreaming: 0, compileStreaming: 1, wasmFetches: 1, goAtFetch: false },
+      'one fetch, compiled as it streams in, asked for before wasm_exec.js ran');
+  } catch (e) {
+    e.message += `\n${dumpLogs()}`;
+    throw e;
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a page that compiles parley.wasm in its head hands the module over through options.instantiate', { skip, timeout: 120000 }, async () => {
   const ctx = await browser.newContext();
   try {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/client"
 	"github.com/parley-im/parley/sdk-wasm/core"
@@ -185,5 +186,90 @@ func TestEdgeRestartKeepsState(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestEdgePresenceAfterRestart: a Durable Object woken from hibernation,
+// or started again after workerd was killed, counts online exactly the
+// users whose sockets it holds. A watcher sees no change for a user whose
+// socket stayed open across hibernation, sees a user whose socket closed
+// while the object slept go offline, and — after a SIGKILL — sees a user
+// who never came back offline, not online for good through the counts the
+// killed incarnation left in storage.
+func TestEdgePresenceAfterRestart(t *testing.T) {
+	edgeOnly(t)
+	relay := startRelay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	watcher := newDevice(t, relay.wsURL(), "watcher", "w1", 1, nil)
+	events := make(chan core.Event, 64)
+	watcher.c.On(func(e core.Event) {
+		if e.Kind == core.EventPresence {
+			events <- e
+		}
+	})
+	if err := watcher.c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watcher.c.SubscribePresence(ctx, []string{"stayer", "leaver"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitPresence := func(user string, online bool) {
+		t.Helper()
+		for {
+			select {
+			case e := <-events:
+				if e.Presence != nil && e.Presence.User == user {
+					if e.Presence.Online != online {
+						t.Fatalf("%s: pushed online=%v, want %v", user, e.Presence.Online, online)
+					}
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s online=%v: %v", user, online, ctx.Err())
+			}
+		}
+	}
+	stayer, leaver := dialRaw(t, relay.wsURL()), dialRaw(t, relay.wsURL())
+	stayer.hello("stayer", "s1")
+	waitPresence("stayer", true)
+	leaver.hello("leaver", "l1")
+	waitPresence("leaver", true)
+
+	// Hibernation: the leaver's socket closes while the object sleeps.
+	relay.hibernate(t)
+	if err := leaver.ws.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	waitPresence("leaver", false)
+	got, err := watcher.c.SubscribePresence(ctx, []string{"stayer", "leaver"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[0].Online || got[1].Online {
+		t.Fatalf("after the wake: %+v, want stayer online and leaver offline", got)
+	}
+	select {
+	case e := <-events:
+		t.Fatalf("the stayer's socket stayed open, yet a push: %+v", e.Presence)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	// SIGKILL: every socket dies with workerd; the watcher's client
+	// reconnects, the stayer's raw connection does not.
+	relay.kill9()
+	relay.start()
+	for {
+		if err := watcher.c.WaitSynced(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := watcher.c.SubscribePresence(ctx, []string{"stayer"}, 0)
+		if err == nil && len(got) == 1 && !got[0].Online {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the stayer, gone with the killed relay, is still %+v (err %v)", got, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -48,13 +48,19 @@
 //	            --p2p-rates (2000,10000 msg/s), no warm-up: the first message
 //	            of a pair, which creates the conversation, is measured too.
 //	overload    the fan-out offered at 4 × the knee of this report's fanout
-//	            rates (or 4 × --knee): goodput and the p99 of what was
-//	            admitted, refusals and closes by code.
+//	            rates (or 4 × --knee): goodput, the p99 of what was admitted
+//	            (from the attempt the relay admitted, with the p99 from the
+//	            first send beside it), refusals and closes by code.
 //
 // fanout, p2p2k and overload use the wire generator (wireworker.go): bare
 // WebSocket clients in --procs (2) worker processes pinned with the bench to
 // the generator's core, reading every frame with the proto peeks rather than
-// decoding it; each run reports the generator's CPU on its core. A worker's
+// decoding it; each run reports the generator's CPU on its core. A talker
+// refused with 4301 holds its new messages for the retry hint and resends
+// the refused ones oldest first, as the SDK's outbox does; a message's text
+// carries its first send time and its attempt's, and send → delivered is
+// reported from both: from the attempt the relay admitted, and from the
+// first send (refusals, waits and resends included). A worker's
 // clients are bare sockets after their opening handshake (wsclient.go), read
 // by one epoll loop per worker, many frames per read(2). With the
 // environment variable PARLEY_BENCH_GEN_CPUPROFILE=<prefix> every worker

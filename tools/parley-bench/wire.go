@@ -45,13 +45,16 @@ var wireDefs = []metricDef{
 	{"sent_per_s", "sent rate (generator; ≈ offered if it kept pace)", "msg/s", 0},
 	{"achieved_per_s", "achieved rate (acks arriving in the window)", "msg/s", 0},
 	{"delivered_per_s", "delivered (deliveries arriving in the window; only admitted messages are delivered: the goodput)", "deliveries/s", 0},
-	{"deliver_p50_ms", "send → delivered p50", "ms", 2},
-	{"deliver_p99_ms", "send → delivered p99", "ms", 2},
-	{"deliver_max_ms", "send → delivered max", "ms", 1},
+	{"deliver_p50_ms", "send → delivered p50, from the first send (a refused message's refusal, wait and resend included)", "ms", 2},
+	{"admitted_p50_ms", "send → delivered p50, from the attempt the relay admitted (the first send unless it was refused)", "ms", 2},
+	{"deliver_p99_ms", "send → delivered p99, from the first send", "ms", 2},
+	{"admitted_p99_ms", "send → delivered p99, from the attempt the relay admitted", "ms", 2},
+	{"deliver_max_ms", "send → delivered max, from the first send", "ms", 1},
+	{"admitted_max_ms", "send → delivered max, from the attempt the relay admitted", "ms", 1},
 	{"first_p99_ms", "send → delivered p99 of each sender's first message into a conversation (whenever sent)", "ms", 2},
 	{"first_count", "first messages delivered", "", 0},
-	{"ack_p50_ms", "ack latency p50", "ms", 2},
-	{"ack_p99_ms", "ack latency p99", "ms", 2},
+	{"ack_p50_ms", "ack latency p50, from the attempt the relay acked", "ms", 2},
+	{"ack_p99_ms", "ack latency p99, from the attempt the relay acked", "ms", 2},
 	{"refused_per_s", "sends refused with an error reply", "msg/s", 0},
 	{"closed", "connections the relay closed", "", 0},
 	{"lost", "lost deliveries (owed, not arrived when none had arrived for 5 s)", "", 0},
@@ -69,7 +72,7 @@ var wireDefs = []metricDef{
 	{"batch_mean", "mean commit batch size (setup included)", "sends", 1},
 }
 
-var wireKeys = []string{"sent_per_s", "delivered_per_s", "deliver_p50_ms", "deliver_p99_ms", "lost", "refused_per_s",
+var wireKeys = []string{"sent_per_s", "delivered_per_s", "deliver_p50_ms", "deliver_p99_ms", "admitted_p99_ms", "lost", "refused_per_s",
 	"relay_cpu_util", "relay_cpu_us_per_delivery", "gen_cpu_util", "gen_cpu_us_per_delivery", "other_cpu_util"}
 
 // wireSpec is one wire scenario at one rate.
@@ -311,7 +314,7 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 			run.set("relay_writes_per_frame", (w1-w0)/(f1-f0))
 		}
 	}
-	rep := wireReport{Refused: map[string]int64{}, Closed: map[string]int64{}, Deliver: hist{}, First: hist{}, Ack: hist{}}
+	rep := wireReport{Refused: map[string]int64{}, Closed: map[string]int64{}, Deliver: hist{}, Admitted: hist{}, First: hist{}, Ack: hist{}}
 	var procMax float64
 	for _, p := range ps {
 		if err := p.say("report"); err != nil {
@@ -343,6 +346,7 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 			rep.Closed[k] += v
 		}
 		rep.Deliver.merge(r.Deliver)
+		rep.Admitted.merge(r.Admitted)
 		rep.First.merge(r.First)
 		rep.Ack.merge(r.Ack)
 		procMax = max(procMax, r.CPU)
@@ -364,6 +368,9 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 	run.set("deliver_p50_ms", rep.Deliver.quantile(0.5))
 	run.set("deliver_p99_ms", rep.Deliver.quantile(0.99))
 	run.set("deliver_max_ms", rep.Deliver.quantile(1))
+	run.set("admitted_p50_ms", rep.Admitted.quantile(0.5))
+	run.set("admitted_p99_ms", rep.Admitted.quantile(0.99))
+	run.set("admitted_max_ms", rep.Admitted.quantile(1))
 	if spec.first {
 		run.set("first_p99_ms", rep.First.quantile(0.99))
 		run.set("first_count", float64(rep.First.count()))
@@ -448,7 +455,7 @@ func (bn *bench) wireScenario(ctx context.Context, spec wireSpec) *scenarioResul
 	s.Notes = append(s.Notes, spec.notes...)
 	s.Notes = append(s.Notes,
 		fmt.Sprintf("Wire generator: bare WebSocket clients in %d worker processes pinned with the bench to the generator's core; each reads every frame with the proto peeks (type and id, and a Deliver's sender and text) instead of decoding it. Generator CPU is the sum of all its processes on that one core.", bn.cfg.genProcs),
-		"Open loop: every talker sends on its own ticker whatever the relay answers; first sends staggered evenly over one interval. Send → delivered is measured at each receiver from the send time (unix ns) in the text; percentiles are of 1 %-wide histogram buckets merged over the workers.",
+		"Open loop: every talker sends on its own ticker whatever the relay answers; first sends staggered evenly over one interval. A talker refused with 4301 holds its new messages for the retry hint, then resends the refused ones oldest first, as the SDK's outbox does. Send → delivered is measured at each receiver from two send times (unix ns) in the text: the message's first send, and the attempt the relay admitted (later than the first send only for a message refused and resent); both over the messages first sent in the window. Percentiles are of 1 %-wide histogram buckets merged over the workers.",
 	)
 	bn.repeat(ctx, s, runs, wireKeys, func(r *runResult) error { return runWire(ctx, bn.rc, spec, bn.cfg.genProcs, r) })
 	s.budget("generator CPU (the generator must not be the limit)", "gen_cpu_util", wireGenMax*100, 0, "% of a core")
@@ -532,7 +539,7 @@ func (bn *bench) overload(ctx context.Context, measured []*scenarioResult) *scen
 	spec.name, spec.overload = "overload", true
 	spec.what = "overload: " + spec.what
 	spec.notes = []string{fmt.Sprintf("Offered %d × the knee, %s msg/s; the knee is %s.", overloadFactor, fmtNum(knee, 0), why),
-		"Goodput is the deliveries arriving in the window: refused messages are never delivered, so every delivery is of an admitted message, and the p99 rows are the admitted messages' latency."}
+		"Goodput is the deliveries arriving in the window: refused messages are never delivered, so every delivery is of an admitted message. Its latency is reported twice: from the attempt the relay admitted (what the relay answers for: its queue, commit and fan-out) and from the message's first send (what the sender waited in all: the refusals, the retry hints and the resends too)."}
 	s := bn.wireScenario(ctx, spec)
 	s.Params["knee_per_s"] = knee
 	s.Params["knee_delivered_per_s"] = kneeDel
@@ -540,7 +547,11 @@ func (bn *bench) overload(ctx context.Context, measured []*scenarioResult) *scen
 		s.Notes = append(s.Notes, fmt.Sprintf("Goodput %s deliveries/s = %s %% of the knee's %s (target ≥ %.0f %%).",
 			fmtNum(*d.Median, 0), fmtNum(*d.Median/kneeDel*100, 0), fmtNum(kneeDel, 0), overloadGoodput*100))
 	}
-	s.budget("admitted send → delivered p99", "deliver_p99_ms", overloadP99ms, 0, "ms")
+	what := "admitted send → delivered p99, from the attempt the relay admitted"
+	if f, ok := s.row("deliver_p99_ms"); ok {
+		what += fmt.Sprintf(" (from the first send, refusals and resends included: median %s ms, worst run %s ms)", fmtNum(*f.Median, 0), fmtNum(*f.Max, 0))
+	}
+	s.budget(what, "admitted_p99_ms", overloadP99ms, 0, "ms")
 	return s
 }
 

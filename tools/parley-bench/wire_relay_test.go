@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,8 @@ import (
 // against a real parley-relay process: group fan-out and first messages
 // into p2p conversations, at a rate this machine carries whatever else
 // runs. Every delivery owed arrives exactly once, every send is acked, no
-// frame goes unread, and the histograms hold one sample per message.
+// frame goes unread, and the histograms hold one sample per message (per
+// delivery: one from the first send, one from the admitted attempt).
 func TestWireRunAgainstRelay(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -76,6 +78,12 @@ func TestWireRunAgainstRelay(t *testing.T) {
 		if r.SentWin == 0 || r.Ack.count() != r.SentWin || r.Deliver.count() != r.SentWin*fan {
 			t.Fatalf("%s: %d sent in the window, %d ack samples, %d delivery samples (fan %d)",
 				c.name, r.SentWin, r.Ack.count(), r.Deliver.count(), fan)
+		}
+		// Nothing was refused, so every message was admitted on its first
+		// send: the two measures are the same samples.
+		if r.Admitted.count() != r.Deliver.count() || !maps.Equal(r.Admitted, r.Deliver) {
+			t.Fatalf("%s: nothing refused, yet %d samples from the admitted attempt differ from %d from the first send",
+				c.name, r.Admitted.count(), r.Deliver.count())
 		}
 		if c.first && r.First.count() != int64(len(job.Users)) {
 			t.Fatalf("%s: %d first-message samples for %d talkers", c.name, r.First.count(), len(job.Users))

@@ -6,21 +6,55 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"golang.org/x/sys/unix"
 )
 
 func TestWireText(t *testing.T) {
 	t.Parallel()
 	for _, first := range []bool{false, true} {
-		k, at, f, ok := parseWireText([]byte(wireText(42, 1764072000123456789, first)))
-		if !ok || k != 42 || at != 1764072000123456789 || f != first {
-			t.Fatalf("first=%v: got %d %d %v %v", first, k, at, f, ok)
+		text := wireText(42, 1764072000123456789, 1764072000987654321, first)
+		k, at, try, f, ok := parseWireText([]byte(text))
+		if !ok || k != 42 || at != 1764072000123456789 || try != 1764072000987654321 || f != first {
+			t.Fatalf("%q: got %d %d %d %v %v", text, k, at, try, f, ok)
 		}
 	}
-	for _, bad := range []string{"", "warm-up", "m 1", "m x 2", "m 1 2 g", "m -1 2", "n 1 2"} {
-		if _, _, _, ok := parseWireText([]byte(bad)); ok {
+	for _, bad := range []string{"", "warm-up", "m", "m ", "m 1", "m 1 2", "m 1 2 ", "m x 2 3", "m 1 2 3 g", "m 1 2 3 f ",
+		"m -1 2 3", "n 1 2 3", "m 1  2 3", "m 1 2 3f", "m 1 2 12345678901234567890", "m 1 2 9999999999999999999", "m 3000000000 2 3"} {
+		if _, _, _, _, ok := parseWireText([]byte(bad)); ok {
 			t.Errorf("%q parsed", bad)
 		}
 	}
+}
+
+// TestWireTextAllocs: the parse runs for every delivery on the generator's
+// core. Not parallel: AllocsPerRun counts the whole process.
+func TestWireTextAllocs(t *testing.T) {
+	text := []byte(wireText(7, 1764072000123456789, 1764072000987654321, true))
+	if n := testing.AllocsPerRun(100, func() { parseWireText(text) }); n != 0 {
+		t.Errorf("parseWireText allocates %v times", n)
+	}
+}
+
+// FuzzWireText: parseWireText reads a delivery's text, which a relay could
+// have mangled; it must never panic, and what it accepts must say again
+// what wireText would write of it.
+func FuzzWireText(f *testing.F) {
+	f.Add([]byte(wireText(0, 1, 1, false)))
+	f.Add([]byte(wireText(42, 1764072000123456789, 1764072000987654321, true)))
+	f.Add([]byte("warm-up"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, at, try, first, ok := parseWireText(b)
+		if !ok {
+			return
+		}
+		if k < 0 || at < 0 || try < 0 {
+			t.Fatalf("%q: negative %d %d %d", b, k, at, try)
+		}
+		k2, at2, try2, first2, ok2 := parseWireText([]byte(wireText(k, at, try, first)))
+		if !ok2 || k2 != k || at2 != at || try2 != try || first2 != first {
+			t.Fatalf("%q: read %d %d %d %v, its rewrite %d %d %d %v %v", b, k, at, try, first, k2, at2, try2, first2, ok2)
+		}
+	})
 }
 
 // TestHistQuantile: a quantile lands within one bucket (1 %) above the
@@ -77,7 +111,7 @@ func TestWireFrames(t *testing.T) {
 	t.Parallel()
 	job := wireJob{Users: []string{"a", "b"}, Convs: []wireConv{{ID: "g1", Members: []int{0, 1}, Group: true}}, Own: []int{1}, Count: 3}
 	w := newWireRun(job)
-	w.w0, w.w1 = 1000, 2000
+	w.w0, w.w1 = 1_000_000, 2_000_000 // ns
 	b := w.bots[0]
 	b.rd = newWSReader(16)
 	deliver := func(conv, sender, text string) []byte {
@@ -86,14 +120,14 @@ func TestWireFrames(t *testing.T) {
 	}
 	var in []byte
 	for _, m := range [][]byte{
-		deliver("g1", "a", wireText(0, 1500, false)), // counted, in the window
-		deliver("g1", "a", wireText(0, 1500, false)), // duplicate
-		deliver("g1", "a", wireText(1, 500, true)),   // counted, before the window, first
-		deliver("g1", "z", wireText(2, 1500, false)), // unknown sender
-		deliver("g9", "a", wireText(2, 1500, false)), // not b's conversation
-		deliver("g1", "a", wireText(3, 1500, false)), // beyond what a may send
-		deliver("g1", "a", ""),                       // group notice
-		deliver("g1", "b", wireText(0, 1500, false)), // b's own message
+		deliver("g1", "a", wireText(0, 1_200_000, 1_500_000, false)), // counted, in the window, admitted on its second attempt
+		deliver("g1", "a", wireText(0, 1_200_000, 1_500_000, false)), // duplicate
+		deliver("g1", "a", wireText(1, 500_000, 500_000, true)),      // counted, before the window, first
+		deliver("g1", "z", wireText(2, 1_500_000, 1_500_000, false)), // unknown sender
+		deliver("g9", "a", wireText(2, 1_500_000, 1_500_000, false)), // not b's conversation
+		deliver("g1", "a", wireText(3, 1_500_000, 1_500_000, false)), // beyond what a may send
+		deliver("g1", "a", ""), // group notice
+		deliver("g1", "b", wireText(0, 1_500_000, 1_500_000, false)), // b's own message
 		proto.MustEncode(proto.Frame{Type: proto.TypeAck, ID: 1, Body: &proto.Ack{ConvID: "g1", ClientID: "c0", Seq: 2}}),
 		proto.MustEncode(proto.Frame{Type: proto.TypeError, ID: 2, Body: &proto.ErrorBody{Code: 4301}}),
 		{0xff},
@@ -104,7 +138,7 @@ func TestWireFrames(t *testing.T) {
 		n := copy(b.rd.space(), in[:min(16, len(in))])
 		b.rd.wrote(n)
 		in = in[n:]
-		if !w.frames(b, 1800) {
+		if !w.frames(b, 1_800_000) {
 			t.Fatal("connection dropped")
 		}
 	}
@@ -112,15 +146,24 @@ func TestWireFrames(t *testing.T) {
 	if r.Unique != 2 || r.Dups != 1 || r.Strange != 3 || r.PeekFails != 1 || r.Refused["4301"] != 1 {
 		t.Fatalf("unique %d dups %d strange %d peek failures %d refused %v", r.Unique, r.Dups, r.Strange, r.PeekFails, r.Refused)
 	}
-	if r.Deliver.count() != 1 || r.First.count() != 1 || r.ArrWin != 2 {
-		t.Fatalf("deliver samples %d, first %d, arrived in the window %d", r.Deliver.count(), r.First.count(), r.ArrWin)
+	if r.Deliver.count() != 1 || r.Admitted.count() != 1 || r.First.count() != 1 || r.ArrWin != 2 {
+		t.Fatalf("deliver samples %d, admitted %d, first %d, arrived in the window %d",
+			r.Deliver.count(), r.Admitted.count(), r.First.count(), r.ArrWin)
 	}
-	if b.ackAt[0].Load() != 1800 || b.ackAt[1].Load() != -1 || b.ackAt[2].Load() != 0 {
+	// Message 0 was first sent at 1.2 ms and admitted at 1.5 ms; it
+	// arrived at 1.8 ms.
+	if got := r.Deliver.quantile(1); got < 0.6 || got > 0.6*histBase {
+		t.Errorf("from the first send: %v ms, want 0.6", got)
+	}
+	if got := r.Admitted.quantile(1); got < 0.3 || got > 0.3*histBase {
+		t.Errorf("from the admitted attempt: %v ms, want 0.3", got)
+	}
+	if b.ackAt[0].Load() != 1_800_000 || b.ackAt[1].Load() != -1 || b.ackAt[2].Load() != 0 {
 		t.Fatalf("acks %d %d %d", b.ackAt[0].Load(), b.ackAt[1].Load(), b.ackAt[2].Load())
 	}
 	// A protocol error ends the connection, loudly.
 	b.rd.wrote(copy(b.rd.space(), []byte{0x82, 0x81, 0, 0, 0, 0, 0}))
-	if w.frames(b, 1900) {
+	if w.frames(b, 1_900_000) {
 		t.Fatal("a masked server frame was read")
 	}
 }
@@ -147,5 +190,60 @@ func TestWireRetry(t *testing.T) {
 	}
 	if _, ok, hold := r.next(t0.Add(wireRetryAfter)); ok || hold {
 		t.Fatalf("all resent: ok %v hold %v", ok, hold)
+	}
+}
+
+// TestWireResend: a resend carries the message's client id, its first send
+// time and its own attempt time, so a receiver can measure both; a first
+// message stays flagged; the refusal it answers is forgotten.
+func TestWireResend(t *testing.T) {
+	t.Parallel()
+	job := wireJob{Users: []string{"a", "b"}, Convs: []wireConv{{ID: "g1", Members: []int{0, 1}, Group: true}}, Own: []int{0}, Count: 3, First: true}
+	w := newWireRun(job)
+	b := w.bots[0]
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.fd = fds[0]
+	defer b.close()
+	defer unix.Close(fds[1])
+	const first = int64(1764072000123456789)
+	b.sentAt[2].Store(first)
+	b.tryAt[2].Store(first)
+	b.ackAt[2].Store(-1)
+	b.isFirst[2] = true
+	if !w.resend(b, 2) {
+		t.Fatal("resend failed")
+	}
+	buf := make([]byte, 512)
+	n, err := unix.Read(fds[1], buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A client frame: FIN|binary, MASK|length (short here), the key, the
+	// masked payload.
+	m := buf[:n]
+	if m[0] != 0x80|wsBinary || m[1]&0x80 == 0 || int(m[1]&0x7f) != n-6 {
+		t.Fatalf("frame head %x", m[:2])
+	}
+	p := m[6:]
+	for i := range p {
+		p[i] ^= m[2+i&3]
+	}
+	f, err := proto.Decode(p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := f.Body.(*proto.Send)
+	if !ok || f.ID != 3 || s.ClientID != "c2" || s.ConvID != "g1" {
+		t.Fatalf("resent %+v %+v", f, f.Body)
+	}
+	k, at, try, fst, ok := parseWireText([]byte(s.Text))
+	if !ok || k != 2 || at != first || try <= first || try != b.tryAt[2].Load() || !fst {
+		t.Fatalf("resent text %q: k %d first send %d attempt %d (recorded %d) first %v", s.Text, k, at, try, b.tryAt[2].Load(), fst)
+	}
+	if b.ackAt[2].Load() != 0 || b.sentAt[2].Load() != first {
+		t.Fatalf("after the resend: ack %d, first send %d", b.ackAt[2].Load(), b.sentAt[2].Load())
 	}
 }

@@ -42,8 +42,10 @@ import (
 // window ends and says "sent <JSON wireSent>"; the bench asks "count" until
 // the workers' unique deliveries add up to what was owed (each answers
 // with its count), then "report", answered with one JSON wireReport. Send
-// times travel in the text as unix nanoseconds: every worker reads the same
-// clock.
+// times travel in the text as unix nanoseconds, two of them: the message's
+// first send and the attempt that carries it (a resend after a refusal is a
+// later attempt), so a receiver measures both what the relay admitted and
+// what the sender waited in all. Every worker reads the same clock.
 
 const wireWorkerArg = "__wire-worker"
 
@@ -89,11 +91,16 @@ type wireReport struct {
 	SendErrs    int64            `json:"send_errors"`
 	Refused     map[string]int64 `json:"refused,omitempty"` // error replies by code
 	Closed      map[string]int64 `json:"closed,omitempty"`  // connections the relay closed, by code
-	Deliver     hist             `json:"deliver"`           // send → delivered of messages sent in the window, µs (only admitted messages are delivered)
-	First       hist             `json:"first"`             // send → delivered of first messages, whenever sent, µs
-	Ack         hist             `json:"ack"`               // send → ack of messages sent in the window, µs
-	CPU         float64          `json:"cpu_s"`             // this worker's CPU over the window
-	PeekFails   int64            `json:"peek_failures"`
+	// Deliver and Admitted are send → delivered of the messages first sent
+	// in the window, µs: from the first send, and from the attempt the
+	// relay admitted (the last one; they differ when the relay refused the
+	// message and it was resent). Only admitted messages are delivered.
+	Deliver   hist    `json:"deliver"`
+	Admitted  hist    `json:"admitted"`
+	First     hist    `json:"first"` // send → delivered of first messages, whenever sent, from the first send, µs
+	Ack       hist    `json:"ack"`   // attempt → ack of messages first sent in the window, µs
+	CPU       float64 `json:"cpu_s"` // this worker's CPU over the window
+	PeekFails int64   `json:"peek_failures"`
 }
 
 // hist is a log-bucketed histogram of microseconds (1 % wide buckets) that
@@ -171,14 +178,16 @@ type wireBot struct {
 	rd   *wsReader  // by the poll loop only
 
 	// Sending: message k goes to convs[convOf[k]].
-	convs  []string
-	fans   []int
-	firsts []bool // convs not yet sent to
-	n      int
-	rng    *rand.Rand
-	convOf []uint16
-	sentAt []atomic.Int64 // unix ns; 0 until sent
-	ackAt  []atomic.Int64 // unix ns; 0 until acked; -1 refused
+	convs   []string
+	fans    []int
+	firsts  []bool // convs not yet sent to
+	isFirst []bool // message k was its sender's first into its conversation
+	n       int
+	rng     *rand.Rand
+	convOf  []uint16
+	sentAt  []atomic.Int64 // unix ns of the first send; 0 until sent
+	tryAt   []atomic.Int64 // unix ns of the latest attempt (a resend after a refusal, or the first send)
+	ackAt   []atomic.Int64 // unix ns; 0 until acked; -1 refused
 
 	// Receiving, by the reader goroutine only until the report.
 	from map[string]int // sender → index into seen
@@ -324,7 +333,7 @@ type wireRun struct {
 
 func newWireRun(job wireJob) *wireRun {
 	w := &wireRun{job: job, rep: wireReport{Refused: map[string]int64{}, Closed: map[string]int64{},
-		Deliver: hist{}, First: hist{}, Ack: hist{}}}
+		Deliver: hist{}, Admitted: hist{}, First: hist{}, Ack: hist{}}}
 	talks := func(i int) bool { return job.Talk == nil || job.Talk[i] }
 	byUser := make(map[int]*wireBot)
 	for _, i := range job.Own {
@@ -333,7 +342,7 @@ func newWireRun(job wireJob) *wireRun {
 			n = job.Count
 		}
 		b := &wireBot{idx: i, user: job.Users[i], n: n, rng: rand.New(rand.NewPCG(uint64(i)+1, 0x9e3779b97f4a7c15)),
-			convOf: make([]uint16, n), sentAt: make([]atomic.Int64, n), ackAt: make([]atomic.Int64, n),
+			convOf: make([]uint16, n), isFirst: make([]bool, n), sentAt: make([]atomic.Int64, n), tryAt: make([]atomic.Int64, n), ackAt: make([]atomic.Int64, n),
 			from: map[string]int{}, in: map[string]bool{}, fd: -1, created: make(chan error, 1)}
 		byUser[i] = b
 		w.bots = append(w.bots, b)
@@ -662,7 +671,7 @@ func (w *wireRun) delivered(b *wireBot, body []byte, now int64) {
 	if string(d.Sender) == b.user {
 		return
 	}
-	k, at, first, ok := parseWireText(d.Text)
+	k, at, try, first, ok := parseWireText(d.Text)
 	p, known := b.from[string(d.Sender)]
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -681,6 +690,7 @@ func (w *wireRun) delivered(b *wireBot, body []byte, now int64) {
 		us := float64(now-at) / 1e3
 		if at >= w.w0 && at < w.w1 {
 			w.rep.Deliver.add(us)
+			w.rep.Admitted.add(float64(now-try) / 1e3)
 		}
 		if first {
 			w.rep.First.add(us)
@@ -691,24 +701,69 @@ func (w *wireRun) delivered(b *wireBot, body []byte, now int64) {
 	}
 }
 
-// wireText carries the message index, the send time (unix ns) and, for a
-// sender's first message into a conversation, an "f".
-func wireText(k int, at int64, first bool) string {
-	s := "m " + strconv.Itoa(k) + " " + strconv.FormatInt(at, 10)
+// wireText carries the message index, its first send time and this
+// attempt's send time (unix ns; the same but for a resend after a refusal)
+// and, for a sender's first message into a conversation, an "f".
+func wireText(k int, at, try int64, first bool) string {
+	b := make([]byte, 0, 48)
+	b = append(b, "m "...)
+	b = strconv.AppendInt(b, int64(k), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, at, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, try, 10)
 	if first {
-		s += " f"
+		b = append(b, " f"...)
 	}
-	return s
+	return string(b)
 }
 
-func parseWireText(t []byte) (k int, at int64, first, ok bool) {
-	f := strings.Fields(string(t))
-	if (len(f) != 3 && len(f) != 4) || f[0] != "m" || (len(f) == 4 && f[3] != "f") {
-		return 0, 0, false, false
+// parseWireText reads what wireText wrote. It runs for every delivery on
+// the generator's core, so it walks the bytes once and allocates nothing.
+func parseWireText(t []byte) (k int, at, try int64, first, ok bool) {
+	if len(t) < 2 || t[0] != 'm' || t[1] != ' ' {
+		return 0, 0, 0, false, false
 	}
-	k, err1 := strconv.Atoi(f[1])
-	at, err2 := strconv.ParseInt(f[2], 10, 64)
-	return k, at, len(f) == 4, err1 == nil && err2 == nil && k >= 0
+	t = t[2:]
+	var n [3]int64
+	for i := range n {
+		v, rest, ok := wireNum(t)
+		if !ok || (i < 2 && (len(rest) == 0 || rest[0] != ' ')) {
+			return 0, 0, 0, false, false
+		}
+		n[i], t = v, rest
+		if i < 2 {
+			t = t[1:]
+		}
+	}
+	switch string(t) {
+	case "":
+	case " f":
+		first = true
+	default:
+		return 0, 0, 0, false, false
+	}
+	if n[0] > math.MaxInt32 {
+		return 0, 0, 0, false, false
+	}
+	return int(n[0]), n[1], n[2], first, true
+}
+
+// wireNum reads the decimal digits t starts with (at least one, at most an
+// int64's) and returns them and the rest of t.
+func wireNum(t []byte) (v int64, rest []byte, ok bool) {
+	var u uint64 // 19 digits fit in it, and more are refused
+	i := 0
+	for ; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
+		if i == 19 {
+			return 0, t, false
+		}
+		u = u*10 + uint64(t[i]-'0')
+	}
+	if i == 0 || u > math.MaxInt64 {
+		return 0, t, false
+	}
+	return int64(u), t[i:], true
 }
 
 // run sends from t0 until the window ends: talker i of the cast first at
@@ -779,10 +834,12 @@ func (w *wireRun) talk(ctx context.Context, b *wireBot, first time.Time, every t
 		b.convOf[k] = uint16(ci)
 		fst := w.job.First && b.firsts[ci]
 		b.firsts[ci] = false
+		b.isFirst[k] = fst
 		at := time.Now().UnixNano()
 		f := proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(k + 1), Body: &proto.Send{
-			ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wireText(k, at, fst)}})
+			ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wireText(k, at, at, fst)}})
 		b.sentAt[k].Store(at)
+		b.tryAt[k].Store(at)
 		if err := b.write(f); err != nil {
 			b.sentAt[k].Store(0)
 			w.mu.Lock()
@@ -794,14 +851,16 @@ func (w *wireRun) talk(ctx context.Context, b *wireBot, first time.Time, every t
 	}
 }
 
-// resend writes refused message k again, with its client id and its first
-// send time (its latency counts the refusal and the wait), and reports
+// resend writes refused message k again, with its client id, its first
+// send time (the latency from it counts the refusals and the waits) and
+// this attempt's (the latency of what the relay admits), and reports
 // whether the talker may go on.
 func (w *wireRun) resend(b *wireBot, k int) bool {
 	ci := int(b.convOf[k])
-	at := b.sentAt[k].Load()
+	at, try := b.sentAt[k].Load(), time.Now().UnixNano()
 	f := proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(k + 1), Body: &proto.Send{
-		ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wireText(k, at, false)}})
+		ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wireText(k, at, try, b.isFirst[k])}})
+	b.tryAt[k].Store(try)
 	b.ackAt[k].Store(0)
 	if err := b.write(f); err != nil {
 		w.mu.Lock()
@@ -823,7 +882,8 @@ func (w *wireRun) report() wireReport {
 	// The maps are the run's own, still written by the poll loop (a close
 	// can arrive after the report): the report gets copies.
 	r.Refused, r.Closed = maps.Clone(w.rep.Refused), maps.Clone(w.rep.Closed)
-	r.Deliver, r.First, r.Ack = maps.Clone(w.rep.Deliver), maps.Clone(w.rep.First), maps.Clone(w.rep.Ack)
+	r.Deliver, r.Admitted = maps.Clone(w.rep.Deliver), maps.Clone(w.rep.Admitted)
+	r.First, r.Ack = maps.Clone(w.rep.First), maps.Clone(w.rep.Ack)
 	r.Unique = w.unique.Load()
 	r.CPU = w.cpu
 	for _, b := range w.bots {
@@ -846,7 +906,7 @@ func (w *wireRun) report() wireReport {
 			}
 			r.SentWin++
 			if ack > 0 {
-				r.Ack.add(float64(ack-at) / 1e3)
+				r.Ack.add(float64(ack-b.tryAt[k].Load()) / 1e3)
 			}
 		}
 	}

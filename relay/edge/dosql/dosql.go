@@ -8,7 +8,7 @@
 // The host registers each object's database under a name (Register) with
 // two functions of its own:
 //
-//	exec(query, args, wantChanges) → {columns: string[], rows: any[][], changes: number}
+//	exec(query, args) → {columns: string[], rows: any[][]}
 //	tx(fn)            → null, or an error message
 //
 // exec runs one query (several statements only without arguments, as in a
@@ -18,6 +18,10 @@
 // are plain sequences of statements here: a Durable Object commits what
 // one event wrote atomically, and the relay store's write transactions go
 // through RunTx, which is transactionSync with a real rollback.
+//
+// A statement's Result counts no rows (RowsAffected returns an error):
+// counting takes a statement of its own (SELECT changes()) after every
+// write, and the relay never reads the count.
 package dosql
 
 import (
@@ -116,15 +120,14 @@ func (c *conn) RunTx(fn func() error) error {
 }
 
 func (c *conn) ExecContext(_ context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	r, err := c.run(query, args, true)
-	if err != nil {
+	if _, err := c.run(query, args); err != nil {
 		return nil, err
 	}
-	return result(r.Get("changes").Int()), nil
+	return result{}, nil
 }
 
 func (c *conn) QueryContext(_ context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	r, err := c.run(query, args, false)
+	r, err := c.run(query, args)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +135,7 @@ func (c *conn) QueryContext(_ context.Context, query string, args []driver.Named
 }
 
 // run calls exec; a JavaScript exception becomes an error.
-func (c *conn) run(query string, args []driver.NamedValue, wantChanges bool) (res js.Value, err error) {
+func (c *conn) run(query string, args []driver.NamedValue) (res js.Value, err error) {
 	jargs := make([]any, len(args))
 	for i, a := range args {
 		if jargs[i], err = toJS(a.Value); err != nil {
@@ -148,7 +151,7 @@ func (c *conn) run(query string, args []driver.NamedValue, wantChanges bool) (re
 			panic(r)
 		}
 	}()
-	return c.h.exec.Invoke(query, jargs, wantChanges), nil
+	return c.h.exec.Invoke(query, jargs), nil
 }
 
 func toJS(v driver.Value) (any, error) {
@@ -174,10 +177,13 @@ func toJS(v driver.Value) (any, error) {
 	return nil, fmt.Errorf("dosql: cannot bind %T", v)
 }
 
-type result int64
+// result is every statement's: it counts nothing (see the package doc).
+type result struct{}
 
-func (r result) LastInsertId() (int64, error) { return 0, errors.New("dosql: no LastInsertId") }
-func (r result) RowsAffected() (int64, error) { return int64(r), nil }
+func (result) LastInsertId() (int64, error) { return 0, errors.New("dosql: no LastInsertId") }
+func (result) RowsAffected() (int64, error) {
+	return 0, errors.New("dosql: rows affected are not counted")
+}
 
 type tx struct{}
 

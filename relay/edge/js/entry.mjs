@@ -169,6 +169,9 @@ export class Relay extends DurableObject {
       if (a.hello) this.go.restore(this.objectId, a.id, a.hello);
       else this.go.connect(this.objectId, a.id);
     }
+    // Presence: the users counted online by this object's earlier
+    // incarnation are now exactly those of the sessions restored above.
+    this.go.settle(this.objectId);
   }
 
   async fetch(request) {

@@ -7,19 +7,17 @@
 class Rollback extends Error {}
 
 // sqlHost returns {exec, tx} for storage:
-//   exec(query, args, wantChanges) → {columns, rows, changes}
+//   exec(query, args) → {columns, rows}
 //   tx(fn) → null, or the message of why fn's writes were rolled back
 // tx runs fn in storage.transactionSync (the storage refuses BEGIN and
 // COMMIT statements); fn returning a message rolls its writes back.
 export function sqlHost(storage) {
   const sql = storage.sql;
   return {
-    exec: (query, args, wantChanges) => {
+    exec: (query, args) => {
       const cursor = sql.exec(query, ...args);
       const rows = cursor.raw().toArray();
-      const out = { columns: cursor.columnNames, rows, changes: 0 };
-      if (wantChanges) out.changes = sql.exec("SELECT changes()").raw().toArray()[0][0];
-      return out;
+      return { columns: cursor.columnNames, rows };
     },
     tx: (fn) => {
       try {

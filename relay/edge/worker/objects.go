@@ -26,14 +26,23 @@ import (
 // relay.Server on the object's own SQLite storage and its connections,
 // keyed by the ids the JavaScript side gives its WebSockets.
 type object struct {
-	id    string
-	srv   *relay.Server
-	send  js.Value // send(conn, Uint8Array)
-	close js.Value // close(conn, code, reason)
-	mu    sync.Mutex
-	conns map[string]*conn
-	dead  bool // replaced by a newer incarnation of the same object
+	id  string
+	srv *relay.Server
+	// routes are what the front door forwards to the object: GET /healthz
+	// and the admin API. The relay's other routes are not served here:
+	// the WebSocket reaches the object through the JavaScript entry, and
+	// the front door serves the uploads itself.
+	routes http.Handler
+	send   js.Value // send(conn, Uint8Array)
+	close  js.Value // close(conn, code, reason)
+	mu     sync.Mutex
+	conns  map[string]*conn
+	dead   bool // replaced by a newer incarnation of the same object
 }
+
+// objectNode is the relay node id of every Durable Object: each object is
+// the only node of its own storage.
+const objectNode = "object"
 
 var (
 	objMu   sync.Mutex
@@ -70,6 +79,14 @@ func serveObjects(binding js.Value) {
 		id, msg, binary := a[1].String(), jsx.Bytes(a[2]), a[3].Bool()
 		return o.frame(id, msg, binary)
 	})
+	// settle is called once the sockets kept across hibernation are
+	// restored: the presence counts become exactly their sessions.
+	fn("settle", func(a []js.Value) any {
+		if o := lookup(a[0].String()); o != nil {
+			o.srv.RestartPresence()
+		}
+		return nil
+	})
 	fn("gone", func(a []js.Value) any {
 		if o := lookup(a[0].String()); o != nil {
 			o.gone(a[1].String())
@@ -77,9 +94,9 @@ func serveObjects(binding js.Value) {
 		return nil
 	})
 	// http serves a request the front door forwarded (method, path and
-	// query, headers as [name, value] pairs, body or null): /admin/ is the
-	// relay's admin API, the rest its public handler (/healthz). It
-	// resolves to {status, headers, body}.
+	// query, headers as [name, value] pairs, body or null): GET /healthz
+	// and the admin API (object.routes). It resolves to {status, headers,
+	// body}.
 	fn("http", func(a []js.Value) any {
 		o := lookup(a[0].String())
 		method, target, headers, body := a[1].String(), a[2].String(), a[3], a[4]
@@ -101,11 +118,7 @@ func serveObjects(binding js.Value) {
 			}
 			req.RemoteAddr = "front-door"
 			rec := httptest.NewRecorder()
-			var h http.Handler = o.srv.Handler()
-			if strings.HasPrefix(req.URL.Path, "/admin/") {
-				h = o.srv.AdminHandler()
-			}
-			h.ServeHTTP(rec, req)
+			o.routes.ServeHTTP(rec, req)
 			hs := js.Global().Get("Array").New()
 			for k, vs := range rec.Header() {
 				for _, v := range vs {
@@ -190,8 +203,11 @@ func openObject(id string, host js.Value) error {
 	}
 	opts.Store = store
 	// One node per object, which hibernates: a lease it cannot renew
-	// while asleep would end its users' presence.
+	// while asleep would end its users' presence. Its id stays the same
+	// across incarnations, so that the counts an earlier one left are its
+	// own to replace (settle).
 	opts.NodeLease = -1
+	opts.NodeID = objectNode
 	if cloudflare.GetBinding(uploadsBinding).Truthy() {
 		// The same bucket as the front door's uploads: a Send naming an
 		// attachment is checked against it, and a recall deletes its blob.
@@ -205,7 +221,10 @@ func openObject(id string, host js.Value) error {
 		store.Close()
 		return err
 	}
-	o := &object{id: id, srv: srv, send: host.Get("send"), close: host.Get("close"), conns: map[string]*conn{}}
+	routes := http.NewServeMux()
+	routes.Handle("GET /healthz", srv.Handler())
+	routes.Handle("/admin/", srv.AdminHandler())
+	o := &object{id: id, srv: srv, routes: routes, send: host.Get("send"), close: host.Get("close"), conns: map[string]*conn{}}
 	objMu.Lock()
 	objects[id] = o
 	objMu.Unlock()
