@@ -347,6 +347,10 @@ cmd_wasm() {
   mkdir -p "$out"
   say "building $out/parley.wasm"
   GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o "$out/parley.wasm" ./sdk-wasm/wasm
+  # Drops the line tables (stack traces keep function names, lose file:line)
+  # and cuts the data segments again: see internal/wasmtrim.
+  # WASM_LINES=1 keeps the line tables, for debugging a crash.
+  go run ./internal/wasmtrim ${WASM_LINES:+-lines} "$out/parley.wasm"
   local goroot exec_js
   goroot=$(go env GOROOT)
   exec_js="$goroot/lib/wasm/wasm_exec.js"          # Go 1.24+

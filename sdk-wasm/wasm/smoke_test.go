@@ -54,6 +54,9 @@ func TestNodeSmoke(t *testing.T) {
 	build.Dir = root
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	run(t, build)
+	trim := exec.CommandContext(ctx, goBin, "run", "./internal/wasmtrim", wasm) // as build.sh ships it
+	trim.Dir = root
+	run(t, trim)
 	build = exec.CommandContext(ctx, goBin, "build", "-o", relay, "./relay/cmd/parley-relay")
 	build.Dir = root
 	run(t, build)
