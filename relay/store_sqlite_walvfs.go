@@ -66,7 +66,6 @@ var (
 	walVFS     sqlite3.Tsqlite3_vfs // registered; never freed
 	walBase    *sqlite3.Tsqlite3_vfs
 	walMethods sqlite3.Tsqlite3_io_methods
-	walName    []byte // NUL-terminated, kept alive
 
 	walFilesMu sync.Mutex
 	walFiles   = map[uintptr]*walFile{} // by the address of its walShimFile
@@ -90,8 +89,15 @@ func registerWALVFS() error {
 		walVFS = *walBase
 		walVFS.FpNext = 0
 		walVFS.FszOsFile = int32(unsafe.Offsetof(walShimFile{}.real)) + walBase.FszOsFile
-		walName = append([]byte(walVFSName), 0)
-		walVFS.FzName = uintptr(unsafe.Pointer(&walName[0]))
+		// The name lives in the library's C heap, not Go's: SQLite walks
+		// it with pointer arithmetic (strcmp in sqlite3_vfs_find), which
+		// Go's checkptr (on under -race) refuses on a Go allocation.
+		name, err := libc.CString(walVFSName)
+		if err != nil {
+			walVFSErr = fmt.Errorf("relay: the WAL VFS's name: %w", err)
+			return
+		}
+		walVFS.FzName = name
 		setFn(&walVFS.FxOpen, walOpen)
 
 		walMethods.FiVersion = 1
