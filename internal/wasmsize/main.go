@@ -21,6 +21,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/parley-im/parley/internal/wasmbin"
 	"io"
 	"os"
 	"os/exec"
@@ -93,22 +94,22 @@ func analyze(b []byte, pkgOf func(string) string) (*report, error) {
 		imports int   // imported functions, numbered before the defined ones
 		names   = map[int]string{}
 	)
-	p := &reader{b: b, off: 8}
-	for p.off < len(b) {
-		id := p.byte()
-		n := int(p.uleb())
-		if p.err != nil || p.off+n > len(b) {
+	p := &wasmbin.Reader{B: b, Off: 8}
+	for p.Off < len(b) {
+		id := p.Byte()
+		n := int(p.ULEB())
+		if p.Err != nil || p.Off+n > len(b) {
 			return nil, errors.New("truncated section")
 		}
-		body := &reader{b: b[p.off : p.off+n]}
-		p.off += n
+		body := &wasmbin.Reader{B: b[p.Off : p.Off+n]}
+		p.Off += n
 		name := fmt.Sprintf("section %d", id)
 		if int(id) < len(sectionNames) {
 			name = sectionNames[id]
 		}
 		switch id {
 		case 0:
-			cname := body.name()
+			cname := body.Name()
 			name = "custom " + cname
 			if cname == "name" {
 				r.named = true
@@ -117,14 +118,14 @@ func analyze(b []byte, pkgOf func(string) string) (*report, error) {
 		case 2:
 			imports = countFuncImports(body)
 		case 10:
-			for range body.uleb() {
-				size := int(body.uleb())
+			for range body.ULEB() {
+				size := int(body.ULEB())
 				bodies = append(bodies, size)
-				body.off += size
+				body.Off += size
 			}
 		}
-		if body.err != nil {
-			return nil, fmt.Errorf("%s section: %w", name, body.err)
+		if body.Err != nil {
+			return nil, fmt.Errorf("%s section: %w", name, body.Err)
 		}
 		r.sections = append(r.sections, section{name, n})
 	}
@@ -135,39 +136,39 @@ func analyze(b []byte, pkgOf func(string) string) (*report, error) {
 }
 
 // readNames reads the function names subsection (id 1) of a name section.
-func readNames(p *reader, names map[int]string) {
-	for p.off < len(p.b) && p.err == nil {
-		id := p.byte()
-		n := int(p.uleb())
-		end := p.off + n
+func readNames(p *wasmbin.Reader, names map[int]string) {
+	for p.Off < len(p.B) && p.Err == nil {
+		id := p.Byte()
+		n := int(p.ULEB())
+		end := p.Off + n
 		if id == 1 {
-			for range p.uleb() {
-				idx := int(p.uleb())
-				names[idx] = p.name()
+			for range p.ULEB() {
+				idx := int(p.ULEB())
+				names[idx] = p.Name()
 			}
 		}
-		p.off = end
+		p.Off = end
 	}
 }
 
 // countFuncImports counts the imported functions (kind 0).
-func countFuncImports(p *reader) int {
+func countFuncImports(p *wasmbin.Reader) int {
 	n := 0
-	for range p.uleb() {
-		p.name()
-		p.name()
-		switch p.byte() {
+	for range p.ULEB() {
+		p.Name()
+		p.Name()
+		switch p.Byte() {
 		case 0:
-			p.uleb()
+			p.ULEB()
 			n++
 		case 1: // table: reftype, limits
-			p.byte()
-			p.limits()
+			p.Byte()
+			limits(p)
 		case 2:
-			p.limits()
+			limits(p)
 		case 3:
-			p.byte()
-			p.byte()
+			p.Byte()
+			p.Byte()
 		}
 	}
 	return n
@@ -250,54 +251,10 @@ func (r *report) write(w io.Writer, top int) {
 
 func pct(n, of int) float64 { return 100 * float64(n) / float64(of) }
 
-// reader reads the wasm binary encoding; the first error sticks.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (p *reader) byte() byte {
-	if p.off >= len(p.b) {
-		p.err = io.ErrUnexpectedEOF
-		p.off++
-		return 0
+// limits skips a table or memory type's limits.
+func limits(p *wasmbin.Reader) {
+	if p.Byte()&1 != 0 {
+		p.ULEB()
 	}
-	c := p.b[p.off]
-	p.off++
-	return c
-}
-
-func (p *reader) uleb() uint64 {
-	var v uint64
-	for shift := 0; shift < 64; shift += 7 {
-		c := p.byte()
-		if p.err != nil {
-			return 0
-		}
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
-	}
-	p.err = errors.New("bad LEB128")
-	return 0
-}
-
-func (p *reader) name() string {
-	n := int(p.uleb())
-	if p.err != nil || p.off+n > len(p.b) {
-		p.err = io.ErrUnexpectedEOF
-		return ""
-	}
-	s := string(p.b[p.off : p.off+n])
-	p.off += n
-	return s
-}
-
-func (p *reader) limits() {
-	if p.byte()&1 != 0 {
-		p.uleb()
-	}
-	p.uleb()
+	p.ULEB()
 }

@@ -34,6 +34,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/parley-im/parley/internal/wasmbin"
 	"os"
 	"slices"
 )
@@ -119,15 +120,15 @@ func trim(b []byte, keepLines bool) ([]byte, stats, error) {
 		start, body, end int
 	}
 	var secs []span
-	for p := (&reader{b: b, off: 8}); p.off < len(b); {
-		start := p.off
-		id := p.byte()
-		n := p.uleb()
-		if p.err != nil || n > uint64(len(b)-p.off) {
+	for p := (&wasmbin.Reader{B: b, Off: 8}); p.Off < len(b); {
+		start := p.Off
+		id := p.Byte()
+		n := p.ULEB()
+		if p.Err != nil || n > uint64(len(b)-p.Off) {
 			return nil, st, errors.New("truncated section")
 		}
-		secs = append(secs, span{id, start, p.off, p.off + int(n)})
-		p.off += int(n)
+		secs = append(secs, span{id, start, p.Off, p.Off + int(n)})
+		p.Off += int(n)
 	}
 	var code, data *span
 	for i := range secs {
@@ -141,10 +142,10 @@ func trim(b []byte, keepLines bool) ([]byte, stats, error) {
 	if code == nil || data == nil {
 		return nil, st, errors.New("no code or data section")
 	}
-	cr := &reader{b: b[code.body:code.end]}
-	nbodies := cr.uleb()
-	if cr.err != nil {
-		return nil, st, errors.New("code section: " + cr.err.Error())
+	cr := &wasmbin.Reader{B: b[code.body:code.end]}
+	nbodies := cr.ULEB()
+	if cr.Err != nil {
+		return nil, st, errors.New("code section: " + cr.Err.Error())
 	}
 	segs, err := readSegments(b[data.body:data.end])
 	if err != nil {
@@ -314,28 +315,28 @@ func cut(mem []byte, base int) []segment {
 // readSegments reads the data section (WebAssembly Core §5.5.14). Go's
 // linker writes only active segments of memory 0 at an i32.const address.
 func readSegments(b []byte) ([]segment, error) {
-	p := &reader{b: b}
-	n := p.uleb()
-	if p.err != nil || n == 0 || n > uint64(len(b)) {
+	p := &wasmbin.Reader{B: b}
+	n := p.ULEB()
+	if p.Err != nil || n == 0 || n > uint64(len(b)) {
 		return nil, errors.New("data section: no segments")
 	}
 	segs := make([]segment, 0, n)
 	for range n {
-		if p.byte() != 0 || p.byte() != 0x41 {
+		if p.Byte() != 0 || p.Byte() != 0x41 {
 			return nil, errors.New("data section: a segment that is not active at an i32.const address")
 		}
-		off := p.sleb()
-		if p.byte() != 0x0b {
+		off := p.SLEB()
+		if p.Byte() != 0x0b {
 			return nil, errors.New("data section: segment address is not a constant")
 		}
-		l := p.uleb()
-		if p.err != nil || off < 0 || off > 1<<31 || l > uint64(len(b)-p.off) {
+		l := p.ULEB()
+		if p.Err != nil || off < 0 || off > 1<<31 || l > uint64(len(b)-p.Off) {
 			return nil, errors.New("data section: truncated segment")
 		}
-		segs = append(segs, segment{int(off), b[p.off : p.off+int(l)]})
-		p.off += int(l)
+		segs = append(segs, segment{int(off), b[p.Off : p.Off+int(l)]})
+		p.Off += int(l)
 	}
-	if p.err != nil || p.off != len(b) {
+	if p.Err != nil || p.Off != len(b) {
 		return nil, errors.New("data section: trailing bytes")
 	}
 	return segs, nil
@@ -350,51 +351,4 @@ func appendSleb(b []byte, v int64) []byte {
 		}
 		b = append(b, c|0x80)
 	}
-}
-
-// reader reads LEB128 numbers and bytes; the first error sticks.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-var errTruncated = errors.New("truncated")
-
-func (r *reader) byte() byte {
-	if r.off >= len(r.b) {
-		r.err = errTruncated
-		return 0
-	}
-	r.off++
-	return r.b[r.off-1]
-}
-
-func (r *reader) uleb() uint64 {
-	var v uint64
-	for shift := 0; shift < 64; shift += 7 {
-		c := r.byte()
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
-	}
-	r.err = errors.New("LEB128 number too long")
-	return 0
-}
-
-func (r *reader) sleb() int64 {
-	var v int64
-	for shift := 0; shift < 64; shift += 7 {
-		c := r.byte()
-		v |= int64(c&0x7f) << shift
-		if c < 0x80 {
-			if shift+7 < 64 && c&0x40 != 0 {
-				v |= -1 << (shift + 7)
-			}
-			return v
-		}
-	}
-	r.err = errors.New("LEB128 number too long")
-	return 0
 }

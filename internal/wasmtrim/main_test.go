@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/parley-im/parley/internal/wasmbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,14 +53,14 @@ func run(t *testing.T, mod []byte) string {
 // dataSize is the size of the module's data section.
 func dataSize(t *testing.T, b []byte) int {
 	t.Helper()
-	p := &reader{b: b, off: 8}
-	for p.off < len(b) {
-		id := p.byte()
-		n := int(p.uleb())
+	p := &wasmbin.Reader{B: b, Off: 8}
+	for p.Off < len(b) && p.Err == nil {
+		id := p.Byte()
+		n := int(p.ULEB())
 		if id == sectionData {
 			return n
 		}
-		p.off += n
+		p.Off += n
 	}
 	t.Fatal("no data section")
 	return 0
