@@ -121,18 +121,18 @@ type presenceTracker struct {
 	ctx    context.Context
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	local   map[string]int      // sessions per user on this node
-	dirty   map[string]struct{} // users whose count the store may not have yet
-	wake    chan struct{}       // one slot: dirty has users
+	mu    sync.Mutex
+	local map[string]int      // sessions per user on this node
+	dirty map[string]struct{} // users whose count the store may not have yet
+	wake  chan struct{}       // one slot: dirty has users
 
 	// restarter, for a node without a lease (NodeLease < 0) on a store
 	// that has it: restart replaces the counts of the node's earlier run
 	// (Server.RestartPresence asks for it through restartReq).
 	restarter  NodeRestarter
 	restartReq chan struct{} // one slot
-	stopped chan struct{}       // closed by stop
-	done    chan struct{}       // closed when run returns
+	stopped    chan struct{} // closed by stop
+	done       chan struct{} // closed when run returns
 }
 
 func newPresenceTracker(ctx context.Context, store Store, fan *fanout, hooks *webhooks, o Options) *presenceTracker {
@@ -210,10 +210,7 @@ func (p *presenceTracker) run() {
 			continue
 		case <-p.restartReq:
 			for !p.restart() {
-				select {
-				case <-time.After(time.Second):
-				case <-p.stopped:
-					p.end()
+				if !p.pause() {
 					return
 				}
 			}
@@ -223,10 +220,7 @@ func (p *presenceTracker) run() {
 			return
 		}
 		if !p.flush() {
-			select {
-			case <-time.After(time.Second):
-			case <-p.stopped:
-				p.end()
+			if !p.pause() {
 				return
 			}
 			select {
@@ -234,6 +228,18 @@ func (p *presenceTracker) run() {
 			default:
 			}
 		}
+	}
+}
+
+// pause waits a second before a failed store write is tried again; false
+// when the tracker stopped meanwhile, after end wrote what is left.
+func (p *presenceTracker) pause() bool {
+	select {
+	case <-time.After(time.Second):
+		return true
+	case <-p.stopped:
+		p.end()
+		return false
 	}
 }
 

@@ -93,10 +93,7 @@ func (s *SQLiteStore) BlobReleases(ctx context.Context) (map[string]string, erro
 
 // DoneBlobRelease implements BlobReleaser.
 func (s *SQLiteStore) DoneBlobRelease(ctx context.Context, token string) error {
-	err := s.writeTx(ctx, func(func() uint64) error {
-		err := s.ws.blobDone.exec(token)
-		return err
-	})
+	err := s.writeTx(ctx, func(func() uint64) error { return s.ws.blobDone.exec(token) })
 	return wrapStoreErr("done blob release", err)
 }
 
