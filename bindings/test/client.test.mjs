@@ -359,8 +359,12 @@ describe('search', () => {
     for (const [c, t] of [[conv, 'Kein Ärger heute'], [group, 'ÄRGER im Büro'], [conv, '我们明天开会吧'], [group, '开会了'], [conv, 'nothing']]) {
       await alice.sendText(c, t);
     }
-    await bob.waitSynced();
+    // alice's sends resolve on her acks; each reaches bob by its own push,
+    // which can still be on its way when bob has nothing left to sync. Wait
+    // until all five are on bob's device.
     const texts = async (c, text, o) => (await c.search(text, o)).map((m) => m.text);
+    const all5 = async () => (await Promise.all(['heute', 'Büro', '明天', '了', 'nothing'].map((t) => texts(bob, t)))).every((f) => f.length === 1);
+    await eventually(all5, 10000, "alice's five messages on bob's device");
     assert.deepEqual(await texts(bob, 'ärger'), ['ÄRGER im Büro', 'Kein Ärger heute']);
     assert.deepEqual(await texts(bob, ' ÄRGER ', { conversationId: conv }), ['Kein Ärger heute']);
     assert.deepEqual(await texts(bob, '开会'), ['开会了', '我们明天开会吧']);
