@@ -247,9 +247,13 @@ func (l *loop) gone(id uint64, cn *conn, code proto.Code, reason string) {
 	})
 }
 
-// frame feeds one message read on connection id.
+// frame feeds one message read on connection id. It is decoded here, on
+// the connection's reader, not on the loop: while the loop waits for the
+// store to write one history page, the next is decoded (under js/wasm, in
+// the time the page waits for IndexedDB to commit).
 func (l *loop) frame(id uint64, b []byte) {
-	l.post(func(now time.Time) { l.core.HandleFrame(now, id, b) })
+	f, err := l.core.DecodeFrame(b)
+	l.post(func(now time.Time) { l.core.HandleDecoded(now, id, f, err) })
 }
 
 // post queues f for the loop without waiting for it to run; it reports

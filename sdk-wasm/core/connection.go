@@ -135,12 +135,27 @@ func (c *Core) HandleOpen(now time.Time, conn uint64, token string) {
 // relay is untrusted input: a frame that does not decode or does not fit the
 // session closes the connection with CodeBadServerFrame and retries.
 func (c *Core) HandleFrame(now time.Time, conn uint64, b []byte) {
+	f, err := c.DecodeFrame(b)
+	c.HandleDecoded(now, conn, f, err)
+}
+
+// DecodeFrame decodes a binary message as HandleFrame does, within
+// Config.MaxFrame. Unlike every other method it may be called from any
+// goroutine, concurrently with the others: it reads only the configuration.
+// A driver decodes on its reader (while its loop waits for the store, say)
+// and hands the result to HandleDecoded.
+func (c *Core) DecodeFrame(b []byte) (proto.Frame, error) {
+	return proto.Decode(b, c.cfg.MaxFrame)
+}
+
+// HandleDecoded is HandleFrame for a message DecodeFrame decoded into f, or
+// failed to decode with err.
+func (c *Core) HandleDecoded(now time.Time, conn uint64, f proto.Frame, err error) {
 	c.begin()
 	defer c.flush()
 	if conn != c.conn || c.phase < phaseHello {
 		return
 	}
-	f, err := proto.Decode(b, c.cfg.MaxFrame)
 	if err != nil {
 		c.abort(now, proto.CodeBadServerFrame, err.Error())
 		return
