@@ -2,1250 +2,751 @@
 
 package proto
 
-func (v *Ack) appendCBOR(b []byte) []byte {
-	n := 4
+func (v *Ack) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.text("\x02", v.ClientID)
+	e.uint("\x03", v.Seq)
+	e.int("\x04", v.CreatedAt)
 	if v.Duplicate {
-		n++
+		e.bool("\x05", v.Duplicate)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.ClientID))
-	b = append(b, "\x03"...)
-	b = appendHead(b, majUint, uint64(v.Seq))
-	b = append(b, "\x04"...)
-	b = appendInt(b, int64(v.CreatedAt))
-	if v.Duplicate {
-		b = append(b, "\x05"...)
-		b = appendBool(b, bool(v.Duplicate))
-	}
-	return b
+	e.end(m)
 }
+
+var ackKeys = []int64{1, 2, 3, 4, 5}
 
 func (v *Ack) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, ackKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setText(&v.ClientID)
 		case 2:
-			if d.set(&f, 1) {
-				v.ClientID = d.text()
-			}
+			d.setU64(&v.Seq)
 		case 3:
-			if d.set(&f, 2) {
-				v.Seq = d.uint(1<<64 - 1)
-			}
+			d.setI64(&v.CreatedAt)
 		case 4:
-			if d.set(&f, 3) {
-				v.CreatedAt = d.int(-1<<63, 1<<63-1)
-			}
-		case 5:
-			if d.set(&f, 4) {
-				v.Duplicate = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.Duplicate)
 		}
 	}
 }
 
-func (v *Amend) appendCBOR(b []byte) []byte {
-	n := 4
+func (v *Amend) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.text("\x02", v.ClientID)
+	e.text("\x03", v.Op)
+	e.uint("\x04", v.Target)
 	if v.Text != "" {
-		n++
+		e.text("\x05", v.Text)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.ClientID))
-	b = append(b, "\x03"...)
-	b = appendText(b, string(v.Op))
-	b = append(b, "\x04"...)
-	b = appendHead(b, majUint, uint64(v.Target))
-	if v.Text != "" {
-		b = append(b, "\x05"...)
-		b = appendText(b, string(v.Text))
-	}
-	return b
+	e.end(m)
 }
+
+var amendKeys = []int64{1, 2, 3, 4, 5}
 
 func (v *Amend) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, amendKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setText(&v.ClientID)
 		case 2:
-			if d.set(&f, 1) {
-				v.ClientID = d.text()
-			}
+			d.setText(&v.Op)
 		case 3:
-			if d.set(&f, 2) {
-				v.Op = d.text()
-			}
+			d.setU64(&v.Target)
 		case 4:
-			if d.set(&f, 3) {
-				v.Target = d.uint(1<<64 - 1)
-			}
-		case 5:
-			if d.set(&f, 4) {
-				v.Text = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.Text)
 		}
 	}
 }
 
-func (v *Attachment) appendCBOR(b []byte) []byte {
-	n := 4
+func (v *Attachment) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ID)
+	e.text("\x02", v.Name)
+	e.int("\x03", v.Size)
+	e.text("\x04", v.Mime)
 	if v.Width != 0 {
-		n++
+		e.uint("\x05", uint64(v.Width))
 	}
 	if v.Height != 0 {
-		n++
+		e.uint("\x06", uint64(v.Height))
 	}
 	if v.DurationMs != 0 {
-		n++
+		e.uint("\a", v.DurationMs)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.Name))
-	b = append(b, "\x03"...)
-	b = appendInt(b, int64(v.Size))
-	b = append(b, "\x04"...)
-	b = appendText(b, string(v.Mime))
-	if v.Width != 0 {
-		b = append(b, "\x05"...)
-		b = appendHead(b, majUint, uint64(v.Width))
-	}
-	if v.Height != 0 {
-		b = append(b, "\x06"...)
-		b = appendHead(b, majUint, uint64(v.Height))
-	}
-	if v.DurationMs != 0 {
-		b = append(b, "\a"...)
-		b = appendHead(b, majUint, uint64(v.DurationMs))
-	}
-	return b
+	e.end(m)
 }
+
+var attachmentKeys = []int64{1, 2, 3, 4, 5, 6, 7}
 
 func (v *Attachment) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, attachmentKeys, nil) {
+		case 0:
+			d.setText(&v.ID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ID = d.text()
-			}
+			d.setText(&v.Name)
 		case 2:
-			if d.set(&f, 1) {
-				v.Name = d.text()
-			}
+			d.setI64(&v.Size)
 		case 3:
-			if d.set(&f, 2) {
-				v.Size = d.int(-1<<63, 1<<63-1)
-			}
+			d.setText(&v.Mime)
 		case 4:
-			if d.set(&f, 3) {
-				v.Mime = d.text()
-			}
+			d.setU32(&v.Width)
 		case 5:
-			if d.set(&f, 4) {
-				v.Width = uint32(d.uint(1<<32 - 1))
-			}
+			d.setU32(&v.Height)
 		case 6:
-			if d.set(&f, 5) {
-				v.Height = uint32(d.uint(1<<32 - 1))
-			}
-		case 7:
-			if d.set(&f, 6) {
-				v.DurationMs = d.uint(1<<64 - 1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU64(&v.DurationMs)
 		}
 	}
 }
 
-func (v *CallAccept) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *CallAccept) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.CallID)
 	if v.Audio {
-		n++
+		e.bool("\x02", v.Audio)
 	}
 	if v.Video {
-		n++
+		e.bool("\x03", v.Video)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.CallID))
-	if v.Audio {
-		b = append(b, "\x02"...)
-		b = appendBool(b, bool(v.Audio))
-	}
-	if v.Video {
-		b = append(b, "\x03"...)
-		b = appendBool(b, bool(v.Video))
-	}
-	return b
+	e.end(m)
 }
+
+var callAcceptKeys = []int64{1, 2, 3}
 
 func (v *CallAccept) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, callAcceptKeys, nil) {
+		case 0:
+			d.setText(&v.CallID)
 		case 1:
-			if d.set(&f, 0) {
-				v.CallID = d.text()
-			}
+			d.setBool(&v.Audio)
 		case 2:
-			if d.set(&f, 1) {
-				v.Audio = d.bool()
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.Video = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.Video)
 		}
 	}
 }
 
-func (v *CallEnd) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.CallID))
-	return b
+func (v *CallEnd) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.CallID)
+	e.end(m)
 }
+
+var callEndKeys = []int64{1}
 
 func (v *CallEnd) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.CallID = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, callEndKeys, nil) {
+		case 0:
+			d.setText(&v.CallID)
 		}
 	}
 }
 
-func (v *CallInfo) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *CallInfo) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.CallID)
 	if len(v.ICEServers) != 0 {
-		n++
+		e.key("\x02")
+		encodeSlice(e, v.ICEServers)
 	}
 	if len(v.Peers) != 0 {
-		n++
+		e.texts("\x03", v.Peers)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.CallID))
-	if len(v.ICEServers) != 0 {
-		b = append(b, "\x02"...)
-		b = appendSlice(b, v.ICEServers)
-	}
-	if len(v.Peers) != 0 {
-		b = append(b, "\x03"...)
-		b = appendTexts(b, v.Peers)
-	}
-	return b
+	e.end(m)
 }
+
+var callInfoKeys = []int64{1, 2, 3}
 
 func (v *CallInfo) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, callInfoKeys, nil) {
+		case 0:
+			d.setText(&v.CallID)
 		case 1:
-			if d.set(&f, 0) {
-				v.CallID = d.text()
-			}
+			decodeSlice(d, &v.ICEServers)
 		case 2:
-			if d.set(&f, 1) {
-				v.ICEServers = decodeSlice[ICEServer](d)
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.Peers = d.texts()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setTexts(&v.Peers)
 		}
 	}
 }
 
-func (v *CallInvite) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *CallInvite) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.CallID)
+	e.text("\x02", v.ConvID)
 	if v.Audio {
-		n++
+		e.bool("\x03", v.Audio)
 	}
 	if v.Video {
-		n++
+		e.bool("\x04", v.Video)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.CallID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.ConvID))
-	if v.Audio {
-		b = append(b, "\x03"...)
-		b = appendBool(b, bool(v.Audio))
-	}
-	if v.Video {
-		b = append(b, "\x04"...)
-		b = appendBool(b, bool(v.Video))
-	}
-	return b
+	e.end(m)
 }
+
+var callInviteKeys = []int64{1, 2, 3, 4}
 
 func (v *CallInvite) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, callInviteKeys, nil) {
+		case 0:
+			d.setText(&v.CallID)
 		case 1:
-			if d.set(&f, 0) {
-				v.CallID = d.text()
-			}
+			d.setText(&v.ConvID)
 		case 2:
-			if d.set(&f, 1) {
-				v.ConvID = d.text()
-			}
+			d.setBool(&v.Audio)
 		case 3:
-			if d.set(&f, 2) {
-				v.Audio = d.bool()
-			}
-		case 4:
-			if d.set(&f, 3) {
-				v.Video = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.Video)
 		}
 	}
 }
 
-func (v *CallRing) appendCBOR(b []byte) []byte {
-	n := 3
+func (v *CallRing) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.CallID)
+	e.text("\x02", v.ConvID)
+	e.text("\x03", v.From)
 	if v.Audio {
-		n++
+		e.bool("\x04", v.Audio)
 	}
 	if v.Video {
-		n++
+		e.bool("\x05", v.Video)
 	}
 	if len(v.Peers) != 0 {
-		n++
+		e.texts("\x06", v.Peers)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.CallID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x03"...)
-	b = appendText(b, string(v.From))
-	if v.Audio {
-		b = append(b, "\x04"...)
-		b = appendBool(b, bool(v.Audio))
-	}
-	if v.Video {
-		b = append(b, "\x05"...)
-		b = appendBool(b, bool(v.Video))
-	}
-	if len(v.Peers) != 0 {
-		b = append(b, "\x06"...)
-		b = appendTexts(b, v.Peers)
-	}
-	return b
+	e.end(m)
 }
+
+var callRingKeys = []int64{1, 2, 3, 4, 5, 6}
 
 func (v *CallRing) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, callRingKeys, nil) {
+		case 0:
+			d.setText(&v.CallID)
 		case 1:
-			if d.set(&f, 0) {
-				v.CallID = d.text()
-			}
+			d.setText(&v.ConvID)
 		case 2:
-			if d.set(&f, 1) {
-				v.ConvID = d.text()
-			}
+			d.setText(&v.From)
 		case 3:
-			if d.set(&f, 2) {
-				v.From = d.text()
-			}
+			d.setBool(&v.Audio)
 		case 4:
-			if d.set(&f, 3) {
-				v.Audio = d.bool()
-			}
+			d.setBool(&v.Video)
 		case 5:
-			if d.set(&f, 4) {
-				v.Video = d.bool()
-			}
-		case 6:
-			if d.set(&f, 5) {
-				v.Peers = d.texts()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setTexts(&v.Peers)
 		}
 	}
 }
 
-func (v *CallSignal) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 4)
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.CallID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.Peer))
-	b = append(b, "\x03"...)
-	b = appendText(b, string(v.Kind))
-	b = append(b, "\x04"...)
-	b = appendText(b, string(v.Data))
-	return b
+func (v *CallSignal) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.CallID)
+	e.text("\x02", v.Peer)
+	e.text("\x03", v.Kind)
+	e.text("\x04", v.Data)
+	e.end(m)
 }
+
+var callSignalKeys = []int64{1, 2, 3, 4}
 
 func (v *CallSignal) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, callSignalKeys, nil) {
+		case 0:
+			d.setText(&v.CallID)
 		case 1:
-			if d.set(&f, 0) {
-				v.CallID = d.text()
-			}
+			d.setText(&v.Peer)
 		case 2:
-			if d.set(&f, 1) {
-				v.Peer = d.text()
-			}
+			d.setText(&v.Kind)
 		case 3:
-			if d.set(&f, 2) {
-				v.Kind = d.text()
-			}
-		case 4:
-			if d.set(&f, 3) {
-				v.Data = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.Data)
 		}
 	}
 }
 
-func (v *CallState) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *CallState) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.CallID)
+	e.text("\x02", v.State)
 	if v.User != "" {
-		n++
+		e.text("\x03", v.User)
 	}
 	if v.Reason != "" {
-		n++
+		e.text("\x04", v.Reason)
 	}
 	if v.DurationMs != 0 {
-		n++
+		e.int("\x05", v.DurationMs)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.CallID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.State))
-	if v.User != "" {
-		b = append(b, "\x03"...)
-		b = appendText(b, string(v.User))
-	}
-	if v.Reason != "" {
-		b = append(b, "\x04"...)
-		b = appendText(b, string(v.Reason))
-	}
-	if v.DurationMs != 0 {
-		b = append(b, "\x05"...)
-		b = appendInt(b, int64(v.DurationMs))
-	}
-	return b
+	e.end(m)
 }
+
+var callStateKeys = []int64{1, 2, 3, 4, 5}
 
 func (v *CallState) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, callStateKeys, nil) {
+		case 0:
+			d.setText(&v.CallID)
 		case 1:
-			if d.set(&f, 0) {
-				v.CallID = d.text()
-			}
+			d.setText(&v.State)
 		case 2:
-			if d.set(&f, 1) {
-				v.State = d.text()
-			}
+			d.setText(&v.User)
 		case 3:
-			if d.set(&f, 2) {
-				v.User = d.text()
-			}
+			d.setText(&v.Reason)
 		case 4:
-			if d.set(&f, 3) {
-				v.Reason = d.text()
-			}
-		case 5:
-			if d.set(&f, 4) {
-				v.DurationMs = d.int(-1<<63, 1<<63-1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setI64(&v.DurationMs)
 		}
 	}
 }
 
-func (v *Close) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *Close) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.uint("\x01", uint64(v.Code))
 	if v.Reason != "" {
-		n++
+		e.text("\x02", v.Reason)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendHead(b, majUint, uint64(v.Code))
-	if v.Reason != "" {
-		b = append(b, "\x02"...)
-		b = appendText(b, string(v.Reason))
-	}
-	return b
+	e.end(m)
 }
+
+var closeKeys = []int64{1, 2}
 
 func (v *Close) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, closeKeys, nil) {
+		case 0:
+			d.setU16((*uint16)(&v.Code))
 		case 1:
-			if d.set(&f, 0) {
-				v.Code = Code(d.uint(1<<16 - 1))
-			}
-		case 2:
-			if d.set(&f, 1) {
-				v.Reason = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.Reason)
 		}
 	}
 }
 
-func (v *Contact) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *Contact) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.Op)
+	e.text("\x02", v.User)
 	if v.Note != "" {
-		n++
+		e.text("\x03", v.Note)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.Op))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.User))
-	if v.Note != "" {
-		b = append(b, "\x03"...)
-		b = appendText(b, string(v.Note))
-	}
-	return b
+	e.end(m)
 }
+
+var contactKeys = []int64{1, 2, 3}
 
 func (v *Contact) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, contactKeys, nil) {
+		case 0:
+			d.setText(&v.Op)
 		case 1:
-			if d.set(&f, 0) {
-				v.Op = d.text()
-			}
+			d.setText(&v.User)
 		case 2:
-			if d.set(&f, 1) {
-				v.User = d.text()
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.Note = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.Note)
 		}
 	}
 }
 
-func (v *ConvResult) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = v.Conversation.appendCBOR(b)
-	return b
+func (v *ConvResult) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	v.Conversation.encodeCBOR(e)
+	e.end(m)
 }
+
+var convResultKeys = []int64{1}
 
 func (v *ConvResult) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Conversation.decodeCBOR(d)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, convResultKeys, nil) {
+		case 0:
+			v.Conversation.decodeCBOR(d)
 		}
 	}
 }
 
-func (v *ConvSetting) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *ConvSetting) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
 	if v.Pinned {
-		n++
+		e.bool("\x02", v.Pinned)
 	}
 	if v.Muted {
-		n++
+		e.bool("\x03", v.Muted)
 	}
 	if v.Hidden {
-		n++
+		e.bool("\x04", v.Hidden)
 	}
 	if v.HiddenSeq != 0 {
-		n++
+		e.uint("\x05", v.HiddenSeq)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	if v.Pinned {
-		b = append(b, "\x02"...)
-		b = appendBool(b, bool(v.Pinned))
-	}
-	if v.Muted {
-		b = append(b, "\x03"...)
-		b = appendBool(b, bool(v.Muted))
-	}
-	if v.Hidden {
-		b = append(b, "\x04"...)
-		b = appendBool(b, bool(v.Hidden))
-	}
-	if v.HiddenSeq != 0 {
-		b = append(b, "\x05"...)
-		b = appendHead(b, majUint, uint64(v.HiddenSeq))
-	}
-	return b
+	e.end(m)
 }
+
+var convSettingKeys = []int64{1, 2, 3, 4, 5}
 
 func (v *ConvSetting) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, convSettingKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setBool(&v.Pinned)
 		case 2:
-			if d.set(&f, 1) {
-				v.Pinned = d.bool()
-			}
+			d.setBool(&v.Muted)
 		case 3:
-			if d.set(&f, 2) {
-				v.Muted = d.bool()
-			}
+			d.setBool(&v.Hidden)
 		case 4:
-			if d.set(&f, 3) {
-				v.Hidden = d.bool()
-			}
-		case 5:
-			if d.set(&f, 4) {
-				v.HiddenSeq = d.uint(1<<64 - 1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU64(&v.HiddenSeq)
 		}
 	}
 }
 
-func (v *ConvUpdate) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = v.Conversation.appendCBOR(b)
-	return b
+func (v *ConvUpdate) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	v.Conversation.encodeCBOR(e)
+	e.end(m)
 }
+
+var convUpdateKeys = []int64{1}
 
 func (v *ConvUpdate) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Conversation.decodeCBOR(d)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, convUpdateKeys, nil) {
+		case 0:
+			v.Conversation.decodeCBOR(d)
 		}
 	}
 }
 
-func (v *Conversation) appendCBOR(b []byte) []byte {
-	n := 5
+func (v *Conversation) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ID)
+	e.text("\x02", v.Kind)
 	if v.Name != "" {
-		n++
+		e.text("\x03", v.Name)
 	}
 	if len(v.Members) != 0 {
-		n++
+		e.texts("\x04", v.Members)
 	}
+	e.uint("\x05", v.LastSeq)
+	e.uint("\x06", v.ReadSeq)
 	if v.LastMessage != nil {
-		n++
+		e.key("\a")
+		v.LastMessage.encodeCBOR(e)
 	}
+	e.uint("\b", v.Version)
 	if v.CreatedAt != 0 {
-		n++
+		e.int("\t", v.CreatedAt)
 	}
 	if v.Role != "" {
-		n++
+		e.text("\n", v.Role)
 	}
 	if v.Avatar != "" {
-		n++
+		e.text("\v", v.Avatar)
 	}
 	if v.Notice != "" {
-		n++
+		e.text("\f", v.Notice)
 	}
 	if v.MutedUntil != 0 {
-		n++
+		e.int("\r", v.MutedUntil)
 	}
 	if v.JoinPolicy != "" {
-		n++
+		e.text("\x0e", v.JoinPolicy)
 	}
 	if v.Custom != "" {
-		n++
+		e.text("\x0f", v.Custom)
 	}
 	if v.MuteAll {
-		n++
+		e.bool("\x10", v.MuteAll)
 	}
 	if v.PeerReadSeq != 0 {
-		n++
+		e.uint("\x12", v.PeerReadSeq)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.Kind))
-	if v.Name != "" {
-		b = append(b, "\x03"...)
-		b = appendText(b, string(v.Name))
-	}
-	if len(v.Members) != 0 {
-		b = append(b, "\x04"...)
-		b = appendTexts(b, v.Members)
-	}
-	b = append(b, "\x05"...)
-	b = appendHead(b, majUint, uint64(v.LastSeq))
-	b = append(b, "\x06"...)
-	b = appendHead(b, majUint, uint64(v.ReadSeq))
-	if v.LastMessage != nil {
-		b = append(b, "\a"...)
-		if v.LastMessage == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = v.LastMessage.appendCBOR(b)
-		}
-	}
-	b = append(b, "\b"...)
-	b = appendHead(b, majUint, uint64(v.Version))
-	if v.CreatedAt != 0 {
-		b = append(b, "\t"...)
-		b = appendInt(b, int64(v.CreatedAt))
-	}
-	if v.Role != "" {
-		b = append(b, "\n"...)
-		b = appendText(b, string(v.Role))
-	}
-	if v.Avatar != "" {
-		b = append(b, "\v"...)
-		b = appendText(b, string(v.Avatar))
-	}
-	if v.Notice != "" {
-		b = append(b, "\f"...)
-		b = appendText(b, string(v.Notice))
-	}
-	if v.MutedUntil != 0 {
-		b = append(b, "\r"...)
-		b = appendInt(b, int64(v.MutedUntil))
-	}
-	if v.JoinPolicy != "" {
-		b = append(b, "\x0e"...)
-		b = appendText(b, string(v.JoinPolicy))
-	}
-	if v.Custom != "" {
-		b = append(b, "\x0f"...)
-		b = appendText(b, string(v.Custom))
-	}
-	if v.MuteAll {
-		b = append(b, "\x10"...)
-		b = appendBool(b, bool(v.MuteAll))
-	}
-	if v.PeerReadSeq != 0 {
-		b = append(b, "\x12"...)
-		b = appendHead(b, majUint, uint64(v.PeerReadSeq))
-	}
-	return b
+	e.end(m)
 }
+
+var conversationKeys = []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 18, 10, 11, 12, 13, 14, 15, 16}
 
 func (v *Conversation) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, conversationKeys, nil) {
+		case 0:
+			d.setText(&v.ID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ID = d.text()
-			}
+			d.setText(&v.Kind)
 		case 2:
-			if d.set(&f, 1) {
-				v.Kind = d.text()
-			}
+			d.setText(&v.Name)
 		case 3:
-			if d.set(&f, 2) {
-				v.Name = d.text()
-			}
+			d.setTexts(&v.Members)
 		case 4:
-			if d.set(&f, 3) {
-				v.Members = d.texts()
-			}
+			d.setU64(&v.LastSeq)
 		case 5:
-			if d.set(&f, 4) {
-				v.LastSeq = d.uint(1<<64 - 1)
-			}
+			d.setU64(&v.ReadSeq)
 		case 6:
-			if d.set(&f, 5) {
-				v.ReadSeq = d.uint(1<<64 - 1)
+			if !d.null() {
+				v.LastMessage = new(Message)
+				v.LastMessage.decodeCBOR(d)
 			}
 		case 7:
-			if d.set(&f, 6) {
-				if !d.null() {
-					v.LastMessage = new(Message)
-					v.LastMessage.decodeCBOR(d)
-				}
-			}
+			d.setU64(&v.Version)
 		case 8:
-			if d.set(&f, 7) {
-				v.Version = d.uint(1<<64 - 1)
-			}
+			d.setI64(&v.CreatedAt)
 		case 9:
-			if d.set(&f, 8) {
-				v.CreatedAt = d.int(-1<<63, 1<<63-1)
-			}
-		case 18:
-			if d.set(&f, 9) {
-				v.PeerReadSeq = d.uint(1<<64 - 1)
-			}
+			d.setU64(&v.PeerReadSeq)
 		case 10:
-			if d.set(&f, 10) {
-				v.Role = d.text()
-			}
+			d.setText(&v.Role)
 		case 11:
-			if d.set(&f, 11) {
-				v.Avatar = d.text()
-			}
+			d.setText(&v.Avatar)
 		case 12:
-			if d.set(&f, 12) {
-				v.Notice = d.text()
-			}
+			d.setText(&v.Notice)
 		case 13:
-			if d.set(&f, 13) {
-				v.MutedUntil = d.int(-1<<63, 1<<63-1)
-			}
+			d.setI64(&v.MutedUntil)
 		case 14:
-			if d.set(&f, 14) {
-				v.JoinPolicy = d.text()
-			}
+			d.setText(&v.JoinPolicy)
 		case 15:
-			if d.set(&f, 15) {
-				v.Custom = d.text()
-			}
+			d.setText(&v.Custom)
 		case 16:
-			if d.set(&f, 16) {
-				v.MuteAll = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.MuteAll)
 		}
 	}
 }
 
-func (v *CreateGroup) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *CreateGroup) encodeCBOR(e *encoder) {
+	m := e.begin()
 	if v.ConvID != "" {
-		n++
+		e.text("\x01", v.ConvID)
 	}
 	if v.Name != "" {
-		n++
+		e.text("\x02", v.Name)
 	}
+	e.texts("\x03", v.Members)
 	if v.Avatar != "" {
-		n++
+		e.text("\x04", v.Avatar)
 	}
 	if v.Notice != "" {
-		n++
+		e.text("\x05", v.Notice)
 	}
 	if v.Custom != "" {
-		n++
+		e.text("\x06", v.Custom)
 	}
 	if v.JoinPolicy != "" {
-		n++
+		e.text("\a", v.JoinPolicy)
 	}
 	if v.Key != "" {
-		n++
+		e.text("\b", v.Key)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	if v.ConvID != "" {
-		b = append(b, "\x01"...)
-		b = appendText(b, string(v.ConvID))
-	}
-	if v.Name != "" {
-		b = append(b, "\x02"...)
-		b = appendText(b, string(v.Name))
-	}
-	b = append(b, "\x03"...)
-	b = appendTexts(b, v.Members)
-	if v.Avatar != "" {
-		b = append(b, "\x04"...)
-		b = appendText(b, string(v.Avatar))
-	}
-	if v.Notice != "" {
-		b = append(b, "\x05"...)
-		b = appendText(b, string(v.Notice))
-	}
-	if v.Custom != "" {
-		b = append(b, "\x06"...)
-		b = appendText(b, string(v.Custom))
-	}
-	if v.JoinPolicy != "" {
-		b = append(b, "\a"...)
-		b = appendText(b, string(v.JoinPolicy))
-	}
-	if v.Key != "" {
-		b = append(b, "\b"...)
-		b = appendText(b, string(v.Key))
-	}
-	return b
+	e.end(m)
 }
+
+var createGroupKeys = []int64{1, 2, 3, 4, 5, 6, 7, 8}
 
 func (v *CreateGroup) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, createGroupKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setText(&v.Name)
 		case 2:
-			if d.set(&f, 1) {
-				v.Name = d.text()
-			}
+			d.setTexts(&v.Members)
 		case 3:
-			if d.set(&f, 2) {
-				v.Members = d.texts()
-			}
+			d.setText(&v.Avatar)
 		case 4:
-			if d.set(&f, 3) {
-				v.Avatar = d.text()
-			}
+			d.setText(&v.Notice)
 		case 5:
-			if d.set(&f, 4) {
-				v.Notice = d.text()
-			}
+			d.setText(&v.Custom)
 		case 6:
-			if d.set(&f, 5) {
-				v.Custom = d.text()
-			}
+			d.setText(&v.JoinPolicy)
 		case 7:
-			if d.set(&f, 6) {
-				v.JoinPolicy = d.text()
-			}
-		case 8:
-			if d.set(&f, 7) {
-				v.Key = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.Key)
 		}
 	}
 }
 
-func (v *Deliver) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = v.Message.appendCBOR(b)
-	return b
+func (v *Deliver) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	v.Message.encodeCBOR(e)
+	e.end(m)
 }
+
+var deliverKeys = []int64{1}
 
 func (v *Deliver) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Message.decodeCBOR(d)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, deliverKeys, nil) {
+		case 0:
+			v.Message.decodeCBOR(d)
 		}
 	}
 }
 
-func (v *Device) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *Device) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ID)
 	if v.Platform != "" {
-		n++
+		e.text("\x02", v.Platform)
 	}
+	e.int("\x03", v.ConnectedAt)
 	if v.Current {
-		n++
+		e.bool("\x04", v.Current)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ID))
-	if v.Platform != "" {
-		b = append(b, "\x02"...)
-		b = appendText(b, string(v.Platform))
-	}
-	b = append(b, "\x03"...)
-	b = appendInt(b, int64(v.ConnectedAt))
-	if v.Current {
-		b = append(b, "\x04"...)
-		b = appendBool(b, bool(v.Current))
-	}
-	return b
+	e.end(m)
 }
+
+var deviceKeys = []int64{1, 2, 3, 4}
 
 func (v *Device) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, deviceKeys, nil) {
+		case 0:
+			d.setText(&v.ID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ID = d.text()
-			}
+			d.setText(&v.Platform)
 		case 2:
-			if d.set(&f, 1) {
-				v.Platform = d.text()
-			}
+			d.setI64(&v.ConnectedAt)
 		case 3:
-			if d.set(&f, 2) {
-				v.ConnectedAt = d.int(-1<<63, 1<<63-1)
-			}
-		case 4:
-			if d.set(&f, 3) {
-				v.Current = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.Current)
 		}
 	}
 }
 
-func (v *DeviceList) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = appendSlice(b, v.Devices)
-	return b
+func (v *DeviceList) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	encodeSlice(e, v.Devices)
+	e.end(m)
 }
+
+var deviceListKeys = []int64{1}
 
 func (v *DeviceList) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Devices = decodeSlice[Device](d)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, deviceListKeys, nil) {
+		case 0:
+			decodeSlice(d, &v.Devices)
 		}
 	}
 }
 
-func (v *Devices) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 0)
-	return b
+func (v *Devices) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.end(m)
 }
 
 func (v *Devices) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		d.unknown(&f, k)
+		d.field(&f, nil, nil)
 	}
 }
 
-func (v *ErrorBody) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *ErrorBody) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.uint("\x01", uint64(v.Code))
 	if v.Message != "" {
-		n++
+		e.text("\x02", v.Message)
 	}
 	if v.RetryAfter != 0 {
-		n++
+		e.uint("\x03", uint64(v.RetryAfter))
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendHead(b, majUint, uint64(v.Code))
-	if v.Message != "" {
-		b = append(b, "\x02"...)
-		b = appendText(b, string(v.Message))
-	}
-	if v.RetryAfter != 0 {
-		b = append(b, "\x03"...)
-		b = appendHead(b, majUint, uint64(v.RetryAfter))
-	}
-	return b
+	e.end(m)
 }
+
+var errorBodyKeys = []int64{1, 2, 3}
 
 func (v *ErrorBody) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, errorBodyKeys, nil) {
+		case 0:
+			d.setU16((*uint16)(&v.Code))
 		case 1:
-			if d.set(&f, 0) {
-				v.Code = Code(d.uint(1<<16 - 1))
-			}
+			d.setText(&v.Message)
 		case 2:
-			if d.set(&f, 1) {
-				v.Message = d.text()
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.RetryAfter = uint32(d.uint(1<<32 - 1))
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU32(&v.RetryAfter)
 		}
 	}
 }
 
-func (v *GetProfiles) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = appendTexts(b, v.Users)
-	return b
+func (v *GetProfiles) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.texts("\x01", v.Users)
+	e.end(m)
 }
+
+var getProfilesKeys = []int64{1}
 
 func (v *GetProfiles) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Users = d.texts()
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, getProfilesKeys, nil) {
+		case 0:
+			d.setTexts(&v.Users)
 		}
 	}
 }
 
-func (v *GroupEvent) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *GroupEvent) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("bby", v.By)
 	if v.On {
-		n++
+		e.bool("bon", v.On)
 	}
 	if v.Name != nil {
-		n++
+		e.text("dname", *v.Name)
 	}
 	if v.Role != "" {
-		n++
+		e.text("drole", v.Role)
 	}
+	e.text("eevent", v.Event)
 	if v.Until != 0 {
-		n++
+		e.int("euntil", v.Until)
 	}
 	if len(v.Users) != 0 {
-		n++
+		e.texts("eusers", v.Users)
 	}
 	if v.Avatar != nil {
-		n++
+		e.text("favatar", *v.Avatar)
 	}
 	if v.Custom != nil {
-		n++
+		e.text("fcustom", *v.Custom)
 	}
 	if v.Notice != nil {
-		n++
+		e.text("fnotice", *v.Notice)
 	}
 	if v.JoinPolicy != "" {
-		n++
+		e.text("jjoinPolicy", v.JoinPolicy)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "bby"...)
-	b = appendText(b, string(v.By))
-	if v.On {
-		b = append(b, "bon"...)
-		b = appendBool(b, bool(v.On))
-	}
-	if v.Name != nil {
-		b = append(b, "dname"...)
-		if v.Name == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Name))
-		}
-	}
-	if v.Role != "" {
-		b = append(b, "drole"...)
-		b = appendText(b, string(v.Role))
-	}
-	b = append(b, "eevent"...)
-	b = appendText(b, string(v.Event))
-	if v.Until != 0 {
-		b = append(b, "euntil"...)
-		b = appendInt(b, int64(v.Until))
-	}
-	if len(v.Users) != 0 {
-		b = append(b, "eusers"...)
-		b = appendTexts(b, v.Users)
-	}
-	if v.Avatar != nil {
-		b = append(b, "favatar"...)
-		if v.Avatar == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Avatar))
-		}
-	}
-	if v.Custom != nil {
-		b = append(b, "fcustom"...)
-		if v.Custom == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Custom))
-		}
-	}
-	if v.Notice != nil {
-		b = append(b, "fnotice"...)
-		if v.Notice == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Notice))
-		}
-	}
-	if v.JoinPolicy != "" {
-		b = append(b, "jjoinPolicy"...)
-		b = appendText(b, string(v.JoinPolicy))
-	}
-	return b
+	e.end(m)
 }
 
 var groupEventKeys = []string{"event", "by", "users", "role", "until", "on", "name", "avatar", "notice", "custom", "joinPolicy"}
@@ -1253,2328 +754,1447 @@ var groupEventKeys = []string{"event", "by", "users", "role", "until", "on", "na
 func (v *GroupEvent) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.name(groupEventKeys) {
+		switch d.field(&f, nil, groupEventKeys) {
 		case 0:
-			if d.set(&f, 0) {
-				v.Event = d.text()
-			}
+			d.setText(&v.Event)
 		case 1:
-			if d.set(&f, 1) {
-				v.By = d.text()
-			}
+			d.setText(&v.By)
 		case 2:
-			if d.set(&f, 2) {
-				v.Users = d.texts()
-			}
+			d.setTexts(&v.Users)
 		case 3:
-			if d.set(&f, 3) {
-				v.Role = d.text()
-			}
+			d.setText(&v.Role)
 		case 4:
-			if d.set(&f, 4) {
-				v.Until = d.int(-1<<63, 1<<63-1)
-			}
+			d.setI64(&v.Until)
 		case 5:
-			if d.set(&f, 5) {
-				v.On = d.bool()
-			}
+			d.setBool(&v.On)
 		case 6:
-			if d.set(&f, 6) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Name = &x
-				}
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Name = &x
 			}
 		case 7:
-			if d.set(&f, 7) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Avatar = &x
-				}
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Avatar = &x
 			}
 		case 8:
-			if d.set(&f, 8) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Notice = &x
-				}
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Notice = &x
 			}
 		case 9:
-			if d.set(&f, 9) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Custom = &x
-				}
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Custom = &x
 			}
 		case 10:
-			if d.set(&f, 10) {
-				v.JoinPolicy = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.JoinPolicy)
 		}
 	}
 }
 
-func (v *GroupInfo) appendCBOR(b []byte) []byte {
-	n := 0
+func (v *GroupInfo) encodeCBOR(e *encoder) {
+	m := e.begin()
 	if v.Name != nil {
-		n++
+		e.text("\x01", *v.Name)
 	}
 	if v.Avatar != nil {
-		n++
+		e.text("\x02", *v.Avatar)
 	}
 	if v.Notice != nil {
-		n++
+		e.text("\x03", *v.Notice)
 	}
 	if v.Custom != nil {
-		n++
+		e.text("\x04", *v.Custom)
 	}
 	if v.JoinPolicy != "" {
-		n++
+		e.text("\x05", v.JoinPolicy)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	if v.Name != nil {
-		b = append(b, "\x01"...)
-		if v.Name == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Name))
-		}
-	}
-	if v.Avatar != nil {
-		b = append(b, "\x02"...)
-		if v.Avatar == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Avatar))
-		}
-	}
-	if v.Notice != nil {
-		b = append(b, "\x03"...)
-		if v.Notice == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Notice))
-		}
-	}
-	if v.Custom != nil {
-		b = append(b, "\x04"...)
-		if v.Custom == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Custom))
-		}
-	}
-	if v.JoinPolicy != "" {
-		b = append(b, "\x05"...)
-		b = appendText(b, string(v.JoinPolicy))
-	}
-	return b
+	e.end(m)
 }
+
+var groupInfoKeys = []int64{1, 2, 3, 4, 5}
 
 func (v *GroupInfo) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, groupInfoKeys, nil) {
+		case 0:
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Name = &x
+			}
 		case 1:
-			if d.set(&f, 0) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Name = &x
-				}
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Avatar = &x
 			}
 		case 2:
-			if d.set(&f, 1) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Avatar = &x
-				}
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Notice = &x
 			}
 		case 3:
-			if d.set(&f, 2) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Notice = &x
-				}
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Custom = &x
 			}
 		case 4:
-			if d.set(&f, 3) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Custom = &x
-				}
-			}
-		case 5:
-			if d.set(&f, 4) {
-				v.JoinPolicy = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.JoinPolicy)
 		}
 	}
 }
 
-func (v *GroupNotice) appendCBOR(b []byte) []byte {
-	n := 3
+func (v *GroupNotice) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.Kind)
+	e.text("\x02", v.ConvID)
 	if v.Name != "" {
-		n++
+		e.text("\x03", v.Name)
 	}
+	e.text("\x04", v.User)
 	if v.By != "" {
-		n++
+		e.text("\x05", v.By)
 	}
 	if v.Note != "" {
-		n++
+		e.text("\x06", v.Note)
 	}
 	if v.At != 0 {
-		n++
+		e.int("\a", v.At)
 	}
 	if v.Done {
-		n++
+		e.bool("\b", v.Done)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.Kind))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.ConvID))
-	if v.Name != "" {
-		b = append(b, "\x03"...)
-		b = appendText(b, string(v.Name))
-	}
-	b = append(b, "\x04"...)
-	b = appendText(b, string(v.User))
-	if v.By != "" {
-		b = append(b, "\x05"...)
-		b = appendText(b, string(v.By))
-	}
-	if v.Note != "" {
-		b = append(b, "\x06"...)
-		b = appendText(b, string(v.Note))
-	}
-	if v.At != 0 {
-		b = append(b, "\a"...)
-		b = appendInt(b, int64(v.At))
-	}
-	if v.Done {
-		b = append(b, "\b"...)
-		b = appendBool(b, bool(v.Done))
-	}
-	return b
+	e.end(m)
 }
+
+var groupNoticeKeys = []int64{1, 2, 3, 4, 5, 6, 7, 8}
 
 func (v *GroupNotice) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, groupNoticeKeys, nil) {
+		case 0:
+			d.setText(&v.Kind)
 		case 1:
-			if d.set(&f, 0) {
-				v.Kind = d.text()
-			}
+			d.setText(&v.ConvID)
 		case 2:
-			if d.set(&f, 1) {
-				v.ConvID = d.text()
-			}
+			d.setText(&v.Name)
 		case 3:
-			if d.set(&f, 2) {
-				v.Name = d.text()
-			}
+			d.setText(&v.User)
 		case 4:
-			if d.set(&f, 3) {
-				v.User = d.text()
-			}
+			d.setText(&v.By)
 		case 5:
-			if d.set(&f, 4) {
-				v.By = d.text()
-			}
+			d.setText(&v.Note)
 		case 6:
-			if d.set(&f, 5) {
-				v.Note = d.text()
-			}
+			d.setI64(&v.At)
 		case 7:
-			if d.set(&f, 6) {
-				v.At = d.int(-1<<63, 1<<63-1)
-			}
-		case 8:
-			if d.set(&f, 7) {
-				v.Done = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.Done)
 		}
 	}
 }
 
-func (v *GroupOp) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *GroupOp) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.text("\x02", v.Op)
 	if len(v.Users) != 0 {
-		n++
+		e.texts("\x03", v.Users)
 	}
 	if v.Role != "" {
-		n++
+		e.text("\x04", v.Role)
 	}
 	if v.Until != 0 {
-		n++
+		e.int("\x05", v.Until)
 	}
 	if v.On {
-		n++
+		e.bool("\x06", v.On)
 	}
 	if v.Note != "" {
-		n++
+		e.text("\a", v.Note)
 	}
 	if v.Info != nil {
-		n++
+		e.key("\b")
+		v.Info.encodeCBOR(e)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.Op))
-	if len(v.Users) != 0 {
-		b = append(b, "\x03"...)
-		b = appendTexts(b, v.Users)
-	}
-	if v.Role != "" {
-		b = append(b, "\x04"...)
-		b = appendText(b, string(v.Role))
-	}
-	if v.Until != 0 {
-		b = append(b, "\x05"...)
-		b = appendInt(b, int64(v.Until))
-	}
-	if v.On {
-		b = append(b, "\x06"...)
-		b = appendBool(b, bool(v.On))
-	}
-	if v.Note != "" {
-		b = append(b, "\a"...)
-		b = appendText(b, string(v.Note))
-	}
-	if v.Info != nil {
-		b = append(b, "\b"...)
-		if v.Info == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = v.Info.appendCBOR(b)
-		}
-	}
-	return b
+	e.end(m)
 }
+
+var groupOpKeys = []int64{1, 2, 3, 4, 5, 6, 7, 8}
 
 func (v *GroupOp) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, groupOpKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setText(&v.Op)
 		case 2:
-			if d.set(&f, 1) {
-				v.Op = d.text()
-			}
+			d.setTexts(&v.Users)
 		case 3:
-			if d.set(&f, 2) {
-				v.Users = d.texts()
-			}
+			d.setText(&v.Role)
 		case 4:
-			if d.set(&f, 3) {
-				v.Role = d.text()
-			}
+			d.setI64(&v.Until)
 		case 5:
-			if d.set(&f, 4) {
-				v.Until = d.int(-1<<63, 1<<63-1)
-			}
+			d.setBool(&v.On)
 		case 6:
-			if d.set(&f, 5) {
-				v.On = d.bool()
-			}
+			d.setText(&v.Note)
 		case 7:
-			if d.set(&f, 6) {
-				v.Note = d.text()
+			if !d.null() {
+				v.Info = new(GroupInfo)
+				v.Info.decodeCBOR(d)
 			}
-		case 8:
-			if d.set(&f, 7) {
-				if !d.null() {
-					v.Info = new(GroupInfo)
-					v.Info.decodeCBOR(d)
-				}
-			}
-		default:
-			d.unknown(&f, k)
 		}
 	}
 }
 
-func (v *Hello) appendCBOR(b []byte) []byte {
-	n := 3
+func (v *Hello) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.uint("\x01", uint64(v.Version))
+	e.text("\x02", v.Token)
+	e.text("\x03", v.DeviceID)
 	if v.Client != "" {
-		n++
+		e.text("\x04", v.Client)
 	}
 	if v.Platform != "" {
-		n++
+		e.text("\x05", v.Platform)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendHead(b, majUint, uint64(v.Version))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.Token))
-	b = append(b, "\x03"...)
-	b = appendText(b, string(v.DeviceID))
-	if v.Client != "" {
-		b = append(b, "\x04"...)
-		b = appendText(b, string(v.Client))
-	}
-	if v.Platform != "" {
-		b = append(b, "\x05"...)
-		b = appendText(b, string(v.Platform))
-	}
-	return b
+	e.end(m)
 }
+
+var helloKeys = []int64{1, 2, 3, 4, 5}
 
 func (v *Hello) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, helloKeys, nil) {
+		case 0:
+			d.setU16(&v.Version)
 		case 1:
-			if d.set(&f, 0) {
-				v.Version = uint16(d.uint(1<<16 - 1))
-			}
+			d.setText(&v.Token)
 		case 2:
-			if d.set(&f, 1) {
-				v.Token = d.text()
-			}
+			d.setText(&v.DeviceID)
 		case 3:
-			if d.set(&f, 2) {
-				v.DeviceID = d.text()
-			}
+			d.setText(&v.Client)
 		case 4:
-			if d.set(&f, 3) {
-				v.Client = d.text()
-			}
-		case 5:
-			if d.set(&f, 4) {
-				v.Platform = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.Platform)
 		}
 	}
 }
 
-func (v *HideMessage) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 2)
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendHead(b, majUint, uint64(v.Seq))
-	return b
+func (v *HideMessage) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.uint("\x02", v.Seq)
+	e.end(m)
 }
+
+var hideMessageKeys = []int64{1, 2}
 
 func (v *HideMessage) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, hideMessageKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
-		case 2:
-			if d.set(&f, 1) {
-				v.Seq = d.uint(1<<64 - 1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU64(&v.Seq)
 		}
 	}
 }
 
-func (v *History) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *History) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
 	if v.After != 0 {
-		n++
+		e.uint("\x02", v.After)
 	}
 	if v.Before != 0 {
-		n++
+		e.uint("\x03", v.Before)
 	}
 	if v.Limit != 0 {
-		n++
+		e.uint("\x04", uint64(v.Limit))
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	if v.After != 0 {
-		b = append(b, "\x02"...)
-		b = appendHead(b, majUint, uint64(v.After))
-	}
-	if v.Before != 0 {
-		b = append(b, "\x03"...)
-		b = appendHead(b, majUint, uint64(v.Before))
-	}
-	if v.Limit != 0 {
-		b = append(b, "\x04"...)
-		b = appendHead(b, majUint, uint64(v.Limit))
-	}
-	return b
+	e.end(m)
 }
+
+var historyKeys = []int64{1, 2, 3, 4}
 
 func (v *History) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, historyKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setU64(&v.After)
 		case 2:
-			if d.set(&f, 1) {
-				v.After = d.uint(1<<64 - 1)
-			}
+			d.setU64(&v.Before)
 		case 3:
-			if d.set(&f, 2) {
-				v.Before = d.uint(1<<64 - 1)
-			}
-		case 4:
-			if d.set(&f, 3) {
-				v.Limit = uint32(d.uint(1<<32 - 1))
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU32(&v.Limit)
 		}
 	}
 }
 
-func (v *HistoryPage) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *HistoryPage) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.key("\x02")
+	encodeSlice(e, v.Messages)
 	if v.More {
-		n++
+		e.bool("\x03", v.More)
 	}
 	if v.LastSeq != 0 {
-		n++
+		e.uint("\x04", v.LastSeq)
 	}
 	if len(v.Hidden) != 0 {
-		n++
+		e.key("\x05")
+		encodeSlice(e, v.Hidden)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendSlice(b, v.Messages)
-	if v.More {
-		b = append(b, "\x03"...)
-		b = appendBool(b, bool(v.More))
-	}
-	if v.LastSeq != 0 {
-		b = append(b, "\x04"...)
-		b = appendHead(b, majUint, uint64(v.LastSeq))
-	}
-	if len(v.Hidden) != 0 {
-		b = append(b, "\x05"...)
-		b = appendSlice(b, v.Hidden)
-	}
-	return b
+	e.end(m)
 }
+
+var historyPageKeys = []int64{1, 2, 3, 4, 5}
 
 func (v *HistoryPage) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, historyPageKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			decodeSlice(d, &v.Messages)
 		case 2:
-			if d.set(&f, 1) {
-				v.Messages = decodeSlice[Message](d)
-			}
+			d.setBool(&v.More)
 		case 3:
-			if d.set(&f, 2) {
-				v.More = d.bool()
-			}
+			d.setU64(&v.LastSeq)
 		case 4:
-			if d.set(&f, 3) {
-				v.LastSeq = d.uint(1<<64 - 1)
-			}
-		case 5:
-			if d.set(&f, 4) {
-				v.Hidden = decodeSlice[SeqRange](d)
-			}
-		default:
-			d.unknown(&f, k)
+			decodeSlice(d, &v.Hidden)
 		}
 	}
 }
 
-func (v *ICEServer) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *ICEServer) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.texts("\x01", v.URLs)
 	if v.Username != "" {
-		n++
+		e.text("\x02", v.Username)
 	}
 	if v.Credential != "" {
-		n++
+		e.text("\x03", v.Credential)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendTexts(b, v.URLs)
-	if v.Username != "" {
-		b = append(b, "\x02"...)
-		b = appendText(b, string(v.Username))
-	}
-	if v.Credential != "" {
-		b = append(b, "\x03"...)
-		b = appendText(b, string(v.Credential))
-	}
-	return b
+	e.end(m)
 }
+
+var iCEServerKeys = []int64{1, 2, 3}
 
 func (v *ICEServer) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, iCEServerKeys, nil) {
+		case 0:
+			d.setTexts(&v.URLs)
 		case 1:
-			if d.set(&f, 0) {
-				v.URLs = d.texts()
-			}
+			d.setText(&v.Username)
 		case 2:
-			if d.set(&f, 1) {
-				v.Username = d.text()
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.Credential = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.Credential)
 		}
 	}
 }
 
-func (v *KickDevice) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.DeviceID))
-	return b
+func (v *KickDevice) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.DeviceID)
+	e.end(m)
 }
+
+var kickDeviceKeys = []int64{1}
 
 func (v *KickDevice) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.DeviceID = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, kickDeviceKeys, nil) {
+		case 0:
+			d.setText(&v.DeviceID)
 		}
 	}
 }
 
-func (v *Member) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *Member) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.User)
+	e.text("\x02", v.Role)
 	if v.JoinedAt != 0 {
-		n++
+		e.int("\x03", v.JoinedAt)
 	}
 	if v.MutedUntil != 0 {
-		n++
+		e.int("\x04", v.MutedUntil)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.User))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.Role))
-	if v.JoinedAt != 0 {
-		b = append(b, "\x03"...)
-		b = appendInt(b, int64(v.JoinedAt))
-	}
-	if v.MutedUntil != 0 {
-		b = append(b, "\x04"...)
-		b = appendInt(b, int64(v.MutedUntil))
-	}
-	return b
+	e.end(m)
 }
+
+var memberKeys = []int64{1, 2, 3, 4}
 
 func (v *Member) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, memberKeys, nil) {
+		case 0:
+			d.setText(&v.User)
 		case 1:
-			if d.set(&f, 0) {
-				v.User = d.text()
-			}
+			d.setText(&v.Role)
 		case 2:
-			if d.set(&f, 1) {
-				v.Role = d.text()
-			}
+			d.setI64(&v.JoinedAt)
 		case 3:
-			if d.set(&f, 2) {
-				v.JoinedAt = d.int(-1<<63, 1<<63-1)
-			}
-		case 4:
-			if d.set(&f, 3) {
-				v.MutedUntil = d.int(-1<<63, 1<<63-1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setI64(&v.MutedUntil)
 		}
 	}
 }
 
-func (v *MemberPage) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *MemberPage) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.key("\x02")
+	encodeSlice(e, v.Members)
 	if v.More {
-		n++
+		e.bool("\x03", v.More)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendSlice(b, v.Members)
-	if v.More {
-		b = append(b, "\x03"...)
-		b = appendBool(b, bool(v.More))
-	}
-	return b
+	e.end(m)
 }
+
+var memberPageKeys = []int64{1, 2, 3}
 
 func (v *MemberPage) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, memberPageKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			decodeSlice(d, &v.Members)
 		case 2:
-			if d.set(&f, 1) {
-				v.Members = decodeSlice[Member](d)
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.More = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.More)
 		}
 	}
 }
 
-func (v *Members) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *Members) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
 	if v.After != "" {
-		n++
+		e.text("\x02", v.After)
 	}
 	if v.Limit != 0 {
-		n++
+		e.uint("\x03", uint64(v.Limit))
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	if v.After != "" {
-		b = append(b, "\x02"...)
-		b = appendText(b, string(v.After))
-	}
-	if v.Limit != 0 {
-		b = append(b, "\x03"...)
-		b = appendHead(b, majUint, uint64(v.Limit))
-	}
-	return b
+	e.end(m)
 }
+
+var membersKeys = []int64{1, 2, 3}
 
 func (v *Members) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, membersKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setText(&v.After)
 		case 2:
-			if d.set(&f, 1) {
-				v.After = d.text()
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.Limit = uint32(d.uint(1<<32 - 1))
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU32(&v.Limit)
 		}
 	}
 }
 
-func (v *Message) appendCBOR(b []byte) []byte {
-	n := 6
+func (v *Message) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.uint("\x02", v.Seq)
+	e.text("\x03", v.Sender)
+	e.text("\x04", v.ClientID)
+	e.text("\x05", v.MsgType)
 	if v.Text != "" {
-		n++
+		e.text("\x06", v.Text)
 	}
 	if len(v.Body) != 0 {
-		n++
+		e.bytes("\a", v.Body)
 	}
+	e.int("\b", v.CreatedAt)
 	if v.Device != "" {
-		n++
+		e.text("\t", v.Device)
 	}
 	if v.ReplyTo != 0 {
-		n++
+		e.uint("\n", v.ReplyTo)
 	}
 	if len(v.Mentions) != 0 {
-		n++
+		e.texts("\v", v.Mentions)
 	}
 	if v.Recalled {
-		n++
+		e.bool("\f", v.Recalled)
 	}
 	if v.EditedAt != 0 {
-		n++
+		e.int("\r", v.EditedAt)
 	}
 	if len(v.Reactions) != 0 {
-		n++
+		e.key("\x0e")
+		encodeSlice(e, v.Reactions)
 	}
 	if v.Attachment != nil {
-		n++
+		e.key("\x0f")
+		v.Attachment.encodeCBOR(e)
 	}
 	if v.Target != 0 {
-		n++
+		e.uint("\x10", v.Target)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendHead(b, majUint, uint64(v.Seq))
-	b = append(b, "\x03"...)
-	b = appendText(b, string(v.Sender))
-	b = append(b, "\x04"...)
-	b = appendText(b, string(v.ClientID))
-	b = append(b, "\x05"...)
-	b = appendText(b, string(v.MsgType))
-	if v.Text != "" {
-		b = append(b, "\x06"...)
-		b = appendText(b, string(v.Text))
-	}
-	if len(v.Body) != 0 {
-		b = append(b, "\a"...)
-		b = appendBytes(b, v.Body)
-	}
-	b = append(b, "\b"...)
-	b = appendInt(b, int64(v.CreatedAt))
-	if v.Device != "" {
-		b = append(b, "\t"...)
-		b = appendText(b, string(v.Device))
-	}
-	if v.ReplyTo != 0 {
-		b = append(b, "\n"...)
-		b = appendHead(b, majUint, uint64(v.ReplyTo))
-	}
-	if len(v.Mentions) != 0 {
-		b = append(b, "\v"...)
-		b = appendTexts(b, v.Mentions)
-	}
-	if v.Recalled {
-		b = append(b, "\f"...)
-		b = appendBool(b, bool(v.Recalled))
-	}
-	if v.EditedAt != 0 {
-		b = append(b, "\r"...)
-		b = appendInt(b, int64(v.EditedAt))
-	}
-	if len(v.Reactions) != 0 {
-		b = append(b, "\x0e"...)
-		b = appendSlice(b, v.Reactions)
-	}
-	if v.Attachment != nil {
-		b = append(b, "\x0f"...)
-		if v.Attachment == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = v.Attachment.appendCBOR(b)
-		}
-	}
-	if v.Target != 0 {
-		b = append(b, "\x10"...)
-		b = appendHead(b, majUint, uint64(v.Target))
-	}
-	return b
+	e.end(m)
 }
+
+var messageKeys = []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 15}
 
 func (v *Message) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, messageKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setU64(&v.Seq)
 		case 2:
-			if d.set(&f, 1) {
-				v.Seq = d.uint(1<<64 - 1)
-			}
+			d.setText(&v.Sender)
 		case 3:
-			if d.set(&f, 2) {
-				v.Sender = d.text()
-			}
+			d.setText(&v.ClientID)
 		case 4:
-			if d.set(&f, 3) {
-				v.ClientID = d.text()
-			}
+			d.setText(&v.MsgType)
 		case 5:
-			if d.set(&f, 4) {
-				v.MsgType = d.text()
-			}
+			d.setText(&v.Text)
 		case 6:
-			if d.set(&f, 5) {
-				v.Text = d.text()
-			}
+			d.setBytes(&v.Body)
 		case 7:
-			if d.set(&f, 6) {
-				v.Body = d.bytes()
-			}
+			d.setI64(&v.CreatedAt)
 		case 8:
-			if d.set(&f, 7) {
-				v.CreatedAt = d.int(-1<<63, 1<<63-1)
-			}
+			d.setText(&v.Device)
 		case 9:
-			if d.set(&f, 8) {
-				v.Device = d.text()
-			}
+			d.setU64(&v.ReplyTo)
 		case 10:
-			if d.set(&f, 9) {
-				v.ReplyTo = d.uint(1<<64 - 1)
-			}
+			d.setTexts(&v.Mentions)
 		case 11:
-			if d.set(&f, 10) {
-				v.Mentions = d.texts()
-			}
+			d.setBool(&v.Recalled)
 		case 12:
-			if d.set(&f, 11) {
-				v.Recalled = d.bool()
-			}
+			d.setI64(&v.EditedAt)
 		case 13:
-			if d.set(&f, 12) {
-				v.EditedAt = d.int(-1<<63, 1<<63-1)
-			}
+			decodeSlice(d, &v.Reactions)
 		case 14:
-			if d.set(&f, 13) {
-				v.Reactions = decodeSlice[Reaction](d)
-			}
-		case 16:
-			if d.set(&f, 14) {
-				v.Target = d.uint(1<<64 - 1)
-			}
+			d.setU64(&v.Target)
 		case 15:
-			if d.set(&f, 15) {
-				if !d.null() {
-					v.Attachment = new(Attachment)
-					v.Attachment.decodeCBOR(d)
-				}
+			if !d.null() {
+				v.Attachment = new(Attachment)
+				v.Attachment.decodeCBOR(d)
 			}
-		default:
-			d.unknown(&f, k)
 		}
 	}
 }
 
-func (v *Pending) appendCBOR(b []byte) []byte {
-	n := 0
+func (v *Pending) encodeCBOR(e *encoder) {
+	m := e.begin()
 	if v.ConvID != "" {
-		n++
+		e.text("\x01", v.ConvID)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	if v.ConvID != "" {
-		b = append(b, "\x01"...)
-		b = appendText(b, string(v.ConvID))
-	}
-	return b
+	e.end(m)
 }
+
+var pendingKeys = []int64{1}
 
 func (v *Pending) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, pendingKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		}
 	}
 }
 
-func (v *PendingList) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = appendSlice(b, v.Items)
-	return b
+func (v *PendingList) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	encodeSlice(e, v.Items)
+	e.end(m)
 }
+
+var pendingListKeys = []int64{1}
 
 func (v *PendingList) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Items = decodeSlice[GroupNotice](d)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, pendingListKeys, nil) {
+		case 0:
+			decodeSlice(d, &v.Items)
 		}
 	}
 }
 
-func (v *Ping) appendCBOR(b []byte) []byte {
-	n := 0
+func (v *Ping) encodeCBOR(e *encoder) {
+	m := e.begin()
 	if v.Time != 0 {
-		n++
+		e.int("\x01", v.Time)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	if v.Time != 0 {
-		b = append(b, "\x01"...)
-		b = appendInt(b, int64(v.Time))
-	}
-	return b
+	e.end(m)
 }
+
+var pingKeys = []int64{1}
 
 func (v *Ping) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Time = d.int(-1<<63, 1<<63-1)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, pingKeys, nil) {
+		case 0:
+			d.setI64(&v.Time)
 		}
 	}
 }
 
-func (v *Pong) appendCBOR(b []byte) []byte {
-	n := 0
+func (v *Pong) encodeCBOR(e *encoder) {
+	m := e.begin()
 	if v.Time != 0 {
-		n++
+		e.int("\x01", v.Time)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	if v.Time != 0 {
-		b = append(b, "\x01"...)
-		b = appendInt(b, int64(v.Time))
-	}
-	return b
+	e.end(m)
 }
+
+var pongKeys = []int64{1}
 
 func (v *Pong) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Time = d.int(-1<<63, 1<<63-1)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, pongKeys, nil) {
+		case 0:
+			d.setI64(&v.Time)
 		}
 	}
 }
 
-func (v *Prefs) appendCBOR(b []byte) []byte {
-	n := 0
+func (v *Prefs) encodeCBOR(e *encoder) {
+	m := e.begin()
 	if v.ContactsOnly {
-		n++
+		e.bool("\x01", v.ContactsOnly)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	if v.ContactsOnly {
-		b = append(b, "\x01"...)
-		b = appendBool(b, bool(v.ContactsOnly))
-	}
-	return b
+	e.end(m)
 }
+
+var prefsKeys = []int64{1}
 
 func (v *Prefs) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.ContactsOnly = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, prefsKeys, nil) {
+		case 0:
+			d.setBool(&v.ContactsOnly)
 		}
 	}
 }
 
-func (v *Presence) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *Presence) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.User)
 	if v.Online {
-		n++
+		e.bool("\x02", v.Online)
 	}
 	if v.Status != "" {
-		n++
+		e.text("\x03", v.Status)
 	}
 	if v.LastSeen != 0 {
-		n++
+		e.int("\x04", v.LastSeen)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.User))
-	if v.Online {
-		b = append(b, "\x02"...)
-		b = appendBool(b, bool(v.Online))
-	}
-	if v.Status != "" {
-		b = append(b, "\x03"...)
-		b = appendText(b, string(v.Status))
-	}
-	if v.LastSeen != 0 {
-		b = append(b, "\x04"...)
-		b = appendInt(b, int64(v.LastSeen))
-	}
-	return b
+	e.end(m)
 }
+
+var presenceKeys = []int64{1, 2, 3, 4}
 
 func (v *Presence) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, presenceKeys, nil) {
+		case 0:
+			d.setText(&v.User)
 		case 1:
-			if d.set(&f, 0) {
-				v.User = d.text()
-			}
+			d.setBool(&v.Online)
 		case 2:
-			if d.set(&f, 1) {
-				v.Online = d.bool()
-			}
+			d.setText(&v.Status)
 		case 3:
-			if d.set(&f, 2) {
-				v.Status = d.text()
-			}
-		case 4:
-			if d.set(&f, 3) {
-				v.LastSeen = d.int(-1<<63, 1<<63-1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setI64(&v.LastSeen)
 		}
 	}
 }
 
-func (v *Presences) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = appendSlice(b, v.List)
-	return b
+func (v *Presences) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	encodeSlice(e, v.List)
+	e.end(m)
 }
+
+var presencesKeys = []int64{1}
 
 func (v *Presences) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.List = decodeSlice[Presence](d)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, presencesKeys, nil) {
+		case 0:
+			decodeSlice(d, &v.List)
 		}
 	}
 }
 
-func (v *Profile) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *Profile) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.User)
 	if v.Nickname != "" {
-		n++
+		e.text("\x02", v.Nickname)
 	}
 	if v.Avatar != "" {
-		n++
+		e.text("\x03", v.Avatar)
 	}
 	if v.Custom != "" {
-		n++
+		e.text("\x04", v.Custom)
 	}
 	if v.UpdatedAt != 0 {
-		n++
+		e.int("\x05", v.UpdatedAt)
 	}
 	if v.Deleted {
-		n++
+		e.bool("\x06", v.Deleted)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.User))
-	if v.Nickname != "" {
-		b = append(b, "\x02"...)
-		b = appendText(b, string(v.Nickname))
-	}
-	if v.Avatar != "" {
-		b = append(b, "\x03"...)
-		b = appendText(b, string(v.Avatar))
-	}
-	if v.Custom != "" {
-		b = append(b, "\x04"...)
-		b = appendText(b, string(v.Custom))
-	}
-	if v.UpdatedAt != 0 {
-		b = append(b, "\x05"...)
-		b = appendInt(b, int64(v.UpdatedAt))
-	}
-	if v.Deleted {
-		b = append(b, "\x06"...)
-		b = appendBool(b, bool(v.Deleted))
-	}
-	return b
+	e.end(m)
 }
+
+var profileKeys = []int64{1, 2, 3, 4, 5, 6}
 
 func (v *Profile) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, profileKeys, nil) {
+		case 0:
+			d.setText(&v.User)
 		case 1:
-			if d.set(&f, 0) {
-				v.User = d.text()
-			}
+			d.setText(&v.Nickname)
 		case 2:
-			if d.set(&f, 1) {
-				v.Nickname = d.text()
-			}
+			d.setText(&v.Avatar)
 		case 3:
-			if d.set(&f, 2) {
-				v.Avatar = d.text()
-			}
+			d.setText(&v.Custom)
 		case 4:
-			if d.set(&f, 3) {
-				v.Custom = d.text()
-			}
+			d.setI64(&v.UpdatedAt)
 		case 5:
-			if d.set(&f, 4) {
-				v.UpdatedAt = d.int(-1<<63, 1<<63-1)
-			}
-		case 6:
-			if d.set(&f, 5) {
-				v.Deleted = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.Deleted)
 		}
 	}
 }
 
-func (v *Profiles) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = appendSlice(b, v.List)
-	return b
+func (v *Profiles) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	encodeSlice(e, v.List)
+	e.end(m)
 }
+
+var profilesKeys = []int64{1}
 
 func (v *Profiles) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.List = decodeSlice[Profile](d)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, profilesKeys, nil) {
+		case 0:
+			decodeSlice(d, &v.List)
 		}
 	}
 }
 
-func (v *Reaction) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 2)
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.Emoji))
-	b = append(b, "\x02"...)
-	b = appendTexts(b, v.Users)
-	return b
+func (v *Reaction) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.Emoji)
+	e.texts("\x02", v.Users)
+	e.end(m)
 }
+
+var reactionKeys = []int64{1, 2}
 
 func (v *Reaction) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, reactionKeys, nil) {
+		case 0:
+			d.setText(&v.Emoji)
 		case 1:
-			if d.set(&f, 0) {
-				v.Emoji = d.text()
-			}
-		case 2:
-			if d.set(&f, 1) {
-				v.Users = d.texts()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setTexts(&v.Users)
 		}
 	}
 }
 
-func (v *Read) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 2)
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendHead(b, majUint, uint64(v.Seq))
-	return b
+func (v *Read) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.uint("\x02", v.Seq)
+	e.end(m)
 }
+
+var readKeys = []int64{1, 2}
 
 func (v *Read) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, readKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
-		case 2:
-			if d.set(&f, 1) {
-				v.Seq = d.uint(1<<64 - 1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU64(&v.Seq)
 		}
 	}
 }
 
-func (v *ReceiptList) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 4)
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendHead(b, majUint, uint64(v.Seq))
-	b = append(b, "\x03"...)
-	b = appendTexts(b, v.Read)
-	b = append(b, "\x04"...)
-	b = appendTexts(b, v.Unread)
-	return b
+func (v *ReceiptList) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.uint("\x02", v.Seq)
+	e.texts("\x03", v.Read)
+	e.texts("\x04", v.Unread)
+	e.end(m)
 }
+
+var receiptListKeys = []int64{1, 2, 3, 4}
 
 func (v *ReceiptList) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, receiptListKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setU64(&v.Seq)
 		case 2:
-			if d.set(&f, 1) {
-				v.Seq = d.uint(1<<64 - 1)
-			}
+			d.setTexts(&v.Read)
 		case 3:
-			if d.set(&f, 2) {
-				v.Read = d.texts()
-			}
-		case 4:
-			if d.set(&f, 3) {
-				v.Unread = d.texts()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setTexts(&v.Unread)
 		}
 	}
 }
 
-func (v *Receipts) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 2)
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendHead(b, majUint, uint64(v.Seq))
-	return b
+func (v *Receipts) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.uint("\x02", v.Seq)
+	e.end(m)
 }
+
+var receiptsKeys = []int64{1, 2}
 
 func (v *Receipts) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, receiptsKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
-		case 2:
-			if d.set(&f, 1) {
-				v.Seq = d.uint(1<<64 - 1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU64(&v.Seq)
 		}
 	}
 }
 
-func (v *Relation) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *Relation) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.User)
 	if v.State != "" {
-		n++
+		e.text("\x02", v.State)
 	}
 	if v.Note != "" {
-		n++
+		e.text("\x03", v.Note)
 	}
 	if v.Blocked {
-		n++
+		e.bool("\x04", v.Blocked)
 	}
 	if v.At != 0 {
-		n++
+		e.int("\x05", v.At)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.User))
-	if v.State != "" {
-		b = append(b, "\x02"...)
-		b = appendText(b, string(v.State))
-	}
-	if v.Note != "" {
-		b = append(b, "\x03"...)
-		b = appendText(b, string(v.Note))
-	}
-	if v.Blocked {
-		b = append(b, "\x04"...)
-		b = appendBool(b, bool(v.Blocked))
-	}
-	if v.At != 0 {
-		b = append(b, "\x05"...)
-		b = appendInt(b, int64(v.At))
-	}
-	return b
+	e.end(m)
 }
+
+var relationKeys = []int64{1, 2, 3, 4, 5}
 
 func (v *Relation) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, relationKeys, nil) {
+		case 0:
+			d.setText(&v.User)
 		case 1:
-			if d.set(&f, 0) {
-				v.User = d.text()
-			}
+			d.setText(&v.State)
 		case 2:
-			if d.set(&f, 1) {
-				v.State = d.text()
-			}
+			d.setText(&v.Note)
 		case 3:
-			if d.set(&f, 2) {
-				v.Note = d.text()
-			}
+			d.setBool(&v.Blocked)
 		case 4:
-			if d.set(&f, 3) {
-				v.Blocked = d.bool()
-			}
-		case 5:
-			if d.set(&f, 4) {
-				v.At = d.int(-1<<63, 1<<63-1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setI64(&v.At)
 		}
 	}
 }
 
-func (v *Renew) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.Token))
-	return b
+func (v *Renew) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.Token)
+	e.end(m)
 }
+
+var renewKeys = []int64{1}
 
 func (v *Renew) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Token = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, renewKeys, nil) {
+		case 0:
+			d.setText(&v.Token)
 		}
 	}
 }
 
-func (v *Renewed) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = appendInt(b, int64(v.TokenExp))
-	return b
+func (v *Renewed) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.int("\x01", v.TokenExp)
+	e.end(m)
 }
+
+var renewedKeys = []int64{1}
 
 func (v *Renewed) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.TokenExp = d.int(-1<<63, 1<<63-1)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, renewedKeys, nil) {
+		case 0:
+			d.setI64(&v.TokenExp)
 		}
 	}
 }
 
-func (v *Send) appendCBOR(b []byte) []byte {
-	n := 3
+func (v *Send) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
+	e.text("\x02", v.ClientID)
+	e.text("\x03", v.MsgType)
 	if v.Text != "" {
-		n++
+		e.text("\x04", v.Text)
 	}
 	if len(v.Body) != 0 {
-		n++
+		e.bytes("\x05", v.Body)
 	}
 	if v.ReplyTo != 0 {
-		n++
+		e.uint("\n", v.ReplyTo)
 	}
 	if len(v.Mentions) != 0 {
-		n++
+		e.texts("\v", v.Mentions)
 	}
 	if v.Attachment != nil {
-		n++
+		e.key("\x0f")
+		v.Attachment.encodeCBOR(e)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.ClientID))
-	b = append(b, "\x03"...)
-	b = appendText(b, string(v.MsgType))
-	if v.Text != "" {
-		b = append(b, "\x04"...)
-		b = appendText(b, string(v.Text))
-	}
-	if len(v.Body) != 0 {
-		b = append(b, "\x05"...)
-		b = appendBytes(b, v.Body)
-	}
-	if v.ReplyTo != 0 {
-		b = append(b, "\n"...)
-		b = appendHead(b, majUint, uint64(v.ReplyTo))
-	}
-	if len(v.Mentions) != 0 {
-		b = append(b, "\v"...)
-		b = appendTexts(b, v.Mentions)
-	}
-	if v.Attachment != nil {
-		b = append(b, "\x0f"...)
-		if v.Attachment == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = v.Attachment.appendCBOR(b)
-		}
-	}
-	return b
+	e.end(m)
 }
+
+var sendKeys = []int64{1, 2, 3, 4, 5, 10, 11, 15}
 
 func (v *Send) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, sendKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
+			d.setText(&v.ClientID)
 		case 2:
-			if d.set(&f, 1) {
-				v.ClientID = d.text()
-			}
+			d.setText(&v.MsgType)
 		case 3:
-			if d.set(&f, 2) {
-				v.MsgType = d.text()
-			}
+			d.setText(&v.Text)
 		case 4:
-			if d.set(&f, 3) {
-				v.Text = d.text()
-			}
+			d.setBytes(&v.Body)
 		case 5:
-			if d.set(&f, 4) {
-				v.Body = d.bytes()
+			d.setU64(&v.ReplyTo)
+		case 6:
+			d.setTexts(&v.Mentions)
+		case 7:
+			if !d.null() {
+				v.Attachment = new(Attachment)
+				v.Attachment.decodeCBOR(d)
 			}
-		case 10:
-			if d.set(&f, 5) {
-				v.ReplyTo = d.uint(1<<64 - 1)
-			}
-		case 11:
-			if d.set(&f, 6) {
-				v.Mentions = d.texts()
-			}
-		case 15:
-			if d.set(&f, 7) {
-				if !d.null() {
-					v.Attachment = new(Attachment)
-					v.Attachment.decodeCBOR(d)
-				}
-			}
-		default:
-			d.unknown(&f, k)
 		}
 	}
 }
 
-func (v *SeqRange) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 2)
-	b = append(b, "\x01"...)
-	b = appendHead(b, majUint, uint64(v.From))
-	b = append(b, "\x02"...)
-	b = appendHead(b, majUint, uint64(v.To))
-	return b
+func (v *SeqRange) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.uint("\x01", v.From)
+	e.uint("\x02", v.To)
+	e.end(m)
 }
+
+var seqRangeKeys = []int64{1, 2}
 
 func (v *SeqRange) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, seqRangeKeys, nil) {
+		case 0:
+			d.setU64(&v.From)
 		case 1:
-			if d.set(&f, 0) {
-				v.From = d.uint(1<<64 - 1)
-			}
-		case 2:
-			if d.set(&f, 1) {
-				v.To = d.uint(1<<64 - 1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU64(&v.To)
 		}
 	}
 }
 
-func (v *SetConv) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *SetConv) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
 	if v.Pinned != nil {
-		n++
+		e.bool("\x02", *v.Pinned)
 	}
 	if v.Muted != nil {
-		n++
+		e.bool("\x03", *v.Muted)
 	}
 	if v.Hidden != nil {
-		n++
+		e.bool("\x04", *v.Hidden)
 	}
 	if v.Seq != 0 {
-		n++
+		e.uint("\x05", v.Seq)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	if v.Pinned != nil {
-		b = append(b, "\x02"...)
-		if v.Pinned == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendBool(b, bool(*v.Pinned))
-		}
-	}
-	if v.Muted != nil {
-		b = append(b, "\x03"...)
-		if v.Muted == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendBool(b, bool(*v.Muted))
-		}
-	}
-	if v.Hidden != nil {
-		b = append(b, "\x04"...)
-		if v.Hidden == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendBool(b, bool(*v.Hidden))
-		}
-	}
-	if v.Seq != 0 {
-		b = append(b, "\x05"...)
-		b = appendHead(b, majUint, uint64(v.Seq))
-	}
-	return b
+	e.end(m)
 }
+
+var setConvKeys = []int64{1, 2, 3, 4, 5}
 
 func (v *SetConv) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, setConvKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
+			if !d.null() {
+				var x bool
+				d.setBool(&x)
+				v.Pinned = &x
 			}
 		case 2:
-			if d.set(&f, 1) {
-				if !d.null() {
-					var x bool
-					x = d.bool()
-					v.Pinned = &x
-				}
+			if !d.null() {
+				var x bool
+				d.setBool(&x)
+				v.Muted = &x
 			}
 		case 3:
-			if d.set(&f, 2) {
-				if !d.null() {
-					var x bool
-					x = d.bool()
-					v.Muted = &x
-				}
+			if !d.null() {
+				var x bool
+				d.setBool(&x)
+				v.Hidden = &x
 			}
 		case 4:
-			if d.set(&f, 3) {
-				if !d.null() {
-					var x bool
-					x = d.bool()
-					v.Hidden = &x
-				}
-			}
-		case 5:
-			if d.set(&f, 4) {
-				v.Seq = d.uint(1<<64 - 1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU64(&v.Seq)
 		}
 	}
 }
 
-func (v *SetProfile) appendCBOR(b []byte) []byte {
-	n := 0
+func (v *SetProfile) encodeCBOR(e *encoder) {
+	m := e.begin()
 	if v.Nickname != nil {
-		n++
+		e.text("\x01", *v.Nickname)
 	}
 	if v.Avatar != nil {
-		n++
+		e.text("\x02", *v.Avatar)
 	}
 	if v.Custom != nil {
-		n++
+		e.text("\x03", *v.Custom)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	if v.Nickname != nil {
-		b = append(b, "\x01"...)
-		if v.Nickname == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Nickname))
-		}
-	}
-	if v.Avatar != nil {
-		b = append(b, "\x02"...)
-		if v.Avatar == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Avatar))
-		}
-	}
-	if v.Custom != nil {
-		b = append(b, "\x03"...)
-		if v.Custom == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, string(*v.Custom))
-		}
-	}
-	return b
+	e.end(m)
 }
+
+var setProfileKeys = []int64{1, 2, 3}
 
 func (v *SetProfile) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, setProfileKeys, nil) {
+		case 0:
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Nickname = &x
+			}
 		case 1:
-			if d.set(&f, 0) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Nickname = &x
-				}
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Avatar = &x
 			}
 		case 2:
-			if d.set(&f, 1) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Avatar = &x
-				}
+			if !d.null() {
+				var x string
+				d.setText(&x)
+				v.Custom = &x
 			}
-		case 3:
-			if d.set(&f, 2) {
-				if !d.null() {
-					var x string
-					x = d.text()
-					v.Custom = &x
-				}
-			}
-		default:
-			d.unknown(&f, k)
 		}
 	}
 }
 
-func (v *SetStatus) appendCBOR(b []byte) []byte {
-	n := 0
+func (v *SetStatus) encodeCBOR(e *encoder) {
+	m := e.begin()
 	if v.Status != "" {
-		n++
+		e.text("\x01", v.Status)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	if v.Status != "" {
-		b = append(b, "\x01"...)
-		b = appendText(b, string(v.Status))
-	}
-	return b
+	e.end(m)
 }
+
+var setStatusKeys = []int64{1}
 
 func (v *SetStatus) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Status = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, setStatusKeys, nil) {
+		case 0:
+			d.setText(&v.Status)
 		}
 	}
 }
 
-func (v *SubscribePresence) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *SubscribePresence) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.texts("\x01", v.Users)
 	if v.TTLMs != 0 {
-		n++
+		e.int("\x02", v.TTLMs)
 	}
 	if v.Op != 0 {
-		n++
+		e.uint("\x03", uint64(v.Op))
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendTexts(b, v.Users)
-	if v.TTLMs != 0 {
-		b = append(b, "\x02"...)
-		b = appendInt(b, int64(v.TTLMs))
-	}
-	if v.Op != 0 {
-		b = append(b, "\x03"...)
-		b = appendHead(b, majUint, uint64(v.Op))
-	}
-	return b
+	e.end(m)
 }
+
+var subscribePresenceKeys = []int64{1, 2, 3}
 
 func (v *SubscribePresence) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, subscribePresenceKeys, nil) {
+		case 0:
+			d.setTexts(&v.Users)
 		case 1:
-			if d.set(&f, 0) {
-				v.Users = d.texts()
-			}
+			d.setI64(&v.TTLMs)
 		case 2:
-			if d.set(&f, 1) {
-				v.TTLMs = d.int(-1<<63, 1<<63-1)
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.Op = uint8(d.uint(1<<8 - 1))
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU8(&v.Op)
 		}
 	}
 }
 
-func (v *Sync) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *Sync) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.uint("\x01", v.Cursor)
 	if v.Limit != 0 {
-		n++
+		e.uint("\x02", uint64(v.Limit))
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendHead(b, majUint, uint64(v.Cursor))
-	if v.Limit != 0 {
-		b = append(b, "\x02"...)
-		b = appendHead(b, majUint, uint64(v.Limit))
-	}
-	return b
+	e.end(m)
 }
+
+var syncKeys = []int64{1, 2}
 
 func (v *Sync) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, syncKeys, nil) {
+		case 0:
+			d.setU64(&v.Cursor)
 		case 1:
-			if d.set(&f, 0) {
-				v.Cursor = d.uint(1<<64 - 1)
-			}
-		case 2:
-			if d.set(&f, 1) {
-				v.Limit = uint32(d.uint(1<<32 - 1))
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU32(&v.Limit)
 		}
 	}
 }
 
-func (v *SyncResult) appendCBOR(b []byte) []byte {
-	n := 2
+func (v *SyncResult) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	encodeSlice(e, v.Conversations)
+	e.uint("\x02", v.Cursor)
 	if v.More {
-		n++
+		e.bool("\x03", v.More)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendSlice(b, v.Conversations)
-	b = append(b, "\x02"...)
-	b = appendHead(b, majUint, uint64(v.Cursor))
-	if v.More {
-		b = append(b, "\x03"...)
-		b = appendBool(b, bool(v.More))
-	}
-	return b
+	e.end(m)
 }
+
+var syncResultKeys = []int64{1, 2, 3}
 
 func (v *SyncResult) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, syncResultKeys, nil) {
+		case 0:
+			decodeSlice(d, &v.Conversations)
 		case 1:
-			if d.set(&f, 0) {
-				v.Conversations = decodeSlice[Conversation](d)
-			}
+			d.setU64(&v.Cursor)
 		case 2:
-			if d.set(&f, 1) {
-				v.Cursor = d.uint(1<<64 - 1)
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.More = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.More)
 		}
 	}
 }
 
-func (v *Typing) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *Typing) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.text("\x01", v.ConvID)
 	if v.User != "" {
-		n++
+		e.text("\x02", v.User)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendText(b, string(v.ConvID))
-	if v.User != "" {
-		b = append(b, "\x02"...)
-		b = appendText(b, string(v.User))
-	}
-	return b
+	e.end(m)
 }
+
+var typingKeys = []int64{1, 2}
 
 func (v *Typing) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, typingKeys, nil) {
+		case 0:
+			d.setText(&v.ConvID)
 		case 1:
-			if d.set(&f, 0) {
-				v.ConvID = d.text()
-			}
-		case 2:
-			if d.set(&f, 1) {
-				v.User = d.text()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setText(&v.User)
 		}
 	}
 }
 
-func (v *UserEntry) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *UserEntry) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.uint("\x01", v.Pos)
 	if v.Relation != nil {
-		n++
+		e.key("\x02")
+		v.Relation.encodeCBOR(e)
 	}
 	if v.Setting != nil {
-		n++
+		e.key("\x03")
+		v.Setting.encodeCBOR(e)
 	}
 	if v.Prefs != nil {
-		n++
+		e.key("\x04")
+		v.Prefs.encodeCBOR(e)
 	}
 	if v.Hidden != nil {
-		n++
+		e.key("\x05")
+		v.Hidden.encodeCBOR(e)
 	}
 	if v.Notice != nil {
-		n++
+		e.key("\x06")
+		v.Notice.encodeCBOR(e)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendHead(b, majUint, uint64(v.Pos))
-	if v.Relation != nil {
-		b = append(b, "\x02"...)
-		if v.Relation == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = v.Relation.appendCBOR(b)
-		}
-	}
-	if v.Setting != nil {
-		b = append(b, "\x03"...)
-		if v.Setting == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = v.Setting.appendCBOR(b)
-		}
-	}
-	if v.Prefs != nil {
-		b = append(b, "\x04"...)
-		if v.Prefs == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = v.Prefs.appendCBOR(b)
-		}
-	}
-	if v.Hidden != nil {
-		b = append(b, "\x05"...)
-		if v.Hidden == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = v.Hidden.appendCBOR(b)
-		}
-	}
-	if v.Notice != nil {
-		b = append(b, "\x06"...)
-		if v.Notice == nil {
-			b = append(b, 0xf6)
-		} else {
-			b = v.Notice.appendCBOR(b)
-		}
-	}
-	return b
+	e.end(m)
 }
+
+var userEntryKeys = []int64{1, 2, 3, 4, 5, 6}
 
 func (v *UserEntry) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, userEntryKeys, nil) {
+		case 0:
+			d.setU64(&v.Pos)
 		case 1:
-			if d.set(&f, 0) {
-				v.Pos = d.uint(1<<64 - 1)
+			if !d.null() {
+				v.Relation = new(Relation)
+				v.Relation.decodeCBOR(d)
 			}
 		case 2:
-			if d.set(&f, 1) {
-				if !d.null() {
-					v.Relation = new(Relation)
-					v.Relation.decodeCBOR(d)
-				}
+			if !d.null() {
+				v.Setting = new(ConvSetting)
+				v.Setting.decodeCBOR(d)
 			}
 		case 3:
-			if d.set(&f, 2) {
-				if !d.null() {
-					v.Setting = new(ConvSetting)
-					v.Setting.decodeCBOR(d)
-				}
+			if !d.null() {
+				v.Prefs = new(Prefs)
+				v.Prefs.decodeCBOR(d)
 			}
 		case 4:
-			if d.set(&f, 3) {
-				if !d.null() {
-					v.Prefs = new(Prefs)
-					v.Prefs.decodeCBOR(d)
-				}
+			if !d.null() {
+				v.Hidden = new(HideMessage)
+				v.Hidden.decodeCBOR(d)
 			}
 		case 5:
-			if d.set(&f, 4) {
-				if !d.null() {
-					v.Hidden = new(HideMessage)
-					v.Hidden.decodeCBOR(d)
-				}
+			if !d.null() {
+				v.Notice = new(GroupNotice)
+				v.Notice.decodeCBOR(d)
 			}
-		case 6:
-			if d.set(&f, 5) {
-				if !d.null() {
-					v.Notice = new(GroupNotice)
-					v.Notice.decodeCBOR(d)
-				}
-			}
-		default:
-			d.unknown(&f, k)
 		}
 	}
 }
 
-func (v *UserState) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *UserState) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	encodeSlice(e, v.Entries)
 	if v.Cursor != 0 {
-		n++
+		e.uint("\x02", v.Cursor)
 	}
 	if v.More {
-		n++
+		e.bool("\x03", v.More)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendSlice(b, v.Entries)
-	if v.Cursor != 0 {
-		b = append(b, "\x02"...)
-		b = appendHead(b, majUint, uint64(v.Cursor))
-	}
-	if v.More {
-		b = append(b, "\x03"...)
-		b = appendBool(b, bool(v.More))
-	}
-	return b
+	e.end(m)
 }
+
+var userStateKeys = []int64{1, 2, 3}
 
 func (v *UserState) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, userStateKeys, nil) {
+		case 0:
+			decodeSlice(d, &v.Entries)
 		case 1:
-			if d.set(&f, 0) {
-				v.Entries = decodeSlice[UserEntry](d)
-			}
+			d.setU64(&v.Cursor)
 		case 2:
-			if d.set(&f, 1) {
-				v.Cursor = d.uint(1<<64 - 1)
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.More = d.bool()
-			}
-		default:
-			d.unknown(&f, k)
+			d.setBool(&v.More)
 		}
 	}
 }
 
-func (v *UserSync) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *UserSync) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.uint("\x01", v.Cursor)
 	if v.Limit != 0 {
-		n++
+		e.uint("\x02", uint64(v.Limit))
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendHead(b, majUint, uint64(v.Cursor))
-	if v.Limit != 0 {
-		b = append(b, "\x02"...)
-		b = appendHead(b, majUint, uint64(v.Limit))
-	}
-	return b
+	e.end(m)
 }
+
+var userSyncKeys = []int64{1, 2}
 
 func (v *UserSync) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, userSyncKeys, nil) {
+		case 0:
+			d.setU64(&v.Cursor)
 		case 1:
-			if d.set(&f, 0) {
-				v.Cursor = d.uint(1<<64 - 1)
-			}
-		case 2:
-			if d.set(&f, 1) {
-				v.Limit = uint32(d.uint(1<<32 - 1))
-			}
-		default:
-			d.unknown(&f, k)
+			d.setU32(&v.Limit)
 		}
 	}
 }
 
-func (v *UserUpdate) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
-	b = v.Entry.appendCBOR(b)
-	return b
+func (v *UserUpdate) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.key("\x01")
+	v.Entry.encodeCBOR(e)
+	e.end(m)
 }
+
+var userUpdateKeys = []int64{1}
 
 func (v *UserUpdate) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				v.Entry.decodeCBOR(d)
-			}
-		default:
-			d.unknown(&f, k)
+		switch d.field(&f, userUpdateKeys, nil) {
+		case 0:
+			v.Entry.decodeCBOR(d)
 		}
 	}
 }
 
-func (v *Welcome) appendCBOR(b []byte) []byte {
-	n := 6
+func (v *Welcome) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.uint("\x01", uint64(v.Version))
+	e.text("\x02", v.UserID)
+	e.text("\x03", v.Epoch)
+	e.int("\x04", v.ServerTime)
+	e.uint("\x05", uint64(v.HeartbeatMs))
+	e.uint("\x06", uint64(v.MaxFrame))
 	if v.SessionID != "" {
-		n++
+		e.text("\a", v.SessionID)
 	}
 	if v.TokenExp != 0 {
-		n++
+		e.int("\b", v.TokenExp)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendHead(b, majUint, uint64(v.Version))
-	b = append(b, "\x02"...)
-	b = appendText(b, string(v.UserID))
-	b = append(b, "\x03"...)
-	b = appendText(b, string(v.Epoch))
-	b = append(b, "\x04"...)
-	b = appendInt(b, int64(v.ServerTime))
-	b = append(b, "\x05"...)
-	b = appendHead(b, majUint, uint64(v.HeartbeatMs))
-	b = append(b, "\x06"...)
-	b = appendHead(b, majUint, uint64(v.MaxFrame))
-	if v.SessionID != "" {
-		b = append(b, "\a"...)
-		b = appendText(b, string(v.SessionID))
-	}
-	if v.TokenExp != 0 {
-		b = append(b, "\b"...)
-		b = appendInt(b, int64(v.TokenExp))
-	}
-	return b
+	e.end(m)
 }
+
+var welcomeKeys = []int64{1, 2, 3, 4, 5, 6, 7, 8}
 
 func (v *Welcome) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, welcomeKeys, nil) {
+		case 0:
+			d.setU16(&v.Version)
 		case 1:
-			if d.set(&f, 0) {
-				v.Version = uint16(d.uint(1<<16 - 1))
-			}
+			d.setText(&v.UserID)
 		case 2:
-			if d.set(&f, 1) {
-				v.UserID = d.text()
-			}
+			d.setText(&v.Epoch)
 		case 3:
-			if d.set(&f, 2) {
-				v.Epoch = d.text()
-			}
+			d.setI64(&v.ServerTime)
 		case 4:
-			if d.set(&f, 3) {
-				v.ServerTime = d.int(-1<<63, 1<<63-1)
-			}
+			d.setU32(&v.HeartbeatMs)
 		case 5:
-			if d.set(&f, 4) {
-				v.HeartbeatMs = uint32(d.uint(1<<32 - 1))
-			}
+			d.setU32(&v.MaxFrame)
 		case 6:
-			if d.set(&f, 5) {
-				v.MaxFrame = uint32(d.uint(1<<32 - 1))
-			}
+			d.setText(&v.SessionID)
 		case 7:
-			if d.set(&f, 6) {
-				v.SessionID = d.text()
-			}
-		case 8:
-			if d.set(&f, 7) {
-				v.TokenExp = d.int(-1<<63, 1<<63-1)
-			}
-		default:
-			d.unknown(&f, k)
+			d.setI64(&v.TokenExp)
 		}
 	}
 }
 
-func (v *envelope) appendCBOR(b []byte) []byte {
-	n := 1
+func (v *envelope) encodeCBOR(e *encoder) {
+	m := e.begin()
+	e.uint("\x01", uint64(v.Type))
 	if v.ID != 0 {
-		n++
+		e.uint("\x02", v.ID)
 	}
 	if len(v.Body) != 0 {
-		n++
+		e.raw("\x03", v.Body)
 	}
-	b = appendHead(b, majMap, uint64(n))
-	b = append(b, "\x01"...)
-	b = appendHead(b, majUint, uint64(v.Type))
-	if v.ID != 0 {
-		b = append(b, "\x02"...)
-		b = appendHead(b, majUint, uint64(v.ID))
-	}
-	if len(v.Body) != 0 {
-		b = append(b, "\x03"...)
-		if len(v.Body) == 0 {
-			b = append(b, 0xf6)
-		} else {
-			b = append(b, v.Body...)
-		}
-	}
-	return b
+	e.end(m)
 }
+
+var envelopeKeys = []int64{1, 2, 3}
 
 func (v *envelope) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
+		switch d.field(&f, envelopeKeys, nil) {
+		case 0:
+			d.setU8((*uint8)(&v.Type))
 		case 1:
-			if d.set(&f, 0) {
-				v.Type = Type(d.uint(1<<8 - 1))
-			}
+			d.setU64(&v.ID)
 		case 2:
-			if d.set(&f, 1) {
-				v.ID = d.uint(1<<64 - 1)
-			}
-		case 3:
-			if d.set(&f, 2) {
-				v.Body = d.raw()
-			}
-		default:
-			d.unknown(&f, k)
+			v.Body = d.raw()
 		}
 	}
 }
 
-func (v *peekEnvelope) appendCBOR(b []byte) []byte {
-	b = appendHead(b, majMap, 1)
-	b = append(b, "\x01"...)
+func (v *peekEnvelope) encodeCBOR(e *encoder) {
+	m := e.begin()
 	if v.Type == nil {
-		b = append(b, 0xf6)
+		e.key("\x01")
+		e.null()
 	} else {
-		b = appendHead(b, majUint, uint64(*v.Type))
+		e.uint("\x01", uint64(*v.Type))
 	}
-	return b
+	e.end(m)
 }
+
+var peekEnvelopeKeys = []int64{1}
 
 func (v *peekEnvelope) decodeCBOR(d *decoder) {
 	var f structFields
 	for n := d.structMap(); n > 0 && d.err == nil; n-- {
-		k := d.key()
-		switch k.field() {
-		case 1:
-			if d.set(&f, 0) {
-				if !d.null() {
-					var x Type
-					x = Type(d.uint(1<<8 - 1))
-					v.Type = &x
-				}
+		switch d.field(&f, peekEnvelopeKeys, nil) {
+		case 0:
+			if !d.null() {
+				var x Type
+				d.setU8((*uint8)(&x))
+				v.Type = &x
 			}
-		default:
-			d.unknown(&f, k)
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package gencbor writes a reflection-free CBOR codec for a set of Go struct
-// types: for every struct reachable from the roots, an appendCBOR method
+// types: for every struct reachable from the roots, an encodeCBOR method
 // that encodes it and a decodeCBOR method that decodes it, calling the
 // small runtime the target package keeps beside the output (proto/cbor.go).
 // The output encodes and decodes as github.com/fxamacker/cbor/v2 does with
@@ -15,8 +15,12 @@
 // codec_gen.go broken by a change of the types can be replaced by a bare
 // package clause and written again), and the same test without -update fails when the
 // file differs from what Generate returns. Field shapes it does not know
-// (maps, floats, interfaces, embedded structs, struct options) make Generate
-// fail rather than write a codec that would differ from the reference.
+// (maps, floats, interfaces, signed integers other than int64, embedded
+// structs, struct options, more than 23 fields) make Generate fail rather
+// than write a codec that would differ from the reference.
+//
+// The output is written for size, since it ships in the SDK's wasm binary:
+// one call per field on each side, with the work in the runtime's helpers.
 package gencbor
 
 import (
@@ -211,18 +215,15 @@ func (g *gen) describe(t reflect.Type) (*structInfo, error) {
 				return nil, fmt.Errorf("gencbor: %v.%s: key used twice", t, sf.Name)
 			}
 		}
-		if _, err := g.valueEncoder("x", f.typ); err != nil {
+		if _, err := g.fieldEncoder(`"k"`, "x", f.typ, f.omitempty); err != nil {
 			return nil, fmt.Errorf("gencbor: %v.%s: %v", t, sf.Name, err)
-		}
-		if f.omitempty {
-			if _, err := g.nonEmpty("x", f.typ); err != nil {
-				return nil, fmt.Errorf("gencbor: %v.%s: %v", t, sf.Name, err)
-			}
 		}
 		s.fields = append(s.fields, f)
 	}
-	if len(s.fields) > 64 {
-		return nil, fmt.Errorf("gencbor: %v has more than 64 fields", t)
+	// The encoder writes a map's head as one byte (RFC 8949 §3: counts up
+	// to 23), and the decoder keeps the fields seen in a uint64.
+	if len(s.fields) > 23 {
+		return nil, fmt.Errorf("gencbor: %v has more than 23 fields", t)
 	}
 	return s, nil
 }
@@ -256,47 +257,68 @@ func (g *gen) nonEmpty(x string, t reflect.Type) (string, error) {
 	return "", fmt.Errorf("omitempty on %v is not supported", t)
 }
 
-// valueEncoder is the statement that appends x, of type t, to b.
-func (g *gen) valueEncoder(x string, t reflect.Type) (string, error) {
-	if g.isRaw(t) {
-		// cbor.RawMessage.MarshalCBOR: an empty one is null.
-		return fmt.Sprintf("if len(%[1]s) == 0 { b = append(b, 0xf6) } else { b = append(b, %[1]s...) }", x), nil
+// conv is x converted to want unless it is of that type already.
+func conv(x string, t reflect.Type, want string) string {
+	if t.String() == want {
+		return x
 	}
-	switch t.Kind() {
-	case reflect.Bool:
-		return fmt.Sprintf("b = appendBool(b, bool(%s))", x), nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return fmt.Sprintf("b = appendInt(b, int64(%s))", x), nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return fmt.Sprintf("b = appendHead(b, majUint, uint64(%s))", x), nil
-	case reflect.String:
-		return fmt.Sprintf("b = appendText(b, string(%s))", x), nil
-	case reflect.Struct:
-		return fmt.Sprintf("b = %s.appendCBOR(b)", x), nil
-	case reflect.Pointer:
-		e := t.Elem()
-		inner := "*" + x
-		if e.Kind() == reflect.Struct {
-			inner = x
+	return want + "(" + x + ")"
+}
+
+// fieldEncoder is the statement that writes key k and x, of type t, with e,
+// or leaves both out under omitempty when x is empty.
+func (g *gen) fieldEncoder(k, x string, t reflect.Type, omitempty bool) (string, error) {
+	var stmt string
+	switch {
+	case g.isRaw(t):
+		// cbor.RawMessage.MarshalCBOR: an empty one is null.
+		stmt = fmt.Sprintf("e.raw(%s, %s)", k, x)
+	case t.Kind() == reflect.Bool:
+		stmt = fmt.Sprintf("e.bool(%s, %s)", k, conv(x, t, "bool"))
+	case t.Kind() == reflect.Int64:
+		stmt = fmt.Sprintf("e.int(%s, %s)", k, conv(x, t, "int64"))
+	case t.Kind() >= reflect.Uint8 && t.Kind() <= reflect.Uint64:
+		stmt = fmt.Sprintf("e.uint(%s, %s)", k, conv(x, t, "uint64"))
+	case t.Kind() == reflect.String:
+		stmt = fmt.Sprintf("e.text(%s, %s)", k, conv(x, t, "string"))
+	case t.Kind() == reflect.Struct:
+		stmt = fmt.Sprintf("e.key(%s)\n%s.encodeCBOR(e)", k, x)
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct:
+		if omitempty {
+			return fmt.Sprintf("if %[2]s != nil {\ne.key(%[1]s)\n%[2]s.encodeCBOR(e)\n}", k, x), nil
 		}
-		enc, err := g.valueEncoder(inner, e)
-		if err != nil || e.Kind() == reflect.Pointer {
+		return fmt.Sprintf("e.key(%[1]s)\nif %[2]s == nil {\ne.null()\n} else {\n%[2]s.encodeCBOR(e)\n}", k, x), nil
+	case t.Kind() == reflect.Pointer:
+		e := t.Elem()
+		inner, err := g.fieldEncoder(k, "*"+x, e, false)
+		if err != nil || e.Kind() == reflect.Pointer || e.Kind() == reflect.Slice {
 			return "", fmt.Errorf("pointer to %v is not supported", e)
 		}
-		return fmt.Sprintf("if %s == nil { b = append(b, 0xf6) } else { %s }", x, enc), nil
-	case reflect.Slice:
+		if omitempty {
+			return fmt.Sprintf("if %s != nil {\n%s\n}", x, inner), nil
+		}
+		return fmt.Sprintf("if %[2]s == nil {\ne.key(%[1]s)\ne.null()\n} else {\n%[3]s\n}", k, x, inner), nil
+	case t.Kind() == reflect.Slice && t.Name() == "":
 		switch e := t.Elem(); {
-		case t.Name() != "":
-			return "", fmt.Errorf("named slice %v is not supported", t)
 		case e.Kind() == reflect.Uint8 && e.PkgPath() == "":
-			return fmt.Sprintf("b = appendBytes(b, %s)", x), nil
+			stmt = fmt.Sprintf("e.bytes(%s, %s)", k, x)
 		case e.Kind() == reflect.String && e.PkgPath() == "":
-			return fmt.Sprintf("b = appendTexts(b, %s)", x), nil
+			stmt = fmt.Sprintf("e.texts(%s, %s)", k, x)
 		case e.Kind() == reflect.Struct:
-			return fmt.Sprintf("b = appendSlice(b, %s)", x), nil
+			stmt = fmt.Sprintf("e.key(%s)\nencodeSlice(e, %s)", k, x)
 		}
 	}
-	return "", fmt.Errorf("%v is not supported", t)
+	if stmt == "" {
+		return "", fmt.Errorf("%v is not supported", t)
+	}
+	if omitempty {
+		cond, err := g.nonEmpty(x, t)
+		if err != nil {
+			return "", err
+		}
+		stmt = fmt.Sprintf("if %s {\n%s\n}", cond, stmt)
+	}
+	return stmt, nil
 }
 
 // valueDecoder is the statement that decodes an item into x, of type t.
@@ -304,24 +326,30 @@ func (g *gen) valueDecoder(x string, t reflect.Type) string {
 	if g.isRaw(t) {
 		return fmt.Sprintf("%s = d.raw()", x)
 	}
-	// A named type needs a conversion from the reader's result.
-	conv := func(call string) string {
-		switch t {
-		case reflect.TypeFor[bool](), reflect.TypeFor[int64](), reflect.TypeFor[uint64](), reflect.TypeFor[string]():
-			return call
+	// A setter per kind; a named type's field is passed as a pointer to
+	// its underlying type.
+	set := func(setter, under string) string {
+		ptr := "&" + x
+		if t.String() != under {
+			ptr = "(*" + under + ")(" + ptr + ")"
 		}
-		return g.typeName(t) + "(" + call + ")"
+		return "d." + setter + "(" + ptr + ")"
 	}
 	switch t.Kind() {
 	case reflect.Bool:
-		return x + " = " + conv("d.bool()")
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		bits := t.Bits()
-		return x + " = " + conv(fmt.Sprintf("d.int(-1<<%d, 1<<%d-1)", bits-1, bits-1))
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return x + " = " + conv(fmt.Sprintf("d.uint(1<<%d-1)", t.Bits()))
+		return set("setBool", "bool")
+	case reflect.Int64:
+		return set("setI64", "int64")
+	case reflect.Uint8:
+		return set("setU8", "uint8")
+	case reflect.Uint16:
+		return set("setU16", "uint16")
+	case reflect.Uint32:
+		return set("setU32", "uint32")
+	case reflect.Uint64:
+		return set("setU64", "uint64")
 	case reflect.String:
-		return x + " = " + conv("d.text()")
+		return set("setText", "string")
 	case reflect.Struct:
 		return fmt.Sprintf("%s.decodeCBOR(d)", x)
 	case reflect.Pointer:
@@ -333,11 +361,11 @@ func (g *gen) valueDecoder(x string, t reflect.Type) string {
 	case reflect.Slice:
 		switch e := t.Elem(); e.Kind() {
 		case reflect.Uint8:
-			return fmt.Sprintf("%s = d.bytes()", x)
+			return fmt.Sprintf("d.setBytes(&%s)", x)
 		case reflect.String:
-			return fmt.Sprintf("%s = d.texts()", x)
+			return fmt.Sprintf("d.setTexts(&%s)", x)
 		case reflect.Struct:
-			return fmt.Sprintf("%s = decodeSlice[%s](d)", x, g.typeName(e))
+			return fmt.Sprintf("decodeSlice(d, &%s)", x)
 		}
 	}
 	panic("gencbor: unreachable: " + t.String())
@@ -348,74 +376,52 @@ func (g *gen) encoder(s *structInfo) {
 	sorted := append([]field(nil), s.fields...)
 	// Core deterministic encoding sorts map keys by their encoded bytes.
 	sort.Slice(sorted, func(i, j int) bool { return bytes.Compare(sorted[i].key, sorted[j].key) < 0 })
-	always := 0
+	p("func (v *%s) encodeCBOR(e *encoder) {\n", s.t.Name())
+	p("m := e.begin()\n")
 	for _, f := range sorted {
-		if !f.omitempty {
-			always++
-		}
+		stmt, _ := g.fieldEncoder(fmt.Sprintf("%q", f.key), "v."+f.goName, f.typ, f.omitempty)
+		p("%s\n", stmt)
 	}
-	p("func (v *%s) appendCBOR(b []byte) []byte {\n", s.t.Name())
-	if always == len(sorted) {
-		p("b = appendHead(b, majMap, %d)\n", always)
-	} else {
-		p("n := %d\n", always)
-		for _, f := range sorted {
-			if f.omitempty {
-				cond, _ := g.nonEmpty("v."+f.goName, f.typ)
-				p("if %s { n++ }\n", cond)
-			}
-		}
-		p("b = appendHead(b, majMap, uint64(n))\n")
-	}
-	for _, f := range sorted {
-		enc, _ := g.valueEncoder("v."+f.goName, f.typ)
-		body := fmt.Sprintf("b = append(b, %q...)\n%s\n", f.key, enc)
-		if f.omitempty {
-			cond, _ := g.nonEmpty("v."+f.goName, f.typ)
-			body = fmt.Sprintf("if %s {\n%s}\n", cond, body)
-		}
-		p("%s", body)
-	}
-	p("return b\n}\n\n")
+	p("e.end(m)\n}\n\n")
 }
 
 func (g *gen) decoder(s *structInfo) {
 	p := func(format string, args ...any) { fmt.Fprintf(&g.out, format, args...) }
 	name := s.t.Name()
-	var names string
-	if !s.intKey && len(s.fields) > 0 {
-		names = lowerFirst(name) + "Keys"
-		p("var %s = []string{", names)
+	keys, ints, names := "nil", "nil", "nil"
+	if len(s.fields) > 0 {
+		keys = lowerFirst(name) + "Keys"
+		if s.intKey {
+			ints = keys
+			p("var %s = []int64{", keys)
+		} else {
+			names = keys
+			p("var %s = []string{", keys)
+		}
 		for i, f := range s.fields {
 			if i > 0 {
 				p(", ")
 			}
-			p("%q", f.keyName)
+			if s.intKey {
+				p("%d", f.keyInt)
+			} else {
+				p("%q", f.keyName)
+			}
 		}
 		p("}\n\n")
 	}
 	p("func (v *%s) decodeCBOR(d *decoder) {\n", name)
 	p("var f structFields\n")
 	p("for n := d.structMap(); n > 0 && d.err == nil; n-- {\n")
-	p("k := d.key()\n")
 	if len(s.fields) == 0 {
-		p("d.unknown(&f, k)\n}\n}\n\n")
+		p("d.field(&f, nil, nil)\n}\n}\n\n")
 		return
 	}
-	if s.intKey {
-		p("switch k.field() {\n")
-	} else {
-		p("switch k.name(%s) {\n", names)
-	}
+	p("switch d.field(&f, %s, %s) {\n", ints, names)
 	for _, f := range s.fields {
-		if s.intKey {
-			p("case %d:\n", f.keyInt)
-		} else {
-			p("case %d:\n", f.bit)
-		}
-		p("if d.set(&f, %d) { %s }\n", f.bit, g.valueDecoder("v."+f.goName, f.typ))
+		p("case %d:\n%s\n", f.bit, g.valueDecoder("v."+f.goName, f.typ))
 	}
-	p("default:\nd.unknown(&f, k)\n}\n}\n}\n\n")
+	p("}\n}\n}\n\n")
 }
 
 func lowerFirst(s string) string {
