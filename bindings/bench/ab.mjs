@@ -115,7 +115,7 @@ try {
       const cdp = await ctx.newCDPSession(p);
       await cdp.send('Performance.enable');
       await p.evaluate(async () => {
-        await P.start('syncbob');
+        await P.start('syncbob', { copyEvents: false });
         window.__rw = 0;
         const tx = IDBDatabase.prototype.transaction;
         IDBDatabase.prototype.transaction = function (stores, mode, opts) {
@@ -130,11 +130,7 @@ try {
         await P.client.connect();
         await P.client.waitSynced();
         const ms = performance.now() - t0;
-        const n = await new Promise((resolve, reject) => {
-          const req = indexedDB.open('parley');
-          req.onerror = () => reject(req.error);
-          req.onsuccess = () => { const c = req.result.transaction('messages').objectStore('messages').count(); c.onsuccess = () => resolve(c.result); };
-        });
+        const n = await P.storedMessages();
         return { ms, n, rw: window.__rw };
       });
       const m1 = await metrics(cdp);

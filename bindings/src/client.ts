@@ -169,7 +169,10 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
       (level, message) => log(level, message),
     );
     const host: WasmHost = {
-      onEvent: (bytes) => client.enqueue(bytes),
+      onEvent: (event) => client.enqueue(event),
+      onEvents: (events) => {
+        for (const e of events) client.enqueue(e);
+      },
       token: typeof token === 'function' ? () => fetchToken(token) : () => Promise.resolve(token),
       storage,
       log: (level, message) => log(asLevel(level), message),

@@ -51,6 +51,12 @@ export interface WasmBridgeV1 {
 export interface WasmHost {
   /** Every event, in order. Must not throw. */
   onEvent(event: BridgeEvent): void;
+  /**
+   * Consecutive events, in order, in one call: when present the module
+   * calls it instead of onEvent, with every event queued together (a sync
+   * page's messages cross in one call, not hundreds). Must not throw.
+   */
+  onEvents?(events: BridgeEvent[]): void;
   /** The token for the next dial. A rejection counts as a failed dial (retried). */
   token(): Promise<string>;
   /** Persistent cache, or null to keep the cache in Go memory (Node, tests). */

@@ -194,16 +194,7 @@ test('a new device syncs 2,000 existing messages into IndexedDB', { skip, timeou
     });
     timings.newDeviceSync2000Ms = Math.round(ms);
     console.log(`# a new device synced 2,000 messages into IndexedDB in ${Math.round(ms)} ms`);
-    const stored = await n.evaluate(() => new Promise((resolve, reject) => {
-      const req = indexedDB.open('parley');
-      req.onerror = () => reject(req.error);
-      req.onsuccess = () => {
-        const tx = req.result.transaction('messages');
-        const c = tx.objectStore('messages').count();
-        c.onsuccess = () => resolve(c.result);
-        c.onerror = () => reject(c.error);
-      };
-    }));
+    const stored = await n.evaluate(() => P.storedMessages());
     assert.equal(stored, 2000, 'IndexedDB holds every message once');
     const last = await n.evaluate(async (c) => (await P.client.messages(c, { limit: 3 })).map((m) => m.seq), conv);
     assert.deepEqual(last, [1998, 1999, 2000]);

@@ -81,6 +81,47 @@ test('messages: before, limit, ascending, only the asked conversation', async ()
   await s.close();
 });
 
+test('messages: out-of-order, repeated and replacing writes from two tabs over many blocks read back like a map by seq', async () => {
+  const seed = Number(process.env.SEED ?? Date.now() % 100000);
+  let x = seed;
+  const rand = (n) => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return (x >>> 8) % n;
+  };
+  const name = freshName();
+  const tabs = [indexedDBStorage({ name }), indexedDBStorage({ name })];
+  const a = 'p:alice:bob';
+  const b = 'p:alice:carol';
+  const want = new Map([[a, new Map()], [b, new Map()]]);
+  const batches = (round) => Array.from({ length: 30 }, (_, i) => {
+    const c = rand(3) ? a : b;
+    const start = 1 + rand(400);
+    const batch = [];
+    for (let k = 0; k < 1 + rand(90); k++) {
+      // Backwards now and then; a seq written again in a later round gets
+      // a new text.
+      const seq = rand(5) ? start + k : start + rand(200);
+      const m = msg(c, seq, { text: `r${round} ${seq}` });
+      batch.push(m);
+      want.get(c).set(seq, m);
+    }
+    return tabs[i % 2].apply(bytes({ messages: batch }));
+  });
+  // The two tabs' batches of a round race each other; within a round one
+  // seq always has one text, so whichever lands last, the result is known.
+  for (let round = 0; round < 3; round++) await Promise.all(batches(round));
+  for (const [c, byseq] of want) {
+    const all = [...byseq.values()].sort((p, q) => p.seq - q.seq);
+    assert.deepEqual(parse(await tabs[0].messages(c, 0, 0)), all, `seed ${seed}: every message of ${c}, once, ascending, the last write of each`);
+    for (const [before, limit] of [[0, 1], [0, 70], [65, 3], [129, 64], [128, 200], [300, 0], [1, 10], [2, 1]]) {
+      const older = all.filter((m) => !before || m.seq < before);
+      const page = limit ? older.slice(-limit) : older;
+      assert.deepEqual(parse(await tabs[1].messages(c, before, limit)), page, `seed ${seed}: ${c} before ${before} limit ${limit}`);
+    }
+  }
+  await Promise.all(tabs.map((t) => t.close()));
+});
+
 test('two tabs on one database: a stale write does not regress a conversation', async () => {
   const name = freshName();
   const tabA = indexedDBStorage({ name });
@@ -363,4 +404,62 @@ test('search: a version 1 cache is upgraded in place and keeps working', async (
   await s.apply(bytes({ messages: [msg('p:alice:bob', 301, { text: 'ÄRGER again' })] }));
   assert.deepEqual(parse(await s.search(query('ärger', { limit: 2 }))).map((m) => m.seq), [301, 300]);
   await s.close();
+});
+
+test('a version 2 cache (one record per message) is moved into blocks in place and keeps working', async () => {
+  const name = freshName();
+  // The stores of version 2, written by hand as the previous release did
+  // (its search index left empty: what matters here is the messages).
+  await new Promise((resolve, reject) => {
+    const req = indexedDB.open(name, 2);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      db.createObjectStore('meta');
+      db.createObjectStore('conversations', { keyPath: 'id' });
+      db.createObjectStore('messages', { keyPath: ['conversationId', 'seq'] });
+      db.createObjectStore('outbox', { keyPath: 'message.clientId' }).createIndex('order', 'order');
+      db.createObjectStore('searchText', { keyPath: ['conversationId', 'block'] });
+      const bits = db.createObjectStore('searchBits', { keyPath: ['conversationId', 'block'] });
+      bits.createIndex('newest', ['newest', 'conversationId', 'block']);
+      bits.createIndex('conversationNewest', ['conversationId', 'newest', 'block']);
+    };
+    req.onsuccess = () => {
+      const db = req.result;
+      const tx = db.transaction(['meta', 'conversations', 'messages', 'outbox'], 'readwrite');
+      tx.objectStore('meta').put(meta({ syncCursor: 7 }), 'meta');
+      tx.objectStore('conversations').put(conv('p:alice:bob', { lastSeq: 300, syncedSeq: 300 }));
+      tx.objectStore('outbox').put(pending('c1', 1));
+      for (let seq = 1; seq <= 300; seq++) tx.objectStore('messages').put(msg('p:alice:bob', seq));
+      for (let seq = 1; seq <= 5; seq++) tx.objectStore('messages').put(msg('p:alice:carol', seq));
+      tx.oncomplete = () => {
+        db.close();
+        resolve();
+      };
+      tx.onabort = () => reject(tx.error);
+    };
+    req.onerror = () => reject(req.error);
+  });
+  const s = indexedDBStorage({ name });
+  const snap = await load(s);
+  assert.equal(snap.meta.syncCursor, 7, 'the cache is still there');
+  assert.deepEqual(snap.outbox.map((e) => e.message.clientId), ['c1']);
+  assert.deepEqual(parse(await s.messages('p:alice:bob', 0, 0)).map((m) => m.seq), Array.from({ length: 300 }, (_, i) => i + 1));
+  assert.deepEqual(parse(await s.messages('p:alice:bob', 130, 3)), [msg('p:alice:bob', 127), msg('p:alice:bob', 128), msg('p:alice:bob', 129)]);
+  assert.deepEqual(parse(await s.messages('p:alice:carol', 0, 50)).map((m) => m.seq), [1, 2, 3, 4, 5]);
+  await s.apply(bytes({ messages: [msg('p:alice:bob', 301), msg('p:alice:bob', 5, { text: 'edited' })] }));
+  const tail = parse(await s.messages('p:alice:bob', 0, 2));
+  assert.deepEqual(tail.map((m) => m.seq), [300, 301]);
+  assert.equal(parse(await s.messages('p:alice:bob', 6, 1))[0].text, 'edited');
+  await s.close();
+  const stores = await new Promise((resolve, reject) => {
+    const req = indexedDB.open(name);
+    req.onsuccess = () => {
+      const names = [...req.result.objectStoreNames];
+      req.result.close();
+      resolve(names);
+    };
+    req.onerror = () => reject(req.error);
+  });
+  assert.ok(!stores.includes('messages'), 'the old store is gone');
+  assert.ok(stores.includes('messageBlocks'));
 });

@@ -47,7 +47,7 @@ var host = newHostQueue()
 // Promise resolves after its message events were delivered.
 type hostQueue struct {
 	mu   sync.Mutex
-	jobs []func()
+	jobs []hostJob
 
 	wake     chan struct{} // a job was queued; capacity 1
 	ticked   chan struct{} // the microtask ran; capacity 1
@@ -72,14 +72,30 @@ func newHostQueue() *hostQueue {
 	return q
 }
 
+// hostJob is one call into the host: f, or an event for to (see
+// CallHostEvent).
+type hostJob struct {
+	f     func()
+	to    js.Value
+	event []byte
+}
+
 // CallHost queues f to run on the host goroutine, behind every call queued
 // before it. It never blocks, so it may be called from anywhere, a
 // js.FuncOf callback included.
-func CallHost(f func()) { host.push(f) }
+func CallHost(f func()) { host.push(hostJob{f: f}) }
 
-func (q *hostQueue) push(f func()) {
+// CallHostEvent queues an event for the host object to, like a CallHost
+// that calls to.onEvent(event): event is a BridgeEvent's JSON text (see
+// AppendEvent). Events queued one after another for one host cross
+// together: one JSON.parse of them all, and one call of to.onEvents(array)
+// when the host has that method (else onEvent once each). A sync page's
+// hundreds of message events then cost what one did.
+func CallHostEvent(to js.Value, event []byte) { host.push(hostJob{to: to, event: event}) }
+
+func (q *hostQueue) push(j hostJob) {
 	q.mu.Lock()
-	q.jobs = append(q.jobs, f)
+	q.jobs = append(q.jobs, j)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -102,9 +118,19 @@ func (q *hostQueue) run() {
 			if len(jobs) == 0 {
 				break
 			}
-			for i, f := range jobs {
-				runJob(f)
-				jobs[i] = nil
+			for i := 0; i < len(jobs); {
+				n := 1
+				if j := jobs[i]; j.event != nil {
+					for i+n < len(jobs) && jobs[i+n].event != nil && jobs[i+n].to.Equal(j.to) {
+						n++
+					}
+					evs := jobs[i : i+n]
+					runJob(func() { deliverEvents(evs) })
+				} else {
+					runJob(j.f)
+				}
+				clear(jobs[i : i+n])
+				i += n
 			}
 		}
 	}
@@ -119,6 +145,32 @@ func runJob(f func()) {
 		}
 	}()
 	f()
+}
+
+// deliverEvents hands the events of jobs, all for one host, to it in
+// order: their JSON texts become one array with one JSON.parse.
+func deliverEvents(jobs []hostJob) {
+	size := 2
+	for _, j := range jobs {
+		size += len(j.event) + 1
+	}
+	b := make([]byte, 0, size)
+	b = append(b, '[')
+	for i, j := range jobs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, j.event...)
+	}
+	b = append(b, ']')
+	to, evs := jobs[0].to, JSONToJS(b)
+	if to.Get("onEvents").Type() == js.TypeFunction {
+		to.Call("onEvents", evs)
+		return
+	}
+	for i := range jobs {
+		to.Call("onEvent", evs.Index(i))
+	}
 }
 
 // ConsoleError writes msg to the host's console.error, for what has no
@@ -164,7 +216,7 @@ func AwaitHost(fallback proto.Code, call func() js.Value) (js.Value, error) {
 	failed := func(r any) { done(settled{err: &proto.Error{Code: fallback, Message: panicText(r)}}) }
 	then := funcOf(func(args []js.Value) { done(settled{v: arg(args, 0)}) }, failed)
 	catch := funcOf(func(args []js.Value) { done(settled{err: hostError(arg(args, 0), fallback)}) }, failed)
-	host.push(func() {
+	CallHost(func() {
 		defer func() {
 			if r := recover(); r != nil { // call threw synchronously
 				failed(r)

@@ -375,10 +375,9 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 	}
 	// Encoded now, on the loop, so that an event shows the state of its
 	// moment; delivered through the host queue, ahead of the settling of
-	// the operation that produced it.
+	// the operation that produced it, with the events queued next to it.
 	opts.OnEvent = func(e core.Event) {
-		data := client.AppendEvent(nil, &e)
-		client.CallHost(func() { host.Call("onEvent", client.JSONToJS(data)) })
+		client.CallHostEvent(host, client.AppendEvent(nil, &e))
 	}
 	if host.Get("log").Type() == js.TypeFunction {
 		opts.Logger = func(level client.LogLevel, msg string) {

@@ -14,7 +14,9 @@
 //     stay the same, and takes the batch's otherwise;
 //   - a reset batch clears conversations and messages and writes its meta as
 //     given; the outbox stays;
-//   - messages are idempotent puts keyed by [conversationId, seq];
+//   - messages are idempotent writes keyed by [conversationId, seq], kept
+//     in blocks of consecutive seqs (blocks.ts): a sync page is a few
+//     records instead of hundreds, and IndexedDB's cost is per record;
 //   - outbox entries are put and deleted as given: two tabs sending the same
 //     entry is harmless, the relay deduplicates by client id;
 //   - the search index (search.ts) is read, merged by seq and written back
@@ -31,7 +33,8 @@ import type {
   StoredConversation,
   StoredMessage,
 } from '../types.js';
-import { SEARCH_BITS, SEARCH_TEXT, createSearchStores, indexAll, indexMessages, search } from './search.js';
+import { MESSAGE_BLOCKS, blockRange, blockOf, createMessageBlocks, migrateMessages, takeNewest, writeMessages } from './blocks.js';
+import { SEARCH_BITS, SEARCH_TEXT, createSearchStores, indexMessages, search, searchIndexer } from './search.js';
 
 /** Options of {@link indexedDBStorage}. */
 export interface IndexedDBStorageOptions {
@@ -61,15 +64,15 @@ export interface IDBKeyRangeLike {
   bound(lower: unknown, upper: unknown, lowerOpen?: boolean, upperOpen?: boolean): object;
 }
 
-// Schema versions: 1 meta, conversations, messages, outbox; 2 adds the
-// search index.
-const VERSION = 2;
+// Schema versions: 1 meta, conversations, messages (one record per
+// message), outbox; 2 adds the search index; 3 moves the messages into
+// blocks (messageBlocks) and drops the messages store.
+const VERSION = 3;
 const META = 'meta';
 const CONVERSATIONS = 'conversations';
-const MESSAGES = 'messages';
 const OUTBOX = 'outbox';
 const META_KEY = 'meta';
-const ALL = [META, CONVERSATIONS, MESSAGES, OUTBOX, SEARCH_TEXT, SEARCH_BITS];
+const ALL = [META, CONVERSATIONS, MESSAGE_BLOCKS, OUTBOX, SEARCH_TEXT, SEARCH_BITS];
 
 /**
  * indexedDBStorage returns the IndexedDB {@link StorageAdapter}, the default
@@ -117,14 +120,18 @@ class IndexedDBStorage implements StorageAdapter {
         if (ev.oldVersion < 1) {
           db.createObjectStore(META);
           db.createObjectStore(CONVERSATIONS, { keyPath: 'id' });
-          db.createObjectStore(MESSAGES, { keyPath: ['conversationId', 'seq'] });
           db.createObjectStore(OUTBOX, { keyPath: 'message.clientId' }).createIndex('order', 'order');
         }
-        if (ev.oldVersion < 2) {
-          createSearchStores(db);
-          // A cache from version 1 is indexed now, in the upgrade's
-          // transaction: if the upgrade fails, the old cache stays as it was.
-          if (ev.oldVersion >= 1 && req.transaction) indexAll(req.transaction, req.transaction.objectStore(MESSAGES));
+        if (ev.oldVersion < 2) createSearchStores(db);
+        if (ev.oldVersion < 3) {
+          createMessageBlocks(db);
+          // An older cache's messages move into blocks (and a version 1
+          // cache is indexed for search) now, in the upgrade's transaction:
+          // if the upgrade fails, the old cache stays as it was.
+          if (ev.oldVersion >= 1 && req.transaction) {
+            const tx = req.transaction;
+            migrateMessages(tx, ev.oldVersion < 2 ? searchIndexer(tx) : null);
+          }
         }
       };
       req.onsuccess = () => {
@@ -186,13 +193,12 @@ class IndexedDBStorage implements StorageAdapter {
     try {
       const meta = tx.objectStore(META);
       const convs = tx.objectStore(CONVERSATIONS);
-      const msgs = tx.objectStore(MESSAGES);
       const outbox = tx.objectStore(OUTBOX);
       // Requests run in the order they are made, so the gets below see the
       // cleared stores, and each put follows its get inside the transaction.
       if (b.reset) {
         convs.clear();
-        msgs.clear();
+        tx.objectStore(MESSAGE_BLOCKS).clear();
         tx.objectStore(SEARCH_TEXT).clear();
         tx.objectStore(SEARCH_BITS).clear();
       }
@@ -209,7 +215,7 @@ class IndexedDBStorage implements StorageAdapter {
         const r = convs.get(c.id);
         r.onsuccess = () => convs.put(mergeConversation(r.result as StoredConversation | undefined, c));
       }
-      for (const m of b.messages ?? []) msgs.put(m);
+      writeMessages(tx, b.messages ?? []);
       indexMessages(tx, b.messages ?? []);
       for (const e of b.outboxPut ?? []) outbox.put(e);
       for (const id of b.outboxDelete ?? []) outbox.delete(id);
@@ -229,16 +235,15 @@ class IndexedDBStorage implements StorageAdapter {
 
   async messages(conv: string, before: number, limit: number): Promise<StoredMessage[]> {
     const db = await this.#open();
-    const tx = db.transaction(MESSAGES, 'readonly');
+    const tx = db.transaction(MESSAGE_BLOCKS, 'readonly');
     const KeyRange = this.#keyRange();
-    const range = before > 0 ? KeyRange.bound([conv, 0], [conv, before], false, true) : KeyRange.bound([conv, 0], [conv, Infinity]);
+    const range = blockRange(KeyRange, conv, before > 0 ? blockOf(before - 1) : Infinity);
     const out: StoredMessage[] = [];
-    const req = tx.objectStore(MESSAGES).openCursor(range, 'prev');
+    const req = tx.objectStore(MESSAGE_BLOCKS).openCursor(range, 'prev');
     req.onsuccess = () => {
       const cur = req.result;
-      if (!cur || (limit > 0 && out.length >= limit)) return;
-      out.push(cur.value as StoredMessage);
-      cur.continue();
+      if (!cur) return;
+      if (takeNewest(cur.value, before, limit, out)) cur.continue();
     };
     await done(tx);
     return out.reverse();
@@ -247,7 +252,7 @@ class IndexedDBStorage implements StorageAdapter {
   async search(q: StorageSearchQuery): Promise<StoredMessage[]> {
     const db = await this.#open();
     const KeyRange = this.#keyRange();
-    return search(db.transaction([SEARCH_BITS, SEARCH_TEXT, MESSAGES], 'readonly'), q, KeyRange);
+    return search(db.transaction([SEARCH_BITS, SEARCH_TEXT, MESSAGE_BLOCKS], 'readonly'), q, KeyRange);
   }
 
   #keyRange(): typeof IDBKeyRange {

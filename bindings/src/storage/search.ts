@@ -28,15 +28,15 @@
 // A search walks searchBits newest first, reads the text block of each
 // bitset holding every n-gram of the query (its trigrams; its bigram or
 // unigram when shorter), and stops once it has a page of matches newer than
-// every block left. Both stores are rewritten in the transaction that
+// every block left; the page's messages come from their message blocks
+// (blocks.ts). Both stores are rewritten in the transaction that
 // writes their messages, so they never disagree with them.
 import { foldText } from '../fold.js';
 import type { StorageSearchQuery, StoredMessage } from '../types.js';
+import { MESSAGE_BLOCKS, blockOf, findMessage, type MessageSink } from './blocks.js';
 
 export const SEARCH_TEXT = 'searchText';
 export const SEARCH_BITS = 'searchBits';
-/** The messages store, whose rows a search returns. */
-const MESSAGES = 'messages';
 
 /** Messages per block: a conversation's seqs [n·BLOCK, (n+1)·BLOCK). */
 const BLOCK = 256;
@@ -93,25 +93,25 @@ export function indexMessages(tx: IDBTransaction, msgs: StoredMessage[]): void {
 }
 
 /**
- * indexAll builds the blocks of a cache written before search existed,
- * inside its upgrade transaction: one walk over the messages, which come
- * ordered by [conversationId, seq], so a block is complete when the walk
- * leaves it.
+ * searchIndexer builds the blocks of a cache written before search
+ * existed, inside its upgrade transaction, from its messages in key order
+ * ([conversationId, seq]): a block is complete when they leave it.
  */
-export function indexAll(tx: IDBTransaction, messages: IDBObjectStore): void {
+export function searchIndexer(tx: IDBTransaction): MessageSink {
   let blk: TextBlock | null = null;
-  const req = messages.openCursor();
-  req.onsuccess = () => {
-    const cur = req.result;
-    const m = cur?.value as StoredMessage | undefined;
-    if (blk && (!m || blk.conversationId !== m.conversationId || blk.block !== Math.floor(m.seq / BLOCK))) {
-      putBlock(tx, blk, false);
+  return {
+    add(m) {
+      if (blk && (blk.conversationId !== m.conversationId || blk.block !== Math.floor(m.seq / BLOCK))) {
+        putBlock(tx, blk, false);
+        blk = null;
+      }
+      blk ??= emptyBlock(blockKey(m));
+      setEntry(blk, m);
+    },
+    end() {
+      if (blk) putBlock(tx, blk, false);
       blk = null;
-    }
-    if (!cur || !m) return;
-    blk ??= emptyBlock(blockKey(m));
-    setEntry(blk, m);
-    cur.continue();
+    },
   };
 }
 
@@ -128,12 +128,12 @@ export function search(tx: IDBTransaction, q: StorageSearchQuery, keyRange: type
     ? bitsStore.index('conversationNewest').openCursor(keyRange.bound([conv], [conv, []]), 'prev')
     : bitsStore.index('newest').openCursor(null, 'prev');
   let hits: Hit[] = [];
-  const found: IDBRequest[] = [];
+  const found: [number, IDBRequest][] = [];
   return new Promise((resolve, reject) => {
     // The page's messages, read in this transaction (so from the same state).
     const fetch = () => {
-      const msgs = tx.objectStore(MESSAGES);
-      for (const h of newestFirst(hits, q.limit)) found.push(msgs.get([h.conversationId, h.seq]));
+      const blocks = tx.objectStore(MESSAGE_BLOCKS);
+      for (const h of newestFirst(hits, q.limit)) found.push([h.seq, blocks.get([h.conversationId, blockOf(h.seq)])]);
     };
     const scan = (blk: TextBlock | undefined) => {
       if (!blk) return;
@@ -162,7 +162,7 @@ export function search(tx: IDBTransaction, q: StorageSearchQuery, keyRange: type
       }
       cur.continue();
     };
-    tx.oncomplete = () => resolve(found.map((r) => r.result as StoredMessage | undefined).filter((m): m is StoredMessage => m !== undefined));
+    tx.oncomplete = () => resolve(found.map(([seq, r]) => findMessage(r.result, seq)).filter((m): m is StoredMessage => m !== undefined));
     tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
   });
 }
