@@ -413,17 +413,13 @@ func validateRich(b *Send) *Error {
 // MarshalAttachment returns a's CBOR encoding: the form in which a relay
 // store may keep an attachment message's Attachment in its body column.
 func MarshalAttachment(a *Attachment) []byte {
-	b, err := encMode.Marshal(a)
-	if err != nil {
-		panic("proto: attachment does not encode: " + err.Error())
-	}
-	return b
+	return marshal(a)
 }
 
 // UnmarshalAttachment reverses MarshalAttachment.
 func UnmarshalAttachment(b []byte) (*Attachment, error) {
 	var a Attachment
-	if err := decMode.Unmarshal(b, &a); err != nil {
+	if err := unmarshal(b, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil

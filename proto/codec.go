@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-
-	"github.com/fxamacker/cbor/v2"
 )
 
 // Limits on what a decoder accepts. Frame size is negotiated per relay (see
@@ -30,41 +28,20 @@ const (
 
 // envelope is the wire form of Frame: {1: type, 2: id, 3: body}.
 type envelope struct {
-	Type Type            `cbor:"1,keyasint"`
-	ID   uint64          `cbor:"2,keyasint,omitempty"`
-	Body cbor.RawMessage `cbor:"3,keyasint,omitempty"`
+	Type Type    `cbor:"1,keyasint"`
+	ID   uint64  `cbor:"2,keyasint,omitempty"`
+	Body rawItem `cbor:"3,keyasint,omitempty"`
 }
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
-
-func init() {
-	var err error
-	// Core deterministic encoding (RFC 8949 §4.2.1) makes wire vectors
-	// byte-for-byte reproducible across Go and TypeScript.
-	// Nil slices go out as empty arrays, never null, so a peer reading
-	// HistoryPage.Messages or SyncResult.Conversations always finds an array.
-	eo := cbor.CoreDetEncOptions()
-	eo.NilContainers = cbor.NilContainerAsEmpty
-	encMode, err = eo.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  MaxNestedLevels,
-		MaxArrayElements: MaxArrayElements,
-		MaxMapPairs:      MaxMapPairs,
-		IndefLength:      cbor.IndefLengthForbidden,
-		TagsMd:           cbor.TagsForbidden,
-		UTF8:             cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
+// peekEnvelope is the part of the envelope PeekType reads: only the type,
+// which must be present and not null.
+type peekEnvelope struct {
+	Type *Type `cbor:"1,keyasint"`
 }
+
+// rawItem is one encoded CBOR data item kept as it is: the envelope's body,
+// decoded once its type is known. Decoding one aliases the input.
+type rawItem []byte
 
 // ErrFrameTooLarge is returned by Decode for input above the size limit.
 var ErrFrameTooLarge = &Error{Code: CodeFrameTooLarge, Message: "proto: frame too large"}
@@ -86,16 +63,11 @@ func Encode(f Frame) ([]byte, error) {
 		if v := reflect.ValueOf(f.Body); f.Body == nil || v.Type() != reflect.TypeOf(want) || v.IsNil() {
 			return nil, fmt.Errorf("proto: encode %s: body is %T, want non-nil %T", f.Type, f.Body, want)
 		}
-		b, err := encMode.Marshal(f.Body)
-		if err != nil {
-			return nil, fmt.Errorf("proto: encode %s: %w", f.Type, err)
-		}
-		env.Body = b
+		env.Body = appendItem(make([]byte, 0, 256), f.Body)
 	}
-	out, err := encMode.Marshal(env)
-	if err != nil {
-		return nil, fmt.Errorf("proto: encode %s: %w", f.Type, err)
-	}
+	// The envelope's keys are 1 to 3 and the body is last: 16 bytes hold
+	// what comes before it.
+	out := appendItem(make([]byte, 0, len(env.Body)+16), &env)
 	// A Go string may hold any bytes; a frame with invalid UTF-8 would be
 	// rejected by every peer, so refuse it here, where the bug is.
 	if err := checkValid(out); err != nil {
@@ -124,12 +96,18 @@ func Decode(b []byte, maxFrame int) (Frame, error) {
 	if len(b) > maxFrame {
 		return Frame{}, ErrFrameTooLarge
 	}
-	var env envelope
-	if err := decMode.Unmarshal(b, &env); err != nil {
-		return Frame{}, protocolError("envelope", err)
-	}
-	if err := checkValid(b); err != nil {
+	// One pass checks the whole frame: well-formed within the limits, and
+	// valid (RFC 8949 §5.3: text is UTF-8, map keys are unique) in every
+	// corner, including the values of keys this version does not know,
+	// so that a decoder that reads the whole item, as JavaScript ones do,
+	// agrees with this one about which frames to reject.
+	if err := validFrame(b); err != nil {
 		return Frame{}, Errorf(CodeProtocolError, "proto: decode: %v", err)
+	}
+	var env envelope
+	d := &decoder{b: b}
+	if err := d.decode(&env); err != nil {
+		return Frame{}, protocolError("envelope", err)
 	}
 	body, ok := NewBody(env.Type)
 	if !ok {
@@ -150,7 +128,10 @@ func Decode(b []byte, maxFrame int) (Frame, error) {
 	if env.Body[0]>>5 != 5 {
 		return Frame{}, Errorf(CodeProtocolError, "proto: %s body is not a map", env.Type)
 	}
-	if err := decMode.Unmarshal(env.Body, body); err != nil {
+	// The body is an item of the frame validFrame accepted, so it is
+	// within the limits alone too.
+	*d = decoder{b: env.Body}
+	if err := d.decode(body); err != nil {
 		return Frame{}, protocolError(env.Type.String(), err)
 	}
 	f.Body = body
@@ -182,10 +163,8 @@ func PeekType(b []byte) (t Type, ok bool) {
 			return Type(b[3]), true
 		}
 	}
-	var env struct {
-		Type *Type `cbor:"1,keyasint"`
-	}
-	if err := decMode.Unmarshal(b, &env); err != nil || env.Type == nil {
+	var env peekEnvelope
+	if err := unmarshal(b, &env); err != nil || env.Type == nil {
 		return 0, false
 	}
 	return *env.Type, true

@@ -116,11 +116,7 @@ type UserUpdate struct {
 // EncodeEntry returns the stored form of e (a store keeps entries as these
 // bytes and never interprets them beyond what package rules decides).
 func EncodeEntry(e *UserEntry) []byte {
-	b, err := encMode.Marshal(e)
-	if err != nil {
-		panic(err) // a UserEntry always encodes
-	}
-	return b
+	return marshal(e)
 }
 
 // DecodeEntry parses what EncodeEntry stored.
@@ -129,7 +125,7 @@ func DecodeEntry(b []byte) (UserEntry, error) {
 	if err := checkValid(b); err != nil {
 		return e, err
 	}
-	err := decMode.Unmarshal(b, &e)
+	err := unmarshal(b, &e)
 	return e, err
 }
 

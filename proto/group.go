@@ -166,17 +166,13 @@ type GroupEvent struct {
 
 // EncodeGroupEvent encodes e as a MsgSystem body.
 func EncodeGroupEvent(e *GroupEvent) []byte {
-	b, err := encMode.Marshal(e)
-	if err != nil {
-		panic("proto: encode group event: " + err.Error())
-	}
-	return b
+	return marshal(e)
 }
 
 // DecodeGroupEvent decodes a MsgSystem body with the limits of Decode.
 func DecodeGroupEvent(b []byte) (*GroupEvent, error) {
 	var e GroupEvent
-	if err := decMode.Unmarshal(b, &e); err != nil {
+	if err := unmarshal(b, &e); err != nil {
 		return nil, err
 	}
 	return &e, nil

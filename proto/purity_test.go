@@ -205,3 +205,29 @@ func checkSource(t *testing.T, p *listedPackage) {
 		})
 	}
 }
+
+// TestWasmWithoutCBORLibrary keeps the CBOR library, and the math/big it
+// brings, out of the SDK's wasm binary: the generated codec (cbor.go) is
+// there to save those bytes, and one import of the library anywhere in
+// the SDK would bring them back.
+func TestWasmWithoutCBORLibrary(t *testing.T) {
+	t.Parallel()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command on PATH: %v", err)
+	}
+	const sdk = "github.com/parley-im/parley/sdk-wasm/wasm"
+	graph, ok := listDeps(t, goTool, sdk, "js", "wasm")
+	if !ok {
+		t.Fatalf("%s has no Go files for js/wasm: was it renamed or moved?", sdk)
+	}
+	for _, banned := range []string{"github.com/fxamacker/cbor/v2", "math/big"} {
+		if graph[banned] != nil {
+			for path, p := range graph {
+				if slices.Contains(p.Imports, banned) {
+					t.Errorf("%s imports %s", path, banned)
+				}
+			}
+		}
+	}
+}

@@ -1,144 +1,23 @@
 package proto
 
-import (
-	"errors"
-	"unicode/utf8"
-)
-
-// The CBOR library checks UTF-8 and duplicate keys only in the values it
-// decodes into fields; the value of a key this version does not know is
-// skipped unchecked. checkValid closes that gap so that a frame is valid CBOR
-// (RFC 8949 §5.3: text is UTF-8, map keys are unique) in every corner, and a
-// decoder that reads the whole item, as JavaScript ones do, agrees with this
-// one about which frames to reject.
-
-var (
-	errTruncated  = errors.New("truncated item")
-	errIndefinite = errors.New("indefinite length or reserved value")
-	errTag        = errors.New("tag")
-	errUTF8       = errors.New("invalid UTF-8 in a text string")
-	errDupKey     = errors.New("duplicate map key")
-	errNesting    = errors.New("nesting too deep")
-)
+// A decoder skips the value of a map key this version does not know
+// unchecked, as the CBOR library this package was first written on did.
+// checkValid closes that gap so that a frame is valid CBOR (RFC 8949 §5.3:
+// text is UTF-8, map keys are unique) in every corner, and a decoder that
+// reads the whole item, as JavaScript ones do, agrees with this one about
+// which frames to reject. Decode does the same check in the pass that holds
+// the frame to the limits (validFrame); Encode checks its output with
+// checkValid, and DecodeEntry its input.
 
 // checkValid walks the single CBOR data item b and reports the first text
-// string that is not UTF-8 or map with two equal keys. Decode calls it on
-// input the library has already found well-formed, so its other errors are a
-// second line of defence that never panics on any input.
+// string that is not UTF-8 or map with two equal keys (integers equal by
+// value, strings by content, other keys by their bytes), or that b is not
+// one well-formed item. Unlike validFrame it does not hold b to the
+// decoder's limits on arrays, maps and simple values: a frame the program
+// builds may be larger than a peer accepts, which is not Encode's to refuse.
+// Nesting beyond twice the decoder's limit is refused, only to keep the
+// walk's recursion finite.
 func checkValid(b []byte) error {
-	w := walker{b: b}
-	if _, err := w.item(0, false); err != nil {
-		return err
-	}
-	if w.off != len(b) {
-		return errors.New("trailing bytes")
-	}
-	return nil
-}
-
-type walker struct {
-	b   []byte
-	off int
-}
-
-// mapKey identifies a map key by value: integers by sign and magnitude and
-// strings by content, so that a non-minimal encoding of a key still counts as
-// a duplicate; other keys by their encoded bytes.
-type mapKey struct {
-	major byte
-	arg   uint64
-	raw   string
-}
-
-func (w *walker) head() (major byte, arg uint64, err error) {
-	if w.off >= len(w.b) {
-		return 0, 0, errTruncated
-	}
-	ib := w.b[w.off]
-	w.off++
-	major, info := ib>>5, ib&0x1f
-	switch {
-	case info < 24:
-		return major, uint64(info), nil
-	case info <= 27:
-		n := 1 << (info - 24)
-		if len(w.b)-w.off < n {
-			return 0, 0, errTruncated
-		}
-		for _, c := range w.b[w.off : w.off+n] {
-			arg = arg<<8 | uint64(c)
-		}
-		w.off += n
-		return major, arg, nil
-	}
-	return 0, 0, errIndefinite
-}
-
-// item consumes one data item and, when asKey, returns its identity.
-func (w *walker) item(depth int, asKey bool) (mapKey, error) {
-	// The library caps nesting before checkValid runs; this bound only keeps
-	// the recursion finite on any input.
-	if depth > 2*MaxNestedLevels {
-		return mapKey{}, errNesting
-	}
-	start := w.off
-	major, arg, err := w.head()
-	if err != nil {
-		return mapKey{}, err
-	}
-	left := uint64(len(w.b) - w.off)
-	switch major {
-	case 0, 1: // integers
-		return mapKey{major: major, arg: arg}, nil
-	case 2, 3: // byte and text strings
-		if arg > left {
-			return mapKey{}, errTruncated
-		}
-		s := w.b[w.off : w.off+int(arg)]
-		w.off += int(arg)
-		if major == 3 && !utf8.Valid(s) {
-			return mapKey{}, errUTF8
-		}
-		if asKey {
-			return mapKey{major: major, raw: string(s)}, nil
-		}
-		return mapKey{}, nil
-	case 4: // array: every element takes at least one byte
-		if arg > left {
-			return mapKey{}, errTruncated
-		}
-		for range arg {
-			if _, err := w.item(depth+1, false); err != nil {
-				return mapKey{}, err
-			}
-		}
-	case 5: // map
-		if arg > left/2 {
-			return mapKey{}, errTruncated
-		}
-		keys := make([]mapKey, 0, arg)
-		for range arg {
-			k, err := w.item(depth+1, true)
-			if err != nil {
-				return mapKey{}, err
-			}
-			for _, seen := range keys {
-				if seen == k {
-					return mapKey{}, errDupKey
-				}
-			}
-			keys = append(keys, k)
-			if _, err := w.item(depth+1, false); err != nil {
-				return mapKey{}, err
-			}
-		}
-	case 6:
-		return mapKey{}, errTag
-	}
-	// Arrays, maps and simple values or floats (major 7, whose argument
-	// head() consumed) are keys only by their bytes.
-	if asKey {
-		return mapKey{major: 0xff, raw: string(w.b[start:w.off])}, nil
-	}
-	return mapKey{}, nil
+	c := checker{b: b, valid: true, unlimited: true}
+	return c.check()
 }
