@@ -32,6 +32,8 @@ func generateCodec() ([]byte, error) {
 		Command: "internal/gencbor (go test ./proto -run '^TestCodecGenerated$' -update)",
 		Roots:   codecRoots(),
 		Raw:     []reflect.Type{reflect.TypeFor[rawItem]()},
+
+		AppendHead: appendHead,
 	})
 }
 

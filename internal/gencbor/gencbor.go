@@ -27,7 +27,6 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
-	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -45,11 +44,15 @@ type Config struct {
 	// role of cbor.RawMessage): decoding one aliases the input, encoding
 	// writes its bytes, or null when it is empty.
 	Raw []reflect.Type
+	// AppendHead is the runtime's head encoder (an initial byte of major
+	// type m, m already shifted, with the argument n in its shortest form):
+	// the generated keys are written by it, so they are the runtime's bytes.
+	AppendHead func(b []byte, m byte, n uint64) []byte
 }
 
 // Generate returns the Go source of the codec c describes.
 func Generate(c Config) ([]byte, error) {
-	g := &gen{pkgPath: c.Roots[0].PkgPath(), seen: map[reflect.Type]bool{}, raw: map[reflect.Type]bool{}}
+	g := &gen{head: c.AppendHead, pkgPath: c.Roots[0].PkgPath(), seen: map[reflect.Type]bool{}, raw: map[reflect.Type]bool{}}
 	for _, t := range c.Raw {
 		g.raw[t] = true
 	}
@@ -83,6 +86,7 @@ func Generate(c Config) ([]byte, error) {
 }
 
 type gen struct {
+	head    func([]byte, byte, uint64) []byte
 	pkgPath string
 	seen    map[reflect.Type]bool
 	raw     map[reflect.Type]bool
@@ -196,9 +200,9 @@ func (g *gen) describe(t reflect.Type) (*structInfo, error) {
 				return nil, fmt.Errorf("gencbor: %v.%s: keyasint name %q", t, sf.Name, name)
 			}
 			f.keyInt = n
-			f.key = appendInt(nil, n)
+			f.key = g.appendInt(nil, n)
 		} else {
-			f.key = append(appendHead(nil, 3<<5, uint64(len(name))), name...)
+			f.key = append(g.head(nil, 3<<5, uint64(len(name))), name...)
 			// The library falls back to a case-insensitive match whose
 			// order among fields Generate does not reproduce.
 			if names[strings.ToLower(name)] {
@@ -428,25 +432,10 @@ func lowerFirst(s string) string {
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
-// appendHead and appendInt encode keys as the runtime does.
-func appendHead(b []byte, m byte, n uint64) []byte {
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= math.MaxUint8:
-		return append(b, m|24, byte(n))
-	case n <= math.MaxUint16:
-		return append(b, m|25, byte(n>>8), byte(n))
-	case n <= math.MaxUint32:
-		return append(b, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
-		byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-}
-
-func appendInt(b []byte, v int64) []byte {
+// appendInt encodes an integer key with the runtime's head encoder.
+func (g *gen) appendInt(b []byte, v int64) []byte {
 	if v < 0 {
-		return appendHead(b, 1<<5, uint64(-1-v))
+		return g.head(b, 1<<5, uint64(-1-v))
 	}
-	return appendHead(b, 0, uint64(v))
+	return g.head(b, 0, uint64(v))
 }
