@@ -205,6 +205,16 @@ type settled struct {
 // *proto.Error with the host's code when it gave one (4000–4999), else with
 // fallback.
 func AwaitHost(fallback proto.Code, call func() js.Value) (js.Value, error) {
+	ch, release := startHost(fallback, call)
+	r := <-ch
+	release()
+	return r.v, r.err
+}
+
+// startHost is AwaitHost without the waiting: it queues call behind every
+// host call queued before it and returns the channel its outcome comes on
+// and the release of its callbacks, for after that. It never blocks.
+func startHost(fallback proto.Code, call func() js.Value) (<-chan settled, func()) {
 	ch := make(chan settled, 1)
 	// The first outcome wins; a callback never blocks on the channel.
 	done := func(s settled) {
@@ -224,10 +234,10 @@ func AwaitHost(fallback proto.Code, call func() js.Value) (js.Value, error) {
 		}()
 		jsPromise.Call("resolve", call()).Call("then", then, catch)
 	})
-	r := <-ch
-	then.Release()
-	catch.Release()
-	return r.v, r.err
+	return ch, func() {
+		then.Release()
+		catch.Release()
+	}
 }
 
 // funcOf is js.FuncOf for callbacks the host's JS invokes: a panic in one

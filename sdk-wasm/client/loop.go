@@ -17,6 +17,14 @@ var ErrClosed = &proto.Error{Code: proto.CodeClientClosed, Message: "client clos
 // closures through a channel; it executes the core's actions in order (a
 // Persist is applied before anything after it) and arms the core's single
 // timer.
+//
+// With a store that can start a write without waiting for it (a
+// writeStarter: the host's storage adapter under js/wasm), the loop takes
+// the next input while a write commits: the write is started, and every
+// action after it (frames to the relay, events, results) waits in pipe
+// until it has landed, then runs in its order. The writes themselves start
+// in the order the core issued them, at most maxWrites at a time. Any other
+// store is written synchronously, as before.
 type loop struct {
 	c     *Client
 	store Store
@@ -35,6 +43,33 @@ type loop struct {
 	conns  map[uint64]*conn
 	synced []chan struct{}
 	states []chan error
+	// pipe holds the writes in flight, oldest first, each followed by the
+	// actions the core issued after it; it is empty or starts with a
+	// write. writes counts the writes in it.
+	pipe   []step
+	writes int
+}
+
+// step is one entry of loop.pipe: a write in flight (done set) or an
+// action waiting for the writes before it.
+type step struct {
+	done <-chan error
+	act  core.Action
+}
+
+// maxWrites is how many store writes may be in flight at once: a sync
+// page's write commits while the next is started and the one after that
+// is decoded, and memory stays bounded when the store is slower than the
+// relay.
+const maxWrites = 3
+
+// writeStarter is a Store whose writes can overlap the caller's work.
+// startApply starts applying b behind every write started before it and
+// returns the channel its outcome comes on (one value). Whatever is called
+// on the store after startApply returned (Apply, Messages, Search, Close)
+// finds b applied, or failed.
+type writeStarter interface {
+	startApply(b *core.Batch) <-chan error
 }
 
 func newLoop(c *Client, store Store) *loop {
@@ -74,11 +109,17 @@ func (l *loop) run() {
 		} else {
 			timer.Reset(time.Hour)
 		}
+		var written <-chan error
+		if len(l.pipe) > 0 {
+			written = l.pipe[0].done
+		}
 		select {
 		case f := <-l.in:
 			f(time.Now())
 		case <-timer.C:
 			l.core.HandleTimeout(time.Now())
+		case err := <-written:
+			l.written(err)
 		case <-l.quit:
 			return
 		}
@@ -130,7 +171,7 @@ func (l *loop) drain() {
 			l.execute(&acts[i])
 		}
 	}
-	if l.core.Synced() && len(l.synced) > 0 {
+	if l.synced != nil && l.isSynced() {
 		for _, ch := range l.synced {
 			close(ch)
 		}
@@ -138,7 +179,87 @@ func (l *loop) drain() {
 	}
 }
 
+// isSynced is core.Synced with no write in flight: WaitSynced returns when
+// everything is stored.
+func (l *loop) isSynced() bool { return len(l.pipe) == 0 && l.core.Synced() }
+
+// execute executes a or, while a write is in flight, queues it behind it.
 func (l *loop) execute(a *core.Action) {
+	switch {
+	case a.Kind == core.ActPersist:
+		l.persist(a.Batch)
+	case len(l.pipe) > 0:
+		l.pipe = append(l.pipe, step{act: *a})
+	default:
+		l.perform(a)
+	}
+}
+
+// persist writes b: synchronously, or with a writeStarter, started now and
+// waited for in the pipe. A refused write leaves the cache behind; the
+// relay still has everything and the next start syncs it again.
+func (l *loop) persist(b *core.Batch) {
+	ws, ok := l.store.(writeStarter)
+	if !ok {
+		updated := l.amend(b) // lifecycle.go
+		if err := l.store.Apply(b); err != nil {
+			l.c.logf(LevelError, "parley: store write failed: %v", err)
+		}
+		for i := range updated {
+			l.c.emit(core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]})
+		}
+		return
+	}
+	for l.writes >= maxWrites {
+		l.written(<-l.pipe[0].done)
+	}
+	// amend reads the store, which finds the writes already started.
+	updated := l.amend(b)
+	l.pipe = append(l.pipe, step{done: ws.startApply(b)})
+	l.writes++
+	for i := range updated {
+		l.pipe = append(l.pipe, step{act: core.Action{Kind: core.ActEvent,
+			Event: core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]}}})
+	}
+}
+
+// written takes the outcome err of the oldest write in flight, then runs
+// what waited for it, up to the next write that has not landed.
+func (l *loop) written(err error) {
+	for {
+		if err != nil {
+			l.c.logf(LevelError, "parley: store write failed: %v", err)
+		}
+		l.pipe[0] = step{}
+		l.pipe = l.pipe[1:]
+		l.writes--
+		for len(l.pipe) > 0 && l.pipe[0].done == nil {
+			a := l.pipe[0].act
+			l.pipe[0] = step{}
+			l.pipe = l.pipe[1:]
+			l.perform(&a)
+		}
+		if len(l.pipe) == 0 {
+			l.pipe = nil
+			return
+		}
+		select {
+		case err = <-l.pipe[0].done:
+		default:
+			return
+		}
+	}
+}
+
+// settle waits for every write in flight and runs what waited for them.
+func (l *loop) settle() {
+	for len(l.pipe) > 0 {
+		l.written(<-l.pipe[0].done)
+	}
+}
+
+// perform executes a, any action but a Persist.
+func (l *loop) perform(a *core.Action) {
 	switch a.Kind {
 	case core.ActDial:
 		go l.c.dial(a.Conn)
@@ -150,16 +271,6 @@ func (l *loop) execute(a *core.Action) {
 		if cn := l.conns[a.Conn]; cn != nil {
 			delete(l.conns, a.Conn)
 			cn.close(a.Code, a.Reason)
-		}
-	case core.ActPersist:
-		// A refused write leaves the cache behind; the relay still has
-		// everything and the next start syncs it again.
-		updated := l.amend(a.Batch) // lifecycle.go
-		if err := l.store.Apply(a.Batch); err != nil {
-			l.c.logf(LevelError, "parley: store write failed: %v", err)
-		}
-		for i := range updated {
-			l.c.emit(core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]})
 		}
 	case core.ActEvent:
 		l.onState(a.Event)
@@ -391,11 +502,11 @@ func (l *loop) connect(ctx context.Context) error {
 }
 
 // waitSynced waits until the core is connected with nothing left to sync,
-// fill or send.
+// fill or send, and no store write is in flight.
 func (l *loop) waitSynced(ctx context.Context) error {
 	ch := make(chan struct{})
-	if err := l.do(func(c *core.Core, _ time.Time) {
-		if c.Synced() {
+	if err := l.do(func(*core.Core, time.Time) {
+		if l.isSynced() {
 			close(ch)
 			return
 		}
@@ -413,10 +524,12 @@ func (l *loop) waitSynced(ctx context.Context) error {
 	}
 }
 
-// close closes the session, stops the loop, closes what connections remain
+// close closes the session, waits for the store writes in flight (and runs
+// what waited for them), stops the loop, closes what connections remain
 // and the store. The outbox stays in the store for the next start.
 func (l *loop) close() error {
 	_ = l.do(func(c *core.Core, now time.Time) { c.Close(now) })
+	_ = l.do(func(*core.Core, time.Time) { l.settle() })
 	select {
 	case <-l.quit:
 	default:

@@ -18,8 +18,9 @@ type jsStore struct {
 }
 
 var (
-	_ Store    = (*jsStore)(nil)
-	_ Searcher = (*jsStore)(nil)
+	_ Store        = (*jsStore)(nil)
+	_ Searcher     = (*jsStore)(nil)
+	_ writeStarter = (*jsStore)(nil)
 )
 
 // storageCode is what a storage failure rejects with when the host gave no
@@ -40,7 +41,15 @@ func NewJSStore(v js.Value) (Store, error) {
 // call calls storage.method(args...); an argument that is a func() js.Value
 // is called first, on the host goroutine.
 func (s *jsStore) call(method string, args ...any) (js.Value, error) {
-	v, err := AwaitHost(storageCode, func() js.Value {
+	ch, release := s.start(method, args...)
+	r := <-ch
+	release()
+	return r.v, storageError(method, r.err)
+}
+
+// start is call without the waiting (startHost).
+func (s *jsStore) start(method string, args ...any) (<-chan settled, func()) {
+	return startHost(storageCode, func() js.Value {
 		for i, a := range args {
 			if f, ok := a.(func() js.Value); ok {
 				args[i] = f()
@@ -48,10 +57,14 @@ func (s *jsStore) call(method string, args ...any) (js.Value, error) {
 		}
 		return s.v.Call(method, args...)
 	})
+}
+
+// storageError names the storage method in a host error.
+func storageError(method string, err error) error {
 	if pe, ok := err.(*proto.Error); ok {
 		pe.Message = "storage." + method + ": " + pe.Message
 	}
-	return v, err
+	return err
 }
 
 // Load implements Store.
@@ -68,9 +81,25 @@ func (s *jsStore) Load() (core.Snapshot, error) {
 // Apply implements Store. The batch is encoded before the host call, off
 // the host goroutine; it becomes an object there.
 func (s *jsStore) Apply(b *core.Batch) error {
+	return <-s.startApply(b)
+}
+
+// startApply implements writeStarter: storage.apply is called from the
+// host queue in the order of the calls to startApply, and the adapter
+// takes its batches in the order it is called (StorageAdapter.apply:
+// IndexedDB creates the transactions in that order, and runs readwrite
+// transactions over the same stores, and any read after them, in the order
+// they were created).
+func (s *jsStore) startApply(b *core.Batch) <-chan error {
 	data := AppendBatch(nil, b)
-	_, err := s.call("apply", func() js.Value { return JSONToJS(data) })
-	return err
+	ch, release := s.start("apply", func() js.Value { return JSONToJS(data) })
+	out := make(chan error, 1)
+	go func() {
+		r := <-ch
+		release()
+		out <- storageError("apply", r.err)
+	}()
+	return out
 }
 
 // Messages implements Store.

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"syscall/js"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/core"
@@ -131,4 +132,55 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestJSStoreStartsWritesInOrder: startApply calls storage.apply at once,
+// in the order it is called, without waiting for the previous write to
+// settle, and each outcome comes when its own Promise settles (a
+// rejection as the storage error).
+func TestJSStoreStartsWritesInOrder(t *testing.T) {
+	a := js.Global().Get("Function").New(`const calls = [], settle = [];
+return { calls, settle,
+  load: async () => null, messages: async () => [], close: async () => {},
+  apply: (b) => { calls.push(b.meta.syncCursor); return new Promise((resolve, reject) => settle.push([resolve, reject])); } };`).Invoke()
+	s, err := NewJSStore(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := s.(writeStarter)
+	var outs []<-chan error
+	for cursor := uint64(1); cursor <= 3; cursor++ {
+		outs = append(outs, ws.startApply(&core.Batch{Meta: &core.Meta{SyncCursor: cursor}}))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for a.Get("calls").Length() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("storage.apply called %d times, want 3 before any settled", a.Get("calls").Length())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 3 {
+		if got := a.Get("calls").Index(i).Int(); got != i+1 {
+			t.Fatalf("call %d wrote cursor %d, want %d", i, got, i+1)
+		}
+	}
+	settle := a.Get("settle")
+	settle.Index(0).Index(0).Invoke()
+	if err := <-outs[0]; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-outs[1]:
+		t.Fatalf("the second write ended (%v) before its Promise settled", err)
+	case <-time.After(10 * time.Millisecond):
+	}
+	settle.Index(1).Index(1).Invoke(js.ValueOf(map[string]any{"message": "quota exceeded"}))
+	settle.Index(2).Index(0).Invoke()
+	var pe *proto.Error
+	if err := <-outs[1]; !errors.As(err, &pe) || pe.Code != storageCode || !contains(pe.Message, "storage.apply: quota exceeded") {
+		t.Fatalf("the rejected write: %v", err)
+	}
+	if err := <-outs[2]; err != nil {
+		t.Fatal(err)
+	}
 }
