@@ -8,7 +8,7 @@ import { Calls } from './call.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
 import { checkPresenceArgs, checkProfile, checkStatus, checkUsers, checked } from './presence.js';
-import { indexedDBStorage, preload } from './storage/indexeddb.js';
+import { inOrder, indexedDBStorage, preload } from './storage/indexeddb.js';
 import { Uploader, indexedDBStash, memoryStash, type AttachmentDraft } from './attachments.js';
 import type {
   AbortOptions,
@@ -103,7 +103,8 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
     }
   };
 
-  // Storage: the built-in ones are chosen by name; an adapter is used as is.
+  // Storage: the built-in ones are chosen by name; an adapter is used as is,
+  // its calls kept in order (inOrder).
   const storageOpt = options.storage ?? (hasIndexedDB() ? 'indexeddb' : 'memory');
   let storage: WasmStorage | null;
   let ownStorage = false;
@@ -117,7 +118,7 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
     storage = idb;
     ownStorage = true;
   } else if (isAdapter(storageOpt)) {
-    storage = storageOpt;
+    storage = inOrder(storageOpt);
   } else {
     throw invalid("options.storage must be 'indexeddb', 'memory' or a StorageAdapter");
   }

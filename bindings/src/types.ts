@@ -565,7 +565,12 @@ export interface ClientOptions {
 export interface StorageAdapter {
   /** Returns the {@link StorageSnapshot}, or null when the store is empty. */
   load(): Promise<StorageSnapshot | null>;
-  /** Applies a {@link StorageBatch} atomically (one transaction). */
+  /**
+   * Applies a {@link StorageBatch} atomically (one transaction). The client
+   * goes on while a batch is written (events wait for it), but an adapter of
+   * your own is called one apply() at a time, and messages() and search()
+   * after the apply() calls before them have settled.
+   */
   apply(batch: StorageBatch): Promise<void>;
   /**
    * Returns the stored messages of `conv` with seq < before (before 0: the

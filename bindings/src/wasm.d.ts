@@ -73,7 +73,12 @@ export interface WasmHost {
 export interface WasmStorage {
   /** The {@link StorageSnapshot}, or null when the store is empty. */
   load(): Promise<StorageSnapshot | null>;
-  /** Applies a {@link StorageBatch} atomically (one transaction). */
+  /**
+   * Applies a {@link StorageBatch} atomically (one transaction). Called again
+   * before the previous call settled (up to 3 batches in flight): batches
+   * must land in the order of the calls, and every later call (apply,
+   * messages, search, close) must find them applied.
+   */
   apply(batch: StorageBatch): Promise<void>;
   /** Sent messages of conv with seq < before (0: newest), at most limit, ascending by seq. */
   messages(conv: string, before: number, limit: number): Promise<StoredMessage[]>;

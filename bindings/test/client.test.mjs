@@ -390,6 +390,40 @@ describe('search', () => {
     }
   });
 
+  // The client goes on while a batch is written and starts the next before
+  // the previous settled; an adapter of the app's own still gets them one at
+  // a time, in order.
+  test('a storage adapter of your own gets one apply() at a time, in order', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const order = [];
+    const outbox = new Map();
+    const store = {
+      load: async () => null,
+      apply: async (b) => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        for (const e of b.outboxPut ?? []) outbox.set(e.message.clientId, e);
+        for (const id of b.outboxDelete ?? []) {
+          assert.ok(outbox.has(id), 'an outbox entry is deleted after it was put');
+          outbox.delete(id);
+        }
+        for (const m of b.messages ?? []) order.push(m.seq);
+        inFlight--;
+      },
+      messages: async () => [],
+      close: async () => {},
+    };
+    const c = await clientFor(relay, 'ownstore', { storage: store }, open);
+    await c.connect();
+    const conv = c.p2p('ownpeer');
+    await Promise.all(Array.from({ length: 20 }, (_, i) => c.sendText(conv, `m${i}`)));
+    await c.waitSynced();
+    assert.equal(most, 1, 'apply() calls overlapped');
+    assert.equal(outbox.size, 0);
+    assert.deepEqual(order.filter((s, i) => order.indexOf(s) === i), Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
   test('a storage adapter without search rejects with 4215', async () => {
     const store = { load: async () => null, apply: async () => {}, messages: async () => new Uint8Array([0x5b, 0x5d]), close: async () => {} };
     const c = await clientFor(relay, 'searchnobody', { storage: store }, open);

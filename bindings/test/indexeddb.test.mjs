@@ -233,6 +233,30 @@ test('load never hands out an outbox order at or past nextOrder', async () => {
   await s.close();
 });
 
+// The client calls apply() again before the previous batch committed, and
+// reads meanwhile: the batches land in the order of the calls, and a read
+// finds every batch applied before it, whether the database was open yet
+// or not.
+for (const opened of [false, true]) {
+  test(`apply() calls that overlap land in call order, and a read after them finds them (database ${opened ? 'open' : 'not open yet'})`, async () => {
+    const s = indexedDBStorage({ name: freshName() });
+    if (opened) await s.load();
+    const c = 'p:alice:bob';
+    const writes = [
+      s.apply({ meta: meta(), outboxPut: [pending('x', 1)], messages: [msg(c, 1)] }),
+      s.apply({ outboxDelete: ['x'], messages: [msg(c, 1, { text: 'edited' })] }),
+      s.apply({ outboxPut: [pending('y', 2)], messages: [msg(c, 2)] }),
+    ];
+    const page = s.messages(c, 0, 10);
+    const found = s.search({ text: 'edited', limit: 10 });
+    await Promise.all(writes);
+    assert.deepEqual((await page).map((m) => [m.seq, m.text]), [[1, 'edited'], [2, 'm2']]);
+    assert.deepEqual((await found).map((m) => m.seq), [1]);
+    assert.deepEqual((await load(s)).outbox.map((e) => e.message.clientId), ['y']);
+    await s.close();
+  });
+}
+
 test('a batch is atomic: one bad write and none of it lands', async () => {
   const s = indexedDBStorage({ name: freshName() });
   const id = 'p:alice:bob';

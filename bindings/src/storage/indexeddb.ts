@@ -1,5 +1,12 @@
 // The browser cache: a StorageAdapter over IndexedDB.
 //
+// The client calls apply() again before the previous batch has committed
+// (it goes on with the sync while a page commits) and reads while batches
+// are in flight: every call creates its transaction in the order of the
+// calls, synchronously once the database is open, and IndexedDB runs
+// transactions over overlapping stores in the order they were created, so
+// batches land in order and a read finds every batch applied before it.
+//
 // Every tab of a user opens the same database and runs its own client (its
 // own device), so several writers apply batches concurrently. IndexedDB
 // serialises readwrite transactions over the same stores; apply() makes each
@@ -97,8 +104,38 @@ export function preload(s: StorageAdapter): void {
   if (s instanceof IndexedDBStorage) s.preload();
 }
 
+/**
+ * inOrder returns the storage the client is given for s. The client calls
+ * apply() again before the previous batch has landed, and reads meanwhile;
+ * the IndexedDB adapter keeps the order of those calls itself (see the top
+ * of this file), and is returned as it is. Any other adapter gets one
+ * apply() at a time, each once the previous one settled, and messages(),
+ * search() and close() once every apply() called before them settled: what
+ * it saw when the client waited for each write.
+ * @internal
+ */
+export function inOrder(s: StorageAdapter): StorageAdapter {
+  if (s instanceof IndexedDBStorage) return s;
+  let writes: Promise<unknown> = Promise.resolve();
+  const after = <T>(f: () => Promise<T>): Promise<T> => writes.then(f);
+  const search = s.search;
+  return {
+    load: () => s.load(),
+    apply: (b) => {
+      const p = after(() => s.apply(b));
+      writes = p.catch(() => {});
+      return p;
+    },
+    messages: (conv, before, limit) => after(() => s.messages(conv, before, limit)),
+    ...(typeof search === 'function' ? { search: (q: StorageSearchQuery) => after(() => search.call(s, q)) } : {}),
+    close: () => after(() => s.close()),
+  };
+}
+
 class IndexedDBStorage implements StorageAdapter {
   #db: Promise<IDBDatabase> | null = null;
+  /** The database #db resolved with, while it is open: transactions are then created at the call. */
+  #opened: IDBDatabase | null = null;
   #closed = false;
   #preloaded: Promise<StorageSnapshot | null> | null = null;
 
@@ -136,14 +173,17 @@ class IndexedDBStorage implements StorageAdapter {
       };
       req.onsuccess = () => {
         const db = req.result;
+        const forget = () => {
+          if (this.#db === p) this.#db = null;
+          if (this.#opened === db) this.#opened = null;
+        };
         // Let another tab upgrade or delete the database; reopen on next use.
         db.onversionchange = () => {
           db.close();
-          if (this.#db === p) this.#db = null;
+          forget();
         };
-        db.onclose = () => {
-          if (this.#db === p) this.#db = null;
-        };
+        db.onclose = forget;
+        if (this.#db === p) this.#opened = db;
         resolve(db);
       };
       req.onerror = () => reject(req.error ?? new Error('indexedDB.open failed'));
@@ -167,6 +207,16 @@ class IndexedDBStorage implements StorageAdapter {
     return p ?? this.#read();
   }
 
+  /**
+   * #ready is the open database, without waiting when it is open: a
+   * transaction created right after then keeps the order of the calls.
+   * Before, every call waits for the one open request, and their
+   * continuations run in the order they began waiting.
+   */
+  #ready(): IDBDatabase | Promise<IDBDatabase> {
+    return (!this.#closed && this.#opened) || this.#open();
+  }
+
   async #read(): Promise<StorageSnapshot | null> {
     const db = await this.#open();
     const tx = db.transaction([META, CONVERSATIONS, OUTBOX], 'readonly');
@@ -187,7 +237,8 @@ class IndexedDBStorage implements StorageAdapter {
   }
 
   async apply(b: StorageBatch): Promise<void> {
-    const db = await this.#open();
+    const open = this.#ready();
+    const db = open instanceof Promise ? await open : open;
     const tx = db.transaction(ALL, 'readwrite');
     const finished = done(tx);
     try {
@@ -234,7 +285,8 @@ class IndexedDBStorage implements StorageAdapter {
   }
 
   async messages(conv: string, before: number, limit: number): Promise<StoredMessage[]> {
-    const db = await this.#open();
+    const open = this.#ready();
+    const db = open instanceof Promise ? await open : open;
     const tx = db.transaction(MESSAGE_BLOCKS, 'readonly');
     const KeyRange = this.#keyRange();
     const range = blockRange(KeyRange, conv, before > 0 ? blockOf(before - 1) : Infinity);
@@ -250,7 +302,8 @@ class IndexedDBStorage implements StorageAdapter {
   }
 
   async search(q: StorageSearchQuery): Promise<StoredMessage[]> {
-    const db = await this.#open();
+    const open = this.#ready();
+    const db = open instanceof Promise ? await open : open;
     const KeyRange = this.#keyRange();
     return search(db.transaction([SEARCH_BITS, SEARCH_TEXT, MESSAGE_BLOCKS], 'readonly'), q, KeyRange);
   }
@@ -266,6 +319,7 @@ class IndexedDBStorage implements StorageAdapter {
     this.#closed = true;
     const p = this.#db;
     this.#db = null;
+    this.#opened = null;
     if (p) (await p.catch(() => null))?.close();
   }
 }
