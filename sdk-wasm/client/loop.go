@@ -22,8 +22,11 @@ var ErrClosed = &proto.Error{Code: proto.CodeClientClosed, Message: "client clos
 // writeStarter: the host's storage adapter under js/wasm), the loop takes
 // the next input while a write commits: the write is started, and every
 // action after it (frames to the relay, events, results) waits in pipe
-// until it has landed, then runs in its order. The writes themselves start
-// in the order the core issued them, at most maxWrites at a time. Any other
+// until it has landed, then runs in its order; only an early frame (the
+// next history page's request, core.Action.Early) may go ahead of events
+// and results held there, never ahead of a held frame. The writes
+// themselves start in the order the core issued them, at most maxWrites at
+// a time. Any other
 // store is written synchronously, as before.
 type loop struct {
 	c     *Client
@@ -48,6 +51,9 @@ type loop struct {
 	// write. writes counts the writes in it.
 	pipe   []step
 	writes int
+	// held counts the actions in pipe that reach the network (all but
+	// events and results): while there is one, an early write waits too.
+	held int
 }
 
 // step is one entry of loop.pipe: a write in flight (done set) or an
@@ -184,11 +190,17 @@ func (l *loop) drain() {
 func (l *loop) isSynced() bool { return len(l.pipe) == 0 && l.core.Synced() }
 
 // execute executes a or, while a write is in flight, queues it behind it.
+// An early frame (core.Action.Early: the next history page's request) goes
+// out at once unless a frame waits before it, so the relay reads the page
+// after next while this one commits.
 func (l *loop) execute(a *core.Action) {
 	switch {
 	case a.Kind == core.ActPersist:
 		l.persist(a.Batch)
-	case len(l.pipe) > 0:
+	case len(l.pipe) > 0 && (!a.Early || l.held > 0):
+		if a.Kind != core.ActEvent && a.Kind != core.ActResolve {
+			l.held++
+		}
 		l.pipe = append(l.pipe, step{act: *a})
 	default:
 		l.perform(a)
@@ -237,6 +249,9 @@ func (l *loop) written(err error) {
 			a := l.pipe[0].act
 			l.pipe[0] = step{}
 			l.pipe = l.pipe[1:]
+			if a.Kind != core.ActEvent && a.Kind != core.ActResolve {
+				l.held--
+			}
 			l.perform(&a)
 		}
 		if len(l.pipe) == 0 {

@@ -34,6 +34,12 @@ type Action struct {
 	Event  Event      // ActEvent
 	Op     uint64     // ActResolve
 	Result Result     // ActResolve
+	// Early marks an ActWrite that asks the relay for something and tells
+	// it nothing the store must hold first (requestEarly: the next page of
+	// a gap fill). A driver that holds actions until an earlier store write
+	// has landed may write it at once, as long as it holds no frame of its
+	// own before it.
+	Early bool
 }
 
 // Result is how an operation ended: Err, or on success the field of the
@@ -215,6 +221,7 @@ func (c *Core) requestEarly(now time.Time, r *request, t proto.Type, body any) {
 	}
 	at := min(c.mark+c.early, n)
 	a := c.acts[n]
+	a.Early = true
 	copy(c.acts[at+1:], c.acts[at:n])
 	c.acts[at] = a
 	c.early++
