@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/base64"
 	"math"
+	"slices"
 	"strconv"
 	"syscall/js"
 	"unicode/utf8"
@@ -214,9 +215,20 @@ func AppendConversations(b []byte, cs []core.Conversation) []byte {
 	return w.b
 }
 
+// messageSize is about the length of m's JSON: what to make room for
+// before writing it, instead of growing the buffer as it is written.
+func messageSize(m *core.Message) int {
+	return 192 + len(m.ID) + len(m.ClientID) + len(m.ConvID) + len(m.Sender) + len(m.Device) +
+		len(m.Type) + len(m.Text) + len(m.Body)*4/3
+}
+
 // AppendBatch appends a StorageBatch.
 func AppendBatch(b []byte, x *core.Batch) []byte {
-	w := jsonw{b}
+	n := 512
+	for i := range x.Messages {
+		n += messageSize(&x.Messages[i])
+	}
+	w := jsonw{slices.Grow(b, n)}
 	w.open()
 	if x.Reset {
 		w.key("reset")
@@ -290,6 +302,9 @@ func AppendSearchQuery(b []byte, q *core.SearchQuery) []byte {
 
 // AppendEvent appends a BridgeEvent.
 func AppendEvent(b []byte, e *core.Event) []byte {
+	if e.Message != nil {
+		b = slices.Grow(b, 64+messageSize(e.Message))
+	}
 	w := jsonw{b}
 	w.open()
 	w.str("kind", string(e.Kind))

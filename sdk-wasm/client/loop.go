@@ -57,10 +57,11 @@ type loop struct {
 }
 
 // step is one entry of loop.pipe: a write in flight (done set) or an
-// action waiting for the writes before it.
+// action waiting for the writes before it (in the slice Poll returned,
+// which the core does not touch again).
 type step struct {
 	done <-chan error
-	act  core.Action
+	act  *core.Action
 }
 
 // maxWrites is how many store writes may be in flight at once: a sync
@@ -201,7 +202,7 @@ func (l *loop) execute(a *core.Action) {
 		if a.Kind != core.ActEvent && a.Kind != core.ActResolve {
 			l.held++
 		}
-		l.pipe = append(l.pipe, step{act: *a})
+		l.pipe = append(l.pipe, step{act: a})
 	default:
 		l.perform(a)
 	}
@@ -230,7 +231,7 @@ func (l *loop) persist(b *core.Batch) {
 	l.pipe = append(l.pipe, step{done: ws.startApply(b)})
 	l.writes++
 	for i := range updated {
-		l.pipe = append(l.pipe, step{act: core.Action{Kind: core.ActEvent,
+		l.pipe = append(l.pipe, step{act: &core.Action{Kind: core.ActEvent,
 			Event: core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]}}})
 	}
 }
@@ -252,7 +253,7 @@ func (l *loop) written(err error) {
 			if a.Kind != core.ActEvent && a.Kind != core.ActResolve {
 				l.held--
 			}
-			l.perform(&a)
+			l.perform(a)
 		}
 		if len(l.pipe) == 0 {
 			l.pipe = nil

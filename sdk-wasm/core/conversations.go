@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -700,6 +701,10 @@ func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 	if p.LastSeq > cv.LastSeq {
 		cv.LastSeq = p.LastSeq
 	}
+	// A page of n messages adds n to the batch and up to n events: room
+	// for them at once instead of growing (and copying) as they come.
+	c.batch.Messages = slices.Grow(c.batch.Messages, len(p.Messages))
+	c.acts = slices.Grow(c.acts, len(p.Messages)+4)
 	for i := range p.Messages {
 		w := &p.Messages[i]
 		c.skipHidden(cv, p)
