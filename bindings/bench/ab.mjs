@@ -15,7 +15,9 @@
 // AB_QUERY_B add a query to that side's page, e.g. AB_QUERY_B='?early=1'
 // (the page starts compiling parley.wasm before its own script loads, see
 // harness.html): give the same dist twice to compare the two ways of
-// loading one build. AB_SYNC_RUNS sets the number of syncs
+// loading one build. AB_RELAY_A / AB_RELAY_B run that side's relay from
+// that binary (a relay built from the other commit; default: this
+// repository's). AB_SYNC_RUNS sets the number of syncs
 // per build (default: runs, at most 3). Besides its wall time, each sync
 // reports the renderer's main-thread time (Chromium's TaskDuration and
 // ScriptDuration over the sync, from CDP Performance.getMetrics), the CPU
@@ -47,7 +49,7 @@ async function side(name, dist) {
   const site = mkdtempSync(join(tmpdir(), `parley-ab-${name}-`));
   cpSync(dist, site, { recursive: true });
   cpSync(join(here, '..', 'test', 'browser', 'harness.html'), join(site, 'harness.html'));
-  const relay = await new Relay({ static: site, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
+  const relay = await new Relay({ static: site, bin: process.env[`AB_RELAY_${name}`] || undefined, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
   return { name, relay, query: process.env[`AB_QUERY_${name}`] ?? '', cold: [], phases: [], sync: [], syncTask: [], syncScript: [], syncBrowserCpu: [], syncRelayCpu: [] };
 }
 

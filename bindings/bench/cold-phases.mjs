@@ -51,6 +51,17 @@ export function notePhases() {
       });
     };
   }
+  // When the page's own script has run (it sets parleyReady last): what
+  // comes after it, until harnessReady, is the driver noticing.
+  let ready;
+  Object.defineProperty(globalThis, 'parleyReady', {
+    configurable: true,
+    get: () => ready,
+    set: (v) => {
+      ph.pageScriptDone ??= performance.now();
+      ready = v;
+    },
+  });
   let bridge;
   Object.defineProperty(globalThis, '__parley_v1', {
     configurable: true,
@@ -81,8 +92,11 @@ export async function coldStart(page, url) {
     ph.instantiated = ph.instantiateStreamingDone ?? ph.instantiateDone;
     ph.streaming = ph.instantiateStreamingDone !== undefined || ph.compileStreamingDone !== undefined ? 1 : 0;
     const wasm = performance.getEntriesByType('resource').find((e) => e.name.endsWith('parley.wasm'));
+    const modules = performance.getEntriesByType('resource').filter((e) => /\/(esm\/[^/]+|bundle)\.js$/.test(e.name));
+    if (modules.length > 0) ph.modulesEnd = Math.max(...modules.map((e) => e.responseEnd));
     if (wasm) {
       ph.wasmRequest = wasm.requestStart || wasm.startTime;
+      ph.wasmResponseStart = wasm.responseStart;
       ph.wasmResponseEnd = wasm.responseEnd;
       ph.wasmTransferBytes = wasm.transferSize;
     }
