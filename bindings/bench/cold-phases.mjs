@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
  * package's ES modules bundled into one file (bundle.js, by esbuild, as an
  * app's bundler would), so that the page loads one script instead of the
  * package's ~20 modules. parley.wasm stays where it is (the bundle keeps
- * the package's `new URL('../parley.wasm', import.meta.url)`, which from
- * the site's root names /parley.wasm).
+ * the package's `new URL('../parley.wasm?v=…', import.meta.url)`, which
+ * from the site's root names /parley.wasm).
  */
 export async function addBundledPage(site) {
   const { build } = await import('esbuild');
@@ -91,7 +91,7 @@ export async function coldStart(page, url) {
     ph.list = performance.now();
     ph.instantiated = ph.instantiateStreamingDone ?? ph.instantiateDone;
     ph.streaming = ph.instantiateStreamingDone !== undefined || ph.compileStreamingDone !== undefined ? 1 : 0;
-    const wasm = performance.getEntriesByType('resource').find((e) => e.name.endsWith('parley.wasm'));
+    const wasm = performance.getEntriesByType('resource').find((e) => /\/parley\.wasm(\?|$)/.test(e.name));
     const modules = performance.getEntriesByType('resource').filter((e) => /\/(esm\/[^/]+|bundle)\.js$/.test(e.name));
     if (modules.length > 0) ph.modulesEnd = Math.max(...modules.map((e) => e.responseEnd));
     if (wasm) {

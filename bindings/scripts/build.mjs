@@ -20,7 +20,8 @@
 //   node scripts/build.mjs [--require-wasm]
 //   node scripts/build.mjs --check    (prepack: is dist complete?)
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +57,7 @@ writeFileSync(join(dist, 'cjs', 'package.json'), '{"type":"commonjs"}\n');
 for (const format of ['esm', 'cjs']) {
   copyFileSync(join(pkg, 'src', 'platform', format, 'wasm-url.js'), join(dist, format, 'wasm-url.js'));
 }
+addressWasm(join(dist, 'esm', 'wasm-url.js'), join(wasmDir, 'parley.wasm'));
 await bundleEsm(join(dist, 'esm'));
 
 const wasm = join(wasmDir, 'parley.wasm');
@@ -73,6 +75,24 @@ if (existsSync(wasm) && existsSync(exec)) {
     process.exit(1);
   }
   console.warn(`@parley-im/sdk: warning: ${msg}`);
+}
+
+/**
+ * addressWasm names parley.wasm by its content in the ESM build's default
+ * URL: '../parley.wasm?v=' and the first 16 hex digits of its SHA-256. A
+ * new build is a new URL, so a server may let browsers keep the module
+ * without asking again on every page load (parley-relay --static does, for
+ * a ?v= that matches the file). Bundlers keep the query on the URL of the
+ * asset they copy. Without parley.wasm (a TypeScript-only build) the URL
+ * stays bare.
+ */
+function addressWasm(urlFile, wasm) {
+  if (!existsSync(wasm)) return;
+  const v = createHash('sha256').update(readFileSync(wasm)).digest('hex').slice(0, 16);
+  const src = readFileSync(urlFile, 'utf8');
+  const out = src.replace("new URL('../parley.wasm', import.meta.url)", `new URL('../parley.wasm?v=${v}', import.meta.url)`);
+  if (out === src) throw new Error(`${urlFile}: no new URL('../parley.wasm', import.meta.url) to address`);
+  writeFileSync(urlFile, out);
 }
 
 /**

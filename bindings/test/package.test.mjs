@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -64,7 +65,10 @@ test('@parley-im/sdk/errors: the same ParleyError and Codes, in engines that can
 
 test('the ESM build keeps the literal new URL(…, import.meta.url) bundlers look for', () => {
   const src = readFileSync(join(pkgDir, 'dist/esm/index.js'), 'utf8');
-  assert.match(src, /new URL\((['"])\.\.\/parley\.wasm\1, import\.meta\.url\)/);
+  const url = /new URL\((['"])\.\.\/parley\.wasm\?v=([0-9a-f]{16})\1, import\.meta\.url\)/.exec(src);
+  assert.ok(url, 'new URL(\'../parley.wasm?v=…\', import.meta.url)');
+  const sha = createHash('sha256').update(readFileSync(join(pkgDir, 'dist/parley.wasm'))).digest('hex');
+  assert.equal(url[2], sha.slice(0, 16), 'the URL names the module by the start of its SHA-256');
   assert.match(src, /import\((['"])\.\/wasm_exec\.js\1\)/, 'wasm_exec.js is loaded lazily');
   for (const f of esmGraph('dist/esm/index.js')) {
     assert.doesNotMatch(readFileSync(join(pkgDir, f), 'utf8'), /from ['"](ws|node:[a-z/]+)['"]/, `${f}: nothing Node-only is imported statically`);
