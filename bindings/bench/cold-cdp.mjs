@@ -38,8 +38,7 @@ async function session(url) {
   ws.on('message', (m) => { const msg = JSON.parse(m); if (msg.id && pending.has(msg.id)) { const [res, rej] = pending.get(msg.id); pending.delete(msg.id); msg.error ? rej(new Error(JSON.stringify(msg.error))) : res(msg.result); } else for (const l of listeners) l(msg); });
   const send = (method, params = {}) => new Promise((res, rej) => { const i = ++id; pending.set(i, [res, rej]); ws.send(JSON.stringify({ id: i, method, params })); });
   await send('Page.enable');
-  // CDP_NETWORK=1: what Playwright does on every page (the Network domain
-  // on: the browser keeps each response's body for the inspector).
+  // CDP_NETWORK=1: the Network domain on, as Playwright keeps it on every page.
   if (process.env.CDP_NETWORK === '1') await send('Network.enable');
   await send('Page.addScriptToEvaluateOnNewDocument', { source: `(${notePhases})()` });
   const loaded = () => new Promise((r) => listeners.push(function f(m) { if (m.method === 'Page.loadEventFired') { listeners.splice(listeners.indexOf(f), 1); r(); } }));
