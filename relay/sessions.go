@@ -16,9 +16,9 @@ import (
 // the user's ban (Banner) and the token against the store's revocations
 // (Revoker). A store without them bans and revokes nothing.
 type gate struct {
-	bans  Banner  // nil: none
-	store Revoker // nil: none
-	log   interface {
+	bans    Banner  // nil: none
+	revoker Revoker // nil: none
+	log     interface {
 		Warn(msg string, args ...any)
 	}
 }
@@ -48,10 +48,10 @@ func (g *gate) check(ctx context.Context, now time.Time, user, token string) *pr
 			return &proto.Error{Code: proto.CodeBanned, Message: banReason(b)}
 		}
 	}
-	if g.store == nil {
+	if g.revoker == nil {
 		return nil
 	}
-	before, err := g.store.RevokedBefore(ctx, user)
+	before, err := g.revoker.RevokedBefore(ctx, user)
 	if err != nil {
 		g.log.Warn("reading revocations failed; token let through", "user", user, "err", err)
 		return nil
@@ -178,7 +178,7 @@ func (s *Server) watchEveryone() error {
 func (s *Server) gate() *gate {
 	g := &gate{log: s.log}
 	if rv, ok := s.store.(Revoker); ok {
-		g.store = rv
+		g.revoker = rv
 	}
 	if bn, ok := s.store.(Banner); ok {
 		g.bans = bn
