@@ -17,7 +17,10 @@
 // harness.html): give the same dist twice to compare the two ways of
 // loading one build. AB_RELAY_A / AB_RELAY_B run that side's relay from
 // that binary (a relay built from the other commit; default: this
-// repository's). AB_SYNC_RUNS sets the number of syncs
+// repository's). The page starts the client itself once its script has
+// run (harness.html?cold=); AB_COLD_DRIVER=1 measures the way earlier
+// reports did instead: the driver waits until it sees the page ready and
+// then starts the client, its polling and round trip counted. AB_SYNC_RUNS sets the number of syncs
 // per build (default: runs, at most 3). Besides its wall time, each sync
 // reports the renderer's main-thread time (Chromium's TaskDuration and
 // ScriptDuration over the sync, from CDP Performance.getMetrics), the CPU
@@ -38,6 +41,7 @@ const [distA, distB] = process.argv.slice(2, 4);
 const RUNS = Number(process.argv[4] || 5);
 const SYNC = process.env.AB_SYNC !== '0';
 const LATENCY = Number(process.env.AB_LATENCY_MS || 0);
+const COLD_DRIVER = process.env.AB_COLD_DRIVER === '1';
 if (!distA || !distB) {
   console.error('usage: node bindings/bench/ab.mjs DIST_A DIST_B [runs]');
   process.exit(2);
@@ -97,7 +101,7 @@ try {
   }
   for (let i = 0; i < RUNS; i++) {
     for (const s of i % 2 ? [...sides].reverse() : sides) {
-      const r = await coldStart(s.coldPage);
+      const r = await coldStart(s.coldPage, undefined, { driver: COLD_DRIVER });
       if (r.n < 50) throw new Error(`${s.name}: cold start listed ${r.n} conversations`);
       s.cold.push(r.phases.list);
       s.phases.push(r.phases);
