@@ -38,6 +38,9 @@ var adminRoutes = []adminRoute{
 	{"POST", "/admin/v1/groups/{id}/members", &adminMembers{}, (*Server).adminGroupMembers}, // admin_groups.go
 	{"GET", "/admin/v1/users/{user}/presence", nil, (*Server).adminPresence},                // admin_groups.go
 	{"DELETE", "/admin/v1/users/{user}", nil, (*Server).adminDeleteUser},                    // admin_users.go
+	{"PUT", "/admin/v1/users/{user}/ban", &adminBan{}, (*Server).adminSetBan},               // admin_bans.go
+	{"GET", "/admin/v1/users/{user}/ban", nil, (*Server).adminGetBan},                       // admin_bans.go
+	{"DELETE", "/admin/v1/users/{user}/ban", nil, (*Server).adminLiftBan},                   // admin_bans.go
 }
 
 // adminGroup creates a group with its members. Unlike a client's, the id
@@ -143,6 +146,8 @@ func newLike(v any) any {
 		return &adminRevoke{}
 	case *adminMembers:
 		return &adminMembers{}
+	case *adminBan:
+		return &adminBan{}
 	}
 	panic(fmt.Sprintf("relay: admin body %T", v))
 }

@@ -130,6 +130,8 @@ type client struct {
 	err     error            // why it ended; read after done
 	backlog []proto.Frame    // frames read while waiting for another
 	nextID  atomic.Uint64
+	// closeFrame is the Close the relay sent, once expectClose returned.
+	closeFrame *proto.Close
 }
 
 // dial connects without saying Hello. reading starts the read goroutine;
@@ -295,6 +297,7 @@ func (c *client) expectClose(code proto.Code) []proto.Frame {
 				}
 				equal(c.t, closeFrame.Code, code, "close frame code (reason "+closeFrame.Reason+")")
 				equal(c.t, websocket.CloseStatus(c.err), websocket.StatusCode(code), fmt.Sprintf("websocket close status (%v)", c.err))
+				c.closeFrame = closeFrame
 				return got
 			}
 			if f.Type == proto.TypeClose {

@@ -40,6 +40,7 @@ type metrics struct {
 	// scrape.
 	busRejected func() uint64
 	renewals    atomic.Uint64
+	banned      atomic.Uint64 // hellos refused because the user is banned
 
 	closes     *prometheus.CounterVec // relay-initiated closes, by close code
 	peerCloses *prometheus.CounterVec // connections the client or the network ended, by WebSocket status
@@ -92,6 +93,7 @@ func newMetrics() *metrics {
 		return float64(m.busRejected())
 	}))
 	m.counterFunc("parley_token_renewals_total", "Sessions that renewed their token in-band.", &m.renewals)
+	m.counterFunc("parley_hello_banned_total", "Hellos refused with 4004 because the user is banned.", &m.banned)
 	m.counterFunc("parley_accept_errors_total", "Failed accepts on the listener (such as running out of file descriptors).", &m.acceptErrors)
 	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "parley_limit_refused_total", Help: "Connections, sessions and frames refused by a limit, by limit.",

@@ -111,7 +111,7 @@ func New(opts Options) (*Server, error) {
 		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),
-		ctl:   s.ctl, tokens: s.revocations(), hooks: s.hooks,
+		ctl:   s.ctl, gate: s.gate(), hooks: s.hooks,
 	}
 	s.env.presence = newPresenceTracker(s.baseCtx, store, fan, s.hooks, o)
 	s.ctl.calls = s.env.calls

@@ -123,10 +123,11 @@ type sessionEnv struct {
 	// presence counts the sessions of each user on this node (presence.go).
 	presence *presenceTracker
 	// ctl keeps the user's sessions across nodes, kicks and revokes
-	// (control.go); tokens checks revocations (sessions.go).
-	ctl    *control
-	tokens *revocations
-	hooks  *webhooks // webhooks.go; nil: none
+	// (control.go); gate checks bans and revocations at sign-in
+	// (sessions.go).
+	ctl   *control
+	gate  *gate
+	hooks *webhooks // webhooks.go; nil: none
 }
 
 // sessionLimits are the Options a session applies.
@@ -357,7 +358,10 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 		s.Close(perr.Code, perr.Message)
 		return
 	}
-	if perr := s.env.tokens.check(s.env.ctx, user, h.Token); perr != nil {
+	if perr := s.env.gate.check(s.env.ctx, now, user, h.Token); perr != nil {
+		if perr.Code == proto.CodeBanned {
+			s.env.metrics.banned.Add(1)
+		}
 		s.Close(perr.Code, perr.Message)
 		return
 	}
@@ -433,7 +437,7 @@ func (s *Session) renew(now time.Time, id uint64, b *proto.Renew) {
 		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token is for another user"))
 		return
 	}
-	if perr := s.env.tokens.check(s.env.ctx, user, b.Token); perr != nil {
+	if perr := s.env.gate.check(s.env.ctx, now, user, b.Token); perr != nil {
 		s.replyErr(id, proto.Errorf(proto.CodeRenewRefused, "renewal token refused: %s", perr.Message))
 		return
 	}

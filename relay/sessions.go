@@ -12,39 +12,66 @@ import (
 	"github.com/parley-im/parley/relay/rules"
 )
 
-// revocations checks tokens against the store's revocations (Revoker). A
-// store without them revokes nothing.
-type revocations struct {
-	store Revoker // nil: none
-	log   interface {
+// gate decides whether a user whose token verified may sign in: it checks
+// the user's ban (Banner) and the token against the store's revocations
+// (Revoker). A store without them bans and revokes nothing.
+type gate struct {
+	bans    Banner  // nil: none
+	revoker Revoker // nil: none
+	log     interface {
 		Warn(msg string, args ...any)
 	}
 }
 
-// check refuses a token of the reserved user system (4001), and (4013) a token of user issued before the latest revocation
-// that covers user; a token without iat counts as issued at the epoch, so
-// any revocation covers it. A store that cannot answer does not hold up
-// the hello (the relay serves what it can while its store is away): the
-// revocation itself, published on the bus when it was made, has closed
-// the sessions open then.
-func (r *revocations) check(ctx context.Context, user, token string) *proto.Error {
+// check refuses a token of the reserved user system (4001), a user banned
+// at now (4004, with the ban's reason), and (4013) a token of user issued
+// before the latest revocation that covers user; a token without iat
+// counts as issued at the epoch, so any revocation covers it. A store that
+// cannot answer does not hold up the hello (the relay serves what it can
+// while its store is away): the ban or revocation itself, published on the
+// bus when it was made, has closed the sessions open then.
+func (g *gate) check(ctx context.Context, now time.Time, user, token string) *proto.Error {
 	if user == proto.SystemUser {
 		return proto.Errorf(proto.CodeUnauthorized, "user %q is reserved for the admin API's messages", user)
 	}
-	if r == nil || r.store == nil {
+	if g == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	before, err := r.store.RevokedBefore(ctx, user)
+	if g.bans != nil {
+		b, found, err := g.bans.BanOf(ctx, user)
+		switch {
+		case err != nil:
+			g.log.Warn("reading bans failed; user let through", "user", user, "err", err)
+		case found && b.Holds(now):
+			return &proto.Error{Code: proto.CodeBanned, Message: banReason(b)}
+		}
+	}
+	if g.revoker == nil {
+		return nil
+	}
+	before, err := g.revoker.RevokedBefore(ctx, user)
 	if err != nil {
-		r.log.Warn("reading revocations failed; token let through", "user", user, "err", err)
+		g.log.Warn("reading revocations failed; token let through", "user", user, "err", err)
 		return nil
 	}
 	if before > 0 && issuedAt(token) < before {
 		return proto.Errorf(proto.CodeTokenRevoked, "token revoked: issued before %s", time.Unix(before, 0).UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// banReason is the close reason of a banned user's sessions: the ban's own
+// reason, else when it ends.
+func banReason(b Ban) string {
+	switch {
+	case b.Reason != "":
+		return b.Reason
+	case b.Until == 0:
+		return "banned"
+	}
+	return "banned until " + time.Unix(b.Until, 0).UTC().Format(time.RFC3339)
 }
 
 // issuedAt returns the iat of a token already verified, unix seconds, or 0
@@ -147,11 +174,14 @@ func (s *Server) watchEveryone() error {
 	return nil
 }
 
-// revocations returns the checker of revoked tokens over the store.
-func (s *Server) revocations() *revocations {
-	r := &revocations{log: s.log}
+// gate returns the sign-in checks over the store's bans and revocations.
+func (s *Server) gate() *gate {
+	g := &gate{log: s.log}
 	if rv, ok := s.store.(Revoker); ok {
-		r.store = rv
+		g.revoker = rv
 	}
-	return r
+	if bn, ok := s.store.(Banner); ok {
+		g.bans = bn
+	}
+	return g
 }

@@ -28,6 +28,7 @@ type MemoryStore struct {
 	closed   bool
 	scanned  atomic.Uint64     // messages History examined (see messagesRead)
 	revoked  map[string]int64  // RevokeTokens (store_revoke.go)
+	bans     map[string]Ban    // SetBan (store_ban.go)
 	presence memPresence       // store_memory_presence.go
 	releases map[string]string // token → attachment id (store_blob_release.go)
 }

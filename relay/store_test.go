@@ -298,6 +298,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStorePresence(t, open)     // store_presence_test.go
 	testStoreFeed(t, open)         // contacts_test.go
 	testStoreRevocations(t, open)  // sessions_test.go
+	testStoreBans(t, open)         // store_ban_test.go
 }
 
 func TestMemoryStore(t *testing.T) {

@@ -15,7 +15,12 @@
 // AB_QUERY_B add a query to that side's page, e.g. AB_QUERY_B='?early=1'
 // (the page starts compiling parley.wasm before its own script loads, see
 // harness.html): give the same dist twice to compare the two ways of
-// loading one build. AB_SYNC_RUNS sets the number of syncs
+// loading one build. AB_RELAY_A / AB_RELAY_B run that side's relay from
+// that binary (a relay built from the other commit; default: this
+// repository's). The page starts the client itself once its script has
+// run (harness.html?cold=); AB_COLD_DRIVER=1 measures the way earlier
+// reports did instead: the driver waits until it sees the page ready and
+// then starts the client, its polling and round trip counted. AB_SYNC_RUNS sets the number of syncs
 // per build (default: runs, at most 3). Besides its wall time, each sync
 // reports the renderer's main-thread time (Chromium's TaskDuration and
 // ScriptDuration over the sync, from CDP Performance.getMetrics), the CPU
@@ -36,6 +41,7 @@ const [distA, distB] = process.argv.slice(2, 4);
 const RUNS = Number(process.argv[4] || 5);
 const SYNC = process.env.AB_SYNC !== '0';
 const LATENCY = Number(process.env.AB_LATENCY_MS || 0);
+const COLD_DRIVER = process.env.AB_COLD_DRIVER === '1';
 if (!distA || !distB) {
   console.error('usage: node bindings/bench/ab.mjs DIST_A DIST_B [runs]');
   process.exit(2);
@@ -47,7 +53,7 @@ async function side(name, dist) {
   const site = mkdtempSync(join(tmpdir(), `parley-ab-${name}-`));
   cpSync(dist, site, { recursive: true });
   cpSync(join(here, '..', 'test', 'browser', 'harness.html'), join(site, 'harness.html'));
-  const relay = await new Relay({ static: site, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
+  const relay = await new Relay({ static: site, bin: process.env[`AB_RELAY_${name}`] || undefined, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
   return { name, relay, query: process.env[`AB_QUERY_${name}`] ?? '', cold: [], phases: [], sync: [], syncTask: [], syncScript: [], syncBrowserCpu: [], syncRelayCpu: [] };
 }
 
@@ -95,7 +101,7 @@ try {
   }
   for (let i = 0; i < RUNS; i++) {
     for (const s of i % 2 ? [...sides].reverse() : sides) {
-      const r = await coldStart(s.coldPage);
+      const r = await coldStart(s.coldPage, undefined, { driver: COLD_DRIVER });
       if (r.n < 50) throw new Error(`${s.name}: cold start listed ${r.n} conversations`);
       s.cold.push(r.phases.list);
       s.phases.push(r.phases);

@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
  * package's ES modules bundled into one file (bundle.js, by esbuild, as an
  * app's bundler would), so that the page loads one script instead of the
  * package's ~20 modules. parley.wasm stays where it is (the bundle keeps
- * the package's `new URL('../parley.wasm', import.meta.url)`, which from
- * the site's root names /parley.wasm).
+ * the package's `new URL('../parley.wasm?v=…', import.meta.url)`, which
+ * from the site's root names /parley.wasm).
  */
 export async function addBundledPage(site) {
   const { build } = await import('esbuild');
@@ -51,6 +51,17 @@ export function notePhases() {
       });
     };
   }
+  // When the page's own script has run (it sets parleyReady last): what
+  // comes after it, until harnessReady, is the driver noticing.
+  let ready;
+  Object.defineProperty(globalThis, 'parleyReady', {
+    configurable: true,
+    get: () => ready,
+    set: (v) => {
+      ph.pageScriptDone ??= performance.now();
+      ready = v;
+    },
+  });
   let bridge;
   Object.defineProperty(globalThis, '__parley_v1', {
     configurable: true,
@@ -63,30 +74,50 @@ export function notePhases() {
 }
 
 /**
- * coldStart reloads page (or, given url, navigates it there: the same
- * origin's cache, another page) and reads that cold start's phases (ms from
- * navigation start).
+ * coldStart measures one cold start of page: it navigates the page to url
+ * (or, without one, reloads it: the same origin's cache) and reads that cold
+ * start's phases (ms from navigation start). By default the page starts the
+ * client itself as soon as its script has run (harness.html?cold=coldbob),
+ * as an application does when it loads. With { driver: true } the driver
+ * first waits until it sees the page ready and then asks it to start the
+ * client: the measure of earlier reports, which also counts the driver's
+ * polling and its round trip into the page (60–130 ms under Playwright on
+ * this 2-CPU host).
  */
-export async function coldStart(page, url) {
-  if (url) await page.goto(url);
-  else await page.reload();
-  await page.waitForFunction(() => window.parleyReady === true);
+export async function coldStart(page, url, { driver = false } = {}) {
+  const target = new URL(url ?? page.url());
+  if (driver) target.searchParams.delete('cold');
+  else target.searchParams.set('cold', 'coldbob');
+  if (target.href === page.url()) await page.reload();
+  else await page.goto(target.href);
+  if (driver) {
+    await page.waitForFunction(() => window.parleyReady === true);
+    await page.evaluate(async () => {
+      const ph = window.__phases;
+      ph.harnessReady = performance.now();
+      await P.start('coldbob');
+      ph.clientCreated = performance.now();
+      window.parleyCold = Promise.resolve((await P.client.conversations()).length);
+      ph.list = performance.now();
+    });
+  } else {
+    await page.waitForFunction(() => window.parleyCold !== undefined);
+  }
   return page.evaluate(async () => {
+    const n = await window.parleyCold;
     const ph = window.__phases;
-    ph.harnessReady = performance.now();
-    await P.start('coldbob');
-    ph.clientCreated = performance.now();
-    const list = await P.client.conversations();
-    ph.list = performance.now();
     ph.instantiated = ph.instantiateStreamingDone ?? ph.instantiateDone;
     ph.streaming = ph.instantiateStreamingDone !== undefined || ph.compileStreamingDone !== undefined ? 1 : 0;
-    const wasm = performance.getEntriesByType('resource').find((e) => e.name.endsWith('parley.wasm'));
+    const wasm = performance.getEntriesByType('resource').find((e) => /\/parley\.wasm(\?|$)/.test(e.name));
+    const modules = performance.getEntriesByType('resource').filter((e) => /\/(esm\/[^/]+|bundle)\.js$/.test(e.name));
+    if (modules.length > 0) ph.modulesEnd = Math.max(...modules.map((e) => e.responseEnd));
     if (wasm) {
       ph.wasmRequest = wasm.requestStart || wasm.startTime;
+      ph.wasmResponseStart = wasm.responseStart;
       ph.wasmResponseEnd = wasm.responseEnd;
       ph.wasmTransferBytes = wasm.transferSize;
     }
-    return { n: list.length, phases: ph };
+    return { n, phases: ph };
   });
 }
 

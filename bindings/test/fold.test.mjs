@@ -3,8 +3,12 @@
 // the one the generator computed in Go.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { foldText } from '@parley-im/sdk';
-import { FOLD_CHECKSUM } from '../dist/esm/fold.js';
+
+// The checksum is internal: the ESM build bundles it away, the CommonJS
+// build keeps one file per source file.
+const { FOLD_CHECKSUM } = createRequire(import.meta.url)('../dist/cjs/fold.js');
 
 test('foldText agrees with core.FoldRune at every code point', () => {
   let h = 2166136261;

@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -63,11 +64,42 @@ test('@parley-im/sdk/errors: the same ParleyError and Codes, in engines that can
 });
 
 test('the ESM build keeps the literal new URL(…, import.meta.url) bundlers look for', () => {
-  const src = readFileSync(join(pkgDir, 'dist/esm/wasm-url.js'), 'utf8');
-  assert.match(src, /new URL\('\.\.\/parley\.wasm', import\.meta\.url\)/);
-  const loader = readFileSync(join(pkgDir, 'dist/esm/loader.js'), 'utf8');
-  assert.match(loader, /import\('\.\/wasm_exec\.js'\)/, 'wasm_exec.js is loaded lazily');
-  assert.doesNotMatch(loader, /from 'ws'|node:/, 'nothing Node-only is imported statically');
+  const src = readFileSync(join(pkgDir, 'dist/esm/index.js'), 'utf8');
+  const url = /new URL\((['"])\.\.\/parley\.wasm\?v=([0-9a-f]{16})\1, import\.meta\.url\)/.exec(src);
+  assert.ok(url, 'new URL(\'../parley.wasm?v=…\', import.meta.url)');
+  const sha = createHash('sha256').update(readFileSync(join(pkgDir, 'dist/parley.wasm'))).digest('hex');
+  assert.equal(url[2], sha.slice(0, 16), 'the URL names the module by the start of its SHA-256');
+  assert.match(src, /import\((['"])\.\/wasm_exec\.js\1\)/, 'wasm_exec.js is loaded lazily');
+  for (const f of esmGraph('dist/esm/index.js')) {
+    assert.doesNotMatch(readFileSync(join(pkgDir, f), 'utf8'), /from ['"](ws|node:[a-z/]+)['"]/, `${f}: nothing Node-only is imported statically`);
+  }
+});
+
+// esmGraph lists the files a browser loads for an ES module before it runs
+// (its static imports, transitively), relative to the package.
+function esmGraph(entry) {
+  const seen = new Set();
+  const visit = (f) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    const src = readFileSync(join(pkgDir, f), 'utf8');
+    for (const m of src.matchAll(/^\s*(?:import|export)\s[^;]*?from\s*['"](\.[^'"]+)['"]|^\s*import\s*['"](\.[^'"]+)['"]/gm)) {
+      visit(join(dirname(f), m[1] ?? m[2]));
+    }
+  };
+  visit(entry);
+  return [...seen];
+}
+
+test('a page importing the ESM build without a bundler loads it as two modules, shared with the errors entry', () => {
+  // One level of imports: index.js and the chunk it shares with
+  // errors-entry.js (so that ParleyError is one class across the entries),
+  // not one request (and on every reload one revalidation) per source file.
+  const main = esmGraph('dist/esm/index.js');
+  assert.equal(main.length, 2, `dist/esm/index.js loads ${main.join(', ')}`);
+  const errors = esmGraph('dist/esm/errors-entry.js');
+  assert.equal(errors.length, 2, `dist/esm/errors-entry.js loads ${errors.join(', ')}`);
+  assert.equal(errors[1], main[1]);
 });
 
 test('the declarations stand alone: internals stripped, no reference to the bridge', () => {

@@ -45,10 +45,10 @@ async function hookServer(fail) {
   return s;
 }
 
-async function admin(relay, path, body, secret = ADMIN_SECRET) {
+async function admin(relay, path, body, secret = ADMIN_SECRET, method = 'POST') {
   const headers = { 'content-type': 'application/json' };
   if (secret !== null) headers.authorization = `Bearer ${secret}`;
-  const r = await fetch(`${relay.admin}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const r = await fetch(`${relay.admin}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: r.status, body: await r.json() };
 }
 
@@ -174,6 +174,42 @@ describe('tokens', () => {
     // The old token again: refused, for good.
     const again = await clientFor(relay, 'hana', { token }, open);
     await assert.rejects(again.connect(), isParley(Codes.TokenRevoked));
+  });
+});
+
+describe('bans', () => {
+  test('a ban through the admin API kicks with 4004 and the reason, for good; once lifted the user connects again', async () => {
+    const nina = await clientFor(relay, 'nina', {}, open);
+    const otto = await clientFor(relay, 'otto', {}, open);
+    await Promise.all([nina.connect(), otto.connect()]);
+    const states = [];
+    nina.on('state', (s) => states.push(s.state));
+    const kicked = next(nina, 'kicked');
+    let r = await admin(relay, '/admin/v1/users/nina/ban', { reason: 'spam' }, ADMIN_SECRET, 'PUT');
+    assert.equal(r.status, 200);
+    assert.deepEqual([r.body.user, r.body.banned, r.body.reason], ['nina', true, 'spam']);
+    const k = await kicked;
+    assert.equal(k.code, Codes.Banned);
+    assert.equal(k.reason, 'spam');
+    // Its backoff (20-200 ms) would have dialled several times by now.
+    await new Promise((res) => setTimeout(res, 500));
+    assert.equal(nina.state, 'disconnected', 'the banned client does not reconnect by itself');
+    assert.deepEqual(states, ['disconnected'], `states after the ban: ${states}`);
+    assert.equal(otto.state, 'connected', 'another user stays');
+
+    // A new client of hers, with a fresh token: refused alike.
+    const again = await clientFor(relay, 'nina', {}, open);
+    const refused = next(again, 'kicked');
+    await assert.rejects(again.connect(), isParley(Codes.Banned));
+    assert.deepEqual([(await refused).code, again.state], [Codes.Banned, 'disconnected']);
+    r = await admin(relay, '/admin/v1/users/nina/ban', undefined, ADMIN_SECRET, 'GET');
+    assert.deepEqual([r.status, r.body.banned, r.body.reason], [200, true, 'spam']);
+
+    r = await admin(relay, '/admin/v1/users/nina/ban', undefined, ADMIN_SECRET, 'DELETE');
+    assert.deepEqual([r.status, r.body], [200, { user: 'nina', banned: false }]);
+    const back = await clientFor(relay, 'nina', {}, open);
+    await back.connect();
+    assert.equal(back.state, 'connected', 'connects once the ban is lifted');
   });
 });
 

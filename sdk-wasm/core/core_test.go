@@ -178,6 +178,8 @@ func TestConnectionTransitions(t *testing.T) {
 		{"connected/closed 4102/reconnecting", proto.CodeSlowConsumer, false, StateReconnecting, false},
 		{"connected/closed 4001/disconnected", proto.CodeUnauthorized, false, StateDisconnected, true},
 		{"connected/closed 4003/disconnected", proto.CodeKicked, false, StateDisconnected, true},
+		{"connected/closed 4004/disconnected", proto.CodeBanned, false, StateDisconnected, true},
+		{"connected/closed 4004 refreshable/disconnected", proto.CodeBanned, true, StateDisconnected, true},
 		{"connected/closed 4002/disconnected", proto.CodeTokenExpired, false, StateDisconnected, true},
 		{"connected/closed 4002 refreshable/reconnecting", proto.CodeTokenExpired, true, StateReconnecting, false},
 	}
@@ -224,6 +226,44 @@ func TestCloseFrameCodeWins(t *testing.T) {
 	h.poll()
 	if h.state() != StateDisconnected {
 		t.Fatalf("state %s, want disconnected after a terminal close frame", h.state())
+	}
+}
+
+// TestBannedAtHello: a relay that refuses the hello with close{4004} (the
+// user is banned) stops the client: kicked with the code and the relay's
+// reason, disconnected, no retry scheduled and no second dial.
+func TestBannedAtHello(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.c.cfg.TokenRefresh = true
+	h.c.Start(h.now)
+	h.poll()
+	h.c.HandleOpen(h.now, h.c.Conn(), "tok")
+	h.poll()
+	h.lastWrite(proto.TypeHello)
+	h.events = nil
+	h.relay(proto.TypeClose, 0, &proto.Close{Code: proto.CodeBanned, Reason: "spam"})
+	h.c.HandleClosed(h.now, h.c.Conn(), proto.CodeBanned, "spam")
+	h.poll()
+	if h.state() != StateDisconnected {
+		t.Fatalf("state %s, want disconnected", h.state())
+	}
+	var kicked []Event
+	for _, e := range h.events {
+		if e.Kind == EventKicked {
+			kicked = append(kicked, e)
+		}
+	}
+	if len(kicked) != 1 || kicked[0].Code != proto.CodeBanned || kicked[0].Reason != "spam" {
+		t.Fatalf("kicked events %+v, want one with 4004 and the reason", kicked)
+	}
+	if d, ok := h.c.NextDeadline(); ok {
+		h.now = d
+		h.c.HandleTimeout(h.now)
+		h.poll()
+	}
+	if len(h.dials) != 1 {
+		t.Fatalf("dials %v, want no second dial after a ban", h.dials)
 	}
 }
 

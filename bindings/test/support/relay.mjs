@@ -39,8 +39,9 @@ export function edgeTarget() {
 }
 
 export class Relay {
-  constructor({ static: staticDir, extra = [] } = {}) {
+  constructor({ static: staticDir, extra = [], bin } = {}) {
     this.staticDir = staticDir;
+    this.bin = bin; // a relay binary of its own (benchmarks comparing two relays); default relayBin()
     this.extra = extra;
     this.data = mkdtempSync(join(tmpdir(), 'parley-relay-data-'));
     this.proc = null;
@@ -52,7 +53,7 @@ export class Relay {
     if (edgeTarget()) return this.startEdge();
     const args = ['serve', '--addr', `127.0.0.1:${this.port}`, '--data', this.data, '--secret', SECRET, '--log-level', 'warn', ...this.extra];
     if (this.staticDir) args.push('--static', this.staticDir, '--dev-tokens');
-    this.proc = spawn(relayBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(this.bin ?? relayBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (d) => { this.log += d; });
     this.proc.stderr.on('data', (d) => { this.log += d; });
     const deadline = Date.now() + 15000;

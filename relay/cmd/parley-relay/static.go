@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -10,6 +13,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 )
 
 // staticFiles serves a built web app from a folder (--static) and nothing
@@ -25,11 +30,30 @@ import (
 //     Content-Encoding and the type of name; every answer varies on
 //     Accept-Encoding;
 //   - caching: files under assets/ carry a content hash in their names (the
-//     bundler's output), so they are immutable for a year; everything else
-//     (index.html, the service worker) is revalidated on every load.
+//     bundler's output), so they are immutable for a year. So is a file
+//     asked for with ?v= and at least 16 hex digits that begin its
+//     SHA-256 (the SDK's ESM build names its parley.wasm so): the URL
+//     changes with the content, so a reload need not ask again.
+//     Everything else (index.html, the service worker, a ?v= that does not
+//     match) is revalidated on every load.
 type staticFiles struct {
 	root string // absolute, symlinks resolved
+
+	mu     sync.Mutex
+	hashes map[hashKey]string // SHA-256 in hex of the files ?v= named
 }
+
+// hashKey is a file as it was when hashed: a file replaced in place gets
+// a new key.
+type hashKey struct {
+	name string
+	size int64
+	mod  time.Time
+}
+
+// minVersionDigits is the shortest ?v= taken as a content address: 64
+// bits of SHA-256.
+const minVersionDigits = 16
 
 // newStaticFiles checks dir and returns its handler.
 func newStaticFiles(dir string) (*staticFiles, error) {
@@ -44,7 +68,7 @@ func newStaticFiles(dir string) (*staticFiles, error) {
 	if st, err := os.Stat(real); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("--static %s: not a directory", dir)
 	}
-	return &staticFiles{root: real}, nil
+	return &staticFiles{root: real, hashes: map[hashKey]string{}}, nil
 }
 
 // checkDataOutsideStatic refuses a data dir inside (or equal to) the static
@@ -127,7 +151,7 @@ func (s *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", contentType(name))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Add("Vary", "Accept-Encoding")
-	if strings.HasPrefix(name, "/assets/") {
+	if strings.HasPrefix(name, "/assets/") || s.addressed(name, st, file, r.URL.Query().Get("v")) {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		h.Set("Cache-Control", "no-cache")
@@ -152,6 +176,37 @@ func (s *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer file.Close()
 	http.ServeContent(w, r, name, st.ModTime(), file)
+}
+
+// addressed reports whether v (a request's ?v=) is a content address of
+// the file f, opened at name: at least minVersionDigits hex digits that
+// begin the SHA-256 of its bytes. A file is hashed once per size and
+// modification time; f is left at its start.
+func (s *staticFiles) addressed(name string, st os.FileInfo, f *os.File, v string) bool {
+	if len(v) < minVersionDigits || len(v) > 2*sha256.Size {
+		return false
+	}
+	key := hashKey{name, st.Size(), st.ModTime()}
+	s.mu.Lock()
+	sum, ok := s.hashes[key]
+	s.mu.Unlock()
+	if !ok {
+		d := sha256.New()
+		_, err := io.Copy(d, f)
+		if _, serr := f.Seek(0, io.SeekStart); err != nil || serr != nil {
+			return false
+		}
+		sum = hex.EncodeToString(d.Sum(nil))
+		s.mu.Lock()
+		for k := range s.hashes {
+			if k.name == name { // an older version of the file
+				delete(s.hashes, k)
+			}
+		}
+		s.hashes[key] = sum
+		s.mu.Unlock()
+	}
+	return strings.HasPrefix(sum, strings.ToLower(v))
 }
 
 // open opens the file at URL path name if its real path is inside the root.

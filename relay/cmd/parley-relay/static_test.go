@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // staticTree builds a web app folder with what an attacker would go for
@@ -134,6 +137,59 @@ func TestStaticServesPrecompressedWasm(t *testing.T) {
 	// The compressed copies are not a way around the rules either.
 	if rec := get(t, h, "/.env.br", "Accept-Encoding", "br"); rec.Code != http.StatusNotFound {
 		t.Errorf("GET /.env.br: %d", rec.Code)
+	}
+}
+
+func TestStaticContentAddressedIsImmutable(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	file := filepath.Join(root, "parley.wasm")
+	write := func(body string, mod time.Time) string {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(file, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(body))
+		return hex.EncodeToString(sum[:])
+	}
+	h, err := newStaticFiles(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := func(query string) (int, string, string) {
+		req := httptest.NewRequest(http.MethodGet, "http://relay/parley.wasm"+query, nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Header().Get("Cache-Control"), rec.Body.String()
+	}
+	const immutable = "public, max-age=31536000, immutable"
+	v1 := write("\x00asm version 1", time.Unix(1_700_000_000, 0))
+	for _, tc := range []struct {
+		query, want string
+	}{
+		{"", "no-cache"},
+		{"?v=" + v1[:16], immutable},
+		{"?v=" + strings.ToUpper(v1[:16]), immutable},
+		{"?v=" + v1, immutable},
+		{"?v=" + v1[:15], "no-cache"}, // too short to stand for the content
+		{"?v=0000000000000000", "no-cache"},
+		{"?v=" + v1[:16] + "&v=x", immutable},
+	} {
+		code, cc, body := cache(tc.query)
+		if code != http.StatusOK || cc != tc.want || body != "\x00asm version 1" {
+			t.Errorf("GET /parley.wasm%s: %d %q %q, want 200 %q", tc.query, code, cc, body, tc.want)
+		}
+	}
+	// The file replaced in place: the old address no longer holds.
+	v2 := write("\x00asm version 2", time.Unix(1_700_000_100, 0))
+	if _, cc, body := cache("?v=" + v1[:16]); cc != "no-cache" || body != "\x00asm version 2" {
+		t.Errorf("old address after the file changed: %q %q", cc, body)
+	}
+	if _, cc, _ := cache("?v=" + v2[:16]); cc != immutable {
+		t.Errorf("new address: %q", cc)
 	}
 }
 

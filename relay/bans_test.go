@@ -1,0 +1,165 @@
+//go:build !js
+
+package relay
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/proto"
+)
+
+// TestBan, on the memory store, SQLite and PostgreSQL, two relays on one
+// store and one bus: a ban made on one relay closes the user's sessions on
+// both (4004, the reason), leaves other users alone, refuses every later
+// hello of the user (any token, any device, on either relay, and on a relay
+// started afterwards) and counts the refusals; a renewal is refused too;
+// GET reads it back; lifting it lets a hello in again.
+func TestBan(t *testing.T) {
+	t.Parallel()
+	stores := map[string]func(t *testing.T) Store{
+		"memory": func(t *testing.T) Store { return NewMemoryStore() },
+		"sqlite": func(t *testing.T) Store {
+			s, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "NORMAL"})
+			ok(t, err)
+			return s
+		},
+		"postgres": func(t *testing.T) Store { return openPostgres(t, postgresDSN(t), PostgresOptions{MaxConns: 4}) },
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			store, bus := open(t), NewMemoryBus()
+			mod := func(o *Options) { o.Store, o.Bus, o.AdminSecret = store, bus, testAdminSecret }
+			r1, r2 := startRelay(t, mod), startRelay(t, mod)
+			a1, a2 := loginOn(t, r1, "alice", "laptop", "web"), loginOn(t, r2, "alice", "phone", "react-native")
+			bob := loginOn(t, r2, "bob", "phone", "react-native")
+
+			began := time.Now()
+			status, body := r1.admin("PUT", "/admin/v1/users/alice/ban", testAdminSecret, map[string]any{"reason": "spam"})
+			equal(t, status, http.StatusOK, "ban alice")
+			equal(t, [3]any{body["user"], body["banned"], body["until"]}, [3]any{"alice", true, nil}, "the ban, until lifted")
+			for _, c := range []*client{a1, a2} {
+				c.expectClose(proto.CodeBanned)
+				equal(t, c.closeFrame.Reason, "spam", "close reason")
+			}
+			if d := time.Since(began); d > time.Second {
+				t.Errorf("sessions closed %s after the ban, want within a second", d)
+			}
+			bob.quiet("bob's session stays")
+
+			hello := func(r *testRelay, token, device string) *client {
+				c := dial(t, r, true)
+				c.write(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: token, DeviceID: device}})
+				return c
+			}
+			// A token minted after the ban, another device, either relay.
+			fresh, err := MintToken(testSecret, "alice", time.Hour, time.Now().Add(time.Second))
+			ok(t, err)
+			for _, r := range []*testRelay{r1, r2} {
+				c := hello(r, fresh, "tablet")
+				c.expectClose(proto.CodeBanned)
+				equal(t, c.closeFrame.Reason, "spam", "refused hello's reason")
+			}
+			equal(t, r1.srv.metrics.banned.Load()+r2.srv.metrics.banned.Load(), uint64(2), "hellos refused for a ban")
+			_, page := r2.get("/metrics")
+			if !strings.Contains(page, "parley_hello_banned_total 1") {
+				t.Errorf("/metrics does not count the refused hello:\n%s", page)
+			}
+
+			status, body = r2.admin("GET", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+			equal(t, status, http.StatusOK, "read the ban")
+			equal(t, [3]any{body["banned"], body["reason"], body["at"] != nil}, [3]any{true, "spam", true}, "read on the other relay")
+			status, body = r2.admin("GET", "/admin/v1/users/bob/ban", testAdminSecret, nil)
+			equal(t, [2]any{status, body}, [2]any{http.StatusOK, map[string]any{"user": "bob", "banned": false}}, "bob is not banned")
+
+			// Kept in the store: a relay started afterwards refuses too.
+			r3 := startRelay(t, mod)
+			hello(r3, fresh, "desk").expectClose(proto.CodeBanned)
+
+			status, body = r2.admin("DELETE", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+			equal(t, [2]any{status, body}, [2]any{http.StatusOK, map[string]any{"user": "alice", "banned": false}}, "lift the ban")
+			a3 := loginOn(t, r1, "alice", "tablet", "web")
+			a3.quiet("alice signs in again")
+			status, _ = r1.admin("DELETE", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+			equal(t, status, http.StatusOK, "lifting no ban")
+			status, body = r1.admin("GET", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+			equal(t, [2]any{status, body["banned"]}, [2]any{http.StatusOK, false}, "lifted")
+		})
+	}
+}
+
+// TestBanEnds: a ban with an end refuses hellos until then, by the relay's
+// clock, and not after, with nothing to sweep it; a later ban replaces an
+// earlier one; without a reason the close says until when; a renewal of a
+// session still open while its user is banned is refused.
+func TestBanEnds(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, withAdmin)
+	until := time.Now().Unix() + 2
+	status, body := r.admin("PUT", "/admin/v1/users/alice/ban", testAdminSecret, map[string]any{"until": until, "reason": "cooling off"})
+	equal(t, status, http.StatusOK, "ban alice for a while")
+	equal(t, body["until"], any(float64(until)), "until")
+	status, _ = r.admin("PUT", "/admin/v1/users/alice/ban", testAdminSecret, map[string]any{"until": until})
+	equal(t, status, http.StatusOK, "again, without a reason: replaces it")
+	c := dial(t, r, true)
+	c.write(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: r.token("alice"), DeviceID: "d"}})
+	c.expectClose(proto.CodeBanned)
+	equal(t, c.closeFrame.Reason, "banned until "+time.Unix(until, 0).UTC().Format(time.RFC3339), "reason of a ban without one")
+
+	// A session that stayed open (its close lost on the bus, say) cannot
+	// renew while the ban holds.
+	ok(t, r.srv.store.(Banner).LiftBan(context.Background(), "alice"))
+	open := loginOn(t, r, "alice", "phone", "web")
+	ok(t, r.srv.store.(Banner).SetBan(context.Background(), "alice", Ban{At: time.Now().Unix(), Until: until}))
+	equal(t, errCode(t, open.call(proto.TypeRenew, &proto.Renew{Token: r.token("alice")})), proto.CodeRenewRefused, "renewal while banned")
+
+	for time.Now().Unix() < until {
+		time.Sleep(100 * time.Millisecond)
+	}
+	status, body = r.admin("GET", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+	equal(t, [2]any{status, body["banned"]}, [2]any{http.StatusOK, false}, "an ended ban reads as none")
+	loginOn(t, r, "alice", "laptop", "web").quiet("signs in once the ban ended")
+}
+
+// TestBanRefused: bad input to the ban routes is refused with its code and
+// bans nobody.
+func TestBanRefused(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, withAdmin)
+	alice := loginOn(t, r, "alice", "laptop", "web")
+	now := time.Now().Unix()
+	bad := []struct {
+		what, method, user string
+		body               any
+	}{
+		{"a bad user id", "PUT", "a%20b", map[string]any{}},
+		{"system", "PUT", "system", map[string]any{}},
+		{"system's ban read", "GET", "system", nil},
+		{"system's ban lifted", "DELETE", "system", nil},
+		{"a bad user id read", "GET", "a%20b", nil},
+		{"a bad user id lifted", "DELETE", "a%20b", nil},
+		{"an unknown field", "PUT", "alice", map[string]any{"reason": "x", "forever": true}},
+		{"until in the past", "PUT", "alice", map[string]any{"until": now - 10}},
+		{"until now", "PUT", "alice", map[string]any{"until": now}},
+		{"until negative", "PUT", "alice", map[string]any{"until": -1}},
+		{"until in milliseconds", "PUT", "alice", map[string]any{"until": time.Now().Add(time.Hour).UnixMilli()}},
+		{"until not an integer", "PUT", "alice", map[string]any{"until": "tomorrow"}},
+		{"a reason above 256 bytes", "PUT", "alice", map[string]any{"reason": strings.Repeat("é", 129)}},
+	}
+	for _, c := range bad {
+		status, e := r.admin(c.method, "/admin/v1/users/"+c.user+"/ban", testAdminSecret, c.body)
+		equal(t, status, http.StatusBadRequest, c.what)
+		equal(t, e["code"], any(float64(proto.CodeBadRequest)), c.what+": code")
+	}
+	alice.quiet("nothing from refused calls")
+	status, body := r.admin("GET", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+	equal(t, [2]any{status, body["banned"]}, [2]any{http.StatusOK, false}, "alice not banned")
+	status, _ = r.admin("PUT", "/admin/v1/users/alice/ban", testAdminSecret, map[string]any{"reason": strings.Repeat("é", 128)})
+	equal(t, status, http.StatusOK, "a reason of 256 bytes")
+	alice.expectClose(proto.CodeBanned)
+	equal(t, alice.closeFrame.Reason, strings.Repeat("é", 128), "the whole reason in the Close frame")
+}

@@ -1,0 +1,49 @@
+package relay
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// testStoreBans is part of the store conformance suite: a ban is kept per
+// user with its end and reason, a new one replaces the old, lifting removes
+// it (and lifting none is no error), and an ended ban is still read back:
+// whether it holds is the relay's decision, by its clock.
+func testStoreBans(t *testing.T, open func(t *testing.T) Store) {
+	t.Run("bans", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		bn, isBanner := open(t).(Banner)
+		if !isBanner {
+			t.Fatal("the store keeps no bans")
+		}
+		_, found, err := bn.BanOf(ctx, "alice")
+		ok(t, err)
+		equal(t, found, false, "no ban yet")
+		ok(t, bn.LiftBan(ctx, "alice")) // lifting none
+
+		ok(t, bn.SetBan(ctx, "alice", Ban{At: 100, Reason: "spam, 広告"}))
+		b, found, err := bn.BanOf(ctx, "alice")
+		ok(t, err)
+		equal(t, [2]any{found, b}, [2]any{true, Ban{At: 100, Reason: "spam, 広告"}}, "alice's ban, until lifted")
+		_, found, err = bn.BanOf(ctx, "bob")
+		ok(t, err)
+		equal(t, found, false, "bob untouched")
+
+		ok(t, bn.SetBan(ctx, "alice", Ban{At: 200, Until: 300}))
+		b, found, err = bn.BanOf(ctx, "alice")
+		ok(t, err)
+		equal(t, [2]any{found, b}, [2]any{true, Ban{At: 200, Until: 300}}, "replaced, reason and all")
+		equal(t, [2]bool{b.Holds(time.Unix(299, 0)), b.Holds(time.Unix(300, 0))}, [2]bool{true, false}, "holds until 300")
+
+		ok(t, bn.SetBan(ctx, "alice.b@c", Ban{At: 1}))
+		ok(t, bn.LiftBan(ctx, "alice"))
+		_, found, err = bn.BanOf(ctx, "alice")
+		ok(t, err)
+		equal(t, found, false, "lifted")
+		_, found, err = bn.BanOf(ctx, "alice.b@c")
+		ok(t, err)
+		equal(t, found, true, "another user's ban stays")
+	})
+}
