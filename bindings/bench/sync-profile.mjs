@@ -1,0 +1,95 @@
+// A CPU profile of one offline sync of 10,000 messages into IndexedDB in
+// headless Chromium (the sync of ab.mjs): where the renderer's main thread
+// spends the sync, by self time per function, with its idle time.
+//
+//   node bindings/bench/sync-profile.mjs [dist] [out.cpuprofile]
+//
+// dist defaults to bindings/dist. Prints the sync's wall time and the top
+// functions by self time (PROFILE_TOP, default 40); the whole profile is
+// written to out.cpuprofile when given (Chrome DevTools opens it).
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Relay } from '../test/support/relay.mjs';
+import { launch } from '../test/support/browser.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = process.argv[2] || join(here, '..', 'dist');
+const outFile = process.argv[3];
+const TOP = Number(process.env.PROFILE_TOP || 40);
+
+const site = mkdtempSync(join(tmpdir(), 'parley-profile-'));
+cpSync(dist, site, { recursive: true });
+cpSync(join(here, '..', 'test', 'browser', 'harness.html'), join(site, 'harness.html'));
+const relay = await new Relay({ static: site, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
+const browser = await launch();
+try {
+  const open = async (ctx) => {
+    const p = await ctx.newPage();
+    await p.goto(`${relay.http}/harness.html`);
+    await p.waitForFunction(() => window.parleyReady === true);
+    return p;
+  };
+  const seed = await browser.newContext();
+  await (await open(seed)).evaluate(async () => {
+    await P.start('syncalice', { storage: 'memory' });
+    await P.client.connect();
+    const c = P.client.p2p('syncbob');
+    for (let k = 0; k < 10; k++) await Promise.all(Array.from({ length: 1000 }, (_, i) => P.client.sendText(c, `message ${k * 1000 + i}`)));
+    await P.client.close();
+  });
+  await seed.close();
+  const ctx = await browser.newContext();
+  const p = await open(ctx);
+  await p.evaluate(async () => {
+    await P.start('syncbob', { copyEvents: false });
+    // What the page sends on its WebSocket during the sync, and the time in send().
+    const ws = { frames: 0, bytes: 0, ms: 0, each: [] };
+    window.__ws = ws;
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (d) {
+      const t = performance.now();
+      try {
+        return send.call(this, d);
+      } finally {
+        ws.ms += performance.now() - t;
+        ws.each.push(Math.round((performance.now() - t) * 10) / 10);
+        ws.frames++;
+        ws.bytes += d.byteLength ?? d.length ?? 0;
+      }
+    };
+  });
+  const cdp = await ctx.newCDPSession(p);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+  await cdp.send('Profiler.start');
+  const r = await p.evaluate(async () => {
+    const t0 = performance.now();
+    await P.client.connect();
+    await P.client.waitSynced();
+    const ms = performance.now() - t0;
+    return { ms, n: await P.storedMessages(), ws: window.__ws };
+  });
+  const { profile } = await cdp.send('Profiler.stop');
+  if (r.n !== 10000) throw new Error(`synced ${r.n} messages into IndexedDB`);
+  if (outFile) writeFileSync(outFile, JSON.stringify(profile));
+  // Self time per node from the samples and their time deltas.
+  const self = new Map();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] / 1000;
+    total += dt;
+    const f = byId.get(id).callFrame;
+    const key = f.functionName || `(anonymous ${f.url.split('/').pop()}:${f.lineNumber})`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+  });
+  console.log(JSON.stringify({ syncMs: Math.round(r.ms), profiledMs: Math.round(total), webSocketSends: r.ws.frames, webSocketBytes: r.ws.bytes, webSocketSendMs: Math.round(r.ws.ms), eachSendMs: r.ws.each }));
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {
+    console.log(`${v.toFixed(1).padStart(8)} ms ${((100 * v) / total).toFixed(1).padStart(5)} %  ${k}`);
+  }
+} finally {
+  await browser.close();
+  await relay.stop();
+}
