@@ -20,76 +20,61 @@ import (
 // GET reads it back; lifting it lets a hello in again.
 func TestBan(t *testing.T) {
 	t.Parallel()
-	stores := map[string]func(t *testing.T) Store{
-		"memory": func(t *testing.T) Store { return NewMemoryStore() },
-		"sqlite": func(t *testing.T) Store {
-			s, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "NORMAL"})
-			ok(t, err)
-			return s
-		},
-		"postgres": func(t *testing.T) Store { return openPostgres(t, postgresDSN(t), PostgresOptions{MaxConns: 4}) },
-	}
-	for name, open := range stores {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			store, bus := open(t), NewMemoryBus()
-			mod := func(o *Options) { o.Store, o.Bus, o.AdminSecret = store, bus, testAdminSecret }
-			r1, r2 := startRelay(t, mod), startRelay(t, mod)
-			a1, a2 := loginOn(t, r1, "alice", "laptop", "web"), loginOn(t, r2, "alice", "phone", "react-native")
-			bob := loginOn(t, r2, "bob", "phone", "react-native")
+	onTwoRelays(t, func(t *testing.T, mod func(*Options), r1, r2 *testRelay) {
+		a1, a2 := loginOn(t, r1, "alice", "laptop", "web"), loginOn(t, r2, "alice", "phone", "react-native")
+		bob := loginOn(t, r2, "bob", "phone", "react-native")
 
-			began := time.Now()
-			status, body := r1.admin("PUT", "/admin/v1/users/alice/ban", testAdminSecret, map[string]any{"reason": "spam"})
-			equal(t, status, http.StatusOK, "ban alice")
-			equal(t, [3]any{body["user"], body["banned"], body["until"]}, [3]any{"alice", true, nil}, "the ban, until lifted")
-			for _, c := range []*client{a1, a2} {
-				c.expectClose(proto.CodeBanned)
-				equal(t, c.closeFrame.Reason, "spam", "close reason")
-			}
-			if d := time.Since(began); d > time.Second {
-				t.Errorf("sessions closed %s after the ban, want within a second", d)
-			}
-			bob.quiet("bob's session stays")
+		began := time.Now()
+		status, body := r1.admin("PUT", "/admin/v1/users/alice/ban", testAdminSecret, map[string]any{"reason": "spam"})
+		equal(t, status, http.StatusOK, "ban alice")
+		equal(t, [3]any{body["user"], body["banned"], body["until"]}, [3]any{"alice", true, nil}, "the ban, until lifted")
+		for _, c := range []*client{a1, a2} {
+			c.expectClose(proto.CodeBanned)
+			equal(t, c.closeFrame.Reason, "spam", "close reason")
+		}
+		if d := time.Since(began); d > time.Second {
+			t.Errorf("sessions closed %s after the ban, want within a second", d)
+		}
+		bob.quiet("bob's session stays")
 
-			hello := func(r *testRelay, token, device string) *client {
-				c := dial(t, r, true)
-				c.write(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: token, DeviceID: device}})
-				return c
-			}
-			// A token minted after the ban, another device, either relay.
-			fresh, err := MintToken(testSecret, "alice", time.Hour, time.Now().Add(time.Second))
-			ok(t, err)
-			for _, r := range []*testRelay{r1, r2} {
-				c := hello(r, fresh, "tablet")
-				c.expectClose(proto.CodeBanned)
-				equal(t, c.closeFrame.Reason, "spam", "refused hello's reason")
-			}
-			equal(t, r1.srv.metrics.banned.Load()+r2.srv.metrics.banned.Load(), uint64(2), "hellos refused for a ban")
-			_, page := r2.get("/metrics")
-			if !strings.Contains(page, "parley_hello_banned_total 1") {
-				t.Errorf("/metrics does not count the refused hello:\n%s", page)
-			}
+		hello := func(r *testRelay, token, device string) *client {
+			c := dial(t, r, true)
+			c.write(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: token, DeviceID: device}})
+			return c
+		}
+		// A token minted after the ban, another device, either relay.
+		fresh, err := MintToken(testSecret, "alice", time.Hour, time.Now().Add(time.Second))
+		ok(t, err)
+		for _, r := range []*testRelay{r1, r2} {
+			c := hello(r, fresh, "tablet")
+			c.expectClose(proto.CodeBanned)
+			equal(t, c.closeFrame.Reason, "spam", "refused hello's reason")
+		}
+		equal(t, r1.srv.metrics.banned.Load()+r2.srv.metrics.banned.Load(), uint64(2), "hellos refused for a ban")
+		_, page := r2.get("/metrics")
+		if !strings.Contains(page, "parley_hello_banned_total 1") {
+			t.Errorf("/metrics does not count the refused hello:\n%s", page)
+		}
 
-			status, body = r2.admin("GET", "/admin/v1/users/alice/ban", testAdminSecret, nil)
-			equal(t, status, http.StatusOK, "read the ban")
-			equal(t, [3]any{body["banned"], body["reason"], body["at"] != nil}, [3]any{true, "spam", true}, "read on the other relay")
-			status, body = r2.admin("GET", "/admin/v1/users/bob/ban", testAdminSecret, nil)
-			equal(t, [2]any{status, body}, [2]any{http.StatusOK, map[string]any{"user": "bob", "banned": false}}, "bob is not banned")
+		status, body = r2.admin("GET", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+		equal(t, status, http.StatusOK, "read the ban")
+		equal(t, [3]any{body["banned"], body["reason"], body["at"] != nil}, [3]any{true, "spam", true}, "read on the other relay")
+		status, body = r2.admin("GET", "/admin/v1/users/bob/ban", testAdminSecret, nil)
+		equal(t, [2]any{status, body}, [2]any{http.StatusOK, map[string]any{"user": "bob", "banned": false}}, "bob is not banned")
 
-			// Kept in the store: a relay started afterwards refuses too.
-			r3 := startRelay(t, mod)
-			hello(r3, fresh, "desk").expectClose(proto.CodeBanned)
+		// Kept in the store: a relay started afterwards refuses too.
+		r3 := startRelay(t, mod)
+		hello(r3, fresh, "desk").expectClose(proto.CodeBanned)
 
-			status, body = r2.admin("DELETE", "/admin/v1/users/alice/ban", testAdminSecret, nil)
-			equal(t, [2]any{status, body}, [2]any{http.StatusOK, map[string]any{"user": "alice", "banned": false}}, "lift the ban")
-			a3 := loginOn(t, r1, "alice", "tablet", "web")
-			a3.quiet("alice signs in again")
-			status, _ = r1.admin("DELETE", "/admin/v1/users/alice/ban", testAdminSecret, nil)
-			equal(t, status, http.StatusOK, "lifting no ban")
-			status, body = r1.admin("GET", "/admin/v1/users/alice/ban", testAdminSecret, nil)
-			equal(t, [2]any{status, body["banned"]}, [2]any{http.StatusOK, false}, "lifted")
-		})
-	}
+		status, body = r2.admin("DELETE", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+		equal(t, [2]any{status, body}, [2]any{http.StatusOK, map[string]any{"user": "alice", "banned": false}}, "lift the ban")
+		a3 := loginOn(t, r1, "alice", "tablet", "web")
+		a3.quiet("alice signs in again")
+		status, _ = r1.admin("DELETE", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+		equal(t, status, http.StatusOK, "lifting no ban")
+		status, body = r1.admin("GET", "/admin/v1/users/alice/ban", testAdminSecret, nil)
+		equal(t, [2]any{status, body["banned"]}, [2]any{http.StatusOK, false}, "lifted")
+	})
 }
 
 // TestBanEnds: a ban with an end refuses hellos until then, by the relay's

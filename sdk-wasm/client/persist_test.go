@@ -41,9 +41,29 @@ func (s *slowStore) Apply(b *core.Batch) error {
 }
 
 // has reports whether the store holds message seq of conv.
-func (s *slowStore) has(conv string, seq uint64) bool {
-	ms, _ := s.MemoryStore.Messages(conv, seq+1, 1)
+func (s *slowStore) has(conv string, seq uint64) bool { return holds(s.MemoryStore, conv, seq) }
+
+// holds reports whether s holds message seq of conv.
+func holds(s *MemoryStore, conv string, seq uint64) bool {
+	ms, _ := s.Messages(conv, seq+1, 1)
 	return len(ms) == 1 && ms[0].Seq == seq
+}
+
+// bobSends has bob send n texts ("m1" … "mn") to alice, each acked, and
+// returns their conversation: the history an alice device then syncs.
+func bobSends(ctx context.Context, t *testing.T, url string, n int) string {
+	t.Helper()
+	bob := open(t, url, "bob", "b1", nil)
+	if err := bob.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conv := bob.P2P("alice")
+	for i := 1; i <= n; i++ {
+		if _, err := bob.SendText(ctx, conv, fmt.Sprintf("m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conv
 }
 
 // A device that was offline syncs many pages while each store write is
@@ -56,17 +76,8 @@ func TestSyncAnnouncesOnlyWhatIsStored(t *testing.T) {
 	url, _ := startRelay(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	bob := open(t, url, "bob", "b1", nil)
-	if err := bob.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	conv := bob.P2P("alice")
 	const n = 240
-	for i := 1; i <= n; i++ {
-		if _, err := bob.SendText(ctx, conv, fmt.Sprintf("m%d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conv := bobSends(ctx, t, url, n)
 
 	store := &slowStore{MemoryStore: NewMemoryStore(), release: make(chan struct{}), free: make(chan struct{})}
 	alice, err := New(Options{URL: url, Token: tokenFor(t, "alice"), Store: store, Seed: 7,

@@ -110,10 +110,7 @@ func (s *heldStore) Close() error {
 	return nil
 }
 
-func (s *heldStore) has(conv string, seq uint64) bool {
-	ms, _ := s.MemoryStore.Messages(conv, seq+1, 1)
-	return len(ms) == 1 && ms[0].Seq == seq
-}
+func (s *heldStore) has(conv string, seq uint64) bool { return holds(s.MemoryStore, conv, seq) }
 
 // An offline device syncs many pages into a store that commits slowly,
 // while the client goes on: the next pages are requested, received and
@@ -126,17 +123,8 @@ func TestSyncGoesOnWhileWritesLand(t *testing.T) {
 	url, _ := startRelay(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	bob := open(t, url, "bob", "b1", nil)
-	if err := bob.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	conv := bob.P2P("alice")
 	const n = 200
-	for i := 1; i <= n; i++ {
-		if _, err := bob.SendText(ctx, conv, fmt.Sprintf("m%d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conv := bobSends(ctx, t, url, n)
 
 	store := newHeldStore()
 	var seqs []uint64  // announced, on the loop goroutine
