@@ -1,6 +1,7 @@
 // What a cold start cannot go below on this machine, measured the way
 // cold-phases.mjs measures the benchmark page (a reload, phases on the
-// page's clock, the same driver), interleaved with that page:
+// page's clock, the same driver, which starts each page once it sees it
+// ready: coldStart's driver option), interleaved with that page:
 //
 //   empty.html    a module script that only sets window.parleyReady: the
 //                 page's own load and the driver noticing it is ready
@@ -20,7 +21,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Relay } from '../test/support/relay.mjs';
 import { launch } from '../test/support/browser.mjs';
-import { notePhases, coldStart } from './cold-phases.mjs';
+import { notePhases, coldStart, seedColdCache } from './cold-phases.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const site = mkdtempSync(join(tmpdir(), 'parley-floor-'));
@@ -61,13 +62,7 @@ try {
     await p.goto(`${relay.http}/${name}`);
     await p.waitForFunction(() => window.parleyReady === true);
     if (name === 'harness.html') {
-      await p.evaluate(async () => {
-        await P.start('coldbob');
-        await P.client.connect();
-        await Promise.all(Array.from({ length: 50 }, (_, i) => P.client.sendText(P.client.p2p(`cold${i}`), `hello ${i}`)));
-        await P.client.waitSynced();
-        await P.client.close();
-      });
+      await seedColdCache(p);
     } else {
       await p.evaluate(() => P.start());
     }
@@ -79,7 +74,7 @@ try {
       const { p, runs } = pages[name];
       let ph;
       if (name === 'harness.html') {
-        const r = await coldStart(p);
+        const r = await coldStart(p, undefined, { driver: true }); // started like the two pages above
         if (r.n < 50) throw new Error(`listed ${r.n} conversations`);
         ph = r.phases;
       } else {

@@ -36,6 +36,21 @@ export async function addBundledPage(site) {
   writeFileSync(join(site, 'bundle.html'), bundled);
 }
 
+/**
+ * seedColdCache has the page (harness.html) start the client as coldbob,
+ * send 50 one-to-one messages and keep them in its IndexedDB cache: the
+ * conversations a cold start then lists.
+ */
+export async function seedColdCache(page) {
+  await page.evaluate(async () => {
+    await P.start('coldbob');
+    await P.client.connect();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => P.client.sendText(P.client.p2p(`cold${i}`), `hello ${i}`)));
+    await P.client.waitSynced();
+    await P.client.close();
+  });
+}
+
 /** The init script: marks on the page's clock, in window.__phases. */
 export function notePhases() {
   const ph = (window.__phases = {});
@@ -137,13 +152,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const p = await ctx.newPage();
     await p.goto(`${relay.http}/harness.html`);
     await p.waitForFunction(() => window.parleyReady === true);
-    await p.evaluate(async () => {
-      await P.start('coldbob');
-      await P.client.connect();
-      await Promise.all(Array.from({ length: 50 }, (_, i) => P.client.sendText(P.client.p2p(`cold${i}`), `hello ${i}`)));
-      await P.client.waitSynced();
-      await P.client.close();
-    });
+    await seedColdCache(p);
     for (let i = 0; i < Number(process.env.RUNS || 5); i++) {
       for (const page of i % 2 ? ['bundle.html', 'harness.html'] : ['harness.html', 'bundle.html']) {
         const r = await coldStart(p, `${relay.http}/${page}`);

@@ -13,7 +13,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Relay } from '../test/support/relay.mjs';
 import { launch } from '../test/support/browser.mjs';
-import { notePhases, coldStart } from './cold-phases.mjs';
+import { notePhases, coldStart, seedColdCache } from './cold-phases.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = process.argv[2] || join(here, '..', 'dist');
@@ -29,13 +29,7 @@ try {
   const p = await ctx.newPage();
   await p.goto(`${relay.http}/harness.html`);
   await p.waitForFunction(() => window.parleyReady === true);
-  await p.evaluate(async () => {
-    await P.start('coldbob');
-    await P.client.connect();
-    await Promise.all(Array.from({ length: 50 }, (_, i) => P.client.sendText(P.client.p2p(`cold${i}`), `hello ${i}`)));
-    await P.client.waitSynced();
-    await P.client.close();
-  });
+  await seedColdCache(p);
   for (let i = 0; i < Number(process.env.WARM || 2); i++) await coldStart(p);
   await browser.startTracing(p, {
     path: out,
