@@ -96,8 +96,8 @@ export function notePhases() {
  * as an application does when it loads. With { driver: true } the driver
  * first waits until it sees the page ready and then asks it to start the
  * client: the measure of earlier reports, which also counts the driver's
- * polling and its round trip into the page (60–130 ms under Playwright on
- * this 2-CPU host).
+ * polling and its round trip into the page (under Playwright on this 2-CPU
+ * host, 60–130 ms when it was loaded, a few ms when idle).
  */
 export async function coldStart(page, url, { driver = false } = {}) {
   const target = new URL(url ?? page.url());
