@@ -257,6 +257,68 @@ for (const opened of [false, true]) {
   });
 }
 
+// A page sending and receiving many messages a second: batches that come
+// while a write is in flight are merged and committed together, and the
+// cache ends as if each had been applied on its own. The reference applies
+// the same seeded batches one at a time, each awaited, on another database.
+test('batches queued behind a write in flight commit together and land as if applied one by one', async () => {
+  let seed = 7;
+  const rnd = (n) => { // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) % n;
+  };
+  const ids = ['p:alice:bob', 'p:alice:carol', 'g:crew'];
+  const batches = [];
+  for (let i = 0; i < 120; i++) {
+    const b = {};
+    const id = ids[rnd(3)];
+    const seq = 1 + rnd(150);
+    if (rnd(2)) b.messages = [msg(id, seq, { text: `t${i}` })];
+    if (rnd(3) === 0) {
+      const over = { lastSeq: seq, readSeq: rnd(seq + 1), version: rnd(4), name: `n${i}` };
+      b.conversations = [id.startsWith('g:') ? conv(id, { type: 'group', members: ['alice', 'bob', 'carol'], ...over }) : conv(id, over)];
+    }
+    if (rnd(3) === 0) b.outboxPut = [pending(`o${rnd(6)}`, i + 1)];
+    if (rnd(4) === 0) b.outboxDelete = [`o${rnd(6)}`];
+    if (rnd(5) === 0) b.meta = meta({ syncCursor: rnd(100), nextOrder: i + 2 });
+    batches.push(b);
+  }
+  assert.ok(batches.filter((b) => b.messages).length > 40, 'the batches write messages');
+  const ref = indexedDBStorage({ name: freshName() });
+  for (const b of batches) await ref.apply(b);
+
+  const proto = globalThis.IDBDatabase.prototype;
+  const transaction = proto.transaction;
+  let readwrite = 0;
+  proto.transaction = function (stores, mode, ...rest) {
+    if (mode === 'readwrite') readwrite++;
+    return transaction.call(this, stores, mode, ...rest);
+  };
+  const s = indexedDBStorage({ name: freshName() });
+  try {
+    await s.load();
+    await Promise.all(batches.map((b) => s.apply(b)));
+  } finally {
+    proto.transaction = transaction;
+  }
+  assert.ok(readwrite <= 2, `${readwrite} readwrite transactions for ${batches.length} batches applied together`);
+  const [got, want] = [await load(s), await load(ref)];
+  assert.deepEqual(got.meta, want.meta);
+  assert.deepEqual(got.outbox, want.outbox);
+  const byId = (cs) => [...cs].sort((x, y) => x.id.localeCompare(y.id));
+  assert.deepEqual(byId(got.conversations), byId(want.conversations));
+  for (const id of ids) {
+    const page = await ref.messages(id, 0, 200);
+    assert.ok(page.length > 5, `${id}: the reference holds ${page.length} messages`);
+    assert.deepEqual(await s.messages(id, 0, 200), page, id);
+  }
+  for (const text of ['t1', 't5', 't77', 't119']) assert.deepEqual(await s.search({ text, limit: 50 }), await ref.search({ text, limit: 50 }), text);
+  await s.close();
+  await ref.close();
+});
+
 test('a batch is atomic: one bad write and none of it lands', async () => {
   const s = indexedDBStorage({ name: freshName() });
   const id = 'p:alice:bob';

@@ -236,9 +236,77 @@ class IndexedDBStorage implements StorageAdapter {
     return snap;
   }
 
-  async apply(b: StorageBatch): Promise<void> {
-    const open = this.#ready();
-    const db = open instanceof Promise ? await open : open;
+  /**
+   * apply writes b in one transaction. A batch that comes while another
+   * write is in flight waits for it, and everything that queued meanwhile
+   * then goes out together, merged into as few transactions as
+   * mergeBatches allows: a page sending or receiving many messages a second
+   * commits a handful of transactions instead of one per message (each is a
+   * commit of its own in the browser). Reads made while batches wait are
+   * held until those batches have their transactions, so a read still
+   * finds every batch applied before it.
+   */
+  apply(b: StorageBatch): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ b, resolve, reject });
+      if (this.#writing) this.#holdReads();
+      else void this.#flush();
+    });
+  }
+
+  #queue: { b: StorageBatch; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #writing = false;
+  #readsHeld: Promise<void> | null = null;
+  #releaseReadsNow: (() => void) | null = null;
+
+  #holdReads(): void {
+    if (!this.#readsHeld) this.#readsHeld = new Promise((r) => (this.#releaseReadsNow = r));
+  }
+
+  #releaseReads(): void {
+    this.#releaseReadsNow?.();
+    this.#releaseReadsNow = null;
+    this.#readsHeld = null;
+  }
+
+  /** #flush writes the queue, and what queues while it is written, in order. */
+  async #flush(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0) {
+        let db: IDBDatabase;
+        try {
+          const open = this.#ready();
+          db = open instanceof Promise ? await open : open;
+        } catch (e) {
+          for (const q of this.#queue.splice(0)) q.reject(e);
+          break;
+        }
+        const groups = groupBatches(this.#queue.splice(0));
+        // Created now, in order, before any read held behind them.
+        const landed = groups.map((g) => {
+          let finished: Promise<void>;
+          try {
+            finished = this.#transact(db, g.batch);
+          } catch (e) {
+            finished = Promise.reject(e);
+          }
+          return finished.then(
+            () => g.waiting.forEach((q) => q.resolve()),
+            (e) => g.waiting.forEach((q) => q.reject(e)),
+          );
+        });
+        this.#releaseReads();
+        await Promise.all(landed);
+      }
+    } finally {
+      this.#writing = false;
+      this.#releaseReads();
+    }
+  }
+
+  /** #transact writes b in a transaction it creates now; the promise settles when it has committed. */
+  #transact(db: IDBDatabase, b: StorageBatch): Promise<void> {
     const tx = db.transaction(ALL, 'readwrite');
     const finished = done(tx);
     try {
@@ -281,10 +349,11 @@ class IndexedDBStorage implements StorageAdapter {
       finished.catch(() => {});
       throw e;
     }
-    await finished;
+    return finished;
   }
 
   async messages(conv: string, before: number, limit: number): Promise<StoredMessage[]> {
+    if (this.#readsHeld) await this.#readsHeld;
     const open = this.#ready();
     const db = open instanceof Promise ? await open : open;
     const tx = db.transaction(MESSAGE_BLOCKS, 'readonly');
@@ -302,6 +371,7 @@ class IndexedDBStorage implements StorageAdapter {
   }
 
   async search(q: StorageSearchQuery): Promise<StoredMessage[]> {
+    if (this.#readsHeld) await this.#readsHeld;
     const open = this.#ready();
     const db = open instanceof Promise ? await open : open;
     const KeyRange = this.#keyRange();
@@ -375,4 +445,63 @@ function done(tx: IDBTransaction): Promise<void> {
     tx.oncomplete = () => resolve();
     tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
   });
+}
+
+/** A run of queued batches written as one. */
+interface BatchGroup {
+  batch: StorageBatch;
+  waiting: { resolve: () => void; reject: (e: unknown) => void }[];
+}
+
+/**
+ * groupBatches merges consecutive queued batches into as few as writing
+ * them one by one allows: a reset starts a group of its own, and so does a
+ * meta of another epoch or user (mergeMeta would take it as given).
+ */
+function groupBatches(queue: { b: StorageBatch; resolve: () => void; reject: (e: unknown) => void }[]): BatchGroup[] {
+  const groups: BatchGroup[] = [];
+  for (const q of queue) {
+    const last = groups.at(-1);
+    const m = last?.batch.meta;
+    const other = q.b.meta && m && (m.epoch !== q.b.meta.epoch || m.userId !== q.b.meta.userId);
+    if (last && !q.b.reset && !other) {
+      last.batch = mergeBatches(last.batch, q.b);
+      last.waiting.push(q);
+    } else {
+      groups.push({ batch: q.b, waiting: [q] });
+    }
+  }
+  return groups;
+}
+
+/**
+ * mergeBatches is one batch that writes what a and then b write: the metas
+ * and each conversation merged as the store merges them, the messages in
+ * order (a later write of a seq replaces an earlier one), and the outbox's
+ * last word on each entry. b has no reset. @internal
+ */
+export function mergeBatches(a: StorageBatch, b: StorageBatch): StorageBatch {
+  const out: StorageBatch = {};
+  if (a.reset) out.reset = true;
+  const meta = a.meta && b.meta ? mergeMeta(a.meta, b.meta) : (b.meta ?? a.meta);
+  if (meta) out.meta = meta;
+  const convs = new Map<string, StoredConversation>();
+  for (const c of [...(a.conversations ?? []), ...(b.conversations ?? [])]) {
+    const old = convs.get(c.id);
+    convs.set(c.id, old ? mergeConversation(old, c) : c);
+  }
+  if (convs.size > 0) out.conversations = [...convs.values()];
+  const messages = [...(a.messages ?? []), ...(b.messages ?? [])];
+  if (messages.length > 0) out.messages = messages;
+  // A batch puts its entries, then deletes: the last of those, per entry, stands.
+  const outbox = new Map<string, OutboxEntry | null>();
+  for (const x of [a, b]) {
+    for (const e of x.outboxPut ?? []) outbox.set(e.message.clientId, e);
+    for (const id of x.outboxDelete ?? []) outbox.set(id, null);
+  }
+  const puts = [...outbox.values()].filter((e): e is OutboxEntry => e !== null);
+  const deletes = [...outbox.entries()].filter(([, e]) => e === null).map(([id]) => id);
+  if (puts.length > 0) out.outboxPut = puts;
+  if (deletes.length > 0) out.outboxDelete = deletes;
+  return out;
 }
