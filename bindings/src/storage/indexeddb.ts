@@ -2,10 +2,15 @@
 //
 // The client calls apply() again before the previous batch has committed
 // (it goes on with the sync while a page commits) and reads while batches
-// are in flight: every call creates its transaction in the order of the
-// calls, synchronously once the database is open, and IndexedDB runs
-// transactions over overlapping stores in the order they were created, so
-// batches land in order and a read finds every batch applied before it.
+// are in flight. A batch that finds no write in flight gets its transaction
+// at the call, synchronously once the database is open; batches that come
+// while one is in flight queue and are then merged into as few
+// transactions as mergeBatches allows (a group commit: a page sending many
+// messages a second commits a few transactions, not one per message); a
+// read waits until the batches queued before it have their transactions.
+// IndexedDB runs transactions over overlapping stores in the order they
+// were created, so batches land in order and a read finds every batch
+// applied before it.
 //
 // Every tab of a user opens the same database and runs its own client (its
 // own device), so several writers apply batches concurrently. IndexedDB
