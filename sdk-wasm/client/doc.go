@@ -23,17 +23,20 @@
 // Every method of Client is safe for concurrent use. One loop goroutine per
 // client owns the core: every input (a frame, a close, a timer, an
 // operation) reaches it as a closure on a channel, and it executes the
-// core's actions in order. Nothing after a Persist runs before the Store
-// has applied it, so nothing is written to the relay, announced or
-// resolved before what it depends on is stored; the loop is the Store's
-// only writer. A native Store is written synchronously. The host's storage
-// adapter (js/wasm) is not waited for on the spot: the loop starts the
-// write, up to three in flight, in the core's order, and takes its next
-// input (the next sync page) while the write commits; what the core issued
-// after the write waits, in order, until it has landed (the request for a
-// further history page, which needs nothing stored, goes out at once). WaitSynced returns
-// only with no write in flight, and Close waits for the writes in flight
-// before it closes the store. Queries answered by the core (Conversations,
+// core's actions in order; the loop is the Store's only writer. A native
+// Store (memory, SQLite) is written synchronously: nothing after a Persist
+// runs before the Store has applied it, so nothing is written to the
+// relay, announced or resolved before what it depends on is stored. The
+// host's storage adapter (js/wasm: IndexedDB, or the application's own) is
+// written behind: the loop starts the write, up to three in flight, in the
+// core's order, and goes on at once with the frames and events after it,
+// and with its next input (the next sync page), while the write commits.
+// A read of the store made after the write started finds it, so what the
+// application heard of it finds in the cache; what a crash takes before
+// the commit, the relay still has and the next sync brings back. An
+// operation resolves only once the writes before its result have landed.
+// WaitSynced returns only with no write in flight, and Close waits for the
+// writes in flight before it closes the store. Queries answered by the core (Conversations,
 // Conversation, State) may already include what a write in flight stores. Each connection adds a reader goroutine, which posts frames
 // and the close to the loop, and a writer goroutine, which drains the
 // connection's queue in order; a Socket therefore sees Read from one

@@ -69,8 +69,8 @@ func bobSends(ctx context.Context, t *testing.T, url string, n int) string {
 // A device that was offline syncs many pages while each store write is
 // slow: every message is announced once, in order, only once the store
 // holds it; the writes never overlap; WaitSynced returns only when the
-// store holds everything. (A driver that overlaps the decoding of the next
-// page with the write of this one must keep all of it.)
+// store holds everything. (A store written synchronously, as the native
+// ones are; the host's storage is written behind: pipeline_test.go.)
 func TestSyncAnnouncesOnlyWhatIsStored(t *testing.T) {
 	t.Parallel()
 	url, _ := startRelay(t)

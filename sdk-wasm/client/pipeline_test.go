@@ -13,15 +13,16 @@ import (
 // heldStore is a MemoryStore whose writes the client starts without
 // waiting for them (a writeStarter, as the host's storage adapter is under
 // js/wasm) and which land only when the test lands them, oldest first. It
-// records how many were in flight at once, and whether one still was when
-// the store was closed. (Messages and Search read what has landed: the
+// records every write started, how many were in flight at once, and
+// whether one still was when the store was closed. (Messages and Search read what has landed: the
 // tests below do not read while a write is in flight.)
 type heldStore struct {
 	*MemoryStore
 	started chan struct{} // capacity 1: a write started
 
 	mu         sync.Mutex
-	inFlight   []heldWrite // started, not landed, oldest first
+	inFlight   []heldWrite   // started, not landed, oldest first
+	all        []*core.Batch // every write started, in order
 	starts     int
 	maxFlight  int
 	maxPages   int    // the most writes of messages in flight at once
@@ -45,6 +46,7 @@ func (s *heldStore) startApply(b *core.Batch) <-chan error {
 	ch := make(chan error, 1)
 	s.mu.Lock()
 	s.inFlight = append(s.inFlight, heldWrite{b, ch})
+	s.all = append(s.all, b)
 	s.starts++
 	s.maxFlight = max(s.maxFlight, len(s.inFlight))
 	pages := 0
@@ -112,12 +114,34 @@ func (s *heldStore) Close() error {
 
 func (s *heldStore) has(conv string, seq uint64) bool { return holds(s.MemoryStore, conv, seq) }
 
+// startedHolds reports whether a write started so far holds message seq of
+// conv, or (seq 0) an outbox entry whose text is text.
+func (s *heldStore) startedHolds(conv string, seq uint64, text string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.all {
+		for _, m := range b.Messages {
+			if seq > 0 && m.ConvID == conv && m.Seq == seq {
+				return true
+			}
+		}
+		for _, e := range b.OutboxPut {
+			if seq == 0 && e.Message.Text == text {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // An offline device syncs many pages into a store that commits slowly,
 // while the client goes on: the next pages are requested, received and
 // their writes started while the previous write is still in flight, in
-// order, up to maxWrites at once and never more; each message is announced once, in order, only after the write
-// that holds it has landed; WaitSynced returns only once no write is in
-// flight and the store holds everything.
+// order, up to maxWrites at once and never more; each message is announced
+// once, in order, after the write that holds it has started (so a read of
+// the store finds it) and without waiting for that write to land;
+// WaitSynced returns only once no write is in flight and the store holds
+// everything.
 func TestSyncGoesOnWhileWritesLand(t *testing.T) {
 	t.Parallel()
 	url, _ := startRelay(t)
@@ -127,8 +151,9 @@ func TestSyncGoesOnWhileWritesLand(t *testing.T) {
 	conv := bobSends(ctx, t, url, n)
 
 	store := newHeldStore()
-	var seqs []uint64  // announced, on the loop goroutine
-	var early []uint64 // announced before the store held them
+	var seqs []uint64      // announced, on the loop goroutine
+	var unwritten []uint64 // announced before a write holding them started
+	behind := 0            // announced while the write holding them was in flight
 	alice, err := New(Options{URL: url, Token: tokenFor(t, "alice"), Store: store, Seed: 7,
 		Config: core.Config{DeviceID: "a1", HistoryPage: 20, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
 		OnEvent: func(e core.Event) {
@@ -136,8 +161,11 @@ func TestSyncGoesOnWhileWritesLand(t *testing.T) {
 				return
 			}
 			seqs = append(seqs, e.Message.Seq)
-			if !store.has(conv, e.Message.Seq) {
-				early = append(early, e.Message.Seq)
+			switch {
+			case !store.startedHolds(conv, e.Message.Seq, ""):
+				unwritten = append(unwritten, e.Message.Seq)
+			case !store.has(conv, e.Message.Seq):
+				behind++
 			}
 		}})
 	if err != nil {
@@ -202,8 +230,11 @@ func TestSyncGoesOnWhileWritesLand(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The loop has ended: what it announced is all there is.
-	if len(early) > 0 {
-		t.Errorf("%d messages announced before the store held them, the first %d", len(early), early[0])
+	if len(unwritten) > 0 {
+		t.Errorf("%d messages announced before a write holding them started, the first %d", len(unwritten), unwritten[0])
+	}
+	if behind == 0 {
+		t.Errorf("every message was announced only once its write had landed: the client waited for the store")
 	}
 	for i, s := range seqs {
 		if s != uint64(i+1) {
@@ -215,11 +246,12 @@ func TestSyncGoesOnWhileWritesLand(t *testing.T) {
 	}
 }
 
-// While a write is in flight, what the core did after it waits: a send's
-// pending event comes after its outbox entry has landed. No more than
-// maxWrites writes are in flight: the next waits for the oldest to land.
+// While a write is in flight, what the core did after it goes on: a send's
+// pending event comes once its outbox entry's write has started, without
+// waiting for it to land. No more than maxWrites writes are in flight: the
+// next waits for the oldest to land, and so does what comes after it.
 // Close waits for the writes in flight before it closes the store.
-func TestWritesInFlightHoldEventsAndClose(t *testing.T) {
+func TestWritesInFlightAndClose(t *testing.T) {
 	t.Parallel()
 	store := newHeldStore()
 	var mu sync.Mutex
@@ -230,14 +262,10 @@ func TestWritesInFlightHoldEventsAndClose(t *testing.T) {
 			if e.Kind != core.EventMessage {
 				return
 			}
-			snap, _ := store.MemoryStore.Load()
-			stored := false
-			for _, o := range snap.Outbox {
-				stored = stored || o.Message.Text == e.Message.Text
-			}
+			started := store.startedHolds("", 0, e.Message.Text)
 			mu.Lock()
 			defer mu.Unlock()
-			events = append(events, fmt.Sprintf("%s stored=%v", e.Message.Text, stored))
+			events = append(events, fmt.Sprintf("%s started=%v", e.Message.Text, started))
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -260,8 +288,8 @@ func TestWritesInFlightHoldEventsAndClose(t *testing.T) {
 		t.Fatalf("%d writes in flight, want %d", got, maxWrites)
 	}
 	mu.Lock()
-	if len(events) != 0 {
-		t.Errorf("announced before the outbox entry landed: %q", events)
+	if want := "[m1 started=true m2 started=true m3 started=true]"; fmt.Sprint(events) != want {
+		t.Errorf("with %d writes in flight, none landed: events %q, want %s", maxWrites, events, want)
 	}
 	mu.Unlock()
 	store.land()
@@ -297,9 +325,71 @@ func TestWritesInFlightHoldEventsAndClose(t *testing.T) {
 	defer mu.Unlock()
 	var want []string
 	for _, text := range texts {
-		want = append(want, text+" stored=true")
+		want = append(want, text+" started=true")
 	}
 	if fmt.Sprint(events) != fmt.Sprint(want) {
 		t.Errorf("events %q, want %q", events, want)
+	}
+}
+
+// An operation resolves only once the writes before its result have
+// landed: when SendText returns, the write of its ack (the message stored,
+// its outbox entry deleted) is in the store, though every write lands
+// 20 ms after it started.
+func TestResultsWaitForTheirWrites(t *testing.T) {
+	t.Parallel()
+	url, _ := startRelay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store := newHeldStore()
+	stop := make(chan struct{})
+	landed := make(chan struct{})
+	go func() { // lands every write 20 ms after it started, until stopped
+		defer close(landed)
+		for {
+			select {
+			case <-store.started:
+			case <-time.After(5 * time.Millisecond):
+			case <-stop:
+				for store.land() {
+				}
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+			for store.land() {
+			}
+		}
+	}()
+	alice, err := New(Options{URL: url, Token: tokenFor(t, "alice"), Store: store, Seed: 7,
+		Config: core.Config{DeviceID: "a1", MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		alice.Close()
+		close(stop)
+		<-landed
+	})
+	if err := alice.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conv := alice.P2P("bob")
+	for i := range 5 {
+		m, err := alice.SendText(ctx, conv, fmt.Sprintf("m%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !store.has(conv, m.Seq) {
+			t.Fatalf("SendText returned seq %d before the store held it", m.Seq)
+		}
+		snap, err := store.MemoryStore.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range snap.Outbox {
+			if e.Message.ClientID == m.ClientID {
+				t.Fatalf("SendText returned while the outbox entry of %s was still stored", m.ClientID)
+			}
+		}
 	}
 }
