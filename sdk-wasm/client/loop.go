@@ -23,7 +23,7 @@ var ErrClosed = &proto.Error{Code: proto.CodeClientClosed, Message: "client clos
 // js/wasm, IndexedDB in a browser) is written behind: the loop starts the
 // write, in the order the core issued it, and goes on at once with the
 // frames and events after it, and with its next input while the write
-// commits, at most maxWrites writes in flight. Every read of the store
+// commits, within the bounds of maxWrites and maxPages. Every read of the store
 // after the start finds the write (the writeStarter contract), so an
 // application that heard of a message finds it in the cache; waiting for
 // the commit instead put one or two IndexedDB transactions (3 ms at the
@@ -55,24 +55,33 @@ type loop struct {
 	states []chan error
 	// pipe holds the writes in flight, oldest first, each followed by the
 	// results the core issued after it; it is empty or starts with a
-	// write. writes counts the writes in it.
-	pipe   []step
-	writes int
+	// write. writes counts the writes in it, messages their messages.
+	pipe     []step
+	writes   int
+	messages int
 }
 
 // step is one entry of loop.pipe: a write in flight (done set) or a result
 // waiting for the writes before it (in the slice Poll returned, which the
 // core does not touch again).
 type step struct {
-	done <-chan error
-	act  *core.Action
+	done     <-chan error
+	messages int // of the write
+	act      *core.Action
 }
 
-// maxWrites is how many store writes may be in flight at once: a sync
-// page's write commits while the next is started and the one after that
-// is decoded, and memory stays bounded when the store is slower than the
-// relay.
-const maxWrites = 3
+// The bounds of the writes in flight, which keep memory bounded when the
+// store is slower than the relay: at most maxWrites writes, holding at most
+// maxPages history pages of messages (a sync page's write commits while the
+// next is started and the one after that is decoded). Live traffic writes
+// a batch or two per message; many small writes in flight let the host's
+// storage commit them together (the IndexedDB adapter merges the batches
+// that queue behind a transaction), where a bound of a few writes held the
+// loop, and every message behind it, for each transaction.
+const (
+	maxWrites = 64
+	maxPages  = 3
+)
 
 // writeStarter is a Store whose writes can overlap the caller's work.
 // startApply starts applying b behind every write started before it and
@@ -224,16 +233,27 @@ func (l *loop) persist(b *core.Batch) {
 		}
 		return
 	}
-	for l.writes >= maxWrites {
+	limit := maxPages * historyPage(l.c.opts.Config)
+	for l.writes >= maxWrites || (l.messages > 0 && l.messages+len(b.Messages) > limit) {
 		l.written(<-l.pipe[0].done)
 	}
 	// amend reads the store, which finds the writes already started.
 	updated := l.amend(b)
-	l.pipe = append(l.pipe, step{done: ws.startApply(b)})
+	l.pipe = append(l.pipe, step{done: ws.startApply(b), messages: len(b.Messages)})
 	l.writes++
+	l.messages += len(b.Messages)
 	for i := range updated {
 		l.c.emit(core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]})
 	}
+}
+
+// historyPage is the core's page of history for cfg (its default when
+// unset or too large).
+func historyPage(cfg core.Config) int {
+	if cfg.HistoryPage <= 0 || cfg.HistoryPage > proto.MaxPageLimit {
+		return proto.MaxPageLimit
+	}
+	return cfg.HistoryPage
 }
 
 // written takes the outcome err of the oldest write in flight, then
@@ -244,9 +264,10 @@ func (l *loop) written(err error) {
 		if err != nil {
 			l.c.logf(LevelError, "parley: store write failed: %v", err)
 		}
+		l.writes--
+		l.messages -= l.pipe[0].messages
 		l.pipe[0] = step{}
 		l.pipe = l.pipe[1:]
-		l.writes--
 		for len(l.pipe) > 0 && l.pipe[0].done == nil {
 			a := l.pipe[0].act
 			l.pipe[0] = step{}
