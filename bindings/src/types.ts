@@ -567,12 +567,13 @@ export interface StorageAdapter {
   load(): Promise<StorageSnapshot | null>;
   /**
    * Applies a {@link StorageBatch} atomically (one transaction). The client
-   * goes on while a batch is written: frames to the relay and events do not
-   * wait for it (what the relay acknowledged it still has if the page dies
-   * first), operations resolve once it has settled. An adapter of your own
-   * is called one apply() at a time, and messages() and search() after the
-   * apply() calls before them have settled, so a read finds every batch
-   * given before it.
+   * goes on while a batch is written. A batch that puts a send into the
+   * outbox holds the frames and events after it until it has settled; after
+   * any other batch (what the relay sent, which it still has if the page
+   * dies first) they go on at once; operations resolve once the batches
+   * before them have settled. An adapter of your own is called one apply()
+   * at a time, and messages() and search() after the apply() calls before
+   * them have settled, so a read finds every batch given before it.
    */
   apply(batch: StorageBatch): Promise<void>;
   /**

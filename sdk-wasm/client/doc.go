@@ -28,13 +28,16 @@
 // runs before the Store has applied it, so nothing is written to the
 // relay, announced or resolved before what it depends on is stored. The
 // host's storage adapter (js/wasm: IndexedDB, or the application's own) is
-// written behind: the loop starts the write, up to three in flight, in the
-// core's order, and goes on at once with the frames and events after it,
-// and with its next input (the next sync page), while the write commits.
-// A read of the store made after the write started finds it, so what the
-// application heard of it finds in the cache; what a crash takes before
-// the commit, the relay still has and the next sync brings back. An
-// operation resolves only once the writes before its result have landed.
+// written behind: the loop starts the write, up to 64 in flight (three
+// history pages of messages at most), in the core's order, and takes its
+// next input (the next sync page) while the write commits. A read of the
+// store made after the write started finds it. A write that puts a send
+// into the outbox holds the frames and events after it until it has
+// landed (a message reaches the relay, and is announced as pending, only
+// once it survives a restart); after any other write, which stores what the
+// relay sent, they go on at once: what a crash takes before the commit, the
+// relay still has and the next sync brings back. An operation resolves
+// only once the writes before its result have landed.
 // WaitSynced returns only with no write in flight, and Close waits for the
 // writes in flight before it closes the store. Queries answered by the core (Conversations,
 // Conversation, State) may already include what a write in flight stores. Each connection adds a reader goroutine, which posts frames

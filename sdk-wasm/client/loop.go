@@ -21,20 +21,28 @@ var ErrClosed = &proto.Error{Code: proto.CodeClientClosed, Message: "client clos
 // applied before anything after it runs. A store that can start a write
 // without waiting for it (a writeStarter: the host's storage adapter under
 // js/wasm, IndexedDB in a browser) is written behind: the loop starts the
-// write, in the order the core issued it, and goes on at once with the
-// frames and events after it, and with its next input while the write
-// commits, within the bounds of maxWrites and maxPages. Every read of the store
-// after the start finds the write (the writeStarter contract), so an
-// application that heard of a message finds it in the cache; waiting for
-// the commit instead put one or two IndexedDB transactions (3 ms at the
-// median, over 20 ms at the 95th percentile on a busy page) into the path
-// of every live message. What the cache may lose in a crash before a write
-// commits, the relay still has: a conversation's messages and cursors come
-// back with the next sync, and a send whose outbox entry did not land but
-// whose frame reached the relay is in the conversation under its client
-// id. Only the results of operations wait in the pipe until the writes
-// before them have landed, in order: an operation resolves once what it
-// did is in the cache.
+// write, in the order the core issued it, and takes its next input while
+// the write commits, within the bounds of maxWrites and maxPages. Every
+// read of the store after the start finds the write (the writeStarter
+// contract). What comes after a write waits for it in the pipe as follows:
+//
+//   - after a write that puts a send into the outbox (holds), the frames
+//     and events wait until it has landed: a message reaches the relay, and
+//     the application hears of it as pending, only once it will survive a
+//     restart, so an application that recovers its sends after a crash by
+//     what its cache holds never sends one twice;
+//   - after any other write (what the relay sent: messages, conversations,
+//     cursors; acks) they go on at once. What the cache may lose in a crash
+//     before such a write commits, the relay still has, and the next sync
+//     brings it back. Waiting for those commits put one or two IndexedDB
+//     transactions (3 ms at the median, over 20 ms at the 95th percentile
+//     on a busy page) into the path of every live message;
+//   - the results of operations wait for every write before them: an
+//     operation resolves once what it did is in the cache;
+//   - an early frame (core.Action.Early: the next history page's request)
+//     may go ahead of held events and results, never ahead of a held frame.
+//
+// Frames and events keep their order among themselves, and so do results.
 type loop struct {
 	c     *Client
 	store Store
@@ -53,20 +61,23 @@ type loop struct {
 	conns  map[uint64]*conn
 	synced []chan struct{}
 	states []chan error
-	// pipe holds the writes in flight, oldest first, each followed by the
-	// results the core issued after it; it is empty or starts with a
-	// write. writes counts the writes in it, messages their messages.
+	// pipe holds the writes in flight and the actions waiting for them,
+	// in the core's order. writes counts the writes not landed, holds
+	// those of them that hold frames and events, messages their messages.
 	pipe     []step
 	writes   int
+	holds    int
 	messages int
 }
 
-// step is one entry of loop.pipe: a write in flight (done set) or a result
-// waiting for the writes before it (in the slice Poll returned, which the
-// core does not touch again).
+// step is one entry of loop.pipe: a write (done set) or an action waiting
+// for writes before it (in the slice Poll returned, which the core does not
+// touch again).
 type step struct {
 	done     <-chan error
-	messages int // of the write
+	landed   bool // the write's outcome was taken
+	hold     bool // the write puts a send into the outbox
+	messages int  // the write's
 	act      *core.Action
 }
 
@@ -130,8 +141,9 @@ func (l *loop) run() {
 			timer.Reset(time.Hour)
 		}
 		var written <-chan error
-		if len(l.pipe) > 0 {
-			written = l.pipe[0].done
+		oldest := l.oldest()
+		if oldest != nil {
+			written = oldest.done
 		}
 		select {
 		case f := <-l.in:
@@ -139,7 +151,8 @@ func (l *loop) run() {
 		case <-timer.C:
 			l.core.HandleTimeout(time.Now())
 		case err := <-written:
-			l.written(err)
+			l.land(oldest, err)
+			l.release()
 		case <-l.quit:
 			return
 		}
@@ -201,19 +214,20 @@ func (l *loop) drain() {
 
 // isSynced is core.Synced with no write in flight: WaitSynced returns when
 // everything is stored.
-func (l *loop) isSynced() bool { return len(l.pipe) == 0 && l.core.Synced() }
+func (l *loop) isSynced() bool { return l.writes == 0 && len(l.pipe) == 0 && l.core.Synced() }
 
 // execute executes a: a Persist is applied (or started, with a
-// writeStarter), a result queued behind the writes in flight, anything
-// else performed at once.
+// writeStarter); anything else is performed at once, or queued in the pipe
+// while a write before it holds it (see loop).
 func (l *loop) execute(a *core.Action) {
 	switch {
 	case a.Kind == core.ActPersist:
 		l.persist(a.Batch)
-	case a.Kind == core.ActResolve && len(l.pipe) > 0:
-		l.pipe = append(l.pipe, step{act: a})
-	default:
+	case len(l.pipe) == 0:
 		l.perform(a)
+	default:
+		l.pipe = append(l.pipe, step{act: a})
+		l.release()
 	}
 }
 
@@ -235,15 +249,19 @@ func (l *loop) persist(b *core.Batch) {
 	}
 	limit := maxPages * historyPage(l.c.opts.Config)
 	for l.writes >= maxWrites || (l.messages > 0 && l.messages+len(b.Messages) > limit) {
-		l.written(<-l.pipe[0].done)
+		l.awaitWrite()
 	}
 	// amend reads the store, which finds the writes already started.
 	updated := l.amend(b)
-	l.pipe = append(l.pipe, step{done: ws.startApply(b), messages: len(b.Messages)})
+	hold := len(b.OutboxPut) > 0
+	l.pipe = append(l.pipe, step{done: ws.startApply(b), hold: hold, messages: len(b.Messages)})
 	l.writes++
 	l.messages += len(b.Messages)
+	if hold {
+		l.holds++
+	}
 	for i := range updated {
-		l.c.emit(core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]})
+		l.execute(&core.Action{Kind: core.ActEvent, Event: core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]}})
 	}
 }
 
@@ -256,42 +274,93 @@ func historyPage(cfg core.Config) int {
 	return cfg.HistoryPage
 }
 
-// written takes the outcome err of the oldest write in flight, then
-// resolves the results that waited for it, up to the next write that has
-// not landed.
-func (l *loop) written(err error) {
-	for {
-		if err != nil {
-			l.c.logf(LevelError, "parley: store write failed: %v", err)
+// oldest is the oldest write in the pipe that has not landed, or nil.
+func (l *loop) oldest() *step {
+	for i := range l.pipe {
+		if s := &l.pipe[i]; s.done != nil && !s.landed {
+			return s
 		}
-		l.writes--
-		l.messages -= l.pipe[0].messages
-		l.pipe[0] = step{}
-		l.pipe = l.pipe[1:]
-		for len(l.pipe) > 0 && l.pipe[0].done == nil {
-			a := l.pipe[0].act
-			l.pipe[0] = step{}
-			l.pipe = l.pipe[1:]
-			l.perform(a)
-		}
-		if len(l.pipe) == 0 {
-			l.pipe = nil
-			return
-		}
-		select {
-		case err = <-l.pipe[0].done:
-		default:
-			return
-		}
+	}
+	return nil
+}
+
+// awaitWrite waits for the oldest write in flight to land and performs
+// what it held.
+func (l *loop) awaitWrite() {
+	if s := l.oldest(); s != nil {
+		l.land(s, <-s.done)
+		l.release()
 	}
 }
 
-// settle waits for every write in flight and resolves what waited for
+// land takes the outcome err of write s.
+func (l *loop) land(s *step, err error) {
+	if err != nil {
+		l.c.logf(LevelError, "parley: store write failed: %v", err)
+	}
+	s.landed = true
+	l.writes--
+	l.messages -= s.messages
+	if s.hold {
+		l.holds--
+	}
+}
+
+// release performs, in order, the actions in the pipe that nothing holds
+// any more (see loop), and drops the writes that have landed.
+func (l *loop) release() {
+	var holdsFrames, holdsResults, frameHeld bool
+	keep := l.pipe[:0]
+	for i := range l.pipe {
+		s := l.pipe[i]
+		if s.done != nil {
+			if !s.landed {
+				select {
+				case err := <-s.done:
+					l.land(&s, err)
+				default:
+				}
+			}
+			if !s.landed {
+				holdsResults = true
+				holdsFrames = holdsFrames || s.hold
+				keep = append(keep, s)
+			}
+			continue
+		}
+		a := s.act
+		switch {
+		case a.Kind == core.ActResolve:
+			if holdsResults {
+				keep = append(keep, s)
+				continue
+			}
+		case a.Kind == core.ActEvent:
+			if holdsFrames {
+				keep = append(keep, s)
+				continue
+			}
+		case holdsFrames && (!a.Early || frameHeld):
+			keep = append(keep, s)
+			frameHeld = true
+			continue
+		}
+		l.perform(a)
+	}
+	clear(l.pipe[len(keep):])
+	l.pipe = keep
+	if len(l.pipe) == 0 {
+		l.pipe = nil
+	}
+}
+
+// settle waits for every write in flight and performs what waited for
 // them.
 func (l *loop) settle() {
-	for len(l.pipe) > 0 {
-		l.written(<-l.pipe[0].done)
+	for l.writes > 0 {
+		l.awaitWrite()
 	}
+	l.release()
 }
 
 // perform executes a, any action but a Persist.

@@ -194,8 +194,10 @@ func (c *Core) newOp() uint64 {
 func (c *Core) begin() { c.mark, c.early = len(c.acts), 0 }
 
 // flush puts the writes gathered while handling one input in front of that
-// input's other actions, so that nothing is announced or sent before it is
-// stored; only the requests of requestEarly go ahead of it.
+// input's other actions, so that a driver that writes synchronously sends
+// and announces nothing before it is stored, and one that writes behind
+// starts the write before anything of the input is read back; only the
+// requests of requestEarly go ahead of it.
 func (c *Core) flush() {
 	c.noteTotalUnread()
 	if c.batch.empty() {

@@ -398,11 +398,10 @@ assert.ok(storage.calls.messages >= 1);
 // from the next client.
 const offline = rejection(call(a3, 'send', p2p, 'text', 'queued offline', null));
 await a3Host.until((evs) => evs.some((e) => e.kind === 'message' && e.message.text === 'queued offline' && e.message.status === 'pending'), 'the pending message');
-// The pending event does not wait for the outbox write (frames and events
-// go on while the storage commits); close() waits for it.
-await call(a3, 'close');
 assert.equal(storage.db.outbox.size, 1, 'the pending send is in the stored outbox');
+await call(a3, 'close');
 assert.equal((await offline).code, 4900, 'its waiter is rejected by close; the message stays');
+assert.equal(storage.db.outbox.size, 1);
 check('reload over the same JS storage: cached conversation and messages before connecting; outbox persisted');
 
 const bob2Host = makeHost('bob');
