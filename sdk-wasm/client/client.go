@@ -104,9 +104,19 @@ func (c *Client) stopped() {
 }
 
 // emit hands one event to the application, in order.
-func (c *Client) emit(e core.Event) {
+func (c *Client) emit(e core.Event) { c.emitStored(e, nil) }
+
+// emitStored is emit for an event whose message's JSON a store write has
+// already encoded (msg; nil when none): OnEventJSON gets it spliced in
+// instead of encoded again.
+func (c *Client) emitStored(e core.Event, msg []byte) {
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(e)
+	}
+	if c.opts.OnEventJSON != nil {
+		if b := eventJSON(&e, msg); b != nil {
+			c.opts.OnEventJSON(b)
+		}
 	}
 	if d := c.events.Load(); d != nil {
 		d.push(e)
