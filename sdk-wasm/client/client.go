@@ -24,6 +24,9 @@ type Client struct {
 	events     atomic.Pointer[dispatcher]
 	eventsMu   sync.Mutex
 	eventsDone bool // closed: On registers nothing more
+	// eventText is the buffer the loop writes the events' JSON into for
+	// OnEventJSON, reused from one event to the next.
+	eventText []byte
 
 	// status is what State, UserID and DeviceID answer without waiting for
 	// the loop, which publishes it.
@@ -103,7 +106,8 @@ func (c *Client) stopped() {
 	c.status.Store(&st)
 }
 
-// emit hands one event to the application, in order.
+// emit hands one event to the application, in order. The loop goroutine
+// calls it.
 func (c *Client) emit(e core.Event) { c.emitStored(e, nil) }
 
 // emitStored is emit for an event whose message's JSON a store write has
@@ -114,7 +118,8 @@ func (c *Client) emitStored(e core.Event, msg []byte) {
 		c.opts.OnEvent(e)
 	}
 	if c.opts.OnEventJSON != nil {
-		if b := eventJSON(&e, msg); b != nil {
+		if b := appendEventJSON(c.eventText[:0], &e, msg); b != nil {
+			c.eventText = b
 			c.opts.OnEventJSON(b)
 		}
 	}

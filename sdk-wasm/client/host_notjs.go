@@ -20,6 +20,6 @@ const (
 	writeTimeout = 10 * time.Second
 )
 
-// eventJSON: natively there is no BridgeEvent encoder, and
+// appendEventJSON: natively there is no BridgeEvent encoder, and
 // Options.OnEventJSON is never called.
-func eventJSON(*core.Event, []byte) []byte { return nil }
+func appendEventJSON([]byte, *core.Event, []byte) []byte { return nil }

@@ -337,8 +337,9 @@ func AppendSearchQuery(b []byte, q *core.SearchQuery) []byte {
 	return w.b
 }
 
-// eventJSON is a BridgeEvent's JSON for Options.OnEventJSON (appendEvent).
-func eventJSON(e *core.Event, msg []byte) []byte { return appendEvent(nil, e, msg) }
+// appendEventJSON appends a BridgeEvent's JSON for Options.OnEventJSON
+// (appendEvent).
+func appendEventJSON(b []byte, e *core.Event, msg []byte) []byte { return appendEvent(b, e, msg) }
 
 // AppendEvent appends a BridgeEvent.
 func AppendEvent(b []byte, e *core.Event) []byte { return appendEvent(b, e, nil) }
