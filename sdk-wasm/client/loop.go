@@ -335,7 +335,7 @@ func (l *loop) perform(a *core.Action, msg []byte) {
 	case core.ActResolve:
 		if ch := l.ops[a.Op]; ch != nil {
 			delete(l.ops, a.Op)
-			ch <- a.Result
+			ch <- *a.Result
 		}
 	}
 }

@@ -33,7 +33,7 @@ type Action struct {
 	Batch  *Batch     // ActPersist
 	Event  Event      // ActEvent
 	Op     uint64     // ActResolve
-	Result Result     // ActResolve
+	Result *Result    // ActResolve; a pointer, so that the actions of a sync page, mostly events, stay small
 	// Early marks an ActWrite that asks the relay for something and tells
 	// it nothing the store must hold first (requestEarly: the next page of
 	// a gap fill). A driver that holds actions until an earlier store write
@@ -198,7 +198,7 @@ func (c *Core) emitStored(m *Message) {
 //go:noinline
 func (c *Core) resolve(op uint64, r Result) {
 	if op != 0 {
-		c.act(Action{Kind: ActResolve, Op: op, Result: r})
+		c.act(Action{Kind: ActResolve, Op: op, Result: &r})
 	}
 }
 
