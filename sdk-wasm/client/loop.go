@@ -68,17 +68,24 @@ type loop struct {
 	writes   int
 	holds    int
 	messages int
+	// encoded is the batch of the last write started in this drain and
+	// encodedMsgs its messages as that write encoded them: the events of
+	// those messages (core.Action.Stored) reuse them.
+	encoded     *core.Batch
+	encodedMsgs [][]byte
 }
 
 // step is one entry of loop.pipe: a write (done set) or an action waiting
 // for writes before it (in the slice Poll returned, which the core does not
-// touch again).
+// touch again), with its message as encoded for the store (see
+// storedJSON).
 type step struct {
 	done     <-chan error
 	landed   bool // the write's outcome was taken
 	hold     bool // the write puts a send into the outbox
 	messages int  // the write's
 	act      *core.Action
+	msg      []byte
 }
 
 // The bounds of the writes in flight, which keep memory bounded when the
@@ -96,11 +103,13 @@ const (
 
 // writeStarter is a Store whose writes can overlap the caller's work.
 // startApply starts applying b behind every write started before it and
-// returns the channel its outcome comes on (one value). Whatever is called
-// on the store after startApply returned (Apply, Messages, Search, Close)
-// finds b applied, or failed.
+// returns the channel its outcome comes on (one value) and, when the store
+// encodes b as the JSON of a StorageBatch, the JSON of each of b.Messages
+// as written there (else nil), which the events of those messages reuse.
+// Whatever is called on the store after startApply returned (Apply,
+// Messages, Search, Close) finds b applied, or failed.
 type writeStarter interface {
-	startApply(b *core.Batch) <-chan error
+	startApply(b *core.Batch) (done <-chan error, msgs [][]byte)
 }
 
 func newLoop(c *Client, store Store) *loop {
@@ -204,6 +213,8 @@ func (l *loop) drain() {
 			l.execute(&acts[i])
 		}
 	}
+	// Every event of the batches written here is queued or delivered.
+	l.encoded, l.encodedMsgs = nil, nil
 	if l.synced != nil && l.isSynced() {
 		for _, ch := range l.synced {
 			close(ch)
@@ -224,11 +235,20 @@ func (l *loop) execute(a *core.Action) {
 	case a.Kind == core.ActPersist:
 		l.persist(a.Batch)
 	case len(l.pipe) == 0:
-		l.perform(a)
+		l.perform(a, l.storedJSON(a))
 	default:
-		l.pipe = append(l.pipe, step{act: a})
+		l.pipe = append(l.pipe, step{act: a, msg: l.storedJSON(a)})
 		l.release()
 	}
+}
+
+// storedJSON is the JSON of the message of event a as the store write of
+// its batch encoded it, when that write started in this drain; else nil.
+func (l *loop) storedJSON(a *core.Action) []byte {
+	if a.Stored == nil || a.Stored != l.encoded || a.StoredAt < 0 || a.StoredAt >= len(l.encodedMsgs) {
+		return nil
+	}
+	return l.encodedMsgs[a.StoredAt]
 }
 
 // persist writes b: synchronously, or with a writeStarter, started now
@@ -254,7 +274,10 @@ func (l *loop) persist(b *core.Batch) {
 	// amend reads the store, which finds the writes already started.
 	updated := l.amend(b)
 	hold := len(b.OutboxPut) > 0
-	l.pipe = append(l.pipe, step{done: ws.startApply(b), hold: hold, messages: len(b.Messages)})
+	done, msgs := ws.startApply(b)
+	forgetAmended(b, msgs, updated)
+	l.encoded, l.encodedMsgs = b, msgs
+	l.pipe = append(l.pipe, step{done: done, hold: hold, messages: len(b.Messages)})
 	l.writes++
 	l.messages += len(b.Messages)
 	if hold {
@@ -262,6 +285,21 @@ func (l *loop) persist(b *core.Batch) {
 	}
 	for i := range updated {
 		l.execute(&core.Action{Kind: core.ActEvent, Event: core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]}})
+	}
+}
+
+// forgetAmended drops from msgs, the JSON of b.Messages as written, the
+// messages amend changed in place (a lifecycle event of the same batch
+// applied to them): their events announce them as they were stored first,
+// and are encoded from themselves.
+func forgetAmended(b *core.Batch, msgs [][]byte, updated []core.Message) {
+	for i := range updated {
+		u := &updated[i]
+		for k := range msgs {
+			if b.Messages[k].Seq == u.Seq && b.Messages[k].ConvID == u.ConvID {
+				msgs[k] = nil
+			}
+		}
 	}
 }
 
@@ -345,7 +383,7 @@ func (l *loop) release() {
 			frameHeld = true
 			continue
 		}
-		l.perform(a)
+		l.perform(a, s.msg)
 	}
 	clear(l.pipe[len(keep):])
 	l.pipe = keep
@@ -363,8 +401,9 @@ func (l *loop) settle() {
 	l.release()
 }
 
-// perform executes a, any action but a Persist.
-func (l *loop) perform(a *core.Action) {
+// perform executes a, any action but a Persist; msg is the JSON of an
+// event's message as its store write encoded it, or nil.
+func (l *loop) perform(a *core.Action, msg []byte) {
 	switch a.Kind {
 	case core.ActDial:
 		go l.c.dial(a.Conn)
@@ -379,13 +418,13 @@ func (l *loop) perform(a *core.Action) {
 		}
 	case core.ActEvent:
 		l.onState(a.Event)
-		l.c.emit(a.Event)
+		l.c.emitStored(a.Event, msg)
 	case core.ActFetchToken:
 		go l.c.renewToken(a.Conn)
 	case core.ActResolve:
 		if ch := l.ops[a.Op]; ch != nil {
 			delete(l.ops, a.Op)
-			ch <- a.Result
+			ch <- *a.Result
 		}
 	}
 }
