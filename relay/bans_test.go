@@ -6,6 +6,8 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,4 +149,69 @@ func TestBanRefused(t *testing.T) {
 	equal(t, status, http.StatusOK, "a reason of 256 bytes")
 	alice.expectClose(proto.CodeBanned)
 	equal(t, alice.closeFrame.Reason, strings.Repeat("é", 128), "the whole reason in the Close frame")
+}
+
+// TestSignInRacesEnd: a hello that read neither a ban nor a revocation of
+// its user, and registers its session only after the ban, the revocation
+// or the user's deletion was stored and its close went round the relays, is
+// refused all the same, without a Welcome: 4004 with the ban's reason, or
+// 4013. The hello is held on the second relay between its check and its
+// session's registration; the first relay makes the change, and a
+// revocation of bob's tokens made after it, which closes bob's session on
+// the second relay, shows that relay has handled the change's close. On the
+// memory store, SQLite and PostgreSQL, two relays on one store and bus.
+func TestSignInRacesEnd(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, method, path string
+		body               any
+		code               proto.Code
+		reason             string
+	}{
+		{"ban", "PUT", "/admin/v1/users/alice/ban", map[string]any{"reason": "spam"}, proto.CodeBanned, "spam"},
+		{"revocation", "POST", "/admin/v1/revocations", map[string]any{"user": "alice"}, proto.CodeTokenRevoked, "token revoked"},
+		{"everyone's revocation", "POST", "/admin/v1/revocations", map[string]any{}, proto.CodeTokenRevoked, "token revoked"},
+		{"deletion", "DELETE", "/admin/v1/users/alice", nil, proto.CodeTokenRevoked, "token revoked"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			onTwoRelays(t, func(t *testing.T, _ func(*Options), r1, r2 *testRelay) {
+				held, release := make(chan struct{}), make(chan struct{})
+				var holding atomic.Bool
+				hold := func(user string) {
+					if user == "alice" && holding.CompareAndSwap(true, false) {
+						close(held)
+						<-release
+					}
+				}
+				r2.srv.env.afterGate.Store(&hold)
+				var released sync.Once
+				free := func() { released.Do(func() { close(release) }) }
+				t.Cleanup(free) // before the relays shut down, should the test fail early
+
+				bob := loginOn(t, r2, "bob", "phone", "web")
+				holding.Store(true)
+				c := dial(t, r2, true)
+				c.write(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: r2.token("alice"), DeviceID: "tablet"}})
+				select {
+				case <-held:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the hello did not pass its check")
+				}
+				status, _ := r1.admin(tc.method, tc.path, testAdminSecret, tc.body)
+				equal(t, status, http.StatusOK, tc.name)
+				status, _ = r1.admin("POST", "/admin/v1/revocations", testAdminSecret, map[string]any{"user": "bob"})
+				equal(t, status, http.StatusOK, "revoke bob's tokens")
+				bob.expectClose(proto.CodeTokenRevoked)
+
+				free()
+				got := c.expectClose(tc.code)
+				equal(t, types(got), types(nil), "frames before the close")
+				if !strings.HasPrefix(c.closeFrame.Reason, tc.reason) {
+					t.Errorf("close reason %q, want %q…", c.closeFrame.Reason, tc.reason)
+				}
+			})
+		})
+	}
 }

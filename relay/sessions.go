@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -58,6 +59,82 @@ func (g *gate) check(ctx context.Context, now time.Time, user, token string) *pr
 func revoked(issued, before int64) *proto.Error {
 	if before > 0 && issued < before {
 		return proto.Errorf(proto.CodeTokenRevoked, "token revoked: issued before %s", time.Unix(before, 0).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// endLog remembers the bans and revocations this node heard on the bus
+// lately, for the hellos in flight when they came.
+//
+// A hello reads the store (gate.check), then registers its session in the
+// hub. A ban stored just after that read is published after it, and its
+// close may reach this node before the session is in the hub: it closes
+// nothing there, and the session would outlive the ban. So a hello watches
+// its user on the bus first, takes a mark before its read, and registers
+// only if nothing that came after the mark refuses it (hub.add, under the
+// hub's lock). An entry is recorded before the hub is searched for the
+// sessions it closes: either the registration sees the entry, or the
+// search sees the session.
+type endLog struct {
+	mu    sync.Mutex
+	seq   uint64     // of the latest entry
+	floor uint64     // entries up to it are forgotten
+	list  []endEntry // in order
+}
+
+// endEntry is a ban (ban set) or a revocation of user's tokens issued
+// before before; user everyone is every user.
+type endEntry struct {
+	seq    uint64
+	heard  time.Time
+	user   string
+	ban    *proto.Error
+	before int64
+}
+
+// endKeep is how long an entry is kept: longer than a hello takes from its
+// mark to its registration, which its authentication timeout bounds.
+const endKeep = 5 * time.Minute
+
+// mark returns the position of the latest entry.
+func (l *endLog) mark() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq
+}
+
+// record adds a ban of user with its close (ban) or a revocation, and
+// forgets the entries heard more than endKeep before now.
+func (l *endLog) record(now time.Time, user string, ban *proto.Error, before int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for n < len(l.list) && now.Sub(l.list[n].heard) > endKeep {
+		l.floor = l.list[n].seq
+		n++
+	}
+	l.list = append(l.list[n:], endEntry{seq: l.seq + 1, heard: now, user: user, ban: ban, before: before})
+	l.seq++
+}
+
+// since refuses a session of user whose token was issued at issued when an
+// entry after mark covers it: a ban of user, or a revocation of user's or
+// everyone's tokens issued before. A mark older than what is kept cannot
+// be checked: the hello is refused as one that came too late, to retry.
+func (l *endLog) since(mark uint64, user string, issued int64) *proto.Error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if mark < l.floor {
+		return proto.Errorf(proto.CodeOverloaded, "sign-in took too long, retry")
+	}
+	for _, e := range l.list {
+		switch {
+		case e.seq <= mark || e.user != user && e.user != everyone:
+		case e.ban != nil:
+			return e.ban
+		case issued < e.before:
+			return revoked(issued, e.before)
+		}
 	}
 	return nil
 }
