@@ -299,6 +299,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreFeed(t, open)         // contacts_test.go
 	testStoreRevocations(t, open)  // sessions_test.go
 	testStoreBans(t, open)         // store_ban_test.go
+	testStoreUploads(t, open)      // store_uploads_test.go
 }
 
 func TestMemoryStore(t *testing.T) {
