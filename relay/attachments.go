@@ -148,7 +148,7 @@ func (s *Server) mountUploads(mux *http.ServeMux, tokens *tokenPolicy) error {
 	}
 	h, err := NewUploadHandler(UploadOptions{
 		Blobs: blobs, Verify: tokens.verify, MayDownload: mayDownload(s.store), IsMember: isPartyOf(s.store),
-		Uploaded: s.RecordUpload,
+		Uploaded:  s.RecordUpload,
 		MaxUpload: o.MaxUpload, AllowTypes: o.UploadTypes,
 		UploadsPerMinute: o.UploadsPerMinute, UploadByteRate: o.UploadByteRate,
 		Origins: o.Origins, Logger: o.Logger,
