@@ -203,7 +203,7 @@ func (c *control) handle(e Envelope) {
 			}
 		case opClose:
 			if m.Device == "" && proto.Code(m.Code) == proto.CodeBanned {
-				c.ends.record(time.Now(), user, &proto.Error{Code: proto.CodeBanned, Message: m.Reason}, 0)
+				c.ends.record(time.Now(), user, 0)
 			}
 			for _, s := range c.hub.sessionsOf(user) {
 				if m.Device == "" || s.device == m.Device {
@@ -211,7 +211,7 @@ func (c *control) handle(e Envelope) {
 				}
 			}
 		case opRevoke:
-			c.ends.record(time.Now(), user, nil, m.Before)
+			c.ends.record(time.Now(), user, max(m.Before, 1))
 			list := c.hub.sessionsOf(user)
 			if user == everyone {
 				list = c.hub.all()

@@ -408,15 +408,29 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	s.expiry = time.AfterFunc(exp.Add(lim.tokenLeeway).Sub(now), s.expired)
 	s.authed.Store(true)
 	s.timer.Reset(lim.heartbeatTimeout)
-	ends := func() *proto.Error { return s.env.ctl.ends.since(mark, user, s.issued.Load()) }
-	old, stale, perr := s.env.hub.add(s, ends, func() { s.write(welcome) })
-	switch {
-	case perr != nil:
-		s.refuse(perr)
-		return
-	case stale:
-		s.Close(proto.CodeKicked, "a newer connection of the same device is open")
-		return
+	// A ban or revocation of user heard since mark: the store is read
+	// again, from a new mark, and its answer decides (endLog).
+	var old *Session
+	for tries := 0; ; tries++ {
+		heard := func() bool { return s.env.ctl.ends.heard(mark, user, s.issued.Load()) }
+		var stale, again bool
+		old, stale, again = s.env.hub.add(s, heard, func() { s.write(welcome) })
+		if stale {
+			s.Close(proto.CodeKicked, "a newer connection of the same device is open")
+			return
+		}
+		if !again {
+			break
+		}
+		if tries == 2 {
+			s.Close(proto.CodeOverloaded, "bans or revocations of this user keep coming, retry")
+			return
+		}
+		mark = s.env.ctl.ends.mark()
+		if perr := s.env.gate.recheck(s.env.ctx, time.Now(), user, h.Token); perr != nil {
+			s.refuse(perr)
+			return
+		}
 	}
 	s.present = true
 	s.env.presence.joined(user)

@@ -33,25 +33,47 @@ type gate struct {
 // bus when it was made, has closed the sessions open then.
 //
 // What check reads may be overtaken by a ban or revocation stored right
-// after it: the hello then learns of it from the bus (endLog).
+// after it: the hello then hears of it on the bus (endLog) and reads again
+// (recheck).
 func (g *gate) check(ctx context.Context, now time.Time, user, token string) *proto.Error {
+	perr, err := g.decide(ctx, now, user, token)
+	if err != nil {
+		g.log.Warn("reading bans and revocations failed; user let through", "user", user, "err", err)
+		return nil
+	}
+	return perr
+}
+
+// recheck is check again, for a hello that heard of a ban or revocation of
+// its user after its check: a store that cannot answer now refuses the
+// hello as retryable (4101), since what was heard may hold.
+func (g *gate) recheck(ctx context.Context, now time.Time, user, token string) *proto.Error {
+	perr, err := g.decide(ctx, now, user, token)
+	if err != nil {
+		g.log.Warn("reading bans and revocations failed after one was heard; hello refused", "user", user, "err", err)
+		return proto.Errorf(proto.CodeOverloaded, "relay cannot read its store, retry")
+	}
+	return perr
+}
+
+// decide reads the store and refuses as check says, or fails.
+func (g *gate) decide(ctx context.Context, now time.Time, user, token string) (*proto.Error, error) {
 	if user == proto.SystemUser {
-		return proto.Errorf(proto.CodeUnauthorized, "user %q is reserved for the admin API's messages", user)
+		return proto.Errorf(proto.CodeUnauthorized, "user %q is reserved for the admin API's messages", user), nil
 	}
 	if g == nil || g.store == nil {
-		return nil
+		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	in, err := g.store.SignInOf(ctx, user)
 	switch {
 	case err != nil:
-		g.log.Warn("reading bans and revocations failed; user let through", "user", user, "err", err)
-		return nil
+		return nil, err
 	case in.Banned && in.Ban.Holds(now):
-		return &proto.Error{Code: proto.CodeBanned, Message: banReason(in.Ban)}
+		return &proto.Error{Code: proto.CodeBanned, Message: banReason(in.Ban)}, nil
 	}
-	return revoked(issuedAt(token), in.RevokedBefore)
+	return revoked(issuedAt(token), in.RevokedBefore), nil
 }
 
 // revoked refuses (4013) a token issued at issued when tokens issued
@@ -71,10 +93,11 @@ func revoked(issued, before int64) *proto.Error {
 // close may reach this node before the session is in the hub: it closes
 // nothing there, and the session would outlive the ban. So a hello watches
 // its user on the bus first, takes a mark before its read, and registers
-// only if nothing that came after the mark refuses it (hub.add, under the
-// hub's lock). An entry is recorded before the hub is searched for the
-// sessions it closes: either the registration sees the entry, or the
-// search sees the session.
+// only if nothing that came after the mark concerns it (hub.add, under the
+// hub's lock); otherwise it reads the store again (gate.recheck), which
+// holds the ban, or its lifting if that came after. An entry is recorded
+// before the hub is searched for the sessions it closes: either the
+// registration sees the entry, or the search sees the session.
 type endLog struct {
 	mu    sync.Mutex
 	seq   uint64     // of the latest entry
@@ -82,13 +105,12 @@ type endLog struct {
 	list  []endEntry // in order
 }
 
-// endEntry is a ban (ban set) or a revocation of user's tokens issued
-// before before; user everyone is every user.
+// endEntry is a ban of user (before 0) or a revocation of user's tokens
+// issued before before; user everyone is every user.
 type endEntry struct {
 	seq    uint64
 	heard  time.Time
 	user   string
-	ban    *proto.Error
 	before int64
 }
 
@@ -103,9 +125,9 @@ func (l *endLog) mark() uint64 {
 	return l.seq
 }
 
-// record adds a ban of user with its close (ban) or a revocation, and
-// forgets the entries heard more than endKeep before now.
-func (l *endLog) record(now time.Time, user string, ban *proto.Error, before int64) {
+// record adds a ban of user (before 0) or a revocation, and forgets the
+// entries heard more than endKeep before now.
+func (l *endLog) record(now time.Time, user string, before int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -113,30 +135,26 @@ func (l *endLog) record(now time.Time, user string, ban *proto.Error, before int
 		l.floor = l.list[n].seq
 		n++
 	}
-	l.list = append(l.list[n:], endEntry{seq: l.seq + 1, heard: now, user: user, ban: ban, before: before})
+	l.list = append(l.list[n:], endEntry{seq: l.seq + 1, heard: now, user: user, before: before})
 	l.seq++
 }
 
-// since refuses a session of user whose token was issued at issued when an
-// entry after mark covers it: a ban of user, or a revocation of user's or
-// everyone's tokens issued before. A mark older than what is kept cannot
-// be checked: the hello is refused as one that came too late, to retry.
-func (l *endLog) since(mark uint64, user string, issued int64) *proto.Error {
+// heard reports whether an entry after mark concerns a session of user
+// whose token was issued at issued: a ban of user, or a revocation of
+// user's or everyone's tokens issued before. A mark older than what is
+// kept cannot be told: it reports true.
+func (l *endLog) heard(mark uint64, user string, issued int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if mark < l.floor {
-		return proto.Errorf(proto.CodeOverloaded, "sign-in took too long, retry")
+		return true
 	}
 	for _, e := range l.list {
-		switch {
-		case e.seq <= mark || e.user != user && e.user != everyone:
-		case e.ban != nil:
-			return e.ban
-		case issued < e.before:
-			return revoked(issued, e.before)
+		if e.seq > mark && (e.user == user || e.user == everyone) && (e.before == 0 || issued < e.before) {
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
 // banReason is the close reason of a banned user's sessions: the ban's own

@@ -168,44 +168,37 @@ func TestDevicePolicy(t *testing.T) {
 	})
 }
 
-// TestEndLog: what a registering session is refused by, of the bans and
-// revocations heard after its hello's mark.
+// TestEndLog: which of the bans and revocations heard after a hello's
+// mark concern the session it registers, and a mark older than what is kept.
 func TestEndLog(t *testing.T) {
 	t.Parallel()
 	t0 := time.Unix(1000, 0)
-	banned := &proto.Error{Code: proto.CodeBanned, Message: "spam"}
 	var l endLog
-	l.record(t0, "alice", banned, 0) // before the mark
+	l.record(t0, "alice", 0) // before the mark
 	mark := l.mark()
-	l.record(t0, "bob", banned, 0)
-	l.record(t0, "carol", nil, 500)
-	l.record(t0, everyone, nil, 300)
-	code := func(p *proto.Error) proto.Code {
-		if p == nil {
-			return 0
-		}
-		return p.Code
-	}
+	l.record(t0, "bob", 0)
+	l.record(t0, "carol", 500)
+	l.record(t0, everyone, 300)
 	for _, c := range []struct {
 		user   string
 		issued int64
-		want   proto.Code
+		want   bool
 	}{
-		{"alice", 900, 0}, // her ban came before the mark: the store read saw it
-		{"bob", 900, proto.CodeBanned},
-		{"carol", 499, proto.CodeTokenRevoked},
-		{"carol", 500, 0},
-		{"dave", 299, proto.CodeTokenRevoked}, // everyone's
-		{"dave", 300, 0},
+		{"alice", 900, false}, // her ban came before the mark: the store read saw it
+		{"bob", 900, true},
+		{"carol", 499, true},
+		{"carol", 500, false},
+		{"dave", 299, true}, // everyone's
+		{"dave", 300, false},
 	} {
-		equal(t, code(l.since(mark, c.user, c.issued)), c.want, fmt.Sprintf("%s issued at %d", c.user, c.issued))
+		equal(t, l.heard(mark, c.user, c.issued), c.want, fmt.Sprintf("%s issued at %d", c.user, c.issued))
 	}
-	equal(t, l.since(mark, "bob", 0).Message, "spam", "the ban's reason")
 
 	// Entries older than endKeep are forgotten when the next one comes; a
-	// mark before them can no longer be checked, and the hello retries.
-	l.record(t0.Add(endKeep+time.Second), "erin", banned, 0)
+	// mark before them can no longer be told, and counts as heard.
+	l.record(t0.Add(endKeep+time.Second), "erin", 0)
 	equal(t, len(l.list), 1, "entries kept")
-	equal(t, code(l.since(mark, "dave", 900)), proto.CodeOverloaded, "a mark older than what is kept")
-	equal(t, code(l.since(l.mark()-1, "erin", 900)), proto.CodeBanned, "a mark just before the kept entry")
+	equal(t, l.heard(mark, "dave", 900), true, "a mark older than what is kept")
+	equal(t, l.heard(l.mark()-1, "dave", 900), false, "a mark just before the kept entry, another user's")
+	equal(t, l.heard(l.mark()-1, "erin", 900), true, "a mark just before the kept entry")
 }
