@@ -364,10 +364,11 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	s.user, s.device, s.platform = user, h.DeviceID, h.Platform
 	lim := &s.env.limits
 	// Watch before the gate: from here on every ban and revocation of user
-	// published reaches this node, and whatever this node hears after
-	// mark refuses the session when it registers (endLog). Watch before
-	// welcoming too: every push for user reaches this node from here on,
-	// and everything committed earlier is found by the client's sync.
+	// published reaches this node, and one heard after mark makes the
+	// hello read the store again before it registers (endLog). Watch
+	// before welcoming too: every push for user reaches this node from
+	// here on, and everything committed earlier is found by the client's
+	// sync.
 	ctx, cancel := context.WithTimeout(s.env.ctx, lim.authTimeout)
 	err := s.env.sub.Watch(ctx, user)
 	cancel()

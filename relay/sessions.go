@@ -114,9 +114,10 @@ type endEntry struct {
 	before int64
 }
 
-// endKeep is how long an entry is kept: longer than a hello takes from its
-// mark to its registration, which its authentication timeout bounds.
-const endKeep = 5 * time.Minute
+// endKeep is how long an entry is kept: far longer than a hello takes from
+// its mark to its registration. One that takes longer reads the store
+// again.
+const endKeep = time.Minute
 
 // mark returns the position of the latest entry.
 func (l *endLog) mark() uint64 {
@@ -149,8 +150,9 @@ func (l *endLog) heard(mark uint64, user string, issued int64) bool {
 	if mark < l.floor {
 		return true
 	}
-	for _, e := range l.list {
-		if e.seq > mark && (e.user == user || e.user == everyone) && (e.before == 0 || issued < e.before) {
+	// From the newest back to the mark: only what came during the hello.
+	for i := len(l.list) - 1; i >= 0 && l.list[i].seq > mark; i-- {
+		if e := l.list[i]; (e.user == user || e.user == everyone) && (e.before == 0 || issued < e.before) {
 			return true
 		}
 	}
