@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"strings"
 )
 
 var _ UploadIndex = (*SQLiteStore)(nil)
@@ -46,10 +47,14 @@ func (s *SQLiteStore) DropUploads(ctx context.Context, user string, ids []string
 	if s.closed {
 		return ErrClosed
 	}
-	for _, id := range ids {
-		if _, err := s.wc.ExecContext(ctx, `DELETE FROM meta WHERE key = ?`, uploadPrefix(user)+id); err != nil {
-			return wrapStoreErr("drop uploads", err)
-		}
+	if len(ids) == 0 {
+		return nil
 	}
-	return nil
+	// One statement: one commit for the page, however long.
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = uploadPrefix(user) + id
+	}
+	_, err := s.wc.ExecContext(ctx, `DELETE FROM meta WHERE key IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	return wrapStoreErr("drop uploads", err)
 }
