@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley/internal/testsvc"
 	"github.com/parley-im/parley/proto"
 )
 
@@ -231,4 +232,46 @@ func TestSignInRacesEnd(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSignInRacesBanOverNATS: with relays on NATS, a node hears a user's
+// ban only while it watches the user. A hello on a relay holding no other
+// session of alice, held between its check and its registration while the
+// other relay bans her, is refused (4004) all the same: the relay watched
+// alice before it read the store, so it heard the ban.
+func TestSignInRacesBanOverNATS(t *testing.T) {
+	t.Parallel()
+	url, prefix, store := testsvc.NATSURL(t), "parleyrace"+randomHex(4), NewMemoryStore()
+	start := func() *testRelay {
+		bus, err := NewNATSBus(url, NATSOptions{Prefix: prefix, Logger: testLogger()})
+		ok(t, err)
+		t.Cleanup(bus.Close)
+		return startRelay(t, func(o *Options) { o.Store, o.Bus, o.AdminSecret = store, bus, testAdminSecret })
+	}
+	r1, r2 := start(), start()
+	held, release := make(chan struct{}), make(chan struct{})
+	hold := func(user string) {
+		close(held)
+		<-release
+	}
+	r2.srv.env.afterGate.Store(&hold)
+	var released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free)
+
+	c := dial(t, r2, true)
+	c.write(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: r2.token("alice"), DeviceID: "tablet"}})
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hello did not pass its check")
+	}
+	before := r2.srv.ctl.ends.mark()
+	status, _ := r1.admin("PUT", "/admin/v1/users/alice/ban", testAdminSecret, map[string]any{"reason": "spam"})
+	equal(t, status, http.StatusOK, "ban alice")
+	eventually(t, "the hello's relay hears the ban", func() bool { return r2.srv.ctl.ends.mark() > before })
+	free()
+	got := c.expectClose(proto.CodeBanned)
+	equal(t, types(got), types(nil), "frames before the close")
+	equal(t, c.closeFrame.Reason, "spam", "close reason")
 }
