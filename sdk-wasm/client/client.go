@@ -24,6 +24,9 @@ type Client struct {
 	events     atomic.Pointer[dispatcher]
 	eventsMu   sync.Mutex
 	eventsDone bool // closed: On registers nothing more
+	// eventText is the buffer the loop writes the events' JSON into for
+	// OnEventJSON, reused from one event to the next.
+	eventText []byte
 
 	// status is what State, UserID and DeviceID answer without waiting for
 	// the loop, which publishes it.
@@ -103,10 +106,22 @@ func (c *Client) stopped() {
 	c.status.Store(&st)
 }
 
-// emit hands one event to the application, in order.
-func (c *Client) emit(e core.Event) {
+// emit hands one event to the application, in order. The loop goroutine
+// calls it.
+func (c *Client) emit(e core.Event) { c.emitStored(e, nil) }
+
+// emitStored is emit for an event whose message's JSON a store write has
+// already encoded (msg; nil when none): OnEventJSON gets it spliced in
+// instead of encoded again.
+func (c *Client) emitStored(e core.Event, msg []byte) {
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(e)
+	}
+	if c.opts.OnEventJSON != nil {
+		if b := appendEventJSON(c.eventText[:0], &e, msg); b != nil {
+			c.eventText = b
+			c.opts.OnEventJSON(b)
+		}
 	}
 	if d := c.events.Load(); d != nil {
 		d.push(e)

@@ -48,6 +48,16 @@ var host = newHostQueue()
 type hostQueue struct {
 	mu   sync.Mutex
 	jobs []hostJob
+	// text holds the JSON of the queued events back to back, each after a
+	// comma (hostJob.at), so that a run of them is an array's text once
+	// its first comma is a '[' and a ']' follows it: one JSON.parse, no
+	// copy (deliverEvents).
+	text []byte
+	// spareJobs and spareText are the emptied slices of the batch the host
+	// goroutine ran last, which the next batch fills: once they have grown
+	// to a sync page's events, queuing an event allocates nothing.
+	spareJobs []hostJob
+	spareText []byte
 
 	wake     chan struct{} // a job was queued; capacity 1
 	ticked   chan struct{} // the microtask ran; capacity 1
@@ -73,12 +83,15 @@ func newHostQueue() *hostQueue {
 }
 
 // hostJob is one call into the host: f, or an event for to (see
-// CallHostEvent).
+// CallHostEvent), whose JSON is the queue's text[at+1:end] (end 0: none).
 type hostJob struct {
-	f     func()
-	to    js.Value
-	event []byte
+	f       func()
+	to      js.Value
+	at, end int
 }
+
+// maxSpareText is the most event text the queue keeps for reuse.
+const maxSpareText = 1 << 20
 
 // CallHost queues f to run on the host goroutine, behind every call queued
 // before it. It never blocks, so it may be called from anywhere, a
@@ -87,16 +100,30 @@ func CallHost(f func()) { host.push(hostJob{f: f}) }
 
 // CallHostEvent queues an event for the host object to, like a CallHost
 // that calls to.onEvent(event): event is a BridgeEvent's JSON text (see
-// AppendEvent). Events queued one after another for one host cross
-// together: one JSON.parse of them all, and one call of to.onEvents(array)
-// when the host has that method (else onEvent once each). A sync page's
-// hundreds of message events then cost what one did.
-func CallHostEvent(to js.Value, event []byte) { host.push(hostJob{to: to, event: event}) }
+// AppendEvent), copied before CallHostEvent returns, so the caller may
+// reuse it. Events queued one after another for one host cross together:
+// one JSON.parse of them all, and one call of to.onEvents(array) when the
+// host has that method (else onEvent once each). A sync page's hundreds of
+// message events then cost what one did.
+func CallHostEvent(to js.Value, event []byte) {
+	q := host
+	q.mu.Lock()
+	at := len(q.text)
+	q.text = append(q.text, ',')
+	q.text = append(q.text, event...)
+	q.jobs = append(q.jobs, hostJob{to: to, at: at, end: len(q.text)})
+	q.mu.Unlock()
+	q.signal()
+}
 
 func (q *hostQueue) push(j hostJob) {
 	q.mu.Lock()
 	q.jobs = append(q.jobs, j)
 	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *hostQueue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -112,25 +139,30 @@ func (q *hostQueue) run() {
 		// into Go) join it: by the time they run that call has returned.
 		for {
 			q.mu.Lock()
-			jobs := q.jobs
-			q.jobs = nil
+			jobs, text := q.jobs, q.text
+			q.jobs, q.text = q.spareJobs, q.spareText
 			q.mu.Unlock()
-			if len(jobs) == 0 {
-				break
-			}
+			q.spareJobs, q.spareText = nil, nil
 			for i := 0; i < len(jobs); {
 				n := 1
-				if j := jobs[i]; j.event != nil {
-					for i+n < len(jobs) && jobs[i+n].event != nil && jobs[i+n].to.Equal(j.to) {
+				if j := jobs[i]; j.end != 0 {
+					for i+n < len(jobs) && jobs[i+n].end != 0 && jobs[i+n].to.Equal(j.to) {
 						n++
 					}
 					evs := jobs[i : i+n]
-					runJob(func() { deliverEvents(evs) })
+					runJob(func() { deliverEvents(evs, text) })
 				} else {
 					runJob(j.f)
 				}
 				clear(jobs[i : i+n])
 				i += n
+			}
+			if cap(text) > maxSpareText {
+				text = nil
+			}
+			q.spareJobs, q.spareText = jobs[:0], text[:0]
+			if len(jobs) == 0 {
+				break
 			}
 		}
 	}
@@ -147,22 +179,15 @@ func runJob(f func()) {
 	f()
 }
 
-// deliverEvents hands the events of jobs, all for one host, to it in
-// order: their JSON texts become one array with one JSON.parse.
-func deliverEvents(jobs []hostJob) {
-	size := 2
-	for _, j := range jobs {
-		size += len(j.event) + 1
-	}
-	b := make([]byte, 0, size)
-	b = append(b, '[')
-	for i, j := range jobs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, j.event...)
-	}
-	b = append(b, ']')
+// deliverEvents hands the events of jobs, all for one host and queued one
+// after another, to it in order: their JSON texts, back to back in text
+// with a comma before each, become one array with one JSON.parse. The
+// array's brackets are written over the comma before the first and the
+// one after the last (the next run writes its own '[' there).
+func deliverEvents(jobs []hostJob, text []byte) {
+	at, end := jobs[0].at, jobs[len(jobs)-1].end
+	b := append(text[at:end], ']')
+	b[0] = '['
 	to, evs := jobs[0].to, JSONToJS(b)
 	if to.Get("onEvents").Type() == js.TypeFunction {
 		to.Call("onEvents", evs)

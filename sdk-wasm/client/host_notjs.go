@@ -2,7 +2,11 @@
 
 package client
 
-import "time"
+import (
+	"time"
+
+	"github.com/parley-im/parley/sdk-wasm/core"
+)
 
 // What differs for a native program.
 const (
@@ -15,3 +19,7 @@ const (
 	// writeTimeout gives up on a write the network does not take in time.
 	writeTimeout = 10 * time.Second
 )
+
+// appendEventJSON: natively there is no BridgeEvent encoder, and
+// Options.OnEventJSON is never called.
+func appendEventJSON([]byte, *core.Event, []byte) []byte { return nil }

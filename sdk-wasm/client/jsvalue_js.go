@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"syscall/js"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/core"
@@ -26,12 +27,15 @@ import (
 var jsJSON = js.Global().Get("JSON")
 
 // JSONToJS turns JSON text built by the append functions into the object
-// it describes. Call it on the host goroutine (CallHost, AwaitHost).
+// it describes. Call it on the host goroutine (CallHost, AwaitHost). b is
+// read in place, not copied into a string first: it must not change
+// during the call (the host decodes it into a JavaScript string before
+// JSON.parse runs, and nothing keeps it after).
 func JSONToJS(b []byte) js.Value {
 	if b == nil {
 		return js.Undefined()
 	}
-	return jsJSON.Call("parse", string(b))
+	return jsJSON.Call("parse", unsafe.String(unsafe.SliceData(b), len(b)))
 }
 
 // jsonw writes JSON objects one field per call: its methods stay out of
@@ -224,6 +228,14 @@ func messageSize(m *core.Message) int {
 
 // AppendBatch appends a StorageBatch.
 func AppendBatch(b []byte, x *core.Batch) []byte {
+	b, _ = appendBatch(b, x, false)
+	return b
+}
+
+// appendBatch appends a StorageBatch and, with msgs, the JSON of each of
+// its messages as they are written in it (slices of the result, in the
+// order of x.Messages), for the events that announce them.
+func appendBatch(b []byte, x *core.Batch, msgs bool) ([]byte, [][]byte) {
 	n := 512
 	for i := range x.Messages {
 		n += messageSize(&x.Messages[i])
@@ -256,9 +268,22 @@ func AppendBatch(b []byte, x *core.Batch) []byte {
 		w.key("conversations")
 		w.conversations(x.Conversation)
 	}
+	var at []int // where each message starts, then where the last ends
 	if len(x.Messages) > 0 {
 		w.key("messages")
-		w.messages(x.Messages)
+		if !msgs {
+			w.messages(x.Messages)
+		} else {
+			at = make([]int, len(x.Messages)+1)
+			w.b = append(w.b, '[')
+			for i := range x.Messages {
+				w.elem(i)
+				at[i] = len(w.b)
+				w.message(&x.Messages[i])
+			}
+			at[len(x.Messages)] = len(w.b)
+			w.b = append(w.b, ']')
+		}
 	}
 	if len(x.OutboxPut) > 0 {
 		w.key("outboxPut")
@@ -277,7 +302,19 @@ func AppendBatch(b []byte, x *core.Batch) []byte {
 		w.strings("outboxDelete", x.OutboxDelete)
 	}
 	w.close()
-	return w.b
+	if at == nil {
+		return w.b, nil
+	}
+	out := make([][]byte, len(x.Messages))
+	for i := range out {
+		// A message is followed by a comma or the array's end.
+		end := at[i+1]
+		if i+1 < len(out) {
+			end--
+		}
+		out[i] = w.b[at[i]:end:end]
+	}
+	return w.b, out
 }
 
 // AppendSearchQuery appends a StorageSearchQuery.
@@ -300,9 +337,20 @@ func AppendSearchQuery(b []byte, q *core.SearchQuery) []byte {
 	return w.b
 }
 
+// appendEventJSON appends a BridgeEvent's JSON for Options.OnEventJSON
+// (appendEvent).
+func appendEventJSON(b []byte, e *core.Event, msg []byte) []byte { return appendEvent(b, e, msg) }
+
 // AppendEvent appends a BridgeEvent.
-func AppendEvent(b []byte, e *core.Event) []byte {
-	if e.Message != nil {
+func AppendEvent(b []byte, e *core.Event) []byte { return appendEvent(b, e, nil) }
+
+// appendEvent appends a BridgeEvent whose message, when msg is not nil, is
+// msg: e.Message's JSON as a store write already encoded it.
+func appendEvent(b []byte, e *core.Event, msg []byte) []byte {
+	switch {
+	case msg != nil:
+		b = slices.Grow(b, 64+len(msg))
+	case e.Message != nil:
 		b = slices.Grow(b, 64+messageSize(e.Message))
 	}
 	w := jsonw{b}
@@ -313,7 +361,11 @@ func AppendEvent(b []byte, e *core.Event) []byte {
 	w.strOmit("reason", e.Reason)
 	if e.Message != nil {
 		w.key("message")
-		w.message(e.Message)
+		if msg != nil {
+			w.b = append(w.b, msg...)
+		} else {
+			w.message(e.Message)
+		}
 	}
 	if e.Conversation != nil {
 		w.key("conversation")

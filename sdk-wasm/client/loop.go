@@ -54,14 +54,21 @@ type loop struct {
 	// held counts the actions in pipe that reach the network (all but
 	// events and results): while there is one, an early write waits too.
 	held int
+	// encoded is the batch of the last write started in this drain and
+	// encodedMsgs its messages as that write encoded them: the events of
+	// those messages (core.Action.Stored) reuse them.
+	encoded     *core.Batch
+	encodedMsgs [][]byte
 }
 
 // step is one entry of loop.pipe: a write in flight (done set) or an
 // action waiting for the writes before it (in the slice Poll returned,
-// which the core does not touch again).
+// which the core does not touch again), with its message as encoded for
+// the store (see storedJSON).
 type step struct {
 	done <-chan error
 	act  *core.Action
+	msg  []byte
 }
 
 // maxWrites is how many store writes may be in flight at once: a sync
@@ -72,11 +79,13 @@ const maxWrites = 3
 
 // writeStarter is a Store whose writes can overlap the caller's work.
 // startApply starts applying b behind every write started before it and
-// returns the channel its outcome comes on (one value). Whatever is called
-// on the store after startApply returned (Apply, Messages, Search, Close)
-// finds b applied, or failed.
+// returns the channel its outcome comes on (one value) and, when the store
+// encodes b as the JSON of a StorageBatch, the JSON of each of b.Messages
+// as written there (else nil), which the events of those messages reuse.
+// Whatever is called on the store after startApply returned (Apply,
+// Messages, Search, Close) finds b applied, or failed.
 type writeStarter interface {
-	startApply(b *core.Batch) <-chan error
+	startApply(b *core.Batch) (done <-chan error, msgs [][]byte)
 }
 
 func newLoop(c *Client, store Store) *loop {
@@ -178,6 +187,8 @@ func (l *loop) drain() {
 			l.execute(&acts[i])
 		}
 	}
+	// Every event of the batches written here is queued or delivered.
+	l.encoded, l.encodedMsgs = nil, nil
 	if l.synced != nil && l.isSynced() {
 		for _, ch := range l.synced {
 			close(ch)
@@ -202,10 +213,19 @@ func (l *loop) execute(a *core.Action) {
 		if a.Kind != core.ActEvent && a.Kind != core.ActResolve {
 			l.held++
 		}
-		l.pipe = append(l.pipe, step{act: a})
+		l.pipe = append(l.pipe, step{act: a, msg: l.storedJSON(a)})
 	default:
-		l.perform(a)
+		l.perform(a, l.storedJSON(a))
 	}
+}
+
+// storedJSON is the JSON of the message of event a as the store write of
+// its batch encoded it, when that write started in this drain; else nil.
+func (l *loop) storedJSON(a *core.Action) []byte {
+	if a.Stored == nil || a.Stored != l.encoded || a.StoredAt < 0 || a.StoredAt >= len(l.encodedMsgs) {
+		return nil
+	}
+	return l.encodedMsgs[a.StoredAt]
 }
 
 // persist writes b: synchronously, or with a writeStarter, started now and
@@ -228,11 +248,29 @@ func (l *loop) persist(b *core.Batch) {
 	}
 	// amend reads the store, which finds the writes already started.
 	updated := l.amend(b)
-	l.pipe = append(l.pipe, step{done: ws.startApply(b)})
+	done, msgs := ws.startApply(b)
+	forgetAmended(b, msgs, updated)
+	l.encoded, l.encodedMsgs = b, msgs
+	l.pipe = append(l.pipe, step{done: done})
 	l.writes++
 	for i := range updated {
 		l.pipe = append(l.pipe, step{act: &core.Action{Kind: core.ActEvent,
 			Event: core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]}}})
+	}
+}
+
+// forgetAmended drops from msgs, the JSON of b.Messages as written, the
+// messages amend changed in place (a lifecycle event of the same batch
+// applied to them): their events announce them as they were stored first,
+// and are encoded from themselves.
+func forgetAmended(b *core.Batch, msgs [][]byte, updated []core.Message) {
+	for i := range updated {
+		u := &updated[i]
+		for k := range msgs {
+			if b.Messages[k].Seq == u.Seq && b.Messages[k].ConvID == u.ConvID {
+				msgs[k] = nil
+			}
+		}
 	}
 }
 
@@ -247,13 +285,13 @@ func (l *loop) written(err error) {
 		l.pipe = l.pipe[1:]
 		l.writes--
 		for len(l.pipe) > 0 && l.pipe[0].done == nil {
-			a := l.pipe[0].act
+			a, msg := l.pipe[0].act, l.pipe[0].msg
 			l.pipe[0] = step{}
 			l.pipe = l.pipe[1:]
 			if a.Kind != core.ActEvent && a.Kind != core.ActResolve {
 				l.held--
 			}
-			l.perform(a)
+			l.perform(a, msg)
 		}
 		if len(l.pipe) == 0 {
 			l.pipe = nil
@@ -274,8 +312,9 @@ func (l *loop) settle() {
 	}
 }
 
-// perform executes a, any action but a Persist.
-func (l *loop) perform(a *core.Action) {
+// perform executes a, any action but a Persist; msg is the JSON of an
+// event's message as its store write encoded it, or nil.
+func (l *loop) perform(a *core.Action, msg []byte) {
 	switch a.Kind {
 	case core.ActDial:
 		go l.c.dial(a.Conn)
@@ -290,13 +329,13 @@ func (l *loop) perform(a *core.Action) {
 		}
 	case core.ActEvent:
 		l.onState(a.Event)
-		l.c.emit(a.Event)
+		l.c.emitStored(a.Event, msg)
 	case core.ActFetchToken:
 		go l.c.renewToken(a.Conn)
 	case core.ActResolve:
 		if ch := l.ops[a.Op]; ch != nil {
 			delete(l.ops, a.Op)
-			ch <- a.Result
+			ch <- *a.Result
 		}
 	}
 }

@@ -52,6 +52,14 @@ type Options struct {
 	// block: hand the event off. Defaults to nil; On registers handlers that
 	// run on a goroutine of their own instead.
 	OnEvent func(core.Event)
+	// OnEventJSON receives every event as the JSON text of a BridgeEvent
+	// (bindings/src/bridge.gen.ts), right after OnEvent and as it does.
+	// The event of a message that a store write encoded as JSON (the
+	// host's storage adapter) reuses that message's JSON instead of
+	// encoding it again. event is valid during the call only: its buffer
+	// is reused for the next event. Under js/wasm only: natively it is
+	// never called. Defaults to nil.
+	OnEventJSON func(event []byte)
 	// Logger receives diagnostics at or above LogLevel. Defaults to nil,
 	// which discards them.
 	Logger func(level LogLevel, msg string)

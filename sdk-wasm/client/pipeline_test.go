@@ -41,7 +41,7 @@ func newHeldStore() *heldStore {
 	return &heldStore{MemoryStore: NewMemoryStore(), started: make(chan struct{}, 1), closedAt: -1}
 }
 
-func (s *heldStore) startApply(b *core.Batch) <-chan error {
+func (s *heldStore) startApply(b *core.Batch) (<-chan error, [][]byte) {
 	ch := make(chan error, 1)
 	s.mu.Lock()
 	s.inFlight = append(s.inFlight, heldWrite{b, ch})
@@ -68,7 +68,7 @@ func (s *heldStore) startApply(b *core.Batch) <-chan error {
 	case s.started <- struct{}{}:
 	default:
 	}
-	return ch
+	return ch, nil
 }
 
 // land applies the oldest write in flight and reports it done; it reports

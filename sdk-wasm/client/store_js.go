@@ -81,7 +81,8 @@ func (s *jsStore) Load() (core.Snapshot, error) {
 // Apply implements Store. The batch is encoded before the host call, off
 // the host goroutine; it becomes an object there.
 func (s *jsStore) Apply(b *core.Batch) error {
-	return <-s.startApply(b)
+	done, _ := s.startApply(b)
+	return <-done
 }
 
 // startApply implements writeStarter: storage.apply is called from the
@@ -89,9 +90,10 @@ func (s *jsStore) Apply(b *core.Batch) error {
 // takes its batches in the order it is called (StorageAdapter.apply:
 // IndexedDB creates the transactions in that order, and runs readwrite
 // transactions over the same stores, and any read after them, in the order
-// they were created).
-func (s *jsStore) startApply(b *core.Batch) <-chan error {
-	data := AppendBatch(nil, b)
+// they were created). The messages' JSON, written once into the batch's,
+// is handed back for their events.
+func (s *jsStore) startApply(b *core.Batch) (<-chan error, [][]byte) {
+	data, msgs := appendBatch(nil, b, true)
 	ch, release := s.start("apply", func() js.Value { return JSONToJS(data) })
 	out := make(chan error, 1)
 	go func() {
@@ -99,7 +101,7 @@ func (s *jsStore) startApply(b *core.Batch) <-chan error {
 		release()
 		out <- storageError("apply", r.err)
 	}()
-	return out
+	return out, msgs
 }
 
 // Messages implements Store.

@@ -1,8 +1,12 @@
 package client
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
+	"sync"
 	"syscall/js"
 	"testing"
 	"time"
@@ -150,7 +154,8 @@ return { calls, settle,
 	ws := s.(writeStarter)
 	var outs []<-chan error
 	for cursor := uint64(1); cursor <= 3; cursor++ {
-		outs = append(outs, ws.startApply(&core.Batch{Meta: &core.Meta{SyncCursor: cursor}}))
+		done, _ := ws.startApply(&core.Batch{Meta: &core.Meta{SyncCursor: cursor}})
+		outs = append(outs, done)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for a.Get("calls").Length() < 3 {
@@ -182,5 +187,110 @@ return { calls, settle,
 	}
 	if err := <-outs[2]; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// markedStore is a host storage adapter's Store whose writes hand their
+// messages' JSON back marked ("status":"stored" for "sent"), so that an
+// event carrying that JSON shows where its message came from.
+type markedStore struct {
+	Store
+	ws writeStarter
+}
+
+func (s *markedStore) startApply(b *core.Batch) (<-chan error, [][]byte) {
+	done, msgs := s.ws.startApply(b)
+	out := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		out[i] = []byte(strings.Replace(string(m), `"status":"sent"`, `"status":"stored"`, 1))
+	}
+	return done, out
+}
+
+// TestStoredMessageEventsReuseTheirStoreJSON: a device syncing a
+// conversation's history into the host's storage adapter announces each
+// message with the JSON its store write encoded it as, its own message's
+// and no other, instead of encoding it again: the event texts are those
+// of the events themselves, byte for byte, with the store write's marks
+// (markedStore) on exactly the message events, but for the one message
+// that write changed (an edit in the same page), whose event is encoded
+// from its own message.
+func TestStoredMessageEventsReuseTheirStoreJSON(t *testing.T) {
+	t.Parallel()
+	url, _ := startRelay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice := open(t, url, "alice", "a1", nil)
+	if err := alice.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conv := alice.P2P("bob")
+	const n = 25
+	for i := range n {
+		text := fmt.Sprintf("message %d \"quoted\" \\ ü 😀", i)
+		var err error
+		if i%5 == 4 {
+			_, err = alice.Send(ctx, conv, "custom", "", []byte{byte(i), 0, 255})
+		} else {
+			_, err = alice.SendText(ctx, conv, text)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The edit lands in the last page with its target, which the client
+	// applies to the target in that page's store write: the target's
+	// message event is encoded from its own message, not the write's.
+	const edited = 23
+	if err := alice.Edit(ctx, proto.MessageID(conv, edited), "edited"); err != nil {
+		t.Fatal(err)
+	}
+
+	st, _ := newJSAdapter(t)
+	var mu sync.Mutex
+	var events []core.Event
+	var texts []string
+	bob, err := New(Options{URL: url, Token: tokenFor(t, "bob"), Store: &markedStore{st, st.(writeStarter)}, Seed: 7,
+		Config: core.Config{DeviceID: "b1", HistoryPage: 10},
+		OnEvent: func(e core.Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		},
+		OnEventJSON: func(b []byte) {
+			mu.Lock()
+			texts = append(texts, string(b))
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if err := bob.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(texts) != len(events) {
+		t.Fatalf("%d event texts for %d events", len(texts), len(events))
+	}
+	var seqs []uint64
+	for i, e := range events {
+		want := string(AppendEvent(nil, &e))
+		if e.Kind == core.EventMessage {
+			seqs = append(seqs, e.Message.Seq)
+			if e.Message.Seq != edited {
+				want = strings.Replace(want, `"status":"sent"`, `"status":"stored"`, 1)
+			}
+		}
+		if texts[i] != want {
+			t.Fatalf("event %d (%s): the text is\n%s\nwant\n%s", i, e.Kind, texts[i], want)
+		}
+	}
+	if len(seqs) != n || seqs[0] != 1 || seqs[n-1] != n {
+		t.Fatalf("message events for seqs %v, want 1..%d", seqs, n)
 	}
 }

@@ -33,13 +33,24 @@ type Action struct {
 	Batch  *Batch     // ActPersist
 	Event  Event      // ActEvent
 	Op     uint64     // ActResolve
-	Result Result     // ActResolve
+	Result *Result    // ActResolve; a pointer, so that the actions of a sync page, mostly events, stay small
 	// Early marks an ActWrite that asks the relay for something and tells
 	// it nothing the store must hold first (requestEarly: the next page of
 	// a gap fill). A driver that holds actions until an earlier store write
 	// has landed may write it at once, as long as it holds no frame of its
 	// own before it.
 	Early bool
+	// Stored links an ActEvent of a message this input stores (a sync
+	// page's, a pushed one's) to that message in the store write: Stored
+	// is the Batch of the ActPersist ahead of the event and StoredAt the
+	// index in its Messages of the message Event.Message is a copy of, as
+	// the core staged it (the core only appends to a Batch's messages; a
+	// driver applying Batch.Amend may change one in place, which is then
+	// no longer the event's). A driver that encoded that Batch may reuse
+	// the message's encoding for the event. Nil when the event has no
+	// such message.
+	Stored   *Batch
+	StoredAt int
 }
 
 // Result is how an operation ended: Err, or on success the field of the
@@ -178,10 +189,16 @@ func (c *Core) act(a Action) { c.acts = append(c.acts, a) }
 //go:noinline
 func (c *Core) emit(e Event) { c.act(Action{Kind: ActEvent, Event: e}) }
 
+// emitStored announces m, a copy of the message just appended to the
+// input's batch, linked to it (Action.Stored).
+func (c *Core) emitStored(m *Message) {
+	c.act(Action{Kind: ActEvent, Event: Event{Kind: EventMessage, Message: m}, Stored: c.batch, StoredAt: len(c.batch.Messages) - 1})
+}
+
 //go:noinline
 func (c *Core) resolve(op uint64, r Result) {
 	if op != 0 {
-		c.act(Action{Kind: ActResolve, Op: op, Result: r})
+		c.act(Action{Kind: ActResolve, Op: op, Result: &r})
 	}
 }
 
@@ -191,7 +208,7 @@ func (c *Core) newOp() uint64 {
 }
 
 // begin marks where the actions of a new input start.
-func (c *Core) begin() { c.mark, c.early = len(c.acts), 0 }
+func (c *Core) begin() { c.mark, c.early, c.lastFresh = len(c.acts), 0, nil }
 
 // flush puts the writes gathered while handling one input in front of that
 // input's other actions, so that nothing is announced or sent before it is
@@ -202,11 +219,11 @@ func (c *Core) flush() {
 		return
 	}
 	b := c.batch
-	c.batch = Batch{}
+	c.batch = new(Batch)
 	at := min(c.mark+c.early, len(c.acts))
 	c.acts = append(c.acts, Action{})
 	copy(c.acts[at+1:], c.acts[at:])
-	c.acts[at] = Action{Kind: ActPersist, Batch: &b}
+	c.acts[at] = Action{Kind: ActPersist, Batch: b}
 }
 
 // requestEarly is request for a read that tells the relay nothing the store

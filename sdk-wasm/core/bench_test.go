@@ -68,6 +68,45 @@ func BenchmarkSendAck(b *testing.B) {
 	}
 }
 
+// BenchmarkSyncPage is one page of 500 messages of a sync's gap fill:
+// decode, store and announce each message, the page's store batch and
+// the request for the next page.
+func BenchmarkSyncPage(b *testing.B) {
+	const page = proto.MaxPageLimit
+	h := newHarness(b, Snapshot{})
+	h.connect("e1")
+	conv := proto.P2PID("alice", "bob")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(conv, 1, "bob")})
+	sync := h.lastWrite(proto.TypeSync)
+	last := uint64(1 + page*(b.N+1))
+	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: 1,
+		Conversations: []proto.Conversation{{ID: conv, Kind: proto.KindP2P, LastSeq: last, Version: 1}}})
+	id := h.lastWrite(proto.TypeHistory).ID
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		p := &proto.HistoryPage{ConvID: conv, LastSeq: last, Messages: make([]proto.Message, page)}
+		for k := range p.Messages {
+			seq := uint64(2 + i*page + k)
+			p.Messages[k] = msg(conv, seq, "bob")
+			p.Messages[k].Text = "message number " + strconv.FormatUint(seq, 10) + ", a line of chat of an everyday length"
+		}
+		f := proto.MustEncode(proto.Frame{Type: proto.TypeHistoryPage, ID: id, Body: p})
+		b.StartTimer()
+		h.c.HandleFrame(h.now, h.c.Conn(), f)
+		for _, a := range h.c.Poll() {
+			if a.Kind == ActWrite && a.Early {
+				next, err := proto.Decode(a.Bytes, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				id = next.ID
+			}
+		}
+	}
+}
+
 // drain takes the core's actions, failing on a closed connection.
 func drain(b *testing.B, c *Core) {
 	for _, a := range c.Poll() {

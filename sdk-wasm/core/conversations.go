@@ -348,7 +348,7 @@ func (c *Core) RefillHistory(now time.Time, conv string, before uint64, limit in
 // exists (a new epoch) or of another user. The outbox survives an epoch
 // change: its messages were never acknowledged by the new store.
 func (c *Core) resetCache(userChanged bool) {
-	c.batch = Batch{Reset: true}
+	c.batch = &Batch{Reset: true} // a new one: events linked to the old one's messages stay unmatched
 	clear(c.convs)
 	clear(c.ahead)
 	c.meta.SyncCursor = 0
@@ -480,6 +480,7 @@ func (c *Core) conv(id string) *Conversation {
 
 // convChanged recomputes derived fields, stages the write and the event.
 func (c *Core) convChanged(cv *Conversation) {
+	c.lastFresh = nil // copied into the batch and the event below
 	if cv.ReadSeq > cv.LastSeq {
 		cv.ReadSeq = cv.LastSeq
 	}
@@ -585,8 +586,7 @@ func (c *Core) store(cv *Conversation, am aheadMsg) {
 		cv.LastSeq = m.Seq
 	}
 	if cv.LastMessage == nil || cv.LastMessage.Seq <= m.Seq {
-		lm := m
-		cv.LastMessage = &lm
+		c.setLast(cv, &m)
 	}
 	own := m.Sender == c.meta.UserID && c.meta.UserID != ""
 	if own && m.Seq > cv.ReadSeq {
@@ -605,7 +605,22 @@ func (c *Core) store(cv *Conversation, am aheadMsg) {
 		}
 	}
 	mm := m
-	c.emit(Event{Kind: EventMessage, Message: &mm})
+	c.emitStored(&mm)
+}
+
+// setLast makes m cv's last message. A sync page stores hundreds of
+// messages in a row, each the last one for a moment: the copy made for the
+// previous one is overwritten when nothing can hold it yet (c.lastFresh,
+// forgotten when the conversation is next copied or at the next input),
+// instead of a new copy per message.
+func (c *Core) setLast(cv *Conversation, m *Message) {
+	if cv.LastMessage != nil && cv.LastMessage == c.lastFresh {
+		*c.lastFresh = *m
+		return
+	}
+	lm := *m
+	cv.LastMessage = &lm
+	c.lastFresh = &lm
 }
 
 func (c *Core) drainAhead(cv *Conversation) {

@@ -146,11 +146,17 @@ type Core struct {
 	pres presenceState
 
 	// actions.go: the outputs of the input being handled.
-	acts   []Action
-	mark   int // index in acts where the current input's actions start
-	early  int // actions at mark that go ahead of the input's store write (requestEarly)
-	batch  Batch
-	nextOp uint64
+	acts  []Action
+	mark  int // index in acts where the current input's actions start
+	early int // actions at mark that go ahead of the input's store write (requestEarly)
+	// batch gathers the input's store writes; flush hands it over whole
+	// and starts a new one, so a pointer to it names one store write
+	// (Action.Stored). Never nil.
+	batch *Batch
+	// lastFresh is the last message setLast copied in this input, while no
+	// copy of its conversation holds it (conversations.go).
+	lastFresh *Message
+	nextOp    uint64
 }
 
 // New returns a Core restored from snap, in StateIdle.
@@ -176,6 +182,7 @@ func New(cfg Config, snap Snapshot) (*Core, error) {
 		reads:    make(map[string]uint64),
 		reqs:     make(map[uint64]*request),
 		filling:  make(map[string]bool),
+		batch:    new(Batch),
 	}
 	c.meta.DeviceID = cfg.DeviceID
 	c.loadAccount(snap.Meta.Account)

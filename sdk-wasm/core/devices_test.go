@@ -14,7 +14,7 @@ func resolved(t *testing.T, acts []core.Action, op uint64) core.Result {
 	t.Helper()
 	for _, a := range acts {
 		if a.Kind == core.ActResolve && a.Op == op {
-			return a.Result
+			return *a.Result
 		}
 	}
 	t.Fatalf("op %d not resolved; actions %v", op, kinds(acts))

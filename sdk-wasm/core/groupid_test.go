@@ -12,7 +12,7 @@ import (
 func resultOf(acts []core.Action, op uint64) *core.Result {
 	for _, a := range acts {
 		if a.Kind == core.ActResolve && a.Op == op {
-			return &a.Result
+			return a.Result
 		}
 	}
 	return nil

@@ -171,7 +171,7 @@ func (c *Core) hideEntry(conv string, seq uint64) {
 
 // markHidden sets m.Hidden when this user deleted m for themselves.
 func (c *Core) markHidden(m *Message) {
-	if m.Seq > 0 && c.acct.hidden[proto.MessageID(m.ConvID, m.Seq)] {
+	if m.Seq > 0 && len(c.acct.hidden) > 0 && c.acct.hidden[proto.MessageID(m.ConvID, m.Seq)] {
 		m.Hidden = true
 	}
 }

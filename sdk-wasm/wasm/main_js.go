@@ -376,9 +376,7 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 	// Encoded now, on the loop, so that an event shows the state of its
 	// moment; delivered through the host queue, ahead of the settling of
 	// the operation that produced it, with the events queued next to it.
-	opts.OnEvent = func(e core.Event) {
-		client.CallHostEvent(host, client.AppendEvent(nil, &e))
-	}
+	opts.OnEventJSON = func(e []byte) { client.CallHostEvent(host, e) }
 	if host.Get("log").Type() == js.TypeFunction {
 		opts.Logger = func(level client.LogLevel, msg string) {
 			client.CallHost(func() { host.Call("log", level.String(), msg) })
