@@ -380,7 +380,8 @@ func TestAdminDeleteUser(t *testing.T) {
 			if len(page.Messages) != 1 || page.Messages[0].Sender != "alice" || page.Messages[0].Text != "hello bob" {
 				t.Fatalf("bob's history: %+v", page.Messages)
 			}
-			before, err := store.(Revoker).RevokedBefore(ctx, "alice")
+			in, err := store.(Revoker).SignInOf(ctx, "alice")
+			before := in.RevokedBefore
 			ok(t, err)
 			if before < time.Now().Unix() {
 				t.Fatalf("revoked before %d", before)

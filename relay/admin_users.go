@@ -22,16 +22,19 @@ import (
 //     alone dismisses it;
 //  3. every other user's contact, request or block of them becomes no
 //     relation, through the feed, so those users' devices converge;
-//  4. the store erases their status, last-seen time, presence
+//  4. every attachment they uploaded is deleted from the blob store (the
+//     store keeps an index of each user's uploads, UploadIndex), and its
+//     entry then; a download of it answers 404 with 4204;
+//  5. the store erases their status, last-seen time, presence
 //     subscriptions (theirs and those to them), feed, and replaces their
 //     profile with a tombstone ({user, deleted: true}).
 //
 // Messages they sent stay in the conversations they were sent to, under the
 // same sender id: the other members keep their history, and a client shows
-// the sender as a deleted user by the tombstone. Uploaded attachments stay
-// in the blob store (no index leads from a user to their uploads yet).
-// Every step is idempotent, so a deletion that failed half-way is finished
-// by calling it again; a webhook "user-deleted" reports it.
+// the sender as a deleted user by the tombstone; their attachments no
+// longer download. Every step is idempotent, so a deletion that failed
+// half-way is finished by calling it again; a webhook "user-deleted"
+// reports it.
 
 // adminDeleteReply answers a deletion.
 type adminDeleteReply struct {
@@ -39,6 +42,7 @@ type adminDeleteReply struct {
 	DeletedAt int64    `json:"deletedAt"`        // unix ms
 	Groups    []string `json:"groups,omitempty"` // the groups the user left (or dismissed)
 	Relations int      `json:"relations"`        // other users' relation entries cleared
+	Uploads   int      `json:"uploads"`          // uploads deleted from the blob store
 }
 
 func (s *Server) adminDeleteUser(r *http.Request, _ any) (int, any, error) {
@@ -90,6 +94,10 @@ func (s *Server) adminDeleteUser(r *http.Request, _ any) (int, any, error) {
 			s.env.fan.publish([]string{o}, "", proto.MustEncode(proto.Frame{Type: proto.TypeUserUpdate, Body: &proto.UserUpdate{Entry: *out[0]}}))
 		}
 	}
+	uploads, err := s.deleteUploads(ctx, user)
+	if err != nil {
+		return 0, nil, err
+	}
 	p, err := er.EraseUser(ctx, user, now.UnixMilli())
 	if err != nil {
 		return 0, nil, err
@@ -104,8 +112,36 @@ func (s *Server) adminDeleteUser(r *http.Request, _ any) (int, any, error) {
 		s.env.fan.publish(to, "", proto.MustEncode(proto.Frame{Type: proto.TypeProfiles, Body: &proto.Profiles{List: []proto.Profile{p}}}))
 	}
 	s.hooks.userDeleted(user) // webhooks.go
-	s.log.Info("user deleted", "user", user, "groups", len(groups), "relations", cleared)
-	return http.StatusOK, adminDeleteReply{User: user, DeletedAt: now.UnixMilli(), Groups: groups, Relations: cleared}, nil
+	s.log.Info("user deleted", "user", user, "groups", len(groups), "relations", cleared, "uploads", uploads)
+	return http.StatusOK, adminDeleteReply{User: user, DeletedAt: now.UnixMilli(), Groups: groups, Relations: cleared, Uploads: uploads}, nil
+}
+
+// deleteUploads deletes user's uploads from the blob store, a page at a
+// time, each page's index entries after its blobs: a deletion cut short
+// leaves the entries of blobs it may not have deleted, for the next call.
+// It returns how many it deleted. Without a blob store or an upload index
+// there is nothing to delete.
+func (s *Server) deleteUploads(ctx context.Context, user string) (int, error) {
+	ux, isIndex := s.store.(UploadIndex)
+	if !isIndex || s.env.blobs == nil {
+		return 0, nil
+	}
+	n := 0
+	for {
+		ids, err := ux.UploadsOf(ctx, user, "", 100)
+		if err != nil || len(ids) == 0 {
+			return n, err
+		}
+		for _, id := range ids {
+			if err := s.env.blobs.Delete(ctx, uploadKey(id)); err != nil {
+				return n, err
+			}
+		}
+		if err := ux.DropUploads(ctx, user, ids); err != nil {
+			return n, err
+		}
+		n += len(ids)
+	}
 }
 
 // leaveAllGroups makes user leave every group they are a member of,

@@ -148,6 +148,7 @@ func (s *Server) mountUploads(mux *http.ServeMux, tokens *tokenPolicy) error {
 	}
 	h, err := NewUploadHandler(UploadOptions{
 		Blobs: blobs, Verify: tokens.verify, MayDownload: mayDownload(s.store), IsMember: isPartyOf(s.store),
+		Uploaded:  s.RecordUpload,
 		MaxUpload: o.MaxUpload, AllowTypes: o.UploadTypes,
 		UploadsPerMinute: o.UploadsPerMinute, UploadByteRate: o.UploadByteRate,
 		Origins: o.Origins, Logger: o.Logger,
@@ -172,6 +173,18 @@ func (s *Server) AdmitUpload(user string, size int64) time.Duration {
 		return 0
 	}
 	return s.uploads.admit(user, size)
+}
+
+// RecordUpload records in the relay's store that user uploaded id
+// (UploadIndex), so that deleting the user deletes it:
+// UploadOptions.Uploaded for upload endpoints served apart from the relay.
+// A store without an upload index records nothing.
+func (s *Server) RecordUpload(ctx context.Context, user, id string) error {
+	ux, ok := s.store.(UploadIndex)
+	if !ok {
+		return nil
+	}
+	return ux.AddUpload(ctx, user, id)
 }
 
 // MayDownload reports, from the relay's store, whether user may read a

@@ -6,9 +6,12 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley/internal/testsvc"
 	"github.com/parley-im/parley/proto"
 )
 
@@ -147,4 +150,128 @@ func TestBanRefused(t *testing.T) {
 	equal(t, status, http.StatusOK, "a reason of 256 bytes")
 	alice.expectClose(proto.CodeBanned)
 	equal(t, alice.closeFrame.Reason, strings.Repeat("é", 128), "the whole reason in the Close frame")
+}
+
+// TestSignInRacesEnd: a hello that read neither a ban nor a revocation of
+// its user, and registers its session only after the ban, the revocation
+// or the user's deletion was stored and its close went round the relays, is
+// refused all the same, without a Welcome: 4004 with the ban's reason, or
+// 4013. A ban lifted before the hello registers refuses nothing: what the
+// relay heard makes it read the store again, which decides. The hello is
+// held on the second relay between its check and its session's
+// registration; the first relay makes the change, and a revocation of
+// bob's tokens made after it, which closes bob's session on the second
+// relay, shows that relay has handled the change's close. On the memory
+// store, SQLite and PostgreSQL, two relays on one store and bus.
+func TestSignInRacesEnd(t *testing.T) {
+	t.Parallel()
+	type call struct {
+		method, path string
+		body         any
+	}
+	cases := []struct {
+		name   string
+		calls  []call
+		code   proto.Code // 0: welcomed
+		reason string
+	}{
+		{"ban", []call{{"PUT", "/admin/v1/users/alice/ban", map[string]any{"reason": "spam"}}}, proto.CodeBanned, "spam"},
+		{"revocation", []call{{"POST", "/admin/v1/revocations", map[string]any{"user": "alice"}}}, proto.CodeTokenRevoked, "token revoked"},
+		{"everyone's revocation", []call{{"POST", "/admin/v1/revocations", map[string]any{}}}, proto.CodeTokenRevoked, "token revoked"},
+		{"deletion", []call{{"DELETE", "/admin/v1/users/alice", nil}}, proto.CodeTokenRevoked, "token revoked"},
+		{"ban lifted", []call{
+			{"PUT", "/admin/v1/users/alice/ban", map[string]any{"reason": "spam"}},
+			{"DELETE", "/admin/v1/users/alice/ban", nil},
+		}, 0, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			onTwoRelays(t, func(t *testing.T, _ func(*Options), r1, r2 *testRelay) {
+				held, release := make(chan struct{}), make(chan struct{})
+				var holding atomic.Bool
+				hold := func(user string) {
+					if user == "alice" && holding.CompareAndSwap(true, false) {
+						close(held)
+						<-release
+					}
+				}
+				r2.srv.env.afterGate.Store(&hold)
+				var released sync.Once
+				free := func() { released.Do(func() { close(release) }) }
+				t.Cleanup(free) // before the relays shut down, should the test fail early
+
+				bob := loginOn(t, r2, "bob", "phone", "web")
+				holding.Store(true)
+				c := dial(t, r2, true)
+				c.write(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: r2.token("alice"), DeviceID: "tablet"}})
+				select {
+				case <-held:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the hello did not pass its check")
+				}
+				for _, a := range tc.calls {
+					status, _ := r1.admin(a.method, a.path, testAdminSecret, a.body)
+					equal(t, status, http.StatusOK, a.method+" "+a.path)
+				}
+				status, _ := r1.admin("POST", "/admin/v1/revocations", testAdminSecret, map[string]any{"user": "bob"})
+				equal(t, status, http.StatusOK, "revoke bob's tokens")
+				bob.expectClose(proto.CodeTokenRevoked)
+
+				free()
+				if tc.code == 0 {
+					equal(t, c.reply(1).Type, proto.TypeWelcome, "welcomed")
+					c.quiet("the session stays")
+					return
+				}
+				got := c.expectClose(tc.code)
+				equal(t, types(got), types(nil), "frames before the close")
+				if !strings.HasPrefix(c.closeFrame.Reason, tc.reason) {
+					t.Errorf("close reason %q, want %q…", c.closeFrame.Reason, tc.reason)
+				}
+			})
+		})
+	}
+}
+
+// TestSignInRacesBanOverNATS: with relays on NATS, a node hears a user's
+// ban only while it watches the user. A hello on a relay holding no other
+// session of alice, held between its check and its registration while the
+// other relay bans her, is refused (4004) all the same: the relay watched
+// alice before it read the store, so it heard the ban.
+func TestSignInRacesBanOverNATS(t *testing.T) {
+	t.Parallel()
+	url, prefix, store := testsvc.NATSURL(t), "parleyrace"+randomHex(4), NewMemoryStore()
+	start := func() *testRelay {
+		bus, err := NewNATSBus(url, NATSOptions{Prefix: prefix, Logger: testLogger()})
+		ok(t, err)
+		t.Cleanup(bus.Close)
+		return startRelay(t, func(o *Options) { o.Store, o.Bus, o.AdminSecret = store, bus, testAdminSecret })
+	}
+	r1, r2 := start(), start()
+	held, release := make(chan struct{}), make(chan struct{})
+	hold := func(user string) {
+		close(held)
+		<-release
+	}
+	r2.srv.env.afterGate.Store(&hold)
+	var released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free)
+
+	c := dial(t, r2, true)
+	c.write(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: r2.token("alice"), DeviceID: "tablet"}})
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hello did not pass its check")
+	}
+	before := r2.srv.ctl.ends.mark()
+	status, _ := r1.admin("PUT", "/admin/v1/users/alice/ban", testAdminSecret, map[string]any{"reason": "spam"})
+	equal(t, status, http.StatusOK, "ban alice")
+	eventually(t, "the hello's relay hears the ban", func() bool { return r2.srv.ctl.ends.mark() > before })
+	free()
+	got := c.expectClose(proto.CodeBanned)
+	equal(t, types(got), types(nil), "frames before the close")
+	equal(t, c.closeFrame.Reason, "spam", "close reason")
 }

@@ -95,6 +95,9 @@ type control struct {
 
 	hooks *webhooks // user-online and user-offline; nil: none
 	calls *calls    // the call operations go there; nil: dropped
+	// ends are the bans and revocations heard lately, for the hellos in
+	// flight (sessions.go).
+	ends endLog
 
 	mu     sync.Mutex
 	roster map[string]map[string]rosterEntry // user → session id → entry
@@ -199,12 +202,16 @@ func (c *control) handle(e Envelope) {
 				c.remove(user, m.Session)
 			}
 		case opClose:
+			if m.Device == "" && proto.Code(m.Code) == proto.CodeBanned {
+				c.ends.record(time.Now(), user, 0)
+			}
 			for _, s := range c.hub.sessionsOf(user) {
 				if m.Device == "" || s.device == m.Device {
 					s.Close(proto.Code(m.Code), m.Reason)
 				}
 			}
 		case opRevoke:
+			c.ends.record(time.Now(), user, max(m.Before, 1))
 			list := c.hub.sessionsOf(user)
 			if user == everyone {
 				list = c.hub.all()

@@ -27,19 +27,25 @@ func newHub() *hub {
 // add registers s and returns the session of the same (user, device) it
 // replaces, if any; the caller closes that one (4003). When that device's
 // session began after s, nothing changes and stale is true: the caller
-// closes s. first runs under the
-// hub's lock, before any delivery can reach s, so the Welcome it enqueues is
-// always the first frame the client sees.
-func (h *hub) add(s *Session, first func()) (replaced *Session, stale bool) {
+// closes s. held runs first, under the hub's lock: when it reports true,
+// nothing changes and again is true (the caller checks s again and may
+// retry). Whatever held did not see is thus done after s is in the hub,
+// where it finds s (endLog). first runs under the hub's lock, before any
+// delivery can reach s, so the Welcome it enqueues is always the first
+// frame the client sees.
+func (h *hub) add(s *Session, held func() bool, first func()) (replaced *Session, stale, again bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if held() {
+		return nil, false, true
+	}
 	key := deviceKey{s.user, s.device}
 	replaced = h.devices[key]
 	if replaced != nil && replaced.began > s.began {
 		// The device already has a session on a connection opened after
 		// this one: s is a hello read late from a connection the client
 		// has left. It must not replace the newer one.
-		return nil, true
+		return nil, true, false
 	}
 	if replaced != nil {
 		h.removeLocked(replaced)
@@ -48,7 +54,7 @@ func (h *hub) add(s *Session, first func()) (replaced *Session, stale bool) {
 	h.users[s.user] = append(h.users[s.user], s)
 	h.n++
 	first()
-	return replaced, false
+	return replaced, false, false
 }
 
 // hasDevice reports whether device of user has a session here.

@@ -99,6 +99,9 @@ type sessionEnv struct {
 	// release records after the recall, as a relay stopping right then
 	// would (tests of the sweep at start).
 	holdReleases atomic.Bool
+	// afterGate, when set, is called by a hello between its gate check
+	// and its session's registration (tests hold a hello there).
+	afterGate atomic.Pointer[func(user string)]
 	// ctx parents the session's store and bus calls; it ends when Shutdown
 	// gives up waiting.
 	ctx    context.Context
@@ -358,16 +361,32 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 		s.Close(perr.Code, perr.Message)
 		return
 	}
-	if perr := s.env.gate.check(s.env.ctx, now, user, h.Token); perr != nil {
-		if perr.Code == proto.CodeBanned {
-			s.env.metrics.banned.Add(1)
-		}
-		s.Close(perr.Code, perr.Message)
+	s.user, s.device, s.platform = user, h.DeviceID, h.Platform
+	lim := &s.env.limits
+	// Watch before the gate: from here on every ban and revocation of user
+	// published reaches this node, and one heard after mark makes the
+	// hello read the store again before it registers (endLog). Watch
+	// before welcoming too: every push for user reaches this node from
+	// here on, and everything committed earlier is found by the client's
+	// sync.
+	ctx, cancel := context.WithTimeout(s.env.ctx, lim.authTimeout)
+	err := s.env.sub.Watch(ctx, user)
+	cancel()
+	if err != nil {
+		s.env.log.Warn("bus watch failed", "user", user, "err", err)
+		s.Close(proto.CodeOverloaded, "relay cannot reach its bus, retry")
 		return
 	}
-	s.user, s.device, s.platform = user, h.DeviceID, h.Platform
+	s.watched = true
+	mark := s.env.ctl.ends.mark()
+	if perr := s.env.gate.check(s.env.ctx, now, user, h.Token); perr != nil {
+		s.refuse(perr)
+		return
+	}
+	if hold := s.env.afterGate.Load(); hold != nil {
+		(*hold)(user)
+	}
 	s.issued.Store(issuedAt(h.Token))
-	lim := &s.env.limits
 	welcome := proto.MustEncode(proto.Frame{Type: proto.TypeWelcome, ID: id, Body: &proto.Welcome{
 		Version:     h.Version,
 		UserID:      user,
@@ -383,17 +402,6 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 		s.Close(proto.CodeTooManySessions, "too many sessions of this user")
 		return
 	}
-	// Watch before welcoming: from here on every push for user reaches this
-	// node, and everything committed earlier is found by the client's sync.
-	ctx, cancel := context.WithTimeout(s.env.ctx, lim.authTimeout)
-	err := s.env.sub.Watch(ctx, user)
-	cancel()
-	if err != nil {
-		s.env.log.Warn("bus watch failed", "user", user, "err", err)
-		s.Close(proto.CodeOverloaded, "relay cannot reach its bus, retry")
-		return
-	}
-	s.watched = true
 	// A session counts from when its connection opened, not from its
 	// hello: a hello read late from an older connection must not pass
 	// for newer than the connection that replaced it.
@@ -401,10 +409,29 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	s.expiry = time.AfterFunc(exp.Add(lim.tokenLeeway).Sub(now), s.expired)
 	s.authed.Store(true)
 	s.timer.Reset(lim.heartbeatTimeout)
-	old, stale := s.env.hub.add(s, func() { s.write(welcome) })
-	if stale {
-		s.Close(proto.CodeKicked, "a newer connection of the same device is open")
-		return
+	// A ban or revocation of user heard since mark: the store is read
+	// again, from a new mark, and its answer decides (endLog).
+	var old *Session
+	for tries := 0; ; tries++ {
+		heard := func() bool { return s.env.ctl.ends.heard(mark, user, s.issued.Load()) }
+		var stale, again bool
+		old, stale, again = s.env.hub.add(s, heard, func() { s.write(welcome) })
+		if stale {
+			s.Close(proto.CodeKicked, "a newer connection of the same device is open")
+			return
+		}
+		if !again {
+			break
+		}
+		if tries == 2 {
+			s.Close(proto.CodeOverloaded, "bans or revocations of this user keep coming, retry")
+			return
+		}
+		mark = s.env.ctl.ends.mark()
+		if perr := s.env.gate.recheck(s.env.ctx, time.Now(), user, h.Token); perr != nil {
+			s.refuse(perr)
+			return
+		}
 	}
 	s.present = true
 	s.env.presence.joined(user)
@@ -415,6 +442,15 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	s.env.fan.kick(user, s.id, s.device, s.began)
 	s.env.ctl.joined(s)
 	s.env.log.Debug("session open", "session", s.id, "user", user, "device", h.DeviceID, "client", h.Client, "remote", s.remote)
+}
+
+// refuse closes a session whose hello the gate refused, counting a refusal
+// for a ban.
+func (s *Session) refuse(perr *proto.Error) {
+	if perr.Code == proto.CodeBanned {
+		s.env.metrics.banned.Add(1)
+	}
+	s.Close(perr.Code, perr.Message)
 }
 
 // expired ends a session whose token ran out without a renewal. The code is

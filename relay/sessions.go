@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -13,12 +14,12 @@ import (
 )
 
 // gate decides whether a user whose token verified may sign in: it checks
-// the user's ban (Banner) and the token against the store's revocations
-// (Revoker). A store without them bans and revokes nothing.
+// the user's ban and the token against the store's revocations, both read
+// in one store call (Revoker.SignInOf). A store without it bans and
+// revokes nothing.
 type gate struct {
-	bans    Banner  // nil: none
-	revoker Revoker // nil: none
-	log     interface {
+	store Revoker // nil: none
+	log   interface {
 		Warn(msg string, args ...any)
 	}
 }
@@ -30,36 +31,132 @@ type gate struct {
 // cannot answer does not hold up the hello (the relay serves what it can
 // while its store is away): the ban or revocation itself, published on the
 // bus when it was made, has closed the sessions open then.
+//
+// What check reads may be overtaken by a ban or revocation stored right
+// after it: the hello then hears of it on the bus (endLog) and reads again
+// (recheck).
 func (g *gate) check(ctx context.Context, now time.Time, user, token string) *proto.Error {
-	if user == proto.SystemUser {
-		return proto.Errorf(proto.CodeUnauthorized, "user %q is reserved for the admin API's messages", user)
-	}
-	if g == nil {
+	perr, err := g.decide(ctx, now, user, token)
+	if err != nil {
+		g.log.Warn("reading bans and revocations failed; user let through", "user", user, "err", err)
 		return nil
+	}
+	return perr
+}
+
+// recheck is check again, for a hello that heard of a ban or revocation of
+// its user after its check: a store that cannot answer now refuses the
+// hello as retryable (4101), since what was heard may hold.
+func (g *gate) recheck(ctx context.Context, now time.Time, user, token string) *proto.Error {
+	perr, err := g.decide(ctx, now, user, token)
+	if err != nil {
+		g.log.Warn("reading bans and revocations failed after one was heard; hello refused", "user", user, "err", err)
+		return proto.Errorf(proto.CodeOverloaded, "relay cannot read its store, retry")
+	}
+	return perr
+}
+
+// decide reads the store and refuses as check says, or fails.
+func (g *gate) decide(ctx context.Context, now time.Time, user, token string) (*proto.Error, error) {
+	if user == proto.SystemUser {
+		return proto.Errorf(proto.CodeUnauthorized, "user %q is reserved for the admin API's messages", user), nil
+	}
+	if g == nil || g.store == nil {
+		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if g.bans != nil {
-		b, found, err := g.bans.BanOf(ctx, user)
-		switch {
-		case err != nil:
-			g.log.Warn("reading bans failed; user let through", "user", user, "err", err)
-		case found && b.Holds(now):
-			return &proto.Error{Code: proto.CodeBanned, Message: banReason(b)}
-		}
+	in, err := g.store.SignInOf(ctx, user)
+	switch {
+	case err != nil:
+		return nil, err
+	case in.Banned && in.Ban.Holds(now):
+		return &proto.Error{Code: proto.CodeBanned, Message: banReason(in.Ban)}, nil
 	}
-	if g.revoker == nil {
-		return nil
-	}
-	before, err := g.revoker.RevokedBefore(ctx, user)
-	if err != nil {
-		g.log.Warn("reading revocations failed; token let through", "user", user, "err", err)
-		return nil
-	}
-	if before > 0 && issuedAt(token) < before {
+	return revoked(issuedAt(token), in.RevokedBefore), nil
+}
+
+// revoked refuses (4013) a token issued at issued when tokens issued
+// before before are revoked.
+func revoked(issued, before int64) *proto.Error {
+	if before > 0 && issued < before {
 		return proto.Errorf(proto.CodeTokenRevoked, "token revoked: issued before %s", time.Unix(before, 0).UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// endLog remembers the bans and revocations this node heard on the bus
+// lately, for the hellos in flight when they came.
+//
+// A hello reads the store (gate.check), then registers its session in the
+// hub. A ban stored just after that read is published after it, and its
+// close may reach this node before the session is in the hub: it closes
+// nothing there, and the session would outlive the ban. So a hello watches
+// its user on the bus first, takes a mark before its read, and registers
+// only if nothing that came after the mark concerns it (hub.add, under the
+// hub's lock); otherwise it reads the store again (gate.recheck), which
+// holds the ban, or its lifting if that came after. An entry is recorded
+// before the hub is searched for the sessions it closes: either the
+// registration sees the entry, or the search sees the session.
+type endLog struct {
+	mu    sync.Mutex
+	seq   uint64     // of the latest entry
+	floor uint64     // entries up to it are forgotten
+	list  []endEntry // in order
+}
+
+// endEntry is a ban of user (before 0) or a revocation of user's tokens
+// issued before before; user everyone is every user.
+type endEntry struct {
+	seq    uint64
+	heard  time.Time
+	user   string
+	before int64
+}
+
+// endKeep is how long an entry is kept: far longer than a hello takes from
+// its mark to its registration. One that takes longer reads the store
+// again.
+const endKeep = time.Minute
+
+// mark returns the position of the latest entry.
+func (l *endLog) mark() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq
+}
+
+// record adds a ban of user (before 0) or a revocation, and forgets the
+// entries heard more than endKeep before now.
+func (l *endLog) record(now time.Time, user string, before int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for n < len(l.list) && now.Sub(l.list[n].heard) > endKeep {
+		l.floor = l.list[n].seq
+		n++
+	}
+	l.list = append(l.list[n:], endEntry{seq: l.seq + 1, heard: now, user: user, before: before})
+	l.seq++
+}
+
+// heard reports whether an entry after mark concerns a session of user
+// whose token was issued at issued: a ban of user, or a revocation of
+// user's or everyone's tokens issued before. A mark older than what is
+// kept cannot be told: it reports true.
+func (l *endLog) heard(mark uint64, user string, issued int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if mark < l.floor {
+		return true
+	}
+	// From the newest back to the mark: only what came during the hello.
+	for i := len(l.list) - 1; i >= 0 && l.list[i].seq > mark; i-- {
+		if e := l.list[i]; (e.user == user || e.user == everyone) && (e.before == 0 || issued < e.before) {
+			return true
+		}
+	}
+	return false
 }
 
 // banReason is the close reason of a banned user's sessions: the ban's own
@@ -178,10 +275,7 @@ func (s *Server) watchEveryone() error {
 func (s *Server) gate() *gate {
 	g := &gate{log: s.log}
 	if rv, ok := s.store.(Revoker); ok {
-		g.revoker = rv
-	}
-	if bn, ok := s.store.(Banner); ok {
-		g.bans = bn
+		g.store = rv
 	}
 	return g
 }

@@ -3,6 +3,7 @@
 package relay
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -165,4 +166,39 @@ func TestDevicePolicy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestEndLog: which of the bans and revocations heard after a hello's
+// mark concern the session it registers, and a mark older than what is kept.
+func TestEndLog(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	var l endLog
+	l.record(t0, "alice", 0) // before the mark
+	mark := l.mark()
+	l.record(t0, "bob", 0)
+	l.record(t0, "carol", 500)
+	l.record(t0, everyone, 300)
+	for _, c := range []struct {
+		user   string
+		issued int64
+		want   bool
+	}{
+		{"alice", 900, false}, // her ban came before the mark: the store read saw it
+		{"bob", 900, true},
+		{"carol", 499, true},
+		{"carol", 500, false},
+		{"dave", 299, true}, // everyone's
+		{"dave", 300, false},
+	} {
+		equal(t, l.heard(mark, c.user, c.issued), c.want, fmt.Sprintf("%s issued at %d", c.user, c.issued))
+	}
+
+	// Entries older than endKeep are forgotten when the next one comes; a
+	// mark before them can no longer be told, and counts as heard.
+	l.record(t0.Add(endKeep+time.Second), "erin", 0)
+	equal(t, len(l.list), 1, "entries kept")
+	equal(t, l.heard(mark, "dave", 900), true, "a mark older than what is kept")
+	equal(t, l.heard(l.mark()-1, "dave", 900), false, "a mark just before the kept entry, another user's")
+	equal(t, l.heard(l.mark()-1, "erin", 900), true, "a mark just before the kept entry")
 }

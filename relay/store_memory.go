@@ -26,11 +26,12 @@ type MemoryStore struct {
 	users    map[string][]*memConv // the conversations of each user
 	feed     memFeed               // store_feed_memory.go
 	closed   bool
-	scanned  atomic.Uint64     // messages History examined (see messagesRead)
-	revoked  map[string]int64  // RevokeTokens (store_revoke.go)
-	bans     map[string]Ban    // SetBan (store_ban.go)
-	presence memPresence       // store_memory_presence.go
-	releases map[string]string // token → attachment id (store_blob_release.go)
+	scanned  atomic.Uint64              // messages History examined (see messagesRead)
+	revoked  map[string]int64           // RevokeTokens (store_revoke.go)
+	bans     map[string]Ban             // SetBan (store_ban.go)
+	uploads  map[string]map[string]bool // AddUpload (store_uploads.go): user → upload ids
+	presence memPresence                // store_memory_presence.go
+	releases map[string]string          // token → attachment id (store_blob_release.go)
 }
 
 // messagesRead returns how many messages History examined, for the test

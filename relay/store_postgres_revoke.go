@@ -4,7 +4,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -27,18 +26,27 @@ func (s *PostgresStore) RevokeTokens(ctx context.Context, user string, before in
 	return nil
 }
 
-// RevokedBefore implements Revoker.
-func (s *PostgresStore) RevokedBefore(ctx context.Context, user string) (int64, error) {
-	var at *int64
+// SignInOf implements Revoker: one query.
+func (s *PostgresStore) SignInOf(ctx context.Context, user string) (SignIn, error) {
+	var pairs map[string]string
 	err := s.run(ctx, func(ctx context.Context) (bool, error) {
-		return false, s.pool.QueryRow(ctx, `SELECT max(value::bigint) FROM meta WHERE key IN ($1, $2)`,
-			revokeKey(user), revokeKey("")).Scan(&at)
+		rows, err := s.pool.Query(ctx, `SELECT key, value FROM meta WHERE key IN ($1, $2, $3)`,
+			banKey(user), revokeKey(user), revokeKey(""))
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		pairs, err = scanPairs(rows)
+		return false, err
 	})
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("relay: read revocations: %w", err)
+	if err != nil {
+		return SignIn{}, fmt.Errorf("relay: read sign-in: %w", err)
 	}
-	if at == nil {
-		return 0, nil
+	var in SignIn
+	for k, v := range pairs {
+		if err := in.signInRow(user, k, v); err != nil {
+			return SignIn{}, err
+		}
 	}
-	return *at, nil
+	return in, nil
 }

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 )
 
 // Revoker keeps token revocations: the relay refuses a token issued before
@@ -13,10 +15,21 @@ type Revoker interface {
 	// seconds); user "" revokes every user's. A revocation never moves
 	// back: an earlier time than the one kept is ignored.
 	RevokeTokens(ctx context.Context, user string, before int64) error
-	// RevokedBefore returns the time before which tokens of user are
-	// revoked: the later of user's own revocation and everyone's, 0 for
-	// none.
-	RevokedBefore(ctx context.Context, user string) (int64, error)
+	// SignInOf reads, in one store call, what decides whether user may
+	// sign in: their ban and their revocations (SignIn).
+	SignInOf(ctx context.Context, user string) (SignIn, error)
+}
+
+// SignIn is what the store keeps that decides whether a user may sign in,
+// read at once for each hello (gate.check).
+type SignIn struct {
+	// Ban is the user's ban, ended or not, when Banned.
+	Ban    Ban
+	Banned bool
+	// RevokedBefore is the time before which the user's tokens are
+	// revoked, unix seconds: the later of the user's own revocation and
+	// everyone's, 0 for none.
+	RevokedBefore int64
 }
 
 var _ Revoker = (*MemoryStore)(nil)
@@ -38,12 +51,32 @@ func (s *MemoryStore) RevokeTokens(_ context.Context, user string, before int64)
 	return nil
 }
 
-// RevokedBefore implements Revoker.
-func (s *MemoryStore) RevokedBefore(_ context.Context, user string) (int64, error) {
+// SignInOf implements Revoker.
+func (s *MemoryStore) SignInOf(_ context.Context, user string) (SignIn, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return 0, ErrClosed
+		return SignIn{}, ErrClosed
 	}
-	return max(s.revoked[user], s.revoked[""]), nil
+	b, banned := s.bans[user]
+	return SignIn{Ban: b, Banned: banned, RevokedBefore: max(s.revoked[user], s.revoked[""])}, nil
+}
+
+// signInRow reads one meta row of SignInOf's query (a ban, user's
+// revocation or everyone's) into in.
+func (in *SignIn) signInRow(user, key, value string) error {
+	if key == banKey(user) {
+		b, err := decodeBan(value)
+		if err != nil {
+			return err
+		}
+		in.Ban, in.Banned = b, true
+		return nil
+	}
+	at, err := strconv.ParseInt(value, 10, 64)
+	if err != nil {
+		return fmt.Errorf("relay: stored revocation %q: %w", value, err)
+	}
+	in.RevokedBefore = max(in.RevokedBefore, at)
+	return nil
 }

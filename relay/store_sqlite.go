@@ -75,7 +75,7 @@ type SQLiteOptions struct {
 
 // schemaVersion is the version of the schema this build writes. migrations[i]
 // takes a database from version i to i+1; never edit one that has shipped.
-const schemaVersion = 10
+const schemaVersion = 11
 
 var migrations = []string{
 	`CREATE TABLE conversations (
@@ -227,7 +227,27 @@ var migrations = []string{
 		token      TEXT PRIMARY KEY,
 		attachment TEXT NOT NULL
 	) WITHOUT ROWID;`,
+
+	// Version 11: a one-to-one message no longer writes its sender's read
+	// cursor (members.read_seq), a page of its own in every commit. The
+	// conversation row, written anyway, keeps each member's latest own
+	// seq — sent_a for the member whose id comes first in the
+	// conversation's id (proto.P2PID), sent_b for the other — and a
+	// member's read cursor is the later of the stored one and their own
+	// latest message (sqliteReadSeq). Old data has every such cursor
+	// stored already; the new columns start at 0 and imply none. A group's
+	// stay 0: its messages store their sender's cursor as before.
+	`ALTER TABLE conversations ADD COLUMN sent_a INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE conversations ADD COLUMN sent_b INTEGER NOT NULL DEFAULT 0;`,
 }
+
+// sqliteReadSeq is the read cursor of member m of conversation c: the one
+// stored, or the member's own latest message in a one-to-one conversation
+// when that is later (what a user sent, they have read). A p2p id is
+// "p:" a ":" b and names hold no colon, so m is a when the id starts with
+// "p:" m ":".
+const sqliteReadSeq = `max(m.read_seq, CASE WHEN substr(c.id, 1, length(m.user_id) + 3) = 'p:' || m.user_id || ':'
+	THEN c.sent_a ELSE c.sent_b END)`
 
 // walCheckpointPages is how many pages the WAL holds before a commit
 // copies them into the database file: SQLite's default. A longer WAL
@@ -424,19 +444,19 @@ func prepareSQLite(dc any) (*sqliteStmts, error) {
 		{&st.setCounter, `UPDATE counters SET value = ? WHERE name = 'changes'`},
 		{&st.dedup, `SELECT m.sender, m.client_id, m.conv_id, m.seq, m.device, m.msg_type, m.text, m.body, m.created_at
 			FROM json_each(?) j CROSS JOIN messages m ON m.sender = j.value ->> 0 AND m.client_id = j.value ->> 1`},
-		{&st.conv, `SELECT kind, last_seq FROM conversations WHERE id = ?`},
+		{&st.conv, `SELECT kind, last_seq, sent_a, sent_b FROM conversations WHERE id = ?`},
 		{&st.members, sqliteMembers},
 		{&st.insConv, `INSERT INTO conversations(id, kind, name, creator, created_at, last_seq, pos, members_pos, member_count)
 			VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)`},
 		{&st.insMember, `INSERT INTO members(conv_id, user_id, read_seq, pos) VALUES (?, ?, 0, 0)`},
 		{&st.insMsg, `INSERT INTO messages(conv_id, seq, sender, client_id, device, msg_type, text, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&st.setConv, `UPDATE conversations SET last_seq = ?, pos = ? WHERE id = ?`},
+		{&st.setConv, `UPDATE conversations SET last_seq = ?, pos = ?, sent_a = ?, sent_b = ? WHERE id = ?`},
 		{&st.setRead, `UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?`},
-		{&st.readState, `SELECT CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END, m.read_seq FROM conversations c
+		{&st.readState, `SELECT CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END, ` + sqliteReadSeq + ` FROM conversations c
 			LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = ? WHERE c.id = ?`},
 		{&st.markRead, `UPDATE members SET read_seq = ?, pos = ? WHERE conv_id = ? AND user_id = ?`},
 		{&st.group, `SELECT kind, creator FROM conversations WHERE id = ?`},
-		{&st.view, `SELECT c.kind, c.name, c.created_at, c.last_seq, c.pos, m.read_seq, m.pos,
+		{&st.view, `SELECT c.kind, c.name, c.created_at, c.last_seq, c.pos, ` + sqliteReadSeq + `, m.pos,
 			m.left_seq, m.role, m.muted_until, c.info
 			FROM members m JOIN conversations c ON c.id = m.conv_id
 			WHERE m.conv_id = ? AND m.user_id = ?`},
@@ -594,6 +614,31 @@ type sqliteConv struct {
 	members []string    // sorted
 	at      int         // index in the batch of its last message
 	gate    *speechGate // groups only
+	// sent is the latest own seq of each member of a one-to-one
+	// conversation, in the order of its id: their read cursors, implied
+	// (sqliteReadSeq). A group's stays zero.
+	sent [2]uint64
+}
+
+// noteSent records that sender sent seq in c, when c is a one-to-one
+// conversation whose row then carries the sender's read cursor; false
+// when the cursor is to be stored in the sender's member row.
+func (c *sqliteConv) noteSent(conv, sender string, seq uint64) bool {
+	if c.kind != proto.KindP2P {
+		return false
+	}
+	a, b, ok := proto.P2PMembers(conv)
+	switch {
+	case !ok:
+		return false
+	case sender == a:
+		c.sent[0] = seq
+	case sender == b:
+		c.sent[1] = seq
+	default:
+		return false
+	}
+	return true
 }
 
 // Append implements Appender.
@@ -693,8 +738,11 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 		}
 		// What a user sent, they have read: own messages never count as
 		// unread, on any of the sender's devices. The conversation's new
-		// position covers this change of the sender's state too.
-		reads[change{req.Sender, m.ConvID}] = m.Seq
+		// position covers this change of the sender's state too. In a
+		// one-to-one conversation the conversation row carries it.
+		if !c.noteSent(m.ConvID, req.Sender, m.Seq) {
+			reads[change{req.Sender, m.ConvID}] = m.Seq
+		}
 		stored[key] = m
 		out[i] = AppendResult{Message: m, Members: c.members, Released: released}
 	}
@@ -706,7 +754,8 @@ func (s *SQLiteStore) appendBatch(batch []AppendRequest, bump func() uint64) ([]
 	}
 	slices.SortFunc(changed, func(a, b string) int { return convs[a].at - convs[b].at })
 	for _, id := range changed {
-		if err := st.setConv.exec(int64(convs[id].last), int64(bump()), id); err != nil {
+		c := convs[id]
+		if err := st.setConv.exec(int64(c.last), int64(bump()), int64(c.sent[0]), int64(c.sent[1]), id); err != nil {
 			return nil, err
 		}
 	}
@@ -746,14 +795,15 @@ func (s *SQLiteStore) stored(batch []AppendRequest) (map[senderClient]proto.Mess
 // such conversation.
 func (s *SQLiteStore) loadConv(conv string) (*sqliteConv, error) {
 	c := &sqliteConv{}
-	var last int64
-	switch err := s.ws.conv.queryRow(conv).Scan(&c.kind, &last); {
+	var last, sentA, sentB int64
+	switch err := s.ws.conv.queryRow(conv).Scan(&c.kind, &last, &sentA, &sentB); {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
 	case err != nil:
 		return nil, err
 	}
 	c.read, c.last = uint64(last), uint64(last)
+	c.sent = [2]uint64{uint64(sentA), uint64(sentB)}
 	var err error
 	if c.members, err = s.members(conv); err != nil {
 		return nil, err
@@ -835,7 +885,7 @@ const (
 		CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END AS last_seq,
 		CASE WHEN m.left_seq > 0 THEN 0 ELSE c.pos END AS conv_pos,
 		CASE WHEN m.left_seq > 0 THEN 0 ELSE c.members_pos END AS members_pos,
-		c.member_count, m.read_seq, m.pos AS user_pos,
+		c.member_count, ` + sqliteReadSeq + ` AS read_seq, m.pos AS user_pos,
 		CASE WHEN m.left_seq > 0 THEN m.pos
 			WHEN c.kind = '` + proto.KindGroup + `' AND c.members_pos > ?1 THEN c.members_pos ELSE max(c.pos, m.pos) END AS k,
 		c.info, m.role, m.muted_until, m.left_seq`
@@ -1233,7 +1283,7 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 					m.MsgType, m.Text, m.Body, m.CreatedAt); err != nil {
 					return err
 				}
-				if err := st.setConv.exec(int64(m.Seq), pos, spec.ID); err != nil {
+				if err := st.setConv.exec(int64(m.Seq), pos, 0, 0, spec.ID); err != nil {
 					return err
 				}
 				if err := st.setRead.exec(int64(m.Seq), spec.ID, spec.Creator, int64(m.Seq)); err != nil {

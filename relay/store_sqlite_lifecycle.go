@@ -31,7 +31,8 @@ func (l *sqliteLifeStmts) prepare(dc any, all *[]rawStmt) error {
 		{&l.setExt, `UPDATE messages SET ext = ? WHERE conv_id = ? AND seq = ?`},
 		{&l.edits, `SELECT seq, ext FROM messages WHERE conv_id = ? AND seq > ? AND msg_type = '` + proto.MsgEdit + `' AND text != ''`},
 		{&l.clearEdit, `UPDATE messages SET text = '' WHERE conv_id = ? AND seq = ?`},
-		{&l.peerRead, `SELECT read_seq FROM members WHERE conv_id = ? AND user_id != ?`},
+		{&l.peerRead, `SELECT ` + sqliteReadSeq + ` FROM members m JOIN conversations c ON c.id = m.conv_id
+			WHERE m.conv_id = ? AND m.user_id != ?`},
 		{&l.peerPos, `UPDATE conversations SET pos = ? WHERE id = ? AND kind = '` + proto.KindP2P + `'`},
 	} {
 		stmt, err := prepareRaw(dc, p.sql)
@@ -198,8 +199,8 @@ func (s *SQLiteStore) fillPeerReads(ctx context.Context, user string, convs []pr
 	if err != nil {
 		return err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT conv_id, read_seq FROM members
-		WHERE conv_id IN (SELECT value FROM json_each(?)) AND user_id != ?`, string(list), user)
+	rows, err := s.r.QueryContext(ctx, `SELECT m.conv_id, `+sqliteReadSeq+` FROM members m JOIN conversations c ON c.id = m.conv_id
+		WHERE m.conv_id IN (SELECT value FROM json_each(?)) AND m.user_id != ?`, string(list), user)
 	if err != nil {
 		return err
 	}
@@ -223,7 +224,8 @@ var _ ReceiptReader = (*SQLiteStore)(nil)
 
 // Receipts implements ReceiptReader.
 func (s *SQLiteStore) Receipts(ctx context.Context, user, conv string, seq uint64) (read, unread []string, err error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT user_id, read_seq FROM members WHERE conv_id = ? AND left_seq = 0 ORDER BY user_id`, conv)
+	rows, err := s.r.QueryContext(ctx, `SELECT m.user_id, `+sqliteReadSeq+` FROM members m JOIN conversations c ON c.id = m.conv_id
+		WHERE m.conv_id = ? AND m.left_seq = 0 ORDER BY m.user_id`, conv)
 	if err != nil {
 		return nil, nil, wrapStoreErr("receipts", err)
 	}

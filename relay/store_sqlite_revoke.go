@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
 )
 
@@ -21,10 +20,23 @@ func (s *SQLiteStore) RevokeTokens(ctx context.Context, user string, before int6
 	return wrapStoreErr("revoke tokens", err)
 }
 
-// RevokedBefore implements Revoker.
-func (s *SQLiteStore) RevokedBefore(ctx context.Context, user string) (int64, error) {
-	var at sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT max(CAST(value AS INTEGER)) FROM meta WHERE key IN (?, ?)`,
-		revokeKey(user), revokeKey("")).Scan(&at)
-	return at.Int64, wrapStoreErr("read revocations", err)
+// SignInOf implements Revoker: one query on the readers.
+func (s *SQLiteStore) SignInOf(ctx context.Context, user string) (SignIn, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT key, value FROM meta WHERE key IN (?, ?, ?)`,
+		banKey(user), revokeKey(user), revokeKey(""))
+	if err != nil {
+		return SignIn{}, wrapStoreErr("read sign-in", err)
+	}
+	defer rows.Close()
+	pairs, err := scanPairs(rows)
+	if err != nil {
+		return SignIn{}, wrapStoreErr("read sign-in", err)
+	}
+	var in SignIn
+	for k, v := range pairs {
+		if err := in.signInRow(user, k, v); err != nil {
+			return SignIn{}, err
+		}
+	}
+	return in, nil
 }

@@ -4,6 +4,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -124,5 +125,43 @@ func TestSQLiteOptions(t *testing.T) {
 	t.Parallel()
 	if _, err := OpenSQLite(t.TempDir(), SQLiteOptions{Synchronous: "OFF"}); err == nil {
 		t.Fatal("synchronous OFF accepted")
+	}
+}
+
+// TestSQLiteP2PSendLeavesMemberRows: a one-to-one message writes its own
+// row, its conversation's and the change counter, not the sender's member
+// row: the conversation row carries the sender's read cursor. Between
+// "ann" and "ann.b" one id is the start of the other, which the cursor
+// must still tell apart.
+func TestSQLiteP2PSendLeavesMemberRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openSQLite(t, SQLiteOptions{Synchronous: "NORMAL"})
+	conv := proto.P2PID("ann", "ann.b")
+	send := func(sender, cid string) {
+		t.Helper()
+		res, err := s.Append(ctx, []AppendRequest{textReq(sender, conv, cid)})
+		ok(t, err)
+		if res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+	}
+	send("ann", "1") // creates the conversation and its member rows
+	count := rowWrites(t, s, conv)
+	for i, sender := range []string{"ann.b", "ann", "ann", "ann.b"} {
+		send(sender, fmt.Sprint(i+2))
+		equal(t, count(), 3, fmt.Sprintf("rows message %d wrote", i+2))
+	}
+	var stored [2]int64
+	ok(t, s.r.QueryRow(`SELECT (SELECT read_seq FROM members WHERE conv_id = ?1 AND user_id = 'ann'),
+		(SELECT read_seq FROM members WHERE conv_id = ?1 AND user_id = 'ann.b')`, conv).Scan(&stored[0], &stored[1]))
+	equal(t, stored, [2]int64{0, 0}, "stored cursors")
+	for _, tc := range []struct {
+		user       string
+		read, peer uint64
+	}{{"ann", 4, 5}, {"ann.b", 5, 4}} {
+		convs, _, err := s.Sync(ctx, tc.user, 0, 10)
+		ok(t, err)
+		equal(t, [2]uint64{convs[0].ReadSeq, convs[0].PeerReadSeq}, [2]uint64{tc.read, tc.peer}, tc.user+"'s view")
 	}
 }

@@ -198,6 +198,42 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 			equal(t, len(convs), 1, "conversations")
 			equal(t, convs[0].ReadSeq, tc.read, tc.user+"'s read cursor")
 		}
+		// Each side's cursor, as the other sees it and as receipts and
+		// reads find it.
+		for _, tc := range []struct {
+			user       string
+			read, peer uint64
+		}{{"alice", 2, 3}, {"bob", 3, 2}} {
+			convs, _, err := s.Sync(ctx, tc.user, 0, 10)
+			ok(t, err)
+			equal(t, [2]uint64{convs[0].ReadSeq, convs[0].PeerReadSeq}, [2]uint64{tc.read, tc.peer}, tc.user+"'s view")
+			c, moved, err := s.MarkRead(ctx, tc.user, ab, 1)
+			ok(t, err)
+			equal(t, [3]any{moved, c.ReadSeq, c.PeerReadSeq}, [3]any{false, tc.read, tc.peer}, tc.user+" reads back")
+		}
+		if rr, isRR := s.(ReceiptReader); isRR {
+			read, unread, err := rr.Receipts(ctx, "bob", ab, 3)
+			ok(t, err)
+			equal(t, [2][]string{read, unread}, [2][]string{{}, {"alice"}}, "receipts of 3")
+			read, unread, err = rr.Receipts(ctx, "bob", ab, 2)
+			ok(t, err)
+			equal(t, [2][]string{read, unread}, [2][]string{{"alice"}, {}}, "receipts of 2")
+		}
+		// A cursor marked past a member's own messages stays, and the
+		// next own message moves it on.
+		c, moved, err := s.MarkRead(ctx, "alice", ab, 3)
+		ok(t, err)
+		equal(t, [2]any{moved, c.ReadSeq}, [2]any{true, uint64(3)}, "alice reads 3")
+		appendOK(t, s, text("bob", ab, "4"))
+		appendOK(t, s, text("alice", ab, "5"), text("alice", ab, "6"))
+		for _, tc := range []struct {
+			user       string
+			read, peer uint64
+		}{{"alice", 6, 4}, {"bob", 4, 6}} {
+			convs, _, err := s.Sync(ctx, tc.user, 0, 10)
+			ok(t, err)
+			equal(t, [2]uint64{convs[0].ReadSeq, convs[0].PeerReadSeq}, [2]uint64{tc.read, tc.peer}, tc.user+"'s view at 6")
+		}
 	})
 
 	t.Run("history/pages and authorisation", func(t *testing.T) {
@@ -299,6 +335,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	testStoreFeed(t, open)         // contacts_test.go
 	testStoreRevocations(t, open)  // sessions_test.go
 	testStoreBans(t, open)         // store_ban_test.go
+	testStoreUploads(t, open)      // store_uploads_test.go
 }
 
 func TestMemoryStore(t *testing.T) {

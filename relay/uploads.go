@@ -46,6 +46,8 @@ import (
 //	403 4203       not the uploader nor a reader of a message of ?conv
 //	               carrying it, no such upload,
 //	               or no such conversation (one answer, so ids cannot be probed)
+//	404 4204       to a reader of a message of ?conv carrying it: the
+//	               attachment was deleted with its uploader's account
 //	411 4242       no Content-Length and no Upload-Length
 //	400 4242       a body shorter or longer than its declared length
 //	413 4240       a declared length above MaxUpload
@@ -81,6 +83,10 @@ type UploadOptions struct {
 	// MayDownload reports whether user may read a message of conv that
 	// carries attachment id (the uploader always may). Required.
 	MayDownload func(ctx context.Context, user, conv, id string) (bool, error)
+	// Uploaded records that user uploaded id, before its bytes are
+	// stored, so that deleting the user deletes them (UploadIndex); an
+	// error refuses the upload with 503. nil: nothing is recorded.
+	Uploaded func(ctx context.Context, user, id string) error
 	// IsMember reports whether user is a member of conv now. It decides
 	// who is told that an attachment was deleted with its message (4236);
 	// nil tells only the uploader.
@@ -274,6 +280,12 @@ func (h *uploadHandler) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := randomHex(16) // 128 random bits: an id cannot be guessed
+	if h.o.Uploaded != nil {
+		if err := h.o.Uploaded(r.Context(), user, id); err != nil {
+			h.unavailable(w, "upload: record", err)
+			return
+		}
+	}
 	body := &idleReader{r: r.Body, rc: http.NewResponseController(w), idle: h.o.IdleTimeout}
 	err = h.o.Blobs.Put(r.Context(), uploadKey(id), body, BlobMeta{Size: size, ContentType: mt, Owner: user})
 	switch {
@@ -483,10 +495,23 @@ func refuse(w http.ResponseWriter, status int, perr *proto.Error) {
 // gone answers the download of an attachment whose bytes are not there:
 // 410 with 4236 when it was deleted with the message that carried it
 // (session_lifecycle.go) and the asker is its uploader or names a
-// conversation it was sent in; the usual refusal otherwise.
+// conversation it was sent in; 404 with 4204 when it was deleted with its
+// uploader's account (admin_users.go) and the asker may read a message of
+// the conversation it names that carries it; the usual refusal otherwise.
 func (h *uploadHandler) gone(w http.ResponseWriter, r *http.Request, user, id, conv string, forbidden *proto.Error) {
 	ctx := r.Context()
 	meta, err := h.o.Blobs.Stat(ctx, goneKey(id))
+	if errors.Is(err, ErrBlobNotFound) && proto.ValidConvID(conv) {
+		// Sent in conv (the link is written only for an upload that
+		// exists) and not deleted with a message: its uploader's
+		// deletion took it.
+		if _, lerr := h.o.Blobs.Stat(ctx, linkKey(id, conv)); lerr == nil {
+			if may, merr := h.o.MayDownload(ctx, user, conv, id); merr == nil && may {
+				refuse(w, http.StatusNotFound, proto.Errorf(proto.CodeNotFound, "the attachment was deleted with its uploader's account"))
+				return
+			}
+		}
+	}
 	if err == nil && meta.Owner != user {
 		if !proto.ValidConvID(conv) || h.o.IsMember == nil {
 			err = ErrBlobNotFound

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -342,16 +343,18 @@ func testAttachmentFlow(t *testing.T, store string, blobs BlobStore) {
 // TestUploadHandlerApart: the upload endpoints served apart from the relay,
 // by a handler built anew for every request (as a stateless front end
 // does), with the relay's token check (TokenVerifier), its store's answers
-// (Server.MayDownload, IsParty) and its upload limits (Server.AdmitUpload):
-// the limits hold across the handlers, since the relay keeps them; a token
-// the relay refuses is refused alike; a failing limit check refuses with
-// 503 and stores nothing.
+// (Server.MayDownload, IsParty), its upload limits (Server.AdmitUpload) and
+// its index of uploads (Server.RecordUpload): the limits hold across the
+// handlers, since the relay keeps them; a token the relay refuses is
+// refused alike; a failing limit check, or an upload the relay cannot
+// record, refuses with 503 and stores nothing; the relay's store knows
+// each upload's uploader.
 func TestUploadHandlerApart(t *testing.T) {
 	blobs := NewMemoryBlobStore()
 	r := startRelay(t, func(o *Options) { o.Blobs, o.UploadsPerMinute = blobs, 2 })
 	verify, err := TokenVerifier(Options{Secret: testSecret, Data: t.TempDir()})
 	ok(t, err)
-	var admitErr error
+	var admitErr, recordErr error
 	serve := func(req *http.Request) *httptest.ResponseRecorder {
 		h, err := NewUploadHandler(UploadOptions{
 			Blobs: blobs, Verify: verify, MayDownload: r.srv.MayDownload, IsMember: r.srv.IsParty,
@@ -360,6 +363,12 @@ func TestUploadHandlerApart(t *testing.T) {
 					return 0, admitErr
 				}
 				return r.srv.AdmitUpload(user, size), nil
+			},
+			Uploaded: func(ctx context.Context, user, id string) error {
+				if recordErr != nil {
+					return recordErr
+				}
+				return r.srv.RecordUpload(ctx, user, id)
 			},
 			Logger: testLogger(),
 		})
@@ -397,7 +406,13 @@ func TestUploadHandlerApart(t *testing.T) {
 	admitErr = fmt.Errorf("relay object unavailable")
 	equal(t, post(r.token("carol")).Code, 503, "limits unavailable")
 	admitErr = nil
+	recordErr = fmt.Errorf("relay object unavailable")
+	equal(t, post(r.token("carol")).Code, 503, "the upload cannot be recorded")
+	recordErr = nil
 	equal(t, blobCount(blobs), 3, "uploads stored")
+	ids, err := r.srv.store.(UploadIndex).UploadsOf(context.Background(), "alice", "", 10)
+	ok(t, err)
+	equal(t, [2]any{len(ids), slices.Contains(ids, id)}, [2]any{2, true}, "alice's uploads in the relay's index")
 
 	get := func(user, conv, rg string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("GET", "/v1/uploads/"+id+"?conv="+conv, nil)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"testing"
@@ -37,7 +38,8 @@ func adminCall(t *testing.T, r *relayProc, method, path, secret string) int {
 // on. With it, alice's client is kicked (4003) and does not come back, her
 // token no longer opens a session (4013), and bob still reads her message,
 // sent by "alice", whose profile now says deleted — what his app shows as
-// a deleted user.
+// a deleted user. The attachment she sent him is deleted with her: his
+// download of it answers 404 with 4204.
 func TestAdminDeleteUser(t *testing.T) {
 	r := startRelay(t, "--admin-secret", testAdminSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -65,6 +67,38 @@ func TestAdminDeleteUser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// An attachment of hers, sent to bob.
+	uploads := "http://" + r.addr + "/v1/uploads"
+	req, err := http.NewRequest("POST", uploads, bytes.NewReader([]byte("%PDF-1.4 alice's")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token("alice", time.Hour))
+	req.Header.Set("Content-Type", "application/pdf")
+	st, code, upload, _, _ := uploadReq(t, req)
+	if st != http.StatusCreated {
+		t.Fatalf("alice's upload: %d %d", st, code)
+	}
+	raw := dialRaw(t, r.wsURL())
+	raw.hello("alice", "a9")
+	raw.send(proto.TypeSend, 2, &proto.Send{ConvID: conv, ClientID: "file-1", MsgType: proto.MsgFile,
+		Attachment: &proto.Attachment{ID: upload, Name: "a.pdf", Size: 16, Mime: "application/pdf"}})
+	if f := raw.reply(2); f.Type != proto.TypeAck {
+		t.Fatalf("the message with the attachment: %s %+v", f.Type, f.Body)
+	}
+	bobGet := func() (int, proto.Code) {
+		req, err := http.NewRequest("GET", uploads+"/"+upload+"?conv="+conv, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token("bob", time.Hour))
+		st, code, _, _, _ := uploadReq(t, req)
+		return st, code
+	}
+	if st, code := bobGet(); st != http.StatusOK {
+		t.Fatalf("bob's download before the deletion: %d %d", st, code)
+	}
+
 	for _, secret := range []string{"", "wrong-secret-0123456789abcdef0123456789"} {
 		if got := adminCall(t, r, "DELETE", "/admin/v1/users/alice", secret); got != http.StatusUnauthorized {
 			t.Fatalf("secret %q: status %d, want 401", secret, got)
@@ -84,6 +118,10 @@ func TestAdminDeleteUser(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("alice's client was not kicked")
+	}
+
+	if st, code := bobGet(); st != http.StatusNotFound || code != proto.CodeNotFound {
+		t.Fatalf("bob's download after the deletion: %d %d, want 404 %d", st, code, proto.CodeNotFound)
 	}
 
 	// Her token no longer works: a new client with it is refused.
@@ -131,7 +169,7 @@ func TestAdminDeleteUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2 || msgs[0].Sender != "alice" || msgs[0].Text != "hi bob" {
+	if len(msgs) != 3 || msgs[0].Sender != "alice" || msgs[0].Text != "hi bob" || msgs[1].Attachment == nil {
 		t.Fatalf("bob's messages: %+v", msgs)
 	}
 	ps, err := bob.c.Profiles(ctx, []string{"alice"})

@@ -201,7 +201,9 @@ export class Relay extends DurableObject {
   // client can reach): whether a user may download an attachment of a
   // conversation, whether a user is a party of a conversation now, and
   // whether an upload is within the user's limits (0, or the ms to wait),
-  // which this object keeps across requests.
+  // which this object keeps across requests; and it records each upload
+  // under its uploader in this object's store, so that deleting the user
+  // deletes it.
   async mayDownload(user, conv, id) {
     fireDueTimers();
     return this.go.mayDownload(this.objectId, String(user), String(conv), String(id));
@@ -215,6 +217,11 @@ export class Relay extends DurableObject {
   async admitUpload(user, size) {
     fireDueTimers();
     return this.go.admitUpload(this.objectId, String(user), Number(size));
+  }
+
+  async recordUpload(user, id) {
+    fireDueTimers();
+    return this.go.recordUpload(this.objectId, String(user), String(id));
   }
 
   // A frame is handled by the relay after the socket's earlier ones; one

@@ -115,7 +115,8 @@ func forward(w http.ResponseWriter, r *http.Request) {
 // check is the relay's (relay.TokenVerifier, from the same secret and
 // options); who may download, who is told an attachment is gone, and the
 // per-user upload limits are answered by the relay's Durable Object, which
-// holds the store and keeps the limits across requests.
+// holds the store and keeps the limits across requests; each upload is
+// recorded there under its uploader, so that deleting the user deletes it.
 func serveUploads(w http.ResponseWriter, r *http.Request) {
 	if !cloudflare.GetBinding(uploadsBinding).Truthy() {
 		http.Error(w, "attachments are off: no R2 bucket is bound as "+uploadsBinding, http.StatusNotFound)
@@ -146,6 +147,10 @@ func serveUploads(w http.ResponseWriter, r *http.Request) {
 		IsMember: func(_ context.Context, user, conv string) (bool, error) {
 			v, err := callRelay(r, "isParty", user, conv)
 			return v.Truthy(), err
+		},
+		Uploaded: func(_ context.Context, user, id string) error {
+			_, err := callRelay(r, "recordUpload", user, id)
+			return err
 		},
 		Admit: func(_ context.Context, user string, size int64) (time.Duration, error) {
 			v, err := callRelay(r, "admitUpload", user, size)

@@ -160,6 +160,15 @@ func serveObjects(binding js.Value) {
 			return float64(o.srv.AdmitUpload(user, size)) / float64(time.Millisecond), nil
 		})
 	})
+	fn("recordUpload", func(a []js.Value) any {
+		o, user, id := lookup(a[0].String()), a[1].String(), a[2].String()
+		return jsx.Promise(func() (any, error) {
+			if o == nil {
+				return nil, errNotOpen
+			}
+			return nil, o.srv.RecordUpload(context.Background(), user, id)
+		})
+	})
 }
 
 var errNotOpen = errors.New("relay object not open")
