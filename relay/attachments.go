@@ -148,7 +148,7 @@ func (s *Server) mountUploads(mux *http.ServeMux, tokens *tokenPolicy) error {
 	}
 	h, err := NewUploadHandler(UploadOptions{
 		Blobs: blobs, Verify: tokens.verify, MayDownload: mayDownload(s.store), IsMember: isPartyOf(s.store),
-		Uploaded:  s.RecordUpload,
+		Uploaded: s.RecordUpload, SignIn: s.SignIn,
 		MaxUpload: o.MaxUpload, AllowTypes: o.UploadTypes,
 		UploadsPerMinute: o.UploadsPerMinute, UploadByteRate: o.UploadByteRate,
 		Origins: o.Origins, Logger: o.Logger,
@@ -185,6 +185,14 @@ func (s *Server) RecordUpload(ctx context.Context, user, id string) error {
 		return nil
 	}
 	return ux.AddUpload(ctx, user, id)
+}
+
+// SignIn checks a user whose token verified against the relay's bans and
+// revocations, as a hello is checked (4004 banned, 4013 revoked; a store
+// that cannot answer lets the user through, logged):
+// UploadOptions.SignIn for upload endpoints served apart from the relay.
+func (s *Server) SignIn(ctx context.Context, user, token string) *proto.Error {
+	return s.gate().check(ctx, time.Now(), user, token)
 }
 
 // MayDownload reports, from the relay's store, whether user may read a

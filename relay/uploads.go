@@ -80,6 +80,12 @@ type UploadOptions struct {
 	// Verify checks a bearer token at now, as the WebSocket Hello is
 	// checked, and returns its user. Required.
 	Verify func(token string, now time.Time) (user string, exp time.Time, perr *proto.Error)
+	// SignIn checks a user whose token verified as a hello is checked
+	// after its token: a banned user (4004, answered 403) and a token
+	// issued before a revocation that covers the user (4013, 401) are
+	// refused, so neither can upload or download with a token still
+	// unexpired (Server.SignIn). nil: nothing beyond the token.
+	SignIn func(ctx context.Context, user, token string) *proto.Error
 	// MayDownload reports whether user may read a message of conv that
 	// carries attachment id (the uploader always may). Required.
 	MayDownload func(ctx context.Context, user, conv, id string) (bool, error)
@@ -404,13 +410,21 @@ func (h *uploadHandler) auth(w http.ResponseWriter, r *http.Request) (string, bo
 		refuse(w, http.StatusUnauthorized, proto.Errorf(proto.CodeUnauthorized, "Authorization: Bearer <token> required"))
 		return "", false
 	}
-	user, _, perr := h.o.Verify(strings.TrimSpace(token), h.o.Now())
-	if perr != nil {
+	token = strings.TrimSpace(token)
+	user, _, perr := h.o.Verify(token, h.o.Now())
+	if perr == nil && h.o.SignIn != nil {
+		perr = h.o.SignIn(r.Context(), user, token)
+	}
+	switch {
+	case perr == nil:
+		return user, true
+	case perr.Code == proto.CodeBanned:
+		refuse(w, http.StatusForbidden, perr)
+	default:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="parley", error="invalid_token"`)
 		refuse(w, http.StatusUnauthorized, perr)
-		return "", false
 	}
-	return user, true
+	return "", false
 }
 
 // allowed reports whether media type mt matches the allow-list.

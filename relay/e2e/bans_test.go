@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,8 +70,10 @@ func kickedEvents(d *device) (kicked chan core.Event, states chan core.State) {
 // PARLEY_E2E_RELAY=edge) bans alice through its admin API. Her connected
 // client gets kicked with 4004 and the reason and does not come back,
 // though it reconnects after any other loss within 20 ms; a new client of
-// hers, with a token minted after the ban, is refused the same way; bob is
-// not touched. Once the ban is lifted she connects again.
+// hers, with a token minted after the ban, is refused the same way, and
+// so is an upload of hers (403, 4004); bob is not touched. Once the ban is
+// lifted she connects and uploads again; after a revocation of her tokens
+// an upload with a token issued before it is refused (401, 4013).
 func TestAdminBan(t *testing.T) {
 	r := startRelay(t, "--admin-secret", testAdminSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -136,9 +139,17 @@ func TestAdminBan(t *testing.T) {
 		t.Fatal("no refusal event")
 	}
 
+	// Nor can a banned user upload with a token still unexpired.
+	if st, code := banUpload(t, r, "alice"); st != http.StatusForbidden || code != proto.CodeBanned {
+		t.Fatalf("a banned user's upload: %d %d, want 403 %d", st, code, proto.CodeBanned)
+	}
+
 	status, body = adminJSON(t, r, "DELETE", "/admin/v1/users/alice/ban", nil)
 	if status != http.StatusOK || body["banned"] != false {
 		t.Fatalf("lift the ban: %d %v", status, body)
+	}
+	if st, code := banUpload(t, r, "alice"); st != http.StatusCreated && st != http.StatusOK {
+		t.Fatalf("an upload after the ban was lifted: %d %d", st, code)
 	}
 	back := newDevice(t, r.wsURL(), "alice", "a3", 4, nil)
 	if err := back.c.Connect(ctx); err != nil {
@@ -151,4 +162,25 @@ func TestAdminBan(t *testing.T) {
 	if err != nil || len(msgs) != 1 || msgs[0].Text != "still here" {
 		t.Fatalf("alice's messages once back: %+v %v", msgs, err)
 	}
+	// A token issued before a revocation of the user's tokens cannot upload.
+	if status, body := adminJSON(t, r, "POST", "/admin/v1/revocations", map[string]any{"user": "alice"}); status != http.StatusOK {
+		t.Fatalf("revoke: %d %v", status, body)
+	}
+	if st, code := banUpload(t, r, "alice"); st != http.StatusUnauthorized || code != proto.CodeTokenRevoked {
+		t.Fatalf("an upload with a revoked token: %d %d, want 401 %d", st, code, proto.CodeTokenRevoked)
+	}
+}
+
+// banUpload uploads a small file as user, with a token issued now, and
+// returns the answer's status and code.
+func banUpload(t *testing.T, r *relayProc, user string) (int, proto.Code) {
+	t.Helper()
+	req, err := http.NewRequest("POST", "http://"+r.addr+"/v1/uploads", strings.NewReader("%PDF-1.4 ban"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token(user, time.Hour))
+	req.Header.Set("Content-Type", "application/pdf")
+	st, code, _, _, _ := uploadReq(t, req)
+	return st, code
 }

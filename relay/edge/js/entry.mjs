@@ -219,6 +219,11 @@ export class Relay extends DurableObject {
     return this.go.admitUpload(this.objectId, String(user), Number(size));
   }
 
+  async signIn(user, token) {
+    fireDueTimers();
+    return this.go.signIn(this.objectId, String(user), String(token));
+  }
+
   async recordUpload(user, id) {
     fireDueTimers();
     return this.go.recordUpload(this.objectId, String(user), String(id));

@@ -25,6 +25,7 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay"
 	"github.com/parley-im/parley/relay/edge/internal/jsx"
 	"github.com/parley-im/parley/relay/edge/r2blob"
@@ -147,6 +148,18 @@ func serveUploads(w http.ResponseWriter, r *http.Request) {
 		IsMember: func(_ context.Context, user, conv string) (bool, error) {
 			v, err := callRelay(r, "isParty", user, conv)
 			return v.Truthy(), err
+		},
+		SignIn: func(_ context.Context, user, token string) *proto.Error {
+			v, err := callRelay(r, "signIn", user, token)
+			if err != nil {
+				// As a hello is let through when the store cannot answer.
+				opts.Logger.Warn("reading bans and revocations failed; user let through", "user", user, "err", err)
+				return nil
+			}
+			if v.IsNull() || v.IsUndefined() {
+				return nil
+			}
+			return &proto.Error{Code: proto.Code(v.Get("code").Int()), Message: v.Get("message").String()}
 		},
 		Uploaded: func(_ context.Context, user, id string) error {
 			_, err := callRelay(r, "recordUpload", user, id)

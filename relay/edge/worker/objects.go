@@ -160,6 +160,19 @@ func serveObjects(binding js.Value) {
 			return float64(o.srv.AdmitUpload(user, size)) / float64(time.Millisecond), nil
 		})
 	})
+	fn("signIn", func(a []js.Value) any {
+		o, user, token := lookup(a[0].String()), a[1].String(), a[2].String()
+		return jsx.Promise(func() (any, error) {
+			if o == nil {
+				return nil, errNotOpen
+			}
+			// null: let in; else the refusal's code and message.
+			if perr := o.srv.SignIn(context.Background(), user, token); perr != nil {
+				return map[string]any{"code": int(perr.Code), "message": perr.Message}, nil
+			}
+			return nil, nil
+		})
+	})
 	fn("recordUpload", func(a []js.Value) any {
 		o, user, id := lookup(a[0].String()), a[1].String(), a[2].String()
 		return jsx.Promise(func() (any, error) {
