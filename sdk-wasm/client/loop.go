@@ -62,11 +62,10 @@ type loop struct {
 	synced []chan struct{}
 	states []chan error
 	// pipe holds the writes in flight and the actions waiting for them,
-	// in the core's order. writes counts the writes not landed, holds
-	// those of them that hold frames and events, messages their messages.
+	// in the core's order. writes counts the writes not landed, messages
+	// their messages.
 	pipe     []step
 	writes   int
-	holds    int
 	messages int
 	// encoded is the batch of the last write started in this drain and
 	// encodedMsgs its messages as that write encoded them: the events of
@@ -225,7 +224,7 @@ func (l *loop) drain() {
 
 // isSynced is core.Synced with no write in flight: WaitSynced returns when
 // everything is stored.
-func (l *loop) isSynced() bool { return l.writes == 0 && len(l.pipe) == 0 && l.core.Synced() }
+func (l *loop) isSynced() bool { return len(l.pipe) == 0 && l.core.Synced() }
 
 // execute executes a: a Persist is applied (or started, with a
 // writeStarter); anything else is performed at once, or queued in the pipe
@@ -273,16 +272,12 @@ func (l *loop) persist(b *core.Batch) {
 	}
 	// amend reads the store, which finds the writes already started.
 	updated := l.amend(b)
-	hold := len(b.OutboxPut) > 0
 	done, msgs := ws.startApply(b)
 	forgetAmended(b, msgs, updated)
 	l.encoded, l.encodedMsgs = b, msgs
-	l.pipe = append(l.pipe, step{done: done, hold: hold, messages: len(b.Messages)})
+	l.pipe = append(l.pipe, step{done: done, hold: len(b.OutboxPut) > 0, messages: len(b.Messages)})
 	l.writes++
 	l.messages += len(b.Messages)
-	if hold {
-		l.holds++
-	}
 	for i := range updated {
 		l.execute(&core.Action{Kind: core.ActEvent, Event: core.Event{Kind: core.EventMessageUpdate, Message: &updated[i]}})
 	}
@@ -339,9 +334,6 @@ func (l *loop) land(s *step, err error) {
 	s.landed = true
 	l.writes--
 	l.messages -= s.messages
-	if s.hold {
-		l.holds--
-	}
 }
 
 // release performs, in order, the actions in the pipe that nothing holds
