@@ -98,6 +98,32 @@ func (s *heldStore) waitStarted(t *testing.T) {
 	}
 }
 
+// outboxStarted reports whether a write putting entries into the outbox has
+// started.
+func (s *heldStore) outboxStarted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.all {
+		if len(b.OutboxPut) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// outboxInFlight reports whether a write putting entries into the outbox is
+// still in flight.
+func (s *heldStore) outboxInFlight() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.inFlight {
+		if len(w.b.OutboxPut) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // flightPages is how many writes of messages are in flight.
 func (s *heldStore) flightPages() int {
 	s.mu.Lock()
@@ -470,13 +496,22 @@ func TestSendWaitsForItsOutboxEntry(t *testing.T) {
 		_, err := alice.SendText(ctx, alice.P2P("bob"), "held")
 		sent <- err
 	}()
-	store.waitStarted(t)
+	// Wait for the write that puts the send in the outbox: a token left in
+	// started by a connect-time write would say nothing about it.
+	for deadline := time.Now().Add(10 * time.Second); !store.outboxStarted(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the outbox write never started")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	select {
 	case text := <-got:
 		t.Fatalf("bob got %q before alice's outbox entry landed", text)
 	case <-time.After(200 * time.Millisecond):
 	}
-	store.land()
+	for store.outboxInFlight() { // land up to and with the outbox write
+		store.land()
+	}
 	select {
 	case text := <-got:
 		if text != "held" {
