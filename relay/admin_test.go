@@ -329,7 +329,7 @@ func TestAdminDeleteUser(t *testing.T) {
 			equal(t, status, http.StatusOK, "delete")
 			equal(t, reply["groups"], any([]any{"g:alice.crew", "g:alice.solo"}), "groups left")
 			equal(t, reply["relations"], any(float64(2)), "bob's contact and carol's block cleared")
-			alice.expectClose(proto.CodeKicked)
+			alice.expectClose(proto.CodeUserDeleted)
 			bob.await("bob's contact of alice cleared", func(f proto.Frame) bool {
 				u, isUpdate := f.Body.(*proto.UserUpdate)
 				return isUpdate && u.Entry.Relation != nil && u.Entry.Relation.User == "alice" && u.Entry.Relation.State == proto.RelNone

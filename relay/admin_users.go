@@ -62,7 +62,7 @@ func (s *Server) adminDeleteUser(r *http.Request, _ any) (int, any, error) {
 	defer cancel()
 	now := time.Now()
 
-	s.ctl.closeUser(user, "", proto.CodeKicked, "user deleted")
+	s.ctl.closeUser(user, "", proto.CodeUserDeleted, "user deleted")
 	before := now.Unix() + 1 // tokens issued in this second too
 	if err := rv.RevokeTokens(ctx, user, before); err != nil {
 		return 0, nil, err

@@ -113,7 +113,7 @@ func TestAdminDeleteUser(t *testing.T) {
 	}
 	select {
 	case e := <-kicked:
-		if e.Code != proto.CodeKicked {
+		if e.Code != proto.CodeUserDeleted {
 			t.Fatalf("kicked with %d", e.Code)
 		}
 	case <-ctx.Done():
