@@ -124,7 +124,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request, want [32]byt
 		var perr *proto.Error
 		if !errors.As(err, &perr) {
 			s.log.Error("admin request failed", "path", r.URL.Path, "err", err)
-			perr = errStoreUnavailable
+			perr = storeFailure(err)
 		}
 		writeAdmin(w, adminStatus(perr.Code), adminError{Code: perr.Code, Message: perr.Message})
 		return

@@ -79,7 +79,7 @@ func (d remoteDev) reply(f proto.Frame) { d.write(proto.MustEncode(f)) }
 func (d remoteDev) replyErr(id uint64, err error) {
 	var perr *proto.Error
 	if !errors.As(err, &perr) {
-		perr = errStoreUnavailable
+		perr = storeFailure(err)
 	}
 	d.reply(proto.Frame{Type: proto.TypeError, ID: id, Body: &proto.ErrorBody{Code: perr.Code, Message: perr.Message}})
 }

@@ -120,7 +120,7 @@ func (c *committer) commit(batch []*commitReq, items []AppendRequest) {
 		if gated, err = gateDirect(context.Background(), feed, batch); err != nil {
 			c.log.Error("reading block lists failed", "sends", len(batch), "err", err)
 			for _, r := range batch {
-				c.complete(r, AppendResult{Err: errStoreUnavailable})
+				c.complete(r, AppendResult{Err: storeFailure(err)})
 			}
 			return
 		}
@@ -153,7 +153,7 @@ func (c *committer) commit(batch []*commitReq, items []AppendRequest) {
 	}
 	if err != nil {
 		c.log.Error("commit failed", "sends", len(batch), "err", err)
-		fail := AppendResult{Err: errStoreUnavailable}
+		fail := AppendResult{Err: storeFailure(err)}
 		for _, r := range batch {
 			c.complete(r, fail)
 		}

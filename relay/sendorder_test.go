@@ -5,7 +5,9 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,4 +90,50 @@ func TestLaterSendsDoNotOvertakeARefusedOne(t *testing.T) {
 	}
 	equal(t, texts, []string{"k1", "k2", "k3", "k4"}, "stored order")
 	r.waitMetric(`parley_closes_total{code="4101"}`, "1")
+}
+
+// timingOut is a store whose calls fail as a PostgreSQL call past its
+// timeout does, with an error wrapping context.DeadlineExceeded, while
+// down is set.
+type timingOut struct {
+	Store
+	down atomic.Bool
+}
+
+func (s *timingOut) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
+	if s.down.Load() {
+		return nil, fmt.Errorf("relay: append: %w", context.DeadlineExceeded)
+	}
+	return s.Store.Append(ctx, batch)
+}
+
+func (s *timingOut) Sync(ctx context.Context, user string, cursor uint64, limit int) ([]proto.Conversation, bool, error) {
+	if s.down.Load() {
+		return nil, false, fmt.Errorf("relay: sync: %w", context.DeadlineExceeded)
+	}
+	return s.Store.Sync(ctx, user, cursor, limit)
+}
+
+// A store that runs out of time is answered with 4308 (timeout, retryable),
+// not 4300, for reads and for sends; the relay stays up and the same
+// requests succeed once the store answers again.
+func TestStoreTimeoutAnswers4308(t *testing.T) {
+	t.Parallel()
+	store := &timingOut{Store: NewMemoryStore()}
+	r := startRelay(t, func(o *Options) { o.Store = store })
+	c, _ := login(t, r, "alice", "a1")
+	conv := proto.P2PID("alice", "bob")
+	store.down.Store(true)
+	equal(t, errCode(t, c.call(proto.TypeSync, &proto.Sync{})), proto.CodeTimeout, "sync while the store times out")
+	id := c.request(proto.TypeSend, &proto.Send{ConvID: conv, ClientID: "k1", MsgType: proto.MsgText, Text: "k1"})
+	equal(t, errCode(t, c.reply(id)), proto.CodeTimeout, "send while the store times out")
+	if !proto.CodeTimeout.Retryable() {
+		t.Fatal("4308 must be retryable: the client keeps the send in its outbox")
+	}
+	store.down.Store(false)
+	c, _ = login(t, r, "alice", "a1")
+	if f := c.call(proto.TypeSync, &proto.Sync{}); f.Type != proto.TypeSyncResult {
+		t.Fatalf("sync after the store recovered: %v", f)
+	}
+	c.ack(conv, "k1", "k1")
 }

@@ -668,20 +668,35 @@ func (s *Session) typing(now time.Time, b *proto.Typing) {
 func (s *Session) reply(f proto.Frame) { s.write(proto.MustEncode(f)) }
 
 // replyErr answers request id with err's code; an error that is not a
-// *proto.Error is a store failure, reported as retryable 4300.
+// *proto.Error is a store failure, reported as retryable (storeFailure).
 func (s *Session) replyErr(id uint64, err error) {
 	var perr *proto.Error
 	if !errors.As(err, &perr) {
 		if s.env.ctx.Err() == nil {
 			s.env.log.Error("request failed", "session", s.id, "err", err)
 		}
-		perr = errStoreUnavailable
+		perr = storeFailure(err)
 	}
 	s.reply(proto.Frame{Type: proto.TypeError, ID: id, Body: &proto.ErrorBody{Code: perr.Code, Message: perr.Message}})
 }
 
 // errStoreUnavailable answers a request the store failed: the client retries.
 var errStoreUnavailable = proto.Errorf(proto.CodeUnavailable, "store unavailable, retry")
+
+// errStoreTimeout answers a request the store did not finish in time (a
+// PostgreSQL call past PostgresOptions.Timeout, 10 s by default): the
+// client retries.
+var errStoreTimeout = proto.Errorf(proto.CodeTimeout, "store timed out, retry")
+
+// storeFailure is the answer to a request the store failed with err, which
+// is not a refusal: 4308 when the store ran out of time, else 4300. Both
+// are retryable; a send stays in the client's outbox.
+func storeFailure(err error) *proto.Error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errStoreTimeout
+	}
+	return errStoreUnavailable
+}
 
 // write hands an encoded frame to the transport without ever blocking. A
 // client whose queue is full is too slow to keep up and is closed (4102)
