@@ -186,20 +186,44 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("create group: %s", created.Type)
 		}
 		slow := created.Body.(*proto.ConvResult).Conversation.ID
-		// The flooder reads its acks so that only the sloth is slow.
+		// Only the sloth may be slow. The flooder reads its replies, and
+		// keeps at most window sends unanswered: the committer answers a
+		// whole batch of sends at once, and a batch above the flooder's own
+		// send queue (--send-queue 32) would close the flooder as a slow
+		// consumer when its writer is not scheduled in between.
+		const window = 8
+		replies := make(chan struct{}, 1024)
+		var readErr error
+		readDone := make(chan struct{})
 		go func() {
+			defer close(readDone)
 			for {
-				if _, err := flooder.recv(30 * time.Second); err != nil {
+				f, err := flooder.recv(30 * time.Second)
+				if err != nil {
+					readErr = err
 					return
+				}
+				if f.ID != 0 {
+					replies <- struct{}{}
 				}
 			}
 		}()
 		big := strings.Repeat("x", proto.MaxTextBytes)
 		deadline := time.Now().Add(60 * time.Second)
 		for i := 0; ; i++ {
+			if i >= window {
+				select {
+				case <-replies:
+				case <-readDone:
+					t.Fatalf("flooder closed after %d sends: %v", i, readErr)
+				case <-time.After(time.Until(deadline)):
+					t.Fatalf("no reply to the flooder's send %d", 100+i-window)
+				}
+			}
 			if err := flooder.writeBytes(proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(100 + i),
 				Body: &proto.Send{ConvID: slow, ClientID: fmt.Sprintf("flood-%d", i), MsgType: proto.MsgText, Text: big}})); err != nil {
-				t.Fatalf("flooder: %v", err)
+				<-readDone
+				t.Fatalf("flooder: %v (its reader: %v)", err, readErr)
 			}
 			if i%50 == 49 {
 				if closes(t, relay, proto.CodeSlowConsumer) > 0 {
@@ -209,7 +233,9 @@ func TestBadInput(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatal("the sloth was never closed as a slow consumer")
 			}
-			time.Sleep(4 * time.Millisecond) // stay under the flooder's own rate limit
+			// Stay under the flooder's own limits: 300 frames/s and the
+			// default 2 MiB/s of a user's bytes (100 × 16 KiB a second).
+			time.Sleep(10 * time.Millisecond)
 		}
 		// The sloth's socket was full, so the Close frame may not fit in it:
 		// what it must see is the end of its connection, after whatever was
