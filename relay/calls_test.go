@@ -234,31 +234,21 @@ func TestCallEndings(t *testing.T) {
 // at the heartbeat timeout, and that ends the call on the relay's side.
 func TestCallSilentPeer(t *testing.T) {
 	t.Parallel()
-	r := startRelay(t, func(o *Options) { o.Heartbeat = 100 * time.Millisecond; o.HeartbeatTimeout = 400 * time.Millisecond })
+	// Both keep pinging until bob is in the call, and alice after it: only
+	// bob's silence, from then on, may run into the timeout, however slowly
+	// a loaded machine gets the call set up.
+	r := startRelay(t, func(o *Options) { o.Heartbeat = 100 * time.Millisecond; o.HeartbeatTimeout = time.Second })
 	alice, _ := login(t, r, "alice", "a1")
+	alice.keepAlive()
 	bob, _ := login(t, r, "bob", "b1")
+	bobSilent := bob.keepAlive()
 	p2p := proto.P2PID("alice", "bob")
 	callInfo(t, invite(alice, "sil", p2p, true))
 	bob.push(proto.TypeCallRing)
 	callInfo(t, bob.call(proto.TypeCallAccept, &proto.CallAccept{CallID: "sil"}))
 	callState(alice) // joined
-	// alice keeps pinging; bob says nothing more.
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-				alice.write(proto.Frame{Type: proto.TypePing, Body: &proto.Ping{}})
-			}
-		}
-	}()
+	bobSilent()
 	st := callState(alice)
-	close(stop)
-	<-done
 	equal(t, st.State, proto.CallStateEnded, "state")
 	equal(t, st.Reason, proto.CallFailed, "reason")
 	bob.expectClose(proto.CodeHeartbeatTimeout)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -262,6 +263,30 @@ func (c *client) awaitFor(d time.Duration, what string, match func(proto.Frame) 
 			c.t.Fatalf("waiting for %s: timeout (backlog %v)", what, types(c.backlog))
 		}
 	}
+}
+
+// keepAlive pings from a goroutine every 100 ms, so that the relay never
+// finds c silent however long the test takes between its own frames, until
+// stop, which waits for the goroutine; the test's cleanup stops it too. A
+// failed ping is not reported: it shows as the connection's end.
+func (c *client) keepAlive() (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	ping := proto.MustEncode(proto.Frame{Type: proto.TypePing, Body: &proto.Ping{}})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(100 * time.Millisecond):
+				_ = c.c.Write(context.Background(), websocket.MessageBinary, ping)
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { close(quit); <-done }) }
+	c.t.Cleanup(stop)
+	return stop
 }
 
 // quiet asserts that the only frames the relay sends before the reply to a
