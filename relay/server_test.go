@@ -700,13 +700,16 @@ func TestSlowConsumer(t *testing.T) {
 	t.Parallel()
 	// The queue holds every message of the flood, so the healthy member can
 	// never overflow it however the scheduler treats it; the sloth's writer
-	// blocks once its socket buffers are full and times out.
+	// blocks once its socket buffers are full and times out. The timeout is
+	// what the healthy member must never reach: its reader, and the relay
+	// in the same process, may be off the CPU for hundreds of milliseconds
+	// on a loaded machine (300 ms closed it, under -race).
 	// TestSendQueueOverflow covers the other path to 4102.
 	const n = 400 // 400 × 30 KiB: far more than the socket buffers hold
 	r := startRelay(t, func(o *Options) {
 		o.SendQueue = n + 16
 		o.SendQueueBytes = (n + 16) * 31 << 10
-		o.WriteTimeout = 300 * time.Millisecond
+		o.WriteTimeout = 2 * time.Second
 		o.RateLimit, o.UserRateLimit, o.UserByteRate = -1, -1, -1
 		// The sender pipelines all n sends: no admission bound refuses
 		// them, and the committer's intake paces its reader.
