@@ -284,7 +284,7 @@ export interface KickedEvent {
 
 /** Payload of the `syncStart` and `syncEnd` events. */
 export interface SyncEvent {
-  /** Set on `syncEnd` when the sync stopped on an error. */
+  /** Set on `syncEnd` when the sync stopped on an error: the connection was lost before it finished. */
   code?: number;
   reason?: string;
 }
@@ -301,7 +301,12 @@ export interface ClientEvents {
   conversation: Conversation;
   /** A sync with the relay started. */
   syncStart: SyncEvent;
-  /** The sync finished: the cache is up to date with the relay. */
+  /**
+   * The sync finished: the cache is up to date with the relay. When the
+   * connection was lost before it finished, `code` and `reason` say why
+   * (the close code, or 4901 NotConnected), and the next connection's sync
+   * starts with a `syncStart` of its own.
+   */
   syncEnd: SyncEvent;
   /** Another device took over or the token was refused: no auto-reconnect. */
   kicked: KickedEvent;

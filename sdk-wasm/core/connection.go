@@ -456,6 +456,7 @@ func (c *Core) connectionLost(now time.Time, code proto.Code, reason string) {
 	if c.state == StateClosed {
 		return
 	}
+	c.syncStopped(code, reason)
 	terminal := code.Terminal() && !(code == proto.CodeTokenExpired && c.cfg.TokenRefresh)
 	if terminal {
 		c.failSends(&proto.Error{Code: code, Message: reason})
@@ -477,6 +478,23 @@ func (c *Core) connectionLost(now time.Time, code proto.Code, reason string) {
 	}
 	c.retryAt = now.Add(c.backoff())
 	c.setState(StateReconnecting, code, reason)
+}
+
+// syncStopped ends a sync the lost connection cut short, so the application
+// is not left waiting for a syncEnd while nothing syncs: it hears why, and
+// the next connection's sync starts with a syncStart of its own.
+func (c *Core) syncStopped(code proto.Code, reason string) {
+	if !c.inSync {
+		return
+	}
+	c.inSync = false
+	if code == 0 {
+		code = proto.CodeNotConnected
+	}
+	if reason == "" {
+		reason = "connection lost"
+	}
+	c.emit(Event{Kind: EventSyncEnd, Code: code, Reason: reason})
 }
 
 // backoff returns a full-jitter delay: uniform in [min, min(max, min·2^attempts)].

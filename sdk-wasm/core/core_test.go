@@ -662,3 +662,39 @@ func kinds(acts []Action) []ActionKind {
 	}
 	return out
 }
+
+// TestSyncEndsWhenItsConnectionIsLost: a sync cut short by the loss of its
+// connection ends with a syncEnd that carries why, and the next
+// connection's sync is announced again and ends without a code.
+func TestSyncEndsWhenItsConnectionIsLost(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.c.Start(h.now)
+	h.poll()
+	h.c.HandleOpen(h.now, h.c.Conn(), "tok")
+	h.poll()
+	hello := h.lastWrite(proto.TypeHello)
+	h.relay(proto.TypeWelcome, hello.ID, &proto.Welcome{Version: 1, UserID: "alice", Epoch: "e1", HeartbeatMs: 1000})
+	h.lastWrite(proto.TypeSync) // the sync is asked for and never answered
+	h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
+	h.poll()
+	syncEvents := func() []Event {
+		var out []Event
+		for _, e := range h.events {
+			if e.Kind == EventSyncStart || e.Kind == EventSyncEnd {
+				out = append(out, e)
+			}
+		}
+		h.events = nil
+		return out
+	}
+	got := syncEvents()
+	if len(got) != 2 || got[0].Kind != EventSyncStart || got[1].Kind != EventSyncEnd || got[1].Code != 1006 {
+		t.Fatalf("sync events after losing the connection mid-sync: %+v, want syncStart then syncEnd with code 1006", got)
+	}
+	h.connect("e1")
+	got = syncEvents()
+	if len(got) != 2 || got[0].Kind != EventSyncStart || got[1].Kind != EventSyncEnd || got[1].Code != 0 {
+		t.Fatalf("sync events of the next connection: %+v, want syncStart then syncEnd without a code", got)
+	}
+}
