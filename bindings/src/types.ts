@@ -620,7 +620,12 @@ export interface ParleyClient {
    *   connecting; `close()` stops it).
    */
   connect(options?: AbortOptions): Promise<void>;
-  /** Dials now if the client is waiting to retry (the SDK also does this when the browser goes online). */
+  /**
+   * Dials now if the client is waiting to retry, or gave up after
+   * `reconnect.maxAttempts` (the SDK also does this when the browser goes
+   * online). A client not connected yet, or stopped by a terminal close
+   * (`kicked`), stays as it is: {@link ParleyClient.connect} starts it again.
+   */
   reconnect(): void;
   /**
    * Subscribes to an event and returns the unsubscribe function. Handlers

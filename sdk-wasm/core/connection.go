@@ -71,13 +71,13 @@ func (c *Core) Start(now time.Time) {
 }
 
 // Reconnect dials at once when the core is waiting to retry or stopped by a
-// non-fatal limit, e.g. because the host says the network is back.
+// non-fatal limit (MaxAttempts), e.g. because the host says the network is
+// back. A core not started yet, or stopped by a terminal close (kicked,
+// banned, a refused token), stays as it is: hosts call this on every
+// network change, and only Start may dial again after a terminal close.
 func (c *Core) Reconnect(now time.Time) {
 	c.begin()
-	switch {
-	case c.state == StateClosed:
-		return
-	case c.phase == phaseIdle:
+	if c.phase == phaseIdle && (c.state == StateReconnecting || c.state == StateDisconnected && c.gaveUp) {
 		c.attempts = 0
 		c.dial(now)
 	}
@@ -106,6 +106,7 @@ func (c *Core) dial(now time.Time) {
 	c.conn = c.connSeq
 	c.phase = phaseDialing
 	c.closeCode, c.closeReason = 0, ""
+	c.gaveUp = false
 	c.retryAt = time.Time{}
 	c.phaseDeadline = now.Add(c.cfg.RequestTimeout)
 	if c.everConnected {
@@ -471,6 +472,7 @@ func (c *Core) connectionLost(now time.Time, code proto.Code, reason string) {
 		if code != 0 || reason != "" {
 			why += fmt.Sprintf(" (last: %d %s)", code, reason)
 		}
+		c.gaveUp = true
 		c.failSends(&proto.Error{Code: proto.CodeGaveUp, Message: why})
 		c.failGroups(&proto.Error{Code: proto.CodeGaveUp, Message: why})
 		c.setState(StateDisconnected, proto.CodeGaveUp, why)

@@ -95,6 +95,7 @@ type Core struct {
 	conn          uint64 // current connection id, 0 when none
 	connSeq       uint64
 	attempts      int
+	gaveUp        bool // disconnected by MaxAttempts, not by a terminal close: Reconnect may dial
 	retryAt       time.Time
 	phaseDeadline time.Time // dial + hello must finish by then
 	lastRecv      time.Time

@@ -698,3 +698,54 @@ func TestSyncEndsWhenItsConnectionIsLost(t *testing.T) {
 		t.Fatalf("sync events of the next connection: %+v, want syncStart then syncEnd without a code", got)
 	}
 }
+
+// TestReconnectDialsOnlyAClientWaitingToRetry: Reconnect (the host's "the
+// network is back") dials a client waiting to retry or one that gave up
+// after MaxAttempts, never one a terminal close stopped (kicked, banned, a
+// refused token) nor one the application has not started.
+func TestReconnectDialsOnlyAClientWaitingToRetry(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		setup func(h *harness)
+		dial  bool
+	}{
+		{"idle/reconnect/idle", func(h *harness) {}, false},
+		{"connected/closed 1006/reconnect/dials", func(h *harness) {
+			h.connect("e1")
+			h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
+		}, true},
+		{"gave up/reconnect/dials", func(h *harness) {
+			h.c.cfg.MaxAttempts = 1
+			h.c.Start(h.now)
+			h.poll()
+			h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
+		}, true},
+		{"connected/closed 4003/reconnect/disconnected", func(h *harness) {
+			h.connect("e1")
+			h.c.HandleClosed(h.now, h.c.Conn(), proto.CodeKicked, "replaced")
+		}, false},
+		{"connected/closed 4011/reconnect/disconnected", func(h *harness) {
+			h.connect("e1")
+			h.c.HandleClosed(h.now, h.c.Conn(), proto.CodeDeviceKicked, "kicked by another device")
+		}, false},
+		{"connected/closed 4001/reconnect/disconnected", func(h *harness) {
+			h.connect("e1")
+			h.c.HandleClosed(h.now, h.c.Conn(), proto.CodeUnauthorized, "bad token")
+		}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, Snapshot{})
+			tc.setup(h)
+			h.poll()
+			before, state := len(h.dials), h.state()
+			h.c.Reconnect(h.now)
+			h.poll()
+			if dialed := len(h.dials) > before; dialed != tc.dial {
+				t.Fatalf("Reconnect in state %s dialed: %v, want %v", state, dialed, tc.dial)
+			}
+		})
+	}
+}
