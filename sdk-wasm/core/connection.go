@@ -315,6 +315,10 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	c.phaseDeadline = time.Time{}
 	c.attempts = 0
 	c.everConnected = true
+	c.maxFrame = int(w.MaxFrame)
+	if c.maxFrame <= 0 {
+		c.maxFrame = proto.DefaultMaxFrame
+	}
 	c.heartbeat = c.cfg.Heartbeat
 	if w.HeartbeatMs > 0 {
 		c.heartbeat = time.Duration(w.HeartbeatMs) * time.Millisecond
@@ -571,6 +575,21 @@ func (c *Core) request(now time.Time, r *request, t proto.Type, body any) uint64
 	c.reqs[id] = r
 	c.write(t, id, body)
 	return id
+}
+
+// sendRequest writes a send or an amend as request does, unless its frame
+// is above the relay's limit (Welcome.MaxFrame): the relay would close the
+// connection with 4007, a terminal close, and the outbox would send it
+// again on the next start. It returns 0 then, and writes nothing.
+func (c *Core) sendRequest(now time.Time, r *request, t proto.Type, body any) uint64 {
+	b := proto.MustEncode(proto.Frame{Type: t, ID: c.nextReq + 1, Body: body})
+	if len(b) > c.maxFrame {
+		return 0
+	}
+	c.nextReq++
+	c.reqs[c.nextReq] = r
+	c.act(Action{Kind: ActWrite, Conn: c.conn, Bytes: b})
+	return c.nextReq
 }
 
 // replied settles the request an OK frame answers.

@@ -101,6 +101,7 @@ type Core struct {
 	lastRecv      time.Time
 	nextPing      time.Time
 	heartbeat     time.Duration
+	maxFrame      int // the largest frame the relay takes (Welcome.MaxFrame)
 	hbTimeout     time.Duration
 	closeCode     proto.Code // from a Close frame on the current connection
 	closeReason   string

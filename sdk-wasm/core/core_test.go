@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -747,5 +748,50 @@ func TestReconnectDialsOnlyAClientWaitingToRetry(t *testing.T) {
 				t.Fatalf("Reconnect in state %s dialed: %v, want %v", state, dialed, tc.dial)
 			}
 		})
+	}
+}
+
+// TestSendAboveTheRelaysFrameLimitFails: a relay run with a frame limit
+// below the largest message (Welcome.MaxFrame) would close the connection
+// with 4007, a terminal close, if a send above it were written. Such a send
+// fails with 4213 (too large) without being written, the connection stays
+// up, and the sends behind it go out.
+func TestSendAboveTheRelaysFrameLimitFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	conv := proto.P2PID("alice", "bob")
+	big, _, err := h.c.Send(h.now, conv, proto.MsgText, strings.Repeat("x", 4000), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, small, err := h.c.Send(h.now, conv, proto.MsgText, "hello", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	h.c.Start(h.now)
+	h.poll()
+	h.c.HandleOpen(h.now, h.c.Conn(), "tok")
+	h.poll()
+	hello := h.lastWrite(proto.TypeHello)
+	h.relay(proto.TypeWelcome, hello.ID, &proto.Welcome{Version: 1, UserID: "alice", Epoch: "e1", HeartbeatMs: 1000, MaxFrame: 2048})
+	sync := h.lastWrite(proto.TypeSync)
+	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: sync.Body.(*proto.Sync).Cursor})
+	var sends []string
+	for _, f := range h.writes {
+		if f.Type == proto.TypeSend {
+			sends = append(sends, f.Body.(*proto.Send).ClientID)
+		}
+	}
+	if len(sends) != 1 || sends[0] != small.ClientID {
+		t.Fatalf("sends written %v, want only the small one %s", sends, small.ClientID)
+	}
+	res, ok := h.done[big]
+	var pe *proto.Error
+	if !ok || !errors.As(res.Result.Err, &pe) || pe.Code != proto.CodeTooLarge {
+		t.Fatalf("the large send settled with %+v, want an error 4213", res)
+	}
+	if len(h.closes) != 0 || h.state() != StateConnected {
+		t.Fatalf("closes %v, state %s: want the connection kept", h.closes, h.state())
 	}
 }
