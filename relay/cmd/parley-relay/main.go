@@ -217,6 +217,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *rateLimit == 0 {
 		return badUsage(stderr, errors.New("--rate-limit 0 would refuse every frame; use a negative value to disable"))
 	}
+	// relay.Options reads zero as its default: these flags would silently
+	// take 500, 60, 5000 or 2 minutes for a 0.
+	if *maxGroups == 0 || *maxGroupsHour == 0 || *maxRelations == 0 {
+		return badUsage(stderr, errors.New("--max-groups-per-user, --max-groups-per-hour and --max-relations 0 would refuse every one; use a negative value for no limit"))
+	}
+	if *recallWindow == 0 {
+		return badUsage(stderr, errors.New("--recall-window 0 would give no time to recall; use a negative value for never"))
+	}
 	if err := checkOverload(); err != nil {
 		return badUsage(stderr, err)
 	}
