@@ -43,7 +43,10 @@ export interface Message {
   seq: number;
   /** User id of the sender. */
   sender: string;
-  /** `'text'` or `'custom'` today; a newer relay may add types, so handle unknown ones. */
+  /**
+   * `'text'`, `'custom'`, `'image'`, `'file'`, `'audio'`, `'video'`, `'location'`, `'call'` (a call's record) or
+   * `'system'` (the relay's group notices) today; a newer relay may add types, so handle unknown ones.
+   */
   type: string;
   /** The text of a text message. */
   text?: string;

@@ -155,7 +155,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	checkCalls, startCalls := callFlags(e)
 	checkSessions, applySessions := sessionFlags(e) // sessions.go
 	applyUploads := uploadFlags(e)
-	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
+	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; 0 or negative: no limit")
 	userRate := fs.Float64("user-rate-limit", 1000, "frames per second one user may send across their sessions on this node; negative disables")
 	userBytes := fs.Float64("user-byte-rate", 2<<20, "bytes per second one user may send across their sessions on this node; negative disables")
 	sendQueueBytes := fs.Int("send-queue-bytes", 4<<20, "bytes queued per connection before it is closed as a slow consumer")
