@@ -726,7 +726,12 @@ export interface ParleyClient {
   /**
    * A page of sent messages ascending by seq (as {@link ParleyClient.messages},
    * without the pending ones), and whether older ones exist. Sequence numbers
-   * are contiguous from 1, so `hasMore` is exact: the page starts above seq 1.
+   * are contiguous from 1, so the page reads on past entries it does not show
+   * (messages deleted for me, edits and reactions) until it holds `limit`
+   * messages or has read seq 1: it is short only when nothing older is left.
+   * `hasMore` is false once seq 1 was read; when it is true and every older
+   * message was deleted for me, the next page comes back empty with `hasMore`
+   * false.
    */
   history(conversationId: string, options?: HistoryOptions): Promise<HistoryPage>;
   /**
