@@ -339,10 +339,10 @@ func TestAdminDeleteUser(t *testing.T) {
 				return isUpdate && u.Entry.Relation != nil && u.Entry.Relation.User == "alice" && !u.Entry.Relation.Blocked
 			})
 
-			// The old token is refused.
+			// The old token is refused, as a deleted user's.
 			c := dial(t, r, true)
 			c.request(proto.TypeHello, &proto.Hello{Version: proto.Version, Token: oldToken(t, "alice"), DeviceID: "laptop"})
-			for _, f := range c.expectClose(proto.CodeTokenRevoked) {
+			for _, f := range c.expectClose(proto.CodeUserDeleted) {
 				if f.Type == proto.TypeWelcome {
 					t.Fatal("alice's old token still works")
 				}

@@ -13,9 +13,11 @@ import (
 // Deleting a user (DELETE /admin/v1/users/{user}), for an application
 // whose user closed their account. In order:
 //
-//  1. every session of the user closes, on every relay (4003, "user
-//     deleted"), and every token issued until now is revoked (4013), so
-//     no device of theirs comes back;
+//  1. every session of the user closes, on every relay (4014, user
+//     deleted), and every token issued until now is refused as a deleted
+//     account's (4014; the store records the deletion beside a
+//     revocation), so no device of theirs comes back, and one that was
+//     offline learns why;
 //  2. the user leaves each group they are a member of, as their own leave
 //     would (a system message in the group): an owner first hands the
 //     group to its oldest admin, or else its oldest member, and an owner
@@ -64,6 +66,9 @@ func (s *Server) adminDeleteUser(r *http.Request, _ any) (int, any, error) {
 
 	s.ctl.closeUser(user, "", proto.CodeUserDeleted, "user deleted")
 	before := now.Unix() + 1 // tokens issued in this second too
+	if err := rv.RecordDeletion(ctx, user, before); err != nil {
+		return 0, nil, err
+	}
 	if err := rv.RevokeTokens(ctx, user, before); err != nil {
 		return 0, nil, err
 	}

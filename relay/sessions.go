@@ -72,6 +72,9 @@ func (g *gate) decide(ctx context.Context, now time.Time, user, token string) (*
 		return nil, err
 	case in.Banned && in.Ban.Holds(now):
 		return &proto.Error{Code: proto.CodeBanned, Message: banReason(in.Ban)}, nil
+	case in.DeletedBefore > 0 && issuedAt(token) < in.DeletedBefore:
+		return proto.Errorf(proto.CodeUserDeleted, "user deleted: the token was issued to an account deleted at %s",
+			time.Unix(in.DeletedBefore-1, 0).UTC().Format(time.RFC3339)), nil
 	}
 	return revoked(issuedAt(token), in.RevokedBefore), nil
 }

@@ -3,6 +3,7 @@
 package relay
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -201,4 +202,37 @@ func TestEndLog(t *testing.T) {
 	equal(t, l.heard(mark, "dave", 900), true, "a mark older than what is kept")
 	equal(t, l.heard(l.mark()-1, "dave", 900), false, "a mark just before the kept entry, another user's")
 	equal(t, l.heard(l.mark()-1, "erin", 900), true, "a mark just before the kept entry")
+}
+
+// A token issued to an account since deleted is refused with 4014; one
+// issued after the deletion (a new account given the same id) is let in,
+// unless a revocation covers it (4013).
+func TestGateRefusesDeletedUsersTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := NewMemoryStore()
+	g := &gate{store: store}
+	deleted := time.Now().Add(-time.Hour).Truncate(time.Second)
+	ok(t, store.RecordDeletion(ctx, "alice", deleted.Unix()+1))
+	token := func(issued time.Time) string {
+		tok, err := MintToken(testSecret, "alice", 2*time.Hour, issued)
+		ok(t, err)
+		return tok
+	}
+	code := func(issued time.Time) proto.Code {
+		perr, err := g.decide(ctx, time.Now(), "alice", token(issued))
+		ok(t, err)
+		if perr == nil {
+			return 0
+		}
+		return perr.Code
+	}
+	equal(t, code(deleted.Add(-time.Minute)), proto.CodeUserDeleted, "issued before the deletion")
+	equal(t, code(deleted), proto.CodeUserDeleted, "issued in the deletion's second")
+	equal(t, code(deleted.Add(time.Minute)), proto.Code(0), "issued after it")
+	ok(t, store.RevokeTokens(ctx, "alice", deleted.Add(2*time.Minute).Unix()))
+	equal(t, code(deleted.Add(time.Minute)), proto.CodeTokenRevoked, "issued after it, then revoked")
+	perr, err := g.decide(ctx, time.Now(), "bob", token(deleted.Add(-time.Minute)))
+	ok(t, err)
+	equal(t, perr == nil, true, "another user")
 }

@@ -28,6 +28,7 @@ type MemoryStore struct {
 	closed   bool
 	scanned  atomic.Uint64              // messages History examined (see messagesRead)
 	revoked  map[string]int64           // RevokeTokens (store_revoke.go)
+	deleted  map[string]int64           // RecordDeletion (store_revoke.go)
 	bans     map[string]Ban             // SetBan (store_ban.go)
 	uploads  map[string]map[string]bool // AddUpload (store_uploads.go): user → upload ids
 	presence memPresence                // store_memory_presence.go

@@ -14,24 +14,36 @@ var _ Revoker = (*PostgresStore)(nil)
 
 // RevokeTokens implements Revoker.
 func (s *PostgresStore) RevokeTokens(ctx context.Context, user string, before int64) error {
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO meta(key, value) VALUES ($1, $2)
-			ON CONFLICT(key) DO UPDATE SET value = excluded.value
-			WHERE excluded.value::bigint > meta.value::bigint`, revokeKey(user), strconv.FormatInt(before, 10))
-		return err
-	})
-	if err != nil {
+	if err := s.putLatest(ctx, revokeKey(user), before); err != nil {
 		return fmt.Errorf("relay: revoke tokens: %w", err)
 	}
 	return nil
+}
+
+// RecordDeletion implements Revoker.
+func (s *PostgresStore) RecordDeletion(ctx context.Context, user string, before int64) error {
+	if err := s.putLatest(ctx, deletedKey(user), before); err != nil {
+		return fmt.Errorf("relay: record deletion: %w", err)
+	}
+	return nil
+}
+
+// putLatest sets meta key to at unless it holds a later time.
+func (s *PostgresStore) putLatest(ctx context.Context, key string, at int64) error {
+	return s.write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO meta(key, value) VALUES ($1, $2)
+			ON CONFLICT(key) DO UPDATE SET value = excluded.value
+			WHERE excluded.value::bigint > meta.value::bigint`, key, strconv.FormatInt(at, 10))
+		return err
+	})
 }
 
 // SignInOf implements Revoker: one query.
 func (s *PostgresStore) SignInOf(ctx context.Context, user string) (SignIn, error) {
 	var pairs map[string]string
 	err := s.run(ctx, func(ctx context.Context) (bool, error) {
-		rows, err := s.pool.Query(ctx, `SELECT key, value FROM meta WHERE key IN ($1, $2, $3)`,
-			banKey(user), revokeKey(user), revokeKey(""))
+		rows, err := s.pool.Query(ctx, `SELECT key, value FROM meta WHERE key IN ($1, $2, $3, $4)`,
+			banKey(user), revokeKey(user), revokeKey(""), deletedKey(user))
 		if err != nil {
 			return false, err
 		}

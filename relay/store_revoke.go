@@ -15,8 +15,14 @@ type Revoker interface {
 	// seconds); user "" revokes every user's. A revocation never moves
 	// back: an earlier time than the one kept is ignored.
 	RevokeTokens(ctx context.Context, user string, before int64) error
+	// RecordDeletion records that user's account was deleted: their
+	// tokens issued before before (unix seconds) are refused as a deleted
+	// user's (4014) rather than as revoked ones. Like a revocation it never
+	// moves back; a token issued later (the id given to a new account) is
+	// let in.
+	RecordDeletion(ctx context.Context, user string, before int64) error
 	// SignInOf reads, in one store call, what decides whether user may
-	// sign in: their ban and their revocations (SignIn).
+	// sign in: their ban, their revocations and their deletion (SignIn).
 	SignInOf(ctx context.Context, user string) (SignIn, error)
 }
 
@@ -30,12 +36,18 @@ type SignIn struct {
 	// revoked, unix seconds: the later of the user's own revocation and
 	// everyone's, 0 for none.
 	RevokedBefore int64
+	// DeletedBefore is the time before which the user's tokens were
+	// issued to an account since deleted, unix seconds, 0 for none.
+	DeletedBefore int64
 }
 
 var _ Revoker = (*MemoryStore)(nil)
 
 // revokeKey is the meta key of user's revocation; "" is everyone's.
 func revokeKey(user string) string { return "revoked:" + user }
+
+// deletedKey is the meta key of user's deletion.
+func deletedKey(user string) string { return "deleted:" + user }
 
 // RevokeTokens implements Revoker.
 func (s *MemoryStore) RevokeTokens(_ context.Context, user string, before int64) error {
@@ -51,6 +63,20 @@ func (s *MemoryStore) RevokeTokens(_ context.Context, user string, before int64)
 	return nil
 }
 
+// RecordDeletion implements Revoker.
+func (s *MemoryStore) RecordDeletion(_ context.Context, user string, before int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.deleted == nil {
+		s.deleted = make(map[string]int64)
+	}
+	s.deleted[user] = max(s.deleted[user], before)
+	return nil
+}
+
 // SignInOf implements Revoker.
 func (s *MemoryStore) SignInOf(_ context.Context, user string) (SignIn, error) {
 	s.mu.RLock()
@@ -59,11 +85,11 @@ func (s *MemoryStore) SignInOf(_ context.Context, user string) (SignIn, error) {
 		return SignIn{}, ErrClosed
 	}
 	b, banned := s.bans[user]
-	return SignIn{Ban: b, Banned: banned, RevokedBefore: max(s.revoked[user], s.revoked[""])}, nil
+	return SignIn{Ban: b, Banned: banned, RevokedBefore: max(s.revoked[user], s.revoked[""]), DeletedBefore: s.deleted[user]}, nil
 }
 
 // signInRow reads one meta row of SignInOf's query (a ban, user's
-// revocation or everyone's) into in.
+// revocation or everyone's, user's deletion) into in.
 func (in *SignIn) signInRow(user, key, value string) error {
 	if key == banKey(user) {
 		b, err := decodeBan(value)
@@ -75,7 +101,11 @@ func (in *SignIn) signInRow(user, key, value string) error {
 	}
 	at, err := strconv.ParseInt(value, 10, 64)
 	if err != nil {
-		return fmt.Errorf("relay: stored revocation %q: %w", value, err)
+		return fmt.Errorf("relay: stored %s %q: %w", key, value, err)
+	}
+	if key == deletedKey(user) {
+		in.DeletedBefore = at
+		return nil
 	}
 	in.RevokedBefore = max(in.RevokedBefore, at)
 	return nil

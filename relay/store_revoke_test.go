@@ -81,4 +81,29 @@ func testStoreRevocations(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		equal(t, at, int64(3000), "an id with dots")
 	})
+	t.Run("deletions", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		rv, isRevoker := open(t).(Revoker)
+		if !isRevoker {
+			t.Fatal("the store keeps no revocations")
+		}
+		signIn := func(user string) SignIn {
+			t.Helper()
+			in, err := rv.SignInOf(ctx, user)
+			ok(t, err)
+			return in
+		}
+		equal(t, signIn("alice").DeletedBefore, int64(0), "nobody deleted")
+		ok(t, rv.RecordDeletion(ctx, "alice", 1000))
+		ok(t, rv.RecordDeletion(ctx, "alice", 900)) // never moves back
+		equal(t, signIn("alice"), SignIn{DeletedBefore: 1000}, "alice deleted, nothing revoked")
+		equal(t, signIn("bob").DeletedBefore, int64(0), "bob untouched")
+		ok(t, rv.RevokeTokens(ctx, "alice", 1200))
+		ok(t, rv.RevokeTokens(ctx, "", 1500)) // everyone's revocation is not a deletion
+		equal(t, signIn("alice"), SignIn{DeletedBefore: 1000, RevokedBefore: 1500}, "alice's deletion beside the revocations")
+		equal(t, signIn("bob"), SignIn{RevokedBefore: 1500}, "bob revoked, not deleted")
+		ok(t, rv.RecordDeletion(ctx, "alice", 2000)) // deleted again, a later account of the same id
+		equal(t, signIn("alice").DeletedBefore, int64(2000), "the later deletion")
+	})
 }

@@ -4,7 +4,8 @@
 //
 //   node bindings/bench/sync-profile.mjs [dist] [out.cpuprofile]
 //
-// dist defaults to bindings/dist. Prints the sync's wall time and the top
+// dist defaults to bindings/dist. SYNC_STORAGE=memory syncs into the SDK's
+// memory storage instead of IndexedDB (what the storage costs, by difference). Prints the sync's wall time and the top
 // functions by self time (PROFILE_TOP, default 40); the whole profile is
 // written to out.cpuprofile when given (Chrome DevTools opens it).
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const dist = process.argv[2] || join(here, '..', 'dist');
 const outFile = process.argv[3];
 const TOP = Number(process.env.PROFILE_TOP || 40);
+const memory = process.env.SYNC_STORAGE === 'memory';
 
 const site = mkdtempSync(join(tmpdir(), 'parley-profile-'));
 cpSync(dist, site, { recursive: true });
@@ -42,8 +44,8 @@ try {
   await seed.close();
   const ctx = await browser.newContext();
   const p = await open(ctx);
-  await p.evaluate(async () => {
-    await P.start('syncbob', { copyEvents: false });
+  await p.evaluate(async (memory) => {
+    await P.start('syncbob', memory ? { copyEvents: false, storage: 'memory' } : { copyEvents: false });
     // What the page sends on its WebSocket during the sync, and the time in send().
     const ws = { frames: 0, bytes: 0, ms: 0, each: [] };
     window.__ws = ws;
@@ -59,20 +61,22 @@ try {
         ws.bytes += d.byteLength ?? d.length ?? 0;
       }
     };
-  });
+  }, memory);
   const cdp = await ctx.newCDPSession(p);
   await cdp.send('Profiler.enable');
   await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
   await cdp.send('Profiler.start');
-  const r = await p.evaluate(async () => {
+  const r = await p.evaluate(async (memory) => {
     const t0 = performance.now();
     await P.client.connect();
     await P.client.waitSynced();
     const ms = performance.now() - t0;
-    return { ms, n: await P.storedMessages(), ws: window.__ws };
-  });
+    // In memory, the conversation's last message is the 10,000th once every page is in.
+    const n = memory ? (await P.client.conversations()).find((c) => c.id === P.client.p2p('syncalice'))?.lastMessage?.seq : await P.storedMessages();
+    return { ms, n, ws: window.__ws };
+  }, memory);
   const { profile } = await cdp.send('Profiler.stop');
-  if (r.n !== 10000) throw new Error(`synced ${r.n} messages into IndexedDB`);
+  if (r.n !== 10000) throw new Error(`synced ${r.n} messages into ${memory ? 'memory' : 'IndexedDB'}`);
   if (outFile) writeFileSync(outFile, JSON.stringify(profile));
   // Self time per node from the samples and their time deltas.
   const self = new Map();

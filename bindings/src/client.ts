@@ -547,11 +547,27 @@ class Client implements ParleyClient {
     const limit = options.limit ?? 50;
     checkCount(limit, 'limit');
     if (limit < 1 || limit > 500) throw invalid('limit must be 1 to 500');
-    const page = await this.messages(conversationId, { beforeSeq: options.beforeSeq ?? 0, limit, signal: options.signal });
-    // Sequence numbers are contiguous from 1: older messages exist exactly
-    // when the oldest one here is above 1.
-    const messages = page.filter((m) => m.status === 'sent' && m.seq > 0);
-    return { messages, hasMore: (messages[0]?.seq ?? 0) > 1 };
+    let before = options.beforeSeq ?? 0;
+    checkCount(before, 'beforeSeq');
+    const signal = signalOf(options);
+    // Sequence numbers are contiguous from 1, so older entries exist exactly
+    // while the oldest one read is above 1. Entries the page does not show
+    // (deleted for me, edits, reactions) take seqs too: read on, older, until
+    // the page is full or seq 1 has been read, so a page is never short nor
+    // empty while shown messages are left behind it.
+    let shownOlder: Message[] = [];
+    let oldest = 0;
+    for (;;) {
+      const b = before;
+      const raw = (await this.#call((wc) => wc.messages(conversationId, b, limit, signal))).filter((m) => m.status === 'sent' && m.seq > 0);
+      if (raw.length === 0) break;
+      oldest = raw[0]!.seq;
+      shownOlder = [...raw.filter(shown).map(toMessage), ...shownOlder];
+      if (shownOlder.length >= limit || oldest <= 1) break;
+      before = oldest;
+    }
+    if (shownOlder.length > limit) return { messages: shownOlder.slice(shownOlder.length - limit), hasMore: true };
+    return { messages: shownOlder, hasMore: oldest > 1 };
   }
 
   async search(text: string, options: SearchOptions = {}): Promise<Message[]> {

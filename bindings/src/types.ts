@@ -43,7 +43,10 @@ export interface Message {
   seq: number;
   /** User id of the sender. */
   sender: string;
-  /** `'text'` or `'custom'` today; a newer relay may add types, so handle unknown ones. */
+  /**
+   * `'text'`, `'custom'`, `'image'`, `'file'`, `'audio'`, `'video'`, `'location'`, `'call'` (a call's record) or
+   * `'system'` (the relay's group notices) today; a newer relay may add types, so handle unknown ones.
+   */
   type: string;
   /** The text of a text message. */
   text?: string;
@@ -284,7 +287,7 @@ export interface KickedEvent {
 
 /** Payload of the `syncStart` and `syncEnd` events. */
 export interface SyncEvent {
-  /** Set on `syncEnd` when the sync stopped on an error. */
+  /** Set on `syncEnd` when the sync stopped on an error: the connection was lost before it finished. */
   code?: number;
   reason?: string;
 }
@@ -301,7 +304,12 @@ export interface ClientEvents {
   conversation: Conversation;
   /** A sync with the relay started. */
   syncStart: SyncEvent;
-  /** The sync finished: the cache is up to date with the relay. */
+  /**
+   * The sync finished: the cache is up to date with the relay. When the
+   * connection was lost before it finished, `code` and `reason` say why
+   * (the close code, or 4901 NotConnected), and the next connection's sync
+   * starts with a `syncStart` of its own.
+   */
   syncEnd: SyncEvent;
   /** Another device took over or the token was refused: no auto-reconnect. */
   kicked: KickedEvent;
@@ -615,7 +623,12 @@ export interface ParleyClient {
    *   connecting; `close()` stops it).
    */
   connect(options?: AbortOptions): Promise<void>;
-  /** Dials now if the client is waiting to retry (the SDK also does this when the browser goes online). */
+  /**
+   * Dials now if the client is waiting to retry, or gave up after
+   * `reconnect.maxAttempts` (the SDK also does this when the browser goes
+   * online). A client not connected yet, or stopped by a terminal close
+   * (`kicked`), stays as it is: {@link ParleyClient.connect} starts it again.
+   */
   reconnect(): void;
   /**
    * Subscribes to an event and returns the unsubscribe function. Handlers
@@ -713,7 +726,12 @@ export interface ParleyClient {
   /**
    * A page of sent messages ascending by seq (as {@link ParleyClient.messages},
    * without the pending ones), and whether older ones exist. Sequence numbers
-   * are contiguous from 1, so `hasMore` is exact: the page starts above seq 1.
+   * are contiguous from 1, so the page reads on past entries it does not show
+   * (messages deleted for me, edits and reactions) until it holds `limit`
+   * messages or has read seq 1: it is short only when nothing older is left.
+   * `hasMore` is false once seq 1 was read; when it is true and every older
+   * message was deleted for me, the next page comes back empty with `hasMore`
+   * false.
    */
   history(conversationId: string, options?: HistoryOptions): Promise<HistoryPage>;
   /**

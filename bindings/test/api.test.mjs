@@ -246,6 +246,19 @@ describe('everyday calls', () => {
     const p3 = await b.history(ab, { beforeSeq: 2, limit: 3 });
     assert.deepEqual(p3.messages.map((m) => m.text), ['m1']);
     assert.equal(p3.hasMore, false);
+    // Messages deleted for me take their seqs: a page reads on past them, so
+    // it is full or ends at seq 1, never empty or short with more behind it.
+    const bySeq = new Map([...p1.messages, ...p2.messages, ...p3.messages].map((m) => [m.seq, m]));
+    for (const seq of [1, 4, 5, 6, 7]) await b.deleteMessage(bySeq.get(seq).id);
+    const h1 = await b.history(ab, { limit: 3 });
+    assert.deepEqual(h1.messages.map((m) => m.seq), [2, 3], 'read on past 7, 6, 5, 4 and the hidden seq 1');
+    assert.equal(h1.hasMore, false);
+    const h2 = await b.history(ab, { limit: 1 });
+    assert.deepEqual([h2.messages.map((m) => m.seq), h2.hasMore], [[3], true]);
+    const h3 = await b.history(ab, { beforeSeq: 3, limit: 1 });
+    assert.deepEqual([h3.messages.map((m) => m.seq), h3.hasMore], [[2], true], 'seq 1 is older, deleted for me: hasMore cannot know');
+    const h4 = await b.history(ab, { beforeSeq: 2, limit: 1 });
+    assert.deepEqual([h4.messages.map((m) => m.seq), h4.hasMore], [[], false]);
     assert.deepEqual(await b.history('g:empty-unknown').catch((e) => e.code), Codes.Forbidden); // no such group, or not a member: one code
     await assert.rejects(b.history(ab, { limit: 0 }), isParley(Codes.InvalidArgument));
   });

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,8 +36,9 @@ func adminCall(t *testing.T, r *relayProc, method, path, secret string) int {
 
 // TestAdminDeleteUser: the relay process deletes alice through its admin
 // API. Without the secret, or with a wrong one, it refuses and alice goes
-// on. With it, alice's client is kicked (4003) and does not come back, her
-// token no longer opens a session (4013), and bob still reads her message,
+// on. With it, alice's client is kicked (4014) and does not come back, her
+// token no longer opens a session nor uploads (4014, user deleted), and bob
+// still reads her message,
 // sent by "alice", whose profile now says deleted — what his app shows as
 // a deleted user. The attachment she sent him is deleted with her: his
 // download of it answers 404 with 4204.
@@ -150,11 +152,20 @@ func TestAdminDeleteUser(t *testing.T) {
 	}
 	select {
 	case e := <-refused:
-		if e.Code != proto.CodeTokenRevoked {
-			t.Fatalf("refused with %d, want %d", e.Code, proto.CodeTokenRevoked)
+		if e.Code != proto.CodeUserDeleted {
+			t.Fatalf("refused with %d, want %d", e.Code, proto.CodeUserDeleted)
 		}
 	case <-ctx.Done():
 		t.Fatal("no refusal event")
+	}
+	up, err := http.NewRequest("POST", "http://"+r.addr+"/v1/uploads", strings.NewReader("%PDF-1.4 deleted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Header.Set("Authorization", "Bearer "+oldToken)
+	up.Header.Set("Content-Type", "application/pdf")
+	if st, code, _, _, _ := uploadReq(t, up); st != http.StatusUnauthorized || code != proto.CodeUserDeleted {
+		t.Fatalf("an upload with her token after the deletion: %d %d, want 401 %d", st, code, proto.CodeUserDeleted)
 	}
 
 	bob := newDevice(t, r.wsURL(), "bob", "b1", 3, nil)

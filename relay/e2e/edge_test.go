@@ -51,7 +51,7 @@ func edgeReady() string {
 func (p *relayProc) startEdge() {
 	p.t.Helper()
 	// The relay options the Worker takes (PARLEY_RELAY_FLAGS, see
-	// relay/edge/worker/options.go); a test that needs another flag is
+	// relay/edge/internal/relayflags); a test that needs another flag is
 	// for the native relay.
 	// The admin secret is the Worker's secret PARLEY_ADMIN_SECRET.
 	var flags []string

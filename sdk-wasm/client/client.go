@@ -433,8 +433,9 @@ func (c *Client) Probe(timeout time.Duration) {
 	c.loop.postNow(func(cr *core.Core, now time.Time) { cr.Probe(now, timeout) })
 }
 
-// Reconnect dials now if the client is waiting to retry (e.g. the network
-// came back). It never waits.
+// Reconnect dials now if the client is waiting to retry or gave up after
+// MaxAttempts (e.g. the network came back); a client stopped by a terminal
+// close or not started stays as it is. It never waits.
 func (c *Client) Reconnect() {
 	c.loop.postNow(func(cr *core.Core, now time.Time) { cr.Reconnect(now) })
 }

@@ -71,13 +71,13 @@ func (c *Core) Start(now time.Time) {
 }
 
 // Reconnect dials at once when the core is waiting to retry or stopped by a
-// non-fatal limit, e.g. because the host says the network is back.
+// non-fatal limit (MaxAttempts), e.g. because the host says the network is
+// back. A core not started yet, or stopped by a terminal close (kicked,
+// banned, a refused token), stays as it is: hosts call this on every
+// network change, and only Start may dial again after a terminal close.
 func (c *Core) Reconnect(now time.Time) {
 	c.begin()
-	switch {
-	case c.state == StateClosed:
-		return
-	case c.phase == phaseIdle:
+	if c.phase == phaseIdle && (c.state == StateReconnecting || c.state == StateDisconnected && c.gaveUp) {
 		c.attempts = 0
 		c.dial(now)
 	}
@@ -106,6 +106,7 @@ func (c *Core) dial(now time.Time) {
 	c.conn = c.connSeq
 	c.phase = phaseDialing
 	c.closeCode, c.closeReason = 0, ""
+	c.gaveUp = false
 	c.retryAt = time.Time{}
 	c.phaseDeadline = now.Add(c.cfg.RequestTimeout)
 	if c.everConnected {
@@ -314,6 +315,10 @@ func (c *Core) welcome(now time.Time, w *proto.Welcome) {
 	c.phaseDeadline = time.Time{}
 	c.attempts = 0
 	c.everConnected = true
+	c.maxFrame = int(w.MaxFrame)
+	if c.maxFrame <= 0 {
+		c.maxFrame = proto.DefaultMaxFrame
+	}
 	c.heartbeat = c.cfg.Heartbeat
 	if w.HeartbeatMs > 0 {
 		c.heartbeat = time.Duration(w.HeartbeatMs) * time.Millisecond
@@ -456,6 +461,7 @@ func (c *Core) connectionLost(now time.Time, code proto.Code, reason string) {
 	if c.state == StateClosed {
 		return
 	}
+	c.syncStopped(code, reason)
 	terminal := code.Terminal() && !(code == proto.CodeTokenExpired && c.cfg.TokenRefresh)
 	if terminal {
 		c.failSends(&proto.Error{Code: code, Message: reason})
@@ -470,6 +476,7 @@ func (c *Core) connectionLost(now time.Time, code proto.Code, reason string) {
 		if code != 0 || reason != "" {
 			why += fmt.Sprintf(" (last: %d %s)", code, reason)
 		}
+		c.gaveUp = true
 		c.failSends(&proto.Error{Code: proto.CodeGaveUp, Message: why})
 		c.failGroups(&proto.Error{Code: proto.CodeGaveUp, Message: why})
 		c.setState(StateDisconnected, proto.CodeGaveUp, why)
@@ -477,6 +484,23 @@ func (c *Core) connectionLost(now time.Time, code proto.Code, reason string) {
 	}
 	c.retryAt = now.Add(c.backoff())
 	c.setState(StateReconnecting, code, reason)
+}
+
+// syncStopped ends a sync the lost connection cut short, so the application
+// is not left waiting for a syncEnd while nothing syncs: it hears why, and
+// the next connection's sync starts with a syncStart of its own.
+func (c *Core) syncStopped(code proto.Code, reason string) {
+	if !c.inSync {
+		return
+	}
+	c.inSync = false
+	if code == 0 {
+		code = proto.CodeNotConnected
+	}
+	if reason == "" {
+		reason = "connection lost"
+	}
+	c.emit(Event{Kind: EventSyncEnd, Code: code, Reason: reason})
 }
 
 // backoff returns a full-jitter delay: uniform in [min, min(max, min·2^attempts)].
@@ -551,6 +575,21 @@ func (c *Core) request(now time.Time, r *request, t proto.Type, body any) uint64
 	c.reqs[id] = r
 	c.write(t, id, body)
 	return id
+}
+
+// sendRequest writes a send or an amend as request does, unless its frame
+// is above the relay's limit (Welcome.MaxFrame): the relay would close the
+// connection with 4007, a terminal close, and the outbox would send it
+// again on the next start. It returns 0 then, and writes nothing.
+func (c *Core) sendRequest(now time.Time, r *request, t proto.Type, body any) uint64 {
+	b := proto.MustEncode(proto.Frame{Type: t, ID: c.nextReq + 1, Body: body})
+	if len(b) > c.maxFrame {
+		return 0
+	}
+	c.nextReq++
+	c.reqs[c.nextReq] = r
+	c.act(Action{Kind: ActWrite, Conn: c.conn, Bytes: b})
+	return c.nextReq
 }
 
 // replied settles the request an OK frame answers.

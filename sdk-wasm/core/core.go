@@ -95,11 +95,13 @@ type Core struct {
 	conn          uint64 // current connection id, 0 when none
 	connSeq       uint64
 	attempts      int
+	gaveUp        bool // disconnected by MaxAttempts, not by a terminal close: Reconnect may dial
 	retryAt       time.Time
 	phaseDeadline time.Time // dial + hello must finish by then
 	lastRecv      time.Time
 	nextPing      time.Time
 	heartbeat     time.Duration
+	maxFrame      int // the largest frame the relay takes (Welcome.MaxFrame)
 	hbTimeout     time.Duration
 	closeCode     proto.Code // from a Close frame on the current connection
 	closeReason   string

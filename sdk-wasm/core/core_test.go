@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -661,4 +662,136 @@ func kinds(acts []Action) []ActionKind {
 		out[i] = a.Kind
 	}
 	return out
+}
+
+// TestSyncEndsWhenItsConnectionIsLost: a sync cut short by the loss of its
+// connection ends with a syncEnd that carries why, and the next
+// connection's sync is announced again and ends without a code.
+func TestSyncEndsWhenItsConnectionIsLost(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.c.Start(h.now)
+	h.poll()
+	h.c.HandleOpen(h.now, h.c.Conn(), "tok")
+	h.poll()
+	hello := h.lastWrite(proto.TypeHello)
+	h.relay(proto.TypeWelcome, hello.ID, &proto.Welcome{Version: 1, UserID: "alice", Epoch: "e1", HeartbeatMs: 1000})
+	h.lastWrite(proto.TypeSync) // the sync is asked for and never answered
+	h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
+	h.poll()
+	syncEvents := func() []Event {
+		var out []Event
+		for _, e := range h.events {
+			if e.Kind == EventSyncStart || e.Kind == EventSyncEnd {
+				out = append(out, e)
+			}
+		}
+		h.events = nil
+		return out
+	}
+	got := syncEvents()
+	if len(got) != 2 || got[0].Kind != EventSyncStart || got[1].Kind != EventSyncEnd || got[1].Code != 1006 {
+		t.Fatalf("sync events after losing the connection mid-sync: %+v, want syncStart then syncEnd with code 1006", got)
+	}
+	h.connect("e1")
+	got = syncEvents()
+	if len(got) != 2 || got[0].Kind != EventSyncStart || got[1].Kind != EventSyncEnd || got[1].Code != 0 {
+		t.Fatalf("sync events of the next connection: %+v, want syncStart then syncEnd without a code", got)
+	}
+}
+
+// TestReconnectDialsOnlyAClientWaitingToRetry: Reconnect (the host's "the
+// network is back") dials a client waiting to retry or one that gave up
+// after MaxAttempts, never one a terminal close stopped (kicked, banned, a
+// refused token) nor one the application has not started.
+func TestReconnectDialsOnlyAClientWaitingToRetry(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		setup func(h *harness)
+		dial  bool
+	}{
+		{"idle/reconnect/idle", func(h *harness) {}, false},
+		{"connected/closed 1006/reconnect/dials", func(h *harness) {
+			h.connect("e1")
+			h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
+		}, true},
+		{"gave up/reconnect/dials", func(h *harness) {
+			h.c.cfg.MaxAttempts = 1
+			h.c.Start(h.now)
+			h.poll()
+			h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
+		}, true},
+		{"connected/closed 4003/reconnect/disconnected", func(h *harness) {
+			h.connect("e1")
+			h.c.HandleClosed(h.now, h.c.Conn(), proto.CodeKicked, "replaced")
+		}, false},
+		{"connected/closed 4011/reconnect/disconnected", func(h *harness) {
+			h.connect("e1")
+			h.c.HandleClosed(h.now, h.c.Conn(), proto.CodeDeviceKicked, "kicked by another device")
+		}, false},
+		{"connected/closed 4001/reconnect/disconnected", func(h *harness) {
+			h.connect("e1")
+			h.c.HandleClosed(h.now, h.c.Conn(), proto.CodeUnauthorized, "bad token")
+		}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, Snapshot{})
+			tc.setup(h)
+			h.poll()
+			before, state := len(h.dials), h.state()
+			h.c.Reconnect(h.now)
+			h.poll()
+			if dialed := len(h.dials) > before; dialed != tc.dial {
+				t.Fatalf("Reconnect in state %s dialed: %v, want %v", state, dialed, tc.dial)
+			}
+		})
+	}
+}
+
+// TestSendAboveTheRelaysFrameLimitFails: a relay run with a frame limit
+// below the largest message (Welcome.MaxFrame) would close the connection
+// with 4007, a terminal close, if a send above it were written. Such a send
+// fails with 4213 (too large) without being written, the connection stays
+// up, and the sends behind it go out.
+func TestSendAboveTheRelaysFrameLimitFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	conv := proto.P2PID("alice", "bob")
+	big, _, err := h.c.Send(h.now, conv, proto.MsgText, strings.Repeat("x", 4000), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, small, err := h.c.Send(h.now, conv, proto.MsgText, "hello", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	h.c.Start(h.now)
+	h.poll()
+	h.c.HandleOpen(h.now, h.c.Conn(), "tok")
+	h.poll()
+	hello := h.lastWrite(proto.TypeHello)
+	h.relay(proto.TypeWelcome, hello.ID, &proto.Welcome{Version: 1, UserID: "alice", Epoch: "e1", HeartbeatMs: 1000, MaxFrame: 2048})
+	sync := h.lastWrite(proto.TypeSync)
+	h.relay(proto.TypeSyncResult, sync.ID, &proto.SyncResult{Cursor: sync.Body.(*proto.Sync).Cursor})
+	var sends []string
+	for _, f := range h.writes {
+		if f.Type == proto.TypeSend {
+			sends = append(sends, f.Body.(*proto.Send).ClientID)
+		}
+	}
+	if len(sends) != 1 || sends[0] != small.ClientID {
+		t.Fatalf("sends written %v, want only the small one %s", sends, small.ClientID)
+	}
+	res, ok := h.done[big]
+	var pe *proto.Error
+	if !ok || !errors.As(res.Result.Err, &pe) || pe.Code != proto.CodeTooLarge {
+		t.Fatalf("the large send settled with %+v, want an error 4213", res)
+	}
+	if len(h.closes) != 0 || h.state() != StateConnected {
+		t.Fatalf("closes %v, state %s: want the connection kept", h.closes, h.state())
+	}
 }

@@ -235,14 +235,15 @@ func (c *Core) optimistic(ev Message) {
 }
 
 // writeAmend writes queued amend e: a HideMessage for delete for me, an
-// Amend (client id = e's) for the rest.
+// Amend (client id = e's) for the rest. It returns 0 for a frame above the
+// relay's limit (sendRequest).
 func (c *Core) writeAmend(now time.Time, e *OutboxEntry) uint64 {
 	m := &e.Message
 	r := &request{kind: reqSend, clientID: m.ClientID, conv: m.ConvID}
 	if m.Type == proto.MsgHide {
-		return c.request(now, r, proto.TypeHideMessage, &proto.HideMessage{ConvID: m.ConvID, Seq: m.Target})
+		return c.sendRequest(now, r, proto.TypeHideMessage, &proto.HideMessage{ConvID: m.ConvID, Seq: m.Target})
 	}
-	return c.request(now, r, proto.TypeAmend, &proto.Amend{ConvID: m.ConvID, ClientID: m.ClientID, Op: m.Type, Target: m.Target, Text: m.Text})
+	return c.sendRequest(now, r, proto.TypeAmend, &proto.Amend{ConvID: m.ConvID, ClientID: m.ClientID, Op: m.Type, Target: m.Target, Text: m.Text})
 }
 
 // amendAcked completes queued amend e on the relay's ack: the event it

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -144,9 +145,10 @@ func (c *Core) pumpSends(now time.Time) {
 	if c.window > 0 {
 		window = c.window
 	}
+	var tooLarge []string
 	for _, e := range c.outbox {
 		if len(c.inflight) >= window {
-			return
+			break
 		}
 		id := e.Message.ClientID
 		if e.Message.Status != StatusPending || e.Message.awaitsUpload() {
@@ -156,16 +158,27 @@ func (c *Core) pumpSends(now time.Time) {
 			continue
 		}
 		if t, wait := c.retryMsg[id]; wait && now.Before(t) {
-			return // keep the outbox in order behind a send that waits to retry
+			break // keep the outbox in order behind a send that waits to retry
 		}
+		var req uint64
 		if proto.IsLifecycle(e.Message.Type) {
-			c.inflight[id] = c.writeAmend(now, e) // lifecycle.go
+			req = c.writeAmend(now, e) // lifecycle.go
+		} else {
+			m := &e.Message
+			req = c.sendRequest(now, &request{kind: reqSend, clientID: id, conv: m.ConvID}, proto.TypeSend,
+				&proto.Send{ConvID: m.ConvID, ClientID: id, MsgType: m.Type, Text: m.Text, Body: m.Body,
+					ReplyTo: replySeq(m.ReplyTo), Mentions: m.Mentions, Attachment: m.Attachment.wire()})
+		}
+		if req == 0 {
+			// Refused after the loop: failing it may take it out of the outbox.
+			tooLarge = append(tooLarge, id)
 			continue
 		}
-		m := &e.Message
-		c.inflight[id] = c.request(now, &request{kind: reqSend, clientID: id, conv: m.ConvID}, proto.TypeSend,
-			&proto.Send{ConvID: m.ConvID, ClientID: id, MsgType: m.Type, Text: m.Text, Body: m.Body,
-				ReplyTo: replySeq(m.ReplyTo), Mentions: m.Mentions, Attachment: m.Attachment.wire()})
+		c.inflight[id] = req
+	}
+	for _, id := range tooLarge {
+		c.sendRefused(now, id, &proto.Error{Code: proto.CodeTooLarge,
+			Message: "the message's frame is above the relay's limit of " + strconv.Itoa(c.maxFrame) + " bytes"}, 0)
 	}
 }
 

@@ -155,7 +155,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	checkCalls, startCalls := callFlags(e)
 	checkSessions, applySessions := sessionFlags(e) // sessions.go
 	applyUploads := uploadFlags(e)
-	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; negative disables")
+	maxSessions := fs.Int("max-sessions-per-user", 64, "sessions one user may hold open on this node, all devices together; 0 or negative: no limit")
 	userRate := fs.Float64("user-rate-limit", 1000, "frames per second one user may send across their sessions on this node; negative disables")
 	userBytes := fs.Float64("user-byte-rate", 2<<20, "bytes per second one user may send across their sessions on this node; negative disables")
 	sendQueueBytes := fs.Int("send-queue-bytes", 4<<20, "bytes queued per connection before it is closed as a slow consumer")
@@ -216,6 +216,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *rateLimit == 0 {
 		return badUsage(stderr, errors.New("--rate-limit 0 would refuse every frame; use a negative value to disable"))
+	}
+	// relay.Options reads zero as its default: these flags would silently
+	// take 500, 60, 5000 or 2 minutes for a 0.
+	if *maxGroups == 0 || *maxGroupsHour == 0 || *maxRelations == 0 {
+		return badUsage(stderr, errors.New("--max-groups-per-user, --max-groups-per-hour and --max-relations 0 would refuse every one; use a negative value for no limit"))
+	}
+	if *recallWindow == 0 {
+		return badUsage(stderr, errors.New("--recall-window 0 would give no time to recall; use a negative value for never"))
 	}
 	if err := checkOverload(); err != nil {
 		return badUsage(stderr, err)

@@ -28,6 +28,7 @@ import (
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay"
 	"github.com/parley-im/parley/relay/edge/internal/jsx"
+	"github.com/parley-im/parley/relay/edge/internal/relayflags"
 	"github.com/parley-im/parley/relay/edge/r2blob"
 	"github.com/syumai/workers"
 	"github.com/syumai/workers/cloudflare"
@@ -206,7 +207,7 @@ func relayObjectName(*http.Request) string { return "relay" }
 // envOptions are the relay's options from the Worker's variables and
 // secrets, the same in the front door and in the objects: PARLEY_SECRET,
 // PARLEY_TOKEN_AUDIENCE, PARLEY_TOKEN_ISSUER, PARLEY_ADMIN_SECRET and the
-// flags in PARLEY_RELAY_FLAGS (options.go).
+// flags in PARLEY_RELAY_FLAGS (relayflags).
 func envOptions() (relay.Options, error) {
 	opts := relay.Options{
 		Secret:        envString("PARLEY_SECRET"),
@@ -215,7 +216,7 @@ func envOptions() (relay.Options, error) {
 		AdminSecret:   envString("PARLEY_ADMIN_SECRET"),
 		Logger:        slog.New(slog.NewTextHandler(consoleWriter{}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	if err := relayFlags(&opts, envString("PARLEY_RELAY_FLAGS")); err != nil {
+	if err := relayflags.Apply(&opts, envString("PARLEY_RELAY_FLAGS")); err != nil {
 		return opts, err
 	}
 	return opts, nil

@@ -1,6 +1,8 @@
-//go:build js && wasm
-
-package main
+// Package relayflags reads the relay options a Workers deployment sets in
+// its PARLEY_RELAY_FLAGS variable, written as parley-relay's flags of the
+// same names and read as parley-relay reads them. It is plain Go, so its
+// tests run natively.
+package relayflags
 
 import (
 	"flag"
@@ -11,12 +13,14 @@ import (
 	"github.com/parley-im/parley/relay"
 )
 
-// relayFlags applies the relay options a deployment may set in the
+// Apply applies the relay options a deployment may set in the
 // PARLEY_RELAY_FLAGS variable, written as parley-relay's flags of the same
 // names (e.g. "--heartbeat 20s --rate-limit 50"): the ones that mean
 // something on Workers. Listeners, stores, buses and the admin address are
 // Cloudflare's business there; the admin secret is PARLEY_ADMIN_SECRET.
-func relayFlags(o *relay.Options, line string) error {
+// A value parley-relay refuses is refused, and a 0 means what it means to
+// parley-relay, not relay.Options' default.
+func Apply(o *relay.Options, line string) error {
 	fs := flag.NewFlagSet("PARLEY_RELAY_FLAGS", flag.ContinueOnError)
 	fs.DurationVar(&o.Heartbeat, "heartbeat", o.Heartbeat, "ping interval announced to clients")
 	fs.Float64Var(&o.RateLimit, "rate-limit", o.RateLimit, "frames per second per connection")
@@ -32,11 +36,29 @@ func relayFlags(o *relay.Options, line string) error {
 	if err := fs.Parse(strings.Fields(line)); err != nil {
 		return fmt.Errorf("PARLEY_RELAY_FLAGS: %w", err)
 	}
-	// As on parley-relay: --token-leeway 0 means no leeway, which the
-	// relay's options spell as a negative value (zero is their default).
+	// As on parley-relay: --token-leeway 0 means no leeway and
+	// --max-sessions-per-user 0 no limit, which the relay's options spell
+	// as a negative value (zero is their default); a zero that would refuse
+	// everything is refused.
 	var err error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
+		case "heartbeat":
+			if o.Heartbeat <= 0 {
+				err = fmt.Errorf("PARLEY_RELAY_FLAGS: --heartbeat %s is not positive", o.Heartbeat)
+			}
+		case "rate-limit", "user-byte-rate":
+			if v, _ := strconv.ParseFloat(f.Value.String(), 64); v == 0 {
+				err = fmt.Errorf("PARLEY_RELAY_FLAGS: --%s 0 would refuse every frame; use a negative value to disable", f.Name)
+			}
+		case "rate-burst":
+			if o.RateBurst < 0 {
+				err = fmt.Errorf("PARLEY_RELAY_FLAGS: --rate-burst %d is negative", o.RateBurst)
+			}
+		case "max-sessions-per-user":
+			if o.MaxSessionsPerUser == 0 {
+				o.MaxSessionsPerUser = -1
+			}
 		case "token-leeway":
 			o.TokenLeeway = *leeway
 			if *leeway == 0 {
