@@ -178,7 +178,7 @@ func TestSignInRacesEnd(t *testing.T) {
 		{"ban", []call{{"PUT", "/admin/v1/users/alice/ban", map[string]any{"reason": "spam"}}}, proto.CodeBanned, "spam"},
 		{"revocation", []call{{"POST", "/admin/v1/revocations", map[string]any{"user": "alice"}}}, proto.CodeTokenRevoked, "token revoked"},
 		{"everyone's revocation", []call{{"POST", "/admin/v1/revocations", map[string]any{}}}, proto.CodeTokenRevoked, "token revoked"},
-		{"deletion", []call{{"DELETE", "/admin/v1/users/alice", nil}}, proto.CodeTokenRevoked, "token revoked"},
+		{"deletion", []call{{"DELETE", "/admin/v1/users/alice", nil}}, proto.CodeUserDeleted, "user deleted"},
 		{"ban lifted", []call{
 			{"PUT", "/admin/v1/users/alice/ban", map[string]any{"reason": "spam"}},
 			{"DELETE", "/admin/v1/users/alice/ban", nil},
