@@ -67,16 +67,18 @@ func (g *gate) decide(ctx context.Context, now time.Time, user, token string) (*
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	in, err := g.store.SignInOf(ctx, user)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
-	case in.Banned && in.Ban.Holds(now):
+	}
+	if in.Banned && in.Ban.Holds(now) {
 		return &proto.Error{Code: proto.CodeBanned, Message: banReason(in.Ban)}, nil
-	case in.DeletedBefore > 0 && issuedAt(token) < in.DeletedBefore:
+	}
+	issued := issuedAt(token)
+	if in.DeletedBefore > 0 && issued < in.DeletedBefore {
 		return proto.Errorf(proto.CodeUserDeleted, "user deleted: the token was issued to an account deleted at %s",
 			time.Unix(in.DeletedBefore-1, 0).UTC().Format(time.RFC3339)), nil
 	}
-	return revoked(issuedAt(token), in.RevokedBefore), nil
+	return revoked(issued, in.RevokedBefore), nil
 }
 
 // revoked refuses (4013) a token issued at issued when tokens issued

@@ -567,14 +567,7 @@ func (c *Core) setState(s State, code proto.Code, reason string) {
 // Sends and reads have no deadline: they wait for their reply as long as
 // the connection lives and are written again on the next one.
 func (c *Core) request(now time.Time, r *request, t proto.Type, body any) uint64 {
-	c.nextReq++
-	id := c.nextReq
-	if r.kind != reqSend && r.kind != reqRead {
-		r.deadline = now.Add(c.cfg.RequestTimeout)
-	}
-	c.reqs[id] = r
-	c.write(t, id, body)
-	return id
+	return c.requestFrame(now, r, proto.MustEncode(proto.Frame{Type: t, ID: c.nextReq + 1, Body: body}))
 }
 
 // sendRequest writes a send or an amend as request does, unless its frame
@@ -586,7 +579,16 @@ func (c *Core) sendRequest(now time.Time, r *request, t proto.Type, body any) ui
 	if len(b) > c.maxFrame {
 		return 0
 	}
+	return c.requestFrame(now, r, b)
+}
+
+// requestFrame writes b, a request frame encoded with the next request id,
+// and remembers r under that id.
+func (c *Core) requestFrame(now time.Time, r *request, b []byte) uint64 {
 	c.nextReq++
+	if r.kind != reqSend && r.kind != reqRead {
+		r.deadline = now.Add(c.cfg.RequestTimeout)
+	}
 	c.reqs[c.nextReq] = r
 	c.act(Action{Kind: ActWrite, Conn: c.conn, Bytes: b})
 	return c.nextReq
