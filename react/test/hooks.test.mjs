@@ -91,6 +91,36 @@ test('useMessages: newest page first, loadOlder back to seq 1, live messages and
   assert.deepEqual(subs(), {});
 });
 
+test('useMessages: a message deleted for me leaves the list; oldest ones deleted for me end hasMore', async () => {
+  const kim = await clientFor(relay, 'kim', {}, open);
+  const lee = await clientFor(relay, 'lee', {}, open);
+  await Promise.all([kim.connect(), lee.connect()]);
+  const conv = kim.p2p('lee');
+  for (let i = 1; i <= 8; i++) await kim.sendText(conv, `m ${i}`);
+  await lee.waitSynced();
+  const all = (await lee.history(conv, { limit: 8 })).messages;
+  assert.deepEqual(all.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8]);
+  // lee deletes the first three for himself: seq 1 is never shown to him.
+  for (const m of all.slice(0, 3)) await lee.deleteMessage(m.id);
+
+  const seen = [];
+  const view = mount(lee, h(probe(seen, () => hooks.useMessages(conv, { pageSize: 4 }))));
+  await eventually(() => last(seen)?.messages.length === 4 && !last(seen).loading, 10000, 'first page');
+  assert.deepEqual(last(seen).messages.map((m) => m.seq), [5, 6, 7, 8]);
+  assert.equal(last(seen).hasMore, true);
+  await last(seen).loadOlder();
+  await eventually(() => last(seen).messages.length === 5 && !last(seen).loading, 10000, 'the older page');
+  assert.deepEqual(last(seen).messages.map((m) => m.seq), [4, 5, 6, 7, 8]);
+  // Seqs 1 to 3 are not lee's to see: the page said so, and "load older" ends.
+  await eventually(() => last(seen).hasMore === false, 5000, 'hasMore false: nothing older is shown');
+
+  // Deleted for me while shown: it goes from the list.
+  await lee.deleteMessage(all[7].id);
+  await eventually(() => !last(seen).messages.some((m) => m.seq === 8), 10000, 'the deleted message leaves the list');
+  assert.deepEqual(last(seen).messages.map((m) => m.seq), [4, 5, 6, 7]);
+  await view.unmount();
+});
+
 test('useMessages: a failed page is in error, with the SDK\'s code', async () => {
   const erin = await clientFor(relay, 'erin', {}, open);
   const seen = [];
