@@ -211,6 +211,31 @@ test('useTyping: who types in this conversation, shown for a few seconds; notify
   assert.deepEqual(subs(), {}, 'unmount leaves no subscription');
 });
 
+test('useTyping: another client in the provider shows nobody the old one saw typing, from its first render', async () => {
+  const uma = await clientFor(relay, 'uma', {}, open);
+  const vic = await clientFor(relay, 'vic', {}, open);
+  const wes = await clientFor(relay, 'wes', {}, open);
+  await Promise.all([uma.connect(), vic.connect(), wes.connect()]);
+  const conv = uma.p2p('vic');
+  const seen = [];
+  const App = function App() {
+    const client = hooks.useClient();
+    seen.push({ user: client.userId, typing: hooks.useTyping(conv).typing });
+    return null;
+  };
+  const view = mount(vic, h(App));
+  await eventually(() => seen.length > 0, 5000, 'first render');
+  uma.typing(conv);
+  await eventually(() => last(seen).typing.length === 1, 5000, 'vic sees uma typing');
+  const mark = seen.length;
+  view.rerender(wes);
+  await eventually(() => last(seen).user === 'wes', 5000, 'wes rendered');
+  for (const r of seen.slice(mark).filter((x) => x.user === 'wes')) {
+    assert.deepEqual(r.typing, [], `a render with wes showed who typed for vic: ${JSON.stringify(r)}`);
+  }
+  await view.unmount();
+});
+
 test('useConnectionState: follows state events with their code, across a relay crash', async () => {
   const ivy = await clientFor(relay, 'ivy', {}, open);
   const seen = [];
