@@ -49,7 +49,8 @@ export interface BridgeEnv {
   /**
    * Pauses the clients when the app goes to the background (each is closed
    * in the page: pending sends stay in its outbox) and resumes them when it
-   * is active again (reopened, reconnected, resynced). Defaults to none: the
+   * is active again (reopened, reconnected, resynced). A client created while
+   * `currentState` is `'background'` starts paused. Defaults to none: the
    * clients stay as they are.
    */
   appState?: AppStateLike;
@@ -160,11 +161,22 @@ class Connection {
   readonly wires = new Map<number, Wire>();
   readonly clients = new Map<number, ClientCore>();
 
+  /** The app is in the background: clients opened now start paused. */
+  #background: boolean;
+
   constructor(private readonly env: BridgeEnv) {
     env.transport.onMessage((data) => this.receive(data));
+    // An app can start in the background (a background fetch, a push):
+    // its clients wait for the foreground as those of an app sent there do.
+    this.#background = env.appState?.currentState === 'background';
     env.appState?.addEventListener('change', (s) => {
-      if (s === 'background') for (const c of this.clients.values()) c.pause();
-      else if (s === 'active') for (const c of this.clients.values()) c.resume();
+      if (s === 'background') {
+        this.#background = true;
+        for (const c of this.clients.values()) c.pause();
+      } else if (s === 'active') {
+        this.#background = false;
+        for (const c of this.clients.values()) c.resume();
+      }
     });
     this.postRaw(1, { t: 'hello', vs: [...VERSIONS] });
   }
@@ -204,6 +216,7 @@ class Connection {
   async open(opts: CheckedOptions): Promise<ParleyClient> {
     const core = new ClientCore(this, this.#nextClient++, opts);
     this.clients.set(core.c, core);
+    if (this.#background) core.pause();
     try {
       for (;;) {
         try {

@@ -317,6 +317,27 @@ test('background pauses the client in the page; foreground reopens, reconnects a
   assert.equal(client.state, 'connected');
 });
 
+test('a client created while the app is in the background waits for the foreground', async () => {
+  let listener;
+  const appState = { currentState: 'background', addEventListener: (_, h) => { listener = h; return { remove() {} }; } };
+  const { client, page } = await setup({ env: { appState } });
+  page.reply(await page.call('$pause'), undefined); // opened, then closed in the page at once
+  assert.equal(client.state, 'disconnected');
+  const connected = client.connect();
+  const list = client.conversations();
+  await tick(20);
+  assert.equal(page.calls.length, 0, 'nothing reaches the page while the app is in the background');
+
+  listener('active');
+  await until(() => page.got.filter((m) => m.t === 'open').length === 2, { what: 'the open in the foreground' });
+  page.reply(await page.call('connect'), undefined, { state: 'connected', userId: 'alice' });
+  page.reply(await page.call('connect'), undefined, { state: 'connected', userId: 'alice' });
+  page.reply(await page.call('conversations'), ['after']);
+  await connected;
+  assert.deepEqual(await list, ['after']);
+  assert.equal(client.state, 'connected');
+});
+
 test('close: later calls reject with 4900, the state reads closed', async () => {
   const { client, page } = await setup();
   const closing = client.close();
