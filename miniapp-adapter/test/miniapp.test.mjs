@@ -200,6 +200,7 @@ test('background and foreground: a clean close, and what the peer sent meanwhile
   mp.hide();
   await eventually(() => mp.counters.closes.length > 0, 5000, 'the pause');
   assert.deepEqual(plain(mp.counters.closes[0]), { code: 1000, reason: 'app hidden' });
+  await eventually(() => alice.state === 'reconnecting', 2000, `the state after the pause (${alice.state})`);
   await eventually(() => mp.suspended, 7000, 'the suspension 5 s after onAppHide');
   // The peer goes on while the mini-program is suspended.
   for (let i = 1; i <= 5; i++) await bob.sendText(conv, `while hidden ${i}`);
