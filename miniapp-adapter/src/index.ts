@@ -55,7 +55,9 @@ export interface MiniappClientOptions extends Omit<ClientOptions, 'storage' | 'w
   /**
    * Follow the app's lifecycle: on wx.onAppHide close the connection
    * cleanly (1000) and write the cache; on wx.onAppShow reconnect and
-   * resync at once. Defaults to true.
+   * resync at once. Defaults to true. The sockets are the mini-program's:
+   * while another open client follows the lifecycle, this client's socket
+   * closes on hide too.
    */
   lifecycle?: boolean;
 }

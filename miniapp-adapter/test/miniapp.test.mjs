@@ -221,6 +221,19 @@ test('background and foreground: a clean close, and what the peer sent meanwhile
   await eventually(() => fromAlice.length === 1, 20000, 'a send after the foreground');
 });
 
+test('lifecycle: false: with no open client following the lifecycle, a hide closes nothing', async () => {
+  const mp = program();
+  const follows = await miniClient(mp, 'lc-follows'); // the default: it registers the listeners
+  await follows.close();
+  const off = await miniClient(mp, 'lc-off', { lifecycle: false });
+  await off.connect();
+  mp.hide();
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.deepEqual(plain(mp.counters.closes), [], 'no socket closed on hide');
+  assert.equal(off.state, 'connected');
+  mp.show();
+});
+
 test('a restart with the relay down shows the cached history, then syncs when the relay is back', async () => {
   const userDir = mkdtempSync(join(tmpdir(), 'parley-mp-user-'));
   const storage = new Map(); // wx storage survives the restart, like the user files
