@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clientFor, eventually } from '../../bindings/test/helpers.mjs';
-import { React, counted, domSuite, h, hooks, last, mount, open, probe, relay } from './support.mjs';
+import { React, counted, createRoot, domSuite, h, hooks, last, mount, open, probe, relay } from './support.mjs';
 
 domSuite();
 
@@ -251,4 +251,16 @@ test('useConnectionState: follows state events with their code, across a relay c
   await relay.start();
   await eventually(() => last(seen).state === 'connected', 20000, 'connected again');
   await view.unmount();
+});
+
+test('useClient throws without a provider above, saying what is missing', async () => {
+  const errors = [];
+  const root = createRoot(document.createElement('div'), { onUncaughtError: (e) => errors.push(e) });
+  root.render(h(function Orphan() {
+    hooks.useClient();
+    return null;
+  }));
+  await eventually(() => errors.length > 0, 5000, 'the render error');
+  assert.match(String(errors[0]?.message ?? errors[0]), /needs a <ParleyProvider/);
+  root.unmount();
 });
