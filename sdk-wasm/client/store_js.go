@@ -1,7 +1,6 @@
 package client
 
 import (
-	"sync"
 	"sync/atomic"
 	"syscall/js"
 
@@ -20,17 +19,7 @@ type jsStore struct {
 	// share: the events of a write's messages take them from the batch
 	// parsed for storage.apply (HostBatch) instead of carrying their JSON.
 	share bool
-	// spare is the JSON buffer of a batch the host has parsed, for the
-	// next write to fill (share only: then nothing reads a batch's JSON
-	// once it is parsed, its messages' slices of it included, which the
-	// events only test for nil). A sync then writes its pages' JSON into
-	// one buffer instead of allocating ~180 KB a page.
-	mu    sync.Mutex
-	spare []byte
 }
-
-// maxSpareBatch is the largest batch buffer jsStore keeps for reuse.
-const maxSpareBatch = 4 << 20
 
 var (
 	_ Store        = (*jsStore)(nil)
@@ -117,13 +106,7 @@ var batchIDs atomic.Uint64
 // the adapter: its messages are taken on the host goroutine before the
 // adapter is called, so before any event queued after this call.
 func (s *jsStore) startApply(b *core.Batch) (<-chan error, [][]byte, *HostBatch) {
-	var buf []byte
-	if s.share {
-		s.mu.Lock()
-		buf, s.spare = s.spare, nil
-		s.mu.Unlock()
-	}
-	data, msgs := appendBatch(buf, b, true)
+	data, msgs := appendBatch(nil, b, true)
 	var hb *HostBatch
 	if s.share && len(msgs) > 0 {
 		hb = &HostBatch{ID: batchIDs.Add(1)}
@@ -132,11 +115,6 @@ func (s *jsStore) startApply(b *core.Batch) (<-chan error, [][]byte, *HostBatch)
 		v := JSONToJS(data)
 		if hb != nil {
 			hb.messages = v.Get("messages")
-		}
-		if s.share && cap(data) <= maxSpareBatch {
-			s.mu.Lock()
-			s.spare = data[:0]
-			s.mu.Unlock()
 		}
 		return v
 	})
