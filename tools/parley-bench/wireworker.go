@@ -34,7 +34,7 @@ import (
 // the proto peeks — type and request id from the envelope, and from a
 // Deliver only the sender and the text — never decoding a whole frame. Its
 // socket is not a library's connection but a bare non-blocking descriptor
-// (wsclient.go): one poll loop per worker reads whichever sockets have
+// (internal/ws): one poll loop per worker reads whichever sockets have
 // bytes, many frames per wake-up and no goroutine per connection. That
 // keeps the receiving side, the costly half of a fan-out generator, cheap.
 //
