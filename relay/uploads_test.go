@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -261,6 +262,7 @@ func testAttachmentFlow(t *testing.T, store string, blobs BlobStore) {
 	equal(t, got.header.Get("Content-Type"), "image/png", "content type")
 	equal(t, got.header.Get("X-Content-Type-Options"), "nosniff", "nosniff")
 	equal(t, got.header.Get("Content-Disposition"), "attachment", "never rendered inline")
+	equal(t, got.header.Get("Content-Security-Policy"), "default-src 'none'; sandbox", "never run as a page of the relay's origin")
 	got = r.download(aliceTok, up.id, "", "")
 	equal(t, [2]int{got.status, len(got.body)}, [2]int{200, len(data)}, "the uploader's download")
 	for _, c := range []struct {
@@ -425,4 +427,41 @@ func TestUploadHandlerApart(t *testing.T) {
 	rec = get("alice", "", "bytes=2-4")
 	equal(t, [2]any{rec.Code, rec.Body.String()}, [2]any{206, "234"}, "the uploader, a range")
 	equal(t, get("bob", proto.P2PID("alice", "bob"), "").Code, 403, "bob: not sent to him")
+}
+
+// TestUploadIdleCut: an upload whose body stops arriving is cut after the
+// handler's IdleTimeout (30 s by default, docs/security.md), long before
+// the server's own timeouts, and stores nothing.
+func TestUploadIdleCut(t *testing.T) {
+	t.Parallel()
+	blobs := NewMemoryBlobStore()
+	h, err := NewUploadHandler(UploadOptions{
+		Blobs: blobs,
+		Verify: func(string, time.Time) (string, time.Time, *proto.Error) {
+			return "alice", time.Now().Add(time.Hour), nil
+		},
+		MayDownload: func(context.Context, string, string, string) (bool, error) { return true, nil },
+		IdleTimeout: 300 * time.Millisecond,
+		Logger:      testLogger(),
+	})
+	ok(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	ok(t, err)
+	defer c.Close()
+	_, err = fmt.Fprintf(c, "POST /v1/uploads HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer t\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n%s", bytes.Repeat([]byte("x"), 1000))
+	ok(t, err)
+	// And nothing more: the connection must end (an answer, then EOF, or a
+	// reset) within a few idle timeouts.
+	start := time.Now()
+	ok(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.Copy(io.Discard, c)
+	if ne, isNet := err.(net.Error); isNet && ne.Timeout() {
+		t.Fatal("a stalled upload was still open after 10 s")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("a stalled upload was cut after %v", took)
+	}
+	equal(t, blobCount(blobs), 0, "nothing stored")
 }

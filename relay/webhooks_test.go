@@ -166,3 +166,48 @@ func TestWebhookSignature(t *testing.T) {
 	equal(t, VerifyWebhook(secret, ts, sig, body, now.Add(6*time.Minute), 5*time.Minute), false, "too old: a replay")
 	equal(t, VerifyWebhook(secret, "x", sig, body, now, 5*time.Minute), false, "not a timestamp")
 }
+
+// TestWebhookRedirectNotFollowed: a receiver that answers with a redirect
+// has answered (a failure, retried to it); the event is never posted where
+// the redirect points, which could be anywhere the receiver's owner names.
+func TestWebhookRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	hits := map[string]int{}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits["elsewhere"]++
+		mu.Unlock()
+	}))
+	t.Cleanup(other.Close)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits["receiver"]++
+		mu.Unlock()
+		http.Redirect(w, r, other.URL+"/hook", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(srv.Close)
+	r := startRelay(t, func(o *Options) {
+		o.Webhook = srv.URL
+		o.WebhookSecret = testAdminSecret
+		o.WebhookBackoff = 10 * time.Millisecond
+		o.WebhookRetries = 2
+	})
+	loginOn(t, r, "alice", "laptop", "web")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := hits["receiver"]
+		mu.Unlock()
+		if n >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	equal(t, hits["elsewhere"], 0, "requests where the redirect points")
+	if hits["receiver"] < 3 {
+		t.Fatalf("the receiver got %d requests, want the first and 2 retries: a redirect is a failure", hits["receiver"])
+	}
+}

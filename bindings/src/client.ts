@@ -8,7 +8,7 @@ import { Calls } from './call.js';
 import { ParleyError, invalid, toParleyError } from './errors.js';
 import { ensureWebSocket, loadBridge } from './loader.js';
 import { checkPresenceArgs, checkProfile, checkStatus, checkUsers, checked } from './presence.js';
-import { inOrder, indexedDBStorage, preload } from './storage/indexeddb.js';
+import { inOrder, indexedDBStorage, preload, sharesBatches } from './storage/indexeddb.js';
 import { Uploader, indexedDBStash, memoryStash, type AttachmentDraft } from './attachments.js';
 import type {
   AbortOptions,
@@ -171,9 +171,17 @@ export async function openClient(options: ClientOptions): Promise<ParleyClient> 
     );
     const host: WasmHost = {
       onEvent: (event) => client.enqueue(event),
-      onEvents: (events) => {
-        for (const e of events) client.enqueue(e);
+      onEvents: (events, stored) => {
+        for (const e of events) {
+          // A message the storage was handed in a batch comes from there:
+          // parsed once for both (WasmHost.sharesBatches). toEvent copies
+          // it into the application's Message.
+          const ref = (e as { stored?: [number, number] }).stored;
+          if (ref && stored) e.message = stored[ref[0]]![ref[1]];
+          client.enqueue(e);
+        }
       },
+      sharesBatches: storage !== null && sharesBatches(storage),
       token: typeof token === 'function' ? () => fetchToken(token) : () => Promise.resolve(token),
       storage,
       log: (level, message) => log(asLevel(level), message),

@@ -56,7 +56,15 @@ export interface WasmHost {
    * calls it instead of onEvent, with every event queued together (a sync
    * page's messages cross in one call, not hundreds). Must not throw.
    */
-  onEvents?(events: BridgeEvent[]): void;
+  onEvents?(events: BridgeEvent[], stored?: Record<string, StoredMessage[]>): void;
+  /**
+   * Set when the storage leaves the batches it is given unchanged (the
+   * IndexedDB adapter): the event of a message written in a batch then
+   * names it there, `stored: [batch, index]` in place of `message`, and
+   * onEvents gets the messages of those batches as the storage got them
+   * (`stored[batch][index]`), instead of a second parse of each message.
+   */
+  sharesBatches?: boolean;
   /** The token for the next dial. A rejection counts as a failed dial (retried). */
   token(): Promise<string>;
   /** Persistent cache, or null to keep the cache in Go memory (Node, tests). */

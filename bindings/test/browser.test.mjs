@@ -356,6 +356,55 @@ test('two tabs of one user: each is a device over one shared cache, which stays 
   }
 });
 
+// A sync of several history pages, which the IndexedDB adapter commits in
+// merged transactions across message and search blocks: each message's
+// event shares the object its batch gave the adapter (one parse for
+// both), so the events must still be each message once, in order, with
+// the fields the cache holds, and search must find messages on either
+// side of every page and block boundary.
+test('a sync of 1,300 messages into IndexedDB: each announced once, in order, as stored; search finds them across pages and blocks', { skip, timeout: 240000 }, async () => {
+  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  try {
+    const N = 1300;
+    const a = await page(ca, 'alice-bigsync');
+    await start(a, 'alice12', { storage: 'memory' });
+    await connect(a);
+    const conv = await a.evaluate(async (n) => {
+      const conv = P.client.p2p('bob12');
+      for (let k = 0; k < n; k += 100) {
+        await Promise.all(Array.from({ length: Math.min(100, n - k) }, (_, i) => P.client.sendText(conv, `token${k + i + 1}x filler`)));
+      }
+      return conv;
+    }, N);
+    const b = await page(cb, 'bob-bigsync');
+    await start(b, 'bob12');
+    await connect(b);
+    const r = await b.evaluate(async ([conv, n]) => {
+      await P.client.waitSynced();
+      const evs = P.events.filter((e) => e.ev === 'message').map((e) => e.p);
+      const stored = [];
+      for (let before = 0; ; ) {
+        const page = await P.client.history(conv, { beforeSeq: before, limit: 500 });
+        stored.unshift(...page.messages);
+        if (!page.hasMore) break;
+        before = page.messages[0].seq;
+      }
+      // Around the history pages (500), the message blocks (64) and the
+      // search blocks (256).
+      const probes = [1, 63, 64, 65, 255, 256, 257, 499, 500, 501, 511, 512, 513, 767, 768, 999, 1000, 1001, 1024, 1025, 1299, 1300];
+      const found = {};
+      for (const seq of probes) found[seq] = (await P.client.search(`token${seq}x`)).map((m) => m.seq);
+      return { evs, stored, found, storedCount: await P.storedMessages(), n };
+    }, [conv, N]);
+    assert.equal(r.storedCount, N, 'messages in IndexedDB');
+    assert.deepEqual(r.evs.map((m) => m.seq), Array.from({ length: N }, (_, i) => i + 1), 'one event per message, in order');
+    assert.deepEqual(r.evs, r.stored, 'the events carry the messages as stored');
+    for (const [seq, seqs] of Object.entries(r.found)) assert.deepEqual(seqs, [Number(seq)], `search for token${seq}x`);
+  } finally {
+    await Promise.all([ca.close(), cb.close()]);
+  }
+});
+
 test('search: a page syncs 300 messages into IndexedDB and finds the right ones, also offline after a reload', { skip, timeout: 180000 }, async () => {
   const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
   try {

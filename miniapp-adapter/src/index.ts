@@ -39,7 +39,7 @@ export interface MiniappClientOptions extends Omit<ClientOptions, 'storage' | 'w
   /**
    * The code-package path of the `parley.wasm.br` this package ships, where
    * you copied it, e.g. `'/parley/parley.wasm.br'` (a subpackage root: the
-   * file is about 1 MB and a package may hold 2 MB). A `.wasm` path works too.
+   * file is about 0.8 MB and a package may hold 2 MB). A `.wasm` path works too.
    */
   wasmPath: string;
   /**
@@ -55,7 +55,9 @@ export interface MiniappClientOptions extends Omit<ClientOptions, 'storage' | 'w
   /**
    * Follow the app's lifecycle: on wx.onAppHide close the connection
    * cleanly (1000) and write the cache; on wx.onAppShow reconnect and
-   * resync at once. Defaults to true.
+   * resync at once. Defaults to true. The sockets are the mini-program's:
+   * while another open client follows the lifecycle, this client's socket
+   * closes on hide too.
    */
   lifecycle?: boolean;
 }

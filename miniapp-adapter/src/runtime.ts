@@ -17,6 +17,8 @@ interface Flushable {
 interface Entry {
   client: ParleyClient;
   storage: Flushable | null;
+  /** Created with lifecycle on (the default). */
+  lifecycle: boolean;
 }
 
 /** How long onAppHide waits for the sockets to close: the JS thread stops about 5 s after it. */
@@ -79,7 +81,7 @@ export class Runtime {
 
   /** add registers a client with the lifecycle (listeners are added with the first client). */
   add(client: ParleyClient, storage: Flushable | null, lifecycle: boolean): void {
-    this.entries.add({ client, storage });
+    this.entries.add({ client, storage, lifecycle });
     if (lifecycle && !this.#lifecycle) {
       this.#lifecycle = true;
       this.wx.onAppHide(() => {
@@ -98,11 +100,15 @@ export class Runtime {
    * pause is the clean stop before the mini-program is suspended: the
    * sockets close with 1000 (a normal closure, so the relay sees a client
    * that left, not a failure), sockets asked for meanwhile fail at once,
-   * and the storages write what is waiting.
+   * and the storages write what is waiting. The sockets are the
+   * mini-program's, shared by its clients (the module dials through one
+   * global WebSocket): while any open client follows the lifecycle, every
+   * socket closes; when none does, nothing happens.
    */
   async pause(): Promise<void> {
-    this.hidden = true;
     const live = this.#live();
+    if (!live.some((e) => e.lifecycle)) return;
+    this.hidden = true;
     this.sockets.pause('app hidden');
     await this.sockets.closed(CLOSE_WAIT_MS);
     await Promise.all(live.map((e) => e.storage?.flush?.().catch(() => {})));
@@ -110,6 +116,7 @@ export class Runtime {
 
   /** resume lets sockets open again and has every client dial at once; each resyncs once welcomed. */
   resume(): void {
+    if (!this.hidden) return; // no pause to undo
     this.hidden = false;
     this.sockets.resume();
     for (const e of this.#live()) e.client.reconnect();

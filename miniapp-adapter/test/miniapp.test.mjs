@@ -200,6 +200,7 @@ test('background and foreground: a clean close, and what the peer sent meanwhile
   mp.hide();
   await eventually(() => mp.counters.closes.length > 0, 5000, 'the pause');
   assert.deepEqual(plain(mp.counters.closes[0]), { code: 1000, reason: 'app hidden' });
+  await eventually(() => alice.state === 'reconnecting', 2000, `the state after the pause (${alice.state})`);
   await eventually(() => mp.suspended, 7000, 'the suspension 5 s after onAppHide');
   // The peer goes on while the mini-program is suspended.
   for (let i = 1; i <= 5; i++) await bob.sendText(conv, `while hidden ${i}`);
@@ -218,6 +219,19 @@ test('background and foreground: a clean close, and what the peer sent meanwhile
   const fromAlice = collect(bob, (m) => m.sender === 'bg-alice');
   await alice.sendText(conv, 'back');
   await eventually(() => fromAlice.length === 1, 20000, 'a send after the foreground');
+});
+
+test('lifecycle: false: with no open client following the lifecycle, a hide closes nothing', async () => {
+  const mp = program();
+  const follows = await miniClient(mp, 'lc-follows'); // the default: it registers the listeners
+  await follows.close();
+  const off = await miniClient(mp, 'lc-off', { lifecycle: false });
+  await off.connect();
+  mp.hide();
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.deepEqual(plain(mp.counters.closes), [], 'no socket closed on hide');
+  assert.equal(off.state, 'connected');
+  mp.show();
 });
 
 test('a restart with the relay down shows the cached history, then syncs when the relay is back', async () => {

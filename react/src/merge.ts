@@ -19,11 +19,17 @@ export interface MessageWindow {
   floor: number;
   /** The first page arrived. */
   started: boolean;
+  /**
+   * An older page said that nothing older is shown: the messages below the
+   * floor, if any, are not this user's to see (deleted for me, or sent
+   * before they joined the group).
+   */
+  start: boolean;
 }
 
 /** emptyWindow is a window before its first page. @internal */
 export function emptyWindow(): MessageWindow {
-  return { messages: [], floor: 0, started: false };
+  return { messages: [], floor: 0, started: false, start: false };
 }
 
 /**
@@ -93,11 +99,18 @@ function put(list: readonly Message[], m: Message, replace: boolean): readonly M
 
 /**
  * applyEvent takes one `message` or `messageUpdate` event into the window
- * of conversationId. Events of other conversations, and sent messages below
- * the floor, leave it as it is (the same object). @internal
+ * of conversationId; a message deleted for this user (`hidden`) leaves it.
+ * Events of other conversations, and sent messages below the floor, leave
+ * it as it is (the same object). @internal
  */
 export function applyEvent(w: MessageWindow, conversationId: string, m: Message): MessageWindow {
   if (m.conversationId !== conversationId) return w;
+  if (m.hidden === true) {
+    // Deleted for me: it leaves the list, as pages leave it out. The floor
+    // stays: paging goes on below it.
+    const messages = w.messages.filter((x) => !(m.seq > 0 ? x.seq === m.seq : sameSend(x, m)));
+    return messages.length === w.messages.length ? w : { ...w, messages };
+  }
   if (m.seq > 0 && w.started && m.seq < w.floor) return w;
   const messages = put(w.messages, m, true);
   if (messages === w.messages) return w;
@@ -107,12 +120,13 @@ export function applyEvent(w: MessageWindow, conversationId: string, m: Message)
 }
 
 /**
- * applyPage takes a page from `client.messages()` into the window. The first
- * page sets the floor and drops what arrived below it meanwhile; an older
- * page lowers it. A page never overwrites a message the window already
- * holds: what an event delivered is at least as new. @internal
+ * applyPage takes a page from `client.messages()` or `client.history()` into
+ * the window. The first page sets the floor and drops what arrived below it
+ * meanwhile; an older page lowers it. A page never overwrites a message the
+ * window already holds: what an event delivered is at least as new. `last`
+ * says the page was the oldest there is to show. @internal
  */
-export function applyPage(w: MessageWindow, page: readonly Message[]): MessageWindow {
+export function applyPage(w: MessageWindow, page: readonly Message[], last = false): MessageWindow {
   let messages: readonly Message[] = w.messages;
   let floor = w.floor;
   const low = lowestSeq(page);
@@ -128,7 +142,7 @@ export function applyPage(w: MessageWindow, page: readonly Message[]): MessageWi
     floor = low;
   }
   for (const m of page) messages = put(messages, m, false);
-  return { messages: messages as Message[], floor, started: true };
+  return { messages: messages as Message[], floor, started: true, start: w.start || last };
 }
 
 function lowestSeq(list: readonly Message[]): number {
@@ -140,10 +154,10 @@ function lowestSeq(list: readonly Message[]): number {
 /**
  * hasOlder reports whether messages older than the window exist: sequence
  * numbers start at 1 and have no gaps, so anything above 1 has a
- * predecessor. @internal
+ * predecessor, unless an older page said none of them is shown. @internal
  */
 export function hasOlder(w: MessageWindow): boolean {
-  return w.floor > 1;
+  return w.floor > 1 && !w.start;
 }
 
 /** activity is what the conversation list sorts by: the newest message's time. */

@@ -18,11 +18,14 @@ export interface MessagesResult {
   messages: Message[];
   /**
    * Loads the page before the oldest loaded message. Resolves when it is in
-   * (at once when there is nothing older or a page is already loading);
-   * never rejects: a failure is in `error`.
+   * (at once when there is nothing older); a call while a page is loading
+   * returns that page's promise. Never rejects: a failure is in `error`.
    */
   loadOlder(): Promise<void>;
-  /** Older messages exist than the oldest loaded one. */
+  /**
+   * Older messages than the oldest loaded one may be shown: its seq is
+   * above 1 and no older page came back saying none is left to show.
+   */
   hasMore: boolean;
   /** A page is being read. */
   loading: boolean;
@@ -59,9 +62,10 @@ const NONE: Message[] = [];
  * ones into sent (or failed) ones in place, matched by client id, so a
  * message never shows twice when an event and a page both carry it.
  *
- * Pages come from `client.messages(id, { beforeSeq, limit })`: the local
- * cache first, the relay for what the cache lacks (offline, the cache is all
- * there is). A conversation id of `null` or `''` shows nothing.
+ * The first page comes from `client.messages(id, { limit })`, older ones
+ * from `client.history(id, { beforeSeq, limit })`: the local cache first,
+ * the relay for what the cache lacks (offline, the cache is all there is).
+ * A conversation id of `null` or `''` shows nothing.
  *
  * ```tsx
  * const { messages, loadOlder, hasMore, loading } = useMessages(conversationId, { pageSize: 30 });
@@ -100,10 +104,24 @@ export function useMessages(conversationId: string | null | undefined, options: 
         const gen = s.generation;
         const current = () => s.active && s.generation === gen;
         setHeld((h) => (mine(h) && !h.loading ? { ...h, loading: true } : h));
-        const p = client.messages(id, { beforeSeq, limit: size.current }).then(
-          (page) => {
+        // The first page is messages(): the newest, then this device's
+        // unsent ones. Older pages are history(), which reads on past the
+        // entries it does not show and says whether any older message is
+        // left: a conversation whose oldest messages were deleted for this
+        // user, or sent before they joined, has no message at seq 1 to
+        // reach. An empty page with hasMore false while offline only says
+        // the cache holds nothing older: it ends nothing.
+        const read: Promise<{ page: Message[]; last: boolean }> =
+          beforeSeq === 0
+            ? client.messages(id, { limit: size.current }).then((page) => ({ page, last: false }))
+            : client.history(id, { beforeSeq, limit: Math.min(Math.max(size.current, 1), 500) }).then((r) => ({
+                page: r.messages,
+                last: !r.hasMore && (r.messages.length > 0 || client.state === 'connected'),
+              }));
+        const p = read.then(
+          ({ page, last }) => {
             if (!current()) return;
-            setHeld((h) => (mine(h) ? { ...h, window: applyPage(h.window, page), loading: false, error: undefined } : h));
+            setHeld((h) => (mine(h) ? { ...h, window: applyPage(h.window, page, last), loading: false, error: undefined } : h));
           },
           (error: unknown) => {
             if (!current()) return;
@@ -151,19 +169,20 @@ export function useMessages(conversationId: string | null | undefined, options: 
   const current = held.client === client && held.conversationId === id ? held : fresh();
   const floor = current.window.floor;
   const started = current.window.started;
+  const more = hasOlder(current.window);
 
   const loadOlder = useCallback((): Promise<void> => {
     const s = session.current;
     if (!s || !s.active || s.client !== client || s.conversationId !== id) return Promise.resolve();
     if (s.inFlight) return s.inFlight;
-    if (!started || floor <= 1) return Promise.resolve();
+    if (!started || !more) return Promise.resolve();
     return s.page(floor);
-  }, [client, id, floor, started]);
+  }, [client, id, floor, started, more]);
 
   return {
     messages: current.window.messages.length > 0 ? current.window.messages : NONE,
     loadOlder,
-    hasMore: hasOlder(current.window),
+    hasMore: more,
     loading: current.loading,
     error: current.error,
   };

@@ -1,5 +1,8 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
+import type { ParleyClient } from '@parley-im/sdk';
 import { useClient } from './context.js';
+
+const NONE: string[] = [];
 
 /** How long a user shows as typing after their last `typing` event, in ms. */
 export const TYPING_SHOW_MS = 5000;
@@ -27,21 +30,32 @@ export interface TypingResult {
  */
 export function useTyping(conversationId: string | null | undefined): TypingResult {
   const client = useClient();
-  const [typing, setTyping] = useState<string[]>([]);
+  const [held, setHeld] = useState<{ client: ParleyClient; conversationId: string | null | undefined; typing: string[] }>(() => ({
+    client,
+    conversationId,
+    typing: NONE,
+  }));
   const timers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
 
   useEffect(() => {
-    setTyping([]);
-    const held = timers.current;
+    const mine = (h: typeof held) => h.client === client && h.conversationId === conversationId;
+    const setTyping = (f: (users: string[]) => string[]) =>
+      setHeld((h) => {
+        const before = mine(h) ? h.typing : NONE;
+        const typing = f(before);
+        return mine(h) && typing === before ? h : { client, conversationId, typing };
+      });
+    setTyping(() => NONE);
+    const running = timers.current;
     if (!conversationId) return undefined;
     const off = client.on('typing', (e) => {
       if (e.conversationId !== conversationId) return;
-      const old = held.get(e.user);
+      const old = running.get(e.user);
       if (old !== undefined) clearTimeout(old);
-      held.set(
+      running.set(
         e.user,
         setTimeout(() => {
-          held.delete(e.user);
+          running.delete(e.user);
           setTyping((users) => users.filter((u) => u !== e.user));
         }, TYPING_SHOW_MS),
       );
@@ -49,8 +63,8 @@ export function useTyping(conversationId: string | null | undefined): TypingResu
     });
     return () => {
       off();
-      for (const t of held.values()) clearTimeout(t);
-      held.clear();
+      for (const t of running.values()) clearTimeout(t);
+      running.clear();
     };
   }, [client, conversationId]);
 
@@ -63,5 +77,7 @@ export function useTyping(conversationId: string | null | undefined): TypingResu
     }
   }, [client, conversationId]);
 
+  // Another client or conversation: nobody of the old one's, from this render on.
+  const typing = held.client === client && held.conversationId === conversationId ? held.typing : NONE;
   return { typing, notifyTyping };
 }

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clientFor, eventually } from '../../bindings/test/helpers.mjs';
-import { React, counted, domSuite, h, hooks, last, mount, open, probe, relay } from './support.mjs';
+import { React, counted, createRoot, domSuite, h, hooks, last, mount, open, probe, relay } from './support.mjs';
 
 domSuite();
 
@@ -89,6 +89,36 @@ test('useMessages: newest page first, loadOlder back to seq 1, live messages and
   assert.deepEqual(subs(), { message: 1, messageUpdate: 1, reset: 1 });
   await view.unmount();
   assert.deepEqual(subs(), {});
+});
+
+test('useMessages: a message deleted for me leaves the list; oldest ones deleted for me end hasMore', async () => {
+  const kim = await clientFor(relay, 'kim', {}, open);
+  const lee = await clientFor(relay, 'lee', {}, open);
+  await Promise.all([kim.connect(), lee.connect()]);
+  const conv = kim.p2p('lee');
+  for (let i = 1; i <= 8; i++) await kim.sendText(conv, `m ${i}`);
+  await lee.waitSynced();
+  const all = (await lee.history(conv, { limit: 8 })).messages;
+  assert.deepEqual(all.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8]);
+  // lee deletes the first three for himself: seq 1 is never shown to him.
+  for (const m of all.slice(0, 3)) await lee.deleteMessage(m.id);
+
+  const seen = [];
+  const view = mount(lee, h(probe(seen, () => hooks.useMessages(conv, { pageSize: 4 }))));
+  await eventually(() => last(seen)?.messages.length === 4 && !last(seen).loading, 10000, 'first page');
+  assert.deepEqual(last(seen).messages.map((m) => m.seq), [5, 6, 7, 8]);
+  assert.equal(last(seen).hasMore, true);
+  await last(seen).loadOlder();
+  await eventually(() => last(seen).messages.length === 5 && !last(seen).loading, 10000, 'the older page');
+  assert.deepEqual(last(seen).messages.map((m) => m.seq), [4, 5, 6, 7, 8]);
+  // Seqs 1 to 3 are not lee's to see: the page said so, and "load older" ends.
+  await eventually(() => last(seen).hasMore === false, 5000, 'hasMore false: nothing older is shown');
+
+  // Deleted for me while shown: it goes from the list.
+  await lee.deleteMessage(all[7].id);
+  await eventually(() => !last(seen).messages.some((m) => m.seq === 8), 10000, 'the deleted message leaves the list');
+  assert.deepEqual(last(seen).messages.map((m) => m.seq), [4, 5, 6, 7]);
+  await view.unmount();
 });
 
 test('useMessages: a failed page is in error, with the SDK\'s code', async () => {
@@ -181,6 +211,31 @@ test('useTyping: who types in this conversation, shown for a few seconds; notify
   assert.deepEqual(subs(), {}, 'unmount leaves no subscription');
 });
 
+test('useTyping: another client in the provider shows nobody the old one saw typing, from its first render', async () => {
+  const uma = await clientFor(relay, 'uma', {}, open);
+  const vic = await clientFor(relay, 'vic', {}, open);
+  const wes = await clientFor(relay, 'wes', {}, open);
+  await Promise.all([uma.connect(), vic.connect(), wes.connect()]);
+  const conv = uma.p2p('vic');
+  const seen = [];
+  const App = function App() {
+    const client = hooks.useClient();
+    seen.push({ user: client.userId, typing: hooks.useTyping(conv).typing });
+    return null;
+  };
+  const view = mount(vic, h(App));
+  await eventually(() => seen.length > 0, 5000, 'first render');
+  uma.typing(conv);
+  await eventually(() => last(seen).typing.length === 1, 5000, 'vic sees uma typing');
+  const mark = seen.length;
+  view.rerender(wes);
+  await eventually(() => last(seen).user === 'wes', 5000, 'wes rendered');
+  for (const r of seen.slice(mark).filter((x) => x.user === 'wes')) {
+    assert.deepEqual(r.typing, [], `a render with wes showed who typed for vic: ${JSON.stringify(r)}`);
+  }
+  await view.unmount();
+});
+
 test('useConnectionState: follows state events with their code, across a relay crash', async () => {
   const ivy = await clientFor(relay, 'ivy', {}, open);
   const seen = [];
@@ -196,4 +251,16 @@ test('useConnectionState: follows state events with their code, across a relay c
   await relay.start();
   await eventually(() => last(seen).state === 'connected', 20000, 'connected again');
   await view.unmount();
+});
+
+test('useClient throws without a provider above, saying what is missing', async () => {
+  const errors = [];
+  const root = createRoot(document.createElement('div'), { onUncaughtError: (e) => errors.push(e) });
+  root.render(h(function Orphan() {
+    hooks.useClient();
+    return null;
+  }));
+  await eventually(() => errors.length > 0, 5000, 'the render error');
+  assert.match(String(errors[0]?.message ?? errors[0]), /needs a <ParleyProvider/);
+  root.unmount();
 });

@@ -133,6 +133,30 @@ test('a conversation that starts at seq 1 has nothing older', () => {
   assert.equal(hasOlder(applyPage(emptyWindow(), range(2, 5))), true);
 });
 
+test('an older page that is the last to show ends hasOlder above seq 1; one that is not changes nothing', () => {
+  let w = applyPage(emptyWindow(), range(5, 8));
+  w = applyPage(w, range(3, 4));
+  assert.ok(hasOlder(w));
+  // seqs 1 and 2 were deleted for this user (or sent before they joined).
+  w = applyPage(w, [], true);
+  assert.equal(w.floor, 3);
+  assert.equal(hasOlder(w), false);
+  assert.equal(hasOlder(applyEvent(w, CONV, sent(9))), false, 'live messages do not bring it back');
+});
+
+test('a message deleted for me (hidden) leaves the window; its seq stays the floor', () => {
+  let w = applyPage(emptyWindow(), range(3, 6));
+  w = applyEvent(w, CONV, pending('x1', 5_000));
+  w = applyEvent(w, CONV, sent(5, { hidden: true }));
+  assert.deepEqual(seqs(w), [3, 4, 6, 'x1']);
+  w = applyEvent(w, CONV, sent(3, { hidden: true }));
+  assert.deepEqual(seqs(w), [4, 6, 'x1']);
+  assert.equal(w.floor, 3);
+  assert.equal(applyEvent(w, CONV, sent(40, { hidden: true })), w, 'nothing to remove: the same window');
+  w = applyEvent(w, CONV, pending('x1', 5_000, { hidden: true }));
+  assert.deepEqual(seqs(w), [4, 6]);
+});
+
 // Invariant: whatever the interleaving of pages and live events (repeated,
 // reordered between pending and sent), the window ends as one contiguous run
 // of the conversation from its floor to the newest message, each once, in

@@ -49,7 +49,8 @@ export interface BridgeEnv {
   /**
    * Pauses the clients when the app goes to the background (each is closed
    * in the page: pending sends stay in its outbox) and resumes them when it
-   * is active again (reopened, reconnected, resynced). Defaults to none: the
+   * is active again (reopened, reconnected, resynced). A client created while
+   * `currentState` is `'background'` starts paused. Defaults to none: the
    * clients stay as they are.
    */
   appState?: AppStateLike;
@@ -160,11 +161,22 @@ class Connection {
   readonly wires = new Map<number, Wire>();
   readonly clients = new Map<number, ClientCore>();
 
+  /** The app is in the background: clients opened now start paused. */
+  #background: boolean;
+
   constructor(private readonly env: BridgeEnv) {
     env.transport.onMessage((data) => this.receive(data));
+    // An app can start in the background (a background fetch, a push):
+    // its clients wait for the foreground as those of an app sent there do.
+    this.#background = env.appState?.currentState === 'background';
     env.appState?.addEventListener('change', (s) => {
-      if (s === 'background') for (const c of this.clients.values()) c.pause();
-      else if (s === 'active') for (const c of this.clients.values()) c.resume();
+      if (s === 'background') {
+        this.#background = true;
+        for (const c of this.clients.values()) c.pause();
+      } else if (s === 'active') {
+        this.#background = false;
+        for (const c of this.clients.values()) c.resume();
+      }
     });
     this.postRaw(1, { t: 'hello', vs: [...VERSIONS] });
   }
@@ -204,6 +216,7 @@ class Connection {
   async open(opts: CheckedOptions): Promise<ParleyClient> {
     const core = new ClientCore(this, this.#nextClient++, opts);
     this.clients.set(core.c, core);
+    if (this.#background) core.pause();
     try {
       for (;;) {
         try {
@@ -380,6 +393,7 @@ class ClientCore {
     readonly c: number,
     private readonly opts: CheckedOptions,
   ) {
+    if (typeof opts.token === 'string') this.#tokenUser = tokenSubject(opts.token);
     const local: Record<string, unknown> = {
       on: this.on.bind(this),
       once: this.once.bind(this),
@@ -683,13 +697,22 @@ class ClientCore {
 
   readonly #onceOf = new Map<(p: never) => void, () => void>();
 
+  /**
+   * p2p answers as the SDK's does, here: the user is the page's, or before
+   * the page knows it the token's subject (a fixed token's, or the last one
+   * the token function gave), and the peer must be a valid user id.
+   */
   p2p(peer: string): string {
     if (typeof peer !== 'string' || peer === '') throw invalid('p2p() needs the peer user id');
-    const me = String(this.props.userId ?? '');
+    const me = String(this.props.userId ?? '') || this.#tokenUser;
     if (!me) throw invalid('the user id is not known yet: connect first (or start from a cache)');
+    if (!validName(peer)) throw invalid(`p2p(): ${JSON.stringify(peer)} is not a valid user id`);
     const [a, b] = me < peer ? [me, peer] : [peer, me];
     return `p:${a}:${b}`;
   }
+
+  /** The subject of the token last known here: p2p's user until the page knows it. */
+  #tokenUser = '';
 
   reconnect(): void {
     if (this.#closed || !this.#live) return; // a reopen connects anyway
@@ -837,6 +860,7 @@ class ClientCore {
     const t = this.opts.token;
     const v = typeof t === 'function' ? await t() : t;
     if (typeof v !== 'string' || v === '') throw new ParleyError(Codes.Unauthorized, 'the token function returned no token');
+    this.#tokenUser = tokenSubject(v) || this.#tokenUser;
     return v;
   }
 
@@ -1037,6 +1061,47 @@ function checkOptions(options: BridgeClientOptions): CheckedOptions {
 }
 
 
+
+/** validName is proto.ValidName: 1 to 64 bytes of letters, digits and _ . @ -. */
+function validName(s: string): boolean {
+  return /^[A-Za-z0-9_.@-]{1,64}$/.test(s);
+}
+
+/**
+ * tokenSubject is the `sub` of a JWT when it is a valid user id, else '':
+ * the SDK's p2p() reads the same before the relay names the user. The
+ * signature is not checked; the relay does that.
+ */
+function tokenSubject(token: string): string {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts[1]!.length > 8192) return '';
+  try {
+    // Bytes as Latin-1 characters: the JSON stays valid, and a valid user id is ASCII.
+    const sub = (JSON.parse(String.fromCharCode(...base64url(parts[1]!.replace(/=+$/, '')))) as { sub?: unknown }).sub;
+    return typeof sub === 'string' && validName(sub) ? sub : '';
+  } catch {
+    return '';
+  }
+}
+
+/** base64url decodes unpadded base64url (Hermes may have no atob); throws on a bad character. */
+function base64url(s: string): Uint8Array {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  if (s.length % 4 === 1) throw new Error('bad base64url');
+  const out = new Uint8Array(Math.floor((s.length * 3) / 4));
+  let bits = 0, acc = 0, n = 0;
+  for (const ch of s) {
+    const v = alphabet.indexOf(ch);
+    if (v < 0) throw new Error('bad base64url');
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out.subarray(0, n);
+}
 
 function preview(data: unknown): string {
   const s = typeof data === 'string' ? data : `(${typeof data})`;

@@ -317,6 +317,50 @@ test('background pauses the client in the page; foreground reopens, reconnects a
   assert.equal(client.state, 'connected');
 });
 
+test('a client created while the app is in the background waits for the foreground', async () => {
+  let listener;
+  const appState = { currentState: 'background', addEventListener: (_, h) => { listener = h; return { remove() {} }; } };
+  const { client, page } = await setup({ env: { appState } });
+  page.reply(await page.call('$pause'), undefined); // opened, then closed in the page at once
+  assert.equal(client.state, 'disconnected');
+  const connected = client.connect();
+  const list = client.conversations();
+  await tick(20);
+  assert.equal(page.calls.length, 0, 'nothing reaches the page while the app is in the background');
+
+  listener('active');
+  await until(() => page.got.filter((m) => m.t === 'open').length === 2, { what: 'the open in the foreground' });
+  page.reply(await page.call('connect'), undefined, { state: 'connected', userId: 'alice' });
+  page.reply(await page.call('connect'), undefined, { state: 'connected', userId: 'alice' });
+  page.reply(await page.call('conversations'), ['after']);
+  await connected;
+  assert.deepEqual(await list, ['after']);
+  assert.equal(client.state, 'connected');
+});
+
+test('p2p answers as the SDK: the token\'s subject before the page knows the user, and valid peer ids only', async () => {
+  const jwt = (sub) => `e30.${Buffer.from(JSON.stringify({ sub, exp: 2e9 })).toString('base64url')}.sig`;
+  {
+    const { rn, page: end } = pipe();
+    new Page(end);
+    const client = await createClient({ url: 'ws://relay.invalid/v1/ws', token: jwt('alice') }, { transport: rn });
+    assert.equal(client.userId, '', 'the page does not know the user before the welcome');
+    assert.equal(client.p2p('bob'), 'p:alice:bob', "a fixed token's subject");
+    for (const bad of ['bob smith', 'a:b', 'x'.repeat(65), 'zoë']) {
+      assert.throws(() => client.p2p(bad), (e) => e instanceof ParleyError && e.code === 4903, JSON.stringify(bad));
+    }
+  }
+  {
+    const { rn, page: end } = pipe();
+    const page = new Page(end);
+    const client = await createClient({ url: 'ws://relay.invalid/v1/ws', token: async () => jwt('carol') }, { transport: rn });
+    assert.throws(() => client.p2p('bob'), (e) => e.code === 4903, 'no token fetched yet');
+    page.post({ t: 'ask', id: 7, c: 1, m: 'token' });
+    await until(() => page.got.some((m) => m.t === 'answer' && m.id === 7), { what: 'the token answer' });
+    assert.equal(client.p2p('bob'), 'p:bob:carol', "the subject of the token the function gave");
+  }
+});
+
 test('close: later calls reject with 4900, the state reads closed', async () => {
   const { client, page } = await setup();
   const closing = client.close();

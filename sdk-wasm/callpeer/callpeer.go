@@ -52,6 +52,10 @@ type Peer struct {
 
 	mu    sync.Mutex
 	calls map[string]*Call
+
+	// Owned by the signaling goroutine (hold).
+	joining int                 // PlaceCall and Accept requests in flight
+	held    map[string][]func() // call id → its events held meanwhile
 }
 
 // New attaches a Peer to cl. Close detaches it and ends its calls' media.
@@ -63,7 +67,7 @@ func New(cl *client.Client, opts Options) *Peer {
 		opts.SignalTimeout = 10 * time.Second
 	}
 	p := &Peer{cl: cl, opts: opts, work: make(chan func(), 4096), quit: make(chan struct{}), done: make(chan struct{}),
-		calls: make(map[string]*Call)}
+		calls: make(map[string]*Call), held: make(map[string][]func())}
 	go p.run()
 	p.off = cl.On(p.event)
 	return p
@@ -116,16 +120,66 @@ func (p *Peer) event(e core.Event) {
 	}
 }
 
+// wait runs f on the signaling goroutine and returns once it ran, or once
+// the peer is closed.
+func (p *Peer) wait(f func()) {
+	ran := make(chan struct{})
+	p.do(func() { f(); close(ran) })
+	select {
+	case <-ran:
+	case <-p.quit:
+	}
+}
+
+// hold keeps f, an event of call id that needs this device in the call,
+// while a PlaceCall or Accept is in flight; endJoin runs it once the
+// request joined the call. The client returns a request's answer to its
+// caller and hands out the events that follow it on different goroutines,
+// so what the answer lets happen can be here first: the join of a callee
+// who answered at once, before PlaceCall returned, or the caller's offer
+// to a callee whose Accept has not returned. With no request in flight
+// the event is of a call this device takes no part in, and is dropped.
+func (p *Peer) hold(id string, f func()) {
+	if p.joining > 0 {
+		p.held[id] = append(p.held[id], f)
+	}
+}
+
+// beginJoin starts holding (signaling goroutine). PlaceCall and Accept
+// queue it before their request leaves, so it comes before every event
+// the request causes.
+func (p *Peer) beginJoin() { p.joining++ }
+
+// endJoin ends one request's holding (signaling goroutine): when the
+// request joined call id, the events held for it run, in the order they
+// came; the rest are dropped once no request is in flight.
+func (p *Peer) endJoin(id string, joined bool) {
+	p.joining--
+	held := p.held[id]
+	delete(p.held, id)
+	if p.joining == 0 {
+		clear(p.held)
+	}
+	if joined {
+		for _, f := range held {
+			f()
+		}
+	}
+}
+
 // PlaceCall rings the other members of conv.
 func (p *Peer) PlaceCall(ctx context.Context, conv string, audio, video bool) (*Call, error) {
+	p.do(p.beginJoin)
 	info, err := p.cl.PlaceCall(ctx, conv, audio, video)
 	if err != nil {
+		p.do(func() { p.endJoin("", false) })
 		return nil, err
 	}
 	c := p.track(info)
-	ready := make(chan struct{})
-	p.do(func() { c.joinMedia(info); close(ready) })
-	<-ready
+	p.wait(func() {
+		c.joinMedia(info)
+		p.endJoin(c.ID, true)
+	})
 	return c, nil
 }
 
@@ -158,16 +212,23 @@ func (p *Peer) callEvent(ev core.CallEvent) {
 	case core.CallJoined:
 		c := p.lookup(ev.Call.ID)
 		if c == nil || !c.inCall() {
+			p.hold(ev.Call.ID, func() { p.callEvent(ev) })
 			return
 		}
 		c.offer(ev.Peer)
 	case core.CallLeft:
-		if c := p.lookup(ev.Call.ID); c != nil {
-			c.dropPeer(ev.Peer)
+		c := p.lookup(ev.Call.ID)
+		if c == nil || !c.inCall() {
+			p.hold(ev.Call.ID, func() { p.callEvent(ev) })
+			return
 		}
+		c.dropPeer(ev.Peer)
 	case core.CallEnd:
 		c := p.lookup(ev.Call.ID)
 		if c == nil {
+			// A call placed here that ended before PlaceCall returned
+			// (nobody to ring): it still ends.
+			p.hold(ev.Call.ID, func() { p.callEvent(ev) })
 			return
 		}
 		p.mu.Lock()
@@ -180,6 +241,7 @@ func (p *Peer) callEvent(ev core.CallEvent) {
 func (p *Peer) signal(s core.CallSignal) {
 	c := p.lookup(s.CallID)
 	if c == nil || !c.inCall() {
+		p.hold(s.CallID, func() { p.signal(s) })
 		return
 	}
 	c.remoteSignal(s)
@@ -231,13 +293,17 @@ func (c *Call) Info() core.Call {
 
 // Accept answers the call on this device.
 func (c *Call) Accept(ctx context.Context, audio, video bool) error {
-	info, err := c.p.cl.AcceptCall(ctx, c.ID, audio, video)
+	p := c.p
+	p.do(p.beginJoin)
+	info, err := p.cl.AcceptCall(ctx, c.ID, audio, video)
 	if err != nil {
+		p.do(func() { p.endJoin(c.ID, false) })
 		return err
 	}
-	ready := make(chan struct{})
-	c.p.do(func() { c.joinMedia(info); close(ready) })
-	<-ready
+	p.wait(func() {
+		c.joinMedia(info)
+		p.endJoin(c.ID, true)
+	})
 	return nil
 }
 

@@ -108,19 +108,19 @@ func (c *Client) stopped() {
 
 // emit hands one event to the application, in order. The loop goroutine
 // calls it.
-func (c *Client) emit(e core.Event) { c.emitStored(e, nil) }
+func (c *Client) emit(e core.Event) { c.emitStored(e, storedMsg{}) }
 
-// emitStored is emit for an event whose message's JSON a store write has
-// already encoded (msg; nil when none): OnEventJSON gets it spliced in
-// instead of encoded again.
-func (c *Client) emitStored(e core.Event, msg []byte) {
+// emitStored is emit for an event whose message a store write has already
+// encoded (msg): OnEventJSON gets its JSON spliced in instead of encoded
+// again, or its place in the batch the host keeps parsed.
+func (c *Client) emitStored(e core.Event, msg storedMsg) {
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(e)
 	}
 	if c.opts.OnEventJSON != nil {
 		if b := appendEventJSON(c.eventText[:0], &e, msg); b != nil {
 			c.eventText = b
-			c.opts.OnEventJSON(b)
+			c.opts.OnEventJSON(b, msg.batch)
 		}
 	}
 	if d := c.events.Load(); d != nil {

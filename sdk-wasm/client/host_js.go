@@ -1,6 +1,7 @@
 package client
 
 import (
+	"strconv"
 	"sync"
 	"syscall/js"
 	"time"
@@ -27,7 +28,11 @@ const (
 var (
 	jsPromise    = js.Global().Get("Promise")
 	jsUint8Array = js.Global().Get("Uint8Array")
+	jsObjectCtor = js.Global().Get("Object")
 )
+
+// hostValue is what HostBatch keeps of a parsed batch: its messages array.
+type hostValue = js.Value
 
 // host is the module's one queue of calls into the host's JavaScript. It
 // starts with the package, so it is there before any client and outlives
@@ -83,11 +88,13 @@ func newHostQueue() *hostQueue {
 }
 
 // hostJob is one call into the host: f, or an event for to (see
-// CallHostEvent), whose JSON is the queue's text[at+1:end] (end 0: none).
+// CallHostEvent), whose JSON is the queue's text[at+1:end] (end 0: none),
+// naming its message in batch when that is not nil.
 type hostJob struct {
 	f       func()
 	to      js.Value
 	at, end int
+	batch   *HostBatch
 }
 
 // maxSpareText is the most event text the queue keeps for reuse.
@@ -102,16 +109,20 @@ func CallHost(f func()) { host.push(hostJob{f: f}) }
 // that calls to.onEvent(event): event is a BridgeEvent's JSON text (see
 // AppendEvent), copied before CallHostEvent returns, so the caller may
 // reuse it. Events queued one after another for one host cross together:
-// one JSON.parse of them all, and one call of to.onEvents(array) when the
-// host has that method (else onEvent once each). A sync page's hundreds of
-// message events then cost what one did.
-func CallHostEvent(to js.Value, event []byte) {
+// one JSON.parse of them all, and one call of to.onEvents(array, stored)
+// when the host has that method (else onEvent once each). A sync page's
+// hundreds of message events then cost what one did. An event that names
+// its message in a batch the host parsed for its storage (from, see
+// Options.OnEventJSON) gets it from there: stored maps each such batch's
+// ID to its messages, and the host takes the message from it, so the
+// message is parsed once, for the storage adapter and the event alike.
+func CallHostEvent(to js.Value, event []byte, from *HostBatch) {
 	q := host
 	q.mu.Lock()
 	at := len(q.text)
 	q.text = append(q.text, ',')
 	q.text = append(q.text, event...)
-	q.jobs = append(q.jobs, hostJob{to: to, at: at, end: len(q.text)})
+	q.jobs = append(q.jobs, hostJob{to: to, at: at, end: len(q.text), batch: from})
 	q.mu.Unlock()
 	q.signal()
 }
@@ -183,18 +194,35 @@ func runJob(f func()) {
 // after another, to it in order: their JSON texts, back to back in text
 // with a comma before each, become one array with one JSON.parse. The
 // array's brackets are written over the comma before the first and the
-// one after the last (the next run writes its own '[' there).
+// one after the last (the next run writes its own '[' there). The batches
+// the events name their messages in go with them (CallHostEvent).
 func deliverEvents(jobs []hostJob, text []byte) {
 	at, end := jobs[0].at, jobs[len(jobs)-1].end
 	b := append(text[at:end], ']')
 	b[0] = '['
 	to, evs := jobs[0].to, JSONToJS(b)
+	stored := js.Undefined()
+	var last *HostBatch
+	for i := range jobs {
+		if hb := jobs[i].batch; hb != nil && hb != last {
+			if last == nil {
+				stored = jsObjectCtor.New()
+			}
+			stored.Set(strconv.FormatUint(hb.ID, 10), hb.messages)
+			last = hb
+		}
+	}
 	if to.Get("onEvents").Type() == js.TypeFunction {
-		to.Call("onEvents", evs)
+		to.Call("onEvents", evs, stored)
 		return
 	}
 	for i := range jobs {
-		to.Call("onEvent", evs.Index(i))
+		ev := evs.Index(i)
+		if hb := jobs[i].batch; hb != nil {
+			ev.Set("message", hb.messages.Index(ev.Get("stored").Index(1).Int()))
+			ev.Delete("stored")
+		}
+		to.Call("onEvent", ev)
 	}
 }
 

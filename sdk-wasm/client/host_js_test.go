@@ -39,13 +39,13 @@ func hostEventsRound(t *testing.T, round int) {
 		return buf
 	}
 	done := make(chan struct{})
-	CallHostEvent(a, ev("a1"))
-	CallHostEvent(a, ev("a2"))
+	CallHostEvent(a, ev("a1"), nil)
+	CallHostEvent(a, ev("a2"), nil)
 	CallHost(func() { calls.Call("push", "other") })
-	CallHostEvent(a, ev("a3"))
-	CallHostEvent(b, ev("b1"))
-	CallHostEvent(b, ev("b2"))
-	CallHostEvent(a, ev("a4"))
+	CallHostEvent(a, ev("a3"), nil)
+	CallHostEvent(b, ev("b1"), nil)
+	CallHostEvent(b, ev("b2"), nil)
+	CallHostEvent(a, ev("a4"), nil)
 	CallHost(func() { close(done) })
 	<-done
 	var got []string

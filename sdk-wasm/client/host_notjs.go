@@ -22,4 +22,7 @@ const (
 
 // appendEventJSON: natively there is no BridgeEvent encoder, and
 // Options.OnEventJSON is never called.
-func appendEventJSON([]byte, *core.Event, []byte) []byte { return nil }
+func appendEventJSON([]byte, *core.Event, storedMsg) []byte { return nil }
+
+// hostValue: natively no host holds a batch.
+type hostValue = struct{}

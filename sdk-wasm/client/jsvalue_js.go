@@ -339,17 +339,21 @@ func AppendSearchQuery(b []byte, q *core.SearchQuery) []byte {
 
 // appendEventJSON appends a BridgeEvent's JSON for Options.OnEventJSON
 // (appendEvent).
-func appendEventJSON(b []byte, e *core.Event, msg []byte) []byte { return appendEvent(b, e, msg) }
+func appendEventJSON(b []byte, e *core.Event, msg storedMsg) []byte { return appendEvent(b, e, msg) }
 
 // AppendEvent appends a BridgeEvent.
-func AppendEvent(b []byte, e *core.Event) []byte { return appendEvent(b, e, nil) }
+func AppendEvent(b []byte, e *core.Event) []byte { return appendEvent(b, e, storedMsg{}) }
 
-// appendEvent appends a BridgeEvent whose message, when msg is not nil, is
-// msg: e.Message's JSON as a store write already encoded it.
-func appendEvent(b []byte, e *core.Event, msg []byte) []byte {
+// appendEvent appends a BridgeEvent whose message, when msg.json is not
+// nil, is msg.json: e.Message's JSON as a store write already encoded it;
+// and when the host keeps that write's batch parsed (msg.batch), the
+// event names the message there instead: "stored":[batch, index] in place
+// of "message".
+func appendEvent(b []byte, e *core.Event, msg storedMsg) []byte {
 	switch {
-	case msg != nil:
-		b = slices.Grow(b, 64+len(msg))
+	case msg.batch != nil:
+	case msg.json != nil:
+		b = slices.Grow(b, 64+len(msg.json))
 	case e.Message != nil:
 		b = slices.Grow(b, 64+messageSize(e.Message))
 	}
@@ -360,10 +364,19 @@ func appendEvent(b []byte, e *core.Event, msg []byte) []byte {
 	w.intOmit("code", int64(e.Code))
 	w.strOmit("reason", e.Reason)
 	if e.Message != nil {
-		w.key("message")
-		if msg != nil {
-			w.b = append(w.b, msg...)
-		} else {
+		switch {
+		case msg.batch != nil && msg.json != nil:
+			w.key("stored")
+			w.b = append(w.b, '[')
+			w.b = strconv.AppendUint(w.b, msg.batch.ID, 10)
+			w.b = append(w.b, ',')
+			w.b = strconv.AppendInt(w.b, int64(msg.at), 10)
+			w.b = append(w.b, ']')
+		case msg.json != nil:
+			w.key("message")
+			w.b = append(w.b, msg.json...)
+		default:
+			w.key("message")
 			w.message(e.Message)
 		}
 	}

@@ -67,11 +67,36 @@ type loop struct {
 	pipe     []step
 	writes   int
 	messages int
-	// encoded is the batch of the last write started in this drain and
-	// encodedMsgs its messages as that write encoded them: the events of
-	// those messages (core.Action.Stored) reuse them.
+	// encoded is the batch of the last write started in this drain,
+	// encodedMsgs its messages as that write encoded them and encodedHost
+	// the batch as the host holds it (nil when it does not): the events
+	// of those messages (core.Action.Stored) reuse them.
 	encoded     *core.Batch
 	encodedMsgs [][]byte
+	encodedHost *HostBatch
+}
+
+// storedMsg is the message of an event as the store write of its batch
+// encoded it: its JSON (nil: none), and when the host's storage keeps
+// that batch parsed, the batch and the message's index in it.
+type storedMsg struct {
+	json  []byte
+	batch *HostBatch
+	at    int
+}
+
+// HostBatch is a store write's batch as the host's storage adapter was
+// handed it (jsStore). The host parses the batch's JSON once, for the
+// adapter; the events of its messages name their message in it
+// ("stored":[ID, index] in the event's JSON, see Options.OnEventJSON)
+// instead of carrying its JSON to be parsed a second time.
+type HostBatch struct {
+	// ID names the batch in the events' JSON; unique in the module.
+	ID uint64
+	// messages is the parsed batch's messages, set on the host goroutine
+	// when it hands the batch to the adapter, before any event of the
+	// batch is delivered (both go through the one host queue).
+	messages hostValue
 }
 
 // step is one entry of loop.pipe: a write (done set) or an action waiting
@@ -84,7 +109,7 @@ type step struct {
 	hold     bool // the write puts a send into the outbox
 	messages int  // the write's
 	act      *core.Action
-	msg      []byte
+	msg      storedMsg
 }
 
 // The bounds of the writes in flight, which keep memory bounded when the
@@ -104,11 +129,12 @@ const (
 // startApply starts applying b behind every write started before it and
 // returns the channel its outcome comes on (one value) and, when the store
 // encodes b as the JSON of a StorageBatch, the JSON of each of b.Messages
-// as written there (else nil), which the events of those messages reuse.
+// as written there (else nil), which the events of those messages reuse,
+// and the batch as the host keeps it parsed for those events (else nil).
 // Whatever is called on the store after startApply returned (Apply,
 // Messages, Search, Close) finds b applied, or failed.
 type writeStarter interface {
-	startApply(b *core.Batch) (done <-chan error, msgs [][]byte)
+	startApply(b *core.Batch) (done <-chan error, msgs [][]byte, host *HostBatch)
 }
 
 func newLoop(c *Client, store Store) *loop {
@@ -213,7 +239,7 @@ func (l *loop) drain() {
 		}
 	}
 	// Every event of the batches written here is queued or delivered.
-	l.encoded, l.encodedMsgs = nil, nil
+	l.encoded, l.encodedMsgs, l.encodedHost = nil, nil, nil
 	if l.synced != nil && l.isSynced() {
 		for _, ch := range l.synced {
 			close(ch)
@@ -241,13 +267,17 @@ func (l *loop) execute(a *core.Action) {
 	}
 }
 
-// storedJSON is the JSON of the message of event a as the store write of
-// its batch encoded it, when that write started in this drain; else nil.
-func (l *loop) storedJSON(a *core.Action) []byte {
+// storedJSON is the message of event a as the store write of its batch
+// encoded it, when that write started in this drain; else none.
+func (l *loop) storedJSON(a *core.Action) storedMsg {
 	if a.Stored == nil || a.Stored != l.encoded || a.StoredAt < 0 || a.StoredAt >= len(l.encodedMsgs) {
-		return nil
+		return storedMsg{}
 	}
-	return l.encodedMsgs[a.StoredAt]
+	m := storedMsg{json: l.encodedMsgs[a.StoredAt]}
+	if m.json != nil { // nil: amended in the batch, announced as it was
+		m.batch, m.at = l.encodedHost, a.StoredAt
+	}
+	return m
 }
 
 // persist writes b: synchronously, or with a writeStarter, started now
@@ -272,9 +302,9 @@ func (l *loop) persist(b *core.Batch) {
 	}
 	// amend reads the store, which finds the writes already started.
 	updated := l.amend(b)
-	done, msgs := ws.startApply(b)
+	done, msgs, hb := ws.startApply(b)
 	forgetAmended(b, msgs, updated)
-	l.encoded, l.encodedMsgs = b, msgs
+	l.encoded, l.encodedMsgs, l.encodedHost = b, msgs, hb
 	l.pipe = append(l.pipe, step{done: done, hold: len(b.OutboxPut) > 0, messages: len(b.Messages)})
 	l.writes++
 	l.messages += len(b.Messages)
@@ -393,9 +423,9 @@ func (l *loop) settle() {
 	l.release()
 }
 
-// perform executes a, any action but a Persist; msg is the JSON of an
-// event's message as its store write encoded it, or nil.
-func (l *loop) perform(a *core.Action, msg []byte) {
+// perform executes a, any action but a Persist; msg is an event's message
+// as its store write encoded it, if any.
+func (l *loop) perform(a *core.Action, msg storedMsg) {
 	switch a.Kind {
 	case core.ActDial:
 		go l.c.dial(a.Conn)

@@ -57,10 +57,13 @@ type Options struct {
 	// (bindings/src/bridge.gen.ts), right after OnEvent and as it does.
 	// The event of a message that a store write encoded as JSON (the
 	// host's storage adapter) reuses that message's JSON instead of
-	// encoding it again. event is valid during the call only: its buffer
-	// is reused for the next event. Under js/wasm only: natively it is
-	// never called. Defaults to nil.
-	OnEventJSON func(event []byte)
+	// encoding it again; when the host keeps that write's batch parsed
+	// (from is not nil, see NewJSStore), the event names its message in
+	// the batch instead, "stored":[from.ID, index] in place of "message",
+	// and CallHostEvent hands the host that message. event is valid
+	// during the call only: its buffer is reused for the next event.
+	// Under js/wasm only: natively it is never called. Defaults to nil.
+	OnEventJSON func(event []byte, from *HostBatch)
 	// Logger receives diagnostics at or above LogLevel. Defaults to nil,
 	// which discards them.
 	Logger func(level LogLevel, msg string)

@@ -42,7 +42,7 @@ func newHeldStore() *heldStore {
 	return &heldStore{MemoryStore: NewMemoryStore(), started: make(chan struct{}, 1), closedAt: -1}
 }
 
-func (s *heldStore) startApply(b *core.Batch) (<-chan error, [][]byte) {
+func (s *heldStore) startApply(b *core.Batch) (<-chan error, [][]byte, *HostBatch) {
 	ch := make(chan error, 1)
 	s.mu.Lock()
 	s.inFlight = append(s.inFlight, heldWrite{b, ch})
@@ -70,7 +70,7 @@ func (s *heldStore) startApply(b *core.Batch) (<-chan error, [][]byte) {
 	case s.started <- struct{}{}:
 	default:
 	}
-	return ch, nil
+	return ch, nil, nil
 }
 
 // land applies the oldest write in flight and reports it done; it reports

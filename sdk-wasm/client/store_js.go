@@ -1,6 +1,7 @@
 package client
 
 import (
+	"sync/atomic"
 	"syscall/js"
 
 	"github.com/parley-im/parley/proto"
@@ -15,6 +16,9 @@ import (
 // and operations, never from a js.FuncOf callback.
 type jsStore struct {
 	v js.Value // the WasmStorage object
+	// share: the events of a write's messages take them from the batch
+	// parsed for storage.apply (HostBatch) instead of carrying their JSON.
+	share bool
 }
 
 var (
@@ -29,13 +33,17 @@ const storageCode = proto.CodeUnavailable
 
 // NewJSStore returns a Store over the host's storage adapter v, after
 // checking that it has the four required methods (search is optional).
-func NewJSStore(v js.Value) (Store, error) {
+// With share, a write hands back its batch as the host parsed it
+// (HostBatch), whose messages their events then share: for a host whose
+// onEvents takes the messages that go with the events (CallHostEvent),
+// and an adapter that leaves the batches it is given unchanged.
+func NewJSStore(v js.Value, share bool) (Store, error) {
 	for _, m := range []string{"load", "apply", "messages", "close"} {
 		if v.Get(m).Type() != js.TypeFunction {
 			return nil, invalidArg("host.storage." + m + " is not a function")
 		}
 	}
-	return &jsStore{v: v}, nil
+	return &jsStore{v: v, share: share}, nil
 }
 
 // call calls storage.method(args...); an argument that is a func() js.Value
@@ -81,9 +89,12 @@ func (s *jsStore) Load() (core.Snapshot, error) {
 // Apply implements Store. The batch is encoded before the host call, off
 // the host goroutine; it becomes an object there.
 func (s *jsStore) Apply(b *core.Batch) error {
-	done, _ := s.startApply(b)
+	done, _, _ := s.startApply(b)
 	return <-done
 }
+
+// batchIDs numbers the HostBatches of the module.
+var batchIDs atomic.Uint64
 
 // startApply implements writeStarter: storage.apply is called from the
 // host queue in the order of the calls to startApply, and the adapter
@@ -91,17 +102,29 @@ func (s *jsStore) Apply(b *core.Batch) error {
 // IndexedDB creates the transactions in that order, and runs readwrite
 // transactions over the same stores, and any read after them, in the order
 // they were created). The messages' JSON, written once into the batch's,
-// is handed back for their events.
-func (s *jsStore) startApply(b *core.Batch) (<-chan error, [][]byte) {
+// is handed back for their events, and with share the batch as parsed for
+// the adapter: its messages are taken on the host goroutine before the
+// adapter is called, so before any event queued after this call.
+func (s *jsStore) startApply(b *core.Batch) (<-chan error, [][]byte, *HostBatch) {
 	data, msgs := appendBatch(nil, b, true)
-	ch, release := s.start("apply", func() js.Value { return JSONToJS(data) })
+	var hb *HostBatch
+	if s.share && len(msgs) > 0 {
+		hb = &HostBatch{ID: batchIDs.Add(1)}
+	}
+	ch, release := s.start("apply", func() js.Value {
+		v := JSONToJS(data)
+		if hb != nil {
+			hb.messages = v.Get("messages")
+		}
+		return v
+	})
 	out := make(chan error, 1)
 	go func() {
 		r := <-ch
 		release()
 		out <- storageError("apply", r.err)
 	}()
-	return out, msgs
+	return out, msgs, hb
 }
 
 // Messages implements Store.

@@ -43,7 +43,7 @@ return {
 func newJSAdapter(t *testing.T) (Store, js.Value) {
 	t.Helper()
 	a := js.Global().Get("Function").New(memoryAdapter).Invoke()
-	s, err := NewJSStore(a)
+	s, err := NewJSStore(a, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestJSStoreRejectsBadShapes(t *testing.T) {
 		"bad base64":                  {`return { load: async () => null, apply: async () => {}, messages: async () => [{ body: '!!' }], close: async () => {} }`, "body"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s, err := NewJSStore(js.Global().Get("Function").New(tc.src).Invoke())
+			s, err := NewJSStore(js.Global().Get("Function").New(tc.src).Invoke(), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,14 +147,14 @@ func TestJSStoreStartsWritesInOrder(t *testing.T) {
 return { calls, settle,
   load: async () => null, messages: async () => [], close: async () => {},
   apply: (b) => { calls.push(b.meta.syncCursor); return new Promise((resolve, reject) => settle.push([resolve, reject])); } };`).Invoke()
-	s, err := NewJSStore(a)
+	s, err := NewJSStore(a, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ws := s.(writeStarter)
 	var outs []<-chan error
 	for cursor := uint64(1); cursor <= 3; cursor++ {
-		done, _ := ws.startApply(&core.Batch{Meta: &core.Meta{SyncCursor: cursor}})
+		done, _, _ := ws.startApply(&core.Batch{Meta: &core.Meta{SyncCursor: cursor}})
 		outs = append(outs, done)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -198,13 +198,13 @@ type markedStore struct {
 	ws writeStarter
 }
 
-func (s *markedStore) startApply(b *core.Batch) (<-chan error, [][]byte) {
-	done, msgs := s.ws.startApply(b)
+func (s *markedStore) startApply(b *core.Batch) (<-chan error, [][]byte, *HostBatch) {
+	done, msgs, hb := s.ws.startApply(b)
 	out := make([][]byte, len(msgs))
 	for i, m := range msgs {
 		out[i] = []byte(strings.Replace(string(m), `"status":"sent"`, `"status":"stored"`, 1))
 	}
-	return done, out
+	return done, out, hb
 }
 
 // TestStoredMessageEventsReuseTheirStoreJSON: a device syncing a
@@ -257,7 +257,7 @@ func TestStoredMessageEventsReuseTheirStoreJSON(t *testing.T) {
 			events = append(events, e)
 			mu.Unlock()
 		},
-		OnEventJSON: func(b []byte) {
+		OnEventJSON: func(b []byte, _ *HostBatch) {
 			mu.Lock()
 			texts = append(texts, string(b))
 			mu.Unlock()
@@ -292,5 +292,105 @@ func TestStoredMessageEventsReuseTheirStoreJSON(t *testing.T) {
 	}
 	if len(seqs) != n || seqs[0] != 1 || seqs[n-1] != n {
 		t.Fatalf("message events for seqs %v, want 1..%d", seqs, n)
+	}
+}
+
+// sharingHost is a host whose onEvents takes the messages of stored
+// events from the batches that go with them, as the bindings' host does,
+// and keeps the message of each message event; shared then tells, for
+// each of them, whether it is the very object the storage adapter keeps
+// (db.msgs, memoryAdapter, which stores a batch a macrotask after it got
+// it).
+const sharingHost = `(db) => {
+  const got = [];
+  return {
+    got,
+    onEvent: () => { throw new Error('onEvent called on a host with onEvents'); },
+    onEvents: (events, stored) => {
+      for (const e of events) {
+        if (e.stored) e.message = stored[e.stored[0]][e.stored[1]];
+        if (e.kind === 'message') got.push(e.message);
+      }
+    },
+    shared: () => got.map((m) => db.msgs.get(m.conversationId + '\u0000' + m.seq) === m),
+  };
+}`
+
+// TestStoredMessageEventsShareTheirBatch: with share, the message events
+// of a sync through the host's storage adapter carry no JSON of their
+// message but its place in the batch handed to the adapter, and the host
+// gets the very objects the adapter got: each message once, in order,
+// with its own fields; but for the message that write changed (an edit
+// in the same page), whose event carries the message as it was first
+// stored, encoded from itself. It fails when an event names another
+// message of its batch, a batch of another write, or when the edited
+// message's event takes the batch's edited copy.
+func TestStoredMessageEventsShareTheirBatch(t *testing.T) {
+	t.Parallel()
+	url, _ := startRelay(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice := open(t, url, "alice", "a1", nil)
+	if err := alice.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conv := alice.P2P("bob")
+	const n = 25
+	for i := range n {
+		if _, err := alice.SendText(ctx, conv, fmt.Sprintf("message %d", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const edited = 23
+	if err := alice.Edit(ctx, proto.MessageID(conv, edited), "edited"); err != nil {
+		t.Fatal(err)
+	}
+
+	a := js.Global().Get("Function").New(memoryAdapter).Invoke()
+	st, err := NewJSStore(a, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := js.Global().Get("Function").New("return " + sharingHost).Invoke().Invoke(a.Get("db"))
+	var mu sync.Mutex
+	var texts []string // of the message events, as the client announced them
+	bob, err := New(Options{URL: url, Token: tokenFor(t, "bob"), Store: st, Seed: 7,
+		Config: core.Config{DeviceID: "b1", HistoryPage: 10},
+		OnEvent: func(e core.Event) {
+			if e.Kind == core.EventMessage {
+				mu.Lock()
+				texts = append(texts, e.Message.Text)
+				mu.Unlock()
+			}
+		},
+		OnEventJSON: func(b []byte, from *HostBatch) { CallHostEvent(h, b, from) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if err := bob.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	CallHost(func() { close(done) }) // behind every event queued so far
+	<-done
+	got, sharedAll := h.Get("got"), h.Call("shared")
+	mu.Lock()
+	defer mu.Unlock()
+	if got.Length() != n || len(texts) != n {
+		t.Fatalf("%d message events reached the host, %d announced, want %d", got.Length(), len(texts), n)
+	}
+	for i := 0; i < n; i++ {
+		e := got.Index(i)
+		seq, text, shared := e.Get("seq").Int(), e.Get("text").String(), sharedAll.Index(i).Bool()
+		if seq != i+1 || text != texts[i] || e.Get("status").String() != "sent" {
+			t.Fatalf("event %d: seq %d %q %s, want seq %d %q sent", i, seq, text, e.Get("status").String(), i+1, texts[i])
+		}
+		if shared != (seq != edited) {
+			t.Fatalf("event of seq %d: shares the adapter's object %v, want %v", seq, shared, seq != edited)
+		}
 	}
 }

@@ -366,7 +366,11 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 	}
 	opts := cfg.options()
 	if st := host.Get("storage"); !st.IsNull() && !st.IsUndefined() {
-		if opts.Store, err = client.NewJSStore(st); err != nil {
+		// The events share the messages parsed for the adapter when the
+		// adapter leaves its batches unchanged and the host takes those
+		// messages with its events (onEvents' second argument).
+		share := host.Get("sharesBatches").Truthy() && host.Get("onEvents").Type() == js.TypeFunction
+		if opts.Store, err = client.NewJSStore(st, share); err != nil {
 			return errorObject(err, proto.CodeInvalidArgument)
 		}
 	}
@@ -376,7 +380,7 @@ func (b *bridge) newClient(args []js.Value) (ret any) {
 	// Encoded now, on the loop, so that an event shows the state of its
 	// moment; delivered through the host queue, ahead of the settling of
 	// the operation that produced it, with the events queued next to it.
-	opts.OnEventJSON = func(e []byte) { client.CallHostEvent(host, e) }
+	opts.OnEventJSON = func(e []byte, from *client.HostBatch) { client.CallHostEvent(host, e, from) }
 	if host.Get("log").Type() == js.TypeFunction {
 		opts.Logger = func(level client.LogLevel, msg string) {
 			client.CallHost(func() { host.Call("log", level.String(), msg) })

@@ -110,6 +110,17 @@ export function preload(s: StorageAdapter): void {
 }
 
 /**
+ * sharesBatches reports whether s leaves the batches it is given
+ * unchanged, so that the client's events may take their messages from
+ * them (WasmHost.sharesBatches): the IndexedDB adapter only reads them
+ * (its merges make new objects, its blocks hold the messages as given).
+ * @internal
+ */
+export function sharesBatches(s: StorageAdapter): boolean {
+  return s instanceof IndexedDBStorage;
+}
+
+/**
  * inOrder returns the storage the client is given for s. The client calls
  * apply() again before the previous batch has landed, and reads meanwhile;
  * the IndexedDB adapter keeps the order of those calls itself (see the top
