@@ -130,7 +130,7 @@ export interface StoredConversation {
   lastSeq: number;
   /** This user's read cursor: every message with seq ≤ readSeq is read. */
   readSeq: number;
-  /** lastSeq − readSeq; own messages advance the read cursor, so they never count. */
+  /** lastSeq − readSeq − len(eventSeqs); own messages advance the read cursor, so they never count. */
   unread: number;
   /** Every message with seq ≤ syncedSeq is in the local store. */
   syncedSeq: number;
@@ -170,6 +170,12 @@ export interface StoredConversation {
    * member. They count as synced and are never in the local store.
    */
   skipped?: SeqRange[];
+  /**
+   * EventSeqs are the seqs after readSeq that hold another member's edit,
+   * recall, delete or reaction: entries of the log, not messages, so
+   * unread does not count them.
+   */
+  eventSeqs?: number[];
 }
 
 /**

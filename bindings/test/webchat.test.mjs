@@ -98,6 +98,57 @@ test('two people chat in the web demo by clicking and typing', { skip, timeout: 
   }
 });
 
+// An edit or a reaction takes its place in the conversation's log, but is
+// no message to read: the unread badge and the title count messages only.
+test('an edit and a reaction do not add to the unread count', { skip, timeout: 120000 }, async () => {
+  const [ca, cb] = await Promise.all([browser.newContext(), browser.newContext()]);
+  let erin, frank;
+  try {
+    erin = await signIn(ca, 'erin');
+    frank = await signIn(cb, 'frank');
+    await frank.p.getByTestId('new-chat').click();
+    await frank.p.getByTestId('new-chat-user').fill('erin');
+    await frank.p.getByTestId('new-chat-submit').click();
+    for (const text of ['are you in tomorrow?', 'I could bring the slides']) {
+      await frank.p.getByTestId('composer').fill(text);
+      await frank.p.getByTestId('composer').press('Enter');
+    }
+    await frank.p.waitForFunction(() => [...document.querySelectorAll('[data-testid="message"]')].filter((m) => m.dataset.status === 'sent').length === 2, undefined, { timeout: 20000 });
+    const item = erin.p.getByTestId('conv-item').filter({ hasText: 'frank' });
+    const badge = () => item.getByTestId('unread').textContent().then((t) => t.trim());
+    await item.filter({ hasText: 'bring the slides' }).waitFor({ timeout: 20000 });
+    assert.equal(await badge(), '2');
+
+    // frank reacts to his first message and edits his second.
+    const menu = async (text) => {
+      const m = frank.p.getByTestId('message').filter({ hasText: text });
+      await m.hover();
+      await m.getByTestId('msg-actions').click();
+      return frank.p.getByTestId('msg-menu');
+    };
+    await (await menu('are you in tomorrow?')).locator('[data-testid="react-emoji"][data-emoji="👍"]').click();
+    await (await menu('bring the slides')).getByTestId('action-edit').click();
+    await frank.p.getByTestId('composer').fill('I could bring the slides and the projector');
+    await frank.p.getByTestId('composer').press('Enter');
+
+    // The edit reached erin's list (after the reaction, in the log's order): still two unread.
+    await item.filter({ hasText: 'and the projector' }).waitFor({ timeout: 20000 });
+    assert.equal(await badge(), '2', 'the reaction and the edit are not unread messages');
+    assert.match(await erin.p.title(), /^\(2\) /);
+    // The same after a reload, from the cache and then the relay's summary.
+    await erin.p.reload();
+    await erin.p.locator('[data-testid="conn-state"][data-state="connected"]').waitFor({ timeout: 20000 });
+    await item.filter({ hasText: 'and the projector' }).waitFor({ timeout: 20000 });
+    await erin.p.waitForTimeout(1000);
+    assert.equal(await badge(), '2', 'after a reload');
+  } catch (e) {
+    e.message += `\n${[...(erin?.log ?? []), ...(frank?.log ?? [])].join('\n')}`;
+    throw e;
+  } finally {
+    await Promise.all([ca.close(), cb.close()]);
+  }
+});
+
 // "Offline first" covers the app too: after one visit, the demo reloaded
 // with the network gone opens from its service worker and shows the
 // conversations cached in IndexedDB, with the state saying it is not online.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"strconv"
 	"syscall/js"
 
 	"github.com/parley-im/parley/sdk-wasm/core"
@@ -70,10 +71,29 @@ func (w *jsonw) convLifecycle(c *core.Conversation) {
 	if c.PeerReadSeq > 0 {
 		w.uint("peerReadSeq", c.PeerReadSeq)
 	}
+	if len(c.EventSeqs) > 0 {
+		w.key("eventSeqs")
+		w.b = append(w.b, '[')
+		for i, s := range c.EventSeqs {
+			w.elem(i)
+			w.b = strconv.AppendUint(w.b, s, 10)
+		}
+		w.b = append(w.b, ']')
+	}
 }
 
 func (r *jsReader) convLifecycle(o js.Value, c *core.Conversation) {
 	c.Mentioned = r.bool(o, "mentioned")
 	c.MentionSeq = r.uint(o, "mentionSeq")
 	c.PeerReadSeq = r.uint(o, "peerReadSeq")
+	if arr, n := r.array(o, "eventSeqs"); n > 0 {
+		for i := range n {
+			e := arr.Index(i)
+			if e.Type() != js.TypeNumber {
+				r.fail("conversation.eventSeqs", "an array of numbers")
+				return
+			}
+			c.EventSeqs = append(c.EventSeqs, uint64(e.Float()))
+		}
+	}
 }

@@ -349,7 +349,7 @@ func (c *Core) TotalUnread() uint64 {
 		if s.Muted || (s.Hidden && cv.LastSeq <= s.HiddenSeq) {
 			continue
 		}
-		n += cv.LastSeq - min(cv.ReadSeq, cv.LastSeq)
+		n += unreadOf(cv)
 	}
 	return n
 }

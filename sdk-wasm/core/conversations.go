@@ -484,7 +484,16 @@ func (c *Core) convChanged(cv *Conversation) {
 	if cv.ReadSeq > cv.LastSeq {
 		cv.ReadSeq = cv.LastSeq
 	}
-	cv.Unread = cv.LastSeq - cv.ReadSeq
+	if n := countAbove(cv.EventSeqs, cv.ReadSeq); n < len(cv.EventSeqs) {
+		kept := make([]uint64, 0, n) // a new array: copies of cv share the old one
+		for _, s := range cv.EventSeqs {
+			if s > cv.ReadSeq {
+				kept = append(kept, s)
+			}
+		}
+		cv.EventSeqs = kept
+	}
+	cv.Unread = unreadOf(cv)
 	cv.Mentioned = cv.MentionSeq > cv.ReadSeq
 	for i := range c.batch.Conversation {
 		if c.batch.Conversation[i].ID == cv.ID {
@@ -497,9 +506,28 @@ func (c *Core) convChanged(cv *Conversation) {
 	c.emit(Event{Kind: EventConversation, Conversation: c.viewConv(cv)})
 }
 
+// unreadOf is cv's unread messages: the seqs after its read cursor that are
+// not lifecycle events of other members.
+func unreadOf(cv *Conversation) uint64 {
+	read := min(cv.ReadSeq, cv.LastSeq)
+	return cv.LastSeq - read - min(uint64(countAbove(cv.EventSeqs, read)), cv.LastSeq-read)
+}
+
+// countAbove is how many of seqs are greater than seq.
+func countAbove(seqs []uint64, seq uint64) int {
+	n := 0
+	for _, s := range seqs {
+		if s > seq {
+			n++
+		}
+	}
+	return n
+}
+
 func copyConv(cv *Conversation) *Conversation {
 	cp := *cv
 	cp.Members = append([]string(nil), cv.Members...)
+	cp.EventSeqs = append([]uint64(nil), cv.EventSeqs...)
 	if cv.LastMessage != nil {
 		m := *cv.LastMessage
 		cp.LastMessage = &m

@@ -128,6 +128,9 @@ func (c *Core) storeEvent(cv *Conversation, ev Message) {
 	c.noteMessage(cv, &Message{Sender: ev.Sender, Seq: ev.Seq})
 	if ev.Sender == c.meta.UserID && ev.Seq > cv.ReadSeq {
 		cv.ReadSeq = ev.Seq
+	} else if ev.Seq > cv.ReadSeq {
+		// Another member's edit or reaction is no unread message.
+		cv.EventSeqs = append(cv.EventSeqs[:len(cv.EventSeqs):len(cv.EventSeqs)], ev.Seq)
 	}
 	stored := ev
 	if ev.Type == proto.MsgEdit {

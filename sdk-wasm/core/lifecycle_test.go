@@ -69,6 +69,45 @@ func TestLifecycleEventsChangeTheirTargets(t *testing.T) {
 	equal(t, h.store.messages[ab][1].Hidden, true, "alice's hide")
 }
 
+// TestOthersEventsAreNotUnread: another member's reaction, edit or recall
+// takes a seq of the log but is no message to read: the unread count and
+// the total stay at the messages, before and after a markRead.
+func TestOthersEventsAreNotUnread(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	ab := proto.P2PID("alice", "bob")
+	unread := func(want uint64, what string) {
+		t.Helper()
+		cv, _ := h.c.Conversation(ab)
+		equal(t, [2]uint64{cv.Unread, h.c.TotalUnread()}, [2]uint64{want, want}, what)
+	}
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(ab, 1, "bob")})
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(ab, 2, "bob")})
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: event(ab, 3, "bob", proto.MsgReact, 1, "👍")})
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: event(ab, 4, "bob", proto.MsgEdit, 2, "edited")})
+	unread(2, "two messages, a reaction and an edit")
+	if _, err := h.c.MarkRead(h.now, ab, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	unread(0, "after markRead")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: event(ab, 5, "bob", proto.MsgRecall, 2, "")})
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: event(ab, 6, "bob", proto.MsgUnreact, 1, "👍")})
+	unread(0, "a recall and an unreact after reading")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(ab, 7, "bob")})
+	unread(1, "a new message")
+	cv, _ := h.c.Conversation(ab)
+	equal(t, cv.EventSeqs, []uint64{5, 6}, "the events after the read cursor")
+	if _, err := h.c.MarkRead(h.now, ab, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	unread(0, "after the second markRead")
+	cv, _ = h.c.Conversation(ab)
+	equal(t, cv.EventSeqs, []uint64(nil), "none kept at or before the read cursor")
+}
+
 // TestLifecycleEventsFromAFill: a device offline while a message was
 // edited and recalled gets the events with the gap fill and ends with the
 // final state.

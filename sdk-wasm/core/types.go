@@ -60,7 +60,7 @@ type Conversation struct {
 	LastMessage *Message `json:"lastMessage,omitempty"`      // the newest message, when one is known
 	LastSeq     uint64   `json:"lastSeq"`                    // highest seq known to exist on the relay
 	ReadSeq     uint64   `json:"readSeq"`                    // this user's read cursor: every message with seq ≤ readSeq is read
-	Unread      uint64   `json:"unread"`                     // lastSeq − readSeq; own messages advance the read cursor, so they never count
+	Unread      uint64   `json:"unread"`                     // lastSeq − readSeq − len(eventSeqs); own messages advance the read cursor, so they never count
 	SyncedSeq   uint64   `json:"syncedSeq"`                  // every message with seq ≤ syncedSeq is in the local store
 	Version     uint64   `json:"version"`                    // relay change version this state reflects
 	Mentioned   bool     `json:"mentioned,omitempty"`        // an unread message of another user mentions this user (or everyone)
@@ -81,6 +81,10 @@ type Conversation struct {
 	// messages from before they joined or from while they were not a
 	// member. They count as synced and are never in the local store.
 	Skipped []SeqRange `json:"skipped,omitempty"`
+	// EventSeqs are the seqs after readSeq that hold another member's edit,
+	// recall, delete or reaction: entries of the log, not messages, so
+	// unread does not count them.
+	EventSeqs []uint64 `json:"eventSeqs,omitempty"`
 }
 
 // SeqRange is the run of seqs From..To, both included.
