@@ -168,7 +168,10 @@ cmd_test() {
   docs_tools >&2   # TypeDoc, for the check that docs/api matches the declarations
   say "go vet"
   go vet ./...
-  GOOS=js GOARCH=wasm go vet ./sdk-wasm/...
+  # Every js/wasm compile here and in the tests passes -trimpath, as the
+  # shipped builds do: the flag is part of each package's build cache key,
+  # and without it every package would be compiled twice for js/wasm.
+  GOOS=js GOARCH=wasm go vet -trimpath ./sdk-wasm/...
   say "go test (unit, fuzz corpus, relay process suites, wasm in Node)"
   go build -o bin/testreport ./internal/testreport
   local status=0
@@ -530,7 +533,7 @@ edge_store() {
   edge_tools || return 1
   local st=0 dp df ds du
   : >artifacts/go-edge-store-test.json
-  GOOS=js GOARCH=wasm go test -c -o bin/relay-store-suite.wasm ./relay || st=1
+  GOOS=js GOARCH=wasm go test -trimpath -c -o bin/relay-store-suite.wasm ./relay || st=1
   if [ "$st" = 0 ]; then
     # The binary runs in one event of one object: a hang is stopped here
     # (counted as a failure) rather than holding the run.

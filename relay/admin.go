@@ -342,6 +342,6 @@ func (s *Server) adminRevoke(r *http.Request, body any) (int, any, error) {
 	if err := rv.RevokeTokens(r.Context(), b.User, before); err != nil {
 		return 0, nil, err
 	}
-	s.ctl.revoke(b.User, before)
+	s.ctl.revoke(b.User, before, 0, "")
 	return http.StatusOK, adminRevokeReply{User: b.User, Before: before}, nil
 }

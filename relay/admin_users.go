@@ -72,7 +72,9 @@ func (s *Server) adminDeleteUser(r *http.Request, _ any) (int, any, error) {
 	if err := rv.RevokeTokens(ctx, user, before); err != nil {
 		return 0, nil, err
 	}
-	s.ctl.revoke(user, before)
+	// A session that signed in between the close above and the deletion's
+	// record is closed here, as a deleted user's too.
+	s.ctl.revoke(user, before, proto.CodeUserDeleted, "user deleted")
 
 	groups, told, err := s.leaveAllGroups(ctx, user, now.UnixMilli())
 	if err != nil {

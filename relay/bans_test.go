@@ -275,3 +275,22 @@ func TestSignInRacesBanOverNATS(t *testing.T) {
 	equal(t, types(got), types(nil), "frames before the close")
 	equal(t, c.closeFrame.Reason, "spam", "close reason")
 }
+
+// TestRevokeClosesWithItsCode: a revocation closes the sessions it ends
+// with the code it carries — a deletion's 4014 for a session that signed
+// in between the deletion's close and its record — and with 4013 (token
+// revoked) when it carries none.
+func TestRevokeClosesWithItsCode(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, nil)
+	alice, _ := login(t, r, "alice", "phone")
+	bob, _ := login(t, r, "bob", "phone")
+	before := time.Now().Unix() + 1
+	r.srv.ctl.revoke("alice", before, proto.CodeUserDeleted, "user deleted")
+	alice.expectClose(proto.CodeUserDeleted)
+	if alice.closeFrame.Reason != "user deleted" {
+		t.Errorf("close reason %q, want \"user deleted\"", alice.closeFrame.Reason)
+	}
+	r.srv.ctl.revoke("bob", before, 0, "")
+	bob.expectClose(proto.CodeTokenRevoked)
+}

@@ -19,7 +19,7 @@ func TestBuildsForJSWasm(t *testing.T) {
 		t.Fatalf("no go command on PATH: %v", err)
 	}
 	for _, pkg := range []string{".", "./rules"} {
-		cmd := exec.Command(goTool, "build", "-o", os.DevNull, pkg)
+		cmd := exec.Command(goTool, "build", "-trimpath", "-o", os.DevNull, pkg) // -trimpath as build.sh builds: one cache entry per package
 		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("GOOS=js GOARCH=wasm go build %s: %v\n%s", pkg, err, out)
@@ -30,7 +30,7 @@ func TestBuildsForJSWasm(t *testing.T) {
 	// (./build.sh edge-store). A test file that needs a native process (a
 	// relay on a port, PostgreSQL, NATS, a SQLite file) carries
 	// //go:build !js.
-	cmd := exec.Command(goTool, "vet", ".")
+	cmd := exec.Command(goTool, "vet", "-trimpath", ".")
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("GOOS=js GOARCH=wasm go vet . (the tests for js/wasm): %v\n%s", err, out)

@@ -38,7 +38,7 @@ const (
 	opHere   = 2 // a session that is open (an answer to opJoin)
 	opLeave  = 3 // a session ended
 	opClose  = 4 // close the user's sessions of Device ("" every one) with Code
-	opRevoke = 5 // close the sessions whose token was issued before Before
+	opRevoke = 5 // close the sessions whose token was issued before Before (with Code when set, else 4013)
 )
 
 // controlMsg is the body of a control envelope.
@@ -216,9 +216,13 @@ func (c *control) handle(e Envelope) {
 			if user == everyone {
 				list = c.hub.all()
 			}
+			code, reason := proto.CodeTokenRevoked, "token revoked"
+			if m.Code != 0 {
+				code, reason = proto.Code(m.Code), m.Reason
+			}
 			for _, s := range list {
 				if s.issued.Load() < m.Before {
-					s.Close(proto.CodeTokenRevoked, "token revoked")
+					s.Close(code, reason)
 				}
 			}
 		}
@@ -399,12 +403,13 @@ func (c *control) closeUser(user, device string, code proto.Code, reason string)
 }
 
 // revoke closes, on every node, the sessions of user (everyone when "")
-// whose token was issued before before (unix seconds).
-func (c *control) revoke(user string, before int64) {
+// whose token was issued before before (unix seconds), with code and
+// reason (4013, token revoked, when code is 0).
+func (c *control) revoke(user string, before int64, code proto.Code, reason string) {
 	if user == "" {
 		user = everyone
 	}
-	c.publish(user, controlMsg{Op: opRevoke, Before: before})
+	c.publish(user, controlMsg{Op: opRevoke, Before: before, Code: uint16(code), Reason: reason})
 }
 
 // sessionsOf returns this node's sessions of user.

@@ -159,3 +159,26 @@ func TestSendQueueBytesClose(t *testing.T) {
 	}
 	sender.quiet("sender still connected")
 }
+
+// TestSendQueueMustHoldTheSendWindow: every send in flight is answered by
+// an ack in its connection's send queue, so a queue no longer than the
+// per-connection window would close a client that pipelines its sends and
+// reads promptly as a slow consumer; such options are refused.
+func TestSendQueueMustHoldTheSendWindow(t *testing.T) {
+	for _, tc := range []struct {
+		queue, window int
+		ok            bool
+	}{
+		{32, 0, false}, // the window's default, 256
+		{256, 256, false},
+		{257, 256, true},
+		{32, 16, true},
+		{32, -1, true}, // no window: the queue alone bounds it
+		{0, 0, true},   // both defaults
+	} {
+		_, err := Options{Secret: testSecret, Store: NewMemoryStore(), SendQueue: tc.queue, MaxInflightPerConn: tc.window}.withDefaults()
+		if (err == nil) != tc.ok {
+			t.Errorf("SendQueue %d, MaxInflightPerConn %d: err %v, want ok %v", tc.queue, tc.window, err, tc.ok)
+		}
+	}
+}

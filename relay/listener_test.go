@@ -62,6 +62,20 @@ func TestSilentConnectionClosed(t *testing.T) {
 	}
 }
 
+// TestSlowRequestClosed: a request whose body never finishes arriving is
+// cut at the request timeout (Options.ReadTimeout, 15 s by default), though
+// its headers came in time and the keep-alive idle timeout never starts.
+func TestSlowRequestClosed(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *Options) { o.ReadTimeout = 300 * time.Millisecond; o.IdleTimeout = time.Minute })
+	c := rawConn(t, r)
+	_, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: relay\r\nContent-Length: 100\r\n\r\n0123456789") // and never the rest
+	ok(t, err)
+	if !closedWithin(c, 5*time.Second) {
+		t.Fatal("a request whose body stalled stayed open past the request timeout")
+	}
+}
+
 func TestConnectionLimits(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -124,6 +124,8 @@ type Options struct {
 
 	// SendQueue is how many frames may wait for one connection's writer;
 	// a connection whose queue overflows is closed (4102). Defaults to 512.
+	// It must be above MaxInflightPerConn (when that bound is on), which
+	// is how many acks one connection's sends can queue at once.
 	SendQueue int
 
 	// SendQueueBytes bounds the bytes waiting for one connection's writer,
@@ -440,6 +442,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.OverloadRetryAfter <= 0 {
 		o.OverloadRetryAfter = 200 * time.Millisecond
+	}
+	// Each send in flight is answered by an ack in the connection's send
+	// queue, and the committer answers a whole batch at once: a queue no
+	// longer than the window would close a client that reads promptly as
+	// a slow consumer.
+	if o.MaxInflightPerConn > 0 && o.SendQueue <= o.MaxInflightPerConn {
+		return o, fmt.Errorf("relay: SendQueue %d is not above MaxInflightPerConn %d: the acks of a connection's sends in flight would close it as a slow consumer", o.SendQueue, o.MaxInflightPerConn)
 	}
 	switch strings.ToUpper(o.Synchronous) {
 	case "":

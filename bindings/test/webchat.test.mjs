@@ -78,6 +78,9 @@ test('two people chat in the web demo by clicking and typing', { skip, timeout: 
     await bob.p.getByTestId('composer').press('Enter');
 
     await alice.p.getByTestId('message').filter({ hasText: 'see you there' }).waitFor({ timeout: 20000 });
+    // What bob typed has arrived: "typing…" goes with it, not seconds later
+    // when its 5 s run out under his message.
+    await alice.p.waitForFunction(() => document.querySelector('[data-testid="typing"]')?.textContent === '', undefined, { timeout: 1500 });
     const order = await alice.p.getByTestId('message').allTextContents();
     const idx = (s) => order.findIndex((t) => t.includes(s));
     assert.ok(idx('Lunch') < idx('usual place') && idx('usual place') < idx('see you there'), `order in alice's pane: ${order}`);

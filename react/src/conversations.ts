@@ -5,7 +5,10 @@ import { mergeConversations, upsertConversation } from './merge.js';
 
 /** What {@link useConversations} returns. */
 export interface ConversationsResult {
-  /** Most recent activity first, then by id: the order of `client.conversations()`. */
+  /**
+   * Pinned ones first, then most recent activity, then by id: the order of
+   * `client.conversations()`, which leaves hidden ones out.
+   */
   conversations: Conversation[];
   /** The list is being read from the local cache (at first, and after a `reset`). */
   loading: boolean;
@@ -24,7 +27,9 @@ const LOADING: ConversationsResult = Object.freeze({ conversations: [], loading:
  * useConversations returns the conversation list: `client.conversations()`
  * from the local cache (so it shows before the connection is up, and
  * offline), then kept current by `conversation` events, in the client's
- * order. After a `reset` event (the relay's store was reset and the client
+ * order (pinned first, then most recent activity); a conversation hidden
+ * with `setConversation` leaves the list until a newer message shows it
+ * again. After a `reset` event (the relay's store was reset and the client
  * dropped its cache) it reads the list again.
  *
  * ```tsx

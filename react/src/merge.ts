@@ -167,18 +167,22 @@ function activity(c: Conversation): number {
 
 /**
  * compareConversations orders the list as `client.conversations()` does:
- * most recent activity first, then by id. @internal
+ * pinned ones first, then most recent activity, then by id. @internal
  */
 export function compareConversations(a: Conversation, b: Conversation): number {
+  if (Boolean(a.pinned) !== Boolean(b.pinned)) return a.pinned ? -1 : 1;
   const d = activity(b) - activity(a);
   if (d !== 0) return d;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** upsertConversation puts one changed conversation in the sorted list. @internal */
+/**
+ * upsertConversation puts one changed conversation in the sorted list; a
+ * hidden one leaves it, as `client.conversations()` leaves it out. @internal
+ */
 export function upsertConversation(list: readonly Conversation[], c: Conversation): Conversation[] {
   const next = list.filter((x) => x.id !== c.id);
-  next.push(c);
+  if (!c.hidden) next.push(c);
   return next.sort(compareConversations);
 }
 
@@ -190,6 +194,9 @@ export function upsertConversation(list: readonly Conversation[], c: Conversatio
 export function mergeConversations(fetched: readonly Conversation[], live: readonly Conversation[]): Conversation[] {
   const byId = new Map<string, Conversation>();
   for (const c of fetched) byId.set(c.id, c);
-  for (const c of live) byId.set(c.id, c);
+  for (const c of live) {
+    if (c.hidden) byId.delete(c.id);
+    else byId.set(c.id, c);
+  }
   return [...byId.values()].sort(compareConversations);
 }

@@ -38,6 +38,29 @@ test('useConversations: the list at once, then kept current by events in the cli
   assert.deepEqual(subs(), {}, 'unmount leaves no subscription');
 });
 
+test('useConversations: pinned first and hidden left out, as client.conversations() lists them', async () => {
+  const pia = await clientFor(relay, 'pia', {}, open);
+  const quinn = await clientFor(relay, 'quinn', {}, open);
+  const rae = await clientFor(relay, 'rae', {}, open);
+  await Promise.all([pia.connect(), quinn.connect(), rae.connect()]);
+  await quinn.sendText(quinn.p2p('pia'), 'older');
+  await rae.sendText(rae.p2p('pia'), 'newer');
+  await eventually(async () => (await pia.conversations()).length === 2, 10000, 'both conversations');
+  const seen = [];
+  const view = mount(pia, h(probe(seen, () => hooks.useConversations())));
+  await eventually(() => last(seen)?.loading === false && last(seen).conversations.length === 2, 10000, 'list read');
+  assert.deepEqual(last(seen).conversations.map((c) => c.id), ['p:pia:rae', 'p:pia:quinn']);
+
+  await pia.setConversation('p:pia:quinn', { pinned: true });
+  await eventually(() => last(seen).conversations[0]?.id === 'p:pia:quinn', 10000, 'the pinned conversation first');
+  assert.deepEqual(last(seen).conversations.map((c) => c.id), (await pia.conversations()).map((c) => c.id));
+
+  await pia.setConversation('p:pia:rae', { hidden: true });
+  await eventually(() => last(seen).conversations.length === 1, 10000, 'the hidden conversation leaves the list');
+  assert.deepEqual(last(seen).conversations.map((c) => c.id), (await pia.conversations()).map((c) => c.id));
+  await view.unmount();
+});
+
 test('useMessages: newest page first, loadOlder back to seq 1, live messages and own sends once each', async () => {
   const alice = await clientFor(relay, 'alice', {}, open);
   const dan = await clientFor(relay, 'dan', {}, open);

@@ -233,3 +233,16 @@ test('a read list and the events that came while it was read: the events win', (
   const merged = mergeConversations(fetched, live);
   assert.deepEqual(merged.map((c) => `${c.id}:${c.unread}`), ['g:b:2', 'g:a:0', 'g:d:0']);
 });
+
+test('pinned conversations come first, as the client lists them; a hidden one leaves the list', () => {
+  const list = [conv('g:b', 5), conv('g:old', 1, { pinned: true }), conv('g:a', 9)];
+  assert.deepEqual(list.sort(compareConversations).map((c) => c.id), ['g:old', 'g:a', 'g:b']);
+  let next = upsertConversation(list, conv('g:b', 5, { pinned: true }));
+  assert.deepEqual(next.map((c) => c.id), ['g:b', 'g:old', 'g:a'], 'pinned: up among the pinned, by activity');
+  next = upsertConversation(next, conv('g:a', 9, { hidden: true }));
+  assert.deepEqual(next.map((c) => c.id), ['g:b', 'g:old'], 'hidden: out of the list');
+  next = upsertConversation(next, conv('g:a', 12));
+  assert.deepEqual(next.map((c) => c.id), ['g:b', 'g:old', 'g:a'], 'a newer message shows it again');
+  const merged = mergeConversations([conv('g:x', 3), conv('g:y', 2)], [conv('g:x', 3, { hidden: true })]);
+  assert.deepEqual(merged.map((c) => c.id), ['g:y'], 'hidden while the list was read');
+});

@@ -22,7 +22,7 @@ import (
 // documented code; the relay stays up; the healthy pair never notices.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	relay := startRelay(t, "--rate-limit", "300", "--rate-burst", "300", "--send-queue", "32")
+	relay := startRelay(t, "--rate-limit", "300", "--rate-burst", "300", "--send-queue", "32", "--max-inflight-per-conn", "16")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

@@ -440,7 +440,9 @@ class ClientCore {
       o: encodeValue(this.opts.wire),
       tf: typeof this.opts.token === 'function',
       lg: true,
-      ev: [...this.#handlers.keys()],
+      // kicked always: it ends the app's wish to be connected, which a
+      // reopen (foreground, a new page) would otherwise act on.
+      ev: [...new Set(['kicked', ...this.#handlers.keys()])],
     })) as { methods?: unknown; getters?: unknown } | undefined;
     const names = (x: unknown) => (Array.isArray(x) ? x.filter((n): n is string => typeof n === 'string') : []);
     this.methods = new Set(names(r?.methods));
@@ -825,6 +827,9 @@ class ClientCore {
     if (this.#closed && ev !== 'state') return;
     if (this.#paused && ev === 'state') return; // the page's client is closing: this side says "disconnected"
     this.setProps(s);
+    // A terminal close (kicked, banned, a refused token): the SDK does not
+    // reconnect, and neither does a reopen; connect() starts it again.
+    if (ev === 'kicked') this.#wantConnected = false;
     if (ev === '$call') {
       this.callEvent(decodeValue(p));
       return;

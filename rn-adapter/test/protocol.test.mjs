@@ -317,6 +317,36 @@ test('background pauses the client in the page; foreground reopens, reconnects a
   assert.equal(client.state, 'connected');
 });
 
+test('a kicked client is not connected again by the foreground or a new page; connect() does', async () => {
+  let listener;
+  const appState = { currentState: 'active', addEventListener: (_, h) => { listener = h; return { remove() {} }; } };
+  const { client, page, end } = await setup({ env: { appState } });
+  assert.ok(page.got.find((m) => m.t === 'open').ev.includes('kicked'), 'the page forwards kicked though the app did not subscribe');
+  const c = client.connect();
+  page.reply(await page.call('connect'), undefined, { state: 'connected', userId: 'alice' });
+  await c;
+  page.event('kicked', { code: 4011, reason: 'signed out from another device' }, { state: 'disconnected' });
+  await tick(20);
+
+  listener('background');
+  page.reply(await page.call('$pause'), undefined);
+  listener('active');
+  await until(() => page.got.filter((m) => m.t === 'open').length === 2, { what: 'the reopen' });
+  await tick(50);
+  assert.deepEqual(page.calls.map((x) => x.m), [], 'no connect after the foreground');
+
+  page.kill();
+  const next = new Page(end, { boot: 'boot-2' });
+  next.ready();
+  await until(() => next.got.some((m) => m.t === 'open'), { what: 'the reopen in a new page' });
+  await tick(50);
+  assert.deepEqual(next.calls.map((x) => x.m), [], 'no connect in a new page');
+
+  const again = client.connect();
+  next.reply(await next.call('connect'), undefined, { state: 'connected', userId: 'alice' });
+  await again;
+});
+
 test('a client created while the app is in the background waits for the foreground', async () => {
   let listener;
   const appState = { currentState: 'background', addEventListener: (_, h) => { listener = h; return { remove() {} }; } };

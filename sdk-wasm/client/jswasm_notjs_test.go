@@ -51,7 +51,7 @@ func TestClientUnderJSWasm(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "client.test.wasm")
-	build := exec.CommandContext(ctx, goBin, "test", "-c", "-o", bin, ".")
+	build := exec.CommandContext(ctx, goBin, "test", "-trimpath", "-c", "-o", bin, ".") // -trimpath as build.sh builds parley.wasm: one cache entry per package
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go test -c for js/wasm: %v\n%s", err, out)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/sdk-wasm/core"
+	"github.com/parley-im/parley/sdk-wasm/internal/jsonclaim"
 )
 
 // Version is this SDK's version, sent to the relay in Hello for its logs.
@@ -130,7 +131,7 @@ func tokenSubject(tok string) string {
 	if err != nil {
 		return ""
 	}
-	sub := jsonTopString(raw, "sub")
+	sub := jsonclaim.TopString(raw, "sub")
 	if !proto.ValidName(sub) {
 		return ""
 	}

@@ -61,7 +61,7 @@
 // carries its first send time and its attempt's, and send → delivered is
 // reported from both: from the attempt the relay admitted, and from the
 // first send (refusals, waits and resends included). A worker's
-// clients are bare sockets after their opening handshake (wsclient.go), read
+// clients are bare sockets after their opening handshake (internal/ws), read
 // by one epoll loop per worker, many frames per read(2). With the
 // environment variable PARLEY_BENCH_GEN_CPUPROFILE=<prefix> every worker
 // writes a CPU profile of its measured window to <prefix>.<pid>.pprof

@@ -6,56 +6,10 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/tools/parley-bench/internal/wiretext"
+	"github.com/parley-im/parley/tools/parley-bench/internal/ws"
 	"golang.org/x/sys/unix"
 )
-
-func TestWireText(t *testing.T) {
-	t.Parallel()
-	for _, first := range []bool{false, true} {
-		text := wireText(42, 1764072000123456789, 1764072000987654321, first)
-		k, at, try, f, ok := parseWireText([]byte(text))
-		if !ok || k != 42 || at != 1764072000123456789 || try != 1764072000987654321 || f != first {
-			t.Fatalf("%q: got %d %d %d %v %v", text, k, at, try, f, ok)
-		}
-	}
-	for _, bad := range []string{"", "warm-up", "m", "m ", "m 1", "m 1 2", "m 1 2 ", "m x 2 3", "m 1 2 3 g", "m 1 2 3 f ",
-		"m -1 2 3", "n 1 2 3", "m 1  2 3", "m 1 2 3f", "m 1 2 12345678901234567890", "m 1 2 9999999999999999999", "m 3000000000 2 3"} {
-		if _, _, _, _, ok := parseWireText([]byte(bad)); ok {
-			t.Errorf("%q parsed", bad)
-		}
-	}
-}
-
-// TestWireTextAllocs: the parse runs for every delivery on the generator's
-// core. Not parallel: AllocsPerRun counts the whole process.
-func TestWireTextAllocs(t *testing.T) {
-	text := []byte(wireText(7, 1764072000123456789, 1764072000987654321, true))
-	if n := testing.AllocsPerRun(100, func() { parseWireText(text) }); n != 0 {
-		t.Errorf("parseWireText allocates %v times", n)
-	}
-}
-
-// FuzzWireText: parseWireText reads a delivery's text, which a relay could
-// have mangled; it must never panic, and what it accepts must say again
-// what wireText would write of it.
-func FuzzWireText(f *testing.F) {
-	f.Add([]byte(wireText(0, 1, 1, false)))
-	f.Add([]byte(wireText(42, 1764072000123456789, 1764072000987654321, true)))
-	f.Add([]byte("warm-up"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		k, at, try, first, ok := parseWireText(b)
-		if !ok {
-			return
-		}
-		if k < 0 || at < 0 || try < 0 {
-			t.Fatalf("%q: negative %d %d %d", b, k, at, try)
-		}
-		k2, at2, try2, first2, ok2 := parseWireText([]byte(wireText(k, at, try, first)))
-		if !ok2 || k2 != k || at2 != at || try2 != try || first2 != first {
-			t.Fatalf("%q: read %d %d %d %v, its rewrite %d %d %d %v %v", b, k, at, try, first, k2, at2, try2, first2, ok2)
-		}
-	})
-}
 
 // TestHistQuantile: a quantile lands within one bucket (1 %) above the
 // true value, and merged histograms give the quantiles of the union.
@@ -113,30 +67,30 @@ func TestWireFrames(t *testing.T) {
 	w := newWireRun(job)
 	w.w0, w.w1 = 1_000_000, 2_000_000 // ns
 	b := w.bots[0]
-	b.rd = newWSReader(16)
+	b.rd = ws.NewReader(16)
 	deliver := func(conv, sender, text string) []byte {
 		return proto.MustEncode(proto.Frame{Type: proto.TypeDeliver, Body: &proto.Deliver{Message: proto.Message{
 			ConvID: conv, Seq: 1, Sender: sender, ClientID: "c", MsgType: proto.MsgText, Text: text}}})
 	}
 	var in []byte
 	for _, m := range [][]byte{
-		deliver("g1", "a", wireText(0, 1_200_000, 1_500_000, false)), // counted, in the window, admitted on its second attempt
-		deliver("g1", "a", wireText(0, 1_200_000, 1_500_000, false)), // duplicate
-		deliver("g1", "a", wireText(1, 500_000, 500_000, true)),      // counted, before the window, first
-		deliver("g1", "z", wireText(2, 1_500_000, 1_500_000, false)), // unknown sender
-		deliver("g9", "a", wireText(2, 1_500_000, 1_500_000, false)), // not b's conversation
-		deliver("g1", "a", wireText(3, 1_500_000, 1_500_000, false)), // beyond what a may send
+		deliver("g1", "a", wiretext.Format(0, 1_200_000, 1_500_000, false)), // counted, in the window, admitted on its second attempt
+		deliver("g1", "a", wiretext.Format(0, 1_200_000, 1_500_000, false)), // duplicate
+		deliver("g1", "a", wiretext.Format(1, 500_000, 500_000, true)),      // counted, before the window, first
+		deliver("g1", "z", wiretext.Format(2, 1_500_000, 1_500_000, false)), // unknown sender
+		deliver("g9", "a", wiretext.Format(2, 1_500_000, 1_500_000, false)), // not b's conversation
+		deliver("g1", "a", wiretext.Format(3, 1_500_000, 1_500_000, false)), // beyond what a may send
 		deliver("g1", "a", ""), // group notice
-		deliver("g1", "b", wireText(0, 1_500_000, 1_500_000, false)), // b's own message
+		deliver("g1", "b", wiretext.Format(0, 1_500_000, 1_500_000, false)), // b's own message
 		proto.MustEncode(proto.Frame{Type: proto.TypeAck, ID: 1, Body: &proto.Ack{ConvID: "g1", ClientID: "c0", Seq: 2}}),
 		proto.MustEncode(proto.Frame{Type: proto.TypeError, ID: 2, Body: &proto.ErrorBody{Code: 4301}}),
 		{0xff},
 	} {
-		in = append(in, serverFrame(true, wsBinary, m)...)
+		in = ws.AppendServerFrame(in, true, ws.Binary, m)
 	}
 	for len(in) > 0 { // in 16-byte reads, so frames straddle reads
-		n := copy(b.rd.space(), in[:min(16, len(in))])
-		b.rd.wrote(n)
+		n := copy(b.rd.Space(), in[:min(16, len(in))])
+		b.rd.Wrote(n)
 		in = in[n:]
 		if !w.frames(b, 1_800_000) {
 			t.Fatal("connection dropped")
@@ -162,7 +116,7 @@ func TestWireFrames(t *testing.T) {
 		t.Fatalf("acks %d %d %d", b.ackAt[0].Load(), b.ackAt[1].Load(), b.ackAt[2].Load())
 	}
 	// A protocol error ends the connection, loudly.
-	b.rd.wrote(copy(b.rd.space(), []byte{0x82, 0x81, 0, 0, 0, 0, 0}))
+	b.rd.Wrote(copy(b.rd.Space(), []byte{0x82, 0x81, 0, 0, 0, 0, 0}))
 	if w.frames(b, 1_900_000) {
 		t.Fatal("a masked server frame was read")
 	}
@@ -224,7 +178,7 @@ func TestWireResend(t *testing.T) {
 	// A client frame: FIN|binary, MASK|length (short here), the key, the
 	// masked payload.
 	m := buf[:n]
-	if m[0] != 0x80|wsBinary || m[1]&0x80 == 0 || int(m[1]&0x7f) != n-6 {
+	if m[0] != 0x80|ws.Binary || m[1]&0x80 == 0 || int(m[1]&0x7f) != n-6 {
 		t.Fatalf("frame head %x", m[:2])
 	}
 	p := m[6:]
@@ -239,7 +193,7 @@ func TestWireResend(t *testing.T) {
 	if !ok || f.ID != 3 || s.ClientID != "c2" || s.ConvID != "g1" {
 		t.Fatalf("resent %+v %+v", f, f.Body)
 	}
-	k, at, try, fst, ok := parseWireText([]byte(s.Text))
+	k, at, try, fst, ok := wiretext.Parse([]byte(s.Text))
 	if !ok || k != 2 || at != first || try <= first || try != b.tryAt[2].Load() || !fst {
 		t.Fatalf("resent text %q: k %d first send %d attempt %d (recorded %d) first %v", s.Text, k, at, try, b.tryAt[2].Load(), fst)
 	}

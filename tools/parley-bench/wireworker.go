@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/tools/parley-bench/internal/wiretext"
+	"github.com/parley-im/parley/tools/parley-bench/internal/ws"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,7 +34,7 @@ import (
 // the proto peeks — type and request id from the envelope, and from a
 // Deliver only the sender and the text — never decoding a whole frame. Its
 // socket is not a library's connection but a bare non-blocking descriptor
-// (wsclient.go): one poll loop per worker reads whichever sockets have
+// (internal/ws): one poll loop per worker reads whichever sockets have
 // bytes, many frames per wake-up and no goroutine per connection. That
 // keeps the receiving side, the costly half of a fan-out generator, cheap.
 //
@@ -175,7 +177,7 @@ type wireBot struct {
 	fd   int        // the socket, non-blocking; -1 once closed
 	wmu  sync.Mutex // writes (the sender, the group creation before it, pongs) and closing fd
 	wbuf []byte     // the frame being written, under wmu
-	rd   *wsReader  // by the poll loop only
+	rd   *ws.Reader // by the poll loop only
 
 	// Sending: message k goes to convs[convOf[k]].
 	convs   []string
@@ -444,14 +446,14 @@ func (b *wireBot) dial(ctx context.Context, url string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	b.fd, b.rd, err = wsDial(ctx, url)
+	b.fd, b.rd, err = ws.Dial(ctx, url)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
 	if err := b.write(helloFrame(tok)); err != nil {
 		return fmt.Errorf("hello: %w", err)
 	}
-	m, err := wsReadMessage(b.fd, b.rd, 30*time.Second)
+	m, err := ws.ReadMessage(b.fd, b.rd, 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("welcome: %w", err)
 	}
@@ -471,16 +473,16 @@ func (b *wireBot) replied(err error) {
 const wireWriteTimeout = 30 * time.Second
 
 // write sends f as one binary message.
-func (b *wireBot) write(f []byte) error { return b.writeFrame(wsBinary, f) }
+func (b *wireBot) write(f []byte) error { return b.writeFrame(ws.Binary, f) }
 
 func (b *wireBot) writeFrame(op byte, p []byte) error {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	if b.fd < 0 {
-		return errWSClosedByPeer
+		return ws.ErrClosedByPeer
 	}
-	b.wbuf = wsAppendFrame(b.wbuf[:0], op, p)
-	return wsWriteAll(b.fd, b.wbuf, wireWriteTimeout)
+	b.wbuf = ws.AppendFrame(b.wbuf[:0], op, p)
+	return ws.WriteAll(b.fd, b.wbuf, wireWriteTimeout)
 }
 
 // close closes the bot's socket; writes fail after it.
@@ -570,7 +572,7 @@ func (w *wireRun) poll(ep *os.File, rc syscall.RawConn, byFD map[int32]*wireBot)
 // it; false when the connection is over.
 func (w *wireRun) readSocket(b *wireBot) bool {
 	for {
-		sp := b.rd.space()
+		sp := b.rd.Space()
 		n, err := unix.Read(b.fd, sp)
 		switch {
 		case err == unix.EINTR:
@@ -580,7 +582,7 @@ func (w *wireRun) readSocket(b *wireBot) bool {
 		case err != nil || n == 0:
 			return false
 		}
-		b.rd.wrote(n)
+		b.rd.Wrote(n)
 		if !w.frames(b, time.Now().UnixNano()) {
 			return false
 		}
@@ -594,7 +596,7 @@ func (w *wireRun) readSocket(b *wireBot) bool {
 // when the connection is over.
 func (w *wireRun) frames(b *wireBot, now int64) bool {
 	for {
-		op, m, ok, err := b.rd.next()
+		op, m, ok, err := b.rd.Next()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "parley-bench wire worker: %s: %v\n", b.user, err)
 			w.mu.Lock()
@@ -606,11 +608,11 @@ func (w *wireRun) frames(b *wireBot, now int64) bool {
 			return true
 		}
 		switch op {
-		case wsClose:
+		case ws.Close:
 			return false
-		case wsPing:
-			_ = b.writeFrame(wsPong, m)
-		case wsText, wsBinary:
+		case ws.Ping:
+			_ = b.writeFrame(ws.Pong, m)
+		case ws.Text, ws.Binary:
 			w.frame(b, m, now)
 		}
 	}
@@ -671,7 +673,7 @@ func (w *wireRun) delivered(b *wireBot, body []byte, now int64) {
 	if string(d.Sender) == b.user {
 		return
 	}
-	k, at, try, first, ok := parseWireText(d.Text)
+	k, at, try, first, ok := wiretext.Parse(d.Text)
 	p, known := b.from[string(d.Sender)]
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -699,71 +701,6 @@ func (w *wireRun) delivered(b *wireBot, body []byte, now int64) {
 			w.rep.ArrWin++
 		}
 	}
-}
-
-// wireText carries the message index, its first send time and this
-// attempt's send time (unix ns; the same but for a resend after a refusal)
-// and, for a sender's first message into a conversation, an "f".
-func wireText(k int, at, try int64, first bool) string {
-	b := make([]byte, 0, 48)
-	b = append(b, "m "...)
-	b = strconv.AppendInt(b, int64(k), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, at, 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, try, 10)
-	if first {
-		b = append(b, " f"...)
-	}
-	return string(b)
-}
-
-// parseWireText reads what wireText wrote. It runs for every delivery on
-// the generator's core, so it walks the bytes once and allocates nothing.
-func parseWireText(t []byte) (k int, at, try int64, first, ok bool) {
-	if len(t) < 2 || t[0] != 'm' || t[1] != ' ' {
-		return 0, 0, 0, false, false
-	}
-	t = t[2:]
-	var n [3]int64
-	for i := range n {
-		v, rest, ok := wireNum(t)
-		if !ok || (i < 2 && (len(rest) == 0 || rest[0] != ' ')) {
-			return 0, 0, 0, false, false
-		}
-		n[i], t = v, rest
-		if i < 2 {
-			t = t[1:]
-		}
-	}
-	switch string(t) {
-	case "":
-	case " f":
-		first = true
-	default:
-		return 0, 0, 0, false, false
-	}
-	if n[0] > math.MaxInt32 {
-		return 0, 0, 0, false, false
-	}
-	return int(n[0]), n[1], n[2], first, true
-}
-
-// wireNum reads the decimal digits t starts with (at least one, at most an
-// int64's) and returns them and the rest of t.
-func wireNum(t []byte) (v int64, rest []byte, ok bool) {
-	var u uint64 // 19 digits fit in it, and more are refused
-	i := 0
-	for ; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
-		if i == 19 {
-			return 0, t, false
-		}
-		u = u*10 + uint64(t[i]-'0')
-	}
-	if i == 0 || u > math.MaxInt64 {
-		return 0, t, false
-	}
-	return int64(u), t[i:], true
 }
 
 // run sends from t0 until the window ends: talker i of the cast first at
@@ -837,7 +774,7 @@ func (w *wireRun) talk(ctx context.Context, b *wireBot, first time.Time, every t
 		b.isFirst[k] = fst
 		at := time.Now().UnixNano()
 		f := proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(k + 1), Body: &proto.Send{
-			ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wireText(k, at, at, fst)}})
+			ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wiretext.Format(k, at, at, fst)}})
 		b.sentAt[k].Store(at)
 		b.tryAt[k].Store(at)
 		if err := b.write(f); err != nil {
@@ -859,7 +796,7 @@ func (w *wireRun) resend(b *wireBot, k int) bool {
 	ci := int(b.convOf[k])
 	at, try := b.sentAt[k].Load(), time.Now().UnixNano()
 	f := proto.MustEncode(proto.Frame{Type: proto.TypeSend, ID: uint64(k + 1), Body: &proto.Send{
-		ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wireText(k, at, try, b.isFirst[k])}})
+		ConvID: b.convs[ci], ClientID: "c" + strconv.Itoa(k), MsgType: proto.MsgText, Text: wiretext.Format(k, at, try, b.isFirst[k])}})
 	b.tryAt[k].Store(try)
 	b.ackAt[k].Store(0)
 	if err := b.write(f); err != nil {

@@ -162,7 +162,11 @@ export class ChatApp {
           this.receipts.refresh();
         }
       }),
-      c.on('message', (m) => this.onMessage(m)),
+      c.on('message', (m) => {
+        // Their message is what they were typing: stop showing it at once.
+        if (m.sender && m.sender !== this.me) this.stopTyping(m.conversationId, m.sender);
+        this.onMessage(m);
+      }),
       c.on('messageUpdate', (m) => this.onMessage(m)),
       c.on('conversation', (cv) => this.onConversation(cv)),
       c.on('typing', (e) => this.onTyping(e.conversationId, e.user)),
@@ -255,6 +259,14 @@ export class ChatApp {
       users.delete(user);
       if (convId === this.selected) this.renderTyping();
     }, 5000));
+    if (convId === this.selected) this.renderTyping();
+  }
+
+  private stopTyping(convId: string, user: string): void {
+    const users = this.typers.get(convId);
+    if (!users?.has(user)) return;
+    clearTimeout(users.get(user));
+    users.delete(user);
     if (convId === this.selected) this.renderTyping();
   }
 

@@ -139,7 +139,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxFrame := fs.Int("max-frame", proto.DefaultMaxFrame, "largest frame accepted, in bytes")
 	rateLimit := fs.Float64("rate-limit", 200, "frames per second one connection may send; negative disables")
 	rateBurst := fs.Int("rate-burst", 0, "frames one connection may send at once above the rate (default 2x rate-limit)")
-	sendQueue := fs.Int("send-queue", 512, "frames queued per connection before it is closed as a slow consumer")
+	sendQueue := fs.Int("send-queue", 512, "frames queued per connection before it is closed as a slow consumer; above --max-inflight-per-conn, whose acks it must hold")
 	synchronous := fs.String("synchronous", "FULL", "SQLite synchronous mode: FULL (durable across power loss) or NORMAL")
 	storeURL := fs.String("store", "sqlite", "where messages are kept: sqlite (in --data) or a postgres://… URL shared by several relays")
 	busURL := fs.String("bus", "memory", "fan-out between relays: memory (one relay) or a nats://… URL (comma-separated servers)")
@@ -225,7 +225,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *recallWindow == 0 {
 		return badUsage(stderr, errors.New("--recall-window 0 would give no time to recall; use a negative value for never"))
 	}
-	if err := checkOverload(); err != nil {
+	if err := checkOverload(*sendQueue); err != nil {
 		return badUsage(stderr, err)
 	}
 	if err := checkCalls(); err != nil {

@@ -55,6 +55,8 @@ func TestUsageErrors(t *testing.T) {
 		{"serve/pprof without the admin listener", []string{"serve", "--admin-addr", "off", "--pprof"}, 2},
 		{"serve/zero user byte rate", []string{"serve", "--user-byte-rate", "0"}, 2},
 		{"serve/zero queue bytes", []string{"serve", "--send-queue-bytes", "0"}, 2},
+		{"serve/send queue not above the send window", []string{"serve", "--send-queue", "32"}, 2},
+		{"serve/send queue not above a smaller send window", []string{"serve", "--send-queue", "16", "--max-inflight-per-conn", "16"}, 2},
 		{"serve/zero groups per user", []string{"serve", "--max-groups-per-user", "0"}, 2},
 		{"serve/zero groups per hour", []string{"serve", "--max-groups-per-hour", "0"}, 2},
 		{"serve/zero relations", []string{"serve", "--max-relations", "0"}, 2},

@@ -9,8 +9,9 @@ import (
 
 // overloadFlags adds the admission flags (relay.Options.MaxInflightSends
 // and its siblings) to e. Once e is parsed, check reports a value that
-// cannot work and apply sets them on o.
-func overloadFlags(e *envFlags) (check func() error, apply func(o *relay.Options)) {
+// cannot work (sendQueue is --send-queue, which must hold the acks of a
+// connection's sends in flight) and apply sets them on o.
+func overloadFlags(e *envFlags) (check func(sendQueue int) error, apply func(o *relay.Options)) {
 	fs := e.fs
 	sends := fs.Int("max-inflight-sends", 1024, "sends admitted and not yet answered, relay-wide; beyond it a send is refused at once with 4301 (busy); negative disables")
 	bytes := fs.Int64("max-inflight-bytes", 16<<20, "bytes of the sends in flight, relay-wide, beyond which sends are refused with 4301; negative disables")
@@ -25,7 +26,7 @@ func overloadFlags(e *envFlags) (check func() error, apply func(o *relay.Options
 	} {
 		e.bind(name, variable)
 	}
-	check = func() error {
+	check = func(sendQueue int) error {
 		for _, f := range []struct {
 			name string
 			v    int64
@@ -39,6 +40,9 @@ func overloadFlags(e *envFlags) (check func() error, apply func(o *relay.Options
 		}
 		if *retry <= 0 {
 			return fmt.Errorf("--overload-retry-after %s is not positive", *retry)
+		}
+		if *perConn > 0 && sendQueue <= *perConn {
+			return fmt.Errorf("--send-queue %d is not above --max-inflight-per-conn %d: the acks of a client's sends in flight would close it as a slow consumer", sendQueue, *perConn)
 		}
 		return nil
 	}

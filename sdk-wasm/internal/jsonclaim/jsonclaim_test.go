@@ -1,4 +1,4 @@
-package client
+package jsonclaim
 
 import (
 	"encoding/json"
@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-func TestJSONTopString(t *testing.T) {
+func TestTopString(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{`{"sub":"alice"}`, "alice"},
@@ -24,21 +24,21 @@ func TestJSONTopString(t *testing.T) {
 		{``, ""},
 		{`{"a":tru`, ""},
 	} {
-		if got := jsonTopString([]byte(tc.in), "sub"); got != tc.want {
+		if got := TopString([]byte(tc.in), "sub"); got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
 
-// FuzzJSONTopString: never panics, and whatever it finds in a valid JSON
+// FuzzTopString: never panics, and whatever it finds in a valid JSON
 // object is what encoding/json reads for that key (the test may use it; the
 // client does not).
-func FuzzJSONTopString(f *testing.F) {
+func FuzzTopString(f *testing.F) {
 	for _, s := range []string{`{"sub":"alice"}`, `{"a":[1,{"b":"}"}],"sub":"c"}`, `{"x":"\\\""}`, `[]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got := jsonTopString(b, "sub")
+		got := TopString(b, "sub")
 		var m map[string]any
 		// Invalid UTF-8 is replaced by encoding/json; the caller accepts
 		// only ASCII ids anyway.

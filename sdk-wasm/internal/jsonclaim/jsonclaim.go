@@ -1,11 +1,15 @@
-package client
+// Package jsonclaim reads one string claim from a token's JSON payload
+// without encoding/json and the reflection it brings into parley.wasm. It
+// is a package of its own, with no dependencies, so that fuzzing it does
+// not instrument the client and everything the client imports.
+package jsonclaim
 
-// jsonTopString returns the string value of key at the top level of the
+// TopString returns the string value of key at the top level of the
 // JSON object raw, "" when raw is not a complete object, the key is absent
-// or its value is not a string without escapes. It is what tokenSubject needs from
-// a token's claims, without encoding/json and the reflection it brings into
-// parley.wasm. Nested values are skipped, strings with escapes included.
-func jsonTopString(raw []byte, key string) string {
+// or its value is not a string without escapes. It is what the client
+// needs from a token's claims (its subject). Nested values are skipped,
+// strings with escapes included.
+func TopString(raw []byte, key string) string {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return ""

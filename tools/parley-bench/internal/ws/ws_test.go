@@ -1,9 +1,8 @@
-package main
+package ws
 
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -15,38 +14,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// serverFrame is a server frame (unmasked) as RFC 6455 §5.2 lays it out.
-func serverFrame(fin bool, op byte, p []byte) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	out := []byte{b0}
-	switch n := len(p); {
-	case n < 126:
-		out = append(out, byte(n))
-	case n < 1<<16:
-		out = append(out, 126, byte(n>>8), byte(n))
-	default:
-		out = append(out, 127)
-		out = binary.BigEndian.AppendUint64(out, uint64(n))
-	}
-	return append(out, p...)
-}
-
 func TestWSParseFrame(t *testing.T) {
 	t.Parallel()
 	for _, size := range []int{0, 1, 125, 126, 65535, 65536, 70000} {
 		p := bytes.Repeat([]byte{'x'}, size)
-		b := serverFrame(true, wsBinary, p)
+		b := AppendServerFrame(nil, true, Binary, p)
 		// Every proper prefix is incomplete, never an error.
 		for i := range len(b) {
-			if _, n, err := wsParseFrame(b[:i], wsMaxMessage); n != 0 || err != nil {
+			if _, n, err := parseFrame(b[:i], MaxMessage); n != 0 || err != nil {
 				t.Fatalf("size %d, prefix %d: n %d, err %v", size, i, n, err)
 			}
 		}
-		f, n, err := wsParseFrame(append(b, 0x82), wsMaxMessage)
-		if err != nil || n != len(b) || !f.fin || f.op != wsBinary || !bytes.Equal(f.payload, p) {
+		f, n, err := parseFrame(append(b, 0x82), MaxMessage)
+		if err != nil || n != len(b) || !f.fin || f.op != Binary || !bytes.Equal(f.payload, p) {
 			t.Fatalf("size %d: n %d of %d, err %v, fin %v op %d", size, n, len(b), err, f.fin, f.op)
 		}
 	}
@@ -55,18 +35,18 @@ func TestWSParseFrame(t *testing.T) {
 		b    []byte
 		want error
 	}{
-		{"masked", []byte{0x82, 0x81, 1, 2, 3, 4, 'x'}, errWSMasked},
-		{"rsv1", []byte{0xc2, 0x01, 'x'}, errWSReserved},
-		{"opcode 3", []byte{0x83, 0x00}, errWSOpcode},
-		{"opcode 11", []byte{0x8b, 0x00}, errWSOpcode},
-		{"fragmented ping", []byte{0x09, 0x00}, errWSControl},
-		{"long close", append([]byte{0x88, 126, 0, 126}, make([]byte, 126)...), errWSControl},
-		{"16-bit length under 126", []byte{0x82, 126, 0, 125}, errWSLength},
-		{"64-bit length under 65536", []byte{0x82, 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, errWSLength},
-		{"64-bit length with its top bit", []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0}, errWSLength},
-		{"too large", []byte{0x82, 127, 0, 0, 0, 0, 0x10, 0, 0, 0}, errWSTooBig},
+		{"masked", []byte{0x82, 0x81, 1, 2, 3, 4, 'x'}, errMasked},
+		{"rsv1", []byte{0xc2, 0x01, 'x'}, errReserved},
+		{"opcode 3", []byte{0x83, 0x00}, errOpcode},
+		{"opcode 11", []byte{0x8b, 0x00}, errOpcode},
+		{"fragmented ping", []byte{0x09, 0x00}, errControl},
+		{"long close", append([]byte{0x88, 126, 0, 126}, make([]byte, 126)...), errControl},
+		{"16-bit length under 126", []byte{0x82, 126, 0, 125}, errLength},
+		{"64-bit length under 65536", []byte{0x82, 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, errLength},
+		{"64-bit length with its top bit", []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0}, errLength},
+		{"too large", []byte{0x82, 127, 0, 0, 0, 0, 0x10, 0, 0, 0}, errTooBig},
 	} {
-		if _, _, err := wsParseFrame(c.b, wsMaxMessage); !errors.Is(err, c.want) {
+		if _, _, err := parseFrame(c.b, MaxMessage); !errors.Is(err, c.want) {
 			t.Errorf("%s: err %v, want %v", c.name, err, c.want)
 		}
 	}
@@ -77,19 +57,19 @@ func TestWSParseFrame(t *testing.T) {
 func TestWSReader(t *testing.T) {
 	t.Parallel()
 	var stream []byte
-	stream = append(stream, serverFrame(true, wsBinary, []byte("one"))...)
-	stream = append(stream, serverFrame(false, wsText, []byte("tw"))...)
-	stream = append(stream, serverFrame(true, wsPing, []byte("p"))...)
-	stream = append(stream, serverFrame(false, wsContinuation, []byte("o "))...)
-	stream = append(stream, serverFrame(true, wsContinuation, bytes.Repeat([]byte("2"), 5000))...)
-	stream = append(stream, serverFrame(true, wsClose, []byte{0x03, 0xe8})...)
+	stream = append(stream, AppendServerFrame(nil, true, Binary, []byte("one"))...)
+	stream = append(stream, AppendServerFrame(nil, false, Text, []byte("tw"))...)
+	stream = append(stream, AppendServerFrame(nil, true, Ping, []byte("p"))...)
+	stream = append(stream, AppendServerFrame(nil, false, Continuation, []byte("o "))...)
+	stream = append(stream, AppendServerFrame(nil, true, Continuation, bytes.Repeat([]byte("2"), 5000))...)
+	stream = append(stream, AppendServerFrame(nil, true, Close, []byte{0x03, 0xe8})...)
 	want := []string{"2:one", "9:p", "1:two " + strings.Repeat("2", 5000), "8:\x03\xe8"}
 	for _, chunk := range []int{1, 2, 3, 7, 100, 4096, len(stream)} {
 		var parts [][]byte
 		for i := 0; i < len(stream); i += chunk {
 			parts = append(parts, stream[i:min(i+chunk, len(stream))])
 		}
-		got, err := readParts(newWSReader(16), parts...)
+		got, err := readParts(NewReader(16), parts...)
 		if err != nil {
 			t.Fatalf("chunk %d: %v", chunk, err)
 		}
@@ -98,17 +78,17 @@ func TestWSReader(t *testing.T) {
 		}
 	}
 	for name, b := range map[string][]byte{
-		"continuation first": serverFrame(true, wsContinuation, []byte("x")),
-		"message inside a fragmented one": append(serverFrame(false, wsBinary, []byte("a")),
-			serverFrame(true, wsBinary, []byte("b"))...),
+		"continuation first": AppendServerFrame(nil, true, Continuation, []byte("x")),
+		"message inside a fragmented one": append(AppendServerFrame(nil, false, Binary, []byte("a")),
+			AppendServerFrame(nil, true, Binary, []byte("b"))...),
 	} {
-		r := newWSReader(64)
-		r.wrote(copy(r.space(), b))
+		r := NewReader(64)
+		r.Wrote(copy(r.Space(), b))
 		var err error
 		for ok := true; ok && err == nil; {
-			_, _, ok, err = r.next()
+			_, _, ok, err = r.Next()
 		}
-		if !errors.Is(err, errWSFragment) {
+		if !errors.Is(err, errFragment) {
 			t.Errorf("%s: err %v", name, err)
 		}
 	}
@@ -163,7 +143,7 @@ func TestWSAgainstCoder(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	fd, r, err := wsDial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"))
+	fd, r, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,20 +153,20 @@ func TestWSAgainstCoder(t *testing.T) {
 		for i := range p {
 			p[i] = byte(i * 7)
 		}
-		if err := wsWriteAll(fd, wsAppendFrame(nil, wsBinary, p), 10*time.Second); err != nil {
+		if err := WriteAll(fd, AppendFrame(nil, Binary, p), 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		m, err := wsReadMessage(fd, r, 10*time.Second)
+		m, err := ReadMessage(fd, r, 10*time.Second)
 		if err != nil || !bytes.Equal(m, p) {
 			t.Fatalf("size %d: echo of %d bytes, err %v", size, len(m), err)
 		}
 	}
-	m, err := wsReadMessage(fd, r, 10*time.Second)
+	m, err := ReadMessage(fd, r, 10*time.Second)
 	if err != nil || string(m) != "fragmented" {
 		t.Fatalf("fragmented: %q %v", m, err)
 	}
-	// wsReadMessage answers the ping on its way to the close.
-	if _, err := wsReadMessage(fd, r, 10*time.Second); !errors.Is(err, errWSClosedByPeer) {
+	// ReadMessage answers the ping on its way to the close.
+	if _, err := ReadMessage(fd, r, 10*time.Second); !errors.Is(err, ErrClosedByPeer) {
 		t.Fatalf("after the ping: %v, want the close", err)
 	}
 	if err := <-pinged; err != nil {
@@ -205,10 +185,10 @@ func TestWSDialRefusesNonWebSocket(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, _, err := wsDial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")); err == nil || !strings.Contains(err.Error(), "Sec-WebSocket-Accept") {
+	if _, _, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")); err == nil || !strings.Contains(err.Error(), "Sec-WebSocket-Accept") {
 		t.Fatalf("wrong accept key: %v", err)
 	}
-	if _, _, err := wsDial(ctx, srv.URL); err == nil {
+	if _, _, err := Dial(ctx, srv.URL); err == nil {
 		t.Fatal("http:// dialled")
 	}
 }
@@ -216,15 +196,15 @@ func TestWSDialRefusesNonWebSocket(t *testing.T) {
 // readParts feeds parts to r, one read each, and returns the messages it
 // takes apart ("op:payload", op as the digit '0'+op) up to the first
 // protocol error, which it returns.
-func readParts(r *wsReader, parts ...[]byte) (out []string, err error) {
+func readParts(r *Reader, parts ...[]byte) (out []string, err error) {
 	for _, part := range parts {
 		for len(part) > 0 {
-			n := copy(r.space(), part)
-			r.wrote(n)
+			n := copy(r.Space(), part)
+			r.Wrote(n)
 			part = part[n:]
 		}
 		for {
-			op, p, ok, err := r.next()
+			op, p, ok, err := r.Next()
 			if err != nil {
 				return out, err
 			}
@@ -241,17 +221,17 @@ func readParts(r *wsReader, parts ...[]byte) (out []string, err error) {
 // reads at every point the fuzzer picks: it must not panic, must bound what
 // it returns, and must read the same messages however the bytes are split.
 func FuzzWSReader(f *testing.F) {
-	f.Add(serverFrame(true, wsBinary, []byte("hello")), uint16(3))
-	f.Add(append(serverFrame(false, wsText, []byte("a")), serverFrame(true, wsContinuation, []byte("b"))...), uint16(2))
-	f.Add(serverFrame(true, wsPing, nil), uint16(1))
-	f.Add(serverFrame(true, wsBinary, make([]byte, 300)), uint16(200))
+	f.Add(AppendServerFrame(nil, true, Binary, []byte("hello")), uint16(3))
+	f.Add(append(AppendServerFrame(nil, false, Text, []byte("a")), AppendServerFrame(nil, true, Continuation, []byte("b"))...), uint16(2))
+	f.Add(AppendServerFrame(nil, true, Ping, nil), uint16(1))
+	f.Add(AppendServerFrame(nil, true, Binary, make([]byte, 300)), uint16(200))
 	f.Add([]byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}, uint16(5))
 	f.Fuzz(func(t *testing.T, b []byte, split uint16) {
 		read := func(parts ...[]byte) ([]string, error) {
-			out, err := readParts(newWSReader(8), parts...)
+			out, err := readParts(NewReader(8), parts...)
 			for _, m := range out {
 				op, n := m[0]-'0', len(m)-2
-				if n > wsMaxMessage || (op >= wsClose && n > 125) {
+				if n > MaxMessage || (op >= Close && n > 125) {
 					t.Fatalf("op %d with %d bytes", op, n)
 				}
 			}

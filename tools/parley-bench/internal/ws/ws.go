@@ -1,4 +1,9 @@
-package main
+// Package ws is the wire generator's own client side of RFC 6455: an
+// ordinary opening handshake, then a bare non-blocking socket whose
+// frames are taken apart in place. It is a package of its own, apart from
+// the generator, so that fuzzing its reader does not instrument the SDK
+// and SQLite that parley-bench also links.
+package ws
 
 import (
 	"bufio"
@@ -20,72 +25,71 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The wire generator's own client side of RFC 6455. A generator that
-// receives 45,000 deliveries a second spends most of its CPU per frame, so
-// its clients do not go through a general WebSocket library: after an
-// ordinary opening handshake (§4.1) each connection is a bare non-blocking
+// A generator that receives 45,000 deliveries a second spends most of its
+// CPU per frame, so its clients do not go through a general WebSocket
+// library: after an ordinary opening handshake (§4.1) each connection is a bare non-blocking
 // socket that the worker's one poll loop reads many frames at a time, and
-// wsParseFrame takes the frames apart in place. Server frames are unmasked
+// parseFrame takes the frames apart in place. Server frames are unmasked
 // (§5.1); no extension is negotiated, so a reserved bit is an error
 // (§5.2); fragmented messages are reassembled and control frames answered
 // (§5.4, §5.5). Anything else is refused with an error that names it.
 
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" // RFC 6455 §1.3
+const guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" // RFC 6455 §1.3
 
 // WebSocket opcodes (RFC 6455 §5.2).
 const (
-	wsContinuation = 0x0
-	wsText         = 0x1
-	wsBinary       = 0x2
-	wsClose        = 0x8
-	wsPing         = 0x9
-	wsPong         = 0xA
+	Continuation = 0x0
+	Text         = 0x1
+	Binary       = 0x2
+	Close        = 0x8
+	Ping         = 0x9
+	Pong         = 0xA
 )
 
-// wsMaxMessage bounds a message the client reassembles.
-const wsMaxMessage = 4 << 20
+// MaxMessage bounds a message the client reassembles.
+const MaxMessage = 4 << 20
 
 var (
-	errWSMasked       = errors.New("websocket: masked server frame (RFC 6455 §5.1)")
-	errWSReserved     = errors.New("websocket: reserved bits set, no extension negotiated (RFC 6455 §5.2)")
-	errWSOpcode       = errors.New("websocket: reserved opcode (RFC 6455 §5.2)")
-	errWSControl      = errors.New("websocket: fragmented or longer than 125 bytes control frame (RFC 6455 §5.5)")
-	errWSLength       = errors.New("websocket: payload length not in its minimal form or above 2^63 (RFC 6455 §5.2)")
-	errWSTooBig       = errors.New("websocket: message too large")
-	errWSFragment     = errors.New("websocket: continuation frame outside a fragmented message, or a new message inside one (RFC 6455 §5.4)")
-	errWSClosedByPeer = errors.New("websocket: connection closed")
+	errMasked       = errors.New("websocket: masked server frame (RFC 6455 §5.1)")
+	errReserved     = errors.New("websocket: reserved bits set, no extension negotiated (RFC 6455 §5.2)")
+	errOpcode       = errors.New("websocket: reserved opcode (RFC 6455 §5.2)")
+	errControl      = errors.New("websocket: fragmented or longer than 125 bytes control frame (RFC 6455 §5.5)")
+	errLength       = errors.New("websocket: payload length not in its minimal form or above 2^63 (RFC 6455 §5.2)")
+	errTooBig       = errors.New("websocket: message too large")
+	errFragment     = errors.New("websocket: continuation frame outside a fragmented message, or a new message inside one (RFC 6455 §5.4)")
+	ErrClosedByPeer = errors.New("websocket: connection closed")
 )
 
-// wsFrame is one parsed frame; payload aliases the parsed bytes.
-type wsFrame struct {
+// frame is one parsed frame; payload aliases the parsed bytes.
+type frame struct {
 	fin     bool
 	op      byte
 	payload []byte
 }
 
-// wsParseFrame parses the server frame at the start of b, whose payload may
+// parseFrame parses the server frame at the start of b, whose payload may
 // be at most max bytes. It returns the frame and its length in b; n is 0,
 // with no error, while b holds only part of the frame.
-func wsParseFrame(b []byte, max int) (f wsFrame, n int, err error) {
+func parseFrame(b []byte, max int) (f frame, n int, err error) {
 	if len(b) < 2 {
 		return f, 0, nil
 	}
 	b0, b1 := b[0], b[1]
 	if b0&0x70 != 0 {
-		return f, 0, errWSReserved
+		return f, 0, errReserved
 	}
 	if b1&0x80 != 0 {
-		return f, 0, errWSMasked
+		return f, 0, errMasked
 	}
 	f.fin, f.op = b0&0x80 != 0, b0&0x0f
 	switch f.op {
-	case wsContinuation, wsText, wsBinary:
-	case wsClose, wsPing, wsPong:
+	case Continuation, Text, Binary:
+	case Close, Ping, Pong:
 		if !f.fin || b1&0x7f > 125 {
-			return f, 0, errWSControl
+			return f, 0, errControl
 		}
 	default:
-		return f, 0, errWSOpcode
+		return f, 0, errOpcode
 	}
 	h, size := 2, uint64(b1&0x7f)
 	switch size {
@@ -95,7 +99,7 @@ func wsParseFrame(b []byte, max int) (f wsFrame, n int, err error) {
 		}
 		h, size = 4, uint64(binary.BigEndian.Uint16(b[2:]))
 		if size < 126 {
-			return f, 0, errWSLength
+			return f, 0, errLength
 		}
 	case 127:
 		if len(b) < 10 {
@@ -103,11 +107,11 @@ func wsParseFrame(b []byte, max int) (f wsFrame, n int, err error) {
 		}
 		h, size = 10, binary.BigEndian.Uint64(b[2:])
 		if size < 1<<16 || size > 1<<63-1 {
-			return f, 0, errWSLength
+			return f, 0, errLength
 		}
 	}
 	if size > uint64(max) {
-		return f, 0, errWSTooBig
+		return f, 0, errTooBig
 	}
 	if uint64(len(b)-h) < size {
 		return f, 0, nil
@@ -117,20 +121,20 @@ func wsParseFrame(b []byte, max int) (f wsFrame, n int, err error) {
 	return f, n, nil
 }
 
-// wsReader turns the bytes read from one connection into messages and
+// Reader turns the bytes read from one connection into messages and
 // control frames.
-type wsReader struct {
+type Reader struct {
 	buf        []byte // buf[start:end] is read and not yet parsed
 	start, end int
 	msg        []byte // the fragments so far of a fragmented message
 	msgOp      byte   // its opcode; 0 when none is open
 }
 
-func newWSReader(size int) *wsReader { return &wsReader{buf: make([]byte, size)} }
+func NewReader(size int) *Reader { return &Reader{buf: make([]byte, size)} }
 
 // space returns where the next read goes: the free tail of the buffer,
 // after moving a partial frame to the front or growing the buffer for it.
-func (r *wsReader) space() []byte {
+func (r *Reader) Space() []byte {
 	if r.start == r.end {
 		r.start, r.end = 0, 0
 	}
@@ -146,27 +150,27 @@ func (r *wsReader) space() []byte {
 }
 
 // wrote records n bytes read into space().
-func (r *wsReader) wrote(n int) { r.end += n }
+func (r *Reader) Wrote(n int) { r.end += n }
 
-// next returns the next whole message (op wsText or wsBinary) or control
+// next returns the next whole message (op Text or Binary) or control
 // frame from the bytes read; ok is false when it needs more bytes. The
 // payload is valid until the next call to space.
-func (r *wsReader) next() (op byte, payload []byte, ok bool, err error) {
+func (r *Reader) Next() (op byte, payload []byte, ok bool, err error) {
 	for {
-		f, n, err := wsParseFrame(r.buf[r.start:r.end], wsMaxMessage)
+		f, n, err := parseFrame(r.buf[r.start:r.end], MaxMessage)
 		if err != nil || n == 0 {
 			return 0, nil, false, err
 		}
 		r.start += n
 		switch {
-		case f.op >= wsClose:
+		case f.op >= Close:
 			return f.op, f.payload, true, nil
-		case f.op == wsContinuation:
+		case f.op == Continuation:
 			if r.msgOp == 0 {
-				return 0, nil, false, errWSFragment
+				return 0, nil, false, errFragment
 			}
-			if len(r.msg)+len(f.payload) > wsMaxMessage {
-				return 0, nil, false, errWSTooBig
+			if len(r.msg)+len(f.payload) > MaxMessage {
+				return 0, nil, false, errTooBig
 			}
 			r.msg = append(r.msg, f.payload...)
 			if f.fin {
@@ -174,7 +178,7 @@ func (r *wsReader) next() (op byte, payload []byte, ok bool, err error) {
 				return op, r.msg, true, nil
 			}
 		case r.msgOp != 0:
-			return 0, nil, false, errWSFragment
+			return 0, nil, false, errFragment
 		case f.fin:
 			return f.op, f.payload, true, nil
 		default:
@@ -183,9 +187,9 @@ func (r *wsReader) next() (op byte, payload []byte, ok bool, err error) {
 	}
 }
 
-// wsAppendFrame appends a final client frame (masked, RFC 6455 §5.3) of op
+// AppendFrame appends a final client frame (masked, RFC 6455 §5.3) of op
 // carrying p to dst.
-func wsAppendFrame(dst []byte, op byte, p []byte) []byte {
+func AppendFrame(dst []byte, op byte, p []byte) []byte {
 	dst = append(dst, 0x80|op)
 	switch n := len(p); {
 	case n < 126:
@@ -205,10 +209,10 @@ func wsAppendFrame(dst []byte, op byte, p []byte) []byte {
 	return dst
 }
 
-// wsDial opens a WebSocket to rawURL (ws://) and returns its socket as a
+// Dial opens a WebSocket to rawURL (ws://) and returns its socket as a
 // non-blocking file descriptor the caller owns, and the reader holding
 // whatever the server sent right after its handshake response.
-func wsDial(ctx context.Context, rawURL string) (int, *wsReader, error) {
+func Dial(ctx context.Context, rawURL string) (int, *Reader, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return -1, nil, err
@@ -239,7 +243,7 @@ func wsDial(ctx context.Context, rawURL string) (int, *wsReader, error) {
 	if err != nil {
 		return -1, nil, fmt.Errorf("websocket: handshake: %w", err)
 	}
-	sum := sha1.Sum([]byte(key + wsGUID))
+	sum := sha1.Sum([]byte(key + guid))
 	switch {
 	case resp.StatusCode != http.StatusSwitchingProtocols:
 		return -1, nil, fmt.Errorf("websocket: handshake: status %s", resp.Status)
@@ -250,9 +254,9 @@ func wsDial(ctx context.Context, rawURL string) (int, *wsReader, error) {
 	case resp.Header.Get("Sec-WebSocket-Extensions") != "":
 		return -1, nil, errors.New("websocket: handshake: the server chose an extension that was not offered")
 	}
-	r := newWSReader(4096)
+	r := NewReader(4096)
 	n, _ := br.Read(r.buf[:br.Buffered()])
-	r.wrote(n)
+	r.Wrote(n)
 	// Take the socket away from the runtime's poller: a duplicate
 	// descriptor outlives Close, which unregisters the original.
 	rc, err := c.(*net.TCPConn).SyscallConn()
@@ -282,16 +286,16 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// wsWriteAll writes b to the non-blocking socket fd, waiting up to timeout
+// WriteAll writes b to the non-blocking socket fd, waiting up to timeout
 // for room when the socket buffer is full.
-func wsWriteAll(fd int, b []byte, timeout time.Duration) error {
+func WriteAll(fd int, b []byte, timeout time.Duration) error {
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
-			if err := wsWait(fd, unix.POLLOUT, timeout); err != nil {
+			if err := wait(fd, unix.POLLOUT, timeout); err != nil {
 				return err
 			}
 			continue
@@ -303,8 +307,8 @@ func wsWriteAll(fd int, b []byte, timeout time.Duration) error {
 	return nil
 }
 
-// wsWait waits until fd is ready for events, or fails after timeout.
-func wsWait(fd int, events int16, timeout time.Duration) error {
+// wait waits until fd is ready for events, or fails after timeout.
+func wait(fd int, events int16, timeout time.Duration) error {
 	for {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
 		n, err := unix.Poll(pfd, int(timeout/time.Millisecond))
@@ -321,42 +325,63 @@ func wsWait(fd int, events int16, timeout time.Duration) error {
 	}
 }
 
-// wsReadMessage reads from the non-blocking socket fd into r until a whole
+// ReadMessage reads from the non-blocking socket fd into r until a whole
 // data message is there, answering pings, and returns it. It serves the
 // handshake's first exchange, before the poll loop owns the socket.
-func wsReadMessage(fd int, r *wsReader, timeout time.Duration) ([]byte, error) {
+func ReadMessage(fd int, r *Reader, timeout time.Duration) ([]byte, error) {
 	for {
-		op, p, ok, err := r.next()
+		op, p, ok, err := r.Next()
 		if err != nil {
 			return nil, err
 		}
 		if ok {
 			switch op {
-			case wsClose:
-				return nil, errWSClosedByPeer
-			case wsPing:
-				if err := wsWriteAll(fd, wsAppendFrame(nil, wsPong, p), timeout); err != nil {
+			case Close:
+				return nil, ErrClosedByPeer
+			case Ping:
+				if err := WriteAll(fd, AppendFrame(nil, Pong, p), timeout); err != nil {
 					return nil, err
 				}
-			case wsText, wsBinary:
+			case Text, Binary:
 				return p, nil
 			}
 			continue
 		}
-		sp := r.space()
+		sp := r.Space()
 		n, err := unix.Read(fd, sp)
 		switch {
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
-			if err := wsWait(fd, unix.POLLIN, timeout); err != nil {
+			if err := wait(fd, unix.POLLIN, timeout); err != nil {
 				return nil, err
 			}
 		case err != nil:
 			return nil, err
 		case n == 0:
-			return nil, errWSClosedByPeer
+			return nil, ErrClosedByPeer
 		default:
-			r.wrote(n)
+			r.Wrote(n)
 		}
 	}
+}
+
+// AppendServerFrame appends p to dst as one unmasked frame, the way a
+// server sends it (RFC 6455 §5.2): what the reader takes apart, for tests
+// and fake servers.
+func AppendServerFrame(dst []byte, fin bool, op byte, p []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	dst = append(dst, b0)
+	switch n := len(p); {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n < 1<<16:
+		dst = append(dst, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, p...)
 }
