@@ -51,11 +51,15 @@ interface PeerLink {
   streams: MediaStream[];
 }
 
+type CallInput = BridgeCallEvent | BridgeCallSignal;
+
 /** The calls of one client. @internal */
 export class Calls {
   readonly #live = new Map<string, CallImpl>();
-  // Events for a call whose placeCall has not resolved yet.
-  readonly #early = new Map<string, Array<BridgeCallEvent | BridgeCallSignal>>();
+  // placeCall and acceptCall requests in flight, and the events held
+  // meanwhile for calls this device is not in yet, by call id (holdEvent).
+  #joining = 0;
+  readonly #held = new Map<string, CallInput[]>();
 
   constructor(private readonly host: CallHost) {}
 
@@ -65,25 +69,54 @@ export class Calls {
     if (!webrtcAvailable()) throw unsupported();
     const stream = await openMedia(m);
     let info: BridgeCall;
+    this.beginJoin();
     try {
       info = await this.host.wc().placeCall(conversationId, m.audio, m.video);
     } catch (e) {
+      this.endJoin(undefined, false);
       stream.getTracks().forEach((t) => t.stop());
       throw toParleyError(e);
     }
-    const call = new CallImpl(this.host, info, () => this.#live.delete(info.id));
+    const call = new CallImpl(this.host, info, this);
     call.localStreamSet(stream);
     this.#live.set(info.id, call);
-    for (const e of this.#early.get(info.id) ?? []) this.#route(e);
-    this.#early.delete(info.id);
+    this.endJoin(info.id, true);
     return call;
+  }
+
+  /** forget drops a call that ended. */
+  forget(id: string): void {
+    this.#live.delete(id);
+  }
+
+  /**
+   * beginJoin starts holding events (holdEvent): placeCall and acceptCall
+   * call it before their request leaves, so it comes before every event
+   * the request causes.
+   */
+  beginJoin(): void {
+    this.#joining++;
+  }
+
+  /**
+   * endJoin ends one request's holding, once its answer was handled: when
+   * the request joined call id, the events held for it are handled, in
+   * the order they came; the others are dropped once no request is in
+   * flight.
+   */
+  endJoin(id: string | undefined, joined: boolean): void {
+    this.#joining--;
+    const held = id === undefined ? undefined : this.#held.get(id);
+    if (id !== undefined) this.#held.delete(id);
+    if (this.#joining === 0) this.#held.clear();
+    if (joined) for (const e of held ?? []) this.#route(e);
   }
 
   /** call handles a call event of the core. */
   call(e: BridgeCallEvent): void {
     if (e.change === 'ring') {
       if (this.#live.has(e.call.id)) return;
-      const call = new CallImpl(this.host, e.call, () => this.#live.delete(e.call.id));
+      const call = new CallImpl(this.host, e.call, this);
       this.#live.set(e.call.id, call);
       this.host.incoming(call);
       return;
@@ -96,25 +129,42 @@ export class Calls {
     this.#route(s);
   }
 
-  #route(e: BridgeCallEvent | BridgeCallSignal): void {
+  #route(e: CallInput): void {
     const id = 'callId' in e ? e.callId : e.call.id;
     const call = this.#live.get(id);
-    if (!call) {
-      // Outgoing, before placeCall resolved: kept for it (a few at most).
-      const q = this.#early.get(id) ?? [];
-      if (q.length < 64) q.push(e);
-      this.#early.set(id, q);
-      if (this.#early.size > 16) this.#early.delete(this.#early.keys().next().value as string);
+    // The end of a call that rings here ends it, answered or not.
+    if (!call || (!call.inCall() && !('change' in e && e.change === 'ended'))) {
+      this.#holdEvent(id, e);
       return;
     }
     if ('callId' in e) void call.remoteSignal(e);
     else call.event(e);
   }
 
+  /**
+   * holdEvent keeps e, an event of call id that needs this device in the
+   * call, while a placeCall or acceptCall is in flight; endJoin hands it
+   * on once the request joined the call. The bridge settles a request's
+   * promise and hands out the events after it in one turn, so the code
+   * awaiting the answer runs after them: the join of a callee who answered
+   * at once can come before placeCall resolved, the caller's offer (and
+   * candidates) before acceptCall did, and a call nobody could be rung for
+   * ends before placeCall resolved. With no request in flight the event
+   * is of a call this device takes no part in, and is dropped.
+   */
+  #holdEvent(id: string, e: CallInput): void {
+    if (this.#joining === 0) return;
+    const q = this.#held.get(id) ?? [];
+    if (q.length < 256) q.push(e);
+    this.#held.set(id, q);
+    if (this.#held.size > 16) this.#held.delete(this.#held.keys().next().value as string);
+  }
+
   /** closeAll ends the media of every call (the client closes). */
   closeAll(): void {
     for (const c of this.#live.values()) c.finish('failed');
     this.#live.clear();
+    this.#held.clear();
   }
 }
 
@@ -137,7 +187,7 @@ class CallImpl implements Call {
   constructor(
     private readonly host: CallHost,
     info: BridgeCall,
-    private readonly forget: () => void,
+    private readonly calls: Calls,
   ) {
     this.id = info.id;
     this.conversationId = info.conversationId;
@@ -151,6 +201,11 @@ class CallImpl implements Call {
 
   #setIce(info: BridgeCall): void {
     if (info.iceServers) this.#ice = info.iceServers.map((s) => ({ urls: s.urls ?? [], username: s.username, credential: s.credential }));
+  }
+
+  /** inCall reports whether this device takes part in the call: it placed it, or accepted it. */
+  inCall(): boolean {
+    return this.#joined;
   }
 
   localStreamSet(s: MediaStream): void {
@@ -189,9 +244,11 @@ class CallImpl implements Call {
     const stream = await openMedia(m);
     this.localStream = stream;
     let info: BridgeCall;
+    this.calls.beginJoin();
     try {
       info = await this.host.wc().acceptCall(this.id, m.audio, m.video);
     } catch (e) {
+      this.calls.endJoin(this.id, false);
       stream.getTracks().forEach((t) => t.stop());
       this.localStream = undefined;
       throw toParleyError(e);
@@ -199,6 +256,7 @@ class CallImpl implements Call {
     this.#setIce(info);
     this.#joined = true;
     this.#setState('connecting');
+    this.calls.endJoin(this.id, true);
   }
 
   reject(): Promise<void> {
@@ -352,7 +410,7 @@ class CallImpl implements Call {
     this.#endReason = reason;
     for (const peer of [...this.#links.keys()]) this.#drop(peer);
     for (const t of this.localStream?.getTracks() ?? []) t.stop();
-    this.forget();
+    this.calls.forget(this.id);
     this.#setState('ended');
     this.#emit('ended', { reason });
   }

@@ -39,8 +39,66 @@ after(async () => {
   await relay?.stop();
 });
 
+// reorder stands between the SDK and its parley.wasm bridge on a page:
+// the client's events and its answers pass through unchanged, except the
+// answer of the next request named by window.order.gate ({ method, until }),
+// which is held, with every event after the request, until an event that
+// until(event) picks has come. Then the answer settles and the events held
+// are handed over right after it, in the same turn: the order the bridge
+// itself makes when the answer and later events run in one batch of its
+// host queue, which a loaded machine can make of any request and the
+// events it causes. window.order.sent lists the kinds of the signals the
+// SDK sent.
+function reorder() {
+  const order = { gate: null, sent: [] };
+  window.order = order;
+  let bridge;
+  const wrapBridge = (b) => new Proxy(b, {
+    get(t, k) {
+      if (k !== 'newClient') return Reflect.get(t, k);
+      return (config, host) => {
+        const deliver = host.onEvents.bind(host);
+        let held = null; // the gate open meanwhile: { events, check }
+        host.onEvents = (evs, stored) => {
+          if (!held) return deliver(evs, stored);
+          held.events.push([evs, stored]);
+          held.check(evs);
+        };
+        const wc = t.newClient(config, host);
+        const gated = (gate, request) => new Promise((resolve, reject) => {
+          let settle = null;
+          let seen = false;
+          const release = () => {
+            if (!settle || !seen) return;
+            const events = held.events;
+            held = null;
+            settle();
+            for (const [evs, stored] of events) deliver(evs, stored);
+          };
+          held = { events: [], check: (evs) => { seen ||= evs.some(gate.until); release(); } };
+          request.then((v) => { settle = () => resolve(v); release(); }, (e) => { settle = () => reject(e); seen = true; release(); });
+        });
+        return new Proxy(wc, {
+          get(w, m) {
+            const f = Reflect.get(w, m);
+            if (m === 'signalCall') return (...a) => { order.sent.push(a[2]); return f.apply(w, a); };
+            if (m === order.gate?.method) {
+              const gate = order.gate;
+              order.gate = null;
+              return (...a) => gated(gate, f.apply(w, a));
+            }
+            return f;
+          },
+        });
+      };
+    },
+  });
+  Object.defineProperty(window, '__parley_v1', { configurable: true, get: () => bridge, set: (b) => { bridge = b && wrapBridge(b); } });
+}
+
 async function page(name, user) {
   const ctx = await browser.newContext();
+  await ctx.addInitScript(reorder);
   const p = await ctx.newPage();
   logs.push(watch(p, name));
   await p.goto(`${relay.http}/harness.html`);
@@ -134,5 +192,121 @@ test('two browsers: a video call connects, video frames are decoded, hang-up end
   } catch (e) {
     e.message += `\n${dump()}`;
     throw e;
+  }
+});
+
+// The answer to a request and the events it lets happen can reach the SDK
+// in one turn of the bridge, the answer first: the events are then handled
+// before the code awaiting the answer runs again. These place the events
+// there on purpose (reorder) and expect what the relay's order gives.
+
+/** placeTo starts a call from page a to user and keeps it in P.calls once call() resolves. */
+function placeTo(a, user) {
+  return a.evaluate((u) => {
+    P.placed = P.client.call(u, { audio: true, video: false }).then((c) => {
+      P.track(c);
+      P.callLog.push(['placed', c.state]);
+      return c.state;
+    });
+  }, user);
+}
+
+/** mediaClosed reports whether every peer connection of page p is closed and its local tracks stopped. */
+function mediaClosed(p) {
+  return p.evaluate(() => ({
+    pcs: P.pcs.map((pc) => pc.connectionState),
+    tracks: (P.calls[0].localStream?.getTracks() ?? []).map((t) => t.readyState),
+  }));
+}
+
+test('calls: the callee answers an offer handed over in the turn accept() is answered in: the call connects', { skip, timeout: 120000 }, async () => {
+  const a = await page('ana', 'ana');
+  const b = await page('ben', 'ben');
+  try {
+    await placeTo(a, 'ben');
+    await waitFor(b, () => P.calls.length === 1 && P.calls[0].state === 'ringing');
+    await b.evaluate(async () => {
+      window.order.gate = { method: 'acceptCall', until: (e) => e.kind === 'callSignal' && e.signal.kind === 'offer' };
+      await P.calls[0].accept({ audio: true, video: false });
+    });
+    await waitFor(b, () => window.order.sent.includes('answer'), undefined, 15000).catch(() => {
+      throw new Error('the callee never answered the offer');
+    });
+    await waitFor(a, () => P.calls[0]?.state === 'connected');
+    await waitFor(b, () => P.calls[0].state === 'connected');
+    await a.evaluate(() => P.calls[0].hangup());
+    await waitFor(b, () => P.callLog.some(([k, r]) => k === 'ended' && r === 'hangup'));
+  } catch (e) {
+    e.message += `\n${dump()}`;
+    throw e;
+  } finally {
+    await Promise.all([a.context().close(), b.context().close()]);
+  }
+});
+
+test('calls: the caller offers to a callee whose join is handed over in the turn call() is answered in: the call connects', { skip, timeout: 120000 }, async () => {
+  const a = await page('cleo', 'cleo');
+  const b = await page('dan', 'dan');
+  try {
+    await a.evaluate(() => {
+      window.order.gate = { method: 'placeCall', until: (e) => e.kind === 'call' && e.call.change === 'joined' };
+    });
+    await placeTo(a, 'dan');
+    await waitFor(b, () => P.calls.length === 1 && P.calls[0].state === 'ringing');
+    await b.evaluate(() => P.calls[0].accept({ audio: true, video: false }));
+    assert.equal(await a.evaluate(() => P.placed), 'connecting');
+    await waitFor(a, () => window.order.sent.includes('offer'), undefined, 15000).catch(() => {
+      throw new Error('the caller never offered');
+    });
+    await waitFor(a, () => P.calls[0].state === 'connected');
+    await waitFor(b, () => P.calls[0].state === 'connected');
+    await b.evaluate(() => P.calls[0].hangup());
+    await waitFor(a, () => P.callLog.some(([k, r]) => k === 'ended' && r === 'hangup'));
+  } catch (e) {
+    e.message += `\n${dump()}`;
+    throw e;
+  } finally {
+    await Promise.all([a.context().close(), b.context().close()]);
+  }
+});
+
+test('calls: a call whose end is handed over in the turn call() or accept() is answered in ends, its media closed', { skip, timeout: 120000 }, async () => {
+  const a = await page('eve', 'eve');
+  const b = await page('finn', 'finn');
+  try {
+    // Nobody to ring: the relay answers the call and ends it at once.
+    await a.evaluate(() => {
+      window.order.gate = { method: 'placeCall', until: (e) => e.kind === 'call' && e.call.change === 'ended' };
+    });
+    await placeTo(a, 'nobody-online');
+    assert.equal(await a.evaluate(() => P.placed), 'ended');
+    assert.deepEqual(await mediaClosed(a), { pcs: [], tracks: ['ended'] });
+
+    // The caller hangs up as soon as the callee joined; the callee's accept
+    // is answered in the turn the end (and the offer before it) comes.
+    await a.evaluate(() => {
+      P.calls = [];
+      P.callLog = [];
+    });
+    await placeTo(a, 'finn');
+    await a.evaluate(() => P.placed);
+    await a.evaluate(() => P.calls[0].on('state', (s) => s === 'connecting' && P.calls[0].hangup()));
+    await waitFor(b, () => P.calls.length === 1 && P.calls[0].state === 'ringing');
+    await b.evaluate(async () => {
+      window.order.gate = { method: 'acceptCall', until: (e) => e.kind === 'call' && e.call.change === 'ended' };
+      await P.calls[0].accept({ audio: true, video: false });
+    });
+    await waitFor(b, () => P.callLog.some(([k, r]) => k === 'ended' && r === 'hangup'));
+    // Nothing handled after the end reopens the media.
+    await new Promise((r) => setTimeout(r, 500));
+    const closed = await mediaClosed(b);
+    assert.ok(closed.pcs.every((s) => s === 'closed'), `peer connections ${closed.pcs}`);
+    assert.deepEqual(closed.tracks, ['ended']);
+    assert.equal(await b.evaluate(() => P.calls[0].state), 'ended');
+  } catch (e) {
+    e.message += `\n${dump()}`;
+    throw e;
+  } finally {
+    await Promise.all([a.context().close(), b.context().close()]);
   }
 });
