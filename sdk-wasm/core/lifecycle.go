@@ -117,6 +117,9 @@ func (c *Core) noteMessage(cv *Conversation, m *Message) {
 	}
 }
 
+// maxEventSeqs bounds Conversation.EventSeqs.
+const maxEventSeqs = 256
+
 // storeEvent stores a lifecycle event as the next contiguous message of cv
 // and stages the change of its target. The stored copy of an edit keeps no
 // text: a later recall must leave none behind in the cache.
@@ -129,8 +132,14 @@ func (c *Core) storeEvent(cv *Conversation, ev Message) {
 	if ev.Sender == c.meta.UserID && ev.Seq > cv.ReadSeq {
 		cv.ReadSeq = ev.Seq
 	} else if ev.Seq > cv.ReadSeq {
-		// Another member's edit or reaction is no unread message.
-		cv.EventSeqs = append(cv.EventSeqs[:len(cv.EventSeqs):len(cv.EventSeqs)], ev.Seq)
+		// Another member's edit or reaction is no unread message. A new
+		// array each time (copies of cv share the old one), of at most
+		// maxEventSeqs: the oldest beyond it count as unread again.
+		keep := cv.EventSeqs
+		if len(keep) >= maxEventSeqs {
+			keep = keep[len(keep)-maxEventSeqs+1:]
+		}
+		cv.EventSeqs = append(keep[:len(keep):len(keep)], ev.Seq)
 	}
 	stored := ev
 	if ev.Type == proto.MsgEdit {

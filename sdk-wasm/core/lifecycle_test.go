@@ -108,6 +108,24 @@ func TestOthersEventsAreNotUnread(t *testing.T) {
 	equal(t, cv.EventSeqs, []uint64(nil), "none kept at or before the read cursor")
 }
 
+// TestEventSeqsBounded: a conversation left unread while others react
+// keeps at most maxEventSeqs event seqs; the older events count as unread.
+func TestEventSeqsBounded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	ab := proto.P2PID("alice", "bob")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: msg(ab, 1, "bob")})
+	const n = maxEventSeqs + 10
+	for i := range n {
+		h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: event(ab, uint64(2+i), "bob", proto.MsgReact, 1, "👍")})
+	}
+	cv, _ := h.c.Conversation(ab)
+	equal(t, len(cv.EventSeqs), maxEventSeqs, "event seqs kept")
+	equal(t, cv.EventSeqs[0], uint64(2+n-maxEventSeqs), "the oldest kept")
+	equal(t, cv.Unread, uint64(1+n-maxEventSeqs), "the message and the events beyond the bound")
+}
+
 // TestLifecycleEventsFromAFill: a device offline while a message was
 // edited and recalled gets the events with the gap fill and ends with the
 // final state.

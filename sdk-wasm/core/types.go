@@ -83,7 +83,9 @@ type Conversation struct {
 	Skipped []SeqRange `json:"skipped,omitempty"`
 	// EventSeqs are the seqs after readSeq that hold another member's edit,
 	// recall, delete or reaction: entries of the log, not messages, so
-	// unread does not count them.
+	// unread does not count them. At most the newest 256 are kept (older
+	// ones then count as unread), so that a busy conversation left unread
+	// keeps a record of bounded size.
 	EventSeqs []uint64 `json:"eventSeqs,omitempty"`
 }
 
