@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,16 +48,23 @@ type PresenceStore interface {
 
 // PresenceWriter records who is online and their status.
 type PresenceWriter interface {
-	// SetSessions records that node holds n sessions of user at now (unix
-	// ms) and returns the user's presence after it; changed reports that
-	// the user went online or offline by it. Going offline sets LastSeen
-	// to now.
-	SetSessions(ctx context.Context, user, node string, n int, now int64) (p proto.Presence, changed bool, err error)
+	// SetSessions records, in one transaction, that node holds
+	// counts[i].Sessions sessions of counts[i].User at now (unix ms); the
+	// users are distinct. It returns the presence after it of each user
+	// who went online or offline by it, in the order of counts. Going
+	// offline sets LastSeen to now.
+	SetSessions(ctx context.Context, node string, counts []SessionCount, now int64) (changed []proto.Presence, err error)
 	// SetStatus sets user's status ("" clears it) and returns the presence.
 	SetStatus(ctx context.Context, user, status string) (proto.Presence, error)
 	// Presence returns the presence of users, in order; a user never seen
 	// is offline with LastSeen 0.
 	Presence(ctx context.Context, users []string) ([]proto.Presence, error)
+}
+
+// SessionCount is how many sessions a node holds of a user (0: none).
+type SessionCount struct {
+	User     string
+	Sessions int
 }
 
 // PresenceSubs keeps the presence subscriptions of users.
@@ -365,9 +373,16 @@ func (p *presenceTracker) end() {
 	}
 }
 
+// presenceBatch is how many users' counts one store transaction writes.
+// A relay that restarts sees all its clients come back within seconds:
+// one transaction (and one fsync) per user held the store's writer, and
+// the messages behind it, for as long as the storm lasted. A bounded
+// batch keeps each transaction short beside the message commits.
+const presenceBatch = 256
+
 // flush writes the count of every dirty user, reading it when it writes so
-// that the last count is the one that stays; false when a write failed
-// (that user stays dirty).
+// that the last count is the one that stays, presenceBatch users a
+// transaction; false when a write failed (those users stay dirty).
 func (p *presenceTracker) flush() bool {
 	p.mu.Lock()
 	users := make([]string, 0, len(p.dirty))
@@ -376,18 +391,26 @@ func (p *presenceTracker) flush() bool {
 	}
 	clear(p.dirty)
 	p.mu.Unlock()
+	slices.Sort(users)
 	okAll := true
-	for _, u := range users {
+	for len(users) > 0 {
+		chunk := users[:min(len(users), presenceBatch)]
+		users = users[len(chunk):]
+		counts := make([]SessionCount, len(chunk))
 		p.mu.Lock()
-		n := p.local[u]
+		for i, u := range chunk {
+			counts[i] = SessionCount{User: u, Sessions: p.local[u]}
+		}
 		p.mu.Unlock()
-		pr, changed, err := p.store.SetSessions(p.ctx, u, p.node, n, time.Now().UnixMilli())
+		changed, err := p.store.SetSessions(p.ctx, p.node, counts, time.Now().UnixMilli())
 		if err != nil {
 			if p.ctx.Err() == nil {
-				p.log.Warn("presence: store write failed", "user", u, "err", err)
+				p.log.Warn("presence: store write failed", "users", len(chunk), "err", err)
 			}
 			p.mu.Lock()
-			p.dirty[u] = struct{}{}
+			for _, u := range chunk {
+				p.dirty[u] = struct{}{}
+			}
 			p.mu.Unlock()
 			okAll = false
 			if p.ctx.Err() != nil {
@@ -395,7 +418,7 @@ func (p *presenceTracker) flush() bool {
 			}
 			continue
 		}
-		if changed {
+		for _, pr := range changed {
 			p.push(pr)
 		}
 	}

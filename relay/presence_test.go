@@ -4,8 +4,11 @@ package relay
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,7 +195,7 @@ func TestPresenceDeadNodes(t *testing.T) {
 			_, err := nl.RenewLease(ctx, "me", now+time.Hour.Milliseconds(), now)
 			ok(t, err)
 			for _, x := range [][2]string{{"carol", "me"}, {"bob", "ghost"}} {
-				_, _, err := ps.SetSessions(ctx, x[0], x[1], 1, now-1000)
+				_, _, err := setSession(ctx, ps, x[0], x[1], 1, now-1000)
 				ok(t, err)
 			}
 			r := startRelay(t, func(o *Options) { o.Store, o.NodeID, o.NodeLease = store, "me", time.Second })
@@ -220,7 +223,7 @@ func TestPresenceDeadNodes(t *testing.T) {
 			now = time.Now().UnixMilli()
 			_, err = nl.RenewLease(ctx, "dying", now+1000, now)
 			ok(t, err)
-			_, _, err = ps.SetSessions(ctx, "dave", "dying", 1, now)
+			_, _, err = setSession(ctx, ps, "dave", "dying", 1, now)
 			ok(t, err)
 			f := alice.awaitFor(30*time.Second, "dave offline", func(f proto.Frame) bool { return f.ID == 0 && f.Type == proto.TypePresences })
 			p := f.Body.(*proto.Presences).List[0]
@@ -231,5 +234,75 @@ func TestPresenceDeadNodes(t *testing.T) {
 			ok(t, err)
 			equal(t, me[0].Online, true, "the live node's own user stays online through its sweeps")
 		})
+	}
+}
+
+// batchCountingStore is a memory store whose SetSessions records the size
+// of each call, and holds the first call until release is closed.
+type batchCountingStore struct {
+	*MemoryStore
+	release chan struct{}
+	mu      sync.Mutex
+	calls   []int
+}
+
+func (s *batchCountingStore) SetSessions(ctx context.Context, node string, counts []SessionCount, now int64) ([]proto.Presence, error) {
+	s.mu.Lock()
+	first := len(s.calls) == 0
+	s.calls = append(s.calls, len(counts))
+	s.mu.Unlock()
+	if first {
+		<-s.release
+	}
+	return s.MemoryStore.SetSessions(ctx, node, counts, now)
+}
+
+// A relay that restarts sees its clients come back at once. The tracker
+// writes their counts a batch of users per store transaction: one
+// transaction, and one fsync, per user held the store's writer, and the
+// messages queued behind it, for as long as the storm lasted.
+func TestPresenceWritesInBatches(t *testing.T) {
+	ctx := context.Background()
+	store := &batchCountingStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	p := newPresenceTracker(ctx, store, nil, nil, Options{Logger: slog.Default()})
+	const n = 1000
+	users := make([]string, n)
+	for i := range users {
+		users[i] = fmt.Sprintf("u%04d", i)
+		p.joined(users[i])
+	}
+	close(store.release)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := store.Presence(ctx, users)
+		ok(t, err)
+		online := 0
+		for _, pr := range got {
+			if pr.Online {
+				online++
+			}
+		}
+		if online == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d users online in the store", online, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.stop(ctx)
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	total := 0
+	for _, c := range store.calls {
+		if c > presenceBatch {
+			t.Fatalf("a call of %d users, above %d: %v", c, presenceBatch, store.calls)
+		}
+		total += c
+	}
+	// The first call holds whatever had joined when the tracker woke; the
+	// rest wait for it and go in full batches.
+	if want := 1 + (n+presenceBatch-1)/presenceBatch; len(store.calls) > want || total != n {
+		t.Fatalf("%d calls for %d users (%v), want at most %d calls and each user once", len(store.calls), total, store.calls, want)
 	}
 }

@@ -59,29 +59,35 @@ func (m *memPresence) get(user string) proto.Presence {
 }
 
 // SetSessions implements PresenceWriter.
-func (s *MemoryStore) SetSessions(ctx context.Context, user, node string, n int, now int64) (proto.Presence, bool, error) {
+func (s *MemoryStore) SetSessions(ctx context.Context, node string, counts []SessionCount, now int64) ([]proto.Presence, error) {
 	m, err := s.lockPresence()
 	if err != nil {
-		return proto.Presence{}, false, err
+		return nil, err
 	}
 	defer m.mu.Unlock()
-	was := m.get(user).Online
-	nodes := m.sessions[user]
-	if nodes == nil {
-		nodes = make(map[string]int)
-		m.sessions[user] = nodes
+	var changed []proto.Presence
+	for _, c := range counts {
+		was := m.get(c.User).Online
+		nodes := m.sessions[c.User]
+		if nodes == nil {
+			nodes = make(map[string]int)
+			m.sessions[c.User] = nodes
+		}
+		if c.Sessions > 0 {
+			nodes[node] = c.Sessions
+		} else {
+			delete(nodes, node)
+		}
+		p := m.get(c.User)
+		if was && !p.Online {
+			m.lastSeen[c.User] = now
+			p.LastSeen = now
+		}
+		if was != p.Online {
+			changed = append(changed, p)
+		}
 	}
-	if n > 0 {
-		nodes[node] = n
-	} else {
-		delete(nodes, node)
-	}
-	p := m.get(user)
-	if was && !p.Online {
-		m.lastSeen[user] = now
-		p.LastSeen = now
-	}
-	return p, was != p.Online, nil
+	return changed, nil
 }
 
 // SetStatus implements PresenceWriter.

@@ -71,42 +71,68 @@ func pgPresence(ctx context.Context, q pgQueryer, user string) (proto.Presence, 
 	return p, nil
 }
 
-// SetSessions implements PresenceWriter. The user's advisory lock orders
+// SetSessions implements PresenceWriter. Each user's advisory lock orders
 // the changes of several relays: each sees the others' counts as
-// committed, so exactly one of them reports the flip.
-func (s *PostgresStore) SetSessions(ctx context.Context, user, node string, n int, now int64) (p proto.Presence, changed bool, err error) {
+// committed, so exactly one of them reports the flip. The locks are taken
+// in user order, in one statement, as reclaimNodes takes them, so two
+// transactions never wait on each other in a cycle.
+func (s *PostgresStore) SetSessions(ctx context.Context, node string, counts []SessionCount, now int64) (changed []proto.Presence, err error) {
+	users := make([]string, len(counts))
+	for i, c := range counts {
+		users[i] = c.User
+	}
+	slices.Sort(users)
+	keys := make([]int64, len(users))
+	for i, u := range users {
+		keys[i] = s.presenceKey(u)
+	}
+	flips := make([]*proto.Presence, len(counts))
 	err = s.write(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.presenceKey(user)); err != nil {
+		clear(flips)
+		if _, err := tx.Exec(ctx, lockSQL, keys); err != nil {
 			return err
 		}
-		before, err := pgPresence(ctx, tx, user)
-		if err != nil {
-			return err
+		for i, c := range counts {
+			before, err := pgPresence(ctx, tx, c.User)
+			if err != nil {
+				return err
+			}
+			if c.Sessions > 0 {
+				_, err = tx.Exec(ctx, `INSERT INTO presence_nodes(user_id, node, sessions) VALUES ($1, $2, $3)
+					ON CONFLICT (user_id, node) DO UPDATE SET sessions = excluded.sessions`, c.User, node, c.Sessions)
+			} else {
+				_, err = tx.Exec(ctx, `DELETE FROM presence_nodes WHERE user_id = $1 AND node = $2`, c.User, node)
+			}
+			if err != nil {
+				return err
+			}
+			p, err := pgPresence(ctx, tx, c.User)
+			if err != nil {
+				return err
+			}
+			if before.Online == p.Online {
+				continue
+			}
+			if !p.Online {
+				p.LastSeen = now
+				if _, err := tx.Exec(ctx, `INSERT INTO presence_users(user_id, last_seen) VALUES ($1, $2)
+					ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen`, c.User, now); err != nil {
+					return err
+				}
+			}
+			flips[i] = &p
 		}
-		if n > 0 {
-			_, err = tx.Exec(ctx, `INSERT INTO presence_nodes(user_id, node, sessions) VALUES ($1, $2, $3)
-				ON CONFLICT (user_id, node) DO UPDATE SET sessions = excluded.sessions`, user, node, n)
-		} else {
-			_, err = tx.Exec(ctx, `DELETE FROM presence_nodes WHERE user_id = $1 AND node = $2`, user, node)
-		}
-		if err != nil {
-			return err
-		}
-		if p, err = pgPresence(ctx, tx, user); err != nil {
-			return err
-		}
-		changed = before.Online != p.Online
-		if changed && !p.Online {
-			p.LastSeen = now
-			_, err = tx.Exec(ctx, `INSERT INTO presence_users(user_id, last_seen) VALUES ($1, $2)
-				ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen`, user, now)
-		}
-		return err
+		return nil
 	})
 	if err != nil {
-		return proto.Presence{}, false, fmt.Errorf("relay: presence: %w", err)
+		return nil, fmt.Errorf("relay: presence: %w", err)
 	}
-	return p, changed, nil
+	for _, p := range flips {
+		if p != nil {
+			changed = append(changed, *p)
+		}
+	}
+	return changed, nil
 }
 
 // SetStatus implements PresenceWriter.

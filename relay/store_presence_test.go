@@ -27,26 +27,26 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		got, err := s.Presence(ctx, []string{"alice", "bob"})
 		ok(t, err)
 		equal(t, got, []proto.Presence{{User: "alice"}, {User: "bob"}}, "never seen")
-		p, changed, err := s.SetSessions(ctx, "alice", "n1", 1, 100)
+		p, changed, err := setSession(ctx, s, "alice", "n1", 1, 100)
 		ok(t, err)
 		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", Online: true}, true}, "first session")
-		p, changed, err = s.SetSessions(ctx, "alice", "n2", 2, 110)
+		p, changed, err = setSession(ctx, s, "alice", "n2", 2, 110)
 		ok(t, err)
 		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", Online: true}, false}, "second node")
-		p, changed, err = s.SetSessions(ctx, "alice", "n1", 0, 120)
+		p, changed, err = setSession(ctx, s, "alice", "n1", 0, 120)
 		ok(t, err)
 		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", Online: true}, false}, "one node left, the other holds two")
-		p, changed, err = s.SetSessions(ctx, "alice", "n2", 0, 130)
+		p, changed, err = setSession(ctx, s, "alice", "n2", 0, 130)
 		ok(t, err)
 		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", LastSeen: 130}, true}, "the last node left")
-		p, changed, err = s.SetSessions(ctx, "alice", "n2", 0, 140)
+		p, changed, err = setSession(ctx, s, "alice", "n2", 0, 140)
 		ok(t, err)
 		equal(t, [2]any{p, changed}, [2]any{proto.Presence{User: "alice", LastSeen: 130}, false}, "no session, again")
 
 		p, err = s.SetStatus(ctx, "alice", "in a meeting")
 		ok(t, err)
 		equal(t, p, proto.Presence{User: "alice", Status: "in a meeting", LastSeen: 130}, "status while offline")
-		_, _, err = s.SetSessions(ctx, "alice", "n3", 1, 150)
+		_, _, err = setSession(ctx, s, "alice", "n3", 1, 150)
 		ok(t, err)
 		got, err = s.Presence(ctx, []string{"bob", "alice"})
 		ok(t, err)
@@ -54,6 +54,26 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		p, err = s.SetStatus(ctx, "alice", "")
 		ok(t, err)
 		equal(t, p, proto.Presence{User: "alice", Online: true}, "status cleared")
+	})
+	t.Run("presence/a batch of users in one call", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		changed, err := s.SetSessions(ctx, "n1", []SessionCount{{"alice", 1}, {"bob", 2}, {"carol", 0}}, 100)
+		ok(t, err)
+		equal(t, changed, []proto.Presence{{User: "alice", Online: true}, {User: "bob", Online: true}}, "two came online, carol was never seen")
+		changed, err = s.SetSessions(ctx, "n2", []SessionCount{{"bob", 1}}, 105)
+		ok(t, err)
+		equal(t, len(changed), 0, "bob on a second node")
+		changed, err = s.SetSessions(ctx, "n1", []SessionCount{{"bob", 0}, {"alice", 0}, {"dave", 3}}, 110)
+		ok(t, err)
+		equal(t, changed, []proto.Presence{{User: "alice", LastSeen: 110}, {User: "dave", Online: true}}, "in the order of the counts; bob is still on n2")
+		got, err := s.Presence(ctx, []string{"alice", "bob", "carol", "dave"})
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "alice", LastSeen: 110}, {User: "bob", Online: true}, {User: "carol"}, {User: "dave", Online: true}}, "stored")
+		changed, err = s.SetSessions(ctx, "n1", nil, 120)
+		ok(t, err)
+		equal(t, len(changed), 0, "an empty batch")
 	})
 	t.Run("presence/subscription limit and expiry", func(t *testing.T) {
 		t.Parallel()
@@ -122,7 +142,7 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		for _, x := range []struct {
 			user, node string
 		}{{"alice", "dead"}, {"bob", "dead"}, {"bob", "live"}, {"carol", "live"}, {"dave", "gone"}} {
-			_, _, err := s.SetSessions(ctx, x.user, x.node, 1, 100)
+			_, _, err := setSession(ctx, s, x.user, x.node, 1, 100)
 			ok(t, err)
 		}
 		got, err := nl.ReclaimNodes(ctx, "", 400)
@@ -152,7 +172,7 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		equal(t, held, false, "its lease went with them")
 		ok(t, nl.DropLease(ctx, "live"))
-		_, _, err = s.SetSessions(ctx, "erin", "live", 1, 1000)
+		_, _, err = setSession(ctx, s, "erin", "live", 1, 1000)
 		ok(t, err)
 		got, err = nl.ReclaimNodes(ctx, "", 1000)
 		ok(t, err)
@@ -172,7 +192,7 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		for _, x := range []struct {
 			user, node string
 		}{{"alice", "obj"}, {"bob", "obj"}, {"carol", "obj"}, {"dave", "old-id"}, {"erin", "live"}, {"bob", "live"}} {
-			_, _, err := s.SetSessions(ctx, x.user, x.node, 1, 100)
+			_, _, err := setSession(ctx, s, x.user, x.node, 1, 100)
 			ok(t, err)
 		}
 		if nl, isNL := s.(NodeLeases); isNL {
@@ -191,7 +211,7 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		// The counts are the node's own again: alice's last session
 		// leaving takes her offline; a second restart with nothing held
 		// takes frank.
-		_, changed, err := s.SetSessions(ctx, "alice", "obj", 0, 600)
+		_, changed, err := setSession(ctx, s, "alice", "obj", 0, 600)
 		ok(t, err)
 		equal(t, changed, true, "alice's last session left")
 		got, err = nr.RestartNode(ctx, "obj", nil, 700)
@@ -215,7 +235,7 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		_, err = s.SetStatus(ctx, "alice", "away")
 		ok(t, err)
-		_, _, err = s.SetSessions(ctx, "alice", "n1", 1, 100)
+		_, _, err = setSession(ctx, s, "alice", "n1", 1, 100)
 		ok(t, err)
 		ok(t, s.Subscribe(ctx, "alice", []string{"bob"}, 10_000, 100, 10))
 		ok(t, s.Subscribe(ctx, "bob", []string{"alice", "carol"}, 10_000, 100, 10))
@@ -265,4 +285,21 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		equal(t, p, proto.Profile{User: "alice", Nickname: "Alice", UpdatedAt: 300}, "a new profile for the id")
 	})
+}
+
+// setSession records one user's count on node, as the tracker does in a
+// batch, and returns the user's presence after it and whether it flipped.
+func setSession(ctx context.Context, s PresenceWriter, user, node string, n int, now int64) (proto.Presence, bool, error) {
+	changed, err := s.SetSessions(ctx, node, []SessionCount{{user, n}}, now)
+	if err != nil {
+		return proto.Presence{}, false, err
+	}
+	if len(changed) == 1 {
+		return changed[0], true, nil
+	}
+	got, err := s.Presence(ctx, []string{user})
+	if err != nil {
+		return proto.Presence{}, false, err
+	}
+	return got[0], false, nil
 }

@@ -42,8 +42,8 @@ const sqlitePresenceSchema = `CREATE TABLE presence_nodes (
 	) WITHOUT ROWID;`
 
 // presenceTx runs fn in a write transaction on the writer connection,
-// through database/sql: presence writes are rare beside messages and need
-// none of the raw write path's speed.
+// through database/sql: presence writes come a batch of users at a time
+// (presenceBatch) and need none of the raw write path's speed.
 func (s *SQLiteStore) presenceTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -79,36 +79,45 @@ func sqlitePresence(ctx context.Context, q queryer, user string) (proto.Presence
 }
 
 // SetSessions implements PresenceWriter.
-func (s *SQLiteStore) SetSessions(ctx context.Context, user, node string, n int, now int64) (p proto.Presence, changed bool, err error) {
+func (s *SQLiteStore) SetSessions(ctx context.Context, node string, counts []SessionCount, now int64) (changed []proto.Presence, err error) {
 	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
-		before, err := sqlitePresence(ctx, tx, user)
-		if err != nil {
-			return err
+		changed = changed[:0]
+		for _, c := range counts {
+			before, err := sqlitePresence(ctx, tx, c.User)
+			if err != nil {
+				return err
+			}
+			if c.Sessions > 0 {
+				_, err = tx.ExecContext(ctx, `INSERT INTO presence_nodes(user_id, node, sessions) VALUES (?, ?, ?)
+					ON CONFLICT(user_id, node) DO UPDATE SET sessions = excluded.sessions`, c.User, node, c.Sessions)
+			} else {
+				_, err = tx.ExecContext(ctx, `DELETE FROM presence_nodes WHERE user_id = ? AND node = ?`, c.User, node)
+			}
+			if err != nil {
+				return err
+			}
+			p, err := sqlitePresence(ctx, tx, c.User)
+			if err != nil {
+				return err
+			}
+			if before.Online == p.Online {
+				continue
+			}
+			if !p.Online {
+				p.LastSeen = now
+				if _, err := tx.ExecContext(ctx, `INSERT INTO presence_users(user_id, last_seen) VALUES (?, ?)
+					ON CONFLICT(user_id) DO UPDATE SET last_seen = excluded.last_seen`, c.User, now); err != nil {
+					return err
+				}
+			}
+			changed = append(changed, p)
 		}
-		if n > 0 {
-			_, err = tx.ExecContext(ctx, `INSERT INTO presence_nodes(user_id, node, sessions) VALUES (?, ?, ?)
-				ON CONFLICT(user_id, node) DO UPDATE SET sessions = excluded.sessions`, user, node, n)
-		} else {
-			_, err = tx.ExecContext(ctx, `DELETE FROM presence_nodes WHERE user_id = ? AND node = ?`, user, node)
-		}
-		if err != nil {
-			return err
-		}
-		if p, err = sqlitePresence(ctx, tx, user); err != nil {
-			return err
-		}
-		changed = before.Online != p.Online
-		if changed && !p.Online {
-			p.LastSeen = now
-			_, err = tx.ExecContext(ctx, `INSERT INTO presence_users(user_id, last_seen) VALUES (?, ?)
-				ON CONFLICT(user_id) DO UPDATE SET last_seen = excluded.last_seen`, user, now)
-		}
-		return err
+		return nil
 	})
 	if err != nil {
-		return proto.Presence{}, false, fmt.Errorf("relay: presence: %w", err)
+		return nil, fmt.Errorf("relay: presence: %w", err)
 	}
-	return p, changed, nil
+	return changed, nil
 }
 
 // SetStatus implements PresenceWriter.
