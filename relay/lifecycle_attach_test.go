@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/parley-im/parley/proto"
@@ -14,10 +15,11 @@ import (
 // TestRecallReleasesAttachment: a recall or a delete for everyone deletes
 // the attachment's blob once no other message carries it, and a download
 // then answers 410 with 4236 to the uploader and to a member naming the
-// conversation (a stranger still gets the plain refusal). On the SQLite
+// conversation (a stranger still gets the plain refusal). The deleted
+// blob's entry leaves its uploader's upload index. On the memory, SQLite
 // and PostgreSQL stores, with blobs in memory and in local files.
 func TestRecallReleasesAttachment(t *testing.T) {
-	for _, store := range []string{"sqlite", "postgres"} {
+	for _, store := range []string{"memory", "sqlite", "postgres"} {
 		for _, blob := range []string{"memory", "local"} {
 			t.Run(store+"/"+blob, func(t *testing.T) {
 				t.Parallel()
@@ -31,14 +33,22 @@ func TestRecallReleasesAttachment(t *testing.T) {
 func testRecallReleasesAttachment(t *testing.T, store string, blobs BlobStore) {
 	r := startRelay(t, func(o *Options) {
 		o.Blobs = blobs
-		if store == "sqlite" {
+		switch store {
+		case "memory":
+			o.Store = NewMemoryStore()
+		case "sqlite":
 			s, err := OpenSQLite(t.TempDir(), SQLiteOptions{})
 			ok(t, err)
 			o.Store = s
-		} else {
+		default:
 			o.Store = openPostgres(t, postgresDSN(t), PostgresOptions{MaxConns: 4})
 		}
 	})
+	uploads := func() []string {
+		ids, err := r.srv.store.(UploadIndex).UploadsOf(context.Background(), "alice", "", 10)
+		ok(t, err)
+		return ids
+	}
 	alice, _ := login(t, r, "alice", "d")
 	bob, _ := login(t, r, "bob", "d")
 	p2p := proto.P2PID("alice", "bob")
@@ -82,6 +92,9 @@ func testRecallReleasesAttachment(t *testing.T, store string, blobs BlobStore) {
 	equal(t, got.status, 200, "an attachment another message still carries stays")
 	_, err := blobs.Stat(context.Background(), uploadKey(shared))
 	ok(t, err)
+	eventually(t, "the deleted attachment's upload entry dropped", func() bool {
+		return slices.Equal(uploads(), []string{shared})
+	})
 
 	amend(g.ID, "d2", proto.MsgDelete, s2)
 	eventually(t, "the shared blob deleted with its last message", func() bool {
@@ -97,5 +110,6 @@ func testRecallReleasesAttachment(t *testing.T, store string, blobs BlobStore) {
 		left, err := r.srv.store.(BlobReleaser).BlobReleases(context.Background())
 		return err == nil && len(left) == 0
 	})
+	equal(t, len(uploads()), 0, "no upload entries left")
 	_ = bob
 }

@@ -10,7 +10,8 @@ import (
 // (admin_users.go) deletes the bytes they uploaded. The upload handler
 // records an upload before its bytes are stored (UploadOptions.Uploaded):
 // every blob of an upload has its entry, and an upload that failed leaves
-// an entry that leads to no blob. Every store implements it; an entry is a
+// an entry that leads to no blob. A blob deleted with the last message
+// carrying it (a recall, a delete for everyone) takes its entry with it. Every store implements it; an entry is a
 // row of the store's meta table.
 type UploadIndex interface {
 	// AddUpload records that user uploaded id; recording it again is no
