@@ -30,7 +30,7 @@ type MemoryStore struct {
 	revoked  map[string]int64           // RevokeTokens (store_revoke.go)
 	deleted  map[string]int64           // RecordDeletion (store_revoke.go)
 	bans     map[string]Ban             // SetBan (store_ban.go)
-	uploads  map[string]map[string]bool // AddUpload (store_uploads.go): user → upload ids
+	uploads  map[string]map[string]bool // AddUploads (store_uploads.go): user → upload ids
 	presence memPresence                // store_memory_presence.go
 	releases map[string]string          // token → attachment id (store_blob_release.go)
 }
