@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/proto"
 )
 
 // uploadCountingStore is a memory store whose AddUploads records the size
@@ -85,5 +87,100 @@ func TestUploadsRecordedInBatches(t *testing.T) {
 	}
 	if want := 1 + (n-1+uploadBatch-1)/uploadBatch; len(store.calls) != want || sum != n {
 		t.Fatalf("%d calls for %d uploads (the first: %v), want %d calls and each upload once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
+	}
+}
+
+// readCountingStore is a memory store whose MarkReads records the size of
+// each call, and holds the first call until release is closed.
+type readCountingStore struct {
+	*MemoryStore
+	release chan struct{}
+	mu      sync.Mutex
+	calls   []int
+}
+
+func (s *readCountingStore) MarkReads(ctx context.Context, marks []ReadMark) ([]ReadResult, error) {
+	s.mu.Lock()
+	first := len(s.calls) == 0
+	s.calls = append(s.calls, len(marks))
+	s.mu.Unlock()
+	if first {
+		<-s.release
+	}
+	return s.MemoryStore.MarkReads(ctx, marks)
+}
+
+// Read marks come in bursts: clients send the marks the relay has not
+// confirmed as they connect, and readers mark each message they are shown.
+// The marks made at once are stored a batch per transaction: each took a
+// transaction, and an fsync, of its own on the store's writer, and the
+// messages waited behind them. Each mark is still stored, or refused on
+// its own, before its answer.
+func TestReadsStoredInBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &readCountingStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	r := startRelay(t, func(o *Options) { o.Store = store })
+	const n, stranger = 600, 7
+	var reqs []AppendRequest
+	for i := range n {
+		reqs = append(reqs, AppendRequest{Sender: "alice", Send: proto.Send{ConvID: proto.P2PID("alice", fmt.Sprintf("u%04d", i)),
+			ClientID: fmt.Sprintf("c%d", i), MsgType: proto.MsgText, Text: "hi"}, CreatedAt: 1})
+	}
+	_, err := store.Append(ctx, reqs)
+	ok(t, err)
+	var wg sync.WaitGroup
+	type result struct {
+		conv  proto.Conversation
+		moved bool
+		err   error
+	}
+	out := make([]result, n)
+	for i := range n {
+		user := fmt.Sprintf("u%04d", i)
+		if i == stranger {
+			user = "mallory" // a party of no conversation here
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var res result
+			res.conv, res.moved, res.err = r.srv.env.markRead(ctx, ReadMark{User: user, Conv: reqs[i].Send.ConvID, Seq: 1})
+			out[i] = res
+		}()
+	}
+	// The first call holds the store: wait until every mark is in a call
+	// or waits for one.
+	started := func() int {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return r.srv.env.reads.waiting() + len(store.calls)
+	}
+	for deadline := time.Now().Add(30 * time.Second); started() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d marks in a call or waiting", started(), n)
+		}
+	}
+	close(store.release)
+	wg.Wait()
+	for i, res := range out {
+		if i == stranger {
+			equal(t, storeCode(res.err), proto.CodeForbidden, "the stranger's mark")
+			continue
+		}
+		ok(t, res.err)
+		equal(t, [2]any{res.moved, res.conv.ReadSeq}, [2]any{true, uint64(1)}, fmt.Sprintf("mark %d", i))
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	sum := 0
+	for _, c := range store.calls {
+		if c > readBatch {
+			t.Fatalf("a call of %d marks, above %d: %v", c, readBatch, store.calls)
+		}
+		sum += c
+	}
+	if want := 1 + (n-1+readBatch-1)/readBatch; len(store.calls) != want || sum != n {
+		t.Fatalf("%d calls for %d marks (the first: %v), want %d calls and each mark once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
 	}
 }
