@@ -184,3 +184,75 @@ func TestReadsStoredInBatches(t *testing.T) {
 		t.Fatalf("%d calls for %d marks (the first: %v), want %d calls and each mark once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
 	}
 }
+
+// appendCountingStore is a memory store whose Append records the size of
+// each call, and holds the first call until release is closed.
+type appendCountingStore struct {
+	*MemoryStore
+	release chan struct{}
+	mu      sync.Mutex
+	calls   []int
+}
+
+func (s *appendCountingStore) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
+	s.mu.Lock()
+	first := len(s.calls) == 0
+	s.calls = append(s.calls, len(batch))
+	s.mu.Unlock()
+	if first {
+		<-s.release
+	}
+	return s.MemoryStore.Append(ctx, batch)
+}
+
+// A network cut or a relay restart ends the calls of all the sessions it
+// ends at once, and each call leaves a record in its conversation. The
+// records are appended a batch per transaction: each took a transaction,
+// and an fsync, of its own on the store's writer, ahead of the message
+// commits. Each record is still stored and delivered.
+func TestCallRecordsInBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &appendCountingStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	r := startRelay(t, func(o *Options) { o.Store = store })
+	const n = 200
+	k := r.srv.env.calls
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k.write(&record{req: AppendRequest{Sender: "alice", Device: "d", CreatedAt: 1, Send: proto.Send{
+				ConvID: proto.P2PID("alice", fmt.Sprintf("u%04d", i)), ClientID: fmt.Sprintf("call.%d", i), MsgType: proto.MsgCall, Body: []byte(`{}`)}}})
+		}()
+	}
+	// The first call holds the store: wait until every record is in a
+	// call or waits for one.
+	started := func() int {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return k.records.waiting() + len(store.calls)
+	}
+	for deadline := time.Now().Add(30 * time.Second); started() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records in a call or waiting", started(), n)
+		}
+	}
+	close(store.release)
+	wg.Wait()
+	convs, _, err := store.Sync(ctx, "alice", 0, n+1)
+	ok(t, err)
+	equal(t, len(convs), n, "a conversation per record")
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	sum := 0
+	for _, c := range store.calls {
+		if c > recordBatch {
+			t.Fatalf("a call of %d records, above %d: %v", c, recordBatch, store.calls)
+		}
+		sum += c
+	}
+	if want := 1 + (n-1+recordBatch-1)/recordBatch; len(store.calls) != want || sum != n {
+		t.Fatalf("%d calls for %d records (the first: %v), want %d calls and each record once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
+	}
+}
