@@ -4,6 +4,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -255,4 +256,74 @@ func TestCallRecordsInBatches(t *testing.T) {
 	if want := 1 + (n-1+recordBatch-1)/recordBatch; len(store.calls) != want || sum != n {
 		t.Fatalf("%d calls for %d records (the first: %v), want %d calls and each record once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
 	}
+}
+
+// A store call that fails fails every item it carried, and only those:
+// the items waiting behind it are written by the next calls, a batch of
+// at most max each, and every result reaches its own caller.
+func TestWriteBatcherFailure(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var calls [][]int
+	b := newWriteBatcher(4, func(ctx context.Context, items []int) ([]int, error) {
+		mu.Lock()
+		calls = append(calls, items)
+		n := len(calls)
+		mu.Unlock()
+		if n == 1 {
+			<-release
+			return nil, errors.New("store down")
+		}
+		if n == 2 {
+			return nil, errors.New("store down again")
+		}
+		out := make([]int, len(items))
+		for i, x := range items {
+			out[i] = x * 10
+		}
+		return out, nil
+	})
+	const n = 9
+	res, errs := make([]int, n), make([]error, n)
+	var wg sync.WaitGroup
+	do := func(i int) {
+		defer wg.Done()
+		res[i], errs[i] = b.do(context.Background(), i)
+	}
+	wg.Add(1)
+	go do(0)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		began := len(calls) == 1
+		mu.Unlock()
+		if began {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first call never began")
+		}
+	}
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go do(i)
+	}
+	for deadline := time.Now().Add(30 * time.Second); b.waiting() < n-1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d waiting", b.waiting(), n-1)
+		}
+	}
+	close(release)
+	wg.Wait()
+	equal(t, len(calls), 3, "calls: the first, then the eight waiting four at a time: "+fmt.Sprint(calls))
+	failed := 0
+	for i := range n {
+		if errs[i] != nil {
+			failed++
+			continue
+		}
+		equal(t, res[i], i*10, fmt.Sprintf("item %d", i))
+	}
+	equal(t, failed, 1+len(calls[1]), "the items of the two failed calls")
+	equal(t, b.waiting(), 0, "nothing left waiting")
 }
