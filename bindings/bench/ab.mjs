@@ -28,15 +28,11 @@
 // SystemInfo.getProcessInfo) and the relay (/proc), which a loaded machine
 // does not inflate the way it does wall time, and the number of IndexedDB
 // readwrite transactions it ran.
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Relay } from '../test/support/relay.mjs';
+import { readFileSync } from 'node:fs';
 import { launch } from '../test/support/browser.mjs';
 import { notePhases, coldStart } from './cold-phases.mjs';
+import { SYNC_MESSAGES, openPage, seedSync, serveBuild } from './sync-seed.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const [distA, distB] = process.argv.slice(2, 4);
 const RUNS = Number(process.argv[4] || 5);
 const SYNC = process.env.AB_SYNC !== '0';
@@ -50,26 +46,18 @@ const stat = (xs) => ({ median: Math.round(median(xs)), min: Math.round(Math.min
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 async function side(name, dist) {
-  const site = mkdtempSync(join(tmpdir(), `parley-ab-${name}-`));
-  cpSync(dist, site, { recursive: true });
-  cpSync(join(here, '..', 'test', 'browser', 'harness.html'), join(site, 'harness.html'));
-  const relay = await new Relay({ static: site, bin: process.env[`AB_RELAY_${name}`] || undefined, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
+  const relay = await serveBuild(dist, `parley-ab-${name}-`, { bin: process.env[`AB_RELAY_${name}`] || undefined });
   return { name, relay, query: process.env[`AB_QUERY_${name}`] ?? '', cold: [], phases: [], sync: [], syncTask: [], syncScript: [], syncBrowserCpu: [], syncRelayCpu: [] };
 }
 
 const sides = [await side('A', distA), await side('B', distB)];
 const browser = await launch();
 
-async function open(ctx, s) {
-  const p = await ctx.newPage();
-  await p.goto(`${s.relay.http}/harness.html${s.query}`);
-  await p.waitForFunction(() => window.parleyReady === true);
-  return p;
-}
+const open = (ctx, s) => openPage(ctx, s.relay, s.query);
 
 try {
   // Seed both relays: 50 one-to-one conversations for the cold start, a
-  // conversation of 10,000 messages for the sync.
+  // conversation of 10,000 messages for the sync (sync-seed.mjs).
   for (const s of sides) {
     const ctx = await browser.newContext();
     const p = await open(ctx, s);
@@ -79,15 +67,7 @@ try {
       await Promise.all(Array.from({ length: 50 }, (_, i) => P.client.sendText(P.client.p2p(`cold${i}`), `hello ${i}`)));
       await P.client.close();
     });
-    if (SYNC) {
-      await p.evaluate(async () => {
-        await P.start('syncalice', { storage: 'memory' });
-        await P.client.connect();
-        const c = P.client.p2p('syncbob');
-        for (let k = 0; k < 10; k++) await Promise.all(Array.from({ length: 1000 }, (_, i) => P.client.sendText(c, `message ${k * 1000 + i}`)));
-        await P.client.close();
-      });
-    }
+    if (SYNC) await seedSync(p);
     await ctx.close();
     s.coldCtx = await browser.newContext();
     await s.coldCtx.addInitScript(notePhases);
@@ -141,7 +121,7 @@ try {
       });
       const m1 = await metrics(cdp);
       const cpu1 = [await browserCpu(), procCpu(s.relay.proc.pid)];
-      if (r.n !== 10000) throw new Error(`${s.name}: synced ${r.n} messages into IndexedDB`);
+      if (r.n !== SYNC_MESSAGES) throw new Error(`${s.name}: synced ${r.n} messages into IndexedDB`);
       const task = (m1.TaskDuration - m0.TaskDuration) * 1000;
       const script = (m1.ScriptDuration - m0.ScriptDuration) * 1000;
       s.sync.push(r.ms);

@@ -12,14 +12,12 @@
 // alternate A B, B A, … (pairs, default 8). Prints one JSON line per sync:
 // wall time, the main thread's task time and CPU time (ms), the messages
 // stored and the load average when it ended.
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Relay } from '../test/support/relay.mjs';
+import { join } from 'node:path';
 import { launch } from '../test/support/browser.mjs';
+import { SYNC_MESSAGES, openPage, seedSync, serveBuild } from './sync-seed.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const [distA, distB] = process.argv.slice(2, 4);
 const PAIRS = Number(process.argv[4] || 8);
 if (!distA || !distB) {
@@ -29,34 +27,19 @@ if (!distA || !distB) {
 
 const browser = await launch();
 const sides = [];
-const open = async (ctx, relay) => {
-  const p = await ctx.newPage();
-  await p.goto(`${relay.http}/harness.html`);
-  await p.waitForFunction(() => window.parleyReady === true);
-  return p;
-};
 try {
   for (const [name, dist] of [['A', distA], ['B', distB]]) {
-    const site = mkdtempSync(join(tmpdir(), `parley-cpu-ab-${name}-`));
-    cpSync(dist, site, { recursive: true });
-    cpSync(join(here, '..', 'test', 'browser', 'harness.html'), join(site, 'harness.html'));
-    const relay = await new Relay({ static: site, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
+    const relay = await serveBuild(dist, `parley-cpu-ab-${name}-`);
     sides.push({ name, relay });
     const seed = await browser.newContext();
-    await (await open(seed, relay)).evaluate(async () => {
-      await P.start('syncalice', { storage: 'memory' });
-      await P.client.connect();
-      const c = P.client.p2p('syncbob');
-      for (let k = 0; k < 10; k++) await Promise.all(Array.from({ length: 1000 }, (_, i) => P.client.sendText(c, `message ${k * 1000 + i}`)));
-      await P.client.close();
-    });
+    await seedSync(await openPage(seed, relay));
     await seed.close();
   }
   const traces = mkdtempSync(join(tmpdir(), 'parley-cpu-ab-trace-'));
   for (let i = 0; i < PAIRS; i++) {
     for (const s of i % 2 ? [...sides].reverse() : sides) {
       const ctx = await browser.newContext();
-      const p = await open(ctx, s.relay);
+      const p = await openPage(ctx, s.relay);
       await p.evaluate(() => P.start('syncbob', { copyEvents: false }));
       const file = join(traces, `${s.name}${i}.json`);
       await browser.startTracing(p, { path: file, categories: ['toplevel'] });
@@ -67,7 +50,7 @@ try {
         return { ms: performance.now() - t0, n: await P.storedMessages() };
       });
       await browser.stopTracing();
-      if (r.n !== 10000) throw new Error(`side ${s.name}: synced ${r.n} messages into IndexedDB`);
+      if (r.n !== SYNC_MESSAGES) throw new Error(`side ${s.name}: synced ${r.n} messages into IndexedDB`);
       const events = JSON.parse(readFileSync(file, 'utf8')).traceEvents;
       const main = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
       const tasks = events.filter((e) => e.ph === 'X' && e.tdur !== undefined && main.has(`${e.pid}:${e.tid}`)).sort((a, b) => a.ts - b.ts);

@@ -8,12 +8,11 @@
 // memory storage instead of IndexedDB (what the storage costs, by difference). Prints the sync's wall time and the top
 // functions by self time (PROFILE_TOP, default 40); the whole profile is
 // written to out.cpuprofile when given (Chrome DevTools opens it).
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Relay } from '../test/support/relay.mjs';
 import { launch } from '../test/support/browser.mjs';
+import { SYNC_MESSAGES, openPage, seedSync, serveBuild } from './sync-seed.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = process.argv[2] || join(here, '..', 'dist');
@@ -21,29 +20,14 @@ const outFile = process.argv[3];
 const TOP = Number(process.env.PROFILE_TOP || 40);
 const memory = process.env.SYNC_STORAGE === 'memory';
 
-const site = mkdtempSync(join(tmpdir(), 'parley-profile-'));
-cpSync(dist, site, { recursive: true });
-cpSync(join(here, '..', 'test', 'browser', 'harness.html'), join(site, 'harness.html'));
-const relay = await new Relay({ static: site, extra: ['--rate-limit', '100000', '--rate-burst', '100000'] }).start();
+const relay = await serveBuild(dist, 'parley-profile-');
 const browser = await launch();
 try {
-  const open = async (ctx) => {
-    const p = await ctx.newPage();
-    await p.goto(`${relay.http}/harness.html`);
-    await p.waitForFunction(() => window.parleyReady === true);
-    return p;
-  };
   const seed = await browser.newContext();
-  await (await open(seed)).evaluate(async () => {
-    await P.start('syncalice', { storage: 'memory' });
-    await P.client.connect();
-    const c = P.client.p2p('syncbob');
-    for (let k = 0; k < 10; k++) await Promise.all(Array.from({ length: 1000 }, (_, i) => P.client.sendText(c, `message ${k * 1000 + i}`)));
-    await P.client.close();
-  });
+  await seedSync(await openPage(seed, relay));
   await seed.close();
   const ctx = await browser.newContext();
-  const p = await open(ctx);
+  const p = await openPage(ctx, relay);
   await p.evaluate(async (memory) => {
     await P.start('syncbob', memory ? { copyEvents: false, storage: 'memory' } : { copyEvents: false });
     // What the page sends on its WebSocket during the sync, and the time in send().
@@ -71,12 +55,12 @@ try {
     await P.client.connect();
     await P.client.waitSynced();
     const ms = performance.now() - t0;
-    // In memory, the conversation's last message is the 10,000th once every page is in.
+    // In memory, the conversation's last message is the last seeded once every page is in.
     const n = memory ? (await P.client.conversations()).find((c) => c.id === P.client.p2p('syncalice'))?.lastMessage?.seq : await P.storedMessages();
     return { ms, n, ws: window.__ws };
   }, memory);
   const { profile } = await cdp.send('Profiler.stop');
-  if (r.n !== 10000) throw new Error(`synced ${r.n} messages into ${memory ? 'memory' : 'IndexedDB'}`);
+  if (r.n !== SYNC_MESSAGES) throw new Error(`synced ${r.n} messages into ${memory ? 'memory' : 'IndexedDB'}`);
   if (outFile) writeFileSync(outFile, JSON.stringify(profile));
   // Self time per node from the samples and their time deltas.
   const self = new Map();

@@ -555,27 +555,13 @@ class Client implements ParleyClient {
     const limit = options.limit ?? 50;
     checkCount(limit, 'limit');
     if (limit < 1 || limit > 500) throw invalid('limit must be 1 to 500');
-    let before = options.beforeSeq ?? 0;
+    const before = options.beforeSeq ?? 0;
     checkCount(before, 'beforeSeq');
     const signal = signalOf(options);
-    // Sequence numbers are contiguous from 1, so older entries exist exactly
-    // while the oldest one read is above 1. Entries the page does not show
-    // (deleted for me, edits, reactions) take seqs too: read on, older, until
-    // the page is full or seq 1 has been read, so a page is never short nor
-    // empty while shown messages are left behind it.
-    let shownOlder: Message[] = [];
-    let oldest = 0;
-    for (;;) {
-      const b = before;
-      const raw = (await this.#call((wc) => wc.messages(conversationId, b, limit, signal))).filter((m) => m.status === 'sent' && m.seq > 0);
-      if (raw.length === 0) break;
-      oldest = raw[0]!.seq;
-      shownOlder = [...raw.filter(shown).map(toMessage), ...shownOlder];
-      if (shownOlder.length >= limit || oldest <= 1) break;
-      before = oldest;
-    }
-    if (shownOlder.length > limit) return { messages: shownOlder.slice(shownOlder.length - limit), hasMore: true };
-    return { messages: shownOlder, hasMore: oldest > 1 };
+    // The client reads on past the entries a page does not show, and knows
+    // (offline too) whether messages this user may read are left older.
+    const page = await this.#call((wc) => wc.history(conversationId, before, limit, signal));
+    return { messages: page.messages.map(toMessage), hasMore: page.hasMore };
   }
 
   async search(text: string, options: SearchOptions = {}): Promise<Message[]> {

@@ -266,7 +266,11 @@ export interface HistoryOptions extends AbortOptions {
 export interface HistoryPage {
   /** Sent messages ascending by seq. */
   messages: Message[];
-  /** Whether older messages exist: page on with `beforeSeq: messages[0].seq`. */
+  /**
+   * Whether older messages may exist: page on with `beforeSeq: messages[0].seq`.
+   * Offline it stays true while the relay may hold older messages this user
+   * can read that the cache lacks.
+   */
   hasMore: boolean;
 }
 
@@ -731,7 +735,10 @@ export interface ParleyClient {
    * messages or has read seq 1: it is short only when nothing older is left.
    * `hasMore` is false once seq 1 was read; when it is true and every older
    * message was deleted for me, the next page comes back empty with `hasMore`
-   * false.
+   * false. Offline the page is what the local cache holds, and `hasMore`
+   * stays true while older seqs this user may read (not from before they
+   * joined a group) are left: the relay still has the messages the cache
+   * lacks, and the same call once connected returns them.
    */
   history(conversationId: string, options?: HistoryOptions): Promise<HistoryPage>;
   /**

@@ -165,6 +165,14 @@ export interface WasmClient {
   /** StoredMessage[] ascending: cache first, relay for what the cache lacks; pending ones last when before is 0. */
   messages(conv: string, before: number, limit: number, signal?: AbortSignal): Promise<StoredMessage[]>;
   /**
+   * The sent messages of messages() shown to this user (no lifecycle events,
+   * none deleted for me), read on past those not shown until limit are held
+   * or seq 1 was read; hasMore says whether older ones may be left (offline:
+   * whether seqs this user may read are left below the page; the relay has
+   * what the cache lacks).
+   */
+  history(conv: string, before: number, limit: number, signal?: AbortSignal): Promise<{ messages: StoredMessage[]; hasMore: boolean }>;
+  /**
    * StoredMessage[] newest first: the store's matches with the outbox's
    * merged in. Rejects with 4903 on bad
    * arguments (core.NewSearch), 4215 when the storage has no search.

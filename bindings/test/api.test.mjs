@@ -1,12 +1,12 @@
 // The everyday calls and the promises around connecting, against a real
 // relay process: connect()'s timeout and its terminal end, AbortSignal,
 // caller-chosen client ids, strict inputs, off/once, conversation(id),
-// totalUnread() and history().
+// totalUnread() and history(), online and offline.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient, Codes, ParleyError } from '@parley-im/sdk';
 import { Relay, freePort } from './support/relay.mjs';
-import { clientFor, closeAll, next, startRelay } from './helpers.mjs';
+import { clientFor, closeAll, eventually, next, savedStorage, startRelay } from './helpers.mjs';
 
 let relay;
 const open = [];
@@ -261,5 +261,36 @@ describe('everyday calls', () => {
     assert.deepEqual([h4.messages.map((m) => m.seq), h4.hasMore], [[], false]);
     assert.deepEqual(await b.history('g:empty-unknown').catch((e) => e.code), Codes.Forbidden); // no such group, or not a member: one code
     await assert.rejects(b.history(ab, { limit: 0 }), isParley(Codes.InvalidArgument));
+  });
+});
+
+describe('history() offline', () => {
+  test('a page the cache lacks comes back empty with hasMore true, and from the relay once connected', async () => {
+    const r = await new Relay().start();
+    const storage = savedStorage(); // its db loses history below, as a store under a size limit evicts the oldest
+    const mine = [];
+    try {
+      const alice = await clientFor(r, 'alice', { storage }, mine);
+      const bob = await clientFor(r, 'bob', {}, mine);
+      await Promise.all([alice.connect(), bob.connect()]);
+      const conv = bob.p2p('alice');
+      for (let i = 1; i <= 12; i++) await bob.sendText(conv, `m${i}`);
+      await eventually(async () => (await alice.conversation(conv))?.lastMessage?.text === 'm12');
+      await alice.waitSynced();
+      for (let seq = 1; seq <= 8; seq++) storage.db.messages.delete(`${conv}#${seq}`);
+      const lost = next(alice, 'state', (s) => s.state === 'reconnecting');
+      await r.kill9();
+      await lost;
+      const seqs = (p) => [p.messages.map((m) => m.seq), p.hasMore];
+      assert.deepEqual(seqs(await alice.history(conv, { limit: 4 })), [[9, 10, 11, 12], true]);
+      assert.deepEqual(seqs(await alice.history(conv, { beforeSeq: 9, limit: 4 })), [[], true], 'the relay holds 1..8: not the beginning');
+      await r.start();
+      await eventually(() => alice.state === 'connected');
+      assert.deepEqual(seqs(await alice.history(conv, { beforeSeq: 9, limit: 4 })), [[5, 6, 7, 8], true]);
+      assert.deepEqual(seqs(await alice.history(conv, { beforeSeq: 5, limit: 4 })), [[1, 2, 3, 4], false]);
+    } finally {
+      await closeAll(mine);
+      await r.stop();
+    }
   });
 });

@@ -131,6 +131,12 @@ test('reply, edit, recall, delete for me, reactions, ✓✓, and a closed device
       // Clicking the quote brings the original into view, flashing.
       await reply.getByTestId('reply-quote').click();
       await alice.waitForFunction(() => [...document.querySelectorAll('.msg.flash')].some((m) => m.textContent.includes('first: lunch')), undefined, { timeout: T });
+      // Replies to the two that go next: their quotes follow the recall and the deletion.
+      await act(bob, 'second: this one', 'action-reply');
+      await say(bob, 'why the second?');
+      await act(bob, 'third: bob hides', 'action-reply');
+      await say(bob, 'why the third?');
+      await msg(alice, 'why the third?').getByTestId('reply-quote').filter({ hasText: 'third: bob hides this one' }).waitFor({ timeout: T });
 
       // alice edits the first message: bob sees the new text, marked edited.
       // What she was writing waits while the composer holds the edit.
@@ -154,6 +160,9 @@ test('reply, edit, recall, delete for me, reactions, ✓✓, and a closed device
       await bob.getByTestId('recalled').filter({ hasText: 'ml-alice recalled a message' }).waitFor({ timeout: T });
       assert.equal(await msg(bob, 'second: this one').count(), 0);
       await alice.getByTestId('recalled').filter({ hasText: 'You recalled a message' }).waitFor({ timeout: T });
+      for (const p of [alice, bob]) {
+        await msg(p, 'why the second?').getByTestId('reply-quote').filter({ hasText: 'Recalled message' }).waitFor({ timeout: T });
+      }
 
       // Reactions: bob 👍, alice 👍 too (count 2), bob takes his back (count 1).
       await act(bob, 'first: lunch at one', null, '👍');
@@ -179,6 +188,13 @@ test('reply, edit, recall, delete for me, reactions, ✓✓, and a closed device
       await msg(bob, 'fourth: after the deletion').waitFor({ timeout: T });
       assert.equal(await msg(alice, 'third: bob hides').count(), 1, 'alice still has it');
       assert.equal(await msg(bob, 'third: bob hides').count(), 0);
+      // bob's reply says its original was deleted (a click says so too, instead
+      // of reading the whole history for it); alice's still quotes it.
+      const hiddenQuote = msg(bob, 'why the third?').getByTestId('reply-quote');
+      await hiddenQuote.filter({ hasText: 'Deleted message' }).waitFor({ timeout: T });
+      await hiddenQuote.click();
+      await bob.locator('.toast').filter({ hasText: 'You deleted the original message.' }).waitFor({ timeout: T });
+      assert.equal(await msg(alice, 'why the third?').getByTestId('reply-quote').filter({ hasText: 'third: bob hides this one' }).count(), 1);
 
       // bob's second device opens again: it converges through the sync.
       bob2 = await open(cb2, 'ml-bob', { signIn: false });
@@ -191,6 +207,8 @@ test('reply, edit, recall, delete for me, reactions, ✓✓, and a closed device
       await thumbs.and(bob2.locator('[data-count="1"][aria-pressed="false"]')).waitFor({ timeout: T });
       await eventually(async () => (await msg(bob2, 'third: bob hides').count()) === 0, T, 'the hidden message gone on the second device');
       assert.equal(await msg(bob2, 'second: this one').count(), 0, 'the recalled text is gone');
+      await msg(bob2, 'why the second?').getByTestId('reply-quote').filter({ hasText: 'Recalled message' }).waitFor({ timeout: T });
+      await msg(bob2, 'why the third?').getByTestId('reply-quote').filter({ hasText: 'Deleted message' }).waitFor({ timeout: T });
       await shot(bob2, 'web-chat-messages-converged.png');
     });
   } finally {

@@ -109,14 +109,15 @@ export function useMessages(conversationId: string | null | undefined, options: 
         // entries it does not show and says whether any older message is
         // left: a conversation whose oldest messages were deleted for this
         // user, or sent before they joined, has no message at seq 1 to
-        // reach. An empty page with hasMore false while offline only says
-        // the cache holds nothing older: it ends nothing.
+        // reach. Offline, hasMore stays true while the relay may hold older
+        // messages the cache lacks, so a page that says none is left ends
+        // the paging online or not.
         const read: Promise<{ page: Message[]; last: boolean }> =
           beforeSeq === 0
             ? client.messages(id, { limit: size.current }).then((page) => ({ page, last: false }))
             : client.history(id, { beforeSeq, limit: Math.min(Math.max(size.current, 1), 500) }).then((r) => ({
                 page: r.messages,
-                last: !r.hasMore && (r.messages.length > 0 || client.state === 'connected'),
+                last: !r.hasMore,
               }));
         const p = read.then(
           ({ page, last }) => {

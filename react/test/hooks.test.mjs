@@ -4,7 +4,7 @@
 // StrictMode's double effects, and when the provider gets another client.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientFor, eventually } from '../../bindings/test/helpers.mjs';
+import { clientFor, eventually, savedStorage } from '../../bindings/test/helpers.mjs';
 import { React, counted, createRoot, domSuite, h, hooks, last, mount, open, probe, relay } from './support.mjs';
 
 domSuite();
@@ -256,6 +256,48 @@ test('useTyping: another client in the provider shows nobody the old one saw typ
   for (const r of seen.slice(mark).filter((x) => x.user === 'wes')) {
     assert.deepEqual(r.typing, [], `a render with wes showed who typed for vic: ${JSON.stringify(r)}`);
   }
+  await view.unmount();
+});
+
+test('useMessages offline: hasMore stays while the relay holds older messages the cache lacks, and ends where the user may read no further', async () => {
+  const storage = savedStorage(); // its db loses history below, as a store under a size limit evicts the oldest
+  const uma = await clientFor(relay, 'uma', { storage }, open);
+  const val = await clientFor(relay, 'val', {}, open);
+  await Promise.all([uma.connect(), val.connect()]);
+  const conv = val.p2p('uma');
+  for (let i = 1; i <= 8; i++) await val.sendText(conv, `m ${i}`);
+  // A group uma joins after its first messages: they are not hers to read.
+  const g = await val.createGroup('late', ['wyn']);
+  await val.sendText(g.id, 'before uma');
+  await val.addMembers(g.id, ['uma']);
+  await val.sendText(g.id, 'welcome uma');
+  await eventually(async () => (await uma.conversation(g.id))?.lastMessage?.text === 'welcome uma', 10000, 'uma in the group');
+  await uma.waitSynced();
+  for (let seq = 1; seq <= 4; seq++) storage.db.messages.delete(`${conv}#${seq}`);
+  await relay.kill9();
+  await eventually(() => uma.state === 'reconnecting', 10000, 'offline');
+
+  const seen = [];
+  const view = mount(uma, h(probe(seen, () => hooks.useMessages(conv, { pageSize: 4 }))));
+  await eventually(() => last(seen)?.messages.length === 4 && !last(seen).loading, 10000, 'first page');
+  assert.deepEqual(last(seen).messages.map((m) => m.seq), [5, 6, 7, 8]);
+  await last(seen).loadOlder();
+  await eventually(() => !last(seen).loading, 10000, 'the older page read');
+  assert.deepEqual([last(seen).messages.map((m) => m.seq), last(seen).hasMore], [[5, 6, 7, 8], true], 'the relay holds 1..4: not the beginning');
+
+  const inGroup = [];
+  const groupView = mount(uma, h(probe(inGroup, () => hooks.useMessages(g.id, { pageSize: 10 }))));
+  await eventually(() => last(inGroup)?.messages.some((m) => m.text === 'welcome uma') && !last(inGroup).loading, 10000, 'the group page');
+  assert.equal(last(inGroup).hasMore, true);
+  await last(inGroup).loadOlder();
+  await eventually(() => last(inGroup).hasMore === false, 5000, 'hasMore false offline: nothing older is uma\'s to read');
+  await groupView.unmount();
+
+  await relay.start();
+  await eventually(() => uma.state === 'connected', 20000, 'connected again');
+  await last(seen).loadOlder();
+  await eventually(() => last(seen).messages.length === 8 && !last(seen).loading, 10000, 'the evicted page from the relay');
+  assert.deepEqual([last(seen).messages.map((m) => m.seq), last(seen).hasMore], [[1, 2, 3, 4, 5, 6, 7, 8], false]);
   await view.unmount();
 });
 

@@ -101,6 +101,8 @@ export function ParleyHost(props: ParleyHostProps): ReactElement {
   const ref = useRef<WebView>(null);
   const [generation, setGeneration] = useState(0);
   const failures = useRef(0);
+  // The remount waiting (out a backoff, or for the next turn): one at a time.
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
   useEffect(() => {
     mounted++;
@@ -109,14 +111,25 @@ export function ParleyHost(props: ParleyHostProps): ReactElement {
     return () => {
       mounted--;
       transport.attach(null);
+      clearTimeout(pending.current);
     };
   }, []);
 
   const restart = (reason: string, delayMs = 0) => {
     props.onHostError?.(reason);
-    // A WebView whose renderer is gone must not be reused (Android): mount a new one.
-    setTimeout(() => setGeneration((g) => g + 1), delayMs);
+    // A WebView whose renderer is gone must not be reused (Android): mount a
+    // new one. It replaces the remount waiting, if any: a process lost while
+    // a failed load waits out its backoff remounts once, now, and the
+    // backoff's timer would otherwise replace the page loading after it.
+    clearTimeout(pending.current);
+    pending.current = setTimeout(() => {
+      pending.current = undefined;
+      setGeneration((g) => g + 1);
+    }, delayMs);
   };
+  // The page did not load (offline, server down): try again, backing off
+  // from 1 s, doubling to 32 s, until a page talks (onMessage).
+  const retry = (reason: string) => restart(reason, 1000 * 2 ** Math.min(failures.current++, 5));
 
   return (
     <View style={[props.callVisible ? styles.call : styles.hidden, props.style]} pointerEvents={props.callVisible ? 'auto' : 'none'}>
@@ -135,15 +148,8 @@ export function ParleyHost(props: ParleyHostProps): ReactElement {
         }}
         onContentProcessDidTerminate={() => restart('the WebView content process terminated')}
         onRenderProcessGone={(e) => restart(e.nativeEvent.didCrash ? 'the WebView renderer crashed' : 'the WebView renderer was killed')}
-        onError={(e) => {
-          // The page did not load (offline, server down): try again, backing off.
-          const n = Math.min(failures.current++, 5);
-          restart(`the host page did not load: ${e.nativeEvent.description}`, 1000 * 2 ** n);
-        }}
-        onHttpError={(e) => {
-          const n = Math.min(failures.current++, 5);
-          restart(`the host page answered HTTP ${e.nativeEvent.statusCode}`, 1000 * 2 ** n);
-        }}
+        onError={(e) => retry(`the host page did not load: ${e.nativeEvent.description}`)}
+        onHttpError={(e) => retry(`the host page answered HTTP ${e.nativeEvent.statusCode}`)}
       />
     </View>
   );

@@ -332,6 +332,14 @@ func (c *Client) Conversation(id string) (core.Conversation, bool) {
 // under a size limit evicted it; the relay's copy is cached again). Offline,
 // the cache is all there is.
 func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit int) ([]core.Message, error) {
+	ms, _, err := c.messages(ctx, conv, before, limit)
+	return ms, err
+}
+
+// messages is Messages that also reports cacheOnly: the page needed the
+// relay for what the cache lacks, but it could not be asked (offline), so
+// the page is what the cache holds.
+func (c *Client) messages(ctx context.Context, conv string, before uint64, limit int) (ms []core.Message, cacheOnly bool, err error) {
 	if limit <= 0 {
 		limit = 50
 	}
@@ -343,17 +351,17 @@ func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit
 			pending = cr.Pending(conv)
 		}
 	}); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	cached, err := c.opts.Store.Messages(conv, before, limit)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var missing []uint64
 	if covered {
 		// A store under a size limit may have evicted part of the page.
 		if err := c.loop.do(func(cr *core.Core, _ time.Time) { missing = cr.CacheMisses(conv, before, limit, cached) }); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if !covered || len(missing) > 0 {
@@ -367,11 +375,79 @@ func (c *Client) Messages(ctx context.Context, conv string, before uint64, limit
 		case ferr == nil:
 			cached = keepCached(r.Messages, cached)
 		case errors.Is(ferr, &proto.Error{Code: proto.CodeNotConnected}):
+			cacheOnly = true
 		default:
-			return nil, ferr
+			return nil, false, ferr
 		}
 	}
-	return append(cached, pending...), nil
+	return append(cached, pending...), cacheOnly, nil
+}
+
+// HistoryPage is a page of History.
+type HistoryPage struct {
+	Messages []core.Message // sent messages shown to this user, ascending by seq
+	HasMore  bool           // older messages may be left: page on with before = Messages[0].Seq
+}
+
+// History returns up to limit (default 50, at most proto.MaxPageLimit) sent
+// messages of conv before seq before (0: the newest), ascending, as Messages
+// reads them but without the pending ones, and whether older ones are left.
+// Entries a page does not show take seqs too (lifecycle events, messages
+// deleted for this user): History reads on past them, older, until it holds
+// limit messages or has read seq 1, so a page is short only when nothing
+// older is shown. Seqs are contiguous from 1, so HasMore is false once
+// seq 1 was read, and once the relay has nothing older. Offline the page is
+// what the cache holds, and HasMore stays true while seqs this user may read
+// (core.Core.ReadableBefore) are left below it: the relay still has the ones
+// the cache lacks (evicted, say), and a later call online fetches them.
+func (c *Client) History(ctx context.Context, conv string, before uint64, limit int) (HistoryPage, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, proto.MaxPageLimit)
+	var shown []core.Message
+	var oldest uint64
+	cacheOnly := false
+	for {
+		ms, partial, err := c.messages(ctx, conv, before, limit)
+		if err != nil {
+			return HistoryPage{}, err
+		}
+		raw := ms[:0:0]
+		for _, m := range ms {
+			if m.Status == core.StatusSent && m.Seq > 0 {
+				raw = append(raw, m)
+			}
+		}
+		if len(raw) == 0 {
+			cacheOnly = partial
+			break
+		}
+		oldest = raw[0].Seq
+		page := make([]core.Message, 0, len(raw)+len(shown))
+		for _, m := range raw {
+			if !proto.IsLifecycle(m.Type) && !m.Hidden {
+				page = append(page, m)
+			}
+		}
+		shown = append(page, shown...)
+		if len(shown) >= limit || oldest <= 1 {
+			break
+		}
+		before = oldest
+	}
+	if len(shown) > limit {
+		return HistoryPage{Messages: shown[len(shown)-limit:], HasMore: true}, nil
+	}
+	more := oldest > 1
+	if cacheOnly {
+		// The cache holds nothing below before (oldest, once a read
+		// returned some): the relay may, if this user can read seqs there.
+		if err := c.loop.do(func(cr *core.Core, _ time.Time) { more = cr.ReadableBefore(conv, before) }); err != nil {
+			return HistoryPage{}, err
+		}
+	}
+	return HistoryPage{Messages: shown, HasMore: more}, nil
 }
 
 // keepCached returns the relay's page with the cached copy of each message

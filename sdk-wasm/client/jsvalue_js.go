@@ -205,6 +205,22 @@ func AppendMessages(b []byte, ms []core.Message) []byte {
 	return w.b
 }
 
+// AppendHistoryPage appends p as { messages: StoredMessage[], hasMore }.
+func AppendHistoryPage(b []byte, p *HistoryPage) []byte {
+	w := jsonw{b}
+	w.open()
+	w.key("messages")
+	w.messages(p.Messages)
+	w.key("hasMore")
+	if p.HasMore {
+		w.b = append(w.b, "true"...)
+	} else {
+		w.b = append(w.b, "false"...)
+	}
+	w.close()
+	return w.b
+}
+
 // AppendConversation appends c as a StoredConversation.
 func AppendConversation(b []byte, c *core.Conversation) []byte {
 	w := jsonw{b}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"math"
 	"strconv"
 	"syscall/js"
 
@@ -86,14 +87,31 @@ func (r *jsReader) convLifecycle(o js.Value, c *core.Conversation) {
 	c.Mentioned = r.bool(o, "mentioned")
 	c.MentionSeq = r.uint(o, "mentionSeq")
 	c.PeerReadSeq = r.uint(o, "peerReadSeq")
-	if arr, n := r.array(o, "eventSeqs"); n > 0 {
-		for i := range n {
-			e := arr.Index(i)
-			if e.Type() != js.TypeNumber {
-				r.fail("conversation.eventSeqs", "an array of numbers")
-				return
-			}
-			c.EventSeqs = append(c.EventSeqs, uint64(e.Float()))
-		}
+	c.EventSeqs = r.seqs(o, "eventSeqs")
+}
+
+// seqs reads an array of seqs: non-negative integers a JS number holds
+// exactly, as uint reads one. A negative or fractional entry would wrap or
+// round in the conversion, and every entry above the read cursor is one
+// message less counted unread.
+func (r *jsReader) seqs(o js.Value, field string) []uint64 {
+	a, n := r.array(o, field)
+	if n == 0 {
+		return nil
 	}
+	out := make([]uint64, n)
+	for i := range out {
+		e := a.Index(i)
+		if e.Type() != js.TypeNumber {
+			r.fail(field, "an array of non-negative integers")
+			return nil
+		}
+		f := e.Float()
+		if f < 0 || f != math.Trunc(f) || f > 1<<53 {
+			r.fail(field, "an array of non-negative integers")
+			return nil
+		}
+		out[i] = uint64(f)
+	}
+	return out
 }

@@ -111,6 +111,11 @@ func TestJSStoreRejectsBadShapes(t *testing.T) {
 		"a fractional cursor":         {`return { load: async () => ({ meta: { syncCursor: 1.5 } }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "syncCursor"},
 		"a page that is no array":     {`return { load: async () => null, apply: async () => {}, messages: async () => ({}), close: async () => {} }`, "array"},
 		"bad base64":                  {`return { load: async () => null, apply: async () => {}, messages: async () => [{ body: '!!' }], close: async () => {} }`, "body"},
+		"a negative event seq":        {`return { load: async () => ({ meta: {}, conversations: [{ id: 'g:t', lastSeq: 9, readSeq: 1, eventSeqs: [4, -1] }] }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "eventSeqs"},
+		"a fractional event seq":      {`return { load: async () => ({ meta: {}, conversations: [{ id: 'g:t', lastSeq: 9, readSeq: 1, eventSeqs: [4, 2.5] }] }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "eventSeqs"},
+		"an event seq past 2^53":      {`return { load: async () => ({ meta: {}, conversations: [{ id: 'g:t', lastSeq: 9, readSeq: 1, eventSeqs: [4, 2 ** 60] }] }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "eventSeqs"},
+		"a NaN event seq":             {`return { load: async () => ({ meta: {}, conversations: [{ id: 'g:t', lastSeq: 9, readSeq: 1, eventSeqs: [4, NaN] }] }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "eventSeqs"},
+		"a string event seq":          {`return { load: async () => ({ meta: {}, conversations: [{ id: 'g:t', lastSeq: 9, readSeq: 1, eventSeqs: [4, '3'] }] }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "eventSeqs"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, err := NewJSStore(js.Global().Get("Function").New(tc.src).Invoke(), false)

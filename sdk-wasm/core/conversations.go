@@ -332,6 +332,39 @@ func (c *Core) CacheMisses(conv string, before uint64, limit int, page []Message
 	return miss
 }
 
+// ReadableBefore reports whether seqs of conv below before (0: up to the
+// newest known) may hold messages this user can read, wherever they are
+// kept: the log starts at seq 1, less the runs this user may not read
+// (Conversation.Skipped: a group's messages from before they joined, or from
+// while they were not a member). Those runs are known as far as the cache is
+// synced; a seq above SyncedSeq may hold a message. An unknown conversation
+// may hold any seq. A seq that holds an edit, a reaction or a message
+// deleted for this user still counts: only the relay's page tells them
+// apart.
+func (c *Core) ReadableBefore(conv string, before uint64) bool {
+	if before == 1 {
+		return false
+	}
+	cv := c.convs[conv]
+	if cv == nil {
+		return true
+	}
+	top := cv.LastSeq
+	if before != 0 && before-1 < top {
+		top = before - 1
+	}
+	first := uint64(1) // the lowest seq no skipped run covers
+	for _, r := range cv.Skipped {
+		if r.From > first {
+			break
+		}
+		if r.To >= first {
+			first = r.To + 1
+		}
+	}
+	return first <= top
+}
+
 // RefillHistory is FetchHistory for a page with holes (CacheMisses): the
 // messages of seqs missing that the relay sends are written to the store
 // again, so the next read of that page is served from the cache. What the

@@ -55,3 +55,39 @@ func TestHiddenRunsAreSkipped(t *testing.T) {
 		t.Fatalf("CacheMisses = %v, want the one real hole [3]", miss)
 	}
 }
+
+// ReadableBefore says whether seqs below a point may hold messages this
+// user can read: none below the first seq no skipped run covers, and any
+// seq the cache has not synced past (its runs are not known yet).
+func TestReadableBeforeLeavesOutSkippedRuns(t *testing.T) {
+	t.Parallel()
+	g := "g:floor"
+	s := newScripted(t, core.Config{})
+	fill := s.one(s.connect("carol", proto.Conversation{ID: g, Kind: proto.KindGroup, LastSeq: 12, Version: 1, Role: proto.RoleMember, Members: []string{"alice", "carol"}}), proto.TypeHistory)
+	// carol joined at 4, was out for 6..8; the page stops at 9.
+	s.frame(proto.TypeHistoryPage, fill.ID, &proto.HistoryPage{ConvID: g, LastSeq: 12, More: true,
+		Messages: []proto.Message{
+			{ConvID: g, Seq: 4, Sender: "alice", ClientID: "c4", MsgType: proto.MsgText, Text: "m", CreatedAt: 4},
+			{ConvID: g, Seq: 5, Sender: "alice", ClientID: "c5", MsgType: proto.MsgText, Text: "m", CreatedAt: 5},
+			{ConvID: g, Seq: 9, Sender: "alice", ClientID: "c9", MsgType: proto.MsgText, Text: "m", CreatedAt: 9},
+		},
+		Hidden: []proto.SeqRange{{From: 1, To: 3}, {From: 6, To: 8}}})
+	for _, tc := range []struct {
+		conv   string
+		before uint64
+		want   bool
+	}{
+		{g, 1, false},
+		{g, 4, false}, // 1..3: from before carol joined
+		{g, 5, true},
+		{g, 9, true},  // 4 and 5, below the run 6..8
+		{g, 0, true},  // up to the last seq
+		{g, 99, true}, // past the last seq: what is below it
+		{"p:alice:carol", 0, true},
+		{"p:alice:carol", 1, false},
+	} {
+		if got := s.c.ReadableBefore(tc.conv, tc.before); got != tc.want {
+			t.Errorf("ReadableBefore(%s, %d) = %v, want %v", tc.conv, tc.before, got, tc.want)
+		}
+	}
+}

@@ -316,6 +316,27 @@ func newBridge() *bridge {
 			return messages(msgs, err)
 		})
 	})
+	b.async("history", func(c *jsClient, args []js.Value) (work, error) {
+		conv, err := argString(args, 0, "conv")
+		if err != nil {
+			return nil, err
+		}
+		before, err := argUint(args, 1, "before")
+		if err != nil {
+			return nil, err
+		}
+		limit, err := argUint(args, 2, "limit")
+		if err != nil {
+			return nil, err
+		}
+		return withSignal(args, 3, func(ctx context.Context) ([]byte, error) {
+			p, err := c.History(ctx, conv, before, int(min(limit, proto.MaxPageLimit)))
+			if err != nil {
+				return nil, err
+			}
+			return client.AppendHistoryPage(nil, &p), nil
+		})
+	})
 	b.async("search", func(c *jsClient, args []js.Value) (work, error) {
 		s, err := readSearch(arg(args, 0))
 		if err != nil {

@@ -349,6 +349,12 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 		rep.Admitted.merge(r.Admitted)
 		rep.First.merge(r.First)
 		rep.Ack.merge(r.Ack)
+		for i, h := range r.BySecond {
+			for len(rep.BySecond) <= i {
+				rep.BySecond = append(rep.BySecond, hist{})
+			}
+			rep.BySecond[i].merge(h)
+		}
 		procMax = max(procMax, r.CPU)
 	}
 
@@ -411,6 +417,13 @@ func runWire(ctx context.Context, rc relayConfig, spec wireSpec, procs int, run 
 	}
 	if offered := spec.rate * secs; float64(rep.SentWin) < 0.95*offered {
 		run.note("the generator fell behind: %d sends in the window against %.0f offered", rep.SentWin, offered)
+	}
+	if len(rep.BySecond) > 1 {
+		p99s := make([]string, len(rep.BySecond))
+		for i, h := range rep.BySecond {
+			p99s[i] = fmtNum(h.quantile(0.99), 1)
+		}
+		run.note("send → delivered p99 by second of the window the message was first sent in: %s ms", strings.Join(p99s, ", "))
 	}
 	if refused > 0 {
 		run.note("refused sends by code: %v; %d refused sends written again after the retry hint, oldest first, new messages held meanwhile (as the SDK's outbox does)", rep.Refused, rep.Resent)

@@ -104,6 +104,9 @@ func TestWireFrames(t *testing.T) {
 		t.Fatalf("deliver samples %d, admitted %d, first %d, arrived in the window %d",
 			r.Deliver.count(), r.Admitted.count(), r.First.count(), r.ArrWin)
 	}
+	if len(r.BySecond) != 1 || r.BySecond[0].count() != 1 {
+		t.Fatalf("by second: %v, want the one delivery in the window's first second", r.BySecond)
+	}
 	// Message 0 was first sent at 1.2 ms and admitted at 1.5 ms; it
 	// arrived at 1.8 ms.
 	if got := r.Deliver.quantile(1); got < 0.6 || got > 0.6*histBase {

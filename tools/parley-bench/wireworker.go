@@ -97,10 +97,14 @@ type wireReport struct {
 	// in the window, µs: from the first send, and from the attempt the
 	// relay admitted (the last one; they differ when the relay refused the
 	// message and it was resent). Only admitted messages are delivered.
-	Deliver   hist    `json:"deliver"`
-	Admitted  hist    `json:"admitted"`
-	First     hist    `json:"first"` // send → delivered of first messages, whenever sent, from the first send, µs
-	Ack       hist    `json:"ack"`   // attempt → ack of messages first sent in the window, µs
+	Deliver  hist `json:"deliver"`
+	Admitted hist `json:"admitted"`
+	First    hist `json:"first"` // send → delivered of first messages, whenever sent, from the first send, µs
+	Ack      hist `json:"ack"`   // attempt → ack of messages first sent in the window, µs
+	// BySecond is Deliver by the second of the window the message was
+	// first sent in: a tail that one second holds (a storm of writes at
+	// the start, a checkpoint) tells apart from a steady one.
+	BySecond  []hist  `json:"by_second,omitempty"`
 	CPU       float64 `json:"cpu_s"` // this worker's CPU over the window
 	PeekFails int64   `json:"peek_failures"`
 }
@@ -691,6 +695,11 @@ func (w *wireRun) delivered(b *wireBot, body []byte, now int64) {
 		w.unique.Add(1)
 		us := float64(now-at) / 1e3
 		if at >= w.w0 && at < w.w1 {
+			sec := int((at - w.w0) / 1e9)
+			for len(w.rep.BySecond) <= sec {
+				w.rep.BySecond = append(w.rep.BySecond, hist{})
+			}
+			w.rep.BySecond[sec].add(us)
 			w.rep.Deliver.add(us)
 			w.rep.Admitted.add(float64(now-try) / 1e3)
 		}
@@ -821,6 +830,10 @@ func (w *wireRun) report() wireReport {
 	r.Refused, r.Closed = maps.Clone(w.rep.Refused), maps.Clone(w.rep.Closed)
 	r.Deliver, r.Admitted = maps.Clone(w.rep.Deliver), maps.Clone(w.rep.Admitted)
 	r.First, r.Ack = maps.Clone(w.rep.First), maps.Clone(w.rep.Ack)
+	r.BySecond = make([]hist, len(w.rep.BySecond))
+	for i, h := range w.rep.BySecond {
+		r.BySecond[i] = maps.Clone(h)
+	}
 	r.Unique = w.unique.Load()
 	r.CPU = w.cpu
 	for _, b := range w.bots {

@@ -278,7 +278,10 @@ export class ChatApp {
 
   private onMessage(m: Message): void {
     const convId = m.conversationId;
-    if (this.originals.get(m.id)) this.originals.set(m.id, m);
+    // A reply's quote follows its original. One deleted for me is gone from
+    // the list and from every page the SDK returns, so this event is the
+    // only word of it: kept, the quote says it was deleted.
+    if (m.hidden || this.originals.get(m.id)) this.originals.set(m.id, m);
     const t = this.threads.get(convId);
     if (t) {
       // Deleted for me (on this or another of my devices): gone from the list.
@@ -960,7 +963,7 @@ export class ChatApp {
   /** What a reply shows of its original, for the keyed render. */
   private replySig(t: Thread, replyTo: string): string {
     const o = this.original(t, replyTo);
-    return o ? `${o.seq}:${o.recalled ? 'r' : ''}${o.text ?? ''}` : '?';
+    return o ? `${o.seq}:${o.hidden ? 'h' : o.recalled ? 'r' : ''}${o.text ?? ''}` : '?';
   }
 
   /**
@@ -1007,7 +1010,10 @@ export class ChatApp {
       );
     }
     const t = this.threads.get(m.conversationId);
-    const quote = m.replyTo && t ? replyQuote(this.original(t, m.replyTo), () => void this.jumpTo(Number(m.replyTo!.split('#').pop()))) : null;
+    const original = m.replyTo && t ? this.original(t, m.replyTo) : undefined;
+    // One deleted for me is in no page: looking for it would read the whole history.
+    const jump = () => (original?.hidden ? this.toast('You deleted the original message.') : void this.jumpTo(Number(m.replyTo!.split('#').pop())));
+    const quote = m.replyTo && t ? replyQuote(original, jump) : null;
     const text =
       m.attachment
         ? m.text ? highlightMentions(m.text, m, this.me, linkify) : []

@@ -170,6 +170,7 @@ export function reactionChips(client: ParleyClient, me: string, m: Message, toas
 /** A one-line excerpt of a message, for quotes and the compose bar. */
 export function excerpt(m: Message | undefined): string {
   if (!m) return 'Original message not loaded';
+  if (m.hidden) return 'Deleted message';
   if (m.recalled) return 'Recalled message';
   const t = (m.text ?? '').replace(/\s+/g, ' ').trim();
   if (m.attachment) return `${m.type === 'image' ? '🖼 ' : '📎 '}${m.attachment.name}${t ? ` · ${t}` : ''}`;
