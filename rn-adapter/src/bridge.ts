@@ -901,6 +901,7 @@ interface CallSnapshot {
   peers: string[];
   media: CallMedia;
   state: CallState;
+  endReason?: CallEndReason;
   localStream?: CallStreamInfo;
   remoteStreams: CallStreamInfo[];
 }
@@ -918,6 +919,7 @@ class CallProxy {
   peers: string[];
   media: CallMedia;
   state: CallState;
+  endReason?: CallEndReason;
   localStream?: CallStreamInfo;
   remoteStreams: CallStreamInfo[];
   readonly #handlers = new Map<string, Set<(p: never) => void>>();
@@ -932,13 +934,16 @@ class CallProxy {
     this.peers = snap.peers;
     this.media = snap.media;
     this.state = snap.state;
+    this.endReason = snap.endReason;
     this.localStream = snap.localStream;
     this.remoteStreams = snap.remoteStreams ?? [];
+    // A call that ended before call() returned in the page: over already.
+    this.#over = snap.state === 'ended';
   }
 
   snapshot(): CallSnapshot {
-    const { id, conversationId, direction, peers, media, state, localStream, remoteStreams } = this;
-    return { id, conversationId, direction, peers, media, state, localStream, remoteStreams };
+    const { id, conversationId, direction, peers, media, state, endReason, localStream, remoteStreams } = this;
+    return { id, conversationId, direction, peers, media, state, endReason, localStream, remoteStreams };
   }
 
   /** Set by the 'ended' event: nothing more happens to this call. */
@@ -949,6 +954,7 @@ class CallProxy {
     this.peers = snap.peers ?? this.peers;
     this.media = snap.media ?? this.media;
     this.state = snap.state ?? this.state;
+    this.endReason = snap.endReason ?? this.endReason;
     this.localStream = snap.localStream;
     this.remoteStreams = snap.remoteStreams ?? [];
   }
@@ -990,9 +996,25 @@ class CallProxy {
     }
     const h = handler as (p: never) => void;
     hs.add(h);
+    // As in the SDK: the end of a call that is over reaches a handler added
+    // later, once, after on() returned.
+    const reason = this.endReason;
+    if (event === 'ended' && this.state === 'ended' && reason !== undefined) {
+      void Promise.resolve().then(() => {
+        if (hs.has(h)) this.#call('ended', h, { reason });
+      });
+    }
     return () => {
       hs.delete(h);
     };
+  }
+
+  #call(ev: string, h: (p: never) => void, p: unknown): void {
+    try {
+      (h as (x: unknown) => void)(p);
+    } catch (err) {
+      this.core.log('error', `a call "${ev}" handler threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
   }
 
   /** event applies one event of the page's call and tells the handlers. */
@@ -1002,14 +1024,10 @@ class CallProxy {
     if (ev === 'ended') {
       this.#over = true;
       this.state = 'ended';
+      const reason = (p as { reason?: CallEndReason } | undefined)?.reason;
+      if (reason !== undefined) this.endReason = reason;
     }
-    for (const h of [...(this.#handlers.get(ev) ?? [])]) {
-      try {
-        (h as (x: unknown) => void)(p);
-      } catch (err) {
-        this.core.log('error', `a call "${ev}" handler threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      }
-    }
+    for (const h of [...(this.#handlers.get(ev) ?? [])]) this.#call(ev, h, p);
   }
 }
 

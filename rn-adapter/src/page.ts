@@ -257,7 +257,9 @@ async function invoke(id: number, entry: Entry, m: string, args: unknown[]): Pro
  * call's snapshot.
  */
 function adopt(v: number, c: number, entry: Entry, call: Call): void {
-  if (entry.calls.has(call.id)) return;
+  // A call that ended before call() returned: nothing to show, and its
+  // snapshot says why.
+  if (entry.calls.has(call.id) || call.state === 'ended') return;
   entry.calls.set(call.id, call);
   callView.add(call);
   const forward = (ev: string, p: unknown) =>
@@ -516,6 +518,7 @@ function callSnapshot(call: Call): Record<string, unknown> {
     peers: [...call.peers],
     media: { ...call.media },
     state: call.state,
+    endReason: call.endReason,
     localStream: call.localStream ? streamInfo(call.localStream as MediaStream) : undefined,
     remoteStreams: call.remoteStreams.map((s) => streamInfo(s as MediaStream)),
   };

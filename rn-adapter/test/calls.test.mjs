@@ -189,3 +189,81 @@ test('a call from React Native: the host page places it, shows the media, React 
     await bob.ctx.close();
   }
 });
+
+// holdPlaceAnswer, on the host page: the answer of the next placeCall is
+// held, with every event after it, until the call's end has come; then the
+// answer settles and the events follow in the same turn, the order the
+// bridge itself makes when they run in one batch. call() in the page then
+// returns a call that is over.
+function holdPlaceAnswer() {
+  let bridge;
+  const wrap = (b) => new Proxy(b, {
+    get(t, k) {
+      if (k !== 'newClient') return Reflect.get(t, k);
+      return (config, host) => {
+        const deliver = host.onEvents.bind(host);
+        let held = null;
+        host.onEvents = (evs, stored) => {
+          if (!held) return deliver(evs, stored);
+          held.events.push([evs, stored]);
+          held.check(evs);
+        };
+        const wc = t.newClient(config, host);
+        let armed = true;
+        return new Proxy(wc, {
+          get(w, m) {
+            const f = Reflect.get(w, m);
+            if (m !== 'placeCall' || !armed) return f;
+            armed = false;
+            return (...a) => new Promise((resolve, reject) => {
+              let settle = null;
+              let seen = false;
+              const release = () => {
+                if (!settle || !seen) return;
+                const events = held.events;
+                held = null;
+                settle();
+                for (const [evs, stored] of events) deliver(evs, stored);
+              };
+              held = { events: [], check: (evs) => { seen ||= evs.some((e) => e.kind === 'call' && e.call.change === 'ended'); release(); } };
+              f.apply(w, a).then((v) => { settle = () => resolve(v); release(); }, (e) => { settle = () => reject(e); seen = true; release(); });
+            });
+          },
+        });
+      };
+    },
+  });
+  Object.defineProperty(window, '__parley_v1', { configurable: true, get: () => bridge, set: (b) => { bridge = b && wrap(b); } });
+}
+
+test('a call from React Native that ends before call() returns in the page: the proxy is ended with its reason, its ended handler runs, nothing is shown', { skip, timeout: 120000 }, async () => {
+  const context = await browser.newContext();
+  await context.addInitScript(holdPlaceAnswer);
+  const views = await WebView.install(context);
+  const view = new WebView(context, hostUrl, { via: 'document' });
+  views.add(view);
+  try {
+    await view.load();
+    logs.push(watch(view.page, 'host'));
+    const alice = await lib.bridge.createClient({ url: relay.ws, token: relay.token('rne-alice'), logLevel: 'warn', logger: () => {} }, { transport: view });
+    await alice.connect();
+    // Nobody online to ring: the relay ends the call as it answers it.
+    const call = await alice.call('rne-nobody', { audio: true, video: false });
+    assert.deepEqual([call.state, call.endReason], ['ended', 'unavailable']);
+    const log = track(call);
+    await until(() => log.length > 0, { timeout: 5000, what: 'the ended handler added after the end' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(log, [['ended', 'unavailable']]);
+    assert.deepEqual(await callMedia(view), [], 'nothing of the call is shown');
+    assert.equal(await view.page.evaluate(() => {
+      const el = document.getElementById('parley-call');
+      return el ? getComputedStyle(el).display : 'none';
+    }), 'none', 'the call view is not shown');
+    await alice.close();
+  } catch (e) {
+    for (const l of logs) for (const line of l) console.log(line);
+    throw e;
+  } finally {
+    await context.close();
+  }
+});

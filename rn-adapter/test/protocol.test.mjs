@@ -461,3 +461,36 @@ test('calls: call() goes to the page and returns a Call proxy that follows the p
   await until(() => ended.length === 1, { what: 'the call ended by the restart' });
   assert.deepEqual([ended[0], inc.state], ['failed', 'ended']);
 });
+
+test('calls: a call the page returns ended says why, and an ended handler added then runs once; endReason follows the end', async () => {
+  const { client, page } = await setup({ methods: [...METHODS, 'call'] });
+  const snap = (over) => ({ id: 'e1', conversationId: 'p:alice:nobody', direction: 'outgoing', peers: ['nobody'], media: { audio: true, video: false }, state: 'ringing', remoteStreams: [], ...over });
+  // Nobody to ring: the call ended before call() returned in the page.
+  const placing = client.call('nobody');
+  page.reply(await page.call('call'), snap({ state: 'ended', endReason: 'unavailable' }));
+  const call = await placing;
+  assert.deepEqual([call.state, call.endReason], ['ended', 'unavailable']);
+  const log = [];
+  call.on('ended', (e) => log.push(['ended', e.reason]));
+  const off = call.on('ended', (e) => log.push(['unsubscribed', e.reason]));
+  off();
+  await until(() => log.length === 1, { what: 'the ended handler added after the end' });
+  // Nothing the page says after the end changes it.
+  page.event('$call', { id: 'e1', ev: 'ended', p: { reason: 'failed' }, call: snap({ state: 'ended', endReason: 'failed' }) });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(log, [['ended', 'unavailable']]);
+  assert.equal(call.endReason, 'unavailable');
+
+  // A call that ends later: endReason with the event.
+  const second = client.call('bob');
+  page.reply(await page.call('call'), snap({ id: 'e2', peers: ['bob'] }));
+  const live = await second;
+  assert.equal(live.endReason, undefined);
+  page.event('$call', { id: 'e2', ev: 'ended', p: { reason: 'rejected' }, call: snap({ id: 'e2', state: 'ended', endReason: 'rejected' }) });
+  await until(() => live.state === 'ended', { what: 'the second call ended' });
+  assert.equal(live.endReason, 'rejected');
+  const late = [];
+  live.on('ended', (e) => late.push(e.reason));
+  await until(() => late.length === 1, { what: 'the ended handler of the second call' });
+  assert.deepEqual(late, ['rejected']);
+});
