@@ -176,15 +176,31 @@ func (s *Server) AdmitUpload(user string, size int64) time.Duration {
 }
 
 // RecordUpload records in the relay's store that user uploaded id
-// (UploadIndex), so that deleting the user deletes it:
-// UploadOptions.Uploaded for upload endpoints served apart from the relay.
-// A store without an upload index records nothing.
+// (UploadIndex), so that deleting the user deletes it, and returns once it
+// is stored: UploadOptions.Uploaded for upload endpoints served apart from
+// the relay. The uploads recorded at once share a store transaction
+// (uploadBatch at most). A store without an upload index records nothing.
 func (s *Server) RecordUpload(ctx context.Context, user, id string) error {
-	ux, ok := s.store.(UploadIndex)
+	if s.uploadIndex == nil {
+		return nil
+	}
+	_, err := s.uploadIndex.do(ctx, Upload{User: user, ID: id})
+	return err
+}
+
+// newUploadIndex returns the batcher of RecordUpload over store's
+// UploadIndex, or nil for a store without one.
+func newUploadIndex(store Store) *writeBatcher[Upload, struct{}] {
+	ux, ok := store.(UploadIndex)
 	if !ok {
 		return nil
 	}
-	return ux.AddUpload(ctx, user, id)
+	return newWriteBatcher(uploadBatch, func(ctx context.Context, ups []Upload) ([]struct{}, error) {
+		if err := ux.AddUploads(ctx, ups); err != nil {
+			return nil, err
+		}
+		return make([]struct{}, len(ups)), nil
+	})
 }
 
 // SignIn checks a user whose token verified against the relay's bans and

@@ -108,6 +108,12 @@ type calls struct {
 	ctl *control     // publishes to other nodes (nil: this node is alone)
 	sub Subscription // watches the bus address of the calls this node owns
 
+	// records appends the call records of calls ended at once (every
+	// call of the sessions a network cut or a relay restart ends) in one
+	// store transaction: each took a transaction, and on SQLite an fsync,
+	// of its own on the store's writer, ahead of the message commits.
+	records *writeBatcher[AppendRequest, AppendResult]
+
 	mu     sync.Mutex
 	live   map[string]*call
 	bySess map[*Session][]*call // the calls a session is in or rings for
@@ -156,9 +162,13 @@ func (s *Session) callUser() string { return s.user }
 
 func newCalls(o CallOptions, store Store, h *hub, fan *fanout, ctx context.Context, log *slog.Logger) *calls {
 	return &calls{opts: o, store: store, hub: h, fan: fan, ctx: ctx, log: log, now: time.Now,
-		live: make(map[string]*call), bySess: make(map[*Session][]*call), busy: make(map[string]int),
+		records: newWriteBatcher(recordBatch, store.Append),
+		live:    make(map[string]*call), bySess: make(map[*Session][]*call), busy: make(map[string]int),
 		remote: make(map[string]*remoteCall)}
 }
+
+// recordBatch is how many call records one store transaction appends.
+const recordBatch = 64
 
 // record is a call record to append once the lock is released.
 type record struct {
@@ -574,17 +584,17 @@ func (k *calls) write(r *record) {
 	if r == nil {
 		return
 	}
-	res, err := k.store.Append(context.WithoutCancel(k.ctx), []AppendRequest{r.req})
-	if err == nil && len(res) == 1 && res[0].Err != nil {
-		err = res[0].Err
+	res, err := k.records.do(k.ctx, r.req)
+	if err == nil && res.Err != nil {
+		err = res.Err
 	}
 	if err != nil {
 		k.log.Error("call record not stored", "conv", r.req.Send.ConvID, "call", r.req.Send.ClientID, "err", err)
 		return
 	}
-	if !res[0].Duplicate {
-		k.fan.publish(res[0].Members, "", proto.MustEncode(proto.Frame{Type: proto.TypeDeliver,
-			Body: &proto.Deliver{Message: res[0].Message}}))
+	if !res.Duplicate {
+		k.fan.publish(res.Members, "", proto.MustEncode(proto.Frame{Type: proto.TypeDeliver,
+			Body: &proto.Deliver{Message: res.Message}}))
 	}
 }
 

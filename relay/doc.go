@@ -74,7 +74,10 @@
 // fan-out.
 //
 // Store implementations must be safe for concurrent use: Append is called
-// from the committer only, the other methods from many readers at once.
+// by the committer and, for call records, by calls.go (a batch of the
+// records of the calls that ended at once), the other methods from many
+// readers at once; the small writes that many sessions make at once go a
+// batch per store call (batch.go).
 // A Bus delivers the envelopes of one publisher in order; the hub's deliver
 // function, which it calls, never blocks.
 package relay

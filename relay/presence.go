@@ -69,16 +69,27 @@ type SessionCount struct {
 
 // PresenceSubs keeps the presence subscriptions of users.
 type PresenceSubs interface {
-	// Subscribe subscribes subscriber to targets (distinct) until expires
-	// (unix ms), renewing those already held. Subscriptions expired at now
-	// are dropped first; when the live ones plus the new ones would pass
-	// max, nothing changes and the error is 4270.
-	Subscribe(ctx context.Context, subscriber string, targets []string, expires, now int64, max int) error
+	// Subscribe applies subs in one transaction, in order: each
+	// subscribes its Subscriber to its Targets until its Expires,
+	// renewing those already held, after dropping the subscriber's
+	// subscriptions expired at its Now. A sub that would take its
+	// subscriber's live subscriptions above max changes nothing and is
+	// refused with 4270 at its index of refused (nil when none is); the
+	// others are applied.
+	Subscribe(ctx context.Context, subs []PresenceSub, max int) (refused []*proto.Error, err error)
 	// Unsubscribe withdraws subscriber's subscriptions to targets.
 	Unsubscribe(ctx context.Context, subscriber string, targets []string) error
 	// Watchers returns the users holding a live subscription to target at
 	// now, sorted.
 	Watchers(ctx context.Context, target string, now int64) ([]string, error)
+}
+
+// PresenceSub is one subscription request of PresenceSubs.Subscribe.
+type PresenceSub struct {
+	Subscriber string
+	Targets    []string // distinct
+	Expires    int64    // unix ms
+	Now        int64    // unix ms
 }
 
 // ProfileStore keeps user profiles.
@@ -141,7 +152,20 @@ type presenceTracker struct {
 	restartReq chan struct{} // one slot
 	stopped    chan struct{} // closed by stop
 	done       chan struct{} // closed when run returns
+
+	// subs writes the subscriptions asked for at once in one store
+	// transaction; nil without presence.
+	subs *writeBatcher[PresenceSub, *proto.Error]
 }
+
+// presenceSubBatch is how many subscription requests one store
+// transaction writes: an application that subscribes to its contacts when
+// it starts does so on every client at once when its users come back
+// together (a new version deployed, the morning), and each request took a
+// transaction, and an fsync, of its own on the store's writer, ahead of
+// the message commits. A request holds up to proto.MaxPresenceBatch
+// targets, so a batch is kept smaller than the tracker's batch of counts.
+const presenceSubBatch = 32
 
 func newPresenceTracker(ctx context.Context, store Store, fan *fanout, hooks *webhooks, o Options) *presenceTracker {
 	p := &presenceTracker{
@@ -160,8 +184,31 @@ func newPresenceTracker(ctx context.Context, store Store, fan *fanout, hooks *we
 	if p.store != nil && p.lease < 0 {
 		p.restarter, _ = store.(NodeRestarter)
 	}
+	if p.store != nil {
+		p.subs = newWriteBatcher(presenceSubBatch, func(ctx context.Context, subs []PresenceSub) ([]*proto.Error, error) {
+			refused, err := p.store.Subscribe(ctx, subs, proto.MaxPresenceSubs)
+			if err == nil && refused == nil {
+				refused = make([]*proto.Error, len(subs))
+			}
+			return refused, err
+		})
+	}
 	go p.run()
 	return p
+}
+
+// subscribe stores sub, with the requests of other sessions made at the
+// same time, and returns once it is stored: a refusal (4270) or a store
+// failure.
+func (p *presenceTracker) subscribe(ctx context.Context, sub PresenceSub) error {
+	perr, err := p.subs.do(ctx, sub)
+	if err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	return nil
 }
 
 // joined counts a session of user that entered the hub.
@@ -480,8 +527,8 @@ func (s *Session) subscribePresence(now time.Time, id uint64, b *proto.Subscribe
 		s.reply(proto.Frame{Type: proto.TypePresences, ID: id, Body: &proto.Presences{List: []proto.Presence{}}})
 		return
 	case proto.PresenceSubscribe:
-		expires := now.Add(rules.PresenceTTL(b.TTLMs)).UnixMilli()
-		if err := ps.Subscribe(ctx, s.user, users, expires, now.UnixMilli(), proto.MaxPresenceSubs); err != nil {
+		sub := PresenceSub{Subscriber: s.user, Targets: users, Expires: now.Add(rules.PresenceTTL(b.TTLMs)).UnixMilli(), Now: now.UnixMilli()}
+		if err := s.env.presence.subscribe(ctx, sub); err != nil {
 			s.replyErr(id, err)
 			return
 		}

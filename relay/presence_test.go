@@ -306,3 +306,91 @@ func TestPresenceWritesInBatches(t *testing.T) {
 		t.Fatalf("%d calls for %d users (%v), want at most %d calls and each user once", len(store.calls), total, store.calls, want)
 	}
 }
+
+// subsCountingStore is a memory store whose Subscribe records the size of
+// each call, and holds the first call until release is closed.
+type subsCountingStore struct {
+	*MemoryStore
+	release chan struct{}
+	mu      sync.Mutex
+	calls   []int
+}
+
+func (s *subsCountingStore) Subscribe(ctx context.Context, subs []PresenceSub, max int) ([]*proto.Error, error) {
+	s.mu.Lock()
+	first := len(s.calls) == 0
+	s.calls = append(s.calls, len(subs))
+	s.mu.Unlock()
+	if first {
+		<-s.release
+	}
+	return s.MemoryStore.Subscribe(ctx, subs, max)
+}
+
+// Clients that subscribe to presence as they start do so together when
+// their users come back at once. The tracker writes the requests made at
+// the same time in one store transaction, presenceSubBatch at most: one
+// transaction, and one fsync, per request held the store's writer, and the
+// messages behind it. Each request is still stored, or refused on its own,
+// before its answer.
+func TestPresenceSubscriptionsInBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &subsCountingStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	p := newPresenceTracker(ctx, store, nil, nil, Options{Logger: slog.Default()})
+	defer p.stop(ctx)
+	const n, tooMany = 300, 7
+	now := time.Now().UnixMilli()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		sub := PresenceSub{Subscriber: fmt.Sprintf("u%04d", i), Targets: []string{"target"}, Expires: now + 60_000, Now: now}
+		if i == tooMany {
+			sub.Targets = make([]string, proto.MaxPresenceSubs+1)
+			for j := range sub.Targets {
+				sub.Targets[j] = fmt.Sprintf("t%d", j)
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.subscribe(ctx, sub)
+		}()
+	}
+	// The first call holds the store: wait until every request is in a
+	// call or waits for one.
+	started := func() int {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return p.subs.waiting() + len(store.calls)
+	}
+	for deadline := time.Now().Add(30 * time.Second); started() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests in a call or waiting", started(), n)
+		}
+	}
+	close(store.release)
+	wg.Wait()
+	for i, err := range errs {
+		if i == tooMany {
+			equal(t, storeCode(err), proto.CodePresenceLimit, "the request above the limit")
+			continue
+		}
+		ok(t, err)
+	}
+	w, err := store.Watchers(ctx, "target", now)
+	ok(t, err)
+	equal(t, len(w), n-1, "watchers stored")
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	sum := 0
+	for _, c := range store.calls {
+		if c > presenceSubBatch {
+			t.Fatalf("a call of %d requests, above %d: %v", c, presenceSubBatch, store.calls)
+		}
+		sum += c
+	}
+	if want := 1 + (n-1+presenceSubBatch-1)/presenceSubBatch; len(store.calls) != want || sum != n {
+		t.Fatalf("%d calls for %d requests (the first: %v), want %d calls and each request once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
+	}
+}

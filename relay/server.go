@@ -37,6 +37,9 @@ type Server struct {
 	hooks          *webhooks      // nil without Options.Webhook
 	env            *sessionEnv    // what every session is given
 	uploads        *uploadHandler // nil without a blob store
+	// uploadIndex records uploads in the store's UploadIndex, those made
+	// at once together; nil for a store without one.
+	uploadIndex *writeBatcher[Upload, struct{}]
 
 	baseCtx   context.Context // parent of every session's store and bus calls
 	cancelAll context.CancelFunc
@@ -76,7 +79,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: o, store: store, bus: bus, hub: newHub(), metrics: newMetrics(),
 		log: o.Logger, sessions: make(map[*Session]struct{}),
-		warnLog: newRateLog(o.Logger, 5, 20),
+		warnLog: newRateLog(o.Logger, 5, 20), uploadIndex: newUploadIndex(store),
 	}
 	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
 	s.hub.onLost = func() { s.metrics.busLost.Add(1) }
@@ -108,7 +111,8 @@ func New(opts Options) (*Server, error) {
 			groupIDs: o.GroupIDs, invitePolicy: o.InvitePolicy, recallWindow: o.RecallWindow,
 		},
 		verify: tokens.verify,
-		store:  store, users: newUserTable(o), commit: s.commit, admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
+		store:  store, users: newUserTable(o), commit: s.commit, reads: newWriteBatcher(readBatch, store.MarkReads),
+		admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),
 		ctl:   s.ctl, gate: s.gate(), hooks: s.hooks,

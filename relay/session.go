@@ -107,10 +107,12 @@ type sessionEnv struct {
 	ctx    context.Context
 	limits sessionLimits
 	// verify checks a Hello's token at now (see verifyToken).
-	verify  func(token string, now time.Time) (user string, exp time.Time, perr *proto.Error)
-	store   sessionStore
-	users   *userTable
-	commit  *committer
+	verify func(token string, now time.Time) (user string, exp time.Time, perr *proto.Error)
+	store  sessionStore
+	users  *userTable
+	commit *committer
+	// reads moves the read cursors asked for at once in one store call.
+	reads   *writeBatcher[ReadMark, ReadResult]
 	admit   *admission
 	hub     *hub
 	blobs   BlobStore // nil: attachments are refused (4215)
@@ -559,12 +561,26 @@ func (s *Session) history(id uint64, b *proto.History) {
 	s.write(rules.HistoryFrame(id, page, b.Before > 0, s.env.limits.maxFrame))
 }
 
+// markRead stores mk, with the marks of other sessions made at the same
+// time (readBatch), and returns once it is stored: the user's view of the
+// conversation and whether the cursor moved, or the refusal.
+func (e *sessionEnv) markRead(ctx context.Context, mk ReadMark) (proto.Conversation, bool, error) {
+	res, err := e.reads.do(ctx, mk)
+	if err != nil {
+		return proto.Conversation{}, false, err
+	}
+	if res.Err != nil {
+		return proto.Conversation{}, false, res.Err
+	}
+	return res.Conv, res.Moved, nil
+}
+
 func (s *Session) read(id uint64, b *proto.Read) {
 	if perr := rules.AdmitParty(s.user, b.ConvID); perr != nil {
 		s.replyErr(id, perr)
 		return
 	}
-	conv, moved, err := s.env.store.MarkRead(s.env.ctx, s.user, b.ConvID, b.Seq)
+	conv, moved, err := s.env.markRead(s.env.ctx, ReadMark{User: s.user, Conv: b.ConvID, Seq: b.Seq})
 	if err != nil {
 		s.replyErr(id, err)
 		return

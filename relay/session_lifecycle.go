@@ -34,8 +34,8 @@ func (e *sessionEnv) releasesBlobs() bool {
 
 // releaseAttachment deletes the blob of attachment id once no stored
 // message carries it any more, leaving a tombstone so that a download
-// answers 4236 (gone) rather than a refusal, then drops the release's
-// record token (BlobReleaser). It runs after a recall or a delete for
+// answers 4236 (gone) rather than a refusal, and its uploader's upload
+// index entry, then drops the release's record token (BlobReleaser). It runs after a recall or a delete for
 // everyone was stored, off the committer, and at start for the records a
 // stopped relay left; a failure is logged and keeps the blob and
 // the record (nothing is lost that a message still needs).
@@ -72,6 +72,11 @@ func (e *sessionEnv) deleteUnused(au AttachmentUser, id string) bool {
 			e.log.Warn("attachment release: stat", "id", id, "err", err)
 			return false
 		}
+		// Deleted already, maybe by a release cut short before it
+		// dropped the index entry: the tombstone names the uploader.
+		if gone, err := e.blobs.Stat(ctx, goneKey(id)); err == nil {
+			return e.forgetUpload(id, gone.Owner)
+		}
 		return true
 	}
 	if err := e.blobs.Put(ctx, goneKey(id), strings.NewReader(""), BlobMeta{ContentType: "application/octet-stream", Owner: meta.Owner}); err != nil {
@@ -80,6 +85,24 @@ func (e *sessionEnv) deleteUnused(au AttachmentUser, id string) bool {
 	}
 	if err := e.blobs.Delete(ctx, uploadKey(id)); err != nil {
 		e.log.Warn("attachment release: delete", "id", id, "err", err)
+		return false
+	}
+	return e.forgetUpload(id, meta.Owner)
+}
+
+// forgetUpload drops attachment id, whose blob is deleted, from its
+// uploader's upload index (UploadIndex). The entry leads to no blob any
+// more, and nothing else drops it before the uploader's account is
+// deleted: every recalled attachment left one row in the store for good.
+// It reports whether that is settled; after a failure the release's record
+// stays, and the next try finds the tombstone.
+func (e *sessionEnv) forgetUpload(id, owner string) bool {
+	ux, ok := e.store.(UploadIndex)
+	if !ok || owner == "" {
+		return true
+	}
+	if err := ux.DropUploads(e.ctx, owner, []string{id}); err != nil {
+		e.log.Warn("attachment release: drop upload entry", "id", id, "err", err)
 		return false
 	}
 	return true

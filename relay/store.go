@@ -97,14 +97,42 @@ type Querier interface {
 
 // ConvWriter changes conversation state other than by appending messages.
 type ConvWriter interface {
-	// MarkRead moves user's read cursor in conv to
-	// max(old, min(seq, last seq)) and returns user's view of conv and
-	// whether the cursor moved.
-	MarkRead(ctx context.Context, user, conv string, seq uint64) (proto.Conversation, bool, error)
+	// MarkReads moves, in one transaction and in order, the read cursor
+	// of each mark's User in its Conv to max(old, min(Seq, last seq)), and
+	// returns one result per mark: the user's view of the conversation and
+	// whether the cursor moved, or the mark's own refusal. An error fails
+	// the whole batch and nothing of it is stored.
+	MarkReads(ctx context.Context, marks []ReadMark) ([]ReadResult, error)
 	// CreateGroup creates the group spec describes, or returns the existing
 	// one when it has the same creator and members (created is false); an
 	// existing id with anything else is 4209.
 	CreateGroup(ctx context.Context, spec GroupSpec) (c proto.Conversation, created bool, err error)
+}
+
+// readBatch is how many read cursors one store transaction moves. A
+// client marks a conversation read as its user reads it, and on every
+// connect sends the marks the relay has not confirmed; each mark took a
+// transaction, and on SQLite an fsync, of its own on the store's writer,
+// ahead of the message commits. The marks made at once share one.
+const readBatch = 256
+
+// ReadMark is one read cursor move of ConvWriter.MarkReads.
+type ReadMark struct {
+	User, Conv string
+	Seq        uint64
+}
+
+// ReadResult is the outcome of one ReadMark.
+type ReadResult struct {
+	// Conv is the user's view of the conversation after the mark; a
+	// later mark of the same user and conversation in the batch may
+	// show in it.
+	Conv proto.Conversation
+	// Moved reports that the mark moved the cursor.
+	Moved bool
+	// Err is a refusal of this mark (4203); the rest of the batch is
+	// unaffected.
+	Err *proto.Error
 }
 
 // GroupCounter counts the groups a user created, for the per-user group

@@ -312,9 +312,9 @@ func testStoreLifecycle(t *testing.T, open func(t *testing.T) Store) {
 			appendOne(t, s, msg("alice", g, "g"+id, id, int64(1000+i)))
 			appendOne(t, s, msg("alice", ab, "p"+id, id, int64(1000+i)))
 		}
-		_, _, err := s.MarkRead(ctx, "bob", g, 3)
+		_, _, err := markRead(ctx, s, "bob", g, 3)
 		ok(t, err)
-		_, _, err = s.MarkRead(ctx, "carol", g, 2)
+		_, _, err = markRead(ctx, s, "carol", g, 2)
 		ok(t, err)
 		read, unread, err := rr.Receipts(ctx, "alice", g, 3)
 		ok(t, err)
@@ -338,7 +338,7 @@ func testStoreLifecycle(t *testing.T, open func(t *testing.T) Store) {
 				}
 			}
 		}
-		conv, moved, err := s.MarkRead(ctx, "bob", ab, 2)
+		conv, moved, err := markRead(ctx, s, "bob", ab, 2)
 		ok(t, err)
 		equal(t, moved, true, "moved")
 		equal(t, conv.PeerReadSeq, uint64(3), "bob's peer (alice) read all she sent")

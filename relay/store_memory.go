@@ -30,7 +30,7 @@ type MemoryStore struct {
 	revoked  map[string]int64           // RevokeTokens (store_revoke.go)
 	deleted  map[string]int64           // RecordDeletion (store_revoke.go)
 	bans     map[string]Ban             // SetBan (store_ban.go)
-	uploads  map[string]map[string]bool // AddUpload (store_uploads.go): user → upload ids
+	uploads  map[string]map[string]bool // AddUploads (store_uploads.go): user → upload ids
 	presence memPresence                // store_memory_presence.go
 	releases map[string]string          // token → attachment id (store_blob_release.go)
 }
@@ -310,32 +310,41 @@ func (s *MemoryStore) History(ctx context.Context, user string, q proto.History)
 	})
 }
 
-// MarkRead implements ConvWriter.
-func (s *MemoryStore) MarkRead(ctx context.Context, user, conv string, seq uint64) (proto.Conversation, bool, error) {
+// MarkReads implements ConvWriter.
+func (s *MemoryStore) MarkReads(ctx context.Context, marks []ReadMark) ([]ReadResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return proto.Conversation{}, false, ErrClosed
+		return nil, ErrClosed
 	}
-	c := s.convs[conv]
+	out := make([]ReadResult, len(marks))
+	for i, mk := range marks {
+		out[i] = s.markRead(mk)
+	}
+	return out, nil
+}
+
+// markRead applies one mark; the caller holds s.mu.
+func (s *MemoryStore) markRead(mk ReadMark) ReadResult {
+	c := s.convs[mk.Conv]
 	var m *memMember
 	if c != nil {
-		m = c.members[user]
+		m = c.members[mk.User]
 	}
-	empty, err := rules.AdmitRead(user, conv, c != nil, m != nil)
-	if err != nil {
-		return proto.Conversation{}, false, err
+	empty, perr := rules.AdmitRead(mk.User, mk.Conv, c != nil, m != nil)
+	if perr != nil {
+		return ReadResult{Err: perr}
 	}
 	if empty {
-		return proto.Conversation{ID: conv, Kind: proto.KindP2P}, false, nil
+		return ReadResult{Conv: proto.Conversation{ID: mk.Conv, Kind: proto.KindP2P}}
 	}
 	last := uint64(len(c.msgs))
 	if m.left > 0 {
 		last = m.left
 	}
-	next := rules.NextReadSeq(m.readSeq, seq, last)
+	next := rules.NextReadSeq(m.readSeq, mk.Seq, last)
 	if next == m.readSeq {
-		return s.view(c, user), false, nil
+		return ReadResult{Conv: s.view(c, mk.User)}
 	}
 	m.readSeq = next
 	s.counter++
@@ -343,7 +352,7 @@ func (s *MemoryStore) MarkRead(ctx context.Context, user, conv string, seq uint6
 	if c.kind == proto.KindP2P {
 		c.pos = s.counter // the peer's view changes too: peerReadSeq
 	}
-	return s.view(c, user), true, nil
+	return ReadResult{Conv: s.view(c, mk.User), Moved: true}
 }
 
 // GroupsCreated implements GroupCounter.

@@ -120,35 +120,48 @@ func (s *MemoryStore) Presence(ctx context.Context, users []string) ([]proto.Pre
 }
 
 // Subscribe implements PresenceSubs.
-func (s *MemoryStore) Subscribe(ctx context.Context, subscriber string, targets []string, expires, now int64, max int) error {
+func (s *MemoryStore) Subscribe(ctx context.Context, batch []PresenceSub, max int) ([]*proto.Error, error) {
 	m, err := s.lockPresence()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer m.mu.Unlock()
-	subs := m.subs[subscriber]
-	if subs == nil {
-		subs = make(map[string]int64)
-		m.subs[subscriber] = subs
-	}
-	for t, exp := range subs {
-		if exp <= now {
-			delete(subs, t)
+	var refused []*proto.Error
+	for i, b := range batch {
+		subs := m.subs[b.Subscriber]
+		if subs == nil {
+			subs = make(map[string]int64)
+			m.subs[b.Subscriber] = subs
+		}
+		for t, exp := range subs {
+			if exp <= b.Now {
+				delete(subs, t)
+			}
+		}
+		fresh := 0
+		for _, t := range b.Targets {
+			if _, had := subs[t]; !had {
+				fresh++
+			}
+		}
+		if perr := rules.AdmitPresenceSubs(len(subs), fresh, max); perr != nil {
+			refused = refusedAt(refused, len(batch), i, perr)
+			continue
+		}
+		for _, t := range b.Targets {
+			subs[t] = b.Expires
 		}
 	}
-	fresh := 0
-	for _, t := range targets {
-		if _, had := subs[t]; !had {
-			fresh++
-		}
+	return refused, nil
+}
+
+// refusedAt sets refused[i] to perr, making refused n long if it is nil.
+func refusedAt(refused []*proto.Error, n, i int, perr *proto.Error) []*proto.Error {
+	if refused == nil {
+		refused = make([]*proto.Error, n)
 	}
-	if perr := rules.AdmitPresenceSubs(len(subs), fresh, max); perr != nil {
-		return perr
-	}
-	for _, t := range targets {
-		subs[t] = expires
-	}
-	return nil
+	refused[i] = perr
+	return refused
 }
 
 // Unsubscribe implements PresenceSubs.

@@ -141,7 +141,7 @@ func checkMigrated(t *testing.T, s Store, versions map[[2]string]uint64, cursors
 	if page[0].Members != nil {
 		t.Fatal("the member list again, unchanged")
 	}
-	view, moved, err := s.MarkRead(ctx, "carol", "g:g", 3)
+	view, moved, err := markRead(ctx, s, "carol", "g:g", 3)
 	ok(t, err)
 	equal(t, [2]any{moved, view.ReadSeq}, [2]any{true, uint64(3)}, "read after the upgrade")
 }

@@ -782,56 +782,102 @@ func (s *PostgresStore) view(ctx context.Context, tx pgx.Tx, user, conv string) 
 	return scanView(tx.QueryRow(ctx, viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, conv, user))
 }
 
-// MarkRead implements ConvWriter.
-func (s *PostgresStore) MarkRead(ctx context.Context, user, conv string, seq uint64) (proto.Conversation, bool, error) {
-	var view proto.Conversation
-	var moved bool
+// MarkReads implements ConvWriter. The conversations' locks are taken
+// first, in key order, in one statement; the moved cursors take their
+// positions from one bump of the counter, the transaction's last lock.
+func (s *PostgresStore) MarkReads(ctx context.Context, marks []ReadMark) ([]ReadResult, error) {
+	keys := make([]int64, len(marks))
+	for i, mk := range marks {
+		keys[i] = s.convKey(mk.Conv)
+	}
+	keys = sortedKeys(keys)
+	type state struct {
+		last    int64
+		readSeq *int64
+		exists  bool
+	}
+	type cursor struct{ user, conv string }
+	out := make([]ReadResult, len(marks))
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		moved = false
-		var last int64
-		var readSeq *int64
-		exists := true
+		clear(out)
+		states := make([]state, len(marks))
 		b := &pgx.Batch{}
-		b.Queue(lockSQL, []int64{s.convKey(conv)})
-		b.Queue(`SELECT CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END, m.read_seq FROM conversations c
-			LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = $1 WHERE c.id = $2`, user, conv).
-			QueryRow(func(r pgx.Row) error {
-				err := r.Scan(&last, &readSeq)
-				if errors.Is(err, pgx.ErrNoRows) {
-					exists = false
-					return nil
-				}
-				return err
-			})
+		b.Queue(lockSQL, keys)
+		for i, mk := range marks {
+			st := &states[i]
+			st.exists = true
+			b.Queue(`SELECT CASE WHEN m.left_seq > 0 THEN m.left_seq ELSE c.last_seq END, m.read_seq FROM conversations c
+				LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = $1 WHERE c.id = $2`, mk.User, mk.Conv).
+				QueryRow(func(r pgx.Row) error {
+					err := r.Scan(&st.last, &st.readSeq)
+					if errors.Is(err, pgx.ErrNoRows) {
+						st.exists = false
+						return nil
+					}
+					return err
+				})
+		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		empty, perr := rules.AdmitRead(user, conv, exists, readSeq != nil)
-		if perr != nil {
-			return perr
+		// The marks apply in order: a cursor the batch moved already
+		// moves on from where the batch left it.
+		read := make(map[cursor]uint64)
+		var moved []cursor // in the order of their last move
+		viewed := make([]bool, len(marks))
+		for i, mk := range marks {
+			st := &states[i]
+			empty, perr := rules.AdmitRead(mk.User, mk.Conv, st.exists, st.readSeq != nil)
+			if perr != nil {
+				out[i].Err = perr
+				continue
+			}
+			if empty {
+				out[i].Conv = proto.Conversation{ID: mk.Conv, Kind: proto.KindP2P}
+				continue
+			}
+			viewed[i] = true
+			k := cursor{mk.User, mk.Conv}
+			old, seen := read[k]
+			if !seen {
+				old = uint64(*st.readSeq)
+			}
+			next := rules.NextReadSeq(old, mk.Seq, uint64(st.last))
+			read[k] = next
+			if next != old {
+				out[i].Moved = true
+				moved = append(slices.DeleteFunc(moved, func(x cursor) bool { return x == k }), k)
+			}
 		}
-		if empty {
-			view = proto.Conversation{ID: conv, Kind: proto.KindP2P}
-			return nil
-		}
-		old := uint64(*readSeq)
 		b = &pgx.Batch{}
-		if next := rules.NextReadSeq(old, seq, uint64(last)); next != old {
-			moved = true
-			b.Queue(bumpSQL, 1) // the last lock
-			b.Queue(`UPDATE members SET read_seq = $1, pos = `+counterSQL+` WHERE conv_id = $2 AND user_id = $3`,
-				int64(next), conv, user)
-			// The other member of a p2p conversation sees the cursor
-			// (peerReadSeq): the conversation changes for them too.
-			b.Queue(`UPDATE conversations SET pos = `+counterSQL+` WHERE id = $1 AND kind = '`+proto.KindP2P+`'`, conv)
+		if len(moved) > 0 {
+			b.Queue(bumpSQL, len(moved)) // the last lock
+			for j, k := range moved {
+				// The j-th of the positions taken, in the order of the
+				// moves, so a conversation's row ends at its latest.
+				back := len(moved) - 1 - j
+				b.Queue(`UPDATE members SET read_seq = $1, pos = `+counterSQL+` - $2 WHERE conv_id = $3 AND user_id = $4`,
+					int64(read[k]), back, k.conv, k.user)
+				// The other member of a p2p conversation sees the cursor
+				// (peerReadSeq): the conversation changes for them too.
+				b.Queue(`UPDATE conversations SET pos = `+counterSQL+` - $1 WHERE id = $2 AND kind = '`+proto.KindP2P+`'`, back, k.conv)
+			}
 		}
-		b.Queue(viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, conv, user).QueryRow(func(r pgx.Row) (err error) {
-			view, err = scanView(r)
-			return err
-		})
+		for i, mk := range marks {
+			if !viewed[i] {
+				continue
+			}
+			b.Queue(viewSQL+`WHERE m.conv_id = $1 AND m.user_id = $2`, mk.Conv, mk.User).QueryRow(func(r pgx.Row) (err error) {
+				out[i].Conv, err = scanView(r)
+				return err
+			})
+		}
 		return tx.SendBatch(ctx, b).Close()
 	})
-	return view, moved, wrapStoreErr("mark read", err)
+	if err != nil {
+		return nil, wrapStoreErr("mark read", err)
+	}
+	return out, nil
 }
 
 var _ GroupCounter = (*PostgresStore)(nil)

@@ -173,36 +173,46 @@ func (s *PostgresStore) Presence(ctx context.Context, users []string) ([]proto.P
 	return out, nil
 }
 
-// Subscribe implements PresenceSubs.
-func (s *PostgresStore) Subscribe(ctx context.Context, subscriber string, targets []string, expires, now int64, max int) error {
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.subsKey(subscriber)); err != nil {
+// Subscribe implements PresenceSubs. Each subscriber's advisory lock
+// orders the subscriptions of several relays; the locks are taken in key
+// order, in one statement, so two transactions never wait on each other
+// in a cycle.
+func (s *PostgresStore) Subscribe(ctx context.Context, batch []PresenceSub, max int) (refused []*proto.Error, err error) {
+	keys := make([]int64, len(batch))
+	for i, b := range batch {
+		keys[i] = s.subsKey(b.Subscriber)
+	}
+	keys = sortedKeys(keys)
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		refused = nil
+		if _, err := tx.Exec(ctx, lockSQL, keys); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM presence_subs WHERE subscriber = $1 AND expires <= $2`, subscriber, now); err != nil {
-			return err
+		for i, b := range batch {
+			if _, err := tx.Exec(ctx, `DELETE FROM presence_subs WHERE subscriber = $1 AND expires <= $2`, b.Subscriber, b.Now); err != nil {
+				return err
+			}
+			var live, held int
+			if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE target = ANY($2)) FROM presence_subs WHERE subscriber = $1`,
+				b.Subscriber, b.Targets).Scan(&live, &held); err != nil {
+				return err
+			}
+			if perr := rules.AdmitPresenceSubs(live, len(b.Targets)-held, max); perr != nil {
+				refused = refusedAt(refused, len(batch), i, perr)
+				continue
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO presence_subs(subscriber, target, expires)
+				SELECT $1, t, $3 FROM unnest($2::text[]) AS t
+				ON CONFLICT (subscriber, target) DO UPDATE SET expires = excluded.expires`, b.Subscriber, b.Targets, b.Expires); err != nil {
+				return err
+			}
 		}
-		var live, held int
-		if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE target = ANY($2)) FROM presence_subs WHERE subscriber = $1`,
-			subscriber, targets).Scan(&live, &held); err != nil {
-			return err
-		}
-		if perr := rules.AdmitPresenceSubs(live, len(targets)-held, max); perr != nil {
-			return perr
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO presence_subs(subscriber, target, expires)
-			SELECT $1, t, $3 FROM unnest($2::text[]) AS t
-			ON CONFLICT (subscriber, target) DO UPDATE SET expires = excluded.expires`, subscriber, targets, expires)
-		return err
+		return nil
 	})
 	if err != nil {
-		var perr *proto.Error
-		if errors.As(err, &perr) {
-			return perr
-		}
-		return fmt.Errorf("relay: subscribe: %w", err)
+		return nil, fmt.Errorf("relay: subscribe: %w", err)
 	}
-	return nil
+	return refused, nil
 }
 
 // Unsubscribe implements PresenceSubs.

@@ -247,7 +247,7 @@ func TestPostgresRelaysSyncWithoutGaps(t *testing.T) {
 				mu.Unlock()
 				if wrng.IntN(4) == 0 {
 					c := convs[wrng.IntN(len(convs))]
-					if _, _, err := s.MarkRead(ctx, c.members[wrng.IntN(len(c.members))], c.id, uint64(wrng.IntN(40))); err != nil {
+					if _, _, err := markRead(ctx, s, c.members[wrng.IntN(len(c.members))], c.id, uint64(wrng.IntN(40))); err != nil {
 						fail("mark read: %v", err)
 						return
 					}

@@ -11,14 +11,21 @@ import (
 
 var _ UploadIndex = (*PostgresStore)(nil)
 
-// AddUpload implements UploadIndex.
-func (s *PostgresStore) AddUpload(ctx context.Context, user, id string) error {
+// AddUploads implements UploadIndex.
+func (s *PostgresStore) AddUploads(ctx context.Context, ups []Upload) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	keys := make([]string, len(ups))
+	for i, u := range ups {
+		keys[i] = uploadPrefix(u.User) + u.ID
+	}
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO meta(key, value) VALUES ($1, '') ON CONFLICT(key) DO NOTHING`, uploadPrefix(user)+id)
+		_, err := tx.Exec(ctx, `INSERT INTO meta(key, value) SELECT k, '' FROM unnest($1::text[]) AS k ON CONFLICT(key) DO NOTHING`, keys)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("relay: record upload: %w", err)
+		return fmt.Errorf("relay: record uploads: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/parley-im/parley/proto"
@@ -80,14 +82,14 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		ctx := context.Background()
 		s := ps(t)
 		const max = 5
-		ok(t, s.Subscribe(ctx, "alice", []string{"u1", "u2", "u3"}, 1000, 0, max))
-		ok(t, s.Subscribe(ctx, "alice", []string{"u3", "u4"}, 2000, 0, max)) // u3 renewed: 4 live
-		err := s.Subscribe(ctx, "alice", []string{"u4", "u5", "u6"}, 2000, 0, max)
+		ok(t, subscribeOne(ctx, s, "alice", []string{"u1", "u2", "u3"}, 1000, 0, max))
+		ok(t, subscribeOne(ctx, s, "alice", []string{"u3", "u4"}, 2000, 0, max)) // u3 renewed: 4 live
+		err := subscribeOne(ctx, s, "alice", []string{"u4", "u5", "u6"}, 2000, 0, max)
 		equal(t, storeCode(err), proto.CodePresenceLimit, "6 would pass the limit of 5")
 		w, err := s.Watchers(ctx, "u5", 0)
 		ok(t, err)
 		equal(t, len(w), 0, "a refused request subscribed nobody")
-		ok(t, s.Subscribe(ctx, "bob", []string{"u1"}, 5000, 0, max))
+		ok(t, subscribeOne(ctx, s, "bob", []string{"u1"}, 5000, 0, max))
 		w, err = s.Watchers(ctx, "u1", 999)
 		ok(t, err)
 		equal(t, w, []string{"alice", "bob"}, "watchers of u1")
@@ -98,7 +100,7 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		equal(t, w, []string{"alice"}, "u3 was renewed to 2000")
 		// At 1000 u1 and u2 expired: they no longer count against the limit.
-		ok(t, s.Subscribe(ctx, "alice", []string{"u5", "u6", "u7"}, 3000, 1000, max))
+		ok(t, subscribeOne(ctx, s, "alice", []string{"u5", "u6", "u7"}, 3000, 1000, max))
 		ok(t, s.Unsubscribe(ctx, "alice", []string{"u5", "u6", "nobody"}))
 		w, err = s.Watchers(ctx, "u5", 1000)
 		ok(t, err)
@@ -106,6 +108,42 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		w, err = s.Watchers(ctx, "u7", 1000)
 		ok(t, err)
 		equal(t, w, []string{"alice"}, "still subscribed")
+	})
+	t.Run("presence/subscriptions in a batch", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		const max = 3
+		refused, err := s.Subscribe(ctx, []PresenceSub{
+			{Subscriber: "alice", Targets: []string{"u1", "u2"}, Expires: 1000},
+			{Subscriber: "carol", Targets: []string{"u1", "u2", "u3", "u4"}, Expires: 1000},
+			{Subscriber: "alice", Targets: []string{"u2", "u3", "u4"}, Expires: 2000},
+			{Subscriber: "bob", Targets: []string{"u1"}, Expires: 1000},
+			{Subscriber: "alice", Targets: []string{"u3"}, Expires: 2000},
+		}, max)
+		ok(t, err)
+		if len(refused) != 5 {
+			t.Fatalf("refused %v, want one per request", refused)
+		}
+		codes := make([]proto.Code, len(refused))
+		for i, perr := range refused {
+			if perr != nil {
+				codes[i] = perr.Code
+			}
+		}
+		equal(t, codes, []proto.Code{0, proto.CodePresenceLimit, proto.CodePresenceLimit, 0, 0},
+			"carol above the limit alone; alice's second request counted with her first")
+		for target, want := range map[string][]string{"u1": {"alice", "bob"}, "u2": {"alice"}, "u3": {"alice"}, "u4": nil} {
+			w, err := s.Watchers(ctx, target, 500)
+			ok(t, err)
+			equal(t, len(w) == 0 && len(want) == 0 || slices.Equal(w, want), true, "watchers of "+target+": "+strings.Join(w, ","))
+		}
+		refused, err = s.Subscribe(ctx, nil, max)
+		ok(t, err)
+		equal(t, len(refused), 0, "an empty batch")
+		refused, err = s.Subscribe(ctx, []PresenceSub{{Subscriber: "dave", Targets: []string{"u1"}, Expires: 1000}}, max)
+		ok(t, err)
+		equal(t, refused == nil, true, "nothing refused: nil")
 	})
 	t.Run("profiles/merge and read", func(t *testing.T) {
 		t.Parallel()
@@ -237,8 +275,8 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		_, _, err = setSession(ctx, s, "alice", "n1", 1, 100)
 		ok(t, err)
-		ok(t, s.Subscribe(ctx, "alice", []string{"bob"}, 10_000, 100, 10))
-		ok(t, s.Subscribe(ctx, "bob", []string{"alice", "carol"}, 10_000, 100, 10))
+		ok(t, subscribeOne(ctx, s, "alice", []string{"bob"}, 10_000, 100, 10))
+		ok(t, subscribeOne(ctx, s, "bob", []string{"alice", "carol"}, 10_000, 100, 10))
 		rel := func(owner, other, state string, blocked bool) {
 			_, err := feed.UpdateFeed(ctx, []FeedKey{{owner, rules.FeedRelation, other}}, func([]proto.UserEntry) ([]*proto.UserEntry, error) {
 				return []*proto.UserEntry{{Relation: &proto.Relation{User: other, State: state, Blocked: blocked, At: 100}}}, nil
@@ -302,4 +340,17 @@ func setSession(ctx context.Context, s PresenceWriter, user, node string, n int,
 		return proto.Presence{}, false, err
 	}
 	return got[0], false, nil
+}
+
+// subscribeOne subscribes subscriber to targets alone in a batch, as
+// Subscribe did before it took batches, and returns its refusal.
+func subscribeOne(ctx context.Context, s PresenceSubs, subscriber string, targets []string, expires, now int64, max int) error {
+	refused, err := s.Subscribe(ctx, []PresenceSub{{Subscriber: subscriber, Targets: targets, Expires: expires, Now: now}}, max)
+	if err != nil {
+		return err
+	}
+	if refused != nil && refused[0] != nil {
+		return refused[0]
+	}
+	return nil
 }

@@ -426,7 +426,7 @@ type sqliteStmts struct {
 	begin, commit, rollback, setCounter rawStmt
 	// Append
 	dedup, conv, members, insConv, insMember, insMsg, setConv, setRead rawStmt
-	// MarkRead, CreateGroup
+	// MarkReads, CreateGroup
 	readState, markRead, group, view, lastMsg rawStmt
 	feedGet, feedPut                          rawStmt // store_feed_sqlite.go
 	blobAdd, blobDone                         rawStmt // store_blob_release.go
@@ -1195,45 +1195,59 @@ func (s *SQLiteStore) History(ctx context.Context, user string, q proto.History)
 	return page, nil
 }
 
-// MarkRead implements ConvWriter.
-func (s *SQLiteStore) MarkRead(ctx context.Context, user, conv string, seq uint64) (proto.Conversation, bool, error) {
-	var view proto.Conversation
-	var moved bool
+// MarkReads implements ConvWriter.
+func (s *SQLiteStore) MarkReads(ctx context.Context, marks []ReadMark) ([]ReadResult, error) {
+	out := make([]ReadResult, len(marks))
 	err := s.writeTx(ctx, func(bump func() uint64) error {
-		st := s.ws
-		var last int64
-		var readSeq sql.NullInt64
-		exists := true
-		err := st.readState.queryRow(user, conv).Scan(&last, &readSeq)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			exists = false
-		case err != nil:
+		clear(out)
+		for i, mk := range marks {
+			if err := s.markRead(mk, &out[i], bump); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapStoreErr("mark read", err)
+	}
+	return out, nil
+}
+
+// markRead applies one mark in the writer's transaction.
+func (s *SQLiteStore) markRead(mk ReadMark, res *ReadResult, bump func() uint64) error {
+	st := s.ws
+	var last int64
+	var readSeq sql.NullInt64
+	exists := true
+	err := st.readState.queryRow(mk.User, mk.Conv).Scan(&last, &readSeq)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		exists = false
+	case err != nil:
+		return err
+	}
+	empty, perr := rules.AdmitRead(mk.User, mk.Conv, exists, readSeq.Valid)
+	if perr != nil {
+		res.Err = perr
+		return nil
+	}
+	if empty {
+		res.Conv = proto.Conversation{ID: mk.Conv, Kind: proto.KindP2P}
+		return nil
+	}
+	old := uint64(readSeq.Int64)
+	if next := rules.NextReadSeq(old, mk.Seq, uint64(last)); next != old {
+		res.Moved = true
+		pos := int64(bump())
+		if err := st.markRead.exec(int64(next), pos, mk.Conv, mk.User); err != nil {
 			return err
 		}
-		empty, perr := rules.AdmitRead(user, conv, exists, readSeq.Valid)
-		if perr != nil {
-			return perr
+		if err := s.peerReadMoved(mk.Conv, pos); err != nil {
+			return err
 		}
-		if empty {
-			view = proto.Conversation{ID: conv, Kind: proto.KindP2P}
-			return nil
-		}
-		old := uint64(readSeq.Int64)
-		if next := rules.NextReadSeq(old, seq, uint64(last)); next != old {
-			moved = true
-			pos := int64(bump())
-			if err := st.markRead.exec(int64(next), pos, conv, user); err != nil {
-				return err
-			}
-			if err := s.peerReadMoved(conv, pos); err != nil {
-				return err
-			}
-		}
-		view, err = s.view(user, conv)
-		return err
-	})
-	return view, moved, wrapStoreErr("mark read", err)
+	}
+	res.Conv, err = s.view(mk.User, mk.Conv)
+	return err
 }
 
 var _ GroupCounter = (*SQLiteStore)(nil)

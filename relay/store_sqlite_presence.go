@@ -150,44 +150,55 @@ func (s *SQLiteStore) Presence(ctx context.Context, users []string) ([]proto.Pre
 }
 
 // Subscribe implements PresenceSubs.
-func (s *SQLiteStore) Subscribe(ctx context.Context, subscriber string, targets []string, expires, now int64, max int) error {
-	err := s.presenceTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM presence_subs WHERE subscriber = ? AND expires <= ?`, subscriber, now); err != nil {
-			return err
-		}
-		var live int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM presence_subs WHERE subscriber = ?`, subscriber).Scan(&live); err != nil {
-			return err
-		}
-		fresh := 0
-		for _, t := range targets {
-			var one int
-			switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM presence_subs WHERE subscriber = ? AND target = ?`, subscriber, t).Scan(&one); {
-			case errors.Is(err, sql.ErrNoRows):
-				fresh++
-			case err != nil:
+func (s *SQLiteStore) Subscribe(ctx context.Context, batch []PresenceSub, max int) (refused []*proto.Error, err error) {
+	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
+		refused = nil
+		for i, b := range batch {
+			perr, err := sqliteSubscribe(ctx, tx, b, max)
+			if err != nil {
 				return err
 			}
-		}
-		if perr := rules.AdmitPresenceSubs(live, fresh, max); perr != nil {
-			return perr
-		}
-		for _, t := range targets {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO presence_subs(subscriber, target, expires) VALUES (?, ?, ?)
-				ON CONFLICT(subscriber, target) DO UPDATE SET expires = excluded.expires`, subscriber, t, expires); err != nil {
-				return err
+			if perr != nil {
+				refused = refusedAt(refused, len(batch), i, perr)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		var perr *proto.Error
-		if errors.As(err, &perr) {
-			return perr
-		}
-		return fmt.Errorf("relay: subscribe: %w", err)
+		return nil, fmt.Errorf("relay: subscribe: %w", err)
 	}
-	return nil
+	return refused, nil
+}
+
+// sqliteSubscribe applies one PresenceSub in tx, or refuses it.
+func sqliteSubscribe(ctx context.Context, tx *sql.Tx, b PresenceSub, max int) (*proto.Error, error) {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM presence_subs WHERE subscriber = ? AND expires <= ?`, b.Subscriber, b.Now); err != nil {
+		return nil, err
+	}
+	var live int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM presence_subs WHERE subscriber = ?`, b.Subscriber).Scan(&live); err != nil {
+		return nil, err
+	}
+	fresh := 0
+	for _, t := range b.Targets {
+		var one int
+		switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM presence_subs WHERE subscriber = ? AND target = ?`, b.Subscriber, t).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			fresh++
+		case err != nil:
+			return nil, err
+		}
+	}
+	if perr := rules.AdmitPresenceSubs(live, fresh, max); perr != nil {
+		return perr, nil
+	}
+	for _, t := range b.Targets {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO presence_subs(subscriber, target, expires) VALUES (?, ?, ?)
+			ON CONFLICT(subscriber, target) DO UPDATE SET expires = excluded.expires`, b.Subscriber, t, b.Expires); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
 // Unsubscribe implements PresenceSubs.

@@ -42,7 +42,7 @@ func TestSQLiteMigrateImpliedReads(t *testing.T) {
 	for i, m := range [][2]string{{"alice", ab}, {"bob", ab}, {"alice", ab}, {"carol", ac}, {"bob", "g:m"}, {"alice", ac}, {"carol", "g:m"}, {"bob", ab}} {
 		send(s, m[0], m[1], fmt.Sprint(i))
 	}
-	_, _, err = s.MarkRead(ctx, "carol", ac, 6)
+	_, _, err = markRead(ctx, s, "carol", ac, 6)
 	ok(t, err)
 	users := []string{"alice", "bob", "carol"}
 	views := func(s Store) map[string][]proto.Conversation {
@@ -100,14 +100,14 @@ func TestSQLiteMigrateImpliedReads(t *testing.T) {
 
 	// The stored cursors hold until a member's own message passes them.
 	send(s, "alice", ab, "new1")
-	_, _, err = s.MarkRead(ctx, "bob", ab, 5)
+	_, _, err = markRead(ctx, s, "bob", ab, 5)
 	ok(t, err)
 	send(s, "alice", ab, "new2")
 	for _, tc := range []struct {
 		user       string
 		read, peer uint64
 	}{{"alice", 6, 5}, {"bob", 5, 6}} {
-		c, moved, err := s.MarkRead(ctx, tc.user, ab, 1)
+		c, moved, err := markRead(ctx, s, tc.user, ab, 1)
 		ok(t, err)
 		equal(t, [3]any{moved, c.ReadSeq, c.PeerReadSeq}, [3]any{false, tc.read, tc.peer}, tc.user+"'s cursors after new messages")
 	}

@@ -2,21 +2,39 @@ package relay
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 )
 
 var _ UploadIndex = (*SQLiteStore)(nil)
 
-// AddUpload implements UploadIndex.
-func (s *SQLiteStore) AddUpload(ctx context.Context, user, id string) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.closed {
-		return ErrClosed
+// AddUploads implements UploadIndex: one transaction, a statement per
+// sqliteMaxArgs uploads.
+func (s *SQLiteStore) AddUploads(ctx context.Context, ups []Upload) error {
+	if len(ups) == 0 {
+		return nil
 	}
-	_, err := s.wc.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, '') ON CONFLICT(key) DO NOTHING`, uploadPrefix(user)+id)
-	return wrapStoreErr("record upload", err)
+	err := s.presenceTx(ctx, func(tx *sql.Tx) error {
+		for len(ups) > 0 {
+			chunk := ups[:min(len(ups), sqliteMaxArgs)]
+			ups = ups[len(chunk):]
+			args := make([]any, len(chunk))
+			for i, u := range chunk {
+				args[i] = uploadPrefix(u.User) + u.ID
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, '')`+strings.Repeat(", (?, '')", len(chunk)-1)+
+				` ON CONFLICT(key) DO NOTHING`, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrapStoreErr("record uploads", err)
 }
+
+// sqliteMaxArgs is the most arguments a statement binds here: a Durable
+// Object's SQLite storage takes no more than 100.
+const sqliteMaxArgs = 100
 
 // UploadsOf implements UploadIndex, on the readers.
 func (s *SQLiteStore) UploadsOf(ctx context.Context, user, after string, limit int) ([]string, error) {

@@ -143,7 +143,7 @@ func testStoreLongConversation(t *testing.T, open func(t *testing.T) Store) {
 			}
 			equal(t, last, wantLast, user+"'s sync: last seqs")
 		}
-		c, moved, err := s.MarkRead(ctx, "alice", ab, 1000) // bob sent the last one
+		c, moved, err := markRead(ctx, s, "alice", ab, 1000) // bob sent the last one
 		ok(t, err)
 		equal(t, [2]any{c.ReadSeq, moved}, [2]any{uint64(300), true}, "read to the end")
 		res, err := s.Append(ctx, []AppendRequest{textRequest("alice", ab, "after")})
@@ -181,7 +181,7 @@ func testStoreNonMembers(t *testing.T, open func(t *testing.T) Store) {
 		batch = append(batch, textRequest("alice", proto.P2PID("alice", "carol"), "to carol"))
 		_, err = s.Append(ctx, batch)
 		ok(t, err)
-		_, _, err = s.MarkRead(ctx, "bob", group, 2)
+		_, _, err = markRead(ctx, s, "bob", group, 2)
 		ok(t, err)
 		// What the members see before carol tries anything.
 		state := func() map[string][]proto.Conversation {
@@ -206,7 +206,7 @@ func testStoreNonMembers(t *testing.T, open func(t *testing.T) Store) {
 			equal(t, len(p.Messages), 0, "messages handed to a non-member")
 		}
 		for _, seq := range []uint64{0, 3, 5, 99} {
-			_, moved, err := s.MarkRead(ctx, "carol", group, seq)
+			_, moved, err := markRead(ctx, s, "carol", group, seq)
 			equal(t, storeCode(err), proto.CodeForbidden, fmt.Sprintf("mark read %d by a non-member", seq))
 			equal(t, moved, false, "a non-member's cursor moved")
 		}
@@ -380,7 +380,7 @@ func testStoreHugeCursors(t *testing.T, open func(t *testing.T) Store) {
 			convs, more, err := s.Sync(ctx, "bob", huge, 10)
 			ok(t, err)
 			equal(t, [2]any{len(convs), more}, [2]any{0, false}, fmt.Sprintf("sync after %d", huge))
-			c, _, err := s.MarkRead(ctx, "bob", conv, huge)
+			c, _, err := markRead(ctx, s, "bob", conv, huge)
 			ok(t, err)
 			equal(t, c.ReadSeq, uint64(3), fmt.Sprintf("read up to %d", huge))
 		}

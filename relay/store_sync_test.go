@@ -277,7 +277,7 @@ func testStoreSyncFollowers(t *testing.T, open func(t *testing.T) Store) {
 		for range rng.IntN(3) {
 			c := convs[rng.IntN(len(convs))]
 			u := rng.IntN(len(c.members))
-			view, moved, err := s.MarkRead(ctx, c.members[u], c.id, uint64(rng.IntN(10)))
+			view, moved, err := markRead(ctx, s, c.members[u], c.id, uint64(rng.IntN(10)))
 			ok(t, err)
 			if moved { // pushed to one of the user's devices
 				devices[2*slices.Index(users, c.members[u])+rng.IntN(2)].push(view)
@@ -353,7 +353,7 @@ func testStoreSyncListedAgain(t *testing.T, open func(t *testing.T) Store) {
 	ok(t, err)
 	_, err = s.Append(ctx, []AppendRequest{textReq("alice", "g:late", "2")})
 	ok(t, err)
-	view, moved, err := s.MarkRead(ctx, "bob", "g:late", 1) // from bob's other device
+	view, moved, err := markRead(ctx, s, "bob", "g:late", 1) // from bob's other device
 	ok(t, err)
 	equal(t, moved, true, "read moved")
 	d.push(view)

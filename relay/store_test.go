@@ -115,7 +115,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 		// bob's read changes bob's state, and in a p2p conversation
 		// alice's view of bob's cursor (peerReadSeq), nothing else of hers.
-		c, moved, err := s.MarkRead(ctx, "bob", ab, 1)
+		c, moved, err := markRead(ctx, s, "bob", ab, 1)
 		ok(t, err)
 		equal(t, [2]any{moved, c.ReadSeq}, [2]any{true, uint64(1)}, "bob read")
 		peer, _, err := s.Sync(ctx, "alice", cursor, 10)
@@ -172,17 +172,56 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 			moved bool
 		}{{2, 2, true}, {1, 2, false}, {9, 3, true}, {3, 3, false}}
 		for _, st := range steps {
-			c, moved, err := s.MarkRead(ctx, "bob", ab, st.seq)
+			c, moved, err := markRead(ctx, s, "bob", ab, st.seq)
 			ok(t, err)
 			equal(t, [2]any{c.ReadSeq, moved}, [2]any{st.want, st.moved}, fmt.Sprintf("read %d", st.seq))
 		}
-		_, _, err := s.MarkRead(ctx, "carol", ab, 1)
+		_, _, err := markRead(ctx, s, "carol", ab, 1)
 		equal(t, codeOf(err), proto.CodeForbidden, "not a party")
-		_, _, err = s.MarkRead(ctx, "alice", "g:none", 1)
+		_, _, err = markRead(ctx, s, "alice", "g:none", 1)
 		equal(t, codeOf(err), proto.CodeForbidden, "unknown group")
-		_, moved, err := s.MarkRead(ctx, "alice", proto.P2PID("alice", "zed"), 1)
+		_, moved, err := markRead(ctx, s, "alice", proto.P2PID("alice", "zed"), 1)
 		ok(t, err)
 		equal(t, moved, false, "p2p without messages")
+	})
+
+	t.Run("read/a batch of marks in one call", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		appendOK(t, s, text("alice", ab, "1"), text("alice", ab, "2"), text("alice", ab, "3"))
+		before, _, err := s.Sync(ctx, "alice", 0, 10)
+		ok(t, err)
+		res, err := s.MarkReads(ctx, []ReadMark{
+			{User: "bob", Conv: ab, Seq: 1},
+			{User: "carol", Conv: ab, Seq: 1},
+			{User: "bob", Conv: ab, Seq: 2}, // moves on from the first mark
+			{User: "bob", Conv: ab, Seq: 1}, // never back
+			{User: "alice", Conv: proto.P2PID("alice", "zed"), Seq: 1},
+			{User: "alice", Conv: ab, Seq: 3}, // her own messages: read already
+		})
+		ok(t, err)
+		equal(t, len(res), 6, "one result per mark")
+		equal(t, codeOf(res[1].Err), proto.CodeForbidden, "carol is no party")
+		// A mark's view may show a later mark of the same cursor.
+		equal(t, [3]any{res[0].Err == nil, res[0].Moved, res[0].Conv.ReadSeq >= 1}, [3]any{true, true, true}, "mark 0")
+		for i, want := range map[int]struct {
+			moved bool
+			read  uint64
+		}{2: {true, 2}, 3: {false, 2}, 5: {false, 3}} {
+			equal(t, [3]any{res[i].Err == nil, res[i].Moved, res[i].Conv.ReadSeq}, [3]any{true, want.moved, want.read}, fmt.Sprintf("mark %d", i))
+		}
+		equal(t, [2]any{res[4].Err == nil, res[4].Moved}, [2]any{true, false}, "p2p without messages")
+		for _, u := range []string{"alice", "bob"} {
+			convs, _, err := s.Sync(ctx, u, before[0].Version, 10)
+			ok(t, err)
+			equal(t, len(convs), 1, u+" syncs the change")
+		}
+		convs, _, err := s.Sync(ctx, "alice", 0, 10)
+		ok(t, err)
+		equal(t, [2]any{convs[0].ReadSeq, convs[0].PeerReadSeq}, [2]any{uint64(3), uint64(2)}, "alice's cursor, and bob's as alice sees it")
+		res, err = s.MarkReads(ctx, nil)
+		ok(t, err)
+		equal(t, len(res), 0, "an empty batch")
 	})
 
 	t.Run("read/own messages advance the sender's cursor", func(t *testing.T) {
@@ -207,7 +246,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 			convs, _, err := s.Sync(ctx, tc.user, 0, 10)
 			ok(t, err)
 			equal(t, [2]uint64{convs[0].ReadSeq, convs[0].PeerReadSeq}, [2]uint64{tc.read, tc.peer}, tc.user+"'s view")
-			c, moved, err := s.MarkRead(ctx, tc.user, ab, 1)
+			c, moved, err := markRead(ctx, s, tc.user, ab, 1)
 			ok(t, err)
 			equal(t, [3]any{moved, c.ReadSeq, c.PeerReadSeq}, [3]any{false, tc.read, tc.peer}, tc.user+" reads back")
 		}
@@ -221,7 +260,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		}
 		// A cursor marked past a member's own messages stays, and the
 		// next own message moves it on.
-		c, moved, err := s.MarkRead(ctx, "alice", ab, 3)
+		c, moved, err := markRead(ctx, s, "alice", ab, 3)
 		ok(t, err)
 		equal(t, [2]any{moved, c.ReadSeq}, [2]any{true, uint64(3)}, "alice reads 3")
 		appendOK(t, s, text("bob", ab, "4"))
@@ -385,4 +424,18 @@ func TestSQLiteReopen(t *testing.T) {
 	if other.Epoch() == epoch {
 		t.Fatal("a new database has the same epoch")
 	}
+}
+
+// markRead moves one read cursor, alone in a batch, as MarkRead did before
+// the stores took batches: the user's view, whether it moved, or the
+// refusal.
+func markRead(ctx context.Context, s ConvWriter, user, conv string, seq uint64) (proto.Conversation, bool, error) {
+	res, err := s.MarkReads(ctx, []ReadMark{{User: user, Conv: conv, Seq: seq}})
+	if err != nil {
+		return proto.Conversation{}, false, err
+	}
+	if res[0].Err != nil {
+		return proto.Conversation{}, false, res[0].Err
+	}
+	return res[0].Conv, res[0].Moved, nil
 }

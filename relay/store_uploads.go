@@ -10,12 +10,13 @@ import (
 // (admin_users.go) deletes the bytes they uploaded. The upload handler
 // records an upload before its bytes are stored (UploadOptions.Uploaded):
 // every blob of an upload has its entry, and an upload that failed leaves
-// an entry that leads to no blob. Every store implements it; an entry is a
+// an entry that leads to no blob. A blob deleted with the last message
+// carrying it (a recall, a delete for everyone) takes its entry with it. Every store implements it; an entry is a
 // row of the store's meta table.
 type UploadIndex interface {
-	// AddUpload records that user uploaded id; recording it again is no
-	// error.
-	AddUpload(ctx context.Context, user, id string) error
+	// AddUploads records, in one transaction, that each of ups was
+	// uploaded by its user; recording one again is no error.
+	AddUploads(ctx context.Context, ups []Upload) error
 	// UploadsOf returns up to limit of user's upload ids after after, in
 	// byte order.
 	UploadsOf(ctx context.Context, user, after string, limit int) ([]string, error)
@@ -23,6 +24,17 @@ type UploadIndex interface {
 	// is no error.
 	DropUploads(ctx context.Context, user string, ids []string) error
 }
+
+// Upload is one entry of UploadIndex: user uploaded ID.
+type Upload struct {
+	User, ID string
+}
+
+// uploadBatch is how many uploads one store transaction records. The
+// relay records each upload before its bytes (UploadOptions.Uploaded),
+// and the uploads of a burst wait for one another's transactions on the
+// store's writer: they are recorded together, a bounded batch at a time.
+const uploadBatch = 256
 
 var _ UploadIndex = (*MemoryStore)(nil)
 
@@ -37,8 +49,8 @@ func uploadRange(user, after string) (from, to string) {
 	return p + after, p[:len(p)-1] + ";"
 }
 
-// AddUpload implements UploadIndex.
-func (s *MemoryStore) AddUpload(_ context.Context, user, id string) error {
+// AddUploads implements UploadIndex.
+func (s *MemoryStore) AddUploads(_ context.Context, ups []Upload) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -47,10 +59,12 @@ func (s *MemoryStore) AddUpload(_ context.Context, user, id string) error {
 	if s.uploads == nil {
 		s.uploads = make(map[string]map[string]bool)
 	}
-	if s.uploads[user] == nil {
-		s.uploads[user] = make(map[string]bool)
+	for _, u := range ups {
+		if s.uploads[u.User] == nil {
+			s.uploads[u.User] = make(map[string]bool)
+		}
+		s.uploads[u.User][u.ID] = true
 	}
-	s.uploads[user][id] = true
 	return nil
 }
 

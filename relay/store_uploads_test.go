@@ -2,12 +2,14 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
 // testStoreUploads is part of the store conformance suite: each user's
 // uploads are kept apart (a user id that extends another's included), read
-// in pages in byte order, recorded twice as once, and forgotten.
+// in pages in byte order, recorded twice as once (in one batch too),
+// recorded in batches of any size, and forgotten.
 func testStoreUploads(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("uploads", func(t *testing.T) {
 		t.Parallel()
@@ -19,12 +21,18 @@ func testStoreUploads(t *testing.T, open func(t *testing.T) Store) {
 		ids, err := ux.UploadsOf(ctx, "alice", "", 10)
 		ok(t, err)
 		equal(t, len(ids), 0, "none yet")
-		for _, id := range []string{"c0ffee0000000003", "c0ffee0000000001", "c0ffee0000000002", "c0ffee0000000001"} {
-			ok(t, ux.AddUpload(ctx, "alice", id))
+		ok(t, ux.AddUploads(ctx, []Upload{{"alice", "c0ffee0000000003"}, {"alice", "c0ffee0000000001"}}))
+		ok(t, ux.AddUploads(ctx, []Upload{{"alice", "c0ffee0000000002"}, {"alice", "c0ffee0000000001"}, {"alice", "c0ffee0000000002"}}))
+		ok(t, ux.AddUploads(ctx, []Upload{{"alice.b", "0000000000000009"}, {"alicf", "0000000000000008"}, {"alic", "0000000000000007"}}))
+		ok(t, ux.AddUploads(ctx, nil))
+		many := make([]Upload, 250) // more than one statement binds
+		for i := range many {
+			many[i] = Upload{"bob", fmt.Sprintf("%016x", i)}
 		}
-		ok(t, ux.AddUpload(ctx, "alice.b", "0000000000000009"))
-		ok(t, ux.AddUpload(ctx, "alicf", "0000000000000008"))
-		ok(t, ux.AddUpload(ctx, "alic", "0000000000000007"))
+		ok(t, ux.AddUploads(ctx, many))
+		ids, err = ux.UploadsOf(ctx, "bob", "", 1000)
+		ok(t, err)
+		equal(t, [3]any{len(ids), ids[0], ids[249]}, [3]any{250, many[0].ID, many[249].ID}, "a batch of 250")
 		ids, err = ux.UploadsOf(ctx, "alice", "", 2)
 		ok(t, err)
 		equal(t, ids, []string{"c0ffee0000000001", "c0ffee0000000002"}, "the first page")

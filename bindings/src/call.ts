@@ -24,6 +24,11 @@ export function webrtcAvailable(): boolean {
   return typeof globalThis.RTCPeerConnection === 'function' && typeof globalThis.navigator?.mediaDevices?.getUserMedia === 'function';
 }
 
+/** ended is the error of accept() on a call that is over: what the relay answers for a call it no longer has. */
+function ended(): ParleyError {
+  return new ParleyError(Codes.CallNotFound, 'the call has ended');
+}
+
 function unsupported(): ParleyError {
   return new ParleyError(Codes.CallUnsupported, 'calls need WebRTC (RTCPeerConnection and getUserMedia), which this platform does not have');
 }
@@ -178,11 +183,11 @@ class CallImpl implements Call {
   state: CallState;
   localStream?: MediaStream;
   remoteStreams: MediaStream[] = [];
+  endReason?: CallEndReason;
   readonly #handlers = new Map<keyof CallEvents, Set<Handler>>();
   readonly #links = new Map<string, PeerLink>();
   #ice: RTCIceServer[] = [];
   #joined = false; // this device takes part: placed, or accepted
-  #endReason: CallEndReason | undefined;
 
   constructor(
     private readonly host: CallHost,
@@ -217,18 +222,30 @@ class CallImpl implements Call {
     if (typeof handler !== 'function') throw invalid('call.on() needs a handler function');
     let hs = this.#handlers.get(event);
     if (!hs) this.#handlers.set(event, (hs = new Set()));
-    hs.add(handler as Handler);
-    return () => hs.delete(handler as Handler);
+    const h = handler as Handler;
+    hs.add(h);
+    // A call can end before the application holds it (call() returns a
+    // call that ended while it was placed) or before it subscribes: its
+    // end still reaches a handler added later, once, after on() returned.
+    const reason = this.endReason;
+    if (event === 'ended' && reason !== undefined) {
+      queueMicrotask(() => {
+        if (hs.has(h)) this.#call('ended', h, { reason });
+      });
+    }
+    return () => hs.delete(h);
+  }
+
+  #call<K extends keyof CallEvents>(event: K, h: Handler, payload: CallEvents[K]): void {
+    try {
+      (h as (p: CallEvents[K]) => void)(payload);
+    } catch (err) {
+      this.host.log('error', `a call "${event}" handler threw: ${String(err)}`);
+    }
   }
 
   #emit<K extends keyof CallEvents>(event: K, payload: CallEvents[K]): void {
-    for (const h of [...(this.#handlers.get(event) ?? [])]) {
-      try {
-        (h as (p: CallEvents[K]) => void)(payload);
-      } catch (err) {
-        this.host.log('error', `a call "${event}" handler threw: ${String(err)}`);
-      }
-    }
+    for (const h of [...(this.#handlers.get(event) ?? [])]) this.#call(event, h, payload);
   }
 
   #setState(s: CallState): void {
@@ -238,10 +255,16 @@ class CallImpl implements Call {
   }
 
   async accept(options?: CallOptions): Promise<void> {
+    if (this.state === 'ended') throw ended();
     if (this.direction !== 'incoming' || this.state !== 'ringing') throw new ParleyError(Codes.CallState, 'this call does not ring here');
     const m = media(options, this.media);
     if (!webrtcAvailable()) throw unsupported();
     const stream = await openMedia(m);
+    if (this.endReason !== undefined) {
+      // Ended while the devices opened (the caller gave up, another device answered).
+      stream.getTracks().forEach((t) => t.stop());
+      throw ended();
+    }
     this.localStream = stream;
     let info: BridgeCall;
     this.calls.beginJoin();
@@ -251,7 +274,14 @@ class CallImpl implements Call {
       this.calls.endJoin(this.id, false);
       stream.getTracks().forEach((t) => t.stop());
       this.localStream = undefined;
-      throw toParleyError(e);
+      throw toParleyError(e); // 4260 when the relay no longer had the call
+    }
+    if (this.endReason !== undefined) {
+      // The relay let this device in, and the call ended before the answer
+      // was handled here (the caller hung up at once): there is no call to
+      // be in. finish() closed the media.
+      this.calls.endJoin(this.id, false);
+      throw ended();
     }
     this.#setIce(info);
     this.#joined = true;
@@ -406,8 +436,8 @@ class CallImpl implements Call {
 
   /** finish ends the call here: media closed, 'state' and 'ended' emitted once. */
   finish(reason: CallEndReason): void {
-    if (this.#endReason) return;
-    this.#endReason = reason;
+    if (this.endReason) return;
+    this.endReason = reason;
     for (const peer of [...this.#links.keys()]) this.#drop(peer);
     for (const t of this.localStream?.getTracks() ?? []) t.stop();
     this.calls.forget(this.id);

@@ -792,8 +792,10 @@ export interface ParleyClient {
   /**
    * Calls a user (their one-to-one conversation) or a group's members (at
    * most four participants: a full mesh) and resolves once their devices
-   * ring, with the {@link Call} in state `'ringing'`; incoming calls come as
-   * the `call` event. Opens the microphone (and the camera with `video`)
+   * ring, with the {@link Call} in state `'ringing'`, or already `'ended'`
+   * with its {@link Call.endReason} when it ended first (nobody online,
+   * declined at once); an `ended` handler added then still runs. Incoming
+   * calls come as the `call` event. Opens the microphone (and the camera with `video`)
    * first. Rejects with 4920 (CallUnsupported) where there is no WebRTC
    * (mini-programs, Node), 4921 (CallMedia) when the devices cannot be
    * opened, 4901 offline, and with the relay's codes (4203 not a member,
@@ -928,7 +930,11 @@ export interface CallEvents {
   state: CallState;
   /** A peer's media arrived: attach it to a `<video>` or `<audio>` element. */
   remoteStream: CallMediaStream;
-  /** The call is over, for `reason`. Its record message (type `'call'`) follows in the conversation. */
+  /**
+   * The call is over, for `reason`. Its record message (type `'call'`)
+   * follows in the conversation. A handler added after the call ended is
+   * called once, right after `on()` returns, with the same reason.
+   */
   ended: { reason: CallEndReason };
 }
 
@@ -948,11 +954,19 @@ export interface Call {
   readonly peers: string[];
   readonly media: CallMedia;
   readonly state: CallState;
+  /** Why the call ended, once `state` is `'ended'`; undefined before. */
+  readonly endReason?: CallEndReason;
   /** This device's camera and microphone, once placed or accepted. */
   readonly localStream?: CallMediaStream;
   /** One stream per peer whose media arrived. */
   readonly remoteStreams: CallMediaStream[];
-  /** Answers on this device (the user's other devices stop ringing); rejects with 4921 when the camera or microphone cannot be opened. */
+  /**
+   * Answers on this device (the user's other devices stop ringing). Rejects
+   * with 4921 (CallMedia) when the camera or microphone cannot be opened,
+   * and with 4260 (CallNotFound) when the call ended before or while it was
+   * answered (the caller hung up, another device answered): the call is then
+   * in state `'ended'` with its {@link Call.endReason}.
+   */
   accept(options?: CallOptions): Promise<void>;
   /** Declines a ringing call (every device of this user stops ringing). */
   reject(): Promise<void>;

@@ -270,7 +270,7 @@ test('calls: the caller offers to a callee whose join is handed over in the turn
   }
 });
 
-test('calls: a call whose end is handed over in the turn call() or accept() is answered in ends, its media closed', { skip, timeout: 120000 }, async () => {
+test('calls: a call whose end is handed over in the turn call() or accept() is answered in ends, its media closed, with its reason', { skip, timeout: 120000 }, async () => {
   const a = await page('eve', 'eve');
   const b = await page('finn', 'finn');
   try {
@@ -281,6 +281,12 @@ test('calls: a call whose end is handed over in the turn call() or accept() is a
     await placeTo(a, 'nobody-online');
     assert.equal(await a.evaluate(() => P.placed), 'ended');
     assert.deepEqual(await mediaClosed(a), { pcs: [], tracks: ['ended'] });
+    // The call came back over: it says why, and the ended handler the app
+    // added once it held the call runs (once), after call() resolved.
+    assert.equal(await a.evaluate(() => P.calls[0].endReason), 'unavailable');
+    await waitFor(a, () => P.callLog.some(([k]) => k === 'ended'), undefined, 5000);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await a.evaluate(() => P.callLog), [['placed', 'ended'], ['ended', 'unavailable']]);
 
     // The caller hangs up as soon as the callee joined; the callee's accept
     // is answered in the turn the end (and the offer before it) comes.
@@ -292,10 +298,17 @@ test('calls: a call whose end is handed over in the turn call() or accept() is a
     await a.evaluate(() => P.placed);
     await a.evaluate(() => P.calls[0].on('state', (s) => s === 'connecting' && P.calls[0].hangup()));
     await waitFor(b, () => P.calls.length === 1 && P.calls[0].state === 'ringing');
-    await b.evaluate(async () => {
+    // The relay let the callee in, then ended the call: accept() has no
+    // call to join, and says so as the relay does of an ended call.
+    const accepted = await b.evaluate(async () => {
       window.order.gate = { method: 'acceptCall', until: (e) => e.kind === 'call' && e.call.change === 'ended' };
-      await P.calls[0].accept({ audio: true, video: false });
+      return P.calls[0].accept({ audio: true, video: false }).then(
+        () => 'resolved',
+        (e) => e.code,
+      );
     });
+    assert.equal(accepted, 4260, 'accept() of a call that ended meanwhile');
+    assert.deepEqual(await b.evaluate(() => [P.calls[0].state, P.calls[0].endReason]), ['ended', 'hangup']);
     await waitFor(b, () => P.callLog.some(([k, r]) => k === 'ended' && r === 'hangup'));
     // Nothing handled after the end reopens the media.
     await new Promise((r) => setTimeout(r, 500));
@@ -303,6 +316,48 @@ test('calls: a call whose end is handed over in the turn call() or accept() is a
     assert.ok(closed.pcs.every((s) => s === 'closed'), `peer connections ${closed.pcs}`);
     assert.deepEqual(closed.tracks, ['ended']);
     assert.equal(await b.evaluate(() => P.calls[0].state), 'ended');
+  } catch (e) {
+    e.message += `\n${dump()}`;
+    throw e;
+  } finally {
+    await Promise.all([a.context().close(), b.context().close()]);
+  }
+});
+
+test('calls: accept() of a call that ends while the devices open, or that ended, rejects with 4260 and leaves no media open', { skip, timeout: 120000 }, async () => {
+  const a = await page('gail', 'gail');
+  const b = await page('hank', 'hank');
+  try {
+    // hank's camera and microphone open only once the call has ended here.
+    await b.evaluate(() => {
+      const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      P.opened = [];
+      navigator.mediaDevices.getUserMedia = async (c) => {
+        const s = await open(c);
+        P.opened.push(s);
+        await new Promise((resolve) => {
+          const check = () => (P.calls[0]?.state === 'ended' ? resolve() : setTimeout(check, 20));
+          check();
+        });
+        return s;
+      };
+    });
+    await placeTo(a, 'hank');
+    await a.evaluate(() => P.placed);
+    await waitFor(b, () => P.calls.length === 1 && P.calls[0].state === 'ringing');
+    await b.evaluate(() => {
+      P.accepted = P.calls[0].accept({ audio: true, video: false }).then(
+        () => 'resolved',
+        (e) => e.code,
+      );
+    });
+    await a.evaluate(() => P.calls[0].hangup());
+    assert.equal(await b.evaluate(() => P.accepted), 4260);
+    assert.deepEqual(await b.evaluate(() => [P.calls[0].state, P.calls[0].endReason]), ['ended', 'cancelled']);
+    assert.deepEqual(await b.evaluate(() => P.opened.flatMap((s) => s.getTracks().map((t) => t.readyState))), ['ended']);
+    assert.equal(await b.evaluate(() => P.calls[0].localStream), undefined);
+    // Once ended, accept() says the same at once.
+    assert.equal(await b.evaluate(() => P.calls[0].accept().then(() => 'resolved', (e) => e.code)), 4260);
   } catch (e) {
     e.message += `\n${dump()}`;
     throw e;

@@ -17,8 +17,9 @@ export interface TypingResult {
 
 /**
  * useTyping follows who types in a conversation (`typing` events, each shown
- * for {@link TYPING_SHOW_MS} after the last one from that user) and gives the
- * composer a callback that says this user types.
+ * for {@link TYPING_SHOW_MS} after the last one from that user, or until a
+ * message from that user arrives in the conversation) and gives the composer
+ * a callback that says this user types.
  *
  * ```tsx
  * const { typing, notifyTyping } = useTyping(conversationId);
@@ -48,21 +49,27 @@ export function useTyping(conversationId: string | null | undefined): TypingResu
     setTyping(() => NONE);
     const running = timers.current;
     if (!conversationId) return undefined;
+    const stop = (user: string) => {
+      const t = running.get(user);
+      if (t === undefined) return;
+      clearTimeout(t);
+      running.delete(user);
+      setTyping((users) => users.filter((u) => u !== user));
+    };
     const off = client.on('typing', (e) => {
       if (e.conversationId !== conversationId) return;
       const old = running.get(e.user);
       if (old !== undefined) clearTimeout(old);
-      running.set(
-        e.user,
-        setTimeout(() => {
-          running.delete(e.user);
-          setTyping((users) => users.filter((u) => u !== e.user));
-        }, TYPING_SHOW_MS),
-      );
+      running.set(e.user, setTimeout(() => stop(e.user), TYPING_SHOW_MS));
       setTyping((users) => (users.includes(e.user) ? users : [...users, e.user]));
+    });
+    // The message is what its sender was typing: they stop showing at once.
+    const offMessage = client.on('message', (m) => {
+      if (m.conversationId === conversationId && m.sender) stop(m.sender);
     });
     return () => {
       off();
+      offMessage();
       for (const t of running.values()) clearTimeout(t);
       running.clear();
     };

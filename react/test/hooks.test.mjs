@@ -228,9 +228,50 @@ test('useTyping: who types in this conversation, shown for a few seconds; notify
   // Nothing says the typing stopped: it goes after TYPING_SHOW_MS.
   await eventually(() => last(seen).typing.length === 0, hooks.TYPING_SHOW_MS + 3000, 'typing expires');
 
-  assert.deepEqual(subs(), { typing: 1 });
+  assert.deepEqual(subs(), { typing: 1, message: 1 });
   await view.unmount();
   await aliceView.unmount();
+  assert.deepEqual(subs(), {}, 'unmount leaves no subscription');
+});
+
+test('useTyping: a message from a user typing ends their typing at once, in that conversation only', async () => {
+  const xena = await clientFor(relay, 'xena', {}, open);
+  const yuri = await clientFor(relay, 'yuri', {}, open);
+  await Promise.all([xena.connect(), yuri.connect()]);
+  const conv = xena.p2p('yuri');
+  const group = await xena.createGroup('elsewhere', ['yuri']);
+  await yuri.waitSynced();
+  const arrived = (text) =>
+    new Promise((resolve) => {
+      const off = yuri.on('message', (m) => m.text === text && (off(), resolve()));
+    });
+  const seen = [];
+  const { client, open: subs } = counted(yuri);
+  const view = mount(client, h(probe(seen, () => ({ ...hooks.useTyping(conv), at: Date.now() }))));
+  await eventually(() => subs().typing === 1 && subs().message === 1, 5000, 'the hook listens');
+
+  let typingAt = 0;
+  const offTyping = yuri.on('typing', () => (typingAt ||= Date.now()));
+  xena.typing(conv);
+  await eventually(() => last(seen).typing.length === 1, 5000, 'yuri sees xena typing');
+  const mark = seen.length;
+  // Her message in another conversation is not what she types here.
+  const inGroup = arrived('in the group');
+  await xena.sendText(group.id, 'in the group');
+  await inGroup;
+  await new Promise((r) => setTimeout(r, 200)); // for a render it would cause
+  for (const r of seen.slice(mark)) assert.deepEqual(r.typing, ['xena'], 'her message in the group ended her typing here');
+
+  // Her message here is: she stops showing at once, not when the typing
+  // event's TYPING_SHOW_MS runs out.
+  const here = arrived('here it is');
+  await xena.sendText(conv, 'here it is');
+  await here;
+  await eventually(() => last(seen).typing.length === 0, hooks.TYPING_SHOW_MS + 3000, 'typing cleared');
+  const shown = seen.slice(mark).find((r) => r.typing.length === 0).at - typingAt;
+  assert.ok(shown < hooks.TYPING_SHOW_MS - 1000, `xena showed as typing for ${shown} ms, until TYPING_SHOW_MS ran out`);
+  offTyping();
+  await view.unmount();
   assert.deepEqual(subs(), {}, 'unmount leaves no subscription');
 });
 

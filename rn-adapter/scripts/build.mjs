@@ -112,7 +112,10 @@ const inline = readFileSync(join(pkg, 'src', 'host', 'index.html'), 'utf8')
   .replace(/^<link [^\n]*\n/gm, '')
   .replace(
     '<script type="module" src="./page.js"></script>',
-    `<script id="parley-wasm" type="application/octet-stream" data-encoding="gzip">${gz.toString('base64')}</script>\n` +
+    // A function, not a string: the minified bundle can hold "$&" or "$'",
+    // which a replacement string reads as patterns.
+    () =>
+      `<script id="parley-wasm" type="application/octet-stream" data-encoding="gzip">${gz.toString('base64')}</script>\n` +
       `<script type="module">${bundled}</script>`,
   );
 if (!inline.includes('id="parley-wasm"') || /<link |src="\.\/page\.js"/.test(inline)) throw new Error('build: inline.html still refers to other files');

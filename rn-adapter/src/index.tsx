@@ -90,19 +90,38 @@ class WebViewTransport implements Transport {
 const transport = new WebViewTransport();
 let mounted = 0;
 
+/** Remounts wait 1 s, doubling with each failure up to this. */
+const maxWaitMs = 32_000;
+/**
+ * A page that talked and then stayed up this long, with no failure, starts
+ * the schedule over. Talking alone is not enough: a page that answers with
+ * an HTTP error, or whose process dies soon after it loads, talks on every
+ * load, and would otherwise be remounted as fast as it loads.
+ */
+const steadyMs = maxWaitMs;
+
 /**
  * ParleyHost hosts the client: a hidden WebView running the host page.
- * Mount it once, near the root, for the life of the app. When the OS kills
- * the WebView's content process it mounts a new WebView; the clients reopen
- * in the new page from its IndexedDB cache, reconnect and resync, and calls
- * in flight are settled.
+ * Mount it once, near the root, for the life of the app. When the page does
+ * not load, or the OS kills the WebView's content process, it mounts a new
+ * WebView, backing off while that keeps happening; the clients reopen in
+ * the new page from its IndexedDB cache, reconnect and resync, and calls in
+ * flight are settled.
  */
 export function ParleyHost(props: ParleyHostProps): ReactElement {
   const ref = useRef<WebView>(null);
   const [generation, setGeneration] = useState(0);
+  // The schedule: failures since it last started over, and whether a lost
+  // process has had its remount at once in that time.
   const failures = useRef(0);
+  const crashed = useRef(false);
+  // The WebView mounted now (or about to be): whether it failed, and
+  // whether its page has talked.
+  const view = useRef({ generation: 0, failed: false, talked: false });
   // The remount waiting (out a backoff, or for the next turn): one at a time.
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  // The page that talked, waiting to have stayed up for steadyMs.
+  const steady = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
   useEffect(() => {
     mounted++;
@@ -112,24 +131,59 @@ export function ParleyHost(props: ParleyHostProps): ReactElement {
       mounted--;
       transport.attach(null);
       clearTimeout(pending.current);
+      clearTimeout(steady.current);
     };
   }, []);
 
-  const restart = (reason: string, delayMs = 0) => {
+  // An event of a WebView already replaced (one can come between the
+  // remount and React unmounting it) changes nothing.
+  const replaced = () => view.current.generation !== generation;
+  const restart = (reason: string, delayMs: number) => {
+    if (replaced()) return;
     props.onHostError?.(reason);
+    view.current.failed = true;
+    clearTimeout(steady.current);
     // A WebView whose renderer is gone must not be reused (Android): mount a
     // new one. It replaces the remount waiting, if any: a process lost while
-    // a failed load waits out its backoff remounts once, now, and the
-    // backoff's timer would otherwise replace the page loading after it.
+    // a failed load waits out its backoff remounts once, and the backoff's
+    // timer would otherwise replace the page loading after it.
     clearTimeout(pending.current);
     pending.current = setTimeout(() => {
       pending.current = undefined;
-      setGeneration((g) => g + 1);
+      const next = view.current.generation + 1;
+      view.current = { generation: next, failed: false, talked: false };
+      setGeneration(next);
     }, delayMs);
   };
-  // The page did not load (offline, server down): try again, backing off
-  // from 1 s, doubling to 32 s, until a page talks (onMessage).
-  const retry = (reason: string) => restart(reason, 1000 * 2 ** Math.min(failures.current++, 5));
+  const backoff = () => Math.min(1000 * 2 ** failures.current++, maxWaitMs);
+  // The page did not load (offline, server down, an HTTP error): try again
+  // after the backoff.
+  const retry = (reason: string) => {
+    if (!replaced()) restart(reason, backoff());
+  };
+  // The content process is gone: the first time since the schedule started
+  // over, remount at once (the OS reclaims the memory of apps in the
+  // background); after that, after the backoff, so that a page that kills
+  // its process on every load is not remounted in a tight loop.
+  const lost = (reason: string) => {
+    if (replaced()) return;
+    const delayMs = crashed.current ? backoff() : 0;
+    crashed.current = true;
+    restart(reason, delayMs);
+  };
+  const talked = () => {
+    const v = view.current;
+    // The first message of a WebView that has not failed: one that failed
+    // is being replaced (an HTTP error whose body is the host page talks
+    // all the same), so it cannot stay up.
+    if (replaced() || v.failed || v.talked) return;
+    v.talked = true;
+    steady.current = setTimeout(() => {
+      steady.current = undefined;
+      failures.current = 0;
+      crashed.current = false;
+    }, steadyMs);
+  };
 
   return (
     <View style={[props.callVisible ? styles.call : styles.hidden, props.style]} pointerEvents={props.callVisible ? 'auto' : 'none'}>
@@ -143,11 +197,11 @@ export function ParleyHost(props: ParleyHostProps): ReactElement {
         ref={ref}
         source={props.source}
         onMessage={(e) => {
-          failures.current = 0;
+          talked();
           transport.deliver(e.nativeEvent.data);
         }}
-        onContentProcessDidTerminate={() => restart('the WebView content process terminated')}
-        onRenderProcessGone={(e) => restart(e.nativeEvent.didCrash ? 'the WebView renderer crashed' : 'the WebView renderer was killed')}
+        onContentProcessDidTerminate={() => lost('the WebView content process terminated')}
+        onRenderProcessGone={(e) => lost(e.nativeEvent.didCrash ? 'the WebView renderer crashed' : 'the WebView renderer was killed')}
         onError={(e) => retry(`the host page did not load: ${e.nativeEvent.description}`)}
         onHttpError={(e) => retry(`the host page answered HTTP ${e.nativeEvent.statusCode}`)}
       />

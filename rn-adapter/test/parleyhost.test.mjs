@@ -2,8 +2,10 @@
 // with react-native and react-native-webview played by test/support/native.mjs:
 // what it does when its page does not load, answers an HTTP error or loses
 // its process, on a clock the test moves. A page that fails is retried on a
-// new WebView after 1 s, doubling to 32 s; a page that talks starts the
-// schedule over; one remount is waiting at most; none is left after unmount.
+// new WebView after 1 s, doubling to 32 s; a lost process is replaced at once
+// the first time, then on the same schedule; a page that talks and stays up
+// 32 s with no failure starts the schedule over; one remount is waiting at
+// most; none is left after unmount.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -135,9 +137,11 @@ const drive = (f) => act(async () => f());
 /** Waits out a remount expected after ms: none a millisecond before, a new WebView at ms. */
 async function remountsAfter(c, h, ms) {
   const old = h.view();
-  await c.advance(ms - 1);
-  assert.equal(h.view(), old, `no new WebView ${ms - 1} ms after the failure`);
-  await c.advance(1);
+  if (ms > 0) {
+    await c.advance(ms - 1);
+    assert.equal(h.view(), old, `no new WebView ${ms - 1} ms after the failure`);
+  }
+  await c.advance(ms > 0 ? 1 : 0);
   const fresh = h.view();
   assert.notEqual(fresh, old, `a new WebView ${ms} ms after the failure`);
   assert.ok(fresh.load > old.load);
@@ -158,14 +162,19 @@ test('a page that does not load is retried after 1 s, doubling to 32 s; HTTP err
     assert.equal(h.reports[2], 'the host page answered HTTP 503');
   }));
 
-test('a page that talks starts the schedule over, and stays', () =>
+const ready = '{"parley":"rn","v":1,"t":"ready"}';
+
+test('a page that talks and stays up 32 s starts the schedule over, and stays', () =>
   scenario(async (c, h) => {
     for (const ms of [1000, 2000, 4000]) {
       await drive(() => h.view().failLoad('net::ERR_NAME_NOT_RESOLVED', -2));
       await remountsAfter(c, h, ms);
     }
     const page = h.view();
-    await drive(() => page.pagePosts('{"parley":"rn","v":1,"t":"ready"}'));
+    await drive(() => page.pagePosts(ready));
+    await drive(() => page.pagePosts('{"parley":"rn","v":1,"t":"event"}'));
+    assert.deepEqual(c.pending(), [32000], 'the page that talked is given 32 s, once');
+    await c.advance(32000);
     assert.deepEqual(c.pending(), [], 'nothing waits once the page is up');
     await c.advance(3_600_000);
     assert.equal(h.view(), page, 'a page that loaded is left alone');
@@ -206,4 +215,77 @@ test('unmounted while waiting out a backoff: no remount is left waiting', () =>
     await h.unmount();
     assert.equal(webviews.live.size, 0);
     assert.deepEqual(c.pending(), [], 'the remount was dropped with the host');
+  }));
+
+test('a lost process is replaced at once the first time, then after 1 s doubling to 32 s, talking or not', () =>
+  scenario(async (c, h) => {
+    // A page that kills its process on every load: iOS and Android alike,
+    // whether it dies before it talks or soon after.
+    const delays = [0, 1000, 2000, 4000, 8000, 16000, 32000, 32000];
+    for (const [i, ms] of delays.entries()) {
+      const v = h.view();
+      if (i % 2 === 1) {
+        await drive(() => v.pagePosts(ready));
+        await c.advance(5000);
+      }
+      await drive(() => (i % 3 === 0 ? v.terminate() : v.rendererGone(i % 3 === 1)));
+      assert.deepEqual(c.pending(), [ms], `loss ${i + 1} waits ${ms} ms`);
+      await remountsAfter(c, h, ms);
+    }
+    assert.equal(h.reports[0], 'the WebView content process terminated');
+    assert.equal(h.reports[1], 'the WebView renderer crashed');
+    assert.equal(h.reports[2], 'the WebView renderer was killed');
+
+    // A page that stays up 32 s: its loss is the first again, and so is
+    // the next load failure.
+    await drive(() => h.view().pagePosts(ready));
+    await c.advance(31_999);
+    await drive(() => h.view().rendererGone(true));
+    assert.deepEqual(c.pending(), [32000], 'up 31.999 s is not steady');
+    await remountsAfter(c, h, 32000);
+    await drive(() => h.view().pagePosts(ready));
+    await c.advance(32000);
+    await drive(() => h.view().terminate());
+    assert.deepEqual(c.pending(), [0], 'up 32 s starts the schedule over');
+    await remountsAfter(c, h, 0);
+    await drive(() => h.view().failLoad());
+    assert.deepEqual(c.pending(), [1000]);
+  }));
+
+test('a page that answers an HTTP error yet talks is reloaded on the schedule, not every second', () =>
+  scenario(async (c, h) => {
+    // The server answers 404 with the host page as its body: each page
+    // talks before its remount.
+    for (const ms of [1000, 2000, 4000, 8000, 16000, 32000, 32000, 32000]) {
+      const v = h.view();
+      await drive(() => v.httpError(404, 'Not Found'));
+      await drive(() => v.pagePosts(ready));
+      assert.deepEqual(c.pending(), [ms], `the page that talked still waits ${ms} ms`);
+      await remountsAfter(c, h, ms);
+    }
+    // The server is fixed: the page talks, stays, and the schedule starts over.
+    const page = h.view();
+    await drive(() => page.pagePosts(ready));
+    await c.advance(3_600_000);
+    assert.equal(h.view(), page, 'a page that loaded is left alone');
+    await drive(() => page.httpError(500, 'Internal Server Error'));
+    assert.deepEqual(c.pending(), [1000]);
+  }));
+
+test('events of a WebView already replaced change nothing', () =>
+  scenario(async (c, h) => {
+    const old = h.view();
+    await drive(() => old.failLoad());
+    await remountsAfter(c, h, 1000);
+    const page = h.view();
+    // Late events of the old WebView: no report, no remount, no steady page.
+    await drive(() => old.pagePosts(ready));
+    await drive(() => old.terminate());
+    await drive(() => old.httpError(502, 'Bad Gateway'));
+    assert.deepEqual(c.pending(), []);
+    assert.equal(h.reports.length, 1);
+    await c.advance(60_000);
+    assert.equal(h.view(), page);
+    await drive(() => page.failLoad());
+    assert.deepEqual(c.pending(), [2000], 'the schedule went on');
   }));

@@ -83,6 +83,7 @@ export class Calls {
         this.show(call);
       } catch (e) {
         this.current = null;
+        if (call.state === 'ended') return; // its 'ended' handler said why
         this.toast(`Could not answer: ${e instanceof Error ? e.message : String(e)}`);
       }
     };
