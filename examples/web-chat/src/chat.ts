@@ -487,11 +487,24 @@ export class ChatApp {
     t.loading = true;
     t.error = undefined;
     this.mark('thread');
+    let got = 0;
     try {
-      const page = await this.client.messages(id, before ? { beforeSeq: before, limit: PAGE } : { limit: PAGE });
-      for (const m of page) upsert(t, m, this.me);
-      const oldest = oldestSeq(t);
-      t.hasMore = page.length > 0 && oldest > 1;
+      if (!before) {
+        // The newest page comes with this device's pending and failed
+        // messages, which only messages() lists.
+        const page = await this.client.messages(id, { limit: PAGE });
+        for (const m of page) upsert(t, m, this.me);
+        t.hasMore = page.length > 0 && oldestSeq(t) > 1;
+        got = page.length;
+      } else {
+        // Offline, history() keeps hasMore while the relay may hold older
+        // messages the cache lacks: an empty page then waits for the next
+        // scroll (or the connection) instead of asking again at once.
+        const page = await this.client.history(id, { beforeSeq: before, limit: PAGE });
+        for (const m of page.messages) upsert(t, m, this.me);
+        t.hasMore = page.hasMore;
+        got = page.messages.length;
+      }
     } catch (err) {
       t.error = errorText(err);
     } finally {
@@ -500,7 +513,7 @@ export class ChatApp {
       this.flush();
     }
     // Keep going while the top is still in sight (a short page, a tall window).
-    if (id === this.selected && t.hasMore && !t.error && this.msgList.scrollTop < 300) {
+    if (id === this.selected && t.hasMore && got > 0 && !t.error && this.msgList.scrollTop < 300) {
       void this.loadOlder(id);
     }
   }
