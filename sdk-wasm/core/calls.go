@@ -123,8 +123,13 @@ func (c *Core) AcceptCall(now time.Time, id string, audio, video bool) (uint64, 
 	c.begin()
 	defer c.flush()
 	cl := c.calls[id]
-	if cl == nil || cl.Direction != "incoming" || cl.State != CallRinging {
-		return 0, &proto.Error{Code: proto.CodeCallState, Message: "no call " + id + " ringing on this device"}
+	if cl == nil {
+		// Ended (the caller hung up, another device answered) or never
+		// rang here: what the relay answers for a call it does not hold.
+		return 0, &proto.Error{Code: proto.CodeCallNotFound, Message: "no call " + id + " on this device"}
+	}
+	if cl.Direction != "incoming" || cl.State != CallRinging {
+		return 0, &proto.Error{Code: proto.CodeCallState, Message: "call " + id + " is not ringing on this device"}
 	}
 	if c.phase != phaseReady {
 		return 0, &proto.Error{Code: proto.CodeNotConnected, Message: "answering needs a connection"}

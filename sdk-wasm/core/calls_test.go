@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/parley-im/parley/proto"
@@ -122,8 +123,8 @@ func TestCallIncoming(t *testing.T) {
 	if r := h.done[op].Result; r.Err != nil || r.Call.State != CallConnecting || len(r.Call.Joined) != 1 {
 		t.Fatalf("accepted %+v", r)
 	}
-	if _, err := h.c.AcceptCall(h.now, "c1", true, false); err == nil {
-		t.Fatal("accepted twice")
+	if _, err := h.c.AcceptCall(h.now, "c1", true, false); callErrCode(err) != proto.CodeCallState {
+		t.Fatalf("accepted twice: %v, want 4264", err)
 	}
 	// The connection drops: the call ends here (the relay ends it too).
 	h.c.HandleClosed(h.now, h.c.Conn(), 1006, "")
@@ -131,6 +132,12 @@ func TestCallIncoming(t *testing.T) {
 	evs = h.callEvents()
 	if len(evs) != 1 || evs[0].Change != CallEnd || evs[0].Call.Reason != proto.CallFailed {
 		t.Fatalf("after the drop %+v", evs)
+	}
+	// An ended call, or one that never rang: 4260, as the relay answers.
+	for _, id := range []string{"c1", "never"} {
+		if _, err := h.c.AcceptCall(h.now, id, true, false); callErrCode(err) != proto.CodeCallNotFound {
+			t.Fatalf("accept %s: %v, want 4260", id, err)
+		}
 	}
 
 	// Answered on another device: a refused accept ends it here.
@@ -150,4 +157,12 @@ func TestCallIncoming(t *testing.T) {
 	if len(h2.closes) != 1 || h2.closes[0].Code != proto.CodeBadServerFrame {
 		t.Fatalf("closes %+v", h2.closes)
 	}
+}
+
+func callErrCode(err error) proto.Code {
+	var pe *proto.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return 0
 }
