@@ -335,25 +335,43 @@ test('peerReadSeq reaches a device that was offline when the peer read, and move
   assert.ok((await alice.conversation(conv)).peerReadSeq >= answer.seq - 1);
 });
 
-test('a recalled mention clears conversation.mentioned, live and on a device offline meanwhile', async () => {
+test('a recalled mention clears conversation.mentioned unless an older one is unread, live and on a device offline meanwhile', async () => {
   const db = `mention-${process.pid}`;
   const alice = await clientFor(relay, 'mn-alice', {}, open);
   const bob = await clientFor(relay, 'mn-bob', {}, open);
-  let b2 = await clientFor(relay, 'mn-bob', { storage: indexedDBStorage({ name: db }) }, open);
-  await Promise.all([alice.connect(), bob.connect(), b2.connect()]);
+  let b2;
+  const reopen = async () => {
+    b2 = await clientFor(relay, 'mn-bob', { storage: indexedDBStorage({ name: db }) }, open);
+    await b2.connect();
+  };
+  const offline = async () => {
+    await b2.close();
+    open.splice(open.indexOf(b2), 1);
+  };
+  await Promise.all([alice.connect(), bob.connect(), reopen()]);
   const g = await alice.createGroup('mentions', ['mn-bob']);
-  const m = await alice.send(g.id, { type: 'text', text: '@bob look', mentions: ['mn-bob'] });
+  const older = await alice.send(g.id, { type: 'text', text: '@bob look', mentions: ['mn-bob'] });
+  const newer = await alice.send(g.id, { type: 'text', text: '@all and this', mentions: 'all' });
   for (const c of [bob, b2]) {
-    await eventually(async () => (await c.conversation(g.id))?.mentioned, 10000, 'bob is mentioned');
+    await eventually(async () => (await byId(c, g.id, newer.id)) && (await c.conversation(g.id))?.mentioned, 10000, 'bob is mentioned');
   }
-  await b2.close();
-  open.splice(open.indexOf(b2), 1);
+  await offline();
 
+  // The newer mention recalled: the older one still mentions bob.
+  let recalled = next(bob, 'messageUpdate', (m) => m.id === newer.id && m.recalled);
+  await alice.recall(newer.id);
+  await recalled;
+  assert.equal((await bob.conversation(g.id)).mentioned, true, 'the older mention is unread');
+  await reopen();
+  await eventually(async () => (await byId(b2, g.id, newer.id))?.recalled, 10000, 'b2 syncs the recall');
+  assert.equal((await b2.conversation(g.id)).mentioned, true, 'the older mention is unread on b2');
+  await offline();
+
+  // The older one recalled too: no mention left.
   const cleared = next(bob, 'conversation', (c) => c.id === g.id && !c.mentioned);
-  await alice.recall(m.id);
+  await alice.recall(older.id);
   await cleared;
   assert.equal((await bob.conversation(g.id)).mentioned, false);
-
   b2 = await clientFor(relay, 'mn-bob', { storage: indexedDBStorage({ name: db }) }, open);
   assert.equal((await b2.conversation(g.id)).mentioned, true, 'the cache predates the recall');
   await b2.connect();
