@@ -7,7 +7,7 @@ import 'fake-indexeddb/auto';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Codes, ParleyError, indexedDBStorage } from '@parley-im/sdk';
-import { Relay, clientFor, next, eventually, closeAll } from './helpers.mjs';
+import { Relay, clientFor, next, eventually, closeAll, savedStorage } from './helpers.mjs';
 
 let relay;
 const open = [];
@@ -394,4 +394,25 @@ test('at most 32 distinct emoji on a message: the 33rd is refused with 4235 and 
   assert.equal(Object.keys(r).length, 32);
   assert.equal(r[emoji[32]], undefined, 'the refused emoji is nowhere');
   assert.equal((await byId(bob, conv, m.id)).reactions[emoji[32]], undefined, 'nor on the refusing side');
+});
+
+test('offline, setConversation and readReceipts reject with 4901 and change nothing', async () => {
+  const storage = savedStorage();
+  let alice = await clientFor(relay, 'off-alice', { storage }, open);
+  const bob = await clientFor(relay, 'off-bob', {}, open);
+  await Promise.all([alice.connect(), bob.connect()]);
+  const g = await alice.createGroup('offline', ['off-bob']);
+  const m = await alice.sendText(g.id, 'hi');
+  await alice.close();
+  open.splice(open.indexOf(alice), 1);
+
+  alice = await clientFor(relay, 'off-alice', { storage }, open); // from the cache, not connected
+  assert.equal((await alice.conversation(g.id)).id, g.id);
+  await assert.rejects(alice.setConversation(g.id, { pinned: true }), isCode(Codes.NotConnected));
+  await assert.rejects(alice.readReceipts(g.id, m.seq), isCode(Codes.NotConnected));
+  assert.equal((await alice.conversation(g.id)).pinned, undefined, 'not pinned offline');
+  await alice.connect();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await alice.conversation(g.id)).pinned, undefined, 'nor once connected');
+  assert.deepEqual(await alice.readReceipts(g.id, m.seq), { read: [], unread: ['off-bob'] });
 });
