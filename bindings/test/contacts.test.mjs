@@ -194,4 +194,34 @@ describe('conversation settings', () => {
     await assert.rejects(alice2.setConversation(withBob, { pinned: 'yes' }), isParley(Codes.InvalidArgument));
     await assert.rejects(alice2.setConversation('g:not-mine', { pinned: true }), isParley(Codes.Forbidden));
   });
+  test('hidden: false shows a hidden conversation at once, with its unread, here and on a device offline meanwhile', async () => {
+    const store2 = savedStorage();
+    const alice = await clientFor(relay, 'uh-alice', { deviceId: 'uh-a1' }, open);
+    let alice2 = await clientFor(relay, 'uh-alice', { storage: store2, deviceId: 'uh-a2' }, open);
+    const bob = await clientFor(relay, 'uh-bob', {}, open);
+    await Promise.all([alice.connect(), alice2.connect(), bob.connect()]);
+    const conv = bob.p2p('uh-alice');
+    await bob.sendText(conv, 'one');
+    for (const c of [alice, alice2]) {
+      await eventually(async () => (await c.totalUnread()) === 1, 5000, 'one unread on both devices');
+    }
+    await alice.setConversation(conv, { hidden: true });
+    await eventually(async () => (await alice2.conversation(conv))?.hidden === true, 5000, 'hidden on the second device');
+    assert.equal(await alice2.totalUnread(), 0);
+    await alice2.close();
+
+    const totals = [];
+    alice.on('totalUnread', (n) => totals.push(n));
+    await alice.setConversation(conv, { hidden: false });
+    assert.ok((await alice.conversations()).some((c) => c.id === conv), 'listed again at once');
+    assert.equal((await alice.conversation(conv)).hidden, undefined);
+    assert.equal(await alice.totalUnread(), 1, 'its unread counts again');
+    await eventually(() => totals.includes(1), 5000, 'the totalUnread event');
+
+    alice2 = await clientFor(relay, 'uh-alice', { storage: store2, deviceId: 'uh-a2' }, open);
+    assert.equal((await alice2.conversation(conv)).hidden, true, 'the cache predates the change');
+    await alice2.connect();
+    await eventually(async () => (await alice2.conversations()).some((c) => c.id === conv), 5000, 'shown on the device offline meanwhile');
+    assert.equal(await alice2.totalUnread(), 1);
+  });
 });
