@@ -64,6 +64,32 @@ describe('contacts', () => {
     await eventually(async () => (await bob.contacts()).length === 0, 5000, 'the removal reaches bob');
   });
 
+  test('asking each other makes a contact; a device offline meanwhile gets contact and block on reconnecting and answers from its cache offline', async () => {
+    const store2 = savedStorage();
+    const dan = await clientFor(relay, 'mu-dan', { deviceId: 'mu-d1' }, open);
+    let dan2 = await clientFor(relay, 'mu-dan', { storage: store2, deviceId: 'mu-d2' }, open);
+    const eve = await clientFor(relay, 'mu-eve', {}, open);
+    await Promise.all([dan.connect(), dan2.connect(), eve.connect()]);
+    await dan2.close();
+
+    await dan.requestContact('mu-eve', 'hi');
+    await eventually(async () => (await eve.relations()).some((r) => r.user === 'mu-dan' && r.state === 'pending'), 5000, 'eve has the request');
+    const answered = next(dan, 'contactAnswer');
+    await eve.requestContact('mu-dan');
+    assert.deepEqual(await answered, { user: 'mu-eve', accepted: true }, 'the second request accepts the first');
+    assert.deepEqual(await eve.contacts(), ['mu-dan']);
+    await eventually(async () => (await dan.contacts()).includes('mu-eve'), 5000, 'a contact on both sides');
+    await dan.block('mu-frank');
+
+    dan2 = await clientFor(relay, 'mu-dan', { storage: store2, deviceId: 'mu-d2' }, open);
+    await dan2.connect();
+    await eventually(async () => (await dan2.contacts()).includes('mu-eve') && (await dan2.blocked()).includes('mu-frank'), 5000, 'the offline device catches up');
+    await dan2.close();
+    dan2 = await clientFor(relay, 'mu-dan', { storage: store2, deviceId: 'mu-d2' }, open); // not connected
+    assert.deepEqual(await dan2.contacts(), ['mu-eve'], 'contacts() offline, from the cache');
+    assert.deepEqual(await dan2.blocked(), ['mu-frank'], 'blocked() offline, from the cache');
+  });
+
   test('a blocked user is refused with 4275, for messages and requests, until unblocked', async () => {
     const bob = await clientFor(relay, 'bl-bob', {}, open);
     const bob2 = await clientFor(relay, 'bl-bob', {}, open);
