@@ -6,12 +6,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -474,4 +476,103 @@ func TestAdminAddEndsJoinRequest(t *testing.T) {
 	pending, err := store.GroupPending(ctx, "alice", "g:club")
 	ok(t, err)
 	equal(t, len(pending), 0, "no request left pending")
+}
+
+// TestAdminAnswersDocumented holds the answers to docs/openapi.json: each
+// route, called as an application would, answers a status the document lists
+// for it, and a success's JSON carries the required fields of the documented
+// schema and no field the schema lacks; an error carries code and message.
+func TestAdminAnswersDocumented(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../docs/openapi.json")
+	ok(t, err)
+	type schema struct {
+		Ref        string         `json:"$ref"`
+		Type       string         `json:"type"`
+		Properties map[string]any `json:"properties"`
+		Required   []string       `json:"required"`
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Ref     string `json:"$ref"`
+				Content map[string]struct {
+					Schema schema `json:"schema"`
+				} `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			Schemas map[string]schema `json:"schemas"`
+		} `json:"components"`
+	}
+	ok(t, json.Unmarshal(b, &doc))
+
+	r := startRelay(t, withAdmin)
+	loginOn(t, r, "alice", "laptop", "web")
+	calls := []struct {
+		method, route, path string
+		body                any
+	}{
+		{"POST", "/admin/v1/groups", "/admin/v1/groups", map[string]any{"id": "g:ops", "name": "Ops", "owner": "alice", "members": []string{"bob"}}},
+		{"POST", "/admin/v1/groups", "/admin/v1/groups", map[string]any{"id": "g:ops", "name": "Ops", "owner": "alice", "members": []string{"bob"}}},
+		{"POST", "/admin/v1/groups", "/admin/v1/groups", map[string]any{"id": "g:ops", "owner": "alice", "members": []string{"carol"}}},
+		{"POST", "/admin/v1/groups", "/admin/v1/groups", map[string]any{"owner": "a b"}},
+		{"POST", "/admin/v1/messages", "/admin/v1/messages", map[string]any{"conversationId": "g:ops", "from": "system", "text": "hi"}},
+		{"POST", "/admin/v1/messages", "/admin/v1/messages", map[string]any{"conversationId": "g:ops", "from": "carol", "text": "hi"}},
+		{"POST", "/admin/v1/messages", "/admin/v1/messages", map[string]any{"conversationId": "g:ops", "from": "system", "text": strings.Repeat("x", proto.MaxTextBytes+1)}},
+		{"POST", "/admin/v1/groups/{id}/members", "/admin/v1/groups/g:ops/members", map[string]any{"by": "alice", "add": []string{"carol"}}},
+		{"POST", "/admin/v1/groups/{id}/members", "/admin/v1/groups/g:ops/members", map[string]any{"by": "bob", "add": []string{"dave"}}},
+		{"POST", "/admin/v1/groups/{id}/members", "/admin/v1/groups/g:none/members", map[string]any{"by": "alice", "add": []string{"dave"}}},
+		{"GET", "/admin/v1/users/{user}/presence", "/admin/v1/users/alice/presence", nil},
+		{"POST", "/admin/v1/users/{user}/kick", "/admin/v1/users/alice/kick", map[string]any{"reason": "locked"}},
+		{"POST", "/admin/v1/revocations", "/admin/v1/revocations", map[string]any{"user": "alice"}},
+		{"PUT", "/admin/v1/users/{user}/ban", "/admin/v1/users/bob/ban", map[string]any{"until": time.Now().Add(time.Hour).Unix(), "reason": "spam"}},
+		{"GET", "/admin/v1/users/{user}/ban", "/admin/v1/users/bob/ban", nil},
+		{"DELETE", "/admin/v1/users/{user}/ban", "/admin/v1/users/bob/ban", nil},
+		{"GET", "/admin/v1/users/{user}/ban", "/admin/v1/users/bob/ban", nil},
+		{"DELETE", "/admin/v1/users/{user}", "/admin/v1/users/carol", nil},
+		{"DELETE", "/admin/v1/users/{user}", "/admin/v1/users/a%20b", nil},
+	}
+	called := map[string]bool{}
+	for _, c := range calls {
+		what := fmt.Sprintf("%s %s", c.method, c.path)
+		called[c.method+" "+c.route] = true
+		status, reply := r.admin(c.method, c.path, testAdminSecret, c.body)
+		resp, found := doc.Paths[c.route][strings.ToLower(c.method)].Responses[strconv.Itoa(status)]
+		if !found {
+			t.Errorf("%s answered %d, which docs/openapi.json does not list (%v)", what, status, reply)
+			continue
+		}
+		if status >= 400 {
+			if _, has := reply["code"]; !has {
+				t.Errorf("%s: error without a code: %v", what, reply)
+			}
+			if _, has := reply["message"]; !has {
+				t.Errorf("%s: error without a message: %v", what, reply)
+			}
+			continue
+		}
+		s := resp.Content["application/json"].Schema
+		if s.Ref != "" {
+			s = doc.Components.Schemas[strings.TrimPrefix(s.Ref, "#/components/schemas/")]
+		}
+		if s.Properties == nil {
+			continue // any object
+		}
+		for k := range reply {
+			if _, has := s.Properties[k]; !has {
+				t.Errorf("%s: answer field %q is not in docs/openapi.json (%v)", what, k, reply)
+			}
+		}
+		for _, k := range s.Required {
+			if _, has := reply[k]; !has {
+				t.Errorf("%s: answer lacks the required field %q (%v)", what, k, reply)
+			}
+		}
+	}
+	for _, rt := range adminRoutes {
+		if !called[rt.method+" "+rt.path] {
+			t.Errorf("%s %s is not called", rt.method, rt.path)
+		}
+	}
 }

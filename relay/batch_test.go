@@ -17,19 +17,11 @@ import (
 // of each call, and holds the first call until release is closed.
 type uploadCountingStore struct {
 	*MemoryStore
-	release chan struct{}
-	mu      sync.Mutex
-	calls   []int
+	*heldCalls
 }
 
 func (s *uploadCountingStore) AddUploads(ctx context.Context, ups []Upload) error {
-	s.mu.Lock()
-	first := len(s.calls) == 0
-	s.calls = append(s.calls, len(ups))
-	s.mu.Unlock()
-	if first {
-		<-s.release
-	}
+	s.enter(len(ups))
 	return s.MemoryStore.AddUploads(ctx, ups)
 }
 
@@ -41,7 +33,7 @@ func (s *uploadCountingStore) AddUploads(ctx context.Context, ups []Upload) erro
 func TestUploadsRecordedInBatches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := &uploadCountingStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	store := &uploadCountingStore{MemoryStore: NewMemoryStore(), heldCalls: newHeldCalls()}
 	r := startRelay(t, func(o *Options) { o.Store = store })
 	const n, users = 1000, 10
 	var wg sync.WaitGroup
@@ -55,17 +47,7 @@ func TestUploadsRecordedInBatches(t *testing.T) {
 	}
 	// The first call holds the store: wait until every upload is in a
 	// call or waits for one.
-	started := func() int {
-		store.mu.Lock()
-		defer store.mu.Unlock()
-		return r.srv.uploadIndex.waiting() + len(store.calls)
-	}
-	for deadline := time.Now().Add(30 * time.Second); started() < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d uploads in a call or waiting", started(), n)
-		}
-	}
-	close(store.release)
+	store.releaseWhen(t, "uploads", n, r.srv.uploadIndex.waiting)
 	wg.Wait()
 	for _, err := range errs {
 		ok(t, err)
@@ -77,37 +59,18 @@ func TestUploadsRecordedInBatches(t *testing.T) {
 		total += len(ids)
 	}
 	equal(t, total, n, "uploads recorded")
-	store.mu.Lock()
-	defer store.mu.Unlock()
-	sum := 0
-	for _, c := range store.calls {
-		if c > uploadBatch {
-			t.Fatalf("a call of %d uploads, above %d: %v", c, uploadBatch, store.calls)
-		}
-		sum += c
-	}
-	if want := 1 + (n-1+uploadBatch-1)/uploadBatch; len(store.calls) != want || sum != n {
-		t.Fatalf("%d calls for %d uploads (the first: %v), want %d calls and each upload once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
-	}
+	store.check(t, "uploads", n, uploadBatch, 1+(n-1+uploadBatch-1)/uploadBatch, true)
 }
 
 // readCountingStore is a memory store whose MarkReads records the size of
 // each call, and holds the first call until release is closed.
 type readCountingStore struct {
 	*MemoryStore
-	release chan struct{}
-	mu      sync.Mutex
-	calls   []int
+	*heldCalls
 }
 
 func (s *readCountingStore) MarkReads(ctx context.Context, marks []ReadMark) ([]ReadResult, error) {
-	s.mu.Lock()
-	first := len(s.calls) == 0
-	s.calls = append(s.calls, len(marks))
-	s.mu.Unlock()
-	if first {
-		<-s.release
-	}
+	s.enter(len(marks))
 	return s.MemoryStore.MarkReads(ctx, marks)
 }
 
@@ -120,7 +83,7 @@ func (s *readCountingStore) MarkReads(ctx context.Context, marks []ReadMark) ([]
 func TestReadsStoredInBatches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := &readCountingStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	store := &readCountingStore{MemoryStore: NewMemoryStore(), heldCalls: newHeldCalls()}
 	r := startRelay(t, func(o *Options) { o.Store = store })
 	const n, stranger = 600, 7
 	var reqs []AppendRequest
@@ -152,17 +115,7 @@ func TestReadsStoredInBatches(t *testing.T) {
 	}
 	// The first call holds the store: wait until every mark is in a call
 	// or waits for one.
-	started := func() int {
-		store.mu.Lock()
-		defer store.mu.Unlock()
-		return r.srv.env.reads.waiting() + len(store.calls)
-	}
-	for deadline := time.Now().Add(30 * time.Second); started() < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d marks in a call or waiting", started(), n)
-		}
-	}
-	close(store.release)
+	store.releaseWhen(t, "marks", n, r.srv.env.reads.waiting)
 	wg.Wait()
 	for i, res := range out {
 		if i == stranger {
@@ -172,37 +125,18 @@ func TestReadsStoredInBatches(t *testing.T) {
 		ok(t, res.err)
 		equal(t, [2]any{res.moved, res.conv.ReadSeq}, [2]any{true, uint64(1)}, fmt.Sprintf("mark %d", i))
 	}
-	store.mu.Lock()
-	defer store.mu.Unlock()
-	sum := 0
-	for _, c := range store.calls {
-		if c > readBatch {
-			t.Fatalf("a call of %d marks, above %d: %v", c, readBatch, store.calls)
-		}
-		sum += c
-	}
-	if want := 1 + (n-1+readBatch-1)/readBatch; len(store.calls) != want || sum != n {
-		t.Fatalf("%d calls for %d marks (the first: %v), want %d calls and each mark once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
-	}
+	store.check(t, "marks", n, readBatch, 1+(n-1+readBatch-1)/readBatch, true)
 }
 
 // appendCountingStore is a memory store whose Append records the size of
 // each call, and holds the first call until release is closed.
 type appendCountingStore struct {
 	*MemoryStore
-	release chan struct{}
-	mu      sync.Mutex
-	calls   []int
+	*heldCalls
 }
 
 func (s *appendCountingStore) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
-	s.mu.Lock()
-	first := len(s.calls) == 0
-	s.calls = append(s.calls, len(batch))
-	s.mu.Unlock()
-	if first {
-		<-s.release
-	}
+	s.enter(len(batch))
 	return s.MemoryStore.Append(ctx, batch)
 }
 
@@ -214,7 +148,7 @@ func (s *appendCountingStore) Append(ctx context.Context, batch []AppendRequest)
 func TestCallRecordsInBatches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := &appendCountingStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	store := &appendCountingStore{MemoryStore: NewMemoryStore(), heldCalls: newHeldCalls()}
 	r := startRelay(t, func(o *Options) { o.Store = store })
 	const n = 200
 	k := r.srv.env.calls
@@ -229,33 +163,12 @@ func TestCallRecordsInBatches(t *testing.T) {
 	}
 	// The first call holds the store: wait until every record is in a
 	// call or waits for one.
-	started := func() int {
-		store.mu.Lock()
-		defer store.mu.Unlock()
-		return k.records.waiting() + len(store.calls)
-	}
-	for deadline := time.Now().Add(30 * time.Second); started() < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d records in a call or waiting", started(), n)
-		}
-	}
-	close(store.release)
+	store.releaseWhen(t, "records", n, k.records.waiting)
 	wg.Wait()
 	convs, _, err := store.Sync(ctx, "alice", 0, n+1)
 	ok(t, err)
 	equal(t, len(convs), n, "a conversation per record")
-	store.mu.Lock()
-	defer store.mu.Unlock()
-	sum := 0
-	for _, c := range store.calls {
-		if c > recordBatch {
-			t.Fatalf("a call of %d records, above %d: %v", c, recordBatch, store.calls)
-		}
-		sum += c
-	}
-	if want := 1 + (n-1+recordBatch-1)/recordBatch; len(store.calls) != want || sum != n {
-		t.Fatalf("%d calls for %d records (the first: %v), want %d calls and each record once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
-	}
+	store.check(t, "records", n, recordBatch, 1+(n-1+recordBatch-1)/recordBatch, true)
 }
 
 // A store call that fails fails every item it carried, and only those:

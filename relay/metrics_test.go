@@ -78,3 +78,80 @@ func TestMetricsDocumented(t *testing.T) {
 		t.Fatalf("the dashboard queries only %d series", queried)
 	}
 }
+
+// TestMetricsExposed is the other direction: every series docs/deployment.md
+// lists under Metrics is exposed with the documented type and labels.
+func TestMetricsExposed(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *Options) { o.Bus = connectedBus{NewMemoryBus()} })
+	c, _ := login(t, r, "alice", "d")
+	c.ack(proto.P2PID("alice", "bob"), "1", "x")
+	_, page := r.get("/metrics")
+	families := map[string]string{}        // name → type
+	labels := map[string]map[string]bool{} // name → label names its samples carry
+	sample := regexp.MustCompile(`^([a-z0-9_]+)(?:\{([^}]*)\})? `)
+	labelName := regexp.MustCompile(`([a-z_]+)="`)
+	for _, line := range strings.Split(page, "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			families[f[2]] = f[3]
+			continue
+		}
+		m := sample.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		name := m[1]
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base, ok := strings.CutSuffix(name, suffix); ok && families[base] == "histogram" {
+				name = base
+			}
+		}
+		if labels[name] == nil {
+			labels[name] = map[string]bool{}
+		}
+		for _, l := range labelName.FindAllStringSubmatch(m[2], -1) {
+			if l[1] != "le" {
+				labels[name][l[1]] = true
+			}
+		}
+	}
+
+	doc, err := os.ReadFile("../docs/deployment.md")
+	ok(t, err)
+	_, section, _ := strings.Cut(string(doc), "\n## Metrics\n")
+	section, _, _ = strings.Cut(section, "\n#")
+	row := regexp.MustCompile("(?m)^\\| (`parley_[^|]*)\\| ([a-z]+) \\|")
+	series := regexp.MustCompile("`(parley_[a-z0-9_]+)(?:\\{([a-z_,]+)\\})?`")
+	listed := 0
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		for _, s := range series.FindAllStringSubmatch(m[1], -1) {
+			listed++
+			name, typ := s[1], m[2]
+			if got, ok := families[name]; !ok {
+				t.Errorf("docs/deployment.md lists %s, which /metrics does not expose", name)
+				continue
+			} else if got != typ {
+				t.Errorf("%s is a %s, docs/deployment.md says %s", name, got, typ)
+			}
+			want := map[string]bool{}
+			if s[2] != "" {
+				for _, l := range strings.Split(s[2], ",") {
+					want[l] = true
+				}
+			}
+			for l := range want {
+				if !labels[name][l] {
+					t.Errorf("%s has no label %q, which docs/deployment.md documents", name, l)
+				}
+			}
+			for l := range labels[name] {
+				if !want[l] {
+					t.Errorf("%s has label %q, which docs/deployment.md does not document", name, l)
+				}
+			}
+		}
+	}
+	if listed < 30 {
+		t.Fatalf("docs/deployment.md lists only %d series", listed)
+	}
+}

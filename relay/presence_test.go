@@ -241,19 +241,11 @@ func TestPresenceDeadNodes(t *testing.T) {
 // of each call, and holds the first call until release is closed.
 type batchCountingStore struct {
 	*MemoryStore
-	release chan struct{}
-	mu      sync.Mutex
-	calls   []int
+	*heldCalls
 }
 
 func (s *batchCountingStore) SetSessions(ctx context.Context, node string, counts []SessionCount, now int64) ([]proto.Presence, error) {
-	s.mu.Lock()
-	first := len(s.calls) == 0
-	s.calls = append(s.calls, len(counts))
-	s.mu.Unlock()
-	if first {
-		<-s.release
-	}
+	s.enter(len(counts))
 	return s.MemoryStore.SetSessions(ctx, node, counts, now)
 }
 
@@ -263,7 +255,7 @@ func (s *batchCountingStore) SetSessions(ctx context.Context, node string, count
 // messages queued behind it, for as long as the storm lasted.
 func TestPresenceWritesInBatches(t *testing.T) {
 	ctx := context.Background()
-	store := &batchCountingStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	store := &batchCountingStore{MemoryStore: NewMemoryStore(), heldCalls: newHeldCalls()}
 	p := newPresenceTracker(ctx, store, nil, nil, Options{Logger: slog.Default()})
 	const n = 1000
 	users := make([]string, n)
@@ -291,39 +283,20 @@ func TestPresenceWritesInBatches(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	p.stop(ctx)
-	store.mu.Lock()
-	defer store.mu.Unlock()
-	total := 0
-	for _, c := range store.calls {
-		if c > presenceBatch {
-			t.Fatalf("a call of %d users, above %d: %v", c, presenceBatch, store.calls)
-		}
-		total += c
-	}
 	// The first call holds whatever had joined when the tracker woke; the
 	// rest wait for it and go in full batches.
-	if want := 1 + (n+presenceBatch-1)/presenceBatch; len(store.calls) > want || total != n {
-		t.Fatalf("%d calls for %d users (%v), want at most %d calls and each user once", len(store.calls), total, store.calls, want)
-	}
+	store.check(t, "users", n, presenceBatch, 1+(n+presenceBatch-1)/presenceBatch, false)
 }
 
 // subsCountingStore is a memory store whose Subscribe records the size of
 // each call, and holds the first call until release is closed.
 type subsCountingStore struct {
 	*MemoryStore
-	release chan struct{}
-	mu      sync.Mutex
-	calls   []int
+	*heldCalls
 }
 
 func (s *subsCountingStore) Subscribe(ctx context.Context, subs []PresenceSub, max int) ([]*proto.Error, error) {
-	s.mu.Lock()
-	first := len(s.calls) == 0
-	s.calls = append(s.calls, len(subs))
-	s.mu.Unlock()
-	if first {
-		<-s.release
-	}
+	s.enter(len(subs))
 	return s.MemoryStore.Subscribe(ctx, subs, max)
 }
 
@@ -336,7 +309,7 @@ func (s *subsCountingStore) Subscribe(ctx context.Context, subs []PresenceSub, m
 func TestPresenceSubscriptionsInBatches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := &subsCountingStore{MemoryStore: NewMemoryStore(), release: make(chan struct{})}
+	store := &subsCountingStore{MemoryStore: NewMemoryStore(), heldCalls: newHeldCalls()}
 	p := newPresenceTracker(ctx, store, nil, nil, Options{Logger: slog.Default()})
 	defer p.stop(ctx)
 	const n, tooMany = 300, 7
@@ -359,17 +332,7 @@ func TestPresenceSubscriptionsInBatches(t *testing.T) {
 	}
 	// The first call holds the store: wait until every request is in a
 	// call or waits for one.
-	started := func() int {
-		store.mu.Lock()
-		defer store.mu.Unlock()
-		return p.subs.waiting() + len(store.calls)
-	}
-	for deadline := time.Now().Add(30 * time.Second); started() < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d requests in a call or waiting", started(), n)
-		}
-	}
-	close(store.release)
+	store.releaseWhen(t, "requests", n, p.subs.waiting)
 	wg.Wait()
 	for i, err := range errs {
 		if i == tooMany {
@@ -381,16 +344,5 @@ func TestPresenceSubscriptionsInBatches(t *testing.T) {
 	w, err := store.Watchers(ctx, "target", now)
 	ok(t, err)
 	equal(t, len(w), n-1, "watchers stored")
-	store.mu.Lock()
-	defer store.mu.Unlock()
-	sum := 0
-	for _, c := range store.calls {
-		if c > presenceSubBatch {
-			t.Fatalf("a call of %d requests, above %d: %v", c, presenceSubBatch, store.calls)
-		}
-		sum += c
-	}
-	if want := 1 + (n-1+presenceSubBatch-1)/presenceSubBatch; len(store.calls) != want || sum != n {
-		t.Fatalf("%d calls for %d requests (the first: %v), want %d calls and each request once", len(store.calls), sum, store.calls[:min(len(store.calls), 8)], want)
-	}
+	store.check(t, "requests", n, presenceSubBatch, 1+(n-1+presenceSubBatch-1)/presenceSubBatch, true)
 }

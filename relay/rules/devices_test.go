@@ -65,3 +65,23 @@ func TestOverPolicy(t *testing.T) {
 		t.Errorf("default policy closed %v", got)
 	}
 }
+
+// TestOverPolicyOther: "other" limits the sessions whose hello named no
+// platform, and only those.
+func TestOverPolicyOther(t *testing.T) {
+	t.Parallel()
+	p := DevicePolicy{"other": 1}
+	in := []DeviceSession{
+		{Session: "b", Device: "db", Platform: "", Began: 2},
+		{Session: "a", Device: "da", Platform: "", Began: 1},
+		{Session: "c", Device: "dc", Platform: "web", Began: 0},
+		{Session: "d", Device: "dd", Platform: "web", Began: 3},
+	}
+	var got []string
+	for _, o := range OverPolicy(p, in) {
+		got = append(got, o.Session)
+	}
+	if !reflect.DeepEqual(got, []string{"a"}) {
+		t.Errorf("over policy %v: %v, want the older platformless session", p, got)
+	}
+}

@@ -425,3 +425,32 @@ func TestAdmitGroupID(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmitFrameRequestID: after welcome every frame a client may send but
+// ping, pong and typing is a request whose id is mandatory (4006 without),
+// as docs/protocol.md says.
+func TestAdmitFrameRequestID(t *testing.T) {
+	t.Parallel()
+	requests := 0
+	for n := 1; n < 256; n++ {
+		ty := proto.Type(n)
+		if AdmitFrame(true, proto.Frame{Type: ty, ID: 1}) != nil {
+			continue // not a client frame after welcome
+		}
+		err := AdmitFrame(true, proto.Frame{Type: ty})
+		switch ty {
+		case proto.TypePing, proto.TypePong, proto.TypeTyping:
+			if err != nil {
+				t.Errorf("%s without id: %v", ty, err)
+			}
+		default:
+			requests++
+			if code(err) != proto.CodeProtocolError {
+				t.Errorf("%s without id: got %v, want 4006", ty, err)
+			}
+		}
+	}
+	if requests < 20 {
+		t.Fatalf("only %d request types", requests)
+	}
+}

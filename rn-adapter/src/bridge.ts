@@ -969,11 +969,24 @@ class CallProxy {
   }
 
   reject(): Promise<void> {
-    return this.#op('reject', []);
+    return this.#end('reject');
   }
 
   hangup(): Promise<void> {
-    return this.#op('hangup', []);
+    return this.#end('hangup');
+  }
+
+  /**
+   * Rejects or hangs up, as the SDK does: a call that is over already, or
+   * that the page no longer holds (4260: it ended there first), resolves.
+   */
+  async #end(op: 'reject' | 'hangup'): Promise<void> {
+    if (this.#over || this.state === 'ended') return;
+    try {
+      await this.#op(op, []);
+    } catch (e) {
+      if (!(e instanceof ParleyError) || e.code !== Codes.CallNotFound) throw e;
+    }
   }
 
   setMicrophoneEnabled(on: boolean): void {

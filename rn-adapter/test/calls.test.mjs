@@ -157,7 +157,7 @@ test('a call from React Native: the host page places it, shows the media, React 
     assert.equal(rec.outcome, 'completed');
     assert.equal(rec.media, 'video');
     assert.ok(rec.durationMs > 0);
-    await assert.rejects(call.hangup(), (e) => e.code === 4260, 'an ended call is no longer in the page');
+    await call.hangup(); // over already: resolves, as the SDK's does
 
     // Incoming: the browser calls, the 'call' event reaches React Native,
     // which accepts and hangs up.

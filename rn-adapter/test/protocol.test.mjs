@@ -494,3 +494,27 @@ test('calls: a call the page returns ended says why, and an ended handler added 
   await until(() => late.length === 1, { what: 'the ended handler of the second call' });
   assert.deepEqual(late, ['rejected']);
 });
+
+test('calls: hangup() and reject() of a call that is over resolve, as in the SDK', async () => {
+  const { client, page } = await setup({ methods: [...METHODS, 'call'] });
+  const snap = (over) => ({ id: 'h1', conversationId: 'p:alice:bob', direction: 'outgoing', peers: ['bob'], media: { audio: true, video: false }, state: 'ringing', remoteStreams: [], ...over });
+  const placing = client.call('bob');
+  page.reply(await page.call('call'), snap());
+  const call = await placing;
+  // The page ended the call first and no longer holds it: it answers 4260.
+  const hanging = call.hangup();
+  page.fail(await page.call('$callOp'), 4260, 'parley: 4260 call not found: no live call h1 in this page');
+  await hanging;
+  // Once the end arrived, nothing more goes to the page.
+  page.event('$call', { id: 'h1', ev: 'ended', p: { reason: 'hangup' }, call: snap({ state: 'ended', endReason: 'hangup' }) });
+  await until(() => call.state === 'ended', { what: 'the call ended' });
+  await call.hangup();
+  await call.reject();
+  // Any other refusal still rejects.
+  const other = client.call('bob');
+  page.reply(await page.call('call'), snap({ id: 'h2' }));
+  const live = await other;
+  const refused = live.hangup();
+  page.fail(await page.call('$callOp'), 4300, 'parley: 4300 internal');
+  await assert.rejects(refused, (e) => e.code === 4300);
+});

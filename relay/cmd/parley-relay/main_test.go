@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -271,4 +273,140 @@ func TestServeExtras(t *testing.T) {
 		t.Fatalf("hello with a development token: %s %+v", f.Type, f.Body)
 	}
 	c.Close(websocket.StatusNormalClosure, "")
+}
+
+// serveFlags returns the flags of serve -h: name → its usage line and
+// default ("" when the usage states none).
+func serveFlags(t *testing.T) map[string][2]string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"serve", "-h"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("serve -h: exit %d", code)
+	}
+	flags := map[string][2]string{}
+	name := ""
+	for _, line := range strings.Split(stdout.String()+stderr.String(), "\n") {
+		if f, found := strings.CutPrefix(line, "  -"); found {
+			name, _, _ = strings.Cut(f, " ")
+			flags[name] = [2]string{}
+			continue
+		}
+		if name == "" || !strings.HasPrefix(line, "    \t") {
+			continue
+		}
+		usage := strings.TrimSpace(line)
+		def := ""
+		if i := strings.LastIndex(usage, " (default "); i >= 0 && strings.HasSuffix(usage, ")") {
+			def = strings.Trim(usage[i+len(" (default "):len(usage)-1], `"`)
+		}
+		flags[name] = [2]string{usage, def}
+	}
+	if len(flags) < 60 {
+		t.Fatalf("serve -h lists %d flags", len(flags))
+	}
+	return flags
+}
+
+// TestServeFlagVariables: every flag of serve reads the PARLEY_ variable of
+// its name, as docs/deployment.md promises, and the variable sets it.
+func TestServeFlagVariables(t *testing.T) {
+	t.Parallel()
+	for name, f := range serveFlags(t) {
+		want := "(env PARLEY_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + ")"
+		if !strings.Contains(f[0], want) {
+			t.Errorf("--%s: usage %q lacks %s", name, f[0], want)
+		}
+	}
+}
+
+// TestServeDocumentedDefaults: the defaults docs/deployment.md states for
+// serve's flags are the flags' own.
+func TestServeDocumentedDefaults(t *testing.T) {
+	t.Parallel()
+	flags := serveFlags(t)
+	raw, err := os.ReadFile("../../../docs/deployment.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	// normal turns a documented default into the flag package's spelling.
+	normal := func(s string) string {
+		s = strings.ReplaceAll(s, ",", "")
+		if n, found := strings.CutSuffix(s, " MiB"); found {
+			v, err := strconv.Atoi(n)
+			if err != nil {
+				t.Fatalf("default %q", s)
+			}
+			return strconv.Itoa(v << 20)
+		}
+		s = strings.ReplaceAll(s, " ms", "ms")
+		s = strings.ReplaceAll(s, " s", "s")
+		s = strings.ReplaceAll(s, " h", "h")
+		if d, err := time.ParseDuration(s); err == nil {
+			return d.String()
+		}
+		return s
+	}
+	checked := 0
+	// The admission table: | `--flag` (`PARLEY_X`) | `Option` | default | … |
+	row := regexp.MustCompile("(?m)^\\| `--([a-z-]+)` \\(`(PARLEY_[A-Z_]+)`\\) \\| `[A-Za-z]+` \\| ([^|]+) \\|")
+	for _, m := range row.FindAllStringSubmatch(doc, -1) {
+		checked++
+		f, found := flags[m[1]]
+		if !found {
+			t.Errorf("docs/deployment.md lists --%s, which serve does not have", m[1])
+			continue
+		}
+		if !strings.Contains(f[0], "(env "+m[2]+")") {
+			t.Errorf("--%s: documented variable %s, usage %q", m[1], m[2], f[0])
+		}
+		if got, want := f[1], normal(strings.TrimSpace(m[3])); got != want {
+			t.Errorf("--%s: default %s, docs/deployment.md says %s", m[1], got, want)
+		}
+	}
+	// In the text: "`--flag` (45 s)", "(`--flag`, 4096)", "`--flag`
+	// (default `parley`)", "`--flag` (15 s by default)", "`--flag` times, 5
+	// by default", "(`--flag`, `127.0.0.1:8788` by default)".
+	for _, re := range []string{
+		"`--([a-z-]+)`(?:\\s+\\(`PARLEY_[A-Z_]+`)?,?\\s+\\((?:default )?`?([0-9][0-9,.]* ?(?:ms|s|h|MiB)?|[a-z]+)`?[),]",
+		"\\(`--([a-z-]+)`, ([0-9][0-9,.]* ?(?:ms|s|h|MiB)?)\\)",
+		"`--([a-z-]+)`\\s+\\(([0-9][0-9,.]* ?(?:ms|s|h)) by default\\)",
+		"`--([a-z-]+)` times, ([0-9]+) by default",
+		"`--([a-z-]+)`,\\s+`([0-9.:]+)` by default",
+		"`--([a-z-]+)`[^.(]*\\(`PARLEY_[A-Z_]+`[^)]*; defaults to the ([a-z]+) secret\\)",
+	} {
+		for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(doc, -1) {
+			f, found := flags[m[1]]
+			if !found {
+				t.Errorf("docs/deployment.md names --%s, which serve does not have", m[1])
+				continue
+			}
+			if m[2] == "admin" || m[2] == "none" {
+				continue
+			}
+			checked++
+			if got, want := f[1], normal(m[2]); got != want {
+				t.Errorf("--%s: default %s, docs/deployment.md says %s", m[1], got, want)
+			}
+		}
+	}
+	if checked < 12 {
+		t.Fatalf("checked only %d documented defaults", checked)
+	}
+}
+
+// TestServeVariableAndFlag: a PARLEY_ variable sets its flag, and the flag
+// given on the command line wins over it.
+func TestServeVariableAndFlag(t *testing.T) {
+	t.Setenv("PARLEY_LOG_LEVEL", "loud")
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"serve"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "--log-level \"loud\"") {
+		t.Errorf("PARLEY_LOG_LEVEL=loud: exit %d, stderr:\n%s", code, stderr.String())
+	}
+	stderr.Reset()
+	// With the flag given, the variable's bad value is not read: what
+	// fails is the next check, on --max-frame.
+	if code := run(context.Background(), []string{"serve", "--log-level", "warn", "--max-frame", "10"}, io.Discard, &stderr); code != 2 || strings.Contains(stderr.String(), "log-level") || !strings.Contains(stderr.String(), "--max-frame 10") {
+		t.Errorf("--log-level warn over PARLEY_LOG_LEVEL=loud: exit %d, stderr:\n%s", code, stderr.String())
+	}
 }
