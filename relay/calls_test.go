@@ -349,3 +349,14 @@ func TestCallRules(t *testing.T) {
 	equal(t, rules.CallLeaveReason(false, false, true), proto.CallRejected, "ringing callee")
 	equal(t, rules.CallLeaveReason(true, true, false), proto.CallHangup, "after an answer")
 }
+
+// TestCallsOff: a relay with calls disabled (--calls-off) answers an
+// invitation 4266 and rings nobody.
+func TestCallsOff(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *Options) { o.Calls.Disable = true })
+	alice, _ := login(t, r, "alice", "a1")
+	bob, _ := login(t, r, "bob", "b1")
+	equal(t, errCode(t, invite(alice, "call1", proto.P2PID("alice", "bob"), false)), proto.CodeCallsOff, "invitation")
+	bob.quiet("nothing rings")
+}
