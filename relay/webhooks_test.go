@@ -3,11 +3,15 @@
 package relay
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -209,5 +213,44 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 	equal(t, hits["elsewhere"], 0, "requests where the redirect points")
 	if hits["receiver"] < 3 {
 		t.Fatalf("the receiver got %d requests, want the first and 2 retries: a redirect is a failure", hits["receiver"])
+	}
+}
+
+// TestWebhookSignatureDocumented: a request carries the headers
+// docs/deployment.md describes, Parley-Timestamp in unix seconds and
+// Parley-Signature "v1=" and the hex HMAC-SHA256 of timestamp "." body,
+// computed here as a receiver would, without the relay's code; the event's
+// time is in unix milliseconds.
+func TestWebhookSignatureDocumented(t *testing.T) {
+	t.Parallel()
+	type request struct {
+		ts, sig string
+		body    []byte
+	}
+	got := make(chan request, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- request{r.Header.Get("Parley-Timestamp"), r.Header.Get("Parley-Signature"), body}
+	}))
+	t.Cleanup(srv.Close)
+	before := time.Now()
+	r := startRelay(t, func(o *Options) {
+		o.Webhook = srv.URL
+		o.WebhookSecret = testAdminSecret
+	})
+	loginOn(t, r, "alice", "laptop", "web")
+	req := <-got
+	ts, err := strconv.ParseInt(req.ts, 10, 64)
+	ok(t, err)
+	if ts < before.Unix() || ts > time.Now().Unix() {
+		t.Errorf("Parley-Timestamp %d is not the unix second it was sent in", ts)
+	}
+	mac := hmac.New(sha256.New, []byte(testAdminSecret))
+	mac.Write([]byte(req.ts + "." + string(req.body)))
+	equal(t, req.sig, "v1="+hex.EncodeToString(mac.Sum(nil)), "Parley-Signature")
+	var e HookEvent
+	ok(t, json.Unmarshal(req.body, &e))
+	if e.Time < before.UnixMilli() || e.Time > time.Now().UnixMilli() {
+		t.Errorf("time %d is not unix milliseconds", e.Time)
 	}
 }

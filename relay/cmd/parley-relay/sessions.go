@@ -16,7 +16,7 @@ func sessionFlags(e *envFlags) (check func(adminAddr string) error, apply func(o
 	fs := e.fs
 	policy := fs.String("device-policy", "", `sessions per user at once, per platform, across relays, e.g. "web=1,node=unlimited,react-native=1,miniapp=1"; the oldest over a limit is closed with 4012 (default: no limit but one per device id)`)
 	adminSecret := fs.String("admin-secret", "", "turns on the admin API (/admin/v1/ on --admin-addr) for requests with Authorization: Bearer SECRET (>= 32 bytes; default: off)")
-	webhook := fs.String("webhook", "", "URL to POST signed events to: after-message, after-group-change, user-online, user-offline (default: none)")
+	webhook := fs.String("webhook", "", "URL to POST signed events to: after-message, after-group-change, user-online, user-offline, user-deleted (default: none)")
 	webhookSecret := fs.String("webhook-secret", "", "HMAC-SHA256 key of the webhook signatures (>= 32 bytes; default: --admin-secret)")
 	webhookQueue := fs.Int("webhook-queue", 4096, "webhook events waiting at most; beyond it they are dropped and counted, never waited for")
 	webhookRetries := fs.Int("webhook-retries", 5, "retries of a failed webhook request, with exponential backoff; negative: none")

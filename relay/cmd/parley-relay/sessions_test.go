@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/parley-im/parley/relay"
 )
 
 // TestSessionFlags: flags of the device policy, admin API and webhooks that
@@ -61,5 +63,16 @@ func TestServeAdminAPI(t *testing.T) {
 	}
 	if code := call(url, secret); code == http.StatusOK {
 		t.Error("admin API served on the public listener")
+	}
+}
+
+// TestWebhookUsage: --webhook's usage names every event the relay posts.
+func TestWebhookUsage(t *testing.T) {
+	t.Parallel()
+	usage := serveFlags(t)["webhook"][0]
+	for _, event := range []string{relay.HookMessage, relay.HookGroupChange, relay.HookUserOnline, relay.HookUserOffline, relay.HookUserDeleted} {
+		if !strings.Contains(usage, event) {
+			t.Errorf("--webhook usage %q does not name %s", usage, event)
+		}
 	}
 }
