@@ -116,6 +116,19 @@ describe('presence', () => {
     await watcher.connect();
     assert.deepEqual(await watcher.subscribePresence(['b-limit']), [{ user: 'b-limit', online: true }], 'status unchanged');
   });
+  test('a long list goes in requests of 200: one refused at the limit rejects with 4270 and leaves the earlier ones in place', async () => {
+    const c = await clientFor(relay, 'b-chunks', {}, open);
+    await c.connect();
+    const held = Array.from({ length: 2700 }, (_, i) => `c-h${i}`);
+    assert.equal((await c.subscribePresence(held)).length, 2700);
+    const more = Array.from({ length: 400 }, (_, i) => `c-m${i}`); // 200 fit, the next 200 do not
+    await assert.rejects(c.subscribePresence(more), isParley(Codes.PresenceLimit));
+    // 2,900 held: the first request of the list stayed.
+    assert.equal((await c.subscribePresence(more.slice(0, 200))).length, 200, 'renewing them is free');
+    const last = Array.from({ length: 100 }, (_, i) => `c-l${i}`);
+    assert.equal((await c.subscribePresence(last)).length, 100, 'up to 3,000');
+    await assert.rejects(c.subscribePresence(['c-over']), isParley(Codes.PresenceLimit), 'the 3,001st');
+  });
 });
 
 describe('profiles', () => {
