@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -153,5 +154,31 @@ func TestMetricsExposed(t *testing.T) {
 	}
 	if listed < 30 {
 		t.Fatalf("docs/deployment.md lists only %d series", listed)
+	}
+
+	// The values a refusal is counted under, as the table lists them: each
+	// series starts with every value at 0, so the scrape holds them all.
+	values := func(name, label string) []string {
+		var out []string
+		re := regexp.MustCompile("^" + name + `\{` + label + `="([^"]+)"\}`)
+		for _, line := range strings.Split(page, "\n") {
+			if m := re.FindStringSubmatch(line); m != nil {
+				out = append(out, m[1])
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	for _, c := range []struct{ name, label string }{
+		{"parley_sends_refused_total", "bound"},
+		{"parley_limit_refused_total", "limit"},
+	} {
+		line := regexp.MustCompile("(?m)^\\| `" + c.name + `\{` + c.label + "\\}`.*$").FindString(section)
+		var documented []string
+		for _, m := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(line, -1) {
+			documented = append(documented, m[1])
+		}
+		sort.Strings(documented)
+		equal(t, documented, values(c.name, c.label), c.name+": the values docs/deployment.md lists")
 	}
 }
