@@ -178,6 +178,13 @@ export interface StoredConversation {
    * keeps a record of bounded size.
    */
   eventSeqs?: number[];
+  /**
+   * MentionSeqs are the seqs after readSeq of other users' messages that
+   * mention this user, oldest first: a recall of the newest leaves the
+   * conversation mentioned by the one before. At most the newest 64 are
+   * kept.
+   */
+  mentionSeqs?: number[];
 }
 
 /**

@@ -64,6 +64,32 @@ describe('contacts', () => {
     await eventually(async () => (await bob.contacts()).length === 0, 5000, 'the removal reaches bob');
   });
 
+  test('asking each other makes a contact; a device offline meanwhile gets contact and block on reconnecting and answers from its cache offline', async () => {
+    const store2 = savedStorage();
+    const dan = await clientFor(relay, 'mu-dan', { deviceId: 'mu-d1' }, open);
+    let dan2 = await clientFor(relay, 'mu-dan', { storage: store2, deviceId: 'mu-d2' }, open);
+    const eve = await clientFor(relay, 'mu-eve', {}, open);
+    await Promise.all([dan.connect(), dan2.connect(), eve.connect()]);
+    await dan2.close();
+
+    await dan.requestContact('mu-eve', 'hi');
+    await eventually(async () => (await eve.relations()).some((r) => r.user === 'mu-dan' && r.state === 'pending'), 5000, 'eve has the request');
+    const answered = next(dan, 'contactAnswer');
+    await eve.requestContact('mu-dan');
+    assert.deepEqual(await answered, { user: 'mu-eve', accepted: true }, 'the second request accepts the first');
+    assert.deepEqual(await eve.contacts(), ['mu-dan']);
+    await eventually(async () => (await dan.contacts()).includes('mu-eve'), 5000, 'a contact on both sides');
+    await dan.block('mu-frank');
+
+    dan2 = await clientFor(relay, 'mu-dan', { storage: store2, deviceId: 'mu-d2' }, open);
+    await dan2.connect();
+    await eventually(async () => (await dan2.contacts()).includes('mu-eve') && (await dan2.blocked()).includes('mu-frank'), 5000, 'the offline device catches up');
+    await dan2.close();
+    dan2 = await clientFor(relay, 'mu-dan', { storage: store2, deviceId: 'mu-d2' }, open); // not connected
+    assert.deepEqual(await dan2.contacts(), ['mu-eve'], 'contacts() offline, from the cache');
+    assert.deepEqual(await dan2.blocked(), ['mu-frank'], 'blocked() offline, from the cache');
+  });
+
   test('a blocked user is refused with 4275, for messages and requests, until unblocked', async () => {
     const bob = await clientFor(relay, 'bl-bob', {}, open);
     const bob2 = await clientFor(relay, 'bl-bob', {}, open);
@@ -193,5 +219,35 @@ describe('conversation settings', () => {
     await assert.rejects(alice2.setConversation(withBob, {}), isParley(Codes.InvalidArgument));
     await assert.rejects(alice2.setConversation(withBob, { pinned: 'yes' }), isParley(Codes.InvalidArgument));
     await assert.rejects(alice2.setConversation('g:not-mine', { pinned: true }), isParley(Codes.Forbidden));
+  });
+  test('hidden: false shows a hidden conversation at once, with its unread, here and on a device offline meanwhile', async () => {
+    const store2 = savedStorage();
+    const alice = await clientFor(relay, 'uh-alice', { deviceId: 'uh-a1' }, open);
+    let alice2 = await clientFor(relay, 'uh-alice', { storage: store2, deviceId: 'uh-a2' }, open);
+    const bob = await clientFor(relay, 'uh-bob', {}, open);
+    await Promise.all([alice.connect(), alice2.connect(), bob.connect()]);
+    const conv = bob.p2p('uh-alice');
+    await bob.sendText(conv, 'one');
+    for (const c of [alice, alice2]) {
+      await eventually(async () => (await c.totalUnread()) === 1, 5000, 'one unread on both devices');
+    }
+    await alice.setConversation(conv, { hidden: true });
+    await eventually(async () => (await alice2.conversation(conv))?.hidden === true, 5000, 'hidden on the second device');
+    assert.equal(await alice2.totalUnread(), 0);
+    await alice2.close();
+
+    const totals = [];
+    alice.on('totalUnread', (n) => totals.push(n));
+    await alice.setConversation(conv, { hidden: false });
+    assert.ok((await alice.conversations()).some((c) => c.id === conv), 'listed again at once');
+    assert.equal((await alice.conversation(conv)).hidden, undefined);
+    assert.equal(await alice.totalUnread(), 1, 'its unread counts again');
+    await eventually(() => totals.includes(1), 5000, 'the totalUnread event');
+
+    alice2 = await clientFor(relay, 'uh-alice', { storage: store2, deviceId: 'uh-a2' }, open);
+    assert.equal((await alice2.conversation(conv)).hidden, true, 'the cache predates the change');
+    await alice2.connect();
+    await eventually(async () => (await alice2.conversations()).some((c) => c.id === conv), 5000, 'shown on the device offline meanwhile');
+    assert.equal(await alice2.totalUnread(), 1);
   });
 });

@@ -7,7 +7,7 @@ import 'fake-indexeddb/auto';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Codes, ParleyError, indexedDBStorage } from '@parley-im/sdk';
-import { Relay, clientFor, next, eventually, closeAll } from './helpers.mjs';
+import { Relay, clientFor, next, eventually, closeAll, savedStorage } from './helpers.mjs';
 
 let relay;
 const open = [];
@@ -301,4 +301,118 @@ test('amends made offline wait in the outbox, survive a reload, and reach the ot
   } finally {
     await proxy.close();
   }
+});
+
+test('peerReadSeq reaches a device that was offline when the peer read, and moves when the peer sends', async () => {
+  const db = `peer-read-${process.pid}`;
+  const alice = await clientFor(relay, 'pr-alice', {}, open);
+  const bob = await clientFor(relay, 'pr-bob', {}, open);
+  let a2 = await clientFor(relay, 'pr-alice', { storage: indexedDBStorage({ name: db }) }, open);
+  await Promise.all([alice.connect(), bob.connect(), a2.connect()]);
+  const conv = alice.p2p('pr-bob');
+  const m1 = await alice.sendText(conv, 'one');
+  const m2 = await alice.sendText(conv, 'two');
+  await eventually(async () => (await byId(a2, conv, m2.id)) && (await byId(bob, conv, m2.id)), 10000, 'a2 and bob have m2');
+  assert.equal((await a2.conversation(conv)).peerReadSeq ?? 0, 0, 'bob read nothing yet');
+  await a2.close();
+  open.splice(open.indexOf(a2), 1);
+
+  // bob reads m1 while a2 is offline; alice's live device sees it.
+  const read = next(alice, 'conversation', (c) => c.id === conv && c.peerReadSeq >= m1.seq);
+  await bob.markRead(conv, m1.seq);
+  assert.equal((await read).peerReadSeq, m1.seq);
+
+  // a2 comes back on its cache: ✓✓ up to m1, not m2.
+  a2 = await clientFor(relay, 'pr-alice', { storage: indexedDBStorage({ name: db }) }, open);
+  await a2.connect();
+  await eventually(async () => (await a2.conversation(conv))?.peerReadSeq === m1.seq, 10000, 'a2 sees bob read m1');
+
+  // bob answers: a sender has read what came before, on both of alice's devices.
+  const answer = await bob.sendText(conv, 'got both');
+  for (const c of [alice, a2]) {
+    await eventually(async () => (await c.conversation(conv))?.peerReadSeq >= m2.seq, 10000, 'bob read m2 by answering');
+  }
+  assert.ok((await alice.conversation(conv)).peerReadSeq >= answer.seq - 1);
+});
+
+test('a recalled mention clears conversation.mentioned unless an older one is unread, live and on a device offline meanwhile', async () => {
+  const db = `mention-${process.pid}`;
+  const alice = await clientFor(relay, 'mn-alice', {}, open);
+  const bob = await clientFor(relay, 'mn-bob', {}, open);
+  let b2;
+  const reopen = async () => {
+    b2 = await clientFor(relay, 'mn-bob', { storage: indexedDBStorage({ name: db }) }, open);
+    await b2.connect();
+  };
+  const offline = async () => {
+    await b2.close();
+    open.splice(open.indexOf(b2), 1);
+  };
+  await Promise.all([alice.connect(), bob.connect(), reopen()]);
+  const g = await alice.createGroup('mentions', ['mn-bob']);
+  const older = await alice.send(g.id, { type: 'text', text: '@bob look', mentions: ['mn-bob'] });
+  const newer = await alice.send(g.id, { type: 'text', text: '@all and this', mentions: 'all' });
+  for (const c of [bob, b2]) {
+    await eventually(async () => (await byId(c, g.id, newer.id)) && (await c.conversation(g.id))?.mentioned, 10000, 'bob is mentioned');
+  }
+  await offline();
+
+  // The newer mention recalled: the older one still mentions bob.
+  let recalled = next(bob, 'messageUpdate', (m) => m.id === newer.id && m.recalled);
+  await alice.recall(newer.id);
+  await recalled;
+  assert.equal((await bob.conversation(g.id)).mentioned, true, 'the older mention is unread');
+  await reopen();
+  await eventually(async () => (await byId(b2, g.id, newer.id))?.recalled, 10000, 'b2 syncs the recall');
+  assert.equal((await b2.conversation(g.id)).mentioned, true, 'the older mention is unread on b2');
+  await offline();
+
+  // The older one recalled too: no mention left.
+  const cleared = next(bob, 'conversation', (c) => c.id === g.id && !c.mentioned);
+  await alice.recall(older.id);
+  await cleared;
+  assert.equal((await bob.conversation(g.id)).mentioned, false);
+  b2 = await clientFor(relay, 'mn-bob', { storage: indexedDBStorage({ name: db }) }, open);
+  assert.equal((await b2.conversation(g.id)).mentioned, true, 'the cache predates the recall');
+  await b2.connect();
+  await eventually(async () => !(await b2.conversation(g.id))?.mentioned, 10000, 'the recall clears the mention on b2');
+});
+
+test('at most 32 distinct emoji on a message: the 33rd is refused with 4235 and changes nothing', async () => {
+  const alice = await clientFor(relay, 'rx-alice', {}, open);
+  const bob = await clientFor(relay, 'rx-bob', {}, open);
+  await Promise.all([alice.connect(), bob.connect()]);
+  const conv = alice.p2p('rx-bob');
+  const m = await alice.sendText(conv, 'react to this');
+  const emoji = Array.from({ length: 33 }, (_, i) => String.fromCodePoint(0x1f600 + i));
+  for (const e of emoji.slice(0, 32)) await alice.react(m.id, e);
+  await assert.rejects(bob.react(m.id, emoji[32]), isCode(Codes.TooManyReactions));
+  // A user already counted may add to an emoji the message has.
+  await bob.react(m.id, emoji[0]);
+  await eventually(async () => (await byId(alice, conv, m.id))?.reactions?.[emoji[0]]?.length === 2, 10000, 'bob on the first emoji');
+  const r = (await byId(alice, conv, m.id)).reactions;
+  assert.equal(Object.keys(r).length, 32);
+  assert.equal(r[emoji[32]], undefined, 'the refused emoji is nowhere');
+  assert.equal((await byId(bob, conv, m.id)).reactions[emoji[32]], undefined, 'nor on the refusing side');
+});
+
+test('offline, setConversation and readReceipts reject with 4901 and change nothing', async () => {
+  const storage = savedStorage();
+  let alice = await clientFor(relay, 'off-alice', { storage }, open);
+  const bob = await clientFor(relay, 'off-bob', {}, open);
+  await Promise.all([alice.connect(), bob.connect()]);
+  const g = await alice.createGroup('offline', ['off-bob']);
+  const m = await alice.sendText(g.id, 'hi');
+  await alice.close();
+  open.splice(open.indexOf(alice), 1);
+
+  alice = await clientFor(relay, 'off-alice', { storage }, open); // from the cache, not connected
+  assert.equal((await alice.conversation(g.id)).id, g.id);
+  await assert.rejects(alice.setConversation(g.id, { pinned: true }), isCode(Codes.NotConnected));
+  await assert.rejects(alice.readReceipts(g.id, m.seq), isCode(Codes.NotConnected));
+  assert.equal((await alice.conversation(g.id)).pinned, undefined, 'not pinned offline');
+  await alice.connect();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await alice.conversation(g.id)).pinned, undefined, 'nor once connected');
+  assert.deepEqual(await alice.readReceipts(g.id, m.seq), { read: [], unread: ['off-bob'] });
 });

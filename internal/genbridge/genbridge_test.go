@@ -52,7 +52,7 @@ func TestShapesMatchTheJSON(t *testing.T) {
 		Unread: 1, SyncedSeq: 1, Version: 1, Pinned: true, Muted: true, Hidden: true, Draft: "d",
 		Mentioned: true, MentionSeq: 1, PeerReadSeq: 1,
 		Role: "owner", Avatar: "a", Notice: "n", Custom: "c", JoinPolicy: "open", MutedUntil: 1, MuteAll: true,
-		Skipped: []core.SeqRange{{From: 1, To: 2}}, EventSeqs: []uint64{2}}
+		Skipped: []core.SeqRange{{From: 1, To: 2}}, EventSeqs: []uint64{2}, MentionSeqs: []uint64{2}}
 	notice := core.GroupNotice{Kind: "invite", ConvID: "g:x", Name: "n", User: "b", By: "a", Note: "n", At: 1, Done: true}
 	rel := core.Relation{User: "b", State: "pending", Note: "n", Blocked: true, At: 1}
 	set := core.ConvSetting{ConvID: "p:a:b", Pinned: true, Muted: true, Hidden: true, HiddenSeq: 1}

@@ -40,7 +40,9 @@ func PlanGroup(creator string, req *proto.CreateGroup, now time.Time, newID func
 	slices.Sort(members)
 	members = slices.Compact(members)
 	if len(members) > proto.MaxGroupMembers {
-		return GroupSpec{}, proto.Errorf(proto.CodeTooLarge, "more than %d members", proto.MaxGroupMembers)
+		// The creator counts: 1,000 others fit in the frame but not in the
+		// group, which is full as when members are added to it.
+		return GroupSpec{}, proto.Errorf(proto.CodeGroupFull, "a group has at most %d members", proto.MaxGroupMembers)
 	}
 	id, keyed := req.ConvID, false
 	if id == "" {

@@ -213,8 +213,11 @@ func TestPlanGroup(t *testing.T) {
 	for i := range many {
 		many[i] = "u" + strings.Repeat("x", i%50) + string(rune('a'+i%26)) + string(rune('a'+i/26%26))
 	}
-	if _, err := PlanGroup("creator", &proto.CreateGroup{Members: many}, now, nil); err == nil || err.Code != proto.CodeTooLarge {
-		t.Fatalf("1001 members: %v", err)
+	if _, err := PlanGroup("creator", &proto.CreateGroup{Members: many}, now, nil); err == nil || err.Code != proto.CodeGroupFull {
+		t.Fatalf("1001 members, the creator with 1000 others: %v, want 4226 (group full)", err)
+	}
+	if _, err := PlanGroup(many[0], &proto.CreateGroup{ConvID: "g:big", Members: many}, now, nil); err != nil {
+		t.Fatalf("1000 members, the creator among them: %v", err)
 	}
 	equal(t, SameGroup(proto.KindGroup, "carol", []string{"alice", "bob", "carol"}, spec) == nil, true, "same group")
 	equal(t, code(SameGroup(proto.KindGroup, "bob", []string{"alice", "bob", "carol"}, spec)), proto.CodeConflict, "other creator")

@@ -72,15 +72,22 @@ func (w *jsonw) convLifecycle(c *core.Conversation) {
 	if c.PeerReadSeq > 0 {
 		w.uint("peerReadSeq", c.PeerReadSeq)
 	}
-	if len(c.EventSeqs) > 0 {
-		w.key("eventSeqs")
-		w.b = append(w.b, '[')
-		for i, s := range c.EventSeqs {
-			w.elem(i)
-			w.b = strconv.AppendUint(w.b, s, 10)
-		}
-		w.b = append(w.b, ']')
+	w.seqs("eventSeqs", c.EventSeqs)
+	w.seqs("mentionSeqs", c.MentionSeqs)
+}
+
+// seqs writes a non-empty array of seqs under key.
+func (w *jsonw) seqs(key string, seqs []uint64) {
+	if len(seqs) == 0 {
+		return
 	}
+	w.key(key)
+	w.b = append(w.b, '[')
+	for i, s := range seqs {
+		w.elem(i)
+		w.b = strconv.AppendUint(w.b, s, 10)
+	}
+	w.b = append(w.b, ']')
 }
 
 func (r *jsReader) convLifecycle(o js.Value, c *core.Conversation) {
@@ -88,6 +95,7 @@ func (r *jsReader) convLifecycle(o js.Value, c *core.Conversation) {
 	c.MentionSeq = r.uint(o, "mentionSeq")
 	c.PeerReadSeq = r.uint(o, "peerReadSeq")
 	c.EventSeqs = r.seqs(o, "eventSeqs")
+	c.MentionSeqs = r.seqs(o, "mentionSeqs")
 }
 
 // seqs reads an array of seqs: non-negative integers a JS number holds

@@ -116,6 +116,7 @@ func TestJSStoreRejectsBadShapes(t *testing.T) {
 		"an event seq past 2^53":      {`return { load: async () => ({ meta: {}, conversations: [{ id: 'g:t', lastSeq: 9, readSeq: 1, eventSeqs: [4, 2 ** 60] }] }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "eventSeqs"},
 		"a NaN event seq":             {`return { load: async () => ({ meta: {}, conversations: [{ id: 'g:t', lastSeq: 9, readSeq: 1, eventSeqs: [4, NaN] }] }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "eventSeqs"},
 		"a string event seq":          {`return { load: async () => ({ meta: {}, conversations: [{ id: 'g:t', lastSeq: 9, readSeq: 1, eventSeqs: [4, '3'] }] }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "eventSeqs"},
+		"a negative mention seq":      {`return { load: async () => ({ meta: {}, conversations: [{ id: 'g:t', lastSeq: 9, readSeq: 1, mentionSeqs: [4, -1] }] }), apply: async () => {}, messages: async () => [], close: async () => {} }`, "mentionSeqs"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, err := NewJSStore(js.Global().Get("Function").New(tc.src).Invoke(), false)

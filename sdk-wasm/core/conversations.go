@@ -526,6 +526,9 @@ func (c *Core) convChanged(cv *Conversation) {
 		}
 		cv.EventSeqs = kept
 	}
+	if n := countAbove(cv.MentionSeqs, cv.ReadSeq); n < len(cv.MentionSeqs) {
+		cv.MentionSeqs = append([]uint64(nil), cv.MentionSeqs[len(cv.MentionSeqs)-n:]...)
+	}
 	cv.Unread = unreadOf(cv)
 	cv.Mentioned = cv.MentionSeq > cv.ReadSeq
 	for i := range c.batch.Conversation {
@@ -561,6 +564,7 @@ func copyConv(cv *Conversation) *Conversation {
 	cp := *cv
 	cp.Members = append([]string(nil), cv.Members...)
 	cp.EventSeqs = append([]uint64(nil), cv.EventSeqs...)
+	cp.MentionSeqs = append([]uint64(nil), cv.MentionSeqs...)
 	if cv.LastMessage != nil {
 		m := *cv.LastMessage
 		cp.LastMessage = &m

@@ -109,8 +109,13 @@ func (c *Core) noteMessage(cv *Conversation, m *Message) {
 	if self == "" || m.Sender == self {
 		return
 	}
-	if mentions(m.Mentions, self) && m.Seq > cv.MentionSeq {
-		cv.MentionSeq = m.Seq
+	if mentions(m.Mentions, self) {
+		if m.Seq > cv.MentionSeq {
+			cv.MentionSeq = m.Seq
+		}
+		if m.Seq > cv.ReadSeq {
+			cv.MentionSeqs = insertSeq(cv.MentionSeqs, m.Seq, maxMentionSeqs)
+		}
 	}
 	if cv.Kind == proto.KindP2P && m.Seq > cv.PeerReadSeq {
 		cv.PeerReadSeq = m.Seq
@@ -119,6 +124,48 @@ func (c *Core) noteMessage(cv *Conversation, m *Message) {
 
 // maxEventSeqs bounds Conversation.EventSeqs.
 const maxEventSeqs = 256
+
+// maxMentionSeqs bounds Conversation.MentionSeqs.
+const maxMentionSeqs = 64
+
+// insertSeq returns seqs (ascending) with seq in its place, in a new array
+// (copies of a conversation share the old one), keeping the newest limit.
+func insertSeq(seqs []uint64, seq uint64, limit int) []uint64 {
+	i := len(seqs)
+	for i > 0 && seqs[i-1] >= seq {
+		if seqs[i-1] == seq {
+			return seqs
+		}
+		i--
+	}
+	out := make([]uint64, 0, len(seqs)+1)
+	out = append(append(append(out, seqs[:i]...), seq), seqs[i:]...)
+	if len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out
+}
+
+// dropMention takes a recalled or deleted message out of cv's mentions:
+// the newest mention left is then the one before it.
+func dropMention(cv *Conversation, seq uint64) {
+	kept := make([]uint64, 0, len(cv.MentionSeqs))
+	for _, s := range cv.MentionSeqs {
+		if s != seq {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == len(cv.MentionSeqs) && seq != cv.MentionSeq {
+		return
+	}
+	cv.MentionSeqs = kept
+	if seq == cv.MentionSeq {
+		cv.MentionSeq = 0
+		if len(kept) > 0 {
+			cv.MentionSeq = kept[len(kept)-1]
+		}
+	}
+}
 
 // storeEvent stores a lifecycle event as the next contiguous message of cv
 // and stages the change of its target. The stored copy of an edit keeps no
@@ -153,8 +200,8 @@ func (c *Core) storeEvent(cv *Conversation, ev Message) {
 	if lm := cv.LastMessage; lm != nil && lm.Seq == ev.Target {
 		lm.Apply(&ev, c.meta.UserID)
 	}
-	if (ev.Type == proto.MsgRecall || ev.Type == proto.MsgDelete) && ev.Target == cv.MentionSeq {
-		cv.MentionSeq = 0 // a recalled mention is no mention
+	if ev.Type == proto.MsgRecall || ev.Type == proto.MsgDelete {
+		dropMention(cv, ev.Target) // a recalled mention is no mention
 	}
 }
 

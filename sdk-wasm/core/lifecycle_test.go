@@ -163,6 +163,45 @@ func TestLifecycleEventsFromAFill(t *testing.T) {
 	equal(t, cv.LastMessage.Text, "v3", "last message")
 }
 
+// TestMentionedAfterARecalledMention: recalling the newest of two unread
+// mentions leaves the conversation mentioned by the older one; recalling
+// that one too, or reading past it, clears it.
+func TestMentionedAfterARecalledMention(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Snapshot{})
+	h.connect("e1")
+	g := "g:team"
+	for seq := uint64(1); seq <= 3; seq++ {
+		m := msg(g, seq, "bob")
+		if seq != 2 {
+			m.Mentions = []string{"alice"}
+		}
+		h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: m})
+	}
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: event(g, 4, "bob", proto.MsgRecall, 3, "")})
+	cv, _ := h.c.Conversation(g)
+	equal(t, [2]any{cv.Mentioned, cv.MentionSeq}, [2]any{true, uint64(1)}, "the older mention is still unread")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: event(g, 5, "carol", proto.MsgDelete, 1, "")})
+	cv, _ = h.c.Conversation(g)
+	equal(t, [2]any{cv.Mentioned, cv.MentionSeq}, [2]any{false, uint64(0)}, "both mentions gone")
+
+	for seq := uint64(6); seq <= 7; seq++ {
+		m := msg(g, seq, "bob")
+		m.Mentions = []string{proto.MentionAll}
+		h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: m})
+	}
+	if _, err := h.c.MarkRead(h.now, g, 6); err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	cv, _ = h.c.Conversation(g)
+	equal(t, cv.Mentioned, true, "7 is unread")
+	h.relay(proto.TypeDeliver, 0, &proto.Deliver{Message: event(g, 8, "bob", proto.MsgRecall, 7, "")})
+	cv, _ = h.c.Conversation(g)
+	equal(t, cv.Mentioned, false, "the mention left unread is recalled; the one read does not come back")
+	equal(t, len(cv.MentionSeqs), 0, "no seqs kept")
+}
+
 // TestMentionedAndPeerRead: a mention of this user (or of everyone) by
 // another marks the conversation until it is read; a one-to-one peer's
 // read cursor comes from the relay and from the peer's own messages.

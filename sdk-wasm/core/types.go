@@ -87,6 +87,11 @@ type Conversation struct {
 	// ones then count as unread), so that a busy conversation left unread
 	// keeps a record of bounded size.
 	EventSeqs []uint64 `json:"eventSeqs,omitempty"`
+	// MentionSeqs are the seqs after readSeq of other users' messages that
+	// mention this user, oldest first: a recall of the newest leaves the
+	// conversation mentioned by the one before. At most the newest 64 are
+	// kept.
+	MentionSeqs []uint64 `json:"mentionSeqs,omitempty"`
 }
 
 // SeqRange is the run of seqs From..To, both included.
