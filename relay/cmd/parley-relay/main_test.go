@@ -410,3 +410,49 @@ func TestServeVariableAndFlag(t *testing.T) {
 		t.Errorf("--log-level warn over PARLEY_LOG_LEVEL=loud: exit %d, stderr:\n%s", code, stderr.String())
 	}
 }
+
+// TestServeDrain: stopped the way SIGTERM stops it, the relay closes an open
+// session with close{4100} and the same WebSocket status, then exits 0.
+func TestServeDrain(t *testing.T) {
+	t.Parallel()
+	url, stop := serving(t, "--data", t.TempDir(), "--dev-tokens")
+	code, tok := fetch(t, "POST", url+"/dev/token?user=alice")
+	if code != 200 {
+		t.Fatalf("dev token: %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/v1/ws", &websocket.DialOptions{HTTPClient: plainHTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	hello := proto.MustEncode(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: tok, DeviceID: "d"}})
+	if err := c.Write(ctx, websocket.MessageBinary, hello); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); err != nil { // welcome
+		t.Fatal(err)
+	}
+	exited := make(chan int, 1)
+	go func() { exited <- stop() }()
+	var closeFrame *proto.Close
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			if got := websocket.CloseStatus(err); got != websocket.StatusCode(proto.CodeShutdown) {
+				t.Errorf("WebSocket close status %d, want %d (%v)", got, proto.CodeShutdown, err)
+			}
+			break
+		}
+		if f, err := proto.Decode(b, 0); err == nil && f.Type == proto.TypeClose {
+			closeFrame = f.Body.(*proto.Close)
+		}
+	}
+	if closeFrame == nil || closeFrame.Code != proto.CodeShutdown {
+		t.Errorf("close frame %+v, want code %d", closeFrame, proto.CodeShutdown)
+	}
+	if code := <-exited; code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
