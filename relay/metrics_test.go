@@ -182,3 +182,19 @@ func TestMetricsExposed(t *testing.T) {
 		equal(t, documented, values(c.name, c.label), c.name+": the values docs/deployment.md lists")
 	}
 }
+
+// disconnectedBus is the in-process bus reporting that it lost its
+// connection, as the NATS bus does while it reconnects.
+type disconnectedBus struct{ *MemoryBus }
+
+func (disconnectedBus) Connected() bool { return false }
+
+// TestHealthWithBusDown: /healthz answers for the store alone: with the bus
+// disconnected it is still 200 while parley_bus_connected reads 0.
+func TestHealthWithBusDown(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *Options) { o.Bus = disconnectedBus{NewMemoryBus()} })
+	code, body := r.get("/healthz")
+	equal(t, [2]any{code, body}, [2]any{200, "ok\n"}, "healthz with the bus down")
+	equal(t, r.metric("parley_bus_connected"), "0", "parley_bus_connected")
+}
