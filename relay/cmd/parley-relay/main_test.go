@@ -456,3 +456,40 @@ func TestServeDrain(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 }
+
+// TestTokenVariables: token reads PARLEY_SECRET and PARLEY_DATA as serve
+// does; --user is a flag only, so PARLEY_USER does not stand in for it.
+func TestTokenVariables(t *testing.T) {
+	secret := "s3cret-from-the-environment-0123456789"
+	t.Setenv("PARLEY_SECRET", secret)
+	t.Setenv("PARLEY_USER", "alice")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"token"}, &stdout, &stderr); code != 2 {
+		t.Errorf("token without --user but PARLEY_USER set: exit %d", code)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"token", "--user", "bob"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	key := func(*jwt.Token) (any, error) { return []byte(secret), nil }
+	if _, err := jwt.Parse(strings.TrimSpace(stdout.String()), key, jwt.WithValidMethods([]string{"HS256"})); err != nil {
+		t.Errorf("a token not signed with PARLEY_SECRET: %v", err)
+	}
+
+	// PARLEY_DATA: the secret serve generated in that directory.
+	t.Setenv("PARLEY_SECRET", "")
+	data := t.TempDir()
+	generated := strings.Repeat("d", 40)
+	if err := os.WriteFile(filepath.Join(data, "secret"), []byte(generated), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PARLEY_DATA", data)
+	stdout.Reset()
+	if code := run(context.Background(), []string{"token", "--user", "bob"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	key = func(*jwt.Token) (any, error) { return []byte(generated), nil }
+	if _, err := jwt.Parse(strings.TrimSpace(stdout.String()), key, jwt.WithValidMethods([]string{"HS256"})); err != nil {
+		t.Errorf("a token not signed with the secret in PARLEY_DATA: %v", err)
+	}
+}
