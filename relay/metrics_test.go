@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -154,4 +155,46 @@ func TestMetricsExposed(t *testing.T) {
 	if listed < 30 {
 		t.Fatalf("docs/deployment.md lists only %d series", listed)
 	}
+
+	// The values a refusal is counted under, as the table lists them: each
+	// series starts with every value at 0, so the scrape holds them all.
+	values := func(name, label string) []string {
+		var out []string
+		re := regexp.MustCompile("^" + name + `\{` + label + `="([^"]+)"\}`)
+		for _, line := range strings.Split(page, "\n") {
+			if m := re.FindStringSubmatch(line); m != nil {
+				out = append(out, m[1])
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	for _, c := range []struct{ name, label string }{
+		{"parley_sends_refused_total", "bound"},
+		{"parley_limit_refused_total", "limit"},
+	} {
+		line := regexp.MustCompile("(?m)^\\| `" + c.name + `\{` + c.label + "\\}`.*$").FindString(section)
+		var documented []string
+		for _, m := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(line, -1) {
+			documented = append(documented, m[1])
+		}
+		sort.Strings(documented)
+		equal(t, documented, values(c.name, c.label), c.name+": the values docs/deployment.md lists")
+	}
+}
+
+// disconnectedBus is the in-process bus reporting that it lost its
+// connection, as the NATS bus does while it reconnects.
+type disconnectedBus struct{ *MemoryBus }
+
+func (disconnectedBus) Connected() bool { return false }
+
+// TestHealthWithBusDown: /healthz answers for the store alone: with the bus
+// disconnected it is still 200 while parley_bus_connected reads 0.
+func TestHealthWithBusDown(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *Options) { o.Bus = disconnectedBus{NewMemoryBus()} })
+	code, body := r.get("/healthz")
+	equal(t, [2]any{code, body}, [2]any{200, "ok\n"}, "healthz with the bus down")
+	equal(t, r.metric("parley_bus_connected"), "0", "parley_bus_connected")
 }

@@ -11,7 +11,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,5 +255,30 @@ func TestWebhookSignatureDocumented(t *testing.T) {
 	ok(t, json.Unmarshal(req.body, &e))
 	if e.Time < before.UnixMilli() || e.Time > time.Now().UnixMilli() {
 		t.Errorf("time %d is not unix milliseconds", e.Time)
+	}
+}
+
+// TestWebhookMetricsDocumented: with a webhook configured, /metrics exposes
+// every series the Webhooks table of docs/deployment.md lists, with its type.
+func TestWebhookMetricsDocumented(t *testing.T) {
+	t.Parallel()
+	_, srv := newHookSink(t, testAdminSecret, 0)
+	r := startRelay(t, func(o *Options) {
+		o.Webhook = srv.URL
+		o.WebhookSecret = testAdminSecret
+	})
+	_, page := r.get("/metrics")
+	doc, err := os.ReadFile("../docs/deployment.md")
+	ok(t, err)
+	_, section, _ := strings.Cut(string(doc), "\n## Webhooks\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	rows := regexp.MustCompile("(?m)^\\| `(parley_[a-z_]+)` \\| ([a-z]+) \\|").FindAllStringSubmatch(section, -1)
+	if len(rows) < 4 {
+		t.Fatalf("the Webhooks section lists %d series", len(rows))
+	}
+	for _, m := range rows {
+		if !strings.Contains(page, "# TYPE "+m[1]+" "+m[2]+"\n") {
+			t.Errorf("/metrics has no %s %s, which docs/deployment.md lists", m[2], m[1])
+		}
 	}
 }

@@ -410,3 +410,86 @@ func TestServeVariableAndFlag(t *testing.T) {
 		t.Errorf("--log-level warn over PARLEY_LOG_LEVEL=loud: exit %d, stderr:\n%s", code, stderr.String())
 	}
 }
+
+// TestServeDrain: stopped the way SIGTERM stops it, the relay closes an open
+// session with close{4100} and the same WebSocket status, then exits 0.
+func TestServeDrain(t *testing.T) {
+	t.Parallel()
+	url, stop := serving(t, "--data", t.TempDir(), "--dev-tokens")
+	code, tok := fetch(t, "POST", url+"/dev/token?user=alice")
+	if code != 200 {
+		t.Fatalf("dev token: %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/v1/ws", &websocket.DialOptions{HTTPClient: plainHTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	hello := proto.MustEncode(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: tok, DeviceID: "d"}})
+	if err := c.Write(ctx, websocket.MessageBinary, hello); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); err != nil { // welcome
+		t.Fatal(err)
+	}
+	exited := make(chan int, 1)
+	go func() { exited <- stop() }()
+	var closeFrame *proto.Close
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			if got := websocket.CloseStatus(err); got != websocket.StatusCode(proto.CodeShutdown) {
+				t.Errorf("WebSocket close status %d, want %d (%v)", got, proto.CodeShutdown, err)
+			}
+			break
+		}
+		if f, err := proto.Decode(b, 0); err == nil && f.Type == proto.TypeClose {
+			closeFrame = f.Body.(*proto.Close)
+		}
+	}
+	if closeFrame == nil || closeFrame.Code != proto.CodeShutdown {
+		t.Errorf("close frame %+v, want code %d", closeFrame, proto.CodeShutdown)
+	}
+	if code := <-exited; code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// TestTokenVariables: token reads PARLEY_SECRET and PARLEY_DATA as serve
+// does; --user is a flag only, so PARLEY_USER does not stand in for it.
+func TestTokenVariables(t *testing.T) {
+	secret := "s3cret-from-the-environment-0123456789"
+	t.Setenv("PARLEY_SECRET", secret)
+	t.Setenv("PARLEY_USER", "alice")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"token"}, &stdout, &stderr); code != 2 {
+		t.Errorf("token without --user but PARLEY_USER set: exit %d", code)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"token", "--user", "bob"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	key := func(*jwt.Token) (any, error) { return []byte(secret), nil }
+	if _, err := jwt.Parse(strings.TrimSpace(stdout.String()), key, jwt.WithValidMethods([]string{"HS256"})); err != nil {
+		t.Errorf("a token not signed with PARLEY_SECRET: %v", err)
+	}
+
+	// PARLEY_DATA: the secret serve generated in that directory.
+	t.Setenv("PARLEY_SECRET", "")
+	data := t.TempDir()
+	generated := strings.Repeat("d", 40)
+	if err := os.WriteFile(filepath.Join(data, "secret"), []byte(generated), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PARLEY_DATA", data)
+	stdout.Reset()
+	if code := run(context.Background(), []string{"token", "--user", "bob"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	key = func(*jwt.Token) (any, error) { return []byte(generated), nil }
+	if _, err := jwt.Parse(strings.TrimSpace(stdout.String()), key, jwt.WithValidMethods([]string{"HS256"})); err != nil {
+		t.Errorf("a token not signed with the secret in PARLEY_DATA: %v", err)
+	}
+}
