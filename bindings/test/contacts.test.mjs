@@ -90,6 +90,28 @@ describe('contacts', () => {
     assert.deepEqual(await dan2.blocked(), ['mu-frank'], 'blocked() offline, from the cache');
   });
 
+  test('removing a request withdraws it on both sides: contactAnswer, not accepted, on the requester\'s devices; contact at the user asked', async () => {
+    const ann = await clientFor(relay, 'wd-ann', {}, open);
+    const ann2 = await clientFor(relay, 'wd-ann', {}, open);
+    const ben = await clientFor(relay, 'wd-ben', {}, open);
+    await Promise.all([ann.connect(), ann2.connect(), ben.connect()]);
+    const asked = next(ben, 'contactRequest');
+    await ann.requestContact('wd-ben', 'hello');
+    await asked;
+    await eventually(async () => (await ann2.relations()).some((r) => r.state === 'requested'), 5000, "ann's other device has the request");
+    const ended = next(ann2, 'contactAnswer');
+    const gone = next(ben, 'contact', (r) => r.user === 'wd-ann');
+    const answers = [];
+    ben.on('contactAnswer', (a) => answers.push(a));
+    await ann.removeContact('wd-ben');
+    assert.deepEqual(await ended, { user: 'wd-ben', accepted: false });
+    assert.ok(!(await gone).state, 'no relation left at ben');
+    assert.deepEqual(await ann.relations(), []);
+    assert.deepEqual(await ben.relations(), []);
+    assert.deepEqual(answers, [], 'ben answered nothing');
+    await assert.rejects(ben.answerContact('wd-ann', true), isParley(Codes.NoRequest));
+  });
+
   test('a blocked user is refused with 4275, for messages and requests, until unblocked', async () => {
     const bob = await clientFor(relay, 'bl-bob', {}, open);
     const bob2 = await clientFor(relay, 'bl-bob', {}, open);
