@@ -142,6 +142,25 @@ describe('contacts', () => {
     await eventually(async () => (await bob.messages(conv)).some((m) => m.text === 'after the block'), 5000, 'the resent message arrives');
   });
 
+  test('a block keeps a contact a contact and leaves groups alone', async () => {
+    const kim = await clientFor(relay, 'bk-kim', {}, open);
+    const lee = await clientFor(relay, 'bk-lee', {}, open);
+    await Promise.all([kim.connect(), lee.connect()]);
+    await kim.requestContact('bk-lee');
+    await eventually(async () => (await lee.relations()).some((r) => r.state === 'pending'), 5000, 'the request');
+    await lee.answerContact('bk-kim', true);
+    await eventually(async () => (await kim.contacts()).includes('bk-lee'), 5000, 'contacts');
+    const g = await lee.createGroup('both', ['bk-kim']);
+
+    await kim.block('bk-lee');
+    assert.deepEqual(await kim.contacts(), ['bk-lee'], 'still a contact');
+    assert.deepEqual((await kim.relations()).map((r) => [r.user, r.state, r.blocked]), [['bk-lee', 'contact', true]]);
+    await eventually(async () => (await lee.contacts()).includes('bk-kim'), 5000, 'still a contact at lee');
+    await assert.rejects(lee.sendText(lee.p2p('bk-kim'), 'one to one'), isParley(Codes.Blocked));
+    const m = await lee.sendText(g.id, 'in the group');
+    await eventually(async () => (await kim.messages(g.id)).some((x) => x.id === m.id), 5000, 'the group message reaches kim');
+  });
+
   test('contacts only: non-contacts are refused with 4276, contacts are not', async () => {
     const erin = await clientFor(relay, 'co-erin', {}, open);
     const frank = await clientFor(relay, 'co-frank', {}, open);
