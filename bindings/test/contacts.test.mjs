@@ -250,4 +250,41 @@ describe('conversation settings', () => {
     await eventually(async () => (await alice2.conversations()).some((c) => c.id === conv), 5000, 'shown on the device offline meanwhile');
     assert.equal(await alice2.totalUnread(), 1);
   });
+  test('a hidden conversation stays hidden through reactions, edits and recalls, here and on a device offline meanwhile; a message shows it', async () => {
+    const store2 = savedStorage();
+    const alice = await clientFor(relay, 'hr-alice', { deviceId: 'hr-a1' }, open);
+    let alice2 = await clientFor(relay, 'hr-alice', { storage: store2, deviceId: 'hr-a2' }, open);
+    const bob = await clientFor(relay, 'hr-bob', {}, open);
+    await Promise.all([alice.connect(), alice2.connect(), bob.connect()]);
+    const conv = bob.p2p('hr-alice');
+    const m1 = await bob.sendText(conv, 'one');
+    const m2 = await alice.sendText(conv, 'two');
+    for (const c of [alice, alice2]) {
+      await eventually(async () => (await c.conversation(conv))?.lastSeq === m2.seq, 5000, 'both messages on both devices');
+    }
+    await alice.setConversation(conv, { hidden: true });
+    await eventually(async () => (await alice2.conversation(conv))?.hidden === true, 5000, 'hidden on the second device');
+    await alice2.close();
+
+    await bob.react(m2.id, '👍');
+    await bob.edit(m1.id, 'one, edited');
+    await bob.recall(m1.id);
+    await eventually(async () => (await alice.conversation(conv))?.lastSeq === m2.seq + 3, 5000, 'the three events reach alice');
+    const shown = async (c) => (await c.conversations()).some((x) => x.id === conv);
+    assert.equal((await alice.conversation(conv)).hidden, true, 'no newer message: still hidden');
+    assert.equal(await shown(alice), false);
+    assert.equal(await alice.totalUnread(), 0);
+
+    alice2 = await clientFor(relay, 'hr-alice', { storage: store2, deviceId: 'hr-a2' }, open);
+    await alice2.connect();
+    await alice2.waitSynced();
+    await eventually(async () => (await alice2.conversation(conv))?.lastSeq === m2.seq + 3, 5000, 'the events reach the offline device');
+    assert.equal((await alice2.conversation(conv)).hidden, true, 'still hidden on the device offline meanwhile');
+    assert.equal(await shown(alice2), false);
+
+    await bob.sendText(conv, 'three');
+    for (const c of [alice, alice2]) {
+      await eventually(() => shown(c), 5000, 'a newer message shows it');
+    }
+  });
 });

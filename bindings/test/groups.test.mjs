@@ -86,6 +86,42 @@ describe('a group from creation to dismissal', () => {
     const last = (await dave2.messages(g.id, { limit: 200 })).at(-1);
     assert.deepEqual(last.body, { event: 'dismissed', by: 'g1bob' });
   });
+  test("a member's device offline through role, mute and group changes shows them all after its sync, from its cache", async () => {
+    const store = savedStorage();
+    const alice = await clientFor(relay, 'g5alice', {}, open);
+    let bob = await clientFor(relay, 'g5bob', { storage: store }, open);
+    await Promise.all([alice.connect(), bob.connect()]);
+    const g = await alice.createGroup('Before', ['g5bob', 'g5carol']);
+    await eventually(async () => (await bob.conversation(g.id))?.role === 'member', 10000, 'bob sees the group');
+    await bob.close();
+
+    const until = Date.now() + 3_600_000;
+    await alice.updateGroup(g.id, { name: 'After', avatar: 'https://example.com/a.png', notice: 'be kind', custom: '{"k":1}', joinPolicy: 'open' });
+    await alice.muteMember(g.id, 'g5bob', until);
+    await alice.muteAll(g.id, true);
+
+    bob = await clientFor(relay, 'g5bob', { storage: store }, open);
+    assert.equal((await bob.conversation(g.id)).name, 'Before', 'the cache predates the changes');
+    await bob.connect();
+    await eventually(async () => (await bob.conversation(g.id))?.muteAll === true, 10000, 'the last change reaches bob');
+    const c = await bob.conversation(g.id);
+    assert.deepEqual(
+      [c.name, c.avatar, c.notice, c.custom, c.joinPolicy, c.role, c.mutedInGroup, c.mutedUntil],
+      ['After', 'https://example.com/a.png', 'be kind', '{"k":1}', 'open', 'member', true, until],
+    );
+    assert.equal(await code(bob.sendText(g.id, 'muted?')), Codes.Muted);
+
+    // Promoted while offline again: an admin speaks during mute all, and may unmute.
+    await bob.close();
+    await alice.setRole(g.id, 'g5bob', 'admin');
+    await alice.muteMember(g.id, 'g5bob', 0);
+    bob = await clientFor(relay, 'g5bob', { storage: store }, open);
+    await bob.connect();
+    await eventually(async () => (await bob.conversation(g.id))?.role === 'admin', 10000, 'the promotion reaches bob');
+    await eventually(async () => !(await bob.conversation(g.id))?.mutedInGroup, 10000, 'the unmute reaches bob');
+    assert.equal((await bob.conversation(g.id)).mutedUntil, undefined);
+    await bob.sendText(g.id, 'admins speak during mute all');
+  });
 });
 
 describe('bad input', () => {

@@ -416,3 +416,27 @@ test('offline, setConversation and readReceipts reject with 4901 and change noth
   assert.equal((await alice.conversation(g.id)).pinned, undefined, 'nor once connected');
   assert.deepEqual(await alice.readReceipts(g.id, m.seq), { read: [], unread: ['off-bob'] });
 });
+
+test('an edit made offline that the relay refuses rejects with its code, and the message shows what the relay holds', async () => {
+  const storage = savedStorage();
+  let alice = await clientFor(relay, 'rf-alice', { storage, deviceId: 'rf-a1' }, open);
+  const alice2 = await clientFor(relay, 'rf-alice', { deviceId: 'rf-a2' }, open);
+  const bob = await clientFor(relay, 'rf-bob', {}, open);
+  await Promise.all([alice.connect(), alice2.connect(), bob.connect()]);
+  const conv = alice.p2p('rf-bob');
+  const m = await alice.sendText(conv, 'see you at 5');
+  await eventually(async () => (await byId(alice2, conv, m.id)) && (await byId(bob, conv, m.id)), 10000, 'everyone has it');
+  await alice.close();
+  open.splice(open.indexOf(alice), 1);
+  await alice2.recall(m.id); // on the other device, while this one is offline
+
+  alice = await clientFor(relay, 'rf-alice', { storage, deviceId: 'rf-a1' }, open); // from the cache, not connected
+  const edit = alice.edit(m.id, 'see you at 6');
+  edit.catch(() => {});
+  await eventually(async () => (await byId(alice, conv, m.id))?.text === 'see you at 6', 10000, 'the edit shows offline');
+  await alice.connect();
+  await assert.rejects(edit, isCode(Codes.Recalled));
+  await eventually(async () => (await byId(alice, conv, m.id))?.recalled, 10000, 'the recall replaces the refused edit');
+  assert.equal((await byId(alice, conv, m.id)).text, undefined);
+  assert.equal((await byId(bob, conv, m.id)).text, undefined, 'nothing reached bob');
+});

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Codes, ParleyError, indexedDBStorage } from '@parley-im/sdk';
-import { clientFor, closeAll, eventually, next, Relay } from './helpers.mjs';
+import { clientFor, closeAll, eventually, next, Relay, savedStorage } from './helpers.mjs';
 
 // A 1 s heartbeat: a silent connection is closed after 2.5 s.
 const HEARTBEAT_TIMEOUT_MS = 2500;
@@ -116,6 +116,19 @@ describe('presence', () => {
     await watcher.connect();
     assert.deepEqual(await watcher.subscribePresence(['b-limit']), [{ user: 'b-limit', online: true }], 'status unchanged');
   });
+  test('a long list goes in requests of 200: one refused at the limit rejects with 4270 and leaves the earlier ones in place', async () => {
+    const c = await clientFor(relay, 'b-chunks', {}, open);
+    await c.connect();
+    const held = Array.from({ length: 2700 }, (_, i) => `c-h${i}`);
+    assert.equal((await c.subscribePresence(held)).length, 2700);
+    const more = Array.from({ length: 400 }, (_, i) => `c-m${i}`); // 200 fit, the next 200 do not
+    await assert.rejects(c.subscribePresence(more), isParley(Codes.PresenceLimit));
+    // 2,900 held: the first request of the list stayed.
+    assert.equal((await c.subscribePresence(more.slice(0, 200))).length, 200, 'renewing them is free');
+    const last = Array.from({ length: 100 }, (_, i) => `c-l${i}`);
+    assert.equal((await c.subscribePresence(last)).length, 100, 'up to 3,000');
+    await assert.rejects(c.subscribePresence(['c-over']), isParley(Codes.PresenceLimit), 'the 3,001st');
+  });
 });
 
 describe('profiles', () => {
@@ -150,6 +163,28 @@ describe('profiles', () => {
     const carol = await clientFor(relay, 'f-carol', {}, open);
     await carol.connect();
     assert.deepEqual(await carol.profiles(['f-alice', 'f-nobody']), [cached, { user: 'f-nobody', updatedAt: 0 }]);
+  });
+
+  test("'' clears a field; avatar and custom up to 512 bytes, 4272 past it; a device offline meanwhile reads its own profile again", async () => {
+    const store = savedStorage();
+    const alice = await clientFor(relay, 'q-alice', {}, open);
+    let alice2 = await clientFor(relay, 'q-alice', { storage: store }, open);
+    await Promise.all([alice.connect(), alice2.connect()]);
+    await alice.setProfile({ nickname: 'Alice', avatar: 'https://example.com/a.png', custom: 'c'.repeat(512) });
+    await eventually(async () => (await alice2.profiles(['q-alice']))[0].nickname === 'Alice', 5000, 'alice2 has the profile');
+    await alice2.close();
+
+    await assert.rejects(alice.setProfile({ avatar: 'a'.repeat(513) }), isParley(Codes.BadProfile));
+    await assert.rejects(alice.setProfile({ custom: 'c'.repeat(513) }), isParley(Codes.BadProfile));
+    await alice.setProfile({ nickname: '', avatar: 'a'.repeat(512) });
+    const [p] = await alice.profiles(['q-alice']);
+    assert.deepEqual([p.nickname, p.avatar, p.custom], [undefined, 'a'.repeat(512), 'c'.repeat(512)], "'' cleared the nickname, the refusals changed nothing");
+
+    alice2 = await clientFor(relay, 'q-alice', { storage: store }, open);
+    assert.equal((await alice2.profiles(['q-alice']))[0].nickname, 'Alice', 'the cache predates the change');
+    await alice2.connect();
+    await eventually(async () => (await alice2.profiles(['q-alice']))[0].avatar === 'a'.repeat(512), 5000, 'alice2 reads its own profile again');
+    assert.equal((await alice2.profiles(['q-alice']))[0].nickname, undefined);
   });
 
   test('persisted: a client reloaded offline still has the profiles it read, and refreshes them online', async () => {

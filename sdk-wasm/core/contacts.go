@@ -335,9 +335,22 @@ func (c *Core) viewConv(cv *Conversation) *Conversation {
 	v := copyConv(cv)
 	s := c.acct.settings[cv.ID]
 	v.Pinned, v.Muted = s.Pinned, s.Muted
-	v.Hidden = s.Hidden && cv.LastSeq <= s.HiddenSeq
+	v.Hidden = hiddenNow(s, cv)
 	v.Draft = c.acct.drafts[cv.ID]
 	return v
+}
+
+// hiddenNow reports whether a conversation hidden by s still is: no
+// message newer than the seq it was hidden at has arrived. Edits,
+// reactions and recalls take seqs too but are no messages, so the newest
+// message (cv.LastMessage, never a lifecycle event) decides; a
+// conversation whose newest message is not known yet stays hidden until
+// the gap fill brings it.
+func hiddenNow(s ConvSetting, cv *Conversation) bool {
+	if !s.Hidden {
+		return false
+	}
+	return cv.LastSeq <= s.HiddenSeq || (cv.LastMessage != nil && cv.LastMessage.Seq <= s.HiddenSeq)
 }
 
 // TotalUnread returns the unread messages of the conversations that are
@@ -346,7 +359,7 @@ func (c *Core) TotalUnread() uint64 {
 	var n uint64
 	for _, cv := range c.convs {
 		s := c.acct.settings[cv.ID]
-		if s.Muted || (s.Hidden && cv.LastSeq <= s.HiddenSeq) {
+		if s.Muted || hiddenNow(s, cv) {
 			continue
 		}
 		n += unreadOf(cv)

@@ -110,9 +110,29 @@ func TestUserFeed(t *testing.T) {
 		t.Fatalf("relations %+v", rs)
 	}
 
-	// A newer message shows the hidden conversation again.
+	// A reaction to an older message is no newer message: still hidden.
+	// The store holds 1..2 first, so the event is stored in order.
+	s.frame(proto.TypeDeliver, 0, &proto.Deliver{Message: proto.Message{ConvID: ac, Seq: 1, Sender: "carol",
+		ClientID: "w1", MsgType: proto.MsgText, Text: "one", CreatedAt: 7}})
+	s.frame(proto.TypeDeliver, 0, &proto.Deliver{Message: proto.Message{ConvID: ac, Seq: 2, Sender: "carol",
+		ClientID: "w2", MsgType: proto.MsgText, Text: "two", CreatedAt: 8}})
 	acts = s.frame(proto.TypeDeliver, 0, &proto.Deliver{Message: proto.Message{ConvID: ac, Seq: 3, Sender: "carol",
-		ClientID: "x", MsgType: proto.MsgText, Text: "back", CreatedAt: 9}})
+		ClientID: "r", MsgType: proto.MsgReact, Target: 1, Text: "👍", CreatedAt: 9}})
+	if cv, _ := s.c.Conversation(ac); !cv.Hidden || cv.LastSeq != 3 {
+		t.Fatalf("shown again by a reaction: %+v", cv)
+	}
+	if n := s.c.TotalUnread(); n != 0 {
+		t.Fatalf("total unread %d with a reaction in a hidden conversation", n)
+	}
+	for _, c := range s.c.Conversations() {
+		if c.ID == ac {
+			t.Fatal("a hidden conversation is listed after a reaction")
+		}
+	}
+
+	// A newer message shows the hidden conversation again.
+	acts = s.frame(proto.TypeDeliver, 0, &proto.Deliver{Message: proto.Message{ConvID: ac, Seq: 4, Sender: "carol",
+		ClientID: "x", MsgType: proto.MsgText, Text: "back", CreatedAt: 10}})
 	if cv, _ := s.c.Conversation(ac); cv.Hidden {
 		t.Fatal("still hidden after a newer message")
 	}
