@@ -95,6 +95,9 @@ func TestHandshakeCloses(t *testing.T) {
 		{"hello/version too new/4005", nil, func(r *testRelay) []byte { return helloFrame(valid(r), proto.Version+1, "d") }, proto.CodeUnsupportedVersion},
 		{"hello/version zero/4005", nil, func(r *testRelay) []byte { return helloFrame(valid(r), 0, "d") }, proto.CodeUnsupportedVersion},
 		{"hello/invalid device/4006", nil, func(r *testRelay) []byte { return helloFrame(valid(r), proto.Version, "a b") }, proto.CodeProtocolError},
+		{"hello/platform not lowercase/4006", nil, func(r *testRelay) []byte {
+			return proto.MustEncode(proto.Frame{Type: proto.TypeHello, ID: 1, Body: &proto.Hello{Version: proto.Version, Token: valid(r), DeviceID: "d", Platform: "Web"}})
+		}, proto.CodeProtocolError},
 		{"connected/ping first/4006", nil, func(*testRelay) []byte {
 			return proto.MustEncode(proto.Frame{Type: proto.TypePing, ID: 1, Body: &proto.Ping{}})
 		}, proto.CodeProtocolError},
