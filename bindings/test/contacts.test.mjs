@@ -328,4 +328,20 @@ describe('conversation settings', () => {
       await eventually(() => shown(c), 5000, 'a newer message shows it');
     }
   });
+  test('totalUnread fires on a device when another device of the user reads, and when a conversation is hidden', async () => {
+    const ida = await clientFor(relay, 'tu-ida', {}, open);
+    const ida2 = await clientFor(relay, 'tu-ida', {}, open);
+    const jon = await clientFor(relay, 'tu-jon', {}, open);
+    await Promise.all([ida.connect(), ida2.connect(), jon.connect()]);
+    const conv = jon.p2p('tu-ida');
+    const m = await jon.sendText(conv, 'one');
+    await jon.sendText(conv, 'two');
+    await eventually(async () => (await ida2.totalUnread()) === 2, 5000, 'two unread on the second device');
+    const one = next(ida2, 'totalUnread', (n) => n === 1);
+    await ida.markRead(conv, m.seq);
+    await one;
+    const zero = next(ida2, 'totalUnread', (n) => n === 0);
+    await ida.setConversation(conv, { hidden: true });
+    await zero;
+  });
 });
