@@ -187,6 +187,25 @@ describe('profiles', () => {
     assert.equal((await alice2.profiles(['q-alice']))[0].nickname, undefined);
   });
 
+  test('another user signing in on the device drops the profiles the first one read', async () => {
+    const store = savedStorage();
+    const bob = await clientFor(relay, 'sw-bob', {}, open);
+    await bob.connect();
+    await bob.setProfile({ nickname: 'Bob' });
+    const alice = await clientFor(relay, 'sw-alice', { storage: store }, open);
+    await alice.connect();
+    assert.equal((await alice.profiles(['sw-bob']))[0].nickname, 'Bob');
+    const stored = () => (store.db.meta?.profiles ?? []).map((p) => p.user);
+    await eventually(() => stored().includes('sw-bob'), 5000, "bob's profile stored with alice's meta");
+    await alice.close();
+    open.splice(open.indexOf(alice), 1);
+
+    const carol = await clientFor(relay, 'sw-carol', { storage: store, token: relay.token('sw-carol') }, open);
+    await carol.connect();
+    await eventually(() => store.db.meta?.userId === 'sw-carol', 5000, "carol's meta");
+    assert.deepEqual(stored(), [], "alice's profiles are gone");
+  });
+
   test('persisted: a client reloaded offline still has the profiles it read, and refreshes them online', async () => {
     await import('fake-indexeddb/auto'); // IndexedDB for Node, as a browser has it
     const name = `profiles-${process.pid}-${Date.now()}`;
