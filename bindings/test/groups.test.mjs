@@ -122,6 +122,35 @@ describe('a group from creation to dismissal', () => {
     assert.equal((await bob.conversation(g.id)).mutedUntil, undefined);
     await bob.sendText(g.id, 'admins speak during mute all');
   });
+  test("a join request reaches an admin's device offline when it came; answered by another admin, every device gets it done", async () => {
+    const store = savedStorage();
+    const owner = await clientFor(relay, 'jr-owner', {}, open);
+    let admin = await clientFor(relay, 'jr-admin', { storage: store }, open);
+    const asker = await clientFor(relay, 'jr-asker', {}, open);
+    await Promise.all([owner.connect(), admin.connect(), asker.connect()]);
+    const g = await owner.createGroup('Club', ['jr-admin'], { joinPolicy: 'approval' });
+    await owner.setRole(g.id, 'jr-admin', 'admin');
+    await eventually(async () => (await admin.conversation(g.id))?.role === 'admin', 10000, 'the admin knows');
+    await admin.close();
+    open.splice(open.indexOf(admin), 1);
+
+    const atOwner = next(owner, 'joinRequest', (n) => n.user === 'jr-asker' && !n.done);
+    await asker.requestJoin(g.id, 'let me in');
+    await atOwner;
+
+    admin = await clientFor(relay, 'jr-admin', { storage: store }, open);
+    const seen = next(admin, 'joinRequest', (n) => n.user === 'jr-asker' && !n.done);
+    await admin.connect();
+    const n = await seen;
+    assert.deepEqual([n.conversationId, n.note], [g.id, 'let me in']);
+    assert.deepEqual((await admin.joinRequests(g.id)).map((r) => r.user), ['jr-asker']);
+
+    const done = [owner, admin].map((c) => next(c, 'joinRequest', (x) => x.user === 'jr-asker' && x.done));
+    await owner.answerJoin(g.id, 'jr-asker', true);
+    await Promise.all(done);
+    assert.deepEqual(await admin.joinRequests(g.id), []);
+    await eventually(async () => (await asker.conversation(g.id))?.role === 'member', 10000, 'the asker joined');
+  });
 });
 
 describe('bad input', () => {
