@@ -440,3 +440,34 @@ test('an edit made offline that the relay refuses rejects with its code, and the
   assert.equal((await byId(alice, conv, m.id)).text, undefined);
   assert.equal((await byId(bob, conv, m.id)).text, undefined, 'nothing reached bob');
 });
+
+test('a recall takes the text, reactions and mentions of the message with it, live and on a device offline meanwhile', async () => {
+  const db = `recall-all-${process.pid}`;
+  const alice = await clientFor(relay, 'ra-alice', {}, open);
+  const bob = await clientFor(relay, 'ra-bob', {}, open);
+  let b2 = await clientFor(relay, 'ra-bob', { storage: indexedDBStorage({ name: db }) }, open);
+  await Promise.all([alice.connect(), bob.connect(), b2.connect()]);
+  const conv = alice.p2p('ra-bob');
+  const first = await bob.sendText(conv, 'first');
+  const m = await alice.send(conv, { type: 'text', text: '@bob re', replyTo: first.id, mentions: ['ra-bob'] });
+  await bob.react(m.id, '👍');
+  await eventually(async () => (await byId(b2, conv, m.id))?.reactions?.['👍'], 10000, 'b2 has the reaction');
+  await b2.close();
+  open.splice(open.indexOf(b2), 1);
+
+  await alice.recall(m.id);
+  const check = (x, who) => {
+    assert.equal(x.recalled, true, who);
+    assert.deepEqual([x.text, x.reactions, x.mentions], [undefined, undefined, undefined], who);
+  };
+  await eventually(async () => (await byId(bob, conv, m.id))?.recalled, 10000, 'bob sees the recall');
+  check(await byId(bob, conv, m.id), 'bob');
+  b2 = await clientFor(relay, 'ra-bob', { storage: indexedDBStorage({ name: db }) }, open);
+  await b2.connect();
+  await eventually(async () => (await byId(b2, conv, m.id))?.recalled, 10000, 'b2 syncs the recall');
+  check(await byId(b2, conv, m.id), 'b2');
+  const raw = indexedDBStorage({ name: db });
+  const cached = (await raw.messages(conv, 0, 100)).find((x) => x.id === m.id);
+  await raw.close();
+  assert.deepEqual([cached.text, cached.reactions, cached.mentions], [undefined, undefined, undefined], 'the cache');
+});
