@@ -471,3 +471,24 @@ test('a recall takes the text, reactions and mentions of the message with it, li
   await raw.close();
   assert.deepEqual([cached.text, cached.reactions, cached.mentions], [undefined, undefined, undefined], 'the cache');
 });
+
+test('a device that reads the history later gets each message in its final state', async () => {
+  const alice = await clientFor(relay, 'fs-alice', {}, open);
+  const bob = await clientFor(relay, 'fs-bob', {}, open);
+  await Promise.all([alice.connect(), bob.connect()]);
+  const conv = alice.p2p('fs-bob');
+  const m1 = await alice.sendText(conv, 'draft one');
+  const m2 = await alice.sendText(conv, 'gone soon');
+  await alice.edit(m1.id, 'final one');
+  await bob.react(m1.id, '🎉');
+  await alice.recall(m2.id);
+
+  const fresh = await clientFor(relay, 'fs-bob', {}, open); // a new device, nothing cached
+  await fresh.connect();
+  await fresh.waitSynced();
+  const f1 = await eventually(() => byId(fresh, conv, m1.id), 10000, 'the new device has m1');
+  assert.deepEqual([f1.text, f1.reactions, Boolean(f1.editedAt)], ['final one', { '🎉': ['fs-bob'] }, true]);
+  const f2 = await byId(fresh, conv, m2.id);
+  assert.deepEqual([f2.recalled, f2.text], [true, undefined]);
+  assert.equal((await fresh.messages(conv, { limit: 100 })).length, 2, 'the events never show as messages');
+});
