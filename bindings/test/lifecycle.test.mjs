@@ -492,3 +492,26 @@ test('a device that reads the history later gets each message in its final state
   assert.deepEqual([f2.recalled, f2.text], [true, undefined]);
   assert.equal((await fresh.messages(conv, { limit: 100 })).length, 2, 'the events never show as messages');
 });
+
+test('a mention read on one device is no longer one on a device offline meanwhile', async () => {
+  const db = `mention-read-${process.pid}`;
+  const alice = await clientFor(relay, 'mr-alice', {}, open);
+  const bob = await clientFor(relay, 'mr-bob', {}, open);
+  let b2 = await clientFor(relay, 'mr-bob', { storage: indexedDBStorage({ name: db }) }, open);
+  await Promise.all([alice.connect(), bob.connect(), b2.connect()]);
+  const g = await alice.createGroup('read mentions', ['mr-bob']);
+  const m = await alice.send(g.id, { type: 'text', text: '@bob', mentions: ['mr-bob'] });
+  for (const c of [bob, b2]) {
+    await eventually(async () => (await c.conversation(g.id))?.mentioned, 10000, 'bob is mentioned');
+  }
+  await b2.close();
+  open.splice(open.indexOf(b2), 1);
+  await bob.markRead(g.id, m.seq);
+  assert.equal((await bob.conversation(g.id)).mentioned, false);
+
+  b2 = await clientFor(relay, 'mr-bob', { storage: indexedDBStorage({ name: db }) }, open);
+  assert.equal((await b2.conversation(g.id)).mentioned, true, 'the cache predates the read');
+  await b2.connect();
+  await eventually(async () => !(await b2.conversation(g.id))?.mentioned, 10000, 'the read reaches b2');
+  assert.equal((await b2.conversation(g.id)).unread, 0);
+});
