@@ -151,6 +151,20 @@ describe('a group from creation to dismissal', () => {
     assert.deepEqual(await admin.joinRequests(g.id), []);
     await eventually(async () => (await asker.conversation(g.id))?.role === 'member', 10000, 'the asker joined');
   });
+  test('a mute ends by itself at its time: sends go through again and mutedInGroup is false', async () => {
+    const owner = await clientFor(relay, 'mx-owner', {}, open);
+    const member = await clientFor(relay, 'mx-member', {}, open);
+    await Promise.all([owner.connect(), member.connect()]);
+    const g = await owner.createGroup('Quiet', ['mx-member']);
+    const until = Date.now() + 1500;
+    await owner.muteMember(g.id, 'mx-member', until);
+    await eventually(async () => (await member.conversation(g.id))?.mutedInGroup === true, 10000, 'muted');
+    assert.equal(await code(member.sendText(g.id, 'now?')), Codes.Muted);
+    await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now()) + 200));
+    const c = await member.conversation(g.id);
+    assert.deepEqual([c.mutedInGroup, c.mutedUntil], [false, until]);
+    await member.sendText(g.id, 'after the mute');
+  });
 });
 
 describe('bad input', () => {
