@@ -515,3 +515,22 @@ test('a mention read on one device is no longer one on a device offline meanwhil
   await eventually(async () => !(await b2.conversation(g.id))?.mentioned, 10000, 'the read reaches b2');
   assert.equal((await b2.conversation(g.id)).unread, 0);
 });
+
+test('only text messages are edited: a location is refused with 4234 and stays as it was', async () => {
+  const alice = await clientFor(relay, 'ne-alice', {}, open);
+  const bob = await clientFor(relay, 'ne-bob', {}, open);
+  await Promise.all([alice.connect(), bob.connect()]);
+  const conv = alice.p2p('ne-bob');
+  const body = { lat: 52.52, lng: 13.405, title: 'here' };
+  const m = await alice.send(conv, { type: 'location', body });
+  // The edit shows at once; the refusal fetches the message again, and a
+  // messageUpdate shows it as the relay holds it.
+  const restored = next(alice, 'messageUpdate', (x) => x.id === m.id && x.text === undefined);
+  await assert.rejects(alice.edit(m.id, 'there'), isCode(Codes.NotEditable));
+  await restored;
+  await eventually(async () => (await byId(bob, conv, m.id)), 10000, 'bob has it');
+  for (const c of [alice, bob]) {
+    const x = await byId(c, conv, m.id);
+    assert.deepEqual([x.body, x.text, x.editedAt], [body, undefined, undefined]);
+  }
+});

@@ -54,6 +54,7 @@ type request struct {
 	clientID string
 	deadline time.Time          // zero: none (sends wait for their ack)
 	refill   map[uint64]bool    // history: seqs the store lost, written again when they come
+	restore  bool               // history: the refill undoes a refused amend, which the application saw: announce it
 	group    *proto.CreateGroup // reqCreateGroup: the request, written again on the next connection if this one is lost
 
 	users *proto.SubscribePresence // reqPresence: the request (presence.go)

@@ -743,6 +743,18 @@ func (c *Core) pumpFills(now time.Time) {
 	}
 }
 
+// restored announces m, the relay's copy of a message whose optimistic
+// change the relay refused, and puts it back as the conversation's last
+// message when it is that.
+func (c *Core) restored(cv *Conversation, m Message) {
+	if lm := cv.LastMessage; lm != nil && lm.Seq == m.Seq {
+		c.setLast(cv, &m)
+		c.convChanged(cv)
+	}
+	mm := m
+	c.emit(Event{Kind: EventMessageUpdate, Message: &mm})
+}
+
 // historyPage takes a page the relay sent for a gap fill or for
 // FetchHistory.
 func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
@@ -765,6 +777,9 @@ func (c *Core) historyPage(now time.Time, r *request, p *proto.HistoryPage) {
 					c.place(now, cv, aheadMsg{m: m})
 				case m.Seq <= cv.SyncedSeq && r.refill[m.Seq]:
 					c.batch.Messages = append(c.batch.Messages, m)
+					if r.restore {
+						c.restored(cv, m)
+					}
 				}
 			}
 		}

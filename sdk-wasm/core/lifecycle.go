@@ -343,8 +343,9 @@ func (c *Core) amendRefused(now time.Time, e *OutboxEntry, err *proto.Error) {
 	m := e.Message
 	c.removeFromOutbox(e)
 	c.resolveSend(m.ClientID, Result{Err: err})
-	if cv := c.convs[m.ConvID]; cv != nil && m.Target <= cv.SyncedSeq {
-		_, _ = c.fetchHistory(now, m.ConvID, m.Target+1, 1, map[uint64]bool{m.Target: true})
+	if cv := c.convs[m.ConvID]; cv != nil && m.Target <= cv.SyncedSeq && c.phase == phaseReady {
+		c.request(now, &request{kind: reqHistory, op: c.newOp(), conv: m.ConvID, refill: map[uint64]bool{m.Target: true}, restore: true},
+			proto.TypeHistory, &proto.History{ConvID: m.ConvID, Before: m.Target + 1, Limit: 1})
 	}
 }
 

@@ -346,8 +346,17 @@ func TestAmendsQueueInTheOutbox(t *testing.T) {
 	hw := h2.lastWrite(proto.TypeHistory)
 	orig := msg(ab, 2, "bob")
 	orig.Reactions = []proto.Reaction{{Emoji: "👍", Users: []string{"alice"}}}
+	h2.events = nil
 	h2.relay(proto.TypeHistoryPage, hw.ID, &proto.HistoryPage{ConvID: ab, LastSeq: 6, Messages: []proto.Message{orig}})
 	equal(t, [2]any{h2.store.messages[ab][2].Text, h2.store.messages[ab][2].Reactions}, [2]any{"m", []Reaction{{Emoji: "👍", Users: []string{"alice"}}}}, "undone")
+	// The application saw the optimistic edit: it is told of the undo.
+	var restored []string
+	for _, e := range h2.events {
+		if e.Kind == EventMessageUpdate && e.Message.Seq == 2 {
+			restored = append(restored, e.Message.Text)
+		}
+	}
+	equal(t, restored, []string{"m"}, "messageUpdate with the relay's copy")
 	h = h2
 
 	// receipts
