@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,24 +45,44 @@ func freeAddr(t testing.TB) string {
 }
 
 // startRelay starts a relay with its data in a fresh temp dir.
+//
+// Its two addresses are picked free and then bound by the relay; in
+// between, another process can take one (an outgoing connection's
+// ephemeral port, say). A first start that could not bind is tried again on
+// other addresses; a restart (start) keeps its addresses, which clients
+// expect.
 func startRelay(t testing.TB, extra ...string) *relayProc {
 	t.Helper()
-	p := &relayProc{t: t, addr: freeAddr(t), admin: freeAddr(t), data: t.TempDir(), extra: extra}
-	p.start()
+	p := &relayProc{t: t, data: t.TempDir(), extra: extra}
+	for attempt := 1; ; attempt++ {
+		p.addr, p.admin = freeAddr(t), freeAddr(t)
+		if p.launch(attempt < 3) {
+			break
+		}
+		t.Logf("relay start %d: an address was taken before the relay bound it; new addresses", attempt)
+	}
 	t.Cleanup(func() { p.stop() })
 	return p
 }
 
 func (p *relayProc) start() {
 	p.t.Helper()
+	p.launch(false)
+}
+
+// launch starts the relay and waits until it is healthy; false (the
+// process gone) when it could not bind its addresses and retryBind is set.
+func (p *relayProc) launch(retryBind bool) bool {
+	p.t.Helper()
 	if edgeTarget() {
 		p.startEdge()
-		return
+		return true
 	}
 	args := append([]string{"serve", "--addr", p.addr, "--admin-addr", p.admin, "--data", p.data, "--secret", testSecret, "--log-level", "warn"}, p.extra...)
 	p.cmd = exec.Command(relayBin, args...)
 	p.log = new(bytes.Buffer)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	w := &lockedWriter{b: p.log}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
@@ -71,11 +92,17 @@ func (p *relayProc) start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return true
 			}
 		}
+		if retryBind && strings.Contains(edgeLog(p), "address already in use") {
+			p.signal(syscall.SIGKILL)
+			_ = p.cmd.Wait()
+			p.cmd = nil
+			return false
+		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("relay did not become healthy: %v\n%s", err, p.log)
+			p.t.Fatalf("relay did not become healthy: %v\n%s", err, edgeLog(p))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
