@@ -27,6 +27,7 @@ import (
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay"
+	"github.com/parley-im/parley/relay/internal/buswire"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -249,6 +250,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	leeway := *tokenLeeway
 	if leeway == 0 {
 		leeway = -1 // relay.Options: negative is none, zero the default
+	}
+	switch *groupIDs {
+	case "server", "client", "any":
+	default:
+		return badUsage(stderr, fmt.Errorf("--group-ids %q is not server, client or any", *groupIDs))
+	}
+	if *invitePolicy != "direct" && *invitePolicy != "consent" {
+		return badUsage(stderr, fmt.Errorf("--invite-policy %q is not direct or consent", *invitePolicy))
+	}
+	// Checked whatever --bus is: a key that only fails once the relays
+	// move to NATS is found late.
+	if *busKey != "" && len(*busKey) < buswire.MinKeyBytes {
+		return badUsage(stderr, fmt.Errorf("--bus-key of %d bytes is shorter than %d", len(*busKey), buswire.MinKeyBytes))
 	}
 	sync := strings.ToUpper(*synchronous)
 	if sync != "FULL" && sync != "NORMAL" {
