@@ -296,41 +296,22 @@ func newBridge() *bridge {
 		}, nil
 	})
 	b.async("messages", func(c *jsClient, args []js.Value) (work, error) {
-		conv, err := argString(args, 0, "conv")
+		conv, before, limit, err := pageArgs(args)
 		if err != nil {
 			return nil, err
-		}
-		before, err := argUint(args, 1, "before")
-		if err != nil {
-			return nil, err
-		}
-		limit, err := argUint(args, 2, "limit")
-		if err != nil {
-			return nil, err
-		}
-		if limit > proto.MaxPageLimit {
-			limit = proto.MaxPageLimit
 		}
 		return withSignal(args, 3, func(ctx context.Context) ([]byte, error) {
-			msgs, err := c.Messages(ctx, conv, before, int(limit))
+			msgs, err := c.Messages(ctx, conv, before, limit)
 			return messages(msgs, err)
 		})
 	})
 	b.async("history", func(c *jsClient, args []js.Value) (work, error) {
-		conv, err := argString(args, 0, "conv")
-		if err != nil {
-			return nil, err
-		}
-		before, err := argUint(args, 1, "before")
-		if err != nil {
-			return nil, err
-		}
-		limit, err := argUint(args, 2, "limit")
+		conv, before, limit, err := pageArgs(args)
 		if err != nil {
 			return nil, err
 		}
 		return withSignal(args, 3, func(ctx context.Context) ([]byte, error) {
-			p, err := c.History(ctx, conv, before, int(min(limit, proto.MaxPageLimit)))
+			p, err := c.History(ctx, conv, before, limit)
 			if err != nil {
 				return nil, err
 			}
@@ -625,6 +606,22 @@ func readSearch(v js.Value) (searchArgs, error) {
 		return a, err
 	}
 	return a, a.check()
+}
+
+// pageArgs reads the (conv, before, limit) of messages and history; a
+// limit above a page's is a page.
+func pageArgs(args []js.Value) (conv string, before uint64, limit int, err error) {
+	if conv, err = argString(args, 0, "conv"); err != nil {
+		return "", 0, 0, err
+	}
+	if before, err = argUint(args, 1, "before"); err != nil {
+		return "", 0, 0, err
+	}
+	n, err := argUint(args, 2, "limit")
+	if err != nil {
+		return "", 0, 0, err
+	}
+	return conv, before, int(min(n, proto.MaxPageLimit)), nil
 }
 
 func argString(args []js.Value, i int, name string) (string, error) {
