@@ -86,6 +86,9 @@ func New(opts Options) (*Server, error) {
 	if r, ok := bus.(interface{ Rejected() uint64 }); ok {
 		s.metrics.busRejected = r.Rejected
 	}
+	if d, ok := bus.(interface{ Dropped() uint64 }); ok {
+		s.metrics.busDropped = d.Dropped
+	}
 	s.hooks = newWebhooks(s.baseCtx, o, s.metrics)
 	s.ctl = s.newControl(o) // sessions.go
 	if s.sub, err = bus.Subscribe(s.hub); err != nil {
