@@ -53,7 +53,9 @@ type ShardSend func(ctx context.Context, to int, batch []byte) error
 // publish order, which keeps the Bus's per-user order. A failed send is
 // retried for a few seconds, then its batch is dropped, and the next batch
 // to that shard tells it so: its Receive reports Lost to every subscriber
-// first, and the relay's clients sync what they missed from the store. A
+// first, and the relay's clients sync what they missed from the store.
+// (Until something more is published for that shard, the news waits: no
+// timer runs to repeat it.) A
 // queue that grows past its bounds (a shard too slow or unreachable) drops
 // its oldest envelopes the same way. When no batch waits, no goroutine
 // runs and no timer is armed, so an idle shard can hibernate.
@@ -93,12 +95,13 @@ type shardLimits struct {
 	queue, queueBytes int             // one destination's waiting envelopes
 	timeout           time.Duration   // one attempt of a send
 	backoff           []time.Duration // the waits before each retry
+	total             time.Duration   // no retry starts later than this after the first attempt
 }
 
 var defaultShardLimits = shardLimits{
 	batch: 256, batchBytes: 1 << 20,
 	queue: 8192, queueBytes: 16 << 20,
-	timeout: 5 * time.Second,
+	timeout: 2 * time.Second, total: 5 * time.Second,
 	backoff: []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
 		400 * time.Millisecond, 800 * time.Millisecond, time.Second},
 }
@@ -140,7 +143,8 @@ func NewShardBus(self, shards int, send ShardSend, logger *slog.Logger) *ShardBu
 }
 
 // Dropped returns how many envelopes the bus accepted and then dropped: a
-// send given up, a queue overflowed. Their shards were told to resync.
+// send given up, a queue overflowed. Their shards are told to resync by
+// the next batch sent to them.
 func (b *ShardBus) Dropped() uint64 { return b.dropped.Load() }
 
 // nodeAddress reports whether addr is a bus address of the relay's own
@@ -152,9 +156,12 @@ func nodeAddress(addr string) bool { return !proto.ValidName(addr) }
 // when the bus is closed.
 func (b *ShardBus) Publish(_ context.Context, e Envelope) error {
 	parts := b.split(e.Users)
-	remote := make([][]byte, b.shards)
+	var remote [][]byte // encoded before the lock is taken
 	for to, users := range parts {
 		if to != b.self && len(users) > 0 {
+			if remote == nil {
+				remote = make([][]byte, b.shards)
+			}
 			remote[to] = encodeShardEnvelope(e, users)
 		}
 	}
@@ -248,12 +255,11 @@ func (b *ShardBus) drain(to int) {
 		if len(q.items) == 0 {
 			q.items = nil // let the array go
 		}
-		lost := q.lost
-		q.lost = false
-		q.seq++
-		batch := encodeShardBatch(shardBatchOut{From: b.self, Epoch: b.epoch, Seq: q.seq, Lost: lost, Envs: items})
+		head := shardBatchOut{From: b.self, Epoch: b.epoch, Seq: q.seq + 1, Lost: q.lost, Envs: items}
+		q.seq, q.lost = head.Seq, false
 		b.mu.Unlock()
 
+		batch := encodeShardBatch(head)
 		if err := b.transmit(to, batch); err != nil {
 			b.mu.Lock()
 			if !b.closed {
@@ -266,13 +272,15 @@ func (b *ShardBus) drain(to int) {
 	}
 }
 
-// transmit sends batch to shard to, retrying with backoff.
+// transmit sends batch to shard to, retrying with backoff for as long as
+// the limits allow.
 func (b *ShardBus) transmit(to int, batch []byte) error {
+	start := time.Now()
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(b.ctx, b.lim.timeout)
 		err := b.send(ctx, to, batch)
 		cancel()
-		if err == nil || try == len(b.lim.backoff) || b.ctx.Err() != nil {
+		if err == nil || try == len(b.lim.backoff) || b.ctx.Err() != nil || time.Since(start)+b.lim.backoff[try] > b.lim.total {
 			return err
 		}
 		t := time.NewTimer(b.lim.backoff[try])
