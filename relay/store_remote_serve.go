@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -272,6 +273,30 @@ func writeFeed(s UserFeed, ctx context.Context, w feedWrite) (feedWritten, error
 	return feedWritten{Out: out}, err
 }
 
+// admitSpec refuses a GroupSpec that is not normalised as rules.PlanGroup
+// leaves it — a group id, the members sorted and distinct, the creator
+// among them — which the stores take for granted.
+func admitSpec(spec GroupSpec) *proto.Error {
+	if !proto.ValidGroupID(spec.ID) || !slices.Contains(spec.Members, spec.Creator) || len(spec.Members) > proto.MaxGroupMembers {
+		return proto.Errorf(proto.CodeBadRequest, "relay: group spec of %q by %q with %d members", spec.ID, spec.Creator, len(spec.Members))
+	}
+	for i, m := range spec.Members {
+		if i > 0 && spec.Members[i-1] >= m {
+			return proto.Errorf(proto.CodeBadRequest, "relay: group spec members not sorted and distinct")
+		}
+	}
+	return nil
+}
+
+// admitLimit refuses a page limit below zero, which the relay never asks
+// for and the stores do not expect.
+func admitLimit(what string, limit int) error {
+	if limit < 0 {
+		return proto.Errorf(proto.CodeBadRequest, "relay: %s limit %d", what, limit)
+	}
+	return nil
+}
+
 // The store methods. Those with one argument and one result are the
 // interface's own methods; the others are adapted to a pair or a triple.
 var (
@@ -282,6 +307,9 @@ var (
 	rpcMarkReads = method("MarkReads", ConvWriter.MarkReads)
 	rpcMembers   = method("Members", Querier.Members)
 	rpcSync      = method("Sync", func(s Querier, ctx context.Context, a triple[string, uint64, int]) (pair[[]proto.Conversation, bool], error) {
+		if err := admitLimit("sync", a.C); err != nil {
+			return pair[[]proto.Conversation, bool]{}, err
+		}
 		convs, more, err := s.Sync(ctx, a.A, a.B, a.C)
 		return two(convs, more), err
 	})
@@ -289,11 +317,19 @@ var (
 		return s.History(ctx, a.A, a.B)
 	})
 	rpcCreateGroup = method("CreateGroup", func(s ConvWriter, ctx context.Context, spec GroupSpec) (pair[proto.Conversation, bool], error) {
+		if perr := admitSpec(spec); perr != nil {
+			return pair[proto.Conversation, bool]{}, perr
+		}
 		c, created, err := s.CreateGroup(ctx, spec)
 		return two(c, created), err
 	})
 
 	rpcChangeGroup = method("ChangeGroup", func(s Grouper, ctx context.Context, c groupChange) (GroupOutcome, error) {
+		// The relay validates an op before it asks the store (the rules
+		// trust its shape): so does the server, for bytes of any origin.
+		if perr := proto.Validate(&c.Op); perr != nil {
+			return GroupOutcome{}, perr
+		}
 		return s.ChangeGroup(ctx, c.request())
 	})
 	rpcGroupMembers = method("GroupMembers", func(s Grouper, ctx context.Context, a pair[string, proto.Members]) (proto.MemberPage, error) {
@@ -316,6 +352,9 @@ var (
 	})
 
 	rpcFeed = method("Feed", func(s UserFeed, ctx context.Context, a triple[string, uint64, int]) (pair[[]proto.UserEntry, bool], error) {
+		if err := admitLimit("feed", a.C); err != nil {
+			return pair[[]proto.UserEntry, bool]{}, err
+		}
 		entries, more, err := s.Feed(ctx, a.A, a.B, a.C)
 		return two(entries, more), err
 	})
@@ -403,6 +442,9 @@ var (
 		return none{}, s.AddUploads(ctx, ups)
 	})
 	rpcUploadsOf = method("UploadsOf", func(s UploadIndex, ctx context.Context, a triple[string, string, int]) ([]string, error) {
+		if err := admitLimit("uploads", a.C); err != nil {
+			return nil, err
+		}
 		return s.UploadsOf(ctx, a.A, a.B, a.C)
 	})
 	rpcDropUploads = method("DropUploads", func(s UploadIndex, ctx context.Context, a pair[string, []string]) (none, error) {
