@@ -23,8 +23,8 @@ type StoreCall func(ctx context.Context, method string, req []byte) ([]byte, err
 // It implements every optional store interface the relay looks for; a call
 // of one the served store lacks is refused with 4215 (CodeNotSupported).
 // Refusals keep their codes, and ErrClosed of the served store stays
-// ErrClosed. Two calls of UserFeed.UpdateFeed and GroupRequest.Direct,
-// which carry functions, travel as data: see UpdateFeed and ChangeGroup.
+// ErrClosed. The two requests that carry functions, UpdateFeed's plan and
+// GroupRequest.Direct, travel as data: see UpdateFeed and ChangeGroup.
 // It is safe for concurrent use when its StoreCall is.
 type RemoteStore struct {
 	call   StoreCall

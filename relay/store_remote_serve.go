@@ -33,8 +33,10 @@ func NewStoreServer(s Store) *StoreServer { return &StoreServer{store: s} }
 // Call answers one request of a RemoteStore. It never fails: a refusal or
 // failure of the store is encoded in the answer, an unknown method or one
 // the store does not implement is refused with 4215, and a request that
-// does not decode with 4200. The bytes come from another object, and are
-// trusted no more than a client's.
+// does not decode with 4200. The bytes come from another object: whatever
+// they are, the answer is an answer and not a panic, and the requests a
+// relay never makes and a store does not expect (a negative page limit, a
+// group op or spec that is not well formed) are refused with 4200.
 func (s *StoreServer) Call(ctx context.Context, method string, req []byte) []byte {
 	serve, found := storeHandlers[method]
 	var ans storeAnswer
@@ -45,8 +47,8 @@ func (s *StoreServer) Call(ctx context.Context, method string, req []byte) []byt
 	}
 	b, err := remoteEnc.Marshal(&ans)
 	if err != nil {
-		// Only a result the codec cannot write gets here (a store
-		// returning a value no request can carry): answer as a failure.
+		// The parts of ans are encoded already: this is only so that
+		// Call answers whatever happens.
 		b, _ = remoteEnc.Marshal(&storeAnswer{Err: &storeErr{Text: fmt.Sprintf("relay: store %s: encoding its answer: %v", method, err)}})
 	}
 	return b
@@ -254,7 +256,8 @@ type feedWritten struct {
 // entries moved.
 var errFeedConflict = errors.New("relay: feed entries changed since read")
 
-// writeFeed applies w on s.
+// writeFeed applies w on s. (Its store comes first, as with the method
+// expressions method takes.)
 func writeFeed(s UserFeed, ctx context.Context, w feedWrite) (feedWritten, error) {
 	if len(w.Pos) != len(w.Keys) || len(w.Out) > len(w.Keys) {
 		return feedWritten{}, proto.Errorf(proto.CodeBadRequest, "relay: feed write of %d keys with %d positions and %d entries", len(w.Keys), len(w.Pos), len(w.Out))
