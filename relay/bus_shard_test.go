@@ -97,10 +97,15 @@ func (l *shardLog) snapshot() []shardEvent {
 	return slices.Clone(l.events)
 }
 
+// shardWait is how long a ShardBus test waits for what must happen: a
+// deadline for a bus that is broken, never a pace a working one must keep
+// on a loaded machine.
+const shardWait = 30 * time.Second
+
 // await waits until cond holds over the events.
 func (l *shardLog) await(t testing.TB, what string, cond func([]shardEvent) bool) []shardEvent {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(shardWait)
 	for {
 		evs := l.snapshot()
 		if cond(evs) {
@@ -109,7 +114,7 @@ func (l *shardLog) await(t testing.TB, what string, cond func([]shardEvent) bool
 		select {
 		case <-l.wake:
 		case <-deadline:
-			t.Fatalf("%s: not within 10 s; %d events: %s", what, len(evs), describe(evs))
+			t.Fatalf("%s: not within %v; %d events: %s", what, shardWait, len(evs), describe(evs))
 		}
 	}
 }
@@ -304,10 +309,10 @@ func (n *shardNet) sends() []shardSent {
 // awaitSends waits until the net has seen count sends.
 func (n *shardNet) awaitSends(count int) {
 	n.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(shardWait)
 	for len(n.sends()) < count {
 		if time.Now().After(deadline) {
-			n.t.Fatalf("%d sends, not %d, after 10 s", len(n.sends()), count)
+			n.t.Fatalf("%d sends, not %d, after %v", len(n.sends()), count, shardWait)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -323,7 +328,7 @@ func (n *shardNet) idle() {
 // shardsIdle waits until no sender of buses runs.
 func shardsIdle(t testing.TB, buses ...*ShardBus) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(shardWait)
 	for {
 		busy := false
 		for _, b := range buses {
@@ -337,7 +342,7 @@ func shardsIdle(t testing.TB, buses ...*ShardBus) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("a shard bus still sends after 10 s")
+			t.Fatalf("a shard bus still sends after %v", shardWait)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -495,7 +500,7 @@ func TestShardBusGivesUp(t *testing.T) {
 	pub(far, "a1")
 	pub(near, "n1") // this shard's own users are not held up
 	equal(t, frames(net.logs[0].snapshot()), []string{"n1"}, "delivered here at once")
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(shardWait)
 	for net.buses[0].Dropped() < 1 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
@@ -687,7 +692,7 @@ func TestShardBusClose(t *testing.T) {
 	}()
 	select {
 	case <-closed:
-	case <-time.After(5 * time.Second):
+	case <-time.After(shardWait):
 		t.Fatal("Close waits for a send that hangs")
 	}
 	before := len(net.sends())
