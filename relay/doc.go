@@ -25,7 +25,9 @@
 //	metrics.go          the Prometheus registry of the server (/metrics)
 //	hub.go, bus*.go     local sessions by user; fan-out between relay nodes
 //	store*.go           storage (SQLite, PostgreSQL, memory), calling the
-//	                    rules inside their transactions
+//	                    rules inside their transactions; RemoteStore and
+//	                    StoreServer carry a store's calls as bytes to the one
+//	                    place that holds it (store_remote*.go)
 //	server.go           Server: New, Handler, AdminHandler, Serve, Open, Shutdown
 //	listener.go         connections counted and capped, in all and per address;
 //	                    rate-limited warnings

@@ -76,7 +76,7 @@ func testStoreGroupFeed(t *testing.T, open func(t *testing.T) Store) {
 	// The store asked is closed at once: no store stays open beside the
 	// subtests' own (a Durable Object's storage holds one at a time).
 	probe := open(t)
-	_, memory := probe.(*MemoryStore)
+	_, memory := servedStore(probe).(*MemoryStore)
 	probe.Close()
 	if memory {
 		return
@@ -114,6 +114,7 @@ func testStoreGroupFeed(t *testing.T, open func(t *testing.T) Store) {
 func failFeedWrites(t *testing.T, s Store) func() {
 	t.Helper()
 	ctx := context.Background()
+	s = servedStore(s)
 	switch s := s.(type) {
 	case *SQLiteStore:
 		_, err := s.wc.ExecContext(ctx, `CREATE TRIGGER feed_fail BEFORE INSERT ON user_feed BEGIN SELECT RAISE(ABORT, 'injected'); END`)
