@@ -29,6 +29,7 @@ const (
 	CodeDevicePolicy       Code = 4012 // replaced by a newer session of the same platform under the relay's device policy
 	CodeTokenRevoked       Code = 4013 // the token was revoked by the operator; sign in again for a new one
 	CodeUserDeleted        Code = 4014 // the user's account data was deleted by the operator
+	CodeWrongShard         Code = 4015 // this relay shard does not serve the token's user: the connection's URL must name the user (?user=ID)
 )
 
 // Retryable close codes (4100–4199).
@@ -152,6 +153,7 @@ var codeNames = map[Code]string{
 	CodeDevicePolicy:        "device policy",
 	CodeTokenRevoked:        "token revoked",
 	CodeUserDeleted:         "user deleted",
+	CodeWrongShard:          "wrong shard",
 	CodeNoSuchDevice:        "no such device",
 	CodeShutdown:            "shutdown",
 	CodeOverloaded:          "overloaded",

@@ -380,6 +380,7 @@ var codeActions = map[Code]string{
 	CodeProtocolError:      "Stop and report a bug: the client sent a malformed or out-of-order frame.",
 	CodeFrameTooLarge:      "Stop and report a bug: the client must check sizes against `Welcome.MaxFrame` before sending.",
 	CodeOriginForbidden:    "Stop: the page's origin is not on the relay's allow-list, a deployment setting.",
+	CodeWrongShard:         "Stop: the connection reached a shard that does not serve the token's user. The SDK names the user in the URL (`?user=ID`), so this is a deployment error, or a URL that named another user.",
 	CodeShutdown:           "Reconnect after a short random delay; the relay is restarting.",
 	CodeSlowConsumer:       "Reconnect with backoff and sync: pushes were dropped.",
 	CodeRateLimited:        "Reconnect with backoff and send more slowly.",

@@ -39,8 +39,11 @@ type metrics struct {
 	// signature; nil for a bus that does not sign. Set before the first
 	// scrape.
 	busRejected func() uint64
-	renewals    atomic.Uint64
-	banned      atomic.Uint64 // hellos refused because the user is banned
+	// busDropped reads the bus's count of envelopes it accepted and then
+	// dropped; nil for a bus that never does. Set before the first scrape.
+	busDropped func() uint64
+	renewals   atomic.Uint64
+	banned     atomic.Uint64 // hellos refused because the user is banned
 
 	closes     *prometheus.CounterVec // relay-initiated closes, by close code
 	peerCloses *prometheus.CounterVec // connections the client or the network ended, by WebSocket status
@@ -91,6 +94,14 @@ func newMetrics() *metrics {
 			return 0
 		}
 		return float64(m.busRejected())
+	}))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "parley_bus_dropped_total", Help: "Bus envelopes accepted and then dropped, a shard unreachable or too far behind; that shard's sessions resync (0 but on a sharded relay).",
+	}, func() float64 {
+		if m.busDropped == nil {
+			return 0
+		}
+		return float64(m.busDropped())
 	}))
 	m.counterFunc("parley_token_renewals_total", "Sessions that renewed their token in-band.", &m.renewals)
 	m.counterFunc("parley_hello_banned_total", "Hellos refused with 4004 because the user is banned.", &m.banned)

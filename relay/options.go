@@ -29,6 +29,12 @@ type Options struct {
 	// Close method.
 	Bus Bus
 
+	// Serves, when set, is the users this relay serves: a hello whose token
+	// is for another user is refused with 4015 (proto.CodeWrongShard) and
+	// the connection closed. (The Workers relay gives each shard the users
+	// that hash to it: ShardOf.) Defaults to nil: every user.
+	Serves func(user string) bool
+
 	// Secret is the HS256 key tokens are signed with (its bytes, as given),
 	// at least MinSecretBytes long. Defaults to $PARLEY_SECRET, else the file
 	// Data/secret, created with 32 random bytes on first start.

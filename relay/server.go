@@ -86,6 +86,9 @@ func New(opts Options) (*Server, error) {
 	if r, ok := bus.(interface{ Rejected() uint64 }); ok {
 		s.metrics.busRejected = r.Rejected
 	}
+	if d, ok := bus.(interface{ Dropped() uint64 }); ok {
+		s.metrics.busDropped = d.Dropped
+	}
 	s.hooks = newWebhooks(s.baseCtx, o, s.metrics)
 	s.ctl = s.newControl(o) // sessions.go
 	if s.sub, err = bus.Subscribe(s.hub); err != nil {
@@ -110,8 +113,8 @@ func New(opts Options) (*Server, error) {
 			tokenLeeway: o.TokenLeeway, maxGroups: o.MaxGroupsPerUser, maxGroupsHour: o.MaxGroupsPerHour, maxRelations: o.MaxRelations,
 			groupIDs: o.GroupIDs, invitePolicy: o.InvitePolicy, recallWindow: o.RecallWindow,
 		},
-		verify: tokens.verify,
-		store:  store, users: newUserTable(o), commit: s.commit, reads: newWriteBatcher(readBatch, store.MarkReads),
+		verify: tokens.verify, serves: o.Serves,
+		store: store, users: newUserTable(o), commit: s.commit, reads: newWriteBatcher(readBatch, store.MarkReads),
 		admit: s.admit, hub: s.hub, sub: s.sub, fan: fan,
 		metrics: s.metrics, log: o.Logger, warnLog: s.warnLog, left: s.left,
 		calls: newCalls(o.Calls, store, s.hub, fan, s.baseCtx, o.Logger),

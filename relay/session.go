@@ -108,6 +108,8 @@ type sessionEnv struct {
 	limits sessionLimits
 	// verify checks a Hello's token at now (see verifyToken).
 	verify func(token string, now time.Time) (user string, exp time.Time, perr *proto.Error)
+	// serves is Options.Serves: nil, or the users a hello may be for.
+	serves func(user string) bool
 	store  sessionStore
 	users  *userTable
 	commit *committer
@@ -361,6 +363,10 @@ func (s *Session) hello(now time.Time, id uint64, h *proto.Hello) {
 	user, exp, perr := s.env.verify(h.Token, now)
 	if perr != nil {
 		s.Close(perr.Code, perr.Message)
+		return
+	}
+	if s.env.serves != nil && !s.env.serves(user) {
+		s.Close(proto.CodeWrongShard, "this relay shard does not serve the token's user (the URL must name it: ?user=ID)")
 		return
 	}
 	s.user, s.device, s.platform = user, h.DeviceID, h.Platform

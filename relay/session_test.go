@@ -42,6 +42,23 @@ func TestSessionHello(t *testing.T) {
 	equal(t, f.send(proto.Frame{Type: proto.TypePing, ID: 3, Body: &proto.Ping{}}), false, "reads on after Gone")
 }
 
+// TestSessionServes: a relay that serves some users (a shard) refuses a
+// hello for another user with 4015 before it watches or counts anything,
+// and welcomes the users it serves.
+func TestSessionServes(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, func(o *Options) { o.Serves = func(user string) bool { return user != "bob" } })
+	bob := open(t, srv)
+	tok, err := MintToken(testSecret, "bob", time.Hour, time.Now())
+	ok(t, err)
+	bob.sendRaw(helloFrame(tok, proto.Version, "phone"), true)
+	equal(t, len(bob.expectClose(proto.CodeWrongShard)), 0, "frames before the close")
+	equal(t, srv.hub.count(), 0, "sessions in the hub")
+	_, w := hello(t, srv, "alice", "phone")
+	equal(t, w.UserID, "alice", "the user the shard serves")
+	equal(t, srv.hub.count(), 1, "sessions in the hub")
+}
+
 // TestSessionEnds: every message that ends a session gets its exact close
 // code, the session asks its transport to stop reading, and nothing is
 // written before the close.

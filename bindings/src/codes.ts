@@ -43,6 +43,8 @@ export const Codes = {
   TokenRevoked: 4013,
   /** 4014 user deleted: the user's account data was deleted by the operator. */
   UserDeleted: 4014,
+  /** 4015 wrong shard: this relay shard does not serve the token's user: the connection's URL must name the user (?user=ID). */
+  WrongShard: 4015,
   /** 4100 shutdown: relay is draining for a restart. */
   Shutdown: 4100,
   /** 4101 overloaded: relay refuses new work for now. */
@@ -203,6 +205,7 @@ const names: { readonly [code: number]: string } = {
   4012: "device policy",
   4013: "token revoked",
   4014: "user deleted",
+  4015: "wrong shard",
   4100: "shutdown",
   4101: "overloaded",
   4102: "slow consumer",

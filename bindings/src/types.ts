@@ -482,7 +482,10 @@ export interface ClientOptions {
    * origin with `/v1/uploads` (ws → http, wss → https).
    */
   uploadUrl?: string;
-  /** The relay's WebSocket endpoint, e.g. `ws://127.0.0.1:8787/v1/ws`. */
+  /**
+   * The relay's WebSocket endpoint, e.g. `ws://127.0.0.1:8787/v1/ws`. Every dial adds the token's user
+   * to its query (`?user=alice`), which a relay split into shards routes by; other parameters stay.
+   */
   url: string;
   /**
    * The JWT presented on connect. A function is called before every dial,

@@ -340,3 +340,28 @@ func TestSearchSyncedSentAndPending(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestConnectNamingUser: a single relay ignores the user the URL names, and
+// a query of the application's own stays in the URL beside it.
+func TestConnectNamingUser(t *testing.T) {
+	t.Parallel()
+	url, _ := startRelay(t)
+	var dialed []string
+	c, err := New(Options{URL: url + "?app=7", Token: tokenFor(t, "alice"), Seed: 7,
+		Dial: func(ctx context.Context, u string) (Socket, error) {
+			dialed = append(dialed, u)
+			return dialWebSocket(ctx, u)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.UserID() != "alice" || len(dialed) != 1 || dialed[0] != url+"?app=7&user=alice" {
+		t.Fatalf("user %q after dialing %q", c.UserID(), dialed)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,8 +58,9 @@ func (c *Client) dial(id uint64) {
 		token = t
 		c.noteToken(t)
 	}
-	c.logf(LevelInfo, "parley: dialing %s", c.opts.URL)
-	s, err := c.opts.Dial(ctx, c.opts.URL)
+	url := withUser(c.opts.URL, tokenSubject(token))
+	c.logf(LevelInfo, "parley: dialing %s", url)
+	s, err := c.opts.Dial(ctx, url)
 	if err != nil {
 		c.logf(LevelDebug, "parley: dial failed: %v", err)
 		c.loop.gone(id, nil, 0, "dial failed: "+err.Error())
@@ -69,6 +71,48 @@ func (c *Client) dial(id uint64) {
 		cn.close(1000, "client closed")
 		go cn.readLoop() // reads to the end, so the socket releases what it holds
 	}
+}
+
+// withUser returns the WebSocket URL u with its query parameter user set
+// to user, percent-encoded: the other parameters stay, and a user one
+// already there is replaced. A relay split into shards routes the
+// connection to the user's shard by it (a single relay ignores it); the
+// token in hello still decides who the user is. u is returned unchanged
+// when user is "" (a token whose user the client cannot read).
+func withUser(u, user string) string {
+	if user == "" {
+		return u
+	}
+	rest, frag, hasFrag := strings.Cut(u, "#")
+	base, query, _ := strings.Cut(rest, "?")
+	b := make([]byte, 0, len(u)+len("?user=")+3*len(user))
+	b = append(b, base...)
+	b = append(b, '?')
+	for query != "" {
+		var param string
+		param, query, _ = strings.Cut(query, "&")
+		if key, _, _ := strings.Cut(param, "="); param == "" || key == "user" {
+			continue
+		}
+		b = append(b, param...)
+		b = append(b, '&')
+	}
+	b = append(b, "user="...)
+	for i := 0; i < len(user); i++ {
+		// RFC 3986 §2.3: unreserved characters go as they are, the rest
+		// percent-encoded (a user id's '@' among them).
+		switch c := user[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.', c == '_', c == '~':
+			b = append(b, c)
+		default:
+			b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+		}
+	}
+	if hasFrag {
+		b = append(b, '#')
+		b = append(b, frag...)
+	}
+	return string(b)
 }
 
 // renewToken runs on its own goroutine: fetch a fresh token and hand it to

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"regexp"
 	"sync"
@@ -64,6 +65,7 @@ func (p *pipeSocket) end() { p.once.Do(func() { close(p.ended) }) }
 type fakeRelay struct {
 	t     *testing.T
 	socks chan *pipeSocket
+	urls  chan string // the URL of each dial, when not nil
 }
 
 func newFakeRelay(t *testing.T) *fakeRelay {
@@ -71,6 +73,9 @@ func newFakeRelay(t *testing.T) *fakeRelay {
 }
 
 func (r *fakeRelay) dial(ctx context.Context, url string) (Socket, error) {
+	if r.urls != nil {
+		r.urls <- url
+	}
 	p := newPipe()
 	r.socks <- p
 	return p, nil
@@ -236,4 +241,55 @@ func TestPickDeviceID(t *testing.T) {
 	if !regexp.MustCompile(`^[a-z]-[0-9a-f]{8}$`).MatchString(got) || got[:2] != deviceIDPrefix || !proto.ValidName(got) {
 		t.Fatalf("generated: %q", got)
 	}
+}
+
+func TestWithUser(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ url, user, want string }{
+		{"ws://127.0.0.1:8787/v1/ws", "alice", "ws://127.0.0.1:8787/v1/ws?user=alice"},
+		{"wss://chat.example.com/v1/ws?", "alice", "wss://chat.example.com/v1/ws?user=alice"},
+		{"wss://chat.example.com/v1/ws?app=7&v=2", "bob", "wss://chat.example.com/v1/ws?app=7&v=2&user=bob"},
+		{"wss://chat.example.com/v1/ws?user=mallory", "bob", "wss://chat.example.com/v1/ws?user=bob"},
+		{"wss://chat.example.com/v1/ws?user=a&app=7&user=b&username=c", "bob", "wss://chat.example.com/v1/ws?app=7&username=c&user=bob"},
+		{"wss://chat.example.com/v1/ws?app=7#top", "bob", "wss://chat.example.com/v1/ws?app=7&user=bob#top"},
+		{"ws://h/v1/ws", "a.b_c-d@example.com", "ws://h/v1/ws?user=a.b_c-d%40example.com"},
+		{"ws://h/v1/ws", "zoë 1&x", "ws://h/v1/ws?user=zo%C3%AB%201%26x"},
+		{"ws://h/v1/ws?user=mallory", "", "ws://h/v1/ws?user=mallory"},
+	} {
+		if got := withUser(tc.url, tc.user); got != tc.want {
+			t.Errorf("withUser(%q, %q) = %q, want %q", tc.url, tc.user, got, tc.want)
+		}
+	}
+}
+
+// TestDialNamesUser: every dial's URL names the user of the token it
+// presents, the configured query kept.
+func TestDialNamesUser(t *testing.T) {
+	t.Parallel()
+	r := newFakeRelay(t)
+	r.urls = make(chan string, 8)
+	c, err := New(Options{URL: "ws://pipe/v1/ws?app=7&user=mallory", Token: unsignedToken("a@b"), Dial: r.dial, Seed: 3,
+		Config: core.Config{DeviceID: "d1", MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := r.connect(ctx, c, "a@b")
+	if got, want := <-r.urls, "ws://pipe/v1/ws?app=7&user=a%40b"; got != want {
+		t.Fatalf("dialed %s, want %s", got, want)
+	}
+	p.end() // the connection drops; the redial names the user again
+	r.accept("a@b")
+	if got, want := <-r.urls, "ws://pipe/v1/ws?app=7&user=a%40b"; got != want {
+		t.Fatalf("redialed %s, want %s", got, want)
+	}
+}
+
+// unsignedToken is a JWT for sub that only the client reads: no relay
+// would take it.
+func unsignedToken(sub string) string {
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(`{"sub":"`+sub+`"}`)) + ".c2ln"
 }

@@ -29,7 +29,9 @@ type Options struct {
 	core.Config
 
 	// URL is the relay's WebSocket endpoint, e.g. ws://127.0.0.1:8787/v1/ws.
-	// Required.
+	// Required. Every dial adds the token's user to its query
+	// (?user=alice), which a relay split into shards routes by; other
+	// parameters stay.
 	URL string
 	// Token is the JWT presented on every connect. Ignored when TokenFunc is
 	// set; one of them is required.

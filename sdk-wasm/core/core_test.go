@@ -183,6 +183,10 @@ func TestConnectionTransitions(t *testing.T) {
 		{"connected/closed 4004 refreshable/disconnected", proto.CodeBanned, true, StateDisconnected, true},
 		{"connected/closed 4002/disconnected", proto.CodeTokenExpired, false, StateDisconnected, true},
 		{"connected/closed 4002 refreshable/reconnecting", proto.CodeTokenExpired, true, StateReconnecting, false},
+		// A shard that does not serve the user would refuse the same URL
+		// again, whatever the token.
+		{"connected/closed 4015/disconnected", proto.CodeWrongShard, false, StateDisconnected, true},
+		{"connected/closed 4015 refreshable/disconnected", proto.CodeWrongShard, true, StateDisconnected, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
