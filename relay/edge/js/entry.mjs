@@ -79,12 +79,37 @@ function goRelay(env) {
 const REAL_TIMER_MS = 2000;
 let fireDueTimers = () => {};
 let nextDue = () => undefined; // the earliest deferred timer's due time (ms since the epoch), if any
-// The Shard objects of this isolate: one Go instance serves them all, so a
-// new deferred timer arms the alarm of each (an alarm that rings early
-// only fires what is due and re-arms). The Store object runs no timers.
+// The objects of this isolate (shards and the store): one Go instance
+// serves them all, so a new deferred timer arms the alarm of each it can
+// (an alarm that rings early only fires what is due and re-arms): at least
+// that of the object whose event runs now, as another object's storage
+// cannot be used in it (see withEnv).
 const objects = new Set();
 function armAll(due) {
-  for (const o of objects) o.armAlarm(due);
+  for (const o of objects) {
+    try {
+      o.armAlarm(due);
+    } catch {} // another object's: its own events arm it
+  }
+}
+
+// withEnv calls f with the env (bindings) of an object of this isolate
+// whose event is running now: preferred's, else another's. The Go instance
+// runs whatever is due when any object's event hands it control, so a
+// shard's store call or fan-out may be made while another object's event
+// runs, and a Durable Object's bindings (like its sockets and storage) can
+// be used only in its own events: trying one object's where another's is
+// current throws at once, before anything is done.
+function withEnv(preferred, f) {
+  let first;
+  for (const o of [preferred, ...[...objects].filter((o) => o !== preferred)]) {
+    try {
+      return f(o.env);
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  throw first;
 }
 
 function hibernatableTimers(go) {
@@ -129,24 +154,15 @@ function hibernatableTimers(go) {
   };
 }
 
-// Shard holds the WebSockets of the users that hash to it (shardOf) and
-// runs a relay.Server for them. Its index is given by whoever calls it
-// first (the front door, another shard, the store) and kept in its
-// storage, for the constructions that only a socket event causes.
-export class Shard extends DurableObject {
+// RelayObject is what the shards and the store share: their place among
+// this isolate's objects (objects), whose alarms drive the Go instance's
+// long timers.
+class RelayObject extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
-    this.sockets = new Map(); // connection id → WebSocket
     this.objectId = ctx.id.toString();
     this.alarmAt = undefined; // when this object's alarm is set to ring, as this instance set it
-    this.index = undefined; // which shard this is, once known
-    this.opened = undefined; // Promise of the relay's opening, once begun
     objects.add(this);
-    ctx.blockConcurrencyWhile(async () => {
-      this.go = await goRelay(this.env);
-      this.index = await this.ctx.storage.get("shard");
-      if (this.index !== undefined) await this.open(this.index);
-    });
   }
 
   // armAlarm makes the object's alarm ring no later than due (ms since the
@@ -154,8 +170,8 @@ export class Shard extends DurableObject {
   armAlarm(due = nextDue()) {
     if (due === undefined) return;
     if (this.alarmAt !== undefined && this.alarmAt > Date.now() && this.alarmAt <= due) return;
-    this.alarmAt = due;
     this.ctx.storage.setAlarm(due);
+    this.alarmAt = due;
   }
 
   // alarm rings at the earliest deferred timer (or after an eviction, when
@@ -165,6 +181,25 @@ export class Shard extends DurableObject {
     this.alarmAt = undefined;
     fireDueTimers();
     this.armAlarm();
+  }
+}
+
+// Shard holds the WebSockets of the users that hash to it (shardOf) and
+// runs a relay.Server for them. Its index is given by whoever calls it
+// first (the front door, another shard, the store) and kept in its
+// storage, for the constructions that only a socket event causes.
+export class Shard extends RelayObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.sockets = new Map(); // connection id → WebSocket
+    this.index = undefined; // which shard this is, once known
+    this.opened = undefined; // Promise of the relay's opening, once begun
+    this.pending = []; // socket ops queued for this shard's own event: [ws, op]
+    ctx.blockConcurrencyWhile(async () => {
+      this.go = await goRelay(this.env);
+      this.index = await this.ctx.storage.get("shard");
+      if (this.index !== undefined) await this.open(this.index);
+    });
   }
 
   // ready opens this shard's relay, as shard index, unless it is open.
@@ -189,27 +224,15 @@ export class Shard extends DurableObject {
   async boot(index) {
     const env = this.env;
     const host = {
-      send: (id, frame) => {
-        const ws = this.sockets.get(id);
-        if (ws) {
-          try {
-            ws.send(frame);
-          } catch {}
-        }
-      },
+      send: (id, frame) => this.perform(id, (ws) => ws.send(frame)),
       close: (id, code, reason) => {
-        const ws = this.sockets.get(id);
+        this.perform(id, (ws) => ws.close(code, reason));
         this.sockets.delete(id);
-        if (ws) {
-          try {
-            ws.close(code, reason);
-          } catch {}
-        }
       },
       // A store call: the Store object answers every call with bytes.
-      store: (method, req) => storeStub(env).call(method, req),
+      store: (method, req) => withEnv(this, (env) => storeStub(env).call(method, req)),
       // A batch of fan-out for the users of shard `to`.
-      deliver: (to, batch) => shardStub(env, to).deliver(to, batch),
+      deliver: (to, batch) => withEnv(this, (env) => shardStub(env, to).deliver(to, batch)),
     };
     const err = await this.go.openShard(this.objectId, index, shardCount(env), host);
     if (err) throw new Error("relay shard: " + err);
@@ -226,6 +249,57 @@ export class Shard extends DurableObject {
       if (a.hello) restored.push(this.go.restore(this.objectId, a.id, a.hello));
     }
     Promise.allSettled(restored).then(() => this.go.settle(this.objectId));
+  }
+
+  // perform does op to the socket of connection id. The one Go instance of
+  // the isolate runs whatever is due when any object's event hands it
+  // control, so a frame for this shard's socket may be written while
+  // another object's event runs (a session's timer, a goroutine woken by
+  // another object's answer); a Durable Object's sockets can be used only
+  // in its own events. Such an op is queued, with every later one (their
+  // order kept), and this shard is called (flush) to do them in its own.
+  perform(id, op) {
+    const ws = this.sockets.get(id);
+    if (!ws) return;
+    if (this.pending.length === 0) {
+      try {
+        op(ws);
+        return;
+      } catch {
+        let open = true; // another object's event: its socket cannot even be read
+        try {
+          open = ws.readyState === WebSocket.OPEN;
+        } catch {}
+        if (!open) return; // closed meanwhile
+      }
+    }
+    this.pending.push([ws, op]);
+    if (this.pending.length === 1) {
+      const index = this.index;
+      let call;
+      try {
+        call = withEnv(this, (env) => shardStub(env, index).flush(index));
+      } catch (e) {
+        call = Promise.reject(e);
+      }
+      call.catch((e) => {
+        console.log(`shard ${this.index}: flushing ${this.pending.length} socket writes failed: ${e && e.message}`);
+        this.pending = [];
+      });
+    }
+  }
+
+  // flush does, in this shard's own event, the socket ops queued from
+  // other objects' events (perform).
+  async flush(index) {
+    await this.ready(Number(index));
+    const ops = this.pending;
+    this.pending = [];
+    for (const [ws, op] of ops) {
+      try {
+        op(ws);
+      } catch {} // closed meanwhile
+    }
   }
 
   async fetch(request) {
@@ -347,14 +421,14 @@ export class Shard extends DurableObject {
 }
 
 // Store holds the relay's SQLite store (ctx.storage.sql) and answers the
-// shards' store calls. It holds no socket and runs no timer.
-export class Store extends DurableObject {
+// shards' store calls. It holds no socket; its alarm, like a shard's,
+// fires the Go instance's due timers.
+export class Store extends RelayObject {
   constructor(ctx, env) {
     super(ctx, env);
-    this.objectId = ctx.id.toString();
     ctx.blockConcurrencyWhile(async () => {
       this.go = await goRelay(this.env);
-      const err = this.go.openStore(this.objectId, sqlHost(this.ctx.storage));
+      const err = this.go.openStore(this.objectId, sqlHost(this.ctx.storage), shardCount(this.env));
       if (err) throw new Error("relay store: " + err);
     });
     // Every shard runs again: one whose process died with its sockets
@@ -367,6 +441,7 @@ export class Store extends DurableObject {
   // call answers one relay.RemoteStore call (method, CBOR request) with
   // its CBOR answer; refusals and failures are in the answer.
   async call(method, req) {
+    fireDueTimers();
     return this.go.storeCall(this.objectId, String(method), new Uint8Array(req));
   }
 }

@@ -60,7 +60,7 @@ func serveObjects(binding js.Value) {
 		id, index, shards, host := a[0].String(), a[1].Int(), a[2].Int(), a[3]
 		return jsx.Promise(func() (any, error) { return jsErr(openShard(id, index, shards, host)), nil })
 	})
-	fn("openStore", func(a []js.Value) any { return jsErr(openStore(a[0].String(), a[1])) })
+	fn("openStore", func(a []js.Value) any { return jsErr(openStore(a[0].String(), a[1], a[2].Int())) })
 	// storeCall answers one relay.RemoteStore call of a shard.
 	fn("storeCall", func(a []js.Value) any {
 		id, method, req := a[0].String(), a[1].String(), jsx.Bytes(a[2])
@@ -252,7 +252,7 @@ func openShard(id string, index, shards int, host js.Value) error {
 		return err
 	}
 	store, err := relay.NewRemoteStore(context.Background(), func(_ context.Context, method string, req []byte) ([]byte, error) {
-		v, err := jsx.Await(host.Call("store", method, jsx.Uint8Array(req)))
+		v, err := awaitHost(host, "store", method, jsx.Uint8Array(req))
 		if err != nil {
 			return nil, err
 		}
@@ -261,8 +261,19 @@ func openShard(id string, index, shards int, host js.Value) error {
 	if err != nil {
 		return err
 	}
+	// The shard holds a lease that does not run out: a shard without one
+	// would count as a dead node, whose users' presence counts another
+	// node's restart removes (RestartNode reclaims the nodes without a
+	// live lease), and a hibernating shard renews nothing. A shard dropped
+	// by a smaller PARLEY_SHARDS loses its lease when the store opens
+	// (openStore), and its counts go with the next shard's restart.
+	node := shardNode(index)
+	now := time.Now()
+	if _, err := store.RenewLease(context.Background(), node, now.Add(shardLease).UnixMilli(), now.UnixMilli()); err != nil {
+		return err
+	}
 	bus := relay.NewShardBus(index, shards, func(_ context.Context, to int, batch []byte) error {
-		_, err := jsx.Await(host.Call("deliver", to, jsx.Uint8Array(batch)))
+		_, err := awaitHost(host, "deliver", to, jsx.Uint8Array(batch))
 		return err
 	}, opts.Logger)
 	opts.Store = store
@@ -273,7 +284,7 @@ func openShard(id string, index, shards int, host js.Value) error {
 	// incarnations, so that the counts an earlier one left are its own to
 	// replace (settle).
 	opts.NodeLease = -1
-	opts.NodeID = fmt.Sprintf("shard-%d", index)
+	opts.NodeID = node
 	if cloudflare.GetBinding(uploadsBinding).Truthy() {
 		// The same bucket as the front door's uploads: a Send naming an
 		// attachment is checked against it, and a recall deletes its blob.
@@ -297,6 +308,33 @@ func openShard(id string, index, shards int, host js.Value) error {
 	return nil
 }
 
+// awaitHost calls the host's function name, which returns a Promise, and
+// waits for it. A host function that throws (no object of the isolate
+// could make the call now) is an error like a rejection, not a panic of
+// the Go instance every object of the isolate shares.
+func awaitHost(host js.Value, name string, args ...any) (v js.Value, err error) {
+	var p js.Value
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%s: %v", name, r)
+			}
+		}()
+		p = host.Call(name, args...)
+	}()
+	if err != nil {
+		return js.Value{}, err
+	}
+	return jsx.Await(p)
+}
+
+// shardNode is shard i's relay node id.
+func shardNode(i int) string { return fmt.Sprintf("shard-%d", i) }
+
+// shardLease is how long a shard's node lease lasts: as long as the
+// deployment, in practice (see openShard).
+const shardLease = 100 * 365 * 24 * time.Hour
+
 // storeObject is the Store Durable Object as this Go instance serves it:
 // the relay's SQLite store on the object's storage, answering the shards.
 type storeObject struct {
@@ -305,8 +343,9 @@ type storeObject struct {
 }
 
 // openStore (re)opens the store of the Store Durable Object from its
-// SQLite storage.
-func openStore(id string, host js.Value) error {
+// SQLite storage, for a deployment of shards shards: the leases of shards
+// beyond them (PARLEY_SHARDS made smaller) are dropped, in the background.
+func openStore(id string, host js.Value, shards int) error {
 	objMu.Lock()
 	old := stores[id]
 	delete(stores, id)
@@ -323,6 +362,13 @@ func openStore(id string, host js.Value) error {
 	objMu.Lock()
 	stores[id] = &storeObject{store: store, srv: relay.NewStoreServer(store)}
 	objMu.Unlock()
+	go func() {
+		for i := shards; i < maxShards; i++ {
+			if err := store.DropLease(context.Background(), shardNode(i)); err != nil {
+				return // closed, or failing: the next opening tries again
+			}
+		}
+	}()
 	return nil
 }
 
@@ -340,11 +386,13 @@ func (o *object) retire() {
 	conns := o.conns
 	o.conns = map[string]*conn{}
 	o.mu.Unlock()
+	// The new incarnation owns the node id: nothing more of this one may
+	// reach the store (its sessions ending would count its users offline).
+	o.srv.Abandon()
+	o.bus.Close()
 	for _, c := range conns {
 		c.end()
 	}
-	o.bus.Close()
-	go o.srv.Shutdown(context.Background())
 }
 
 // connect opens a session for a WebSocket: a new one, or one the shard
