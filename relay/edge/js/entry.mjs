@@ -162,6 +162,9 @@ class RelayObject extends DurableObject {
     super(ctx, env);
     this.objectId = ctx.id.toString();
     this.alarmAt = undefined; // when this object's alarm is set to ring, as this instance set it
+    // An earlier incarnation of the same object (evicted, constructed
+    // again) is gone: its bindings, storage and sockets are unusable.
+    for (const o of objects) if (o.objectId === this.objectId) objects.delete(o);
     objects.add(this);
   }
 
