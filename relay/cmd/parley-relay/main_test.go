@@ -67,6 +67,8 @@ func TestUsageErrors(t *testing.T) {
 		{"serve/bad group ids", []string{"serve", "--group-ids", "anyone"}, 2},
 		{"serve/bad invite policy", []string{"serve", "--invite-policy", "open"}, 2},
 		{"serve/short bus key on the memory bus", []string{"serve", "--bus-key", "short"}, 2},
+		{"serve/node id with a slash", []string{"serve", "--node-id", "pod/0"}, 2},
+		{"serve/node id over 64 bytes", []string{"serve", "--node-id", strings.Repeat("n", 65)}, 2},
 		{"token/no user", []string{"token", "--secret", "s"}, 2},
 		{"token/bad user", []string{"token", "--user", "a b", "--secret", "s"}, 2},
 		{"token/bad ttl", []string{"token", "--user", "a", "--secret", "s", "--ttl", "-1h"}, 2},
