@@ -508,7 +508,7 @@ cmd_edge() {
   # every function), the data segments cut again; WASM_LINES=1 keeps the
   # lines. 4.78 → 4.25 MB gzip on the day it was added.
   go run ./internal/wasmtrim ${WASM_LINES:+-lines} "$out/app.wasm" >&2
-  cp "$EDGE/js/entry.mjs" "$EDGE/js/storage.mjs" "$out/"
+  cp "$EDGE/js/entry.mjs" "$EDGE/js/storage.mjs" "$EDGE/js/shard.mjs" "$out/"
   local raw gz
   raw=$(wc -c <"$out/app.wasm") gz=$(gzip -9 -c "$out/app.wasm" | wc -c)
   echo "app.wasm raw $raw B, gzip $gz B (Workers limit: 10 MB compressed on paid plans, 3 MB on free)"

@@ -398,7 +398,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.NodeLease > 0 && o.NodeLease < time.Second {
 		return o, fmt.Errorf("relay: node lease %v is below 1s", o.NodeLease)
 	}
-	if o.NodeID != "" && !validNodeID(o.NodeID) {
+	if o.NodeID != "" && !ValidNodeID(o.NodeID) {
 		return o, fmt.Errorf("relay: node id %q is not 1 to 64 bytes of letters, digits and ._-", o.NodeID)
 	}
 	if o.HeartbeatTimeout <= 0 {
@@ -488,8 +488,9 @@ func (o Options) withDefaults() (Options, error) {
 	return o.sessionDefaults() // sessions.go
 }
 
-// validNodeID reports whether id may name a relay node (Options.NodeID).
-func validNodeID(id string) bool {
+// ValidNodeID reports whether id may name a relay node (Options.NodeID):
+// 1 to 64 bytes of letters, digits and ._-.
+func ValidNodeID(id string) bool {
 	if len(id) == 0 || len(id) > 64 {
 		return false
 	}

@@ -346,3 +346,38 @@ func TestPresenceSubscriptionsInBatches(t *testing.T) {
 	equal(t, len(w), n-1, "watchers stored")
 	store.check(t, "requests", n, presenceSubBatch, 1+(n-1+presenceSubBatch-1)/presenceSubBatch, true)
 }
+
+// TestAbandonWritesNothing: a relay abandoned for a later run of its node
+// (Server.Abandon, as the Workers relay does when a shard's object is
+// constructed again) writes nothing more to the store: its sessions ending
+// do not count their users offline, which would undo the counts the new
+// run holds. The same relay shut down normally does count them offline.
+func TestAbandonWritesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, abandon := range []bool{true, false} {
+		// The relay's store is a RemoteStore, as on Workers: the relay
+		// closes its client, and the store it serves stays readable.
+		remote, store := remoteMemory(t)
+		r := startRelay(t, func(o *Options) { o.Store, o.NodeID, o.NodeLease = remote, "shard-0", -1 })
+		alice, _ := login(t, r, "alice", "phone")
+		online := func() bool {
+			p, err := store.Presence(ctx, []string{"alice"})
+			ok(t, err)
+			return p[0].Online
+		}
+		eventually(t, "alice counted online", online)
+		if abandon {
+			r.srv.Abandon()
+		} else {
+			go r.srv.Shutdown(ctx)
+		}
+		alice.c.CloseNow()
+		if abandon {
+			time.Sleep(300 * time.Millisecond)
+			equal(t, online(), true, "alice's count after her session ended on an abandoned relay")
+		} else {
+			eventually(t, "alice counted offline by a relay shut down", func() bool { return !online() })
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-im/parley/proto"
@@ -51,6 +52,7 @@ type Server struct {
 	servers  []*http.Server
 
 	shutdownOnce sync.Once
+	abandoned    atomic.Bool // Abandon was called: Shutdown reports no error
 	shutdownErr  error
 }
 
@@ -197,6 +199,9 @@ func (s *Server) ServeHandler(ln net.Listener, h http.Handler) error {
 // returned. Later calls return the first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	if s.abandoned.Load() {
+		return nil // cut short on purpose: see Abandon
+	}
 	return s.shutdownErr
 }
 
@@ -274,6 +279,25 @@ func (s *Server) Open(t Transport, info ConnInfo) *Session {
 	s.mu.Unlock()
 	s.metrics.connections.Add(1)
 	return sess
+}
+
+// Abandon ends the server without another word to its store: a later
+// run of the same node (the same NodeID) has taken over, and whatever this
+// one still wrote — the presence counts of its ending sessions, say —
+// would undo what the new one wrote. Store work in flight is cancelled
+// first, before it returns (a store that honours its context writes
+// nothing more), then the server shuts down on a goroutine of its own, at
+// once, its sessions' transports left to the caller. The Workers relay
+// abandons a shard's relay when the shard's Durable Object is constructed
+// again after an eviction.
+func (s *Server) Abandon() {
+	s.abandoned.Store(true)
+	s.cancelAll()
+	go func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = s.Shutdown(ctx)
+	}()
 }
 
 // RestartPresence is for a node without a lease (Options.NodeLease < 0)

@@ -44,7 +44,10 @@ type NodeRestarter interface {
 	// RestartNode makes counts (user → sessions above zero) node's session
 	// counts, and removes those of every other node without a live lease
 	// (a node id an earlier version gave the same object), in one
-	// transaction. It returns the presence of each user who went offline by
+	// transaction. A live lease of node's own stays: the Workers relay's
+	// shards, several lease-less nodes of one store, each hold one that
+	// does not run out, so that one shard's restart leaves the others'
+	// counts alone. It returns the presence of each user who went offline by
 	// it, LastSeen now, sorted by user: the caller tells their watchers. A
 	// user of counts who was online stays online without a change.
 	RestartNode(ctx context.Context, node string, counts map[string]int, now int64) ([]proto.Presence, error)
@@ -72,17 +75,17 @@ func (s *MemoryStore) RenewLease(ctx context.Context, node string, expires, now 
 
 // ReclaimNodes implements NodeLeases.
 func (s *MemoryStore) ReclaimNodes(ctx context.Context, self string, now int64) ([]proto.Presence, error) {
-	return s.reclaimNodes(self, nil, now)
+	return s.reclaimNodes(self, nil, false, now)
 }
 
 // RestartNode implements NodeRestarter.
 func (s *MemoryStore) RestartNode(ctx context.Context, node string, counts map[string]int, now int64) ([]proto.Presence, error) {
-	return s.reclaimNodes(node, counts, now)
+	return s.reclaimNodes(node, counts, true, now)
 }
 
 // reclaimNodes removes the counts of self and of the nodes without a live
 // lease, then gives self the counts of keep, all under one lock.
-func (s *MemoryStore) reclaimNodes(self string, keep map[string]int, now int64) ([]proto.Presence, error) {
+func (s *MemoryStore) reclaimNodes(self string, keep map[string]int, restart bool, now int64) ([]proto.Presence, error) {
 	m, err := s.lockPresence()
 	if err != nil {
 		return nil, err
@@ -115,9 +118,9 @@ func (s *MemoryStore) reclaimNodes(self string, keep map[string]int, now int64) 
 			out = append(out, p)
 		}
 	}
-	for node := range m.leases {
-		if dead(node) {
-			delete(m.leases, node)
+	for node, expires := range m.leases {
+		if expires <= now || (node == self && !restart) {
+			delete(m.leases, node) // expired, or self's when reclaiming: see RestartNode
 		}
 	}
 	slices.SortFunc(out, func(a, b proto.Presence) int { return strings.Compare(a.User, b.User) })

@@ -324,20 +324,23 @@ const pgDeadNodes = `(node = $1 OR node NOT IN (SELECT node FROM node_leases WHE
 // nodes, and the rows each of several reclaiming relays deletes are its
 // own (DELETE … RETURNING), so each user going offline is reported once.
 func (s *PostgresStore) ReclaimNodes(ctx context.Context, self string, now int64) ([]proto.Presence, error) {
-	return s.reclaimNodes(ctx, self, nil, now)
+	return s.reclaimNodes(ctx, self, nil, false, now)
 }
 
 var _ NodeRestarter = (*PostgresStore)(nil)
 
 // RestartNode implements NodeRestarter.
 func (s *PostgresStore) RestartNode(ctx context.Context, node string, counts map[string]int, now int64) ([]proto.Presence, error) {
-	return s.reclaimNodes(ctx, node, counts, now)
+	return s.reclaimNodes(ctx, node, counts, true, now)
 }
 
 // reclaimNodes removes the counts of self and of the nodes without a live
 // lease, then gives self the counts of keep, in one transaction that holds
-// the presence lock of every user it touches (taken in user order).
-func (s *PostgresStore) reclaimNodes(ctx context.Context, self string, keep map[string]int, now int64) (out []proto.Presence, err error) {
+// the presence lock of every user it touches (taken in user order). It
+// drops the expired leases, and self's when reclaiming (ReclaimNodes,
+// whose caller takes a new one); a restarting node
+// (RestartNode) keeps a live lease of its own.
+func (s *PostgresStore) reclaimNodes(ctx context.Context, self string, keep map[string]int, restart bool, now int64) (out []proto.Presence, err error) {
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		out = nil
 		rows, err := tx.Query(ctx, `SELECT DISTINCT user_id FROM presence_nodes WHERE `+pgDeadNodes+` ORDER BY user_id`, self, now)
@@ -357,7 +360,7 @@ func (s *PostgresStore) reclaimNodes(ctx context.Context, self string, keep map[
 		slices.Sort(locks)
 		locks = slices.Compact(locks)
 		if len(locks) == 0 {
-			_, err = tx.Exec(ctx, `DELETE FROM node_leases WHERE node = $1 OR expires <= $2`, self, now)
+			_, err = tx.Exec(ctx, `DELETE FROM node_leases WHERE (node = $1 AND $3) OR expires <= $2`, self, now, !restart)
 			return err
 		}
 		for _, u := range locks {
@@ -399,7 +402,7 @@ func (s *PostgresStore) reclaimNodes(ctx context.Context, self string, keep map[
 			}
 			out = append(out, p)
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM node_leases WHERE node = $1 OR expires <= $2`, self, now)
+		_, err = tx.Exec(ctx, `DELETE FROM node_leases WHERE (node = $1 AND $3) OR expires <= $2`, self, now, !restart)
 		return err
 	})
 	if err != nil {

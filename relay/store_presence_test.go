@@ -259,6 +259,35 @@ func testStorePresence(t *testing.T, open func(t *testing.T) Store) {
 		ok(t, err)
 		equal(t, len(got), 0, "nothing left")
 	})
+	t.Run("presence/restarting nodes that hold leases leave each other's counts", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := ps(t)
+		nr, isNR := s.(NodeRestarter)
+		nl, isNL := s.(NodeLeases)
+		if !isNR || !isNL {
+			t.Fatal("the store cannot restart nodes or keep leases")
+		}
+		// Two nodes that hibernate, each with a lease that does not run
+		// out (the Workers relay's shards): each restarts when it wakes.
+		for _, node := range []string{"shard-a", "shard-b"} {
+			_, err := nl.RenewLease(ctx, node, 1<<50, 100)
+			ok(t, err)
+		}
+		_, err := nr.RestartNode(ctx, "shard-a", map[string]int{"alice": 1}, 200)
+		ok(t, err)
+		_, err = nr.RestartNode(ctx, "shard-b", map[string]int{"bob": 1}, 300)
+		ok(t, err)
+		got, err := nr.RestartNode(ctx, "shard-a", map[string]int{"alice": 1}, 400)
+		ok(t, err)
+		equal(t, len(got), 0, "a restart holding the same sessions changes nothing")
+		got, err = nr.RestartNode(ctx, "shard-b", nil, 500)
+		ok(t, err)
+		equal(t, got, []proto.Presence{{User: "bob", LastSeen: 500}}, "shard-b's restart holding nothing: bob only")
+		pr, err := s.Presence(ctx, []string{"alice", "bob"})
+		ok(t, err)
+		equal(t, pr, []proto.Presence{{User: "alice", Online: true}, {User: "bob", LastSeen: 500}}, "alice online through shard-a, whose restarts kept its lease")
+	})
 	t.Run("users/erase a user", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()

@@ -67,6 +67,12 @@ func remote[Req, Res any](ctx context.Context, r *RemoteStore, m storeMethod[Req
 	if r.closed.Load() {
 		return res, ErrClosed
 	}
+	// A cancelled caller makes no call: the transport may not be able to
+	// take a call back once it is made (Workers RPC cannot), and a relay
+	// that abandons its work (Server.Abandon) must write nothing more.
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("relay: store %s: %w", m.name, err)
+	}
 	b, err := remoteEnc.Marshal(&req)
 	if err != nil {
 		return res, fmt.Errorf("relay: store %s: encoding the request: %w", m.name, err)

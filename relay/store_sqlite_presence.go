@@ -313,17 +313,20 @@ const sqliteDeadNodes = `(node = ?1 OR node NOT IN (SELECT node FROM node_leases
 
 // ReclaimNodes implements NodeLeases.
 func (s *SQLiteStore) ReclaimNodes(ctx context.Context, self string, now int64) ([]proto.Presence, error) {
-	return s.reclaimNodes(ctx, self, nil, now)
+	return s.reclaimNodes(ctx, self, nil, false, now)
 }
 
 // RestartNode implements NodeRestarter.
 func (s *SQLiteStore) RestartNode(ctx context.Context, node string, counts map[string]int, now int64) ([]proto.Presence, error) {
-	return s.reclaimNodes(ctx, node, counts, now)
+	return s.reclaimNodes(ctx, node, counts, true, now)
 }
 
 // reclaimNodes removes the counts of self and of the nodes without a live
-// lease, then gives self the counts of keep, in one transaction.
-func (s *SQLiteStore) reclaimNodes(ctx context.Context, self string, keep map[string]int, now int64) (out []proto.Presence, err error) {
+// lease, then gives self the counts of keep, in one transaction. It drops
+// the expired leases, and self's when reclaiming (ReclaimNodes,
+// whose caller takes a new one); a restarting node (RestartNode) keeps a
+// live lease of its own.
+func (s *SQLiteStore) reclaimNodes(ctx context.Context, self string, keep map[string]int, restart bool, now int64) (out []proto.Presence, err error) {
 	err = s.presenceTx(ctx, func(tx *sql.Tx) error {
 		out = nil
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT user_id FROM presence_nodes WHERE sessions > 0 AND `+sqliteDeadNodes+` ORDER BY user_id`, self, now)
@@ -370,7 +373,7 @@ func (s *SQLiteStore) reclaimNodes(ctx context.Context, self string, keep map[st
 			}
 			out = append(out, p)
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM node_leases WHERE node = ? OR expires <= ?`, self, now)
+		_, err = tx.ExecContext(ctx, `DELETE FROM node_leases WHERE (node = ?1 AND ?3) OR expires <= ?2`, self, now, !restart)
 		return err
 	})
 	if err != nil {

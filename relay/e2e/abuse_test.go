@@ -304,7 +304,7 @@ func TestAbusePaddedPings(t *testing.T) {
 			defer wg.Done()
 			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				ws, _, err := websocket.Dial(ctx, relay.wsURL(), nil)
+				ws, _, err := websocket.Dial(ctx, relay.wsURL()+"?user=mallory", nil) // the user named, as the SDK does
 				if err != nil {
 					cancel()
 					continue

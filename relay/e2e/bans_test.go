@@ -76,6 +76,11 @@ func kickedEvents(d *device) (kicked chan core.Event, states chan core.State) {
 // an upload with a token issued before it is refused (401, 4013).
 func TestAdminBan(t *testing.T) {
 	r := startRelay(t, "--admin-secret", testAdminSecret)
+	defer func() {
+		if t.Failed() && edgeTarget() {
+			t.Log(edgeLog(r))
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	alice := newDevice(t, r.wsURL(), "alice", "a1", 1, nil)

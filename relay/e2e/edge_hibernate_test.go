@@ -199,6 +199,11 @@ func TestEdgeRestartKeepsState(t *testing.T) {
 func TestEdgePresenceAfterRestart(t *testing.T) {
 	edgeOnly(t)
 	relay := startRelay(t)
+	defer func() {
+		if t.Failed() {
+			t.Log(edgeLog(relay))
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	watcher := newDevice(t, relay.wsURL(), "watcher", "w1", 1, nil)

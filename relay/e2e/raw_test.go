@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	neturl "net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,25 +16,77 @@ import (
 
 // rawConn speaks the wire protocol by hand, to send what a well-behaved
 // client never would.
+//
+// On the Workers relay a connection goes to the shard of the user its URL
+// names (?user=ID, as the SDK sends it), so there the socket is opened
+// when the first frame is written, naming the user of the token in it
+// when that frame is a hello; a frame read first opens it naming no one.
+// On the native relay, which ignores the parameter, it is opened at once.
 type rawConn struct {
-	t  testing.TB
-	ws *websocket.Conn
+	t   testing.TB
+	url string
+	ws  *websocket.Conn
 }
 
 func dialRaw(t testing.TB, url string) *rawConn {
 	t.Helper()
+	r := &rawConn{t: t, url: url}
+	if !edgeTarget() {
+		r.dial("")
+	}
+	return r
+}
+
+// dial opens the socket, naming user in the URL when not empty.
+func (r *rawConn) dial(user string) {
+	r.t.Helper()
+	u := r.url
+	if user != "" {
+		u += "?user=" + neturl.QueryEscape(user)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url, nil)
+	ws, _, err := websocket.Dial(ctx, u, nil)
 	if err != nil {
-		t.Fatalf("dial: %v", err)
+		r.t.Fatalf("dial: %v", err)
 	}
 	ws.SetReadLimit(16 << 20)
-	t.Cleanup(func() { ws.CloseNow() })
-	return &rawConn{t: t, ws: ws}
+	r.t.Cleanup(func() { ws.CloseNow() })
+	r.ws = ws
+}
+
+// tokenUser is the user of the token in b when b is a hello frame, read
+// without checking the token (the relay checks it); "" otherwise.
+func tokenUser(b []byte) string {
+	f, err := proto.Decode(b, len(b))
+	if err != nil {
+		return ""
+	}
+	h, isHello := f.Body.(*proto.Hello)
+	if !isHello {
+		return ""
+	}
+	parts := strings.Split(h.Token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if json.Unmarshal(raw, &claims) != nil {
+		return ""
+	}
+	return claims.Sub
 }
 
 func (r *rawConn) writeBytes(b []byte) error {
+	if r.ws == nil {
+		r.dial(tokenUser(b))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return r.ws.Write(ctx, websocket.MessageBinary, b)
@@ -46,6 +102,9 @@ func (r *rawConn) send(t proto.Type, id uint64, body any) {
 // recv reads the next frame; an error carries the close code when the relay
 // closed the connection.
 func (r *rawConn) recv(timeout time.Duration) (proto.Frame, error) {
+	if r.ws == nil {
+		r.dial("")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	_, b, err := r.ws.Read(ctx)
@@ -111,4 +170,13 @@ func (r *rawConn) expectClose(code proto.Code) {
 			sawFrame = true
 		}
 	}
+}
+
+// dialRawAs opens a connection whose URL names user, whatever the token
+// its hello will carry.
+func dialRawAs(t testing.TB, url, user string) *rawConn {
+	t.Helper()
+	r := &rawConn{t: t, url: url}
+	r.dial(user)
+	return r
 }

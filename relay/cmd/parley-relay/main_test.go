@@ -67,15 +67,26 @@ func TestUsageErrors(t *testing.T) {
 		{"serve/bad group ids", []string{"serve", "--group-ids", "anyone"}, 2},
 		{"serve/bad invite policy", []string{"serve", "--invite-policy", "open"}, 2},
 		{"serve/short bus key on the memory bus", []string{"serve", "--bus-key", "short"}, 2},
+		{"serve/node id with a slash", []string{"serve", "--node-id", "pod/0"}, 2},
+		{"serve/node id over 64 bytes", []string{"serve", "--node-id", strings.Repeat("n", 65)}, 2},
+		{"serve/stun url without its scheme", []string{"serve", "--stun", "turn.example.com:3478"}, 2},
+		{"serve/empty stun url", []string{"serve", "--stun", "stun:a.example.com,,stun:b.example.com"}, 2},
+		{"serve/stun url with a path", []string{"serve", "--stun", "stun:turn.example.com/stun"}, 2},
+		{"serve/turn url with a bad transport", []string{"serve", "--turn-urls", "turn:turn.example.com?transport=sctp", "--turn-secret", "s"}, 2},
+		{"serve/stun url as a turn url", []string{"serve", "--turn-urls", "stun:turn.example.com", "--turn-secret", "s"}, 2},
 		{"token/no user", []string{"token", "--secret", "s"}, 2},
 		{"token/bad user", []string{"token", "--user", "a b", "--secret", "s"}, 2},
 		{"token/bad ttl", []string{"token", "--user", "a", "--secret", "s", "--ttl", "-1h"}, 2},
 		{"help", []string{"help"}, 0},
 		{"serve -h", []string{"serve", "-h"}, 0},
 	}
+	// A check gone missing lets serve start: it stops at once rather than
+	// hang the test.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer
-		if got := run(context.Background(), tc.args, &stdout, &stderr); got != tc.code {
+		if got := run(ctx, tc.args, &stdout, &stderr); got != tc.code {
 			t.Errorf("%s: exit %d, want %d; stderr:\n%s", tc.name, got, tc.code, stderr.String())
 		}
 		if tc.code == 2 && stderr.Len() == 0 {

@@ -21,7 +21,7 @@ func sessionFlags(e *envFlags) (check func(adminAddr string) error, apply func(o
 	webhookQueue := fs.Int("webhook-queue", 4096, "webhook events waiting at most; beyond it they are dropped and counted, never waited for")
 	webhookRetries := fs.Int("webhook-retries", 5, "retries of a failed webhook request, with exponential backoff; negative: none")
 	webhookTimeout := fs.Duration("webhook-timeout", 5*time.Second, "bound on one webhook request")
-	nodeID := fs.String("node-id", "", "this relay node's id in the store's presence (letters, digits, ._-); a relay restarted under the same id takes back the sessions its killed predecessor left online (default: random per process)")
+	nodeID := fs.String("node-id", "", "this relay node's id in the store's presence (up to 64 letters, digits, ._-); a relay restarted under the same id takes back the sessions its killed predecessor left online (default: random per process)")
 	nodeLease := fs.Duration("node-lease", 15*time.Second, "liveness lease of this node in the store, renewed every third of it; a killed node's users go offline within 4/3 of it")
 	for name, variable := range map[string]string{
 		"node-id": "PARLEY_NODE_ID", "node-lease": "PARLEY_NODE_LEASE",
@@ -32,6 +32,11 @@ func sessionFlags(e *envFlags) (check func(adminAddr string) error, apply func(o
 		e.bind(name, variable)
 	}
 	check = func(adminAddr string) error {
+		// relay.New refuses it too, but only after the store is open, and
+		// with exit status 1.
+		if *nodeID != "" && !relay.ValidNodeID(*nodeID) {
+			return fmt.Errorf("--node-id %q is not 1 to 64 bytes of letters, digits and ._-", *nodeID)
+		}
 		if *nodeLease < time.Second {
 			return fmt.Errorf("--node-lease %v is below 1s", *nodeLease)
 		}

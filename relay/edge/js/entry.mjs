@@ -1,21 +1,42 @@
-// The Worker's entry: the front door and the relay's Durable Object.
+// The Worker's entry: the front door, the relay's shards and its store.
 //
 // Everything but the WebSocket goes to the Go front door (github.com/syumai/
-// workers: a Go instance per request, stateless). /v1/ws goes to the Relay
-// Durable Object, which accepts the socket with the hibernation API and
-// hands each binary frame to the relay's Go code: ONE long-lived Go
-// instance per isolate (the same app.wasm, started in its "objects" role)
-// serves every Relay object in the isolate, keyed by object id. An object
-// constructed again after hibernation or eviction reopens its relay from
-// its SQLite storage and restores its sockets' sessions from their
-// attachments; no Go instance is ever started per message.
+// workers: a Go instance per request, stateless). /v1/ws goes to one of the
+// Shard Durable Objects, chosen by the user the URL names (?user=ID, which
+// the SDK adds; the hello's token still decides who the user is, and a
+// shard refuses a user it does not serve with 4015): every connection of a
+// user lands on the same shard. A shard accepts the socket with the
+// hibernation API and hands each binary frame to the relay's Go code — its
+// own relay.Server, whose store is the Store object, reached over Workers
+// RPC (relay.RemoteStore), and whose bus is the other shards, reached the
+// same way (relay.ShardBus): a message to a user on another shard is
+// pushed to that shard through its stub. The Store object holds the
+// relay's SQLite store and answers the shards' store calls
+// (relay.StoreServer).
+//
+// ONE long-lived Go instance per isolate (the same app.wasm, started in
+// its "objects" role) serves every object in the isolate, keyed by object
+// id. An object constructed again after hibernation or eviction reopens
+// from storage (a shard: its sockets' sessions from their attachments);
+// no Go instance is ever started per message.
 import frontDoor from "./worker.mjs"; // syumai/workers' entry (defines globalThis.Go)
 import mod from "./app.wasm";
 import { DurableObject } from "cloudflare:workers";
 import { sqlHost } from "./storage.mjs";
+import { shardCount, shardOf } from "./shard.mjs";
 
-// The name of the one Relay object a deployment uses (see docs/deployment.md).
-const RELAY_OBJECT = "relay";
+// The Store object's name: "relay", the name of the single object that
+// served everything in earlier versions, so that an upgrade keeps its data
+// (wrangler.jsonc renames the class).
+const STORE_OBJECT = "relay";
+
+function storeStub(env) {
+  return env.STORE.get(env.STORE.idFromName(STORE_OBJECT));
+}
+
+function shardStub(env, i) {
+  return env.SHARDS.get(env.SHARDS.idFromName("shard:" + i));
+}
 
 let relay; // Promise of the Go instance's functions, shared by this isolate's objects
 
@@ -58,12 +79,37 @@ function goRelay(env) {
 const REAL_TIMER_MS = 2000;
 let fireDueTimers = () => {};
 let nextDue = () => undefined; // the earliest deferred timer's due time (ms since the epoch), if any
-// The Relay objects of this isolate: one Go instance serves them all, so a
-// new deferred timer arms the alarm of each (an alarm that rings early
-// only fires what is due and re-arms).
+// The objects of this isolate (shards and the store): one Go instance
+// serves them all, so a new deferred timer arms the alarm of each it can
+// (an alarm that rings early only fires what is due and re-arms): at least
+// that of the object whose event runs now, as another object's storage
+// cannot be used in it (see withEnv).
 const objects = new Set();
 function armAll(due) {
-  for (const o of objects) o.armAlarm(due);
+  for (const o of objects) {
+    try {
+      o.armAlarm(due);
+    } catch {} // another object's: its own events arm it
+  }
+}
+
+// withEnv calls f with the env (bindings) of an object of this isolate
+// whose event is running now: preferred's, else another's. The Go instance
+// runs whatever is due when any object's event hands it control, so a
+// shard's store call or fan-out may be made while another object's event
+// runs, and a Durable Object's bindings (like its sockets and storage) can
+// be used only in its own events: trying one object's where another's is
+// current throws at once, before anything is done.
+function withEnv(preferred, f) {
+  let first;
+  for (const o of [preferred, ...[...objects].filter((o) => o !== preferred)]) {
+    try {
+      return f(o.env);
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  throw first;
 }
 
 function hibernatableTimers(go) {
@@ -108,14 +154,18 @@ function hibernatableTimers(go) {
   };
 }
 
-export class Relay extends DurableObject {
+// RelayObject is what the shards and the store share: their place among
+// this isolate's objects (objects), whose alarms drive the Go instance's
+// long timers.
+class RelayObject extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
-    this.sockets = new Map(); // connection id → WebSocket
     this.objectId = ctx.id.toString();
     this.alarmAt = undefined; // when this object's alarm is set to ring, as this instance set it
+    // An earlier incarnation of the same object (evicted, constructed
+    // again) is gone: its bindings, storage and sockets are unusable.
+    for (const o of objects) if (o.objectId === this.objectId) objects.delete(o);
     objects.add(this);
-    ctx.blockConcurrencyWhile(() => this.boot());
   }
 
   // armAlarm makes the object's alarm ring no later than due (ms since the
@@ -123,8 +173,8 @@ export class Relay extends DurableObject {
   armAlarm(due = nextDue()) {
     if (due === undefined) return;
     if (this.alarmAt !== undefined && this.alarmAt > Date.now() && this.alarmAt <= due) return;
-    this.alarmAt = due;
     this.ctx.storage.setAlarm(due);
+    this.alarmAt = due;
   }
 
   // alarm rings at the earliest deferred timer (or after an eviction, when
@@ -135,48 +185,130 @@ export class Relay extends DurableObject {
     fireDueTimers();
     this.armAlarm();
   }
+}
 
-  async boot() {
-    this.go = await goRelay(this.env);
+// Shard holds the WebSockets of the users that hash to it (shardOf) and
+// runs a relay.Server for them. Its index is given by whoever calls it
+// first (the front door, another shard, the store) and kept in its
+// storage, for the constructions that only a socket event causes.
+export class Shard extends RelayObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.sockets = new Map(); // connection id → WebSocket
+    this.index = undefined; // which shard this is, once known
+    this.opened = undefined; // Promise of the relay's opening, once begun
+    this.pending = []; // socket ops queued for this shard's own event: [ws, op]
+    ctx.blockConcurrencyWhile(async () => {
+      this.go = await goRelay(this.env);
+      this.index = await this.ctx.storage.get("shard");
+      if (this.index !== undefined) await this.open(this.index);
+    });
+  }
+
+  // ready opens this shard's relay, as shard index, unless it is open.
+  async ready(index) {
+    if (index !== undefined && this.index === undefined) {
+      this.index = index;
+      await this.ctx.storage.put("shard", index);
+    }
+    if (this.index === undefined) throw new Error("shard: opened before its index is known");
+    if (index !== undefined && index !== this.index) throw new Error(`shard ${this.index} called as shard ${index}`);
+    return this.open(this.index);
+  }
+
+  open(index) {
+    if (!this.opened) {
+      this.opened = this.boot(index);
+      this.opened.catch(() => (this.opened = undefined));
+    }
+    return this.opened;
+  }
+
+  async boot(index) {
+    const env = this.env;
     const host = {
-      ...sqlHost(this.ctx.storage), // exec and tx, for relay/edge/dosql
-      send: (id, frame) => {
-        const ws = this.sockets.get(id);
-        if (ws) {
-          try {
-            ws.send(frame);
-          } catch {}
-        }
-      },
+      send: (id, frame) => this.perform(id, (ws) => ws.send(frame)),
       close: (id, code, reason) => {
-        const ws = this.sockets.get(id);
+        this.perform(id, (ws) => ws.close(code, reason));
         this.sockets.delete(id);
-        if (ws) {
-          try {
-            ws.close(code, reason);
-          } catch {}
-        }
       },
+      // A store call: the Store object answers every call with bytes.
+      store: (method, req) => withEnv(this, (env) => storeStub(env).call(method, req)),
+      // A batch of fan-out for the users of shard `to`.
+      deliver: (to, batch) => withEnv(this, (env) => shardStub(env, to).deliver(to, batch)),
     };
-    const err = this.go.open(this.objectId, host);
-    if (err) throw new Error("relay: " + err);
+    const err = await this.go.openShard(this.objectId, index, shardCount(env), host);
+    if (err) throw new Error("relay shard: " + err);
     // Sockets accepted before this object hibernated: their sessions come
-    // back from the hello each one was opened with.
+    // back from the hello each one was opened with. Presence: the users
+    // counted online by this shard's earlier incarnation are then exactly
+    // those of the sessions restored (settle).
+    const restored = [];
     for (const ws of this.ctx.getWebSockets()) {
       const a = ws.deserializeAttachment();
       if (!a || !a.id) continue;
       this.sockets.set(a.id, ws);
-      if (a.hello) this.go.restore(this.objectId, a.id, a.hello);
-      else this.go.connect(this.objectId, a.id);
+      this.go.connect(this.objectId, a.id);
+      if (a.hello) restored.push(this.go.restore(this.objectId, a.id, a.hello));
     }
-    // Presence: the users counted online by this object's earlier
-    // incarnation are now exactly those of the sessions restored above.
-    this.go.settle(this.objectId);
+    Promise.allSettled(restored).then(() => this.go.settle(this.objectId));
+  }
+
+  // perform does op to the socket of connection id. The one Go instance of
+  // the isolate runs whatever is due when any object's event hands it
+  // control, so a frame for this shard's socket may be written while
+  // another object's event runs (a session's timer, a goroutine woken by
+  // another object's answer); a Durable Object's sockets can be used only
+  // in its own events. Such an op is queued, with every later one (their
+  // order kept), and this shard is called (flush) to do them in its own.
+  perform(id, op) {
+    const ws = this.sockets.get(id);
+    if (!ws) return;
+    if (this.pending.length === 0) {
+      try {
+        op(ws);
+        return;
+      } catch {
+        let open = true; // another object's event: its socket cannot even be read
+        try {
+          open = ws.readyState === WebSocket.OPEN;
+        } catch {}
+        if (!open) return; // closed meanwhile
+      }
+    }
+    this.pending.push([ws, op]);
+    if (this.pending.length === 1) {
+      const index = this.index;
+      let call;
+      try {
+        call = withEnv(this, (env) => shardStub(env, index).flush(index));
+      } catch (e) {
+        call = Promise.reject(e);
+      }
+      call.catch((e) => {
+        console.log(`shard ${this.index}: flushing ${this.pending.length} socket writes failed: ${e && e.message}`);
+        this.pending = [];
+      });
+    }
+  }
+
+  // flush does, in this shard's own event, the socket ops queued from
+  // other objects' events (perform).
+  async flush(index) {
+    await this.ready(Number(index));
+    const ops = this.pending;
+    this.pending = [];
+    for (const [ws, op] of ops) {
+      try {
+        op(ws);
+      } catch {} // closed meanwhile
+    }
   }
 
   async fetch(request) {
     fireDueTimers();
     const url = new URL(request.url);
+    await this.ready(Number(request.headers.get("X-Parley-Shard")));
     if (url.pathname === "/v1/ws") {
       if ((request.headers.get("Upgrade") || "").toLowerCase() !== "websocket") {
         return new Response("expected a WebSocket upgrade\n", { status: 426 });
@@ -197,43 +329,66 @@ export class Relay extends DurableObject {
     return new Response(empty ? null : res.body, { status: res.status, headers: res.headers });
   }
 
-  // The front door's upload handler asks these (Workers RPC, which no
-  // client can reach): whether a user may download an attachment of a
-  // conversation, whether a user is a party of a conversation now, and
-  // whether an upload is within the user's limits (0, or the ms to wait),
-  // which this object keeps across requests; and it records each upload
-  // under its uploader in this object's store, so that deleting the user
-  // deletes it.
-  async mayDownload(user, conv, id) {
+  // deliver hands this shard a batch of another shard's fan-out
+  // (relay.ShardBus).
+  async deliver(index, batch) {
     fireDueTimers();
+    await this.ready(Number(index));
+    const err = this.go.deliver(this.objectId, new Uint8Array(batch));
+    if (err) throw new Error(err);
+  }
+
+  // wake opens the shard (the Store object wakes them all when it starts:
+  // a shard whose sockets all died with the process it ran in settles its
+  // users' presence only once it runs again).
+  async wake(index) {
+    fireDueTimers();
+    await this.ready(Number(index));
+  }
+
+  // The front door's upload handler asks these of the shard of the user
+  // concerned (Workers RPC, which no client can reach): whether a user may
+  // download an attachment of a conversation, whether a user is a party
+  // of a conversation now, whether an upload is within the user's limits
+  // (0, or the ms to wait), which the user's shard keeps across requests,
+  // whether the user may sign in; and it records each upload under its
+  // uploader, so that deleting the user deletes it.
+  async mayDownload(index, user, conv, id) {
+    fireDueTimers();
+    await this.ready(Number(index));
     return this.go.mayDownload(this.objectId, String(user), String(conv), String(id));
   }
 
-  async isParty(user, conv) {
+  async isParty(index, user, conv) {
     fireDueTimers();
+    await this.ready(Number(index));
     return this.go.isParty(this.objectId, String(user), String(conv));
   }
 
-  async admitUpload(user, size) {
+  async admitUpload(index, user, size) {
     fireDueTimers();
+    await this.ready(Number(index));
     return this.go.admitUpload(this.objectId, String(user), Number(size));
   }
 
-  async signIn(user, token) {
+  async signIn(index, user, token) {
     fireDueTimers();
+    await this.ready(Number(index));
     return this.go.signIn(this.objectId, String(user), String(token));
   }
 
-  async recordUpload(user, id) {
+  async recordUpload(index, user, id) {
     fireDueTimers();
+    await this.ready(Number(index));
     return this.go.recordUpload(this.objectId, String(user), String(id));
   }
 
   // A frame is handled by the relay after the socket's earlier ones; one
-  // that waits for R2 (a message naming an attachment) does not hold up
-  // other sockets.
+  // that waits for R2 (a message naming an attachment) or for the store
+  // does not hold up other sockets.
   async webSocketMessage(ws, message) {
     fireDueTimers();
+    await this.ready();
     const a = ws.deserializeAttachment();
     if (!a || !a.id) return;
     if (!this.sockets.has(a.id)) this.sockets.set(a.id, ws);
@@ -247,19 +402,20 @@ export class Relay extends DurableObject {
     }
   }
 
-  webSocketClose(ws, code, reason) {
-    this.gone(ws);
+  async webSocketClose(ws, code, reason) {
+    await this.gone(ws);
     try {
       ws.close(code, reason);
     } catch {}
   }
 
-  webSocketError(ws) {
-    this.gone(ws);
+  async webSocketError(ws) {
+    await this.gone(ws);
   }
 
-  gone(ws) {
+  async gone(ws) {
     fireDueTimers();
+    await this.ready();
     const a = ws.deserializeAttachment();
     if (!a || !a.id) return;
     this.sockets.delete(a.id);
@@ -267,11 +423,49 @@ export class Relay extends DurableObject {
   }
 }
 
+// Store holds the relay's SQLite store (ctx.storage.sql) and answers the
+// shards' store calls. It holds no socket; its alarm, like a shard's,
+// fires the Go instance's due timers.
+export class Store extends RelayObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ctx.blockConcurrencyWhile(async () => {
+      this.go = await goRelay(this.env);
+      const err = this.go.openStore(this.objectId, sqlHost(this.ctx.storage), shardCount(this.env));
+      if (err) throw new Error("relay store: " + err);
+    });
+    // Every shard runs again: one whose process died with its sockets
+    // counts its users offline only when it next runs (its settle). Not
+    // awaited: a shard's first call may be what started this object.
+    const n = shardCount(env);
+    for (let i = 0; i < n; i++) shardStub(env, i).wake(i).catch((e) => console.log(`waking shard ${i}: ${e && e.message}`));
+  }
+
+  // call answers one relay.RemoteStore call (method, CBOR request) with
+  // its CBOR answer; refusals and failures are in the answer.
+  async call(method, req) {
+    fireDueTimers();
+    return this.go.storeCall(this.objectId, String(method), new Uint8Array(req));
+  }
+}
+
 export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
     if (url.pathname === "/v1/ws") {
-      return env.RELAY.get(env.RELAY.idFromName(RELAY_OBJECT)).fetch(request);
+      // The user's shard. Without ?user=, shard 0, which refuses (4015)
+      // the users it does not serve.
+      const user = url.searchParams.get("user");
+      let n;
+      try {
+        n = shardCount(env);
+      } catch (e) {
+        return new Response(e.message + "\n", { status: 500 });
+      }
+      const i = user === null ? 0 : shardOf(user, n);
+      const req = new Request(request);
+      req.headers.set("X-Parley-Shard", String(i));
+      return shardStub(env, i).fetch(req);
     }
     return frontDoor.fetch(request, env, ctx);
   },

@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall/js"
 	"time"
@@ -75,20 +76,23 @@ func frontDoor() http.Handler {
 	return mux
 }
 
-// forward hands the request to the relay's Durable Object and passes its
-// answer on.
+// forward hands the request to a relay shard's Durable Object and passes
+// its answer on.
 func forward(w http.ResponseWriter, r *http.Request) {
-	ns, err := cloudflare.NewDurableObjectNamespace("RELAY")
+	ns, err := cloudflare.NewDurableObjectNamespace("SHARDS")
 	if err != nil {
-		http.Error(w, "relay object binding missing", http.StatusInternalServerError)
+		http.Error(w, "relay shard binding missing", http.StatusInternalServerError)
 		return
 	}
-	stub, err := ns.Get(ns.IdFromName(relayObjectName(r)))
+	// Shard 0: any shard answers for the store and serves the admin API
+	// (its bus reaches every other shard).
+	stub, err := ns.Get(ns.IdFromName(shardName(0)))
 	if err != nil {
 		http.Error(w, "relay object unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	fwd := r.Clone(r.Context())
+	fwd.Header.Set("X-Parley-Shard", "0")
 	fwd.Body = nil // a GET carries none (the stub's Request refuses one)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
@@ -189,20 +193,43 @@ func serveUploads(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(w, r)
 }
 
-// callRelay calls method of the relay's Durable Object (Workers RPC; the
-// methods are the Relay class's in js/entry.mjs, unreachable by fetch).
-func callRelay(r *http.Request, method string, args ...any) (js.Value, error) {
-	ns := cloudflare.GetBinding("RELAY")
+// callRelay calls method of the Shard Durable Object that serves user
+// (Workers RPC; the methods are the Shard class's in js/entry.mjs,
+// unreachable by fetch), which keeps that user's upload limits.
+func callRelay(_ *http.Request, method, user string, args ...any) (js.Value, error) {
+	ns := cloudflare.GetBinding("SHARDS")
 	if !ns.Truthy() {
-		return js.Value{}, fmt.Errorf("relay object binding missing")
+		return js.Value{}, fmt.Errorf("relay shard binding missing")
 	}
-	stub := ns.Call("get", ns.Call("idFromName", relayObjectName(r)))
-	return jsx.Await(stub.Call(method, args...))
+	shards, err := shardCount()
+	if err != nil {
+		return js.Value{}, err
+	}
+	i := relay.ShardOf(user, shards)
+	stub := ns.Call("get", ns.Call("idFromName", shardName(i)))
+	return jsx.Await(stub.Call(method, append([]any{i, user}, args...)...))
 }
 
-// relayObjectName names the Durable Object that serves a request: one
-// object for the whole deployment (see docs/deployment.md on sharding).
-func relayObjectName(*http.Request) string { return "relay" }
+// shardName names shard i's Durable Object, as js/entry.mjs does.
+func shardName(i int) string { return "shard:" + strconv.Itoa(i) }
+
+// defaultShards and maxShards are js/shard.mjs's DEFAULT_SHARDS and
+// MAX_SHARDS.
+const defaultShards, maxShards = 8, 256
+
+// shardCount is PARLEY_SHARDS, read as js/shard.mjs reads it: the front
+// door and the shards must route every user to the same shard.
+func shardCount() (int, error) {
+	v := envString("PARLEY_SHARDS")
+	if v == "" {
+		return defaultShards, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxShards {
+		return 0, fmt.Errorf("PARLEY_SHARDS must be an integer from 1 to %d, not %q", maxShards, v)
+	}
+	return n, nil
+}
 
 // envOptions are the relay's options from the Worker's variables and
 // secrets, the same in the front door and in the objects: PARLEY_SECRET,

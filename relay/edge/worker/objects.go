@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,12 +23,14 @@ import (
 	"github.com/syumai/workers/cloudflare"
 )
 
-// object is one relay Durable Object as this Go instance serves it: its
-// relay.Server on the object's own SQLite storage and its connections,
-// keyed by the ids the JavaScript side gives its WebSockets.
+// object is one Shard Durable Object as this Go instance serves it: its
+// relay.Server (its store the Store object, its bus the other shards) and
+// its connections, keyed by the ids the JavaScript side gives its
+// WebSockets.
 type object struct {
 	id  string
 	srv *relay.Server
+	bus *relay.ShardBus
 	// routes are what the front door forwards to the object: GET /healthz
 	// and the admin API. The relay's other routes are not served here:
 	// the WebSocket reaches the object through the JavaScript entry, and
@@ -40,13 +43,10 @@ type object struct {
 	dead   bool // replaced by a newer incarnation of the same object
 }
 
-// objectNode is the relay node id of every Durable Object: each object is
-// the only node of its own storage.
-const objectNode = "object"
-
 var (
 	objMu   sync.Mutex
 	objects = map[string]*object{}
+	stores  = map[string]*storeObject{}
 )
 
 // serveObjects publishes the functions the Durable Object calls on binding.
@@ -54,18 +54,47 @@ func serveObjects(binding js.Value) {
 	fn := func(name string, f func(args []js.Value) any) {
 		binding.Set(name, js.FuncOf(func(_ js.Value, args []js.Value) any { return f(args) }))
 	}
-	fn("open", func(a []js.Value) any { return jsErr(openObject(a[0].String(), a[1])) })
+	// openShard resolves to null, or to why the shard could not open: it
+	// reads the store's epoch from the Store object first.
+	fn("openShard", func(a []js.Value) any {
+		id, index, shards, host := a[0].String(), a[1].Int(), a[2].Int(), a[3]
+		return jsx.Promise(func() (any, error) { return jsErr(openShard(id, index, shards, host)), nil })
+	})
+	fn("openStore", func(a []js.Value) any { return jsErr(openStore(a[0].String(), a[1], a[2].Int())) })
+	// storeCall answers one relay.RemoteStore call of a shard.
+	fn("storeCall", func(a []js.Value) any {
+		id, method, req := a[0].String(), a[1].String(), jsx.Bytes(a[2])
+		return jsx.Promise(func() (any, error) {
+			st := lookupStore(id)
+			if st == nil {
+				return nil, errNotOpen
+			}
+			return jsx.Uint8Array(st.srv.Call(context.Background(), method, req)), nil
+		})
+	})
+	// deliver hands the shard's bus a batch another shard sent it.
+	fn("deliver", func(a []js.Value) any {
+		o := lookup(a[0].String())
+		if o == nil {
+			return errNotOpen.Error()
+		}
+		return jsErr(o.bus.Receive(jsx.Bytes(a[1])))
+	})
 	fn("connect", func(a []js.Value) any {
 		if o := lookup(a[0].String()); o != nil {
-			o.connect(a[1].String(), nil)
+			o.connect(a[1].String())
 		}
 		return nil
 	})
+	// restore reads again the hello a socket accepted before the shard
+	// hibernated was opened with (its answer is not sent: the client has
+	// it); it resolves once the session is open or refused.
 	fn("restore", func(a []js.Value) any {
-		if o := lookup(a[0].String()); o != nil {
-			o.connect(a[1].String(), jsx.Bytes(a[2]))
+		o := lookup(a[0].String())
+		if o == nil {
+			return nil
 		}
-		return nil
+		return o.restore(a[1].String(), jsx.Bytes(a[2]))
 	})
 	// A frame may wait for R2 (a Send naming an attachment), which a
 	// callback must not: it is handled on a goroutine, after the
@@ -83,7 +112,7 @@ func serveObjects(binding js.Value) {
 	// restored: the presence counts become exactly their sessions.
 	fn("settle", func(a []js.Value) any {
 		if o := lookup(a[0].String()); o != nil {
-			o.srv.RestartPresence()
+			o.srv.RestartPresence() // returns at once: the store is written on the tracker's goroutine
 		}
 		return nil
 	})
@@ -199,12 +228,18 @@ func lookup(id string) *object {
 	return objects[id]
 }
 
-// openObject (re)builds the relay of one Durable Object from its storage.
-// A Durable Object is constructed again after hibernation or eviction, and
-// this instance may have outlived the old one: what it held for that
-// object (sessions on sockets of the old incarnation) is dropped, and the
-// new relay starts from the storage, where everything committed is.
-func openObject(id string, host js.Value) error {
+// openShard (re)builds the relay of one Shard Durable Object. A Durable
+// Object is constructed again after hibernation or eviction, and this
+// instance may have outlived the old one: what it held for that object
+// (sessions on sockets of the old incarnation) is dropped, and the new
+// relay starts afresh; everything committed is in the Store object.
+//
+// The shard serves the users ShardOf gives it (a hello of another user is
+// refused, 4015); its store is the Store object (relay.RemoteStore over
+// host.store) and its bus the other shards (relay.ShardBus over
+// host.deliver). It runs on a goroutine of its own: reading the store's
+// epoch waits for the Store object.
+func openShard(id string, index, shards int, host js.Value) error {
 	objMu.Lock()
 	old := objects[id]
 	delete(objects, id)
@@ -212,45 +247,135 @@ func openObject(id string, host js.Value) error {
 	if old != nil {
 		old.retire()
 	}
+	opts, err := envOptions() // main.go: the Worker's variables and secrets
+	if err != nil {
+		return err
+	}
+	store, err := relay.NewRemoteStore(context.Background(), func(_ context.Context, method string, req []byte) ([]byte, error) {
+		v, err := awaitHost(host, "store", method, jsx.Uint8Array(req))
+		if err != nil {
+			return nil, err
+		}
+		return jsx.Bytes(v), nil
+	})
+	if err != nil {
+		return err
+	}
+	// The shard holds a lease that does not run out: a shard without one
+	// would count as a dead node, whose users' presence counts another
+	// node's restart removes (RestartNode reclaims the nodes without a
+	// live lease), and a hibernating shard renews nothing. A shard dropped
+	// by a smaller PARLEY_SHARDS loses its lease when the store opens
+	// (openStore), and its counts go with the next shard's restart.
+	node := shardNode(index)
+	now := time.Now()
+	if _, err := store.RenewLease(context.Background(), node, now.Add(shardLease).UnixMilli(), now.UnixMilli()); err != nil {
+		return err
+	}
+	bus := relay.NewShardBus(index, shards, func(_ context.Context, to int, batch []byte) error {
+		_, err := awaitHost(host, "deliver", to, jsx.Uint8Array(batch))
+		return err
+	}, opts.Logger)
+	opts.Store = store
+	opts.Bus = bus
+	opts.Serves = func(user string) bool { return relay.ShardOf(user, shards) == index }
+	// A shard hibernates: a lease it cannot renew while asleep would end
+	// its users' presence. Its node id stays the same across
+	// incarnations, so that the counts an earlier one left are its own to
+	// replace (settle).
+	opts.NodeLease = -1
+	opts.NodeID = node
+	if cloudflare.GetBinding(uploadsBinding).Truthy() {
+		// The same bucket as the front door's uploads: a Send naming an
+		// attachment is checked against it, and a recall deletes its blob.
+		if opts.Blobs, err = r2blob.New(uploadsBinding, ""); err != nil {
+			bus.Close()
+			return err
+		}
+	}
+	srv, err := relay.New(opts)
+	if err != nil {
+		bus.Close()
+		return err
+	}
+	routes := http.NewServeMux()
+	routes.Handle("GET /healthz", srv.Handler())
+	routes.Handle("/admin/", srv.AdminHandler())
+	o := &object{id: id, srv: srv, bus: bus, routes: routes, send: host.Get("send"), close: host.Get("close"), conns: map[string]*conn{}}
+	objMu.Lock()
+	objects[id] = o
+	objMu.Unlock()
+	return nil
+}
+
+// awaitHost calls the host's function name, which returns a Promise, and
+// waits for it. A host function that throws (no object of the isolate
+// could make the call now) is an error like a rejection, not a panic of
+// the Go instance every object of the isolate shares.
+func awaitHost(host js.Value, name string, args ...any) (v js.Value, err error) {
+	var p js.Value
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%s: %v", name, r)
+			}
+		}()
+		p = host.Call(name, args...)
+	}()
+	if err != nil {
+		return js.Value{}, err
+	}
+	return jsx.Await(p)
+}
+
+// shardNode is shard i's relay node id.
+func shardNode(i int) string { return fmt.Sprintf("shard-%d", i) }
+
+// shardLease is how long a shard's node lease lasts: as long as the
+// deployment, in practice (see openShard).
+const shardLease = 100 * 365 * 24 * time.Hour
+
+// storeObject is the Store Durable Object as this Go instance serves it:
+// the relay's SQLite store on the object's storage, answering the shards.
+type storeObject struct {
+	store *relay.SQLiteStore
+	srv   *relay.StoreServer
+}
+
+// openStore (re)opens the store of the Store Durable Object from its
+// SQLite storage, for a deployment of shards shards: the leases of shards
+// beyond them (PARLEY_SHARDS made smaller) are dropped, in the background.
+func openStore(id string, host js.Value, shards int) error {
+	objMu.Lock()
+	old := stores[id]
+	delete(stores, id)
+	objMu.Unlock()
+	if old != nil {
+		old.store.Close()
+	}
 	dsn := "do:" + id
 	dosql.Register(dsn, host.Get("exec"), host.Get("tx"))
 	store, err := relay.OpenSQLiteDriver(dosql.Name, dsn)
 	if err != nil {
 		return err
 	}
-	opts, err := envOptions() // main.go: the Worker's variables and secrets
-	if err != nil {
-		store.Close()
-		return err
-	}
-	opts.Store = store
-	// One node per object, which hibernates: a lease it cannot renew
-	// while asleep would end its users' presence. Its id stays the same
-	// across incarnations, so that the counts an earlier one left are its
-	// own to replace (settle).
-	opts.NodeLease = -1
-	opts.NodeID = objectNode
-	if cloudflare.GetBinding(uploadsBinding).Truthy() {
-		// The same bucket as the front door's uploads: a Send naming an
-		// attachment is checked against it, and a recall deletes its blob.
-		if opts.Blobs, err = r2blob.New(uploadsBinding, ""); err != nil {
-			store.Close()
-			return err
-		}
-	}
-	srv, err := relay.New(opts)
-	if err != nil {
-		store.Close()
-		return err
-	}
-	routes := http.NewServeMux()
-	routes.Handle("GET /healthz", srv.Handler())
-	routes.Handle("/admin/", srv.AdminHandler())
-	o := &object{id: id, srv: srv, routes: routes, send: host.Get("send"), close: host.Get("close"), conns: map[string]*conn{}}
 	objMu.Lock()
-	objects[id] = o
+	stores[id] = &storeObject{store: store, srv: relay.NewStoreServer(store)}
 	objMu.Unlock()
+	go func() {
+		for i := shards; i < maxShards; i++ {
+			if err := store.DropLease(context.Background(), shardNode(i)); err != nil {
+				return // closed, or failing: the next opening tries again
+			}
+		}
+	}()
 	return nil
+}
+
+func lookupStore(id string) *storeObject {
+	objMu.Lock()
+	defer objMu.Unlock()
+	return stores[id]
 }
 
 // retire ends an object's relay without touching its sockets, which
@@ -261,18 +386,19 @@ func (o *object) retire() {
 	conns := o.conns
 	o.conns = map[string]*conn{}
 	o.mu.Unlock()
+	// The new incarnation owns the node id: nothing more of this one may
+	// reach the store (its sessions ending would count its users offline).
+	o.srv.Abandon()
+	o.bus.Close()
 	for _, c := range conns {
 		c.end()
 	}
-	go o.srv.Shutdown(context.Background())
 }
 
-// connect opens a session for a new WebSocket, or, with hello, restores
-// the session of a socket the object accepted before it hibernated: the
-// hello it was opened with is read again, and its answer is not sent, as
-// the client has it already.
-func (o *object) connect(id string, hello []byte) {
-	c := &conn{o: o, id: id, restoring: hello != nil}
+// connect opens a session for a WebSocket: a new one, or one the shard
+// accepted before it hibernated, whose hello restore reads again.
+func (o *object) connect(id string) {
+	c := &conn{o: o, id: id}
 	o.mu.Lock()
 	if o.dead {
 		o.mu.Unlock()
@@ -286,12 +412,25 @@ func (o *object) connect(id string, hello []byte) {
 	o.conns[id] = c
 	o.mu.Unlock()
 	c.sess = o.srv.Open(c, relay.ConnInfo{Remote: "durable-object"})
-	if c.sess == nil {
-		return
+}
+
+// restore reads hello again on the session of a socket the shard accepted
+// before it hibernated; the answer is not sent, as the client has it
+// already. It returns a Promise that resolves once the hello is handled.
+func (o *object) restore(id string, hello []byte) any {
+	o.mu.Lock()
+	c := o.conns[id]
+	o.mu.Unlock()
+	if c == nil || c.sess == nil {
+		return nil
 	}
-	if hello != nil {
+	c.mu.Lock()
+	c.restoring = true
+	c.mu.Unlock()
+	return c.queue(func() any {
 		c.receive(hello, true)
-	}
+		return nil
+	})
 }
 
 // frame hands one client message to its session, after the connection's
