@@ -47,7 +47,7 @@ import type {
   ProfileUpdate,
   SubscribePresenceOptions,
 } from './types.js';
-import type { BridgeConfig, BridgeEvent, BridgeSearch } from './bridge.gen.js';
+import type { BridgeConfig, BridgeEvent, BridgeSearch, StoredConversation } from './bridge.gen.js';
 import type { WasmClient, WasmError, WasmHost, WasmStorage } from './wasm.js';
 
 // A StorageAdapter is what the module calls as WasmStorage (wasm.d.ts is
@@ -72,6 +72,15 @@ const EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_LIST);
  * relay answers a healthy one in a round trip.
  */
 const PROBE_MS = 1500;
+
+/** MAX_TIMEOUT_MS is the longest delay setTimeout takes (2^31-1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** A timed mute the client waits out: its end, and the timer armed for it. */
+interface MuteEnd {
+  until: number;
+  timer: ReturnType<typeof setTimeout> | null;
+}
 
 /**
  * openClient implements createClient (index.ts): it validates the options,
@@ -219,6 +228,10 @@ class Client implements ParleyClient {
     incoming: (call) => this.#deliver({ name: 'call', payload: call }),
   });
   #draining = false;
+  // Per group where this user is muted until a time: the relay sends
+  // nothing when that time passes, so the client emits the conversation
+  // again itself (#watchMute).
+  readonly #muteEnds = new Map<string, MuteEnd>();
   #offPage: (() => void) | null = null;
   // What userId and deviceId last returned, for after close(), when the
   // wasm client's functions are released.
@@ -264,10 +277,71 @@ class Client implements ParleyClient {
       if (event.kind === 'callSignal' && event.signal) return this.#calls.signal(event.signal);
       const e = toEvent(event);
       if (!e) return;
+      if (e.name === 'conversation') this.#watchMute(e.payload);
       this.#deliver(e);
     } catch (err) {
       this.log('error', `dropped an event the SDK could not decode: ${String(err)}`);
     }
+  }
+
+  /** conv converts a conversation the client hands out and waits out its timed mute. */
+  #conv(b: StoredConversation): Conversation {
+    const c = toConversation(b);
+    this.#watchMute(c);
+    return c;
+  }
+
+  /**
+   * watchMute keeps one timer per group where this user is muted until a
+   * time, for the newest state of the conversation seen: a state with
+   * another end replaces it, one with no mute (lifted, or already over)
+   * drops it.
+   */
+  #watchMute(c: Conversation): void {
+    const held = this.#muteEnds.get(c.id);
+    if (c.mutedInGroup && c.mutedUntil !== undefined) {
+      if (held?.until === c.mutedUntil) return;
+      if (held?.timer) clearTimeout(held.timer);
+      if (this.#closing) return;
+      const end: MuteEnd = { until: c.mutedUntil, timer: null };
+      this.#muteEnds.set(c.id, end);
+      this.#armMute(c.id, end);
+    } else if (held) {
+      if (held.timer) clearTimeout(held.timer);
+      this.#muteEnds.delete(c.id);
+    }
+  }
+
+  /** armMute waits until the mute's end, in steps setTimeout can take. */
+  #armMute(id: string, end: MuteEnd): void {
+    const wait = Math.min(Math.max(end.until - Date.now(), 0), MAX_TIMEOUT_MS);
+    end.timer = setTimeout(() => void this.#muteEnded(id, end), wait);
+  }
+
+  /**
+   * muteEnded emits the conversation, read again, once its mute is over,
+   * unless a newer state of it came meanwhile: that one was emitted and
+   * already says whether the user is muted.
+   */
+  async #muteEnded(id: string, end: MuteEnd): Promise<void> {
+    end.timer = null;
+    if (this.#muteEnds.get(id) !== end) return;
+    // Timers may fire a little early, and a long mute is waited out in steps.
+    if (Date.now() < end.until) return this.#armMute(id, end);
+    let b: StoredConversation | null = null;
+    try {
+      b = await this.#live().conversation(id);
+    } catch {
+      /* closed meanwhile: nothing to tell */
+    }
+    if (this.#muteEnds.get(id) !== end || this.#closing) return;
+    this.#muteEnds.delete(id);
+    if (!b) return;
+    const c = toConversation(b);
+    // Another end (a listing read before a newer state was older than it):
+    // the state says which, and nothing ended.
+    if (b.mutedUntil !== end.until) return this.#watchMute(c);
+    this.#deliver({ name: 'conversation', payload: c });
   }
 
   #deliver(e: DecodedEvent): void {
@@ -462,13 +536,13 @@ class Client implements ParleyClient {
   }
 
   async conversations(): Promise<Conversation[]> {
-    return (await this.#call((wc) => wc.conversations())).map(toConversation);
+    return (await this.#call((wc) => wc.conversations())).map((b) => this.#conv(b));
   }
 
   async conversation(id: string): Promise<Conversation | undefined> {
     if (typeof id !== 'string' || id === '') throw invalid('conversation() needs a conversation id');
     const c = await this.#call((wc) => wc.conversation(id));
-    return c ? toConversation(c) : undefined;
+    return c ? this.#conv(c) : undefined;
   }
 
   totalUnread(): Promise<number> {
@@ -649,15 +723,15 @@ class Client implements ParleyClient {
     if (typeof options !== 'object' || options === null) throw invalid('createGroup options must be an object');
     const signal = signalOf(options);
     const info = groupInfo(options); // groups.ts
-    if (info) return toConversation(await this.#call((wc) => wc.createGroupWith(options.id ?? '', name, members, info, signal)));
-    return toConversation(await this.#call((wc) => wc.createGroup(options.id ?? '', name, members, signal)));
+    if (info) return this.#conv(await this.#call((wc) => wc.createGroupWith(options.id ?? '', name, members, info, signal)));
+    return this.#conv(await this.#call((wc) => wc.createGroup(options.id ?? '', name, members, signal)));
   }
 
   // Groups: groups.ts checks the arguments and builds the operation.
   async updateGroup(groupId: string, update: GroupUpdate): Promise<Conversation> {
     const c = await this.#call((wc) => wc.groupOp(updateOp(groupId, update)));
     if (!c) throw invalid('updateGroup(): no view of the group');
-    return toConversation(c);
+    return this.#conv(c);
   }
   addMembers(groupId: string, users: string[]): Promise<void> { return this.#op(() => usersOp('add', groupId, users)); }
   removeMembers(groupId: string, users: string[]): Promise<void> { return this.#op(() => usersOp('remove', groupId, users)); }
@@ -726,6 +800,8 @@ class Client implements ParleyClient {
 
   async #close(): Promise<void> {
     this.#calls.closeAll();
+    for (const end of this.#muteEnds.values()) if (end.timer) clearTimeout(end.timer);
+    this.#muteEnds.clear();
     this.uploader?.stop();
     this.#offPage?.();
     this.#offPage = null;
