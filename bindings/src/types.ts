@@ -169,7 +169,11 @@ export interface Conversation {
   custom?: string;
   /** How users come into a group. */
   joinPolicy?: JoinPolicy;
-  /** This user is muted in the group now (sends are refused with 4224 until {@link Conversation.mutedUntil}). */
+  /**
+   * This user is muted in the group now (sends are refused with 4224 until
+   * {@link Conversation.mutedUntil}). When the mute runs out the client
+   * emits the `conversation` event again, with this false.
+   */
   mutedInGroup?: boolean;
   /** Unix ms until which this user may not speak in the group. */
   mutedUntil?: number;
