@@ -6,13 +6,18 @@
 //   - The front door: per request, the stateless HTTP routes served through
 //     github.com/syumai/workers (one short-lived Go instance per request, as
 //     that package runs them). It serves the attachment endpoints with the
-//     relay's own upload handler on R2, and forwards what needs the relay's
-//     state (/healthz, the admin API) to the relay's Durable Object.
+//     relay's own upload handler on R2, asking the uploader's shard what
+//     needs the relay's state, and forwards /healthz and the admin API to
+//     shard 0.
 //   - The objects: one long-lived Go instance per isolate serves every relay
-//     Durable Object in it. Each object gets its own relay.Server on its own
-//     SQLite storage, keyed by the object's id; the Durable Object hands this
-//     instance its WebSocket frames (hibernation API) and the relay's own
-//     session code authorises, sequences and routes them.
+//     Durable Object in it, keyed by the object's id (objects.go). A Shard
+//     holds the WebSockets of the users that hash to it and runs a
+//     relay.Server for them, whose store is the Store object
+//     (relay.RemoteStore over Workers RPC) and whose bus is the other shards
+//     (relay.ShardBus); the shard hands this instance its WebSocket frames
+//     (hibernation API) and the relay's own session code authorises,
+//     sequences and routes them. The Store holds the relay's SQLite store
+//     and answers the shards (relay.StoreServer).
 package main
 
 import (
@@ -88,7 +93,7 @@ func forward(w http.ResponseWriter, r *http.Request) {
 	// (its bus reaches every other shard).
 	stub, err := ns.Get(ns.IdFromName(shardName(0)))
 	if err != nil {
-		http.Error(w, "relay object unavailable", http.StatusServiceUnavailable)
+		http.Error(w, "relay shard unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	fwd := r.Clone(r.Context())
@@ -105,7 +110,7 @@ func forward(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := stub.Fetch(fwd)
 	if err != nil {
-		http.Error(w, "relay object unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, "relay shard unavailable: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	defer res.Body.Close()

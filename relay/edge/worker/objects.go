@@ -138,7 +138,7 @@ func serveObjects(binding js.Value) {
 			if o == nil {
 				res.Set("status", 503)
 				res.Set("headers", js.Global().Get("Array").New())
-				res.Set("body", jsx.Uint8Array([]byte("relay object not open\n")))
+				res.Set("body", jsx.Uint8Array([]byte("relay shard not open\n")))
 				return res, nil
 			}
 			req := httptest.NewRequest(method, target, bytes.NewReader(in))
@@ -213,7 +213,7 @@ func serveObjects(binding js.Value) {
 	})
 }
 
-var errNotOpen = errors.New("relay object not open")
+var errNotOpen = errors.New("relay object not open (a shard or the store)")
 
 func jsErr(err error) any {
 	if err != nil {
