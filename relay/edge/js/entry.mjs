@@ -431,8 +431,13 @@ export class Store extends RelayObject {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       this.go = await goRelay(this.env);
-      const err = this.go.openStore(this.objectId, sqlHost(this.ctx.storage), shardCount(this.env));
+      // The shard count the store last ran with: when it was larger, the
+      // leases of the shards gone are dropped (once).
+      const shards = shardCount(this.env);
+      const before = (await this.ctx.storage.get("shards")) ?? shards;
+      const err = this.go.openStore(this.objectId, sqlHost(this.ctx.storage), shards, before);
       if (err) throw new Error("relay store: " + err);
+      if (before !== shards) await this.ctx.storage.put("shards", shards);
     });
     // Every shard runs again: one whose process died with its sockets
     // counts its users offline only when it next runs (its settle). Not

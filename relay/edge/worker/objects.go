@@ -60,7 +60,7 @@ func serveObjects(binding js.Value) {
 		id, index, shards, host := a[0].String(), a[1].Int(), a[2].Int(), a[3]
 		return jsx.Promise(func() (any, error) { return jsErr(openShard(id, index, shards, host)), nil })
 	})
-	fn("openStore", func(a []js.Value) any { return jsErr(openStore(a[0].String(), a[1], a[2].Int())) })
+	fn("openStore", func(a []js.Value) any { return jsErr(openStore(a[0].String(), a[1], a[2].Int(), a[3].Int())) })
 	// storeCall answers one relay.RemoteStore call of a shard.
 	fn("storeCall", func(a []js.Value) any {
 		id, method, req := a[0].String(), a[1].String(), jsx.Bytes(a[2])
@@ -265,8 +265,8 @@ func openShard(id string, index, shards int, host js.Value) error {
 	// would count as a dead node, whose users' presence counts another
 	// node's restart removes (RestartNode reclaims the nodes without a
 	// live lease), and a hibernating shard renews nothing. A shard dropped
-	// by a smaller PARLEY_SHARDS loses its lease when the store opens
-	// (openStore), and its counts go with the next shard's restart.
+	// by a smaller PARLEY_SHARDS loses its lease when the store next opens
+	// (openStore).
 	node := shardNode(index)
 	now := time.Now()
 	if _, err := store.RenewLease(context.Background(), node, now.Add(shardLease).UnixMilli(), now.UnixMilli()); err != nil {
@@ -343,9 +343,11 @@ type storeObject struct {
 }
 
 // openStore (re)opens the store of the Store Durable Object from its
-// SQLite storage, for a deployment of shards shards: the leases of shards
-// beyond them (PARLEY_SHARDS made smaller) are dropped, in the background.
-func openStore(id string, host js.Value, shards int) error {
+// SQLite storage, for a deployment of shards shards that ran with before
+// shards when the store last opened: when PARLEY_SHARDS was made smaller,
+// the leases of the shards gone are dropped, and their counts go with the
+// next shard's restart.
+func openStore(id string, host js.Value, shards, before int) error {
 	objMu.Lock()
 	old := stores[id]
 	delete(stores, id)
@@ -359,16 +361,15 @@ func openStore(id string, host js.Value, shards int) error {
 	if err != nil {
 		return err
 	}
+	for i := shards; i < before; i++ {
+		if err := store.DropLease(context.Background(), shardNode(i)); err != nil {
+			store.Close()
+			return err // the count is not recorded: the next opening tries again
+		}
+	}
 	objMu.Lock()
 	stores[id] = &storeObject{store: store, srv: relay.NewStoreServer(store)}
 	objMu.Unlock()
-	go func() {
-		for i := shards; i < maxShards; i++ {
-			if err := store.DropLease(context.Background(), shardNode(i)); err != nil {
-				return // closed, or failing: the next opening tries again
-			}
-		}
-	}()
 	return nil
 }
 
