@@ -92,8 +92,7 @@ func (s *MemoryStore) updateFeed(keys []FeedKey, plan func([]proto.UserEntry) ([
 		if e == nil {
 			continue
 		}
-		s.counter++
-		e.Pos = s.counter
+		e.Pos = s.nextPos()
 		k := keys[i]
 		m := s.feed[k.User]
 		if m == nil {

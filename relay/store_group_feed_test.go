@@ -114,6 +114,9 @@ func testStoreGroupFeed(t *testing.T, open func(t *testing.T) Store) {
 func failFeedWrites(t *testing.T, s Store) func() {
 	t.Helper()
 	ctx := context.Background()
+	if ps, isPart := s.(*partSuiteStore); isPart {
+		return ps.failFeedWrites(t)
+	}
 	s = servedStore(s)
 	switch s := s.(type) {
 	case *SQLiteStore:

@@ -20,7 +20,8 @@ var _ Store = (*MemoryStore)(nil)
 type MemoryStore struct {
 	mu       sync.RWMutex
 	epoch    string
-	counter  uint64 // store-wide change counter
+	counter  uint64    // store-wide change counter
+	pos      positions // how counter moves (SetPartition)
 	convs    map[string]*memConv
 	byClient map[clientKey]msgRef
 	users    map[string][]*memConv // the conversations of each user
@@ -169,8 +170,7 @@ func (s *MemoryStore) appendOne(req *AppendRequest) AppendResult {
 		mm.readSeq = m.Seq // what a user sent, they have read
 	}
 	s.byClient[clientKey{req.Sender, send.ClientID}] = msgRef{c.id, m.Seq}
-	s.counter++
-	c.pos = s.counter
+	c.pos = s.nextPos()
 	return AppendResult{Message: m, Members: c.memberList, Released: released}
 }
 
@@ -347,8 +347,7 @@ func (s *MemoryStore) markRead(mk ReadMark) ReadResult {
 		return ReadResult{Conv: s.view(c, mk.User)}
 	}
 	m.readSeq = next
-	s.counter++
-	m.pos = s.counter
+	m.pos = s.nextPos()
 	if c.kind == proto.KindP2P {
 		c.pos = s.counter // the peer's view changes too: peerReadSeq
 	}
@@ -399,7 +398,7 @@ func (s *MemoryStore) CreateGroup(ctx context.Context, spec GroupSpec) (proto.Co
 		c.members[spec.Creator].readSeq = m.Seq
 		s.byClient[clientKey{m.Sender, m.ClientID}] = msgRef{c.id, m.Seq}
 	}
-	s.counter++
-	c.pos, c.membersPos = s.counter, s.counter
+	c.pos = s.nextPos()
+	c.membersPos = c.pos
 	return s.view(c, spec.Creator), true, nil
 }

@@ -90,8 +90,7 @@ func (s *MemoryStore) ChangeGroup(ctx context.Context, req GroupRequest) (GroupO
 		c.pending[n.User] = n
 	}
 	if len(out.Messages) > 0 {
-		s.counter++
-		c.pos = s.counter
+		c.pos = s.nextPos()
 		if a := c.members[req.Actor]; a != nil && a.left == 0 {
 			a.readSeq = uint64(len(c.msgs)) // what a user did, they have read
 		}

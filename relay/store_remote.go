@@ -46,6 +46,7 @@ var (
 	_ ReceiptReader   = (*RemoteStore)(nil)
 	_ AttachmentUser  = (*RemoteStore)(nil)
 	_ UploadIndex     = (*RemoteStore)(nil)
+	_ Positioner      = (*RemoteStore)(nil)
 )
 
 // NewRemoteStore returns a Store whose every call is made through call. It
@@ -113,6 +114,12 @@ func (r *RemoteStore) Ping(ctx context.Context) error {
 func (r *RemoteStore) Close() error {
 	r.closed.Store(true)
 	return nil
+}
+
+// Advance implements Positioner: the served store's counter, moved up to
+// floor.
+func (r *RemoteStore) Advance(ctx context.Context, floor uint64) (uint64, error) {
+	return remote(ctx, r, rpcAdvance, floor)
 }
 
 // Append implements Appender.

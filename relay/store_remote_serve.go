@@ -306,6 +306,7 @@ var (
 	rpcEpoch = method("Epoch", func(s Lifecycle, _ context.Context, _ none) (string, error) { return s.Epoch(), nil })
 	rpcPing  = method("Ping", func(s Lifecycle, ctx context.Context, _ none) (none, error) { return none{}, s.Ping(ctx) })
 
+	rpcAdvance   = method("Advance", Positioner.Advance)
 	rpcAppend    = method("Append", Appender.Append)
 	rpcMarkReads = method("MarkReads", ConvWriter.MarkReads)
 	rpcMembers   = method("Members", Querier.Members)

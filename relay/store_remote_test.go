@@ -34,10 +34,21 @@ func (s *remoteSuiteStore) messagesRead() uint64 { return s.served.(messageCount
 // servedStore returns the store s stands for: the served one of a
 // remoteSuiteStore, s itself otherwise.
 func servedStore(s Store) Store {
+	if p, isPart := s.(*partSuiteStore); isPart {
+		s = p.served[0]
+	}
 	if r, isRemote := s.(*remoteSuiteStore); isRemote {
 		return r.served
 	}
 	return s
+}
+
+// servedFor is servedStore for the store that holds conversation conv.
+func servedFor(s Store, conv string) Store {
+	if p, isPart := s.(*partSuiteStore); isPart {
+		s = p.served[ConvPartition(conv, len(p.served))]
+	}
+	return servedStore(s)
 }
 
 // openRemote returns a RemoteStore of served over a loopback.
@@ -173,7 +184,7 @@ func TestRemoteStoreMethods(t *testing.T) {
 		"SetSessions", "SetStatus", "Presence", "Subscribe", "Unsubscribe", "Watchers", "SetProfile", "Profiles",
 		"RenewLease", "ReclaimNodes", "DropLease", "RestartNode", "GroupsCreated", "SetBan", "LiftBan", "BanOf",
 		"BlobReleases", "DoneBlobRelease", "RelationsTo", "EraseUser", "RevokeTokens", "RecordDeletion", "SignInOf",
-		"Receipts", "AttachmentInUse", "AddUploads", "UploadsOf", "DropUploads",
+		"Receipts", "AttachmentInUse", "AddUploads", "UploadsOf", "DropUploads", "Advance",
 	} {
 		want[m] = true
 	}

@@ -43,6 +43,7 @@ type SQLiteStore struct {
 
 	wmu     sync.Mutex // one write transaction at a time; guards what follows
 	counter uint64     // store-wide change counter, mirrored in the counters table
+	pos     positions  // how counter moves (SetPartition)
 	closed  bool
 	// lists caches member lists the writer read or wrote, for the batches
 	// to come: a 1,000-member list costs more to read than a batch's
@@ -552,19 +553,25 @@ type queryer interface {
 func (s *SQLiteStore) writeTx(ctx context.Context, fn func(bump func() uint64) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	return s.writeTxAbove(ctx, 0, fn)
+}
+
+// writeTxAbove is writeTx, with the writer held, for a transaction whose
+// positions are above floor (Advance).
+func (s *SQLiteStore) writeTxAbove(ctx context.Context, floor uint64, fn func(bump func() uint64) error) error {
 	if s.closed {
 		return ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	counter := s.counter
+	counter := max(s.counter, floor)
 	clear(s.pending)
 	err := s.wc.Raw(func(dc any) error {
 		st := s.ws
 		if r, isRunner := dc.(txRunner); isRunner {
 			return r.RunTx(func() error {
-				err := fn(func() uint64 { counter++; return counter })
+				err := fn(func() uint64 { counter = s.pos.next(counter); return counter })
 				if err == nil && counter != s.counter {
 					err = st.setCounter.exec(int64(counter))
 				}
@@ -574,7 +581,7 @@ func (s *SQLiteStore) writeTx(ctx context.Context, fn func(bump func() uint64) e
 		if err := st.begin.exec(); err != nil {
 			return err
 		}
-		err := fn(func() uint64 { counter++; return counter })
+		err := fn(func() uint64 { counter = s.pos.next(counter); return counter })
 		if err == nil && counter != s.counter {
 			err = st.setCounter.exec(int64(counter))
 		}

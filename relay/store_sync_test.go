@@ -24,7 +24,7 @@ import (
 func rowWrites(t *testing.T, s Store, conv string) func() int {
 	t.Helper()
 	ctx := context.Background()
-	s = servedStore(s)
+	s = servedFor(s, conv)
 	switch s := s.(type) {
 	case *SQLiteStore:
 		// total_changes() counts every row an INSERT, UPDATE or DELETE
