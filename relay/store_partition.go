@@ -86,10 +86,14 @@ func ConvPartition(conv string, n int) int { return ShardOf(conv, n) }
 // each must already hand out the positions of its partition
 // (SetPartition(i, len(parts)) of MemoryStore and SQLiteStore) and hold only the data of that
 // partition. Its epoch is derived from the partitions' epochs and their
-// number: another layout is another store to clients.
+// number (one partition's own, when there is one): another layout is
+// another store to clients.
 func NewPartitionStore(parts []PartStore) (*PartitionStore, error) {
 	if len(parts) == 0 {
 		return nil, errors.New("relay: a partition store needs at least one partition")
+	}
+	if len(parts) == 1 {
+		return &PartitionStore{parts: parts, epoch: parts[0].Epoch()}, nil
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "partitions %d", len(parts))

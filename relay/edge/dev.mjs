@@ -34,7 +34,7 @@ if (!secret) {
 }
 
 const bindings = { PARLEY_SECRET: secret };
-for (const k of ["PARLEY_TOKEN_AUDIENCE", "PARLEY_TOKEN_ISSUER", "PARLEY_RELAY_FLAGS", "PARLEY_ADMIN_SECRET", "PARLEY_SHARDS"]) if (process.env[k]) bindings[k] = process.env[k];
+for (const k of ["PARLEY_TOKEN_AUDIENCE", "PARLEY_TOKEN_ISSUER", "PARLEY_RELAY_FLAGS", "PARLEY_ADMIN_SECRET", "PARLEY_SHARDS", "PARLEY_STORES"]) if (process.env[k]) bindings[k] = process.env[k];
 
 const mf = new Miniflare({
   modulesRoot: dist,

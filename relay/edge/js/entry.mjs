@@ -1,4 +1,4 @@
-// The Worker's entry: the front door, the relay's shards and its store.
+// The Worker's entry: the front door, the relay's shards and its stores.
 //
 // Everything but the WebSocket goes to the Go front door (github.com/syumai/
 // workers: a Go instance per request, stateless). /v1/ws goes to one of the
@@ -7,11 +7,13 @@
 // shard refuses a user it does not serve with 4015): every connection of a
 // user lands on the same shard. A shard accepts the socket with the
 // hibernation API and hands each binary frame to the relay's Go code — its
-// own relay.Server, whose store is the Store object, reached over Workers
-// RPC (relay.RemoteStore), and whose bus is the other shards, reached the
-// same way (relay.ShardBus): a message to a user on another shard is
-// pushed to that shard through its stub. The Store object holds the
-// relay's SQLite store and answers the shards' store calls
+// own relay.Server, whose store is the Store objects, reached over Workers
+// RPC (relay.RemoteStore for each, relay.PartitionStore over them), and
+// whose bus is the other shards, reached the same way (relay.ShardBus): a
+// message to a user on another shard is pushed to that shard through its
+// stub. Each Store object holds one partition of the relay's SQLite store
+// (a conversation lives whole in the partition its id hashes to; partition
+// 0 also holds what is a user's) and answers the shards' store calls
 // (relay.StoreServer).
 //
 // ONE long-lived Go instance per isolate (the same app.wasm, started in
@@ -23,15 +25,18 @@ import frontDoor from "./worker.mjs"; // syumai/workers' entry (defines globalTh
 import mod from "./app.wasm";
 import { DurableObject } from "cloudflare:workers";
 import { sqlHost } from "./storage.mjs";
-import { shardCount, shardOf } from "./shard.mjs";
+import { shardCount, shardOf, storeCount } from "./shard.mjs";
 
-// The Store object's name: "relay", the name of the single object that
-// served everything in earlier versions, so that an upgrade keeps its data
-// (wrangler.jsonc renames the class).
-const STORE_OBJECT = "relay";
+// The store objects' names. Partition 0 (the directory, and the
+// conversations that hash to it) is "relay", the name of the single object
+// that served everything in earlier versions, so that an upgrade keeps its
+// data (wrangler.jsonc renames the class); partition i is "store:i".
+function storeName(part) {
+  return part === 0 ? "relay" : "store:" + part;
+}
 
-function storeStub(env) {
-  return env.STORE.get(env.STORE.idFromName(STORE_OBJECT));
+function storeStub(env, part) {
+  return env.STORE.get(env.STORE.idFromName(storeName(part)));
 }
 
 function shardStub(env, i) {
@@ -232,12 +237,14 @@ export class Shard extends RelayObject {
         this.perform(id, (ws) => ws.close(code, reason));
         this.sockets.delete(id);
       },
-      // A store call: the Store object answers every call with bytes.
-      store: (method, req) => withEnv(this, (env) => storeStub(env).call(method, req)),
+      // A store call to partition part: its Store object answers every
+      // call with bytes.
+      store: (part, method, req) =>
+        withEnv(this, (env) => storeStub(env, part).call(part, storeCount(env), method, req)),
       // A batch of fan-out for the users of shard `to`.
       deliver: (to, batch) => withEnv(this, (env) => shardStub(env, to).deliver(to, batch)),
     };
-    const err = await this.go.openShard(this.objectId, index, shardCount(env), host);
+    const err = await this.go.openShard(this.objectId, index, shardCount(env), storeCount(env), host);
     if (err) throw new Error("relay shard: " + err);
     // Sockets accepted before this object hibernated: their sessions come
     // back from the hello each one was opened with. Presence: the users
@@ -423,33 +430,77 @@ export class Shard extends RelayObject {
   }
 }
 
-// Store holds the relay's SQLite store (ctx.storage.sql) and answers the
-// shards' store calls. It holds no socket; its alarm, like a shard's,
-// fires the Go instance's due timers.
+// Store holds one partition of the relay's store: the relay's SQLite store
+// on this object's storage (ctx.storage.sql), answering the shards' store
+// calls. Partition 0 (the object named "relay") also holds everything that
+// is a user's rather than a conversation's; the conversations are spread
+// over the PARLEY_STORES partitions by their ids (relay.PartitionStore,
+// on the shards). Its partition is given by its first call and kept in
+// its storage. It holds no socket; its alarm, like a shard's, fires the
+// Go instance's due timers.
 export class Store extends RelayObject {
   constructor(ctx, env) {
     super(ctx, env);
+    this.part = undefined; // which partition this is, once known
+    this.opened = undefined; // Promise of the store's opening, once begun
     ctx.blockConcurrencyWhile(async () => {
       this.go = await goRelay(this.env);
-      // The shard count the store last ran with: when it was larger, the
-      // leases of the shards gone are dropped (once).
-      const shards = shardCount(this.env);
-      const before = (await this.ctx.storage.get("shards")) ?? shards;
-      const err = this.go.openStore(this.objectId, sqlHost(this.ctx.storage), shards, before);
-      if (err) throw new Error("relay store: " + err);
-      if (before !== shards) await this.ctx.storage.put("shards", shards);
+      this.part = await this.ctx.storage.get("partition");
+      if (this.part !== undefined) await this.open(this.part);
     });
-    // Every shard runs again: one whose process died with its sockets
-    // counts its users offline only when it next runs (its settle). Not
-    // awaited: a shard's first call may be what started this object.
-    const n = shardCount(env);
-    for (let i = 0; i < n; i++) shardStub(env, i).wake(i).catch((e) => console.log(`waking shard ${i}: ${e && e.message}`));
   }
 
-  // call answers one relay.RemoteStore call (method, CBOR request) with
-  // its CBOR answer; refusals and failures are in the answer.
-  async call(method, req) {
+  // ready opens this store as partition part of parts, unless it is open.
+  async ready(part, parts) {
+    if (this.part === undefined) {
+      this.part = part;
+      await this.ctx.storage.put("partition", part);
+    }
+    if (part !== this.part) throw new Error(`store partition ${this.part} called as partition ${part}`);
+    if (parts !== storeCount(this.env)) throw new Error(`store called for ${parts} partitions, configured for ${storeCount(this.env)}`);
+    return this.open(part);
+  }
+
+  open(part) {
+    if (!this.opened) {
+      this.opened = this.boot(part);
+      this.opened.catch(() => (this.opened = undefined));
+    }
+    return this.opened;
+  }
+
+  async boot(part) {
+    const env = this.env;
+    const parts = storeCount(env);
+    let shards = shardCount(env);
+    let before = shards;
+    if (part === 0) {
+      // The partition count the deployment was created with, which cannot
+      // change (a conversation is where its id hashes); and the shard
+      // count the store last ran with: when it was larger, the leases of
+      // the shards gone are dropped (once).
+      const recorded = await this.ctx.storage.get("partitions");
+      before = (await this.ctx.storage.get("shards")) ?? shards;
+      const err = this.go.openStore(this.objectId, sqlHost(this.ctx.storage), shards, before, part, parts, recorded ?? -1);
+      if (err) throw new Error("relay store: " + err);
+      if (recorded !== parts) await this.ctx.storage.put("partitions", parts);
+      if (before !== shards) await this.ctx.storage.put("shards", shards);
+      // Every shard runs again: one whose process died with its sockets
+      // counts its users offline only when it next runs (its settle). Not
+      // awaited: a shard's first call may be what started this object.
+      for (let i = 0; i < shards; i++) shardStub(env, i).wake(i).catch((e) => console.log(`waking shard ${i}: ${e && e.message}`));
+      return;
+    }
+    const err = this.go.openStore(this.objectId, sqlHost(this.ctx.storage), shards, before, part, parts, parts);
+    if (err) throw new Error("relay store: " + err);
+  }
+
+  // call answers one relay.RemoteStore call (method, CBOR request) to
+  // partition part of parts with its CBOR answer; refusals and failures
+  // are in the answer.
+  async call(part, parts, method, req) {
     fireDueTimers();
+    await this.ready(Number(part), Number(parts));
     return this.go.storeCall(this.objectId, String(method), new Uint8Array(req));
   }
 }

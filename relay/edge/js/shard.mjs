@@ -24,6 +24,26 @@ export function shardCount(env) {
   return n;
 }
 
+// DEFAULT_STORES is how many store objects (partitions) a deployment
+// spreads its conversations over when PARLEY_STORES does not say.
+export const DEFAULT_STORES = 4;
+// MAX_STORES bounds PARLEY_STORES: every sync asks each store object.
+export const MAX_STORES = 64;
+
+// storeCount reads PARLEY_STORES (1 to MAX_STORES). A conversation lives in
+// the store object its id hashes to, so the number is fixed once the
+// deployment holds data: the store object of partition 0 records it and
+// refuses to run with another.
+export function storeCount(env) {
+  const v = env.PARLEY_STORES;
+  if (v === undefined || v === null || v === "") return DEFAULT_STORES;
+  const n = /^[0-9]+$/.test(String(v)) ? Number(v) : NaN;
+  if (!(n >= 1 && n <= MAX_STORES)) {
+    throw new Error(`PARLEY_STORES must be an integer from 1 to ${MAX_STORES}, not ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
 const utf8 = new TextEncoder();
 
 export function shardOf(user, shards) {

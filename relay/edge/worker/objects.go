@@ -57,10 +57,12 @@ func serveObjects(binding js.Value) {
 	// openShard resolves to null, or to why the shard could not open: it
 	// reads the store's epoch from the Store object first.
 	fn("openShard", func(a []js.Value) any {
-		id, index, shards, host := a[0].String(), a[1].Int(), a[2].Int(), a[3]
-		return jsx.Promise(func() (any, error) { return jsErr(openShard(id, index, shards, host)), nil })
+		id, index, shards, parts, host := a[0].String(), a[1].Int(), a[2].Int(), a[3].Int(), a[4]
+		return jsx.Promise(func() (any, error) { return jsErr(openShard(id, index, shards, parts, host)), nil })
 	})
-	fn("openStore", func(a []js.Value) any { return jsErr(openStore(a[0].String(), a[1], a[2].Int(), a[3].Int())) })
+	fn("openStore", func(a []js.Value) any {
+		return jsErr(openStore(a[0].String(), a[1], a[2].Int(), a[3].Int(), a[4].Int(), a[5].Int(), a[6].Int()))
+	})
 	// storeCall answers one relay.RemoteStore call of a shard.
 	fn("storeCall", func(a []js.Value) any {
 		id, method, req := a[0].String(), a[1].String(), jsx.Bytes(a[2])
@@ -235,11 +237,11 @@ func lookup(id string) *object {
 // relay starts afresh; everything committed is in the Store object.
 //
 // The shard serves the users ShardOf gives it (a hello of another user is
-// refused, 4015); its store is the Store object (relay.RemoteStore over
-// host.store) and its bus the other shards (relay.ShardBus over
+// refused, 4015); its store is the Store objects (openPartitions) and its
+// bus the other shards (relay.ShardBus over
 // host.deliver). It runs on a goroutine of its own: reading the store's
 // epoch waits for the Store object.
-func openShard(id string, index, shards int, host js.Value) error {
+func openShard(id string, index, shards, parts int, host js.Value) error {
 	objMu.Lock()
 	old := objects[id]
 	delete(objects, id)
@@ -251,13 +253,7 @@ func openShard(id string, index, shards int, host js.Value) error {
 	if err != nil {
 		return err
 	}
-	store, err := relay.NewRemoteStore(context.Background(), func(_ context.Context, method string, req []byte) ([]byte, error) {
-		v, err := awaitHost(host, "store", method, jsx.Uint8Array(req))
-		if err != nil {
-			return nil, err
-		}
-		return jsx.Bytes(v), nil
-	})
+	store, err := openPartitions(host, parts)
 	if err != nil {
 		return err
 	}
@@ -308,6 +304,27 @@ func openShard(id string, index, shards int, host js.Value) error {
 	return nil
 }
 
+// openPartitions returns the store of a shard: a relay.PartitionStore over
+// the parts Store objects, each reached by a relay.RemoteStore over
+// host.store. Reading each partition's epoch wakes it.
+func openPartitions(host js.Value, parts int) (*relay.PartitionStore, error) {
+	stores := make([]relay.PartStore, parts)
+	for i := range stores {
+		r, err := relay.NewRemoteStore(context.Background(), func(_ context.Context, method string, req []byte) ([]byte, error) {
+			v, err := awaitHost(host, "store", i, method, jsx.Uint8Array(req))
+			if err != nil {
+				return nil, err
+			}
+			return jsx.Bytes(v), nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store partition %d: %w", i, err)
+		}
+		stores[i] = r
+	}
+	return relay.NewPartitionStore(stores)
+}
+
 // awaitHost calls the host's function name, which returns a Promise, and
 // waits for it. A host function that throws (no object of the isolate
 // could make the call now) is an error like a rejection, not a panic of
@@ -342,12 +359,15 @@ type storeObject struct {
 	srv   *relay.StoreServer
 }
 
-// openStore (re)opens the store of the Store Durable Object from its
-// SQLite storage, for a deployment of shards shards that ran with before
-// shards when the store last opened: when PARLEY_SHARDS was made smaller,
-// the leases of the shards gone are dropped, and their counts go with the
-// next shard's restart.
-func openStore(id string, host js.Value, shards, before int) error {
+// openStore (re)opens the store of a Store Durable Object from its SQLite
+// storage, as partition part of parts. Partition 0 checks the partition
+// count against the one the deployment recorded (recorded; -1 for none
+// yet: a store with data and no record ran as the only partition), and,
+// for a deployment of shards shards that ran with before shards when the
+// store last opened, drops the leases of the shards gone when
+// PARLEY_SHARDS was made smaller: their counts go with the next shard's
+// restart.
+func openStore(id string, host js.Value, shards, before, part, parts, recorded int) error {
 	objMu.Lock()
 	old := stores[id]
 	delete(stores, id)
@@ -361,15 +381,46 @@ func openStore(id string, host js.Value, shards, before int) error {
 	if err != nil {
 		return err
 	}
-	for i := shards; i < before; i++ {
-		if err := store.DropLease(context.Background(), shardNode(i)); err != nil {
+	if err := store.SetPartition(part, parts); err != nil {
+		store.Close()
+		return err
+	}
+	if part == 0 {
+		if err := checkPartitions(store, parts, recorded); err != nil {
 			store.Close()
-			return err // the count is not recorded: the next opening tries again
+			return err
+		}
+		for i := shards; i < before; i++ {
+			if err := store.DropLease(context.Background(), shardNode(i)); err != nil {
+				store.Close()
+				return err // the count is not recorded: the next opening tries again
+			}
 		}
 	}
 	objMu.Lock()
 	stores[id] = &storeObject{store: store, srv: relay.NewStoreServer(store)}
 	objMu.Unlock()
+	return nil
+}
+
+// checkPartitions refuses to open partition 0 for parts partitions when the
+// deployment was created with another number: its conversations would be
+// looked for in the wrong objects. A store that holds changes but no
+// record was the only store of an earlier version.
+func checkPartitions(store *relay.SQLiteStore, parts, recorded int) error {
+	if recorded < 0 {
+		counter, err := store.Advance(context.Background(), 0)
+		if err != nil {
+			return err
+		}
+		if counter == 0 {
+			return nil // a new deployment: parts is recorded now
+		}
+		recorded = 1
+	}
+	if recorded != parts {
+		return fmt.Errorf("PARLEY_STORES is %d but this deployment's data is in %d store partitions; it cannot change once the relay holds data", parts, recorded)
+	}
 	return nil
 }
 
