@@ -2,10 +2,13 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/parley-im/parley/proto"
@@ -251,4 +254,237 @@ func TestPartitionSyncMerge(t *testing.T) {
 			}
 		}
 	}
+}
+
+// failingPart is a partition whose Appends fail while fail is set, after
+// nothing was stored: a store object that cannot be reached.
+type failingPart struct {
+	PartStore
+	fail atomic.Bool
+}
+
+func (f *failingPart) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
+	if f.fail.Load() {
+		return nil, errors.New("partition unreachable")
+	}
+	return f.PartStore.Append(ctx, batch)
+}
+
+// TestPartitionAppendFailure: a batch whose one partition fails fails as a
+// whole, while the parts of the other partitions are stored; the client's
+// retry of the same batch finds those as duplicates (the same seqs) and
+// stores the rest, each message once.
+func TestPartitionAppendFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const n = 3
+	var bad *failingPart
+	p := openPartitions(t, n, func(t *testing.T, i int) PartStore {
+		m := memoryPartition(t, i, n)
+		if i == 1 {
+			bad = &failingPart{PartStore: m}
+			return bad
+		}
+		return m
+	})
+	var batch []AppendRequest
+	hit := map[int]bool{}
+	for i := 0; len(hit) < n; i++ {
+		c := proto.P2PID("alice", fmt.Sprint("u", i))
+		hit[ConvPartition(c, n)] = true
+		batch = append(batch, textRequest("alice", c, fmt.Sprint("c", i)))
+	}
+	bad.fail.Store(true)
+	if _, err := p.Append(ctx, batch); err == nil {
+		t.Fatal("a batch with an unreachable partition succeeded")
+	}
+	bad.fail.Store(false)
+	res, err := p.Append(ctx, batch)
+	ok(t, err)
+	for i, r := range res {
+		c := batch[i].Send.ConvID
+		if r.Err != nil || r.Message.Seq != 1 || r.Message.ClientID != batch[i].Send.ClientID {
+			t.Fatalf("retry of %s: %+v", c, r)
+		}
+		if want := ConvPartition(c, n) != 1; r.Duplicate != want {
+			t.Fatalf("retry of %s (partition %d): duplicate %v", c, ConvPartition(c, n), r.Duplicate)
+		}
+		page, err := p.History(ctx, "alice", proto.History{ConvID: c, Limit: 10})
+		ok(t, err)
+		equal(t, len(page.Messages), 1, "messages of "+c)
+	}
+}
+
+// TestPartitionSyncConcurrent: devices sync over and over while writers
+// append to conversations of every partition at once; after the writers
+// stop, one more sync brings each device every conversation at its last
+// seq. A cursor taken while partitions commit concurrently never passes a
+// change the page did not list.
+func TestPartitionSyncConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, kind := range []string{"memory", "sqlite"} {
+		t.Run(kind, func(t *testing.T) {
+			if kind == "sqlite" && runtime.GOOS == "js" {
+				t.Skip("a Durable Object's storage holds one database at a time")
+			}
+			t.Parallel()
+			const n = 3
+			p := openPartitions(t, n, func(t *testing.T, i int) PartStore {
+				if kind == "memory" {
+					return memoryPartition(t, i, n)
+				}
+				s := openSuiteSQLite(t).(*SQLiteStore)
+				ok(t, s.SetPartition(i, n))
+				return s
+			})
+			convs := make([]string, 12)
+			for i := range convs {
+				convs[i] = proto.P2PID("alice", fmt.Sprint("w", i))
+			}
+			var last sync.Map // conversation → last seq appended
+			var writers, syncers sync.WaitGroup
+			stop := make(chan struct{})
+			for w := range 4 {
+				writers.Go(func() {
+					rng := rand.New(rand.NewPCG(uint64(w), 1))
+					for i := range 60 {
+						c := convs[rng.IntN(len(convs))]
+						res, err := p.Append(ctx, []AppendRequest{textRequest("alice", c, fmt.Sprint(w, "-", i))})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						for {
+							old, _ := last.LoadOrStore(c, res[0].Message.Seq)
+							if old.(uint64) >= res[0].Message.Seq || last.CompareAndSwap(c, old, res[0].Message.Seq) {
+								break
+							}
+						}
+					}
+				})
+			}
+			type device struct {
+				cursor uint64
+				seen   map[string]uint64
+			}
+			devs := make([]*device, 3)
+			syncOnce := func(d *device, limit int) {
+				for range 10000 {
+					page, more, err := p.Sync(ctx, "alice", d.cursor, limit)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for _, c := range page {
+						if c.Version <= d.cursor {
+							t.Errorf("%s at version %d, not above cursor %d", c.ID, c.Version, d.cursor)
+						}
+						d.cursor = c.Version
+						d.seen[c.ID] = max(d.seen[c.ID], c.LastSeq)
+					}
+					if !more {
+						return
+					}
+				}
+				t.Error("sync did not end")
+			}
+			for i := range devs {
+				devs[i] = &device{seen: map[string]uint64{}}
+				syncers.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+							syncOnce(devs[i], 1+i)
+						}
+					}
+				})
+			}
+			writers.Wait()
+			close(stop)
+			syncers.Wait()
+			for i, d := range devs {
+				syncOnce(d, 1+i)
+				last.Range(func(c, seq any) bool {
+					if d.seen[c.(string)] != seq.(uint64) {
+						t.Errorf("device %d holds %s at seq %d, the store at %d", i, c, d.seen[c.(string)], seq)
+					}
+					return true
+				})
+			}
+		})
+	}
+}
+
+// hookedPart runs after, once, when a Sync of the partition has read its
+// page: a commit that lands just after the page was read.
+type hookedPart struct {
+	PartStore
+	after func()
+}
+
+func (h *hookedPart) Sync(ctx context.Context, user string, cursor uint64, limit int) ([]proto.Conversation, bool, error) {
+	convs, more, err := h.PartStore.Sync(ctx, user, cursor, limit)
+	if f := h.after; f != nil {
+		h.after = nil
+		f()
+	}
+	return convs, more, err
+}
+
+// TestPartitionSyncCommitAfterRead: a partition commits a change just after
+// a sync read its page, and its counter moves far on (another shard's
+// sync moved it); the merged page must not hand out a cursor above that
+// change, or the device never learns of it. The partition's counter is
+// read before its page for that reason.
+func TestPartitionSyncCommitAfterRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const n = 2
+	var a *hookedPart
+	p := openPartitions(t, n, func(t *testing.T, i int) PartStore {
+		m := memoryPartition(t, i, n)
+		if i == 0 {
+			a = &hookedPart{PartStore: m}
+			return a
+		}
+		return m
+	})
+	conv := func(part int, i int) string {
+		for ; ; i++ {
+			if c := proto.P2PID("alice", fmt.Sprint("x", i)); ConvPartition(c, n) == part {
+				return c
+			}
+		}
+	}
+	a1, a2, b1 := conv(0, 0), conv(0, 100), conv(1, 0)
+	appendOne := func(c, id string) {
+		_, err := p.Append(ctx, []AppendRequest{textRequest("alice", c, id)})
+		ok(t, err)
+	}
+	appendOne(a1, "1")
+	_, err := p.parts[1].Advance(ctx, 1000)
+	ok(t, err)
+	appendOne(b1, "2") // above 1000
+	a.after = func() {
+		appendOne(a2, "3") // below b1's position
+		_, err := a.PartStore.Advance(ctx, 5000)
+		ok(t, err)
+	}
+	var cursor uint64
+	seen := map[string]bool{}
+	for range 10 {
+		convs, more, err := p.Sync(ctx, "alice", cursor, 10)
+		ok(t, err)
+		for _, c := range convs {
+			seen[c.ID] = true
+			cursor = c.Version
+		}
+		if !more {
+			break
+		}
+	}
+	equal(t, [3]bool{seen[a1], seen[a2], seen[b1]}, [3]bool{true, true, true}, "conversations synced")
 }
