@@ -78,6 +78,19 @@ var (
 	_ PartStore = (*PartitionStore)(nil)
 )
 
+// AbovePager is a partition that does what a merged Sync or Feed asks of
+// it — Advance to floor, then read a page — in one call: a RemoteStore,
+// whose every call is a round trip.
+type AbovePager interface {
+	// SyncAbove is Advance(floor) and then Sync; high is what Advance
+	// returned.
+	SyncAbove(ctx context.Context, floor uint64, user string, cursor uint64, limit int) (high uint64, convs []proto.Conversation, more bool, err error)
+	// FeedAbove is Advance(floor) and then Feed.
+	FeedAbove(ctx context.Context, floor uint64, user string, cursor uint64, limit int) (high uint64, entries []proto.UserEntry, more bool, err error)
+}
+
+var _ AbovePager = (*RemoteStore)(nil)
+
 // ConvPartition is the partition, of n, that holds conversation conv: the
 // same FNV-1a hash as ShardOf.
 func ConvPartition(conv string, n int) int { return ShardOf(conv, n) }
@@ -240,7 +253,7 @@ func mergePages[T any](cursor uint64, limit int, pages []partPage[T], key func(*
 // would hold the merged page back to its counter: it is moved up and read
 // again, once, so that a sync does not end at an empty page for it.
 func pages[T any](ctx context.Context, p *PartitionStore, key func(*T) uint64,
-	read func(s PartStore) ([]T, bool, error)) ([]partPage[T], error) {
+	read func(s PartStore, floor uint64) (partPage[T], error)) ([]partPage[T], error) {
 	out := make([]partPage[T], len(p.parts))
 	ask := make([]bool, len(p.parts))
 	for i := range ask {
@@ -252,16 +265,9 @@ func pages[T any](ctx context.Context, p *PartitionStore, key func(*T) uint64,
 			if !ask[i] {
 				return nil
 			}
-			high, err := s.Advance(ctx, floor)
-			if err != nil {
-				return err
-			}
-			items, more, err := read(s)
-			if err != nil {
-				return err
-			}
-			out[i] = partPage[T]{items: items, more: more, high: high}
-			return nil
+			pg, err := read(s, floor)
+			out[i] = pg
+			return err
 		})
 		if err != nil {
 			return nil, err
@@ -297,8 +303,17 @@ func (p *PartitionStore) Sync(ctx context.Context, user string, cursor uint64, l
 	if len(p.parts) == 1 {
 		return p.parts[0].Sync(ctx, user, cursor, limit)
 	}
-	pgs, err := pages(ctx, p, convKey, func(s PartStore) ([]proto.Conversation, bool, error) {
-		return s.Sync(ctx, user, cursor, limit)
+	pgs, err := pages(ctx, p, convKey, func(s PartStore, floor uint64) (partPage[proto.Conversation], error) {
+		if a, ok := s.(AbovePager); ok {
+			high, convs, more, err := a.SyncAbove(ctx, floor, user, cursor, limit)
+			return partPage[proto.Conversation]{items: convs, more: more, high: high}, err
+		}
+		high, err := s.Advance(ctx, floor)
+		if err != nil {
+			return partPage[proto.Conversation]{}, err
+		}
+		convs, more, err := s.Sync(ctx, user, cursor, limit)
+		return partPage[proto.Conversation]{items: convs, more: more, high: high}, err
 	})
 	if err != nil {
 		return nil, false, err
@@ -327,8 +342,17 @@ func (p *PartitionStore) Feed(ctx context.Context, user string, cursor uint64, l
 	if len(p.parts) == 1 {
 		return p.parts[0].Feed(ctx, user, cursor, limit)
 	}
-	pgs, err := pages(ctx, p, entryKey, func(s PartStore) ([]proto.UserEntry, bool, error) {
-		return s.Feed(ctx, user, cursor, limit)
+	pgs, err := pages(ctx, p, entryKey, func(s PartStore, floor uint64) (partPage[proto.UserEntry], error) {
+		if a, ok := s.(AbovePager); ok {
+			high, entries, more, err := a.FeedAbove(ctx, floor, user, cursor, limit)
+			return partPage[proto.UserEntry]{items: entries, more: more, high: high}, err
+		}
+		high, err := s.Advance(ctx, floor)
+		if err != nil {
+			return partPage[proto.UserEntry]{}, err
+		}
+		entries, more, err := s.Feed(ctx, user, cursor, limit)
+		return partPage[proto.UserEntry]{items: entries, more: more, high: high}, err
 	})
 	if err != nil {
 		return nil, false, err

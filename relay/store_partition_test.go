@@ -439,8 +439,19 @@ func (h *hookedPart) Sync(ctx context.Context, user string, cursor uint64, limit
 // sync moved it); the merged page must not hand out a cursor above that
 // change, or the device never learns of it. The partition's counter is
 // read before its page for that reason.
+// Over a RemoteStore, the served store does the same in one call
+// (SyncAbove).
 func TestPartitionSyncCommitAfterRead(t *testing.T) {
 	t.Parallel()
+	for _, remote := range []bool{false, true} {
+		t.Run(fmt.Sprint("remote=", remote), func(t *testing.T) {
+			t.Parallel()
+			testPartitionSyncCommitAfterRead(t, remote)
+		})
+	}
+}
+
+func testPartitionSyncCommitAfterRead(t *testing.T, remote bool) {
 	ctx := context.Background()
 	const n = 2
 	var a *hookedPart
@@ -448,6 +459,9 @@ func TestPartitionSyncCommitAfterRead(t *testing.T) {
 		m := memoryPartition(t, i, n)
 		if i == 0 {
 			a = &hookedPart{PartStore: m}
+			if remote {
+				return openRemote(t, a)
+			}
 			return a
 		}
 		return m

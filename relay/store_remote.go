@@ -122,6 +122,18 @@ func (r *RemoteStore) Advance(ctx context.Context, floor uint64) (uint64, error)
 	return remote(ctx, r, rpcAdvance, floor)
 }
 
+// SyncAbove implements AbovePager, in one call.
+func (r *RemoteStore) SyncAbove(ctx context.Context, floor uint64, user string, cursor uint64, limit int) (uint64, []proto.Conversation, bool, error) {
+	res, err := remote(ctx, r, rpcSyncAbove, pageAbove{Floor: floor, User: user, Cursor: cursor, Limit: limit})
+	return res.High, res.Items, res.More, err
+}
+
+// FeedAbove implements AbovePager, in one call.
+func (r *RemoteStore) FeedAbove(ctx context.Context, floor uint64, user string, cursor uint64, limit int) (uint64, []proto.UserEntry, bool, error) {
+	res, err := remote(ctx, r, rpcFeedAbove, pageAbove{Floor: floor, User: user, Cursor: cursor, Limit: limit})
+	return res.High, res.Items, res.More, err
+}
+
 // Append implements Appender.
 func (r *RemoteStore) Append(ctx context.Context, batch []AppendRequest) ([]AppendResult, error) {
 	return remote(ctx, r, rpcAppend, batch)

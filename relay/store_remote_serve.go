@@ -276,6 +276,41 @@ func writeFeed(s UserFeed, ctx context.Context, w feedWrite) (feedWritten, error
 	return feedWritten{Out: out}, err
 }
 
+// pageAbove is the arguments of SyncAbove and FeedAbove.
+type pageAbove struct {
+	Floor  uint64 `cbor:"1,keyasint"`
+	User   string `cbor:"2,keyasint"`
+	Cursor uint64 `cbor:"3,keyasint"`
+	Limit  int    `cbor:"4,keyasint"`
+}
+
+// pageAboveResult is their result: the counter Advance returned, and the
+// page read after it.
+type pageAboveResult[T any] struct {
+	High  uint64 `cbor:"1,keyasint"`
+	Items []T    `cbor:"2,keyasint"`
+	More  bool   `cbor:"3,keyasint,omitempty"`
+}
+
+// readAbove serves SyncAbove or FeedAbove on s with its page reader read:
+// the counter first, then the page, as PartitionStore needs them.
+func readAbove[T any](s any, ctx context.Context, a pageAbove,
+	read func(context.Context, string, uint64, int) ([]T, bool, error)) (pageAboveResult[T], error) {
+	pos, ok := s.(Positioner)
+	if !ok {
+		return pageAboveResult[T]{}, proto.Errorf(proto.CodeNotSupported, "relay: the store is not a partition (Positioner)")
+	}
+	if err := admitLimit("page", a.Limit); err != nil {
+		return pageAboveResult[T]{}, err
+	}
+	high, err := pos.Advance(ctx, a.Floor)
+	if err != nil {
+		return pageAboveResult[T]{}, err
+	}
+	items, more, err := read(ctx, a.User, a.Cursor, a.Limit)
+	return pageAboveResult[T]{High: high, Items: items, More: more}, err
+}
+
 // admitSpec refuses a GroupSpec that is not normalised as rules.PlanGroup
 // leaves it — a group id, the members sorted and distinct, the creator
 // among them — which the stores take for granted.
@@ -307,6 +342,12 @@ var (
 	rpcPing  = method("Ping", func(s Lifecycle, ctx context.Context, _ none) (none, error) { return none{}, s.Ping(ctx) })
 
 	rpcAdvance   = method("Advance", Positioner.Advance)
+	rpcSyncAbove = method("SyncAbove", func(s Store, ctx context.Context, a pageAbove) (pageAboveResult[proto.Conversation], error) {
+		return readAbove(s, ctx, a, s.Sync)
+	})
+	rpcFeedAbove = method("FeedAbove", func(s UserFeed, ctx context.Context, a pageAbove) (pageAboveResult[proto.UserEntry], error) {
+		return readAbove(s, ctx, a, s.Feed)
+	})
 	rpcAppend    = method("Append", Appender.Append)
 	rpcMarkReads = method("MarkReads", ConvWriter.MarkReads)
 	rpcMembers   = method("Members", Querier.Members)

@@ -184,7 +184,7 @@ func TestRemoteStoreMethods(t *testing.T) {
 		"SetSessions", "SetStatus", "Presence", "Subscribe", "Unsubscribe", "Watchers", "SetProfile", "Profiles",
 		"RenewLease", "ReclaimNodes", "DropLease", "RestartNode", "GroupsCreated", "SetBan", "LiftBan", "BanOf",
 		"BlobReleases", "DoneBlobRelease", "RelationsTo", "EraseUser", "RevokeTokens", "RecordDeletion", "SignInOf",
-		"Receipts", "AttachmentInUse", "AddUploads", "UploadsOf", "DropUploads", "Advance",
+		"Receipts", "AttachmentInUse", "AddUploads", "UploadsOf", "DropUploads", "Advance", "SyncAbove", "FeedAbove",
 	} {
 		want[m] = true
 	}
