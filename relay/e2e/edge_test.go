@@ -63,6 +63,8 @@ func (p *relayProc) startEdge() {
 			flags = append(flags, p.extra[i], p.extra[i+1])
 		case "--admin-secret":
 			env = append(env, "PARLEY_ADMIN_SECRET="+p.extra[i+1])
+		case "--edge-env": // a Worker variable (NAME=value); no native relay flag
+			env = append(env, p.extra[i+1])
 		default:
 			p.t.Skipf("native relay only: flag %s", p.extra[i])
 		}
@@ -80,6 +82,9 @@ func (p *relayProc) startEdge() {
 	p.cmd.Stdout, p.cmd.Stderr = w, w
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
+	}
+	if p.noWait {
+		return
 	}
 	// workerd compiles the relay's wasm on start: slower than a native
 	// relay, the more so on a busy machine.

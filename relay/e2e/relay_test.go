@@ -32,6 +32,9 @@ type relayProc struct {
 	extra []string
 	cmd   *exec.Cmd
 	log   *bytes.Buffer
+	// noWait starts the edge relay without waiting for it to be healthy:
+	// for a test of a relay that must refuse to run.
+	noWait bool
 }
 
 func freeAddr(t testing.TB) string {

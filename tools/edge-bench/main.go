@@ -48,8 +48,9 @@ func main() {
 	flag.Parse()
 	targets := []target{
 		{name: "native relay (SQLite, one process)", native: *relayBin},
-		{name: "Workers relay in local workerd: 8 shards and the store object (default)", edge: "relay/edge"},
-		{name: "Workers relay in local workerd: 1 shard and the store object", edge: "relay/edge", env: []string{"PARLEY_SHARDS=1"}},
+		{name: "Workers relay in local workerd: 8 shards, 4 store objects (default)", edge: "relay/edge"},
+		{name: "Workers relay in local workerd: 8 shards, 1 store object", edge: "relay/edge", env: []string{"PARLEY_STORES=1"}},
+		{name: "Workers relay in local workerd: 1 shard, 1 store object", edge: "relay/edge", env: []string{"PARLEY_SHARDS=1", "PARLEY_STORES=1"}},
 	}
 	if *before != "" {
 		targets = append(targets, target{name: "Workers relay in local workerd: " + *beforeName, edge: *before})
