@@ -321,6 +321,10 @@ cmd_bench() {
   mkdir -p docs/benchmarks
   say "relay benchmarks (latency, group, p2p, room, sync, throughput, idle, scale, fanout, p2p2k, overload; knee sweeps, charts, profiles)"
   bin/parley-bench "$@"
+  # What the store's partitions are for: a busy conversation beside the
+  # others, on 1 partition and on 4 (docs/benchmarks/partitions.md).
+  say "a busy conversation beside the others: 1 store partition and 4"
+  go run ./tools/partition-bench -out docs/benchmarks/partitions.md
   # The same small scenario on the native relay and on the Workers relay in
   # local workerd, side by side (docs/benchmarks/edge.md).
   if cmd_edge >&2 && edge_tools; then
