@@ -269,7 +269,9 @@ type Conversation struct {
 	MuteAll    bool   `cbor:"16,keyasint,omitempty"` // only admins and the owner may speak
 }
 
-// SyncResult lists changed conversations in change order.
+// SyncResult lists changed conversations in change order (on a Workers
+// relay with several store objects: in position order, which is change
+// order among the conversations of one store object).
 type SyncResult struct {
 	Conversations []Conversation `cbor:"1,keyasint"`
 	Cursor        uint64         `cbor:"2,keyasint"` // pass back in the next Sync
