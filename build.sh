@@ -542,7 +542,7 @@ edge_store() {
     # The binary runs in one event of one object: a hang is stopped here
     # (counted as a failure) rather than holding the run.
     timeout --kill-after=10 1500 "$(edge_node)" "$EDGE/storetest/run.mjs" "$ROOT/bin/relay-store-suite.wasm" "$(go env GOROOT)/lib/wasm/wasm_exec.js" \
-      -test.v=test2json -test.run '^(TestSQLiteStore|TestSQLiteReopen)$' -test.timeout 20m |
+      -test.v=test2json -test.run '^(TestSQLiteStore|TestSQLiteReopen|TestSQLitePartitionCounter)$' -test.timeout 20m |
       go tool test2json -t -p github.com/parley-im/parley/relay@durable-object >artifacts/go-edge-store-test.json || st=1
   fi
   bin/testreport -label go-edge-store -counts artifacts/go-edge-store-counts -allow-skip "$ALLOW_SKIP" <artifacts/go-edge-store-test.json || st=1

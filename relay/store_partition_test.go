@@ -502,3 +502,58 @@ func testPartitionSyncCommitAfterRead(t *testing.T, remote bool) {
 	}
 	equal(t, [3]bool{seen[a1], seen[a2], seen[b1]}, [3]bool{true, true, true}, "conversations synced")
 }
+
+// TestSQLitePartitionCounter: an SQLite store made partition 1 of 3 hands
+// out only positions ≡ 1 (mod 3), an Advance moves its counter durably
+// (a change after a reopen is above it), and one below the counter
+// changes nothing. Natively a file; under js/wasm a Durable Object's
+// storage, reopened as after an eviction (the store objects of the
+// Workers relay are such partitions).
+func TestSQLitePartitionCounter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	open := sqliteReopener(t)
+	s := open()
+	ok(t, s.SetPartition(1, 3))
+	ab := proto.P2PID("alice", "bob")
+	var versions []uint64
+	for i := range 4 {
+		_, err := s.Append(ctx, []AppendRequest{textRequest("alice", ab, fmt.Sprint("m", i))})
+		ok(t, err)
+		convs, _, err := s.Sync(ctx, "alice", 0, 10)
+		ok(t, err)
+		versions = append(versions, convs[0].Version)
+	}
+	for i, v := range versions {
+		if v%3 != 1 || (i > 0 && v <= versions[i-1]) {
+			t.Fatalf("positions %v: not rising, or not ≡ 1 (mod 3)", versions)
+		}
+	}
+	high, err := s.Advance(ctx, 1000)
+	ok(t, err)
+	equal(t, high, uint64(1000), "counter after Advance(1000)")
+	high, err = s.Advance(ctx, 10)
+	ok(t, err)
+	equal(t, high, uint64(1000), "counter after Advance below it")
+	ok(t, s.Close())
+
+	s = open()
+	ok(t, s.SetPartition(1, 3))
+	high, err = s.Advance(ctx, 0)
+	ok(t, err)
+	equal(t, high, uint64(1000), "counter after a reopen")
+	_, err = s.Append(ctx, []AppendRequest{textRequest("bob", ab, "after")})
+	ok(t, err)
+	convs, _, err := s.Sync(ctx, "alice", 1000, 10)
+	ok(t, err)
+	if len(convs) != 1 || convs[0].Version != 1003 {
+		t.Fatalf("sync above 1000 after a reopen: %+v; want the conversation at 1003", convs)
+	}
+	if _, err := s.Advance(ctx, 1<<63); err != nil {
+		t.Fatal(err)
+	}
+	high, err = s.Advance(ctx, 0)
+	ok(t, err)
+	equal(t, high, uint64(maxPos), "a floor beyond what SQLite stores is capped")
+	ok(t, s.Close())
+}
