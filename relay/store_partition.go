@@ -34,9 +34,11 @@ import (
 //
 // What crosses partitions is not atomic, by design:
 //
-//   - an Append batch is split by partition and each part is one
-//     transaction of its partition; an error fails the call, yet the parts
-//     that committed stay, and a client's retry finds them as duplicates;
+//   - an Append batch (and a MarkReads batch) is split by partition and
+//     each part is one transaction of its partition; when some partitions
+//     fail and others commit, the call answers the committed items and
+//     gives each item of a failed partition a temporary error (4300), as a
+//     store refusal of that item, for the client to retry;
 //   - a client id is deduplicated within the partition of its
 //     conversation, so one reused for a conversation of another partition
 //     is stored as a new message rather than refused with 4209;
@@ -171,6 +173,7 @@ func (p *PartitionStore) Append(ctx context.Context, batch []AppendRequest) ([]A
 		at[k] = append(at[k], i)
 	}
 	out := make([]AppendResult, len(batch))
+	failed := make([]bool, len(batch))
 	err := p.each(func(k int, s PartStore) error {
 		if len(at[k]) == 0 {
 			return nil
@@ -180,21 +183,42 @@ func (p *PartitionStore) Append(ctx context.Context, batch []AppendRequest) ([]A
 			part[j] = batch[i]
 		}
 		res, err := s.Append(ctx, part)
-		if err != nil {
-			return err
+		if err == nil && len(res) != len(part) {
+			err = fmt.Errorf("relay: partition %d answered %d results for %d requests", k, len(res), len(part))
 		}
-		if len(res) != len(part) {
-			return fmt.Errorf("relay: partition %d answered %d results for %d requests", k, len(res), len(part))
+		if err != nil {
+			fail := AppendResult{Err: storeFailure(err)}
+			for _, i := range at[k] {
+				out[i], failed[i] = fail, true
+			}
+			return err
 		}
 		for j, i := range at[k] {
 			out[i] = res[j]
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && failedWhole(at, func(i int) bool { return failed[i] }) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// failedWhole reports whether every partition that had items failed, by
+// the first item of each (at: partition → indexes): a call that stored
+// nothing fails as a whole, as on a single store. One that stored the
+// items of some partitions answers those, and the failed partitions'
+// items each with a temporary error (4300, 4308), for the relay to send
+// and the client to retry: failing the whole call would leave the stored
+// messages acknowledged to nobody and pushed to no one (a retry finds them
+// as duplicates, which are not fanned out again).
+func failedWhole(at [][]int, failed func(i int) bool) bool {
+	for _, idx := range at {
+		if len(idx) > 0 && !failed(idx[0]) {
+			return false
+		}
+	}
+	return true
 }
 
 // partPage is what one partition answered to a Sync or a Feed: a page, and
@@ -400,6 +424,7 @@ func (p *PartitionStore) MarkReads(ctx context.Context, marks []ReadMark) ([]Rea
 		at[k] = append(at[k], i)
 	}
 	out := make([]ReadResult, len(marks))
+	failed := make([]bool, len(marks))
 	err := p.each(func(k int, s PartStore) error {
 		if len(at[k]) == 0 {
 			return nil
@@ -409,18 +434,21 @@ func (p *PartitionStore) MarkReads(ctx context.Context, marks []ReadMark) ([]Rea
 			part[j] = marks[i]
 		}
 		res, err := s.MarkReads(ctx, part)
-		if err != nil {
-			return err
+		if err == nil && len(res) != len(part) {
+			err = fmt.Errorf("relay: partition %d answered %d results for %d marks", k, len(res), len(part))
 		}
-		if len(res) != len(part) {
-			return fmt.Errorf("relay: partition %d answered %d results for %d marks", k, len(res), len(part))
+		if err != nil {
+			for _, i := range at[k] {
+				out[i], failed[i] = ReadResult{Err: storeFailure(err)}, true
+			}
+			return err
 		}
 		for j, i := range at[k] {
 			out[i] = res[j]
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && failedWhole(at, func(i int) bool { return failed[i] }) {
 		return nil, err
 	}
 	return out, nil

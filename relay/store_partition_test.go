@@ -256,8 +256,8 @@ func TestPartitionSyncMerge(t *testing.T) {
 	}
 }
 
-// failingPart is a partition whose Appends fail while fail is set, after
-// nothing was stored: a store object that cannot be reached.
+// failingPart is a partition whose Appends and MarkReads fail while fail
+// is set, storing nothing: a store object that cannot be reached.
 type failingPart struct {
 	PartStore
 	fail atomic.Bool
@@ -270,10 +270,19 @@ func (f *failingPart) Append(ctx context.Context, batch []AppendRequest) ([]Appe
 	return f.PartStore.Append(ctx, batch)
 }
 
-// TestPartitionAppendFailure: a batch whose one partition fails fails as a
-// whole, while the parts of the other partitions are stored; the client's
-// retry of the same batch finds those as duplicates (the same seqs) and
-// stores the rest, each message once.
+func (f *failingPart) MarkReads(ctx context.Context, marks []ReadMark) ([]ReadResult, error) {
+	if f.fail.Load() {
+		return nil, errors.New("partition unreachable")
+	}
+	return f.PartStore.MarkReads(ctx, marks)
+}
+
+// TestPartitionAppendFailure: a batch whose one partition cannot be reached
+// answers the items of the other partitions, stored, and gives each item
+// of the unreachable one a temporary error (4300), which the client
+// retries: the retry stores those and finds the others as duplicates (the
+// same seqs), each message once. A batch whose every partition fails
+// fails as a whole. The same holds for read marks.
 func TestPartitionAppendFailure(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -295,11 +304,31 @@ func TestPartitionAppendFailure(t *testing.T) {
 		batch = append(batch, textRequest("alice", c, fmt.Sprint("c", i)))
 	}
 	bad.fail.Store(true)
-	if _, err := p.Append(ctx, batch); err == nil {
-		t.Fatal("a batch with an unreachable partition succeeded")
+	res, err := p.Append(ctx, batch)
+	ok(t, err)
+	var failedOnly []AppendRequest
+	for i, r := range res {
+		c := batch[i].Send.ConvID
+		if ConvPartition(c, n) == 1 {
+			if r.Err == nil || r.Err.Code != proto.CodeUnavailable {
+				t.Fatalf("%s, in the unreachable partition: %+v; want 4300", c, r)
+			}
+			failedOnly = append(failedOnly, batch[i])
+		} else if r.Err != nil || r.Message.Seq != 1 || r.Duplicate || len(r.Members) != 2 {
+			t.Fatalf("%s, in a reachable partition: %+v; want it stored, for fan-out", c, r)
+		}
+	}
+	if _, err := p.Append(ctx, failedOnly); err == nil {
+		t.Fatal("a batch all in the unreachable partition succeeded")
+	}
+	reachable := batch[slices.IndexFunc(batch, func(r AppendRequest) bool { return ConvPartition(r.Send.ConvID, n) != 1 })].Send.ConvID
+	marks, err := p.MarkReads(ctx, []ReadMark{{User: "alice", Conv: failedOnly[0].Send.ConvID, Seq: 1}, {User: "alice", Conv: reachable, Seq: 1}})
+	ok(t, err)
+	if marks[0].Err == nil || marks[0].Err.Code != proto.CodeUnavailable || marks[1].Err != nil {
+		t.Fatalf("read marks with one partition unreachable: %+v", marks)
 	}
 	bad.fail.Store(false)
-	res, err := p.Append(ctx, batch)
+	res, err = p.Append(ctx, batch)
 	ok(t, err)
 	for i, r := range res {
 		c := batch[i].Send.ConvID
