@@ -143,6 +143,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sendQueue := fs.Int("send-queue", 512, "frames queued per connection before it is closed as a slow consumer; above --max-inflight-per-conn, whose acks it must hold")
 	synchronous := fs.String("synchronous", "FULL", "SQLite synchronous mode: FULL (durable across power loss) or NORMAL")
 	storeURL := fs.String("store", "sqlite", "where messages are kept: sqlite (in --data) or a postgres://… URL shared by several relays")
+	storeParts := fs.Int("store-partitions", 1, "SQLite store only: spread the conversations over this many databases in --data, each with its own writer (1 to 64; fixed once the relay holds data)")
 	busURL := fs.String("bus", "memory", "fan-out between relays: memory (one relay) or a nats://… URL (comma-separated servers)")
 	busPrefix := fs.String("bus-prefix", "parley", "NATS subject prefix (separates deployments only from mistakes: give each its own NATS account and bus key)")
 	busKey := fs.String("bus-key", "", "cluster key (>= 32 bytes, the same on every relay): envelopes are signed with it and unsigned ones dropped")
@@ -177,7 +178,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"max-groups-per-user": "PARLEY_MAX_GROUPS_PER_USER", "max-groups-per-hour": "PARLEY_MAX_GROUPS_PER_HOUR", "max-relations": "PARLEY_MAX_RELATIONS",
 		"token-audience": "PARLEY_TOKEN_AUDIENCE", "token-issuer": "PARLEY_TOKEN_ISSUER",
 		"max-token-ttl": "PARLEY_MAX_TOKEN_TTL", "token-leeway": "PARLEY_TOKEN_LEEWAY",
-		"store": "PARLEY_STORE", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
+		"store": "PARLEY_STORE", "store-partitions": "PARLEY_STORE_PARTITIONS", "bus": "PARLEY_BUS", "bus-prefix": "PARLEY_BUS_PREFIX",
 		"bus-key": "PARLEY_BUS_KEY", "bus-creds": "PARLEY_BUS_CREDS", "bus-nkey": "PARLEY_BUS_NKEY",
 		"bus-tls-ca": "PARLEY_BUS_TLS_CA", "bus-tls-cert": "PARLEY_BUS_TLS_CERT", "bus-tls-key": "PARLEY_BUS_TLS_KEY",
 		"addr": "PARLEY_ADDR", "data": "PARLEY_DATA", "secret": "PARLEY_SECRET", "origins": "PARLEY_ORIGINS",
@@ -268,6 +269,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if sync != "FULL" && sync != "NORMAL" {
 		return badUsage(stderr, fmt.Errorf("--synchronous %q is not FULL or NORMAL", *synchronous))
 	}
+	if *storeParts < 1 || *storeParts > relay.MaxStorePartitions {
+		return badUsage(stderr, fmt.Errorf("--store-partitions %d: from 1 to %d", *storeParts, relay.MaxStorePartitions))
+	}
+	if *storeParts > 1 && *storeURL != "" && *storeURL != "sqlite" {
+		return badUsage(stderr, errors.New("--store-partitions is for the SQLite store"))
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	var staticFS *staticFiles
@@ -286,7 +293,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *busKey != "" {
 		natsOpts.Key = []byte(*busKey)
 	}
-	store, bus, err := openBackends(ctx, *storeURL, *busURL, natsOpts)
+	store, bus, err := openBackends(ctx, *storeURL, *busURL, natsOpts, sqliteParts{dir: *data, n: *storeParts, sync: sync})
 	if err != nil {
 		fmt.Fprintf(stderr, "parley-relay: %v\n", err)
 		return 1
@@ -498,12 +505,32 @@ func goVersion() string {
 	return "go"
 }
 
+// sqliteParts is how the SQLite store is laid out: its directory, its
+// partitions (--store-partitions) and its synchronous mode.
+type sqliteParts struct {
+	dir  string
+	n    int
+	sync string
+}
+
 // openBackends opens the store and bus that --store and --bus name. For the
-// embedded defaults (sqlite, memory) both are nil and relay.New makes them.
-func openBackends(ctx context.Context, storeURL, busURL string, natsOpts relay.NATSOptions) (relay.Store, *relay.NATSBus, error) {
+// embedded defaults (sqlite of one partition, memory) both are nil and
+// relay.New makes them.
+func openBackends(ctx context.Context, storeURL, busURL string, natsOpts relay.NATSOptions, sq sqliteParts) (relay.Store, *relay.NATSBus, error) {
 	var store relay.Store
 	switch {
 	case storeURL == "" || storeURL == "sqlite":
+		// Partitions, or a data directory made with them: the count
+		// recorded there must be the one asked for.
+		recorded, err := relay.StorePartitionsRecorded(sq.dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sq.n > 1 || recorded > 0 {
+			if store, err = relay.OpenSQLitePartitions(sq.dir, sq.n, relay.SQLiteOptions{Synchronous: sq.sync}); err != nil {
+				return nil, nil, err
+			}
+		}
 	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		pg, err := relay.NewPostgresStore(cctx, storeURL, relay.PostgresOptions{})

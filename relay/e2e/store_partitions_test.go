@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -12,17 +13,23 @@ import (
 	"github.com/parley-im/parley/relay"
 )
 
-// TestEdgeStorePartitions: with three store objects, one-to-one
-// conversations and groups whose ids hash to every partition are written
-// and synced: a new device of the user syncs every one at its last
-// message, before and after the workerd process is killed.
-// Restarted with another PARLEY_STORES, the relay refuses to run (its
-// conversations would be looked for in the wrong objects) and says why;
+// TestStorePartitions: with the store in three partitions (the Workers
+// relay's store objects, PARLEY_STORES; the native relay's SQLite
+// databases, --store-partitions), one-to-one conversations and groups whose
+// ids hash to every partition are written and synced: a new device of the
+// user syncs every one at its last message, before and after the relay is
+// killed. Restarted with another count, the relay refuses to run (its
+// conversations would be looked for in the wrong places) and says why;
 // with the count it was created with, it serves everything again.
-func TestEdgeStorePartitions(t *testing.T) {
-	edgeOnly(t)
+func TestStorePartitions(t *testing.T) {
 	const parts = 3
-	relayP := startRelay(t, "--edge-env", fmt.Sprint("PARLEY_STORES=", parts))
+	partsFlag := func(n int) []string {
+		if edgeTarget() {
+			return []string{"--edge-env", fmt.Sprint("PARLEY_STORES=", n)}
+		}
+		return []string{"--store-partitions", fmt.Sprint(n)}
+	}
+	relayP := startRelay(t, partsFlag(parts)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	alice := newDevice(t, relayP.wsURL(), "alice", "alice-laptop", 1, nil)
@@ -94,26 +101,42 @@ func TestEdgeStorePartitions(t *testing.T) {
 	check("after-restart")
 
 	relayP.stop()
-	relayP.extra = []string{"--edge-env", "PARLEY_STORES=2"}
-	relayP.noWait = true
+	refuseOtherCount(t, relayP, partsFlag(2), parts)
+	relayP.extra = partsFlag(parts)
 	relayP.start()
-	const refusal = "PARLEY_STORES is 2 but this deployment's data is in 3 store partitions"
+	check("same-count-again")
+}
+
+// refuseOtherCount starts the relay of p with flags naming another partition
+// count than the parts its data was created with, and checks that it
+// refuses to run, saying why.
+func refuseOtherCount(t *testing.T, p *relayProc, flags []string, parts int) {
+	t.Helper()
+	if !edgeTarget() {
+		args := append([]string{"serve", "--addr", p.addr, "--admin-addr", p.admin, "--data", p.data, "--secret", testSecret}, flags...)
+		out, err := exec.Command(relayBin, args...).CombinedOutput()
+		want := fmt.Sprintf("--store-partitions is 2 but the data in %s is in %d store partitions", p.data, parts)
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Fatalf("relay with another partition count: %v\n%s", err, out)
+		}
+		return
+	}
+	p.extra, p.noWait = flags, true
+	defer func() { p.noWait = false }()
+	p.start()
+	defer p.stop()
+	refusal := fmt.Sprintf("PARLEY_STORES is 2 but this deployment's data is in %d store partitions", parts)
 	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(edgeLog(relayP), refusal) {
-		if resp, err := http.Get(relayP.httpURL() + "/healthz"); err == nil {
+	for !strings.Contains(edgeLog(p), refusal) {
+		if resp, err := http.Get(p.httpURL() + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				t.Fatalf("the relay runs with 2 store objects over data in 3\n%s", edgeLog(relayP))
+				t.Fatalf("the relay runs with 2 store objects over data in %d\n%s", parts, edgeLog(p))
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no refusal naming the store count in the relay's log:\n%s", edgeLog(relayP))
+			t.Fatalf("no refusal naming the store count in the relay's log:\n%s", edgeLog(p))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	relayP.stop()
-	relayP.extra = []string{"--edge-env", fmt.Sprint("PARLEY_STORES=", parts)}
-	relayP.noWait = false
-	relayP.start()
-	check("same-count-again")
 }
