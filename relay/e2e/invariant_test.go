@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-im/parley/internal/testsvc"
 	"github.com/parley-im/parley/proto"
+	"github.com/parley-im/parley/relay"
 	"github.com/parley-im/parley/sdk-wasm/client"
 	"github.com/parley-im/parley/sdk-wasm/core"
 )
@@ -87,11 +88,41 @@ type sentRecord struct {
 // acknowledged message exactly once, in the same contiguous order, and the
 // relay still has each one after a final restart.
 func TestInvariantsUnderChaos(t *testing.T) {
+	chaosWithKills(t)
+}
+
+// TestInvariantsUnderChaosPartitioned is the same run on a native relay
+// whose store is in three partitions (--store-partitions), the group and
+// the one-to-one conversations spread over them: a batch of sends spans
+// partitions, each committed on its own writer, and the kills land between
+// those commits. (The Workers relay's end-to-end runs use its store objects,
+// four by default, throughout.)
+func TestInvariantsUnderChaosPartitioned(t *testing.T) {
+	if edgeTarget() {
+		t.Skip("native relay only: the Workers relay is partitioned in every run")
+	}
+	parts := map[int]bool{}
+	users := []string{"alice", "bob", "carol"}
+	parts[relay.ConvPartition("g:alice.chaos", 3)] = true
+	for i, u := range users {
+		for _, v := range users[i+1:] {
+			parts[relay.ConvPartition(proto.P2PID(u, v), 3)] = true
+		}
+	}
+	if len(parts) < 2 {
+		t.Fatalf("the chaos run's conversations all hash to one of 3 partitions")
+	}
+	chaosWithKills(t, "--store-partitions", "3")
+}
+
+// chaosWithKills is TestInvariantsUnderChaos on a relay started with extra
+// flags.
+func chaosWithKills(t *testing.T, extra ...string) {
 	if testing.Short() {
 		t.Skip("chaos suite skipped in -short mode")
 	}
 	s := seed(t)
-	relay := startRelay(t, "--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000", "--group-ids", "client")
+	relay := startRelay(t, append([]string{"--heartbeat", "1s", "--rate-limit", "5000", "--rate-burst", "10000", "--group-ids", "client"}, extra...)...)
 	proxy := testsvc.NewProxy(t, relay.addr)
 	restart := func(crng *rand.Rand) {
 		relay.kill9()
