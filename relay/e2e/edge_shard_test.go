@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay"
+	"github.com/parley-im/parley/sdk-wasm/core"
 )
 
 // edgeShards is how many shards the Workers relay spreads users over when
@@ -124,4 +127,77 @@ func TestEdgeShards(t *testing.T) {
 	wrong := dialRawAs(t, relay.wsURL(), other[0])
 	wrong.send(proto.TypeHello, 1, &proto.Hello{Version: proto.Version, Token: token(other[1], time.Hour), DeviceID: "d"})
 	wrong.expectClose(proto.CodeWrongShard)
+}
+
+// TestEdgeFewerShards: a user online on shard 5 of 8 when workerd is
+// killed, and the relay restarted with PARLEY_SHARDS=2: the store drops
+// the leases of the shards that are gone, so the next shard to restart
+// counts that user's sessions on them as ended, and the user shows
+// offline. (Without it, the gone shard's lease, which does not run out,
+// kept the user online for good.) The gone shard's alarm, set for its
+// session's heartbeat deadline, still rings after the restart: the shard
+// must not open (it panicked the Go instance every object shares), and
+// the relay keeps serving.
+func TestEdgeFewerShards(t *testing.T) {
+	edgeOnly(t)
+	relayP := startRelay(t, "--heartbeat", "2s")
+	defer func() {
+		if t.Failed() {
+			t.Log(edgeLog(relayP))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	gone := ""
+	for i := 0; gone == ""; i++ {
+		if u := fmt.Sprint("gone-", i); relay.ShardOf(u, edgeShards) >= 2 {
+			gone = u
+		}
+	}
+	watcher := newDevice(t, relayP.wsURL(), "watcher", "w1", 1, nil)
+	if err := watcher.c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw := dialRaw(t, relayP.wsURL())
+	raw.hello(gone, "g1")
+	presence := func() core.Presence {
+		t.Helper()
+		got, err := watcher.c.SubscribePresence(ctx, []string{gone}, 0)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("presence of %s: %+v, %v", gone, got, err)
+		}
+		return got[0]
+	}
+	if !presence().Online {
+		t.Fatalf("%s, connected to shard %d, is not online", gone, relay.ShardOf(gone, edgeShards))
+	}
+	relayP.kill9()
+	relayP.extra = []string{"--heartbeat", "2s", "--edge-env", "PARLEY_SHARDS=2"}
+	relayP.start()
+	for {
+		if err := watcher.c.WaitSynced(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := watcher.c.SubscribePresence(ctx, []string{gone}, 0)
+		if err == nil && len(got) == 1 && !got[0].Online {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s, whose shard is gone with PARLEY_SHARDS=2, is still %+v (err %v)", gone, got, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Past the gone session's heartbeat deadline, when the removed shard's
+	// alarm rings: the relay still serves a new device.
+	time.Sleep(5 * time.Second)
+	fresh := newDevice(t, relayP.wsURL(), "watcher", "w2", 2, nil)
+	if err := fresh.c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.c.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if log := edgeLog(relayP); strings.Contains(log, "panic") || strings.Contains(log, "Go program has already exited") {
+		t.Fatalf("the relay's Go instance failed:\n%s", log)
+	}
 }

@@ -206,8 +206,24 @@ export class Shard extends RelayObject {
     ctx.blockConcurrencyWhile(async () => {
       this.go = await goRelay(this.env);
       this.index = await this.ctx.storage.get("shard");
+      if (this.index !== undefined && this.index >= shardCount(this.env)) return this.removed();
       if (this.index !== undefined) await this.open(this.index);
     });
+  }
+
+  // removed ends a shard that PARLEY_SHARDS no longer counts (made smaller;
+  // woken by its alarm or a socket kept across hibernation): it opens no
+  // relay, closes the sockets it still holds so that their clients
+  // reconnect to their new shards (1012: service restart), and stops its
+  // alarm. Its users' presence counts go with the store's next start
+  // (the store drops the lease of a shard that is gone).
+  async removed() {
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.close(1012, "shard removed: reconnect");
+      } catch {}
+    }
+    await this.ctx.storage.deleteAlarm();
   }
 
   // ready opens this shard's relay, as shard index, unless it is open.
@@ -217,6 +233,7 @@ export class Shard extends RelayObject {
       await this.ctx.storage.put("shard", index);
     }
     if (this.index === undefined) throw new Error("shard: opened before its index is known");
+    if (this.index >= shardCount(this.env)) throw new Error(`shard ${this.index} is not one of the ${shardCount(this.env)} shards`);
     if (index !== undefined && index !== this.index) throw new Error(`shard ${this.index} called as shard ${index}`);
     return this.open(this.index);
   }
@@ -480,11 +497,12 @@ export class Store extends RelayObject {
       // count the store last ran with: when it was larger, the leases of
       // the shards gone are dropped (once).
       const recorded = await this.ctx.storage.get("partitions");
-      before = (await this.ctx.storage.get("shards")) ?? shards;
+      const ran = await this.ctx.storage.get("shards");
+      before = ran ?? shards;
       const err = this.go.openStore(this.objectId, sqlHost(this.ctx.storage), shards, before, part, parts, recorded ?? -1);
       if (err) throw new Error("relay store: " + err);
       if (recorded !== parts) await this.ctx.storage.put("partitions", parts);
-      if (before !== shards) await this.ctx.storage.put("shards", shards);
+      if (ran !== shards) await this.ctx.storage.put("shards", shards);
       // Every shard runs again: one whose process died with its sockets
       // counts its users offline only when it next runs (its settle). Not
       // awaited: a shard's first call may be what started this object.

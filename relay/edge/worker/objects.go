@@ -242,6 +242,12 @@ func lookup(id string) *object {
 // host.deliver). It runs on a goroutine of its own: reading the store's
 // epoch waits for the Store object.
 func openShard(id string, index, shards, parts int, host js.Value) error {
+	if index < 0 || index >= shards {
+		// A shard PARLEY_SHARDS no longer counts: the entry does not open
+		// it (Shard.removed); this keeps a mistake from panicking the Go
+		// instance every object of the isolate shares.
+		return fmt.Errorf("shard %d is not one of the %d shards", index, shards)
+	}
 	objMu.Lock()
 	old := objects[id]
 	delete(objects, id)
