@@ -77,7 +77,21 @@ var (
 	_ PartStore = (*MemoryStore)(nil)
 	_ PartStore = (*SQLiteStore)(nil)
 	_ PartStore = (*RemoteStore)(nil)
-	_ PartStore = (*PartitionStore)(nil)
+	// A PartitionStore is every part of a store but a partition: its
+	// positions are its partitions', not one counter it could stride.
+	_ Store           = (*PartitionStore)(nil)
+	_ PresenceStore   = (*PartitionStore)(nil)
+	_ NodeRestarter   = (*PartitionStore)(nil)
+	_ GroupCounter    = (*PartitionStore)(nil)
+	_ RelationCounter = (*PartitionStore)(nil)
+	_ Banner          = (*PartitionStore)(nil)
+	_ BlobReleaser    = (*PartitionStore)(nil)
+	_ UserEraser      = (*PartitionStore)(nil)
+	_ Revoker         = (*PartitionStore)(nil)
+	_ ReceiptReader   = (*PartitionStore)(nil)
+	_ AttachmentUser  = (*PartitionStore)(nil)
+	_ UploadIndex     = (*PartitionStore)(nil)
+	_ NodeLeases      = (*PartitionStore)(nil)
 )
 
 // AbovePager is a partition that does what a merged Sync or Feed asks of
@@ -383,23 +397,6 @@ func (p *PartitionStore) Feed(ctx context.Context, user string, cursor uint64, l
 	}
 	entries, more := mergePages(cursor, limit, pgs, entryKey)
 	return entries, more, nil
-}
-
-// Advance implements Positioner over every partition: it returns the
-// lowest of their counters, below which no partition hands out a position.
-func (p *PartitionStore) Advance(ctx context.Context, floor uint64) (uint64, error) {
-	var low atomic.Uint64
-	low.Store(math.MaxUint64)
-	err := p.each(func(_ int, s PartStore) error {
-		h, err := s.Advance(ctx, floor)
-		for {
-			old := low.Load()
-			if err != nil || h >= old || low.CompareAndSwap(old, h) {
-				return err
-			}
-		}
-	})
-	return low.Load(), err
 }
 
 // History implements Querier.
