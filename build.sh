@@ -203,7 +203,7 @@ cmd_test() {
     PARLEY_E2E_RELAY=edge go test -json -count=1 -timeout 40m ./relay/e2e/ 2>&1 | tee artifacts/go-edge-test.json |
       bin/testreport -label go-edge -counts artifacts/go-edge-counts -allow-skip "$ALLOW_SKIP" || status=1
     read -r ep ef es eu < artifacts/go-edge-counts || { ep=0 ef=1 es=0 eu=0; }
-    PARLEY_RELAY_TARGET=edge node_suite bindings-edge bindings "test/client.test.mjs test/attachments.test.mjs" || status=1
+    PARLEY_RELAY_TARGET=edge node_suite bindings-edge bindings "test/client.test.mjs test/attachments.test.mjs test/groups.test.mjs test/lifecycle.test.mjs test/contacts.test.mjs test/mutes.test.mjs" || status=1
     say "the store conformance suite on a Durable Object's SQLite storage, in workerd (relay/edge/storetest)"
     edge_store || status=1
     read -r dp df ds du < artifacts/go-edge-store-counts || { dp=0 df=1 ds=0 du=0; }

@@ -59,7 +59,8 @@ func (p *relayProc) startEdge() {
 	for i := 0; i+1 < len(p.extra); i += 2 {
 		switch p.extra[i] {
 		case "--heartbeat", "--rate-limit", "--rate-burst", "--token-leeway", "--user-byte-rate", "--max-sessions-per-user", "--group-ids",
-			"--max-upload", "--upload-types", "--uploads-per-minute", "--upload-byte-rate":
+			"--max-upload", "--upload-types", "--uploads-per-minute", "--upload-byte-rate",
+			"--recall-window", "--invite-policy", "--max-groups-per-user", "--max-groups-per-hour", "--max-relations":
 			flags = append(flags, p.extra[i], p.extra[i+1])
 		case "--admin-secret":
 			env = append(env, "PARLEY_ADMIN_SECRET="+p.extra[i+1])

@@ -74,7 +74,8 @@ export class Relay {
   async startEdge() {
     // The relay options the Worker takes (PARLEY_RELAY_FLAGS); others are
     // the native relay's.
-    const flags = ['--heartbeat', '--rate-limit', '--rate-burst', '--token-leeway', '--user-byte-rate', '--max-sessions-per-user', '--group-ids'];
+    const flags = ['--heartbeat', '--rate-limit', '--rate-burst', '--token-leeway', '--user-byte-rate', '--max-sessions-per-user', '--group-ids',
+      '--recall-window', '--invite-policy', '--max-groups-per-user', '--max-groups-per-hour', '--max-relations'];
     for (let i = 0; i < this.extra.length; i += 2) {
       if (!flags.includes(this.extra[i])) throw new Error(`the edge relay does not take ${this.extra[i]}`);
     }

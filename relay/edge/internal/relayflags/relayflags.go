@@ -33,6 +33,11 @@ func Apply(o *relay.Options, line string) error {
 	types := fs.String("upload-types", "", "comma-separated media types an upload may have")
 	fs.Float64Var(&o.UploadsPerMinute, "uploads-per-minute", o.UploadsPerMinute, "uploads one user may start per minute; negative disables")
 	fs.Float64Var(&o.UploadByteRate, "upload-byte-rate", o.UploadByteRate, "upload bytes a second one user may send; negative disables")
+	fs.DurationVar(&o.RecallWindow, "recall-window", o.RecallWindow, "how long a sender may recall a message; negative: never")
+	fs.StringVar(&o.InvitePolicy, "invite-policy", o.InvitePolicy, "how users come into a group: direct or consent")
+	fs.IntVar(&o.MaxGroupsPerUser, "max-groups-per-user", o.MaxGroupsPerUser, "groups one user may create in all; negative: no limit")
+	fs.IntVar(&o.MaxGroupsPerHour, "max-groups-per-hour", o.MaxGroupsPerHour, "groups one user may create in any hour; negative: no limit")
+	fs.IntVar(&o.MaxRelations, "max-relations", o.MaxRelations, "contacts, requests and blocks one user may hold; negative: no cap")
 	if err := fs.Parse(strings.Fields(line)); err != nil {
 		return fmt.Errorf("PARLEY_RELAY_FLAGS: %w", err)
 	}
@@ -74,6 +79,18 @@ func Apply(o *relay.Options, line string) error {
 		case "max-upload":
 			if o.MaxUpload <= 0 {
 				err = fmt.Errorf("PARLEY_RELAY_FLAGS: --max-upload %d is not positive", o.MaxUpload)
+			}
+		case "recall-window":
+			if o.RecallWindow == 0 {
+				err = fmt.Errorf("PARLEY_RELAY_FLAGS: --recall-window 0 would give no time to recall; use a negative value for never")
+			}
+		case "invite-policy":
+			if o.InvitePolicy != "direct" && o.InvitePolicy != "consent" {
+				err = fmt.Errorf("PARLEY_RELAY_FLAGS: --invite-policy %q is not direct or consent", o.InvitePolicy)
+			}
+		case "max-groups-per-user", "max-groups-per-hour", "max-relations":
+			if f.Value.String() == "0" {
+				err = fmt.Errorf("PARLEY_RELAY_FLAGS: --%s 0 would refuse every one; use a negative value for no limit", f.Name)
 			}
 		case "uploads-per-minute", "upload-byte-rate":
 			if v, _ := strconv.ParseFloat(f.Value.String(), 64); v == 0 {

@@ -14,6 +14,7 @@ func TestApplyReadsFlagsAsParleyRelay(t *testing.T) {
 	for _, line := range []string{
 		"--heartbeat 0", "--heartbeat -5s", "--rate-limit 0", "--user-byte-rate 0", "--rate-burst -1",
 		"--max-upload 0", "--uploads-per-minute 0", "--upload-byte-rate 0", "--bogus 1",
+		"--recall-window 0", "--invite-policy open", "--max-groups-per-user 0", "--max-groups-per-hour 0", "--max-relations 0",
 	} {
 		var o relay.Options
 		if err := Apply(&o, line); err == nil {
@@ -29,5 +30,12 @@ func TestApplyReadsFlagsAsParleyRelay(t *testing.T) {
 	}
 	if o.Heartbeat.Seconds() != 20 || o.RateLimit != -1 || len(o.UploadTypes) != 2 {
 		t.Errorf("options %+v: the flags given were not applied", o)
+	}
+	o = relay.Options{}
+	if err := Apply(&o, "--recall-window -1s --invite-policy consent --max-groups-per-user 3 --max-groups-per-hour -1 --max-relations 7"); err != nil {
+		t.Fatal(err)
+	}
+	if o.RecallWindow >= 0 || o.InvitePolicy != "consent" || o.MaxGroupsPerUser != 3 || o.MaxGroupsPerHour != -1 || o.MaxRelations != 7 {
+		t.Errorf("options %+v: the group and recall flags given were not applied", o)
 	}
 }
