@@ -332,6 +332,24 @@ func pages[T any](ctx context.Context, p *PartitionStore, key func(*T) uint64,
 	}
 }
 
+// pageOf reads one partition's page for a merged Sync or Feed: in one call
+// (above) from a partition that offers it, else Advance and then the page
+// (read), in that order.
+func pageOf[T any](ctx context.Context, s PartStore, floor uint64,
+	above func(AbovePager) (uint64, []T, bool, error), read func() ([]T, bool, error)) (partPage[T], error) {
+	var pg partPage[T]
+	var err error
+	if a, ok := s.(AbovePager); ok {
+		pg.high, pg.items, pg.more, err = above(a)
+		return pg, err
+	}
+	if pg.high, err = s.Advance(ctx, floor); err != nil {
+		return pg, err
+	}
+	pg.items, pg.more, err = read()
+	return pg, err
+}
+
 func convKey(c *proto.Conversation) uint64 { return c.Version }
 func entryKey(e *proto.UserEntry) uint64   { return e.Pos }
 
@@ -342,16 +360,11 @@ func (p *PartitionStore) Sync(ctx context.Context, user string, cursor uint64, l
 		return p.parts[0].Sync(ctx, user, cursor, limit)
 	}
 	pgs, err := pages(ctx, p, convKey, func(s PartStore, floor uint64) (partPage[proto.Conversation], error) {
-		if a, ok := s.(AbovePager); ok {
-			high, convs, more, err := a.SyncAbove(ctx, floor, user, cursor, limit)
-			return partPage[proto.Conversation]{items: convs, more: more, high: high}, err
-		}
-		high, err := s.Advance(ctx, floor)
-		if err != nil {
-			return partPage[proto.Conversation]{}, err
-		}
-		convs, more, err := s.Sync(ctx, user, cursor, limit)
-		return partPage[proto.Conversation]{items: convs, more: more, high: high}, err
+		return pageOf(ctx, s, floor,
+			func(a AbovePager) (uint64, []proto.Conversation, bool, error) {
+				return a.SyncAbove(ctx, floor, user, cursor, limit)
+			},
+			func() ([]proto.Conversation, bool, error) { return s.Sync(ctx, user, cursor, limit) })
 	})
 	if err != nil {
 		return nil, false, err
@@ -381,16 +394,11 @@ func (p *PartitionStore) Feed(ctx context.Context, user string, cursor uint64, l
 		return p.parts[0].Feed(ctx, user, cursor, limit)
 	}
 	pgs, err := pages(ctx, p, entryKey, func(s PartStore, floor uint64) (partPage[proto.UserEntry], error) {
-		if a, ok := s.(AbovePager); ok {
-			high, entries, more, err := a.FeedAbove(ctx, floor, user, cursor, limit)
-			return partPage[proto.UserEntry]{items: entries, more: more, high: high}, err
-		}
-		high, err := s.Advance(ctx, floor)
-		if err != nil {
-			return partPage[proto.UserEntry]{}, err
-		}
-		entries, more, err := s.Feed(ctx, user, cursor, limit)
-		return partPage[proto.UserEntry]{items: entries, more: more, high: high}, err
+		return pageOf(ctx, s, floor,
+			func(a AbovePager) (uint64, []proto.UserEntry, bool, error) {
+				return a.FeedAbove(ctx, floor, user, cursor, limit)
+			},
+			func() ([]proto.UserEntry, bool, error) { return s.Feed(ctx, user, cursor, limit) })
 	})
 	if err != nil {
 		return nil, false, err
