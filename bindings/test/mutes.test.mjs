@@ -41,12 +41,16 @@ describe('a timed mute', () => {
   test('runs out: the conversation is emitted once with mutedInGroup false, not before the end', async () => {
     const { admin, member, id } = await group('mt1');
     const { seen, off } = record(member, id);
+    // Each wait starts before the change that causes it: the member's
+    // push may come before the admin's answer.
     const until = Date.now() + 1500;
+    const mutedP = next(member, 'conversation', (c) => c.id === id && c.mutedInGroup === true);
+    const endedP = next(member, 'conversation', (c) => c.id === id && c.mutedUntil === until && c.mutedInGroup === false, 10000);
     await admin.muteMember(id, 'mt1member', until);
-    const muted = await next(member, 'conversation', (c) => c.id === id && c.mutedInGroup === true);
+    const muted = await mutedP;
     assert.equal(muted.mutedUntil, until);
 
-    const ended = await next(member, 'conversation', (c) => c.id === id && c.mutedInGroup === false, 5000);
+    const ended = await endedP;
     assert.ok(Date.now() >= until, `emitted ${until - Date.now()} ms before the mute ended`);
     assert.equal(ended.mutedUntil, until);
     assert.equal((await member.conversation(id)).mutedInGroup, false);
@@ -66,12 +70,15 @@ describe('a timed mute', () => {
 
     // Extended before it ran out: nothing at the first end, one event at the second.
     const first = Date.now() + 1500;
+    const firstP = next(member, 'conversation', (c) => c.id === id && c.mutedUntil === first);
     await admin.muteMember(id, 'mt2member', first);
-    await next(member, 'conversation', (c) => c.id === id && c.mutedUntil === first);
+    await firstP;
     const second = Date.now() + 2500;
+    const secondP = next(member, 'conversation', (c) => c.id === id && c.mutedUntil === second && c.mutedInGroup === true);
+    const endedP = next(member, 'conversation', (c) => c.id === id && c.mutedUntil === second && c.mutedInGroup === false, 12000);
     await admin.muteMember(id, 'mt2member', second);
-    await next(member, 'conversation', (c) => c.id === id && c.mutedUntil === second && c.mutedInGroup === true);
-    const ended = await next(member, 'conversation', (c) => c.id === id && c.mutedInGroup === false, 6000);
+    await secondP;
+    const ended = await endedP;
     assert.ok(Date.now() >= second, `emitted ${second - Date.now()} ms before the extended mute ended`);
     assert.equal(ended.mutedUntil, second);
 
@@ -80,10 +87,12 @@ describe('a timed mute', () => {
 
     // Lifted early: the lift's own event says so, and the timer is gone.
     const third = Date.now() + 1500;
+    const thirdP = next(member, 'conversation', (c) => c.id === id && c.mutedUntil === third && c.mutedInGroup === true);
     await admin.muteMember(id, 'mt2member', third);
-    await next(member, 'conversation', (c) => c.id === id && c.mutedUntil === third && c.mutedInGroup === true);
+    await thirdP;
+    const liftP = next(member, 'conversation', (c) => c.id === id && c.mutedUntil === undefined);
     await admin.muteMember(id, 'mt2member', 0);
-    await next(member, 'conversation', (c) => c.id === id && c.mutedUntil === undefined);
+    await liftP;
     const lifted = seen.length;
     await sleep(third - Date.now() + 1000);
     off();
@@ -95,8 +104,9 @@ describe('a timed mute', () => {
     const { admin, member, id } = await group('mt3');
     const { seen, off } = record(member, id);
     const until = Date.now() + 1500;
+    const mutedP = next(member, 'conversation', (c) => c.id === id && c.mutedInGroup === true);
     await admin.muteMember(id, 'mt3member', until);
-    await next(member, 'conversation', (c) => c.id === id && c.mutedInGroup === true);
+    await mutedP;
     const before = seen.length;
     await member.close();
     await sleep(until - Date.now() + 1000);
