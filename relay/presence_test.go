@@ -40,7 +40,9 @@ func TestPresence(t *testing.T) {
 	}
 	bob2, _ := login(t, r, "bob", "two")
 	equal(t, bob1.call(proto.TypeSetStatus, &proto.SetStatus{Status: "in a meeting"}).Type, proto.TypeOK, "set status")
-	equal(t, presences(alice1.push(proto.TypePresences)), []proto.Presence{{User: "bob", Online: true, Status: "in a meeting"}}, "status")
+	for _, a := range []*client{alice1, alice2} {
+		equal(t, presences(a.push(proto.TypePresences)), []proto.Presence{{User: "bob", Online: true, Status: "in a meeting"}}, "status, on both of alice's devices")
+	}
 	bob2.c.CloseNow()
 	alice1.quiet("one of bob's two devices left")
 	before := time.Now().UnixMilli()
@@ -49,7 +51,7 @@ func TestPresence(t *testing.T) {
 	if p.Online || p.LastSeen < before || p.Status != "in a meeting" {
 		t.Fatalf("after the last device left: %+v", p)
 	}
-	presences(alice2.push(proto.TypePresences))
+	equal(t, presences(alice2.push(proto.TypePresences)), []proto.Presence{p}, "offline, on alice's other device")
 	got = presences(alice2.call(proto.TypeSubscribePresence, &proto.SubscribePresence{Users: []string{"bob"}, Op: proto.PresenceQuery}))
 	equal(t, got, []proto.Presence{p}, "a query reads the same")
 
