@@ -3,7 +3,9 @@ package relay
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"github.com/parley-im/parley/proto"
 	"github.com/parley-im/parley/relay/rules"
@@ -214,16 +216,25 @@ func (r *RemoteStore) FeedEntries(ctx context.Context, keys []FeedKey) ([]proto.
 }
 
 // feedTries is how many times UpdateFeed reads and plans in a row before
-// it gives up on entries other writers keep changing.
-const feedTries = 16
+// it gives up on entries other writers keep changing; between tries it
+// waits a random while, up to feedBackoff doubled with each try and capped
+// at feedBackoffMax, so that racing writers do not keep colliding (16
+// tries without waiting let one of 20 writers racing on one entry, on a
+// loaded machine, lose every time).
+const (
+	feedTries      = 32
+	feedBackoff    = time.Millisecond
+	feedBackoffMax = 50 * time.Millisecond
+)
 
 // UpdateFeed implements UserFeed. plan is a func, which cannot travel: it
 // runs here, on the entries as read, and its result is written on the
 // condition that none of them moved meanwhile (optimistic concurrency).
-// When one did, they are read and planned again, feedTries times at most.
+// When one did, they are read and planned again after a short random
+// wait, feedTries times at most.
 // An error of plan is returned as it is, and nothing is written.
 func (r *RemoteStore) UpdateFeed(ctx context.Context, keys []FeedKey, plan func(cur []proto.UserEntry) ([]*proto.UserEntry, error)) ([]*proto.UserEntry, error) {
-	for range feedTries {
+	for try := range feedTries {
 		cur, err := r.FeedEntries(ctx, keys)
 		if err != nil {
 			return nil, err
@@ -242,6 +253,12 @@ func (r *RemoteStore) UpdateFeed(ctx context.Context, keys []FeedKey, plan func(
 		}
 		if !res.Conflict {
 			return res.Out, nil
+		}
+		wait := time.Duration(rand.Int64N(int64(min(feedBackoff<<min(try, 16), feedBackoffMax)) + 1))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("relay: update feed: %w", ctx.Err())
 		}
 	}
 	return nil, fmt.Errorf("relay: update feed: the entries changed under each of %d plans", feedTries)
