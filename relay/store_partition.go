@@ -181,29 +181,46 @@ func (p *PartitionStore) Append(ctx context.Context, batch []AppendRequest) ([]A
 	if len(p.parts) == 1 {
 		return p.parts[0].Append(ctx, batch)
 	}
-	at := make([][]int, len(p.parts)) // partition → indexes in batch
-	for i := range batch {
-		k := ConvPartition(batch[i].Send.ConvID, len(p.parts))
+	return split(p, batch, func(r *AppendRequest) string { return r.Send.ConvID },
+		func(s PartStore, part []AppendRequest) ([]AppendResult, error) { return s.Append(ctx, part) },
+		func(e *proto.Error) AppendResult { return AppendResult{Err: e} })
+}
+
+// split makes a batch call (Append, MarkReads) over the partitions: the
+// items are grouped by the partition of their conversation, each group one
+// call of its partition, in batch order, and the results are put back in
+// batch order. A partition that fails gives each of its items the
+// temporary error of a store failure (4300, 4308), for the relay to send
+// and the client to retry; the call fails as a whole only when every
+// partition that had items failed, having stored nothing, as on a single
+// store. Failing it whenever one partition failed would leave what the
+// others stored acknowledged to nobody and pushed to no one: a retry finds
+// those as duplicates, which are not fanned out again.
+func split[Req, Res any](p *PartitionStore, items []Req, conv func(*Req) string,
+	call func(s PartStore, part []Req) ([]Res, error), failure func(*proto.Error) Res) ([]Res, error) {
+	at := make([][]int, len(p.parts)) // partition → indexes in items
+	for i := range items {
+		k := ConvPartition(conv(&items[i]), len(p.parts))
 		at[k] = append(at[k], i)
 	}
-	out := make([]AppendResult, len(batch))
-	failed := make([]bool, len(batch))
+	out := make([]Res, len(items))
+	failed := make([]bool, len(p.parts))
 	err := p.each(func(k int, s PartStore) error {
 		if len(at[k]) == 0 {
 			return nil
 		}
-		part := make([]AppendRequest, len(at[k]))
+		part := make([]Req, len(at[k]))
 		for j, i := range at[k] {
-			part[j] = batch[i]
+			part[j] = items[i]
 		}
-		res, err := s.Append(ctx, part)
+		res, err := call(s, part)
 		if err == nil && len(res) != len(part) {
-			err = fmt.Errorf("relay: partition %d answered %d results for %d requests", k, len(res), len(part))
+			err = fmt.Errorf("relay: partition %d answered %d results for %d items", k, len(res), len(part))
 		}
 		if err != nil {
-			fail := AppendResult{Err: storeFailure(err)}
+			failed[k] = true
 			for _, i := range at[k] {
-				out[i], failed[i] = fail, true
+				out[i] = failure(storeFailure(err))
 			}
 			return err
 		}
@@ -212,27 +229,15 @@ func (p *PartitionStore) Append(ctx context.Context, batch []AppendRequest) ([]A
 		}
 		return nil
 	})
-	if err != nil && failedWhole(at, func(i int) bool { return failed[i] }) {
-		return nil, err
+	if err == nil {
+		return out, nil
 	}
-	return out, nil
-}
-
-// failedWhole reports whether every partition that had items failed, by
-// the first item of each (at: partition → indexes): a call that stored
-// nothing fails as a whole, as on a single store. One that stored the
-// items of some partitions answers those, and the failed partitions'
-// items each with a temporary error (4300, 4308), for the relay to send
-// and the client to retry: failing the whole call would leave the stored
-// messages acknowledged to nobody and pushed to no one (a retry finds them
-// as duplicates, which are not fanned out again).
-func failedWhole(at [][]int, failed func(i int) bool) bool {
-	for _, idx := range at {
-		if len(idx) > 0 && !failed(idx[0]) {
-			return false
+	for k := range at {
+		if len(at[k]) > 0 && !failed[k] {
+			return out, nil // some stored: each failed item says so
 		}
 	}
-	return true
+	return nil, err
 }
 
 // partPage is what one partition answered to a Sync or a Feed: a page, and
@@ -418,45 +423,14 @@ func (p *PartitionStore) Members(ctx context.Context, conv string) ([]string, er
 }
 
 // MarkReads implements ConvWriter: the marks are split by partition, each
-// part one transaction of its partition.
+// part one transaction of its partition (split).
 func (p *PartitionStore) MarkReads(ctx context.Context, marks []ReadMark) ([]ReadResult, error) {
 	if len(p.parts) == 1 {
 		return p.parts[0].MarkReads(ctx, marks)
 	}
-	at := make([][]int, len(p.parts))
-	for i := range marks {
-		k := ConvPartition(marks[i].Conv, len(p.parts))
-		at[k] = append(at[k], i)
-	}
-	out := make([]ReadResult, len(marks))
-	failed := make([]bool, len(marks))
-	err := p.each(func(k int, s PartStore) error {
-		if len(at[k]) == 0 {
-			return nil
-		}
-		part := make([]ReadMark, len(at[k]))
-		for j, i := range at[k] {
-			part[j] = marks[i]
-		}
-		res, err := s.MarkReads(ctx, part)
-		if err == nil && len(res) != len(part) {
-			err = fmt.Errorf("relay: partition %d answered %d results for %d marks", k, len(res), len(part))
-		}
-		if err != nil {
-			for _, i := range at[k] {
-				out[i], failed[i] = ReadResult{Err: storeFailure(err)}, true
-			}
-			return err
-		}
-		for j, i := range at[k] {
-			out[i] = res[j]
-		}
-		return nil
-	})
-	if err != nil && failedWhole(at, func(i int) bool { return failed[i] }) {
-		return nil, err
-	}
-	return out, nil
+	return split(p, marks, func(m *ReadMark) string { return m.Conv },
+		func(s PartStore, part []ReadMark) ([]ReadResult, error) { return s.MarkReads(ctx, part) },
+		func(e *proto.Error) ReadResult { return ReadResult{Err: e} })
 }
 
 // CreateGroup implements ConvWriter, in the group's partition.
