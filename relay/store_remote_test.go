@@ -599,6 +599,8 @@ func FuzzStoreServer(f *testing.F) {
 	// the fuzzer made them.
 	for _, s := range []pair[string, any]{
 		two[string, any]("Feed", three("alice", uint64(0), -1)),
+		two[string, any]("SyncAbove", pageAbove{Floor: 1 << 63, User: "alice", Limit: -1}),
+		two[string, any]("Advance", uint64(1<<64-1)),
 		two[string, any]("ChangeGroup", groupChange{Actor: "alice", Op: proto.GroupOp{ConvID: "g:x", Op: proto.OpTransfer}}),
 	} {
 		b, err := remoteEnc.Marshal(s.B)
@@ -638,6 +640,10 @@ func FuzzStoreServer(f *testing.F) {
 func remoteWorkout(ctx context.Context, s *RemoteStore) {
 	ab := proto.P2PID("alice", "bob")
 	s.Ping(ctx)
+	// A partition's calls (PartitionStore).
+	s.Advance(ctx, 5)
+	s.SyncAbove(ctx, 7, "alice", 0, 10)
+	s.FeedAbove(ctx, 7, "alice", 0, 10)
 	s.Append(ctx, []AppendRequest{textReq("alice", ab, "1"), textReq("bob", "g:x", "2")})
 	s.Sync(ctx, "alice", 0, 10)
 	s.History(ctx, "alice", proto.History{ConvID: ab, Limit: 10})
